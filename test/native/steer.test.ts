@@ -278,3 +278,95 @@ t.test('attach and setWorker errors are SMBTS_ERR_BPF_ATTACH', { skip }, async t
   steering.close()
   t.throws(() => steering.stats(), { code: 'SMBTS_ERR_BPF_ATTACH' }, 'closed is closed')
 })
+
+t.test('IPv4-mapped: a dual-stack listener steers a v4 client by its 4 bytes', { skip }, async t => {
+  const workers = 3
+  let g: Group
+  try {
+    g = await listenGroup('::ffff:127.0.0.1', workers)
+  } catch (e) {
+    t.skip(`cannot listen on ::ffff:127.0.0.1: ${(e as Error).message}`)
+    return
+  }
+  t.teardown(() => closeGroup(g))
+  const steering = loadSteering({ workers })
+  t.teardown(() => steering.close())
+  g.fds.forEach((fd, i) => steering.setWorker(i, fd))
+  steering.attach(g.fds[0]!)
+  const got = await landings('127.0.0.1', g.port, v4Sources.slice(0, 8), 2)
+  for (const [src, seen] of got) {
+    // The server sees ::ffff:a.b.c.d; the program saw an IPv4 packet.
+    t.same(seen, [steeringWorkerFor(`::ffff:${src}`, workers), steeringWorkerFor(src, workers)], `${src} as ::ffff:${src}`)
+  }
+  t.equal(steering.stats().steered, 16n)
+})
+
+// Many IPv6 sources need addresses this host does not have: a child process in
+// its own network namespace adds them to its own loopback and reports where each
+// connection landed; the assertions stay here.
+const netnsChild = `
+import net from 'node:net'
+import { execFileSync } from 'node:child_process'
+const { loadSteering } = await import(process.env.SMBTS_STEER_TS)
+const { workers, server, sources, perSource } = JSON.parse(process.env.SMBTS_STEER_ARGS)
+execFileSync('ip', ['link', 'set', 'lo', 'up'])
+for (const a of [server, ...sources]) execFileSync('ip', ['-6', 'addr', 'add', a + '/128', 'dev', 'lo', 'nodad'])
+const servers = []
+let port = 0
+for (let i = 0; i < workers; i++) {
+  const srv = net.createServer(c => c.end(Buffer.of(i)))
+  await new Promise((resolve, reject) => { srv.once('error', reject); srv.listen({ host: server, port, reusePort: true }, resolve) })
+  port = srv.address().port
+  servers.push(srv)
+}
+const steering = loadSteering({ workers })
+servers.forEach((s, i) => steering.setWorker(i, s._handle.fd))
+steering.attach(servers[0]._handle.fd)
+const landings = {}
+for (const src of sources) {
+  landings[src] = []
+  for (let k = 0; k < perSource; k++) {
+    landings[src].push(await new Promise((resolve, reject) => {
+      const c = net.connect({ host: server, port, localAddress: src })
+      const chunks = []
+      c.on('data', d => chunks.push(d)).on('error', reject).on('close', () => resolve(Buffer.concat(chunks)[0]))
+    }))
+  }
+}
+const st = steering.stats()
+console.log(JSON.stringify({ landings, steered: String(st.steered), fallback: String(st.fallback) }))
+steering.close()
+servers.forEach(s => s.close())
+`
+
+t.test('IPv6: many sources in a private network namespace', { skip: skip ?? (tryRun('unshare', ['--version']) && tryRun('ip', ['-V']) ? undefined : 'needs unshare and ip') }, async t => {
+  const workers = 4
+  const sources = Array.from({ length: 16 }, (_, i) => `fd00:5b::${(0x10 + i).toString(16)}`)
+  let out: string
+  try {
+    out = execFileSync('unshare', ['--net', '--', process.execPath, '--input-type=module', '-e', netnsChild], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        SMBTS_STEER_TS: join(root, 'src', 'transport', 'steer.ts'),
+        SMBTS_STEER_ARGS: JSON.stringify({ workers, server: 'fd00:5b::1', sources, perSource: PER_SOURCE })
+      }
+    })
+  } catch (e) {
+    const err = String((e as { stderr?: string }).stderr ?? e)
+    // A Node without type stripping or a kernel without netns support: not a steering failure.
+    if (/ERR_UNKNOWN_FILE_EXTENSION|unshare failed|Operation not permitted/.test(err)) { t.skip(err.trim().split('\n')[0]!); return }
+    throw e
+  }
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { landings: Record<string, number[]>, steered: string, fallback: string }
+  const used = new Set<number>()
+  for (const src of sources) {
+    const seen = r.landings[src]!
+    t.same(seen, new Array(PER_SOURCE).fill(steeringWorkerFor(src, workers)), `${src}: ${seen.join(',')}`)
+    used.add(seen[0]!)
+  }
+  t.ok(used.size > 1, `${sources.length} IPv6 sources spread over ${used.size} of ${workers} listeners`)
+  t.equal(r.steered, String(sources.length * PER_SOURCE), 'steered counter')
+  t.equal(r.fallback, '0', 'no fallback')
+})
