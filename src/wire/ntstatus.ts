@@ -95,6 +95,9 @@ export const NtStatus = {
   INVALID_VIEW_SIZE: 0xC000001F,
   OBJECT_NAME_EXISTS: 0x40000000,
   NOT_SAME_OBJECT: 0xC00001AC,
+  INVALID_EA_NAME: 0x80000013,
+  EA_LIST_INCONSISTENT: 0x80000014,
+  TOO_MANY_LINKS: 0xC0000265,
 } as const
 
 const names = new Map<number, string>([
@@ -193,6 +196,9 @@ const names = new Map<number, string>([
   [0xC000001F, 'STATUS_INVALID_VIEW_SIZE'],
   [0x40000000, 'STATUS_OBJECT_NAME_EXISTS'],
   [0xC00001AC, 'STATUS_NOT_SAME_OBJECT'],
+  [0x80000013, 'STATUS_INVALID_EA_NAME'],
+  [0x80000014, 'STATUS_EA_LIST_INCONSISTENT'],
+  [0xC0000265, 'STATUS_TOO_MANY_LINKS'],
 ])
 
 export function ntStatusName (status: number): string {
