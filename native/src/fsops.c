@@ -1,0 +1,609 @@
+/*
+ * File-system operations, one async work each, run on the libuv threadpool.
+ *
+ * Confinement note: only openat2() takes RESOLVE_* flags. mkdirat, unlinkat, renameat2, linkat,
+ * symlinkat, readlinkat and statx resolve every component of their path with no confinement, so
+ * the VFS must hand them a parent directory fd it got from openat2() (O_PATH|O_DIRECTORY is
+ * enough) and a single final component that is neither "." nor "..".
+ */
+#include "smbts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* Retry a syscall-shaped expression interrupted by a signal. */
+#define SMBTS_RETRY(expr)                                                                       \
+  ({                                                                                            \
+    long smbts_r_;                                                                              \
+    do {                                                                                        \
+      smbts_r_ = (long)(expr);                                                                  \
+    } while (smbts_r_ < 0 && errno == EINTR);                                                   \
+    smbts_r_;                                                                                   \
+  })
+
+static inline void finish(smbts_work *w, long r) {
+  w->ret = r;
+  if (r < 0) w->err = errno ? errno : EIO;
+}
+
+/* getdents() limits: a listing stops (truncated = true) at whichever comes first. */
+#define SMBTS_GETDENTS_DEFAULT_ENTRIES (1u << 20)
+#define SMBTS_GETDENTS_MAX_ENTRIES (16u << 20)
+#define SMBTS_GETDENTS_MAX_BYTES ((size_t)256 << 20)
+#define SMBTS_GETDENTS_CHUNK ((size_t)64 << 10)
+
+/* Linux caps an xattr value and a name list at 64 KiB (XATTR_SIZE_MAX, XATTR_LIST_MAX). */
+#define SMBTS_XATTR_MAX ((size_t)64 << 10)
+#define SMBTS_READLINK_MAX ((size_t)64 << 10)
+
+static napi_value throw_oom(napi_env env) {
+  napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "smbts native: out of memory");
+  return NULL;
+}
+
+/* Boilerplate of every JS entry point: parse into a fresh work, queue it or reject. */
+#define OP_BEGIN(OP, syscall_name, exec_fn, done_fn)                                            \
+  smbts_args a;                                                                                 \
+  if (!smbts_args_init(env, info, &a)) return smbts_args_reject(&a);                            \
+  smbts_work *w = smbts_work_new(SMBTS_OP_##OP, syscall_name, exec_fn, done_fn);                \
+  if (!w) return throw_oom(env)
+
+#define OP_END(parsed_ok)                                                                       \
+  if (!(parsed_ok)) {                                                                           \
+    smbts_work_free(env, w);                                                                    \
+    return smbts_args_reject(&a);                                                               \
+  }                                                                                             \
+  return smbts_work_queue(env, w)
+
+/* Keep the Buffer argument alive until the work completes (a GC'd Buffer would free the memory
+ * the threadpool is reading or writing). */
+static bool hold_buffer(smbts_args *a, size_t i, smbts_work *w) {
+  if (napi_create_reference(a->env, a->argv[i], 1, &w->ref) != napi_ok) {
+    a->err_code = "ERR_INVALID_ARG_TYPE";
+    snprintf(a->err_msg, sizeof a->err_msg, "cannot reference buffer argument");
+    return false;
+  }
+  return true;
+}
+
+static bool fd_arg(smbts_args *a, size_t i, const char *name, int *out) {
+  int32_t v;
+  if (!smbts_arg_int32(a, i, name, &v)) return false;
+  *out = v;
+  return true;
+}
+
+/* ---- results ---- */
+
+static napi_value done_ret_number(napi_env env, smbts_work *w) {
+  napi_value v;
+  SMBTS_NAPI(env, napi_create_int64(env, w->ret, &v));
+  return v;
+}
+
+static napi_value done_out_buffer(napi_env env, smbts_work *w) {
+  napi_value v;
+  SMBTS_NAPI(env, napi_create_buffer_copy(env, w->outlen, w->outlen ? w->out : "", NULL, &v));
+  return v;
+}
+
+/* ---- openat2 ---- */
+
+static void exec_openat2(smbts_work *w) {
+  struct open_how how = {.flags = w->flags, .mode = w->mode, .resolve = w->resolve};
+  finish(w, SMBTS_RETRY(syscall(SYS_openat2, w->fd, w->path, &how, sizeof how)));
+}
+
+static napi_value js_openat2(napi_env env, napi_callback_info info) {
+  OP_BEGIN(OPENAT2, "openat2", exec_openat2, done_ret_number);
+  uint32_t flags = 0, mode = 0;
+  int64_t resolve = 0;
+  bool ok = fd_arg(&a, 0, "dirfd", &w->fd) && smbts_arg_path(&a, 1, "path", &w->path) &&
+            smbts_arg_uint32(&a, 2, "flags", &flags) && smbts_arg_uint32(&a, 3, "mode", &mode) &&
+            smbts_arg_int64(&a, 4, "resolve", 0, INT64_MAX, &resolve);
+  /* Every fd we hand out is close-on-exec: no child process inherits a client's open file. */
+  w->flags = (uint64_t)flags | O_CLOEXEC;
+  /* openat2 refuses a mode without O_CREAT/O_TMPFILE (EINVAL), unlike open(); drop it there. */
+  bool creating = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+  w->mode = creating ? mode : 0;
+  w->resolve = (uint64_t)resolve;
+  OP_END(ok);
+}
+
+/* ---- directory entries by name ---- */
+
+static void exec_mkdirat(smbts_work *w) {
+  finish(w, SMBTS_RETRY(mkdirat(w->fd, w->path, (mode_t)w->mode)));
+}
+
+static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
+  OP_BEGIN(MKDIRAT, "mkdirat", exec_mkdirat, NULL);
+  uint32_t mode = 0;
+  bool ok = fd_arg(&a, 0, "dirfd", &w->fd) && smbts_arg_path(&a, 1, "path", &w->path) &&
+            smbts_arg_uint32(&a, 2, "mode", &mode);
+  w->mode = mode;
+  OP_END(ok);
+}
+
+static void exec_unlinkat(smbts_work *w) {
+  finish(w, SMBTS_RETRY(unlinkat(w->fd, w->path, (int)w->flags)));
+}
+
+static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
+  OP_BEGIN(UNLINKAT, "unlinkat", exec_unlinkat, NULL);
+  uint32_t flags = 0;
+  bool ok = fd_arg(&a, 0, "dirfd", &w->fd) && smbts_arg_path(&a, 1, "path", &w->path) &&
+            smbts_arg_uint32(&a, 2, "flags", &flags);
+  w->flags = flags;
+  OP_END(ok);
+}
+
+static void exec_renameat2(smbts_work *w) {
+  finish(w, SMBTS_RETRY(syscall(SYS_renameat2, w->fd, w->path, w->fd2, w->path2,
+                                (unsigned int)w->flags)));
+}
+
+static napi_value js_renameat2(napi_env env, napi_callback_info info) {
+  OP_BEGIN(RENAMEAT2, "renameat2", exec_renameat2, NULL);
+  uint32_t flags = 0;
+  bool ok = fd_arg(&a, 0, "olddirfd", &w->fd) && smbts_arg_path(&a, 1, "oldpath", &w->path) &&
+            fd_arg(&a, 2, "newdirfd", &w->fd2) && smbts_arg_path(&a, 3, "newpath", &w->path2) &&
+            smbts_arg_uint32(&a, 4, "flags", &flags);
+  w->flags = flags;
+  OP_END(ok);
+}
+
+static void exec_linkat(smbts_work *w) {
+  finish(w, SMBTS_RETRY(linkat(w->fd, w->path, w->fd2, w->path2, (int)w->flags)));
+}
+
+static napi_value js_linkat(napi_env env, napi_callback_info info) {
+  OP_BEGIN(LINKAT, "linkat", exec_linkat, NULL);
+  uint32_t flags = 0;
+  bool ok = fd_arg(&a, 0, "olddirfd", &w->fd) && smbts_arg_path(&a, 1, "oldpath", &w->path) &&
+            fd_arg(&a, 2, "newdirfd", &w->fd2) && smbts_arg_path(&a, 3, "newpath", &w->path2) &&
+            smbts_arg_uint32(&a, 4, "flags", &flags);
+  w->flags = flags;
+  OP_END(ok);
+}
+
+static void exec_symlinkat(smbts_work *w) {
+  /* path = the link's target (stored verbatim), path2 = where the link is made. */
+  finish(w, SMBTS_RETRY(symlinkat(w->path, w->fd, w->path2)));
+}
+
+static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
+  OP_BEGIN(SYMLINKAT, "symlinkat", exec_symlinkat, NULL);
+  bool ok = smbts_arg_path(&a, 0, "target", &w->path) && fd_arg(&a, 1, "dirfd", &w->fd) &&
+            smbts_arg_path(&a, 2, "path", &w->path2);
+  OP_END(ok);
+}
+
+static void exec_readlinkat(smbts_work *w) {
+  for (size_t size = 4096; size <= SMBTS_READLINK_MAX; size *= 2) {
+    char *buf = realloc(w->out, size);
+    if (!buf) {
+      w->err = ENOMEM;
+      return;
+    }
+    w->out = buf;
+    ssize_t r = SMBTS_RETRY(readlinkat(w->fd, w->path, buf, size));
+    if (r < 0) {
+      w->err = errno;
+      return;
+    }
+    if ((size_t)r < size) { /* not truncated */
+      w->outlen = (size_t)r;
+      return;
+    }
+  }
+  w->err = ENAMETOOLONG;
+}
+
+static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
+  OP_BEGIN(READLINKAT, "readlinkat", exec_readlinkat, done_out_buffer);
+  bool ok = fd_arg(&a, 0, "dirfd", &w->fd) && smbts_arg_path(&a, 1, "path", &w->path);
+  OP_END(ok);
+}
+
+/* ---- statx ---- */
+
+static void exec_statx(smbts_work *w) {
+  finish(w, SMBTS_RETRY(statx(w->fd, w->path, (int)w->flags, (unsigned int)w->mode /* the STATX_* mask */, &w->stx)));
+}
+
+/* Nanoseconds since the epoch as a bigint; exact even past the year 2262 (beyond int64 ns). */
+static napi_status ns_bigint(napi_env env, int64_t sec, uint32_t nsec, napi_value *out) {
+  __int128 ns = (__int128)sec * 1000000000 + nsec;
+  if (ns >= INT64_MIN && ns <= INT64_MAX) return napi_create_bigint_int64(env, (int64_t)ns, out);
+  int sign = ns < 0;
+  unsigned __int128 mag = sign ? -(unsigned __int128)ns : (unsigned __int128)ns;
+  uint64_t words[2] = {(uint64_t)mag, (uint64_t)(mag >> 64)};
+  return napi_create_bigint_words(env, sign, 2, words, out);
+}
+
+static napi_value done_statx(napi_env env, smbts_work *w) {
+  const struct statx *s = &w->stx;
+  enum { N = 18 };
+  napi_value v[N];
+  static const char *const names[N] = {
+      "mask",  "blksize", "attributes", "attributesMask", "nlink",   "uid",
+      "gid",   "mode",    "ino",        "size",           "blocks",  "atimeNs",
+      "btimeNs", "ctimeNs", "mtimeNs",  "dev",            "rdev",    "mntId"};
+  SMBTS_NAPI(env, napi_create_uint32(env, s->stx_mask, &v[0]));
+  SMBTS_NAPI(env, napi_create_uint32(env, s->stx_blksize, &v[1]));
+  /* STATX_ATTR_* bits all sit far below 2^53, so a number is exact. */
+  SMBTS_NAPI(env, napi_create_double(env, (double)s->stx_attributes, &v[2]));
+  SMBTS_NAPI(env, napi_create_double(env, (double)s->stx_attributes_mask, &v[3]));
+  SMBTS_NAPI(env, napi_create_uint32(env, s->stx_nlink, &v[4]));
+  SMBTS_NAPI(env, napi_create_uint32(env, s->stx_uid, &v[5]));
+  SMBTS_NAPI(env, napi_create_uint32(env, s->stx_gid, &v[6]));
+  SMBTS_NAPI(env, napi_create_uint32(env, s->stx_mode, &v[7]));
+  SMBTS_NAPI(env, napi_create_bigint_uint64(env, s->stx_ino, &v[8]));
+  SMBTS_NAPI(env, napi_create_bigint_uint64(env, s->stx_size, &v[9]));
+  SMBTS_NAPI(env, napi_create_bigint_uint64(env, s->stx_blocks, &v[10]));
+  SMBTS_NAPI(env, ns_bigint(env, s->stx_atime.tv_sec, s->stx_atime.tv_nsec, &v[11]));
+  if (s->stx_mask & STATX_BTIME) {
+    SMBTS_NAPI(env, ns_bigint(env, s->stx_btime.tv_sec, s->stx_btime.tv_nsec, &v[12]));
+  } else {
+    SMBTS_NAPI(env, napi_create_bigint_int64(env, 0, &v[12]));
+  }
+  SMBTS_NAPI(env, ns_bigint(env, s->stx_ctime.tv_sec, s->stx_ctime.tv_nsec, &v[13]));
+  SMBTS_NAPI(env, ns_bigint(env, s->stx_mtime.tv_sec, s->stx_mtime.tv_nsec, &v[14]));
+  SMBTS_NAPI(env, napi_create_bigint_uint64(
+                      env, makedev(s->stx_dev_major, s->stx_dev_minor), &v[15]));
+  SMBTS_NAPI(env, napi_create_bigint_uint64(
+                      env, makedev(s->stx_rdev_major, s->stx_rdev_minor), &v[16]));
+  SMBTS_NAPI(env, napi_create_bigint_uint64(
+                      env, (s->stx_mask & STATX_MNT_ID) ? s->stx_mnt_id : 0, &v[17]));
+  napi_property_descriptor d[N];
+  memset(d, 0, sizeof d);
+  for (int i = 0; i < N; i++) {
+    d[i].utf8name = names[i];
+    d[i].value = v[i];
+    d[i].attributes = napi_default_jsproperty;
+  }
+  napi_value obj;
+  SMBTS_NAPI(env, napi_create_object(env, &obj));
+  SMBTS_NAPI(env, napi_define_properties(env, obj, N, d));
+  return obj;
+}
+
+static napi_value js_statx(napi_env env, napi_callback_info info) {
+  OP_BEGIN(STATX, "statx", exec_statx, done_statx);
+  uint32_t flags = 0, mask = 0;
+  bool ok = fd_arg(&a, 0, "dirfd", &w->fd) && smbts_arg_path(&a, 1, "path", &w->path) &&
+            smbts_arg_uint32(&a, 2, "flags", &flags) && smbts_arg_uint32(&a, 3, "mask", &mask);
+  w->flags = flags;
+  w->mode = mask;
+  OP_END(ok);
+}
+
+/* ---- getdents ---- */
+
+/* The kernel's record for getdents64 (glibc keeps its own struct dirent64 private-ish). */
+struct smbts_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+static void exec_getdents(smbts_work *w) {
+  if (lseek(w->fd, 0, SEEK_SET) < 0) {
+    w->err = errno;
+    return;
+  }
+  size_t cap = 0;
+  for (;;) {
+    if (cap - w->outlen < SMBTS_GETDENTS_CHUNK) {
+      size_t ncap = cap ? cap * 2 : 2 * SMBTS_GETDENTS_CHUNK;
+      if (ncap > SMBTS_GETDENTS_MAX_BYTES) ncap = SMBTS_GETDENTS_MAX_BYTES;
+      if (ncap - w->outlen < SMBTS_GETDENTS_CHUNK) { /* byte cap reached */
+        w->truncated = true;
+        return;
+      }
+      void *p = realloc(w->out, ncap);
+      if (!p) {
+        w->err = ENOMEM;
+        return;
+      }
+      w->out = p;
+      cap = ncap;
+    }
+    char *at = (char *)w->out + w->outlen;
+    long n = SMBTS_RETRY(syscall(SYS_getdents64, w->fd, at, cap - w->outlen));
+    if (n < 0) {
+      w->err = errno;
+      return;
+    }
+    if (n == 0) return; /* end of directory */
+    /* Count the new records; stop at maxcount. */
+    long off = 0;
+    while (off < n) {
+      if (w->outcount == w->maxcount) {
+        w->outlen += (size_t)off;
+        w->truncated = true;
+        return;
+      }
+      struct smbts_dirent64 *d = (struct smbts_dirent64 *)(at + off);
+      off += d->d_reclen;
+      w->outcount++;
+    }
+    w->outlen += (size_t)n;
+  }
+}
+
+static napi_value done_getdents(napi_env env, smbts_work *w) {
+  napi_value arr, flag;
+  SMBTS_NAPI(env, napi_create_array_with_length(env, w->outcount, &arr));
+  size_t off = 0;
+  for (uint32_t i = 0; off < w->outlen; i++) {
+    const struct smbts_dirent64 *d = (const struct smbts_dirent64 *)((char *)w->out + off);
+    off += d->d_reclen;
+    napi_value name, ino, type, obj;
+    SMBTS_NAPI(env, napi_create_buffer_copy(env, strlen(d->d_name), d->d_name, NULL, &name));
+    SMBTS_NAPI(env, napi_create_bigint_uint64(env, d->d_ino, &ino));
+    SMBTS_NAPI(env, napi_create_uint32(env, d->d_type, &type));
+    napi_property_descriptor p[3] = {
+        {"name", NULL, NULL, NULL, NULL, name, napi_default_jsproperty, NULL},
+        {"ino", NULL, NULL, NULL, NULL, ino, napi_default_jsproperty, NULL},
+        {"type", NULL, NULL, NULL, NULL, type, napi_default_jsproperty, NULL},
+    };
+    SMBTS_NAPI(env, napi_create_object(env, &obj));
+    SMBTS_NAPI(env, napi_define_properties(env, obj, 3, p));
+    SMBTS_NAPI(env, napi_set_element(env, arr, i, obj));
+  }
+  SMBTS_NAPI(env, napi_get_boolean(env, w->truncated, &flag));
+  SMBTS_NAPI(env, napi_set_named_property(env, arr, "truncated", flag));
+  return arr;
+}
+
+static napi_value js_getdents(napi_env env, napi_callback_info info) {
+  OP_BEGIN(GETDENTS, "getdents64", exec_getdents, done_getdents);
+  int64_t max = 0;
+  bool present = false;
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) &&
+            smbts_arg_opt_int64(&a, 1, "maxEntries", 1, SMBTS_GETDENTS_MAX_ENTRIES, &max, &present);
+  w->maxcount = present ? (size_t)max : SMBTS_GETDENTS_DEFAULT_ENTRIES;
+  OP_END(ok);
+}
+
+/* ---- fd operations ---- */
+
+static void exec_fsync(smbts_work *w) { finish(w, SMBTS_RETRY(fsync(w->fd))); }
+static void exec_fdatasync(smbts_work *w) { finish(w, SMBTS_RETRY(fdatasync(w->fd))); }
+
+static napi_value js_fsync(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FSYNC, "fsync", exec_fsync, NULL);
+  OP_END(fd_arg(&a, 0, "fd", &w->fd));
+}
+
+static napi_value js_fdatasync(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FDATASYNC, "fdatasync", exec_fdatasync, NULL);
+  OP_END(fd_arg(&a, 0, "fd", &w->fd));
+}
+
+static void exec_fallocate(smbts_work *w) {
+  finish(w, SMBTS_RETRY(fallocate(w->fd, (int)w->mode, w->off, w->len)));
+}
+
+static napi_value js_fallocate(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FALLOCATE, "fallocate", exec_fallocate, NULL);
+  uint32_t mode = 0;
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_uint32(&a, 1, "mode", &mode) &&
+            smbts_arg_int64(&a, 2, "offset", 0, INT64_MAX, &w->off) &&
+            smbts_arg_int64(&a, 3, "len", 1, INT64_MAX, &w->len);
+  w->mode = mode;
+  OP_END(ok);
+}
+
+static void exec_ftruncate(smbts_work *w) { finish(w, SMBTS_RETRY(ftruncate(w->fd, w->len))); }
+
+static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FTRUNCATE, "ftruncate", exec_ftruncate, NULL);
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_int64(&a, 1, "len", 0, INT64_MAX, &w->len);
+  OP_END(ok);
+}
+
+static void exec_futimens(smbts_work *w) { finish(w, SMBTS_RETRY(futimens(w->fd, w->ts))); }
+
+/* ns since the epoch (may be negative) -> timespec with 0 <= tv_nsec < 1e9. */
+static void ns_to_timespec(int64_t ns, struct timespec *ts) {
+  int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+  if (rem < 0) {
+    rem += 1000000000;
+    sec -= 1;
+  }
+  ts->tv_sec = sec;
+  ts->tv_nsec = rem;
+}
+
+static napi_value js_futimens(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FUTIMENS, "futimens", exec_futimens, NULL);
+  int64_t at = 0, mt = 0;
+  bool has_at = false, has_mt = false;
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) &&
+            smbts_arg_opt_int64(&a, 1, "atimeNs", INT64_MIN, INT64_MAX, &at, &has_at) &&
+            smbts_arg_opt_int64(&a, 2, "mtimeNs", INT64_MIN, INT64_MAX, &mt, &has_mt);
+  /* null = leave that time alone (UTIME_OMIT). */
+  if (has_at) ns_to_timespec(at, &w->ts[0]);
+  else w->ts[0] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
+  if (has_mt) ns_to_timespec(mt, &w->ts[1]);
+  else w->ts[1] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
+  OP_END(ok);
+}
+
+static void exec_fchmod(smbts_work *w) { finish(w, SMBTS_RETRY(fchmod(w->fd, (mode_t)w->mode))); }
+
+static napi_value js_fchmod(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FCHMOD, "fchmod", exec_fchmod, NULL);
+  uint32_t mode = 0;
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_uint32(&a, 1, "mode", &mode);
+  w->mode = mode;
+  OP_END(ok);
+}
+
+static void exec_fchown(smbts_work *w) {
+  finish(w, SMBTS_RETRY(fchown(w->fd, (uid_t)w->uid, (gid_t)w->gid)));
+}
+
+static napi_value js_fchown(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FCHOWN, "fchown", exec_fchown, NULL);
+  int64_t uid = 0, gid = 0;
+  /* -1 leaves that id unchanged, as in fchown(2). */
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_int64(&a, 1, "uid", -1, UINT32_MAX, &uid) &&
+            smbts_arg_int64(&a, 2, "gid", -1, UINT32_MAX, &gid);
+  w->uid = (uint32_t)uid;
+  w->gid = (uint32_t)gid;
+  OP_END(ok);
+}
+
+/* ---- extended attributes ---- */
+
+static void exec_fgetxattr(smbts_work *w) {
+  w->out = malloc(SMBTS_XATTR_MAX);
+  if (!w->out) {
+    w->err = ENOMEM;
+    return;
+  }
+  ssize_t r = SMBTS_RETRY(fgetxattr(w->fd, w->path, w->out, SMBTS_XATTR_MAX));
+  if (r < 0) w->err = errno;
+  else w->outlen = (size_t)r;
+}
+
+static napi_value js_fgetxattr(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FGETXATTR, "fgetxattr", exec_fgetxattr, done_out_buffer);
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_path(&a, 1, "name", &w->path);
+  OP_END(ok);
+}
+
+static void exec_fsetxattr(smbts_work *w) {
+  finish(w, SMBTS_RETRY(fsetxattr(w->fd, w->path, w->buf, w->buflen, (int)w->flags)));
+}
+
+static napi_value js_fsetxattr(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FSETXATTR, "fsetxattr", exec_fsetxattr, NULL);
+  uint32_t flags = 0;
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_path(&a, 1, "name", &w->path) &&
+            smbts_arg_bytes(&a, 2, "value", &w->buf, &w->buflen) &&
+            smbts_arg_uint32(&a, 3, "flags", &flags) && hold_buffer(&a, 2, w);
+  w->flags = flags;
+  OP_END(ok);
+}
+
+static void exec_flistxattr(smbts_work *w) {
+  w->out = malloc(SMBTS_XATTR_MAX);
+  if (!w->out) {
+    w->err = ENOMEM;
+    return;
+  }
+  ssize_t r = SMBTS_RETRY(flistxattr(w->fd, w->out, SMBTS_XATTR_MAX));
+  if (r < 0) w->err = errno;
+  else w->outlen = (size_t)r;
+}
+
+static napi_value done_flistxattr(napi_env env, smbts_work *w) {
+  napi_value arr;
+  SMBTS_NAPI(env, napi_create_array(env, &arr));
+  const char *p = w->out, *end = p + w->outlen;
+  uint32_t i = 0;
+  while (p < end) {
+    size_t n = strnlen(p, (size_t)(end - p));
+    if (n) {
+      napi_value s;
+      SMBTS_NAPI(env, napi_create_string_utf8(env, p, n, &s));
+      SMBTS_NAPI(env, napi_set_element(env, arr, i++, s));
+    }
+    p += n + 1;
+  }
+  return arr;
+}
+
+static napi_value js_flistxattr(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FLISTXATTR, "flistxattr", exec_flistxattr, done_flistxattr);
+  OP_END(fd_arg(&a, 0, "fd", &w->fd));
+}
+
+static void exec_fremovexattr(smbts_work *w) {
+  finish(w, SMBTS_RETRY(fremovexattr(w->fd, w->path)));
+}
+
+static napi_value js_fremovexattr(napi_env env, napi_callback_info info) {
+  OP_BEGIN(FREMOVEXATTR, "fremovexattr", exec_fremovexattr, NULL);
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_path(&a, 1, "name", &w->path);
+  OP_END(ok);
+}
+
+/* ---- close, pread, pwrite ---- */
+
+static void exec_close(smbts_work *w) {
+  /* Never retry close: on Linux the fd is gone even when EINTR is reported. */
+  long r = close(w->fd);
+  if (r < 0 && errno == EINTR) r = 0;
+  finish(w, r);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  OP_BEGIN(CLOSE, "close", exec_close, NULL);
+  OP_END(fd_arg(&a, 0, "fd", &w->fd));
+}
+
+static void exec_pread(smbts_work *w) {
+  finish(w, SMBTS_RETRY(pread(w->fd, w->buf, w->buflen, w->off)));
+}
+
+static void exec_pwrite(smbts_work *w) {
+  finish(w, SMBTS_RETRY(pwrite(w->fd, w->buf, w->buflen, w->off)));
+}
+
+/* (fd, buf, offset, length, position): the bytes buf[offset, offset+length) at file position. */
+static bool parse_rw(smbts_args *a, smbts_work *w) {
+  uint8_t *data = NULL;
+  size_t size = 0;
+  int64_t offset = 0, length = 0;
+  if (!(fd_arg(a, 0, "fd", &w->fd) && smbts_arg_bytes(a, 1, "buffer", &data, &size) &&
+        smbts_arg_int64(a, 2, "offset", 0, (int64_t)size, &offset) &&
+        smbts_arg_int64(a, 3, "length", 0, (int64_t)size - offset, &length) &&
+        smbts_arg_int64(a, 4, "position", 0, INT64_MAX, &w->off))) {
+    return false;
+  }
+  w->buf = data + offset;
+  w->buflen = (size_t)length;
+  return hold_buffer(a, 1, w);
+}
+
+static napi_value js_pread(napi_env env, napi_callback_info info) {
+  OP_BEGIN(PREAD, "pread", exec_pread, done_ret_number);
+  OP_END(parse_rw(&a, w));
+}
+
+static napi_value js_pwrite(napi_env env, napi_callback_info info) {
+  OP_BEGIN(PWRITE, "pwrite", exec_pwrite, done_ret_number);
+  OP_END(parse_rw(&a, w));
+}
+
+/* ---- registration ---- */
+
+napi_status smbts_fsops_init(napi_env env, napi_value exports) {
+#define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
+  napi_property_descriptor d[] = {
+      FN(openat2),   FN(mkdirat),    FN(unlinkat),   FN(renameat2),   FN(linkat),
+      FN(symlinkat), FN(readlinkat), FN(statx),      FN(getdents),    FN(fsync),
+      FN(fdatasync), FN(fallocate),  FN(ftruncate),  FN(futimens),    FN(fchmod),
+      FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
+      FN(close),     FN(pread),      FN(pwrite),
+  };
+#undef FN
+  return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+}

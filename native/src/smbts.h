@@ -1,0 +1,151 @@
+/*
+ * smbts native addon: shared declarations.
+ *
+ * Every file operation runs as napi_async_work on the libuv threadpool and settles a Promise;
+ * nothing here blocks the JS thread. Errors reject with an Error carrying .code (errno name),
+ * .errno (positive errno) and .syscall.
+ */
+#ifndef SMBTS_H
+#define SMBTS_H
+
+#include <node_api.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+/* One entry per JS-visible operation; the order is the order of smbts_op_names[]. */
+#define SMBTS_OPS(X)                                                                            \
+  X(OPENAT2, openat2)                                                                           \
+  X(MKDIRAT, mkdirat)                                                                           \
+  X(UNLINKAT, unlinkat)                                                                         \
+  X(RENAMEAT2, renameat2)                                                                       \
+  X(LINKAT, linkat)                                                                             \
+  X(SYMLINKAT, symlinkat)                                                                       \
+  X(READLINKAT, readlinkat)                                                                     \
+  X(STATX, statx)                                                                               \
+  X(GETDENTS, getdents)                                                                         \
+  X(FSYNC, fsync)                                                                               \
+  X(FDATASYNC, fdatasync)                                                                       \
+  X(FALLOCATE, fallocate)                                                                       \
+  X(FTRUNCATE, ftruncate)                                                                       \
+  X(FUTIMENS, futimens)                                                                         \
+  X(FCHMOD, fchmod)                                                                             \
+  X(FCHOWN, fchown)                                                                             \
+  X(FGETXATTR, fgetxattr)                                                                       \
+  X(FSETXATTR, fsetxattr)                                                                       \
+  X(FLISTXATTR, flistxattr)                                                                     \
+  X(FREMOVEXATTR, fremovexattr)                                                                 \
+  X(CLOSE, close)                                                                               \
+  X(PREAD, pread)                                                                               \
+  X(PWRITE, pwrite)
+
+enum smbts_op {
+#define SMBTS_OP_ENUM(up, js) SMBTS_OP_##up,
+  SMBTS_OPS(SMBTS_OP_ENUM)
+#undef SMBTS_OP_ENUM
+  SMBTS_OP__COUNT
+};
+
+extern const char *const smbts_op_names[SMBTS_OP__COUNT];
+
+/* Per-environment state (one per main thread / worker_thread that loads the addon). Touched only
+ * on that environment's JS thread, so plain integers suffice. */
+typedef struct smbts_instance {
+  uint64_t started[SMBTS_OP__COUNT];
+  uint64_t failed[SMBTS_OP__COUNT];
+  uint64_t inflight;
+  void *ring_state; /* reserved for ring.c */
+} smbts_instance;
+
+smbts_instance *smbts_instance_get(napi_env env);
+
+/* ---- argument parsing (args.c) ----
+ * Each getter returns false on a bad argument after recording the first problem in the
+ * smbts_args; callers chain them with && and then call smbts_args_reject(), which returns a
+ * Promise rejected with a TypeError/RangeError (code ERR_INVALID_ARG_TYPE / _VALUE). */
+#define SMBTS_MAX_ARGS 8
+
+typedef struct smbts_args {
+  napi_env env;
+  size_t argc;
+  napi_value argv[SMBTS_MAX_ARGS];
+  const char *err_code; /* NULL while all is well */
+  bool err_range;
+  char err_msg[192];
+} smbts_args;
+
+bool smbts_args_init(napi_env env, napi_callback_info info, smbts_args *a);
+napi_value smbts_args_reject(smbts_args *a);
+
+bool smbts_arg_int32(smbts_args *a, size_t i, const char *name, int32_t *out);
+bool smbts_arg_uint32(smbts_args *a, size_t i, const char *name, uint32_t *out);
+/* number (safe integer) or bigint; min/max inclusive. */
+bool smbts_arg_int64(smbts_args *a, size_t i, const char *name, int64_t min, int64_t max,
+                     int64_t *out);
+/* Like smbts_arg_int64 but null/undefined give *present = false. */
+bool smbts_arg_opt_int64(smbts_args *a, size_t i, const char *name, int64_t min, int64_t max,
+                         int64_t *out, bool *present);
+/* string (UTF-8) or Buffer/Uint8Array; malloc'd, NUL-terminated copy. Embedded NUL is refused. */
+bool smbts_arg_path(smbts_args *a, size_t i, const char *name, char **out);
+/* Buffer/Uint8Array: data pointer, byte length and the value itself (to reference). */
+bool smbts_arg_bytes(smbts_args *a, size_t i, const char *name, uint8_t **data, size_t *len);
+
+/* ---- errors ---- */
+napi_value smbts_errno_error(napi_env env, int err, const char *syscall);
+/* Throws a plain Error for an N-API failure; returns NULL for convenience. */
+napi_value smbts_throw_napi(napi_env env, const char *what);
+
+#define SMBTS_NAPI(env, call)                                                                   \
+  do {                                                                                          \
+    if ((call) != napi_ok) return smbts_throw_napi((env), #call);                                \
+  } while (0)
+
+/* ---- async work (args.c) ---- */
+typedef struct smbts_work smbts_work;
+typedef void (*smbts_exec_fn)(smbts_work *w);
+typedef napi_value (*smbts_done_fn)(napi_env env, smbts_work *w);
+
+struct smbts_work {
+  napi_async_work work;
+  napi_deferred deferred;
+  enum smbts_op op;
+  smbts_exec_fn exec; /* runs on a threadpool thread: no N-API calls */
+  smbts_done_fn done; /* on success, on the JS thread; NULL resolves with undefined */
+  const char *syscall;
+  int err;     /* errno of the failed syscall, 0 on success */
+  int64_t ret; /* syscall return value */
+
+  int fd, fd2;
+  uint64_t flags, mode, resolve;
+  int64_t off, len;
+  uint32_t uid, gid;
+  char *path, *path2;
+
+  napi_ref ref; /* keeps a caller's Buffer alive until completion */
+  uint8_t *buf;
+  size_t buflen;
+
+  void *out; /* malloc'd result bytes, freed after done() */
+  size_t outlen;
+  size_t outcount;
+  size_t maxcount;
+  bool truncated;
+
+  struct timespec ts[2];
+  struct statx stx;
+};
+
+/* calloc'd work; the caller fills it and passes it to smbts_work_queue. */
+smbts_work *smbts_work_new(enum smbts_op op, const char *syscall, smbts_exec_fn exec,
+                           smbts_done_fn done);
+/* Queues w and returns its Promise. On failure frees w and returns NULL with an exception set. */
+napi_value smbts_work_queue(napi_env env, smbts_work *w);
+/* Frees w without queueing it (used when argument parsing fails after allocation). */
+void smbts_work_free(napi_env env, smbts_work *w);
+
+/* ---- module parts ---- */
+napi_status smbts_fsops_init(napi_env env, napi_value exports);
+napi_status smbts_constants_init(napi_env env, napi_value exports);
+
+#endif

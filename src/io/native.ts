@@ -1,0 +1,237 @@
+// The typed face of native/ (the N-API addon, native/build/Release/smbts.node).
+//
+// Thin on purpose: no policy lives here. Every operation runs on the libuv threadpool and returns
+// a Promise; a failed syscall rejects with an Error carrying `code` (errno name, 'ENOENT'),
+// `errno` (positive number) and `syscall`. Bad arguments reject with a TypeError/RangeError
+// (`code` ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE).
+//
+// Confinement: only `openat2` takes RESOLVE_* flags. mkdirat, unlinkat, renameat2, linkat,
+// symlinkat, readlinkat and statx resolve their whole path unconfined, so callers pass a parent
+// directory fd obtained from `openat2(root, dir, O_PATH|O_DIRECTORY, 0, RESOLVE_BENEATH|...)` and
+// one final component that is not '.' or '..'.
+//
+// Re-opening an O_PATH fd with other flags through /proc/self/fd/N is a magic link, which
+// RESOLVE_NO_MAGICLINKS (rightly) refuses, and openat2(fd, '', ...) is not allowed either: open
+// the name again from its parent directory fd instead.
+//
+// Importing this module never throws: when the addon is missing or fails to load,
+// `nativeAvailable` is false, `nativeLoadError` says why, and any use of `native` throws an
+// Error with code SMBTS_ERR_NATIVE_UNAVAILABLE.
+
+import { createRequire } from 'node:module';
+
+/** A path as the kernel sees it: a UTF-8 string or raw bytes. */
+export type NativePath = string | Uint8Array;
+/** A 64-bit integer: a safe-integer number or a bigint. */
+export type Int64 = number | bigint;
+
+export interface Statx {
+  /** STATX_* bits the filesystem actually filled in. */
+  mask: number;
+  blksize: number;
+  /** STATX_ATTR_* bits. */
+  attributes: number;
+  attributesMask: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  /** File type and permission bits (S_IFMT | 0o7777). */
+  mode: number;
+  ino: bigint;
+  size: bigint;
+  /** 512-byte blocks allocated. */
+  blocks: bigint;
+  /** Nanoseconds since the Unix epoch. */
+  atimeNs: bigint;
+  /** 0n when the filesystem reports no birth time (mask lacks STATX_BTIME). */
+  btimeNs: bigint;
+  ctimeNs: bigint;
+  mtimeNs: bigint;
+  /** makedev(major, minor) of the device holding the file. */
+  dev: bigint;
+  rdev: bigint;
+  /** Mount id (STATX_MNT_ID), 0n when not reported. */
+  mntId: bigint;
+}
+
+export interface NativeDirent {
+  /** The raw name bytes (Linux names are bytes, usually UTF-8). */
+  name: Buffer;
+  ino: bigint;
+  /** DT_* */
+  type: number;
+}
+
+/** getdents() result: every entry (including '.' and '..') in kernel order. */
+export interface NativeDirentList extends Array<NativeDirent> {
+  /** True when the listing stopped at maxEntries or the addon's byte cap (256 MiB of records). */
+  truncated: boolean;
+}
+
+/** Rejection value of a failed syscall. */
+export interface NativeErrnoError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export interface NativeCounters {
+  /** Operations queued, per kind, since the addon loaded in this thread. */
+  ops: Record<NativeOpName, number>;
+  /** Operations that settled with an error, per kind. */
+  errors: Record<NativeOpName, number>;
+  /** Operations queued and not yet settled. */
+  inflight: number;
+}
+
+export type NativeOpName =
+  | 'openat2' | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'symlinkat' | 'readlinkat'
+  | 'statx' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'ftruncate' | 'futimens'
+  | 'fchmod' | 'fchown' | 'fgetxattr' | 'fsetxattr' | 'flistxattr' | 'fremovexattr' | 'close'
+  | 'pread' | 'pwrite';
+
+/** Linux values, exported by the addon from the C headers it was built with. */
+export interface NativeConstants {
+  readonly O_RDONLY: number; readonly O_WRONLY: number; readonly O_RDWR: number;
+  readonly O_ACCMODE: number; readonly O_CREAT: number; readonly O_EXCL: number;
+  readonly O_NOCTTY: number; readonly O_TRUNC: number; readonly O_APPEND: number;
+  readonly O_NONBLOCK: number; readonly O_DSYNC: number; readonly O_SYNC: number;
+  readonly O_DIRECT: number; readonly O_DIRECTORY: number; readonly O_NOFOLLOW: number;
+  readonly O_NOATIME: number; readonly O_CLOEXEC: number; readonly O_PATH: number;
+  readonly O_TMPFILE: number;
+
+  readonly RESOLVE_NO_XDEV: number; readonly RESOLVE_NO_MAGICLINKS: number;
+  readonly RESOLVE_NO_SYMLINKS: number; readonly RESOLVE_BENEATH: number;
+  readonly RESOLVE_IN_ROOT: number; readonly RESOLVE_CACHED: number;
+
+  readonly AT_FDCWD: number; readonly AT_SYMLINK_NOFOLLOW: number;
+  readonly AT_SYMLINK_FOLLOW: number; readonly AT_REMOVEDIR: number;
+  readonly AT_EMPTY_PATH: number; readonly AT_NO_AUTOMOUNT: number;
+  readonly AT_STATX_SYNC_AS_STAT: number; readonly AT_STATX_FORCE_SYNC: number;
+  readonly AT_STATX_DONT_SYNC: number;
+
+  readonly RENAME_NOREPLACE: number; readonly RENAME_EXCHANGE: number;
+  readonly RENAME_WHITEOUT: number;
+
+  readonly STATX_TYPE: number; readonly STATX_MODE: number; readonly STATX_NLINK: number;
+  readonly STATX_UID: number; readonly STATX_GID: number; readonly STATX_ATIME: number;
+  readonly STATX_MTIME: number; readonly STATX_CTIME: number; readonly STATX_INO: number;
+  readonly STATX_SIZE: number; readonly STATX_BLOCKS: number; readonly STATX_BASIC_STATS: number;
+  readonly STATX_BTIME: number; readonly STATX_MNT_ID: number; readonly STATX_DIOALIGN: number;
+  readonly STATX_ATTR_COMPRESSED: number; readonly STATX_ATTR_IMMUTABLE: number;
+  readonly STATX_ATTR_APPEND: number; readonly STATX_ATTR_NODUMP: number;
+  readonly STATX_ATTR_ENCRYPTED: number; readonly STATX_ATTR_AUTOMOUNT: number;
+  readonly STATX_ATTR_MOUNT_ROOT: number; readonly STATX_ATTR_VERITY: number;
+  readonly STATX_ATTR_DAX: number;
+
+  readonly FALLOC_FL_KEEP_SIZE: number; readonly FALLOC_FL_PUNCH_HOLE: number;
+  readonly FALLOC_FL_NO_HIDE_STALE: number; readonly FALLOC_FL_COLLAPSE_RANGE: number;
+  readonly FALLOC_FL_ZERO_RANGE: number; readonly FALLOC_FL_INSERT_RANGE: number;
+  readonly FALLOC_FL_UNSHARE_RANGE: number;
+
+  readonly DT_UNKNOWN: number; readonly DT_FIFO: number; readonly DT_CHR: number;
+  readonly DT_DIR: number; readonly DT_BLK: number; readonly DT_REG: number;
+  readonly DT_LNK: number; readonly DT_SOCK: number; readonly DT_WHT: number;
+
+  readonly S_IFMT: number; readonly S_IFSOCK: number; readonly S_IFLNK: number;
+  readonly S_IFREG: number; readonly S_IFBLK: number; readonly S_IFDIR: number;
+  readonly S_IFCHR: number; readonly S_IFIFO: number;
+
+  readonly XATTR_CREATE: number; readonly XATTR_REPLACE: number;
+}
+
+export interface NativeAddon {
+  readonly constants: NativeConstants;
+  counters(): NativeCounters;
+
+  /** openat2(2). O_CLOEXEC is always added; `mode` is ignored unless O_CREAT or O_TMPFILE. */
+  openat2(dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): Promise<number>;
+  mkdirat(dirfd: number, path: NativePath, mode: number): Promise<void>;
+  /** flags: 0 or AT_REMOVEDIR. */
+  unlinkat(dirfd: number, path: NativePath, flags: number): Promise<void>;
+  /** flags: 0, RENAME_NOREPLACE, RENAME_EXCHANGE. */
+  renameat2(olddirfd: number, oldpath: NativePath, newdirfd: number, newpath: NativePath, flags: number): Promise<void>;
+  /** flags: 0, AT_SYMLINK_FOLLOW, AT_EMPTY_PATH. */
+  linkat(olddirfd: number, oldpath: NativePath, newdirfd: number, newpath: NativePath, flags: number): Promise<void>;
+  /** Makes `path` (relative to dirfd) a symlink whose content is `target`. */
+  symlinkat(target: NativePath, dirfd: number, path: NativePath): Promise<void>;
+  /** The link's content, as bytes. */
+  readlinkat(dirfd: number, path: NativePath): Promise<Buffer>;
+  /** Use `(fd, '', AT_EMPTY_PATH, mask)` to stat an open fd (O_PATH fds included). */
+  statx(dirfd: number, path: NativePath, flags: number, mask: number): Promise<Statx>;
+  /**
+   * Lists a directory fd (not O_PATH) from the start with getdents64; '.' and '..' included.
+   * Stops at `maxEntries` (default 1,048,576; at most 16,777,216) and sets `truncated`.
+   */
+  getdents(fd: number, maxEntries?: number): Promise<NativeDirentList>;
+
+  fsync(fd: number): Promise<void>;
+  fdatasync(fd: number): Promise<void>;
+  /** mode: 0 or FALLOC_FL_* bits; len must be > 0. */
+  fallocate(fd: number, mode: number, offset: Int64, len: Int64): Promise<void>;
+  ftruncate(fd: number, len: Int64): Promise<void>;
+  /** Nanoseconds since the epoch; null leaves that time unchanged (UTIME_OMIT). */
+  futimens(fd: number, atimeNs: Int64 | null, mtimeNs: Int64 | null): Promise<void>;
+  fchmod(fd: number, mode: number): Promise<void>;
+  /** -1 leaves the id unchanged. */
+  fchown(fd: number, uid: number, gid: number): Promise<void>;
+
+  fgetxattr(fd: number, name: NativePath): Promise<Buffer>;
+  /** flags: 0, XATTR_CREATE or XATTR_REPLACE. The value is referenced, not copied, until done. */
+  fsetxattr(fd: number, name: NativePath, value: Uint8Array, flags: number): Promise<void>;
+  flistxattr(fd: number): Promise<string[]>;
+  fremovexattr(fd: number, name: NativePath): Promise<void>;
+
+  close(fd: number): Promise<void>;
+
+  /**
+   * One pread(2) into buffer[offset, offset + length) from file `position`; resolves with the
+   * bytes read (0 at end of file). The buffer stays referenced until the read completes; do not
+   * transfer or detach its ArrayBuffer meanwhile.
+   */
+  pread(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64): Promise<number>;
+  /** One pwrite(2) of buffer[offset, offset + length) at `position`; resolves with bytes written. */
+  pwrite(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64): Promise<number>;
+}
+
+/** True when `e` is a rejection from a failed syscall (has string code and numeric errno). */
+export function isNativeErrnoError(e: unknown): e is NativeErrnoError {
+  return e instanceof Error && typeof (e as NativeErrnoError).code === 'string' &&
+    typeof (e as NativeErrnoError).errno === 'number' &&
+    typeof (e as NativeErrnoError).syscall === 'string';
+}
+
+// Two levels below the repository root both from src/io (tsx/tap) and dist/io (compiled).
+const ADDON_PATH = '../../native/build/Release/smbts.node';
+
+function load(): { addon?: NativeAddon; error?: Error } {
+  try {
+    const require = createRequire(import.meta.url);
+    return { addon: require(ADDON_PATH) as NativeAddon };
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    return { error };
+  }
+}
+
+const loaded = load();
+
+export const nativeAvailable: boolean = loaded.addon !== undefined;
+export const nativeLoadError: Error | undefined = loaded.error;
+
+function unavailable(): NativeAddon {
+  return new Proxy({} as NativeAddon, {
+    get(_target, prop) {
+      if (typeof prop === 'symbol' || prop === 'then') return undefined; // not a thenable
+      const err = new Error(
+        `smbts native addon unavailable (${nativeLoadError?.message ?? 'not built'}); ` +
+          `cannot use native.${prop}`,
+        { cause: nativeLoadError },
+      ) as Error & { code: string };
+      err.code = 'SMBTS_ERR_NATIVE_UNAVAILABLE';
+      throw err;
+    },
+  });
+}
+
+export const native: NativeAddon = loaded.addon ?? unavailable();
