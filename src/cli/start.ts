@@ -1,0 +1,249 @@
+// `smbts start`: runs the server, in the foreground (-n) or as a daemon. The daemon is this same
+// program started again with -n, detached, its output going to a log file; the parent waits until
+// the child reports that it listens (or dies) and exits with the matching status, so that
+// `smbts start && smbclient ...` works. The pid file (/run/smbts.lock) keeps a second instance
+// out; SIGTERM/SIGINT close the server gracefully, SIGHUP reloads it.
+import { spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import type { Command } from 'commander'
+import { InvalidArgumentError } from 'commander'
+import { loadConfig } from '../config/config.js'
+import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH } from '../config/paths.js'
+import { CliError, errorMessage, type CliIO } from './io.js'
+import { acquirePidFile, releasePidFile, runningPid } from './pidfile.js'
+
+/** What src/server.ts offers (it is written alongside; see startServer there). */
+export interface StartServerOptions {
+  configPath?: string
+  pwddbPath?: string
+  port?: number
+  controlDir?: string
+  useUring: boolean
+  log: (line: string) => void
+}
+export interface ServerHandle {
+  close (): Promise<void>
+  reload? (): void | Promise<void>
+}
+export type StartServerFn = (opts: StartServerOptions) => Promise<ServerHandle>
+
+export interface StartArgs {
+  foreground: boolean
+  port?: number
+  /** undefined: the default file, if it exists */
+  config?: string
+  pwddb?: string
+  controlDir: string
+  uring: boolean
+  pidFile: string
+  logFile: string
+}
+
+/** The signal source: `process` in real life, an EventEmitter in tests. */
+export interface SignalSource {
+  on (signal: NodeJS.Signals, listener: () => void): unknown
+  off (signal: NodeJS.Signals, listener: () => void): unknown
+}
+
+export interface StartDeps {
+  startServer?: StartServerFn
+  signals?: SignalSource
+  /** called once the server listens (the daemon child reports to its parent here) */
+  onReady?: () => void
+}
+
+/** Environment variable marking the daemon's child, so it reports readiness to the parent. */
+export const DAEMON_ENV = 'SMBTS_DAEMON_CHILD'
+
+async function importStartServer (): Promise<StartServerFn> {
+  // a variable specifier: the composition root is written by someone else and may not exist yet
+  const spec = '../server.js'
+  try {
+    const mod = await import(spec) as { startServer?: StartServerFn }
+    if (typeof mod.startServer !== 'function') throw new CliError('server.js has no startServer()')
+    return mod.startServer
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('server.js')) {
+      throw new CliError('the server is not built (no server.js next to cli/); run npm run build')
+    }
+    throw e
+  }
+}
+
+/** Config and pwddb paths the server gets: explicit ones always, defaults only if they exist. */
+function resolvePaths (args: StartArgs): { configPath?: string, pwddbPath?: string } {
+  const out: { configPath?: string, pwddbPath?: string } = {}
+  const config = args.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined)
+  if (config !== undefined) out.configPath = config
+  const pwddb = args.pwddb ?? (existsSync(DEFAULT_PWDDB_PATH) ? DEFAULT_PWDDB_PATH : undefined)
+  if (pwddb !== undefined) out.pwddbPath = pwddb
+  return out
+}
+
+/** Fails early, on the terminal, with the config's own `FILE:LINE: message`. */
+function checkConfig (configPath: string | undefined, io: CliIO): void {
+  if (configPath === undefined) return
+  const config = loadConfig(configPath)
+  for (const w of config.warnings) io.err(`smbts: warning: ${w}`)
+}
+
+/** Runs the server in this process until SIGTERM/SIGINT; resolves once it has closed. */
+export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps = {}): Promise<void> {
+  const signals = deps.signals ?? process
+  const paths = resolvePaths(args)
+  // refuse a second instance before doing any work
+  const other = runningPid(args.pidFile)
+  if (other !== undefined && other !== process.pid) throw new CliError(`the server is already running (pid ${other}, ${args.pidFile})`)
+  if (process.env[DAEMON_ENV] === undefined) checkConfig(paths.configPath, io)
+  const startServer = deps.startServer ?? await importStartServer()
+  acquirePidFile(args.pidFile)
+
+  let server: ServerHandle
+  try {
+    const opts: StartServerOptions = { ...paths, controlDir: args.controlDir, useUring: args.uring, log: (line) => { io.err(line) } }
+    if (args.port !== undefined) opts.port = args.port
+    server = await startServer(opts)
+  } catch (e) {
+    releasePidFile(args.pidFile)
+    throw e
+  }
+  deps.onReady?.()
+
+  await new Promise<void>((resolve, reject) => {
+    let closing = false
+    const stop = (): void => {
+      if (closing) return
+      closing = true
+      io.err('smbts: shutting down')
+      signals.off('SIGTERM', stop)
+      signals.off('SIGINT', stop)
+      signals.off('SIGHUP', reload)
+      server.close().then(() => {
+        releasePidFile(args.pidFile)
+        resolve()
+      }, (e: unknown) => {
+        releasePidFile(args.pidFile)
+        reject(e instanceof Error ? e : new Error(String(e)))
+      })
+    }
+    const reload = (): void => {
+      if (server.reload === undefined) {
+        io.err('smbts: reload is not supported by this server; restart it to apply changes')
+        return
+      }
+      io.err('smbts: reloading configuration and user database')
+      Promise.resolve().then(() => server.reload!()).catch((e: unknown) => { io.err(`smbts: reload failed: ${errorMessage(e)}`) })
+    }
+    signals.on('SIGTERM', stop)
+    signals.on('SIGINT', stop)
+    signals.on('SIGHUP', reload)
+  })
+}
+
+function tail (file: string, lines: number): string[] {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines)
+  } catch {
+    return []
+  }
+}
+
+/** Starts `smbts start -n ...` detached and waits for it to report that it listens. */
+export async function runDaemon (args: StartArgs, io: CliIO, timeoutMs = 30_000): Promise<number> {
+  const other = runningPid(args.pidFile)
+  if (other !== undefined) throw new CliError(`the server is already running (pid ${other}, ${args.pidFile})`)
+  const paths = resolvePaths(args)
+  checkConfig(paths.configPath, io)
+
+  const script = process.argv[1]
+  if (script === undefined) throw new CliError('cannot find the smbts program to start as a daemon')
+  const childArgs = ['start', '-n', '--pid-file', args.pidFile, '--control-dir', args.controlDir, '--log-file', args.logFile]
+  if (args.port !== undefined) childArgs.push('--port', String(args.port))
+  if (paths.configPath !== undefined) childArgs.push('--config', paths.configPath)
+  if (paths.pwddbPath !== undefined) childArgs.push('--pwddb', paths.pwddbPath)
+  if (!args.uring) childArgs.push('--no-uring')
+
+  let logFile = args.logFile
+  let logFd: number
+  try {
+    logFd = openSync(logFile, 'a', 0o640)
+  } catch {
+    logFile = '/dev/null'
+    logFd = openSync(logFile, 'a')
+  }
+  const child = spawn(process.execPath, [...process.execArgv, script, ...childArgs], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd, 'ipc'],
+    env: { ...process.env, [DAEMON_ENV]: '1' }
+  })
+  closeSync(logFd)
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new CliError(`the server did not start within ${timeoutMs / 1000}s; see ${logFile}`)) }, timeoutMs)
+      child.on('message', (m: unknown) => {
+        if ((m as { smbts?: string } | null)?.smbts === 'ready') { clearTimeout(timer); resolve() }
+      })
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer)
+        const last = tail(logFile, 1).find((l) => l.startsWith('smbts: ')) ?? ''
+        const why = last !== '' ? last.slice('smbts: '.length) : `exited with ${signal ?? `status ${code}`}`
+        reject(new CliError(`the server failed to start: ${why}${logFile === '/dev/null' ? '' : ` (see ${logFile})`}`))
+      })
+      child.on('error', (e) => { clearTimeout(timer); reject(e) })
+    })
+  } finally {
+    child.removeAllListeners()
+    if (child.connected) child.disconnect()
+    child.unref()
+  }
+  return child.pid!
+}
+
+export async function runStart (args: StartArgs, io: CliIO, deps: StartDeps = {}): Promise<void> {
+  if (!args.foreground) {
+    const pid = await runDaemon(args, io)
+    io.out(`smbts started (pid ${pid})`)
+    return
+  }
+  const d: StartDeps = { ...deps }
+  if (process.env[DAEMON_ENV] !== undefined && typeof process.send === 'function' && d.onReady === undefined) {
+    d.onReady = () => {
+      process.send!({ smbts: 'ready' })
+      process.disconnect?.()
+    }
+  }
+  await runForeground(args, io, d)
+}
+
+function parsePort (v: string): number {
+  if (!/^\d+$/.test(v) || +v < 1 || +v > 65535) throw new InvalidArgumentError('a TCP port is a number from 1 to 65535')
+  return +v
+}
+
+export function registerStart (program: Command, io: CliIO): void {
+  program.command('start')
+    .description('start the server (as a daemon unless -n)')
+    .option('-n, --foreground', 'stay in the foreground, log to standard error')
+    .option('-p, --port <port>', 'TCP port to listen on (overrides tcp port)', parsePort)
+    .option('-C, --config <file>', `configuration file (default: ${DEFAULT_CONFIG_PATH} if it exists)`)
+    .option('-P, --pwddb <file>', `user database (default: ${DEFAULT_PWDDB_PATH} if it exists)`)
+    .option('--control-dir <dir>', 'where to mount the control files', DEFAULT_CONTROL_DIR)
+    .option('--no-uring', 'use plain node:fs/net instead of io_uring')
+    .option('--pid-file <file>', 'pid file that keeps a second server out', DEFAULT_LOCK_PATH)
+    .option('--log-file <file>', 'where a daemon writes its output', DEFAULT_LOG_PATH)
+    .action(async (o: { foreground?: boolean, port?: number, config?: string, pwddb?: string, controlDir: string, uring: boolean, pidFile: string, logFile: string }) => {
+      const args: StartArgs = {
+        foreground: o.foreground === true,
+        controlDir: o.controlDir,
+        uring: o.uring,
+        pidFile: o.pidFile,
+        logFile: o.logFile
+      }
+      if (o.port !== undefined) args.port = o.port
+      if (o.config !== undefined) args.config = o.config
+      if (o.pwddb !== undefined) args.pwddb = o.pwddb
+      await runStart(args, io)
+      if (args.foreground) process.exit(0)
+    })
+}
