@@ -1,0 +1,88 @@
+import t from 'tap'
+import { EventEmitter } from 'node:events'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import type { CliIO } from '../../../src/cli/io.js'
+import { runForeground, type StartArgs, type StartServerOptions } from '../../../src/cli/start.js'
+import { acquirePidFile, readPidFile, releasePidFile } from '../../../src/cli/pidfile.js'
+
+const fakeIO = (): CliIO & { errs: string[] } => {
+  const errs: string[] = []
+  return { errs, out: () => {}, err: (l) => { errs.push(l) }, stdinIsTTY: false, readSecret: async () => '', readLine: async () => undefined }
+}
+
+function setup (): { dir: string, args: StartArgs } {
+  const dir = mkdtempSync(join(tmpdir(), 'smbts-start-'))
+  writeFileSync(join(dir, 'smb.conf'), '[global]\ntcp port = 4455\n[a]\npath = /a\n')
+  return {
+    dir,
+    args: { foreground: true, config: join(dir, 'smb.conf'), pwddb: join(dir, 'ksmbdpwd.db'), controlDir: join(dir, 'run'), uring: false, pidFile: join(dir, 'smbts.lock'), logFile: join(dir, 'log'), port: 1445 }
+  }
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+t.test('foreground: pid file, options, SIGHUP reloads, SIGTERM closes and removes the pid file', async (t) => {
+  const { dir, args } = setup()
+  const signals = new EventEmitter()
+  const calls: string[] = []
+  let got: StartServerOptions | undefined
+  const running = runForeground(args, fakeIO(), {
+    signals,
+    startServer: async (o) => {
+      got = o
+      calls.push('start')
+      return { close: async () => { calls.push('close') }, reload: () => { calls.push('reload') } }
+    },
+    onReady: () => { calls.push('ready') }
+  })
+  while (!calls.includes('ready')) await tick()
+  t.same(got && { ...got, log: undefined }, { configPath: join(dir, 'smb.conf'), pwddbPath: join(dir, 'ksmbdpwd.db'), controlDir: join(dir, 'run'), useUring: false, port: 1445, log: undefined })
+  t.equal(readPidFile(args.pidFile), process.pid)
+  signals.emit('SIGHUP')
+  await tick()
+  signals.emit('SIGTERM')
+  signals.emit('SIGINT') // a second signal while closing does nothing more
+  await running
+  t.same(calls, ['start', 'ready', 'reload', 'close'])
+  t.notOk(existsSync(args.pidFile))
+  t.equal(signals.listenerCount('SIGTERM'), 0)
+})
+
+t.test('a second instance is refused while the first lives', async (t) => {
+  const { args } = setup()
+  const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'])
+  t.teardown(() => { other.kill('SIGKILL') })
+  await once(other, 'spawn')
+  writeFileSync(args.pidFile, `${other.pid}\n`)
+  await t.rejects(runForeground(args, fakeIO(), { startServer: async () => { throw new Error('must not start') } }), {
+    code: 'SMBTS_ERR_CLI', message: `the server is already running (pid ${other.pid}, ${args.pidFile})`
+  })
+  t.throws(() => { acquirePidFile(args.pidFile) }, { message: /already running/ })
+  t.equal(readPidFile(args.pidFile), other.pid)
+})
+
+t.test('a stale pid file is replaced; a failed start removes ours', async (t) => {
+  const { args } = setup()
+  const gone = spawn(process.execPath, ['-e', ''])
+  await once(gone, 'exit')
+  writeFileSync(args.pidFile, `${gone.pid}\n`)
+  await t.rejects(runForeground(args, fakeIO(), { signals: new EventEmitter(), startServer: async () => { throw new Error('EADDRINUSE') } }), { message: 'EADDRINUSE' })
+  t.notOk(existsSync(args.pidFile))
+  acquirePidFile(args.pidFile)
+  t.equal(readFileSync(args.pidFile, 'utf8'), `${process.pid}\n`)
+  releasePidFile(args.pidFile)
+  t.notOk(existsSync(args.pidFile))
+})
+
+t.test('a bad configuration fails before the server starts, with FILE:LINE', async (t) => {
+  const { dir, args } = setup()
+  writeFileSync(join(dir, 'smb.conf'), '[global]\nserver signing = maybe\n')
+  await t.rejects(runForeground(args, fakeIO(), { startServer: async () => { throw new Error('must not start') } }), {
+    code: 'SMBTS_ERR_CONFIG', message: new RegExp(`^${join(dir, 'smb.conf')}:2: invalid value 'maybe' for 'server signing'`)
+  })
+  t.notOk(existsSync(args.pidFile))
+})
