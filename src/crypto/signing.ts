@@ -5,7 +5,7 @@
 import { createCipheriv, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 
 /** MS-SMB2 2.2.3.1.7 SigningAlgorithmId. */
-export const enum SigningAlgorithm { HmacSha256 = 0, AesCmac = 1, AesGmac = 2 }
+export enum SigningAlgorithm { HmacSha256 = 0, AesCmac = 1, AesGmac = 2 }
 
 /** MS-SMB2 2.2.1: where the Signature sits and which header bits the GMAC nonce reads. */
 const SIG_OFFSET = 48

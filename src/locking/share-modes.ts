@@ -1,0 +1,58 @@
+// MS-FSA 2.1.5.1.2.1: share-mode checks between opens of the same file. In-process for now; the
+// store interface lets a later version share this state across workers.
+import { NtStatusError } from '../wire/errors.js'
+import { NtStatus } from '../wire/ntstatus.js'
+
+const READ_LIKE = 0x0001 | 0x0020 // FILE_READ_DATA | FILE_EXECUTE
+const WRITE_LIKE = 0x0002 | 0x0004 // FILE_WRITE_DATA | FILE_APPEND_DATA
+const DELETE = 0x00010000
+const SHARE_READ = 1
+const SHARE_WRITE = 2
+const SHARE_DELETE = 4
+
+export interface ShareModeEntry { access: number, shareAccess: number }
+
+interface FileState { opens: Set<ShareModeEntry>, deletePending: boolean }
+
+export class ShareModeTable {
+  private readonly files = new Map<string, FileState>()
+
+  private static conflicts (a: ShareModeEntry, b: ShareModeEntry): boolean {
+    const one = (x: ShareModeEntry, y: ShareModeEntry): boolean =>
+      ((x.access & READ_LIKE) !== 0 && (y.shareAccess & SHARE_READ) === 0) ||
+      ((x.access & WRITE_LIKE) !== 0 && (y.shareAccess & SHARE_WRITE) === 0) ||
+      ((x.access & DELETE) !== 0 && (y.shareAccess & SHARE_DELETE) === 0)
+    return one(a, b) || one(b, a)
+  }
+
+  /** Registers an open, or throws STATUS_SHARING_VIOLATION / STATUS_DELETE_PENDING. */
+  acquire (key: string, entry: ShareModeEntry): () => void {
+    let st = this.files.get(key)
+    if (st?.deletePending) throw new NtStatusError(NtStatus.DELETE_PENDING)
+    if (st) {
+      for (const o of st.opens) if (ShareModeTable.conflicts(o, entry)) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
+    } else {
+      st = { opens: new Set(), deletePending: false }
+      this.files.set(key, st)
+    }
+    st.opens.add(entry)
+    const state = st
+    return () => {
+      state.opens.delete(entry)
+      if (state.opens.size === 0 && this.files.get(key) === state) this.files.delete(key)
+    }
+  }
+
+  setDeletePending (key: string, pending: boolean): void {
+    const st = this.files.get(key)
+    if (st) st.deletePending = pending
+  }
+
+  isDeletePending (key: string): boolean {
+    return this.files.get(key)?.deletePending ?? false
+  }
+
+  openCount (key: string): number {
+    return this.files.get(key)?.opens.size ?? 0
+  }
+}

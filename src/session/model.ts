@@ -1,0 +1,90 @@
+// MS-SMB2 3.3.1: the server's abstract data model, spec names kept. Objects here hold state;
+// the command handlers and the dispatcher change it. A dead object (logged off, disconnected,
+// closed) stays dead: every lookup checks `state` before handing it out (CONVENTIONS 9).
+import type { ShareConfig } from '../config/config.js'
+import type { VfsFile, ShareFs } from '../vfs/backend.js'
+import type { Signer } from '../crypto/signing.js'
+
+export enum SessionState { InProgress = 'InProgress', Valid = 'Valid', Expired = 'Expired', Dead = 'Dead' }
+
+export interface SessionKeys {
+  sessionKey: Buffer
+  signingKey: Buffer
+  encryptionKey?: Buffer
+  decryptionKey?: Buffer
+  applicationKey?: Buffer
+}
+
+export class Session {
+  state = SessionState.InProgress
+  user = ''
+  domain = ''
+  isGuest = false
+  isAnonymous = false
+  signingRequired = false
+  signer?: Signer
+  keys?: SessionKeys
+  /** MS-SMB2 3.3.1.8 PreauthIntegrityHashValue (3.1.1 only). */
+  preauthHash?: Buffer
+  /** The SPNEGO exchange in progress (first or re-authentication). */
+  auth?: unknown
+  readonly trees = new Map<number, TreeConnect>()
+  readonly opens = new Map<bigint, Open>()
+  private nextTreeId = 1
+
+  constructor (readonly sessionId: bigint, readonly dialect: number) {}
+
+  allocateTreeId (): number {
+    return this.nextTreeId++
+  }
+
+  get alive (): boolean {
+    return this.state !== SessionState.Dead
+  }
+}
+
+export class TreeConnect {
+  alive = true
+  readonly opens = new Set<Open>()
+  constructor (
+    readonly treeId: number,
+    readonly session: Session,
+    readonly share: ShareConfig | undefined, // undefined for IPC$
+    readonly shareName: string,
+    readonly fs: ShareFs | undefined,
+    readonly maximalAccess: number,
+    readonly isPipe: boolean,
+  ) {}
+}
+
+/** A directory enumeration in progress on an Open (MS-SMB2 3.3.5.18). */
+export interface DirCursor {
+  pattern: string
+  entries: { name: string, info: import('../wire/fscc/types.js').FileInfo }[]
+  next: number
+}
+
+export class Open {
+  alive = true
+  /** Offset the client last set with FilePositionInformation. */
+  position = 0n
+  mode = 0
+  deleteOnClose = false
+  /** Key of this file in the share-mode table, and the function that drops this open from it. */
+  shareModeKey?: string
+  release?: () => void
+  dirCursor?: DirCursor
+  /** IPC$ named pipe: the RPC endpoint behind it. */
+  pipe?: { name: string, pending: Buffer[], handle: (req: Buffer) => Buffer[] }
+
+  constructor (
+    readonly fileId: { persistent: bigint, volatile: bigint },
+    readonly tree: TreeConnect,
+    public path: string, // share-relative, '/'-separated, '' = the share root
+    readonly file: VfsFile | undefined,
+    readonly grantedAccess: number,
+    readonly shareAccess: number,
+    readonly createOptions: number,
+    readonly isDirectory: boolean,
+  ) {}
+}

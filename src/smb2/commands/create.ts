@@ -1,0 +1,166 @@
+// CREATE (MS-SMB2 3.3.5.9): open or create a file or directory beneath the share, with the
+// Windows dispositions, access and share-mode checks. Oplocks and leases are not granted yet.
+import type { RequestContext, Reply } from '../context.js'
+import {
+  AccessMask, CreateAction, CreateDisposition, CreateOptions, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
+  FILE_GENERIC_WRITE, OplockLevel, WRITE_ACCESS_MASK,
+} from '../../wire/constants.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import { Open } from '../../session/model.js'
+import { decodeCreateRequest, encodeCreateResponse, type CreateContext } from './create.wire.js'
+import { smbPathToRelative } from '../path.js'
+import { ntStatusFromErrno } from '../../vfs/errno.js'
+import type { Stat, VfsFile } from '../../vfs/backend.js'
+import { openPipe } from '../pipes.js'
+
+const FILE_ATTRIBUTE_READONLY = 0x1
+
+/** MS-SMB2 3.3.5.9 / MS-DTYP 2.4.3: generic rights mapped to file rights. */
+export function mapGenericAccess (access: number, maximal: number): number {
+  let a = access
+  if (a & AccessMask.GENERIC_ALL) a |= FILE_ALL_ACCESS
+  if (a & AccessMask.GENERIC_READ) a |= FILE_GENERIC_READ
+  if (a & AccessMask.GENERIC_WRITE) a |= FILE_GENERIC_WRITE
+  if (a & AccessMask.GENERIC_EXECUTE) a |= FILE_GENERIC_EXECUTE
+  if (a & AccessMask.MAXIMUM_ALLOWED) a |= maximal
+  return (a & ~(AccessMask.GENERIC_ALL | AccessMask.GENERIC_READ | AccessMask.GENERIC_WRITE | AccessMask.GENERIC_EXECUTE | AccessMask.MAXIMUM_ALLOWED)) >>> 0
+}
+
+function errnoStatus (e: unknown, path: string, forParent = false): NtStatusError {
+  if (e instanceof NtStatusError) return e
+  const err = e as NodeJS.ErrnoException
+  let status = ntStatusFromErrno(err)
+  // A missing or non-directory parent is a path error, not a name error.
+  if (forParent && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) status = NtStatus.OBJECT_PATH_NOT_FOUND
+  return new NtStatusError(status, `${path}: ${err.code ?? err.message}`)
+}
+
+async function statOrUndefined (ctx: RequestContext, rel: string): Promise<Stat | undefined> {
+  try {
+    return await ctx.tree!.fs!.stat(rel)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') {
+      // Name missing; tell a missing parent apart (MS-SMB2: STATUS_OBJECT_PATH_NOT_FOUND).
+      const i = rel.lastIndexOf('/')
+      if (i > 0) {
+        try {
+          const p = await ctx.tree!.fs!.stat(rel.slice(0, i))
+          if (!p.isDirectory) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND)
+        } catch (pe) {
+          throw errnoStatus(pe, rel, true)
+        }
+      }
+      return undefined
+    }
+    throw errnoStatus(e, rel, code === 'ENOTDIR')
+  }
+}
+
+export async function create (ctx: RequestContext): Promise<Reply> {
+  const tree = ctx.tree!
+  const session = ctx.session!
+  const req = decodeCreateRequest(ctx.msg)
+  const opts = req.createOptions
+  if (req.impersonationLevel > 3) throw new NtStatusError(NtStatus.BAD_IMPERSONATION_LEVEL)
+  if (req.createDisposition > CreateDisposition.OVERWRITE_IF) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad CreateDisposition')
+  if ((opts & CreateOptions.DIRECTORY_FILE) && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+
+  if (tree.isPipe) return await openPipe(ctx, req.name, req.desiredAccess)
+
+  const rel = smbPathToRelative(req.name)
+  const access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
+  if (access === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
+  if ((access & ~tree.maximalAccess & WRITE_ACCESS_MASK) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'write access on a read-only share')
+  const readOnlyShare = (tree.maximalAccess & AccessMask.FILE_WRITE_DATA) === 0
+  if ((opts & CreateOptions.DELETE_ON_CLOSE) && (access & AccessMask.DELETE) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'delete-on-close without DELETE access')
+
+  const fs = tree.fs!
+  const existing = await statOrUndefined(ctx, rel)
+  const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0
+  let action: number
+  let file: VfsFile
+  const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
+
+  if (existing !== undefined) {
+    if (req.createDisposition === CreateDisposition.CREATE) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+    if (existing.isDirectory && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
+    if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)
+    const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
+    if (overwrite && existing.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'overwrite of a directory')
+    if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+    if ((opts & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
+    if (existing.fileAttributes & FILE_ATTRIBUTE_READONLY && writeData) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
+    try {
+      file = await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
+    } catch (e) { throw errnoStatus(e, rel) }
+    action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
+  } else {
+    if (req.createDisposition === CreateDisposition.OPEN || req.createDisposition === CreateDisposition.OVERWRITE) {
+      throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
+    }
+    if (rel === '') throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+    if (readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
+    const share = tree.share!
+    try {
+      if (wantDir) {
+        await fs.mkdir(rel, 0o777 & share.directoryMask)
+        file = await fs.open(rel, { write: false, directory: true })
+      } else {
+        const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
+        file = await fs.open(rel, { write: true, create: 'new', mode })
+      }
+    } catch (e) { throw errnoStatus(e, rel, true) }
+    action = CreateAction.CREATED
+    ctx.server.log.debug('vfs', `created ${wantDir ? 'directory' : 'file'} ${tree.shareName}/${rel}`)
+  }
+
+  let info: Stat
+  try {
+    info = await file.stat()
+  } catch (e) { await file.close(); throw errnoStatus(e, rel) }
+
+  const key = `${tree.shareName}\0${info.indexNumber}`
+  let release: () => void
+  try {
+    release = ctx.server.shareModes.acquire(key, { access, shareAccess: req.shareAccess })
+  } catch (e) {
+    await file.close()
+    throw e
+  }
+
+  const volatile = ctx.server.newFileId()
+  const open = new Open({ persistent: volatile, volatile }, tree, rel, file, access, req.shareAccess, opts, info.isDirectory)
+  open.shareModeKey = key
+  open.release = release
+  open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
+  session.opens.set(volatile, open)
+  tree.opens.add(open)
+
+  const contexts: CreateContext[] = []
+  for (const c of req.contexts) {
+    if (c.name === 'MxAc') {
+      // MS-SMB2 2.2.14.2.5: QueryStatus, MaximalAccess.
+      const d = Buffer.alloc(8)
+      d.writeUInt32LE(0, 0)
+      d.writeUInt32LE(tree.maximalAccess >>> 0, 4)
+      contexts.push({ name: 'MxAc', data: d })
+    } else if (c.name === 'QFid') {
+      // MS-SMB2 2.2.14.2.9: DiskFileId (inode, volume) and 16 reserved bytes.
+      const d = Buffer.alloc(32)
+      d.writeBigUInt64LE(info.indexNumber, 0)
+      contexts.push({ name: 'QFid', data: d })
+    }
+  }
+
+  return {
+    body: encodeCreateResponse({
+      oplockLevel: OplockLevel.NONE,
+      createAction: action,
+      info,
+      fileId: open.fileId,
+      contexts,
+    }),
+  }
+}

@@ -1,0 +1,111 @@
+// READ (MS-SMB2 3.3.5.12), WRITE (3.3.5.13), FLUSH (3.3.5.11), CLOSE (3.3.5.10), ECHO (3.3.5.17).
+// READ data goes out as its own chunk; WRITE data is a slice of the received frame (no copies).
+import type { RequestContext, Reply } from '../context.js'
+import { AccessMask, CLOSE_FLAG_POSTQUERY_ATTRIB, WRITEFLAG_WRITE_THROUGH, CreateOptions } from '../../wire/constants.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import { ntStatusFromErrno } from '../../vfs/errno.js'
+import { closeOpen } from '../teardown.js'
+
+const ioError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
+
+/** MS-SMB2 3.3.5.2.5: a multi-credit request must be charged for its size. */
+function checkCharge (ctx: RequestContext, bytes: number): void {
+  if (!ctx.conn.supportsMultiCredit) return
+  const needed = Math.floor((Math.max(bytes, 1) - 1) / 65536) + 1
+  if (Math.max(ctx.hdr.creditCharge, 1) < needed) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `CreditCharge ${ctx.hdr.creditCharge} too small for ${bytes} bytes`)
+}
+
+const MAX_OFFSET = 2n ** 63n - 1n
+
+export async function read (ctx: RequestContext): Promise<Reply> {
+  const { body, conn } = ctx
+  const open = ctx.open!
+  const length = body.readUInt32LE(4)
+  const offset = body.readBigUInt64LE(8)
+  const minimumCount = body.readUInt32LE(32)
+  if (length > conn.maxReadSize) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `READ of ${length} > MaxReadSize`)
+  checkCharge(ctx, length)
+  if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST)
+  if ((open.grantedAccess & (AccessMask.FILE_READ_DATA | AccessMask.FILE_EXECUTE)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+  if (offset > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+  const data = Buffer.allocUnsafe(length)
+  let n = 0
+  try {
+    while (n < length) {
+      const got = await open.file!.read(data, n, length - n, Number(offset) + n)
+      if (got === 0) break
+      n += got
+    }
+  } catch (e) { throw ioError(e) }
+  if (n === 0 && length > 0) throw new NtStatusError(NtStatus.END_OF_FILE)
+  if (n < minimumCount) throw new NtStatusError(NtStatus.END_OF_FILE)
+  // MS-SMB2 2.2.20: StructureSize 17, DataOffset 0x50, DataLength, DataRemaining.
+  const out = Buffer.alloc(16)
+  out.writeUInt16LE(17, 0)
+  out[2] = 0x50
+  out.writeUInt32LE(n, 4)
+  return { body: out, payload: n > 0 ? data.subarray(0, n) : undefined }
+}
+
+export async function write (ctx: RequestContext): Promise<Reply> {
+  const { body, msg, conn } = ctx
+  const open = ctx.open!
+  const dataOffset = body.readUInt16LE(2)
+  const length = body.readUInt32LE(4)
+  const offset = body.readBigUInt64LE(8)
+  const flags = body.readUInt32LE(44)
+  if (length > conn.maxWriteSize) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `WRITE of ${length} > MaxWriteSize`)
+  checkCharge(ctx, length)
+  if (length > 0 && (dataOffset < 64 + 48 || dataOffset + length > msg.length)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'WRITE data outside the message')
+  if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST)
+  if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+  if (offset > MAX_OFFSET || offset + BigInt(length) > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+  let n = 0
+  try {
+    if (length > 0) n = await open.file!.write(msg, dataOffset, length, Number(offset))
+    if ((flags & WRITEFLAG_WRITE_THROUGH) !== 0 || (open.createOptions & CreateOptions.WRITE_THROUGH) !== 0) await open.file!.sync(true)
+  } catch (e) { throw ioError(e) }
+  // MS-SMB2 2.2.22: StructureSize 17, Reserved, Count, Remaining, WriteChannelInfo.
+  const out = Buffer.alloc(16)
+  out.writeUInt16LE(17, 0)
+  out.writeUInt32LE(n, 4)
+  return { body: out }
+}
+
+export async function flush (ctx: RequestContext): Promise<Reply> {
+  const open = ctx.open!
+  if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+  try { await open.file?.sync(false) } catch (e) { throw ioError(e) }
+  const out = Buffer.alloc(4)
+  out.writeUInt16LE(4, 0)
+  return { body: out }
+}
+
+export async function close (ctx: RequestContext): Promise<Reply> {
+  const open = ctx.open!
+  const flags = ctx.body.readUInt16LE(2)
+  const out = Buffer.alloc(60)
+  out.writeUInt16LE(60, 0)
+  if ((flags & CLOSE_FLAG_POSTQUERY_ATTRIB) !== 0 && open.file !== undefined) {
+    try {
+      const st = await open.file.stat()
+      out.writeUInt16LE(CLOSE_FLAG_POSTQUERY_ATTRIB, 2)
+      out.writeBigUInt64LE(st.creationTime, 8)
+      out.writeBigUInt64LE(st.lastAccessTime, 16)
+      out.writeBigUInt64LE(st.lastWriteTime, 24)
+      out.writeBigUInt64LE(st.changeTime, 32)
+      out.writeBigUInt64LE(st.allocationSize, 40)
+      out.writeBigUInt64LE(st.endOfFile, 48)
+      out.writeUInt32LE(st.fileAttributes >>> 0, 56)
+    } catch { /* attributes are best effort; the close itself succeeds */ }
+  }
+  await closeOpen(ctx.server, open)
+  return { body: out }
+}
+
+export async function echo (_ctx: RequestContext): Promise<Reply> {
+  const out = Buffer.alloc(4)
+  out.writeUInt16LE(4, 0)
+  return { body: out }
+}

@@ -1,0 +1,74 @@
+// IOCTL (MS-SMB2 3.3.5.15): the FSCTLs smbts answers. Secure negotiate for 3.0/3.0.2 lives here.
+import type { RequestContext, Reply } from '../context.js'
+import { Dialect, Fsctl, IOCTL_IS_FSCTL } from '../../wire/constants.js'
+import { NtStatusError, ProtocolError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+
+const ALL_ONES = 0xffffffffffffffffn
+
+function ioctlResponse (ctx: RequestContext, ctlCode: number, output: Buffer): Reply {
+  // MS-SMB2 2.2.32: fixed 48 bytes, then the output buffer at offset 64 + 48.
+  const out = Buffer.alloc(48 + output.length)
+  out.writeUInt16LE(49, 0)
+  out.writeUInt32LE(ctlCode >>> 0, 4)
+  ctx.body.copy(out, 8, 8, 24) // FileId as requested
+  out.writeUInt32LE(112, 24) // InputOffset (no input echoed)
+  out.writeUInt32LE(112, 32)
+  out.writeUInt32LE(output.length, 36)
+  output.copy(out, 48)
+  return { body: out }
+}
+
+/** MS-SMB2 3.3.5.15.12: any mismatch with what NEGOTIATE saw ends the connection. */
+function validateNegotiate (ctx: RequestContext, input: Buffer, maxOutput: number): Reply {
+  const { conn } = ctx
+  if (conn.dialect === Dialect.SMB3_11) throw new ProtocolError('VALIDATE_NEGOTIATE_INFO on 3.1.1')
+  if (maxOutput < 24) throw new ProtocolError('VALIDATE_NEGOTIATE_INFO: MaxOutputResponse too small')
+  if (input.length < 24) throw new ProtocolError('VALIDATE_NEGOTIATE_INFO: short input')
+  const count = input.readUInt16LE(22)
+  if (24 + count * 2 > input.length) throw new ProtocolError('VALIDATE_NEGOTIATE_INFO: dialects past the end')
+  const dialects = Array.from({ length: count }, (_, i) => input.readUInt16LE(24 + i * 2))
+  const g = ctx.server.config.global
+  const common = Math.max(0, ...dialects.filter(d => d >= g.minProtocol && d <= g.maxProtocol))
+  if (common !== conn.dialect ||
+      input.readUInt32LE(0) !== conn.clientCapabilities ||
+      !input.subarray(4, 20).equals(conn.clientGuid) ||
+      input.readUInt16LE(20) !== conn.clientSecurityMode) {
+    ctx.server.log.warn(`VALIDATE_NEGOTIATE_INFO mismatch from ${conn.io.remoteAddress}: possible downgrade, disconnecting`)
+    throw new ProtocolError('VALIDATE_NEGOTIATE_INFO mismatch')
+  }
+  const out = Buffer.alloc(24)
+  out.writeUInt32LE(conn.serverCapabilities >>> 0, 0)
+  ctx.server.serverGuid.copy(out, 4)
+  out.writeUInt16LE(conn.serverSecurityMode, 20)
+  out.writeUInt16LE(conn.dialect, 22)
+  return ioctlResponse(ctx, Fsctl.VALIDATE_NEGOTIATE_INFO, out)
+}
+
+export async function ioctl (ctx: RequestContext): Promise<Reply> {
+  const { body, msg } = ctx
+  const ctlCode = body.readUInt32LE(4)
+  const inputOffset = body.readUInt32LE(24)
+  const inputCount = body.readUInt32LE(28)
+  const maxOutput = body.readUInt32LE(44)
+  const flags = body.readUInt32LE(48)
+  if (inputCount > 0 && (inputOffset < 64 + 56 || inputOffset + inputCount > msg.length)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'IOCTL input outside the message')
+  const input = msg.subarray(inputOffset, inputOffset + inputCount)
+  if (flags !== IOCTL_IS_FSCTL) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'device IOCTLs')
+  const fileIdAllOnes = body.readBigUInt64LE(8) === ALL_ONES && body.readBigUInt64LE(16) === ALL_ONES
+
+  switch (ctlCode) {
+    case Fsctl.VALIDATE_NEGOTIATE_INFO:
+      if (!fileIdAllOnes) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+      return validateNegotiate(ctx, input, maxOutput)
+    case Fsctl.DFS_GET_REFERRALS:
+    case Fsctl.DFS_GET_REFERRALS_EX:
+      // No DFS namespaces are served (the server does not advertise CAP_DFS).
+      throw new NtStatusError(NtStatus.FS_DRIVER_REQUIRED)
+    case Fsctl.QUERY_NETWORK_INTERFACE_INFO:
+      throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'multichannel is not offered')
+    default:
+      if (ctx.open === undefined && !fileIdAllOnes) throw new NtStatusError(NtStatus.FILE_CLOSED)
+      throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST, `FSCTL 0x${ctlCode.toString(16)}`)
+  }
+}

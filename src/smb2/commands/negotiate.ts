@@ -1,0 +1,190 @@
+// NEGOTIATE (MS-SMB2 3.3.5.3 SMB1 upgrade, 3.3.5.4 SMB2): pick the dialect, answer the 3.1.1
+// contexts honestly for what smbts implements, start the pre-auth integrity hash.
+import { randomBytes } from 'node:crypto'
+import type { RequestContext, Reply } from '../context.js'
+import { ConnectionState, type Smb2Connection } from '../connection.js'
+import {
+  Capabilities, Cipher, Command, Dialect, HASH_ALGORITHM_SHA512, HeaderFlags, NegotiateContextType, SecurityMode, SMB2_HEADER_SIZE,
+} from '../../wire/constants.js'
+import { encodeHeader } from '../../wire/header.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import { filetimeNow } from '../../wire/filetime.js'
+import { decodeNegotiateRequest, encodeNegotiateResponse, type NegotiateContext } from './negotiate.wire.js'
+import { preauthUpdate } from '../../crypto/preauth.js'
+import { SigningAlgorithm } from '../../crypto/signing.js'
+import { negTokenInitForNegotiate } from '../../auth/spnego.js'
+
+/** MS-SMB2 2.2.3.1.1: 0xC05D0000 STATUS_SMB_NO_PREAUTH_INTEGRITY_HASH_OVERLAP. */
+const STATUS_NO_PREAUTH_INTEGRITY_HASH_OVERLAP = 0xc05d0000
+/** Our preference among the signing algorithms a 3.1.1 client offers. */
+const SIGNING_PREFERENCE = [SigningAlgorithm.AesGmac, SigningAlgorithm.AesCmac, SigningAlgorithm.HmacSha256]
+
+function serverSecurityMode (conn: Smb2Connection): number {
+  const signing = conn.server.config.global.serverSigning
+  return (signing === 'disabled' ? 0 : SecurityMode.SIGNING_ENABLED) | (signing === 'mandatory' ? SecurityMode.SIGNING_REQUIRED : 0)
+}
+
+function limits (conn: Smb2Connection, dialect: number): void {
+  const g = conn.server.config.global
+  // MS-SMB2 3.3.5.4: 2.0.2 caps every size at 64 KiB; multi-credit (large MTU) needs 2.1+.
+  const cap = dialect === Dialect.SMB2_02 ? 65536 : Number.MAX_SAFE_INTEGER
+  conn.maxReadSize = Math.min(g.maxRead, cap)
+  conn.maxWriteSize = Math.min(g.maxWrite, cap)
+  conn.maxTransactSize = Math.min(g.maxTrans, cap)
+  conn.supportsMultiCredit = dialect !== Dialect.SMB2_02
+}
+
+function capabilitiesFor (dialect: number): number {
+  return dialect >= Dialect.SMB2_10 ? Capabilities.LARGE_MTU : 0
+}
+
+export async function negotiate (ctx: RequestContext): Promise<Reply> {
+  const { conn } = ctx
+  const g = conn.server.config.global
+  const req = decodeNegotiateRequest(ctx.msg)
+  const allowed = req.dialects.filter(d => d >= g.minProtocol && d <= g.maxProtocol && d !== Dialect.SMB2_WILDCARD)
+  if (allowed.length === 0) {
+    conn.server.log.info(`negotiate from ${conn.io.remoteAddress}: no common dialect in [${req.dialects.map(d => d.toString(16)).join(',')}]`)
+    throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'no common dialect')
+  }
+  const dialect = Math.max(...allowed)
+  const out: NegotiateContext[] = []
+  if (dialect === Dialect.SMB3_11) {
+    const seen = new Set<number>()
+    let preauth = false
+    for (const c of req.contexts) {
+      if (seen.has(c.type) && c.type !== NegotiateContextType.NETNAME_NEGOTIATE_CONTEXT_ID) {
+        throw new NtStatusError(NtStatus.INVALID_PARAMETER, `duplicate negotiate context ${c.type}`)
+      }
+      seen.add(c.type)
+      if (c.type === NegotiateContextType.PREAUTH_INTEGRITY_CAPABILITIES) {
+        if (c.data.length < 4) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'short preauth context')
+        const count = c.data.readUInt16LE(0)
+        if (count === 0 || 4 + count * 2 > c.data.length) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad preauth context')
+        const algs = Array.from({ length: count }, (_, i) => c.data.readUInt16LE(4 + i * 2))
+        if (!algs.includes(HASH_ALGORITHM_SHA512)) throw new NtStatusError(STATUS_NO_PREAUTH_INTEGRITY_HASH_OVERLAP)
+        preauth = true
+        const d = Buffer.alloc(4 + 2 + 32)
+        d.writeUInt16LE(1, 0)
+        d.writeUInt16LE(32, 2)
+        d.writeUInt16LE(HASH_ALGORITHM_SHA512, 4)
+        randomBytes(32).copy(d, 6)
+        out.push({ type: c.type, data: d })
+      } else if (c.type === NegotiateContextType.ENCRYPTION_CAPABILITIES) {
+        if (c.data.length < 2 || 2 + c.data.readUInt16LE(0) * 2 > c.data.length || c.data.readUInt16LE(0) === 0) {
+          throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad encryption context')
+        }
+        // Encryption is not implemented yet: MS-SMB2 3.3.5.4 says to answer "no common cipher".
+        const d = Buffer.alloc(4)
+        d.writeUInt16LE(1, 0)
+        d.writeUInt16LE(Cipher.NONE, 2)
+        out.push({ type: c.type, data: d })
+      } else if (c.type === NegotiateContextType.SIGNING_CAPABILITIES) {
+        if (c.data.length < 2 || c.data.readUInt16LE(0) === 0 || 2 + c.data.readUInt16LE(0) * 2 > c.data.length) {
+          throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad signing context')
+        }
+        const algs = Array.from({ length: c.data.readUInt16LE(0) }, (_, i) => c.data.readUInt16LE(2 + i * 2))
+        const pick = SIGNING_PREFERENCE.find(a => algs.includes(a)) ?? SigningAlgorithm.AesCmac
+        conn.signingAlgorithm = pick
+        const d = Buffer.alloc(4)
+        d.writeUInt16LE(1, 0)
+        d.writeUInt16LE(pick, 2)
+        out.push({ type: c.type, data: d })
+      }
+      // COMPRESSION, NETNAME, TRANSPORT, RDMA: not offered by smbts, so not answered.
+    }
+    if (!preauth) throw new NtStatusError(NtStatus.INVALID_PARAMETER, '3.1.1 without a preauth integrity context')
+    if (!seen.has(NegotiateContextType.SIGNING_CAPABILITIES)) conn.signingAlgorithm = SigningAlgorithm.AesCmac
+  } else {
+    conn.signingAlgorithm = dialect >= Dialect.SMB3_00 ? SigningAlgorithm.AesCmac : SigningAlgorithm.HmacSha256
+  }
+
+  conn.dialect = dialect
+  conn.clientGuid = req.clientGuid
+  conn.clientCapabilities = req.capabilities
+  conn.clientSecurityMode = req.securityMode
+  conn.clientDialects = req.dialects
+  conn.serverSecurityMode = serverSecurityMode(conn)
+  conn.serverCapabilities = capabilitiesFor(dialect)
+  limits(conn, dialect)
+  conn.state = ConnectionState.Negotiated
+  conn.negotiateCount++
+  conn.server.log.debug('smb', `negotiated 0x${dialect.toString(16)} with ${conn.io.remoteAddress}`)
+
+  const body = encodeNegotiateResponse({
+    securityMode: conn.serverSecurityMode,
+    dialect,
+    serverGuid: conn.server.serverGuid,
+    capabilities: conn.serverCapabilities,
+    maxTransactSize: conn.maxTransactSize,
+    maxReadSize: conn.maxReadSize,
+    maxWriteSize: conn.maxWriteSize,
+    systemTime: filetimeNow(),
+    serverStartTime: 0n,
+    securityBuffer: negTokenInitForNegotiate(),
+    contexts: out,
+  })
+  let onEncoded: ((b: Buffer) => void) | undefined
+  if (dialect === Dialect.SMB3_11) {
+    conn.preauthHash = preauthUpdate(Buffer.alloc(64), ctx.msg)
+    onEncoded = (bytes) => { conn.preauthHash = preauthUpdate(conn.preauthHash!, bytes) }
+  }
+  return { body, onEncoded }
+}
+
+/**
+ * MS-SMB2 3.3.5.3.1: an SMB1 NEGOTIATE naming "SMB 2.???" is answered with an SMB2 NEGOTIATE
+ * response of dialect 0x02FF (the client then negotiates again in SMB2); one naming only
+ * "SMB 2.002" gets 2.0.2 directly. Returns undefined when no SMB2 dialect is offered.
+ */
+export function handleSmb1Negotiate (conn: Smb2Connection, pdu: Buffer): Buffer[] | undefined {
+  // MS-CIFS 2.2.4.52.1: header (32), WordCount (0), ByteCount, then 0x02 "dialect\0" strings.
+  if (pdu.length < 35 || pdu[4] !== 0x72) return undefined
+  const byteCount = pdu.readUInt16LE(33)
+  const end = Math.min(pdu.length, 35 + byteCount)
+  const names: string[] = []
+  let i = 35
+  while (i < end) {
+    if (pdu[i] !== 0x02) break
+    const z = pdu.indexOf(0, i + 1)
+    if (z < 0 || z >= end) break
+    names.push(pdu.toString('latin1', i + 1, z))
+    i = z + 1
+  }
+  const g = conn.server.config.global
+  let dialect: number
+  if (names.includes('SMB 2.???') && g.maxProtocol >= Dialect.SMB2_10) dialect = Dialect.SMB2_WILDCARD
+  else if (names.includes('SMB 2.002') && g.minProtocol <= Dialect.SMB2_02) dialect = Dialect.SMB2_02
+  else return undefined
+  // The SMB1 request used MessageId 0: the SMB2 NEGOTIATE that follows carries MessageId 1.
+  conn.credits.consume(0n, 1)
+  const granted = conn.credits.grant(1)
+  if (dialect === Dialect.SMB2_02) {
+    conn.dialect = dialect
+    conn.serverSecurityMode = serverSecurityMode(conn)
+    conn.serverCapabilities = 0
+    limits(conn, dialect)
+    conn.state = ConnectionState.Negotiated
+  }
+  conn.negotiateCount++
+  const body = encodeNegotiateResponse({
+    securityMode: serverSecurityMode(conn),
+    dialect,
+    serverGuid: conn.server.serverGuid,
+    capabilities: capabilitiesFor(dialect === Dialect.SMB2_WILDCARD ? Dialect.SMB2_10 : dialect),
+    maxTransactSize: Math.min(g.maxTrans, dialect === Dialect.SMB2_02 ? 65536 : g.maxTrans),
+    maxReadSize: Math.min(g.maxRead, dialect === Dialect.SMB2_02 ? 65536 : g.maxRead),
+    maxWriteSize: Math.min(g.maxWrite, dialect === Dialect.SMB2_02 ? 65536 : g.maxWrite),
+    systemTime: filetimeNow(),
+    serverStartTime: 0n,
+    securityBuffer: negTokenInitForNegotiate(),
+    contexts: [],
+  })
+  const head = Buffer.alloc(SMB2_HEADER_SIZE)
+  encodeHeader({
+    creditCharge: 0, status: 0, command: Command.NEGOTIATE, creditRequest: granted, flags: HeaderFlags.SERVER_TO_REDIR,
+    nextCommand: 0, messageId: 0n, asyncId: 0n, treeId: 0, sessionId: 0n,
+  }, head)
+  return [head, body]
+}

@@ -1,0 +1,101 @@
+// MS-SMB2 2.2.3 NEGOTIATE Request, 2.2.3.1 contexts, 2.2.4 NEGOTIATE Response.
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+
+export interface NegotiateContext { type: number, data: Buffer }
+
+export interface NegotiateRequest {
+  securityMode: number
+  capabilities: number
+  clientGuid: Buffer
+  dialects: number[]
+  contexts: NegotiateContext[]
+}
+
+const bad = (why: string): NtStatusError => new NtStatusError(NtStatus.INVALID_PARAMETER, `NEGOTIATE: ${why}`)
+
+/** `msg` starts at the SMB2 header; offsets in the request are relative to it. */
+export function decodeNegotiateRequest (msg: Buffer): NegotiateRequest {
+  const b = 64
+  if (msg.length < b + 36) throw bad('short body')
+  const dialectCount = msg.readUInt16LE(b + 2)
+  if (dialectCount === 0) throw bad('no dialects')
+  if (b + 36 + dialectCount * 2 > msg.length) throw bad('dialects past the end')
+  const dialects: number[] = []
+  for (let i = 0; i < dialectCount; i++) dialects.push(msg.readUInt16LE(b + 36 + i * 2))
+  const contexts: NegotiateContext[] = []
+  if (dialects.includes(0x0311)) {
+    const ctxOff = msg.readUInt32LE(b + 28)
+    const ctxCount = msg.readUInt16LE(b + 32)
+    let off = ctxOff
+    for (let i = 0; i < ctxCount; i++) {
+      off = (off + 7) & ~7
+      if (off + 8 > msg.length) throw bad('context header past the end')
+      const type = msg.readUInt16LE(off)
+      const len = msg.readUInt16LE(off + 2)
+      if (off + 8 + len > msg.length) throw bad('context data past the end')
+      contexts.push({ type, data: msg.subarray(off + 8, off + 8 + len) })
+      off += 8 + len
+    }
+  }
+  return {
+    securityMode: msg.readUInt16LE(b + 4),
+    capabilities: msg.readUInt32LE(b + 8),
+    clientGuid: Buffer.from(msg.subarray(b + 12, b + 28)),
+    dialects,
+    contexts,
+  }
+}
+
+export interface NegotiateResponse {
+  securityMode: number
+  dialect: number
+  serverGuid: Buffer
+  capabilities: number
+  maxTransactSize: number
+  maxReadSize: number
+  maxWriteSize: number
+  systemTime: bigint
+  serverStartTime: bigint
+  securityBuffer: Buffer
+  contexts: NegotiateContext[]
+}
+
+/** The response body (after the header): fixed 64 bytes, security buffer, then 8-aligned contexts. */
+export function encodeNegotiateResponse (r: NegotiateResponse): Buffer {
+  const secOff = 64 + 64
+  let len = 64 + r.securityBuffer.length
+  let ctxOff = 0
+  if (r.contexts.length > 0) {
+    ctxOff = (64 + len + 7) & ~7
+    len = ctxOff - 64
+    for (let i = 0; i < r.contexts.length; i++) {
+      len += 8 + r.contexts[i].data.length
+      if (i < r.contexts.length - 1) len = ((len + 64 + 7) & ~7) - 64
+    }
+  }
+  const body = Buffer.alloc(len)
+  body.writeUInt16LE(65, 0)
+  body.writeUInt16LE(r.securityMode, 2)
+  body.writeUInt16LE(r.dialect, 4)
+  body.writeUInt16LE(r.contexts.length, 6)
+  r.serverGuid.copy(body, 8)
+  body.writeUInt32LE(r.capabilities >>> 0, 24)
+  body.writeUInt32LE(r.maxTransactSize, 28)
+  body.writeUInt32LE(r.maxReadSize, 32)
+  body.writeUInt32LE(r.maxWriteSize, 36)
+  body.writeBigUInt64LE(r.systemTime, 40)
+  body.writeBigUInt64LE(r.serverStartTime, 48)
+  body.writeUInt16LE(r.securityBuffer.length > 0 ? secOff : 0, 56)
+  body.writeUInt16LE(r.securityBuffer.length, 58)
+  body.writeUInt32LE(ctxOff, 60)
+  r.securityBuffer.copy(body, 64)
+  let off = ctxOff - 64
+  for (const c of r.contexts) {
+    body.writeUInt16LE(c.type, off)
+    body.writeUInt16LE(c.data.length, off + 2)
+    c.data.copy(body, off + 8)
+    off = ((off + 8 + c.data.length + 64 + 7) & ~7) - 64
+  }
+  return body
+}

@@ -1,0 +1,78 @@
+// QUERY_DIRECTORY (MS-SMB2 3.3.5.18): enumerate a directory open with a search pattern, in as
+// many responses as the client's buffers need; the enumeration lives on the Open.
+import type { RequestContext, Reply } from '../context.js'
+import { field, utf16 } from '../context.js'
+import { AccessMask, QueryDirectoryFlags } from '../../wire/constants.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import { DirEntryWriter, isDirInfoClass } from '../../wire/fscc/dir-info.js'
+import { compileWildcard } from '../../vfs/wildcard.js'
+import { ntStatusFromErrno } from '../../vfs/errno.js'
+
+export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
+  const { body, msg, conn } = ctx
+  const open = ctx.open!
+  const infoClass = body[2]
+  const flags = body[3]
+  const pattern = utf16(field(msg, body.readUInt16LE(24), body.readUInt16LE(26)))
+  const outputBufferLength = Math.min(body.readUInt32LE(28), conn.maxTransactSize)
+  if (!open.isDirectory || open.file === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'QUERY_DIRECTORY on a file')
+  if ((open.grantedAccess & AccessMask.FILE_READ_DATA) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+  if (!isDirInfoClass(infoClass)) throw new NtStatusError(NtStatus.INVALID_INFO_CLASS)
+
+  const restart = (flags & (QueryDirectoryFlags.RESTART_SCANS | QueryDirectoryFlags.REOPEN)) !== 0
+  let cursor = open.dirCursor
+  const fresh = cursor === undefined || restart || (pattern !== '' && pattern !== cursor.pattern && (flags & QueryDirectoryFlags.REOPEN) !== 0)
+  if (fresh) {
+    const want = pattern === '' ? '*' : pattern
+    const match = compileWildcard(want)
+    let entries
+    try {
+      entries = await open.file.readdir()
+    } catch (e) {
+      throw new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
+    }
+    // The share root's ".." is outside the share: describe it as the root itself.
+    if (open.path === '') {
+      const dot = entries.find(e => e.name === '.')
+      const dotdot = entries.findIndex(e => e.name === '..')
+      if (dot && dotdot >= 0) entries[dotdot] = { name: '..', info: dot.info }
+    }
+    // "." and ".." first, as Windows lists them; the rest in the order the file system gives.
+    entries.sort((a, b) => rank(a.name) - rank(b.name))
+    cursor = { pattern: want, entries: entries.filter(e => match(e.name)), next: 0 }
+    open.dirCursor = cursor
+    if (cursor.entries.length === 0) throw new NtStatusError(NtStatus.NO_SUCH_FILE)
+  }
+  const c = cursor!
+  if (c.next >= c.entries.length) throw new NtStatusError(NtStatus.NO_MORE_FILES)
+
+  const writer = new DirEntryWriter(infoClass, outputBufferLength)
+  const single = (flags & QueryDirectoryFlags.RETURN_SINGLE_ENTRY) !== 0
+  let status: number = NtStatus.SUCCESS
+  while (c.next < c.entries.length) {
+    const e = c.entries[c.next]
+    if (!writer.tryAdd({ name: e.name, info: e.info })) {
+      if (writer.count === 0) {
+        // Not even one entry fits: MS-SMB2 3.3.5.18 answers STATUS_BUFFER_OVERFLOW with what fits.
+        writer.addTruncated({ name: e.name, info: e.info })
+        status = NtStatus.BUFFER_OVERFLOW
+        c.next++
+      }
+      break
+    }
+    c.next++
+    if (single) break
+  }
+  const data = writer.finish()
+  const out = Buffer.alloc(8 + data.length)
+  out.writeUInt16LE(9, 0)
+  out.writeUInt16LE(data.length > 0 ? 72 : 0, 2)
+  out.writeUInt32LE(data.length, 4)
+  data.copy(out, 8)
+  return { status, body: out }
+}
+
+function rank (name: string): number {
+  return name === '.' ? 0 : name === '..' ? 1 : 2
+}

@@ -1,0 +1,175 @@
+// QUERY_INFO (MS-SMB2 3.3.5.20) and SET_INFO (3.3.5.21). The FSCC codecs live in src/wire/fscc;
+// here is only what each class means for an Open.
+import type { RequestContext, Reply } from '../context.js'
+import { field } from '../context.js'
+import { AccessMask, InfoType } from '../../wire/constants.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY } from '../../wire/fscc/constants.js'
+import { queryFileInfo } from '../../wire/fscc/file-info.js'
+import { queryFsInfo } from '../../wire/fscc/fs-info.js'
+import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
+import { classifySetFiletime, unixNsFromFiletime } from '../../wire/filetime.js'
+import { posixSecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
+import { ntStatusFromErrno } from '../../vfs/errno.js'
+import type { Open } from '../../session/model.js'
+import { smbPathToRelative } from '../path.js'
+
+const fsError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
+
+function infoResponse (status: number, data: Buffer): Reply {
+  // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
+  const out = Buffer.alloc(8 + Math.max(data.length, 1))
+  out.writeUInt16LE(9, 0)
+  out.writeUInt16LE(72, 2)
+  out.writeUInt32LE(data.length, 4)
+  data.copy(out, 8)
+  return { status, body: data.length > 0 ? out : out.subarray(0, 9) }
+}
+
+function requireAccess (open: Open, mask: number): void {
+  if ((open.grantedAccess & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+}
+
+export async function queryInfo (ctx: RequestContext): Promise<Reply> {
+  const { body, conn } = ctx
+  const open = ctx.open!
+  const infoType = body[2]
+  const infoClass = body[3]
+  const outputBufferLength = Math.min(body.readUInt32LE(4), conn.maxTransactSize)
+  const additionalInformation = body.readUInt32LE(16)
+  if (open.file === undefined) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'QUERY_INFO on a pipe')
+  let st
+  try { st = await open.file.stat() } catch (e) { throw fsError(e) }
+
+  switch (infoType) {
+    case InfoType.FILE: {
+      if (infoClass !== C.FileAccessInformation && infoClass !== C.FileNameInformation && infoClass !== C.FilePositionInformation &&
+          infoClass !== C.FileModeInformation && infoClass !== C.FileAlignmentInformation) {
+        requireAccess(open, AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_READ_DATA | AccessMask.FILE_READ_EA)
+      }
+      const deletePending = open.shareModeKey !== undefined && ctx.server.shareModes.isDeletePending(open.shareModeKey)
+      const r = queryFileInfo(infoClass, {
+        info: { ...st, deletePending },
+        name: '\\' + open.path.replaceAll('/', '\\'),
+        position: open.position,
+        mode: open.mode,
+        accessFlags: open.grantedAccess,
+      }, outputBufferLength)
+      return infoResponse(r.status, r.data)
+    }
+    case InfoType.FILESYSTEM: {
+      let fs
+      try { fs = await open.tree.fs!.statfs() } catch (e) { throw fsError(e) }
+      const r = queryFsInfo(infoClass, fs, outputBufferLength)
+      return infoResponse(r.status, r.data)
+    }
+    case InfoType.SECURITY: {
+      requireAccess(open, AccessMask.READ_CONTROL)
+      const sd = posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, additionalInformation)
+      if (sd.length > outputBufferLength) {
+        // MS-SMB2 3.3.5.20.3: too small → STATUS_BUFFER_TOO_SMALL with the needed size.
+        const need = Buffer.alloc(4)
+        need.writeUInt32LE(sd.length, 0)
+        const out = Buffer.alloc(9 + 4)
+        out.writeUInt16LE(9, 0)
+        out.writeUInt32LE(4, 4)
+        need.copy(out, 8)
+        return { status: NtStatus.BUFFER_TOO_SMALL, body: out }
+      }
+      return infoResponse(NtStatus.SUCCESS, sd)
+    }
+    case InfoType.QUOTA:
+      throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'quotas')
+    default:
+      throw new NtStatusError(NtStatus.INVALID_PARAMETER, `InfoType ${infoType}`)
+  }
+}
+
+export async function setInfo (ctx: RequestContext): Promise<Reply> {
+  const { body, msg, server } = ctx
+  const open = ctx.open!
+  const tree = open.tree
+  const infoType = body[2]
+  const infoClass = body[3]
+  const buf = field(msg, body.readUInt16LE(8), body.readUInt32LE(4))
+  if (buf.length > ctx.conn.maxTransactSize) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+  if (open.file === undefined) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'SET_INFO on a pipe')
+  if (infoType !== InfoType.FILE) {
+    throw new NtStatusError(infoType === InfoType.SECURITY || infoType === InfoType.FILESYSTEM || infoType === InfoType.QUOTA ? NtStatus.NOT_SUPPORTED : NtStatus.INVALID_PARAMETER)
+  }
+  const req = decodeSetFileInfo(infoClass, buf)
+  const file = open.file
+  try {
+    switch (req.cls) {
+      case C.FileBasicInformation: {
+        requireAccess(open, AccessMask.FILE_WRITE_ATTRIBUTES)
+        const v = req.value
+        const ns = (ft: bigint): bigint | undefined => classifySetFiletime(ft) === 'set' ? unixNsFromFiletime(ft) : undefined
+        await file.setTimes({ atimeNs: ns(v.lastAccessTime), mtimeNs: ns(v.lastWriteTime) })
+        if (v.fileAttributes !== 0) {
+          const st = await file.stat()
+          const ro = (v.fileAttributes & FILE_ATTRIBUTE_READONLY) !== 0
+          const mode = st.mode & 0o7777
+          const next = ro ? mode & ~0o222 : (mode & 0o222) === 0 ? mode | 0o200 : mode
+          if (next !== mode) await file.chmod(next)
+        }
+        break
+      }
+      case C.FileRenameInformation: {
+        requireAccess(open, AccessMask.DELETE)
+        const target = smbPathToRelative(req.value.fileName)
+        if (target === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
+        if (target !== open.path) {
+          await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
+          server.log.debug('vfs', `renamed ${tree.shareName}/${open.path} -> ${target}`)
+          open.path = target
+        }
+        break
+      }
+      case C.FileDispositionInformation:
+      case C.FileDispositionInformationEx: {
+        requireAccess(open, AccessMask.DELETE)
+        const del = req.cls === C.FileDispositionInformation ? req.value.deletePending : (req.value.flags & 0x1) !== 0
+        if (del) {
+          const st = await file.stat()
+          if ((st.fileAttributes & FILE_ATTRIBUTE_READONLY) !== 0) throw new NtStatusError(NtStatus.CANNOT_DELETE)
+          if (open.path === '') throw new NtStatusError(NtStatus.CANNOT_DELETE, 'the share root')
+          if (open.isDirectory) {
+            const entries = await file.readdir()
+            if (entries.some(e => e.name !== '.' && e.name !== '..')) throw new NtStatusError(NtStatus.DIRECTORY_NOT_EMPTY)
+          }
+        }
+        if (open.shareModeKey !== undefined) server.shareModes.setDeletePending(open.shareModeKey, del)
+        open.deleteOnClose = del
+        break
+      }
+      case C.FilePositionInformation:
+        open.position = req.value.currentByteOffset
+        break
+      case C.FileModeInformation:
+        open.mode = req.value.mode
+        break
+      case C.FileEndOfFileInformation:
+        requireAccess(open, AccessMask.FILE_WRITE_DATA)
+        if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+        await file.truncate(Number(req.value.endOfFile))
+        break
+      case C.FileAllocationInformation: {
+        requireAccess(open, AccessMask.FILE_WRITE_DATA)
+        if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+        // MS-FSA 2.1.5.15.1: an allocation below EOF truncates the file.
+        const st = await file.stat()
+        const a = req.value.allocationSize
+        if (a < st.endOfFile) await file.truncate(Number(a))
+        else await file.allocate(Number(a))
+        break
+      }
+      default:
+        throw new NtStatusError(NtStatus.NOT_SUPPORTED, `set class ${infoClass}`)
+    }
+  } catch (e) { throw fsError(e) }
+  const out = Buffer.alloc(2)
+  out.writeUInt16LE(2, 0)
+  return { body: out }
+}

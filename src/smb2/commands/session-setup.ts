@@ -1,0 +1,140 @@
+// SESSION_SETUP (MS-SMB2 3.3.5.5): SPNEGO/NTLMSSP against the password db, guest mapping,
+// session keys and signing, the 3.1.1 pre-auth hash. LOGOFF (3.3.5.6) is here too.
+import type { RequestContext, Reply } from '../context.js'
+import { field } from '../context.js'
+import { Dialect, SecurityMode, SESSION_FLAG_BINDING, SessionFlags } from '../../wire/constants.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import { Session, SessionState } from '../../session/model.js'
+import { preauthUpdate } from '../../crypto/preauth.js'
+import { deriveSessionKeys } from '../../crypto/kdf.js'
+import { Signer, SigningAlgorithm } from '../../crypto/signing.js'
+import { SpnegoNtlmServer } from '../../auth/spnego-server.js'
+import { teardownSession } from '../teardown.js'
+
+function newExchange (ctx: RequestContext): SpnegoNtlmServer {
+  const g = ctx.server.config.global
+  const accounts = ctx.server.accounts
+  const netbios = g.netbiosName.toUpperCase()
+  const domain = g.workgroup.toUpperCase()
+  return new SpnegoNtlmServer({
+    netbiosName: netbios,
+    dnsName: netbios.toLowerCase(),
+    netbiosDomain: domain,
+    dnsDomain: domain.toLowerCase(),
+    lookup: (user: string) => accounts.get(user.toLowerCase()),
+  })
+}
+
+function responseBody (flags: number, token: Buffer): Buffer {
+  // MS-SMB2 2.2.6: StructureSize 9, SessionFlags, SecurityBufferOffset (64 + 8), Length, Buffer.
+  const body = Buffer.alloc(8 + token.length)
+  body.writeUInt16LE(9, 0)
+  body.writeUInt16LE(flags, 2)
+  body.writeUInt16LE(token.length > 0 ? 72 : 0, 4)
+  body.writeUInt16LE(token.length, 6)
+  token.copy(body, 8)
+  return body
+}
+
+export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
+  const { conn, server, hdr, body, msg } = ctx
+  const flags = body[2]
+  const securityMode = body[3]
+  const secBuf = field(msg, body.readUInt16LE(12), body.readUInt16LE(14))
+  if ((flags & SESSION_FLAG_BINDING) !== 0) {
+    // Multichannel binding is not supported yet (the server does not offer MULTI_CHANNEL).
+    throw new NtStatusError(NtStatus.REQUEST_NOT_ACCEPTED, 'session binding without multichannel')
+  }
+
+  let session = ctx.session
+  if (session === undefined) {
+    session = new Session(server.newSessionId(), conn.dialect)
+    server.sessions.set(session.sessionId, session)
+    conn.sessions.add(session)
+    if (conn.dialect === Dialect.SMB3_11) session.preauthHash = conn.preauthHash
+    ctx.session = session
+  } else if (session.state === SessionState.Valid || session.state === SessionState.Expired) {
+    // Re-authentication on an established session: a fresh exchange, same user required.
+    if (session.auth === undefined) session.auth = newExchange(ctx)
+  }
+  const s = session
+  const reauth = s.state !== SessionState.InProgress
+  if (!reauth && conn.dialect === Dialect.SMB3_11) s.preauthHash = preauthUpdate(s.preauthHash!, msg)
+  const exchange = (s.auth ??= newExchange(ctx)) as SpnegoNtlmServer
+
+  let step
+  try {
+    step = exchange.step(secBuf)
+  } catch {
+    step = { state: 'failed' as const, reason: 'malformed' as const }
+  }
+
+  if (step.state === 'more') {
+    return {
+      status: NtStatus.MORE_PROCESSING_REQUIRED,
+      body: responseBody(0, step.token),
+      sessionId: s.sessionId,
+      onEncoded: (!reauth && conn.dialect === Dialect.SMB3_11) ? (bytes) => { s.preauthHash = preauthUpdate(s.preauthHash!, bytes) } : undefined,
+    }
+  }
+
+  s.auth = undefined
+  const g = server.config.global
+  let guest = false
+  let result: { user: string, domain: string, anonymous: boolean, sessionKey: Buffer } | undefined
+  if (step.state === 'done') {
+    result = step.result
+  } else if (step.reason === 'no-such-user' && g.mapToGuest === 'bad user' && !reauth) {
+    guest = true
+  }
+  if (result === undefined && !guest) {
+    server.log.info(`logon failure from ${conn.io.remoteAddress}: ${step.state === 'failed' ? step.reason : 'unknown'}`)
+    if (!reauth) void teardownSession(server, s)
+    else { s.state = SessionState.Expired }
+    throw new NtStatusError(NtStatus.LOGON_FAILURE)
+  }
+  if (reauth) {
+    if (result === undefined || result.anonymous || result.user.toLowerCase() !== s.user.toLowerCase()) {
+      void teardownSession(server, s)
+      throw new NtStatusError(NtStatus.ACCESS_DENIED, 're-authentication as another user')
+    }
+    s.state = SessionState.Valid
+    return { body: responseBody(0, step.state === 'done' ? step.token : Buffer.alloc(0)), signWith: s.signer ? s : undefined }
+  }
+  if (result?.anonymous === true && g.restrictAnonymous >= 2) {
+    void teardownSession(server, s)
+    throw new NtStatusError(NtStatus.ACCESS_DENIED, 'anonymous logon refused (restrict anonymous)')
+  }
+
+  s.user = guest ? g.guestAccount : result!.user
+  s.domain = guest ? '' : result!.domain
+  s.isGuest = guest
+  s.isAnonymous = result?.anonymous === true
+  let sessionFlags = 0
+  if (s.isGuest) sessionFlags |= SessionFlags.IS_GUEST
+  if (s.isAnonymous) sessionFlags |= SessionFlags.IS_NULL
+  if (!s.isGuest && !s.isAnonymous) {
+    const keys = deriveSessionKeys(conn.dialect, result!.sessionKey, s.preauthHash, 128)
+    s.keys = { sessionKey: result!.sessionKey, ...keys }
+    const alg = conn.dialect >= Dialect.SMB3_00 ? conn.signingAlgorithm : SigningAlgorithm.HmacSha256
+    s.signer = new Signer(alg, keys.signingKey)
+    // MS-SMB2 3.3.5.5.3: signing is required if either side requires it.
+    s.signingRequired = g.serverSigning === 'mandatory' || (securityMode & SecurityMode.SIGNING_REQUIRED) !== 0
+  }
+  s.state = SessionState.Valid
+  server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signingRequired ? ', signing required' : ''}`)
+  void hdr
+  const token = step.state === 'done' ? step.token : Buffer.alloc(0)
+  return { body: responseBody(sessionFlags, token), sessionId: s.sessionId, signWith: s.signer ? s : undefined }
+}
+
+export async function logoff (ctx: RequestContext): Promise<Reply> {
+  const s = ctx.session!
+  await teardownSession(ctx.server, s)
+  ctx.conn.sessions.delete(s)
+  const body = Buffer.alloc(4)
+  body.writeUInt16LE(4, 0)
+  // The response is signed with the key of the session it logs off (MS-SMB2 3.3.5.6).
+  return { body, signWith: s.signer ? s : undefined }
+}

@@ -1,0 +1,79 @@
+// TREE_CONNECT (MS-SMB2 3.3.5.7) and TREE_DISCONNECT (3.3.5.8): share lookup and the per-share
+// access rules of ksmbd.conf (available, valid/invalid users, guest ok, read only, read/write list).
+import type { RequestContext, Reply } from '../context.js'
+import { field, utf16 } from '../context.js'
+import { FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareType } from '../../wire/constants.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import { TreeConnect, type Session } from '../../session/model.js'
+import type { ShareConfig } from '../../config/config.js'
+import { teardownTree } from '../teardown.js'
+
+const inList = (list: string[], user: string): boolean => list.some(u => u.toLowerCase() === user.toLowerCase())
+
+/** MS-SMB2 2.2.10 MaximalAccess: what this user may do on this share. */
+export function shareAccess (share: ShareConfig, session: Session): { allowed: boolean, readOnly: boolean } {
+  const user = session.user
+  if (!share.available) return { allowed: false, readOnly: true }
+  if (session.isGuest || session.isAnonymous) {
+    if (!share.guestOk) return { allowed: false, readOnly: true }
+  } else {
+    if (inList(share.invalidUsers, user)) return { allowed: false, readOnly: true }
+    if (share.validUsers.length > 0 && !inList(share.validUsers, user) && !inList(share.adminUsers, user)) return { allowed: false, readOnly: true }
+  }
+  let readOnly = share.readOnly
+  if (readOnly && inList(share.writeList, user)) readOnly = false
+  if (!readOnly && inList(share.readList, user)) readOnly = true
+  return { allowed: true, readOnly }
+}
+
+export async function treeConnect (ctx: RequestContext): Promise<Reply> {
+  const { body, msg, server } = ctx
+  const session = ctx.session!
+  const path = utf16(field(msg, body.readUInt16LE(4), body.readUInt16LE(6)))
+  // "\\server\share": the share is the last component; the server part is not checked.
+  const m = /^\\\\[^\\]+\\([^\\]+)$/.exec(path)
+  if (m === null) throw new NtStatusError(NtStatus.BAD_NETWORK_NAME, `bad tree path ${JSON.stringify(path)}`)
+  const name = m[1].toLowerCase()
+
+  let tree: TreeConnect
+  if (name === 'ipc$') {
+    tree = new TreeConnect(session.allocateTreeId(), session, undefined, 'IPC$', undefined, FILE_ALL_ACCESS, true)
+  } else {
+    const entry = server.shares.get(name)
+    if (entry === undefined) throw new NtStatusError(NtStatus.BAD_NETWORK_NAME, `no share ${name}`)
+    const access = shareAccess(entry.config, session)
+    if (!access.allowed) {
+      server.log.info(`tree connect to ${entry.config.name} refused for ${session.user || 'anonymous'}`)
+      throw new NtStatusError(NtStatus.ACCESS_DENIED)
+    }
+    let fs
+    try {
+      fs = await server.shareFs(entry)
+    } catch (e) {
+      server.log.error(`share ${entry.config.name}: cannot open ${entry.config.path}: ${(e as Error).message}`)
+      throw new NtStatusError(NtStatus.BAD_NETWORK_NAME)
+    }
+    const maximal = access.readOnly ? (FILE_GENERIC_READ | FILE_GENERIC_EXECUTE) : FILE_ALL_ACCESS
+    tree = new TreeConnect(session.allocateTreeId(), session, entry.config, entry.config.name, fs, maximal, false)
+  }
+  session.trees.set(tree.treeId, tree)
+  ctx.tree = tree
+  server.log.debug('smb', `tree connect ${tree.shareName} tid=${tree.treeId} session=0x${session.sessionId.toString(16)}`)
+
+  // MS-SMB2 2.2.10: StructureSize 16, ShareType, Reserved, ShareFlags, Capabilities, MaximalAccess.
+  const out = Buffer.alloc(16)
+  out.writeUInt16LE(16, 0)
+  out[2] = tree.isPipe ? ShareType.PIPE : ShareType.DISK
+  out.writeUInt32LE(0, 4) // manual caching
+  out.writeUInt32LE(0, 8)
+  out.writeUInt32LE(tree.maximalAccess >>> 0, 12)
+  return { body: out }
+}
+
+export async function treeDisconnect (ctx: RequestContext): Promise<Reply> {
+  await teardownTree(ctx.server, ctx.tree!)
+  const out = Buffer.alloc(4)
+  out.writeUInt16LE(4, 0)
+  return { body: out }
+}

@@ -1,0 +1,182 @@
+// One client connection, sans-IO (CONVENTIONS 8): whole PDUs in (the transport strips the
+// Direct-TCP length), chunks out through `io.send`. The receive pipeline (ARCHITECTURE 3):
+// SMB1 upgrade / transform / SMB2 → split compound → header checks → credit window →
+// session/tree/open resolution and signature check (dispatch.ts) → handler → send pipeline.
+import { decodeHeader, type Smb2Header } from '../wire/header.js'
+import {
+  Command, COMMAND_NAMES, HeaderFlags, SMB1_MAGIC, SMB2_HEADER_SIZE, SMB2_MAGIC, SMB2_TRANSFORM_MAGIC,
+} from '../wire/constants.js'
+import { NtStatus, ntStatusName } from '../wire/ntstatus.js'
+import { NtStatusError, ProtocolError } from '../wire/errors.js'
+import { CreditWindow } from './credits.js'
+import { encodeResponses, errorBody, type OutMessage } from './send.js'
+import { dispatch, type Related } from './dispatch.js'
+import type { ServerState } from './server-state.js'
+import type { Reply, RequestContext } from './context.js'
+import { Session, SessionState } from '../session/model.js'
+import { handleSmb1Negotiate } from './commands/negotiate.js'
+import { teardownSession } from './teardown.js'
+
+export interface ConnectionIo {
+  send (chunks: Buffer[]): void
+  close (reason: string): void
+  readonly remoteAddress: string
+}
+
+export enum ConnectionState { Initial = 'Initial', Negotiated = 'Negotiated', Closed = 'Closed' }
+
+/** MS-SMB2 3.3.1.7 Connection. */
+export class Smb2Connection {
+  state = ConnectionState.Initial
+  dialect = 0
+  clientGuid: Buffer = Buffer.alloc(16)
+  clientCapabilities = 0
+  clientSecurityMode = 0
+  clientDialects: number[] = []
+  serverSecurityMode = 0
+  serverCapabilities = 0
+  /** MS-SMB2 3.3.1.7 PreauthIntegrityHashValue (3.1.1). */
+  preauthHash?: Buffer
+  signingAlgorithm = 0
+  cipherId = 0
+  maxReadSize = 0
+  maxWriteSize = 0
+  maxTransactSize = 0
+  /** A second NEGOTIATE is a protocol error; an SMB1 upgrade allows exactly one SMB2 NEGOTIATE. */
+  negotiateCount = 0
+  supportsMultiCredit = false
+  readonly credits: CreditWindow
+  /** Sessions established on this connection (their channel). */
+  readonly sessions = new Set<Session>()
+  private inFlight = 0
+
+  constructor (readonly server: ServerState, readonly io: ConnectionIo) {
+    this.credits = new CreditWindow(server.config.global.maxCredits)
+  }
+
+  get closed (): boolean { return this.state === ConnectionState.Closed }
+
+  /** Entry point from the transport: one whole PDU. Never throws; failures end this connection. */
+  handlePdu (pdu: Buffer): Promise<void> {
+    this.inFlight++
+    return this.processPdu(pdu).catch((e: unknown) => {
+      const why = e instanceof ProtocolError ? e.message : `internal error: ${(e as Error)?.stack ?? String(e)}`
+      if (!(e instanceof ProtocolError)) this.server.log.error(`conn ${this.io.remoteAddress}: ${why}`)
+      this.close(why)
+    }).finally(() => { this.inFlight-- })
+  }
+
+  close (reason: string): void {
+    if (this.state === ConnectionState.Closed) return
+    this.state = ConnectionState.Closed
+    this.server.log.debug('conn', `close ${this.io.remoteAddress}: ${reason}`)
+    this.io.close(reason)
+    for (const s of this.sessions) {
+      // Until multichannel, a session lives and dies with its one connection.
+      void teardownSession(this.server, s)
+    }
+    this.sessions.clear()
+  }
+
+  private async processPdu (pdu: Buffer): Promise<void> {
+    if (this.closed) return
+    if (pdu.length < 4) throw new ProtocolError('runt PDU')
+    const magic = pdu.readUInt32LE(0)
+    if (magic === SMB1_MAGIC) {
+      if (this.state !== ConnectionState.Initial || this.negotiateCount > 0) throw new ProtocolError('SMB1 message after negotiate')
+      const out = handleSmb1Negotiate(this, pdu)
+      if (!out) throw new ProtocolError('SMB1 negotiate without an SMB2 dialect')
+      this.send(out)
+      return
+    }
+    if (magic === SMB2_TRANSFORM_MAGIC) throw new ProtocolError('encrypted message but encryption is not negotiated')
+    if (magic !== SMB2_MAGIC) throw new ProtocolError(`unknown protocol id 0x${magic.toString(16)}`)
+    await this.processCompound(pdu)
+  }
+
+  /** MS-SMB2 3.3.5.2.7: split a compound chain and process its requests in order. */
+  private async processCompound (pdu: Buffer): Promise<void> {
+    const out: OutMessage[] = []
+    const related: Related = { sessionId: 0n, treeId: 0, fileId: undefined, status: NtStatus.SUCCESS, session: undefined, tree: undefined }
+    let off = 0
+    let first = true
+    for (;;) {
+      if (pdu.length - off < SMB2_HEADER_SIZE || pdu.readUInt32LE(off) !== SMB2_MAGIC) throw new ProtocolError('truncated or foreign message in compound')
+      if (pdu.readUInt16LE(off + 4) !== SMB2_HEADER_SIZE) throw new ProtocolError('bad header StructureSize')
+      const hdr = decodeHeader(pdu, off)
+      if ((hdr.flags & HeaderFlags.SERVER_TO_REDIR) !== 0) throw new ProtocolError('response sent to the server')
+      let end = pdu.length
+      if (hdr.nextCommand !== 0) {
+        // MS-SMB2 3.3.5.2.7: every message of a chain starts 8-byte aligned.
+        if (hdr.nextCommand % 8 !== 0 || hdr.nextCommand < SMB2_HEADER_SIZE || off + hdr.nextCommand > pdu.length) {
+          throw new ProtocolError(`bad NextCommand ${hdr.nextCommand}`)
+        }
+        end = off + hdr.nextCommand
+      }
+      const msg = pdu.subarray(off, end)
+      if (first && (hdr.flags & HeaderFlags.RELATED_OPERATIONS) !== 0) {
+        // MS-SMB2 3.3.5.2.7.2: the first request of a chain cannot be related.
+        related.status = NtStatus.INVALID_PARAMETER
+      }
+      const res = await this.processRequest(hdr, msg, related, out.length > 0 || hdr.nextCommand !== 0)
+      if (this.closed) return
+      if (res) out.push(res)
+      if (hdr.nextCommand === 0) break
+      off = end
+      first = false
+    }
+    if (out.length > 0) this.send(encodeResponses(out))
+  }
+
+  private async processRequest (hdr: Smb2Header, msg: Buffer, related: Related, inCompound: boolean): Promise<OutMessage | undefined> {
+    const cmd = hdr.command
+    // MS-SMB2 3.3.5.2.3: CANCEL consumes no credit and gets no response of its own.
+    if (cmd === Command.CANCEL) {
+      this.server.log.debug('smb', `CANCEL mid=${hdr.messageId} (no async operation to cancel)`)
+      return undefined
+    }
+    if (!this.credits.consume(hdr.messageId, this.supportsMultiCredit ? hdr.creditCharge : 1)) {
+      throw new ProtocolError(`MessageId ${hdr.messageId} (charge ${hdr.creditCharge}) outside the credit window`)
+    }
+    const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE) }
+    let reply: Reply
+    try {
+      reply = await dispatch(ctx, related, inCompound)
+    } catch (e) {
+      if (!(e instanceof NtStatusError)) throw e
+      reply = { status: e.status, body: errorBody() }
+      if (e.status !== NtStatus.NO_MORE_FILES && e.status !== NtStatus.OBJECT_NAME_NOT_FOUND) {
+        this.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
+      }
+    }
+    if (this.closed) return undefined
+    const status = reply.status ?? NtStatus.SUCCESS
+    related.status = status
+    const granted = this.credits.grant(hdr.creditRequest)
+    const session = reply.signWith ?? ctx.session
+    const sign = session !== undefined && session.signer !== undefined && (session.state === SessionState.Valid || reply.signWith !== undefined) &&
+      ((hdr.flags & HeaderFlags.SIGNED) !== 0 || session.signingRequired || reply.signWith !== undefined) &&
+      status !== NtStatus.PENDING
+    const out: OutMessage = {
+      hdr: {
+        creditCharge: hdr.creditCharge,
+        status,
+        command: cmd,
+        creditRequest: granted,
+        flags: HeaderFlags.SERVER_TO_REDIR | (hdr.flags & (HeaderFlags.RELATED_OPERATIONS | HeaderFlags.PRIORITY_MASK)),
+        nextCommand: 0,
+        messageId: hdr.messageId,
+        asyncId: 0n,
+        treeId: ctx.tree?.treeId ?? hdr.treeId,
+        sessionId: reply.sessionId ?? ctx.session?.sessionId ?? hdr.sessionId,
+      },
+      reply,
+      signer: sign ? session : undefined,
+    }
+    return out
+  }
+
+  send (chunks: Buffer[]): void {
+    if (!this.closed) this.io.send(chunks)
+  }
+}

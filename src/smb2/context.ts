@@ -1,0 +1,47 @@
+// What the dispatcher hands a handler, and what a handler hands back.
+import type { Smb2Header } from '../wire/header.js'
+import type { Open, Session, TreeConnect } from '../session/model.js'
+import type { Smb2Connection } from './connection.js'
+import type { ServerState } from './server-state.js'
+import { NtStatusError } from '../wire/errors.js'
+import { NtStatus } from '../wire/ntstatus.js'
+
+export interface RequestContext {
+  readonly server: ServerState
+  readonly conn: Smb2Connection
+  readonly hdr: Smb2Header
+  /** This request, from its header to its end (offsets in requests are relative to the header). */
+  readonly msg: Buffer
+  /** The request body: msg after the 64-byte header. */
+  readonly body: Buffer
+  session?: Session
+  tree?: TreeConnect
+  open?: Open
+}
+
+export interface Reply {
+  /** Defaults to STATUS_SUCCESS; a warning or informational status may carry a normal body. */
+  status?: number
+  /** Fixed part and dynamic part of the response body. */
+  body: Buffer
+  /** Extra data sent after the body without copying (READ data). */
+  payload?: Buffer
+  /** Called with the response's final bytes (header included) before signing: preauth hashing. */
+  onEncoded?: (bytes: Buffer) => void
+  /** Set the session id in the response header (SESSION_SETUP on a new session). */
+  sessionId?: bigint
+  /** Sign the response with this session even if the request wasn't (final SESSION_SETUP). */
+  signWith?: Session
+}
+
+/** A request field at [off, off+len) of `msg` must lie inside the message (MS-SMB2 3.3.5.2.6). */
+export function field (msg: Buffer, off: number, len: number): Buffer {
+  if (len === 0) return Buffer.alloc(0)
+  if (off < 64 || off + len > msg.length) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `field [${off}, ${off + len}) outside ${msg.length}-byte message`)
+  return msg.subarray(off, off + len)
+}
+
+export function utf16 (b: Buffer): string {
+  if (b.length % 2 !== 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'odd-length UTF-16 string')
+  return b.toString('utf16le')
+}

@@ -1,0 +1,118 @@
+// The dispatcher (ARCHITECTURE 4, CONVENTIONS 2): size checks and Session/TreeConnect/Open
+// resolution happen here once, from the command's table row; handlers never repeat them.
+import { Command, Dialect, HeaderFlags } from '../wire/constants.js'
+import { NtStatus } from '../wire/ntstatus.js'
+import { NtStatusError, ProtocolError } from '../wire/errors.js'
+import { COMMAND_TABLE } from './table.js'
+import type { Reply, RequestContext } from './context.js'
+import { SessionState, type Session, type TreeConnect } from '../session/model.js'
+import { ConnectionState } from './connection.js'
+
+/** State carried from one request of a compound chain to the next (MS-SMB2 3.3.5.2.7.2). */
+export interface Related {
+  sessionId: bigint
+  treeId: number
+  fileId: { persistent: bigint, volatile: bigint } | undefined
+  status: number
+  session: Session | undefined
+  tree: TreeConnect | undefined
+}
+
+const ALL_ONES = 0xffffffffffffffffn
+
+export async function dispatch (ctx: RequestContext, related: Related, inCompound: boolean): Promise<Reply> {
+  const { hdr, conn } = ctx
+  const row = COMMAND_TABLE[hdr.command]
+  if (row === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `unknown command ${hdr.command}`)
+
+  // MS-SMB2 3.3.5.2: before NEGOTIATE only NEGOTIATE is allowed; a second one ends the connection.
+  if (hdr.command === Command.NEGOTIATE) {
+    if (conn.state !== ConnectionState.Initial) throw new ProtocolError('NEGOTIATE on a negotiated connection')
+  } else if (conn.state !== ConnectionState.Negotiated) {
+    throw new ProtocolError(`${row.name} before NEGOTIATE`)
+  }
+
+  const isRelated = (hdr.flags & HeaderFlags.RELATED_OPERATIONS) !== 0
+  if (isRelated && related.status !== NtStatus.SUCCESS && inCompound) {
+    // MS-SMB2 3.3.5.2.7.2: a related request after a failed one fails the same way.
+    throw new NtStatusError(related.status === NtStatus.INVALID_PARAMETER ? NtStatus.INVALID_PARAMETER : related.status)
+  }
+
+  // MS-SMB2 3.3.5.2.2: StructureSize; odd sizes mean a variable part whose first byte may be absent.
+  if (ctx.body.length < 2 || ctx.body.readUInt16LE(0) !== row.structureSize) {
+    throw new NtStatusError(NtStatus.INVALID_PARAMETER, `${row.name}: StructureSize ${ctx.body.length >= 2 ? ctx.body.readUInt16LE(0) : '?'} != ${row.structureSize}`)
+  }
+  if (ctx.body.length < (row.structureSize & ~1)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `${row.name}: body too short`)
+
+  // MS-SMB2 3.3.5.2.9: the session.
+  if (row.session !== 'none') {
+    const sid = isRelated ? related.sessionId : hdr.sessionId
+    if (isRelated) {
+      ctx.hdr.sessionId = sid
+    }
+    const session = isRelated && related.session?.sessionId === sid ? related.session : ctx.server.sessions.get(sid)
+    if (session === undefined || !session.alive || !conn.sessions.has(session)) {
+      if (hdr.command === Command.SESSION_SETUP && sid === 0n) { /* new session */ } else throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
+    }
+    if (session !== undefined && session.alive && conn.sessions.has(session)) {
+      if (session.state === SessionState.Expired && hdr.command !== Command.SESSION_SETUP && hdr.command !== Command.LOGOFF) {
+        throw new NtStatusError(NtStatus.NETWORK_SESSION_EXPIRED)
+      }
+      if (session.state === SessionState.InProgress && row.session === 'valid') throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
+      verifySignature(ctx, session)
+      ctx.session = session
+    }
+    related.sessionId = sid
+    related.session = ctx.session
+  }
+
+  // MS-SMB2 3.3.5.2.11: the tree connect.
+  if (row.tree) {
+    const tid = isRelated ? related.treeId : hdr.treeId
+    const tree = ctx.session!.trees.get(tid)
+    if (tree === undefined || !tree.alive) throw new NtStatusError(NtStatus.NETWORK_NAME_DELETED)
+    ctx.tree = tree
+    related.treeId = tid
+    related.tree = tree
+  }
+
+  // The open, from the FileId at the row's offset; all-ones in a related request means
+  // "the file the previous request of the chain opened".
+  if (row.fileIdOffset !== undefined) {
+    let persistent = ctx.body.readBigUInt64LE(row.fileIdOffset)
+    let volatile = ctx.body.readBigUInt64LE(row.fileIdOffset + 8)
+    if (persistent === ALL_ONES && volatile === ALL_ONES) {
+      if (isRelated && related.fileId !== undefined) ({ persistent, volatile } = related.fileId)
+      else if (row.fileIdOptional !== true || isRelated) throw new NtStatusError(NtStatus.FILE_CLOSED)
+    }
+    if (!(persistent === ALL_ONES && volatile === ALL_ONES)) {
+      const open = ctx.session!.opens.get(volatile)
+      if (open === undefined || !open.alive || open.fileId.persistent !== persistent || (ctx.tree !== undefined && open.tree !== ctx.tree)) {
+        throw new NtStatusError(NtStatus.FILE_CLOSED)
+      }
+      ctx.open = open
+      related.fileId = open.fileId
+    }
+  }
+
+  return await row.handler(ctx, related)
+}
+
+/** MS-SMB2 3.3.5.2.4: verify a signed request; refuse an unsigned one on a signing session. */
+function verifySignature (ctx: RequestContext, session: Session): void {
+  const { hdr } = ctx
+  if (session.state !== SessionState.Valid || session.signer === undefined) return
+  const signed = (hdr.flags & HeaderFlags.SIGNED) !== 0
+  if (!signed) {
+    if (session.signingRequired && hdr.command !== Command.OPLOCK_BREAK && hdr.command !== Command.SESSION_SETUP) {
+      throw new NtStatusError(NtStatus.ACCESS_DENIED, 'unsigned request on a session that requires signing')
+    }
+    return
+  }
+  if (!session.signer.verify([ctx.msg])) {
+    ctx.server.log.warn(`bad signature from ${ctx.conn.io.remoteAddress} (session 0x${session.sessionId.toString(16)}, mid ${hdr.messageId})`)
+    throw new NtStatusError(NtStatus.ACCESS_DENIED, 'bad signature')
+  }
+}
+
+export { Dialect }

@@ -1,0 +1,58 @@
+// What every connection of one server shares: configuration, accounts, shares and the global
+// session table (MS-SMB2 3.3.1.5 Server).
+import { randomBytes } from 'node:crypto'
+import type { Config, ShareConfig } from '../config/config.js'
+import type { Backend, ShareFs } from '../vfs/backend.js'
+import type { Session } from '../session/model.js'
+import { ShareModeTable } from '../locking/share-modes.js'
+import type { Logger } from '../control/log.js'
+import { filetimeNow } from '../wire/filetime.js'
+
+export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
+
+export class ServerState {
+  readonly serverGuid = randomBytes(16)
+  readonly startTime = filetimeNow()
+  readonly sessions = new Map<bigint, Session>()
+  readonly shareModes = new ShareModeTable()
+  shares = new Map<string, ShareEntry>()
+  private lastSessionId = 0n
+  private lastFileId = 0n
+  connections = 0
+
+  constructor (
+    public config: Config,
+    public accounts: Map<string, Buffer>,
+    readonly backend: Backend,
+    readonly log: Logger,
+  ) {
+    this.setShares(config)
+  }
+
+  /** (Re)builds the share table; shares still in use keep their opened root. */
+  setShares (config: Config): void {
+    const old = this.shares
+    this.shares = new Map()
+    for (const [name, share] of config.shares) {
+      const prev = old.get(name)
+      this.shares.set(name, { config: share, fs: prev?.config.path === share.path ? prev.fs : undefined })
+    }
+    this.config = config
+  }
+
+  shareFs (entry: ShareEntry): Promise<ShareFs> {
+    entry.fs ??= this.backend.openShare(entry.config.path, { followSymlinks: entry.config.followSymlinks })
+    entry.fs.catch(() => { entry.fs = undefined })
+    return entry.fs
+  }
+
+  /** MS-SMB2 3.3.5.5.1: a new SessionId, never 0 nor -1, never reused while the server runs. */
+  newSessionId (): bigint {
+    this.lastSessionId += 1n + BigInt(randomBytes(1)[0] & 0x0f)
+    return this.lastSessionId | 0x0000_4000_0000_0000n
+  }
+
+  newFileId (): bigint {
+    return ++this.lastFileId
+  }
+}

@@ -1,0 +1,43 @@
+// Teardown is safe by construction: an object is marked dead first (so every later lookup,
+// in the same compound or elsewhere, refuses it), then its children are closed.
+import type { ServerState } from './server-state.js'
+import { SessionState, type Open, type Session, type TreeConnect } from '../session/model.js'
+
+export async function closeOpen (server: ServerState, open: Open): Promise<void> {
+  if (!open.alive) return
+  open.alive = false
+  open.tree.session.opens.delete(open.fileId.volatile)
+  open.tree.opens.delete(open)
+  open.release?.()
+  const key = open.shareModeKey
+  const lastOne = key !== undefined && server.shareModes.openCount(key) === 0
+  const deletePending = key !== undefined && server.shareModes.isDeletePending(key)
+  try {
+    await open.file?.close()
+  } catch (e) {
+    server.log.warn(`close ${open.path}: ${(e as Error).message}`)
+  }
+  if ((open.deleteOnClose || deletePending) && (lastOne || key === undefined) && open.tree.fs !== undefined) {
+    try {
+      await open.tree.fs.unlink(open.path, open.isDirectory)
+      server.log.debug('vfs', `deleted on close: ${open.tree.shareName}/${open.path}`)
+    } catch (e) {
+      server.log.warn(`delete on close ${open.tree.shareName}/${open.path}: ${(e as Error).message}`)
+    }
+    if (key !== undefined) server.shareModes.setDeletePending(key, false)
+  }
+}
+
+export async function teardownTree (server: ServerState, tree: TreeConnect): Promise<void> {
+  if (!tree.alive) return
+  tree.alive = false
+  tree.session.trees.delete(tree.treeId)
+  for (const open of [...tree.opens]) await closeOpen(server, open)
+}
+
+export async function teardownSession (server: ServerState, session: Session): Promise<void> {
+  if (session.state === SessionState.Dead) return
+  session.state = SessionState.Dead
+  server.sessions.delete(session.sessionId)
+  for (const tree of [...session.trees.values()]) await teardownTree(server, tree)
+}

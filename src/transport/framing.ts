@@ -1,0 +1,70 @@
+// MS-SMB2 2.1 Direct TCP transport: a 4-byte header (one zero byte, 24-bit big-endian length)
+// before each message. Whole frames inside a received chunk are handed out as views; only a
+// frame split across chunks is copied, once, into a buffer of exactly its size.
+import { ProtocolError } from '../wire/errors.js'
+
+export class FrameReader {
+  private partial?: Buffer
+  private partialFill = 0
+  private head = Buffer.alloc(4)
+  private headFill = 0
+
+  /** `maxFrame` is asked per frame, so it can grow once a session is established. */
+  constructor (private readonly maxFrame: () => number) {}
+
+  /** Feeds a received chunk; calls `onFrame` for each complete frame, in order. */
+  push (chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+    let off = 0
+    while (off < chunk.length) {
+      if (this.partial !== undefined) {
+        const n = Math.min(this.partial.length - this.partialFill, chunk.length - off)
+        chunk.copy(this.partial, this.partialFill, off, off + n)
+        this.partialFill += n
+        off += n
+        if (this.partialFill === this.partial.length) {
+          const f = this.partial
+          this.partial = undefined
+          onFrame(f)
+        }
+        continue
+      }
+      // The 4-byte length header, possibly split across chunks.
+      let len: number
+      if (this.headFill === 0 && chunk.length - off >= 4) {
+        len = this.length(chunk, off)
+        off += 4
+      } else {
+        const n = Math.min(4 - this.headFill, chunk.length - off)
+        chunk.copy(this.head, this.headFill, off, off + n)
+        this.headFill += n
+        off += n
+        if (this.headFill < 4) return
+        this.headFill = 0
+        len = this.length(this.head, 0)
+      }
+      if (chunk.length - off >= len) {
+        onFrame(chunk.subarray(off, off + len))
+        off += len
+      } else {
+        this.partial = Buffer.allocUnsafe(len)
+        this.partialFill = 0
+      }
+    }
+  }
+
+  private length (b: Buffer, off: number): number {
+    if (b[off] !== 0) throw new ProtocolError(`bad Direct-TCP header byte 0x${b[off].toString(16)}`)
+    const len = b.readUIntBE(off + 1, 3)
+    if (len === 0) throw new ProtocolError('empty frame')
+    const max = this.maxFrame()
+    if (len > max) throw new ProtocolError(`frame of ${len} bytes exceeds the limit of ${max}`)
+    return len
+  }
+}
+
+export function frameHeader (length: number): Buffer {
+  if (length > 0xffffff) throw new RangeError('frame too large for Direct TCP')
+  const h = Buffer.allocUnsafe(4)
+  h.writeUInt32BE(length, 0)
+  return h
+}

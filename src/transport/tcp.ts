@@ -1,0 +1,70 @@
+// The node:net transport: listener, per-socket framing and backpressure. (The io_uring
+// transport will sit beside it; the protocol core does not know which one carries it.)
+import net from 'node:net'
+import { FrameReader, frameHeader } from './framing.js'
+import { Smb2Connection, ConnectionState } from '../smb2/connection.js'
+import type { ServerState } from '../smb2/server-state.js'
+import { SessionState } from '../session/model.js'
+
+/** Before a session is established nothing large is accepted (no allocation the client sizes). */
+const PRE_AUTH_MAX_FRAME = 128 * 1024
+/** Header room around the largest READ/WRITE/transact payload. */
+const FRAME_SLACK = 64 * 1024
+/** Stop reading from a client whose replies pile up beyond this. */
+const HIGH_WATER = 32 * 1024 * 1024
+
+export function serveSocket (server: ServerState, socket: net.Socket): Smb2Connection {
+  socket.setNoDelay(true)
+  const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+  const conn: Smb2Connection = new Smb2Connection(server, {
+    remoteAddress: remote,
+    send (chunks) {
+      let total = 0
+      for (const c of chunks) total += c.length
+      socket.cork()
+      socket.write(frameHeader(total))
+      for (const c of chunks) socket.write(c)
+      socket.uncork()
+      if (socket.writableLength > HIGH_WATER && !socket.isPaused()) {
+        socket.pause()
+        socket.once('drain', () => { socket.resume() })
+      }
+    },
+    close (reason) {
+      server.log.debug('conn', `closing ${remote}: ${reason}`)
+      socket.destroy()
+    },
+  })
+  server.connections++
+  server.log.debug('conn', `connection from ${remote}`)
+  const reader = new FrameReader(() => {
+    if (conn.state !== ConnectionState.Negotiated) return PRE_AUTH_MAX_FRAME
+    for (const s of conn.sessions) if (s.state === SessionState.Valid) return Math.max(conn.maxWriteSize, conn.maxTransactSize, conn.maxReadSize) + FRAME_SLACK
+    return PRE_AUTH_MAX_FRAME
+  })
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      reader.push(chunk, (frame) => { void conn.handlePdu(frame) })
+    } catch (e) {
+      server.log.info(`${remote}: ${(e as Error).message}; closing`)
+      conn.close((e as Error).message)
+    }
+  })
+  socket.on('error', (e) => { server.log.debug('conn', `${remote}: ${e.message}`) })
+  socket.on('close', () => {
+    server.connections--
+    conn.close('socket closed')
+  })
+  return conn
+}
+
+export function listenTcp (server: ServerState, host: string, port: number): Promise<net.Server> {
+  const srv = net.createServer({ noDelay: true }, (socket) => { serveSocket(server, socket) })
+  return new Promise((resolve, reject) => {
+    srv.once('error', reject)
+    srv.listen({ host, port, backlog: 511 }, () => {
+      srv.off('error', reject)
+      resolve(srv)
+    })
+  })
+}

@@ -1,0 +1,58 @@
+// The one storage interface (ARCHITECTURE: vfs). Handlers speak SMB semantics; a backend speaks
+// share-relative paths ('/'-separated, '' = the share root) and file handles. Confinement to the
+// share is the backend's job and, for posix backends, the kernel's (openat2 RESOLVE_BENEATH).
+import type { FileInfo, FsInfo } from '../wire/fscc/types.js'
+
+export interface PosixIds { uid: number, gid: number, mode: number }
+export type Stat = FileInfo & PosixIds
+
+export interface OpenOptions {
+  /** Open for writing (read is always possible on a file). */
+  write: boolean
+  /** Must be a directory (O_DIRECTORY). */
+  directory?: boolean
+  /** 'new': fail if it exists (O_CREAT|O_EXCL); 'either': create if missing (O_CREAT). */
+  create?: 'new' | 'either'
+  truncate?: boolean
+  mode?: number
+}
+
+export interface DirEntry { name: string, info: Stat }
+
+export interface SetTimes {
+  /** Unix ns; undefined = leave unchanged. */
+  atimeNs?: bigint
+  mtimeNs?: bigint
+}
+
+export interface VfsFile {
+  readonly isDirectory: boolean
+  read (buf: Buffer, off: number, len: number, position: number): Promise<number>
+  write (buf: Buffer, off: number, len: number, position: number): Promise<number>
+  sync (dataOnly: boolean): Promise<void>
+  truncate (length: number): Promise<void>
+  allocate (length: number): Promise<void>
+  setTimes (t: SetTimes): Promise<void>
+  chmod (mode: number): Promise<void>
+  stat (): Promise<Stat>
+  /** Every entry of a directory, '.' and '..' included, each with its (lstat) info. */
+  readdir (): Promise<DirEntry[]>
+  close (): Promise<void>
+}
+
+export interface ShareFs {
+  readonly root: string
+  open (path: string, opts: OpenOptions): Promise<VfsFile>
+  /** lstat: a symlink is reported as itself, never followed. */
+  stat (path: string): Promise<Stat>
+  mkdir (path: string, mode: number): Promise<void>
+  unlink (path: string, isDirectory: boolean): Promise<void>
+  rename (from: string, to: string, replace: boolean): Promise<void>
+  statfs (): Promise<FsInfo>
+  close (): Promise<void>
+}
+
+export interface Backend {
+  readonly name: string
+  openShare (rootPath: string, opts: { followSymlinks: boolean }): Promise<ShareFs>
+}
