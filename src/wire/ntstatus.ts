@@ -98,6 +98,8 @@ export const NtStatus = {
   INVALID_EA_NAME: 0x80000013,
   EA_LIST_INCONSISTENT: 0x80000014,
   TOO_MANY_LINKS: 0xC0000265,
+  INVALID_ACL: 0xC0000077,
+  INVALID_SID: 0xC0000078,
 } as const
 
 const names = new Map<number, string>([
@@ -199,6 +201,8 @@ const names = new Map<number, string>([
   [0x80000013, 'STATUS_INVALID_EA_NAME'],
   [0x80000014, 'STATUS_EA_LIST_INCONSISTENT'],
   [0xC0000265, 'STATUS_TOO_MANY_LINKS'],
+  [0xC0000077, 'STATUS_INVALID_ACL'],
+  [0xC0000078, 'STATUS_INVALID_SID'],
 ])
 
 export function ntStatusName (status: number): string {
