@@ -227,6 +227,41 @@ export function decodeFileFullEaInformation (buf: Buffer): FullEaEntry[] {
   }
 }
 
+/** Bytes one entry takes when followed by another (4-byte aligned) or last (unpadded). */
+const eaEntrySize = (e: FullEaEntry): number => FILE_FULL_EA_INFORMATION_FIXED_SIZE + Buffer.byteLength(e.name, 'latin1') + 1 + e.value.length
+
+/**
+ * Encode a FILE_FULL_EA_INFORMATION chain (MS-FSCC 2.4.15) for QUERY_INFO FileFullEaInformation:
+ * entries 4-byte aligned, last NextEntryOffset 0. Names must be 1..255 latin1 bytes, values up to
+ * 65535 bytes (else INVALID_PARAMETER). Returns the whole list; MS-FSA 2.1.5.12.12 paging (which
+ * entries fit the client buffer) is the handler's, using fullEaEntryByteLength().
+ */
+export function encodeFileFullEaInformation (entries: readonly FullEaEntry[]): Buffer {
+  let total = 0
+  entries.forEach((e, i) => {
+    const nameLen = Buffer.byteLength(e.name, 'latin1')
+    if (nameLen === 0 || nameLen > 255 || e.value.length > 0xFFFF) throw invalid('EA entry out of range')
+    total += i + 1 < entries.length ? (eaEntrySize(e) + 3) & ~3 : eaEntrySize(e)
+  })
+  const b = Buffer.alloc(total)
+  let off = 0
+  entries.forEach((e, i) => {
+    const size = eaEntrySize(e)
+    const next = i + 1 < entries.length ? (size + 3) & ~3 : 0
+    const nameLen = b.write(e.name, off + 8, 'latin1')
+    b.writeUInt32LE(next, off)
+    b.writeUInt8(e.flags & 0xFF, off + 4)
+    b.writeUInt8(nameLen, off + 5)
+    b.writeUInt16LE(e.value.length, off + 6)
+    e.value.copy(b, off + 8 + nameLen + 1)
+    off += next
+  })
+  return b
+}
+
+/** Unpadded size of one FILE_FULL_EA_INFORMATION entry. */
+export const fullEaEntryByteLength = eaEntrySize
+
 // ---- dispatcher ---------------------------------------------------------------------------------
 
 export type SetFileInfo =

@@ -6,7 +6,7 @@ import {
   FILE_DISPOSITION_DELETE, FILE_DISPOSITION_POSIX_SEMANTICS, FILE_WRITE_THROUGH, FILE_SYNCHRONOUS_IO_ALERT,
   FILE_SYNCHRONOUS_IO_NONALERT, FILE_DELETE_ON_CLOSE, FILE_NEED_EA
 } from '../../../src/wire/fscc/constants.js'
-import { decodeSetFileInfo, decodeFileBasicInformation, decodeFileFullEaInformation } from '../../../src/wire/fscc/set-info.js'
+import { decodeSetFileInfo, decodeFileBasicInformation, decodeFileFullEaInformation, encodeFileFullEaInformation } from '../../../src/wire/fscc/set-info.js'
 
 function status (fn: () => unknown): number | undefined {
   try { fn() } catch (e) { if (e instanceof NtStatusError) return e.status; throw e }
@@ -151,4 +151,18 @@ t.test('dispatcher: unknown and unsupported classes', async t => {
   t.equal(status(() => decodeSetFileInfo(250, Buffer.alloc(64))), NtStatus.INVALID_INFO_CLASS)
   t.equal(status(() => decodeSetFileInfo(C.FilePipeInformation, Buffer.alloc(64))), NtStatus.NOT_SUPPORTED)
   t.equal(status(() => decodeSetFileInfo(C.FileStandardInformation, Buffer.alloc(64))), NtStatus.NOT_SUPPORTED)
+})
+
+t.test('EA list encode/decode round trip', async t => {
+  const entries = [
+    { flags: 0, name: 'user.one', value: Buffer.from('v1') },
+    { flags: FILE_NEED_EA, name: 'X', value: Buffer.alloc(0) },
+    { flags: 0, name: 'third', value: Buffer.from('abcdefg') }
+  ]
+  const b = encodeFileFullEaInformation(entries)
+  t.same(b, ea(entries), 'same bytes as the fixture builder')
+  t.equal(b.readUInt32LE(0), 20, '8 + 8 + 1 + 2 = 19 → 20')
+  const back = decodeFileFullEaInformation(b)
+  t.same(back.map(e => [e.flags, e.name, e.value.toString('hex')]), entries.map(e => [e.flags, e.name, e.value.toString('hex')]))
+  t.equal(status(() => encodeFileFullEaInformation([{ flags: 0, name: '', value: Buffer.alloc(0) }])), NtStatus.INVALID_PARAMETER)
 })
