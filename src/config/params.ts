@@ -42,7 +42,7 @@ export interface ParamDef {
 export const KiB = 1024
 export const MiB = 1024 * 1024
 
-/** Our ceiling for smb2 max read/write/trans (ksmbd's default is 4 MiB for read/write). */
+/** Our ceiling and default for smb2 max read/write (8 MiB; ksmbd defaults to 4 MiB), and the ceiling for max trans. */
 export const MAX_IO_SIZE = 8 * MiB
 /** MS-SMB2 3.3.5.4: a server supporting multi-credit must offer at least 64 KiB. */
 export const MIN_IO_SIZE = 64 * KiB
@@ -95,8 +95,8 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   }),
   g({ name: 'server min protocol', type: 'protocol', default: 'SMB2_02', aliases: ['min protocol'] }),
   g({ name: 'server max protocol', type: 'protocol', default: 'SMB3_11', aliases: ['max protocol', 'protocol'] }),
-  g({ name: 'smb2 max read', type: 'size', default: '4M', min: MIN_IO_SIZE, max: MAX_IO_SIZE, clamp: true }),
-  g({ name: 'smb2 max write', type: 'size', default: '4M', min: MIN_IO_SIZE, max: MAX_IO_SIZE, clamp: true }),
+  g({ name: 'smb2 max read', type: 'size', default: '8M', min: MIN_IO_SIZE, max: MAX_IO_SIZE, clamp: true }),
+  g({ name: 'smb2 max write', type: 'size', default: '8M', min: MIN_IO_SIZE, max: MAX_IO_SIZE, clamp: true }),
   g({ name: 'smb2 max trans', type: 'size', default: '1M', min: MIN_IO_SIZE, max: MAX_IO_SIZE, clamp: true }),
   g({ name: 'smb2 max credits', type: 'size', default: '8192', min: 1, max: 65535 }),
   g({ name: 'smbd max io size', type: 'size', default: '8M', min: MIN_IO_SIZE, max: 16 * MiB, clamp: true }),

@@ -10,7 +10,7 @@ import { queryFileInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
 import { classifySetFiletime, unixNsFromFiletime } from '../../wire/filetime.js'
-import { posixSecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
+import { encodeSecurityDescriptor, posixSecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
@@ -66,7 +66,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
     }
     case InfoType.SECURITY: {
       requireAccess(open, AccessMask.READ_CONTROL)
-      const sd = posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, additionalInformation)
+      const sd = encodeSecurityDescriptor(posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, additionalInformation))
       if (sd.length > outputBufferLength) {
         // MS-SMB2 3.3.5.20.3: too small → STATUS_BUFFER_TOO_SMALL with the needed size.
         const need = Buffer.alloc(4)
