@@ -10,6 +10,7 @@
         "src/addon.c",
         "src/args.c",
         "src/fsops.c",
+        "src/ring.c",
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],

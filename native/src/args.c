@@ -27,7 +27,7 @@ bool smbts_args_init(napi_env env, napi_callback_info info, smbts_args *a) {
   memset(a, 0, sizeof *a);
   a->env = env;
   a->argc = SMBTS_MAX_ARGS;
-  if (napi_get_cb_info(env, info, &a->argc, a->argv, NULL, NULL) != napi_ok) {
+  if (napi_get_cb_info(env, info, &a->argc, a->argv, &a->thisv, NULL) != napi_ok) {
     return arg_fail(a, false, "cannot read arguments");
   }
   /* Missing trailing arguments read as undefined. */
@@ -52,6 +52,20 @@ napi_value smbts_args_reject(smbts_args *a) {
   }
   SMBTS_NAPI(env, napi_reject_deferred(env, deferred, err));
   return promise;
+}
+
+napi_value smbts_args_throw(smbts_args *a) {
+  napi_env env = a->env;
+  napi_value code, msg, err;
+  if (napi_create_string_utf8(env, a->err_code ? a->err_code : "ERR_INVALID_ARG_TYPE",
+                              NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_string_utf8(env, a->err_msg, NAPI_AUTO_LENGTH, &msg) != napi_ok) {
+    return smbts_throw_napi(env, "building argument error");
+  }
+  if (a->err_range) napi_create_range_error(env, code, msg, &err);
+  else napi_create_type_error(env, code, msg, &err);
+  napi_throw(env, err);
+  return NULL;
 }
 
 static napi_valuetype type_of(smbts_args *a, size_t i) {

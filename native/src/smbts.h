@@ -55,7 +55,6 @@ typedef struct smbts_instance {
   uint64_t started[SMBTS_OP__COUNT];
   uint64_t failed[SMBTS_OP__COUNT];
   uint64_t inflight;
-  void *ring_state; /* reserved for ring.c */
 } smbts_instance;
 
 smbts_instance *smbts_instance_get(napi_env env);
@@ -70,6 +69,7 @@ typedef struct smbts_args {
   napi_env env;
   size_t argc;
   napi_value argv[SMBTS_MAX_ARGS];
+  napi_value thisv;
   const char *err_code; /* NULL while all is well */
   bool err_range;
   char err_msg[192];
@@ -77,6 +77,8 @@ typedef struct smbts_args {
 
 bool smbts_args_init(napi_env env, napi_callback_info info, smbts_args *a);
 napi_value smbts_args_reject(smbts_args *a);
+/* The same error, thrown synchronously (for calls that do not return a Promise). */
+napi_value smbts_args_throw(smbts_args *a);
 
 bool smbts_arg_int32(smbts_args *a, size_t i, const char *name, int32_t *out);
 bool smbts_arg_uint32(smbts_args *a, size_t i, const char *name, uint32_t *out);
@@ -147,5 +149,6 @@ void smbts_work_free(napi_env env, smbts_work *w);
 /* ---- module parts ---- */
 napi_status smbts_fsops_init(napi_env env, napi_value exports);
 napi_status smbts_constants_init(napi_env env, napi_value exports);
+napi_status smbts_ring_init(napi_env env, napi_value exports);
 
 #endif

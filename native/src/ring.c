@@ -1,0 +1,955 @@
+/*
+ * An io_uring owned by the JS thread.
+ *
+ * Submission: prep methods fill SQEs; all pending SQEs go to the kernel in one io_uring_submit
+ * per batch: at the end of a completion batch, before the loop next blocks (uv_prepare), after
+ * the poll phase (uv_check), or when the caller says ring.submit().
+ *
+ * Completion: the ring signals an eventfd (io_uring_register_eventfd) watched by a uv_poll on the
+ * JS thread's loop. The poll callback drains the CQ in batches and calls the JS callback once per
+ * batch with an Int32Array of [tag, res] pairs (valid only during the call). No ring thread, no
+ * threadsafe function: the ring stays single-issuer.
+ *
+ * Ownership: every Buffer handed to the kernel is referenced (napi_ref) from its op slot until
+ * that op's CQE arrives, even across cancel and close. close() cancels what is in flight and frees
+ * the ring only when the last CQE is in. Slots are as many as CQ entries, so the CQ cannot
+ * overflow from our own ops.
+ */
+#include "smbts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define RING_MAX_ENTRIES 4096u
+/* user_data of SQEs we issue for ourselves (cancels): their CQEs are dropped. */
+#define RING_INTERNAL_UD UINT64_MAX
+#define RING_NO_SLOT UINT32_MAX
+
+/* Setup flags we accept. All are known to liburing 2.3 and leave the ring layout alone (no SQPOLL,
+ * IOPOLL, SQE128/CQE32, NO_SQARRAY...). COOP_TASKRUN is left out: with it, completions may wait
+ * for the JS thread to enter the kernel, which it does not do while idle in epoll. */
+#define RING_ALLOWED_FLAGS                                                                      \
+  (IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |                  \
+   IORING_SETUP_DEFER_TASKRUN)
+#define RING_DEFAULT_FLAGS (IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER)
+
+#define RING_KINDS(X)                                                                           \
+  X(NOP, nop)                                                                                   \
+  X(READ, read)                                                                                 \
+  X(WRITE, write)                                                                               \
+  X(OPENAT2, openat2)                                                                           \
+  X(STATX, statx)                                                                               \
+  X(FSYNC, fsync)                                                                               \
+  X(CLOSE, close)                                                                               \
+  X(RECV, recv)                                                                                 \
+  X(SEND, send)                                                                                 \
+  X(CANCEL, cancel)
+
+enum ring_kind {
+#define RK_ENUM(up, js) RK_##up,
+  RING_KINDS(RK_ENUM)
+#undef RK_ENUM
+  RK__COUNT
+};
+
+static const char *const ring_kind_names[RK__COUNT] = {
+#define RK_NAME(up, js) #js,
+    RING_KINDS(RK_NAME)
+#undef RK_NAME
+};
+
+typedef struct ring_op {
+  int32_t tag;
+  bool used;
+  uint8_t kind;
+  uint32_t next_free;
+  napi_ref ref; /* the Buffer the kernel reads or writes */
+  char *path;
+  struct open_how how;
+} ring_op;
+
+typedef struct smbts_ring {
+  napi_env env;
+  struct io_uring ring;
+  unsigned setup_flags;
+  unsigned sq_entries, cq_entries;
+  int efd;
+  bool ring_ok;   /* io_uring set up and not yet exited */
+  bool closing;   /* close() called: no new ops */
+  bool torn_down; /* ring exited, handles closing */
+  bool wrapper_gone;
+  bool loop_ref;
+  int handles_open;
+  uv_poll_t poll;
+  uv_prepare_t prepare;
+  uv_check_t check;
+  bool flush_armed;
+  napi_ref self; /* weak, strong while ops are in flight */
+  napi_ref callback;
+  napi_ref results_ref;
+  int32_t *results;
+  struct io_uring_cqe **cqes;
+  napi_async_context actx;
+  napi_async_cleanup_hook_handle cleanup;
+  ring_op *ops;
+  uint32_t free_head;
+  uint32_t inflight;
+  uint64_t c_ops[RK__COUNT];
+  uint64_t c_submits, c_sqes, c_cqes, c_batches, c_wakeups, c_errors, c_submit_errors;
+} smbts_ring;
+
+static napi_value ring_throw(napi_env env, const char *code, const char *msg) {
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  napi_value e = smbts_errno_error(env, err, syscall);
+  if (e) napi_throw(env, e);
+  return NULL;
+}
+
+/* ---- flushing ---- */
+
+static void on_prepare(uv_prepare_t *h);
+static void on_check(uv_check_t *h);
+
+static void arm_flush(smbts_ring *r) {
+  if (r->flush_armed || r->torn_down) return;
+  r->flush_armed = true;
+  uv_prepare_start(&r->prepare, on_prepare);
+  uv_check_start(&r->check, on_check);
+}
+
+static void disarm_flush(smbts_ring *r) {
+  if (!r->flush_armed) return;
+  r->flush_armed = false;
+  uv_prepare_stop(&r->prepare);
+  uv_check_stop(&r->check);
+}
+
+/* One io_uring_submit for everything prepped so far. */
+static int ring_flush(smbts_ring *r) {
+  if (!r->ring_ok) return 0;
+  if (io_uring_sq_ready(&r->ring) == 0) {
+    disarm_flush(r);
+    return 0;
+  }
+  int ret = io_uring_submit(&r->ring);
+  if (ret >= 0) {
+    r->c_submits++;
+    r->c_sqes += (uint64_t)ret;
+  } else {
+    r->c_submit_errors++; /* EBUSY/EAGAIN: retried at the next flush point */
+  }
+  if (io_uring_sq_ready(&r->ring) == 0) disarm_flush(r);
+  return ret;
+}
+
+static void on_prepare(uv_prepare_t *h) { ring_flush(h->data); }
+static void on_check(uv_check_t *h) { ring_flush(h->data); }
+
+/* ---- slots ---- */
+
+static void inflight_inc(smbts_ring *r) {
+  if (r->inflight++ == 0) {
+    /* Pending ops keep the process alive and the Ring object reachable. */
+    uv_ref((uv_handle_t *)&r->poll);
+    r->loop_ref = true;
+    uint32_t cnt;
+    napi_reference_ref(r->env, r->self, &cnt);
+  }
+}
+
+static void inflight_dec(smbts_ring *r) {
+  if (--r->inflight == 0) {
+    if (r->loop_ref) uv_unref((uv_handle_t *)&r->poll);
+    r->loop_ref = false;
+    uint32_t cnt;
+    napi_reference_unref(r->env, r->self, &cnt);
+  }
+}
+
+static ring_op *op_alloc(smbts_ring *r) {
+  if (r->free_head == RING_NO_SLOT) return NULL;
+  ring_op *op = &r->ops[r->free_head];
+  r->free_head = op->next_free;
+  op->used = true;
+  op->ref = NULL;
+  op->path = NULL;
+  return op;
+}
+
+static void op_release(smbts_ring *r, ring_op *op) {
+  if (op->ref) napi_delete_reference(r->env, op->ref);
+  free(op->path);
+  op->ref = NULL;
+  op->path = NULL;
+  op->used = false;
+  op->next_free = r->free_head;
+  r->free_head = (uint32_t)(op - r->ops);
+}
+
+/* ---- teardown ---- */
+
+static void ring_free(smbts_ring *r) {
+  free(r->ops);
+  free(r->cqes);
+  free(r);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  smbts_ring *r = h->data;
+  if (--r->handles_open > 0) return;
+  if (r->efd >= 0) close(r->efd); /* only now: libuv no longer watches it */
+  r->efd = -1;
+  if (r->cleanup) {
+    napi_async_cleanup_hook_handle hh = r->cleanup;
+    r->cleanup = NULL;
+    napi_remove_async_cleanup_hook(hh);
+  }
+  if (r->wrapper_gone) ring_free(r);
+}
+
+/* Reap CQEs without JS (teardown only): releases slots. */
+static void reap_silently(smbts_ring *r) {
+  struct io_uring_cqe *cqe;
+  unsigned head, n = 0;
+  io_uring_for_each_cqe(&r->ring, head, cqe) {
+    uint64_t ud = cqe->user_data;
+    if (ud != RING_INTERNAL_UD && ud >= 1 && ud <= r->cq_entries && r->ops[ud - 1].used) {
+      op_release(r, &r->ops[ud - 1]);
+      inflight_dec(r);
+    }
+    n++;
+  }
+  io_uring_cq_advance(&r->ring, n);
+}
+
+/* Environment teardown with ops in flight: cancel them and wait (bounded) for their CQEs, so no
+ * kernel write lands in memory the environment is about to free. */
+static void cancel_and_wait(smbts_ring *r) {
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+  if (!sqe) {
+    io_uring_submit(&r->ring);
+    sqe = io_uring_get_sqe(&r->ring);
+  }
+  if (sqe) {
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, RING_INTERNAL_UD);
+  }
+  io_uring_submit(&r->ring);
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  while (r->inflight > 0) {
+    struct io_uring_cqe *cqe;
+    struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+    io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
+    reap_silently(r);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - start.tv_sec > 5) break; /* give up rather than hang the exit */
+  }
+}
+
+static void ring_teardown(smbts_ring *r) {
+  if (r->torn_down) return;
+  r->torn_down = true;
+  r->closing = true;
+  if (r->ring_ok) {
+    if (r->inflight > 0) cancel_and_wait(r);
+    io_uring_queue_exit(&r->ring);
+    r->ring_ok = false;
+  }
+  /* Slots still marked used only if the wait above gave up: drop their references anyway. */
+  for (uint32_t i = 0; i < r->cq_entries; i++) {
+    if (r->ops[i].used) {
+      op_release(r, &r->ops[i]);
+      inflight_dec(r);
+    }
+  }
+  if (r->callback) napi_delete_reference(r->env, r->callback);
+  if (r->results_ref) napi_delete_reference(r->env, r->results_ref);
+  r->callback = r->results_ref = NULL;
+  if (r->actx) napi_async_destroy(r->env, r->actx);
+  r->actx = NULL;
+  disarm_flush(r);
+  uv_poll_stop(&r->poll);
+  r->handles_open = 3;
+  uv_close((uv_handle_t *)&r->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&r->prepare, on_handle_closed);
+  uv_close((uv_handle_t *)&r->check, on_handle_closed);
+}
+
+static void ring_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  smbts_ring *r = arg;
+  r->cleanup = handle;
+  if (r->torn_down) {
+    /* Handles are already closing; on_handle_closed removes the hook. */
+    if (r->handles_open == 0) {
+      r->cleanup = NULL;
+      napi_remove_async_cleanup_hook(handle);
+    }
+    return;
+  }
+  ring_teardown(r);
+}
+
+static void ring_finalize(napi_env env, void *data, void *hint) {
+  smbts_ring *r = data;
+  r->wrapper_gone = true;
+  if (r->self) napi_delete_reference(env, r->self);
+  r->self = NULL;
+  if (!r->torn_down) {
+    ring_teardown(r); /* frees in on_handle_closed */
+  } else if (r->handles_open == 0) {
+    ring_free(r);
+  }
+}
+
+/* ---- completions ---- */
+
+static void deliver(smbts_ring *r, uint32_t pairs, bool closed) {
+  napi_env env = r->env;
+  napi_value cb, ab, view = NULL, args[2], recv, result;
+  if (!r->callback || napi_get_reference_value(env, r->callback, &cb) != napi_ok || !cb) return;
+  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+  if (pairs > 0 && napi_get_reference_value(env, r->results_ref, &ab) == napi_ok && ab) {
+    napi_create_typedarray(env, napi_int32_array, (size_t)pairs * 2, ab, 0, &view);
+  }
+  if (!view) napi_get_null(env, &view);
+  args[0] = view;
+  napi_get_boolean(env, closed, &args[1]);
+  r->c_batches++;
+  napi_status st = napi_make_callback(env, r->actx, recv, cb, 2, args, &result);
+  if (st == napi_pending_exception) {
+    napi_value exc;
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+  }
+}
+
+/* The last call: tear the ring down first, so JS resuming from (null, true) sees it closed. */
+static void deliver_closed(smbts_ring *r) {
+  napi_env env = r->env;
+  napi_value cb = NULL, recv, args[2], result;
+  if (r->callback) napi_get_reference_value(env, r->callback, &cb); /* held by the handle scope */
+  napi_async_context actx = r->actx;
+  r->actx = NULL; /* teardown must not destroy it yet */
+  ring_teardown(r);
+  if (cb && actx) {
+    napi_get_global(env, &recv);
+    napi_get_null(env, &args[0]);
+    napi_get_boolean(env, true, &args[1]);
+    r->c_batches++;
+    if (napi_make_callback(env, actx, recv, cb, 2, args, &result) == napi_pending_exception) {
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+    }
+  }
+  if (actx) napi_async_destroy(env, actx);
+}
+
+static void drain(smbts_ring *r) {
+  if (!r->ring_ok) return;
+  if ((r->setup_flags & IORING_SETUP_DEFER_TASKRUN) || io_uring_cq_has_overflow(&r->ring)) {
+    io_uring_get_events(&r->ring); /* run deferred task work / flush overflowed CQEs */
+  }
+  for (int round = 0; round < 64 && r->ring_ok; round++) {
+    unsigned n = io_uring_peek_batch_cqe(&r->ring, r->cqes, r->cq_entries);
+    if (n == 0) {
+      if (io_uring_cq_has_overflow(&r->ring)) {
+        io_uring_get_events(&r->ring);
+        continue;
+      }
+      break;
+    }
+    uint32_t k = 0;
+    for (unsigned i = 0; i < n; i++) {
+      uint64_t ud = r->cqes[i]->user_data;
+      int32_t res = r->cqes[i]->res;
+      if (ud == RING_INTERNAL_UD || ud == 0 || ud > r->cq_entries) continue;
+      ring_op *op = &r->ops[ud - 1];
+      if (!op->used) continue;
+      r->results[2 * k] = op->tag;
+      r->results[2 * k + 1] = res;
+      k++;
+      if (res < 0) r->c_errors++;
+      op_release(r, op);
+      inflight_dec(r);
+    }
+    io_uring_cq_advance(&r->ring, n);
+    r->c_cqes += n;
+    if (k) deliver(r, k, false); /* may prep more, submit, or close */
+  }
+  if (r->closing && r->inflight == 0 && !r->torn_down) deliver_closed(r);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  smbts_ring *r = h->data;
+  if (r->torn_down) return;
+  r->c_wakeups++;
+  uint64_t v;
+  /* Reset the eventfd before draining, so a CQE posted meanwhile wakes us again. */
+  while (read(r->efd, &v, sizeof v) < 0 && errno == EINTR) {
+  }
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(r->env, &scope) != napi_ok) return;
+  drain(r);
+  ring_flush(r); /* whatever the callbacks prepped goes out in one submit */
+  napi_close_handle_scope(r->env, scope);
+}
+
+/* ---- JS: construction ---- */
+
+static smbts_ring *unwrap(napi_env env, napi_value thisv) {
+  void *p = NULL;
+  if (napi_unwrap(env, thisv, &p) != napi_ok || !p) {
+    ring_throw(env, "ERR_INVALID_THIS", "not a Ring");
+    return NULL;
+  }
+  return p;
+}
+
+static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  uint32_t entries = 0, flags = RING_DEFAULT_FLAGS;
+  napi_valuetype t = napi_undefined;
+  if (!smbts_args_init(env, info, &a)) return smbts_args_throw(&a);
+  if (!smbts_arg_uint32(&a, 0, "entries", &entries)) return smbts_args_throw(&a);
+  napi_typeof(env, a.argv[1], &t);
+  if (t != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"onCompletions\" argument must be a function");
+    return NULL;
+  }
+  napi_valuetype ft = napi_undefined;
+  napi_typeof(env, a.argv[2], &ft);
+  bool default_flags = ft == napi_undefined || ft == napi_null;
+  if (!default_flags && !smbts_arg_uint32(&a, 2, "flags", &flags)) return smbts_args_throw(&a);
+  if (entries < 1 || entries > RING_MAX_ENTRIES) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "entries must be 1..4096");
+    return NULL;
+  }
+  if (flags & ~RING_ALLOWED_FLAGS) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE",
+                           "unsupported io_uring setup flags (allowed: CLAMP, SUBMIT_ALL, "
+                           "SINGLE_ISSUER, DEFER_TASKRUN)");
+    return NULL;
+  }
+
+  smbts_ring *r = calloc(1, sizeof *r);
+  if (!r) return ring_throw(env, "ERR_MEMORY_ALLOCATION_FAILED", "out of memory");
+  r->env = env;
+  r->efd = -1;
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  p.flags = flags;
+  int ret = io_uring_queue_init_params(entries, &r->ring, &p);
+  if (ret == -EINVAL && default_flags) {
+    /* Older kernel without SUBMIT_ALL/SINGLE_ISSUER: plain ring. */
+    memset(&p, 0, sizeof p);
+    ret = io_uring_queue_init_params(entries, &r->ring, &p);
+  }
+  if (ret < 0) {
+    free(r);
+    return throw_errno(env, -ret, "io_uring_setup");
+  }
+  r->ring_ok = true;
+  r->setup_flags = p.flags;
+  r->sq_entries = p.sq_entries;
+  r->cq_entries = p.cq_entries;
+
+  const char *fail_call = NULL;
+  int fail_err = 0;
+  r->ops = calloc(r->cq_entries, sizeof *r->ops);
+  r->cqes = calloc(r->cq_entries, sizeof *r->cqes);
+  if (!r->ops || !r->cqes) {
+    fail_call = "calloc";
+    fail_err = ENOMEM;
+    goto fail_ring;
+  }
+  for (uint32_t i = 0; i < r->cq_entries; i++) {
+    r->ops[i].next_free = i + 1 < r->cq_entries ? i + 1 : RING_NO_SLOT;
+  }
+  r->free_head = 0;
+  r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (r->efd < 0) {
+    fail_call = "eventfd";
+    fail_err = errno;
+    goto fail_ring;
+  }
+  ret = io_uring_register_eventfd(&r->ring, r->efd);
+  if (ret < 0) {
+    fail_call = "io_uring_register_eventfd";
+    fail_err = -ret;
+    goto fail_ring;
+  }
+
+  napi_value ab, name;
+  void *data = NULL;
+  if (napi_create_arraybuffer(env, (size_t)r->cq_entries * 2 * sizeof(int32_t), &data, &ab) !=
+          napi_ok ||
+      napi_create_reference(env, ab, 1, &r->results_ref) != napi_ok ||
+      napi_create_reference(env, a.argv[1], 1, &r->callback) != napi_ok ||
+      napi_create_string_utf8(env, "smbts:ring", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &r->actx) != napi_ok) {
+    fail_call = "napi";
+    fail_err = ENOMEM;
+    goto fail_refs;
+  }
+  r->results = data;
+
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop ||
+      uv_poll_init(loop, &r->poll, r->efd) != 0) {
+    fail_call = "uv_poll_init";
+    fail_err = EINVAL;
+    goto fail_refs;
+  }
+  uv_prepare_init(loop, &r->prepare);
+  uv_check_init(loop, &r->check);
+  r->poll.data = r->prepare.data = r->check.data = r;
+  /* Idle rings do not keep the process alive; in-flight ops do (inflight_inc). */
+  uv_unref((uv_handle_t *)&r->poll);
+  uv_unref((uv_handle_t *)&r->prepare);
+  uv_unref((uv_handle_t *)&r->check);
+  uv_poll_start(&r->poll, UV_READABLE, on_poll);
+
+  if (napi_wrap(env, a.thisv, r, ring_finalize, NULL, &r->self) != napi_ok) {
+    /* Without a wrapper nobody can reach r: tear it down now. */
+    r->wrapper_gone = true;
+    ring_teardown(r);
+    return smbts_throw_napi(env, "napi_wrap");
+  }
+  napi_add_async_cleanup_hook(env, ring_env_cleanup, r, &r->cleanup);
+  return a.thisv;
+
+fail_refs:
+  if (r->callback) napi_delete_reference(env, r->callback);
+  if (r->results_ref) napi_delete_reference(env, r->results_ref);
+  if (r->actx) napi_async_destroy(env, r->actx);
+fail_ring:
+  io_uring_queue_exit(&r->ring);
+  if (r->efd >= 0) close(r->efd);
+  ring_free(r);
+  return throw_errno(env, fail_err, fail_call);
+}
+
+/* ---- JS: prep methods ---- */
+
+/* Common front of every prep: ring usable, a slot and an SQE available. */
+static struct io_uring_sqe *prep_begin(napi_env env, smbts_ring *r, ring_op **opp) {
+  if (r->closing || !r->ring_ok) {
+    ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
+    return NULL;
+  }
+  if (r->free_head == RING_NO_SLOT) {
+    ring_throw(env, "SMBTS_ERR_RING_FULL",
+               "every ring slot is in flight: wait for completions before queueing more");
+    return NULL;
+  }
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+  if (!sqe) {
+    ring_flush(r); /* SQ full: submit what is there, then take a fresh entry */
+    sqe = io_uring_get_sqe(&r->ring);
+  }
+  if (!sqe) {
+    ring_throw(env, "SMBTS_ERR_RING_BUSY", "submission queue full and cannot be submitted");
+    return NULL;
+  }
+  *opp = op_alloc(r);
+  return sqe;
+}
+
+static void prep_end(smbts_ring *r, struct io_uring_sqe *sqe, ring_op *op, int32_t tag,
+                     enum ring_kind kind) {
+  op->tag = tag;
+  op->kind = (uint8_t)kind;
+  io_uring_sqe_set_data64(sqe, (uint64_t)(op - r->ops) + 1);
+  inflight_inc(r);
+  r->c_ops[kind]++;
+  arm_flush(r);
+}
+
+/* An SQE taken but not used (argument error after prep_begin) must still go to the kernel
+ * as something harmless, because liburing cannot give it back. */
+static void prep_abort(smbts_ring *r, struct io_uring_sqe *sqe, ring_op *op) {
+  io_uring_prep_nop(sqe);
+  io_uring_sqe_set_data64(sqe, RING_INTERNAL_UD);
+  if (op) op_release(r, op);
+  arm_flush(r);
+}
+
+#define RING_METHOD_BEGIN()                                                                     \
+  smbts_args a;                                                                                 \
+  if (!smbts_args_init(env, info, &a)) return smbts_args_throw(&a);                             \
+  smbts_ring *r = unwrap(env, a.thisv);                                                         \
+  if (!r) return NULL
+
+/* (buf, offset, length) at argument index i. */
+static bool parse_span(smbts_args *a, size_t i, uint8_t **ptr, uint32_t *len) {
+  uint8_t *data = NULL;
+  size_t size = 0;
+  int64_t offset = 0, length = 0;
+  if (!(smbts_arg_bytes(a, i, "buffer", &data, &size) &&
+        smbts_arg_int64(a, i + 1, "offset", 0, (int64_t)size, &offset) &&
+        smbts_arg_int64(a, i + 2, "length", 0,
+                        (int64_t)size - offset < UINT32_MAX ? (int64_t)size - offset : UINT32_MAX,
+                        &length))) {
+    return false;
+  }
+  *ptr = data + offset;
+  *len = (uint32_t)length;
+  return true;
+}
+
+static bool hold(smbts_args *a, size_t i, ring_op *op) {
+  return napi_create_reference(a->env, a->argv[i], 1, &op->ref) == napi_ok;
+}
+
+/* read/write(tag, fd, buf, offset, length, position); position -1 = the file's current offset. */
+static napi_value ring_rw(napi_env env, napi_callback_info info, enum ring_kind kind) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  uint8_t *ptr;
+  uint32_t len;
+  int64_t pos;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd) &&
+        parse_span(&a, 2, &ptr, &len) && smbts_arg_int64(&a, 5, "position", -1, INT64_MAX, &pos))) {
+    return smbts_args_throw(&a);
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) return NULL;
+  if (!hold(&a, 2, op)) {
+    prep_abort(r, sqe, op);
+    return smbts_throw_napi(env, "napi_create_reference");
+  }
+  if (kind == RK_READ) io_uring_prep_read(sqe, fd, ptr, len, (uint64_t)pos);
+  else io_uring_prep_write(sqe, fd, ptr, len, (uint64_t)pos);
+  prep_end(r, sqe, op, tag, kind);
+  return NULL;
+}
+
+static napi_value js_ring_read(napi_env env, napi_callback_info info) {
+  return ring_rw(env, info, RK_READ);
+}
+static napi_value js_ring_write(napi_env env, napi_callback_info info) {
+  return ring_rw(env, info, RK_WRITE);
+}
+
+/* recv/send(tag, fd, buf, offset, length, flags) */
+static napi_value ring_sr(napi_env env, napi_callback_info info, enum ring_kind kind) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  uint8_t *ptr;
+  uint32_t len, flags = 0;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd) &&
+        parse_span(&a, 2, &ptr, &len) && smbts_arg_uint32(&a, 5, "flags", &flags))) {
+    return smbts_args_throw(&a);
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) return NULL;
+  if (!hold(&a, 2, op)) {
+    prep_abort(r, sqe, op);
+    return smbts_throw_napi(env, "napi_create_reference");
+  }
+  if (kind == RK_RECV) io_uring_prep_recv(sqe, fd, ptr, len, (int)flags);
+  else io_uring_prep_send(sqe, fd, ptr, len, (int)flags);
+  prep_end(r, sqe, op, tag, kind);
+  return NULL;
+}
+
+static napi_value js_ring_recv(napi_env env, napi_callback_info info) {
+  return ring_sr(env, info, RK_RECV);
+}
+static napi_value js_ring_send(napi_env env, napi_callback_info info) {
+  return ring_sr(env, info, RK_SEND);
+}
+
+/* openat2(tag, dirfd, path, flags, mode, resolve): like the threadpool openat2, O_CLOEXEC added. */
+static napi_value js_ring_openat2(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, dirfd;
+  uint32_t flags, mode;
+  int64_t resolve;
+  char *path = NULL;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "dirfd", &dirfd) &&
+        smbts_arg_path(&a, 2, "path", &path) && smbts_arg_uint32(&a, 3, "flags", &flags) &&
+        smbts_arg_uint32(&a, 4, "mode", &mode) &&
+        smbts_arg_int64(&a, 5, "resolve", 0, INT64_MAX, &resolve))) {
+    free(path);
+    return smbts_args_throw(&a);
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) {
+    free(path);
+    return NULL;
+  }
+  bool creating = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+  op->path = path; /* read by the kernel at submit; freed at the CQE */
+  op->how = (struct open_how){
+      .flags = (uint64_t)flags | O_CLOEXEC, .mode = creating ? mode : 0, .resolve = (uint64_t)resolve};
+  io_uring_prep_openat2(sqe, dirfd, op->path, &op->how);
+  prep_end(r, sqe, op, tag, RK_OPENAT2);
+  return NULL;
+}
+
+/* statx(tag, dirfd, path, flags, mask, out): the kernel fills `out` (>= 256 bytes) with a
+ * struct statx; src/io/ring.ts decodes it by the layout in statxLayout. */
+static napi_value js_ring_statx(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, dirfd;
+  uint32_t flags, mask;
+  char *path = NULL;
+  uint8_t *out = NULL;
+  size_t outlen = 0;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "dirfd", &dirfd) &&
+        smbts_arg_path(&a, 2, "path", &path) && smbts_arg_uint32(&a, 3, "flags", &flags) &&
+        smbts_arg_uint32(&a, 4, "mask", &mask) && smbts_arg_bytes(&a, 5, "out", &out, &outlen))) {
+    free(path);
+    return smbts_args_throw(&a);
+  }
+  if (outlen < sizeof(struct statx)) {
+    free(path);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "statx out buffer must be at least 256 bytes");
+    return NULL;
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) {
+    free(path);
+    return NULL;
+  }
+  op->path = path;
+  if (!hold(&a, 5, op)) {
+    prep_abort(r, sqe, op);
+    return smbts_throw_napi(env, "napi_create_reference");
+  }
+  io_uring_prep_statx(sqe, dirfd, op->path, (int)flags, mask, (struct statx *)out);
+  prep_end(r, sqe, op, tag, RK_STATX);
+  return NULL;
+}
+
+/* fsync(tag, fd, datasync) */
+static napi_value js_ring_fsync(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  bool datasync = false;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd))) {
+    return smbts_args_throw(&a);
+  }
+  napi_get_value_bool(env, a.argv[2], &datasync); /* anything but true = full fsync */
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) return NULL;
+  io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+  prep_end(r, sqe, op, tag, RK_FSYNC);
+  return NULL;
+}
+
+/* close(tag, fd) — named closeFd in JS, close() being the ring's own. */
+static napi_value js_ring_close_fd(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd))) {
+    return smbts_args_throw(&a);
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) return NULL;
+  io_uring_prep_close(sqe, fd);
+  prep_end(r, sqe, op, tag, RK_CLOSE);
+  return NULL;
+}
+
+static napi_value js_ring_nop(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag;
+  if (!smbts_arg_int32(&a, 0, "tag", &tag)) return smbts_args_throw(&a);
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) return NULL;
+  io_uring_prep_nop(sqe);
+  prep_end(r, sqe, op, tag, RK_NOP);
+  return NULL;
+}
+
+/* cancel(tag) -> whether an op with that tag was in flight. Its CQE still arrives (usually
+ * -ECANCELED, or its real result if it finished first); the Buffer stays held until then. */
+static napi_value js_ring_cancel(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag;
+  if (!smbts_arg_int32(&a, 0, "tag", &tag)) return smbts_args_throw(&a);
+  napi_value result;
+  uint32_t slot = RING_NO_SLOT;
+  if (r->ring_ok) {
+    for (uint32_t i = 0; i < r->cq_entries; i++) {
+      if (r->ops[i].used && r->ops[i].tag == tag) {
+        slot = i;
+        break;
+      }
+    }
+  }
+  if (slot != RING_NO_SLOT) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (!sqe) {
+      ring_flush(r);
+      sqe = io_uring_get_sqe(&r->ring);
+    }
+    if (!sqe) return ring_throw(env, "SMBTS_ERR_RING_BUSY", "submission queue full");
+    io_uring_prep_cancel64(sqe, (uint64_t)slot + 1, 0);
+    io_uring_sqe_set_data64(sqe, RING_INTERNAL_UD);
+    r->c_ops[RK_CANCEL]++;
+    arm_flush(r);
+  }
+  napi_get_boolean(env, slot != RING_NO_SLOT, &result);
+  return result;
+}
+
+static napi_value js_ring_submit(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int ret = ring_flush(r);
+  if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) return throw_errno(env, -ret, "io_uring_enter");
+  napi_value v;
+  napi_create_int32(env, ret < 0 ? 0 : ret, &v);
+  return v;
+}
+
+/* close() -> true when the ring is gone now; false when ops are in flight: they are cancelled
+ * and the callback is called with (null, true) once the last CQE is in. */
+static napi_value js_ring_close(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  napi_value v;
+  if (r->torn_down) {
+    napi_get_boolean(env, true, &v);
+    return v;
+  }
+  if (r->closing) {
+    napi_get_boolean(env, false, &v);
+    return v;
+  }
+  r->closing = true;
+  if (r->inflight == 0) {
+    ring_teardown(r);
+    napi_get_boolean(env, true, &v);
+    return v;
+  }
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+  if (!sqe) {
+    ring_flush(r);
+    sqe = io_uring_get_sqe(&r->ring);
+  }
+  if (sqe) {
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, RING_INTERNAL_UD);
+  }
+  ring_flush(r);
+  napi_get_boolean(env, false, &v);
+  return v;
+}
+
+static napi_status set_num(napi_env env, napi_value obj, const char *name, double d) {
+  napi_value v;
+  napi_status st = napi_create_double(env, d, &v);
+  return st == napi_ok ? napi_set_named_property(env, obj, name, v) : st;
+}
+
+static napi_value js_ring_counters(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  napi_value obj, ops;
+  SMBTS_NAPI(env, napi_create_object(env, &obj));
+  SMBTS_NAPI(env, napi_create_object(env, &ops));
+  for (int i = 0; i < RK__COUNT; i++) SMBTS_NAPI(env, set_num(env, ops, ring_kind_names[i], (double)r->c_ops[i]));
+  SMBTS_NAPI(env, napi_set_named_property(env, obj, "ops", ops));
+  SMBTS_NAPI(env, set_num(env, obj, "submits", (double)r->c_submits));
+  SMBTS_NAPI(env, set_num(env, obj, "sqes", (double)r->c_sqes));
+  SMBTS_NAPI(env, set_num(env, obj, "submitErrors", (double)r->c_submit_errors));
+  SMBTS_NAPI(env, set_num(env, obj, "cqes", (double)r->c_cqes));
+  SMBTS_NAPI(env, set_num(env, obj, "batches", (double)r->c_batches));
+  SMBTS_NAPI(env, set_num(env, obj, "wakeups", (double)r->c_wakeups));
+  SMBTS_NAPI(env, set_num(env, obj, "errors", (double)r->c_errors));
+  SMBTS_NAPI(env, set_num(env, obj, "inflight", (double)r->inflight));
+  SMBTS_NAPI(env, set_num(env, obj, "pending", r->ring_ok ? (double)io_uring_sq_ready(&r->ring) : 0));
+  SMBTS_NAPI(env, set_num(env, obj, "sqEntries", (double)r->sq_entries));
+  SMBTS_NAPI(env, set_num(env, obj, "cqEntries", (double)r->cq_entries));
+  SMBTS_NAPI(env, set_num(env, obj, "setupFlags", (double)r->setup_flags));
+  napi_value closed;
+  SMBTS_NAPI(env, napi_get_boolean(env, r->torn_down, &closed));
+  SMBTS_NAPI(env, napi_set_named_property(env, obj, "closed", closed));
+  return obj;
+}
+
+/* ---- registration ---- */
+
+static napi_status statx_layout(napi_env env, napi_value exports) {
+  napi_value o;
+  napi_status st;
+  if ((st = napi_create_object(env, &o)) != napi_ok) return st;
+#define OFF(js, field)                                                                          \
+  if ((st = set_num(env, o, js, (double)offsetof(struct statx, field))) != napi_ok) return st
+  OFF("mask", stx_mask);
+  OFF("blksize", stx_blksize);
+  OFF("attributes", stx_attributes);
+  OFF("nlink", stx_nlink);
+  OFF("uid", stx_uid);
+  OFF("gid", stx_gid);
+  OFF("mode", stx_mode);
+  OFF("ino", stx_ino);
+  OFF("size", stx_size);
+  OFF("blocks", stx_blocks);
+  OFF("attributesMask", stx_attributes_mask);
+  OFF("atime", stx_atime);
+  OFF("btime", stx_btime);
+  OFF("ctime", stx_ctime);
+  OFF("mtime", stx_mtime);
+  OFF("rdevMajor", stx_rdev_major);
+  OFF("rdevMinor", stx_rdev_minor);
+  OFF("devMajor", stx_dev_major);
+  OFF("devMinor", stx_dev_minor);
+  OFF("mntId", stx_mnt_id);
+#undef OFF
+  if ((st = set_num(env, o, "size_of", (double)sizeof(struct statx))) != napi_ok) return st;
+  if ((st = set_num(env, o, "timestampNsec", (double)offsetof(struct statx_timestamp, tv_nsec))) != napi_ok) return st;
+  if ((st = napi_object_freeze(env, o)) != napi_ok) return st;
+  return napi_set_named_property(env, exports, "statxLayout", o);
+}
+
+napi_status smbts_ring_init(napi_env env, napi_value exports) {
+#define M(js, fn) {js, NULL, fn, NULL, NULL, NULL, napi_default_method, NULL}
+  napi_property_descriptor props[] = {
+      M("nop", js_ring_nop),         M("read", js_ring_read),
+      M("write", js_ring_write),     M("recv", js_ring_recv),
+      M("send", js_ring_send),       M("openat2", js_ring_openat2),
+      M("statx", js_ring_statx),     M("fsync", js_ring_fsync),
+      M("closeFd", js_ring_close_fd), M("cancel", js_ring_cancel),
+      M("submit", js_ring_submit),   M("close", js_ring_close),
+      M("counters", js_ring_counters),
+  };
+#undef M
+  napi_value cls, setup;
+  napi_status st = napi_define_class(env, "Ring", NAPI_AUTO_LENGTH, js_ring_ctor, NULL,
+                                     sizeof props / sizeof props[0], props, &cls);
+  if (st != napi_ok) return st;
+  if ((st = napi_set_named_property(env, exports, "Ring", cls)) != napi_ok) return st;
+  if ((st = napi_create_object(env, &setup)) != napi_ok) return st;
+  if ((st = set_num(env, setup, "IORING_SETUP_CLAMP", IORING_SETUP_CLAMP)) != napi_ok ||
+      (st = set_num(env, setup, "IORING_SETUP_SUBMIT_ALL", IORING_SETUP_SUBMIT_ALL)) != napi_ok ||
+      (st = set_num(env, setup, "IORING_SETUP_SINGLE_ISSUER", IORING_SETUP_SINGLE_ISSUER)) != napi_ok ||
+      (st = set_num(env, setup, "IORING_SETUP_DEFER_TASKRUN", IORING_SETUP_DEFER_TASKRUN)) != napi_ok ||
+      (st = set_num(env, setup, "default", RING_DEFAULT_FLAGS)) != napi_ok) {
+    return st;
+  }
+  if ((st = napi_object_freeze(env, setup)) != napi_ok) return st;
+  if ((st = napi_set_named_property(env, exports, "ringSetupFlags", setup)) != napi_ok) return st;
+  return statx_layout(env, exports);
+}

@@ -1,0 +1,416 @@
+// The TypeScript face of native/src/ring.c: an io_uring owned by this JS thread.
+//
+// Every method preps one SQE and returns a Promise (with the op's `tag`) that settles when its CQE
+// arrives. Prepped SQEs go to the kernel together, one io_uring_submit per batch (before the
+// event loop next blocks, or at `submit()`). Completions come back through an eventfd on the
+// libuv loop, drained in batches. A failed op rejects with an Error carrying `code` (errno name),
+// `errno` (positive) and `syscall`, like the threadpool ops in native.ts.
+//
+// Buffers passed in are held by the addon until their CQE, even after cancel() or close(): do not
+// reuse them before the op settles. When every ring slot is in flight, further ops wait in a
+// backlog here and are prepped as slots free up.
+
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+import { native, nativeAvailable, nativeLoadError, type Int64, type NativePath, type Statx } from './native.js';
+
+/** The addon's Ring class, as the addon sees it (tags are int32, chosen by this module). */
+interface NativeRingHandle {
+  nop(tag: number): void;
+  read(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, position: Int64): void;
+  write(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, position: Int64): void;
+  recv(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, flags: number): void;
+  send(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, flags: number): void;
+  openat2(tag: number, dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): void;
+  statx(tag: number, dirfd: number, path: NativePath, flags: number, mask: number, out: Uint8Array): void;
+  fsync(tag: number, fd: number, datasync: boolean): void;
+  closeFd(tag: number, fd: number): void;
+  cancel(tag: number): boolean;
+  submit(): number;
+  close(): boolean;
+  counters(): RingCounters;
+}
+
+type CompletionCallback = (results: Int32Array | null, closed: boolean) => void;
+
+interface NativeRingModule {
+  Ring: new (entries: number, onCompletions: CompletionCallback, flags?: number) => NativeRingHandle;
+  ringSetupFlags: RingSetupFlags;
+  statxLayout: StatxLayout;
+}
+
+export interface RingSetupFlags {
+  readonly IORING_SETUP_CLAMP: number;
+  readonly IORING_SETUP_SUBMIT_ALL: number;
+  readonly IORING_SETUP_SINGLE_ISSUER: number;
+  readonly IORING_SETUP_DEFER_TASKRUN: number;
+  /** What the addon uses when no flags are given: SUBMIT_ALL | SINGLE_ISSUER. */
+  readonly default: number;
+}
+
+export type RingOpName =
+  | 'nop' | 'read' | 'write' | 'openat2' | 'statx' | 'fsync' | 'close' | 'recv' | 'send' | 'cancel';
+
+export interface RingCounters {
+  /** SQEs prepped, per kind. */
+  ops: Record<RingOpName, number>;
+  /** io_uring_submit calls that submitted something, and the SQEs they carried. */
+  submits: number;
+  sqes: number;
+  submitErrors: number;
+  /** CQEs reaped; JS callback batches; eventfd wake-ups. */
+  cqes: number;
+  batches: number;
+  wakeups: number;
+  /** CQEs with res < 0. */
+  errors: number;
+  inflight: number;
+  /** Prepped, not yet submitted. */
+  pending: number;
+  sqEntries: number;
+  cqEntries: number;
+  setupFlags: number;
+  closed: boolean;
+}
+
+/** Byte offsets inside `struct statx` (linux/stat.h UAPI). */
+export interface StatxLayout {
+  mask: number; blksize: number; attributes: number; nlink: number; uid: number; gid: number;
+  mode: number; ino: number; size: number; blocks: number; attributesMask: number;
+  atime: number; btime: number; ctime: number; mtime: number;
+  rdevMajor: number; rdevMinor: number; devMajor: number; devMinor: number; mntId: number;
+  size_of: number; timestampNsec: number;
+}
+
+/** The TypeScript mirror of `struct statx`; test/native/ring.test.ts checks it against the C. */
+export const STATX_LAYOUT: Readonly<StatxLayout> = Object.freeze({
+  mask: 0, blksize: 4, attributes: 8, nlink: 16, uid: 20, gid: 24, mode: 28, ino: 32, size: 40,
+  blocks: 48, attributesMask: 56, atime: 64, btime: 80, ctime: 96, mtime: 112,
+  rdevMajor: 128, rdevMinor: 132, devMajor: 136, devMinor: 140, mntId: 144,
+  size_of: 256, timestampNsec: 8,
+});
+
+const STATX_BTIME = 0x800;
+const STATX_MNT_ID = 0x1000;
+
+/** glibc's makedev(), so ring statx() and native.statx() report the same `dev`. */
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major >>> 0), mi = BigInt(minor >>> 0);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+function timeNs(b: Buffer, off: number): bigint {
+  return b.readBigInt64LE(off) * 1_000_000_000n + BigInt(b.readUInt32LE(off + STATX_LAYOUT.timestampNsec));
+}
+
+/** Decodes a kernel-filled struct statx into the same shape native.statx() gives. */
+export function decodeStatx(b: Buffer): Statx {
+  const L = STATX_LAYOUT;
+  const mask = b.readUInt32LE(L.mask);
+  return {
+    mask,
+    blksize: b.readUInt32LE(L.blksize),
+    attributes: Number(b.readBigUInt64LE(L.attributes)),
+    attributesMask: Number(b.readBigUInt64LE(L.attributesMask)),
+    nlink: b.readUInt32LE(L.nlink),
+    uid: b.readUInt32LE(L.uid),
+    gid: b.readUInt32LE(L.gid),
+    mode: b.readUInt16LE(L.mode),
+    ino: b.readBigUInt64LE(L.ino),
+    size: b.readBigUInt64LE(L.size),
+    blocks: b.readBigUInt64LE(L.blocks),
+    atimeNs: timeNs(b, L.atime),
+    btimeNs: mask & STATX_BTIME ? timeNs(b, L.btime) : 0n,
+    ctimeNs: timeNs(b, L.ctime),
+    mtimeNs: timeNs(b, L.mtime),
+    dev: makedev(b.readUInt32LE(L.devMajor), b.readUInt32LE(L.devMinor)),
+    rdev: makedev(b.readUInt32LE(L.rdevMajor), b.readUInt32LE(L.rdevMinor)),
+    mntId: mask & STATX_MNT_ID ? b.readBigUInt64LE(L.mntId) : 0n,
+  };
+}
+
+export interface RingErrnoError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+function errnoError(res: number, syscall: string): RingErrnoError {
+  let code: string, text: string;
+  try {
+    code = getSystemErrorName(res);
+    text = getSystemErrorMessage(res);
+  } catch {
+    code = `E${-res}`;
+    text = 'unknown error';
+  }
+  const e = new Error(`${code}: ${text}, ${syscall}`) as RingErrnoError;
+  e.code = code;
+  e.errno = -res;
+  e.syscall = syscall;
+  return e;
+}
+
+function codedError(code: string, message: string): Error & { code: string } {
+  const e = new Error(message) as Error & { code: string };
+  e.code = code;
+  return e;
+}
+
+/** A pending op's Promise, with the tag that cancel() takes. */
+export interface RingPromise<T> extends Promise<T> {
+  readonly tag: number;
+}
+
+interface Pending {
+  syscall: string;
+  settle(res: number): void;
+  reject(e: Error): void;
+  /** Set while the op waits in the backlog (not yet prepped). */
+  prep?: () => void;
+}
+
+const INT32_MAX = 0x7fffffff;
+
+export interface RingOptions {
+  /** io_uring setup flags (see ringSetupFlags); default SUBMIT_ALL | SINGLE_ISSUER. */
+  flags?: number;
+}
+
+export class Ring {
+  readonly #h: NativeRingHandle;
+  readonly #pending = new Map<number, Pending>();
+  readonly #backlog: number[] = [];
+  #nextTag = 1;
+  #closing = false;
+  #closed?: { promise: Promise<void>; resolve: () => void };
+
+  private constructor(mod: NativeRingModule, entries: number, opts: RingOptions) {
+    this.#h = new mod.Ring(entries, (results, closed) => this.#onCompletions(results, closed), opts.flags);
+  }
+
+  /** Sets up a ring of `entries` SQEs (CQ twice that). Throws an errno Error if io_uring_setup fails. */
+  static create(entries = 256, opts: RingOptions = {}): Ring {
+    return new Ring(nativeRingModule(), entries, opts);
+  }
+
+  /** read(2) at `position` (-1: the fd's current offset) into buffer[offset, offset + length). */
+  read(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64 = -1): RingPromise<number> {
+    return this.#op('read', (tag) => this.#h.read(tag, fd, buffer, offset, length, position), (res) => res);
+  }
+
+  write(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64 = -1): RingPromise<number> {
+    return this.#op('write', (tag) => this.#h.write(tag, fd, buffer, offset, length, position), (res) => res);
+  }
+
+  recv(fd: number, buffer: Uint8Array, offset: number, length: number, flags = 0): RingPromise<number> {
+    return this.#op('recv', (tag) => this.#h.recv(tag, fd, buffer, offset, length, flags), (res) => res);
+  }
+
+  send(fd: number, buffer: Uint8Array, offset: number, length: number, flags = 0): RingPromise<number> {
+    return this.#op('send', (tag) => this.#h.send(tag, fd, buffer, offset, length, flags), (res) => res);
+  }
+
+  /** openat2 through the ring; same semantics as native.openat2 (O_CLOEXEC added). */
+  openat2(dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): RingPromise<number> {
+    return this.#op('openat2', (tag) => this.#h.openat2(tag, dirfd, path, flags, mode, resolve), (res) => res);
+  }
+
+  statx(dirfd: number, path: NativePath, flags: number, mask: number): RingPromise<Statx> {
+    const out = Buffer.alloc(STATX_LAYOUT.size_of);
+    return this.#op('statx', (tag) => this.#h.statx(tag, dirfd, path, flags, mask, out), () => decodeStatx(out));
+  }
+
+  fsync(fd: number, datasync = false): RingPromise<void> {
+    return this.#op('fsync', (tag) => this.#h.fsync(tag, fd, datasync), () => undefined);
+  }
+
+  /** close(2) of a file descriptor through the ring. */
+  closeFd(fd: number): RingPromise<void> {
+    return this.#op('close', (tag) => this.#h.closeFd(tag, fd), () => undefined);
+  }
+
+  nop(): RingPromise<number> {
+    return this.#op('nop', (tag) => this.#h.nop(tag), (res) => res);
+  }
+
+  /**
+   * Asks the kernel to cancel an op. Its Promise still settles from its own CQE: usually
+   * ECANCELED, or its real result if it had already finished. An op still in the backlog is
+   * dropped and rejects with ECANCELED at once. Returns false when the op is no longer pending.
+   */
+  cancel(op: { tag: number } | number): boolean {
+    const tag = typeof op === 'number' ? op : op.tag;
+    const p = this.#pending.get(tag);
+    if (!p) return false;
+    if (p.prep) {
+      this.#pending.delete(tag);
+      const i = this.#backlog.indexOf(tag);
+      if (i >= 0) this.#backlog.splice(i, 1);
+      p.reject(errnoError(-125 /* ECANCELED */, p.syscall));
+      return true;
+    }
+    return this.#h.cancel(tag);
+  }
+
+  /** Submits prepped SQEs now rather than before the loop next blocks. Returns how many went. */
+  submit(): number {
+    return this.#h.submit();
+  }
+
+  /** Ops whose Promise has not settled (in flight or in the backlog). */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  counters(): RingCounters {
+    return this.#h.counters();
+  }
+
+  /**
+   * Refuses new ops, cancels the in-flight ones and resolves once every CQE is in and the ring is
+   * gone. Pending Promises settle first (mostly with ECANCELED).
+   */
+  close(): Promise<void> {
+    if (this.#closed) return this.#closed.promise;
+    this.#closing = true;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.#closed = { promise, resolve };
+    for (const tag of this.#backlog.splice(0)) {
+      const p = this.#pending.get(tag);
+      this.#pending.delete(tag);
+      p?.reject(codedError('SMBTS_ERR_RING_CLOSED', 'the ring was closed before this op was submitted'));
+    }
+    if (this.#h.close()) this.#finishClose();
+    return promise;
+  }
+
+  #finishClose(): void {
+    for (const p of this.#pending.values()) p.reject(codedError('SMBTS_ERR_RING_CLOSED', 'the ring closed'));
+    this.#pending.clear();
+    this.#closed?.resolve();
+  }
+
+  #allocTag(): number {
+    for (;;) {
+      const tag = this.#nextTag;
+      this.#nextTag = tag >= INT32_MAX ? 1 : tag + 1;
+      if (!this.#pending.has(tag)) return tag;
+    }
+  }
+
+  #op<T>(syscall: string, prep: (tag: number) => void, decode: (res: number) => T): RingPromise<T> {
+    if (this.#closing) {
+      return Object.assign(Promise.reject(codedError('SMBTS_ERR_RING_CLOSED', 'the ring is closed')), { tag: 0 });
+    }
+    const tag = this.#allocTag();
+    let entry!: Pending;
+    const promise = new Promise<T>((resolve, reject) => {
+      entry = {
+        syscall,
+        settle: (res) => (res < 0 ? reject(errnoError(res, syscall)) : resolve(decode(res))),
+        reject,
+      };
+    });
+    this.#pending.set(tag, entry);
+    if (this.#backlog.length > 0) {
+      // Keep submission order: nothing jumps the queue.
+      entry.prep = () => prep(tag);
+      this.#backlog.push(tag);
+    } else {
+      try {
+        prep(tag);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SMBTS_ERR_RING_FULL') {
+          entry.prep = () => prep(tag);
+          this.#backlog.push(tag);
+        } else {
+          this.#pending.delete(tag);
+          throw e; // bad arguments: a programming error, surfaced synchronously
+        }
+      }
+    }
+    return Object.assign(promise, { tag });
+  }
+
+  #drainBacklog(): void {
+    while (this.#backlog.length > 0) {
+      const tag = this.#backlog[0]!;
+      const p = this.#pending.get(tag);
+      if (!p?.prep) {
+        this.#backlog.shift();
+        continue;
+      }
+      try {
+        p.prep();
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SMBTS_ERR_RING_FULL') return;
+        this.#backlog.shift();
+        this.#pending.delete(tag);
+        p.reject(e as Error);
+        continue;
+      }
+      this.#backlog.shift();
+      p.prep = undefined;
+    }
+  }
+
+  #onCompletions(results: Int32Array | null, closed: boolean): void {
+    // `results` is a view of the addon's reused buffer: consume it now, synchronously.
+    if (results) {
+      for (let i = 0; i < results.length; i += 2) {
+        const tag = results[i]!;
+        const p = this.#pending.get(tag);
+        if (!p) continue;
+        this.#pending.delete(tag);
+        p.settle(results[i + 1]!);
+      }
+      if (this.#backlog.length > 0 && !this.#closing) this.#drainBacklog();
+    }
+    if (closed) this.#finishClose();
+  }
+}
+
+let ringModule: NativeRingModule | undefined;
+
+function nativeRingModule(): NativeRingModule {
+  if (!nativeAvailable) {
+    throw Object.assign(new Error(`smbts native addon unavailable: ${nativeLoadError?.message}`, { cause: nativeLoadError }), {
+      code: 'SMBTS_ERR_NATIVE_UNAVAILABLE',
+    });
+  }
+  ringModule ??= native as unknown as NativeRingModule;
+  return ringModule;
+}
+
+/** The addon's setup-flag values (only those it accepts). */
+export function ringSetupFlags(): RingSetupFlags {
+  return nativeRingModule().ringSetupFlags;
+}
+
+/** The C side's offsets of struct statx, for the mirror test. */
+export function nativeStatxLayout(): StatxLayout {
+  return nativeRingModule().statxLayout;
+}
+
+/**
+ * Why a ring cannot be used here (addon missing, io_uring_setup refused: ENOSYS, EPERM when
+ * io_uring_disabled, ...), or undefined when it can. Sets up and closes a tiny ring to find out.
+ */
+export async function ringUnavailableReason(): Promise<string | undefined> {
+  if (!nativeAvailable) return `native addon not loaded: ${nativeLoadError?.message}`;
+  let ring: Ring;
+  try {
+    ring = Ring.create(2);
+  } catch (e) {
+    return `io_uring unavailable: ${(e as Error).message}`;
+  }
+  try {
+    await ring.nop();
+  } catch (e) {
+    return `io_uring nop failed: ${(e as Error).message}`;
+  } finally {
+    await ring.close();
+  }
+  return undefined;
+}

@@ -1,0 +1,277 @@
+// The io_uring ring (native/src/ring.c, src/io/ring.ts): ops, batching, buffer ownership,
+// cancel/close, and teardown. Skips when io_uring_setup is refused here.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { createServer, connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { C, errnoLike, native, openat2Unsupported, tempDir } from './fixtures/native.js';
+import {
+  Ring, STATX_LAYOUT, decodeStatx, nativeStatxLayout, ringSetupFlags, ringUnavailableReason,
+} from '../../src/io/ring.js';
+
+const skip = (await ringUnavailableReason()) ?? (await openat2Unsupported());
+const addonPath = new URL('../../native/build/Release/smbts.node', import.meta.url).pathname;
+const nodeBin = process.execPath;
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function ringFor(t: { teardown(fn: () => unknown): void }, entries = 64, flags?: number): Ring {
+  const ring = Ring.create(entries, flags === undefined ? {} : { flags });
+  t.teardown(() => ring.close());
+  return ring;
+}
+
+/** A connected TCP pair on loopback; the server side is paused so libuv never reads its fd. */
+async function tcpPair(t: { teardown(fn: () => unknown): void }): Promise<{ a: Socket; b: Socket; afd: number; bfd: number }> {
+  const server = createServer({ pauseOnConnect: true });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const a = connect(port, '127.0.0.1');
+  await new Promise<void>((r) => a.once('connect', () => r()));
+  a.pause();
+  const b = await accepted;
+  t.teardown(() => {
+    a.destroy();
+    b.destroy();
+    server.close();
+  });
+  const fdOf = (s: Socket) => (s as unknown as { _handle: { fd: number } })._handle.fd;
+  return { a, b, afd: fdOf(a), bfd: fdOf(b) };
+}
+
+t.test('the TypeScript struct statx mirror matches the C layout', { skip }, async (t) => {
+  t.same({ ...nativeStatxLayout() }, { ...STATX_LAYOUT });
+});
+
+t.test('nop, and one submit per batch', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const before = ring.counters();
+  const ops = Array.from({ length: 20 }, () => ring.nop());
+  t.equal(ring.counters().pending, 20, 'prepped, not yet submitted');
+  t.same(await Promise.all(ops), new Array(20).fill(0));
+  const after = ring.counters();
+  t.equal(after.ops.nop - before.ops.nop, 20);
+  t.equal(after.sqes - before.sqes, 20);
+  t.equal(after.submits - before.submits, 1, 'one io_uring_submit for 20 SQEs');
+  t.ok(after.batches - before.batches <= 2, `delivered in ${after.batches - before.batches} batch(es)`);
+  t.equal(after.inflight, 0);
+  t.equal(ring.pending, 0);
+  // Explicit submit.
+  const p = ring.nop();
+  t.equal(ring.submit(), 1);
+  t.equal(ring.counters().pending, 0);
+  await p;
+  t.equal(ring.submit(), 0, 'nothing left');
+});
+
+t.test('setup flags: defaults, DEFER_TASKRUN, and refusal of unknown ones', { skip }, async (t) => {
+  const F = ringSetupFlags();
+  const ring = ringFor(t, 8);
+  t.equal(ring.counters().setupFlags & F.default, F.default, 'SUBMIT_ALL | SINGLE_ISSUER');
+  t.throws(() => Ring.create(8, { flags: 1 << 1 /* SQPOLL */ }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => Ring.create(8, { flags: 1 << 10 /* SQE128 */ }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => Ring.create(0), { code: 'ERR_OUT_OF_RANGE' });
+  let deferred: Ring | undefined;
+  try {
+    deferred = Ring.create(8, { flags: F.IORING_SETUP_SINGLE_ISSUER | F.IORING_SETUP_DEFER_TASKRUN });
+  } catch (e) {
+    t.match(e, { code: 'EINVAL' }, 'DEFER_TASKRUN unsupported by this kernel');
+  }
+  if (deferred) {
+    t.teardown(() => deferred!.close());
+    const dir = await tempDir(t);
+    await writeFile(join(dir, 'f'), 'deferred');
+    const fd = await deferred.openat2(C.AT_FDCWD, join(dir, 'f'), C.O_RDONLY, 0, 0);
+    const buf = Buffer.alloc(16);
+    t.equal(await deferred.read(fd, buf, 0, 16, 0), 8, 'completions arrive with DEFER_TASKRUN');
+    await deferred.closeFd(fd);
+    t.same(await Promise.all([deferred.nop(), deferred.nop()]), [0, 0]);
+  }
+});
+
+t.test('file ops: openat2 (confined), write/read beyond 4 GiB, statx, fsync, close', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'outside'), 'x');
+  const root = await native.openat2(C.AT_FDCWD, dir, C.O_PATH | C.O_DIRECTORY, 0, 0);
+  t.teardown(() => native.close(root));
+  const R = C.RESOLVE_BENEATH | C.RESOLVE_NO_MAGICLINKS | C.RESOLVE_NO_SYMLINKS;
+
+  await t.rejects(ring.openat2(root, '../outside', C.O_RDONLY, 0, R), errnoLike('EXDEV', 'openat2'));
+  await t.rejects(ring.openat2(root, '/etc/passwd', C.O_RDONLY, 0, R), errnoLike('EXDEV'));
+  await t.rejects(ring.openat2(root, 'missing', C.O_RDONLY, 0, R), errnoLike('ENOENT'));
+  const fd = await ring.openat2(root, 'data', C.O_CREAT | C.O_RDWR, 0o600, R);
+  t.ok(fd > 2);
+
+  const positions = [0n, 4096n, 2n ** 32n + 7n, 6n * 2n ** 30n];
+  const writes = positions.map((pos) => {
+    const b = Buffer.from(`ring@${pos}`);
+    return ring.write(fd, b, 0, b.length, pos);
+  });
+  t.same(await Promise.all(writes), positions.map((p) => `ring@${p}`.length));
+  for (const pos of positions) {
+    const want = `ring@${pos}`;
+    const got = Buffer.alloc(want.length + 4, 0xaa);
+    t.equal(await ring.read(fd, got, 2, want.length, pos), want.length);
+    t.equal(got.subarray(2, 2 + want.length).toString(), want, `read back at ${pos}`);
+    t.equal(got[0], 0xaa, 'bytes outside the span untouched');
+  }
+  await ring.fsync(fd);
+  await ring.fsync(fd, true);
+
+  const viaRing = await ring.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS | C.STATX_BTIME | C.STATX_MNT_ID);
+  const viaPool = await native.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS | C.STATX_BTIME | C.STATX_MNT_ID);
+  t.same({ ...viaRing, atimeNs: 0n }, { ...viaPool, atimeNs: 0n }, 'ring statx decodes like native.statx');
+  t.equal(viaRing.size, 6n * 2n ** 30n + BigInt(`ring@${6n * 2n ** 30n}`.length));
+  await t.rejects(ring.statx(root, 'missing', 0, C.STATX_BASIC_STATS), errnoLike('ENOENT', 'statx'));
+
+  await ring.closeFd(fd);
+  await t.rejects(ring.closeFd(fd), errnoLike('EBADF', 'close'));
+  await t.rejects(ring.read(-1, Buffer.alloc(1), 0, 1, 0), errnoLike('EBADF', 'read'));
+  t.throws(() => ring.read(fd, Buffer.alloc(4), 0, 5, 0), { code: 'ERR_OUT_OF_RANGE' }, 'bad span throws at once');
+});
+
+t.test('recv/send on sockets', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const { afd, bfd } = await tcpPair(t);
+  const inbox = Buffer.alloc(64);
+  const received = ring.recv(bfd, inbox, 0, 64);
+  const msg = Buffer.from('hello over io_uring');
+  t.equal(await ring.send(afd, msg, 0, msg.length), msg.length);
+  const n = await received;
+  t.equal(inbox.subarray(0, n).toString(), 'hello over io_uring');
+  // Many round trips in flight at once.
+  const count = 50;
+  const recvs: Promise<number>[] = [];
+  const bufs = Array.from({ length: count }, () => Buffer.alloc(8));
+  for (let i = 0; i < count; i++) {
+    const out = Buffer.alloc(8);
+    out.writeBigUInt64LE(BigInt(i));
+    await ring.send(afd, out, 0, 8, 0x100 /* MSG_WAITALL: no silent short sends */);
+    recvs.push(ring.recv(bfd, bufs[i]!, 0, 8, 0x100 /* MSG_WAITALL */));
+  }
+  t.same(await Promise.all(recvs), new Array(count).fill(8));
+  t.same(bufs.map((b) => Number(b.readBigUInt64LE())), Array.from({ length: count }, (_, i) => i));
+});
+
+t.test('a Buffer handed to the kernel is held until its CQE', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const { afd, bfd } = await tcpPair(t);
+  let finalized = false;
+  const registry = new FinalizationRegistry(() => (finalized = true));
+  const done = (() => {
+    // The only reference to this Buffer is the addon's, once this function returns.
+    const buf = Buffer.alloc(32);
+    registry.register(buf, 'recv buffer');
+    return ring.recv(bfd, buf, 0, 32);
+  })();
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+  t.equal(finalized, false, 'not collected while the recv is in flight');
+  await ring.send(afd, Buffer.from('late'), 0, 4);
+  t.equal(await done, 4);
+});
+
+t.test('cancel', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const { bfd } = await tcpPair(t);
+  const buf = Buffer.alloc(16);
+  const p = ring.recv(bfd, buf, 0, 16);
+  ring.submit();
+  t.equal(ring.cancel(p), true, 'found in flight');
+  await t.rejects(p, errnoLike('ECANCELED', 'recv'));
+  t.equal(ring.cancel(p), false, 'settled ops are not cancellable');
+  t.equal(ring.counters().inflight, 0, 'slot released at the CQE');
+});
+
+t.test('a full ring queues ops in a backlog', { skip }, async (t) => {
+  const ring = ringFor(t, 2); // 2 SQEs, 4 CQEs = 4 slots
+  t.equal(ring.counters().cqEntries, 4);
+  const ops = Array.from({ length: 100 }, () => ring.nop());
+  t.equal(ring.counters().inflight, 4, 'slots full');
+  t.equal(ring.pending, 100);
+  t.same(await Promise.all(ops), new Array(100).fill(0));
+  t.equal(ring.counters().ops.nop, 100);
+
+  // A backlogged op can be cancelled before it is prepped.
+  const { bfd } = await tcpPair(t);
+  const held = Array.from({ length: 4 }, () => ring.recv(bfd, Buffer.alloc(1), 0, 1));
+  const waiting = ring.nop();
+  t.equal(ring.cancel(waiting), true);
+  await t.rejects(waiting, { code: 'ECANCELED' });
+  for (const h of held) ring.cancel(h);
+  for (const h of held) await t.rejects(h, { code: 'ECANCELED' });
+});
+
+t.test('close with ops in flight cancels them, then resolves', { skip }, async (t) => {
+  const ring = Ring.create(8);
+  const { bfd } = await tcpPair(t);
+  const recvs = [ring.recv(bfd, Buffer.alloc(8), 0, 8), ring.recv(bfd, Buffer.alloc(8), 0, 8)];
+  ring.submit();
+  const closed = ring.close();
+  for (const r of recvs) await t.rejects(r, { code: 'ECANCELED' });
+  await closed;
+  t.equal(ring.counters().closed, true);
+  t.equal(ring.counters().inflight, 0);
+  await t.rejects(ring.nop(), { code: 'SMBTS_ERR_RING_CLOSED' });
+  await ring.close(); // idempotent
+});
+
+t.test('an idle ring does not keep the process alive; pending ops do', { skip }, async (t) => {
+  const run = promisify(execFile);
+  const idle = `
+    const m = require(${JSON.stringify(addonPath)});
+    const r = new m.Ring(4, () => {});
+    r.nop(1);
+  `;
+  const { stdout } = await run(nodeBin, ['-e', idle + 'setTimeout(() => console.log("exited normally"), 10)'], { timeout: 10_000 });
+  t.match(stdout, 'exited normally', 'process exits with an unclosed, idle ring');
+
+  const waiting = `
+    const m = require(${JSON.stringify(addonPath)});
+    let n = 0;
+    const r = new m.Ring(4, (res) => { if (res) { n += res.length / 2; if (n === 1) console.log('nop done'); } });
+    r.nop(1);
+  `;
+  const out = await run(nodeBin, ['-e', waiting], { timeout: 10_000 });
+  t.match(out.stdout, 'nop done', 'pending op completed before exit');
+});
+
+t.test('a worker thread torn down with ops in flight exits cleanly', { skip }, async (t) => {
+  const run = promisify(execFile);
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const net = require('node:net');
+    const w = new Worker(\`
+      const { parentPort } = require('node:worker_threads');
+      const net = require('node:net');
+      const m = require(${JSON.stringify(addonPath)});
+      const srv = net.createServer({ pauseOnConnect: true }).listen(0, '127.0.0.1', () => {
+        const c = net.connect(srv.address().port, '127.0.0.1');
+        srv.once('connection', (s) => {
+          const r = new m.Ring(4, () => {});
+          r.recv(1, s._handle.fd, Buffer.alloc(64), 0, 64, 0);
+          r.submit();
+          parentPort.postMessage('armed');
+        });
+      });
+    \`, { eval: true });
+    w.once('message', async () => { await w.terminate(); console.log('terminated'); });
+  `;
+  const { stdout } = await run(nodeBin, ['-e', script], { timeout: 20_000 });
+  t.match(stdout, 'terminated');
+});
+
+t.test('decodeStatx of a zeroed buffer', { skip }, async (t) => {
+  const st = decodeStatx(Buffer.alloc(256));
+  t.equal(st.btimeNs, 0n);
+  t.equal(st.dev, 0n);
+});
