@@ -1,7 +1,7 @@
 import t from 'tap'
 import { ntHash } from '../../../src/crypto/md4.js'
 import { NtlmServer, NtlmSessionSecurity, ntowfv2 as serverNtowfv2, type NtlmServerOptions } from '../../../src/auth/ntlmssp.js'
-import { authenticateMessage, negotiateMessage, parseChallenge, ntowfv2, ntlmMac, DEFAULT_FLAGS, F } from './ntlm-client.js'
+import { authenticateMessage, negotiateMessage, parseChallenge, ntowfv2, ntlmMac, DEFAULT_FLAGS, F } from '../../helpers/ntlm-client.js'
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex')
 const SERVER_CHALLENGE = hex('0123456789abcdef')

@@ -3,7 +3,7 @@ import { ntHash } from '../../../src/crypto/md4.js'
 import { SpnegoNtlmServer } from '../../../src/auth/spnego-server.js'
 import type { NtlmServerOptions } from '../../../src/auth/ntlmssp.js'
 import { encodeInit, encodeMechTypes, encodeResp, NegState, OID_KRB5, OID_MS_KRB5, OID_NTLMSSP, parseResp } from '../../../src/auth/spnego.js'
-import { authenticateMessage, negotiateMessage, ntlmMac, type ClientOptions } from './ntlm-client.js'
+import { authenticateMessage, negotiateMessage, ntlmMac, type ClientOptions } from '../../helpers/ntlm-client.js'
 
 const opts = (): NtlmServerOptions => ({
   netbiosName: 'SMBTS',

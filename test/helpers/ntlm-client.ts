@@ -3,8 +3,8 @@
 // independent computation. MD4 and RC4 come from src/crypto (tested there against RFCs).
 import { hmac } from '@noble/hashes/hmac.js'
 import { md5 } from '@noble/hashes/legacy.js'
-import { ntHash } from '../../../src/crypto/md4.js'
-import { Rc4 } from '../../../src/crypto/rc4.js'
+import { ntHash } from '../../src/crypto/md4.js'
+import { Rc4 } from '../../src/crypto/rc4.js'
 
 const SIG = Buffer.from('NTLMSSP\0', 'latin1')
 const hm = (key: Uint8Array, ...parts: Uint8Array[]): Buffer => Buffer.from(hmac(md5, key, Buffer.concat(parts)))
