@@ -9,6 +9,6 @@ export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 node scripts/gen-ntstatus.mjs
 tsc -p tsconfig.json
 if [ -f native/binding.gyp ]; then
-  (cd native && if [ -f build/Makefile ]; then node-gyp build --nodedir="$npm_config_nodedir" >/dev/null; else node-gyp rebuild --nodedir="$npm_config_nodedir" >/dev/null; fi)
+  (cd native && if [ -f build/Makefile ]; then node-gyp build --loglevel=warn --nodedir="$npm_config_nodedir" >/dev/null; else node-gyp rebuild --loglevel=warn --nodedir="$npm_config_nodedir" >/dev/null; fi)
 fi
 if [ -f bpf/Makefile ]; then make -s -C bpf; fi
