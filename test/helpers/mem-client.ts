@@ -1,0 +1,571 @@
+// A small in-memory SMB2 client for protocol tests: it drives an Smb2Connection directly (no
+// sockets), builds requests from MS-SMB2 2.2.x, signs like a real client (keys derived from
+// SPNEGO/NTLMv2 through ntlm-client.ts, 3.1.1 preauth included) and parses the responses.
+// Test-only: it trusts itself and checks only what the tests assert.
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Smb2Connection } from '../../src/smb2/connection.js'
+import { ServerState } from '../../src/smb2/server-state.js'
+import { parseConfigText } from '../../src/config/config.js'
+import { hashPassword } from '../../src/config/pwddb.js'
+import { posixBackend } from '../../src/vfs/posix.js'
+import { createLogger, silentLogger } from '../../src/control/log.js'
+import { decodeHeader, encodeHeader, SIGNATURE_OFFSET, type Smb2Header } from '../../src/wire/header.js'
+import { Command, HeaderFlags, SMB2_HEADER_SIZE } from '../../src/wire/constants.js'
+import { Signer, SigningAlgorithm } from '../../src/crypto/signing.js'
+import { deriveSessionKeys } from '../../src/crypto/kdf.js'
+import { preauthUpdate, PREAUTH_INITIAL } from '../../src/crypto/preauth.js'
+import { encodeInit, encodeMechTypes, encodeResp, OID_NTLMSSP, parseResp } from '../../src/auth/spnego.js'
+import { authenticateMessage, negotiateMessage, ntlmMac } from './ntlm-client.js'
+
+export { Command }
+export const ALL_ONES_FID = { persistent: 0xffffffffffffffffn, volatile: 0xffffffffffffffffn }
+export type FileId = { persistent: bigint, volatile: bigint }
+
+// ------------------------------------------------------------------ a server in memory
+
+export interface MemServerOptions {
+  global?: string[]
+  /** Lines of the [share] section (path and `read only = no` are set for you). */
+  shareLines?: string[]
+  /** More shares: name → lines (path created and set for you). */
+  shares?: Record<string, string[]>
+  users?: Record<string, string>
+  log?: boolean
+}
+
+export interface MemServer {
+  state: ServerState
+  root: string
+  share: string
+  logs: string[]
+  cleanup (): void
+}
+
+export const USER = 'tester'
+export const PASSWORD = 'Secret-pass1'
+
+export function memServer (o: MemServerOptions = {}): MemServer {
+  const root = mkdtempSync(join(tmpdir(), 'smbts-mem-'))
+  const share = join(root, 'share')
+  mkdirSync(share)
+  const lines = ['[global]', 'netbios name = SMBTS-MEM', 'workgroup = WORKGROUP', ...(o.global ?? []),
+    '[share]', `path = ${share}`, 'read only = no', ...(o.shareLines ?? [])]
+  for (const [name, extra] of Object.entries(o.shares ?? {})) {
+    mkdirSync(join(root, name), { recursive: true })
+    lines.push(`[${name}]`, `path = ${join(root, name)}`, ...extra)
+  }
+  const config = parseConfigText(lines.join('\n') + '\n')
+  const users = { [USER]: PASSWORD, ...(o.users ?? {}) }
+  const accounts = new Map(Object.entries(users).map(([u, p]) => [u.toLowerCase(), hashPassword(p)]))
+  const logs: string[] = []
+  const log = o.log === true || process.env.SMBTS_TEST_LOG !== undefined
+    ? createLogger((l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') }, ['smb', 'auth', 'vfs', 'conn'])
+    : silentLogger
+  return { state: new ServerState(config, accounts, posixBackend, log), root, share, logs, cleanup () { rmSync(root, { recursive: true, force: true }) } }
+}
+
+// ------------------------------------------------------------------ request bodies (MS-SMB2 2.2.x)
+
+const H = SMB2_HEADER_SIZE
+const u16 = (s: string): Buffer => Buffer.from(s, 'utf16le')
+
+export interface NegotiateOptions {
+  dialects: number[]
+  securityMode?: number
+  capabilities?: number
+  clientGuid?: Buffer
+  /** 3.1.1 contexts; default: preauth SHA-512, AES-128-GCM/CCM encryption, GMAC/CMAC signing. */
+  contexts?: Array<{ type: number, data: Buffer }>
+}
+
+export const Ctx = { PREAUTH: 1, ENCRYPTION: 2, COMPRESSION: 3, NETNAME: 5, TRANSPORT: 6, RDMA: 7, SIGNING: 8 } as const
+
+export function preauthContext (salt = Buffer.alloc(32, 7)): { type: number, data: Buffer } {
+  const d = Buffer.alloc(6 + salt.length)
+  d.writeUInt16LE(1, 0); d.writeUInt16LE(salt.length, 2); d.writeUInt16LE(1, 4); salt.copy(d, 6)
+  return { type: Ctx.PREAUTH, data: d }
+}
+export function listContext (type: number, ids: number[]): { type: number, data: Buffer } {
+  const d = Buffer.alloc(2 + ids.length * 2)
+  d.writeUInt16LE(ids.length, 0)
+  ids.forEach((x, i) => d.writeUInt16LE(x, 2 + i * 2))
+  return { type, data: d }
+}
+
+export function negotiateBody (o: NegotiateOptions): Buffer {
+  const fixed = 36 + o.dialects.length * 2
+  const contexts = o.dialects.includes(0x0311)
+    ? (o.contexts ?? [preauthContext(), listContext(Ctx.ENCRYPTION, [2, 1]), listContext(Ctx.SIGNING, [2, 1])])
+    : []
+  let len = fixed
+  const ctxOff = contexts.length > 0 ? ((H + fixed + 7) & ~7) : 0
+  const placed: number[] = []
+  if (contexts.length > 0) {
+    len = ctxOff - H
+    for (const c of contexts) {
+      len = ((H + len + 7) & ~7) - H
+      placed.push(len)
+      len += 8 + c.data.length
+    }
+  }
+  const b = Buffer.alloc(len)
+  b.writeUInt16LE(36, 0)
+  b.writeUInt16LE(o.dialects.length, 2)
+  b.writeUInt16LE(o.securityMode ?? 1, 4)
+  b.writeUInt32LE(o.capabilities ?? 0x7f, 8)
+  ;(o.clientGuid ?? Buffer.alloc(16, 0x42)).copy(b, 12)
+  b.writeUInt32LE(ctxOff, 28)
+  b.writeUInt16LE(contexts.length, 32)
+  o.dialects.forEach((d, i) => b.writeUInt16LE(d, 36 + i * 2))
+  contexts.forEach((c, i) => {
+    b.writeUInt16LE(c.type, placed[i]); b.writeUInt16LE(c.data.length, placed[i] + 2); c.data.copy(b, placed[i] + 8)
+  })
+  return b
+}
+
+export function sessionSetupBody (token: Buffer, securityMode = 1, flags = 0): Buffer {
+  const b = Buffer.alloc(24 + Math.max(token.length, 1))
+  b.writeUInt16LE(25, 0); b[2] = flags; b[3] = securityMode
+  b.writeUInt16LE(H + 24, 12); b.writeUInt16LE(token.length, 14)
+  token.copy(b, 24)
+  return b
+}
+
+export function treeConnectBody (path: string): Buffer {
+  const p = u16(path)
+  const b = Buffer.alloc(8 + p.length)
+  b.writeUInt16LE(9, 0); b.writeUInt16LE(H + 8, 4); b.writeUInt16LE(p.length, 6); p.copy(b, 8)
+  return b
+}
+
+export interface CreateOptions {
+  access?: number
+  attributes?: number
+  share?: number
+  disposition?: number
+  options?: number
+  oplock?: number
+}
+/** Defaults: GENERIC_READ|GENERIC_WRITE|DELETE, share all, FILE_OPEN_IF, no options. */
+export function createBody (name: string, o: CreateOptions = {}): Buffer {
+  const n = u16(name)
+  const b = Buffer.alloc(56 + Math.max(n.length, 1))
+  b.writeUInt16LE(57, 0); b[3] = o.oplock ?? 0
+  b.writeUInt32LE(2, 4) // Impersonation
+  b.writeUInt32LE((o.access ?? 0xc0010000) >>> 0, 24)
+  b.writeUInt32LE(o.attributes ?? 0x80, 28)
+  b.writeUInt32LE(o.share ?? 7, 32)
+  b.writeUInt32LE(o.disposition ?? 3, 36)
+  b.writeUInt32LE(o.options ?? 0, 40)
+  b.writeUInt16LE(H + 56, 44); b.writeUInt16LE(n.length, 46)
+  n.copy(b, 56)
+  return b
+}
+export const Disposition = { SUPERSEDE: 0, OPEN: 1, CREATE: 2, OPEN_IF: 3, OVERWRITE: 4, OVERWRITE_IF: 5 } as const
+export const Opt = { DIRECTORY_FILE: 0x1, NON_DIRECTORY_FILE: 0x40, DELETE_ON_CLOSE: 0x1000 } as const
+export const Access = { FILE_READ_DATA: 0x1, FILE_WRITE_DATA: 0x2, READ_ATTRIBUTES: 0x80, DELETE: 0x10000, GENERIC_READ: 0x80000000, GENERIC_WRITE: 0x40000000, GENERIC_ALL: 0x10000000 } as const
+
+function putFid (b: Buffer, off: number, f: FileId): void {
+  b.writeBigUInt64LE(f.persistent, off); b.writeBigUInt64LE(f.volatile, off + 8)
+}
+
+export function writeBody (fid: FileId, offset: number | bigint, data: Buffer, flags = 0): Buffer {
+  const b = Buffer.alloc(48 + Math.max(data.length, 1))
+  b.writeUInt16LE(49, 0); b.writeUInt16LE(H + 48, 2); b.writeUInt32LE(data.length, 4)
+  b.writeBigUInt64LE(BigInt(offset), 8); putFid(b, 16, fid); b.writeUInt32LE(flags, 44)
+  data.copy(b, 48)
+  return b
+}
+
+export function readBody (fid: FileId, offset: number | bigint, length: number, minimumCount = 0): Buffer {
+  const b = Buffer.alloc(49)
+  b.writeUInt16LE(49, 0); b[2] = 0x50; b.writeUInt32LE(length, 4)
+  b.writeBigUInt64LE(BigInt(offset), 8); putFid(b, 16, fid); b.writeUInt32LE(minimumCount, 32)
+  return b
+}
+
+export function closeBody (fid: FileId, flags = 0): Buffer {
+  const b = Buffer.alloc(24)
+  b.writeUInt16LE(24, 0); b.writeUInt16LE(flags, 2); putFid(b, 8, fid)
+  return b
+}
+
+export function flushBody (fid: FileId): Buffer {
+  const b = Buffer.alloc(24)
+  b.writeUInt16LE(24, 0); putFid(b, 8, fid)
+  return b
+}
+
+/** FileNamesInformation (12) by default; flags 1 = RESTART_SCANS. */
+export function queryDirectoryBody (fid: FileId, pattern = '*', infoClass = 12, flags = 0, outLen = 65536): Buffer {
+  const p = u16(pattern)
+  const b = Buffer.alloc(32 + Math.max(p.length, 1))
+  b.writeUInt16LE(33, 0); b[2] = infoClass; b[3] = flags; putFid(b, 8, fid)
+  b.writeUInt16LE(p.length > 0 ? H + 32 : 0, 24); b.writeUInt16LE(p.length, 26); b.writeUInt32LE(outLen, 28)
+  p.copy(b, 32)
+  return b
+}
+
+export function queryInfoBody (fid: FileId, infoType: number, infoClass: number, outLen = 4096, additional = 0): Buffer {
+  const b = Buffer.alloc(41)
+  b.writeUInt16LE(41, 0); b[2] = infoType; b[3] = infoClass; b.writeUInt32LE(outLen, 4)
+  b.writeUInt32LE(additional, 16); putFid(b, 24, fid)
+  return b
+}
+
+export function setInfoBody (fid: FileId, infoType: number, infoClass: number, data: Buffer): Buffer {
+  const b = Buffer.alloc(32 + Math.max(data.length, 1))
+  b.writeUInt16LE(33, 0); b[2] = infoType; b[3] = infoClass; b.writeUInt32LE(data.length, 4)
+  b.writeUInt16LE(H + 32, 8); putFid(b, 16, fid)
+  data.copy(b, 32)
+  return b
+}
+
+/** MS-FSCC 2.4.42.2 FileRenameInformation, SMB2 form. */
+export function renameInfo (target: string, replace = false): Buffer {
+  const n = u16(target)
+  const b = Buffer.alloc(20 + n.length)
+  b[0] = replace ? 1 : 0; b.writeUInt32LE(n.length, 16); n.copy(b, 20)
+  return b
+}
+
+export function ioctlBody (ctlCode: number, fid: FileId, input: Buffer, maxOutput = 65536, flags = 1): Buffer {
+  const b = Buffer.alloc(56 + Math.max(input.length, 1))
+  b.writeUInt16LE(57, 0); b.writeUInt32LE(ctlCode >>> 0, 4); putFid(b, 8, fid)
+  b.writeUInt32LE(input.length > 0 ? H + 56 : 0, 24); b.writeUInt32LE(input.length, 28)
+  b.writeUInt32LE(H + 56, 36); b.writeUInt32LE(maxOutput, 44); b.writeUInt32LE(flags, 48)
+  input.copy(b, 56)
+  return b
+}
+
+export const smallBody = (): Buffer => { const b = Buffer.alloc(4); b.writeUInt16LE(4, 0); return b }
+
+// ------------------------------------------------------------------ responses
+
+export interface Resp {
+  hdr: Smb2Header
+  status: number
+  credits: number
+  /** The response body, after the 64-byte header. */
+  body: Buffer
+  /** The whole message (header included, padding excluded for the last one). */
+  msg: Buffer
+}
+
+/** Splits one response PDU into its compound messages. */
+export function parseResponses (pdu: Buffer): Resp[] {
+  const out: Resp[] = []
+  let off = 0
+  for (;;) {
+    const hdr = decodeHeader(pdu, off)
+    const end = hdr.nextCommand === 0 ? pdu.length : off + hdr.nextCommand
+    const msg = pdu.subarray(off, end)
+    out.push({ hdr, status: hdr.status >>> 0, credits: hdr.creditRequest, body: msg.subarray(H), msg })
+    if (hdr.nextCommand === 0) return out
+    off = end
+  }
+}
+
+export function fileIdOf (create: Resp): FileId {
+  return { persistent: create.body.readBigUInt64LE(64), volatile: create.body.readBigUInt64LE(72) }
+}
+export function readData (r: Resp): Buffer {
+  const off = r.body[2]; const len = r.body.readUInt32LE(4)
+  return r.msg.subarray(off, off + len)
+}
+/** The OutputBuffer of QUERY_DIRECTORY/QUERY_INFO responses. */
+export function outputBuffer (r: Resp): Buffer {
+  const off = r.body.readUInt16LE(2); const len = r.body.readUInt32LE(4)
+  return len === 0 ? Buffer.alloc(0) : r.msg.subarray(off, off + len)
+}
+/** Names from a FileNamesInformation (or any list whose name length sits at 8 and name at 12). */
+export function namesOf (buf: Buffer, nameLenAt = 8, nameAt = 12): string[] {
+  const names: string[] = []
+  for (let off = 0; off < buf.length;) {
+    const next = buf.readUInt32LE(off)
+    const len = buf.readUInt32LE(off + nameLenAt)
+    names.push(buf.toString('utf16le', off + nameAt, off + nameAt + len))
+    if (next === 0) break
+    off += next
+  }
+  return names
+}
+
+// ------------------------------------------------------------------ the client
+
+export interface Req {
+  cmd: number
+  body: Buffer
+  /** SMB2_FLAGS_RELATED_OPERATIONS. */
+  related?: boolean
+  creditCharge?: number
+  creditRequest?: number
+  messageId?: bigint
+  sessionId?: bigint
+  treeId?: number
+  flags?: number
+  /** Sign with the session key (default: when the session signs). */
+  sign?: boolean
+}
+
+export class MemClient {
+  readonly conn: Smb2Connection
+  /** Each `io.send` call: the chunks joined (without the Direct-TCP header). */
+  readonly sent: Buffer[] = []
+  closedReason?: string
+  nextMid = 0n
+  sessionId = 0n
+  treeId = 0
+  dialect = 0
+  signer?: Signer
+  signAll = false
+  signingAlgorithm = SigningAlgorithm.HmacSha256
+  preauth = PREAUTH_INITIAL
+  negotiateResp?: Resp
+
+  constructor (readonly server: ServerState, remote = 'mem:1') {
+    this.conn = new Smb2Connection(server, {
+      remoteAddress: remote,
+      send: (chunks) => { this.sent.push(Buffer.concat(chunks)) },
+      close: (reason) => { this.closedReason = reason },
+    })
+  }
+
+  get closed (): boolean { return this.closedReason !== undefined }
+
+  /** One PDU in; the PDUs the server sent while handling it out. `handlePdu` must resolve. */
+  async raw (pdu: Buffer): Promise<Buffer[]> {
+    const before = this.sent.length
+    await this.conn.handlePdu(pdu)
+    return this.sent.slice(before)
+  }
+
+  /** Header + body for one request; advances nextMid by its charge unless messageId is given. */
+  message (r: Req): Buffer {
+    const charge = r.creditCharge ?? 1
+    const mid = r.messageId ?? this.nextMid
+    if (r.messageId === undefined) this.nextMid += BigInt(Math.max(charge, 1))
+    const msg = Buffer.alloc(H + r.body.length)
+    encodeHeader({
+      creditCharge: charge, status: 0, command: r.cmd, creditRequest: r.creditRequest ?? 32,
+      flags: (r.flags ?? 0) | (r.related === true ? HeaderFlags.RELATED_OPERATIONS : 0),
+      nextCommand: 0, messageId: mid, asyncId: 0n,
+      treeId: r.treeId ?? (r.related === true ? 0xffffffff : this.treeId),
+      sessionId: r.sessionId ?? (r.related === true ? 0xffffffffffffffffn : this.sessionId),
+    }, msg)
+    msg.writeUInt32LE(0, 32) // Reserved
+    r.body.copy(msg, H)
+    return msg
+  }
+
+  private signIfNeeded (msg: Buffer, r: Req): void {
+    const sign = r.sign ?? (this.signer !== undefined && this.signAll && r.cmd !== Command.NEGOTIATE && r.cmd !== Command.SESSION_SETUP)
+    if (sign && this.signer !== undefined) {
+      msg.writeUInt32LE((msg.readUInt32LE(16) | HeaderFlags.SIGNED) >>> 0, 16)
+      this.signer.sign(msg).copy(msg, SIGNATURE_OFFSET)
+    }
+  }
+
+  /** Sends one request or a compound; returns the responses of the one PDU sent back. */
+  async send (...reqs: Req[]): Promise<Resp[]> {
+    const msgs = reqs.map((r, i) => {
+      const m = this.message(r)
+      // Every message but the last is padded to 8 bytes (MS-SMB2 3.2.4.1.4).
+      const padded = i < reqs.length - 1 ? Buffer.concat([m, Buffer.alloc(((m.length + 7) & ~7) - m.length)]) : m
+      if (i < reqs.length - 1) padded.writeUInt32LE(padded.length, 20)
+      this.signIfNeeded(padded, r)
+      return padded
+    })
+    const out = await this.raw(Buffer.concat(msgs))
+    if (out.length === 0) return []
+    const resps = out.flatMap(parseResponses)
+    return resps
+  }
+
+  async request (r: Req): Promise<Resp> {
+    const [res] = await this.send(r)
+    if (res === undefined) throw new Error(`no response to ${r.cmd} (connection ${this.closedReason ?? 'open'})`)
+    return res
+  }
+
+  /** Verifies a signed response with the session's signing key. */
+  verify (r: Resp): boolean {
+    if (this.signer === undefined) throw new Error('no signing key')
+    if ((r.hdr.flags & HeaderFlags.SIGNED) === 0) return false
+    return this.signer.verify(r.msg)
+  }
+
+  async negotiate (o: NegotiateOptions): Promise<Resp> {
+    const msg = this.message({ cmd: Command.NEGOTIATE, body: negotiateBody(o) })
+    const [pdu] = await this.raw(msg)
+    if (pdu === undefined) throw new Error(`no NEGOTIATE response (${this.closedReason ?? ''})`)
+    const [r] = parseResponses(pdu)
+    if (r.status === 0) {
+      this.dialect = r.body.readUInt16LE(4)
+      this.negotiateResp = r
+      if (this.dialect === 0x0311) {
+        this.preauth = preauthUpdate(preauthUpdate(PREAUTH_INITIAL, msg), pdu)
+        const sig = negotiateContexts(r).find(c => c.type === Ctx.SIGNING)
+        this.signingAlgorithm = sig !== undefined ? sig.data.readUInt16LE(2) : SigningAlgorithm.AesCmac
+      } else {
+        this.signingAlgorithm = this.dialect >= 0x0300 ? SigningAlgorithm.AesCmac : SigningAlgorithm.HmacSha256
+      }
+    }
+    return r
+  }
+
+  /**
+   * SPNEGO/NTLMv2 in two legs. On success the signing key is derived as a client would
+   * (MS-SMB2 3.2.5.3.1) and the final response's signature is checked against it.
+   */
+  async login (o: { user?: string, password?: string, domain?: string, securityMode?: number, signAll?: boolean } = {}): Promise<{ first: Resp, last: Resp, finalSigned: boolean }> {
+    const mechTypes = [OID_NTLMSSP]
+    const neg = negotiateMessage()
+    const first = await this.sessionSetupLeg(encodeInit({ mechTypes, mechToken: neg }), o.securityMode)
+    if (first.status !== 0xc0000016) return { first, last: first, finalSigned: false }
+    this.sessionId = first.hdr.sessionId
+    const challenge = parseResp(outputSecBuf(first)).responseToken!
+    const a = authenticateMessage({ user: o.user ?? USER, password: o.password ?? PASSWORD, domain: o.domain ?? 'WORKGROUP', withMic: true, randomSessionKey: Buffer.alloc(16, 0x5a) }, neg, challenge)
+    const mic = ntlmMac(a.exportedSessionKey, 'client-to-server', 0, encodeMechTypes(mechTypes))
+    const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(encodeResp({ responseToken: a.message, mechListMIC: mic }), o.securityMode ?? 1) })
+    if (this.dialect === 0x0311) this.preauth = preauthUpdate(this.preauth, msg)
+    const [pdu] = await this.raw(msg)
+    if (pdu === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)
+    const [last] = parseResponses(pdu)
+    let finalSigned = false
+    if (last.status === 0 && (last.body.readUInt16LE(2) & 0x3) === 0) {
+      const keys = deriveSessionKeys(this.dialect, a.exportedSessionKey, this.dialect === 0x0311 ? this.preauth : undefined)
+      this.signer = new Signer(this.signingAlgorithm, keys.signingKey)
+      finalSigned = this.verify(last)
+      this.signAll = o.signAll ?? false
+    }
+    if (last.status !== 0) this.sessionId = 0n
+    return { first, last, finalSigned }
+  }
+
+  private async sessionSetupLeg (token: Buffer, securityMode = 1): Promise<Resp> {
+    const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(token, securityMode) })
+    if (this.dialect === 0x0311) this.preauth = preauthUpdate(this.preauth, msg)
+    const [pdu] = await this.raw(msg)
+    if (pdu === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)
+    const [r] = parseResponses(pdu)
+    if (this.dialect === 0x0311 && r.status === 0xc0000016) this.preauth = preauthUpdate(this.preauth, pdu)
+    return r
+  }
+
+  async treeConnect (share: string): Promise<Resp> {
+    const r = await this.request({ cmd: Command.TREE_CONNECT, body: treeConnectBody(`\\\\mem\\${share}`) })
+    if (r.status === 0) this.treeId = r.hdr.treeId
+    return r
+  }
+
+  /** NEGOTIATE + SESSION_SETUP + TREE_CONNECT, asserting success. */
+  async connect (o: { dialect?: number, share?: string, user?: string, password?: string, signAll?: boolean } = {}): Promise<this> {
+    const n = await this.negotiate({ dialects: [o.dialect ?? 0x0311] })
+    if (n.status !== 0) throw new Error(`negotiate: 0x${n.status.toString(16)}`)
+    const l = await this.login({ user: o.user, password: o.password, signAll: o.signAll })
+    if (l.last.status !== 0) throw new Error(`login: 0x${l.last.status.toString(16)}`)
+    const t = await this.treeConnect(o.share ?? 'share')
+    if (t.status !== 0) throw new Error(`tree connect: 0x${t.status.toString(16)}`)
+    return this
+  }
+
+  create (name: string, o?: CreateOptions): Promise<Resp> { return this.request({ cmd: Command.CREATE, body: createBody(name, o) }) }
+  async open (name: string, o?: CreateOptions): Promise<FileId> {
+    const r = await this.create(name, o)
+    if (r.status !== 0) throw new Error(`create ${name}: 0x${r.status.toString(16)}`)
+    return fileIdOf(r)
+  }
+  write (fid: FileId, offset: number, data: Buffer, creditCharge?: number): Promise<Resp> {
+    return this.request({ cmd: Command.WRITE, body: writeBody(fid, offset, data), creditCharge: creditCharge ?? chargeFor(data.length) })
+  }
+  read (fid: FileId, offset: number, length: number, creditCharge?: number): Promise<Resp> {
+    return this.request({ cmd: Command.READ, body: readBody(fid, offset, length), creditCharge: creditCharge ?? chargeFor(length) })
+  }
+  close (fid: FileId): Promise<Resp> { return this.request({ cmd: Command.CLOSE, body: closeBody(fid) }) }
+  queryDirectory (fid: FileId, pattern = '*', infoClass = 12, flags = 0): Promise<Resp> {
+    return this.request({ cmd: Command.QUERY_DIRECTORY, body: queryDirectoryBody(fid, pattern, infoClass, flags) })
+  }
+  queryInfo (fid: FileId, infoType: number, infoClass: number, outLen?: number): Promise<Resp> {
+    return this.request({ cmd: Command.QUERY_INFO, body: queryInfoBody(fid, infoType, infoClass, outLen) })
+  }
+  setInfo (fid: FileId, infoType: number, infoClass: number, data: Buffer): Promise<Resp> {
+    return this.request({ cmd: Command.SET_INFO, body: setInfoBody(fid, infoType, infoClass, data) })
+  }
+  ioctl (ctlCode: number, fid: FileId, input: Buffer, maxOutput?: number): Promise<Resp> {
+    return this.request({ cmd: Command.IOCTL, body: ioctlBody(ctlCode, fid, input, maxOutput) })
+  }
+  echo (): Promise<Resp> { return this.request({ cmd: Command.ECHO, body: smallBody() }) }
+  logoff (): Promise<Resp> { return this.request({ cmd: Command.LOGOFF, body: smallBody() }) }
+  treeDisconnect (): Promise<Resp> { return this.request({ cmd: Command.TREE_DISCONNECT, body: smallBody() }) }
+
+  /** Reads a whole small file through CREATE/READ/CLOSE. */
+  async readFile (name: string): Promise<Buffer> {
+    const fid = await this.open(name, { access: Access.GENERIC_READ, disposition: Disposition.OPEN })
+    const r = await this.read(fid, 0, 65536)
+    await this.close(fid)
+    if (r.status === 0xc0000011) return Buffer.alloc(0)
+    if (r.status !== 0) throw new Error(`read ${name}: 0x${r.status.toString(16)}`)
+    return Buffer.from(readData(r))
+  }
+}
+
+/** MS-SMB2 3.2.4.1.5: CreditCharge = (max(len, 1) - 1) / 65536 + 1. */
+export const chargeFor = (len: number): number => Math.floor((Math.max(len, 1) - 1) / 65536) + 1
+
+function outputSecBuf (r: Resp): Buffer {
+  const off = r.body.readUInt16LE(4); const len = r.body.readUInt16LE(6)
+  return r.msg.subarray(off, off + len)
+}
+
+/** MS-SMB2 2.2.4: the negotiate contexts of a NEGOTIATE response. */
+export function negotiateContexts (r: Resp): Array<{ type: number, data: Buffer }> {
+  const count = r.body.readUInt16LE(6)
+  let off = r.body.readUInt32LE(60)
+  const out: Array<{ type: number, data: Buffer }> = []
+  for (let i = 0; i < count; i++) {
+    off = (off + 7) & ~7
+    const type = r.msg.readUInt16LE(off); const len = r.msg.readUInt16LE(off + 2)
+    out.push({ type, data: r.msg.subarray(off + 8, off + 8 + len) })
+    off += 8 + len
+  }
+  return out
+}
+
+/** An SMB1 NEGOTIATE (MS-CIFS 2.2.4.52.1) offering the given dialect strings. */
+export function smb1Negotiate (dialects: string[]): Buffer {
+  const bytes = Buffer.concat(dialects.map(d => Buffer.concat([Buffer.from([2]), Buffer.from(d + '\0', 'latin1')])))
+  const b = Buffer.alloc(35 + bytes.length)
+  b.writeUInt32LE(0x424d53ff, 0); b[4] = 0x72
+  b[9 + 0] = 0x18 // Flags
+  b.writeUInt16LE(0xc853, 10) // Flags2
+  b[32] = 0 // WordCount
+  b.writeUInt16LE(bytes.length, 33)
+  bytes.copy(b, 35)
+  return b
+}
+
+export const Status = {
+  SUCCESS: 0,
+  BUFFER_OVERFLOW: 0x80000005,
+  NO_MORE_FILES: 0x80000006,
+  INVALID_PARAMETER: 0xc000000d,
+  NO_SUCH_FILE: 0xc000000f,
+  END_OF_FILE: 0xc0000011,
+  MORE_PROCESSING_REQUIRED: 0xc0000016,
+  ACCESS_DENIED: 0xc0000022,
+  OBJECT_NAME_INVALID: 0xc0000033,
+  OBJECT_NAME_NOT_FOUND: 0xc0000034,
+  OBJECT_NAME_COLLISION: 0xc0000035,
+  OBJECT_PATH_NOT_FOUND: 0xc000003a,
+  OBJECT_PATH_SYNTAX_BAD: 0xc000003b,
+  LOGON_FAILURE: 0xc000006d,
+  NOT_SUPPORTED: 0xc00000bb,
+  BAD_NETWORK_NAME: 0xc00000cc,
+  FILE_CLOSED: 0xc0000128,
+  USER_SESSION_DELETED: 0xc0000203,
+  NETWORK_NAME_DELETED: 0xc00000c9,
+  STOPPED_ON_SYMLINK: 0x8000002d,
+} as const

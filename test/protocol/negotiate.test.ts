@@ -1,0 +1,157 @@
+// NEGOTIATE, the whole server in memory: dialect choice, capabilities, sizes, 3.1.1 contexts,
+// min/max protocol, the SMB1 upgrade, and a second NEGOTIATE.
+import t from 'tap'
+import { Ctx, listContext, MemClient, memServer, negotiateContexts, parseResponses, preauthContext, smb1Negotiate, Status } from '../helpers/mem-client.js'
+
+const DIALECTS = [0x0202, 0x0210, 0x0300, 0x0302, 0x0311]
+const LARGE_MTU = 0x4
+
+t.test('each dialect: selected dialect, capabilities and max sizes', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  for (const d of DIALECTS) {
+    const c = new MemClient(srv.state)
+    const r = await c.negotiate({ dialects: [d] })
+    t.equal(r.status, Status.SUCCESS, `0x${d.toString(16)} accepted`)
+    t.equal(r.body.readUInt16LE(0), 65, 'StructureSize 65')
+    t.equal(r.body.readUInt16LE(4), d, 'DialectRevision')
+    t.ok(r.hdr.flags & 1, 'SERVER_TO_REDIR')
+    t.equal(r.hdr.messageId, 0n)
+    t.ok(r.credits >= 1, 'at least one credit granted')
+    const caps = r.body.readUInt32LE(24)
+    t.equal((caps & LARGE_MTU) !== 0, d >= 0x0210, 'LARGE_MTU from 2.1')
+    const max = d === 0x0202 ? 65536 : 8 * 1024 * 1024
+    t.equal(r.body.readUInt32LE(28), d === 0x0202 ? 65536 : 1024 * 1024, 'MaxTransactSize (smb2 max trans, 1 MiB default)')
+    t.equal(r.body.readUInt32LE(32), max, 'MaxReadSize')
+    t.equal(r.body.readUInt32LE(36), max, 'MaxWriteSize')
+    t.same(r.body.subarray(8, 24), srv.state.serverGuid, 'ServerGuid')
+    t.ok(r.body.readUInt16LE(2) & 1, 'SIGNING_ENABLED')
+    t.ok(r.body.readUInt16LE(58) > 0, 'a SPNEGO hint in the security buffer')
+    t.equal(r.body.readUInt16LE(6), d === 0x0311 ? 3 : 0, 'NegotiateContextCount')
+    t.notOk(c.closed)
+  }
+})
+
+t.test('the highest common dialect wins', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = new MemClient(srv.state)
+  const r = await c.negotiate({ dialects: [0x0210, 0x0311, 0x0202, 0x0300] })
+  t.equal(r.body.readUInt16LE(4), 0x0311)
+  const c2 = new MemClient(srv.state)
+  const r2 = await c2.negotiate({ dialects: [0x0210, 0x0202, 0x0999] })
+  t.equal(r2.body.readUInt16LE(4), 0x0210, 'an unknown dialect is ignored')
+})
+
+t.test('3.1.1 contexts: preauth salt, signing from the client list, encryption answered with cipher 0', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  for (const [offer, want] of [[[2, 1], 2], [[1, 0], 1], [[0], 0], [[1, 2, 0], 2]] as const) {
+    const c = new MemClient(srv.state)
+    const r = await c.negotiate({ dialects: [0x0311], contexts: [preauthContext(), listContext(Ctx.ENCRYPTION, [1, 2, 3, 4]), listContext(Ctx.SIGNING, [...offer])] })
+    t.equal(r.status, 0)
+    const ctxs = negotiateContexts(r)
+    const pre = ctxs.find(x => x.type === Ctx.PREAUTH)!
+    t.ok(pre, 'preauth context answered')
+    t.equal(pre.data.readUInt16LE(0), 1, 'one hash algorithm')
+    t.equal(pre.data.readUInt16LE(4), 1, 'SHA-512')
+    t.equal(pre.data.readUInt16LE(2), 32, '32-byte salt')
+    t.equal(pre.data.length, 6 + 32)
+    const enc = ctxs.find(x => x.type === Ctx.ENCRYPTION)!
+    t.same([enc.data.readUInt16LE(0), enc.data.readUInt16LE(2)], [1, 0], 'one cipher: 0 (no common cipher)')
+    const sig = ctxs.find(x => x.type === Ctx.SIGNING)!
+    t.same([sig.data.readUInt16LE(0), sig.data.readUInt16LE(2)], [1, want], `signing ${JSON.stringify(offer)} → ${want}`)
+    // each context starts 8-aligned from the header
+    t.equal(r.body.readUInt32LE(60) % 8, 0, 'NegotiateContextOffset 8-aligned')
+  }
+  // a 3.1.1 client that sends only the preauth context gets only that back
+  const c = new MemClient(srv.state)
+  const r = await c.negotiate({ dialects: [0x0311], contexts: [preauthContext()] })
+  t.same(negotiateContexts(r).map(x => x.type), [Ctx.PREAUTH])
+})
+
+t.test('3.1.1 without a preauth context, or without SHA-512, is refused', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = new MemClient(srv.state)
+  const r = await c.negotiate({ dialects: [0x0311], contexts: [listContext(Ctx.SIGNING, [1])] })
+  t.equal(r.status, Status.INVALID_PARAMETER)
+  const c2 = new MemClient(srv.state)
+  const bad = preauthContext(); bad.data.writeUInt16LE(2, 4)
+  const r2 = await c2.negotiate({ dialects: [0x0311], contexts: [bad] })
+  t.equal(r2.status, 0xc05d0000, 'STATUS_SMB_NO_PREAUTH_INTEGRITY_HASH_OVERLAP')
+})
+
+t.test('server min/max protocol are honoured', async (t) => {
+  const srv = memServer({ global: ['server min protocol = SMB3_00'] })
+  t.teardown(srv.cleanup)
+  const c = new MemClient(srv.state)
+  const r = await c.negotiate({ dialects: [0x0202, 0x0210] })
+  t.equal(r.status, Status.NOT_SUPPORTED, 'a 2.1-only client is refused')
+  const c2 = new MemClient(srv.state)
+  t.equal((await c2.negotiate({ dialects: [0x0210, 0x0300] })).body.readUInt16LE(4), 0x0300)
+
+  const srv2 = memServer({ global: ['server max protocol = SMB2_10'] })
+  t.teardown(srv2.cleanup)
+  const c3 = new MemClient(srv2.state)
+  t.equal((await c3.negotiate({ dialects: [0x0202, 0x0210, 0x0300, 0x0311] })).body.readUInt16LE(4), 0x0210, 'capped at 2.1')
+  const c4 = new MemClient(srv2.state)
+  t.equal((await c4.negotiate({ dialects: [0x0311] })).status, Status.NOT_SUPPORTED)
+})
+
+t.test('SMB1 NEGOTIATE upgrade', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  // "SMB 2.???" → 0x02FF, then the SMB2 NEGOTIATE with MessageId 1
+  const c = new MemClient(srv.state)
+  const [pdu] = await c.raw(smb1Negotiate(['NT LM 0.12', 'SMB 2.002', 'SMB 2.???']))
+  t.ok(pdu, 'answered')
+  const [r] = parseResponses(pdu)
+  t.equal(r.hdr.command, 0, 'an SMB2 NEGOTIATE response')
+  t.equal(r.status, 0)
+  t.equal(r.body.readUInt16LE(4), 0x02ff, 'wildcard dialect')
+  c.nextMid = 1n
+  const n = await c.negotiate({ dialects: [0x0202, 0x0210, 0x0300] })
+  t.equal(n.status, 0)
+  t.equal(n.hdr.messageId, 1n)
+  t.equal(n.body.readUInt16LE(4), 0x0300)
+  t.notOk(c.closed)
+
+  // only "SMB 2.002" → 2.0.2 directly, and the connection is negotiated
+  const c2 = new MemClient(srv.state)
+  const [pdu2] = await c2.raw(smb1Negotiate(['NT LM 0.12', 'SMB 2.002']))
+  const [r2] = parseResponses(pdu2)
+  t.equal(r2.body.readUInt16LE(4), 0x0202)
+  t.equal(r2.body.readUInt32LE(32), 65536, '64 KiB MaxReadSize')
+  c2.nextMid = 1n
+  c2.dialect = 0x0202
+  const l = await c2.login()
+  t.equal(l.last.status, 0, 'session setup works after a 2.0.2 SMB1 upgrade')
+
+  // no SMB2 dialect at all: the connection ends
+  const c3 = new MemClient(srv.state)
+  t.same(await c3.raw(smb1Negotiate(['NT LM 0.12'])), [])
+  t.ok(c3.closed)
+
+  // "SMB 2.???" on a server whose floor is 3.0 still answers 0x02FF; the SMB2 NEGOTIATE decides
+  const srv3 = memServer({ global: ['server min protocol = SMB3_00'] })
+  t.teardown(srv3.cleanup)
+  const c4 = new MemClient(srv3.state)
+  const [pdu4] = await c4.raw(smb1Negotiate(['SMB 2.002', 'SMB 2.???']))
+  t.equal(parseResponses(pdu4)[0].body.readUInt16LE(4), 0x02ff)
+})
+
+t.test('a second NEGOTIATE closes the connection', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = new MemClient(srv.state)
+  t.equal((await c.negotiate({ dialects: [0x0300] })).status, 0)
+  const out = await c.raw(c.message({ cmd: 0, body: (await import('../helpers/mem-client.js')).negotiateBody({ dialects: [0x0300] }) }))
+  t.same(out, [], 'no response')
+  t.ok(c.closed, 'closed')
+  // and an SMB1 NEGOTIATE after an SMB2 one too
+  const c2 = new MemClient(srv.state)
+  await c2.negotiate({ dialects: [0x0210] })
+  t.same(await c2.raw(smb1Negotiate(['SMB 2.???'])), [])
+  t.ok(c2.closed)
+})
