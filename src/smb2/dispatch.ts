@@ -45,7 +45,8 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
   if (ctx.body.length < (row.structureSize & ~1)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `${row.name}: body too short`)
 
   // MS-SMB2 3.3.5.2.9: the session.
-  if (row.session !== 'none') {
+  const named = hdr.sessionId !== 0n || (hdr.flags & HeaderFlags.SIGNED) !== 0 || isRelated
+  if (row.session !== 'none' && (row.session !== 'if-named' || named)) {
     const sid = isRelated ? related.sessionId : hdr.sessionId
     if (isRelated) {
       ctx.hdr.sessionId = sid
@@ -58,8 +59,12 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
       if (session.state === SessionState.Expired && hdr.command !== Command.SESSION_SETUP && hdr.command !== Command.LOGOFF) {
         throw new NtStatusError(NtStatus.NETWORK_SESSION_EXPIRED)
       }
-      if (session.state === SessionState.InProgress && row.session === 'valid') throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
-      verifySignature(ctx, session)
+      if (session.state === SessionState.InProgress && row.session !== 'any') throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
+      // MS-SMB2 3.3.5.2.9: a session that requires encryption refuses plain requests.
+      if (session.encryptData && !ctx.encrypted && hdr.command !== Command.SESSION_SETUP) {
+        throw new NtStatusError(NtStatus.ACCESS_DENIED, 'unencrypted request on an encrypted session')
+      }
+      if (!ctx.encrypted) verifySignature(ctx, session)
       ctx.session = session
     }
     related.sessionId = sid
@@ -71,6 +76,8 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
     const tid = isRelated ? related.treeId : hdr.treeId
     const tree = ctx.session!.trees.get(tid)
     if (tree === undefined || !tree.alive) throw new NtStatusError(NtStatus.NETWORK_NAME_DELETED)
+    // MS-SMB2 3.3.5.2.11: a share that requires encryption refuses plain requests.
+    if (tree.encryptData && !ctx.encrypted) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'unencrypted request on an encrypted share')
     ctx.tree = tree
     related.treeId = tid
     related.tree = tree

@@ -16,8 +16,11 @@ export interface CommandRow {
   name: string
   /** MS-SMB2 2.2.x StructureSize of the request. */
   structureSize: number
-  /** 'none': no session; 'any': a session in any live state (SESSION_SETUP); 'valid': an established one. */
-  session: 'none' | 'any' | 'valid'
+  /**
+   * 'none': no session; 'any': a session in any live state (SESSION_SETUP); 'valid': an established
+   * one; 'if-named': verified like 'valid' only when the request is signed or names a SessionId (ECHO).
+   */
+  session: 'none' | 'if-named' | 'any' | 'valid'
   tree: boolean
   /** Offset of the FileId in the body, when the command names an open. */
   fileIdOffset?: number
@@ -41,7 +44,8 @@ export const COMMAND_TABLE: Record<number, CommandRow | undefined> = {
   [Command.WRITE]: row({ name: 'WRITE', structureSize: 49, session: 'valid', tree: true, fileIdOffset: 16, handler: write }),
   [Command.LOCK]: row({ name: 'LOCK', structureSize: 48, session: 'valid', tree: true, fileIdOffset: 8, handler: lock }),
   [Command.IOCTL]: row({ name: 'IOCTL', structureSize: 57, session: 'valid', tree: true, fileIdOffset: 8, fileIdOptional: true, handler: ioctl }),
-  [Command.ECHO]: row({ name: 'ECHO', structureSize: 4, session: 'none', tree: false, handler: echo }),
+  // MS-SMB2 3.3.5.17: ECHO verifies the session when signed or when its SessionId is not zero.
+  [Command.ECHO]: row({ name: 'ECHO', structureSize: 4, session: 'if-named', tree: false, handler: echo }),
   [Command.QUERY_DIRECTORY]: row({ name: 'QUERY_DIRECTORY', structureSize: 33, session: 'valid', tree: true, fileIdOffset: 8, handler: queryDirectory }),
   [Command.CHANGE_NOTIFY]: row({ name: 'CHANGE_NOTIFY', structureSize: 32, session: 'valid', tree: true, fileIdOffset: 8, handler: changeNotify }),
   [Command.QUERY_INFO]: row({ name: 'QUERY_INFO', structureSize: 41, session: 'valid', tree: true, fileIdOffset: 24, handler: queryInfo }),
