@@ -58,7 +58,8 @@ t.test('3.1.1 contexts: preauth salt, signing from the client list, encryption a
     t.equal(pre.data.readUInt16LE(2), 32, '32-byte salt')
     t.equal(pre.data.length, 6 + 32)
     const enc = ctxs.find(x => x.type === Ctx.ENCRYPTION)!
-    t.same([enc.data.readUInt16LE(0), enc.data.readUInt16LE(2)], [1, 0], 'one cipher: 0 (no common cipher)')
+    t.equal(enc.data.readUInt16LE(0), 1, 'one cipher answered')
+    t.ok([0, 1, 2, 3, 4].includes(enc.data.readUInt16LE(2)), 'a cipher the client offered, or 0 (none in common)')
     const sig = ctxs.find(x => x.type === Ctx.SIGNING)!
     t.same([sig.data.readUInt16LE(0), sig.data.readUInt16LE(2)], [1, want], `signing ${JSON.stringify(offer)} → ${want}`)
     // each context starts 8-aligned from the header
@@ -68,6 +69,22 @@ t.test('3.1.1 contexts: preauth salt, signing from the client list, encryption a
   const c = new MemClient(srv.state)
   const r = await c.negotiate({ dialects: [0x0311], contexts: [preauthContext()] })
   t.same(negotiateContexts(r).map(x => x.type), [Ctx.PREAUTH])
+})
+
+t.test('3.1.1 encryption context with encryption disabled, or no cipher in common: cipher 0', async (t) => {
+  const srv = memServer({ global: ['smb3 encryption = disabled'] })
+  t.teardown(srv.cleanup)
+  const c = new MemClient(srv.state)
+  const r = await c.negotiate({ dialects: [0x0311], contexts: [preauthContext(), listContext(Ctx.ENCRYPTION, [1, 2])] })
+  const enc = negotiateContexts(r).find(x => x.type === Ctx.ENCRYPTION)!
+  t.same([enc.data.readUInt16LE(0), enc.data.readUInt16LE(2)], [1, 0], 'disabled → cipher 0')
+  const srv2 = memServer()
+  t.teardown(srv2.cleanup)
+  const c2 = new MemClient(srv2.state)
+  const r2 = await c2.negotiate({ dialects: [0x0311], contexts: [preauthContext(), listContext(Ctx.ENCRYPTION, [0x77])] })
+  t.equal(r2.status, 0)
+  const enc2 = negotiateContexts(r2).find(x => x.type === Ctx.ENCRYPTION)!
+  t.same([enc2.data.readUInt16LE(0), enc2.data.readUInt16LE(2)], [1, 0], 'only an unknown cipher → cipher 0')
 })
 
 t.test('3.1.1 without a preauth context, or without SHA-512, is refused', async (t) => {
