@@ -13,6 +13,7 @@ import { smbPathToRelative } from '../path.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Stat, VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
+import type { Related } from '../dispatch.js'
 
 const FILE_ATTRIBUTE_READONLY = 0x1
 
@@ -58,7 +59,7 @@ async function statOrUndefined (ctx: RequestContext, rel: string): Promise<Stat 
   }
 }
 
-export async function create (ctx: RequestContext): Promise<Reply> {
+export async function create (ctx: RequestContext, related?: Related): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
   const req = decodeCreateRequest(ctx.msg)
@@ -137,6 +138,8 @@ export async function create (ctx: RequestContext): Promise<Reply> {
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
   session.opens.set(volatile, open)
   tree.opens.add(open)
+  // MS-SMB2 3.3.5.2.7.2: a CREATE generates the FileId that later related requests of the chain use.
+  if (related !== undefined) related.fileId = open.fileId
 
   const contexts: CreateContext[] = []
   for (const c of req.contexts) {
