@@ -3,6 +3,7 @@ import type { RequestContext, Reply } from '../context.js'
 import { Dialect, Fsctl, IOCTL_IS_FSCTL } from '../../wire/constants.js'
 import { NtStatusError, ProtocolError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
+import { ntStatusFromErrno } from '../../vfs/errno.js'
 
 const ALL_ONES = 0xffffffffffffffffn
 
@@ -11,7 +12,13 @@ function ioctlResponse (ctx: RequestContext, ctlCode: number, output: Buffer): R
   const out = Buffer.alloc(48 + output.length)
   out.writeUInt16LE(49, 0)
   out.writeUInt32LE(ctlCode >>> 0, 4)
-  ctx.body.copy(out, 8, 8, 24) // FileId as requested
+  // The FileId of the open it acted on (a related request's all-ones resolves to the real one).
+  if (ctx.open !== undefined) {
+    out.writeBigUInt64LE(ctx.open.fileId.persistent, 8)
+    out.writeBigUInt64LE(ctx.open.fileId.volatile, 16)
+  } else {
+    ctx.body.copy(out, 8, 8, 24)
+  }
   out.writeUInt32LE(112, 24) // InputOffset (no input echoed)
   out.writeUInt32LE(112, 32)
   out.writeUInt32LE(output.length, 36)
@@ -45,6 +52,34 @@ function validateNegotiate (ctx: RequestContext, input: Buffer, maxOutput: numbe
   return ioctlResponse(ctx, Fsctl.VALIDATE_NEGOTIATE_INFO, out)
 }
 
+/** MS-FSCC 2.1.3.1 FILE_OBJECTID_BUFFER, type 1: ObjectId, BirthVolumeId, BirthObjectId, DomainId. */
+const FILE_OBJECTID_BUFFER_SIZE = 64
+
+/**
+ * MS-FSA 2.1.5.10.1 FSCTL_CREATE_OR_GET_OBJECT_ID. smbts stores no object ids; every file has an
+ * implicit one, derived from what already identifies it uniquely on its volume (the inode number
+ * and the volume serial), so "create" and "get" return the same stable value.
+ */
+async function createOrGetObjectId (ctx: RequestContext, maxOutput: number): Promise<Reply> {
+  const open = ctx.open
+  if (open === undefined || open.file === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'object id needs a file or directory open')
+  if (maxOutput < FILE_OBJECTID_BUFFER_SIZE) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'output too small for FILE_OBJECTID_BUFFER')
+  let ino: bigint
+  let serial: number
+  try {
+    ino = (await open.file.stat()).indexNumber
+    serial = (await open.tree.fs!.statfs()).volumeSerialNumber
+  } catch (e) {
+    throw new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
+  }
+  const out = Buffer.alloc(FILE_OBJECTID_BUFFER_SIZE)
+  out.writeBigUInt64LE(ino, 0) // ObjectId: inode, then the volume serial
+  out.writeUInt32LE(serial >>> 0, 8)
+  out.writeUInt32LE(serial >>> 0, 16) // BirthVolumeId: the volume
+  out.copy(out, 32, 0, 16) // BirthObjectId = ObjectId; DomainId stays zero
+  return ioctlResponse(ctx, Fsctl.CREATE_OR_GET_OBJECT_ID, out)
+}
+
 export async function ioctl (ctx: RequestContext): Promise<Reply> {
   const { body, msg } = ctx
   const ctlCode = body.readUInt32LE(4)
@@ -65,6 +100,8 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
     case Fsctl.DFS_GET_REFERRALS_EX:
       // No DFS namespaces are served (the server does not advertise CAP_DFS).
       throw new NtStatusError(NtStatus.FS_DRIVER_REQUIRED)
+    case Fsctl.CREATE_OR_GET_OBJECT_ID:
+      return await createOrGetObjectId(ctx, maxOutput)
     case Fsctl.QUERY_NETWORK_INTERFACE_INFO:
       throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'multichannel is not offered')
     default:
