@@ -33,9 +33,14 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
   }
 
   const isRelated = (hdr.flags & HeaderFlags.RELATED_OPERATIONS) !== 0
-  if (isRelated && related.status !== NtStatus.SUCCESS && inCompound) {
-    // MS-SMB2 3.3.5.2.7.2: a related request after a failed one fails the same way.
-    throw new NtStatusError(related.status === NtStatus.INVALID_PARAMETER ? NtStatus.INVALID_PARAMETER : related.status)
+  if (isRelated && inCompound) {
+    // MS-SMB2 3.3.5.2.7.2: when the previous operation left no session or tree to inherit (it
+    // failed to resolve them, or named none), the related request fails with INVALID_PARAMETER;
+    // otherwise a related request after a failed one fails the same way.
+    if ((row.session !== 'none' && related.session === undefined) || (row.tree && related.tree === undefined)) {
+      throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'related request without a session or tree to inherit')
+    }
+    if (related.status !== NtStatus.SUCCESS) throw new NtStatusError(related.status)
   }
 
   // MS-SMB2 3.3.5.2.2: StructureSize; odd sizes mean a variable part whose first byte may be absent.
@@ -50,6 +55,12 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
     const sid = isRelated ? related.sessionId : hdr.sessionId
     if (isRelated) {
       ctx.hdr.sessionId = sid
+    } else {
+      // An unrelated request starts over: what it resolves (or fails to) is what the next
+      // related request inherits.
+      related.session = undefined
+      related.tree = undefined
+      related.fileId = undefined
     }
     const session = isRelated && related.session?.sessionId === sid ? related.session : ctx.server.sessions.get(sid)
     if (session === undefined || !session.alive || !conn.sessions.has(session)) {
