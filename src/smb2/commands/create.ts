@@ -132,7 +132,12 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   }
 
   const volatile = ctx.server.newFileId()
-  const open = new Open({ persistent: volatile, volatile }, tree, rel, file, access, req.shareAccess, opts, info.isDirectory)
+  // MS-FSA 2.1.5.1.2.1: whoever may list the parent directory may read a file's attributes, so
+  // Windows grants FILE_READ_ATTRIBUTES with every open (a handle opened for FILE_WRITE_DATA alone
+  // still answers FileBasicInformation; FileAccessInformation shows the bit). Every directory of a
+  // share is listable by whoever holds the tree, so the tree's rights decide.
+  const granted = (access | (tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES)) >>> 0
+  const open = new Open({ persistent: volatile, volatile }, tree, rel, file, granted, req.shareAccess, opts, info.isDirectory)
   open.shareModeKey = key
   open.release = release
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
