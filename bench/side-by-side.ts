@@ -1,0 +1,519 @@
+// The side-by-side benchmark: smbts (built dist/, a separate process through bin/smbts) and
+// Debian's Samba smbd, each serving a share on the same tmpfs, driven by the same clients in
+// alternating order (A B A B ...), medians over the rounds. Writes bench/RESULTS.md.
+//
+//   npm run bench                      # full: 1 GiB, 5,000 files, 3 rounds (~15 min on 2 cores)
+//   npm run bench -- --quick           # 64 MiB, 500 files, 1 round, 2 s torture runs
+//   npm run bench -- --variants uring  # smbts variants: uring (default start), net (--no-uring)
+//   npm run bench -- --no-build --out /tmp/r.md --note "text"
+//
+// Needs root (tmpfs mount, a Unix user for smbd), smbclient, smbtorture, smbd, python3-impacket.
+// CPU is utime+stime (+ reaped children's) of every process of the server's tree, from
+// /proc/<pid>/stat: smbd forks one child per client and reaps it, so its cutime covers them.
+// Memory is summed over the tree: RSS (shared pages counted per process) and PSS.
+// Runs under Node 24 (type stripping): no imports from src/.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, openSync, writeSync, closeSync } from 'node:fs'
+import { createConnection } from 'node:net'
+import { tmpdir, cpus, totalmem } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..')
+const USER = 'smbbench'
+const PASS = 'Bench-pass1'
+const CLK_TCK = 100
+
+// ---------------------------------------------------------------- options
+
+interface Opts {
+  quick: boolean
+  rounds: number
+  sizeMiB: number
+  smallFiles: number
+  tortureSecs: number
+  idleConns: number
+  variants: string[]
+  build: boolean
+  out: string
+  note: string
+  only?: Set<string>
+}
+
+function parseArgs (argv: string[]): Opts {
+  const o: Opts = { quick: false, rounds: 3, sizeMiB: 1024, smallFiles: 5000, tortureSecs: 5, idleConns: 100, variants: ['uring', 'net'], build: true, out: join(repo, 'bench/RESULTS.md'), note: '' }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const next = (): string => { const v = argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v }
+    if (a === '--quick') Object.assign(o, { quick: true, rounds: 1, sizeMiB: 64, smallFiles: 500, tortureSecs: 2, idleConns: 20 })
+    else if (a === '--rounds') o.rounds = Number(next())
+    else if (a === '--size-mib') o.sizeMiB = Number(next())
+    else if (a === '--files') o.smallFiles = Number(next())
+    else if (a === '--torture-secs') o.tortureSecs = Number(next())
+    else if (a === '--idle-conns') o.idleConns = Number(next())
+    else if (a === '--variants') o.variants = next().split(',').filter(Boolean)
+    else if (a === '--no-build') o.build = false
+    else if (a === '--out') o.out = next()
+    else if (a === '--note') o.note = next()
+    else if (a === '--only') o.only = new Set(next().split(','))
+    else throw new Error(`unknown option ${a}`)
+  }
+  return o
+}
+
+// ---------------------------------------------------------------- processes and /proc
+
+function sh (cmd: string, args: string[], opts: { input?: string, allowFail?: boolean } = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, maxBuffer: 64 << 20 })
+  if (r.error) throw r.error
+  if (r.status !== 0 && opts.allowFail !== true) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`)
+  return r.stdout
+}
+
+interface RunOut { code: number | null, stdout: string, stderr: string, secs: number }
+
+function run (cmd: string, args: string[], input?: string, timeoutMs = 30 * 60_000): Promise<RunOut> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint()
+    const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+    c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    const timer = setTimeout(() => { c.kill('SIGKILL') }, timeoutMs)
+    c.on('error', reject)
+    c.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr, secs: Number(process.hrtime.bigint() - t0) / 1e9 })
+    })
+    c.stdin.end(input ?? '')
+  })
+}
+
+/** pid → ppid for every process. */
+function processTable (): Map<number, number> {
+  const m = new Map<number, number>()
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue
+    try {
+      const s = readFileSync(`/proc/${e}/stat`, 'utf8')
+      const rest = s.slice(s.lastIndexOf(')') + 2).split(' ')
+      m.set(Number(e), Number(rest[1]))
+    } catch { /* gone */ }
+  }
+  return m
+}
+
+function tree (root: number): number[] {
+  const t = processTable()
+  const out = [root]
+  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of t) if (ppid === out[i]) out.push(pid)
+  return out.filter(p => t.has(p))
+}
+
+/** utime+stime+cutime+cstime of every process in the tree, in seconds. */
+function cpuSecs (root: number): number {
+  let ticks = 0
+  for (const pid of tree(root)) {
+    try {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+      // fields 14..17 of stat(5); `f` starts at field 3 (state)
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
+    } catch { /* exited between listing and reading */ }
+  }
+  return ticks / CLK_TCK
+}
+
+interface Mem { rss: number, pss: number }
+/** RSS and PSS (MiB) summed over the tree. */
+function memOf (root: number): Mem {
+  let rss = 0
+  let pss = 0
+  for (const pid of tree(root)) {
+    try {
+      const r = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+      rss += Number(/^Rss:\s+(\d+)/m.exec(r)?.[1] ?? 0)
+      pss += Number(/^Pss:\s+(\d+)/m.exec(r)?.[1] ?? 0)
+    } catch { /* gone */ }
+  }
+  return { rss: rss / 1024, pss: pss / 1024 }
+}
+
+function waitPort (port: number, ms: number): Promise<void> {
+  const end = Date.now() + ms
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const s = createConnection({ host: '127.0.0.1', port })
+      s.once('connect', () => { s.destroy(); resolve() })
+      s.once('error', () => {
+        s.destroy()
+        if (Date.now() > end) reject(new Error(`port ${port} never opened`))
+        else setTimeout(attempt, 100)
+      })
+    }
+    attempt()
+  })
+}
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+// ---------------------------------------------------------------- servers
+
+interface Server {
+  /** Column name. */
+  name: string
+  port: number
+  share: string
+  /** Shares directory on the tmpfs. */
+  dir: string
+  pid: number
+  encrypts: boolean
+  stop (): Promise<void>
+}
+
+function stopChild (c: ChildProcess, name: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) { resolve(); return }
+    const t = setTimeout(() => { c.kill('SIGKILL') }, 10_000)
+    c.once('exit', () => { clearTimeout(t); resolve() })
+    c.kill('SIGTERM')
+    void name
+  })
+}
+
+async function startSmbts (work: string, mnt: string, variant: string, port: number): Promise<Server> {
+  const base = join(work, `smbts-${variant}`)
+  mkdirSync(base)
+  const dir = join(mnt, `smbts-${variant}`)
+  mkdirSync(dir)
+  chmodSync(dir, 0o777)
+  const conf = join(base, 'smb.conf')
+  writeFileSync(conf, ['[global]', 'netbios name = SMBTS-BENCH', 'interfaces = 127.0.0.1', 'bind interfaces only = yes',
+    '[bench]', `path = ${dir}`, 'read only = no', ''].join('\n'))
+  const pwddb = join(base, 'ksmbdpwd.db')
+  sh(join(repo, 'bin/smbts'), ['adduser', '-a', '-p', PASS, '-P', pwddb, '-C', conf, '--pid-file', join(base, 'none.pid'), USER])
+  const args = ['start', '-n', '-p', String(port), '-C', conf, '-P', pwddb, '--pid-file', join(base, 'smbts.pid')]
+  if (variant === 'net') args.push('--no-uring')
+  const log = openSync(join(base, 'smbts.log'), 'w')
+  const c = spawn(join(repo, 'bin/smbts'), args, { stdio: ['ignore', log, log], env: { ...process.env, ...(process.env.SMBTS_BENCH_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.SMBTS_BENCH_PROF}` } : {}) } })
+  closeSync(log)
+  await waitPort(port, 20_000)
+  const name = variant === 'uring' ? 'smbts' : `smbts (${variant})`
+  const s: Server = { name, port, share: 'bench', dir, pid: c.pid!, encrypts: false, stop: async () => { await stopChild(c, name) } }
+  s.encrypts = await probeEncryption(s)
+  return s
+}
+
+async function startSamba (work: string, mnt: string, port: number): Promise<Server> {
+  const base = join(work, 'samba')
+  for (const d of ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc']) mkdirSync(join(base, d), { recursive: true })
+  const dir = join(mnt, 'samba')
+  mkdirSync(dir)
+  chmodSync(dir, 0o777)
+  const conf = join(base, 'smb.conf')
+  writeFileSync(conf, [
+    '[global]', 'server role = standalone server', `smb ports = ${port}`, 'interfaces = 127.0.0.1', 'bind interfaces only = yes',
+    ...['private', 'lock', 'state', 'cache', 'pid'].map(d => `${d} directory = ${join(base, d)}`).map(l => l.replace('private directory', 'private dir')),
+    `ncalrpc dir = ${join(base, 'ncalrpc')}`, `log file = ${join(base, 'log.smbd')}`, 'log level = 0',
+    `passdb backend = tdbsam:${join(base, 'private/passdb.tdb')}`,
+    'load printers = no', 'printing = bsd', 'printcap name = /dev/null', 'disable spoolss = yes',
+    '[bench]', `path = ${dir}`, 'read only = no', ''].join('\n'))
+  sh('smbpasswd', ['-c', conf, '-a', '-s', USER], { input: `${PASS}\n${PASS}\n` })
+  const log = openSync(join(base, 'smbd.out'), 'w')
+  const c = spawn('smbd', ['--foreground', '--no-process-group', '-s', conf], { stdio: ['ignore', log, log] })
+  closeSync(log)
+  await waitPort(port, 20_000)
+  return { name: 'Samba', port, share: 'bench', dir, pid: c.pid!, encrypts: true, stop: async () => { await stopChild(c, 'smbd') } }
+}
+
+function smbclientArgs (s: Server, extra: string[] = []): string[] {
+  return [`//127.0.0.1/${s.share}`, '-p', String(s.port), '-U', `${USER}%${PASS}`, '-m', 'SMB3_11',
+    '--option=client min protocol=SMB3_11', ...extra]
+}
+
+async function probeEncryption (s: Server): Promise<boolean> {
+  const r = await run('smbclient', [...smbclientArgs(s, ['--client-protection=encrypt']), '-c', 'ls'], undefined, 30_000)
+  return r.code === 0
+}
+
+// ---------------------------------------------------------------- workloads
+
+/** One measured figure: name, unit, whether higher is better. */
+interface Figure { row: string, unit: string, better: 'higher' | 'lower', value: number | string }
+
+interface Ctx { o: Opts, work: string, srcFile: string, smallDir: string }
+
+async function measured<T> (s: Server, f: () => Promise<T>, sampleMem = false): Promise<{ r: T, cpu: number, secs: number, peak: Mem }> {
+  const c0 = cpuSecs(s.pid)
+  const peak: Mem = { rss: 0, pss: 0 }
+  let timer: NodeJS.Timeout | undefined
+  if (sampleMem) {
+    timer = setInterval(() => {
+      const m = memOf(s.pid)
+      peak.rss = Math.max(peak.rss, m.rss)
+      peak.pss = Math.max(peak.pss, m.pss)
+    }, 100)
+  }
+  const t0 = process.hrtime.bigint()
+  const r = await f()
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9
+  if (timer) clearInterval(timer)
+  // Let smbd reap the per-client child so its CPU shows up in cutime.
+  await sleep(300)
+  return { r, cpu: cpuSecs(s.pid) - c0, secs, peak }
+}
+
+function check (r: RunOut, what: string): void {
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`)
+}
+
+async function transfers (s: Server, ctx: Ctx, mode: 'plain' | 'sign' | 'encrypt', out: Figure[], peakMem: Mem): Promise<void> {
+  const label = mode === 'plain' ? '' : mode === 'sign' ? ', signed' : ', encrypted'
+  const size = ctx.o.sizeMiB
+  const rowW = `seq write ${size >= 1024 ? `${size / 1024} GiB` : `${size} MiB`}${label}`
+  const rowR = `seq read ${size >= 1024 ? `${size / 1024} GiB` : `${size} MiB`}${label}`
+  if (mode === 'encrypt' && !s.encrypts) {
+    const na = 'n/a (encryption not implemented yet)'
+    out.push({ row: rowW, unit: 'MiB/s', better: 'higher', value: na }, { row: rowW, unit: 'CPU s/GiB', better: 'lower', value: na },
+      { row: rowR, unit: 'MiB/s', better: 'higher', value: na }, { row: rowR, unit: 'CPU s/GiB', better: 'lower', value: na })
+    return
+  }
+  const extra = mode === 'plain' ? [] : [`--client-protection=${mode}`]
+  const remote = `big-${mode}.bin`
+  const w = await measured(s, async () => await run('smbclient', [...smbclientArgs(s, extra), '-c', `put ${ctx.srcFile} ${remote}`]), true)
+  check(w.r, `put (${s.name})`)
+  const r = await measured(s, async () => await run('smbclient', [...smbclientArgs(s, extra), '-c', `get ${remote} /dev/null`]), true)
+  check(r.r, `get (${s.name})`)
+  rmSync(join(s.dir, remote), { force: true })
+  const gib = size / 1024
+  out.push(
+    { row: rowW, unit: 'MiB/s', better: 'higher', value: size / w.r.secs },
+    { row: rowW, unit: 'CPU s/GiB', better: 'lower', value: w.cpu / gib },
+    { row: rowR, unit: 'MiB/s', better: 'higher', value: size / r.r.secs },
+    { row: rowR, unit: 'CPU s/GiB', better: 'lower', value: r.cpu / gib },
+  )
+  for (const m of [w.peak, r.peak]) { peakMem.rss = Math.max(peakMem.rss, m.rss); peakMem.pss = Math.max(peakMem.pss, m.pss) }
+}
+
+/** Sums the per-second `name[num/s=N` counts smbtorture's bench tests print. */
+function tortureCounts (text: string, names: string[]): { total: number, perSec: number } {
+  let total = 0
+  let seconds = 0
+  const re = /(\d+\.\d+) second: /g
+  for (const m of text.matchAll(re)) seconds = Math.max(seconds, Number(m[1]))
+  for (const n of names) for (const m of text.matchAll(new RegExp(`${n}\\[num/s=(\\d+)`, 'g'))) total += Number(m[1])
+  return { total, perSec: seconds > 0 ? total / seconds : 0 }
+}
+
+async function torture (s: Server, ctx: Ctx, test: 'echo' | 'path-contention-shared', nprocs: number, out: Figure[]): Promise<void> {
+  const m = await measured(s, async () => await run('smbtorture', [`//127.0.0.1/${s.share}`, '-p', String(s.port), '-U', `${USER}%${PASS}`,
+    `smb2.bench.${test}`, `--option=torture:timelimit=${ctx.o.tortureSecs}`, `--option=torture:nprocs=${nprocs}`]))
+  const ok = m.r.code === 0 && /^success: /m.test(m.r.stdout)
+  const row = `smb2.bench.${test}, ${nprocs} conn`
+  if (!ok) {
+    const why = `failed: ${(/^(failure|error): .*/m.exec(m.r.stdout)?.[0] ?? `exit ${m.r.code}`).slice(0, 80)}`
+    out.push({ row, unit: 'req/s', better: 'higher', value: why }, { row, unit: 'CPU s/1k req', better: 'lower', value: why })
+    return
+  }
+  // The per-second lines go to stderr, the verdict to stdout.
+  const c = tortureCounts(m.r.stdout + m.r.stderr, test === 'echo' ? ['echo'] : ['open', 'close'])
+  out.push({ row, unit: 'req/s', better: 'higher', value: c.perSec },
+    { row, unit: 'CPU s/1k req', better: 'lower', value: c.total > 0 ? m.cpu / (c.total / 1000) : NaN })
+}
+
+async function smallFiles (s: Server, ctx: Ctx, out: Figure[]): Promise<void> {
+  const n = ctx.o.smallFiles
+  const dir = `small-${process.pid}`
+  const phases: Array<[string, string]> = [
+    ['create', `mkdir ${dir}; cd ${dir}; prompt off; lcd ${ctx.smallDir}; mput *`],
+    ['list', `cd ${dir}; ls`],
+    ['delete', `cd ${dir}; del *; cd ..; rmdir ${dir}`],
+  ]
+  for (const [phase, cmds] of phases) {
+    const m = await measured(s, async () => await run('smbclient', [...smbclientArgs(s), '-c', cmds]))
+    check(m.r, `${phase} small files (${s.name})`)
+    if (phase === 'list') {
+      const listed = m.r.stdout.split('\n').filter(l => /^\s+f\d+\.bin\s/.test(l)).length
+      if (listed !== n) throw new Error(`list on ${s.name}: ${listed} of ${n} files`)
+    }
+    const row = `${n} small files: ${phase}`
+    out.push({ row, unit: 'files/s', better: 'higher', value: n / m.r.secs },
+      { row, unit: 'CPU s/1k files', better: 'lower', value: m.cpu / (n / 1000) })
+  }
+}
+
+async function idleMemory (s: Server, ctx: Ctx, out: Figure[]): Promise<void> {
+  const idle = memOf(s.pid)
+  out.push({ row: 'memory idle', unit: 'RSS MiB', better: 'lower', value: idle.rss }, { row: 'memory idle', unit: 'PSS MiB', better: 'lower', value: idle.pss })
+  const n = ctx.o.idleConns
+  const c = spawn('/usr/bin/python3', [join(repo, 'bench/idle-conns.py'), String(s.port), USER, PASS, String(n)], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let so = ''
+  let se = ''
+  c.stdout.setEncoding('utf8').on('data', (d: string) => { so += d })
+  c.stderr.setEncoding('utf8').on('data', (d: string) => { se += d })
+  const ready = await new Promise<boolean>((resolve) => {
+    const t = setInterval(() => { if (so.includes('ready')) { clearInterval(t); resolve(true) } }, 100)
+    c.once('exit', () => { clearInterval(t); resolve(so.includes('ready')) })
+  })
+  const row = `memory, ${n} idle connections`
+  if (!ready) {
+    const why = `failed: ${se.trim().split('\n').pop()?.slice(0, 80) ?? ''}`
+    out.push({ row, unit: 'RSS MiB', better: 'lower', value: why }, { row, unit: 'PSS MiB', better: 'lower', value: why })
+  } else {
+    await sleep(500)
+    const m = memOf(s.pid)
+    out.push({ row, unit: 'RSS MiB', better: 'lower', value: m.rss }, { row, unit: 'PSS MiB', better: 'lower', value: m.pss })
+  }
+  c.stdin.end()
+  await new Promise<void>((resolve) => { if (c.exitCode !== null) resolve(); else c.once('exit', () => { resolve() }) })
+  await sleep(500)
+}
+
+async function suite (s: Server, ctx: Ctx): Promise<Figure[]> {
+  const out: Figure[] = []
+  const want = (k: string): boolean => ctx.o.only === undefined || ctx.o.only.has(k)
+  if (want('idle')) await idleMemory(s, ctx, out)
+  const peak: Mem = { rss: 0, pss: 0 }
+  if (want('io')) {
+    for (const mode of ['plain', 'sign', 'encrypt'] as const) await transfers(s, ctx, mode, out, peak)
+    const row = `memory, peak during ${ctx.o.sizeMiB >= 1024 ? `${ctx.o.sizeMiB / 1024} GiB` : `${ctx.o.sizeMiB} MiB`} transfers`
+    out.push({ row, unit: 'RSS MiB', better: 'lower', value: peak.rss }, { row, unit: 'PSS MiB', better: 'lower', value: peak.pss })
+  }
+  if (want('torture')) {
+    for (const test of ['echo', 'path-contention-shared'] as const) for (const n of [1, 4]) await torture(s, ctx, test, n, out)
+  }
+  if (want('small')) await smallFiles(s, ctx, out)
+  return out
+}
+
+// ---------------------------------------------------------------- report
+
+function median (xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y)
+  const m = a.length >> 1
+  return a.length % 2 === 1 ? a[m] : (a[m - 1] + a[m]) / 2
+}
+
+function fmt (v: number): string {
+  if (!Number.isFinite(v)) return '—'
+  if (Math.abs(v) >= 100) return v.toFixed(0)
+  if (Math.abs(v) >= 10) return v.toFixed(1)
+  if (Math.abs(v) >= 1) return v.toFixed(2)
+  return v.toFixed(3)
+}
+
+function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, started: Date, secs: number): string {
+  const samba = 'Samba'
+  const smbtsCols = servers.filter(s => s !== samba)
+  const key = (f: Figure): string => `${f.row}\u0000${f.unit}`
+  const rows: Figure[] = []
+  const seen = new Set<string>()
+  for (const runs of results.values()) for (const r of runs) for (const f of r) if (!seen.has(key(f))) { seen.add(key(f)); rows.push(f) }
+  const cell = (server: string, k: string): number | string => {
+    const vals = (results.get(server) ?? []).map(r => r.find(f => key(f) === k)?.value).filter(v => v !== undefined)
+    const nums = vals.filter((v): v is number => typeof v === 'number')
+    if (nums.length > 0) return median(nums)
+    return (vals[0] as string | undefined) ?? '—'
+  }
+  const head = ['workload', 'figure', ...servers, ...smbtsCols.map(c => `${c} / Samba`)]
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`]
+  for (const f of rows) {
+    const k = key(f)
+    const vals = servers.map(s => cell(s, k))
+    const sv = cell(samba, k)
+    const ratios = smbtsCols.map(c => {
+      const v = cell(c, k)
+      return typeof v === 'number' && typeof sv === 'number' && sv !== 0 && Number.isFinite(v / sv) ? `${fmt(v / sv)}×` : '—'
+    })
+    lines.push(`| ${f.row} | ${f.unit} (${f.better} is better) | ${vals.map(v => typeof v === 'number' ? fmt(v) : v).join(' | ')} | ${ratios.join(' | ')} |`)
+  }
+  const commit = sh('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'], { allowFail: true }).trim()
+  const dirty = sh('git', ['-C', repo, 'status', '--porcelain', '--untracked-files=no', 'src', 'native'], { allowFail: true }).trim() !== ''
+  const smbdVersion = sh('smbd', ['--version'], { allowFail: true }).trim()
+  const nodeVersion = sh(join(repo, 'node_modules/.bin/node'), ['--version'], { allowFail: true }).trim()
+  return [
+    '# smbts vs Samba, side by side',
+    '',
+    `Generated by \`npm run bench${o.quick ? ' -- --quick' : ''}\` (bench/side-by-side.ts) on ${started.toISOString()}, ${fmt(secs / 60)} min.`,
+    '',
+    `- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, kernel ${sh('uname', ['-r']).trim()}.`,
+    '  **The 2 cores are shared between the server under test and the client (smbclient/smbtorture)**, and with',
+    '  whatever else runs on the machine: throughput is bounded by the client as much as by the server, and figures',
+    '  are noisy (FIELD-NOTES: distrust differences under 20%).',
+    `- smbts ${commit}${dirty ? ' (with uncommitted changes in src/ or native/)' : ''}, Node ${nodeVersion}; ${smbdVersion}.`,
+    `- Variants: ${servers.map(s => `**${s}**`).join(', ')}. "smbts" is the default start (io_uring when available); "smbts (net)" is \`--no-uring\` (node:net + node:fs).`,
+    `- ${o.rounds} round(s), servers alternating order each round (A B A B …); each cell is the median over rounds.`,
+    `- Share on one tmpfs for every server; smbclient on SMB3_11 (put from a file on the same tmpfs, get to /dev/null); smbtorture ${o.tortureSecs} s per run (torture:timelimit, torture:nprocs = connections); small files: smbclient \`mput\`/\`ls\`/\`del *\` of ${o.smallFiles} × 1 KiB files.`,
+    '- CPU: utime+stime of every server process (smbd: the parent, its live children and its reaped children\'s cutime/cstime), /proc/<pid>/stat. Request counts are what smbtorture reports (echo; open+close).',
+    `- Memory: summed over the server's processes (RSS counts shared pages once per smbd process, PSS divides them); idle = no client; ${o.idleConns} idle connections = NEGOTIATE + SESSION_SETUP each (impacket, SMB 3.0); peak = highest 100 ms sample during the transfers.`,
+    ...(o.note !== '' ? ['', o.note] : []),
+    '',
+    ...lines,
+    '',
+  ].join('\n')
+}
+
+// ---------------------------------------------------------------- main
+
+async function main (): Promise<void> {
+  const o = parseArgs(process.argv.slice(2))
+  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (tmpfs mount, a Unix user for smbd)')
+  if (o.build) { process.stderr.write('building...\n'); sh('bash', [join(repo, 'scripts/build.sh')]) }
+  if (!existsSync(join(repo, 'dist/cli/main.js'))) throw new Error('dist/ is not built: npm run build')
+  if (spawnSync('id', [USER]).status !== 0) sh('useradd', ['-M', '-s', '/usr/sbin/nologin', USER])
+
+  const work = mkdtempSync(join(tmpdir(), 'smbts-bench-'))
+  chmodSync(work, 0o755)
+  const mnt = join(work, 'mnt')
+  mkdirSync(mnt)
+  const tmpfsMiB = o.sizeMiB * (o.variants.length + 3) + 512
+  sh('mount', ['-t', 'tmpfs', '-o', `size=${tmpfsMiB}m,mode=755`, 'tmpfs', mnt])
+  const servers: Server[] = []
+  const started = new Date()
+  const cleanup = async (): Promise<void> => {
+    for (const s of servers) await s.stop().catch(() => {})
+    spawnSync('umount', [mnt])
+    rmSync(work, { recursive: true, force: true })
+  }
+  process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)) })
+  try {
+    // The client's source file (on the tmpfs, so the client side does not touch a disk) and the small files.
+    const srcFile = join(mnt, 'src.bin')
+    const fd = openSync(srcFile, 'w')
+    const chunk = Buffer.alloc(1 << 20)
+    for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i)
+    for (let i = 0; i < o.sizeMiB; i++) { chunk.writeUInt32LE(i, 0); writeSync(fd, chunk) }
+    closeSync(fd)
+    const smallDir = join(mnt, 'small-src')
+    mkdirSync(smallDir)
+    for (let i = 0; i < o.smallFiles; i++) writeFileSync(join(smallDir, `f${i}.bin`), chunk.subarray(i % 1000, i % 1000 + 1024))
+
+    let port = 14450 + (process.pid % 1000)
+    for (const v of o.variants) servers.push(await startSmbts(work, mnt, v, port++))
+    servers.push(await startSamba(work, mnt, port++))
+    await sleep(1000)
+    const ctx: Ctx = { o, work, srcFile, smallDir }
+    const results = new Map<string, Figure[][]>()
+    for (let round = 0; round < o.rounds; round++) {
+      const order = round % 2 === 0 ? servers : [...servers].reverse()
+      for (const s of order) {
+        process.stderr.write(`round ${round + 1}/${o.rounds}: ${s.name}...\n`)
+        const figs = await suite(s, ctx)
+        results.set(s.name, [...(results.get(s.name) ?? []), figs])
+      }
+    }
+    const secs = (Date.now() - started.getTime()) / 1000
+    const md = report(o, servers.map(s => s.name), results, started, secs)
+    writeFileSync(o.out, md)
+    process.stdout.write(md)
+    process.stderr.write(`wrote ${o.out}\n`)
+  } finally {
+    await cleanup()
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`)
+  process.exit(1)
+})
