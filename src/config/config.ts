@@ -18,6 +18,8 @@ export interface GlobalConfig {
   mapToGuest: 'never' | 'bad user'; restrictAnonymous: number
   serverSigning: 'disabled' | 'auto' | 'mandatory'
   smb3Encryption: 'disabled' | 'auto' | 'mandatory'
+  /** Cipher names in the server's order of preference (server smb3 encryption algorithms). */
+  encryptionAlgorithms: string[]
   minProtocol: Dialect; maxProtocol: Dialect
   maxRead: number; maxWrite: number; maxTrans: number; maxCredits: number
   tcpPort: number; interfaces: string[]; bindInterfacesOnly: boolean
@@ -156,6 +158,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     restrictAnonymous: Number(str(slots, 'restrict anonymous')),
     serverSigning: str(slots, 'server signing') as GlobalConfig['serverSigning'],
     smb3Encryption: str(slots, 'smb3 encryption') as GlobalConfig['smb3Encryption'],
+    encryptionAlgorithms: list(slots, 'server smb3 encryption algorithms'),
     minProtocol: min.value as Dialect,
     maxProtocol: max.value as Dialect,
     maxRead: num(slots, 'smb2 max read'),

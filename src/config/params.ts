@@ -93,6 +93,14 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
     values: ENCRYPTION_VALUES,
     aliases: ['server smb encrypt', 'smb encrypt']
   }),
+  g({
+    // Samba's name; the order is the server's preference among the ciphers a 3.1.1 client offers.
+    name: 'server smb3 encryption algorithms',
+    type: 'list',
+    default: 'AES-128-GCM, AES-128-CCM, AES-256-GCM, AES-256-CCM',
+    values: { 'aes-128-gcm': 'AES-128-GCM', 'aes-128-ccm': 'AES-128-CCM', 'aes-256-gcm': 'AES-256-GCM', 'aes-256-ccm': 'AES-256-CCM' },
+    aliases: ['smb3 encryption algorithms']
+  }),
   g({ name: 'server min protocol', type: 'protocol', default: 'SMB2_02', aliases: ['min protocol'] }),
   g({ name: 'server max protocol', type: 'protocol', default: 'SMB3_11', aliases: ['max protocol', 'protocol'] }),
   g({ name: 'smb2 max read', type: 'size', default: '8M', min: MIN_IO_SIZE, max: MAX_IO_SIZE, clamp: true }),
@@ -316,6 +324,16 @@ export function parseValue (def: ParamDef, raw: string): ValueResult {
     }
     case 'list': {
       const l = parseList(v)
+      if (def.values !== undefined) {
+        // A list of enum words (e.g. cipher names): every item must be one of them.
+        const out: string[] = []
+        for (const item of l) {
+          const canon = def.values[item.toLowerCase()]
+          if (canon === undefined) return { ok: false, error: `invalid value "${item}" for "${def.name}" (expected ${[...new Set(Object.values(def.values))].join(', ')})` }
+          out.push(canon)
+        }
+        return { ok: true, value: out, text: v }
+      }
       return { ok: true, value: l, text: v }
     }
     case 'enum': {

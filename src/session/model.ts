@@ -4,6 +4,7 @@
 import type { ShareConfig } from '../config/config.js'
 import type { VfsFile, ShareFs } from '../vfs/backend.js'
 import type { Signer } from '../crypto/signing.js'
+import type { SessionCipher } from '../crypto/encryption.js'
 
 export enum SessionState { InProgress = 'InProgress', Valid = 'Valid', Expired = 'Expired', Dead = 'Dead' }
 
@@ -23,6 +24,11 @@ export class Session {
   isAnonymous = false
   signingRequired = false
   signer?: Signer
+  /** MS-SMB2 3.3.1.8 EncryptData: every request must arrive encrypted, every response leaves so. */
+  encryptData = false
+  /** Server→client (EncryptionKey) and client→server (DecryptionKey) ciphers, when negotiated. */
+  encryptor?: SessionCipher
+  decryptor?: SessionCipher
   keys?: SessionKeys
   /** MS-SMB2 3.3.1.8 PreauthIntegrityHashValue (3.1.1 only). */
   preauthHash?: Buffer
@@ -45,6 +51,8 @@ export class Session {
 
 export class TreeConnect {
   alive = true
+  /** MS-SMB2 3.3.1.6 Share.EncryptData: this share only talks encrypted. */
+  encryptData = false
   readonly opens = new Set<Open>()
   constructor (
     readonly treeId: number,

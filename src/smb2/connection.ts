@@ -16,6 +16,7 @@ import type { Reply, RequestContext } from './context.js'
 import { Session, SessionState } from '../session/model.js'
 import { handleSmb1Negotiate } from './commands/negotiate.js'
 import { teardownSession } from './teardown.js'
+import { decodeTransformHeader, TRANSFORM_FLAG_ENCRYPTED } from '../crypto/encryption.js'
 
 export interface ConnectionIo {
   send (chunks: Buffer[]): void
@@ -89,13 +90,42 @@ export class Smb2Connection {
       this.send(out)
       return
     }
-    if (magic === SMB2_TRANSFORM_MAGIC) throw new ProtocolError('encrypted message but encryption is not negotiated')
+    if (magic === SMB2_TRANSFORM_MAGIC) {
+      const { plain, session } = this.decrypt(pdu)
+      await this.processCompound(plain, session)
+      return
+    }
     if (magic !== SMB2_MAGIC) throw new ProtocolError(`unknown protocol id 0x${magic.toString(16)}`)
-    await this.processCompound(pdu)
+    await this.processCompound(pdu, undefined)
+  }
+
+  /**
+   * MS-SMB2 3.3.5.2.1.1: a TRANSFORM_HEADER message is decrypted with the key of the session it
+   * names; anything that does not authenticate ends the connection.
+   */
+  private decrypt (pdu: Buffer): { plain: Buffer, session: Session } {
+    if (this.dialect < 0x0300) throw new ProtocolError('encrypted message on a dialect without encryption')
+    let h
+    try { h = decodeTransformHeader(pdu) } catch (e) { throw new ProtocolError((e as Error).message) }
+    if (h.flags !== TRANSFORM_FLAG_ENCRYPTED) throw new ProtocolError(`transform Flags 0x${h.flags.toString(16)}`)
+    const session = this.server.sessions.get(h.sessionId)
+    if (session === undefined || !this.sessions.has(session) || session.decryptor === undefined) {
+      throw new ProtocolError(`encrypted message for unknown or unencrypted session 0x${h.sessionId.toString(16)}`)
+    }
+    let plain: Buffer
+    try {
+      plain = session.decryptor.decrypt(pdu)
+    } catch (e) {
+      this.server.log.warn(`${this.io.remoteAddress}: ${(e as Error).message}; disconnecting`)
+      throw new ProtocolError('decryption failed')
+    }
+    if (plain.length < SMB2_HEADER_SIZE || plain.readUInt32LE(0) !== SMB2_MAGIC) throw new ProtocolError('decrypted message is not SMB2')
+    if (plain.readBigUInt64LE(40) !== h.sessionId) throw new ProtocolError('decrypted SessionId differs from the transform header')
+    return { plain, session }
   }
 
   /** MS-SMB2 3.3.5.2.7: split a compound chain and process its requests in order. */
-  private async processCompound (pdu: Buffer): Promise<void> {
+  private async processCompound (pdu: Buffer, encryptedBy: Session | undefined): Promise<void> {
     const out: OutMessage[] = []
     const related: Related = { sessionId: 0n, treeId: 0, fileId: undefined, status: NtStatus.SUCCESS, session: undefined, tree: undefined }
     let off = 0
@@ -118,17 +148,26 @@ export class Smb2Connection {
         // MS-SMB2 3.3.5.2.7.2: the first request of a chain cannot be related.
         related.status = NtStatus.INVALID_PARAMETER
       }
-      const res = await this.processRequest(hdr, msg, related, out.length > 0 || hdr.nextCommand !== 0)
+      const res = await this.processRequest(hdr, msg, related, out.length > 0 || hdr.nextCommand !== 0, encryptedBy !== undefined)
       if (this.closed) return
       if (res) out.push(res)
       if (hdr.nextCommand === 0) break
       off = end
       first = false
     }
-    if (out.length > 0) this.send(encodeResponses(out))
+    if (out.length === 0) return
+    // MS-SMB2 3.3.4.1.4: a response to an encrypted request, or on a session or share that
+    // requires encryption, leaves encrypted (the whole chain in one transform, unsigned).
+    const enc = encryptedBy ?? out.find(m => m.encryptWith !== undefined)?.encryptWith
+    if (enc?.encryptor !== undefined) {
+      for (const m of out) m.signer = undefined
+      this.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses(out)))
+    } else {
+      this.send(encodeResponses(out))
+    }
   }
 
-  private async processRequest (hdr: Smb2Header, msg: Buffer, related: Related, inCompound: boolean): Promise<OutMessage | undefined> {
+  private async processRequest (hdr: Smb2Header, msg: Buffer, related: Related, inCompound: boolean, encrypted: boolean): Promise<OutMessage | undefined> {
     const cmd = hdr.command
     // MS-SMB2 3.3.5.2.3: CANCEL consumes no credit and gets no response of its own.
     if (cmd === Command.CANCEL) {
@@ -138,7 +177,7 @@ export class Smb2Connection {
     if (!this.credits.consume(hdr.messageId, this.supportsMultiCredit ? hdr.creditCharge : 1)) {
       throw new ProtocolError(`MessageId ${hdr.messageId} (charge ${hdr.creditCharge}) outside the credit window`)
     }
-    const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE) }
+    const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE), encrypted }
     let reply: Reply
     try {
       reply = await dispatch(ctx, related, inCompound)
@@ -172,6 +211,10 @@ export class Smb2Connection {
       },
       reply,
       signer: sign ? session : undefined,
+      // The TREE_CONNECT response itself is sent as the request came: the client learns from it
+      // that the share requires encryption (MS-SMB2 3.3.5.7).
+      encryptWith: cmd !== Command.SESSION_SETUP && cmd !== Command.NEGOTIATE &&
+        (ctx.session?.encryptData === true || (ctx.tree?.encryptData === true && cmd !== Command.TREE_CONNECT)) ? ctx.session : undefined,
     }
     return out
   }

@@ -14,6 +14,8 @@ export interface RequestContext {
   readonly msg: Buffer
   /** The request body: msg after the 64-byte header. */
   readonly body: Buffer
+  /** The request arrived inside a TRANSFORM_HEADER (decrypted and authenticated). */
+  readonly encrypted: boolean
   session?: Session
   tree?: TreeConnect
   open?: Open

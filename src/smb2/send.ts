@@ -17,6 +17,8 @@ export interface OutMessage {
   reply: Reply
   /** Sign with this session's key. */
   signer?: Session
+  /** Encrypt the response chain with this session's key. */
+  encryptWith?: Session
 }
 
 /**

@@ -35,6 +35,13 @@ function limits (conn: Smb2Connection, dialect: number): void {
   conn.supportsMultiCredit = dialect !== Dialect.SMB2_02
 }
 
+const CIPHER_IDS: Record<string, number> = { 'AES-128-CCM': Cipher.AES_128_CCM, 'AES-128-GCM': Cipher.AES_128_GCM, 'AES-256-CCM': Cipher.AES_256_CCM, 'AES-256-GCM': Cipher.AES_256_GCM }
+
+/** The ciphers the server allows, in its order of preference. */
+function serverCiphers (conn: Smb2Connection): number[] {
+  return conn.server.config.global.encryptionAlgorithms.map(n => CIPHER_IDS[n]).filter((x): x is number => x !== undefined)
+}
+
 function capabilitiesFor (dialect: number): number {
   return dialect >= Dialect.SMB2_10 ? Capabilities.LARGE_MTU : 0
 }
@@ -75,10 +82,14 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
         if (c.data.length < 2 || 2 + c.data.readUInt16LE(0) * 2 > c.data.length || c.data.readUInt16LE(0) === 0) {
           throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad encryption context')
         }
-        // Encryption is not implemented yet: MS-SMB2 3.3.5.4 says to answer "no common cipher".
+        // MS-SMB2 3.3.5.4: the first cipher of the server's preference the client also offers;
+        // none in common (or encryption disabled) is answered with cipher 0.
+        const offered = Array.from({ length: c.data.readUInt16LE(0) }, (_, i) => c.data.readUInt16LE(2 + i * 2))
+        const pick = g.smb3Encryption === 'disabled' ? Cipher.NONE : (serverCiphers(conn).find(x => offered.includes(x)) ?? Cipher.NONE)
+        conn.cipherId = pick
         const d = Buffer.alloc(4)
         d.writeUInt16LE(1, 0)
-        d.writeUInt16LE(Cipher.NONE, 2)
+        d.writeUInt16LE(pick, 2)
         out.push({ type: c.type, data: d })
       } else if (c.type === NegotiateContextType.SIGNING_CAPABILITIES) {
         if (c.data.length < 2 || c.data.readUInt16LE(0) === 0 || 2 + c.data.readUInt16LE(0) * 2 > c.data.length) {
@@ -98,6 +109,10 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
     if (!seen.has(NegotiateContextType.SIGNING_CAPABILITIES)) conn.signingAlgorithm = SigningAlgorithm.AesCmac
   } else {
     conn.signingAlgorithm = dialect >= Dialect.SMB3_00 ? SigningAlgorithm.AesCmac : SigningAlgorithm.HmacSha256
+    // MS-SMB2 3.3.5.4: 3.0 and 3.0.2 encrypt with AES-128-CCM when both sides support it.
+    if (dialect >= Dialect.SMB3_00 && (req.capabilities & Capabilities.ENCRYPTION) !== 0 && g.smb3Encryption !== 'disabled') {
+      conn.cipherId = Cipher.AES_128_CCM
+    }
   }
 
   conn.dialect = dialect
@@ -106,7 +121,10 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
   conn.clientSecurityMode = req.securityMode
   conn.clientDialects = req.dialects
   conn.serverSecurityMode = serverSecurityMode(conn)
-  conn.serverCapabilities = capabilitiesFor(dialect)
+  // CAP_ENCRYPTION is defined for 3.0/3.0.2; for 3.1.1 the cipher context says it, but Samba's
+  // client also looks for the capability before encrypting for a share, so it is set whenever a
+  // cipher was agreed with a client that announced the capability.
+  conn.serverCapabilities = capabilitiesFor(dialect) | (conn.cipherId !== Cipher.NONE && (req.capabilities & Capabilities.ENCRYPTION) !== 0 ? Capabilities.ENCRYPTION : 0)
   limits(conn, dialect)
   conn.state = ConnectionState.Negotiated
   conn.negotiateCount++

@@ -9,6 +9,7 @@ import { Session, SessionState } from '../../session/model.js'
 import { preauthUpdate } from '../../crypto/preauth.js'
 import { deriveSessionKeys } from '../../crypto/kdf.js'
 import { Signer, SigningAlgorithm } from '../../crypto/signing.js'
+import { SessionCipher, cipherKeyBits } from '../../crypto/encryption.js'
 import { SpnegoNtlmServer } from '../../auth/spnego-server.js'
 import { teardownSession } from '../teardown.js'
 
@@ -115,15 +116,29 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   if (s.isGuest) sessionFlags |= SessionFlags.IS_GUEST
   if (s.isAnonymous) sessionFlags |= SessionFlags.IS_NULL
   if (!s.isGuest && !s.isAnonymous) {
-    const keys = deriveSessionKeys(conn.dialect, result!.sessionKey, s.preauthHash, 128)
+    const keys = deriveSessionKeys(conn.dialect, result!.sessionKey, s.preauthHash, conn.cipherId !== 0 ? cipherKeyBits(conn.cipherId) : 128)
     s.keys = { sessionKey: result!.sessionKey, ...keys }
+    if (conn.cipherId !== 0 && keys.encryptionKey !== undefined && keys.decryptionKey !== undefined) {
+      s.encryptor = new SessionCipher(conn.cipherId, keys.encryptionKey)
+      s.decryptor = new SessionCipher(conn.cipherId, keys.decryptionKey)
+    }
     const alg = conn.dialect >= Dialect.SMB3_00 ? conn.signingAlgorithm : SigningAlgorithm.HmacSha256
     s.signer = new Signer(alg, keys.signingKey)
     // MS-SMB2 3.3.5.5.3: signing is required if either side requires it.
     s.signingRequired = g.serverSigning === 'mandatory' || (securityMode & SecurityMode.SIGNING_REQUIRED) !== 0
   }
+  if (g.smb3Encryption === 'mandatory') {
+    // MS-SMB2 3.3.5.5.3: a server that requires encryption refuses a session that cannot have it.
+    if (s.encryptor === undefined) {
+      server.log.info(`session from ${conn.io.remoteAddress} refused: encryption is mandatory and the client ${s.isGuest || s.isAnonymous ? 'is not authenticated' : 'negotiated no cipher'}`)
+      void teardownSession(server, s)
+      throw new NtStatusError(NtStatus.ACCESS_DENIED, 'encryption required')
+    }
+    s.encryptData = true
+    sessionFlags |= SessionFlags.ENCRYPT_DATA
+  }
   s.state = SessionState.Valid
-  server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signingRequired ? ', signing required' : ''}`)
+  server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signingRequired ? ', signing required' : ''}${s.encryptData ? ', encrypted' : ''}`)
   void hdr
   const token = step.state === 'done' ? step.token : Buffer.alloc(0)
   return { body: responseBody(sessionFlags, token), sessionId: s.sessionId, signWith: s.signer ? s : undefined }

@@ -2,7 +2,7 @@
 // access rules of ksmbd.conf (available, valid/invalid users, guest ok, read only, read/write list).
 import type { RequestContext, Reply } from '../context.js'
 import { field, utf16 } from '../context.js'
-import { FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareType } from '../../wire/constants.js'
+import { FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareFlags, ShareType } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { TreeConnect, type Session } from '../../session/model.js'
@@ -55,7 +55,15 @@ export async function treeConnect (ctx: RequestContext): Promise<Reply> {
       throw new NtStatusError(NtStatus.BAD_NETWORK_NAME)
     }
     const maximal = access.readOnly ? (FILE_GENERIC_READ | FILE_GENERIC_EXECUTE) : FILE_ALL_ACCESS
+    // MS-SMB2 3.3.5.7: a share that requires encryption refuses a session that cannot encrypt.
+    const policy = entry.config.smb3Encryption ?? server.config.global.smb3Encryption
+    const encrypt = policy === 'mandatory' && ctx.conn.dialect >= 0x0300
+    if (policy === 'mandatory' && session.encryptor === undefined) {
+      server.log.info(`tree connect to ${entry.config.name} refused for ${session.user || 'anonymous'}: the share requires encryption`)
+      throw new NtStatusError(NtStatus.ACCESS_DENIED, 'share requires encryption')
+    }
     tree = new TreeConnect(session.allocateTreeId(), session, entry.config, entry.config.name, fs, maximal, false)
+    tree.encryptData = encrypt
   }
   session.trees.set(tree.treeId, tree)
   ctx.tree = tree
@@ -65,7 +73,7 @@ export async function treeConnect (ctx: RequestContext): Promise<Reply> {
   const out = Buffer.alloc(16)
   out.writeUInt16LE(16, 0)
   out[2] = tree.isPipe ? ShareType.PIPE : ShareType.DISK
-  out.writeUInt32LE(0, 4) // manual caching
+  out.writeUInt32LE(tree.encryptData ? ShareFlags.ENCRYPT_DATA : 0, 4) // manual caching
   out.writeUInt32LE(0, 8)
   out.writeUInt32LE(tree.maximalAccess >>> 0, 12)
   return { body: out }

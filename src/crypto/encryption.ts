@@ -1,0 +1,120 @@
+// SMB3 encryption (MS-SMB2 3.1.4.3, 2.2.41 TRANSFORM_HEADER): AES-128/256-CCM and -GCM through
+// node:crypto (OpenSSL, AES-NI). The transform header's bytes from Nonce to SessionId are the AAD;
+// the AEAD tag is the header's Signature. Nonces come from a per-session counter and never repeat.
+import { createCipheriv, createDecipheriv, randomBytes, type CipherCCMTypes, type CipherGCMTypes } from 'node:crypto'
+
+/** MS-SMB2 2.2.3.1.2 Cipher ids. */
+
+
+export const TRANSFORM_HEADER_SIZE = 52
+export const TRANSFORM_MAGIC = 0x424d53fd
+/** MS-SMB2 2.2.41: Flags (3.1.1) / EncryptionAlgorithm (3.0.x): 0x0001 = encrypted. */
+export const TRANSFORM_FLAG_ENCRYPTED = 0x0001
+
+export const CIPHER_NAMES: Record<number, string> = { 1: 'AES-128-CCM', 2: 'AES-128-GCM', 3: 'AES-256-CCM', 4: 'AES-256-GCM' }
+export const cipherKeyBits = (cipher: number): 128 | 256 => (cipher === 3 || cipher === 4) ? 256 : 128
+const isGcm = (cipher: number): boolean => cipher === 2 || cipher === 4
+const nonceLength = (cipher: number): number => isGcm(cipher) ? 12 : 11
+
+export class DecryptError extends Error {
+  readonly code = 'SMBTS_ERR_DECRYPT'
+}
+
+export interface TransformHeader { signature: Buffer, nonce: Buffer, originalMessageSize: number, flags: number, sessionId: bigint }
+
+export function decodeTransformHeader (msg: Buffer): TransformHeader {
+  if (msg.length < TRANSFORM_HEADER_SIZE || msg.readUInt32LE(0) !== TRANSFORM_MAGIC) throw new DecryptError('short or foreign transform header')
+  return {
+    signature: msg.subarray(4, 20),
+    nonce: msg.subarray(20, 36),
+    originalMessageSize: msg.readUInt32LE(36),
+    flags: msg.readUInt16LE(42),
+    sessionId: msg.readBigUInt64LE(44),
+  }
+}
+
+/** One direction of one session's encryption. */
+export class SessionCipher {
+  private counter = 0n
+  private readonly salt: Buffer
+  private readonly alg: string
+
+  constructor (readonly cipher: number, private readonly key: Buffer) {
+    const bits = cipherKeyBits(cipher)
+    if (key.length * 8 !== bits) throw new RangeError(`${CIPHER_NAMES[cipher] ?? cipher} needs a ${bits}-bit key`)
+    this.alg = `aes-${bits}-${isGcm(cipher) ? 'gcm' : 'ccm'}`
+    // Nonce = 8-byte message counter || a random per-session tail: unique for 2^64 messages.
+    this.salt = randomBytes(nonceLength(cipher) - 8)
+  }
+
+  private nextNonce (): Buffer {
+    const n = Buffer.alloc(16)
+    n.writeBigUInt64LE(this.counter++, 0)
+    this.salt.copy(n, 8)
+    return n
+  }
+
+  /**
+   * Encrypts a whole (possibly compound) message given as chunks. Returns [transform header,
+   * ciphertext]: the one copy encryption needs is the ciphertext itself.
+   */
+  encrypt (sessionId: bigint, chunks: Buffer[]): Buffer[] {
+    let size = 0
+    for (const c of chunks) size += c.length
+    const head = Buffer.alloc(TRANSFORM_HEADER_SIZE)
+    head.writeUInt32LE(TRANSFORM_MAGIC, 0)
+    const nonce = this.nextNonce()
+    nonce.copy(head, 20)
+    head.writeUInt32LE(size, 36)
+    head.writeUInt16LE(TRANSFORM_FLAG_ENCRYPTED, 42)
+    head.writeBigUInt64LE(sessionId, 44)
+    const aad = head.subarray(20, 52)
+    const iv = nonce.subarray(0, nonceLength(this.cipher))
+    let out: Buffer
+    if (isGcm(this.cipher)) {
+      const c = createCipheriv(this.alg as CipherGCMTypes, this.key, iv, { authTagLength: 16 })
+      c.setAAD(aad)
+      out = Buffer.allocUnsafe(size)
+      let off = 0
+      for (const chunk of chunks) off += c.update(chunk).copy(out, off)
+      c.final()
+      c.getAuthTag().copy(head, 4)
+    } else {
+      // CCM takes the whole plaintext in one update.
+      const plain = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)
+      const c = createCipheriv(this.alg as CipherCCMTypes, this.key, iv, { authTagLength: 16 })
+      c.setAAD(aad, { plaintextLength: size })
+      out = c.update(plain)
+      c.final()
+      c.getAuthTag().copy(head, 4)
+    }
+    return [head, out]
+  }
+
+  /** Decrypts a whole transform message; throws DecryptError when it doesn't authenticate. */
+  decrypt (msg: Buffer): Buffer {
+    const h = decodeTransformHeader(msg)
+    const body = msg.subarray(TRANSFORM_HEADER_SIZE)
+    if (h.originalMessageSize !== body.length) throw new DecryptError('OriginalMessageSize does not match')
+    const iv = h.nonce.subarray(0, nonceLength(this.cipher))
+    const aad = msg.subarray(20, 52)
+    try {
+      if (isGcm(this.cipher)) {
+        const d = createDecipheriv(this.alg as CipherGCMTypes, this.key, iv, { authTagLength: 16 })
+        d.setAAD(aad)
+        d.setAuthTag(h.signature)
+        const a = d.update(body)
+        const b = d.final()
+        return b.length === 0 ? a : Buffer.concat([a, b])
+      }
+      const d = createDecipheriv(this.alg as CipherCCMTypes, this.key, iv, { authTagLength: 16 })
+      d.setAuthTag(h.signature)
+      d.setAAD(aad, { plaintextLength: body.length })
+      const out = d.update(body)
+      d.final()
+      return out
+    } catch (e) {
+      throw new DecryptError(`message does not authenticate (${(e as Error).message})`)
+    }
+  }
+}
