@@ -135,7 +135,7 @@ class PosixFile implements VfsFile {
 
 class PosixShare implements ShareFs {
   private readonly resolve: number
-  constructor (readonly root: string, private readonly rootFd: number, followSymlinks: boolean) {
+  constructor (readonly root: string, private readonly rootFd: number, private readonly followSymlinks: boolean) {
     const c = native.constants
     // Symlinks inside the share are followed only when the share allows it, and even then the
     // kernel refuses any that lead outside (RESOLVE_BENEATH applies to every component).
@@ -148,7 +148,9 @@ class PosixShare implements ShareFs {
 
   async open (path: string, o: OpenOptions): Promise<VfsFile> {
     const c = native.constants
-    let flags = c.O_CLOEXEC | c.O_NOFOLLOW
+    // A final-component symlink is followed only when the share follows symlinks; the kernel
+    // still refuses one that leads outside (RESOLVE_BENEATH).
+    let flags = c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW)
     if (o.directory) flags |= c.O_DIRECTORY | c.O_RDONLY
     else flags |= o.write ? c.O_RDWR : c.O_RDONLY
     if (o.create === 'new') flags |= c.O_CREAT | c.O_EXCL
@@ -175,6 +177,14 @@ class PosixShare implements ShareFs {
     // Resolve the parent beneath the root, then lstat the last component relative to it.
     const c = native.constants
     if (path === '') return statFromStatx(await native.statx(this.rootFd, '', c.AT_EMPTY_PATH, 0x0fff), '')
+    if (this.followSymlinks) {
+      // Following: resolve the whole path beneath the root (O_PATH), then stat what it names,
+      // so a link that leads outside fails (EXDEV) instead of describing the outside file.
+      const fd = await native.openat2(this.rootFd, path, c.O_PATH | c.O_CLOEXEC, 0, this.resolve)
+      try {
+        return statFromStatx(await native.statx(fd, '', c.AT_EMPTY_PATH, 0x0fff), baseName(path))
+      } finally { await fsClose(fd) }
+    }
     const { dirFd, name, close } = await this.parent(path)
     try {
       return statFromStatx(await native.statx(dirFd, name, c.AT_SYMLINK_NOFOLLOW, 0x0fff), name)
