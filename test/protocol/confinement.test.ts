@@ -1,0 +1,92 @@
+// Names that try to leave the share never reach outside it: `..`, symlinks (to /etc and to a
+// secret beside the share), absolute-looking names, rename targets. Each gets a definite
+// NTSTATUS and the file outside is neither read nor written.
+import t from 'tap'
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  Access, Disposition, MemClient, memServer, namesOf, Opt, outputBuffer, readData, renameInfo, Status,
+} from '../helpers/mem-client.js'
+
+const SECRET = 'top secret, outside the share'
+
+function setup (t: { teardown (fn: () => void): void }, extra: string[] = []): ReturnType<typeof memServer> {
+  const srv = memServer({ shareLines: extra })
+  t.teardown(srv.cleanup)
+  writeFileSync(join(srv.root, 'secret.txt'), SECRET)
+  symlinkSync('/etc', join(srv.share, 'etc'))
+  symlinkSync('../secret.txt', join(srv.share, 'leak.txt'))
+  symlinkSync(join(srv.root, 'secret.txt'), join(srv.share, 'abs-leak.txt'))
+  writeFileSync(join(srv.share, 'inside.txt'), 'inside')
+  symlinkSync('inside.txt', join(srv.share, 'ok-link.txt'))
+  return srv
+}
+
+/** Opens for read and, if it works, reads: returns the status and anything read. */
+async function tryRead (c: MemClient, name: string, options = 0): Promise<{ status: number, data?: Buffer }> {
+  const cr = await c.create(name, { access: Access.GENERIC_READ, disposition: Disposition.OPEN, options })
+  if (cr.status !== 0) return { status: cr.status }
+  const fid = { persistent: cr.body.readBigUInt64LE(64), volatile: cr.body.readBigUInt64LE(72) }
+  const r = await c.read(fid, 0, 4096)
+  await c.close(fid)
+  return { status: r.status, data: r.status === 0 ? Buffer.from(readData(r)) : undefined }
+}
+
+const PASSWD_FIRST = readFileSync('/etc/passwd', 'utf8').split('\n')[0]
+
+for (const follow of [false, true]) {
+  t.test(`follow symlinks = ${follow ? 'yes' : 'no'}`, async (t) => {
+    const srv = setup(t, [`follow symlinks = ${follow ? 'yes' : 'no'}`])
+    const c = await new MemClient(srv.state).connect()
+    const cases: Array<[string, number[]]> = [
+      ['..\\..\\etc\\passwd', [Status.OBJECT_PATH_SYNTAX_BAD]],
+      ['..\\secret.txt', [Status.OBJECT_PATH_SYNTAX_BAD]],
+      ['sub\\..\\..\\secret.txt', [Status.OBJECT_PATH_SYNTAX_BAD]],
+      ['etc\\passwd', [Status.ACCESS_DENIED]],
+      ['leak.txt', [Status.ACCESS_DENIED]],
+      ['abs-leak.txt', [Status.ACCESS_DENIED]],
+      ['C:\\etc\\passwd', [Status.OBJECT_NAME_INVALID]],
+      ['\\\\server\\share\\..\\secret.txt', [Status.OBJECT_NAME_INVALID, Status.OBJECT_PATH_SYNTAX_BAD, Status.INVALID_PARAMETER]],
+      ['/etc/passwd', [Status.OBJECT_NAME_INVALID]],
+      ['etc/passwd', [Status.OBJECT_NAME_INVALID]],
+    ]
+    for (const [name, want] of cases) {
+      const r = await tryRead(c, name)
+      t.ok(want.includes(r.status), `${name}: 0x${r.status.toString(16)} in [${want.map(x => '0x' + x.toString(16)).join(', ')}]`)
+      t.equal(r.data, undefined, `${name}: nothing read`)
+    }
+    // a directory open of the /etc link and listing it
+    const d = await c.create('etc', { access: Access.GENERIC_READ, disposition: Disposition.OPEN, options: Opt.DIRECTORY_FILE })
+    if (follow) t.equal(d.status, Status.ACCESS_DENIED, 'the /etc link cannot be opened as a directory')
+    else t.ok([Status.ACCESS_DENIED, 0xc0000103].includes(d.status), 'the /etc link is not a directory the share follows')
+    // the link inside the share works only when links are followed
+    const ok = await tryRead(c, 'ok-link.txt')
+    if (follow) t.equal(ok.data?.toString(), 'inside', 'an in-share link is followed')
+    else t.equal(ok.status, Status.ACCESS_DENIED, 'links are not followed')
+
+    // nothing gets written outside either
+    const w = await c.create('leak.txt', { disposition: Disposition.OVERWRITE_IF })
+    t.equal(w.status, Status.ACCESS_DENIED, 'overwrite through the link refused')
+    t.equal(readFileSync(join(srv.root, 'secret.txt'), 'utf8'), SECRET, 'secret untouched')
+    t.equal((await c.create('..\\escaped.txt', { disposition: Disposition.CREATE })).status, Status.OBJECT_PATH_SYNTAX_BAD)
+    t.equal((await c.create('etc\\smbts-escape', { disposition: Disposition.CREATE })).status, Status.ACCESS_DENIED)
+    t.notOk(existsSync(join(srv.root, 'escaped.txt')))
+
+    // rename out of the share
+    const fid = await c.open('inside.txt')
+    t.equal((await c.setInfo(fid, 1, 10, renameInfo('..\\moved.txt'))).status, Status.OBJECT_PATH_SYNTAX_BAD, 'rename to ..')
+    t.equal((await c.setInfo(fid, 1, 10, renameInfo('etc\\moved.txt'))).status, Status.ACCESS_DENIED, 'rename through the /etc link')
+    await c.close(fid)
+    t.notOk(existsSync(join(srv.root, 'moved.txt')))
+    t.ok(existsSync(join(srv.share, 'inside.txt')))
+
+    // the share root's ".." in a listing describes the root, and /etc is never listed
+    const root = await c.open('', { access: Access.GENERIC_READ, options: Opt.DIRECTORY_FILE })
+    const names = namesOf(outputBuffer(await c.queryDirectory(root, '*')))
+    t.ok(names.includes('..'))
+    t.notOk(names.includes('secret.txt'))
+    t.notOk(names.includes('passwd'))
+    t.not(PASSWD_FIRST, '')
+    t.notOk(c.closed)
+  })
+}

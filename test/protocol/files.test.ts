@@ -1,0 +1,120 @@
+// Files through the whole server in memory: CREATE/WRITE/READ/CLOSE, directories, rename,
+// delete on close, share access rules (read only, valid users).
+import t from 'tap'
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  Access, Disposition, fileIdOf, MemClient, memServer, namesOf, Opt, outputBuffer, readData, renameInfo, Status,
+} from '../helpers/mem-client.js'
+
+const FILE_INFO = 1
+const FileRenameInformation = 10
+const FileDispositionInformation = 13
+const FileStandardInformation = 5
+
+t.test('create/write/read/close round trip on every dialect', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  for (const d of [0x0202, 0x0210, 0x0300, 0x0302, 0x0311]) {
+    const c = await new MemClient(srv.state).connect({ dialect: d, signAll: d === 0x0311 })
+    const name = `f-${d.toString(16)}.bin`
+    const cr = await c.create(name, { disposition: Disposition.CREATE })
+    t.equal(cr.status, 0, `0x${d.toString(16)} create`)
+    t.equal(cr.body.readUInt32LE(4), 2, 'FILE_CREATED')
+    const fid = fileIdOf(cr)
+    const data = Buffer.from(Array.from({ length: 5000 }, (_, i) => i & 0xff))
+    const w = await c.write(fid, 0, data)
+    t.equal(w.status, 0)
+    t.equal(w.body.readUInt32LE(4), data.length, 'Count')
+    const r = await c.read(fid, 0, 65536)
+    t.equal(r.status, 0)
+    t.same(readData(r), data, 'read back what was written')
+    t.equal((await c.read(fid, 5000, 10)).status, Status.END_OF_FILE, 'read at EOF')
+    const q = await c.queryInfo(fid, FILE_INFO, FileStandardInformation)
+    t.equal(q.status, 0)
+    t.equal(outputBuffer(q).readBigUInt64LE(8), 5000n, 'EndOfFile')
+    t.equal((await c.close(fid)).status, 0)
+    t.equal((await c.close(fid)).status, Status.FILE_CLOSED, 'a closed FileId is gone')
+    t.same(readFileSync(join(srv.share, name)), data, 'on disk')
+    t.equal((await c.create(name, { disposition: Disposition.CREATE })).status, Status.OBJECT_NAME_COLLISION)
+    t.equal((await c.create('nope.txt', { disposition: Disposition.OPEN })).status, Status.OBJECT_NAME_NOT_FOUND)
+    t.equal((await c.create('nodir\\x.txt', { disposition: Disposition.OPEN })).status, Status.OBJECT_PATH_NOT_FOUND)
+  }
+})
+
+t.test('directories: create, list with patterns, restart', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  const dir = await c.open('d', { disposition: Disposition.CREATE, options: Opt.DIRECTORY_FILE, access: Access.GENERIC_READ })
+  for (const n of ['a.txt', 'b.txt', 'c.log']) await c.close(await c.open(`d\\${n}`, { disposition: Disposition.CREATE }))
+  const all = await c.queryDirectory(dir, '*')
+  t.equal(all.status, 0)
+  t.same(namesOf(outputBuffer(all)).sort(), ['.', '..', 'a.txt', 'b.txt', 'c.log'])
+  t.equal((await c.queryDirectory(dir, '*')).status, Status.NO_MORE_FILES, 'then NO_MORE_FILES')
+  const txt = await c.queryDirectory(dir, '*.txt', 12, 1)
+  t.same(namesOf(outputBuffer(txt)).sort(), ['a.txt', 'b.txt'], 'pattern with RESTART_SCANS')
+  t.equal((await c.queryDirectory(dir, 'zzz*', 12, 1)).status, Status.NO_SUCH_FILE, 'no match on the first call')
+  const f = await c.open('d\\a.txt')
+  t.equal((await c.queryDirectory(f, '*')).status, Status.INVALID_PARAMETER, 'QUERY_DIRECTORY on a file')
+  t.equal((await c.create('d\\a.txt', { options: Opt.DIRECTORY_FILE })).status, 0xc0000103, 'NOT_A_DIRECTORY')
+  t.equal((await c.create('d', { options: Opt.NON_DIRECTORY_FILE })).status, 0xc00000ba, 'FILE_IS_A_DIRECTORY')
+})
+
+t.test('rename and delete (on close and through disposition)', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  const fid = await c.open('old.txt', { disposition: Disposition.CREATE })
+  await c.write(fid, 0, Buffer.from('hello'))
+  t.equal((await c.setInfo(fid, FILE_INFO, FileRenameInformation, renameInfo('new.txt'))).status, 0)
+  await c.close(fid)
+  t.notOk(existsSync(join(srv.share, 'old.txt')))
+  t.equal(readFileSync(join(srv.share, 'new.txt'), 'utf8'), 'hello', 'renamed')
+
+  writeFileSync(join(srv.share, 'other.txt'), 'x')
+  const f2 = await c.open('new.txt')
+  t.equal((await c.setInfo(f2, FILE_INFO, FileRenameInformation, renameInfo('other.txt'))).status, Status.OBJECT_NAME_COLLISION, 'no replace')
+  t.equal((await c.setInfo(f2, FILE_INFO, FileRenameInformation, renameInfo('other.txt', true))).status, 0, 'replace')
+  await c.close(f2)
+  t.equal(readFileSync(join(srv.share, 'other.txt'), 'utf8'), 'hello')
+
+  const doc = await c.open('tmp.txt', { disposition: Disposition.CREATE, options: Opt.DELETE_ON_CLOSE })
+  t.ok(existsSync(join(srv.share, 'tmp.txt')), 'exists while open')
+  await c.close(doc)
+  t.notOk(existsSync(join(srv.share, 'tmp.txt')), 'deleted on close')
+
+  const disp = await c.open('other.txt')
+  t.equal((await c.setInfo(disp, FILE_INFO, FileDispositionInformation, Buffer.from([1]))).status, 0)
+  await c.close(disp)
+  t.notOk(existsSync(join(srv.share, 'other.txt')), 'deleted through FileDispositionInformation')
+
+  mkdirSync(join(srv.share, 'full'))
+  writeFileSync(join(srv.share, 'full', 'x'), '')
+  const dfid = await c.open('full', { options: Opt.DIRECTORY_FILE, access: Access.GENERIC_READ | Access.DELETE })
+  t.equal((await c.setInfo(dfid, FILE_INFO, FileDispositionInformation, Buffer.from([1]))).status, 0xc0000101, 'DIRECTORY_NOT_EMPTY')
+})
+
+t.test('read-only share refuses writes; valid users', async (t) => {
+  const srv = memServer({ shares: { ro: ['read only = yes'], only: ['read only = no', 'valid users = alice'] }, users: { alice: 'Alice-pw1' } })
+  t.teardown(srv.cleanup)
+  writeFileSync(join(srv.root, 'ro', 'f.txt'), 'data')
+  const c = await new MemClient(srv.state).connect({ share: 'ro' })
+  t.equal((await c.create('new.txt', { disposition: Disposition.CREATE })).status, Status.ACCESS_DENIED, 'create refused')
+  t.equal((await c.create('f.txt', { access: Access.GENERIC_WRITE, disposition: Disposition.OPEN })).status, Status.ACCESS_DENIED, 'write access refused')
+  t.equal((await c.create('f.txt', { disposition: Disposition.OVERWRITE_IF, access: Access.GENERIC_READ })).status, Status.ACCESS_DENIED, 'overwrite refused')
+  t.equal((await c.readFile('f.txt')).toString(), 'data', 'reads work')
+  t.notOk(existsSync(join(srv.root, 'ro', 'new.txt')))
+
+  const tester = new MemClient(srv.state)
+  await tester.negotiate({ dialects: [0x0311] }); await tester.login()
+  t.equal((await tester.treeConnect('only')).status, Status.ACCESS_DENIED, 'not in valid users')
+  t.equal((await tester.treeConnect('nosuch')).status, Status.BAD_NETWORK_NAME)
+  const alice = await new MemClient(srv.state).connect({ share: 'only', user: 'alice', password: 'Alice-pw1' })
+  t.equal((await alice.create('a.txt', { disposition: Disposition.CREATE })).status, 0, 'alice may')
+
+  // a tree disconnect ends the tree and its opens
+  const fid = await alice.open('a.txt')
+  t.equal((await alice.treeDisconnect()).status, 0)
+  t.equal((await alice.close(fid)).status, Status.NETWORK_NAME_DELETED)
+})
