@@ -100,6 +100,10 @@ export const NtStatus = {
   TOO_MANY_LINKS: 0xC0000265,
   INVALID_ACL: 0xC0000077,
   INVALID_SID: 0xC0000078,
+  INVALID_PIPE_STATE: 0xC00000AD,
+  PIPE_BUSY: 0xC00000AE,
+  PIPE_DISCONNECTED: 0xC00000B0,
+  PIPE_EMPTY: 0xC00000D9,
 } as const
 
 const names = new Map<number, string>([
@@ -203,6 +207,10 @@ const names = new Map<number, string>([
   [0xC0000265, 'STATUS_TOO_MANY_LINKS'],
   [0xC0000077, 'STATUS_INVALID_ACL'],
   [0xC0000078, 'STATUS_INVALID_SID'],
+  [0xC00000AD, 'STATUS_INVALID_PIPE_STATE'],
+  [0xC00000AE, 'STATUS_PIPE_BUSY'],
+  [0xC00000B0, 'STATUS_PIPE_DISCONNECTED'],
+  [0xC00000D9, 'STATUS_PIPE_EMPTY'],
 ])
 
 export function ntStatusName (status: number): string {
