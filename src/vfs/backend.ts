@@ -37,6 +37,8 @@ export interface VfsFile {
   stat (): Promise<Stat>
   /** Every entry of a directory, '.' and '..' included, each with its (lstat) info. */
   readdir (): Promise<DirEntry[]>
+  /** lstat of one entry of this directory, by name (ENOENT once it is gone). */
+  statEntry (name: string): Promise<Stat>
   close (): Promise<void>
 }
 

@@ -126,6 +126,10 @@ class PosixFile implements VfsFile {
     return out
   }
 
+  async statEntry (name: string): Promise<Stat> {
+    return statFromStatx(await native.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, 0x0fff), name)
+  }
+
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true

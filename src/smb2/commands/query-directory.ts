@@ -52,6 +52,16 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   let status: number = NtStatus.SUCCESS
   while (c.next < c.entries.length) {
     const e = c.entries[c.next]
+    if (!fresh && e.name !== '.' && e.name !== '..') {
+      // A continued enumeration reports the directory as it is now: an entry removed since the
+      // listing was read is skipped, a changed one shows its current attributes.
+      try {
+        e.info = await open.file.statEntry(e.name)
+      } catch {
+        c.next++
+        continue
+      }
+    }
     if (!writer.tryAdd({ name: e.name, info: e.info })) {
       if (writer.count === 0) {
         // Not even one entry fits: MS-SMB2 3.3.5.18 answers STATUS_BUFFER_OVERFLOW with what fits.
@@ -64,6 +74,8 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
     c.next++
     if (single) break
   }
+  // Every remaining entry vanished since the listing was read.
+  if (writer.count === 0 && status === NtStatus.SUCCESS) throw new NtStatusError(NtStatus.NO_MORE_FILES)
   const data = writer.finish()
   const out = Buffer.alloc(8 + data.length)
   out.writeUInt16LE(9, 0)
