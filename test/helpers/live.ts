@@ -28,10 +28,12 @@ export interface LiveOptions {
   shares?: Record<string, string[]>
   users?: Record<string, string>
   debug?: LogComponent[]
+  /** Where the temp root (share, config, client files) goes; default os.tmpdir(). */
+  tmpRoot?: string
 }
 
 export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
-  const root = mkdtempSync(join(tmpdir(), 'smbts-live-'))
+  const root = mkdtempSync(join(o.tmpRoot ?? tmpdir(), 'smbts-live-'))
   const share = join(root, 'share')
   mkdirSync(share)
   const user = 'tester'
