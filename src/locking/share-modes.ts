@@ -6,6 +6,7 @@ import { NtStatus } from '../wire/ntstatus.js'
 const READ_LIKE = 0x0001 | 0x0020 // FILE_READ_DATA | FILE_EXECUTE
 const WRITE_LIKE = 0x0002 | 0x0004 // FILE_WRITE_DATA | FILE_APPEND_DATA
 const DELETE = 0x00010000
+const DATA_ACCESS = READ_LIKE | WRITE_LIKE | DELETE
 const SHARE_READ = 1
 const SHARE_WRITE = 2
 const SHARE_DELETE = 4
@@ -18,6 +19,9 @@ export class ShareModeTable {
   private readonly files = new Map<string, FileState>()
 
   private static conflicts (a: ShareModeEntry, b: ShareModeEntry): boolean {
+    // MS-FSA 2.1.5.1.2.2: only opens with data access (read, execute, write, append, delete)
+    // take part in sharing; an attributes-only open neither conflicts nor is conflicted with.
+    if ((a.access & DATA_ACCESS) === 0 || (b.access & DATA_ACCESS) === 0) return false
     const one = (x: ShareModeEntry, y: ShareModeEntry): boolean =>
       ((x.access & READ_LIKE) !== 0 && (y.shareAccess & SHARE_READ) === 0) ||
       ((x.access & WRITE_LIKE) !== 0 && (y.shareAccess & SHARE_WRITE) === 0) ||
