@@ -29,6 +29,17 @@ export class ShareModeTable {
     return one(a, b) || one(b, a)
   }
 
+  /**
+   * Throws STATUS_SHARING_VIOLATION if an open with `entry`'s access and sharing would conflict
+   * with the opens of `key`, without registering anything (an open the object store makes for an
+   * instant, such as the target directory of a rename).
+   */
+  check (key: string, entry: ShareModeEntry): void {
+    const st = this.files.get(key)
+    if (st === undefined) return
+    for (const o of st.opens) if (ShareModeTable.conflicts(o, entry)) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
+  }
+
   /** Registers an open, or throws STATUS_SHARING_VIOLATION / STATUS_DELETE_PENDING. */
   acquire (key: string, entry: ShareModeEntry): () => void {
     let st = this.files.get(key)

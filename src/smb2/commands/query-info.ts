@@ -27,6 +27,10 @@ function infoResponse (status: number, data: Buffer): Reply {
   return { status, body: data.length > 0 ? out : out.subarray(0, 9) }
 }
 
+// MS-SMB2 2.2.13 ShareAccess bits.
+const SHARE_READ = 0x1
+const SHARE_WRITE = 0x2
+
 function requireAccess (open: Open, mask: number): void {
   if ((open.grantedAccess & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
 }
@@ -121,6 +125,15 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         const target = smbPathToRelative(req.value.fileName)
         if (target === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
         if (target !== open.path) {
+          // A rename opens the target's parent directory for adding an entry, sharing read and
+          // write but not delete (Windows' SL_OPEN_TARGET_DIRECTORY open): another open of that
+          // directory holding DELETE access, or not sharing write, makes it a sharing violation.
+          const slash = target.lastIndexOf('/')
+          const parent = await tree.fs!.stat(slash < 0 ? '' : target.slice(0, slash))
+          server.shareModes.check(`${tree.shareName}\0${parent.indexNumber}`, {
+            access: open.isDirectory ? AccessMask.FILE_APPEND_DATA : AccessMask.FILE_WRITE_DATA, // ADD_SUBDIRECTORY / ADD_FILE
+            shareAccess: SHARE_READ | SHARE_WRITE,
+          })
           await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
           server.log.debug('vfs', `renamed ${tree.shareName}/${open.path} -> ${target}`)
           open.path = target
