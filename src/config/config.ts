@@ -24,6 +24,8 @@ export interface GlobalConfig {
   maxRead: number; maxWrite: number; maxTrans: number; maxCredits: number
   tcpPort: number; interfaces: string[]; bindInterfacesOnly: boolean
   maxConnections: number; deadtime: number /* minutes, 0 = off */; maxOpenFiles: number
+  maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
+  handshakeTimeout: number; frameTimeout: number /* seconds */
   raw: Map<string, string>
 }
 
@@ -171,6 +173,10 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     maxConnections: maxConnections === 0 ? MAX_CONNECTIONS_LIMIT : maxConnections,
     deadtime: num(slots, 'deadtime'),
     maxOpenFiles: num(slots, 'max open files'),
+    maxActiveSessions: num(slots, 'max active sessions'),
+    maxIpConnections: num(slots, 'max ip connections'),
+    handshakeTimeout: num(slots, 'handshake timeout'),
+    frameTimeout: num(slots, 'frame timeout'),
     raw
   }
 }

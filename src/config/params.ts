@@ -117,6 +117,12 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   g({ name: 'max active sessions', type: 'size', default: '1024', min: 1, max: 65536 }),
   g({ name: 'max open files', type: 'size', default: '10000', min: 1, max: 1 << 20 }),
   g({ name: 'deadtime', type: 'int', default: '0', min: 0, max: 0x7fffffff }),
+  // ksmbd-tools: connections one client address may hold at once (0 = no limit of its own).
+  g({ name: 'max ip connections', type: 'int', default: '0', min: 0, max: 65536 }),
+  // smbts: seconds a connection may take to negotiate and authenticate, and to deliver one
+  // message once its first byte arrived (a client sending a header a byte a second is cut off).
+  g({ name: 'handshake timeout', type: 'int', default: '30', min: 1, max: 3600 }),
+  g({ name: 'frame timeout', type: 'int', default: '30', min: 1, max: 3600 }),
   g({ name: 'ipc timeout', type: 'int', default: '0', min: 0, max: 0x7fffffff }),
   g({ name: 'server multi channel support', type: 'bool', default: 'no' }),
   g({ name: 'durable handles', type: 'bool', default: 'yes' }),

@@ -57,6 +57,13 @@ export class Smb2Connection {
 
   get closed (): boolean { return this.state === ConnectionState.Closed }
 
+  /** Opens held through every session of this connection (the `max open files` limit). */
+  openCount (): number {
+    let n = 0
+    for (const s of this.sessions) n += s.opens.size
+    return n
+  }
+
   /** Entry point from the transport: one whole PDU. Never throws; failures end this connection. */
   handlePdu (pdu: Buffer): Promise<void> {
     this.inFlight++

@@ -7,6 +7,7 @@ import type { Session } from '../session/model.js'
 import { ShareModeTable } from '../locking/share-modes.js'
 import type { Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
+import { ConnectionLimits } from '../transport/guard.js'
 
 export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
 
@@ -18,6 +19,8 @@ export class ServerState {
   shares = new Map<string, ShareEntry>()
   private lastSessionId = 0n
   private lastFileId = 0n
+  readonly limits: ConnectionLimits = new ConnectionLimits(this)
+  /** Open connections on the ring transport (the node:net one counts through `limits`). */
   connections = 0
 
   constructor (

@@ -9,6 +9,11 @@ export class FrameReader {
   private head = Buffer.alloc(4)
   private headFill = 0
 
+  /** True while a frame (or its 4-byte length) has started but not completed. */
+  get midFrame (): boolean {
+    return this.partial !== undefined || this.headFill > 0
+  }
+
   /** `maxFrame` is asked per frame, so it can grow once a session is established. */
   constructor (private readonly maxFrame: () => number) {}
 
@@ -49,6 +54,26 @@ export class FrameReader {
         this.partial = Buffer.allocUnsafe(len)
         this.partialFill = 0
       }
+    }
+  }
+
+  /**
+   * The unfilled rest of a frame being reassembled, so that a transport can receive straight into
+   * it (no copy of a large WRITE). Exactly the frame's missing bytes: never beyond its end.
+   */
+  pendingSpace (): { buf: Buffer, off: number, len: number } | undefined {
+    if (this.partial === undefined) return undefined
+    return { buf: this.partial, off: this.partialFill, len: this.partial.length - this.partialFill }
+  }
+
+  /** `n` bytes were received into pendingSpace(); hands out the frame once it is whole. */
+  commitPending (n: number, onFrame: (frame: Buffer) => void): void {
+    if (this.partial === undefined || n > this.partial.length - this.partialFill) throw new RangeError('commitPending beyond the pending frame')
+    this.partialFill += n
+    if (this.partialFill === this.partial.length) {
+      const f = this.partial
+      this.partial = undefined
+      onFrame(f)
     }
   }
 

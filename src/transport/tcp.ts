@@ -5,6 +5,7 @@ import { FrameReader, frameHeader } from './framing.js'
 import { Smb2Connection, ConnectionState } from '../smb2/connection.js'
 import type { ServerState } from '../smb2/server-state.js'
 import { SessionState } from '../session/model.js'
+import { clientAddress, ConnectionTimers } from './guard.js'
 
 /** Before a session is established nothing large is accepted (no allocation the client sizes). */
 const PRE_AUTH_MAX_FRAME = 128 * 1024
@@ -13,9 +14,23 @@ const FRAME_SLACK = 64 * 1024
 /** Stop reading from a client whose replies pile up beyond this. */
 const HIGH_WATER = 32 * 1024 * 1024
 
-export function serveSocket (server: ServerState, socket: net.Socket): Smb2Connection {
+/** The largest frame this connection may send now: small until a session is established. */
+export function frameLimit (conn: Smb2Connection): number {
+  if (conn.state !== ConnectionState.Negotiated) return PRE_AUTH_MAX_FRAME
+  for (const s of conn.sessions) if (s.state === SessionState.Valid) return Math.max(conn.maxWriteSize, conn.maxTransactSize, conn.maxReadSize) + FRAME_SLACK
+  return PRE_AUTH_MAX_FRAME
+}
+
+export function serveSocket (server: ServerState, socket: net.Socket): Smb2Connection | undefined {
   socket.setNoDelay(true)
   const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+  const addr = clientAddress(socket.remoteAddress)
+  const refused = server.limits.admit(addr)
+  if (refused !== undefined) {
+    server.log.warn(`connection from ${remote} refused: ${refused}`)
+    socket.destroy()
+    return undefined
+  }
   const conn: Smb2Connection = new Smb2Connection(server, {
     remoteAddress: remote,
     send (chunks) {
@@ -35,16 +50,13 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
       socket.destroy()
     },
   })
-  server.connections++
   server.log.debug('conn', `connection from ${remote}`)
-  const reader = new FrameReader(() => {
-    if (conn.state !== ConnectionState.Negotiated) return PRE_AUTH_MAX_FRAME
-    for (const s of conn.sessions) if (s.state === SessionState.Valid) return Math.max(conn.maxWriteSize, conn.maxTransactSize, conn.maxReadSize) + FRAME_SLACK
-    return PRE_AUTH_MAX_FRAME
-  })
+  const timers = new ConnectionTimers(server, conn, (why) => { conn.close(why) })
+  const reader = new FrameReader(() => frameLimit(conn))
   socket.on('data', (chunk: Buffer) => {
     try {
       reader.push(chunk, (frame) => { void conn.handlePdu(frame) })
+      timers.onData(reader.midFrame)
     } catch (e) {
       server.log.info(`${remote}: ${(e as Error).message}; closing`)
       conn.close((e as Error).message)
@@ -52,7 +64,8 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
   })
   socket.on('error', (e) => { server.log.debug('conn', `${remote}: ${e.message}`) })
   socket.on('close', () => {
-    server.connections--
+    server.limits.release(addr)
+    timers.stop()
     conn.close('socket closed')
   })
   return conn

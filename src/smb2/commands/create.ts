@@ -70,7 +70,16 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
 
   if (tree.isPipe) return await openPipe(ctx, req.name, req.desiredAccess)
 
+  // MS-SMB2 3.3.5.9: a CREATE name is relative to the share; one that begins with a separator
+  // is invalid.
+  if (req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
+
   const rel = smbPathToRelative(req.name)
+  const maxOpen = ctx.server.config.global.maxOpenFiles
+  if (ctx.conn.openCount() >= maxOpen) {
+    ctx.server.log.warn(`${ctx.conn.io.remoteAddress}: max open files (${maxOpen}) reached`)
+    throw new NtStatusError(NtStatus.TOO_MANY_OPENED_FILES)
+  }
   const access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
   if (access === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
   if ((access & ~tree.maximalAccess & WRITE_ACCESS_MASK) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'write access on a read-only share')

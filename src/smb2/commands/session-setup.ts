@@ -50,6 +50,10 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
 
   let session = ctx.session
   if (session === undefined) {
+    if (server.sessions.size >= server.config.global.maxActiveSessions) {
+      server.log.warn(`session from ${conn.io.remoteAddress} refused: max active sessions (${server.config.global.maxActiveSessions}) reached`)
+      throw new NtStatusError(NtStatus.REQUEST_NOT_ACCEPTED, 'max active sessions')
+    }
     session = new Session(server.newSessionId(), conn.dialect)
     server.sessions.set(session.sessionId, session)
     conn.sessions.add(session)

@@ -1,0 +1,117 @@
+// Limits and timeouts against a live server over TCP, each with a well-behaved bystander whose
+// transfer completes intact while the limit is hit: many idle connections from one address, a
+// slow-header client, a 16 MiB frame claim, a silent client, thousands of requests whose replies
+// are never read.
+import t from 'tap'
+import net from 'node:net'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startLive, smbclient, type LiveServer } from '../helpers/live.js'
+import { negotiateBody } from '../helpers/mem-client.js'
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+function frame (cmd: number, mid: bigint, body: Buffer, creditRequest = 1): Buffer {
+  const h = Buffer.alloc(64)
+  h.writeUInt32LE(0x424d53fe, 0)
+  h.writeUInt16LE(64, 4)
+  h.writeUInt16LE(1, 6)
+  h.writeUInt16LE(cmd, 12)
+  h.writeUInt16LE(creditRequest, 14)
+  h.writeBigUInt64LE(mid, 24)
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(64 + body.length, 0)
+  return Buffer.concat([len, h, body])
+}
+
+/** Connects from `local`; resolves with the socket once connected. */
+function connect (port: number, local = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port, localAddress: local })
+    s.once('connect', () => { resolve(s) })
+    s.once('error', reject)
+  })
+}
+
+/** Resolves true when the server closes the socket within `ms`. */
+function closedWithin (s: net.Socket, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (s.destroyed || s.readableEnded) { resolve(true); return }
+    const timer = setTimeout(() => { resolve(false) }, ms)
+    s.resume()
+    s.once('close', () => { clearTimeout(timer); resolve(true) })
+    s.once('error', () => {})
+  })
+}
+
+async function bystander (t: Tap.Test, live: LiveServer, tag: string): Promise<void> {
+  const data = randomBytes(4 * 1024 * 1024 + 3)
+  writeFileSync(join(live.root, `by-${tag}.bin`), data)
+  const r = await smbclient(live, `lcd ${live.root}; put by-${tag}.bin; get by-${tag}.bin by-${tag}.back`, { protocol: 'SMB3_11' })
+  t.equal(r.code, 0, `bystander transfer works (${tag}) ${r.stderr}`)
+  t.equal(sha(readFileSync(join(live.root, `by-${tag}.back`))), sha(data), `bystander data intact (${tag})`)
+}
+
+let live: LiveServer
+t.before(async () => {
+  live = await startLive({
+    global: ['max connections = 600', 'max ip connections = 500', 'handshake timeout = 5', 'frame timeout = 2', 'max active sessions = 50'],
+  })
+})
+t.teardown(async () => { await live.stop() })
+
+t.test('500 idle connections from one address, then the per-address limit', async t => {
+  const idle: net.Socket[] = []
+  for (let i = 0; i < 500; i++) idle.push(await connect(live.port, '127.0.0.2'))
+  const extra = await connect(live.port, '127.0.0.2')
+  t.ok(await closedWithin(extra, 2000), 'connection 501 from the same address is closed at once')
+  t.ok(live.logs.some(l => /max ip connections \(500\) reached for 127\.0\.0\.2/.test(l)), 'the log says which limit')
+  await bystander(t, live, 'idle')
+  for (const s of idle) s.destroy()
+})
+
+t.test('a client that sends a header a byte a second is cut off', async t => {
+  const s = await connect(live.port, '127.0.0.3')
+  const f = frame(0, 0n, negotiateBody({ dialects: [0x0311] }))
+  let i = 0
+  const timer = setInterval(() => { if (i < f.length && !s.destroyed) s.write(f.subarray(i, ++i)) }, 1000)
+  const closed = closedWithin(s, 8000)
+  await bystander(t, live, 'slow')
+  t.ok(await closed, 'slow client disconnected within the frame timeout')
+  clearInterval(timer)
+  t.ok(live.logs.some(l => /slow client/.test(l)), 'the log says why')
+})
+
+t.test('a client that never negotiates is cut off after the handshake timeout', async t => {
+  const s = await connect(live.port, '127.0.0.4')
+  t.ok(await closedWithin(s, 8000), 'silent client disconnected')
+  t.ok(live.logs.some(l => /no session within 5 s/.test(l)))
+})
+
+t.test('a 16 MiB frame claim before authentication closes at once, nothing allocated', async t => {
+  const s = await connect(live.port, '127.0.0.5')
+  const claim = Buffer.from([0x00, 0xff, 0xff, 0xff])
+  s.write(claim)
+  t.ok(await closedWithin(s, 2000), 'closed on the length alone')
+  t.ok(live.logs.some(l => /exceeds the limit/.test(l)))
+  await bystander(t, live, 'claim')
+})
+
+t.test('10,000 requests without reading a reply', async t => {
+  const s = await connect(live.port, '127.0.0.6')
+  s.pause() // never read
+  s.on('error', () => {})
+  // NEGOTIATE asking for plenty of credits, then ECHOs inside the window it may grant.
+  s.write(frame(0, 0n, negotiateBody({ dialects: [0x0202, 0x0210] }), 8192))
+  const echo = Buffer.alloc(4)
+  echo.writeUInt16LE(4, 0)
+  const batch: Buffer[] = []
+  for (let i = 1; i <= 10000; i++) batch.push(frame(0x0d, BigInt(i), echo, 1))
+  s.write(Buffer.concat(batch))
+  const rssBefore = process.memoryUsage().rss
+  await bystander(t, live, 'flood')
+  const grew = process.memoryUsage().rss - rssBefore
+  t.ok(grew < 256 * 1024 * 1024, `server memory stays bounded (grew ${(grew / 1048576).toFixed(1)} MiB)`)
+  s.destroy()
+})
