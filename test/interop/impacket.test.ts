@@ -1,6 +1,7 @@
 // impacket (0.10) SMBConnection against a live smbts, the dialect pinned to 2.0.2, 2.1 and 3.0:
 // NTLMv2 login, wrong password, put/get with checksums, listPath with sizes, mkdir, rename,
-// deletes (and the NTSTATUS of the refusals), and signing on a server that requires it.
+// deletes (and the NTSTATUS of the refusals), and signing on a server that requires it. On 3.0
+// impacket encrypts the whole session (AES-128-CCM) because the server offers encryption.
 // impacket 0.10 is not tested on 3.1.1: it logs in there but its signatures after SESSION_SETUP do
 // not verify (a client limitation; Samba answers it the same way), so every later request is refused.
 // listShares needs srvsvc over IPC$, which smbts does not serve yet: the result is recorded, not asserted.
@@ -59,6 +60,8 @@ function main (): void {
       t.equal(s.dialect?.value, DIALECTS[dialect], 'dialect pinned')
       t.equal(s.ntlmv2?.value, true, 'NTLMv2 used')
       t.equal(s.signingRequired?.value, false, 'signing not required by default')
+      // impacket encrypts a 3.x session whenever the server offers encryption (AES-128-CCM on 3.0).
+      t.equal(s.encrypting?.value, dialect === '3.0', dialect === '3.0' ? 'session encrypted (AES-128-CCM)' : 'no encryption before 3.0')
       if (s.listShares?.ok) {
         t.ok((s.listShares.value as string[]).includes('share'), 'listShares lists the share')
       } else {

@@ -83,6 +83,11 @@ def run_session(conn, scenario, user, password, share, workdir, base, step):
         s = conn.getSMBServer()
         return bool(s._Session['SigningActivated'])
     step('signingActive', signing_active)
+
+    def encrypting():
+        # impacket encrypts every request of a 3.x session once the server offers encryption.
+        return bool(conn.getSMBServer()._Session['SessionFlags'] & smb3structs.SMB2_SESSION_FLAG_ENCRYPT_DATA)
+    step('encrypting', encrypting)
     step('ntlmv2', lambda: bool(conn.doesSupportNTLMv2()))
 
     if scenario == 'full':
