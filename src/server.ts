@@ -9,6 +9,9 @@ import { ServerState } from './smb2/server-state.js'
 import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
 import { listenTcp } from './transport/tcp.js'
+import { listenUring } from './transport/uring.js'
+import { posixUringBackend } from './vfs/posix-uring.js'
+import { Ring, ringUnavailableReason } from './io/ring.js'
 import { nativeAvailable, nativeLoadError } from './io/native.js'
 
 export interface StartServerOptions {
@@ -29,9 +32,16 @@ export interface StartServerOptions {
 export interface RunningServer {
   readonly port: number
   readonly state: ServerState
+  /** The io_uring ring carrying sockets and file data, when the fast path runs. */
+  readonly ring?: Ring
+  /** What carries the bytes, and why the fallback runs when it does. */
+  readonly io: { transport: 'io_uring' | 'node:net', files: string, fallbackReason?: string }
   close (): Promise<void>
   reload (): Promise<void>
 }
+
+/** SQ entries of the server's ring (CQ twice that); more ops wait in Ring's backlog. */
+const RING_ENTRIES = 1024
 
 export const DEFAULT_SHARE_DIR = '/srv/smbts/share'
 export const DEFAULT_USER = 'smbts'
@@ -79,14 +89,27 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   if (!nativeAvailable) {
     log.error(`native addon unavailable (${nativeLoadError?.message ?? 'not built'}): disk shares cannot be served; run npm run build`)
   }
-  log.info(`transport: node:net (io_uring transport not built yet${opts.useUring ? '' : '; --no-uring given'}); file I/O: openat2 confinement through the native addon`)
-  const state = new ServerState(config, accounts, posixBackend, log)
+  // The fast path when asked for and the kernel allows it; else the fallback, said out loud.
+  let ring: Ring | undefined
+  let fallbackReason: string | undefined = opts.useUring ? await ringUnavailableReason() : '--no-uring given'
+  if (fallbackReason === undefined) {
+    try { ring = Ring.create(RING_ENTRIES) } catch (e) { fallbackReason = `io_uring setup failed: ${(e as Error).message}` }
+  }
+  const io = ring !== undefined
+    ? { transport: 'io_uring' as const, files: 'posix-uring' }
+    : { transport: 'node:net' as const, files: 'posix', fallbackReason }
+  if (ring !== undefined) {
+    log.info('transport: io_uring (ring recv/send on accepted sockets); file I/O: posix-uring (pread/pwrite/fsync on the ring, paths confined with openat2)')
+  } else {
+    log.warn(`io_uring fast path off (${fallbackReason ?? '?'}): running the fallback, transport node:net, file I/O node:fs (paths confined with openat2)`)
+  }
+  const state = new ServerState(config, accounts, ring !== undefined ? posixUringBackend(ring) : posixBackend, log)
   const port = opts.port ?? config.global.tcpPort
   const hosts = opts.host !== undefined ? [opts.host] : config.global.bindInterfacesOnly && config.global.interfaces.length > 0 ? config.global.interfaces : ['::']
   const listeners: net.Server[] = []
   let bound = port
   for (const h of hosts) {
-    const srv = await listenTcp(state, h, bound)
+    const srv = ring !== undefined ? await listenUring(state, ring, h, bound) : await listenTcp(state, h, bound)
     const addr = srv.address()
     if (typeof addr === 'object' && addr !== null) bound = addr.port
     listeners.push(srv)
@@ -97,11 +120,16 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   return {
     port: bound,
     state,
+    ring,
+    io,
     async close () {
-      await Promise.all(listeners.map(l => new Promise<void>((resolve) => {
+      const closed = Promise.all(listeners.map(l => new Promise<void>((resolve) => {
         l.close(() => { resolve() })
-        // Existing connections end with the process; close() only stops accepting.
+        // Existing node:net connections end with the process; close() only stops accepting.
       })))
+      // Closing the ring cancels every in-flight op: ring connections end, their sockets close.
+      await ring?.close()
+      await closed
     },
     async reload () {
       const next = load()

@@ -28,6 +28,8 @@ export interface LiveOptions {
   shares?: Record<string, string[]>
   users?: Record<string, string>
   debug?: LogComponent[]
+  /** The io_uring fast path (ring transport, posix-uring files) when the kernel allows; default false. */
+  useUring?: boolean
   /** Where the temp root (share, config, client files) goes; default os.tmpdir(). */
   tmpRoot?: string
 }
@@ -54,7 +56,7 @@ export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
   writeFileSync(conf, lines.join('\n') + '\n')
   const logs: string[] = []
   const server = await startServer({
-    configPath: conf, pwddbPath: pwddb, port: 0, host: '127.0.0.1', useUring: false,
+    configPath: conf, pwddbPath: pwddb, port: 0, host: '127.0.0.1', useUring: o.useUring ?? false,
     log: (l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') },
     debug: o.debug ?? (process.env.SMBTS_DEBUG?.split(',') as LogComponent[] | undefined) ?? [],
   })

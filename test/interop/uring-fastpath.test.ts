@@ -1,0 +1,50 @@
+// The io_uring fast path is really taken: smbclient put/get against a live server started with
+// useUring moves the ring's recv/send/read/write counters; with useUring: false there is no ring
+// at all and the server says it runs the fallback. Skips when io_uring cannot be set up here.
+import t, { type Test } from 'tap'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startLive, smbclient } from '../helpers/live.js'
+import { ringUnavailableReason, type RingCounters } from '../../src/io/ring.js'
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+const why = await ringUnavailableReason()
+
+async function putGet (t: Test, useUring: boolean): Promise<{ before?: RingCounters, after?: RingCounters, logs: string[], io: unknown }> {
+  const live = await startLive({ useUring })
+  try {
+    const data = randomBytes(3 * 1024 * 1024 + 5)
+    writeFileSync(join(live.root, 'in.bin'), data)
+    const before = live.server.ring?.counters()
+    const r = await smbclient(live, `lcd ${live.root}; put in.bin f.bin; get f.bin out.bin`, { protocol: 'SMB3_11' })
+    t.equal(r.code, 0, `smbclient exit 0\n${r.stdout}\n${r.stderr}`)
+    t.equal(sha(readFileSync(join(live.root, 'out.bin'))), sha(data), 'round trip intact')
+    t.equal(sha(readFileSync(join(live.share, 'f.bin'))), sha(data), 'server copy intact')
+    return { before, after: live.server.ring?.counters(), logs: live.logs, io: live.server.io }
+  } finally {
+    await live.stop()
+  }
+}
+
+if (why !== undefined) {
+  t.plan(0, `io_uring unavailable: ${why}`)
+} else {
+  t.test('useUring: true carries sockets and file data on the ring', async t => {
+    const { before, after, logs, io } = await putGet(t, true)
+    t.match(io, { transport: 'io_uring', files: 'posix-uring' })
+    t.ok(before !== undefined && after !== undefined, 'the server has a ring')
+    for (const op of ['recv', 'send', 'read', 'write'] as const) {
+      t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
+    }
+    t.ok(logs.some(l => /transport: io_uring/.test(l)), 'says it runs io_uring')
+  })
+
+  t.test('useUring: false has no ring and says it runs the fallback', async t => {
+    const { before, after, logs, io } = await putGet(t, false)
+    t.equal(before, undefined, 'no ring')
+    t.equal(after, undefined, 'no ring')
+    t.match(io, { transport: 'node:net', files: 'posix', fallbackReason: /--no-uring/ })
+    t.ok(logs.some(l => /fallback/.test(l) && /node:net/.test(l)), 'the fallback is logged with its reason')
+  })
+}
