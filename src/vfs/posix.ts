@@ -65,34 +65,50 @@ function baseName (path: string): string {
 
 class PosixFile implements VfsFile {
   private closed = false
+  /** Operations on the fd still running: close() waits for them (CONVENTIONS 5), so a READ that
+   *  raced a CLOSE never runs on a closed fd or on a number the kernel already gave to another file. */
+  private inFlight = 0
+  private drained?: () => void
   constructor (private readonly fd: number, readonly isDirectory: boolean, private readonly name: string) {}
 
+  private async op<T> (f: () => Promise<T>): Promise<T> {
+    if (this.closed) throw Object.assign(new Error('file handle closed'), { code: 'EBADF' })
+    this.inFlight++
+    try {
+      return await f()
+    } finally {
+      if (--this.inFlight === 0) this.drained?.()
+    }
+  }
+
   async read (buf: Buffer, off: number, len: number, position: number): Promise<number> {
-    return await fsRead(this.fd, buf, off, len, position)
+    return await this.op(async () => await fsRead(this.fd, buf, off, len, position))
   }
 
   async write (buf: Buffer, off: number, len: number, position: number): Promise<number> {
-    let done = 0
-    while (done < len) {
-      const n = await fsWrite(this.fd, buf, off + done, len - done, position + done)
-      if (n <= 0) break
-      done += n
-    }
-    return done
+    return await this.op(async () => {
+      let done = 0
+      while (done < len) {
+        const n = await fsWrite(this.fd, buf, off + done, len - done, position + done)
+        if (n <= 0) break
+        done += n
+      }
+      return done
+    })
   }
 
   async sync (dataOnly: boolean): Promise<void> {
-    await (dataOnly ? fsFdatasync(this.fd) : fsFsync(this.fd))
+    await this.op(async () => { await (dataOnly ? fsFdatasync(this.fd) : fsFsync(this.fd)) })
   }
 
   async truncate (length: number): Promise<void> {
-    await fsFtruncate(this.fd, length)
+    await this.op(async () => { await fsFtruncate(this.fd, length) })
   }
 
   async allocate (length: number): Promise<void> {
     // Reserve blocks without changing the size (FALLOC_FL_KEEP_SIZE); a fs that can't is fine.
     try {
-      if (length > 0) await native.fallocate(this.fd, native.constants.FALLOC_FL_KEEP_SIZE, 0, length)
+      if (length > 0) await this.op(async () => { await native.fallocate(this.fd, native.constants.FALLOC_FL_KEEP_SIZE, 0, length) })
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EOPNOTSUPP') throw e
     }
@@ -100,39 +116,42 @@ class PosixFile implements VfsFile {
 
   async setTimes (t: SetTimes): Promise<void> {
     if (t.atimeNs === undefined && t.mtimeNs === undefined) return
-    await native.futimens(this.fd, t.atimeNs ?? null, t.mtimeNs ?? null)
+    await this.op(async () => { await native.futimens(this.fd, t.atimeNs ?? null, t.mtimeNs ?? null) })
   }
 
   async chmod (mode: number): Promise<void> {
-    await fsFchmod(this.fd, mode)
+    await this.op(async () => { await fsFchmod(this.fd, mode) })
   }
 
   async stat (): Promise<Stat> {
-    return statFromStatx(await native.statx(this.fd, '', native.constants.AT_EMPTY_PATH, 0x0fff), this.name)
+    return await this.op(async () => statFromStatx(await native.statx(this.fd, '', native.constants.AT_EMPTY_PATH, 0x0fff), this.name))
   }
 
   async readdir (): Promise<DirEntry[]> {
-    const raw = await native.getdents(this.fd)
-    const out: DirEntry[] = []
-    for (const d of raw) {
-      const name = d.name.toString('utf8')
-      try {
-        const sx = await native.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, 0x0fff)
-        out.push({ name, info: statFromStatx(sx, name) })
-      } catch {
-        // Gone between getdents and statx: skip it, as a later listing would.
+    return await this.op(async () => {
+      const raw = await native.getdents(this.fd)
+      const out: DirEntry[] = []
+      for (const d of raw) {
+        const name = d.name.toString('utf8')
+        try {
+          const sx = await native.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, 0x0fff)
+          out.push({ name, info: statFromStatx(sx, name) })
+        } catch {
+          // Gone between getdents and statx: skip it, as a later listing would.
+        }
       }
-    }
-    return out
+      return out
+    })
   }
 
   async statEntry (name: string): Promise<Stat> {
-    return statFromStatx(await native.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, 0x0fff), name)
+    return await this.op(async () => statFromStatx(await native.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, 0x0fff), name))
   }
 
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    if (this.inFlight > 0) await new Promise<void>((resolve) => { this.drained = resolve })
     await fsClose(this.fd)
   }
 }
@@ -259,9 +278,4 @@ export const posixBackend: Backend = {
     const fd = await fsOpen(rootPath, fsc.O_RDONLY | fsc.O_DIRECTORY)
     return new PosixShare(rootPath, fd, opts.followSymlinks)
   },
-}
-
-/** The fd behind a posix file handle, for a backend that moves its data another way (posix-uring). */
-export function posixFileFd (f: VfsFile): number | undefined {
-  return f instanceof PosixFile ? f['fd'] : undefined
 }
