@@ -279,3 +279,8 @@ export const posixBackend: Backend = {
     return new PosixShare(rootPath, fd, opts.followSymlinks)
   },
 }
+
+/** The fd behind a posix file handle, for a backend that moves its data another way (posix-uring). */
+export function posixFileFd (f: VfsFile): number | undefined {
+  return f instanceof PosixFile ? f['fd'] : undefined
+}
