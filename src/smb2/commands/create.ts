@@ -89,6 +89,13 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   const fs = tree.fs!
   const existing = await statOrUndefined(ctx, rel)
   const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0
+  // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
+  // existing data file, or for a new file that is not a directory, the name is invalid.
+  if (rel !== '' && req.name.endsWith('\\')) {
+    const dataStream = (opts & CreateOptions.NON_DIRECTORY_FILE) !== 0 ||
+      (existing !== undefined ? !existing.isDirectory : !wantDir)
+    if (dataStream) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'trailing backslash on a data file')
+  }
   let action: number
   let file: VfsFile
   const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
