@@ -3,9 +3,6 @@
 // the AEAD tag is the header's Signature. Nonces come from a per-session counter and never repeat.
 import { createCipheriv, createDecipheriv, randomBytes, type CipherCCMTypes, type CipherGCMTypes } from 'node:crypto'
 
-/** MS-SMB2 2.2.3.1.2 Cipher ids. */
-
-
 export const TRANSFORM_HEADER_SIZE = 52
 export const TRANSFORM_MAGIC = 0x424d53fd
 /** MS-SMB2 2.2.41: Flags (3.1.1) / EncryptionAlgorithm (3.0.x): 0x0001 = encrypted. */
@@ -17,6 +14,7 @@ const isGcm = (cipher: number): boolean => cipher === 2 || cipher === 4
 const nonceLength = (cipher: number): number => isGcm(cipher) ? 12 : 11
 
 export class DecryptError extends Error {
+  override readonly name = 'DecryptError'
   readonly code = 'SMBTS_ERR_DECRYPT'
 }
 
@@ -37,12 +35,10 @@ export function decodeTransformHeader (msg: Buffer): TransformHeader {
 export class SessionCipher {
   private counter = 0n
   private readonly salt: Buffer
-  private readonly alg: string
 
   constructor (readonly cipher: number, private readonly key: Buffer) {
     const bits = cipherKeyBits(cipher)
     if (key.length * 8 !== bits) throw new RangeError(`${CIPHER_NAMES[cipher] ?? cipher} needs a ${bits}-bit key`)
-    this.alg = `aes-${bits}-${isGcm(cipher) ? 'gcm' : 'ccm'}`
     // Nonce = 8-byte message counter || a random per-session tail: unique for 2^64 messages.
     this.salt = randomBytes(nonceLength(cipher) - 8)
   }
@@ -59,62 +55,86 @@ export class SessionCipher {
    * ciphertext]: the one copy encryption needs is the ciphertext itself.
    */
   encrypt (sessionId: bigint, chunks: Buffer[]): Buffer[] {
-    let size = 0
-    for (const c of chunks) size += c.length
-    const head = Buffer.alloc(TRANSFORM_HEADER_SIZE)
-    head.writeUInt32LE(TRANSFORM_MAGIC, 0)
-    const nonce = this.nextNonce()
-    nonce.copy(head, 20)
-    head.writeUInt32LE(size, 36)
-    head.writeUInt16LE(TRANSFORM_FLAG_ENCRYPTED, 42)
-    head.writeBigUInt64LE(sessionId, 44)
-    const aad = head.subarray(20, 52)
-    const iv = nonce.subarray(0, nonceLength(this.cipher))
-    let out: Buffer
-    if (isGcm(this.cipher)) {
-      const c = createCipheriv(this.alg as CipherGCMTypes, this.key, iv, { authTagLength: 16 })
-      c.setAAD(aad)
-      out = Buffer.allocUnsafe(size)
-      let off = 0
-      for (const chunk of chunks) off += c.update(chunk).copy(out, off)
-      c.final()
-      c.getAuthTag().copy(head, 4)
-    } else {
-      // CCM takes the whole plaintext in one update.
-      const plain = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)
-      const c = createCipheriv(this.alg as CipherCCMTypes, this.key, iv, { authTagLength: 16 })
-      c.setAAD(aad, { plaintextLength: size })
-      out = c.update(plain)
-      c.final()
-      c.getAuthTag().copy(head, 4)
-    }
-    return [head, out]
+    return sealTransform(this.cipher, this.key, this.nextNonce(), sessionId, chunks)
   }
 
   /** Decrypts a whole transform message; throws DecryptError when it doesn't authenticate. */
   decrypt (msg: Buffer): Buffer {
-    const h = decodeTransformHeader(msg)
-    const body = msg.subarray(TRANSFORM_HEADER_SIZE)
-    if (h.originalMessageSize !== body.length) throw new DecryptError('OriginalMessageSize does not match')
-    const iv = h.nonce.subarray(0, nonceLength(this.cipher))
-    const aad = msg.subarray(20, 52)
-    try {
-      if (isGcm(this.cipher)) {
-        const d = createDecipheriv(this.alg as CipherGCMTypes, this.key, iv, { authTagLength: 16 })
-        d.setAAD(aad)
-        d.setAuthTag(h.signature)
-        const a = d.update(body)
-        const b = d.final()
-        return b.length === 0 ? a : Buffer.concat([a, b])
-      }
-      const d = createDecipheriv(this.alg as CipherCCMTypes, this.key, iv, { authTagLength: 16 })
-      d.setAuthTag(h.signature)
-      d.setAAD(aad, { plaintextLength: body.length })
-      const out = d.update(body)
-      d.final()
-      return out
-    } catch (e) {
-      throw new DecryptError(`message does not authenticate (${(e as Error).message})`)
+    return openTransform(this.cipher, this.key, msg)
+  }
+}
+
+/**
+ * MS-SMB2 3.1.4.3 with a given 16-byte Nonce field (its first 11 or 12 bytes are the AEAD nonce):
+ * the transform header is filled, the header from Nonce to SessionId is the AAD, the tag becomes
+ * the Signature. SessionCipher supplies never-repeating nonces; tests supply published ones.
+ */
+export function sealTransform (cipher: number, key: Buffer, nonce: Buffer, sessionId: bigint, chunks: Buffer[]): Buffer[] {
+  let size = 0
+  for (const c of chunks) size += c.length
+  const head = Buffer.alloc(TRANSFORM_HEADER_SIZE)
+  head.writeUInt32LE(TRANSFORM_MAGIC, 0)
+  nonce.copy(head, 20, 0, 16)
+  head.writeUInt32LE(size, 36)
+  head.writeUInt16LE(TRANSFORM_FLAG_ENCRYPTED, 42)
+  head.writeBigUInt64LE(sessionId, 44)
+  const { out, tag } = aeadSeal(cipher, key, head.subarray(20, 20 + nonceLength(cipher)), head.subarray(20, 52), chunks, size)
+  tag.copy(head, 4)
+  return [head, out]
+}
+
+/** MS-SMB2 3.3.5.2.1.1: authenticates and decrypts one transform message. */
+export function openTransform (cipher: number, key: Buffer, msg: Buffer): Buffer {
+  const h = decodeTransformHeader(msg)
+  const body = msg.subarray(TRANSFORM_HEADER_SIZE)
+  if (h.originalMessageSize !== body.length) throw new DecryptError('OriginalMessageSize does not match')
+  return aeadOpen(cipher, key, h.nonce.subarray(0, nonceLength(cipher)), msg.subarray(20, 52), body, h.signature)
+}
+
+const algName = (cipher: number, key: Buffer): string => `aes-${key.length * 8}-${isGcm(cipher) ? 'gcm' : 'ccm'}`
+
+/**
+ * The AEAD primitive under SMB3 encryption: node:crypto AES-GCM or AES-CCM. `tagLength` is 16 for
+ * SMB; other lengths (and nonce lengths) exist for the NIST/RFC known-answer tests.
+ */
+export function aeadSeal (cipher: number, key: Buffer, iv: Buffer, aad: Buffer, chunks: Buffer[], size?: number, tagLength = 16): { out: Buffer, tag: Buffer } {
+  size ??= chunks.reduce((n, c) => n + c.length, 0)
+  if (isGcm(cipher)) {
+    const c = createCipheriv(algName(cipher, key) as CipherGCMTypes, key, iv, { authTagLength: tagLength })
+    c.setAAD(aad)
+    const out = Buffer.allocUnsafe(size)
+    let off = 0
+    for (const chunk of chunks) off += c.update(chunk).copy(out, off)
+    c.final()
+    return { out, tag: c.getAuthTag() }
+  }
+  // CCM takes the whole plaintext in one update.
+  const plain = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)
+  const c = createCipheriv(algName(cipher, key) as CipherCCMTypes, key, iv, { authTagLength: tagLength })
+  c.setAAD(aad, { plaintextLength: size })
+  const out = c.update(plain)
+  c.final()
+  return { out, tag: c.getAuthTag() }
+}
+
+/** Inverse of aeadSeal; throws DecryptError when the tag does not verify. */
+export function aeadOpen (cipher: number, key: Buffer, iv: Buffer, aad: Buffer, body: Buffer, tag: Buffer): Buffer {
+  try {
+    if (isGcm(cipher)) {
+      const d = createDecipheriv(algName(cipher, key) as CipherGCMTypes, key, iv, { authTagLength: tag.length })
+      d.setAAD(aad)
+      d.setAuthTag(tag)
+      const a = d.update(body)
+      const b = d.final()
+      return b.length === 0 ? a : Buffer.concat([a, b])
     }
+    const d = createDecipheriv(algName(cipher, key) as CipherCCMTypes, key, iv, { authTagLength: tag.length })
+    d.setAuthTag(tag)
+    d.setAAD(aad, { plaintextLength: body.length })
+    const out = d.update(body)
+    d.final()
+    return out
+  } catch (e) {
+    throw new DecryptError(`message does not authenticate (${(e as Error).message})`)
   }
 }
