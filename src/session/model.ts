@@ -4,6 +4,7 @@
 import type { ShareConfig } from '../config/config.js'
 import type { VfsFile, ShareFs } from '../vfs/backend.js'
 import type { Signer } from '../crypto/signing.js'
+import type { RpcPipe } from '../rpc/endpoint.js'
 import type { SessionCipher } from '../crypto/encryption.js'
 
 export enum SessionState { InProgress = 'InProgress', Valid = 'Valid', Expired = 'Expired', Dead = 'Dead' }
@@ -83,7 +84,7 @@ export class Open {
   release?: () => void
   dirCursor?: DirCursor
   /** IPC$ named pipe: the RPC endpoint behind it. */
-  pipe?: { name: string, pending: Buffer[], handle: (req: Buffer) => Buffer[] }
+  pipe?: RpcPipe
 
   constructor (
     readonly fileId: { persistent: bigint, volatile: bigint },

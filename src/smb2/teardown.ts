@@ -9,6 +9,7 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   open.tree.session.opens.delete(open.fileId.volatile)
   open.tree.opens.delete(open)
   open.release?.()
+  open.pipe?.close()
   const key = open.shareModeKey
   const lastOne = key !== undefined && server.shareModes.openCount(key) === 0
   const deletePending = key !== undefined && server.shareModes.isDeletePending(key)

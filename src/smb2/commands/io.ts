@@ -6,6 +6,7 @@ import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import { closeOpen } from '../teardown.js'
+import { pipeRead, pipeWrite } from '../pipes.js'
 
 const ioError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
 
@@ -26,6 +27,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   const minimumCount = body.readUInt32LE(32)
   if (length > conn.maxReadSize) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `READ of ${length} > MaxReadSize`)
   checkCharge(ctx, length)
+  if (open.pipe !== undefined) return pipeRead(open, length)
   if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST)
   if ((open.grantedAccess & (AccessMask.FILE_READ_DATA | AccessMask.FILE_EXECUTE)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   if (offset > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
@@ -58,6 +60,7 @@ export async function write (ctx: RequestContext): Promise<Reply> {
   if (length > conn.maxWriteSize) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `WRITE of ${length} > MaxWriteSize`)
   checkCharge(ctx, length)
   if (length > 0 && (dataOffset < 64 + 48 || dataOffset + length > msg.length)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'WRITE data outside the message')
+  if (open.pipe !== undefined) return pipeWrite(open, msg.subarray(dataOffset, dataOffset + length))
   if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST)
   if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   if (offset > MAX_OFFSET || offset + BigInt(length) > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)

@@ -3,6 +3,7 @@ import type { RequestContext, Reply } from '../context.js'
 import { Dialect, Fsctl, IOCTL_IS_FSCTL } from '../../wire/constants.js'
 import { NtStatusError, ProtocolError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
+import { pipeTransceive } from '../pipes.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 
 const ALL_ONES = 0xffffffffffffffffn
@@ -102,6 +103,7 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
       throw new NtStatusError(NtStatus.FS_DRIVER_REQUIRED)
     case Fsctl.CREATE_OR_GET_OBJECT_ID:
       return await createOrGetObjectId(ctx, maxOutput)
+    case Fsctl.PIPE_TRANSCEIVE: { const r = pipeTransceive(ctx, input, maxOutput); return { ...ioctlResponse(ctx, ctlCode, r.data), status: r.status } }
     case Fsctl.QUERY_NETWORK_INTERFACE_INFO:
       throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'multichannel is not offered')
     default:

@@ -14,6 +14,7 @@ import { encodeSecurityDescriptor, posixSecurityDescriptor } from '../../wire/dt
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
+import { pipeQueryInfo } from '../pipes.js'
 
 const fsError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
 
@@ -42,6 +43,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
   const infoClass = body[3]
   const outputBufferLength = Math.min(body.readUInt32LE(4), conn.maxTransactSize)
   const additionalInformation = body.readUInt32LE(16)
+  if (open.pipe !== undefined) { const r = pipeQueryInfo(open, infoType, infoClass, outputBufferLength); return infoResponse(r.status, r.data) }
   if (open.file === undefined) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'QUERY_INFO on a pipe')
   let st
   try { st = await open.file.stat() } catch (e) { throw fsError(e) }
