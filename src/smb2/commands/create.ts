@@ -147,6 +147,18 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
     throw e
   }
 
+  // Teardown safety: a LOGOFF, TREE_DISCONNECT or disconnect that ran while this CREATE awaited
+  // the file system has already closed every open of the tree; an open added now would outlive
+  // it (an fd and a share-mode entry nobody can close). Undo, and answer as a later lookup would.
+  if (!session.alive || !tree.alive) {
+    release()
+    await file.close().catch(() => {})
+    if (action === CreateAction.CREATED && ctx.server.shareModes.openCount(key) === 0) {
+      await fs.unlink(rel, info.isDirectory).catch(() => {})
+    }
+    throw new NtStatusError(session.alive ? NtStatus.NETWORK_NAME_DELETED : NtStatus.USER_SESSION_DELETED, 'torn down while the CREATE ran')
+  }
+
   const volatile = ctx.server.newFileId()
   // MS-FSA 2.1.5.1.2.1: whoever may list the parent directory may read a file's attributes, so
   // Windows grants FILE_READ_ATTRIBUTES with every open (a handle opened for FILE_WRITE_DATA alone

@@ -65,6 +65,8 @@ export async function treeConnect (ctx: RequestContext): Promise<Reply> {
     tree = new TreeConnect(session.allocateTreeId(), session, entry.config, entry.config.name, fs, maximal, false)
     tree.encryptData = encrypt
   }
+  // Teardown safety: the session may have been logged off while the share root was opened.
+  if (!session.alive) throw new NtStatusError(NtStatus.USER_SESSION_DELETED, 'session torn down during TREE_CONNECT')
   session.trees.set(tree.treeId, tree)
   ctx.tree = tree
   server.log.debug('smb', `tree connect ${tree.shareName} tid=${tree.treeId} session=0x${session.sessionId.toString(16)}`)
