@@ -27,9 +27,12 @@ export function decodeNegotiateRequest (msg: Buffer): NegotiateRequest {
   if (dialects.includes(0x0311)) {
     const ctxOff = msg.readUInt32LE(b + 28)
     const ctxCount = msg.readUInt16LE(b + 32)
+    // A NegotiateContextOffset past the message (up to 2^32-1) must fail here: aligning it with
+    // 32-bit `& ~7` would wrap negative and index before the buffer.
+    if (ctxCount > 0 && ctxOff > msg.length) throw bad('contexts past the end')
     let off = ctxOff
     for (let i = 0; i < ctxCount; i++) {
-      off = (off + 7) & ~7
+      off += (8 - (off % 8)) % 8 // MS-SMB2 2.2.3.1: each context starts 8-byte aligned
       if (off + 8 > msg.length) throw bad('context header past the end')
       const type = msg.readUInt16LE(off)
       const len = msg.readUInt16LE(off + 2)
