@@ -99,3 +99,22 @@ t.test('impacket: listShares on SMB 3.0, srvsvc and wkssvc calls, raw pipe I/O',
   t.equal(o.readEmpty, 0xC00000D9, 'READ with nothing pending → STATUS_PIPE_EMPTY')
   t.equal(o.standardInfo, '001000000000000000000000000000000100000001000000', 'FileStandardInformation of a pipe')
 })
+
+t.test('a share list larger than one fragment (responses fragmented, read back with READ)', async t => {
+  const shares: Record<string, string[]> = {}
+  for (let i = 0; i < 150; i++) shares[`s${String(i).padStart(3, '0')}`] = [`comment = share number ${i} with a longer comment to fill fragments`]
+  const big = await startLive({ shares })
+  t.teardown(() => big.stop())
+  const r = await run('smbclient', ['-L', '//127.0.0.1', '-p', String(big.port), '-U', `${big.user}%${big.password}`, '-m', 'SMB3_00', '--option=client min protocol=SMB2_02'])
+  t.equal(r.code, 0, r.stderr)
+  const listed = r.stdout.split('\n').filter(l => /^\s+s\d{3}\s+Disk\s+share number \d+ /.test(l))
+  t.equal(listed.length, 150, 'all 150 shares listed')
+  const p = await run(PY, ['-c', `
+import sys
+from impacket.smbconnection import SMBConnection
+c = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=int(sys.argv[1]))
+c.login(sys.argv[2], sys.argv[3])
+print(len(c.listShares()))
+`, String(big.port), big.user, big.password])
+  t.equal(p.stdout.trim(), '152', `impacket sees 150 + share + IPC$\n${p.stderr}`)
+})
