@@ -11,11 +11,20 @@ import { startLive, run, type LiveServer } from '../helpers/live.js'
 const here = dirname(fileURLToPath(import.meta.url))
 const PER_TEST_TIMEOUT_MS = Number(process.env.SMBTS_TORTURE_TIMEOUT_MS ?? 120_000)
 
-/** One smbtorture test name per line; `#` starts a comment; names may contain spaces. */
-export function readList (path: string): string[] {
+export interface TortureEntry { name: string, options: string[] }
+
+/**
+ * One smbtorture test name per line; `#` starts a comment; names may contain spaces. Options for
+ * that one test follow ` :: `, separated by spaces (`smb2.read.position :: --option=torture:windows=true`).
+ */
+export function readList (path: string): TortureEntry[] {
   return readFileSync(path, 'utf8').split('\n')
     .map(l => l.replace(/#.*/, '').trim())
     .filter(l => l !== '')
+    .map(l => {
+      const [name, opts] = l.split(' :: ')
+      return { name: name.trim(), options: (opts ?? '').split(' ').filter(o => o !== '') }
+    })
 }
 
 export interface TortureVerdict { successes: string[], problems: string[] }
@@ -44,12 +53,12 @@ if (have.error !== undefined || have.status !== 0) {
   t.before(async () => { live = await startLive() })
   t.teardown(async () => { await live.stop() })
 
-  for (const name of tests) {
+  for (const { name, options } of tests) {
     if (only !== undefined && !name.includes(only)) continue
     t.test(name, async t => {
       const args = [
         '//127.0.0.1/share', '-p', String(live.port), '-U', `${live.user}%${live.password}`,
-        name,
+        ...options, name,
       ]
       const started = Date.now()
       const r = await run('smbtorture', args, { timeoutMs: PER_TEST_TIMEOUT_MS })
