@@ -24,6 +24,7 @@ export interface GlobalConfig {
   maxRead: number; maxWrite: number; maxTrans: number; maxCredits: number
   tcpPort: number; interfaces: string[]; bindInterfacesOnly: boolean
   maxConnections: number; deadtime: number /* minutes, 0 = off */; maxOpenFiles: number
+  sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   handshakeTimeout: number; frameTimeout: number /* seconds */
   raw: Map<string, string>
@@ -172,6 +173,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     bindInterfacesOnly: bool(slots, 'bind interfaces only'),
     maxConnections: maxConnections === 0 ? MAX_CONNECTIONS_LIMIT : maxConnections,
     deadtime: num(slots, 'deadtime'),
+    sessionLifetime: num(slots, 'session lifetime'),
     maxOpenFiles: num(slots, 'max open files'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),

@@ -33,6 +33,8 @@ export class Session {
   keys?: SessionKeys
   /** MS-SMB2 3.3.1.8 PreauthIntegrityHashValue (3.1.1 only). */
   preauthHash?: Buffer
+  /** When (ms since the epoch) this session expires without a re-authentication (session lifetime). */
+  expiresAt?: number
   /** The SPNEGO exchange in progress (first or re-authentication). */
   auth?: unknown
   readonly trees = new Map<number, TreeConnect>()

@@ -19,6 +19,7 @@ export interface Related {
 }
 
 const ALL_ONES = 0xffffffffffffffffn
+const EXPIRED_SESSION_COMMANDS = new Set<number>([Command.SESSION_SETUP, Command.LOGOFF, Command.CLOSE, Command.LOCK])
 
 export async function dispatch (ctx: RequestContext, related: Related, inCompound: boolean): Promise<Reply> {
   const { hdr, conn } = ctx
@@ -72,7 +73,14 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
       if (hdr.command === Command.SESSION_SETUP && sid === 0n) { /* new session */ } else throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
     }
     if (session !== undefined && session.alive && conn.sessions.has(session)) {
-      if (session.state === SessionState.Expired && hdr.command !== Command.SESSION_SETUP && hdr.command !== Command.LOGOFF) {
+      // A session past its lifetime (session lifetime) expires until it re-authenticates.
+      if (session.state === SessionState.Valid && session.expiresAt !== undefined && Date.now() >= session.expiresAt) {
+        session.state = SessionState.Expired
+        ctx.server.log.info(`session 0x${session.sessionId.toString(16)} expired; re-authentication required`)
+      }
+      // MS-SMB2 3.3.5.2.9: an expired session may still log off, close and unlock (and
+      // re-authenticate); anything else is STATUS_NETWORK_SESSION_EXPIRED.
+      if (session.state === SessionState.Expired && !EXPIRED_SESSION_COMMANDS.has(hdr.command)) {
         throw new NtStatusError(NtStatus.NETWORK_SESSION_EXPIRED)
       }
       if (session.state === SessionState.InProgress && row.session !== 'any') throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
@@ -124,7 +132,7 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
 /** MS-SMB2 3.3.5.2.4: verify a signed request; refuse an unsigned one on a signing session. */
 function verifySignature (ctx: RequestContext, session: Session): void {
   const { hdr } = ctx
-  if (session.state !== SessionState.Valid || session.signer === undefined) return
+  if ((session.state !== SessionState.Valid && session.state !== SessionState.Expired) || session.signer === undefined) return
   const signed = (hdr.flags & HeaderFlags.SIGNED) !== 0
   if (!signed) {
     if (session.signingRequired && hdr.command !== Command.OPLOCK_BREAK && hdr.command !== Command.SESSION_SETUP) {

@@ -16,6 +16,7 @@ import { Command, HeaderFlags, SMB2_HEADER_SIZE } from '../../src/wire/constants
 import { Signer, SigningAlgorithm } from '../../src/crypto/signing.js'
 import { deriveSessionKeys } from '../../src/crypto/kdf.js'
 import { preauthUpdate, PREAUTH_INITIAL } from '../../src/crypto/preauth.js'
+import { SessionCipher, TRANSFORM_MAGIC, cipherKeyBits } from '../../src/crypto/encryption.js'
 import { encodeInit, encodeMechTypes, encodeResp, OID_NTLMSSP, parseResp } from '../../src/auth/spnego.js'
 import { authenticateMessage, negotiateMessage, ntlmMac } from './ntlm-client.js'
 
@@ -308,6 +309,8 @@ export interface Req {
   flags?: number
   /** Sign with the session key (default: when the session signs). */
   sign?: boolean
+  /** Send inside a TRANSFORM_HEADER (default: `encryptAll`). One encrypted request encrypts the whole chain. */
+  encrypt?: boolean
 }
 
 export class MemClient {
@@ -324,6 +327,17 @@ export class MemClient {
   signingAlgorithm = SigningAlgorithm.HmacSha256
   preauth = PREAUTH_INITIAL
   negotiateResp?: Resp
+  /** MS-SMB2 2.2.3.1.2 cipher agreed at NEGOTIATE (0: none). */
+  cipherId = 0
+  /** Client→server (the server's DecryptionKey) and server→client ciphers, once logged in. */
+  encryptor?: SessionCipher
+  decryptor?: SessionCipher
+  /** Encrypt every request (set by login when the server answers SESSION_FLAG_ENCRYPT_DATA). */
+  encryptAll = false
+  /** SessionFlags of the last successful SESSION_SETUP response. */
+  sessionFlags = 0
+  /** Transform messages received (responses the server encrypted). */
+  encryptedResponses = 0
 
   constructor (readonly server: ServerState, remote = 'mem:1') {
     this.conn = new Smb2Connection(server, {
@@ -378,10 +392,23 @@ export class MemClient {
       this.signIfNeeded(padded, r)
       return padded
     })
-    const out = await this.raw(Buffer.concat(msgs))
+    let pdu = Buffer.concat(msgs)
+    if (reqs.some(r => r.encrypt ?? this.encryptAll)) {
+      if (this.encryptor === undefined) throw new Error('no encryption key')
+      pdu = Buffer.concat(this.encryptor.encrypt(this.sessionId, [pdu]))
+    }
+    const out = await this.raw(pdu)
     if (out.length === 0) return []
-    const resps = out.flatMap(parseResponses)
+    const resps = out.map(p => this.unwrap(p)).flatMap(parseResponses)
     return resps
+  }
+
+  /** A TRANSFORM_HEADER response decrypted with the server→client key; anything else as is. */
+  unwrap (pdu: Buffer): Buffer {
+    if (pdu.readUInt32LE(0) !== TRANSFORM_MAGIC) return pdu
+    if (this.decryptor === undefined) throw new Error('encrypted response without a key')
+    this.encryptedResponses++
+    return this.decryptor.decrypt(pdu)
   }
 
   async request (r: Req): Promise<Resp> {
@@ -409,7 +436,11 @@ export class MemClient {
         this.preauth = preauthUpdate(preauthUpdate(PREAUTH_INITIAL, msg), pdu)
         const sig = negotiateContexts(r).find(c => c.type === Ctx.SIGNING)
         this.signingAlgorithm = sig !== undefined ? sig.data.readUInt16LE(2) : SigningAlgorithm.AesCmac
+        const enc = negotiateContexts(r).find(c => c.type === Ctx.ENCRYPTION)
+        this.cipherId = enc !== undefined ? enc.data.readUInt16LE(2) : 0
       } else {
+        // MS-SMB2 3.2.5.2: 3.0/3.0.2 encrypt with AES-128-CCM when the server sets CAP_ENCRYPTION.
+        this.cipherId = this.dialect >= 0x0300 && (r.body.readUInt32LE(24) & 0x40) !== 0 ? 1 : 0
         this.signingAlgorithm = this.dialect >= 0x0300 ? SigningAlgorithm.AesCmac : SigningAlgorithm.HmacSha256
       }
     }
@@ -420,7 +451,7 @@ export class MemClient {
    * SPNEGO/NTLMv2 in two legs. On success the signing key is derived as a client would
    * (MS-SMB2 3.2.5.3.1) and the final response's signature is checked against it.
    */
-  async login (o: { user?: string, password?: string, domain?: string, securityMode?: number, signAll?: boolean } = {}): Promise<{ first: Resp, last: Resp, finalSigned: boolean }> {
+  async login (o: { user?: string, password?: string, domain?: string, securityMode?: number, signAll?: boolean, reauth?: boolean } = {}): Promise<{ first: Resp, last: Resp, finalSigned: boolean }> {
     const mechTypes = [OID_NTLMSSP]
     const neg = negotiateMessage()
     const first = await this.sessionSetupLeg(encodeInit({ mechTypes, mechToken: neg }), o.securityMode)
@@ -435,11 +466,28 @@ export class MemClient {
     if (pdu === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)
     const [last] = parseResponses(pdu)
     let finalSigned = false
+    if (o.reauth === true) {
+      // MS-SMB2 3.3.5.5.2: a re-authentication keeps the session's keys.
+      if (last.status === 0) {
+        this.sessionFlags = last.body.readUInt16LE(2)
+        finalSigned = this.signer !== undefined && this.verify(last)
+      }
+      return { first, last, finalSigned }
+    }
     if (last.status === 0 && (last.body.readUInt16LE(2) & 0x3) === 0) {
-      const keys = deriveSessionKeys(this.dialect, a.exportedSessionKey, this.dialect === 0x0311 ? this.preauth : undefined)
+      const bits = this.cipherId !== 0 ? cipherKeyBits(this.cipherId) : 128
+      const keys = deriveSessionKeys(this.dialect, a.exportedSessionKey, this.dialect === 0x0311 ? this.preauth : undefined, bits)
       this.signer = new Signer(this.signingAlgorithm, keys.signingKey)
       finalSigned = this.verify(last)
       this.signAll = o.signAll ?? false
+      if (this.cipherId !== 0 && keys.encryptionKey !== undefined && keys.decryptionKey !== undefined) {
+        this.encryptor = new SessionCipher(this.cipherId, keys.decryptionKey)
+        this.decryptor = new SessionCipher(this.cipherId, keys.encryptionKey)
+      }
+    }
+    if (last.status === 0) {
+      this.sessionFlags = last.body.readUInt16LE(2)
+      if ((this.sessionFlags & 0x4) !== 0) this.encryptAll = true // SMB2_SESSION_FLAG_ENCRYPT_DATA
     }
     if (last.status !== 0) this.sessionId = 0n
     return { first, last, finalSigned }
@@ -567,5 +615,6 @@ export const Status = {
   FILE_CLOSED: 0xc0000128,
   USER_SESSION_DELETED: 0xc0000203,
   NETWORK_NAME_DELETED: 0xc00000c9,
+  NETWORK_SESSION_EXPIRED: 0xc000035c,
   STOPPED_ON_SYMLINK: 0x8000002d,
 } as const

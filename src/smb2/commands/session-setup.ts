@@ -95,8 +95,9 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   }
   if (result === undefined && !guest) {
     server.log.info(`logon failure from ${conn.io.remoteAddress}: ${step.state === 'failed' ? step.reason : 'unknown'}`)
-    if (!reauth) void teardownSession(server, s)
-    else { s.state = SessionState.Expired }
+    // MS-SMB2 3.3.5.5.3: an authentication error removes the session, re-authentication or not:
+    // its trees and opens are closed.
+    void teardownSession(server, s)
     throw new NtStatusError(NtStatus.LOGON_FAILURE)
   }
   if (reauth) {
@@ -104,8 +105,13 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
       void teardownSession(server, s)
       throw new NtStatusError(NtStatus.ACCESS_DENIED, 're-authentication as another user')
     }
+    // MS-SMB2 3.3.5.5.2: the session keeps its SessionKey and every key derived from it (signing,
+    // encryption, preauth); only the authentication (and its lifetime) is renewed.
     s.state = SessionState.Valid
-    return { body: responseBody(0, step.state === 'done' ? step.token : Buffer.alloc(0)), signWith: s.signer ? s : undefined }
+    s.expiresAt = lifetimeEnd(g.sessionLifetime)
+    server.log.info(`session 0x${s.sessionId.toString(16)}: re-authenticated as ${s.domain}\\${s.user}`)
+    const flags = (s.encryptData ? SessionFlags.ENCRYPT_DATA : 0)
+    return { body: responseBody(flags, step.state === 'done' ? step.token : Buffer.alloc(0)), signWith: s.signer ? s : undefined }
   }
   if (result?.anonymous === true && g.restrictAnonymous >= 2) {
     void teardownSession(server, s)
@@ -142,10 +148,16 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
     sessionFlags |= SessionFlags.ENCRYPT_DATA
   }
   s.state = SessionState.Valid
-  server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signingRequired ? ', signing required' : ''}${s.encryptData ? ', encrypted' : ''}`)
+  s.expiresAt = lifetimeEnd(g.sessionLifetime)
+  server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signer !== undefined ? `, signing ${SigningAlgorithm[s.signer.algorithm]}` : ''}${s.signingRequired ? ' (required)' : ''}${s.encryptData ? ', encrypted' : ''}`)
   void hdr
   const token = step.state === 'done' ? step.token : Buffer.alloc(0)
   return { body: responseBody(sessionFlags, token), sessionId: s.sessionId, signWith: s.signer ? s : undefined }
+}
+
+/** When an authentication made now expires; undefined when sessions do not expire. */
+function lifetimeEnd (seconds: number): number | undefined {
+  return seconds > 0 ? Date.now() + seconds * 1000 : undefined
 }
 
 export async function logoff (ctx: RequestContext): Promise<Reply> {
