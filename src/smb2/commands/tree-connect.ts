@@ -8,6 +8,7 @@ import { NtStatus } from '../../wire/ntstatus.js'
 import { TreeConnect, type Session } from '../../session/model.js'
 import type { ShareConfig } from '../../config/config.js'
 import { teardownTree } from '../teardown.js'
+import type { Related } from '../dispatch.js'
 
 const inList = (list: string[], user: string): boolean => list.some(u => u.toLowerCase() === user.toLowerCase())
 
@@ -27,7 +28,7 @@ export function shareAccess (share: ShareConfig, session: Session): { allowed: b
   return { allowed: true, readOnly }
 }
 
-export async function treeConnect (ctx: RequestContext): Promise<Reply> {
+export async function treeConnect (ctx: RequestContext, related?: Related): Promise<Reply> {
   const { body, msg, server } = ctx
   const session = ctx.session!
   const path = utf16(field(msg, body.readUInt16LE(4), body.readUInt16LE(6)))
@@ -69,6 +70,11 @@ export async function treeConnect (ctx: RequestContext): Promise<Reply> {
   if (!session.alive) throw new NtStatusError(NtStatus.USER_SESSION_DELETED, 'session torn down during TREE_CONNECT')
   session.trees.set(tree.treeId, tree)
   ctx.tree = tree
+  // MS-SMB2 3.3.5.2.7.2: the TreeId this request generates is the one related requests after it use.
+  if (related !== undefined) {
+    related.treeId = tree.treeId
+    related.tree = tree
+  }
   server.log.debug('smb', `tree connect ${tree.shareName} tid=${tree.treeId} session=0x${session.sessionId.toString(16)}`)
 
   // MS-SMB2 2.2.10: StructureSize 16, ShareType, Reserved, ShareFlags, Capabilities, MaximalAccess.
