@@ -1,0 +1,91 @@
+// MemClient over a real TCP socket (Direct TCP framing, MS-SMB2 2.1): the same request builders,
+// NTLM login and parsing, talking to a server in another process. One request (or compound) in
+// flight per `raw` call; `pipeline` sends several and waits for all their replies.
+import net from 'node:net'
+import { MemClient, parseResponses, type Req, type Resp } from './mem-client.js'
+import type { ServerState } from '../../src/smb2/server-state.js'
+
+export class TcpClient extends MemClient {
+  private sock!: net.Socket
+  private buf = Buffer.alloc(0)
+  private readonly waiters: Array<(pdu: Buffer | undefined) => void> = []
+  private readonly frames: Buffer[] = []
+  dead = false
+  /** Replies awaited by `pipeline`, by MessageId (single-request PDUs only). */
+  private readonly pending = new Map<bigint, (r: Resp | undefined) => void>()
+
+  private constructor () {
+    // The in-memory connection MemClient builds is never used: only its credit window size is read.
+    super({ config: { global: { maxCredits: 8192 } } } as unknown as ServerState)
+  }
+
+  static async open (port: number, host = '127.0.0.1'): Promise<TcpClient> {
+    const c = new TcpClient()
+    await new Promise<void>((resolve, reject) => {
+      c.sock = net.connect({ port, host }, resolve)
+      c.sock.once('error', reject)
+    })
+    c.sock.setNoDelay(true)
+    c.sock.on('data', (d: Buffer) => { c.onData(d) })
+    const end = (): void => {
+      c.dead = true
+      for (const w of c.waiters.splice(0)) w(undefined)
+      for (const f of c.pending.values()) f(undefined)
+      c.pending.clear()
+    }
+    c.sock.on('close', end)
+    c.sock.on('error', end)
+    return c
+  }
+
+  private onData (d: Buffer): void {
+    this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d])
+    while (this.buf.length >= 4) {
+      const len = this.buf.readUInt32BE(0) & 0xffffff
+      if (this.buf.length < 4 + len) break
+      const pdu = Buffer.from(this.buf.subarray(4, 4 + len))
+      this.buf = this.buf.subarray(4 + len)
+      const byMid = this.pending.get(pdu.readBigUInt64LE(24))
+      if (byMid !== undefined) { this.pending.delete(pdu.readBigUInt64LE(24)); byMid(parseResponses(pdu)[0]); continue }
+      const w = this.waiters.shift()
+      if (w !== undefined) w(pdu)
+      else this.frames.push(pdu)
+    }
+  }
+
+  private next (): Promise<Buffer | undefined> {
+    const f = this.frames.shift()
+    if (f !== undefined) return Promise.resolve(f)
+    if (this.dead) return Promise.resolve(undefined)
+    return new Promise((resolve) => { this.waiters.push(resolve) })
+  }
+
+  private put (pdu: Buffer): void {
+    const h = Buffer.alloc(4)
+    h.writeUInt32BE(pdu.length, 0)
+    this.sock.write(Buffer.concat([h, pdu]))
+  }
+
+  override async raw (pdu: Buffer): Promise<Buffer[]> {
+    if (this.dead) return []
+    this.put(pdu)
+    const r = await this.next()
+    return r === undefined ? [] : [r]
+  }
+
+  /** Sends every request at once (each its own PDU); resolves each reply, or undefined if the
+   *  connection died first. Replies are matched by MessageId. */
+  pipeline (reqs: Req[]): Array<Promise<Resp | undefined>> {
+    return reqs.map((r) => {
+      const mid = this.nextMid
+      const p = new Promise<Resp | undefined>((resolve) => {
+        if (this.dead) { resolve(undefined); return }
+        this.pending.set(mid, resolve)
+      })
+      if (!this.dead) this.put(this.message(r))
+      return p
+    })
+  }
+
+  end (): void { this.sock.destroy() }
+}
