@@ -473,8 +473,15 @@ async function main (): Promise<void> {
   const started = new Date()
   const cleanup = async (): Promise<void> => {
     for (const s of servers) await s.stop().catch(() => {})
-    spawnSync('umount', [mnt])
-    rmSync(work, { recursive: true, force: true })
+    // smbd's helpers (notifyd, cleanupd) outlive the parent for a moment and keep the mount busy.
+    let unmounted = false
+    for (let i = 0; i < 50 && !unmounted; i++) {
+      unmounted = spawnSync('umount', [mnt]).status === 0
+      if (!unmounted) await sleep(200)
+    }
+    if (!unmounted) unmounted = spawnSync('umount', ['-l', mnt]).status === 0
+    if (unmounted) rmSync(work, { recursive: true, force: true })
+    else process.stderr.write(`bench: could not unmount ${mnt}; remove it by hand\n`)
   }
   process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)) })
   try {
