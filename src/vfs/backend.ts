@@ -27,6 +27,9 @@ export interface SetTimes {
 
 export interface VfsFile {
   readonly isDirectory: boolean
+  /** The file's attributes as the open found them (a backend that learns them while opening
+   *  offers them, so the CREATE that follows needs no second stat). */
+  readonly openStat?: Stat
   read (buf: Buffer, off: number, len: number, position: number): Promise<number>
   write (buf: Buffer, off: number, len: number, position: number): Promise<number>
   sync (dataOnly: boolean): Promise<void>

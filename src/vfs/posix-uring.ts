@@ -1,9 +1,9 @@
-// The posix-uring backend: the posix backend (openat2 confinement, path ops on the addon's
-// threadpool calls), with the data path of every regular file (pread, pwrite, fsync) through the
-// io_uring ring. The ring holds each Buffer until its CQE (CONVENTIONS 5), and a handle's close
+// The posix-uring backend: the posix backend (openat2 confinement) with its openat2, statx and
+// close, and the data path of every regular file (pread, pwrite, fsync), as io_uring ops: a
+// CREATE/CLOSE costs no threadpool hop (the rarer path ops stay the addon's threadpool calls). The ring holds each Buffer until its CQE (CONVENTIONS 5), and a handle's close
 // waits for its in-flight ops, so a late completion can never meet a reused fd.
 import type { Backend, VfsFile } from './backend.js'
-import { posixBackend, posixFileFd } from './posix.js'
+import { posixBackendWith, posixFileFd, type PosixSys } from './posix.js'
 import type { Ring } from '../io/ring.js'
 
 function ringData (f: VfsFile, ring: Ring): VfsFile {
@@ -37,10 +37,16 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
 }
 
 export function posixUringBackend (ring: Ring): Backend {
+  const sys: PosixSys = {
+    openat2: (dirfd, path, flags, mode, resolve) => ring.openat2(dirfd, path, flags, mode, resolve),
+    statx: (dirfd, path, flags, mask) => ring.statx(dirfd, path, flags, mask),
+    close: (fd) => ring.closeFd(fd),
+  }
+  const base = posixBackendWith('posix-uring', sys)
   return {
     name: 'posix-uring',
     async openShare (rootPath, opts) {
-      const share = await posixBackend.openShare(rootPath, opts)
+      const share = await base.openShare(rootPath, opts)
       const open = share.open.bind(share)
       share.open = async (path, o) => ringData(await open(path, o), ring)
       return share

@@ -58,6 +58,27 @@ export function statFromStatx (sx: Statx, name: string): Stat {
   }
 }
 
+/**
+ * The syscalls a share's path lookups and handles are made of: openat2, statx and close. The
+ * posix backend runs them as the addon's threadpool calls; posix-uring hands them to the ring
+ * (one submit per batch, no threadpool hop). The rarer ones (getdents, mkdirat, renameat2,
+ * unlinkat, futimens, ...) stay threadpool calls in both.
+ */
+export interface PosixSys {
+  openat2 (dirfd: number, path: string, flags: number, mode: number, resolve: number): Promise<number>
+  statx (dirfd: number, path: string, flags: number, mask: number): Promise<Statx>
+  close (fd: number): Promise<void>
+}
+
+const threadpoolSys: PosixSys = {
+  openat2: (dirfd, path, flags, mode, resolve) => native.openat2(dirfd, path, flags, mode, resolve),
+  statx: (dirfd, path, flags, mask) => native.statx(dirfd, path, flags, mask),
+  close: fsClose,
+}
+
+/** statx mask: every basic field and the birth time. */
+const STATX_ALL = 0x0fff
+
 function baseName (path: string): string {
   const i = path.lastIndexOf('/')
   return i < 0 ? path : path.slice(i + 1)
@@ -69,7 +90,9 @@ class PosixFile implements VfsFile {
    *  raced a CLOSE never runs on a closed fd or on a number the kernel already gave to another file. */
   private inFlight = 0
   private drained?: () => void
-  constructor (private readonly fd: number, readonly isDirectory: boolean, private readonly name: string) {}
+  constructor (private readonly sys: PosixSys, private readonly fd: number, readonly isDirectory: boolean, private readonly name: string,
+    /** What statx said right after the open: a CREATE answers from it instead of asking again. */
+    readonly openStat: Stat) {}
 
   private async op<T> (f: () => Promise<T>): Promise<T> {
     if (this.closed) throw Object.assign(new Error('file handle closed'), { code: 'EBADF' })
@@ -124,7 +147,7 @@ class PosixFile implements VfsFile {
   }
 
   async stat (): Promise<Stat> {
-    return await this.op(async () => statFromStatx(await native.statx(this.fd, '', native.constants.AT_EMPTY_PATH, 0x0fff), this.name))
+    return await this.op(async () => statFromStatx(await this.sys.statx(this.fd, '', native.constants.AT_EMPTY_PATH, STATX_ALL), this.name))
   }
 
   async readdir (): Promise<DirEntry[]> {
@@ -134,7 +157,7 @@ class PosixFile implements VfsFile {
       for (const d of raw) {
         const name = d.name.toString('utf8')
         try {
-          const sx = await native.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, 0x0fff)
+          const sx = await this.sys.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, STATX_ALL)
           out.push({ name, info: statFromStatx(sx, name) })
         } catch {
           // Gone between getdents and statx: skip it, as a later listing would.
@@ -145,20 +168,20 @@ class PosixFile implements VfsFile {
   }
 
   async statEntry (name: string): Promise<Stat> {
-    return await this.op(async () => statFromStatx(await native.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, 0x0fff), name))
+    return await this.op(async () => statFromStatx(await this.sys.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, STATX_ALL), name))
   }
 
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     if (this.inFlight > 0) await new Promise<void>((resolve) => { this.drained = resolve })
-    await fsClose(this.fd)
+    await this.sys.close(this.fd)
   }
 }
 
 class PosixShare implements ShareFs {
   private readonly resolve: number
-  constructor (readonly root: string, private readonly rootFd: number, private readonly followSymlinks: boolean) {
+  constructor (private readonly sys: PosixSys, readonly root: string, private readonly rootFd: number, private readonly followSymlinks: boolean) {
     const c = native.constants
     // Symlinks inside the share are followed only when the share allows it, and even then the
     // kernel refuses any that lead outside (RESOLVE_BENEATH applies to every component).
@@ -182,35 +205,36 @@ class PosixShare implements ShareFs {
     const rel = this.rel(path)
     let fd: number
     try {
-      fd = await native.openat2(this.rootFd, rel, flags, o.mode ?? 0o644, this.resolve)
+      fd = await this.sys.openat2(this.rootFd, rel, flags, o.mode ?? 0o644, this.resolve)
     } catch (e) {
       // A directory opened without O_DIRECTORY but for writing fails with EISDIR: reopen it
       // read-only, the caller decides what the handle may do.
       if ((e as NodeJS.ErrnoException).code === 'EISDIR' && !o.directory) {
-        fd = await native.openat2(this.rootFd, rel, c.O_CLOEXEC | c.O_RDONLY | c.O_DIRECTORY, 0, this.resolve)
+        fd = await this.sys.openat2(this.rootFd, rel, c.O_CLOEXEC | c.O_RDONLY | c.O_DIRECTORY, 0, this.resolve)
       } else {
         throw e
       }
     }
-    const sx = await native.statx(fd, '', c.AT_EMPTY_PATH, 0x0fff).catch(async (e) => { await fsClose(fd); throw e })
-    return new PosixFile(fd, (sx.mode & S_IFMT) === S_IFDIR, baseName(path))
+    const name = baseName(path)
+    const sx = await this.sys.statx(fd, '', c.AT_EMPTY_PATH, STATX_ALL).catch(async (e) => { await this.sys.close(fd); throw e })
+    return new PosixFile(this.sys, fd, (sx.mode & S_IFMT) === S_IFDIR, name, statFromStatx(sx, name))
   }
 
   async stat (path: string): Promise<Stat> {
     // Resolve the parent beneath the root, then lstat the last component relative to it.
     const c = native.constants
-    if (path === '') return statFromStatx(await native.statx(this.rootFd, '', c.AT_EMPTY_PATH, 0x0fff), '')
+    if (path === '') return statFromStatx(await this.sys.statx(this.rootFd, '', c.AT_EMPTY_PATH, STATX_ALL), '')
     if (this.followSymlinks) {
       // Following: resolve the whole path beneath the root (O_PATH), then stat what it names,
       // so a link that leads outside fails (EXDEV) instead of describing the outside file.
-      const fd = await native.openat2(this.rootFd, path, c.O_PATH | c.O_CLOEXEC, 0, this.resolve)
+      const fd = await this.sys.openat2(this.rootFd, path, c.O_PATH | c.O_CLOEXEC, 0, this.resolve)
       try {
-        return statFromStatx(await native.statx(fd, '', c.AT_EMPTY_PATH, 0x0fff), baseName(path))
-      } finally { await fsClose(fd) }
+        return statFromStatx(await this.sys.statx(fd, '', c.AT_EMPTY_PATH, STATX_ALL), baseName(path))
+      } finally { await this.sys.close(fd) }
     }
     const { dirFd, name, close } = await this.parent(path)
     try {
-      return statFromStatx(await native.statx(dirFd, name, c.AT_SYMLINK_NOFOLLOW, 0x0fff), name)
+      return statFromStatx(await this.sys.statx(dirFd, name, c.AT_SYMLINK_NOFOLLOW, STATX_ALL), name)
     } finally { await close() }
   }
 
@@ -220,8 +244,8 @@ class PosixShare implements ShareFs {
     const i = path.lastIndexOf('/')
     const name = i < 0 ? path : path.slice(i + 1)
     if (i < 0) return { dirFd: this.rootFd, name, close: async () => {} }
-    const fd = await native.openat2(this.rootFd, path.slice(0, i), c.O_PATH | c.O_DIRECTORY | c.O_CLOEXEC, 0, this.resolve)
-    return { dirFd: fd, name, close: async () => { await fsClose(fd) } }
+    const fd = await this.sys.openat2(this.rootFd, path.slice(0, i), c.O_PATH | c.O_DIRECTORY | c.O_CLOEXEC, 0, this.resolve)
+    return { dirFd: fd, name, close: async () => { await this.sys.close(fd) } }
   }
 
   async mkdir (path: string, mode: number): Promise<void> {
@@ -269,16 +293,21 @@ class PosixShare implements ShareFs {
   }
 }
 
-export const posixBackend: Backend = {
-  name: 'posix',
-  async openShare (rootPath, opts) {
-    if (!nativeAvailable) {
-      throw Object.assign(new Error(`native addon unavailable (${nativeLoadError?.message ?? 'not built'}): cannot confine paths to the share`), { code: 'SMBTS_ERR_NATIVE' })
-    }
-    const fd = await fsOpen(rootPath, fsc.O_RDONLY | fsc.O_DIRECTORY)
-    return new PosixShare(rootPath, fd, opts.followSymlinks)
-  },
+/** A posix backend whose openat2/statx/close go through `sys`. */
+export function posixBackendWith (name: string, sys: PosixSys): Backend {
+  return {
+    name,
+    async openShare (rootPath, opts) {
+      if (!nativeAvailable) {
+        throw Object.assign(new Error(`native addon unavailable (${nativeLoadError?.message ?? 'not built'}): cannot confine paths to the share`), { code: 'SMBTS_ERR_NATIVE' })
+      }
+      const fd = await fsOpen(rootPath, fsc.O_RDONLY | fsc.O_DIRECTORY)
+      return new PosixShare(sys, rootPath, fd, opts.followSymlinks)
+    },
+  }
 }
+
+export const posixBackend: Backend = posixBackendWith('posix', threadpoolSys)
 
 /** The fd behind a posix file handle, for a backend that moves its data another way (posix-uring). */
 export function posixFileFd (f: VfsFile): number | undefined {

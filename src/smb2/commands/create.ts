@@ -135,7 +135,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
 
   let info: Stat
   try {
-    info = await file.stat()
+    info = file.openStat ?? await file.stat()
   } catch (e) { await file.close(); throw errnoStatus(e, rel) }
 
   const key = `${tree.shareName}\0${info.indexNumber}`
