@@ -28,10 +28,16 @@ export interface LiveOptions {
   shares?: Record<string, string[]>
   users?: Record<string, string>
   debug?: LogComponent[]
-  /** The io_uring fast path (ring transport, posix-uring files) when the kernel allows; default false. */
+  /** The io_uring fast path (ring transport, posix-uring files) when the kernel allows. Default:
+   *  on, as in production, unless SMBTS_TEST_TRANSPORT=net (CI runs the interop suite both ways). */
   useUring?: boolean
   /** Where the temp root (share, config, client files) goes; default os.tmpdir(). */
   tmpRoot?: string
+}
+
+/** Whether live servers run the fast path unless a test says otherwise (SMBTS_TEST_TRANSPORT). */
+export function testUsesUring (): boolean {
+  return process.env.SMBTS_TEST_TRANSPORT !== 'net'
 }
 
 export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
@@ -56,7 +62,7 @@ export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
   writeFileSync(conf, lines.join('\n') + '\n')
   const logs: string[] = []
   const server = await startServer({
-    configPath: conf, pwddbPath: pwddb, port: 0, host: '127.0.0.1', useUring: o.useUring ?? false,
+    configPath: conf, pwddbPath: pwddb, port: 0, host: '127.0.0.1', useUring: o.useUring ?? testUsesUring(),
     log: (l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') },
     debug: o.debug ?? (process.env.SMBTS_DEBUG?.split(',') as LogComponent[] | undefined) ?? [],
   })

@@ -20,6 +20,8 @@ import {
 import { ServerState } from '../../src/smb2/server-state.js'
 import type { Backend, VfsFile } from '../../src/vfs/backend.js'
 import { posixBackend } from '../../src/vfs/posix.js'
+import { ringUnavailableReason } from '../../src/io/ring.js'
+import { startLive } from '../helpers/live.js'
 
 const MiB = 1 << 20
 const BLOCKS = 200
@@ -36,7 +38,7 @@ function block (i: number): Buffer {
 
 interface Child { proc: ChildProcess, pid: number, port: number, root: string, share: string, stderr: string[] }
 
-async function spawnServer (o: { strace?: string } = {}): Promise<Child> {
+async function spawnServer (o: { strace?: string, transport?: 'uring' | 'net' } = {}): Promise<Child> {
   const root = mkdtempSync(join(tmpdir(), 'smbts-dur-'))
   const share = join(root, 'share')
   mkdirSync(share)
@@ -46,7 +48,7 @@ async function spawnServer (o: { strace?: string } = {}): Promise<Child> {
   writeFileSync(conf, ['[global]', 'netbios name = SMBTS-DUR', 'workgroup = WORKGROUP', '[share]', `path = ${share}`, 'read only = no', ''].join('\n'))
   // The test loader flags of this process, so the child runs the TypeScript sources too.
   const loader = process.execArgv.filter(a => a.startsWith('--import') && a.includes('typescript'))
-  const nodeArgs = [...loader, CHILD, conf, pwddb]
+  const nodeArgs = [...loader, CHILD, conf, pwddb, ...(o.transport !== undefined ? [o.transport] : [])]
   const proc = o.strace !== undefined
     ? spawn('strace', ['-f', '-qq', '-e', 'trace=fsync,fdatasync,io_uring_enter', '-o', o.strace, process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -215,12 +217,14 @@ t.test('replies wait for the sync: WRITE_THROUGH → fdatasync, CreateOptions WR
   t.same(readFileSync(join(srv.share, 'd.bin')), Buffer.concat([Buffer.alloc(100, 1), Buffer.alloc(100, 2)]))
 })
 
-t.test('under strace the child server issues fdatasync per WRITE_THROUGH and fsync per FLUSH', { timeout: 120_000 }, async (t) => {
+// The fallback makes the syscalls itself (strace sees them); the fast path submits them as ring
+// ops (strace sees only io_uring_enter), so there the ring's fsync counter is what moves.
+t.test('under strace the fallback server issues fdatasync per WRITE_THROUGH and fsync per FLUSH', { timeout: 120_000 }, async (t) => {
   if (!existsSync('/usr/bin/strace')) { t.skip('no strace'); return }
   const trace = join(mkdtempSync(join(tmpdir(), 'smbts-strace-')), 'trace')
   let child: Child
   try {
-    child = await spawnServer({ strace: trace })
+    child = await spawnServer({ strace: trace, transport: 'net' })
   } catch (e) { t.skip(`strace cannot run here: ${(e as Error).message.slice(0, 200)}`); return }
   t.teardown(async () => { await kill9(child); rmSync(child.root, { recursive: true, force: true }) })
   const c = await TcpClient.open(child.port)
@@ -236,4 +240,29 @@ t.test('under strace the child server issues fdatasync per WRITE_THROUGH and fsy
   c.end()
   await kill9(child!)
   rmSync(join(trace, '..'), { recursive: true, force: true })
+})
+
+t.test('on the io_uring fast path, each WRITE_THROUGH and each FLUSH is a ring fsync before the reply', { timeout: 120_000 }, async (t) => {
+  const why = await ringUnavailableReason()
+  if (why !== undefined) { t.skip(`io_uring unavailable: ${why}`); return }
+  const live = await startLive({ useUring: true })
+  t.teardown(async () => { await live.stop() })
+  const ring = live.server.ring!
+  const c = await TcpClient.open(live.port)
+  t.teardown(() => { c.end() })
+  await c.connect({ dialect: 0x0311 })
+  const fid = await c.open('r.bin', { disposition: Disposition.CREATE })
+  const fsyncs = (): number => ring.counters().ops.fsync
+  const before = fsyncs()
+  for (let i = 0; i < 5; i++) {
+    const n = fsyncs()
+    t.equal((await c.request({ cmd: Command.WRITE, body: writeBody(fid, i * 4096, Buffer.alloc(4096, i + 1), WRITEFLAG_WRITE_THROUGH) })).status, 0)
+    t.equal(fsyncs() - n, 1, `WRITE_THROUGH ${i}: one ring fsync submitted before the reply`)
+  }
+  const n = fsyncs()
+  t.equal((await c.request({ cmd: Command.WRITE, body: writeBody(fid, 5 * 4096, Buffer.alloc(4096, 9)) })).status, 0)
+  t.equal(fsyncs(), n, 'a plain WRITE syncs nothing')
+  t.equal((await c.request({ cmd: Command.FLUSH, body: flushBody(fid) })).status, 0)
+  t.equal(fsyncs() - n, 1, 'FLUSH: one ring fsync before the reply')
+  t.equal(fsyncs() - before, 6)
 })

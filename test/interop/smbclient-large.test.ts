@@ -1,5 +1,5 @@
-// Big transfers with smbclient: a 200 MiB file put and fetched on SMB3_11 (8 MiB I/O) and on
-// SMB2_02 (which caps READ/WRITE at 64 KiB, so ~3200 requests each way, with credits in play),
+// Big transfers with smbclient: a 200 MiB file put and fetched on every dialect, from SMB3_11 (8 MiB I/O)
+// to SMB2_02 (which caps READ/WRITE at 64 KiB, so ~3200 requests each way, with credits in play),
 // plain and signed, with sha256 checks of the server's copy and of the fetched copy. Files live on tmpfs when
 // /dev/shm has room, so the run measures the server and not the disk.
 import t from 'tap'
@@ -11,7 +11,11 @@ import { startLive, smbclient, type LiveServer } from '../helpers/live.js'
 
 const SIZE = 200 * 1024 * 1024
 // [dialect, signed]: signing covers the whole 8 MiB (AES-CMAC/GMAC) or 64 KiB (HMAC-SHA256) messages.
-const RUNS: Array<[string, boolean]> = [['SMB3_11', false], ['SMB2_02', false], ['SMB3_11', true], ['SMB2_02', true]]
+// Every dialect plain, the two extremes signed too.
+const RUNS: Array<[string, boolean]> = [
+  ['SMB3_11', false], ['SMB3_02', false], ['SMB3_00', false], ['SMB2_10', false], ['SMB2_02', false],
+  ['SMB3_11', true], ['SMB2_02', true],
+]
 
 async function fileSha (path: string): Promise<string> {
   const h = createHash('sha256')
