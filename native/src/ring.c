@@ -52,7 +52,14 @@
   X(CLOSE, close)                                                                               \
   X(RECV, recv)                                                                                 \
   X(SEND, send)                                                                                 \
-  X(CANCEL, cancel)
+  X(CANCEL, cancel)                                                                             \
+  X(MKDIRAT, mkdirat)                                                                           \
+  X(UNLINKAT, unlinkat)                                                                         \
+  X(RENAMEAT, renameat2)                                                                        \
+  X(LINKAT, linkat)                                                                             \
+  X(FALLOCATE, fallocate)                                                                       \
+  X(FGETXATTR, fgetxattr)                                                                       \
+  X(FSETXATTR, fsetxattr)
 
 enum ring_kind {
 #define RK_ENUM(up, js) RK_##up,
@@ -74,6 +81,7 @@ typedef struct ring_op {
   uint32_t next_free;
   napi_ref ref; /* the Buffer the kernel reads or writes */
   char *path;
+  char *path2; /* the second name of renameat2/linkat; an xattr name */
   struct open_how how;
 } ring_op;
 
@@ -186,14 +194,17 @@ static ring_op *op_alloc(smbts_ring *r) {
   op->used = true;
   op->ref = NULL;
   op->path = NULL;
+  op->path2 = NULL;
   return op;
 }
 
 static void op_release(smbts_ring *r, ring_op *op) {
   if (op->ref) napi_delete_reference(r->env, op->ref);
   free(op->path);
+  free(op->path2);
   op->ref = NULL;
   op->path = NULL;
+  op->path2 = NULL;
   op->used = false;
   op->next_free = r->free_head;
   r->free_head = (uint32_t)(op - r->ops);
@@ -772,6 +783,156 @@ static napi_value js_ring_close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- path ops relative to a directory fd, as the threadpool calls take them: the caller hands
+ * a dirfd it opened beneath the share (openat2 RESOLVE_BENEATH) and one final name, so these
+ * resolve nothing outside it. Every name is copied and freed at the CQE. ---- */
+
+/* mkdirat(tag, dirfd, name, mode) */
+static napi_value js_ring_mkdirat(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, dirfd;
+  uint32_t mode;
+  char *path = NULL;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "dirfd", &dirfd) &&
+        smbts_arg_path(&a, 2, "path", &path) && smbts_arg_uint32(&a, 3, "mode", &mode))) {
+    free(path);
+    return smbts_args_throw(&a);
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) {
+    free(path);
+    return NULL;
+  }
+  op->path = path;
+  io_uring_prep_mkdirat(sqe, dirfd, op->path, (mode_t)mode);
+  prep_end(r, sqe, op, tag, RK_MKDIRAT);
+  return NULL;
+}
+
+/* unlinkat(tag, dirfd, name, flags); AT_REMOVEDIR for a directory */
+static napi_value js_ring_unlinkat(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, dirfd;
+  uint32_t flags;
+  char *path = NULL;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "dirfd", &dirfd) &&
+        smbts_arg_path(&a, 2, "path", &path) && smbts_arg_uint32(&a, 3, "flags", &flags))) {
+    free(path);
+    return smbts_args_throw(&a);
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) {
+    free(path);
+    return NULL;
+  }
+  op->path = path;
+  io_uring_prep_unlinkat(sqe, dirfd, op->path, (int)flags);
+  prep_end(r, sqe, op, tag, RK_UNLINKAT);
+  return NULL;
+}
+
+/* renameat2(tag, olddirfd, oldname, newdirfd, newname, flags) and
+ * linkat(tag, olddirfd, oldname, newdirfd, newname, flags): same arguments, two names. */
+static napi_value ring_two_names(napi_env env, napi_callback_info info, enum ring_kind kind) {
+  RING_METHOD_BEGIN();
+  int32_t tag, olddirfd, newdirfd;
+  uint32_t flags;
+  char *oldpath = NULL, *newpath = NULL;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "olddirfd", &olddirfd) &&
+        smbts_arg_path(&a, 2, "oldpath", &oldpath) &&
+        smbts_arg_int32(&a, 3, "newdirfd", &newdirfd) &&
+        smbts_arg_path(&a, 4, "newpath", &newpath) && smbts_arg_uint32(&a, 5, "flags", &flags))) {
+    free(oldpath);
+    free(newpath);
+    return smbts_args_throw(&a);
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) {
+    free(oldpath);
+    free(newpath);
+    return NULL;
+  }
+  op->path = oldpath;
+  op->path2 = newpath;
+  if (kind == RK_RENAMEAT)
+    io_uring_prep_renameat(sqe, olddirfd, op->path, newdirfd, op->path2, flags);
+  else
+    io_uring_prep_linkat(sqe, olddirfd, op->path, newdirfd, op->path2, (int)flags);
+  prep_end(r, sqe, op, tag, kind);
+  return NULL;
+}
+
+static napi_value js_ring_renameat2(napi_env env, napi_callback_info info) {
+  return ring_two_names(env, info, RK_RENAMEAT);
+}
+static napi_value js_ring_linkat(napi_env env, napi_callback_info info) {
+  return ring_two_names(env, info, RK_LINKAT);
+}
+
+/* fallocate(tag, fd, mode, offset, length) */
+static napi_value js_ring_fallocate(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  uint32_t mode;
+  int64_t offset, length;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd) &&
+        smbts_arg_uint32(&a, 2, "mode", &mode) &&
+        smbts_arg_int64(&a, 3, "offset", 0, INT64_MAX, &offset) &&
+        smbts_arg_int64(&a, 4, "length", 1, INT64_MAX, &length))) {
+    return smbts_args_throw(&a);
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) return NULL;
+  io_uring_prep_fallocate(sqe, fd, (int)mode, (__u64)offset, (__u64)length);
+  prep_end(r, sqe, op, tag, RK_FALLOCATE);
+  return NULL;
+}
+
+/* fgetxattr(tag, fd, name, buf, offset, length) -> the value's size (ERANGE when it does not
+ * fit; length 0 asks for the size). fsetxattr(tag, fd, name, buf, offset, length, flags). The
+ * Buffer is held until the CQE. */
+static napi_value ring_xattr(napi_env env, napi_callback_info info, enum ring_kind kind) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  uint8_t *ptr;
+  uint32_t len, flags = 0;
+  char *name = NULL;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd) &&
+        smbts_arg_path(&a, 2, "name", &name) && parse_span(&a, 3, &ptr, &len) &&
+        (kind == RK_FGETXATTR || smbts_arg_uint32(&a, 6, "flags", &flags)))) {
+    free(name);
+    return smbts_args_throw(&a);
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) {
+    free(name);
+    return NULL;
+  }
+  op->path2 = name;
+  if (!hold(&a, 3, op)) {
+    prep_abort(r, sqe, op);
+    return smbts_throw_napi(env, "napi_create_reference");
+  }
+  if (kind == RK_FGETXATTR)
+    io_uring_prep_fgetxattr(sqe, fd, op->path2, (char *)ptr, len);
+  else
+    io_uring_prep_fsetxattr(sqe, fd, op->path2, (const char *)ptr, (int)flags, len);
+  prep_end(r, sqe, op, tag, kind);
+  return NULL;
+}
+
+static napi_value js_ring_fgetxattr(napi_env env, napi_callback_info info) {
+  return ring_xattr(env, info, RK_FGETXATTR);
+}
+static napi_value js_ring_fsetxattr(napi_env env, napi_callback_info info) {
+  return ring_xattr(env, info, RK_FSETXATTR);
+}
+
 static napi_value js_ring_nop(napi_env env, napi_callback_info info) {
   RING_METHOD_BEGIN();
   int32_t tag;
@@ -934,6 +1095,10 @@ napi_status smbts_ring_init(napi_env env, napi_value exports) {
       M("closeFd", js_ring_close_fd), M("cancel", js_ring_cancel),
       M("submit", js_ring_submit),   M("close", js_ring_close),
       M("counters", js_ring_counters),
+      M("mkdirat", js_ring_mkdirat), M("unlinkat", js_ring_unlinkat),
+      M("renameat2", js_ring_renameat2), M("linkat", js_ring_linkat),
+      M("fallocate", js_ring_fallocate), M("fgetxattr", js_ring_fgetxattr),
+      M("fsetxattr", js_ring_fsetxattr),
   };
 #undef M
   napi_value cls, setup;

@@ -24,6 +24,13 @@ interface NativeRingHandle {
   statx(tag: number, dirfd: number, path: NativePath, flags: number, mask: number, out: Uint8Array): void;
   fsync(tag: number, fd: number, datasync: boolean): void;
   closeFd(tag: number, fd: number): void;
+  mkdirat(tag: number, dirfd: number, path: NativePath, mode: number): void;
+  unlinkat(tag: number, dirfd: number, path: NativePath, flags: number): void;
+  renameat2(tag: number, olddirfd: number, oldpath: NativePath, newdirfd: number, newpath: NativePath, flags: number): void;
+  linkat(tag: number, olddirfd: number, oldpath: NativePath, newdirfd: number, newpath: NativePath, flags: number): void;
+  fallocate(tag: number, fd: number, mode: number, offset: Int64, length: Int64): void;
+  fgetxattr(tag: number, fd: number, name: string, buf: Uint8Array, offset: number, length: number): void;
+  fsetxattr(tag: number, fd: number, name: string, buf: Uint8Array, offset: number, length: number, flags: number): void;
   cancel(tag: number): boolean;
   submit(): number;
   close(): boolean;
@@ -48,7 +55,8 @@ export interface RingSetupFlags {
 }
 
 export type RingOpName =
-  | 'nop' | 'read' | 'write' | 'openat2' | 'statx' | 'fsync' | 'close' | 'recv' | 'send' | 'cancel';
+  | 'nop' | 'read' | 'write' | 'openat2' | 'statx' | 'fsync' | 'close' | 'recv' | 'send' | 'cancel'
+  | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr';
 
 export interface RingCounters {
   /** SQEs prepped, per kind. */
@@ -227,6 +235,42 @@ export class Ring {
   /** close(2) of a file descriptor through the ring. */
   closeFd(fd: number): RingPromise<void> {
     return this.#op('close', (tag) => this.#h.closeFd(tag, fd), () => undefined);
+  }
+
+  /** mkdirat(2): `path` is one name inside `dirfd` (a directory the caller opened beneath the share). */
+  mkdirat(dirfd: number, path: NativePath, mode: number): RingPromise<void> {
+    return this.#op('mkdirat', (tag) => this.#h.mkdirat(tag, dirfd, path, mode), () => undefined);
+  }
+
+  /** unlinkat(2); flags AT_REMOVEDIR for a directory. */
+  unlinkat(dirfd: number, path: NativePath, flags = 0): RingPromise<void> {
+    return this.#op('unlinkat', (tag) => this.#h.unlinkat(tag, dirfd, path, flags), () => undefined);
+  }
+
+  /** renameat2(2) (RENAME_NOREPLACE, RENAME_EXCHANGE in flags). */
+  renameat2(olddirfd: number, oldpath: NativePath, newdirfd: number, newpath: NativePath, flags = 0): RingPromise<void> {
+    return this.#op('renameat2', (tag) => this.#h.renameat2(tag, olddirfd, oldpath, newdirfd, newpath, flags), () => undefined);
+  }
+
+  /** linkat(2). */
+  linkat(olddirfd: number, oldpath: NativePath, newdirfd: number, newpath: NativePath, flags = 0): RingPromise<void> {
+    return this.#op('linkat', (tag) => this.#h.linkat(tag, olddirfd, oldpath, newdirfd, newpath, flags), () => undefined);
+  }
+
+  /** fallocate(2) of [offset, offset + length); length must be > 0. */
+  fallocate(fd: number, mode: number, offset: Int64, length: Int64): RingPromise<void> {
+    return this.#op('fallocate', (tag) => this.#h.fallocate(tag, fd, mode, offset, length), () => undefined);
+  }
+
+  /** fgetxattr(2) into buffer[offset, offset + length): the value's size (ERANGE when larger;
+   *  length 0 asks for the size only). */
+  fgetxattr(fd: number, name: string, buffer: Uint8Array, offset = 0, length = buffer.byteLength - offset): RingPromise<number> {
+    return this.#op('fgetxattr', (tag) => this.#h.fgetxattr(tag, fd, name, buffer, offset, length), (res) => res);
+  }
+
+  /** fsetxattr(2) of buffer[offset, offset + length); flags XATTR_CREATE / XATTR_REPLACE. */
+  fsetxattr(fd: number, name: string, buffer: Uint8Array, offset = 0, length = buffer.byteLength - offset, flags = 0): RingPromise<void> {
+    return this.#op('fsetxattr', (tag) => this.#h.fsetxattr(tag, fd, name, buffer, offset, length, flags), () => undefined);
   }
 
   nop(): RingPromise<number> {

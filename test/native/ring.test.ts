@@ -137,6 +137,66 @@ t.test('file ops: openat2 (confined), write/read beyond 4 GiB, statx, fsync, clo
   t.throws(() => ring.read(fd, Buffer.alloc(4), 0, 5, 0), { code: 'ERR_OUT_OF_RANGE' }, 'bad span throws at once');
 });
 
+t.test('path ops on a directory fd: mkdirat, linkat, renameat2, unlinkat; fallocate; fgetxattr/fsetxattr', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const dir = await tempDir(t);
+  const root = await native.openat2(C.AT_FDCWD, dir, C.O_PATH | C.O_DIRECTORY, 0, 0);
+  t.teardown(() => native.close(root));
+  const R = C.RESOLVE_BENEATH | C.RESOLVE_NO_MAGICLINKS | C.RESOLVE_NO_SYMLINKS;
+  const before = ring.counters().ops;
+
+  await ring.mkdirat(root, 'd', 0o755);
+  await t.rejects(ring.mkdirat(root, 'd', 0o755), errnoLike('EEXIST', 'mkdirat'));
+  t.ok((await native.statx(root, 'd', 0, C.STATX_BASIC_STATS)).mode & 0o040000, 'a directory was made');
+  const fd = await ring.openat2(root, 'd/f', C.O_CREAT | C.O_RDWR, 0o600, R);
+  t.teardown(() => native.close(fd).catch(() => {}));
+  const d = await native.openat2(root, 'd', C.O_PATH | C.O_DIRECTORY, 0, R);
+  t.teardown(() => native.close(d));
+
+  await ring.linkat(d, 'f', root, 'hard');
+  t.equal((await native.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS)).nlink, 2, 'linkat made a second name');
+  await t.rejects(ring.renameat2(root, 'hard', d, 'f', C.RENAME_NOREPLACE), errnoLike('EEXIST', 'renameat2'), 'RENAME_NOREPLACE refuses to replace');
+  await ring.renameat2(root, 'hard', d, 'g');
+  await t.rejects(native.statx(root, 'hard', 0, C.STATX_BASIC_STATS), errnoLike('ENOENT'));
+  t.equal((await native.statx(d, 'g', 0, C.STATX_BASIC_STATS)).ino, (await native.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS)).ino, 'renamed, same inode');
+  await ring.unlinkat(d, 'g');
+  await t.rejects(ring.unlinkat(root, 'd', 0), errnoLike('EISDIR', 'unlinkat'), 'a directory needs AT_REMOVEDIR');
+
+  await ring.fallocate(fd, C.FALLOC_FL_KEEP_SIZE, 0, 1 << 20);
+  const sx = await native.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS);
+  t.equal(sx.size, 0n, 'KEEP_SIZE leaves the size');
+  t.ok(sx.blocks * 512n >= 1n << 20n, `blocks reserved (${sx.blocks * 512n} bytes)`);
+  await ring.fallocate(fd, 0, 0, 4096);
+  t.equal((await native.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS)).size, 4096n, 'plain fallocate extends');
+
+  const value = Buffer.from('dos record \u0001\u0002');
+  const xattrWorks = await ring.fsetxattr(fd, 'user.smbts.test', value).then(() => true, (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EOPNOTSUPP') return false;
+    throw e;
+  });
+  if (xattrWorks) {
+    t.equal(await ring.fgetxattr(fd, 'user.smbts.test', Buffer.alloc(0), 0, 0), value.length, 'length 0 asks for the size');
+    const out = Buffer.alloc(64, 0xee);
+    const n = await ring.fgetxattr(fd, 'user.smbts.test', out, 4);
+    t.same(out.subarray(4, 4 + n), value, 'value read back into the span');
+    t.equal(out[3], 0xee, 'bytes before the span untouched');
+    await t.rejects(ring.fgetxattr(fd, 'user.smbts.test', Buffer.alloc(2)), errnoLike('ERANGE', 'fgetxattr'));
+    await t.rejects(ring.fgetxattr(fd, 'user.smbts.none', Buffer.alloc(8)), errnoLike('ENODATA'));
+    await t.rejects(ring.fsetxattr(fd, 'user.smbts.test', value, 0, value.length, C.XATTR_CREATE), errnoLike('EEXIST', 'fsetxattr'));
+  } else {
+    t.comment('user xattrs unsupported on the temp directory: fgetxattr/fsetxattr checked for the error only');
+  }
+
+  await native.close(fd);
+  await ring.unlinkat(d, 'f');
+  await ring.unlinkat(root, 'd', C.AT_REMOVEDIR);
+  await t.rejects(native.statx(root, 'd', 0, C.STATX_BASIC_STATS), errnoLike('ENOENT'));
+  const after = ring.counters().ops;
+  for (const op of ['mkdirat', 'linkat', 'renameat2', 'unlinkat', 'fallocate'] as const) {
+    t.ok(after[op] > before[op], `${op} went through the ring`);
+  }
+});
+
 t.test('recv/send on sockets', { skip }, async (t) => {
   const ring = ringFor(t);
   const { afd, bfd } = await tcpPair(t);
