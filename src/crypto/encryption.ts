@@ -80,7 +80,7 @@ export function sealTransform (cipher: number, key: Buffer, nonce: Buffer, sessi
   head.writeBigUInt64LE(sessionId, 44)
   const { out, tag } = aeadSeal(cipher, key, head.subarray(20, 20 + nonceLength(cipher)), head.subarray(20, 52), chunks, size)
   tag.copy(head, 4)
-  return [head, out]
+  return [head, ...out]
 }
 
 /** MS-SMB2 3.3.5.2.1.1: authenticates and decrypts one transform message. */
@@ -95,16 +95,18 @@ const algName = (cipher: number, key: Buffer): string => `aes-${key.length * 8}-
 
 /**
  * The AEAD primitive under SMB3 encryption: node:crypto AES-GCM or AES-CCM. `tagLength` is 16 for
- * SMB; other lengths (and nonce lengths) exist for the NIST/RFC known-answer tests.
+ * SMB; other lengths (and nonce lengths) exist for the NIST/RFC known-answer tests. The ciphertext
+ * comes back as chunks to be sent as they are: GCM encrypts each plaintext chunk into its own
+ * output (a READ's payload is encrypted once and never copied again, CONVENTIONS 4); CCM needs
+ * the plaintext whole.
  */
-export function aeadSeal (cipher: number, key: Buffer, iv: Buffer, aad: Buffer, chunks: Buffer[], size?: number, tagLength = 16): { out: Buffer, tag: Buffer } {
+export function aeadSeal (cipher: number, key: Buffer, iv: Buffer, aad: Buffer, chunks: Buffer[], size?: number, tagLength = 16): { out: Buffer[], tag: Buffer } {
   size ??= chunks.reduce((n, c) => n + c.length, 0)
   if (isGcm(cipher)) {
     const c = createCipheriv(algName(cipher, key) as CipherGCMTypes, key, iv, { authTagLength: tagLength })
     c.setAAD(aad)
-    const out = Buffer.allocUnsafe(size)
-    let off = 0
-    for (const chunk of chunks) off += c.update(chunk).copy(out, off)
+    const out: Buffer[] = []
+    for (const chunk of chunks) if (chunk.length > 0) out.push(c.update(chunk))
     c.final()
     return { out, tag: c.getAuthTag() }
   }
@@ -114,7 +116,7 @@ export function aeadSeal (cipher: number, key: Buffer, iv: Buffer, aad: Buffer, 
   c.setAAD(aad, { plaintextLength: size })
   const out = c.update(plain)
   c.final()
-  return { out, tag: c.getAuthTag() }
+  return { out: [out], tag: c.getAuthTag() }
 }
 
 /** Inverse of aeadSeal; throws DecryptError when the tag does not verify. */
