@@ -19,7 +19,10 @@ import { teardownSession } from './teardown.js'
 import { decodeTransformHeader, TRANSFORM_FLAG_ENCRYPTED } from '../crypto/encryption.js'
 
 export interface ConnectionIo {
-  send (chunks: Buffer[]): void
+  /** Sends one message (the Direct-TCP length is the transport's). `onSent`, when given, runs
+   *  once no one will read `chunks` again: the kernel has them all, or the connection dropped
+   *  them; a transport that cannot tell never calls it (the buffers are then only collected). */
+  send (chunks: Buffer[], onSent?: () => void): void
   close (reason: string): void
   readonly remoteAddress: string
 }
@@ -166,11 +169,14 @@ export class Smb2Connection {
     // MS-SMB2 3.3.4.1.4: a response to an encrypted request, or on a session or share that
     // requires encryption, leaves encrypted (the whole chain in one transform, unsigned).
     const enc = encryptedBy ?? out.find(m => m.encryptWith !== undefined)?.encryptWith
+    const released = releaseAll(out)
     if (enc?.encryptor !== undefined) {
       for (const m of out) m.signer = undefined
       this.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses(out)))
+      // The ciphertext is new memory: the plaintext payloads are free now.
+      released?.()
     } else {
-      this.send(encodeResponses(out))
+      this.send(encodeResponses(out), released)
     }
   }
 
@@ -226,7 +232,15 @@ export class Smb2Connection {
     return out
   }
 
-  send (chunks: Buffer[]): void {
-    if (!this.closed) this.io.send(chunks)
+  send (chunks: Buffer[], onSent?: () => void): void {
+    if (this.closed) onSent?.()
+    else this.io.send(chunks, onSent)
   }
+}
+
+/** One callback releasing every payload of a response chain, or undefined when none has one. */
+function releaseAll (out: OutMessage[]): (() => void) | undefined {
+  const fns = out.map(m => m.reply.release).filter((f): f is () => void => f !== undefined)
+  if (fns.length === 0) return undefined
+  return fns.length === 1 ? fns[0] : () => { for (const f of fns) f() }
 }

@@ -28,6 +28,9 @@ export interface Reply {
   body: Buffer
   /** Extra data sent after the body without copying (READ data). */
   payload?: Buffer
+  /** Called once the payload is no longer needed: its bytes left through the transport, were
+   *  copied (encrypted), or the connection dropped them. Its buffer may be reused from then on. */
+  release?: () => void
   /** Called with the response's final bytes (header included) before signing: preauth hashing. */
   onEncoded?: (bytes: Buffer) => void
   /** Set the session id in the response header (SESSION_SETUP on a new session). */

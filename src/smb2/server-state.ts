@@ -8,6 +8,7 @@ import { ShareModeTable } from '../locking/share-modes.js'
 import type { Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { ConnectionLimits } from '../transport/guard.js'
+import { BufferPool } from '../io/buffer-pool.js'
 
 export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
 
@@ -22,6 +23,8 @@ export class ServerState {
   readonly limits: ConnectionLimits = new ConnectionLimits(this)
   /** Open connections on the ring transport (the node:net one counts through `limits`). */
   connections = 0
+  /** Buffers READ data is read into and sent from. */
+  readonly readBuffers = new BufferPool()
 
   constructor (
     public config: Config,

@@ -33,12 +33,18 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
   }
   const conn: Smb2Connection = new Smb2Connection(server, {
     remoteAddress: remote,
-    send (chunks) {
+    send (chunks, onSent) {
       let total = 0
       for (const c of chunks) total += c.length
       socket.cork()
       socket.write(frameHeader(total))
-      for (const c of chunks) socket.write(c)
+      // The last write's callback runs once libuv has handed every byte to the kernel, or with
+      // an error when the socket was destroyed first: either way no one reads the chunks again.
+      chunks.forEach((c, i) => {
+        if (i === chunks.length - 1 && onSent !== undefined) socket.write(c, () => { onSent() })
+        else socket.write(c)
+      })
+      if (chunks.length === 0) onSent?.()
       socket.uncork()
       if (socket.writableLength > HIGH_WATER && !socket.isPaused()) {
         socket.pause()

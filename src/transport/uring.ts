@@ -52,8 +52,9 @@ class RingConnection {
   private receiving = false
   private recvTag = 0
   private recvPaused = false
-  /** Buffers waiting to be sent, in order; `queued` counts their bytes. */
-  private readonly sendQ: Buffer[] = []
+  /** Buffers waiting to be sent, in order, each with what runs once the kernel has all of it
+   *  (a READ payload goes back to its pool); `queued` counts their bytes. */
+  private readonly sendQ: Array<{ buf: Buffer, onSent?: () => void }> = []
   private queued = 0
   private sending = false
   private sendTag = 0
@@ -65,7 +66,7 @@ class RingConnection {
     private readonly fd: number, private readonly remote: string, private readonly addr: string) {
     this.conn = new Smb2Connection(server, {
       remoteAddress: remote,
-      send: (chunks) => { this.enqueue(chunks) },
+      send: (chunks, onSent) => { this.enqueue(chunks, onSent) },
       close: (reason) => {
         server.log.debug('conn', `closing ${remote}: ${reason}`)
         this.shutdown()
@@ -122,8 +123,8 @@ class RingConnection {
     })
   }
 
-  private enqueue (chunks: Buffer[]): void {
-    if (this.closing) return
+  private enqueue (chunks: Buffer[], onSent?: () => void): void {
+    if (this.closing) { onSent?.(); return }
     let total = 0
     for (const c of chunks) total += c.length
     // The length header and every small piece are copied into one buffer; a large piece breaks the run.
@@ -132,7 +133,7 @@ class RingConnection {
     const flush = (): void => {
       if (run.length === 0) return
       const b = run.length === 1 ? run[0] : Buffer.concat(run, runLen)
-      this.sendQ.push(b)
+      this.sendQ.push({ buf: b })
       this.queued += b.length
       run = []
       runLen = 0
@@ -141,33 +142,43 @@ class RingConnection {
       if (c.length === 0) continue
       if (c.length <= COALESCE_MAX) { run.push(c); runLen += c.length; continue }
       flush()
-      this.sendQ.push(c)
+      this.sendQ.push({ buf: c })
       this.queued += c.length
     }
     flush()
+    // The message's last piece carries the hook: once it is sent, all of the message is.
+    if (onSent !== undefined) this.sendQ[this.sendQ.length - 1].onSent = onSent
     this.kick()
   }
 
   private kick (): void {
     if (this.sending || this.closing || this.sendQ.length === 0) return
-    let b = this.sendQ[0]
+    let b = this.sendQ[0].buf
     // Several small replies waiting (a compound's worth, pipelined echos): one send for them all.
-    if (b.length <= COALESCE_MAX && this.sendQ.length > 1 && this.sendQ[1].length <= COALESCE_MAX) {
+    if (b.length <= COALESCE_MAX && this.sendQ.length > 1 && this.sendQ[1].buf.length <= COALESCE_MAX) {
       let n = 0
       let len = 0
-      while (n < this.sendQ.length && this.sendQ[n].length <= COALESCE_MAX && len + this.sendQ[n].length <= RECV_MAX) len += this.sendQ[n++].length
-      b = Buffer.concat(this.sendQ.splice(0, n, Buffer.alloc(0)), len)
-      this.sendQ[0] = b
+      while (n < this.sendQ.length && this.sendQ[n].buf.length <= COALESCE_MAX && len + this.sendQ[n].buf.length <= RECV_MAX) len += this.sendQ[n++].buf.length
+      const merged = this.sendQ.splice(0, n, { buf: Buffer.alloc(0) })
+      b = Buffer.concat(merged.map(e => e.buf), len)
+      // Copied: what the merged pieces held is free.
+      for (const e of merged) e.onSent?.()
+      this.sendQ[0] = { buf: b }
     }
     this.sending = true
     const p = this.ring.send(this.fd, b, 0, b.length, MSG_WAITALL | MSG_NOSIGNAL)
     this.sendTag = p.tag
     p.then((n) => {
       this.sending = false
-      if (this.closing) { this.maybeDestroy(); return }
+      if (this.closing) {
+        // Shut down while this send was in flight: its piece is free only now.
+        for (const e of this.sendQ.splice(0)) e.onSent?.()
+        this.maybeDestroy()
+        return
+      }
       this.queued -= n
-      if (n < b.length) this.sendQ[0] = b.subarray(n)
-      else this.sendQ.shift()
+      if (n < b.length) this.sendQ[0].buf = b.subarray(n)
+      else this.sendQ.shift()!.onSent?.()
       if (this.recvPaused && this.queued < LOW_WATER) { this.recvPaused = false; this.postRecv() }
       this.kick()
     }, (e: Error) => {
@@ -182,7 +193,8 @@ class RingConnection {
   private shutdown (): void {
     if (this.closing) return
     this.closing = true
-    this.sendQ.length = 0
+    // What the kernel never saw is free now; the piece being sent is freed at its CQE.
+    for (const e of this.sendQ.splice(this.sending ? 1 : 0)) e.onSent?.()
     this.queued = 0
     if (this.receiving) this.ring.cancel(this.recvTag)
     if (this.sending) this.ring.cancel(this.sendTag)

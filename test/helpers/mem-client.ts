@@ -342,7 +342,8 @@ export class MemClient {
   constructor (readonly server: ServerState, remote = 'mem:1') {
     this.conn = new Smb2Connection(server, {
       remoteAddress: remote,
-      send: (chunks) => { this.sent.push(Buffer.concat(chunks)) },
+      // Copied at once: the chunks (a pooled READ buffer among them) are free right after.
+      send: (chunks, onSent) => { this.sent.push(Buffer.concat(chunks)); onSent?.() },
       close: (reason) => { this.closedReason = reason },
     })
   }

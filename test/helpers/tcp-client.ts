@@ -87,5 +87,9 @@ export class TcpClient extends MemClient {
     })
   }
 
+  /** Stops reading replies (they pile up in the server's send queue), and starts again. */
+  pauseReading (): void { this.sock.pause() }
+  resumeReading (): void { this.sock.resume() }
+
   end (): void { this.sock.destroy() }
 }

@@ -31,7 +31,9 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST)
   if ((open.grantedAccess & (AccessMask.FILE_READ_DATA | AccessMask.FILE_EXECUTE)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   if (offset > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
-  const data = Buffer.allocUnsafe(length)
+  // The data goes out as the buffer the file filled (a pooled one, back to the pool once sent).
+  const lease = ctx.server.readBuffers.take(length)
+  const data = lease.buf
   let n = 0
   try {
     while (n < length) {
@@ -39,15 +41,18 @@ export async function read (ctx: RequestContext): Promise<Reply> {
       if (got === 0) break
       n += got
     }
-  } catch (e) { throw ioError(e) }
-  if (n === 0 && length > 0) throw new NtStatusError(NtStatus.END_OF_FILE)
-  if (n < minimumCount) throw new NtStatusError(NtStatus.END_OF_FILE)
+  } catch (e) { lease.release(); throw ioError(e) }
+  if ((n === 0 && length > 0) || n < minimumCount) {
+    lease.release()
+    throw new NtStatusError(NtStatus.END_OF_FILE)
+  }
   // MS-SMB2 2.2.20: StructureSize 17, DataOffset 0x50, DataLength, DataRemaining.
   const out = Buffer.alloc(16)
   out.writeUInt16LE(17, 0)
   out[2] = 0x50
   out.writeUInt32LE(n, 4)
-  return { body: out, payload: n > 0 ? data.subarray(0, n) : undefined }
+  if (n === 0) { lease.release(); return { body: out } }
+  return { body: out, payload: data.subarray(0, n), release: lease.release }
 }
 
 export async function write (ctx: RequestContext): Promise<Reply> {

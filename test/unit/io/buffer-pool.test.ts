@@ -1,0 +1,52 @@
+// The READ buffer pool: size classes, reuse, a lease releases once, the retained cap.
+import t from 'tap'
+import { BufferPool } from '../../../src/io/buffer-pool.js'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+t.test('a released buffer is lent again for the same size class', async (t) => {
+  const pool = new BufferPool()
+  const a = pool.take(1 * MiB)
+  t.equal(a.buf.length, 1 * MiB)
+  a.release()
+  const b = pool.take(700 * KiB) // same class (1 MiB)
+  t.equal(b.buf, a.buf, 'the same buffer comes back')
+  t.equal(pool.reused, 1)
+  t.equal(pool.allocated, 1)
+  const c = pool.take(700 * KiB)
+  t.not(c.buf, b.buf, 'a buffer still lent is never lent twice')
+  t.equal(pool.allocated, 2)
+})
+
+t.test('a lease releases once: a second release cannot put the buffer in the free list twice', async (t) => {
+  const pool = new BufferPool()
+  const a = pool.take(256 * KiB)
+  a.release()
+  a.release()
+  t.equal(pool.retained, 256 * KiB, 'retained once')
+  const b = pool.take(256 * KiB)
+  const c = pool.take(256 * KiB)
+  t.not(b.buf, c.buf, 'two takes after a double release get two buffers')
+})
+
+t.test('sizes outside the pooled range are plain allocations', async (t) => {
+  const pool = new BufferPool({ minPooled: 64 * KiB, maxPooled: 8 * MiB })
+  const small = pool.take(100)
+  t.equal(small.buf.length, 100)
+  small.release()
+  const big = pool.take(9 * MiB)
+  big.release()
+  t.equal(pool.retained, 0, 'nothing kept')
+  t.equal(pool.allocated, 0, 'not counted as pooled')
+})
+
+t.test('the free lists never hold more than maxRetained bytes', async (t) => {
+  const pool = new BufferPool({ maxRetained: 3 * MiB })
+  const leases = Array.from({ length: 5 }, () => pool.take(1 * MiB))
+  for (const l of leases) l.release()
+  t.equal(pool.retained, 3 * MiB, 'three kept, two left to the GC')
+  for (let i = 0; i < 3; i++) pool.take(1 * MiB)
+  t.equal(pool.retained, 0)
+  t.equal(pool.reused, 3)
+})
