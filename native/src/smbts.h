@@ -24,6 +24,7 @@
   X(SYMLINKAT, symlinkat)                                                                       \
   X(READLINKAT, readlinkat)                                                                     \
   X(STATX, statx)                                                                               \
+  X(STATX_XATTR, statxXattr)                                                                    \
   X(GETDENTS, getdents)                                                                         \
   X(FSYNC, fsync)                                                                               \
   X(FDATASYNC, fdatasync)                                                                       \
@@ -136,6 +137,7 @@ struct smbts_work {
 
   struct timespec ts[2];
   struct statx stx;
+  int xerr; /* statxXattr: errno of the xattr read (path2 names it), 0 when it succeeded */
 };
 
 /* calloc'd work; the caller fills it and passes it to smbts_work_queue. */

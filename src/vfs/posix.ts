@@ -4,10 +4,15 @@
 import { promises as fsp, constants as fsc } from 'node:fs'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
-import type { Backend, DirEntry, OpenOptions, SetTimes, ShareFs, Stat, VfsFile } from './backend.js'
+import type { Backend, BasicInfoUpdate, DirEntry, OpenOptions, SetTimes, ShareFs, Stat, VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
-import { native, nativeAvailable, nativeLoadError, type Statx } from '../io/native.js'
-import { filetimeFromUnixNs } from '../wire/filetime.js'
+import { native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
+import { filetimeFromUnixNs, unixNsFromFiletime } from '../wire/filetime.js'
+import {
+  FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL,
+  FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_REPARSE_POINT,
+} from '../wire/fscc/constants.js'
+import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
 
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => { fs.read(fd, buf, off, len, pos, (e, n) => { if (e) reject(e); else resolve(n) }) })
@@ -20,32 +25,48 @@ const fsFchmod = promisify(fs.fchmod)
 const fsClose = promisify(fs.close)
 const fsOpen = promisify(fs.open)
 
-// MS-FSCC 2.6 FILE_ATTRIBUTE_*
-const FILE_ATTRIBUTE_READONLY = 0x1
-const FILE_ATTRIBUTE_HIDDEN = 0x2
-const FILE_ATTRIBUTE_DIRECTORY = 0x10
-const FILE_ATTRIBUTE_ARCHIVE = 0x20
-const FILE_ATTRIBUTE_REPARSE_POINT = 0x400
-
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
 const S_IFLNK = 0o120000
+/** statx mask: the basic stats and the birth time. */
+const STATX_WANTED = 0x0fff
 
-/** Converts the kernel's statx into the SMB model (what the FSCC encoders read). */
-export function statFromStatx (sx: Statx, name: string): Stat {
+/**
+ * Converts the kernel's statx and our DOS record (dos-xattr.ts) into the SMB model the FSCC
+ * encoders read. Where each item comes from:
+ * - CreationTime: the record; else the birth time (statx btime); else the older of ctime and mtime.
+ * - ChangeTime: the record's while the data has not changed since it was written; else ctime.
+ * - READONLY: a file's mode (no write bit for anyone), so local users and the server agree and
+ *   setting it really protects the data; a directory's record (on Windows READONLY on a directory
+ *   does not stop changes inside it, and a mode without write bits would).
+ * - HIDDEN, SYSTEM, ARCHIVE, TEMPORARY, OFFLINE, NOT_CONTENT_INDEXED: the record. With no record
+ *   (a file made outside the server), files are ARCHIVE and dot files HIDDEN, as before.
+ * - ARCHIVE also when the data changed after the record was written (MS-FSA 2.1.4.17).
+ * - DIRECTORY and REPARSE_POINT from the file type; NORMAL when nothing else is set (MS-FSCC 2.6).
+ */
+export function statFromStatx (sx: Statx, name: string, rec?: DosRecord): Stat {
   const type = sx.mode & S_IFMT
   const isDirectory = type === S_IFDIR
-  let attrs = isDirectory ? FILE_ATTRIBUTE_DIRECTORY : FILE_ATTRIBUTE_ARCHIVE
+  let attrs: number
+  if (rec !== undefined) {
+    attrs = rec.fileAttributes & (isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY)
+    if (!isDirectory && rec.writeAnchorNs !== sx.mtimeNs) attrs |= FILE_ATTRIBUTE_ARCHIVE
+  } else {
+    attrs = isDirectory ? 0 : FILE_ATTRIBUTE_ARCHIVE
+    if (name.startsWith('.') && name !== '.' && name !== '..') attrs |= FILE_ATTRIBUTE_HIDDEN
+  }
+  if (isDirectory) attrs |= FILE_ATTRIBUTE_DIRECTORY
+  else if ((sx.mode & 0o222) === 0) attrs |= FILE_ATTRIBUTE_READONLY
   if (type === S_IFLNK) attrs |= FILE_ATTRIBUTE_REPARSE_POINT
-  if ((sx.mode & 0o222) === 0) attrs |= FILE_ATTRIBUTE_READONLY
-  if (name.startsWith('.') && name !== '.' && name !== '..') attrs |= FILE_ATTRIBUTE_HIDDEN
+  if (attrs === 0) attrs = FILE_ATTRIBUTE_NORMAL
   // No birth time on this fs: the older of ctime and mtime is the best stand-in.
   const btime = sx.btimeNs !== 0n ? sx.btimeNs : (sx.ctimeNs < sx.mtimeNs ? sx.ctimeNs : sx.mtimeNs)
+  const changeHolds = rec?.changeTime !== undefined && rec.writeAnchorNs === sx.mtimeNs
   return {
-    creationTime: filetimeFromUnixNs(btime),
+    creationTime: rec?.creationTime ?? filetimeFromUnixNs(btime),
     lastAccessTime: filetimeFromUnixNs(sx.atimeNs),
     lastWriteTime: filetimeFromUnixNs(sx.mtimeNs),
-    changeTime: filetimeFromUnixNs(sx.ctimeNs),
+    changeTime: changeHolds ? rec!.changeTime! : filetimeFromUnixNs(sx.ctimeNs),
     endOfFile: isDirectory ? 0n : sx.size,
     allocationSize: isDirectory ? 0n : sx.blocks * 512n,
     fileAttributes: attrs,
@@ -56,6 +77,17 @@ export function statFromStatx (sx: Statx, name: string): Stat {
     gid: sx.gid,
     mode: sx.mode,
   }
+}
+
+const I64_MIN = -(2n ** 63n)
+const I64_MAX = 2n ** 63n - 1n
+/** A FILETIME spans years 1601..30828, Unix ns in an int64 1677..2262: the kernel clamps further. */
+const clampI64 = (v: bigint): bigint => v < I64_MIN ? I64_MIN : v > I64_MAX ? I64_MAX : v
+
+/** statx and the DOS record of one file, in one native call. */
+async function statWithRecord (dirFd: number, path: string, flags: number, name: string): Promise<{ sx: StatxXattr, st: Stat }> {
+  const sx = await native.statxXattr(dirFd, path, flags, STATX_WANTED, DOS_XATTR_NAME)
+  return { sx, st: statFromStatx(sx, name, decodeDosRecord(sx.xattr)) }
 }
 
 function baseName (path: string): string {
@@ -69,7 +101,7 @@ class PosixFile implements VfsFile {
    *  raced a CLOSE never runs on a closed fd or on a number the kernel already gave to another file. */
   private inFlight = 0
   private drained?: () => void
-  constructor (private readonly fd: number, readonly isDirectory: boolean, private readonly name: string) {}
+  constructor (private readonly fd: number, readonly isDirectory: boolean, private readonly name: string, private readonly share: PosixShare) {}
 
   private async op<T> (f: () => Promise<T>): Promise<T> {
     if (this.closed) throw Object.assign(new Error('file handle closed'), { code: 'EBADF' })
@@ -119,12 +151,41 @@ class PosixFile implements VfsFile {
     await this.op(async () => { await native.futimens(this.fd, t.atimeNs ?? null, t.mtimeNs ?? null) })
   }
 
+  async setBasicInfo (u: BasicInfoUpdate): Promise<void> {
+    await this.op(async () => {
+      const c = native.constants
+      const ns = (ft: bigint | undefined): bigint | null => ft === undefined ? null : clampI64(unixNsFromFiletime(ft))
+      if (u.lastAccessTime !== undefined || u.lastWriteTime !== undefined) {
+        await native.futimens(this.fd, ns(u.lastAccessTime), ns(u.lastWriteTime))
+      }
+      // What the file looks like now (after the new times): the record is rebuilt from it, so
+      // whatever was reported until now (a derived ARCHIVE, a dot file's HIDDEN, the birth time)
+      // stays as it was unless this update changes it.
+      const { sx, st } = await statWithRecord(this.fd, '', c.AT_EMPTY_PATH, this.name)
+      const attrs = u.fileAttributes ?? st.fileAttributes
+      if (u.fileAttributes !== undefined && !this.isDirectory) {
+        // A file's READONLY is its mode: clear every write bit, or give the owner write back.
+        const mode = sx.mode & 0o7777
+        const ro = (attrs & FILE_ATTRIBUTE_READONLY) !== 0
+        const next = ro ? mode & ~0o222 : (mode & 0o222) === 0 ? mode | 0o200 : mode
+        if (next !== mode) await native.fchmod(this.fd, next)
+      }
+      const rec: DosRecord = {
+        fileAttributes: attrs & (this.isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY),
+        creationTime: u.creationTime ?? st.creationTime,
+        changeTime: u.changeTime,
+        writeAnchorNs: sx.mtimeNs,
+      }
+      await this.share.writeRecord(this.fd, rec)
+    })
+  }
+
   async chmod (mode: number): Promise<void> {
     await this.op(async () => { await fsFchmod(this.fd, mode) })
   }
 
   async stat (): Promise<Stat> {
-    return await this.op(async () => statFromStatx(await native.statx(this.fd, '', native.constants.AT_EMPTY_PATH, 0x0fff), this.name))
+    return await this.op(async () => (await statWithRecord(this.fd, '', native.constants.AT_EMPTY_PATH, this.name)).st)
   }
 
   async readdir (): Promise<DirEntry[]> {
@@ -134,8 +195,7 @@ class PosixFile implements VfsFile {
       for (const d of raw) {
         const name = d.name.toString('utf8')
         try {
-          const sx = await native.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, 0x0fff)
-          out.push({ name, info: statFromStatx(sx, name) })
+          out.push({ name, info: (await statWithRecord(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st })
         } catch {
           // Gone between getdents and statx: skip it, as a later listing would.
         }
@@ -145,7 +205,7 @@ class PosixFile implements VfsFile {
   }
 
   async statEntry (name: string): Promise<Stat> {
-    return await this.op(async () => statFromStatx(await native.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, 0x0fff), name))
+    return await this.op(async () => (await statWithRecord(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st)
   }
 
   async close (): Promise<void> {
@@ -158,11 +218,36 @@ class PosixFile implements VfsFile {
 
 class PosixShare implements ShareFs {
   private readonly resolve: number
-  constructor (readonly root: string, private readonly rootFd: number, private readonly followSymlinks: boolean) {
+  /** False once the file system refused a user xattr: the DOS records are not written any more. */
+  private xattrs = true
+  private warned = false
+  constructor (readonly root: string, private readonly rootFd: number, private readonly followSymlinks: boolean,
+    private readonly warn: (msg: string) => void = () => {}) {
     const c = native.constants
     // Symlinks inside the share are followed only when the share allows it, and even then the
     // kernel refuses any that lead outside (RESOLVE_BENEATH applies to every component).
     this.resolve = c.RESOLVE_BENEATH | c.RESOLVE_NO_MAGICLINKS | (followSymlinks ? 0 : c.RESOLVE_NO_SYMLINKS)
+  }
+
+  /**
+   * Stores a DOS record on an open fd. A file system without user xattrs (or a file type that
+   * cannot carry them) is not an error: the metadata Linux has no place for is then simply not
+   * kept, which is said once per share.
+   */
+  async writeRecord (fd: number, rec: DosRecord): Promise<void> {
+    if (!this.xattrs) return
+    try {
+      await native.fsetxattr(fd, DOS_XATTR_NAME, encodeDosRecord(rec), 0)
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? ''
+      if (code === 'EPERM') return // a file type without user xattrs (symlink, device); the fs has them
+      if (code === 'EOPNOTSUPP' || code === 'ENOTSUP') this.xattrs = false
+      else if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'E2BIG') throw e
+      if (this.warned) return
+      this.warned = true
+      this.warn(`cannot store DOS metadata in the ${DOS_XATTR_NAME} xattr (${code}): ` +
+        'CreationTime, a set ChangeTime and HIDDEN/SYSTEM/ARCHIVE are not kept' + (this.xattrs ? ' where it fails' : ''))
+    }
   }
 
   private rel (path: string): string {
@@ -192,25 +277,25 @@ class PosixShare implements ShareFs {
         throw e
       }
     }
-    const sx = await native.statx(fd, '', c.AT_EMPTY_PATH, 0x0fff).catch(async (e) => { await fsClose(fd); throw e })
-    return new PosixFile(fd, (sx.mode & S_IFMT) === S_IFDIR, baseName(path))
+    const sx = await native.statx(fd, '', c.AT_EMPTY_PATH, STATX_WANTED).catch(async (e) => { await fsClose(fd); throw e })
+    return new PosixFile(fd, (sx.mode & S_IFMT) === S_IFDIR, baseName(path), this)
   }
 
   async stat (path: string): Promise<Stat> {
     // Resolve the parent beneath the root, then lstat the last component relative to it.
     const c = native.constants
-    if (path === '') return statFromStatx(await native.statx(this.rootFd, '', c.AT_EMPTY_PATH, 0x0fff), '')
+    if (path === '') return (await statWithRecord(this.rootFd, '', c.AT_EMPTY_PATH, '')).st
     if (this.followSymlinks) {
       // Following: resolve the whole path beneath the root (O_PATH), then stat what it names,
       // so a link that leads outside fails (EXDEV) instead of describing the outside file.
       const fd = await native.openat2(this.rootFd, path, c.O_PATH | c.O_CLOEXEC, 0, this.resolve)
       try {
-        return statFromStatx(await native.statx(fd, '', c.AT_EMPTY_PATH, 0x0fff), baseName(path))
+        return (await statWithRecord(fd, '', c.AT_EMPTY_PATH, baseName(path))).st
       } finally { await fsClose(fd) }
     }
     const { dirFd, name, close } = await this.parent(path)
     try {
-      return statFromStatx(await native.statx(dirFd, name, c.AT_SYMLINK_NOFOLLOW, 0x0fff), name)
+      return (await statWithRecord(dirFd, name, c.AT_SYMLINK_NOFOLLOW, name)).st
     } finally { await close() }
   }
 
@@ -276,7 +361,7 @@ export const posixBackend: Backend = {
       throw Object.assign(new Error(`native addon unavailable (${nativeLoadError?.message ?? 'not built'}): cannot confine paths to the share`), { code: 'SMBTS_ERR_NATIVE' })
     }
     const fd = await fsOpen(rootPath, fsc.O_RDONLY | fsc.O_DIRECTORY)
-    return new PosixShare(rootPath, fd, opts.followSymlinks)
+    return new PosixShare(rootPath, fd, opts.followSymlinks, opts.warn)
   },
 }
 
