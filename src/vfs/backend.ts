@@ -19,12 +19,6 @@ export interface OpenOptions {
 
 export interface DirEntry { name: string, info: Stat }
 
-export interface SetTimes {
-  /** Unix ns; undefined = leave unchanged. */
-  atimeNs?: bigint
-  mtimeNs?: bigint
-}
-
 /**
  * A FileBasicInformation-shaped change (MS-FSCC 2.4.7) in storage terms: every field undefined
  * leaves that item as it is. The handler has already resolved the wire's 0/-1/-2 meanings.
@@ -53,7 +47,6 @@ export interface VfsFile {
   sync (dataOnly: boolean): Promise<void>
   truncate (length: number): Promise<void>
   allocate (length: number): Promise<void>
-  setTimes (t: SetTimes): Promise<void>
   /**
    * Applies a FileBasicInformation change: times, and the DOS metadata Linux has no place for
    * (CreationTime, ChangeTime, HIDDEN/SYSTEM/ARCHIVE/...), so that stat() reports them after. Also
@@ -61,7 +54,6 @@ export interface VfsFile {
    * it can (times, READONLY) and the rest is reported from the file system as before.
    */
   setBasicInfo (u: BasicInfoUpdate): Promise<void>
-  chmod (mode: number): Promise<void>
   stat (): Promise<Stat>
   /** Every entry of a directory, '.' and '..' included, each with its (lstat) info. */
   readdir (): Promise<DirEntry[]>

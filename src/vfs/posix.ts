@@ -4,7 +4,7 @@
 import { promises as fsp, constants as fsc } from 'node:fs'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
-import type { Backend, BasicInfoUpdate, DirEntry, OpenOptions, SetTimes, ShareFs, Stat, VfsFile } from './backend.js'
+import type { Backend, BasicInfoUpdate, DirEntry, OpenOptions, ShareFs, Stat, VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
 import { native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
 import { filetimeFromUnixNs, unixNsFromFiletime } from '../wire/filetime.js'
@@ -21,7 +21,6 @@ const fsWrite = (fd: number, buf: Buffer, off: number, len: number, pos: number)
 const fsFsync = promisify(fs.fsync)
 const fsFdatasync = promisify(fs.fdatasync)
 const fsFtruncate = promisify(fs.ftruncate)
-const fsFchmod = promisify(fs.fchmod)
 const fsClose = promisify(fs.close)
 const fsOpen = promisify(fs.open)
 
@@ -146,11 +145,6 @@ class PosixFile implements VfsFile {
     }
   }
 
-  async setTimes (t: SetTimes): Promise<void> {
-    if (t.atimeNs === undefined && t.mtimeNs === undefined) return
-    await this.op(async () => { await native.futimens(this.fd, t.atimeNs ?? null, t.mtimeNs ?? null) })
-  }
-
   async setBasicInfo (u: BasicInfoUpdate): Promise<void> {
     await this.op(async () => {
       const c = native.constants
@@ -163,25 +157,22 @@ class PosixFile implements VfsFile {
       // stays as it was unless this update changes it.
       const { sx, st } = await statWithRecord(this.fd, '', c.AT_EMPTY_PATH, this.name)
       const attrs = u.fileAttributes ?? st.fileAttributes
-      if (u.fileAttributes !== undefined && !this.isDirectory) {
-        // A file's READONLY is its mode: clear every write bit, or give the owner write back.
-        const mode = sx.mode & 0o7777
-        const ro = (attrs & FILE_ATTRIBUTE_READONLY) !== 0
-        const next = ro ? mode & ~0o222 : (mode & 0o222) === 0 ? mode | 0o200 : mode
-        if (next !== mode) await native.fchmod(this.fd, next)
-      }
       const rec: DosRecord = {
         fileAttributes: attrs & (this.isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY),
         creationTime: u.creationTime ?? st.creationTime,
         changeTime: u.changeTime,
         writeAnchorNs: sx.mtimeNs,
       }
+      // A file's READONLY is its mode: clear every write bit, or give the owner write back. The
+      // record goes first when the write bits go away (without CAP_FOWNER, setting a user xattr
+      // needs write permission), last when they come back.
+      const mode = sx.mode & 0o7777
+      const ro = (attrs & FILE_ATTRIBUTE_READONLY) !== 0
+      const next = u.fileAttributes === undefined || this.isDirectory ? mode : ro ? mode & ~0o222 : (mode & 0o222) === 0 ? mode | 0o200 : mode
+      if (next !== mode && !ro) await native.fchmod(this.fd, next)
       await this.share.writeRecord(this.fd, rec)
+      if (next !== mode && ro) await native.fchmod(this.fd, next)
     })
-  }
-
-  async chmod (mode: number): Promise<void> {
-    await this.op(async () => { await fsFchmod(this.fd, mode) })
   }
 
   async stat (): Promise<Stat> {
@@ -242,7 +233,8 @@ class PosixShare implements ShareFs {
       const code = (e as NodeJS.ErrnoException).code ?? ''
       if (code === 'EPERM') return // a file type without user xattrs (symlink, device); the fs has them
       if (code === 'EOPNOTSUPP' || code === 'ENOTSUP') this.xattrs = false
-      else if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'E2BIG') throw e
+      // No room for it, or (running without CAP_FOWNER) a file whose mode denies us writing.
+      else if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'E2BIG' && code !== 'EACCES') throw e
       if (this.warned) return
       this.warned = true
       this.warn(`cannot store DOS metadata in the ${DOS_XATTR_NAME} xattr (${code}): ` +

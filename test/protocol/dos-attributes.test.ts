@@ -237,6 +237,9 @@ t.test('attribute rules: replace the settable set, NORMAL clears, 0 keeps, bad c
   t.equal((await queryBasic(c, d)).fileAttributes, DIRECTORY | HIDDEN | READONLY, 'a directory keeps HIDDEN and READONLY')
   t.not(statSync(join(share, 'sub')).mode & 0o200, 0, 'a directory\'s READONLY is stored, not its mode')
   t.equal((await c.create('sub\\child.txt', { disposition: Disposition.CREATE })).status, 0, 'and does not stop a new child')
+  const rw = await c.create('sub', { access: Access.GENERIC_ALL, disposition: Disposition.OPEN, options: Opt.DIRECTORY_FILE })
+  t.equal(rw.status, 0, 'nor an open of the directory for writing')
+  await c.close(fileIdOf(rw))
 
   const root = await c.open('', { access: 0x100 /* FILE_WRITE_ATTRIBUTES */ | 0x80, disposition: Disposition.OPEN, options: Opt.DIRECTORY_FILE })
   t.equal(await setBasic(c, root, { fileAttributes: HIDDEN | SYSTEM }), 0)

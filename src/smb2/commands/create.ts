@@ -113,7 +113,8 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
     if (overwrite && existing.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'overwrite of a directory')
     if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
     if ((opts & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
-    if (existing.fileAttributes & FILE_ATTRIBUTE_READONLY && writeData) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
+    // READONLY denies writing a file's data; on a directory it stops nothing but its deletion.
+    if (!existing.isDirectory && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY) && writeData) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
     if (overwrite) {
       // MS-FSA 2.1.5.1.2.1: overwriting a HIDDEN or SYSTEM file must keep saying so, or it is
       // refused; the overwritten file then has the requested attributes and ARCHIVE. A dot file's
