@@ -1,14 +1,9 @@
 // What FileBasicInformation means for an Open (MS-FSA 2.1.5.15.2 set, 2.1.4.17 later changes):
 // the handler side of times and DOS attributes. The backend stores them (VfsFile.setBasicInfo).
-import { NtStatusError } from '../../wire/errors.js'
-import { NtStatus } from '../../wire/ntstatus.js'
-import {
-  FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_TEMPORARY,
-  FILE_ATTRIBUTE_VALID_SET_FLAGS,
-} from '../../wire/fscc/constants.js'
+import { FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_VALID_SET_FLAGS } from '../../wire/fscc/constants.js'
 import { classifySetFiletime } from '../../wire/filetime.js'
 import type { SetFileBasicInformation } from '../../wire/fscc/set-info.js'
-import type { BasicInfoUpdate } from '../../vfs/backend.js'
+import type { BasicInfoUpdate, Stat } from '../../vfs/backend.js'
 import type { Open, UserSetTimes } from '../../session/model.js'
 
 const TIME_FIELDS = ['creationTime', 'lastAccessTime', 'lastWriteTime', 'changeTime'] as const
@@ -24,17 +19,12 @@ const TIME_FIELDS = ['creationTime', 'lastAccessTime', 'lastWriteTime', 'changeT
  * - whatever changed moves ChangeTime to now, unless this handle holds ChangeTime.
  */
 export async function setBasicInformation (open: Open, v: SetFileBasicInformation): Promise<void> {
+  // DIRECTORY on a file and TEMPORARY on a directory were refused by the decoder (it knew the kind).
   const file = open.file!
-  if ((v.fileAttributes & FILE_ATTRIBUTE_DIRECTORY) !== 0 && !open.isDirectory) {
-    throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FILE_ATTRIBUTE_DIRECTORY on a file')
-  }
-  if ((v.fileAttributes & FILE_ATTRIBUTE_TEMPORARY) !== 0 && open.isDirectory) {
-    throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FILE_ATTRIBUTE_TEMPORARY on a directory')
-  }
   const held = open.userSetTimes
   const u: BasicInfoUpdate = {}
   let changed = false
-  let current: Awaited<ReturnType<typeof file.stat>> | undefined
+  let current: Stat | undefined
   for (const f of TIME_FIELDS) {
     switch (classifySetFiletime(v[f])) {
       case 'set':

@@ -104,7 +104,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
   if (infoType !== InfoType.FILE) {
     throw new NtStatusError(infoType === InfoType.SECURITY || infoType === InfoType.FILESYSTEM || infoType === InfoType.QUOTA ? NtStatus.NOT_SUPPORTED : NtStatus.INVALID_PARAMETER)
   }
-  const req = decodeSetFileInfo(infoClass, buf)
+  const req = decodeSetFileInfo(infoClass, buf, { isDirectory: open.isDirectory })
   const file = open.file
   try {
     switch (req.cls) {
