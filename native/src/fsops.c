@@ -304,8 +304,8 @@ struct smbts_xattr_args {
  * anything bigger under our name is not ours). */
 #define SMBTS_STATX_XATTR_MAX 256
 
-/* 0 = unknown, 1 = the kernel has getxattrat, -1 = it does not (ENOSYS). Racy by design: every
- * thread that sees 0 probes, and they all reach the same answer. */
+/* 0 = unknown, 1 = the kernel has getxattrat, -1 = it does not (ENOSYS). Threadpool threads share
+ * it through relaxed atomics: every thread that still sees 0 probes, and all reach one answer. */
 static int smbts_have_getxattrat;
 
 /* Reads xattr `name` of `path` relative to `dirfd` (AT_* flags as for statx) without an fd of its
@@ -315,16 +315,16 @@ static int smbts_have_getxattrat;
 static ssize_t xattr_at(int dirfd, const char *path, int at_flags, const char *name, void *buf,
                         size_t size) {
   bool empty = path[0] == '\0' && (at_flags & AT_EMPTY_PATH);
-  if (smbts_have_getxattrat >= 0) {
+  if (__atomic_load_n(&smbts_have_getxattrat, __ATOMIC_RELAXED) >= 0) {
     struct smbts_xattr_args args = {.value = (uintptr_t)buf, .size = (uint32_t)size, .flags = 0};
     long r = SMBTS_RETRY(syscall(SMBTS_NR_getxattrat, dirfd, path,
                                  at_flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), name, &args,
                                  sizeof args));
     if (r >= 0) {
-      smbts_have_getxattrat = 1;
+      __atomic_store_n(&smbts_have_getxattrat, 1, __ATOMIC_RELAXED);
       return r;
     }
-    if (errno == ENOSYS) smbts_have_getxattrat = -1;
+    if (errno == ENOSYS) __atomic_store_n(&smbts_have_getxattrat, -1, __ATOMIC_RELAXED);
     else if (!(errno == EBADF && empty)) return -1;
   }
   char proc[64 + 4096];
