@@ -76,6 +76,10 @@ export interface ShareFs {
 
 export interface ShareOptions {
   followSymlinks: boolean
+  /** Report every dot file HIDDEN (smb.conf `hide dot files`); default true. */
+  hideDotFiles?: boolean
+  /** Keep DOS metadata Linux has no place for (smb.conf `store dos attributes`); default true. */
+  storeDosAttributes?: boolean
   /** Where the backend reports a degraded capability (once per share), e.g. no user xattrs. */
   warn?: (msg: string) => void
 }

@@ -4,9 +4,9 @@
 import { promises as fsp, constants as fsc } from 'node:fs'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
-import type { Backend, BasicInfoUpdate, DirEntry, OpenOptions, ShareFs, Stat, VfsFile } from './backend.js'
+import type { Backend, BasicInfoUpdate, DirEntry, OpenOptions, ShareFs, ShareOptions, Stat, VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
-import { native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
+import { native, nativeAvailable, nativeLoadError, type Statx } from '../io/native.js'
 import { filetimeFromUnixNs, unixNsFromFiletime } from '../wire/filetime.js'
 import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL,
@@ -31,6 +31,20 @@ const S_IFLNK = 0o120000
 const STATX_WANTED = 0x0fff
 
 /**
+ * The DOS attributes a file has of its own (MS-FSA File.FileAttributes), before what the server
+ * adds when reporting: the record's, ARCHIVE too when the data changed after the record was
+ * written (MS-FSA 2.1.4.17); with no record (a file made outside the server) ARCHIVE for a file.
+ * A file's READONLY is never here: it is the mode's (statFromStatx).
+ */
+function ownAttributes (sx: Statx, rec: DosRecord | undefined): number {
+  const isDirectory = (sx.mode & S_IFMT) === S_IFDIR
+  if (rec === undefined) return isDirectory ? 0 : FILE_ATTRIBUTE_ARCHIVE
+  let attrs = rec.fileAttributes & (isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY)
+  if (!isDirectory && rec.writeAnchorNs !== sx.mtimeNs) attrs |= FILE_ATTRIBUTE_ARCHIVE
+  return attrs
+}
+
+/**
  * Converts the kernel's statx and our DOS record (dos-xattr.ts) into the SMB model the FSCC
  * encoders read. Where each item comes from:
  * - CreationTime: the record; else the birth time (statx btime); else the older of ctime and mtime.
@@ -38,22 +52,15 @@ const STATX_WANTED = 0x0fff
  * - READONLY: a file's mode (no write bit for anyone), so local users and the server agree and
  *   setting it really protects the data; a directory's record (on Windows READONLY on a directory
  *   does not stop changes inside it, and a mode without write bits would).
- * - HIDDEN, SYSTEM, ARCHIVE, TEMPORARY, OFFLINE, NOT_CONTENT_INDEXED: the record. With no record
- *   (a file made outside the server), files are ARCHIVE and dot files HIDDEN, as before.
- * - ARCHIVE also when the data changed after the record was written (MS-FSA 2.1.4.17).
+ * - HIDDEN, SYSTEM, ARCHIVE, TEMPORARY, OFFLINE, NOT_CONTENT_INDEXED: ownAttributes().
+ * - HIDDEN also for a dot file when the share hides them (`hide dot files`, Samba's default).
  * - DIRECTORY and REPARSE_POINT from the file type; NORMAL when nothing else is set (MS-FSCC 2.6).
  */
-export function statFromStatx (sx: Statx, name: string, rec?: DosRecord): Stat {
+export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDotFiles = true): Stat {
   const type = sx.mode & S_IFMT
   const isDirectory = type === S_IFDIR
-  let attrs: number
-  if (rec !== undefined) {
-    attrs = rec.fileAttributes & (isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY)
-    if (!isDirectory && rec.writeAnchorNs !== sx.mtimeNs) attrs |= FILE_ATTRIBUTE_ARCHIVE
-  } else {
-    attrs = isDirectory ? 0 : FILE_ATTRIBUTE_ARCHIVE
-    if (name.startsWith('.') && name !== '.' && name !== '..') attrs |= FILE_ATTRIBUTE_HIDDEN
-  }
+  let attrs = ownAttributes(sx, rec)
+  if (hideDotFiles && name.startsWith('.') && name !== '.' && name !== '..') attrs |= FILE_ATTRIBUTE_HIDDEN
   if (isDirectory) attrs |= FILE_ATTRIBUTE_DIRECTORY
   else if ((sx.mode & 0o222) === 0) attrs |= FILE_ATTRIBUTE_READONLY
   if (type === S_IFLNK) attrs |= FILE_ATTRIBUTE_REPARSE_POINT
@@ -82,12 +89,6 @@ const I64_MIN = -(2n ** 63n)
 const I64_MAX = 2n ** 63n - 1n
 /** A FILETIME spans years 1601..30828, Unix ns in an int64 1677..2262: the kernel clamps further. */
 const clampI64 = (v: bigint): bigint => v < I64_MIN ? I64_MIN : v > I64_MAX ? I64_MAX : v
-
-/** statx and the DOS record of one file, in one native call. */
-async function statWithRecord (dirFd: number, path: string, flags: number, name: string): Promise<{ sx: StatxXattr, st: Stat }> {
-  const sx = await native.statxXattr(dirFd, path, flags, STATX_WANTED, DOS_XATTR_NAME)
-  return { sx, st: statFromStatx(sx, name, decodeDosRecord(sx.xattr)) }
-}
 
 function baseName (path: string): string {
   const i = path.lastIndexOf('/')
@@ -153,10 +154,12 @@ class PosixFile implements VfsFile {
         await native.futimens(this.fd, ns(u.lastAccessTime), ns(u.lastWriteTime))
       }
       // What the file looks like now (after the new times): the record is rebuilt from it, so
-      // whatever was reported until now (a derived ARCHIVE, a dot file's HIDDEN, the birth time)
-      // stays as it was unless this update changes it.
-      const { sx, st } = await statWithRecord(this.fd, '', c.AT_EMPTY_PATH, this.name)
-      const attrs = u.fileAttributes ?? st.fileAttributes
+      // what was reported until now (a derived ARCHIVE, the birth time) stays unless this update
+      // changes it.
+      const { sx, st, rec: old } = await this.share.statAt(this.fd, '', c.AT_EMPTY_PATH, this.name)
+      // Kept as they are: the file's own attributes (a derived ARCHIVE included), not what the
+      // share adds when reporting (a dot file's HIDDEN).
+      const attrs = u.fileAttributes ?? (ownAttributes(sx, old) | (st.fileAttributes & FILE_ATTRIBUTE_READONLY))
       const rec: DosRecord = {
         fileAttributes: attrs & (this.isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY),
         creationTime: u.creationTime ?? st.creationTime,
@@ -176,7 +179,7 @@ class PosixFile implements VfsFile {
   }
 
   async stat (): Promise<Stat> {
-    return await this.op(async () => (await statWithRecord(this.fd, '', native.constants.AT_EMPTY_PATH, this.name)).st)
+    return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name)).st)
   }
 
   async readdir (): Promise<DirEntry[]> {
@@ -186,7 +189,7 @@ class PosixFile implements VfsFile {
       for (const d of raw) {
         const name = d.name.toString('utf8')
         try {
-          out.push({ name, info: (await statWithRecord(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st })
+          out.push({ name, info: (await this.share.statAt(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st })
         } catch {
           // Gone between getdents and statx: skip it, as a later listing would.
         }
@@ -196,7 +199,7 @@ class PosixFile implements VfsFile {
   }
 
   async statEntry (name: string): Promise<Stat> {
-    return await this.op(async () => (await statWithRecord(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st)
+    return await this.op(async () => (await this.share.statAt(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st)
   }
 
   async close (): Promise<void> {
@@ -209,15 +212,38 @@ class PosixFile implements VfsFile {
 
 class PosixShare implements ShareFs {
   private readonly resolve: number
-  /** False once the file system refused a user xattr: the DOS records are not written any more. */
-  private xattrs = true
+  private readonly followSymlinks: boolean
+  /** `store dos attributes`: records are read and written at all. */
+  private readonly storeDos: boolean
+  /** False once the file system refused a user xattr: no more records are written. */
+  private xattrs: boolean
   private warned = false
-  constructor (readonly root: string, private readonly rootFd: number, private readonly followSymlinks: boolean,
-    private readonly warn: (msg: string) => void = () => {}) {
+  private readonly hideDotFiles: boolean
+  private readonly warn: (msg: string) => void
+  constructor (readonly root: string, private readonly rootFd: number, opts: ShareOptions) {
+    this.followSymlinks = opts.followSymlinks
+    this.hideDotFiles = opts.hideDotFiles ?? true
+    this.storeDos = opts.storeDosAttributes ?? true
+    this.xattrs = this.storeDos
+    this.warn = opts.warn ?? (() => {})
     const c = native.constants
     // Symlinks inside the share are followed only when the share allows it, and even then the
     // kernel refuses any that lead outside (RESOLVE_BENEATH applies to every component).
-    this.resolve = c.RESOLVE_BENEATH | c.RESOLVE_NO_MAGICLINKS | (followSymlinks ? 0 : c.RESOLVE_NO_SYMLINKS)
+    this.resolve = c.RESOLVE_BENEATH | c.RESOLVE_NO_MAGICLINKS | (this.followSymlinks ? 0 : c.RESOLVE_NO_SYMLINKS)
+  }
+
+  /**
+   * statx and the DOS record of one file, in one native call (no record read when the share does
+   * not store them: `store dos attributes = no` reports what Linux has).
+   */
+  async statAt (dirFd: number, path: string, flags: number, name: string): Promise<{ sx: Statx, st: Stat, rec?: DosRecord }> {
+    if (!this.storeDos) {
+      const sx = await native.statx(dirFd, path, flags, STATX_WANTED)
+      return { sx, st: statFromStatx(sx, name, undefined, this.hideDotFiles) }
+    }
+    const sx = await native.statxXattr(dirFd, path, flags, STATX_WANTED, DOS_XATTR_NAME)
+    const rec = decodeDosRecord(sx.xattr)
+    return { sx, st: statFromStatx(sx, name, rec, this.hideDotFiles), rec }
   }
 
   /**
@@ -276,18 +302,18 @@ class PosixShare implements ShareFs {
   async stat (path: string): Promise<Stat> {
     // Resolve the parent beneath the root, then lstat the last component relative to it.
     const c = native.constants
-    if (path === '') return (await statWithRecord(this.rootFd, '', c.AT_EMPTY_PATH, '')).st
+    if (path === '') return (await this.statAt(this.rootFd, '', c.AT_EMPTY_PATH, '')).st
     if (this.followSymlinks) {
       // Following: resolve the whole path beneath the root (O_PATH), then stat what it names,
       // so a link that leads outside fails (EXDEV) instead of describing the outside file.
       const fd = await native.openat2(this.rootFd, path, c.O_PATH | c.O_CLOEXEC, 0, this.resolve)
       try {
-        return (await statWithRecord(fd, '', c.AT_EMPTY_PATH, baseName(path))).st
+        return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseName(path))).st
       } finally { await fsClose(fd) }
     }
     const { dirFd, name, close } = await this.parent(path)
     try {
-      return (await statWithRecord(dirFd, name, c.AT_SYMLINK_NOFOLLOW, name)).st
+      return (await this.statAt(dirFd, name, c.AT_SYMLINK_NOFOLLOW, name)).st
     } finally { await close() }
   }
 
@@ -353,7 +379,7 @@ export const posixBackend: Backend = {
       throw Object.assign(new Error(`native addon unavailable (${nativeLoadError?.message ?? 'not built'}): cannot confine paths to the share`), { code: 'SMBTS_ERR_NATIVE' })
     }
     const fd = await fsOpen(rootPath, fsc.O_RDONLY | fsc.O_DIRECTORY)
-    return new PosixShare(rootPath, fd, opts.followSymlinks, opts.warn)
+    return new PosixShare(rootPath, fd, opts)
   },
 }
 

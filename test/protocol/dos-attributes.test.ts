@@ -260,6 +260,36 @@ t.test('CREATE FileAttributes: kept on a new file, HIDDEN/SYSTEM guard overwrite
     Status.INVALID_PARAMETER)
 })
 
+t.test('hide dot files: on by default (a dot file is HIDDEN, yet may be overwritten as NORMAL), off on request', async (t) => {
+  for (const [lines, hidden] of [[[], true], [['hide dot files = no'], false]] as const) {
+    const srv = memServer({ shareLines: [...lines] })
+    t.teardown(srv.cleanup)
+    const c = await new MemClient(srv.state).connect()
+    const cr = await c.create('.dotfile', { disposition: Disposition.CREATE, attributes: NORMAL })
+    t.equal(createdBasic(cr).fileAttributes, hidden ? HIDDEN | ARCHIVE : ARCHIVE, `${lines.join() || 'default'}: CREATE`)
+    t.same(await queryBasic(c, fileIdOf(cr)), createdBasic(cr), 'QUERY_INFO agrees')
+    await c.close(fileIdOf(cr))
+    const ow = await c.create('.dotfile', { disposition: Disposition.OVERWRITE_IF, attributes: NORMAL })
+    t.equal(ow.status, 0, 'an overwrite that does not ask for HIDDEN is not refused for a dot file (smb2.dosmode)')
+    await c.close(fileIdOf(ow))
+  }
+})
+
+t.test('store dos attributes = no: nothing stored, what Linux has is reported', async (t) => {
+  const srv = memServer({ shareLines: ['store dos attributes = no'] })
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  const fid = await c.open('plain.txt', { disposition: Disposition.CREATE })
+  t.equal(await setBasic(c, fid, { ...SET, fileAttributes: HIDDEN }), 0)
+  const got = await queryBasic(c, fid)
+  t.same([got.lastAccessTime, got.lastWriteTime], [SET.lastAccessTime, SET.lastWriteTime], 'the times Linux keeps are set')
+  t.equal(got.fileAttributes, ARCHIVE, 'HIDDEN is not kept')
+  t.not(got.creationTime, SET.creationTime, 'nor CreationTime')
+  const fd = await native.openat2(native.constants.AT_FDCWD, join(srv.share, 'plain.txt'), native.constants.O_RDONLY, 0, 0)
+  t.teardown(() => native.close(fd))
+  await t.rejects(native.fgetxattr(fd, DOS_XATTR_NAME), { code: 'ENODATA' }, 'no user.smbts.dos written')
+})
+
 t.test('a file system without user xattrs: times still set, the rest not kept, said once', { skip: process.getuid?.() !== 0 && 'needs root to mount ramfs' }, async (t) => {
   const srv = memServer({ shares: { ram: ['read only = no'] }, log: true })
   const mnt = join(srv.root, 'ram')
