@@ -517,29 +517,14 @@ static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
 
 static void exec_futimens(smbts_work *w) { finish(w, SMBTS_RETRY(futimens(w->fd, w->ts))); }
 
-/* ns since the epoch (may be negative) -> timespec with 0 <= tv_nsec < 1e9. */
-static void ns_to_timespec(int64_t ns, struct timespec *ts) {
-  int64_t sec = ns / 1000000000, rem = ns % 1000000000;
-  if (rem < 0) {
-    rem += 1000000000;
-    sec -= 1;
-  }
-  ts->tv_sec = sec;
-  ts->tv_nsec = rem;
-}
-
 static napi_value js_futimens(napi_env env, napi_callback_info info) {
   OP_BEGIN(FUTIMENS, "futimens", exec_futimens, NULL);
-  int64_t at = 0, mt = 0;
   bool has_at = false, has_mt = false;
-  bool ok = fd_arg(&a, 0, "fd", &w->fd) &&
-            smbts_arg_opt_int64(&a, 1, "atimeNs", INT64_MIN, INT64_MAX, &at, &has_at) &&
-            smbts_arg_opt_int64(&a, 2, "mtimeNs", INT64_MIN, INT64_MAX, &mt, &has_mt);
-  /* null = leave that time alone (UTIME_OMIT). */
-  if (has_at) ns_to_timespec(at, &w->ts[0]);
-  else w->ts[0] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
-  if (has_mt) ns_to_timespec(mt, &w->ts[1]);
-  else w->ts[1] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_opt_ns(&a, 1, "atimeNs", &w->ts[0], &has_at) &&
+            smbts_arg_opt_ns(&a, 2, "mtimeNs", &w->ts[1], &has_mt);
+  /* null = leave that time alone (UTIME_OMIT). The kernel clamps to what the fs can store. */
+  if (!has_at) w->ts[0] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
+  if (!has_mt) w->ts[1] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
   OP_END(ok);
 }
 

@@ -185,7 +185,10 @@ export interface NativeAddon {
   /** mode: 0 or FALLOC_FL_* bits; len must be > 0. */
   fallocate(fd: number, mode: number, offset: Int64, len: Int64): Promise<void>;
   ftruncate(fd: number, len: Int64): Promise<void>;
-  /** Nanoseconds since the epoch; null leaves that time unchanged (UTIME_OMIT). */
+  /**
+   * Nanoseconds since the epoch (a bigint may exceed 64 bits: up to 2^127); null leaves that time
+   * unchanged (UTIME_OMIT). The kernel clamps to what the file system can store.
+   */
   futimens(fd: number, atimeNs: Int64 | null, mtimeNs: Int64 | null): Promise<void>;
   fchmod(fd: number, mode: number): Promise<void>;
   /** -1 leaves the id unchanged. */

@@ -85,11 +85,6 @@ export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDot
   }
 }
 
-const I64_MIN = -(2n ** 63n)
-const I64_MAX = 2n ** 63n - 1n
-/** A FILETIME spans years 1601..30828, Unix ns in an int64 1677..2262: the kernel clamps further. */
-const clampI64 = (v: bigint): bigint => v < I64_MIN ? I64_MIN : v > I64_MAX ? I64_MAX : v
-
 function baseName (path: string): string {
   const i = path.lastIndexOf('/')
   return i < 0 ? path : path.slice(i + 1)
@@ -149,7 +144,8 @@ class PosixFile implements VfsFile {
   async setBasicInfo (u: BasicInfoUpdate): Promise<void> {
     await this.op(async () => {
       const c = native.constants
-      const ns = (ft: bigint | undefined): bigint | null => ft === undefined ? null : clampI64(unixNsFromFiletime(ft))
+      // Every FILETIME fits the addon's 127-bit ns; the kernel clamps to what the fs keeps.
+      const ns = (ft: bigint | undefined): bigint | null => ft === undefined ? null : unixNsFromFiletime(ft)
       if (u.lastAccessTime !== undefined || u.lastWriteTime !== undefined) {
         await native.futimens(this.fd, ns(u.lastAccessTime), ns(u.lastWriteTime))
       }

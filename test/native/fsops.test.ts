@@ -60,6 +60,7 @@ t.test('bad arguments reject (never throw synchronously)', { skip }, async (t) =
     () => native.ftruncate(0, 1.5),
     () => native.futimens(0, 'now' as unknown as bigint, null),
     () => native.fallocate(0, 0, 0, 2n ** 64n),
+    () => native.futimens(0, null, -(2n ** 200n)),
   ];
   for (const f of bad) {
     let p: Promise<unknown> | undefined;
@@ -325,6 +326,13 @@ t.test('fallocate, futimens, fchmod, fchown', { skip }, async (t) => {
   st = await native.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_ATIME | C.STATX_MTIME);
   t.equal(st.atimeNs, 5_000_000_000n, 'number ns accepted');
   t.equal(st.mtimeNs, 1_000_000_000_000_000_000n, 'null mtime left alone');
+  // Past 2^63 ns (2262 AD): a bigint of more than 64 bits; ext4 keeps times to 2446 AD.
+  const far = 10_000_000_000_000_000_123n; // 2286 AD
+  await native.futimens(fd, null, far);
+  st = await native.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_MTIME);
+  if (st.mtimeNs === far) t.pass('a time past 2262 round trips');
+  else t.ok(st.mtimeNs < far && st.mtimeNs > 0n, `the fs clamped a time past 2262 to its own limit (${st.mtimeNs})`);
+  await t.rejects(native.futimens(fd, null, 2n ** 127n), { code: 'ERR_OUT_OF_RANGE' }, '128 bits refused');
 
   await native.fchmod(fd, 0o4711);
   t.equal((await stat(join(dir, 'meta'))).mode & 0o7777, 0o4711);

@@ -25,7 +25,9 @@ t.test('name and byte layout of a v1 record', async (t) => {
     '06000000', // HIDDEN | SYSTEM
     '78563412' + '0000db01', // CreationTime LE
     '01000000' + '0000dc01', // ChangeTime LE
-    'fbffffffffffffff', // -5 as int64 LE
+    'ffffffffffffffff', // -5 ns = second -1 ...
+    'fbc99a3b', // ... + 999999995 ns
+    '00000000', // reserved
   ].join(''))
 })
 
@@ -35,6 +37,8 @@ t.test('round trip keeps every field; absent times stay absent', async (t) => {
     { fileAttributes: FILE_ATTRIBUTE_ARCHIVE, creationTime: 133_000_000_000_000_000n, writeAnchorNs: 1_700_000_000_123_456_789n },
     { fileAttributes: FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_HIDDEN, changeTime: 1n, writeAnchorNs: -(2n ** 63n) },
     { fileAttributes: DOS_STORED_ATTRIBUTES, creationTime: 0n, changeTime: 2n ** 63n - 1n, writeAnchorNs: 2n ** 63n - 1n },
+    // ext4 keeps mtimes to 2446 AD, past 2^63 ns: the anchor must too.
+    { fileAttributes: 0, writeAnchorNs: 15_032_385_535_000_000_000n },
   ]
   for (const r of recs) t.same(decodeDosRecord(encodeDosRecord(r)), r)
   const bare = decodeDosRecord(encodeDosRecord({ fileAttributes: 0, writeAnchorNs: 7n }))!
@@ -46,7 +50,7 @@ t.test('property: decode(encode(r)) = r for every storable record', async (t) =>
   const filetime = fc.bigInt({ min: 0n, max: 2n ** 63n - 1n })
   fc.assert(fc.property(
     fc.integer({ min: 0, max: 0xFFFF_FFFF }), fc.option(filetime, { nil: undefined }), fc.option(filetime, { nil: undefined }),
-    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    fc.bigInt({ min: -(2n ** 63n) * 1_000_000_000n, max: (2n ** 63n - 1n) * 1_000_000_000n }),
     (attrs, creationTime, changeTime, writeAnchorNs) => {
       const r: DosRecord = { fileAttributes: attrs, writeAnchorNs }
       if (creationTime !== undefined) r.creationTime = creationTime
@@ -86,6 +90,9 @@ t.test('truncated, empty, absent or foreign values read as no record', async (t)
   const r = decodeDosRecord(wild)!
   t.equal(r.creationTime, undefined, 'CreationTime above i64 max ignored')
   t.equal(r.fileAttributes, FILE_ATTRIBUTE_HIDDEN, 'the rest still reads')
+  const badNs = Buffer.from(good)
+  badNs.writeUInt32LE(1_000_000_000, 32)
+  t.equal(decodeDosRecord(badNs), undefined, 'an anchor with ns >= 1e9 is not a time we wrote')
   // Unknown flag bits do not invent fields.
   const flags = encodeDosRecord({ fileAttributes: 0, writeAnchorNs: 0n })
   flags[1] = 0xFC
