@@ -130,6 +130,41 @@ bool smbts_arg_opt_int64(smbts_args *a, size_t i, const char *name, int64_t min,
   return get_integer(a, i, name, min, max, out);
 }
 
+bool smbts_arg_opt_ns(smbts_args *a, size_t i, const char *name, struct timespec *out,
+                      bool *present) {
+  napi_valuetype t = type_of(a, i);
+  *present = !(t == napi_null || t == napi_undefined);
+  if (!*present) return true;
+  __int128 ns;
+  if (t == napi_bigint) {
+    /* Beyond 64 bits too: a FILETIME reaches 30828 AD, 2^63 ns only 2262 AD. */
+    int sign = 0;
+    size_t count = 2;
+    uint64_t words[2] = {0, 0};
+    if (napi_get_value_bigint_words(a->env, a->argv[i], &sign, &count, words) != napi_ok || count > 2 ||
+        (words[1] >> 63) != 0) {
+      return arg_fail(a, true, "The value of \"%s\" does not fit in 127 bits", name);
+    }
+    unsigned __int128 mag = ((unsigned __int128)words[1] << 64) | words[0];
+    ns = sign ? -(__int128)mag : (__int128)mag;
+  } else {
+    int64_t v;
+    if (!get_integer(a, i, name, INT64_MIN, INT64_MAX, &v)) return false;
+    ns = v;
+  }
+  __int128 sec = ns / 1000000000, rem = ns % 1000000000;
+  if (rem < 0) {
+    rem += 1000000000;
+    sec -= 1;
+  }
+  if (sec < INT64_MIN || sec > INT64_MAX) {
+    return arg_fail(a, true, "The value of \"%s\" is out of range (seconds beyond 64 bits)", name);
+  }
+  out->tv_sec = (time_t)sec;
+  out->tv_nsec = (long)rem;
+  return true;
+}
+
 static bool is_bytes(smbts_args *a, size_t i, uint8_t **data, size_t *len) {
   bool yes = false;
   napi_is_buffer(a->env, a->argv[i], &yes);

@@ -288,6 +288,105 @@ static napi_value js_statx(napi_env env, napi_callback_info info) {
   OP_END(ok);
 }
 
+/* ---- statx + one xattr ---- */
+
+/* getxattrat(2) (Linux 6.13): the same number on every architecture (the unified syscall table). */
+#ifndef SMBTS_NR_getxattrat
+#define SMBTS_NR_getxattrat 464
+#endif
+struct smbts_xattr_args {
+  uint64_t value;
+  uint32_t size;
+  uint32_t flags;
+};
+
+/* The xattr value statxXattr reads at most; a larger value reads as ERANGE (our records are tiny,
+ * anything bigger under our name is not ours). */
+#define SMBTS_STATX_XATTR_MAX 256
+
+/* 0 = unknown, 1 = the kernel has getxattrat, -1 = it does not (ENOSYS). Threadpool threads share
+ * it through relaxed atomics: every thread that still sees 0 probes, and all reach one answer. */
+static int smbts_have_getxattrat;
+
+/* Reads xattr `name` of `path` relative to `dirfd` (AT_* flags as for statx) without an fd of its
+ * own. getxattrat when the kernel has it; otherwise, or for an O_PATH fd with an empty path (which
+ * getxattrat refuses with EBADF), through /proc/self/fd: the kernel resolves the magic link to the
+ * very file dirfd holds, so no confinement is lost. */
+static ssize_t xattr_at(int dirfd, const char *path, int at_flags, const char *name, void *buf,
+                        size_t size) {
+  bool empty = path[0] == '\0' && (at_flags & AT_EMPTY_PATH);
+  if (__atomic_load_n(&smbts_have_getxattrat, __ATOMIC_RELAXED) >= 0) {
+    struct smbts_xattr_args args = {.value = (uintptr_t)buf, .size = (uint32_t)size, .flags = 0};
+    long r = SMBTS_RETRY(syscall(SMBTS_NR_getxattrat, dirfd, path,
+                                 at_flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), name, &args,
+                                 sizeof args));
+    if (r >= 0) {
+      __atomic_store_n(&smbts_have_getxattrat, 1, __ATOMIC_RELAXED);
+      return r;
+    }
+    if (errno == ENOSYS) __atomic_store_n(&smbts_have_getxattrat, -1, __ATOMIC_RELAXED);
+    else if (!(errno == EBADF && empty)) return -1;
+  }
+  char proc[64 + 4096];
+  int n = empty ? snprintf(proc, sizeof proc, "/proc/self/fd/%d", dirfd)
+                : snprintf(proc, sizeof proc, "/proc/self/fd/%d/%s", dirfd, path);
+  if (n < 0 || (size_t)n >= sizeof proc) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  /* The fd's own file: follow the magic link. A name: lgetxattr unless asked to follow. */
+  if (empty || !(at_flags & AT_SYMLINK_NOFOLLOW)) return SMBTS_RETRY(getxattr(proc, name, buf, size));
+  return SMBTS_RETRY(lgetxattr(proc, name, buf, size));
+}
+
+static void exec_statx_xattr(smbts_work *w) {
+  long r = SMBTS_RETRY(statx(w->fd, w->path, (int)w->flags, (unsigned int)w->mode, &w->stx));
+  if (r < 0) {
+    finish(w, r);
+    return;
+  }
+  w->ret = 0;
+  w->out = malloc(SMBTS_STATX_XATTR_MAX);
+  if (!w->out) {
+    w->xerr = ENOMEM;
+    return;
+  }
+  errno = 0;
+  ssize_t n = xattr_at(w->fd, w->path, (int)w->flags, w->path2, w->out, SMBTS_STATX_XATTR_MAX);
+  if (n < 0) w->xerr = errno ? errno : EIO;
+  else w->outlen = (size_t)n;
+}
+
+static napi_value done_statx(napi_env env, smbts_work *w);
+
+static napi_value done_statx_xattr(napi_env env, smbts_work *w) {
+  napi_value obj = done_statx(env, w);
+  if (!obj) return NULL;
+  napi_value x, code;
+  if (w->xerr == 0) {
+    SMBTS_NAPI(env, napi_create_buffer_copy(env, w->outlen, w->outlen ? w->out : "", NULL, &x));
+    SMBTS_NAPI(env, napi_get_null(env, &code));
+  } else {
+    SMBTS_NAPI(env, napi_get_null(env, &x));
+    napi_value e = smbts_errno_error(env, w->xerr, "getxattr");
+    if (!e || napi_get_named_property(env, e, "code", &code) != napi_ok) return NULL;
+  }
+  SMBTS_NAPI(env, napi_set_named_property(env, obj, "xattr", x));
+  SMBTS_NAPI(env, napi_set_named_property(env, obj, "xattrError", code));
+  return obj;
+}
+
+static napi_value js_statxXattr(napi_env env, napi_callback_info info) {
+  OP_BEGIN(STATX_XATTR, "statx", exec_statx_xattr, done_statx_xattr);
+  uint32_t flags = 0, mask = 0;
+  bool ok = fd_arg(&a, 0, "dirfd", &w->fd) && smbts_arg_path(&a, 1, "path", &w->path) &&
+            smbts_arg_uint32(&a, 2, "flags", &flags) && smbts_arg_uint32(&a, 3, "mask", &mask) &&
+            smbts_arg_path(&a, 4, "name", &w->path2);
+  w->flags = flags;
+  w->mode = mask;
+  OP_END(ok);
+}
+
 /* ---- getdents ---- */
 
 /* The kernel's record for getdents64 (glibc keeps its own struct dirent64 private-ish). */
@@ -418,29 +517,14 @@ static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
 
 static void exec_futimens(smbts_work *w) { finish(w, SMBTS_RETRY(futimens(w->fd, w->ts))); }
 
-/* ns since the epoch (may be negative) -> timespec with 0 <= tv_nsec < 1e9. */
-static void ns_to_timespec(int64_t ns, struct timespec *ts) {
-  int64_t sec = ns / 1000000000, rem = ns % 1000000000;
-  if (rem < 0) {
-    rem += 1000000000;
-    sec -= 1;
-  }
-  ts->tv_sec = sec;
-  ts->tv_nsec = rem;
-}
-
 static napi_value js_futimens(napi_env env, napi_callback_info info) {
   OP_BEGIN(FUTIMENS, "futimens", exec_futimens, NULL);
-  int64_t at = 0, mt = 0;
   bool has_at = false, has_mt = false;
-  bool ok = fd_arg(&a, 0, "fd", &w->fd) &&
-            smbts_arg_opt_int64(&a, 1, "atimeNs", INT64_MIN, INT64_MAX, &at, &has_at) &&
-            smbts_arg_opt_int64(&a, 2, "mtimeNs", INT64_MIN, INT64_MAX, &mt, &has_mt);
-  /* null = leave that time alone (UTIME_OMIT). */
-  if (has_at) ns_to_timespec(at, &w->ts[0]);
-  else w->ts[0] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
-  if (has_mt) ns_to_timespec(mt, &w->ts[1]);
-  else w->ts[1] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_opt_ns(&a, 1, "atimeNs", &w->ts[0], &has_at) &&
+            smbts_arg_opt_ns(&a, 2, "mtimeNs", &w->ts[1], &has_mt);
+  /* null = leave that time alone (UTIME_OMIT). The kernel clamps to what the fs can store. */
+  if (!has_at) w->ts[0] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
+  if (!has_mt) w->ts[1] = (struct timespec){.tv_sec = 0, .tv_nsec = UTIME_OMIT};
   OP_END(ok);
 }
 
@@ -599,7 +683,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor d[] = {
       FN(openat2),   FN(mkdirat),    FN(unlinkat),   FN(renameat2),   FN(linkat),
-      FN(symlinkat), FN(readlinkat), FN(statx),      FN(getdents),    FN(fsync),
+      FN(symlinkat), FN(readlinkat), FN(statx),      FN(statxXattr), FN(getdents),    FN(fsync),
       FN(fdatasync), FN(fallocate),  FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),

@@ -24,6 +24,7 @@
   X(SYMLINKAT, symlinkat)                                                                       \
   X(READLINKAT, readlinkat)                                                                     \
   X(STATX, statx)                                                                               \
+  X(STATX_XATTR, statxXattr)                                                                    \
   X(GETDENTS, getdents)                                                                         \
   X(FSYNC, fsync)                                                                               \
   X(FDATASYNC, fdatasync)                                                                       \
@@ -88,6 +89,10 @@ bool smbts_arg_int64(smbts_args *a, size_t i, const char *name, int64_t min, int
 /* Like smbts_arg_int64 but null/undefined give *present = false. */
 bool smbts_arg_opt_int64(smbts_args *a, size_t i, const char *name, int64_t min, int64_t max,
                          int64_t *out, bool *present);
+/* Nanoseconds since the epoch as a timespec: number (safe integer) or bigint of up to 127 bits;
+ * null/undefined give *present = false. */
+bool smbts_arg_opt_ns(smbts_args *a, size_t i, const char *name, struct timespec *out,
+                      bool *present);
 /* string (UTF-8) or Buffer/Uint8Array; malloc'd, NUL-terminated copy. Embedded NUL is refused. */
 bool smbts_arg_path(smbts_args *a, size_t i, const char *name, char **out);
 /* Buffer/Uint8Array: data pointer, byte length and the value itself (to reference). */
@@ -136,6 +141,7 @@ struct smbts_work {
 
   struct timespec ts[2];
   struct statx stx;
+  int xerr; /* statxXattr: errno of the xattr read (path2 names it), 0 when it succeeded */
 };
 
 /* calloc'd work; the caller fills it and passes it to smbts_work_queue. */

@@ -35,6 +35,10 @@ export interface ShareConfig {
   readOnly: boolean; guestOk: boolean; validUsers: string[]; invalidUsers: string[]
   readList: string[]; writeList: string[]; adminUsers: string[]; hostsAllow: string[]; hostsDeny: string[]
   createMask: number; directoryMask: number; followSymlinks: boolean; oplocks: boolean
+  /** Dot files are reported HIDDEN whatever their stored attributes say (Samba, ksmbd). */
+  hideDotFiles: boolean
+  /** DOS attributes and CreationTime/ChangeTime are kept in the user.smbts.dos xattr. */
+  storeDosAttributes: boolean
   maxConnections: number; smb3Encryption: 'disabled' | 'auto' | 'mandatory' | undefined
   raw: Map<string, string>
 }
@@ -240,6 +244,8 @@ function buildShare (
     directoryMask: num(slots, 'directory mask'),
     followSymlinks: bool(slots, 'follow symlinks'),
     oplocks: bool(slots, 'oplocks'),
+    hideDotFiles: bool(slots, 'hide dot files'),
+    storeDosAttributes: bool(slots, 'store dos attributes'),
     maxConnections: maxConnections === 0 ? MAX_CONNECTIONS_LIMIT : maxConnections,
     smb3Encryption: enc === '' ? undefined : enc as 'disabled' | 'auto' | 'mandatory',
     raw

@@ -54,6 +54,13 @@ export interface Statx {
   mntId: bigint;
 }
 
+export interface StatxXattr extends Statx {
+  /** The attribute's value, or null when it could not be read (see xattrError). */
+  xattr: Buffer | null;
+  /** errno name of the failed read ('ENODATA': no such attribute), null when xattr was read. */
+  xattrError: string | null;
+}
+
 export interface NativeDirent {
   /** The raw name bytes (Linux names are bytes, usually UTF-8). */
   name: Buffer;
@@ -86,7 +93,7 @@ export interface NativeCounters {
 
 export type NativeOpName =
   | 'openat2' | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'symlinkat' | 'readlinkat'
-  | 'statx' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'ftruncate' | 'futimens'
+  | 'statx' | 'statxXattr' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'ftruncate' | 'futimens'
   | 'fchmod' | 'fchown' | 'fgetxattr' | 'fsetxattr' | 'flistxattr' | 'fremovexattr' | 'close'
   | 'pread' | 'pwrite';
 
@@ -160,6 +167,14 @@ export interface NativeAddon {
   /** Use `(fd, '', AT_EMPTY_PATH, mask)` to stat an open fd (O_PATH fds included). */
   statx(dirfd: number, path: NativePath, flags: number, mask: number): Promise<Statx>;
   /**
+   * statx(2) and, in the same threadpool job, the extended attribute `name` of the same file (not
+   * following a final symlink when flags has AT_SYMLINK_NOFOLLOW; O_PATH fds work). A failed statx
+   * rejects; a failed xattr read does not: `xattr` is null and `xattrError` the errno name
+   * ('ENODATA' when the file has none, 'EOPNOTSUPP' when the file system keeps no user xattrs,
+   * 'ERANGE' when the value exceeds 256 bytes).
+   */
+  statxXattr(dirfd: number, path: NativePath, flags: number, mask: number, name: NativePath): Promise<StatxXattr>;
+  /**
    * Lists a directory fd (not O_PATH) from the start with getdents64; '.' and '..' included.
    * Stops at `maxEntries` (default 1,048,576; at most 16,777,216) and sets `truncated`.
    */
@@ -170,7 +185,10 @@ export interface NativeAddon {
   /** mode: 0 or FALLOC_FL_* bits; len must be > 0. */
   fallocate(fd: number, mode: number, offset: Int64, len: Int64): Promise<void>;
   ftruncate(fd: number, len: Int64): Promise<void>;
-  /** Nanoseconds since the epoch; null leaves that time unchanged (UTIME_OMIT). */
+  /**
+   * Nanoseconds since the epoch (a bigint may exceed 64 bits: up to 2^127); null leaves that time
+   * unchanged (UTIME_OMIT). The kernel clamps to what the file system can store.
+   */
   futimens(fd: number, atimeNs: Int64 | null, mtimeNs: Int64 | null): Promise<void>;
   fchmod(fd: number, mode: number): Promise<void>;
   /** -1 leaves the id unchanged. */

@@ -75,8 +75,22 @@ export interface DirCursor {
   next: number
 }
 
+/**
+ * MS-FSA Open.UserSet{Creation,Access,Modification,Change}Time, with the value kept: a time a
+ * client set (or froze with -1) through this handle, which this handle's own later changes must
+ * not move (MS-FSA 2.1.4.17).
+ */
+export interface UserSetTimes {
+  creationTime?: bigint
+  lastAccessTime?: bigint
+  lastWriteTime?: bigint
+  changeTime?: bigint
+}
+
 export class Open {
   alive = true
+  /** Times this handle keeps as set (FILETIMEs); empty until a SET_INFO FileBasicInformation sets one. */
+  readonly userSetTimes: UserSetTimes = {}
   /** Offset the client last set with FilePositionInformation. */
   position = 0n
   mode = 0

@@ -47,7 +47,12 @@ export class ServerState {
   }
 
   shareFs (entry: ShareEntry): Promise<ShareFs> {
-    entry.fs ??= this.backend.openShare(entry.config.path, { followSymlinks: entry.config.followSymlinks })
+    entry.fs ??= this.backend.openShare(entry.config.path, {
+      followSymlinks: entry.config.followSymlinks,
+      hideDotFiles: entry.config.hideDotFiles,
+      storeDosAttributes: entry.config.storeDosAttributes,
+      warn: (m) => { this.log.warn(`share ${entry.config.path}: ${m}`) },
+    })
     entry.fs.catch(() => { entry.fs = undefined })
     return entry.fs
   }

@@ -19,10 +19,25 @@ export interface OpenOptions {
 
 export interface DirEntry { name: string, info: Stat }
 
-export interface SetTimes {
-  /** Unix ns; undefined = leave unchanged. */
-  atimeNs?: bigint
-  mtimeNs?: bigint
+/**
+ * A FileBasicInformation-shaped change (MS-FSCC 2.4.7) in storage terms: every field undefined
+ * leaves that item as it is. The handler has already resolved the wire's 0/-1/-2 meanings.
+ */
+export interface BasicInfoUpdate {
+  /** FILETIMEs. */
+  creationTime?: bigint
+  lastAccessTime?: bigint
+  lastWriteTime?: bigint
+  /**
+   * A ChangeTime to report from now on (until the data next changes). Undefined: the change just
+   * made is the latest one, so the live ctime is reported (MS-FSA: LastChangeTime = CurrentTime).
+   */
+  changeTime?: bigint
+  /**
+   * The complete new set of DOS attributes (MS-FSCC 2.6 bits; DIRECTORY, NORMAL and bits the
+   * backend cannot keep are ignored). Undefined keeps the current ones.
+   */
+  fileAttributes?: number
 }
 
 export interface VfsFile {
@@ -35,8 +50,13 @@ export interface VfsFile {
   sync (dataOnly: boolean): Promise<void>
   truncate (length: number): Promise<void>
   allocate (length: number): Promise<void>
-  setTimes (t: SetTimes): Promise<void>
-  chmod (mode: number): Promise<void>
+  /**
+   * Applies a FileBasicInformation change: times, and the DOS metadata Linux has no place for
+   * (CreationTime, ChangeTime, HIDDEN/SYSTEM/ARCHIVE/...), so that stat() reports them after. Also
+   * how a new file gets its initial record. A file system that cannot store the metadata keeps what
+   * it can (times, READONLY) and the rest is reported from the file system as before.
+   */
+  setBasicInfo (u: BasicInfoUpdate): Promise<void>
   stat (): Promise<Stat>
   /** Every entry of a directory, '.' and '..' included, each with its (lstat) info. */
   readdir (): Promise<DirEntry[]>
@@ -57,7 +77,17 @@ export interface ShareFs {
   close (): Promise<void>
 }
 
+export interface ShareOptions {
+  followSymlinks: boolean
+  /** Report every dot file HIDDEN (smb.conf `hide dot files`); default true. */
+  hideDotFiles?: boolean
+  /** Keep DOS metadata Linux has no place for (smb.conf `store dos attributes`); default true. */
+  storeDosAttributes?: boolean
+  /** Where the backend reports a degraded capability (once per share), e.g. no user xattrs. */
+  warn?: (msg: string) => void
+}
+
 export interface Backend {
   readonly name: string
-  openShare (rootPath: string, opts: { followSymlinks: boolean }): Promise<ShareFs>
+  openShare (rootPath: string, opts: ShareOptions): Promise<ShareFs>
 }

@@ -5,6 +5,7 @@
 import type { Backend, VfsFile } from './backend.js'
 import { posixBackendWith, posixFileFd, type PosixSys } from './posix.js'
 import type { Ring } from '../io/ring.js'
+import { native, type StatxXattr } from '../io/native.js'
 
 function ringData (f: VfsFile, ring: Ring): VfsFile {
   const fd = posixFileFd(f)
@@ -36,10 +37,32 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
   return f
 }
 
+/** The most a DOS record xattr may be (native.statxXattr's limit too). */
+const XATTR_MAX = 256
+
+/**
+ * statx and one xattr on the ring when the file is an fd (`path` '' with AT_EMPTY_PATH: the
+ * CREATE and QUERY_INFO case): both ops in one submit. A name inside a directory has no ring
+ * xattr op that stays beneath the share (IORING_OP_GETXATTR resolves from the cwd), so that case
+ * is the threadpool's statxXattr (getxattrat).
+ */
+async function ringStatxXattr (ring: Ring, dirfd: number, path: string, flags: number, mask: number, name: string): Promise<StatxXattr> {
+  if (path !== '' || (flags & native.constants.AT_EMPTY_PATH) === 0) return await native.statxXattr(dirfd, path, flags, mask, name)
+  const value = Buffer.allocUnsafe(XATTR_MAX)
+  const [sx, x] = await Promise.all([
+    ring.statx(dirfd, path, flags, mask),
+    ring.fgetxattr(dirfd, name, value).then(
+      (n): { xattr: Buffer | null, xattrError: string | null } => ({ xattr: value.subarray(0, n), xattrError: null }),
+      (e: NodeJS.ErrnoException) => ({ xattr: null, xattrError: e.code ?? 'EIO' })),
+  ])
+  return { ...sx, ...x }
+}
+
 export function posixUringBackend (ring: Ring): Backend {
   const sys: PosixSys = {
     openat2: (dirfd, path, flags, mode, resolve) => ring.openat2(dirfd, path, flags, mode, resolve),
     statx: (dirfd, path, flags, mask) => ring.statx(dirfd, path, flags, mask),
+    statxXattr: (dirfd, path, flags, mask, name) => ringStatxXattr(ring, dirfd, path, flags, mask, name),
     close: (fd) => ring.closeFd(fd),
   }
   const base = posixBackendWith('posix-uring', sys)

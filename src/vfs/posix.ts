@@ -4,10 +4,15 @@
 import { promises as fsp, constants as fsc } from 'node:fs'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
-import type { Backend, DirEntry, OpenOptions, SetTimes, ShareFs, Stat, VfsFile } from './backend.js'
+import type { Backend, BasicInfoUpdate, DirEntry, OpenOptions, ShareFs, ShareOptions, Stat, VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
-import { native, nativeAvailable, nativeLoadError, type Statx } from '../io/native.js'
-import { filetimeFromUnixNs } from '../wire/filetime.js'
+import { native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
+import { filetimeFromUnixNs, unixNsFromFiletime } from '../wire/filetime.js'
+import {
+  FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL,
+  FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_REPARSE_POINT,
+} from '../wire/fscc/constants.js'
+import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
 
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => { fs.read(fd, buf, off, len, pos, (e, n) => { if (e) reject(e); else resolve(n) }) })
@@ -16,36 +21,79 @@ const fsWrite = (fd: number, buf: Buffer, off: number, len: number, pos: number)
 const fsFsync = promisify(fs.fsync)
 const fsFdatasync = promisify(fs.fdatasync)
 const fsFtruncate = promisify(fs.ftruncate)
-const fsFchmod = promisify(fs.fchmod)
 const fsClose = promisify(fs.close)
 const fsOpen = promisify(fs.open)
-
-// MS-FSCC 2.6 FILE_ATTRIBUTE_*
-const FILE_ATTRIBUTE_READONLY = 0x1
-const FILE_ATTRIBUTE_HIDDEN = 0x2
-const FILE_ATTRIBUTE_DIRECTORY = 0x10
-const FILE_ATTRIBUTE_ARCHIVE = 0x20
-const FILE_ATTRIBUTE_REPARSE_POINT = 0x400
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
 const S_IFLNK = 0o120000
+/** statx mask: the basic stats and the birth time. */
+const STATX_WANTED = 0x0fff
 
-/** Converts the kernel's statx into the SMB model (what the FSCC encoders read). */
-export function statFromStatx (sx: Statx, name: string): Stat {
+/**
+ * The syscalls a share's lookups and handles are made of: openat2, statx (alone, or with the DOS
+ * record's xattr) and close. The posix backend runs them as the addon's threadpool calls;
+ * posix-uring hands what it can to the ring (one submit per batch, no threadpool hop). The rarer
+ * ones (getdents, mkdirat, renameat2, unlinkat, futimens, fsetxattr, ...) stay threadpool calls.
+ */
+export interface PosixSys {
+  openat2 (dirfd: number, path: string, flags: number, mode: number, resolve: number): Promise<number>
+  statx (dirfd: number, path: string, flags: number, mask: number): Promise<Statx>
+  /** statx and one xattr of the same file (native.statxXattr's contract). */
+  statxXattr (dirfd: number, path: string, flags: number, mask: number, name: string): Promise<StatxXattr>
+  close (fd: number): Promise<void>
+}
+
+const threadpoolSys: PosixSys = {
+  openat2: (dirfd, path, flags, mode, resolve) => native.openat2(dirfd, path, flags, mode, resolve),
+  statx: (dirfd, path, flags, mask) => native.statx(dirfd, path, flags, mask),
+  statxXattr: (dirfd, path, flags, mask, name) => native.statxXattr(dirfd, path, flags, mask, name),
+  close: fsClose,
+}
+
+/**
+ * The DOS attributes a file has of its own (MS-FSA File.FileAttributes), before what the server
+ * adds when reporting: the record's, ARCHIVE too when the data changed after the record was
+ * written (MS-FSA 2.1.4.17); with no record (a file made outside the server) ARCHIVE for a file.
+ * A file's READONLY is never here: it is the mode's (statFromStatx).
+ */
+function ownAttributes (sx: Statx, rec: DosRecord | undefined): number {
+  const isDirectory = (sx.mode & S_IFMT) === S_IFDIR
+  if (rec === undefined) return isDirectory ? 0 : FILE_ATTRIBUTE_ARCHIVE
+  let attrs = rec.fileAttributes & (isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY)
+  if (!isDirectory && rec.writeAnchorNs !== sx.mtimeNs) attrs |= FILE_ATTRIBUTE_ARCHIVE
+  return attrs
+}
+
+/**
+ * Converts the kernel's statx and our DOS record (dos-xattr.ts) into the SMB model the FSCC
+ * encoders read. Where each item comes from:
+ * - CreationTime: the record; else the birth time (statx btime); else the older of ctime and mtime.
+ * - ChangeTime: the record's while the data has not changed since it was written; else ctime.
+ * - READONLY: a file's mode (no write bit for anyone), so local users and the server agree and
+ *   setting it really protects the data; a directory's record (on Windows READONLY on a directory
+ *   does not stop changes inside it, and a mode without write bits would).
+ * - HIDDEN, SYSTEM, ARCHIVE, TEMPORARY, OFFLINE, NOT_CONTENT_INDEXED: ownAttributes().
+ * - HIDDEN also for a dot file when the share hides them (`hide dot files`, Samba's default).
+ * - DIRECTORY and REPARSE_POINT from the file type; NORMAL when nothing else is set (MS-FSCC 2.6).
+ */
+export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDotFiles = true): Stat {
   const type = sx.mode & S_IFMT
   const isDirectory = type === S_IFDIR
-  let attrs = isDirectory ? FILE_ATTRIBUTE_DIRECTORY : FILE_ATTRIBUTE_ARCHIVE
+  let attrs = ownAttributes(sx, rec)
+  if (hideDotFiles && name.startsWith('.') && name !== '.' && name !== '..') attrs |= FILE_ATTRIBUTE_HIDDEN
+  if (isDirectory) attrs |= FILE_ATTRIBUTE_DIRECTORY
+  else if ((sx.mode & 0o222) === 0) attrs |= FILE_ATTRIBUTE_READONLY
   if (type === S_IFLNK) attrs |= FILE_ATTRIBUTE_REPARSE_POINT
-  if ((sx.mode & 0o222) === 0) attrs |= FILE_ATTRIBUTE_READONLY
-  if (name.startsWith('.') && name !== '.' && name !== '..') attrs |= FILE_ATTRIBUTE_HIDDEN
+  if (attrs === 0) attrs = FILE_ATTRIBUTE_NORMAL
   // No birth time on this fs: the older of ctime and mtime is the best stand-in.
   const btime = sx.btimeNs !== 0n ? sx.btimeNs : (sx.ctimeNs < sx.mtimeNs ? sx.ctimeNs : sx.mtimeNs)
+  const changeHolds = rec?.changeTime !== undefined && rec.writeAnchorNs === sx.mtimeNs
   return {
-    creationTime: filetimeFromUnixNs(btime),
+    creationTime: rec?.creationTime ?? filetimeFromUnixNs(btime),
     lastAccessTime: filetimeFromUnixNs(sx.atimeNs),
     lastWriteTime: filetimeFromUnixNs(sx.mtimeNs),
-    changeTime: filetimeFromUnixNs(sx.ctimeNs),
+    changeTime: changeHolds ? rec!.changeTime! : filetimeFromUnixNs(sx.ctimeNs),
     endOfFile: isDirectory ? 0n : sx.size,
     allocationSize: isDirectory ? 0n : sx.blocks * 512n,
     fileAttributes: attrs,
@@ -58,27 +106,6 @@ export function statFromStatx (sx: Statx, name: string): Stat {
   }
 }
 
-/**
- * The syscalls a share's path lookups and handles are made of: openat2, statx and close. The
- * posix backend runs them as the addon's threadpool calls; posix-uring hands them to the ring
- * (one submit per batch, no threadpool hop). The rarer ones (getdents, mkdirat, renameat2,
- * unlinkat, futimens, ...) stay threadpool calls in both.
- */
-export interface PosixSys {
-  openat2 (dirfd: number, path: string, flags: number, mode: number, resolve: number): Promise<number>
-  statx (dirfd: number, path: string, flags: number, mask: number): Promise<Statx>
-  close (fd: number): Promise<void>
-}
-
-const threadpoolSys: PosixSys = {
-  openat2: (dirfd, path, flags, mode, resolve) => native.openat2(dirfd, path, flags, mode, resolve),
-  statx: (dirfd, path, flags, mask) => native.statx(dirfd, path, flags, mask),
-  close: fsClose,
-}
-
-/** statx mask: every basic field and the birth time. */
-const STATX_ALL = 0x0fff
-
 function baseName (path: string): string {
   const i = path.lastIndexOf('/')
   return i < 0 ? path : path.slice(i + 1)
@@ -90,8 +117,8 @@ class PosixFile implements VfsFile {
    *  raced a CLOSE never runs on a closed fd or on a number the kernel already gave to another file. */
   private inFlight = 0
   private drained?: () => void
-  constructor (private readonly sys: PosixSys, private readonly fd: number, readonly isDirectory: boolean, private readonly name: string,
-    /** What statx said right after the open: a CREATE answers from it instead of asking again. */
+  constructor (private readonly fd: number, readonly isDirectory: boolean, private readonly name: string, private readonly share: PosixShare,
+    /** What the open found (statx and the DOS record): a CREATE answers from it, not asking again. */
     readonly openStat: Stat) {}
 
   private async op<T> (f: () => Promise<T>): Promise<T> {
@@ -137,17 +164,41 @@ class PosixFile implements VfsFile {
     }
   }
 
-  async setTimes (t: SetTimes): Promise<void> {
-    if (t.atimeNs === undefined && t.mtimeNs === undefined) return
-    await this.op(async () => { await native.futimens(this.fd, t.atimeNs ?? null, t.mtimeNs ?? null) })
-  }
-
-  async chmod (mode: number): Promise<void> {
-    await this.op(async () => { await fsFchmod(this.fd, mode) })
+  async setBasicInfo (u: BasicInfoUpdate): Promise<void> {
+    await this.op(async () => {
+      const c = native.constants
+      // Every FILETIME fits the addon's 127-bit ns; the kernel clamps to what the fs keeps.
+      const ns = (ft: bigint | undefined): bigint | null => ft === undefined ? null : unixNsFromFiletime(ft)
+      if (u.lastAccessTime !== undefined || u.lastWriteTime !== undefined) {
+        await native.futimens(this.fd, ns(u.lastAccessTime), ns(u.lastWriteTime))
+      }
+      // What the file looks like now (after the new times): the record is rebuilt from it, so
+      // what was reported until now (a derived ARCHIVE, the birth time) stays unless this update
+      // changes it.
+      const { sx, st, rec: old } = await this.share.statAt(this.fd, '', c.AT_EMPTY_PATH, this.name)
+      // Kept as they are: the file's own attributes (a derived ARCHIVE included), not what the
+      // share adds when reporting (a dot file's HIDDEN).
+      const attrs = u.fileAttributes ?? (ownAttributes(sx, old) | (st.fileAttributes & FILE_ATTRIBUTE_READONLY))
+      const rec: DosRecord = {
+        fileAttributes: attrs & (this.isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY),
+        creationTime: u.creationTime ?? st.creationTime,
+        changeTime: u.changeTime,
+        writeAnchorNs: sx.mtimeNs,
+      }
+      // A file's READONLY is its mode: clear every write bit, or give the owner write back. The
+      // record goes first when the write bits go away (without CAP_FOWNER, setting a user xattr
+      // needs write permission), last when they come back.
+      const mode = sx.mode & 0o7777
+      const ro = (attrs & FILE_ATTRIBUTE_READONLY) !== 0
+      const next = u.fileAttributes === undefined || this.isDirectory ? mode : ro ? mode & ~0o222 : (mode & 0o222) === 0 ? mode | 0o200 : mode
+      if (next !== mode && !ro) await native.fchmod(this.fd, next)
+      await this.share.writeRecord(this.fd, rec)
+      if (next !== mode && ro) await native.fchmod(this.fd, next)
+    })
   }
 
   async stat (): Promise<Stat> {
-    return await this.op(async () => statFromStatx(await this.sys.statx(this.fd, '', native.constants.AT_EMPTY_PATH, STATX_ALL), this.name))
+    return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name)).st)
   }
 
   async readdir (): Promise<DirEntry[]> {
@@ -157,8 +208,7 @@ class PosixFile implements VfsFile {
       for (const d of raw) {
         const name = d.name.toString('utf8')
         try {
-          const sx = await this.sys.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, STATX_ALL)
-          out.push({ name, info: statFromStatx(sx, name) })
+          out.push({ name, info: (await this.share.statAt(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st })
         } catch {
           // Gone between getdents and statx: skip it, as a later listing would.
         }
@@ -168,24 +218,73 @@ class PosixFile implements VfsFile {
   }
 
   async statEntry (name: string): Promise<Stat> {
-    return await this.op(async () => statFromStatx(await this.sys.statx(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, STATX_ALL), name))
+    return await this.op(async () => (await this.share.statAt(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st)
   }
 
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     if (this.inFlight > 0) await new Promise<void>((resolve) => { this.drained = resolve })
-    await this.sys.close(this.fd)
+    await this.share.sys.close(this.fd)
   }
 }
 
 class PosixShare implements ShareFs {
   private readonly resolve: number
-  constructor (private readonly sys: PosixSys, readonly root: string, private readonly rootFd: number, private readonly followSymlinks: boolean) {
+  private readonly followSymlinks: boolean
+  /** `store dos attributes`: records are read and written at all. */
+  private readonly storeDos: boolean
+  /** False once the file system refused a user xattr: no more records are written. */
+  private xattrs: boolean
+  private warned = false
+  private readonly hideDotFiles: boolean
+  private readonly warn: (msg: string) => void
+  constructor (readonly sys: PosixSys, readonly root: string, private readonly rootFd: number, opts: ShareOptions) {
+    this.followSymlinks = opts.followSymlinks
+    this.hideDotFiles = opts.hideDotFiles ?? true
+    this.storeDos = opts.storeDosAttributes ?? true
+    this.xattrs = this.storeDos
+    this.warn = opts.warn ?? (() => {})
     const c = native.constants
     // Symlinks inside the share are followed only when the share allows it, and even then the
     // kernel refuses any that lead outside (RESOLVE_BENEATH applies to every component).
-    this.resolve = c.RESOLVE_BENEATH | c.RESOLVE_NO_MAGICLINKS | (followSymlinks ? 0 : c.RESOLVE_NO_SYMLINKS)
+    this.resolve = c.RESOLVE_BENEATH | c.RESOLVE_NO_MAGICLINKS | (this.followSymlinks ? 0 : c.RESOLVE_NO_SYMLINKS)
+  }
+
+  /**
+   * statx and the DOS record of one file, in one native call (no record read when the share does
+   * not store them: `store dos attributes = no` reports what Linux has).
+   */
+  async statAt (dirFd: number, path: string, flags: number, name: string): Promise<{ sx: Statx, st: Stat, rec?: DosRecord }> {
+    if (!this.storeDos) {
+      const sx = await this.sys.statx(dirFd, path, flags, STATX_WANTED)
+      return { sx, st: statFromStatx(sx, name, undefined, this.hideDotFiles) }
+    }
+    const sx = await this.sys.statxXattr(dirFd, path, flags, STATX_WANTED, DOS_XATTR_NAME)
+    const rec = decodeDosRecord(sx.xattr)
+    return { sx, st: statFromStatx(sx, name, rec, this.hideDotFiles), rec }
+  }
+
+  /**
+   * Stores a DOS record on an open fd. A file system without user xattrs (or a file type that
+   * cannot carry them) is not an error: the metadata Linux has no place for is then simply not
+   * kept, which is said once per share.
+   */
+  async writeRecord (fd: number, rec: DosRecord): Promise<void> {
+    if (!this.xattrs) return
+    try {
+      await native.fsetxattr(fd, DOS_XATTR_NAME, encodeDosRecord(rec), 0)
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? ''
+      if (code === 'EPERM') return // a file type without user xattrs (symlink, device); the fs has them
+      if (code === 'EOPNOTSUPP' || code === 'ENOTSUP') this.xattrs = false
+      // No room for it, or (running without CAP_FOWNER) a file whose mode denies us writing.
+      else if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'E2BIG' && code !== 'EACCES') throw e
+      if (this.warned) return
+      this.warned = true
+      this.warn(`cannot store DOS metadata in the ${DOS_XATTR_NAME} xattr (${code}): ` +
+        'CreationTime, a set ChangeTime and HIDDEN/SYSTEM/ARCHIVE are not kept' + (this.xattrs ? ' where it fails' : ''))
+    }
   }
 
   private rel (path: string): string {
@@ -216,25 +315,25 @@ class PosixShare implements ShareFs {
       }
     }
     const name = baseName(path)
-    const sx = await this.sys.statx(fd, '', c.AT_EMPTY_PATH, STATX_ALL).catch(async (e) => { await this.sys.close(fd); throw e })
-    return new PosixFile(this.sys, fd, (sx.mode & S_IFMT) === S_IFDIR, name, statFromStatx(sx, name))
+    const { sx, st } = await this.statAt(fd, '', c.AT_EMPTY_PATH, name).catch(async (e) => { await this.sys.close(fd); throw e })
+    return new PosixFile(fd, (sx.mode & S_IFMT) === S_IFDIR, name, this, st)
   }
 
   async stat (path: string): Promise<Stat> {
     // Resolve the parent beneath the root, then lstat the last component relative to it.
     const c = native.constants
-    if (path === '') return statFromStatx(await this.sys.statx(this.rootFd, '', c.AT_EMPTY_PATH, STATX_ALL), '')
+    if (path === '') return (await this.statAt(this.rootFd, '', c.AT_EMPTY_PATH, '')).st
     if (this.followSymlinks) {
       // Following: resolve the whole path beneath the root (O_PATH), then stat what it names,
       // so a link that leads outside fails (EXDEV) instead of describing the outside file.
       const fd = await this.sys.openat2(this.rootFd, path, c.O_PATH | c.O_CLOEXEC, 0, this.resolve)
       try {
-        return statFromStatx(await this.sys.statx(fd, '', c.AT_EMPTY_PATH, STATX_ALL), baseName(path))
+        return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseName(path))).st
       } finally { await this.sys.close(fd) }
     }
     const { dirFd, name, close } = await this.parent(path)
     try {
-      return statFromStatx(await this.sys.statx(dirFd, name, c.AT_SYMLINK_NOFOLLOW, STATX_ALL), name)
+      return (await this.statAt(dirFd, name, c.AT_SYMLINK_NOFOLLOW, name)).st
     } finally { await close() }
   }
 
@@ -302,7 +401,7 @@ export function posixBackendWith (name: string, sys: PosixSys): Backend {
         throw Object.assign(new Error(`native addon unavailable (${nativeLoadError?.message ?? 'not built'}): cannot confine paths to the share`), { code: 'SMBTS_ERR_NATIVE' })
       }
       const fd = await fsOpen(rootPath, fsc.O_RDONLY | fsc.O_DIRECTORY)
-      return new PosixShare(sys, rootPath, fd, opts.followSymlinks)
+      return new PosixShare(sys, rootPath, fd, opts)
     },
   }
 }

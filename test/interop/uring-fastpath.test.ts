@@ -34,8 +34,9 @@ if (why !== undefined) {
     const { before, after, logs, io } = await putGet(t, true)
     t.match(io, { transport: 'io_uring', files: 'posix-uring' })
     t.ok(before !== undefined && after !== undefined, 'the server has a ring')
-    // sockets (recv/send), file data (read/write), and the CREATE/CLOSE path (openat2/statx/close)
-    for (const op of ['recv', 'send', 'read', 'write', 'openat2', 'statx', 'close'] as const) {
+    // sockets (recv/send), file data (read/write), and the CREATE/CLOSE path (openat2, statx with
+    // the DOS record's fgetxattr, close)
+    for (const op of ['recv', 'send', 'read', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
     t.ok(logs.some(l => /transport: io_uring/.test(l)), 'says it runs io_uring')

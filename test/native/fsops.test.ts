@@ -21,7 +21,7 @@ t.test('the addon loaded and exports every op', async (t) => {
   t.ok(nativeAvailable, 'nativeAvailable');
   for (const name of [
     'openat2', 'mkdirat', 'unlinkat', 'renameat2', 'linkat', 'symlinkat', 'readlinkat', 'statx',
-    'getdents', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'futimens', 'fchmod', 'fchown',
+    'statxXattr', 'getdents', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'futimens', 'fchmod', 'fchown',
     'fgetxattr', 'fsetxattr', 'flistxattr', 'fremovexattr', 'close', 'pread', 'pwrite', 'counters',
   ] as const) {
     t.type(native[name], 'function', name);
@@ -60,6 +60,7 @@ t.test('bad arguments reject (never throw synchronously)', { skip }, async (t) =
     () => native.ftruncate(0, 1.5),
     () => native.futimens(0, 'now' as unknown as bigint, null),
     () => native.fallocate(0, 0, 0, 2n ** 64n),
+    () => native.futimens(0, null, -(2n ** 200n)),
   ];
   for (const f of bad) {
     let p: Promise<unknown> | undefined;
@@ -325,6 +326,13 @@ t.test('fallocate, futimens, fchmod, fchown', { skip }, async (t) => {
   st = await native.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_ATIME | C.STATX_MTIME);
   t.equal(st.atimeNs, 5_000_000_000n, 'number ns accepted');
   t.equal(st.mtimeNs, 1_000_000_000_000_000_000n, 'null mtime left alone');
+  // Past 2^63 ns (2262 AD): a bigint of more than 64 bits; ext4 keeps times to 2446 AD.
+  const far = 10_000_000_000_000_000_123n; // 2286 AD
+  await native.futimens(fd, null, far);
+  st = await native.statx(fd, '', C.AT_EMPTY_PATH, C.STATX_MTIME);
+  if (st.mtimeNs === far) t.pass('a time past 2262 round trips');
+  else t.ok(st.mtimeNs < far && st.mtimeNs > 0n, `the fs clamped a time past 2262 to its own limit (${st.mtimeNs})`);
+  await t.rejects(native.futimens(fd, null, 2n ** 127n), { code: 'ERR_OUT_OF_RANGE' }, '128 bits refused');
 
   await native.fchmod(fd, 0o4711);
   t.equal((await stat(join(dir, 'meta'))).mode & 0o7777, 0o4711);
@@ -366,6 +374,39 @@ t.test('extended attributes', { skip }, async (t) => {
   await native.fremovexattr(fd, 'user.smbts.test');
   await t.rejects(native.fgetxattr(fd, 'user.smbts.test'), errnoLike('ENODATA', 'fgetxattr'));
   await t.rejects(native.fremovexattr(fd, 'user.smbts.test'), errnoLike('ENODATA', 'fremovexattr'));
+});
+
+t.test('statxXattr: statx and one xattr in one call, by fd or by name, never following a symlink', { skip }, async (t) => {
+  const { fd: root } = await rootOf(t);
+  const fd = await native.openat2(root, 'f', C.O_CREAT | C.O_RDWR, 0o644, RES());
+  t.teardown(() => native.close(fd));
+  try {
+    await native.fsetxattr(fd, 'user.smbts.t', Buffer.from('rec'), 0);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EOPNOTSUPP') return void t.pass('no user xattrs on this fs: skipped');
+    throw e;
+  }
+  await native.pwrite(fd, Buffer.from('12345'), 0, 5, 0);
+  const byName = await native.statxXattr(root, 'f', C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, 'user.smbts.t');
+  t.equal(byName.size, 5n, 'the statx part describes the file');
+  t.equal(byName.xattr?.toString(), 'rec', 'the xattr by name beneath a dir fd');
+  t.equal(byName.xattrError, null);
+  const byFd = await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, 'user.smbts.t');
+  t.equal(byFd.xattr?.toString(), 'rec', 'the xattr of the fd itself');
+  const opath = await native.openat2(root, 'f', C.O_PATH, 0, RES());
+  t.teardown(() => native.close(opath));
+  const byPath = await native.statxXattr(opath, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, 'user.smbts.t');
+  t.equal(byPath.xattr?.toString(), 'rec', 'an O_PATH fd works too');
+  const none = await native.statxXattr(root, 'f', C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, 'user.smbts.none');
+  t.same([none.xattr, none.xattrError, none.size], [null, 'ENODATA', 5n], 'a missing xattr is not an error');
+  await native.symlinkat('f', root, 'link');
+  const link = await native.statxXattr(root, 'link', C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, 'user.smbts.t');
+  t.equal(link.mode & C.S_IFMT, C.S_IFLNK, 'the link itself is described');
+  t.equal(link.xattr, null, "the link's target's xattr is not read through it");
+  await native.fsetxattr(fd, 'user.smbts.big', Buffer.alloc(300, 1), 0);
+  const big = await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, 'user.smbts.big');
+  t.same([big.xattr, big.xattrError], [null, 'ERANGE'], 'a value over 256 bytes is not read');
+  await t.rejects(native.statxXattr(root, 'missing', 0, C.STATX_BASIC_STATS, 'user.smbts.t'), errnoLike('ENOENT', 'statx'), 'a failed statx rejects');
 });
 
 t.test('counters prove the native path ran', { skip }, async (t) => {

@@ -15,7 +15,10 @@ import type { Stat, VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
 import type { Related } from '../dispatch.js'
 
-const FILE_ATTRIBUTE_READONLY = 0x1
+import {
+  FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_TEMPORARY,
+  FILE_ATTRIBUTE_VALID_SET_FLAGS,
+} from '../../wire/fscc/constants.js'
 
 /** MS-SMB2 3.3.5.9 / MS-DTYP 2.4.3: generic rights mapped to file rights. */
 export function mapGenericAccess (access: number, maximal: number): number {
@@ -98,6 +101,8 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   }
   let action: number
   let file: VfsFile
+  /** The DOS attributes the new or overwritten file gets (MS-FSA 2.1.5.1.2.1), set once it is open. */
+  let newAttributes: number | undefined
   const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
 
   if (existing !== undefined) {
@@ -108,7 +113,17 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
     if (overwrite && existing.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'overwrite of a directory')
     if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
     if ((opts & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
-    if (existing.fileAttributes & FILE_ATTRIBUTE_READONLY && writeData) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
+    // READONLY denies writing a file's data; on a directory it stops nothing but its deletion.
+    if (!existing.isDirectory && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY) && writeData) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
+    if (overwrite) {
+      // MS-FSA 2.1.5.1.2.1: overwriting a HIDDEN or SYSTEM file must keep saying so, or it is
+      // refused; the overwritten file then has the requested attributes and ARCHIVE. A dot file's
+      // HIDDEN may be only our stand-in for a file made outside the server: not held against it.
+      const dotFile = rel.slice(rel.lastIndexOf('/') + 1).startsWith('.')
+      const keep = existing.fileAttributes & ((dotFile ? 0 : FILE_ATTRIBUTE_HIDDEN) | FILE_ATTRIBUTE_SYSTEM)
+      if ((keep & ~req.fileAttributes) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'overwrite drops HIDDEN/SYSTEM')
+      newAttributes = (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE
+    }
     try {
       file = await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
     } catch (e) { throw errnoStatus(e, rel) }
@@ -118,6 +133,8 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
       throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
     }
     if (rel === '') throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+    // MS-FSA 2.1.5.1.2.1: a directory cannot be TEMPORARY.
+    if (wantDir && (req.fileAttributes & FILE_ATTRIBUTE_TEMPORARY)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FILE_ATTRIBUTE_TEMPORARY on a new directory')
     if (readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
     const share = tree.share!
     try {
@@ -130,12 +147,26 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
       }
     } catch (e) { throw errnoStatus(e, rel, true) }
     action = CreateAction.CREATED
+    // MS-FSA 2.1.5.1.2.1: a new file has the requested attributes (ValidSetAttributes) and ARCHIVE;
+    // a new directory only the requested ones.
+    newAttributes = (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | (wantDir ? 0 : FILE_ATTRIBUTE_ARCHIVE)
     ctx.server.log.debug('vfs', `created ${wantDir ? 'directory' : 'file'} ${tree.shareName}/${rel}`)
+  }
+
+  if (newAttributes !== undefined) {
+    // The new file's DOS record (its CreationTime fixed now, its attributes), written before the
+    // stat below so this reply already shows what every later query will.
+    try {
+      await file.setBasicInfo({ fileAttributes: newAttributes })
+    } catch (e) {
+      ctx.server.log.warn(`${tree.shareName}/${rel}: DOS attributes not stored: ${(e as Error).message}`)
+    }
   }
 
   let info: Stat
   try {
-    info = file.openStat ?? await file.stat()
+    // What the open found serves, unless this CREATE just stored new DOS attributes.
+    info = newAttributes === undefined && file.openStat !== undefined ? file.openStat : await file.stat()
   } catch (e) { await file.close(); throw errnoStatus(e, rel) }
 
   const key = `${tree.shareName}\0${info.indexNumber}`

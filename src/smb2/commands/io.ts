@@ -7,6 +7,7 @@ import { NtStatus } from '../../wire/ntstatus.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import { closeOpen } from '../teardown.js'
 import { pipeRead, pipeWrite } from '../pipes.js'
+import { keepUserSetTimes } from './basic-info.js'
 
 const ioError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
 
@@ -72,6 +73,7 @@ export async function write (ctx: RequestContext): Promise<Reply> {
   let n = 0
   try {
     if (length > 0) n = await open.file!.write(msg, dataOffset, length, Number(offset))
+    if (n > 0) await keepUserSetTimes(open)
     if ((flags & WRITEFLAG_WRITE_THROUGH) !== 0 || (open.createOptions & CreateOptions.WRITE_THROUGH) !== 0) await open.file!.sync(true)
   } catch (e) { throw ioError(e) }
   // MS-SMB2 2.2.22: StructureSize 17, Reserved, Count, Remaining, WriteChannelInfo.

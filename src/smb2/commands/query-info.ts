@@ -6,10 +6,10 @@ import { AccessMask, InfoType } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY } from '../../wire/fscc/constants.js'
+import { keepUserSetTimes, setBasicInformation } from './basic-info.js'
 import { queryFileInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
-import { classifySetFiletime, unixNsFromFiletime } from '../../wire/filetime.js'
 import { encodeSecurityDescriptor, posixSecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
@@ -104,22 +104,13 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
   if (infoType !== InfoType.FILE) {
     throw new NtStatusError(infoType === InfoType.SECURITY || infoType === InfoType.FILESYSTEM || infoType === InfoType.QUOTA ? NtStatus.NOT_SUPPORTED : NtStatus.INVALID_PARAMETER)
   }
-  const req = decodeSetFileInfo(infoClass, buf)
+  const req = decodeSetFileInfo(infoClass, buf, { isDirectory: open.isDirectory })
   const file = open.file
   try {
     switch (req.cls) {
       case C.FileBasicInformation: {
         requireAccess(open, AccessMask.FILE_WRITE_ATTRIBUTES)
-        const v = req.value
-        const ns = (ft: bigint): bigint | undefined => classifySetFiletime(ft) === 'set' ? unixNsFromFiletime(ft) : undefined
-        await file.setTimes({ atimeNs: ns(v.lastAccessTime), mtimeNs: ns(v.lastWriteTime) })
-        if (v.fileAttributes !== 0) {
-          const st = await file.stat()
-          const ro = (v.fileAttributes & FILE_ATTRIBUTE_READONLY) !== 0
-          const mode = st.mode & 0o7777
-          const next = ro ? mode & ~0o222 : (mode & 0o222) === 0 ? mode | 0o200 : mode
-          if (next !== mode) await file.chmod(next)
-        }
+        await setBasicInformation(open, req.value)
         break
       }
       case C.FileRenameInformation: {
@@ -169,6 +160,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
         await file.truncate(Number(req.value.endOfFile))
+        await keepUserSetTimes(open)
         break
       case C.FileAllocationInformation: {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
@@ -178,6 +170,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         const a = req.value.allocationSize
         if (a < st.endOfFile) await file.truncate(Number(a))
         else await file.allocate(Number(a))
+        await keepUserSetTimes(open)
         break
       }
       default:

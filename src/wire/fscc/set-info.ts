@@ -279,12 +279,13 @@ export type SetFileInfo =
   | { cls: typeof C.FileShortNameInformation, value: { fileName: string } }
 
 /**
- * Decode a SET_INFO FILE-class buffer. Documented classes this server does not set →
+ * Decode a SET_INFO FILE-class buffer; `opts.isDirectory` (the open's kind) enables the checks of
+ * FileBasicInformation that depend on it. Documented classes this server does not set →
  * STATUS_NOT_SUPPORTED; undocumented → STATUS_INVALID_INFO_CLASS (MS-SMB2 3.3.5.21.1).
  */
-export function decodeSetFileInfo (cls: number, buf: Buffer): SetFileInfo {
+export function decodeSetFileInfo (cls: number, buf: Buffer, opts: { isDirectory?: boolean } = {}): SetFileInfo {
   switch (cls) {
-    case C.FileBasicInformation: return { cls, value: decodeFileBasicInformation(buf) }
+    case C.FileBasicInformation: return { cls, value: decodeFileBasicInformation(buf, opts) }
     case C.FileRenameInformation: return { cls, value: decodeFileRenameInformation(buf) }
     case C.FileLinkInformation: return { cls, value: decodeFileLinkInformation(buf) }
     case C.FileDispositionInformation: return { cls, value: decodeFileDispositionInformation(buf) }
