@@ -439,6 +439,7 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
     })
     lines.push(`| ${f.row} | ${f.unit} (${f.better} is better) | ${vals.map(v => typeof v === 'number' ? fmt(v) : v).join(' | ')} | ${ratios.join(' | ')} |`)
   }
+  const targetLines = targets(rows, key, cell, smbtsCols[0] ?? 'smbts', samba)
   const commit = sh('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'], { allowFail: true }).trim()
   const dirty = sh('git', ['-C', repo, 'status', '--porcelain', '--untracked-files=no', 'src', 'native'], { allowFail: true }).trim() !== ''
   const smbdVersion = sh('smbd', ['--version'], { allowFail: true }).trim()
@@ -462,7 +463,42 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
     '',
     ...lines,
     '',
+    '## Against the targets (issue 3)',
+    '',
+    `Each figure of **${smbtsCols[0] ?? 'smbts'}** against its target, from the medians above.`,
+    '',
+    ...targetLines,
+    '',
   ].join('\n')
+}
+
+/**
+ * Issue 3's targets, checked figure by figure: server CPU per GiB of sequential transfer at most
+ * 2/3 of Samba's; every throughput, request rate, open/close rate and small-file rate at least
+ * Samba's; RSS with the idle connections under 150 MiB.
+ */
+function targets (rows: Figure[], key: (f: Figure) => string, cell: (server: string, k: string) => number | string, smbts: string, samba: string): string[] {
+  const out = ['| target | figure | smbts | Samba | smbts / Samba | met |', '|---|---|---|---|---|---|']
+  let met = 0
+  let total = 0
+  for (const f of rows) {
+    const k = key(f)
+    const v = cell(smbts, k)
+    const sv = cell(samba, k)
+    if (typeof v !== 'number') continue
+    let target: string | undefined
+    let ok = false
+    const ratio = typeof sv === 'number' && sv > 0 ? v / sv : NaN
+    if (f.unit === 'CPU s/GiB') { target = 'CPU ≤ 2/3 of Samba'; ok = ratio <= 2 / 3 }
+    else if (f.unit === 'MiB/s' || f.unit === 'req/s' || f.unit === 'files/s') { target = '≥ Samba'; ok = ratio >= 1 }
+    else if (f.unit === 'RSS MiB' && /idle connections/.test(f.row)) { target = 'RSS < 150 MiB'; ok = v < 150 }
+    if (target === undefined) continue
+    total++
+    if (ok) met++
+    out.push(`| ${target} | ${f.row}, ${f.unit} | ${fmt(v)} | ${typeof sv === 'number' ? fmt(sv) : sv} | ${Number.isFinite(ratio) ? `${fmt(ratio)}×` : '—'} | ${ok ? 'yes' : '**no**'} |`)
+  }
+  out.push('', `${met} of ${total} targets met in this run.`)
+  return out
 }
 
 // ---------------------------------------------------------------- main
