@@ -34,7 +34,7 @@ export interface ShareConfig {
   name: string; path: string; comment: string; browseable: boolean; available: boolean
   readOnly: boolean; guestOk: boolean; validUsers: string[]; invalidUsers: string[]
   readList: string[]; writeList: string[]; adminUsers: string[]; hostsAllow: string[]; hostsDeny: string[]
-  createMask: number; directoryMask: number; followSymlinks: boolean; oplocks: boolean
+  createMask: number; directoryMask: number; followSymlinks: boolean; oplocks: boolean; level2Oplocks: boolean
   maxConnections: number; smb3Encryption: 'disabled' | 'auto' | 'mandatory' | undefined
   raw: Map<string, string>
 }
@@ -240,6 +240,7 @@ function buildShare (
     directoryMask: num(slots, 'directory mask'),
     followSymlinks: bool(slots, 'follow symlinks'),
     oplocks: bool(slots, 'oplocks'),
+    level2Oplocks: bool(slots, 'level2 oplocks'),
     maxConnections: maxConnections === 0 ? MAX_CONNECTIONS_LIMIT : maxConnections,
     smb3Encryption: enc === '' ? undefined : enc as 'disabled' | 'auto' | 'mandatory',
     raw

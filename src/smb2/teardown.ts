@@ -9,9 +9,13 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   open.tree.session.opens.delete(open.fileId.volatile)
   open.tree.opens.delete(open)
   open.release?.()
+  if (open.oplock !== undefined) server.oplocks.release(open.oplock)
   open.pipe?.close()
   const key = open.shareModeKey
   const lastOne = key !== undefined && server.shareModes.openCount(key) === 0
+  // MS-FSA 2.1.5.4: closing a delete-on-close open while others remain leaves the file pending
+  // deletion (new opens get DELETE_PENDING); the last close deletes it.
+  if (open.deleteOnClose && key !== undefined && !lastOne) server.shareModes.setDeletePending(key, true)
   const deletePending = key !== undefined && server.shareModes.isDeletePending(key)
   try {
     await open.file?.close()

@@ -1,5 +1,7 @@
 // CREATE (MS-SMB2 3.3.5.9): open or create a file or directory beneath the share, with the
-// Windows dispositions, access and share-mode checks. Oplocks and leases are not granted yet.
+// Windows dispositions, access and share-mode checks, and oplocks (MS-FSA 2.1.5.1.2.1: an open
+// that contends with another open's oplock breaks it and waits for the break before it goes on).
+// Leases are not granted yet: a lease request gets no oplock.
 import type { RequestContext, Reply } from '../context.js'
 import {
   AccessMask, CreateAction, CreateDisposition, CreateOptions, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
@@ -14,6 +16,13 @@ import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Stat, VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
 import type { Related } from '../dispatch.js'
+import { oplockHolder } from './oplock-break.js'
+
+/** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
+const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
+
+/** The file's key in the share-mode table and the oplock store. */
+export const fileKey = (shareName: string, indexNumber: bigint): string => `${shareName}\0${indexNumber}`
 
 const FILE_ATTRIBUTE_READONLY = 0x1
 
@@ -87,50 +96,78 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   if ((opts & CreateOptions.DELETE_ON_CLOSE) && (access & AccessMask.DELETE) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'delete-on-close without DELETE access')
 
   const fs = tree.fs!
-  const existing = await statOrUndefined(ctx, rel)
   const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0
-  // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
-  // existing data file, or for a new file that is not a directory, the name is invalid.
-  if (rel !== '' && req.name.endsWith('\\')) {
-    const dataStream = (opts & CreateOptions.NON_DIRECTORY_FILE) !== 0 ||
-      (existing !== undefined ? !existing.isDirectory : !wantDir)
-    if (dataStream) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'trailing backslash on a data file')
-  }
+  const share = tree.share!
   let action: number
   let file: VfsFile
   const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
 
-  if (existing !== undefined) {
-    if (req.createDisposition === CreateDisposition.CREATE) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
-    if (existing.isDirectory && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
-    if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)
-    const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
-    if (overwrite && existing.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'overwrite of a directory')
-    if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
-    if ((opts & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
-    if (existing.fileAttributes & FILE_ATTRIBUTE_READONLY && writeData) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
-    try {
-      file = await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
-    } catch (e) { throw errnoStatus(e, rel) }
-    action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
-  } else {
-    if (req.createDisposition === CreateDisposition.OPEN || req.createDisposition === CreateDisposition.OVERWRITE) {
-      throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
+  // Looked at again after every wait for an oplock break: the holder may have closed, deleted
+  // or renamed the file meanwhile (smbtorture smb2.oplock.batch3/batch7).
+  for (;;) {
+    const existing = await statOrUndefined(ctx, rel)
+    // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
+    // existing data file, or for a new file that is not a directory, the name is invalid.
+    if (rel !== '' && req.name.endsWith('\\')) {
+      const dataStream = (opts & CreateOptions.NON_DIRECTORY_FILE) !== 0 ||
+        (existing !== undefined ? !existing.isDirectory : !wantDir)
+      if (dataStream) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'trailing backslash on a data file')
     }
-    if (rel === '') throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
-    if (readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
-    const share = tree.share!
-    try {
-      if (wantDir) {
-        await fs.mkdir(rel, 0o777 & share.directoryMask)
-        file = await fs.open(rel, { write: false, directory: true })
-      } else {
-        const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
-        file = await fs.open(rel, { write: true, create: 'new', mode })
+
+    if (existing !== undefined) {
+      if (req.createDisposition === CreateDisposition.CREATE) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+      if (existing.isDirectory && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
+      if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)
+      const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
+      if (overwrite && existing.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'overwrite of a directory')
+      if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+      if ((opts & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
+      if (existing.fileAttributes & FILE_ATTRIBUTE_READONLY && writeData) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
+      if (!existing.isDirectory) {
+        const key = fileKey(tree.shareName, existing.indexNumber)
+        // MS-FSA 2.1.5.1.2.1: a file pending deletion refuses new opens before any oplock is
+        // looked at (smbtorture smb2.oplock.doc).
+        if (ctx.server.shareModes.isDeletePending(key)) throw new NtStatusError(NtStatus.DELETE_PENDING)
+        const sharingViolation = ctx.server.shareModes.conflicts(key, { access, shareAccess: req.shareAccess })
+        const waited = await ctx.server.oplocks.breakForOpen(key, {
+          sharingViolation,
+          statOpen: (access & ~STAT_OPEN_ACCESS) === 0,
+          overwrite,
+          level2: share.level2Oplocks,
+        }, () => {
+          if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'CREATE cannot wait here')
+          return ctx.goAsync()
+        })
+        if (waited) {
+          if (!session.alive || !tree.alive) throw new NtStatusError(session.alive ? NtStatus.NETWORK_NAME_DELETED : NtStatus.USER_SESSION_DELETED, 'torn down while the CREATE waited')
+          continue
+        }
+        // The file is not opened (nor truncated) when sharing fails.
+        if (sharingViolation) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
       }
-    } catch (e) { throw errnoStatus(e, rel, true) }
-    action = CreateAction.CREATED
-    ctx.server.log.debug('vfs', `created ${wantDir ? 'directory' : 'file'} ${tree.shareName}/${rel}`)
+      try {
+        file = await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
+      } catch (e) { throw errnoStatus(e, rel) }
+      action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
+    } else {
+      if (req.createDisposition === CreateDisposition.OPEN || req.createDisposition === CreateDisposition.OVERWRITE) {
+        throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
+      }
+      if (rel === '') throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+      if (readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
+      try {
+        if (wantDir) {
+          await fs.mkdir(rel, 0o777 & share.directoryMask)
+          file = await fs.open(rel, { write: false, directory: true })
+        } else {
+          const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
+          file = await fs.open(rel, { write: true, create: 'new', mode })
+        }
+      } catch (e) { throw errnoStatus(e, rel, true) }
+      action = CreateAction.CREATED
+      ctx.server.log.debug('vfs', `created ${wantDir ? 'directory' : 'file'} ${tree.shareName}/${rel}`)
+    }
+    break
   }
 
   let info: Stat
@@ -138,7 +175,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
     info = await file.stat()
   } catch (e) { await file.close(); throw errnoStatus(e, rel) }
 
-  const key = `${tree.shareName}\0${info.indexNumber}`
+  const key = fileKey(tree.shareName, info.indexNumber)
   let release: () => void
   try {
     release = ctx.server.shareModes.acquire(key, { access, shareAccess: req.shareAccess })
@@ -169,6 +206,14 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   open.shareModeKey = key
   open.release = release
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
+  // MS-SMB2 3.3.5.9 / MS-FSA 2.1.5.17: the oplock is decided now, with the share-mode entry just
+  // taken and nothing awaited in between, against the file's other opens. Directories, and
+  // shares with `oplocks = no`, get none; a lease request gets none until leases exist.
+  open.oplock = ctx.server.oplocks.register(key, oplockHolder(ctx.conn, open), {
+    requested: req.requestedOplockLevel,
+    eligible: !info.isDirectory && share.oplocks,
+    level2: share.level2Oplocks,
+  })
   session.opens.set(volatile, open)
   tree.opens.add(open)
   // MS-SMB2 3.3.5.2.7.2: a CREATE generates the FileId that later related requests of the chain use.
@@ -192,7 +237,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
 
   return {
     body: encodeCreateResponse({
-      oplockLevel: OplockLevel.NONE,
+      oplockLevel: open.oplock.level,
       createAction: action,
       info,
       fileId: open.fileId,

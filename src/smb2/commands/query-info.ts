@@ -168,11 +168,15 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       case C.FileEndOfFileInformation:
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+        // MS-FSA 2.1.4.12 (SET_INFORMATION EndOfFile): level II oplocks break to none.
+        if (open.shareModeKey !== undefined) server.oplocks.breakLevelII(open.shareModeKey)
         await file.truncate(Number(req.value.endOfFile))
         break
       case C.FileAllocationInformation: {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+        // MS-FSA 2.1.4.12 (SET_INFORMATION Allocation): level II oplocks break to none.
+        if (open.shareModeKey !== undefined) server.oplocks.breakLevelII(open.shareModeKey)
         // MS-FSA 2.1.5.15.1: an allocation below EOF truncates the file.
         const st = await file.stat()
         const a = req.value.allocationSize
