@@ -261,7 +261,6 @@ export class MemoryOplockStore implements OplockStore {
         this.log(`break of ${e.holder.name} timed out after ${this.breakTimeoutMs} ms; now ${e.level}`)
         this.endBreak(e)
       }, this.breakTimeoutMs)
-      e.timer.unref()
     }
     e.holder.notifyBreak(to)
   }
