@@ -131,10 +131,11 @@ export interface OplockStore {
   /**
    * Breaks what an open of `key` contends with and waits until no break it depends on is
    * outstanding. `goAsync` is called once, before the first wait, and returns the signal that
-   * aborts the wait (CANCEL, LOGOFF, disconnect). Resolves true when it waited (the caller then
-   * looks at the file again: the holder may have closed or deleted it), false when nothing blocked.
+   * aborts the wait (CANCEL, LOGOFF, disconnect). Resolves undefined when it waited (the caller
+   * then looks at the file again: the holder may have closed or deleted it); otherwise an
+   * `OpenTicket`, taken before anything could be awaited.
    */
-  breakForOpen (key: string, intent: OpenIntent, goAsync: () => AbortSignal): Promise<boolean>
+  breakForOpen (key: string, intent: OpenIntent, goAsync: () => AbortSignal): Promise<OpenTicket | undefined>
   /** Registers an open of `key` and grants it what MS-FSA allows, given the file's other opens. */
   register (key: string, holder: OplockHolder, req: GrantRequest): OplockEntry
   /** MS-FSA 2.1.4.12 (WRITE, SET EOF/allocation): every level II oplock of `key` breaks to none. */
@@ -145,7 +146,15 @@ export interface OplockStore {
   release (e: OplockEntry): void
 }
 
-interface FileOplocks { entries: Set<OplockEntry>, waiters: Set<() => void> }
+/**
+ * An open that passed `breakForOpen` and is on its way to `register` (opening, truncating the
+ * file). While it is in flight no other open is granted an oplock: that open's breaks were
+ * decided before this one existed, and nothing would break it for this one (a lost break).
+ * `done()` (idempotent) ends it: right before `register`, or when the open fails.
+ */
+export interface OpenTicket { done (): void }
+
+interface FileOplocks { entries: Set<OplockEntry>, waiters: Set<() => void>, inFlight: number }
 
 export class MemoryOplockStore implements OplockStore {
   private readonly files = new Map<string, FileOplocks>()
@@ -155,14 +164,14 @@ export class MemoryOplockStore implements OplockStore {
   private file (key: string): FileOplocks {
     let f = this.files.get(key)
     if (f === undefined) {
-      f = { entries: new Set(), waiters: new Set() }
+      f = { entries: new Set(), waiters: new Set(), inFlight: 0 }
       this.files.set(key, f)
     }
     return f
   }
 
   private gc (key: string, f: FileOplocks): void {
-    if (f.entries.size === 0 && f.waiters.size === 0 && this.files.get(key) === f) this.files.delete(key)
+    if (f.entries.size === 0 && f.waiters.size === 0 && f.inFlight === 0 && this.files.get(key) === f) this.files.delete(key)
   }
 
   /** Levels and states of `key`'s opens, for tests and diagnostics. */
@@ -187,6 +196,7 @@ export class MemoryOplockStore implements OplockStore {
   private decide (f: FileOplocks, req: GrantRequest): OplockLevel {
     const r = req.requested
     if (!req.eligible || (r !== OplockLevel.II && r !== OplockLevel.EXCLUSIVE && r !== OplockLevel.BATCH)) return OplockLevel.NONE
+    if (f.inFlight > 0) return OplockLevel.NONE
     let others = 0
     for (const o of f.entries) {
       if (o.state === OplockState.Closed) continue
@@ -197,9 +207,8 @@ export class MemoryOplockStore implements OplockStore {
     return req.level2 ? OplockLevel.II : OplockLevel.NONE
   }
 
-  async breakForOpen (key: string, intent: OpenIntent, goAsync: () => AbortSignal): Promise<boolean> {
-    const f = this.files.get(key)
-    if (f === undefined) return false
+  async breakForOpen (key: string, intent: OpenIntent, goAsync: () => AbortSignal): Promise<OpenTicket | undefined> {
+    const f = this.file(key)
     const to = intent.overwrite || !intent.level2 ? OplockLevel.NONE : OplockLevel.II
     let mustWait = false
     for (const e of f.entries) {
@@ -220,10 +229,25 @@ export class MemoryOplockStore implements OplockStore {
         this.startBreak(e, OplockLevel.NONE) // level II: no acknowledgment, no wait
       }
     }
-    if (!mustWait) return false
+    if (!mustWait) return this.ticket(key, f, intent)
     const signal = goAsync()
     await this.waitForChange(key, f, signal)
-    return true
+    return undefined
+  }
+
+  private ticket (key: string, f: FileOplocks, intent: OpenIntent): OpenTicket {
+    // A stat open that does not overwrite never needs a break, so it holds nobody back.
+    const counts = !(intent.statOpen && !intent.overwrite) && !intent.sharingViolation
+    if (counts) f.inFlight++
+    let open = counts
+    return {
+      done: () => {
+        if (!open) return
+        open = false
+        f.inFlight--
+        this.gc(key, f)
+      },
+    }
   }
 
   breakLevelII (key: string): void {

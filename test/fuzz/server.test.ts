@@ -1,6 +1,6 @@
 // The whole server under fast-check, in memory. A case is a valid session (a random dialect,
 // NTLMv2 login, tree connect) followed by steps: single requests and compounds of
-// CREATE (some asking for oplocks)/WRITE/READ/QUERY_DIRECTORY/QUERY_INFO/SET_INFO/CLOSE/FLUSH/IOCTL/ECHO/LOGOFF/TREE_DISCONNECT,
+// CREATE (some asking for oplocks)/WRITE/READ/QUERY_DIRECTORY/QUERY_INFO/SET_INFO/CLOSE/FLUSH/IOCTL/OPLOCK_BREAK/ECHO/LOGOFF/TREE_DISCONNECT,
 // related or not, naming live, closed, logged-off, disconnected or made-up ids; some steps are
 // then mutated (message bodies, or the whole PDU's bytes). Properties:
 //  - handlePdu always resolves, and nothing escapes (uncaughtException/unhandledRejection trap);
@@ -17,7 +17,7 @@ import {
   fc, fuzz, mutate, mutationArb, replayFixtures, reportExecutions, executions, type Mutation,
 } from '../helpers/fuzz.js'
 import {
-  ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, flushBody, ioctlBody, MemClient, memServer,
+  ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, flushBody, ioctlBody, MemClient, memServer, oplockBreakBody,
   queryDirectoryBody, queryInfoBody, readBody, renameInfo, setInfoBody, smallBody, writeBody, type FileId,
 } from '../helpers/mem-client.js'
 import { SMB2_HEADER_SIZE } from '../../src/wire/constants.js'
@@ -55,6 +55,7 @@ type Op =
   | { op: 'close', fid: FidRef, flags: number }
   | { op: 'flush', fid: FidRef }
   | { op: 'ioctl', fid: FidRef, code: number }
+  | { op: 'ack', fid: FidRef, level: number }
   | { op: 'echo' }
   | { op: 'logoff' }
   | { op: 'tdis' }
@@ -79,6 +80,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('close' as const), fid: fidRef, flags: fc.constantFrom(0, 1) }), weight: 3 },
   { arbitrary: fc.record({ op: fc.constant('flush' as const), fid: fidRef }), weight: 1 },
   { arbitrary: fc.record({ op: fc.constant('ioctl' as const), fid: fidRef, code: fc.constantFrom(0x00060194, 0x0011c017, 0x001401fc, 0x00140078, 0x000900c0, 0x00090000, 0x001440f2, 0x12345678) }), weight: 1 },
+  { arbitrary: fc.record({ op: fc.constant('ack' as const), fid: fidRef, level: fc.constantFrom(0, 1, 8, 9, 0xff, 3) }), weight: 1 },
   { arbitrary: fc.constant({ op: 'echo' as const }), weight: 1 },
   { arbitrary: fc.constant({ op: 'logoff' as const }), weight: 1 },
   { arbitrary: fc.constant({ op: 'tdis' as const }), weight: 1 },
@@ -127,7 +129,7 @@ function parseStrict (pdu: Buffer): Array<{ cmd: number, status: number, body: B
     const expected: Record<number, number> = {
       [Command.CREATE]: 89, [Command.CLOSE]: 60, [Command.FLUSH]: 4, [Command.READ]: 17, [Command.WRITE]: 17,
       [Command.LOGOFF]: 4, [Command.TREE_DISCONNECT]: 4, [Command.ECHO]: 4, [Command.QUERY_DIRECTORY]: 9,
-      [Command.QUERY_INFO]: 9, [Command.SET_INFO]: 2, [Command.IOCTL]: 49,
+      [Command.QUERY_INFO]: 9, [Command.SET_INFO]: 2, [Command.IOCTL]: 49, [Command.OPLOCK_BREAK]: 24,
     }
     const mid = msg.readBigUInt64LE(24)
     if (status === 0x103) {
@@ -185,6 +187,7 @@ function bodyFor (op: Op, fid: FileId, marker: Buffer): Buffer {
     case 'close': return closeBody(fid, op.flags)
     case 'flush': return flushBody(fid)
     case 'ioctl': return ioctlBody(op.code, fid, Buffer.alloc(op.code === 0x00060194 ? 0 : 24, 1), 4096, 1)
+    case 'ack': return oplockBreakBody(fid, op.level)
     case 'echo': case 'logoff': case 'tdis': return smallBody()
   }
   return smallBody()
@@ -192,7 +195,7 @@ function bodyFor (op: Op, fid: FileId, marker: Buffer): Buffer {
 const CMD: Record<Op['op'], number> = {
   create: Command.CREATE, write: Command.WRITE, read: Command.READ, qdir: Command.QUERY_DIRECTORY, qinfo: Command.QUERY_INFO,
   setinfo: Command.SET_INFO, close: Command.CLOSE, flush: Command.FLUSH, ioctl: Command.IOCTL, echo: Command.ECHO,
-  logoff: Command.LOGOFF, tdis: Command.TREE_DISCONNECT,
+  logoff: Command.LOGOFF, tdis: Command.TREE_DISCONNECT, ack: Command.OPLOCK_BREAK,
 }
 const usesFid = (op: Op): op is Extract<Op, { fid: FidRef }> => 'fid' in op
 const usesTree = (op: Op): boolean => op.op !== 'echo' && op.op !== 'logoff'

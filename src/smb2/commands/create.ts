@@ -17,6 +17,7 @@ import type { Stat, VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
 import type { Related } from '../dispatch.js'
 import { oplockHolder } from './oplock-break.js'
+import type { OpenTicket } from '../../locking/oplocks.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
@@ -69,6 +70,15 @@ async function statOrUndefined (ctx: RequestContext, rel: string): Promise<Stat 
 }
 
 export async function create (ctx: RequestContext, related?: Related): Promise<Reply> {
+  const flight: { ticket?: OpenTicket } = {}
+  try {
+    return await openOrCreate(ctx, related, flight)
+  } finally {
+    flight.ticket?.done() // a failed open holds no other open back any more
+  }
+}
+
+async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: { ticket?: OpenTicket }): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
   const req = decodeCreateRequest(ctx.msg)
@@ -129,7 +139,8 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
         // looked at (smbtorture smb2.oplock.doc).
         if (ctx.server.shareModes.isDeletePending(key)) throw new NtStatusError(NtStatus.DELETE_PENDING)
         const sharingViolation = ctx.server.shareModes.conflicts(key, { access, shareAccess: req.shareAccess })
-        const waited = await ctx.server.oplocks.breakForOpen(key, {
+        // MS-FSA 2.1.5.1.2.1: break what this open contends with, and wait for the breaks.
+        flight.ticket = await ctx.server.oplocks.breakForOpen(key, {
           sharingViolation,
           statOpen: (access & ~STAT_OPEN_ACCESS) === 0,
           overwrite,
@@ -138,7 +149,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
           if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'CREATE cannot wait here')
           return ctx.goAsync()
         })
-        if (waited) {
+        if (flight.ticket === undefined) {
           if (!session.alive || !tree.alive) throw new NtStatusError(session.alive ? NtStatus.NETWORK_NAME_DELETED : NtStatus.USER_SESSION_DELETED, 'torn down while the CREATE waited')
           continue
         }
@@ -209,6 +220,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   // MS-SMB2 3.3.5.9 / MS-FSA 2.1.5.17: the oplock is decided now, with the share-mode entry just
   // taken and nothing awaited in between, against the file's other opens. Directories, and
   // shares with `oplocks = no`, get none; a lease request gets none until leases exist.
+  flight.ticket?.done()
   open.oplock = ctx.server.oplocks.register(key, oplockHolder(ctx.conn, open), {
     requested: req.requestedOplockLevel,
     eligible: !info.isDirectory && share.oplocks,

@@ -60,7 +60,9 @@ t.test('store: grants, breaks with waiting, acknowledgment, release and timeout'
   t.equal(a.level, OplockLevel.BATCH)
   const stat = store.register('f', holder('s'), { requested: OplockLevel.II, eligible: true, level2: true })
   t.equal(stat.level, OplockLevel.NONE, 'nothing beside a batch holder')
-  t.equal(await store.breakForOpen('f', { sharingViolation: false, statOpen: true, overwrite: false, level2: true }, () => { throw new Error('no wait expected') }), false, 'a stat open waits for nothing')
+  const statTicket = await store.breakForOpen('f', { sharingViolation: false, statOpen: true, overwrite: false, level2: true }, () => { throw new Error('no wait expected') })
+  t.ok(statTicket !== undefined, 'a stat open waits for nothing')
+  statTicket!.done()
 
   const ac = new AbortController()
   let asyncCalls = 0
@@ -68,7 +70,7 @@ t.test('store: grants, breaks with waiting, acknowledgment, release and timeout'
   t.same(sent, [['a', OplockLevel.II]], 'the batch holder is told to go to level II')
   t.equal(asyncCalls, 1, 'the opener goes async once')
   store.acknowledge(a, OplockLevel.II)
-  t.equal(await waiting, true, 'the wait ends with the acknowledgment')
+  t.equal(await waiting, undefined, 'the wait ends with the acknowledgment (look again)')
   const b = store.register('f', holder('b'), { requested: OplockLevel.BATCH, eligible: true, level2: true })
   t.equal(b.level, OplockLevel.II, 'level II beside others')
 
@@ -95,8 +97,30 @@ t.test('store: grants, breaks with waiting, acknowledgment, release and timeout'
   store.breakTimeoutMs = 30
   const d = store.register('h', holder('d'), { requested: OplockLevel.BATCH, eligible: true, level2: true })
   const started = Date.now()
-  t.equal(await store.breakForOpen('h', { sharingViolation: true, statOpen: false, overwrite: false, level2: true }, () => new AbortController().signal), true)
+  t.equal(await store.breakForOpen('h', { sharingViolation: true, statOpen: false, overwrite: false, level2: true }, () => new AbortController().signal), undefined)
   t.ok(Date.now() - started >= 25, 'waited for the timer')
   t.same([d.state, d.level], [OplockState.Held, OplockLevel.II])
   store.release(d)
+})
+
+t.test('store: an open on its way (past its breaks, not yet registered) keeps others from getting an oplock', async (t) => {
+  const store = new MemoryOplockStore(60_000)
+  const holder = (name: string): OplockHolder => ({ name, notifyBreak () { t.fail(`no break expected for ${name}`) } })
+  const intent = { sharingViolation: false, statOpen: false, overwrite: true, level2: true }
+  const ticket = await store.breakForOpen('f', intent, () => { throw new Error('nothing to wait for') })
+  t.ok(ticket !== undefined)
+  // Another open that raced past its own breaks registers first: it must not get a batch oplock
+  // that the open in flight (about to truncate the file) would never break.
+  const a = store.register('f', holder('a'), { requested: OplockLevel.BATCH, eligible: true, level2: true })
+  t.equal(a.level, OplockLevel.NONE, 'no oplock while another open is in flight')
+  ticket!.done()
+  ticket!.done()
+  const b = store.register('f', holder('b'), { requested: OplockLevel.II, eligible: true, level2: true })
+  t.equal(b.level, OplockLevel.II, 'granted again once it landed (done() is idempotent)')
+  const stat = await store.breakForOpen('f', { ...intent, statOpen: true, overwrite: false }, () => { throw new Error('no wait') })
+  const c = store.register('f', holder('c'), { requested: OplockLevel.II, eligible: true, level2: true })
+  t.equal(c.level, OplockLevel.II, 'a stat open in flight holds nobody back')
+  stat!.done()
+  for (const e of [a, b, c]) store.release(e)
+  t.same(store.snapshot('f'), [])
 })
