@@ -6,7 +6,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   Access, Command, createBody, Disposition, fileIdOf, MemClient, memServer, Opt, Oplock, oplockOf, queryInfoBody,
-  readData, Status, type MemServer, type MemServerOptions, type Resp,
+  readData, renameInfo, Status, type MemServer, type MemServerOptions, type Resp,
 } from '../helpers/mem-client.js'
 import { HeaderFlags } from '../../src/wire/constants.js'
 
@@ -391,3 +391,30 @@ function readStatIno (p: string): bigint {
   // The share-mode key is the inode number, as the posix backend reports it.
   return statSync(p, { bigint: true }).ino
 }
+
+t.test('a rename replacing a file breaks a batch oplock on it; the rename fails while the file stays open', async (t) => {
+  const srv = server(t)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  writeFileSync(join(srv.share, 'src.txt'), 'new')
+  writeFileSync(join(srv.share, 'dst.txt'), 'old')
+  const FileRenameInformation = 10
+  const rename = (fid: ReturnType<typeof fileIdOf>): Promise<Resp> => b.setInfo(fid, FILE_INFO, FileRenameInformation, renameInfo('dst.txt', true))
+
+  const held = fileIdOf(await a.create('dst.txt', { oplock: Oplock.BATCH, share: SHARE_ALL, disposition: Disposition.OPEN }))
+  const fs = await b.open('src.txt', { access: Access.DELETE | Access.GENERIC_READ, disposition: Disposition.OPEN })
+  let p = rename(fs)
+  t.equal((await a.nextBreak()).oplockLevel, Oplock.II, 'the holder of the file being replaced is told first')
+  t.equal((await a.ack(held, Oplock.II)).status, 0)
+  t.equal((await p).status, Status.ACCESS_DENIED, 'it kept the file open: no replacing it')
+  t.equal(readFileSync(join(srv.share, 'dst.txt'), 'utf8'), 'old')
+
+  await a.close(held)
+  const again = fileIdOf(await a.create('dst.txt', { oplock: Oplock.BATCH, share: SHARE_ALL, disposition: Disposition.OPEN }))
+  p = rename(fs)
+  await a.nextBreak()
+  await a.close(again)
+  t.equal((await p).status, 0, 'the holder closed on the break: the rename goes through')
+  t.equal(readFileSync(join(srv.share, 'dst.txt'), 'utf8'), 'new')
+})
+
