@@ -174,6 +174,9 @@ export class MemoryOplockStore implements OplockStore {
     if (f.entries.size === 0 && f.waiters.size === 0 && f.inFlight === 0 && this.files.get(key) === f) this.files.delete(key)
   }
 
+  /** How many files the store keeps state for (tests check nothing leaks). */
+  get trackedFiles (): number { return this.files.size }
+
   /** Levels and states of `key`'s opens, for tests and diagnostics. */
   snapshot (key: string): Array<{ holder: string, state: OplockState, level: OplockLevel, breakTo: OplockLevel }> {
     return [...(this.files.get(key)?.entries ?? [])].map(e => ({ holder: e.holder.name, state: e.state, level: e.level, breakTo: e.breakTo }))
@@ -239,6 +242,7 @@ export class MemoryOplockStore implements OplockStore {
     // A stat open that does not overwrite never needs a break, so it holds nobody back.
     const counts = !(intent.statOpen && !intent.overwrite) && !intent.sharingViolation
     if (counts) f.inFlight++
+    else this.gc(key, f) // nothing to remember for it
     let open = counts
     return {
       done: () => {

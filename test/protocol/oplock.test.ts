@@ -9,6 +9,7 @@ import {
   readData, renameInfo, Status, type MemServer, type MemServerOptions, type Resp,
 } from '../helpers/mem-client.js'
 import { HeaderFlags } from '../../src/wire/constants.js'
+import type { MemoryOplockStore } from '../../src/locking/oplocks.js'
 
 const SHARE_ALL = 7
 const FILE_INFO = 1
@@ -173,6 +174,7 @@ t.test('sharing: a batch holder is broken before SHARING_VIOLATION; an exclusive
   t.equal((await b.create('d.bin', { disposition: Disposition.OPEN })).status, Status.DELETE_PENDING)
   t.equal(a.unreadBreaks, 0)
   await a.close(keep)
+  t.equal((srv.state.oplocks as MemoryOplockStore).trackedFiles, 0, 'every open closed: no oplock state left')
 })
 
 t.test('an overwriting open breaks to none and waits; the file is truncated only after the ack', async (t) => {

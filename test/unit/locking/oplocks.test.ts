@@ -123,4 +123,7 @@ t.test('store: an open on its way (past its breaks, not yet registered) keeps ot
   stat!.done()
   for (const e of [a, b, c]) store.release(e)
   t.same(store.snapshot('f'), [])
+  const lone = await store.breakForOpen('g', { ...intent, statOpen: true, overwrite: false }, () => { throw new Error('no wait') })
+  lone!.done()
+  t.equal(store.trackedFiles, 0, 'no state is left behind for files nobody holds')
 })
