@@ -4,7 +4,11 @@
 // waits in place (3.3.5.2.7 lets a server do so) and CANCEL finds it by MessageId. CANCEL,
 // LOGOFF, TREE_DISCONNECT and disconnect abort the wait; the request then completes exactly once.
 import { NtStatusError } from '../wire/errors.js'
+import { NtStatus } from '../wire/ntstatus.js'
 import type { Session, TreeConnect } from '../session/model.js'
+
+/** How many early sync-form CANCELs a connection remembers. */
+const MAX_EARLY_CANCELS = 64
 
 /** Named states of one asynchronous request (CONVENTIONS 9). */
 export enum AsyncState { Pending = 'Pending', Cancelled = 'Cancelled', Completed = 'Completed' }
@@ -44,6 +48,13 @@ export class AsyncOperation {
 export class AsyncTable {
   private readonly byAsyncId = new Map<bigint, AsyncOperation>()
   private readonly byMessageId = new Map<bigint, AsyncOperation>()
+  /**
+   * MessageIds a sync-form CANCEL named before their request started waiting (the client sent
+   * CANCEL before it saw an interim response): the request is cancelled as soon as it would
+   * wait. MessageIds are never reused on a connection, so a stale entry is harmless; the set is
+   * bounded all the same.
+   */
+  private readonly earlyCancels = new Set<bigint>()
   private lastAsyncId = 0n
 
   /** MS-SMB2 3.3.4.2: nonzero, unique on the connection, never reused while outstanding. */
@@ -56,7 +67,14 @@ export class AsyncTable {
     const op = new AsyncOperation(interim ? this.newAsyncId() : 0n, messageId, command, session, tree)
     if (op.asyncId !== 0n) this.byAsyncId.set(op.asyncId, op)
     this.byMessageId.set(messageId, op)
+    if (this.earlyCancels.delete(messageId)) op.cancel(NtStatus.CANCELLED, 'cancelled by the client before it waited')
     return op
+  }
+
+  /** A sync-form CANCEL that found no waiting request: remember it for that request (see above). */
+  cancelEarly (messageId: bigint): void {
+    if (this.earlyCancels.size >= MAX_EARLY_CANCELS) this.earlyCancels.delete(this.earlyCancels.values().next().value!)
+    this.earlyCancels.add(messageId)
   }
 
   remove (op: AsyncOperation): void {

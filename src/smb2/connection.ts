@@ -288,6 +288,11 @@ export class Smb2Connection {
     const op = this.asyncOps.find(isAsync ? hdr.asyncId : undefined, hdr.messageId)
     if (op !== undefined && op.cancel(NtStatus.CANCELLED, 'cancelled by the client')) {
       this.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: ${COMMAND_NAMES[op.command] ?? op.command} mid=${op.messageId} cancelled`)
+    } else if (op === undefined && !isAsync) {
+      // The request may still be on its way to waiting (the client did not see an interim
+      // response yet): it is cancelled when it gets there.
+      this.asyncOps.cancelEarly(hdr.messageId)
+      this.server.log.debug('smb', `CANCEL mid=${hdr.messageId}: nothing waiting yet; remembered`)
     } else {
       this.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: no pending request`)
     }

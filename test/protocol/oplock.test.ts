@@ -255,6 +255,23 @@ t.test('CANCEL of a CREATE waiting for a break: STATUS_CANCELLED, nothing opened
   t.equal((await a.ack(fa, Oplock.NONE)).status, 0, 'the holder can still acknowledge')
 })
 
+t.test('a sync-form CANCEL that arrives before the CREATE starts waiting still cancels it', async (t) => {
+  const srv = server(t)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  const fa = fileIdOf(await a.create('early.bin', { oplock: Oplock.BATCH, share: SHARE_ALL }))
+  const mid = b.nextMid
+  const pending = b.create('early.bin', { share: SHARE_ALL })
+  // The CREATE is still looking the file up when the CANCEL (by MessageId) is processed.
+  await b.cancel({ messageId: mid })
+  const rb = await pending
+  t.equal(rb.status, Status.CANCELLED)
+  t.equal((await a.nextBreak()).oplockLevel, Oplock.II, 'the break it started goes on')
+  t.equal((await a.ack(fa, Oplock.II)).status, 0)
+  const again = await b.create('early.bin', { share: SHARE_ALL })
+  t.equal(again.status, 0, 'a later request is not affected')
+})
+
 t.test('inside a compound the CREATE waits in place; CANCEL finds it by MessageId', async (t) => {
   const srv = server(t)
   const a = await new MemClient(srv.state, 'mem:a').connect()
