@@ -147,6 +147,17 @@ t.test('closing instead of acknowledging lets the new open proceed with the oplo
   t.equal(oplockOf(rb), Oplock.BATCH, 'and the new open is alone')
 })
 
+t.test('a holder with delete on close that closes on the break: the waiting open finds the file gone', async (t) => {
+  const srv = server(t)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  const fa = fileIdOf(await a.create('tmp.bin', { oplock: Oplock.BATCH, share: SHARE_ALL, options: Opt.DELETE_ON_CLOSE }))
+  const pending = b.create('tmp.bin', { share: SHARE_ALL, disposition: Disposition.OPEN })
+  await a.nextBreak()
+  await a.close(fa)
+  t.equal((await pending).status, Status.OBJECT_NAME_NOT_FOUND, 'the holder\'s close deleted it before the waiting open went on')
+})
+
 t.test('sharing: a batch holder is broken before SHARING_VIOLATION; an exclusive one is not', async (t) => {
   const srv = server(t)
   const a = await new MemClient(srv.state, 'mem:a').connect()
