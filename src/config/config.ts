@@ -34,7 +34,7 @@ export interface ShareConfig {
   name: string; path: string; comment: string; browseable: boolean; available: boolean
   readOnly: boolean; guestOk: boolean; validUsers: string[]; invalidUsers: string[]
   readList: string[]; writeList: string[]; adminUsers: string[]; hostsAllow: string[]; hostsDeny: string[]
-  createMask: number; directoryMask: number; followSymlinks: boolean; oplocks: boolean
+  createMask: number; directoryMask: number; followSymlinks: boolean; oplocks: boolean; level2Oplocks: boolean
   /** Dot files are reported HIDDEN whatever their stored attributes say (Samba, ksmbd). */
   hideDotFiles: boolean
   /** DOS attributes and CreationTime/ChangeTime are kept in the user.smbts.dos xattr. */
@@ -246,6 +246,7 @@ function buildShare (
     oplocks: bool(slots, 'oplocks'),
     hideDotFiles: bool(slots, 'hide dot files'),
     storeDosAttributes: bool(slots, 'store dos attributes'),
+    level2Oplocks: bool(slots, 'level2 oplocks'),
     maxConnections: maxConnections === 0 ? MAX_CONNECTIONS_LIMIT : maxConnections,
     smb3Encryption: enc === '' ? undefined : enc as 'disabled' | 'auto' | 'mandatory',
     raw

@@ -163,6 +163,8 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   s({ name: 'force user', type: 'string', default: '' }),
   s({ name: 'force group', type: 'string', default: '' }),
   s({ name: 'oplocks', type: 'bool', default: 'yes' }),
+  // Samba's share parameter: no level II grants, and exclusive/batch breaks go to none.
+  s({ name: 'level2 oplocks', type: 'bool', default: 'yes' }),
   s({ name: 'hide dot files', type: 'bool', default: 'yes' }),
   s({ name: 'veto files', type: 'string', default: '' }),
   // Samba also takes "windows and unix" / "unix only": both mean "inherit" here

@@ -40,6 +40,14 @@ export class ShareModeTable {
     for (const o of st.opens) if (ShareModeTable.conflicts(o, entry)) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
   }
 
+  /** Whether an open with `entry`'s access and sharing would conflict with the opens of `key`. */
+  conflicts (key: string, entry: ShareModeEntry): boolean {
+    const st = this.files.get(key)
+    if (st === undefined) return false
+    for (const o of st.opens) if (ShareModeTable.conflicts(o, entry)) return true
+    return false
+  }
+
   /** Registers an open, or throws STATUS_SHARING_VIOLATION / STATUS_DELETE_PENDING. */
   acquire (key: string, entry: ShareModeEntry): () => void {
     let st = this.files.get(key)

@@ -6,6 +6,7 @@ import type { VfsFile, ShareFs } from '../vfs/backend.js'
 import type { Signer } from '../crypto/signing.js'
 import type { RpcPipe } from '../rpc/endpoint.js'
 import type { SessionCipher } from '../crypto/encryption.js'
+import type { OplockEntry } from '../locking/oplocks.js'
 
 export enum SessionState { InProgress = 'InProgress', Valid = 'Valid', Expired = 'Expired', Dead = 'Dead' }
 
@@ -99,6 +100,8 @@ export class Open {
   shareModeKey?: string
   release?: () => void
   dirCursor?: DirCursor
+  /** MS-SMB2 3.3.1.10 OplockLevel/OplockState, kept by the oplock store. */
+  oplock?: OplockEntry
   /** IPC$ named pipe: the RPC endpoint behind it. */
   pipe?: RpcPipe
 

@@ -17,6 +17,7 @@ import { Session, SessionState } from '../session/model.js'
 import { handleSmb1Negotiate } from './commands/negotiate.js'
 import { teardownSession } from './teardown.js'
 import { decodeTransformHeader, TRANSFORM_FLAG_ENCRYPTED } from '../crypto/encryption.js'
+import { AsyncTable, type AsyncOperation } from './async.js'
 
 export interface ConnectionIo {
   /** Sends one message (the Direct-TCP length is the transport's). `onSent`, when given, runs
@@ -52,6 +53,8 @@ export class Smb2Connection {
   readonly credits: CreditWindow
   /** Sessions established on this connection (their channel). */
   readonly sessions = new Set<Session>()
+  /** MS-SMB2 3.3.1.7 Connection.AsyncCommandList (and requests waiting inside a compound). */
+  readonly asyncOps = new AsyncTable()
   private inFlight = 0
 
   constructor (readonly server: ServerState, readonly io: ConnectionIo) {
@@ -82,6 +85,8 @@ export class Smb2Connection {
     this.state = ConnectionState.Closed
     this.server.log.debug('conn', `close ${this.io.remoteAddress}: ${reason}`)
     this.io.close(reason)
+    // Pending requests end now; their responses have nowhere to go (processRequest drops them).
+    this.asyncOps.cancelWhere(() => true, NtStatus.CANCELLED, `connection closed: ${reason}`)
     for (const s of this.sessions) {
       // Until multichannel, a session lives and dies with its one connection.
       void teardownSession(this.server, s)
@@ -184,13 +189,23 @@ export class Smb2Connection {
     const cmd = hdr.command
     // MS-SMB2 3.3.5.2.3: CANCEL consumes no credit and gets no response of its own.
     if (cmd === Command.CANCEL) {
-      this.server.log.debug('smb', `CANCEL mid=${hdr.messageId} (no async operation to cancel)`)
+      this.cancel(hdr)
       return undefined
     }
     if (!this.credits.consume(hdr.messageId, this.supportsMultiCredit ? hdr.creditCharge : 1)) {
       throw new ProtocolError(`MessageId ${hdr.messageId} (charge ${hdr.creditCharge}) outside the credit window`)
     }
     const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE), encrypted }
+    let op: AsyncOperation | undefined
+    ctx.goAsync = () => {
+      if (op === undefined) {
+        // MS-SMB2 3.3.4.2: alone in its PDU, the request answers STATUS_PENDING now; inside a
+        // compound it waits in place (3.3.5.2.7), the chain's responses leaving together.
+        op = this.asyncOps.add(hdr.messageId, cmd, ctx.session, ctx.tree, !inCompound)
+        if (op.asyncId !== 0n) this.sendInterim(ctx, op)
+      }
+      return op.signal
+    }
     let reply: Reply
     try {
       reply = await dispatch(ctx, related, inCompound)
@@ -200,11 +215,20 @@ export class Smb2Connection {
       if (e.status !== NtStatus.NO_MORE_FILES && e.status !== NtStatus.OBJECT_NAME_NOT_FOUND) {
         this.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
       }
+    } finally {
+      ctx.goAsync = undefined
+    }
+    if (op !== undefined) {
+      this.asyncOps.remove(op)
+      // Exactly one final response per request, whatever cancelled it meanwhile.
+      if (!op.complete()) return undefined
     }
     if (this.closed) return undefined
     const status = reply.status ?? NtStatus.SUCCESS
     related.status = status
-    const granted = this.credits.grant(hdr.creditRequest)
+    const isAsync = op !== undefined && op.asyncId !== 0n
+    // MS-SMB2 3.3.4.3: the final response of an async request grants nothing (the interim did).
+    const granted = isAsync ? 0 : this.credits.grant(hdr.creditRequest)
     const session = reply.signWith ?? ctx.session
     const sign = session !== undefined && session.signer !== undefined && (session.state === SessionState.Valid || reply.signWith !== undefined) &&
       ((hdr.flags & HeaderFlags.SIGNED) !== 0 || session.signingRequired || reply.signWith !== undefined) &&
@@ -215,10 +239,10 @@ export class Smb2Connection {
         status,
         command: cmd,
         creditRequest: granted,
-        flags: HeaderFlags.SERVER_TO_REDIR | (hdr.flags & (HeaderFlags.RELATED_OPERATIONS | HeaderFlags.PRIORITY_MASK)),
+        flags: HeaderFlags.SERVER_TO_REDIR | (isAsync ? HeaderFlags.ASYNC_COMMAND : 0) | (hdr.flags & (HeaderFlags.RELATED_OPERATIONS | HeaderFlags.PRIORITY_MASK)),
         nextCommand: 0,
         messageId: hdr.messageId,
-        asyncId: 0n,
+        asyncId: isAsync ? op!.asyncId : 0n,
         treeId: ctx.tree?.treeId ?? hdr.treeId,
         sessionId: reply.sessionId ?? ctx.session?.sessionId ?? hdr.sessionId,
       },
@@ -230,6 +254,54 @@ export class Smb2Connection {
         (ctx.session?.encryptData === true || (ctx.tree?.encryptData === true && cmd !== Command.TREE_CONNECT)) ? ctx.session : undefined,
     }
     return out
+  }
+
+  /**
+   * MS-SMB2 3.3.4.2: the interim response: the request's header with STATUS_PENDING, the async
+   * flag and AsyncId, the credits granted now, an error body, unsigned; encrypted like the final
+   * response would be.
+   */
+  private sendInterim (ctx: RequestContext, op: AsyncOperation): void {
+    const { hdr } = ctx
+    const out: OutMessage = {
+      hdr: {
+        creditCharge: hdr.creditCharge,
+        status: NtStatus.PENDING,
+        command: hdr.command,
+        creditRequest: this.credits.grant(hdr.creditRequest),
+        flags: HeaderFlags.SERVER_TO_REDIR | HeaderFlags.ASYNC_COMMAND | (hdr.flags & HeaderFlags.PRIORITY_MASK),
+        nextCommand: 0,
+        messageId: hdr.messageId,
+        asyncId: op.asyncId,
+        treeId: 0,
+        sessionId: ctx.session?.sessionId ?? hdr.sessionId,
+      },
+      reply: { status: NtStatus.PENDING, body: errorBody() },
+    }
+    const enc = ctx.encrypted || ctx.session?.encryptData === true || ctx.tree?.encryptData === true ? ctx.session : undefined
+    this.server.log.debug('smb', `${COMMAND_NAMES[hdr.command] ?? hdr.command} mid=${hdr.messageId} pending (async id ${op.asyncId})`)
+    if (enc?.encryptor !== undefined) this.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses([out])))
+    else this.send(encodeResponses([out]))
+  }
+
+  /**
+   * MS-SMB2 3.3.5.16: CANCEL names a request by AsyncId (async form) or MessageId (sync form);
+   * a pending one completes with STATUS_CANCELLED, anything else is ignored. CANCEL itself gets
+   * no response.
+   */
+  private cancel (hdr: Smb2Header): void {
+    const isAsync = (hdr.flags & HeaderFlags.ASYNC_COMMAND) !== 0
+    const op = this.asyncOps.find(isAsync ? hdr.asyncId : undefined, hdr.messageId)
+    if (op !== undefined && op.cancel(NtStatus.CANCELLED, 'cancelled by the client')) {
+      this.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: ${COMMAND_NAMES[op.command] ?? op.command} mid=${op.messageId} cancelled`)
+    } else if (op === undefined && !isAsync) {
+      // The request may still be on its way to waiting (the client did not see an interim
+      // response yet): it is cancelled when it gets there.
+      this.asyncOps.cancelEarly(hdr.messageId)
+      this.server.log.debug('smb', `CANCEL mid=${hdr.messageId}: nothing waiting yet; remembered`)
+    } else {
+      this.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: no pending request`)
+    }
   }
 
   send (chunks: Buffer[], onSent?: () => void): void {

@@ -19,6 +19,11 @@ export interface RequestContext {
   session?: Session
   tree?: TreeConnect
   open?: Open
+  /**
+   * Makes this request asynchronous (MS-SMB2 3.3.4.2) and returns the signal that CANCEL or a
+   * teardown fires; idempotent. Set by the connection while the handler runs.
+   */
+  goAsync?: () => AbortSignal
 }
 
 export interface Reply {

@@ -5,6 +5,7 @@ import type { Config, ShareConfig } from '../config/config.js'
 import type { Backend, ShareFs } from '../vfs/backend.js'
 import type { Session } from '../session/model.js'
 import { ShareModeTable } from '../locking/share-modes.js'
+import { MemoryOplockStore, OPLOCK_BREAK_TIMEOUT_MS, type OplockStore } from '../locking/oplocks.js'
 import type { Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { ConnectionLimits } from '../transport/guard.js'
@@ -17,6 +18,7 @@ export class ServerState {
   readonly startTime = filetimeNow()
   readonly sessions = new Map<bigint, Session>()
   readonly shareModes = new ShareModeTable()
+  readonly oplocks: OplockStore
   shares = new Map<string, ShareEntry>()
   private lastSessionId = 0n
   private lastFileId = 0n
@@ -32,6 +34,7 @@ export class ServerState {
     readonly backend: Backend,
     readonly log: Logger,
   ) {
+    this.oplocks = new MemoryOplockStore(OPLOCK_BREAK_TIMEOUT_MS, (m) => { log.debug('oplock', m) })
     this.setShares(config)
   }
 

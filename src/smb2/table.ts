@@ -10,7 +10,8 @@ import { close, echo, flush, read, write } from './commands/io.js'
 import { queryDirectory } from './commands/query-directory.js'
 import { queryInfo, setInfo } from './commands/query-info.js'
 import { ioctl } from './commands/ioctl.js'
-import { changeNotify, lock, oplockBreak } from './commands/unsupported.js'
+import { changeNotify, lock } from './commands/unsupported.js'
+import { oplockBreak } from './commands/oplock-break.js'
 
 export interface CommandRow {
   name: string

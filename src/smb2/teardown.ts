@@ -10,8 +10,21 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   open.tree.opens.delete(open)
   open.release?.()
   open.pipe?.close()
+  try {
+    await closeFile(server, open)
+  } finally {
+    // Only now does an open waiting for this one's oplock break look at the file again: after
+    // the file was closed and, when it was the last open with delete on close, deleted.
+    if (open.oplock !== undefined) server.oplocks.release(open.oplock)
+  }
+}
+
+async function closeFile (server: ServerState, open: Open): Promise<void> {
   const key = open.shareModeKey
   const lastOne = key !== undefined && server.shareModes.openCount(key) === 0
+  // MS-FSA 2.1.5.4: closing a delete-on-close open while others remain leaves the file pending
+  // deletion (new opens get DELETE_PENDING); the last close deletes it.
+  if (open.deleteOnClose && key !== undefined && !lastOne) server.shareModes.setDeletePending(key, true)
   const deletePending = key !== undefined && server.shareModes.isDeletePending(key)
   try {
     await open.file?.close()

@@ -34,6 +34,8 @@ export interface MemServerOptions {
   shares?: Record<string, string[]>
   users?: Record<string, string>
   log?: boolean
+  /** The oplock break acknowledgment timer (MS-SMB2 3.3.2.1); 35 s unless a test shortens it. */
+  oplockBreakTimeoutMs?: number
 }
 
 export interface MemServer {
@@ -62,9 +64,11 @@ export function memServer (o: MemServerOptions = {}): MemServer {
   const accounts = new Map(Object.entries(users).map(([u, p]) => [u.toLowerCase(), hashPassword(p)]))
   const logs: string[] = []
   const log = o.log === true || process.env.SMBTS_TEST_LOG !== undefined
-    ? createLogger((l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') }, ['smb', 'auth', 'vfs', 'conn'])
+    ? createLogger((l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') }, ['smb', 'auth', 'vfs', 'conn', 'oplock'])
     : silentLogger
-  return { state: new ServerState(config, accounts, posixBackend, log), root, share, logs, cleanup () { rmSync(root, { recursive: true, force: true }) } }
+  const state = new ServerState(config, accounts, posixBackend, log)
+  if (o.oplockBreakTimeoutMs !== undefined) state.oplocks.breakTimeoutMs = o.oplockBreakTimeoutMs
+  return { state, root, share, logs, cleanup () { rmSync(root, { recursive: true, force: true }) } }
 }
 
 // ------------------------------------------------------------------ request bodies (MS-SMB2 2.2.x)
@@ -187,6 +191,13 @@ export function readBody (fid: FileId, offset: number | bigint, length: number, 
   return b
 }
 
+/** MS-SMB2 2.2.24.1 Oplock Break Acknowledgment. */
+export function oplockBreakBody (fid: FileId, level: number): Buffer {
+  const b = Buffer.alloc(24)
+  b.writeUInt16LE(24, 0); b[2] = level; putFid(b, 8, fid)
+  return b
+}
+
 export function closeBody (fid: FileId, flags = 0): Buffer {
   const b = Buffer.alloc(24)
   b.writeUInt16LE(24, 0); b.writeUInt16LE(flags, 2); putFid(b, 8, fid)
@@ -269,6 +280,9 @@ export function parseResponses (pdu: Buffer): Resp[] {
   }
 }
 
+/** MS-SMB2 2.2.14: the OplockLevel a CREATE response granted. */
+export const oplockOf = (create: Resp): number => create.body[2]
+
 export function fileIdOf (create: Resp): FileId {
   return { persistent: create.body.readBigUInt64LE(64), volatile: create.body.readBigUInt64LE(72) }
 }
@@ -311,7 +325,27 @@ export interface Req {
   sign?: boolean
   /** Send inside a TRANSFORM_HEADER (default: `encryptAll`). One encrypted request encrypts the whole chain. */
   encrypt?: boolean
+  /** The async header form (SMB2_FLAGS_ASYNC_COMMAND) with this AsyncId (a CANCEL of an async request). */
+  asyncId?: bigint
 }
+
+/** MS-SMB2 2.2.23.1: an OPLOCK_BREAK notification the server sent, as the client saw it. */
+export interface BreakNotification {
+  oplockLevel: number
+  fileId: FileId
+  hdr: Smb2Header
+  /** It arrived inside a TRANSFORM_HEADER. */
+  encrypted: boolean
+  /** The transform header's SessionId when encrypted. */
+  transformSessionId?: bigint
+  msg: Buffer
+}
+
+/** MS-SMB2 3.3.4.2: an interim (STATUS_PENDING) response. */
+export interface Interim { hdr: Smb2Header, msg: Buffer, encrypted: boolean }
+
+const UNSOLICITED = 0xffffffffffffffffn
+const STATUS_PENDING = 0x103
 
 export class MemClient {
   readonly conn: Smb2Connection
@@ -338,17 +372,63 @@ export class MemClient {
   sessionFlags = 0
   /** Transform messages received (responses the server encrypted). */
   encryptedResponses = 0
+  /** Oplock break notifications received, in order; `nextBreak()` hands them out. */
+  readonly breaks: BreakNotification[] = []
+  /** Interim responses received, in order. */
+  readonly interims: Interim[] = []
+  private breaksRead = 0
+  private breakWaiters: Array<() => void> = []
 
   constructor (readonly server: ServerState, remote = 'mem:1') {
     this.conn = new Smb2Connection(server, {
       remoteAddress: remote,
       // Copied at once: the chunks (a pooled READ buffer among them) are free right after.
-      send: (chunks, onSent) => { this.sent.push(Buffer.concat(chunks)); onSent?.() },
+      send: (chunks, onSent) => { const pdu = Buffer.concat(chunks); this.sent.push(pdu); onSent?.(); this.classify(pdu) },
       close: (reason) => { this.closedReason = reason },
     })
   }
 
   get closed (): boolean { return this.closedReason !== undefined }
+
+  /** Notes notifications and interim responses as they arrive (the server sends them unasked). */
+  private classify (pdu: Buffer): void {
+    let plain = pdu
+    let transformSessionId: bigint | undefined
+    const encrypted = pdu.readUInt32LE(0) === TRANSFORM_MAGIC
+    if (encrypted) {
+      if (this.decryptor === undefined) return
+      transformSessionId = pdu.readBigUInt64LE(44)
+      try { plain = this.decryptor.decrypt(pdu) } catch { return }
+    }
+    if (plain.readUInt32LE(0) !== 0x424d53fe) return
+    for (const r of parseResponses(plain)) {
+      if (r.hdr.messageId === UNSOLICITED && r.hdr.command === Command.OPLOCK_BREAK) {
+        this.breaks.push({ oplockLevel: r.body[2], fileId: { persistent: r.body.readBigUInt64LE(8), volatile: r.body.readBigUInt64LE(16) }, hdr: r.hdr, encrypted, transformSessionId, msg: Buffer.from(r.msg) })
+        const ws = this.breakWaiters
+        this.breakWaiters = []
+        for (const w of ws) w()
+      } else if (r.status === STATUS_PENDING) {
+        this.interims.push({ hdr: r.hdr, msg: Buffer.from(r.msg), encrypted })
+      }
+    }
+  }
+
+  /** The next break notification not yet handed out, waiting up to `ms` for it. */
+  async nextBreak (ms = 5000): Promise<BreakNotification> {
+    const deadline = Date.now() + ms
+    while (this.breaks.length <= this.breaksRead) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no oplock break within ${ms} ms`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.breakWaiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+    return this.breaks[this.breaksRead++]
+  }
+
+  /** Break notifications received and not yet handed out by `nextBreak()`. */
+  get unreadBreaks (): number { return this.breaks.length - this.breaksRead }
 
   /** One PDU in; the PDUs the server sent while handling it out. `handlePdu` must resolve. */
   async raw (pdu: Buffer): Promise<Buffer[]> {
@@ -365,12 +445,12 @@ export class MemClient {
     const msg = Buffer.alloc(H + r.body.length)
     encodeHeader({
       creditCharge: charge, status: 0, command: r.cmd, creditRequest: r.creditRequest ?? 32,
-      flags: (r.flags ?? 0) | (r.related === true ? HeaderFlags.RELATED_OPERATIONS : 0),
-      nextCommand: 0, messageId: mid, asyncId: 0n,
+      flags: (r.flags ?? 0) | (r.related === true ? HeaderFlags.RELATED_OPERATIONS : 0) | (r.asyncId !== undefined ? HeaderFlags.ASYNC_COMMAND : 0),
+      nextCommand: 0, messageId: mid, asyncId: r.asyncId ?? 0n,
       treeId: r.treeId ?? (r.related === true ? 0xffffffff : this.treeId),
       sessionId: r.sessionId ?? (r.related === true ? 0xffffffffffffffffn : this.sessionId),
     }, msg)
-    msg.writeUInt32LE(0, 32) // Reserved
+    if (r.asyncId === undefined) msg.writeUInt32LE(0, 32) // Reserved
     r.body.copy(msg, H)
     return msg
   }
@@ -398,10 +478,13 @@ export class MemClient {
       if (this.encryptor === undefined) throw new Error('no encryption key')
       pdu = Buffer.concat(this.encryptor.encrypt(this.sessionId, [pdu]))
     }
+    const mids = new Set(msgs.map(m => m.readBigUInt64LE(24)))
     const out = await this.raw(pdu)
     if (out.length === 0) return []
+    // The final responses to these requests: notifications, interim responses and the answers
+    // to other requests in flight on this connection arrive in between and are left out.
     const resps = out.map(p => this.unwrap(p)).flatMap(parseResponses)
-    return resps
+    return resps.filter(r => mids.has(r.hdr.messageId) && r.status !== STATUS_PENDING)
   }
 
   /** A TRANSFORM_HEADER response decrypted with the server→client key; anything else as is. */
@@ -547,6 +630,21 @@ export class MemClient {
     return this.request({ cmd: Command.IOCTL, body: ioctlBody(ctlCode, fid, input, maxOutput) })
   }
   echo (): Promise<Resp> { return this.request({ cmd: Command.ECHO, body: smallBody() }) }
+  /** MS-SMB2 2.2.24.1: acknowledges an oplock break of `fid` at `level`. */
+  ack (fid: FileId, level: number): Promise<Resp> { return this.request({ cmd: Command.OPLOCK_BREAK, body: oplockBreakBody(fid, level) }) }
+  /**
+   * MS-SMB2 2.2.30: CANCEL of a pending request, by its AsyncId (async form) or, inside a
+   * compound, by its MessageId (sync form). CANCEL consumes no credit and gets no response.
+   */
+  async cancel (target: { asyncId: bigint } | { messageId: bigint }): Promise<void> {
+    const r: Req = 'asyncId' in target
+      ? { cmd: Command.CANCEL, body: smallBody(), messageId: this.nextMid, asyncId: target.asyncId }
+      : { cmd: Command.CANCEL, body: smallBody(), messageId: target.messageId }
+    const msg = this.message(r)
+    this.signIfNeeded(msg, r)
+    const pdu = (r.encrypt ?? this.encryptAll) && this.encryptor !== undefined ? Buffer.concat(this.encryptor.encrypt(this.sessionId, [msg])) : msg
+    await this.raw(pdu)
+  }
   logoff (): Promise<Resp> { return this.request({ cmd: Command.LOGOFF, body: smallBody() }) }
   treeDisconnect (): Promise<Resp> { return this.request({ cmd: Command.TREE_DISCONNECT, body: smallBody() }) }
 
@@ -618,4 +716,12 @@ export const Status = {
   NETWORK_NAME_DELETED: 0xc00000c9,
   NETWORK_SESSION_EXPIRED: 0xc000035c,
   STOPPED_ON_SYMLINK: 0x8000002d,
+  PENDING: 0x103,
+  CANCELLED: 0xc0000120,
+  SHARING_VIOLATION: 0xc0000043,
+  DELETE_PENDING: 0xc0000056,
+  INVALID_OPLOCK_PROTOCOL: 0xc00000e3,
 } as const
+
+/** MS-SMB2 2.2.13 RequestedOplockLevel. */
+export const Oplock = { NONE: 0, II: 1, EXCLUSIVE: 8, BATCH: 9, LEASE: 0xff } as const

@@ -1,5 +1,7 @@
 // CREATE (MS-SMB2 3.3.5.9): open or create a file or directory beneath the share, with the
-// Windows dispositions, access and share-mode checks. Oplocks and leases are not granted yet.
+// Windows dispositions, access and share-mode checks, and oplocks (MS-FSA 2.1.5.1.2.1: an open
+// that contends with another open's oplock breaks it and waits for the break before it goes on).
+// Leases are not granted yet: a lease request gets no oplock.
 import type { RequestContext, Reply } from '../context.js'
 import {
   AccessMask, CreateAction, CreateDisposition, CreateOptions, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
@@ -14,6 +16,14 @@ import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Stat, VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
 import type { Related } from '../dispatch.js'
+import { oplockHolder } from './oplock-break.js'
+import type { OpenTicket } from '../../locking/oplocks.js'
+
+/** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
+const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
+
+/** The file's key in the share-mode table and the oplock store. */
+export const fileKey = (shareName: string, indexNumber: bigint): string => `${shareName}\0${indexNumber}`
 
 import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_TEMPORARY,
@@ -63,6 +73,15 @@ async function statOrUndefined (ctx: RequestContext, rel: string): Promise<Stat 
 }
 
 export async function create (ctx: RequestContext, related?: Related): Promise<Reply> {
+  const flight: { ticket?: OpenTicket } = {}
+  try {
+    return await openOrCreate(ctx, related, flight)
+  } finally {
+    flight.ticket?.done() // a failed open holds no other open back any more
+  }
+}
+
+async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: { ticket?: OpenTicket }): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
   const req = decodeCreateRequest(ctx.msg)
@@ -90,67 +109,97 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   if ((opts & CreateOptions.DELETE_ON_CLOSE) && (access & AccessMask.DELETE) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'delete-on-close without DELETE access')
 
   const fs = tree.fs!
-  const existing = await statOrUndefined(ctx, rel)
   const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0
-  // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
-  // existing data file, or for a new file that is not a directory, the name is invalid.
-  if (rel !== '' && req.name.endsWith('\\')) {
-    const dataStream = (opts & CreateOptions.NON_DIRECTORY_FILE) !== 0 ||
-      (existing !== undefined ? !existing.isDirectory : !wantDir)
-    if (dataStream) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'trailing backslash on a data file')
-  }
+  const share = tree.share!
   let action: number
   let file: VfsFile
   /** The DOS attributes the new or overwritten file gets (MS-FSA 2.1.5.1.2.1), set once it is open. */
   let newAttributes: number | undefined
   const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
 
-  if (existing !== undefined) {
-    if (req.createDisposition === CreateDisposition.CREATE) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
-    if (existing.isDirectory && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
-    if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)
-    const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
-    if (overwrite && existing.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'overwrite of a directory')
-    if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
-    if ((opts & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
-    // READONLY denies writing a file's data; on a directory it stops nothing but its deletion.
-    if (!existing.isDirectory && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY) && writeData) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
-    if (overwrite) {
-      // MS-FSA 2.1.5.1.2.1: overwriting a HIDDEN or SYSTEM file must keep saying so, or it is
-      // refused; the overwritten file then has the requested attributes and ARCHIVE. A dot file's
-      // HIDDEN may be only our stand-in for a file made outside the server: not held against it.
-      const dotFile = rel.slice(rel.lastIndexOf('/') + 1).startsWith('.')
-      const keep = existing.fileAttributes & ((dotFile ? 0 : FILE_ATTRIBUTE_HIDDEN) | FILE_ATTRIBUTE_SYSTEM)
-      if ((keep & ~req.fileAttributes) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'overwrite drops HIDDEN/SYSTEM')
-      newAttributes = (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE
+  // Looked at again after every wait for an oplock break: the holder may have closed, deleted
+  // or renamed the file meanwhile (smbtorture smb2.oplock.batch3/batch7).
+  for (;;) {
+    newAttributes = undefined
+    const existing = await statOrUndefined(ctx, rel)
+    // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
+    // existing data file, or for a new file that is not a directory, the name is invalid.
+    if (rel !== '' && req.name.endsWith('\\')) {
+      const dataStream = (opts & CreateOptions.NON_DIRECTORY_FILE) !== 0 ||
+        (existing !== undefined ? !existing.isDirectory : !wantDir)
+      if (dataStream) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'trailing backslash on a data file')
     }
-    try {
-      file = await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
-    } catch (e) { throw errnoStatus(e, rel) }
-    action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
-  } else {
-    if (req.createDisposition === CreateDisposition.OPEN || req.createDisposition === CreateDisposition.OVERWRITE) {
-      throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
-    }
-    if (rel === '') throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
-    // MS-FSA 2.1.5.1.2.1: a directory cannot be TEMPORARY.
-    if (wantDir && (req.fileAttributes & FILE_ATTRIBUTE_TEMPORARY)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FILE_ATTRIBUTE_TEMPORARY on a new directory')
-    if (readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
-    const share = tree.share!
-    try {
-      if (wantDir) {
-        await fs.mkdir(rel, 0o777 & share.directoryMask)
-        file = await fs.open(rel, { write: false, directory: true })
-      } else {
-        const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
-        file = await fs.open(rel, { write: true, create: 'new', mode })
+
+    if (existing !== undefined) {
+      if (req.createDisposition === CreateDisposition.CREATE) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+      if (existing.isDirectory && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
+      if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)
+      const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
+      if (overwrite && existing.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'overwrite of a directory')
+      if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+      if ((opts & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
+      // READONLY denies writing a file's data; on a directory it stops nothing but its deletion.
+      if (!existing.isDirectory && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY) && writeData) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
+      if (overwrite) {
+        // MS-FSA 2.1.5.1.2.1: overwriting a HIDDEN or SYSTEM file must keep saying so, or it is
+        // refused; the overwritten file then has the requested attributes and ARCHIVE. A dot file's
+        // HIDDEN may be only our stand-in for a file made outside the server: not held against it.
+        const dotFile = rel.slice(rel.lastIndexOf('/') + 1).startsWith('.')
+        const keep = existing.fileAttributes & ((dotFile ? 0 : FILE_ATTRIBUTE_HIDDEN) | FILE_ATTRIBUTE_SYSTEM)
+        if ((keep & ~req.fileAttributes) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'overwrite drops HIDDEN/SYSTEM')
+        newAttributes = (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE
       }
-    } catch (e) { throw errnoStatus(e, rel, true) }
-    action = CreateAction.CREATED
-    // MS-FSA 2.1.5.1.2.1: a new file has the requested attributes (ValidSetAttributes) and ARCHIVE;
-    // a new directory only the requested ones.
-    newAttributes = (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | (wantDir ? 0 : FILE_ATTRIBUTE_ARCHIVE)
-    ctx.server.log.debug('vfs', `created ${wantDir ? 'directory' : 'file'} ${tree.shareName}/${rel}`)
+      if (!existing.isDirectory) {
+        const key = fileKey(tree.shareName, existing.indexNumber)
+        // MS-FSA 2.1.5.1.2.1: a file pending deletion refuses new opens before any oplock is
+        // looked at (smbtorture smb2.oplock.doc).
+        if (ctx.server.shareModes.isDeletePending(key)) throw new NtStatusError(NtStatus.DELETE_PENDING)
+        const sharingViolation = ctx.server.shareModes.conflicts(key, { access, shareAccess: req.shareAccess })
+        // MS-FSA 2.1.5.1.2.1: break what this open contends with, and wait for the breaks.
+        flight.ticket = await ctx.server.oplocks.breakForOpen(key, {
+          sharingViolation,
+          statOpen: (access & ~STAT_OPEN_ACCESS) === 0,
+          overwrite,
+          level2: share.level2Oplocks,
+        }, () => {
+          if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'CREATE cannot wait here')
+          return ctx.goAsync()
+        })
+        if (flight.ticket === undefined) {
+          if (!session.alive || !tree.alive) throw new NtStatusError(session.alive ? NtStatus.NETWORK_NAME_DELETED : NtStatus.USER_SESSION_DELETED, 'torn down while the CREATE waited')
+          continue
+        }
+        // The file is not opened (nor truncated) when sharing fails.
+        if (sharingViolation) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
+      }
+      try {
+        file = await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
+      } catch (e) { throw errnoStatus(e, rel) }
+      action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
+    } else {
+      if (req.createDisposition === CreateDisposition.OPEN || req.createDisposition === CreateDisposition.OVERWRITE) {
+        throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
+      }
+      if (rel === '') throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+      // MS-FSA 2.1.5.1.2.1: a directory cannot be TEMPORARY.
+      if (wantDir && (req.fileAttributes & FILE_ATTRIBUTE_TEMPORARY)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FILE_ATTRIBUTE_TEMPORARY on a new directory')
+      if (readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
+      try {
+        if (wantDir) {
+          await fs.mkdir(rel, 0o777 & share.directoryMask)
+          file = await fs.open(rel, { write: false, directory: true })
+        } else {
+          const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
+          file = await fs.open(rel, { write: true, create: 'new', mode })
+        }
+      } catch (e) { throw errnoStatus(e, rel, true) }
+      action = CreateAction.CREATED
+      // MS-FSA 2.1.5.1.2.1: a new file has the requested attributes (ValidSetAttributes) and ARCHIVE;
+      // a new directory only the requested ones.
+      newAttributes = (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | (wantDir ? 0 : FILE_ATTRIBUTE_ARCHIVE)
+      ctx.server.log.debug('vfs', `created ${wantDir ? 'directory' : 'file'} ${tree.shareName}/${rel}`)
+    }
+    break
   }
 
   if (newAttributes !== undefined) {
@@ -169,7 +218,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
     info = newAttributes === undefined && file.openStat !== undefined ? file.openStat : await file.stat()
   } catch (e) { await file.close(); throw errnoStatus(e, rel) }
 
-  const key = `${tree.shareName}\0${info.indexNumber}`
+  const key = fileKey(tree.shareName, info.indexNumber)
   let release: () => void
   try {
     release = ctx.server.shareModes.acquire(key, { access, shareAccess: req.shareAccess })
@@ -200,6 +249,15 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   open.shareModeKey = key
   open.release = release
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
+  // MS-SMB2 3.3.5.9 / MS-FSA 2.1.5.17: the oplock is decided now, with the share-mode entry just
+  // taken and nothing awaited in between, against the file's other opens. Directories, and
+  // shares with `oplocks = no`, get none; a lease request gets none until leases exist.
+  flight.ticket?.done()
+  open.oplock = ctx.server.oplocks.register(key, oplockHolder(ctx.conn, open), {
+    requested: req.requestedOplockLevel,
+    eligible: !info.isDirectory && share.oplocks,
+    level2: share.level2Oplocks,
+  })
   session.opens.set(volatile, open)
   tree.opens.add(open)
   // MS-SMB2 3.3.5.2.7.2: a CREATE generates the FileId that later related requests of the chain use.
@@ -223,7 +281,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
 
   return {
     body: encodeCreateResponse({
-      oplockLevel: OplockLevel.NONE,
+      oplockLevel: open.oplock.level,
       createAction: action,
       info,
       fileId: open.fileId,

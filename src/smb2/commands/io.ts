@@ -70,6 +70,9 @@ export async function write (ctx: RequestContext): Promise<Reply> {
   if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST)
   if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   if (offset > MAX_OFFSET || offset + BigInt(length) > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+  // MS-FSA 2.1.4.12 (WRITE): every level II oplock on the file breaks to none, the writer's own
+  // included (smbtorture smb2.oplock.batch1/batch6); no acknowledgment, so no wait.
+  if (open.shareModeKey !== undefined) ctx.server.oplocks.breakLevelII(open.shareModeKey)
   let n = 0
   try {
     if (length > 0) n = await open.file!.write(msg, dataOffset, length, Number(offset))

@@ -15,6 +15,7 @@ import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
 import { pipeQueryInfo } from '../pipes.js'
+import { fileKey } from './create.js'
 
 const fsError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
 
@@ -92,6 +93,32 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
   }
 }
 
+/**
+ * A rename that replaces an existing file (MS-FSA 2.1.5.15.12, as Windows and Samba answer it):
+ * a batch oplock on the file being replaced is broken first, since its holder may only be
+ * keeping a closed handle cached; if any open of it remains, the rename is ACCESS_DENIED. Never
+ * replace a file under a client that caches it.
+ */
+async function checkReplacedTarget (ctx: RequestContext, open: Open, target: string): Promise<void> {
+  const { server } = ctx
+  const tree = open.tree
+  for (;;) {
+    let st
+    try { st = await tree.fs!.stat(target) } catch { return } // nothing to replace (or the rename reports why)
+    if (st.isDirectory) return
+    const key = fileKey(tree.shareName, st.indexNumber)
+    if (key === open.shareModeKey || server.shareModes.openCount(key) === 0) return
+    const ticket = await server.oplocks.breakForOpen(key, { sharingViolation: true, statOpen: false, overwrite: false, level2: tree.share!.level2Oplocks }, () => {
+      if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'SET_INFO cannot wait here')
+      return ctx.goAsync()
+    })
+    if (ticket === undefined) continue // waited for a break: look again
+    ticket.done()
+    if (server.shareModes.openCount(key) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename onto a file that is open')
+    return
+  }
+}
+
 export async function setInfo (ctx: RequestContext): Promise<Reply> {
   const { body, msg, server } = ctx
   const open = ctx.open!
@@ -127,6 +154,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
             access: open.isDirectory ? AccessMask.FILE_APPEND_DATA : AccessMask.FILE_WRITE_DATA, // ADD_SUBDIRECTORY / ADD_FILE
             shareAccess: SHARE_READ | SHARE_WRITE,
           })
+          if (req.value.replaceIfExists) await checkReplacedTarget(ctx, open, target)
           await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
           server.log.debug('vfs', `renamed ${tree.shareName}/${open.path} -> ${target}`)
           open.path = target
@@ -159,12 +187,16 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       case C.FileEndOfFileInformation:
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+        // MS-FSA 2.1.4.12 (SET_INFORMATION EndOfFile): level II oplocks break to none.
+        if (open.shareModeKey !== undefined) server.oplocks.breakLevelII(open.shareModeKey)
         await file.truncate(Number(req.value.endOfFile))
         await keepUserSetTimes(open)
         break
       case C.FileAllocationInformation: {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+        // MS-FSA 2.1.4.12 (SET_INFORMATION Allocation): level II oplocks break to none.
+        if (open.shareModeKey !== undefined) server.oplocks.breakLevelII(open.shareModeKey)
         // MS-FSA 2.1.5.15.1: an allocation below EOF truncates the file.
         const st = await file.stat()
         const a = req.value.allocationSize

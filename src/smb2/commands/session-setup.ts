@@ -162,6 +162,8 @@ function lifetimeEnd (seconds: number): number | undefined {
 
 export async function logoff (ctx: RequestContext): Promise<Reply> {
   const s = ctx.session!
+  // Requests of this session still waiting (a CREATE behind an oplock break) end cancelled.
+  ctx.conn.asyncOps.cancelWhere(op => op.session === s, NtStatus.CANCELLED, 'session logged off')
   await teardownSession(ctx.server, s)
   ctx.conn.sessions.delete(s)
   const body = Buffer.alloc(4)

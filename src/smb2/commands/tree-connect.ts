@@ -88,7 +88,9 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
 }
 
 export async function treeDisconnect (ctx: RequestContext): Promise<Reply> {
-  await teardownTree(ctx.server, ctx.tree!)
+  const tree = ctx.tree!
+  ctx.conn.asyncOps.cancelWhere(op => op.tree === tree, NtStatus.CANCELLED, 'tree disconnected')
+  await teardownTree(ctx.server, tree)
   const out = Buffer.alloc(4)
   out.writeUInt16LE(4, 0)
   return { body: out }

@@ -12,8 +12,3 @@ export async function lock (_ctx: RequestContext): Promise<Reply> {
 export async function changeNotify (_ctx: RequestContext): Promise<Reply> {
   throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'change notify is not implemented yet')
 }
-
-/** OPLOCK_BREAK acknowledgment (MS-SMB2 3.3.5.22): smbts grants no oplocks, so none can be acked. */
-export async function oplockBreak (_ctx: RequestContext): Promise<Reply> {
-  throw new NtStatusError(NtStatus.INVALID_OPLOCK_PROTOCOL)
-}

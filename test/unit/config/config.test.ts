@@ -264,3 +264,12 @@ t.test('loadConfig: missing file is one clear error', async (t) => {
   writeFileSync(join(dir, 'sub.conf'), 'oplocks = perhaps\n')
   t.throws(() => loadConfig(join(dir, 'inc.conf')), { message: `${join(dir, 'sub.conf')}:1: invalid boolean 'perhaps' for 'oplocks' (expected yes or no)` })
 })
+
+t.test('level2 oplocks (Samba\'s share parameter): default yes, per share or as a [global] default', async (t) => {
+  const c = parseConfigText('[global]\nlevel2 oplocks = no\n[a]\npath = /a\n[b]\npath = /b\nlevel2oplocks = yes\n[c]\npath = /c\noplocks = no\n', 'l2.conf')
+  t.equal(c.shares.get('a')!.level2Oplocks, false, 'the [global] default')
+  t.equal(c.shares.get('b')!.level2Oplocks, true, 'spelled without the space, as Samba allows')
+  t.equal(c.shares.get('c')!.oplocks, false)
+  t.same(c.warnings, [], 'known to the parser')
+  t.equal(parseConfigText('[x]\npath = /x\n').shares.get('x')!.level2Oplocks, true, 'yes by default')
+})

@@ -1,0 +1,72 @@
+// OPLOCK_BREAK (MS-SMB2 3.3.4.6 notification, 3.3.5.22.1 acknowledgment). The break decisions live
+// in src/locking/oplocks.ts; this file delivers a break to the holder's connection and checks the
+// holder's answer.
+import type { RequestContext, Reply } from '../context.js'
+import { Command, HeaderFlags } from '../../wire/constants.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import { encodeResponses } from '../send.js'
+import { OplockLevel, OplockState, type OplockHolder } from '../../locking/oplocks.js'
+import type { Open } from '../../session/model.js'
+import type { Smb2Connection } from '../connection.js'
+import { decodeOplockBreakAck, encodeOplockBreak } from './oplock-break.wire.js'
+
+/** MS-SMB2 3.3.4.6: an unsolicited message carries MessageId 0xFFFFFFFFFFFFFFFF. */
+const UNSOLICITED_MESSAGE_ID = 0xffffffffffffffffn
+
+/**
+ * MS-SMB2 3.3.4.6: the OPLOCK_BREAK notification for `open`, sent on the connection it was opened
+ * on: SessionId and TreeId 0, never signed; encrypted (with the open's session key) when its
+ * session or share requires encryption.
+ */
+export function sendOplockBreak (conn: Smb2Connection, open: Open, newLevel: number): void {
+  if (conn.closed || !open.alive) return
+  const session = open.tree.session
+  const chunks = encodeResponses([{
+    hdr: {
+      creditCharge: 0, status: NtStatus.SUCCESS, command: Command.OPLOCK_BREAK, creditRequest: 0,
+      flags: HeaderFlags.SERVER_TO_REDIR, nextCommand: 0, messageId: UNSOLICITED_MESSAGE_ID,
+      asyncId: 0n, treeId: 0, sessionId: 0n,
+    },
+    reply: { body: encodeOplockBreak({ oplockLevel: newLevel, fileId: open.fileId }) },
+  }])
+  const encrypt = (session.encryptData || open.tree.encryptData) && session.encryptor !== undefined
+  conn.server.log.debug('oplock', `break ${open.tree.shareName}/${open.path} (fid ${open.fileId.volatile}) to ${newLevel}${encrypt ? ', encrypted' : ''}`)
+  conn.send(encrypt ? session.encryptor!.encrypt(session.sessionId, chunks) : chunks)
+}
+
+/** The holder the oplock store talks to for one open. */
+export function oplockHolder (conn: Smb2Connection, open: Open): OplockHolder {
+  return {
+    name: `${conn.io.remoteAddress} fid ${open.fileId.volatile} ${open.tree.shareName}/${open.path}`,
+    notifyBreak: (level) => { sendOplockBreak(conn, open, level) },
+  }
+}
+
+/** MS-SMB2 3.3.5.22.1: the client acknowledges a break of the oplock on `ctx.open`. */
+export async function oplockBreak (ctx: RequestContext): Promise<Reply> {
+  const open = ctx.open!
+  const { oplockLevel: level } = decodeOplockBreakAck(ctx.body)
+  const e = open.oplock
+  const breaking = e !== undefined && e.state === OplockState.Breaking
+  const store = ctx.server.oplocks
+  if (level === OplockLevel.LEASE) {
+    // An oplock is not a lease: the break completes to none and the ack is refused.
+    if (breaking) store.acknowledge(e, OplockLevel.NONE)
+    throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'lease level in an oplock acknowledgment')
+  }
+  if (level !== OplockLevel.NONE && level !== OplockLevel.II && level !== OplockLevel.EXCLUSIVE && level !== OplockLevel.BATCH) {
+    throw new NtStatusError(NtStatus.INVALID_PARAMETER, `OplockLevel 0x${level.toString(16)}`)
+  }
+  // No break outstanding (a level II break to none needs no acknowledgment, MS-SMB2 2.2.24.1):
+  // Windows answers INVALID_OPLOCK_PROTOCOL, which smbtorture smb2.oplock.levelii500 expects.
+  if (!breaking) throw new NtStatusError(NtStatus.INVALID_OPLOCK_PROTOCOL, 'no oplock break in progress')
+  if (level > e.breakTo) {
+    // Accepting more than the break left (exclusive or batch, or level II after a break to
+    // none): the break completes to none and the acknowledgment fails.
+    store.acknowledge(e, OplockLevel.NONE)
+    throw new NtStatusError(NtStatus.INVALID_OPLOCK_PROTOCOL, `acknowledged ${level} after a break to ${e.breakTo}`)
+  }
+  store.acknowledge(e, level as OplockLevel)
+  return { body: encodeOplockBreak({ oplockLevel: level, fileId: open.fileId }) }
+}
