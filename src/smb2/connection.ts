@@ -69,7 +69,10 @@ export class Smb2Connection {
     this.inFlight++
     return this.processPdu(pdu).catch((e: unknown) => {
       const why = e instanceof ProtocolError ? e.message : `internal error: ${(e as Error)?.stack ?? String(e)}`
-      if (!(e instanceof ProtocolError)) this.server.log.error(`conn ${this.io.remoteAddress}: ${why}`)
+      // A protocol violation (a MessageId outside the credit window, a bad compound) ends only
+      // this connection; it is logged so an operator sees which client and why.
+      if (e instanceof ProtocolError) this.server.log.info(`${this.io.remoteAddress}: ${why}; disconnecting`)
+      else this.server.log.error(`conn ${this.io.remoteAddress}: ${why}`)
       this.close(why)
     }).finally(() => { this.inFlight-- })
   }

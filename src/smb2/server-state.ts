@@ -22,6 +22,12 @@ export class ServerState {
   readonly limits: ConnectionLimits = new ConnectionLimits(this)
   /** Open connections on the ring transport (the node:net one counts through `limits`). */
   connections = 0
+  /**
+   * How long one minute of smb.conf `deadtime` lasts. Always 60 000 in service; a test shortens
+   * it (StartServerOptions.deadtimeMinuteMs) rather than idle for minutes, and the config keeps
+   * ksmbd/Samba syntax (whole minutes).
+   */
+  deadtimeMinuteMs = 60_000
 
   constructor (
     public config: Config,

@@ -56,7 +56,7 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
   socket.on('data', (chunk: Buffer) => {
     try {
       reader.push(chunk, (frame) => { void conn.handlePdu(frame) })
-      timers.onData(reader.midFrame)
+      timers.onData(chunk.length, reader.midFrame)
     } catch (e) {
       server.log.info(`${remote}: ${(e as Error).message}; closing`)
       conn.close((e as Error).message)

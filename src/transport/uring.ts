@@ -107,7 +107,7 @@ class RingConnection {
           if (buf === this.arena) this.arenaOff = off + n
           this.reader.push(buf.subarray(off, off + n), this.onFrame)
         }
-        this.timers.onData(this.reader.midFrame)
+        this.timers.onData(n, this.reader.midFrame)
       } catch (e) {
         this.server.log.info(`${this.remote}: ${(e as Error).message}; closing`)
         this.conn.close((e as Error).message)

@@ -32,6 +32,8 @@ export interface LiveOptions {
   useUring?: boolean
   /** Where the temp root (share, config, client files) goes; default os.tmpdir(). */
   tmpRoot?: string
+  /** The length of a `deadtime` minute in ms (StartServerOptions.deadtimeMinuteMs). */
+  deadtimeMinuteMs?: number
 }
 
 export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
@@ -56,7 +58,7 @@ export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
   writeFileSync(conf, lines.join('\n') + '\n')
   const logs: string[] = []
   const server = await startServer({
-    configPath: conf, pwddbPath: pwddb, port: 0, host: '127.0.0.1', useUring: o.useUring ?? false,
+    configPath: conf, pwddbPath: pwddb, port: 0, host: '127.0.0.1', useUring: o.useUring ?? false, deadtimeMinuteMs: o.deadtimeMinuteMs,
     log: (l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') },
     debug: o.debug ?? (process.env.SMBTS_DEBUG?.split(',') as LogComponent[] | undefined) ?? [],
   })

@@ -19,10 +19,10 @@ export class TcpClient extends MemClient {
     super({ config: { global: { maxCredits: 8192 } } } as unknown as ServerState)
   }
 
-  static async open (port: number, host = '127.0.0.1'): Promise<TcpClient> {
+  static async open (port: number, host = '127.0.0.1', localAddress?: string): Promise<TcpClient> {
     const c = new TcpClient()
     await new Promise<void>((resolve, reject) => {
-      c.sock = net.connect({ port, host }, resolve)
+      c.sock = net.connect({ port, host, localAddress }, resolve)
       c.sock.once('error', reject)
     })
     c.sock.setNoDelay(true)
@@ -84,6 +84,18 @@ export class TcpClient extends MemClient {
       })
       if (!this.dead) this.put(this.message(r))
       return p
+    })
+  }
+
+  /** Bytes as they are, no framing added (a bogus length header, a frame sent in pieces). */
+  writeRaw (bytes: Buffer): void { if (!this.dead) this.sock.write(bytes) }
+
+  /** Resolves true when the server closes the connection within `ms`. */
+  closedWithin (ms: number): Promise<boolean> {
+    if (this.dead) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { resolve(false) }, ms)
+      this.sock.once('close', () => { clearTimeout(timer); resolve(true) })
     })
   }
 
