@@ -22,7 +22,21 @@ export interface ConnectionIo {
   send (chunks: Buffer[]): void
   close (reason: string): void
   readonly remoteAddress: string
+  /**
+   * The connection has room again for requests (`accepting` became true): a transport that
+   * stopped reading because it was false starts again.
+   */
+  resume?(): void
 }
+
+/**
+ * Per-connection budget of requests being processed, in credits (MS-SMB2 3.1.5.2: one credit per
+ * 64 KiB of payload): 512 is 32 MiB of READ/WRITE data. The credit window alone lets a client have
+ * up to `smb2 max credits` (8192: 512 MiB) of work in flight without reading one reply; beyond
+ * this budget further PDUs wait, unprocessed, and the transport stops reading the socket, so
+ * what one client pins is bounded whatever credits it holds. The client sees only latency.
+ */
+export const MAX_CHARGE_IN_FLIGHT = 512
 
 export enum ConnectionState { Initial = 'Initial', Negotiated = 'Negotiated', Closed = 'Closed' }
 
@@ -50,6 +64,11 @@ export class Smb2Connection {
   /** Sessions established on this connection (their channel). */
   readonly sessions = new Set<Session>()
   private inFlight = 0
+  /** Credits charged by requests being processed (MAX_CHARGE_IN_FLIGHT). */
+  private charged = 0
+  /** PDUs received while over budget, processed in order as room frees. */
+  private readonly backlog: Array<{ pdu: Buffer, done: () => void }> = []
+  private sendBlocked = false
 
   constructor (readonly server: ServerState, readonly io: ConnectionIo) {
     this.credits = new CreditWindow(server.config.global.maxCredits)
@@ -64,8 +83,45 @@ export class Smb2Connection {
     return n
   }
 
-  /** Entry point from the transport: one whole PDU. Never throws; failures end this connection. */
+  /**
+   * False while the requests in flight hold MAX_CHARGE_IN_FLIGHT credits or more (or PDUs wait
+   * behind them): the transport should stop reading until `io.resume()`.
+   */
+  get accepting (): boolean {
+    return this.backlog.length === 0 && this.charged < MAX_CHARGE_IN_FLIGHT && !this.sendBlocked
+  }
+
+  /**
+   * The transport's queue of unsent replies is over its high-water mark (the client does not read
+   * them): no waiting PDU starts until it drains, so the replies of a client that never reads
+   * stop at that queue plus the requests already in flight.
+   */
+  setSendBlocked (blocked: boolean): void {
+    if (this.sendBlocked === blocked) return
+    this.sendBlocked = blocked
+    if (!blocked) this.release(0)
+  }
+
+  /**
+   * Entry point from the transport: one whole PDU. Never throws; failures end this connection.
+   * Resolves once the PDU has been processed (later, when it had to wait for the budget).
+   */
   handlePdu (pdu: Buffer): Promise<void> {
+    if (!this.accepting && !this.closed) return new Promise((resolve) => { this.backlog.push({ pdu, done: resolve }) })
+    return this.runPdu(pdu)
+  }
+
+  /** Requests done (or replies drained): start the PDUs that waited, in order, while the budget allows. */
+  private release (charge: number): void {
+    this.charged -= charge
+    while (this.backlog.length > 0 && this.charged < MAX_CHARGE_IN_FLIGHT && !this.sendBlocked && !this.closed) {
+      const { pdu, done } = this.backlog.shift()!
+      void this.runPdu(pdu).then(done)
+    }
+    if (this.accepting && !this.closed) this.io.resume?.()
+  }
+
+  private runPdu (pdu: Buffer): Promise<void> {
     this.inFlight++
     return this.processPdu(pdu).catch((e: unknown) => {
       const why = e instanceof ProtocolError ? e.message : `internal error: ${(e as Error)?.stack ?? String(e)}`
@@ -82,6 +138,7 @@ export class Smb2Connection {
     this.state = ConnectionState.Closed
     this.server.log.debug('conn', `close ${this.io.remoteAddress}: ${reason}`)
     this.io.close(reason)
+    for (const { done } of this.backlog.splice(0)) done()
     for (const s of this.sessions) {
       // Until multichannel, a session lives and dies with its one connection.
       void teardownSession(this.server, s)
@@ -184,11 +241,13 @@ export class Smb2Connection {
       this.server.log.debug('smb', `CANCEL mid=${hdr.messageId} (no async operation to cancel)`)
       return undefined
     }
-    if (!this.credits.consume(hdr.messageId, this.supportsMultiCredit ? hdr.creditCharge : 1)) {
+    const charge = Math.max(this.supportsMultiCredit ? hdr.creditCharge : 1, 1)
+    if (!this.credits.consume(hdr.messageId, charge)) {
       throw new ProtocolError(`MessageId ${hdr.messageId} (charge ${hdr.creditCharge}) outside the credit window`)
     }
     const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE), encrypted }
     let reply: Reply
+    this.charged += charge
     try {
       reply = await dispatch(ctx, related, inCompound)
     } catch (e) {
@@ -197,6 +256,8 @@ export class Smb2Connection {
       if (e.status !== NtStatus.NO_MORE_FILES && e.status !== NtStatus.OBJECT_NAME_NOT_FOUND) {
         this.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
       }
+    } finally {
+      this.release(charge)
     }
     if (this.closed) return undefined
     const status = reply.status ?? NtStatus.SUCCESS

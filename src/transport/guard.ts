@@ -95,6 +95,16 @@ export class ConnectionTimers {
     }
   }
 
+  /**
+   * The server stopped (or started again) reading this connection: its own replies piled up,
+   * or its requests in flight hold their budget. A client cannot make progress the server does
+   * not read, so the frame timer stops meanwhile and starts afresh after.
+   */
+  readingPaused (paused: boolean, midFrame: boolean): void {
+    if (this.frame !== undefined) { clearTimeout(this.frame); this.frame = undefined }
+    if (!paused && midFrame) { this.progress = 0; this.armFrame() }
+  }
+
   private armFrame (): void {
     const s = this.server.config.global.frameTimeout
     this.frame = setTimeout(() => {

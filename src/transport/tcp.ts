@@ -31,6 +31,16 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
     socket.destroy()
     return undefined
   }
+  // Reading stops while the connection does not accept more (Smb2Connection.accepting): replies
+  // pile up unread (writeBlocked), or the requests in flight hold the connection's budget.
+  let writeBlocked = false
+  const updateReading = (): void => {
+    const stop = !conn.accepting
+    if (stop === socket.isPaused() || socket.destroyed) return
+    if (stop) socket.pause()
+    else socket.resume()
+    timers.readingPaused(stop, reader.midFrame)
+  }
   const conn: Smb2Connection = new Smb2Connection(server, {
     remoteAddress: remote,
     send (chunks) {
@@ -40,15 +50,18 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
       socket.write(frameHeader(total))
       for (const c of chunks) socket.write(c)
       socket.uncork()
-      if (socket.writableLength > HIGH_WATER && !socket.isPaused()) {
-        socket.pause()
-        socket.once('drain', () => { socket.resume() })
+      if (socket.writableLength > HIGH_WATER && !writeBlocked) {
+        writeBlocked = true
+        conn.setSendBlocked(true)
+        updateReading()
+        socket.once('drain', () => { writeBlocked = false; conn.setSendBlocked(false); updateReading() })
       }
     },
     close (reason) {
       server.log.debug('conn', `closing ${remote}: ${reason}`)
       socket.destroy()
     },
+    resume () { updateReading() },
   })
   server.log.debug('conn', `connection from ${remote}`)
   const timers = new ConnectionTimers(server, conn, (why) => { conn.close(why) })
@@ -57,6 +70,7 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
     try {
       reader.push(chunk, (frame) => { void conn.handlePdu(frame) })
       timers.onData(chunk.length, reader.midFrame)
+      updateReading()
     } catch (e) {
       server.log.info(`${remote}: ${(e as Error).message}; closing`)
       conn.close((e as Error).message)

@@ -70,6 +70,7 @@ class RingConnection {
         server.log.debug('conn', `closing ${remote}: ${reason}`)
         this.shutdown()
       },
+      resume: () => { if (this.recvPaused) this.postRecv() },
     })
     this.reader = new FrameReader(() => frameLimit(this.conn))
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
@@ -80,7 +81,13 @@ class RingConnection {
 
   private postRecv (): void {
     if (this.closing || this.receiving) return
-    if (this.queued > HIGH_WATER) { this.recvPaused = true; return }
+    // Stop receiving while replies pile up unread or the requests in flight hold the budget
+    // (Smb2Connection.accepting); the frame timer stops meanwhile.
+    if (!this.conn.accepting) {
+      if (!this.recvPaused) { this.recvPaused = true; this.timers.readingPaused(true, this.reader.midFrame) }
+      return
+    }
+    if (this.recvPaused) { this.recvPaused = false; this.timers.readingPaused(false, this.reader.midFrame) }
     const pending = this.reader.pendingSpace()
     let buf: Buffer, off: number, len: number, direct: boolean
     if (pending !== undefined && pending.len >= DIRECT_MIN) {
@@ -145,6 +152,7 @@ class RingConnection {
       this.queued += c.length
     }
     flush()
+    if (this.queued > HIGH_WATER) this.conn.setSendBlocked(true)
     this.kick()
   }
 
@@ -168,7 +176,9 @@ class RingConnection {
       this.queued -= n
       if (n < b.length) this.sendQ[0] = b.subarray(n)
       else this.sendQ.shift()
-      if (this.recvPaused && this.queued < LOW_WATER) { this.recvPaused = false; this.postRecv() }
+      // Below LOW_WATER the connection takes requests again (and asks, through resume, for
+      // receiving to start again if nothing else holds it).
+      if (this.queued < LOW_WATER) this.conn.setSendBlocked(false)
       this.kick()
     }, (e: Error) => {
       this.sending = false

@@ -87,6 +87,10 @@ export class TcpClient extends MemClient {
     })
   }
 
+  /** Stops (and restarts) reading the socket: replies pile up at the server, as with a client that never reads. */
+  pauseReading (): void { this.sock.pause() }
+  resumeReading (): void { this.sock.resume() }
+
   /** Bytes as they are, no framing added (a bogus length header, a frame sent in pieces). */
   writeRaw (bytes: Buffer): void { if (!this.dead) this.sock.write(bytes) }
 

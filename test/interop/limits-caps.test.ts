@@ -10,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive, smbclient, type LiveServer } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
-import { Command, Disposition, negotiateBody, readData, smallBody, writeBody } from '../helpers/mem-client.js'
+import { Command, Disposition, negotiateBody, readBody, readData, smallBody, writeBody } from '../helpers/mem-client.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
@@ -291,4 +291,34 @@ t.test('reassembly memory: clients that claim a large legal frame and trickle it
   await bystanding
   const grew = process.memoryUsage().rss - rssBefore
   t.ok(grew < 64 * MiB, `claims of ${n} × 8 MiB did not commit that memory (RSS grew ${(grew / MiB).toFixed(1)} MiB)`)
+})
+
+t.test('outstanding requests: a full credit window of 1 MiB READs whose replies are never read', async t => {
+  // 8192 credits (the default window) pay for 511 READs of 1 MiB: without a per-connection
+  // budget the server starts them all and queues half a GiB of replies for one client.
+  const live = await startLive({})
+  t.teardown(() => live.stop())
+  const data = randomBytes(MiB)
+  writeFileSync(join(live.share, 'big.bin'), data)
+  const c = await (await TcpClient.open(live.port, '127.0.0.1', '127.0.0.8')).connect()
+  t.teardown(() => { c.end() })
+  const fid = await c.open('big.bin', { disposition: Disposition.OPEN })
+  for (let i = 0; i < 16; i++) await c.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 1000 })
+  const rssBefore = process.memoryUsage().rss
+  c.pauseReading()
+  const n = 511
+  const replies = c.pipeline(Array.from({ length: n }, () => ({ cmd: Command.READ, body: readBody(fid, 0, MiB), creditCharge: 16, creditRequest: 16 })))
+  let peak = 0
+  const sample = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss - rssBefore) }, 100)
+  t.teardown(() => { clearInterval(sample) })
+  await bystander(t, live, 'unread')
+  await sleep(3000)
+  clearInterval(sample)
+  t.ok(peak < 192 * MiB, `server memory stays bounded while ${n} MiB of replies wait (peak growth ${(peak / MiB).toFixed(1)} MiB)`)
+  t.notOk(c.dead, 'the client stayed within its credits: it is not disconnected')
+  // It reads at last: every reply arrives, intact, nothing dropped by the backpressure.
+  c.resumeReading()
+  const got = await Promise.all(replies)
+  t.equal(got.filter(r => r?.status === 0).length, n, `all ${n} READs answered`)
+  t.ok(got.every(r => r !== undefined && sha(Buffer.from(readData(r))) === sha(data)), 'every reply carries the file intact')
 })
