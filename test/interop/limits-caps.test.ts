@@ -10,7 +10,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive, smbclient, type LiveServer } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
-import { Command, Disposition, negotiateBody, readBody, readData, smallBody, writeBody } from '../helpers/mem-client.js'
+import { Command, Disposition, negotiateBody, readBody, readData, sessionSetupBody, smallBody, Status, writeBody } from '../helpers/mem-client.js'
+import { negotiateMessage } from '../helpers/ntlm-client.js'
+import { encodeInit, OID_NTLMSSP } from '../../src/auth/spnego.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
@@ -124,16 +126,29 @@ t.test('max active sessions: SESSION_SETUP beyond it gets STATUS_REQUEST_NOT_ACC
   const open = async (): Promise<TcpClient> => { const c = await TcpClient.open(live.port); clients.push(c); return c }
 
   const by = await (await open()).connect()
+  // Logons in progress take no slot: a client that starts authentications and never finishes
+  // them cannot lock others out; what it may hold is bounded per connection instead.
+  const starter = await open()
+  t.equal((await starter.negotiate({ dialects: [0x0311] })).status, 0)
+  const firstLeg = (): Promise<number> => starter.request({
+    cmd: Command.SESSION_SETUP, sessionId: 0n, body: sessionSetupBody(encodeInit({ mechTypes: [OID_NTLMSSP], mechToken: negotiateMessage() })),
+  }).then(r => r.status)
+  const started = []
+  for (let i = 0; i < 16; i++) started.push(await firstLeg())
+  t.same(started, Array(16).fill(Status.MORE_PROCESSING_REQUIRED), '16 logons in progress on one connection')
+  t.equal(await firstLeg(), STATUS_REQUEST_NOT_ACCEPTED, 'the 17th is refused')
+  t.ok(live.logs.some(l => /refused: 16 authentications already in progress on this connection/.test(l)), 'the log says why')
   const s2 = await (await open()).connect()
   const s3 = await (await open()).connect()
-  t.equal(live.server.state.sessions.size, 3, 'three sessions')
+
+  t.equal(live.server.state.sessions.size, 3 + 16, 'three sessions active, 16 in progress')
 
   const late = await open()
   t.equal((await late.negotiate({ dialects: [0x0311] })).status, 0, 'the fourth client negotiates')
   const refused = await late.login()
   t.equal(refused.first.status, STATUS_REQUEST_NOT_ACCEPTED, 'its SESSION_SETUP is refused with STATUS_REQUEST_NOT_ACCEPTED')
   t.ok(live.logs.some(l => /session from .* refused: max active sessions \(3\) reached/.test(l)), 'the log names the limit')
-  t.equal(live.server.state.sessions.size, 3, 'the refusal created no session')
+  t.equal(live.server.state.sessions.size, 3 + 16, 'the refusal created no session')
   t.notOk(late.dead, 'the refused client keeps its connection and may retry later')
   const real = await smbclient(live, 'ls', { protocol: 'SMB3_11' })
   t.not(real.code, 0, 'a real client is refused too')
@@ -141,11 +156,25 @@ t.test('max active sessions: SESSION_SETUP beyond it gets STATUS_REQUEST_NOT_ACC
 
   await establishedTransfer(t, live, by, 'sessions')
 
-  // A LOGOFF frees a slot: the refused client retries on the same connection and gets in.
+  // Closing the starter's connection ends its 16 logons in progress.
+  starter.end()
+  t.ok(await until(() => live.server.state.sessions.size === 3, 5000), 'a closed connection ends its logons in progress')
+
+  // A LOGOFF frees one slot; two clients race for it, both past their first leg before either
+  // finishes: the check as the session becomes active lets exactly one in.
   t.equal((await s2.logoff()).status, 0)
-  const retry = await late.login()
-  t.equal(retry.last.status, 0, 'the retry succeeds once a session has ended')
-  t.equal((await late.treeConnect('share')).status, 0)
+  const racer = await open()
+  t.equal((await racer.negotiate({ dialects: [0x0311] })).status, 0)
+  let arrived = 0
+  let bothThere!: () => void
+  const both = new Promise<void>((resolve) => { bothThere = resolve })
+  const between = async (): Promise<void> => { if (++arrived === 2) bothThere(); await both }
+  const [a, b] = await Promise.all([late.login({ between }), racer.login({ between })])
+  t.same([a.first.status, b.first.status], [Status.MORE_PROCESSING_REQUIRED, Status.MORE_PROCESSING_REQUIRED], 'both start while a slot is free')
+  t.same([a.last.status, b.last.status].sort(), [0, STATUS_REQUEST_NOT_ACCEPTED].sort(), 'one gets in, the other is refused as its logon completes')
+  t.equal(live.server.state.sessions.size, 3, 'never more than 3 sessions')
+  const winner = a.last.status === 0 ? late : racer
+  t.equal((await winner.treeConnect('share')).status, 0, 'the winner works')
   // A dropped connection frees its session too; then a real client gets in.
   s3.end()
   t.ok(await until(() => live.server.state.sessions.size === 2, 5000), 'a closed connection frees its session')
