@@ -18,6 +18,7 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
 const STATUS_REQUEST_NOT_ACCEPTED = 0xc00000d0
 const STATUS_TOO_MANY_OPENED_FILES = 0xc000011f
+const STATUS_INSUFFICIENT_RESOURCES = 0xc000009a
 const MiB = 1024 * 1024
 
 /** Connects a raw socket; resolves once connected. */
@@ -179,6 +180,34 @@ t.test('max active sessions: SESSION_SETUP beyond it gets STATUS_REQUEST_NOT_ACC
   s3.end()
   t.ok(await until(() => live.server.state.sessions.size === 2, 5000), 'a closed connection frees its session')
   await bystander(t, live, 'sessions')
+})
+
+t.test('share max connections: TREE_CONNECT beyond it gets STATUS_INSUFFICIENT_RESOURCES, other shares unaffected', async t => {
+  const live = await startLive({ shares: { limited: ['read only = no', 'max connections = 2'] } })
+  t.teardown(() => live.stop())
+  const clients: TcpClient[] = []
+  t.teardown(() => { for (const c of clients) c.end() })
+  const open = async (): Promise<TcpClient> => { const c = await TcpClient.open(live.port); clients.push(c); return c }
+  const first = await (await open()).connect({ share: 'limited' })
+  const second = await (await open()).connect({ share: 'limited' })
+  const third = await (await open()).connect()
+  const refused = await third.treeConnect('limited')
+  t.equal(refused.status, STATUS_INSUFFICIENT_RESOURCES, 'the third tree connect to the share is refused with STATUS_INSUFFICIENT_RESOURCES')
+  t.ok(live.logs.some(l => /tree connect to limited from .* refused: max connections \(2\) of the share reached/.test(l)), 'the log names the limit and the share')
+  t.notOk(third.dead, 'the refused client keeps its connection')
+  const real = await smbclient(live, 'ls', { protocol: 'SMB3_11', share: 'limited' })
+  t.not(real.code, 0, 'a real client is refused the share too')
+  t.match(real.stdout + real.stderr, /INSUFFICIENT_RESOURCES/, 'and is told why')
+
+  await bystander(t, live, 'sharemax') // on [share]: the limit is the other share's
+  const data = randomBytes(MiB)
+  const fid = await first.open('in-limited.bin', { disposition: Disposition.OVERWRITE_IF })
+  t.equal((await first.write(fid, 0, data)).status, 0, 'a tree inside the limit keeps working')
+  t.equal(sha(Buffer.from(readData(await first.read(fid, 0, MiB)))), sha(data), 'and reads back intact')
+  await first.close(fid)
+
+  t.equal((await second.treeDisconnect()).status, 0)
+  t.equal((await third.treeConnect('limited')).status, 0, 'a TREE_DISCONNECT frees a slot')
 })
 
 t.test('max open files: CREATE beyond it gets STATUS_TOO_MANY_OPENED_FILES, other connections unaffected', async t => {
