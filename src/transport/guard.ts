@@ -49,13 +49,15 @@ export const FRAME_PROGRESS_MIN = 64 * 1024
 
 /**
  * The timers of one connection: it must authenticate within `handshake timeout`, keep a message
- * it has started moving (FRAME_PROGRESS_MIN per `frame timeout`), and (with `deadtime`) not sit
- * idle with no open files for longer than that many minutes.
+ * it has started moving and read the replies that pile up for it (FRAME_PROGRESS_MIN per
+ * `frame timeout` each way), and (with `deadtime`) not sit idle with no open files for longer
+ * than that many minutes.
  */
 export class ConnectionTimers {
   private handshake?: NodeJS.Timeout
   private frame?: NodeJS.Timeout
   private idle?: NodeJS.Timeout
+  private stall?: NodeJS.Timeout
   private lastActivity = Date.now()
   /** Bytes received since the frame timer was (re)armed. */
   private progress = 0
@@ -105,6 +107,29 @@ export class ConnectionTimers {
     if (!paused && midFrame) { this.progress = 0; this.armFrame() }
   }
 
+  /**
+   * The replies waiting for this client are over the high-water mark (it reads them slowly or
+   * not at all) and the server has stopped taking its requests. Like a slow sender, a slow
+   * reader must let at least FRAME_PROGRESS_MIN bytes out per `frame timeout` window, or it
+   * is cut: otherwise one idle reader pins its queue and its requests in flight for ever.
+   * `flushed` gives the bytes handed to the kernel so far.
+   */
+  sendBlocked (blocked: boolean, flushed: () => number): void {
+    if (this.stall !== undefined) { clearTimeout(this.stall); this.stall = undefined }
+    if (!blocked) return
+    const s = this.server.config.global.frameTimeout
+    let from = flushed()
+    const arm = (): void => {
+      this.stall = setTimeout(() => {
+        const n = flushed() - from
+        if (n >= FRAME_PROGRESS_MIN) { from += n; arm(); return }
+        this.fire(`replies not read: ${n} bytes taken in ${s} s (slow reader)`)
+      }, s * 1000)
+      this.stall.unref()
+    }
+    arm()
+  }
+
   private armFrame (): void {
     const s = this.server.config.global.frameTimeout
     this.frame = setTimeout(() => {
@@ -124,5 +149,6 @@ export class ConnectionTimers {
     clearTimeout(this.handshake)
     clearTimeout(this.frame)
     clearTimeout(this.idle)
+    clearTimeout(this.stall)
   }
 }

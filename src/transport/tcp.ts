@@ -54,7 +54,14 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
         writeBlocked = true
         conn.setSendBlocked(true)
         updateReading()
-        socket.once('drain', () => { writeBlocked = false; conn.setSendBlocked(false); updateReading() })
+        // bytesWritten counts what is still buffered too; the difference left the process.
+        timers.sendBlocked(true, () => socket.bytesWritten - socket.writableLength)
+        socket.once('drain', () => {
+          writeBlocked = false
+          timers.sendBlocked(false, () => 0)
+          conn.setSendBlocked(false)
+          updateReading()
+        })
       }
     },
     close (reason) {

@@ -57,6 +57,9 @@ class RingConnection {
   private queued = 0
   private sending = false
   private sendTag = 0
+  /** Over HIGH_WATER until below LOW_WATER; `sentTotal` counts bytes the kernel took. */
+  private sendBlocked = false
+  private sentTotal = 0
   private closing = false
   private destroyed = false
   private readonly onFrame = (frame: Buffer): void => { void this.conn.handlePdu(frame) }
@@ -152,7 +155,11 @@ class RingConnection {
       this.queued += c.length
     }
     flush()
-    if (this.queued > HIGH_WATER) this.conn.setSendBlocked(true)
+    if (this.queued > HIGH_WATER && !this.sendBlocked) {
+      this.sendBlocked = true
+      this.conn.setSendBlocked(true)
+      this.timers.sendBlocked(true, () => this.sentTotal)
+    }
     this.kick()
   }
 
@@ -174,11 +181,16 @@ class RingConnection {
       this.sending = false
       if (this.closing) { this.maybeDestroy(); return }
       this.queued -= n
+      this.sentTotal += n
       if (n < b.length) this.sendQ[0] = b.subarray(n)
       else this.sendQ.shift()
       // Below LOW_WATER the connection takes requests again (and asks, through resume, for
       // receiving to start again if nothing else holds it).
-      if (this.queued < LOW_WATER) this.conn.setSendBlocked(false)
+      if (this.queued < LOW_WATER && this.sendBlocked) {
+        this.sendBlocked = false
+        this.timers.sendBlocked(false, () => 0)
+        this.conn.setSendBlocked(false)
+      }
       this.kick()
     }, (e: Error) => {
       this.sending = false

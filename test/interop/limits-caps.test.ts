@@ -380,3 +380,26 @@ t.test('outstanding requests: a full credit window of 1 MiB READs whose replies 
   t.equal(got.filter(r => r?.status === 0).length, n, `all ${n} READs answered`)
   t.ok(got.every(r => r !== undefined && sha(Buffer.from(readData(r))) === sha(data)), 'every reply carries the file intact')
 })
+
+for (const useUring of [false, true]) {
+  t.test(`a client that never reads its replies is cut after the frame timeout (${useUring ? 'io_uring' : 'node:net'})`, async t => {
+    const live = await startLive({ global: ['frame timeout = 2'], useUring })
+    t.teardown(() => live.stop())
+    if (useUring && live.server.io.transport !== 'io_uring') { t.skip(`io_uring unavailable: ${live.server.io.fallbackReason ?? '?'}`); return }
+    const data = randomBytes(MiB)
+    writeFileSync(join(live.share, 'big.bin'), data)
+    const c = await (await TcpClient.open(live.port, '127.0.0.1', '127.0.0.10')).connect()
+    t.teardown(() => { c.end() })
+    const fid = await c.open('big.bin', { disposition: Disposition.OPEN })
+    for (let i = 0; i < 4; i++) await c.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 1000 })
+    c.pauseReading()
+    // 128 MiB of replies: far beyond what the server queues for one connection.
+    void c.pipeline(Array.from({ length: 128 }, () => ({ cmd: Command.READ, body: readBody(fid, 0, MiB), creditCharge: 16, creditRequest: 16 })))
+    const bystanding = bystander(t, live, `reader-${useUring ? 'uring' : 'net'}`)
+    t.ok(await until(() => live.logs.some(l => /127\.0\.0\.10:\d+: replies not read: .* \(slow reader\); disconnecting/.test(l)), 30_000), 'the server gives up on it, and the log says why')
+    // A client that does not read cannot see the close either; once it looks, the connection is gone.
+    c.resumeReading()
+    t.ok(await c.closedWithin(10_000), 'the client that read nothing finds itself disconnected')
+    await bystanding
+  })
+}
