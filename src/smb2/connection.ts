@@ -64,6 +64,8 @@ export class Smb2Connection {
   /** Sessions established on this connection (their channel). */
   readonly sessions = new Set<Session>()
   private inFlight = 0
+  /** CREATEs past the `max open files` check that have not registered their Open yet. */
+  createsInFlight = 0
   /** Credits charged by requests being processed (MAX_CHARGE_IN_FLIGHT). */
   private charged = 0
   /** PDUs received while over budget, processed in order as room frees. */

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive, smbclient, type LiveServer } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
-import { Command, Disposition, negotiateBody, readBody, readData, sessionSetupBody, smallBody, Status, writeBody } from '../helpers/mem-client.js'
+import { Command, createBody, Disposition, negotiateBody, readBody, readData, sessionSetupBody, smallBody, Status, writeBody } from '../helpers/mem-client.js'
 import { negotiateMessage } from '../helpers/ntlm-client.js'
 import { encodeInit, OID_NTLMSSP } from '../../src/auth/spnego.js'
 
@@ -228,9 +228,17 @@ t.test('max open files: CREATE beyond it gets STATUS_TOO_MANY_OPENED_FILES, othe
   // on its own connection opens what it needs while the hog holds all of its own.
   await bystander(t, live, 'openfiles')
 
+  // A pipe is an open too.
+  const shareTree = hog.treeId
+  t.equal((await hog.treeConnect('IPC$')).status, 0)
+  t.equal((await hog.create('srvsvc', { disposition: Disposition.OPEN })).status, STATUS_TOO_MANY_OPENED_FILES, 'a pipe open beyond the limit is refused too')
+  hog.treeId = shareTree
+
+  // A CLOSE frees one slot; ten CREATEs pipelined at once compete for it: exactly one gets it.
   t.equal((await hog.close(fids.pop()!)).status, 0)
-  const again = await hog.create('hog-new.txt', { disposition: Disposition.CREATE })
-  t.equal(again.status, 0, 'a CLOSE frees a slot for the next CREATE')
+  const burst = await Promise.all(hog.pipeline(Array.from({ length: 10 }, (_, i) => ({ cmd: Command.CREATE, body: createBody(`burst-${i}.txt`, { disposition: Disposition.CREATE }) }))))
+  t.equal(burst.filter(r => r?.status === 0).length, 1, 'one of ten pipelined CREATEs takes the free slot')
+  t.equal(burst.filter(r => r?.status === STATUS_TOO_MANY_OPENED_FILES).length, 9, 'the other nine are refused')
 })
 
 t.test('deadtime: an idle connection with no open files is dropped, a busy or holding one is not', async t => {

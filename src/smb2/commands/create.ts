@@ -59,7 +59,28 @@ async function statOrUndefined (ctx: RequestContext, rel: string): Promise<Stat 
   }
 }
 
+/**
+ * `max open files`, per connection as in Samba (one smbd per client; it answers
+ * STATUS_TOO_MANY_OPENED_FILES); MS-SMB2 3.3.5.9 leaves the limit to the implementation. Pipes
+ * count too (each holds an RPC endpoint), and so do CREATEs still running, so pipelined CREATEs
+ * cannot all pass the check before any of them has registered its Open.
+ */
 export async function create (ctx: RequestContext, related?: Related): Promise<Reply> {
+  const conn = ctx.conn
+  const maxOpen = ctx.server.config.global.maxOpenFiles
+  if (conn.openCount() + conn.createsInFlight >= maxOpen) {
+    ctx.server.log.warn(`${conn.io.remoteAddress}: max open files (${maxOpen}) reached`)
+    throw new NtStatusError(NtStatus.TOO_MANY_OPENED_FILES)
+  }
+  conn.createsInFlight++
+  try {
+    return await createOpen(ctx, related)
+  } finally {
+    conn.createsInFlight--
+  }
+}
+
+async function createOpen (ctx: RequestContext, related?: Related): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
   const req = decodeCreateRequest(ctx.msg)
@@ -75,11 +96,6 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   if (req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
 
   const rel = smbPathToRelative(req.name)
-  const maxOpen = ctx.server.config.global.maxOpenFiles
-  if (ctx.conn.openCount() >= maxOpen) {
-    ctx.server.log.warn(`${ctx.conn.io.remoteAddress}: max open files (${maxOpen}) reached`)
-    throw new NtStatusError(NtStatus.TOO_MANY_OPENED_FILES)
-  }
   const access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
   if (access === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
   if ((access & ~tree.maximalAccess & WRITE_ACCESS_MASK) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'write access on a read-only share')
