@@ -38,6 +38,16 @@ export interface ConnectionIo {
  */
 export const MAX_CHARGE_IN_FLIGHT = 512
 
+/** MS-SMB2 2.1: the Direct-TCP length is 24 bits. */
+const DIRECT_TCP_MAX = 0xffffff
+/** A TRANSFORM_HEADER (MS-SMB2 2.2.41) and more around an encrypted chain. */
+const TRANSFORM_ROOM = 4096
+/** Header, fixed body and padding around the largest payload of one response. */
+const RESPONSE_ROOM = 64 * 1024
+
+/** A compound chain in progress: credits charged, response bytes so far, refusing the rest. */
+interface Chain { charge: number, bytes: number, refused: boolean }
+
 export enum ConnectionState { Initial = 'Initial', Negotiated = 'Negotiated', Closed = 'Closed' }
 
 /** MS-SMB2 3.3.1.7 Connection. */
@@ -195,6 +205,17 @@ export class Smb2Connection {
 
   /** MS-SMB2 3.3.5.2.7: split a compound chain and process its requests in order. */
   private async processCompound (pdu: Buffer, encryptedBy: Session | undefined): Promise<void> {
+    // The chain's credits stay charged until its response has gone to the transport: the
+    // responses of a chain are held together until its last request is done.
+    const chain: Chain = { charge: 0, bytes: 0, refused: false }
+    try {
+      await this.processChain(pdu, encryptedBy, chain)
+    } finally {
+      this.release(chain.charge)
+    }
+  }
+
+  private async processChain (pdu: Buffer, encryptedBy: Session | undefined, chain: Chain): Promise<void> {
     const out: OutMessage[] = []
     const related: Related = { sessionId: 0n, treeId: 0, fileId: undefined, status: NtStatus.SUCCESS, session: undefined, tree: undefined }
     let off = 0
@@ -217,7 +238,8 @@ export class Smb2Connection {
         // MS-SMB2 3.3.5.2.7.2: the first request of a chain cannot be related.
         related.status = NtStatus.INVALID_PARAMETER
       }
-      const res = await this.processRequest(hdr, msg, related, out.length > 0 || hdr.nextCommand !== 0, encryptedBy !== undefined)
+      const res = await this.processRequest(hdr, msg, related, out.length > 0 || hdr.nextCommand !== 0, encryptedBy !== undefined, chain)
+      if (res !== undefined) chain.bytes += SMB2_HEADER_SIZE + res.reply.body.length + (res.reply.payload?.length ?? 0) + 8
       if (this.closed) return
       if (res) out.push(res)
       if (hdr.nextCommand === 0) break
@@ -236,7 +258,8 @@ export class Smb2Connection {
     }
   }
 
-  private async processRequest (hdr: Smb2Header, msg: Buffer, related: Related, inCompound: boolean, encrypted: boolean): Promise<OutMessage | undefined> {
+  private async processRequest (hdr: Smb2Header, msg: Buffer, related: Related, inCompound: boolean, encrypted: boolean,
+    chain: Chain): Promise<OutMessage | undefined> {
     const cmd = hdr.command
     // MS-SMB2 3.3.5.2.3: CANCEL consumes no credit and gets no response of its own.
     if (cmd === Command.CANCEL) {
@@ -249,17 +272,26 @@ export class Smb2Connection {
     }
     const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE), encrypted }
     let reply: Reply
-    this.charged += charge
-    try {
-      reply = await dispatch(ctx, related, inCompound)
-    } catch (e) {
-      if (!(e instanceof NtStatusError)) throw e
-      reply = { status: e.status, body: errorBody() }
-      if (e.status !== NtStatus.NO_MORE_FILES && e.status !== NtStatus.OBJECT_NAME_NOT_FOUND) {
-        this.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
+    if (chain.bytes > this.chainRoom()) {
+      // The responses of a chain go out as one Direct-TCP message, at most 16 MiB - 1 (MS-SMB2
+      // 2.1), and are held until the last one is done (a chain of 8192 64 KiB READs would be half
+      // a GiB). Once the next response might not fit, the rest of the chain is refused, not run.
+      // MS-SMB2 3.3.5.2.7 sets no bound on a chain; the status says why.
+      if (!chain.refused) this.server.log.info(`${this.io.remoteAddress}: compound response reached ${chain.bytes} bytes; refusing the rest of the chain (STATUS_INSUFFICIENT_RESOURCES)`)
+      chain.refused = true
+      reply = { status: NtStatus.INSUFFICIENT_RESOURCES, body: errorBody() }
+    } else {
+      this.charged += charge
+      chain.charge += charge
+      try {
+        reply = await dispatch(ctx, related, inCompound)
+      } catch (e) {
+        if (!(e instanceof NtStatusError)) throw e
+        reply = { status: e.status, body: errorBody() }
+        if (e.status !== NtStatus.NO_MORE_FILES && e.status !== NtStatus.OBJECT_NAME_NOT_FOUND) {
+          this.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
+        }
       }
-    } finally {
-      this.release(charge)
     }
     if (this.closed) return undefined
     const status = reply.status ?? NtStatus.SUCCESS
@@ -290,6 +322,12 @@ export class Smb2Connection {
         (ctx.session?.encryptData === true || (ctx.tree?.encryptData === true && cmd !== Command.TREE_CONNECT)) ? ctx.session : undefined,
     }
     return out
+  }
+
+  /** How full a chain's response may be before a next response (at most the largest READ or
+   *  transact output, plus headers) could make it overflow a Direct-TCP message. */
+  private chainRoom (): number {
+    return DIRECT_TCP_MAX - TRANSFORM_ROOM - Math.max(this.maxReadSize, this.maxTransactSize) - RESPONSE_ROOM
   }
 
   send (chunks: Buffer[]): void {

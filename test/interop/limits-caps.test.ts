@@ -411,3 +411,30 @@ for (const useUring of [false, true]) {
     await bystanding
   })
 }
+
+t.test('a compound whose responses would overflow one Direct-TCP message: the requests past it are refused', async t => {
+  const live = await startLive({})
+  t.teardown(() => live.stop())
+  const data = randomBytes(64 * 1024)
+  writeFileSync(join(live.share, 'chunk.bin'), data)
+  const c = await (await TcpClient.open(live.port, '127.0.0.1', '127.0.0.11')).connect()
+  t.teardown(() => { c.end() })
+  const fid = await c.open('chunk.bin', { disposition: Disposition.OPEN })
+  for (let i = 0; i < 2; i++) await c.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 1000 })
+  // 600 READs of 64 KiB in one chain: 37.5 MiB, more than one 16 MiB message can carry.
+  const n = 600
+  const resps = await c.send(...Array.from({ length: n }, () => ({ cmd: Command.READ, body: readBody(fid, 0, 64 * 1024) })))
+  t.equal(resps.length, n, 'every request of the chain is answered, in one response')
+  const ok = resps.filter(r => r.status === 0)
+  t.ok(ok.length >= 64 && ok.length < n, `the first requests run (${ok.length})`)
+  t.same(resps.map(r => r.status === 0), resps.map((_, i) => i < ok.length), 'all of them before any refusal')
+  t.ok(ok.every(r => sha(Buffer.from(readData(r))) === sha(data)), 'and return the data intact')
+  t.ok(resps.slice(ok.length).every(r => r.status === STATUS_INSUFFICIENT_RESOURCES), 'the rest get STATUS_INSUFFICIENT_RESOURCES')
+  t.ok(live.logs.some(l => /127\.0\.0\.11:\d+: compound response reached \d+ bytes; refusing the rest of the chain/.test(l)), 'the log says why')
+  t.notOk(c.dead, 'the connection stays')
+  t.equal((await c.echo()).status, 0, 'and keeps working')
+  // A chain of small requests is not limited by count: 1000 ECHOs in one compound.
+  const echoes = await c.send(...Array.from({ length: 1000 }, () => ({ cmd: Command.ECHO, body: smallBody() })))
+  t.equal(echoes.filter(r => r.status === 0).length, 1000, 'a long chain of small requests runs whole')
+  await bystander(t, live, 'compound')
+})
