@@ -272,7 +272,7 @@ export class Smb2Connection {
     }
     const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE), encrypted }
     let reply: Reply
-    if (chain.bytes > this.chainRoom()) {
+    if (chain.bytes > 0 && chain.bytes > this.chainRoom()) {
       // The responses of a chain go out as one Direct-TCP message, at most 16 MiB - 1 (MS-SMB2
       // 2.1), and are held until the last one is done (a chain of 8192 64 KiB READs would be half
       // a GiB). Once the next response might not fit, the rest of the chain is refused, not run.
