@@ -277,7 +277,7 @@ export class Smb2Connection {
       // 2.1), and are held until the last one is done (a chain of 8192 64 KiB READs would be half
       // a GiB). Once the next response might not fit, the rest of the chain is refused, not run.
       // MS-SMB2 3.3.5.2.7 sets no bound on a chain; the status says why.
-      if (!chain.refused) this.server.log.info(`${this.io.remoteAddress}: compound response reached ${chain.bytes} bytes; refusing the rest of the chain (STATUS_INSUFFICIENT_RESOURCES)`)
+      if (!chain.refused) this.server.warnRefusal(`chain ${this.io.remoteAddress}`, `${this.io.remoteAddress}: compound response reached ${chain.bytes} bytes; refusing the rest of the chain (STATUS_INSUFFICIENT_RESOURCES)`)
       chain.refused = true
       reply = { status: NtStatus.INSUFFICIENT_RESOURCES, body: errorBody() }
     } else {

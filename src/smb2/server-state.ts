@@ -5,7 +5,7 @@ import type { Config, ShareConfig } from '../config/config.js'
 import type { Backend, ShareFs } from '../vfs/backend.js'
 import type { Session } from '../session/model.js'
 import { ShareModeTable } from '../locking/share-modes.js'
-import type { Logger } from '../control/log.js'
+import { RepeatLimiter, type Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { ConnectionLimits } from '../transport/guard.js'
 
@@ -28,6 +28,14 @@ export class ServerState {
    * ksmbd/Samba syntax (whole minutes).
    */
   deadtimeMinuteMs = 60_000
+  /** Refusals a client can repeat at request rate are logged through this (RepeatLimiter). */
+  readonly refusals = new RepeatLimiter()
+
+  /** Logs a refusal at warn level, at most once per interval per `key`. */
+  warnRefusal (key: string, line: string): void {
+    const l = this.refusals.pass(key, line)
+    if (l !== undefined) this.log.warn(l)
+  }
 
   constructor (
     public config: Config,

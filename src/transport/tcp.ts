@@ -27,7 +27,7 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
   const addr = clientAddress(socket.remoteAddress)
   const refused = server.limits.admit(addr)
   if (refused !== undefined) {
-    server.log.warn(`connection from ${remote} refused: ${refused}`)
+    server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
     socket.destroy()
     return undefined
   }

@@ -233,7 +233,7 @@ export function serveRingSocket (server: ServerState, ring: Ring, socket: net.So
   const addr = clientAddress(socket.remoteAddress)
   const refused = server.limits.admit(addr)
   if (refused !== undefined) {
-    server.log.warn(`connection from ${remote} refused: ${refused}`)
+    server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
     socket.destroy()
     return
   }

@@ -239,6 +239,9 @@ t.test('max open files: CREATE beyond it gets STATUS_TOO_MANY_OPENED_FILES, othe
   const burst = await Promise.all(hog.pipeline(Array.from({ length: 10 }, (_, i) => ({ cmd: Command.CREATE, body: createBody(`burst-${i}.txt`, { disposition: Disposition.CREATE }) }))))
   t.equal(burst.filter(r => r?.status === 0).length, 1, 'one of ten pipelined CREATEs takes the free slot')
   t.equal(burst.filter(r => r?.status === STATUS_TOO_MANY_OPENED_FILES).length, 9, 'the other nine are refused')
+  // Eleven refusals on one connection: logged once (then at most once per 10 s), not eleven times.
+  const lines = live.logs.filter(l => /max open files \(4\) reached/.test(l)).length
+  t.ok(lines >= 1 && lines <= 3, `a client hammering the limit cannot flood the log (${lines} lines for 11 refusals)`)
 })
 
 t.test('deadtime: an idle connection with no open files is dropped, a busy or holding one is not', async t => {

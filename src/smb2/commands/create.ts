@@ -69,7 +69,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   const conn = ctx.conn
   const maxOpen = ctx.server.config.global.maxOpenFiles
   if (conn.openCount() + conn.createsInFlight >= maxOpen) {
-    ctx.server.log.warn(`${conn.io.remoteAddress}: max open files (${maxOpen}) reached`)
+    ctx.server.warnRefusal(`open ${conn.io.remoteAddress}`, `${conn.io.remoteAddress}: max open files (${maxOpen}) reached`)
     throw new NtStatusError(NtStatus.TOO_MANY_OPENED_FILES)
   }
   conn.createsInFlight++

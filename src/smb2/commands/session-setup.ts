@@ -48,7 +48,7 @@ function activeSessions (server: RequestContext['server']): number {
  * connections can be made to this remote computer" (ERROR_REQ_NOT_ACCEP).
  */
 function refuseSession (ctx: RequestContext, why: string): NtStatusError {
-  ctx.server.log.warn(`session from ${ctx.conn.io.remoteAddress} refused: ${why}`)
+  ctx.server.warnRefusal(`session ${ctx.conn.io.remoteAddress}`, `session from ${ctx.conn.io.remoteAddress} refused: ${why}`)
   return new NtStatusError(NtStatus.REQUEST_NOT_ACCEPTED, why)
 }
 

@@ -80,7 +80,7 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
   // concurrent TREE_CONNECTs cannot all pass. MS-SMB2 names no status for it; Samba answers
   // STATUS_INSUFFICIENT_RESOURCES.
   if (tree.share !== undefined && shareUses(server, tree.share) >= tree.share.maxConnections) {
-    server.log.warn(`tree connect to ${tree.share.name} from ${ctx.conn.io.remoteAddress} refused: max connections (${tree.share.maxConnections}) of the share reached`)
+    server.warnRefusal(`tree ${tree.share.name} ${ctx.conn.io.remoteAddress}`, `tree connect to ${tree.share.name} from ${ctx.conn.io.remoteAddress} refused: max connections (${tree.share.maxConnections}) of the share reached`)
     throw new NtStatusError(NtStatus.INSUFFICIENT_RESOURCES, 'share max connections')
   }
   session.trees.set(tree.treeId, tree)
