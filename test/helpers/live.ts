@@ -88,7 +88,7 @@ export function run (cmd: string, args: string[], opts: { input?: string, timeou
 }
 
 /** smbclient against the live server: `cmds` is the -c script. */
-export function smbclient (live: LiveServer, cmds: string, o: { protocol?: string, share?: string, user?: string, password?: string, extra?: string[], cwd?: string } = {}): Promise<RunResult> {
+export function smbclient (live: Pick<LiveServer, 'port' | 'user' | 'password'>, cmds: string, o: { protocol?: string, share?: string, user?: string, password?: string, extra?: string[], cwd?: string } = {}): Promise<RunResult> {
   const args = [
     `//127.0.0.1/${o.share ?? 'share'}`, '-p', String(live.port),
     '-U', `${o.user ?? live.user}%${o.password ?? live.password}`,

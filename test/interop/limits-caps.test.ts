@@ -10,6 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive, smbclient, type LiveServer } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
+import { startChildLive } from '../helpers/child-live.js'
 import { Command, createBody, Disposition, negotiateBody, readBody, readData, sessionSetupBody, smallBody, Status, writeBody } from '../helpers/mem-client.js'
 import { negotiateMessage } from '../helpers/ntlm-client.js'
 import { encodeInit, OID_NTLMSSP } from '../../src/auth/spnego.js'
@@ -65,7 +66,7 @@ function frame (cmd: number, mid: bigint, body: Buffer, creditRequest = 1): Buff
 }
 
 /** smbclient put + get of 4 MiB on a fresh connection: both directions intact. */
-async function bystander (t: Tap.Test, live: LiveServer, tag: string): Promise<void> {
+async function bystander (t: Tap.Test, live: Pick<LiveServer, 'port' | 'user' | 'password' | 'root'>, tag: string): Promise<void> {
   const data = randomBytes(4 * MiB + 3)
   writeFileSync(join(live.root, `by-${tag}.bin`), data)
   const r = await smbclient(live, `lcd ${live.root}; put by-${tag}.bin; get by-${tag}.bin by-${tag}.back`, { protocol: 'SMB3_11' })
@@ -341,13 +342,14 @@ t.test('frame size after authentication: a frame larger than the largest I/O plu
 })
 
 t.test('reassembly memory: clients that claim a large legal frame and trickle it are cut, memory stays bounded', async t => {
-  const live = await startLive({ global: ['frame timeout = 2'] })
+  const live = await startChildLive({ global: ['frame timeout = 2'] })
   t.teardown(() => live.stop())
   const n = 16
   const trick: TcpClient[] = []
   t.teardown(() => { for (const c of trick) c.end() })
   for (let i = 0; i < n; i++) trick.push(await (await TcpClient.open(live.port, '127.0.0.1', `127.0.1.${i + 1}`)).connect())
-  const rssBefore = process.memoryUsage().rss
+  const rssBefore = live.memory().rss
+  live.resetPeak()
   // Each claims 8 MiB (legal after authentication), then sends a byte a second.
   const claim = Buffer.alloc(4)
   claim.writeUInt32BE(8 * MiB, 0)
@@ -360,39 +362,41 @@ t.test('reassembly memory: clients that claim a large legal frame and trickle it
   t.equal(cut.filter(Boolean).length, n, `all ${n} tricklers are cut by the frame timeout`)
   t.ok(live.logs.filter(l => /slow client/.test(l)).length >= n, 'each cut is logged')
   await bystanding
-  const grew = process.memoryUsage().rss - rssBefore
-  t.ok(grew < 64 * MiB, `claims of ${n} × 8 MiB did not commit that memory (RSS grew ${(grew / MiB).toFixed(1)} MiB)`)
+  const grew = live.memory().peak - rssBefore
+  t.ok(grew < 64 * MiB, `claims of ${n} × 8 MiB did not commit that memory (peak RSS ${(grew / MiB).toFixed(1)} MiB over the start)`)
 })
 
-t.test('outstanding requests: a full credit window of 1 MiB READs whose replies are never read', async t => {
-  // 8192 credits (the default window) pay for 511 READs of 1 MiB: without a per-connection
-  // budget the server starts them all and queues half a GiB of replies for one client.
-  const live = await startLive({})
-  t.teardown(() => live.stop())
-  const data = randomBytes(MiB)
-  writeFileSync(join(live.share, 'big.bin'), data)
-  const c = await (await TcpClient.open(live.port, '127.0.0.1', '127.0.0.8')).connect()
-  t.teardown(() => { c.end() })
-  const fid = await c.open('big.bin', { disposition: Disposition.OPEN })
-  for (let i = 0; i < 16; i++) await c.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 1000 })
-  const rssBefore = process.memoryUsage().rss
-  c.pauseReading()
-  const n = 511
-  const replies = c.pipeline(Array.from({ length: n }, () => ({ cmd: Command.READ, body: readBody(fid, 0, MiB), creditCharge: 16, creditRequest: 16 })))
-  let peak = 0
-  const sample = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss - rssBefore) }, 100)
-  t.teardown(() => { clearInterval(sample) })
-  await bystander(t, live, 'unread')
-  await sleep(3000)
-  clearInterval(sample)
-  t.ok(peak < 192 * MiB, `server memory stays bounded while ${n} MiB of replies wait (peak growth ${(peak / MiB).toFixed(1)} MiB)`)
-  t.notOk(c.dead, 'the client stayed within its credits: it is not disconnected')
-  // It reads at last: every reply arrives, intact, nothing dropped by the backpressure.
-  c.resumeReading()
-  const got = await Promise.all(replies)
-  t.equal(got.filter(r => r?.status === 0).length, n, `all ${n} READs answered`)
-  t.ok(got.every(r => r !== undefined && sha(Buffer.from(readData(r))) === sha(data)), 'every reply carries the file intact')
-})
+for (const useUring of [false, true]) {
+  t.test(`outstanding requests: a full credit window of 1 MiB READs whose replies are never read (${useUring ? 'io_uring' : 'node:net'})`, async t => {
+    // 8192 credits (the default window) pay for 511 READs of 1 MiB: without a per-connection
+    // budget the server starts them all and queues half a GiB of replies for one client.
+    // The server runs in a child process: its peak RSS is its own.
+    const live = await startChildLive({ useUring })
+    t.teardown(() => live.stop())
+    if (useUring && !live.logs.some(l => /transport: io_uring/.test(l))) { t.skip('io_uring unavailable'); return }
+    const data = randomBytes(MiB)
+    writeFileSync(join(live.share, 'big.bin'), data)
+    const c = await (await TcpClient.open(live.port, '127.0.0.1', '127.0.0.8')).connect()
+    t.teardown(() => { c.end() })
+    const fid = await c.open('big.bin', { disposition: Disposition.OPEN })
+    for (let i = 0; i < 16; i++) await c.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 1000 })
+    const rssBefore = live.memory().rss
+    live.resetPeak()
+    c.pauseReading()
+    const n = 511
+    const replies = c.pipeline(Array.from({ length: n }, () => ({ cmd: Command.READ, body: readBody(fid, 0, MiB), creditCharge: 16, creditRequest: 16 })))
+    await bystander(t, live, `unread-${useUring ? 'uring' : 'net'}`)
+    await sleep(3000)
+    const peak = live.memory().peak - rssBefore
+    t.ok(peak < 192 * MiB, `server memory stays bounded while ${n} MiB of replies wait (peak growth ${(peak / MiB).toFixed(1)} MiB)`)
+    t.notOk(c.dead, 'the client stayed within its credits: it is not disconnected')
+    // It reads at last: every reply arrives, intact, nothing dropped by the backpressure.
+    c.resumeReading()
+    const got = await Promise.all(replies)
+    t.equal(got.filter(r => r?.status === 0).length, n, `all ${n} READs answered`)
+    t.ok(got.every(r => r !== undefined && sha(Buffer.from(readData(r))) === sha(data)), 'every reply carries the file intact')
+  })
+}
 
 for (const useUring of [false, true]) {
   t.test(`a client that never reads its replies is cut after the frame timeout (${useUring ? 'io_uring' : 'node:net'})`, async t => {
