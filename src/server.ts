@@ -27,6 +27,8 @@ export interface StartServerOptions {
   debug?: LogComponent[]
   /** Embedded default share directory when no config file is given. */
   defaultShareDir?: string
+  /** Test hook: the length of a `deadtime` minute in ms (default 60 000). Not a config parameter. */
+  deadtimeMinuteMs?: number
 }
 
 export interface RunningServer {
@@ -104,6 +106,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     log.warn(`io_uring fast path off (${fallbackReason ?? '?'}): running the fallback, transport node:net, file I/O node:fs (paths confined with openat2)`)
   }
   const state = new ServerState(config, accounts, ring !== undefined ? posixUringBackend(ring) : posixBackend, log)
+  if (opts.deadtimeMinuteMs !== undefined) state.deadtimeMinuteMs = opts.deadtimeMinuteMs
   const port = opts.port ?? config.global.tcpPort
   const hosts = opts.host !== undefined ? [opts.host] : config.global.bindInterfacesOnly && config.global.interfaces.length > 0 ? config.global.interfaces : ['::']
   const listeners: net.Server[] = []

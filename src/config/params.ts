@@ -116,14 +116,16 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   g({ name: 'max connections', type: 'size', default: '128', min: 0, max: 65536 }),
   g({ name: 'max active sessions', type: 'size', default: '1024', min: 1, max: 65536 }),
   g({ name: 'max open files', type: 'size', default: '10000', min: 1, max: 1 << 20 }),
+  // Samba/ksmbd: minutes a connection with no open files may stay idle before it is dropped (0 = never).
   g({ name: 'deadtime', type: 'int', default: '0', min: 0, max: 0x7fffffff }),
   // smbts: seconds an authentication stays valid; then requests get STATUS_NETWORK_SESSION_EXPIRED
   // until the client re-authenticates (MS-SMB2 3.3.5.2.9). 0 = never (NTLM has no ticket lifetime).
   g({ name: 'session lifetime', type: 'int', default: '0', min: 0, max: 0x7fffffff }),
   // ksmbd-tools: connections one client address may hold at once (0 = no limit of its own).
   g({ name: 'max ip connections', type: 'int', default: '0', min: 0, max: 65536 }),
-  // smbts: seconds a connection may take to negotiate and authenticate, and to deliver one
-  // message once its first byte arrived (a client sending a header a byte a second is cut off).
+  // smbts: seconds a connection may take to negotiate and authenticate; and the window in which a
+  // message in progress, or replies piled up unread, must move at least 64 KiB (a client sending
+  // a header a byte a second, or never reading its replies, is cut off; a slow link is not).
   g({ name: 'handshake timeout', type: 'int', default: '30', min: 1, max: 3600 }),
   g({ name: 'frame timeout', type: 'int', default: '30', min: 1, max: 3600 }),
   g({ name: 'ipc timeout', type: 'int', default: '0', min: 0, max: 0x7fffffff }),

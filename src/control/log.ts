@@ -23,3 +23,24 @@ export function createLogger (sink: (line: string) => void, enabled: LogComponen
 }
 
 export const silentLogger: Logger = { enabled: new Set(), error () {}, warn () {}, info () {}, debug () {} }
+
+/**
+ * For events a client can repeat at request rate (a CREATE at its `max open files`, connections
+ * at `max connections`): the first of each key is logged, then at most one line per interval,
+ * saying how many were left out, so a hammering client cannot turn the log into its weapon.
+ */
+export class RepeatLimiter {
+  private readonly seen = new Map<string, { at: number, suppressed: number }>()
+
+  constructor (private readonly intervalMs = 10_000, private readonly maxKeys = 4096) {}
+
+  /** The line to log now (with the count left out since the last), or undefined to stay quiet. */
+  pass (key: string, line: string, now = Date.now()): string | undefined {
+    const e = this.seen.get(key)
+    if (e !== undefined && now - e.at < this.intervalMs) { e.suppressed++; return undefined }
+    // Old keys are forgotten wholesale rather than tracked one by one: forgetting only lets a line through.
+    if (e === undefined && this.seen.size >= this.maxKeys) this.seen.clear()
+    this.seen.set(key, { at: now, suppressed: 0 })
+    return e !== undefined && e.suppressed > 0 ? `${line} (${e.suppressed} more like it not logged)` : line
+  }
+}

@@ -26,7 +26,31 @@ export interface ConnectionIo {
   send (chunks: Buffer[], onSent?: () => void): void
   close (reason: string): void
   readonly remoteAddress: string
+  /**
+   * The connection has room again for requests (`accepting` became true): a transport that
+   * stopped reading because it was false starts again.
+   */
+  resume?(): void
 }
+
+/**
+ * Per-connection budget of requests being processed, in credits (MS-SMB2 3.1.5.2: one credit per
+ * 64 KiB of payload): 512 is 32 MiB of READ/WRITE data. The credit window alone lets a client have
+ * up to `smb2 max credits` (8192: 512 MiB) of work in flight without reading one reply; beyond
+ * this budget further PDUs wait, unprocessed, and the transport stops reading the socket, so
+ * what one client pins is bounded whatever credits it holds. The client sees only latency.
+ */
+export const MAX_CHARGE_IN_FLIGHT = 512
+
+/** MS-SMB2 2.1: the Direct-TCP length is 24 bits. */
+const DIRECT_TCP_MAX = 0xffffff
+/** A TRANSFORM_HEADER (MS-SMB2 2.2.41) and more around an encrypted chain. */
+const TRANSFORM_ROOM = 4096
+/** Header, fixed body and padding around the largest payload of one response. */
+const RESPONSE_ROOM = 64 * 1024
+
+/** A compound chain in progress: credits charged, response bytes so far, refusing the rest. */
+interface Chain { charge: number, bytes: number, refused: boolean }
 
 export enum ConnectionState { Initial = 'Initial', Negotiated = 'Negotiated', Closed = 'Closed' }
 
@@ -56,6 +80,13 @@ export class Smb2Connection {
   /** MS-SMB2 3.3.1.7 Connection.AsyncCommandList (and requests waiting inside a compound). */
   readonly asyncOps = new AsyncTable()
   private inFlight = 0
+  /** CREATEs past the `max open files` check that have not registered their Open yet. */
+  createsInFlight = 0
+  /** Credits charged by requests being processed (MAX_CHARGE_IN_FLIGHT). */
+  private charged = 0
+  /** PDUs received while over budget, processed in order as room frees. */
+  private readonly backlog: Array<{ pdu: Buffer, done: () => void }> = []
+  private sendBlocked = false
 
   constructor (readonly server: ServerState, readonly io: ConnectionIo) {
     this.credits = new CreditWindow(server.config.global.maxCredits)
@@ -70,12 +101,52 @@ export class Smb2Connection {
     return n
   }
 
-  /** Entry point from the transport: one whole PDU. Never throws; failures end this connection. */
+  /**
+   * False while the requests in flight hold MAX_CHARGE_IN_FLIGHT credits or more (or PDUs wait
+   * behind them): the transport should stop reading until `io.resume()`.
+   */
+  get accepting (): boolean {
+    return this.backlog.length === 0 && this.charged < MAX_CHARGE_IN_FLIGHT && !this.sendBlocked
+  }
+
+  /**
+   * The transport's queue of unsent replies is over its high-water mark (the client does not read
+   * them): no waiting PDU starts until it drains, so the replies of a client that never reads
+   * stop at that queue plus the requests already in flight.
+   */
+  setSendBlocked (blocked: boolean): void {
+    if (this.sendBlocked === blocked) return
+    this.sendBlocked = blocked
+    if (!blocked) this.release(0)
+  }
+
+  /**
+   * Entry point from the transport: one whole PDU. Never throws; failures end this connection.
+   * Resolves once the PDU has been processed (later, when it had to wait for the budget).
+   */
   handlePdu (pdu: Buffer): Promise<void> {
+    if (!this.accepting && !this.closed) return new Promise((resolve) => { this.backlog.push({ pdu, done: resolve }) })
+    return this.runPdu(pdu)
+  }
+
+  /** Requests done (or replies drained): start the PDUs that waited, in order, while the budget allows. */
+  private release (charge: number): void {
+    this.charged -= charge
+    while (this.backlog.length > 0 && this.charged < MAX_CHARGE_IN_FLIGHT && !this.sendBlocked && !this.closed) {
+      const { pdu, done } = this.backlog.shift()!
+      void this.runPdu(pdu).then(done)
+    }
+    if (this.accepting && !this.closed) this.io.resume?.()
+  }
+
+  private runPdu (pdu: Buffer): Promise<void> {
     this.inFlight++
     return this.processPdu(pdu).catch((e: unknown) => {
       const why = e instanceof ProtocolError ? e.message : `internal error: ${(e as Error)?.stack ?? String(e)}`
-      if (!(e instanceof ProtocolError)) this.server.log.error(`conn ${this.io.remoteAddress}: ${why}`)
+      // A protocol violation (a MessageId outside the credit window, a bad compound) ends only
+      // this connection; it is logged so an operator sees which client and why.
+      if (e instanceof ProtocolError) this.server.log.info(`${this.io.remoteAddress}: ${why}; disconnecting`)
+      else this.server.log.error(`conn ${this.io.remoteAddress}: ${why}`)
       this.close(why)
     }).finally(() => { this.inFlight-- })
   }
@@ -87,6 +158,7 @@ export class Smb2Connection {
     this.io.close(reason)
     // Pending requests end now; their responses have nowhere to go (processRequest drops them).
     this.asyncOps.cancelWhere(() => true, NtStatus.CANCELLED, `connection closed: ${reason}`)
+    for (const { done } of this.backlog.splice(0)) done()
     for (const s of this.sessions) {
       // Until multichannel, a session lives and dies with its one connection.
       void teardownSession(this.server, s)
@@ -141,6 +213,17 @@ export class Smb2Connection {
 
   /** MS-SMB2 3.3.5.2.7: split a compound chain and process its requests in order. */
   private async processCompound (pdu: Buffer, encryptedBy: Session | undefined): Promise<void> {
+    // The chain's credits stay charged until its response has gone to the transport: the
+    // responses of a chain are held together until its last request is done.
+    const chain: Chain = { charge: 0, bytes: 0, refused: false }
+    try {
+      await this.processChain(pdu, encryptedBy, chain)
+    } finally {
+      this.release(chain.charge)
+    }
+  }
+
+  private async processChain (pdu: Buffer, encryptedBy: Session | undefined, chain: Chain): Promise<void> {
     const out: OutMessage[] = []
     const related: Related = { sessionId: 0n, treeId: 0, fileId: undefined, status: NtStatus.SUCCESS, session: undefined, tree: undefined }
     let off = 0
@@ -163,7 +246,8 @@ export class Smb2Connection {
         // MS-SMB2 3.3.5.2.7.2: the first request of a chain cannot be related.
         related.status = NtStatus.INVALID_PARAMETER
       }
-      const res = await this.processRequest(hdr, msg, related, out.length > 0 || hdr.nextCommand !== 0, encryptedBy !== undefined)
+      const res = await this.processRequest(hdr, msg, related, out.length > 0 || hdr.nextCommand !== 0, encryptedBy !== undefined, chain)
+      if (res !== undefined) chain.bytes += SMB2_HEADER_SIZE + res.reply.body.length + (res.reply.payload?.length ?? 0) + 8
       if (this.closed) return
       if (res) out.push(res)
       if (hdr.nextCommand === 0) break
@@ -185,14 +269,16 @@ export class Smb2Connection {
     }
   }
 
-  private async processRequest (hdr: Smb2Header, msg: Buffer, related: Related, inCompound: boolean, encrypted: boolean): Promise<OutMessage | undefined> {
+  private async processRequest (hdr: Smb2Header, msg: Buffer, related: Related, inCompound: boolean, encrypted: boolean,
+    chain: Chain): Promise<OutMessage | undefined> {
     const cmd = hdr.command
     // MS-SMB2 3.3.5.2.3: CANCEL consumes no credit and gets no response of its own.
     if (cmd === Command.CANCEL) {
       this.cancel(hdr)
       return undefined
     }
-    if (!this.credits.consume(hdr.messageId, this.supportsMultiCredit ? hdr.creditCharge : 1)) {
+    const charge = Math.max(this.supportsMultiCredit ? hdr.creditCharge : 1, 1)
+    if (!this.credits.consume(hdr.messageId, charge)) {
       throw new ProtocolError(`MessageId ${hdr.messageId} (charge ${hdr.creditCharge}) outside the credit window`)
     }
     const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE), encrypted }
@@ -207,16 +293,28 @@ export class Smb2Connection {
       return op.signal
     }
     let reply: Reply
-    try {
-      reply = await dispatch(ctx, related, inCompound)
-    } catch (e) {
-      if (!(e instanceof NtStatusError)) throw e
-      reply = { status: e.status, body: errorBody() }
-      if (e.status !== NtStatus.NO_MORE_FILES && e.status !== NtStatus.OBJECT_NAME_NOT_FOUND) {
-        this.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
+    if (chain.bytes > 0 && chain.bytes > this.chainRoom()) {
+      // The responses of a chain go out as one Direct-TCP message, at most 16 MiB - 1 (MS-SMB2
+      // 2.1), and are held until the last one is done (a chain of 8192 64 KiB READs would be half
+      // a GiB). Once the next response might not fit, the rest of the chain is refused, not run.
+      // MS-SMB2 3.3.5.2.7 sets no bound on a chain; the status says why.
+      if (!chain.refused) this.server.warnRefusal(`chain ${this.io.remoteAddress}`, `${this.io.remoteAddress}: compound response reached ${chain.bytes} bytes; refusing the rest of the chain (STATUS_INSUFFICIENT_RESOURCES)`)
+      chain.refused = true
+      reply = { status: NtStatus.INSUFFICIENT_RESOURCES, body: errorBody() }
+    } else {
+      this.charged += charge
+      chain.charge += charge
+      try {
+        reply = await dispatch(ctx, related, inCompound)
+      } catch (e) {
+        if (!(e instanceof NtStatusError)) throw e
+        reply = { status: e.status, body: errorBody() }
+        if (e.status !== NtStatus.NO_MORE_FILES && e.status !== NtStatus.OBJECT_NAME_NOT_FOUND) {
+          this.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
+        }
+      } finally {
+        ctx.goAsync = undefined
       }
-    } finally {
-      ctx.goAsync = undefined
     }
     if (op !== undefined) {
       this.asyncOps.remove(op)
@@ -254,6 +352,12 @@ export class Smb2Connection {
         (ctx.session?.encryptData === true || (ctx.tree?.encryptData === true && cmd !== Command.TREE_CONNECT)) ? ctx.session : undefined,
     }
     return out
+  }
+
+  /** How full a chain's response may be before a next response (at most the largest READ or
+   *  transact output, plus headers) could make it overflow a Direct-TCP message. */
+  private chainRoom (): number {
+    return DIRECT_TCP_MAX - TRANSFORM_ROOM - Math.max(this.maxReadSize, this.maxTransactSize) - RESPONSE_ROOM
   }
 
   /**

@@ -6,7 +6,7 @@ import type { Backend, ShareFs } from '../vfs/backend.js'
 import type { Session } from '../session/model.js'
 import { ShareModeTable } from '../locking/share-modes.js'
 import { MemoryOplockStore, OPLOCK_BREAK_TIMEOUT_MS, type OplockStore } from '../locking/oplocks.js'
-import type { Logger } from '../control/log.js'
+import { RepeatLimiter, type Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { ConnectionLimits } from '../transport/guard.js'
 import { BufferPool } from '../io/buffer-pool.js'
@@ -27,6 +27,20 @@ export class ServerState {
   connections = 0
   /** Buffers READ data is read into and sent from. */
   readonly readBuffers = new BufferPool()
+  /**
+   * How long one minute of smb.conf `deadtime` lasts. Always 60 000 in service; a test shortens
+   * it (StartServerOptions.deadtimeMinuteMs) rather than idle for minutes, and the config keeps
+   * ksmbd/Samba syntax (whole minutes).
+   */
+  deadtimeMinuteMs = 60_000
+  /** Refusals a client can repeat at request rate are logged through this (RepeatLimiter). */
+  readonly refusals = new RepeatLimiter()
+
+  /** Logs a refusal at warn level, at most once per interval per `key`. */
+  warnRefusal (key: string, line: string): void {
+    const l = this.refusals.pass(key, line)
+    if (l !== undefined) this.log.warn(l)
+  }
 
   constructor (
     public config: Config,

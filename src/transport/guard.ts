@@ -38,15 +38,29 @@ export class ConnectionLimits {
 }
 
 /**
- * The timers of one connection: it must authenticate within `handshake timeout`, finish every
- * message it starts within `frame timeout`, and (with `deadtime`) not sit idle with no open
- * files for longer than that many minutes.
+ * A connection with a message still incomplete must deliver at least this many bytes per
+ * `frame timeout` window. A whole-message deadline would cut a legitimate slow link in the middle
+ * of an 8 MiB WRITE (or a client streaming pipelined WRITEs whose receives never end on a message
+ * boundary); a progress floor still cuts a client that sends a header a byte a second, or claims
+ * a large frame and trickles it (its reassembly buffer is what it pins). 64 KiB per 30 s (the
+ * default window) is about 2 KiB/s.
+ */
+export const FRAME_PROGRESS_MIN = 64 * 1024
+
+/**
+ * The timers of one connection: it must authenticate within `handshake timeout`, keep a message
+ * it has started moving and read the replies that pile up for it (FRAME_PROGRESS_MIN per
+ * `frame timeout` each way), and (with `deadtime`) not sit idle with no open files for longer
+ * than that many minutes.
  */
 export class ConnectionTimers {
   private handshake?: NodeJS.Timeout
   private frame?: NodeJS.Timeout
   private idle?: NodeJS.Timeout
+  private stall?: NodeJS.Timeout
   private lastActivity = Date.now()
+  /** Bytes received since the frame timer was (re)armed. */
+  private progress = 0
 
   constructor (private readonly server: ServerState, private readonly conn: Smb2Connection, private readonly cutOff: (why: string) => void) {
     const g = server.config.global
@@ -55,11 +69,12 @@ export class ConnectionTimers {
     }, g.handshakeTimeout * 1000)
     this.handshake.unref()
     if (g.deadtime > 0) {
-      const ms = g.deadtime * 60_000
+      // smb.conf `deadtime` is in minutes; the length of a minute is the server's (tests shorten it).
+      const ms = g.deadtime * server.deadtimeMinuteMs
       const check = (): void => {
         const idleFor = Date.now() - this.lastActivity
         if (idleFor >= ms && conn.openCount() === 0) { this.fire(`idle for ${g.deadtime} min with no open files (deadtime)`); return }
-        this.idle = setTimeout(check, Math.max(ms - idleFor, 1000))
+        this.idle = setTimeout(check, Math.max(ms - idleFor, Math.min(ms, 1000)))
         this.idle.unref()
       }
       this.idle = setTimeout(check, ms)
@@ -67,18 +82,61 @@ export class ConnectionTimers {
     }
   }
 
-  /** Called as bytes arrive: `midFrame` says whether a message is still incomplete. */
-  onData (midFrame: boolean): void {
+  /** Called as `n` bytes arrive: `midFrame` says whether a message is still incomplete. */
+  onData (n: number, midFrame: boolean): void {
     this.lastActivity = Date.now()
     if (!midFrame) {
       if (this.frame !== undefined) { clearTimeout(this.frame); this.frame = undefined }
       return
     }
     if (this.frame === undefined) {
-      const s = this.server.config.global.frameTimeout
-      this.frame = setTimeout(() => { this.fire(`message not completed within ${s} s (slow client)`) }, s * 1000)
-      this.frame.unref()
+      this.progress = 0
+      this.armFrame()
+    } else {
+      this.progress += n
     }
+  }
+
+  /**
+   * The server stopped (or started again) reading this connection: its own replies piled up,
+   * or its requests in flight hold their budget. A client cannot make progress the server does
+   * not read, so the frame timer stops meanwhile and starts afresh after.
+   */
+  readingPaused (paused: boolean, midFrame: boolean): void {
+    if (this.frame !== undefined) { clearTimeout(this.frame); this.frame = undefined }
+    if (!paused && midFrame) { this.progress = 0; this.armFrame() }
+  }
+
+  /**
+   * The replies waiting for this client are over the high-water mark (it reads them slowly or
+   * not at all) and the server has stopped taking its requests. Like a slow sender, a slow
+   * reader must let at least FRAME_PROGRESS_MIN bytes out per `frame timeout` window, or it
+   * is cut: otherwise one idle reader pins its queue and its requests in flight for ever.
+   * `flushed` gives the bytes handed to the kernel so far.
+   */
+  sendBlocked (blocked: boolean, flushed: () => number): void {
+    if (this.stall !== undefined) { clearTimeout(this.stall); this.stall = undefined }
+    if (!blocked) return
+    const s = this.server.config.global.frameTimeout
+    let from = flushed()
+    const arm = (): void => {
+      this.stall = setTimeout(() => {
+        const n = flushed() - from
+        if (n >= FRAME_PROGRESS_MIN) { from += n; arm(); return }
+        this.fire(`replies not read: ${n} bytes taken in ${s} s (slow reader)`)
+      }, s * 1000)
+      this.stall.unref()
+    }
+    arm()
+  }
+
+  private armFrame (): void {
+    const s = this.server.config.global.frameTimeout
+    this.frame = setTimeout(() => {
+      if (this.progress >= FRAME_PROGRESS_MIN) { this.progress = 0; this.armFrame(); return }
+      this.fire(`message not completed: ${this.progress} bytes in ${s} s (slow client)`)
+    }, s * 1000)
+    this.frame.unref()
   }
 
   private fire (why: string): void {
@@ -91,5 +149,6 @@ export class ConnectionTimers {
     clearTimeout(this.handshake)
     clearTimeout(this.frame)
     clearTimeout(this.idle)
+    clearTimeout(this.stall)
   }
 }

@@ -27,9 +27,19 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
   const addr = clientAddress(socket.remoteAddress)
   const refused = server.limits.admit(addr)
   if (refused !== undefined) {
-    server.log.warn(`connection from ${remote} refused: ${refused}`)
+    server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
     socket.destroy()
     return undefined
+  }
+  // Reading stops while the connection does not accept more (Smb2Connection.accepting): replies
+  // pile up unread (writeBlocked), or the requests in flight hold the connection's budget.
+  let writeBlocked = false
+  const updateReading = (): void => {
+    const stop = !conn.accepting
+    if (stop === socket.isPaused() || socket.destroyed) return
+    if (stop) socket.pause()
+    else socket.resume()
+    timers.readingPaused(stop, reader.midFrame)
   }
   const conn: Smb2Connection = new Smb2Connection(server, {
     remoteAddress: remote,
@@ -46,15 +56,25 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
       })
       if (chunks.length === 0) onSent?.()
       socket.uncork()
-      if (socket.writableLength > HIGH_WATER && !socket.isPaused()) {
-        socket.pause()
-        socket.once('drain', () => { socket.resume() })
+      if (socket.writableLength > HIGH_WATER && !writeBlocked) {
+        writeBlocked = true
+        conn.setSendBlocked(true)
+        updateReading()
+        // bytesWritten counts what is still buffered too; the difference left the process.
+        timers.sendBlocked(true, () => socket.bytesWritten - socket.writableLength)
+        socket.once('drain', () => {
+          writeBlocked = false
+          timers.sendBlocked(false, () => 0)
+          conn.setSendBlocked(false)
+          updateReading()
+        })
       }
     },
     close (reason) {
       server.log.debug('conn', `closing ${remote}: ${reason}`)
       socket.destroy()
     },
+    resume () { updateReading() },
   })
   server.log.debug('conn', `connection from ${remote}`)
   const timers = new ConnectionTimers(server, conn, (why) => { conn.close(why) })
@@ -62,7 +82,8 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
   socket.on('data', (chunk: Buffer) => {
     try {
       reader.push(chunk, (frame) => { void conn.handlePdu(frame) })
-      timers.onData(reader.midFrame)
+      timers.onData(chunk.length, reader.midFrame)
+      updateReading()
     } catch (e) {
       server.log.info(`${remote}: ${(e as Error).message}; closing`)
       conn.close((e as Error).message)

@@ -58,6 +58,9 @@ class RingConnection {
   private queued = 0
   private sending = false
   private sendTag = 0
+  /** Over HIGH_WATER until below LOW_WATER; `sentTotal` counts bytes the kernel took. */
+  private sendBlocked = false
+  private sentTotal = 0
   private closing = false
   private destroyed = false
   private readonly onFrame = (frame: Buffer): void => { void this.conn.handlePdu(frame) }
@@ -71,6 +74,7 @@ class RingConnection {
         server.log.debug('conn', `closing ${remote}: ${reason}`)
         this.shutdown()
       },
+      resume: () => { if (this.recvPaused) this.postRecv() },
     })
     this.reader = new FrameReader(() => frameLimit(this.conn))
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
@@ -81,7 +85,13 @@ class RingConnection {
 
   private postRecv (): void {
     if (this.closing || this.receiving) return
-    if (this.queued > HIGH_WATER) { this.recvPaused = true; return }
+    // Stop receiving while replies pile up unread or the requests in flight hold the budget
+    // (Smb2Connection.accepting); the frame timer stops meanwhile.
+    if (!this.conn.accepting) {
+      if (!this.recvPaused) { this.recvPaused = true; this.timers.readingPaused(true, this.reader.midFrame) }
+      return
+    }
+    if (this.recvPaused) { this.recvPaused = false; this.timers.readingPaused(false, this.reader.midFrame) }
     const pending = this.reader.pendingSpace()
     let buf: Buffer, off: number, len: number, direct: boolean
     if (pending !== undefined && pending.len >= DIRECT_MIN) {
@@ -108,7 +118,7 @@ class RingConnection {
           if (buf === this.arena) this.arenaOff = off + n
           this.reader.push(buf.subarray(off, off + n), this.onFrame)
         }
-        this.timers.onData(this.reader.midFrame)
+        this.timers.onData(n, this.reader.midFrame)
       } catch (e) {
         this.server.log.info(`${this.remote}: ${(e as Error).message}; closing`)
         this.conn.close((e as Error).message)
@@ -148,6 +158,11 @@ class RingConnection {
     flush()
     // The message's last piece carries the hook: once it is sent, all of the message is.
     if (onSent !== undefined) this.sendQ[this.sendQ.length - 1].onSent = onSent
+    if (this.queued > HIGH_WATER && !this.sendBlocked) {
+      this.sendBlocked = true
+      this.conn.setSendBlocked(true)
+      this.timers.sendBlocked(true, () => this.sentTotal)
+    }
     this.kick()
   }
 
@@ -177,9 +192,16 @@ class RingConnection {
         return
       }
       this.queued -= n
+      this.sentTotal += n
       if (n < b.length) this.sendQ[0].buf = b.subarray(n)
       else this.sendQ.shift()!.onSent?.()
-      if (this.recvPaused && this.queued < LOW_WATER) { this.recvPaused = false; this.postRecv() }
+      // Below LOW_WATER the connection takes requests again (and asks, through resume, for
+      // receiving to start again if nothing else holds it).
+      if (this.queued < LOW_WATER && this.sendBlocked) {
+        this.sendBlocked = false
+        this.timers.sendBlocked(false, () => 0)
+        this.conn.setSendBlocked(false)
+      }
       this.kick()
     }, (e: Error) => {
       this.sending = false
@@ -223,7 +245,7 @@ export function serveRingSocket (server: ServerState, ring: Ring, socket: net.So
   const addr = clientAddress(socket.remoteAddress)
   const refused = server.limits.admit(addr)
   if (refused !== undefined) {
-    server.log.warn(`connection from ${remote} refused: ${refused}`)
+    server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
     socket.destroy()
     return
   }

@@ -33,6 +33,8 @@ export interface LiveOptions {
   useUring?: boolean
   /** Where the temp root (share, config, client files) goes; default os.tmpdir(). */
   tmpRoot?: string
+  /** The length of a `deadtime` minute in ms (StartServerOptions.deadtimeMinuteMs). */
+  deadtimeMinuteMs?: number
 }
 
 /** Whether live servers run the fast path unless a test says otherwise (SMBTS_TEST_TRANSPORT). */
@@ -62,7 +64,7 @@ export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
   writeFileSync(conf, lines.join('\n') + '\n')
   const logs: string[] = []
   const server = await startServer({
-    configPath: conf, pwddbPath: pwddb, port: 0, host: '127.0.0.1', useUring: o.useUring ?? testUsesUring(),
+    configPath: conf, pwddbPath: pwddb, port: 0, host: '127.0.0.1', useUring: o.useUring ?? testUsesUring(), deadtimeMinuteMs: o.deadtimeMinuteMs,
     log: (l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') },
     debug: o.debug ?? (process.env.SMBTS_DEBUG?.split(',') as LogComponent[] | undefined) ?? [],
   })
@@ -92,7 +94,7 @@ export function run (cmd: string, args: string[], opts: { input?: string, timeou
 }
 
 /** smbclient against the live server: `cmds` is the -c script. */
-export function smbclient (live: LiveServer, cmds: string, o: { protocol?: string, share?: string, user?: string, password?: string, extra?: string[], cwd?: string } = {}): Promise<RunResult> {
+export function smbclient (live: Pick<LiveServer, 'port' | 'user' | 'password'>, cmds: string, o: { protocol?: string, share?: string, user?: string, password?: string, extra?: string[], cwd?: string } = {}): Promise<RunResult> {
   const args = [
     `//127.0.0.1/${o.share ?? 'share'}`, '-p', String(live.port),
     '-U', `${o.user ?? live.user}%${o.password ?? live.password}`,

@@ -19,10 +19,10 @@ export class TcpClient extends MemClient {
     super({ config: { global: { maxCredits: 8192 } } } as unknown as ServerState)
   }
 
-  static async open (port: number, host = '127.0.0.1'): Promise<TcpClient> {
+  static async open (port: number, host = '127.0.0.1', localAddress?: string): Promise<TcpClient> {
     const c = new TcpClient()
     await new Promise<void>((resolve, reject) => {
-      c.sock = net.connect({ port, host }, resolve)
+      c.sock = net.connect({ port, host, localAddress }, resolve)
       c.sock.once('error', reject)
     })
     c.sock.setNoDelay(true)
@@ -87,9 +87,21 @@ export class TcpClient extends MemClient {
     })
   }
 
-  /** Stops reading replies (they pile up in the server's send queue), and starts again. */
+  /** Stops (and restarts) reading the socket: replies pile up at the server, as with a client that never reads. */
   pauseReading (): void { this.sock.pause() }
   resumeReading (): void { this.sock.resume() }
+
+  /** Bytes as they are, no framing added (a bogus length header, a frame sent in pieces). */
+  writeRaw (bytes: Buffer): void { if (!this.dead) this.sock.write(bytes) }
+
+  /** Resolves true when the server closes the connection within `ms`. */
+  closedWithin (ms: number): Promise<boolean> {
+    if (this.dead) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { resolve(false) }, ms)
+      this.sock.once('close', () => { clearTimeout(timer); resolve(true) })
+    })
+  }
 
   end (): void { this.sock.destroy() }
 }

@@ -72,11 +72,25 @@ async function statOrUndefined (ctx: RequestContext, rel: string): Promise<Stat 
   }
 }
 
+/**
+ * `max open files`, per connection as in Samba (one smbd per client; it answers
+ * STATUS_TOO_MANY_OPENED_FILES); MS-SMB2 3.3.5.9 leaves the limit to the implementation. Pipes
+ * count too (each holds an RPC endpoint), and so do CREATEs still running, so pipelined CREATEs
+ * cannot all pass the check before any of them has registered its Open.
+ */
 export async function create (ctx: RequestContext, related?: Related): Promise<Reply> {
+  const conn = ctx.conn
+  const maxOpen = ctx.server.config.global.maxOpenFiles
+  if (conn.openCount() + conn.createsInFlight >= maxOpen) {
+    ctx.server.warnRefusal(`open ${conn.io.remoteAddress}`, `${conn.io.remoteAddress}: max open files (${maxOpen}) reached`)
+    throw new NtStatusError(NtStatus.TOO_MANY_OPENED_FILES)
+  }
+  conn.createsInFlight++
   const flight: { ticket?: OpenTicket } = {}
   try {
     return await openOrCreate(ctx, related, flight)
   } finally {
+    conn.createsInFlight--
     flight.ticket?.done() // a failed open holds no other open back any more
   }
 }
@@ -97,11 +111,6 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   if (req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
 
   const rel = smbPathToRelative(req.name)
-  const maxOpen = ctx.server.config.global.maxOpenFiles
-  if (ctx.conn.openCount() >= maxOpen) {
-    ctx.server.log.warn(`${ctx.conn.io.remoteAddress}: max open files (${maxOpen}) reached`)
-    throw new NtStatusError(NtStatus.TOO_MANY_OPENED_FILES)
-  }
   const access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
   if (access === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
   if ((access & ~tree.maximalAccess & WRITE_ACCESS_MASK) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'write access on a read-only share')

@@ -27,6 +27,37 @@ function newExchange (ctx: RequestContext): SpnegoNtlmServer {
   })
 }
 
+/**
+ * New authentications one connection may have in progress at once. Only authenticated sessions
+ * count toward `max active sessions` (as in ksmbd-tools, which counts sessions that connected a
+ * tree), so a client that never completes a logon cannot take the slots of others; this bounds
+ * what it can hold instead (each in-progress session keeps an authentication exchange).
+ */
+export const MAX_SESSIONS_IN_PROGRESS = 16
+
+/** Sessions that completed authentication and are not gone (Expired ones still hold trees and opens). */
+function activeSessions (server: RequestContext['server']): number {
+  let n = 0
+  for (const s of server.sessions.values()) if (s.state === SessionState.Valid || s.state === SessionState.Expired) n++
+  return n
+}
+
+/**
+ * MS-SMB2 leaves the session limit to the implementation. STATUS_REQUEST_NOT_ACCEPTED is what
+ * a Windows server answers when its own limit is reached; clients show it as "no more
+ * connections can be made to this remote computer" (ERROR_REQ_NOT_ACCEP).
+ */
+function refuseSession (ctx: RequestContext, why: string): NtStatusError {
+  ctx.server.warnRefusal(`session ${ctx.conn.io.remoteAddress}`, `session from ${ctx.conn.io.remoteAddress} refused: ${why}`)
+  return new NtStatusError(NtStatus.REQUEST_NOT_ACCEPTED, why)
+}
+
+/** A failed or refused authentication removes the session (MS-SMB2 3.3.5.5.3), from the connection too. */
+function dropSession (ctx: RequestContext, s: Session): void {
+  void teardownSession(ctx.server, s)
+  ctx.conn.sessions.delete(s)
+}
+
 function responseBody (flags: number, token: Buffer): Buffer {
   // MS-SMB2 2.2.6: StructureSize 9, SessionFlags, SecurityBufferOffset (64 + 8), Length, Buffer.
   const body = Buffer.alloc(8 + token.length)
@@ -50,10 +81,11 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
 
   let session = ctx.session
   if (session === undefined) {
-    if (server.sessions.size >= server.config.global.maxActiveSessions) {
-      server.log.warn(`session from ${conn.io.remoteAddress} refused: max active sessions (${server.config.global.maxActiveSessions}) reached`)
-      throw new NtStatusError(NtStatus.REQUEST_NOT_ACCEPTED, 'max active sessions')
-    }
+    const max = server.config.global.maxActiveSessions
+    if (activeSessions(server) >= max) throw refuseSession(ctx, `max active sessions (${max}) reached`)
+    let inProgress = 0
+    for (const c of conn.sessions) if (c.state === SessionState.InProgress) inProgress++
+    if (inProgress >= MAX_SESSIONS_IN_PROGRESS) throw refuseSession(ctx, `${inProgress} authentications already in progress on this connection`)
     session = new Session(server.newSessionId(), conn.dialect)
     server.sessions.set(session.sessionId, session)
     conn.sessions.add(session)
@@ -97,12 +129,12 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
     server.log.info(`logon failure from ${conn.io.remoteAddress}: ${step.state === 'failed' ? step.reason : 'unknown'}`)
     // MS-SMB2 3.3.5.5.3: an authentication error removes the session, re-authentication or not:
     // its trees and opens are closed.
-    void teardownSession(server, s)
+    dropSession(ctx, s)
     throw new NtStatusError(NtStatus.LOGON_FAILURE)
   }
   if (reauth) {
     if (result === undefined || result.anonymous || result.user.toLowerCase() !== s.user.toLowerCase()) {
-      void teardownSession(server, s)
+      dropSession(ctx, s)
       throw new NtStatusError(NtStatus.ACCESS_DENIED, 're-authentication as another user')
     }
     // MS-SMB2 3.3.5.5.2: the session keeps its SessionKey and every key derived from it (signing,
@@ -114,7 +146,7 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
     return { body: responseBody(flags, step.state === 'done' ? step.token : Buffer.alloc(0)), signWith: s.signer ? s : undefined }
   }
   if (result?.anonymous === true && g.restrictAnonymous >= 2) {
-    void teardownSession(server, s)
+    dropSession(ctx, s)
     throw new NtStatusError(NtStatus.ACCESS_DENIED, 'anonymous logon refused (restrict anonymous)')
   }
 
@@ -141,11 +173,17 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
     // MS-SMB2 3.3.5.5.3: a server that requires encryption refuses a session that cannot have it.
     if (s.encryptor === undefined) {
       server.log.info(`session from ${conn.io.remoteAddress} refused: encryption is mandatory and the client ${s.isGuest || s.isAnonymous ? 'is not authenticated' : 'negotiated no cipher'}`)
-      void teardownSession(server, s)
+      dropSession(ctx, s)
       throw new NtStatusError(NtStatus.ACCESS_DENIED, 'encryption required')
     }
     s.encryptData = true
     sessionFlags |= SessionFlags.ENCRYPT_DATA
+  }
+  // Checked again as the session becomes active: several logons may have started while a slot
+  // was free; only as many as fit complete.
+  if (activeSessions(server) >= g.maxActiveSessions) {
+    dropSession(ctx, s)
+    throw refuseSession(ctx, `max active sessions (${g.maxActiveSessions}) reached`)
   }
   s.state = SessionState.Valid
   s.expiresAt = lifetimeEnd(g.sessionLifetime)

@@ -28,6 +28,14 @@ export function shareAccess (share: ShareConfig, session: Session): { allowed: b
   return { allowed: true, readOnly }
 }
 
+/** Live tree connects to `share` across the server, every session and connection together. */
+function shareUses (server: RequestContext['server'], share: ShareConfig): number {
+  const name = share.name.toLowerCase()
+  let n = 0
+  for (const s of server.sessions.values()) for (const t of s.trees.values()) if (t.alive && t.share?.name.toLowerCase() === name) n++
+  return n
+}
+
 export async function treeConnect (ctx: RequestContext, related?: Related): Promise<Reply> {
   const { body, msg, server } = ctx
   const session = ctx.session!
@@ -68,6 +76,13 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
   }
   // Teardown safety: the session may have been logged off while the share root was opened.
   if (!session.alive) throw new NtStatusError(NtStatus.USER_SESSION_DELETED, 'session torn down during TREE_CONNECT')
+  // The share's `max connections` (ksmbd and Samba): counted here, after the await above, so that
+  // concurrent TREE_CONNECTs cannot all pass. MS-SMB2 names no status for it; Samba answers
+  // STATUS_INSUFFICIENT_RESOURCES.
+  if (tree.share !== undefined && shareUses(server, tree.share) >= tree.share.maxConnections) {
+    server.warnRefusal(`tree ${tree.share.name} ${ctx.conn.io.remoteAddress}`, `tree connect to ${tree.share.name} from ${ctx.conn.io.remoteAddress} refused: max connections (${tree.share.maxConnections}) of the share reached`)
+    throw new NtStatusError(NtStatus.INSUFFICIENT_RESOURCES, 'share max connections')
+  }
   session.trees.set(tree.treeId, tree)
   ctx.tree = tree
   // MS-SMB2 3.3.5.2.7.2: the TreeId this request generates is the one related requests after it use.

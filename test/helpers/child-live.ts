@@ -1,0 +1,80 @@
+// A live server in a child process, for tests that measure the server's own memory: its peak
+// RSS (VmHWM, reset through /proc/PID/clear_refs) is not blurred by the test's own allocations
+// nor by pages an earlier test in this process freed. Same shape as LiveServer where the
+// smbclient helper and bystanders need it.
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { hashPassword, writePwdDb } from '../../src/config/pwddb.js'
+
+const CHILD = fileURLToPath(new URL('./child-server.ts', import.meta.url))
+
+export interface ChildLive {
+  port: number
+  pid: number
+  root: string
+  share: string
+  user: string
+  password: string
+  /** The server's log lines so far. */
+  logs: string[]
+  /** Resets the peak RSS the kernel keeps for the server (clear_refs 5). */
+  resetPeak (): void
+  /** The server's resident and peak resident memory, bytes. */
+  memory (): { rss: number, peak: number }
+  stop (): Promise<void>
+  proc: ChildProcess
+}
+
+export async function startChildLive (o: { global?: string[], useUring?: boolean } = {}): Promise<ChildLive> {
+  const root = mkdtempSync(join(tmpdir(), 'smbts-child-'))
+  const share = join(root, 'share')
+  mkdirSync(share)
+  const user = 'tester'
+  const password = 'Secret-pass1'
+  const pwddb = join(root, 'ksmbdpwd.db')
+  writePwdDb(pwddb, new Map([[user, hashPassword(password)]]))
+  const conf = join(root, 'smb.conf')
+  writeFileSync(conf, ['[global]', 'netbios name = SMBTS-CHILD', 'workgroup = WORKGROUP', ...(o.global ?? []),
+    '[share]', `path = ${share}`, 'read only = no', ''].join('\n'))
+  // The test loader flags of this process, so the child runs the TypeScript sources too.
+  const loader = process.execArgv.filter(a => a.startsWith('--import') && a.includes('typescript'))
+  const proc = spawn(process.execPath, [...loader, CHILD, conf, pwddb, ...(o.useUring === undefined ? [] : [o.useUring ? 'uring' : 'net'])], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const logs: string[] = []
+  let partial = ''
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (partial + d).split('\n')
+    partial = lines.pop()!
+    logs.push(...lines)
+    if (process.env.SMBTS_TEST_LOG) process.stderr.write(d)
+  })
+  const [port, pid] = await new Promise<[number, number]>((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => { reject(new Error(`child server did not start: ${logs.join('\n')}`)) }, 60_000)
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      const m = /PORT (\d+) PID (\d+)/.exec(out)
+      if (m !== null) { clearTimeout(timer); resolve([Number(m[1]), Number(m[2])]) }
+    })
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`child server exited ${String(code)}: ${logs.join('\n')}`)) })
+  })
+  const status = (field: string): number => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? 0 : Number(m[1]) * 1024
+  }
+  return {
+    port, pid, root, share, user, password, logs, proc,
+    resetPeak () { writeFileSync(`/proc/${pid}/clear_refs`, '5') },
+    memory () { return { rss: status('VmRSS'), peak: status('VmHWM') } },
+    async stop () {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise<void>((resolve) => { proc.once('exit', () => { resolve() }) })
+        proc.kill('SIGKILL')
+        await exited
+      }
+      rmSync(root, { recursive: true, force: true })
+    },
+  }
+}
