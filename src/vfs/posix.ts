@@ -4,7 +4,7 @@
 import { promises as fsp, constants as fsc } from 'node:fs'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
-import type { Backend, BasicInfoUpdate, DirEntry, OpenOptions, ShareFs, ShareOptions, Stat, VfsFile } from './backend.js'
+import type { Backend, BasicInfoUpdate, CaseResolution, DirEntry, OpenOptions, ShareFs, ShareOptions, Stat, VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
 import { native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
 import { filetimeFromUnixNs, unixNsFromFiletime } from '../wire/filetime.js'
@@ -12,6 +12,7 @@ import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL,
   FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_REPARSE_POINT,
 } from '../wire/fscc/constants.js'
+import { pickCaseMatch } from './case-fold.js'
 import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
 
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
@@ -103,6 +104,18 @@ export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDot
     uid: sx.uid,
     gid: sx.gid,
     mode: sx.mode,
+  }
+}
+
+/**
+ * The names of a listing a client can spell: a name that is not valid UTF-8 decodes to U+FFFD and
+ * could only be matched by accident, so it is left out.
+ */
+function * utf8Names (list: Array<{ name: Buffer }>): Generator<string> {
+  for (const d of list) {
+    const name = d.name.toString('utf8')
+    if (name.includes('\uFFFD') && !Buffer.from(name, 'utf8').equals(d.name)) continue
+    yield name
   }
 }
 
@@ -335,6 +348,55 @@ class PosixShare implements ShareFs {
     try {
       return (await this.statAt(dirFd, name, c.AT_SYMLINK_NOFOLLOW, name)).st
     } finally { await close() }
+  }
+
+  /**
+   * Case-insensitive lookup (ShareFs.resolveCase), component by component. Every directory is
+   * opened by its stored path relative to the share root with openat2 and the share's RESOLVE
+   * flags, exactly as an exact lookup would open it, so a match can never lead anywhere an exact
+   * name could not (no `..`: getdents' '.' and '..' never match; a symlink the share does not
+   * follow stops the walk), and nothing is built or resolved outside the kernel's confinement.
+   * Each listing gets a fresh fd: getdents moves the fd's offset, and the root fd is shared by
+   * every request.
+   */
+  async resolveCase (path: string): Promise<CaseResolution> {
+    const parts = path === '' ? [] : path.split('/')
+    const c = native.constants
+    const found: string[] = []
+    let prefixExact = true
+    for (let i = 0; i < parts.length; i++) {
+      const want = parts[i]!
+      let dirFd: number
+      try {
+        dirFd = await this.sys.openat2(this.rootFd, found.length === 0 ? '.' : found.join('/'), c.O_RDONLY | c.O_DIRECTORY | c.O_CLOEXEC, 0, this.resolve)
+      } catch (e) {
+        // Not a directory we may look into. A file in the middle of the path is not counted (the
+        // path, not the name, is wrong); a symlink the share does not follow, or one leading
+        // outside, stays counted so that using the path fails as the exact spelling would.
+        if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') found.pop()
+        break
+      }
+      let name: string | undefined
+      try {
+        // The exact name first: one statx, no listing. Skipped for the last component when
+        // every earlier one was spelled as stored: the caller's exact lookup just missed it.
+        if (!(prefixExact && i === parts.length - 1)) {
+          try {
+            await this.sys.statx(dirFd, want, c.AT_SYMLINK_NOFOLLOW, c.STATX_TYPE)
+            name = want
+          } catch { /* not spelled as stored: list the directory */ }
+        }
+        if (name === undefined) name = pickCaseMatch(utf8Names(await native.getdents(dirFd)), want)
+      } catch {
+        name = undefined
+      } finally {
+        await this.sys.close(dirFd)
+      }
+      if (name === undefined) break
+      if (name !== want) prefixExact = false
+      found.push(name)
+    }
+    return { path: [...found, ...parts.slice(found.length)].join('/'), existing: found.length }
   }
 
   /** Opens the parent directory of `path` beneath the root (O_PATH) for the *at() calls. */

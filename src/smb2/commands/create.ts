@@ -10,6 +10,7 @@ import { NtStatus } from '../../wire/ntstatus.js'
 import { Open } from '../../session/model.js'
 import { decodeCreateRequest, encodeCreateResponse, type CreateContext } from './create.wire.js'
 import { smbPathToRelative } from '../path.js'
+import { caseInsensitive, lookupIgnoringCase, newNameSpelling } from '../names.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Stat, VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
@@ -40,26 +41,41 @@ function errnoStatus (e: unknown, path: string, forParent = false): NtStatusErro
   return new NtStatusError(status, `${path}: ${err.code ?? err.message}`)
 }
 
-async function statOrUndefined (ctx: RequestContext, rel: string): Promise<Stat | undefined> {
+/**
+ * What `rel` names: the path to use from here on (the stored spelling of an existing file, found
+ * case-insensitively on a share that is; the new name's spelling otherwise) and, when the file
+ * exists, its attributes. The exact spelling is the fast path: one stat; only a miss on a
+ * case-insensitive share scans directories (names.ts).
+ */
+async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string, existing?: Stat }> {
+  const fs = ctx.tree!.fs!
+  const share = ctx.tree!.share
   try {
-    return await ctx.tree!.fs!.stat(rel)
+    return { rel, existing: await fs.stat(rel) }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') {
-      // Name missing; tell a missing parent apart (MS-SMB2: STATUS_OBJECT_PATH_NOT_FOUND).
-      const i = rel.lastIndexOf('/')
-      if (i > 0) {
-        try {
-          const p = await ctx.tree!.fs!.stat(rel.slice(0, i))
-          if (!p.isDirectory) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND)
-        } catch (pe) {
-          throw errnoStatus(pe, rel, true)
-        }
-      }
-      return undefined
-    }
-    throw errnoStatus(e, rel, code === 'ENOTDIR')
+    if (code !== 'ENOENT') throw errnoStatus(e, rel, code === 'ENOTDIR')
   }
+  if (caseInsensitive(share)) {
+    const r = await lookupIgnoringCase(fs, share, rel)
+    // MS-SMB2 3.3.5.9 / MS-FSA 2.1.5.1: a missing directory on the way is a path error.
+    if (!r.parentExists) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND, `${rel}: no such directory`)
+    if (!r.exists) return { rel: r.path }
+    try {
+      return { rel: r.path, existing: await fs.stat(r.path) }
+    } catch (e) { throw errnoStatus(e, r.path) }
+  }
+  // Name missing; tell a missing parent apart (MS-SMB2: STATUS_OBJECT_PATH_NOT_FOUND).
+  const i = rel.lastIndexOf('/')
+  if (i > 0) {
+    try {
+      const p = await fs.stat(rel.slice(0, i))
+      if (!p.isDirectory) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND)
+    } catch (pe) {
+      throw errnoStatus(pe, rel, true)
+    }
+  }
+  return { rel: (i < 0 ? '' : rel.slice(0, i + 1)) + newNameSpelling(share, rel.slice(i + 1)) }
 }
 
 export async function create (ctx: RequestContext, related?: Related): Promise<Reply> {
@@ -77,7 +93,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   // is invalid.
   if (req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
 
-  const rel = smbPathToRelative(req.name)
+  const asGiven = smbPathToRelative(req.name)
   const maxOpen = ctx.server.config.global.maxOpenFiles
   if (ctx.conn.openCount() >= maxOpen) {
     ctx.server.log.warn(`${ctx.conn.io.remoteAddress}: max open files (${maxOpen}) reached`)
@@ -90,7 +106,7 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   if ((opts & CreateOptions.DELETE_ON_CLOSE) && (access & AccessMask.DELETE) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'delete-on-close without DELETE access')
 
   const fs = tree.fs!
-  const existing = await statOrUndefined(ctx, rel)
+  const { rel, existing } = await lookup(ctx, asGiven)
   const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0
   // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
   // existing data file, or for a new file that is not a directory, the name is invalid.
