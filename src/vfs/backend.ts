@@ -85,8 +85,9 @@ export interface ShareFs {
    * Case-insensitive lookup (smb.conf `case sensitive = no`): finds, component by component, the
    * entry each name matches (case-fold.ts pickCaseMatch) by listing the directories beneath the
    * share. Callers ask only after the exact name missed (ENOENT): it costs a directory scan per
-   * component not spelled as stored. It never resolves outside the share, and reports a
-   * component it cannot look into (a file, a symlink the share does not follow) as missing.
+   * component not spelled as stored. It never resolves outside the share: a directory it
+   * may not look into (a symlink the share does not follow or one leading outside) rejects with
+   * the error opening it gives (ELOOP, EXDEV, EACCES), as the exact spelling's lookup would.
    */
   resolveCase (path: string): Promise<CaseResolution>
   open (path: string, opts: OpenOptions): Promise<VfsFile>

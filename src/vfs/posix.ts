@@ -370,10 +370,12 @@ class PosixShare implements ShareFs {
       try {
         dirFd = await this.sys.openat2(this.rootFd, found.length === 0 ? '.' : found.join('/'), c.O_RDONLY | c.O_DIRECTORY | c.O_CLOEXEC, 0, this.resolve)
       } catch (e) {
-        // Not a directory we may look into. A file in the middle of the path is not counted (the
-        // path, not the name, is wrong); a symlink the share does not follow, or one leading
-        // outside, stays counted so that using the path fails as the exact spelling would.
-        if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') found.pop()
+        // A file in the middle of the path: not counted (the path, not the name, is wrong). Gone
+        // meanwhile: the walk ends there. Anything else (a symlink the share does not follow,
+        // ELOOP; one leading outside, EXDEV; EACCES) is the answer the exact spelling gets too.
+        const code = (e as NodeJS.ErrnoException).code
+        if (code === 'ENOTDIR') found.pop()
+        else if (code !== 'ENOENT') throw e
         break
       }
       let name: string | undefined

@@ -57,7 +57,10 @@ async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string,
     if (code !== 'ENOENT') throw errnoStatus(e, rel, code === 'ENOTDIR')
   }
   if (caseInsensitive(share)) {
-    const r = await lookupIgnoringCase(fs, share, rel)
+    let r
+    try {
+      r = await lookupIgnoringCase(fs, share, rel)
+    } catch (e) { throw errnoStatus(e, rel, true) }
     // MS-SMB2 3.3.5.9 / MS-FSA 2.1.5.1: a missing directory on the way is a path error.
     if (!r.parentExists) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND, `${rel}: no such directory`)
     if (!r.exists) return { rel: r.path }
