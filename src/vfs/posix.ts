@@ -108,15 +108,23 @@ export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDot
 }
 
 /**
- * The names of a listing a client can spell: a name that is not valid UTF-8 decodes to U+FFFD and
- * could only be matched by accident, so it is left out.
+ * The names of a packed listing (native.getdentsNames: each name and a NUL) that a client can
+ * spell. Decoded in one go; a name that is not valid UTF-8 decodes to U+FFFD and could only be
+ * matched by accident, so when the listing holds U+FFFD each name is checked and such ones left out.
  */
-function * utf8Names (list: Array<{ name: Buffer }>): Generator<string> {
-  for (const d of list) {
-    const name = d.name.toString('utf8')
-    if (name.includes('\uFFFD') && !Buffer.from(name, 'utf8').equals(d.name)) continue
-    yield name
+export function utf8Names (packed: Buffer): string[] {
+  const all = packed.toString('utf8')
+  const names = all.split('\0')
+  names.pop() // after the last NUL
+  if (!all.includes('\uFFFD')) return names
+  const out: string[] = []
+  let off = 0
+  for (let end = packed.indexOf(0, off); end >= 0; off = end + 1, end = packed.indexOf(0, off)) {
+    const raw = packed.subarray(off, end)
+    const name = raw.toString('utf8')
+    if (!name.includes('\uFFFD') || Buffer.from(name, 'utf8').equals(raw)) out.push(name)
   }
+  return out
 }
 
 function baseName (path: string): string {
@@ -388,7 +396,7 @@ class PosixShare implements ShareFs {
             name = want
           } catch { /* not spelled as stored: list the directory */ }
         }
-        if (name === undefined) name = pickCaseMatch(utf8Names(await native.getdents(dirFd)), want)
+        if (name === undefined) name = pickCaseMatch(utf8Names(await native.getdentsNames(dirFd)), want)
       } catch {
         name = undefined
       } finally {

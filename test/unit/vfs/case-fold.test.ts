@@ -3,6 +3,7 @@
 // that differ only in case.
 import t from 'tap'
 import { downcaseName, equalsIgnoreCase, pickCaseMatch, upcaseName, upcaseTableOf } from '../../../src/vfs/case-fold.js'
+import { utf8Names } from '../../../src/vfs/posix.js'
 
 t.test('upcase table: ASCII, Latin-1, Greek, Cyrillic; longer upper cases stay', async t => {
   t.equal(upcaseName('t015-15.txt'), 'T015-15.TXT')
@@ -47,4 +48,15 @@ t.test('pickCaseMatch: exact wins, else the smallest in code-unit order, whateve
   t.equal(pickCaseMatch(['.', '..', 'b'], '..'), undefined, "'.' and '..' never match")
   t.equal(pickCaseMatch([], 'a'), undefined)
   t.equal(pickCaseMatch(['ab', 'a'], 'A'), 'a')
+})
+
+t.test('utf8Names: a packed listing decoded, names that are not UTF-8 left out', async t => {
+  const pack = (...names: Buffer[]): Buffer => Buffer.concat(names.flatMap((n) => [n, Buffer.from([0])]))
+  t.same(utf8Names(pack(Buffer.from('.'), Buffer.from('..'), Buffer.from('Ünter ordner'), Buffer.from('😀.txt'))), ['.', '..', 'Ünter ordner', '😀.txt'])
+  t.same(utf8Names(Buffer.alloc(0)), [])
+  // 'bad\xc3(' is not UTF-8: it would decode to 'bad\uFFFD(' and match a client's U+FFFD by accident.
+  const bad = Buffer.from([0x62, 0x61, 0x64, 0xc3, 0x28])
+  // A real U+FFFD, encoded as UTF-8, is a name like any other.
+  const realFffd = Buffer.from('x\uFFFDy', 'utf8')
+  t.same(utf8Names(pack(Buffer.from('a.txt'), bad, realFffd, Buffer.from('b'))), ['a.txt', 'x\uFFFDy', 'b'])
 })
