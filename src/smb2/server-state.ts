@@ -5,6 +5,7 @@ import type { Config, ShareConfig } from '../config/config.js'
 import type { Backend, ShareFs } from '../vfs/backend.js'
 import type { Session } from '../session/model.js'
 import { ShareModeTable } from '../locking/share-modes.js'
+import { NameLocks } from '../locking/name-locks.js'
 import type { Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { ConnectionLimits } from '../transport/guard.js'
@@ -17,6 +18,8 @@ export class ServerState {
   readonly startTime = filetimeNow()
   readonly sessions = new Map<bigint, Session>()
   readonly shareModes = new ShareModeTable()
+  /** CREATEs of a name not yet there run one at a time (create.ts). */
+  readonly nameLocks = new NameLocks()
   shares = new Map<string, ShareEntry>()
   private lastSessionId = 0n
   private lastFileId = 0n

@@ -212,3 +212,31 @@ t.test('preserve case = no: new names in default case', async t => {
     t.same(listing(srv.share), ['Keep.Me', want].sort(), `${lines.join(', ')}: new name ${want}, existing names untouched`)
   }
 })
+
+t.test('CREATEs of one new name, racing from two connections, meet one file', async t => {
+  const srv = setup(t)
+  const a = await new MemClient(srv.state).connect()
+  const b = await new MemClient(srv.state).connect()
+  // Two connections (one request in flight on each): the server runs both CREATEs at once.
+  for (let round = 0; round < 5; round++) {
+    const name = `race-${round}`
+    const [ra, rb] = await Promise.all([
+      a.create(`${name}.txt`, { disposition: Disposition.OPEN_IF }),
+      b.create(`${name.toUpperCase()}.TXT`, { disposition: Disposition.OPEN_IF }),
+    ])
+    t.same([ra.status, rb.status], [0, 0], `${name}: both open`)
+    t.same([ra.body.readUInt32LE(4), rb.body.readUInt32LE(4)].sort(), [CreateAction.OPENED, CreateAction.CREATED], 'one created it, the other opened it')
+    await a.close(fileIdOf(ra))
+    await b.close(fileIdOf(rb))
+    const dir = `Dir-${round}`
+    const [da, db] = await Promise.all([
+      a.create(dir, { disposition: Disposition.OPEN_IF, options: Opt.DIRECTORY_FILE, access: Access.GENERIC_READ }),
+      b.create(dir, { disposition: Disposition.OPEN_IF, options: Opt.DIRECTORY_FILE, access: Access.GENERIC_READ }),
+    ])
+    t.same([da.status, db.status], [0, 0], `${dir}: OPEN_IF of one new directory twice: no collision`)
+    await a.close(fileIdOf(da))
+    await b.close(fileIdOf(db))
+  }
+  t.equal(listing(srv.share).length, 10, 'one file and one directory per round')
+  t.equal(srv.state.nameLocks.size, 0, 'no name left locked')
+})

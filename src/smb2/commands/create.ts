@@ -8,7 +8,8 @@ import {
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { Open } from '../../session/model.js'
-import { decodeCreateRequest, encodeCreateResponse, type CreateContext } from './create.wire.js'
+import { decodeCreateRequest, encodeCreateResponse, type CreateContext, type CreateRequest } from './create.wire.js'
+import { upcaseName } from '../../vfs/case-fold.js'
 import { smbPathToRelative } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling } from '../names.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
@@ -83,7 +84,6 @@ async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string,
 
 export async function create (ctx: RequestContext, related?: Related): Promise<Reply> {
   const tree = ctx.tree!
-  const session = ctx.session!
   const req = decodeCreateRequest(ctx.msg)
   const opts = req.createOptions
   if (req.impersonationLevel > 3) throw new NtStatusError(NtStatus.BAD_IMPERSONATION_LEVEL)
@@ -108,8 +108,29 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   const readOnlyShare = (tree.maximalAccess & AccessMask.FILE_WRITE_DATA) === 0
   if ((opts & CreateOptions.DELETE_ON_CLOSE) && (access & AccessMask.DELETE) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'delete-on-close without DELETE access')
 
+  const first = await lookup(ctx, asGiven)
+  if (first.existing !== undefined) return await openOrCreate(ctx, related, req, access, readOnlyShare, first)
+  // A name that does not exist yet: the CREATEs of it (under any spelling this share equates) run
+  // one at a time, each looking again once the one before it finished, so two clients creating
+  // `a.txt` and `A.TXT`, or the same directory with OPEN_IF, meet one file instead of racing
+  // between lookup and creation (a second spelling made beside the first; a mkdir's EEXIST
+  // answered as a collision). The exact lookup of an existing name never waits here.
+  const last = first.rel.slice(first.rel.lastIndexOf('/') + 1)
+  const key = `${tree.shareName}\0${first.rel.slice(0, Math.max(0, first.rel.lastIndexOf('/')))}\0${caseInsensitive(tree.share) ? upcaseName(last) : last}`
+  const unlock = await ctx.server.nameLocks.acquire(key)
+  try {
+    return await openOrCreate(ctx, related, req, access, readOnlyShare, await lookup(ctx, asGiven))
+  } finally { unlock() }
+}
+
+/** CREATE once the name is looked up: open what exists, or create it (MS-SMB2 3.3.5.9). */
+async function openOrCreate (ctx: RequestContext, related: Related | undefined, req: CreateRequest, access: number, readOnlyShare: boolean,
+  found: { rel: string, existing?: Stat }): Promise<Reply> {
+  const tree = ctx.tree!
+  const session = ctx.session!
+  const opts = req.createOptions
   const fs = tree.fs!
-  const { rel, existing } = await lookup(ctx, asGiven)
+  const { rel, existing } = found
   const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0
   // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
   // existing data file, or for a new file that is not a directory, the name is invalid.
