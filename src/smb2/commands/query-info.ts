@@ -56,6 +56,8 @@ async function renameTarget (open: Open, asGiven: string): Promise<{ target: str
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !caseInsensitive(share)) return { target: withLast(asGiven, given) }
   }
   const r = await lookupIgnoringCase(fs, share, asGiven)
+  // MS-FSA 2.1.5.15.11: the target's directory must exist.
+  if (!r.parentExists) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND, `${asGiven}: no such directory`)
   if (!r.exists) return { target: r.path }
   if (r.path === open.path) return { target: withLast(r.path, given) }
   const respell = withLast(r.path, given)
