@@ -108,15 +108,15 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
   const readOnlyShare = (tree.maximalAccess & AccessMask.FILE_WRITE_DATA) === 0
   if ((opts & CreateOptions.DELETE_ON_CLOSE) && (access & AccessMask.DELETE) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'delete-on-close without DELETE access')
 
-  const first = await lookup(ctx, asGiven)
-  if (first.existing !== undefined) return await openOrCreate(ctx, related, req, access, readOnlyShare, first)
-  // A name that does not exist yet: the CREATEs of it (under any spelling this share equates) run
-  // one at a time, each looking again once the one before it finished, so two clients creating
-  // `a.txt` and `A.TXT`, or the same directory with OPEN_IF, meet one file instead of racing
-  // between lookup and creation (a second spelling made beside the first; a mkdir's EEXIST
-  // answered as a collision). The exact lookup of an existing name never waits here.
-  const last = first.rel.slice(first.rel.lastIndexOf('/') + 1)
-  const key = `${tree.shareName}\0${first.rel.slice(0, Math.max(0, first.rel.lastIndexOf('/')))}\0${caseInsensitive(tree.share) ? upcaseName(last) : last}`
+  // The fast path: the name exists as spelled (one stat, no waiting).
+  const exact = await tree.fs!.stat(asGiven).catch(() => undefined)
+  if (exact !== undefined) return await openOrCreate(ctx, related, req, access, readOnlyShare, { rel: asGiven, existing: exact })
+  // Otherwise the name is spelled otherwise or does not exist yet: the CREATEs of one path (under
+  // any spelling this share equates) run one at a time, each looking it up once the one before
+  // finished, so two clients creating `a.txt` and `A.TXT`, or one directory with OPEN_IF, meet
+  // one file instead of racing between lookup and creation (a second spelling made beside the
+  // first; a mkdir's EEXIST answered as a collision).
+  const key = `${tree.shareName}\0${caseInsensitive(tree.share) ? upcaseName(asGiven) : asGiven}`
   const unlock = await ctx.server.nameLocks.acquire(key)
   try {
     return await openOrCreate(ctx, related, req, access, readOnlyShare, await lookup(ctx, asGiven))
