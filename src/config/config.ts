@@ -39,6 +39,11 @@ export interface ShareConfig {
   hideDotFiles: boolean
   /** DOS attributes and CreationTime/ChangeTime are kept in the user.smbts.dos xattr. */
   storeDosAttributes: boolean
+  /** Names are looked up exactly as given (`case sensitive = yes`); else case-insensitively. */
+  caseSensitive: boolean
+  /** A new name keeps the client's case (`preserve case`); else it is stored in `defaultCase`. */
+  preserveCase: boolean
+  defaultCase: 'lower' | 'upper'
   maxConnections: number; smb3Encryption: 'disabled' | 'auto' | 'mandatory' | undefined
   raw: Map<string, string>
 }
@@ -247,6 +252,9 @@ function buildShare (
     hideDotFiles: bool(slots, 'hide dot files'),
     storeDosAttributes: bool(slots, 'store dos attributes'),
     level2Oplocks: bool(slots, 'level2 oplocks'),
+    caseSensitive: str(slots, 'case sensitive') === 'yes',
+    preserveCase: bool(slots, 'preserve case'),
+    defaultCase: str(slots, 'default case') === 'upper' ? 'upper' : 'lower',
     maxConnections: maxConnections === 0 ? MAX_CONNECTIONS_LIMIT : maxConnections,
     smb3Encryption: enc === '' ? undefined : enc as 'disabled' | 'auto' | 'mandatory',
     raw

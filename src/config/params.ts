@@ -75,6 +75,16 @@ const MAP_TO_GUEST_VALUES: Record<string, string> = {
   'bad uid': 'bad uid'
 }
 
+// Samba's `case sensitive` (smb.conf(5)): a boolean or `auto`. Samba's auto is case-sensitive only
+// for SMB1 clients with the UNIX extensions; smbts speaks SMB2 without the POSIX extensions, so
+// auto means insensitive, as Windows. (ksmbd has no such parameter: its lookups are always
+// case-insensitive.)
+const CASE_SENSITIVE_VALUES: Record<string, string> = {
+  auto: 'auto', default: 'auto',
+  yes: 'yes', true: 'yes', on: 'yes', 1: 'yes',
+  no: 'no', false: 'no', off: 'no', 0: 'no'
+}
+
 const g = (def: Omit<ParamDef, 'scope'>): ParamDef => ({ ...def, scope: 'global' })
 const s = (def: Omit<ParamDef, 'scope'>): ParamDef => ({ ...def, scope: 'share' })
 
@@ -172,6 +182,12 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   // Samba also takes "windows and unix" / "unix only": both mean "inherit" here
   s({ name: 'inherit owner', type: 'bool', default: 'no' }),
   s({ name: 'follow symlinks', type: 'bool', default: 'no' }),
+  // Samba's name handling (smb.conf(5) NAME MANGLING): lookups are case-insensitive unless
+  // `case sensitive = yes`; a new name keeps the client's case unless `preserve case = no`,
+  // which stores it in `default case`.
+  s({ name: 'case sensitive', type: 'enum', default: 'auto', values: CASE_SENSITIVE_VALUES, aliases: ['casesignames'] }),
+  s({ name: 'preserve case', type: 'bool', default: 'yes' }),
+  s({ name: 'default case', type: 'enum', default: 'lower', values: { lower: 'lower', upper: 'upper' } }),
   s({ name: 'vfs objects', type: 'list', default: '' }),
   s({ name: 'store dos attributes', type: 'bool', default: 'yes' }),
   s({ name: 'max connections', type: 'size', default: '128', min: 0, max: 65536 }),

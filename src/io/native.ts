@@ -179,6 +179,12 @@ export interface NativeAddon {
    * Stops at `maxEntries` (default 1,048,576; at most 16,777,216) and sets `truncated`.
    */
   getdents(fd: number, maxEntries?: number): Promise<NativeDirentList>;
+  /**
+   * getdents() names only, packed: every name followed by a NUL byte, in kernel order ('.' and
+   * '..' included), in one Buffer; same limits. For scans that need only names (case-insensitive
+   * lookup): no object, Buffer or BigInt per entry.
+   */
+  getdentsNames(fd: number, maxEntries?: number): Promise<Buffer & { truncated: boolean }>;
 
   fsync(fd: number): Promise<void>;
   fdatasync(fd: number): Promise<void>;

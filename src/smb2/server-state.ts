@@ -7,6 +7,7 @@ import type { Session } from '../session/model.js'
 import { ShareModeTable } from '../locking/share-modes.js'
 import { MemoryOplockStore, OPLOCK_BREAK_TIMEOUT_MS, type OplockStore } from '../locking/oplocks.js'
 import { RepeatLimiter, type Logger } from '../control/log.js'
+import { NameLocks } from '../locking/name-locks.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { ConnectionLimits } from '../transport/guard.js'
 import { BufferPool } from '../io/buffer-pool.js'
@@ -19,6 +20,8 @@ export class ServerState {
   readonly sessions = new Map<bigint, Session>()
   readonly shareModes = new ShareModeTable()
   readonly oplocks: OplockStore
+  /** CREATEs of a name not yet there run one at a time (create.ts). */
+  readonly nameLocks = new NameLocks()
   shares = new Map<string, ShareEntry>()
   private lastSessionId = 0n
   private lastFileId = 0n

@@ -65,8 +65,31 @@ export interface VfsFile {
   close (): Promise<void>
 }
 
+/** What resolveCase found for a share-relative path. */
+export interface CaseResolution {
+  /**
+   * The path as stored: each leading component that exists is spelled as on disk, the components
+   * from the first missing one on are kept as given.
+   */
+  path: string
+  /**
+   * How many leading components exist (the whole path exists when it equals their count); a
+   * component that exists but is not a directory counts only when it is the last one.
+   */
+  existing: number
+}
+
 export interface ShareFs {
   readonly root: string
+  /**
+   * Case-insensitive lookup (smb.conf `case sensitive = no`): finds, component by component, the
+   * entry each name matches (case-fold.ts pickCaseMatch) by listing the directories beneath the
+   * share. Callers ask only after the exact name missed (ENOENT): it costs a directory scan per
+   * component not spelled as stored. It never resolves outside the share: a directory it
+   * may not look into (a symlink the share does not follow or one leading outside) rejects with
+   * the error opening it gives (ELOOP, EXDEV, EACCES), as the exact spelling's lookup would.
+   */
+  resolveCase (path: string): Promise<CaseResolution>
   open (path: string, opts: OpenOptions): Promise<VfsFile>
   /** lstat: a symlink is reported as itself, never followed. */
   stat (path: string): Promise<Stat>

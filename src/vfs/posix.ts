@@ -4,7 +4,7 @@
 import { promises as fsp, constants as fsc } from 'node:fs'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
-import type { Backend, BasicInfoUpdate, DirEntry, OpenOptions, ShareFs, ShareOptions, Stat, VfsFile } from './backend.js'
+import type { Backend, BasicInfoUpdate, CaseResolution, DirEntry, OpenOptions, ShareFs, ShareOptions, Stat, VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
 import { native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
 import { filetimeFromUnixNs, unixNsFromFiletime } from '../wire/filetime.js'
@@ -12,6 +12,7 @@ import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL,
   FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_REPARSE_POINT,
 } from '../wire/fscc/constants.js'
+import { pickCaseMatch } from './case-fold.js'
 import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
 
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
@@ -104,6 +105,26 @@ export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDot
     gid: sx.gid,
     mode: sx.mode,
   }
+}
+
+/**
+ * The names of a packed listing (native.getdentsNames: each name and a NUL) that a client can
+ * spell. Decoded in one go; a name that is not valid UTF-8 decodes to U+FFFD and could only be
+ * matched by accident, so when the listing holds U+FFFD each name is checked and such ones left out.
+ */
+export function utf8Names (packed: Buffer): string[] {
+  const all = packed.toString('utf8')
+  const names = all.split('\0')
+  names.pop() // after the last NUL
+  if (!all.includes('\uFFFD')) return names
+  const out: string[] = []
+  let off = 0
+  for (let end = packed.indexOf(0, off); end >= 0; off = end + 1, end = packed.indexOf(0, off)) {
+    const raw = packed.subarray(off, end)
+    const name = raw.toString('utf8')
+    if (!name.includes('\uFFFD') || Buffer.from(name, 'utf8').equals(raw)) out.push(name)
+  }
+  return out
 }
 
 function baseName (path: string): string {
@@ -335,6 +356,57 @@ class PosixShare implements ShareFs {
     try {
       return (await this.statAt(dirFd, name, c.AT_SYMLINK_NOFOLLOW, name)).st
     } finally { await close() }
+  }
+
+  /**
+   * Case-insensitive lookup (ShareFs.resolveCase), component by component. Every directory is
+   * opened by its stored path relative to the share root with openat2 and the share's RESOLVE
+   * flags, exactly as an exact lookup would open it, so a match can never lead anywhere an exact
+   * name could not (no `..`: getdents' '.' and '..' never match; a symlink the share does not
+   * follow stops the walk), and nothing is built or resolved outside the kernel's confinement.
+   * Each listing gets a fresh fd: getdents moves the fd's offset, and the root fd is shared by
+   * every request.
+   */
+  async resolveCase (path: string): Promise<CaseResolution> {
+    const parts = path === '' ? [] : path.split('/')
+    const c = native.constants
+    const found: string[] = []
+    let prefixExact = true
+    for (let i = 0; i < parts.length; i++) {
+      const want = parts[i]!
+      let dirFd: number
+      try {
+        dirFd = await this.sys.openat2(this.rootFd, found.length === 0 ? '.' : found.join('/'), c.O_RDONLY | c.O_DIRECTORY | c.O_CLOEXEC, 0, this.resolve)
+      } catch (e) {
+        // A file in the middle of the path: not counted (the path, not the name, is wrong). Gone
+        // meanwhile: the walk ends there. Anything else (a symlink the share does not follow,
+        // ELOOP; one leading outside, EXDEV; EACCES) is the answer the exact spelling gets too.
+        const code = (e as NodeJS.ErrnoException).code
+        if (code === 'ENOTDIR') found.pop()
+        else if (code !== 'ENOENT') throw e
+        break
+      }
+      let name: string | undefined
+      try {
+        // The exact name first: one statx, no listing. Skipped for the last component when
+        // every earlier one was spelled as stored: the caller's exact lookup just missed it.
+        if (!(prefixExact && i === parts.length - 1)) {
+          try {
+            await this.sys.statx(dirFd, want, c.AT_SYMLINK_NOFOLLOW, c.STATX_TYPE)
+            name = want
+          } catch { /* not spelled as stored: list the directory */ }
+        }
+        if (name === undefined) name = pickCaseMatch(utf8Names(await native.getdentsNames(dirFd)), want)
+      } catch {
+        name = undefined
+      } finally {
+        await this.sys.close(dirFd)
+      }
+      if (name === undefined) break
+      if (name !== want) prefixExact = false
+      found.push(name)
+    }
+    return { path: [...found, ...parts.slice(found.length)].join('/'), existing: found.length }
   }
 
   /** Opens the parent directory of `path` beneath the root (O_PATH) for the *at() calls. */

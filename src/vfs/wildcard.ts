@@ -6,10 +6,15 @@
 //      (so a run of '>' advances past the whole run)
 //   "  DOS_DOT: a '.', or nothing at the end of the name
 // Matching is on UTF-16 code units (as Windows does), case-insensitive by default through a
-// one-to-one Unicode upper-case table (characters whose upper case is longer, like 'ß', stay).
+// one-to-one Unicode upper-case table (case-fold.ts; characters whose upper case is longer, like
+// 'ß', stay).
 //
 // A pattern is compiled once per search; the matcher is a small NFA simulation over pattern
 // positions, O(name × pattern) with no backtracking blow-up.
+
+import { upcaseName } from './case-fold.js'
+
+export { upcaseName }
 
 const STAR = 0x2A // '*'
 const QM = 0x3F // '?'
@@ -24,29 +29,6 @@ const isWild = (c: number): boolean => c === STAR || c === QM || c === DOS_STAR 
 export function hasWildcards (pattern: string): boolean {
   for (let i = 0; i < pattern.length; i++) if (isWild(pattern.charCodeAt(i))) return true
   return false
-}
-
-let upcaseTable: Uint16Array | undefined
-
-function upcase (): Uint16Array {
-  if (upcaseTable === undefined) {
-    const t = new Uint16Array(0x10000)
-    for (let c = 0; c < 0x10000; c++) {
-      // Lone surrogates upper-case to themselves; multi-unit results keep the original unit.
-      const u = String.fromCharCode(c).toUpperCase()
-      t[c] = u.length === 1 ? u.charCodeAt(0) : c
-    }
-    upcaseTable = t
-  }
-  return upcaseTable
-}
-
-/** Upper-case a string code unit by code unit (the table Windows compares names with). */
-export function upcaseName (s: string): string {
-  const t = upcase()
-  let out = ''
-  for (let i = 0; i < s.length; i++) out += String.fromCharCode(t[s.charCodeAt(i)]!)
-  return out
 }
 
 export interface WildcardOptions {

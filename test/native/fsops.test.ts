@@ -21,7 +21,7 @@ t.test('the addon loaded and exports every op', async (t) => {
   t.ok(nativeAvailable, 'nativeAvailable');
   for (const name of [
     'openat2', 'mkdirat', 'unlinkat', 'renameat2', 'linkat', 'symlinkat', 'readlinkat', 'statx',
-    'statxXattr', 'getdents', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'futimens', 'fchmod', 'fchown',
+    'statxXattr', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'futimens', 'fchmod', 'fchown',
     'fgetxattr', 'fsetxattr', 'flistxattr', 'fremovexattr', 'close', 'pread', 'pwrite', 'counters',
   ] as const) {
     t.type(native[name], 'function', name);
@@ -279,6 +279,41 @@ t.test('getdents lists created names, including non-ASCII', { skip }, async (t) 
   await t.rejects(native.getdents(root), errnoLike('EBADF', 'getdents64'));
 });
 
+/** Splits getdentsNames' packed Buffer into the raw name bytes. */
+function unpack (packed: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < packed.length;) {
+    const end = packed.indexOf(0, off);
+    out.push(packed.subarray(off, end));
+    off = end + 1;
+  }
+  return out;
+}
+
+t.test('getdentsNames: the same names as getdents, packed with NULs', { skip }, async (t) => {
+  const { dir, fd: root } = await rootOf(t);
+  const names = ['plain.txt', 'héllo wörld', '日本語', 'emoji-😀', 'space at end '];
+  for (const n of names) await writeFile(join(dir, n), n);
+  const rawName = Buffer.from([0x62, 0x61, 0x64, 0xc3, 0x28]); // not UTF-8
+  const rfd = await native.openat2(root, rawName, C.O_CREAT | C.O_WRONLY, 0o644, RES());
+  await native.close(rfd);
+  const fd = await openDir(root);
+  t.teardown(() => native.close(fd));
+  const packed = await native.getdentsNames(fd);
+  t.ok(Buffer.isBuffer(packed));
+  t.equal(packed.truncated, false);
+  t.equal(packed[packed.length - 1], 0, 'every name ends with a NUL');
+  const got = unpack(packed);
+  const full = await native.getdents(fd);
+  t.same(got.map((b) => b.toString('hex')), full.map((e) => e.name.toString('hex')), 'same names, same order');
+  t.ok(got.some((b) => b.equals(rawName)), 'a non-UTF-8 name as its bytes');
+  const few = await native.getdentsNames(fd, 2);
+  t.equal(unpack(few).length, 2);
+  t.equal(few.truncated, true, 'maxEntries reports truncation');
+  await t.rejects(native.getdentsNames(fd, 0), { code: 'ERR_OUT_OF_RANGE' });
+  await t.rejects(native.getdentsNames(root), errnoLike('EBADF', 'getdents64'), 'an O_PATH fd cannot be read');
+});
+
 t.test('getdents on a big directory', { skip }, async (t) => {
   const { dir, fd: root } = await rootOf(t);
   const n = 5000;
@@ -288,6 +323,8 @@ t.test('getdents on a big directory', { skip }, async (t) => {
   const list = await native.getdents(fd);
   t.equal(list.length, n + 2, 'every entry across many getdents64 calls');
   t.equal(new Set(list.map((e) => e.name.toString())).size, n + 2, 'no duplicates');
+  const packed = unpack(await native.getdentsNames(fd)).map((b) => b.toString());
+  t.same(packed, list.map((e) => e.name.toString()), 'getdentsNames: every entry too');
 });
 
 t.test('fallocate, futimens, fchmod, fchown', { skip }, async (t) => {

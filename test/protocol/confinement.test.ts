@@ -2,7 +2,7 @@
 // secret beside the share), absolute-looking names, rename targets. Each gets a definite
 // NTSTATUS and the file outside is neither read nor written.
 import t from 'tap'
-import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   Access, Disposition, MemClient, memServer, namesOf, Opt, outputBuffer, readData, renameInfo, Status,
@@ -87,6 +87,69 @@ for (const follow of [false, true]) {
     t.notOk(names.includes('secret.txt'))
     t.notOk(names.includes('passwd'))
     t.not(PASSWD_FIRST, '')
+    t.notOk(c.closed)
+  })
+}
+
+// Case-insensitive lookup lists directories and picks names, but every directory it looks into
+// is opened beneath the share root with the share's RESOLVE flags: another spelling of a link
+// reaches exactly what the link's own spelling reaches (nothing outside), and names outside the
+// share are never candidates.
+for (const follow of [false, true]) {
+  t.test(`case-insensitive names stay beneath the share (follow symlinks = ${follow ? 'yes' : 'no'})`, async (t) => {
+    const srv = setup(t, [`follow symlinks = ${follow ? 'yes' : 'no'}`])
+    mkdirSync(join(srv.share, 'realdir'))
+    writeFileSync(join(srv.share, 'realdir', 'f.txt'), 'in realdir')
+    symlinkSync('realdir', join(srv.share, 'linkdir'))
+    symlinkSync(srv.root, join(srv.share, 'out')) // the directory holding secret.txt
+    const c = await new MemClient(srv.state).connect()
+    const denied = [Status.ACCESS_DENIED, Status.OBJECT_NAME_NOT_FOUND, Status.OBJECT_PATH_NOT_FOUND]
+    // [another spelling, the stored spelling]: the same answer, and nothing from outside read.
+    const pairs: Array<[string, string]> = [
+      ['ETC\\passwd', 'etc\\passwd'],
+      ['Etc\\PASSWD', 'etc\\passwd'],
+      ['LEAK.TXT', 'leak.txt'],
+      ['Abs-Leak.Txt', 'abs-leak.txt'],
+      ['OUT\\SECRET.TXT', 'out\\secret.txt'],
+      ['Out\\share\\INSIDE.TXT', 'out\\share\\inside.txt'],
+    ]
+    for (const [variant, stored] of pairs) {
+      const r = await tryRead(c, variant)
+      const e = await tryRead(c, stored)
+      t.equal(r.status, e.status, `${variant}: 0x${r.status.toString(16)}, as ${stored}`)
+      t.ok(denied.includes(r.status), `${variant}: refused`)
+      t.equal(r.data, undefined, `${variant}: nothing read`)
+    }
+    // secret.txt is beside the share: the share root's listing never offers it.
+    t.equal((await tryRead(c, 'SECRET.TXT')).status, Status.OBJECT_NAME_NOT_FOUND, 'a name beside the share is not found')
+    t.equal((await tryRead(c, 'Realdir\\..\\SECRET.TXT')).status, Status.OBJECT_PATH_SYNTAX_BAD)
+    // Another spelling of an in-share link behaves as the link's own spelling.
+    const viaLink = await tryRead(c, 'LINKDIR\\F.TXT')
+    const ok = await tryRead(c, 'OK-LINK.TXT')
+    if (follow) {
+      t.equal(viaLink.data?.toString(), 'in realdir', 'a followed directory link, spelled otherwise')
+      t.equal(ok.data?.toString(), 'inside', 'a followed file link, spelled otherwise')
+    } else {
+      t.ok(denied.includes(viaLink.status) && viaLink.data === undefined, `a directory link is not followed (0x${viaLink.status.toString(16)})`)
+      t.equal(ok.status, Status.ACCESS_DENIED, 'a file link is not followed')
+    }
+    t.equal((await tryRead(c, 'REALDIR\\F.TXT')).data?.toString(), 'in realdir')
+
+    // Writing through another spelling of a link: refused, nothing outside changes.
+    t.equal((await c.create('LEAK.TXT', { disposition: Disposition.OVERWRITE_IF })).status, Status.ACCESS_DENIED)
+    const created = await c.create('Leak.Txt', { disposition: Disposition.CREATE })
+    t.equal(created.status, (await c.create('leak.txt', { disposition: Disposition.CREATE })).status, 'CREATE of the link spelled otherwise: as spelled as stored')
+    t.not(created.status, 0, 'and refused')
+    const w = await c.create('OUT\\escaped.txt', { disposition: Disposition.CREATE })
+    t.ok(denied.includes(w.status), `create through a link to outside: 0x${w.status.toString(16)}`)
+    t.notOk(existsSync(join(srv.root, 'escaped.txt')))
+    // A rename onto another spelling of the link replaces the link itself, never its target.
+    const fid = await c.open('inside.txt')
+    const r = await c.setInfo(fid, 1, 10, renameInfo('LEAK.TXT', true))
+    t.equal(r.status, 0, 'rename replacing the link')
+    await c.close(fid)
+    t.equal(readFileSync(join(srv.root, 'secret.txt'), 'utf8'), SECRET, 'secret untouched')
+    t.equal(readFileSync(join(srv.share, 'LEAK.TXT'), 'utf8'), 'inside', 'the link was replaced by the file, in the client\'s spelling')
     t.notOk(c.closed)
   })
 }

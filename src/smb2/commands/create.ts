@@ -11,7 +11,9 @@ import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { Open } from '../../session/model.js'
 import { decodeCreateRequest, encodeCreateResponse, type CreateContext } from './create.wire.js'
+import { upcaseName } from '../../vfs/case-fold.js'
 import { smbPathToRelative } from '../path.js'
+import { caseInsensitive, lookupIgnoringCase, newNameSpelling } from '../names.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Stat, VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
@@ -50,26 +52,44 @@ function errnoStatus (e: unknown, path: string, forParent = false): NtStatusErro
   return new NtStatusError(status, `${path}: ${err.code ?? err.message}`)
 }
 
-async function statOrUndefined (ctx: RequestContext, rel: string): Promise<Stat | undefined> {
+/**
+ * What `rel` names: the path to use from here on (the stored spelling of an existing file, found
+ * case-insensitively on a share that is; the new name's spelling otherwise) and, when the file
+ * exists, its attributes. The exact spelling is the fast path: one stat; only a miss on a
+ * case-insensitive share scans directories (names.ts).
+ */
+async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string, existing?: Stat }> {
+  const fs = ctx.tree!.fs!
+  const share = ctx.tree!.share
   try {
-    return await ctx.tree!.fs!.stat(rel)
+    return { rel, existing: await fs.stat(rel) }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') {
-      // Name missing; tell a missing parent apart (MS-SMB2: STATUS_OBJECT_PATH_NOT_FOUND).
-      const i = rel.lastIndexOf('/')
-      if (i > 0) {
-        try {
-          const p = await ctx.tree!.fs!.stat(rel.slice(0, i))
-          if (!p.isDirectory) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND)
-        } catch (pe) {
-          throw errnoStatus(pe, rel, true)
-        }
-      }
-      return undefined
-    }
-    throw errnoStatus(e, rel, code === 'ENOTDIR')
+    if (code !== 'ENOENT') throw errnoStatus(e, rel, code === 'ENOTDIR')
   }
+  if (caseInsensitive(share)) {
+    let r
+    try {
+      r = await lookupIgnoringCase(fs, share, rel)
+    } catch (e) { throw errnoStatus(e, rel, true) }
+    // MS-SMB2 3.3.5.9 / MS-FSA 2.1.5.1: a missing directory on the way is a path error.
+    if (!r.parentExists) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND, `${rel}: no such directory`)
+    if (!r.exists) return { rel: r.path }
+    try {
+      return { rel: r.path, existing: await fs.stat(r.path) }
+    } catch (e) { throw errnoStatus(e, r.path) }
+  }
+  // Name missing; tell a missing parent apart (MS-SMB2: STATUS_OBJECT_PATH_NOT_FOUND).
+  const i = rel.lastIndexOf('/')
+  if (i > 0) {
+    try {
+      const p = await fs.stat(rel.slice(0, i))
+      if (!p.isDirectory) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND)
+    } catch (pe) {
+      throw errnoStatus(pe, rel, true)
+    }
+  }
+  return { rel: (i < 0 ? '' : rel.slice(0, i + 1)) + newNameSpelling(share, rel.slice(i + 1)) }
 }
 
 /**
@@ -86,16 +106,17 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
     throw new NtStatusError(NtStatus.TOO_MANY_OPENED_FILES)
   }
   conn.createsInFlight++
-  const flight: { ticket?: OpenTicket } = {}
+  const flight: { ticket?: OpenTicket, unlock?: () => void } = {}
   try {
     return await openOrCreate(ctx, related, flight)
   } finally {
     conn.createsInFlight--
     flight.ticket?.done() // a failed open holds no other open back any more
+    flight.unlock?.()
   }
 }
 
-async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: { ticket?: OpenTicket }): Promise<Reply> {
+async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: { ticket?: OpenTicket, unlock?: () => void }): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
   const req = decodeCreateRequest(ctx.msg)
@@ -110,7 +131,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // is invalid.
   if (req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
 
-  const rel = smbPathToRelative(req.name)
+  const asGiven = smbPathToRelative(req.name)
   const access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
   if (access === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
   if ((access & ~tree.maximalAccess & WRITE_ACCESS_MASK) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'write access on a read-only share')
@@ -126,11 +147,27 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   let newAttributes: number | undefined
   const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
 
+  // The fast path: the name exists as spelled (one stat, no waiting). Otherwise the name is
+  // spelled otherwise or does not exist yet: the CREATEs of one path (under any spelling this
+  // share equates) run one at a time, each looking it up once the one before finished, so two
+  // clients creating `a.txt` and `A.TXT`, or one directory with OPEN_IF, meet one file instead of
+  // racing between lookup and creation. The lock is released when the CREATE ends (create()).
+  const exact = await fs.stat(asGiven).catch(() => undefined)
+  if (exact === undefined) {
+    flight.unlock = await ctx.server.nameLocks.acquire(`${tree.shareName}\0${caseInsensitive(tree.share) ? upcaseName(asGiven) : asGiven}`)
+  }
+  /** The path from here on: the stored spelling of what exists, or the new name's spelling. */
+  let rel = asGiven
+  let found: { rel: string, existing?: Stat } | undefined = exact !== undefined ? { rel: asGiven, existing: exact } : undefined
+
   // Looked at again after every wait for an oplock break: the holder may have closed, deleted
   // or renamed the file meanwhile (smbtorture smb2.oplock.batch3/batch7).
   for (;;) {
     newAttributes = undefined
-    const existing = await statOrUndefined(ctx, rel)
+    const looked = found ?? await lookup(ctx, asGiven)
+    found = undefined
+    rel = looked.rel
+    const existing = looked.existing
     // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
     // existing data file, or for a new file that is not a directory, the name is invalid.
     if (rel !== '' && req.name.endsWith('\\')) {

@@ -8,6 +8,7 @@ import { NtStatus } from '../../wire/ntstatus.js'
 import { DirEntryWriter, isDirInfoClass } from '../../wire/fscc/dir-info.js'
 import { compileWildcard } from '../../vfs/wildcard.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
+import { caseInsensitive } from '../names.js'
 
 export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   const { body, msg, conn } = ctx
@@ -25,7 +26,9 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   const fresh = cursor === undefined || restart || (pattern !== '' && pattern !== cursor.pattern && (flags & QueryDirectoryFlags.REOPEN) !== 0)
   if (fresh) {
     const want = pattern === '' ? '*' : pattern
-    const match = compileWildcard(want)
+    // MS-FSA 2.1.4.4: names match the pattern ignoring case, unless the share is case-sensitive
+    // (a name given without wildcards is then found only as spelled, as a CREATE would).
+    const match = compileWildcard(want, { caseSensitive: !caseInsensitive(open.tree.share) })
     let entries
     try {
       entries = await open.file.readdir()

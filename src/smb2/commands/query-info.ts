@@ -14,6 +14,7 @@ import { encodeSecurityDescriptor, posixSecurityDescriptor } from '../../wire/dt
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
+import { caseInsensitive, lastOf, lookupIgnoringCase, newNameSpelling, withLast } from '../names.js'
 import { pipeQueryInfo } from '../pipes.js'
 import { fileKey } from './create.js'
 
@@ -32,6 +33,37 @@ function infoResponse (status: number, data: Buffer): Reply {
 // MS-SMB2 2.2.13 ShareAccess bits.
 const SHARE_READ = 0x1
 const SHARE_WRITE = 0x2
+
+/**
+ * Where a rename to `asGiven` goes (MS-FSA 2.1.5.15.11). The exact spelling first (one stat); on a
+ * case-insensitive share a miss is looked up ignoring case:
+ * - the open's own file under another spelling (TargetExistsSameFile): a case-only rename to the
+ *   client's spelling (`a.txt` → `A.txt`, which Windows allows);
+ * - another file: the stored spelling is the target, so ReplaceIfExists FALSE meets it
+ *   (RENAME_NOREPLACE → OBJECT_NAME_COLLISION) and TRUE replaces it rather than making a second
+ *   name beside it; `respell` is then the client's spelling for the replacing file;
+ * - nothing: the stored spelling of the directories and the new name as `preserve case` says.
+ */
+async function renameTarget (open: Open, asGiven: string): Promise<{ target: string, respell?: string }> {
+  const tree = open.tree
+  const fs = tree.fs!
+  const share = tree.share
+  const given = newNameSpelling(share, lastOf(asGiven))
+  if (asGiven === open.path) return { target: asGiven }
+  try {
+    await fs.stat(asGiven)
+    return { target: asGiven }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !caseInsensitive(share)) return { target: withLast(asGiven, given) }
+  }
+  const r = await lookupIgnoringCase(fs, share, asGiven)
+  // MS-FSA 2.1.5.15.11: the target's directory must exist.
+  if (!r.parentExists) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND, `${asGiven}: no such directory`)
+  if (!r.exists) return { target: r.path }
+  if (r.path === open.path) return { target: withLast(r.path, given) }
+  const respell = withLast(r.path, given)
+  return respell === r.path ? { target: r.path } : { target: r.path, respell }
+}
 
 function requireAccess (open: Open, mask: number): void {
   if ((open.grantedAccess & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
@@ -142,8 +174,9 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       }
       case C.FileRenameInformation: {
         requireAccess(open, AccessMask.DELETE)
-        const target = smbPathToRelative(req.value.fileName)
-        if (target === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
+        const asGiven = smbPathToRelative(req.value.fileName)
+        if (asGiven === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
+        const { target, respell } = await renameTarget(open, asGiven)
         if (target !== open.path) {
           // A rename opens the target's parent directory for adding an entry, sharing read and
           // write but not delete (Windows' SL_OPEN_TARGET_DIRECTORY open): another open of that
@@ -158,6 +191,17 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
           server.log.debug('vfs', `renamed ${tree.shareName}/${open.path} -> ${target}`)
           open.path = target
+          if (respell !== undefined) {
+            // The replaced file was stored under another spelling; the new link takes the
+            // client's (MS-FSA 2.1.5.15.11: NewLinkName). A second, same-directory rename: if it
+            // fails the file keeps the stored spelling, which still names it.
+            try {
+              await tree.fs!.rename(target, respell, false)
+              open.path = respell
+            } catch (e) {
+              server.log.debug('vfs', `rename ${tree.shareName}/${target} -> ${respell}: ${(e as Error).message}`)
+            }
+          }
         }
         break
       }

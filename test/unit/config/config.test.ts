@@ -45,6 +45,9 @@ t.test('share defaults and key spelling (case, whitespace, aliases)', async (t) 
   t.equal(s.followSymlinks, false)
   t.equal(s.hideDotFiles, true, 'hide dot files: yes by default (Samba, ksmbd)')
   t.equal(s.storeDosAttributes, true, 'store dos attributes: yes by default')
+  t.equal(s.caseSensitive, false, 'case sensitive: auto by default, which is insensitive for SMB2')
+  t.equal(s.preserveCase, true, 'preserve case: yes by default')
+  t.equal(s.defaultCase, 'lower')
   t.equal(s.createMask, 0o744)
   t.equal(s.directoryMask, 0o755)
   t.equal(s.maxConnections, 128)
@@ -60,6 +63,25 @@ t.test('share defaults and key spelling (case, whitespace, aliases)', async (t) 
     t.equal(sh.readOnly, ro, `${k} = ${v}`)
   }
   t.equal(parseConfigText('[s]\npath=/p\npublic = yes\n').shares.get('s')!.guestOk, true)
+})
+
+t.test('case sensitive, preserve case, default case (Samba spellings)', async (t) => {
+  const share = (lines: string): ReturnType<typeof parseConfigText> => parseConfigText(`[s]\npath=/p\n${lines}\n`, 'f.conf')
+  for (const [v, want] of [['auto', false], ['Auto', false], ['default', false], ['no', false], ['false', false], ['off', false], ['0', false],
+    ['yes', true], ['True', true], ['on', true], ['1', true]] as const) {
+    const c = share(`case sensitive = ${v}`)
+    t.equal(c.shares.get('s')!.caseSensitive, want, `case sensitive = ${v}`)
+    t.same(c.warnings, [], 'a known parameter')
+  }
+  t.equal(share('casesignames = yes').shares.get('s')!.caseSensitive, true, "Samba's old synonym")
+  t.equal(share('case sensitive = yes').shares.get('s')!.raw.get('case sensitive'), 'yes')
+  t.equal(share('preserve case = no').shares.get('s')!.preserveCase, false)
+  t.equal(share('default case = UPPER').shares.get('s')!.defaultCase, 'upper')
+  // share parameters: [global] sets the default for every share
+  t.equal(parseConfigText('[global]\ncase sensitive = yes\n[s]\npath=/p\n').shares.get('s')!.caseSensitive, true)
+  t.throws(() => share('case sensitive = sometimes'), { code: 'SMBTS_ERR_CONFIG', message: /^f\.conf:3: invalid value 'sometimes' for 'case sensitive' \(expected one of: no, yes, auto\)/ })
+  t.throws(() => share('default case = title'), { code: 'SMBTS_ERR_CONFIG', message: /^f\.conf:3: invalid value 'title' for 'default case'/ })
+  t.throws(() => share('preserve case = maybe'), { code: 'SMBTS_ERR_CONFIG', message: /^f\.conf:3: invalid boolean 'maybe' for 'preserve case'/ })
 })
 
 t.test('unknown parameter warns with file:line, value kept in raw', async (t) => {
