@@ -24,23 +24,30 @@ export interface BufferPoolOptions {
   maxPooled?: number
   /** Bytes kept in the free lists at most; what would go beyond is left to the GC. */
   maxRetained?: number
+  /** Free buffers go back to the GC after this long without a take (an idle server keeps none). */
+  idleMs?: number
 }
 
 export class BufferPool {
   readonly minPooled: number
   readonly maxPooled: number
   readonly maxRetained: number
-  /** Free buffers by size class (powers of two). */
+  readonly idleMs: number
+  /** Free buffers by size class (sizeClass). */
   private readonly free = new Map<number, Buffer[]>()
   private retainedBytes = 0
   /** Counters, for tests and the stats file: leases served from the free lists, and fresh ones. */
   reused = 0
   allocated = 0
+  /** takes since the idle timer last looked; the timer runs only while buffers are kept. */
+  private takes = 0
+  private idleTimer?: NodeJS.Timeout
 
   constructor (o: BufferPoolOptions = {}) {
     this.minPooled = o.minPooled ?? 64 * KiB
     this.maxPooled = o.maxPooled ?? 16 * MiB
     this.maxRetained = o.maxRetained ?? 64 * MiB
+    this.idleMs = o.idleMs ?? 10_000
   }
 
   get retained (): number { return this.retainedBytes }
@@ -48,6 +55,7 @@ export class BufferPool {
   take (size: number): Lease {
     if (size < this.minPooled || size > this.maxPooled) return { buf: Buffer.allocUnsafe(size), release () {} }
     const cls = sizeClass(size)
+    this.takes++
     const list = this.free.get(cls)
     let buf = list?.pop()
     if (buf !== undefined) {
@@ -75,10 +83,30 @@ export class BufferPool {
     if (list === undefined) { list = []; this.free.set(cls, list) }
     list.push(buf)
     this.retainedBytes += cls
+    this.armIdleTimer()
+  }
+
+  /** Drops every free buffer (the GC takes them). */
+  trim (): void {
+    this.free.clear()
+    this.retainedBytes = 0
+    if (this.idleTimer !== undefined) { clearTimeout(this.idleTimer); this.idleTimer = undefined }
+  }
+
+  private armIdleTimer (): void {
+    if (this.idleTimer !== undefined) return
+    this.takes = 0
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined
+      if (this.takes === 0) this.trim()
+      else if (this.retainedBytes > 0) this.armIdleTimer()
+    }, this.idleMs)
+    this.idleTimer.unref()
   }
 }
 
-/** The smallest power of two >= n. */
+/** Size classes: powers of two up to 1 MiB, then whole MiBs (a WRITE frame of 8 MiB and its
+ *  headers takes 9 MiB, not 16). */
 function sizeClass (n: number): number {
-  return 2 ** Math.ceil(Math.log2(n))
+  return n <= MiB ? 2 ** Math.ceil(Math.log2(n)) : Math.ceil(n / MiB) * MiB
 }

@@ -420,3 +420,19 @@ function releaseAll (out: OutMessage[]): (() => void) | undefined {
   if (fns.length === 0) return undefined
   return fns.length === 1 ? fns[0] : () => { for (const f of fns) f() }
 }
+
+/**
+ * Whether the buffer a frame was received in is free once `handlePdu(frame)` has resolved: a lone
+ * plain WRITE (no compound) keeps no view of its frame past its own processing (its data went to
+ * the file; a pipe's WRITE copies what the pipe keeps), nor does an encrypted message (only its
+ * decrypted copy is processed). Any other frame may leave
+ * views behind (an authentication token kept for the MIC, a queued RPC fragment): its buffer is
+ * left to the GC, never reused.
+ */
+export function frameReusableAfterProcessing (frame: Buffer): boolean {
+  if (frame.length < SMB2_HEADER_SIZE) return false
+  const magic = frame.readUInt32LE(0)
+  // An encrypted message is decrypted into a buffer of its own; the frame serves only that.
+  if (magic === SMB2_TRANSFORM_MAGIC) return true
+  return magic === SMB2_MAGIC && frame.readUInt16LE(12) === Command.WRITE && frame.readUInt32LE(20) === 0
+}

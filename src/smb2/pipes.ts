@@ -117,7 +117,8 @@ export function pipeRead (open: Open, length: number): Reply {
 export function pipeWrite (open: Open, data: Buffer): Reply {
   if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   let n = 0
-  try { n = pipeOf(open).write(data) } catch (e) { pipeError(e) }
+  // A copy: the pipe may keep a fragment past this request, and the frame's buffer may be reused.
+  try { n = pipeOf(open).write(Buffer.from(data)) } catch (e) { pipeError(e) }
   // MS-SMB2 2.2.22: StructureSize 17, Reserved, Count, Remaining, WriteChannelInfo.
   const out = Buffer.alloc(16)
   out.writeUInt16LE(17, 0)

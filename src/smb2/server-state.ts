@@ -30,6 +30,8 @@ export class ServerState {
   connections = 0
   /** Buffers READ data is read into and sent from. */
   readonly readBuffers = new BufferPool()
+  /** Buffers large frames (WRITEs) are received into. */
+  readonly frameBuffers = new BufferPool()
   /**
    * How long one minute of smb.conf `deadtime` lasts. Always 60 000 in service; a test shortens
    * it (StartServerOptions.deadtimeMinuteMs) rather than idle for minutes, and the config keeps

@@ -2,9 +2,14 @@
 // before each message. Whole frames inside a received chunk are handed out as views; only a
 // frame split across chunks is copied, once, into a buffer of exactly its size.
 import { ProtocolError } from '../wire/errors.js'
+import type { Lease } from '../io/buffer-pool.js'
+
+/** A whole frame; `lease` when it was reassembled in a lent buffer (see FrameReader's `alloc`). */
+export type OnFrame = (frame: Buffer, lease?: Lease) => void
 
 export class FrameReader {
   private partial?: Buffer
+  private partialLease?: Lease
   private partialFill = 0
   private head = Buffer.alloc(4)
   private headFill = 0
@@ -14,11 +19,15 @@ export class FrameReader {
     return this.partial !== undefined || this.headFill > 0
   }
 
-  /** `maxFrame` is asked per frame, so it can grow once a session is established. */
-  constructor (private readonly maxFrame: () => number) {}
+  /**
+   * `maxFrame` is asked per frame, so it can grow once a session is established. `alloc`, when
+   * given, lends the buffer a frame split across chunks is reassembled in (a pool of reused
+   * buffers: a large WRITE is received into warm pages); the lease goes out with the frame.
+   */
+  constructor (private readonly maxFrame: () => number, private readonly alloc?: (len: number) => Lease) {}
 
   /** Feeds a received chunk; calls `onFrame` for each complete frame, in order. */
-  push (chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+  push (chunk: Buffer, onFrame: OnFrame): void {
     let off = 0
     while (off < chunk.length) {
       if (this.partial !== undefined) {
@@ -26,11 +35,7 @@ export class FrameReader {
         chunk.copy(this.partial, this.partialFill, off, off + n)
         this.partialFill += n
         off += n
-        if (this.partialFill === this.partial.length) {
-          const f = this.partial
-          this.partial = undefined
-          onFrame(f)
-        }
+        if (this.partialFill === this.partial.length) this.complete(onFrame)
         continue
       }
       // The 4-byte length header, possibly split across chunks.
@@ -51,7 +56,12 @@ export class FrameReader {
         onFrame(chunk.subarray(off, off + len))
         off += len
       } else {
-        this.partial = Buffer.allocUnsafe(len)
+        if (this.alloc !== undefined) {
+          this.partialLease = this.alloc(len)
+          this.partial = this.partialLease.buf.subarray(0, len)
+        } else {
+          this.partial = Buffer.allocUnsafe(len)
+        }
         this.partialFill = 0
       }
     }
@@ -67,14 +77,18 @@ export class FrameReader {
   }
 
   /** `n` bytes were received into pendingSpace(); hands out the frame once it is whole. */
-  commitPending (n: number, onFrame: (frame: Buffer) => void): void {
+  commitPending (n: number, onFrame: OnFrame): void {
     if (this.partial === undefined || n > this.partial.length - this.partialFill) throw new RangeError('commitPending beyond the pending frame')
     this.partialFill += n
-    if (this.partialFill === this.partial.length) {
-      const f = this.partial
-      this.partial = undefined
-      onFrame(f)
-    }
+    if (this.partialFill === this.partial.length) this.complete(onFrame)
+  }
+
+  private complete (onFrame: OnFrame): void {
+    const f = this.partial!
+    const lease = this.partialLease
+    this.partial = undefined
+    this.partialLease = undefined
+    onFrame(f, lease)
   }
 
   private length (b: Buffer, off: number): number {

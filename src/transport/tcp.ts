@@ -2,7 +2,8 @@
 // transport will sit beside it; the protocol core does not know which one carries it.)
 import net from 'node:net'
 import { FrameReader, frameHeader } from './framing.js'
-import { Smb2Connection, ConnectionState } from '../smb2/connection.js'
+import { Smb2Connection, ConnectionState, frameReusableAfterProcessing } from '../smb2/connection.js'
+import type { Lease } from '../io/buffer-pool.js'
 import type { ServerState } from '../smb2/server-state.js'
 import { SessionState } from '../session/model.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
@@ -19,6 +20,13 @@ export function frameLimit (conn: Smb2Connection): number {
   if (conn.state !== ConnectionState.Negotiated) return PRE_AUTH_MAX_FRAME
   for (const s of conn.sessions) if (s.state === SessionState.Valid) return Math.max(conn.maxWriteSize, conn.maxTransactSize, conn.maxReadSize) + FRAME_SLACK
   return PRE_AUTH_MAX_FRAME
+}
+
+/** Hands a frame to the connection; a lent buffer goes back once the frame's processing is over
+ *  and nothing can still view it (frameReusableAfterProcessing), else it is left to the GC. */
+export function handleFrame (conn: Smb2Connection, frame: Buffer, lease: Lease | undefined): void {
+  const done = conn.handlePdu(frame)
+  if (lease !== undefined && frameReusableAfterProcessing(frame)) void done.then(lease.release)
 }
 
 export function serveSocket (server: ServerState, socket: net.Socket): Smb2Connection | undefined {
@@ -78,10 +86,10 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
   })
   server.log.debug('conn', `connection from ${remote}`)
   const timers = new ConnectionTimers(server, conn, (why) => { conn.close(why) })
-  const reader = new FrameReader(() => frameLimit(conn))
+  const reader = new FrameReader(() => frameLimit(conn), (len) => server.frameBuffers.take(len))
   socket.on('data', (chunk: Buffer) => {
     try {
-      reader.push(chunk, (frame) => { void conn.handlePdu(frame) })
+      reader.push(chunk, (frame, lease) => { handleFrame(conn, frame, lease) })
       timers.onData(chunk.length, reader.midFrame)
       updateReading()
     } catch (e) {

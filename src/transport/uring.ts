@@ -14,8 +14,8 @@
 // are coalesced into one buffer, a large payload (READ data) is sent as is. Every Buffer stays
 // referenced by the ring until its CQE (CONVENTIONS 5).
 import net from 'node:net'
-import { FrameReader, frameHeader } from './framing.js'
-import { frameLimit, serveSocket } from './tcp.js'
+import { FrameReader, frameHeader, type OnFrame } from './framing.js'
+import { frameLimit, handleFrame, serveSocket } from './tcp.js'
 import { Smb2Connection } from '../smb2/connection.js'
 import type { ServerState } from '../smb2/server-state.js'
 import type { Ring } from '../io/ring.js'
@@ -63,7 +63,7 @@ class RingConnection {
   private sentTotal = 0
   private closing = false
   private destroyed = false
-  private readonly onFrame = (frame: Buffer): void => { void this.conn.handlePdu(frame) }
+  private readonly onFrame: OnFrame = (frame, lease) => { handleFrame(this.conn, frame, lease) }
 
   constructor (private readonly server: ServerState, private readonly ring: Ring, private readonly socket: net.Socket,
     private readonly fd: number, private readonly remote: string, private readonly addr: string) {
@@ -76,7 +76,7 @@ class RingConnection {
       },
       resume: () => { if (this.recvPaused) this.postRecv() },
     })
-    this.reader = new FrameReader(() => frameLimit(this.conn))
+    this.reader = new FrameReader(() => frameLimit(this.conn), (len) => server.frameBuffers.take(len))
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
     socket.on('error', (e) => { server.log.debug('conn', `${remote}: ${e.message}`) })
   }

@@ -50,3 +50,30 @@ t.test('the free lists never hold more than maxRetained bytes', async (t) => {
   t.equal(pool.retained, 0)
   t.equal(pool.reused, 3)
 })
+
+t.test('free buffers go back to the GC once the pool has been idle', async (t) => {
+  const pool = new BufferPool({ idleMs: 50 })
+  pool.take(1 * MiB).release()
+  t.equal(pool.retained, 1 * MiB)
+  // Busy: a take within each idle period keeps the buffers.
+  for (let i = 0; i < 3; i++) {
+    await new Promise(resolve => setTimeout(resolve, 30))
+    pool.take(1 * MiB).release()
+  }
+  t.equal(pool.retained, 1 * MiB, 'kept while used')
+  await new Promise(resolve => setTimeout(resolve, 160))
+  t.equal(pool.retained, 0, 'dropped after an idle period')
+  const l = pool.take(1 * MiB)
+  t.equal(pool.allocated, 2, 'the next take allocates afresh')
+  l.release()
+  pool.trim()
+  t.equal(pool.retained, 0)
+})
+
+t.test('size classes: powers of two up to 1 MiB, whole MiBs above', async (t) => {
+  const pool = new BufferPool()
+  t.equal(pool.take(100 * KiB).buf.length, 128 * KiB)
+  t.equal(pool.take(1 * MiB).buf.length, 1 * MiB)
+  t.equal(pool.take(8 * MiB + 112).buf.length, 9 * MiB, 'an 8 MiB WRITE frame with its headers')
+  t.equal(pool.take(8 * MiB).buf.length, 8 * MiB)
+})

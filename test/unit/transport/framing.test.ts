@@ -120,3 +120,19 @@ t.test('frameHeader', async (t) => {
   t.same(frameHeader(0x123456), Buffer.from([0, 0x12, 0x34, 0x56]))
   t.throws(() => frameHeader(0x1000000), RangeError)
 })
+
+t.test('a frame split across chunks is reassembled in the lent buffer, and its lease goes with it', async (t) => {
+  const { BufferPool } = await import('../../../src/io/buffer-pool.js')
+  const pool = new BufferPool({ minPooled: 16 })
+  const r = new FrameReader(() => 1 << 20, (len) => pool.take(len))
+  const body = Buffer.alloc(100, 7)
+  const wire = Buffer.concat([frameHeader(body.length), body, frameHeader(3), Buffer.from('abc')])
+  const got: Array<{ frame: Buffer, leased: boolean }> = []
+  r.push(wire.subarray(0, 50), (frame, lease) => { got.push({ frame: Buffer.from(frame), leased: lease !== undefined }); lease?.release() })
+  r.push(wire.subarray(50), (frame, lease) => { got.push({ frame: Buffer.from(frame), leased: lease !== undefined }); lease?.release() })
+  t.same(got.map(g => g.frame), [body, Buffer.from('abc')], 'both frames whole')
+  t.same(got.map(g => g.leased), [true, false], 'the reassembled one was lent; the one inside a chunk is a view')
+  t.equal(pool.allocated, 1)
+  r.push(wire.subarray(0, 10), () => {})
+  t.equal(pool.reused, 1, 'the next split frame reuses the released buffer')
+})
