@@ -787,14 +787,16 @@ static napi_value js_ring_close_fd(napi_env env, napi_callback_info info) {
  * a dirfd it opened beneath the share (openat2 RESOLVE_BENEATH) and one final name, so these
  * resolve nothing outside it. Every name is copied and freed at the CQE. ---- */
 
-/* mkdirat(tag, dirfd, name, mode) */
-static napi_value js_ring_mkdirat(napi_env env, napi_callback_info info) {
+/* mkdirat(tag, dirfd, name, mode) and unlinkat(tag, dirfd, name, flags; AT_REMOVEDIR for a
+ * directory): same arguments, one name. */
+static napi_value ring_one_name(napi_env env, napi_callback_info info, enum ring_kind kind) {
   RING_METHOD_BEGIN();
   int32_t tag, dirfd;
-  uint32_t mode;
+  uint32_t arg;
   char *path = NULL;
   if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "dirfd", &dirfd) &&
-        smbts_arg_path(&a, 2, "path", &path) && smbts_arg_uint32(&a, 3, "mode", &mode))) {
+        smbts_arg_path(&a, 2, "path", &path) &&
+        smbts_arg_uint32(&a, 3, kind == RK_MKDIRAT ? "mode" : "flags", &arg))) {
     free(path);
     return smbts_args_throw(&a);
   }
@@ -805,32 +807,17 @@ static napi_value js_ring_mkdirat(napi_env env, napi_callback_info info) {
     return NULL;
   }
   op->path = path;
-  io_uring_prep_mkdirat(sqe, dirfd, op->path, (mode_t)mode);
-  prep_end(r, sqe, op, tag, RK_MKDIRAT);
+  if (kind == RK_MKDIRAT) io_uring_prep_mkdirat(sqe, dirfd, op->path, (mode_t)arg);
+  else io_uring_prep_unlinkat(sqe, dirfd, op->path, (int)arg);
+  prep_end(r, sqe, op, tag, kind);
   return NULL;
 }
 
-/* unlinkat(tag, dirfd, name, flags); AT_REMOVEDIR for a directory */
+static napi_value js_ring_mkdirat(napi_env env, napi_callback_info info) {
+  return ring_one_name(env, info, RK_MKDIRAT);
+}
 static napi_value js_ring_unlinkat(napi_env env, napi_callback_info info) {
-  RING_METHOD_BEGIN();
-  int32_t tag, dirfd;
-  uint32_t flags;
-  char *path = NULL;
-  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "dirfd", &dirfd) &&
-        smbts_arg_path(&a, 2, "path", &path) && smbts_arg_uint32(&a, 3, "flags", &flags))) {
-    free(path);
-    return smbts_args_throw(&a);
-  }
-  ring_op *op;
-  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
-  if (!sqe) {
-    free(path);
-    return NULL;
-  }
-  op->path = path;
-  io_uring_prep_unlinkat(sqe, dirfd, op->path, (int)flags);
-  prep_end(r, sqe, op, tag, RK_UNLINKAT);
-  return NULL;
+  return ring_one_name(env, info, RK_UNLINKAT);
 }
 
 /* renameat2(tag, olddirfd, oldname, newdirfd, newname, flags) and

@@ -4,7 +4,7 @@
 // credit window, the frame size after authentication, and clients that claim large frames and
 // trickle them.
 import t from 'tap'
-import net from 'node:net'
+import type net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -14,6 +14,7 @@ import { startChildLive } from '../helpers/child-live.js'
 import { Command, createBody, Disposition, negotiateBody, readBody, readData, sessionSetupBody, smallBody, Status, writeBody } from '../helpers/mem-client.js'
 import { negotiateMessage } from '../helpers/ntlm-client.js'
 import { encodeInit, OID_NTLMSSP } from '../../src/auth/spnego.js'
+import { closedWithin, connect } from '../helpers/raw-socket.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
@@ -22,25 +23,6 @@ const STATUS_TOO_MANY_OPENED_FILES = 0xc000011f
 const STATUS_INSUFFICIENT_RESOURCES = 0xc000009a
 const MiB = 1024 * 1024
 
-/** Connects a raw socket; resolves once connected. */
-function connect (port: number, local = '127.0.0.1'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress: local })
-    s.once('connect', () => { resolve(s) })
-    s.once('error', reject)
-  })
-}
-
-/** Resolves true when the server closes the socket within `ms`. */
-function closedWithin (s: net.Socket, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (s.destroyed || s.readableEnded) { resolve(true); return }
-    const timer = setTimeout(() => { resolve(false) }, ms)
-    s.resume()
-    s.once('close', () => { clearTimeout(timer); resolve(true) })
-    s.once('error', () => {})
-  })
-}
 
 /** Polls `cond` until it holds or `ms` pass. */
 async function until (cond: () => boolean, ms: number): Promise<boolean> {

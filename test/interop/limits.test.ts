@@ -3,12 +3,13 @@
 // slow-header client, a 16 MiB frame claim, a silent client, thousands of requests whose replies
 // are never read.
 import t from 'tap'
-import net from 'node:net'
+import type net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive, smbclient, type LiveServer } from '../helpers/live.js'
 import { negotiateBody } from '../helpers/mem-client.js'
+import { closedWithin, connect } from '../helpers/raw-socket.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
@@ -25,25 +26,6 @@ function frame (cmd: number, mid: bigint, body: Buffer, creditRequest = 1): Buff
   return Buffer.concat([len, h, body])
 }
 
-/** Connects from `local`; resolves with the socket once connected. */
-function connect (port: number, local = '127.0.0.1'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress: local })
-    s.once('connect', () => { resolve(s) })
-    s.once('error', reject)
-  })
-}
-
-/** Resolves true when the server closes the socket within `ms`. */
-function closedWithin (s: net.Socket, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (s.destroyed || s.readableEnded) { resolve(true); return }
-    const timer = setTimeout(() => { resolve(false) }, ms)
-    s.resume()
-    s.once('close', () => { clearTimeout(timer); resolve(true) })
-    s.once('error', () => {})
-  })
-}
 
 async function bystander (t: Tap.Test, live: LiveServer, tag: string): Promise<void> {
   const data = randomBytes(4 * 1024 * 1024 + 3)
