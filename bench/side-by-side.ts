@@ -414,7 +414,14 @@ function fmt (v: number): string {
   return v.toFixed(3)
 }
 
-function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, started: Date, secs: number): string {
+/** What is benchmarked, read when the servers start (the tree may change while the bench runs). */
+function sourceState (): { commit: string, dirty: boolean } {
+  const commit = sh('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'], { allowFail: true }).trim()
+  const dirty = sh('git', ['-C', repo, 'status', '--porcelain', '--untracked-files=no', 'src', 'native'], { allowFail: true }).trim() !== ''
+  return { commit, dirty }
+}
+
+function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, started: Date, secs: number, source: { commit: string, dirty: boolean }): string {
   const samba = 'Samba'
   const smbtsCols = servers.filter(s => s !== samba)
   const key = (f: Figure): string => `${f.row}\u0000${f.unit}`
@@ -440,8 +447,7 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
     lines.push(`| ${f.row} | ${f.unit} (${f.better} is better) | ${vals.map(v => typeof v === 'number' ? fmt(v) : v).join(' | ')} | ${ratios.join(' | ')} |`)
   }
   const targetLines = targets(rows, key, cell, smbtsCols[0] ?? 'smbts', samba)
-  const commit = sh('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'], { allowFail: true }).trim()
-  const dirty = sh('git', ['-C', repo, 'status', '--porcelain', '--untracked-files=no', 'src', 'native'], { allowFail: true }).trim() !== ''
+  const { commit, dirty } = source
   const smbdVersion = sh('smbd', ['--version'], { allowFail: true }).trim()
   const nodeVersion = sh(join(repo, 'node_modules/.bin/node'), ['--version'], { allowFail: true }).trim()
   return [
@@ -518,6 +524,7 @@ async function main (): Promise<void> {
   sh('mount', ['-t', 'tmpfs', '-o', `size=${tmpfsMiB}m,mode=755`, 'tmpfs', mnt])
   const servers: Server[] = []
   const started = new Date()
+  const source = sourceState()
   const cleanup = async (): Promise<void> => {
     for (const s of servers) await s.stop().catch(() => {})
     // smbd's helpers (notifyd, cleanupd) outlive the parent for a moment and keep the mount busy.
@@ -558,7 +565,7 @@ async function main (): Promise<void> {
       }
     }
     const secs = (Date.now() - started.getTime()) / 1000
-    const md = report(o, servers.map(s => s.name), results, started, secs)
+    const md = report(o, servers.map(s => s.name), results, started, secs, source)
     writeFileSync(o.out, md)
     process.stdout.write(md)
     process.stderr.write(`wrote ${o.out}\n`)
