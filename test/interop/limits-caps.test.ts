@@ -14,7 +14,7 @@ import { startChildLive } from '../helpers/child-live.js'
 import { Command, createBody, Disposition, negotiateBody, readBody, readData, sessionSetupBody, smallBody, Status, writeBody } from '../helpers/mem-client.js'
 import { negotiateMessage } from '../helpers/ntlm-client.js'
 import { encodeInit, OID_NTLMSSP } from '../../src/auth/spnego.js'
-import { closedWithin, connect } from '../helpers/raw-socket.js'
+import { closedWithin, connect, frame } from '../helpers/raw-socket.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
@@ -32,19 +32,6 @@ async function until (cond: () => boolean, ms: number): Promise<boolean> {
     await sleep(50)
   }
   return true
-}
-
-function frame (cmd: number, mid: bigint, body: Buffer, creditRequest = 1): Buffer {
-  const h = Buffer.alloc(64)
-  h.writeUInt32LE(0x424d53fe, 0)
-  h.writeUInt16LE(64, 4)
-  h.writeUInt16LE(1, 6)
-  h.writeUInt16LE(cmd, 12)
-  h.writeUInt16LE(creditRequest, 14)
-  h.writeBigUInt64LE(mid, 24)
-  const len = Buffer.alloc(4)
-  len.writeUInt32BE(64 + body.length, 0)
-  return Buffer.concat([len, h, body])
 }
 
 /** smbclient put + get of 4 MiB on a fresh connection: both directions intact. */

@@ -9,22 +9,9 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive, smbclient, type LiveServer } from '../helpers/live.js'
 import { negotiateBody } from '../helpers/mem-client.js'
-import { closedWithin, connect } from '../helpers/raw-socket.js'
+import { closedWithin, connect, frame } from '../helpers/raw-socket.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
-
-function frame (cmd: number, mid: bigint, body: Buffer, creditRequest = 1): Buffer {
-  const h = Buffer.alloc(64)
-  h.writeUInt32LE(0x424d53fe, 0)
-  h.writeUInt16LE(64, 4)
-  h.writeUInt16LE(1, 6)
-  h.writeUInt16LE(cmd, 12)
-  h.writeUInt16LE(creditRequest, 14)
-  h.writeBigUInt64LE(mid, 24)
-  const len = Buffer.alloc(4)
-  len.writeUInt32BE(64 + body.length, 0)
-  return Buffer.concat([len, h, body])
-}
 
 
 async function bystander (t: Tap.Test, live: LiveServer, tag: string): Promise<void> {
