@@ -1,7 +1,7 @@
-// A live server in a child process, for tests that measure the server's own memory: its peak
-// RSS (VmHWM, reset through /proc/PID/clear_refs) is not blurred by the test's own allocations
-// nor by pages an earlier test in this process freed. Same shape as LiveServer where the
-// smbclient helper and bystanders need it.
+// A live server in a child process, for tests that measure the server's own memory (its peak RSS,
+// VmHWM reset through /proc/PID/clear_refs, is not blurred by the test's own allocations nor by
+// pages an earlier test in this process freed), that kill -9 it (durability), or that trace its
+// syscalls (strace). Same shape as LiveServer where the smbclient helper and bystanders need it.
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,11 +24,14 @@ export interface ChildLive {
   resetPeak (): void
   /** The server's resident and peak resident memory, bytes. */
   memory (): { rss: number, peak: number }
+  /** SIGKILL to the server itself (under strace, killing strace alone would leave it running). */
+  kill9 (): Promise<void>
   stop (): Promise<void>
+  /** The spawned process: the server, or strace running it. */
   proc: ChildProcess
 }
 
-export async function startChildLive (o: { global?: string[], useUring?: boolean } = {}): Promise<ChildLive> {
+export async function startChildLive (o: { global?: string[], useUring?: boolean, strace?: { out: string, syscalls: string } } = {}): Promise<ChildLive> {
   const root = mkdtempSync(join(tmpdir(), 'smbts-child-'))
   const share = join(root, 'share')
   mkdirSync(share)
@@ -41,7 +44,10 @@ export async function startChildLive (o: { global?: string[], useUring?: boolean
     '[share]', `path = ${share}`, 'read only = no', ''].join('\n'))
   // The test loader flags of this process, so the child runs the TypeScript sources too.
   const loader = process.execArgv.filter(a => a.startsWith('--import') && a.includes('typescript'))
-  const proc = spawn(process.execPath, [...loader, CHILD, conf, pwddb, ...(o.useUring === undefined ? [] : [o.useUring ? 'uring' : 'net'])], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const nodeArgs = [...loader, CHILD, conf, pwddb, ...(o.useUring === undefined ? [] : [o.useUring ? 'uring' : 'net'])]
+  const proc = o.strace !== undefined
+    ? spawn('strace', ['-f', '-qq', '-e', `trace=${o.strace.syscalls}`, '-o', o.strace.out, process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] })
   const logs: string[] = []
   let partial = ''
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
@@ -68,12 +74,15 @@ export async function startChildLive (o: { global?: string[], useUring?: boolean
     port, pid, root, share, user, password, logs, proc,
     resetPeak () { writeFileSync(`/proc/${pid}/clear_refs`, '5') },
     memory () { return { rss: status('VmRSS'), peak: status('VmHWM') } },
+    async kill9 () {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      const exited = new Promise<void>((resolve) => { proc.once('exit', () => { resolve() }) })
+      try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+      if (pid !== proc.pid) proc.kill('SIGKILL')
+      await exited
+    },
     async stop () {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const exited = new Promise<void>((resolve) => { proc.once('exit', () => { resolve() }) })
-        proc.kill('SIGKILL')
-        await exited
-      }
+      await this.kill9()
       rmSync(root, { recursive: true, force: true })
     },
   }

@@ -6,14 +6,12 @@
 // fdatasync returned, to a FLUSH only after fsync (which also covers the size), and under strace
 // the child really issues those syscalls.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync, readFileSync, existsSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, readFileSync, existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { hashPassword, writePwdDb } from '../../src/config/pwddb.js'
 import { TcpClient } from '../helpers/tcp-client.js'
+import { startChildLive, type ChildLive } from '../helpers/child-live.js'
 import {
   Command, Disposition, flushBody, MemClient, memServer, writeBody, chargeFor, type FileId,
 } from '../helpers/mem-client.js'
@@ -26,7 +24,6 @@ import { startLive } from '../helpers/live.js'
 const MiB = 1 << 20
 const BLOCKS = 200
 const WRITEFLAG_WRITE_THROUGH = 0x1
-const CHILD = fileURLToPath(new URL('../helpers/child-server.ts', import.meta.url))
 
 const base = randomBytes(MiB)
 /** Block i: random bytes, with i and the page number stamped at each 4 KiB page (misplaced writes show). */
@@ -34,47 +31,6 @@ function block (i: number): Buffer {
   const b = Buffer.from(base)
   for (let p = 0; p < MiB; p += 4096) { b.writeUInt32LE(i, p); b.writeUInt32LE(p, p + 4) }
   return b
-}
-
-interface Child { proc: ChildProcess, pid: number, port: number, root: string, share: string, stderr: string[] }
-
-async function spawnServer (o: { strace?: string, transport?: 'uring' | 'net' } = {}): Promise<Child> {
-  const root = mkdtempSync(join(tmpdir(), 'smbts-dur-'))
-  const share = join(root, 'share')
-  mkdirSync(share)
-  const pwddb = join(root, 'pwd.db')
-  writePwdDb(pwddb, new Map([['tester', hashPassword('Secret-pass1')]]))
-  const conf = join(root, 'smb.conf')
-  writeFileSync(conf, ['[global]', 'netbios name = SMBTS-DUR', 'workgroup = WORKGROUP', '[share]', `path = ${share}`, 'read only = no', ''].join('\n'))
-  // The test loader flags of this process, so the child runs the TypeScript sources too.
-  const loader = process.execArgv.filter(a => a.startsWith('--import') && a.includes('typescript'))
-  const nodeArgs = [...loader, CHILD, conf, pwddb, ...(o.transport !== undefined ? [o.transport] : [])]
-  const proc = o.strace !== undefined
-    ? spawn('strace', ['-f', '-qq', '-e', 'trace=fsync,fdatasync,io_uring_enter', '-o', o.strace, process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] })
-  const stderr: string[] = []
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr.push(d) })
-  const [port, pid] = await new Promise<[number, number]>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => { reject(new Error(`child server did not start: ${stderr.join('')}`)) }, 60_000)
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d
-      const m = /PORT (\d+) PID (\d+)/.exec(out)
-      if (m !== null) { clearTimeout(timer); resolve([Number(m[1]), Number(m[2])]) }
-    })
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`child server exited ${String(code)}: ${stderr.join('')}`)) })
-  })
-  return { proc, pid, port, root, share, stderr }
-}
-
-async function kill9 (c: Child): Promise<void> {
-  // SIGKILL to the server itself: under strace, killing strace alone would detach the server and
-  // leave it running (holding the pipes this test waits on).
-  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => { c.proc.once('exit', () => { resolve() }) })
-  try { process.kill(c.pid, 'SIGKILL') } catch { /* already gone */ }
-  if (c.pid !== c.proc.pid) c.proc.kill('SIGKILL')
-  await exited
 }
 
 /** Every byte of [0, end) is either what block (byte / MiB) holds or zero; returns the first bad offset. */
@@ -93,8 +49,8 @@ function garbageBefore (file: Buffer, end: number): number | undefined {
 
 for (const variant of ['write-through', 'flush-every-8'] as const) {
   t.test(`kill -9 during a 200 MiB upload (${variant}): what was acknowledged is on disk, nothing else before it`, { timeout: 240_000 }, async (t) => {
-    const child = await spawnServer()
-    t.teardown(async () => { await kill9(child); rmSync(child.root, { recursive: true, force: true }) })
+    const child = await startChildLive()
+    t.teardown(async () => { await child.stop() })
     const c = await TcpClient.open(child.port)
     await c.connect({ dialect: 0x0311 })
     const fid: FileId = await c.open('big.bin', { disposition: Disposition.OVERWRITE_IF })
@@ -104,7 +60,7 @@ for (const variant of ['write-through', 'flush-every-8'] as const) {
     const promised = new Set<number>()
     const acked = new Set<number>()
     let killed: Promise<void> | undefined
-    const maybeKill = (): void => { if (killed === undefined && promised.size >= killAt) killed = kill9(child) }
+    const maybeKill = (): void => { if (killed === undefined && promised.size >= killAt) killed = child.kill9() }
     const depth = 4
     const flags = variant === 'write-through' ? WRITEFLAG_WRITE_THROUGH : 0
     let next = 0
@@ -132,7 +88,7 @@ for (const variant of ['write-through', 'flush-every-8'] as const) {
         }
       }
     }
-    if (killed === undefined) killed = kill9(child)
+    if (killed === undefined) killed = child.kill9()
     await killed
     c.end()
     t.ok(promised.size >= killAt && promised.size < BLOCKS, `killed mid-way (${promised.size} MiB promised, ${acked.size} acknowledged)`)
@@ -222,11 +178,11 @@ t.test('replies wait for the sync: WRITE_THROUGH → fdatasync, CreateOptions WR
 t.test('under strace the fallback server issues fdatasync per WRITE_THROUGH and fsync per FLUSH', { timeout: 120_000 }, async (t) => {
   if (!existsSync('/usr/bin/strace')) { t.skip('no strace'); return }
   const trace = join(mkdtempSync(join(tmpdir(), 'smbts-strace-')), 'trace')
-  let child: Child
+  let child: ChildLive
   try {
-    child = await spawnServer({ strace: trace, transport: 'net' })
+    child = await startChildLive({ strace: { out: trace, syscalls: 'fsync,fdatasync,io_uring_enter' }, useUring: false })
   } catch (e) { t.skip(`strace cannot run here: ${(e as Error).message.slice(0, 200)}`); return }
-  t.teardown(async () => { await kill9(child); rmSync(child.root, { recursive: true, force: true }) })
+  t.teardown(async () => { await child.stop() })
   const c = await TcpClient.open(child.port)
   await c.connect({ dialect: 0x0311 })
   const fid = await c.open('s.bin', { disposition: Disposition.CREATE })
@@ -238,7 +194,7 @@ t.test('under strace the fallback server issues fdatasync per WRITE_THROUGH and 
   t.equal((await c.request({ cmd: Command.FLUSH, body: flushBody(fid) })).status, 0)
   t.ok(count(/[^a]fsync\(/g) - fs0 >= 1, 'FLUSH → fsync')
   c.end()
-  await kill9(child!)
+  await child!.kill9()
   rmSync(join(trace, '..'), { recursive: true, force: true })
 })
 
