@@ -43,6 +43,13 @@ export interface BasicInfoUpdate {
 
 export interface VfsFile {
   readonly isDirectory: boolean
+  /**
+   * Lends the file's descriptor for an op the backend does not run itself (the transport's
+   * linked read→send on the ring): the handle counts it in flight, so close() waits for
+   * `giveBack`, exactly as for its own reads. Undefined when closing, or for a backend without
+   * descriptors on that ring.
+   */
+  lendFd?(): { fd: number, giveBack: () => void } | undefined
   /** The file's attributes as the open found them (a backend that learns them while opening
    *  offers them, so the CREATE that follows needs no second stat). */
   readonly openStat?: Stat

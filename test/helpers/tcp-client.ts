@@ -82,7 +82,11 @@ export class TcpClient extends MemClient {
         if (this.dead) { resolve(undefined); return }
         this.pending.set(mid, resolve)
       })
-      if (!this.dead) this.put(this.message(r))
+      if (!this.dead) {
+        const m = this.message(r)
+        this.signIfNeeded(m, r)
+        this.put(m)
+      }
       return p
     })
   }
