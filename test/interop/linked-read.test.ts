@@ -61,12 +61,13 @@ t.test('linked READs on the ring', { skip: noRing ?? false }, async (t) => {
   t.same(dataOf(short), data.subarray(SIZE - 100), 'a short read answers with the bytes there are')
   t.ok(ring.counters().errors > errs, 'the link broke (its send was cancelled) and the fallback answered')
   // At or past the end, and MinimumCount not met: END_OF_FILE, as without the link.
-  const [atEnd, past, notEnough] = await Promise.all(c.pipeline([
-    read(fid, SIZE, 64 * KiB), read(fid, SIZE + 4096, 64 * KiB), read(fid, SIZE - 100, 64 * KiB, 101),
+  const [atEnd, past, notEnough, never] = await Promise.all(c.pipeline([
+    read(fid, SIZE, 64 * KiB), read(fid, SIZE + 4096, 64 * KiB), read(fid, SIZE - 100, 64 * KiB, 101), read(fid, 0, 1, 2),
   ]))
   t.equal(atEnd?.status, END_OF_FILE, 'at EOF')
   t.equal(past?.status, END_OF_FILE, 'past EOF')
   t.equal(notEnough?.status, END_OF_FILE, 'fewer bytes than MinimumCount')
+  t.equal(never?.status, END_OF_FILE, 'a MinimumCount above the length: END_OF_FILE even for a whole read (smb2.read.eof)')
   const [exact] = await Promise.all(c.pipeline([read(fid, SIZE - 100, 64 * KiB, 100)]))
   t.same(dataOf(exact), data.subarray(SIZE - 100), 'exactly MinimumCount is enough')
 

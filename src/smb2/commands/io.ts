@@ -62,7 +62,8 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   // Unsigned and unencrypted, alone in its PDU, on the ring: the transport reads the data and
   // sends it in one kernel chain (no return to JS between the read and the send). The response
   // assumes the whole length; a short or failed read is answered from `finish` instead.
-  const lent = length > 0 && ctx.conn.canLinkRead(ctx) ? open.file!.lendFd?.() : undefined
+  // (A MinimumCount above the length can never be met: no link, the read answers END_OF_FILE.)
+  const lent = length > 0 && minimumCount <= length && ctx.conn.canLinkRead(ctx) ? open.file!.lendFd?.() : undefined
   if (lent !== undefined) {
     return {
       body: readResponse(length),
