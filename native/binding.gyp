@@ -11,6 +11,7 @@
         "src/args.c",
         "src/fsops.c",
         "src/ring.c",
+        "src/sock.c",
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -60,7 +61,8 @@
   X(FALLOCATE, fallocate)                                                                       \
   X(FGETXATTR, fgetxattr)                                                                       \
   X(FSETXATTR, fsetxattr)                                                                       \
-  X(SENDMSG, sendmsg)
+  X(SENDMSG, sendmsg)                                                                           \
+  X(ACCEPT, accept)
 
 enum ring_kind {
 #define RK_ENUM(up, js) RK_##up,
@@ -395,10 +397,13 @@ static void drain(smbts_ring *r) {
       if (ud == RING_INTERNAL_UD || ud == 0 || ud > r->cq_entries) continue;
       ring_op *op = &r->ops[ud - 1];
       if (!op->used) continue;
-      r->results[2 * k] = op->tag;
+      /* A multishot op's CQE with F_MORE: more will come, the slot stays; JS sees -tag. */
+      bool more = (r->cqes[i]->flags & IORING_CQE_F_MORE) != 0;
+      r->results[2 * k] = more ? -op->tag : op->tag;
       r->results[2 * k + 1] = res;
       k++;
       if (res < 0) r->c_errors++;
+      if (more) continue;
       op_release(r, op);
       inflight_dec(r);
     }
@@ -853,6 +858,22 @@ static napi_value js_ring_read_then_sendmsg(napi_env env, napi_callback_info inf
   return NULL;
 }
 
+/* acceptMultishot(tag, fd): one SQE accepting every connection of a listening socket, each as
+ * its own CQE (res = the new fd, close-on-exec) flagged F_MORE while the accept stays armed. It
+ * ends with a CQE without F_MORE: cancelled, an error (EMFILE...), or the kernel could not keep
+ * it armed; the caller arms it again if it still wants connections. */
+static napi_value js_ring_accept_multishot(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd))) return smbts_args_throw(&a);
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) return NULL;
+  io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+  prep_end(r, sqe, op, tag, RK_ACCEPT);
+  return NULL;
+}
+
 /* openat2(tag, dirfd, path, flags, mode, resolve): like the threadpool openat2, O_CLOEXEC added. */
 static napi_value js_ring_openat2(napi_env env, napi_callback_info info) {
   RING_METHOD_BEGIN();
@@ -1254,7 +1275,7 @@ napi_status smbts_ring_init(napi_env env, napi_value exports) {
       M("renameat2", js_ring_renameat2), M("linkat", js_ring_linkat),
       M("fallocate", js_ring_fallocate), M("fgetxattr", js_ring_fgetxattr),
       M("fsetxattr", js_ring_fsetxattr), M("sendmsg", js_ring_sendmsg),
-      M("readThenSendmsg", js_ring_read_then_sendmsg),
+      M("readThenSendmsg", js_ring_read_then_sendmsg), M("acceptMultishot", js_ring_accept_multishot),
   };
 #undef M
   napi_value cls, setup;

@@ -156,5 +156,6 @@ void smbts_work_free(napi_env env, smbts_work *w);
 napi_status smbts_fsops_init(napi_env env, napi_value exports);
 napi_status smbts_constants_init(napi_env env, napi_value exports);
 napi_status smbts_ring_init(napi_env env, napi_value exports);
+napi_status smbts_sock_init(napi_env env, napi_value exports);
 
 #endif

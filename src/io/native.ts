@@ -216,6 +216,22 @@ export interface NativeAddon {
   pread(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64): Promise<number>;
   /** One pwrite(2) of buffer[offset, offset + length) at `position`; resolves with bytes written. */
   pwrite(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64): Promise<number>;
+
+  /**
+   * A non-blocking, close-on-exec TCP listener on a numeric address, that libuv never watches
+   * (the ring's multishot accept takes its connections); '::' takes IPv4 too. Synchronous.
+   */
+  listenTcp(host: string, port: number, backlog: number, reusePort: number): SocketAddress & { fd: number };
+  /** getpeername(2) of a connected socket. Synchronous. */
+  peerName(fd: number): SocketAddress;
+  /** TCP_NODELAY on. Synchronous. */
+  setNoDelay(fd: number): void;
+}
+
+export interface SocketAddress {
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6';
 }
 
 /** True when `e` is a rejection from a failed syscall (has string code and numeric errno). */

@@ -21,6 +21,7 @@ interface NativeRingHandle {
   recv(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, flags: number): void;
   send(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, flags: number): void;
   sendmsg(tag: number, fd: number, buffers: Uint8Array[], flags: number): void;
+  acceptMultishot(tag: number, fd: number): void;
   readThenSendmsg(readTag: number, sendTag: number, fd: number, buf: Uint8Array, offset: number, length: number,
     position: number, sockfd: number, buffers: Uint8Array[], flags: number): void;
   openat2(tag: number, dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): void;
@@ -59,7 +60,7 @@ export interface RingSetupFlags {
 
 export type RingOpName =
   | 'nop' | 'read' | 'write' | 'openat2' | 'statx' | 'fsync' | 'close' | 'recv' | 'send' | 'cancel'
-  | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr' | 'sendmsg';
+  | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr' | 'sendmsg' | 'accept';
 
 export interface RingCounters {
   /** SQEs prepped, per kind. */
@@ -180,6 +181,8 @@ interface Pending {
   reject(e: Error): void;
   /** Set while the op waits in the backlog (not yet prepped). */
   prep?: () => void;
+  /** A multishot op: every CQE but the last (which settles). */
+  each?: (res: number) => void;
 }
 
 const INT32_MAX = 0x7fffffff;
@@ -229,6 +232,22 @@ export class Ring {
    */
   sendmsg(fd: number, buffers: Uint8Array[], flags = 0): RingPromise<number> {
     return this.#op('sendmsg', (tag) => this.#h.sendmsg(tag, fd, buffers, flags), (res) => res);
+  }
+
+  /**
+   * Multishot accept on a listening socket: `onConnection` gets each accepted fd (close-on-exec)
+   * as it comes, from one SQE. The promise settles when the accept is no longer armed: with the
+   * last fd it gave (or -1), or rejected (ECANCELED after cancel/close, EMFILE...). The caller
+   * arms it again if it still wants connections.
+   */
+  acceptMultishot(fd: number, onConnection: (fd: number) => void): RingPromise<number> {
+    const p = this.#op('accept', (tag) => this.#h.acceptMultishot(tag, fd), (res) => {
+      onConnection(res);
+      return res;
+    });
+    const entry = this.#pending.get(p.tag);
+    if (entry !== undefined) entry.each = (res) => { if (res >= 0) onConnection(res); };
+    return p;
   }
 
   /**
@@ -462,7 +481,13 @@ export class Ring {
     // `results` is a view of the addon's reused buffer: consume it now, synchronously.
     if (results) {
       for (let i = 0; i < results.length; i += 2) {
-        const tag = results[i]!;
+        let tag = results[i]!;
+        if (tag < 0) {
+          // A multishot op's CQE with more to come: the op stays pending.
+          tag = -tag;
+          this.#pending.get(tag)?.each?.(results[i + 1]!);
+          continue;
+        }
         const p = this.#pending.get(tag);
         if (!p) continue;
         this.#pending.delete(tag);

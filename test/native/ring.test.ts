@@ -319,6 +319,54 @@ t.test('readThenSendmsg: the send follows a complete read in the kernel; a short
   t.equal(ring.counters().inflight, 0, 'nothing left in flight');
 });
 
+t.test('multishot accept: one SQE, a CQE per connection, until cancelled', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const l = native.listenTcp('127.0.0.1', 0, 64, 0);
+  t.teardown(() => native.close(l.fd));
+  t.match(l, { address: '127.0.0.1', family: 'IPv4' });
+  t.ok(l.port > 0, 'an ephemeral port was bound');
+  const fds: number[] = [];
+  let wake: (() => void) | undefined;
+  const before = ring.counters().ops.accept;
+  const accepting = ring.acceptMultishot(l.fd, (fd) => { fds.push(fd); wake?.(); });
+  const clients = await Promise.all(Array.from({ length: 5 }, () => new Promise<Socket>((resolve) => {
+    const c = connect(l.port, '127.0.0.1', () => resolve(c));
+  })));
+  t.teardown(() => { for (const c of clients) c.destroy(); });
+  while (fds.length < 5) await new Promise<void>((resolve) => { wake = resolve; });
+  t.equal(fds.length, 5, 'five connections, five fds');
+  t.equal(ring.counters().ops.accept - before, 1, 'from one accept SQE');
+  const locals = new Set(clients.map((c) => c.localPort));
+  for (const fd of fds) {
+    const peer = native.peerName(fd);
+    t.ok(peer.address === '127.0.0.1' && locals.has(peer.port), `fd ${fd} is one of the clients (${peer.address}:${peer.port})`);
+    native.setNoDelay(fd);
+  }
+  // Data flows over an accepted fd through the ring.
+  const got = Buffer.alloc(5);
+  const r = ring.recv(fds[0]!, got, 0, 5, 0x100);
+  const peerOf0 = native.peerName(fds[0]!).port;
+  clients.find((c) => c.localPort === peerOf0)!.write('hello');
+  t.equal(await r, 5);
+  t.equal(got.toString(), 'hello');
+  t.ok(ring.cancel(accepting), 'the armed accept is cancellable');
+  await t.rejects(accepting, errnoLike('ECANCELED'));
+  for (const fd of fds) await native.close(fd);
+  t.equal(ring.counters().inflight, 0, 'nothing left in flight');
+});
+
+t.test('listenTcp: dual-stack ::, errors as errno errors', { skip }, async (t) => {
+  const l = native.listenTcp('::', 0, 16, 1);
+  t.teardown(() => native.close(l.fd));
+  t.match(l, { address: '::', family: 'IPv6' });
+  const c = connect(l.port, '127.0.0.1');
+  await new Promise<void>((resolve) => c.once('connect', () => resolve()));
+  c.destroy();
+  t.throws(() => native.listenTcp('127.0.0.1', l.port, 16, 0), { code: 'EADDRINUSE', syscall: 'bind' }, 'a port taken');
+  t.throws(() => native.listenTcp('not an address', 0, 16, 0), { code: 'EINVAL' });
+  t.throws(() => native.peerName(l.fd), { code: 'ENOTCONN' }, 'a listener has no peer');
+});
+
 t.test('a Buffer handed to the kernel is held until its CQE', { skip }, async (t) => {
   const ring = ringFor(t);
   const { afd, bfd } = await tcpPair(t);

@@ -1,0 +1,136 @@
+/*
+ * The few socket syscalls the io_uring transport needs around the ring: a listening socket libuv
+ * never watches (the ring's multishot accept takes its connections), the peer address of an
+ * accepted fd, TCP_NODELAY. Plain synchronous calls: none of them blocks.
+ */
+#include "smbts.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  napi_value e = smbts_errno_error(env, err, syscall);
+  if (e) napi_throw(env, e);
+  return NULL;
+}
+
+static napi_value addr_object(napi_env env, const struct sockaddr_storage *ss) {
+  char host[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  const char *family = "IPv4";
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+    family = "IPv6";
+  }
+  napi_value o, v;
+  SMBTS_NAPI(env, napi_create_object(env, &o));
+  SMBTS_NAPI(env, napi_create_string_utf8(env, host, NAPI_AUTO_LENGTH, &v));
+  SMBTS_NAPI(env, napi_set_named_property(env, o, "address", v));
+  SMBTS_NAPI(env, napi_create_int32(env, port, &v));
+  SMBTS_NAPI(env, napi_set_named_property(env, o, "port", v));
+  SMBTS_NAPI(env, napi_create_string_utf8(env, family, NAPI_AUTO_LENGTH, &v));
+  SMBTS_NAPI(env, napi_set_named_property(env, o, "family", v));
+  return o;
+}
+
+/* listenTcp(host, port, backlog, reusePort) -> { fd, address, port, family }: a non-blocking,
+ * close-on-exec TCP listener on a numeric address ('::' listens on IPv4 too, as node:net does). */
+static napi_value js_listenTcp(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  char *host = NULL;
+  uint32_t port = 0, backlog = 0, reuse_port = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_path(&a, 0, "host", &host) ||
+      !smbts_arg_uint32(&a, 1, "port", &port) || !smbts_arg_uint32(&a, 2, "backlog", &backlog) ||
+      !smbts_arg_uint32(&a, 3, "reusePort", &reuse_port)) {
+    free(host);
+    return smbts_args_throw(&a);
+  }
+  if (port > 65535) {
+    free(host);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "port must be 0..65535");
+    return NULL;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+  struct addrinfo *res = NULL;
+  char service[8];
+  snprintf(service, sizeof service, "%u", port);
+  int gai = getaddrinfo(host, service, &hints, &res);
+  free(host);
+  if (gai != 0 || !res) {
+    napi_throw_error(env, "EINVAL", gai_strerror(gai));
+    return NULL;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    int err = errno;
+    freeaddrinfo(res);
+    return throw_errno(env, err, "socket");
+  }
+  int one = 1, zero = 0;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  const char *failed = NULL;
+  if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) failed = "bind";
+  else if (listen(fd, (int)backlog) < 0) failed = "listen";
+  freeaddrinfo(res);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (!failed && getsockname(fd, (struct sockaddr *)&ss, &len) < 0) failed = "getsockname";
+  if (failed) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, failed);
+  }
+  napi_value o = addr_object(env, &ss), v;
+  if (!o) {
+    close(fd);
+    return NULL;
+  }
+  SMBTS_NAPI(env, napi_create_int32(env, fd, &v));
+  SMBTS_NAPI(env, napi_set_named_property(env, o, "fd", v));
+  return o;
+}
+
+/* peerName(fd) -> { address, port, family } (getpeername). */
+static napi_value js_peerName(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return throw_errno(env, errno, "getpeername");
+  return addr_object(env, &ss);
+}
+
+/* setNoDelay(fd): TCP_NODELAY, as node:net's noDelay. */
+static napi_value js_setNoDelay(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
+  int one = 1;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) return throw_errno(env, errno, "setsockopt");
+  return NULL;
+}
+
+napi_status smbts_sock_init(napi_env env, napi_value exports) {
+#define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
+  napi_property_descriptor d[] = {FN(listenTcp), FN(peerName), FN(setNoDelay)};
+#undef FN
+  return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+}
