@@ -2,14 +2,13 @@
 // listeners. Holds no protocol logic.
 import { existsSync, mkdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import type net from 'node:net'
 import { defaultConfig, loadConfig, type Config } from './config/config.js'
 import { readPwdDb, hashPassword } from './config/pwddb.js'
 import { ServerState } from './smb2/server-state.js'
 import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
 import { listenTcp } from './transport/tcp.js'
-import { listenUring } from './transport/uring.js'
+import { listenUring, type Listener } from './transport/uring.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringUnavailableReason } from './io/ring.js'
 import { nativeAvailable, nativeLoadError } from './io/native.js'
@@ -101,7 +100,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     ? { transport: 'io_uring' as const, files: 'posix-uring' }
     : { transport: 'node:net' as const, files: 'posix', fallbackReason }
   if (ring !== undefined) {
-    log.info('transport: io_uring (ring recv/send on accepted sockets); file I/O: posix-uring (pread/pwrite/fsync on the ring, paths confined with openat2)')
+    log.info('transport: io_uring (multishot accept, recv and sendmsg on the ring); file I/O: posix-uring (pread/pwrite/fsync on the ring, paths confined with openat2)')
   } else {
     log.warn(`io_uring fast path off (${fallbackReason ?? '?'}): running the fallback, transport node:net, file I/O node:fs (paths confined with openat2)`)
   }
@@ -109,7 +108,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   if (opts.deadtimeMinuteMs !== undefined) state.deadtimeMinuteMs = opts.deadtimeMinuteMs
   const port = opts.port ?? config.global.tcpPort
   const hosts = opts.host !== undefined ? [opts.host] : config.global.bindInterfacesOnly && config.global.interfaces.length > 0 ? config.global.interfaces : ['::']
-  const listeners: net.Server[] = []
+  const listeners: Listener[] = []
   let bound = port
   for (const h of hosts) {
     const srv = ring !== undefined ? await listenUring(state, ring, h, bound) : await listenTcp(state, h, bound)

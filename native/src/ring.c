@@ -118,6 +118,7 @@ typedef struct smbts_ring {
   uint64_t c_ops[RK__COUNT];
   uint64_t c_submits, c_sqes, c_cqes, c_batches, c_wakeups, c_errors, c_submit_errors;
   uint64_t c_links; /* linked pairs prepped (readThenSendmsg) */
+  uint64_t c_more;  /* CQEs of multishot ops that stay armed (F_MORE) */
 } smbts_ring;
 
 static napi_value ring_throw(napi_env env, const char *code, const char *msg) {
@@ -403,7 +404,10 @@ static void drain(smbts_ring *r) {
       r->results[2 * k + 1] = res;
       k++;
       if (res < 0) r->c_errors++;
-      if (more) continue;
+      if (more) {
+        r->c_more++;
+        continue;
+      }
       op_release(r, op);
       inflight_dec(r);
     }
@@ -1214,6 +1218,7 @@ static napi_value js_ring_counters(napi_env env, napi_callback_info info) {
   SMBTS_NAPI(env, set_num(env, obj, "batches", (double)r->c_batches));
   SMBTS_NAPI(env, set_num(env, obj, "wakeups", (double)r->c_wakeups));
   SMBTS_NAPI(env, set_num(env, obj, "links", (double)r->c_links));
+  SMBTS_NAPI(env, set_num(env, obj, "moreCqes", (double)r->c_more));
   SMBTS_NAPI(env, set_num(env, obj, "errors", (double)r->c_errors));
   SMBTS_NAPI(env, set_num(env, obj, "inflight", (double)r->inflight));
   SMBTS_NAPI(env, set_num(env, obj, "pending", r->ring_ok ? (double)io_uring_sq_ready(&r->ring) : 0));

@@ -75,6 +75,8 @@ export interface RingCounters {
   wakeups: number;
   /** Linked read→sendmsg pairs prepped (readThenSendmsg). */
   links: number;
+  /** CQEs of multishot ops that stayed armed (one per connection a multishot accept took). */
+  moreCqes: number;
   /** CQEs with res < 0. */
   errors: number;
   inflight: number;

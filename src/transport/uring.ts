@@ -1,7 +1,8 @@
-// The io_uring transport (ARCHITECTURE 2). libuv still owns the listening socket and accept(),
-// but an accepted socket is never read or written by libuv: it is paused on connect and its fd is
-// driven by ring recv/send. The socket object only owns the fd's lifetime: it is destroyed (the
-// fd closed) once no op on the fd is in flight, so a late CQE can never land on a reused fd.
+// The io_uring transport (ARCHITECTURE 2). The listening socket is ours, not libuv's: one
+// multishot accept SQE takes its connections, and each accepted fd is driven by ring recv and
+// sendmsg. A connection's fd is closed only once no op on it is in flight, so a late CQE can
+// never land on a reused fd. (A listen address that is a name, not a number, gets libuv's
+// listener and accept; those sockets are paused on connect and served on the ring the same way.)
 //
 // Receive: one recv in flight per connection, into the free tail of a per-connection arena;
 // whole frames are views of it (CONVENTIONS 4), handed to Smb2Connection through FrameReader.
@@ -20,6 +21,7 @@ import { frameLimit, handleFrame, serveSocket } from './tcp.js'
 import { Smb2Connection, type LinkedSendRead } from '../smb2/connection.js'
 import type { ServerState } from '../smb2/server-state.js'
 import type { Ring } from '../io/ring.js'
+import { native } from '../io/native.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
 
 // linux/socket.h
@@ -78,7 +80,8 @@ class RingConnection {
   private destroyed = false
   private readonly onFrame: OnFrame = (frame, lease) => { handleFrame(this.conn, frame, lease) }
 
-  constructor (private readonly server: ServerState, private readonly ring: Ring, private readonly socket: net.Socket,
+  /** `closeFd` closes the connection's fd: called once, when no op on it is in flight. */
+  constructor (private readonly server: ServerState, private readonly ring: Ring, private readonly closeFd: () => void,
     private readonly fd: number, private readonly remote: string, private readonly addr: string) {
     this.conn = new Smb2Connection(server, {
       remoteAddress: remote,
@@ -92,7 +95,6 @@ class RingConnection {
     })
     this.reader = new FrameReader(() => frameLimit(this.conn), (len) => server.frameBuffers.take(len))
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
-    socket.on('error', (e) => { server.log.debug('conn', `${remote}: ${e.message}`) })
   }
 
   start (): void { this.postRecv() }
@@ -333,7 +335,7 @@ class RingConnection {
     this.destroyed = true
     this.timers.stop()
     this.server.limits.release(this.addr)
-    this.socket.destroy()
+    this.closeFd()
   }
 }
 
@@ -346,19 +348,88 @@ export function serveRingSocket (server: ServerState, ring: Ring, socket: net.So
     socket.resume()
     return
   }
-  const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
-  const addr = clientAddress(socket.remoteAddress)
+  socket.on('error', (e) => { server.log.debug('conn', `${socket.remoteAddress ?? '?'}: ${e.message}`) })
+  serveAccepted(server, ring, fd, socket.remoteAddress, socket.remotePort, () => { socket.destroy() })
+}
+
+/** Serves a connection the ring accepted (a bare fd, close-on-exec). */
+function serveRingFd (server: ServerState, ring: Ring, fd: number): void {
+  const close = (): void => { native.close(fd).catch(() => {}) }
+  let peer
+  try {
+    peer = native.peerName(fd)
+    native.setNoDelay(fd)
+  } catch (e) {
+    // Gone before we looked (ENOTCONN): nothing to serve.
+    server.log.debug('conn', `accepted fd ${fd}: ${(e as Error).message}`)
+    close()
+    return
+  }
+  serveAccepted(server, ring, fd, peer.address, peer.port, close)
+}
+
+function serveAccepted (server: ServerState, ring: Ring, fd: number, address: string | undefined, port: number | undefined, close: () => void): void {
+  const remote = `${address ?? '?'}:${port ?? 0}`
+  const addr = clientAddress(address)
   const refused = server.limits.admit(addr)
   if (refused !== undefined) {
     server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
-    socket.destroy()
+    close()
     return
   }
   server.log.debug('conn', `connection from ${remote} (io_uring)`)
-  new RingConnection(server, ring, socket, fd, remote, addr).start()
+  new RingConnection(server, ring, close, fd, remote, addr).start()
 }
 
-export function listenUring (server: ServerState, ring: Ring, host: string, port: number): Promise<net.Server> {
+/** What server.ts needs of a listener (a net.Server is one). */
+export interface Listener {
+  address (): net.AddressInfo | string | null
+  close (done: () => void): void
+}
+
+/**
+ * Listens with the ring: a listener libuv never watches, whose connections one multishot accept
+ * SQE takes (re-armed whenever the kernel ends it). A host that is not a numeric address (a name
+ * to resolve) gets libuv's listener and accept instead; its sockets are still served on the ring.
+ */
+export async function listenUring (server: ServerState, ring: Ring, host: string, port: number): Promise<Listener> {
+  let l
+  try {
+    l = native.listenTcp(host, port, 511, 0)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e
+    return await listenUringViaLibuv(server, ring, host, port)
+  }
+  const lfd = l.fd
+  const info: net.AddressInfo = { address: l.address, family: l.family, port: l.port }
+  let closed = false
+  let accepting: ReturnType<Ring['acceptMultishot']> | undefined
+  let settled: Promise<unknown> = Promise.resolve()
+  const arm = (): void => {
+    if (closed) return
+    const p = ring.acceptMultishot(lfd, (fd) => { serveRingFd(server, ring, fd) })
+    accepting = p
+    settled = p.then(() => { arm() }, (e: NodeJS.ErrnoException) => {
+      if (closed || e.code === 'SMBTS_ERR_RING_CLOSED') return
+      // Out of fds (EMFILE, ENFILE) or memory: accept again once some have gone.
+      server.log.warn(`accept on ${host}:${info.port}: ${e.message}; accepting again in 1 s`)
+      setTimeout(arm, 1000).unref()
+    })
+  }
+  arm()
+  server.log.debug('conn', `listening on ${host}:${info.port} with a multishot accept on the ring`)
+  return {
+    address: () => info,
+    close (done) {
+      if (closed) { done(); return }
+      closed = true
+      if (accepting !== undefined) ring.cancel(accepting)
+      void settled.finally(() => { native.close(lfd).catch(() => {}).finally(done) })
+    },
+  }
+}
+
+function listenUringViaLibuv (server: ServerState, ring: Ring, host: string, port: number): Promise<net.Server> {
   // pauseOnConnect: libuv never starts reading the accepted socket; the ring does.
   const srv = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => { serveRingSocket(server, ring, socket) })
   return new Promise((resolve, reject) => {

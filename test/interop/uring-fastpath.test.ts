@@ -39,6 +39,7 @@ if (why !== undefined) {
     for (const op of ['recv', 'sendmsg', 'read', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
+    t.ok(after!.ops.accept >= 1 && after!.moreCqes > before!.moreCqes, 'the connection came from the ring\'s multishot accept')
     t.ok(logs.some(l => /transport: io_uring/.test(l)), 'says it runs io_uring')
   })
 
