@@ -158,6 +158,11 @@ class RingConnection {
     for (const c of chunks) if (c.length > 0) this.sendQ.push({ buf: c })
     // The message's last piece carries the hook: once it is sent, all of the message is.
     if (onSent !== undefined) this.sendQ[this.sendQ.length - 1].onSent = onSent
+    this.queuedMore()
+  }
+
+  /** Over HIGH_WATER the connection stops taking requests and the slow-reader timer runs. */
+  private queuedMore (): void {
     if (this.queued > HIGH_WATER && !this.sendBlocked) {
       this.sendBlocked = true
       this.conn.setSendBlocked(true)
@@ -241,7 +246,7 @@ class RingConnection {
     const pieces = [frameHeader(total), ...chunks]
     this.sendQ.push({ buf: EMPTY, onSent: read.sent, link: { pieces, total: total + 4, read } })
     this.queued += total + 4
-    this.kick()
+    this.queuedMore()
   }
 
   /**
