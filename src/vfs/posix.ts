@@ -13,6 +13,8 @@ import {
   FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_REPARSE_POINT,
 } from '../wire/fscc/constants.js'
 import { pickCaseMatch } from './case-fold.js'
+import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
+import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
 
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
@@ -220,6 +222,23 @@ class PosixFile implements VfsFile {
 
   async stat (): Promise<Stat> {
     return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name)).st)
+  }
+
+  async getSecurityDescriptor (): Promise<SecurityDescriptor | undefined> {
+    return await this.op(async () => {
+      try {
+        return decodeNtAclRecord(await native.fgetxattr(this.fd, NTACL_XATTR_NAME))
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        // None stored, a file system without user xattrs, or a record too large to be ours.
+        if (code === 'ENODATA' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ERANGE' || code === 'EPERM') return undefined
+        throw e
+      }
+    })
+  }
+
+  async setSecurityDescriptor (sd: Buffer): Promise<void> {
+    await this.op(async () => { await native.fsetxattr(this.fd, NTACL_XATTR_NAME, encodeNtAclRecord(sd), 0) })
   }
 
   async readdir (): Promise<DirEntry[]> {
