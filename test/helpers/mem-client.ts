@@ -227,10 +227,10 @@ export function queryInfoBody (fid: FileId, infoType: number, infoClass: number,
   return b
 }
 
-export function setInfoBody (fid: FileId, infoType: number, infoClass: number, data: Buffer): Buffer {
+export function setInfoBody (fid: FileId, infoType: number, infoClass: number, data: Buffer, additional = 0): Buffer {
   const b = Buffer.alloc(32 + Math.max(data.length, 1))
   b.writeUInt16LE(33, 0); b[2] = infoType; b[3] = infoClass; b.writeUInt32LE(data.length, 4)
-  b.writeUInt16LE(H + 32, 8); putFid(b, 16, fid)
+  b.writeUInt16LE(H + 32, 8); b.writeUInt32LE(additional >>> 0, 12); putFid(b, 16, fid)
   data.copy(b, 32)
   return b
 }
