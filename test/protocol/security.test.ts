@@ -264,6 +264,20 @@ t.test('anonymous re-authentication of an expired session is refused and removes
   t.equal(readFileSync(join(srv.share, 'exp-anon.txt'), 'utf8'), 'x')
 })
 
+t.test('an anonymous session cannot be upgraded by re-authenticating as a named user', async (t) => {
+  const srv = server(t)
+  const c = new MemClient(srv.state)
+  await c.negotiate({ dialects: [0x0311] })
+  const l = await c.login({ anonymous: true })
+  t.equal(l.last.status, 0, 'an anonymous logon')
+  t.equal(l.last.body.readUInt16LE(2) & 0x2, 0x2, 'SMB2_SESSION_FLAG_IS_NULL')
+  const session = srv.state.sessions.get(c.sessionId)!
+  t.ok(session.isAnonymous)
+  const r = await c.login({ reauth: true })
+  t.equal(r.last.status, Status.ACCESS_DENIED, 're-authentication as a user: refused')
+  t.notOk(srv.state.sessions.has(c.sessionId), 'and the session removed')
+})
+
 t.test('a failed re-authentication (wrong password) removes the session and closes its opens', async (t) => {
   const srv = server(t)
   const c = await new MemClient(srv.state).connect({ dialect: 0x0311, signAll: true })
