@@ -13,9 +13,9 @@ import {
   FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_REPARSE_POINT,
 } from '../wire/fscc/constants.js'
 import { pickCaseMatch } from './case-fold.js'
+import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
 import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
 import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
-import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
 
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => { fs.read(fd, buf, off, len, pos, (e, n) => { if (e) reject(e); else resolve(n) }) })
