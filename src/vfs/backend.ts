@@ -3,6 +3,7 @@
 // share is the backend's job and, for posix backends, the kernel's (openat2 RESOLVE_BENEATH).
 import type { NameIndexOptions } from './name-index.js'
 import type { FileInfo, FsInfo } from '../wire/fscc/types.js'
+import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 
 export interface PosixIds { uid: number, gid: number, mode: number }
 export type Stat = FileInfo & PosixIds
@@ -66,6 +67,14 @@ export interface VfsFile {
    */
   setBasicInfo (u: BasicInfoUpdate): Promise<void>
   stat (): Promise<Stat>
+  /**
+   * The NT security descriptor a client stored for this file (ntacl-xattr.ts), or undefined when
+   * none is (or the file system keeps no user xattrs): the caller then synthesises one from the
+   * POSIX owner and mode.
+   */
+  getSecurityDescriptor (): Promise<SecurityDescriptor | undefined>
+  /** Stores `sd` (self-relative) as this file's descriptor; errno errors (EOPNOTSUPP: no user xattrs). */
+  setSecurityDescriptor (sd: Buffer): Promise<void>
   /** Every entry of a directory, '.' and '..' included, each with its (lstat) info. */
   readdir (): Promise<DirEntry[]>
   /** lstat of one entry of this directory, by name (ENOENT once it is gone). */

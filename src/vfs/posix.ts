@@ -15,6 +15,8 @@ import {
 import { pickCaseMatch } from './case-fold.js'
 import { DirNameIndex, type DirStamp } from './name-index.js'
 import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
+import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
+import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => { fs.read(fd, buf, off, len, pos, (e, n) => { if (e) reject(e); else resolve(n) }) })
@@ -223,6 +225,23 @@ class PosixFile implements VfsFile {
 
   async stat (): Promise<Stat> {
     return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name)).st)
+  }
+
+  async getSecurityDescriptor (): Promise<SecurityDescriptor | undefined> {
+    return await this.op(async () => {
+      try {
+        return decodeNtAclRecord(await native.fgetxattr(this.fd, NTACL_XATTR_NAME))
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        // None stored, a file system without user xattrs, or a record too large to be ours.
+        if (code === 'ENODATA' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ERANGE' || code === 'EPERM') return undefined
+        throw e
+      }
+    })
+  }
+
+  async setSecurityDescriptor (sd: Buffer): Promise<void> {
+    await this.op(async () => { await native.fsetxattr(this.fd, NTACL_XATTR_NAME, encodeNtAclRecord(sd), 0) })
   }
 
   async readdir (): Promise<DirEntry[]> {

@@ -310,7 +310,9 @@ const aceArb: fc.Arbitrary<Ace> = fc.oneof(
   fc.record({ type: fc.constantFrom(0x09, 0x0a, 0x0d, 0x11, 0x12, 0x13), flags: fc.integer({ min: 0, max: 255 }), mask: fc.nat(), sid: sidArb, extra: bytes(0, 12).map(b => b.subarray(0, b.length & ~3)) }),
   fc.record({ type: fc.constantFrom(0x05, 0x06, 0x07, 0x0b), flags: fc.integer({ min: 0, max: 255 }), mask: fc.nat(), body: bytes(8, 40).map(b => b.subarray(0, b.length & ~3)) }),
 )
+// Object ACEs need ACL_REVISION_DS (4).
 const aclArb: fc.Arbitrary<Acl> = fc.record({ revision: fc.constantFrom(2, 4), aces: fc.array(aceArb, { maxLength: 5 }) })
+  .map(a => a.aces.some(x => x.body !== undefined) ? { ...a, revision: 4 } : a)
 const sdArb: fc.Arbitrary<SecurityDescriptor> = fc.record({
   control: fc.integer({ min: 0, max: 0xffff }).map(c => c & ~0x8014),
   owner: fc.option(sidArb, { nil: undefined }), group: fc.option(sidArb, { nil: undefined }),

@@ -227,10 +227,10 @@ export function queryInfoBody (fid: FileId, infoType: number, infoClass: number,
   return b
 }
 
-export function setInfoBody (fid: FileId, infoType: number, infoClass: number, data: Buffer): Buffer {
+export function setInfoBody (fid: FileId, infoType: number, infoClass: number, data: Buffer, additional = 0): Buffer {
   const b = Buffer.alloc(32 + Math.max(data.length, 1))
   b.writeUInt16LE(33, 0); b[2] = infoType; b[3] = infoClass; b.writeUInt32LE(data.length, 4)
-  b.writeUInt16LE(H + 32, 8); putFid(b, 16, fid)
+  b.writeUInt16LE(H + 32, 8); b.writeUInt32LE(additional >>> 0, 12); putFid(b, 16, fid)
   data.copy(b, 32)
   return b
 }
@@ -535,7 +535,7 @@ export class MemClient {
    * SPNEGO/NTLMv2 in two legs. On success the signing key is derived as a client would
    * (MS-SMB2 3.2.5.3.1) and the final response's signature is checked against it.
    */
-  async login (o: { user?: string, password?: string, domain?: string, securityMode?: number, signAll?: boolean, reauth?: boolean, between?: () => Promise<void> } = {}): Promise<{ first: Resp, last: Resp, finalSigned: boolean }> {
+  async login (o: { anonymous?: boolean, user?: string, password?: string, domain?: string, securityMode?: number, signAll?: boolean, reauth?: boolean, between?: () => Promise<void> } = {}): Promise<{ first: Resp, last: Resp, finalSigned: boolean }> {
     const mechTypes = [OID_NTLMSSP]
     const neg = negotiateMessage()
     const first = await this.sessionSetupLeg(encodeInit({ mechTypes, mechToken: neg }), o.securityMode)
@@ -544,9 +544,12 @@ export class MemClient {
     const challenge = parseResp(outputSecBuf(first)).responseToken!
     // A test hook between the two legs (several logons in flight at once).
     await o.between?.()
-    const a = authenticateMessage({ user: o.user ?? USER, password: o.password ?? PASSWORD, domain: o.domain ?? 'WORKGROUP', withMic: true, randomSessionKey: Buffer.alloc(16, 0x5a) }, neg, challenge)
-    const mic = ntlmMac(a.exportedSessionKey, 'client-to-server', 0, encodeMechTypes(mechTypes))
-    const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(encodeResp({ responseToken: a.message, mechListMIC: mic }), o.securityMode ?? 1) })
+    const a = o.anonymous === true
+      ? authenticateMessage({ anonymous: true, user: '', password: '', domain: '' }, neg, challenge)
+      : authenticateMessage({ user: o.user ?? USER, password: o.password ?? PASSWORD, domain: o.domain ?? 'WORKGROUP', withMic: true, randomSessionKey: Buffer.alloc(16, 0x5a) }, neg, challenge)
+    // An anonymous logon has no session key, hence no mechListMIC.
+    const mic = o.anonymous === true ? undefined : ntlmMac(a.exportedSessionKey, 'client-to-server', 0, encodeMechTypes(mechTypes))
+    const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(encodeResp(mic === undefined ? { responseToken: a.message } : { responseToken: a.message, mechListMIC: mic }), o.securityMode ?? 1) })
     if (this.dialect === 0x0311) this.preauth = preauthUpdate(this.preauth, msg)
     const [pdu] = await this.raw(msg)
     if (pdu === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)

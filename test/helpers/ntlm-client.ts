@@ -59,11 +59,14 @@ export interface ClientOptions {
   withMic?: boolean
   /** Override the NT response (e.g. a 24-byte NTLMv1 one). */
   ntResponse?: Buffer
+  /** An anonymous (null) AUTHENTICATE: empty user, empty LM and NT responses (MS-NLMP 3.2.5.1.2). */
+  anonymous?: boolean
 }
 
 export interface Authenticate { message: Buffer, exportedSessionKey: Buffer, flags: number, ntResponse: Buffer, lmResponse: Buffer, encryptedRandomSessionKey: Buffer }
 
 export function authenticateMessage (o: ClientOptions, negotiate: Buffer, challengeMsg: Buffer): Authenticate {
+  if (o.anonymous === true) return anonymousAuthenticate(o, challengeMsg)
   const ch = parseChallenge(challengeMsg)
   const flags = ch.flags
   const clientChallenge = o.clientChallenge ?? Buffer.alloc(8, 0xaa)
@@ -108,6 +111,22 @@ export function authenticateMessage (o: ClientOptions, negotiate: Buffer, challe
   Buffer.from([10, 0, 0x61, 0x4a, 0, 0, 0, 15]).copy(m, 64)
   if (o.withMic === true) hm(exportedSessionKey, negotiate, challengeMsg, m).copy(m, 72)
   return { message: m, exportedSessionKey, flags, ntResponse, lmResponse, encryptedRandomSessionKey }
+}
+
+function anonymousAuthenticate (o: ClientOptions, challengeMsg: Buffer): Authenticate {
+  const flags = (parseChallenge(challengeMsg).flags & ~F.KEY_EXCH) >>> 0
+  const none = Buffer.alloc(0)
+  const HEADER = 88
+  const ws = Buffer.from(o.workstation ?? 'COMPUTER', 'utf16le')
+  const m = Buffer.alloc(HEADER + ws.length)
+  SIG.copy(m, 0)
+  m.writeUInt32LE(3, 8)
+  for (const at of [12, 20, 28, 36, 52]) m.writeUInt32LE(HEADER, at + 4) // every field empty
+  m.writeUInt16LE(ws.length, 44); m.writeUInt16LE(ws.length, 46); m.writeUInt32LE(HEADER, 48)
+  ws.copy(m, HEADER)
+  m.writeUInt32LE(flags, 60)
+  Buffer.from([10, 0, 0x61, 0x4a, 0, 0, 0, 15]).copy(m, 64)
+  return { message: m, exportedSessionKey: Buffer.alloc(16), flags, ntResponse: none, lmResponse: none, encryptedRandomSessionKey: none }
 }
 
 const magic = (s: string): Buffer => Buffer.from(`session key to ${s} key magic constant\0`, 'latin1')

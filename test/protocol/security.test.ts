@@ -198,7 +198,7 @@ t.test('a share with smb3 encryption = mandatory under global auto: only that sh
   t.equal((await old.treeConnect('share')).status, 0, 'but can use the other share')
 })
 
-t.test('re-authentication keeps trees, opens and keys; must be the same user', async (t) => {
+t.test('re-authentication keeps trees, opens and keys; another user is refused and the session removed', async (t) => {
   const srv = server(t, { users: { other: 'Other-pass2' } })
   for (const d of DIALECTS) {
     const c = await new MemClient(srv.state).connect({ dialect: d, signAll: true })
@@ -220,6 +220,62 @@ t.test('re-authentication keeps trees, opens and keys; must be the same user', a
     t.notOk(srv.state.sessions.has(c.sessionId), 'the session is removed')
     t.equal((await c.request({ cmd: Command.READ, body: (await import('../helpers/mem-client.js')).readBody(fid, 0, 1) })).status, Status.USER_SESSION_DELETED, 'its requests fail')
   }
+})
+
+t.test('anonymous re-authentication: accepted, the session keeps its user, keys, lifetime and opens', async (t) => {
+  const srv = server(t, { global: ['session lifetime = 3600'] })
+  for (const d of DIALECTS) {
+    const c = await new MemClient(srv.state).connect({ dialect: d, signAll: true })
+    const name = `anon-${hex(d)}.txt`
+    const fid = await openWith(c, name, 'before')
+    const session = srv.state.sessions.get(c.sessionId)!
+    const userBefore = session.user
+    const keysBefore = Buffer.from(session.keys!.signingKey)
+    const expiresBefore = session.expiresAt
+    const r = await c.login({ reauth: true, anonymous: true })
+    t.equal(r.last.status, 0, `${hex(d)}: anonymous re-authentication succeeds`)
+    t.equal(r.last.hdr.sessionId, c.sessionId, 'same SessionId')
+    t.ok(r.finalSigned, 'the response is signed with the session\'s unchanged key')
+    t.equal(r.last.body.readUInt16LE(2) & 0x3, 0, 'neither IS_GUEST nor IS_NULL: the session did not become anonymous')
+    t.equal(session.user, userBefore, 'the identity did not change')
+    t.notOk(session.isAnonymous, 'not anonymous')
+    t.same(session.keys!.signingKey, keysBefore, 'no key change')
+    t.equal(session.expiresAt, expiresBefore, 'the lifetime is not renewed by a null logon')
+    const w = await c.write(fid, 0, Buffer.from('after!'))
+    t.equal(w.status, 0, 'the open still works')
+    t.ok(c.verify(w), 'signed with the first key')
+    t.same(await c.readFile(name), Buffer.from('after!'), 'new opens work with the same rights')
+    const again = await c.login({ reauth: true })
+    t.equal(again.last.status, 0, 'then re-authenticating as the user works')
+    t.ok(session.expiresAt! >= expiresBefore!, 'and that renews the lifetime')
+  }
+})
+
+t.test('anonymous re-authentication of an expired session is refused and removes it', async (t) => {
+  const srv = server(t, { global: ['session lifetime = 1'] })
+  const c = await new MemClient(srv.state).connect({ dialect: 0x0311, signAll: true })
+  const fid = await openWith(c, 'exp-anon.txt', 'x')
+  const session = srv.state.sessions.get(c.sessionId)!
+  session.expiresAt = Date.now() - 1
+  t.equal((await c.write(fid, 0, Buffer.from('y'))).status, Status.NETWORK_SESSION_EXPIRED)
+  const r = await c.login({ reauth: true, anonymous: true })
+  t.equal(r.last.status, Status.ACCESS_DENIED, 'a null logon cannot bring an expired session back')
+  t.notOk(srv.state.sessions.has(c.sessionId), 'the session is removed (MS-SMB2 3.3.5.5.3)')
+  t.equal(readFileSync(join(srv.share, 'exp-anon.txt'), 'utf8'), 'x')
+})
+
+t.test('an anonymous session cannot be upgraded by re-authenticating as a named user', async (t) => {
+  const srv = server(t)
+  const c = new MemClient(srv.state)
+  await c.negotiate({ dialects: [0x0311] })
+  const l = await c.login({ anonymous: true })
+  t.equal(l.last.status, 0, 'an anonymous logon')
+  t.equal(l.last.body.readUInt16LE(2) & 0x2, 0x2, 'SMB2_SESSION_FLAG_IS_NULL')
+  const session = srv.state.sessions.get(c.sessionId)!
+  t.ok(session.isAnonymous)
+  const r = await c.login({ reauth: true })
+  t.equal(r.last.status, Status.ACCESS_DENIED, 're-authentication as a user: refused')
+  t.notOk(srv.state.sessions.has(c.sessionId), 'and the session removed')
 })
 
 t.test('a failed re-authentication (wrong password) removes the session and closes its opens', async (t) => {

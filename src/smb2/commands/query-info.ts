@@ -10,7 +10,7 @@ import { keepUserSetTimes, setBasicInformation } from './basic-info.js'
 import { queryFileInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
-import { encodeSecurityDescriptor, posixSecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
+import { querySecurityInfo, setSecurityInfo } from './security-info.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
@@ -104,8 +104,8 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       return infoResponse(r.status, r.data)
     }
     case InfoType.SECURITY: {
-      requireAccess(open, AccessMask.READ_CONTROL)
-      const sd = encodeSecurityDescriptor(posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, additionalInformation))
+      let sd
+      try { sd = await querySecurityInfo(open, st, additionalInformation) } catch (e) { throw fsError(e) }
       if (sd.length > outputBufferLength) {
         // MS-SMB2 3.3.5.20.3: too small → STATUS_BUFFER_TOO_SMALL with the needed size.
         const need = Buffer.alloc(4)
@@ -160,8 +160,19 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
   const buf = field(msg, body.readUInt16LE(8), body.readUInt32LE(4))
   if (buf.length > ctx.conn.maxTransactSize) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
   if (open.file === undefined) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'SET_INFO on a pipe')
+  if (infoType === InfoType.SECURITY) {
+    // MS-SMB2 2.2.39 AdditionalInformation: the SECURITY_INFORMATION being set.
+    const securityInformation = body.readUInt32LE(12)
+    try {
+      await setSecurityInfo(open, await open.file.stat(), securityInformation, buf)
+    } catch (e) { throw fsError(e) }
+    server.log.debug('vfs', `security descriptor set on ${tree.shareName}/${open.path} (0x${securityInformation.toString(16)})`)
+    const out = Buffer.alloc(2)
+    out.writeUInt16LE(2, 0)
+    return { body: out }
+  }
   if (infoType !== InfoType.FILE) {
-    throw new NtStatusError(infoType === InfoType.SECURITY || infoType === InfoType.FILESYSTEM || infoType === InfoType.QUOTA ? NtStatus.NOT_SUPPORTED : NtStatus.INVALID_PARAMETER)
+    throw new NtStatusError(infoType === InfoType.FILESYSTEM || infoType === InfoType.QUOTA ? NtStatus.NOT_SUPPORTED : NtStatus.INVALID_PARAMETER)
   }
   const req = decodeSetFileInfo(infoClass, buf, { isDirectory: open.isDirectory })
   const file = open.file

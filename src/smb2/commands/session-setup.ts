@@ -132,19 +132,7 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
     dropSession(ctx, s)
     throw new NtStatusError(NtStatus.LOGON_FAILURE)
   }
-  if (reauth) {
-    if (result === undefined || result.anonymous || result.user.toLowerCase() !== s.user.toLowerCase()) {
-      dropSession(ctx, s)
-      throw new NtStatusError(NtStatus.ACCESS_DENIED, 're-authentication as another user')
-    }
-    // MS-SMB2 3.3.5.5.2: the session keeps its SessionKey and every key derived from it (signing,
-    // encryption, preauth); only the authentication (and its lifetime) is renewed.
-    s.state = SessionState.Valid
-    s.expiresAt = lifetimeEnd(g.sessionLifetime)
-    server.log.info(`session 0x${s.sessionId.toString(16)}: re-authenticated as ${s.domain}\\${s.user}`)
-    const flags = (s.encryptData ? SessionFlags.ENCRYPT_DATA : 0)
-    return { body: responseBody(flags, step.state === 'done' ? step.token : Buffer.alloc(0)), signWith: s.signer ? s : undefined }
-  }
+  if (reauth) return reauthenticated(ctx, s, result!, step.state === 'done' ? step.token : Buffer.alloc(0))
   if (result?.anonymous === true && g.restrictAnonymous >= 2) {
     dropSession(ctx, s)
     throw new NtStatusError(NtStatus.ACCESS_DENIED, 'anonymous logon refused (restrict anonymous)')
@@ -191,6 +179,53 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   void hdr
   const token = step.state === 'done' ? step.token : Buffer.alloc(0)
   return { body: responseBody(sessionFlags, token), sessionId: s.sessionId, signWith: s.signer ? s : undefined }
+}
+
+/**
+ * A re-authentication that the authentication protocol accepted (MS-SMB2 3.3.5.5.2, 3.3.5.5.3).
+ * The re-authentication policy (the same as ksmbd's; README "Re-authentication"):
+ *
+ * - the SAME user (the names compare case-insensitively, as the password db does): accepted; the
+ *   authentication and its `session lifetime` are renewed. The session keeps its SessionKey and
+ *   every key derived from it (signing, encryption, the 3.1.1 pre-auth hash): MS-SMB2 3.3.5.5.2
+ *   says the existing SessionKey is retained, and 3.2.5.3.2 has the client keep its keys too.
+ * - ANONYMOUS (an NTLM null logon): accepted on a Valid session, which keeps its identity and
+ *   keys: nothing is gained (no other user's rights, no new key) and nothing is renewed (the
+ *   session's lifetime still runs out when it would have). Clients do this, and smbtorture's
+ *   smb2.session.reauth2..4 expect the opens kept. Samba instead turns the session into an
+ *   anonymous one; keeping the user instead means no request afterwards can do less than before,
+ *   and never more. On an Expired session it is refused like another user: an expired session
+ *   needs real credentials to come back.
+ * - ANOTHER named user (or a named user on a guest or anonymous session): refused with
+ *   STATUS_ACCESS_DENIED, and the session is removed with its trees and opens, as after any failed
+ *   authentication (MS-SMB2 3.3.5.5.3); a session never changes hands.
+ */
+function reauthenticated (ctx: RequestContext, s: Session, result: { user: string, domain: string, anonymous: boolean }, token: Buffer): Reply {
+  const g = ctx.server.config.global
+  const who = `session 0x${s.sessionId.toString(16)}`
+  if (result.anonymous) {
+    if (s.state !== SessionState.Valid) {
+      ctx.server.log.info(`${who}: anonymous re-authentication of an expired session refused`)
+      dropSession(ctx, s)
+      throw new NtStatusError(NtStatus.ACCESS_DENIED, 'anonymous re-authentication of an expired session')
+    }
+    ctx.server.log.info(`${who}: anonymous re-authentication accepted; the session stays ${describeUser(s, g.guestAccount)} with its keys`)
+  } else {
+    if (s.isAnonymous || s.isGuest || result.user.toLowerCase() !== s.user.toLowerCase()) {
+      ctx.server.log.info(`${who}: re-authentication as ${result.domain}\\${result.user} refused: the session belongs to ${describeUser(s, g.guestAccount)}`)
+      dropSession(ctx, s)
+      throw new NtStatusError(NtStatus.ACCESS_DENIED, 're-authentication as another user')
+    }
+    s.state = SessionState.Valid
+    s.expiresAt = lifetimeEnd(g.sessionLifetime)
+    ctx.server.log.info(`${who}: re-authenticated as ${s.domain}\\${s.user}`)
+  }
+  const flags = (s.encryptData ? SessionFlags.ENCRYPT_DATA : 0)
+  return { body: responseBody(flags, token), signWith: s.signer ? s : undefined }
+}
+
+function describeUser (s: Session, guestAccount: string): string {
+  return s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${guestAccount})` : `${s.domain}\\${s.user}`
 }
 
 /** When an authentication made now expires; undefined when sessions do not expire. */

@@ -17,6 +17,10 @@ export const LABEL_SECURITY_INFORMATION = 0x00000010
 export const ATTRIBUTE_SECURITY_INFORMATION = 0x00000020
 export const SCOPE_SECURITY_INFORMATION = 0x00000040
 export const BACKUP_SECURITY_INFORMATION = 0x00010000
+export const PROTECTED_DACL_SECURITY_INFORMATION = 0x80000000
+export const PROTECTED_SACL_SECURITY_INFORMATION = 0x40000000
+export const UNPROTECTED_DACL_SECURITY_INFORMATION = 0x20000000
+export const UNPROTECTED_SACL_SECURITY_INFORMATION = 0x10000000
 
 // MS-DTYP 2.4.6 SECURITY_DESCRIPTOR Control.
 export const SE_OWNER_DEFAULTED = 0x0001
@@ -77,6 +81,11 @@ const SIMPLE_ACE_TYPES = new Set([
   ACCESS_ALLOWED_CALLBACK_ACE_TYPE, ACCESS_DENIED_CALLBACK_ACE_TYPE, SYSTEM_AUDIT_CALLBACK_ACE_TYPE,
   SYSTEM_ALARM_CALLBACK_ACE_TYPE, SYSTEM_MANDATORY_LABEL_ACE_TYPE, SYSTEM_RESOURCE_ATTRIBUTE_ACE_TYPE,
   SYSTEM_SCOPED_POLICY_ID_ACE_TYPE
+])
+
+const OBJECT_ACE_TYPES = new Set([
+  ACCESS_ALLOWED_OBJECT_ACE_TYPE, ACCESS_DENIED_OBJECT_ACE_TYPE, SYSTEM_AUDIT_OBJECT_ACE_TYPE, SYSTEM_ALARM_OBJECT_ACE_TYPE,
+  ACCESS_ALLOWED_CALLBACK_OBJECT_ACE_TYPE, ACCESS_DENIED_CALLBACK_OBJECT_ACE_TYPE, SYSTEM_AUDIT_CALLBACK_OBJECT_ACE_TYPE
 ])
 
 export interface Ace {
@@ -171,6 +180,10 @@ export function parseAcl (buf: Buffer, off = 0): Acl {
     const flags = buf[p + 1]!
     const aceSize = buf.readUInt16LE(p + 2)
     if (aceSize < ACE_HEADER_SIZE + 4 || aceSize > end - p) throw invalidAcl('AceSize out of range')
+    // ACEs are DWORD-aligned (MS-DTYP 2.4.4.1; Windows' RtlValidAcl refuses others).
+    if ((aceSize & 3) !== 0) throw invalidAcl('AceSize not a multiple of 4')
+    // Object ACEs need the DS revision (MS-DTYP 2.4.5: ACL_REVISION_DS for ACLs holding them).
+    if (OBJECT_ACE_TYPES.has(type) && revision !== ACL_REVISION_DS) throw invalidAcl('object ACE in a revision-2 ACL')
     const mask = buf.readUInt32LE(p + 4)
     const aceEnd = p + aceSize
     if (SIMPLE_ACE_TYPES.has(type)) {

@@ -8,7 +8,7 @@ import {
 import {
   encodeSecurityDescriptor, parseSecurityDescriptor, posixSecurityDescriptor, filterSecurityDescriptor, encodeAcl,
   parseAcl, accessMaskFromRwx, ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, ACCESS_ALLOWED_OBJECT_ACE_TYPE,
-  ACL_REVISION, OBJECT_INHERIT_ACE, CONTAINER_INHERIT_ACE, SE_SELF_RELATIVE, SE_DACL_PRESENT, SE_SACL_PRESENT,
+  ACL_REVISION, ACL_REVISION_DS, OBJECT_INHERIT_ACE, CONTAINER_INHERIT_ACE, SE_SELF_RELATIVE, SE_DACL_PRESENT, SE_SACL_PRESENT,
   OWNER_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, DACL_SECURITY_INFORMATION, SACL_SECURITY_INFORMATION,
   type SecurityDescriptor
 } from '../../../src/wire/dtyp/security-descriptor.js'
@@ -55,7 +55,7 @@ const sample: SecurityDescriptor = {
   owner: sidFromString('S-1-5-21-1-2-3-500'),
   group: sidFromString('S-1-5-21-1-2-3-513'),
   dacl: {
-    revision: ACL_REVISION,
+    revision: ACL_REVISION_DS, // it holds an object ACE
     aces: [
       { type: ACCESS_DENIED_ACE_TYPE, flags: 0, mask: DELETE, sid: SID_WORLD },
       { type: ACCESS_ALLOWED_ACE_TYPE, flags: OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE, mask: FILE_ALL_ACCESS, sid: SID_BUILTIN_ADMINISTRATORS },
@@ -104,6 +104,23 @@ t.test('every truncation and random corruption throws only NtStatusError', async
     try { parseSecurityDescriptor(c) } catch (e) { if (!(e instanceof NtStatusError)) t.fail(String(e)) }
   }
   t.equal(status(() => parseSecurityDescriptor(Buffer.from(b).fill(0, 2, 4))), NtStatus.INVALID_SECURITY_DESCR, 'not self-relative')
+})
+
+t.test('ACL strictness (MS-DTYP 2.4.4.1, 2.4.5): misaligned AceSize, object ACE in a revision-2 ACL', async t => {
+  const plain = encodeAcl({ revision: ACL_REVISION, aces: [{ type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: FILE_ALL_ACCESS, sid: SID_WORLD }] })
+  t.ok(parseAcl(plain), 'a well-formed ACL parses')
+  // One ACE of 20 bytes (header 4 + mask 4 + SID 12); claim 18 and shrink the ACL to match.
+  const odd = Buffer.from(plain.subarray(0, 8 + 18))
+  odd.writeUInt16LE(odd.length, 2)
+  odd.writeUInt16LE(18, 8 + 2)
+  odd[8 + 9] = 0
+  t.equal(status(() => parseAcl(odd)), NtStatus.INVALID_ACL, 'AceSize not a multiple of 4')
+  const objAce = { type: ACCESS_ALLOWED_OBJECT_ACE_TYPE, flags: 0, mask: 0x100, body: Buffer.alloc(4 + 16 + 12, 7) }
+  t.equal(status(() => parseAcl(encodeAcl({ revision: ACL_REVISION, aces: [objAce] }))), NtStatus.INVALID_ACL, 'object ACE needs ACL_REVISION_DS')
+  t.ok(parseAcl(encodeAcl({ revision: ACL_REVISION_DS, aces: [objAce] })), 'and parses with it')
+  // In a descriptor, a bad ACL is a bad descriptor.
+  const sd = encodeSecurityDescriptor({ control: 0, dacl: { revision: ACL_REVISION, aces: [objAce] } })
+  t.equal(status(() => parseSecurityDescriptor(sd)), NtStatus.INVALID_SECURITY_DESCR)
 })
 
 t.test('POSIX mode → security descriptor', async t => {

@@ -1,0 +1,112 @@
+// QUERY_INFO and SET_INFO of SMB2_0_INFO_SECURITY (MS-SMB2 3.3.5.20.3, 3.3.5.21.3; MS-FSA
+// 2.1.5.13 and 2.1.5.16): a file's NT security descriptor. A client-set descriptor (owner, group,
+// DACL) is kept per file in the `user.smbts.ntacl` xattr (src/vfs/ntacl-xattr.ts); a file without
+// one reports a descriptor synthesised from its POSIX owner, group and mode, as before.
+//
+// What is enforced here: the open's access (READ_CONTROL to read; WRITE_OWNER for owner and group,
+// WRITE_DAC for the DACL); a descriptor that does not parse strictly (MS-DTYP 2.4.6) is refused.
+// SACLs are never stored: no session holds SeSecurityPrivilege, so setting one is refused. Taking
+// ownership is refused too (an owner other than the current one: STATUS_INVALID_OWNER), since no
+// session holds SeTakeOwnership/SeRestore either. A stored descriptor does not change the POSIX
+// owner or mode; access at CREATE is still decided from the share and POSIX permissions.
+import { AccessMask } from '../../wire/constants.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import {
+  DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, LABEL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
+  PROTECTED_DACL_SECURITY_INFORMATION, SACL_SECURITY_INFORMATION, SE_DACL_AUTO_INHERITED, SE_DACL_DEFAULTED,
+  SE_DACL_PROTECTED, SE_GROUP_DEFAULTED, SE_OWNER_DEFAULTED, SECURITY_DESCRIPTOR_HEADER_SIZE,
+  UNPROTECTED_DACL_SECURITY_INFORMATION, ACL_REVISION, encodeSecurityDescriptor, filterSecurityDescriptor,
+  parseSecurityDescriptor, posixSecurityDescriptor, type SecurityDescriptor,
+} from '../../wire/dtyp/security-descriptor.js'
+import { sidEquals } from '../../wire/dtyp/sid.js'
+import type { Stat } from '../../vfs/backend.js'
+import { NTACL_XATTR_MAX } from '../../vfs/ntacl-xattr.js'
+import type { Open } from '../../session/model.js'
+
+const OWNER_GROUP_DACL = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
+/** Control bits that describe the DACL (MS-DTYP 2.4.6); SE_DACL_AUTO_INHERIT_REQ is a request, never kept. */
+const DACL_CONTROL = SE_DACL_DEFAULTED | SE_DACL_AUTO_INHERITED | SE_DACL_PROTECTED
+
+function requireAccess (open: Open, mask: number, what: string): void {
+  if ((open.grantedAccess & mask) !== mask) throw new NtStatusError(NtStatus.ACCESS_DENIED, `${what} needs access 0x${mask.toString(16)}`)
+}
+
+/** The file's descriptor: the stored one, else the POSIX synthesis (owner, group and DACL). */
+async function currentDescriptor (open: Open, st: Stat): Promise<{ sd: SecurityDescriptor, stored: boolean }> {
+  const stored = await open.file!.getSecurityDescriptor()
+  if (stored !== undefined) return { sd: stored, stored: true }
+  return { sd: posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, OWNER_GROUP_DACL), stored: false }
+}
+
+/** QUERY_INFO SMB2_0_INFO_SECURITY: the self-relative descriptor, only the parts asked for. */
+export async function querySecurityInfo (open: Open, st: Stat, additionalInformation: number): Promise<Buffer> {
+  requireAccess(open, AccessMask.READ_CONTROL, 'reading the security descriptor')
+  const { sd, stored } = await currentDescriptor(open, st)
+  if (!stored) {
+    return encodeSecurityDescriptor(posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, additionalInformation))
+  }
+  const out = filterSecurityDescriptor(sd, additionalInformation)
+  if ((additionalInformation & DACL_SECURITY_INFORMATION) === 0) out.control &= ~DACL_CONTROL
+  // No SACL is ever stored: asked for, it is present and empty (as the synthesis answers).
+  if ((additionalInformation & SACL_SECURITY_INFORMATION) !== 0) out.sacl = { revision: ACL_REVISION, aces: [] }
+  return encodeSecurityDescriptor(out)
+}
+
+/** SET_INFO SMB2_0_INFO_SECURITY: merge the parts named in `securityInformation` and store the result. */
+export async function setSecurityInfo (open: Open, st: Stat, securityInformation: number, buf: Buffer): Promise<void> {
+  // MS-FSA 2.1.5.16: the rights each part needs, checked before the buffer is looked at.
+  if ((securityInformation & (OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | LABEL_SECURITY_INFORMATION)) !== 0) {
+    requireAccess(open, AccessMask.WRITE_OWNER, 'setting the owner or group')
+  }
+  if ((securityInformation & DACL_SECURITY_INFORMATION) !== 0) requireAccess(open, AccessMask.WRITE_DAC, 'setting the DACL')
+  if ((securityInformation & SACL_SECURITY_INFORMATION) !== 0) {
+    throw new NtStatusError(NtStatus.ACCESS_DENIED, 'setting a SACL needs SeSecurityPrivilege, which no session holds')
+  }
+  if (buf.length < SECURITY_DESCRIPTOR_HEADER_SIZE) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'security descriptor shorter than its header')
+  let given: SecurityDescriptor
+  try {
+    given = parseSecurityDescriptor(buf)
+  } catch (e) {
+    throw new NtStatusError(NtStatus.INVALID_SECURITY_DESCR, e instanceof Error ? e.message : 'malformed security descriptor')
+  }
+  const { sd: current } = await currentDescriptor(open, st)
+  const next: SecurityDescriptor = { control: current.control }
+  if (current.owner !== undefined) next.owner = current.owner
+  if (current.group !== undefined) next.group = current.group
+  if (current.dacl !== undefined) next.dacl = current.dacl
+
+  if ((securityInformation & OWNER_SECURITY_INFORMATION) !== 0) {
+    if (given.owner === undefined) throw new NtStatusError(NtStatus.INVALID_OWNER, 'OWNER_SECURITY_INFORMATION without an owner')
+    // Giving a file away or taking it needs privileges no session holds: only the same owner.
+    if (current.owner === undefined || !sidEquals(given.owner, current.owner)) {
+      throw new NtStatusError(NtStatus.INVALID_OWNER, 'changing the owner is not allowed')
+    }
+    next.owner = given.owner
+    next.control = (next.control & ~SE_OWNER_DEFAULTED) | (given.control & SE_OWNER_DEFAULTED)
+  }
+  if ((securityInformation & GROUP_SECURITY_INFORMATION) !== 0) {
+    if (given.group === undefined) throw new NtStatusError(NtStatus.INVALID_PRIMARY_GROUP, 'GROUP_SECURITY_INFORMATION without a group')
+    next.group = given.group
+    next.control = (next.control & ~SE_GROUP_DEFAULTED) | (given.control & SE_GROUP_DEFAULTED)
+  }
+  if ((securityInformation & DACL_SECURITY_INFORMATION) !== 0) {
+    // No DACL in the descriptor (SE_DACL_PRESENT clear) sets a NULL DACL, as Windows does.
+    next.dacl = given.dacl ?? null
+    let control = (next.control & ~DACL_CONTROL) | (given.control & DACL_CONTROL)
+    if ((securityInformation & PROTECTED_DACL_SECURITY_INFORMATION) !== 0) control |= SE_DACL_PROTECTED
+    else if ((securityInformation & UNPROTECTED_DACL_SECURITY_INFORMATION) !== 0) control &= ~SE_DACL_PROTECTED
+    next.control = control
+  }
+  if ((securityInformation & OWNER_GROUP_DACL) === 0) return // only parts that are not kept (label, attributes, scope)
+  const encoded = encodeSecurityDescriptor(next)
+  if (encoded.length + 4 > NTACL_XATTR_MAX) throw new NtStatusError(NtStatus.INSUFFICIENT_RESOURCES, 'security descriptor too large to store')
+  try {
+    await open.file!.setSecurityDescriptor(encoded)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    // The file system has no room for a value this large (ext4 keeps one block of xattrs).
+    if (code === 'E2BIG' || code === 'ENOSPC') throw new NtStatusError(NtStatus.INSUFFICIENT_RESOURCES, `storing the security descriptor: ${code}`)
+    throw e
+  }
+}
