@@ -1,7 +1,7 @@
 // SMB3 encryption (MS-SMB2 3.1.4.3, 2.2.41 TRANSFORM_HEADER): AES-128/256-CCM and -GCM through
 // node:crypto (OpenSSL, AES-NI). The transform header's bytes from Nonce to SessionId are the AAD;
 // the AEAD tag is the header's Signature. Nonces come from a per-session counter and never repeat.
-import { createCipheriv, createDecipheriv, randomBytes, type CipherCCMTypes, type CipherGCMTypes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual, type CipherCCMTypes, type CipherGCMTypes } from 'node:crypto'
 
 export const TRANSFORM_HEADER_SIZE = 52
 export const TRANSFORM_MAGIC = 0x424d53fd
@@ -62,6 +62,15 @@ export class SessionCipher {
   decrypt (msg: Buffer): Buffer {
     return openTransform(this.cipher, this.key, msg)
   }
+
+  /**
+   * Decrypts a whole transform message over its own ciphertext and returns the plaintext, a view
+   * of `msg` after the transform header. Throws DecryptError when it doesn't authenticate; the
+   * bytes after the header are then unauthenticated garbage and must not be used.
+   */
+  decryptInPlace (msg: Buffer): Buffer {
+    return openTransformInPlace(this.cipher, this.key, msg)
+  }
 }
 
 /**
@@ -89,6 +98,15 @@ export function openTransform (cipher: number, key: Buffer, msg: Buffer): Buffer
   const body = msg.subarray(TRANSFORM_HEADER_SIZE)
   if (h.originalMessageSize !== body.length) throw new DecryptError('OriginalMessageSize does not match')
   return aeadOpen(cipher, key, h.nonce.subarray(0, nonceLength(cipher)), msg.subarray(20, 52), body, h.signature)
+}
+
+/** openTransform over the message's own bytes: see SessionCipher.decryptInPlace. */
+export function openTransformInPlace (cipher: number, key: Buffer, msg: Buffer): Buffer {
+  const h = decodeTransformHeader(msg)
+  const body = msg.subarray(TRANSFORM_HEADER_SIZE)
+  if (h.originalMessageSize !== body.length) throw new DecryptError('OriginalMessageSize does not match')
+  aeadOpenInPlace(cipher, key, h.nonce.subarray(0, nonceLength(cipher)), msg.subarray(20, 52), body, h.signature)
+  return body
 }
 
 const algName = (cipher: number, key: Buffer): string => `aes-${key.length * 8}-${isGcm(cipher) ? 'gcm' : 'ccm'}`
@@ -139,4 +157,115 @@ export function aeadOpen (cipher: number, key: Buffer, iv: Buffer, aad: Buffer, 
   } catch (e) {
     throw new DecryptError(`message does not authenticate (${(e as Error).message})`)
   }
+}
+
+/**
+ * The slice aeadOpenInPlace hands to each cipher update(). node:crypto has no decrypt-into API:
+ * every update() returns a new Buffer. One update() of a whole 8 MiB WRITE returns 8 MiB of
+ * fresh pages (mmap'd by malloc, faulted in while OpenSSL writes them: most of an encrypted
+ * WRITE's cost); a 64 KiB output comes from malloc's heap, reused message after message, and is
+ * still in cache when it is copied back over the ciphertext it came from. Below malloc's mmap
+ * threshold (128 KiB). bench/aead-open.ts measures the choice.
+ */
+export const OPEN_SLICE = 64 * 1024
+
+/**
+ * aeadOpen over the ciphertext's own bytes: `body` becomes the plaintext, with no buffer of the
+ * message's size allocated. Throws DecryptError when the tag does not verify; `body` then holds
+ * unauthenticated bytes that no one may use (the caller drops the whole message).
+ *
+ * GCM streams: each slice is decrypted and copied back. OpenSSL's CCM takes the whole message in
+ * one update() (a fresh output of its size), so CCM is composed here from its two halves
+ * (NIST SP 800-38C, RFC 3610), both OpenSSL through node:crypto: AES-CTR decrypts slice by slice
+ * and AES-CBC over the formatted B0 || AAD || plaintext gives the CBC-MAC, compared in constant
+ * time with the tag after S0 is taken off. Parameters SMB never uses (AAD of 65,280 bytes or more)
+ * go through OpenSSL's CCM and a copy.
+ */
+export function aeadOpenInPlace (cipher: number, key: Buffer, iv: Buffer, aad: Buffer, body: Buffer, tag: Buffer, slice = OPEN_SLICE): void {
+  try {
+    if (isGcm(cipher)) {
+      const d = createDecipheriv(algName(cipher, key) as CipherGCMTypes, key, iv, { authTagLength: tag.length })
+      d.setAAD(aad)
+      d.setAuthTag(tag)
+      for (let off = 0; off < body.length; off += slice) {
+        const end = Math.min(off + slice, body.length)
+        d.update(body.subarray(off, end)).copy(body, off)
+      }
+      d.final()
+      return
+    }
+  } catch (e) {
+    throw new DecryptError(`message does not authenticate (${(e as Error).message})`)
+  }
+  if (aad.length >= 0xff00) {
+    aeadOpen(cipher, key, iv, aad, body, tag).copy(body)
+    return
+  }
+  ccmOpenInPlace(key, iv, aad, body, tag, slice)
+}
+
+const ZERO_BLOCK = Buffer.alloc(16)
+
+/** NIST SP 800-38C 6.2 (decryption-verification) with the checks of its A.2 on the parameters. */
+function ccmOpenInPlace (key: Buffer, iv: Buffer, aad: Buffer, body: Buffer, tag: Buffer, slice: number): void {
+  const n = iv.length
+  const t = tag.length
+  const q = 15 - n
+  if (n < 7 || n > 13 || t < 4 || t > 16 || t % 2 !== 0) throw new DecryptError('CCM nonce or tag length out of range')
+  if (q < 4 && body.length >= 2 ** (8 * q)) throw new DecryptError('CCM message too long for its nonce')
+  const bits = key.length * 8
+  // Counter blocks: flags (q-1) || N || i. AES-CTR increments the whole block as one big-endian
+  // number; the counter field is q bytes and the message fits it (checked above), so the
+  // increment never reaches the nonce.
+  const ctr0 = Buffer.alloc(16)
+  ctr0[0] = q - 1
+  iv.copy(ctr0, 1)
+  const s0 = createCipheriv(`aes-${bits}-ecb`, key, null).setAutoPadding(false).update(ctr0)
+  const ctr1 = Buffer.from(ctr0)
+  ctr1[15] = 1
+  const ctr = createDecipheriv(`aes-${bits}-ctr`, key, ctr1)
+  // CBC-MAC: CBC encryption with a zero IV; the MAC is the last ciphertext block.
+  const mac = createCipheriv(`aes-${bits}-cbc`, key, ZERO_BLOCK).setAutoPadding(false)
+  let last: Buffer = ZERO_BLOCK
+  const feed = (b: Buffer): void => { if (b.length > 0) { const o = mac.update(b); if (o.length >= 16) last = o.subarray(o.length - 16) } }
+  // B0 = flags || N || Q, then the AAD with its 2-byte length, zero padded to a block boundary.
+  const aadLen = aad.length > 0 ? 2 + aad.length : 0
+  const head = Buffer.alloc(16 + Math.ceil(aadLen / 16) * 16)
+  head[0] = (aad.length > 0 ? 0x40 : 0) | (((t - 2) / 2) << 3) | (q - 1)
+  iv.copy(head, 1)
+  let len = body.length
+  for (let i = 15; i > n; i--) { head[i] = len & 0xff; len = Math.floor(len / 256) }
+  if (aad.length > 0) { head.writeUInt16BE(aad.length, 16); aad.copy(head, 18) }
+  try {
+    feed(head)
+    // The plaintext goes to the MAC in whole blocks: a slice's tail waits for the next slice.
+    let carry = 0
+    const carryBuf = Buffer.alloc(16)
+    for (let off = 0; off < body.length; off += slice) {
+      const end = Math.min(off + slice, body.length)
+      const p = ctr.update(body.subarray(off, end))
+      p.copy(body, off)
+      let from = 0
+      if (carry > 0) {
+        const take = Math.min(16 - carry, p.length)
+        p.copy(carryBuf, carry, 0, take)
+        carry += take
+        from = take
+        if (carry < 16) continue
+        feed(carryBuf)
+        carry = 0
+      }
+      const whole = from + Math.floor((p.length - from) / 16) * 16
+      feed(p.subarray(from, whole))
+      if (whole < p.length) { p.copy(carryBuf, 0, whole); carry = p.length - whole }
+    }
+    if (carry > 0) { carryBuf.fill(0, carry); feed(carryBuf) }
+    ctr.final()
+    mac.final()
+  } catch (e) {
+    throw new DecryptError(`message does not authenticate (${(e as Error).message})`)
+  }
+  const expect = Buffer.alloc(t)
+  for (let i = 0; i < t; i++) expect[i] = last[i] ^ s0[i]
+  if (!timingSafeEqual(expect, tag)) throw new DecryptError('message does not authenticate (CCM tag mismatch)')
 }
