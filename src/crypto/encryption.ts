@@ -189,7 +189,9 @@ export function aeadOpenInPlace (cipher: number, key: Buffer, iv: Buffer, aad: B
       d.setAuthTag(tag)
       for (let off = 0; off < body.length; off += slice) {
         const end = Math.min(off + slice, body.length)
-        d.update(body.subarray(off, end)).copy(body, off)
+        const p = d.update(body.subarray(off, end))
+        p.copy(body, off)
+        dispose(p)
       }
       d.final()
       return
@@ -205,6 +207,19 @@ export function aeadOpenInPlace (cipher: number, key: Buffer, iv: Buffer, aad: B
 }
 
 const ZERO_BLOCK = Buffer.alloc(16)
+
+/**
+ * Frees an update() output now that its bytes were copied out: its ArrayBuffer is detached
+ * (transfer(0)), which frees the memory and takes it off V8's external-memory count. Left to the
+ * GC instead, every ~64 MiB of such outputs sets off a full mark-compact of the whole heap (V8's
+ * external-memory limit): ~0.5 s per GiB decrypted in the server's profile. Only a Buffer that
+ * is its whole ArrayBuffer is detached (update() allocates one per call; a pooled small Buffer
+ * shares its ArrayBuffer and is left alone).
+ */
+function dispose (b: Buffer): void {
+  const ab = b.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer }
+  if (b.byteOffset === 0 && ab.byteLength === b.length && b.length >= 4096 && typeof ab.transfer === 'function') ab.transfer(0)
+}
 
 /** NIST SP 800-38C 6.2 (decryption-verification) with the checks of its A.2 on the parameters. */
 function ccmOpenInPlace (key: Buffer, iv: Buffer, aad: Buffer, body: Buffer, tag: Buffer, slice: number): void {
@@ -227,7 +242,11 @@ function ccmOpenInPlace (key: Buffer, iv: Buffer, aad: Buffer, body: Buffer, tag
   // CBC-MAC: CBC encryption with a zero IV; the MAC is the last ciphertext block.
   const mac = createCipheriv(`aes-${bits}-cbc`, key, ZERO_BLOCK).setAutoPadding(false)
   let last: Buffer = ZERO_BLOCK
-  const feed = (b: Buffer): void => { if (b.length > 0) { const o = mac.update(b); if (o.length >= 16) last = o.subarray(o.length - 16) } }
+  const feed = (b: Buffer): void => {
+    if (b.length === 0) return
+    const o = mac.update(b)
+    if (o.length >= 16) { last = Buffer.from(o.subarray(o.length - 16)); dispose(o) }
+  }
   // B0 = flags || N || Q, then the AAD with its 2-byte length, zero padded to a block boundary.
   const aadLen = aad.length > 0 ? 2 + aad.length : 0
   const head = Buffer.alloc(16 + Math.ceil(aadLen / 16) * 16)
@@ -258,6 +277,7 @@ function ccmOpenInPlace (key: Buffer, iv: Buffer, aad: Buffer, body: Buffer, tag
       const whole = from + Math.floor((p.length - from) / 16) * 16
       feed(p.subarray(from, whole))
       if (whole < p.length) { p.copy(carryBuf, 0, whole); carry = p.length - whole }
+      dispose(p)
     }
     if (carry > 0) { carryBuf.fill(0, carry); feed(carryBuf) }
     ctr.final()
