@@ -4,6 +4,7 @@
 import net from 'node:net'
 import { MemClient, parseResponses, type Req, type Resp } from './mem-client.js'
 import type { ServerState } from '../../src/smb2/server-state.js'
+import { TRANSFORM_MAGIC } from '../../src/crypto/encryption.js'
 
 export class TcpClient extends MemClient {
   private sock!: net.Socket
@@ -45,8 +46,10 @@ export class TcpClient extends MemClient {
       if (this.buf.length < 4 + len) break
       const pdu = Buffer.from(this.buf.subarray(4, 4 + len))
       this.buf = this.buf.subarray(4 + len)
-      const byMid = this.pending.get(pdu.readBigUInt64LE(24))
-      if (byMid !== undefined) { this.pending.delete(pdu.readBigUInt64LE(24)); byMid(parseResponses(pdu)[0]); continue }
+      // A pipelined request's reply may come encrypted: its MessageId is inside the transform.
+      const plain = this.pending.size > 0 && pdu.readUInt32LE(0) === TRANSFORM_MAGIC && this.decryptor !== undefined ? this.decryptor.decrypt(pdu) : pdu
+      const byMid = this.pending.get(plain.readBigUInt64LE(24))
+      if (byMid !== undefined) { this.pending.delete(plain.readBigUInt64LE(24)); byMid(parseResponses(plain)[0]); continue }
       const w = this.waiters.shift()
       if (w !== undefined) w(pdu)
       else this.frames.push(pdu)
@@ -73,8 +76,8 @@ export class TcpClient extends MemClient {
     return r === undefined ? [] : [r]
   }
 
-  /** Sends every request at once (each its own PDU); resolves each reply, or undefined if the
-   *  connection died first. Replies are matched by MessageId. */
+  /** Sends every request at once (each its own PDU, encrypted as `send` would); resolves each
+   *  reply, or undefined if the connection died first. Replies are matched by MessageId. */
   pipeline (reqs: Req[]): Array<Promise<Resp | undefined>> {
     return reqs.map((r) => {
       const mid = this.nextMid
@@ -82,7 +85,8 @@ export class TcpClient extends MemClient {
         if (this.dead) { resolve(undefined); return }
         this.pending.set(mid, resolve)
       })
-      if (!this.dead) this.put(this.message(r))
+      const m = this.message(r)
+      if (!this.dead) this.put((r.encrypt ?? this.encryptAll) && this.encryptor !== undefined ? Buffer.concat(this.encryptor.encrypt(this.sessionId, [m])) : m)
       return p
     })
   }
