@@ -263,9 +263,11 @@ export class Smb2Connection {
     const released = releaseAll(out)
     if (enc?.encryptor !== undefined) {
       for (const m of out) m.signer = undefined
-      this.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses(out)))
-      // The ciphertext is new memory: the plaintext payloads are free now.
-      released?.()
+      // A payload in a lent buffer (READ data: only this reply views it) is encrypted over itself
+      // and sent from there, then released once sent; the rest is encrypted into new memory.
+      let owned: Set<Buffer> | undefined
+      for (const m of out) if (m.reply.release !== undefined && m.reply.payload !== undefined) (owned ??= new Set()).add(m.reply.payload)
+      this.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses(out), owned), released)
     } else {
       this.send(encodeResponses(out), released)
     }
