@@ -12,6 +12,8 @@ export class TcpClient extends MemClient {
   private readonly waiters: Array<(pdu: Buffer | undefined) => void> = []
   private readonly frames: Buffer[] = []
   dead = false
+  /** Encrypted replies to pipelined requests that did not decrypt. */
+  undecryptable = 0
   /** Replies awaited by `pipeline`, by MessageId (single-request PDUs only). */
   private readonly pending = new Map<bigint, (r: Resp | undefined) => void>()
 
@@ -47,7 +49,17 @@ export class TcpClient extends MemClient {
       const pdu = Buffer.from(this.buf.subarray(4, 4 + len))
       this.buf = this.buf.subarray(4 + len)
       // A pipelined request's reply may come encrypted: its MessageId is inside the transform.
-      const plain = this.pending.size > 0 && pdu.readUInt32LE(0) === TRANSFORM_MAGIC && this.decryptor !== undefined ? this.decryptor.decrypt(pdu) : pdu
+      let plain = pdu
+      if (this.pending.size > 0 && pdu.readUInt32LE(0) === TRANSFORM_MAGIC && this.decryptor !== undefined) {
+        try { plain = this.decryptor.decrypt(pdu) } catch {
+          // A reply that does not authenticate (its buffer overwritten at the server): every
+          // pipelined request fails.
+          this.undecryptable++
+          for (const f of this.pending.values()) f(undefined)
+          this.pending.clear()
+          continue
+        }
+      }
       const byMid = this.pending.get(plain.readBigUInt64LE(24))
       if (byMid !== undefined) { this.pending.delete(plain.readBigUInt64LE(24)); byMid(parseResponses(plain)[0]); continue }
       const w = this.waiters.shift()
