@@ -59,7 +59,8 @@
   X(LINKAT, linkat)                                                                             \
   X(FALLOCATE, fallocate)                                                                       \
   X(FGETXATTR, fgetxattr)                                                                       \
-  X(FSETXATTR, fsetxattr)
+  X(FSETXATTR, fsetxattr)                                                                       \
+  X(SENDMSG, sendmsg)
 
 enum ring_kind {
 #define RK_ENUM(up, js) RK_##up,
@@ -82,6 +83,7 @@ typedef struct ring_op {
   napi_ref ref; /* the Buffer the kernel reads or writes */
   char *path;
   char *path2; /* the second name of renameat2/linkat; an xattr name */
+  void *mem;   /* sendmsg's msghdr and iovecs, read by the kernel until the CQE */
   struct open_how how;
 } ring_op;
 
@@ -113,6 +115,7 @@ typedef struct smbts_ring {
   uint32_t inflight;
   uint64_t c_ops[RK__COUNT];
   uint64_t c_submits, c_sqes, c_cqes, c_batches, c_wakeups, c_errors, c_submit_errors;
+  uint64_t c_links; /* linked pairs prepped (readThenSendmsg) */
 } smbts_ring;
 
 static napi_value ring_throw(napi_env env, const char *code, const char *msg) {
@@ -195,6 +198,7 @@ static ring_op *op_alloc(smbts_ring *r) {
   op->ref = NULL;
   op->path = NULL;
   op->path2 = NULL;
+  op->mem = NULL;
   return op;
 }
 
@@ -202,6 +206,8 @@ static void op_release(smbts_ring *r, ring_op *op) {
   if (op->ref) napi_delete_reference(r->env, op->ref);
   free(op->path);
   free(op->path2);
+  free(op->mem);
+  op->mem = NULL;
   op->ref = NULL;
   op->path = NULL;
   op->path2 = NULL;
@@ -686,6 +692,167 @@ static napi_value js_ring_send(napi_env env, napi_callback_info info) {
   return ring_sr(env, info, RK_SEND);
 }
 
+/* The most buffers one sendmsg takes (the kernel's UIO_MAXIOV is 1024). */
+#define RING_SENDMSG_MAX_IOV 256
+
+typedef struct ring_msg {
+  struct msghdr msg;
+  struct iovec iov[];
+} ring_msg;
+
+/* A Buffer or Uint8Array's bytes. */
+static bool value_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  bool yes = false;
+  void *p = NULL;
+  if (napi_is_buffer(env, v, &yes) == napi_ok && yes) {
+    if (napi_get_buffer_info(env, v, &p, len) != napi_ok) return false;
+    *data = p;
+    return true;
+  }
+  if (napi_is_typedarray(env, v, &yes) != napi_ok || !yes) return false;
+  napi_typedarray_type tt;
+  if (napi_get_typedarray_info(env, v, &tt, len, &p, NULL, NULL) != napi_ok || tt != napi_uint8_array) {
+    return false;
+  }
+  *data = p;
+  return true;
+}
+
+/* The iovecs of `arr` (1..RING_SENDMSG_MAX_IOV Buffers/Uint8Arrays) and an array of our own
+ * holding them, or NULL with a JS exception pending. */
+static ring_msg *build_msg(napi_env env, napi_value arr, napi_value *held) {
+  bool is_array = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, arr, &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"buffers\" argument must be an array");
+    return NULL;
+  }
+  napi_get_array_length(env, arr, &n);
+  if (n < 1 || n > RING_SENDMSG_MAX_IOV) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "sendmsg takes 1..256 buffers");
+    return NULL;
+  }
+  ring_msg *m = calloc(1, sizeof *m + (size_t)n * sizeof m->iov[0]);
+  if (!m) {
+    ring_throw(env, "ERR_MEMORY_ALLOCATION_FAILED", "out of memory");
+    return NULL;
+  }
+  if (napi_create_array_with_length(env, n, held) != napi_ok) {
+    free(m);
+    smbts_throw_napi(env, "napi_create_array_with_length");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (napi_get_element(env, arr, i, &v) != napi_ok || !value_bytes(env, v, &data, &len) ||
+        napi_set_element(env, *held, i, v) != napi_ok) {
+      free(m);
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "every buffer must be a Buffer or Uint8Array");
+      return NULL;
+    }
+    m->iov[i].iov_base = data;
+    m->iov[i].iov_len = len;
+  }
+  m->msg.msg_iov = m->iov;
+  m->msg.msg_iovlen = n;
+  return m;
+}
+
+/* sendmsg(tag, fd, buffers, flags): the buffers go out in order in one message (one SQE for a
+ * reply's length, header and payload, or for several queued replies). The buffers are copied into
+ * an array of our own, held until the CQE, so the caller changing its array cannot drop one the
+ * kernel still reads. The result is the bytes sent (with MSG_WAITALL the kernel retries a short
+ * send itself). */
+static napi_value js_ring_sendmsg(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  uint32_t flags = 0;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd) &&
+        smbts_arg_uint32(&a, 3, "flags", &flags))) {
+    return smbts_args_throw(&a);
+  }
+  napi_value held;
+  ring_msg *m = build_msg(env, a.argv[2], &held);
+  if (!m) return NULL;
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) {
+    free(m);
+    return NULL;
+  }
+  if (napi_create_reference(env, held, 1, &op->ref) != napi_ok) {
+    free(m);
+    prep_abort(r, sqe, op);
+    return smbts_throw_napi(env, "napi_create_reference");
+  }
+  op->mem = m;
+  io_uring_prep_sendmsg(sqe, fd, &m->msg, flags);
+  prep_end(r, sqe, op, tag, RK_SENDMSG);
+  return NULL;
+}
+
+/* readThenSendmsg(readTag, sendTag, fd, buf, offset, length, position, sockfd, buffers, flags):
+ * a read linked to a sendmsg (IOSQE_IO_LINK): the send starts only once the read has filled
+ * [offset, offset + length) completely, with no trip through JS in between. A short or failed
+ * read breaks the link: the send completes with -ECANCELED, nothing sent, and the caller sends
+ * what it has another way. Both SQEs go to the kernel in the same submit (a link never spans
+ * two). `buffers` normally ends with the read's own span. */
+static napi_value js_ring_read_then_sendmsg(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t rtag, stag, fd, sockfd;
+  uint8_t *ptr;
+  uint32_t len, flags = 0;
+  int64_t pos;
+  if (!(smbts_arg_int32(&a, 0, "readTag", &rtag) && smbts_arg_int32(&a, 1, "sendTag", &stag) &&
+        smbts_arg_int32(&a, 2, "fd", &fd) && parse_span(&a, 3, &ptr, &len) &&
+        smbts_arg_int64(&a, 6, "position", 0, INT64_MAX, &pos) &&
+        smbts_arg_int32(&a, 7, "sockfd", &sockfd) && smbts_arg_uint32(&a, 9, "flags", &flags))) {
+    return smbts_args_throw(&a);
+  }
+  if (r->closing || !r->ring_ok) return ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
+  if (r->free_head == RING_NO_SLOT || r->ops[r->free_head].next_free == RING_NO_SLOT) {
+    return ring_throw(env, "SMBTS_ERR_RING_FULL",
+                      "every ring slot is in flight: wait for completions before queueing more");
+  }
+  napi_value held;
+  ring_msg *m = build_msg(env, a.argv[8], &held);
+  if (!m) return NULL;
+  /* Room for both SQEs now, so prep_begin cannot submit the read alone. */
+  if (io_uring_sq_space_left(&r->ring) < 2) ring_flush(r);
+  if (io_uring_sq_space_left(&r->ring) < 2) {
+    free(m);
+    return ring_throw(env, "SMBTS_ERR_RING_BUSY", "submission queue full and cannot be submitted");
+  }
+  ring_op *rop, *sop;
+  struct io_uring_sqe *rsqe = prep_begin(env, r, &rop);
+  if (!rsqe) {
+    free(m);
+    return NULL;
+  }
+  struct io_uring_sqe *ssqe = prep_begin(env, r, &sop);
+  if (!ssqe) { /* cannot happen: room and slots were checked */
+    free(m);
+    prep_abort(r, rsqe, rop);
+    return NULL;
+  }
+  if (!hold(&a, 3, rop) || napi_create_reference(env, held, 1, &sop->ref) != napi_ok) {
+    free(m);
+    prep_abort(r, rsqe, rop);
+    prep_abort(r, ssqe, sop);
+    return smbts_throw_napi(env, "napi_create_reference");
+  }
+  sop->mem = m;
+  io_uring_prep_read(rsqe, fd, ptr, len, (uint64_t)pos);
+  io_uring_sqe_set_flags(rsqe, IOSQE_IO_LINK);
+  prep_end(r, rsqe, rop, rtag, RK_READ);
+  io_uring_prep_sendmsg(ssqe, sockfd, &m->msg, flags);
+  prep_end(r, ssqe, sop, stag, RK_SENDMSG);
+  r->c_links++;
+  return NULL;
+}
+
 /* openat2(tag, dirfd, path, flags, mode, resolve): like the threadpool openat2, O_CLOEXEC added. */
 static napi_value js_ring_openat2(napi_env env, napi_callback_info info) {
   RING_METHOD_BEGIN();
@@ -1025,6 +1192,7 @@ static napi_value js_ring_counters(napi_env env, napi_callback_info info) {
   SMBTS_NAPI(env, set_num(env, obj, "cqes", (double)r->c_cqes));
   SMBTS_NAPI(env, set_num(env, obj, "batches", (double)r->c_batches));
   SMBTS_NAPI(env, set_num(env, obj, "wakeups", (double)r->c_wakeups));
+  SMBTS_NAPI(env, set_num(env, obj, "links", (double)r->c_links));
   SMBTS_NAPI(env, set_num(env, obj, "errors", (double)r->c_errors));
   SMBTS_NAPI(env, set_num(env, obj, "inflight", (double)r->inflight));
   SMBTS_NAPI(env, set_num(env, obj, "pending", r->ring_ok ? (double)io_uring_sq_ready(&r->ring) : 0));
@@ -1085,7 +1253,8 @@ napi_status smbts_ring_init(napi_env env, napi_value exports) {
       M("mkdirat", js_ring_mkdirat), M("unlinkat", js_ring_unlinkat),
       M("renameat2", js_ring_renameat2), M("linkat", js_ring_linkat),
       M("fallocate", js_ring_fallocate), M("fgetxattr", js_ring_fgetxattr),
-      M("fsetxattr", js_ring_fsetxattr),
+      M("fsetxattr", js_ring_fsetxattr), M("sendmsg", js_ring_sendmsg),
+      M("readThenSendmsg", js_ring_read_then_sendmsg),
   };
 #undef M
   napi_value cls, setup;

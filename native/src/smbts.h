@@ -64,7 +64,7 @@ smbts_instance *smbts_instance_get(napi_env env);
  * Each getter returns false on a bad argument after recording the first problem in the
  * smbts_args; callers chain them with && and then call smbts_args_reject(), which returns a
  * Promise rejected with a TypeError/RangeError (code ERR_INVALID_ARG_TYPE / _VALUE). */
-#define SMBTS_MAX_ARGS 8
+#define SMBTS_MAX_ARGS 12
 
 typedef struct smbts_args {
   napi_env env;

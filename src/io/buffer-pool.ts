@@ -39,6 +39,8 @@ export class BufferPool {
   /** Counters, for tests and the stats file: leases served from the free lists, and fresh ones. */
   reused = 0
   allocated = 0
+  /** Pooled leases taken and not yet released (a test's leak check: 0 once all is quiet). */
+  lent = 0
   /** takes since the idle timer last looked; the timer runs only while buffers are kept. */
   private takes = 0
   private idleTimer?: NodeJS.Timeout
@@ -67,11 +69,13 @@ export class BufferPool {
     }
     const b = buf
     let out = true
+    this.lent++
     return {
       buf: b,
       release: () => {
         if (!out) return
         out = false
+        this.lent--
         this.give(cls, b)
       },
     }

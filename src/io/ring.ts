@@ -20,6 +20,9 @@ interface NativeRingHandle {
   write(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, position: Int64): void;
   recv(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, flags: number): void;
   send(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, flags: number): void;
+  sendmsg(tag: number, fd: number, buffers: Uint8Array[], flags: number): void;
+  readThenSendmsg(readTag: number, sendTag: number, fd: number, buf: Uint8Array, offset: number, length: number,
+    position: number, sockfd: number, buffers: Uint8Array[], flags: number): void;
   openat2(tag: number, dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): void;
   statx(tag: number, dirfd: number, path: NativePath, flags: number, mask: number, out: Uint8Array): void;
   fsync(tag: number, fd: number, datasync: boolean): void;
@@ -56,7 +59,7 @@ export interface RingSetupFlags {
 
 export type RingOpName =
   | 'nop' | 'read' | 'write' | 'openat2' | 'statx' | 'fsync' | 'close' | 'recv' | 'send' | 'cancel'
-  | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr';
+  | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr' | 'sendmsg';
 
 export interface RingCounters {
   /** SQEs prepped, per kind. */
@@ -69,6 +72,8 @@ export interface RingCounters {
   cqes: number;
   batches: number;
   wakeups: number;
+  /** Linked read→sendmsg pairs prepped (readThenSendmsg). */
+  links: number;
   /** CQEs with res < 0. */
   errors: number;
   inflight: number;
@@ -218,6 +223,69 @@ export class Ring {
     return this.#op('send', (tag) => this.#h.send(tag, fd, buffer, offset, length, flags), (res) => res);
   }
 
+  /**
+   * The buffers, in order, as one message (sendmsg with an iovec each; at most SENDMSG_MAX_IOV).
+   * Resolves with the bytes sent; each buffer stays referenced until the completion.
+   */
+  sendmsg(fd: number, buffers: Uint8Array[], flags = 0): RingPromise<number> {
+    return this.#op('sendmsg', (tag) => this.#h.sendmsg(tag, fd, buffers, flags), (res) => res);
+  }
+
+  /**
+   * A read of [offset, offset + length) of `buffer` from `fd` at `position`, linked to a sendmsg
+   * of `buffers` on `sockfd` (which normally ends with that span): the send starts in the kernel
+   * once the read has filled the span completely. A short or failed read cancels the send
+   * (`send` rejects with ECANCELED, nothing was sent): the caller sends what it has another way.
+   */
+  readThenSendmsg(fd: number, buffer: Uint8Array, offset: number, length: number, position: number,
+    sockfd: number, buffers: Uint8Array[], flags = 0): { read: RingPromise<number>; send: RingPromise<number> } {
+    if (this.#closing) {
+      const closed = () => Object.assign(Promise.reject(codedError('SMBTS_ERR_RING_CLOSED', 'the ring is closed')), { tag: 0 });
+      return { read: closed(), send: closed() };
+    }
+    const read = this.#entry('read', (res) => res);
+    const send = this.#entry('sendmsg', (res) => res);
+    const prep = () => this.#h.readThenSendmsg(read.tag, send.tag, fd, buffer, offset, length, position, sockfd, buffers, flags);
+    // The pair is prepped as one: the send rides on the read's backlog entry, and an error
+    // refusing the pair rejects both.
+    const rejectRead = read.entry.reject;
+    read.entry.reject = (e) => {
+      rejectRead(e);
+      if (this.#pending.delete(send.tag)) send.entry.reject(e);
+    };
+    if (this.#backlog.length > 0) {
+      read.entry.prep = prep;
+      this.#backlog.push(read.tag);
+    } else {
+      try {
+        prep();
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'SMBTS_ERR_RING_FULL') {
+          this.#pending.delete(read.tag);
+          this.#pending.delete(send.tag);
+          throw e;
+        }
+        read.entry.prep = prep;
+        this.#backlog.push(read.tag);
+      }
+    }
+    return { read: read.promise, send: send.promise };
+  }
+
+  #entry<T>(syscall: string, decode: (res: number) => T): { tag: number; entry: Pending; promise: RingPromise<T> } {
+    const tag = this.#allocTag();
+    let entry!: Pending;
+    const promise = new Promise<T>((resolve, reject) => {
+      entry = {
+        syscall,
+        settle: (res) => (res < 0 ? reject(errnoError(res, syscall)) : resolve(decode(res))),
+        reject,
+      };
+    });
+    this.#pending.set(tag, entry);
+    return { tag, entry, promise: Object.assign(promise, { tag }) };
+  }
+
   /** openat2 through the ring; same semantics as native.openat2 (O_CLOEXEC added). */
   openat2(dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): RingPromise<number> {
     return this.#op('openat2', (tag) => this.#h.openat2(tag, dirfd, path, flags, mode, resolve), (res) => res);
@@ -347,16 +415,7 @@ export class Ring {
     if (this.#closing) {
       return Object.assign(Promise.reject(codedError('SMBTS_ERR_RING_CLOSED', 'the ring is closed')), { tag: 0 });
     }
-    const tag = this.#allocTag();
-    let entry!: Pending;
-    const promise = new Promise<T>((resolve, reject) => {
-      entry = {
-        syscall,
-        settle: (res) => (res < 0 ? reject(errnoError(res, syscall)) : resolve(decode(res))),
-        reject,
-      };
-    });
-    this.#pending.set(tag, entry);
+    const { tag, entry, promise } = this.#entry(syscall, decode);
     if (this.#backlog.length > 0) {
       // Keep submission order: nothing jumps the queue.
       entry.prep = () => prep(tag);
@@ -374,7 +433,7 @@ export class Ring {
         }
       }
     }
-    return Object.assign(promise, { tag });
+    return promise;
   }
 
   #drainBacklog(): void {

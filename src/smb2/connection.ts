@@ -12,7 +12,7 @@ import { CreditWindow } from './credits.js'
 import { encodeResponses, errorBody, type OutMessage } from './send.js'
 import { dispatch, type Related } from './dispatch.js'
 import type { ServerState } from './server-state.js'
-import type { Reply, RequestContext } from './context.js'
+import type { LinkedRead, Reply, RequestContext } from './context.js'
 import { Session, SessionState } from '../session/model.js'
 import { handleSmb1Negotiate } from './commands/negotiate.js'
 import { teardownSession } from './teardown.js'
@@ -31,6 +31,25 @@ export interface ConnectionIo {
    * stopped reading because it was false starts again.
    */
   resume?(): void
+  /**
+   * Sends one message whose last chunk is a READ's payload not read yet: the transport reads
+   * `read.fd` at `read.position` into that chunk and sends the message once it is full (the
+   * ring links the two). Optional: only the io_uring transport has it.
+   */
+  sendAfterRead?(chunks: Buffer[], read: LinkedSendRead): void
+}
+
+/** What a transport needs for ConnectionIo.sendAfterRead, and what it reports back. */
+export interface LinkedSendRead {
+  fd: number
+  position: number
+  /** The read is over (or will never run): the file descriptor is not used any more. */
+  readDone: () => void
+  /** The whole message went out, or was dropped with the connection: its buffers are free. */
+  sent: () => void
+  /** The read was short or failed, so nothing was sent: the message to send instead and what
+   *  runs once it is sent (the original chunks are then free). */
+  instead: (result: number | Error) => { chunks: Buffer[], onSent?: () => void }
 }
 
 /**
@@ -261,6 +280,16 @@ export class Smb2Connection {
     // requires encryption, leaves encrypted (the whole chain in one transform, unsigned).
     const enc = encryptedBy ?? out.find(m => m.encryptWith !== undefined)?.encryptWith
     const released = releaseAll(out)
+    const linked = out.length === 1 ? out[0].reply.linkedRead : undefined
+    if (linked !== undefined) {
+      if (enc === undefined && out[0].signer === undefined && this.io.sendAfterRead !== undefined) {
+        this.sendLinked(out[0], linked, released)
+        return
+      }
+      // canLinkRead said yes, the response says no: read here, as any READ would.
+      out[0].reply = await linked.readHere()
+      out[0].hdr.status = out[0].reply.status ?? NtStatus.SUCCESS
+    }
     if (enc?.encryptor !== undefined) {
       for (const m of out) m.signer = undefined
       // A payload in a lent buffer (READ data: only this reply views it) is encrypted over itself
@@ -271,6 +300,41 @@ export class Smb2Connection {
     } else {
       this.send(encodeResponses(out), released)
     }
+  }
+
+  /** A READ response sent by the transport after its linked read (ConnectionIo.sendAfterRead). */
+  private sendLinked (m: OutMessage, linked: LinkedRead, released: (() => void) | undefined): void {
+    const chunks = encodeResponses([m])
+    if (this.closed) { linked.readDone(); released?.(); return }
+    this.io.sendAfterRead!(chunks, {
+      fd: linked.fd,
+      position: linked.position,
+      readDone: linked.readDone,
+      sent: () => { released?.() },
+      instead: (result) => {
+        m.reply = linked.finish(result)
+        m.hdr.status = m.reply.status ?? NtStatus.SUCCESS
+        return { chunks: encodeResponses([m]), onSent: m.reply.release }
+      },
+    })
+  }
+
+  /**
+   * Whether a READ on this request may leave as a linked read→send: a lone request whose
+   * response is neither signed nor encrypted, on a transport that can (MS-SMB2 3.3.4.1.1 signs
+   * and 3.3.4.1.4 encrypts over the whole response, data included, so those read first).
+   */
+  canLinkRead (ctx: RequestContext): boolean {
+    return this.io.sendAfterRead !== undefined && ctx.lone === true && !ctx.encrypted &&
+      ctx.session?.encryptData !== true && ctx.tree?.encryptData !== true && !this.signs(ctx, undefined, NtStatus.SUCCESS)
+  }
+
+  /** MS-SMB2 3.3.4.1.1: whether the response to `ctx` with this status is signed. */
+  private signs (ctx: RequestContext, reply: Reply | undefined, status: number): boolean {
+    const session = reply?.signWith ?? ctx.session
+    return session !== undefined && session.signer !== undefined && (session.state === SessionState.Valid || reply?.signWith !== undefined) &&
+      ((ctx.hdr.flags & HeaderFlags.SIGNED) !== 0 || session.signingRequired || reply?.signWith !== undefined) &&
+      status !== NtStatus.PENDING
   }
 
   private async processRequest (hdr: Smb2Header, msg: Buffer, related: Related, inCompound: boolean, encrypted: boolean,
@@ -285,7 +349,7 @@ export class Smb2Connection {
     if (!this.credits.consume(hdr.messageId, charge)) {
       throw new ProtocolError(`MessageId ${hdr.messageId} (charge ${hdr.creditCharge}) outside the credit window`)
     }
-    const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE), encrypted }
+    const ctx: RequestContext = { server: this.server, conn: this, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE), encrypted, lone: !inCompound }
     let op: AsyncOperation | undefined
     ctx.goAsync = () => {
       if (op === undefined) {
@@ -332,9 +396,7 @@ export class Smb2Connection {
     // MS-SMB2 3.3.4.3: the final response of an async request grants nothing (the interim did).
     const granted = isAsync ? 0 : this.credits.grant(hdr.creditRequest)
     const session = reply.signWith ?? ctx.session
-    const sign = session !== undefined && session.signer !== undefined && (session.state === SessionState.Valid || reply.signWith !== undefined) &&
-      ((hdr.flags & HeaderFlags.SIGNED) !== 0 || session.signingRequired || reply.signWith !== undefined) &&
-      status !== NtStatus.PENDING
+    const sign = this.signs(ctx, reply, status)
     const out: OutMessage = {
       hdr: {
         creditCharge: hdr.creditCharge,

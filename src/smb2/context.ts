@@ -24,6 +24,8 @@ export interface RequestContext {
    * teardown fires; idempotent. Set by the connection while the handler runs.
    */
   goAsync?: () => AbortSignal
+  /** The request is alone in its PDU (not part of a compound). */
+  readonly lone?: boolean
 }
 
 export interface Reply {
@@ -36,12 +38,34 @@ export interface Reply {
   /** Called once the payload is no longer needed: its bytes left through the transport, were
    *  copied (encrypted), or the connection dropped them. Its buffer may be reused from then on. */
   release?: () => void
+  /**
+   * The payload is not read yet: the transport reads it from the file straight before sending
+   * (a linked read→send on the ring). Only where Smb2Connection.canLinkRead allowed it.
+   */
+  linkedRead?: LinkedRead
   /** Called with the response's final bytes (header included) before signing: preauth hashing. */
   onEncoded?: (bytes: Buffer) => void
   /** Set the session id in the response header (SESSION_SETUP on a new session). */
   sessionId?: bigint
   /** Sign the response with this session even if the request wasn't (final SESSION_SETUP). */
   signWith?: Session
+}
+
+/**
+ * A READ whose data the transport reads into `payload` (the whole requested length) and sends
+ * in one kernel chain. The response was built for a full read; when the read comes back short or
+ * fails, `finish` builds the response to send instead.
+ */
+export interface LinkedRead {
+  /** The file descriptor to read, kept open (lent by the file) until `readDone`. */
+  fd: number
+  position: number
+  /** Runs once the read is over, or will never run (connection gone). */
+  readDone: () => void
+  /** The response for what the read really gave: fewer bytes, or an error. */
+  finish: (result: number | Error) => Reply
+  /** Reads here (not linked) and gives the response; readDone has run by then. */
+  readHere: () => Promise<Reply>
 }
 
 /** A request field at [off, off+len) of `msg` must lie inside the message (MS-SMB2 3.3.5.2.6). */

@@ -5,9 +5,9 @@
 // spelled it (`preserve case = yes`, the default) or in `default case`.
 //
 // Cost: the exact name is always tried first, by the caller's own stat/open; only a miss asks
-// the backend to scan directories (ShareFs.resolveCase). No cache: a miss is a new name being
-// created (one listing of its parent) or a client spelling a name differently, and a cache of
-// listings would have to be invalidated by every change made outside the server too.
+// the backend to scan directories (ShareFs.resolveCase). A miss is usually a new name being
+// created, so a big directory's folded names are kept between misses (vfs/name-index.ts),
+// trusted only while the directory's stamp is unchanged.
 import type { ShareConfig } from '../config/config.js'
 import type { ShareFs } from '../vfs/backend.js'
 import { downcaseName, upcaseName } from '../vfs/case-fold.js'

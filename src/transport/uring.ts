@@ -9,14 +9,15 @@
 // as long as some frame still views it. A frame larger than what one recv brought is received
 // straight into its own buffer (FrameReader.pendingSpace), so a 1 MiB WRITE is not copied.
 //
-// Send: replies queue per connection and go out one send at a time (the ring does not order two
-// SQEs on one socket unless they are linked); the small pieces of a reply (length, header, body)
-// are coalesced into one buffer, a large payload (READ data) is sent as is. Every Buffer stays
-// referenced by the ring until its CQE (CONVENTIONS 5).
+// Send: replies queue per connection and go out one sendmsg at a time (the ring does not order
+// two SQEs on one socket unless they are linked): whatever is queued — a reply's length, header,
+// body and READ payload, or several pipelined replies — leaves in one op, each piece an iovec,
+// nothing copied together. Every Buffer stays referenced by the ring until its CQE
+// (CONVENTIONS 5).
 import net from 'node:net'
 import { FrameReader, frameHeader, type OnFrame } from './framing.js'
 import { frameLimit, handleFrame, serveSocket } from './tcp.js'
-import { Smb2Connection } from '../smb2/connection.js'
+import { Smb2Connection, type LinkedSendRead } from '../smb2/connection.js'
 import type { ServerState } from '../smb2/server-state.js'
 import type { Ring } from '../io/ring.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
@@ -32,8 +33,9 @@ const RECV_MAX = 64 * 1024
 const ARENA_MIN_TAIL = 8 * 1024
 /** A pending frame missing at least this much is received straight into its buffer. */
 const DIRECT_MIN = 16 * 1024
-/** Reply pieces up to this size are copied together into one send; larger ones go as they are. */
-const COALESCE_MAX = 16 * 1024
+const EMPTY = Buffer.alloc(0)
+/** The most queued pieces one sendmsg carries. */
+const SEND_IOV_MAX = 64
 /** Stop receiving from a client whose replies pile up beyond this; resume below LOW_WATER. */
 const HIGH_WATER = 32 * 1024 * 1024
 const LOW_WATER = 8 * 1024 * 1024
@@ -41,6 +43,15 @@ const LOW_WATER = 8 * 1024 * 1024
 function socketFd (socket: net.Socket): number | undefined {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd
   return typeof fd === 'number' && fd >= 0 ? fd : undefined
+}
+
+/** A piece of the send queue; a linked READ response is one entry of its own (`link`). */
+interface SendEntry {
+  buf: Buffer
+  /** Runs once the kernel has this piece (the last piece of a message carries its hook). */
+  onSent?: () => void
+  /** A whole message whose last piece the linked read fills first (sendAfterRead). */
+  link?: { pieces: Buffer[], total: number, read: LinkedSendRead }
 }
 
 class RingConnection {
@@ -54,9 +65,11 @@ class RingConnection {
   private recvPaused = false
   /** Buffers waiting to be sent, in order, each with what runs once the kernel has all of it
    *  (a READ payload goes back to its pool); `queued` counts their bytes. */
-  private readonly sendQ: Array<{ buf: Buffer, onSent?: () => void }> = []
+  private readonly sendQ: SendEntry[] = []
   private queued = 0
   private sending = false
+  /** How many pieces at the queue's head the send in flight carries (the kernel may read them). */
+  private sendingPieces = 0
   private sendTag = 0
   /** Over HIGH_WATER until below LOW_WATER; `sentTotal` counts bytes the kernel took. */
   private sendBlocked = false
@@ -75,6 +88,7 @@ class RingConnection {
         this.shutdown()
       },
       resume: () => { if (this.recvPaused) this.postRecv() },
+      sendAfterRead: (chunks, read) => { this.enqueueLinked(chunks, read) },
     })
     this.reader = new FrameReader(() => frameLimit(this.conn), (len) => server.frameBuffers.take(len))
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
@@ -137,25 +151,9 @@ class RingConnection {
     if (this.closing) { onSent?.(); return }
     let total = 0
     for (const c of chunks) total += c.length
-    // The length header and every small piece are copied into one buffer; a large piece breaks the run.
-    let run: Buffer[] = [frameHeader(total)]
-    let runLen = 4
-    const flush = (): void => {
-      if (run.length === 0) return
-      const b = run.length === 1 ? run[0] : Buffer.concat(run, runLen)
-      this.sendQ.push({ buf: b })
-      this.queued += b.length
-      run = []
-      runLen = 0
-    }
-    for (const c of chunks) {
-      if (c.length === 0) continue
-      if (c.length <= COALESCE_MAX) { run.push(c); runLen += c.length; continue }
-      flush()
-      this.sendQ.push({ buf: c })
-      this.queued += c.length
-    }
-    flush()
+    this.sendQ.push({ buf: frameHeader(total) })
+    this.queued += 4 + total
+    for (const c of chunks) if (c.length > 0) this.sendQ.push({ buf: c })
     // The message's last piece carries the hook: once it is sent, all of the message is.
     if (onSent !== undefined) this.sendQ[this.sendQ.length - 1].onSent = onSent
     if (this.queued > HIGH_WATER && !this.sendBlocked) {
@@ -168,46 +166,150 @@ class RingConnection {
 
   private kick (): void {
     if (this.sending || this.closing || this.sendQ.length === 0) return
-    let b = this.sendQ[0].buf
-    // Several small replies waiting (a compound's worth, pipelined echos): one send for them all.
-    if (b.length <= COALESCE_MAX && this.sendQ.length > 1 && this.sendQ[1].buf.length <= COALESCE_MAX) {
-      let n = 0
-      let len = 0
-      while (n < this.sendQ.length && this.sendQ[n].buf.length <= COALESCE_MAX && len + this.sendQ[n].buf.length <= RECV_MAX) len += this.sendQ[n++].buf.length
-      const merged = this.sendQ.splice(0, n, { buf: Buffer.alloc(0) })
-      b = Buffer.concat(merged.map(e => e.buf), len)
-      // Copied: what the merged pieces held is free.
-      for (const e of merged) e.onSent?.()
-      this.sendQ[0] = { buf: b }
+    if (this.sendQ[0].link !== undefined) { this.sendLinked(this.sendQ[0]); return }
+    // Everything queued (up to SEND_IOV_MAX pieces, up to a linked READ) goes out as one
+    // sendmsg: a reply's length, header and payload, or a run of pipelined replies, without
+    // copying them together.
+    let n = 0
+    while (n < this.sendQ.length && n < SEND_IOV_MAX && this.sendQ[n].link === undefined) n++
+    const flags = MSG_WAITALL | MSG_NOSIGNAL
+    let p
+    if (n === 1) {
+      const b = this.sendQ[0].buf
+      p = this.ring.send(this.fd, b, 0, b.length, flags)
+    } else {
+      const bufs: Buffer[] = new Array(n)
+      for (let i = 0; i < n; i++) bufs[i] = this.sendQ[i].buf
+      p = this.ring.sendmsg(this.fd, bufs, flags)
     }
     this.sending = true
-    const p = this.ring.send(this.fd, b, 0, b.length, MSG_WAITALL | MSG_NOSIGNAL)
+    this.sendingPieces = n
     this.sendTag = p.tag
-    p.then((n) => {
+    p.then((sent) => {
       this.sending = false
       if (this.closing) {
-        // Shut down while this send was in flight: its piece is free only now.
+        // Shut down while this send was in flight: its pieces are free only now.
         for (const e of this.sendQ.splice(0)) e.onSent?.()
         this.maybeDestroy()
         return
       }
-      this.queued -= n
-      this.sentTotal += n
-      if (n < b.length) this.sendQ[0].buf = b.subarray(n)
-      else this.sendQ.shift()!.onSent?.()
-      // Below LOW_WATER the connection takes requests again (and asks, through resume, for
-      // receiving to start again if nothing else holds it).
-      if (this.queued < LOW_WATER && this.sendBlocked) {
-        this.sendBlocked = false
-        this.timers.sendBlocked(false, () => 0)
-        this.conn.setSendBlocked(false)
+      this.queued -= sent
+      this.sentTotal += sent
+      // Whole pieces sent leave the queue (their hooks run); a piece sent in part keeps its rest.
+      let left = sent
+      while (left > 0 && this.sendQ.length > 0) {
+        const head = this.sendQ[0]
+        if (left < head.buf.length) { head.buf = head.buf.subarray(left); break }
+        left -= head.buf.length
+        this.sendQ.shift()
+        head.onSent?.()
       }
-      this.kick()
-    }, (e: Error) => {
+      this.afterSend()
+    }, (e: Error) => { this.sendFailed(e) })
+  }
+
+  /** Below LOW_WATER the connection takes requests again (and asks, through resume, for
+   *  receiving to start again if nothing else holds it); then the next send. */
+  private afterSend (): void {
+    if (this.queued < LOW_WATER && this.sendBlocked) {
+      this.sendBlocked = false
+      this.timers.sendBlocked(false, () => 0)
+      this.conn.setSendBlocked(false)
+    }
+    this.kick()
+  }
+
+  private sendFailed (e: Error): void {
+    this.sending = false
+    if (this.closing) {
+      // Cancelled by the shutdown (or failed meanwhile): what it carried is free now.
+      for (const q of this.sendQ.splice(0)) q.onSent?.()
+    } else {
+      this.server.log.debug('conn', `${this.remote}: send: ${e.message}`)
+      this.conn.close('socket closed') // shutdown frees the queue
+    }
+    this.maybeDestroy()
+  }
+
+  /** A READ response whose payload the ring reads from the file just before sending it. */
+  private enqueueLinked (chunks: Buffer[], read: LinkedSendRead): void {
+    if (this.closing) { read.readDone(); read.sent(); return }
+    let total = 0
+    for (const c of chunks) total += c.length
+    const pieces = [frameHeader(total), ...chunks]
+    this.sendQ.push({ buf: EMPTY, onSent: read.sent, link: { pieces, total: total + 4, read } })
+    this.queued += total + 4
+    this.kick()
+  }
+
+  /**
+   * Sends the linked entry at the queue's head: one read into its last piece, linked in the
+   * kernel to the sendmsg of all its pieces. A short or failed read cancels the send (nothing
+   * went out) and the connection's `instead` gives the response to send in its place.
+   */
+  private sendLinked (head: SendEntry): void {
+    const { pieces, total, read } = head.link!
+    const payload = pieces[pieces.length - 1]
+    let pair
+    try {
+      pair = this.ring.readThenSendmsg(read.fd, payload, 0, payload.length, read.position, this.fd, pieces, MSG_WAITALL | MSG_NOSIGNAL)
+    } catch (e) {
+      this.sendQ.shift()
+      read.readDone()
+      head.onSent?.()
+      this.sendFailed(e as Error)
+      return
+    }
+    const readResult: Promise<number | Error> = pair.read.then((n) => n, (e: Error) => e)
+    void readResult.then(() => { read.readDone() })
+    this.sending = true
+    this.sendingPieces = 1
+    this.sendTag = pair.send.tag
+    pair.send.then((sent) => {
       this.sending = false
-      if (!this.closing) this.server.log.debug('conn', `${this.remote}: send: ${e.message}`)
-      this.conn.close('socket closed')
-      this.maybeDestroy()
+      if (this.closing) {
+        for (const e of this.sendQ.splice(0)) e.onSent?.()
+        this.maybeDestroy()
+        return
+      }
+      this.queued -= sent
+      this.sentTotal += sent
+      this.sendQ.shift()
+      if (sent >= total) {
+        head.onSent?.()
+      } else {
+        // The kernel took part of it (MSG_WAITALL makes this rare): the rest goes as plain pieces.
+        const rest: SendEntry[] = []
+        let skip = sent
+        for (const p of pieces) {
+          if (skip >= p.length) { skip -= p.length; continue }
+          rest.push({ buf: p.subarray(skip) })
+          skip = 0
+        }
+        rest[rest.length - 1].onSent = head.onSent
+        this.sendQ.unshift(...rest)
+      }
+      this.afterSend()
+    }, async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ECANCELED' || this.closing) { this.sendFailed(e); return }
+      // The read came back short or failed: send what the connection says instead.
+      const result = await readResult
+      this.sending = false
+      if (this.closing) {
+        for (const q of this.sendQ.splice(0)) q.onSent?.()
+        this.maybeDestroy()
+        return
+      }
+      this.sendQ.shift()
+      this.queued -= total
+      const alt = read.instead(result)
+      let altTotal = 0
+      for (const c of alt.chunks) altTotal += c.length
+      const rest: SendEntry[] = [{ buf: frameHeader(altTotal) }, ...alt.chunks.filter((c) => c.length > 0).map((c) => ({ buf: c }))]
+      rest[rest.length - 1].onSent = alt.onSent
+      this.sendQ.unshift(...rest)
+      this.queued += altTotal + 4
+      this.afterSend()
     })
   }
 
@@ -215,8 +317,11 @@ class RingConnection {
   private shutdown (): void {
     if (this.closing) return
     this.closing = true
-    // What the kernel never saw is free now; the piece being sent is freed at its CQE.
-    for (const e of this.sendQ.splice(this.sending ? 1 : 0)) e.onSent?.()
+    // What the kernel never saw is free now; the pieces being sent are freed at their CQE.
+    for (const e of this.sendQ.splice(this.sending ? this.sendingPieces : 0)) {
+      e.link?.read.readDone()
+      e.onSent?.()
+    }
     this.queued = 0
     if (this.receiving) this.ring.cancel(this.recvTag)
     if (this.sending) this.ring.cancel(this.sendTag)

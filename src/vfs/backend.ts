@@ -1,6 +1,7 @@
 // The one storage interface (ARCHITECTURE: vfs). Handlers speak SMB semantics; a backend speaks
 // share-relative paths ('/'-separated, '' = the share root) and file handles. Confinement to the
 // share is the backend's job and, for posix backends, the kernel's (openat2 RESOLVE_BENEATH).
+import type { NameIndexOptions } from './name-index.js'
 import type { FileInfo, FsInfo } from '../wire/fscc/types.js'
 
 export interface PosixIds { uid: number, gid: number, mode: number }
@@ -42,6 +43,13 @@ export interface BasicInfoUpdate {
 
 export interface VfsFile {
   readonly isDirectory: boolean
+  /**
+   * Lends the file's descriptor for an op the backend does not run itself (the transport's
+   * linked read→send on the ring): the handle counts it in flight, so close() waits for
+   * `giveBack`, exactly as for its own reads. Undefined when closing, or for a backend without
+   * descriptors on that ring.
+   */
+  lendFd?(): { fd: number, giveBack: () => void } | undefined
   /** The file's attributes as the open found them (a backend that learns them while opening
    *  offers them, so the CREATE that follows needs no second stat). */
   readonly openStat?: Stat
@@ -85,7 +93,8 @@ export interface ShareFs {
    * Case-insensitive lookup (smb.conf `case sensitive = no`): finds, component by component, the
    * entry each name matches (case-fold.ts pickCaseMatch) by listing the directories beneath the
    * share. Callers ask only after the exact name missed (ENOENT): it costs a directory scan per
-   * component not spelled as stored. It never resolves outside the share: a directory it
+   * component not spelled as stored (a big directory's names are indexed between scans while
+   * it is unchanged, vfs/name-index.ts). It never resolves outside the share: a directory it
    * may not look into (a symlink the share does not follow or one leading outside) rejects with
    * the error opening it gives (ELOOP, EXDEV, EACCES), as the exact spelling's lookup would.
    */
@@ -108,6 +117,8 @@ export interface ShareOptions {
   storeDosAttributes?: boolean
   /** Where the backend reports a degraded capability (once per share), e.g. no user xattrs. */
   warn?: (msg: string) => void
+  /** Tuning of the case-insensitive name index (name-index.ts); its defaults otherwise. */
+  nameIndex?: NameIndexOptions
 }
 
 export interface Backend {

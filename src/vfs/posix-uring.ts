@@ -19,6 +19,20 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
     }
   }
   const close = f.close.bind(f)
+  let closing = false
+  f.lendFd = () => {
+    if (closing) return undefined
+    inflight++
+    let back = false
+    return {
+      fd,
+      giveBack: () => {
+        if (back) return
+        back = true
+        if (--inflight === 0) for (const wake of idle.splice(0)) wake()
+      },
+    }
+  }
   f.read = (buf, off, len, position) => track(ring.read(fd, buf, off, len, position))
   f.write = (buf, off, len, position) => track((async () => {
     let done = 0
@@ -31,6 +45,7 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
   })())
   f.sync = (dataOnly) => track(ring.fsync(fd, dataOnly))
   f.close = async () => {
+    closing = true
     if (inflight > 0) await new Promise<void>((resolve) => { idle.push(resolve) })
     await close()
   }

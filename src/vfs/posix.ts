@@ -13,6 +13,7 @@ import {
   FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_REPARSE_POINT,
 } from '../wire/fscc/constants.js'
 import { pickCaseMatch } from './case-fold.js'
+import { DirNameIndex, type DirStamp } from './name-index.js'
 import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
 
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
@@ -30,6 +31,8 @@ const S_IFDIR = 0o040000
 const S_IFLNK = 0o120000
 /** statx mask: the basic stats and the birth time. */
 const STATX_WANTED = 0x0fff
+/** statx mask of a directory's stamp (name-index.ts): STATX_INO | STATX_MTIME | STATX_CTIME. */
+const STAMP_MASK = 0x0100 | 0x0040 | 0x0080
 
 /**
  * The syscalls a share's lookups and handles are made of: openat2, statx (alone, or with the DOS
@@ -260,7 +263,10 @@ class PosixShare implements ShareFs {
   private warned = false
   private readonly hideDotFiles: boolean
   private readonly warn: (msg: string) => void
+  /** Case-insensitive names of big directories (name-index.ts), for resolveCase. */
+  readonly names: DirNameIndex
   constructor (readonly sys: PosixSys, readonly root: string, private readonly rootFd: number, opts: ShareOptions) {
+    this.names = new DirNameIndex(opts.nameIndex)
     this.followSymlinks = opts.followSymlinks
     this.hideDotFiles = opts.hideDotFiles ?? true
     this.storeDos = opts.storeDosAttributes ?? true
@@ -335,6 +341,7 @@ class PosixShare implements ShareFs {
         throw e
       }
     }
+    if ((flags & c.O_CREAT) !== 0) await this.noteName(path, true)
     const name = baseName(path)
     const { sx, st } = await this.statAt(fd, '', c.AT_EMPTY_PATH, name).catch(async (e) => { await this.sys.close(fd); throw e })
     return new PosixFile(fd, (sx.mode & S_IFMT) === S_IFDIR, name, this, st)
@@ -396,7 +403,7 @@ class PosixShare implements ShareFs {
             name = want
           } catch { /* not spelled as stored: list the directory */ }
         }
-        if (name === undefined) name = pickCaseMatch(utf8Names(await native.getdentsNames(dirFd)), want)
+        if (name === undefined) name = await this.matchIn(dirFd, found.join('/'), want)
       } catch {
         name = undefined
       } finally {
@@ -407,6 +414,39 @@ class PosixShare implements ShareFs {
       found.push(name)
     }
     return { path: [...found, ...parts.slice(found.length)].join('/'), existing: found.length }
+  }
+
+  /**
+   * The entry of the open directory `dirFd` (share-relative `dir`) that `want` names ignoring
+   * case: from the directory's index while its stamp holds, else from a listing (filed in the
+   * index when the directory is big). The stamp is taken before the listing, so a change that
+   * lands in between makes the next lookup list again rather than trust a stale index.
+   */
+  private async matchIn (dirFd: number, dir: string, want: string): Promise<string | undefined> {
+    const stamp: DirStamp = await this.sys.statx(dirFd, '', native.constants.AT_EMPTY_PATH, STAMP_MASK)
+    const hit = this.names.lookup(dir, stamp, want)
+    if (hit !== undefined) return hit ?? undefined
+    const names = utf8Names(await native.getdentsNames(dirFd))
+    this.names.fill(dir, stamp, names)
+    return pickCaseMatch(names, want)
+  }
+
+  /**
+   * Our own change to a name (`added` or removed) has completed: the parent's index, if any,
+   * learns it, then adopts the directory's new stamp. The stamp is a plain statx of the path:
+   * it only decides whether the index is trusted (a swapped directory has another inode, and
+   * the next lookup opens it beneath the root as always).
+   */
+  private async noteName (path: string, added: boolean): Promise<void> {
+    const i = path.lastIndexOf('/')
+    const dir = i < 0 ? '' : path.slice(0, i)
+    const adopt = this.names.changed(dir, path.slice(i + 1), added)
+    if (adopt === undefined) return
+    let after: DirStamp | undefined
+    try {
+      after = await this.sys.statx(this.rootFd, this.rel(dir), native.constants.AT_SYMLINK_NOFOLLOW, STAMP_MASK)
+    } catch { after = undefined }
+    adopt(after)
   }
 
   /** Opens the parent directory of `path` beneath the root (O_PATH) for the *at() calls. */
@@ -422,11 +462,14 @@ class PosixShare implements ShareFs {
   async mkdir (path: string, mode: number): Promise<void> {
     const { dirFd, name, close } = await this.parent(path)
     try { await native.mkdirat(dirFd, name, mode) } finally { await close() }
+    await this.noteName(path, true)
   }
 
   async unlink (path: string, isDirectory: boolean): Promise<void> {
     const { dirFd, name, close } = await this.parent(path)
     try { await native.unlinkat(dirFd, name, isDirectory ? native.constants.AT_REMOVEDIR : 0) } finally { await close() }
+    if (isDirectory) this.names.forget(path)
+    await this.noteName(path, false)
   }
 
   async rename (from: string, to: string, replace: boolean): Promise<void> {
@@ -437,6 +480,9 @@ class PosixShare implements ShareFs {
         await native.renameat2(a.dirFd, a.name, b.dirFd, b.name, replace ? 0 : native.constants.RENAME_NOREPLACE)
       } finally { await b.close() }
     } finally { await a.close() }
+    this.names.forget(from)
+    await this.noteName(from, false)
+    await this.noteName(to, true)
   }
 
   async statfs (): Promise<FsInfo> {

@@ -455,7 +455,7 @@ export class MemClient {
     return msg
   }
 
-  private signIfNeeded (msg: Buffer, r: Req): void {
+  protected signIfNeeded (msg: Buffer, r: Req): void {
     const sign = r.sign ?? (this.signer !== undefined && this.signAll && r.cmd !== Command.NEGOTIATE && r.cmd !== Command.SESSION_SETUP)
     if (sign && this.signer !== undefined) {
       msg.writeUInt32LE((msg.readUInt32LE(16) | HeaderFlags.SIGNED) >>> 0, 16)

@@ -97,8 +97,11 @@ export class TcpClient extends MemClient {
         if (this.dead) { resolve(undefined); return }
         this.pending.set(mid, resolve)
       })
-      const m = this.message(r)
-      if (!this.dead) this.put((r.encrypt ?? this.encryptAll) && this.encryptor !== undefined ? Buffer.concat(this.encryptor.encrypt(this.sessionId, [m])) : m)
+      if (!this.dead) {
+        const m = this.message(r)
+        this.signIfNeeded(m, r)
+        this.put((r.encrypt ?? this.encryptAll) && this.encryptor !== undefined ? Buffer.concat(this.encryptor.encrypt(this.sessionId, [m])) : m)
+      }
       return p
     })
   }

@@ -1,5 +1,5 @@
 // The io_uring fast path is really taken: smbclient put/get against a live server started with
-// useUring moves the ring's recv/send/read/write and openat2/statx/close counters; with useUring: false there is no ring
+// useUring moves the ring's recv/sendmsg/read/write and openat2/statx/close counters; with useUring: false there is no ring
 // at all and the server says it runs the fallback. Skips when io_uring cannot be set up here.
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
@@ -34,9 +34,9 @@ if (why !== undefined) {
     const { before, after, logs, io } = await putGet(t, true)
     t.match(io, { transport: 'io_uring', files: 'posix-uring' })
     t.ok(before !== undefined && after !== undefined, 'the server has a ring')
-    // sockets (recv/send), file data (read/write), and the CREATE/CLOSE path (openat2, statx with
+    // sockets (recv, and sendmsg: a reply's pieces leave in one op), file data (read/write), and the CREATE/CLOSE path (openat2, statx with
     // the DOS record's fgetxattr, close)
-    for (const op of ['recv', 'send', 'read', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
+    for (const op of ['recv', 'sendmsg', 'read', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
     t.ok(logs.some(l => /transport: io_uring/.test(l)), 'says it runs io_uring')

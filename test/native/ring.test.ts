@@ -220,6 +220,105 @@ t.test('recv/send on sockets', { skip }, async (t) => {
   t.same(bufs.map((b) => Number(b.readBigUInt64LE())), Array.from({ length: count }, (_, i) => i));
 });
 
+t.test('sendmsg: several buffers, in order, as one op', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const { afd, bfd } = await tcpPair(t);
+  const big = Buffer.alloc(3 * 1024 * 1024);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+  const parts = [Buffer.from('len!'), new Uint8Array([1, 2, 3]), big.subarray(1), Buffer.alloc(0), Buffer.from('end')];
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const before = ring.counters().ops.sendmsg;
+  // The caller's array may change at once: the addon keeps its own.
+  const arr = [...parts];
+  const sent = ring.sendmsg(afd, arr, 0x100 /* MSG_WAITALL: the kernel finishes a short send */ | 0x4000);
+  arr.length = 0;
+  const inbox = Buffer.alloc(total);
+  let got = 0;
+  while (got < total) got += await ring.recv(bfd, inbox, got, total - got);
+  t.equal(await sent, total, 'every byte in one completion');
+  t.equal(ring.counters().ops.sendmsg - before, 1, 'one op');
+  t.same(inbox, Buffer.concat(parts), 'in order');
+  t.throws(() => ring.sendmsg(afd, []), { code: 'ERR_OUT_OF_RANGE' }, 'no buffers');
+  t.throws(() => ring.sendmsg(afd, new Array(257).fill(Buffer.alloc(1))), { code: 'ERR_OUT_OF_RANGE' }, 'too many');
+  t.throws(() => ring.sendmsg(afd, ['x' as unknown as Buffer]), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.equal(ring.counters().pending, 0, 'a refused call leaves nothing queued');
+});
+
+t.test('sendmsg holds every buffer until its CQE', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const { afd, bfd } = await tcpPair(t);
+  let finalized = 0;
+  const registry = new FinalizationRegistry(() => { finalized++; });
+  // Fill the socket so the sendmsg waits in the kernel.
+  const filler = Buffer.alloc(8 * 1024 * 1024);
+  const fill = ring.send(afd, filler, 0, filler.length, 0x100);
+  const done = (() => {
+    const a = Buffer.alloc(64 * 1024, 1);
+    const b = Buffer.alloc(64 * 1024, 2);
+    registry.register(a, 'a');
+    registry.register(b, 'b');
+    return ring.sendmsg(afd, [a, b], 0x100);
+  })();
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+  t.equal(finalized, 0, 'neither buffer collected while the sendmsg is in flight');
+  const sink = Buffer.alloc(filler.length + 128 * 1024);
+  let got = 0;
+  while (got < sink.length) got += await ring.recv(bfd, sink, got, sink.length - got);
+  t.equal(await fill, filler.length);
+  t.equal(await done, 128 * 1024);
+  // Two SQEs on one socket are not ordered: the filler's zeros may come around the message.
+  const marked = sink.filter((x) => x !== 0);
+  t.ok(marked.length === 128 * 1024 && marked.subarray(0, 64 * 1024).every((x) => x === 1) &&
+    marked.subarray(64 * 1024).every((x) => x === 2), 'the bytes the kernel read were the buffers\' own, in order');
+});
+
+t.test('readThenSendmsg: the send follows a complete read in the kernel; a short read cancels it', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const { afd, bfd } = await tcpPair(t);
+  const dir = await tempDir(t);
+  const file = join(dir, 'data');
+  const content = Buffer.alloc(1024 * 1024 + 100);
+  for (let i = 0; i < content.length; i++) content[i] = (i * 13) & 0xff;
+  await writeFile(file, content);
+  const fd = await native.openat2(C.AT_FDCWD, file, C.O_RDONLY, 0, 0);
+  t.teardown(() => native.close(fd));
+  const recvAll = async (n: number): Promise<Buffer> => {
+    const b = Buffer.alloc(n);
+    let got = 0;
+    while (got < n) got += await ring.recv(bfd, b, got, n - got);
+    return b;
+  };
+
+  // Complete: header and the file's bytes arrive as one message, the span filled before sending.
+  const head = Buffer.from('HEAD');
+  const buf = Buffer.alloc(1024 * 1024 + 8, 0xee);
+  const links = ring.counters().links;
+  const { read, send } = ring.readThenSendmsg(fd, buf, 8, 1024 * 1024, 50, afd, [head, buf.subarray(8)], 0x100 | 0x4000);
+  const got = recvAll(4 + 1024 * 1024);
+  t.equal(await read, 1024 * 1024);
+  t.equal(await send, 4 + 1024 * 1024);
+  t.same(await got, Buffer.concat([head, content.subarray(50, 50 + 1024 * 1024)]), 'the sent bytes are the file\'s');
+  t.equal(ring.counters().links - links, 1, 'one linked pair');
+
+  // Short: the read stops at EOF; the send is cancelled and sends nothing.
+  const short = Buffer.alloc(4096, 0xee);
+  const r2 = ring.readThenSendmsg(fd, short, 0, 4096, content.length - 100, afd, [head, short], 0x100 | 0x4000);
+  t.equal(await r2.read, 100, 'the read is short');
+  await t.rejects(r2.send, errnoLike('ECANCELED', 'sendmsg'), 'the linked send is cancelled');
+  await ring.send(afd, Buffer.from('next'), 0, 4, 0x100);
+  t.equal((await recvAll(4)).toString(), 'next', 'nothing of the cancelled send reached the socket');
+
+  // Failed: a bad fd fails the read and cancels the send.
+  const r3 = ring.readThenSendmsg(-1, short, 0, 16, 0, afd, [short.subarray(0, 16)], 0);
+  await t.rejects(r3.read, errnoLike('EBADF', 'read'));
+  await t.rejects(r3.send, errnoLike('ECANCELED', 'sendmsg'));
+  t.throws(() => ring.readThenSendmsg(fd, short, 0, 16, 0, afd, []), { code: 'ERR_OUT_OF_RANGE' });
+  t.equal(ring.counters().inflight, 0, 'nothing left in flight');
+});
+
 t.test('a Buffer handed to the kernel is held until its CQE', { skip }, async (t) => {
   const ring = ringFor(t);
   const { afd, bfd } = await tcpPair(t);

@@ -4,6 +4,7 @@ import type { RequestContext, Reply } from '../context.js'
 import { AccessMask, CLOSE_FLAG_POSTQUERY_ATTRIB, WRITEFLAG_WRITE_THROUGH, CreateOptions } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
+import { errorBody } from '../send.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import { closeOpen } from '../teardown.js'
 import { pipeRead, pipeWrite } from '../pipes.js'
@@ -34,26 +35,60 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   if (offset > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
   // The data goes out as the buffer the file filled (a pooled one, back to the pool once sent).
   const lease = ctx.server.readBuffers.take(length)
-  const data = lease.buf
-  let n = 0
-  try {
-    while (n < length) {
-      const got = await open.file!.read(data, n, length - n, Number(offset) + n)
-      if (got === 0) break
-      n += got
+  const data = lease.buf.subarray(0, length)
+  const position = Number(offset)
+  // The response for what the file gave: n bytes, or an error. Owns the lease from here.
+  let failure: NtStatusError | undefined
+  const finish = (result: number | Error): Reply => {
+    if (result instanceof Error || (result === 0 && length > 0) || result < minimumCount) {
+      lease.release()
+      failure = result instanceof Error ? ioError(result) : new NtStatusError(NtStatus.END_OF_FILE)
+      return { status: failure.status, body: errorBody() }
     }
-  } catch (e) { lease.release(); throw ioError(e) }
-  if ((n === 0 && length > 0) || n < minimumCount) {
-    lease.release()
-    throw new NtStatusError(NtStatus.END_OF_FILE)
+    if (result === 0) { lease.release(); return { body: readResponse(0) } }
+    return { body: readResponse(result), payload: data.subarray(0, result), release: lease.release }
   }
-  // MS-SMB2 2.2.20: StructureSize 17, DataOffset 0x50, DataLength, DataRemaining.
+  const readHere = async (): Promise<Reply> => {
+    let n = 0
+    try {
+      while (n < length) {
+        const got = await open.file!.read(data, n, length - n, position + n)
+        if (got === 0) break
+        n += got
+      }
+    } catch (e) { return finish(e as Error) }
+    return finish(n)
+  }
+  // Unsigned and unencrypted, alone in its PDU, on the ring: the transport reads the data and
+  // sends it in one kernel chain (no return to JS between the read and the send). The response
+  // assumes the whole length; a short or failed read is answered from `finish` instead.
+  const lent = length > 0 && ctx.conn.canLinkRead(ctx) ? open.file!.lendFd?.() : undefined
+  if (lent !== undefined) {
+    return {
+      body: readResponse(length),
+      payload: data,
+      release: lease.release,
+      linkedRead: {
+        fd: lent.fd,
+        position,
+        readDone: lent.giveBack,
+        finish,
+        readHere: async () => { try { return await readHere() } finally { lent.giveBack() } },
+      },
+    }
+  }
+  const reply = await readHere()
+  if (failure !== undefined) throw failure
+  return reply
+}
+
+/** MS-SMB2 2.2.20: StructureSize 17, DataOffset 0x50, DataLength, DataRemaining. */
+function readResponse (n: number): Buffer {
   const out = Buffer.alloc(16)
   out.writeUInt16LE(17, 0)
   out[2] = 0x50
   out.writeUInt32LE(n, 4)
-  if (n === 0) { lease.release(); return { body: out } }
-  return { body: out, payload: data.subarray(0, n), release: lease.release }
+  return out
 }
 
 export async function write (ctx: RequestContext): Promise<Reply> {

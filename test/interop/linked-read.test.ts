@@ -1,0 +1,109 @@
+// READ on the io_uring fast path, unsigned and unencrypted, is one kernel chain: the file read
+// linked to the sendmsg of the response (ConnectionIo.sendAfterRead). The response is built for
+// the whole length before the data exists; a short or failed read cancels the send and the
+// server answers from what the read really gave. Checked on a live server: the ring's linked
+// pairs move, every reply carries exactly its bytes, EOF and MinimumCount are answered as
+// without the link, signed sessions read first (no link), and no pooled buffer is left lent.
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startLive } from '../helpers/live.js'
+import { TcpClient } from '../helpers/tcp-client.js'
+import { chargeFor, closeBody, Command, Disposition, readBody, type FileId, type Resp } from '../helpers/mem-client.js'
+import { ringUnavailableReason } from '../../src/io/ring.js'
+
+const KiB = 1024
+const noRing = await ringUnavailableReason()
+const SIZE = 3 * 1024 * KiB + 100
+const data = randomBytes(SIZE)
+const END_OF_FILE = 0xc0000011
+
+function dataOf (r: Resp | undefined): Buffer | undefined {
+  if (r === undefined || r.status !== 0) return undefined
+  const off = r.body[2] - 64
+  return r.body.subarray(off, off + r.body.readUInt32LE(4))
+}
+
+/** The pool's lent count once the server has had time to see its last completions. */
+async function lentAfterQuiet (pool: { lent: number }): Promise<number> {
+  for (let i = 0; i < 50 && pool.lent > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+  return pool.lent
+}
+
+const read = (fid: FileId, off: number, len: number, min = 0) =>
+  ({ cmd: Command.READ, body: readBody(fid, off, len, min), creditCharge: chargeFor(len), creditRequest: 32 })
+
+t.test('linked READs on the ring', { skip: noRing ?? false }, async (t) => {
+  const live = await startLive({ useUring: true })
+  t.teardown(async () => { await live.stop() })
+  writeFileSync(join(live.share, 'f.bin'), data)
+  const ring = live.server.ring!
+  const pool = live.server.state.readBuffers
+
+  const c = await TcpClient.open(live.port)
+  t.teardown(() => { c.end() })
+  await c.connect({ dialect: 0x0311 })
+  const fid = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+
+  // Whole reads, pipelined: each one a linked pair, each reply its own bytes.
+  const before = ring.counters()
+  const offsets = Array.from({ length: 24 }, (_, i) => ((i * 7) % 24) * 128 * KiB)
+  const replies = await Promise.all(c.pipeline(offsets.map((o) => read(fid, o, 128 * KiB))))
+  t.equal(replies.filter((r, i) => !dataOf(r)?.equals(data.subarray(offsets[i]!, offsets[i]! + 128 * KiB))).length, 0,
+    'every reply carries exactly the block asked for')
+  const after = ring.counters()
+  t.ok(after.links - before.links >= offsets.length, `each READ was a linked read→sendmsg (${after.links - before.links} pairs)`)
+
+  // A read that runs into the end of the file: the linked send is cancelled, the reply says 100 bytes.
+  const errs = ring.counters().errors
+  const [short] = await Promise.all(c.pipeline([read(fid, SIZE - 100, 64 * KiB)]))
+  t.same(dataOf(short), data.subarray(SIZE - 100), 'a short read answers with the bytes there are')
+  t.ok(ring.counters().errors > errs, 'the link broke (its send was cancelled) and the fallback answered')
+  // At or past the end, and MinimumCount not met: END_OF_FILE, as without the link.
+  const [atEnd, past, notEnough] = await Promise.all(c.pipeline([
+    read(fid, SIZE, 64 * KiB), read(fid, SIZE + 4096, 64 * KiB), read(fid, SIZE - 100, 64 * KiB, 101),
+  ]))
+  t.equal(atEnd?.status, END_OF_FILE, 'at EOF')
+  t.equal(past?.status, END_OF_FILE, 'past EOF')
+  t.equal(notEnough?.status, END_OF_FILE, 'fewer bytes than MinimumCount')
+  const [exact] = await Promise.all(c.pipeline([read(fid, SIZE - 100, 64 * KiB, 100)]))
+  t.same(dataOf(exact), data.subarray(SIZE - 100), 'exactly MinimumCount is enough')
+
+  // A CLOSE pipelined right behind READs: each READ answers with its bytes or FILE_CLOSED,
+  // never anything else, and the close waits for the reads the transport holds the fd for.
+  const fid2 = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+  const raced = c.pipeline([read(fid2, 0, 256 * KiB), read(fid2, 256 * KiB, 256 * KiB), { cmd: Command.CLOSE, body: closeBody(fid2) }, read(fid2, 0, 4096)])
+  const [r1, r2, cl, r4] = await Promise.all(raced)
+  t.same(dataOf(r1), data.subarray(0, 256 * KiB))
+  t.same(dataOf(r2), data.subarray(256 * KiB, 512 * KiB))
+  t.equal(cl?.status, 0, 'CLOSE done')
+  t.equal(r4?.status, 0xc0000128, 'a READ after the CLOSE: FILE_CLOSED')
+
+  // A client that stops reading, then goes away with linked READs queued: nothing stays lent.
+  const d = await TcpClient.open(live.port)
+  await d.connect({ dialect: 0x0311 })
+  const fid3 = await d.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+  d.pauseReading()
+  void d.pipeline(Array.from({ length: 16 }, (_, i) => read(fid3, (i % 3) * 1024 * KiB, 1024 * KiB)))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  d.end()
+  t.equal(await lentAfterQuiet(pool), 0, 'every pooled READ buffer went back once the connection was gone')
+})
+
+t.test('a signed session reads before signing: no link, same bytes', { skip: noRing ?? false }, async (t) => {
+  const live = await startLive({ useUring: true })
+  t.teardown(async () => { await live.stop() })
+  writeFileSync(join(live.share, 'f.bin'), data)
+  const ring = live.server.ring!
+  const c = await TcpClient.open(live.port)
+  t.teardown(() => { c.end() })
+  await c.connect({ dialect: 0x0311, signAll: true })
+  const fid = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+  const links = ring.counters().links
+  const replies = await Promise.all(c.pipeline([read(fid, 0, 1024 * KiB), read(fid, SIZE - 100, 64 * KiB)]))
+  t.same(dataOf(replies[0]), data.subarray(0, 1024 * KiB))
+  t.same(dataOf(replies[1]), data.subarray(SIZE - 100))
+  t.equal(ring.counters().links, links, 'no linked pair for a signed response')
+  t.equal(await lentAfterQuiet(live.server.state.readBuffers), 0, 'nothing left lent')
+})
