@@ -16,7 +16,7 @@ import type { LinkedRead, Reply, RequestContext } from './context.js'
 import { Session, SessionState } from '../session/model.js'
 import { handleSmb1Negotiate } from './commands/negotiate.js'
 import { teardownSession } from './teardown.js'
-import { decodeTransformHeader, TRANSFORM_FLAG_ENCRYPTED } from '../crypto/encryption.js'
+import { decodeTransformHeader, TRANSFORM_FLAG_ENCRYPTED, TRANSFORM_HEADER_SIZE } from '../crypto/encryption.js'
 import { AsyncTable, type AsyncOperation } from './async.js'
 
 export interface ConnectionIo {
@@ -220,7 +220,9 @@ export class Smb2Connection {
     }
     let plain: Buffer
     try {
-      plain = session.decryptor.decrypt(pdu)
+      // Over the frame's own bytes: no buffer of the message's size per message (see
+      // aeadOpenInPlace); the frame is then released by the rules of the plain message it holds.
+      plain = session.decryptor.decryptInPlace(pdu)
     } catch (e) {
       this.server.log.warn(`${this.io.remoteAddress}: ${(e as Error).message}; disconnecting`)
       throw new ProtocolError('decryption failed')
@@ -290,9 +292,11 @@ export class Smb2Connection {
     }
     if (enc?.encryptor !== undefined) {
       for (const m of out) m.signer = undefined
-      this.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses(out)))
-      // The ciphertext is new memory: the plaintext payloads are free now.
-      released?.()
+      // A payload in a lent buffer (READ data: only this reply views it) is encrypted over itself
+      // and sent from there, then released once sent; the rest is encrypted into new memory.
+      let owned: Set<Buffer> | undefined
+      for (const m of out) if (m.reply.release !== undefined && m.reply.payload !== undefined) (owned ??= new Set()).add(m.reply.payload)
+      this.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses(out), owned), released)
     } else {
       this.send(encodeResponses(out), released)
     }
@@ -484,17 +488,22 @@ function releaseAll (out: OutMessage[]): (() => void) | undefined {
 }
 
 /**
- * Whether the buffer a frame was received in is free once `handlePdu(frame)` has resolved: a lone
- * plain WRITE (no compound) keeps no view of its frame past its own processing (its data went to
- * the file; a pipe's WRITE copies what the pipe keeps), nor does an encrypted message (only its
- * decrypted copy is processed). Any other frame may leave
- * views behind (an authentication token kept for the MIC, a queued RPC fragment): its buffer is
- * left to the GC, never reused.
+ * Whether the buffer a frame was received in is free once `handlePdu(frame)` has resolved (asked
+ * then, not before): a lone plain WRITE (no compound) keeps no view of its frame past its own
+ * processing (its data went to the file; a pipe's WRITE copies what the pipe keeps). An encrypted
+ * message was decrypted over its own bytes, so the same rule applies to the plaintext after its
+ * transform header; when it did not authenticate nothing was processed and no view exists. Any
+ * other frame may leave views behind (an authentication token kept for the MIC, a queued RPC
+ * fragment): its buffer is left to the GC, never reused.
  */
 export function frameReusableAfterProcessing (frame: Buffer): boolean {
   if (frame.length < SMB2_HEADER_SIZE) return false
   const magic = frame.readUInt32LE(0)
-  // An encrypted message is decrypted into a buffer of its own; the frame serves only that.
-  if (magic === SMB2_TRANSFORM_MAGIC) return true
-  return magic === SMB2_MAGIC && frame.readUInt16LE(12) === Command.WRITE && frame.readUInt32LE(20) === 0
+  if (magic === SMB2_TRANSFORM_MAGIC) return loneWrite(frame, TRANSFORM_HEADER_SIZE)
+  return loneWrite(frame, 0)
+}
+
+function loneWrite (frame: Buffer, off: number): boolean {
+  return frame.length >= off + SMB2_HEADER_SIZE && frame.readUInt32LE(off) === SMB2_MAGIC &&
+    frame.readUInt16LE(off + 12) === Command.WRITE && frame.readUInt32LE(off + 20) === 0
 }

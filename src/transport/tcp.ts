@@ -23,10 +23,11 @@ export function frameLimit (conn: Smb2Connection): number {
 }
 
 /** Hands a frame to the connection; a lent buffer goes back once the frame's processing is over
- *  and nothing can still view it (frameReusableAfterProcessing), else it is left to the GC. */
+ *  and nothing can still view it (frameReusableAfterProcessing, asked then: an encrypted frame
+ *  holds its plaintext by then), else it is left to the GC. */
 export function handleFrame (conn: Smb2Connection, frame: Buffer, lease: Lease | undefined): void {
   const done = conn.handlePdu(frame)
-  if (lease !== undefined && frameReusableAfterProcessing(frame)) void done.then(lease.release)
+  if (lease !== undefined) void done.then(() => { if (frameReusableAfterProcessing(frame)) lease.release() })
 }
 
 export function serveSocket (server: ServerState, socket: net.Socket): Smb2Connection | undefined {

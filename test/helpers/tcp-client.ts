@@ -4,6 +4,7 @@
 import net from 'node:net'
 import { MemClient, parseResponses, type Req, type Resp } from './mem-client.js'
 import type { ServerState } from '../../src/smb2/server-state.js'
+import { TRANSFORM_MAGIC } from '../../src/crypto/encryption.js'
 
 export class TcpClient extends MemClient {
   private sock!: net.Socket
@@ -11,6 +12,8 @@ export class TcpClient extends MemClient {
   private readonly waiters: Array<(pdu: Buffer | undefined) => void> = []
   private readonly frames: Buffer[] = []
   dead = false
+  /** Encrypted replies to pipelined requests that did not decrypt. */
+  undecryptable = 0
   /** Replies awaited by `pipeline`, by MessageId (single-request PDUs only). */
   private readonly pending = new Map<bigint, (r: Resp | undefined) => void>()
 
@@ -45,8 +48,20 @@ export class TcpClient extends MemClient {
       if (this.buf.length < 4 + len) break
       const pdu = Buffer.from(this.buf.subarray(4, 4 + len))
       this.buf = this.buf.subarray(4 + len)
-      const byMid = this.pending.get(pdu.readBigUInt64LE(24))
-      if (byMid !== undefined) { this.pending.delete(pdu.readBigUInt64LE(24)); byMid(parseResponses(pdu)[0]); continue }
+      // A pipelined request's reply may come encrypted: its MessageId is inside the transform.
+      let plain = pdu
+      if (this.pending.size > 0 && pdu.readUInt32LE(0) === TRANSFORM_MAGIC && this.decryptor !== undefined) {
+        try { plain = this.decryptor.decrypt(pdu) } catch {
+          // A reply that does not authenticate (its buffer overwritten at the server): every
+          // pipelined request fails.
+          this.undecryptable++
+          for (const f of this.pending.values()) f(undefined)
+          this.pending.clear()
+          continue
+        }
+      }
+      const byMid = this.pending.get(plain.readBigUInt64LE(24))
+      if (byMid !== undefined) { this.pending.delete(plain.readBigUInt64LE(24)); byMid(parseResponses(plain)[0]); continue }
       const w = this.waiters.shift()
       if (w !== undefined) w(pdu)
       else this.frames.push(pdu)
@@ -73,8 +88,8 @@ export class TcpClient extends MemClient {
     return r === undefined ? [] : [r]
   }
 
-  /** Sends every request at once (each its own PDU); resolves each reply, or undefined if the
-   *  connection died first. Replies are matched by MessageId. */
+  /** Sends every request at once (each its own PDU, encrypted as `send` would); resolves each
+   *  reply, or undefined if the connection died first. Replies are matched by MessageId. */
   pipeline (reqs: Req[]): Array<Promise<Resp | undefined>> {
     return reqs.map((r) => {
       const mid = this.nextMid
@@ -85,7 +100,7 @@ export class TcpClient extends MemClient {
       if (!this.dead) {
         const m = this.message(r)
         this.signIfNeeded(m, r)
-        this.put(m)
+        this.put((r.encrypt ?? this.encryptAll) && this.encryptor !== undefined ? Buffer.concat(this.encryptor.encrypt(this.sessionId, [m])) : m)
       }
       return p
     })

@@ -12,7 +12,8 @@
 import t from 'tap'
 import { gcm } from '@noble/ciphers/aes.js'
 import {
-  aeadOpen, aeadSeal, DecryptError, openTransform, sealTransform, SessionCipher, TRANSFORM_HEADER_SIZE,
+  aeadOpen, aeadOpenInPlace, aeadSeal, DecryptError, OPEN_SLICE, openTransform, openTransformInPlace, sealTransform, SessionCipher,
+  TRANSFORM_HEADER_SIZE,
 } from '../../../src/crypto/encryption.js'
 import { deriveSessionKeys, Dialect } from '../../../src/crypto/kdf.js'
 
@@ -272,6 +273,11 @@ t.test('NIST GCM vectors through aeadSeal/aeadOpen, and @noble/ciphers agrees', 
     t.equal(out.toString('hex'), v.c, `${v.name} ciphertext`)
     t.equal(tag.toString('hex'), v.tag, `${v.name} tag`)
     t.same(aeadOpen(v.cipher, v.key, v.iv, v.a, out, tag), v.p, `${v.name} opens`)
+    for (const slice of [16, 17, OPEN_SLICE]) {
+      const body = Buffer.from(out)
+      aeadOpenInPlace(v.cipher, v.key, v.iv, v.a, body, tag, slice)
+      t.same(body, v.p, `${v.name} opens in place, ${slice}-byte slices`)
+    }
     t.equal(Buffer.from(gcm(v.key, v.iv, v.a).encrypt(v.p)).toString('hex'), v.c + v.tag, `${v.name} @noble`)
   }
 })
@@ -296,6 +302,102 @@ t.test('NIST SP 800-38C CCM examples through aeadSeal/aeadOpen', async (t) => {
     t.same(aeadOpen(CCM128, key, hex(v.n), hex(v.a), out, tag), p, `${v.name} opens`)
     const bad = Buffer.from(tag); bad[0] ^= 1
     t.throws(() => aeadOpen(CCM128, key, hex(v.n), hex(v.a), out, bad), DECRYPT_ERROR, `${v.name} with a bad tag`)
+    // The same examples through the in-place composition (AES-CTR + CBC-MAC): 4-, 6-, 8-byte
+    // tags, 7-, 8-, 12-byte nonces, AAD of 8 to 20 bytes, slices that split blocks.
+    for (const slice of [1, 5, 16, OPEN_SLICE]) {
+      const body = Buffer.from(out)
+      aeadOpenInPlace(CCM128, key, hex(v.n), hex(v.a), body, tag, slice)
+      t.same(body, p, `${v.name} opens in place, ${slice}-byte slices`)
+      t.throws(() => { aeadOpenInPlace(CCM128, key, hex(v.n), hex(v.a), Buffer.from(out), bad, slice) }, DECRYPT_ERROR, `${v.name} in place with a bad tag`)
+    }
+  }
+})
+
+// aeadOpenInPlace against aeadOpen (OpenSSL's GCM and CCM in one update) for every cipher, messages
+// smaller, equal to and bigger than a slice and not a whole number of blocks or slices, with and
+// without AAD; and every flipped byte of a message spanning several slices is refused.
+t.test('aeadOpenInPlace opens what aeadSeal sealed, exactly as aeadOpen does, and refuses any tampering', async (t) => {
+  const sizes = [0, 1, 15, 16, 17, 100, OPEN_SLICE - 1, OPEN_SLICE, OPEN_SLICE + 1, 3 * OPEN_SLICE + 37, 1 << 20]
+  for (const c of CIPHERS) {
+    const key = Buffer.alloc(c.keyLen, 0x5c)
+    const iv = Buffer.alloc(c.id === GCM128 || c.id === GCM256 ? 12 : 11, 0xa1)
+    for (const aad of [Buffer.alloc(32, 0x42), Buffer.alloc(0)]) {
+      for (const len of sizes) {
+        const m = len >= 4 ? randomMessage(len, len + aad.length) : Buffer.alloc(len, 0xe7)
+        const { out, tag } = aeadSeal(c.id, key, iv, aad, cut(m, [Math.min(len, 7)]))
+        const ct = Buffer.concat(out)
+        const expect = aeadOpen(c.id, key, iv, aad, ct, tag)
+        for (const slice of len <= 4096 ? [1, 16, 48, OPEN_SLICE] : [4096 + 5, OPEN_SLICE]) {
+          const body = Buffer.from(ct)
+          aeadOpenInPlace(c.id, key, iv, aad, body, tag, slice)
+          if (!body.equals(expect) || !body.equals(m)) t.fail(`${c.name} ${len} B, AAD ${aad.length}, ${slice}-byte slices`)
+        }
+      }
+      t.pass(`${c.name}, AAD ${aad.length}: ${sizes.length} sizes open in place as aeadOpen opens them`)
+    }
+    // Tampering: a message of 2.5 slices of 4 KiB; every byte of ciphertext, tag and AAD flipped.
+    const aad = Buffer.alloc(32, 7)
+    const m = randomMessage(10_000, 9)
+    const { out, tag } = aeadSeal(c.id, key, iv, aad, [m])
+    const ct = Buffer.concat(out)
+    let refused = 0
+    const tries = ct.length + tag.length + aad.length
+    for (let i = 0; i < tries; i++) {
+      const body = Buffer.from(ct)
+      const tg = Buffer.from(tag)
+      const ad = Buffer.from(aad)
+      if (i < ct.length) body[i] ^= 0x80
+      else if (i < ct.length + tag.length) tg[i - ct.length] ^= 0x01
+      else ad[i - ct.length - tag.length] ^= 0x10
+      try { aeadOpenInPlace(c.id, key, iv, ad, body, tg, 4096) } catch (e) { if (e instanceof DecryptError) refused++ }
+    }
+    t.equal(refused, tries, `${c.name}: each of ${tries} tampered bytes is refused`)
+    t.throws(() => { aeadOpenInPlace(c.id, key, iv, aad, Buffer.from(ct.subarray(1)), tag, 4096) }, DECRYPT_ERROR, `${c.name}: a truncated message is refused`)
+  }
+})
+
+// A chunk in `owned` (a READ payload in a lent buffer) is encrypted over itself: the same
+// ciphertext and tag as a fresh seal, for GCM (slices) and CCM (the CTR + CBC-MAC composition),
+// with the owned chunk first, last or between others and of sizes around a slice.
+t.test('aeadSeal with owned chunks: encrypted over themselves, byte for byte what a fresh seal gives', async (t) => {
+  for (const c of CIPHERS) {
+    const key = Buffer.alloc(c.keyLen, 0x6d)
+    const iv = Buffer.alloc(c.id === GCM128 || c.id === GCM256 ? 12 : 11, 0x3c)
+    const aad = Buffer.alloc(32, 0x11)
+    let same = 0
+    let cases = 0
+    for (const len of [1, 17, OPEN_SLICE - 3, OPEN_SLICE, 2 * OPEN_SLICE + 9]) {
+      for (const layout of ['alone', 'after', 'between'] as const) {
+        const payload = randomMessage(Math.max(len, 4), len).subarray(0, len)
+        const head = randomMessage(64 + 17, 5)
+        const tail = randomMessage(40, 6)
+        const mk = (p: Buffer): Buffer[] => layout === 'alone' ? [p] : layout === 'after' ? [head, p] : [head, p, tail]
+        const fresh = aeadSeal(c.id, key, iv, aad, mk(payload))
+        const mine = Buffer.from(payload)
+        const sealed = aeadSeal(c.id, key, iv, aad, mk(mine), undefined, 16, new Set([mine]), 4096 + 3)
+        cases++
+        if (sealed.out.includes(mine) && sealed.tag.equals(fresh.tag) && Buffer.concat(sealed.out).equals(Buffer.concat(fresh.out)) &&
+          aeadOpen(c.id, key, iv, aad, Buffer.concat(sealed.out), sealed.tag).equals(Buffer.concat(mk(payload)))) same++
+        else t.fail(`${c.name} ${len} B ${layout}`)
+      }
+    }
+    t.equal(same, cases, `${c.name}: ${cases} layouts sealed in place as a fresh seal seals them`)
+  }
+})
+
+t.test('openTransformInPlace: the plaintext over the message itself, a view after the header', async (t) => {
+  for (const c of CIPHERS) {
+    const key = Buffer.alloc(c.keyLen, 0x21)
+    const m = randomMessage(3 * OPEN_SLICE + 100, 4)
+    const whole = Buffer.concat(new SessionCipher(c.id, key).encrypt(0x99n, cut(m, [64, 200])))
+    const plain = new SessionCipher(c.id, key).decryptInPlace(whole)
+    t.same(plain, m, `${c.name}: decrypts`)
+    t.equal(plain.buffer, whole.buffer, 'over the same memory')
+    t.equal(plain.byteOffset, whole.byteOffset + TRANSFORM_HEADER_SIZE, 'right after the transform header')
+    const bad = Buffer.concat(new SessionCipher(c.id, key).encrypt(0x99n, [m]))
+    bad[bad.length - 1] ^= 1
+    t.throws(() => openTransformInPlace(c.id, key, bad), DECRYPT_ERROR, `${c.name}: tampered`)
+    t.throws(() => openTransformInPlace(c.id, key, bad.subarray(0, bad.length - 1)), DECRYPT_ERROR, `${c.name}: OriginalMessageSize mismatch`)
   }
 })
 
