@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import type { Backend, BasicInfoUpdate, CaseResolution, DirEntry, OpenOptions, ShareFs, ShareOptions, Stat, VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
 import { native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
+import { decodeStatx, STATX_LAYOUT } from '../io/ring.js'
 import { filetimeFromUnixNs, unixNsFromFiletime } from '../wire/filetime.js'
 import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL,
@@ -127,6 +128,20 @@ export function utf8Names (packed: Buffer): string[] {
   return out
 }
 
+/** native.statxBatch's record: two int32 results, struct statx, the xattr value (256 bytes at most). */
+const STATX_BATCH_RECORD = 8 + 256 + 256
+
+/** Every name of a packed listing (each followed by a NUL), decoded as UTF-8, in order. */
+function packedNames (packed: Buffer): string[] {
+  const names = packed.toString('utf8').split('\0')
+  names.pop() // after the last NUL
+  return names
+}
+
+function packNames (names: string[]): Buffer {
+  return Buffer.from(names.join('\0') + '\0', 'utf8')
+}
+
 function baseName (path: string): string {
   const i = path.lastIndexOf('/')
   return i < 0 ? path : path.slice(i + 1)
@@ -224,18 +239,24 @@ class PosixFile implements VfsFile {
 
   async readdir (): Promise<DirEntry[]> {
     return await this.op(async () => {
-      const raw = await native.getdents(this.fd)
+      // The names, then every entry's statx and DOS record in one threadpool job (not one per entry).
+      // The names are looked up as the client will spell them (UTF-8 of the decoded name), so one
+      // that is not valid UTF-8 is not found, and not listed, as before.
+      const names = packedNames(await native.getdentsNames(this.fd))
+      const stats = await this.share.statBatch(this.fd, packNames(names), names)
       const out: DirEntry[] = []
-      for (const d of raw) {
-        const name = d.name.toString('utf8')
-        try {
-          out.push({ name, info: (await this.share.statAt(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st })
-        } catch {
-          // Gone between getdents and statx: skip it, as a later listing would.
-        }
+      for (let i = 0; i < names.length; i++) {
+        // Gone between getdents and statx: skipped, as a later listing would.
+        const info = stats[i]
+        if (info !== undefined) out.push({ name: names[i]!, info })
       }
       return out
     })
+  }
+
+  async statEntries (names: string[]): Promise<Array<Stat | undefined>> {
+    if (names.length === 0) return []
+    return await this.op(async () => await this.share.statBatch(this.fd, packNames(names), names))
   }
 
   async statEntry (name: string): Promise<Stat> {
@@ -284,6 +305,24 @@ class PosixShare implements ShareFs {
     const sx = await this.sys.statxXattr(dirFd, path, flags, STATX_WANTED, DOS_XATTR_NAME)
     const rec = decodeDosRecord(sx.xattr)
     return { sx, st: statFromStatx(sx, name, rec, this.hideDotFiles), rec }
+  }
+
+  /**
+   * statAt of many names inside `dirFd` (lstat: AT_SYMLINK_NOFOLLOW) in one native call; `packed`
+   * is `names` each followed by a NUL. Undefined where the statx failed (the entry is gone).
+   */
+  async statBatch (dirFd: number, packed: Buffer, names: string[]): Promise<Array<Stat | undefined>> {
+    const recs = await native.statxBatch(dirFd, packed, native.constants.AT_SYMLINK_NOFOLLOW, STATX_WANTED, this.storeDos ? DOS_XATTR_NAME : '')
+    const out: Array<Stat | undefined> = new Array(names.length)
+    for (let i = 0; i < names.length; i++) {
+      const at = i * STATX_BATCH_RECORD
+      if (recs.readInt32LE(at) !== 0) { out[i] = undefined; continue }
+      const xres = recs.readInt32LE(at + 4)
+      const sx = decodeStatx(recs, at + 8)
+      const rec = this.storeDos && xres >= 0 ? decodeDosRecord(recs.subarray(at + 8 + STATX_LAYOUT.size_of, at + 8 + STATX_LAYOUT.size_of + xres)) : undefined
+      out[i] = statFromStatx(sx, names[i]!, rec, this.hideDotFiles)
+    }
+    return out
   }
 
   /**
