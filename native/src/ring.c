@@ -78,7 +78,6 @@ typedef struct ring_op {
   int32_t tag;
   bool used;
   uint8_t kind;
-  bool link; /* IOSQE_IO_LINK: the next SQE starts only once this one succeeded */
   uint32_t next_free;
   napi_ref ref; /* the Buffer the kernel reads or writes */
   char *path;
@@ -102,7 +101,6 @@ typedef struct smbts_ring {
   uv_prepare_t prepare;
   uv_check_t check;
   bool flush_armed;
-  bool link_next; /* linkNext(): the next prepped SQE carries IOSQE_IO_LINK */
   napi_ref self; /* weak, strong while ops are in flight */
   napi_ref callback;
   napi_ref results_ref;
@@ -559,8 +557,6 @@ fail_ring:
 
 /* Common front of every prep: ring usable, a slot and an SQE available. */
 static struct io_uring_sqe *prep_begin(napi_env env, smbts_ring *r, ring_op **opp) {
-  bool link = r->link_next;
-  r->link_next = false; /* whatever happens below, it applies to this prep only */
   if (r->closing || !r->ring_ok) {
     ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
     return NULL;
@@ -580,8 +576,6 @@ static struct io_uring_sqe *prep_begin(napi_env env, smbts_ring *r, ring_op **op
     return NULL;
   }
   *opp = op_alloc(r);
-  /* io_uring_prep_* overwrite the SQE's fields but flags: set it after them, in prep_end. */
-  (*opp)->link = link;
   return sqe;
 }
 
@@ -589,7 +583,6 @@ static void prep_end(smbts_ring *r, struct io_uring_sqe *sqe, ring_op *op, int32
                      enum ring_kind kind) {
   op->tag = tag;
   op->kind = (uint8_t)kind;
-  if (op->link) sqe->flags |= IOSQE_IO_LINK;
   io_uring_sqe_set_data64(sqe, (uint64_t)(op - r->ops) + 1);
   inflight_inc(r);
   r->c_ops[kind]++;
@@ -971,24 +964,6 @@ static napi_value js_ring_cancel(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* linkNext() -> armed: the next op prepped is linked to the one after it (IOSQE_IO_LINK): the kernel
- * starts the second only once the first completed, and runs both in one io-wq worker when the
- * first is punted there (statx, xattrs): one wake-up instead of two. (A failed first op cancels
- * the second only for ops that mark their failure for links; statx does not.) Only the next prep
- * (successful or not) is affected. */
-static napi_value js_ring_link_next(napi_env env, napi_callback_info info) {
-  RING_METHOD_BEGIN();
-  /* Armed only when both ops fit now (two slots, two SQEs in one submit): a chain is never cut by
-   * a submit in between nor left half in the caller's backlog. */
-  bool ok = r->ring_ok && !r->closing && r->cq_entries - r->inflight >= 2;
-  if (ok && io_uring_sq_space_left(&r->ring) < 2) ring_flush(r);
-  ok = ok && io_uring_sq_space_left(&r->ring) >= 2;
-  r->link_next = ok;
-  napi_value v;
-  napi_get_boolean(env, ok, &v);
-  return v;
-}
-
 static napi_value js_ring_submit(napi_env env, napi_callback_info info) {
   RING_METHOD_BEGIN();
   int ret = ring_flush(r);
@@ -1106,7 +1081,6 @@ napi_status smbts_ring_init(napi_env env, napi_value exports) {
       M("statx", js_ring_statx),     M("fsync", js_ring_fsync),
       M("closeFd", js_ring_close_fd), M("cancel", js_ring_cancel),
       M("submit", js_ring_submit),   M("close", js_ring_close),
-      M("linkNext", js_ring_link_next),
       M("counters", js_ring_counters),
       M("mkdirat", js_ring_mkdirat), M("unlinkat", js_ring_unlinkat),
       M("renameat2", js_ring_renameat2), M("linkat", js_ring_linkat),

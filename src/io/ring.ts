@@ -32,7 +32,6 @@ interface NativeRingHandle {
   fgetxattr(tag: number, fd: number, name: string, buf: Uint8Array, offset: number, length: number): void;
   fsetxattr(tag: number, fd: number, name: string, buf: Uint8Array, offset: number, length: number, flags: number): void;
   cancel(tag: number): boolean;
-  linkNext(): boolean;
   submit(): number;
   close(): boolean;
   counters(): RingCounters;
@@ -282,21 +281,6 @@ export class Ring {
   /** fsetxattr(2) of buffer[offset, offset + length); flags XATTR_CREATE / XATTR_REPLACE. */
   fsetxattr(fd: number, name: string, buffer: Uint8Array, offset = 0, length = buffer.byteLength - offset, flags = 0): RingPromise<void> {
     return this.#op('fsetxattr', (tag) => this.#h.fsetxattr(tag, fd, name, buffer, offset, length, flags), () => undefined);
-  }
-
-  /**
-   * Runs `first` and `second` (each preps one op of this ring) as a linked pair (IOSQE_IO_LINK):
-   * the second starts only once the first completed, and both run in one io-wq worker when the
-   * first is punted there (statx, xattrs): one wake-up instead of two. A failed first op may or
-   * may not cancel the second (ECANCELED; statx does not): callers must not rely on either. When
-   * the pair cannot be linked now (ops waiting in the backlog, fewer than two free slots), they
-   * run as two ordinary ops.
-   */
-  linked<A, B>(first: () => RingPromise<A>, second: () => RingPromise<B>): [RingPromise<A>, RingPromise<B>] {
-    // Armed by the addon only when both fit now; the backlog must be empty too, or `first` would
-    // wait there and the link would land on another op.
-    if (!this.#closing && this.#backlog.length === 0) this.#h.linkNext();
-    return [first(), second()];
   }
 
   nop(): RingPromise<number> {

@@ -49,14 +49,13 @@ const XATTR_MAX = 256
 async function ringStatxXattr (ring: Ring, dirfd: number, path: string, flags: number, mask: number, name: string): Promise<StatxXattr> {
   if (path !== '' || (flags & native.constants.AT_EMPTY_PATH) === 0) return await native.statxXattr(dirfd, path, flags, mask, name)
   const value = Buffer.allocUnsafe(XATTR_MAX)
-  // Linked: the kernel runs both in one io-wq worker (statx and xattr ops always go there), one
-  // wake-up for the pair. When the statx fails its error is the answer, whatever the xattr read did.
-  const [sxp, xp] = ring.linked(() => ring.statx(dirfd, path, flags, mask), () => ring.fgetxattr(dirfd, name, value))
-  const x = xp.then(
-    (n): { xattr: Buffer | null, xattrError: string | null } => ({ xattr: value.subarray(0, n), xattrError: null }),
-    (e: NodeJS.ErrnoException) => ({ xattr: null, xattrError: e.code ?? 'EIO' }))
-  const sx = await sxp
-  return { ...sx, ...(await x) }
+  const [sx, x] = await Promise.all([
+    ring.statx(dirfd, path, flags, mask),
+    ring.fgetxattr(dirfd, name, value).then(
+      (n): { xattr: Buffer | null, xattrError: string | null } => ({ xattr: value.subarray(0, n), xattrError: null }),
+      (e: NodeJS.ErrnoException) => ({ xattr: null, xattrError: e.code ?? 'EIO' })),
+  ])
+  return { ...sx, ...x }
 }
 
 export function posixUringBackend (ring: Ring): Backend {

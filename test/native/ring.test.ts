@@ -197,42 +197,6 @@ t.test('path ops on a directory fd: mkdirat, linkat, renameat2, unlinkat; falloc
   }
 });
 
-t.test('linked: a pair runs in order, in one submit; two plain ops when the ring is busy', { skip }, async (t) => {
-  const ring = ringFor(t, 8);
-  const dir = await tempDir(t);
-  await writeFile(join(dir, 'f'), 'hello');
-  const root = await native.openat2(C.AT_FDCWD, dir, C.O_RDONLY | C.O_DIRECTORY, 0, 0);
-  t.teardown(() => native.close(root));
-  const fd = await native.openat2(root, 'f', C.O_RDWR, 0, 0);
-  t.teardown(() => native.close(fd));
-  for (let round = 0; round < 20; round++) {
-    // The read is linked after the write: it always sees the write's bytes.
-    const data = Buffer.from(`round ${String(round).padStart(2, '0')}`);
-    const out = Buffer.alloc(data.length);
-    const [w, r] = ring.linked(() => ring.write(fd, data, 0, data.length, 0), () => ring.read(fd, out, 0, out.length, 0));
-    if (round === 0) t.equal(ring.counters().pending, 2, 'both prepped, one submit');
-    t.equal(await w, data.length);
-    t.equal(await r, data.length);
-    t.same(out, data, `round ${round}: the second op ran after the first`);
-  }
-  const [a, b] = ring.linked(() => ring.statx(root, 'f', 0, C.STATX_BASIC_STATS), () => ring.fgetxattr(root, 'user.smbts.none', Buffer.alloc(8)));
-  t.equal((await a).size, 8n, 'statx then xattr');
-  await t.rejects(b, { syscall: 'fgetxattr' });
-  // The link applies to the very next prep only: a later op is independent of the pair.
-  const [c, d] = ring.linked(() => ring.statx(root, 'missing', 0, C.STATX_BASIC_STATS), () => ring.nop());
-  const e = ring.nop();
-  await t.rejects(c, errnoLike('ENOENT', 'statx'));
-  await d.catch(() => {});
-  t.equal(await e, 0, 'an op after the pair settles on its own');
-  // Every slot but one busy: no room for a pair, so the two run as plain ops (both still settle).
-  const { afd } = await tcpPair(t);
-  const recvs = Array.from({ length: ring.counters().cqEntries - 1 }, () => ring.recv(afd, Buffer.alloc(8), 0, 8));
-  const [h, i] = ring.linked(() => ring.nop(), () => ring.nop());
-  t.same(await Promise.all([h, i]), [0, 0], 'both ran');
-  for (const r of recvs) ring.cancel(r);
-  await Promise.allSettled(recvs);
-});
-
 t.test('recv/send on sockets', { skip }, async (t) => {
   const ring = ringFor(t);
   const { afd, bfd } = await tcpPair(t);
