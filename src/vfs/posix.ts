@@ -34,9 +34,10 @@ const STATX_WANTED = 0x0fff
 
 /**
  * The syscalls a share's lookups and handles are made of: openat2, statx (alone, or with the DOS
- * record's xattr) and close. The posix backend runs them as the addon's threadpool calls;
+ * record's xattr), close and unlinkat. The posix backend runs them as the addon's threadpool calls;
  * posix-uring hands what it can to the ring (one submit per batch, no threadpool hop). The rarer
- * ones (getdents, mkdirat, renameat2, unlinkat, futimens, fsetxattr, ...) stay threadpool calls.
+ * ones (getdents, mkdirat, renameat2, futimens, fsetxattr, ...) stay threadpool calls; unlinkat
+ * is here for the delete of many small files (DELETE_ON_CLOSE, disposition), one per file.
  */
 export interface PosixSys {
   openat2 (dirfd: number, path: string, flags: number, mode: number, resolve: number): Promise<number>
@@ -44,6 +45,8 @@ export interface PosixSys {
   /** statx and one xattr of the same file (native.statxXattr's contract). */
   statxXattr (dirfd: number, path: string, flags: number, mask: number, name: string): Promise<StatxXattr>
   close (fd: number): Promise<void>
+  /** unlinkat(2) of one name inside a directory fd opened beneath the share (AT_REMOVEDIR for a directory). */
+  unlinkat (dirfd: number, name: string, flags: number): Promise<void>
 }
 
 const threadpoolSys: PosixSys = {
@@ -51,6 +54,7 @@ const threadpoolSys: PosixSys = {
   statx: (dirfd, path, flags, mask) => native.statx(dirfd, path, flags, mask),
   statxXattr: (dirfd, path, flags, mask, name) => native.statxXattr(dirfd, path, flags, mask, name),
   close: fsClose,
+  unlinkat: (dirfd, name, flags) => native.unlinkat(dirfd, name, flags),
 }
 
 /**
@@ -467,7 +471,7 @@ class PosixShare implements ShareFs {
 
   async unlink (path: string, isDirectory: boolean): Promise<void> {
     const { dirFd, name, close } = await this.parent(path)
-    try { await native.unlinkat(dirFd, name, isDirectory ? native.constants.AT_REMOVEDIR : 0) } finally { await close() }
+    try { await this.sys.unlinkat(dirFd, name, isDirectory ? native.constants.AT_REMOVEDIR : 0) } finally { await close() }
   }
 
   async rename (from: string, to: string, replace: boolean): Promise<void> {
