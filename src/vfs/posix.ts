@@ -134,6 +134,8 @@ export function utf8Names (packed: Buffer): string[] {
 
 /** native.statxBatch's record: two int32 results, struct statx, the xattr value (256 bytes at most). */
 const STATX_BATCH_RECORD = 8 + 256 + 256
+/** Names per statxBatch call when listing: ~2 MiB of records. */
+const STATX_BATCH_CHUNK = 4096
 
 /** Every name of a packed listing (each followed by a NUL), decoded as UTF-8, in order. */
 function packedNames (packed: Buffer): string[] {
@@ -247,12 +249,16 @@ class PosixFile implements VfsFile {
       // The names are looked up as the client will spell them (UTF-8 of the decoded name), so one
       // that is not valid UTF-8 is not found, and not listed, as before.
       const names = packedNames(await native.getdentsNames(this.fd))
-      const stats = await this.share.statBatch(this.fd, packNames(names), names)
       const out: DirEntry[] = []
-      for (let i = 0; i < names.length; i++) {
-        // Gone between getdents and statx: skipped, as a later listing would.
-        const info = stats[i]
-        if (info !== undefined) out.push({ name: names[i]!, info })
+      // In chunks, so a huge directory never needs one huge result buffer (520 bytes an entry).
+      for (let from = 0; from < names.length; from += STATX_BATCH_CHUNK) {
+        const chunk = names.slice(from, from + STATX_BATCH_CHUNK)
+        const stats = await this.share.statBatch(this.fd, packNames(chunk), chunk)
+        for (let i = 0; i < chunk.length; i++) {
+          // Gone between getdents and statx: skipped, as a later listing would.
+          const info = stats[i]
+          if (info !== undefined) out.push({ name: chunk[i]!, info })
+        }
       }
       return out
     })

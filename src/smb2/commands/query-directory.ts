@@ -61,7 +61,8 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   while (c.next < c.entries.length) {
     const e = c.entries[c.next]
     if (!fresh && c.next >= fresher) {
-      const batch = c.entries.slice(c.next, c.next + (single ? 1 : Math.max(16, outputBufferLength >> 6)))
+      // At least a response's worth of the smallest entries (64 bytes), at most 4,096 at a time.
+      const batch = c.entries.slice(c.next, c.next + (single ? 1 : Math.min(4096, Math.max(16, outputBufferLength >> 6))))
       fresher = c.next + batch.length
       const names = batch.map(b => b.name).filter(n => n !== '.' && n !== '..')
       const infos = file.statEntries !== undefined
