@@ -25,6 +25,7 @@
   X(READLINKAT, readlinkat)                                                                     \
   X(STATX, statx)                                                                               \
   X(STATX_XATTR, statxXattr)                                                                    \
+  X(STATX_BATCH, statxBatch)                                                                    \
   X(GETDENTS, getdents)                                                                         \
   X(FSYNC, fsync)                                                                               \
   X(FDATASYNC, fdatasync)                                                                       \

@@ -93,7 +93,7 @@ export interface NativeCounters {
 
 export type NativeOpName =
   | 'openat2' | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'symlinkat' | 'readlinkat'
-  | 'statx' | 'statxXattr' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'ftruncate' | 'futimens'
+  | 'statx' | 'statxXattr' | 'statxBatch' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'ftruncate' | 'futimens'
   | 'fchmod' | 'fchown' | 'fgetxattr' | 'fsetxattr' | 'flistxattr' | 'fremovexattr' | 'close'
   | 'pread' | 'pwrite';
 
@@ -174,6 +174,14 @@ export interface NativeAddon {
    * 'ERANGE' when the value exceeds 256 bytes).
    */
   statxXattr(dirfd: number, path: NativePath, flags: number, mask: number, name: NativePath): Promise<StatxXattr>;
+  /**
+   * statx (and, unless `xattrName` is '', that xattr) of many names inside `dirfd`, in one
+   * threadpool job. `names` holds each name followed by a NUL (getdentsNames' packing). Resolves
+   * with one STATX_BATCH_RECORD-byte record per name, in order: int32 statx result (0 or -errno),
+   * int32 xattr result (its length, or -errno), the struct statx (256 bytes, ring.ts
+   * decodeStatx reads it), the xattr value (up to 256 bytes). See decodeStatxBatch.
+   */
+  statxBatch(dirfd: number, names: Uint8Array, flags: number, mask: number, xattrName: string): Promise<Buffer>;
   /**
    * Lists a directory fd (not O_PATH) from the start with getdents64; '.' and '..' included.
    * Stops at `maxEntries` (default 1,048,576; at most 16,777,216) and sets `truncated`.

@@ -118,29 +118,29 @@ function timeNs(b: Buffer, off: number): bigint {
   return b.readBigInt64LE(off) * 1_000_000_000n + BigInt(b.readUInt32LE(off + STATX_LAYOUT.timestampNsec));
 }
 
-/** Decodes a kernel-filled struct statx into the same shape native.statx() gives. */
-export function decodeStatx(b: Buffer): Statx {
+/** Decodes a kernel-filled struct statx (at `at` in `b`) into the same shape native.statx() gives. */
+export function decodeStatx(b: Buffer, at = 0): Statx {
   const L = STATX_LAYOUT;
-  const mask = b.readUInt32LE(L.mask);
+  const mask = b.readUInt32LE(at + L.mask);
   return {
     mask,
-    blksize: b.readUInt32LE(L.blksize),
-    attributes: Number(b.readBigUInt64LE(L.attributes)),
-    attributesMask: Number(b.readBigUInt64LE(L.attributesMask)),
-    nlink: b.readUInt32LE(L.nlink),
-    uid: b.readUInt32LE(L.uid),
-    gid: b.readUInt32LE(L.gid),
-    mode: b.readUInt16LE(L.mode),
-    ino: b.readBigUInt64LE(L.ino),
-    size: b.readBigUInt64LE(L.size),
-    blocks: b.readBigUInt64LE(L.blocks),
-    atimeNs: timeNs(b, L.atime),
-    btimeNs: mask & STATX_BTIME ? timeNs(b, L.btime) : 0n,
-    ctimeNs: timeNs(b, L.ctime),
-    mtimeNs: timeNs(b, L.mtime),
-    dev: makedev(b.readUInt32LE(L.devMajor), b.readUInt32LE(L.devMinor)),
-    rdev: makedev(b.readUInt32LE(L.rdevMajor), b.readUInt32LE(L.rdevMinor)),
-    mntId: mask & STATX_MNT_ID ? b.readBigUInt64LE(L.mntId) : 0n,
+    blksize: b.readUInt32LE(at + L.blksize),
+    attributes: Number(b.readBigUInt64LE(at + L.attributes)),
+    attributesMask: Number(b.readBigUInt64LE(at + L.attributesMask)),
+    nlink: b.readUInt32LE(at + L.nlink),
+    uid: b.readUInt32LE(at + L.uid),
+    gid: b.readUInt32LE(at + L.gid),
+    mode: b.readUInt16LE(at + L.mode),
+    ino: b.readBigUInt64LE(at + L.ino),
+    size: b.readBigUInt64LE(at + L.size),
+    blocks: b.readBigUInt64LE(at + L.blocks),
+    atimeNs: timeNs(b, at + L.atime),
+    btimeNs: mask & STATX_BTIME ? timeNs(b, at + L.btime) : 0n,
+    ctimeNs: timeNs(b, at + L.ctime),
+    mtimeNs: timeNs(b, at + L.mtime),
+    dev: makedev(b.readUInt32LE(at + L.devMajor), b.readUInt32LE(at + L.devMinor)),
+    rdev: makedev(b.readUInt32LE(at + L.rdevMajor), b.readUInt32LE(at + L.rdevMinor)),
+    mntId: mask & STATX_MNT_ID ? b.readBigUInt64LE(at + L.mntId) : 0n,
   };
 }
 
@@ -150,16 +150,26 @@ export interface RingErrnoError extends Error {
   syscall: string;
 }
 
+/** errno -> [name, message], asked of libuv once per errno. */
+const errnoText = new Map<number, [string, string]>();
+
 function errnoError(res: number, syscall: string): RingErrnoError {
-  let code: string, text: string;
-  try {
-    code = getSystemErrorName(res);
-    text = getSystemErrorMessage(res);
-  } catch {
-    code = `E${-res}`;
-    text = 'unknown error';
+  let t = errnoText.get(res);
+  if (t === undefined) {
+    try {
+      t = [getSystemErrorName(res), getSystemErrorMessage(res)];
+    } catch {
+      t = [`E${-res}`, 'unknown error'];
+    }
+    errnoText.set(res, t);
   }
+  const [code, text] = t;
+  // No stack: it would show only this module's completion loop, and capturing one costs more than
+  // the op (an expected ENOENT or ENODATA is on the path of many CREATEs).
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   const e = new Error(`${code}: ${text}, ${syscall}`) as RingErrnoError;
+  Error.stackTraceLimit = limit;
   e.code = code;
   e.errno = -res;
   e.syscall = syscall;

@@ -72,7 +72,8 @@ export class TreeConnect {
 /** A directory enumeration in progress on an Open (MS-SMB2 3.3.5.18). */
 export interface DirCursor {
   pattern: string
-  entries: { name: string, info: import('../wire/fscc/types.js').FileInfo }[]
+  /** `gone`: not found when last looked at again (a continued enumeration skips it). */
+  entries: { name: string, info: import('../wire/fscc/types.js').FileInfo, gone?: boolean }[]
   next: number
 }
 

@@ -79,6 +79,8 @@ export interface VfsFile {
   readdir (): Promise<DirEntry[]>
   /** lstat of one entry of this directory, by name (ENOENT once it is gone). */
   statEntry (name: string): Promise<Stat>
+  /** lstat of several entries of this directory at once: undefined for one that is gone. */
+  statEntries? (names: string[]): Promise<Array<Stat | undefined>>
   close (): Promise<void>
 }
 

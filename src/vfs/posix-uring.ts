@@ -79,6 +79,7 @@ export function posixUringBackend (ring: Ring): Backend {
     statx: (dirfd, path, flags, mask) => ring.statx(dirfd, path, flags, mask),
     statxXattr: (dirfd, path, flags, mask, name) => ringStatxXattr(ring, dirfd, path, flags, mask, name),
     close: (fd) => ring.closeFd(fd),
+    unlinkat: (dirfd, name, flags) => ring.unlinkat(dirfd, name, flags),
   }
   const base = posixBackendWith('posix-uring', sys)
   return {

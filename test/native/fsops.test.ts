@@ -21,7 +21,7 @@ t.test('the addon loaded and exports every op', async (t) => {
   t.ok(nativeAvailable, 'nativeAvailable');
   for (const name of [
     'openat2', 'mkdirat', 'unlinkat', 'renameat2', 'linkat', 'symlinkat', 'readlinkat', 'statx',
-    'statxXattr', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'futimens', 'fchmod', 'fchown',
+    'statxXattr', 'statxBatch', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'futimens', 'fchmod', 'fchown',
     'fgetxattr', 'fsetxattr', 'flistxattr', 'fremovexattr', 'close', 'pread', 'pwrite', 'counters',
   ] as const) {
     t.type(native[name], 'function', name);
@@ -444,6 +444,43 @@ t.test('statxXattr: statx and one xattr in one call, by fd or by name, never fol
   const big = await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, 'user.smbts.big');
   t.same([big.xattr, big.xattrError], [null, 'ERANGE'], 'a value over 256 bytes is not read');
   await t.rejects(native.statxXattr(root, 'missing', 0, C.STATX_BASIC_STATS, 'user.smbts.t'), errnoLike('ENOENT', 'statx'), 'a failed statx rejects');
+});
+
+t.test('statxBatch: statx and one xattr of many names in one call, in order, failures per name', { skip }, async (t) => {
+  const { fd: root } = await rootOf(t);
+  const REC = 8 + 256 + 256;
+  const fd = await native.openat2(root, 'a', C.O_CREAT | C.O_RDWR, 0o644, RES());
+  t.teardown(() => native.close(fd));
+  await native.pwrite(fd, Buffer.from('12345'), 0, 5, 0);
+  let xattrs = true;
+  try {
+    await native.fsetxattr(fd, 'user.smbts.t', Buffer.from('rec'), 0);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EOPNOTSUPP') throw e;
+    xattrs = false;
+  }
+  await native.mkdirat(root, 'd', 0o755);
+  await native.symlinkat('a', root, 'link');
+  const names = Buffer.from('a\0missing\0d\0link\0');
+  const recs = await native.statxBatch(root, names, C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, 'user.smbts.t');
+  t.equal(recs.length, 4 * REC, 'one record per name');
+  const res = (i: number) => [recs.readInt32LE(i * REC), recs.readInt32LE(i * REC + 4)];
+  const mode = (i: number) => recs.readUInt16LE(i * REC + 8 + 28);
+  t.equal(res(0)[0], 0, 'a: statx ok');
+  t.equal(recs.readBigUInt64LE(8 + 40), 5n, 'a: the size is in the statx record');
+  if (xattrs) {
+    t.equal(res(0)[1], 3, 'a: the xattr length');
+    t.equal(recs.subarray(8 + 256, 8 + 256 + 3).toString(), 'rec', 'a: the xattr value');
+  }
+  t.equal(res(1)[0], -osConstants.errno.ENOENT, 'missing: -ENOENT, the others still answered');
+  t.equal(mode(2) & C.S_IFMT, C.S_IFDIR, 'd: a directory');
+  if (xattrs) t.equal(res(2)[1], -osConstants.errno.ENODATA, 'd: no xattr is -ENODATA');
+  t.equal(mode(3) & C.S_IFMT, C.S_IFLNK, 'link: the link itself');
+  t.ok(res(3)[1] < 0, "link: its target's xattr is not read through it");
+  const noX = await native.statxBatch(root, Buffer.from('a\0'), C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, '');
+  t.same([noX.readInt32LE(0), noX.readInt32LE(4)], [0, -osConstants.errno.ENODATA], 'no xattr name: statx only');
+  t.equal((await native.statxBatch(root, Buffer.alloc(0), 0, C.STATX_BASIC_STATS, '')).length, 0, 'no names, no records');
+  await t.rejects(native.statxBatch(root, Buffer.from('a'), 0, C.STATX_BASIC_STATS, ''), { code: 'ERR_INVALID_ARG_VALUE' }, 'names must end with a NUL');
 });
 
 t.test('counters prove the native path ran', { skip }, async (t) => {

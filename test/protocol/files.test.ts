@@ -1,11 +1,12 @@
 // Files through the whole server in memory: CREATE/WRITE/READ/CLOSE, directories, rename,
 // delete on close, share access rules (read only, valid users).
 import t from 'tap'
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  Access, Disposition, fileIdOf, MemClient, memServer, namesOf, Opt, outputBuffer, readData, renameInfo, Status,
+  Access, Disposition, fileIdOf, MemClient, memServer, namesOf, Opt, outputBuffer, queryDirectoryBody, readData, renameInfo, Status, type Resp,
 } from '../helpers/mem-client.js'
+import { Command } from '../../src/wire/constants.js'
 
 const FILE_INFO = 1
 const FileRenameInformation = 10
@@ -40,6 +41,33 @@ t.test('create/write/read/close round trip on every dialect', async (t) => {
     t.equal((await c.create('nope.txt', { disposition: Disposition.OPEN })).status, Status.OBJECT_NAME_NOT_FOUND)
     t.equal((await c.create('nodir\\x.txt', { disposition: Disposition.OPEN })).status, Status.OBJECT_PATH_NOT_FOUND)
   }
+})
+
+t.test('a listing in many small responses: every entry once, entries removed meanwhile skipped', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  mkdirSync(join(srv.share, 'big'))
+  const n = 300
+  for (let i = 0; i < n; i++) writeFileSync(join(srv.share, 'big', `file-${String(i).padStart(3, '0')}.txt`), '')
+  const dir = await c.open('big', { options: Opt.DIRECTORY_FILE, access: Access.GENERIC_READ })
+  // FileNamesInformation in 512-byte responses: ~20 names each, re-stated in batches.
+  const page = async (): Promise<Resp> => await c.request({ cmd: Command.QUERY_DIRECTORY, body: queryDirectoryBody(dir, '*', 12, 0, 512) })
+  const first = await page()
+  t.equal(first.status, 0)
+  const seen = namesOf(outputBuffer(first))
+  // Removed after the listing was read: never reported by a later response.
+  const removed = new Set<string>()
+  for (let i = 100; i < 300; i += 7) {
+    const name = `file-${String(i).padStart(3, '0')}.txt`
+    rmSync(join(srv.share, 'big', name))
+    removed.add(name)
+  }
+  for (let r = await page(); r.status === 0; r = await page()) seen.push(...namesOf(outputBuffer(r)))
+  t.equal(new Set(seen).size, seen.length, 'no entry twice')
+  const expected = ['.', '..', ...Array.from({ length: n }, (_, i) => `file-${String(i).padStart(3, '0')}.txt`)]
+  t.same(seen.filter(x => removed.has(x) && !namesOf(outputBuffer(first)).includes(x)), [], 'removed entries not listed after their removal')
+  t.same([...seen].sort(), expected.filter(x => !removed.has(x) || namesOf(outputBuffer(first)).includes(x)).sort(), 'every other entry listed')
 })
 
 t.test('directories: create, list with patterns, restart', async (t) => {

@@ -53,17 +53,32 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   const writer = new DirEntryWriter(infoClass, outputBufferLength)
   const single = (flags & QueryDirectoryFlags.RETURN_SINGLE_ENTRY) !== 0
   let status: number = NtStatus.SUCCESS
+  // A continued enumeration reports the directory as it is now: an entry removed since the
+  // listing was read is skipped, a changed one shows its current attributes. The entries are
+  // looked at again in batches of about what one response holds (one native call each).
+  let fresher = c.next
+  const file = open.file
   while (c.next < c.entries.length) {
     const e = c.entries[c.next]
-    if (!fresh && e.name !== '.' && e.name !== '..') {
-      // A continued enumeration reports the directory as it is now: an entry removed since the
-      // listing was read is skipped, a changed one shows its current attributes.
-      try {
-        e.info = await open.file.statEntry(e.name)
-      } catch {
-        c.next++
-        continue
+    if (!fresh && c.next >= fresher) {
+      // At least a response's worth of the smallest entries (64 bytes), at most 4,096 at a time.
+      const batch = c.entries.slice(c.next, c.next + (single ? 1 : Math.min(4096, Math.max(16, outputBufferLength >> 6))))
+      fresher = c.next + batch.length
+      const names = batch.map(b => b.name).filter(n => n !== '.' && n !== '..')
+      const infos = file.statEntries !== undefined
+        ? await file.statEntries(names).catch(() => names.map(() => undefined))
+        : await Promise.all(names.map(async n => await file.statEntry(n).catch(() => undefined)))
+      let k = 0
+      for (const b of batch) {
+        if (b.name === '.' || b.name === '..') continue
+        const info = infos[k++]
+        b.gone = info === undefined
+        if (info !== undefined) b.info = info
       }
+    }
+    if (e.gone === true) {
+      c.next++
+      continue
     }
     if (!writer.tryAdd({ name: e.name, info: e.info })) {
       if (writer.count === 0) {
