@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static napi_value throw_errno(napi_env env, int err, const char *syscall) {
@@ -128,9 +129,53 @@ static napi_value js_setNoDelay(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* sendNow(fd, buffers) -> bytes: one sendmsg(MSG_DONTWAIT | MSG_NOSIGNAL) of the buffers, now,
+ * on the calling thread: what the socket buffer takes at once (0 when it takes nothing, EAGAIN).
+ * Other errors throw. For small replies: no ring op, no completion to wait for. */
+#define SEND_NOW_MAX_IOV 64
+static napi_value js_sendNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd;
+  bool is_array = false;
+  uint32_t n = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
+  if (napi_is_array(env, a.argv[1], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"buffers\" argument must be an array");
+    return NULL;
+  }
+  napi_get_array_length(env, a.argv[1], &n);
+  if (n < 1 || n > SEND_NOW_MAX_IOV) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "sendNow takes 1..64 buffers");
+    return NULL;
+  }
+  struct iovec iov[SEND_NOW_MAX_IOV];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    void *data = NULL;
+    size_t len = 0;
+    bool is_buf = false;
+    if (napi_get_element(env, a.argv[1], i, &v) != napi_ok || napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf ||
+        napi_get_buffer_info(env, v, &data, &len) != napi_ok) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "every buffer must be a Buffer");
+      return NULL;
+    }
+    iov[i].iov_base = data;
+    iov[i].iov_len = len;
+  }
+  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
+  ssize_t sent;
+  do {
+    sent = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return throw_errno(env, errno, "sendmsg");
+  napi_value out;
+  SMBTS_NAPI(env, napi_create_double(env, sent < 0 ? 0 : (double)sent, &out));
+  return out;
+}
+
 napi_status smbts_sock_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
-  napi_property_descriptor d[] = {FN(listenTcp), FN(peerName), FN(setNoDelay)};
+  napi_property_descriptor d[] = {FN(listenTcp), FN(peerName), FN(setNoDelay), FN(sendNow)};
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
 }

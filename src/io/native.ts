@@ -234,6 +234,11 @@ export interface NativeAddon {
   peerName(fd: number): SocketAddress;
   /** TCP_NODELAY on. Synchronous. */
   setNoDelay(fd: number): void;
+  /**
+   * One non-blocking sendmsg of up to 64 Buffers, now: the bytes the socket took (0 if none,
+   * EAGAIN). Synchronous; it never waits. Other errors throw (EPIPE, ECONNRESET...).
+   */
+  sendNow(fd: number, buffers: Buffer[]): number;
 }
 
 export interface SocketAddress {

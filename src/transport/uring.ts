@@ -36,6 +36,8 @@ const ARENA_MIN_TAIL = 8 * 1024
 /** A pending frame missing at least this much is received straight into its buffer. */
 const DIRECT_MIN = 16 * 1024
 const EMPTY = Buffer.alloc(0)
+/** Replies (and runs of them) up to this size are written to the socket at once (native.sendNow). */
+const INLINE_SEND_MAX = 64 * 1024
 /** The most queued pieces one sendmsg carries. */
 const SEND_IOV_MAX = 64
 /** Stop receiving from a client whose replies pile up beyond this; resume below LOW_WATER. */
@@ -70,6 +72,8 @@ class RingConnection {
   private readonly sendQ: SendEntry[] = []
   private queued = 0
   private sending = false
+  /** Sends done at once on the JS thread (native.sendNow), for tests and stats. */
+  inlineSends = 0
   /** How many pieces at the queue's head the send in flight carries (the kernel may read them). */
   private sendingPieces = 0
   private sendTag = 0
@@ -172,57 +176,83 @@ class RingConnection {
   }
 
   private kick (): void {
-    if (this.sending || this.closing || this.sendQ.length === 0) return
-    if (this.sendQ[0].link !== undefined) { this.sendLinked(this.sendQ[0]); return }
-    // Everything queued (up to SEND_IOV_MAX pieces, up to a linked READ) goes out as one
-    // sendmsg: a reply's length, header and payload, or a run of pipelined replies, without
-    // copying them together.
-    let n = 0
-    while (n < this.sendQ.length && n < SEND_IOV_MAX && this.sendQ[n].link === undefined) n++
-    const flags = MSG_WAITALL | MSG_NOSIGNAL
-    let p
-    if (n === 1) {
-      const b = this.sendQ[0].buf
-      p = this.ring.send(this.fd, b, 0, b.length, flags)
-    } else {
+    while (!this.sending && !this.closing && this.sendQ.length > 0) {
+      if (this.sendQ[0].link !== undefined) { this.sendLinked(this.sendQ[0]); return }
+      // Everything queued (up to SEND_IOV_MAX pieces, up to a linked READ) goes out as one
+      // sendmsg: a reply's length, header and payload, or a run of pipelined replies, without
+      // copying them together.
+      let n = 0
+      let total = 0
+      while (n < this.sendQ.length && n < SEND_IOV_MAX && this.sendQ[n].link === undefined) total += this.sendQ[n++].buf.length
       const bufs: Buffer[] = new Array(n)
       for (let i = 0; i < n; i++) bufs[i] = this.sendQ[i].buf
-      p = this.ring.sendmsg(this.fd, bufs, flags)
+      if (total <= INLINE_SEND_MAX) {
+        // Small: straight into the socket now, as the kernel would at submit, but without a
+        // completion to wake up for (a CQE per reply costs an eventfd wake-up, a promise and a
+        // reap). What the socket does not take at once goes to the ring below.
+        let sent
+        try {
+          sent = native.sendNow(this.fd, bufs)
+        } catch (e) {
+          this.sendFailed(e as Error)
+          return
+        }
+        this.inlineSends++
+        this.consumeSent(sent)
+        this.unblockIfLow()
+        if (sent === total) continue
+        n = 0
+        while (n < this.sendQ.length && n < SEND_IOV_MAX && this.sendQ[n].link === undefined) bufs[n] = this.sendQ[n++].buf
+        bufs.length = n
+      }
+      const flags = MSG_WAITALL | MSG_NOSIGNAL
+      const p = n === 1 ? this.ring.send(this.fd, bufs[0], 0, bufs[0].length, flags) : this.ring.sendmsg(this.fd, bufs, flags)
+      this.sending = true
+      this.sendingPieces = n
+      this.sendTag = p.tag
+      p.then((sent) => {
+        this.sending = false
+        if (this.closing) {
+          // Shut down while this send was in flight: its pieces are free only now.
+          for (const e of this.sendQ.splice(0)) e.onSent?.()
+          this.maybeDestroy()
+          return
+        }
+        this.consumeSent(sent)
+        this.afterSend()
+      }, (e: Error) => { this.sendFailed(e) })
+      return
     }
-    this.sending = true
-    this.sendingPieces = n
-    this.sendTag = p.tag
-    p.then((sent) => {
-      this.sending = false
-      if (this.closing) {
-        // Shut down while this send was in flight: its pieces are free only now.
-        for (const e of this.sendQ.splice(0)) e.onSent?.()
-        this.maybeDestroy()
-        return
-      }
-      this.queued -= sent
-      this.sentTotal += sent
-      // Whole pieces sent leave the queue (their hooks run); a piece sent in part keeps its rest.
-      let left = sent
-      while (left > 0 && this.sendQ.length > 0) {
-        const head = this.sendQ[0]
-        if (left < head.buf.length) { head.buf = head.buf.subarray(left); break }
-        left -= head.buf.length
-        this.sendQ.shift()
-        head.onSent?.()
-      }
-      this.afterSend()
-    }, (e: Error) => { this.sendFailed(e) })
+  }
+
+  /** `sent` bytes from the queue's head went out: whole pieces leave the queue (their hooks
+   *  run), a piece sent in part keeps its rest. */
+  private consumeSent (sent: number): void {
+    this.queued -= sent
+    this.sentTotal += sent
+    let left = sent
+    while (left > 0 && this.sendQ.length > 0) {
+      const head = this.sendQ[0]
+      if (left < head.buf.length) { head.buf = head.buf.subarray(left); break }
+      left -= head.buf.length
+      this.sendQ.shift()
+      head.onSent?.()
+    }
   }
 
   /** Below LOW_WATER the connection takes requests again (and asks, through resume, for
-   *  receiving to start again if nothing else holds it); then the next send. */
-  private afterSend (): void {
+   *  receiving to start again if nothing else holds it). */
+  private unblockIfLow (): void {
     if (this.queued < LOW_WATER && this.sendBlocked) {
       this.sendBlocked = false
       this.timers.sendBlocked(false, () => 0)
       this.conn.setSendBlocked(false)
     }
+  }
+
+  /** After a send completed: unblock if low, then the next send. */
+  private afterSend (): void {
+    this.unblockIfLow()
     this.kick()
   }
 
