@@ -356,6 +356,28 @@ t.test('multishot accept: one SQE, a CQE per connection, until cancelled', { ski
   t.equal(ring.counters().inflight, 0, 'nothing left in flight');
 });
 
+t.test('sendNow: what the socket takes at once, never waiting', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const { a, afd, bfd, b } = await tcpPair(t);
+  a.on('error', () => {}); // the reset below reaches libuv's idea of the socket too
+  t.equal(native.sendNow(afd, [Buffer.from('ab'), Buffer.from('cd')]), 4, 'small: all of it');
+  const got = Buffer.alloc(4);
+  t.equal(await ring.recv(bfd, got, 0, 4, 0x100), 4);
+  t.equal(got.toString(), 'abcd');
+  // Nobody reads: the socket fills, sendNow takes less, then nothing, and returns at once.
+  const big = Buffer.alloc(4 * 1024 * 1024);
+  let total = 0;
+  let last = -1;
+  for (let i = 0; i < 64 && last !== 0; i++) total += (last = native.sendNow(afd, [big]));
+  t.equal(last, 0, 'a full socket takes nothing (EAGAIN), without blocking');
+  t.ok(total > 0 && total < 64 * big.length, `${total} bytes taken before it filled`);
+  t.throws(() => native.sendNow(afd, []), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(() => native.sendNow(afd, ['x' as unknown as Buffer]), { code: 'ERR_INVALID_ARG_TYPE' });
+  b.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.throws(() => { for (let i = 0; i < 4; i++) native.sendNow(afd, [Buffer.alloc(1024)]); }, { syscall: 'sendmsg' }, 'a closed peer is an errno error (ECONNRESET/EPIPE)');
+});
+
 t.test('listenTcp: dual-stack ::, errors as errno errors', { skip }, async (t) => {
   const l = native.listenTcp('::', 0, 16, 1);
   t.teardown(() => native.close(l.fd));
