@@ -15,6 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
+import { badBlocks, writeRounds } from '../helpers/write-rounds.js'
 import { chargeFor, Command, Ctx, Disposition, listContext, preauthContext, readBody, writeBody } from '../helpers/mem-client.js'
 import { ringUnavailableReason } from '../../src/io/ring.js'
 import { OPEN_SLICE } from '../../src/crypto/encryption.js'
@@ -46,30 +47,9 @@ for (const useUring of [true, false]) {
       const fid = await c.open('w.bin', { disposition: Disposition.OVERWRITE_IF })
       const pool = live.server.state.frameBuffers
       const reused0 = pool.reused
-      const order = Array.from({ length: BLOCKS }, (_, i) => (i * 17) % BLOCKS)
-      let failed = 0
-      for (let r = 0; r < 2; r++) {
-        for (let i = 0; i < BLOCKS; i += 8) {
-          const idx = order.slice(i, i + 8)
-          // Round 2 writes every block inverted, then the restore below writes it again: a
-          // frame overwritten by a later one would leave inverted bytes.
-          const payload = (b: number): Buffer => r === 0 ? data.subarray(b * MiB, (b + 1) * MiB) : Buffer.from(data.subarray(b * MiB, (b + 1) * MiB).map(x => x ^ 0xff))
-          const replies = await Promise.all(c.pipeline(idx.map(b => ({ cmd: Command.WRITE, body: writeBody(fid, b * MiB, payload(b)), creditCharge: chargeFor(MiB), creditRequest: 64 }))))
-          failed += replies.filter(x => x === undefined || x.status !== 0).length
-        }
-      }
-      for (let i = 0; i < BLOCKS; i += 12) {
-        const idx = order.slice(i, i + 12)
-        const replies = await Promise.all(c.pipeline(idx.map(b => ({ cmd: Command.WRITE, body: writeBody(fid, b * MiB, data.subarray(b * MiB, (b + 1) * MiB)), creditCharge: chargeFor(MiB), creditRequest: 64 }))))
-        failed += replies.filter(x => x === undefined || x.status !== 0).length
-      }
-      t.equal(failed, 0, 'every encrypted WRITE succeeded')
+      t.equal(await writeRounds(c, fid, data, 17, 12), 0, 'every encrypted WRITE succeeded')
       await c.close(fid)
-      const onDisk = readFileSync(join(live.share, 'w.bin'))
-      t.equal(onDisk.length, data.length)
-      let bad = 0
-      for (let b = 0; b < BLOCKS; b++) if (!onDisk.subarray(b * MiB, (b + 1) * MiB).equals(data.subarray(b * MiB, (b + 1) * MiB))) bad++
-      t.equal(bad, 0, 'every MiB on disk is the last one sent for it')
+      t.equal(badBlocks(join(live.share, 'w.bin'), data), 0, 'every MiB on disk is the last one sent for it')
       t.ok(pool.reused - reused0 > BLOCKS, `encrypted WRITE frames were received into reused buffers (${pool.reused - reused0} reused, ${pool.allocated} allocated)`)
 
       // A tampered 1 MiB WRITE: the byte flipped lies past the first slices, which were already

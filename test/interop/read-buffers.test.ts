@@ -4,11 +4,12 @@
 // bytes (a buffer reused too early would carry another READ's data), and the pool is reused.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
-import { chargeFor, Command, Disposition, readBody, writeBody } from '../helpers/mem-client.js'
+import { badBlocks, writeRounds } from '../helpers/write-rounds.js'
+import { chargeFor, Command, Disposition, readBody } from '../helpers/mem-client.js'
 import { ringUnavailableReason } from '../../src/io/ring.js'
 
 const MiB = 1024 * 1024
@@ -79,31 +80,9 @@ for (const useUring of [true, false]) {
     const fid = await c.open('w.bin', { disposition: Disposition.OVERWRITE_IF })
     const pool = live.server.state.frameBuffers
     const reused0 = pool.reused
-    const order = Array.from({ length: BLOCKS }, (_, i) => (i * 29) % BLOCKS)
-    let failed = 0
-    for (let r = 0; r < 2; r++) {
-      for (let i = 0; i < BLOCKS; i += 8) {
-        const idx = order.slice(i, i + 8)
-        // Round 2 writes every block again with its bytes inverted then restored in order: a
-        // frame overwritten by a later one would show as inverted bytes.
-        const payload = (b: number): Buffer => r === 0 ? data.subarray(b * MiB, (b + 1) * MiB) : Buffer.from(data.subarray(b * MiB, (b + 1) * MiB).map(x => x ^ 0xff))
-        const replies = await Promise.all(c.pipeline(idx.map(b => ({ cmd: Command.WRITE, body: writeBody(fid, b * MiB, payload(b)), creditCharge: chargeFor(MiB), creditRequest: 64 }))))
-        failed += replies.filter(x => x === undefined || x.status !== 0).length
-      }
-    }
-    // Restore, pipelined 16 deep.
-    for (let i = 0; i < BLOCKS; i += 16) {
-      const idx = order.slice(i, i + 16)
-      const replies = await Promise.all(c.pipeline(idx.map(b => ({ cmd: Command.WRITE, body: writeBody(fid, b * MiB, data.subarray(b * MiB, (b + 1) * MiB)), creditCharge: chargeFor(MiB), creditRequest: 64 }))))
-      failed += replies.filter(x => x === undefined || x.status !== 0).length
-    }
-    t.equal(failed, 0, 'every WRITE succeeded')
+    t.equal(await writeRounds(c, fid, data, 29, 16), 0, 'every WRITE succeeded')
     await c.close(fid)
-    const onDisk = readFileSync(join(live.share, 'w.bin'))
-    t.equal(onDisk.length, data.length)
-    let bad = 0
-    for (let b = 0; b < BLOCKS; b++) if (!onDisk.subarray(b * MiB, (b + 1) * MiB).equals(data.subarray(b * MiB, (b + 1) * MiB))) bad++
-    t.equal(bad, 0, 'every MiB on disk is the last one sent for it')
+    t.equal(badBlocks(join(live.share, 'w.bin'), data), 0, 'every MiB on disk is the last one sent for it')
     t.ok(pool.reused - reused0 > BLOCKS, `WRITE frames were received into reused buffers (${pool.reused - reused0} reused, ${pool.allocated} allocated)`)
   })
 }
