@@ -9,8 +9,9 @@ import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
 import { listenTcp } from './transport/tcp.js'
 import { listenUring, type Listener } from './transport/uring.js'
+import type { BufferRegistry } from './io/buffer-pool.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
-import { Ring, ringUnavailableReason } from './io/ring.js'
+import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
 import { nativeAvailable, nativeLoadError } from './io/native.js'
 
 export interface StartServerOptions {
@@ -43,6 +44,8 @@ export interface RunningServer {
 
 /** SQ entries of the server's ring (CQ twice that); more ops wait in Ring's backlog. */
 const RING_ENTRIES = 1024
+/** Registered-buffer slots for pooled READ buffers (more pooled buffers than this read unregistered). */
+const READ_BUFFER_SLOTS = 64
 
 export const DEFAULT_SHARE_DIR = '/srv/smbts/share'
 export const DEFAULT_USER = 'smbts'
@@ -104,7 +107,12 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   } else {
     log.warn(`io_uring fast path off (${fallbackReason ?? '?'}): running the fallback, transport node:net, file I/O node:fs (paths confined with openat2)`)
   }
-  const state = new ServerState(config, accounts, ring !== undefined ? posixUringBackend(ring) : posixBackend, log)
+  // READ buffers registered with the ring (READ_FIXED: their pages pinned once, not per read).
+  let registry: BufferRegistry | undefined
+  if (ring !== undefined) {
+    try { registry = ringBufferRegistry(ring, READ_BUFFER_SLOTS) } catch (e) { log.warn(`registered buffers unavailable (${(e as Error).message}): READs use plain buffers`) }
+  }
+  const state = new ServerState(config, accounts, ring !== undefined ? posixUringBackend(ring) : posixBackend, log, registry)
   if (opts.deadtimeMinuteMs !== undefined) state.deadtimeMinuteMs = opts.deadtimeMinuteMs
   const port = opts.port ?? config.global.tcpPort
   const hosts = opts.host !== undefined ? [opts.host] : config.global.bindInterfacesOnly && config.global.interfaces.length > 0 ? config.global.interfaces : ['::']

@@ -62,7 +62,8 @@
   X(FGETXATTR, fgetxattr)                                                                       \
   X(FSETXATTR, fsetxattr)                                                                       \
   X(SENDMSG, sendmsg)                                                                           \
-  X(ACCEPT, accept)
+  X(ACCEPT, accept)                                                                             \
+  X(READ_FIXED, readFixed)
 
 enum ring_kind {
 #define RK_ENUM(up, js) RK_##up,
@@ -113,6 +114,8 @@ typedef struct smbts_ring {
   napi_async_context actx;
   napi_async_cleanup_hook_handle cleanup;
   ring_op *ops;
+  uint32_t nbufs;       /* registered-buffer slots (registerBuffers), 0 = none */
+  napi_ref *buf_refs;   /* the Buffer registered in each slot, held while it is */
   uint32_t free_head;
   uint32_t inflight;
   uint64_t c_ops[RK__COUNT];
@@ -222,6 +225,7 @@ static void op_release(smbts_ring *r, ring_op *op) {
 /* ---- teardown ---- */
 
 static void ring_free(smbts_ring *r) {
+  free(r->buf_refs);
   free(r->ops);
   free(r->cqes);
   free(r);
@@ -288,6 +292,11 @@ static void ring_teardown(smbts_ring *r) {
     if (r->inflight > 0) cancel_and_wait(r);
     io_uring_queue_exit(&r->ring);
     r->ring_ok = false;
+  }
+  /* The ring is gone, and with it the kernel's use of the registered buffers. */
+  for (uint32_t i = 0; i < r->nbufs; i++) {
+    if (r->buf_refs[i]) napi_delete_reference(r->env, r->buf_refs[i]);
+    r->buf_refs[i] = NULL;
   }
   /* Slots still marked used only if the wait above gave up: drop their references anyway. */
   for (uint32_t i = 0; i < r->cq_entries; i++) {
@@ -820,6 +829,14 @@ static napi_value js_ring_read_then_sendmsg(napi_env env, napi_callback_info inf
         smbts_arg_int32(&a, 7, "sockfd", &sockfd) && smbts_arg_uint32(&a, 9, "flags", &flags))) {
     return smbts_args_throw(&a);
   }
+  int32_t fixed = -1;
+  napi_valuetype ft = napi_undefined;
+  napi_typeof(env, a.argv[10], &ft);
+  if (ft != napi_undefined && !smbts_arg_int32(&a, 10, "bufIndex", &fixed)) return smbts_args_throw(&a);
+  if (fixed >= 0 && (uint32_t)fixed >= r->nbufs) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "bufIndex is not a registered-buffer slot");
+    return NULL;
+  }
   if (r->closing || !r->ring_ok) return ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
   if (r->free_head == RING_NO_SLOT || r->ops[r->free_head].next_free == RING_NO_SLOT) {
     return ring_throw(env, "SMBTS_ERR_RING_FULL",
@@ -853,12 +870,103 @@ static napi_value js_ring_read_then_sendmsg(napi_env env, napi_callback_info inf
     return smbts_throw_napi(env, "napi_create_reference");
   }
   sop->mem = m;
-  io_uring_prep_read(rsqe, fd, ptr, len, (uint64_t)pos);
+  if (fixed >= 0) io_uring_prep_read_fixed(rsqe, fd, ptr, len, (uint64_t)pos, fixed);
+  else io_uring_prep_read(rsqe, fd, ptr, len, (uint64_t)pos);
   io_uring_sqe_set_flags(rsqe, IOSQE_IO_LINK);
-  prep_end(r, rsqe, rop, rtag, RK_READ);
+  prep_end(r, rsqe, rop, rtag, fixed >= 0 ? RK_READ_FIXED : RK_READ);
   io_uring_prep_sendmsg(ssqe, sockfd, &m->msg, flags);
   prep_end(r, ssqe, sop, stag, RK_SENDMSG);
   r->c_links++;
+  return NULL;
+}
+
+/* registerBuffers(slots): a sparse table of `slots` registered buffers (io_uring pins their
+ * pages once, so a READ_FIXED into one skips pinning them per op). Once per ring. */
+static napi_value js_ring_register_buffers(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  uint32_t slots;
+  if (!smbts_arg_uint32(&a, 0, "slots", &slots)) return smbts_args_throw(&a);
+  if (r->closing || !r->ring_ok) return ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
+  if (r->nbufs) return ring_throw(env, "SMBTS_ERR_RING_BUFFERS", "buffers are already registered");
+  if (slots < 1 || slots > 16384) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "slots must be 1..16384");
+    return NULL;
+  }
+  napi_ref *refs = calloc(slots, sizeof *refs);
+  if (!refs) return ring_throw(env, "ERR_MEMORY_ALLOCATION_FAILED", "out of memory");
+  int ret = io_uring_register_buffers_sparse(&r->ring, slots);
+  if (ret < 0) {
+    free(refs);
+    return throw_errno(env, -ret, "io_uring_register_buffers_sparse");
+  }
+  r->buf_refs = refs;
+  r->nbufs = slots;
+  return NULL;
+}
+
+/* setBuffer(index, buffer | null): registers `buffer` in slot `index` (held until replaced), or
+ * empties the slot. An op already in flight on the old buffer keeps its pages (the kernel waits
+ * for it) and its own reference to the Buffer. */
+static napi_value js_ring_set_buffer(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  uint32_t index;
+  if (!smbts_arg_uint32(&a, 0, "index", &index)) return smbts_args_throw(&a);
+  if (index >= r->nbufs) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "index is not a registered-buffer slot");
+    return NULL;
+  }
+  if (r->closing || !r->ring_ok) return ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
+  napi_valuetype t = napi_undefined;
+  napi_typeof(env, a.argv[1], &t);
+  struct iovec iov = {NULL, 0};
+  if (t != napi_null && t != napi_undefined) {
+    uint8_t *data;
+    size_t len;
+    if (!smbts_arg_bytes(&a, 1, "buffer", &data, &len)) return smbts_args_throw(&a);
+    if (len == 0) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "an empty buffer cannot be registered");
+      return NULL;
+    }
+    iov.iov_base = data;
+    iov.iov_len = len;
+  }
+  __u64 tag = 0;
+  int ret = io_uring_register_buffers_update_tag(&r->ring, index, &iov, &tag, 1);
+  if (ret < 0) return throw_errno(env, -ret, "io_uring_register_buffers_update_tag");
+  if (r->buf_refs[index]) napi_delete_reference(env, r->buf_refs[index]);
+  r->buf_refs[index] = NULL;
+  if (iov.iov_base && napi_create_reference(env, a.argv[1], 1, &r->buf_refs[index]) != napi_ok) {
+    return smbts_throw_napi(env, "napi_create_reference");
+  }
+  return NULL;
+}
+
+/* readFixed(tag, fd, buf, offset, length, position, index): a read into registered buffer `index`
+ * ([offset, offset + length) of `buf` must lie in it: EFAULT otherwise). */
+static napi_value js_ring_read_fixed(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  uint8_t *ptr;
+  uint32_t len, index;
+  int64_t pos;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd) &&
+        parse_span(&a, 2, &ptr, &len) && smbts_arg_int64(&a, 5, "position", -1, INT64_MAX, &pos) &&
+        smbts_arg_uint32(&a, 6, "index", &index))) {
+    return smbts_args_throw(&a);
+  }
+  if (index >= r->nbufs) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "index is not a registered-buffer slot");
+    return NULL;
+  }
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) return NULL;
+  if (!hold(&a, 2, op)) {
+    prep_abort(r, sqe, op);
+    return smbts_throw_napi(env, "napi_create_reference");
+  }
+  io_uring_prep_read_fixed(sqe, fd, ptr, len, (uint64_t)pos, (int)index);
+  prep_end(r, sqe, op, tag, RK_READ_FIXED);
   return NULL;
 }
 
@@ -1281,6 +1389,8 @@ napi_status smbts_ring_init(napi_env env, napi_value exports) {
       M("fallocate", js_ring_fallocate), M("fgetxattr", js_ring_fgetxattr),
       M("fsetxattr", js_ring_fsetxattr), M("sendmsg", js_ring_sendmsg),
       M("readThenSendmsg", js_ring_read_then_sendmsg), M("acceptMultishot", js_ring_accept_multishot),
+      M("registerBuffers", js_ring_register_buffers), M("setBuffer", js_ring_set_buffer),
+      M("readFixed", js_ring_read_fixed),
   };
 #undef M
   napi_value cls, setup;

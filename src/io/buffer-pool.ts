@@ -11,7 +11,17 @@
 /** A lent buffer: `buf.length` is at least what was asked for. */
 export interface Lease {
   readonly buf: Buffer
+  /** The buffer's registered-buffer slot on the ring (a READ_FIXED target), when it has one. */
+  readonly fixed?: number
   release (): void
+}
+
+/** Where a pool registers its buffers (the ring's registered-buffer table). */
+export interface BufferRegistry {
+  /** Registers a new pooled buffer: its slot, or undefined (no slot free: used unregistered). */
+  add (buf: Buffer): number | undefined
+  /** The buffer in `slot` leaves the pool (to the GC): free the slot. */
+  remove (slot: number): void
 }
 
 const KiB = 1024
@@ -26,6 +36,8 @@ export interface BufferPoolOptions {
   maxRetained?: number
   /** Free buffers go back to the GC after this long without a take (an idle server keeps none). */
   idleMs?: number
+  /** Registers each pooled buffer for the life it has in the pool (io_uring fixed buffers). */
+  registry?: BufferRegistry
 }
 
 export class BufferPool {
@@ -35,6 +47,9 @@ export class BufferPool {
   readonly idleMs: number
   /** Free buffers by size class (sizeClass). */
   private readonly free = new Map<number, Buffer[]>()
+  /** Registered slot of each pooled buffer that has one. */
+  private readonly slots = new Map<Buffer, number>()
+  private readonly registry?: BufferRegistry
   private retainedBytes = 0
   /** Counters, for tests and the stats file: leases served from the free lists, and fresh ones. */
   reused = 0
@@ -50,6 +65,7 @@ export class BufferPool {
     this.maxPooled = o.maxPooled ?? 16 * MiB
     this.maxRetained = o.maxRetained ?? 64 * MiB
     this.idleMs = o.idleMs ?? 10_000
+    this.registry = o.registry
   }
 
   get retained (): number { return this.retainedBytes }
@@ -66,12 +82,15 @@ export class BufferPool {
     } else {
       buf = Buffer.allocUnsafeSlow(cls)
       this.allocated++
+      const slot = this.registry?.add(buf)
+      if (slot !== undefined) this.slots.set(buf, slot)
     }
     const b = buf
     let out = true
     this.lent++
     return {
       buf: b,
+      fixed: this.slots.get(b),
       release: () => {
         if (!out) return
         out = false
@@ -82,7 +101,7 @@ export class BufferPool {
   }
 
   private give (cls: number, buf: Buffer): void {
-    if (this.retainedBytes + cls > this.maxRetained) return
+    if (this.retainedBytes + cls > this.maxRetained) { this.unregister(buf); return }
     let list = this.free.get(cls)
     if (list === undefined) { list = []; this.free.set(cls, list) }
     list.push(buf)
@@ -92,9 +111,17 @@ export class BufferPool {
 
   /** Drops every free buffer (the GC takes them). */
   trim (): void {
+    for (const list of this.free.values()) for (const b of list) this.unregister(b)
     this.free.clear()
     this.retainedBytes = 0
     if (this.idleTimer !== undefined) { clearTimeout(this.idleTimer); this.idleTimer = undefined }
+  }
+
+  private unregister (buf: Buffer): void {
+    const slot = this.slots.get(buf)
+    if (slot === undefined) return
+    this.slots.delete(buf)
+    this.registry!.remove(slot)
   }
 
   private armIdleTimer (): void {

@@ -23,7 +23,10 @@ interface NativeRingHandle {
   sendmsg(tag: number, fd: number, buffers: Uint8Array[], flags: number): void;
   acceptMultishot(tag: number, fd: number): void;
   readThenSendmsg(readTag: number, sendTag: number, fd: number, buf: Uint8Array, offset: number, length: number,
-    position: number, sockfd: number, buffers: Uint8Array[], flags: number): void;
+    position: number, sockfd: number, buffers: Uint8Array[], flags: number, bufIndex?: number): void;
+  registerBuffers(slots: number): void;
+  setBuffer(index: number, buf: Uint8Array | null): void;
+  readFixed(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, position: Int64, index: number): void;
   openat2(tag: number, dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): void;
   statx(tag: number, dirfd: number, path: NativePath, flags: number, mask: number, out: Uint8Array): void;
   fsync(tag: number, fd: number, datasync: boolean): void;
@@ -60,7 +63,7 @@ export interface RingSetupFlags {
 
 export type RingOpName =
   | 'nop' | 'read' | 'write' | 'openat2' | 'statx' | 'fsync' | 'close' | 'recv' | 'send' | 'cancel'
-  | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr' | 'sendmsg' | 'accept';
+  | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr' | 'sendmsg' | 'accept' | 'readFixed';
 
 export interface RingCounters {
   /** SQEs prepped, per kind. */
@@ -247,6 +250,24 @@ export class Ring {
   }
 
   /**
+   * Registered buffers: a sparse table of `slots` (io_uring pins a registered buffer's pages once,
+   * so a read into it skips pinning them per op). Once per ring.
+   */
+  registerBuffers(slots: number): void {
+    this.#h.registerBuffers(slots);
+  }
+
+  /** Registers `buffer` in slot `index` (the ring holds it until replaced), or empties the slot. */
+  setBuffer(index: number, buffer: Uint8Array | null): void {
+    this.#h.setBuffer(index, buffer);
+  }
+
+  /** read(2) into registered buffer `index` ([offset, offset + length) of `buffer` must lie in it). */
+  readFixed(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64, index: number): RingPromise<number> {
+    return this.#op('readFixed', (tag) => this.#h.readFixed(tag, fd, buffer, offset, length, position, index), (res) => res);
+  }
+
+  /**
    * Multishot accept on a listening socket: `onConnection` gets each accepted fd (close-on-exec)
    * as it comes, from one SQE. The promise settles when the accept is no longer armed: with the
    * last fd it gave (or -1), or rejected (ECANCELED after cancel/close, EMFILE...). The caller
@@ -269,14 +290,14 @@ export class Ring {
    * (`send` rejects with ECANCELED, nothing was sent): the caller sends what it has another way.
    */
   readThenSendmsg(fd: number, buffer: Uint8Array, offset: number, length: number, position: number,
-    sockfd: number, buffers: Uint8Array[], flags = 0): { read: RingPromise<number>; send: RingPromise<number> } {
+    sockfd: number, buffers: Uint8Array[], flags = 0, bufIndex?: number): { read: RingPromise<number>; send: RingPromise<number> } {
     if (this.#closing) {
       const closed = () => Object.assign(Promise.reject(codedError('SMBTS_ERR_RING_CLOSED', 'the ring is closed')), { tag: 0 });
       return { read: closed(), send: closed() };
     }
     const read = this.#entry('read', (res) => res);
     const send = this.#entry('sendmsg', (res) => res);
-    const prep = () => this.#h.readThenSendmsg(read.tag, send.tag, fd, buffer, offset, length, position, sockfd, buffers, flags);
+    const prep = () => this.#h.readThenSendmsg(read.tag, send.tag, fd, buffer, offset, length, position, sockfd, buffers, flags, bufIndex);
     // The pair is prepped as one: the send rides on the read's backlog entry, and an error
     // refusing the pair rejects both.
     const rejectRead = read.entry.reject;
@@ -553,4 +574,31 @@ export async function ringUnavailableReason(): Promise<string | undefined> {
     await ring.close();
   }
   return undefined;
+}
+
+/**
+ * A BufferPool registry over the ring's registered-buffer table: `slots` slots, taken by pooled
+ * buffers as they are made and freed when they leave the pool. No slot free: the buffer is
+ * used unregistered (plain reads).
+ */
+export function ringBufferRegistry(ring: Ring, slots: number): { add(buf: Buffer): number | undefined; remove(slot: number): void } {
+  ring.registerBuffers(slots);
+  const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+  return {
+    add(buf) {
+      const slot = free.pop();
+      if (slot === undefined) return undefined;
+      try {
+        ring.setBuffer(slot, buf);
+      } catch {
+        free.push(slot); // e.g. RLIMIT_MEMLOCK without CAP_IPC_LOCK: the buffer goes unregistered
+        return undefined;
+      }
+      return slot;
+    },
+    remove(slot) {
+      try { ring.setBuffer(slot, null); } catch { /* ring closed: nothing is registered any more */ }
+      free.push(slot);
+    },
+  };
 }

@@ -43,6 +43,8 @@ export interface ConnectionIo {
 export interface LinkedSendRead {
   fd: number
   position: number
+  /** The payload chunk's registered-buffer slot, when it has one. */
+  bufIndex?: number
   /** The read is over (or will never run): the file descriptor is not used any more. */
   readDone: () => void
   /** The whole message went out, or was dropped with the connection: its buffers are free. */
@@ -309,6 +311,7 @@ export class Smb2Connection {
     this.io.sendAfterRead!(chunks, {
       fd: linked.fd,
       position: linked.position,
+      bufIndex: linked.bufIndex,
       readDone: linked.readDone,
       sent: () => { released?.() },
       instead: (result) => {

@@ -60,6 +60,8 @@ export interface LinkedRead {
   /** The file descriptor to read, kept open (lent by the file) until `readDone`. */
   fd: number
   position: number
+  /** The payload's registered-buffer slot on the ring, when it has one (READ_FIXED). */
+  bufIndex?: number
   /** Runs once the read is over, or will never run (connection gone). */
   readDone: () => void
   /** The response for what the read really gave: fewer bytes, or an error. */

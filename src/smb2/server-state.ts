@@ -10,7 +10,7 @@ import { RepeatLimiter, type Logger } from '../control/log.js'
 import { NameLocks } from '../locking/name-locks.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { ConnectionLimits } from '../transport/guard.js'
-import { BufferPool } from '../io/buffer-pool.js'
+import { BufferPool, type BufferRegistry } from '../io/buffer-pool.js'
 
 export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
 
@@ -28,8 +28,8 @@ export class ServerState {
   readonly limits: ConnectionLimits = new ConnectionLimits(this)
   /** Open connections on the ring transport (the node:net one counts through `limits`). */
   connections = 0
-  /** Buffers READ data is read into and sent from. */
-  readonly readBuffers = new BufferPool()
+  /** Buffers READ data is read into and sent from (registered with the ring when there is one). */
+  readonly readBuffers: BufferPool
   /** Buffers large frames (WRITEs) are received into. */
   readonly frameBuffers = new BufferPool()
   /**
@@ -52,7 +52,9 @@ export class ServerState {
     public accounts: Map<string, Buffer>,
     readonly backend: Backend,
     readonly log: Logger,
+    readBufferRegistry?: BufferRegistry,
   ) {
+    this.readBuffers = new BufferPool({ registry: readBufferRegistry })
     this.oplocks = new MemoryOplockStore(OPLOCK_BREAK_TIMEOUT_MS, (m) => { log.debug('oplock', m) })
     this.setShares(config)
   }

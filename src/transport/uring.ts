@@ -289,7 +289,7 @@ class RingConnection {
     const payload = pieces[pieces.length - 1]
     let pair
     try {
-      pair = this.ring.readThenSendmsg(read.fd, payload, 0, payload.length, read.position, this.fd, pieces, MSG_WAITALL | MSG_NOSIGNAL)
+      pair = this.ring.readThenSendmsg(read.fd, payload, 0, payload.length, read.position, this.fd, pieces, MSG_WAITALL | MSG_NOSIGNAL, read.bufIndex)
     } catch (e) {
       this.sendQ.shift()
       read.readDone()

@@ -54,7 +54,9 @@ export interface VfsFile {
   /** The file's attributes as the open found them (a backend that learns them while opening
    *  offers them, so the CREATE that follows needs no second stat). */
   readonly openStat?: Stat
-  read (buf: Buffer, off: number, len: number, position: number): Promise<number>
+  /** `fixed`: `buf` is the ring's registered buffer in that slot (a backend on the ring reads
+   *  with READ_FIXED; any other ignores it). */
+  read (buf: Buffer, off: number, len: number, position: number, fixed?: number): Promise<number>
   write (buf: Buffer, off: number, len: number, position: number): Promise<number>
   sync (dataOnly: boolean): Promise<void>
   truncate (length: number): Promise<void>

@@ -33,7 +33,7 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
       },
     }
   }
-  f.read = (buf, off, len, position) => track(ring.read(fd, buf, off, len, position))
+  f.read = (buf, off, len, position, fixed) => track(fixed !== undefined ? ring.readFixed(fd, buf, off, len, position, fixed) : ring.read(fd, buf, off, len, position))
   f.write = (buf, off, len, position) => track((async () => {
     let done = 0
     while (done < len) {

@@ -1,5 +1,5 @@
 // The io_uring fast path is really taken: smbclient put/get against a live server started with
-// useUring moves the ring's recv/sendmsg/read/write and openat2/statx/close counters; with useUring: false there is no ring
+// useUring moves the ring's recv/sendmsg/readFixed (READs into registered buffers)/write and openat2/statx/close counters; with useUring: false there is no ring
 // at all and the server says it runs the fallback. Skips when io_uring cannot be set up here.
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
@@ -36,10 +36,11 @@ if (why !== undefined) {
     t.ok(before !== undefined && after !== undefined, 'the server has a ring')
     // sockets (recv, and sendmsg: a reply's pieces leave in one op), file data (read/write), and the CREATE/CLOSE path (openat2, statx with
     // the DOS record's fgetxattr, close)
-    for (const op of ['recv', 'sendmsg', 'read', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
+    for (const op of ['recv', 'sendmsg', 'readFixed', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
     t.ok(after!.ops.accept >= 1 && after!.moreCqes > before!.moreCqes, 'the connection came from the ring\'s multishot accept')
+    t.ok(after!.links > before!.links, 'READs went out as linked read→sendmsg chains')
     t.ok(logs.some(l => /transport: io_uring/.test(l)), 'says it runs io_uring')
   })
 

@@ -390,6 +390,41 @@ t.test('listenTcp: dual-stack ::, errors as errno errors', { skip }, async (t) =
   t.throws(() => native.peerName(l.fd), { code: 'ENOTCONN' }, 'a listener has no peer');
 });
 
+t.test('registered buffers: READ_FIXED into a slot, linked too; outside the slot or an empty slot fails', { skip }, async (t) => {
+  const ring = ringFor(t);
+  const dir = await tempDir(t);
+  const file = join(dir, 'data');
+  const content = Buffer.alloc(256 * 1024);
+  for (let i = 0; i < content.length; i++) content[i] = (i * 31) & 0xff;
+  await writeFile(file, content);
+  const fd = await native.openat2(C.AT_FDCWD, file, C.O_RDONLY, 0, 0);
+  t.teardown(() => native.close(fd));
+  ring.registerBuffers(4);
+  t.throws(() => ring.registerBuffers(4), { code: 'SMBTS_ERR_RING_BUFFERS' }, 'once per ring');
+  const reg = Buffer.alloc(128 * 1024);
+  ring.setBuffer(2, reg);
+  const before = ring.counters().ops.readFixed;
+  t.equal(await ring.readFixed(fd, reg, 4096, 64 * 1024, 1000, 2), 64 * 1024);
+  t.same(reg.subarray(4096, 4096 + 64 * 1024), content.subarray(1000, 1000 + 64 * 1024), 'the file\'s bytes, where asked');
+  t.equal(ring.counters().ops.readFixed - before, 1);
+  const other = Buffer.alloc(4096);
+  await t.rejects(ring.readFixed(fd, other, 0, 4096, 0, 2), errnoLike('EFAULT', 'readFixed'), 'a buffer outside the slot');
+  await t.rejects(ring.readFixed(fd, reg, 0, 4096, 0, 1), /E(FAULT|INVAL)/, 'an empty slot');
+  t.throws(() => ring.readFixed(fd, reg, 0, 4096, 0, 4), { code: 'ERR_OUT_OF_RANGE' }, 'no such slot');
+  // Linked read→sendmsg with the fixed read.
+  const { afd, bfd } = await tcpPair(t);
+  const pair = ring.readThenSendmsg(fd, reg, 0, 8192, 0, afd, [Buffer.from('H'), reg.subarray(0, 8192)], 0x100, 2);
+  const got = Buffer.alloc(8193);
+  let n = 0;
+  while (n < got.length) n += await ring.recv(bfd, got, n, got.length - n);
+  t.equal(await pair.read, 8192);
+  t.equal(await pair.send, 8193);
+  t.same(got.subarray(1), content.subarray(0, 8192), 'the linked fixed read sent the file\'s bytes');
+  // Emptied: the slot no longer reads.
+  ring.setBuffer(2, null);
+  await t.rejects(ring.readFixed(fd, reg, 0, 4096, 0, 2), /E(FAULT|INVAL)/, 'an emptied slot');
+});
+
 t.test('a Buffer handed to the kernel is held until its CQE', { skip }, async (t) => {
   const ring = ringFor(t);
   const { afd, bfd } = await tcpPair(t);

@@ -52,7 +52,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
     let n = 0
     try {
       while (n < length) {
-        const got = await open.file!.read(data, n, length - n, position + n)
+        const got = await open.file!.read(data, n, length - n, position + n, lease.fixed)
         if (got === 0) break
         n += got
       }
@@ -72,6 +72,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
       linkedRead: {
         fd: lent.fd,
         position,
+        bufIndex: lease.fixed,
         readDone: lent.giveBack,
         finish,
         readHere: async () => { try { return await readHere() } finally { lent.giveBack() } },

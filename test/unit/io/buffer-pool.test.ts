@@ -77,3 +77,35 @@ t.test('size classes: powers of two up to 1 MiB, whole MiBs above', async (t) =>
   t.equal(pool.take(8 * MiB + 112).buf.length, 9 * MiB, 'an 8 MiB WRITE frame with its headers')
   t.equal(pool.take(8 * MiB).buf.length, 8 * MiB)
 })
+
+t.test('a registry: each pooled buffer registered while the pool has it, its slot freed when it leaves', async (t) => {
+  const slots = new Map<number, Buffer>()
+  let next = 0
+  const freeSlots: number[] = []
+  const registry = {
+    add (buf: Buffer): number | undefined {
+      if (slots.size >= 2) return undefined // two slots only
+      const s = freeSlots.pop() ?? next++
+      slots.set(s, buf)
+      return s
+    },
+    remove (s: number): void { slots.delete(s); freeSlots.push(s) },
+  }
+  const pool = new BufferPool({ registry, maxRetained: 256 * KiB })
+  const a = pool.take(128 * KiB)
+  const b = pool.take(128 * KiB)
+  const c = pool.take(128 * KiB)
+  t.equal(slots.get(a.fixed!), a.buf, 'the lease names its slot, which holds its buffer')
+  t.equal(slots.get(b.fixed!), b.buf)
+  t.equal(c.fixed, undefined, 'no slot left: used unregistered')
+  a.release()
+  const a2 = pool.take(100 * KiB)
+  t.equal(a2.buf, a.buf, 'reused')
+  t.equal(a2.fixed, a.fixed, 'with its slot')
+  a2.release(); b.release(); c.release()
+  t.equal(slots.size, 2, 'free buffers keep their slots while the pool keeps them')
+  const d = pool.take(128 * KiB); const e = pool.take(128 * KiB); const f = pool.take(128 * KiB)
+  d.release(); e.release(); f.release() // the third goes beyond maxRetained
+  pool.trim()
+  t.equal(slots.size, 0, 'every slot freed once the pool dropped its buffers')
+})
