@@ -271,7 +271,10 @@ export class Smb2Connection {
       }
       const res = await this.processRequest(hdr, msg, related, out.length > 0 || hdr.nextCommand !== 0, encryptedBy !== undefined, chain)
       if (res !== undefined) chain.bytes += SMB2_HEADER_SIZE + res.reply.body.length + (res.reply.payload?.length ?? 0) + 8
-      if (this.closed) return
+      if (this.closed) {
+        for (const m of res !== undefined ? [...out, res] : out) dropReply(m.reply)
+        return
+      }
       if (res) out.push(res)
       if (hdr.nextCommand === 0) break
       off = end
@@ -390,9 +393,9 @@ export class Smb2Connection {
     if (op !== undefined) {
       this.asyncOps.remove(op)
       // Exactly one final response per request, whatever cancelled it meanwhile.
-      if (!op.complete()) return undefined
+      if (!op.complete()) { dropReply(reply); return undefined }
     }
-    if (this.closed) return undefined
+    if (this.closed) { dropReply(reply); return undefined }
     const status = reply.status ?? NtStatus.SUCCESS
     related.status = status
     const isAsync = op !== undefined && op.asyncId !== 0n
@@ -481,6 +484,15 @@ export class Smb2Connection {
     if (this.closed) onSent?.()
     else this.io.send(chunks, onSent)
   }
+}
+
+/**
+ * A response that will never be sent (the connection closed meanwhile): its payload buffer goes
+ * back, and a linked READ gives its file descriptor back (the file's close waits for it).
+ */
+function dropReply (reply: Reply): void {
+  reply.linkedRead?.readDone()
+  reply.release?.()
 }
 
 /** One callback releasing every payload of a response chain, or undefined when none has one. */

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
-import { chargeFor, closeBody, Command, Disposition, readBody, type FileId, type Resp } from '../helpers/mem-client.js'
+import { chargeFor, closeBody, Command, Disposition, fileIdOf, readBody, type FileId, type Resp } from '../helpers/mem-client.js'
 import { ringUnavailableReason } from '../../src/io/ring.js'
 
 const KiB = 1024
@@ -90,6 +90,15 @@ t.test('linked READs on the ring', { skip: noRing ?? false }, async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 300))
   d.end()
   t.equal(await lentAfterQuiet(pool), 0, 'every pooled READ buffer went back once the connection was gone')
+  // Its open is gone too (the file's close did not wait forever for a lent descriptor): the file
+  // opens again with no sharing at all, after the first client's opens are closed.
+  await c.close(fid)
+  let exclusive = 0
+  for (let i = 0; i < 50 && exclusive === 0; i++) {
+    const r = await c.create('f.bin', { disposition: Disposition.OPEN, access: 0x80000000, share: 0 })
+    if (r.status === 0) { exclusive = 1; await c.close(fileIdOf(r)) } else await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(exclusive, 1, 'the dropped connection\'s open was torn down (an exclusive open succeeds)')
 })
 
 t.test('a signed session reads before signing: no link, same bytes', { skip: noRing ?? false }, async (t) => {
