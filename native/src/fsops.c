@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -398,6 +399,25 @@ static napi_value js_statxXattr(napi_env env, napi_callback_info info) {
 #define SMBTS_BATCH_REC (8 + sizeof(struct statx) + SMBTS_STATX_XATTR_MAX)
 #define SMBTS_BATCH_MAX_NAMES (16u << 20)
 
+/* One record: statx of `name` in dirfd and (xname not NULL, statx succeeded) its xattr `xname`.
+ * Returns the statx result. */
+static int32_t stat_record(int dirfd, const char *name, int flags, unsigned int mask, const char *xname,
+                           uint8_t *rec) {
+  int32_t sres = 0, xres = -ENODATA;
+  struct statx *stx = (struct statx *)(rec + 8);
+  memset(stx, 0, sizeof *stx);
+  if (SMBTS_RETRY(statx(dirfd, name, flags, mask, stx)) < 0) {
+    sres = -(errno ? errno : EIO);
+  } else if (xname) {
+    errno = 0;
+    ssize_t n = xattr_at(dirfd, name, flags, xname, rec + 8 + sizeof(struct statx), SMBTS_STATX_XATTR_MAX);
+    xres = n < 0 ? -(errno ? errno : EIO) : (int32_t)n;
+  }
+  memcpy(rec, &sres, 4);
+  memcpy(rec + 4, &xres, 4);
+  return sres;
+}
+
 static void exec_statx_batch(smbts_work *w) {
   size_t count = 0;
   for (size_t i = 0; i < w->buflen; i++) count += w->buf[i] == '\0';
@@ -415,20 +435,8 @@ static void exec_statx_batch(smbts_work *w) {
   bool want_xattr = w->path2 && w->path2[0] != '\0';
   const char *name = (const char *)w->buf;
   for (size_t k = 0; k < count; k++) {
-    uint8_t *rec = (uint8_t *)w->out + k * SMBTS_BATCH_REC;
-    int32_t sres = 0, xres = -ENODATA;
-    struct statx *stx = (struct statx *)(rec + 8);
-    memset(stx, 0, sizeof *stx);
-    if (SMBTS_RETRY(statx(w->fd, name, (int)w->flags, (unsigned int)w->mode, stx)) < 0) {
-      sres = -(errno ? errno : EIO);
-    } else if (want_xattr) {
-      errno = 0;
-      ssize_t n = xattr_at(w->fd, name, (int)w->flags, w->path2, rec + 8 + sizeof(struct statx),
-                           SMBTS_STATX_XATTR_MAX);
-      xres = n < 0 ? -(errno ? errno : EIO) : (int32_t)n;
-    }
-    memcpy(rec, &sres, 4);
-    memcpy(rec + 4, &xres, 4);
+    stat_record(w->fd, name, (int)w->flags, (unsigned int)w->mode, want_xattr ? w->path2 : NULL,
+                (uint8_t *)w->out + k * SMBTS_BATCH_REC);
     name += strlen(name) + 1;
   }
 }
@@ -781,6 +789,94 @@ static napi_value js_pwrite(napi_env env, napi_callback_info info) {
   OP_END(parse_rw(&a, w));
 }
 
+/* ---- now: the same calls on the calling (JS) thread ----
+ *
+ * For metadata a local file system answers from memory (the VFS decides when: src/vfs/inline.ts):
+ * no threadpool or io-wq hop, no wake-up to wait for. Each returns its result, or -errno; none
+ * throws for an errno (a name that does not exist is an everyday answer to a CREATE, and an Error
+ * per call costs more than the call). Bad arguments throw, as for the synchronous socket calls. */
+
+static napi_value ret_number(napi_env env, long r) {
+  napi_value v;
+  SMBTS_NAPI(env, napi_create_int64(env, r < 0 ? -(int64_t)(errno ? errno : EIO) : (int64_t)r, &v));
+  return v;
+}
+
+/* openat2Now(dirfd, path, flags, mode, resolve) -> fd or -errno (O_CLOEXEC added, as openat2). */
+static napi_value js_openat2Now(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t dirfd = -1;
+  char *path = NULL;
+  uint32_t flags = 0, mode = 0;
+  int64_t resolve = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "dirfd", &dirfd) ||
+      !smbts_arg_path(&a, 1, "path", &path) || !smbts_arg_uint32(&a, 2, "flags", &flags) ||
+      !smbts_arg_uint32(&a, 3, "mode", &mode) || !smbts_arg_int64(&a, 4, "resolve", 0, INT64_MAX, &resolve)) {
+    free(path);
+    return smbts_args_throw(&a);
+  }
+  bool creating = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+  struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .mode = creating ? mode : 0, .resolve = (uint64_t)resolve};
+  errno = 0;
+  long r = SMBTS_RETRY(syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+  free(path);
+  return ret_number(env, r);
+}
+
+/* statxXattrNow(dirfd, path, flags, mask, xattrName, out) -> the statx result (0 or -errno), with
+ * one statxBatch record written at the start of `out` (at least SMBTS_BATCH_REC bytes): both
+ * results, the struct statx, the xattr value. xattrName '' reads no xattr (-ENODATA). */
+static napi_value js_statxXattrNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t dirfd = -1;
+  char *path = NULL, *name = NULL;
+  uint32_t flags = 0, mask = 0;
+  uint8_t *out = NULL;
+  size_t size = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "dirfd", &dirfd) ||
+      !smbts_arg_path(&a, 1, "path", &path) || !smbts_arg_uint32(&a, 2, "flags", &flags) ||
+      !smbts_arg_uint32(&a, 3, "mask", &mask) || !smbts_arg_path(&a, 4, "xattrName", &name) ||
+      !smbts_arg_bytes(&a, 5, "out", &out, &size)) {
+    free(path);
+    free(name);
+    return smbts_args_throw(&a);
+  }
+  if (size < SMBTS_BATCH_REC) {
+    free(path);
+    free(name);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "out is smaller than one statx record");
+    return NULL;
+  }
+  int32_t sres = stat_record(dirfd, path, (int)flags, mask, name[0] ? name : NULL, out);
+  free(path);
+  free(name);
+  napi_value v;
+  SMBTS_NAPI(env, napi_create_int32(env, sres, &v));
+  return v;
+}
+
+/* closeNow(fd) -> 0 or -errno (never retried: the fd is gone even on EINTR). */
+static napi_value js_closeNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd = -1;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
+  errno = 0;
+  long r = close(fd);
+  if (r < 0 && errno == EINTR) r = 0;
+  return ret_number(env, r);
+}
+
+/* fsTypeNow(fd) -> the file system's magic (fstatfs f_type), or -errno. */
+static napi_value js_fsTypeNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd = -1;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
+  struct statfs sf;
+  errno = 0;
+  long r = SMBTS_RETRY(fstatfs(fd, &sf));
+  return ret_number(env, r < 0 ? r : (long)(unsigned long)sf.f_type);
+}
+
 /* ---- registration ---- */
 
 napi_status smbts_fsops_init(napi_env env, napi_value exports) {
@@ -791,6 +887,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
       FN(fdatasync), FN(fallocate),  FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),
+      FN(openat2Now), FN(statxXattrNow), FN(closeNow), FN(fsTypeNow),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

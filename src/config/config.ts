@@ -39,6 +39,9 @@ export interface ShareConfig {
   hideDotFiles: boolean
   /** DOS attributes and CreationTime/ChangeTime are kept in the user.smbts.dos xattr. */
   storeDosAttributes: boolean
+  /** smbts: opens, stats and closes a local file system answers from memory run on the server's
+   *  thread (src/vfs/inline.ts); `inline metadata = no` sends them all to io_uring/the threadpool. */
+  inlineMetadata: boolean
   /** Names are looked up exactly as given (`case sensitive = yes`); else case-insensitively. */
   caseSensitive: boolean
   /** A new name keeps the client's case (`preserve case`); else it is stored in `defaultCase`. */
@@ -251,6 +254,7 @@ function buildShare (
     oplocks: bool(slots, 'oplocks'),
     hideDotFiles: bool(slots, 'hide dot files'),
     storeDosAttributes: bool(slots, 'store dos attributes'),
+    inlineMetadata: bool(slots, 'inline metadata'),
     level2Oplocks: bool(slots, 'level2 oplocks'),
     caseSensitive: str(slots, 'case sensitive') === 'yes',
     preserveCase: bool(slots, 'preserve case'),

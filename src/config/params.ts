@@ -190,6 +190,8 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   s({ name: 'default case', type: 'enum', default: 'lower', values: { lower: 'lower', upper: 'upper' } }),
   s({ name: 'vfs objects', type: 'list', default: '' }),
   s({ name: 'store dos attributes', type: 'bool', default: 'yes' }),
+  // smbts: metadata calls a local file system answers from memory made on the server's thread
+  s({ name: 'inline metadata', type: 'bool', default: 'yes' }),
   s({ name: 'max connections', type: 'size', default: '128', min: 0, max: 65536 }),
   s({ name: 'crossmnt', type: 'bool', default: 'yes' }),
   s({ name: 'smb3 encryption', type: 'enum', default: '', values: ENCRYPTION_VALUES, aliases: ['server smb encrypt', 'smb encrypt'] }),

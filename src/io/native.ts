@@ -19,6 +19,7 @@
 // Error with code SMBTS_ERR_NATIVE_UNAVAILABLE.
 
 import { createRequire } from 'node:module';
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 
 /** A path as the kernel sees it: a UTF-8 string or raw bytes. */
 export type NativePath = string | Uint8Array;
@@ -239,12 +240,57 @@ export interface NativeAddon {
    * EAGAIN). Synchronous; it never waits. Other errors throw (EPIPE, ECONNRESET...).
    */
   sendNow(fd: number, buffers: Buffer[]): number;
+
+  // Synchronous metadata calls on the calling thread (src/vfs/inline.ts decides when): each
+  // returns its result or -errno, never throws for an errno.
+  /** openat2(2) now: the fd, or -errno (O_CLOEXEC added; RESOLVE_CACHED gives -EAGAIN rather than wait). */
+  openat2Now(dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): number;
+  /**
+   * statx(2) and (xattrName not '') one xattr of `path` in `dirfd`, now, written as one
+   * statxBatch record at the start of `out` (STATX_BATCH_RECORD bytes at least). Returns the
+   * statx result (0 or -errno).
+   */
+  statxXattrNow(dirfd: number, path: NativePath, flags: number, mask: number, xattrName: string, out: Uint8Array): number;
+  /** close(2) now: 0 or -errno. */
+  closeNow(fd: number): number;
+  /** fstatfs(2) now: the file system's magic number (f_type), or -errno. */
+  fsTypeNow(fd: number): number;
 }
 
 export interface SocketAddress {
   address: string;
   port: number;
   family: 'IPv4' | 'IPv6';
+}
+
+/** errno -> [name, message], asked of libuv once per errno. */
+const errnoText = new Map<number, [string, string]>();
+
+/**
+ * The Error of a failed syscall from its negative result (`res` = -errno): `code` (errno name),
+ * `errno` (positive), `syscall`, as the threadpool ops reject with. No stack: the errors made this
+ * way come from completion loops and synchronous calls on hot paths (an expected ENOENT or ENODATA
+ * is on the path of many CREATEs), where capturing one costs more than the call.
+ */
+export function errnoError(res: number, syscall: string): NativeErrnoError {
+  let t = errnoText.get(res);
+  if (t === undefined) {
+    try {
+      t = [getSystemErrorName(res), getSystemErrorMessage(res)];
+    } catch {
+      t = [`E${-res}`, 'unknown error'];
+    }
+    errnoText.set(res, t);
+  }
+  const [code, text] = t;
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  const e = new Error(`${code}: ${text}, ${syscall}`) as NativeErrnoError;
+  Error.stackTraceLimit = limit;
+  e.code = code;
+  e.errno = -res;
+  e.syscall = syscall;
+  return e;
 }
 
 /** True when `e` is a rejection from a failed syscall (has string code and numeric errno). */

@@ -10,8 +10,7 @@
 // reuse them before the op settles. When every ring slot is in flight, further ops wait in a
 // backlog here and are prepped as slots free up.
 
-import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
-import { native, nativeAvailable, nativeLoadError, type Int64, type NativePath, type Statx } from './native.js';
+import { errnoError, native, nativeAvailable, nativeLoadError, type Int64, type NativeErrnoError, type NativePath, type Statx } from './native.js';
 
 /** The addon's Ring class, as the addon sees it (tags are int32, chosen by this module). */
 interface NativeRingHandle {
@@ -147,37 +146,8 @@ export function decodeStatx(b: Buffer, at = 0): Statx {
   };
 }
 
-export interface RingErrnoError extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-}
-
-/** errno -> [name, message], asked of libuv once per errno. */
-const errnoText = new Map<number, [string, string]>();
-
-function errnoError(res: number, syscall: string): RingErrnoError {
-  let t = errnoText.get(res);
-  if (t === undefined) {
-    try {
-      t = [getSystemErrorName(res), getSystemErrorMessage(res)];
-    } catch {
-      t = [`E${-res}`, 'unknown error'];
-    }
-    errnoText.set(res, t);
-  }
-  const [code, text] = t;
-  // No stack: it would show only this module's completion loop, and capturing one costs more than
-  // the op (an expected ENOENT or ENODATA is on the path of many CREATEs).
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  const e = new Error(`${code}: ${text}, ${syscall}`) as RingErrnoError;
-  Error.stackTraceLimit = limit;
-  e.code = code;
-  e.errno = -res;
-  e.syscall = syscall;
-  return e;
-}
+/** A failed op's rejection (native.ts errnoError). */
+export type RingErrnoError = NativeErrnoError;
 
 function codedError(code: string, message: string): Error & { code: string } {
   const e = new Error(message) as Error & { code: string };

@@ -75,6 +75,7 @@ export class ServerState {
       followSymlinks: entry.config.followSymlinks,
       hideDotFiles: entry.config.hideDotFiles,
       storeDosAttributes: entry.config.storeDosAttributes,
+      inline: { mode: entry.config.inlineMetadata ? 'auto' : 'no' },
       warn: (m) => { this.log.warn(`share ${entry.config.path}: ${m}`) },
     })
     entry.fs.catch(() => { entry.fs = undefined })

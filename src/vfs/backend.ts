@@ -2,6 +2,7 @@
 // share-relative paths ('/'-separated, '' = the share root) and file handles. Confinement to the
 // share is the backend's job and, for posix backends, the kernel's (openat2 RESOLVE_BENEATH).
 import type { NameIndexOptions } from './name-index.js'
+import type { InlineCounters, InlineOptions } from './inline.js'
 import type { FileInfo, FsInfo } from '../wire/fscc/types.js'
 import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 
@@ -102,6 +103,8 @@ export interface CaseResolution {
 
 export interface ShareFs {
   readonly root: string
+  /** Metadata calls made on the server's thread (inline.ts), when this share makes any: its counters. */
+  readonly inline?: { readonly counters: InlineCounters }
   /**
    * Case-insensitive lookup (smb.conf `case sensitive = no`): finds, component by component, the
    * entry each name matches (case-fold.ts pickCaseMatch) by listing the directories beneath the
@@ -132,6 +135,8 @@ export interface ShareOptions {
   warn?: (msg: string) => void
   /** Tuning of the case-insensitive name index (name-index.ts); its defaults otherwise. */
   nameIndex?: NameIndexOptions
+  /** Metadata calls on the server's thread (inline.ts; smb.conf `inline metadata`); 'auto' otherwise. */
+  inline?: InlineOptions
 }
 
 export interface Backend {

@@ -2,11 +2,13 @@
 // openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS [| RESOLVE_NO_SYMLINKS]) through the native
 // addon, so `..`, absolute paths and symlinks can never reach outside the share.
 import { promises as fsp, constants as fsc } from 'node:fs'
+import { constants as osConstants } from 'node:os'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
 import type { Backend, BasicInfoUpdate, CaseResolution, DirEntry, OpenOptions, ShareFs, ShareOptions, Stat, VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
-import { native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
+import { errnoError, native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
+import { InlineMetadata } from './inline.js'
 import { decodeStatx, STATX_LAYOUT } from '../io/ring.js'
 import { filetimeFromUnixNs, unixNsFromFiletime } from '../wire/filetime.js'
 import {
@@ -19,6 +21,7 @@ import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord
 import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
 import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 
+const EAGAIN = osConstants.errno.EAGAIN
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => { fs.read(fd, buf, off, len, pos, (e, n) => { if (e) reject(e); else resolve(n) }) })
 const fsWrite = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
@@ -299,7 +302,7 @@ class PosixFile implements VfsFile {
     if (this.closed) return
     this.closed = true
     if (this.inFlight > 0) await new Promise<void>((resolve) => { this.drained = resolve })
-    await this.share.sys.close(this.fd)
+    await this.share.closeFd(this.fd)
   }
 }
 
@@ -315,6 +318,10 @@ class PosixShare implements ShareFs {
   private readonly warn: (msg: string) => void
   /** Case-insensitive names of big directories (name-index.ts), for resolveCase. */
   readonly names: DirNameIndex
+  /** Opens, stats and closes made on this thread (inline.ts); undefined: always through `sys`. */
+  readonly inline: InlineMetadata | undefined
+  /** Where an inline stat's record lands (read at once: one at a time on this thread). */
+  private readonly scratch = Buffer.allocUnsafe(STATX_BATCH_RECORD)
   constructor (readonly sys: PosixSys, readonly root: string, private readonly rootFd: number, opts: ShareOptions) {
     this.names = new DirNameIndex(opts.nameIndex)
     this.followSymlinks = opts.followSymlinks
@@ -322,6 +329,7 @@ class PosixShare implements ShareFs {
     this.storeDos = opts.storeDosAttributes ?? true
     this.xattrs = this.storeDos
     this.warn = opts.warn ?? (() => {})
+    this.inline = InlineMetadata.forShare(rootFd, { ...opts.inline, warn: this.warn })
     const c = native.constants
     // Symlinks inside the share are followed only when the share allows it, and even then the
     // kernel refuses any that lead outside (RESOLVE_BENEATH applies to every component).
@@ -333,6 +341,12 @@ class PosixShare implements ShareFs {
    * not store them: `store dos attributes = no` reports what Linux has).
    */
   async statAt (dirFd: number, path: string, flags: number, name: string): Promise<{ sx: Statx, st: Stat, rec?: DosRecord }> {
+    // Inline: an fd's own file always; a name inside a directory only where lookups never wait.
+    const inl = this.inline
+    if (inl?.on && (path === '' || inl.kind === 'memory')) {
+      const t0 = inl.clock()
+      try { return this.statNow(dirFd, path, flags, name) } finally { inl.done(t0) }
+    }
     if (!this.storeDos) {
       const sx = await this.sys.statx(dirFd, path, flags, STATX_WANTED)
       return { sx, st: statFromStatx(sx, name, undefined, this.hideDotFiles) }
@@ -340,6 +354,53 @@ class PosixShare implements ShareFs {
     const sx = await this.sys.statxXattr(dirFd, path, flags, STATX_WANTED, DOS_XATTR_NAME)
     const rec = decodeDosRecord(sx.xattr)
     return { sx, st: statFromStatx(sx, name, rec, this.hideDotFiles), rec }
+  }
+
+  /** statAt on this thread (native.statxXattrNow). */
+  private statNow (dirFd: number, path: string, flags: number, name: string): { sx: Statx, st: Stat, rec?: DosRecord } {
+    const res = native.statxXattrNow(dirFd, path, flags, STATX_WANTED, this.storeDos ? DOS_XATTR_NAME : '', this.scratch)
+    if (res < 0) throw errnoError(res, 'statx')
+    return this.fromRecord(this.scratch, 0, name)
+  }
+
+  /** Decodes one statxBatch record (its statx succeeded) at `at`. */
+  private fromRecord (recs: Buffer, at: number, name: string): { sx: Statx, st: Stat, rec?: DosRecord } {
+    const xres = recs.readInt32LE(at + 4)
+    const sx = decodeStatx(recs, at + 8)
+    const rec = this.storeDos && xres >= 0 ? decodeDosRecord(recs.subarray(at + 8 + STATX_LAYOUT.size_of, at + 8 + STATX_LAYOUT.size_of + xres)) : undefined
+    return { sx, st: statFromStatx(sx, name, rec, this.hideDotFiles), rec }
+  }
+
+  /** close(2) of an fd this share opened: on this thread when inline calls are on. */
+  async closeFd (fd: number): Promise<void> {
+    const inl = this.inline
+    if (inl?.on) {
+      const t0 = inl.clock()
+      const r = native.closeNow(fd)
+      inl.done(t0)
+      if (r < 0) throw errnoError(r, 'close')
+      return
+    }
+    await this.sys.close(fd)
+  }
+
+  /**
+   * openat2 beneath the root on this thread, when the inline policy allows this open: the fd;
+   * undefined when it must go through `sys` (inline off, a create on a disk file system, or a
+   * lookup RESOLVE_CACHED could not answer from memory). Errors throw as `sys` would.
+   */
+  private openNow (path: string, flags: number, mode: number): number | undefined {
+    const inl = this.inline
+    if (inl === undefined || !inl.on) return undefined
+    const c = native.constants
+    const creating = (flags & (c.O_CREAT | c.O_TRUNC)) !== 0
+    if (creating && !inl.creates) return undefined
+    const t0 = inl.clock()
+    const r = native.openat2Now(this.rootFd, path, flags, mode, this.resolve | (inl.cachedOnly ? c.RESOLVE_CACHED : 0))
+    inl.done(t0)
+    if (r >= 0) return r
+    if (r === -EAGAIN && inl.cachedOnly) { inl.counters.uncached++; return undefined }
+    throw errnoError(r, 'openat2')
   }
 
   /**
@@ -351,11 +412,7 @@ class PosixShare implements ShareFs {
     const out: Array<Stat | undefined> = new Array(names.length)
     for (let i = 0; i < names.length; i++) {
       const at = i * STATX_BATCH_RECORD
-      if (recs.readInt32LE(at) !== 0) { out[i] = undefined; continue }
-      const xres = recs.readInt32LE(at + 4)
-      const sx = decodeStatx(recs, at + 8)
-      const rec = this.storeDos && xres >= 0 ? decodeDosRecord(recs.subarray(at + 8 + STATX_LAYOUT.size_of, at + 8 + STATX_LAYOUT.size_of + xres)) : undefined
-      out[i] = statFromStatx(sx, names[i]!, rec, this.hideDotFiles)
+      out[i] = recs.readInt32LE(at) !== 0 ? undefined : this.fromRecord(recs, at, names[i]!).st
     }
     return out
   }
@@ -399,19 +456,20 @@ class PosixShare implements ShareFs {
     const rel = this.rel(path)
     let fd: number
     try {
-      fd = await this.sys.openat2(this.rootFd, rel, flags, o.mode ?? 0o644, this.resolve)
+      fd = this.openNow(rel, flags, o.mode ?? 0o644) ?? await this.sys.openat2(this.rootFd, rel, flags, o.mode ?? 0o644, this.resolve)
     } catch (e) {
       // A directory opened without O_DIRECTORY but for writing fails with EISDIR: reopen it
       // read-only, the caller decides what the handle may do.
       if ((e as NodeJS.ErrnoException).code === 'EISDIR' && !o.directory) {
-        fd = await this.sys.openat2(this.rootFd, rel, c.O_CLOEXEC | c.O_RDONLY | c.O_DIRECTORY, 0, this.resolve)
+        const dirFlags = c.O_CLOEXEC | c.O_RDONLY | c.O_DIRECTORY
+        fd = this.openNow(rel, dirFlags, 0) ?? await this.sys.openat2(this.rootFd, rel, dirFlags, 0, this.resolve)
       } else {
         throw e
       }
     }
     if ((flags & c.O_CREAT) !== 0) await this.noteName(path, true)
     const name = baseName(path)
-    const { sx, st } = await this.statAt(fd, '', c.AT_EMPTY_PATH, name).catch(async (e) => { await this.sys.close(fd); throw e })
+    const { sx, st } = await this.statAt(fd, '', c.AT_EMPTY_PATH, name).catch(async (e) => { await this.closeFd(fd); throw e })
     return new PosixFile(fd, (sx.mode & S_IFMT) === S_IFDIR, name, this, st)
   }
 
@@ -419,6 +477,16 @@ class PosixShare implements ShareFs {
     // Resolve the parent beneath the root, then lstat the last component relative to it.
     const c = native.constants
     if (path === '') return (await this.statAt(this.rootFd, '', c.AT_EMPTY_PATH, '')).st
+    // A disk file system's name is looked up inline only through RESOLVE_CACHED: the path
+    // itself (O_PATH, the link itself when not following), then its statx and record.
+    if (this.inline?.cachedOnly === true) {
+      const fd = this.openNow(path, c.O_PATH | c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW), 0)
+      if (fd !== undefined) {
+        try {
+          return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseName(path))).st
+        } finally { await this.closeFd(fd) }
+      }
+    }
     if (this.followSymlinks) {
       // Following: resolve the whole path beneath the root (O_PATH), then stat what it names,
       // so a link that leads outside fails (EXDEV) instead of describing the outside file.
@@ -523,7 +591,10 @@ class PosixShare implements ShareFs {
     const i = path.lastIndexOf('/')
     const name = i < 0 ? path : path.slice(i + 1)
     if (i < 0) return { dirFd: this.rootFd, name, close: async () => {} }
-    const fd = await this.sys.openat2(this.rootFd, path.slice(0, i), c.O_PATH | c.O_DIRECTORY | c.O_CLOEXEC, 0, this.resolve)
+    const flags = c.O_PATH | c.O_DIRECTORY | c.O_CLOEXEC
+    const now = this.openNow(path.slice(0, i), flags, 0)
+    if (now !== undefined) return { dirFd: now, name, close: async () => { await this.closeFd(now).catch(() => {}) } }
+    const fd = await this.sys.openat2(this.rootFd, path.slice(0, i), flags, 0, this.resolve)
     // Nobody waits for the close of this O_PATH fd (nothing else knows it): it goes out with the
     // caller's next op instead of costing a round trip of its own.
     return { dirFd: fd, name, close: async () => { this.sys.close(fd).catch(() => {}) } }

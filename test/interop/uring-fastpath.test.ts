@@ -1,5 +1,7 @@
 // The io_uring fast path is really taken: smbclient put/get against a live server started with
-// useUring moves the ring's recv/sendmsg/readFixed (READs into registered buffers)/write and openat2/statx/close counters; with useUring: false there is no ring
+// useUring moves the ring's recv/sendmsg/readFixed (READs into registered buffers)/write counters, and its
+// openat2/statx/close counters with `inline metadata = no` (by default the share's opens, stats and
+// closes are made on the server's thread: the inline counters move instead); with useUring: false there is no ring
 // at all and the server says it runs the fallback. Skips when io_uring cannot be set up here.
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
@@ -11,8 +13,8 @@ import { ringUnavailableReason, type RingCounters } from '../../src/io/ring.js'
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const why = await ringUnavailableReason()
 
-async function putGet (t: Test, useUring: boolean): Promise<{ before?: RingCounters, after?: RingCounters, logs: string[], io: unknown }> {
-  const live = await startLive({ useUring })
+async function putGet (t: Test, useUring: boolean, shareLines: string[] = []): Promise<{ before?: RingCounters, after?: RingCounters, logs: string[], io: unknown, inlineCalls: number }> {
+  const live = await startLive({ useUring, shareLines })
   try {
     const data = randomBytes(3 * 1024 * 1024 + 5)
     writeFileSync(join(live.root, 'in.bin'), data)
@@ -21,7 +23,8 @@ async function putGet (t: Test, useUring: boolean): Promise<{ before?: RingCount
     t.equal(r.code, 0, `smbclient exit 0\n${r.stdout}\n${r.stderr}`)
     t.equal(sha(readFileSync(join(live.root, 'out.bin'))), sha(data), 'round trip intact')
     t.equal(sha(readFileSync(join(live.share, 'f.bin'))), sha(data), 'server copy intact')
-    return { before, after: live.server.ring?.counters(), logs: live.logs, io: live.server.io }
+    const fs = await live.server.state.shares.get('share')?.fs
+    return { before, after: live.server.ring?.counters(), logs: live.logs, io: live.server.io, inlineCalls: fs?.inline?.counters.calls ?? 0 }
   } finally {
     await live.stop()
   }
@@ -31,7 +34,10 @@ if (why !== undefined) {
   t.plan(0, `io_uring unavailable: ${why}`)
 } else {
   t.test('useUring: true carries sockets and file data on the ring', async t => {
-    const { before, after, logs, io } = await putGet(t, true)
+    // `inline metadata = no`: every open, stat and close goes to the ring too (the default makes
+    // those a local file system answers from memory on the server's thread; see below).
+    const { before, after, logs, io, inlineCalls } = await putGet(t, true, ['inline metadata = no'])
+    t.equal(inlineCalls, 0, 'no metadata call was made inline')
     t.match(io, { transport: 'io_uring', files: 'posix-uring' })
     t.ok(before !== undefined && after !== undefined, 'the server has a ring')
     // sockets (recv, and sendmsg: a reply's pieces leave in one op), file data (read/write), and the CREATE/CLOSE path (openat2, statx with
@@ -42,6 +48,14 @@ if (why !== undefined) {
     t.ok(after!.ops.accept >= 1 && after!.moreCqes > before!.moreCqes, 'the connection came from the ring\'s multishot accept')
     t.ok(after!.links > before!.links, 'READs went out as linked read→sendmsg chains')
     t.ok(logs.some(l => /transport: io_uring/.test(l)), 'says it runs io_uring')
+  })
+
+  t.test('by default a local file system\'s opens, stats and closes are made inline, data still on the ring', async t => {
+    const { before, after, inlineCalls } = await putGet(t, true)
+    t.ok(inlineCalls > 0, `metadata calls were made inline (${inlineCalls})`)
+    for (const op of ['recv', 'sendmsg', 'readFixed', 'write'] as const) {
+      t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
+    }
   })
 
   t.test('useUring: false has no ring and says it runs the fallback', async t => {

@@ -1,0 +1,104 @@
+// Metadata calls made on the server's own thread (native.openat2Now, statxXattrNow, closeNow),
+// where the share's file system answers them from memory.
+//
+// A CREATE or CLOSE is a handful of tiny syscalls (openat2, statx, the DOS record's xattr,
+// close). Handed to a thread (io_uring's io-wq punts statx and xattrs to one; the threadpool is
+// one), each costs a wake-up of that thread and another of ours when it is done: on this kind of
+// machine a wake-up costs far more than the syscall. Samba makes these calls where it stands; so
+// do we, but only where they cannot wait for a disk:
+//   - `memory` (tmpfs, ramfs): the file system is the cache; every call, creates included.
+//   - `local` (ext4, xfs, btrfs, f2fs, zfs, bcachefs, overlayfs over them): lookups through
+//     RESOLVE_CACHED (the kernel answers EAGAIN instead of reading a directory block, and the
+//     call goes to the ring), statx and the xattr on a name or fd it just resolved, close.
+//     Creates and truncations go to the ring (they may wait for the journal).
+//   - anything else (NFS, FUSE, CIFS, ...): never; every call may cross a network.
+// And a guard for what RESOLVE_CACHED cannot promise (an xattr block read from disk, a stalled
+// device): a call that took longer than `slowMs` sends the share's metadata back to the ring for
+// `backoffMs`, and says so once per back-off.
+//
+// smb.conf `inline metadata = no` (share) turns it off.
+import { native } from '../io/native.js'
+
+export type InlineKind = 'memory' | 'local'
+
+/** statfs(2) f_type magics (linux/magic.h). */
+const MEMORY_FS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */])
+const LOCAL_FS = new Set([
+  0xef53 /* ext2/3/4 */, 0x58465342 /* xfs */, 0x9123683e /* btrfs */, 0xf2f52010 /* f2fs */,
+  0x2fc12fc1 /* zfs */, 0xca451a4e /* bcachefs */, 0x794c7630 /* overlayfs */,
+])
+
+export interface InlineOptions {
+  /** smb.conf `inline metadata`: 'auto' (by file system, the default) or 'no'. */
+  mode?: 'auto' | 'no'
+  /** An inline call taking longer than this (ms) backs off; default 4. */
+  slowMs?: number
+  /** How long (ms) a back-off lasts; default 30,000. */
+  backoffMs?: number
+  /** Milliseconds, monotonic (tests give a fake clock). */
+  clock?: () => number
+  /** Where a back-off is reported. */
+  warn?: (msg: string) => void
+}
+
+export interface InlineCounters {
+  /** Inline call sequences made (an open, a stat, a close). */
+  calls: number
+  /** Lookups RESOLVE_CACHED refused (EAGAIN): made on the ring instead. */
+  uncached: number
+  /** Back-offs after a slow call. */
+  slow: number
+}
+
+export class InlineMetadata {
+  readonly counters: InlineCounters = { calls: 0, uncached: 0, slow: 0 }
+  private offUntil = 0
+  private readonly slowMs: number
+  private readonly backoffMs: number
+  readonly clock: () => number
+  private readonly warn: (msg: string) => void
+
+  /** The policy for a share whose root is `rootFd`, or undefined when its calls stay off this thread. */
+  static forShare (rootFd: number, opts: InlineOptions = {}): InlineMetadata | undefined {
+    if (opts.mode === 'no') return undefined
+    const type = native.fsTypeNow(rootFd)
+    if (type < 0) return undefined
+    const kind: InlineKind | undefined = MEMORY_FS.has(type) ? 'memory' : LOCAL_FS.has(type) ? 'local' : undefined
+    return kind === undefined ? undefined : new InlineMetadata(kind, opts)
+  }
+
+  constructor (readonly kind: InlineKind, opts: InlineOptions = {}) {
+    this.slowMs = opts.slowMs ?? 4
+    this.backoffMs = opts.backoffMs ?? 30_000
+    this.clock = opts.clock ?? (() => performance.now())
+    this.warn = opts.warn ?? (() => {})
+  }
+
+  /** Lookups, stats and closes may run inline now (not backed off). */
+  get on (): boolean {
+    if (this.offUntil === 0) return true
+    if (this.clock() < this.offUntil) return false
+    this.offUntil = 0
+    return true
+  }
+
+  /** Opens that create or truncate may run inline (memory file systems only). */
+  get creates (): boolean {
+    return this.kind === 'memory' && this.on
+  }
+
+  /** Lookups on a local disk file system go through RESOLVE_CACHED (never wait to read a directory). */
+  get cachedOnly (): boolean {
+    return this.kind === 'local'
+  }
+
+  /** Called once an inline call sequence that began at `t0` (this.clock()) is done. */
+  done (t0: number): void {
+    this.counters.calls++
+    const ms = this.clock() - t0
+    if (ms <= this.slowMs || this.offUntil !== 0) return
+    this.counters.slow++
+    this.offUntil = this.clock() + this.backoffMs
+    this.warn(`a metadata call took ${ms.toFixed(1)} ms on the server's thread; this share's opens and stats go to io_uring/the threadpool for ${Math.round(this.backoffMs / 1000)} s`)
+  }
+}

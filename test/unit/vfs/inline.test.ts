@@ -1,0 +1,118 @@
+// Metadata calls on the server's thread (src/vfs/inline.ts): which file systems get them, the
+// back-off after a slow call (fake clock), and the posix backend making its opens, stats and closes
+// that way on real files — on tmpfs (creates too) and on the disk file system under the temp dir
+// (lookups through RESOLVE_CACHED), with confinement, errors and symlinks exactly as through the
+// threadpool.
+import t, { type Test } from 'tap'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { InlineMetadata } from '../../../src/vfs/inline.js'
+import { posixBackend } from '../../../src/vfs/posix.js'
+import { native, nativeAvailable } from '../../../src/io/native.js'
+import type { ShareFs } from '../../../src/vfs/backend.js'
+
+const TMPFS = 0x01021994
+const SHM = '/dev/shm'
+const shmIsTmpfs = existsSync(SHM) && statfsSync(SHM).type === TMPFS
+
+t.test('the back-off: a slow call sends the share to the ring for a while, then inline again', async (t) => {
+  let now = 1000
+  const warned: string[] = []
+  const m = new InlineMetadata('local', { clock: () => now, slowMs: 4, backoffMs: 30_000, warn: (w) => warned.push(w) })
+  t.ok(m.on, 'on at first')
+  t.notOk(m.creates, 'a disk file system never creates inline')
+  t.ok(m.cachedOnly, 'a disk file system looks up through RESOLVE_CACHED')
+  let t0 = m.clock(); now += 3; m.done(t0)
+  t.ok(m.on, 'a 3 ms call is not slow')
+  t0 = m.clock(); now += 9; m.done(t0)
+  t.notOk(m.on, 'a 9 ms call backs off')
+  t.equal(m.counters.slow, 1)
+  t.equal(warned.length, 1)
+  t.match(warned[0], /9\.0 ms.*30 s/)
+  now += 29_000
+  t.notOk(m.on, 'still backed off before 30 s')
+  now += 1_001
+  t.ok(m.on, 'inline again after 30 s')
+  t.equal(m.counters.calls, 2)
+
+  const mem = new InlineMetadata('memory', { clock: () => now })
+  t.ok(mem.creates, 'tmpfs creates inline')
+  t.notOk(mem.cachedOnly, 'tmpfs lookups never wait: no RESOLVE_CACHED')
+})
+
+t.test('which file systems: by statfs magic, and `inline metadata = no`', { skip: !nativeAvailable && 'native addon not built' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'smbts-inline-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const fd = await native.openat2(-100, dir, native.constants.O_RDONLY | native.constants.O_DIRECTORY, 0, 0)
+  t.teardown(() => native.close(fd))
+  const type = native.fsTypeNow(fd)
+  t.equal(type, statfsSync(dir).type, 'fsTypeNow is statfs f_type')
+  t.equal(InlineMetadata.forShare(fd, { mode: 'no' }), undefined, 'off when the share says no')
+  const known = new Set([0xef53, 0x58465342, 0x9123683e, 0xf2f52010, 0x2fc12fc1, 0xca451a4e, 0x794c7630, TMPFS, 0x858458f6])
+  t.equal(InlineMetadata.forShare(fd)?.kind, type === TMPFS ? 'memory' : known.has(type) ? 'local' : undefined)
+  t.equal(native.fsTypeNow(1 << 20), -9 /* EBADF */, 'a bad fd is -errno, not a throw')
+})
+
+async function exercise (t: Test, base: string, expectKind: 'memory' | 'local'): Promise<void> {
+  const dir = mkdtempSync(join(base, 'smbts-inline-'))
+  const outside = mkdtempSync(join(base, 'smbts-outside-'))
+  writeFileSync(join(outside, 'secret'), 'no')
+  const fs: ShareFs = await posixBackend.openShare(dir, { followSymlinks: false })
+  t.teardown(async () => { await fs.close(); rmSync(dir, { recursive: true, force: true }); rmSync(outside, { recursive: true, force: true }) })
+  const inline = fs.inline as InlineMetadata | undefined
+  t.equal(inline?.kind, expectKind)
+  const counters = inline!.counters
+
+  mkdirSync(join(dir, 'sub'))
+  writeFileSync(join(dir, 'sub', 'a.txt'), 'hello')
+  symlinkSync(outside, join(dir, 'out'))
+  symlinkSync('a.txt', join(dir, 'sub', 'link'))
+
+  // Twice: on a disk file system the first lookup of a fresh name may not be cached yet.
+  for (let i = 0; i < 2; i++) {
+    const before = counters.calls
+    const st = await fs.stat('sub/a.txt')
+    t.equal(st.endOfFile, 5n, 'stat of a file in a subdirectory')
+    const f = await fs.open('sub/a.txt', { write: false, directory: false })
+    t.equal(f.openStat.endOfFile, 5n, 'open found its size')
+    const buf = Buffer.alloc(5)
+    t.equal(await f.read(buf, 0, 5, 0), 5)
+    t.equal(buf.toString(), 'hello')
+    await f.close()
+    if (i === 1) t.ok(counters.calls >= before + 3, `stat, open and close were inline (${counters.calls - before} calls)`)
+  }
+
+  await t.rejects(fs.stat('sub/none.txt'), { code: 'ENOENT' }, 'a missing name is ENOENT')
+  await t.rejects(fs.open('sub/none.txt', { write: false, directory: false }), { code: 'ENOENT' })
+  await t.rejects(fs.open('out/secret', { write: false, directory: false }), { code: /ELOOP|EXDEV/ }, 'a symlink out of the share is refused')
+  await t.rejects(fs.stat('out/secret'), { code: /ELOOP|EXDEV|ENOTDIR/ }, 'and cannot be stat\'ed through')
+  await t.rejects(fs.open('../' + outside.slice(outside.lastIndexOf('/') + 1) + '/secret', { write: false, directory: false }), { code: 'EXDEV' }, '.. out of the share is refused')
+  const link = await fs.stat('sub/link')
+  t.equal(link.mode & 0o170000, 0o120000, 'a symlink is reported as itself, not followed')
+  await t.rejects(fs.open('sub/link', { write: false, directory: false }), { code: 'ELOOP' }, 'and is not opened through')
+
+  // A directory opened for writing: EISDIR, reopened read-only.
+  const d = await fs.open('sub', { write: true, directory: false })
+  t.ok(d.isDirectory, 'a directory asked for writing opens read-only as a directory')
+  await d.close()
+
+  // Creates: inline on tmpfs, on the ring/threadpool elsewhere; the same result either way.
+  const before = counters.calls
+  const n = await fs.open('sub/new.txt', { create: 'new', write: true, directory: false })
+  t.equal(n.openStat.endOfFile, 0n)
+  await n.close()
+  t.ok(existsSync(join(dir, 'sub', 'new.txt')), 'created')
+  if (expectKind === 'memory') t.ok(counters.calls >= before + 2, 'created, stat\'ed and closed inline')
+  await t.rejects(fs.open('sub/new.txt', { create: 'new', write: true, directory: false }), { code: 'EEXIST' })
+}
+
+t.test('posix backend on tmpfs: opens, creates, stats and closes inline', { skip: (!nativeAvailable && 'native addon not built') || (!shmIsTmpfs && '/dev/shm is not tmpfs here') }, async (t) => {
+  await exercise(t, SHM, 'memory')
+})
+
+const tmpType = statfsSync(tmpdir()).type
+const tmpLocal = new Set([0xef53, 0x58465342, 0x9123683e, 0xf2f52010, 0x794c7630]).has(tmpType)
+t.test('posix backend on the temp dir\'s disk file system: lookups through RESOLVE_CACHED', { skip: (!nativeAvailable && 'native addon not built') || (!tmpLocal && `${tmpdir()} is not a known disk file system`) }, async (t) => {
+  await exercise(t, tmpdir(), 'local')
+})
