@@ -802,7 +802,8 @@ static napi_value ret_number(napi_env env, long r) {
   return v;
 }
 
-/* openat2Now(dirfd, path, flags, mode, resolve) -> fd or -errno (O_CLOEXEC added, as openat2). */
+/* openat2Now(dirfd, path, flags, mode, resolve) -> fd or -errno (O_CLOEXEC added, as openat2;
+ * -EAGAIN where the open would wait: RESOLVE_CACHED could not answer from memory, or a lease). */
 static napi_value js_openat2Now(napi_env env, napi_callback_info info) {
   smbts_args a;
   int32_t dirfd = -1;
@@ -816,10 +817,23 @@ static napi_value js_openat2Now(napi_env env, napi_callback_info info) {
     return smbts_args_throw(&a);
   }
   bool creating = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
-  struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .mode = creating ? mode : 0, .resolve = (uint64_t)resolve};
+  /* Never wait on this thread: O_NONBLOCK makes the open of a FIFO with no writer return at once
+   * (ENXIO for writing with no reader) and a lease another process holds answer EWOULDBLOCK
+   * rather than wait for its break (the caller then opens off this thread). The fd is then made
+   * blocking again, as the caller asked. An O_PATH open takes no such flag. */
+  bool path_only = (flags & O_PATH) != 0;
+  bool added = !path_only && !(flags & O_NONBLOCK);
+  struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC | (added ? O_NONBLOCK : 0),
+                         .mode = creating ? mode : 0, .resolve = (uint64_t)resolve};
   errno = 0;
   long r = SMBTS_RETRY(syscall(SYS_openat2, dirfd, path, &how, sizeof how));
   free(path);
+  if (r >= 0 && added && fcntl((int)r, F_SETFL, (int)flags) < 0) {
+    int e = errno;
+    close((int)r);
+    errno = e;
+    r = -1;
+  }
   return ret_number(env, r);
 }
 

@@ -44,7 +44,7 @@ export interface InlineOptions {
 export interface InlineCounters {
   /** Inline call sequences made (an open, a stat, a close). */
   calls: number
-  /** Lookups RESOLVE_CACHED refused (EAGAIN): made on the ring instead. */
+  /** Opens that would have waited (EAGAIN: a lookup not in memory, a lease to break): made on the ring instead. */
   uncached: number
   /** Back-offs after a slow call. */
   slow: number

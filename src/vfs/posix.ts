@@ -399,7 +399,9 @@ class PosixShare implements ShareFs {
     const r = native.openat2Now(this.rootFd, path, flags, mode, this.resolve | (inl.cachedOnly ? c.RESOLVE_CACHED : 0))
     inl.done(t0)
     if (r >= 0) return r
-    if (r === -EAGAIN && inl.cachedOnly) { inl.counters.uncached++; return undefined }
+    // EAGAIN: the lookup was not in memory (RESOLVE_CACHED), or the open would wait for a lease
+    // break; either way it is made off this thread.
+    if (r === -EAGAIN) { inl.counters.uncached++; return undefined }
     throw errnoError(r, 'openat2')
   }
 

@@ -4,7 +4,8 @@
 // (lookups through RESOLVE_CACHED), with confinement, errors and symlinks exactly as through the
 // threadpool.
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { InlineMetadata } from '../../../src/vfs/inline.js'
@@ -105,6 +106,23 @@ async function exercise (t: Test, base: string, expectKind: 'memory' | 'local'):
   t.ok(existsSync(join(dir, 'sub', 'new.txt')), 'created')
   if (expectKind === 'memory') t.ok(counters.calls >= before + 2, 'created, stat\'ed and closed inline')
   await t.rejects(fs.open('sub/new.txt', { create: 'new', write: true, directory: false }), { code: 'EEXIST' })
+
+  // A FIFO never stalls the thread: opened for reading it returns at once, with no writer (and
+  // for writing, O_RDWR, too). (tmpfs only: there every open is inline.)
+  if (expectKind === 'memory') {
+    execFileSync('mkfifo', [join(dir, 'sub', 'fifo')])
+    const r = await fs.open('sub/fifo', { write: false, directory: false })
+    await r.close()
+    const w = await fs.open('sub/fifo', { write: true, directory: false })
+    await w.close()
+    t.pass('a FIFO with no writer opened without waiting')
+    // The fd handed out is blocking again, as asked: O_NONBLOCK was only for the open.
+    const f = await fs.open('sub/a.txt', { write: true, directory: false })
+    const fd = (f as unknown as { fd: number }).fd
+    t.equal(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').match(/flags:\s+(\d+)/)?.[1] !== undefined &&
+      (parseInt(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').match(/flags:\s+(\d+)/)![1], 8) & native.constants.O_NONBLOCK) === 0, true, 'no O_NONBLOCK left on the fd')
+    await f.close()
+  }
 }
 
 t.test('posix backend on tmpfs: opens, creates, stats and closes inline', { skip: (!nativeAvailable && 'native addon not built') || (!shmIsTmpfs && '/dev/shm is not tmpfs here') }, async (t) => {
