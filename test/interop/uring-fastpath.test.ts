@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive, smbclient } from '../helpers/live.js'
-import { ringUnavailableReason, type RingCounters } from '../../src/io/ring.js'
+import { ringSetupFlags, ringUnavailableReason, type RingCounters } from '../../src/io/ring.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const why = await ringUnavailableReason()
@@ -48,6 +48,8 @@ if (why !== undefined) {
     t.ok(after!.ops.accept >= 1 && after!.moreCqes > before!.moreCqes, 'the connection came from the ring\'s multishot accept')
     t.ok(after!.links > before!.links, 'READs went out as linked read→sendmsg chains')
     t.ok(logs.some(l => /transport: io_uring/.test(l)), 'says it runs io_uring')
+    t.ok((after!.setupFlags & ringSetupFlags().IORING_SETUP_DEFER_TASKRUN) !== 0 || logs.some(l => /DEFER_TASKRUN unavailable/.test(l)),
+      'the ring defers its task work (DEFER_TASKRUN), or says why not')
   })
 
   t.test('by default a local file system\'s opens, stats and closes are made inline, data still on the ring', async t => {
