@@ -12,6 +12,7 @@
         "src/fsops.c",
         "src/ring.c",
         "src/sock.c",
+        "src/aead.c",
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],

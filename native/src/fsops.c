@@ -880,6 +880,33 @@ static napi_value js_closeNow(napi_env env, napi_callback_info info) {
   return ret_number(env, r);
 }
 
+/* pwriteNow(fd, buf, offset, length, position) -> bytes written (all of them unless the file
+ * system refused more: ENOSPC, EFBIG after some) or -errno when nothing was written. For a file
+ * system whose writes are memory copies (tmpfs): no io-wq punt, no wake-up. */
+static napi_value js_pwriteNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd = -1;
+  uint8_t *data = NULL;
+  size_t size = 0;
+  int64_t offset = 0, length = 0, position = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd) ||
+      !smbts_arg_bytes(&a, 1, "buffer", &data, &size) ||
+      !smbts_arg_int64(&a, 2, "offset", 0, (int64_t)size, &offset) ||
+      !smbts_arg_int64(&a, 3, "length", 0, (int64_t)size - offset, &length) ||
+      !smbts_arg_int64(&a, 4, "position", 0, INT64_MAX, &position)) {
+    return smbts_args_throw(&a);
+  }
+  size_t done = 0;
+  long r = 0;
+  errno = 0;
+  while (done < (size_t)length) {
+    r = SMBTS_RETRY(pwrite(fd, data + offset + done, (size_t)length - done, (off_t)(position + (int64_t)done)));
+    if (r <= 0) break;
+    done += (size_t)r;
+  }
+  return ret_number(env, done > 0 || r >= 0 ? (long)done : r);
+}
+
 /* fsTypeNow(fd) -> the file system's magic (fstatfs f_type), or -errno. */
 static napi_value js_fsTypeNow(napi_env env, napi_callback_info info) {
   smbts_args a;
@@ -901,7 +928,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
       FN(fdatasync), FN(fallocate),  FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),
-      FN(openat2Now), FN(statxXattrNow), FN(closeNow), FN(fsTypeNow),
+      FN(openat2Now), FN(statxXattrNow), FN(closeNow), FN(fsTypeNow), FN(pwriteNow),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

@@ -158,5 +158,6 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports);
 napi_status smbts_constants_init(napi_env env, napi_value exports);
 napi_status smbts_ring_init(napi_env env, napi_value exports);
 napi_status smbts_sock_init(napi_env env, napi_value exports);
+napi_status smbts_aead_init(napi_env env, napi_value exports);
 
 #endif

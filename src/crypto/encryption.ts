@@ -1,7 +1,25 @@
-// SMB3 encryption (MS-SMB2 3.1.4.3, 2.2.41 TRANSFORM_HEADER): AES-128/256-CCM and -GCM through
-// node:crypto (OpenSSL, AES-NI). The transform header's bytes from Nonce to SessionId are the AAD;
-// the AEAD tag is the header's Signature. Nonces come from a per-session counter and never repeat.
+// SMB3 encryption (MS-SMB2 3.1.4.3, 2.2.41 TRANSFORM_HEADER): AES-128/256-CCM and -GCM with
+// OpenSSL (AES-NI): in place through the native addon where it can reach the OpenSSL inside Node
+// (native/src/aead.c: no output buffer per message, nothing copied back), else node:crypto. The
+// transform header's bytes from Nonce to SessionId are the AAD; the AEAD tag is the header's
+// Signature. Nonces come from a per-session counter and never repeat.
 import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual, type Cipheriv, type CipherCCMTypes, type CipherGCMTypes } from 'node:crypto'
+import { native, nativeAvailable } from '../io/native.js'
+
+/** Whether SMB-shaped AEAD (16-byte tag, 11/12-byte nonce) runs in place natively. */
+let nativeAead = nativeAvailable && native.aeadAvailable === true
+
+/** Switches the in-place native AEAD on or off (tests run both engines); returns what it was. */
+export function useNativeAead (on: boolean): boolean {
+  const was = nativeAead
+  nativeAead = on && nativeAvailable && native.aeadAvailable === true
+  return was
+}
+
+/** The native engine takes SMB's shapes only (known-answer tests use others). */
+function nativeFits (cipher: number, key: Buffer, iv: Buffer, tagLength: number): boolean {
+  return nativeAead && tagLength === 16 && iv.length === nonceLength(cipher) && key.length * 8 === cipherKeyBits(cipher)
+}
 
 export const TRANSFORM_HEADER_SIZE = 52
 export const TRANSFORM_MAGIC = 0x424d53fd
@@ -126,6 +144,23 @@ const algName = (cipher: number, key: Buffer): string => `aes-${key.length * 8}-
 export function aeadSeal (cipher: number, key: Buffer, iv: Buffer, aad: Buffer, chunks: Buffer[], size?: number, tagLength = 16,
   owned?: ReadonlySet<Buffer>, slice = OPEN_SLICE): { out: Buffer[], tag: Buffer } {
   size ??= chunks.reduce((n, c) => n + c.length, 0)
+  if (nativeFits(cipher, key, iv, tagLength) && chunks.length <= 64 && (isGcm(cipher) || size > 0)) {
+    // In place: an owned chunk is encrypted over itself, any other over a copy (what update()
+    // would have allocated anyway). CCM needs its message whole: one chunk, or a concatenation
+    // unless an owned chunk would be copied into it (then the composition below).
+    const anyOwned = owned !== undefined && owned.size > 0 && chunks.some(c => owned.has(c))
+    if (isGcm(cipher) || chunks.length === 1 || !anyOwned) {
+      const out: Buffer[] = []
+      if (isGcm(cipher) || chunks.length === 1) {
+        for (const chunk of chunks) if (chunk.length > 0) out.push(owned?.has(chunk) === true ? chunk : Buffer.from(chunk))
+      } else {
+        out.push(Buffer.concat(chunks, size))
+      }
+      const tag = Buffer.allocUnsafe(16)
+      native.aeadNow(true, cipher, key, iv, aad, out, tag)
+      return { out, tag }
+    }
+  }
   if (isGcm(cipher)) {
     const c = createCipheriv(algName(cipher, key) as CipherGCMTypes, key, iv, { authTagLength: tagLength })
     c.setAAD(aad)
@@ -212,6 +247,10 @@ export const OPEN_SLICE = 64 * 1024
  * go through OpenSSL's CCM and a copy.
  */
 export function aeadOpenInPlace (cipher: number, key: Buffer, iv: Buffer, aad: Buffer, body: Buffer, tag: Buffer, slice = OPEN_SLICE): void {
+  if (nativeFits(cipher, key, iv, tag.length) && (isGcm(cipher) || body.length > 0)) {
+    if (!native.aeadNow(false, cipher, key, iv, aad, [body], tag)) throw new DecryptError('message does not authenticate')
+    return
+  }
   try {
     if (isGcm(cipher)) {
       const d = createDecipheriv(algName(cipher, key) as CipherGCMTypes, key, iv, { authTagLength: tag.length })

@@ -253,6 +253,18 @@ export interface NativeAddon {
   statxXattrNow(dirfd: number, path: NativePath, flags: number, mask: number, xattrName: string, out: Uint8Array): number;
   /** close(2) now: 0 or -errno. */
   closeNow(fd: number): number;
+  /** pwrite(2) of buffer[offset, offset + length) at `position`, now, until all is written: the
+   *  bytes written, or -errno when none were. */
+  pwriteNow(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64): number;
+  /**
+   * AES-GCM/CCM over the buffers' own bytes with the OpenSSL inside this Node (native/src/aead.c):
+   * seal encrypts them as one message and writes the 16-byte tag into `tag`; open decrypts them and
+   * returns whether `tag` authenticates them. cipher: SMB's 1..4; CCM takes exactly one buffer.
+   * Only when `aeadAvailable`.
+   */
+  aeadNow(seal: boolean, cipher: number, key: Uint8Array, iv: Uint8Array, aad: Uint8Array, buffers: Uint8Array[], tag: Uint8Array): boolean;
+  /** Whether this Node exports the OpenSSL functions aeadNow needs. */
+  readonly aeadAvailable: boolean;
   /** fstatfs(2) now: the file system's magic number (f_type), or -errno. */
   fsTypeNow(fd: number): number;
 }

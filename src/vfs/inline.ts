@@ -6,7 +6,9 @@
 // one), each costs a wake-up of that thread and another of ours when it is done: on this kind of
 // machine a wake-up costs far more than the syscall. Samba makes these calls where it stands; so
 // do we, but only where they cannot wait for a disk:
-//   - `memory` (tmpfs, ramfs): the file system is the cache; every call, creates included.
+//   - `memory` (tmpfs, ramfs): the file system is the cache; every call, creates included, and
+//     file writes (memory copies, which io_uring would punt to an io-wq thread each: tmpfs has
+//     no async buffered writes).
 //   - `local` (ext4, xfs, btrfs, f2fs, zfs, bcachefs, overlayfs over them): lookups through
 //     RESOLVE_CACHED (the kernel answers EAGAIN instead of reading a directory block, and the
 //     call goes to the ring), statx and the xattr on a name or fd it just resolved, close.
@@ -48,10 +50,12 @@ export interface InlineCounters {
   uncached: number
   /** Back-offs after a slow call. */
   slow: number
+  /** File writes made inline (memory file systems). */
+  writes: number
 }
 
 export class InlineMetadata {
-  readonly counters: InlineCounters = { calls: 0, uncached: 0, slow: 0 }
+  readonly counters: InlineCounters = { calls: 0, uncached: 0, slow: 0, writes: 0 }
   private offUntil = 0
   private readonly slowMs: number
   private readonly backoffMs: number

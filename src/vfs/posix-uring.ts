@@ -3,7 +3,7 @@
 // CREATE/CLOSE costs no threadpool hop (the rarer path ops stay the addon's threadpool calls). The ring holds each Buffer until its CQE (CONVENTIONS 5), and a handle's close
 // waits for its in-flight ops, so a late completion can never meet a reused fd.
 import type { Backend, VfsFile } from './backend.js'
-import { posixBackendWith, posixFileFd, type PosixSys } from './posix.js'
+import { posixBackendWith, posixFileFd, posixFileWriteNow, type PosixSys } from './posix.js'
 import type { Ring } from '../io/ring.js'
 import { native, type StatxXattr } from '../io/native.js'
 
@@ -34,7 +34,7 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
     }
   }
   f.read = (buf, off, len, position, fixed) => track(fixed !== undefined ? ring.readFixed(fd, buf, off, len, position, fixed) : ring.read(fd, buf, off, len, position))
-  f.write = (buf, off, len, position) => track((async () => {
+  const ringWrite = (buf: Buffer, off: number, len: number, position: number): Promise<number> => track((async () => {
     let done = 0
     while (done < len) {
       const n = await ring.write(fd, buf, off + done, len - done, position + done)
@@ -43,6 +43,11 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
     }
     return done
   })())
+  const writeNow = posixFileWriteNow(f)
+  f.write = async (buf, off, len, position) => {
+    // A tmpfs share: the write is a memory copy made here (inline.ts), not an io-wq punt.
+    return writeNow?.(buf, off, len, position) ?? await ringWrite(buf, off, len, position)
+  }
   f.sync = (dataOnly) => track(ring.fsync(fd, dataOnly))
   f.close = async () => {
     closing = true

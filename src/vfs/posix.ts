@@ -185,7 +185,15 @@ class PosixFile implements VfsFile {
     return await this.op(async () => await fsRead(this.fd, buf, off, len, position))
   }
 
+  /** A write made on this thread where the share's writes are memory copies (inline.ts); undefined otherwise. */
+  writeNow (buf: Buffer, off: number, len: number, position: number): number | undefined {
+    if (this.closed) return undefined
+    return this.share.writeNow(this.fd, buf, off, len, position)
+  }
+
   async write (buf: Buffer, off: number, len: number, position: number): Promise<number> {
+    const now = this.writeNow(buf, off, len, position)
+    if (now !== undefined) return now
     return await this.op(async () => {
       let done = 0
       while (done < len) {
@@ -369,6 +377,20 @@ class PosixShare implements ShareFs {
     const sx = decodeStatx(recs, at + 8)
     const rec = this.storeDos && xres >= 0 ? decodeDosRecord(recs.subarray(at + 8 + STATX_LAYOUT.size_of, at + 8 + STATX_LAYOUT.size_of + xres)) : undefined
     return { sx, st: statFromStatx(sx, name, rec, this.hideDotFiles), rec }
+  }
+
+  /**
+   * pwrite on this thread, on a file system whose writes are memory copies (tmpfs, ramfs: no
+   * disk to wait for, and no async buffered writes, so the ring would punt each one to an io-wq
+   * thread): the bytes written; undefined when writes go through the ring or threadpool.
+   */
+  writeNow (fd: number, buf: Buffer, off: number, len: number, position: number): number | undefined {
+    const inl = this.inline
+    if (inl === undefined || !inl.creates) return undefined
+    const r = native.pwriteNow(fd, buf, off, len, position)
+    inl.counters.writes++
+    if (r < 0) throw errnoError(r, 'pwrite')
+    return r
   }
 
   /** close(2) of an fd this share opened: on this thread when inline calls are on. */
@@ -668,6 +690,11 @@ export function posixBackendWith (name: string, sys: PosixSys): Backend {
 }
 
 export const posixBackend: Backend = posixBackendWith('posix', threadpoolSys)
+
+/** A posix file handle's writeNow (PosixFile.writeNow), for posix-uring; undefined for another handle. */
+export function posixFileWriteNow (f: VfsFile): ((buf: Buffer, off: number, len: number, position: number) => number | undefined) | undefined {
+  return f instanceof PosixFile ? f.writeNow.bind(f) : undefined
+}
 
 /** The fd behind a posix file handle, for a backend that moves its data another way (posix-uring). */
 export function posixFileFd (f: VfsFile): number | undefined {

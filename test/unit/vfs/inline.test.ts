@@ -105,6 +105,15 @@ async function exercise (t: Test, base: string, expectKind: 'memory' | 'local'):
   await n.close()
   t.ok(existsSync(join(dir, 'sub', 'new.txt')), 'created')
   if (expectKind === 'memory') t.ok(counters.calls >= before + 2, 'created, stat\'ed and closed inline')
+
+  // Writes: memory copies made inline on tmpfs; through the threadpool on a disk file system.
+  const writesBefore = counters.writes
+  const w = await fs.open('sub/new.txt', { write: true, directory: false })
+  const data = Buffer.from('0123456789abcdef'.repeat(4096))
+  t.equal(await w.write(data, 16, data.length - 16, 5), data.length - 16, 'the whole write')
+  await w.close()
+  t.same(readFileSync(join(dir, 'sub', 'new.txt')), Buffer.concat([Buffer.alloc(5), data.subarray(16)]), 'the bytes, where they were written')
+  t.equal(counters.writes - writesBefore, expectKind === 'memory' ? 1 : 0, expectKind === 'memory' ? 'written inline' : 'not written inline')
   await t.rejects(fs.open('sub/new.txt', { create: 'new', write: true, directory: false }), { code: 'EEXIST' })
 
   // A FIFO never stalls the thread: opened for reading it returns at once, with no writer (and
