@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -907,6 +908,16 @@ static napi_value js_pwriteNow(napi_env env, napi_callback_info info) {
   return ret_number(env, done > 0 || r >= 0 ? (long)done : r);
 }
 
+/* sleepsNow() -> this thread's voluntary context switches so far (getrusage RUSAGE_THREAD
+ * ru_nvcsw): a syscall that waited (for a disk, a lock) adds one; being preempted does not. */
+static napi_value js_sleepsNow(napi_env env, napi_callback_info info) {
+  struct rusage ru;
+  napi_value v;
+  if (getrusage(RUSAGE_THREAD, &ru) < 0) ru.ru_nvcsw = 0;
+  SMBTS_NAPI(env, napi_create_double(env, (double)ru.ru_nvcsw, &v));
+  return v;
+}
+
 /* fsTypeNow(fd) -> the file system's magic (fstatfs f_type), or -errno. */
 static napi_value js_fsTypeNow(napi_env env, napi_callback_info info) {
   smbts_args a;
@@ -928,7 +939,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
       FN(fdatasync), FN(fallocate),  FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),
-      FN(openat2Now), FN(statxXattrNow), FN(closeNow), FN(fsTypeNow), FN(pwriteNow),
+      FN(openat2Now), FN(statxXattrNow), FN(closeNow), FN(fsTypeNow), FN(pwriteNow), FN(sleepsNow),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

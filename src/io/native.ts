@@ -265,6 +265,9 @@ export interface NativeAddon {
   aeadNow(seal: boolean, cipher: number, key: Uint8Array, iv: Uint8Array, aad: Uint8Array, buffers: Uint8Array[], tag: Uint8Array): boolean;
   /** Whether this Node exports the OpenSSL functions aeadNow needs. */
   readonly aeadAvailable: boolean;
+  /** This thread's voluntary context switches so far (getrusage RUSAGE_THREAD): a syscall that
+   *  waited adds one, a preemption does not. */
+  sleepsNow(): number;
   /** fstatfs(2) now: the file system's magic number (f_type), or -errno. */
   fsTypeNow(fd: number): number;
 }

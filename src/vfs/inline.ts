@@ -14,9 +14,12 @@
 //     call goes to the ring), statx and the xattr on a name or fd it just resolved, close.
 //     Creates and truncations go to the ring (they may wait for the journal).
 //   - anything else (NFS, FUSE, CIFS, ...): never; every call may cross a network.
-// And a guard for what RESOLVE_CACHED cannot promise (an xattr block read from disk, a stalled
-// device): a call that took longer than `slowMs` sends the share's metadata back to the ring for
-// `backoffMs`, and says so once per back-off.
+// And, on a disk file system, a guard for what RESOLVE_CACHED cannot promise (an xattr or inode
+// block read from disk, a close that frees an unlinked file's blocks, a stalled device): a call
+// that slept (the thread's voluntary context switches moved: it waited for I/O or a lock, it was
+// not merely preempted by a busy machine) and took longer than `slowMs` sends the share's
+// metadata back to the ring for `backoffMs`, and says so once per back-off. tmpfs has no device
+// to wait for: no guard there.
 //
 // smb.conf `inline metadata = no` (share) turns it off.
 import { native } from '../io/native.js'
@@ -33,12 +36,14 @@ const LOCAL_FS = new Set([
 export interface InlineOptions {
   /** smb.conf `inline metadata`: 'auto' (by file system, the default) or 'no'. */
   mode?: 'auto' | 'no'
-  /** An inline call taking longer than this (ms) backs off; default 4. */
+  /** An inline call on a disk file system that slept and took longer than this (ms) backs off; default 4. */
   slowMs?: number
   /** How long (ms) a back-off lasts; default 30,000. */
   backoffMs?: number
   /** Milliseconds, monotonic (tests give a fake clock). */
   clock?: () => number
+  /** The thread's voluntary context switches so far (tests give a fake). */
+  sleeps?: () => number
   /** Where a back-off is reported. */
   warn?: (msg: string) => void
 }
@@ -54,12 +59,16 @@ export interface InlineCounters {
   writes: number
 }
 
+export interface InlineStart { t0: number, sleeps: number }
+
 export class InlineMetadata {
   readonly counters: InlineCounters = { calls: 0, uncached: 0, slow: 0, writes: 0 }
   private offUntil = 0
   private readonly slowMs: number
   private readonly backoffMs: number
   readonly clock: () => number
+  /** The thread's voluntary context switches so far (native.sleepsNow). */
+  private readonly sleeps: () => number
   private readonly warn: (msg: string) => void
 
   /** The policy for a share whose root is `rootFd`, or undefined when its calls stay off this thread. */
@@ -75,6 +84,7 @@ export class InlineMetadata {
     this.slowMs = opts.slowMs ?? 4
     this.backoffMs = opts.backoffMs ?? 30_000
     this.clock = opts.clock ?? (() => performance.now())
+    this.sleeps = opts.sleeps ?? (() => native.sleepsNow())
     this.warn = opts.warn ?? (() => {})
   }
 
@@ -96,11 +106,18 @@ export class InlineMetadata {
     return this.kind === 'local'
   }
 
-  /** Called once an inline call sequence that began at `t0` (this.clock()) is done. */
-  done (t0: number): void {
+  /** Before an inline call: what done() compares with (a time, and on a disk file system the
+   *  thread's sleeps so far). */
+  begin (): InlineStart {
+    return { t0: this.clock(), sleeps: this.kind === 'local' ? this.sleeps() : 0 }
+  }
+
+  /** After an inline call that began with `start`. */
+  done (start: InlineStart): void {
     this.counters.calls++
-    const ms = this.clock() - t0
-    if (ms <= this.slowMs || this.offUntil !== 0) return
+    if (this.kind !== 'local') return
+    const ms = this.clock() - start.t0
+    if (ms <= this.slowMs || this.offUntil !== 0 || this.sleeps() === start.sleeps) return
     this.counters.slow++
     this.offUntil = this.clock() + this.backoffMs
     this.warn(`a metadata call took ${ms.toFixed(1)} ms on the server's thread; this share's opens and stats go to io_uring/the threadpool for ${Math.round(this.backoffMs / 1000)} s`)

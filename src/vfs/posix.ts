@@ -352,7 +352,7 @@ class PosixShare implements ShareFs {
     // Inline: an fd's own file always; a name inside a directory only where lookups never wait.
     const inl = this.inline
     if (inl?.on && (path === '' || inl.kind === 'memory')) {
-      const t0 = inl.clock()
+      const t0 = inl.begin()
       try { return this.statNow(dirFd, path, flags, name) } finally { inl.done(t0) }
     }
     if (!this.storeDos) {
@@ -397,7 +397,7 @@ class PosixShare implements ShareFs {
   async closeFd (fd: number): Promise<void> {
     const inl = this.inline
     if (inl?.on) {
-      const t0 = inl.clock()
+      const t0 = inl.begin()
       const r = native.closeNow(fd)
       inl.done(t0)
       if (r < 0) throw errnoError(r, 'close')
@@ -417,7 +417,7 @@ class PosixShare implements ShareFs {
     const c = native.constants
     const creating = (flags & (c.O_CREAT | c.O_TRUNC)) !== 0
     if (creating && !inl.creates) return undefined
-    const t0 = inl.clock()
+    const t0 = inl.begin()
     const r = native.openat2Now(this.rootFd, path, flags, mode, this.resolve | (inl.cachedOnly ? c.RESOLVE_CACHED : 0))
     inl.done(t0)
     if (r >= 0) return r

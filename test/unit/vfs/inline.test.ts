@@ -19,15 +19,18 @@ const shmIsTmpfs = existsSync(SHM) && statfsSync(SHM).type === TMPFS
 
 t.test('the back-off: a slow call sends the share to the ring for a while, then inline again', async (t) => {
   let now = 1000
+  let sleeps = 0
   const warned: string[] = []
-  const m = new InlineMetadata('local', { clock: () => now, slowMs: 4, backoffMs: 30_000, warn: (w) => warned.push(w) })
+  const m = new InlineMetadata('local', { clock: () => now, sleeps: () => sleeps, slowMs: 4, backoffMs: 30_000, warn: (w) => warned.push(w) })
   t.ok(m.on, 'on at first')
   t.notOk(m.creates, 'a disk file system never creates inline')
   t.ok(m.cachedOnly, 'a disk file system looks up through RESOLVE_CACHED')
-  let t0 = m.clock(); now += 3; m.done(t0)
-  t.ok(m.on, 'a 3 ms call is not slow')
-  t0 = m.clock(); now += 9; m.done(t0)
-  t.notOk(m.on, 'a 9 ms call backs off')
+  let t0 = m.begin(); now += 3; sleeps++; m.done(t0)
+  t.ok(m.on, 'a 3 ms call is not slow, even when it slept')
+  t0 = m.begin(); now += 50; m.done(t0)
+  t.ok(m.on, 'a 50 ms call that never slept was preempted, not waiting: no back-off')
+  t0 = m.begin(); now += 9; sleeps++; m.done(t0)
+  t.notOk(m.on, 'a 9 ms call that slept backs off')
   t.equal(m.counters.slow, 1)
   t.equal(warned.length, 1)
   t.match(warned[0], /9\.0 ms.*30 s/)
@@ -35,9 +38,11 @@ t.test('the back-off: a slow call sends the share to the ring for a while, then 
   t.notOk(m.on, 'still backed off before 30 s')
   now += 1_001
   t.ok(m.on, 'inline again after 30 s')
-  t.equal(m.counters.calls, 2)
+  t.equal(m.counters.calls, 3)
 
-  const mem = new InlineMetadata('memory', { clock: () => now })
+  const mem = new InlineMetadata('memory', { clock: () => now, sleeps: () => sleeps })
+  t0 = mem.begin(); now += 100; sleeps++; mem.done(t0)
+  t.ok(mem.on, 'tmpfs has no device to wait for: never backs off')
   t.ok(mem.creates, 'tmpfs creates inline')
   t.notOk(mem.cachedOnly, 'tmpfs lookups never wait: no RESOLVE_CACHED')
 })
