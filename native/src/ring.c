@@ -649,16 +649,23 @@ static bool hold(smbts_args *a, size_t i, ring_op *op) {
   return napi_create_reference(a->env, a->argv[i], 1, &op->ref) == napi_ok;
 }
 
-/* read/write(tag, fd, buf, offset, length, position); position -1 = the file's current offset. */
+/* read/write(tag, fd, buf, offset, length, position); position -1 = the file's current offset.
+ * readFixed adds (index): a read into registered buffer `index` ([offset, offset + length) of
+ * `buf` must lie in it: EFAULT otherwise). */
 static napi_value ring_rw(napi_env env, napi_callback_info info, enum ring_kind kind) {
   RING_METHOD_BEGIN();
   int32_t tag, fd;
   uint8_t *ptr;
-  uint32_t len;
+  uint32_t len, index = 0;
   int64_t pos;
   if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd) &&
-        parse_span(&a, 2, &ptr, &len) && smbts_arg_int64(&a, 5, "position", -1, INT64_MAX, &pos))) {
+        parse_span(&a, 2, &ptr, &len) && smbts_arg_int64(&a, 5, "position", -1, INT64_MAX, &pos) &&
+        (kind != RK_READ_FIXED || smbts_arg_uint32(&a, 6, "index", &index)))) {
     return smbts_args_throw(&a);
+  }
+  if (kind == RK_READ_FIXED && index >= r->nbufs) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "index is not a registered-buffer slot");
+    return NULL;
   }
   ring_op *op;
   struct io_uring_sqe *sqe = prep_begin(env, r, &op);
@@ -668,6 +675,7 @@ static napi_value ring_rw(napi_env env, napi_callback_info info, enum ring_kind 
     return smbts_throw_napi(env, "napi_create_reference");
   }
   if (kind == RK_READ) io_uring_prep_read(sqe, fd, ptr, len, (uint64_t)pos);
+  else if (kind == RK_READ_FIXED) io_uring_prep_read_fixed(sqe, fd, ptr, len, (uint64_t)pos, (int)index);
   else io_uring_prep_write(sqe, fd, ptr, len, (uint64_t)pos);
   prep_end(r, sqe, op, tag, kind);
   return NULL;
@@ -941,33 +949,8 @@ static napi_value js_ring_set_buffer(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* readFixed(tag, fd, buf, offset, length, position, index): a read into registered buffer `index`
- * ([offset, offset + length) of `buf` must lie in it: EFAULT otherwise). */
 static napi_value js_ring_read_fixed(napi_env env, napi_callback_info info) {
-  RING_METHOD_BEGIN();
-  int32_t tag, fd;
-  uint8_t *ptr;
-  uint32_t len, index;
-  int64_t pos;
-  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd) &&
-        parse_span(&a, 2, &ptr, &len) && smbts_arg_int64(&a, 5, "position", -1, INT64_MAX, &pos) &&
-        smbts_arg_uint32(&a, 6, "index", &index))) {
-    return smbts_args_throw(&a);
-  }
-  if (index >= r->nbufs) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "index is not a registered-buffer slot");
-    return NULL;
-  }
-  ring_op *op;
-  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
-  if (!sqe) return NULL;
-  if (!hold(&a, 2, op)) {
-    prep_abort(r, sqe, op);
-    return smbts_throw_napi(env, "napi_create_reference");
-  }
-  io_uring_prep_read_fixed(sqe, fd, ptr, len, (uint64_t)pos, (int)index);
-  prep_end(r, sqe, op, tag, RK_READ_FIXED);
-  return NULL;
+  return ring_rw(env, info, RK_READ_FIXED);
 }
 
 /* acceptMultishot(tag, fd): one SQE accepting every connection of a listening socket, each as
