@@ -14,6 +14,9 @@
 //     call goes to the ring), statx and the xattr on a name or fd it just resolved, close.
 //     Creates and truncations go to the ring (they may wait for the journal).
 //   - anything else (NFS, FUSE, CIFS, ...): never; every call may cross a network.
+// Only on the share root's own mount: inline opens carry RESOLVE_NO_XDEV (EXDEV: off-thread),
+// and an fd's own stats, writes and close are inline only when it was opened so or its mount id
+// is the root's (posix.ts sameMount), so a file system mounted beneath the share is never called here.
 // And, on a disk file system, a guard for what RESOLVE_CACHED cannot promise (an xattr or inode
 // block read from disk, a close that frees an unlinked file's blocks, a stalled device): a call
 // that slept (the thread's voluntary context switches moved: it waited for I/O or a lock, it was

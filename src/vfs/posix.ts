@@ -22,6 +22,7 @@ import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-
 import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 
 const EAGAIN = osConstants.errno.EAGAIN
+const EXDEV = osConstants.errno.EXDEV
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => { fs.read(fd, buf, off, len, pos, (e, n) => { if (e) reject(e); else resolve(n) }) })
 const fsWrite = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
@@ -36,7 +37,8 @@ const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
 const S_IFLNK = 0o120000
 /** statx mask: the basic stats and the birth time. */
-const STATX_WANTED = 0x0fff
+/** STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID (the mount: inline.ts calls stay on the share's own). */
+const STATX_WANTED = 0x1fff
 /** statx mask of a directory's stamp (name-index.ts): STATX_INO | STATX_MTIME | STATX_CTIME. */
 const STAMP_MASK = 0x0100 | 0x0040 | 0x0080
 
@@ -169,7 +171,9 @@ class PosixFile implements VfsFile {
   private drained?: () => void
   constructor (private readonly fd: number, readonly isDirectory: boolean, private readonly name: string, private readonly share: PosixShare,
     /** What the open found (statx and the DOS record): a CREATE answers from it, not asking again. */
-    readonly openStat: Stat) {}
+    readonly openStat: Stat,
+    /** The file is on the share root's own mount: its stats, writes and close may be inline (inline.ts). */
+    private readonly sameMount: boolean) {}
 
   private async op<T> (f: () => Promise<T>): Promise<T> {
     if (this.closed) throw Object.assign(new Error('file handle closed'), { code: 'EBADF' })
@@ -187,7 +191,7 @@ class PosixFile implements VfsFile {
 
   /** A write made on this thread where the share's writes are memory copies (inline.ts); undefined otherwise. */
   writeNow (buf: Buffer, off: number, len: number, position: number): number | undefined {
-    if (this.closed) return undefined
+    if (this.closed || !this.sameMount) return undefined
     return this.share.writeNow(this.fd, buf, off, len, position)
   }
 
@@ -233,7 +237,7 @@ class PosixFile implements VfsFile {
       // What the file looks like now (after the new times): the record is rebuilt from it, so
       // what was reported until now (a derived ARCHIVE, the birth time) stays unless this update
       // changes it.
-      const { sx, st, rec: old } = await this.share.statAt(this.fd, '', c.AT_EMPTY_PATH, this.name)
+      const { sx, st, rec: old } = await this.share.statAt(this.fd, '', c.AT_EMPTY_PATH, this.name, this.sameMount)
       // Kept as they are: the file's own attributes (a derived ARCHIVE included), not what the
       // share adds when reporting (a dot file's HIDDEN).
       const attrs = u.fileAttributes ?? (ownAttributes(sx, old) | (st.fileAttributes & FILE_ATTRIBUTE_READONLY))
@@ -256,7 +260,7 @@ class PosixFile implements VfsFile {
   }
 
   async stat (): Promise<Stat> {
-    return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name)).st)
+    return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount)).st)
   }
 
   async getSecurityDescriptor (): Promise<SecurityDescriptor | undefined> {
@@ -310,7 +314,7 @@ class PosixFile implements VfsFile {
     if (this.closed) return
     this.closed = true
     if (this.inFlight > 0) await new Promise<void>((resolve) => { this.drained = resolve })
-    await this.share.closeFd(this.fd)
+    await this.share.closeFd(this.fd, this.sameMount)
   }
 }
 
@@ -328,6 +332,8 @@ class PosixShare implements ShareFs {
   readonly names: DirNameIndex
   /** Opens, stats and closes made on this thread (inline.ts); undefined: always through `sys`. */
   readonly inline: InlineMetadata | undefined
+  /** The share root's mount (statx mnt_id), where inline calls are made; undefined without them. */
+  private readonly rootMntId: bigint | undefined
   /** Where an inline stat's record lands (read at once: one at a time on this thread). */
   private readonly scratch = Buffer.allocUnsafe(STATX_BATCH_RECORD)
   constructor (readonly sys: PosixSys, readonly root: string, private readonly rootFd: number, opts: ShareOptions) {
@@ -338,6 +344,12 @@ class PosixShare implements ShareFs {
     this.xattrs = this.storeDos
     this.warn = opts.warn ?? (() => {})
     this.inline = InlineMetadata.forShare(rootFd, { ...opts.inline, warn: this.warn })
+    if (this.inline !== undefined) {
+      const r = native.statxXattrNow(rootFd, '', native.constants.AT_EMPTY_PATH, STATX_WANTED, '', this.scratch)
+      const mntId = r === 0 ? decodeStatx(this.scratch, 8).mntId : 0n
+      // No mount id from this kernel: fds opened off this thread are never taken as the share's.
+      this.rootMntId = mntId !== 0n ? mntId : undefined
+    }
     const c = native.constants
     // Symlinks inside the share are followed only when the share allows it, and even then the
     // kernel refuses any that lead outside (RESOLVE_BENEATH applies to every component).
@@ -348,10 +360,11 @@ class PosixShare implements ShareFs {
    * statx and the DOS record of one file, in one native call (no record read when the share does
    * not store them: `store dos attributes = no` reports what Linux has).
    */
-  async statAt (dirFd: number, path: string, flags: number, name: string): Promise<{ sx: Statx, st: Stat, rec?: DosRecord }> {
-    // Inline: an fd's own file always; a name inside a directory only where lookups never wait.
+  async statAt (dirFd: number, path: string, flags: number, name: string, sameMount = false): Promise<{ sx: Statx, st: Stat, rec?: DosRecord }> {
+    // Inline: only an fd's own file, and only an fd known to be on the share's own mount (a
+    // name inside a directory may be another mount's root: NFS, FUSE...).
     const inl = this.inline
-    if (inl?.on && (path === '' || inl.kind === 'memory')) {
+    if (inl?.on && sameMount && path === '') {
       const t0 = inl.begin()
       try { return this.statNow(dirFd, path, flags, name) } finally { inl.done(t0) }
     }
@@ -393,10 +406,11 @@ class PosixShare implements ShareFs {
     return r
   }
 
-  /** close(2) of an fd this share opened: on this thread when inline calls are on. */
-  async closeFd (fd: number): Promise<void> {
+  /** close(2) of an fd this share opened: on this thread when inline calls are on and the fd is on
+   *  the share's own mount (another file system's close may flush over a network). */
+  async closeFd (fd: number, sameMount: boolean): Promise<void> {
     const inl = this.inline
-    if (inl?.on) {
+    if (inl?.on && sameMount) {
       const t0 = inl.begin()
       const r = native.closeNow(fd)
       inl.done(t0)
@@ -418,9 +432,14 @@ class PosixShare implements ShareFs {
     const creating = (flags & (c.O_CREAT | c.O_TRUNC)) !== 0
     if (creating && !inl.creates) return undefined
     const t0 = inl.begin()
-    const r = native.openat2Now(this.rootFd, path, flags, mode, this.resolve | (inl.cachedOnly ? c.RESOLVE_CACHED : 0))
+    // RESOLVE_NO_XDEV: an inline open never leaves the share root's mount (a file system mounted
+    // beneath the share, crossmnt, may be one whose calls wait: it is opened off this thread).
+    const r = native.openat2Now(this.rootFd, path, flags, mode, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0))
     inl.done(t0)
     if (r >= 0) return r
+    // EXDEV: another mount on the way, or a path that leads outside: off this thread, where the
+    // share's own rules decide.
+    if (r === -EXDEV) { inl.counters.uncached++; return undefined }
     // EAGAIN: the lookup was not in memory (RESOLVE_CACHED), or the open would wait for a lease
     // break; either way it is made off this thread.
     if (r === -EAGAIN) { inl.counters.uncached++; return undefined }
@@ -478,37 +497,45 @@ class PosixShare implements ShareFs {
     else if (o.create === 'either') flags |= c.O_CREAT
     if (o.truncate) flags |= c.O_TRUNC
     const rel = this.rel(path)
-    let fd: number
+    let fd: number | undefined
+    let inline = false
     try {
-      fd = this.openNow(rel, flags, o.mode ?? 0o644) ?? await this.sys.openat2(this.rootFd, rel, flags, o.mode ?? 0o644, this.resolve)
+      fd = this.openNow(rel, flags, o.mode ?? 0o644)
+      inline = fd !== undefined
+      fd ??= await this.sys.openat2(this.rootFd, rel, flags, o.mode ?? 0o644, this.resolve)
     } catch (e) {
       // A directory opened without O_DIRECTORY but for writing fails with EISDIR: reopen it
       // read-only, the caller decides what the handle may do.
       if ((e as NodeJS.ErrnoException).code === 'EISDIR' && !o.directory) {
         const dirFlags = c.O_CLOEXEC | c.O_RDONLY | c.O_DIRECTORY
-        fd = this.openNow(rel, dirFlags, 0) ?? await this.sys.openat2(this.rootFd, rel, dirFlags, 0, this.resolve)
+        fd = this.openNow(rel, dirFlags, 0)
+        inline = fd !== undefined
+        fd ??= await this.sys.openat2(this.rootFd, rel, dirFlags, 0, this.resolve)
       } else {
         throw e
       }
     }
+    const opened = fd
     if ((flags & c.O_CREAT) !== 0) await this.noteName(path, true)
     const name = baseName(path)
-    const { sx, st } = await this.statAt(fd, '', c.AT_EMPTY_PATH, name).catch(async (e) => { await this.closeFd(fd); throw e })
-    return new PosixFile(fd, (sx.mode & S_IFMT) === S_IFDIR, name, this, st)
+    const { sx, st } = await this.statAt(opened, '', c.AT_EMPTY_PATH, name, inline).catch(async (e) => { await this.closeFd(opened, inline); throw e })
+    // An fd opened off this thread is on the share's mount when its mount id says so.
+    const sameMount = inline || (this.rootMntId !== undefined && sx.mntId === this.rootMntId)
+    return new PosixFile(opened, (sx.mode & S_IFMT) === S_IFDIR, name, this, st, sameMount)
   }
 
   async stat (path: string): Promise<Stat> {
     // Resolve the parent beneath the root, then lstat the last component relative to it.
     const c = native.constants
-    if (path === '') return (await this.statAt(this.rootFd, '', c.AT_EMPTY_PATH, '')).st
-    // A disk file system's name is looked up inline only through RESOLVE_CACHED: the path
-    // itself (O_PATH, the link itself when not following), then its statx and record.
-    if (this.inline?.cachedOnly === true) {
+    if (path === '') return (await this.statAt(this.rootFd, '', c.AT_EMPTY_PATH, '', true)).st
+    // Inline: the path itself opened O_PATH (the link itself when not following) on the share's
+    // own mount (and through RESOLVE_CACHED on a disk), then its statx and record, then closed.
+    if (this.inline !== undefined) {
       const fd = this.openNow(path, c.O_PATH | c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW), 0)
       if (fd !== undefined) {
         try {
-          return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseName(path))).st
-        } finally { await this.closeFd(fd) }
+          return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseName(path), true)).st
+        } finally { await this.closeFd(fd, true) }
       }
     }
     if (this.followSymlinks) {
@@ -617,7 +644,7 @@ class PosixShare implements ShareFs {
     if (i < 0) return { dirFd: this.rootFd, name, close: async () => {} }
     const flags = c.O_PATH | c.O_DIRECTORY | c.O_CLOEXEC
     const now = this.openNow(path.slice(0, i), flags, 0)
-    if (now !== undefined) return { dirFd: now, name, close: async () => { await this.closeFd(now).catch(() => {}) } }
+    if (now !== undefined) return { dirFd: now, name, close: async () => { await this.closeFd(now, true).catch(() => {}) } }
     const fd = await this.sys.openat2(this.rootFd, path.slice(0, i), flags, 0, this.resolve)
     // Nobody waits for the close of this O_PATH fd (nothing else knows it): it goes out with the
     // caller's next op instead of costing a round trip of its own.
