@@ -315,9 +315,10 @@ static int smbts_have_getxattrat;
  * getxattrat refuses with EBADF), through /proc/self/fd: the kernel resolves the magic link to the
  * very file dirfd holds, so no confinement is lost. */
 static ssize_t xattr_at(int dirfd, const char *path, int at_flags, const char *name, void *buf,
-                        size_t size) {
+                        size_t size, bool opath) {
   bool empty = path[0] == '\0' && (at_flags & AT_EMPTY_PATH);
-  if (__atomic_load_n(&smbts_have_getxattrat, __ATOMIC_RELAXED) >= 0) {
+  /* An O_PATH fd's own file (the caller knows it is one): getxattrat would refuse it. */
+  if (!(empty && opath) && __atomic_load_n(&smbts_have_getxattrat, __ATOMIC_RELAXED) >= 0) {
     struct smbts_xattr_args args = {.value = (uintptr_t)buf, .size = (uint32_t)size, .flags = 0};
     long r = SMBTS_RETRY(syscall(SMBTS_NR_getxattrat, dirfd, path,
                                  at_flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), name, &args,
@@ -354,7 +355,7 @@ static void exec_statx_xattr(smbts_work *w) {
     return;
   }
   errno = 0;
-  ssize_t n = xattr_at(w->fd, w->path, (int)w->flags, w->path2, w->out, SMBTS_STATX_XATTR_MAX);
+  ssize_t n = xattr_at(w->fd, w->path, (int)w->flags, w->path2, w->out, SMBTS_STATX_XATTR_MAX, false);
   if (n < 0) w->xerr = errno ? errno : EIO;
   else w->outlen = (size_t)n;
 }
@@ -403,7 +404,7 @@ static napi_value js_statxXattr(napi_env env, napi_callback_info info) {
 /* One record: statx of `name` in dirfd and (xname not NULL, statx succeeded) its xattr `xname`.
  * Returns the statx result. */
 static int32_t stat_record(int dirfd, const char *name, int flags, unsigned int mask, const char *xname,
-                           uint8_t *rec) {
+                           uint8_t *rec, bool opath) {
   int32_t sres = 0, xres = -ENODATA;
   struct statx *stx = (struct statx *)(rec + 8);
   memset(stx, 0, sizeof *stx);
@@ -411,7 +412,7 @@ static int32_t stat_record(int dirfd, const char *name, int flags, unsigned int 
     sres = -(errno ? errno : EIO);
   } else if (xname) {
     errno = 0;
-    ssize_t n = xattr_at(dirfd, name, flags, xname, rec + 8 + sizeof(struct statx), SMBTS_STATX_XATTR_MAX);
+    ssize_t n = xattr_at(dirfd, name, flags, xname, rec + 8 + sizeof(struct statx), SMBTS_STATX_XATTR_MAX, opath);
     xres = n < 0 ? -(errno ? errno : EIO) : (int32_t)n;
   }
   memcpy(rec, &sres, 4);
@@ -437,7 +438,7 @@ static void exec_statx_batch(smbts_work *w) {
   const char *name = (const char *)w->buf;
   for (size_t k = 0; k < count; k++) {
     stat_record(w->fd, name, (int)w->flags, (unsigned int)w->mode, want_xattr ? w->path2 : NULL,
-                (uint8_t *)w->out + k * SMBTS_BATCH_REC);
+                (uint8_t *)w->out + k * SMBTS_BATCH_REC, false);
     name += strlen(name) + 1;
   }
 }
@@ -838,9 +839,10 @@ static napi_value js_openat2Now(napi_env env, napi_callback_info info) {
   return ret_number(env, r);
 }
 
-/* statxXattrNow(dirfd, path, flags, mask, xattrName, out) -> the statx result (0 or -errno), with
- * one statxBatch record written at the start of `out` (at least SMBTS_BATCH_REC bytes): both
- * results, the struct statx, the xattr value. xattrName '' reads no xattr (-ENODATA). */
+/* statxXattrNow(dirfd, path, flags, mask, xattrName, out, opath) -> the statx result (0 or
+ * -errno), with one statxBatch record written at the start of `out` (at least SMBTS_BATCH_REC
+ * bytes): both results, the struct statx, the xattr value. xattrName '' reads no xattr
+ * (-ENODATA). opath: dirfd is an O_PATH fd (its xattr is read through /proc at once). */
 static napi_value js_statxXattrNow(napi_env env, napi_callback_info info) {
   smbts_args a;
   int32_t dirfd = -1;
@@ -862,7 +864,9 @@ static napi_value js_statxXattrNow(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "out is smaller than one statx record");
     return NULL;
   }
-  int32_t sres = stat_record(dirfd, path, (int)flags, mask, name[0] ? name : NULL, out);
+  bool opath = false;
+  napi_get_value_bool(env, a.argv[6], &opath); /* undefined: false */
+  int32_t sres = stat_record(dirfd, path, (int)flags, mask, name[0] ? name : NULL, out, opath);
   free(path);
   free(name);
   napi_value v;

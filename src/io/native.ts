@@ -248,9 +248,10 @@ export interface NativeAddon {
   /**
    * statx(2) and (xattrName not '') one xattr of `path` in `dirfd`, now, written as one
    * statxBatch record at the start of `out` (STATX_BATCH_RECORD bytes at least). Returns the
-   * statx result (0 or -errno).
+   * statx result (0 or -errno). `opath`: dirfd is an O_PATH fd, whose own xattr is read through
+   * /proc/self/fd at once (getxattrat refuses O_PATH fds).
    */
-  statxXattrNow(dirfd: number, path: NativePath, flags: number, mask: number, xattrName: string, out: Uint8Array): number;
+  statxXattrNow(dirfd: number, path: NativePath, flags: number, mask: number, xattrName: string, out: Uint8Array, opath?: boolean): number;
   /** close(2) now: 0 or -errno. */
   closeNow(fd: number): number;
   /** pwrite(2) of buffer[offset, offset + length) at `position`, now, until all is written: the

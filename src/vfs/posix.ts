@@ -360,13 +360,13 @@ class PosixShare implements ShareFs {
    * statx and the DOS record of one file, in one native call (no record read when the share does
    * not store them: `store dos attributes = no` reports what Linux has).
    */
-  async statAt (dirFd: number, path: string, flags: number, name: string, sameMount = false): Promise<{ sx: Statx, st: Stat, rec?: DosRecord }> {
+  async statAt (dirFd: number, path: string, flags: number, name: string, sameMount = false, opath = false): Promise<{ sx: Statx, st: Stat, rec?: DosRecord }> {
     // Inline: only an fd's own file, and only an fd known to be on the share's own mount (a
     // name inside a directory may be another mount's root: NFS, FUSE...).
     const inl = this.inline
     if (inl?.on && sameMount && path === '') {
       const t0 = inl.begin()
-      try { return this.statNow(dirFd, path, flags, name) } finally { inl.done(t0) }
+      try { return this.statNow(dirFd, path, flags, name, opath) } finally { inl.done(t0) }
     }
     if (!this.storeDos) {
       const sx = await this.sys.statx(dirFd, path, flags, STATX_WANTED)
@@ -378,8 +378,8 @@ class PosixShare implements ShareFs {
   }
 
   /** statAt on this thread (native.statxXattrNow). */
-  private statNow (dirFd: number, path: string, flags: number, name: string): { sx: Statx, st: Stat, rec?: DosRecord } {
-    const res = native.statxXattrNow(dirFd, path, flags, STATX_WANTED, this.storeDos ? DOS_XATTR_NAME : '', this.scratch)
+  private statNow (dirFd: number, path: string, flags: number, name: string, opath: boolean): { sx: Statx, st: Stat, rec?: DosRecord } {
+    const res = native.statxXattrNow(dirFd, path, flags, STATX_WANTED, this.storeDos ? DOS_XATTR_NAME : '', this.scratch, opath)
     if (res < 0) throw errnoError(res, 'statx')
     return this.fromRecord(this.scratch, 0, name)
   }
@@ -534,7 +534,7 @@ class PosixShare implements ShareFs {
       const fd = this.openNow(path, c.O_PATH | c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW), 0)
       if (fd !== undefined) {
         try {
-          return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseName(path), true)).st
+          return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseName(path), true, true)).st
         } finally { await this.closeFd(fd, true) }
       }
     }

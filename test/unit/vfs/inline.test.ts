@@ -111,6 +111,12 @@ async function exercise (t: Test, base: string, expectKind: 'memory' | 'local'):
   t.ok(existsSync(join(dir, 'sub', 'new.txt')), 'created')
   if (expectKind === 'memory') t.ok(counters.calls >= before + 2, 'created, stat\'ed and closed inline')
 
+  // The DOS record is read back inline too (through the O_PATH fd of a stat by path).
+  const h = await fs.open('sub/new.txt', { write: true, directory: false })
+  await h.setBasicInfo({ fileAttributes: 0x2 /* HIDDEN */ | 0x20 /* ARCHIVE */ })
+  await h.close()
+  for (let i = 0; i < 2; i++) t.equal((await fs.stat('sub/new.txt')).fileAttributes & 0x2, 0x2, 'the stored HIDDEN is seen by a stat by path')
+
   // Writes: memory copies made inline on tmpfs; through the threadpool on a disk file system.
   const writesBefore = counters.writes
   const w = await fs.open('sub/new.txt', { write: true, directory: false })
