@@ -5,10 +5,14 @@
  * per batch: at the end of a completion batch, before the loop next blocks (uv_prepare), after
  * the poll phase (uv_check), or when the caller says ring.submit().
  *
- * Completion: the ring signals an eventfd (io_uring_register_eventfd) watched by a uv_poll on the
- * JS thread's loop. The poll callback drains the CQ in batches and calls the JS callback once per
- * batch with an Int32Array of [tag, res] pairs (valid only during the call). No ring thread, no
- * threadsafe function: the ring stays single-issuer.
+ * Completion: a uv_poll on the JS thread's loop watches the ring's own fd, which is readable
+ * (EPOLLIN) while CQEs wait: no eventfd for the kernel to signal, no read(2) of it per wake-up.
+ * libuv's epoll is level-triggered and the poll callback drains the CQ until it is empty, so no
+ * CQE is left behind. With DEFER_TASKRUN the kernel does not wake pollers of the ring fd when it
+ * queues deferred work (only the submitter task and a registered eventfd), so such a ring keeps
+ * an eventfd (io_uring_register_eventfd) and polls that instead. The drain calls the JS callback
+ * once per batch with an Int32Array of [tag, res] pairs (valid only during the call). No ring
+ * thread, no threadsafe function: the ring stays single-issuer.
  *
  * Ownership: every Buffer handed to the kernel is referenced (napi_ref) from its op slot until
  * that op's CQE arrives, even across cancel and close. close() cancels what is in flight and frees
@@ -288,6 +292,14 @@ static void ring_teardown(smbts_ring *r) {
   if (r->torn_down) return;
   r->torn_down = true;
   r->closing = true;
+  /* Handles first: libuv takes the polled fd (the ring's own, or the eventfd) out of its epoll set
+   * now, while it is still open, never after its number might have been reused. */
+  disarm_flush(r);
+  uv_poll_stop(&r->poll);
+  r->handles_open = 3;
+  uv_close((uv_handle_t *)&r->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&r->prepare, on_handle_closed);
+  uv_close((uv_handle_t *)&r->check, on_handle_closed);
   if (r->ring_ok) {
     if (r->inflight > 0) cancel_and_wait(r);
     io_uring_queue_exit(&r->ring);
@@ -310,12 +322,6 @@ static void ring_teardown(smbts_ring *r) {
   r->callback = r->results_ref = NULL;
   if (r->actx) napi_async_destroy(r->env, r->actx);
   r->actx = NULL;
-  disarm_flush(r);
-  uv_poll_stop(&r->poll);
-  r->handles_open = 3;
-  uv_close((uv_handle_t *)&r->poll, on_handle_closed);
-  uv_close((uv_handle_t *)&r->prepare, on_handle_closed);
-  uv_close((uv_handle_t *)&r->check, on_handle_closed);
 }
 
 static void ring_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
@@ -431,9 +437,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   smbts_ring *r = h->data;
   if (r->torn_down) return;
   r->c_wakeups++;
-  uint64_t v;
-  /* Reset the eventfd before draining, so a CQE posted meanwhile wakes us again. */
-  while (read(r->efd, &v, sizeof v) < 0 && errno == EINTR) {
+  if (r->efd >= 0) {
+    uint64_t v;
+    /* Reset the eventfd before draining, so a CQE posted meanwhile wakes us again. */
+    while (read(r->efd, &v, sizeof v) < 0 && errno == EINTR) {
+    }
   }
   napi_handle_scope scope;
   if (napi_open_handle_scope(r->env, &scope) != napi_ok) return;
@@ -514,17 +522,20 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
     r->ops[i].next_free = i + 1 < r->cq_entries ? i + 1 : RING_NO_SLOT;
   }
   r->free_head = 0;
-  r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (r->efd < 0) {
-    fail_call = "eventfd";
-    fail_err = errno;
-    goto fail_ring;
-  }
-  ret = io_uring_register_eventfd(&r->ring, r->efd);
-  if (ret < 0) {
-    fail_call = "io_uring_register_eventfd";
-    fail_err = -ret;
-    goto fail_ring;
+  if (r->setup_flags & IORING_SETUP_DEFER_TASKRUN) {
+    /* Deferred task work wakes the submitter and an eventfd, not pollers of the ring fd. */
+    r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->efd < 0) {
+      fail_call = "eventfd";
+      fail_err = errno;
+      goto fail_ring;
+    }
+    ret = io_uring_register_eventfd(&r->ring, r->efd);
+    if (ret < 0) {
+      fail_call = "io_uring_register_eventfd";
+      fail_err = -ret;
+      goto fail_ring;
+    }
   }
 
   napi_value ab, name;
@@ -543,7 +554,7 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
 
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop ||
-      uv_poll_init(loop, &r->poll, r->efd) != 0) {
+      uv_poll_init(loop, &r->poll, r->efd >= 0 ? r->efd : r->ring.ring_fd) != 0) {
     fail_call = "uv_poll_init";
     fail_err = EINVAL;
     goto fail_refs;

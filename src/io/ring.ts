@@ -2,8 +2,8 @@
 //
 // Every method preps one SQE and returns a Promise (with the op's `tag`) that settles when its CQE
 // arrives. Prepped SQEs go to the kernel together, one io_uring_submit per batch (before the
-// event loop next blocks, or at `submit()`). Completions come back through an eventfd on the
-// libuv loop, drained in batches. A failed op rejects with an Error carrying `code` (errno name),
+// event loop next blocks, or at `submit()`). Completions come back through a libuv poll of the
+// ring's own fd (an eventfd only for DEFER_TASKRUN rings), drained in batches. A failed op rejects with an Error carrying `code` (errno name),
 // `errno` (positive) and `syscall`, like the threadpool ops in native.ts.
 //
 // Buffers passed in are held by the addon until their CQE, even after cancel() or close(): do not
@@ -72,7 +72,7 @@ export interface RingCounters {
   submits: number;
   sqes: number;
   submitErrors: number;
-  /** CQEs reaped; JS callback batches; eventfd wake-ups. */
+  /** CQEs reaped; JS callback batches; wake-ups of the loop's poll (ring fd, or eventfd). */
   cqes: number;
   batches: number;
   wakeups: number;
