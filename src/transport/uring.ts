@@ -4,11 +4,18 @@
 // never land on a reused fd. (A listen address that is a name, not a number, gets libuv's
 // listener and accept; those sockets are paused on connect and served on the ring the same way.)
 //
-// Receive: one recv in flight per connection, into the free tail of a per-connection arena;
-// whole frames are views of it (CONVENTIONS 4), handed to Smb2Connection through FrameReader.
-// The arena is never rewritten: when its tail runs short a new one is taken and the old one lives
-// as long as some frame still views it. A frame larger than what one recv brought is received
-// straight into its own buffer (FrameReader.pendingSpace), so a 1 MiB WRITE is not copied.
+// Receive: into the free tail of a per-connection arena; whole frames are views of it
+// (CONVENTIONS 4), handed to Smb2Connection through FrameReader. The arena is never rewritten:
+// when its tail runs short a new one is taken and the old one lives as long as some frame still
+// views it. Small frames come through one multishot recv per connection that stays armed across
+// requests (no SQE, no submit, no Promise per request): it takes from the connection's own
+// provided-buffer group, given one span at a time — the arena's free tail, so nothing is
+// copied — and refilled after each chunk. It is stopped (cancelled, or it ends itself with
+// ENOBUFS when no span was given) while the connection does not accept more, and before a large
+// frame's rest is received: a frame missing DIRECT_MIN or more is received by plain recvs
+// straight into its own buffer (FrameReader.pendingSpace), so a 1 MiB WRITE is not copied, and
+// only once the multishot's last CQE is in, so no two recvs on the socket ever overlap. Where
+// the kernel has no buffer rings every chunk is one plain recv.
 //
 // Send: replies queue per connection and go out one sendmsg at a time (the ring does not order
 // two SQEs on one socket unless they are linked): whatever is queued — a reply's length, header,
@@ -66,6 +73,18 @@ class RingConnection {
   private arenaOff = 0
   private receiving = false
   private recvTag = 0
+  /** The connection's provided-buffer group (undefined: plain recvs only). */
+  private group: number | undefined
+  /** A span of the arena given to the group and not yet filled: [provOff, arenaOff + ...). */
+  private provided = false
+  private provOff = 0
+  /** The multishot recv is armed (its last CQE not in yet); `multiStopping`: cancel asked. */
+  private multi = false
+  private multiTag = 0
+  private multiStopping = false
+  private readonly onMultiData = (n: number, consumed: boolean): void => { this.multiData(n, consumed) }
+  private readonly onMultiEnd = (res: number): void => { this.multiEnded(res, undefined) }
+  private readonly onMultiErr = (e: Error): void => { this.multiEnded(0, e) }
   private recvPaused = false
   /** Buffers waiting to be sent, in order, each with what runs once the kernel has all of it
    *  (a READ payload goes back to its pool); `queued` counts their bytes. */
@@ -101,10 +120,21 @@ class RingConnection {
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
   }
 
-  start (): void { this.postRecv() }
+  start (): void {
+    if (this.ring.multishotRecv) {
+      try {
+        this.group = this.ring.createBufGroup()
+      } catch (e) {
+        // No buffer rings in this kernel (or no group free): plain recvs, on every connection.
+        if ((e as { code?: string }).code !== 'SMBTS_ERR_RING_FULL') this.ring.multishotRecv = false
+        this.server.log.debug('conn', `${this.remote}: no multishot recv: ${(e as Error).message}`)
+      }
+    }
+    this.postRecv()
+  }
 
   private postRecv (): void {
-    if (this.closing || this.receiving) return
+    if (this.closing || this.receiving || this.multi) return
     // Stop receiving while replies pile up unread or the requests in flight hold the budget
     // (Smb2Connection.accepting); the frame timer stops meanwhile.
     if (!this.conn.accepting) {
@@ -117,6 +147,9 @@ class RingConnection {
     if (pending !== undefined && pending.len >= DIRECT_MIN) {
       ({ buf, off, len } = pending)
       direct = true
+    } else if (this.group !== undefined) {
+      this.armMulti()
+      return
     } else {
       if (ARENA_SIZE - this.arenaOff < ARENA_MIN_TAIL) { this.arena = Buffer.allocUnsafe(ARENA_SIZE); this.arenaOff = 0 }
       buf = this.arena
@@ -151,6 +184,86 @@ class RingConnection {
       this.conn.close('socket closed')
       this.maybeDestroy()
     })
+  }
+
+  /** Gives the group the arena's free tail (a fresh arena when it runs short), unless given. */
+  private provide (): void {
+    if (this.provided) return
+    if (ARENA_SIZE - this.arenaOff < ARENA_MIN_TAIL) { this.arena = Buffer.allocUnsafe(ARENA_SIZE); this.arenaOff = 0 }
+    this.ring.provideBuffer(this.group!, this.arena, this.arenaOff, Math.min(RECV_MAX, ARENA_SIZE - this.arenaOff))
+    this.provided = true
+    this.provOff = this.arenaOff
+  }
+
+  private armMulti (): void {
+    try {
+      this.provide()
+    } catch (e) {
+      this.server.log.info(`${this.remote}: provide buffer: ${(e as Error).message}; closing`)
+      this.conn.close('socket closed')
+      return
+    }
+    this.multi = true
+    this.multiStopping = false
+    const p = this.ring.recvMultishot(this.fd, this.group!, this.onMultiData)
+    this.multiTag = p.tag
+    p.then(this.onMultiEnd, this.onMultiErr)
+  }
+
+  /** A chunk of the multishot recv: `n` bytes at provOff when `consumed`. */
+  private multiData (n: number, consumed: boolean): void {
+    if (!consumed) return
+    this.provided = false
+    if (this.closing || n <= 0) return
+    const off = this.provOff
+    this.arenaOff = off + n
+    try {
+      this.reader.push(this.arena.subarray(off, off + n), this.onFrame)
+      this.timers.onData(n, this.reader.midFrame)
+    } catch (e) {
+      this.server.log.info(`${this.remote}: ${(e as Error).message}; closing`)
+      this.conn.close((e as Error).message)
+      return
+    }
+    if (this.closing || this.multiStopping) return
+    // Stop while the connection takes no more, or before a large frame's rest (received
+    // straight into its own buffer once this recv is over); otherwise the next span.
+    const pending = this.reader.pendingSpace()
+    if (!this.conn.accepting || (pending !== undefined && pending.len >= DIRECT_MIN)) {
+      this.stopMulti()
+      return
+    }
+    try {
+      this.provide()
+    } catch (e) {
+      this.server.log.info(`${this.remote}: provide buffer: ${(e as Error).message}; closing`)
+      this.conn.close('socket closed')
+    }
+  }
+
+  private stopMulti (): void {
+    if (this.multiStopping || !this.multi) return
+    this.multiStopping = true
+    // Without a span the kernel would end it with ENOBUFS at the next chunk; the cancel ends it
+    // now, so a paused connection holds no armed recv.
+    this.ring.cancel(this.multiTag)
+  }
+
+  /** The multishot recv's last CQE: end of stream, or stopped (by us, ENOBUFS, the kernel). */
+  private multiEnded (res: number, e: Error | undefined): void {
+    this.multi = false
+    if (this.closing) { this.maybeDestroy(); return }
+    if (e === undefined) {
+      if (res === 0) { this.conn.close('socket closed'); return }
+    } else {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code !== 'ECANCELED' && code !== 'ENOBUFS') {
+        this.server.log.debug('conn', `${this.remote}: recv: ${e.message}`)
+        this.conn.close('socket closed')
+        return
+      }
+    }
+    this.postRecv()
   }
 
   private enqueue (chunks: Buffer[], onSent?: () => void): void {
@@ -361,13 +474,19 @@ class RingConnection {
     }
     this.queued = 0
     if (this.receiving) this.ring.cancel(this.recvTag)
+    if (this.multi) this.ring.cancel(this.multiTag)
     if (this.sending) this.ring.cancel(this.sendTag)
     this.maybeDestroy()
   }
 
   private maybeDestroy (): void {
-    if (!this.closing || this.receiving || this.sending || this.destroyed) return
+    if (!this.closing || this.receiving || this.multi || this.sending || this.destroyed) return
     this.destroyed = true
+    // No recv takes from the group any more: its span (and the arena) can go.
+    if (this.group !== undefined) {
+      try { this.ring.destroyBufGroup(this.group) } catch { /* the ring closed: nothing is registered */ }
+      this.group = undefined
+    }
     this.timers.stop()
     this.server.limits.release(this.addr)
     this.closeFd()

@@ -1,6 +1,7 @@
 // The io_uring fast path is really taken: smbclient put/get against a live server started with
-// useUring moves the ring's recv/sendmsg/readFixed (READs into registered buffers)/write and openat2/statx/close counters; with useUring: false there is no ring
-// at all and the server says it runs the fallback. Skips when io_uring cannot be set up here.
+// useUring moves the ring's recvMultishot (small frames)/recv (the rest of large WRITEs, straight into their buffer)/sendmsg/readFixed (READs
+// into registered buffers)/write and openat2/statx/close counters; with multishot recvs turned off every chunk is a plain recv; with
+// useUring: false there is no ring at all and the server says it runs the fallback. Skips when io_uring cannot be set up here.
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -11,8 +12,9 @@ import { ringUnavailableReason, type RingCounters } from '../../src/io/ring.js'
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const why = await ringUnavailableReason()
 
-async function putGet (t: Test, useUring: boolean): Promise<{ before?: RingCounters, after?: RingCounters, logs: string[], io: unknown }> {
+async function putGet (t: Test, useUring: boolean, multishot = true): Promise<{ before?: RingCounters, after?: RingCounters, logs: string[], io: unknown }> {
   const live = await startLive({ useUring })
+  if (live.server.ring !== undefined) live.server.ring.multishotRecv = multishot
   try {
     const data = randomBytes(3 * 1024 * 1024 + 5)
     writeFileSync(join(live.root, 'in.bin'), data)
@@ -36,12 +38,18 @@ if (why !== undefined) {
     t.ok(before !== undefined && after !== undefined, 'the server has a ring')
     // sockets (recv, and sendmsg: a reply's pieces leave in one op), file data (read/write), and the CREATE/CLOSE path (openat2, statx with
     // the DOS record's fgetxattr, close)
-    for (const op of ['recv', 'sendmsg', 'readFixed', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
+    for (const op of ['recvMultishot', 'recv', 'sendmsg', 'readFixed', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
     t.ok(after!.ops.accept >= 1 && after!.moreCqes > before!.moreCqes, 'the connection came from the ring\'s multishot accept')
     t.ok(after!.links > before!.links, 'READs went out as linked read→sendmsg chains')
     t.ok(logs.some(l => /transport: io_uring/.test(l)), 'says it runs io_uring')
+  })
+
+  t.test('with multishot recvs turned off, every chunk is a plain recv', async t => {
+    const { before, after } = await putGet(t, true, false)
+    t.equal(after!.ops.recvMultishot, before!.ops.recvMultishot, 'no multishot recv')
+    t.ok(after!.ops.recv > before!.ops.recv, 'plain recvs')
   })
 
   t.test('useUring: false has no ring and says it runs the fallback', async t => {
