@@ -17,11 +17,13 @@
 // only once the multishot's last CQE is in, so no two recvs on the socket ever overlap. Where
 // the kernel has no buffer rings every chunk is one plain recv.
 //
-// Send: replies queue per connection and go out one sendmsg at a time (the ring does not order
-// two SQEs on one socket unless they are linked): whatever is queued — a reply's length, header,
-// body and READ payload, or several pipelined replies — leaves in one op, each piece an iovec,
-// nothing copied together. Every Buffer stays referenced by the ring until its CQE
-// (CONVENTIONS 5).
+// Send: a small reply with nothing queued before it goes straight into the socket
+// (native.sendNow, a non-blocking sendmsg) with no queue entry and a reused length header.
+// Otherwise replies queue per connection and go out one sendmsg at a time (the ring does not
+// order two SQEs on one socket unless they are linked): whatever is queued — a reply's length,
+// header, body and READ payload, or several pipelined replies — leaves in one op, each piece an
+// iovec, nothing copied together (small runs are tried with sendNow first). Every Buffer stays
+// referenced by the ring until its CQE (CONVENTIONS 5).
 import net from 'node:net'
 import { FrameReader, frameHeader, type OnFrame } from './framing.js'
 import { frameLimit, handleFrame, serveSocket } from './tcp.js'
@@ -93,6 +95,11 @@ class RingConnection {
   private sending = false
   /** Sends done at once on the JS thread (native.sendNow), for tests and stats. */
   inlineSends = 0
+  /** sendInline's length header and iovec list, reused (sendNow is done with them on return). */
+  private readonly inlineHeader = Buffer.allocUnsafe(4)
+  private readonly inlineBufs: Buffer[] = []
+  /** Bytes a sendInline that took only part of a reply sent (consumed once it is queued). */
+  private inlineSent = 0
   /** How many pieces at the queue's head the send in flight carries (the kernel may read them). */
   private sendingPieces = 0
   private sendTag = 0
@@ -218,7 +225,7 @@ class RingConnection {
     const off = this.provOff
     this.arenaOff = off + n
     try {
-      this.reader.push(this.arena.subarray(off, off + n), this.onFrame)
+      this.reader.push(this.arena, this.onFrame, off, off + n)
       this.timers.onData(n, this.reader.midFrame)
     } catch (e) {
       this.server.log.info(`${this.remote}: ${(e as Error).message}; closing`)
@@ -270,12 +277,53 @@ class RingConnection {
     if (this.closing) { onSent?.(); return }
     let total = 0
     for (const c of chunks) total += c.length
+    if (!this.sending && this.sendQ.length === 0 && total + 4 <= INLINE_SEND_MAX && chunks.length < SEND_IOV_MAX) {
+      if (this.sendInline(chunks, total, onSent)) return
+    }
     this.sendQ.push({ buf: frameHeader(total) })
     this.queued += 4 + total
     for (const c of chunks) if (c.length > 0) this.sendQ.push({ buf: c })
     // The message's last piece carries the hook: once it is sent, all of the message is.
     if (onSent !== undefined) this.sendQ[this.sendQ.length - 1].onSent = onSent
+    if (this.inlineSent > 0) {
+      // sendInline got part of it out: that part leaves the queue's head.
+      const sent = this.inlineSent
+      this.inlineSent = 0
+      this.consumeSent(sent)
+    }
     this.queuedMore()
+  }
+
+  /**
+   * A small reply with nothing queued before it: straight into the socket (native.sendNow) with
+   * the connection's own length header and no queue entries. True when the socket took all of it
+   * (or the send failed and the connection is closing); false when it took part or nothing: the
+   * caller queues the reply, and what was sent is consumed from the queue's head.
+   */
+  private sendInline (chunks: Buffer[], total: number, onSent: (() => void) | undefined): boolean {
+    const bufs = this.inlineBufs
+    this.inlineHeader.writeUInt32BE(total, 0)
+    bufs.push(this.inlineHeader)
+    for (const c of chunks) if (c.length > 0) bufs.push(c)
+    let sent
+    try {
+      sent = native.sendNow(this.fd, bufs)
+    } catch (e) {
+      bufs.length = 0
+      onSent?.()
+      this.sendFailed(e as Error)
+      return true
+    } finally {
+      bufs.length = 0
+    }
+    this.inlineSends++
+    if (sent === total + 4) {
+      this.sentTotal += sent
+      onSent?.()
+      return true
+    }
+    if (sent > 0) this.inlineSent = sent
+    return false
   }
 
   /** Over HIGH_WATER the connection stops taking requests and the slow-reader timer runs. */
