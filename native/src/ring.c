@@ -13,7 +13,8 @@
  * queues deferred work (only the submitter task and a registered eventfd), so such a ring keeps
  * an eventfd (io_uring_register_eventfd) and polls that instead. The drain calls the JS callback
  * once per batch with an Int32Array of [tag, res, provided buffer id or -1] triplets (valid only
- * during the call). No ring thread, no threadsafe function: the ring stays single-issuer.
+ * during the call; one Int32Array made once, the call says how many triplets are new). No ring
+ * thread, no threadsafe function: the ring stays single-issuer.
  *
  * Provided-buffer groups (one-entry buffer rings, one per connection) let a multishot recv stay
  * armed across requests while the caller still chooses where each chunk lands: it gives the
@@ -390,17 +391,17 @@ static void ring_finalize(napi_env env, void *data, void *hint) {
 
 static void deliver(smbts_ring *r, uint32_t pairs, bool closed) {
   napi_env env = r->env;
-  napi_value cb, ab, view = NULL, args[2], recv, result;
+  napi_value cb, view = NULL, args[3], recv, result;
   if (!r->callback || napi_get_reference_value(env, r->callback, &cb) != napi_ok || !cb) return;
   napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
-  if (pairs > 0 && napi_get_reference_value(env, r->results_ref, &ab) == napi_ok && ab) {
-    napi_create_typedarray(env, napi_int32_array, (size_t)pairs * 3, ab, 0, &view);
-  }
+  /* One Int32Array over the whole results buffer, made once; the count says how much is new. */
+  if (pairs > 0) napi_get_reference_value(env, r->results_ref, &view);
   if (!view) napi_get_null(env, &view);
   args[0] = view;
   napi_get_boolean(env, closed, &args[1]);
+  napi_create_uint32(env, view ? pairs : 0, &args[2]);
   r->c_batches++;
-  napi_status st = napi_make_callback(env, r->actx, recv, cb, 2, args, &result);
+  napi_status st = napi_make_callback(env, r->actx, recv, cb, 3, args, &result);
   if (st == napi_pending_exception) {
     napi_value exc;
     if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
@@ -410,7 +411,7 @@ static void deliver(smbts_ring *r, uint32_t pairs, bool closed) {
 /* The last call: tear the ring down first, so JS resuming from (null, true) sees it closed. */
 static void deliver_closed(smbts_ring *r) {
   napi_env env = r->env;
-  napi_value cb = NULL, recv, args[2], result;
+  napi_value cb = NULL, recv, args[3], result;
   if (r->callback) napi_get_reference_value(env, r->callback, &cb); /* held by the handle scope */
   napi_async_context actx = r->actx;
   r->actx = NULL; /* teardown must not destroy it yet */
@@ -419,8 +420,9 @@ static void deliver_closed(smbts_ring *r) {
     napi_get_global(env, &recv);
     napi_get_null(env, &args[0]);
     napi_get_boolean(env, true, &args[1]);
+    napi_create_uint32(env, 0, &args[2]);
     r->c_batches++;
-    if (napi_make_callback(env, actx, recv, cb, 2, args, &result) == napi_pending_exception) {
+    if (napi_make_callback(env, actx, recv, cb, 3, args, &result) == napi_pending_exception) {
       napi_value exc;
       if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
     }
@@ -579,11 +581,13 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
     }
   }
 
-  napi_value ab, name;
+  napi_value ab, results, name;
   void *data = NULL;
   if (napi_create_arraybuffer(env, (size_t)r->cq_entries * 3 * sizeof(int32_t), &data, &ab) !=
           napi_ok ||
-      napi_create_reference(env, ab, 1, &r->results_ref) != napi_ok ||
+      napi_create_typedarray(env, napi_int32_array, (size_t)r->cq_entries * 3, ab, 0, &results) !=
+          napi_ok ||
+      napi_create_reference(env, results, 1, &r->results_ref) != napi_ok ||
       napi_create_reference(env, a.argv[1], 1, &r->callback) != napi_ok ||
       napi_create_string_utf8(env, "smbts:ring", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_async_init(env, NULL, name, &r->actx) != napi_ok) {

@@ -52,7 +52,8 @@ interface NativeRingHandle {
   counters(): RingCounters;
 }
 
-type CompletionCallback = (results: Int32Array | null, closed: boolean) => void;
+/** `results` is the addon's one Int32Array, of which the first `count` triplets are new. */
+type CompletionCallback = (results: Int32Array | null, closed: boolean, count: number) => void;
 
 interface NativeRingModule {
   Ring: new (entries: number, onCompletions: CompletionCallback, flags?: number) => NativeRingHandle;
@@ -231,7 +232,7 @@ export class Ring {
   multishotRecv = true;
 
   private constructor(mod: NativeRingModule, entries: number, opts: RingOptions) {
-    this.#h = new mod.Ring(entries, (results, closed) => this.#onCompletions(results, closed), opts.flags);
+    this.#h = new mod.Ring(entries, (results, closed, count) => this.#onCompletions(results, closed, count), opts.flags);
   }
 
   /** Sets up a ring of `entries` SQEs (CQ twice that). Throws an errno Error if io_uring_setup fails. */
@@ -561,11 +562,11 @@ export class Ring {
     }
   }
 
-  #onCompletions(results: Int32Array | null, closed: boolean): void {
+  #onCompletions(results: Int32Array | null, closed: boolean, count: number): void {
     // `results` is a view of the addon's reused buffer: consume it now, synchronously.
     if (results) {
       // [tag, res, provided buffer or -1] per CQE.
-      for (let i = 0; i < results.length; i += 3) {
+      for (let i = 0, end = count * 3; i < end; i += 3) {
         let tag = results[i]!;
         if (tag < 0) {
           // A multishot op's CQE with more to come: the op stays pending.
