@@ -131,8 +131,10 @@ class RingConnection {
       try {
         this.group = this.ring.createBufGroup()
       } catch (e) {
-        // No buffer rings in this kernel (or no group free): plain recvs, on every connection.
-        if ((e as { code?: string }).code !== 'SMBTS_ERR_RING_FULL') this.ring.multishotRecv = false
+        // No buffer rings in this kernel: plain recvs on every connection from now on. Any other
+        // failure (no group free, out of memory): plain recvs on this one.
+        const code = (e as { code?: string }).code
+        if (code === 'EINVAL' || code === 'ENOSYS' || code === 'EOPNOTSUPP') this.ring.multishotRecv = false
         this.server.log.debug('conn', `${this.remote}: no multishot recv: ${(e as Error).message}`)
       }
     }
@@ -263,6 +265,16 @@ class RingConnection {
       if (res === 0) { this.conn.close('socket closed'); return }
     } else {
       const code = (e as NodeJS.ErrnoException).code
+      if (code === 'EINVAL' && this.group !== undefined) {
+        // A kernel with buffer rings but no multishot recv (before 6.0): plain recvs from now
+        // on. No recv takes from the group any more, so it (and its span) can go.
+        this.ring.multishotRecv = false
+        try { this.ring.destroyBufGroup(this.group) } catch { /* the ring closed */ }
+        this.group = undefined
+        this.provided = false
+        this.postRecv()
+        return
+      }
       if (code !== 'ECANCELED' && code !== 'ENOBUFS') {
         this.server.log.debug('conn', `${this.remote}: recv: ${e.message}`)
         this.conn.close('socket closed')
