@@ -5,15 +5,26 @@
  * per batch: at the end of a completion batch, before the loop next blocks (uv_prepare), after
  * the poll phase (uv_check), or when the caller says ring.submit().
  *
- * Completion: the ring signals an eventfd (io_uring_register_eventfd) watched by a uv_poll on the
- * JS thread's loop. The poll callback drains the CQ in batches and calls the JS callback once per
- * batch with an Int32Array of [tag, res] pairs (valid only during the call). No ring thread, no
- * threadsafe function: the ring stays single-issuer.
+ * Completion: a uv_poll on the JS thread's loop watches the ring's own fd, which is readable
+ * (EPOLLIN) while CQEs wait: no eventfd for the kernel to signal, no read(2) of it per wake-up.
+ * libuv's epoll is level-triggered and the poll callback drains the CQ until it is empty (a CQ
+ * still not empty after 64 rounds keeps the fd readable: the next loop turn goes on), so no CQE
+ * is left behind. With DEFER_TASKRUN the kernel does not wake pollers of the ring fd when it
+ * queues deferred work (only the submitter task and a registered eventfd), so such a ring keeps
+ * an eventfd (io_uring_register_eventfd) and polls that instead. The drain calls the JS callback
+ * once per batch with an Int32Array of [tag, res, provided buffer id or -1] triplets (valid only
+ * during the call; one Int32Array made once, the call says how many triplets are new). No ring
+ * thread, no threadsafe function: the ring stays single-issuer.
+ *
+ * Provided-buffer groups (one-entry buffer rings, one per connection) let a multishot recv stay
+ * armed across requests while the caller still chooses where each chunk lands: it gives the
+ * group one span at a time (provideBuffer) and the next once a CQE says the last was filled.
  *
  * Ownership: every Buffer handed to the kernel is referenced (napi_ref) from its op slot until
- * that op's CQE arrives, even across cancel and close. close() cancels what is in flight and frees
- * the ring only when the last CQE is in. Slots are as many as CQ entries, so the CQ cannot
- * overflow from our own ops.
+ * that op's CQE arrives, even across cancel and close; a group holds the Buffer of its last span
+ * until it is destroyed (refused while a recv takes from it) or the ring is gone. close()
+ * cancels what is in flight and frees the ring only when the last CQE is in. Slots are as many
+ * as CQ entries, so the CQ cannot overflow from our own ops.
  */
 #include "smbts.h"
 
@@ -63,7 +74,8 @@
   X(FSETXATTR, fsetxattr)                                                                       \
   X(SENDMSG, sendmsg)                                                                           \
   X(ACCEPT, accept)                                                                             \
-  X(READ_FIXED, readFixed)
+  X(READ_FIXED, readFixed)                                                                      \
+  X(RECV_MULTI, recvMultishot)
 
 enum ring_kind {
 #define RK_ENUM(up, js) RK_##up,
@@ -87,8 +99,23 @@ typedef struct ring_op {
   char *path;
   char *path2; /* the second name of renameat2/linkat; an xattr name */
   void *mem;   /* sendmsg's msghdr and iovecs, read by the kernel until the CQE */
+  int32_t bgid; /* the provided-buffer group a multishot recv takes from, or -1 */
   struct open_how how;
 } ring_op;
+
+/* A provided-buffer group: a one-entry buffer ring (io_uring_register_buf_ring) that the caller
+ * refills with a span of one of its Buffers after each CQE that consumed it (provideBuffer). The
+ * Buffer is held until the group is destroyed or given another one. */
+#define RING_MAX_BUF_GROUPS 16384u
+typedef struct ring_buf_group {
+  bool used;
+  bool registered;
+  struct io_uring_buf_ring *br; /* page-aligned, ours; the kernel reads it while registered */
+  napi_ref ref;                 /* the Buffer the last provided span lies in */
+  uint32_t inflight;            /* multishot recvs taking from this group */
+  bool outstanding;             /* a provided span the kernel has not consumed yet */
+  uint32_t next_free;
+} ring_buf_group;
 
 typedef struct smbts_ring {
   napi_env env;
@@ -116,6 +143,8 @@ typedef struct smbts_ring {
   ring_op *ops;
   uint32_t nbufs;       /* registered-buffer slots (registerBuffers), 0 = none */
   napi_ref *buf_refs;   /* the Buffer registered in each slot, held while it is */
+  ring_buf_group *groups; /* provided-buffer groups, indexed by bgid */
+  uint32_t ngroups, groups_free;
   uint32_t free_head;
   uint32_t inflight;
   uint64_t c_ops[RK__COUNT];
@@ -205,6 +234,7 @@ static ring_op *op_alloc(smbts_ring *r) {
   op->path = NULL;
   op->path2 = NULL;
   op->mem = NULL;
+  op->bgid = -1;
   return op;
 }
 
@@ -214,6 +244,8 @@ static void op_release(smbts_ring *r, ring_op *op) {
   free(op->path2);
   free(op->mem);
   op->mem = NULL;
+  if (op->bgid >= 0) r->groups[op->bgid].inflight--;
+  op->bgid = -1;
   op->ref = NULL;
   op->path = NULL;
   op->path2 = NULL;
@@ -225,6 +257,7 @@ static void op_release(smbts_ring *r, ring_op *op) {
 /* ---- teardown ---- */
 
 static void ring_free(smbts_ring *r) {
+  free(r->groups);
   free(r->buf_refs);
   free(r->ops);
   free(r->cqes);
@@ -288,12 +321,28 @@ static void ring_teardown(smbts_ring *r) {
   if (r->torn_down) return;
   r->torn_down = true;
   r->closing = true;
+  /* Handles first: libuv takes the polled fd (the ring's own, or the eventfd) out of its epoll set
+   * now, while it is still open, never after its number might have been reused. */
+  disarm_flush(r);
+  uv_poll_stop(&r->poll);
+  r->handles_open = 3;
+  uv_close((uv_handle_t *)&r->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&r->prepare, on_handle_closed);
+  uv_close((uv_handle_t *)&r->check, on_handle_closed);
   if (r->ring_ok) {
     if (r->inflight > 0) cancel_and_wait(r);
     io_uring_queue_exit(&r->ring);
     r->ring_ok = false;
   }
-  /* The ring is gone, and with it the kernel's use of the registered buffers. */
+  /* The ring is gone, and with it the kernel's use of the registered and provided buffers. */
+  for (uint32_t i = 0; i < r->ngroups; i++) {
+    ring_buf_group *g = &r->groups[i];
+    if (g->ref) napi_delete_reference(r->env, g->ref);
+    g->ref = NULL;
+    free(g->br);
+    g->br = NULL;
+    g->registered = false;
+  }
   for (uint32_t i = 0; i < r->nbufs; i++) {
     if (r->buf_refs[i]) napi_delete_reference(r->env, r->buf_refs[i]);
     r->buf_refs[i] = NULL;
@@ -310,12 +359,6 @@ static void ring_teardown(smbts_ring *r) {
   r->callback = r->results_ref = NULL;
   if (r->actx) napi_async_destroy(r->env, r->actx);
   r->actx = NULL;
-  disarm_flush(r);
-  uv_poll_stop(&r->poll);
-  r->handles_open = 3;
-  uv_close((uv_handle_t *)&r->poll, on_handle_closed);
-  uv_close((uv_handle_t *)&r->prepare, on_handle_closed);
-  uv_close((uv_handle_t *)&r->check, on_handle_closed);
 }
 
 static void ring_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
@@ -348,17 +391,17 @@ static void ring_finalize(napi_env env, void *data, void *hint) {
 
 static void deliver(smbts_ring *r, uint32_t pairs, bool closed) {
   napi_env env = r->env;
-  napi_value cb, ab, view = NULL, args[2], recv, result;
+  napi_value cb, view = NULL, args[3], recv, result;
   if (!r->callback || napi_get_reference_value(env, r->callback, &cb) != napi_ok || !cb) return;
   napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
-  if (pairs > 0 && napi_get_reference_value(env, r->results_ref, &ab) == napi_ok && ab) {
-    napi_create_typedarray(env, napi_int32_array, (size_t)pairs * 2, ab, 0, &view);
-  }
+  /* One Int32Array over the whole results buffer, made once; the count says how much is new. */
+  if (pairs > 0) napi_get_reference_value(env, r->results_ref, &view);
   if (!view) napi_get_null(env, &view);
   args[0] = view;
   napi_get_boolean(env, closed, &args[1]);
+  napi_create_uint32(env, view ? pairs : 0, &args[2]);
   r->c_batches++;
-  napi_status st = napi_make_callback(env, r->actx, recv, cb, 2, args, &result);
+  napi_status st = napi_make_callback(env, r->actx, recv, cb, 3, args, &result);
   if (st == napi_pending_exception) {
     napi_value exc;
     if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
@@ -368,7 +411,7 @@ static void deliver(smbts_ring *r, uint32_t pairs, bool closed) {
 /* The last call: tear the ring down first, so JS resuming from (null, true) sees it closed. */
 static void deliver_closed(smbts_ring *r) {
   napi_env env = r->env;
-  napi_value cb = NULL, recv, args[2], result;
+  napi_value cb = NULL, recv, args[3], result;
   if (r->callback) napi_get_reference_value(env, r->callback, &cb); /* held by the handle scope */
   napi_async_context actx = r->actx;
   r->actx = NULL; /* teardown must not destroy it yet */
@@ -377,8 +420,9 @@ static void deliver_closed(smbts_ring *r) {
     napi_get_global(env, &recv);
     napi_get_null(env, &args[0]);
     napi_get_boolean(env, true, &args[1]);
+    napi_create_uint32(env, 0, &args[2]);
     r->c_batches++;
-    if (napi_make_callback(env, actx, recv, cb, 2, args, &result) == napi_pending_exception) {
+    if (napi_make_callback(env, actx, recv, cb, 3, args, &result) == napi_pending_exception) {
       napi_value exc;
       if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
     }
@@ -408,9 +452,14 @@ static void drain(smbts_ring *r) {
       ring_op *op = &r->ops[ud - 1];
       if (!op->used) continue;
       /* A multishot op's CQE with F_MORE: more will come, the slot stays; JS sees -tag. */
-      bool more = (r->cqes[i]->flags & IORING_CQE_F_MORE) != 0;
-      r->results[2 * k] = more ? -op->tag : op->tag;
-      r->results[2 * k + 1] = res;
+      unsigned flags = r->cqes[i]->flags;
+      bool more = (flags & IORING_CQE_F_MORE) != 0;
+      r->results[3 * k] = more ? -op->tag : op->tag;
+      r->results[3 * k + 1] = res;
+      /* The provided buffer this CQE consumed (its data, if res > 0, is in it), or -1. */
+      r->results[3 * k + 2] =
+          (flags & IORING_CQE_F_BUFFER) ? (int32_t)(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+      if ((flags & IORING_CQE_F_BUFFER) && op->bgid >= 0) r->groups[op->bgid].outstanding = false;
       k++;
       if (res < 0) r->c_errors++;
       if (more) {
@@ -431,9 +480,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   smbts_ring *r = h->data;
   if (r->torn_down) return;
   r->c_wakeups++;
-  uint64_t v;
-  /* Reset the eventfd before draining, so a CQE posted meanwhile wakes us again. */
-  while (read(r->efd, &v, sizeof v) < 0 && errno == EINTR) {
+  if (r->efd >= 0) {
+    uint64_t v;
+    /* Reset the eventfd before draining, so a CQE posted meanwhile wakes us again. */
+    while (read(r->efd, &v, sizeof v) < 0 && errno == EINTR) {
+    }
   }
   napi_handle_scope scope;
   if (napi_open_handle_scope(r->env, &scope) != napi_ok) return;
@@ -514,24 +565,29 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
     r->ops[i].next_free = i + 1 < r->cq_entries ? i + 1 : RING_NO_SLOT;
   }
   r->free_head = 0;
-  r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (r->efd < 0) {
-    fail_call = "eventfd";
-    fail_err = errno;
-    goto fail_ring;
-  }
-  ret = io_uring_register_eventfd(&r->ring, r->efd);
-  if (ret < 0) {
-    fail_call = "io_uring_register_eventfd";
-    fail_err = -ret;
-    goto fail_ring;
+  if (r->setup_flags & IORING_SETUP_DEFER_TASKRUN) {
+    /* Deferred task work wakes the submitter and an eventfd, not pollers of the ring fd. */
+    r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->efd < 0) {
+      fail_call = "eventfd";
+      fail_err = errno;
+      goto fail_ring;
+    }
+    ret = io_uring_register_eventfd(&r->ring, r->efd);
+    if (ret < 0) {
+      fail_call = "io_uring_register_eventfd";
+      fail_err = -ret;
+      goto fail_ring;
+    }
   }
 
-  napi_value ab, name;
+  napi_value ab, results, name;
   void *data = NULL;
-  if (napi_create_arraybuffer(env, (size_t)r->cq_entries * 2 * sizeof(int32_t), &data, &ab) !=
+  if (napi_create_arraybuffer(env, (size_t)r->cq_entries * 3 * sizeof(int32_t), &data, &ab) !=
           napi_ok ||
-      napi_create_reference(env, ab, 1, &r->results_ref) != napi_ok ||
+      napi_create_typedarray(env, napi_int32_array, (size_t)r->cq_entries * 3, ab, 0, &results) !=
+          napi_ok ||
+      napi_create_reference(env, results, 1, &r->results_ref) != napi_ok ||
       napi_create_reference(env, a.argv[1], 1, &r->callback) != napi_ok ||
       napi_create_string_utf8(env, "smbts:ring", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_async_init(env, NULL, name, &r->actx) != napi_ok) {
@@ -543,7 +599,7 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
 
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop ||
-      uv_poll_init(loop, &r->poll, r->efd) != 0) {
+      uv_poll_init(loop, &r->poll, r->efd >= 0 ? r->efd : r->ring.ring_fd) != 0) {
     fail_call = "uv_poll_init";
     fail_err = EINVAL;
     goto fail_refs;
@@ -951,6 +1007,149 @@ static napi_value js_ring_set_buffer(napi_env env, napi_callback_info info) {
 
 static napi_value js_ring_read_fixed(napi_env env, napi_callback_info info) {
   return ring_rw(env, info, RK_READ_FIXED);
+}
+
+/* ---- provided-buffer groups and multishot recv ----
+ *
+ * A connection receives small frames through one multishot recv that stays armed across
+ * requests (no SQE, no submit per request). Its data goes into the span its group was last given
+ * (provideBuffer): one span at a time, the next given by the caller after the CQE that filled the
+ * last one, so the caller decides where every byte lands (the free tail of its receive arena: no
+ * copy). With no span given the multishot ends with -ENOBUFS, which the caller takes as a cue to
+ * arm it again (or to receive a large frame another way). */
+
+/* createBufGroup() -> bgid: a one-entry buffer ring registered with the kernel, empty. */
+static napi_value js_ring_create_buf_group(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  if (r->closing || !r->ring_ok) return ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
+  if (r->groups_free == RING_NO_SLOT || r->groups_free >= r->ngroups) {
+    uint32_t n = r->ngroups ? r->ngroups * 2 : 64;
+    if (n > RING_MAX_BUF_GROUPS) n = RING_MAX_BUF_GROUPS;
+    if (n <= r->ngroups) return ring_throw(env, "SMBTS_ERR_RING_FULL", "every provided-buffer group is in use");
+    ring_buf_group *g = realloc(r->groups, (size_t)n * sizeof *g);
+    if (!g) return ring_throw(env, "ERR_MEMORY_ALLOCATION_FAILED", "out of memory");
+    memset(g + r->ngroups, 0, (size_t)(n - r->ngroups) * sizeof *g);
+    for (uint32_t i = r->ngroups; i < n; i++) g[i].next_free = i + 1 < n ? i + 1 : RING_NO_SLOT;
+    r->groups = g;
+    r->groups_free = r->ngroups;
+    r->ngroups = n;
+  }
+  uint32_t id = r->groups_free;
+  ring_buf_group *g = &r->groups[id];
+  void *mem = NULL;
+  long page = sysconf(_SC_PAGESIZE);
+  if (posix_memalign(&mem, page > 0 ? (size_t)page : 4096, page > 0 ? (size_t)page : 4096) != 0) {
+    return ring_throw(env, "ERR_MEMORY_ALLOCATION_FAILED", "out of memory");
+  }
+  memset(mem, 0, page > 0 ? (size_t)page : 4096);
+  struct io_uring_buf_reg reg;
+  memset(&reg, 0, sizeof reg);
+  reg.ring_addr = (uint64_t)(uintptr_t)mem;
+  reg.ring_entries = 1;
+  reg.bgid = (uint16_t)id;
+  int ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
+  if (ret < 0) {
+    free(mem);
+    return throw_errno(env, -ret, "io_uring_register_buf_ring");
+  }
+  r->groups_free = g->next_free;
+  g->used = true;
+  g->registered = true;
+  g->br = mem;
+  io_uring_buf_ring_init(g->br);
+  g->ref = NULL;
+  g->inflight = 0;
+  g->outstanding = false;
+  napi_value v;
+  napi_create_uint32(env, id, &v);
+  return v;
+}
+
+/* The group at argument i, or NULL with a JS exception pending. */
+static ring_buf_group *group_arg(smbts_ring *r, smbts_args *a, size_t i, uint32_t *id) {
+  if (!smbts_arg_uint32(a, i, "group", id)) {
+    smbts_args_throw(a);
+    return NULL;
+  }
+  if (*id >= r->ngroups || !r->groups[*id].used) {
+    napi_throw_range_error(a->env, "ERR_OUT_OF_RANGE", "not a provided-buffer group of this ring");
+    return NULL;
+  }
+  return &r->groups[*id];
+}
+
+/* provideBuffer(group, buf, offset, length): the span the group's next recv fills. Only once the
+ * last span given was consumed (a CQE reported it), else SMBTS_ERR_RING_BUSY. `buf` is held. */
+static napi_value js_ring_provide_buffer(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  uint32_t id;
+  uint8_t *ptr;
+  uint32_t len;
+  ring_buf_group *g = group_arg(r, &a, 0, &id);
+  if (!g) return NULL;
+  if (!parse_span(&a, 1, &ptr, &len)) return smbts_args_throw(&a);
+  if (len == 0) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "an empty span cannot be provided");
+    return NULL;
+  }
+  if (r->closing || !r->ring_ok) return ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
+  if (g->outstanding) return ring_throw(env, "SMBTS_ERR_RING_BUSY", "the group's last span is not consumed yet");
+  /* Hold the Buffer (a new reference only when it is another one than last time). */
+  bool same = false;
+  napi_value held;
+  if (g->ref && napi_get_reference_value(env, g->ref, &held) == napi_ok && held) {
+    napi_strict_equals(env, held, a.argv[1], &same);
+  }
+  if (!same) {
+    napi_ref ref;
+    if (napi_create_reference(env, a.argv[1], 1, &ref) != napi_ok) return smbts_throw_napi(env, "napi_create_reference");
+    if (g->ref) napi_delete_reference(env, g->ref);
+    g->ref = ref;
+  }
+  io_uring_buf_ring_add(g->br, ptr, len, 0, io_uring_buf_ring_mask(1), 0);
+  io_uring_buf_ring_advance(g->br, 1); /* a release store: the kernel sees the entry first */
+  g->outstanding = true;
+  return NULL;
+}
+
+/* destroyBufGroup(group): unregisters it and drops its Buffer. Refused while a multishot recv
+ * takes from it (its final CQE must be in first). */
+static napi_value js_ring_destroy_buf_group(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  uint32_t id;
+  ring_buf_group *g = group_arg(r, &a, 0, &id);
+  if (!g) return NULL;
+  if (g->inflight > 0) return ring_throw(env, "SMBTS_ERR_RING_BUSY", "a recv still takes from this group");
+  if (g->registered && r->ring_ok) io_uring_unregister_buf_ring(&r->ring, (int)id);
+  if (g->ref) napi_delete_reference(env, g->ref);
+  free(g->br);
+  memset(g, 0, sizeof *g);
+  g->next_free = r->groups_free;
+  r->groups_free = id;
+  return NULL;
+}
+
+/* recvMultishot(tag, fd, group): one SQE receiving into the group's spans, a CQE per chunk
+ * (F_MORE while it stays armed; JS sees -tag). It ends with a CQE without F_MORE: 0 at end of
+ * stream, -ENOBUFS when no span was provided, -ECANCELED, an error, or data when the kernel
+ * chose to stop. */
+static napi_value js_ring_recv_multishot(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t tag, fd;
+  uint32_t id;
+  if (!(smbts_arg_int32(&a, 0, "tag", &tag) && smbts_arg_int32(&a, 1, "fd", &fd))) return smbts_args_throw(&a);
+  ring_buf_group *g = group_arg(r, &a, 2, &id);
+  if (!g) return NULL;
+  ring_op *op;
+  struct io_uring_sqe *sqe = prep_begin(env, r, &op);
+  if (!sqe) return NULL;
+  io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = (uint16_t)id;
+  op->bgid = (int32_t)id;
+  r->groups[id].inflight++;
+  prep_end(r, sqe, op, tag, RK_RECV_MULTI);
+  return NULL;
 }
 
 /* acceptMultishot(tag, fd): one SQE accepting every connection of a listening socket, each as
@@ -1374,6 +1573,8 @@ napi_status smbts_ring_init(napi_env env, napi_value exports) {
       M("readThenSendmsg", js_ring_read_then_sendmsg), M("acceptMultishot", js_ring_accept_multishot),
       M("registerBuffers", js_ring_register_buffers), M("setBuffer", js_ring_set_buffer),
       M("readFixed", js_ring_read_fixed),
+      M("createBufGroup", js_ring_create_buf_group), M("provideBuffer", js_ring_provide_buffer),
+      M("destroyBufGroup", js_ring_destroy_buf_group), M("recvMultishot", js_ring_recv_multishot),
   };
 #undef M
   napi_value cls, setup;

@@ -2,9 +2,13 @@
 //
 // Every method preps one SQE and returns a Promise (with the op's `tag`) that settles when its CQE
 // arrives. Prepped SQEs go to the kernel together, one io_uring_submit per batch (before the
-// event loop next blocks, or at `submit()`). Completions come back through an eventfd on the
-// libuv loop, drained in batches. A failed op rejects with an Error carrying `code` (errno name),
+// event loop next blocks, or at `submit()`). Completions come back through a libuv poll of the
+// ring's own fd (an eventfd only for DEFER_TASKRUN rings), drained in batches. A failed op rejects with an Error carrying `code` (errno name),
 // `errno` (positive) and `syscall`, like the threadpool ops in native.ts.
+//
+// Multishot ops (accept, recv) settle once, when they end; their other CQEs go to a callback. A
+// multishot recv fills the spans its provided-buffer group is given one at a time
+// (createBufGroup/provideBuffer), so the caller decides where each chunk lands.
 //
 // Buffers passed in are held by the addon until their CQE, even after cancel() or close(): do not
 // reuse them before the op settles. When every ring slot is in flight, further ops wait in a
@@ -26,6 +30,10 @@ interface NativeRingHandle {
   registerBuffers(slots: number): void;
   setBuffer(index: number, buf: Uint8Array | null): void;
   readFixed(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, position: Int64, index: number): void;
+  createBufGroup(): number;
+  provideBuffer(group: number, buf: Uint8Array, offset: number, length: number): void;
+  destroyBufGroup(group: number): void;
+  recvMultishot(tag: number, fd: number, group: number): void;
   openat2(tag: number, dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): void;
   statx(tag: number, dirfd: number, path: NativePath, flags: number, mask: number, out: Uint8Array): void;
   fsync(tag: number, fd: number, datasync: boolean): void;
@@ -43,7 +51,8 @@ interface NativeRingHandle {
   counters(): RingCounters;
 }
 
-type CompletionCallback = (results: Int32Array | null, closed: boolean) => void;
+/** `results` is the addon's one Int32Array, of which the first `count` triplets are new. */
+type CompletionCallback = (results: Int32Array | null, closed: boolean, count: number) => void;
 
 interface NativeRingModule {
   Ring: new (entries: number, onCompletions: CompletionCallback, flags?: number) => NativeRingHandle;
@@ -62,7 +71,8 @@ export interface RingSetupFlags {
 
 export type RingOpName =
   | 'nop' | 'read' | 'write' | 'openat2' | 'statx' | 'fsync' | 'close' | 'recv' | 'send' | 'cancel'
-  | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr' | 'sendmsg' | 'accept' | 'readFixed';
+  | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr' | 'sendmsg' | 'accept' | 'readFixed'
+  | 'recvMultishot';
 
 export interface RingCounters {
   /** SQEs prepped, per kind. */
@@ -71,7 +81,7 @@ export interface RingCounters {
   submits: number;
   sqes: number;
   submitErrors: number;
-  /** CQEs reaped; JS callback batches; eventfd wake-ups. */
+  /** CQEs reaped; JS callback batches; wake-ups of the loop's poll (ring fd, or eventfd). */
   cqes: number;
   batches: number;
   wakeups: number;
@@ -166,8 +176,9 @@ interface Pending {
   reject(e: Error): void;
   /** Set while the op waits in the backlog (not yet prepped). */
   prep?: () => void;
-  /** A multishot op: every CQE but the last (which settles). */
-  each?: (res: number) => void;
+  /** A multishot op: every CQE but the last (which settles), with the provided buffer it
+   *  consumed (-1: none); the last too when it consumed one. */
+  each?: (res: number, buf: number) => void;
 }
 
 const INT32_MAX = 0x7fffffff;
@@ -184,9 +195,14 @@ export class Ring {
   #nextTag = 1;
   #closing = false;
   #closed?: { promise: Promise<void>; resolve: () => void };
+  /**
+   * Whether transports receive through multishot recvs and provided-buffer groups (set false when
+   * the kernel refuses buffer rings, or to turn them off): plain recvs otherwise.
+   */
+  multishotRecv = true;
 
   private constructor(mod: NativeRingModule, entries: number, opts: RingOptions) {
-    this.#h = new mod.Ring(entries, (results, closed) => this.#onCompletions(results, closed), opts.flags);
+    this.#h = new mod.Ring(entries, (results, closed, count) => this.#onCompletions(results, closed, count), opts.flags);
   }
 
   /** Sets up a ring of `entries` SQEs (CQ twice that). Throws an errno Error if io_uring_setup fails. */
@@ -250,6 +266,42 @@ export class Ring {
     });
     const entry = this.#pending.get(p.tag);
     if (entry !== undefined) entry.each = (res) => { if (res >= 0) onConnection(res); };
+    return p;
+  }
+
+  /**
+   * A provided-buffer group (a one-entry buffer ring): the span a multishot recv on it fills
+   * next is the one last given to provideBuffer. Throws (EINVAL...) where the kernel has no
+   * buffer rings.
+   */
+  createBufGroup(): number {
+    return this.#h.createBufGroup();
+  }
+
+  /**
+   * Gives `group` the span its next recv fills: only once the last one was consumed (a CQE said
+   * so). The ring holds `buffer` until the group is destroyed or given another one.
+   */
+  provideBuffer(group: number, buffer: Uint8Array, offset: number, length: number): void {
+    this.#h.provideBuffer(group, buffer, offset, length);
+  }
+
+  /** Unregisters `group`; refused while a recv still takes from it. */
+  destroyBufGroup(group: number): void {
+    this.#h.destroyBufGroup(group);
+  }
+
+  /**
+   * One multishot recv on `fd` into `group`'s spans: `onData(res, consumed)` for every CQE but
+   * the last (res the bytes received into the span last provided, when `consumed`), and for the
+   * last one too when it consumed a span. The promise settles when the recv is no longer armed:
+   * 0 at end of stream, > 0 when the kernel stopped after data (already given to onData); it
+   * rejects with ENOBUFS (no span provided), ECANCELED, or another error.
+   */
+  recvMultishot(fd: number, group: number, onData: (res: number, consumed: boolean) => void): RingPromise<number> {
+    const p = this.#op('recvMultishot', (tag) => this.#h.recvMultishot(tag, fd, group), (res) => res);
+    const entry = this.#pending.get(p.tag);
+    if (entry !== undefined) entry.each = (res, buf) => { onData(res, buf >= 0); };
     return p;
   }
 
@@ -480,20 +532,23 @@ export class Ring {
     }
   }
 
-  #onCompletions(results: Int32Array | null, closed: boolean): void {
+  #onCompletions(results: Int32Array | null, closed: boolean, count: number): void {
     // `results` is a view of the addon's reused buffer: consume it now, synchronously.
     if (results) {
-      for (let i = 0; i < results.length; i += 2) {
+      // [tag, res, provided buffer or -1] per CQE.
+      for (let i = 0, end = count * 3; i < end; i += 3) {
         let tag = results[i]!;
         if (tag < 0) {
           // A multishot op's CQE with more to come: the op stays pending.
           tag = -tag;
-          this.#pending.get(tag)?.each?.(results[i + 1]!);
+          this.#pending.get(tag)?.each?.(results[i + 1]!, results[i + 2]!);
           continue;
         }
         const p = this.#pending.get(tag);
         if (!p) continue;
         this.#pending.delete(tag);
+        const buf = results[i + 2]!;
+        if (buf >= 0 && p.each !== undefined) p.each(results[i + 1]!, buf);
         p.settle(results[i + 1]!);
       }
       if (this.#backlog.length > 0 && !this.#closing) this.#drainBacklog();

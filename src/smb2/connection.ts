@@ -497,9 +497,16 @@ function dropReply (reply: Reply): void {
 
 /** One callback releasing every payload of a response chain, or undefined when none has one. */
 function releaseAll (out: OutMessage[]): (() => void) | undefined {
-  const fns = out.map(m => m.reply.release).filter((f): f is () => void => f !== undefined)
-  if (fns.length === 0) return undefined
-  return fns.length === 1 ? fns[0] : () => { for (const f of fns) f() }
+  let one: (() => void) | undefined
+  let fns: Array<() => void> | undefined
+  for (const m of out) {
+    const f = m.reply.release
+    if (f === undefined) continue
+    if (one === undefined) one = f
+    else (fns ??= [one]).push(f)
+  }
+  if (fns === undefined) return one
+  return () => { for (const f of fns) f() }
 }
 
 /**

@@ -26,12 +26,15 @@ export class FrameReader {
    */
   constructor (private readonly maxFrame: () => number, private readonly alloc?: (len: number) => Lease) {}
 
-  /** Feeds a received chunk; calls `onFrame` for each complete frame, in order. */
-  push (chunk: Buffer, onFrame: OnFrame): void {
-    let off = 0
-    while (off < chunk.length) {
+  /**
+   * Feeds a received chunk (chunk[start, end): a transport receiving into an arena need not make
+   * a view of each chunk); calls `onFrame` for each complete frame, in order.
+   */
+  push (chunk: Buffer, onFrame: OnFrame, start = 0, end = chunk.length): void {
+    let off = start
+    while (off < end) {
       if (this.partial !== undefined) {
-        const n = Math.min(this.partial.length - this.partialFill, chunk.length - off)
+        const n = Math.min(this.partial.length - this.partialFill, end - off)
         chunk.copy(this.partial, this.partialFill, off, off + n)
         this.partialFill += n
         off += n
@@ -40,11 +43,11 @@ export class FrameReader {
       }
       // The 4-byte length header, possibly split across chunks.
       let len: number
-      if (this.headFill === 0 && chunk.length - off >= 4) {
+      if (this.headFill === 0 && end - off >= 4) {
         len = this.length(chunk, off)
         off += 4
       } else {
-        const n = Math.min(4 - this.headFill, chunk.length - off)
+        const n = Math.min(4 - this.headFill, end - off)
         chunk.copy(this.head, this.headFill, off, off + n)
         this.headFill += n
         off += n
@@ -52,7 +55,7 @@ export class FrameReader {
         this.headFill = 0
         len = this.length(this.head, 0)
       }
-      if (chunk.length - off >= len) {
+      if (end - off >= len) {
         onFrame(chunk.subarray(off, off + len))
         off += len
       } else {

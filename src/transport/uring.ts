@@ -4,17 +4,26 @@
 // never land on a reused fd. (A listen address that is a name, not a number, gets libuv's
 // listener and accept; those sockets are paused on connect and served on the ring the same way.)
 //
-// Receive: one recv in flight per connection, into the free tail of a per-connection arena;
-// whole frames are views of it (CONVENTIONS 4), handed to Smb2Connection through FrameReader.
-// The arena is never rewritten: when its tail runs short a new one is taken and the old one lives
-// as long as some frame still views it. A frame larger than what one recv brought is received
-// straight into its own buffer (FrameReader.pendingSpace), so a 1 MiB WRITE is not copied.
+// Receive: into the free tail of a per-connection arena; whole frames are views of it
+// (CONVENTIONS 4), handed to Smb2Connection through FrameReader. The arena is never rewritten:
+// when its tail runs short a new one is taken and the old one lives as long as some frame still
+// views it. Small frames come through one multishot recv per connection that stays armed across
+// requests (no SQE, no submit, no Promise per request): it takes from the connection's own
+// provided-buffer group, given one span at a time — the arena's free tail, so nothing is
+// copied — and refilled after each chunk. It is stopped (cancelled, or it ends itself with
+// ENOBUFS when no span was given) while the connection does not accept more, and before a large
+// frame's rest is received: a frame missing DIRECT_MIN or more is received by plain recvs
+// straight into its own buffer (FrameReader.pendingSpace), so a 1 MiB WRITE is not copied, and
+// only once the multishot's last CQE is in, so no two recvs on the socket ever overlap. Where
+// the kernel has no buffer rings every chunk is one plain recv.
 //
-// Send: replies queue per connection and go out one sendmsg at a time (the ring does not order
-// two SQEs on one socket unless they are linked): whatever is queued — a reply's length, header,
-// body and READ payload, or several pipelined replies — leaves in one op, each piece an iovec,
-// nothing copied together. Every Buffer stays referenced by the ring until its CQE
-// (CONVENTIONS 5).
+// Send: a small reply with nothing queued before it goes straight into the socket
+// (native.sendNow, a non-blocking sendmsg) with no queue entry and a reused length header.
+// Otherwise replies queue per connection and go out one sendmsg at a time (the ring does not
+// order two SQEs on one socket unless they are linked): whatever is queued — a reply's length,
+// header, body and READ payload, or several pipelined replies — leaves in one op, each piece an
+// iovec, nothing copied together (small runs are tried with sendNow first). Every Buffer stays
+// referenced by the ring until its CQE (CONVENTIONS 5).
 import net from 'node:net'
 import { FrameReader, frameHeader, type OnFrame } from './framing.js'
 import { frameLimit, handleFrame, serveSocket } from './tcp.js'
@@ -66,6 +75,18 @@ class RingConnection {
   private arenaOff = 0
   private receiving = false
   private recvTag = 0
+  /** The connection's provided-buffer group (undefined: plain recvs only). */
+  private group: number | undefined
+  /** A span of the arena given to the group and not yet filled: [provOff, arenaOff + ...). */
+  private provided = false
+  private provOff = 0
+  /** The multishot recv is armed (its last CQE not in yet); `multiStopping`: cancel asked. */
+  private multi = false
+  private multiTag = 0
+  private multiStopping = false
+  private readonly onMultiData = (n: number, consumed: boolean): void => { this.multiData(n, consumed) }
+  private readonly onMultiEnd = (res: number): void => { this.multiEnded(res, undefined) }
+  private readonly onMultiErr = (e: Error): void => { this.multiEnded(0, e) }
   private recvPaused = false
   /** Buffers waiting to be sent, in order, each with what runs once the kernel has all of it
    *  (a READ payload goes back to its pool); `queued` counts their bytes. */
@@ -74,6 +95,10 @@ class RingConnection {
   private sending = false
   /** Sends done at once on the JS thread (native.sendNow), for tests and stats. */
   inlineSends = 0
+  /** sendInline's length header, reused (sendNow is done with it on return). */
+  private readonly inlineHeader = Buffer.allocUnsafe(4)
+  /** Bytes a sendInline that took only part of a reply sent (consumed once it is queued). */
+  private inlineSent = 0
   /** How many pieces at the queue's head the send in flight carries (the kernel may read them). */
   private sendingPieces = 0
   private sendTag = 0
@@ -101,10 +126,23 @@ class RingConnection {
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
   }
 
-  start (): void { this.postRecv() }
+  start (): void {
+    if (this.ring.multishotRecv) {
+      try {
+        this.group = this.ring.createBufGroup()
+      } catch (e) {
+        // No buffer rings in this kernel: plain recvs on every connection from now on. Any other
+        // failure (no group free, out of memory): plain recvs on this one.
+        const code = (e as { code?: string }).code
+        if (code === 'EINVAL' || code === 'ENOSYS' || code === 'EOPNOTSUPP') this.ring.multishotRecv = false
+        this.server.log.debug('conn', `${this.remote}: no multishot recv: ${(e as Error).message}`)
+      }
+    }
+    this.postRecv()
+  }
 
   private postRecv (): void {
-    if (this.closing || this.receiving) return
+    if (this.closing || this.receiving || this.multi) return
     // Stop receiving while replies pile up unread or the requests in flight hold the budget
     // (Smb2Connection.accepting); the frame timer stops meanwhile.
     if (!this.conn.accepting) {
@@ -117,6 +155,9 @@ class RingConnection {
     if (pending !== undefined && pending.len >= DIRECT_MIN) {
       ({ buf, off, len } = pending)
       direct = true
+    } else if (this.group !== undefined) {
+      this.armMulti()
+      return
     } else {
       if (ARENA_SIZE - this.arenaOff < ARENA_MIN_TAIL) { this.arena = Buffer.allocUnsafe(ARENA_SIZE); this.arenaOff = 0 }
       buf = this.arena
@@ -153,16 +194,144 @@ class RingConnection {
     })
   }
 
+  /** Gives the group the arena's free tail (a fresh arena when it runs short), unless given. */
+  private provide (): void {
+    if (this.provided) return
+    if (ARENA_SIZE - this.arenaOff < ARENA_MIN_TAIL) { this.arena = Buffer.allocUnsafe(ARENA_SIZE); this.arenaOff = 0 }
+    this.ring.provideBuffer(this.group!, this.arena, this.arenaOff, Math.min(RECV_MAX, ARENA_SIZE - this.arenaOff))
+    this.provided = true
+    this.provOff = this.arenaOff
+  }
+
+  private armMulti (): void {
+    try {
+      this.provide()
+    } catch (e) {
+      this.server.log.info(`${this.remote}: provide buffer: ${(e as Error).message}; closing`)
+      this.conn.close('socket closed')
+      return
+    }
+    this.multi = true
+    this.multiStopping = false
+    const p = this.ring.recvMultishot(this.fd, this.group!, this.onMultiData)
+    this.multiTag = p.tag
+    p.then(this.onMultiEnd, this.onMultiErr)
+  }
+
+  /** A chunk of the multishot recv: `n` bytes at provOff when `consumed`. */
+  private multiData (n: number, consumed: boolean): void {
+    if (!consumed) return
+    this.provided = false
+    if (this.closing || n <= 0) return
+    const off = this.provOff
+    this.arenaOff = off + n
+    try {
+      this.reader.push(this.arena, this.onFrame, off, off + n)
+      this.timers.onData(n, this.reader.midFrame)
+    } catch (e) {
+      this.server.log.info(`${this.remote}: ${(e as Error).message}; closing`)
+      this.conn.close((e as Error).message)
+      return
+    }
+    if (this.closing || this.multiStopping) return
+    // Stop while the connection takes no more, or before a large frame's rest (received
+    // straight into its own buffer once this recv is over); otherwise the next span.
+    const pending = this.reader.pendingSpace()
+    if (!this.conn.accepting || (pending !== undefined && pending.len >= DIRECT_MIN)) {
+      this.stopMulti()
+      return
+    }
+    try {
+      this.provide()
+    } catch (e) {
+      this.server.log.info(`${this.remote}: provide buffer: ${(e as Error).message}; closing`)
+      this.conn.close('socket closed')
+    }
+  }
+
+  private stopMulti (): void {
+    if (this.multiStopping || !this.multi) return
+    this.multiStopping = true
+    // Without a span the kernel would end it with ENOBUFS at the next chunk; the cancel ends it
+    // now, so a paused connection holds no armed recv.
+    this.ring.cancel(this.multiTag)
+  }
+
+  /** The multishot recv's last CQE: end of stream, or stopped (by us, ENOBUFS, the kernel). */
+  private multiEnded (res: number, e: Error | undefined): void {
+    this.multi = false
+    if (this.closing) { this.maybeDestroy(); return }
+    if (e === undefined) {
+      if (res === 0) { this.conn.close('socket closed'); return }
+    } else {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'EINVAL' && this.group !== undefined) {
+        // A kernel with buffer rings but no multishot recv (before 6.0): plain recvs from now
+        // on. No recv takes from the group any more, so it (and its span) can go.
+        this.ring.multishotRecv = false
+        try { this.ring.destroyBufGroup(this.group) } catch { /* the ring closed */ }
+        this.group = undefined
+        this.provided = false
+        this.postRecv()
+        return
+      }
+      if (code !== 'ECANCELED' && code !== 'ENOBUFS') {
+        this.server.log.debug('conn', `${this.remote}: recv: ${e.message}`)
+        this.conn.close('socket closed')
+        return
+      }
+    }
+    this.postRecv()
+  }
+
   private enqueue (chunks: Buffer[], onSent?: () => void): void {
     if (this.closing) { onSent?.(); return }
     let total = 0
     for (const c of chunks) total += c.length
+    if (!this.sending && this.sendQ.length === 0 && total + 4 <= INLINE_SEND_MAX && chunks.length < SEND_IOV_MAX) {
+      if (this.sendInline(chunks, total, onSent)) return
+    }
     this.sendQ.push({ buf: frameHeader(total) })
     this.queued += 4 + total
     for (const c of chunks) if (c.length > 0) this.sendQ.push({ buf: c })
     // The message's last piece carries the hook: once it is sent, all of the message is.
     if (onSent !== undefined) this.sendQ[this.sendQ.length - 1].onSent = onSent
+    if (this.inlineSent > 0) {
+      // sendInline got part of it out: that part leaves the queue's head.
+      const sent = this.inlineSent
+      this.inlineSent = 0
+      this.consumeSent(sent)
+    }
     this.queuedMore()
+  }
+
+  /**
+   * A small reply with nothing queued before it: straight into the socket (native.sendNow) with
+   * the connection's own length header and no queue entries. True when the socket took all of it
+   * (or the send failed and the connection is closing); false when it took part or nothing: the
+   * caller queues the reply, and what was sent is consumed from the queue's head.
+   */
+  private sendInline (chunks: Buffer[], total: number, onSent: (() => void) | undefined): boolean {
+    this.inlineHeader.writeUInt32BE(total, 0)
+    // A fresh small array (emptying a reused one costs V8 a runtime call); empty chunks are
+    // harmless iovecs.
+    const bufs = chunks.length === 1 ? [this.inlineHeader, chunks[0]] : [this.inlineHeader, ...chunks]
+    let sent
+    try {
+      sent = native.sendNow(this.fd, bufs)
+    } catch (e) {
+      onSent?.()
+      this.sendFailed(e as Error)
+      return true
+    }
+    this.inlineSends++
+    if (sent === total + 4) {
+      this.sentTotal += sent
+      onSent?.()
+      return true
+    }
+    if (sent > 0) this.inlineSent = sent
+    return false
   }
 
   /** Over HIGH_WATER the connection stops taking requests and the slow-reader timer runs. */
@@ -361,13 +530,19 @@ class RingConnection {
     }
     this.queued = 0
     if (this.receiving) this.ring.cancel(this.recvTag)
+    if (this.multi) this.ring.cancel(this.multiTag)
     if (this.sending) this.ring.cancel(this.sendTag)
     this.maybeDestroy()
   }
 
   private maybeDestroy (): void {
-    if (!this.closing || this.receiving || this.sending || this.destroyed) return
+    if (!this.closing || this.receiving || this.multi || this.sending || this.destroyed) return
     this.destroyed = true
+    // No recv takes from the group any more: its span (and the arena) can go.
+    if (this.group !== undefined) {
+      try { this.ring.destroyBufGroup(this.group) } catch { /* the ring closed: nothing is registered */ }
+      this.group = undefined
+    }
     this.timers.stop()
     this.server.limits.release(this.addr)
     this.closeFd()

@@ -1,8 +1,9 @@
 // The io_uring fast path is really taken: smbclient put/get against a live server started with
-// useUring moves the ring's recv/sendmsg/readFixed (READs into registered buffers)/write counters, and its
-// openat2/statx/close counters with `inline metadata = no` (by default the share's opens, stats and
-// closes are made on the server's thread: the inline counters move instead); with useUring: false there is no ring
-// at all and the server says it runs the fallback. Skips when io_uring cannot be set up here.
+// useUring moves the ring's recvMultishot (small frames)/recv (the rest of large WRITEs, straight into their buffer)/sendmsg/readFixed (READs
+// into registered buffers)/write counters, and its openat2/statx/close counters with `inline metadata = no` (by default the share's
+// opens, stats and closes are made on the server's thread: the inline counters move instead); with multishot recvs turned off every
+// chunk is a plain recv; with useUring: false there is no ring at all and the server says it runs the fallback. Skips when io_uring
+// cannot be set up here.
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -13,8 +14,9 @@ import { ringSetupFlags, ringUnavailableReason, type RingCounters } from '../../
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const why = await ringUnavailableReason()
 
-async function putGet (t: Test, useUring: boolean, shareLines: string[] = []): Promise<{ before?: RingCounters, after?: RingCounters, logs: string[], io: unknown, inlineCalls: number }> {
-  const live = await startLive({ useUring, shareLines })
+async function putGet (t: Test, useUring: boolean, o: { shareLines?: string[], multishot?: boolean } = {}): Promise<{ before?: RingCounters, after?: RingCounters, logs: string[], io: unknown, inlineCalls: number }> {
+  const live = await startLive({ useUring, shareLines: o.shareLines })
+  if (live.server.ring !== undefined) live.server.ring.multishotRecv = o.multishot ?? true
   try {
     const data = randomBytes(3 * 1024 * 1024 + 5)
     writeFileSync(join(live.root, 'in.bin'), data)
@@ -36,13 +38,13 @@ if (why !== undefined) {
   t.test('useUring: true carries sockets and file data on the ring', async t => {
     // `inline metadata = no`: every open, stat and close goes to the ring too (the default makes
     // those a local file system answers from memory on the server's thread; see below).
-    const { before, after, logs, io, inlineCalls } = await putGet(t, true, ['inline metadata = no'])
+    const { before, after, logs, io, inlineCalls } = await putGet(t, true, { shareLines: ['inline metadata = no'] })
     t.equal(inlineCalls, 0, 'no metadata call was made inline')
     t.match(io, { transport: 'io_uring', files: 'posix-uring' })
     t.ok(before !== undefined && after !== undefined, 'the server has a ring')
     // sockets (recv, and sendmsg: a reply's pieces leave in one op), file data (read/write), and the CREATE/CLOSE path (openat2, statx with
     // the DOS record's fgetxattr, close)
-    for (const op of ['recv', 'sendmsg', 'readFixed', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
+    for (const op of ['recvMultishot', 'recv', 'sendmsg', 'readFixed', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
     t.ok(after!.ops.accept >= 1 && after!.moreCqes > before!.moreCqes, 'the connection came from the ring\'s multishot accept')
@@ -58,6 +60,12 @@ if (why !== undefined) {
     for (const op of ['recv', 'sendmsg', 'readFixed', 'write'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
+  })
+
+  t.test('with multishot recvs turned off, every chunk is a plain recv', async t => {
+    const { before, after } = await putGet(t, true, { multishot: false })
+    t.equal(after!.ops.recvMultishot, before!.ops.recvMultishot, 'no multishot recv')
+    t.ok(after!.ops.recv > before!.ops.recv, 'plain recvs')
   })
 
   t.test('useUring: false has no ring and says it runs the fallback', async t => {

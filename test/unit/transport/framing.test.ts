@@ -30,6 +30,24 @@ const SEQUENCES: Buffer[][] = [
   [pattern(300, 8), pattern(4, 9)],
 ]
 
+t.test('a range of a larger buffer (push with start/end) reads only that range, split anywhere', async (t) => {
+  for (const seq of SEQUENCES) {
+    const wire = Buffer.concat(seq.map(frame))
+    // Junk that is no valid frame header on both sides: reading outside the range would throw.
+    const arena = Buffer.concat([Buffer.alloc(7, 0xff), wire, Buffer.alloc(5, 0xee)])
+    for (let cut = 0; cut <= wire.length; cut++) {
+      const r = new FrameReader(() => 1 << 20)
+      const frames: Buffer[] = []
+      const views: boolean[] = []
+      const onFrame = (f: Buffer): void => { views.push(f.buffer === arena.buffer); frames.push(Buffer.from(f)) }
+      r.push(arena, onFrame, 7, 7 + cut)
+      r.push(arena, onFrame, 7 + cut, 7 + wire.length)
+      t.same(frames, seq, `cut at ${cut}`)
+      if (cut === 0 || cut === wire.length) t.ok(views.every(Boolean), 'whole frames are views of the arena')
+    }
+  }
+})
+
 t.test('whole: frames inside one chunk are views of it, in order', async (t) => {
   for (const seq of SEQUENCES) {
     const wire = Buffer.concat(seq.map(frame))
