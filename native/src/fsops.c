@@ -822,9 +822,10 @@ static napi_value js_openat2Now(napi_env env, napi_callback_info info) {
   /* Never wait on this thread: O_NONBLOCK makes the open of a FIFO with no writer return at once
    * (ENXIO for writing with no reader) and a lease another process holds answer EWOULDBLOCK
    * rather than wait for its break (the caller then opens off this thread). The fd is then made
-   * blocking again, as the caller asked. An O_PATH open takes no such flag. */
+   * blocking again, as the caller asked. An O_PATH or O_DIRECTORY open takes no such flag. */
   bool path_only = (flags & O_PATH) != 0;
-  bool added = !path_only && !(flags & O_NONBLOCK);
+  /* O_DIRECTORY never opens a FIFO (ENOTDIR) nor a leased file: no flag, no fcntl after. */
+  bool added = !path_only && !(flags & O_DIRECTORY) && !(flags & O_NONBLOCK);
   struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC | (added ? O_NONBLOCK : 0),
                          .mode = creating ? mode : 0, .resolve = (uint64_t)resolve};
   errno = 0;
