@@ -104,6 +104,11 @@ export class InlineMetadata {
     return this.kind === 'memory' && this.on
   }
 
+  /** File writes may be made inline now (memory file systems only: a write is a memory copy). */
+  get writes (): boolean {
+    return this.kind === 'memory' && this.on
+  }
+
   /** Lookups on a local disk file system go through RESOLVE_CACHED (never wait to read a directory). */
   get cachedOnly (): boolean {
     return this.kind === 'local'

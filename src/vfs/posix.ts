@@ -399,7 +399,7 @@ class PosixShare implements ShareFs {
    */
   writeNow (fd: number, buf: Buffer, off: number, len: number, position: number): number | undefined {
     const inl = this.inline
-    if (inl === undefined || !inl.creates) return undefined
+    if (inl === undefined || !inl.writes) return undefined
     const r = native.pwriteNow(fd, buf, off, len, position)
     inl.counters.writes++
     if (r < 0) throw errnoError(r, 'pwrite')
