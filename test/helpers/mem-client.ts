@@ -130,10 +130,11 @@ export function negotiateBody (o: NegotiateOptions): Buffer {
   return b
 }
 
-export function sessionSetupBody (token: Buffer, securityMode = 1, flags = 0): Buffer {
+export function sessionSetupBody (token: Buffer, securityMode = 1, flags = 0, previousSessionId = 0n): Buffer {
   const b = Buffer.alloc(24 + Math.max(token.length, 1))
   b.writeUInt16LE(25, 0); b[2] = flags; b[3] = securityMode
   b.writeUInt16LE(H + 24, 12); b.writeUInt16LE(token.length, 14)
+  b.writeBigUInt64LE(previousSessionId, 16)
   token.copy(b, 24)
   return b
 }
@@ -535,10 +536,10 @@ export class MemClient {
    * SPNEGO/NTLMv2 in two legs. On success the signing key is derived as a client would
    * (MS-SMB2 3.2.5.3.1) and the final response's signature is checked against it.
    */
-  async login (o: { anonymous?: boolean, user?: string, password?: string, domain?: string, securityMode?: number, signAll?: boolean, reauth?: boolean, between?: () => Promise<void> } = {}): Promise<{ first: Resp, last: Resp, finalSigned: boolean }> {
+  async login (o: { anonymous?: boolean, user?: string, password?: string, domain?: string, securityMode?: number, signAll?: boolean, reauth?: boolean, between?: () => Promise<void>, previousSessionId?: bigint } = {}): Promise<{ first: Resp, last: Resp, finalSigned: boolean }> {
     const mechTypes = [OID_NTLMSSP]
     const neg = negotiateMessage()
-    const first = await this.sessionSetupLeg(encodeInit({ mechTypes, mechToken: neg }), o.securityMode)
+    const first = await this.sessionSetupLeg(encodeInit({ mechTypes, mechToken: neg }), o.securityMode, o.previousSessionId)
     if (first.status !== 0xc0000016) return { first, last: first, finalSigned: false }
     this.sessionId = first.hdr.sessionId
     const challenge = parseResp(outputSecBuf(first)).responseToken!
@@ -549,7 +550,7 @@ export class MemClient {
       : authenticateMessage({ user: o.user ?? USER, password: o.password ?? PASSWORD, domain: o.domain ?? 'WORKGROUP', withMic: true, randomSessionKey: Buffer.alloc(16, 0x5a) }, neg, challenge)
     // An anonymous logon has no session key, hence no mechListMIC.
     const mic = o.anonymous === true ? undefined : ntlmMac(a.exportedSessionKey, 'client-to-server', 0, encodeMechTypes(mechTypes))
-    const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(encodeResp(mic === undefined ? { responseToken: a.message } : { responseToken: a.message, mechListMIC: mic }), o.securityMode ?? 1) })
+    const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(encodeResp(mic === undefined ? { responseToken: a.message } : { responseToken: a.message, mechListMIC: mic }), o.securityMode ?? 1, 0, o.previousSessionId) })
     if (this.dialect === 0x0311) this.preauth = preauthUpdate(this.preauth, msg)
     const [pdu] = await this.raw(msg)
     if (pdu === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)
@@ -582,8 +583,8 @@ export class MemClient {
     return { first, last, finalSigned }
   }
 
-  private async sessionSetupLeg (token: Buffer, securityMode = 1): Promise<Resp> {
-    const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(token, securityMode) })
+  private async sessionSetupLeg (token: Buffer, securityMode = 1, previousSessionId = 0n): Promise<Resp> {
+    const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(token, securityMode, 0, previousSessionId) })
     if (this.dialect === 0x0311) this.preauth = preauthUpdate(this.preauth, msg)
     const [pdu] = await this.raw(msg)
     if (pdu === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)

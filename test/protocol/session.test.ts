@@ -134,3 +134,29 @@ t.test('a session cannot be used from another connection', async (t) => {
   const r = await b.request({ cmd: Command.TREE_CONNECT, body: treeConnectBody('\\\\mem\\share'), sessionId: a.sessionId })
   t.equal(r.status, Status.USER_SESSION_DELETED)
 })
+
+t.test('PreviousSessionId: the same user\'s old session is removed with its trees; another user\'s is left alone', async (t) => {
+  const srv = memServer({ users: { other: 'Other-pass1' } })
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state).connect()
+  const oldId = a.sessionId
+  const oldSession = srv.state.sessions.get(oldId)!
+  t.equal(oldSession.trees.size, 1, 'the old session has its tree')
+  t.equal((await a.request({ cmd: Command.ECHO, body: smallBody() })).status, 0)
+
+  // Another user names it: ignored, the old session carries on.
+  const b = new MemClient(srv.state)
+  await b.negotiate({ dialects: [0x0311] })
+  t.equal((await b.login({ user: 'other', password: 'Other-pass1', previousSessionId: oldId })).last.status, 0, 'another user logs on')
+  t.ok(srv.state.sessions.has(oldId), 'another user\'s PreviousSessionId leaves the session alone')
+  t.equal((await a.treeConnect('share')).status, 0, 'the old session still works')
+
+  // The same user reconnecting: the old session goes, its trees and opens with it.
+  const c = new MemClient(srv.state)
+  await c.negotiate({ dialects: [0x0311] })
+  t.equal((await c.login({ previousSessionId: oldId })).last.status, 0, 'the same user logs on again')
+  t.notOk(srv.state.sessions.has(oldId), 'the old session is removed')
+  t.equal(oldSession.trees.size, 0, 'its trees (and their opens) are torn down')
+  t.equal((await a.treeConnect('share')).status, Status.USER_SESSION_DELETED, 'a request on the old session: USER_SESSION_DELETED')
+  t.equal((await c.treeConnect('share')).status, 0, 'the new session works')
+})

@@ -175,10 +175,27 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   }
   s.state = SessionState.Valid
   s.expiresAt = lifetimeEnd(g.sessionLifetime)
+  dropPreviousSession(ctx, s, body.readBigUInt64LE(16))
   server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signer !== undefined ? `, signing ${SigningAlgorithm[s.signer.algorithm]}` : ''}${s.signingRequired ? ' (required)' : ''}${s.encryptData ? ', encrypted' : ''}`)
   void hdr
   const token = step.state === 'done' ? step.token : Buffer.alloc(0)
   return { body: responseBody(sessionFlags, token), sessionId: s.sessionId, signWith: s.signer ? s : undefined }
+}
+
+/**
+ * MS-SMB2 3.3.5.5.3: a new session naming a PreviousSessionId (a client reconnecting after it lost
+ * its connection) replaces that session when both are the same user: the old one is removed with
+ * its trees and opens, and a request on it gets STATUS_USER_SESSION_DELETED. Another user's
+ * session, or none, is left alone; guest and anonymous sessions are nobody's to replace.
+ */
+function dropPreviousSession (ctx: RequestContext, s: Session, previous: bigint): void {
+  if (previous === 0n || previous === s.sessionId) return
+  const old = ctx.server.sessions.get(previous)
+  if (old === undefined || old === s || old.state === SessionState.InProgress) return
+  const named = (x: Session): boolean => !x.isGuest && !x.isAnonymous
+  if (!named(s) || !named(old) || old.user.toLowerCase() !== s.user.toLowerCase()) return
+  ctx.server.log.info(`session 0x${s.sessionId.toString(16)} replaces 0x${previous.toString(16)} of ${s.domain}\\${s.user} (PreviousSessionId): the old session is removed`)
+  void teardownSession(ctx.server, old)
 }
 
 /**
