@@ -875,6 +875,92 @@ static napi_value js_statxXattrNow(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* openStatNow(dirfd, path, flags, resolve, mask, xattrName, out) -> an fd, or -errno. The CREATE of a
+ * name that exists, in one call: what the name is (an O_PATH open and its statx type: opening
+ * anything else than a regular file or a directory could wait, as a FIFO with no writer, or act,
+ * as a device's driver does on open), then, for those two only, the open itself (`flags`, plus
+ * O_DIRECTORY|O_RDONLY instead of the access mode for a directory; O_NONBLOCK for the open of a
+ * file only, as openat2Now) and one statxBatch record of the opened fd written at the start of
+ * `out` (its statx with `mask`, and the xattr `xattrName`; '' reads none). -ENOTSUP: neither a
+ * regular file nor a directory (the caller takes its slow path, which says what it is). `flags`
+ * must not create or truncate. */
+static napi_value js_openStatNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t dirfd = -1;
+  char *path = NULL, *name = NULL;
+  uint32_t flags = 0, mask = 0;
+  int64_t resolve = 0;
+  uint8_t *out = NULL;
+  size_t size = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "dirfd", &dirfd) ||
+      !smbts_arg_path(&a, 1, "path", &path) || !smbts_arg_uint32(&a, 2, "flags", &flags) ||
+      !smbts_arg_int64(&a, 3, "resolve", 0, INT64_MAX, &resolve) ||
+      !smbts_arg_uint32(&a, 4, "mask", &mask) || !smbts_arg_path(&a, 5, "xattrName", &name) ||
+      !smbts_arg_bytes(&a, 6, "out", &out, &size)) {
+    free(path);
+    free(name);
+    return smbts_args_throw(&a);
+  }
+  if (size < SMBTS_BATCH_REC || (flags & (O_CREAT | O_TRUNC | O_PATH | O_DIRECTORY)) ||
+      (flags & O_TMPFILE) == O_TMPFILE) {
+    free(path);
+    free(name);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", size < SMBTS_BATCH_REC
+                           ? "out is smaller than one statx record"
+                           : "openStatNow opens what exists: no O_CREAT, O_TRUNC, O_PATH, O_DIRECTORY or O_TMPFILE");
+    return NULL;
+  }
+  long r = -1;
+  int e = 0;
+  /* What the name is, without opening it for I/O. */
+  struct open_how probe = {.flags = O_PATH | O_CLOEXEC | (flags & O_NOFOLLOW), .resolve = (uint64_t)resolve};
+  long pfd = SMBTS_RETRY(syscall(SYS_openat2, dirfd, path, &probe, sizeof probe));
+  if (pfd < 0) {
+    e = errno;
+    goto done;
+  }
+  struct statx pst;
+  if (SMBTS_RETRY(statx((int)pfd, "", AT_EMPTY_PATH, STATX_TYPE, &pst)) < 0) {
+    e = errno;
+    close((int)pfd);
+    goto done;
+  }
+  close((int)pfd);
+  bool dir = S_ISDIR(pst.stx_mode);
+  if (!dir && !S_ISREG(pst.stx_mode)) {
+    e = ENOTSUP;
+    goto done;
+  }
+  /* The name may have changed since: the open still never waits (O_NONBLOCK; O_DIRECTORY opens
+   * no FIFO), and the statx of the opened fd says what was opened. */
+  uint64_t oflags = dir ? (uint64_t)((flags & ~(uint32_t)O_ACCMODE) | O_DIRECTORY | O_RDONLY)
+                        : (uint64_t)(flags | O_NONBLOCK);
+  struct open_how how = {.flags = oflags | O_CLOEXEC, .resolve = (uint64_t)resolve};
+  r = SMBTS_RETRY(syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+  if (r < 0) {
+    e = errno;
+    goto done;
+  }
+  if (!dir && !(flags & O_NONBLOCK) && fcntl((int)r, F_SETFL, (int)flags) < 0) {
+    e = errno;
+    close((int)r);
+    r = -1;
+    goto done;
+  }
+  int32_t sres = stat_record((int)r, "", AT_EMPTY_PATH, mask | STATX_TYPE, name[0] ? name : NULL, out, false);
+  const struct statx *stx = (const struct statx *)(out + 8);
+  if (sres < 0 || !(S_ISREG(stx->stx_mode) || S_ISDIR(stx->stx_mode))) {
+    e = sres < 0 ? -sres : ENOTSUP;
+    close((int)r);
+    r = -1;
+  }
+done:
+  free(path);
+  free(name);
+  errno = e;
+  return ret_number(env, r);
+}
+
 /* closeNow(fd) -> 0 or -errno (never retried: the fd is gone even on EINTR). */
 static napi_value js_closeNow(napi_env env, napi_callback_info info) {
   smbts_args a;
@@ -944,7 +1030,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
       FN(fdatasync), FN(fallocate),  FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),
-      FN(openat2Now), FN(statxXattrNow), FN(closeNow), FN(fsTypeNow), FN(pwriteNow), FN(sleepsNow),
+      FN(openat2Now), FN(statxXattrNow), FN(openStatNow), FN(closeNow), FN(fsTypeNow), FN(pwriteNow), FN(sleepsNow),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

@@ -252,6 +252,15 @@ export interface NativeAddon {
    * /proc/self/fd at once (getxattrat refuses O_PATH fds).
    */
   statxXattrNow(dirfd: number, path: NativePath, flags: number, mask: number, xattrName: string, out: Uint8Array, opath?: boolean): number;
+  /**
+   * The open of a name that exists, now, in one call: an O_PATH probe says what the name is, and
+   * only a regular file or a directory is then opened (`flags`: no O_CREAT/O_TRUNC; a directory
+   * opens O_DIRECTORY|O_RDONLY whatever the access mode; a file never waits, as openat2Now), with
+   * its statx (`mask`) and xattr written as one statxBatch record at the start of `out`. The fd, or
+   * -errno; -ENOTSUP when the name is something else (a FIFO, a device, a socket, a symlink not
+   * followed).
+   */
+  openStatNow(dirfd: number, path: NativePath, flags: number, resolve: number, mask: number, xattrName: string, out: Uint8Array): number;
   /** close(2) now: 0 or -errno. */
   closeNow(fd: number): number;
   /** pwrite(2) of buffer[offset, offset + length) at `position`, now, until all is written: the

@@ -4,10 +4,11 @@ import { encodeHeader, SIGNATURE_OFFSET, type Smb2Header } from '../wire/header.
 import { HeaderFlags, SMB2_HEADER_SIZE } from '../wire/constants.js'
 import type { Reply } from './context.js'
 import type { Session } from '../session/model.js'
+import { zeroed } from '../wire/buffers.js'
 
 /** MS-SMB2 2.2.2: SMB2 ERROR Response, no error contexts (StructureSize 9, one zero byte of ErrorData). */
 export function errorBody (): Buffer {
-  const b = Buffer.alloc(9)
+  const b = zeroed(9)
   b.writeUInt16LE(9, 0)
   return b
 }
@@ -43,7 +44,7 @@ export function encodeResponses (msgs: OutMessage[]): Buffer[] {
       m.reply.body.copy(head, SMB2_HEADER_SIZE)
       parts = [head, m.reply.payload!]
     } else {
-      const whole = Buffer.alloc(padded)
+      const whole = zeroed(padded)
       encodeHeader(m.hdr, whole, 0)
       m.reply.body.copy(whole, SMB2_HEADER_SIZE)
       m.reply.payload?.copy(whole, SMB2_HEADER_SIZE + bodyLen)

@@ -62,8 +62,6 @@ export interface InlineCounters {
   writes: number
 }
 
-export interface InlineStart { t0: number, sleeps: number }
-
 export class InlineMetadata {
   readonly counters: InlineCounters = { calls: 0, uncached: 0, slow: 0, writes: 0 }
   private offUntil = 0
@@ -114,18 +112,23 @@ export class InlineMetadata {
     return this.kind === 'local'
   }
 
-  /** Before an inline call: what done() compares with (a time, and on a disk file system the
-   *  thread's sleeps so far). */
-  begin (): InlineStart {
-    return { t0: this.clock(), sleeps: this.kind === 'local' ? this.sleeps() : 0 }
+  /** The thread's sleeps when the current inline call began (calls are synchronous: one at a time). */
+  private startSleeps = 0
+
+  /** Before an inline call: the time done() compares with (0 on a memory file system, which is
+   *  never backed off: its calls cannot wait). No allocation: it runs several times per CREATE. */
+  begin (): number {
+    if (this.kind !== 'local') return 0
+    this.startSleeps = this.sleeps()
+    return this.clock()
   }
 
-  /** After an inline call that began with `start`. */
-  done (start: InlineStart): void {
+  /** After the inline call that began at `t0`. */
+  done (t0: number): void {
     this.counters.calls++
     if (this.kind !== 'local') return
-    const ms = this.clock() - start.t0
-    if (ms <= this.slowMs || this.offUntil !== 0 || this.sleeps() === start.sleeps) return
+    const ms = this.clock() - t0
+    if (ms <= this.slowMs || this.offUntil !== 0 || this.sleeps() === this.startSleeps) return
     this.counters.slow++
     this.offUntil = this.clock() + this.backoffMs
     this.warn(`a metadata call took ${ms.toFixed(1)} ms on the server's thread; this share's opens and stats go to io_uring/the threadpool for ${Math.round(this.backoffMs / 1000)} s`)

@@ -93,6 +93,13 @@ export function posixUringBackend (ring: Ring): Backend {
       const share = await base.openShare(rootPath, opts)
       const open = share.open.bind(share)
       share.open = async (path, o) => ringData(await open(path, o), ring)
+      const openExisting = share.openExisting?.bind(share)
+      if (openExisting !== undefined) {
+        share.openExisting = (path, write) => {
+          const f = openExisting(path, write)
+          return f == null ? f : ringData(f, ring)
+        }
+      }
       return share
     },
   }

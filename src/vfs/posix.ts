@@ -23,6 +23,7 @@ import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 
 const EAGAIN = osConstants.errno.EAGAIN
 const EXDEV = osConstants.errno.EXDEV
+const ENOENT = osConstants.errno.ENOENT
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => { fs.read(fd, buf, off, len, pos, (e, n) => { if (e) reject(e); else resolve(n) }) })
 const fsWrite = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
@@ -522,6 +523,32 @@ class PosixShare implements ShareFs {
     // An fd opened off this thread is on the share's mount when its mount id says so.
     const sameMount = inline || (this.rootMntId !== undefined && sx.mntId === this.rootMntId)
     return new PosixFile(opened, (sx.mode & S_IFMT) === S_IFDIR, name, this, st, sameMount)
+  }
+
+  /**
+   * ShareFs.openExisting, on this thread where the inline policy allows the lookup: one native
+   * call (openStatNow) probes the name, opens a regular file or a directory, and stats the fd.
+   * Null when the name does not exist (as stat's ENOENT); undefined when this cannot answer here
+   * (inline off, the share root, a lookup RESOLVE_CACHED could not make from memory, another
+   * mount on the way, a name that is neither a file nor a directory, any other error: the
+   * caller's stat and open then say what it is).
+   */
+  openExisting (path: string, write: boolean): VfsFile | null | undefined {
+    const inl = this.inline
+    if (inl === undefined || !inl.on || path === '') return undefined
+    const c = native.constants
+    const flags = c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW) | (write ? c.O_RDWR : c.O_RDONLY)
+    const t0 = inl.begin()
+    const r = native.openStatNow(this.rootFd, path, flags, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0),
+      STATX_WANTED, this.storeDos ? DOS_XATTR_NAME : '', this.scratch)
+    inl.done(t0)
+    if (r === -ENOENT) return null
+    if (r < 0) {
+      if (r === -EAGAIN || r === -EXDEV) inl.counters.uncached++
+      return undefined
+    }
+    const { sx, st } = this.fromRecord(this.scratch, 0, baseName(path))
+    return new PosixFile(r, (sx.mode & S_IFMT) === S_IFDIR, baseName(path), this, st, true)
   }
 
   async stat (path: string): Promise<Stat> {

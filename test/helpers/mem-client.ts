@@ -727,6 +727,8 @@ export const Status = {
   SHARING_VIOLATION: 0xc0000043,
   DELETE_PENDING: 0xc0000056,
   INVALID_OPLOCK_PROTOCOL: 0xc00000e3,
+  FILE_IS_A_DIRECTORY: 0xc00000ba,
+  NOT_A_DIRECTORY: 0xc0000103,
 } as const
 
 /** MS-SMB2 2.2.13 RequestedOplockLevel. */

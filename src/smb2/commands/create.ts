@@ -106,17 +106,27 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
     throw new NtStatusError(NtStatus.TOO_MANY_OPENED_FILES)
   }
   conn.createsInFlight++
-  const flight: { ticket?: OpenTicket, unlock?: () => void } = {}
+  const flight: Flight = {}
   try {
     return await openOrCreate(ctx, related, flight)
   } finally {
     conn.createsInFlight--
     flight.ticket?.done() // a failed open holds no other open back any more
     flight.unlock?.()
+    // The fast path's handle, when this CREATE failed (or went another way) before using it.
+    if (flight.opened !== undefined) await flight.opened.close().catch(() => {})
   }
 }
 
-async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: { ticket?: OpenTicket, unlock?: () => void }): Promise<Reply> {
+/** What a CREATE holds while it runs, given back by create() however it ends. */
+interface Flight {
+  ticket?: OpenTicket
+  unlock?: () => void
+  /** The exact name opened by the fast path (ShareFs.openExisting), until the CREATE takes it. */
+  opened?: VfsFile
+}
+
+async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: Flight): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
   const req = decodeCreateRequest(ctx.msg)
@@ -152,7 +162,20 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // share equates) run one at a time, each looking it up once the one before finished, so two
   // clients creating `a.txt` and `A.TXT`, or one directory with OPEN_IF, meet one file instead of
   // racing between lookup and creation. The lock is released when the CREATE ends (create()).
-  const exact = await fs.stat(asGiven).catch(() => undefined)
+  //
+  // Where the backend can, that one stat is the open itself (openExisting: a regular file or a
+  // directory, neither created nor truncated, so nothing to undo when the CREATE then fails):
+  // the handle is used below when nothing changed in between and no overwrite is asked for.
+  const overwriteAsked = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
+  const opened = overwriteAsked ? undefined : fs.openExisting?.(asGiven, writeData)
+  let exact: Stat | undefined
+  if (opened != null && opened.openStat !== undefined) {
+    flight.opened = opened
+    exact = opened.openStat
+  } else {
+    if (opened != null) await opened.close()
+    exact = opened === null ? undefined : await fs.stat(asGiven).catch(() => undefined)
+  }
   if (exact === undefined) {
     flight.unlock = await ctx.server.nameLocks.acquire(`${tree.shareName}\0${caseInsensitive(tree.share) ? upcaseName(asGiven) : asGiven}`)
   }
@@ -213,13 +236,21 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
         })
         if (flight.ticket === undefined) {
           if (!session.alive || !tree.alive) throw new NtStatusError(session.alive ? NtStatus.NETWORK_NAME_DELETED : NtStatus.USER_SESSION_DELETED, 'torn down while the CREATE waited')
+          // The wait let the holder close, delete or rename the file: looked up again, and opened
+          // by name.
+          const stale = flight.opened
+          flight.opened = undefined
+          await stale?.close().catch(() => {})
           continue
         }
         // The file is not opened (nor truncated) when sharing fails.
         if (sharingViolation) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
       }
+      // The fast path's handle is this very file, opened as asked (never for an overwrite).
+      const ready = flight.opened
+      flight.opened = undefined
       try {
-        file = await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
+        file = ready ?? await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
       } catch (e) { throw errnoStatus(e, rel) }
       action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
     } else {

@@ -2,6 +2,7 @@
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import type { FileInfo } from '../../wire/fscc/types.js'
+import { zeroed } from '../../wire/buffers.js'
 
 export interface CreateContext { name: string, data: Buffer }
 
@@ -81,7 +82,7 @@ export function encodeCreateResponse (r: CreateResponse): Buffer {
     return { c, nameOff, dataOff, len, padded: (len + 7) & ~7 }
   })
   const ctxLen = ctxs.reduce((a, x, i) => a + (i === ctxs.length - 1 ? x.len : x.padded), 0)
-  const body = Buffer.alloc(88 + (ctxLen > 0 ? ctxLen : 1))
+  const body = zeroed(88 + (ctxLen > 0 ? ctxLen : 1))
   body.writeUInt16LE(89, 0)
   body[2] = r.oplockLevel
   body.writeUInt32LE(r.createAction, 4)

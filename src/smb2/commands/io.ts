@@ -9,6 +9,7 @@ import { ntStatusFromErrno } from '../../vfs/errno.js'
 import { closeOpen } from '../teardown.js'
 import { pipeRead, pipeWrite } from '../pipes.js'
 import { keepUserSetTimes } from './basic-info.js'
+import { zeroed } from '../../wire/buffers.js'
 
 const ioError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
 
@@ -86,7 +87,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
 
 /** MS-SMB2 2.2.20: StructureSize 17, DataOffset 0x50, DataLength, DataRemaining. */
 function readResponse (n: number): Buffer {
-  const out = Buffer.alloc(16)
+  const out = zeroed(16)
   out.writeUInt16LE(17, 0)
   out[2] = 0x50
   out.writeUInt32LE(n, 4)
@@ -117,7 +118,7 @@ export async function write (ctx: RequestContext): Promise<Reply> {
     if ((flags & WRITEFLAG_WRITE_THROUGH) !== 0 || (open.createOptions & CreateOptions.WRITE_THROUGH) !== 0) await open.file!.sync(true)
   } catch (e) { throw ioError(e) }
   // MS-SMB2 2.2.22: StructureSize 17, Reserved, Count, Remaining, WriteChannelInfo.
-  const out = Buffer.alloc(16)
+  const out = zeroed(16)
   out.writeUInt16LE(17, 0)
   out.writeUInt32LE(n, 4)
   return { body: out }
@@ -127,7 +128,7 @@ export async function flush (ctx: RequestContext): Promise<Reply> {
   const open = ctx.open!
   if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   try { await open.file?.sync(false) } catch (e) { throw ioError(e) }
-  const out = Buffer.alloc(4)
+  const out = zeroed(4)
   out.writeUInt16LE(4, 0)
   return { body: out }
 }
@@ -135,7 +136,7 @@ export async function flush (ctx: RequestContext): Promise<Reply> {
 export async function close (ctx: RequestContext): Promise<Reply> {
   const open = ctx.open!
   const flags = ctx.body.readUInt16LE(2)
-  const out = Buffer.alloc(60)
+  const out = zeroed(60)
   out.writeUInt16LE(60, 0)
   if ((flags & CLOSE_FLAG_POSTQUERY_ATTRIB) !== 0 && open.file !== undefined) {
     try {
@@ -155,7 +156,7 @@ export async function close (ctx: RequestContext): Promise<Reply> {
 }
 
 export async function echo (_ctx: RequestContext): Promise<Reply> {
-  const out = Buffer.alloc(4)
+  const out = zeroed(4)
   out.writeUInt16LE(4, 0)
   return { body: out }
 }

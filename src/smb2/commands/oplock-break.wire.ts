@@ -1,5 +1,6 @@
 // MS-SMB2 2.2.23.1 Oplock Break Notification, 2.2.24.1 Acknowledgment, 2.2.25.1 Response: the
 // same 24-byte shape (StructureSize 24, OplockLevel, Reserved, Reserved2, FileId).
+import { zeroed } from '../../wire/buffers.js'
 
 export interface OplockBreakBody {
   oplockLevel: number
@@ -18,7 +19,7 @@ export function decodeOplockBreakAck (body: Buffer): OplockBreakBody {
 
 /** The notification (server → client) and the response to an acknowledgment. */
 export function encodeOplockBreak (b: OplockBreakBody): Buffer {
-  const out = Buffer.alloc(OPLOCK_BREAK_STRUCTURE_SIZE)
+  const out = zeroed(OPLOCK_BREAK_STRUCTURE_SIZE)
   out.writeUInt16LE(OPLOCK_BREAK_STRUCTURE_SIZE, 0)
   out[2] = b.oplockLevel
   out.writeBigUInt64LE(b.fileId.persistent, 8)

@@ -9,6 +9,7 @@ import { DirEntryWriter, isDirInfoClass } from '../../wire/fscc/dir-info.js'
 import { compileWildcard } from '../../vfs/wildcard.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import { caseInsensitive } from '../names.js'
+import { zeroed } from '../../wire/buffers.js'
 
 export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   const { body, msg, conn } = ctx
@@ -95,7 +96,7 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   // Every remaining entry vanished since the listing was read.
   if (writer.count === 0 && status === NtStatus.SUCCESS) throw new NtStatusError(NtStatus.NO_MORE_FILES)
   const data = writer.finish()
-  const out = Buffer.alloc(8 + data.length)
+  const out = zeroed(8 + data.length)
   out.writeUInt16LE(9, 0)
   out.writeUInt16LE(data.length > 0 ? 72 : 0, 2)
   out.writeUInt32LE(data.length, 4)

@@ -17,12 +17,13 @@ import { smbPathToRelative } from '../path.js'
 import { caseInsensitive, lastOf, lookupIgnoringCase, newNameSpelling, withLast } from '../names.js'
 import { pipeQueryInfo } from '../pipes.js'
 import { fileKey } from './create.js'
+import { zeroed } from '../../wire/buffers.js'
 
 const fsError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
-  const out = Buffer.alloc(8 + Math.max(data.length, 1))
+  const out = zeroed(8 + Math.max(data.length, 1))
   out.writeUInt16LE(9, 0)
   out.writeUInt16LE(72, 2)
   out.writeUInt32LE(data.length, 4)

@@ -127,6 +127,41 @@ async function exercise (t: Test, base: string, expectKind: 'memory' | 'local'):
   t.equal(counters.writes - writesBefore, expectKind === 'memory' ? 1 : 0, expectKind === 'memory' ? 'written inline' : 'not written inline')
   await t.rejects(fs.open('sub/new.txt', { create: 'new', write: true, directory: false }), { code: 'EEXIST' })
 
+  // openExisting (the CREATE fast path): one call opens what exists as a regular file or a
+  // directory, with its attributes; a missing name is null; anything else, or anything it cannot
+  // answer here, is undefined (the caller's stat and open say what it is). Twice: on a disk file
+  // system the first lookup may not be cached yet (EAGAIN under RESOLVE_CACHED: undefined).
+  for (let i = 0; i < 2; i++) {
+    const e = fs.openExisting!('sub/a.txt', false)
+    if (i === 0 && e === undefined) continue
+    t.ok(e != null, 'openExisting of a file')
+    t.equal(e!.isDirectory, false)
+    t.equal(e!.openStat!.endOfFile, 5n, 'with its attributes')
+    const buf = Buffer.alloc(5)
+    t.equal(await e!.read(buf, 0, 5, 0), 5)
+    t.equal(buf.toString(), 'hello', 'and readable')
+    await e!.close()
+  }
+  const ew = fs.openExisting!('sub/new.txt', true) ?? fs.openExisting!('sub/new.txt', true)
+  t.ok(ew != null, 'openExisting for writing')
+  t.equal(ew!.openStat!.fileAttributes & 0x2, 0x2, 'its DOS record read with it')
+  t.equal(await ew!.write(Buffer.from('W'), 0, 1, 0), 1, 'and writable')
+  const ewFd = (ew as unknown as { fd: number }).fd
+  t.equal(parseInt(readFileSync(`/proc/self/fdinfo/${ewFd}`, 'utf8').match(/flags:\s+(\d+)/)![1], 8) & native.constants.O_NONBLOCK, 0, 'no O_NONBLOCK left on its fd')
+  await ew!.close()
+  t.equal(readFileSync(join(dir, 'sub', 'new.txt')).subarray(0, 1).toString(), 'W')
+  const ed = fs.openExisting!('sub', true) ?? fs.openExisting!('sub', true)
+  t.ok(ed != null && ed.isDirectory, 'a directory opens as a directory, read-only, even when asked for writing')
+  await ed?.close()
+  t.equal(fs.openExisting!('sub/none.txt', false) ?? fs.openExisting!('sub/none.txt', false), null, 'a missing name is null')
+  t.equal(fs.openExisting!('sub/link', false), undefined, 'a symlink the share does not follow is left to the slow path')
+  t.equal(fs.openExisting!('out/secret', false), undefined, 'so is a path leading out of the share')
+  t.equal(fs.openExisting!('../' + outside.slice(outside.lastIndexOf('/') + 1) + '/secret', false), undefined, 'and .. out of it')
+  t.equal(fs.openExisting!('', false), undefined, 'the share root is opened as before')
+  execFileSync('mkfifo', [join(dir, 'sub', 'probe-fifo')])
+  t.equal(fs.openExisting!('sub/probe-fifo', false), undefined, 'a FIFO is not opened (the probe says what it is first)')
+  t.equal(fs.openExisting!('sub/probe-fifo', true), undefined, 'not even for writing')
+
   // A FIFO never stalls the thread: opened for reading it returns at once, with no writer (and
   // for writing, O_RDWR, too). (tmpfs only: there every open is inline.)
   if (expectKind === 'memory') {
@@ -186,6 +221,7 @@ t.test('a file system mounted beneath the share is never called inline', { skip:
   t.equal(readFileSync(join(inner, 'f.txt'), 'utf8'), 'INNER')
   t.ok(counters.uncached >= before.uncached + 2, 'the stat and the open went off-thread (EXDEV under RESOLVE_NO_XDEV)')
   t.equal(counters.writes, before.writes, 'the write to the inner mount was not made inline')
+  t.equal(fs.openExisting!('inner/f.txt', true), undefined, 'openExisting leaves the inner mount to the slow path')
   const outerBefore = counters.calls
   writeFileSync(join(dir, 'outer.txt'), 'o')
   await fs.stat('outer.txt')

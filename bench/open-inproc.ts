@@ -1,0 +1,55 @@
+// What one CREATE + CLOSE of an existing file costs the server (src/smb2 and the posix VFS on a
+// tmpfs-like share, inline metadata on): the JS half of smbtorture's smb2.bench.path-contention-
+// shared, without sockets or a ring. µs per CREATE+CLOSE pair, median of alternating rounds.
+//
+//   node --import=@tapjs/typescript/import bench/open-inproc.ts [PAIRS_PER_ROUND] [DIR]
+// DIR (default /dev/shm) holds the share: put it on the file system you want measured.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { MemClient, memServer, closeBody, createBody, fileIdOf, parseResponses, Disposition } from '../test/helpers/mem-client.js'
+import { Command } from '../src/wire/constants.js'
+import { encodeHeader } from '../src/wire/header.js'
+
+const N = Number(process.argv[2] ?? 20_000)
+const ROUNDS = 7
+const base = mkdtempSync(join(process.argv[3] ?? '/dev/shm', 'smbts-openbench-'))
+process.env.TMPDIR = base
+const srv = memServer()
+writeFileSync(join(srv.share, 'contended.dat'), 'x')
+const c = new MemClient(srv.state)
+await c.connect()
+
+// Requests built the way smbtorture sends them: unsigned, one credit each.
+let mid = c.nextMid
+function pdu (command: number, body: Buffer): Buffer {
+  const p = Buffer.alloc(64 + body.length)
+  encodeHeader({ creditCharge: 1, status: 0, command, creditRequest: 1, flags: 0, nextCommand: 0, messageId: mid++, asyncId: 0n, treeId: c.treeId, sessionId: c.sessionId }, p)
+  body.copy(p, 64)
+  return p
+}
+// MS-SMB2 2.2.13: open the existing file for reading attributes, sharing everything.
+const createReq = createBody('contended.dat', { disposition: Disposition.OPEN, access: 0x80 | 0x100000, share: 7 })
+
+async function round (): Promise<number> {
+  let t = 0n
+  for (let i = 0; i < N; i++) {
+    const cr = pdu(Command.CREATE, createReq)
+    const t0 = process.hrtime.bigint()
+    await c.conn.handlePdu(cr)
+    const resp = parseResponses(c.sent[c.sent.length - 1])[0]
+    if (resp.status !== 0) throw new Error(`CREATE: 0x${resp.status.toString(16)}`)
+    const cl = pdu(Command.CLOSE, closeBody(fileIdOf(resp)))
+    const t1 = process.hrtime.bigint()
+    await c.conn.handlePdu(cl)
+    t += process.hrtime.bigint() - t1 + (t1 - t0)
+    c.sent.length = 0
+  }
+  return Number(t) / 1000 / N
+}
+
+const times: number[] = []
+for (let r = 0; r < ROUNDS; r++) times.push(await round())
+times.sort((a, b) => a - b)
+console.log(`CREATE+CLOSE pair: median ${times[ROUNDS >> 1].toFixed(2)} µs (min ${times[0].toFixed(2)}, max ${times[ROUNDS - 1].toFixed(2)}) over ${ROUNDS} rounds of ${N}`)
+srv.cleanup()
+rmSync(base, { recursive: true, force: true })
