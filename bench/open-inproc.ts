@@ -1,8 +1,9 @@
-// What one CREATE + CLOSE of an existing file costs the server (src/smb2 and the posix VFS on a
-// tmpfs-like share, inline metadata on): the JS half of smbtorture's smb2.bench.path-contention-
-// shared, without sockets or a ring. µs per CREATE+CLOSE pair, median of alternating rounds.
+// What one CREATE + CLOSE of an existing name costs the server (src/smb2 and the posix VFS, inline
+// metadata on where the file system allows): smbtorture's smb2.bench.path-contention-shared without
+// sockets or a ring. µs per CREATE+CLOSE pair, median of rounds; the share root (as smbtorture
+// opens it) and a file.
 //
-//   node --import=@tapjs/typescript/import bench/open-inproc.ts [PAIRS_PER_ROUND] [DIR]
+//   TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import bench/open-inproc.ts [PAIRS_PER_ROUND] [DIR]
 // DIR (default /dev/shm) holds the share: put it on the file system you want measured.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -27,10 +28,13 @@ function pdu (command: number, body: Buffer): Buffer {
   body.copy(p, 64)
   return p
 }
-// MS-SMB2 2.2.13: open the existing file for reading attributes, sharing everything.
-const createReq = createBody('contended.dat', { disposition: Disposition.OPEN, access: 0x80 | 0x100000, share: 7 })
+// MS-SMB2 2.2.13: open for reading attributes, sharing everything (smbtorture: FILE_OPEN_REPARSE_POINT).
+const requests = {
+  'share root': createBody('', { disposition: Disposition.OPEN, access: 0x80, share: 7, options: 0x00200000 }),
+  'a file': createBody('contended.dat', { disposition: Disposition.OPEN, access: 0x80, share: 7, options: 0x00200000 }),
+}
 
-async function round (): Promise<number> {
+async function round (createReq: Buffer): Promise<number> {
   let t = 0n
   for (let i = 0; i < N; i++) {
     const cr = pdu(Command.CREATE, createReq)
@@ -47,9 +51,11 @@ async function round (): Promise<number> {
   return Number(t) / 1000 / N
 }
 
-const times: number[] = []
-for (let r = 0; r < ROUNDS; r++) times.push(await round())
-times.sort((a, b) => a - b)
-console.log(`CREATE+CLOSE pair: median ${times[ROUNDS >> 1].toFixed(2)} µs (min ${times[0].toFixed(2)}, max ${times[ROUNDS - 1].toFixed(2)}) over ${ROUNDS} rounds of ${N}`)
+for (const [what, req] of Object.entries(requests)) {
+  const times: number[] = []
+  for (let r = 0; r < ROUNDS; r++) times.push(await round(req))
+  times.sort((a, b) => a - b)
+  console.log(`CREATE+CLOSE pair, ${what}: median ${times[ROUNDS >> 1].toFixed(2)} µs (min ${times[0].toFixed(2)}, max ${times[ROUNDS - 1].toFixed(2)}) over ${ROUNDS} rounds of ${N}`)
+}
 srv.cleanup()
 rmSync(base, { recursive: true, force: true })

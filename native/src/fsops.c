@@ -883,7 +883,7 @@ static napi_value js_statxXattrNow(napi_env env, napi_callback_info info) {
  * file only, as openat2Now) and one statxBatch record of the opened fd written at the start of
  * `out` (its statx with `mask`, and the xattr `xattrName`; '' reads none). -ENOTSUP: neither a
  * regular file nor a directory (the caller takes its slow path, which says what it is). `flags`
- * must not create or truncate. */
+ * must not create or truncate; with O_DIRECTORY only a directory is opened, with no probe. */
 static napi_value js_openStatNow(napi_env env, napi_callback_info info) {
   smbts_args a;
   int32_t dirfd = -1;
@@ -901,35 +901,38 @@ static napi_value js_openStatNow(napi_env env, napi_callback_info info) {
     free(name);
     return smbts_args_throw(&a);
   }
-  if (size < SMBTS_BATCH_REC || (flags & (O_CREAT | O_TRUNC | O_PATH | O_DIRECTORY)) ||
-      (flags & O_TMPFILE) == O_TMPFILE) {
+  if (size < SMBTS_BATCH_REC || (flags & (O_CREAT | O_TRUNC | O_PATH)) || (flags & O_TMPFILE) == O_TMPFILE) {
     free(path);
     free(name);
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", size < SMBTS_BATCH_REC
                            ? "out is smaller than one statx record"
-                           : "openStatNow opens what exists: no O_CREAT, O_TRUNC, O_PATH, O_DIRECTORY or O_TMPFILE");
+                           : "openStatNow opens what exists: no O_CREAT, O_TRUNC, O_PATH or O_TMPFILE");
     return NULL;
   }
   long r = -1;
   int e = 0;
-  /* What the name is, without opening it for I/O. */
-  struct open_how probe = {.flags = O_PATH | O_CLOEXEC | (flags & O_NOFOLLOW), .resolve = (uint64_t)resolve};
-  long pfd = SMBTS_RETRY(syscall(SYS_openat2, dirfd, path, &probe, sizeof probe));
-  if (pfd < 0) {
-    e = errno;
-    goto done;
-  }
-  struct statx pst;
-  if (SMBTS_RETRY(statx((int)pfd, "", AT_EMPTY_PATH, STATX_TYPE, &pst)) < 0) {
-    e = errno;
+  /* O_DIRECTORY: only a directory will do, and such an open can meet nothing else (ENOTDIR):
+   * no probe. Otherwise, what the name is, without opening it for I/O. */
+  bool dir = (flags & O_DIRECTORY) != 0;
+  if (!dir) {
+    struct open_how probe = {.flags = O_PATH | O_CLOEXEC | (flags & O_NOFOLLOW), .resolve = (uint64_t)resolve};
+    long pfd = SMBTS_RETRY(syscall(SYS_openat2, dirfd, path, &probe, sizeof probe));
+    if (pfd < 0) {
+      e = errno;
+      goto done;
+    }
+    struct statx pst;
+    if (SMBTS_RETRY(statx((int)pfd, "", AT_EMPTY_PATH, STATX_TYPE, &pst)) < 0) {
+      e = errno;
+      close((int)pfd);
+      goto done;
+    }
     close((int)pfd);
-    goto done;
-  }
-  close((int)pfd);
-  bool dir = S_ISDIR(pst.stx_mode);
-  if (!dir && !S_ISREG(pst.stx_mode)) {
-    e = ENOTSUP;
-    goto done;
+    dir = S_ISDIR(pst.stx_mode);
+    if (!dir && !S_ISREG(pst.stx_mode)) {
+      e = ENOTSUP;
+      goto done;
+    }
   }
   /* The name may have changed since: the open still never waits (O_NONBLOCK; O_DIRECTORY opens
    * no FIFO), and the statx of the opened fd says what was opened. */

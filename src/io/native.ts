@@ -255,7 +255,8 @@ export interface NativeAddon {
   /**
    * The open of a name that exists, now, in one call: an O_PATH probe says what the name is, and
    * only a regular file or a directory is then opened (`flags`: no O_CREAT/O_TRUNC; a directory
-   * opens O_DIRECTORY|O_RDONLY whatever the access mode; a file never waits, as openat2Now), with
+   * opens O_DIRECTORY|O_RDONLY whatever the access mode; a file never waits, as openat2Now; with
+   * O_DIRECTORY only a directory is opened, and no probe is needed), with
    * its statx (`mask`) and xattr written as one statxBatch record at the start of `out`. The fd, or
    * -errno; -ENOTSUP when the name is something else (a FIFO, a device, a socket, a symlink not
    * followed).

@@ -95,8 +95,8 @@ export function posixUringBackend (ring: Ring): Backend {
       share.open = async (path, o) => ringData(await open(path, o), ring)
       const openExisting = share.openExisting?.bind(share)
       if (openExisting !== undefined) {
-        share.openExisting = (path, write) => {
-          const f = openExisting(path, write)
+        share.openExisting = (path, write, directory) => {
+          const f = openExisting(path, write, directory)
           return f == null ? f : ringData(f, ring)
         }
       }

@@ -529,17 +529,19 @@ class PosixShare implements ShareFs {
    * ShareFs.openExisting, on this thread where the inline policy allows the lookup: one native
    * call (openStatNow) probes the name, opens a regular file or a directory, and stats the fd.
    * Null when the name does not exist (as stat's ENOENT); undefined when this cannot answer here
-   * (inline off, the share root, a lookup RESOLVE_CACHED could not make from memory, another
+   * (inline off, a lookup RESOLVE_CACHED could not make from memory, another
    * mount on the way, a name that is neither a file nor a directory, any other error: the
    * caller's stat and open then say what it is).
    */
-  openExisting (path: string, write: boolean): VfsFile | null | undefined {
+  openExisting (path: string, write: boolean, directory = false): VfsFile | null | undefined {
     const inl = this.inline
-    if (inl === undefined || !inl.on || path === '') return undefined
+    if (inl === undefined || !inl.on) return undefined
     const c = native.constants
-    const flags = c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW) | (write ? c.O_RDWR : c.O_RDONLY)
+    // The share root is '.' of the root's own fd, a directory whatever happened to its path.
+    const root = path === ''
+    const flags = c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW) | (write ? c.O_RDWR : c.O_RDONLY) | (directory || root ? c.O_DIRECTORY : 0)
     const t0 = inl.begin()
-    const r = native.openStatNow(this.rootFd, path, flags, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0),
+    const r = native.openStatNow(this.rootFd, root ? '.' : path, flags, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0),
       STATX_WANTED, this.storeDos ? DOS_XATTR_NAME : '', this.scratch)
     inl.done(t0)
     if (r === -ENOENT) return null

@@ -1,8 +1,8 @@
 // The CREATE of a name that exists, opened in one step (ShareFs.openExisting): the same answers
 // as the stat-then-open path, the handle closed whenever the CREATE fails after it (no descriptor
 // left behind by a collision, a sharing violation or a wrong file type), and on tmpfs a CREATE +
-// CLOSE of an existing file costs two calls on the server's thread (the open with its stat, and
-// the close) where it took five.
+// CLOSE of an existing file, or of the share root, costs two calls on the server's thread (the
+// open with its stat, and the close) where it took five.
 import t from 'tap'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -39,6 +39,15 @@ t.test('existing names: same answers, no descriptor left behind', async (t) => {
   t.equal((await a.close(fileIdOf(r))).status, Status.SUCCESS)
   t.equal(fds(), base, 'none after the close')
   if (onShm && counters !== undefined) t.equal(counters.calls - calls0, 2, 'CREATE + CLOSE: two calls on the server\'s thread')
+
+  // The share root, as smbtorture's smb2.bench.path-contention-shared opens it: '.' of the root's fd.
+  const calls1 = counters?.calls ?? 0
+  const root = await a.create('', { disposition: Disposition.OPEN, access: Access.READ_ATTRIBUTES, options: 0x00200000 /* FILE_OPEN_REPARSE_POINT */ })
+  t.equal(root.status, Status.SUCCESS, 'OPEN of the share root')
+  t.equal(root.body.readUInt32LE(56) & 0x10, 0x10, 'a directory')
+  t.equal((await a.close(fileIdOf(root))).status, Status.SUCCESS)
+  if (onShm && counters !== undefined) t.equal(counters.calls - calls1, 2, 'CREATE + CLOSE of the root: two calls on the server\'s thread')
+  t.equal(fds(), base, 'nothing left open')
 
   // Failures after the open: the fast path's handle is closed with the failed CREATE.
   t.equal((await a.create('f.txt', { disposition: Disposition.CREATE })).status, Status.OBJECT_NAME_COLLISION, 'CREATE of an existing name')

@@ -167,7 +167,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // directory, neither created nor truncated, so nothing to undo when the CREATE then fails):
   // the handle is used below when nothing changed in between and no overwrite is asked for.
   const overwriteAsked = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
-  const opened = overwriteAsked ? undefined : fs.openExisting?.(asGiven, writeData)
+  const opened = overwriteAsked ? undefined : fs.openExisting?.(asGiven, writeData, wantDir)
   let exact: Stat | undefined
   if (opened != null && opened.openStat !== undefined) {
     flight.opened = opened
