@@ -975,6 +975,23 @@ static napi_value js_closeNow(napi_env env, napi_callback_info info) {
   return ret_number(env, r);
 }
 
+/* fcntlSetflNow(fd, flags) -> 0 or -errno: fcntl(F_SETFL) now, never waits. For an fd opened off
+ * this thread with O_NONBLOCK added (src/vfs/posix.ts: the open of a FIFO or device never
+ * blocks a thread): the flag is cleared again, or io_uring would answer a read of that regular
+ * file EAGAIN instead of punting it. */
+static napi_value js_fcntlSetflNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd = -1;
+  uint32_t flags = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd) ||
+      !smbts_arg_uint32(&a, 1, "flags", &flags)) {
+    return smbts_args_throw(&a);
+  }
+  errno = 0;
+  long r = fcntl(fd, F_SETFL, (int)flags);
+  return ret_number(env, r);
+}
+
 /* pwriteNow(fd, buf, offset, length, position) -> bytes written (all of them unless the file
  * system refused more: ENOSPC, EFBIG after some) or -errno when nothing was written. For a file
  * system whose writes are memory copies (tmpfs): no io-wq punt, no wake-up. */
@@ -1033,7 +1050,8 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
       FN(fdatasync), FN(fallocate),  FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),
-      FN(openat2Now), FN(statxXattrNow), FN(openStatNow), FN(closeNow), FN(fsTypeNow), FN(pwriteNow), FN(sleepsNow),
+      FN(openat2Now), FN(statxXattrNow), FN(openStatNow), FN(closeNow), FN(fcntlSetflNow), FN(fsTypeNow),
+      FN(pwriteNow), FN(sleepsNow),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

@@ -9,6 +9,28 @@ import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 export interface PosixIds { uid: number, gid: number, mode: number }
 export type Stat = FileInfo & PosixIds
 
+/** What a special file is, for the log (S_IFMT values of a Stat's mode). */
+const SPECIAL_FILE_TYPES: ReadonlyMap<number, string> = new Map([
+  [0o010000, 'FIFO'], [0o020000, 'character device'], [0o060000, 'block device'], [0o140000, 'socket'],
+])
+
+/**
+ * The kind of special file `st` is (FIFO, character or block device, socket), or undefined for
+ * a regular file, a directory or a symlink. The server opens none of these for a client: the
+ * open of a FIFO or a device may wait forever, and what it would read is no file's data
+ * (Samba refuses them too). From the mode the stat already has: no call, no allocation.
+ */
+export function specialFileType (st: Pick<Stat, 'mode'>): string | undefined {
+  const type = st.mode & 0o170000
+  return type === 0o100000 || type === 0o040000 || type === 0o120000 ? undefined : SPECIAL_FILE_TYPES.get(type)
+}
+
+/**
+ * The code (err.code) of the error a backend's open throws when what it opened turned out to be a
+ * special file (the name was replaced after the caller's stat): errno.ts maps it.
+ */
+export const SPECIAL_FILE_CODE = 'SMBTS_ERR_SPECIAL_FILE'
+
 export interface OpenOptions {
   /** Open for writing (read is always possible on a file). */
   write: boolean

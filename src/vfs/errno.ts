@@ -17,11 +17,14 @@
 // - ENODATA/ENOATTR (missing xattr) → NOT_FOUND, as Samba maps ENOATTR; EA and stream handlers
 //   that need NONEXISTENT_EA_ENTRY or OBJECT_NAME_NOT_FOUND check for it first.
 // - EAGAIN/EWOULDBLOCK (a non-blocking fcntl lock) → FILE_LOCK_CONFLICT.
+// - SMBTS_ERR_SPECIAL_FILE (backend.ts: a FIFO, device or socket the backend refused to open) →
+//   IO_REPARSE_TAG_NOT_HANDLED, Samba's answer for a file that is neither a file nor a directory.
 // - Unknown errno → UNSUCCESSFUL (the generic failure, as Samba's default); something that is
 //   not an errno error at all → INTERNAL_ERROR (a bug, not an I/O condition).
 import { constants as osConstants } from 'node:os'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
+import { SPECIAL_FILE_CODE } from './backend.js'
 
 export const ERRNO_TO_NTSTATUS: Readonly<Record<string, number>> = Object.freeze({
   EPERM: NtStatus.ACCESS_DENIED,
@@ -90,7 +93,9 @@ export function errnoCode (err: unknown): string | undefined {
 export function ntStatusFromErrno (err: unknown): number {
   if (err instanceof NtStatusError) return err.status
   const code = errnoCode(err)
-  if (code === undefined) return NtStatus.INTERNAL_ERROR
+  if (code === undefined) {
+    return (err as ErrnoLike | null)?.code === SPECIAL_FILE_CODE ? NtStatus.IO_REPARSE_TAG_NOT_HANDLED : NtStatus.INTERNAL_ERROR
+  }
   return ERRNO_TO_NTSTATUS[code] ?? NtStatus.UNSUCCESSFUL
 }
 

@@ -5,7 +5,7 @@ import { promises as fsp, constants as fsc } from 'node:fs'
 import { constants as osConstants } from 'node:os'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
-import type { Backend, BasicInfoUpdate, CaseResolution, DirEntry, OpenOptions, ShareFs, ShareOptions, Stat, VfsFile } from './backend.js'
+import { SPECIAL_FILE_CODE, specialFileType, type Backend, type BasicInfoUpdate, type CaseResolution, type DirEntry, type OpenOptions, type ShareFs, type ShareOptions, type Stat, type VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
 import { errnoError, native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
 import { InlineMetadata } from './inline.js'
@@ -36,6 +36,7 @@ const fsOpen = promisify(fs.open)
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
+const S_IFREG = 0o100000
 const S_IFLNK = 0o120000
 /** statx mask: the basic stats and the birth time. */
 /** STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID (the mount: inline.ts calls stay on the share's own). */
@@ -503,7 +504,7 @@ class PosixShare implements ShareFs {
     try {
       fd = this.openNow(rel, flags, o.mode ?? 0o644)
       inline = fd !== undefined
-      fd ??= await this.sys.openat2(this.rootFd, rel, flags, o.mode ?? 0o644, this.resolve)
+      fd ??= await this.openOff(rel, flags, o.mode ?? 0o644)
     } catch (e) {
       // A directory opened without O_DIRECTORY but for writing fails with EISDIR: reopen it
       // read-only, the caller decides what the handle may do.
@@ -520,6 +521,14 @@ class PosixShare implements ShareFs {
     if ((flags & c.O_CREAT) !== 0) await this.noteName(path, true)
     const name = baseName(path)
     const { sx, st } = await this.statAt(opened, '', c.AT_EMPTY_PATH, name, inline).catch(async (e) => { await this.closeFd(opened, inline); throw e })
+    // Neither a file nor a directory (a FIFO, a device, a socket): the caller's stat said
+    // otherwise, so the name was replaced meanwhile. Opened without waiting (O_NONBLOCK), and
+    // refused now, before anything reads or writes it.
+    const type = sx.mode & S_IFMT
+    if (type !== S_IFREG && type !== S_IFDIR) {
+      await this.closeFd(opened, inline).catch(() => {})
+      throw Object.assign(new Error(`${path}: a ${specialFileType(sx) ?? 'special file'}, not opened`), { code: SPECIAL_FILE_CODE })
+    }
     // An fd opened off this thread is on the share's mount when its mount id says so.
     const sameMount = inline || (this.rootMntId !== undefined && sx.mntId === this.rootMntId)
     return new PosixFile(opened, (sx.mode & S_IFMT) === S_IFDIR, name, this, st, sameMount)
@@ -551,6 +560,33 @@ class PosixShare implements ShareFs {
     }
     const { sx, st } = this.fromRecord(this.scratch, 0, baseName(path))
     return new PosixFile(r, (sx.mode & S_IFMT) === S_IFDIR, baseName(path), this, st, true)
+  }
+
+  /**
+   * openat2 through `sys` (io_uring, whose io-wq thread makes an open that must wait, or the
+   * threadpool), never left waiting on a FIFO or a device: a non-directory is opened with
+   * O_NONBLOCK added, as openat2Now does (the open of a FIFO with no writer returns at once), and
+   * the flag is cleared again on this thread (fcntl F_SETFL never waits), or io_uring would
+   * answer a read of the regular file EAGAIN instead of punting it. EAGAIN from such an open is a
+   * lease another process holds (the kernel has begun breaking it; a FIFO never says EAGAIN): the
+   * open is made again without the flag, and waits for the break as it always did.
+   */
+  private async openOff (rel: string, flags: number, mode: number): Promise<number> {
+    const c = native.constants
+    if ((flags & (c.O_DIRECTORY | c.O_PATH | c.O_NONBLOCK)) !== 0) return await this.sys.openat2(this.rootFd, rel, flags, mode, this.resolve)
+    let fd: number
+    try {
+      fd = await this.sys.openat2(this.rootFd, rel, flags | c.O_NONBLOCK, mode, this.resolve)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e
+      return await this.sys.openat2(this.rootFd, rel, flags, mode, this.resolve)
+    }
+    const r = native.fcntlSetflNow(fd, flags)
+    if (r < 0) {
+      await this.sys.close(fd).catch(() => {})
+      throw errnoError(r, 'fcntl')
+    }
+    return fd
   }
 
   async stat (path: string): Promise<Stat> {

@@ -2,6 +2,7 @@
 import t from 'tap';
 import { constants as osConstants } from 'node:os';
 import { readFile, stat, writeFile, lstat, readlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -496,4 +497,16 @@ t.test('counters prove the native path ran', { skip }, async (t) => {
   const p = native.statx(root, '', C.AT_EMPTY_PATH, 0);
   t.equal(native.counters().inflight, 1, 'inflight while pending');
   await p;
+});
+
+t.test('fcntlSetflNow: F_SETFL now, -errno on failure', { skip }, async (t) => {
+  const { fd: root } = await rootOf(t);
+  const fd = await native.openat2(root, 'flags.txt', C.O_CREAT | C.O_RDWR | C.O_NONBLOCK, 0o600, C.RESOLVE_BENEATH);
+  const flags = (): number => parseInt(/^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+  t.not(flags() & C.O_NONBLOCK, 0, 'opened O_NONBLOCK');
+  t.equal(native.fcntlSetflNow(fd, C.O_RDWR), 0);
+  t.equal(flags() & C.O_NONBLOCK, 0, 'cleared');
+  t.equal(native.closeNow(fd), 0);
+  t.equal(native.fcntlSetflNow(fd, 0), -osConstants.errno.EBADF, 'a closed fd: -EBADF');
+  t.throws(() => native.fcntlSetflNow('x' as unknown as number, 0), 'a bad argument throws');
 });

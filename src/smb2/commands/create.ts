@@ -15,7 +15,7 @@ import { upcaseName } from '../../vfs/case-fold.js'
 import { smbPathToRelative } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling } from '../names.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
-import type { Stat, VfsFile } from '../../vfs/backend.js'
+import { SPECIAL_FILE_CODE, specialFileType, type Stat, type VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
 import type { Related } from '../dispatch.js'
 import { oplockHolder } from './oplock-break.js'
@@ -201,6 +201,17 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
 
     if (existing !== undefined) {
       if (req.createDisposition === CreateDisposition.CREATE) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+      // A FIFO, device or socket is never opened for a client: its open may wait forever (a FIFO
+      // with no writer) and holds a thread while it does, and it has no file data to offer.
+      // Refused before any open is tried, with the status current Samba gives a data open of one
+      // (smbd open.c reopen_from_fsp: IO_REPARSE_TAG_NOT_HANDLED, Windows' answer for a file it
+      // cannot open as such). Stat opens too: every handle here holds an fd. The backend refuses
+      // one that replaced the name after this stat (errno.ts, same status).
+      const special = specialFileType(existing)
+      if (special !== undefined) {
+        ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: a ${special}, not a file or directory`)
+        throw new NtStatusError(NtStatus.IO_REPARSE_TAG_NOT_HANDLED, `${rel}: a ${special}`)
+      }
       if (existing.isDirectory && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
       if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)
       const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
@@ -251,7 +262,10 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       flight.opened = undefined
       try {
         file = ready ?? await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
-      } catch (e) { throw errnoStatus(e, rel) }
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === SPECIAL_FILE_CODE) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: replaced by a special file after the lookup`)
+        throw errnoStatus(e, rel)
+      }
       action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
     } else {
       if (req.createDisposition === CreateDisposition.OPEN || req.createDisposition === CreateDisposition.OVERWRITE) {
