@@ -64,6 +64,14 @@ function createServerRing (log: Logger): Ring | undefined {
   }
 }
 
+/** `busy poll` (smb.conf, µs): the ring's event loop polls that long after a wake-up before it sleeps. */
+function applyBusyPoll (ring: Ring, usec: number, log: Logger): void {
+  ring.setBusyPoll(usec)
+  log.info(usec > 0
+    ? `busy poll: ${usec} µs after each wake-up before the loop sleeps (adaptive; \`busy poll = 0\` turns it off)`
+    : 'busy poll: off (the loop sleeps as soon as it has nothing to do)')
+}
+
 /** SQ entries of the server's ring (CQ twice that); more ops wait in Ring's backlog. */
 const RING_ENTRIES = 1024
 /** Registered-buffer slots for pooled READ buffers (more pooled buffers than this read unregistered). */
@@ -117,6 +125,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   }
   // The fast path when asked for and the kernel allows it; else the fallback, said out loud.
   let ring: Ring | undefined
+  let busyPoll = config.global.busyPoll
   let fallbackReason: string | undefined = opts.useUring ? await ringUnavailableReason() : '--no-uring given'
   if (fallbackReason === undefined) {
     ring = createServerRing(log)
@@ -127,6 +136,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     : { transport: 'node:net' as const, files: 'posix', fallbackReason }
   if (ring !== undefined) {
     log.info('transport: io_uring (multishot accept, recv and sendmsg on the ring); file I/O: posix-uring (pread/pwrite/fsync on the ring, paths confined with openat2)')
+    applyBusyPoll(ring, busyPoll, log)
   } else {
     log.warn(`io_uring fast path off (${fallbackReason ?? '?'}): running the fallback, transport node:net, file I/O node:fs (paths confined with openat2)`)
   }
@@ -166,6 +176,10 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     },
     async reload () {
       const next = load()
+      if (ring !== undefined && next.config.global.busyPoll !== busyPoll) {
+        busyPoll = next.config.global.busyPoll
+        applyBusyPoll(ring, busyPoll, log)
+      }
       state.setShares(next.config)
       state.accounts = next.accounts
       log.info(`reloaded: ${next.config.shares.size} shares, ${next.accounts.size} users`)

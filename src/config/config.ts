@@ -26,6 +26,7 @@ export interface GlobalConfig {
   maxConnections: number; deadtime: number /* minutes, 0 = off */; maxOpenFiles: number
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
+  busyPoll: number /* µs, 0 = off */
   handshakeTimeout: number; frameTimeout: number /* seconds */
   raw: Map<string, string>
 }
@@ -189,6 +190,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     maxOpenFiles: num(slots, 'max open files'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
+    busyPoll: num(slots, 'busy poll'),
     handshakeTimeout: num(slots, 'handshake timeout'),
     frameTimeout: num(slots, 'frame timeout'),
     raw

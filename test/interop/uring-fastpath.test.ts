@@ -2,20 +2,20 @@
 // useUring moves the ring's recvMultishot (small frames)/recv (the rest of large WRITEs, straight into their buffer)/sendmsg/readFixed (READs
 // into registered buffers)/write counters, and its openat2/statx/close counters with `inline metadata = no` (by default the share's
 // opens, stats and closes are made on the server's thread: the inline counters move instead); with multishot recvs turned off every
-// chunk is a plain recv; with useUring: false there is no ring at all and the server says it runs the fallback. Skips when io_uring
-// cannot be set up here.
+// chunk is a plain recv; busy polling (on by default) opens windows that catch the next request; with useUring: false there is no
+// ring at all and the server says it runs the fallback. Skips when io_uring cannot be set up here.
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startLive, smbclient } from '../helpers/live.js'
+import { run, startLive, smbclient } from '../helpers/live.js'
 import { ringSetupFlags, ringUnavailableReason, type RingCounters } from '../../src/io/ring.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const why = await ringUnavailableReason()
 
-async function putGet (t: Test, useUring: boolean, o: { shareLines?: string[], multishot?: boolean } = {}): Promise<{ before?: RingCounters, after?: RingCounters, logs: string[], io: unknown, inlineCalls: number }> {
-  const live = await startLive({ useUring, shareLines: o.shareLines })
+async function putGet (t: Test, useUring: boolean, o: { shareLines?: string[], global?: string[], multishot?: boolean } = {}): Promise<{ before?: RingCounters, after?: RingCounters, logs: string[], io: unknown, inlineCalls: number }> {
+  const live = await startLive({ useUring, shareLines: o.shareLines, global: o.global })
   if (live.server.ring !== undefined) live.server.ring.multishotRecv = o.multishot ?? true
   try {
     const data = randomBytes(3 * 1024 * 1024 + 5)
@@ -60,6 +60,32 @@ if (why !== undefined) {
     for (const op of ['recv', 'sendmsg', 'readFixed', 'write'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
+  })
+
+  t.test('busy polling is on by default: requests that follow their replies are taken without a sleep; `busy poll = 0` turns it off', async t => {
+    // smbtorture's ECHO loop: one connection, each request sent as soon as its reply is in.
+    const echoes = async (global: string[]): Promise<{ before: RingCounters, after: RingCounters, logs: string[] }> => {
+      const live = await startLive({ useUring: true, global })
+      try {
+        const before = live.server.ring!.counters()
+        const r = await run('smbtorture', [`//127.0.0.1/share`, '-p', String(live.port), '-U', `${live.user}%${live.password}`,
+          'smb2.bench.echo', '--option=torture:timelimit=1', '--option=torture:nprocs=1'], { timeoutMs: 60_000 })
+        t.match(r.stdout, /^success: echo/m, `smbtorture smb2.bench.echo\n${r.stdout.slice(-500)}`)
+        return { before, after: live.server.ring!.counters(), logs: live.logs }
+      } finally {
+        await live.stop()
+      }
+    }
+    const on = await echoes([])
+    t.ok(on.logs.some(l => /busy poll: 50 µs/.test(l)), 'says it busy polls, and for how long')
+    const wakeups = on.after.wakeups - on.before.wakeups
+    const hits = on.after.busyPollHits - on.before.busyPollHits
+    t.ok(on.after.busyPollWindows > on.before.busyPollWindows, `windows were opened (${on.after.busyPollWindows - on.before.busyPollWindows})`)
+    t.ok(hits > wakeups / 4, `most requests came while one was open (${hits} of ${wakeups} wake-ups)`)
+    const off = await echoes(['busy poll = 0'])
+    t.ok(off.logs.some(l => /busy poll: off/.test(l)), 'says it is off')
+    t.equal(off.after.busyPollWindows, 0, 'no window was opened')
+    t.equal(off.after.busyPollHits, 0, 'every request woke a sleeping loop')
   })
 
   t.test('with multishot recvs turned off, every chunk is a plain recv', async t => {

@@ -651,3 +651,46 @@ t.test('decodeStatx of a zeroed buffer', { skip }, async (t) => {
   t.equal(st.btimeNs, 0n);
   t.equal(st.dev, 0n);
 });
+
+t.test('busy polling: a completion soon after a wake-up is taken without a sleep; windows that close empty stop being opened', { skip }, async (t) => {
+  const F = ringSetupFlags();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  for (const [name, flags] of [['default', undefined], ['DEFER_TASKRUN', F.IORING_SETUP_SINGLE_ISSUER | F.IORING_SETUP_DEFER_TASKRUN]] as const) {
+    let ring: Ring;
+    try { ring = ringFor(t, 8, flags); } catch { continue; } // DEFER_TASKRUN unsupported: the setup-flags test says so
+    t.throws(() => ring.setBusyPoll(1_000_001), { code: 'ERR_OUT_OF_RANGE' }, `${name}: at most a second`);
+    t.throws(() => ring.setBusyPoll(-1), { code: 'ERR_OUT_OF_RANGE' }, `${name}: not negative`);
+    await ring.nop();
+    await ring.nop();
+    t.equal(ring.counters().busyPollWindows, 0, `${name}: off by default: no window`);
+
+    // A generous window (a loaded machine may be slow to come back): the nop prepped from the
+    // first one's completion completes while the window is open.
+    ring.setBusyPoll(200_000);
+    const c0 = ring.counters();
+    await ring.nop();
+    await ring.nop();
+    const c1 = ring.counters();
+    t.ok(c1.busyPollWindows > c0.busyPollWindows, `${name}: a wake-up opened a window`);
+    t.ok(c1.busyPollHits > c0.busyPollHits, `${name}: the next completion came within it`);
+
+    // Sparse completions: each window (1 ms) closes empty; after a few, most wake-ups open none.
+    ring.setBusyPoll(1000);
+    const m0 = ring.counters();
+    const sparse = 30;
+    for (let i = 0; i < sparse; i++) {
+      await ring.nop();
+      await sleep(5);
+    }
+    const m1 = ring.counters();
+    const windows = m1.busyPollWindows - m0.busyPollWindows;
+    t.ok(m1.busyPollMisses - m0.busyPollMisses >= 2, `${name}: windows closed empty (${m1.busyPollMisses - m0.busyPollMisses})`);
+    t.ok(windows <= sparse / 2, `${name}: adaptive: ${windows} windows for ${sparse} sparse wake-ups`);
+
+    ring.setBusyPoll(0);
+    const o0 = ring.counters();
+    await ring.nop();
+    await ring.nop();
+    t.equal(ring.counters().busyPollWindows, o0.busyPollWindows, `${name}: 0 turns it off`);
+  }
+});

@@ -26,6 +26,7 @@ t.test('defaults', async (t) => {
   t.equal(g.maxConnections, 128)
   t.equal(g.deadtime, 0)
   t.equal(g.maxOpenFiles, 10000)
+  t.equal(g.busyPoll, 50, 'busy poll: 50 µs by default')
   t.same(g.interfaces, [])
   t.equal(g.bindInterfacesOnly, false)
   t.equal(c.shares.size, 0)
@@ -294,4 +295,11 @@ t.test('level2 oplocks (Samba\'s share parameter): default yes, per share or as 
   t.equal(c.shares.get('c')!.oplocks, false)
   t.same(c.warnings, [], 'known to the parser')
   t.equal(parseConfigText('[x]\npath = /x\n').shares.get('x')!.level2Oplocks, true, 'yes by default')
+})
+
+t.test('busy poll: µs, 0 turns it off, at most a second', async (t) => {
+  t.equal(parseConfigText('[global]\nbusy poll = 0\n', 'f.conf').global.busyPoll, 0)
+  t.equal(parseConfigText('[global]\nbusy poll = 200\n', 'f.conf').global.busyPoll, 200)
+  t.throws(() => parseConfigText('[global]\nbusy poll = often\n', 'f.conf'), { code: 'SMBTS_ERR_CONFIG', message: /^f\.conf:2: .*'busy poll'/ })
+  t.throws(() => parseConfigText('[global]\nbusy poll = 2000000\n', 'f.conf'), { code: 'SMBTS_ERR_CONFIG', message: /^f\.conf:2: .*'busy poll'/ })
 })
