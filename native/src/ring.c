@@ -137,6 +137,7 @@ typedef struct smbts_ring {
   uint64_t last_wake_ns; /* when the last completions were drained */
   bool busy;             /* the idle handle is active */
   int32_t busy_credit;   /* > 0: a wake-up opens a window (adaptive: hits earn, misses cost) */
+  int32_t busy_miss_cost; /* credits a window that closes empty costs */
   bool flush_armed;
   napi_ref self; /* weak, strong while ops are in flight */
   napi_ref callback;
@@ -495,14 +496,13 @@ static void drain(smbts_ring *r) {
  * and the loop blocks again, after `busy_ns` with nothing drained.
  *
  * Adaptive, so that traffic a window rarely catches does not burn CPU: each wake-up a window
- * catches earns a credit (up to BUSY_CREDIT_MAX), a window that closes empty costs
- * BUSY_MISS_COST, a wake-up opens a window only with credit left, and each wake-up without one
- * earns a credit back. A window that closes empty wasted `busy_ns`; each wake-up it caught saved a
- * sleep and a wake-up, worth about a third of a 50 µs window here: windows stay on while they
- * catch three wake-ups or more for each one that closes empty, and sparse traffic opens one
- * window in BUSY_MISS_COST + 1 wake-ups. */
+ * catches earns a credit (up to BUSY_CREDIT_MAX), a window that closes empty costs what it
+ * wasted, one credit per BUSY_SAVED_NS of it (what a sleep and a wake-up it spares cost here,
+ * roughly), a wake-up opens a window only with credit left, and each wake-up without one earns a
+ * credit back. Windows stay on while they catch enough wake-ups to pay for the ones that close
+ * empty; sparse traffic opens about one window in (cost + 1) wake-ups. */
 #define BUSY_CREDIT_MAX 16
-#define BUSY_MISS_COST 3
+#define BUSY_SAVED_NS 25000u
 
 static void on_idle(uv_idle_t *h) {
   smbts_ring *r = h->data;
@@ -510,7 +510,7 @@ static void on_idle(uv_idle_t *h) {
   uv_idle_stop(&r->idle);
   r->busy = false;
   r->c_busy_misses++;
-  r->busy_credit -= BUSY_MISS_COST;
+  r->busy_credit -= r->busy_miss_cost;
 }
 
 static void busy_poll_wake(smbts_ring *r) {
@@ -1520,6 +1520,8 @@ static napi_value js_ring_set_busy_poll(napi_env env, napi_callback_info info) {
   if (usec > 1000000) return ring_throw(env, "ERR_OUT_OF_RANGE", "busy poll is at most 1000000 µs");
   r->busy_ns = (uint64_t)usec * 1000;
   r->busy_credit = BUSY_CREDIT_MAX;
+  uint64_t cost = r->busy_ns / BUSY_SAVED_NS;
+  r->busy_miss_cost = cost < 1 ? 1 : cost > BUSY_CREDIT_MAX ? BUSY_CREDIT_MAX : (int32_t)cost;
   if (usec == 0 && r->busy && !r->torn_down) {
     uv_idle_stop(&r->idle);
     r->busy = false;

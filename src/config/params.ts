@@ -136,7 +136,7 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   // smbts: µs the io_uring event loop keeps polling without sleeping after a wake-up, so a client
   // that waits for each reply has its next request taken without a sleep and a wake-up (adaptive:
   // windows that keep closing empty are seldom opened; src/io/ring.ts setBusyPoll). 0 = off.
-  g({ name: 'busy poll', type: 'int', default: '50', min: 0, max: 1000000 }),
+  g({ name: 'busy poll', type: 'int', default: '100', min: 0, max: 1000000 }),
   // smbts: seconds a connection may take to negotiate and authenticate; and the window in which a
   // message in progress, or replies piled up unread, must move at least 64 KiB (a client sending
   // a header a byte a second, or never reading its replies, is cut off; a slow link is not).

@@ -77,7 +77,7 @@ if (why !== undefined) {
       }
     }
     const on = await echoes([])
-    t.ok(on.logs.some(l => /busy poll: 50 µs/.test(l)), 'says it busy polls, and for how long')
+    t.ok(on.logs.some(l => /busy poll: 100 µs/.test(l)), 'says it busy polls, and for how long')
     const wakeups = on.after.wakeups - on.before.wakeups
     const hits = on.after.busyPollHits - on.before.busyPollHits
     t.ok(on.after.busyPollWindows > on.before.busyPollWindows, `windows were opened (${on.after.busyPollWindows - on.before.busyPollWindows})`)

@@ -26,7 +26,7 @@ t.test('defaults', async (t) => {
   t.equal(g.maxConnections, 128)
   t.equal(g.deadtime, 0)
   t.equal(g.maxOpenFiles, 10000)
-  t.equal(g.busyPoll, 50, 'busy poll: 50 µs by default')
+  t.equal(g.busyPoll, 100, 'busy poll: 100 µs by default')
   t.same(g.interfaces, [])
   t.equal(g.bindInterfacesOnly, false)
   t.equal(c.shares.size, 0)
