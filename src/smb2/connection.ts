@@ -160,16 +160,20 @@ export class Smb2Connection {
     if (this.accepting && !this.closed) this.io.resume?.()
   }
 
-  private runPdu (pdu: Buffer): Promise<void> {
+  private async runPdu (pdu: Buffer): Promise<void> {
     this.inFlight++
-    return this.processPdu(pdu).catch((e: unknown) => {
+    try {
+      await this.processPdu(pdu)
+    } catch (e: unknown) {
       const why = e instanceof ProtocolError ? e.message : `internal error: ${(e as Error)?.stack ?? String(e)}`
       // A protocol violation (a MessageId outside the credit window, a bad compound) ends only
       // this connection; it is logged so an operator sees which client and why.
       if (e instanceof ProtocolError) this.server.log.info(`${this.io.remoteAddress}: ${why}; disconnecting`)
       else this.server.log.error(`conn ${this.io.remoteAddress}: ${why}`)
       this.close(why)
-    }).finally(() => { this.inFlight-- })
+    } finally {
+      this.inFlight--
+    }
   }
 
   close (reason: string): void {
@@ -198,13 +202,23 @@ export class Smb2Connection {
       this.send(out)
       return
     }
+    let plain = pdu
+    let encryptedBy: Session | undefined
     if (magic === SMB2_TRANSFORM_MAGIC) {
-      const { plain, session } = this.decrypt(pdu)
-      await this.processCompound(plain, session)
-      return
+      const d = this.decrypt(pdu)
+      plain = d.plain
+      encryptedBy = d.session
+    } else if (magic !== SMB2_MAGIC) {
+      throw new ProtocolError(`unknown protocol id 0x${magic.toString(16)}`)
     }
-    if (magic !== SMB2_MAGIC) throw new ProtocolError(`unknown protocol id 0x${magic.toString(16)}`)
-    await this.processCompound(pdu, undefined)
+    // MS-SMB2 3.3.5.2.7: a compound chain. Its credits stay charged until its response has gone
+    // to the transport: the responses of a chain are held together until its last request is done.
+    const chain: Chain = { charge: 0, bytes: 0, refused: false }
+    try {
+      await this.processChain(plain, encryptedBy, chain)
+    } finally {
+      this.release(chain.charge)
+    }
   }
 
   /**
@@ -235,17 +249,6 @@ export class Smb2Connection {
   }
 
   /** MS-SMB2 3.3.5.2.7: split a compound chain and process its requests in order. */
-  private async processCompound (pdu: Buffer, encryptedBy: Session | undefined): Promise<void> {
-    // The chain's credits stay charged until its response has gone to the transport: the
-    // responses of a chain are held together until its last request is done.
-    const chain: Chain = { charge: 0, bytes: 0, refused: false }
-    try {
-      await this.processChain(pdu, encryptedBy, chain)
-    } finally {
-      this.release(chain.charge)
-    }
-  }
-
   private async processChain (pdu: Buffer, encryptedBy: Session | undefined, chain: Chain): Promise<void> {
     const out: OutMessage[] = []
     const related: Related = { sessionId: 0n, treeId: 0, fileId: undefined, status: NtStatus.SUCCESS, session: undefined, tree: undefined }

@@ -10,6 +10,7 @@ import { ServerState } from '../../src/smb2/server-state.js'
 import { parseConfigText } from '../../src/config/config.js'
 import { hashPassword } from '../../src/config/pwddb.js'
 import { posixBackend } from '../../src/vfs/posix.js'
+import type { Backend } from '../../src/vfs/backend.js'
 import { createLogger, silentLogger } from '../../src/control/log.js'
 import { decodeHeader, encodeHeader, SIGNATURE_OFFSET, type Smb2Header } from '../../src/wire/header.js'
 import { Command, HeaderFlags, SMB2_HEADER_SIZE } from '../../src/wire/constants.js'
@@ -36,6 +37,8 @@ export interface MemServerOptions {
   log?: boolean
   /** The oplock break acknowledgment timer (MS-SMB2 3.3.2.1); 35 s unless a test shortens it. */
   oplockBreakTimeoutMs?: number
+  /** The VFS backend (posix by default; posixUringBackend(ring) for the ring's). */
+  backend?: Backend
 }
 
 export interface MemServer {
@@ -66,7 +69,7 @@ export function memServer (o: MemServerOptions = {}): MemServer {
   const log = o.log === true || process.env.SMBTS_TEST_LOG !== undefined
     ? createLogger((l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') }, ['smb', 'auth', 'vfs', 'conn', 'oplock'])
     : silentLogger
-  const state = new ServerState(config, accounts, posixBackend, log)
+  const state = new ServerState(config, accounts, o.backend ?? posixBackend, log)
   if (o.oplockBreakTimeoutMs !== undefined) state.oplocks.breakTimeoutMs = o.oplockBreakTimeoutMs
   return { state, root, share, logs, cleanup () { rmSync(root, { recursive: true, force: true }) } }
 }
