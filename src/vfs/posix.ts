@@ -24,6 +24,8 @@ import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 const EAGAIN = osConstants.errno.EAGAIN
 const EXDEV = osConstants.errno.EXDEV
 const ENOENT = osConstants.errno.ENOENT
+/** What a call that finished at once returns (never rejects, so shared). */
+const RESOLVED: Promise<void> = Promise.resolve()
 const fsRead = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => { fs.read(fd, buf, off, len, pos, (e, n) => { if (e) reject(e); else resolve(n) }) })
 const fsWrite = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
@@ -312,11 +314,13 @@ class PosixFile implements VfsFile {
     return await this.op(async () => (await this.share.statAt(this.fd, name, native.constants.AT_SYMLINK_NOFOLLOW, name)).st)
   }
 
-  async close (): Promise<void> {
-    if (this.closed) return
+  // Not async: a CLOSE on the share's own mount is one close(2) on this thread, and an async
+  // frame per layer costs more than the call (the settled promise comes back as it is).
+  close (): Promise<void> {
+    if (this.closed) return RESOLVED
     this.closed = true
-    if (this.inFlight > 0) await new Promise<void>((resolve) => { this.drained = resolve })
-    await this.share.closeFd(this.fd, this.sameMount)
+    if (this.inFlight > 0) return new Promise<void>((resolve) => { this.drained = resolve }).then(async () => { await this.share.closeFd(this.fd, this.sameMount) })
+    return this.share.closeFd(this.fd, this.sameMount)
   }
 }
 
@@ -410,16 +414,15 @@ class PosixShare implements ShareFs {
 
   /** close(2) of an fd this share opened: on this thread when inline calls are on and the fd is on
    *  the share's own mount (another file system's close may flush over a network). */
-  async closeFd (fd: number, sameMount: boolean): Promise<void> {
+  closeFd (fd: number, sameMount: boolean): Promise<void> {
     const inl = this.inline
     if (inl?.on && sameMount) {
       const t0 = inl.begin()
       const r = native.closeNow(fd)
       inl.done(t0)
-      if (r < 0) throw errnoError(r, 'close')
-      return
+      return r < 0 ? Promise.reject(errnoError(r, 'close')) : RESOLVED
     }
-    await this.sys.close(fd)
+    return this.sys.close(fd)
   }
 
   /**

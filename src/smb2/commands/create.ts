@@ -156,6 +156,8 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   /** The DOS attributes the new or overwritten file gets (MS-FSA 2.1.5.1.2.1), set once it is open. */
   let newAttributes: number | undefined
   const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
+  /** SUPERSEDE/OVERWRITE/OVERWRITE_IF: what exists is replaced (truncated) when opened. */
+  const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
 
   // The fast path: the name exists as spelled (one stat, no waiting). Otherwise the name is
   // spelled otherwise or does not exist yet: the CREATEs of one path (under any spelling this
@@ -166,8 +168,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // Where the backend can, that one stat is the open itself (openExisting: a regular file or a
   // directory, neither created nor truncated, so nothing to undo when the CREATE then fails):
   // the handle is used below when nothing changed in between and no overwrite is asked for.
-  const overwriteAsked = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
-  const opened = overwriteAsked ? undefined : fs.openExisting?.(asGiven, writeData, wantDir)
+  const opened = overwrite ? undefined : fs.openExisting?.(asGiven, writeData, wantDir)
   let exact: Stat | undefined
   if (opened != null && opened.openStat !== undefined) {
     flight.opened = opened
@@ -214,7 +215,6 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       }
       if (existing.isDirectory && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
       if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)
-      const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
       if (overwrite && existing.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'overwrite of a directory')
       if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
       if ((opts & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
