@@ -141,11 +141,11 @@ export interface ShareFs {
   /**
    * The CREATE fast path for a name as spelled: opens what exists there, if it is a regular file
    * (for writing too when `write`) or a directory (read-only; `directory`: only a directory),
-   * neither creating nor truncating,
-   * with its attributes in `openStat`: one step where stat() then open() take two. Null: nothing
-   * exists under that name (what stat's ENOENT says). Undefined: the backend cannot answer this
-   * way now (the caller stats and opens as usual, which also says what anything else is).
-   * Opening has no effect the caller must undo: closing the file is enough.
+   * neither creating nor truncating, with its attributes in `openStat`: one step where stat()
+   * then open() take two. Null: nothing exists under that name (what stat's ENOENT says).
+   * Undefined: the backend cannot answer this way now (the caller stats and opens as usual, which
+   * also says what anything else is). Opening has no effect the caller must undo: closing the
+   * file is enough.
    */
   openExisting? (path: string, write: boolean, directory?: boolean): VfsFile | null | undefined
   /** lstat: a symlink is reported as itself, never followed. */

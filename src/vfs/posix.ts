@@ -319,7 +319,7 @@ class PosixFile implements VfsFile {
   close (): Promise<void> {
     if (this.closed) return RESOLVED
     this.closed = true
-    if (this.inFlight > 0) return new Promise<void>((resolve) => { this.drained = resolve }).then(async () => { await this.share.closeFd(this.fd, this.sameMount) })
+    if (this.inFlight > 0) return new Promise<void>((resolve) => { this.drained = resolve }).then(() => this.share.closeFd(this.fd, this.sameMount))
     return this.share.closeFd(this.fd, this.sameMount)
   }
 }
@@ -541,9 +541,9 @@ class PosixShare implements ShareFs {
    * ShareFs.openExisting, on this thread where the inline policy allows the lookup: one native
    * call (openStatNow) probes the name, opens a regular file or a directory, and stats the fd.
    * Null when the name does not exist (as stat's ENOENT); undefined when this cannot answer here
-   * (inline off, a lookup RESOLVE_CACHED could not make from memory, another
-   * mount on the way, a name that is neither a file nor a directory, any other error: the
-   * caller's stat and open then say what it is).
+   * (inline off, a lookup RESOLVE_CACHED could not make from memory, another mount on the way, a
+   * name that is neither a file nor a directory, any other error: the caller's stat and open then
+   * say what it is).
    */
   openExisting (path: string, write: boolean, directory = false): VfsFile | null | undefined {
     const inl = this.inline
@@ -561,8 +561,9 @@ class PosixShare implements ShareFs {
       if (r === -EAGAIN || r === -EXDEV) inl.counters.uncached++
       return undefined
     }
-    const { sx, st } = this.fromRecord(this.scratch, 0, baseName(path))
-    return new PosixFile(r, (sx.mode & S_IFMT) === S_IFDIR, baseName(path), this, st, true)
+    const name = baseName(path)
+    const { sx, st } = this.fromRecord(this.scratch, 0, name)
+    return new PosixFile(r, (sx.mode & S_IFMT) === S_IFDIR, name, this, st, true)
   }
 
   /**

@@ -191,7 +191,7 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
 function dropPreviousSession (ctx: RequestContext, s: Session, previous: bigint): void {
   if (previous === 0n || previous === s.sessionId) return
   const old = ctx.server.sessions.get(previous)
-  if (old === undefined || old === s || old.state === SessionState.InProgress) return
+  if (old === undefined || old.state === SessionState.InProgress) return
   const named = (x: Session): boolean => !x.isGuest && !x.isAnonymous
   if (!named(s) || !named(old) || old.user.toLowerCase() !== s.user.toLowerCase()) return
   ctx.server.log.info(`session 0x${s.sessionId.toString(16)} replaces 0x${previous.toString(16)} of ${s.domain}\\${s.user} (PreviousSessionId): the old session is removed`)
