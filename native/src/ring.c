@@ -489,11 +489,11 @@ static void drain(smbts_ring *r) {
 }
 
 /* Busy polling (setBusyPoll). A thread that sleeps in epoll and is woken for the next request
- * pays for the sleep and the wake-up; on a paravirtualised VM (FIELD-NOTES) they cost more than a
- * small request itself. While the idle handle is active libuv polls with a zero timeout: the loop
- * goes on turning (timers, the threadpool, other fds all served as usual) and a completion that
- * comes within the window after the last wake-up is taken without a sleep. The window closes,
- * and the loop blocks again, after `busy_ns` with nothing drained.
+ * pays for the sleep and the wake-up; on a paravirtualised VM (bench/RESULTS.md) they cost more
+ * than a small request itself. While the idle handle is active libuv polls with a zero timeout:
+ * the loop goes on turning (timers, the threadpool, other fds all served as usual) and a
+ * completion that comes within the window after the last wake-up is taken without a sleep. The
+ * window closes, and the loop blocks again, after `busy_ns` with nothing drained.
  *
  * Adaptive, so that traffic a window rarely catches does not burn CPU: each wake-up a window
  * catches earns a credit (up to BUSY_CREDIT_MAX), a window that closes empty costs what it

@@ -3,8 +3,9 @@
 // Every method preps one SQE and returns a Promise (with the op's `tag`) that settles when its CQE
 // arrives. Prepped SQEs go to the kernel together, one io_uring_submit per batch (before the
 // event loop next blocks, or at `submit()`). Completions come back through a libuv poll of the
-// ring's own fd (an eventfd only for DEFER_TASKRUN rings), drained in batches. A failed op rejects with an Error carrying `code` (errno name),
-// `errno` (positive) and `syscall`, like the threadpool ops in native.ts.
+// ring's own fd (an eventfd only for DEFER_TASKRUN rings), drained in batches. A failed op
+// rejects with an Error carrying `code` (errno name), `errno` (positive) and `syscall`, like the
+// threadpool ops in native.ts.
 //
 // Multishot ops (accept, recv) settle once, when they end; their other CQEs go to a callback. A
 // multishot recv fills the spans its provided-buffer group is given one at a time
@@ -464,7 +465,7 @@ export class Ring {
    * next request of a client that waits for each reply is taken without the thread going to sleep
    * and being woken again. That costs CPU while the window is open (at most `usec` µs per wake-up
    * with nothing to do) and saves a sleep and a wake-up per request: on a paravirtualised VM the
-   * two cost more than a small request itself (FIELD-NOTES). Adaptive: windows that keep closing
+   * two cost more than a small request itself (bench/RESULTS.md). Adaptive: windows that keep closing
    * empty stop being opened but for one in several wake-ups (native/src/ring.c). 0 turns it off.
    */
   setBusyPoll(usec: number): void {

@@ -159,7 +159,7 @@ class RingConnection {
       this.armMulti()
       return
     } else {
-      if (ARENA_SIZE - this.arenaOff < ARENA_MIN_TAIL) { this.arena = Buffer.allocUnsafe(ARENA_SIZE); this.arenaOff = 0 }
+      this.roomInArena()
       buf = this.arena
       off = this.arenaOff
       len = Math.min(RECV_MAX, ARENA_SIZE - off)
@@ -194,23 +194,32 @@ class RingConnection {
     })
   }
 
-  /** Gives the group the arena's free tail (a fresh arena when it runs short), unless given. */
-  private provide (): void {
-    if (this.provided) return
+  /** A fresh arena when the free tail of this one runs short (the old one lives on in its frames). */
+  private roomInArena (): void {
     if (ARENA_SIZE - this.arenaOff < ARENA_MIN_TAIL) { this.arena = Buffer.allocUnsafe(ARENA_SIZE); this.arenaOff = 0 }
-    this.ring.provideBuffer(this.group!, this.arena, this.arenaOff, Math.min(RECV_MAX, ARENA_SIZE - this.arenaOff))
-    this.provided = true
-    this.provOff = this.arenaOff
   }
 
-  private armMulti (): void {
+  /**
+   * Gives the group the arena's free tail, unless given. False when the ring refused (the
+   * connection is then closing).
+   */
+  private provide (): boolean {
+    if (this.provided) return true
+    this.roomInArena()
     try {
-      this.provide()
+      this.ring.provideBuffer(this.group!, this.arena, this.arenaOff, Math.min(RECV_MAX, ARENA_SIZE - this.arenaOff))
     } catch (e) {
       this.server.log.info(`${this.remote}: provide buffer: ${(e as Error).message}; closing`)
       this.conn.close('socket closed')
-      return
+      return false
     }
+    this.provided = true
+    this.provOff = this.arenaOff
+    return true
+  }
+
+  private armMulti (): void {
+    if (!this.provide()) return
     this.multi = true
     this.multiStopping = false
     const p = this.ring.recvMultishot(this.fd, this.group!, this.onMultiData)
@@ -241,12 +250,7 @@ class RingConnection {
       this.stopMulti()
       return
     }
-    try {
-      this.provide()
-    } catch (e) {
-      this.server.log.info(`${this.remote}: provide buffer: ${(e as Error).message}; closing`)
-      this.conn.close('socket closed')
-    }
+    this.provide()
   }
 
   private stopMulti (): void {
