@@ -5,16 +5,32 @@
  * per batch: at the end of a completion batch, before the loop next blocks (uv_prepare), after
  * the poll phase (uv_check), or when the caller says ring.submit().
  *
- * Completion: a uv_poll on the JS thread's loop watches the ring's own fd, which is readable
- * (EPOLLIN) while CQEs wait: no eventfd for the kernel to signal, no read(2) of it per wake-up.
- * libuv's epoll is level-triggered and the poll callback drains the CQ until it is empty (a CQ
- * still not empty after 64 rounds keeps the fd readable: the next loop turn goes on), so no CQE
- * is left behind. With DEFER_TASKRUN the kernel does not wake pollers of the ring fd when it
- * queues deferred work (only the submitter task and a registered eventfd), so such a ring keeps
- * an eventfd (io_uring_register_eventfd) and polls that instead. The drain calls the JS callback
- * once per batch with an Int32Array of [tag, res, provided buffer id or -1] triplets (valid only
- * during the call; one Int32Array made once, the call says how many triplets are new). No ring
- * thread, no threadsafe function: the ring stays single-issuer.
+ * Completion, two ways (docs/io_uring.md says why, with the kernel source and traces):
+ *
+ * - A plain ring (no DEFER_TASKRUN): a uv_poll on the JS thread's loop watches the ring's own fd,
+ *   readable (EPOLLIN) while CQEs wait. The kernel runs a completion's task work by interrupting
+ *   this thread (TWA_SIGNAL), even while it sleeps in epoll, and then wakes pollers of the fd.
+ *   libuv's epoll is level-triggered and the poll callback drains the CQ until it is empty (a CQ
+ *   still not empty after 64 rounds keeps the fd readable: the next loop turn goes on).
+ *
+ * - A DEFER_TASKRUN ring: the kernel promises to run deferred work only when this thread asks for
+ *   completions (io_uring_enter with GETEVENTS), and to wake this thread only while it waits
+ *   there. Nothing else is promised: pollers of the ring fd are not woken when work is queued,
+ *   and a registered eventfd is signalled on a best-effort path that may wait for an RCU grace
+ *   period (measured: 4-16 ms per completion on one kernel build). So the loop waits in the ring,
+ *   not the ring in the loop: just before libuv would sleep in epoll (uv_prepare), with ops in
+ *   flight, this thread sleeps in io_uring_enter(GETEVENTS) instead, for as long as libuv would
+ *   have slept (uv_backend_timeout), with a one-shot poll of libuv's own epoll fd on the ring so
+ *   that any other event of the loop (sockets, timers' fds, the threadpool's async handle,
+ *   signals) ends the wait too. After the wait the loop turns once without sleeping (an idle
+ *   handle) so libuv serves what woke it. No wake-up rests on a notification the kernel does not
+ *   promise. One such ring per loop: a thread sleeping in one ring is not woken by another's
+ *   deferred work, so a second ring on the same loop is set up without DEFER_TASKRUN.
+ *
+ * The drain calls the JS callback once per batch with an Int32Array of [tag, res, provided
+ * buffer id or -1] triplets (valid only during the call; one Int32Array made once, the call says
+ * how many triplets are new). No ring thread, no threadsafe function: the ring stays
+ * single-issuer.
  *
  * Provided-buffer groups (one-entry buffer rings, one per connection) let a multishot recv stay
  * armed across requests while the caller still chooses where each chunk lands: it gives the
@@ -35,7 +51,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +61,8 @@
 #define RING_MAX_ENTRIES 4096u
 /* user_data of SQEs we issue for ourselves (cancels): their CQEs are dropped. */
 #define RING_INTERNAL_UD UINT64_MAX
+/* user_data of the poll of libuv's epoll fd that a waiting ring keeps armed while it sleeps. */
+#define RING_LOOP_POLL_UD (UINT64_MAX - 1)
 #define RING_NO_SLOT UINT32_MAX
 
 /* Setup flags we accept. All are known to liburing 2.3 and leave the ring layout alone (no SQPOLL,
@@ -51,7 +70,7 @@
  * for the JS thread to enter the kernel, which it does not do while idle in epoll. */
 #define RING_ALLOWED_FLAGS                                                                      \
   (IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |                  \
-   IORING_SETUP_DEFER_TASKRUN)
+   IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG)
 #define RING_DEFAULT_FLAGS (IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER)
 
 #define RING_KINDS(X)                                                                           \
@@ -122,7 +141,10 @@ typedef struct smbts_ring {
   struct io_uring ring;
   unsigned setup_flags;
   unsigned sq_entries, cq_entries;
-  int efd;
+  bool waits;    /* DEFER_TASKRUN: the loop sleeps in this ring (on_wait_prepare) */
+  bool taskrun_flag; /* the kernel sets IORING_SQ_TASKRUN when deferred work is queued */
+  bool loop_poll_armed; /* the poll of libuv's epoll fd is in the ring */
+  uv_loop_t *loop;
   bool ring_ok;   /* io_uring set up and not yet exited */
   bool closing;   /* close() called: no new ops */
   bool torn_down; /* ring exited, handles closing */
@@ -133,6 +155,9 @@ typedef struct smbts_ring {
   uv_prepare_t prepare;
   uv_check_t check;
   uv_idle_t idle;        /* active while busy polling: the loop polls without blocking */
+  uv_prepare_t waiter;   /* a waiting ring: sleeps in io_uring_enter where libuv would in epoll */
+  uv_idle_t kick;        /* one loop turn without sleeping after such a sleep */
+  uv_handle_t *keepalive; /* ref'd while ops are in flight: the poll, or for a waiting ring the waiter */
   uint64_t busy_ns;      /* busy-poll window after a wake-up (setBusyPoll), 0 = off */
   uint64_t last_wake_ns; /* when the last completions were drained */
   bool busy;             /* the idle handle is active */
@@ -160,6 +185,7 @@ typedef struct smbts_ring {
   uint64_t c_busy_hits;    /* wake-ups that came while busy polling (no sleep before them) */
   uint64_t c_busy_misses;  /* windows that closed with nothing drained */
   uint64_t c_busy_windows; /* windows opened */
+  uint64_t c_ring_waits;   /* sleeps in io_uring_enter (waiting rings) */
 } smbts_ring;
 
 static napi_value ring_throw(napi_env env, const char *code, const char *msg) {
@@ -218,7 +244,7 @@ static void on_check(uv_check_t *h) { ring_flush(h->data); }
 static void inflight_inc(smbts_ring *r) {
   if (r->inflight++ == 0) {
     /* Pending ops keep the process alive and the Ring object reachable. */
-    uv_ref((uv_handle_t *)&r->poll);
+    uv_ref(r->keepalive);
     r->loop_ref = true;
     uint32_t cnt;
     napi_reference_ref(r->env, r->self, &cnt);
@@ -227,7 +253,7 @@ static void inflight_inc(smbts_ring *r) {
 
 static void inflight_dec(smbts_ring *r) {
   if (--r->inflight == 0) {
-    if (r->loop_ref) uv_unref((uv_handle_t *)&r->poll);
+    if (r->loop_ref) uv_unref(r->keepalive);
     r->loop_ref = false;
     uint32_t cnt;
     napi_reference_unref(r->env, r->self, &cnt);
@@ -263,6 +289,40 @@ static void op_release(smbts_ring *r, ring_op *op) {
   r->free_head = (uint32_t)(op - r->ops);
 }
 
+/* ---- one waiting ring per loop ---- */
+
+/* A thread asleep in one ring's io_uring_enter is not woken by another ring's deferred work, so
+ * at most one ring per libuv loop waits (DEFER_TASKRUN); others on that loop are plain rings.
+ * Loops belong to threads (the main one, workers): a short list under a mutex. */
+#define RING_MAX_WAIT_LOOPS 64
+static pthread_mutex_t wait_loops_mu = PTHREAD_MUTEX_INITIALIZER;
+static uv_loop_t *wait_loops[RING_MAX_WAIT_LOOPS];
+
+static bool loop_waiter_claim(uv_loop_t *loop) {
+  bool ok = false;
+  pthread_mutex_lock(&wait_loops_mu);
+  int free_i = -1;
+  bool taken = false;
+  for (int i = 0; i < RING_MAX_WAIT_LOOPS; i++) {
+    if (wait_loops[i] == loop) taken = true;
+    if (!wait_loops[i] && free_i < 0) free_i = i;
+  }
+  if (!taken && free_i >= 0) {
+    wait_loops[free_i] = loop;
+    ok = true;
+  }
+  pthread_mutex_unlock(&wait_loops_mu);
+  return ok;
+}
+
+static void loop_waiter_release(uv_loop_t *loop) {
+  pthread_mutex_lock(&wait_loops_mu);
+  for (int i = 0; i < RING_MAX_WAIT_LOOPS; i++) {
+    if (wait_loops[i] == loop) wait_loops[i] = NULL;
+  }
+  pthread_mutex_unlock(&wait_loops_mu);
+}
+
 /* ---- teardown ---- */
 
 static void ring_free(smbts_ring *r) {
@@ -276,8 +336,6 @@ static void ring_free(smbts_ring *r) {
 static void on_handle_closed(uv_handle_t *h) {
   smbts_ring *r = h->data;
   if (--r->handles_open > 0) return;
-  if (r->efd >= 0) close(r->efd); /* only now: libuv no longer watches it */
-  r->efd = -1;
   if (r->cleanup) {
     napi_async_cleanup_hook_handle hh = r->cleanup;
     r->cleanup = NULL;
@@ -330,17 +388,22 @@ static void ring_teardown(smbts_ring *r) {
   if (r->torn_down) return;
   r->torn_down = true;
   r->closing = true;
-  /* Handles first: libuv takes the polled fd (the ring's own, or the eventfd) out of its epoll set
-   * now, while it is still open, never after its number might have been reused. */
+  /* Handles first: libuv takes the polled ring fd out of its epoll set now, while it is still
+   * open, never after its number might have been reused. */
   disarm_flush(r);
   uv_poll_stop(&r->poll);
   uv_idle_stop(&r->idle);
+  uv_prepare_stop(&r->waiter);
+  uv_idle_stop(&r->kick);
   r->busy = false;
-  r->handles_open = 4;
+  if (r->waits) loop_waiter_release(r->loop);
+  r->handles_open = 6;
   uv_close((uv_handle_t *)&r->poll, on_handle_closed);
   uv_close((uv_handle_t *)&r->prepare, on_handle_closed);
   uv_close((uv_handle_t *)&r->check, on_handle_closed);
   uv_close((uv_handle_t *)&r->idle, on_handle_closed);
+  uv_close((uv_handle_t *)&r->waiter, on_handle_closed);
+  uv_close((uv_handle_t *)&r->kick, on_handle_closed);
   if (r->ring_ok) {
     if (r->inflight > 0) cancel_and_wait(r);
     io_uring_queue_exit(&r->ring);
@@ -442,11 +505,27 @@ static void deliver_closed(smbts_ring *r) {
   if (actx) napi_async_destroy(env, actx);
 }
 
+/* Deferred task work or overflowed CQEs the kernel holds until this thread enters it. */
+static bool ring_held_back(smbts_ring *r) {
+  unsigned kflags = IO_URING_READ_ONCE(*r->ring.sq.kflags);
+  if (kflags & IORING_SQ_CQ_OVERFLOW) return true;
+  if (!(r->setup_flags & IORING_SETUP_DEFER_TASKRUN)) return false;
+  return !r->taskrun_flag || (kflags & IORING_SQ_TASKRUN);
+}
+
+/* Whether a drain now would find something (or might: without the TASKRUN flag we cannot tell). */
+static bool ring_pending(smbts_ring *r) {
+  return io_uring_cq_ready(&r->ring) > 0 || ring_held_back(r);
+}
+
+static void busy_poll_wake(smbts_ring *r);
+
 static void drain(smbts_ring *r) {
   if (!r->ring_ok) return;
-  if ((r->setup_flags & IORING_SETUP_DEFER_TASKRUN) || io_uring_cq_has_overflow(&r->ring)) {
+  if (ring_held_back(r)) {
     io_uring_get_events(&r->ring); /* run deferred task work / flush overflowed CQEs */
   }
+  bool woke = false;
   for (int round = 0; round < 64 && r->ring_ok; round++) {
     unsigned n = io_uring_peek_batch_cqe(&r->ring, r->cqes, r->cq_entries);
     if (n == 0) {
@@ -460,6 +539,10 @@ static void drain(smbts_ring *r) {
     for (unsigned i = 0; i < n; i++) {
       uint64_t ud = r->cqes[i]->user_data;
       int32_t res = r->cqes[i]->res;
+      if (ud == RING_LOOP_POLL_UD) {
+        r->loop_poll_armed = false; /* one-shot: armed again before the next sleep */
+        continue;
+      }
       if (ud == RING_INTERNAL_UD || ud == 0 || ud > r->cq_entries) continue;
       ring_op *op = &r->ops[ud - 1];
       if (!op->used) continue;
@@ -483,6 +566,12 @@ static void drain(smbts_ring *r) {
     }
     io_uring_cq_advance(&r->ring, n);
     r->c_cqes += n;
+    if (k && r->waits && !woke) {
+      /* A waiting ring's wake-up, as on_poll counts one for a polled ring. */
+      woke = true;
+      r->c_wakeups++;
+      if (r->busy_ns > 0) busy_poll_wake(r);
+    }
     if (k) deliver(r, k, false); /* may prep more, submit, or close */
   }
   if (r->closing && r->inflight == 0 && !r->torn_down) deliver_closed(r);
@@ -534,17 +623,64 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (r->torn_down) return;
   r->c_wakeups++;
   if (r->busy_ns > 0) busy_poll_wake(r);
-  if (r->efd >= 0) {
-    uint64_t v;
-    /* Reset the eventfd before draining, so a CQE posted meanwhile wakes us again. */
-    while (read(r->efd, &v, sizeof v) < 0 && errno == EINTR) {
-    }
-  }
   napi_handle_scope scope;
   if (napi_open_handle_scope(r->env, &scope) != napi_ok) return;
   drain(r);
   ring_flush(r); /* whatever the callbacks prepped goes out in one submit */
   napi_close_handle_scope(r->env, scope);
+}
+
+static void on_kick(uv_idle_t *h) { uv_idle_stop(h); }
+
+/* A waiting ring (DEFER_TASKRUN), once per loop turn just before libuv polls for I/O: take what
+ * completed; then, if libuv is about to sleep and ops of ours are in flight, sleep here instead,
+ * in io_uring_enter(GETEVENTS) (the one wait the kernel wakes for deferred work), for as long as
+ * libuv would have, with its epoll fd polled on the ring so any other event ends the wait. */
+static void on_wait_prepare(uv_prepare_t *h) {
+  smbts_ring *r = h->data;
+  if (r->torn_down || !r->ring_ok) return;
+  ring_flush(r);
+  bool waited = false;
+  if (r->inflight > 0 && !ring_pending(r)) {
+    int timeout = uv_backend_timeout(r->loop); /* ms; -1 = until an event; 0 = libuv won't sleep */
+    if (timeout != 0) {
+      if (!r->loop_poll_armed) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+        if (sqe) {
+          /* One-shot: arming checks the epoll fd's readiness now, so nothing ready is missed. */
+          io_uring_prep_poll_add(sqe, uv_backend_fd(r->loop), POLLIN);
+          io_uring_sqe_set_data64(sqe, RING_LOOP_POLL_UD);
+          r->loop_poll_armed = true;
+        }
+      }
+      if (r->loop_poll_armed) {
+        struct __kernel_timespec ts, *tsp = NULL;
+        if (timeout > 0) {
+          ts.tv_sec = timeout / 1000;
+          ts.tv_nsec = (long long)(timeout % 1000) * 1000000LL;
+          tsp = &ts;
+        }
+        struct io_uring_cqe *cqe;
+        r->c_ring_waits++;
+        /* Submits the poll (and anything prepped) and waits, in one io_uring_enter; -ETIME and
+         * -EINTR are wake-ups like any other. */
+        int ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
+        if (ret < 0 && ret != -ETIME && ret != -EINTR) r->c_submit_errors++;
+        uv_update_time(r->loop); /* libuv's timeout must count from now, not from before the sleep */
+        waited = true;
+      }
+    }
+  }
+  if (!waited && !ring_pending(r)) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(r->env, &scope) != napi_ok) return;
+  drain(r);
+  ring_flush(r);
+  napi_close_handle_scope(r->env, scope);
+  /* libuv computes its poll timeout after this: this turn it polls without sleeping (what woke us
+   * may be its event; the callbacks may have started ops, whose completions only a wait in the
+   * ring would see); the next turn's prepare sleeps again if need be. */
+  if (!r->torn_down) uv_idle_start(&r->kick, on_kick);
 }
 
 /* ---- JS: construction ---- */
@@ -580,27 +716,46 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
   if (flags & ~RING_ALLOWED_FLAGS) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE",
                            "unsupported io_uring setup flags (allowed: CLAMP, SUBMIT_ALL, "
-                           "SINGLE_ISSUER, DEFER_TASKRUN)");
+                           "SINGLE_ISSUER, DEFER_TASKRUN, TASKRUN_FLAG)");
     return NULL;
   }
 
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return smbts_throw_napi(env, "napi_get_uv_event_loop");
   smbts_ring *r = calloc(1, sizeof *r);
   if (!r) return ring_throw(env, "ERR_MEMORY_ALLOCATION_FAILED", "out of memory");
   r->env = env;
-  r->efd = -1;
+  r->loop = loop;
+  /* DEFER_TASKRUN makes this the loop's waiting ring, if it has none yet (see the header). */
+  bool claimed = false;
+  if (flags & IORING_SETUP_DEFER_TASKRUN) {
+    claimed = loop_waiter_claim(loop);
+    if (claimed) flags |= IORING_SETUP_TASKRUN_FLAG;
+    else flags &= ~(IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+  }
   struct io_uring_params p;
   memset(&p, 0, sizeof p);
   p.flags = flags;
   int ret = io_uring_queue_init_params(entries, &r->ring, &p);
+  if (ret == -EINVAL && (flags & IORING_SETUP_TASKRUN_FLAG)) {
+    /* A kernel that refuses the flag with DEFER_TASKRUN: pending work is then asked for. */
+    memset(&p, 0, sizeof p);
+    p.flags = flags & ~IORING_SETUP_TASKRUN_FLAG;
+    ret = io_uring_queue_init_params(entries, &r->ring, &p);
+  }
   if (ret == -EINVAL && default_flags) {
     /* Older kernel without SUBMIT_ALL/SINGLE_ISSUER: plain ring. */
     memset(&p, 0, sizeof p);
     ret = io_uring_queue_init_params(entries, &r->ring, &p);
   }
   if (ret < 0) {
+    if (claimed) loop_waiter_release(loop);
     free(r);
     return throw_errno(env, -ret, "io_uring_setup");
   }
+  r->waits = (p.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+  if (claimed && !r->waits) loop_waiter_release(loop);
+  r->taskrun_flag = (p.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
   r->ring_ok = true;
   r->setup_flags = p.flags;
   r->sq_entries = p.sq_entries;
@@ -619,22 +774,6 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
     r->ops[i].next_free = i + 1 < r->cq_entries ? i + 1 : RING_NO_SLOT;
   }
   r->free_head = 0;
-  if (r->setup_flags & IORING_SETUP_DEFER_TASKRUN) {
-    /* Deferred task work wakes the submitter and an eventfd, not pollers of the ring fd. */
-    r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (r->efd < 0) {
-      fail_call = "eventfd";
-      fail_err = errno;
-      goto fail_ring;
-    }
-    ret = io_uring_register_eventfd(&r->ring, r->efd);
-    if (ret < 0) {
-      fail_call = "io_uring_register_eventfd";
-      fail_err = -ret;
-      goto fail_ring;
-    }
-  }
-
   napi_value ab, results, name;
   void *data = NULL;
   if (napi_create_arraybuffer(env, (size_t)r->cq_entries * 3 * sizeof(int32_t), &data, &ab) !=
@@ -651,9 +790,7 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
   }
   r->results = data;
 
-  uv_loop_t *loop = NULL;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop ||
-      uv_poll_init(loop, &r->poll, r->efd >= 0 ? r->efd : r->ring.ring_fd) != 0) {
+  if (uv_poll_init(loop, &r->poll, r->ring.ring_fd) != 0) {
     fail_call = "uv_poll_init";
     fail_err = EINVAL;
     goto fail_refs;
@@ -661,13 +798,23 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
   uv_prepare_init(loop, &r->prepare);
   uv_check_init(loop, &r->check);
   uv_idle_init(loop, &r->idle);
-  r->poll.data = r->prepare.data = r->check.data = r->idle.data = r;
+  uv_prepare_init(loop, &r->waiter);
+  uv_idle_init(loop, &r->kick);
+  r->poll.data = r->prepare.data = r->check.data = r->idle.data = r->waiter.data = r->kick.data = r;
   /* Idle rings do not keep the process alive; in-flight ops do (inflight_inc). */
   uv_unref((uv_handle_t *)&r->poll);
   uv_unref((uv_handle_t *)&r->prepare);
   uv_unref((uv_handle_t *)&r->check);
   uv_unref((uv_handle_t *)&r->idle);
-  uv_poll_start(&r->poll, UV_READABLE, on_poll);
+  uv_unref((uv_handle_t *)&r->waiter);
+  uv_unref((uv_handle_t *)&r->kick);
+  if (r->waits) {
+    r->keepalive = (uv_handle_t *)&r->waiter;
+    uv_prepare_start(&r->waiter, on_wait_prepare);
+  } else {
+    r->keepalive = (uv_handle_t *)&r->poll;
+    uv_poll_start(&r->poll, UV_READABLE, on_poll);
+  }
 
   if (napi_wrap(env, a.thisv, r, ring_finalize, NULL, &r->self) != napi_ok) {
     /* Without a wrapper nobody can reach r: tear it down now. */
@@ -684,7 +831,7 @@ fail_refs:
   if (r->actx) napi_async_destroy(env, r->actx);
 fail_ring:
   io_uring_queue_exit(&r->ring);
-  if (r->efd >= 0) close(r->efd);
+  if (r->waits) loop_waiter_release(loop);
   ring_free(r);
   return throw_errno(env, fail_err, fail_call);
 }
@@ -1584,6 +1731,7 @@ static napi_value js_ring_counters(napi_env env, napi_callback_info info) {
   SMBTS_NAPI(env, set_num(env, obj, "busyPollHits", (double)r->c_busy_hits));
   SMBTS_NAPI(env, set_num(env, obj, "busyPollMisses", (double)r->c_busy_misses));
   SMBTS_NAPI(env, set_num(env, obj, "busyPollWindows", (double)r->c_busy_windows));
+  SMBTS_NAPI(env, set_num(env, obj, "ringWaits", (double)r->c_ring_waits));
   SMBTS_NAPI(env, set_num(env, obj, "links", (double)r->c_links));
   SMBTS_NAPI(env, set_num(env, obj, "moreCqes", (double)r->c_more));
   SMBTS_NAPI(env, set_num(env, obj, "errors", (double)r->c_errors));

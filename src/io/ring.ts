@@ -2,8 +2,9 @@
 //
 // Every method preps one SQE and returns a Promise (with the op's `tag`) that settles when its CQE
 // arrives. Prepped SQEs go to the kernel together, one io_uring_submit per batch (before the
-// event loop next blocks, or at `submit()`). Completions come back through a libuv poll of the
-// ring's own fd (an eventfd only for DEFER_TASKRUN rings), drained in batches. A failed op
+// event loop next blocks, or at `submit()`). Completions come back in batches: a plain ring's fd
+// is polled by the loop; with DEFER_TASKRUN the loop sleeps in the ring instead (io_uring_enter
+// with GETEVENTS, the one wait the kernel wakes for deferred work; docs/io_uring.md). A failed op
 // rejects with an Error carrying `code` (errno name), `errno` (positive) and `syscall`, like the
 // threadpool ops in native.ts.
 //
@@ -83,7 +84,8 @@ export interface RingCounters {
   submits: number;
   sqes: number;
   submitErrors: number;
-  /** CQEs reaped; JS callback batches; wake-ups of the loop's poll (ring fd, or eventfd). */
+  /** CQEs reaped; JS callback batches; wake-ups (the ring fd's poll, or a waiting ring's drains
+   *  that found completions). */
   cqes: number;
   batches: number;
   wakeups: number;
@@ -92,6 +94,8 @@ export interface RingCounters {
   busyPollHits: number;
   busyPollMisses: number;
   busyPollWindows: number;
+  /** DEFER_TASKRUN rings: times the loop slept in io_uring_enter instead of epoll. */
+  ringWaits: number;
   /** Linked read→sendmsg pairs prepped (readThenSendmsg). */
   links: number;
   /** CQEs of multishot ops that stayed armed (one per connection a multishot accept took). */
