@@ -11,7 +11,8 @@ import { listenTcp } from './transport/tcp.js'
 import { listenUring, type Listener } from './transport/uring.js'
 import type { BufferRegistry } from './io/buffer-pool.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
-import { Ring, ringBufferRegistry, ringSetupFlags, ringUnavailableReason } from './io/ring.js'
+import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
+import { openCheckedRing, RING_KINDS, RING_KIND_LABEL, type CheckedRing, type RingKind, type WakeCheck } from './io/ring-check.js'
 import { nativeAvailable, nativeLoadError } from './io/native.js'
 
 export interface StartServerOptions {
@@ -37,31 +38,45 @@ export interface RunningServer {
   /** The io_uring ring carrying sockets and file data, when the fast path runs. */
   readonly ring?: Ring
   /** What carries the bytes, and why the fallback runs when it does. */
-  readonly io: { transport: 'io_uring' | 'node:net', files: string, fallbackReason?: string }
+  readonly io: {
+    transport: 'io_uring' | 'node:net'
+    files: string
+    /** The ring configuration chosen (io_uring only). */
+    ring?: RingKind
+    /** What the start-up self-check measured, for each configuration it tried. */
+    ringChecks?: WakeCheck[]
+    fallbackReason?: string
+  }
   close (): Promise<void>
   reload (): Promise<void>
 }
 
 /**
- * The server's ring: DEFER_TASKRUN where the kernel has it (6.1+), so the work a completion needs
- * (a socket recv once data arrived) runs when this thread asks for its completions, in one go,
- * instead of interrupting it the moment the data lands — measured here, that interruption made
- * the recv spin on the socket lock the sender still held (4 connections of open/close: 13k → 17k
- * requests/s). Without it, the ring's defaults.
+ * The server's ring, self-checked (src/io/ring-check.ts): DEFER_TASKRUN where the kernel has it
+ * (6.1+), so the work a completion needs (a socket recv once data arrived) runs when this thread
+ * asks for its completions, in one go, instead of interrupting it the moment the data lands —
+ * measured here, that interruption made the recv spin on the socket lock the sender still held
+ * (4 connections of open/close: 13k → 17k requests/s); else a plain ring. A configuration whose
+ * wake-ups stall is not used. `SMBTS_RING=defer|plain` (a comma list) narrows the choice;
+ * `SMBTS_TEST_RING_STALL=<kinds>` (tests) makes those configurations stall.
  */
-function createServerRing (log: Logger): Ring | undefined {
-  const f = ringSetupFlags()
-  try {
-    return Ring.create(RING_ENTRIES, { flags: f.default | f.IORING_SETUP_DEFER_TASKRUN })
-  } catch (e) {
-    log.info(`io_uring DEFER_TASKRUN unavailable (${(e as Error).message}): completions run as they arrive`)
-  }
-  try {
-    return Ring.create(RING_ENTRIES)
-  } catch (e) {
-    log.warn(`io_uring setup failed: ${(e as Error).message}`)
-    return undefined
-  }
+async function createServerRing (log: Logger): Promise<CheckedRing> {
+  const kinds = parseRingKinds(process.env.SMBTS_RING, 'SMBTS_RING', log) ?? RING_KINDS
+  const stalled = parseRingKinds(process.env.SMBTS_TEST_RING_STALL, 'SMBTS_TEST_RING_STALL', log)
+  return await openCheckedRing({
+    entries: RING_ENTRIES,
+    kinds,
+    stall: stalled === undefined ? undefined : { kinds: stalled, ms: 5 },
+    say: (level, line) => { log[level](line) },
+  })
+}
+
+function parseRingKinds (v: string | undefined, name: string, log: Logger): RingKind[] | undefined {
+  if (v === undefined || v === '') return undefined
+  const kinds = v.split(',').map(k => k.trim()).filter(k => k !== '')
+  const bad = kinds.filter(k => !(RING_KINDS as readonly string[]).includes(k))
+  if (bad.length > 0) log.warn(`${name}: unknown ring configuration ${bad.join(', ')} (known: ${RING_KINDS.join(', ')}): ignored`)
+  return kinds.filter((k): k is RingKind => (RING_KINDS as readonly string[]).includes(k))
 }
 
 /** `busy poll` (smb.conf, µs): the ring's event loop polls that long after a wake-up before it sleeps. */
@@ -127,15 +142,21 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   let ring: Ring | undefined
   let busyPoll = config.global.busyPoll
   let fallbackReason: string | undefined = opts.useUring ? await ringUnavailableReason() : '--no-uring given'
+  let checked: CheckedRing | undefined
   if (fallbackReason === undefined) {
-    ring = createServerRing(log)
-    if (ring === undefined) fallbackReason = 'io_uring setup failed (see above)'
+    checked = await createServerRing(log)
+    ring = checked.ring
+    if (ring === undefined) {
+      fallbackReason = checked.checks.length > 0
+        ? 'every io_uring configuration stalled in the start-up self-check'
+        : 'io_uring setup failed (see above)'
+    }
   }
   const io = ring !== undefined
-    ? { transport: 'io_uring' as const, files: 'posix-uring' }
-    : { transport: 'node:net' as const, files: 'posix', fallbackReason }
+    ? { transport: 'io_uring' as const, files: 'posix-uring', ring: checked?.kind, ringChecks: checked?.checks }
+    : { transport: 'node:net' as const, files: 'posix', ringChecks: checked?.checks, fallbackReason }
   if (ring !== undefined) {
-    log.info('transport: io_uring (multishot accept, recv and sendmsg on the ring); file I/O: posix-uring (pread/pwrite/fsync on the ring, paths confined with openat2)')
+    log.info(`transport: io_uring, ${RING_KIND_LABEL[checked!.kind!]} (multishot accept, recv and sendmsg on the ring); file I/O: posix-uring (pread/pwrite/fsync on the ring, paths confined with openat2)`)
     applyBusyPoll(ring, busyPoll, log)
   } else {
     log.warn(`io_uring fast path off (${fallbackReason ?? '?'}): running the fallback, transport node:net, file I/O node:fs (paths confined with openat2)`)

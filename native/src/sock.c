@@ -1,7 +1,8 @@
 /*
  * The few socket syscalls the io_uring transport needs around the ring: a listening socket libuv
  * never watches (the ring's multishot accept takes its connections), the peer address of an
- * accepted fd, TCP_NODELAY. Plain synchronous calls: none of them blocks.
+ * accepted fd, TCP_NODELAY. Plain synchronous calls: none of them blocks. And the peer of the
+ * ring's start-up self-check (wakeProbe), a thread of its own.
  */
 #include "smbts.h"
 
@@ -10,11 +11,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 static napi_value throw_errno(napi_env env, int err, const char *syscall) {
@@ -173,9 +177,110 @@ static napi_value js_sendNow(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- wakeProbe: a client in another thread, for the ring's start-up self-check ---- */
+
+typedef struct probe_peer {
+  int fd;
+  uint32_t rounds;
+  uint64_t deadline_ns;
+} probe_peer;
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One-byte ping-pongs, each waiting for the answer, until `rounds` or the deadline; then close,
+ * which the other side reads as end of file. A real client's shape: the server's thread sleeps
+ * between requests, and each request must wake it. */
+static void *probe_peer_main(void *arg) {
+  probe_peer *pp = arg;
+  char b = 'p';
+  for (uint32_t i = 0; i < pp->rounds; i++) {
+    uint64_t now = mono_ns();
+    if (now >= pp->deadline_ns) break;
+    if (write(pp->fd, &b, 1) != 1) break;
+    struct pollfd pfd = {.fd = pp->fd, .events = POLLIN};
+    int ms = (int)((pp->deadline_ns - now) / 1000000u) + 1;
+    if (poll(&pfd, 1, ms) <= 0) break;
+    if (read(pp->fd, &b, 1) != 1) break;
+  }
+  close(pp->fd);
+  free(pp);
+  return NULL;
+}
+
+/* wakeProbe(rounds, budgetMs) -> fd: a connected TCP loopback pair; the returned end is ours
+ * (blocking, close-on-exec), the other is driven by a detached thread (probe_peer_main) that
+ * stops after `rounds` round trips or `budgetMs`, whichever comes first, and closes its end. */
+static napi_value js_wakeProbe(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  uint32_t rounds = 0, budget_ms = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_uint32(&a, 0, "rounds", &rounds) ||
+      !smbts_arg_uint32(&a, 1, "budgetMs", &budget_ms)) {
+    return smbts_args_throw(&a);
+  }
+  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), cs = -1, ss = -1, err = 0;
+  const char *call = "socket";
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  int one = 1;
+  if (ls < 0) goto fail;
+  call = "bind";
+  if (bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0) goto fail;
+  call = "getsockname";
+  if (getsockname(ls, (struct sockaddr *)&sa, &sl) < 0) goto fail;
+  call = "listen";
+  if (listen(ls, 1) < 0) goto fail;
+  call = "socket";
+  cs = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (cs < 0) goto fail;
+  call = "connect";
+  if (connect(cs, (struct sockaddr *)&sa, sizeof sa) < 0) goto fail;
+  call = "accept4";
+  ss = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+  if (ss < 0) goto fail;
+  setsockopt(cs, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(ss, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  close(ls);
+  ls = -1;
+  probe_peer *pp = malloc(sizeof *pp);
+  call = "malloc";
+  if (!pp) {
+    errno = ENOMEM;
+    goto fail;
+  }
+  pp->fd = cs;
+  pp->rounds = rounds;
+  pp->deadline_ns = mono_ns() + (uint64_t)budget_ms * 1000000u;
+  pthread_t th;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  err = pthread_create(&th, &attr, probe_peer_main, pp);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    free(pp);
+    errno = err;
+    call = "pthread_create";
+    goto fail;
+  }
+  napi_value v;
+  SMBTS_NAPI(env, napi_create_int32(env, ss, &v));
+  return v;
+fail:
+  err = errno;
+  if (ls >= 0) close(ls);
+  if (cs >= 0) close(cs);
+  if (ss >= 0) close(ss);
+  return throw_errno(env, err, call);
+}
+
 napi_status smbts_sock_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
-  napi_property_descriptor d[] = {FN(listenTcp), FN(peerName), FN(setNoDelay), FN(sendNow)};
+  napi_property_descriptor d[] = {FN(listenTcp), FN(peerName), FN(setNoDelay), FN(sendNow),
+                                  FN(wakeProbe)};
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
 }

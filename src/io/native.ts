@@ -240,6 +240,12 @@ export interface NativeAddon {
    * EAGAIN). Synchronous; it never waits. Other errors throw (EPIPE, ECONNRESET...).
    */
   sendNow(fd: number, buffers: Buffer[]): number;
+  /**
+   * A connected TCP loopback pair whose other end a thread of the addon drives: one-byte
+   * ping-pongs, each waiting for its answer, `rounds` of them or until `budgetMs`, then it closes
+   * its end. Returns our end (blocking, close-on-exec) for the ring's start-up self-check.
+   */
+  wakeProbe(rounds: number, budgetMs: number): number;
 
   // Synchronous metadata calls on the calling thread (src/vfs/inline.ts decides when): each
   // returns its result or -errno, never throws for an errno.

@@ -197,6 +197,11 @@ const INT32_MAX = 0x7fffffff;
 export interface RingOptions {
   /** io_uring setup flags (see ringSetupFlags); default SUBMIT_ALL | SINGLE_ISSUER. */
   flags?: number;
+  /**
+   * Test hook: every batch of completions is handed on this many ms late, as by a kernel that
+   * announces completions late (the start-up self-check must catch it). Default 0.
+   */
+  stallMs?: number;
 }
 
 export class Ring {
@@ -213,7 +218,13 @@ export class Ring {
   multishotRecv = true;
 
   private constructor(mod: NativeRingModule, entries: number, opts: RingOptions) {
-    this.#h = new mod.Ring(entries, (results, closed, count) => this.#onCompletions(results, closed, count), opts.flags);
+    const stallMs = opts.stallMs ?? 0;
+    this.#h = new mod.Ring(entries, stallMs > 0
+      ? (results, closed, count) => {
+          const copy = results === null ? null : results.slice(0, count * 3); // valid only during the call
+          setTimeout(() => this.#onCompletions(copy, closed, count), stallMs);
+        }
+      : (results, closed, count) => this.#onCompletions(results, closed, count), opts.flags);
   }
 
   /** Sets up a ring of `entries` SQEs (CQ twice that). Throws an errno Error if io_uring_setup fails. */

@@ -31,7 +31,7 @@ export interface ChildLive {
   proc: ChildProcess
 }
 
-export async function startChildLive (o: { global?: string[], useUring?: boolean, strace?: { out: string, syscalls: string } } = {}): Promise<ChildLive> {
+export async function startChildLive (o: { global?: string[], useUring?: boolean, strace?: { out: string, syscalls: string }, env?: NodeJS.ProcessEnv } = {}): Promise<ChildLive> {
   const root = mkdtempSync(join(tmpdir(), 'smbts-child-'))
   const share = join(root, 'share')
   mkdirSync(share)
@@ -46,8 +46,8 @@ export async function startChildLive (o: { global?: string[], useUring?: boolean
   const loader = process.execArgv.filter(a => a.startsWith('--import') && a.includes('typescript'))
   const nodeArgs = [...loader, CHILD, conf, pwddb, ...(o.useUring === undefined ? [] : [o.useUring ? 'uring' : 'net'])]
   const proc = o.strace !== undefined
-    ? spawn('strace', ['-f', '-qq', '-e', `trace=${o.strace.syscalls}`, '-o', o.strace.out, process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn('strace', ['-f', '-qq', '-e', `trace=${o.strace.syscalls}`, '-o', o.strace.out, process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
+    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
   const logs: string[] = []
   let partial = ''
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
