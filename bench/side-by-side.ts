@@ -4,7 +4,7 @@
 //
 //   npm run bench                      # full: 1 GiB, 5,000 files, 3 rounds (~15 min on 2 cores)
 //   npm run bench -- --quick           # 64 MiB, 500 files, 1 round, 2 s torture runs
-//   npm run bench -- --variants uring  # smbts variants: uring (default start), net (--no-uring)
+//   npm run bench -- --variants uring  # smbts variants: uring (default start), uring-plain (SMBTS_RING=plain), net (--no-uring)
 //   npm run bench -- --no-build --out /tmp/r.md --note "text"
 //
 // Needs root (tmpfs mount, a Unix user for smbd), smbclient, smbtorture, smbd, python3-impacket.
@@ -13,7 +13,8 @@
 // Memory is summed over the tree: RSS (shared pages counted per process) and PSS.
 // Runs under Node 24 (type stripping): no imports from src/.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, openSync, writeSync, closeSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, openSync, writeSync, closeSync, fstatSync } from 'node:fs'
+import { gunzipSync } from 'node:zlib'
 import { createConnection } from 'node:net'
 import { tmpdir, cpus, totalmem } from 'node:os'
 import { join, dirname } from 'node:path'
@@ -41,7 +42,7 @@ interface Opts {
 }
 
 function parseArgs (argv: string[]): Opts {
-  const o: Opts = { quick: false, rounds: 3, sizeMiB: 1024, smallFiles: 5000, tortureSecs: 5, idleConns: 100, variants: ['uring', 'net'], build: true, out: join(repo, 'bench/RESULTS.md'), note: '' }
+  const o: Opts = { quick: false, rounds: 3, sizeMiB: 1024, smallFiles: 5000, tortureSecs: 5, idleConns: 100, variants: ['uring', 'uring-plain', 'net'], build: true, out: join(repo, 'bench/RESULTS.md'), note: '' }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const next = (): string => { const v = argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v }
@@ -170,6 +171,8 @@ interface Server {
   pid: number
   encrypts: boolean
   stop (): Promise<void>
+  /** What the server said about itself at start (smbts: its transport, the ring self-check). */
+  about?: string[]
 }
 
 function stopChild (c: ChildProcess, name: string): Promise<void> {
@@ -195,12 +198,19 @@ async function startSmbts (work: string, mnt: string, variant: string, port: num
   sh(join(repo, 'bin/smbts'), ['adduser', '-a', '-p', PASS, '-P', pwddb, '-C', conf, '--pid-file', join(base, 'none.pid'), USER])
   const args = ['start', '-n', '-p', String(port), '-C', conf, '-P', pwddb, '--pid-file', join(base, 'smbts.pid')]
   if (variant === 'net') args.push('--no-uring')
-  const log = openSync(join(base, 'smbts.log'), 'w')
-  const c = spawn(join(repo, 'bin/smbts'), args, { stdio: ['ignore', log, log], env: { ...process.env, ...(process.env.SMBTS_BENCH_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.SMBTS_BENCH_PROF}` } : {}) } })
+  // uring: the default start (the self-check picks the ring); uring-plain: a ring without DEFER_TASKRUN.
+  const ringEnv = variant === 'uring-plain' ? { SMBTS_RING: 'plain' } : {}
+  const logPath = join(base, 'smbts.log')
+  const log = openSync(logPath, 'w')
+  const c = spawn(join(repo, 'bin/smbts'), args, { stdio: ['ignore', log, log], env: { ...process.env, ...ringEnv, ...(process.env.SMBTS_BENCH_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.SMBTS_BENCH_PROF}` } : {}) } })
   closeSync(log)
   await waitPort(port, 20_000)
   const name = variant === 'uring' ? 'smbts' : `smbts (${variant})`
-  const s: Server = { name, port, share: 'bench', dir, pid: c.pid!, encrypts: false, stop: async () => { await stopChild(c, name) } }
+  // What the server's start-up self-check measured and chose, and which transport it runs.
+  const startLog = readFileSync(logPath, 'utf8').split('\n')
+  const transport = startLog.find(l => / transport: /.test(l))?.replace(/^.* transport: /, '').replace(/ \(multishot.*$/, '') ?? '?'
+  const checks = startLog.filter(l => l.includes('self-check:')).map(l => l.replace(/^.*self-check: /, ''))
+  const s: Server = { name, port, share: 'bench', dir, pid: c.pid!, encrypts: false, stop: async () => { await stopChild(c, name) }, about: [`transport ${transport}`, ...checks] }
   s.encrypts = await probeEncryption(s)
   return s
 }
@@ -279,7 +289,7 @@ const MODE_OPTIONS: Record<TransferMode, string[]> = {
 }
 const MODE_LABEL: Record<TransferMode, string> = { plain: '', sign: ', signed (GMAC)', 'encrypt-gcm': ', encrypted AES-128-GCM', 'encrypt-ccm': ', encrypted AES-128-CCM' }
 
-async function transfers (s: Server, ctx: Ctx, mode: TransferMode, out: Figure[], peakMem: Mem): Promise<void> {
+async function transfers (s: Server, ctx: Ctx, mode: TransferMode, out: Figure[]): Promise<void> {
   const label = MODE_LABEL[mode]
   const size = ctx.o.sizeMiB
   const rowW = `seq write ${size >= 1024 ? `${size / 1024} GiB` : `${size} MiB`}${label}`
@@ -292,9 +302,9 @@ async function transfers (s: Server, ctx: Ctx, mode: TransferMode, out: Figure[]
   }
   const extra = MODE_OPTIONS[mode]
   const remote = `big-${mode}.bin`
-  const w = await measured(s, async () => await run('smbclient', [...smbclientArgs(s, extra), '-c', `put ${ctx.srcFile} ${remote}`]), true)
+  const w = await measured(s, async () => await run('smbclient', [...smbclientArgs(s, extra), '-c', `put ${ctx.srcFile} ${remote}`]))
   check(w.r, `put (${s.name})`)
-  const r = await measured(s, async () => await run('smbclient', [...smbclientArgs(s, extra), '-c', `get ${remote} /dev/null`]), true)
+  const r = await measured(s, async () => await run('smbclient', [...smbclientArgs(s, extra), '-c', `get ${remote} /dev/null`]))
   check(r.r, `get (${s.name})`)
   rmSync(join(s.dir, remote), { force: true })
   const gib = size / 1024
@@ -304,7 +314,21 @@ async function transfers (s: Server, ctx: Ctx, mode: TransferMode, out: Figure[]
     { row: rowR, unit: 'MiB/s', better: 'higher', value: size / r.r.secs },
     { row: rowR, unit: 'CPU s/GiB', better: 'lower', value: r.cpu / gib },
   )
-  for (const m of [w.peak, r.peak]) { peakMem.rss = Math.max(peakMem.rss, m.rss); peakMem.pss = Math.max(peakMem.pss, m.pss) }
+}
+
+/** Peak memory during a plain put and get, sampled every 100 ms: untimed, so that reading
+ *  /proc/<pid>/smaps_rollup (which takes each process's mmap lock) never runs beside a timed
+ *  transfer. */
+async function peakMemory (s: Server, ctx: Ctx, out: Figure[]): Promise<void> {
+  const remote = 'big-peak.bin'
+  const w = await measured(s, async () => await run('smbclient', [...smbclientArgs(s), '-c', `put ${ctx.srcFile} ${remote}`]), true)
+  check(w.r, `put (${s.name})`)
+  const r = await measured(s, async () => await run('smbclient', [...smbclientArgs(s), '-c', `get ${remote} /dev/null`]), true)
+  check(r.r, `get (${s.name})`)
+  rmSync(join(s.dir, remote), { force: true })
+  const row = `memory, peak during ${ctx.o.sizeMiB >= 1024 ? `${ctx.o.sizeMiB / 1024} GiB` : `${ctx.o.sizeMiB} MiB`} transfers`
+  out.push({ row, unit: 'RSS MiB', better: 'lower', value: Math.max(w.peak.rss, r.peak.rss) },
+    { row, unit: 'PSS MiB', better: 'lower', value: Math.max(w.peak.pss, r.peak.pss) })
 }
 
 /** Sums the per-second `name[num/s=N` counts smbtorture's bench tests print. */
@@ -385,17 +409,50 @@ async function suite (s: Server, ctx: Ctx): Promise<Figure[]> {
   const out: Figure[] = []
   const want = (k: string): boolean => ctx.o.only === undefined || ctx.o.only.has(k)
   if (want('idle')) await idleMemory(s, ctx, out)
-  const peak: Mem = { rss: 0, pss: 0 }
   if (want('io')) {
-    for (const mode of ['plain', 'sign', 'encrypt-gcm', 'encrypt-ccm'] as const) await transfers(s, ctx, mode, out, peak)
-    const row = `memory, peak during ${ctx.o.sizeMiB >= 1024 ? `${ctx.o.sizeMiB / 1024} GiB` : `${ctx.o.sizeMiB} MiB`} transfers`
-    out.push({ row, unit: 'RSS MiB', better: 'lower', value: peak.rss }, { row, unit: 'PSS MiB', better: 'lower', value: peak.pss })
+    for (const mode of ['plain', 'sign', 'encrypt-gcm', 'encrypt-ccm'] as const) await transfers(s, ctx, mode, out)
+    await peakMemory(s, ctx, out)
   }
   if (want('torture')) {
     for (const test of ['echo', 'path-contention-shared'] as const) for (const n of [1, 4]) await torture(s, ctx, test, n, out)
   }
   if (want('small')) await smallFiles(s, ctx, out)
   return out
+}
+
+// ---------------------------------------------------------------- machine facts
+
+/**
+ * What the ratios depend on, beside the code: two machines of one kind can run different builds
+ * of one kernel (a ring stall on one build, issue 11), and on this paravirtualised VM page faults
+ * and syscalls cost what a request does (FIELD-NOTES). Measured here, before the servers start.
+ */
+function machineFacts (): string[] {
+  const read = (p: string): string => { try { return readFileSync(p, 'utf8').trim() } catch { return '?' } }
+  let config = ''
+  try { config = gunzipSync(readFileSync('/proc/config.gz')).toString('utf8') } catch { /* no /proc/config.gz */ }
+  const cfg = ['CONFIG_HZ', 'CONFIG_PREEMPT_DYNAMIC', 'CONFIG_PREEMPT_RCU', 'CONFIG_RCU_LAZY', 'CONFIG_NO_HZ_IDLE', 'CONFIG_NO_HZ_FULL']
+    .map(k => new RegExp(`^${k}=(.*)$`, 'm').exec(config)?.[0]).filter((l): l is string => l !== undefined)
+  // Touching fresh pages (first-touch page faults) and the same pages again.
+  const mib = 256
+  const touch = (b: Buffer): number => {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < b.length; i += 4096) b[i] = 1
+    return mib / (Number(process.hrtime.bigint() - t0) / 1e9)
+  }
+  const buf = Buffer.allocUnsafeSlow(mib << 20)
+  const fresh = touch(buf)
+  const reused = touch(buf)
+  // One cheap syscall through Node (fstat of fd 0), the wrapper included.
+  const n = 100_000
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) fstatSync(0)
+  const syscallUs = Number(process.hrtime.bigint() - t0) / 1e3 / n
+  return [
+    `kernel ${sh('uname', ['-r']).trim()} (${sh('uname', ['-v']).trim()})${cfg.length > 0 ? `, ${cfg.join(', ')}` : ''}`,
+    `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, clocksource ${read('/sys/devices/system/clocksource/clocksource0/current_clocksource')}, transparent hugepages ${read('/sys/kernel/mm/transparent_hugepage/enabled')}`,
+    `page touch: fresh ${fresh.toFixed(0)} MiB/s, reused ${reused.toFixed(0)} MiB/s (one byte per 4 KiB page, ${mib} MiB); fs.fstatSync ${syscallUs.toFixed(2)} µs per call`,
+  ]
 }
 
 // ---------------------------------------------------------------- report
@@ -421,7 +478,7 @@ function sourceState (): { commit: string, dirty: boolean } {
   return { commit, dirty }
 }
 
-function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, started: Date, secs: number, source: { commit: string, dirty: boolean }): string {
+function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, started: Date, secs: number, source: { commit: string, dirty: boolean }, facts: string[], abouts: Map<string, string[]>): string {
   const samba = 'Samba'
   const smbtsCols = servers.filter(s => s !== samba)
   const key = (f: Figure): string => `${f.row}\u0000${f.unit}`
@@ -455,16 +512,18 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
     '',
     `Generated by \`npm run bench${o.quick ? ' -- --quick' : ''}\` (bench/side-by-side.ts) on ${started.toISOString()}, ${fmt(secs / 60)} min.`,
     '',
-    `- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, kernel ${sh('uname', ['-r']).trim()}.`,
+    '- Machine (what the ratios depend on beside the code):',
+    ...facts.map(f => `  - ${f}`),
     '  **The 2 cores are shared between the server under test and the client (smbclient/smbtorture)**, and with',
     '  whatever else runs on the machine: throughput is bounded by the client as much as by the server, and figures',
     '  are noisy (FIELD-NOTES: distrust differences under 20%).',
     `- smbts ${commit}${dirty ? ' (with uncommitted changes in src/ or native/)' : ''}, Node ${nodeVersion}; ${smbdVersion}.`,
-    `- Variants: ${servers.map(s => `**${s}**`).join(', ')}. "smbts" is the default start (io_uring when available); "smbts (net)" is \`--no-uring\` (node:net + node:fs).`,
+    `- Variants: ${servers.map(s => `**${s}**`).join(', ')}. "smbts" is the default start (io_uring when available, the ring its start-up self-check chose); "smbts (uring-plain)" is a ring without DEFER_TASKRUN (\`SMBTS_RING=plain\`); "smbts (net)" is \`--no-uring\` (node:net + node:fs).`,
+    ...[...abouts].filter(([, a]) => a.length > 0).map(([name, a]) => `  - ${name}: ${a.join('; ')}`),
     `- ${o.rounds} round(s), servers alternating order each round (A B A B …); each cell is the median over rounds.`,
     `- Share on one tmpfs for every server; smbclient on SMB3_11 (put from a file on the same tmpfs, get to /dev/null); smbtorture ${o.tortureSecs} s per run (torture:timelimit, torture:nprocs = connections); small files: smbclient \`mput\`/\`ls\`/\`del *\` of ${o.smallFiles} × 1 KiB files.`,
     '- CPU: utime+stime of every server process (smbd: the parent, its live children and its reaped children\'s cutime/cstime), /proc/<pid>/stat. Request counts are what smbtorture reports (echo; open+close).',
-    `- Memory: summed over the server's processes (RSS counts shared pages once per smbd process, PSS divides them); idle = no client; ${o.idleConns} idle connections = NEGOTIATE + SESSION_SETUP each (impacket, SMB 3.0); peak = highest 100 ms sample during the transfers.`,
+    `- Memory: summed over the server's processes (RSS counts shared pages once per smbd process, PSS divides them); idle = no client; ${o.idleConns} idle connections = NEGOTIATE + SESSION_SETUP each (impacket, SMB 3.0); peak = highest 100 ms sample during an extra, untimed put and get (the timed transfers run with no sampler reading /proc beside them).`,
     ...(o.note !== '' ? ['', o.note] : []),
     '',
     ...lines,
@@ -522,6 +581,7 @@ async function main (): Promise<void> {
   mkdirSync(mnt)
   const tmpfsMiB = o.sizeMiB * (o.variants.length + 3) + 512
   sh('mount', ['-t', 'tmpfs', '-o', `size=${tmpfsMiB}m,mode=755`, 'tmpfs', mnt])
+  const facts = machineFacts()
   const servers: Server[] = []
   const started = new Date()
   const source = sourceState()
@@ -565,7 +625,7 @@ async function main (): Promise<void> {
       }
     }
     const secs = (Date.now() - started.getTime()) / 1000
-    const md = report(o, servers.map(s => s.name), results, started, secs, source)
+    const md = report(o, servers.map(s => s.name), results, started, secs, source, facts, new Map(servers.map(s => [s.name, s.about ?? []])))
     writeFileSync(o.out, md)
     process.stdout.write(md)
     process.stderr.write(`wrote ${o.out}\n`)
