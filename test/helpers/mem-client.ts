@@ -64,6 +64,8 @@ export interface ShareFiles {
   list (dir?: string): string[]
   /** The file's index number (the inode on disk), as share-mode keys use it. */
   ino (path: string): bigint
+  /** The POSIX mode (type and permission bits). */
+  mode (path: string): number
 }
 
 export interface MemServer {
@@ -91,6 +93,7 @@ function diskFiles (dir: string): ShareFiles {
     rm: (p) => { rmSync(at(p), { recursive: true }) },
     list: (d = '') => readdirSync(at(d)).sort(),
     ino: (p) => statSync(at(p), { bigint: true }).ino,
+    mode: (p) => statSync(at(p)).mode,
   }
 }
 
@@ -103,6 +106,7 @@ function memoryFiles (tree: MemoryTree): ShareFiles {
     rm: (p) => { tree.rm(p, { recursive: true }) },
     list: (d = '') => tree.readdir(d).sort(),
     ino: (p) => tree.stat(p).indexNumber,
+    mode: (p) => tree.stat(p).mode,
   }
 }
 
