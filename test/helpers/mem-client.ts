@@ -39,9 +39,9 @@ export interface MemServerOptions {
   /** The oplock break acknowledgment timer (MS-SMB2 3.3.2.1); 35 s unless a test shortens it. */
   oplockBreakTimeoutMs?: number
   /**
-   * The VFS backend: 'posix' by default; 'memory' (src/vfs/memory.ts: nothing on disk); 'posix' for the
-   * native posix backend on a temporary directory, as a test of what only a real file system
-   * does needs (symlinks, special files, xattrs, mounts); or a Backend of the caller's own, also
+   * The VFS backend: 'memory' by default (src/vfs/memory.ts: nothing on disk); 'posix' for the
+   * native posix backend on a temporary directory, for a test of what only a real file system
+   * has (symlinks, special files, xattrs on disk, mounts); or a Backend of the caller's own, also
    * on that directory (posixUringBackend(ring) for the ring's).
    */
   backend?: 'memory' | 'posix' | Backend
@@ -73,8 +73,6 @@ export interface MemServer {
   /** Where the shares are: a temporary directory on disk, or (memory) the name of none. */
   root: string
   share: string
-  /** The shares are on disk (backend 'posix' or a caller's own): `root` and `share` are real directories. */
-  onDisk: boolean
   /** The files of [share]. */
   files: ShareFiles
   /** The files of another share (MemServerOptions.shares). */
@@ -116,7 +114,7 @@ export const USER = 'tester'
 export const PASSWORD = 'Secret-pass1'
 
 export function memServer (o: MemServerOptions = {}): MemServer {
-  const memory = o.backend === 'memory' ? new MemoryBackend() : undefined
+  const memory = o.backend === undefined || o.backend === 'memory' ? new MemoryBackend() : undefined
   // A memory server's share paths only name its trees: nothing is made on disk.
   const root = memory !== undefined ? `/smbts-memory/${++memoryServers}` : mkdtempSync(join(tmpdir(), 'smbts-mem-'))
   const share = join(root, 'share')
@@ -135,7 +133,7 @@ export function memServer (o: MemServerOptions = {}): MemServer {
   const log = o.log === true || process.env.SMBTS_TEST_LOG !== undefined
     ? createLogger((l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') }, ['smb', 'auth', 'vfs', 'conn', 'oplock'])
     : silentLogger
-  const backend = memory ?? (o.backend === 'posix' || o.backend === undefined ? posixBackend : o.backend as Backend)
+  const backend = memory ?? (o.backend === 'posix' ? posixBackend : o.backend as Backend)
   const state = new ServerState(config, accounts, backend, log)
   if (o.oplockBreakTimeoutMs !== undefined) state.oplocks.breakTimeoutMs = o.oplockBreakTimeoutMs
   const filesOf = (name: string): ShareFiles => memory !== undefined ? memoryFiles(memory.tree(join(root, name))) : diskFiles(join(root, name))
@@ -143,7 +141,6 @@ export function memServer (o: MemServerOptions = {}): MemServer {
     state,
     root,
     share,
-    onDisk: memory === undefined,
     files: filesOf('share'),
     filesOf,
     logs,

@@ -1,6 +1,8 @@
 // The per-connection budget of requests in flight (MAX_CHARGE_IN_FLIGHT credits) and the
 // send-blocked state, in memory: over the budget PDUs wait, in order, `accepting` turns false so
 // the transport stops reading, and `io.resume` says when to read again. Nothing is lost.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import { Command, Disposition, MemClient, memServer, parseResponses, readBody, readData, smallBody } from '../helpers/mem-client.js'
 import { MAX_CHARGE_IN_FLIGHT } from '../../src/smb2/connection.js'

@@ -1,5 +1,7 @@
 // Compound requests (MS-SMB2 3.3.5.2.7) and credits (3.3.1.2, 3.3.5.2.3, 3.3.5.2.5) through the
 // whole server in memory.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import {
   ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, MemClient, memServer, readBody, readData,

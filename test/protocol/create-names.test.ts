@@ -1,5 +1,7 @@
 // CREATE name rules that real clients normalise away before sending (impacket and libsmbclient
 // strip a trailing separator), so only an in-memory client can send them.
+//
+// Backend: memory (the default); the name rules are the CREATE handler's.
 import t from 'tap'
 import { Access, Disposition, fileIdOf, MemClient, memServer, Opt, Status } from '../helpers/mem-client.js'
 

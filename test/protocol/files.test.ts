@@ -1,5 +1,7 @@
 // Files through the whole server in memory: CREATE/WRITE/READ/CLOSE, directories, rename,
 // delete on close, share access rules (read only, valid users).
+//
+// Backend: memory (the default); files are set up and checked through srv.files.
 import t from 'tap'
 import {
   Access, Disposition, fileIdOf, MemClient, memServer, namesOf, Opt, outputBuffer, queryDirectoryBody, readData, renameInfo, Status, type Resp,

@@ -4,6 +4,8 @@
 // Session.OpenTable), and a SessionId is only good on a connection it was established on
 // (3.3.5.2.9: Connection.SessionTable). Before authentication nothing is allocated in proportion
 // to lengths the client claims.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import {

@@ -1,6 +1,8 @@
 // Oplocks through the whole server in memory (MS-SMB2 3.3.5.9 grants, 3.3.4.6 break
 // notifications, 3.3.5.22.1 acknowledgments, 3.3.4.2 interim responses, 3.3.5.16 CANCEL): two
 // clients on one ServerState, the holder answering (or not) the way real clients do.
+//
+// Backend: memory (the default); oplocks and share modes are the server's own state.
 import t from 'tap'
 import {
   Access, Command, createBody, Disposition, fileIdOf, MemClient, memServer, Opt, Oplock, oplockOf, queryInfoBody,

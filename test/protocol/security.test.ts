@@ -2,6 +2,8 @@
 // (refused, nothing done, other sessions unaffected), `server signing = mandatory`,
 // `smb3 encryption = mandatory` globally and per share (Samba spellings too), re-authentication
 // and session expiry (MS-SMB2 3.3.5.5.2, 3.3.5.2.9), and no dialect or cipher downgrade.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import {
   Access, Command, Disposition, MemClient, memServer, negotiateContexts, readData, smallBody, Status, writeBody, Ctx, listContext,

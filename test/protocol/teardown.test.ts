@@ -1,9 +1,11 @@
 // Teardown safety (issue: hardening): an object that is logged off, disconnected or closed is
 // dead for every later request, in the same compound and in later messages (MS-SMB2 3.3.5.2.9
 // session lookup → STATUS_USER_SESSION_DELETED, 3.3.5.2.11 tree lookup →
-// STATUS_NETWORK_NAME_DELETED, FileId lookup → STATUS_FILE_CLOSED), and the file on disk is
+// STATUS_NETWORK_NAME_DELETED, FileId lookup → STATUS_FILE_CLOSED), and the file is
 // never touched by the refused request. Requests racing a teardown (two PDUs in flight) must
 // not resurrect it either.
+//
+// Backend: memory (the default); files are checked through srv.files.
 import t from 'tap'
 import {
   ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, flushBody, MemClient, memServer, queryInfoBody,
