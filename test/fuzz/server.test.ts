@@ -23,7 +23,8 @@ import {
 import { SMB2_HEADER_SIZE } from '../../src/wire/constants.js'
 
 const AREA = 'server'
-const srv = memServer({ log: true })
+// posix: shareBytes() reads what the cases left on disk.
+const srv = memServer({ log: true, backend: 'posix' })
 // A mutated CREATE may ask for an oplock that a later CREATE of the case breaks; nobody
 // acknowledges, so the break ends by its timer (MS-SMB2 3.3.2.1), kept short here.
 srv.state.oplocks.breakTimeoutMs = 200

@@ -2,7 +2,7 @@
 // sockets), builds requests from MS-SMB2 2.2.x, signs like a real client (keys derived from
 // SPNEGO/NTLMv2 through ntlm-client.ts, 3.1.1 preauth included) and parses the responses.
 // Test-only: it trusts itself and checks only what the tests assert.
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Smb2Connection } from '../../src/smb2/connection.js'
@@ -10,6 +10,7 @@ import { ServerState } from '../../src/smb2/server-state.js'
 import { parseConfigText } from '../../src/config/config.js'
 import { hashPassword } from '../../src/config/pwddb.js'
 import { posixBackend } from '../../src/vfs/posix.js'
+import { MemoryBackend, type MemoryTree } from '../../src/vfs/memory.js'
 import type { Backend } from '../../src/vfs/backend.js'
 import { createLogger, silentLogger } from '../../src/control/log.js'
 import { decodeHeader, encodeHeader, SIGNATURE_OFFSET, type Smb2Header } from '../../src/wire/header.js'
@@ -37,29 +38,92 @@ export interface MemServerOptions {
   log?: boolean
   /** The oplock break acknowledgment timer (MS-SMB2 3.3.2.1); 35 s unless a test shortens it. */
   oplockBreakTimeoutMs?: number
-  /** The VFS backend (posix by default; posixUringBackend(ring) for the ring's). */
-  backend?: Backend
+  /**
+   * The VFS backend: 'memory' by default (src/vfs/memory.ts: nothing on disk); 'posix' for the
+   * native posix backend on a temporary directory, for a test of what only a real file system
+   * has (symlinks, special files, xattrs on disk, mounts); or a Backend of the caller's own, also
+   * on that directory (posixUringBackend(ring) for the ring's).
+   */
+  backend?: 'memory' | 'posix' | Backend
+}
+
+/**
+ * The files of one share, whichever backend holds them: how a test puts files in place and looks
+ * at what the server left. Paths are share-relative, '/'-separated.
+ */
+export interface ShareFiles {
+  /** Creates or replaces a file (its directory must exist). */
+  write (path: string, data: string | Uint8Array): void
+  read (path: string): Buffer
+  exists (path: string): boolean
+  /** Makes a directory and any missing parents. */
+  mkdir (path: string): void
+  /** Removes a file, or a directory with everything in it. */
+  rm (path: string): void
+  /** The names in a directory ('' the share root), sorted. */
+  list (dir?: string): string[]
+  /** The file's index number (the inode on disk), as share-mode keys use it. */
+  ino (path: string): bigint
+  /** The POSIX mode (type and permission bits). */
+  mode (path: string): number
 }
 
 export interface MemServer {
   state: ServerState
+  /** Where the shares are: a temporary directory on disk, or (memory) the name of none. */
   root: string
   share: string
+  /** The files of [share]. */
+  files: ShareFiles
+  /** The files of another share (MemServerOptions.shares). */
+  filesOf (name: string): ShareFiles
   logs: string[]
   cleanup (): void
 }
+
+function diskFiles (dir: string): ShareFiles {
+  const at = (p: string): string => join(dir, ...p.split('/'))
+  return {
+    write: (p, data) => { writeFileSync(at(p), data) },
+    read: (p) => readFileSync(at(p)),
+    exists: (p) => existsSync(at(p)),
+    mkdir: (p) => { mkdirSync(at(p), { recursive: true }) },
+    rm: (p) => { rmSync(at(p), { recursive: true }) },
+    list: (d = '') => readdirSync(at(d)).sort(),
+    ino: (p) => statSync(at(p), { bigint: true }).ino,
+    mode: (p) => statSync(at(p)).mode,
+  }
+}
+
+function memoryFiles (tree: MemoryTree): ShareFiles {
+  return {
+    write: (p, data) => { tree.writeFile(p, data) },
+    read: (p) => tree.readFile(p),
+    exists: (p) => tree.exists(p),
+    mkdir: (p) => { tree.mkdir(p, 0o777, { recursive: true }) },
+    rm: (p) => { tree.rm(p, { recursive: true }) },
+    list: (d = '') => tree.readdir(d).sort(),
+    ino: (p) => tree.stat(p).indexNumber,
+    mode: (p) => tree.stat(p).mode,
+  }
+}
+
+let memoryServers = 0
 
 export const USER = 'tester'
 export const PASSWORD = 'Secret-pass1'
 
 export function memServer (o: MemServerOptions = {}): MemServer {
-  const root = mkdtempSync(join(tmpdir(), 'smbts-mem-'))
+  const memory = o.backend === undefined || o.backend === 'memory' ? new MemoryBackend() : undefined
+  // A memory server's share paths only name its trees: nothing is made on disk.
+  const root = memory !== undefined ? `/smbts-memory/${++memoryServers}` : mkdtempSync(join(tmpdir(), 'smbts-mem-'))
   const share = join(root, 'share')
-  mkdirSync(share)
+  const makeShare = (dir: string): void => { if (memory !== undefined) memory.tree(dir); else mkdirSync(dir, { recursive: true }) }
+  makeShare(share)
   const lines = ['[global]', 'netbios name = SMBTS-MEM', 'workgroup = WORKGROUP', ...(o.global ?? []),
     '[share]', `path = ${share}`, 'read only = no', ...(o.shareLines ?? [])]
   for (const [name, extra] of Object.entries(o.shares ?? {})) {
-    mkdirSync(join(root, name), { recursive: true })
+    makeShare(join(root, name))
     lines.push(`[${name}]`, `path = ${join(root, name)}`, ...extra)
   }
   const config = parseConfigText(lines.join('\n') + '\n')
@@ -69,9 +133,19 @@ export function memServer (o: MemServerOptions = {}): MemServer {
   const log = o.log === true || process.env.SMBTS_TEST_LOG !== undefined
     ? createLogger((l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') }, ['smb', 'auth', 'vfs', 'conn', 'oplock'])
     : silentLogger
-  const state = new ServerState(config, accounts, o.backend ?? posixBackend, log)
+  const backend = memory ?? (o.backend === 'posix' ? posixBackend : o.backend as Backend)
+  const state = new ServerState(config, accounts, backend, log)
   if (o.oplockBreakTimeoutMs !== undefined) state.oplocks.breakTimeoutMs = o.oplockBreakTimeoutMs
-  return { state, root, share, logs, cleanup () { rmSync(root, { recursive: true, force: true }) } }
+  const filesOf = (name: string): ShareFiles => memory !== undefined ? memoryFiles(memory.tree(join(root, name))) : diskFiles(join(root, name))
+  return {
+    state,
+    root,
+    share,
+    files: filesOf('share'),
+    filesOf,
+    logs,
+    cleanup () { if (memory === undefined) rmSync(root, { recursive: true, force: true }) },
+  }
 }
 
 // ------------------------------------------------------------------ request bodies (MS-SMB2 2.2.x)

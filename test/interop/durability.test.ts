@@ -141,7 +141,7 @@ function spyBackend (log: SyncLog): Backend {
 }
 
 t.test('replies wait for the sync: WRITE_THROUGH → fdatasync, CreateOptions WRITE_THROUGH → fdatasync, FLUSH → fsync', async (t) => {
-  const srv = memServer()
+  const srv = memServer({ backend: 'posix' }) // its share directory, for the spy backend below
   t.teardown(srv.cleanup)
   const log: SyncLog = { events: [] }
   const state = new ServerState(srv.state.config, srv.state.accounts, spyBackend(log), srv.state.log)

@@ -2,6 +2,8 @@
 // error response with the right NTSTATUS, or a closed connection — `handlePdu` always resolves,
 // nothing is logged as an internal error, and another connection on the same ServerState keeps
 // working afterwards.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import {
   closeBody, Command, createBody, Disposition, ioctlBody, MemClient, memServer, negotiateBody, parseResponses,

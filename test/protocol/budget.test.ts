@@ -1,9 +1,9 @@
 // The per-connection budget of requests in flight (MAX_CHARGE_IN_FLIGHT credits) and the
 // send-blocked state, in memory: over the budget PDUs wait, in order, `accepting` turns false so
 // the transport stops reading, and `io.resume` says when to read again. Nothing is lost.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { Command, Disposition, MemClient, memServer, parseResponses, readBody, readData, smallBody } from '../helpers/mem-client.js'
 import { MAX_CHARGE_IN_FLIGHT } from '../../src/smb2/connection.js'
 
@@ -12,7 +12,7 @@ const MiB = 1024 * 1024
 async function setup (t: Tap.Test): Promise<{ c: MemClient, resumes: () => number, fid: { persistent: bigint, volatile: bigint } }> {
   const srv = memServer()
   t.teardown(srv.cleanup)
-  writeFileSync(join(srv.share, 'f.bin'), Buffer.alloc(MiB, 0x61))
+  srv.files.write('f.bin', Buffer.alloc(MiB, 0x61))
   const c = await new MemClient(srv.state).connect()
   let n = 0
   Object.assign(c.conn.io, { resume: () => { n++ } })

@@ -1,6 +1,8 @@
 // MS-SMB2 3.3.5.2.7.2: what a related request inherits from the one before it: the TreeId a
 // TREE_CONNECT generates, the FileId a CREATE generates, and INVALID_PARAMETER when the previous
 // request left no session or tree to inherit.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import {
   ALL_ONES_FID, closeBody, Command, createBody, Disposition, MemClient, memServer, Status, treeConnectBody,

@@ -1,8 +1,8 @@
 // Compound requests (MS-SMB2 3.3.5.2.7) and credits (3.3.1.2, 3.3.5.2.3, 3.3.5.2.5) through the
 // whole server in memory.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import {
   ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, MemClient, memServer, readBody, readData,
   smallBody, Status, writeBody,
@@ -32,7 +32,7 @@ t.test('related CREATE+WRITE+READ+CLOSE with FileId all-ones', async (t) => {
     t.equal(rs[3].hdr.nextCommand, 0, 'last NextCommand 0')
     for (const r of rs.slice(1)) t.ok(r.hdr.flags & 0x4, 'responses to related requests are marked related')
     if (signAll) for (const r of rs) t.ok(c.verify(r), 'each response of the chain verifies')
-    t.same(readFileSync(join(srv.share, name)), data)
+    t.same(srv.files.read(`${name}`), data)
     t.equal(srv.state.sessions.get(c.sessionId)!.opens.size, 0, 'the CLOSE closed the created file')
   }
 })
@@ -91,8 +91,8 @@ t.test('a related CREATE in the middle: later requests use its FileId', async (t
   )
   t.same(rs.map(r => r.status), [0, 0, 0, 0, 0])
   t.not(fileIdOf(rs[0]).volatile, fileIdOf(rs[2]).volatile)
-  t.equal(readFileSync(join(srv.share, 'two.txt'), 'utf8'), '2')
-  t.equal(readFileSync(join(srv.share, 'one.txt'), 'utf8'), '')
+  t.equal(srv.files.read('two.txt').toString(), '2')
+  t.equal(srv.files.read('one.txt').toString(), '')
 })
 
 t.test('credits: grants accumulate up to the limit', async (t) => {

@@ -2,12 +2,16 @@
 // FileBasicInformation (MS-FSCC 2.4.7, MS-FSA 2.1.5.15.2: 0, -1, -2), CREATE's FileAttributes
 // (MS-FSA 2.1.5.1.2.1), and every place that reports them — CREATE, QUERY_INFO (basic, all,
 // network-open, attribute-tag), QUERY_DIRECTORY and CLOSE's post-query — agreeing.
+//
+// Backends: the rules are the handler's and the storing the backend's, so the tests of the rules
+// run on both the memory backend and posix (where the record is the user.smbts.dos xattr and the
+// times the kernel's: the write anchor, futimens, the mode). The tests that look at the xattr on
+// disk, or mount a file system without user xattrs, run on posix only.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  Access, closeBody, Command, Disposition, fileIdOf, MemClient, memServer, Opt, outputBuffer, Status, type FileId, type Resp,
+  Access, closeBody, Command, Disposition, fileIdOf, MemClient, memServer, Opt, outputBuffer, Status, type FileId, type MemServer, type Resp,
 } from '../helpers/mem-client.js'
 import { native } from '../../src/io/native.js'
 import { DOS_XATTR_NAME, decodeDosRecord } from '../../src/vfs/dos-xattr.js'
@@ -86,12 +90,19 @@ async function closeWithPostQuery (c: MemClient, fid: FileId): Promise<Basic> {
 
 const createdBasic = (r: Resp): Basic => ({ ...times(r.body, 8), fileAttributes: r.body.readUInt32LE(56) })
 
-async function setup (t: Tap.Test): Promise<{ c: MemClient, share: string, dir: FileId }> {
-  const srv = memServer()
+type Where = 'memory' | 'posix'
+
+/** A test of the rules, run on each backend. */
+function onEach (name: string, fn: (t: Tap.Test, backend: Where) => Promise<void>): void {
+  for (const backend of ['memory', 'posix'] as const) t.test(`${name} [${backend}]`, async (t) => { await fn(t, backend) })
+}
+
+async function setup (t: Tap.Test, backend: Where): Promise<{ c: MemClient, srv: MemServer, share: string, dir: FileId }> {
+  const srv = memServer({ backend })
   t.teardown(srv.cleanup)
   const c = await new MemClient(srv.state).connect()
   const dir = await c.open('', { access: Access.GENERIC_READ, disposition: Disposition.OPEN, options: Opt.DIRECTORY_FILE })
-  return { c, share: srv.share, dir }
+  return { c, srv, share: srv.share, dir }
 }
 
 // The smbtorture "complex file" times: all different, months apart (FILETIME, 100 ns units).
@@ -105,7 +116,7 @@ const SET: Times = {
 }
 
 t.test('a new file: ARCHIVE, its CreationTime fixed in the record, CREATE and QUERY_INFO agree', async (t) => {
-  const { c, share } = await setup(t)
+  const { c, share } = await setup(t, 'posix')
   const cr = await c.create('new.txt', { disposition: Disposition.CREATE, attributes: NORMAL })
   t.equal(cr.status, 0)
   const fid = fileIdOf(cr)
@@ -127,8 +138,8 @@ t.test('a new file: ARCHIVE, its CreationTime fixed in the record, CREATE and QU
   t.ok(after.changeTime > created.changeTime, 'ChangeTime moved')
 })
 
-t.test('set every time and NORMAL: every report agrees (the smbtorture complex file)', async (t) => {
-  const { c, dir } = await setup(t)
+onEach('set every time and NORMAL: every report agrees (the smbtorture complex file)', async (t, backend) => {
+  const { c, dir } = await setup(t, backend)
   const fid = await c.open('complex.dat', { disposition: Disposition.OVERWRITE_IF })
   t.equal((await c.write(fid, 0, Buffer.from('abc\0\0\0\0'))).status, 0)
   t.equal(await setBasic(c, fid, { ...SET, fileAttributes: NORMAL }), 0)
@@ -144,8 +155,8 @@ t.test('set every time and NORMAL: every report agrees (the smbtorture complex f
   t.same(await queryBasic(c, again), want, 'after reopening')
 })
 
-t.test('0 leaves a time alone; all zero changes nothing at all', async (t) => {
-  const { c } = await setup(t)
+onEach('0 leaves a time alone; all zero changes nothing at all', async (t, backend) => {
+  const { c } = await setup(t, backend)
   const fid = await c.open('zero.txt', { disposition: Disposition.CREATE })
   t.equal(await setBasic(c, fid, { ...SET }), 0)
   const before = await queryBasic(c, fid)
@@ -158,8 +169,8 @@ t.test('0 leaves a time alone; all zero changes nothing at all', async (t) => {
   t.equal(one.changeTime, SET.changeTime, 'ChangeTime this handle set still holds')
 })
 
-t.test('-1 holds a time against this handle\'s own writes, -2 releases it', async (t) => {
-  const { c } = await setup(t)
+onEach('-1 holds a time against this handle\'s own writes, -2 releases it', async (t, backend) => {
+  const { c } = await setup(t, backend)
   const fid = await c.open('hold.txt', { disposition: Disposition.CREATE })
   t.equal(await setBasic(c, fid, { lastWriteTime: SET.lastWriteTime }), 0)
   t.equal(await setBasic(c, fid, { lastWriteTime: -1n, changeTime: -1n }), 0, '-1 accepted')
@@ -180,8 +191,8 @@ t.test('-1 holds a time against this handle\'s own writes, -2 releases it', asyn
   t.equal(await setBasic(c, fid, { creationTime: -3n }), Status.INVALID_PARAMETER, 'below -2 is invalid')
 })
 
-t.test('a set ChangeTime holds until the data changes through another handle', async (t) => {
-  const { c } = await setup(t)
+onEach('a set ChangeTime holds until the data changes through another handle', async (t, backend) => {
+  const { c } = await setup(t, backend)
   const a = await c.open('ct.txt', { disposition: Disposition.CREATE })
   t.equal(await setBasic(c, a, { changeTime: SET.changeTime, fileAttributes: NORMAL }), 0)
   t.equal((await c.write(a, 0, Buffer.from('through the setting handle'))).status, 0)
@@ -198,8 +209,8 @@ t.test('a set ChangeTime holds until the data changes through another handle', a
   t.equal(moved.fileAttributes, ARCHIVE, 'and ARCHIVE again (the data changed)')
 })
 
-t.test('attribute rules: replace the settable set, NORMAL clears, 0 keeps, bad combinations refused', async (t) => {
-  const { c, share, dir } = await setup(t)
+onEach('attribute rules: replace the settable set, NORMAL clears, 0 keeps, bad combinations refused', async (t, backend) => {
+  const { c, srv, dir } = await setup(t, backend)
   const names = ['h.txt', 'n.txt', 's.txt', 'z.txt']
   const fids: FileId[] = []
   for (const n of names) fids.push(await c.open(n, { disposition: Disposition.CREATE }))
@@ -226,16 +237,16 @@ t.test('attribute rules: replace the settable set, NORMAL clears, 0 keeps, bad c
   t.equal((await queryBasic(c, f)).fileAttributes, TEMPORARY | HIDDEN)
   t.equal(await setBasic(c, f, { fileAttributes: READONLY }), 0)
   t.equal((await queryBasic(c, f)).fileAttributes, READONLY, 'READONLY replaces the rest')
-  t.equal(statSync(join(share, 'f.txt')).mode & 0o222, 0, 'a file\'s READONLY is its mode: no write bits')
+  t.equal(srv.files.mode('f.txt') & 0o222, 0, 'a file\'s READONLY is its mode: no write bits')
   t.equal(await setBasic(c, f, { fileAttributes: NORMAL }), 0)
-  t.not(statSync(join(share, 'f.txt')).mode & 0o200, 0, 'cleared: the owner may write again')
+  t.not(srv.files.mode('f.txt') & 0o200, 0, 'cleared: the owner may write again')
 
   const d = await c.open('sub', { disposition: Disposition.CREATE, options: Opt.DIRECTORY_FILE, attributes: DIRECTORY })
   t.equal((await queryBasic(c, d)).fileAttributes, DIRECTORY, 'a new directory is only DIRECTORY (no ARCHIVE)')
   t.equal(await setBasic(c, d, { fileAttributes: TEMPORARY }), Status.INVALID_PARAMETER, 'TEMPORARY on a directory')
   t.equal(await setBasic(c, d, { fileAttributes: DIRECTORY | HIDDEN | READONLY }), 0)
   t.equal((await queryBasic(c, d)).fileAttributes, DIRECTORY | HIDDEN | READONLY, 'a directory keeps HIDDEN and READONLY')
-  t.not(statSync(join(share, 'sub')).mode & 0o200, 0, 'a directory\'s READONLY is stored, not its mode')
+  t.not(srv.files.mode('sub') & 0o200, 0, 'a directory\'s READONLY is stored, not its mode')
   t.equal((await c.create('sub\\child.txt', { disposition: Disposition.CREATE })).status, 0, 'and does not stop a new child')
   const rw = await c.create('sub', { access: Access.GENERIC_ALL, disposition: Disposition.OPEN, options: Opt.DIRECTORY_FILE })
   t.equal(rw.status, 0, 'nor an open of the directory for writing')
@@ -246,8 +257,8 @@ t.test('attribute rules: replace the settable set, NORMAL clears, 0 keeps, bad c
   t.equal((await queryBasic(c, root)).fileAttributes, DIRECTORY, 'the share root never becomes HIDDEN or SYSTEM')
 })
 
-t.test('CREATE FileAttributes: kept on a new file, HIDDEN/SYSTEM guard overwrite, TEMPORARY refused on a new directory', async (t) => {
-  const { c } = await setup(t)
+onEach('CREATE FileAttributes: kept on a new file, HIDDEN/SYSTEM guard overwrite, TEMPORARY refused on a new directory', async (t, backend) => {
+  const { c } = await setup(t, backend)
   const cr = await c.create('hs.txt', { disposition: Disposition.CREATE, attributes: HIDDEN | SYSTEM })
   t.equal(createdBasic(cr).fileAttributes, HIDDEN | SYSTEM | ARCHIVE, 'requested attributes and ARCHIVE')
   await c.close(fileIdOf(cr))
@@ -260,9 +271,9 @@ t.test('CREATE FileAttributes: kept on a new file, HIDDEN/SYSTEM guard overwrite
     Status.INVALID_PARAMETER)
 })
 
-t.test('hide dot files: on by default (a dot file is HIDDEN, yet may be overwritten as NORMAL), off on request', async (t) => {
+onEach('hide dot files: on by default (a dot file is HIDDEN, yet may be overwritten as NORMAL), off on request', async (t, backend) => {
   for (const [lines, hidden] of [[[], true], [['hide dot files = no'], false]] as const) {
-    const srv = memServer({ shareLines: [...lines] })
+    const srv = memServer({ shareLines: [...lines], backend })
     t.teardown(srv.cleanup)
     const c = await new MemClient(srv.state).connect()
     const cr = await c.create('.dotfile', { disposition: Disposition.CREATE, attributes: NORMAL })
@@ -276,7 +287,7 @@ t.test('hide dot files: on by default (a dot file is HIDDEN, yet may be overwrit
 })
 
 t.test('store dos attributes = no: nothing stored, what Linux has is reported', async (t) => {
-  const srv = memServer({ shareLines: ['store dos attributes = no'] })
+  const srv = memServer({ shareLines: ['store dos attributes = no'], backend: 'posix' })
   t.teardown(srv.cleanup)
   const c = await new MemClient(srv.state).connect()
   const fid = await c.open('plain.txt', { disposition: Disposition.CREATE })
@@ -291,7 +302,7 @@ t.test('store dos attributes = no: nothing stored, what Linux has is reported', 
 })
 
 t.test('a file system without user xattrs: times still set, the rest not kept, said once', { skip: process.getuid?.() !== 0 && 'needs root to mount ramfs' }, async (t) => {
-  const srv = memServer({ shares: { ram: ['read only = no'] }, log: true })
+  const srv = memServer({ shares: { ram: ['read only = no'] }, log: true, backend: 'posix' })
   const mnt = join(srv.root, 'ram')
   try {
     execFileSync('mount', ['-t', 'ramfs', 'smbts-test', mnt])

@@ -1,8 +1,8 @@
 // Files through the whole server in memory: CREATE/WRITE/READ/CLOSE, directories, rename,
 // delete on close, share access rules (read only, valid users).
+//
+// Backend: memory (the default); files are set up and checked through srv.files.
 import t from 'tap'
-import { existsSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
 import {
   Access, Disposition, fileIdOf, MemClient, memServer, namesOf, Opt, outputBuffer, queryDirectoryBody, readData, renameInfo, Status, type Resp,
 } from '../helpers/mem-client.js'
@@ -36,7 +36,7 @@ t.test('create/write/read/close round trip on every dialect', async (t) => {
     t.equal(outputBuffer(q).readBigUInt64LE(8), 5000n, 'EndOfFile')
     t.equal((await c.close(fid)).status, 0)
     t.equal((await c.close(fid)).status, Status.FILE_CLOSED, 'a closed FileId is gone')
-    t.same(readFileSync(join(srv.share, name)), data, 'on disk')
+    t.same(srv.files.read(`${name}`), data, 'on disk')
     t.equal((await c.create(name, { disposition: Disposition.CREATE })).status, Status.OBJECT_NAME_COLLISION)
     t.equal((await c.create('nope.txt', { disposition: Disposition.OPEN })).status, Status.OBJECT_NAME_NOT_FOUND)
     t.equal((await c.create('nodir\\x.txt', { disposition: Disposition.OPEN })).status, Status.OBJECT_PATH_NOT_FOUND)
@@ -47,9 +47,9 @@ t.test('a listing in many small responses: every entry once, entries removed mea
   const srv = memServer()
   t.teardown(srv.cleanup)
   const c = await new MemClient(srv.state).connect()
-  mkdirSync(join(srv.share, 'big'))
+  srv.files.mkdir('big')
   const n = 300
-  for (let i = 0; i < n; i++) writeFileSync(join(srv.share, 'big', `file-${String(i).padStart(3, '0')}.txt`), '')
+  for (let i = 0; i < n; i++) srv.files.write(`big/file-${String(i).padStart(3, '0')}.txt`, '')
   const dir = await c.open('big', { options: Opt.DIRECTORY_FILE, access: Access.GENERIC_READ })
   // FileNamesInformation in 512-byte responses: ~20 names each, re-stated in batches.
   const page = async (): Promise<Resp> => await c.request({ cmd: Command.QUERY_DIRECTORY, body: queryDirectoryBody(dir, '*', 12, 0, 512) })
@@ -60,7 +60,7 @@ t.test('a listing in many small responses: every entry once, entries removed mea
   const removed = new Set<string>()
   for (let i = 100; i < 300; i += 7) {
     const name = `file-${String(i).padStart(3, '0')}.txt`
-    rmSync(join(srv.share, 'big', name))
+    srv.files.rm(`big/${name}`)
     removed.add(name)
   }
   for (let r = await page(); r.status === 0; r = await page()) seen.push(...namesOf(outputBuffer(r)))
@@ -97,28 +97,28 @@ t.test('rename and delete (on close and through disposition)', async (t) => {
   await c.write(fid, 0, Buffer.from('hello'))
   t.equal((await c.setInfo(fid, FILE_INFO, FileRenameInformation, renameInfo('new.txt'))).status, 0)
   await c.close(fid)
-  t.notOk(existsSync(join(srv.share, 'old.txt')))
-  t.equal(readFileSync(join(srv.share, 'new.txt'), 'utf8'), 'hello', 'renamed')
+  t.notOk(srv.files.exists('old.txt'))
+  t.equal(srv.files.read('new.txt').toString(), 'hello', 'renamed')
 
-  writeFileSync(join(srv.share, 'other.txt'), 'x')
+  srv.files.write('other.txt', 'x')
   const f2 = await c.open('new.txt')
   t.equal((await c.setInfo(f2, FILE_INFO, FileRenameInformation, renameInfo('other.txt'))).status, Status.OBJECT_NAME_COLLISION, 'no replace')
   t.equal((await c.setInfo(f2, FILE_INFO, FileRenameInformation, renameInfo('other.txt', true))).status, 0, 'replace')
   await c.close(f2)
-  t.equal(readFileSync(join(srv.share, 'other.txt'), 'utf8'), 'hello')
+  t.equal(srv.files.read('other.txt').toString(), 'hello')
 
   const doc = await c.open('tmp.txt', { disposition: Disposition.CREATE, options: Opt.DELETE_ON_CLOSE })
-  t.ok(existsSync(join(srv.share, 'tmp.txt')), 'exists while open')
+  t.ok(srv.files.exists('tmp.txt'), 'exists while open')
   await c.close(doc)
-  t.notOk(existsSync(join(srv.share, 'tmp.txt')), 'deleted on close')
+  t.notOk(srv.files.exists('tmp.txt'), 'deleted on close')
 
   const disp = await c.open('other.txt')
   t.equal((await c.setInfo(disp, FILE_INFO, FileDispositionInformation, Buffer.from([1]))).status, 0)
   await c.close(disp)
-  t.notOk(existsSync(join(srv.share, 'other.txt')), 'deleted through FileDispositionInformation')
+  t.notOk(srv.files.exists('other.txt'), 'deleted through FileDispositionInformation')
 
-  mkdirSync(join(srv.share, 'full'))
-  writeFileSync(join(srv.share, 'full', 'x'), '')
+  srv.files.mkdir('full')
+  srv.files.write('full/x', '')
   const dfid = await c.open('full', { options: Opt.DIRECTORY_FILE, access: Access.GENERIC_READ | Access.DELETE })
   t.equal((await c.setInfo(dfid, FILE_INFO, FileDispositionInformation, Buffer.from([1]))).status, 0xc0000101, 'DIRECTORY_NOT_EMPTY')
 })
@@ -126,13 +126,13 @@ t.test('rename and delete (on close and through disposition)', async (t) => {
 t.test('read-only share refuses writes; valid users', async (t) => {
   const srv = memServer({ shares: { ro: ['read only = yes'], only: ['read only = no', 'valid users = alice'] }, users: { alice: 'Alice-pw1' } })
   t.teardown(srv.cleanup)
-  writeFileSync(join(srv.root, 'ro', 'f.txt'), 'data')
+  srv.filesOf('ro').write('f.txt', 'data')
   const c = await new MemClient(srv.state).connect({ share: 'ro' })
   t.equal((await c.create('new.txt', { disposition: Disposition.CREATE })).status, Status.ACCESS_DENIED, 'create refused')
   t.equal((await c.create('f.txt', { access: Access.GENERIC_WRITE, disposition: Disposition.OPEN })).status, Status.ACCESS_DENIED, 'write access refused')
   t.equal((await c.create('f.txt', { disposition: Disposition.OVERWRITE_IF, access: Access.GENERIC_READ })).status, Status.ACCESS_DENIED, 'overwrite refused')
   t.equal((await c.readFile('f.txt')).toString(), 'data', 'reads work')
-  t.notOk(existsSync(join(srv.root, 'ro', 'new.txt')))
+  t.notOk(srv.filesOf('ro').exists('new.txt'))
 
   const tester = new MemClient(srv.state)
   await tester.negotiate({ dialects: [0x0311] }); await tester.login()

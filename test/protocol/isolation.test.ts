@@ -4,10 +4,10 @@
 // Session.OpenTable), and a SessionId is only good on a connection it was established on
 // (3.3.5.2.9: Connection.SessionTable). Before authentication nothing is allocated in proportion
 // to lengths the client claims.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import {
   closeBody, Command, createBody, Disposition, fileIdOf, flushBody, MemClient, memServer, negotiateBody, parseResponses,
   queryInfoBody, readBody, readData, sessionSetupBody, setInfoBody, smallBody, Status, writeBody, type FileId,
@@ -18,8 +18,8 @@ const SECRET = Buffer.from('alice private data\n')
 
 async function world (): Promise<{ srv: ReturnType<typeof memServer>, a: MemClient, fidA: FileId, path: string }> {
   const srv = memServer({ users: { bob: 'Bob-pass-2' } })
-  const path = join(srv.share, 'alice.txt')
-  writeFileSync(path, SECRET)
+  const path = 'alice.txt'
+  srv.files.write(path, SECRET)
   const a = await new MemClient(srv.state, 'mem:alice').connect()
   // A second tree, so the TreeIds 1 and 2 both exist in the victim session.
   await a.treeConnect('share')
@@ -60,7 +60,7 @@ t.test("another session's FileId with my session and tree: FILE_CLOSED, nothing 
       if (req.cmd === Command.READ) t.equal(r.body.length, 9, 'error body, no data')
     }
   }
-  t.same(readFileSync(path), SECRET, 'victim file untouched')
+  t.same(srv.files.read(path), SECRET, 'victim file untouched')
   t.equal((await a.read(fidA, 0, 100)).status, 0, 'victim handle still works')
 })
 
@@ -89,7 +89,7 @@ t.test('a second session on the same connection cannot use the first one\'s File
   for (const req of fileRequests(fidB)) {
     t.equal((await a.request(req)).status, Status.FILE_CLOSED, `alice's session, bob's FileId: command ${req.cmd}`)
   }
-  t.same(readFileSync(path), SECRET)
+  t.same(srv.files.read(path), SECRET)
 })
 
 t.test("another session's TreeId: only trees of my own session resolve", async (t) => {
@@ -103,7 +103,7 @@ t.test("another session's TreeId: only trees of my own session resolve", async (
     const r = await c.request({ cmd: Command.CREATE, body: createBody('alice.txt', { disposition: Disposition.OPEN }), treeId: tid })
     t.equal(r.status, Status.NETWORK_NAME_DELETED, `TreeId ${tid}`)
   }
-  t.same(readFileSync(path), SECRET)
+  t.same(srv.files.read(path), SECRET)
 })
 
 t.test("another session's SessionId on my connection: USER_SESSION_DELETED (not bound here)", async (t) => {
@@ -125,7 +125,7 @@ t.test("another session's SessionId on my connection: USER_SESSION_DELETED (not 
   t.equal((await a.read(fidA, 0, 100)).status, 0)
   t.equal((await a.echo()).status, 0)
   t.ok(srv.state.sessions.get(a.sessionId)?.alive)
-  t.same(readFileSync(path), SECRET)
+  t.same(srv.files.read(path), SECRET)
 })
 
 t.test('guessing: sequential and random Session/Tree/FileIds from another session never hit', async (t) => {
@@ -153,7 +153,7 @@ t.test('guessing: sequential and random Session/Tree/FileIds from another sessio
     if (r.status !== Status.USER_SESSION_DELETED) hits.push(`SessionId 0x${sid.toString(16)}: 0x${r.status.toString(16)}`)
   }
   t.same(hits, [], 'no guess resolved')
-  t.same(readFileSync(path), SECRET)
+  t.same(srv.files.read(path), SECRET)
   t.notOk(c.closed, 'the guesser is answered, not a crash')
 })
 
@@ -169,7 +169,7 @@ t.test('related compound cannot carry another session\'s ids either', async (t) 
   t.equal(rs[0].status, 0)
   t.equal(rs[1].status, Status.FILE_CLOSED, 'related WRITE naming alice\'s FileId explicitly')
   t.not(rs[2].status, 0, 'related READ: the header SessionId is ignored, the FileId still is not ours')
-  t.same(readFileSync(path), SECRET)
+  t.same(srv.files.read(path), SECRET)
 })
 
 t.test('before authentication: claimed lengths are bounded by the message, the frame by 128 KiB', async (t) => {

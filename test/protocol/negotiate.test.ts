@@ -1,5 +1,7 @@
 // NEGOTIATE, the whole server in memory: dialect choice, capabilities, sizes, 3.1.1 contexts,
 // min/max protocol, the SMB1 upgrade, and a second NEGOTIATE.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import { Ctx, listContext, MemClient, memServer, negotiateContexts, parseResponses, preauthContext, smb1Negotiate, Status } from '../helpers/mem-client.js'
 

@@ -1,9 +1,9 @@
 // Oplocks through the whole server in memory (MS-SMB2 3.3.5.9 grants, 3.3.4.6 break
 // notifications, 3.3.5.22.1 acknowledgments, 3.3.4.2 interim responses, 3.3.5.16 CANCEL): two
 // clients on one ServerState, the holder answering (or not) the way real clients do.
+//
+// Backend: memory (the default); oplocks and share modes are the server's own state.
 import t from 'tap'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import {
   Access, Command, createBody, Disposition, fileIdOf, MemClient, memServer, Opt, Oplock, oplockOf, queryInfoBody,
   readData, renameInfo, Status, type MemServer, type MemServerOptions, type Resp,
@@ -192,17 +192,17 @@ t.test('an overwriting open breaks to none and waits; the file is truncated only
   const srv = server(t)
   const a = await new MemClient(srv.state, 'mem:a').connect()
   const b = await new MemClient(srv.state, 'mem:b').connect()
-  writeFileSync(join(srv.share, 'o.bin'), 'old contents')
+  srv.files.write('o.bin', 'old contents')
   const fa = fileIdOf(await a.create('o.bin', { oplock: Oplock.EXCLUSIVE, share: SHARE_ALL, disposition: Disposition.OPEN }))
   const pending = b.create('o.bin', { disposition: Disposition.OVERWRITE_IF, share: SHARE_ALL, oplock: Oplock.II })
   t.equal((await a.nextBreak()).oplockLevel, Oplock.NONE, 'break to none')
-  t.equal(readFileSync(join(srv.share, 'o.bin'), 'utf8'), 'old contents', 'not truncated while the holder may still flush')
+  t.equal(srv.files.read('o.bin').toString(), 'old contents', 'not truncated while the holder may still flush')
   const bad = await a.ack(fa, Oplock.II)
   t.equal(bad.status, Status.INVALID_OPLOCK_PROTOCOL, 'acknowledging more than the break left fails')
   const rb = await pending
   t.equal(rb.status, 0, 'and the break completes to none anyway')
   t.equal(oplockOf(rb), Oplock.II)
-  t.equal(readFileSync(join(srv.share, 'o.bin'), 'utf8'), '', 'truncated by the overwrite')
+  t.equal(srv.files.read('o.bin').toString(), '', 'truncated by the overwrite')
   t.equal((await a.ack(fa, Oplock.NONE)).status, Status.INVALID_OPLOCK_PROTOCOL, 'no break in progress any more')
 })
 
@@ -246,7 +246,7 @@ t.test('CANCEL of a CREATE waiting for a break: STATUS_CANCELLED, nothing opened
   const srv = server(t)
   const a = await new MemClient(srv.state, 'mem:a').connect()
   const b = await new MemClient(srv.state, 'mem:b').connect()
-  writeFileSync(join(srv.share, 'x.bin'), 'keep me')
+  srv.files.write('x.bin', 'keep me')
   const fa = fileIdOf(await a.create('x.bin', { oplock: Oplock.BATCH, share: SHARE_ALL, disposition: Disposition.OPEN }))
   const pending = b.create('x.bin', { disposition: Disposition.OVERWRITE_IF, share: SHARE_ALL })
   await a.nextBreak()
@@ -259,8 +259,8 @@ t.test('CANCEL of a CREATE waiting for a break: STATUS_CANCELLED, nothing opened
   const rb = await pending
   t.equal(rb.status, Status.CANCELLED)
   t.equal(rb.hdr.asyncId, asyncId, 'in the async form')
-  t.equal(readFileSync(join(srv.share, 'x.bin'), 'utf8'), 'keep me', 'not truncated')
-  t.equal(srv.state.shareModes.openCount(`share\0${readStatIno(join(srv.share, 'x.bin'))}`), 1, 'only the holder\'s open remains')
+  t.equal(srv.files.read('x.bin').toString(), 'keep me', 'not truncated')
+  t.equal(srv.state.shareModes.openCount(`share\0${srv.files.ino('x.bin')}`), 1, 'only the holder\'s open remains')
   await b.cancel({ asyncId })
   t.equal((await b.echo()).status, 0, 'a second CANCEL of a finished request is ignored')
   t.equal((await a.ack(fa, Oplock.NONE)).status, 0, 'the holder can still acknowledge')
@@ -417,17 +417,12 @@ t.test('a pending CREATE does not block the connection: other requests are answe
   t.equal(a.interims.length, 1)
 })
 
-function readStatIno (p: string): bigint {
-  // The share-mode key is the inode number, as the posix backend reports it.
-  return statSync(p, { bigint: true }).ino
-}
-
 t.test('a rename replacing a file breaks a batch oplock on it; the rename fails while the file stays open', async (t) => {
   const srv = server(t)
   const a = await new MemClient(srv.state, 'mem:a').connect()
   const b = await new MemClient(srv.state, 'mem:b').connect()
-  writeFileSync(join(srv.share, 'src.txt'), 'new')
-  writeFileSync(join(srv.share, 'dst.txt'), 'old')
+  srv.files.write('src.txt', 'new')
+  srv.files.write('dst.txt', 'old')
   const FileRenameInformation = 10
   const rename = (fid: ReturnType<typeof fileIdOf>): Promise<Resp> => b.setInfo(fid, FILE_INFO, FileRenameInformation, renameInfo('dst.txt', true))
 
@@ -437,7 +432,7 @@ t.test('a rename replacing a file breaks a batch oplock on it; the rename fails 
   t.equal((await a.nextBreak()).oplockLevel, Oplock.II, 'the holder of the file being replaced is told first')
   t.equal((await a.ack(held, Oplock.II)).status, 0)
   t.equal((await p).status, Status.ACCESS_DENIED, 'it kept the file open: no replacing it')
-  t.equal(readFileSync(join(srv.share, 'dst.txt'), 'utf8'), 'old')
+  t.equal(srv.files.read('dst.txt').toString(), 'old')
 
   await a.close(held)
   const again = fileIdOf(await a.create('dst.txt', { oplock: Oplock.BATCH, share: SHARE_ALL, disposition: Disposition.OPEN }))
@@ -445,6 +440,6 @@ t.test('a rename replacing a file breaks a batch oplock on it; the rename fails 
   await a.nextBreak()
   await a.close(again)
   t.equal((await p).status, 0, 'the holder closed on the break: the rename goes through')
-  t.equal(readFileSync(join(srv.share, 'dst.txt'), 'utf8'), 'new')
+  t.equal(srv.files.read('dst.txt').toString(), 'new')
 })
 

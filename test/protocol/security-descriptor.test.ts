@@ -1,6 +1,10 @@
 // SET_INFO / QUERY_INFO of SMB2_0_INFO_SECURITY through the whole server in memory: a client-set
 // owner/group/DACL is stored in user.smbts.ntacl and read back filtered by AdditionalInformation;
 // the open's access is enforced; malformed descriptors, SACLs and ownership changes are refused.
+//
+// Backends: the two tests that read the user.smbts.ntacl xattr on disk (stored, and nothing
+// stored after refusals) run on posix; the rules (NULL DACL, protection flags, owner and group,
+// the access each part needs) on the memory backend.
 import t from 'tap'
 import { join } from 'node:path'
 import { MemClient, memServer, queryInfoBody, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
@@ -24,8 +28,8 @@ const ANONYMOUS = sidFromString('S-1-5-7')
 const INVALID_OWNER = 0xC000005A
 const INVALID_SECURITY_DESCR = 0xC0000079
 
-function server (t: Tap.Test): MemServer {
-  const srv = memServer()
+function server (t: Tap.Test, backend: 'memory' | 'posix' = 'memory'): MemServer {
+  const srv = memServer({ backend })
   t.teardown(srv.cleanup)
   return srv
 }
@@ -47,7 +51,7 @@ async function storedRecord (path: string): Promise<Buffer | undefined> {
 }
 
 t.test('a DACL set is stored per file, survives the open, and is read back filtered', async t => {
-  const srv = server(t)
+  const srv = server(t, 'posix')
   const c = await new MemClient(srv.state).connect()
   const fid = await c.open('acl.txt', { access: 0x001f01ff })
   const before = await query(c, fid)
@@ -124,7 +128,7 @@ t.test('access: READ_CONTROL to read, WRITE_DAC / WRITE_OWNER to set, SACL refus
 })
 
 t.test('malformed descriptors are refused and nothing is stored', async t => {
-  const srv = server(t)
+  const srv = server(t, 'posix')
   const c = await new MemClient(srv.state).connect()
   const fid = await c.open('m.txt', { access: 0x001f01ff })
   const good = encodeSecurityDescriptor({ control: 0, dacl: { revision: ACL_REVISION, aces: [{ type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 1, sid: ANONYMOUS }] } })

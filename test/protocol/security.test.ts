@@ -2,9 +2,9 @@
 // (refused, nothing done, other sessions unaffected), `server signing = mandatory`,
 // `smb3 encryption = mandatory` globally and per share (Samba spellings too), re-authentication
 // and session expiry (MS-SMB2 3.3.5.5.2, 3.3.5.2.9), and no dialect or cipher downgrade.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
-import { join } from 'node:path'
 import {
   Access, Command, Disposition, MemClient, memServer, negotiateContexts, readData, smallBody, Status, writeBody, Ctx, listContext,
   preauthContext, type FileId, type MemServer,
@@ -53,12 +53,12 @@ t.test('a signed WRITE with a flipped byte anywhere is refused with ACCESS_DENIE
       const status = pdu!.readUInt32LE(8)
       t.ok(status === Status.ACCESS_DENIED || (at === 12 && status !== 0), `${hex(d)} byte ${at}: refused (${hex(status)})`)
     }
-    t.equal(readFileSync(join(srv.share, name), 'utf8'), 'original', `${hex(d)}: the file is unchanged`)
+    t.equal(srv.files.read(`${name}`).toString(), 'original', `${hex(d)}: the file is unchanged`)
     t.notOk(c.closed, 'a bad signature does not end the connection')
     // The untampered request still works, and so does another session.
     const [ok] = await c.raw(signedWrite())
     t.equal(ok!.readUInt32LE(8), 0, `${hex(d)}: the genuine request succeeds`)
-    t.equal(readFileSync(join(srv.share, name), 'utf8'), 'TAMPERED')
+    t.equal(srv.files.read(`${name}`).toString(), 'TAMPERED')
     t.equal((await other.echo()).status, 0, 'another session is unaffected')
     t.same(await other.readFile(name), Buffer.from('TAMPERED'))
   }
@@ -94,10 +94,10 @@ t.test('a tampered encrypted WRITE ends the connection and changes nothing; othe
       t.same(out, [], `byte ${at}: no answer`)
       t.ok(victim.closed, `byte ${at}: the connection is closed (${victim.closedReason})`)
     }
-    t.equal(readFileSync(join(srv.share, name), 'utf8'), 'original', 'the file is unchanged')
+    t.equal(srv.files.read(`${name}`).toString(), 'original', 'the file is unchanged')
     const [ok] = await c.raw(sealed)
     t.equal(c.decryptor!.decrypt(ok!).readUInt32LE(8), 0, 'the genuine sealed request succeeds')
-    t.equal(readFileSync(join(srv.share, name), 'utf8'), 'TAMPERED')
+    t.equal(srv.files.read(`${name}`).toString(), 'TAMPERED')
     t.equal((await other.echo()).status, 0, 'the bystander session is unaffected')
     t.same(await other.readFile(name), Buffer.from('TAMPERED'))
   }
@@ -122,8 +122,8 @@ t.test('server signing = mandatory: unsigned requests refused and nothing done, 
       t.equal(w.status, Status.ACCESS_DENIED, `${hex(d)}: unsigned WRITE refused`)
       const cr = await c.request({ cmd: Command.CREATE, body: (await import('../helpers/mem-client.js')).createBody(`unsigned-${hex(d)}.txt`, { disposition: Disposition.CREATE }), sign: false })
       t.equal(cr.status, Status.ACCESS_DENIED, 'unsigned CREATE refused')
-      t.notOk(existsSync(join(srv.share, `unsigned-${hex(d)}.txt`)), 'and nothing was created')
-      t.equal(readFileSync(join(srv.share, name), 'utf8'), 'original', 'the file is unchanged')
+      t.notOk(srv.files.exists(`unsigned-${hex(d)}.txt`), 'and nothing was created')
+      t.equal(srv.files.read(`${name}`).toString(), 'original', 'the file is unchanged')
       const r = await c.read(fid, 0, 100)
       t.ok(c.verify(r), 'signed requests get verifiable signed answers')
       t.same(readData(r), Buffer.from('original'))
@@ -155,7 +155,7 @@ t.test('smb3 encryption = mandatory in [global] (and Samba spellings): 3.x encry
       // A plain request on the encrypted session: refused, nothing done.
       const w = await c.request({ cmd: Command.WRITE, body: writeBody(fid, 0, Buffer.from('PLAINTXT')), encrypt: false })
       t.equal(w.status, Status.ACCESS_DENIED, `${hex(d)}: unencrypted WRITE refused`)
-      t.equal(readFileSync(join(srv.share, name), 'utf8'), 'original', 'nothing written')
+      t.equal(srv.files.read(`${name}`).toString(), 'original', 'nothing written')
       t.equal((await c.request({ cmd: Command.ECHO, body: smallBody(), encrypt: false, sessionId: c.sessionId })).status, Status.ACCESS_DENIED, 'even ECHO naming the session')
       // Global mandatory wins over a share's `disabled`: a share can require more, never less.
       const p = await encryptedClient(srv, d, 'plain')
@@ -187,10 +187,10 @@ t.test('a share with smb3 encryption = mandatory under global auto: only that sh
   t.equal(tc.body.readUInt32LE(4) & 0x8000, 0x8000, 'SMB2_SHAREFLAG_ENCRYPT_DATA')
   const plain = await c.request({ cmd: Command.CREATE, body: (await import('../helpers/mem-client.js')).createBody('s.txt'), encrypt: false })
   t.equal(plain.status, Status.ACCESS_DENIED, 'a plain request on the share is refused')
-  t.notOk(existsSync(join(srv.root, 'secret', 's.txt')), 'nothing created')
+  t.notOk(srv.filesOf('secret').exists('s.txt'), 'nothing created')
   const enc = await c.request({ cmd: Command.CREATE, body: (await import('../helpers/mem-client.js')).createBody('s.txt'), encrypt: true })
   t.equal(enc.status, 0, 'an encrypted one works')
-  t.ok(existsSync(join(srv.root, 'secret', 's.txt')))
+  t.ok(srv.filesOf('secret').exists('s.txt'))
   const old = new MemClient(srv.state)
   await old.negotiate({ dialects: [0x0210] })
   await old.login()
@@ -261,7 +261,7 @@ t.test('anonymous re-authentication of an expired session is refused and removes
   const r = await c.login({ reauth: true, anonymous: true })
   t.equal(r.last.status, Status.ACCESS_DENIED, 'a null logon cannot bring an expired session back')
   t.notOk(srv.state.sessions.has(c.sessionId), 'the session is removed (MS-SMB2 3.3.5.5.3)')
-  t.equal(readFileSync(join(srv.share, 'exp-anon.txt'), 'utf8'), 'x')
+  t.equal(srv.files.read('exp-anon.txt').toString(), 'x')
 })
 
 t.test('an anonymous session cannot be upgraded by re-authenticating as a named user', async (t) => {
@@ -303,7 +303,7 @@ t.test('session lifetime: requests get NETWORK_SESSION_EXPIRED until re-authenti
     const w = await c.write(fid, 0, Buffer.from('EXPIRED'))
     t.equal(w.status, Status.NETWORK_SESSION_EXPIRED, `${hex(d)}: WRITE on an expired session`)
     t.equal(session.state, SessionState.Expired)
-    t.equal(readFileSync(join(srv.share, name), 'utf8'), 'before', 'nothing written')
+    t.equal(srv.files.read(`${name}`).toString(), 'before', 'nothing written')
     t.equal((await c.treeConnect('share')).status, Status.NETWORK_SESSION_EXPIRED, 'TREE_CONNECT too')
     t.equal((await c.close(fid2)).status, 0, 'CLOSE is still processed (MS-SMB2 3.3.5.2.9)')
     const r = await c.login({ reauth: true })
@@ -312,7 +312,7 @@ t.test('session lifetime: requests get NETWORK_SESSION_EXPIRED until re-authenti
     const w2 = await c.write(fid, 0, Buffer.from('renewed'))
     t.equal(w2.status, 0, 'the open works again')
     t.ok(c.verify(w2), 'signed with the first key')
-    t.equal(readFileSync(join(srv.share, name), 'utf8'), 'renewed')
+    t.equal(srv.files.read(`${name}`).toString(), 'renewed')
   }
   // The real clock: a one-second lifetime.
   const c = await new MemClient(srv.state).connect({ dialect: 0x0311 })

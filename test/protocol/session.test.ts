@@ -1,6 +1,8 @@
 // SESSION_SETUP and signing, the whole server in memory: NTLMv2 over SPNEGO on every dialect,
 // failures, guest mapping, signed responses verified with the client's own derived key, bad and
 // missing signatures, LOGOFF.
+//
+// Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import { Command, MemClient, memServer, smallBody, Status, treeConnectBody } from '../helpers/mem-client.js'
 

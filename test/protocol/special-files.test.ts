@@ -2,6 +2,8 @@
 // STATUS_IO_REPARSE_TAG_NOT_HANDLED (as Samba refuses it), never left waiting on a FIFO with no
 // writer, whether the open would run on the server's thread or off it (`inline metadata = no`);
 // a listing still shows them.
+//
+// Backend: posix. FIFOs and sockets exist only on a real file system.
 import t from 'tap'
 import { closeSync, openSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
@@ -14,7 +16,7 @@ const mkfifo = spawnSync('mkfifo', ['--help']).status === 0
 
 for (const inline of ['auto', 'no'] as const) {
   t.test(`CREATE of a FIFO or a socket is refused promptly (inline metadata ${inline})`, { skip: mkfifo ? false : 'no mkfifo' }, async (t) => {
-    const srv = memServer({ shareLines: inline === 'no' ? ['inline metadata = no'] : [], log: true })
+    const srv = memServer({ shareLines: inline === 'no' ? ['inline metadata = no'] : [], log: true, backend: 'posix' })
     t.teardown(srv.cleanup)
     const fifo = join(srv.share, 'fifo')
     t.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo')

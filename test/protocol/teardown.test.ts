@@ -1,28 +1,28 @@
 // Teardown safety (issue: hardening): an object that is logged off, disconnected or closed is
 // dead for every later request, in the same compound and in later messages (MS-SMB2 3.3.5.2.9
 // session lookup → STATUS_USER_SESSION_DELETED, 3.3.5.2.11 tree lookup →
-// STATUS_NETWORK_NAME_DELETED, FileId lookup → STATUS_FILE_CLOSED), and the file on disk is
+// STATUS_NETWORK_NAME_DELETED, FileId lookup → STATUS_FILE_CLOSED), and the file is
 // never touched by the refused request. Requests racing a teardown (two PDUs in flight) must
 // not resurrect it either.
+//
+// Backend: memory (the default); files are checked through srv.files.
 import t from 'tap'
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
-import { join } from 'node:path'
 import {
   ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, flushBody, MemClient, memServer, queryInfoBody,
-  parseResponses, readBody, smallBody, Status, writeBody, setInfoBody, type FileId,
+  parseResponses, readBody, smallBody, Status, writeBody, setInfoBody, type FileId, type MemServer,
 } from '../helpers/mem-client.js'
 
 const ORIGINAL = Buffer.from('original contents, never to change\n')
 
 async function setup (name = 'f.txt'): Promise<{ srv: ReturnType<typeof memServer>, c: MemClient, path: string }> {
   const srv = memServer()
-  const path = join(srv.share, name)
-  writeFileSync(path, ORIGINAL)
+  const path = name
+  srv.files.write(path, ORIGINAL)
   const c = await new MemClient(srv.state).connect()
   return { srv, c, path }
 }
 
-const untouched = (t: Tap.Test, path: string): void => { t.same(readFileSync(path), ORIGINAL, 'file on disk untouched') }
+const untouched = (t: Tap.Test, srv: MemServer, path: string): void => { t.same(srv.files.read(path), ORIGINAL, 'file untouched') }
 
 t.test('[CREATE, CLOSE, READ, WRITE] related: after the CLOSE the FileId is dead', async (t) => {
   const { srv, c, path } = await setup()
@@ -43,7 +43,7 @@ t.test('[CREATE, CLOSE, READ, WRITE] related: after the CLOSE the FileId is dead
   t.equal((await c.close(fid)).status, Status.FILE_CLOSED, 'later CLOSE')
   t.equal((await c.request({ cmd: Command.QUERY_INFO, body: queryInfoBody(fid, 1, 5) })).status, Status.FILE_CLOSED, 'later QUERY_INFO')
   t.equal((await c.request({ cmd: Command.SET_INFO, body: setInfoBody(fid, 1, 20, Buffer.alloc(8)) })).status, Status.FILE_CLOSED, 'later SET_INFO (EOF 0)')
-  untouched(t, path)
+  untouched(t, srv, path)
   t.equal(srv.state.sessions.get(c.sessionId)!.opens.size, 0)
 })
 
@@ -58,7 +58,7 @@ t.test('[CLOSE(fid), WRITE(fid) unrelated, READ(fid) unrelated]', async (t) => {
     { cmd: Command.SET_INFO, body: setInfoBody(fid, 1, 20, Buffer.alloc(8)) },
   )
   t.same(rs.map(r => r.status), [0, Status.FILE_CLOSED, Status.FILE_CLOSED, Status.FILE_CLOSED])
-  untouched(t, path)
+  untouched(t, srv, path)
 })
 
 t.test('[LOGOFF, CREATE(related)] and later messages: USER_SESSION_DELETED', async (t) => {
@@ -76,7 +76,7 @@ t.test('[LOGOFF, CREATE(related)] and later messages: USER_SESSION_DELETED', asy
   t.equal(rs[1].status, Status.USER_SESSION_DELETED, 'related CREATE')
   t.equal(rs[2].status, Status.USER_SESSION_DELETED, 'unrelated WRITE naming the logged-off session')
   t.equal(rs[3].status, Status.USER_SESSION_DELETED, 'TREE_CONNECT on the logged-off session')
-  t.notOk(existsSync(join(srv.share, 'new.txt')), 'nothing created')
+  t.notOk(srv.files.exists('new.txt'), 'nothing created')
   t.equal((await c.write(fid, 0, Buffer.from('YY'))).status, Status.USER_SESSION_DELETED, 'later WRITE')
   t.equal((await c.create('new2.txt')).status, Status.USER_SESSION_DELETED, 'later CREATE')
   t.equal((await c.logoff()).status, Status.USER_SESSION_DELETED, 'second LOGOFF')
@@ -84,7 +84,7 @@ t.test('[LOGOFF, CREATE(related)] and later messages: USER_SESSION_DELETED', asy
     Status.USER_SESSION_DELETED, 'SESSION_SETUP naming the dead session')
   t.notOk(srv.state.sessions.has(sid))
   t.equal(srv.state.shareModes.openCount(`share\0${0}`), 0)
-  untouched(t, path)
+  untouched(t, srv, path)
   t.notOk(c.closed, 'the connection survives')
   t.equal((await c.echo()).status, Status.USER_SESSION_DELETED, 'ECHO naming the dead session is checked')
 })
@@ -100,16 +100,16 @@ t.test('[TREE_DISCONNECT, CREATE(related)] and later messages: NETWORK_NAME_DELE
     { cmd: Command.TREE_DISCONNECT, body: smallBody() },
   )
   t.same(rs.map(r => r.status), [0, Status.NETWORK_NAME_DELETED, Status.NETWORK_NAME_DELETED, Status.NETWORK_NAME_DELETED])
-  t.notOk(existsSync(join(srv.share, 'new.txt')), 'nothing created')
+  t.notOk(srv.files.exists('new.txt'), 'nothing created')
   t.equal((await c.read(fid, 0, 10)).status, Status.NETWORK_NAME_DELETED, 'later READ')
   t.equal((await c.create('new2.txt')).status, Status.NETWORK_NAME_DELETED, 'later CREATE')
   t.equal(srv.state.sessions.get(c.sessionId)!.opens.size, 0, 'the tree\'s opens were closed')
-  untouched(t, path)
+  untouched(t, srv, path)
   // The session itself lives on: a new tree works, and the old FileId stays dead in it.
   await c.treeConnect('share')
   t.equal((await c.read(fid, 0, 10)).status, Status.FILE_CLOSED, 'old FileId on the new tree')
   t.equal((await c.write(fid, 0, Buffer.from('ZZ'))).status, Status.FILE_CLOSED)
-  untouched(t, path)
+  untouched(t, srv, path)
 })
 
 t.test('a disconnected connection: its sessions are dead everywhere', async (t) => {
@@ -127,7 +127,7 @@ t.test('a disconnected connection: its sessions are dead everywhere', async (t) 
   t.equal((await d.write(fid, 0, Buffer.from('XX'))).status, Status.FILE_CLOSED, 'its FileId in a live session')
   // A request on the closed connection is ignored, not answered.
   t.same(await c.raw(c.message({ cmd: Command.ECHO, body: smallBody() })), [])
-  untouched(t, path)
+  untouched(t, srv, path)
 })
 
 t.test('delete-on-close runs once; the dead handle cannot be reused', async (t) => {
@@ -140,7 +140,7 @@ t.test('delete-on-close runs once; the dead handle cannot be reused', async (t) 
     { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
   )
   t.same(rs.map(r => r.status), [0, 0, 0, Status.FILE_CLOSED])
-  t.notOk(existsSync(join(srv.share, 'doc.txt')))
+  t.notOk(srv.files.exists('doc.txt'))
 })
 
 // Two PDUs in flight at once: the transport hands each frame to handlePdu without waiting for
@@ -194,6 +194,6 @@ t.test('WRITE racing CLOSE: either it lands before the close or fails; the fd is
   const [w, cl] = await Promise.all([c.write(fid, 0, data), c.close(fid)])
   t.equal(cl.status, 0)
   t.ok(w.status === 0 || w.status === Status.FILE_CLOSED, `WRITE status 0x${w.status.toString(16)}`)
-  const disk = readFileSync(path)
+  const disk = srv.files.read(path)
   t.ok(disk.equals(w.status === 0 ? data : ORIGINAL), 'disk holds what the reply said')
 })
