@@ -6,7 +6,7 @@
 //   npm run build && node bench/echo-inproc.ts [REQUESTS_PER_ROUND]
 // Runs under Node 24 (type stripping), on the built dist/.
 import { Smb2Connection } from '../dist/smb2/connection.js'
-import { ServerState } from '../dist/smb2/server-state.js'
+import { ServerState } from '../dist/session/server-state.js'
 import { parseConfigText } from '../dist/config/config.js'
 import { posixBackend } from '../dist/vfs/posix.js'
 import { silentLogger } from '../dist/control/log.js'

@@ -2,7 +2,7 @@
 import type { Smb2Header } from '../wire/header.js'
 import type { Open, Session, TreeConnect } from '../session/model.js'
 import type { Smb2Connection } from './connection.js'
-import type { ServerState } from './server-state.js'
+import type { ServerState } from '../session/server-state.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 

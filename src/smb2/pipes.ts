@@ -11,7 +11,7 @@ import { encodeCreateResponse } from './commands/create.wire.js'
 import { mapGenericAccess } from './commands/create.js'
 import { openRpcPipe, RpcPipeError, type RpcPipe } from '../rpc/endpoint.js'
 import { SType, type RpcEnv, type RpcShare } from '../rpc/service.js'
-import type { ServerState } from './server-state.js'
+import type { ServerState } from '../session/server-state.js'
 
 /** What the RPC services may know of this server: the share table, read at each call. */
 function rpcEnv (server: ServerState): RpcEnv {

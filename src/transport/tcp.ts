@@ -4,7 +4,7 @@ import net from 'node:net'
 import { FrameReader, frameHeader } from './framing.js'
 import { Smb2Connection, ConnectionState, frameReusableAfterProcessing } from '../smb2/connection.js'
 import type { Lease } from '../io/buffer-pool.js'
-import type { ServerState } from '../smb2/server-state.js'
+import type { ServerState } from '../session/server-state.js'
 import { SessionState } from '../session/model.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
 

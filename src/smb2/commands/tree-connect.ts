@@ -7,7 +7,7 @@ import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { TreeConnect, type Session } from '../../session/model.js'
 import type { ShareConfig } from '../../config/config.js'
-import { teardownTree } from '../teardown.js'
+import { teardownTree } from '../../session/teardown.js'
 import type { Related } from '../dispatch.js'
 
 const inList = (list: string[], user: string): boolean => list.some(u => u.toLowerCase() === user.toLowerCase())
