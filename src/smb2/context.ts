@@ -1,4 +1,5 @@
-// What the dispatcher hands a handler, and what a handler hands back.
+// What the dispatcher hands a handler, what a handler hands back, and what one request of a
+// compound chain leaves the next (Related).
 import type { Smb2Header } from '../wire/header.js'
 import type { Open, Session, TreeConnect } from '../session/model.js'
 import type { Smb2Connection } from './connection.js'
@@ -26,6 +27,16 @@ export interface RequestContext {
   goAsync?: () => AbortSignal
   /** The request is alone in its PDU (not part of a compound). */
   readonly lone?: boolean
+}
+
+/** State carried from one request of a compound chain to the next (MS-SMB2 3.3.5.2.7.2). */
+export interface Related {
+  sessionId: bigint
+  treeId: number
+  fileId: { persistent: bigint, volatile: bigint } | undefined
+  status: number
+  session: Session | undefined
+  tree: TreeConnect | undefined
 }
 
 export interface Reply {
