@@ -51,7 +51,7 @@ export interface Reply {
   release?: () => void
   /**
    * The payload is not read yet: the transport reads it from the file straight before sending
-   * (a linked read→send on the ring). Only where Smb2Connection.canLinkRead allowed it.
+   * (a linked read→send on the ring). Only where send.ts canLinkRead allowed it.
    */
   linkedRead?: LinkedRead
   /** Called with the response's final bytes (header included) before signing: preauth hashing. */

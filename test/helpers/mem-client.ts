@@ -6,6 +6,7 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Smb2Connection } from '../../src/smb2/connection.js'
+import { receivePdu } from '../../src/smb2/receive.js'
 import { ServerState } from '../../src/session/server-state.js'
 import { parseConfigText } from '../../src/config/config.js'
 import { hashPassword } from '../../src/config/pwddb.js'
@@ -389,7 +390,7 @@ export class MemClient {
       // Copied at once: the chunks (a pooled READ buffer among them) are free right after.
       send: (chunks, onSent) => { const pdu = Buffer.concat(chunks); this.sent.push(pdu); onSent?.(); this.classify(pdu) },
       close: (reason) => { this.closedReason = reason },
-    })
+    }, receivePdu)
   }
 
   get closed (): boolean { return this.closedReason !== undefined }
