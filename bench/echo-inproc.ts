@@ -1,4 +1,4 @@
-// What one ECHO costs the SMB2 core (src/smb2/connection.ts and below), in memory: no socket, no
+// What one ECHO costs the SMB2 core (src/smb2/receive.ts, send.ts and below), in memory: no socket, no
 // ring, no syscalls — the JS half of smbtorture's smb2.bench.echo (header decode, credits,
 // dispatch, the async chain, response encoding). µs per request, median of alternating rounds
 // (the machine is noisy: FIELD-NOTES).
@@ -6,7 +6,8 @@
 //   npm run build && node bench/echo-inproc.ts [REQUESTS_PER_ROUND]
 // Runs under Node 24 (type stripping), on the built dist/.
 import { Smb2Connection } from '../dist/smb2/connection.js'
-import { ServerState } from '../dist/smb2/server-state.js'
+import { receivePdu } from '../dist/smb2/receive.js'
+import { ServerState } from '../dist/session/server-state.js'
 import { parseConfigText } from '../dist/config/config.js'
 import { posixBackend } from '../dist/vfs/posix.js'
 import { silentLogger } from '../dist/control/log.js'
@@ -24,7 +25,7 @@ const conn = new Smb2Connection(state, {
   remoteAddress: 'bench:1',
   send: (_chunks: Buffer[], onSent?: () => void) => { replies++; onSent?.() },
   close: (reason: string) => { throw new Error(`connection closed: ${reason}`) },
-})
+}, receivePdu)
 
 let mid = 0n
 function request (command: number, body: Buffer): Buffer {

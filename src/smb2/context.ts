@@ -1,8 +1,9 @@
-// What the dispatcher hands a handler, and what a handler hands back.
+// What the dispatcher hands a handler, what a handler hands back, and what one request of a
+// compound chain leaves the next (Related).
 import type { Smb2Header } from '../wire/header.js'
 import type { Open, Session, TreeConnect } from '../session/model.js'
 import type { Smb2Connection } from './connection.js'
-import type { ServerState } from './server-state.js'
+import type { ServerState } from '../session/server-state.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 
@@ -28,6 +29,16 @@ export interface RequestContext {
   readonly lone?: boolean
 }
 
+/** State carried from one request of a compound chain to the next (MS-SMB2 3.3.5.2.7.2). */
+export interface Related {
+  sessionId: bigint
+  treeId: number
+  fileId: { persistent: bigint, volatile: bigint } | undefined
+  status: number
+  session: Session | undefined
+  tree: TreeConnect | undefined
+}
+
 export interface Reply {
   /** Defaults to STATUS_SUCCESS; a warning or informational status may carry a normal body. */
   status?: number
@@ -40,7 +51,7 @@ export interface Reply {
   release?: () => void
   /**
    * The payload is not read yet: the transport reads it from the file straight before sending
-   * (a linked read→send on the ring). Only where Smb2Connection.canLinkRead allowed it.
+   * (a linked read→send on the ring). Only where send.ts canLinkRead allowed it.
    */
   linkedRead?: LinkedRead
   /** Called with the response's final bytes (header included) before signing: preauth hashing. */

@@ -4,19 +4,9 @@ import { Command, Dialect, HeaderFlags } from '../wire/constants.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { NtStatusError, ProtocolError } from '../wire/errors.js'
 import { COMMAND_TABLE } from './table.js'
-import type { Reply, RequestContext } from './context.js'
-import { SessionState, type Session, type TreeConnect } from '../session/model.js'
+import type { Related, Reply, RequestContext } from './context.js'
+import { SessionState, type Session } from '../session/model.js'
 import { ConnectionState } from './connection.js'
-
-/** State carried from one request of a compound chain to the next (MS-SMB2 3.3.5.2.7.2). */
-export interface Related {
-  sessionId: bigint
-  treeId: number
-  fileId: { persistent: bigint, volatile: bigint } | undefined
-  status: number
-  session: Session | undefined
-  tree: TreeConnect | undefined
-}
 
 const ALL_ONES = 0xffffffffffffffffn
 const EXPIRED_SESSION_COMMANDS = new Set<number>([Command.SESSION_SETUP, Command.LOGOFF, Command.CLOSE, Command.LOCK])

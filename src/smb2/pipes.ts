@@ -8,10 +8,9 @@ import { AccessMask, CreateAction, InfoType, OplockLevel } from '../wire/constan
 import { FileInformationClass as C, FILE_ATTRIBUTE_NORMAL } from '../wire/fscc/constants.js'
 import { Open } from '../session/model.js'
 import { encodeCreateResponse } from './commands/create.wire.js'
-import { mapGenericAccess } from './commands/create.js'
 import { openRpcPipe, RpcPipeError, type RpcPipe } from '../rpc/endpoint.js'
 import { SType, type RpcEnv, type RpcShare } from '../rpc/service.js'
-import type { ServerState } from './server-state.js'
+import type { ServerState } from '../session/server-state.js'
 
 /** What the RPC services may know of this server: the share table, read at each call. */
 function rpcEnv (server: ServerState): RpcEnv {
@@ -52,8 +51,11 @@ function pipeError (e: unknown): never {
   throw e
 }
 
-/** CREATE on IPC$: an Open with no file behind it, its RPC endpoint in `pipe`. */
-export async function openPipe (ctx: RequestContext, name: string, access: number): Promise<Reply> {
+/**
+ * CREATE on IPC$: an Open with no file behind it, its RPC endpoint in `pipe`. `granted` is the
+ * access asked for, its generic rights already mapped (create.ts mapGenericAccess).
+ */
+export async function openPipe (ctx: RequestContext, name: string, granted: number): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
   const pipe = openRpcPipe(name, rpcEnv(ctx.server))
@@ -61,7 +63,6 @@ export async function openPipe (ctx: RequestContext, name: string, access: numbe
     ctx.server.log.debug('ipc', `pipe ${JSON.stringify(name)} requested: no such RPC endpoint`)
     throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND, `pipe ${name} not available`)
   }
-  const granted = mapGenericAccess(access, tree.maximalAccess)
   if (granted === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
   const volatile = ctx.server.newFileId()
   const open = new Open({ persistent: volatile, volatile }, tree, pipe.name, undefined, granted, 0, 0, false)

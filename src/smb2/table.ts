@@ -1,7 +1,6 @@
 // One declarative row per command (CONVENTIONS 2): what the dispatcher checks before a handler runs.
 import { Command } from '../wire/constants.js'
-import type { Reply, RequestContext } from './context.js'
-import type { Related } from './dispatch.js'
+import type { Related, Reply, RequestContext } from './context.js'
 import { negotiate } from './commands/negotiate.js'
 import { logoff, sessionSetup } from './commands/session-setup.js'
 import { treeConnect, treeDisconnect } from './commands/tree-connect.js'

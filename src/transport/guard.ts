@@ -1,6 +1,7 @@
-// Per-server connection limits and per-connection timers, shared by every transport: one client
-// can never take what all share (issue: hardening). Each refusal or cut-off is logged once.
-import type { ServerState } from '../smb2/server-state.js'
+// Per-connection timers, shared by every transport (the per-server connection limits they admit
+// connections by are ServerState.limits): one client can never take what all share (issue:
+// hardening). Each cut-off is logged once.
+import type { ServerState } from '../session/server-state.js'
 import type { Smb2Connection } from '../smb2/connection.js'
 import { SessionState } from '../session/model.js'
 
@@ -8,33 +9,6 @@ import { SessionState } from '../session/model.js'
 export function clientAddress (remote: string | undefined): string {
   const a = remote ?? '?'
   return a.startsWith('::ffff:') ? a.slice(7) : a
-}
-
-export class ConnectionLimits {
-  private total = 0
-  private readonly byAddress = new Map<string, number>()
-
-  constructor (private readonly server: ServerState) {}
-
-  get count (): number { return this.total }
-
-  /** Admits a new connection from `addr`, or says why not (the caller closes the socket). */
-  admit (addr: string): string | undefined {
-    const g = this.server.config.global
-    if (this.total >= g.maxConnections) return `max connections (${g.maxConnections}) reached`
-    const mine = this.byAddress.get(addr) ?? 0
-    if (g.maxIpConnections > 0 && mine >= g.maxIpConnections) return `max ip connections (${g.maxIpConnections}) reached for ${addr}`
-    this.total++
-    this.byAddress.set(addr, mine + 1)
-    return undefined
-  }
-
-  release (addr: string): void {
-    this.total--
-    const n = (this.byAddress.get(addr) ?? 1) - 1
-    if (n <= 0) this.byAddress.delete(addr)
-    else this.byAddress.set(addr, n)
-  }
 }
 
 /**

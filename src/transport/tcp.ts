@@ -2,9 +2,10 @@
 // transport will sit beside it; the protocol core does not know which one carries it.)
 import net from 'node:net'
 import { FrameReader, frameHeader } from './framing.js'
-import { Smb2Connection, ConnectionState, frameReusableAfterProcessing } from '../smb2/connection.js'
+import { Smb2Connection, ConnectionState } from '../smb2/connection.js'
+import { frameReusableAfterProcessing, receivePdu } from '../smb2/receive.js'
 import type { Lease } from '../io/buffer-pool.js'
-import type { ServerState } from '../smb2/server-state.js'
+import type { ServerState } from '../session/server-state.js'
 import { SessionState } from '../session/model.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
 
@@ -84,7 +85,7 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
       socket.destroy()
     },
     resume () { updateReading() },
-  })
+  }, receivePdu)
   server.log.debug('conn', `connection from ${remote}`)
   const timers = new ConnectionTimers(server, conn, (why) => { conn.close(why) })
   const reader = new FrameReader(() => frameLimit(conn), (len) => server.frameBuffers.take(len))

@@ -28,7 +28,8 @@ import net from 'node:net'
 import { FrameReader, frameHeader, type OnFrame } from './framing.js'
 import { frameLimit, handleFrame, serveSocket } from './tcp.js'
 import { Smb2Connection, type LinkedSendRead } from '../smb2/connection.js'
-import type { ServerState } from '../smb2/server-state.js'
+import { receivePdu } from '../smb2/receive.js'
+import type { ServerState } from '../session/server-state.js'
 import type { Ring } from '../io/ring.js'
 import { native } from '../io/native.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
@@ -121,7 +122,7 @@ class RingConnection {
       },
       resume: () => { if (this.recvPaused) this.postRecv() },
       sendAfterRead: (chunks, read) => { this.enqueueLinked(chunks, read) },
-    })
+    }, receivePdu)
     this.reader = new FrameReader(() => frameLimit(this.conn), (len) => server.frameBuffers.take(len))
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
   }

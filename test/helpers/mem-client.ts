@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Smb2Connection } from '../../src/smb2/connection.js'
-import { ServerState } from '../../src/smb2/server-state.js'
+import { receivePdu } from '../../src/smb2/receive.js'
+import { ServerState } from '../../src/session/server-state.js'
 import { parseConfigText } from '../../src/config/config.js'
 import { hashPassword } from '../../src/config/pwddb.js'
 import { posixBackend } from '../../src/vfs/posix.js'
@@ -463,7 +464,7 @@ export class MemClient {
       // Copied at once: the chunks (a pooled READ buffer among them) are free right after.
       send: (chunks, onSent) => { const pdu = Buffer.concat(chunks); this.sent.push(pdu); onSent?.(); this.classify(pdu) },
       close: (reason) => { this.closedReason = reason },
-    })
+    }, receivePdu)
   }
 
   get closed (): boolean { return this.closedReason !== undefined }

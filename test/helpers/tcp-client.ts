@@ -3,7 +3,7 @@
 // flight per `raw` call; `pipeline` sends several and waits for all their replies.
 import net from 'node:net'
 import { MemClient, parseResponses, type Req, type Resp } from './mem-client.js'
-import type { ServerState } from '../../src/smb2/server-state.js'
+import type { ServerState } from '../../src/session/server-state.js'
 import { TRANSFORM_MAGIC } from '../../src/crypto/encryption.js'
 
 export class TcpClient extends MemClient {

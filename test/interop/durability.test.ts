@@ -15,7 +15,7 @@ import { startChildLive, type ChildLive } from '../helpers/child-live.js'
 import {
   Command, Disposition, flushBody, MemClient, memServer, writeBody, chargeFor, type FileId,
 } from '../helpers/mem-client.js'
-import { ServerState } from '../../src/smb2/server-state.js'
+import { ServerState } from '../../src/session/server-state.js'
 import type { Backend, VfsFile } from '../../src/vfs/backend.js'
 import { posixBackend } from '../../src/vfs/posix.js'
 import { ringUnavailableReason } from '../../src/io/ring.js'

@@ -2,7 +2,7 @@
 // Windows dispositions, access and share-mode checks, and oplocks (MS-FSA 2.1.5.1.2.1: an open
 // that contends with another open's oplock breaks it and waits for the break before it goes on).
 // Leases are not granted yet: a lease request gets no oplock.
-import type { RequestContext, Reply } from '../context.js'
+import type { RequestContext, Related, Reply } from '../context.js'
 import {
   AccessMask, CreateAction, CreateDisposition, CreateOptions, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
   FILE_GENERIC_WRITE, OplockLevel, WRITE_ACCESS_MASK,
@@ -17,7 +17,6 @@ import { caseInsensitive, lookupIgnoringCase, newNameSpelling } from '../names.j
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import { SPECIAL_FILE_CODE, specialFileType, type Stat, type VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
-import type { Related } from '../dispatch.js'
 import { oplockHolder } from './oplock-break.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
 
@@ -135,7 +134,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   if (req.createDisposition > CreateDisposition.OVERWRITE_IF) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad CreateDisposition')
   if ((opts & CreateOptions.DIRECTORY_FILE) && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
 
-  if (tree.isPipe) return await openPipe(ctx, req.name, req.desiredAccess)
+  if (tree.isPipe) return await openPipe(ctx, req.name, mapGenericAccess(req.desiredAccess, tree.maximalAccess))
 
   // MS-SMB2 3.3.5.9: a CREATE name is relative to the share; one that begins with a separator
   // is invalid.

@@ -4,9 +4,9 @@ import type { RequestContext, Reply } from '../context.js'
 import { AccessMask, CLOSE_FLAG_POSTQUERY_ATTRIB, WRITEFLAG_WRITE_THROUGH, CreateOptions } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
-import { errorBody } from '../send.js'
+import { canLinkRead, errorBody } from '../send.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
-import { closeOpen } from '../teardown.js'
+import { closeOpen } from '../../session/teardown.js'
 import { pipeRead, pipeWrite } from '../pipes.js'
 import { keepUserSetTimes } from './basic-info.js'
 import { zeroed } from '../../wire/buffers.js'
@@ -64,7 +64,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   // sends it in one kernel chain (no return to JS between the read and the send). The response
   // assumes the whole length; a short or failed read is answered from `finish` instead.
   // (A MinimumCount above the length can never be met: no link, the read answers END_OF_FILE.)
-  const lent = length > 0 && minimumCount <= length && ctx.conn.canLinkRead(ctx) ? open.file!.lendFd?.() : undefined
+  const lent = length > 0 && minimumCount <= length && canLinkRead(ctx) ? open.file!.lendFd?.() : undefined
   if (lent !== undefined) {
     return {
       body: readResponse(length),

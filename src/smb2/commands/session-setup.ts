@@ -11,7 +11,7 @@ import { deriveSessionKeys } from '../../crypto/kdf.js'
 import { Signer, SigningAlgorithm } from '../../crypto/signing.js'
 import { SessionCipher, cipherKeyBits } from '../../crypto/encryption.js'
 import { SpnegoNtlmServer } from '../../auth/spnego-server.js'
-import { teardownSession } from '../teardown.js'
+import { teardownSession } from '../../session/teardown.js'
 
 function newExchange (ctx: RequestContext): SpnegoNtlmServer {
   const g = ctx.server.config.global

@@ -1,14 +1,13 @@
 // TREE_CONNECT (MS-SMB2 3.3.5.7) and TREE_DISCONNECT (3.3.5.8): share lookup and the per-share
 // access rules of ksmbd.conf (available, valid/invalid users, guest ok, read only, read/write list).
-import type { RequestContext, Reply } from '../context.js'
+import type { RequestContext, Related, Reply } from '../context.js'
 import { field, utf16 } from '../context.js'
 import { FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareFlags, ShareType } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { TreeConnect, type Session } from '../../session/model.js'
 import type { ShareConfig } from '../../config/config.js'
-import { teardownTree } from '../teardown.js'
-import type { Related } from '../dispatch.js'
+import { teardownTree } from '../../session/teardown.js'
 
 const inList = (list: string[], user: string): boolean => list.some(u => u.toLowerCase() === user.toLowerCase())
 

@@ -1,15 +1,15 @@
-// What every connection of one server shares: configuration, accounts, shares and the global
-// session table (MS-SMB2 3.3.1.5 Server).
+// What every connection of one server shares: configuration, accounts, shares, the global
+// session table (MS-SMB2 3.3.1.5 Server), share modes and oplocks, buffer pools, and the
+// connection limits every transport admits connections by.
 import { randomBytes } from 'node:crypto'
 import type { Config, ShareConfig } from '../config/config.js'
 import type { Backend, ShareFs } from '../vfs/backend.js'
-import type { Session } from '../session/model.js'
+import type { Session } from './model.js'
 import { ShareModeTable } from '../locking/share-modes.js'
 import { MemoryOplockStore, OPLOCK_BREAK_TIMEOUT_MS, type OplockStore } from '../locking/oplocks.js'
 import { RepeatLimiter, type Logger } from '../control/log.js'
 import { NameLocks } from '../locking/name-locks.js'
 import { filetimeNow } from '../wire/filetime.js'
-import { ConnectionLimits } from '../transport/guard.js'
 import { BufferPool, type BufferRegistry } from '../io/buffer-pool.js'
 
 export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
@@ -90,5 +90,37 @@ export class ServerState {
 
   newFileId (): bigint {
     return ++this.lastFileId
+  }
+}
+
+/**
+ * How many connections the server holds, in all and per client address (`max connections`,
+ * `max ip connections`): every transport admits a connection here first, so one client can never
+ * take what all share. The transport logs a refusal.
+ */
+export class ConnectionLimits {
+  private total = 0
+  private readonly byAddress = new Map<string, number>()
+
+  constructor (private readonly server: ServerState) {}
+
+  get count (): number { return this.total }
+
+  /** Admits a new connection from `addr`, or says why not (the caller closes the socket). */
+  admit (addr: string): string | undefined {
+    const g = this.server.config.global
+    if (this.total >= g.maxConnections) return `max connections (${g.maxConnections}) reached`
+    const mine = this.byAddress.get(addr) ?? 0
+    if (g.maxIpConnections > 0 && mine >= g.maxIpConnections) return `max ip connections (${g.maxIpConnections}) reached for ${addr}`
+    this.total++
+    this.byAddress.set(addr, mine + 1)
+    return undefined
+  }
+
+  release (addr: string): void {
+    this.total--
+    const n = (this.byAddress.get(addr) ?? 1) - 1
+    if (n <= 0) this.byAddress.delete(addr)
+    else this.byAddress.set(addr, n)
   }
 }
