@@ -2,13 +2,9 @@
 // sockets), builds requests from MS-SMB2 2.2.x, signs like a real client (keys derived from
 // SPNEGO/NTLMv2 through ntlm-client.ts, 3.1.1 preauth included) and parses the responses.
 // Test-only: it trusts itself and checks only what the tests assert.
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Smb2Connection } from '../../src/smb2/connection.js'
 import { ServerState } from '../../src/smb2/server-state.js'
 import { parseConfigText } from '../../src/config/config.js'
-import { hashPassword } from '../../src/config/pwddb.js'
 import { posixBackend } from '../../src/vfs/posix.js'
 import type { Backend } from '../../src/vfs/backend.js'
 import { createLogger, silentLogger } from '../../src/control/log.js'
@@ -20,6 +16,7 @@ import { preauthUpdate, PREAUTH_INITIAL } from '../../src/crypto/preauth.js'
 import { SessionCipher, TRANSFORM_MAGIC, cipherKeyBits } from '../../src/crypto/encryption.js'
 import { encodeInit, encodeMechTypes, encodeResp, OID_NTLMSSP, parseResp } from '../../src/auth/spnego.js'
 import { authenticateMessage, negotiateMessage, ntlmMac } from './ntlm-client.js'
+import { makeTestShare, TEST_PASSWORD, TEST_USER } from './test-share.js'
 
 export { Command }
 export const ALL_ONES_FID = { persistent: 0xffffffffffffffffn, volatile: 0xffffffffffffffffn }
@@ -49,29 +46,19 @@ export interface MemServer {
   cleanup (): void
 }
 
-export const USER = 'tester'
-export const PASSWORD = 'Secret-pass1'
+export const USER = TEST_USER
+export const PASSWORD = TEST_PASSWORD
 
 export function memServer (o: MemServerOptions = {}): MemServer {
-  const root = mkdtempSync(join(tmpdir(), 'smbts-mem-'))
-  const share = join(root, 'share')
-  mkdirSync(share)
-  const lines = ['[global]', 'netbios name = SMBTS-MEM', 'workgroup = WORKGROUP', ...(o.global ?? []),
-    '[share]', `path = ${share}`, 'read only = no', ...(o.shareLines ?? [])]
-  for (const [name, extra] of Object.entries(o.shares ?? {})) {
-    mkdirSync(join(root, name), { recursive: true })
-    lines.push(`[${name}]`, `path = ${join(root, name)}`, ...extra)
-  }
-  const config = parseConfigText(lines.join('\n') + '\n')
-  const users = { [USER]: PASSWORD, ...(o.users ?? {}) }
-  const accounts = new Map(Object.entries(users).map(([u, p]) => [u.toLowerCase(), hashPassword(p)]))
+  const { root, share, configText, accounts, remove } = makeTestShare('mem', 'SMBTS-MEM', o)
+  const config = parseConfigText(configText)
   const logs: string[] = []
   const log = o.log === true || process.env.SMBTS_TEST_LOG !== undefined
     ? createLogger((l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') }, ['smb', 'auth', 'vfs', 'conn', 'oplock'])
     : silentLogger
   const state = new ServerState(config, accounts, o.backend ?? posixBackend, log)
   if (o.oplockBreakTimeoutMs !== undefined) state.oplocks.breakTimeoutMs = o.oplockBreakTimeoutMs
-  return { state, root, share, logs, cleanup () { rmSync(root, { recursive: true, force: true }) } }
+  return { state, root, share, logs, cleanup: remove }
 }
 
 // ------------------------------------------------------------------ request bodies (MS-SMB2 2.2.x)
