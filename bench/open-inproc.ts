@@ -4,8 +4,8 @@
 // opens it) and a file.
 //
 //   TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import bench/open-inproc.ts [PAIRS_PER_ROUND] [DIR]
-// DIR (default /dev/shm) holds the share: put it on the file system you want measured. RING=1: the
-// posix-uring backend (as the server runs it) instead of the posix one.
+// DIR (default /dev/shm) holds the share: put it on the file system you want measured.
+// SMBTS_BENCH_RING=1: the posix-uring backend (as the server runs it) instead of the posix one.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MemClient, memServer, closeBody, createBody, fileIdOf, parseResponses, Disposition } from '../test/helpers/mem-client.js'
@@ -18,8 +18,8 @@ const N = Number(process.argv[2] ?? 20_000)
 const ROUNDS = 7
 const base = mkdtempSync(join(process.argv[3] ?? '/dev/shm', 'smbts-openbench-'))
 process.env.TMPDIR = base
-// RING=1: the server's posix-uring backend on a ring of its own (its file handles as the server's).
-const ring = process.env.RING ? Ring.create(256) : undefined
+// SMBTS_BENCH_RING=1: the server's posix-uring backend on a ring of its own (its file handles as the server's).
+const ring = process.env.SMBTS_BENCH_RING ? Ring.create(256) : undefined
 const srv = memServer({ backend: ring !== undefined ? posixUringBackend(ring) : undefined })
 writeFileSync(join(srv.share, 'contended.dat'), 'x')
 const c = new MemClient(srv.state)

@@ -298,7 +298,7 @@ async function runCase (k: Case): Promise<void> {
     // are well formed but are not the answers to this step's requests.
     const resps = outs.flatMap(parseStrict).filter(r => r.status !== 0x103 && r.mid !== ALL_ONES)
     stats.requests += step.reqs.length
-    for (const r of resps) { if (r.status === 0) stats.ok++; else stats.errors++; if (process.env.FZ_DEBUG) hist[`${r.cmd}:${r.status.toString(16)}`] = (hist[`${r.cmd}:${r.status.toString(16)}`] ?? 0) + 1 }
+    for (const r of resps) { if (r.status === 0) stats.ok++; else stats.errors++; if (process.env.SMBTS_FUZZ_DEBUG) hist[`${r.cmd}:${r.status.toString(16)}`] = (hist[`${r.cmd}:${r.status.toString(16)}`] ?? 0) + 1 }
     if (c.closed) stats.closed++
     if (!clean) stats.mutatedSteps++
     must(resps.length <= step.reqs.length, `${resps.length} responses to ${step.reqs.length} requests`)
@@ -410,7 +410,7 @@ t.test('teardown in the middle of compounds', async (t) => {
 
 t.test('executions', async (t) => {
   t.comment(`server cases: ${JSON.stringify(stats)}`)
-  if (process.env.FZ_DEBUG) t.comment(JSON.stringify(Object.entries(hist).sort((a, b) => b[1] - a[1]).slice(0, 25)))
+  if (process.env.SMBTS_FUZZ_DEBUG) t.comment(JSON.stringify(Object.entries(hist).sort((a, b) => b[1] - a[1]).slice(0, 25)))
   t.ok(stats.deadChecked > 0 && stats.ok > stats.cases, 'the generators reach dead objects and successful requests')
   reportExecutions(t, 'test/fuzz/server.test.ts')
 })

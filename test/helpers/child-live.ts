@@ -2,14 +2,21 @@
 // VmHWM reset through /proc/PID/clear_refs, is not blurred by the test's own allocations nor by
 // pages an earlier test in this process freed), that kill -9 it (durability), or that trace its
 // syscalls (strace). Same shape as LiveServer where the smbclient helper and bystanders need it.
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { hashPassword, writePwdDb } from '../../src/config/pwddb.js'
+import { makeTestShare, type TestShareOptions } from './test-share.js'
 
 const CHILD = fileURLToPath(new URL('./child-server.ts', import.meta.url))
+
+/** The share, config and users (test-share.ts), and how the child runs. */
+export interface ChildLiveOptions extends TestShareOptions {
+  /** The transport: the ring ('uring') or node:net; default as SMBTS_TEST_TRANSPORT says. */
+  useUring?: boolean
+  /** Run the server under strace, writing the trace of these syscalls to out. */
+  strace?: { out: string, syscalls: string }
+  env?: NodeJS.ProcessEnv
+}
 
 export interface ChildLive {
   port: number
@@ -31,20 +38,12 @@ export interface ChildLive {
   proc: ChildProcess
 }
 
-export async function startChildLive (o: { global?: string[], useUring?: boolean, strace?: { out: string, syscalls: string }, env?: NodeJS.ProcessEnv } = {}): Promise<ChildLive> {
-  const root = mkdtempSync(join(tmpdir(), 'smbts-child-'))
-  const share = join(root, 'share')
-  mkdirSync(share)
-  const user = 'tester'
-  const password = 'Secret-pass1'
-  const pwddb = join(root, 'ksmbdpwd.db')
-  writePwdDb(pwddb, new Map([[user, hashPassword(password)]]))
-  const conf = join(root, 'smb.conf')
-  writeFileSync(conf, ['[global]', 'netbios name = SMBTS-CHILD', 'workgroup = WORKGROUP', ...(o.global ?? []),
-    '[share]', `path = ${share}`, 'read only = no', ''].join('\n'))
+export async function startChildLive (o: ChildLiveOptions = {}): Promise<ChildLive> {
+  const ts = makeTestShare('child', 'SMBTS-CHILD', o)
+  const { root, share, user, password } = ts
   // The test loader flags of this process, so the child runs the TypeScript sources too.
   const loader = process.execArgv.filter(a => a.startsWith('--import') && a.includes('typescript'))
-  const nodeArgs = [...loader, CHILD, conf, pwddb, ...(o.useUring === undefined ? [] : [o.useUring ? 'uring' : 'net'])]
+  const nodeArgs = [...loader, CHILD, ts.configPath, ts.pwddbPath, ...(o.useUring === undefined ? [] : [o.useUring ? 'uring' : 'net'])]
   const proc = o.strace !== undefined
     ? spawn('strace', ['-f', '-qq', '-e', `trace=${o.strace.syscalls}`, '-o', o.strace.out, process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
     : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
@@ -83,7 +82,7 @@ export async function startChildLive (o: { global?: string[], useUring?: boolean
     },
     async stop () {
       await this.kill9()
-      rmSync(root, { recursive: true, force: true })
+      ts.remove()
     },
   }
 }

@@ -1,12 +1,9 @@
 // A live smbts on 127.0.0.1 (free high port) with a temp share, config and password db, for
 // interop tests that drive it with real clients.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { startServer, type RunningServer } from '../../src/server.js'
-import { hashPassword, writePwdDb } from '../../src/config/pwddb.js'
 import type { LogComponent } from '../../src/control/log.js'
+import { makeTestShare, type TestShareOptions } from './test-share.js'
 
 export interface LiveServer {
   port: number
@@ -19,20 +16,12 @@ export interface LiveServer {
   stop (): Promise<void>
 }
 
-export interface LiveOptions {
-  /** Extra [global] lines. */
-  global?: string[]
-  /** Extra [share] lines. */
-  shareLines?: string[]
-  /** More shares: name → lines (path is created and set for you). */
-  shares?: Record<string, string[]>
-  users?: Record<string, string>
+/** The share, config and users (test-share.ts), and how the server runs. */
+export interface LiveOptions extends TestShareOptions {
   debug?: LogComponent[]
   /** The io_uring fast path (ring transport, posix-uring files) when the kernel allows. Default:
    *  on, as in production, unless SMBTS_TEST_TRANSPORT=net (CI runs the interop suite both ways). */
   useUring?: boolean
-  /** Where the temp root (share, config, client files) goes; default os.tmpdir(). */
-  tmpRoot?: string
   /** The length of a `deadtime` minute in ms (StartServerOptions.deadtimeMinuteMs). */
   deadtimeMinuteMs?: number
 }
@@ -43,36 +32,18 @@ export function testUsesUring (): boolean {
 }
 
 export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
-  const root = mkdtempSync(join(o.tmpRoot ?? tmpdir(), 'smbts-live-'))
-  const share = join(root, 'share')
-  mkdirSync(share)
-  const user = 'tester'
-  const password = 'Secret-pass1'
-  const users = { [user]: password, ...(o.users ?? {}) }
-  const pwddb = join(root, 'ksmbdpwd.db')
-  writePwdDb(pwddb, new Map(Object.entries(users).map(([u, p]) => [u, hashPassword(p)])))
-  const lines = [
-    '[global]', 'netbios name = SMBTS-TEST', 'workgroup = WORKGROUP', ...(o.global ?? []),
-    '[share]', `path = ${share}`, 'read only = no', ...(o.shareLines ?? []),
-  ]
-  for (const [name, extra] of Object.entries(o.shares ?? {})) {
-    const p = join(root, name)
-    mkdirSync(p, { recursive: true })
-    lines.push(`[${name}]`, `path = ${p}`, ...extra)
-  }
-  const conf = join(root, 'smb.conf')
-  writeFileSync(conf, lines.join('\n') + '\n')
+  const ts = makeTestShare('live', 'SMBTS-TEST', o)
   const logs: string[] = []
   const server = await startServer({
-    configPath: conf, pwddbPath: pwddb, port: 0, host: '127.0.0.1', useUring: o.useUring ?? testUsesUring(), deadtimeMinuteMs: o.deadtimeMinuteMs,
+    configPath: ts.configPath, pwddbPath: ts.pwddbPath, port: 0, host: '127.0.0.1', useUring: o.useUring ?? testUsesUring(), deadtimeMinuteMs: o.deadtimeMinuteMs,
     log: (l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') },
     debug: o.debug ?? (process.env.SMBTS_DEBUG?.split(',') as LogComponent[] | undefined) ?? [],
-  })
+  }).catch((e: unknown) => { ts.remove(); throw e })
   return {
-    port: server.port, root, share, user, password, server, logs,
+    port: server.port, root: ts.root, share: ts.share, user: ts.user, password: ts.password, server, logs,
     async stop () {
       await server.close()
-      rmSync(root, { recursive: true, force: true })
+      ts.remove()
     },
   }
 }

@@ -9,7 +9,6 @@ import { Smb2Connection } from '../../src/smb2/connection.js'
 import { receivePdu } from '../../src/smb2/receive.js'
 import { ServerState } from '../../src/session/server-state.js'
 import { parseConfigText } from '../../src/config/config.js'
-import { hashPassword } from '../../src/config/pwddb.js'
 import { posixBackend } from '../../src/vfs/posix.js'
 import { MemoryBackend, type MemoryTree } from '../../src/vfs/memory.js'
 import type { Backend } from '../../src/vfs/backend.js'
@@ -22,6 +21,7 @@ import { preauthUpdate, PREAUTH_INITIAL } from '../../src/crypto/preauth.js'
 import { SessionCipher, TRANSFORM_MAGIC, cipherKeyBits } from '../../src/crypto/encryption.js'
 import { encodeInit, encodeMechTypes, encodeResp, OID_NTLMSSP, parseResp } from '../../src/auth/spnego.js'
 import { authenticateMessage, negotiateMessage, ntlmMac } from './ntlm-client.js'
+import { testShareLayout, TEST_PASSWORD, TEST_USER } from './test-share.js'
 
 export { Command }
 export const ALL_ONES_FID = { persistent: 0xffffffffffffffffn, volatile: 0xffffffffffffffffn }
@@ -111,25 +111,16 @@ function memoryFiles (tree: MemoryTree): ShareFiles {
 
 let memoryServers = 0
 
-export const USER = 'tester'
-export const PASSWORD = 'Secret-pass1'
+export const USER = TEST_USER
+export const PASSWORD = TEST_PASSWORD
 
 export function memServer (o: MemServerOptions = {}): MemServer {
   const memory = o.backend === undefined || o.backend === 'memory' ? new MemoryBackend() : undefined
   // A memory server's share paths only name its trees: nothing is made on disk.
   const root = memory !== undefined ? `/smbts-memory/${++memoryServers}` : mkdtempSync(join(tmpdir(), 'smbts-mem-'))
-  const share = join(root, 'share')
-  const makeShare = (dir: string): void => { if (memory !== undefined) memory.tree(dir); else mkdirSync(dir, { recursive: true }) }
-  makeShare(share)
-  const lines = ['[global]', 'netbios name = SMBTS-MEM', 'workgroup = WORKGROUP', ...(o.global ?? []),
-    '[share]', `path = ${share}`, 'read only = no', ...(o.shareLines ?? [])]
-  for (const [name, extra] of Object.entries(o.shares ?? {})) {
-    makeShare(join(root, name))
-    lines.push(`[${name}]`, `path = ${join(root, name)}`, ...extra)
-  }
-  const config = parseConfigText(lines.join('\n') + '\n')
-  const users = { [USER]: PASSWORD, ...(o.users ?? {}) }
-  const accounts = new Map(Object.entries(users).map(([u, p]) => [u.toLowerCase(), hashPassword(p)]))
+  const { share, dirs, configText, accounts } = testShareLayout(root, 'SMBTS-MEM', o)
+  for (const d of dirs) { if (memory !== undefined) memory.tree(d); else mkdirSync(d, { recursive: true }) }
+  const config = parseConfigText(configText)
   const logs: string[] = []
   const log = o.log === true || process.env.SMBTS_TEST_LOG !== undefined
     ? createLogger((l) => { logs.push(l); if (process.env.SMBTS_TEST_LOG) process.stderr.write(l + '\n') }, ['smb', 'auth', 'vfs', 'conn', 'oplock'])

@@ -1,6 +1,11 @@
-// smbtorture conformance: every test named in smbtorture-pass.txt runs against one live smbts as
-// its own subtest and must report success (exit 0, a `success:` line, no `failure:`/`error:`/`skip:`).
-// The list only grows; tests that still fail are in smbtorture-knownfail.txt with the reason.
+// smbtorture conformance against one live smbts, each test its own subtest.
+// - smbtorture-pass.txt: every test must report success (exit 0, a `success:` line, no
+//   `failure:`/`error:`/`skip:`). This list only grows.
+// - smbtorture-knownfail.txt: tests that still fail, each with its reason. They run too (same
+//   per-test timeout): one that still fails is an expected failure (a passing assertion that
+//   names the reason; a timeout counts as still failing), and one that now passes FAILS this file
+//   until it is moved to smbtorture-pass.txt. This list only shrinks.
+// A name in both lists, twice in one, or a knownfail entry without a reason, fails the file.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
@@ -11,65 +16,124 @@ import { startLive, run, type LiveServer } from '../helpers/live.js'
 const here = dirname(fileURLToPath(import.meta.url))
 const PER_TEST_TIMEOUT_MS = Number(process.env.SMBTS_TORTURE_TIMEOUT_MS ?? 120_000)
 
-export interface TortureEntry { name: string, options: string[] }
+export interface TortureEntry { name: string, options: string[], reason: string, line: number }
 
 /**
  * One smbtorture test name per line; `#` starts a comment; names may contain spaces. Options for
- * that one test follow ` :: `, separated by spaces (`smb2.read.position :: --option=torture:windows=true`).
+ * that one test follow ` :: `, separated by spaces (`smb2.read.position :: --option=torture:windows=true`);
+ * a reason (the knownfail list's) follows ` -- ` at the end of the line.
  */
+export function parseList (text: string): TortureEntry[] {
+  const out: TortureEntry[] = []
+  text.split('\n').forEach((raw, i) => {
+    const l = raw.replace(/#.*/, '').trim()
+    if (l === '') return
+    const [test, ...why] = l.split(' -- ')
+    const [name, opts] = test.split(' :: ')
+    out.push({ name: name.trim(), options: (opts ?? '').split(' ').filter(o => o !== ''), reason: why.join(' -- ').trim(), line: i + 1 })
+  })
+  return out
+}
+
 export function readList (path: string): TortureEntry[] {
-  return readFileSync(path, 'utf8').split('\n')
-    .map(l => l.replace(/#.*/, '').trim())
-    .filter(l => l !== '')
-    .map(l => {
-      const [name, opts] = l.split(' :: ')
-      return { name: name.trim(), options: (opts ?? '').split(' ').filter(o => o !== '') }
-    })
+  return parseList(readFileSync(path, 'utf8'))
+}
+
+/** What is wrong with the two lists together: a name in both, a name twice, a knownfail without a reason. */
+export function listProblems (pass: TortureEntry[], knownfail: TortureEntry[]): string[] {
+  const problems: string[] = []
+  const twice = (list: TortureEntry[], file: string): void => {
+    const seen = new Map<string, number>()
+    for (const e of list) {
+      const first = seen.get(e.name)
+      if (first !== undefined) problems.push(`${e.name} is twice in ${file} (lines ${first} and ${e.line})`)
+      else seen.set(e.name, e.line)
+    }
+  }
+  twice(pass, 'smbtorture-pass.txt')
+  twice(knownfail, 'smbtorture-knownfail.txt')
+  const passing = new Map(pass.map(e => [e.name, e.line]))
+  for (const e of knownfail) {
+    const p = passing.get(e.name)
+    if (p !== undefined) problems.push(`${e.name} is in both smbtorture-pass.txt (line ${p}) and smbtorture-knownfail.txt (line ${e.line}): keep it in one`)
+    if (e.reason === '') problems.push(`${e.name} (smbtorture-knownfail.txt line ${e.line}) gives no reason after " -- "`)
+  }
+  return problems
 }
 
 export interface TortureVerdict { successes: string[], problems: string[] }
 
-/** smbtorture's subunit-like lines: `success: x`, `failure: x [`, `error: x [`, `skip: x [`. */
+/**
+ * smbtorture's subunit-like lines: `success: x`, `failure: x [`, `error: x [`, `skip: x [`; a
+ * problem ending in ` [` is followed by its detail lines up to `]`, of which the first is kept.
+ */
 export function parseTortureOutput (out: string): TortureVerdict {
   const successes: string[] = []
   const problems: string[] = []
-  for (const line of out.split('\n')) {
+  const lines = out.split('\n')
+  lines.forEach((line, i) => {
     const m = /^(success|failure|error|skip|xfail|uxsuccess): (.*)$/.exec(line)
-    if (m === null) continue
-    if (m[1] === 'success') successes.push(m[2])
-    else problems.push(`${m[1]}: ${m[2]}`)
-  }
+    if (m === null) return
+    if (m[1] === 'success') { successes.push(m[2]); return }
+    const detail = m[2].endsWith(' [') && lines[i + 1] !== undefined && lines[i + 1] !== ']' ? ' ' + lines[i + 1].trim() : ''
+    problems.push(`${m[1]}: ${detail === '' ? m[2] : m[2].slice(0, -2) + ':' + detail}`)
+  })
   return { successes, problems }
 }
 
+const passList = readList(join(here, 'smbtorture-pass.txt'))
+const knownfailList = readList(join(here, 'smbtorture-knownfail.txt'))
+const listTrouble = listProblems(passList, knownfailList)
+t.same(listTrouble, [], 'smbtorture-pass.txt and smbtorture-knownfail.txt are consistent (no name in both, none twice, every knownfail has a reason)')
+
 const have = spawnSync('smbtorture', ['--version'], { encoding: 'utf8' })
 if (have.error !== undefined || have.status !== 0) {
-  t.plan(0, 'smbtorture is not installed')
+  t.comment('smbtorture is not installed: the lists are checked, no test runs')
 } else {
-  const tests = readList(join(here, 'smbtorture-pass.txt'))
   const only = process.env.SMBTS_TORTURE_ONLY // a substring filter, for local runs
+  const selected = (e: TortureEntry): boolean => only === undefined || e.name.includes(only)
+  const inBoth = new Set(passList.map(e => e.name).filter(n => knownfailList.some(k => k.name === n)))
 
   let live: LiveServer
   t.before(async () => { live = await startLive() })
   t.teardown(async () => { await live.stop() })
 
-  for (const { name, options } of tests) {
-    if (only !== undefined && !name.includes(only)) continue
-    t.test(name, async t => {
-      const args = [
-        '//127.0.0.1/share', '-p', String(live.port), '-U', `${live.user}%${live.password}`,
-        ...options, name,
-      ]
-      const started = Date.now()
-      const r = await run('smbtorture', args, { timeoutMs: PER_TEST_TIMEOUT_MS })
-      const out = r.stdout + r.stderr
-      const tail = out.length > 6000 ? '…' + out.slice(-6000) : out
-      const v = parseTortureOutput(out)
-      const diag = { output: tail } // printed only when an assertion fails
-      t.not(r.code, null, `finished within ${PER_TEST_TIMEOUT_MS} ms (took ${Date.now() - started} ms)`, diag)
-      t.equal(r.code, 0, 'smbtorture exits 0', diag)
-      t.ok(v.successes.length > 0, 'reports success', diag)
-      t.same(v.problems, [], 'reports no failure, error or skip', diag)
+  interface Outcome { passed: boolean, timedOut: boolean, ms: number, code: number | null, v: TortureVerdict, diag: { output: string } }
+  const torture = async ({ name, options }: TortureEntry): Promise<Outcome> => {
+    const args = [
+      '//127.0.0.1/share', '-p', String(live.port), '-U', `${live.user}%${live.password}`,
+      ...options, name,
+    ]
+    const started = Date.now()
+    const r = await run('smbtorture', args, { timeoutMs: PER_TEST_TIMEOUT_MS })
+    const out = r.stdout + r.stderr
+    const tail = out.length > 6000 ? '…' + out.slice(-6000) : out
+    const v = parseTortureOutput(out)
+    const passed = r.code === 0 && v.successes.length > 0 && v.problems.length === 0
+    return { passed, timedOut: r.code === null, ms: Date.now() - started, code: r.code, v, diag: { output: tail } }
+  }
+
+  for (const e of passList) {
+    if (!selected(e) || inBoth.has(e.name)) continue
+    t.test(e.name, async t => {
+      const o = await torture(e)
+      t.not(o.code, null, `finished within ${PER_TEST_TIMEOUT_MS} ms (took ${o.ms} ms)`, o.diag) // diag printed only when an assertion fails
+      t.equal(o.code, 0, 'smbtorture exits 0', o.diag)
+      t.ok(o.v.successes.length > 0, 'reports success', o.diag)
+      t.same(o.v.problems, [], 'reports no failure, error or skip', o.diag)
+    })
+  }
+
+  for (const e of knownfailList) {
+    if (!selected(e) || inBoth.has(e.name)) continue
+    t.test(`${e.name} (knownfail)`, async t => {
+      const o = await torture(e)
+      if (o.passed) {
+        t.fail(`${e.name} passes now: move it to smbtorture-pass.txt (took ${o.ms} ms)`, o.diag)
+        return
+      }
+      const how = o.timedOut ? `timed out after ${PER_TEST_TIMEOUT_MS} ms` : (o.v.problems[0] ?? `exit ${String(o.code)}, no success line`)
+      t.pass(`still fails, as expected (${how}; ${o.ms} ms): ${e.reason}`)
     })
   }
 }

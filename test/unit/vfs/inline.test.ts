@@ -2,7 +2,7 @@
 // back-off after a slow call (fake clock), and the posix backend making its opens, stats and closes
 // that way on real files — on tmpfs (creates too) and on the disk file system under the temp dir
 // (lookups through RESOLVE_CACHED), with confinement, errors and symlinks exactly as through the
-// threadpool.
+// threadpool. (A file system mounted beneath the share: test/system/inline-mount.test.ts.)
 import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
@@ -195,42 +195,4 @@ const tmpType = statfsSync(tmpdir()).type
 const tmpLocal = new Set([0xef53, 0x58465342, 0x9123683e, 0xf2f52010, 0x794c7630]).has(tmpType)
 t.test('posix backend on the temp dir\'s disk file system: lookups through RESOLVE_CACHED', { skip: (!nativeAvailable && 'native addon not built') || (!tmpLocal && `${tmpdir()} is not a known disk file system`) }, async (t) => {
   await exercise(t, tmpdir(), 'local')
-})
-
-t.test('a file system mounted beneath the share is never called inline', { skip: (!nativeAvailable && 'native addon not built') || (!shmIsTmpfs && '/dev/shm is not tmpfs here') || (process.getuid?.() !== 0 && 'mounting needs root') }, async (t) => {
-  const dir = mkdtempSync(join(SHM, 'smbts-inline-mnt-'))
-  const inner = join(dir, 'inner')
-  mkdirSync(inner)
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'smbts-test', inner], { stdio: 'ignore' })
-  } catch {
-    rmSync(dir, { recursive: true, force: true })
-    t.skip('mount refused here')
-    return
-  }
-  const fs: ShareFs = await posixBackend.openShare(dir, { followSymlinks: false })
-  t.teardown(async () => {
-    await fs.close()
-    execFileSync('umount', [inner])
-    rmSync(dir, { recursive: true, force: true })
-  })
-  writeFileSync(join(inner, 'f.txt'), 'inner')
-  const counters = (fs.inline as InlineMetadata).counters
-  const before = { ...counters }
-  const st = await fs.stat('inner/f.txt')
-  t.equal(st.endOfFile, 5n, 'a file on the inner mount is found (crossmnt), off this thread')
-  const f = await fs.open('inner/f.txt', { write: true, directory: false })
-  const buf = Buffer.alloc(5)
-  t.equal(await f.read(buf, 0, 5, 0), 5)
-  t.equal(buf.toString(), 'inner')
-  t.equal(await f.write(Buffer.from('INNER'), 0, 5, 0), 5)
-  await f.close()
-  t.equal(readFileSync(join(inner, 'f.txt'), 'utf8'), 'INNER')
-  t.ok(counters.uncached >= before.uncached + 2, 'the stat and the open went off-thread (EXDEV under RESOLVE_NO_XDEV)')
-  t.equal(counters.writes, before.writes, 'the write to the inner mount was not made inline')
-  t.equal(fs.openExisting!('inner/f.txt', true), undefined, 'openExisting leaves the inner mount to the slow path')
-  const outerBefore = counters.calls
-  writeFileSync(join(dir, 'outer.txt'), 'o')
-  await fs.stat('outer.txt')
-  t.ok(counters.calls > outerBefore, 'the share\'s own files still are')
 })

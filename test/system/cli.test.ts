@@ -1,5 +1,5 @@
-// The built program end to end (bin/smbts runs dist/cli/main.js). The logic is tested directly
-// in the other files; this checks the wiring: options, exit status, one-line errors.
+// The built program end to end, spawned (bin/smbts runs dist/cli/main.js). The logic is tested
+// directly in test/unit/cli; this checks the wiring: options, exit status, one-line errors.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
+const root = fileURLToPath(new URL('../../', import.meta.url))
 const bin = join(root, 'bin/smbts')
 const built = existsSync(join(root, 'dist/cli/main.js'))
 const skip = built ? false : 'dist/cli/main.js is not built (npm run build); the CLI logic is tested directly elsewhere'
