@@ -3,13 +3,13 @@
 // which the kernel must fault in while copying the file data into them. Measured on this kind of
 // VM: pread of 8 MiB into a fresh Buffer ~800 MiB/s, into a reused one 5-6 GiB/s.
 //
-// Ownership: `take` lends a buffer; whoever holds the lease calls `release` exactly when no one
+// Ownership: `take` lends a buffer; whoever holds the loan calls `release` exactly when no one
 // (the kernel included) will read it again. Releasing late, or never, only costs memory (the
 // buffer is garbage collected); releasing early would let another READ overwrite bytes still
-// being sent, so a lease releases once and every later call is ignored.
+// being sent, so a loan releases once and every later call is ignored.
 
 /** A lent buffer: `buf.length` is at least what was asked for. */
-export interface Lease {
+export interface Loan {
   readonly buf: Buffer
   /** The buffer's registered-buffer slot on the ring (a READ_FIXED target), when it has one. */
   readonly fixed?: number
@@ -51,10 +51,10 @@ export class BufferPool {
   private readonly slots = new Map<Buffer, number>()
   private readonly registry?: BufferRegistry
   private retainedBytes = 0
-  /** Counters, for tests and the stats file: leases served from the free lists, and fresh ones. */
+  /** Counters, for tests and the stats file: loans served from the free lists, and fresh ones. */
   reused = 0
   allocated = 0
-  /** Pooled leases taken and not yet released (a test's leak check: 0 once all is quiet). */
+  /** Pooled loans taken and not yet released (a test's leak check: 0 once all is quiet). */
   lent = 0
   /** takes since the idle timer last looked; the timer runs only while buffers are kept. */
   private takes = 0
@@ -70,7 +70,7 @@ export class BufferPool {
 
   get retained (): number { return this.retainedBytes }
 
-  take (size: number): Lease {
+  take (size: number): Loan {
     if (size < this.minPooled || size > this.maxPooled) return { buf: Buffer.allocUnsafe(size), release () {} }
     const cls = sizeClass(size)
     this.takes++

@@ -2,14 +2,14 @@
 // before each message. Whole frames inside a received chunk are handed out as views; only a
 // frame split across chunks is copied, once, into a buffer of exactly its size.
 import { ProtocolError } from '../wire/errors.js'
-import type { Lease } from '../io/buffer-pool.js'
+import type { Loan } from '../io/buffer-pool.js'
 
-/** A whole frame; `lease` when it was reassembled in a lent buffer (see FrameReader's `alloc`). */
-export type OnFrame = (frame: Buffer, lease?: Lease) => void
+/** A whole frame; `loan` when it was reassembled in a lent buffer (see FrameReader's `alloc`). */
+export type OnFrame = (frame: Buffer, loan?: Loan) => void
 
 export class FrameReader {
   private partial?: Buffer
-  private partialLease?: Lease
+  private partialLoan?: Loan
   private partialFill = 0
   private head = Buffer.alloc(4)
   private headFill = 0
@@ -22,9 +22,9 @@ export class FrameReader {
   /**
    * `maxFrame` is asked per frame, so it can grow once a session is established. `alloc`, when
    * given, lends the buffer a frame split across chunks is reassembled in (a pool of reused
-   * buffers: a large WRITE is received into warm pages); the lease goes out with the frame.
+   * buffers: a large WRITE is received into warm pages); the loan goes out with the frame.
    */
-  constructor (private readonly maxFrame: () => number, private readonly alloc?: (len: number) => Lease) {}
+  constructor (private readonly maxFrame: () => number, private readonly alloc?: (len: number) => Loan) {}
 
   /**
    * Feeds a received chunk (chunk[start, end): a transport receiving into an arena need not make
@@ -60,8 +60,8 @@ export class FrameReader {
         off += len
       } else {
         if (this.alloc !== undefined) {
-          this.partialLease = this.alloc(len)
-          this.partial = this.partialLease.buf.subarray(0, len)
+          this.partialLoan = this.alloc(len)
+          this.partial = this.partialLoan.buf.subarray(0, len)
         } else {
           this.partial = Buffer.allocUnsafe(len)
         }
@@ -88,10 +88,10 @@ export class FrameReader {
 
   private complete (onFrame: OnFrame): void {
     const f = this.partial!
-    const lease = this.partialLease
+    const loan = this.partialLoan
     this.partial = undefined
-    this.partialLease = undefined
-    onFrame(f, lease)
+    this.partialLoan = undefined
+    onFrame(f, loan)
   }
 
   private length (b: Buffer, off: number): number {

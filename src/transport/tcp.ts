@@ -4,7 +4,7 @@ import net from 'node:net'
 import { FrameReader, frameHeader } from './framing.js'
 import { Smb2Connection, ConnectionState } from '../smb2/connection.js'
 import { frameReusableAfterProcessing, receivePdu } from '../smb2/receive.js'
-import type { Lease } from '../io/buffer-pool.js'
+import type { Loan } from '../io/buffer-pool.js'
 import type { ServerState } from '../session/server-state.js'
 import { SessionState } from '../session/model.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
@@ -26,9 +26,9 @@ export function frameLimit (conn: Smb2Connection): number {
 /** Hands a frame to the connection; a lent buffer goes back once the frame's processing is over
  *  and nothing can still view it (frameReusableAfterProcessing, asked then: an encrypted frame
  *  holds its plaintext by then), else it is left to the GC. */
-export function handleFrame (conn: Smb2Connection, frame: Buffer, lease: Lease | undefined): void {
+export function handleFrame (conn: Smb2Connection, frame: Buffer, loan: Loan | undefined): void {
   const done = conn.handlePdu(frame)
-  if (lease !== undefined) void done.then(() => { if (frameReusableAfterProcessing(frame)) lease.release() })
+  if (loan !== undefined) void done.then(() => { if (frameReusableAfterProcessing(frame)) loan.release() })
 }
 
 export function serveSocket (server: ServerState, socket: net.Socket): Smb2Connection | undefined {
@@ -91,7 +91,7 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
   const reader = new FrameReader(() => frameLimit(conn), (len) => server.frameBuffers.take(len))
   socket.on('data', (chunk: Buffer) => {
     try {
-      reader.push(chunk, (frame, lease) => { handleFrame(conn, frame, lease) })
+      reader.push(chunk, (frame, loan) => { handleFrame(conn, frame, loan) })
       timers.onData(chunk.length, reader.midFrame)
       updateReading()
     } catch (e) {

@@ -108,7 +108,7 @@ class RingConnection {
   private sentTotal = 0
   private closing = false
   private destroyed = false
-  private readonly onFrame: OnFrame = (frame, lease) => { handleFrame(this.conn, frame, lease) }
+  private readonly onFrame: OnFrame = (frame, loan) => { handleFrame(this.conn, frame, loan) }
 
   /** `closeFd` closes the connection's fd: called once, when no op on it is in flight. */
   constructor (private readonly server: ServerState, private readonly ring: Ring, private readonly closeFd: () => void,

@@ -35,25 +35,25 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   if ((open.grantedAccess & (AccessMask.FILE_READ_DATA | AccessMask.FILE_EXECUTE)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   if (offset > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
   // The data goes out as the buffer the file filled (a pooled one, back to the pool once sent).
-  const lease = ctx.server.readBuffers.take(length)
-  const data = lease.buf.subarray(0, length)
+  const loan = ctx.server.readBuffers.take(length)
+  const data = loan.buf.subarray(0, length)
   const position = Number(offset)
-  // The response for what the file gave: n bytes, or an error. Owns the lease from here.
+  // The response for what the file gave: n bytes, or an error. Owns the loan from here.
   let failure: NtStatusError | undefined
   const finish = (result: number | Error): Reply => {
     if (result instanceof Error || (result === 0 && length > 0) || result < minimumCount) {
-      lease.release()
+      loan.release()
       failure = result instanceof Error ? ioError(result) : new NtStatusError(NtStatus.END_OF_FILE)
       return { status: failure.status, body: errorBody() }
     }
-    if (result === 0) { lease.release(); return { body: readResponse(0) } }
-    return { body: readResponse(result), payload: data.subarray(0, result), release: lease.release }
+    if (result === 0) { loan.release(); return { body: readResponse(0) } }
+    return { body: readResponse(result), payload: data.subarray(0, result), release: loan.release }
   }
   const readHere = async (): Promise<Reply> => {
     let n = 0
     try {
       while (n < length) {
-        const got = await open.file!.read(data, n, length - n, position + n, lease.fixed)
+        const got = await open.file!.read(data, n, length - n, position + n, loan.fixed)
         if (got === 0) break
         n += got
       }
@@ -69,11 +69,11 @@ export async function read (ctx: RequestContext): Promise<Reply> {
     return {
       body: readResponse(length),
       payload: data,
-      release: lease.release,
+      release: loan.release,
       linkedRead: {
         fd: lent.fd,
         position,
-        bufIndex: lease.fixed,
+        bufIndex: loan.fixed,
         readDone: lent.giveBack,
         finish,
         readHere: async () => { try { return await readHere() } finally { lent.giveBack() } },

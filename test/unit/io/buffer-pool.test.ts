@@ -1,4 +1,4 @@
-// The READ buffer pool: size classes, reuse, a lease releases once, the retained cap.
+// The READ buffer pool: size classes, reuse, a loan releases once, the retained cap.
 import t from 'tap'
 import { BufferPool } from '../../../src/io/buffer-pool.js'
 
@@ -19,7 +19,7 @@ t.test('a released buffer is lent again for the same size class', async (t) => {
   t.equal(pool.allocated, 2)
 })
 
-t.test('a lease releases once: a second release cannot put the buffer in the free list twice', async (t) => {
+t.test('a loan releases once: a second release cannot put the buffer in the free list twice', async (t) => {
   const pool = new BufferPool()
   const a = pool.take(256 * KiB)
   a.release()
@@ -43,8 +43,8 @@ t.test('sizes outside the pooled range are plain allocations', async (t) => {
 
 t.test('the free lists never hold more than maxRetained bytes', async (t) => {
   const pool = new BufferPool({ maxRetained: 3 * MiB })
-  const leases = Array.from({ length: 5 }, () => pool.take(1 * MiB))
-  for (const l of leases) l.release()
+  const loans = Array.from({ length: 5 }, () => pool.take(1 * MiB))
+  for (const l of loans) l.release()
   t.equal(pool.retained, 3 * MiB, 'three kept, two left to the GC')
   for (let i = 0; i < 3; i++) pool.take(1 * MiB)
   t.equal(pool.retained, 0)
@@ -95,7 +95,7 @@ t.test('a registry: each pooled buffer registered while the pool has it, its slo
   const a = pool.take(128 * KiB)
   const b = pool.take(128 * KiB)
   const c = pool.take(128 * KiB)
-  t.equal(slots.get(a.fixed!), a.buf, 'the lease names its slot, which holds its buffer')
+  t.equal(slots.get(a.fixed!), a.buf, 'the loan names its slot, which holds its buffer')
   t.equal(slots.get(b.fixed!), b.buf)
   t.equal(c.fixed, undefined, 'no slot left: used unregistered')
   a.release()

@@ -139,17 +139,17 @@ t.test('frameHeader', async (t) => {
   t.throws(() => frameHeader(0x1000000), RangeError)
 })
 
-t.test('a frame split across chunks is reassembled in the lent buffer, and its lease goes with it', async (t) => {
+t.test('a frame split across chunks is reassembled in the lent buffer, and its loan goes with it', async (t) => {
   const { BufferPool } = await import('../../../src/io/buffer-pool.js')
   const pool = new BufferPool({ minPooled: 16 })
   const r = new FrameReader(() => 1 << 20, (len) => pool.take(len))
   const body = Buffer.alloc(100, 7)
   const wire = Buffer.concat([frameHeader(body.length), body, frameHeader(3), Buffer.from('abc')])
-  const got: Array<{ frame: Buffer, leased: boolean }> = []
-  r.push(wire.subarray(0, 50), (frame, lease) => { got.push({ frame: Buffer.from(frame), leased: lease !== undefined }); lease?.release() })
-  r.push(wire.subarray(50), (frame, lease) => { got.push({ frame: Buffer.from(frame), leased: lease !== undefined }); lease?.release() })
+  const got: Array<{ frame: Buffer, loaned: boolean }> = []
+  r.push(wire.subarray(0, 50), (frame, loan) => { got.push({ frame: Buffer.from(frame), loaned: loan !== undefined }); loan?.release() })
+  r.push(wire.subarray(50), (frame, loan) => { got.push({ frame: Buffer.from(frame), loaned: loan !== undefined }); loan?.release() })
   t.same(got.map(g => g.frame), [body, Buffer.from('abc')], 'both frames whole')
-  t.same(got.map(g => g.leased), [true, false], 'the reassembled one was lent; the one inside a chunk is a view')
+  t.same(got.map(g => g.loaned), [true, false], 'the reassembled one was lent; the one inside a chunk is a view')
   t.equal(pool.allocated, 1)
   r.push(wire.subarray(0, 10), () => {})
   t.equal(pool.reused, 1, 'the next split frame reuses the released buffer')
