@@ -1,15 +1,12 @@
 // MS-FSA 2.1.5.1.2.1: share-mode checks between opens of the same file. In-process for now; the
 // store interface lets a later version share this state across workers.
+import { AccessMask, ShareAccess } from '../wire/constants.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 
-const READ_LIKE = 0x0001 | 0x0020 // FILE_READ_DATA | FILE_EXECUTE
-const WRITE_LIKE = 0x0002 | 0x0004 // FILE_WRITE_DATA | FILE_APPEND_DATA
-const DELETE = 0x00010000
-const DATA_ACCESS = READ_LIKE | WRITE_LIKE | DELETE
-const SHARE_READ = 1
-const SHARE_WRITE = 2
-const SHARE_DELETE = 4
+const READ_LIKE = AccessMask.FILE_READ_DATA | AccessMask.FILE_EXECUTE
+const WRITE_LIKE = AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA
+const DATA_ACCESS = READ_LIKE | WRITE_LIKE | AccessMask.DELETE
 
 export interface ShareModeEntry { access: number, shareAccess: number }
 
@@ -23,9 +20,9 @@ export class ShareModeTable {
     // take part in sharing; an attributes-only open neither conflicts nor is conflicted with.
     if ((a.access & DATA_ACCESS) === 0 || (b.access & DATA_ACCESS) === 0) return false
     const one = (x: ShareModeEntry, y: ShareModeEntry): boolean =>
-      ((x.access & READ_LIKE) !== 0 && (y.shareAccess & SHARE_READ) === 0) ||
-      ((x.access & WRITE_LIKE) !== 0 && (y.shareAccess & SHARE_WRITE) === 0) ||
-      ((x.access & DELETE) !== 0 && (y.shareAccess & SHARE_DELETE) === 0)
+      ((x.access & READ_LIKE) !== 0 && (y.shareAccess & ShareAccess.READ) === 0) ||
+      ((x.access & WRITE_LIKE) !== 0 && (y.shareAccess & ShareAccess.WRITE) === 0) ||
+      ((x.access & AccessMask.DELETE) !== 0 && (y.shareAccess & ShareAccess.DELETE) === 0)
     return one(a, b) || one(b, a)
   }
 

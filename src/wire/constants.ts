@@ -131,7 +131,7 @@ export enum ShareFlags {
   ENCRYPT_DATA = 0x00008000,
 }
 
-/** MS-SMB2 2.2.13 RequestedOplockLevel. */
+/** MS-SMB2 2.2.13 RequestedOplockLevel, 2.2.14 OplockLevel, 2.2.23.1 / 2.2.24.1 OplockLevel. */
 export enum OplockLevel {
   NONE = 0x00,
   II = 0x01,
@@ -158,7 +158,10 @@ export enum CreateAction {
   OVERWRITTEN = 3,
 }
 
-/** MS-SMB2 2.2.13 CreateOptions. */
+/**
+ * MS-SMB2 2.2.13 CreateOptions. The same bits are the Mode of MS-FSCC 2.4.30 FileModeInformation
+ * (WRITE_THROUGH .. SYNCHRONOUS_IO_NONALERT, DELETE_ON_CLOSE).
+ */
 export enum CreateOptions {
   DIRECTORY_FILE = 0x00000001,
   WRITE_THROUGH = 0x00000002,
@@ -213,9 +216,16 @@ export enum AccessMask {
   GENERIC_WRITE = 0x40000000,
   GENERIC_READ = 0x80000000,
 }
+/** MS-SMB2 2.2.13.1.2 Directory_Access_Mask: the same bits as AccessMask, under directory names. */
+export enum DirectoryAccessMask {
+  FILE_LIST_DIRECTORY = 0x00000001,
+  FILE_ADD_FILE = 0x00000002,
+  FILE_ADD_SUBDIRECTORY = 0x00000004,
+  FILE_TRAVERSE = 0x00000020,
+}
 /** All specific and standard rights a file can grant (0x001F01FF). */
 export const FILE_ALL_ACCESS = 0x001f01ff
-/** MS-SMB2 3.3.5.9 generic mapping (as Windows maps them for files). */
+/** MS-SMB2 3.3.5.9 / MS-DTYP 2.4.3 generic mapping (as Windows and Samba map them for files). */
 export const FILE_GENERIC_READ = 0x00120089
 export const FILE_GENERIC_WRITE = 0x00120116
 export const FILE_GENERIC_EXECUTE = 0x001200a0

@@ -2,7 +2,7 @@
 // here is only what each class means for an Open.
 import type { RequestContext, Reply } from '../context.js'
 import { field } from '../context.js'
-import { AccessMask, InfoType } from '../../wire/constants.js'
+import { AccessMask, DirectoryAccessMask, InfoType, ShareAccess } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY } from '../../wire/fscc/constants.js'
@@ -30,10 +30,6 @@ function infoResponse (status: number, data: Buffer): Reply {
   data.copy(out, 8)
   return { status, body: data.length > 0 ? out : out.subarray(0, 9) }
 }
-
-// MS-SMB2 2.2.13 ShareAccess bits.
-const SHARE_READ = 0x1
-const SHARE_WRITE = 0x2
 
 /**
  * Where a rename to `asGiven` goes (MS-FSA 2.1.5.15.11). The exact spelling first (one stat); on a
@@ -196,8 +192,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           const slash = target.lastIndexOf('/')
           const parent = await tree.fs!.stat(slash < 0 ? '' : target.slice(0, slash))
           server.shareModes.check(`${tree.shareName}\0${parent.indexNumber}`, {
-            access: open.isDirectory ? AccessMask.FILE_APPEND_DATA : AccessMask.FILE_WRITE_DATA, // ADD_SUBDIRECTORY / ADD_FILE
-            shareAccess: SHARE_READ | SHARE_WRITE,
+            access: open.isDirectory ? DirectoryAccessMask.FILE_ADD_SUBDIRECTORY : DirectoryAccessMask.FILE_ADD_FILE,
+            shareAccess: ShareAccess.READ | ShareAccess.WRITE,
           })
           if (req.value.replaceIfExists) await checkReplacedTarget(ctx, open, target)
           await tree.fs!.rename(open.path, target, req.value.replaceIfExists)

@@ -2,10 +2,7 @@
 // → security descriptor synthesis for files with no stored NT ACL.
 import { NtStatusError } from '../errors.js'
 import { NtStatus } from '../ntstatus.js'
-import {
-  DELETE, FILE_ALL_ACCESS, FILE_DELETE_CHILD, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE,
-  FILE_READ_ATTRIBUTES, READ_CONTROL, SYNCHRONIZE, WRITE_DAC, WRITE_OWNER
-} from '../fscc/constants.js'
+import { AccessMask, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE } from '../constants.js'
 import { type Sid, parseSid, sidByteLength, writeSid, SID_WORLD, unixGroupSid, unixUserSid } from './sid.js'
 
 // MS-DTYP 2.4.7 SECURITY_INFORMATION (MS-SMB2 2.2.37 AdditionalInformation).
@@ -287,14 +284,14 @@ export function accessMaskFromRwx (rwx: number, isDirectory: boolean): number {
   if ((rwx & 7) === 7) return FILE_ALL_ACCESS
   let m = 0
   if ((rwx & 4) !== 0) m |= FILE_GENERIC_READ
-  if ((rwx & 2) !== 0) m |= FILE_GENERIC_WRITE | DELETE | (isDirectory ? FILE_DELETE_CHILD : 0)
+  if ((rwx & 2) !== 0) m |= FILE_GENERIC_WRITE | AccessMask.DELETE | (isDirectory ? AccessMask.FILE_DELETE_CHILD : 0)
   if ((rwx & 1) !== 0) m |= FILE_GENERIC_EXECUTE
   return m >>> 0
 }
 
 // What a POSIX owner can always do whatever the mode says: read the metadata and the ACL, and
 // change both (chmod/chown on its own file).
-const OWNER_IMPLICIT = READ_CONTROL | WRITE_DAC | WRITE_OWNER | FILE_READ_ATTRIBUTES | SYNCHRONIZE
+const OWNER_IMPLICIT = AccessMask.READ_CONTROL | AccessMask.WRITE_DAC | AccessMask.WRITE_OWNER | AccessMask.FILE_READ_ATTRIBUTES | AccessMask.SYNCHRONIZE
 
 /**
  * A plausible NT security descriptor for a file that only has POSIX ownership and mode bits:

@@ -9,11 +9,11 @@ import { NtStatus } from '../ntstatus.js'
 import { classifySetFiletime } from '../filetime.js'
 import {
   FileInformationClass as C, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_TEMPORARY,
-  FILE_WRITE_THROUGH, FILE_SEQUENTIAL_ONLY, FILE_SYNCHRONOUS_IO_ALERT, FILE_SYNCHRONOUS_IO_NONALERT,
   FILE_DISPOSITION_DELETE, FILE_DISPOSITION_POSIX_SEMANTICS, FILE_DISPOSITION_FORCE_IMAGE_SECTION_CHECK,
   FILE_DISPOSITION_ON_CLOSE, FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE, FILE_NEED_EA,
   isDocumentedFileInformationClass
 } from './constants.js'
+import { CreateOptions } from '../constants.js'
 
 const lengthMismatch = (): NtStatusError => new NtStatusError(NtStatus.INFO_LENGTH_MISMATCH)
 const invalid = (why: string): NtStatusError => new NtStatusError(NtStatus.INVALID_PARAMETER, why)
@@ -149,7 +149,8 @@ export function decodeFileValidDataLengthInformation (buf: Buffer): { validDataL
 
 // ---- MS-FSCC 2.4.30 FileModeInformation ---------------------------------------------------------
 
-const MODE_SETTABLE = FILE_WRITE_THROUGH | FILE_SEQUENTIAL_ONLY | FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT
+const MODE_SETTABLE = CreateOptions.WRITE_THROUGH | CreateOptions.SEQUENTIAL_ONLY | CreateOptions.SYNCHRONOUS_IO_ALERT |
+  CreateOptions.SYNCHRONOUS_IO_NONALERT
 
 /**
  * MS-FSA 2.1.5.15.7: only WRITE_THROUGH, SEQUENTIAL_ONLY and the two SYNCHRONOUS_IO flags, never
@@ -159,7 +160,7 @@ export function decodeFileModeInformation (buf: Buffer): { mode: number } {
   need(buf, 4)
   const mode = buf.readUInt32LE(0)
   if ((mode & ~MODE_SETTABLE) !== 0) throw invalid('mode flag not settable')
-  if ((mode & FILE_SYNCHRONOUS_IO_ALERT) !== 0 && (mode & FILE_SYNCHRONOUS_IO_NONALERT) !== 0) {
+  if ((mode & CreateOptions.SYNCHRONOUS_IO_ALERT) !== 0 && (mode & CreateOptions.SYNCHRONOUS_IO_NONALERT) !== 0) {
     throw invalid('both SYNCHRONOUS_IO flags')
   }
   return { mode }

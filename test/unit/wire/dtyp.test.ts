@@ -12,7 +12,7 @@ import {
   OWNER_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, DACL_SECURITY_INFORMATION, SACL_SECURITY_INFORMATION,
   type SecurityDescriptor
 } from '../../../src/wire/dtyp/security-descriptor.js'
-import { FILE_ALL_ACCESS, FILE_GENERIC_READ, FILE_GENERIC_EXECUTE, FILE_GENERIC_WRITE, DELETE, FILE_DELETE_CHILD } from '../../../src/wire/fscc/constants.js'
+import { AccessMask, FILE_ALL_ACCESS, FILE_GENERIC_READ, FILE_GENERIC_EXECUTE, FILE_GENERIC_WRITE } from '../../../src/wire/constants.js'
 
 function status (fn: () => unknown): number | undefined {
   try { fn() } catch (e) { if (e instanceof NtStatusError) return e.status; throw e }
@@ -57,7 +57,7 @@ const sample: SecurityDescriptor = {
   dacl: {
     revision: ACL_REVISION_DS, // it holds an object ACE
     aces: [
-      { type: ACCESS_DENIED_ACE_TYPE, flags: 0, mask: DELETE, sid: SID_WORLD },
+      { type: ACCESS_DENIED_ACE_TYPE, flags: 0, mask: AccessMask.DELETE, sid: SID_WORLD },
       { type: ACCESS_ALLOWED_ACE_TYPE, flags: OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE, mask: FILE_ALL_ACCESS, sid: SID_BUILTIN_ADMINISTRATORS },
       { type: ACCESS_ALLOWED_OBJECT_ACE_TYPE, flags: 0, mask: 0x100, body: Buffer.alloc(4 + 16 + 12, 7) }
     ]
@@ -127,7 +127,7 @@ t.test('POSIX mode → security descriptor', async t => {
   t.equal(accessMaskFromRwx(7, false), FILE_ALL_ACCESS)
   t.equal(accessMaskFromRwx(4, false), FILE_GENERIC_READ)
   t.equal(accessMaskFromRwx(5, false), FILE_GENERIC_READ | FILE_GENERIC_EXECUTE)
-  t.equal(accessMaskFromRwx(6, true), FILE_GENERIC_READ | FILE_GENERIC_WRITE | DELETE | FILE_DELETE_CHILD)
+  t.equal(accessMaskFromRwx(6, true), FILE_GENERIC_READ | FILE_GENERIC_WRITE | AccessMask.DELETE | AccessMask.FILE_DELETE_CHILD)
   t.equal(accessMaskFromRwx(0, false), 0)
 
   const all = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION

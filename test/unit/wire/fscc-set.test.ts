@@ -3,9 +3,9 @@ import { NtStatusError } from '../../../src/wire/errors.js'
 import { NtStatus } from '../../../src/wire/ntstatus.js'
 import {
   FileInformationClass as C, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_TEMPORARY, FILE_ATTRIBUTE_HIDDEN,
-  FILE_DISPOSITION_DELETE, FILE_DISPOSITION_POSIX_SEMANTICS, FILE_WRITE_THROUGH, FILE_SYNCHRONOUS_IO_ALERT,
-  FILE_SYNCHRONOUS_IO_NONALERT, FILE_DELETE_ON_CLOSE, FILE_NEED_EA
+  FILE_DISPOSITION_DELETE, FILE_DISPOSITION_POSIX_SEMANTICS, FILE_NEED_EA
 } from '../../../src/wire/fscc/constants.js'
+import { CreateOptions } from '../../../src/wire/constants.js'
 import { decodeSetFileInfo, decodeFileBasicInformation, decodeFileFullEaInformation, encodeFileFullEaInformation } from '../../../src/wire/fscc/set-info.js'
 
 function status (fn: () => unknown): number | undefined {
@@ -54,7 +54,7 @@ const valid: Array<[number, Buffer]> = [
   [C.FileDispositionInformation, Buffer.from([1])],
   [C.FileDispositionInformationEx, u32(FILE_DISPOSITION_DELETE | FILE_DISPOSITION_POSIX_SEMANTICS)],
   [C.FilePositionInformation, i64(42n)],
-  [C.FileModeInformation, u32(FILE_WRITE_THROUGH | FILE_SYNCHRONOUS_IO_NONALERT)],
+  [C.FileModeInformation, u32(CreateOptions.WRITE_THROUGH | CreateOptions.SYNCHRONOUS_IO_NONALERT)],
   [C.FileEndOfFileInformation, i64(1n << 40n)],
   [C.FileAllocationInformation, i64(4096n)],
   [C.FileValidDataLengthInformation, i64(10n)],
@@ -70,7 +70,7 @@ t.test('valid bodies decode', async t => {
   t.same(r[C.FileDispositionInformation], { deletePending: true })
   t.same(r[C.FileDispositionInformationEx], { flags: 3 })
   t.same(r[C.FilePositionInformation], { currentByteOffset: 42n })
-  t.same(r[C.FileModeInformation], { mode: FILE_WRITE_THROUGH | FILE_SYNCHRONOUS_IO_NONALERT })
+  t.same(r[C.FileModeInformation], { mode: CreateOptions.WRITE_THROUGH | CreateOptions.SYNCHRONOUS_IO_NONALERT })
   t.same(r[C.FileEndOfFileInformation], { endOfFile: 1n << 40n })
   t.same(r[C.FileAllocationInformation], { allocationSize: 4096n })
   t.same(r[C.FileValidDataLengthInformation], { validDataLength: 10n })
@@ -124,8 +124,8 @@ t.test('field validation', async t => {
   t.equal(status(() => decodeSetFileInfo(C.FileAllocationInformation, i64(-5n))), NtStatus.INVALID_PARAMETER)
   t.equal(status(() => decodeSetFileInfo(C.FilePositionInformation, i64(-5n))), NtStatus.INVALID_PARAMETER)
   t.equal(status(() => decodeSetFileInfo(C.FileValidDataLengthInformation, i64(-5n))), NtStatus.INVALID_PARAMETER)
-  t.equal(status(() => decodeSetFileInfo(C.FileModeInformation, u32(FILE_DELETE_ON_CLOSE))), NtStatus.INVALID_PARAMETER)
-  t.equal(status(() => decodeSetFileInfo(C.FileModeInformation, u32(FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT))), NtStatus.INVALID_PARAMETER)
+  t.equal(status(() => decodeSetFileInfo(C.FileModeInformation, u32(CreateOptions.DELETE_ON_CLOSE))), NtStatus.INVALID_PARAMETER)
+  t.equal(status(() => decodeSetFileInfo(C.FileModeInformation, u32(CreateOptions.SYNCHRONOUS_IO_ALERT | CreateOptions.SYNCHRONOUS_IO_NONALERT))), NtStatus.INVALID_PARAMETER)
   t.equal(status(() => decodeSetFileInfo(C.FileDispositionInformationEx, u32(0x100))), NtStatus.INVALID_PARAMETER)
 })
 

@@ -4,9 +4,10 @@ import { NtStatus } from '../../../src/wire/ntstatus.js'
 import {
   FileInformationClass as C, FsInformationClass as F, FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY,
   FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_REPARSE_POINT, FILE_CASE_PRESERVED_NAMES, FILE_CASE_SENSITIVE_SEARCH,
-  FILE_UNICODE_ON_DISK, FILE_PERSISTENT_ACLS, FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_GENERIC_EXECUTE,
-  FILE_ALL_ACCESS, FILE_DEVICE_DISK, FILE_DEVICE_IS_MOUNTED, IO_REPARSE_TAG_SYMLINK, FILE_SUPPORTS_OBJECT_IDS
+  FILE_UNICODE_ON_DISK, FILE_PERSISTENT_ACLS, FILE_DEVICE_DISK, FILE_DEVICE_IS_MOUNTED, IO_REPARSE_TAG_SYMLINK,
+  FILE_SUPPORTS_OBJECT_IDS
 } from '../../../src/wire/fscc/constants.js'
+import { FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE } from '../../../src/wire/constants.js'
 import type { FileInfo, FsInfo } from '../../../src/wire/fscc/types.js'
 import { encodeFileInfo, queryFileInfo, fileInfoFixedSize } from '../../../src/wire/fscc/file-info.js'
 import { encodeFsInfo, queryFsInfo } from '../../../src/wire/fscc/fs-info.js'
