@@ -7,10 +7,10 @@ import { ConfigError, formatDiagnostic, type Diagnostic } from './errors.js'
 import { NO_FILE, parseSmbConf, type Entry, type Section } from './parse.js'
 import {
   GLOBAL_PARAMS, SHARE_PARAMS, checkParam, defaultValue, lookupGlobalParam, lookupShareParam,
-  type Dialect, type ParamDef, type ParamValue
+  type ParamDef, type ParamValue, type ProtocolDialect
 } from './params.js'
 
-export type { Dialect } from './params.js'
+export type { ProtocolDialect } from './params.js'
 export { ConfigError } from './errors.js'
 
 export interface GlobalConfig {
@@ -20,7 +20,7 @@ export interface GlobalConfig {
   smb3Encryption: 'disabled' | 'auto' | 'mandatory'
   /** Cipher names in the server's order of preference (server smb3 encryption algorithms). */
   encryptionAlgorithms: string[]
-  minProtocol: Dialect; maxProtocol: Dialect
+  minProtocol: ProtocolDialect; maxProtocol: ProtocolDialect
   maxRead: number; maxWrite: number; maxTrans: number; maxCredits: number
   tcpPort: number; interfaces: string[]; bindInterfacesOnly: boolean
   maxConnections: number; deadtime: number /* minutes, 0 = off */; maxOpenFiles: number
@@ -175,8 +175,8 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     serverSigning: str(slots, 'server signing') as GlobalConfig['serverSigning'],
     smb3Encryption: str(slots, 'smb3 encryption') as GlobalConfig['smb3Encryption'],
     encryptionAlgorithms: list(slots, 'server smb3 encryption algorithms'),
-    minProtocol: min.value as Dialect,
-    maxProtocol: max.value as Dialect,
+    minProtocol: min.value as ProtocolDialect,
+    maxProtocol: max.value as ProtocolDialect,
     maxRead: num(slots, 'smb2 max read'),
     maxWrite: num(slots, 'smb2 max write'),
     maxTrans: num(slots, 'smb2 max trans'),

@@ -6,7 +6,10 @@
 // Values are checked here (one function per value type); config.ts only maps the checked
 // values onto the typed GlobalConfig/ShareConfig.
 
-export type Dialect = 0x0202 | 0x0210 | 0x0300 | 0x0302 | 0x0311
+import { Dialect } from '../wire/constants.js'
+
+/** What `server min protocol` and `server max protocol` name: an MS-SMB2 2.2.3 dialect, not the wildcard. */
+export type ProtocolDialect = Exclude<Dialect, Dialect.SMB2_WILDCARD>
 
 export type ParamType =
   | 'string' // free text, kept as given (trimmed)
@@ -282,21 +285,21 @@ export function parseList (v: string): string[] {
   return out
 }
 
-const PROTOCOLS: Record<string, Dialect> = {
-  smb2_02: 0x0202,
-  smb2_10: 0x0210,
-  smb2: 0x0210, // Samba: "SMB2" selects the SMB2_10 variant
-  smb3_00: 0x0300,
-  smb3_02: 0x0302,
-  smb3_11: 0x0311,
-  smb3: 0x0311 // Samba: "SMB3" selects the SMB3_11 variant
+const PROTOCOLS: Record<string, ProtocolDialect> = {
+  smb2_02: Dialect.SMB2_02,
+  smb2_10: Dialect.SMB2_10,
+  smb2: Dialect.SMB2_10, // Samba: "SMB2" selects the SMB2_10 variant
+  smb3_00: Dialect.SMB3_00,
+  smb3_02: Dialect.SMB3_02,
+  smb3_11: Dialect.SMB3_11,
+  smb3: Dialect.SMB3_11 // Samba: "SMB3" selects the SMB3_11 variant
 }
 // Samba's pre-release SMB 2.2/2.4 names for what became SMB 3.0
 const OLD_SMB3_NAMES = new Set(['smb2_22', 'smb2_24'])
 const SMB1_NAMES = new Set(['core', 'coreplus', 'lanman1', 'lanman2', 'nt1', 'smb1'])
 
-export const DIALECT_NAMES: Readonly<Record<Dialect, string>> = {
-  0x0202: 'SMB2_02', 0x0210: 'SMB2_10', 0x0300: 'SMB3_00', 0x0302: 'SMB3_02', 0x0311: 'SMB3_11'
+export const DIALECT_NAMES: Readonly<Record<ProtocolDialect, string>> = {
+  [Dialect.SMB2_02]: 'SMB2_02', [Dialect.SMB2_10]: 'SMB2_10', [Dialect.SMB3_00]: 'SMB3_00', [Dialect.SMB3_02]: 'SMB3_02', [Dialect.SMB3_11]: 'SMB3_11'
 }
 
 function parseProtocol (def: ParamDef, raw: string): ValueResult {
@@ -305,11 +308,11 @@ function parseProtocol (def: ParamDef, raw: string): ValueResult {
   const d = PROTOCOLS[w]
   if (d !== undefined) return { ok: true, value: d, text: DIALECT_NAMES[d] }
   if (OLD_SMB3_NAMES.has(w)) {
-    return { ok: true, value: 0x0300, text: 'SMB3_00', warning: `'${raw.trim()}' is an old name for SMB3_00` }
+    return { ok: true, value: Dialect.SMB3_00, text: 'SMB3_00', warning: `'${raw.trim()}' is an old name for SMB3_00` }
   }
   if (SMB1_NAMES.has(w)) {
     if (def.name === 'server min protocol') {
-      return { ok: true, value: 0x0202, text: 'SMB2_02', warning: `SMB1 (${raw.trim()}) is not supported; using SMB2_02` }
+      return { ok: true, value: Dialect.SMB2_02, text: 'SMB2_02', warning: `SMB1 (${raw.trim()}) is not supported; using SMB2_02` }
     }
     return { ok: false, error: `SMB1 (${raw.trim()}) is not supported; '${def.name}' must be SMB2_02 or later` }
   }

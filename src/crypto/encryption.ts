@@ -5,6 +5,7 @@
 // Signature. Nonces come from a per-session counter and never repeat.
 import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual, type Cipheriv, type CipherCCMTypes, type CipherGCMTypes } from 'node:crypto'
 import { native, nativeAvailable } from '../io/native.js'
+import { SMB2_TRANSFORM_MAGIC } from '../wire/constants.js'
 
 /** Whether SMB-shaped AEAD (16-byte tag, 11/12-byte nonce) runs in place natively. */
 let nativeAead = nativeAvailable && native.aeadAvailable === true
@@ -22,7 +23,6 @@ function nativeFits (cipher: number, key: Buffer, iv: Buffer, tagLength: number)
 }
 
 export const TRANSFORM_HEADER_SIZE = 52
-export const TRANSFORM_MAGIC = 0x424d53fd
 /** MS-SMB2 2.2.41: Flags (3.1.1) / EncryptionAlgorithm (3.0.x): 0x0001 = encrypted. */
 export const TRANSFORM_FLAG_ENCRYPTED = 0x0001
 
@@ -39,7 +39,7 @@ export class DecryptError extends Error {
 export interface TransformHeader { signature: Buffer, nonce: Buffer, originalMessageSize: number, flags: number, sessionId: bigint }
 
 export function decodeTransformHeader (msg: Buffer): TransformHeader {
-  if (msg.length < TRANSFORM_HEADER_SIZE || msg.readUInt32LE(0) !== TRANSFORM_MAGIC) throw new DecryptError('short or foreign transform header')
+  if (msg.length < TRANSFORM_HEADER_SIZE || msg.readUInt32LE(0) !== SMB2_TRANSFORM_MAGIC) throw new DecryptError('short or foreign transform header')
   return {
     signature: msg.subarray(4, 20),
     nonce: msg.subarray(20, 36),
@@ -101,7 +101,7 @@ export function sealTransform (cipher: number, key: Buffer, nonce: Buffer, sessi
   let size = 0
   for (const c of chunks) size += c.length
   const head = Buffer.alloc(TRANSFORM_HEADER_SIZE)
-  head.writeUInt32LE(TRANSFORM_MAGIC, 0)
+  head.writeUInt32LE(SMB2_TRANSFORM_MAGIC, 0)
   nonce.copy(head, 20, 0, 16)
   head.writeUInt32LE(size, 36)
   head.writeUInt16LE(TRANSFORM_FLAG_ENCRYPTED, 42)

@@ -1,15 +1,7 @@
 // SMB 3.x key derivation: SP800-108 counter mode with HMAC-SHA256 (MS-SMB2 3.1.4.2),
 // and the per-dialect labels/contexts of MS-SMB2 3.3.5.5.3.
 import { createHmac } from 'node:crypto'
-
-/** MS-SMB2 2.2.3 dialect revisions used to pick the derivation inputs. */
-export const Dialect = {
-  Smb202: 0x0202,
-  Smb210: 0x0210,
-  Smb300: 0x0300,
-  Smb302: 0x0302,
-  Smb311: 0x0311
-} as const
+import { Dialect } from '../wire/constants.js'
 
 const ZERO_BYTE = Buffer.alloc(1)
 
@@ -74,11 +66,11 @@ export function deriveSessionKeys (
 ): SessionKeys {
   const key16 = Buffer.alloc(16)
   sessionKey.copy(key16, 0, 0, Math.min(16, sessionKey.length))
-  if (dialect < Dialect.Smb300) {
+  if (dialect < Dialect.SMB3_00) {
     return { signingKey: key16, applicationKey: key16 }
   }
   const cipherKey = cipherKeyBits === 256 ? sessionKey : key16
-  if (dialect >= Dialect.Smb311) {
+  if (dialect >= Dialect.SMB3_11) {
     if (preauthHash === undefined || preauthHash.length !== 64) {
       throw new RangeError('deriveSessionKeys: 3.1.1 needs the 64-byte preauth integrity hash')
     }

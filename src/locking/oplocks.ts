@@ -6,9 +6,7 @@
 // `OplockStore` interface (ARCHITECTURE: state shared across workers goes through the locking
 // store); `MemoryOplockStore` keeps it in this process.
 
-/** MS-SMB2 2.2.13 / 2.2.23.1 oplock levels, as on the wire. */
-export const OplockLevel = { NONE: 0x00, II: 0x01, EXCLUSIVE: 0x08, BATCH: 0x09, LEASE: 0xff } as const
-export type OplockLevel = typeof OplockLevel[keyof typeof OplockLevel]
+import { OplockLevel } from '../wire/constants.js'
 
 /**
  * MS-SMB2 3.3.2.1 Oplock Break Acknowledgment Timer: how long a break waits for the holder's

@@ -1,6 +1,6 @@
 // The dispatcher (ARCHITECTURE 4, CONVENTIONS 2): size checks and Session/TreeConnect/Open
 // resolution happen here once, from the command's table row; handlers never repeat them.
-import { Command, Dialect, HeaderFlags } from '../wire/constants.js'
+import { Command, HeaderFlags } from '../wire/constants.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { NtStatusError, ProtocolError } from '../wire/errors.js'
 import { COMMAND_TABLE } from './table.js'
@@ -135,5 +135,3 @@ function verifySignature (ctx: RequestContext, session: Session): void {
     throw new NtStatusError(NtStatus.ACCESS_DENIED, 'bad signature')
   }
 }
-
-export { Dialect }

@@ -13,8 +13,8 @@ import { clientAddress, ConnectionTimers } from './guard.js'
 const PRE_AUTH_MAX_FRAME = 128 * 1024
 /** Header room around the largest READ/WRITE/transact payload. */
 const FRAME_SLACK = 64 * 1024
-/** Stop reading from a client whose replies pile up beyond this. */
-const HIGH_WATER = 32 * 1024 * 1024
+/** Stop reading from a client whose replies pile up beyond this (both transports). */
+export const HIGH_WATER = 32 * 1024 * 1024
 
 /** The largest frame this connection may send now: small until a session is established. */
 export function frameLimit (conn: Smb2Connection): number {

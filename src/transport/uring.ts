@@ -26,7 +26,7 @@
 // referenced by the ring until its CQE (CONVENTIONS 5).
 import net from 'node:net'
 import { FrameReader, frameHeader, type OnFrame } from './framing.js'
-import { frameLimit, handleFrame, serveSocket } from './tcp.js'
+import { frameLimit, handleFrame, HIGH_WATER, serveSocket } from './tcp.js'
 import { Smb2Connection, type LinkedSendRead } from '../smb2/connection.js'
 import { receivePdu } from '../smb2/receive.js'
 import type { ServerState } from '../session/server-state.js'
@@ -50,8 +50,7 @@ const EMPTY = Buffer.alloc(0)
 const INLINE_SEND_MAX = 64 * 1024
 /** The most queued pieces one sendmsg carries. */
 const SEND_IOV_MAX = 64
-/** Stop receiving from a client whose replies pile up beyond this; resume below LOW_WATER. */
-const HIGH_WATER = 32 * 1024 * 1024
+/** Stop receiving from a client whose replies pile up beyond HIGH_WATER; resume below this. */
 const LOW_WATER = 8 * 1024 * 1024
 
 function socketFd (socket: net.Socket): number | undefined {

@@ -14,11 +14,11 @@ import { MemoryBackend, type MemoryTree } from '../../src/vfs/memory.js'
 import type { Backend } from '../../src/vfs/backend.js'
 import { createLogger, silentLogger } from '../../src/control/log.js'
 import { decodeHeader, encodeHeader, SIGNATURE_OFFSET, type Smb2Header } from '../../src/wire/header.js'
-import { Command, HeaderFlags, SMB2_HEADER_SIZE } from '../../src/wire/constants.js'
+import { Command, HeaderFlags, SMB2_HEADER_SIZE, SMB2_TRANSFORM_MAGIC } from '../../src/wire/constants.js'
 import { Signer, SigningAlgorithm } from '../../src/crypto/signing.js'
 import { deriveSessionKeys } from '../../src/crypto/kdf.js'
 import { preauthUpdate, PREAUTH_INITIAL } from '../../src/crypto/preauth.js'
-import { SessionCipher, TRANSFORM_MAGIC, cipherKeyBits } from '../../src/crypto/encryption.js'
+import { SessionCipher, cipherKeyBits } from '../../src/crypto/encryption.js'
 import { encodeInit, encodeMechTypes, encodeResp, OID_NTLMSSP, parseResp } from '../../src/auth/spnego.js'
 import { authenticateMessage, negotiateMessage, ntlmMac } from './ntlm-client.js'
 import { testShareLayout, TEST_PASSWORD, TEST_USER } from './test-share.js'
@@ -464,7 +464,7 @@ export class MemClient {
   private classify (pdu: Buffer): void {
     let plain = pdu
     let transformSessionId: bigint | undefined
-    const encrypted = pdu.readUInt32LE(0) === TRANSFORM_MAGIC
+    const encrypted = pdu.readUInt32LE(0) === SMB2_TRANSFORM_MAGIC
     if (encrypted) {
       if (this.decryptor === undefined) return
       transformSessionId = pdu.readBigUInt64LE(44)
@@ -559,7 +559,7 @@ export class MemClient {
 
   /** A TRANSFORM_HEADER response decrypted with the server→client key; anything else as is. */
   unwrap (pdu: Buffer): Buffer {
-    if (pdu.readUInt32LE(0) !== TRANSFORM_MAGIC) return pdu
+    if (pdu.readUInt32LE(0) !== SMB2_TRANSFORM_MAGIC) return pdu
     if (this.decryptor === undefined) throw new Error('encrypted response without a key')
     this.encryptedResponses++
     return this.decryptor.decrypt(pdu)

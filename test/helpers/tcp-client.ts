@@ -4,7 +4,7 @@
 import net from 'node:net'
 import { MemClient, parseResponses, type Req, type Resp } from './mem-client.js'
 import type { ServerState } from '../../src/session/server-state.js'
-import { TRANSFORM_MAGIC } from '../../src/crypto/encryption.js'
+import { SMB2_TRANSFORM_MAGIC } from '../../src/wire/constants.js'
 
 export class TcpClient extends MemClient {
   private sock!: net.Socket
@@ -50,7 +50,7 @@ export class TcpClient extends MemClient {
       this.buf = this.buf.subarray(4 + len)
       // A pipelined request's reply may come encrypted: its MessageId is inside the transform.
       let plain = pdu
-      if (this.pending.size > 0 && pdu.readUInt32LE(0) === TRANSFORM_MAGIC && this.decryptor !== undefined) {
+      if (this.pending.size > 0 && pdu.readUInt32LE(0) === SMB2_TRANSFORM_MAGIC && this.decryptor !== undefined) {
         try { plain = this.decryptor.decrypt(pdu) } catch {
           // A reply that does not authenticate (its buffer overwritten at the server): every
           // pipelined request fails.

@@ -1,4 +1,5 @@
 // MS-SMB2 2.2.3 NEGOTIATE Request, 2.2.3.1 contexts, 2.2.4 NEGOTIATE Response.
+import { Dialect } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 
@@ -24,7 +25,7 @@ export function decodeNegotiateRequest (msg: Buffer): NegotiateRequest {
   const dialects: number[] = []
   for (let i = 0; i < dialectCount; i++) dialects.push(msg.readUInt16LE(b + 36 + i * 2))
   const contexts: NegotiateContext[] = []
-  if (dialects.includes(0x0311)) {
+  if (dialects.includes(Dialect.SMB3_11)) {
     const ctxOff = msg.readUInt32LE(b + 28)
     const ctxCount = msg.readUInt16LE(b + 32)
     // A NegotiateContextOffset past the message (up to 2^32-1) must fail here: aligning it with

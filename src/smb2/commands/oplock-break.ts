@@ -2,11 +2,11 @@
 // in src/locking/oplocks.ts; this file delivers a break to the holder's connection and checks the
 // holder's answer.
 import type { RequestContext, Reply } from '../context.js'
-import { Command, HeaderFlags } from '../../wire/constants.js'
+import { Command, HeaderFlags, OplockLevel } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { encodeResponses } from '../send.js'
-import { OplockLevel, OplockState, type OplockHolder } from '../../locking/oplocks.js'
+import { OplockState, type OplockHolder } from '../../locking/oplocks.js'
 import type { Open } from '../../session/model.js'
 import type { Smb2Connection } from '../connection.js'
 import { decodeOplockBreakAck, encodeOplockBreak } from './oplock-break.wire.js'

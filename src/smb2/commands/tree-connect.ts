@@ -2,7 +2,7 @@
 // access rules of ksmbd.conf (available, valid/invalid users, guest ok, read only, read/write list).
 import type { RequestContext, Related, Reply } from '../context.js'
 import { field, utf16 } from '../context.js'
-import { FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareFlags, ShareType } from '../../wire/constants.js'
+import { Dialect, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareFlags, ShareType } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { TreeConnect, type Session } from '../../session/model.js'
@@ -65,7 +65,7 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
     const maximal = access.readOnly ? (FILE_GENERIC_READ | FILE_GENERIC_EXECUTE) : FILE_ALL_ACCESS
     // MS-SMB2 3.3.5.7: a share that requires encryption refuses a session that cannot encrypt.
     const policy = entry.config.smb3Encryption ?? server.config.global.smb3Encryption
-    const encrypt = policy === 'mandatory' && ctx.conn.dialect >= 0x0300
+    const encrypt = policy === 'mandatory' && ctx.conn.dialect >= Dialect.SMB3_00
     if (policy === 'mandatory' && session.encryptor === undefined) {
       server.log.info(`tree connect to ${entry.config.name} refused for ${session.user || 'anonymous'}: the share requires encryption`)
       throw new NtStatusError(NtStatus.ACCESS_DENIED, 'share requires encryption')

@@ -15,7 +15,8 @@ import {
   aeadOpen, aeadOpenInPlace, aeadSeal, DecryptError, OPEN_SLICE, openTransform, openTransformInPlace, sealTransform, SessionCipher,
   TRANSFORM_HEADER_SIZE,
 } from '../../../src/crypto/encryption.js'
-import { deriveSessionKeys, Dialect } from '../../../src/crypto/kdf.js'
+import { deriveSessionKeys } from '../../../src/crypto/kdf.js'
+import { Dialect } from '../../../src/wire/constants.js'
 
 /** What every authentication failure throws (tap matches errors by their fields). */
 const DECRYPT_ERROR = { name: 'DecryptError', code: 'SMBTS_ERR_DECRYPT' }
@@ -42,7 +43,7 @@ interface Example {
 const EXAMPLES: Example[] = [
   {
     title: 'SMB 3.0 AES-128-CCM (Encryption in SMB 3.0: a protocol perspective)',
-    dialect: Dialect.Smb300,
+    dialect: Dialect.SMB3_00,
     cipher: CCM128,
     sessionId: 0x8e40014000011n,
     sessionKey: hex('B4546771B515F766A86735532DD6C4F0'),
@@ -103,7 +104,7 @@ const EXAMPLES: Example[] = [
   },
   {
     title: 'SMB 3.1.1 AES-128-GCM (Pre-authentication integrity in Windows 10, Appendix A.1)',
-    dialect: Dialect.Smb311,
+    dialect: Dialect.SMB3_11,
     cipher: GCM128,
     sessionId: 0x100000000025n,
     sessionKey: hex('419FDDF34C1E001909D362AE7FB6AF79'),
@@ -158,7 +159,7 @@ const EXAMPLES: Example[] = [
   },
   {
     title: 'SMB 3.1.1 AES-128-CCM (Pre-authentication integrity in Windows 10, Appendix A.2)',
-    dialect: Dialect.Smb311,
+    dialect: Dialect.SMB3_11,
     cipher: CCM128,
     sessionId: 0x100000000021n,
     sessionKey: hex('07B7F69C1E2581662DF6987E88F9E891'),

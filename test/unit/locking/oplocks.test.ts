@@ -2,8 +2,9 @@
 // grant and break decisions, without the SMB2 layer.
 import t from 'tap'
 import {
-  MemoryOplockStore, OplockLevel, OplockState, transition, type OplockEntry, type OplockHolder,
+  MemoryOplockStore, OplockState, transition, type OplockEntry, type OplockHolder,
 } from '../../../src/locking/oplocks.js'
+import { OplockLevel } from '../../../src/wire/constants.js'
 
 const ILLEGAL = { code: 'SMBTS_ERR_OPLOCK_TRANSITION' }
 const entry = (): OplockEntry => ({ key: 'k', holder: { name: 'h', notifyBreak () {} }, state: OplockState.None, level: OplockLevel.NONE, breakTo: OplockLevel.NONE })
