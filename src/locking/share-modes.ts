@@ -8,6 +8,9 @@ const READ_LIKE = AccessMask.FILE_READ_DATA | AccessMask.FILE_EXECUTE
 const WRITE_LIKE = AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA
 const DATA_ACCESS = READ_LIKE | WRITE_LIKE | AccessMask.DELETE
 
+/** A file's key in the share-mode table and the oplock store: its share and its inode number. */
+export const fileKey = (shareName: string, indexNumber: bigint): string => `${shareName}\0${indexNumber}`
+
 export interface ShareModeEntry { access: number, shareAccess: number }
 
 interface FileState { opens: Set<ShareModeEntry>, deletePending: boolean }

@@ -9,7 +9,7 @@
 // created, so a big directory's folded names are kept between misses (vfs/name-index.ts),
 // trusted only while the directory's stamp is unchanged.
 import type { ShareConfig } from '../config/config.js'
-import type { ShareFs } from '../vfs/backend.js'
+import { baseOf, type ShareFs } from '../vfs/backend.js'
 import { downcaseName, upcaseName } from '../vfs/case-fold.js'
 
 /** True when names on this share are matched case-insensitively. */
@@ -21,11 +21,6 @@ export function caseInsensitive (share: ShareConfig | undefined): boolean {
 export function newNameSpelling (share: ShareConfig | undefined, name: string): string {
   if (share === undefined || share.preserveCase) return name
   return share.defaultCase === 'upper' ? upcaseName(name) : downcaseName(name)
-}
-
-/** The last component of a '/'-separated path. */
-export function lastOf (path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1)
 }
 
 export interface NameLookup {
@@ -52,5 +47,5 @@ export async function lookupIgnoringCase (fs: ShareFs, share: ShareConfig | unde
   const n = rel === '' ? 0 : rel.split('/').length
   const r = await fs.resolveCase(rel)
   if (r.existing >= n) return { path: r.path, exists: true, parentExists: true }
-  return { path: withLast(r.path, newNameSpelling(share, lastOf(r.path))), exists: false, parentExists: r.existing === n - 1 }
+  return { path: withLast(r.path, newNameSpelling(share, baseOf(r.path))), exists: false, parentExists: r.existing === n - 1 }
 }

@@ -25,13 +25,3 @@ export function smbPathToRelative (name: string): string {
   }
   return parts.filter(p => p !== '').join('/')
 }
-
-export function parentOf (rel: string): string {
-  const i = rel.lastIndexOf('/')
-  return i < 0 ? '' : rel.slice(0, i)
-}
-
-export function baseOf (rel: string): string {
-  const i = rel.lastIndexOf('/')
-  return i < 0 ? rel : rel.slice(i + 1)
-}

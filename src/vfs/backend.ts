@@ -6,6 +6,17 @@ import type { InlineCounters, InlineOptions } from './inline.js'
 import type { FileInfo, FsInfo } from '../wire/fscc/types.js'
 import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 
+/** The last component of a share-relative path (the whole path when it has one component). */
+export function baseOf (path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1)
+}
+
+/** The directory a share-relative path is in ('' for the share root's entries). */
+export function parentOf (path: string): string {
+  const i = path.lastIndexOf('/')
+  return i < 0 ? '' : path.slice(0, i)
+}
+
 export interface PosixIds { uid: number, gid: number, mode: number }
 export type Stat = FileInfo & PosixIds
 

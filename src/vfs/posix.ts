@@ -10,7 +10,7 @@ import { promises as fsp, constants as fsc } from 'node:fs'
 import { constants as osConstants } from 'node:os'
 import fs from 'node:fs'
 import { promisify } from 'node:util'
-import { SPECIAL_FILE_CODE, specialFileType, type Backend, type BasicInfoUpdate, type CaseResolution, type DirEntry, type OpenOptions, type ShareFs, type ShareOptions, type Stat, type VfsFile } from './backend.js'
+import { baseOf, SPECIAL_FILE_CODE, specialFileType, type Backend, type BasicInfoUpdate, type CaseResolution, type DirEntry, type OpenOptions, type ShareFs, type ShareOptions, type Stat, type VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
 import { errnoError, native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
 import { InlineMetadata } from './inline.js'
@@ -165,11 +165,6 @@ function packedNames (packed: Buffer): string[] {
 
 function packNames (names: string[]): Buffer {
   return Buffer.from(names.join('\0') + '\0', 'utf8')
-}
-
-function baseName (path: string): string {
-  const i = path.lastIndexOf('/')
-  return i < 0 ? path : path.slice(i + 1)
 }
 
 class PosixFile implements VfsFile {
@@ -527,7 +522,7 @@ class PosixShare implements ShareFs {
     }
     const opened = fd
     if ((flags & c.O_CREAT) !== 0) await this.noteName(path, true)
-    const name = baseName(path)
+    const name = baseOf(path)
     const { sx, st } = await this.statAt(opened, '', c.AT_EMPTY_PATH, name, inline).catch(async (e) => { await this.closeFd(opened, inline); throw e })
     // Neither a file nor a directory (a FIFO, a device, a socket): the caller's stat said
     // otherwise, so the name was replaced meanwhile. Opened without waiting (O_NONBLOCK), and
@@ -566,7 +561,7 @@ class PosixShare implements ShareFs {
       if (r === -EAGAIN || r === -EXDEV) inl.counters.uncached++
       return undefined
     }
-    const name = baseName(path)
+    const name = baseOf(path)
     const { sx, st } = this.fromRecord(this.scratch, 0, name)
     return new PosixFile(r, (sx.mode & S_IFMT) === S_IFDIR, name, this, st, true)
   }
@@ -608,7 +603,7 @@ class PosixShare implements ShareFs {
       const fd = this.openNow(path, c.O_PATH | c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW), 0)
       if (fd !== undefined) {
         try {
-          return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseName(path), true, true)).st
+          return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseOf(path), true, true)).st
         } finally { await this.closeFd(fd, true) }
       }
     }
@@ -617,7 +612,7 @@ class PosixShare implements ShareFs {
       // so a link that leads outside fails (EXDEV) instead of describing the outside file.
       const fd = await this.sys.openat2(this.rootFd, path, c.O_PATH | c.O_CLOEXEC, 0, this.resolve)
       try {
-        return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseName(path))).st
+        return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseOf(path))).st
       } finally { await this.sys.close(fd) }
     }
     const { dirFd, name, close } = await this.parent(path)

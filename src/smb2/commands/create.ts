@@ -15,16 +15,14 @@ import { upcaseName } from '../../vfs/case-fold.js'
 import { smbPathToRelative } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling } from '../names.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
-import { SPECIAL_FILE_CODE, specialFileType, type Stat, type VfsFile } from '../../vfs/backend.js'
+import { baseOf, SPECIAL_FILE_CODE, specialFileType, type Stat, type VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
 import { oplockHolder } from './oplock-break.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
+import { fileKey } from '../../locking/share-modes.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
-
-/** The file's key in the share-mode table and the oplock store. */
-export const fileKey = (shareName: string, indexNumber: bigint): string => `${shareName}\0${indexNumber}`
 
 import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_TEMPORARY,
@@ -223,7 +221,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
         // MS-FSA 2.1.5.1.2.1: overwriting a HIDDEN or SYSTEM file must keep saying so, or it is
         // refused; the overwritten file then has the requested attributes and ARCHIVE. A dot file's
         // HIDDEN may be only our stand-in for a file made outside the server: not held against it.
-        const dotFile = rel.slice(rel.lastIndexOf('/') + 1).startsWith('.')
+        const dotFile = baseOf(rel).startsWith('.')
         const keep = existing.fileAttributes & ((dotFile ? 0 : FILE_ATTRIBUTE_HIDDEN) | FILE_ATTRIBUTE_SYSTEM)
         if ((keep & ~req.fileAttributes) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'overwrite drops HIDDEN/SYSTEM')
         newAttributes = (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE

@@ -14,9 +14,10 @@ import { querySecurityInfo, setSecurityInfo } from './security-info.js'
 import { ntStatusFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
-import { caseInsensitive, lastOf, lookupIgnoringCase, newNameSpelling, withLast } from '../names.js'
+import { caseInsensitive, lookupIgnoringCase, newNameSpelling, withLast } from '../names.js'
+import { baseOf, parentOf } from '../../vfs/backend.js'
 import { pipeQueryInfo } from '../pipes.js'
-import { fileKey } from './create.js'
+import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
 
 const fsError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
@@ -45,7 +46,7 @@ async function renameTarget (open: Open, asGiven: string): Promise<{ target: str
   const tree = open.tree
   const fs = tree.fs!
   const share = tree.share
-  const given = newNameSpelling(share, lastOf(asGiven))
+  const given = newNameSpelling(share, baseOf(asGiven))
   if (asGiven === open.path) return { target: asGiven }
   try {
     await fs.stat(asGiven)
@@ -189,9 +190,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           // A rename opens the target's parent directory for adding an entry, sharing read and
           // write but not delete (Windows' SL_OPEN_TARGET_DIRECTORY open): another open of that
           // directory holding DELETE access, or not sharing write, makes it a sharing violation.
-          const slash = target.lastIndexOf('/')
-          const parent = await tree.fs!.stat(slash < 0 ? '' : target.slice(0, slash))
-          server.shareModes.check(`${tree.shareName}\0${parent.indexNumber}`, {
+          const parent = await tree.fs!.stat(parentOf(target))
+          server.shareModes.check(fileKey(tree.shareName, parent.indexNumber), {
             access: open.isDirectory ? DirectoryAccessMask.FILE_ADD_SUBDIRECTORY : DirectoryAccessMask.FILE_ADD_FILE,
             shareAccess: ShareAccess.READ | ShareAccess.WRITE,
           })
