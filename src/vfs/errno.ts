@@ -1,5 +1,5 @@
 // The one errno → NTSTATUS map (CONVENTIONS 6). Backends throw Node/libuv errors (code 'ENOENT',
-// errno -2) or native ones (positive errno); handlers throw NtStatusError(ntStatusFromErrno(e)).
+// errno -2) or native ones (positive errno); handlers throw ntStatusErrorFromErrno(e, context?).
 //
 // Choices where Linux and Windows do not line up one to one:
 // - ENOENT → OBJECT_NAME_NOT_FOUND. When a *parent* component is missing Windows says
@@ -10,7 +10,7 @@
 // - EXDEV: from openat2(RESOLVE_BENEATH) it means the path (a symlink, or `..`) leaves the share
 //   → ACCESS_DENIED, the answer for a resolvable name the client may not reach. A lexical `..`
 //   above the share root never gets here: the path parser rejects it with OBJECT_PATH_SYNTAX_BAD,
-//   as Samba does. From rename/link, EXDEV is NOT_SAME_DEVICE: use ntStatusFromRenameErrno().
+//   as Samba does. From rename/link, EXDEV is NOT_SAME_DEVICE: the 'rename' context.
 // - ELOOP (RESOLVE_NO_SYMLINKS / O_NOFOLLOW met a symlink the share does not follow, or a loop)
 //   → ACCESS_DENIED. STOPPED_ON_SYMLINK is only meaningful with the MS-SMB2 2.2.2.2.1 symlink
 //   error response, which the CREATE handler must build itself before falling back here.
@@ -124,10 +124,26 @@ export function ntStatusFromRenameErrno (err: unknown): number {
   return ntStatusFromErrno(err)
 }
 
-/** Convenience: the NtStatusError to throw for an errno error. */
-export function ntStatusErrorFromErrno (err: unknown): NtStatusError {
+/**
+ * Where an errno came from, when that changes what it means: a failing parent or final path
+ * component (ntStatusFromPathErrno), or rename(2)/link(2) (ntStatusFromRenameErrno).
+ */
+export type ErrnoContext = 'parent' | 'final' | 'rename'
+
+/**
+ * The one way a handler turns a failed backend call into what it throws: an NtStatusError passes
+ * through; anything else becomes an NtStatusError with the map's status (in `context`, when the
+ * call gives the errno another meaning), a message for the log (naming `subject`, a path, when
+ * given) and the original error as its cause.
+ */
+export function ntStatusErrorFromErrno (err: unknown, context?: ErrnoContext, subject?: string): NtStatusError {
   if (err instanceof NtStatusError) return err
-  const e = new NtStatusError(ntStatusFromErrno(err))
+  const status = context === undefined
+    ? ntStatusFromErrno(err)
+    : context === 'rename' ? ntStatusFromRenameErrno(err) : ntStatusFromPathErrno(err, context)
+  const { code, message } = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown, message?: unknown }
+  const text = typeof message === 'string' ? message : undefined
+  const e = new NtStatusError(status, subject === undefined ? text : `${subject}: ${typeof code === 'string' ? code : text ?? String(err)}`)
   ;(e as Error & { cause?: unknown }).cause = err
   return e
 }

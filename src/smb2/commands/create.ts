@@ -14,7 +14,7 @@ import { decodeCreateRequest, encodeCreateResponse, type CreateContext } from '.
 import { upcaseName } from '../../vfs/case-fold.js'
 import { smbPathToRelative } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling } from '../names.js'
-import { ntStatusFromErrno } from '../../vfs/errno.js'
+import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { baseOf, SPECIAL_FILE_CODE, specialFileType, type Stat, type VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
 import { oplockHolder } from './oplock-break.js'
@@ -40,15 +40,6 @@ export function mapGenericAccess (access: number, maximal: number): number {
   return (a & ~(AccessMask.GENERIC_ALL | AccessMask.GENERIC_READ | AccessMask.GENERIC_WRITE | AccessMask.GENERIC_EXECUTE | AccessMask.MAXIMUM_ALLOWED)) >>> 0
 }
 
-function errnoStatus (e: unknown, path: string, forParent = false): NtStatusError {
-  if (e instanceof NtStatusError) return e
-  const err = e as NodeJS.ErrnoException
-  let status = ntStatusFromErrno(err)
-  // A missing or non-directory parent is a path error, not a name error.
-  if (forParent && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) status = NtStatus.OBJECT_PATH_NOT_FOUND
-  return new NtStatusError(status, `${path}: ${err.code ?? err.message}`)
-}
-
 /**
  * What `rel` names: the path to use from here on (the stored spelling of an existing file, found
  * case-insensitively on a share that is; the new name's spelling otherwise) and, when the file
@@ -62,19 +53,19 @@ async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string,
     return { rel, existing: await fs.stat(rel) }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code !== 'ENOENT') throw errnoStatus(e, rel, code === 'ENOTDIR')
+    if (code !== 'ENOENT') throw ntStatusErrorFromErrno(e, code === 'ENOTDIR' ? 'parent' : undefined, rel)
   }
   if (caseInsensitive(share)) {
     let r
     try {
       r = await lookupIgnoringCase(fs, share, rel)
-    } catch (e) { throw errnoStatus(e, rel, true) }
+    } catch (e) { throw ntStatusErrorFromErrno(e, 'parent', rel) }
     // MS-SMB2 3.3.5.9 / MS-FSA 2.1.5.1: a missing directory on the way is a path error.
     if (!r.parentExists) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND, `${rel}: no such directory`)
     if (!r.exists) return { rel: r.path }
     try {
       return { rel: r.path, existing: await fs.stat(r.path) }
-    } catch (e) { throw errnoStatus(e, r.path) }
+    } catch (e) { throw ntStatusErrorFromErrno(e, undefined, r.path) }
   }
   // Name missing; tell a missing parent apart (MS-SMB2: STATUS_OBJECT_PATH_NOT_FOUND).
   const i = rel.lastIndexOf('/')
@@ -83,7 +74,7 @@ async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string,
       const p = await fs.stat(rel.slice(0, i))
       if (!p.isDirectory) throw new NtStatusError(NtStatus.OBJECT_PATH_NOT_FOUND)
     } catch (pe) {
-      throw errnoStatus(pe, rel, true)
+      throw ntStatusErrorFromErrno(pe, 'parent', rel)
     }
   }
   return { rel: (i < 0 ? '' : rel.slice(0, i + 1)) + newNameSpelling(share, rel.slice(i + 1)) }
@@ -261,7 +252,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
         file = ready ?? await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === SPECIAL_FILE_CODE) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: replaced by a special file after the lookup`)
-        throw errnoStatus(e, rel)
+        throw ntStatusErrorFromErrno(e, undefined, rel)
       }
       action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
     } else {
@@ -280,7 +271,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
           const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
           file = await fs.open(rel, { write: true, create: 'new', mode })
         }
-      } catch (e) { throw errnoStatus(e, rel, true) }
+      } catch (e) { throw ntStatusErrorFromErrno(e, 'parent', rel) }
       action = CreateAction.CREATED
       // MS-FSA 2.1.5.1.2.1: a new file has the requested attributes (ValidSetAttributes) and ARCHIVE;
       // a new directory only the requested ones.
@@ -304,7 +295,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   try {
     // What the open found serves, unless this CREATE just stored new DOS attributes.
     info = newAttributes === undefined && file.openStat !== undefined ? file.openStat : await file.stat()
-  } catch (e) { await file.close(); throw errnoStatus(e, rel) }
+  } catch (e) { await file.close(); throw ntStatusErrorFromErrno(e, undefined, rel) }
 
   const key = fileKey(tree.shareName, info.indexNumber)
   let release: () => void

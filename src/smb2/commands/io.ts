@@ -5,13 +5,11 @@ import { AccessMask, CLOSE_FLAG_POSTQUERY_ATTRIB, WRITEFLAG_WRITE_THROUGH, Creat
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { canLinkRead, errorBody } from '../send.js'
-import { ntStatusFromErrno } from '../../vfs/errno.js'
+import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { closeOpen } from '../../session/teardown.js'
 import { pipeRead, pipeWrite } from '../pipes.js'
 import { keepUserSetTimes } from './basic-info.js'
 import { zeroed } from '../../wire/buffers.js'
-
-const ioError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
 
 /** MS-SMB2 3.3.5.2.5: a multi-credit request must be charged for its size. */
 function checkCharge (ctx: RequestContext, bytes: number): void {
@@ -43,7 +41,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   const finish = (result: number | Error): Reply => {
     if (result instanceof Error || (result === 0 && length > 0) || result < minimumCount) {
       loan.release()
-      failure = result instanceof Error ? ioError(result) : new NtStatusError(NtStatus.END_OF_FILE)
+      failure = result instanceof Error ? ntStatusErrorFromErrno(result) : new NtStatusError(NtStatus.END_OF_FILE)
       return { status: failure.status, body: errorBody() }
     }
     if (result === 0) { loan.release(); return { body: readResponse(0) } }
@@ -116,7 +114,7 @@ export async function write (ctx: RequestContext): Promise<Reply> {
     if (length > 0) n = await open.file!.write(msg, dataOffset, length, Number(offset))
     if (n > 0) await keepUserSetTimes(open)
     if ((flags & WRITEFLAG_WRITE_THROUGH) !== 0 || (open.createOptions & CreateOptions.WRITE_THROUGH) !== 0) await open.file!.sync(true)
-  } catch (e) { throw ioError(e) }
+  } catch (e) { throw ntStatusErrorFromErrno(e) }
   // MS-SMB2 2.2.22: StructureSize 17, Reserved, Count, Remaining, WriteChannelInfo.
   const out = zeroed(16)
   out.writeUInt16LE(17, 0)
@@ -127,7 +125,7 @@ export async function write (ctx: RequestContext): Promise<Reply> {
 export async function flush (ctx: RequestContext): Promise<Reply> {
   const open = ctx.open!
   if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
-  try { await open.file?.sync(false) } catch (e) { throw ioError(e) }
+  try { await open.file?.sync(false) } catch (e) { throw ntStatusErrorFromErrno(e) }
   const out = zeroed(4)
   out.writeUInt16LE(4, 0)
   return { body: out }

@@ -4,7 +4,7 @@ import { Dialect, Fsctl, IOCTL_IS_FSCTL } from '../../wire/constants.js'
 import { NtStatusError, ProtocolError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { pipeTransceive } from '../pipes.js'
-import { ntStatusFromErrno } from '../../vfs/errno.js'
+import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 
 const ALL_ONES = 0xffffffffffffffffn
 
@@ -71,7 +71,7 @@ async function createOrGetObjectId (ctx: RequestContext, maxOutput: number): Pro
     ino = (await open.file.stat()).indexNumber
     serial = (await open.tree.fs!.statfs()).volumeSerialNumber
   } catch (e) {
-    throw new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
+    throw ntStatusErrorFromErrno(e)
   }
   const out = Buffer.alloc(FILE_OBJECTID_BUFFER_SIZE)
   out.writeBigUInt64LE(ino, 0) // ObjectId: inode, then the volume serial

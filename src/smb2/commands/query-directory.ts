@@ -7,7 +7,7 @@ import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { DirEntryWriter, isDirInfoClass } from '../../wire/fscc/dir-info.js'
 import { compileWildcard } from '../../vfs/wildcard.js'
-import { ntStatusFromErrno } from '../../vfs/errno.js'
+import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { caseInsensitive } from '../names.js'
 import { zeroed } from '../../wire/buffers.js'
 
@@ -34,7 +34,7 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
     try {
       entries = await open.file.readdir()
     } catch (e) {
-      throw new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
+      throw ntStatusErrorFromErrno(e)
     }
     // The share root's ".." is outside the share: describe it as the root itself.
     if (open.path === '') {

@@ -11,7 +11,7 @@ import { queryFileInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
 import { querySecurityInfo, setSecurityInfo } from './security-info.js'
-import { ntStatusFromErrno } from '../../vfs/errno.js'
+import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling, withLast } from '../names.js'
@@ -19,8 +19,6 @@ import { baseOf, parentOf } from '../../vfs/backend.js'
 import { pipeQueryInfo } from '../pipes.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
-
-const fsError = (e: unknown): NtStatusError => e instanceof NtStatusError ? e : new NtStatusError(ntStatusFromErrno(e as NodeJS.ErrnoException), (e as Error).message)
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -77,7 +75,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
   if (open.pipe !== undefined) { const r = pipeQueryInfo(open, infoType, infoClass, outputBufferLength); return infoResponse(r.status, r.data) }
   if (open.file === undefined) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'QUERY_INFO on a pipe')
   let st
-  try { st = await open.file.stat() } catch (e) { throw fsError(e) }
+  try { st = await open.file.stat() } catch (e) { throw ntStatusErrorFromErrno(e) }
 
   switch (infoType) {
     case InfoType.FILE: {
@@ -97,13 +95,13 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
     }
     case InfoType.FILESYSTEM: {
       let fs
-      try { fs = await open.tree.fs!.statfs() } catch (e) { throw fsError(e) }
+      try { fs = await open.tree.fs!.statfs() } catch (e) { throw ntStatusErrorFromErrno(e) }
       const r = queryFsInfo(infoClass, fs, outputBufferLength)
       return infoResponse(r.status, r.data)
     }
     case InfoType.SECURITY: {
       let sd
-      try { sd = await querySecurityInfo(open, st, additionalInformation) } catch (e) { throw fsError(e) }
+      try { sd = await querySecurityInfo(open, st, additionalInformation) } catch (e) { throw ntStatusErrorFromErrno(e) }
       if (sd.length > outputBufferLength) {
         // MS-SMB2 3.3.5.20.3: too small → STATUS_BUFFER_TOO_SMALL with the needed size.
         const need = Buffer.alloc(4)
@@ -163,7 +161,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
     const securityInformation = body.readUInt32LE(12)
     try {
       await setSecurityInfo(open, await open.file.stat(), securityInformation, buf)
-    } catch (e) { throw fsError(e) }
+    } catch (e) { throw ntStatusErrorFromErrno(e) }
     server.log.debug('vfs', `security descriptor set on ${tree.shareName}/${open.path} (0x${securityInformation.toString(16)})`)
     const out = Buffer.alloc(2)
     out.writeUInt16LE(2, 0)
@@ -196,7 +194,10 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
             shareAccess: ShareAccess.READ | ShareAccess.WRITE,
           })
           if (req.value.replaceIfExists) await checkReplacedTarget(ctx, open, target)
-          await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
+          // rename(2) answers in its own terms (EXDEV: another file system, NOT_SAME_DEVICE).
+          try {
+            await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
+          } catch (e) { throw ntStatusErrorFromErrno(e, 'rename', `${open.path} -> ${target}`) }
           server.log.debug('vfs', `renamed ${tree.shareName}/${open.path} -> ${target}`)
           open.path = target
           if (respell !== undefined) {
@@ -260,7 +261,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       default:
         throw new NtStatusError(NtStatus.NOT_SUPPORTED, `set class ${infoClass}`)
     }
-  } catch (e) { throw fsError(e) }
+  } catch (e) { throw ntStatusErrorFromErrno(e) }
   const out = Buffer.alloc(2)
   out.writeUInt16LE(2, 0)
   return { body: out }

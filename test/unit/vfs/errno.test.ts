@@ -75,3 +75,18 @@ t.test('path and rename contexts', async t => {
   t.equal(ntStatusFromRenameErrno({ code: 'EEXIST' }), NtStatus.OBJECT_NAME_COLLISION)
   t.equal(ntStatusFromRenameErrno({ code: 'ENOENT' }), NtStatus.OBJECT_NAME_NOT_FOUND)
 })
+
+t.test('the error a handler throws: status in context, message, cause', async t => {
+  const exdev = Object.assign(new Error('EXDEV: cross-device link not permitted'), { code: 'EXDEV' })
+  t.equal(ntStatusErrorFromErrno(exdev).status, NtStatus.ACCESS_DENIED, 'a path leaving the share')
+  t.equal(ntStatusErrorFromErrno(exdev, 'rename').status, NtStatus.NOT_SAME_DEVICE, 'rename(2) across file systems')
+  t.equal(ntStatusErrorFromErrno({ code: 'ENOENT' }, 'parent').status, NtStatus.OBJECT_PATH_NOT_FOUND)
+  t.equal(ntStatusErrorFromErrno({ errno: -20 }, 'final').status, NtStatus.NOT_A_DIRECTORY, 'a bare errno number, in context')
+  const e = ntStatusErrorFromErrno(exdev)
+  t.equal(e.message, exdev.message, 'the message is the backend\'s')
+  t.equal((e as Error & { cause?: unknown }).cause, exdev, 'the backend\'s error is the cause')
+  t.equal(ntStatusErrorFromErrno(exdev, 'rename', 'a -> b/c').message, 'a -> b/c: EXDEV', 'a subject names the path and the errno')
+  const passed = new NtStatusError(NtStatus.DELETE_PENDING, 'why')
+  t.equal(ntStatusErrorFromErrno(passed, 'rename', 'x'), passed, 'an NtStatusError passes through untouched')
+  t.equal(ntStatusErrorFromErrno(undefined).status, NtStatus.INTERNAL_ERROR, 'not an error at all')
+})
