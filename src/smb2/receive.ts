@@ -6,7 +6,7 @@
 // every command happens here, once.
 import { decodeHeader, type Smb2Header } from '../wire/header.js'
 import {
-  Command, COMMAND_NAMES, HeaderFlags, SMB1_MAGIC, SMB2_HEADER_SIZE, SMB2_MAGIC, SMB2_TRANSFORM_MAGIC,
+  Command, COMMAND_NAMES, Dialect, HeaderFlags, SMB1_MAGIC, SMB2_HEADER_SIZE, SMB2_MAGIC, SMB2_TRANSFORM_MAGIC,
 } from '../wire/constants.js'
 import { NtStatus, ntStatusName } from '../wire/ntstatus.js'
 import { NtStatusError, ProtocolError } from '../wire/errors.js'
@@ -61,7 +61,7 @@ export async function receivePdu (conn: Smb2Connection, pdu: Buffer): Promise<vo
  * names; anything that does not authenticate ends the connection.
  */
 function decrypt (conn: Smb2Connection, pdu: Buffer): { plain: Buffer, session: Session } {
-  if (conn.dialect < 0x0300) throw new ProtocolError('encrypted message on a dialect without encryption')
+  if (conn.dialect < Dialect.SMB3_00) throw new ProtocolError('encrypted message on a dialect without encryption')
   let h
   try { h = decodeTransformHeader(pdu) } catch (e) { throw new ProtocolError((e as Error).message) }
   if (h.flags !== TRANSFORM_FLAG_ENCRYPTED) throw new ProtocolError(`transform Flags 0x${h.flags.toString(16)}`)
