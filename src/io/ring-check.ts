@@ -44,19 +44,29 @@ export async function checkRingWakeups(ring: Ring, kind: RingKind, o = WAKE_CHEC
   const fd = native.wakeProbe(o.rounds, o.budgetMs);
   const buf = Buffer.alloc(1);
   const times: number[] = [];
-  try {
+  let over = false; // set when the check is over: the fd is closed, no op may name it again
+  const loop = async (): Promise<void> => {
     let sent = start;
-    for (;;) {
+    while (!over) {
       const n = await ring.recv(fd, buf, 0, 1);
-      if (n <= 0) break; // the peer closed: done, or out of time
+      if (n <= 0 || over) break; // the peer closed: done, or out of time
       const now = performance.now();
       times.push(now - sent);
       sent = performance.now();
       if ((await ring.send(fd, buf, 0, 1)) !== 1) break;
     }
-  } catch {
-    // A failed recv/send ends the check: what was measured counts.
+  };
+  // The peer closes its end by the budget, which ends the loop; a ring that never delivers that
+  // either is given up a second later (the caller closes the ring, cancelling the recv).
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      loop().catch(() => { /* a failed recv/send ends the check: what was measured counts */ }),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, o.budgetMs + 1000); }),
+    ]);
   } finally {
+    over = true;
+    clearTimeout(timer);
     native.closeNow(fd);
   }
   // The first interval includes starting the peer's thread: leave it out.
