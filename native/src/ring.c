@@ -193,12 +193,6 @@ static napi_value ring_throw(napi_env env, const char *code, const char *msg) {
   return NULL;
 }
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
-  napi_value e = smbts_errno_error(env, err, syscall);
-  if (e) napi_throw(env, e);
-  return NULL;
-}
-
 /* ---- flushing ---- */
 
 static void on_prepare(uv_prepare_t *h);
@@ -751,7 +745,7 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
   if (ret < 0) {
     if (claimed) loop_waiter_release(loop);
     free(r);
-    return throw_errno(env, -ret, "io_uring_setup");
+    return smbts_throw_errno(env, -ret, "io_uring_setup");
   }
   r->waits = (p.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
   if (claimed && !r->waits) loop_waiter_release(loop);
@@ -833,7 +827,7 @@ fail_ring:
   io_uring_queue_exit(&r->ring);
   if (r->waits) loop_waiter_release(loop);
   ring_free(r);
-  return throw_errno(env, fail_err, fail_call);
+  return smbts_throw_errno(env, fail_err, fail_call);
 }
 
 /* ---- JS: prep methods ---- */
@@ -1164,7 +1158,7 @@ static napi_value js_ring_register_buffers(napi_env env, napi_callback_info info
   int ret = io_uring_register_buffers_sparse(&r->ring, slots);
   if (ret < 0) {
     free(refs);
-    return throw_errno(env, -ret, "io_uring_register_buffers_sparse");
+    return smbts_throw_errno(env, -ret, "io_uring_register_buffers_sparse");
   }
   r->buf_refs = refs;
   r->nbufs = slots;
@@ -1199,7 +1193,7 @@ static napi_value js_ring_set_buffer(napi_env env, napi_callback_info info) {
   }
   __u64 tag = 0;
   int ret = io_uring_register_buffers_update_tag(&r->ring, index, &iov, &tag, 1);
-  if (ret < 0) return throw_errno(env, -ret, "io_uring_register_buffers_update_tag");
+  if (ret < 0) return smbts_throw_errno(env, -ret, "io_uring_register_buffers_update_tag");
   if (r->buf_refs[index]) napi_delete_reference(env, r->buf_refs[index]);
   r->buf_refs[index] = NULL;
   if (iov.iov_base && napi_create_reference(env, a.argv[1], 1, &r->buf_refs[index]) != napi_ok) {
@@ -1253,7 +1247,7 @@ static napi_value js_ring_create_buf_group(napi_env env, napi_callback_info info
   int ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
   if (ret < 0) {
     free(mem);
-    return throw_errno(env, -ret, "io_uring_register_buf_ring");
+    return smbts_throw_errno(env, -ret, "io_uring_register_buf_ring");
   }
   r->groups_free = g->next_free;
   g->used = true;
@@ -1652,7 +1646,7 @@ static napi_value js_ring_cancel(napi_env env, napi_callback_info info) {
 static napi_value js_ring_submit(napi_env env, napi_callback_info info) {
   RING_METHOD_BEGIN();
   int ret = ring_flush(r);
-  if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) return throw_errno(env, -ret, "io_uring_enter");
+  if (ret < 0 && ret != -EBUSY && ret != -EAGAIN) return smbts_throw_errno(env, -ret, "io_uring_enter");
   napi_value v;
   napi_create_int32(env, ret < 0 ? 0 : ret, &v);
   return v;

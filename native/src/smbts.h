@@ -99,8 +99,13 @@ bool smbts_arg_path(smbts_args *a, size_t i, const char *name, char **out);
 /* Buffer/Uint8Array: data pointer, byte length and the value itself (to reference). */
 bool smbts_arg_bytes(smbts_args *a, size_t i, const char *name, uint8_t **data, size_t *len);
 
-/* ---- errors ---- */
+/* ---- errors (args.c) ---- */
+/* An Error for a failed syscall: .code (errno name), .errno (positive), .syscall, and the message
+ * "ENOENT: no such file or directory, openat2" (the shape of Node's own fs errors). NULL when it
+ * cannot be built. */
 napi_value smbts_errno_error(napi_env env, int err, const char *syscall);
+/* Throws smbts_errno_error(env, err, syscall) (synchronous calls); returns NULL for convenience. */
+napi_value smbts_throw_errno(napi_env env, int err, const char *syscall);
 /* Throws a plain Error for an N-API failure; returns NULL for convenience. */
 napi_value smbts_throw_napi(napi_env env, const char *what);
 
