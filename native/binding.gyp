@@ -10,6 +10,7 @@
         "src/addon.c",
         "src/args.c",
         "src/fsops.c",
+        "src/fsnow.c",
         "src/ring.c",
         "src/sock.c",
         "src/aead.c",
