@@ -18,7 +18,7 @@
  *   - aeadNow (aead.c) and counters (addon.c);
  *   - the Ring (ring*.c): its methods fill SQEs and return; its submits (io_uring_enter), its
  *     completion callbacks and, for a DEFER_TASKRUN ring, the loop's sleep itself all happen on
- *     the JS thread (ring.c says how).
+ *     the JS thread (ring-wait.c says how).
  *   A failed syscall there throws the same Error (smbts_throw_errno), where it throws at all.
  *
  * No N-API call is made off the JS thread.
