@@ -127,7 +127,8 @@ NAPI_MODULE_INIT() {
       {"counters", NULL, js_counters, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, 1, d) != napi_ok ||
-      smbts_fsops_init(env, exports) != napi_ok || smbts_constants_init(env, exports) != napi_ok ||
+      smbts_fsops_init(env, exports) != napi_ok || smbts_fsnow_init(env, exports) != napi_ok ||
+      smbts_constants_init(env, exports) != napi_ok ||
       smbts_ring_init(env, exports) != napi_ok || smbts_sock_init(env, exports) != napi_ok ||
       smbts_aead_init(env, exports) != napi_ok) {
     return smbts_throw_napi(env, "module init");

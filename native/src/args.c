@@ -257,6 +257,12 @@ napi_value smbts_errno_error(napi_env env, int err, const char *syscall) {
   return error;
 }
 
+napi_value smbts_throw_errno(napi_env env, int err, const char *syscall) {
+  napi_value e = smbts_errno_error(env, err, syscall);
+  if (e) napi_throw(env, e);
+  return NULL;
+}
+
 napi_value smbts_throw_napi(napi_env env, const char *what) {
   bool pending = false;
   napi_is_exception_pending(env, &pending);

@@ -1,13 +1,32 @@
 /*
  * smbts native addon: shared declarations.
  *
- * Every file operation runs as napi_async_work on the libuv threadpool and settles a Promise;
- * nothing here blocks the JS thread. Errors reject with an Error carrying .code (errno name),
- * .errno (positive errno) and .syscall.
+ * Where each call runs:
+ *
+ * - On the libuv threadpool: the file operations of fsops.c (openat2, statx, statxBatch,
+ *   getdents, pread, pwrite, fsync, the xattr calls, ...). Each is a napi_async_work: the call
+ *   returns a Promise at once and the syscall runs on a threadpool thread; the Promise settles on
+ *   the JS thread. A failed syscall rejects with an Error carrying .code (errno name), .errno
+ *   (positive errno) and .syscall (smbts_errno_error).
+ *
+ * - On the JS thread, synchronously, holding it for as long as their syscalls take:
+ *   - the *Now calls of fsnow.c (openat2Now, statxXattrNow, openStatNow, closeNow, fcntlSetflNow,
+ *     pwriteNow, fsTypeNow, sleepsNow): they return the result or -errno and throw only for bad
+ *     arguments;
+ *   - the socket calls of sock.c: listenTcp, peerName, setNoDelay, sendNow (MSG_DONTWAIT), and
+ *     wakeProbe, which also starts a detached thread of its own (plain C, no N-API);
+ *   - aeadNow (aead.c) and counters (addon.c);
+ *   - the Ring (ring*.c): its methods fill SQEs and return; its submits (io_uring_enter), its
+ *     completion callbacks and, for a DEFER_TASKRUN ring, the loop's sleep itself all happen on
+ *     the JS thread (ring-wait.c says how).
+ *   A failed syscall there throws the same Error (smbts_throw_errno), where it throws at all.
+ *
+ * No N-API call is made off the JS thread.
  */
 #ifndef SMBTS_H
 #define SMBTS_H
 
+#include <errno.h>
 #include <node_api.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -99,8 +118,13 @@ bool smbts_arg_path(smbts_args *a, size_t i, const char *name, char **out);
 /* Buffer/Uint8Array: data pointer, byte length and the value itself (to reference). */
 bool smbts_arg_bytes(smbts_args *a, size_t i, const char *name, uint8_t **data, size_t *len);
 
-/* ---- errors ---- */
+/* ---- errors (args.c) ---- */
+/* An Error for a failed syscall: .code (errno name), .errno (positive), .syscall, and the message
+ * "ENOENT: no such file or directory, openat2" (the shape of Node's own fs errors). NULL when it
+ * cannot be built. */
 napi_value smbts_errno_error(napi_env env, int err, const char *syscall);
+/* Throws smbts_errno_error(env, err, syscall) (synchronous calls); returns NULL for convenience. */
+napi_value smbts_throw_errno(napi_env env, int err, const char *syscall);
 /* Throws a plain Error for an N-API failure; returns NULL for convenience. */
 napi_value smbts_throw_napi(napi_env env, const char *what);
 
@@ -153,8 +177,36 @@ napi_value smbts_work_queue(napi_env env, smbts_work *w);
 /* Frees w without queueing it (used when argument parsing fails after allocation). */
 void smbts_work_free(napi_env env, smbts_work *w);
 
+/* ---- file-system helpers (fsops.c), shared with the synchronous calls (fsnow.c) ---- */
+
+/* Retry a syscall-shaped expression interrupted by a signal. */
+#define SMBTS_RETRY(expr)                                                                       \
+  ({                                                                                            \
+    long smbts_r_;                                                                              \
+    do {                                                                                        \
+      smbts_r_ = (long)(expr);                                                                  \
+    } while (smbts_r_ < 0 && errno == EINTR);                                                   \
+    smbts_r_;                                                                                   \
+  })
+
+/* The xattr value statxXattr reads at most; a larger value reads as ERANGE (our records are tiny,
+ * anything bigger under our name is not ours). */
+#define SMBTS_STATX_XATTR_MAX 256
+
+/* One statxBatch record (statxBatch, statxXattrNow, openStatNow): int32 statx result (0 or
+ * -errno), int32 xattr result (the value's length, or -errno; -ENODATA when no xattr was asked
+ * for), the struct statx (256 bytes), the xattr value (up to SMBTS_STATX_XATTR_MAX bytes). */
+#define SMBTS_BATCH_REC (8 + sizeof(struct statx) + SMBTS_STATX_XATTR_MAX)
+
+/* Writes the record of `name` in dirfd (statx with `flags` and `mask`, then, when xname is not
+ * NULL and statx succeeded, the xattr xname) at `rec`; returns the statx result. opath: dirfd is
+ * an O_PATH fd (its own xattr is read through /proc/self/fd). No N-API: any thread. */
+int32_t smbts_stat_record(int dirfd, const char *name, int flags, unsigned int mask,
+                          const char *xname, uint8_t *rec, bool opath);
+
 /* ---- module parts ---- */
 napi_status smbts_fsops_init(napi_env env, napi_value exports);
+napi_status smbts_fsnow_init(napi_env env, napi_value exports);
 napi_status smbts_constants_init(napi_env env, napi_value exports);
 napi_status smbts_ring_init(napi_env env, napi_value exports);
 napi_status smbts_sock_init(napi_env env, napi_value exports);

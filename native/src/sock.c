@@ -21,12 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
-  napi_value e = smbts_errno_error(env, err, syscall);
-  if (e) napi_throw(env, e);
-  return NULL;
-}
-
 static napi_value addr_object(napi_env env, const struct sockaddr_storage *ss) {
   char host[INET6_ADDRSTRLEN] = "";
   int port = 0;
@@ -84,7 +78,7 @@ static napi_value js_listenTcp(napi_env env, napi_callback_info info) {
   if (fd < 0) {
     int err = errno;
     freeaddrinfo(res);
-    return throw_errno(env, err, "socket");
+    return smbts_throw_errno(env, err, "socket");
   }
   int one = 1, zero = 0;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -100,7 +94,7 @@ static napi_value js_listenTcp(napi_env env, napi_callback_info info) {
   if (failed) {
     int err = errno;
     close(fd);
-    return throw_errno(env, err, failed);
+    return smbts_throw_errno(env, err, failed);
   }
   napi_value o = addr_object(env, &ss), v;
   if (!o) {
@@ -119,7 +113,7 @@ static napi_value js_peerName(napi_env env, napi_callback_info info) {
   if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return throw_errno(env, errno, "getpeername");
+  if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return smbts_throw_errno(env, errno, "getpeername");
   return addr_object(env, &ss);
 }
 
@@ -129,7 +123,7 @@ static napi_value js_setNoDelay(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
   int one = 1;
-  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) return throw_errno(env, errno, "setsockopt");
+  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) return smbts_throw_errno(env, errno, "setsockopt");
   return NULL;
 }
 
@@ -171,7 +165,7 @@ static napi_value js_sendNow(napi_env env, napi_callback_info info) {
   do {
     sent = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
-  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return throw_errno(env, errno, "sendmsg");
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return smbts_throw_errno(env, errno, "sendmsg");
   napi_value out;
   SMBTS_NAPI(env, napi_create_double(env, sent < 0 ? 0 : (double)sent, &out));
   return out;
@@ -274,7 +268,7 @@ fail:
   if (ls >= 0) close(ls);
   if (cs >= 0) close(cs);
   if (ss >= 0) close(ss);
-  return throw_errno(env, err, call);
+  return smbts_throw_errno(env, err, call);
 }
 
 napi_status smbts_sock_init(napi_env env, napi_value exports) {

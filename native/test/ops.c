@@ -1,9 +1,9 @@
 /*
- * The io_uring operations the addon builds on (native/src/ring.c), one by one, in C over the same
- * static liburing: each prints a TAP line, "ok", "not ok" with what went wrong, or "ok ... # SKIP"
- * with the reason when this kernel lacks the op or the feature (an opcode the probe does not list,
- * EINVAL for a flag it does not know). Exit status 1 when any op failed. Run by
- * test/native/c-ops.test.ts, which compiles it with the system's cc.
+ * The io_uring operations the addon builds on (native/src/ring-ops.c, ring-bufs.c), one by one, in
+ * C over the same static liburing: each prints a TAP line, "ok", "not ok" with what went wrong, or
+ * "ok ... # SKIP" with the reason when this kernel lacks the op or the feature (an opcode the
+ * probe does not list, EINVAL for a flag it does not know). Exit status 1 when any op failed. Run
+ * by test/native/c-ops.test.ts, which compiles it with the system's cc.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

@@ -1,9 +1,20 @@
 // The typed face of native/ (the N-API addon, native/build/Release/smbts.node).
 //
-// Thin on purpose: no policy lives here. Every operation runs on the libuv threadpool and returns
-// a Promise; a failed syscall rejects with an Error carrying `code` (errno name, 'ENOENT'),
-// `errno` (positive number) and `syscall`. Bad arguments reject with a TypeError/RangeError
-// (`code` ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE).
+// Thin on purpose: no policy lives here. Where each call runs:
+//
+// - On the libuv threadpool: the file operations that return a Promise (openat2, statx,
+//   statxXattr, statxBatch, getdents, pread, pwrite, fsync, the xattr calls, close, ...;
+//   native/src/fsops.c). A failed syscall rejects with an Error carrying `code` (errno name,
+//   'ENOENT'), `errno` (positive number) and `syscall`. Bad arguments reject with a
+//   TypeError/RangeError (`code` ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE).
+// - On the calling (JS) thread, synchronously, holding it for as long as their syscalls take:
+//   the *Now calls (openat2Now, statxXattrNow, openStatNow, closeNow, fcntlSetflNow, pwriteNow,
+//   fsTypeNow, sleepsNow; native/src/fsnow.c), which return the result or -errno and never throw
+//   for an errno; the socket calls (listenTcp, peerName, setNoDelay, sendNow; native/src/sock.c),
+//   which throw that same Error for a failed syscall; wakeProbe, which also starts a thread of its
+//   own to drive the other end; aeadNow; counters. Bad arguments throw.
+// - The io_uring Ring (src/io/ring.ts, native/src/ring*.c) runs on this thread too: its preps,
+//   submits and completion callbacks, and with DEFER_TASKRUN the event loop's sleep itself.
 //
 // Confinement: only `openat2` takes RESOLVE_* flags. mkdirat, unlinkat, renameat2, linkat,
 // symlinkat, readlinkat and statx resolve their whole path unconfined, so callers pass a parent
@@ -244,6 +255,7 @@ export interface NativeAddon {
    * A connected TCP loopback pair whose other end a thread of the addon drives: one-byte
    * ping-pongs, each waiting for its answer, `rounds` of them or until `budgetMs`, then it closes
    * its end. Returns our end (blocking, close-on-exec) for the ring's start-up self-check.
+   * Synchronous; the other end's thread is plain C and outlives the call.
    */
   wakeProbe(rounds: number, budgetMs: number): number;
 

@@ -1,4 +1,5 @@
-// The TypeScript face of native/src/ring.c: an io_uring owned by this JS thread.
+// The TypeScript face of native/src/ring*.c (ring.c maps its files): an io_uring owned by this JS
+// thread.
 //
 // Every method preps one SQE and returns a Promise (with the op's `tag`) that settles when its CQE
 // arrives. Prepped SQEs go to the kernel together, one io_uring_submit per batch (before the
@@ -481,7 +482,7 @@ export class Ring {
    * and being woken again. That costs CPU while the window is open (at most `usec` µs per wake-up
    * with nothing to do) and saves a sleep and a wake-up per request: on a paravirtualised VM the
    * two cost more than a small request itself (bench/RESULTS.md). Adaptive: windows that keep closing
-   * empty stop being opened but for one in several wake-ups (native/src/ring.c). 0 turns it off.
+   * empty stop being opened but for one in several wake-ups (native/src/ring-busy.c). 0 turns it off.
    */
   setBusyPoll(usec: number): void {
     this.#h.setBusyPoll(usec)
