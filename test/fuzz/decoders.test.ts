@@ -116,7 +116,7 @@ const headerArb = fc.record({
   nextCommand: fc.constantFrom(0, 64, 72, 0xffffffff), messageId: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
   asyncId: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), treeId: fc.nat(), sessionId: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
 })
-const headerBytes = (h: Parameters<typeof encodeHeader>[0], body = Buffer.alloc(0)): Buffer => {
+const headerBytes = (h: Parameters<typeof encodeHeader>[0], body: Buffer = Buffer.alloc(0)): Buffer => {
   const b = Buffer.alloc(64 + body.length); encodeHeader(h, b); body.copy(b, 64); return b
 }
 target({

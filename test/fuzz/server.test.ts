@@ -90,8 +90,8 @@ const idRef: fc.Arbitrary<IdRef> = fc.oneof({ arbitrary: fc.constant('cur' as co
 const reqArb: fc.Arbitrary<Req> = fc.record({ op: opArb, related: fc.oneof({ arbitrary: fc.constant(false), weight: 2 }, { arbitrary: fc.constant(true), weight: 1 }), sid: idRef, tid: idRef })
 const stepArb: fc.Arbitrary<Step> = fc.record({
   reqs: fc.array(reqArb, { minLength: 1, maxLength: 5 }),
-  bodyMutations: fc.oneof({ arbitrary: fc.constant([]), weight: 3 }, { arbitrary: fc.array(fc.record({ at: fc.nat(), m: mutationArb }), { minLength: 1, maxLength: 3 }), weight: 1 }),
-  pduMutations: fc.oneof({ arbitrary: fc.constant([]), weight: 6 }, { arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 2 }), weight: 1 }),
+  bodyMutations: fc.oneof({ arbitrary: fc.constant<Step['bodyMutations']>([]), weight: 3 }, { arbitrary: fc.array(fc.record({ at: fc.nat(), m: mutationArb }), { minLength: 1, maxLength: 3 }), weight: 1 }),
+  pduMutations: fc.oneof({ arbitrary: fc.constant<Step['pduMutations']>([]), weight: 6 }, { arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 2 }), weight: 1 }),
 })
 const caseArb: fc.Arbitrary<Case> = fc.record({
   dialect: fc.constantFrom(0x0202, 0x0210, 0x0300, 0x0302, 0x0311),
@@ -289,7 +289,7 @@ async function runCase (k: Case): Promise<void> {
       }
       return p
     })
-    const pdu = step.pduMutations.reduce((acc, m) => mutate(acc, m), Buffer.concat(padded))
+    const pdu = step.pduMutations.reduce<Buffer>((acc, m) => mutate(acc, m), Buffer.concat(padded))
     const sentBefore = c.sent.length
     await withTimeout(c.conn.handlePdu(pdu), 10000, 'handlePdu')
     const outs = c.sent.slice(sentBefore)

@@ -4,6 +4,7 @@
 // to a claimed length) and the regression fixtures: every counterexample fast-check finds is
 // written to test/fixtures/fuzz/<area>/<hash>.hex and replayed on every later run.
 import fc from 'fast-check'
+import type { Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -118,7 +119,7 @@ Buffer.allocUnsafe = function (size: number) { watch(size); return origAllocUnsa
 Buffer.allocUnsafeSlow = function (size: number) { watch(size); return origAllocUnsafeSlow.call(Buffer, size) } as typeof Buffer.allocUnsafeSlow
 
 export class ContractViolation extends Error {
-  constructor (message: string, readonly cause?: unknown) {
+  constructor (message: string, override readonly cause?: unknown) {
     super(message)
     this.name = 'ContractViolation'
   }
@@ -198,7 +199,7 @@ export function saveFixture (area: string, property: string, bytes: Buffer, meta
   return file
 }
 
-interface Tap { ok (v: unknown, m?: string, extra?: object): void, fail (m: string, extra?: object): void, comment (...m: unknown[]): void }
+type Tap = Pick<Test, 'ok' | 'fail' | 'comment'>
 
 /** Execution counts per file, printed by `reportExecutions`. */
 export const executions = { count: 0 }

@@ -343,7 +343,7 @@ t.test('multishot recv into a provided-buffer group: one SQE, a CQE per chunk, s
   try {
     group = ring.createBufGroup();
   } catch (e) {
-    t.skip(`no buffer rings here: ${(e as Error).message}`);
+    t.plan(0, `no buffer rings here: ${(e as Error).message}`);
     return;
   }
   const { a, afd, bfd } = await tcpPair(t);
@@ -542,8 +542,7 @@ t.test('multishot accept: one SQE, a CQE per connection, until cancelled', { ski
 
 t.test('sendNow: what the socket takes at once, never waiting', { skip }, async (t) => {
   const ring = ringFor(t);
-  const { a, afd, bfd, b } = await tcpPair(t);
-  a.on('error', () => {}); // the reset below reaches libuv's idea of the socket too
+  const { a, afd, bfd } = await tcpPair(t);
   t.equal(native.sendNow(afd, [Buffer.from('ab'), Buffer.from('cd')]), 4, 'small: all of it');
   const got = Buffer.alloc(4);
   t.equal(await ring.recv(bfd, got, 0, 4, 0x100), 4);
@@ -557,9 +556,13 @@ t.test('sendNow: what the socket takes at once, never waiting', { skip }, async 
   t.ok(total > 0 && total < 64 * big.length, `${total} bytes taken before it filled`);
   t.throws(() => native.sendNow(afd, []), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => native.sendNow(afd, ['x' as unknown as Buffer]), { code: 'ERR_INVALID_ARG_TYPE' });
-  b.destroy();
+  // A closed peer, seen from bfd: libuv never reads that side (tcpPair), so the error reaches
+  // sendNow with the fd still open. (From afd it would not: libuv reads a, sees the reset, and
+  // Node closes afd, so sendNow would meet EBADF.) The first send may go out; the peer's RST
+  // answers it.
+  a.destroy();
   await new Promise((resolve) => setTimeout(resolve, 50));
-  t.throws(() => { for (let i = 0; i < 4; i++) native.sendNow(afd, [Buffer.alloc(1024)]); }, { syscall: 'sendmsg' }, 'a closed peer is an errno error (ECONNRESET/EPIPE)');
+  t.throws(() => { for (let i = 0; i < 4; i++) native.sendNow(bfd, [Buffer.alloc(1024)]); }, { code: /^(ECONNRESET|EPIPE)$/, syscall: 'sendmsg' }, 'a closed peer is an errno error (ECONNRESET/EPIPE)');
 });
 
 t.test('listenTcp: dual-stack ::, errors as errno errors', { skip }, async (t) => {

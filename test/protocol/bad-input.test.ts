@@ -4,7 +4,7 @@
 // working afterwards.
 //
 // Backend: memory (the default); nothing here depends on a file system.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   closeBody, Command, createBody, Disposition, ioctlBody, MemClient, memServer, negotiateBody, parseResponses,
   queryDirectoryBody, readBody, sessionSetupBody, setInfoBody, smallBody, Status, treeConnectBody, writeBody,
@@ -20,7 +20,7 @@ async function send (c: MemClient, pdu: Buffer): Promise<number[]> {
   return out.flatMap(p => parseResponses(p).map(r => r.status))
 }
 
-async function stillServes (t: Tap, what: string): Promise<void> {
+async function stillServes (t: Test, what: string): Promise<void> {
   const c = await new MemClient(srv.state).connect()
   const fid = await c.open('alive.txt', { disposition: Disposition.OPEN_IF })
   await c.write(fid, 0, Buffer.from('ok'))
@@ -29,7 +29,6 @@ async function stillServes (t: Tap, what: string): Promise<void> {
   const errors = srv.logs.filter(l => / error /.test(l))
   t.same(errors, [], `after ${what}: no internal error logged`)
 }
-type Tap = { ok (v: unknown, m?: string): void, same (a: unknown, b: unknown, m?: string): void }
 
 async function session (): Promise<{ c: MemClient, fid: FileId, dir: FileId }> {
   const c = await new MemClient(srv.state).connect()

@@ -4,7 +4,7 @@
 //
 // Backends: every test runs twice, on the memory backend and on posix, where a name not spelled
 // as stored is found by listing the directories on disk (ShareFs.resolveCase, vfs/name-index.ts).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   Access, Disposition, fileIdOf, MemClient, memServer, namesOf, Opt, outputBuffer, renameInfo, Status,
   type FileId,
@@ -18,7 +18,7 @@ const FileDispositionInformation = 13
 type Where = 'memory' | 'posix'
 
 /** Each test runs on the memory backend and on posix (whose lookup lists directories on disk, vfs/name-index.ts). */
-function onEach (name: string, fn: (t: Tap.Test, backend: Where) => Promise<void>): void {
+function onEach (name: string, fn: (t: Test, backend: Where) => Promise<void>): void {
   for (const backend of ['memory', 'posix'] as const) t.test(`${name} [${backend}]`, async (t) => { await fn(t, backend) })
 }
 

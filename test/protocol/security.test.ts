@@ -4,7 +4,7 @@
 // and session expiry (MS-SMB2 3.3.5.5.2, 3.3.5.2.9), and no dialect or cipher downgrade.
 //
 // Backend: memory (the default); nothing here depends on a file system.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   Access, Command, Disposition, MemClient, memServer, negotiateContexts, readData, smallBody, Status, writeBody, Ctx, listContext,
   preauthContext, type FileId, type MemServer,
@@ -16,7 +16,7 @@ const SIGNED = 0x8
 const ENCRYPT_DATA = 0x4
 const hex = (d: number): string => `0x${d.toString(16)}`
 
-function server (t: Tap.Test, o: Parameters<typeof memServer>[0] = {}): MemServer {
+function server (t: Test, o: Parameters<typeof memServer>[0] = {}): MemServer {
   const srv = memServer(o)
   t.teardown(srv.cleanup)
   return srv

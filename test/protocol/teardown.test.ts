@@ -6,7 +6,7 @@
 // not resurrect it either.
 //
 // Backend: memory (the default); files are checked through srv.files.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, flushBody, MemClient, memServer, queryInfoBody,
   parseResponses, readBody, smallBody, Status, writeBody, setInfoBody, type FileId, type MemServer,
@@ -22,7 +22,7 @@ async function setup (name = 'f.txt'): Promise<{ srv: ReturnType<typeof memServe
   return { srv, c, path }
 }
 
-const untouched = (t: Tap.Test, srv: MemServer, path: string): void => { t.same(srv.files.read(path), ORIGINAL, 'file untouched') }
+const untouched = (t: Test, srv: MemServer, path: string): void => { t.same(srv.files.read(path), ORIGINAL, 'file untouched') }
 
 t.test('[CREATE, CLOSE, READ, WRITE] related: after the CLOSE the FileId is dead', async (t) => {
   const { srv, c, path } = await setup()
