@@ -14,7 +14,7 @@ import t from 'tap'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  fc, fuzz, mutate, mutationArb, replayFixtures, reportExecutions, executions, type Mutation,
+  fc, fuzz, mutate, mutationArb, replayFixtures, reportExecutions, type Mutation,
 } from '../helpers/fuzz.js'
 import {
   ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, flushBody, ioctlBody, MemClient, memServer, oplockBreakBody,
@@ -140,7 +140,7 @@ function parseStrict (pdu: Buffer): Array<{ cmd: number, status: number, body: B
     } else if (mid === ALL_ONES) {
       // MS-SMB2 2.2.23.1: the only unsolicited message is an oplock break notification.
       must(cmd === Command.OPLOCK_BREAK && ss === 24, `unsolicited command ${cmd} with StructureSize ${ss}`)
-    } else if (isError || status === 0x80000005 && cmd !== Command.QUERY_INFO && cmd !== Command.IOCTL && cmd !== Command.READ) must(ss === 9, `error response of command ${cmd} with StructureSize ${ss}`)
+    } else if (isError || (status === 0x80000005 && cmd !== Command.QUERY_INFO && cmd !== Command.IOCTL && cmd !== Command.READ)) must(ss === 9, `error response of command ${cmd} with StructureSize ${ss}`)
     else if (expected[cmd] !== undefined && status !== 0x80000005 && status !== 0x80000006) must(ss === expected[cmd], `command ${cmd} status 0x${status.toString(16)} answered with StructureSize ${ss}`)
     if (cmd === Command.QUERY_DIRECTORY || cmd === Command.QUERY_INFO) {
       if (!isError) {

@@ -30,11 +30,11 @@ function ringFor(t: { teardown(fn: () => unknown): void }, entries = 64, flags?:
 /** A connected TCP pair on loopback; the server side is paused so libuv never reads its fd. */
 async function tcpPair(t: { teardown(fn: () => unknown): void }): Promise<{ a: Socket; b: Socket; afd: number; bfd: number }> {
   const server = createServer({ pauseOnConnect: true });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
   const a = connect(port, '127.0.0.1');
-  await new Promise<void>((r) => a.once('connect', () => r()));
+  await new Promise<void>((resolve) => a.once('connect', () => resolve()));
   a.pause();
   const b = await accepted;
   t.teardown(() => {
@@ -117,7 +117,7 @@ t.test('completions wake the loop through the ring fd itself; a DEFER_TASKRUN ri
   const { a, bfd } = await tcpPair(t);
   const buf = Buffer.alloc(8);
   const p = ring.recv(bfd, buf, 0, 8);
-  await new Promise((r) => setTimeout(r, 50));
+  await new Promise((resolve) => setTimeout(resolve, 50));
   const w0 = ring.counters().wakeups;
   a.write('wake');
   t.equal(await p, 4);
@@ -134,7 +134,7 @@ t.test('completions wake the loop through the ring fd itself; a DEFER_TASKRUN ri
   t.ok(deferred.counters().setupFlags & F.IORING_SETUP_DEFER_TASKRUN, 'the first DEFER_TASKRUN ring of this loop has it');
   t.equal(await eventfds(), before, 'and no eventfd: the kernel does not promise to signal one in time');
   const q = deferred.recv(bfd, buf, 0, 8);
-  await new Promise((r) => setTimeout(r, 50));
+  await new Promise((resolve) => setTimeout(resolve, 50));
   const waits = deferred.counters().ringWaits;
   t.ok(waits > 0, `the loop slept in the ring while the recv was pending (${waits} waits)`);
   a.write('late');
@@ -144,7 +144,7 @@ t.test('completions wake the loop through the ring fd itself; a DEFER_TASKRUN ri
   // a timer, the threadpool (fs), another socket (the plain ring's fd).
   const r2 = deferred.recv(bfd, buf, 0, 8);
   const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, 30));
+  await new Promise((resolve) => setTimeout(resolve, 30));
   t.ok(performance.now() - t0 < 1000, 'a timer fires while a recv is pending on the waiting ring');
   const { readFile } = await import('node:fs/promises');
   t.ok((await readFile(addonPath)).length > 0, 'a threadpool op completes while the loop sleeps in the ring');
@@ -192,8 +192,8 @@ t.test('liveness: round trips with a client in another process do not wait for a
     try { ring = Ring.create(16, flags === undefined ? {} : { flags }); } catch { continue; }
     try {
       const server = createServer({ pauseOnConnect: true });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      const accepted = new Promise<Socket>((r) => server.once('connection', r));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
       const peer = pingPongPeer((server.address() as { port: number }).port, rounds);
       const sock = await accepted;
       const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
@@ -350,7 +350,7 @@ t.test('multishot recv into a provided-buffer group: one SQE, a CQE per chunk, s
   const arena = Buffer.alloc(64);
   const chunks: [number, boolean][] = [];
   let next: (() => void) | undefined;
-  const waitChunk = () => new Promise<void>((r) => (next = r));
+  const waitChunk = () => new Promise<void>((resolve) => (next = resolve));
   const before = ring.counters();
   ring.provideBuffer(group, arena, 0, 16);
   t.throws(() => ring.provideBuffer(group, arena, 16, 16), { code: 'SMBTS_ERR_RING_BUSY' }, 'one span at a time');
@@ -380,7 +380,7 @@ t.test('multishot recv into a provided-buffer group: one SQE, a CQE per chunk, s
   t.equal(arena.subarray(10, 15).toString(), 'later', 'nothing was lost');
   // Cancelled: ECANCELED, the span given stays unconsumed (and is the one the next recv fills).
   ring.provideBuffer(group, arena, 15, 16);
-  await new Promise((r) => setTimeout(r, 20));
+  await new Promise((resolve) => setTimeout(resolve, 20));
   ring.cancel(ended);
   await t.rejects(ended, errnoLike('ECANCELED'));
   ended = ring.recvMultishot(bfd, group, onData);
@@ -445,7 +445,7 @@ t.test('sendmsg holds every buffer until its CQE', { skip }, async (t) => {
   })();
   for (let i = 0; i < 3; i++) {
     gc();
-    await new Promise((r) => setImmediate(r));
+    await new Promise((resolve) => setImmediate(resolve));
   }
   t.equal(finalized, 0, 'neither buffer collected while the sendmsg is in flight');
   const sink = Buffer.alloc(filler.length + 128 * 1024);
@@ -625,7 +625,7 @@ t.test('a Buffer handed to the kernel is held until its CQE', { skip }, async (t
   })();
   for (let i = 0; i < 3; i++) {
     gc();
-    await new Promise((r) => setImmediate(r));
+    await new Promise((resolve) => setImmediate(resolve));
   }
   t.equal(finalized, false, 'not collected while the recv is in flight');
   await ring.send(afd, Buffer.from('late'), 0, 4);
@@ -728,7 +728,7 @@ t.test('decodeStatx of a zeroed buffer', { skip }, async (t) => {
 
 t.test('busy polling: a completion soon after a wake-up is taken without a sleep; windows that close empty stop being opened', { skip }, async (t) => {
   const F = ringSetupFlags();
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   for (const [name, flags] of [['default', undefined], ['DEFER_TASKRUN', F.IORING_SETUP_SINGLE_ISSUER | F.IORING_SETUP_DEFER_TASKRUN]] as const) {
     let ring: Ring;
     try { ring = ringFor(t, 8, flags); } catch { continue; } // DEFER_TASKRUN unsupported: the setup-flags test says so

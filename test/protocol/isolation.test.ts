@@ -9,7 +9,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import {
-  closeBody, Command, createBody, Disposition, fileIdOf, flushBody, MemClient, memServer, negotiateBody, parseResponses,
+  closeBody, Command, createBody, Disposition, flushBody, MemClient, memServer, negotiateBody, parseResponses,
   queryInfoBody, readBody, readData, sessionSetupBody, setInfoBody, smallBody, Status, writeBody, type FileId,
 } from '../helpers/mem-client.js'
 import { frameLimit } from '../../src/transport/tcp.js'

@@ -45,7 +45,9 @@ t.test('a signed WRITE with a flipped byte anywhere is refused with ACCESS_DENIE
       return m
     }
     // Header fields a MITM would change, the signature itself, the body and the data.
-    for (const at of [12 /* Command */, 24 /* MessageId */, 36 /* TreeId */, 48, 63 /* Signature */, 64 + 8 /* Offset */, 64 + 48 + 7 /* data */]) {
+    for (const at of [
+      12 /* Command */, 24 /* MessageId */, 36 /* TreeId */, 48, 63 /* Signature */, 64 + 8 /* Offset */, 64 + 48 + 7 /* data */,
+    ]) {
       const bad = signedWrite()
       if (at === 24) { bad.writeBigUInt64LE(c.nextMid++, 24) } else bad[at] ^= 0x01
       const [pdu] = await c.raw(bad)
