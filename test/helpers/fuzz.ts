@@ -55,7 +55,7 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 16 }) }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 16 }) }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('dup' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 64 }), to: fc.nat() }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant('append' as const), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 32 }) }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('append' as const), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 32 }) }), weight: 1 }
 )
 
 /** Applies one mutation; positions are taken modulo the buffer's length. Never modifies `b`. */
@@ -98,7 +98,7 @@ export function mutated (valid: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {
 }
 
 /** Every prefix of `b` (the "cut at every offset" sweep). */
-export function* prefixes (b: Buffer): Generator<Buffer> {
+export function * prefixes (b: Buffer): Generator<Buffer> {
   for (let i = 0; i < b.length; i++) yield b.subarray(0, i)
 }
 

@@ -23,7 +23,6 @@ const STATUS_TOO_MANY_OPENED_FILES = 0xc000011f
 const STATUS_INSUFFICIENT_RESOURCES = 0xc000009a
 const MiB = 1024 * 1024
 
-
 /** Polls `cond` until it holds or `ms` pass. */
 async function until (cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms

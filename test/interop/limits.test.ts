@@ -13,7 +13,6 @@ import { closedWithin, connect, frame } from '../helpers/raw-socket.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-
 async function bystander (t: Test, live: LiveServer, tag: string): Promise<void> {
   const data = randomBytes(4 * 1024 * 1024 + 3)
   writeFileSync(join(live.root, `by-${tag}.bin`), data)

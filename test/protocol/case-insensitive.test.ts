@@ -34,7 +34,6 @@ async function nameOf (c: MemClient, fid: FileId): Promise<string> {
   return b.toString('utf16le', 4, 4 + b.readUInt32LE(0))
 }
 
-
 onEach('open, overwrite and collision by another spelling', async (t, backend) => {
   const srv = setup(t, backend)
   srv.files.write('t015-15.txt', 'fifteen')

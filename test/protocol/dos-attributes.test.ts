@@ -75,9 +75,9 @@ async function allViews (c: MemClient, dir: FileId, fid: FileId, name: string): 
   const basic = await queryBasic(c, fid)
   const list = outputBuffer(await c.queryDirectory(dir, name, FileBothDirectoryInformation, 1))
   return {
-    'FileAllInformation': { ...times(all, 0), fileAttributes: all.readUInt32LE(32) },
-    'FileNetworkOpenInformation': { ...times(net, 0), fileAttributes: net.readUInt32LE(48) },
-    'FileAttributeTagInformation': { ...basic, fileAttributes: tag.readUInt32LE(0) },
+    FileAllInformation: { ...times(all, 0), fileAttributes: all.readUInt32LE(32) },
+    FileNetworkOpenInformation: { ...times(net, 0), fileAttributes: net.readUInt32LE(48) },
+    FileAttributeTagInformation: { ...basic, fileAttributes: tag.readUInt32LE(0) },
     'QUERY_DIRECTORY FileBothDirectoryInformation': { ...times(list, 8), fileAttributes: list.readUInt32LE(56) },
   }
 }
