@@ -7,8 +7,6 @@ import neostandard, { resolveIgnoresFromGitignore } from 'neostandard'
 import tseslint from 'typescript-eslint'
 
 export default [
-  // Until they are reformatted on their own (a concurrent branch edits them).
-  { ignores: ['src/io/native.ts', 'src/io/ring.ts'] },
   ...neostandard({ ts: true, noJsx: true, env: ['node'], ignores: resolveIgnoresFromGitignore() }),
   {
     rules: {
