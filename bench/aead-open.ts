@@ -4,7 +4,7 @@
 // other load on the machine counts less than in wall-clock figures).
 //   npm run build, then: node bench/aead-open.ts [MiB per message, default 8] [GiB per case, default 1]
 import { randomBytes } from 'node:crypto'
-import { aeadOpen, aeadOpenInPlace, aeadSeal } from '../dist/crypto/encryption.js'
+import { aeadOpen, aeadOpenInPlace, aeadSeal } from '#dist/crypto/encryption.js'
 
 const MiB = 1024 * 1024
 const size = Number(process.argv[2] ?? 8) * MiB

@@ -7,11 +7,11 @@
 // Medians of alternating rounds (the machine is noisy: FIELD-NOTES).
 //
 //   npm run build && node bench/case-lookup.ts [DIR]
-// Runs under Node 24 (type stripping), on the built dist/.
+// Runs under Node 24 (type stripping), on the built dist/ (`#dist/`: package.json "imports").
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { posixBackend } from '../dist/vfs/posix.js'
+import { posixBackend } from '#dist/vfs/posix.js'
 
 const base = mkdtempSync(join(process.argv[2] ?? tmpdir(), 'smbts-case-bench-'))
 const ROUNDS = 5

@@ -4,14 +4,14 @@
 // (the machine is noisy: FIELD-NOTES).
 //
 //   npm run build && node bench/echo-inproc.ts [REQUESTS_PER_ROUND]
-// Runs under Node 24 (type stripping), on the built dist/.
-import { Smb2Connection } from '../dist/smb2/connection.js'
-import { receivePdu } from '../dist/smb2/receive.js'
-import { ServerState } from '../dist/session/server-state.js'
-import { parseConfigText } from '../dist/config/config.js'
-import { posixBackend } from '../dist/vfs/posix.js'
-import { silentLogger } from '../dist/control/log.js'
-import { encodeHeader } from '../dist/wire/header.js'
+// Runs under Node 24 (type stripping), on the built dist/ (`#dist/`: package.json "imports").
+import { Smb2Connection } from '#dist/smb2/connection.js'
+import { receivePdu } from '#dist/smb2/receive.js'
+import { ServerState } from '#dist/session/server-state.js'
+import { parseConfigText } from '#dist/config/config.js'
+import { posixBackend } from '#dist/vfs/posix.js'
+import { silentLogger } from '#dist/control/log.js'
+import { encodeHeader } from '#dist/wire/header.js'
 
 const N = Number(process.argv[2] ?? 100_000)
 const ROUNDS = 7

@@ -312,7 +312,7 @@ async function transfers (s: Server, ctx: Ctx, mode: TransferMode, out: Figure[]
     { row: rowW, unit: 'MiB/s', better: 'higher', value: size / w.r.secs },
     { row: rowW, unit: 'CPU s/GiB', better: 'lower', value: w.cpu / gib },
     { row: rowR, unit: 'MiB/s', better: 'higher', value: size / r.r.secs },
-    { row: rowR, unit: 'CPU s/GiB', better: 'lower', value: r.cpu / gib },
+    { row: rowR, unit: 'CPU s/GiB', better: 'lower', value: r.cpu / gib }
   )
 }
 
@@ -554,9 +554,7 @@ function targets (rows: Figure[], key: (f: Figure) => string, cell: (server: str
     let target: string | undefined
     let ok = false
     const ratio = typeof sv === 'number' && sv > 0 ? v / sv : NaN
-    if (f.unit === 'CPU s/GiB') { target = 'CPU ≤ 2/3 of Samba'; ok = ratio <= 2 / 3 }
-    else if (f.unit === 'MiB/s' || f.unit === 'req/s' || f.unit === 'files/s') { target = '≥ Samba'; ok = ratio >= 1 }
-    else if (f.unit === 'RSS MiB' && /idle connections/.test(f.row)) { target = 'RSS < 150 MiB'; ok = v < 150 }
+    if (f.unit === 'CPU s/GiB') { target = 'CPU ≤ 2/3 of Samba'; ok = ratio <= 2 / 3 } else if (f.unit === 'MiB/s' || f.unit === 'req/s' || f.unit === 'files/s') { target = '≥ Samba'; ok = ratio >= 1 } else if (f.unit === 'RSS MiB' && /idle connections/.test(f.row)) { target = 'RSS < 150 MiB'; ok = v < 150 }
     if (target === undefined) continue
     total++
     if (ok) met++

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: no import cycle in src (scripts/cycles.ts), then unit, protocol (in
+# The whole test suite: no import cycle in src (scripts/cycles.ts), the types of test/, bench/ and
+# scripts/ (tsconfig.test.json) and the linter (eslint.config.js), then unit, protocol (in
 # memory), native, fuzz, system (the built CLI spawned, mounts), interop (real clients against a
 # live smbts on 127.0.0.1, on the io_uring fast path), smbtorture pass and knownfail lists; then
 # the interop suite once more on the fallback (node:net + node:fs), so both paths stay green.
@@ -13,11 +14,20 @@ for d in test/unit test/protocol test/native test/fuzz test/system test/interop;
   if compgen -G "$d/**/*.test.ts" >/dev/null || compgen -G "$d/*.test.ts" >/dev/null; then dirs+=("$d"); fi
 done
 rc=0
+failed=()
 # No import cycle in src (npm run cycles): a second, so first.
-node scripts/cycles.ts || rc=$?
+node scripts/cycles.ts || { rc=$?; failed+=(cycles); }
+# npm run lint, less tsconfig.json, which the build npm test starts with has just checked: the
+# types of everything else (src/ again, with test/, bench/, scripts/), then ESLint (~30 s).
+# A failure fails the run at the end; the tests run all the same.
+echo "# typecheck: tsc -p tsconfig.test.json"
+tsc -p tsconfig.test.json || { rc=$?; failed+=(typecheck); }
+echo "# lint: eslint ."
+eslint . || { rc=$?; failed+=(lint); }
 tap "${dirs[@]}" "$@" || rc=$?
 if [ -d test/interop ] && [ "${SMBTS_SKIP_FALLBACK_RUN:-}" != 1 ]; then
   echo "# the interop suite again on the fallback transport (SMBTS_TEST_TRANSPORT=net)"
   SMBTS_TEST_TRANSPORT=net tap test/interop "$@" || rc=$?
 fi
+if [ ${#failed[@]} -gt 0 ]; then echo "# failed before the tests ran (see the top of the log): ${failed[*]}"; fi
 exit "$rc"

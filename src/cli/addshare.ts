@@ -64,7 +64,7 @@ export function runAddShare (args: AddShareArgs, io: CliIO): void {
     case 'add':
       if (here) throw new CliError(`share '${args.share}' already exists in ${args.config} (use -u to update)`)
       if (!params.some(([k]) => lookupShareParam(k)!.def.name === 'path')) {
-        throw new CliError(`a new share needs a path: -o "path = /some/dir"`)
+        throw new CliError('a new share needs a path: -o "path = /some/dir"')
       }
       next = addShareSection(text, args.share, params)
       break

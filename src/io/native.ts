@@ -29,13 +29,13 @@
 // `nativeAvailable` is false, `nativeLoadError` says why, and any use of `native` throws an
 // Error with code SMBTS_ERR_NATIVE_UNAVAILABLE.
 
-import { createRequire } from 'node:module';
-import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+import { createRequire } from 'node:module'
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util'
 
 /** A path as the kernel sees it: a UTF-8 string or raw bytes. */
-export type NativePath = string | Uint8Array;
+export type NativePath = string | Uint8Array
 /** A 64-bit integer: a safe-integer number or a bigint. */
-export type Int64 = number | bigint;
+export type Int64 = number | bigint
 
 export interface Statx {
   /** STATX_* bits the filesystem actually filled in. */
@@ -107,7 +107,7 @@ export type NativeOpName =
   | 'openat2' | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'symlinkat' | 'readlinkat'
   | 'statx' | 'statxXattr' | 'statxBatch' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'ftruncate' | 'futimens'
   | 'fchmod' | 'fchown' | 'fgetxattr' | 'fsetxattr' | 'flistxattr' | 'fremovexattr' | 'close'
-  | 'pread' | 'pwrite';
+  | 'pread' | 'pwrite'
 
 /** Linux values, exported by the addon from the C headers it was built with. */
 export interface NativeConstants {
@@ -310,7 +310,7 @@ export interface SocketAddress {
 }
 
 /** errno -> [name, message], asked of libuv once per errno. */
-const errnoText = new Map<number, [string, string]>();
+const errnoText = new Map<number, [string, string]>()
 
 /**
  * The Error of a failed syscall from its negative result (`res` = -errno): `code` (errno name),
@@ -318,65 +318,65 @@ const errnoText = new Map<number, [string, string]>();
  * way come from completion loops and synchronous calls on hot paths (an expected ENOENT or ENODATA
  * is on the path of many CREATEs), where capturing one costs more than the call.
  */
-export function errnoError(res: number, syscall: string): NativeErrnoError {
-  let t = errnoText.get(res);
+export function errnoError (res: number, syscall: string): NativeErrnoError {
+  let t = errnoText.get(res)
   if (t === undefined) {
     try {
-      t = [getSystemErrorName(res), getSystemErrorMessage(res)];
+      t = [getSystemErrorName(res), getSystemErrorMessage(res)]
     } catch {
-      t = [`E${-res}`, 'unknown error'];
+      t = [`E${-res}`, 'unknown error']
     }
-    errnoText.set(res, t);
+    errnoText.set(res, t)
   }
-  const [code, text] = t;
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  const e = new Error(`${code}: ${text}, ${syscall}`) as NativeErrnoError;
-  Error.stackTraceLimit = limit;
-  e.code = code;
-  e.errno = -res;
-  e.syscall = syscall;
-  return e;
+  const [code, text] = t
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const e = new Error(`${code}: ${text}, ${syscall}`) as NativeErrnoError
+  Error.stackTraceLimit = limit
+  e.code = code
+  e.errno = -res
+  e.syscall = syscall
+  return e
 }
 
 /** True when `e` is a rejection from a failed syscall (has string code and numeric errno). */
-export function isNativeErrnoError(e: unknown): e is NativeErrnoError {
+export function isNativeErrnoError (e: unknown): e is NativeErrnoError {
   return e instanceof Error && typeof (e as NativeErrnoError).code === 'string' &&
     typeof (e as NativeErrnoError).errno === 'number' &&
-    typeof (e as NativeErrnoError).syscall === 'string';
+    typeof (e as NativeErrnoError).syscall === 'string'
 }
 
 // Two levels below the repository root both from src/io (tsx/tap) and dist/io (compiled).
-const ADDON_PATH = '../../native/build/Release/smbts.node';
+const ADDON_PATH = '../../native/build/Release/smbts.node'
 
-function load(): { addon?: NativeAddon; error?: Error } {
+function load (): { addon?: NativeAddon; error?: Error } {
   try {
-    const require = createRequire(import.meta.url);
-    return { addon: require(ADDON_PATH) as NativeAddon };
+    const require = createRequire(import.meta.url)
+    return { addon: require(ADDON_PATH) as NativeAddon }
   } catch (e) {
-    const error = e instanceof Error ? e : new Error(String(e));
-    return { error };
+    const error = e instanceof Error ? e : new Error(String(e))
+    return { error }
   }
 }
 
-const loaded = load();
+const loaded = load()
 
-export const nativeAvailable: boolean = loaded.addon !== undefined;
-export const nativeLoadError: Error | undefined = loaded.error;
+export const nativeAvailable: boolean = loaded.addon !== undefined
+export const nativeLoadError: Error | undefined = loaded.error
 
-function unavailable(): NativeAddon {
+function unavailable (): NativeAddon {
   return new Proxy({} as NativeAddon, {
-    get(_target, prop) {
-      if (typeof prop === 'symbol' || prop === 'then') return undefined; // not a thenable
+    get (_target, prop) {
+      if (typeof prop === 'symbol' || prop === 'then') return undefined // not a thenable
       const err = new Error(
         `smbts native addon unavailable (${nativeLoadError?.message ?? 'not built'}); ` +
           `cannot use native.${prop}`,
-        { cause: nativeLoadError },
-      ) as Error & { code: string };
-      err.code = 'SMBTS_ERR_NATIVE_UNAVAILABLE';
-      throw err;
+        { cause: nativeLoadError }
+      ) as Error & { code: string }
+      err.code = 'SMBTS_ERR_NATIVE_UNAVAILABLE'
+      throw err
     },
-  });
+  })
 }
 
-export const native: NativeAddon = loaded.addon ?? unavailable();
+export const native: NativeAddon = loaded.addon ?? unavailable()

@@ -237,4 +237,3 @@ export function openRpcPipe (name: string, env: RpcEnv): RpcPipe | undefined {
   if (n === undefined) return undefined
   return new RpcPipe(n, PIPES[n], env)
 }
-

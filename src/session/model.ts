@@ -65,7 +65,7 @@ export class TreeConnect {
     readonly shareName: string,
     readonly fs: ShareFs | undefined,
     readonly maximalAccess: number,
-    readonly isPipe: boolean,
+    readonly isPipe: boolean
   ) {}
 }
 
@@ -114,6 +114,6 @@ export class Open {
     readonly grantedAccess: number,
     readonly shareAccess: number,
     readonly createOptions: number,
-    readonly isDirectory: boolean,
+    readonly isDirectory: boolean
   ) {}
 }

@@ -52,7 +52,7 @@ export class ServerState {
     public accounts: Map<string, Buffer>,
     readonly backend: Backend,
     readonly log: Logger,
-    readBufferRegistry?: BufferRegistry,
+    readBufferRegistry?: BufferRegistry
   ) {
     this.readBuffers = new BufferPool({ registry: readBufferRegistry })
     this.oplocks = new MemoryOplockStore(OPLOCK_BREAK_TIMEOUT_MS, (m) => { log.debug('oplock', m) })

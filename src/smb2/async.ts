@@ -23,7 +23,7 @@ export class AsyncOperation {
     readonly messageId: bigint,
     readonly command: number,
     readonly session: Session | undefined,
-    readonly tree: TreeConnect | undefined,
+    readonly tree: TreeConnect | undefined
   ) {}
 
   get signal (): AbortSignal { return this.ac.signal }
@@ -96,4 +96,3 @@ export class AsyncTable {
     return n
   }
 }
-

@@ -4,6 +4,7 @@ import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 
 // MS-FSCC 2.1.5.2: characters never valid in a file name component (":" would name a stream).
+// eslint-disable-next-line no-control-regex -- the control characters are what it refuses
 const INVALID = /[\x00-\x1f"*/:<>?|]/
 
 /** "dir\\file.txt" → "dir/file.txt"; "" → "" (the share root). */

@@ -89,7 +89,9 @@ export function response (conn: Smb2Connection, ctx: RequestContext, reply: Repl
     // The TREE_CONNECT response itself is sent as the request came: the client learns from it
     // that the share requires encryption (MS-SMB2 3.3.5.7).
     encryptWith: cmd !== Command.SESSION_SETUP && cmd !== Command.NEGOTIATE &&
-      (ctx.session?.encryptData === true || (ctx.tree?.encryptData === true && cmd !== Command.TREE_CONNECT)) ? ctx.session : undefined,
+      (ctx.session?.encryptData === true || (ctx.tree?.encryptData === true && cmd !== Command.TREE_CONNECT))
+      ? ctx.session
+      : undefined,
   }
 }
 

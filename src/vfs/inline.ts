@@ -30,7 +30,9 @@ import { native } from '../io/native.js'
 export type InlineKind = 'memory' | 'local'
 
 /** statfs(2) f_type magics (linux/magic.h). */
-const MEMORY_FS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */])
+const MEMORY_FS = new Set([
+  0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */,
+])
 const LOCAL_FS = new Set([
   0xef53 /* ext2/3/4 */, 0x58465342 /* xfs */, 0x9123683e /* btrfs */, 0xf2f52010 /* f2fs */,
   0x2fc12fc1 /* zfs */, 0xca451a4e /* bcachefs */, 0x794c7630 /* overlayfs */,

@@ -116,7 +116,7 @@ const headerArb = fc.record({
   nextCommand: fc.constantFrom(0, 64, 72, 0xffffffff), messageId: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
   asyncId: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), treeId: fc.nat(), sessionId: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
 })
-const headerBytes = (h: Parameters<typeof encodeHeader>[0], body = Buffer.alloc(0)): Buffer => {
+const headerBytes = (h: Parameters<typeof encodeHeader>[0], body: Buffer = Buffer.alloc(0)): Buffer => {
   const b = Buffer.alloc(64 + body.length); encodeHeader(h, b); body.copy(b, 64); return b
 }
 target({
@@ -156,16 +156,20 @@ target({
 // ------------------------------------------------------------------ NEGOTIATE request and contexts
 
 const negCtx = fc.oneof(
-  fc.record({ type: fc.constant(1), data: fc.tuple(fc.integer({ min: 0, max: 3 }), bytes(0, 40)).map(([n, salt]) => {
-    const d = Buffer.alloc(4 + n * 2 + salt.length); d.writeUInt16LE(n, 0); d.writeUInt16LE(salt.length, 2)
-    for (let i = 0; i < n; i++) d.writeUInt16LE(1, 4 + i * 2)
-    salt.copy(d, 4 + n * 2); return d
-  }) }),
-  fc.record({ type: fc.constantFrom(2, 3, 6, 7, 8), data: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 6 }).map(ids => {
-    const d = Buffer.alloc(2 + ids.length * 2); d.writeUInt16LE(ids.length, 0); ids.forEach((x, i) => d.writeUInt16LE(x, 2 + i * 2)); return d
-  }) }),
+  fc.record({
+    type: fc.constant(1), data: fc.tuple(fc.integer({ min: 0, max: 3 }), bytes(0, 40)).map(([n, salt]) => {
+      const d = Buffer.alloc(4 + n * 2 + salt.length); d.writeUInt16LE(n, 0); d.writeUInt16LE(salt.length, 2)
+      for (let i = 0; i < n; i++) d.writeUInt16LE(1, 4 + i * 2)
+      salt.copy(d, 4 + n * 2); return d
+    })
+  }),
+  fc.record({
+    type: fc.constantFrom(2, 3, 6, 7, 8), data: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 6 }).map(ids => {
+      const d = Buffer.alloc(2 + ids.length * 2); d.writeUInt16LE(ids.length, 0); ids.forEach((x, i) => d.writeUInt16LE(x, 2 + i * 2)); return d
+    })
+  }),
   fc.record({ type: fc.constant(5), data: fc.string({ maxLength: 20 }).map(u16s) }),
-  fc.record({ type: fc.integer({ min: 0, max: 0xffff }), data: bytes(0, 24) }),
+  fc.record({ type: fc.integer({ min: 0, max: 0xffff }), data: bytes(0, 24) })
 )
 const negotiateArb = fc.record({
   dialects: fc.array(fc.constantFrom(0x0202, 0x0210, 0x0300, 0x0302, 0x0311, 0x02ff, 0x0000, 0xffff), { minLength: 1, maxLength: 8 }),
@@ -240,7 +244,7 @@ const spnegoArb = fc.oneof(
   fc.record({ mechTypes: fc.array(oidArb, { minLength: 1, maxLength: 4 }), mechToken: fc.option(bytes(0, 80), { nil: undefined }), mechListMIC: fc.option(bytes(0, 20), { nil: undefined }) })
     .map(i => encodeInit(i)),
   fc.record({ negState: fc.option(fc.constantFrom(0 as const, 1 as const, 2 as const, 3 as const), { nil: undefined }), supportedMech: fc.option(oidArb, { nil: undefined }), responseToken: fc.option(bytes(0, 80), { nil: undefined }), mechListMIC: fc.option(bytes(0, 20), { nil: undefined }) })
-    .map(r => encodeResp(r)),
+    .map(r => encodeResp(r))
 )
 target({
   name: 'spnego.parseInit/parseResp/decodeOid',
@@ -308,7 +312,7 @@ const sidArb: fc.Arbitrary<Sid> = fc.record({ revision: fc.constant(1), identifi
 const aceArb: fc.Arbitrary<Ace> = fc.oneof(
   fc.record({ type: fc.integer({ min: 0, max: 3 }), flags: fc.integer({ min: 0, max: 255 }), mask: fc.nat(), sid: sidArb }),
   fc.record({ type: fc.constantFrom(0x09, 0x0a, 0x0d, 0x11, 0x12, 0x13), flags: fc.integer({ min: 0, max: 255 }), mask: fc.nat(), sid: sidArb, extra: bytes(0, 12).map(b => b.subarray(0, b.length & ~3)) }),
-  fc.record({ type: fc.constantFrom(0x05, 0x06, 0x07, 0x0b), flags: fc.integer({ min: 0, max: 255 }), mask: fc.nat(), body: bytes(8, 40).map(b => b.subarray(0, b.length & ~3)) }),
+  fc.record({ type: fc.constantFrom(0x05, 0x06, 0x07, 0x0b), flags: fc.integer({ min: 0, max: 255 }), mask: fc.nat(), body: bytes(8, 40).map(b => b.subarray(0, b.length & ~3)) })
 )
 // Object ACEs need ACL_REVISION_DS (4).
 const aclArb: fc.Arbitrary<Acl> = fc.record({ revision: fc.constantFrom(2, 4), aces: fc.array(aceArb, { maxLength: 5 }) })
@@ -342,7 +346,7 @@ const setInfoArb = fc.oneof(
   eaArb.map(es => Buffer.concat([Buffer.from([FileInformationClass.FileFullEaInformation]), encodeFileFullEaInformation(es)])),
   fc.tuple(fc.constantFrom(...SET_CLASSES), fc.oneof(bytes(0, 80), fc.tuple(fc.boolean(), fc.string({ maxLength: 30 })).map(([r, n]) => {
     const name = u16s(n); const b = Buffer.alloc(20 + name.length); b[0] = r ? 1 : 0; b.writeUInt32LE(name.length, 16); name.copy(b, 20); return b
-  }))).map(([cls, b]) => Buffer.concat([Buffer.from([cls]), b])),
+  }))).map(([cls, b]) => Buffer.concat([Buffer.from([cls]), b]))
 )
 target({
   name: 'fscc.decodeSetFileInfo',
@@ -362,14 +366,18 @@ target({
 const syntaxArb = fc.record({ uuid: fc.uuid(), version: fc.nat() })
 const SRVSVC = { uuid: '4b324fc8-1670-01d3-1278-5a47bf6ee188', version: 3 }
 const rpcArb = fc.oneof(
-  fc.record({ callId: fc.nat(), maxXmitFrag: fc.integer({ min: 0, max: 0xffff }), maxRecvFrag: fc.integer({ min: 0, max: 0xffff }), assocGroupId: fc.nat(),
-    contexts: fc.array(fc.record({ contextId: fc.integer({ min: 0, max: 0xffff }), abstractSyntax: fc.oneof(fc.constant(SRVSVC), syntaxArb), transferSyntaxes: fc.array(fc.oneof(fc.constant(NDR20), syntaxArb), { maxLength: 3 }) }), { maxLength: 4 }) })
+  fc.record({
+    callId: fc.nat(), maxXmitFrag: fc.integer({ min: 0, max: 0xffff }), maxRecvFrag: fc.integer({ min: 0, max: 0xffff }), assocGroupId: fc.nat(),
+    contexts: fc.array(fc.record({ contextId: fc.integer({ min: 0, max: 0xffff }), abstractSyntax: fc.oneof(fc.constant(SRVSVC), syntaxArb), transferSyntaxes: fc.array(fc.oneof(fc.constant(NDR20), syntaxArb), { maxLength: 3 }) }), { maxLength: 4 })
+  })
     .map(p => encodeBind(p)),
   fc.record({ callId: fc.nat(), contextId: fc.integer({ min: 0, max: 3 }), opnum: fc.integer({ min: 0, max: 40 }), stub: bytes(0, 120), pfcFlags: fc.constantFrom(3, 1, 2, 0, 0x83) })
     .map(p => encodeRequest(p)),
-  fc.record({ ptype: fc.constant(PType.BIND_ACK), callId: fc.nat(), maxXmitFrag: fc.integer({ min: 0, max: 0xffff }), maxRecvFrag: fc.integer({ min: 0, max: 0xffff }), assocGroupId: fc.nat(), secondaryAddress: fc.string({ maxLength: 20 }),
-    results: fc.array(fc.record({ result: fc.integer({ min: 0, max: 3 }), reason: fc.integer({ min: 0, max: 3 }), transferSyntax: syntaxArb }), { maxLength: 3 }) })
-    .map(a => encodeBindAck(a as Parameters<typeof encodeBindAck>[0])),
+  fc.record({
+    ptype: fc.constant(PType.BIND_ACK), callId: fc.nat(), maxXmitFrag: fc.integer({ min: 0, max: 0xffff }), maxRecvFrag: fc.integer({ min: 0, max: 0xffff }), assocGroupId: fc.nat(), secondaryAddress: fc.string({ maxLength: 20 }),
+    results: fc.array(fc.record({ result: fc.integer({ min: 0, max: 3 }), reason: fc.integer({ min: 0, max: 3 }), transferSyntax: syntaxArb }), { maxLength: 3 })
+  })
+    .map(a => encodeBindAck(a as Parameters<typeof encodeBindAck>[0]))
 )
 target({
   name: 'rpc.pdu',
@@ -423,7 +431,7 @@ target({
   const line = fc.oneof(
     fc.constantFrom('[global]', '[share]', '[homes]', '[IPC$]', '[', ']', '; comment', '# comment', ''),
     fc.tuple(fc.constantFrom(...KEYS), fc.oneof(fc.constantFrom(...VALUES), fc.string({ maxLength: 20 }))).map(([k, v]) => `${k} = ${v}`),
-    fc.string({ maxLength: 30 }).map(s => s.replace(/include/gi, 'inc')),
+    fc.string({ maxLength: 30 }).map(s => s.replace(/include/gi, 'inc'))
   )
   target({
     name: 'config.parseConfigText',

@@ -14,7 +14,7 @@ import t from 'tap'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  fc, fuzz, mutate, mutationArb, replayFixtures, reportExecutions, executions, type Mutation,
+  fc, fuzz, mutate, mutationArb, replayFixtures, reportExecutions, type Mutation,
 } from '../helpers/fuzz.js'
 import {
   ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, flushBody, ioctlBody, MemClient, memServer, oplockBreakBody,
@@ -69,7 +69,7 @@ const bogusId = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(x => x.toString(
 const fidRef: fc.Arbitrary<FidRef> = fc.oneof(
   { arbitrary: slot.map(s => ({ k: 'slot' as const, slot: s })), weight: 8 },
   { arbitrary: fc.constant({ k: 'ones' as const }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant('bogus' as const), p: bogusId, v: bogusId }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('bogus' as const), p: bogusId, v: bogusId }), weight: 1 }
 )
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('create' as const), name: fc.nat({ max: NAMES.length - 1 }), dir: fc.boolean(), disposition: fc.integer({ min: 0, max: 5 }), access: fc.constantFrom(0xc0010000, 0x80000000, 0x12019f, 0x80, 0x10000, 0x2000000), options: fc.constantFrom(0, 0x40, 0x1000, 0x1040, 0x20), slot, oplock: fc.constantFrom(0, 0, 1, 8, 9, 0xff) }), weight: 5 },
@@ -84,14 +84,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('ack' as const), fid: fidRef, level: fc.constantFrom(0, 1, 8, 9, 0xff, 3) }), weight: 1 },
   { arbitrary: fc.constant({ op: 'echo' as const }), weight: 1 },
   { arbitrary: fc.constant({ op: 'logoff' as const }), weight: 1 },
-  { arbitrary: fc.constant({ op: 'tdis' as const }), weight: 1 },
+  { arbitrary: fc.constant({ op: 'tdis' as const }), weight: 1 }
 )
 const idRef: fc.Arbitrary<IdRef> = fc.oneof({ arbitrary: fc.constant('cur' as const), weight: 12 }, { arbitrary: fc.constantFrom('zero' as const, 'bogus' as const), weight: 1 })
 const reqArb: fc.Arbitrary<Req> = fc.record({ op: opArb, related: fc.oneof({ arbitrary: fc.constant(false), weight: 2 }, { arbitrary: fc.constant(true), weight: 1 }), sid: idRef, tid: idRef })
 const stepArb: fc.Arbitrary<Step> = fc.record({
   reqs: fc.array(reqArb, { minLength: 1, maxLength: 5 }),
-  bodyMutations: fc.oneof({ arbitrary: fc.constant([]), weight: 3 }, { arbitrary: fc.array(fc.record({ at: fc.nat(), m: mutationArb }), { minLength: 1, maxLength: 3 }), weight: 1 }),
-  pduMutations: fc.oneof({ arbitrary: fc.constant([]), weight: 6 }, { arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 2 }), weight: 1 }),
+  bodyMutations: fc.oneof({ arbitrary: fc.constant<Step['bodyMutations']>([]), weight: 3 }, { arbitrary: fc.array(fc.record({ at: fc.nat(), m: mutationArb }), { minLength: 1, maxLength: 3 }), weight: 1 }),
+  pduMutations: fc.oneof({ arbitrary: fc.constant<Step['pduMutations']>([]), weight: 6 }, { arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 2 }), weight: 1 }),
 })
 const caseArb: fc.Arbitrary<Case> = fc.record({
   dialect: fc.constantFrom(0x0202, 0x0210, 0x0300, 0x0302, 0x0311),
@@ -140,7 +140,7 @@ function parseStrict (pdu: Buffer): Array<{ cmd: number, status: number, body: B
     } else if (mid === ALL_ONES) {
       // MS-SMB2 2.2.23.1: the only unsolicited message is an oplock break notification.
       must(cmd === Command.OPLOCK_BREAK && ss === 24, `unsolicited command ${cmd} with StructureSize ${ss}`)
-    } else if (isError || status === 0x80000005 && cmd !== Command.QUERY_INFO && cmd !== Command.IOCTL && cmd !== Command.READ) must(ss === 9, `error response of command ${cmd} with StructureSize ${ss}`)
+    } else if (isError || (status === 0x80000005 && cmd !== Command.QUERY_INFO && cmd !== Command.IOCTL && cmd !== Command.READ)) must(ss === 9, `error response of command ${cmd} with StructureSize ${ss}`)
     else if (expected[cmd] !== undefined && status !== 0x80000005 && status !== 0x80000006) must(ss === expected[cmd], `command ${cmd} status 0x${status.toString(16)} answered with StructureSize ${ss}`)
     if (cmd === Command.QUERY_DIRECTORY || cmd === Command.QUERY_INFO) {
       if (!isError) {
@@ -251,8 +251,7 @@ async function runCase (k: Case): Promise<void> {
           // an empty slot falls back to the latest open made, so most requests reach a real file
           const filled = model.slots.filter((x): x is FileId => x !== undefined)
           fid = model.slots[f.slot] ?? model.lastOpen ?? filled[filled.length - 1] ?? { persistent: BigInt(f.slot), volatile: BigInt(f.slot) }
-        }
-        else if (f.k === 'bogus') fid = { persistent: BigInt(f.p), volatile: BigInt(f.v) }
+        } else if (f.k === 'bogus') fid = { persistent: BigInt(f.p), volatile: BigInt(f.v) }
       }
       const s = r.sid === 'cur' ? sid : r.sid === 'zero' ? 0n : 0x1234567n
       const tr = r.tid === 'cur' ? tid : r.tid === 'zero' ? 0 : 0x7777
@@ -289,7 +288,7 @@ async function runCase (k: Case): Promise<void> {
       }
       return p
     })
-    const pdu = step.pduMutations.reduce((acc, m) => mutate(acc, m), Buffer.concat(padded))
+    const pdu = step.pduMutations.reduce<Buffer>((acc, m) => mutate(acc, m), Buffer.concat(padded))
     const sentBefore = c.sent.length
     await withTimeout(c.conn.handlePdu(pdu), 10000, 'handlePdu')
     const outs = c.sent.slice(sentBefore)
@@ -396,7 +395,7 @@ const teardownFirst: fc.Arbitrary<Case> = fc.record({
     fc.array(fc.record({ op: fc.record({ op: fc.constant('create' as const), name: fc.constantFrom(0, 1, 7), dir: fc.constant(false), disposition: fc.constant(3), access: fc.constant(0xc0010000), options: fc.constant(0), slot }), related: fc.constant(false), sid: fc.constant('cur' as const), tid: fc.constant('cur' as const) }), { minLength: 1, maxLength: 3 }),
     fc.constantFrom<Op>({ op: 'logoff' }, { op: 'tdis' }, { op: 'close', fid: { k: 'slot', slot: 0 }, flags: 0 }, { op: 'close', fid: { k: 'ones' }, flags: 0 }),
     fc.array(reqArb, { minLength: 1, maxLength: 4 }),
-    fc.array(reqArb.map(r => ({ ...r, sid: 'cur' as const, tid: 'cur' as const })), { minLength: 0, maxLength: 3 }),
+    fc.array(reqArb.map(r => ({ ...r, sid: 'cur' as const, tid: 'cur' as const })), { minLength: 0, maxLength: 3 })
   ).map(([creates, killer, after, later]) => [
     { reqs: creates, bodyMutations: [], pduMutations: [] },
     // a CREATE, then the teardown related to it, then more requests in the same compound

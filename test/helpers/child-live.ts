@@ -69,7 +69,7 @@ export async function startChildLive (o: ChildLiveOptions = {}): Promise<ChildLi
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return m === null ? 0 : Number(m[1]) * 1024
   }
-  return {
+  const live: ChildLive = {
     port, pid, root, share, user, password, logs, proc,
     resetPeak () { writeFileSync(`/proc/${pid}/clear_refs`, '5') },
     memory () { return { rss: status('VmRSS'), peak: status('VmHWM') } },
@@ -81,8 +81,9 @@ export async function startChildLive (o: ChildLiveOptions = {}): Promise<ChildLi
       await exited
     },
     async stop () {
-      await this.kill9()
+      await live.kill9()
       ts.remove()
     },
   }
+  return live
 }

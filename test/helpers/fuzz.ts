@@ -4,6 +4,7 @@
 // to a claimed length) and the regression fixtures: every counterexample fast-check finds is
 // written to test/fixtures/fuzz/<area>/<hash>.hex and replayed on every later run.
 import fc from 'fast-check'
+import type { Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -54,7 +55,7 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 16 }) }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 16 }) }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('dup' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 64 }), to: fc.nat() }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant('append' as const), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 32 }) }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('append' as const), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 32 }) }), weight: 1 }
 )
 
 /** Applies one mutation; positions are taken modulo the buffer's length. Never modifies `b`. */
@@ -97,7 +98,7 @@ export function mutated (valid: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {
 }
 
 /** Every prefix of `b` (the "cut at every offset" sweep). */
-export function* prefixes (b: Buffer): Generator<Buffer> {
+export function * prefixes (b: Buffer): Generator<Buffer> {
   for (let i = 0; i < b.length; i++) yield b.subarray(0, i)
 }
 
@@ -118,7 +119,7 @@ Buffer.allocUnsafe = function (size: number) { watch(size); return origAllocUnsa
 Buffer.allocUnsafeSlow = function (size: number) { watch(size); return origAllocUnsafeSlow.call(Buffer, size) } as typeof Buffer.allocUnsafeSlow
 
 export class ContractViolation extends Error {
-  constructor (message: string, readonly cause?: unknown) {
+  constructor (message: string, override readonly cause?: unknown) {
     super(message)
     this.name = 'ContractViolation'
   }
@@ -198,7 +199,7 @@ export function saveFixture (area: string, property: string, bytes: Buffer, meta
   return file
 }
 
-interface Tap { ok (v: unknown, m?: string, extra?: object): void, fail (m: string, extra?: object): void, comment (...m: unknown[]): void }
+type Tap = Pick<Test, 'ok' | 'fail' | 'comment'>
 
 /** Execution counts per file, printed by `reportExecutions`. */
 export const executions = { count: 0 }

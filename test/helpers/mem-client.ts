@@ -685,25 +685,32 @@ export class MemClient {
     if (r.status !== 0) throw new Error(`create ${name}: 0x${r.status.toString(16)}`)
     return fileIdOf(r)
   }
+
   write (fid: FileId, offset: number, data: Buffer, creditCharge?: number): Promise<Resp> {
     return this.request({ cmd: Command.WRITE, body: writeBody(fid, offset, data), creditCharge: creditCharge ?? chargeFor(data.length) })
   }
+
   read (fid: FileId, offset: number, length: number, creditCharge?: number): Promise<Resp> {
     return this.request({ cmd: Command.READ, body: readBody(fid, offset, length), creditCharge: creditCharge ?? chargeFor(length) })
   }
+
   close (fid: FileId): Promise<Resp> { return this.request({ cmd: Command.CLOSE, body: closeBody(fid) }) }
   queryDirectory (fid: FileId, pattern = '*', infoClass = 12, flags = 0): Promise<Resp> {
     return this.request({ cmd: Command.QUERY_DIRECTORY, body: queryDirectoryBody(fid, pattern, infoClass, flags) })
   }
+
   queryInfo (fid: FileId, infoType: number, infoClass: number, outLen?: number): Promise<Resp> {
     return this.request({ cmd: Command.QUERY_INFO, body: queryInfoBody(fid, infoType, infoClass, outLen) })
   }
+
   setInfo (fid: FileId, infoType: number, infoClass: number, data: Buffer): Promise<Resp> {
     return this.request({ cmd: Command.SET_INFO, body: setInfoBody(fid, infoType, infoClass, data) })
   }
+
   ioctl (ctlCode: number, fid: FileId, input: Buffer, maxOutput?: number): Promise<Resp> {
     return this.request({ cmd: Command.IOCTL, body: ioctlBody(ctlCode, fid, input, maxOutput) })
   }
+
   echo (): Promise<Resp> { return this.request({ cmd: Command.ECHO, body: smallBody() }) }
   /** MS-SMB2 2.2.24.1: acknowledges an oplock break of `fid` at `level`. */
   ack (fid: FileId, level: number): Promise<Resp> { return this.request({ cmd: Command.OPLOCK_BREAK, body: oplockBreakBody(fid, level) }) }
@@ -720,6 +727,7 @@ export class MemClient {
     const pdu = (r.encrypt ?? this.encryptAll) && this.encryptor !== undefined ? Buffer.concat(this.encryptor.encrypt(this.sessionId, [msg])) : msg
     await this.raw(pdu)
   }
+
   logoff (): Promise<Resp> { return this.request({ cmd: Command.LOGOFF, body: smallBody() }) }
   treeDisconnect (): Promise<Resp> { return this.request({ cmd: Command.TREE_DISCONNECT, body: smallBody() }) }
 
@@ -773,6 +781,7 @@ export const Status = {
   SUCCESS: 0,
   BUFFER_OVERFLOW: 0x80000005,
   NO_MORE_FILES: 0x80000006,
+  INFO_LENGTH_MISMATCH: 0xc0000004,
   INVALID_PARAMETER: 0xc000000d,
   NO_SUCH_FILE: 0xc000000f,
   END_OF_FILE: 0xc0000011,

@@ -88,7 +88,7 @@ export function authenticateMessage (o: ClientOptions, negotiate: Buffer, challe
     : Buffer.concat([hm(key, ch.serverChallenge, clientChallenge), clientChallenge])
   const sessionBaseKey = hm(key, ntProof)
   let exportedSessionKey = sessionBaseKey
-  let encryptedRandomSessionKey = Buffer.alloc(0)
+  let encryptedRandomSessionKey: Buffer = Buffer.alloc(0)
   if ((flags & F.KEY_EXCH) !== 0) {
     exportedSessionKey = o.randomSessionKey ?? Buffer.alloc(16, 0x55)
     encryptedRandomSessionKey = new Rc4(sessionBaseKey).update(exportedSessionKey)

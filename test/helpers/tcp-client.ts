@@ -8,7 +8,7 @@ import { SMB2_TRANSFORM_MAGIC } from '../../src/wire/constants.js'
 
 export class TcpClient extends MemClient {
   private sock!: net.Socket
-  private buf = Buffer.alloc(0)
+  private buf: Buffer = Buffer.alloc(0)
   private readonly waiters: Array<(pdu: Buffer | undefined) => void> = []
   private readonly frames: Buffer[] = []
   dead = false
@@ -49,7 +49,7 @@ export class TcpClient extends MemClient {
       const pdu = Buffer.from(this.buf.subarray(4, 4 + len))
       this.buf = this.buf.subarray(4 + len)
       // A pipelined request's reply may come encrypted: its MessageId is inside the transform.
-      let plain = pdu
+      let plain: Buffer = pdu
       if (this.pending.size > 0 && pdu.readUInt32LE(0) === SMB2_TRANSFORM_MAGIC && this.decryptor !== undefined) {
         try { plain = this.decryptor.decrypt(pdu) } catch {
           // A reply that does not authenticate (its buffer overwritten at the server): every

@@ -1,7 +1,7 @@
 // SMB3 encryption against smbclient: each dialect that has it, each 3.1.1 cipher pinned, 1 MiB
 // and 200 MiB transfers with checksums; a share that requires encryption refuses a client that
 // cannot encrypt; the server really encrypted (its log says so and plain requests are refused).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs'
 import { join } from 'node:path'
@@ -16,7 +16,7 @@ t.before(async () => {
 })
 t.teardown(async () => { await live.stop() })
 
-const roundTrip = async (t: Tap.Test, name: string, opts: { protocol: string, extra?: string[], share?: string }): Promise<void> => {
+const roundTrip = async (t: Test, name: string, opts: { protocol: string, extra?: string[], share?: string }): Promise<void> => {
   const src = join(live.root, 'one-mib.bin')
   const back = join(live.root, `${name}.back`)
   const r = await smbclient(live, `lcd ${live.root}; put one-mib.bin ${name}; get ${name} ${name}.back`, { ...opts, extra: ['--client-protection=encrypt', ...(opts.extra ?? [])] })

@@ -14,7 +14,7 @@ import { pythonModuleMissing, runPy, type StepResult } from '../helpers/py.js'
 
 type Steps = Record<string, StepResult>
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
-const DIALECTS: Record<string, string> = { '2.0.2': '0x202', '2.1': '0x210', '3.0': '0x300' }
+const DIALECTS: Record<string, string> = { '2.0.2': '0x202', 2.1: '0x210', '3.0': '0x300' }
 
 const missing = pythonModuleMissing('impacket')
 if (missing) {

@@ -3,7 +3,7 @@
 // while the limit is hit: max connections, max active sessions, max open files, deadtime, the
 // credit window, the frame size after authentication, and clients that claim large frames and
 // trickle them.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -23,7 +23,6 @@ const STATUS_TOO_MANY_OPENED_FILES = 0xc000011f
 const STATUS_INSUFFICIENT_RESOURCES = 0xc000009a
 const MiB = 1024 * 1024
 
-
 /** Polls `cond` until it holds or `ms` pass. */
 async function until (cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms
@@ -35,7 +34,7 @@ async function until (cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** smbclient put + get of 4 MiB on a fresh connection: both directions intact. */
-async function bystander (t: Tap.Test, live: Pick<LiveServer, 'port' | 'user' | 'password' | 'root'>, tag: string): Promise<void> {
+async function bystander (t: Test, live: Pick<LiveServer, 'port' | 'user' | 'password' | 'root'>, tag: string): Promise<void> {
   const data = randomBytes(4 * MiB + 3)
   writeFileSync(join(live.root, `by-${tag}.bin`), data)
   const r = await smbclient(live, `lcd ${live.root}; put by-${tag}.bin; get by-${tag}.bin by-${tag}.back`, { protocol: 'SMB3_11' })
@@ -44,7 +43,7 @@ async function bystander (t: Tap.Test, live: Pick<LiveServer, 'port' | 'user' | 
 }
 
 /** A client already connected and logged in writes 4 MiB and reads it back on its own connection. */
-async function establishedTransfer (t: Tap.Test, live: LiveServer, c: TcpClient, tag: string): Promise<void> {
+async function establishedTransfer (t: Test, live: LiveServer, c: TcpClient, tag: string): Promise<void> {
   const data = randomBytes(4 * MiB)
   const fid = await c.open(`est-${tag}.bin`, { disposition: Disposition.OVERWRITE_IF })
   for (let off = 0; off < data.length; off += MiB) {
@@ -342,7 +341,7 @@ for (const useUring of [false, true]) {
     // The server runs in a child process: its peak RSS is its own.
     const live = await startChildLive({ useUring })
     t.teardown(() => live.stop())
-    if (useUring && !live.logs.some(l => /transport: io_uring/.test(l))) { t.skip('io_uring unavailable'); return }
+    if (useUring && !live.logs.some(l => /transport: io_uring/.test(l))) { t.plan(0, 'io_uring unavailable'); return }
     const data = randomBytes(MiB)
     writeFileSync(join(live.share, 'big.bin'), data)
     const c = await (await TcpClient.open(live.port, '127.0.0.1', '127.0.0.8')).connect()
@@ -371,7 +370,7 @@ for (const useUring of [false, true]) {
   t.test(`a client that never reads its replies is cut after the frame timeout (${useUring ? 'io_uring' : 'node:net'})`, async t => {
     const live = await startLive({ global: ['frame timeout = 2'], useUring })
     t.teardown(() => live.stop())
-    if (useUring && live.server.io.transport !== 'io_uring') { t.skip(`io_uring unavailable: ${live.server.io.fallbackReason ?? '?'}`); return }
+    if (useUring && live.server.io.transport !== 'io_uring') { t.plan(0, `io_uring unavailable: ${live.server.io.fallbackReason ?? '?'}`); return }
     const data = randomBytes(MiB)
     writeFileSync(join(live.share, 'big.bin'), data)
     const c = await (await TcpClient.open(live.port, '127.0.0.1', '127.0.0.10')).connect()

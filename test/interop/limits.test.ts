@@ -2,7 +2,7 @@
 // transfer completes intact while the limit is hit: many idle connections from one address, a
 // slow-header client, a 16 MiB frame claim, a silent client, thousands of requests whose replies
 // are never read.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -13,8 +13,7 @@ import { closedWithin, connect, frame } from '../helpers/raw-socket.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-
-async function bystander (t: Tap.Test, live: LiveServer, tag: string): Promise<void> {
+async function bystander (t: Test, live: LiveServer, tag: string): Promise<void> {
   const data = randomBytes(4 * 1024 * 1024 + 3)
   writeFileSync(join(live.root, `by-${tag}.bin`), data)
   const r = await smbclient(live, `lcd ${live.root}; put by-${tag}.bin; get by-${tag}.bin by-${tag}.back`, { protocol: 'SMB3_11' })

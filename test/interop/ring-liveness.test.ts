@@ -33,7 +33,7 @@ t.test('liveness over each ring configuration: 2,000 ECHOs, 500 CREATE+CLOSE, a 
       const live = await startChildLive({ useUring: true, env: { SMBTS_RING: kind, SMBTS_TEST_RING_STALL: '' } })
       t.teardown(() => live.stop())
       if (!live.logs.some(l => l.includes(`transport: io_uring, ${RING_KIND_LABEL[kind]}`))) {
-        t.skip(`the server could not run a ${RING_KIND_LABEL[kind]} here:\n${live.logs.join('\n')}`)
+        t.plan(0, `the server could not run a ${RING_KIND_LABEL[kind]} here:\n${live.logs.join('\n')}`)
         return
       }
       t.ok(live.logs.some(l => l.includes(`self-check: ${RING_KIND_LABEL[kind]}:`) && l.endsWith('chosen')), 'the self-check measured it and chose it')

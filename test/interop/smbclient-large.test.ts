@@ -31,7 +31,7 @@ async function writeRandom (path: string, size: number): Promise<string> {
   for (let left = size; left > 0; left -= CHUNK) {
     const b = randomBytes(Math.min(CHUNK, left))
     h.update(b)
-    if (!ws.write(b)) await new Promise(resolve => ws.once('drain', resolve))
+    if (!ws.write(b)) await new Promise<void>(resolve => ws.once('drain', () => { resolve() }))
   }
   await new Promise<void>((resolve, reject) => { ws.end(() => resolve()); ws.once('error', reject) })
   return h.digest('hex')

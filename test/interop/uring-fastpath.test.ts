@@ -68,7 +68,7 @@ if (why !== undefined) {
       const live = await startLive({ useUring: true, global })
       try {
         const before = live.server.ring!.counters()
-        const r = await run('smbtorture', [`//127.0.0.1/share`, '-p', String(live.port), '-U', `${live.user}%${live.password}`,
+        const r = await run('smbtorture', ['//127.0.0.1/share', '-p', String(live.port), '-U', `${live.user}%${live.password}`,
           'smb2.bench.echo', '--option=torture:timelimit=1', '--option=torture:nprocs=1'], { timeoutMs: 60_000 })
         t.match(r.stdout, /^success: echo/m, `smbtorture smb2.bench.echo\n${r.stdout.slice(-500)}`)
         return { before, after: live.server.ring!.counters(), logs: live.logs }

@@ -3,13 +3,13 @@
 // the transport stops reading, and `io.resume` says when to read again. Nothing is lost.
 //
 // Backend: memory (the default); nothing here depends on a file system.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Command, Disposition, MemClient, memServer, parseResponses, readBody, readData, smallBody } from '../helpers/mem-client.js'
 import { MAX_CHARGE_IN_FLIGHT } from '../../src/smb2/connection.js'
 
 const MiB = 1024 * 1024
 
-async function setup (t: Tap.Test): Promise<{ c: MemClient, resumes: () => number, fid: { persistent: bigint, volatile: bigint } }> {
+async function setup (t: Test): Promise<{ c: MemClient, resumes: () => number, fid: { persistent: bigint, volatile: bigint } }> {
   const srv = memServer()
   t.teardown(srv.cleanup)
   srv.files.write('f.bin', Buffer.alloc(MiB, 0x61))

@@ -4,7 +4,7 @@
 //
 // Backends: every test runs twice, on the memory backend and on posix, where a name not spelled
 // as stored is found by listing the directories on disk (ShareFs.resolveCase, vfs/name-index.ts).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   Access, Disposition, fileIdOf, MemClient, memServer, namesOf, Opt, outputBuffer, renameInfo, Status,
   type FileId,
@@ -18,7 +18,7 @@ const FileDispositionInformation = 13
 type Where = 'memory' | 'posix'
 
 /** Each test runs on the memory backend and on posix (whose lookup lists directories on disk, vfs/name-index.ts). */
-function onEach (name: string, fn: (t: Tap.Test, backend: Where) => Promise<void>): void {
+function onEach (name: string, fn: (t: Test, backend: Where) => Promise<void>): void {
   for (const backend of ['memory', 'posix'] as const) t.test(`${name} [${backend}]`, async (t) => { await fn(t, backend) })
 }
 
@@ -33,7 +33,6 @@ async function nameOf (c: MemClient, fid: FileId): Promise<string> {
   const b = outputBuffer(r)
   return b.toString('utf16le', 4, 4 + b.readUInt32LE(0))
 }
-
 
 onEach('open, overwrite and collision by another spelling', async (t, backend) => {
   const srv = setup(t, backend)

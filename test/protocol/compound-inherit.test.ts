@@ -18,7 +18,7 @@ t.test('TREE_CONNECT then related CREATE and CLOSE use the new tree and the new 
   const rs = await c.send(
     { cmd: Command.TREE_CONNECT, body: treeConnectBody('\\\\mem\\share'), treeId: 0 },
     { cmd: Command.CREATE, body: createBody('inherit.txt', { disposition: Disposition.CREATE }), related: true },
-    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
+    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true }
   )
   t.same(rs.map(r => r.status), [0, 0, 0], 'all three succeed')
   t.not(rs[0].hdr.treeId, c.treeId, 'a second tree connect')
@@ -33,7 +33,7 @@ t.test('a related request after one whose session failed gets INVALID_PARAMETER'
   const fid = await c.open('s.txt', { disposition: Disposition.CREATE })
   const rs = await c.send(
     { cmd: Command.CLOSE, body: closeBody(fid), sessionId: 0xfffffffffffffffen },
-    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
+    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true }
   )
   t.same(rs.map(r => r.status), [USER_SESSION_DELETED, INVALID_PARAMETER])
   t.equal(srv.state.sessions.get(c.sessionId)!.opens.size, 1, 'nothing was closed')
@@ -45,7 +45,7 @@ t.test('a related request after a failed CREATE on a valid tree carries the CREA
   const c = await new MemClient(srv.state).connect()
   const rs = await c.send(
     { cmd: Command.CREATE, body: createBody('nope.txt', { disposition: Disposition.OPEN }) },
-    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
+    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true }
   )
   t.same(rs.map(r => r.status), [Status.OBJECT_NAME_NOT_FOUND, Status.OBJECT_NAME_NOT_FOUND])
 })

@@ -19,7 +19,7 @@ t.test('related CREATE+WRITE+READ+CLOSE with FileId all-ones', async (t) => {
       { cmd: Command.CREATE, body: createBody(name, { disposition: Disposition.CREATE }) },
       { cmd: Command.WRITE, body: writeBody(ALL_ONES_FID, 0, data), related: true },
       { cmd: Command.READ, body: readBody(ALL_ONES_FID, 0, 100), related: true },
-      { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
+      { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true }
     )
     t.equal(rs.length, 4, 'four responses in one PDU')
     t.same(rs.map(r => r.status), [0, 0, 0, 0], `all succeed (signed: ${String(signAll)})`)
@@ -45,7 +45,7 @@ t.test('a related chain after a failed CREATE: every later response carries the 
     { cmd: Command.CREATE, body: createBody('missing.txt', { disposition: Disposition.OPEN }) },
     { cmd: Command.WRITE, body: writeBody(ALL_ONES_FID, 0, Buffer.from('x')), related: true },
     { cmd: Command.READ, body: readBody(ALL_ONES_FID, 0, 10), related: true },
-    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
+    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true }
   )
   t.same(rs.map(r => r.status), Array(4).fill(Status.OBJECT_NAME_NOT_FOUND))
   for (const r of rs) t.equal(r.body.readUInt16LE(0), 9, 'error body')
@@ -61,7 +61,7 @@ t.test('unrelated compound: each request stands alone', async (t) => {
     { cmd: Command.WRITE, body: writeBody(fid, 0, Buffer.from('abc')) },
     { cmd: Command.CREATE, body: createBody('nope', { disposition: Disposition.OPEN }) },
     { cmd: Command.READ, body: readBody(fid, 0, 3) },
-    { cmd: Command.ECHO, body: smallBody() },
+    { cmd: Command.ECHO, body: smallBody() }
   )
   t.same(rs.map(r => r.status), [0, Status.OBJECT_NAME_NOT_FOUND, 0, 0], 'a failure does not spread')
   t.equal(readData(rs[2]).toString(), 'abc')
@@ -72,7 +72,7 @@ t.test('unrelated compound: each request stands alone', async (t) => {
   // the first request of a chain cannot be related
   const rs2 = await c.send(
     { cmd: Command.READ, body: readBody(fid, 0, 3), related: true, sessionId: c.sessionId, treeId: c.treeId },
-    { cmd: Command.ECHO, body: smallBody() },
+    { cmd: Command.ECHO, body: smallBody() }
   )
   t.equal(rs2[0].status, Status.INVALID_PARAMETER, 'related first request refused')
   t.notOk(c.closed)
@@ -87,7 +87,7 @@ t.test('a related CREATE in the middle: later requests use its FileId', async (t
     { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
     { cmd: Command.CREATE, body: createBody('two.txt', { disposition: Disposition.CREATE }), related: true },
     { cmd: Command.WRITE, body: writeBody(ALL_ONES_FID, 0, Buffer.from('2')), related: true },
-    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
+    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true }
   )
   t.same(rs.map(r => r.status), [0, 0, 0, 0, 0])
   t.not(fileIdOf(rs[0]).volatile, fileIdOf(rs[2]).volatile)

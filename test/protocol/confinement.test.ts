@@ -106,7 +106,7 @@ for (const follow of [false, true]) {
     symlinkSync('realdir', join(srv.share, 'linkdir'))
     symlinkSync(srv.root, join(srv.share, 'out')) // the directory holding secret.txt
     const c = await new MemClient(srv.state).connect()
-    const denied = [Status.ACCESS_DENIED, Status.OBJECT_NAME_NOT_FOUND, Status.OBJECT_PATH_NOT_FOUND]
+    const denied: number[] = [Status.ACCESS_DENIED, Status.OBJECT_NAME_NOT_FOUND, Status.OBJECT_PATH_NOT_FOUND]
     // [another spelling, the stored spelling]: the same answer, and nothing from outside read.
     const pairs: Array<[string, string]> = [
       ['ETC\\passwd', 'etc\\passwd'],

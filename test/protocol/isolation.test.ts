@@ -9,7 +9,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import {
-  closeBody, Command, createBody, Disposition, fileIdOf, flushBody, MemClient, memServer, negotiateBody, parseResponses,
+  closeBody, Command, createBody, Disposition, flushBody, MemClient, memServer, negotiateBody, parseResponses,
   queryInfoBody, readBody, readData, sessionSetupBody, setInfoBody, smallBody, Status, writeBody, type FileId,
 } from '../helpers/mem-client.js'
 import { frameLimit } from '../../src/transport/tcp.js'
@@ -164,7 +164,7 @@ t.test('related compound cannot carry another session\'s ids either', async (t) 
   const rs = await c.send(
     { cmd: Command.CREATE, body: createBody('mine.txt', { disposition: Disposition.CREATE }) },
     { cmd: Command.WRITE, body: writeBody(fidA, 0, Buffer.from('PWNED')), related: true },
-    { cmd: Command.READ, body: readBody(fidA, 0, 100), related: true, sessionId: a.sessionId },
+    { cmd: Command.READ, body: readBody(fidA, 0, 100), related: true, sessionId: a.sessionId }
   )
   t.equal(rs[0].status, 0)
   t.equal(rs[1].status, Status.FILE_CLOSED, 'related WRITE naming alice\'s FileId explicitly')

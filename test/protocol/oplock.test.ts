@@ -291,7 +291,7 @@ t.test('inside a compound the CREATE waits in place; CANCEL finds it by MessageI
   const fa = fileIdOf(await a.create('cmp.bin', { oplock: Oplock.BATCH, share: SHARE_ALL }))
   const compound = (): Promise<Resp[]> => b.send(
     { cmd: Command.CREATE, body: createBody('cmp.bin', { share: SHARE_ALL, disposition: Disposition.OPEN }) },
-    { cmd: Command.QUERY_INFO, body: queryInfoBody({ persistent: 0xffffffffffffffffn, volatile: 0xffffffffffffffffn }, FILE_INFO, FileStandardInformation), related: true },
+    { cmd: Command.QUERY_INFO, body: queryInfoBody({ persistent: 0xffffffffffffffffn, volatile: 0xffffffffffffffffn }, FILE_INFO, FileStandardInformation), related: true }
   )
   let p = compound()
   await a.nextBreak()
@@ -443,4 +443,3 @@ t.test('a rename replacing a file breaks a batch oplock on it; the rename fails 
   t.equal((await p).status, 0, 'the holder closed on the break: the rename goes through')
   t.equal(srv.files.read('dst.txt').toString(), 'new')
 })
-

@@ -5,7 +5,7 @@
 // Backends: the two tests that read the user.smbts.ntacl xattr on disk (stored, and nothing
 // stored after refusals) run on posix; the rules (NULL DACL, protection flags, owner and group,
 // the access each part needs) on the memory backend.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { MemClient, memServer, queryInfoBody, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
 import { Command } from '../../src/wire/constants.js'
@@ -28,7 +28,7 @@ const ANONYMOUS = sidFromString('S-1-5-7')
 const INVALID_OWNER = 0xC000005A
 const INVALID_SECURITY_DESCR = 0xC0000079
 
-function server (t: Tap.Test, backend: 'memory' | 'posix' = 'memory'): MemServer {
+function server (t: Test, backend: 'memory' | 'posix' = 'memory'): MemServer {
   const srv = memServer({ backend })
   t.teardown(srv.cleanup)
   return srv

@@ -4,7 +4,7 @@
 // and session expiry (MS-SMB2 3.3.5.5.2, 3.3.5.2.9), and no dialect or cipher downgrade.
 //
 // Backend: memory (the default); nothing here depends on a file system.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   Access, Command, Disposition, MemClient, memServer, negotiateContexts, readData, smallBody, Status, writeBody, Ctx, listContext,
   preauthContext, type FileId, type MemServer,
@@ -16,7 +16,7 @@ const SIGNED = 0x8
 const ENCRYPT_DATA = 0x4
 const hex = (d: number): string => `0x${d.toString(16)}`
 
-function server (t: Tap.Test, o: Parameters<typeof memServer>[0] = {}): MemServer {
+function server (t: Test, o: Parameters<typeof memServer>[0] = {}): MemServer {
   const srv = memServer(o)
   t.teardown(srv.cleanup)
   return srv
@@ -45,7 +45,9 @@ t.test('a signed WRITE with a flipped byte anywhere is refused with ACCESS_DENIE
       return m
     }
     // Header fields a MITM would change, the signature itself, the body and the data.
-    for (const at of [12 /* Command */, 24 /* MessageId */, 36 /* TreeId */, 48, 63 /* Signature */, 64 + 8 /* Offset */, 64 + 48 + 7 /* data */]) {
+    for (const at of [
+      12 /* Command */, 24 /* MessageId */, 36 /* TreeId */, 48, 63 /* Signature */, 64 + 8 /* Offset */, 64 + 48 + 7 /* data */,
+    ]) {
       const bad = signedWrite()
       if (at === 24) { bad.writeBigUInt64LE(c.nextMid++, 24) } else bad[at] ^= 0x01
       const [pdu] = await c.raw(bad)

@@ -6,7 +6,7 @@
 // not resurrect it either.
 //
 // Backend: memory (the default); files are checked through srv.files.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   ALL_ONES_FID, closeBody, Command, createBody, Disposition, fileIdOf, flushBody, MemClient, memServer, queryInfoBody,
   parseResponses, readBody, smallBody, Status, writeBody, setInfoBody, type FileId, type MemServer,
@@ -22,7 +22,7 @@ async function setup (name = 'f.txt'): Promise<{ srv: ReturnType<typeof memServe
   return { srv, c, path }
 }
 
-const untouched = (t: Tap.Test, srv: MemServer, path: string): void => { t.same(srv.files.read(path), ORIGINAL, 'file untouched') }
+const untouched = (t: Test, srv: MemServer, path: string): void => { t.same(srv.files.read(path), ORIGINAL, 'file untouched') }
 
 t.test('[CREATE, CLOSE, READ, WRITE] related: after the CLOSE the FileId is dead', async (t) => {
   const { srv, c, path } = await setup()
@@ -33,7 +33,7 @@ t.test('[CREATE, CLOSE, READ, WRITE] related: after the CLOSE the FileId is dead
     { cmd: Command.READ, body: readBody(ALL_ONES_FID, 0, 100), related: true },
     { cmd: Command.WRITE, body: writeBody(ALL_ONES_FID, 0, Buffer.from('XXXX')), related: true },
     { cmd: Command.FLUSH, body: flushBody(ALL_ONES_FID), related: true },
-    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
+    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true }
   )
   t.same(rs.map(r => r.status), [0, 0, Status.FILE_CLOSED, Status.FILE_CLOSED, Status.FILE_CLOSED, Status.FILE_CLOSED])
   // A later message naming the FileId explicitly.
@@ -55,7 +55,7 @@ t.test('[CLOSE(fid), WRITE(fid) unrelated, READ(fid) unrelated]', async (t) => {
     { cmd: Command.CLOSE, body: closeBody(fid) },
     { cmd: Command.WRITE, body: writeBody(fid, 0, Buffer.from('XXXX')) },
     { cmd: Command.READ, body: readBody(fid, 0, 100) },
-    { cmd: Command.SET_INFO, body: setInfoBody(fid, 1, 20, Buffer.alloc(8)) },
+    { cmd: Command.SET_INFO, body: setInfoBody(fid, 1, 20, Buffer.alloc(8)) }
   )
   t.same(rs.map(r => r.status), [0, Status.FILE_CLOSED, Status.FILE_CLOSED, Status.FILE_CLOSED])
   untouched(t, srv, path)
@@ -70,7 +70,7 @@ t.test('[LOGOFF, CREATE(related)] and later messages: USER_SESSION_DELETED', asy
     { cmd: Command.LOGOFF, body: smallBody() },
     { cmd: Command.CREATE, body: createBody('new.txt', { disposition: Disposition.CREATE }), related: true },
     { cmd: Command.WRITE, body: writeBody(fid, 0, Buffer.from('XXXX')) },
-    { cmd: Command.TREE_CONNECT, body: (await import('../helpers/mem-client.js')).treeConnectBody('\\\\mem\\share') },
+    { cmd: Command.TREE_CONNECT, body: (await import('../helpers/mem-client.js')).treeConnectBody('\\\\mem\\share') }
   )
   t.equal(rs[0].status, 0, 'LOGOFF')
   t.equal(rs[1].status, Status.USER_SESSION_DELETED, 'related CREATE')
@@ -97,7 +97,7 @@ t.test('[TREE_DISCONNECT, CREATE(related)] and later messages: NETWORK_NAME_DELE
     { cmd: Command.TREE_DISCONNECT, body: smallBody() },
     { cmd: Command.CREATE, body: createBody('new.txt', { disposition: Disposition.CREATE }), related: true },
     { cmd: Command.WRITE, body: writeBody(fid, 0, Buffer.from('XXXX')) },
-    { cmd: Command.TREE_DISCONNECT, body: smallBody() },
+    { cmd: Command.TREE_DISCONNECT, body: smallBody() }
   )
   t.same(rs.map(r => r.status), [0, Status.NETWORK_NAME_DELETED, Status.NETWORK_NAME_DELETED, Status.NETWORK_NAME_DELETED])
   t.notOk(srv.files.exists('new.txt'), 'nothing created')
@@ -137,7 +137,7 @@ t.test('delete-on-close runs once; the dead handle cannot be reused', async (t) 
     { cmd: Command.CREATE, body: createBody('doc.txt', { disposition: Disposition.CREATE, options: 0x1000 }) },
     { cmd: Command.WRITE, body: writeBody(ALL_ONES_FID, 0, Buffer.from('tmp')), related: true },
     { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
-    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true },
+    { cmd: Command.CLOSE, body: closeBody(ALL_ONES_FID), related: true }
   )
   t.same(rs.map(r => r.status), [0, 0, 0, Status.FILE_CLOSED])
   t.notOk(srv.files.exists('doc.txt'))

@@ -5,7 +5,7 @@
 import type { RequestContext, Related, Reply } from '../context.js'
 import {
   AccessMask, CreateAction, CreateDisposition, CreateOptions, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
-  FILE_GENERIC_WRITE, OplockLevel, WRITE_ACCESS_MASK,
+  FILE_GENERIC_WRITE, WRITE_ACCESS_MASK,
 } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'

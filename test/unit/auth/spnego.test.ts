@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { AuthFormatError } from '../../../src/auth/errors.js'
 import {
   decodeOid, encodeInit, encodeMechTypes, encodeOid, encodeResp, negTokenInitForNegotiate, NegState,
@@ -13,7 +13,7 @@ const WIN_INIT = hex(`604806062B0601050502A03E303CA00E300C060A2B0601040182370202
 04284E544C4D5353500001000000978208E200000000000000000000000000000000060380250000000F`)
 const WIN_FINAL = hex('A11B3019A0030A0100A3120410010000003B453CDC3524164200000000')
 
-function expectOnlyAuthFormatError (t: typeof import("tap").default, fn: () => unknown, what: string): void {
+function expectOnlyAuthFormatError (t: Test, fn: () => unknown, what: string): void {
   try { fn() } catch (e) {
     if (!(e instanceof AuthFormatError)) t.fail(`${what}: threw ${String(e)}`)
   }

@@ -2,7 +2,7 @@
 // call, so errno.ts maps them as for posix (each case is also run on the posix backend, on a temp
 // dir, and must fail the same way); its data is sparse and counted against a capacity; what it
 // reports follows posix.ts statFromStatx (DOS attributes, times, READONLY from the mode).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,14 +22,14 @@ import {
 const ROOT = '/mem/share'
 const opts: ShareOptions = { followSymlinks: false }
 
-async function memShare (t: Tap.Test, o: Partial<ShareOptions> = {}, backend: MemoryBackend = memoryBackend()): Promise<{ fs: ShareFs, backend: MemoryBackend }> {
+async function memShare (t: Test, o: Partial<ShareOptions> = {}, backend: MemoryBackend = memoryBackend()): Promise<{ fs: ShareFs, backend: MemoryBackend }> {
   backend.tree(ROOT)
   const fs = await backend.openShare(ROOT, { ...opts, ...o })
   t.teardown(() => fs.close())
   return { fs, backend }
 }
 
-async function posixShare (t: Tap.Test): Promise<ShareFs> {
+async function posixShare (t: Test): Promise<ShareFs> {
   const dir = mkdtempSync(join(tmpdir(), 'smbts-memparity-'))
   const fs = await posixBackend.openShare(dir, { ...opts, inline: { mode: 'no' } })
   t.teardown(async () => { await fs.close(); rmSync(dir, { recursive: true, force: true }) })
