@@ -78,17 +78,21 @@ if (why !== undefined) {
     }
     const on = await echoes([])
     t.ok(on.logs.some(l => /busy poll: 100 µs/.test(l)), 'says it busy polls, and for how long')
-    const wakeups = on.after.wakeups - on.before.wakeups
-    const hits = on.after.busyPollHits - on.before.busyPollHits
+    t.ok(on.after.busyPollWindows > on.before.busyPollWindows, `on by default: windows were opened (${on.after.busyPollWindows - on.before.busyPollWindows})`)
+    // Whether a 100 µs window catches the next request depends on the client getting a core in
+    // time, which tap's parallel test files on 2 cores often deny it: what windows catch is
+    // measured with a window a busy machine still fits in (5 ms).
+    const wide = await echoes(['busy poll = 5000'])
+    const wakeups = wide.after.wakeups - wide.before.wakeups
+    const hits = wide.after.busyPollHits - wide.before.busyPollHits
     // Each batch of completions handed to JS is one request here (one connection, one request in
     // flight). A request is taken without a sleep when a busy-poll window catches it (a hit), or
     // when it arrived while the previous one was still being answered: the same drain takes it
     // (the submit that follows the reply runs the ring's pending work), with no wake-up at all.
     // Which of the two it is depends on how fast this process answers; together they are most.
-    const batches = on.after.batches - on.before.batches
+    const batches = wide.after.batches - wide.before.batches
     const withoutSleep = hits + (batches - wakeups)
-    t.ok(on.after.busyPollWindows > on.before.busyPollWindows, `windows were opened (${on.after.busyPollWindows - on.before.busyPollWindows})`)
-    t.ok(withoutSleep > batches / 4, `most requests came while a window was open or the last one was being answered (${hits} hits, ${batches - wakeups} taken by the drain before it, of ${batches})`)
+    t.ok(withoutSleep > batches / 2, `most requests came while a window was open or the last one was being answered (${hits} hits, ${batches - wakeups} taken by the drain before it, of ${batches})`)
     const off = await echoes(['busy poll = 0'])
     t.ok(off.logs.some(l => /busy poll: off/.test(l)), 'says it is off')
     t.equal(off.after.busyPollWindows, 0, 'no window was opened')
