@@ -208,7 +208,8 @@ async function startSmbts (work: string, mnt: string, variant: string, port: num
   const name = variant === 'uring' ? 'smbts' : `smbts (${variant})`
   // What the server's start-up self-check measured and chose, and which transport it runs.
   const startLog = readFileSync(logPath, 'utf8').split('\n')
-  const transport = startLog.find(l => / transport: /.test(l))?.replace(/^.* transport: /, '').replace(/ \(multishot.*$/, '') ?? '?'
+  // 'transport: io_uring, <ring> (multishot ...)' or '... running the fallback, transport node:net, file I/O ...'
+  const transport = /transport:? ([^(,]+(?:, [^(,]+ ring[^(]*)?)/.exec(startLog.find(l => /transport[: ]/.test(l)) ?? '')?.[1]?.trim() ?? '?'
   const checks = startLog.filter(l => l.includes('self-check:')).map(l => l.replace(/^.*self-check: /, ''))
   const s: Server = { name, port, share: 'bench', dir, pid: c.pid!, encrypts: false, stop: async () => { await stopChild(c, name) }, about: [`transport ${transport}`, ...checks] }
   s.encrypts = await probeEncryption(s)
