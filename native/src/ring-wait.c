@@ -257,7 +257,16 @@ void smbts_ring_on_wait_prepare(uv_prepare_t *h) {
       }
     }
   }
-  if (!waited && !ring_pending(r)) return;
+  if (!waited && !ring_pending(r)) {
+    /* libuv said it would not sleep (an idle handle, a pending callback, a closing handle, a
+     * child to reap), so neither did this ring. But libuv computes its own poll timeout only
+     * after every prepare callback, and what made it 0 here may be gone by then: measured, after
+     * a SIGCHLD the loop then slept in epoll until its next timer (1-20 s) while a connection's
+     * accept sat in the ring's deferred work. With ops in flight, the kick makes this turn poll
+     * without sleeping, and the next prepare decides again. */
+    if (r->inflight > 0 && !r->torn_down) uv_idle_start(&r->kick, on_kick);
+    return;
+  }
   napi_handle_scope scope;
   if (napi_open_handle_scope(r->env, &scope) != napi_ok) return;
   drain(r);
