@@ -6,7 +6,7 @@ import type { VfsFile, ShareFs } from '../vfs/backend.js'
 import type { Signer } from '../crypto/signing.js'
 import type { RpcPipe } from '../rpc/endpoint.js'
 import type { SessionCipher } from '../crypto/encryption.js'
-import type { OplockEntry } from '../locking/oplocks.js'
+import type { FileOpen } from '../locking/store.js'
 
 export enum SessionState { InProgress = 'InProgress', Valid = 'Valid', Expired = 'Expired', Dead = 'Dead' }
 
@@ -97,12 +97,11 @@ export class Open {
   position = 0n
   mode = 0
   deleteOnClose = false
-  /** Key of this file in the share-mode table, and the function that drops this open from it. */
+  /** Key of this file in the locking store. */
   shareModeKey?: string
-  release?: () => void
   dirCursor?: DirCursor
-  /** MS-SMB2 3.3.1.10 OplockLevel/OplockState, kept by the oplock store. */
-  oplock?: OplockEntry
+  /** This open in the locking store (its share mode; its oplock, MS-SMB2 3.3.1.10). */
+  oplock?: FileOpen
   /** IPC$ named pipe: the RPC endpoint behind it. */
   pipe?: RpcPipe
 

@@ -1,14 +1,14 @@
 // What every connection of one server shares: configuration, accounts, shares, the global
-// session table (MS-SMB2 3.3.1.5 Server), share modes and oplocks, buffer pools, and the
+// session table (MS-SMB2 3.3.1.5 Server), the locking store (share modes, oplocks, name locks),
+// buffer pools, and the
 // connection limits every transport admits connections by.
 import { randomBytes } from 'node:crypto'
 import type { Config, ShareConfig } from '../config/config.js'
 import type { Backend, ShareFs } from '../vfs/backend.js'
 import type { Session } from './model.js'
-import { ShareModeTable } from '../locking/share-modes.js'
-import { MemoryOplockStore, OPLOCK_BREAK_TIMEOUT_MS, type OplockStore } from '../locking/oplocks.js'
+import { LockingStore } from '../locking/store.js'
+import { MemoryRecordDb } from '../locking/record-db.js'
 import { RepeatLimiter, type Logger } from '../control/log.js'
-import { NameLocks } from '../locking/name-locks.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { BufferPool, type BufferRegistry } from '../io/buffer-pool.js'
 
@@ -18,10 +18,11 @@ export class ServerState {
   readonly serverGuid = randomBytes(16)
   readonly startTime = filetimeNow()
   readonly sessions = new Map<bigint, Session>()
-  readonly shareModes = new ShareModeTable()
-  readonly oplocks: OplockStore
-  /** CREATEs of a name not yet there run one at a time (create.ts). */
-  readonly nameLocks = new NameLocks()
+  /**
+   * Share modes, delete-pending, oplocks and the name locks of CREATE: one process's records
+   * unless the server runs workers, which share one db (store.ts).
+   */
+  locks: LockingStore
   shares = new Map<string, ShareEntry>()
   private lastSessionId = 0n
   private lastFileId = 0n
@@ -55,7 +56,7 @@ export class ServerState {
     readBufferRegistry?: BufferRegistry
   ) {
     this.readBuffers = new BufferPool({ registry: readBufferRegistry })
-    this.oplocks = new MemoryOplockStore(OPLOCK_BREAK_TIMEOUT_MS, (m) => { log.debug('oplock', m) })
+    this.locks = new LockingStore(new MemoryRecordDb(), undefined, (m) => { log.debug('oplock', m) })
     this.setShares(config)
   }
 

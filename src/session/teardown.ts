@@ -8,37 +8,33 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   open.alive = false
   open.tree.session.opens.delete(open.fileId.volatile)
   open.tree.opens.delete(open)
-  open.release?.()
   open.pipe?.close()
+  const held = open.oplock
+  // The share mode goes first, and with it the decision whether this close deletes the file
+  // (MS-FSA 2.1.5.4); the oplock holds until the file is closed and, if it is to be, deleted.
+  const decision = held !== undefined ? server.locks.beginClose(held, open.deleteOnClose) : undefined
   try {
-    await closeFile(server, open)
+    await closeFile(server, open, decision?.deleteNow ?? open.deleteOnClose)
   } finally {
     // Only now does an open waiting for this one's oplock break look at the file again: after
     // the file was closed and, when it was the last open with delete on close, deleted.
-    if (open.oplock !== undefined) server.oplocks.release(open.oplock)
+    if (held !== undefined) server.locks.closed(held)
   }
 }
 
-async function closeFile (server: ServerState, open: Open): Promise<void> {
-  const key = open.shareModeKey
-  const lastOne = key !== undefined && server.shareModes.openCount(key) === 0
-  // MS-FSA 2.1.5.4: closing a delete-on-close open while others remain leaves the file pending
-  // deletion (new opens get DELETE_PENDING); the last close deletes it.
-  if (open.deleteOnClose && key !== undefined && !lastOne) server.shareModes.setDeletePending(key, true)
-  const deletePending = key !== undefined && server.shareModes.isDeletePending(key)
+async function closeFile (server: ServerState, open: Open, deleteNow: boolean): Promise<void> {
   try {
     await open.file?.close()
   } catch (e) {
     server.log.warn(`close ${open.path}: ${(e as Error).message}`)
   }
-  if ((open.deleteOnClose || deletePending) && (lastOne || key === undefined) && open.tree.fs !== undefined) {
+  if (deleteNow && open.tree.fs !== undefined) {
     try {
       await open.tree.fs.unlink(open.path, open.isDirectory)
       server.log.debug('vfs', `deleted on close: ${open.tree.shareName}/${open.path}`)
     } catch (e) {
       server.log.warn(`delete on close ${open.tree.shareName}/${open.path}: ${(e as Error).message}`)
     }
-    if (key !== undefined) server.shareModes.setDeletePending(key, false)
   }
 }
 

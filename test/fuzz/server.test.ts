@@ -27,7 +27,7 @@ const AREA = 'server'
 const srv = memServer({ log: true, backend: 'posix' })
 // A mutated CREATE may ask for an oplock that a later CREATE of the case breaks; nobody
 // acknowledges, so the break ends by its timer (MS-SMB2 3.3.2.1), kept short here.
-srv.state.oplocks.breakTimeoutMs = 200
+srv.state.locks.breakTimeoutMs = 200
 t.teardown(srv.cleanup)
 
 // ------------------------------------------------------------------ the trap

@@ -127,7 +127,7 @@ export function memServer (o: MemServerOptions = {}): MemServer {
     : silentLogger
   const backend = memory ?? (o.backend === 'posix' ? posixBackend : o.backend as Backend)
   const state = new ServerState(config, accounts, backend, log)
-  if (o.oplockBreakTimeoutMs !== undefined) state.oplocks.breakTimeoutMs = o.oplockBreakTimeoutMs
+  if (o.oplockBreakTimeoutMs !== undefined) state.locks.breakTimeoutMs = o.oplockBreakTimeoutMs
   const filesOf = (name: string): ShareFiles => memory !== undefined ? memoryFiles(memory.tree(join(root, name))) : diskFiles(join(root, name))
   return {
     state,

@@ -244,5 +244,5 @@ onEach('CREATEs of one new name, racing from two connections, meet one file', as
     await b.close(fileIdOf(db))
   }
   t.equal(srv.files.list().length, 10, 'one file and one directory per round')
-  t.equal(srv.state.nameLocks.size, 0, 'no name left locked')
+  t.equal(srv.state.locks.trackedRecords, 0, 'no name left locked, no file state left')
 })

@@ -9,7 +9,6 @@ import {
   readData, renameInfo, Status, type MemServer, type MemServerOptions, type Resp,
 } from '../helpers/mem-client.js'
 import { HeaderFlags } from '../../src/wire/constants.js'
-import type { MemoryOplockStore } from '../../src/locking/oplocks.js'
 import { fileKey } from '../../src/locking/share-modes.js'
 
 const SHARE_ALL = 7
@@ -186,7 +185,7 @@ t.test('sharing: a batch holder is broken before SHARING_VIOLATION; an exclusive
   t.equal((await b.create('d.bin', { disposition: Disposition.OPEN })).status, Status.DELETE_PENDING)
   t.equal(a.unreadBreaks, 0)
   await a.close(keep)
-  t.equal((srv.state.oplocks as MemoryOplockStore).trackedFiles, 0, 'every open closed: no oplock state left')
+  t.equal(srv.state.locks.trackedRecords, 0, 'every open closed: no oplock state left')
 })
 
 t.test('an overwriting open breaks to none and waits; the file is truncated only after the ack', async (t) => {
@@ -261,7 +260,7 @@ t.test('CANCEL of a CREATE waiting for a break: STATUS_CANCELLED, nothing opened
   t.equal(rb.status, Status.CANCELLED)
   t.equal(rb.hdr.asyncId, asyncId, 'in the async form')
   t.equal(srv.files.read('x.bin').toString(), 'keep me', 'not truncated')
-  t.equal(srv.state.shareModes.openCount(fileKey('share', srv.files.ino('x.bin'))), 1, 'only the holder\'s open remains')
+  t.equal(srv.state.locks.openCount(fileKey('share', srv.files.ino('x.bin'))), 1, 'only the holder\'s open remains')
   await b.cancel({ asyncId })
   t.equal((await b.echo()).status, 0, 'a second CANCEL of a finished request is ignored')
   t.equal((await a.ack(fa, Oplock.NONE)).status, 0, 'the holder can still acknowledge')

@@ -83,7 +83,7 @@ t.test('[LOGOFF, CREATE(related)] and later messages: USER_SESSION_DELETED', asy
   t.equal((await c.request({ cmd: Command.SESSION_SETUP, body: (await import('../helpers/mem-client.js')).sessionSetupBody(Buffer.alloc(8)) })).status,
     Status.USER_SESSION_DELETED, 'SESSION_SETUP naming the dead session')
   t.notOk(srv.state.sessions.has(sid))
-  t.equal(srv.state.shareModes.openCount(`share\0${0}`), 0)
+  t.equal(srv.state.locks.openCount(`share\0${0}`), 0)
   untouched(t, srv, path)
   t.notOk(c.closed, 'the connection survives')
   t.equal((await c.echo()).status, Status.USER_SESSION_DELETED, 'ECHO naming the dead session is checked')

@@ -166,7 +166,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     exact = opened === null ? undefined : await fs.stat(asGiven).catch(() => undefined)
   }
   if (exact === undefined) {
-    flight.unlock = await ctx.server.nameLocks.acquire(`${tree.shareName}\0${caseInsensitive(tree.share) ? upcaseName(asGiven) : asGiven}`)
+    flight.unlock = await ctx.server.locks.lockName(`${tree.shareName}\0${caseInsensitive(tree.share) ? upcaseName(asGiven) : asGiven}`)
   }
   /** The path from here on: the stored spelling of what exists, or the new name's spelling. */
   let rel = asGiven
@@ -221,10 +221,10 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
         const key = fileKey(tree.shareName, existing.indexNumber)
         // MS-FSA 2.1.5.1.2.1: a file pending deletion refuses new opens before any oplock is
         // looked at (smbtorture smb2.oplock.doc).
-        if (ctx.server.shareModes.isDeletePending(key)) throw new NtStatusError(NtStatus.DELETE_PENDING)
-        const sharingViolation = ctx.server.shareModes.conflicts(key, { access, shareAccess: req.shareAccess })
+        if (ctx.server.locks.isDeletePending(key)) throw new NtStatusError(NtStatus.DELETE_PENDING)
+        const sharingViolation = ctx.server.locks.conflicts(key, { access, shareAccess: req.shareAccess })
         // MS-FSA 2.1.5.1.2.1: break what this open contends with, and wait for the breaks.
-        flight.ticket = await ctx.server.oplocks.breakForOpen(key, {
+        flight.ticket = await ctx.server.locks.breakForOpen(key, {
           sharingViolation,
           statOpen: (access & ~STAT_OPEN_ACCESS) === 0,
           overwrite,
@@ -298,21 +298,12 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   } catch (e) { await file.close(); throw ntStatusErrorFromErrno(e, undefined, rel) }
 
   const key = fileKey(tree.shareName, info.indexNumber)
-  let release: () => void
-  try {
-    release = ctx.server.shareModes.acquire(key, { access, shareAccess: req.shareAccess })
-  } catch (e) {
-    await file.close()
-    throw e
-  }
-
   // Teardown safety: a LOGOFF, TREE_DISCONNECT or disconnect that ran while this CREATE awaited
   // the file system has already closed every open of the tree; an open added now would outlive
   // it (an fd and a share-mode entry nobody can close). Undo, and answer as a later lookup would.
   if (!session.alive || !tree.alive) {
-    release()
     await file.close().catch(() => {})
-    if (action === CreateAction.CREATED && ctx.server.shareModes.openCount(key) === 0) {
+    if (action === CreateAction.CREATED && ctx.server.locks.openCount(key) === 0) {
       await fs.unlink(rel, info.isDirectory).catch(() => {})
     }
     throw new NtStatusError(session.alive ? NtStatus.NETWORK_NAME_DELETED : NtStatus.USER_SESSION_DELETED, 'torn down while the CREATE ran')
@@ -326,17 +317,22 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   const granted = (access | (tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES)) >>> 0
   const open = new Open({ persistent: volatile, volatile }, tree, rel, file, granted, req.shareAccess, opts, info.isDirectory)
   open.shareModeKey = key
-  open.release = release
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
-  // MS-SMB2 3.3.5.9 / MS-FSA 2.1.5.17: the oplock is decided now, with the share-mode entry just
-  // taken and nothing awaited in between, against the file's other opens. Directories, and
-  // shares with `oplocks = no`, get none; a lease request gets none until leases exist.
-  flight.ticket?.done()
-  open.oplock = ctx.server.oplocks.register(key, oplockHolder(ctx.conn, open), {
-    requested: req.requestedOplockLevel,
-    eligible: !info.isDirectory && share.oplocks,
-    level2: share.level2Oplocks,
-  })
+  // The share mode (refused if the file changed since the checks above) and, MS-SMB2 3.3.5.9 /
+  // MS-FSA 2.1.5.17, the oplock, decided in the same update against the file's other opens.
+  // Directories, and shares with `oplocks = no`, get none; a lease request gets none until leases
+  // exist.
+  try {
+    open.oplock = ctx.server.locks.addOpen(key, { access, shareAccess: req.shareAccess }, oplockHolder(ctx.conn, open), {
+      requested: req.requestedOplockLevel,
+      eligible: !info.isDirectory && share.oplocks,
+      level2: share.level2Oplocks,
+    }, flight.ticket)
+  } catch (e) {
+    await file.close()
+    throw e
+  }
+  flight.ticket = undefined
   session.opens.set(volatile, open)
   tree.opens.add(open)
   // MS-SMB2 3.3.5.2.7.2: a CREATE generates the FileId that later related requests of the chain use.
@@ -360,7 +356,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
 
   return {
     body: encodeCreateResponse({
-      oplockLevel: open.oplock.level,
+      oplockLevel: open.oplock.granted,
       createAction: action,
       info,
       fileId: open.fileId,

@@ -108,7 +108,7 @@ export async function write (ctx: RequestContext): Promise<Reply> {
   if (offset > MAX_OFFSET || offset + BigInt(length) > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
   // MS-FSA 2.1.4.12 (WRITE): every level II oplock on the file breaks to none, the writer's own
   // included (smbtorture smb2.oplock.batch1/batch6); no acknowledgment, so no wait.
-  if (open.shareModeKey !== undefined) ctx.server.oplocks.breakLevelII(open.shareModeKey)
+  if (open.shareModeKey !== undefined) ctx.server.locks.breakLevelII(open.shareModeKey)
   let n = 0
   try {
     if (length > 0) n = await open.file!.write(msg, dataOffset, length, Number(offset))

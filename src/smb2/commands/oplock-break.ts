@@ -6,7 +6,7 @@ import { Command, HeaderFlags, OplockLevel } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { encodeResponses } from '../send.js'
-import { OplockState, type OplockHolder } from '../../locking/oplocks.js'
+import type { OplockHolder } from '../../locking/oplocks.js'
 import type { Open } from '../../session/model.js'
 import type { Smb2Connection } from '../connection.js'
 import { decodeOplockBreakAck, encodeOplockBreak } from './oplock-break.wire.js'
@@ -47,26 +47,17 @@ export function oplockHolder (conn: Smb2Connection, open: Open): OplockHolder {
 export async function oplockBreak (ctx: RequestContext): Promise<Reply> {
   const open = ctx.open!
   const { oplockLevel: level } = decodeOplockBreakAck(ctx.body)
-  const e = open.oplock
-  const breaking = e !== undefined && e.state === OplockState.Breaking
-  const store = ctx.server.oplocks
-  if (level === OplockLevel.LEASE) {
-    // An oplock is not a lease: the break completes to none and the ack is refused.
-    if (breaking) store.acknowledge(e, OplockLevel.NONE)
-    throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'lease level in an oplock acknowledgment')
-  }
-  if (level !== OplockLevel.NONE && level !== OplockLevel.II && level !== OplockLevel.EXCLUSIVE && level !== OplockLevel.BATCH) {
-    throw new NtStatusError(NtStatus.INVALID_PARAMETER, `OplockLevel 0x${level.toString(16)}`)
-  }
+  const valid = level === OplockLevel.LEASE || level === OplockLevel.NONE || level === OplockLevel.II || level === OplockLevel.EXCLUSIVE || level === OplockLevel.BATCH
+  if (!valid) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `OplockLevel 0x${level.toString(16)}`)
+  // The store checks the acknowledgment against the break in the same update that ends it.
+  const r = open.oplock !== undefined ? ctx.server.locks.acknowledge(open.oplock, level) : { ok: false as const, reason: 'no-break' as const }
+  // An oplock is not a lease: the break (if any) completed to none and the ack is refused.
+  if (level === OplockLevel.LEASE) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'lease level in an oplock acknowledgment')
   // No break outstanding (a level II break to none needs no acknowledgment, MS-SMB2 2.2.24.1):
   // Windows answers INVALID_OPLOCK_PROTOCOL, which smbtorture smb2.oplock.levelii500 expects.
-  if (!breaking) throw new NtStatusError(NtStatus.INVALID_OPLOCK_PROTOCOL, 'no oplock break in progress')
-  if (level > e.breakTo) {
-    // Accepting more than the break left (exclusive or batch, or level II after a break to
-    // none): the break completes to none and the acknowledgment fails.
-    store.acknowledge(e, OplockLevel.NONE)
-    throw new NtStatusError(NtStatus.INVALID_OPLOCK_PROTOCOL, `acknowledged ${level} after a break to ${e.breakTo}`)
-  }
-  store.acknowledge(e, level as OplockLevel)
+  if (!r.ok && r.reason === 'no-break') throw new NtStatusError(NtStatus.INVALID_OPLOCK_PROTOCOL, 'no oplock break in progress')
+  // Accepting more than the break left (exclusive or batch, or level II after a break to none):
+  // the break completed to none and the acknowledgment fails.
+  if (!r.ok) throw new NtStatusError(NtStatus.INVALID_OPLOCK_PROTOCOL, `acknowledged ${level} after a break to ${r.reason === 'above' ? r.breakTo : '?'}`)
   return { body: encodeOplockBreak({ oplockLevel: level, fileId: open.fileId }) }
 }

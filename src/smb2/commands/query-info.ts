@@ -83,7 +83,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
           infoClass !== C.FileModeInformation && infoClass !== C.FileAlignmentInformation) {
         requireAccess(open, AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_READ_DATA | AccessMask.FILE_READ_EA)
       }
-      const deletePending = open.shareModeKey !== undefined && ctx.server.shareModes.isDeletePending(open.shareModeKey)
+      const deletePending = open.shareModeKey !== undefined && ctx.server.locks.isDeletePending(open.shareModeKey)
       const r = queryFileInfo(infoClass, {
         info: { ...st, deletePending },
         name: '\\' + open.path.replaceAll('/', '\\'),
@@ -135,14 +135,14 @@ async function checkReplacedTarget (ctx: RequestContext, open: Open, target: str
     try { st = await tree.fs!.stat(target) } catch { return } // nothing to replace (or the rename reports why)
     if (st.isDirectory) return
     const key = fileKey(tree.shareName, st.indexNumber)
-    if (key === open.shareModeKey || server.shareModes.openCount(key) === 0) return
-    const ticket = await server.oplocks.breakForOpen(key, { sharingViolation: true, statOpen: false, overwrite: false, level2: tree.share!.level2Oplocks }, () => {
+    if (key === open.shareModeKey || server.locks.openCount(key) === 0) return
+    const ticket = await server.locks.breakForOpen(key, { sharingViolation: true, statOpen: false, overwrite: false, level2: tree.share!.level2Oplocks }, () => {
       if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'SET_INFO cannot wait here')
       return ctx.goAsync()
     })
     if (ticket === undefined) continue // waited for a break: look again
     ticket.done()
-    if (server.shareModes.openCount(key) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename onto a file that is open')
+    if (server.locks.openCount(key) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename onto a file that is open')
     return
   }
 }
@@ -189,7 +189,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           // write but not delete (Windows' SL_OPEN_TARGET_DIRECTORY open): another open of that
           // directory holding DELETE access, or not sharing write, makes it a sharing violation.
           const parent = await tree.fs!.stat(parentOf(target))
-          server.shareModes.check(fileKey(tree.shareName, parent.indexNumber), {
+          server.locks.check(fileKey(tree.shareName, parent.indexNumber), {
             access: open.isDirectory ? DirectoryAccessMask.FILE_ADD_SUBDIRECTORY : DirectoryAccessMask.FILE_ADD_FILE,
             shareAccess: ShareAccess.READ | ShareAccess.WRITE,
           })
@@ -227,7 +227,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
             if (entries.some(e => e.name !== '.' && e.name !== '..')) throw new NtStatusError(NtStatus.DIRECTORY_NOT_EMPTY)
           }
         }
-        if (open.shareModeKey !== undefined) server.shareModes.setDeletePending(open.shareModeKey, del)
+        if (open.shareModeKey !== undefined) server.locks.setDeletePending(open.shareModeKey, del)
         open.deleteOnClose = del
         break
       }
@@ -241,7 +241,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
         // MS-FSA 2.1.4.12 (SET_INFORMATION EndOfFile): level II oplocks break to none.
-        if (open.shareModeKey !== undefined) server.oplocks.breakLevelII(open.shareModeKey)
+        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey)
         await file.truncate(Number(req.value.endOfFile))
         await keepUserSetTimes(open)
         break
@@ -249,7 +249,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
         // MS-FSA 2.1.4.12 (SET_INFORMATION Allocation): level II oplocks break to none.
-        if (open.shareModeKey !== undefined) server.oplocks.breakLevelII(open.shareModeKey)
+        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey)
         // MS-FSA 2.1.5.15.1: an allocation below EOF truncates the file.
         const st = await file.stat()
         const a = req.value.allocationSize

@@ -1,0 +1,565 @@
+// The locking store (ARCHITECTURE: state shared across workers goes through it): everything about
+// a file that a client of another worker can see — share modes and delete-pending (MS-FSA
+// 2.1.5.1.2.1), oplocks and their breaks (MS-SMB2 3.3.1.10, MS-FSA 2.1.4.12), the name locks of
+// CREATE — kept as records in one RecordDb, so that one db shared by every worker gives two
+// clients on two workers the semantics two clients of one worker have.
+//
+// A file's record lists its opens, each owned by (worker slot, generation, id). Whoever changes
+// a record does so under the record's lock (RecordDb.update) and then tells the workers that must
+// act: the holder's worker sends OPLOCK_BREAK to its client and runs the acknowledgment timer;
+// a waiter's worker resumes the CREATE that waits. Those are messages (Peers.send), never polls.
+// An entry whose worker died (its generation is no longer the live one) is dropped by the next
+// update of its record; the death wakes every waiter, so nothing waits on it.
+import { OplockLevel } from '../wire/constants.js'
+import { NtStatusError } from '../wire/errors.js'
+import { NtStatus } from '../wire/ntstatus.js'
+import {
+  OPLOCK_BREAK_TIMEOUT_MS, OplockState, exclusiveLevel, transition,
+  type GrantRequest, type OpenIntent, type OpenTicket, type OplockFields, type OplockHolder,
+} from './oplocks.js'
+import { sharingConflict, type ShareModeEntry } from './share-modes.js'
+import { UNCHANGED, type RecordDb } from './record-db.js'
+
+/** Who holds an entry: a worker (its slot and the generation of the process in it) and an id unique in that process. */
+export interface Owner { w: number, g: number, id: number }
+
+/** One open of a file: its share-mode entry and its oplock. */
+export interface OpenRec extends Owner, OplockFields {
+  access: number
+  share: number
+  /**
+   * Closing: the open's share mode is released (its CLOSE is under way), but the file is not
+   * closed (nor, with delete on close, deleted) yet, so its oplock still holds opens back.
+   */
+  closing?: true
+}
+
+export interface FileRec {
+  kind: 'file'
+  opens: OpenRec[]
+  /** MS-FSA 2.1.5.4: new opens get DELETE_PENDING; the last close deletes the file. */
+  deletePending?: true
+  /** The close that is deleting the file (deletePending holds while it does). */
+  deleting?: Owner
+  /** Opens past their breaks, not registered yet (OpenTicket): no oplock is granted meanwhile. */
+  inFlight?: Owner[]
+  /** Waits to resume when a break of this file ends or an open of it closes. */
+  watchers?: Owner[]
+}
+
+/** A name being created: one CREATE at a time (create.ts), the others queued. */
+export interface NameRec { kind: 'name', holder?: Owner, queue: Owner[] }
+
+export type LockRecord = FileRec | NameRec
+
+/** Messages between the workers' stores. */
+export type StoreMessage =
+  /** To the holder's worker: send OPLOCK_BREAK for open `id` (and time the acknowledgment). */
+  | { t: 'break', key: string, id: number, to: OplockLevel }
+  /** To a waiter's worker: the record it watches changed; look again. */
+  | { t: 'wake', id: number }
+
+/** The workers this store shares its db with. One process: `soloPeers`. */
+export interface Peers {
+  readonly slot: number
+  readonly generation: number
+  /** Whether (slot, generation) is a live worker, as far as this process has been told. */
+  alive (slot: number, generation: number): boolean
+  /** Delivers a message to the store of worker `slot` (dropped when it is gone). */
+  send (slot: number, msg: StoreMessage): void
+}
+
+/** The one-process server: nobody else, nobody dies. */
+export const soloPeers: Peers = {
+  slot: 0,
+  generation: 0,
+  alive: () => true,
+  send: () => { throw new Error('a one-process store has no peers') },
+}
+
+/** An open registered with the store (Open.oplock): its key and id, and the oplock it was granted. */
+export interface FileOpen {
+  readonly key: string
+  readonly id: number
+  /** The level granted at open (the CREATE response says it). */
+  readonly granted: OplockLevel
+}
+
+/** What an oplock acknowledgment found (MS-SMB2 3.3.5.22.1); the caller answers the client. */
+export type AckResult =
+  | { ok: true }
+  /** No break outstanding: INVALID_OPLOCK_PROTOCOL. */
+  | { ok: false, reason: 'no-break' }
+  /** More than the break left, or a lease level: the break completed to none; the ack fails. */
+  | { ok: false, reason: 'above', breakTo: OplockLevel }
+
+/** What closing an open decided, atomically with releasing its share mode (MS-FSA 2.1.5.4). */
+export interface CloseDecision {
+  /** No other open of the file has its share mode. */
+  lastOne: boolean
+  /** The file is to be deleted now (this open or an earlier one asked; this is the last). */
+  deleteNow: boolean
+}
+
+const fileK = (key: string): string => `f:${key}`
+const nameK = (key: string): string => `n:${key}`
+const same = (a: Owner, b: Owner): boolean => a.id === b.id && a.w === b.w && a.g === b.g
+
+interface LocalOpen { holder: OplockHolder, timer?: NodeJS.Timeout }
+
+export class LockingStore {
+  /** MS-SMB2 3.3.2.1 Oplock Break Acknowledgment Timer, ms; settable for tests. */
+  breakTimeoutMs = OPLOCK_BREAK_TIMEOUT_MS
+  private lastId = 0
+  /** This process's opens: how to reach their clients, and their break timers. */
+  private readonly local = new Map<number, LocalOpen>()
+  /** This process's waits, by id: each resolves when woken (a record changed, a worker died). */
+  private readonly waiters = new Map<number, () => void>()
+
+  constructor (
+    private readonly db: RecordDb<LockRecord>,
+    readonly peers: Peers = soloPeers,
+    private readonly log: (msg: string) => void = () => {}
+  ) {}
+
+  private owner (): Owner { return { w: this.peers.slot, g: this.peers.generation, id: ++this.lastId } }
+  private live (o: Owner): boolean { return this.peers.alive(o.w, o.g) }
+
+  // --- records --------------------------------------------------------------------------------
+
+  /** Drops what dead workers left in `r`; true when something was dropped. */
+  private purge (r: FileRec): boolean {
+    const before = r.opens.length + (r.inFlight?.length ?? 0) + (r.watchers?.length ?? 0)
+    r.opens = r.opens.filter(o => this.live(o))
+    if (r.inFlight !== undefined) r.inFlight = r.inFlight.filter(o => this.live(o))
+    if (r.watchers !== undefined) r.watchers = r.watchers.filter(o => this.live(o))
+    let dropped = before !== r.opens.length + (r.inFlight?.length ?? 0) + (r.watchers?.length ?? 0)
+    if (r.deleting !== undefined && !this.live(r.deleting)) { r.deleting = undefined; dropped = true }
+    // Pending deletion needs an open to carry it out at its close (or a close doing it).
+    if (r.deletePending && r.deleting === undefined && r.opens.length === 0) { r.deletePending = undefined; dropped = true }
+    return dropped
+  }
+
+  /** The record to store: none once nothing is left in it. */
+  private kept (r: FileRec): FileRec | undefined {
+    if (r.opens.length > 0 || r.deletePending || (r.inFlight?.length ?? 0) > 0 || (r.watchers?.length ?? 0) > 0) return r
+    return undefined
+  }
+
+  private readFile (key: string): FileRec | undefined {
+    const r = this.db.read(fileK(key))
+    return r?.kind === 'file' ? r : undefined
+  }
+
+  /** Share-mode entries of live opens that are not closing. */
+  private sharing (r: FileRec | undefined): OpenRec[] {
+    return r === undefined ? [] : r.opens.filter(o => o.closing === undefined && this.live(o))
+  }
+
+  /** Updates `key`'s file record; fn sees it purged of dead workers' entries. */
+  private updateFile<T> (key: string, fn: (r: FileRec) => T): T {
+    let out!: T
+    this.db.update(fileK(key), (old) => {
+      const r: FileRec = old?.kind === 'file' ? old : { kind: 'file', opens: [] }
+      this.purge(r)
+      out = fn(r)
+      return this.kept(r)
+    })
+    return out
+  }
+
+  // --- share modes (MS-FSA 2.1.5.1.2.1) --------------------------------------------------------
+
+  isDeletePending (key: string): boolean {
+    const r = this.readFile(key)
+    if (r === undefined || !r.deletePending) return false
+    // What a dead worker left pending, with nobody left to delete it, is not pending (purge()).
+    return (r.deleting !== undefined && this.live(r.deleting)) || r.opens.some(o => this.live(o))
+  }
+
+  /** Whether an open with `entry`'s access and sharing would conflict with the opens of `key`. */
+  conflicts (key: string, entry: ShareModeEntry): boolean {
+    return this.sharing(this.readFile(key)).some(o => sharingConflict({ access: o.access, shareAccess: o.share }, entry))
+  }
+
+  /**
+   * Throws STATUS_SHARING_VIOLATION if an open with `entry`'s access and sharing would conflict
+   * with the opens of `key`, registering nothing (an open made for an instant, such as the target
+   * directory of a rename).
+   */
+  check (key: string, entry: ShareModeEntry): void {
+    if (this.conflicts(key, entry)) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
+  }
+
+  /** Opens of `key` holding a share mode. */
+  openCount (key: string): number { return this.sharing(this.readFile(key)).length }
+
+  /** MS-FSA 2.1.5.14.3 FileDispositionInformation: set or clear the file's pending deletion. */
+  setDeletePending (key: string, pending: boolean): void {
+    this.updateFile(key, (r) => {
+      if (pending && r.opens.length > 0) r.deletePending = true
+      else if (!pending && r.deleting === undefined) r.deletePending = undefined
+    })
+  }
+
+  // --- oplocks -------------------------------------------------------------------------------
+
+  /**
+   * Breaks what an open of `key` contends with and waits until no break it depends on is
+   * outstanding. `goAsync` is called once, before the wait, and returns the signal that aborts it
+   * (CANCEL, LOGOFF, disconnect). Resolves undefined when it waited (the caller then looks at the
+   * file again: the holder may have closed or deleted it); otherwise an OpenTicket, taken before
+   * anything could be awaited.
+   */
+  async breakForOpen (key: string, intent: OpenIntent, goAsync: () => AbortSignal): Promise<OpenTicket | undefined> {
+    const to = intent.overwrite || !intent.level2 ? OplockLevel.NONE : OplockLevel.II
+    // A stat open that does not overwrite never needs a break, so it holds nobody back.
+    const counts = !(intent.statOpen && !intent.overwrite) && !intent.sharingViolation
+    const me = this.owner()
+    const breaks: OpenRec[] = []
+    const mustWait = this.updateFile(key, (r) => {
+      let wait = false
+      for (const e of r.opens) {
+        if (e.state === OplockState.None) continue
+        const exclusive = exclusiveLevel(e.level)
+        if (intent.sharingViolation) {
+          // MS-FSA 2.1.5.1.2.1: on a sharing violation only a batch oplock is broken (its holder
+          // may be about to close); an exclusive one is not, and the open fails at once.
+          if (e.level !== OplockLevel.BATCH) continue
+        } else if (intent.statOpen && !intent.overwrite) {
+          continue
+        }
+        if (e.closing !== undefined) {
+          // Its CLOSE is under way: nothing to tell the client, but an exclusive oplock holds
+          // this open back until the file is closed (and deleted, if it is to be).
+          if (exclusive) wait = true
+          continue
+        }
+        if (exclusive) {
+          if (e.state === OplockState.Held) { transition(e, { type: 'break', to }); breaks.push(e) } else if (to < e.breakTo) transition(e, { type: 'break', to }) // lower an outstanding break
+          wait = true
+        } else if (intent.overwrite && !intent.sharingViolation) {
+          transition(e, { type: 'break', to: OplockLevel.NONE }) // level II: no acknowledgment, no wait
+          breaks.push(e)
+        }
+      }
+      if (wait) (r.watchers ??= []).push(me)
+      else if (counts) (r.inFlight ??= []).push(me)
+      return wait
+    })
+    this.deliverBreaks(key, breaks)
+    if (!mustWait) return this.ticket(key, counts ? me : undefined)
+    const woken = this.waitFor(me.id)
+    let signal: AbortSignal
+    try {
+      signal = goAsync()
+    } catch (e) {
+      this.forgetWatcher(key, me)
+      throw e
+    }
+    await this.untilWoken(woken, signal, () => { this.forgetWatcher(key, me) })
+    return undefined
+  }
+
+  private ticket (key: string, me: Owner | undefined): Ticket {
+    return new Ticket(key, me, (owner) => {
+      this.updateFile(key, (r) => { r.inFlight = r.inFlight?.filter(o => !same(o, owner)) })
+    })
+  }
+
+  private forgetWatcher (key: string, me: Owner): void {
+    this.waiters.delete(me.id)
+    this.updateFile(key, (r) => { r.watchers = r.watchers?.filter(o => !same(o, me)) })
+  }
+
+  /**
+   * Registers an open of `key`: its share mode (throws SHARING_VIOLATION or DELETE_PENDING when the
+   * file changed since the checks) and its oplock, granted as MS-FSA allows given the file's other
+   * opens, in one update. `ticket` (from breakForOpen) ends here.
+   */
+  addOpen (key: string, entry: ShareModeEntry, holder: OplockHolder, req: GrantRequest, ticket?: OpenTicket): FileOpen {
+    const me = this.owner()
+    const granted = this.updateFile(key, (r) => {
+      if (r.deletePending) throw new NtStatusError(NtStatus.DELETE_PENDING)
+      for (const o of r.opens) {
+        if (o.closing === undefined && sharingConflict({ access: o.access, shareAccess: o.share }, entry)) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
+      }
+      const e: OpenRec = { ...me, access: entry.access, share: entry.shareAccess, state: OplockState.None, level: OplockLevel.NONE, breakTo: OplockLevel.NONE }
+      // The ticket's own flight ends as this open lands; others still in flight hold grants back.
+      const mine = ticket instanceof Ticket && ticket.key === key ? ticket.owner : undefined
+      if (mine !== undefined) r.inFlight = r.inFlight?.filter(o => !same(o, mine))
+      transition(e, { type: 'grant', level: decide(r, req, (r.inFlight?.length ?? 0) > 0) })
+      r.opens.push(e)
+      return e.level
+    })
+    if (ticket instanceof Ticket && ticket.key === key) ticket.landed()
+    else ticket?.done()
+    this.local.set(me.id, { holder })
+    if (granted !== OplockLevel.NONE) this.log(`grant ${granted} to ${holder.name}`)
+    return { key, id: me.id, granted }
+  }
+
+  /** MS-FSA 2.1.4.12 (WRITE, SET EOF/allocation): every level II oplock of `key` breaks to none. */
+  breakLevelII (key: string): void {
+    const r = this.readFile(key)
+    // The common case (a WRITE to a file nobody else caches) reads the record and nothing more.
+    if (r === undefined || !r.opens.some(o => o.state === OplockState.Held && o.level === OplockLevel.II)) return
+    const breaks: OpenRec[] = []
+    this.updateFile(key, (r) => {
+      for (const e of r.opens) {
+        if (e.state === OplockState.Held && e.level === OplockLevel.II && e.closing === undefined) {
+          transition(e, { type: 'break', to: OplockLevel.NONE })
+          breaks.push(e)
+        }
+      }
+    })
+    this.deliverBreaks(key, breaks)
+  }
+
+  /**
+   * MS-SMB2 3.3.5.22.1: the holder of `o` acknowledges a break with `level` (LEASE: an oplock is
+   * not a lease; the break completes to none and the ack fails).
+   */
+  acknowledge (o: FileOpen, level: number): AckResult {
+    let result = { ok: false, reason: 'no-break' } as AckResult
+    const woken = this.updateFile(o.key, (r) => {
+      const e = r.opens.find(x => x.id === o.id && x.w === this.peers.slot && x.g === this.peers.generation)
+      if (e === undefined || e.state !== OplockState.Breaking) return []
+      const valid = level !== OplockLevel.LEASE && level <= e.breakTo
+      result = valid ? { ok: true } : { ok: false, reason: 'above', breakTo: e.breakTo }
+      transition(e, { type: 'ack', level: valid ? level as OplockLevel : OplockLevel.NONE })
+      return takeWatchers(r)
+    })
+    if (result.ok || result.reason === 'above') {
+      this.stopTimer(o.id)
+      this.log(`${this.local.get(o.id)?.holder.name ?? o.id} acknowledged`)
+    }
+    this.wake(woken)
+    return result
+  }
+
+  /** The oplock of `o` now: state, level, break target (tests, diagnostics). */
+  oplockOf (o: FileOpen): OplockFields | undefined {
+    const e = this.readFile(o.key)?.opens.find(x => x.id === o.id && x.w === this.peers.slot && x.g === this.peers.generation)
+    return e === undefined ? undefined : { state: e.state, level: e.level, breakTo: e.breakTo }
+  }
+
+  // --- close ----------------------------------------------------------------------------------
+
+  /**
+   * The first half of a close: the open's share mode is released and, with it, whether the file
+   * is deleted now is decided (MS-FSA 2.1.5.4: a delete-on-close open that is not the last leaves
+   * the file pending deletion; the last close deletes it, and new opens get DELETE_PENDING until
+   * it did). The oplock holds until `closed()`.
+   */
+  beginClose (o: FileOpen, deleteOnClose: boolean): CloseDecision {
+    const me: Owner = { w: this.peers.slot, g: this.peers.generation, id: o.id }
+    return this.updateFile(o.key, (r) => {
+      const e = r.opens.find(x => same(x, me))
+      if (e !== undefined) e.closing = true
+      const lastOne = !r.opens.some(x => x.closing === undefined)
+      if (deleteOnClose && !lastOne) r.deletePending = true
+      const deleteNow = (deleteOnClose || r.deletePending === true) && lastOne
+      if (deleteNow) { r.deletePending = true; r.deleting = me }
+      return { lastOne, deleteNow }
+    })
+  }
+
+  /**
+   * The second half: the file is closed (and deleted, if beginClose said so). The open's oplock
+   * ends, and every open waiting on the file looks again.
+   */
+  closed (o: FileOpen): void {
+    const me: Owner = { w: this.peers.slot, g: this.peers.generation, id: o.id }
+    this.stopTimer(o.id)
+    this.local.delete(o.id)
+    const woken = this.updateFile(o.key, (r) => {
+      const i = r.opens.findIndex(x => same(x, me))
+      if (i >= 0) {
+        transition(r.opens[i]!, { type: 'close' })
+        r.opens.splice(i, 1)
+      }
+      if (r.deleting !== undefined && same(r.deleting, me)) { r.deleting = undefined; r.deletePending = undefined }
+      return takeWatchers(r)
+    })
+    this.wake(woken)
+  }
+
+  // --- name locks -----------------------------------------------------------------------------
+
+  /**
+   * One CREATE at a time per name (create.ts): waits for every earlier holder of `key`, in
+   * arrival order; the returned function releases it (once).
+   */
+  async lockName (key: string): Promise<() => void> {
+    const me = this.owner()
+    for (;;) {
+      const woken = this.waitFor(me.id)
+      let got = false
+      this.db.update(nameK(key), (old) => {
+        const r: NameRec = old?.kind === 'name' ? old : { kind: 'name', queue: [] }
+        r.queue = r.queue.filter(o => this.live(o))
+        if (r.holder !== undefined && !this.live(r.holder)) r.holder = r.queue.shift()
+        if (r.holder === undefined || same(r.holder, me)) {
+          r.holder = me
+          r.queue = r.queue.filter(o => !same(o, me))
+          got = true
+        } else if (!r.queue.some(o => same(o, me))) {
+          r.queue.push(me)
+        }
+        return r
+      })
+      if (got) {
+        this.waiters.delete(me.id)
+        let released = false
+        return () => {
+          if (released) return
+          released = true
+          this.unlockName(key, me)
+        }
+      }
+      await woken
+    }
+  }
+
+  private unlockName (key: string, me: Owner): void {
+    let next: Owner | undefined
+    this.db.update(nameK(key), (old) => {
+      if (old?.kind !== 'name' || old.holder === undefined || !same(old.holder, me)) return UNCHANGED
+      old.queue = old.queue.filter(o => this.live(o))
+      next = old.queue.shift()
+      old.holder = next
+      return next === undefined ? undefined : old
+    })
+    if (next !== undefined) this.wake([next])
+  }
+
+  // --- messages, waits, timers -------------------------------------------------------------------
+
+  /** A message from another worker's store. */
+  deliver (msg: StoreMessage): void {
+    if (msg.t === 'wake') this.waiters.get(msg.id)?.()
+    else this.notifyLocal(msg.key, msg.id, msg.to)
+  }
+
+  /**
+   * A worker died (or the view of who is alive changed otherwise): every wait here looks again,
+   * and finds the dead worker's entries gone.
+   */
+  peersChanged (): void {
+    for (const w of [...this.waiters.values()]) w()
+  }
+
+  /** Records in the db (tests: nothing leaks). */
+  get trackedRecords (): number { return this.db.keys().length }
+
+  /** Opens of `key` with their oplocks (tests, diagnostics). */
+  snapshot (key: string): Array<Pick<OpenRec, 'w' | 'id' | 'state' | 'level' | 'breakTo'> & { closing: boolean }> {
+    return (this.readFile(key)?.opens ?? []).map(o => ({ w: o.w, id: o.id, state: o.state, level: o.level, breakTo: o.breakTo, closing: o.closing === true }))
+  }
+
+  private deliverBreaks (key: string, breaks: OpenRec[]): void {
+    for (const e of breaks) {
+      const to = e.state === OplockState.Breaking ? e.breakTo : OplockLevel.NONE
+      if (e.w === this.peers.slot && e.g === this.peers.generation) this.notifyLocal(key, e.id, to)
+      else this.peers.send(e.w, { t: 'break', key, id: e.id, to })
+    }
+  }
+
+  /** On the holder's worker: tell the client, and time its acknowledgment when one is owed. */
+  private notifyLocal (key: string, id: number, to: OplockLevel): void {
+    const l = this.local.get(id)
+    if (l === undefined) return // closed meanwhile: its close ends the break
+    const breaking = this.readFile(key)?.opens.find(x => x.id === id && x.w === this.peers.slot && x.g === this.peers.generation)?.state === OplockState.Breaking
+    this.log(`break ${l.holder.name} to ${to}${breaking ? ' (acknowledgment required)' : ''}`)
+    if (breaking && l.timer === undefined) l.timer = setTimeout(() => { this.timedOut(key, id) }, this.breakTimeoutMs)
+    l.holder.notifyBreak(to)
+  }
+
+  /** MS-SMB2 3.3.2.1: no acknowledgment in time; the oplock is broken to its target anyway. */
+  private timedOut (key: string, id: number): void {
+    const l = this.local.get(id)
+    if (l !== undefined) l.timer = undefined
+    const woken = this.updateFile(key, (r) => {
+      const e = r.opens.find(x => x.id === id && x.w === this.peers.slot && x.g === this.peers.generation)
+      if (e === undefined || e.state !== OplockState.Breaking) return []
+      transition(e, { type: 'timeout' })
+      this.log(`break of ${l?.holder.name ?? id} timed out after ${this.breakTimeoutMs} ms; now ${e.level}`)
+      return takeWatchers(r)
+    })
+    this.wake(woken)
+  }
+
+  private stopTimer (id: number): void {
+    const l = this.local.get(id)
+    if (l?.timer !== undefined) { clearTimeout(l.timer); l.timer = undefined }
+  }
+
+  private wake (owners: Owner[]): void {
+    for (const o of owners) {
+      if (o.w === this.peers.slot && o.g === this.peers.generation) this.waiters.get(o.id)?.()
+      else this.peers.send(o.w, { t: 'wake', id: o.id })
+    }
+  }
+
+  /** A promise resolved when `id` is woken (registered before the record names it). */
+  private waitFor (id: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waiters.set(id, () => { this.waiters.delete(id); resolve() })
+    })
+  }
+
+  private async untilWoken (woken: Promise<void>, signal: AbortSignal, onAbort: () => void): Promise<void> {
+    if (signal.aborted) { onAbort(); throw signal.reason }
+    let abort!: () => void
+    const aborted = new Promise<never>((_resolve, reject) => {
+      abort = () => { onAbort(); reject(signal.reason) }
+      signal.addEventListener('abort', abort, { once: true })
+    })
+    try {
+      await Promise.race([woken, aborted])
+    } finally {
+      signal.removeEventListener('abort', abort)
+    }
+  }
+}
+
+/** The watchers of `r`, taken from it: each will look again. */
+function takeWatchers (r: FileRec): Owner[] {
+  const w = r.watchers ?? []
+  r.watchers = undefined
+  return w
+}
+
+/** An open in flight (OpenTicket): its entry in the record's inFlight, until done or landed. */
+class Ticket implements OpenTicket {
+  private open: boolean
+  constructor (readonly key: string, readonly owner: Owner | undefined, private readonly end: (o: Owner) => void) {
+    this.open = owner !== undefined
+  }
+
+  done (): void {
+    if (!this.open) return
+    this.open = false
+    this.end(this.owner!)
+  }
+
+  /** addOpen took the entry out of the record itself, in the update that registered the open. */
+  landed (): void { this.open = false }
+}
+
+/**
+ * MS-FSA 2.1.5.17 as Windows answers it (smbtorture smb2.oplock.*): exclusive and batch only to
+ * the file's only open; level II to any other open that asks for at least level II, unless
+ * another open still holds (or is breaking) an exclusive or batch oplock.
+ */
+function decide (r: FileRec, req: GrantRequest, othersInFlight: boolean): OplockLevel {
+  const q = req.requested
+  if (!req.eligible || (q !== OplockLevel.II && q !== OplockLevel.EXCLUSIVE && q !== OplockLevel.BATCH)) return OplockLevel.NONE
+  if (othersInFlight) return OplockLevel.NONE
+  if (r.opens.length === 0) return q as OplockLevel
+  for (const o of r.opens) {
+    if (o.state !== OplockState.None && exclusiveLevel(o.level)) return OplockLevel.NONE
+  }
+  return req.level2 ? OplockLevel.II : OplockLevel.NONE
+}

@@ -1,0 +1,214 @@
+// The locking store (src/locking/store.ts) without the SMB2 layer: grants, breaks and waits, share
+// modes and delete-pending, name locks; then two stores on one db, as two workers are: breaks and
+// wake-ups cross as messages, and what a dead worker held is dropped.
+import t from 'tap'
+import { LockingStore, type Peers, type StoreMessage, type LockRecord } from '../../../src/locking/store.js'
+import { MemoryRecordDb } from '../../../src/locking/record-db.js'
+import { OplockState, type OplockHolder } from '../../../src/locking/oplocks.js'
+import { OplockLevel, AccessMask, ShareAccess } from '../../../src/wire/constants.js'
+import { NtStatusError } from '../../../src/wire/errors.js'
+import { NtStatus } from '../../../src/wire/ntstatus.js'
+
+const RW = { access: AccessMask.FILE_READ_DATA | AccessMask.FILE_WRITE_DATA, shareAccess: ShareAccess.READ | ShareAccess.WRITE }
+const EXCL = { access: AccessMask.FILE_READ_DATA, shareAccess: 0 }
+const ATTR = { access: AccessMask.FILE_READ_ATTRIBUTES, shareAccess: 0 }
+const grant = (requested: number): { requested: number, eligible: boolean, level2: boolean } => ({ requested, eligible: true, level2: true })
+const intent = { sharingViolation: false, statOpen: false, overwrite: false, level2: true }
+const noWait = (): AbortSignal => { throw new Error('no wait expected') }
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+function recorder (): { sent: Array<[string, number]>, holder: (name: string) => OplockHolder } {
+  const sent: Array<[string, number]> = []
+  return { sent, holder: (name) => ({ name, notifyBreak: (l) => { sent.push([name, l]) } }) }
+}
+
+t.test('one store: grants, a break with its wait, acknowledgment, close and timeout', async (t) => {
+  const store = new LockingStore(new MemoryRecordDb<LockRecord>())
+  store.breakTimeoutMs = 60_000
+  const { sent, holder } = recorder()
+  const a = store.addOpen('f', RW, holder('a'), grant(OplockLevel.BATCH))
+  t.equal(a.granted, OplockLevel.BATCH)
+  const stat = store.addOpen('f', ATTR, holder('s'), grant(OplockLevel.II))
+  t.equal(stat.granted, OplockLevel.NONE, 'nothing beside a batch holder')
+  const statTicket = await store.breakForOpen('f', { ...intent, statOpen: true }, noWait)
+  t.ok(statTicket !== undefined, 'a stat open waits for nothing')
+  statTicket!.done()
+
+  const ac = new AbortController()
+  let asyncCalls = 0
+  const waiting = store.breakForOpen('f', intent, () => { asyncCalls++; return ac.signal })
+  t.same(sent, [['a', OplockLevel.II]], 'the batch holder is told to go to level II')
+  t.equal(asyncCalls, 1, 'the opener goes async once')
+  t.same(store.acknowledge(a, OplockLevel.II), { ok: true })
+  t.equal(await waiting, undefined, 'the wait ends with the acknowledgment (look again)')
+  t.same(store.acknowledge(a, OplockLevel.NONE), { ok: false, reason: 'no-break' }, 'nothing to acknowledge now')
+  const b = store.addOpen('f', RW, holder('b'), grant(OplockLevel.BATCH))
+  t.equal(b.granted, OplockLevel.II, 'level II beside others')
+
+  store.breakLevelII('f')
+  t.same(sent.slice(1), [['a', OplockLevel.NONE], ['b', OplockLevel.NONE]], 'a write breaks every level II')
+  t.same(store.snapshot('f').map(x => x.level), [0, 0, 0])
+  for (const o of [a, stat, b]) { store.beginClose(o, false); store.closed(o) }
+  t.same(store.snapshot('f'), [], 'nothing left once every open closed')
+
+  // An aborted wait rejects with the abort reason; the break goes on.
+  const c = store.addOpen('g', RW, holder('c'), grant(OplockLevel.EXCLUSIVE))
+  const ac2 = new AbortController()
+  const w2 = store.breakForOpen('g', { ...intent, overwrite: true }, () => ac2.signal)
+  t.match(store.oplockOf(c), { state: OplockState.Breaking, breakTo: OplockLevel.NONE }, 'an overwrite breaks to none')
+  ac2.abort(new Error('cancelled'))
+  await t.rejects(w2, /cancelled/)
+  t.match(store.oplockOf(c), { state: OplockState.Breaking }, 'the holder still owes its acknowledgment')
+  t.same(store.acknowledge(c, OplockLevel.II), { ok: false, reason: 'above', breakTo: OplockLevel.NONE }, 'more than the break left: completed to none, refused')
+  t.match(store.oplockOf(c), { state: OplockState.None, level: OplockLevel.NONE })
+  store.beginClose(c, false); store.closed(c)
+
+  // No acknowledgment: the timer ends the break.
+  store.breakTimeoutMs = 30
+  const d = store.addOpen('h', RW, holder('d'), grant(OplockLevel.BATCH))
+  const started = Date.now()
+  t.equal(await store.breakForOpen('h', { ...intent, sharingViolation: true }, () => new AbortController().signal), undefined)
+  t.ok(Date.now() - started >= 25, 'waited for the timer')
+  t.match(store.oplockOf(d), { state: OplockState.Held, level: OplockLevel.II })
+  store.beginClose(d, false); store.closed(d)
+  t.equal(store.trackedRecords, 0, 'no record is left for files nobody holds')
+})
+
+t.test('one store: an open in flight keeps others from an oplock; share modes; delete on close', async (t) => {
+  const store = new LockingStore(new MemoryRecordDb<LockRecord>())
+  const holder = (name: string): OplockHolder => ({ name, notifyBreak () { t.fail(`no break expected for ${name}`) } })
+  const ticket = await store.breakForOpen('f', { ...intent, overwrite: true }, noWait)
+  const a = store.addOpen('f', RW, holder('a'), grant(OplockLevel.BATCH))
+  t.equal(a.granted, OplockLevel.NONE, 'no oplock while another open is in flight')
+  const b = store.addOpen('f', RW, holder('b'), grant(OplockLevel.II), ticket)
+  t.equal(b.granted, OplockLevel.II, 'the ticket lands with its own open')
+  ticket!.done() // idempotent after landing
+
+  t.ok(store.conflicts('f', EXCL), 'an exclusive open conflicts with readers')
+  t.notOk(store.conflicts('f', ATTR), 'an attributes-only open conflicts with nobody')
+  t.throws(() => store.addOpen('f', EXCL, holder('x'), grant(0)), new NtStatusError(NtStatus.SHARING_VIOLATION), 'SHARING_VIOLATION')
+  t.equal(store.openCount('f'), 2)
+
+  // MS-FSA 2.1.5.4: delete on close of one of two opens leaves the file pending deletion.
+  t.same(store.beginClose(a, true), { lastOne: false, deleteNow: false })
+  t.ok(store.isDeletePending('f'))
+  t.throws(() => store.addOpen('f', RW, holder('y'), grant(0)), new NtStatusError(NtStatus.DELETE_PENDING), 'DELETE_PENDING')
+  store.closed(a)
+  t.same(store.beginClose(b, false), { lastOne: true, deleteNow: true }, 'the last close deletes it')
+  t.ok(store.isDeletePending('f'), 'and new opens are refused while it does')
+  store.closed(b)
+  t.notOk(store.isDeletePending('f'))
+  t.equal(store.trackedRecords, 0)
+})
+
+t.test('one store: name locks run holders of one key in turn, other keys free', async (t) => {
+  const store = new LockingStore(new MemoryRecordDb<LockRecord>())
+  const order: string[] = []
+  const holder = async (name: string, work: number): Promise<void> => {
+    const release = await store.lockName('share\0dir\0A.TXT')
+    order.push(`${name} in`)
+    for (let i = 0; i < work; i++) await tick()
+    order.push(`${name} out`)
+    release()
+    release() // a second release changes nothing
+  }
+  const other = store.lockName('share\0B')
+  await Promise.all([holder('a', 3), holder('b', 1), holder('c', 0)])
+  ;(await other)()
+  t.same(order, ['a in', 'a out', 'b in', 'b out', 'c in', 'c out'], 'in arrival order')
+  t.equal(store.trackedRecords, 0, 'no key kept')
+})
+
+/** Two workers' stores on one db; messages go through setImmediate, as over a socket. */
+function twoWorkers (): { w: [LockingStore, LockingStore], kill: (slot: number) => void, dropped: StoreMessage[] } {
+  const db = new MemoryRecordDb<LockRecord>()
+  const gens = [1, 1]
+  const dead = new Set<number>()
+  const stores: LockingStore[] = []
+  const dropped: StoreMessage[] = []
+  const peers = (slot: number): Peers => ({
+    slot,
+    generation: 1,
+    alive: (s, g) => !dead.has(s) && gens[s] === g,
+    send: (s, msg) => {
+      setImmediate(() => { if (dead.has(s)) dropped.push(msg); else stores[s]!.deliver(msg) })
+    },
+  })
+  stores.push(new LockingStore(db, peers(0)), new LockingStore(db, peers(1)))
+  return {
+    w: stores as [LockingStore, LockingStore],
+    dropped,
+    kill: (slot) => {
+      dead.add(slot)
+      for (const [i, s] of stores.entries()) if (i !== slot) s.peersChanged()
+    },
+  }
+}
+
+t.test('two workers: a batch oplock on one is broken by the other\'s open, which resumes after the acknowledgment', async (t) => {
+  const { w: [w0, w1] } = twoWorkers()
+  const { sent, holder } = recorder()
+  const a = w0.addOpen('f', RW, holder('a'), grant(OplockLevel.BATCH))
+  t.equal(a.granted, OplockLevel.BATCH)
+  let resumed = false
+  const waiting = w1.breakForOpen('f', intent, () => new AbortController().signal).then((r) => { resumed = true; return r })
+  await tick(); await tick()
+  t.same(sent, [['a', OplockLevel.II]], 'worker 0 told its client, on worker 1\'s open')
+  t.notOk(resumed, 'worker 1 waits')
+  t.same(w0.acknowledge(a, OplockLevel.II), { ok: true })
+  t.equal(await waiting, undefined, 'and resumes once the holder acknowledged')
+  const b = w1.addOpen('f', RW, holder('b'), grant(OplockLevel.BATCH))
+  t.equal(b.granted, OplockLevel.II, 'level II beside worker 0\'s open')
+  t.ok(w1.conflicts('f', EXCL) && w0.conflicts('f', EXCL), 'both see both share modes')
+  t.equal(w0.openCount('f'), 2)
+  // A write on worker 0 breaks worker 1's level II.
+  w0.breakLevelII('f')
+  await tick(); await tick()
+  t.same(sent.slice(1), [['a', OplockLevel.NONE], ['b', OplockLevel.NONE]])
+  // Delete on close on worker 1, while worker 0 still has it open.
+  t.same(w1.beginClose(b, true), { lastOne: false, deleteNow: false })
+  w1.closed(b)
+  t.ok(w0.isDeletePending('f'), 'worker 0 sees the pending deletion')
+  t.same(w0.beginClose(a, false), { lastOne: true, deleteNow: true }, 'and its last close deletes the file')
+  w0.closed(a)
+  t.equal(w0.trackedRecords, 0)
+})
+
+t.test('two workers: a close on the holder\'s worker wakes the other\'s wait; a timeout there too', async (t) => {
+  const { w: [w0, w1] } = twoWorkers()
+  const { holder } = recorder()
+  const a = w0.addOpen('f', RW, holder('a'), grant(OplockLevel.EXCLUSIVE))
+  const waiting = w1.breakForOpen('f', intent, () => new AbortController().signal)
+  await tick(); await tick()
+  w0.beginClose(a, false)
+  w0.closed(a)
+  t.equal(await waiting, undefined, 'the close woke worker 1')
+
+  w0.breakTimeoutMs = 20
+  const b = w0.addOpen('g', RW, holder('b'), grant(OplockLevel.BATCH))
+  t.equal(await w1.breakForOpen('g', intent, () => new AbortController().signal), undefined, 'the holder worker\'s timer ended the break')
+  t.match(w0.oplockOf(b), { state: OplockState.Held, level: OplockLevel.II })
+  w0.beginClose(b, false); w0.closed(b)
+})
+
+t.test('two workers: what a dead worker held is dropped, and its waits do not hold anyone', async (t) => {
+  const { w: [w0, w1], kill } = twoWorkers()
+  w0.breakTimeoutMs = 50 // its timer outlives it in this one process, not in a dead worker
+  const { holder } = recorder()
+  w0.addOpen('f', EXCL, holder('a'), grant(OplockLevel.BATCH))
+  const release = await w0.lockName('share\0NEW.TXT')
+  t.ok(w1.conflicts('f', RW), 'worker 0\'s exclusive open blocks worker 1')
+  const waiting = w1.breakForOpen('f', intent, () => new AbortController().signal)
+  const nameWait = w1.lockName('share\0NEW.TXT')
+  await tick(); await tick()
+  kill(0)
+  t.equal(await waiting, undefined, 'the death woke the wait')
+  t.notOk(w1.conflicts('f', RW), 'the dead worker\'s share mode is gone')
+  const ticket = await w1.breakForOpen('f', intent, noWait)
+  const b = w1.addOpen('f', RW, holder('b'), grant(OplockLevel.BATCH), ticket)
+  t.equal(b.granted, OplockLevel.BATCH, 'and its oplock too')
+  ;(await nameWait)()
+  release() // the dead worker's release (never sent in life) changes nothing
+  w1.beginClose(b, false); w1.closed(b)
+  t.equal(w1.trackedRecords, 0, 'nothing of the dead worker is left')
+})
