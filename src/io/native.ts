@@ -317,17 +317,23 @@ export interface NativeAddon {
   /** Opens a store file storeCreate made. */
   storeOpen(path: string, lockTimeoutMs: number): StoreHandle;
   /**
-   * Locks `key`'s record (its hash chain) against every process and returns a copy of its value
-   * (undefined: none). The handle holds the lock until storeWriteUnlock or storeUnlock; one lock
-   * per handle at a time (a second storeLock throws SMBTS_ERR_STORE_LOCK).
+   * Locks `key`'s record (its hash chain) against every process, copies its value into `out`
+   * when it fits and returns the value's length (-1: no record; longer than `out`: copy it with
+   * storeValue). The handle holds the lock until storeWriteUnlock or storeUnlock; one lock per
+   * handle at a time (a second storeLock throws SMBTS_ERR_STORE_LOCK).
    */
-  storeLock(h: StoreHandle, key: string): Buffer | undefined;
+  storeLock(h: StoreHandle, key: string, out: Buffer): number;
+  /** Copies the locked record's value into `out` (as long as storeLock said); its length. */
+  storeValue(h: StoreHandle, out: Buffer): number;
   /** Stores `value` as the locked key's record (null deletes it) and unlocks, also when it throws. */
   storeWriteUnlock(h: StoreHandle, value: Buffer | null): void;
   /** Unlocks, writing nothing. */
   storeUnlock(h: StoreHandle): void;
-  /** A copy of `key`'s value under its lock (not taken again when this handle holds it). */
-  storeRead(h: StoreHandle, key: string): Buffer | undefined;
+  /**
+   * storeLock's copy and length, the lock released at once (not taken when this handle holds
+   * it); a value longer than `out` is not copied (call again with room).
+   */
+  storeRead(h: StoreHandle, key: string, out: Buffer): number;
   /** Every key, each chain read under its lock. */
   storeKeys(h: StoreHandle): string[];
   /** Sizes; bumpBytes (heap ever carved into blocks) stops growing while freed blocks are reused. */

@@ -30,6 +30,10 @@ export interface RecordDb<V> {
   keys (): string[]
   close (): void
 }
+/**
+ * How a shared db turns records into bytes. decode's Buffer is valid only during the call (the
+ * db reuses it): a codec whose records are Buffers must copy.
+ */
 export interface Codec<V> { encode (v: V): Buffer, decode (b: Buffer): V }
 
 /** Thrown by update() called from inside an update's function (the lock is not reentrant). */
@@ -154,6 +158,8 @@ export interface ShmRecordDbCreateOptions<V> extends ShmRecordDbOptions<V> {
 export class ShmRecordDb<V> implements RecordDb<V> {
   private handle: StoreHandle | undefined
   private readonly codec: Codec<V>
+  /** Where the native side copies a value (one Buffer per call would cost as much as the call). */
+  private out = Buffer.allocUnsafeSlow(16 << 10)
 
   private constructor (handle: StoreHandle, codec: Codec<V>) {
     this.handle = handle
@@ -178,18 +184,27 @@ export class ShmRecordDb<V> implements RecordDb<V> {
   }
 
   read (key: string): V | undefined {
-    const b = native.storeRead(this.h, key)
-    return b === undefined ? undefined : this.codec.decode(b)
+    const h = this.h
+    let len = native.storeRead(h, key, this.out)
+    // Longer than the buffer: nothing was copied; again with room (the record may change between).
+    while (len > this.out.length) len = native.storeRead(h, key, this.grow(len))
+    return len < 0 ? undefined : this.codec.decode(this.out.subarray(0, len))
+  }
+
+  private grow (len: number): Buffer {
+    this.out = Buffer.allocUnsafeSlow(Math.max(len, this.out.length * 2))
+    return this.out
   }
 
   update (key: string, fn: (old: V | undefined) => Update<V>): void {
     const h = this.h
-    const raw = native.storeLock(h, key) // throws SMBTS_ERR_STORE_LOCK when nested
+    const len = native.storeLock(h, key, this.out) // throws SMBTS_ERR_STORE_LOCK when nested
     // Until storeWriteUnlock is called, this frame owns the lock; that call releases it whatever
     // happens, so the finally must not release it again.
     let held = true
     try {
-      const next = fn(raw === undefined ? undefined : this.codec.decode(raw))
+      if (len > this.out.length) native.storeValue(h, this.grow(len))
+      const next = fn(len < 0 ? undefined : this.codec.decode(this.out.subarray(0, len)))
       if (next === UNCHANGED) return
       const bytes = next === undefined ? null : this.codec.encode(next)
       held = false

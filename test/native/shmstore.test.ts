@@ -28,7 +28,8 @@ function shm<V> (t: Test, sizeBytes = 64 << 20): ShmRecordDb<V> {
   return db
 }
 
-const rawCodec = { encode: (b: Buffer) => b, decode: (b: Buffer) => b }
+// Records that are Buffers: decode copies (the db reuses the Buffer it decodes from).
+const rawCodec = { encode: (b: Buffer) => b, decode: (b: Buffer) => Buffer.from(b) }
 
 interface Rec { n: number, tags?: string[], big?: bigint }
 
