@@ -8,7 +8,8 @@
 //            (LOCK, answered with the value; then PUT/DEL/UNLOCK, unanswered)
 //   memory   MemoryRecordDb, the one-process server's Maps (single-process rows only)
 //
-// Rows: (1) latency of one update in one process, median and p99; (2) updates of ONE key from
+// Each row runs with the record as JSON (jsonCodec) and as fixed bytes (no JSON: the store's own
+// cost). Rows: (1) latency of one update in one process, median and p99; (2) updates of ONE key from
 // TWO processes at once, total per second (the final count is checked against the sum); (3) three
 // updates on three keys, what a CREATE+CLOSE does to the store; (4) a process SIGKILLed inside an
 // update: how long the other process's waiting update takes from the kill, and what it sees.
@@ -24,7 +25,7 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { open as lmdbOpen, type RootDatabase } from 'lmdb'
-import { MemoryRecordDb, ShmRecordDb, UNCHANGED, jsonCodec, type Update } from '#dist/locking/record-db.js'
+import { MemoryRecordDb, ShmRecordDb, UNCHANGED, jsonCodec, type Codec, type Update } from '#dist/locking/record-db.js'
 
 const SELF = fileURLToPath(import.meta.url)
 
@@ -39,8 +40,22 @@ const record = (n: number): Rec => ({
   ],
   deletePending: false,
 })
-const codec = jsonCodec<Rec>()
-const RECORD_BYTES = codec.encode(record(123456)).length
+const json = jsonCodec<Rec>()
+const RECORD_BYTES = json.encode(record(123456)).length
+// The same record as fixed bytes with the count in front: what the store costs without JSON (a
+// binary codec the hot records could have). Decoding reads the count only.
+const TEMPLATE = Buffer.alloc(RECORD_BYTES, 0x20)
+const binary: Codec<Rec> = {
+  encode (v) {
+    const b = Buffer.allocUnsafe(RECORD_BYTES)
+    TEMPLATE.copy(b)
+    b.writeInt32LE(v.n, 0)
+    return b
+  },
+  decode (b) { return { n: b.readInt32LE(0), opens: [], deletePending: false } },
+}
+const codecs: Record<string, Codec<Rec>> = { json, binary }
+let codec = json
 
 /** One candidate: update() is synchronous except for the lock manager's (a round trip). */
 interface Backend {
@@ -182,7 +197,7 @@ async function lockmgrBackend (sockPath: string): Promise<Backend> {
 interface Env { shmPath: string, lmdbPath: string, sockPath: string }
 
 async function backend (name: string, env: Env): Promise<Backend> {
-  if (name === 'shm') return ShmRecordDb.open<Rec>(env.shmPath)
+  if (name === 'shm') return ShmRecordDb.open<Rec>(env.shmPath, { codec })
   if (name === 'lmdb') return lmdbBackend(env.lmdbPath)
   if (name === 'lockmgr') return await lockmgrBackend(env.sockPath)
   if (name === 'memory') return new MemoryRecordDb<Rec>()
@@ -191,8 +206,9 @@ async function backend (name: string, env: Env): Promise<Backend> {
 
 // ---------------------------------------------------------------- child processes
 
-async function child (role: string, name: string, envJson: string, arg: string): Promise<void> {
+async function child (role: string, name: string, envJson: string, arg: string, codecName: string): Promise<void> {
   const env = JSON.parse(envJson) as Env
+  codec = codecs[codecName]
   if (role === 'lockmgr') { runLockManager(env.sockPath); return }
   const b = await backend(name, env)
   if (role === 'hammer') {
@@ -232,7 +248,7 @@ async function child (role: string, name: string, envJson: string, arg: string):
 }
 
 function spawnChild (role: string, name: string, env: Env, arg = ''): { proc: ChildProcess, line: () => Promise<string> } {
-  const proc = spawn(process.execPath, ['--no-warnings', SELF, 'child', role, name, JSON.stringify(env), arg], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const proc = spawn(process.execPath, ['--no-warnings', SELF, 'child', role, name, JSON.stringify(env), arg, codec === json ? 'json' : 'binary'], { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines: string[] = []
   const wake: Array<() => void> = []
   let rest = ''
@@ -273,7 +289,7 @@ async function latency (b: Backend, n: number, keysPer: number): Promise<{ media
   return { median: pct(us, 0.5), p99: pct(us, 0.99) }
 }
 
-async function twoProcesses (name: string, env: Env, ms: number): Promise<{ opsPerSec: number, exact: boolean }> {
+async function twoProcesses (name: string, env: Env, ms: number): Promise<{ opsPerSec: number, exact: boolean, share: number }> {
   const b = await backend(name, env)
   const r0 = b.update('hot', () => record(0))
   if (r0 !== undefined) await r0
@@ -287,7 +303,7 @@ async function twoProcesses (name: string, env: Env, ms: number): Promise<{ opsP
   if (r1 !== undefined) await r1
   b.close()
   const total = counts[0] + counts[1]
-  return { opsPerSec: total / (ms / 1000), exact: final === total }
+  return { opsPerSec: total / (ms / 1000), exact: final === total, share: Math.min(...counts) / total }
 }
 
 async function death (name: string, env: Env): Promise<{ ms: number, seen: string }> {
@@ -315,12 +331,12 @@ function codecUs (): number {
   let t0 = 0
   for (let r = 0; r < 2; r++) {
     t0 = performance.now()
-    for (let i = 0; i < n; i++) codec.encode(codec.decode(codec.encode(rec)))
+    for (let i = 0; i < n; i++) json.encode(json.decode(json.encode(rec)))
   }
   // Two encodes and a decode were timed: take one encode off.
   const both = (performance.now() - t0) * 1000 / n
   t0 = performance.now()
-  for (let i = 0; i < n; i++) codec.encode(rec)
+  for (let i = 0; i < n; i++) json.encode(rec)
   return both - (performance.now() - t0) * 1000 / n
 }
 
@@ -343,8 +359,9 @@ function machine (): string[] {
 
 async function main (): Promise<void> {
   const quick = process.argv.includes('--quick')
-  const N = quick ? 5_000 : 30_000
+  const N = quick ? 5_000 : 20_000
   const HAMMER_MS = quick ? 500 : 1500
+  const DEATHS = quick ? 1 : 5
   const dir = mkdtempSync(join(tmpdir(), 'smbts-storebench-'))
   const shmDir = mkdtempSync('/dev/shm/smbts-storebench-')
   const env: Env = { shmPath: join(shmDir, 'store'), lmdbPath: join(shmDir, 'lmdb'), sockPath: join(dir, 'lockmgr.sock') }
@@ -355,30 +372,41 @@ async function main (): Promise<void> {
     for (const l of machine()) console.log(`# ${l}`)
     const names = ['shm', 'lmdb', 'lockmgr']
     const rows: string[][] = []
-    const one: Record<string, string> = {}
-    const three: Record<string, string> = {}
-    for (const name of [...names, 'memory']) {
-      const b = await backend(name, env)
-      const l = await latency(b, N, 1)
-      const t = await latency(b, Math.floor(N / 3), 3)
-      b.close()
-      one[name] = `${l.median.toFixed(2)} / ${l.p99.toFixed(2)}`
-      three[name] = t.median.toFixed(2)
+    for (const c of ['json', 'binary']) {
+      codec = codecs[c]
+      const one: Record<string, string> = {}
+      const three: Record<string, string> = {}
+      for (const name of [...names, 'memory']) {
+        const b = await backend(name, env)
+        const l = await latency(b, N, 1)
+        const t = await latency(b, Math.floor(N / 3), 3)
+        b.close()
+        one[name] = `${l.median.toFixed(2)} / ${l.p99.toFixed(2)}`
+        three[name] = t.median.toFixed(2)
+      }
+      const two: Record<string, string> = {}
+      for (const name of names) {
+        const r = await twoProcesses(name, env, HAMMER_MS)
+        two[name] = `${Math.round(r.opsPerSec).toLocaleString('en-US')} (${Math.round(r.share * 100)}% by the slower)${r.exact ? '' : ' (COUNT WRONG)'}`
+      }
+      rows.push([`(1) one update, one process, ${c}: median / p99 µs`, ...names.map(n => one[n]), one.memory])
+      rows.push([`(2) one key, two processes, ${c}: updates/s in all (the slower one's part)`, ...names.map(n => two[n]), '-'])
+      rows.push([`(3) CREATE+CLOSE = 3 updates, one process, ${c}: median µs`, ...names.map(n => three[n]), three.memory])
     }
-    rows.push(['(1) one update, one process: median / p99 µs', ...names.map(n => one[n]), one.memory])
-    const two: Record<string, string> = {}
-    for (const name of names) {
-      const r = await twoProcesses(name, env, HAMMER_MS)
-      two[name] = `${Math.round(r.opsPerSec).toLocaleString('en-US')}${r.exact ? '' : ' (COUNT WRONG)'}`
-    }
-    rows.push(['(2) one key, two processes: updates/s in all', ...names.map(n => two[n]), '-'])
-    rows.push(['(3) CREATE+CLOSE = 3 updates, one process: median µs', ...names.map(n => three[n]), three.memory])
+    codec = json
     const dead: Record<string, string> = {}
     for (const name of names) {
-      const r = await death(name, env)
-      dead[name] = `${r.ms.toFixed(1)} ms, ${r.seen}`
+      const tries: number[] = []
+      const seen = new Set<string>()
+      for (let i = 0; i < DEATHS; i++) {
+        const r = await death(name, env)
+        tries.push(r.ms)
+        seen.add(r.seen)
+      }
+      tries.sort((a, c) => a - c)
+      dead[name] = `${pct(tries, 0.5).toFixed(1)} ms (max ${tries.at(-1)!.toFixed(1)}), ${[...seen].join('; ')}`
     }
-    rows.push(['(4) holder SIGKILLed in an update: kill → other\'s update done; it sees', ...names.map(n => dead[n]), '-'])
+    rows.push([`(4) holder SIGKILLed in an update, ${DEATHS} times: kill → the other's update done, median; it sees`, ...names.map(n => dead[n]), '-'])
     const head = ['', 'shm (native)', 'lmdb', 'lockmgr (unix socket)', 'memory (1 process)']
     console.log(`| ${head.join(' | ')} |`)
     console.log(`|${head.map(() => '---').join('|')}|`)
@@ -391,5 +419,5 @@ async function main (): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'child') await child(process.argv[3], process.argv[4], process.argv[5], process.argv[6])
+if (process.argv[2] === 'child') await child(process.argv[3], process.argv[4], process.argv[5], process.argv[6], process.argv[7])
 else await main()
