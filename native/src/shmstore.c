@@ -210,6 +210,12 @@ static inline bool off_ok(store *s, uint64_t off) {
   return off >= s->hdr->heap_off && off <= s->size - sizeof(blk) && (off & 15) == 0;
 }
 
+/* A record read from the file: its key and value must lie inside the file too. */
+static inline bool rec_ok(store *s, uint64_t off) {
+  blk *b = blk_at(s, off);
+  return (uint64_t)b->klen + b->vlen <= s->size - off - sizeof(blk);
+}
+
 static inline void publish(uint64_t *slot, uint64_t v) {
   __atomic_store_n(slot, v, __ATOMIC_RELEASE);
 }
@@ -353,7 +359,7 @@ static bool chain_find(store *s, chain *c) {
   uint64_t *link = &c->head;
   uint64_t o;
   while ((o = *link) != 0) {
-    if (!off_ok(s, o)) return false;
+    if (!off_ok(s, o) || !rec_ok(s, o)) return false;
     blk *b = blk_at(s, o);
     if (b->hash == s->hash && b->klen == s->klen && memcmp(b->data, s->key, s->klen) == 0) break;
     link = &b->next;
@@ -802,7 +808,7 @@ static napi_value js_storeKeys(napi_env env, napi_callback_info info) {
     if (r) return throw_lock(env, r);
     bool ok = true;
     uint64_t o;
-    for (o = c->head; o && off_ok(s, o) && ok; o = blk_at(s, o)->next) {
+    for (o = c->head; o && off_ok(s, o) && rec_ok(s, o) && ok; o = blk_at(s, o)->next) {
       blk *b = blk_at(s, o);
       ok = napi_create_string_utf8(env, (const char *)b->data, b->klen, &k) == napi_ok &&
            napi_set_element(env, arr, n++, k) == napi_ok;
