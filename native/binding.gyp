@@ -18,6 +18,7 @@
         "src/ring-bufs.c",
         "src/sock.c",
         "src/aead.c",
+        "src/shmstore.c",
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],

@@ -301,7 +301,49 @@ export interface NativeAddon {
   sleepsNow(): number;
   /** fstatfs(2) now: the file system's magic number (f_type), or -errno. */
   fsTypeNow(fd: number): number;
+
+  // The shared record store (native/src/shmstore.c; src/locking/record-db.ts ShmRecordDb is its
+  // user): synchronous, on this thread; a call that needs a record's lock waits for it at most
+  // the handle's lock timeout, then throws SMBTS_ERR_STORE_BUSY. Errors carry `code`:
+  // SMBTS_ERR_STORE_FULL (no room; the store stays usable), _BUSY, _LOCK (a lock held or missing
+  // on this handle), _CLOSED, _FORMAT (not a store file of this build), _CORRUPT; a failed
+  // syscall throws the errno Error.
+  /**
+   * Builds a store file of `sizeBytes` (rounded up to pages, all allocated now) with `chains`
+   * hash chains (a power of two) beside `path`, renames it to `path` (replacing any file there;
+   * processes still mapping that one keep it) and opens it.
+   */
+  storeCreate(path: string, sizeBytes: number, chains: number, lockTimeoutMs: number): StoreHandle;
+  /** Opens a store file storeCreate made. */
+  storeOpen(path: string, lockTimeoutMs: number): StoreHandle;
+  /**
+   * Locks `key`'s record (its hash chain) against every process, copies its value into `out`
+   * when it fits and returns the value's length (-1: no record; longer than `out`: copy it with
+   * storeValue). The handle holds the lock until storeWriteUnlock or storeUnlock; one lock per
+   * handle at a time (a second storeLock throws SMBTS_ERR_STORE_LOCK).
+   */
+  storeLock(h: StoreHandle, key: string, out: Buffer): number;
+  /** Copies the locked record's value into `out` (as long as storeLock said); its length. */
+  storeValue(h: StoreHandle, out: Buffer): number;
+  /** Stores `value` as the locked key's record (null deletes it) and unlocks, also when it throws. */
+  storeWriteUnlock(h: StoreHandle, value: Buffer | null): void;
+  /** Unlocks, writing nothing. */
+  storeUnlock(h: StoreHandle): void;
+  /**
+   * storeLock's copy and length, the lock released at once (not taken when this handle holds
+   * it); a value longer than `out` is not copied (call again with room).
+   */
+  storeRead(h: StoreHandle, key: string, out: Buffer): number;
+  /** Every key, each chain read under its lock. */
+  storeKeys(h: StoreHandle): string[];
+  /** Sizes; bumpBytes (heap ever carved into blocks) stops growing while freed blocks are reused. */
+  storeStats(h: StoreHandle): { sizeBytes: number, heapBytes: number, bumpBytes: number, chains: number };
+  /** Unlocks a held lock (writing nothing) and unmaps; the file stays. */
+  storeClose(h: StoreHandle): void;
 }
+
+/** An open shared store (native storeCreate/storeOpen): an opaque external. */
+export interface StoreHandle { readonly __smbtsStoreHandle: never }
 
 export interface SocketAddress {
   address: string;
