@@ -19,6 +19,7 @@ import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import type { Logger } from '../control/log.js'
 import { native, nativeAvailable, nativeLoadError } from '../io/native.js'
 import { loadSteering, SMBTS_MAX_WORKERS, SteeringError, type Steering, type SteerStats } from './steer.js'
@@ -45,6 +46,8 @@ export interface SupervisorOptions {
   /** Passed to every worker's startServer. */
   server: WorkerServerOptions
   env?: NodeJS.ProcessEnv
+  /** Where the workers' output goes, line by line (default: straight to this process's stderr). */
+  workerOutput?: (line: string) => void
   /** Where the private run directory is made (default: /run/smbts as root, else the temp dir). */
   runDirParent?: string
   /** How long the first start of every worker may take (default 60 s). */
@@ -99,6 +102,17 @@ function defaultRunDirParent (): string {
 async function numericHost (host: string): Promise<string> {
   if (isIP(host.split('%')[0]!) !== 0) return host
   return (await lookup(host)).address
+}
+
+function lines (stream: Readable | null, sink: (line: string) => void): void {
+  if (stream === null) return
+  let partial = ''
+  stream.setEncoding('utf8').on('data', (d: string) => {
+    const all = (partial + d).split('\n')
+    partial = all.pop()!
+    for (const l of all) sink(l)
+  })
+  stream.on('end', () => { if (partial !== '') sink(partial) })
 }
 
 function closeFds (fds: number[]): void {
@@ -168,6 +182,7 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
   mkdirSync(runDirParent, { recursive: true, mode: 0o755 })
   // mkdtemp makes it 0700: only this user reaches the workers' messenger sockets.
   const runDir = mkdtempSync(join(runDirParent, `workers-${process.pid}-`))
+  log.info(`run directory ${runDir} (the workers' messenger sockets)`)
 
   const slots: Slot[] = Array.from({ length: count }, (_, slot) => ({ slot, generation: 0, ready: false, startedAt: 0, quickDeaths: 0 }))
   let closing = false
@@ -192,11 +207,13 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
     const spec: WorkerSpec = { slot: w.slot, generation: w.generation, count, runDir, listen, server: opts.server }
     // stdio: the worker logs to our stderr; fd 3 is the IPC channel; from fd 4 its listeners
     // (dup2'd into place in the child, so they survive the exec though ours are close-on-exec).
+    const out = opts.workerOutput === undefined ? 'inherit' : 'pipe'
     const proc = spawn(opts.command.file, opts.command.args, {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...groups.map(g => g.fds[w.slot]!)],
+      stdio: ['ignore', out, out, 'ipc', ...groups.map(g => g.fds[w.slot]!)],
       env: { ...(opts.env ?? process.env), [WORKER_ENV]: encodeWorkerSpec(spec) },
     })
     w.proc = proc
+    if (opts.workerOutput !== undefined) for (const stream of [proc.stdout, proc.stderr]) lines(stream, opts.workerOutput)
     const generation = w.generation
     const tag = workerTag(w.slot)
     w.exited = new Promise<void>((resolve) => {
