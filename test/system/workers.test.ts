@@ -157,26 +157,37 @@ t.test('--workers 2: steered clients, reload, a worker killed and restarted, SIG
   t.ok(srv.logs.some(l => /\[sup\] info all workers stopped; the port is released/.test(l)), 'the supervisor says so')
 })
 
-t.test('--workers 2 --no-bpf: affinity off, said why; every connection served', { skip }, async (t) => {
-  const ts = share()
-  t.teardown(() => { ts.remove() })
-  const port = await freePort()
-  const { srv, lock } = await start(ts, ['--workers', '2', '--no-bpf'], port)
-  t.teardown(() => { srv.kill('SIGKILL') })
-  await srv.waitFor(/\[sup\] info 2 workers ready/)
-  t.ok(srv.logs.some(l => /\[sup\] warn client affinity off \(--no-bpf given\): the kernel's reuseport hash spreads connections/.test(l)), 'the log says affinity is off, and why')
-  const clients: TcpClient[] = []
-  for (const src of SOURCES) {
-    for (let k = 0; k < 2; k++) {
-      const c = await client(port, src)
-      t.equal((await c.echo()).status, 0, `${src}: served`)
-      clients.push(c)
+for (const flag of ['--no-bpf', '--no-uring']) {
+  t.test(`--workers 2 ${flag}: every connection served${flag === '--no-bpf' ? '; affinity off, said why' : ' by node:net on the inherited socket'}`, { skip }, async (t) => {
+    const ts = share()
+    t.teardown(() => { ts.remove() })
+    const port = await freePort()
+    const { srv, lock } = await start(ts, ['--workers', '2', flag], port)
+    t.teardown(() => { srv.kill('SIGKILL') })
+    await srv.waitFor(/\[sup\] info 2 workers ready/)
+    const steered = flag !== '--no-bpf' && noBpf === undefined
+    if (flag === '--no-bpf') {
+      t.ok(srv.logs.some(l => /\[sup\] warn client affinity off \(--no-bpf given\): the kernel's reuseport hash spreads connections/.test(l)), 'the log says affinity is off, and why')
+    } else {
+      t.ok(srv.logs.some(l => /\[sup\] info worker w1 ready \(pid \d+, generation 1, node:net\)/.test(l)), 'the workers run the fallback transport')
     }
-  }
-  for (const src of SOURCES) t.equal(landings(srv.logs, src).length, 2, `${src}: both connections served by a worker`)
-  for (const c of clients) c.end()
-  await stop(t, srv, lock, port, childPids(srv.proc.pid!))
-})
+    const clients: TcpClient[] = []
+    for (const src of SOURCES) {
+      for (let k = 0; k < 2; k++) {
+        const c = await client(port, src)
+        t.equal((await c.echo()).status, 0, `${src}: served`)
+        clients.push(c)
+      }
+    }
+    for (const src of SOURCES) {
+      const got = landings(srv.logs, src)
+      t.equal(got.length, 2, `${src}: both connections served by a worker (${got.join(',')})`)
+      if (steered) t.same(got, [steeringWorkerFor(src, 2), steeringWorkerFor(src, 2)], `${src} on the worker the program picks`)
+    }
+    for (const c of clients) c.end()
+    await stop(t, srv, lock, port, childPids(srv.proc.pid!))
+  })
+}
 
 t.test('one worker (the default, and --workers 1): no supervisor, no tags', { skip }, async (t) => {
   for (const extra of [[], ['--workers', '1']]) {
