@@ -32,11 +32,13 @@ export async function runWorker (io: CliIO, deps: WorkerDeps = {}): Promise<void
   process.on('SIGHUP', () => {})
   // Orders that come before the server is up wait for it (a shutdown then stops it at once).
   const early: ToWorker[] = []
+  let stopping = false
   let onOrder = (m: ToWorker): void => { early.push(m) }
   const onMessage = (m: ToWorker): void => { onOrder(m) }
   process.on('message', onMessage)
-  process.on('SIGTERM', () => { onOrder({ smbts: 'shutdown' }) })
-  process.on('disconnect', () => { onOrder({ smbts: 'shutdown' }) })
+  const say = (line: string): void => { log(`${new Date().toISOString()} info ${line}`) }
+  process.on('SIGTERM', () => { say('SIGTERM: shutting down (the supervisor starts this slot again)'); onOrder({ smbts: 'shutdown' }) })
+  process.on('disconnect', () => { if (!stopping) say('the supervisor is gone: shutting down'); onOrder({ smbts: 'shutdown' }) })
 
   const messenger = await Messenger.listen({
     runDir: spec.runDir,
@@ -61,6 +63,7 @@ export async function runWorker (io: CliIO, deps: WorkerDeps = {}): Promise<void
         case 'shutdown':
           if (closing) return
           closing = true
+          stopping = true
           server.close().then(() => messenger.close()).then(resolve, (e: unknown) => { reject(e instanceof Error ? e : new Error(String(e))) })
           break
         case 'reload':

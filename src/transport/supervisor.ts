@@ -14,7 +14,7 @@
 // sockets still share the port through the kernel's own reuseport hash of the 4-tuple: every
 // connection is served, but one client's connections may meet different workers. The log says so.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -115,6 +115,21 @@ function lines (stream: Readable | null, sink: (line: string) => void): void {
   stream.on('end', () => { if (partial !== '') sink(partial) })
 }
 
+/** Run directories of supervisors that were killed (their pid is gone): nothing else removes them. */
+function removeStaleRunDirs (parent: string, log: Logger): void {
+  let names: string[]
+  try { names = readdirSync(parent) } catch { return }
+  for (const name of names) {
+    const pid = /^workers-(\d+)-/.exec(name)?.[1]
+    if (pid === undefined || Number(pid) === process.pid) continue
+    try { process.kill(Number(pid), 0); continue } catch (e) { if ((e as NodeJS.ErrnoException).code === 'EPERM') continue }
+    try {
+      rmSync(join(parent, name), { recursive: true, force: true })
+      log.info(`removed ${join(parent, name)}, left by a supervisor that is gone`)
+    } catch { /* not ours to remove */ }
+  }
+}
+
 function closeFds (fds: number[]): void {
   for (const fd of fds) { try { closeSync(fd) } catch { /* already closed */ } }
 }
@@ -180,6 +195,7 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
 
   const runDirParent = opts.runDirParent ?? defaultRunDirParent()
   mkdirSync(runDirParent, { recursive: true, mode: 0o755 })
+  removeStaleRunDirs(runDirParent, log)
   // mkdtemp makes it 0700: only this user reaches the workers' messenger sockets.
   const runDir = mkdtempSync(join(runDirParent, `workers-${process.pid}-`))
   log.info(`run directory ${runDir} (the workers' messenger sockets)`)
