@@ -8,7 +8,7 @@
 import type { Command } from 'commander'
 import { tagLines } from '../control/log.js'
 import { Messenger, SUPERVISOR_SLOT } from '../transport/messenger.js'
-import { decodeWorkerSpec, workerTag, WORKER_ENV, type FromWorker, type ToWorker, type WorkerContext } from '../transport/worker.js'
+import { decodeWorkerSpec, workerTag, WORKER_ENV, type FromWorker, type ToWorker, type WorkerContext, type WorkerSpec } from '../transport/worker.js'
 import { CliError, errorMessage, type CliIO } from './io.js'
 import { importStartServer, type ServerHandle, type StartServerFn } from './start.js'
 
@@ -17,10 +17,13 @@ export interface WorkerDeps {
   env?: NodeJS.ProcessEnv
 }
 
-/** Runs this process as the worker WORKER_ENV describes; resolves once it has stopped. */
-export async function runWorker (io: CliIO, deps: WorkerDeps = {}): Promise<void> {
+/**
+ * Runs this process as the worker WORKER_ENV describes; resolves with the exit status once it
+ * has stopped. A failure after the spec is read is logged with the worker's tag, as its other lines.
+ */
+export async function runWorker (io: CliIO, deps: WorkerDeps = {}): Promise<number> {
   const send = process.send?.bind(process)
-  if (send === undefined) throw new CliError('smbts worker runs under a supervisor (smbts start --workers N), not by hand')
+  if (send === undefined) throw new CliError('the worker command runs under a supervisor (smbts start --workers N), not by hand')
   let spec
   try {
     spec = decodeWorkerSpec((deps.env ?? process.env)[WORKER_ENV])
@@ -28,6 +31,16 @@ export async function runWorker (io: CliIO, deps: WorkerDeps = {}): Promise<void
     throw new CliError(errorMessage(e))
   }
   const log = tagLines(workerTag(spec.slot), (line) => { io.err(line) })
+  try {
+    await serve(spec, log, send, deps)
+    return 0
+  } catch (e) {
+    log(`smbts: ${errorMessage(e)}`)
+    return 1
+  }
+}
+
+async function serve (spec: WorkerSpec, log: (line: string) => void, send: (m: FromWorker) => boolean, deps: WorkerDeps): Promise<void> {
   process.on('SIGINT', () => {})
   process.on('SIGHUP', () => {})
   // Orders that come before the server is up wait for it (a shutdown then stops it at once).
@@ -88,7 +101,6 @@ export function registerWorker (program: Command, io: CliIO): void {
   program.command('worker', { hidden: true })
     .description('one worker process of a supervisor (started by smbts start --workers N)')
     .action(async () => {
-      await runWorker(io)
-      process.exit(0)
+      process.exit(await runWorker(io))
     })
 }

@@ -14,6 +14,7 @@ import { startSupervisor } from '../../src/transport/supervisor.js'
 import { createLogger } from '../../src/control/log.js'
 import { makeTestShare, type TestShare } from '../helpers/test-share.js'
 import { TcpClient } from '../helpers/tcp-client.js'
+import { pythonModuleMissing, runPy } from '../helpers/py.js'
 import { alive, BIN, childPids, cliBuilt, freePort, portFree, startCli, type CliServer } from '../helpers/cli-server.js'
 
 const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built')
@@ -109,6 +110,21 @@ t.test('--workers 2: steered clients, reload, a worker killed and restarted, SIG
     for (const w of got) used.add(w)
   }
   t.same([...used].sort(), [0, 1], 'both workers serve')
+
+  // A real client (impacket, its socket bound to a source address) lands where the program says.
+  const noImpacket = pythonModuleMissing('impacket')
+  if (noImpacket === undefined) {
+    for (const w of [0, 1]) {
+      const src = ['127.0.1.2', '127.0.1.3', '127.0.1.4', '127.0.1.5', '127.0.1.6', '127.0.1.7'].find(s => steeringWorkerFor(s, 2) === w)!
+      const r = await runPy<{ ok: boolean, files?: string[], error?: string }>('impacket_from.py', [src, String(port), ts.user, ts.password, 'share'])
+      t.ok(r.ok, `impacket from ${src}: logged in and listed the share ${r.error ?? ''}`)
+      const got = landings(srv.logs, src)
+      t.ok(got.length >= 1, `impacket from ${src}: served (${got.join(',')})`)
+      if (noBpf === undefined) t.same(new Set(got), new Set([w]), `impacket from ${src} on w${w}, as the program picks`)
+    }
+  } else {
+    t.comment(`impacket left out: ${noImpacket}`)
+  }
 
   // SIGHUP: every worker reloads; the supervisor reports the program's counters.
   let mark = srv.logs.length
