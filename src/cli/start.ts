@@ -14,7 +14,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
-import { loadConfig, type GlobalConfig } from '../config/config.js'
+import { defaultConfig, loadConfig, type GlobalConfig } from '../config/config.js'
 import { createLogger, tagLines } from '../control/log.js'
 import { listenHosts, SUPERVISOR_TAG, type InheritedListener, type WorkerContext } from '../transport/worker.js'
 import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH } from '../config/paths.js'
@@ -170,7 +170,6 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
   paths: { configPath?: string, pwddbPath?: string }, global: GlobalConfig | undefined): Promise<void> {
   const signals = deps.signals ?? process
   const { startSupervisor } = await import('../transport/supervisor.js')
-  const { defaultConfig } = await import('../config/config.js')
   const log = createLogger(tagLines(SUPERVISOR_TAG, (line) => { io.err(line) }))
   const script = process.argv[1]
   if (script === undefined) throw new CliError('cannot find the smbts program to start the workers with')
