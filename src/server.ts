@@ -7,8 +7,9 @@ import { readPwdDb, hashPassword } from './config/pwddb.js'
 import { ServerState } from './session/server-state.js'
 import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
-import { listenTcp } from './transport/tcp.js'
-import { listenUring, type Listener } from './transport/uring.js'
+import { listenTcp, listenTcpFd } from './transport/tcp.js'
+import { listenUring, serveUringListener, type Listener } from './transport/uring.js'
+import { listenHosts, type InheritedListener, type WorkerContext } from './transport/worker.js'
 import type { BufferRegistry } from './io/buffer-pool.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
@@ -30,6 +31,16 @@ export interface StartServerOptions {
   defaultShareDir?: string
   /** Test hook: the length of a `deadtime` minute in ms (default 60 000). Not a config parameter. */
   deadtimeMinuteMs?: number
+  /**
+   * Serve these listening sockets (a worker's, made by its supervisor) instead of binding
+   * `host`/`port`: the ring's multishot accept takes any listening fd, node:net adopts it.
+   */
+  listenFds?: InheritedListener[]
+  /** This process is worker `slot` of a supervisor (src/transport/worker.ts). */
+  worker?: WorkerContext
+  /** No config file: the embedded default's password (a supervisor picks one for all its workers,
+   *  and prints it itself); default: a new one, printed here. */
+  defaultPassword?: string
 }
 
 export interface RunningServer {
@@ -47,6 +58,8 @@ export interface RunningServer {
     ringChecks?: WakeCheck[]
     fallbackReason?: string
   }
+  /** Which worker this is, when a supervisor started it. */
+  readonly worker?: WorkerContext
   close (): Promise<void>
   reload (): Promise<void>
 }
@@ -106,10 +119,12 @@ function embeddedDefault (opts: StartServerOptions, log: Logger): { config: Conf
   mkdirSync(dir, { recursive: true })
   const share = parseShareDefaults(dir)
   config.shares.set('share', share)
-  const password = randomBytes(12).toString('base64url')
   log.info('no config file: serving the embedded default')
-  opts.log(`smbts: share "share" -> ${dir}`)
-  opts.log(`smbts: user "${DEFAULT_USER}" password "${password}"`)
+  const password = opts.defaultPassword ?? randomBytes(12).toString('base64url')
+  if (opts.defaultPassword === undefined) {
+    opts.log(`smbts: share "share" -> ${dir}`)
+    opts.log(`smbts: user "${DEFAULT_USER}" password "${password}"`)
+  }
   return { config, accounts: new Map([[DEFAULT_USER, hashPassword(password)]]) }
 }
 
@@ -169,15 +184,24 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   const state = new ServerState(config, accounts, ring !== undefined ? posixUringBackend(ring) : posixBackend, log, registry)
   if (opts.deadtimeMinuteMs !== undefined) state.deadtimeMinuteMs = opts.deadtimeMinuteMs
   const port = opts.port ?? config.global.tcpPort
-  const hosts = opts.host !== undefined ? [opts.host] : config.global.bindInterfacesOnly && config.global.interfaces.length > 0 ? config.global.interfaces : ['::']
   const listeners: Listener[] = []
   let bound = port
-  for (const h of hosts) {
-    const srv = ring !== undefined ? await listenUring(state, ring, h, bound) : await listenTcp(state, h, bound)
-    const addr = srv.address()
-    if (typeof addr === 'object' && addr !== null) bound = addr.port
-    listeners.push(srv)
-    log.info(`listening on ${h}:${bound}`)
+  const w = opts.worker
+  if (w !== undefined) log.info(`worker w${w.slot} of ${w.count}, generation ${w.generation} (pid ${process.pid})`)
+  if (opts.listenFds !== undefined) {
+    for (const l of opts.listenFds) {
+      listeners.push(ring !== undefined ? serveUringListener(state, ring, l.fd, l.host, l.port) : await listenTcpFd(state, l.fd))
+      bound = l.port
+      log.info(`serving ${l.host}:${l.port} (listening socket fd ${l.fd}, from the supervisor)`)
+    }
+  } else {
+    for (const h of listenHosts(config.global, opts.host)) {
+      const srv = ring !== undefined ? await listenUring(state, ring, h, bound) : await listenTcp(state, h, bound)
+      const addr = srv.address()
+      if (typeof addr === 'object' && addr !== null) bound = addr.port
+      listeners.push(srv)
+      log.info(`listening on ${h}:${bound}`)
+    }
   }
   for (const [, s] of config.shares) log.info(`share ${s.name} -> ${s.path}${s.readOnly ? ' (read only)' : ''}`)
 
@@ -186,6 +210,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     state,
     ring,
     io,
+    worker: opts.worker,
     async close () {
       const closed = Promise.all(listeners.map(l => new Promise<void>((resolve) => {
         l.close(() => { resolve() })

@@ -3,11 +3,20 @@
 // the child reports that it listens (or dies) and exits with the matching status, so that
 // `smbts start && smbclient ...` works. The pid file (/run/smbts.lock) keeps a second instance
 // out; SIGTERM/SIGINT close the server gracefully, SIGHUP reloads it.
+//
+// With `--workers N` / `server workers = N` (N > 1) this process is the supervisor
+// (src/transport/supervisor.ts): it holds the pid file, the listeners and the steering program,
+// and runs N workers, each this program's hidden `worker` command (src/cli/worker.ts). Signals
+// reach the supervisor, which passes them on. With one worker nothing of that runs: the server is
+// this process, as it always was.
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
-import { loadConfig } from '../config/config.js'
+import { defaultConfig, loadConfig, type GlobalConfig } from '../config/config.js'
+import { createLogger, tagLines } from '../control/log.js'
+import { listenHosts, SUPERVISOR_TAG, type InheritedListener, type WorkerContext } from '../transport/worker.js'
 import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH } from '../config/paths.js'
 import { CliError, errorMessage, type CliIO } from './io.js'
 import { acquirePidFile, releasePidFile, runningPid } from './pidfile.js'
@@ -20,6 +29,9 @@ export interface StartServerOptions {
   controlDir?: string
   useUring: boolean
   log: (line: string) => void
+  listenFds?: InheritedListener[]
+  worker?: WorkerContext
+  defaultPassword?: string
 }
 export interface ServerHandle {
   close (): Promise<void>
@@ -37,6 +49,10 @@ export interface StartArgs {
   uring: boolean
   pidFile: string
   logFile: string
+  /** Worker processes (undefined: the config's `server workers`, default 1). */
+  workers?: number
+  /** false: --no-bpf, no steering program even where it would load. */
+  bpf?: boolean
 }
 
 /** The signal source: `process` in real life, an EventEmitter in tests. */
@@ -55,7 +71,7 @@ export interface StartDeps {
 /** Environment variable marking the daemon's child, so it reports readiness to the parent. */
 export const DAEMON_ENV = 'SMBTS_DAEMON_CHILD'
 
-async function importStartServer (): Promise<StartServerFn> {
+export async function importStartServer (): Promise<StartServerFn> {
   // a variable specifier: the composition root is written by someone else and may not exist yet
   const spec = '../server.js'
   try {
@@ -95,6 +111,12 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
   const other = runningPid(args.pidFile)
   if (other !== undefined && other !== process.pid) throw new CliError(`the server is already running (pid ${other}, ${args.pidFile})`)
   if (process.env[DAEMON_ENV] === undefined) checkConfig(paths.configPath, io)
+  const global = paths.configPath !== undefined ? loadConfig(paths.configPath).global : undefined
+  const workers = args.workers ?? global?.serverWorkers ?? 1
+  if (workers > 1) {
+    await runSupervisor(args, io, deps, workers, paths, global)
+    return
+  }
   const startServer = deps.startServer ?? await importStartServer()
   acquirePidFile(args.pidFile)
 
@@ -140,6 +162,81 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
   })
 }
 
+/**
+ * `start` with several workers: this process supervises (src/transport/supervisor.ts) until
+ * SIGTERM/SIGINT; SIGHUP reaches every worker. Resolves once every worker has stopped.
+ */
+async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, workers: number,
+  paths: { configPath?: string, pwddbPath?: string }, global: GlobalConfig | undefined): Promise<void> {
+  const signals = deps.signals ?? process
+  const { startSupervisor } = await import('../transport/supervisor.js')
+  const log = createLogger(tagLines(SUPERVISOR_TAG, (line) => { io.err(line) }))
+  const script = process.argv[1]
+  if (script === undefined) throw new CliError('cannot find the smbts program to start the workers with')
+  const server: { configPath?: string, pwddbPath?: string, controlDir: string, useUring: boolean, defaultPassword?: string } = { ...paths, controlDir: args.controlDir, useUring: args.uring }
+  if (paths.configPath === undefined) {
+    // The embedded default: one password for every worker, printed once.
+    server.defaultPassword = randomBytes(12).toString('base64url')
+    const { DEFAULT_SHARE_DIR, DEFAULT_USER } = await import('../server.js')
+    io.err(`smbts: share "share" -> ${DEFAULT_SHARE_DIR}`)
+    io.err(`smbts: user "${DEFAULT_USER}" password "${server.defaultPassword}"`)
+  }
+  const g = global ?? defaultConfig().global
+  acquirePidFile(args.pidFile)
+  let supervisor
+  try {
+    log.info(`supervisor (pid ${process.pid}): starting ${workers} workers`)
+    supervisor = await startSupervisor({
+      workers,
+      hosts: listenHosts(g),
+      port: args.port ?? g.tcpPort,
+      bpf: args.bpf !== false,
+      log,
+      command: { file: process.execPath, args: [...process.execArgv, script, 'worker'] },
+      server,
+    })
+  } catch (e) {
+    releasePidFile(args.pidFile)
+    throw e
+  }
+  deps.onReady?.()
+  const sup = supervisor
+  await new Promise<void>((resolve, reject) => {
+    let closing = false
+    const stop = (): void => {
+      if (closing) return
+      closing = true
+      log.info(`shutting down: stopping ${workers} workers`)
+      signals.off('SIGTERM', stop)
+      signals.off('SIGINT', stop)
+      signals.off('SIGHUP', reload)
+      sup.close().then(() => {
+        log.info('all workers stopped; the port is released')
+        releasePidFile(args.pidFile)
+        resolve()
+      }, (e: unknown) => {
+        releasePidFile(args.pidFile)
+        reject(e instanceof Error ? e : new Error(String(e)))
+      })
+    }
+    const reload = (): void => {
+      // What the supervisor itself read (workers, port, listen addresses) holds until a restart.
+      try {
+        if (paths.configPath !== undefined) {
+          const next = loadConfig(paths.configPath).global
+          if (args.workers === undefined && next.serverWorkers !== workers) log.warn(`server workers = ${next.serverWorkers}: takes effect at the next start (${workers} run now)`)
+        }
+      } catch (e) {
+        log.warn(`reload: ${errorMessage(e)}`)
+      }
+      sup.reload()
+    }
+    signals.on('SIGTERM', stop)
+    signals.on('SIGINT', stop)
+    signals.on('SIGHUP', reload)
+  })
+}
+
 function tail (file: string, lines: number): string[] {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines)
@@ -162,6 +259,8 @@ export async function runDaemon (args: StartArgs, io: CliIO, timeoutMs = 30_000)
   if (paths.configPath !== undefined) childArgs.push('--config', paths.configPath)
   if (paths.pwddbPath !== undefined) childArgs.push('--pwddb', paths.pwddbPath)
   if (!args.uring) childArgs.push('--no-uring')
+  if (args.workers !== undefined) childArgs.push('--workers', String(args.workers))
+  if (args.bpf === false) childArgs.push('--no-bpf')
 
   let logFile = args.logFile
   let logFd: number
@@ -186,7 +285,8 @@ export async function runDaemon (args: StartArgs, io: CliIO, timeoutMs = 30_000)
       })
       child.on('exit', (code, signal) => {
         clearTimeout(timer)
-        const last = tail(logFile, 1).find((l) => l.startsWith('smbts: ')) ?? ''
+        // A worker's or the supervisor's line carries its tag first (src/control/log.ts tagLines).
+        const last = tail(logFile, 1).map((l) => l.replace(/^\[[a-z0-9]+\] /, '')).find((l) => l.startsWith('smbts: ')) ?? ''
         const why = last !== '' ? last.slice('smbts: '.length) : `exited with ${signal ?? `status ${code}`}`
         reject(new CliError(`the server failed to start: ${why}${logFile === '/dev/null' ? '' : ` (see ${logFile})`}`))
       })
@@ -216,6 +316,11 @@ export async function runStart (args: StartArgs, io: CliIO, deps: StartDeps = {}
   await runForeground(args, io, d)
 }
 
+function parseWorkers (v: string): number {
+  if (!/^\d+$/.test(v) || +v < 1 || +v > 64) throw new InvalidArgumentError('a number of workers from 1 to 64')
+  return +v
+}
+
 function parsePort (v: string): number {
   if (!/^\d+$/.test(v) || +v < 1 || +v > 65535) throw new InvalidArgumentError('a TCP port is a number from 1 to 65535')
   return +v
@@ -230,9 +335,11 @@ export function registerStart (program: Command, io: CliIO): void {
     .option('-P, --pwddb <file>', `user database (default: ${DEFAULT_PWDDB_PATH} if it exists)`)
     .option('--control-dir <dir>', 'where to mount the control files', DEFAULT_CONTROL_DIR)
     .option('--no-uring', 'use plain node:fs/net instead of io_uring')
+    .option('-w, --workers <n>', 'worker processes behind the port (overrides server workers; default 1)', parseWorkers)
+    .option('--no-bpf', 'with several workers: no BPF steering (the kernel spreads connections, no client affinity)')
     .option('--pid-file <file>', 'pid file that keeps a second server out', DEFAULT_LOCK_PATH)
     .option('--log-file <file>', 'where a daemon writes its output', DEFAULT_LOG_PATH)
-    .action(async (o: { foreground?: boolean, port?: number, config?: string, pwddb?: string, controlDir: string, uring: boolean, pidFile: string, logFile: string }) => {
+    .action(async (o: { foreground?: boolean, port?: number, config?: string, pwddb?: string, controlDir: string, uring: boolean, pidFile: string, logFile: string, workers?: number, bpf: boolean }) => {
       const args: StartArgs = {
         foreground: o.foreground === true,
         controlDir: o.controlDir,
@@ -240,6 +347,8 @@ export function registerStart (program: Command, io: CliIO): void {
         pidFile: o.pidFile,
         logFile: o.logFile
       }
+      if (o.workers !== undefined) args.workers = o.workers
+      if (!o.bpf) args.bpf = false
       if (o.port !== undefined) args.port = o.port
       if (o.config !== undefined) args.config = o.config
       if (o.pwddb !== undefined) args.pwddb = o.pwddb

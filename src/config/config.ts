@@ -27,6 +27,8 @@ export interface GlobalConfig {
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   busyPoll: number /* µs, 0 = off */
+  /** Worker processes behind the port (1: no supervisor, one process). */
+  serverWorkers: number
   handshakeTimeout: number; frameTimeout: number /* seconds */
   raw: Map<string, string>
 }
@@ -191,6 +193,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),
+    serverWorkers: num(slots, 'server workers'),
     handshakeTimeout: num(slots, 'handshake timeout'),
     frameTimeout: num(slots, 'frame timeout'),
     raw

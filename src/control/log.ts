@@ -22,6 +22,22 @@ export function createLogger (sink: (line: string) => void, enabled: LogComponen
   }
 }
 
+/** The ISO timestamp createLogger starts each line with (and a space). */
+const STAMPED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z /
+
+/**
+ * A sink that names the process on every line it passes on: `[w0]` for worker 0, `[sup]` for the
+ * supervisor. With several processes writing to one log, a line must say whose it is; the tag
+ * goes after the timestamp so the log still sorts and greps by time, and in front of lines that
+ * carry none (the CLI's `smbts: ...`). One process (`server workers = 1`) tags nothing.
+ */
+export function tagLines (tag: string, sink: (line: string) => void): (line: string) => void {
+  return (line) => {
+    const m = STAMPED.exec(line)
+    sink(m === null ? `[${tag}] ${line}` : `${m[0]}[${tag}] ${line.slice(m[0].length)}`)
+  }
+}
+
 export const silentLogger: Logger = { enabled: new Set(), error () {}, warn () {}, info () {}, debug () {} }
 
 /**

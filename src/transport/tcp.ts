@@ -118,3 +118,18 @@ export function listenTcp (server: ServerState, host: string, port: number): Pro
     })
   })
 }
+
+/**
+ * Serves a listening socket made elsewhere (a worker's, inherited from its supervisor): libuv
+ * adopts the fd. Closing the server closes this process's fd only, not the supervisor's copy.
+ */
+export function listenTcpFd (server: ServerState, fd: number): Promise<net.Server> {
+  const srv = net.createServer({ noDelay: true }, (socket) => { serveSocket(server, socket) })
+  return new Promise((resolve, reject) => {
+    srv.once('error', reject)
+    srv.listen({ fd }, () => {
+      srv.off('error', reject)
+      resolve(srv)
+    })
+  })
+}

@@ -614,8 +614,19 @@ export async function listenUring (server: ServerState, ring: Ring, host: string
     if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e
     return await listenUringViaLibuv(server, ring, host, port)
   }
-  const lfd = l.fd
-  const info: net.AddressInfo = { address: l.address, family: l.family, port: l.port }
+  return acceptOnRing(server, ring, l.fd, host, { address: l.address, family: l.family, port: l.port })
+}
+
+/**
+ * Serves a listening socket made elsewhere (a worker's, inherited from its supervisor) with the
+ * ring's multishot accept, which works on any listening fd. close() closes this process's fd only:
+ * the supervisor's copy keeps the socket, and its queued connections, for the slot's next worker.
+ */
+export function serveUringListener (server: ServerState, ring: Ring, fd: number, host: string, port: number): Listener {
+  return acceptOnRing(server, ring, fd, host, { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port })
+}
+
+function acceptOnRing (server: ServerState, ring: Ring, lfd: number, host: string, info: net.AddressInfo): Listener {
   let closed = false
   let accepting: ReturnType<Ring['acceptMultishot']> | undefined
   let settled: Promise<unknown> = Promise.resolve()
