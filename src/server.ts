@@ -10,6 +10,7 @@ import { createLogger, type Logger, type LogComponent } from './control/log.js'
 import { listenTcp, listenTcpFd } from './transport/tcp.js'
 import { listenUring, serveUringListener, type Listener } from './transport/uring.js'
 import { listenHosts, type InheritedListener, type WorkerContext } from './transport/worker.js'
+import { openWorkerStore } from './transport/worker-store.js'
 import type { BufferRegistry } from './io/buffer-pool.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
@@ -188,6 +189,12 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   let bound = port
   const w = opts.worker
   if (w !== undefined) log.info(`worker w${w.slot} of ${w.count}, generation ${w.generation} (pid ${process.pid})`)
+  if (w?.store !== undefined) {
+    // Share modes, oplocks and name locks in the db every worker shares: a client of another
+    // worker sees this one's opens as its own worker's.
+    state.locks = openWorkerStore({ path: w.store, slot: w.slot, generation: w.generation, live: w.live, messenger: w.messenger, log: (m) => { log.debug('oplock', m) } })
+    log.info(`locking store: ${w.store}, shared by ${w.count} workers`)
+  }
   if (opts.listenFds !== undefined) {
     for (const l of opts.listenFds) {
       listeners.push(ring !== undefined ? serveUringListener(state, ring, l.fd, l.host, l.port) : await listenTcpFd(state, l.fd))

@@ -58,7 +58,7 @@ async function serve (spec: WorkerSpec, log: (line: string) => void, send: (m: F
     slot: spec.slot,
     log: (level, line) => { if (level === 'warn' || process.env.SMBTS_DEBUG?.split(',').includes('ipc') === true) log(`${new Date().toISOString()} ${level === 'warn' ? 'warn' : 'debug[ipc]'} ${line}`) },
   })
-  const worker: WorkerContext = { slot: spec.slot, generation: spec.generation, count: spec.count, runDir: spec.runDir, messenger }
+  const worker: WorkerContext = { slot: spec.slot, generation: spec.generation, count: spec.count, runDir: spec.runDir, messenger, store: spec.store, live: spec.live }
   const startServer = deps.startServer ?? await importStartServer()
   let server: ServerHandle
   try {

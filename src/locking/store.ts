@@ -450,6 +450,37 @@ export class LockingStore {
     for (const w of [...this.waiters.values()]) w()
   }
 
+  /**
+   * Drops what dead workers left in every record (the supervisor, after a worker died: records
+   * nobody touches again would otherwise keep its entries). Returns how many records changed.
+   */
+  sweep (): number {
+    let changed = 0
+    const woken: Owner[] = []
+    for (const k of this.db.keys()) {
+      this.db.update(k, (old) => {
+        if (old === undefined) return UNCHANGED
+        if (old.kind === 'name') {
+          const before = old.queue.length + (old.holder !== undefined ? 1 : 0)
+          old.queue = old.queue.filter(o => this.live(o))
+          if (old.holder !== undefined && !this.live(old.holder)) {
+            old.holder = old.queue.shift()
+            if (old.holder !== undefined) woken.push(old.holder)
+          }
+          if (before === old.queue.length + (old.holder !== undefined ? 1 : 0)) return UNCHANGED
+          changed++
+          return old.holder === undefined ? undefined : old
+        }
+        if (!this.purge(old)) return UNCHANGED
+        changed++
+        woken.push(...takeWatchers(old))
+        return this.kept(old)
+      })
+    }
+    this.wake(woken)
+    return changed
+  }
+
   /** Records in the db (tests: nothing leaks). */
   get trackedRecords (): number { return this.db.keys().length }
 

@@ -23,7 +23,10 @@ import type { Readable } from 'node:stream'
 import type { Logger } from '../control/log.js'
 import { native, nativeAvailable, nativeLoadError } from '../io/native.js'
 import { loadSteering, SMBTS_MAX_WORKERS, SteeringError, type Steering, type SteerStats } from './steer.js'
-import type { WorkerEvent } from './messenger.js'
+import type { PeerMessage, WorkerEvent } from './messenger.js'
+import { LiveTable, STORE_MESSAGE, STORE_SIZE_BYTES, storePath } from './worker-store.js'
+import { LockingStore, type LockRecord } from '../locking/store.js'
+import { ShmRecordDb } from '../locking/record-db.js'
 import {
   encodeWorkerSpec, FIRST_LISTEN_FD, WORKER_ENV, workerTag,
   type FromWorker, type InheritedListener, type ToWorker, type WorkerServerOptions, type WorkerSpec
@@ -200,6 +203,19 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
   const runDir = mkdtempSync(join(runDirParent, `workers-${process.pid}-`))
   log.info(`run directory ${runDir} (the workers' messenger sockets)`)
 
+  // The locking store's db, shared by every worker; this process keeps it too, to sweep what a
+  // dead worker left (src/locking/store.ts) and to remove it at shutdown.
+  const dbPath = storePath(runDir)
+  const db = ShmRecordDb.create<LockRecord>(dbPath, { sizeBytes: STORE_SIZE_BYTES })
+  const live = new LiveTable(new Array<number>(count).fill(1))
+  const sweeper = new LockingStore(db, {
+    slot: -1,
+    generation: 0,
+    alive: (s, g) => live.alive(s, g),
+    send: (s, m) => { const w = slots[s]; if (w !== undefined) sendTo(w, { smbts: 'event', event: { type: STORE_MESSAGE, m } }) },
+  })
+  log.info(`locking store ${dbPath} (${STORE_SIZE_BYTES / 1024 / 1024} MiB, sparse), shared by the workers`)
+
   const slots: Slot[] = Array.from({ length: count }, (_, slot) => ({ slot, generation: 0, ready: false, startedAt: 0, quickDeaths: 0 }))
   let closing = false
   let started = false
@@ -211,8 +227,10 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
     if (w.proc === undefined || !w.proc.connected) return false
     try { w.proc.send(m); return true } catch { return false }
   }
-  const broadcast = (event: WorkerEvent, except: number): void => {
-    for (const w of slots) if (w.slot !== except && w.ready) sendTo(w, { smbts: 'event', event })
+  // To every worker running, ready or not yet (a worker queues what comes before it is up), so
+  // that none keeps a dead worker for alive.
+  const broadcast = (event: WorkerEvent | PeerMessage, except: number): void => {
+    for (const w of slots) if (w.slot !== except) sendTo(w, { smbts: 'event', event })
   }
 
   const spawnWorker = (w: Slot): void => {
@@ -220,7 +238,8 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
     w.ready = false
     w.startedAt = Date.now()
     const listen: InheritedListener[] = groups.map((g, j) => ({ fd: FIRST_LISTEN_FD + j, host: g.host, port }))
-    const spec: WorkerSpec = { slot: w.slot, generation: w.generation, count, runDir, listen, server: opts.server }
+    live.apply({ type: 'worker-started', slot: w.slot, generation: w.generation })
+    const spec: WorkerSpec = { slot: w.slot, generation: w.generation, count, runDir, listen, server: opts.server, store: dbPath, live: live.table }
     // stdio: the worker logs to our stderr; fd 3 is the IPC channel; from fd 4 its listeners
     // (dup2'd into place in the child, so they survive the exec though ours are close-on-exec).
     const out = opts.workerOutput === undefined ? 'inherit' : 'pipe'
@@ -249,6 +268,15 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
         }
         log.warn(`worker ${tag} (pid ${proc.pid ?? '?'}, generation ${generation}) ${how}; its clients are cut off, its socket stays open: new connections wait for generation ${generation + 1}`)
         broadcast({ type: 'worker-died', slot: w.slot, generation }, w.slot)
+        // What it held (share modes, oplocks, name locks, waits) goes now, not when someone next
+        // opens each file; the workers' waits look again on the event above.
+        live.apply({ type: 'worker-died', slot: w.slot, generation })
+        try {
+          const n = sweeper.sweep()
+          log.info(`locking store: ${n} records held by ${tag} generation ${generation} released`)
+        } catch (e) {
+          log.warn(`locking store: sweep after ${tag} died failed: ${(e as Error).message}`)
+        }
         w.quickDeaths = Date.now() - w.startedAt < HEALTHY_MS ? w.quickDeaths + 1 : 0
         const delay = w.quickDeaths === 0 ? 0 : Math.min(RESTART_DELAY_MAX_MS, 100 * 2 ** (w.quickDeaths - 1))
         if (delay > 0) log.warn(`worker ${tag} died ${w.quickDeaths} times in a row within ${HEALTHY_MS / 1000} s of its start: restarting it in ${delay} ms`)
@@ -288,6 +316,7 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
     }))
     for (const s of steerings) s.close()
     closeFds(groups.flatMap(g => g.fds))
+    db.close()
     rmSync(runDir, { recursive: true, force: true })
   }
 

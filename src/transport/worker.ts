@@ -6,7 +6,7 @@
 // embedded default's generated password, and the environment is readable by its owner only);
 // what happens afterwards travels over the Node IPC channel as the messages typed below.
 import type { GlobalConfig } from '../config/config.js'
-import type { Messenger, WorkerEvent } from './messenger.js'
+import type { Messenger, PeerMessage } from './messenger.js'
 
 /** What a worker knows of itself; startServer gets it as `worker` and exposes it on RunningServer. */
 export interface WorkerContext {
@@ -19,6 +19,10 @@ export interface WorkerContext {
   /** The supervisor's private directory (0700): the messengers' sockets live here. */
   runDir: string
   messenger: Messenger
+  /** The locking store's shared db (src/transport/worker-store.ts), made by the supervisor. */
+  store?: string
+  /** The generation alive in each slot when this worker started (0: none): the store's view of its peers starts here. */
+  live: number[]
 }
 
 /** A listening socket the supervisor made and the worker inherited at `fd`. */
@@ -45,6 +49,10 @@ export interface WorkerSpec {
   runDir: string
   listen: InheritedListener[]
   server: WorkerServerOptions
+  /** The locking store's shared db. */
+  store?: string
+  /** The generation alive in each slot (0: none), this worker's own included. */
+  live: number[]
 }
 
 /** The environment variable carrying a worker's WorkerSpec (JSON); its presence makes a worker. */
@@ -64,7 +72,7 @@ export type ToWorker =
   | { smbts: 'reload' }
   | { smbts: 'shutdown' }
   /** An event for the worker's messenger handlers (from SUPERVISOR_SLOT). */
-  | { smbts: 'event', event: WorkerEvent }
+  | { smbts: 'event', event: PeerMessage }
 
 /** Worker → supervisor, over IPC. */
 export type FromWorker =
@@ -95,7 +103,8 @@ export function decodeWorkerSpec (text: string | undefined): WorkerSpec {
   if (s === null || typeof s !== 'object' || !int(s.slot, 0) || !int(s.generation, 1) || !int(s.count, 1) ||
     s.slot! >= s.count! || typeof s.runDir !== 'string' || !Array.isArray(s.listen) || s.listen.length === 0 ||
     !s.listen.every(l => int(l?.fd, 0) && typeof l.host === 'string' && int(l.port, 1)) ||
-    typeof s.server !== 'object' || s.server === null || typeof s.server.useUring !== 'boolean') {
+    typeof s.server !== 'object' || s.server === null || typeof s.server.useUring !== 'boolean' ||
+    !Array.isArray(s.live) || s.live.length !== s.count || !s.live.every(g => int(g, 0)) || (s.store !== undefined && typeof s.store !== 'string')) {
     throw new Error(`${WORKER_ENV} is not a worker spec`)
   }
   return s as WorkerSpec

@@ -8,6 +8,8 @@ const spec: WorkerSpec = {
   slot: 1, generation: 3, count: 2, runDir: '/run/smbts/workers-1-x',
   listen: [{ fd: 4, host: '::', port: 445 }, { fd: 5, host: '127.0.0.1', port: 445 }],
   server: { configPath: '/etc/smbts/smb.conf', useUring: true },
+  store: '/run/smbts/workers-1-x/locking.db',
+  live: [1, 3],
 }
 
 t.test('the spec round-trips; anything else is refused with the variable\'s name', async (t) => {
@@ -17,6 +19,7 @@ t.test('the spec round-trips; anything else is refused with the variable\'s name
   for (const bad of [
     { ...spec, slot: 2 }, { ...spec, slot: -1 }, { ...spec, generation: 0 }, { ...spec, listen: [] },
     { ...spec, listen: [{ fd: 'x', host: '::', port: 1 }] }, { ...spec, server: { useUring: 'yes' } }, null, 7,
+    { ...spec, live: [1] }, { ...spec, live: [1, -1] }, { ...spec, store: 5 },
   ]) {
     t.throws(() => decodeWorkerSpec(JSON.stringify(bad)), /SMBTS_WORKER is not a worker spec/, JSON.stringify(bad).slice(0, 60))
   }
