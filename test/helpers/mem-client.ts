@@ -461,7 +461,7 @@ export class MemClient {
   get closed (): boolean { return this.closedReason !== undefined }
 
   /** Notes notifications and interim responses as they arrive (the server sends them unasked). */
-  private classify (pdu: Buffer): void {
+  protected classify (pdu: Buffer): void {
     let plain = pdu
     let transformSessionId: bigint | undefined
     const encrypted = pdu.readUInt32LE(0) === SMB2_TRANSFORM_MAGIC

@@ -60,6 +60,12 @@ export class TcpClient extends MemClient {
           continue
         }
       }
+      // Oplock break notifications and interim (STATUS_PENDING) responses are noted (nextBreak,
+      // interims) and are nobody's reply: a request that went async waits for its final one.
+      if (unsolicitedOrInterim(plain, this.decryptor !== undefined ? (p) => this.decryptor!.decrypt(p) : undefined)) {
+        this.classify(pdu)
+        continue
+      }
       const byMid = this.pending.get(plain.readBigUInt64LE(24))
       if (byMid !== undefined) { this.pending.delete(plain.readBigUInt64LE(24)); byMid(parseResponses(plain)[0]); continue }
       const w = this.waiters.shift()
@@ -123,4 +129,17 @@ export class TcpClient extends MemClient {
   }
 
   end (): void { this.sock.destroy() }
+}
+
+/** A PDU that is an oplock break notification or an interim response (decrypted first if it can be). */
+function unsolicitedOrInterim (pdu: Buffer, decrypt: ((p: Buffer) => Buffer) | undefined): boolean {
+  let plain = pdu
+  if (pdu.readUInt32LE(0) === SMB2_TRANSFORM_MAGIC) {
+    if (decrypt === undefined) return false
+    try { plain = decrypt(pdu) } catch { return false }
+  }
+  if (plain.length < 64 || plain.readUInt32LE(0) !== 0x424d53fe || plain.readUInt32LE(20) !== 0) return false // one message, not a compound
+  const UNSOLICITED = 0xffffffffffffffffn
+  const STATUS_PENDING = 0x103
+  return plain.readBigUInt64LE(24) === UNSOLICITED || plain.readUInt32LE(8) === STATUS_PENDING
 }
