@@ -50,7 +50,10 @@ export interface FileRec {
 /** A name being created: one CREATE at a time (create.ts), the others queued. */
 export interface NameRec { kind: 'name', holder?: Owner, queue: Owner[] }
 
-export type LockRecord = FileRec | NameRec
+/** A server-wide count (connections, sessions, a share's uses): each worker's part. */
+export interface CountRec { kind: 'count', by: Array<{ w: number, g: number, n: number }> }
+
+export type LockRecord = FileRec | NameRec | CountRec
 
 /** Messages between the workers' stores. */
 export type StoreMessage =
@@ -123,7 +126,7 @@ export class LockingStore {
   ) {}
 
   private owner (): Owner { return { w: this.peers.slot, g: this.peers.generation, id: ++this.lastId } }
-  private live (o: Owner): boolean { return this.peers.alive(o.w, o.g) }
+  private live (o: { w: number, g: number }): boolean { return this.peers.alive(o.w, o.g) }
 
   // --- records --------------------------------------------------------------------------------
 
@@ -434,6 +437,46 @@ export class LockingStore {
     if (next !== undefined) this.wake([next])
   }
 
+  // --- server-wide counts (the limits every worker admits by) -----------------------------------
+
+  private updateCount<T> (name: string, fn: (mine: { w: number, g: number, n: number }, others: number) => T): T {
+    let out!: T
+    this.db.update(`c:${name}`, (old) => {
+      const r: CountRec = old?.kind === 'count' ? old : { kind: 'count', by: [] }
+      r.by = r.by.filter(x => this.live(x))
+      let mine = r.by.find(x => x.w === this.peers.slot && x.g === this.peers.generation)
+      if (mine === undefined) { mine = { w: this.peers.slot, g: this.peers.generation, n: 0 }; r.by.push(mine) }
+      let others = 0
+      for (const x of r.by) if (x !== mine) others += x.n
+      out = fn(mine, others)
+      r.by = r.by.filter(x => x.n > 0)
+      return r.by.length > 0 ? r : undefined
+    })
+    return out
+  }
+
+  /** Counts one more of `name` for this worker unless all workers' together already reach `max`. */
+  tryCount (name: string, max: number): boolean {
+    return this.updateCount(name, (mine, others) => {
+      if (mine.n + others >= max) return false
+      mine.n++
+      return true
+    })
+  }
+
+  /** One fewer of `name` for this worker. */
+  uncount (name: string): void {
+    this.updateCount(name, (mine) => { if (mine.n > 0) mine.n-- })
+  }
+
+  /**
+   * Publishes `local`, this worker's own count of `name` (what it counts itself, such as its
+   * active sessions), and returns the count of all workers together.
+   */
+  shareCount (name: string, local: number): number {
+    return this.updateCount(name, (mine, others) => { mine.n = local; return local + others })
+  }
+
   // --- messages, waits, timers -------------------------------------------------------------------
 
   /** A message from another worker's store. */
@@ -460,6 +503,13 @@ export class LockingStore {
     for (const k of this.db.keys()) {
       this.db.update(k, (old) => {
         if (old === undefined) return UNCHANGED
+        if (old.kind === 'count') {
+          const before = old.by.length
+          old.by = old.by.filter(x => this.live(x))
+          if (old.by.length === before) return UNCHANGED
+          changed++
+          return old.by.length > 0 ? old : undefined
+        }
         if (old.kind === 'name') {
           const before = old.queue.length + (old.holder !== undefined ? 1 : 0)
           old.queue = old.queue.filter(o => this.live(o))
@@ -481,8 +531,8 @@ export class LockingStore {
     return changed
   }
 
-  /** Records in the db (tests: nothing leaks). */
-  get trackedRecords (): number { return this.db.keys().length }
+  /** File and name records in the db (tests: nothing leaks once every open closed). */
+  get trackedRecords (): number { return this.db.keys().filter(k => !k.startsWith('c:')).length }
 
   /** Opens of `key` with their oplocks (tests, diagnostics). */
   snapshot (key: string): Array<Pick<OpenRec, 'w' | 'id' | 'state' | 'level' | 'breakTo'> & { closing: boolean }> {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Config, ShareConfig } from '../config/config.js'
 import type { Backend, ShareFs } from '../vfs/backend.js'
-import type { Session } from './model.js'
+import { SessionState, type Session } from './model.js'
 import { LockingStore } from '../locking/store.js'
 import { MemoryRecordDb } from '../locking/record-db.js'
 import { RepeatLimiter, type Logger } from '../control/log.js'
@@ -92,6 +92,21 @@ export class ServerState {
   newFileId (): bigint {
     return ++this.lastFileId
   }
+
+  /** Sessions of this process that count against `max active sessions` (valid or expired). */
+  activeSessions (): number {
+    let n = 0
+    for (const s of this.sessions.values()) if (s.state === SessionState.Valid || s.state === SessionState.Expired) n++
+    return n
+  }
+
+  /** Tree connects of this process to `share` (its `max connections`). */
+  shareUses (share: ShareConfig): number {
+    const name = share.name.toLowerCase()
+    let n = 0
+    for (const s of this.sessions.values()) for (const t of s.trees.values()) if (t.alive && t.share?.name.toLowerCase() === name) n++
+    return n
+  }
 }
 
 /**
@@ -101,27 +116,41 @@ export class ServerState {
  */
 export class ConnectionLimits {
   private total = 0
-  private readonly byAddress = new Map<string, number>()
+  /** Addresses counted in the store per connection (`max ip connections` was set when admitted). */
+  private readonly counted = new Map<string, number>()
 
   constructor (private readonly server: ServerState) {}
 
+  /** Connections this process holds. */
   get count (): number { return this.total }
 
-  /** Admits a new connection from `addr`, or says why not (the caller closes the socket). */
+  /**
+   * Admits a new connection from `addr`, or says why not (the caller closes the socket). Counted
+   * in the locking store, so the limits hold for all workers together.
+   */
   admit (addr: string): string | undefined {
     const g = this.server.config.global
-    if (this.total >= g.maxConnections) return `max connections (${g.maxConnections}) reached`
-    const mine = this.byAddress.get(addr) ?? 0
-    if (g.maxIpConnections > 0 && mine >= g.maxIpConnections) return `max ip connections (${g.maxIpConnections}) reached for ${addr}`
+    const locks = this.server.locks
+    if (!locks.tryCount('connections', g.maxConnections)) return `max connections (${g.maxConnections}) reached`
+    if (g.maxIpConnections > 0) {
+      if (!locks.tryCount(`ip:${addr}`, g.maxIpConnections)) {
+        locks.uncount('connections')
+        return `max ip connections (${g.maxIpConnections}) reached for ${addr}`
+      }
+      this.counted.set(addr, (this.counted.get(addr) ?? 0) + 1)
+    }
     this.total++
-    this.byAddress.set(addr, mine + 1)
     return undefined
   }
 
   release (addr: string): void {
     this.total--
-    const n = (this.byAddress.get(addr) ?? 1) - 1
-    if (n <= 0) this.byAddress.delete(addr)
-    else this.byAddress.set(addr, n)
+    this.server.locks.uncount('connections')
+    const n = this.counted.get(addr)
+    if (n !== undefined) {
+      this.server.locks.uncount(`ip:${addr}`)
+      if (n <= 1) this.counted.delete(addr)
+      else this.counted.set(addr, n - 1)
+    }
   }
 }

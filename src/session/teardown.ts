@@ -42,6 +42,8 @@ export async function teardownTree (server: ServerState, tree: TreeConnect): Pro
   if (!tree.alive) return
   tree.alive = false
   tree.session.trees.delete(tree.treeId)
+  // Other workers count this worker's uses of the share from what it last published.
+  if (tree.share !== undefined) server.locks.shareCount(`share:${tree.share.name.toLowerCase()}`, server.shareUses(tree.share))
   for (const open of [...tree.opens]) await closeOpen(server, open)
 }
 
@@ -49,5 +51,6 @@ export async function teardownSession (server: ServerState, session: Session): P
   if (session.state === SessionState.Dead) return
   session.state = SessionState.Dead
   server.sessions.delete(session.sessionId)
+  server.locks.shareCount('sessions', server.activeSessions())
   for (const tree of [...session.trees.values()]) await teardownTree(server, tree)
 }

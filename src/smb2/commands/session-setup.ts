@@ -36,12 +36,6 @@ function newExchange (ctx: RequestContext): SpnegoNtlmServer {
 export const MAX_SESSIONS_IN_PROGRESS = 16
 
 /** Sessions that completed authentication and are not gone (Expired ones still hold trees and opens). */
-function activeSessions (server: RequestContext['server']): number {
-  let n = 0
-  for (const s of server.sessions.values()) if (s.state === SessionState.Valid || s.state === SessionState.Expired) n++
-  return n
-}
-
 /**
  * MS-SMB2 leaves the session limit to the implementation. STATUS_REQUEST_NOT_ACCEPTED is what
  * a Windows server answers when its own limit is reached; clients show it as "no more
@@ -82,7 +76,8 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   let session = ctx.session
   if (session === undefined) {
     const max = server.config.global.maxActiveSessions
-    if (activeSessions(server) >= max) throw refuseSession(ctx, `max active sessions (${max}) reached`)
+    // All workers' sessions together (each publishes its own count as it checks).
+    if (server.locks.shareCount('sessions', server.activeSessions()) >= max) throw refuseSession(ctx, `max active sessions (${max}) reached`)
     let inProgress = 0
     for (const c of conn.sessions) if (c.state === SessionState.InProgress) inProgress++
     if (inProgress >= MAX_SESSIONS_IN_PROGRESS) throw refuseSession(ctx, `${inProgress} authentications already in progress on this connection`)
@@ -169,7 +164,7 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   }
   // Checked again as the session becomes active: several logons may have started while a slot
   // was free; only as many as fit complete.
-  if (activeSessions(server) >= g.maxActiveSessions) {
+  if (server.locks.shareCount('sessions', server.activeSessions()) >= g.maxActiveSessions) {
     dropSession(ctx, s)
     throw refuseSession(ctx, `max active sessions (${g.maxActiveSessions}) reached`)
   }

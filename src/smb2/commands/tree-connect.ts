@@ -28,13 +28,6 @@ export function shareAccess (share: ShareConfig, session: Session): { allowed: b
 }
 
 /** Live tree connects to `share` across the server, every session and connection together. */
-function shareUses (server: RequestContext['server'], share: ShareConfig): number {
-  const name = share.name.toLowerCase()
-  let n = 0
-  for (const s of server.sessions.values()) for (const t of s.trees.values()) if (t.alive && t.share?.name.toLowerCase() === name) n++
-  return n
-}
-
 export async function treeConnect (ctx: RequestContext, related?: Related): Promise<Reply> {
   const { body, msg, server } = ctx
   const session = ctx.session!
@@ -78,7 +71,7 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
   // The share's `max connections` (ksmbd and Samba): counted here, after the await above, so that
   // concurrent TREE_CONNECTs cannot all pass. MS-SMB2 names no status for it; Samba answers
   // STATUS_INSUFFICIENT_RESOURCES.
-  if (tree.share !== undefined && shareUses(server, tree.share) >= tree.share.maxConnections) {
+  if (tree.share !== undefined && server.locks.shareCount(`share:${tree.share.name.toLowerCase()}`, server.shareUses(tree.share)) >= tree.share.maxConnections) {
     server.warnRefusal(`tree ${tree.share.name} ${ctx.conn.io.remoteAddress}`, `tree connect to ${tree.share.name} from ${ctx.conn.io.remoteAddress} refused: max connections (${tree.share.maxConnections}) of the share reached`)
     throw new NtStatusError(NtStatus.INSUFFICIENT_RESOURCES, 'share max connections')
   }
