@@ -116,6 +116,8 @@ export class LockingStore {
   private lastId = 0
   /** This process's opens: how to reach their clients, and their break timers. */
   private readonly local = new Map<number, LocalOpen>()
+  /** Opens whose entry beginClose already removed (closed() then updates nothing). */
+  private readonly closedEarly = new Set<number>()
   /** This process's waits, by id: each resolves when woken (a record changed, a worker died). */
   private readonly waiters = new Map<number, () => void>()
 
@@ -215,12 +217,34 @@ export class LockingStore {
    * anything could be awaited.
    */
   async breakForOpen (key: string, intent: OpenIntent, goAsync: () => AbortSignal): Promise<OpenTicket | undefined> {
-    const to = intent.overwrite || !intent.level2 ? OplockLevel.NONE : OplockLevel.II
-    // A stat open that does not overwrite never needs a break, so it holds nobody back.
-    const counts = !(intent.statOpen && !intent.overwrite) && !intent.sharingViolation
+    const r = await this.breakAndWait(key, () => intent, goAsync)
+    return r?.ticket
+  }
+
+  /**
+   * A CREATE's checks of an existing file, in one update: DELETE_PENDING (thrown, MS-FSA
+   * 2.1.5.1.2.1: before any oplock is looked at), whether `entry` conflicts with the file's share
+   * modes, then breakForOpen with that answer. Resolves undefined when it waited (look again),
+   * else the ticket and whether sharing failed (the caller fails the open, after the breaks).
+   */
+  async prepareOpen (key: string, entry: ShareModeEntry, intent: Omit<OpenIntent, 'sharingViolation'>, goAsync: () => AbortSignal): Promise<{ ticket: OpenTicket, sharingViolation: boolean } | undefined> {
+    return await this.breakAndWait(key, (r) => {
+      if (r.deletePending) throw new NtStatusError(NtStatus.DELETE_PENDING)
+      const sharingViolation = r.opens.some(o => o.closing === undefined && sharingConflict({ access: o.access, shareAccess: o.share }, entry))
+      return { ...intent, sharingViolation }
+    }, goAsync)
+  }
+
+  private async breakAndWait (key: string, decide: (r: FileRec) => OpenIntent, goAsync: () => AbortSignal): Promise<{ ticket: OpenTicket, sharingViolation: boolean } | undefined> {
     const me = this.owner()
     const breaks: OpenRec[] = []
+    let intent!: OpenIntent
+    let counts = false
     const mustWait = this.updateFile(key, (r) => {
+      intent = decide(r)
+      const to = intent.overwrite || !intent.level2 ? OplockLevel.NONE : OplockLevel.II
+      // A stat open that does not overwrite never needs a break, so it holds nobody back.
+      counts = !(intent.statOpen && !intent.overwrite) && !intent.sharingViolation
       let wait = false
       for (const e of r.opens) {
         if (e.state === OplockState.None) continue
@@ -251,7 +275,7 @@ export class LockingStore {
       return wait
     })
     this.deliverBreaks(key, breaks)
-    if (!mustWait) return this.ticket(key, counts ? me : undefined)
+    if (!mustWait) return { ticket: this.ticket(key, counts ? me : undefined), sharingViolation: intent.sharingViolation }
     const woken = this.waitFor(me.id)
     let signal: AbortSignal
     try {
@@ -357,15 +381,26 @@ export class LockingStore {
    */
   beginClose (o: FileOpen, deleteOnClose: boolean): CloseDecision {
     const me: Owner = { w: this.peers.slot, g: this.peers.generation, id: o.id }
-    return this.updateFile(o.key, (r) => {
-      const e = r.opens.find(x => same(x, me))
+    const d = this.updateFile(o.key, (r) => {
+      const i = r.opens.findIndex(x => same(x, me))
+      const e = i >= 0 ? r.opens[i] : undefined
       if (e !== undefined) e.closing = true
       const lastOne = !r.opens.some(x => x.closing === undefined)
       if (deleteOnClose && !lastOne) r.deletePending = true
       const deleteNow = (deleteOnClose || r.deletePending === true) && lastOne
       if (deleteNow) { r.deletePending = true; r.deleting = me }
-      return { lastOne, deleteNow }
+      // Nobody waits for an open without an exclusive oplock (waits are for exclusive oplocks'
+      // breaks, and for the closes of their holders): when this close deletes nothing, its entry
+      // goes now, and closed() has nothing left to update.
+      const done = e !== undefined && !deleteNow && !(e.state !== OplockState.None && exclusiveLevel(e.level))
+      if (done) {
+        transition(e, { type: 'close' })
+        r.opens.splice(i, 1)
+      }
+      return { lastOne, deleteNow, done }
     })
+    if (d.done) this.closedEarly.add(o.id)
+    return { lastOne: d.lastOne, deleteNow: d.deleteNow }
   }
 
   /**
@@ -376,6 +411,7 @@ export class LockingStore {
     const me: Owner = { w: this.peers.slot, g: this.peers.generation, id: o.id }
     this.stopTimer(o.id)
     this.local.delete(o.id)
+    if (this.closedEarly.delete(o.id)) return
     const woken = this.updateFile(o.key, (r) => {
       const i = r.opens.findIndex(x => same(x, me))
       if (i >= 0) {

@@ -221,11 +221,10 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
         const key = fileKey(tree.shareName, existing.indexNumber)
         // MS-FSA 2.1.5.1.2.1: a file pending deletion refuses new opens before any oplock is
         // looked at (smbtorture smb2.oplock.doc).
-        if (ctx.server.locks.isDeletePending(key)) throw new NtStatusError(NtStatus.DELETE_PENDING)
-        const sharingViolation = ctx.server.locks.conflicts(key, { access, shareAccess: req.shareAccess })
-        // MS-FSA 2.1.5.1.2.1: break what this open contends with, and wait for the breaks.
-        flight.ticket = await ctx.server.locks.breakForOpen(key, {
-          sharingViolation,
+        // MS-FSA 2.1.5.1.2.1, in one update of the file's record: a file pending deletion refuses
+        // new opens before any oplock is looked at (smbtorture smb2.oplock.doc); then the sharing
+        // check, and the breaks of what this open contends with, waited for.
+        const prepared = await ctx.server.locks.prepareOpen(key, { access, shareAccess: req.shareAccess }, {
           statOpen: (access & ~STAT_OPEN_ACCESS) === 0,
           overwrite,
           level2: share.level2Oplocks,
@@ -233,7 +232,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
           if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'CREATE cannot wait here')
           return ctx.goAsync()
         })
-        if (flight.ticket === undefined) {
+        if (prepared === undefined) {
           if (!session.alive || !tree.alive) throw new NtStatusError(session.alive ? NtStatus.NETWORK_NAME_DELETED : NtStatus.USER_SESSION_DELETED, 'torn down while the CREATE waited')
           // The wait let the holder close, delete or rename the file: looked up again, and opened
           // by name.
@@ -242,8 +241,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
           await stale?.close().catch(() => {})
           continue
         }
+        flight.ticket = prepared.ticket
         // The file is not opened (nor truncated) when sharing fails.
-        if (sharingViolation) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
+        if (prepared.sharingViolation) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
       }
       // The fast path's handle is this very file, opened as asked (never for an overwrite).
       const ready = flight.opened
