@@ -4,7 +4,8 @@
 //
 //   npm run bench                      # full: 1 GiB, 5,000 files, 3 rounds (~15 min on 2 cores)
 //   npm run bench -- --quick           # 64 MiB, 500 files, 1 round, 2 s torture runs
-//   npm run bench -- --variants uring  # smbts variants: uring (default start), uring-plain (SMBTS_RING=plain), net (--no-uring)
+//   npm run bench -- --variants uring  # smbts variants: uring (default start), uring-plain (SMBTS_RING=plain), net (--no-uring), w2 (--workers 2)
+//   npm run bench -- --only multi --variants uring,w2   # 8 clients from 8 loopback addresses (bench/bind-src.c)
 //   npm run bench -- --no-build --out /tmp/r.md --note "text"
 //
 // Needs root (tmpfs mount, a Unix user for smbd), smbclient, smbtorture, smbd, python3-impacket.
@@ -74,9 +75,14 @@ function sh (cmd: string, args: string[], opts: { input?: string, allowFail?: bo
 interface RunOut { code: number | null, stdout: string, stderr: string, secs: number }
 
 function run (cmd: string, args: string[], input?: string, timeoutMs = 30 * 60_000): Promise<RunOut> {
+  return runEnv(cmd, args, {}, input, timeoutMs)
+}
+
+/** `run` with variables added to the environment. */
+function runEnv (cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 30 * 60_000): Promise<RunOut> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint()
-    const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+    const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     let stdout = ''
     let stderr = ''
     c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -198,6 +204,8 @@ async function startSmbts (work: string, mnt: string, variant: string, port: num
   sh(join(repo, 'bin/smbts'), ['adduser', '-a', '-p', PASS, '-P', pwddb, '-C', conf, '--pid-file', join(base, 'none.pid'), USER])
   const args = ['start', '-n', '-p', String(port), '-C', conf, '-P', pwddb, '--pid-file', join(base, 'smbts.pid')]
   if (variant === 'net') args.push('--no-uring')
+  // w2: two worker processes behind the steering program, one locking store (issue 13).
+  if (variant === 'w2') args.push('--workers', '2')
   // uring: the default start (the self-check picks the ring); uring-plain: a ring without DEFER_TASKRUN.
   const ringEnv = variant === 'uring-plain' ? { SMBTS_RING: 'plain' } : {}
   const logPath = join(base, 'smbts.log')
@@ -253,7 +261,62 @@ async function probeEncryption (s: Server): Promise<boolean> {
 /** One measured figure: name, unit, whether higher is better. */
 interface Figure { row: string, unit: string, better: 'higher' | 'lower', value: number | string }
 
-interface Ctx { o: Opts, work: string, srcFile: string, smallDir: string }
+interface Ctx { o: Opts, work: string, srcFile: string, smallDir: string, shim?: string }
+
+/** The clients of the multi-address runs, and their source addresses (bench/bind-src.c). */
+const MULTI_SOURCES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`)
+
+/** Compiles bench/bind-src.c into the work directory; undefined (said) when there is no compiler. */
+function buildShim (work: string): string | undefined {
+  const so = join(work, 'bind-src.so')
+  const r = spawnSync('cc', ['-O2', '-shared', '-fPIC', '-o', so, join(repo, 'bench/bind-src.c'), '-ldl'], { encoding: 'utf8' })
+  if (r.status !== 0) { process.stderr.write(`bench: no bind-src shim (${r.stderr || r.error?.message}): multi-address runs skipped\n`); return undefined }
+  return so
+}
+
+/** Runs `cmd` once per source address at the same time, each with its connections from that address. */
+async function fromEachSource (ctx: Ctx, cmd: string, args: (i: number) => string[]): Promise<RunOut[]> {
+  return await Promise.all(MULTI_SOURCES.map((src, i) => runEnv(cmd, args(i), { LD_PRELOAD: ctx.shim!, SMBTS_BIND_SRC: src })))
+}
+
+/**
+ * 8 clients from 8 addresses at once (one connection each): smbtorture echo and open/close of one
+ * shared path (contended across workers: the locking store), then 8 smbclient puts and gets of
+ * size/8 each. The clients share the 2 cores with the server.
+ */
+async function multi (s: Server, ctx: Ctx, out: Figure[]): Promise<void> {
+  if (ctx.shim === undefined) return
+  for (const test of ['echo', 'path-contention-shared'] as const) {
+    const m = await measured(s, async () => await fromEachSource(ctx, 'smbtorture', () => [`//127.0.0.1/${s.share}`, '-p', String(s.port), '-U', `${USER}%${PASS}`,
+      `smb2.bench.${test}`, `--option=torture:timelimit=${ctx.o.tortureSecs}`, '--option=torture:nprocs=1']))
+    const row = `smb2.bench.${test}, 8 conn from 8 addresses`
+    const bad = m.r.find(r => r.code !== 0 || !/^success: /m.test(r.stdout))
+    if (bad !== undefined) {
+      const why = `failed: ${(/^(failure|error): .*/m.exec(bad.stdout)?.[0] ?? `exit ${bad.code}`).slice(0, 80)}`
+      out.push({ row, unit: 'req/s', better: 'higher', value: why }, { row, unit: 'CPU s/1k req', better: 'lower', value: why })
+      continue
+    }
+    let total = 0
+    let perSec = 0
+    for (const r of m.r) {
+      const c = tortureCounts(r.stdout + r.stderr, test === 'echo' ? ['echo'] : ['open', 'close'])
+      total += c.total
+      perSec += c.perSec
+    }
+    out.push({ row, unit: 'req/s', better: 'higher', value: perSec }, { row, unit: 'CPU s/1k req', better: 'lower', value: total > 0 ? m.cpu / (total / 1000) : NaN })
+  }
+  const each = Math.max(1, Math.floor(ctx.o.sizeMiB / MULTI_SOURCES.length))
+  const part = join(ctx.work, `part-${each}.bin`)
+  if (!existsSync(part)) sh('dd', [`if=${ctx.srcFile}`, `of=${part}`, 'bs=1M', `count=${each}`, 'status=none'])
+  for (const phase of ['put', 'get'] as const) {
+    const m = await measured(s, async () => await fromEachSource(ctx, 'smbclient', (i) => [...smbclientArgs(s), '-c', phase === 'put' ? `put ${part} multi${i}.bin` : `get multi${i}.bin /dev/null`]))
+    for (const r of m.r) check(r, `multi ${phase} (${s.name})`)
+    const mib = each * MULTI_SOURCES.length
+    const row = `8 × ${each} MiB ${phase} from 8 addresses`
+    out.push({ row, unit: 'MiB/s', better: 'higher', value: mib / m.secs }, { row, unit: 'CPU s/GiB', better: 'lower', value: m.cpu / (mib / 1024) })
+  }
+  sh('rm', ['-f', ...MULTI_SOURCES.map((_, i) => join(s.dir, `multi${i}.bin`))])
+}
 
 async function measured<T> (s: Server, f: () => Promise<T>, sampleMem = false): Promise<{ r: T, cpu: number, secs: number, peak: Mem }> {
   const c0 = cpuSecs(s.pid)
@@ -418,6 +481,7 @@ async function suite (s: Server, ctx: Ctx): Promise<Figure[]> {
     for (const test of ['echo', 'path-contention-shared'] as const) for (const n of [1, 4]) await torture(s, ctx, test, n, out)
   }
   if (want('small')) await smallFiles(s, ctx, out)
+  if (want('multi')) await multi(s, ctx, out)
   return out
 }
 
@@ -613,7 +677,7 @@ async function main (): Promise<void> {
     for (const v of o.variants) servers.push(await startSmbts(work, mnt, v, port++))
     servers.push(await startSamba(work, mnt, port++))
     await sleep(1000)
-    const ctx: Ctx = { o, work, srcFile, smallDir }
+    const ctx: Ctx = { o, work, srcFile, smallDir, shim: o.only === undefined || o.only.has('multi') ? buildShim(work) : undefined }
     const results = new Map<string, Figure[][]>()
     for (let round = 0; round < o.rounds; round++) {
       const order = round % 2 === 0 ? servers : [...servers].reverse()
