@@ -50,68 +50,70 @@ async function clientOn (r: Running, w: number): Promise<TcpClient> {
 
 const settle = (ms = 100): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-t.test('--workers 2: share modes, delete on close, an oplock break and one file from two creates, across workers', { skip }, async (t) => {
-  const r = await start(t)
-  const a = await clientOn(r, 0)
-  const b = await clientOn(r, 1)
-  t.teardown(() => { a.end(); b.end() })
+for (const extra of [[], ['--no-bpf']]) {
+  t.test(`--workers 2${extra.length > 0 ? ' ' + extra.join(' ') : ''}: share modes, delete on close, an oplock break and one file from two creates, across workers`, { skip }, async (t) => {
+    const r = await start(t, extra)
+    const a = await clientOn(r, 0)
+    const b = await clientOn(r, 1)
+    t.teardown(() => { a.end(); b.end() })
 
-  // Share modes: an open that shares nothing on w0 refuses w1's open.
-  writeFileSync(join(r.ts.share, 'locked.txt'), 'x')
-  const ra = await a.create('locked.txt', { share: 0, disposition: Disposition.OPEN })
-  t.equal(ra.status, 0)
-  t.equal((await b.create('locked.txt', { disposition: Disposition.OPEN })).status, SHARING_VIOLATION, 'w1: SHARING_VIOLATION against w0\'s open')
-  await a.close(fileIdOf(ra))
-  const rb = await b.create('locked.txt', { disposition: Disposition.OPEN })
-  t.equal(rb.status, 0, 'and the open succeeds once w0 closed it')
-  await b.close(fileIdOf(rb))
+    // Share modes: an open that shares nothing on w0 refuses w1's open.
+    writeFileSync(join(r.ts.share, 'locked.txt'), 'x')
+    const ra = await a.create('locked.txt', { share: 0, disposition: Disposition.OPEN })
+    t.equal(ra.status, 0)
+    t.equal((await b.create('locked.txt', { disposition: Disposition.OPEN })).status, SHARING_VIOLATION, 'w1: SHARING_VIOLATION against w0\'s open')
+    await a.close(fileIdOf(ra))
+    const rb = await b.create('locked.txt', { disposition: Disposition.OPEN })
+    t.equal(rb.status, 0, 'and the open succeeds once w0 closed it')
+    await b.close(fileIdOf(rb))
 
-  // Delete on close on w0 while w1 holds the file: pending for w1's new opens, done at w1's close.
-  writeFileSync(join(r.ts.share, 'doomed.txt'), 'x')
-  const hold = await b.create('doomed.txt', { disposition: Disposition.OPEN })
-  const del = await a.create('doomed.txt', { disposition: Disposition.OPEN, options: Opt.DELETE_ON_CLOSE })
-  t.equal(del.status, 0)
-  await a.close(fileIdOf(del))
-  t.equal((await b.create('doomed.txt', { disposition: Disposition.OPEN })).status, DELETE_PENDING, 'w1 sees the deletion w0 left pending')
-  t.ok(existsSync(join(r.ts.share, 'doomed.txt')), 'still there while w1 has it open')
-  await b.close(fileIdOf(hold))
-  t.notOk(existsSync(join(r.ts.share, 'doomed.txt')), 'w1\'s last close deleted it')
+    // Delete on close on w0 while w1 holds the file: pending for w1's new opens, done at w1's close.
+    writeFileSync(join(r.ts.share, 'doomed.txt'), 'x')
+    const hold = await b.create('doomed.txt', { disposition: Disposition.OPEN })
+    const del = await a.create('doomed.txt', { disposition: Disposition.OPEN, options: Opt.DELETE_ON_CLOSE })
+    t.equal(del.status, 0)
+    await a.close(fileIdOf(del))
+    t.equal((await b.create('doomed.txt', { disposition: Disposition.OPEN })).status, DELETE_PENDING, 'w1 sees the deletion w0 left pending')
+    t.ok(existsSync(join(r.ts.share, 'doomed.txt')), 'still there while w1 has it open')
+    await b.close(fileIdOf(hold))
+    t.notOk(existsSync(join(r.ts.share, 'doomed.txt')), 'w1\'s last close deleted it')
 
-  // A batch oplock on w0 is broken by w1's open, which completes after w0's client acknowledges.
-  const ha = await a.create('cached.txt', { oplock: Oplock.BATCH, disposition: Disposition.OVERWRITE_IF })
-  t.equal(oplockOf(ha), Oplock.BATCH)
-  await a.write(fileIdOf(ha), 0, Buffer.from('cached on w0'))
-  const pending = b.create('cached.txt', { oplock: Oplock.BATCH, disposition: Disposition.OPEN })
-  const brk = await a.nextBreak()
-  t.equal(brk.oplockLevel, Oplock.II, 'w0\'s client is told to go to level II, for w1\'s open')
-  await settle()
-  t.equal(b.interims.length, 1, 'w1\'s CREATE answered STATUS_PENDING while it waits')
-  let done = false
-  void pending.then(() => { done = true })
-  await settle(200)
-  t.notOk(done, 'and goes on waiting for the acknowledgment')
-  t.equal((await a.ack(fileIdOf(ha), Oplock.II)).status, 0)
-  const hb = await pending
-  t.equal(hb.status, 0, 'the CREATE on w1 completes after the acknowledgment on w0')
-  t.equal(oplockOf(hb), Oplock.II, 'with level II beside w0\'s')
-  t.equal(readData(await b.read(fileIdOf(hb), 0, 100)).toString(), 'cached on w0', 'and reads what w0\'s client wrote first')
-  await b.write(fileIdOf(hb), 0, Buffer.from('W'))
-  t.equal((await a.nextBreak()).oplockLevel, Oplock.NONE, 'a WRITE on w1 breaks w0\'s level II')
-  await a.close(fileIdOf(ha))
-  await b.close(fileIdOf(hb))
+    // A batch oplock on w0 is broken by w1's open, which completes after w0's client acknowledges.
+    const ha = await a.create('cached.txt', { oplock: Oplock.BATCH, disposition: Disposition.OVERWRITE_IF })
+    t.equal(oplockOf(ha), Oplock.BATCH)
+    await a.write(fileIdOf(ha), 0, Buffer.from('cached on w0'))
+    const pending = b.create('cached.txt', { oplock: Oplock.BATCH, disposition: Disposition.OPEN })
+    const brk = await a.nextBreak()
+    t.equal(brk.oplockLevel, Oplock.II, 'w0\'s client is told to go to level II, for w1\'s open')
+    await settle()
+    t.equal(b.interims.length, 1, 'w1\'s CREATE answered STATUS_PENDING while it waits')
+    let done = false
+    void pending.then(() => { done = true })
+    await settle(200)
+    t.notOk(done, 'and goes on waiting for the acknowledgment')
+    t.equal((await a.ack(fileIdOf(ha), Oplock.II)).status, 0)
+    const hb = await pending
+    t.equal(hb.status, 0, 'the CREATE on w1 completes after the acknowledgment on w0')
+    t.equal(oplockOf(hb), Oplock.II, 'with level II beside w0\'s')
+    t.equal(readData(await b.read(fileIdOf(hb), 0, 100)).toString(), 'cached on w0', 'and reads what w0\'s client wrote first')
+    await b.write(fileIdOf(hb), 0, Buffer.from('W'))
+    t.equal((await a.nextBreak()).oplockLevel, Oplock.NONE, 'a WRITE on w1 breaks w0\'s level II')
+    await a.close(fileIdOf(ha))
+    await b.close(fileIdOf(hb))
 
-  // The same name created on both workers at once: one file, one creator.
-  for (let i = 0; i < 10; i++) {
-    const [x, y] = await Promise.all([a.create(`new${i}.txt`, { disposition: Disposition.CREATE }), b.create(`new${i}.txt`, { disposition: Disposition.CREATE })])
-    t.same([x.status, y.status].sort(), [0, COLLISION].sort(), `new${i}.txt (CREATE): one created it, the other collided`)
-    for (const z of [x, y]) if (z.status === 0) await (z === x ? a : b).close(fileIdOf(z))
-    const [p, q] = await Promise.all([a.create(`both${i}.txt`, { disposition: Disposition.OPEN_IF }), b.create(`both${i}.txt`, { disposition: Disposition.OPEN_IF })])
-    t.same([p.status, q.status], [0, 0], `both${i}.txt (OPEN_IF): both opened it`)
-    t.equal([p, q].filter(z => z.body.readUInt32LE(4) === CREATED).length, 1, 'and exactly one created it')
-    await a.close(fileIdOf(p))
-    await b.close(fileIdOf(q))
-  }
-})
+    // The same name created on both workers at once: one file, one creator.
+    for (let i = 0; i < 10; i++) {
+      const [x, y] = await Promise.all([a.create(`new${i}.txt`, { disposition: Disposition.CREATE }), b.create(`new${i}.txt`, { disposition: Disposition.CREATE })])
+      t.same([x.status, y.status].sort(), [0, COLLISION].sort(), `new${i}.txt (CREATE): one created it, the other collided`)
+      for (const z of [x, y]) if (z.status === 0) await (z === x ? a : b).close(fileIdOf(z))
+      const [p, q] = await Promise.all([a.create(`both${i}.txt`, { disposition: Disposition.OPEN_IF }), b.create(`both${i}.txt`, { disposition: Disposition.OPEN_IF })])
+      t.same([p.status, q.status], [0, 0], `both${i}.txt (OPEN_IF): both opened it`)
+      t.equal([p, q].filter(z => z.body.readUInt32LE(4) === CREATED).length, 1, 'and exactly one created it')
+      await a.close(fileIdOf(p))
+      await b.close(fileIdOf(q))
+    }
+  })
+}
 
 t.test('--workers 2: a worker killed while it holds an open that shares nothing', { skip }, async (t) => {
   const r = await start(t)
