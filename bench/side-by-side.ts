@@ -213,6 +213,8 @@ async function startSmbts (work: string, mnt: string, variant: string, port: num
   const c = spawn(join(repo, 'bin/smbts'), args, { stdio: ['ignore', log, log], env: { ...process.env, ...ringEnv, ...(process.env.SMBTS_BENCH_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.SMBTS_BENCH_PROF}` } : {}) } })
   closeSync(log)
   await waitPort(port, 20_000)
+  // With workers the supervisor listens first; the workers' start-up lines come once they are ready.
+  for (let i = 0; i < 200 && variant === 'w2' && !readFileSync(logPath, 'utf8').includes('workers ready'); i++) await sleep(100)
   const name = variant === 'uring' ? 'smbts' : `smbts (${variant})`
   // What the server's start-up self-check measured and chose, and which transport it runs.
   const startLog = readFileSync(logPath, 'utf8').split('\n')

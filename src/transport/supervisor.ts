@@ -27,6 +27,7 @@ import type { PeerMessage, WorkerEvent } from './messenger.js'
 import { LiveTable, STORE_MESSAGE, STORE_SIZE_BYTES, storePath } from './worker-store.js'
 import { LockingStore, type LockRecord } from '../locking/store.js'
 import { ShmRecordDb } from '../locking/record-db.js'
+import { lockRecordCodec } from '../locking/record-codec.js'
 import {
   encodeWorkerSpec, FIRST_LISTEN_FD, WORKER_ENV, workerTag,
   type FromWorker, type InheritedListener, type ToWorker, type WorkerServerOptions, type WorkerSpec
@@ -206,7 +207,7 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
   // The locking store's db, shared by every worker; this process keeps it too, to sweep what a
   // dead worker left (src/locking/store.ts) and to remove it at shutdown.
   const dbPath = storePath(runDir)
-  const db = ShmRecordDb.create<LockRecord>(dbPath, { sizeBytes: STORE_SIZE_BYTES })
+  const db = ShmRecordDb.create<LockRecord>(dbPath, { sizeBytes: STORE_SIZE_BYTES, codec: lockRecordCodec })
   const live = new LiveTable(new Array<number>(count).fill(1))
   const sweeper = new LockingStore(db, {
     slot: -1,

@@ -5,6 +5,7 @@
 // processes or sockets.
 import { LockingStore, type LockRecord, type Peers, type StoreMessage } from '../locking/store.js'
 import { ShmRecordDb } from '../locking/record-db.js'
+import { lockRecordCodec } from '../locking/record-codec.js'
 import type { Messenger, PeerMessage, WorkerEvent } from './messenger.js'
 
 /** The messenger type of a store's messages (StoreMessage in `m`). */
@@ -36,7 +37,7 @@ export class LiveTable {
 
 /** A worker's store over the supervisor's db, wired to its messenger. */
 export function openWorkerStore (o: { path: string, slot: number, generation: number, live: number[], messenger: Messenger, log: (m: string) => void }): LockingStore {
-  const db = ShmRecordDb.open<LockRecord>(o.path)
+  const db = ShmRecordDb.open<LockRecord>(o.path, { codec: lockRecordCodec })
   const table = new LiveTable([...o.live])
   table.apply({ type: 'worker-started', slot: o.slot, generation: o.generation })
   const peers: Peers = {

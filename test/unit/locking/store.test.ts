@@ -3,7 +3,12 @@
 // wake-ups cross as messages, and what a dead worker held is dropped.
 import t from 'tap'
 import { LockingStore, type Peers, type StoreMessage, type LockRecord } from '../../../src/locking/store.js'
-import { MemoryRecordDb } from '../../../src/locking/record-db.js'
+import { MemoryRecordDb, ShmRecordDb, type RecordDb } from '../../../src/locking/record-db.js'
+import { lockRecordCodec } from '../../../src/locking/record-codec.js'
+import { nativeAvailable } from '../../../src/io/native.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { OplockState, type OplockHolder } from '../../../src/locking/oplocks.js'
 import { OplockLevel, AccessMask, ShareAccess } from '../../../src/wire/constants.js'
 import { NtStatusError } from '../../../src/wire/errors.js'
@@ -120,7 +125,7 @@ t.test('one store: name locks run holders of one key in turn, other keys free', 
 })
 
 /** Two workers' stores on one db; messages go through setImmediate, as over a socket. */
-function twoWorkers (): { w: [LockingStore, LockingStore], kill: (slot: number) => void, dropped: StoreMessage[] } {
+function twoWorkers (dbs?: [RecordDb<LockRecord>, RecordDb<LockRecord>]): { w: [LockingStore, LockingStore], kill: (slot: number) => void, dropped: StoreMessage[] } {
   const db = new MemoryRecordDb<LockRecord>()
   const gens = [1, 1]
   const dead = new Set<number>()
@@ -134,7 +139,7 @@ function twoWorkers (): { w: [LockingStore, LockingStore], kill: (slot: number) 
       setImmediate(() => { if (dead.has(s)) dropped.push(msg); else stores[s]!.deliver(msg) })
     },
   })
-  stores.push(new LockingStore(db, peers(0)), new LockingStore(db, peers(1)))
+  stores.push(new LockingStore(dbs?.[0] ?? db, peers(0)), new LockingStore(dbs?.[1] ?? db, peers(1)))
   return {
     w: stores as [LockingStore, LockingStore],
     dropped,
@@ -228,4 +233,30 @@ t.test('two workers: server-wide counts (the limits) add up across workers; a de
   w1.shareCount('sessions', 0)
   for (let i = 0; i < 3; i++) w1.uncount('connections')
   t.equal(w1.trackedRecords, 0)
+})
+
+t.test('two workers over the shared db (two handles of one file, the binary codec): a break across them, a dead worker\'s open dropped', { skip: !nativeAvailable && 'the native addon is not built' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'smbts-store-'))
+  const path = join(dir, 'locking.db')
+  const created = ShmRecordDb.create<LockRecord>(path, { sizeBytes: 4 * 1024 * 1024, codec: lockRecordCodec })
+  const other = ShmRecordDb.open<LockRecord>(path, { codec: lockRecordCodec })
+  t.teardown(() => { created.close(); other.close(); rmSync(dir, { recursive: true, force: true }) })
+  const { w: [w0, w1], kill } = twoWorkers([created, other])
+  w0.breakTimeoutMs = 50
+  const { sent, holder } = recorder()
+  const a = w0.addOpen('f', RW, holder('a'), grant(OplockLevel.BATCH))
+  t.equal(a.granted, OplockLevel.BATCH)
+  const waiting = w1.breakForOpen('f', intent, () => new AbortController().signal)
+  await tick(); await tick()
+  t.same(sent, [['a', OplockLevel.II]], 'w0 told its client')
+  t.same(w0.acknowledge(a, OplockLevel.II), { ok: true })
+  t.equal(await waiting, undefined, 'w1 resumed')
+  const b = w1.addOpen('f', RW, holder('b'), grant(OplockLevel.BATCH))
+  t.equal(b.granted, OplockLevel.II, 'level II beside w0\'s')
+  t.equal(w0.openCount('f'), 2, 'both opens, seen from w0')
+  kill(1)
+  t.equal(w0.sweep(), 1, 'the sweep drops w1\'s open')
+  t.same(w0.snapshot('f').map(o => o.w), [0], 'only w0\'s is left')
+  w0.beginClose(a, false); w0.closed(a)
+  t.equal(w0.trackedRecords, 0)
 })
