@@ -214,7 +214,7 @@ async function startSmbts (work: string, mnt: string, variant: string, port: num
   closeSync(log)
   await waitPort(port, 20_000)
   // With workers the supervisor listens first; the workers' start-up lines come once they are ready.
-  for (let i = 0; i < 200 && variant === 'w2' && !readFileSync(logPath, 'utf8').includes('workers ready'); i++) await sleep(100)
+  if (variant === 'w2') for (let i = 0; i < 200 && !readFileSync(logPath, 'utf8').includes('workers ready'); i++) await sleep(100)
   const name = variant === 'uring' ? 'smbts' : `smbts (${variant})`
   // What the server's start-up self-check measured and chose, and which transport it runs.
   const startLog = readFileSync(logPath, 'utf8').split('\n')
