@@ -22,8 +22,8 @@ const CREATED = 2
 
 interface Running { srv: CliServer, ts: TestShare, port: number, next: number }
 
-async function start (t: Test, extra: string[] = []): Promise<Running> {
-  const ts = makeTestShare('workers-locking', 'SMBTS-WL', { global: ['interfaces = 127.0.0.1', 'bind interfaces only = yes'] })
+async function start (t: Test, extra: string[] = [], global: string[] = []): Promise<Running> {
+  const ts = makeTestShare('workers-locking', 'SMBTS-WL', { global: ['interfaces = 127.0.0.1', 'bind interfaces only = yes', ...global] })
   t.teardown(() => { ts.remove() })
   const port = await freePort()
   const srv = startCli(['start', '-n', '-C', ts.configPath, '-P', ts.pwddbPath, '--pid-file', `${ts.root}/smbts.lock`, '--control-dir', `${ts.root}/run`, '-p', String(port), '--workers', '2', ...extra], { SMBTS_DEBUG: `conn,${process.env.SMBTS_TEST_DEBUG ?? ''}` })
@@ -167,4 +167,27 @@ t.test('--workers 2: a worker killed while it holds an open that shares nothing'
   t.equal(readData(await again.read(fileIdOf(o), 0, 10)).toString(), 'held')
   t.equal((await b.create('held.txt', { disposition: Disposition.OPEN })).status, SHARING_VIOLATION, 'and w1 sees that open')
   await again.close(fileIdOf(o))
+})
+
+t.test('--workers 2: max connections holds for both workers together', { skip }, async (t) => {
+  const r = await start(t, [], ['max connections = 3'])
+  const held = [await clientOn(r, 0), await clientOn(r, 1)]
+  t.teardown(() => { for (const c of held) c.end() })
+  // clientOn may have opened and ended others on the way; their slots are free again.
+  const third = await clientOn(r, 0)
+  held.push(third)
+  t.equal((await third.echo()).status, 0, 'three connections, on two workers, are served')
+  for (const w of [0, 1]) {
+    const from = r.srv.logs.length
+    const src = `127.0.9.${w + 2}`
+    const c = await TcpClient.open(r.port, '127.0.0.1', src)
+    t.ok(await c.closedWithin(5000), `a fourth (from ${src}) is closed at once`)
+    await r.srv.waitFor(/refused: max connections \(3\) reached/, 5000, from)
+  }
+  held.pop()!.end()
+  await settle(300)
+  const again = await TcpClient.open(r.port, '127.0.0.1', '127.0.9.9')
+  t.teardown(() => { again.end() })
+  await again.connect()
+  t.equal((await again.echo()).status, 0, 'one closed: the next is served, whichever worker takes it')
 })
