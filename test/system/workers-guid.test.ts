@@ -8,6 +8,7 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { unlinkSync } from 'node:fs'
 import { nativeAvailable } from '../../src/io/native.js'
 import { ShmRecordDb } from '../../src/locking/record-db.js'
 import type { LockRecord } from '../../src/locking/store.js'
@@ -15,6 +16,7 @@ import { formatGuid } from '../../src/transport/handoff.js'
 import { loadSteering, SteeringError } from '../../src/transport/steer.js'
 import { makeTestShare, TEST_PASSWORD, TEST_USER, type TestShare } from '../helpers/test-share.js'
 import { TcpClient } from '../helpers/tcp-client.js'
+import { smb1Negotiate } from '../helpers/mem-client.js'
 import { cliBuilt, freePort, startCli, type CliServer } from '../helpers/cli-server.js'
 
 const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built')
@@ -139,6 +141,37 @@ t.test('--workers 2 --no-bpf: the same without the steering program', { skip }, 
 
 t.test('--workers 2 --no-uring: the same on the node:net transport', { skip }, async (t) => {
   await oneClientOneWorker(t, ['--no-uring'])
+})
+
+t.test('--workers 2 --no-bpf: a hand-over after an SMB1 NEGOTIATE; a failed hand-over is served where it landed', { skip }, async (t) => {
+  const r = await start(t, ['--no-bpf'])
+  const runDir = (await r.srv.waitFor(/\[sup\] info run directory (\S+) /))[1]!
+  const guid = randomBytes(16)
+  const hex = guid.toString('hex')
+  const first = await connectionOn(r, 0)
+  t.teardown(() => { first.c.end() })
+  await logIn(first.c, guid)
+
+  // w1 answers the SMB1 NEGOTIATE (0x02FF); the SMB2 NEGOTIATE after it is w0's to answer.
+  const upgraded = await connectionOn(r, 1)
+  t.teardown(() => { upgraded.c.end() })
+  const [pdu] = await upgraded.c.raw(smb1Negotiate(['NT LM 0.12', 'SMB 2.002', 'SMB 2.???']))
+  t.equal(pdu?.readUInt16LE(64 + 4), 0x02ff, 'w1 upgraded the SMB1 NEGOTIATE')
+  upgraded.c.nextMid = 1n
+  let from = r.srv.logs.length
+  await logIn(upgraded.c, guid)
+  t.ok(await r.srv.waitFor(new RegExp(`\\[w0\\] info adopted connection from (?:::ffff:)?${esc(upgraded.src)}:`), 5000, from), 'w0 adopted it at its SMB2 NEGOTIATE, and serves it')
+  t.same(parts(r, `g:${hex}`), [{ w: 0, n: 2 }])
+
+  // w0's hand-over socket gone: w1 cannot hand the connection over, so it serves it.
+  unlinkSync(`${runDir}/w0.fd`)
+  const third = await connectionOn(r, 1)
+  t.teardown(() => { third.c.end() })
+  from = r.srv.logs.length
+  await logIn(third.c, guid)
+  t.ok(r.srv.logs.slice(from).some(l => new RegExp(`\\[w1\\] info connection from (?:::ffff:)?${esc(third.src)}:\\d+: ClientGuid ${esc(formatGuid(hex))} is served by w0, but the hand-over failed \\(ENOENT.*\\): serving it here`).test(l)), 'w1 says why it serves it')
+  t.same(parts(r, `g:${hex}`), [{ w: 0, n: 2 }, { w: 1, n: 1 }], 'counted on w1 too')
+  t.same(parts(r, 'c:connections'), [{ w: 0, n: 2 }, { w: 1, n: 1 }])
 })
 
 t.test('--workers 2: smbclient with the ClientGuid of a client another worker serves', { skip: skip || noBpf }, async (t) => {
