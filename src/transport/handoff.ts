@@ -178,8 +178,8 @@ export class Handoff {
 
   close (): void {
     if (this.sock < 0) return
-    // Connections still queued are closed with the socket (their clients reconnect).
-    this.drain()
+    // Connections still queued are closed with the socket (their clients reconnect); the counts
+    // moved here go with this process's generation.
     this.messenger.off(HANDOFF_MESSAGE, this.onMessage)
     native.closeNow(this.sock)
     this.sock = -1
