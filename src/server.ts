@@ -7,8 +7,9 @@ import { readPwdDb, hashPassword } from './config/pwddb.js'
 import { ServerState } from './session/server-state.js'
 import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
-import { listenTcp, listenTcpFd } from './transport/tcp.js'
-import { listenUring, serveUringListener, type Listener } from './transport/uring.js'
+import { adoptSocket, listenTcp, listenTcpFd } from './transport/tcp.js'
+import { adoptRingFd, listenUring, serveUringListener, type Listener } from './transport/uring.js'
+import { Handoff } from './transport/handoff.js'
 import { listenHosts, type InheritedListener, type WorkerContext } from './transport/worker.js'
 import { openWorkerStore } from './transport/worker-store.js'
 import type { BufferRegistry } from './io/buffer-pool.js'
@@ -195,9 +196,17 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     state.locks = openWorkerStore({ path: w.store, slot: w.slot, generation: w.generation, live: w.live, messenger: w.messenger, log: (m) => { log.debug('oplock', m) } })
     log.info(`locking store: ${w.store}, shared by ${w.count} workers`)
   }
+  // One client, one worker: a connection of a client another worker serves goes there, with its
+  // socket (src/transport/handoff.ts); one handed here is served by this worker's transport.
+  let handoff: Handoff | undefined
+  if (w?.store !== undefined && nativeAvailable) {
+    handoff = Handoff.open({ runDir: w.runDir, slot: w.slot, generation: w.generation, messenger: w.messenger, log })
+    const h = handoff
+    h.onAdopt = ring !== undefined ? (a) => { adoptRingFd(state, ring!, a, h) } : (a) => { adoptSocket(state, a, h) }
+  }
   if (opts.listenFds !== undefined) {
     for (const l of opts.listenFds) {
-      listeners.push(ring !== undefined ? serveUringListener(state, ring, l.fd, l.host, l.port) : await listenTcpFd(state, l.fd))
+      listeners.push(ring !== undefined ? serveUringListener(state, ring, l.fd, l.host, l.port, handoff) : await listenTcpFd(state, l.fd, handoff))
       bound = l.port
       log.info(`serving ${l.host}:${l.port} (listening socket fd ${l.fd}, from the supervisor)`)
     }
@@ -223,6 +232,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
         l.close(() => { resolve() })
         // Existing node:net connections end with the process; close() only stops accepting.
       })))
+      handoff?.close()
       // Closing the ring cancels every in-flight op: ring connections end, their sockets close.
       await ring?.close()
       await closed

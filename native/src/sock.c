@@ -3,6 +3,12 @@
  * never watches (the ring's multishot accept takes its connections), the peer address of an
  * accepted fd, TCP_NODELAY. Plain synchronous calls: none of them blocks. And the peer of the
  * ring's start-up self-check (wakeProbe), a thread of its own.
+ *
+ * And passing a client's connection to another worker (src/transport/handoff.ts): a unix
+ * datagram socket per worker (fdSocket), one datagram per connection carrying its fd as
+ * SCM_RIGHTS and the bytes already read from it (sendFd), taken by the peer with a non-blocking
+ * recvmsg when told to look (recvFd). Node's net module passes only its own handles, and only
+ * to a child over its IPC channel; a ring-accepted fd is no handle at all.
  */
 #include "smbts.h"
 
@@ -18,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -271,10 +278,147 @@ fail:
   return smbts_throw_errno(env, err, call);
 }
 
+/* ---- passing a connection's fd to another worker ---- */
+
+static bool unix_addr(const char *path, struct sockaddr_un *sun, socklen_t *len) {
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof sun->sun_path) return false;
+  memset(sun, 0, sizeof *sun);
+  sun->sun_family = AF_UNIX;
+  memcpy(sun->sun_path, path, n + 1);
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+  return true;
+}
+
+/* fdSocket(path) -> fd: a non-blocking, close-on-exec unix datagram socket bound at `path` (which
+ * must not exist). It receives hand-overs (recvFd) and sends them (sendFd names the peer). */
+static napi_value js_fdSocket(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  char *path = NULL;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_path(&a, 0, "path", &path)) return smbts_args_throw(&a);
+  struct sockaddr_un sun;
+  socklen_t len;
+  if (!unix_addr(path, &sun, &len)) {
+    free(path);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "path is empty or longer than a unix socket path may be");
+    return NULL;
+  }
+  free(path);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return smbts_throw_errno(env, errno, "socket");
+  if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
+    int err = errno;
+    close(fd);
+    return smbts_throw_errno(env, err, "bind");
+  }
+  napi_value v;
+  SMBTS_NAPI(env, napi_create_int32(env, fd, &v));
+  return v;
+}
+
+/* sendFd(sock, path, fd, buffer): one datagram to the socket bound at `path`, carrying `buffer`
+ * and a duplicate of `fd` (SCM_RIGHTS), now (MSG_DONTWAIT): the peer's queue full is EAGAIN, no
+ * peer ENOENT or ECONNREFUSED, all thrown. Our `fd` stays ours to close: the kernel holds the
+ * duplicate until the peer takes it, or closes it with the peer's socket. */
+static napi_value js_sendFd(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t sock, fd;
+  char *path = NULL;
+  uint8_t *data = NULL;
+  size_t n = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "sock", &sock) ||
+      !smbts_arg_path(&a, 1, "path", &path) || !smbts_arg_int32(&a, 2, "fd", &fd) ||
+      !smbts_arg_bytes(&a, 3, "buffer", &data, &n)) {
+    free(path);
+    return smbts_args_throw(&a);
+  }
+  struct sockaddr_un sun;
+  socklen_t len;
+  bool ok = unix_addr(path, &sun, &len);
+  free(path);
+  if (!ok) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "path is empty or longer than a unix socket path may be");
+    return NULL;
+  }
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {.iov_base = data, .iov_len = n};
+  struct msghdr msg = {.msg_name = &sun, .msg_namelen = len, .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t sent;
+  do {
+    sent = sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return smbts_throw_errno(env, errno, "sendmsg");
+  return NULL;
+}
+
+/* recvFd(sock, buffer) -> { fd, length, truncated } | null: the next datagram, now (null when none
+ * is queued). `fd` is the one fd it carried (close-on-exec), -1 when it carried none; extra fds
+ * are closed here. `truncated`: the datagram or its fds did not fit, and the fd (if any) should be
+ * closed unused. */
+static napi_value js_recvFd(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t sock;
+  uint8_t *data = NULL;
+  size_t n = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "sock", &sock) ||
+      !smbts_arg_bytes(&a, 1, "buffer", &data, &n)) {
+    return smbts_args_throw(&a);
+  }
+  union {
+    char buf[CMSG_SPACE(4 * sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {.iov_base = data, .iov_len = n};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  ssize_t got;
+  do {
+    got = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      napi_value null;
+      SMBTS_NAPI(env, napi_get_null(env, &null));
+      return null;
+    }
+    return smbts_throw_errno(env, errno, "recvmsg");
+  }
+  int fd = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int x;
+      memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (fd < 0) fd = x;
+      else close(x);
+    }
+  }
+  bool truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+  napi_value o, v;
+  SMBTS_NAPI(env, napi_create_object(env, &o));
+  SMBTS_NAPI(env, napi_create_int32(env, fd, &v));
+  SMBTS_NAPI(env, napi_set_named_property(env, o, "fd", v));
+  SMBTS_NAPI(env, napi_create_double(env, (double)got, &v));
+  SMBTS_NAPI(env, napi_set_named_property(env, o, "length", v));
+  SMBTS_NAPI(env, napi_get_boolean(env, truncated, &v));
+  SMBTS_NAPI(env, napi_set_named_property(env, o, "truncated", v));
+  return o;
+}
+
 napi_status smbts_sock_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor d[] = {FN(listenTcp), FN(peerName), FN(setNoDelay), FN(sendNow),
-                                  FN(wakeProbe)};
+                                  FN(wakeProbe), FN(fdSocket), FN(sendFd), FN(recvFd)};
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
 }

@@ -10,7 +10,8 @@
 // - On the calling (JS) thread, synchronously, holding it for as long as their syscalls take:
 //   the *Now calls (openat2Now, statxXattrNow, openStatNow, closeNow, fcntlSetflNow, pwriteNow,
 //   fsTypeNow, sleepsNow; native/src/fsnow.c), which return the result or -errno and never throw
-//   for an errno; the socket calls (listenTcp, peerName, setNoDelay, sendNow; native/src/sock.c),
+//   for an errno; the socket calls (listenTcp, peerName, setNoDelay, sendNow, fdSocket, sendFd,
+//   recvFd; native/src/sock.c),
 //   which throw that same Error for a failed syscall; wakeProbe, which also starts a thread of its
 //   own to drive the other end; aeadNow; counters. Bad arguments throw.
 // - The io_uring Ring (src/io/ring.ts, native/src/ring*.c) runs on this thread too: its preps,
@@ -258,6 +259,23 @@ export interface NativeAddon {
    * Synchronous; the other end's thread is plain C and outlives the call.
    */
   wakeProbe(rounds: number, budgetMs: number): number;
+  /**
+   * A non-blocking, close-on-exec unix datagram socket bound at `path` (which must not exist):
+   * a worker's end for connections handed to it (src/transport/handoff.ts). Synchronous.
+   */
+  fdSocket(path: string): number;
+  /**
+   * One datagram from `sock` to the socket bound at `path`: `buffer`, and a duplicate of `fd`
+   * (SCM_RIGHTS). Now, never waiting: a full queue throws EAGAIN, no peer ENOENT/ECONNREFUSED.
+   * `fd` stays the caller's. Synchronous.
+   */
+  sendFd(sock: number, path: string, fd: number, buffer: Uint8Array): void;
+  /**
+   * The next datagram on `sock`, into `buffer`, now: null when none is queued; `fd` the fd it
+   * carried (close-on-exec; -1: none; extra ones are closed); `truncated` when it did not fit
+   * (close the fd unused). Synchronous.
+   */
+  recvFd(sock: number, buffer: Uint8Array): { fd: number, length: number, truncated: boolean } | null;
 
   // Synchronous metadata calls on the calling thread (src/vfs/inline.ts decides when): each
   // returns its result or -errno, never throws for an errno.

@@ -9,15 +9,17 @@
 //   open    := owner access:u32 share:u32 state:u8 level:u8 breakTo:u8 closing:u8
 //   name    := hasHolder:u8 [holder:owner] n:u32 owner*n (queue)
 //   count   := n:u32 owner*n (a worker's part: its owner fields, the count in `id`)
+//   guid    := as count (the workers serving one ClientGuid, each with its connections)
 //   owner   := w:i16 g:u32 id:f64
 import type { Codec } from './record-db.js'
-import type { CountRec, FileRec, LockRecord, NameRec, OpenRec, Owner } from './store.js'
+import type { CountRec, FileRec, GuidRec, LockRecord, NameRec, OpenRec, Owner } from './store.js'
 import { OplockState } from './oplocks.js'
 import type { OplockLevel } from '../wire/constants.js'
 
 const KIND_FILE = 1
 const KIND_NAME = 2
 const KIND_COUNT = 3
+const KIND_GUID = 4
 const OWNER_BYTES = 14
 const OPEN_BYTES = OWNER_BYTES + 12
 const STATES = [OplockState.None, OplockState.Held, OplockState.Breaking, OplockState.Closed] as const
@@ -119,14 +121,14 @@ function decodeName (rd: Reader): NameRec {
   return r
 }
 
-function encodeCount (w: Writer, r: CountRec): void {
-  w.u8(KIND_COUNT)
+function encodeCount (w: Writer, r: CountRec | GuidRec): void {
+  w.u8(r.kind === 'count' ? KIND_COUNT : KIND_GUID)
   w.count(r.by.length, OWNER_BYTES)
   for (const x of r.by) { w.owner({ w: x.w, g: x.g, id: x.n }) }
 }
 
-function decodeCount (rd: Reader): CountRec {
-  return { kind: 'count', by: rd.owners().map(o => ({ w: o.w, g: o.g, n: o.id })) }
+function decodeCount<K extends 'count' | 'guid'> (rd: Reader, kind: K): { kind: K, by: Array<{ w: number, g: number, n: number }> } {
+  return { kind, by: rd.owners().map(o => ({ w: o.w, g: o.g, n: o.id })) }
 }
 
 /** The locking store's records in the layout above. */
@@ -143,7 +145,8 @@ export const lockRecordCodec: Codec<LockRecord> = {
     const kind = rd.u8()
     if (kind === KIND_FILE) return decodeFile(rd)
     if (kind === KIND_NAME) return decodeName(rd)
-    if (kind === KIND_COUNT) return decodeCount(rd)
+    if (kind === KIND_COUNT) return decodeCount(rd, 'count')
+    if (kind === KIND_GUID) return decodeCount(rd, 'guid')
     throw new Error(`locking store: a record of unknown kind ${kind}`)
   },
 }

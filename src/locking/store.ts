@@ -10,6 +10,9 @@
 // a waiter's worker resumes the CREATE that waits. Those are messages (Peers.send), never polls.
 // An entry whose worker died (its generation is no longer the live one) is dropped by the next
 // update of its record; the death wakes every waiter, so nothing waits on it.
+//
+// Beside files, the records every worker admits and routes connections by: server-wide counts
+// (the limits) and, per client (its ClientGuid), the worker that serves it.
 import { OplockLevel } from '../wire/constants.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
@@ -50,10 +53,21 @@ export interface FileRec {
 /** A name being created: one CREATE at a time (create.ts), the others queued. */
 export interface NameRec { kind: 'name', holder?: Owner, queue: Owner[] }
 
-/** A server-wide count (connections, sessions, a share's uses): each worker's part. */
-export interface CountRec { kind: 'count', by: Array<{ w: number, g: number, n: number }> }
+/** One worker's part of a count: how many it holds. */
+export interface Part { w: number, g: number, n: number }
 
-export type LockRecord = FileRec | NameRec | CountRec
+/** A server-wide count (connections, sessions, a share's uses): each worker's part. */
+export interface CountRec { kind: 'count', by: Part[] }
+
+/**
+ * The workers serving one client (MS-SMB2 2.2.3 ClientGuid), each with its count of that client's
+ * connections: normally one, since a connection of a client another worker serves is handed to
+ * that worker (src/transport/handoff.ts); two only after two first connections raced or a
+ * hand-over failed.
+ */
+export interface GuidRec { kind: 'guid', by: Part[] }
+
+export type LockRecord = FileRec | NameRec | CountRec | GuidRec
 
 /** Messages between the workers' stores. */
 export type StoreMessage =
@@ -106,6 +120,8 @@ export interface CloseDecision {
 
 const fileK = (key: string): string => `f:${key}`
 const nameK = (key: string): string => `n:${key}`
+const countK = (name: string): string => `c:${name}`
+const guidK = (guid: string): string => `g:${guid}`
 const same = (a: Owner, b: Owner): boolean => a.id === b.id && a.w === b.w && a.g === b.g
 
 interface LocalOpen { holder: OplockHolder, timer?: NodeJS.Timeout }
@@ -473,22 +489,32 @@ export class LockingStore {
     if (next !== undefined) this.wake([next])
   }
 
-  // --- server-wide counts (the limits every worker admits by) -----------------------------------
+  // --- parts: server-wide counts, and the workers serving a client ------------------------------
 
-  private updateCount<T> (name: string, fn: (mine: { w: number, g: number, n: number }, others: number) => T): T {
+  /**
+   * Updates the parts record `key` of `kind`: `fn` sees it with dead workers' parts dropped and
+   * this worker's part present (n 0 when new); parts left at 0 go, and so does the record once
+   * none is left.
+   */
+  private updateParts<T> (key: string, kind: 'count' | 'guid', fn: (by: Part[], mine: Part) => T): T {
     let out!: T
-    this.db.update(`c:${name}`, (old) => {
-      const r: CountRec = old?.kind === 'count' ? old : { kind: 'count', by: [] }
-      r.by = r.by.filter(x => this.live(x))
-      let mine = r.by.find(x => x.w === this.peers.slot && x.g === this.peers.generation)
-      if (mine === undefined) { mine = { w: this.peers.slot, g: this.peers.generation, n: 0 }; r.by.push(mine) }
-      let others = 0
-      for (const x of r.by) if (x !== mine) others += x.n
-      out = fn(mine, others)
-      r.by = r.by.filter(x => x.n > 0)
-      return r.by.length > 0 ? r : undefined
+    this.db.update(key, (old) => {
+      const by = old?.kind === kind ? old.by.filter(x => this.live(x)) : []
+      let mine = by.find(x => x.w === this.peers.slot && x.g === this.peers.generation)
+      if (mine === undefined) { mine = { w: this.peers.slot, g: this.peers.generation, n: 0 }; by.push(mine) }
+      out = fn(by, mine)
+      const kept = by.filter(x => x.n > 0)
+      return kept.length > 0 ? { kind, by: kept } : undefined
     })
     return out
+  }
+
+  private updateCount<T> (name: string, fn: (mine: Part, others: number) => T): T {
+    return this.updateParts(countK(name), 'count', (by, mine) => {
+      let others = 0
+      for (const x of by) if (x !== mine) others += x.n
+      return fn(mine, others)
+    })
   }
 
   /** Counts one more of `name` for this worker unless all workers' together already reach `max`. */
@@ -506,11 +532,58 @@ export class LockingStore {
   }
 
   /**
+   * Moves one of `name` from this worker's part to worker `to`'s, in one update (a connection
+   * handed over: the total never dips, so no other connection slips in meanwhile). When `to` is
+   * not alive, this worker's part drops alone.
+   */
+  moveCount (name: string, to: { w: number, g: number }): void {
+    this.updateParts(countK(name), 'count', (by, mine) => {
+      if (mine.n > 0) mine.n--
+      if (!this.live(to) || (to.w === mine.w && to.g === mine.g)) return
+      const theirs = by.find(x => x.w === to.w && x.g === to.g)
+      if (theirs !== undefined) theirs.n++
+      else by.push({ w: to.w, g: to.g, n: 1 })
+    })
+  }
+
+  /**
    * Publishes `local`, this worker's own count of `name` (what it counts itself, such as its
    * active sessions), and returns the count of all workers together.
    */
   shareCount (name: string, local: number): number {
     return this.updateCount(name, (mine, others) => { mine.n = local; return local + others })
+  }
+
+  /**
+   * A connection of client `guid` (its ClientGuid, hex) is negotiating here. When another live
+   * worker serves that client, and this one does not, returns that worker and counts nothing (the
+   * caller hands the connection over, or serveClient()s it); otherwise this worker serves the
+   * client from now on, this connection counted, and returns undefined. One update: of two first
+   * connections racing on two workers, one is first.
+   */
+  claimClient (guid: string): { w: number, g: number } | undefined {
+    return this.updateParts(guidK(guid), 'guid', (by, mine) => {
+      const other = mine.n > 0 ? undefined : by.find(x => x !== mine && x.n > 0)
+      if (other !== undefined) return { w: other.w, g: other.g }
+      mine.n++
+      return undefined
+    })
+  }
+
+  /** Counts one more connection of client `guid` here, whoever else serves it (an adopted connection, or a failed hand-over). */
+  serveClient (guid: string): void {
+    this.updateParts(guidK(guid), 'guid', (_by, mine) => { mine.n++ })
+  }
+
+  /** A connection of client `guid` counted here closed; this worker's part goes with its last one. */
+  releaseClient (guid: string): void {
+    this.updateParts(guidK(guid), 'guid', (_by, mine) => { if (mine.n > 0) mine.n-- })
+  }
+
+  /** The live workers serving client `guid`, with their connection counts (tests, diagnostics). */
+  clientServers (guid: string): Part[] {
+    const r = this.db.read(guidK(guid))
+    return r?.kind === 'guid' ? r.by.filter(x => this.live(x)).map(x => ({ ...x })) : []
   }
 
   // --- messages, waits, timers -------------------------------------------------------------------
@@ -539,7 +612,7 @@ export class LockingStore {
     for (const k of this.db.keys()) {
       this.db.update(k, (old) => {
         if (old === undefined) return UNCHANGED
-        if (old.kind === 'count') {
+        if (old.kind === 'count' || old.kind === 'guid') {
           const before = old.by.length
           old.by = old.by.filter(x => this.live(x))
           if (old.by.length === before) return UNCHANGED
@@ -568,7 +641,7 @@ export class LockingStore {
   }
 
   /** File and name records in the db (tests: nothing leaks once every open closed). */
-  get trackedRecords (): number { return this.db.keys().filter(k => !k.startsWith('c:')).length }
+  get trackedRecords (): number { return this.db.keys().filter(k => k.startsWith('f:') || k.startsWith('n:')).length }
 
   /** Opens of `key` with their oplocks (tests, diagnostics). */
   snapshot (key: string): Array<Pick<OpenRec, 'w' | 'id' | 'state' | 'level' | 'breakTo'> & { closing: boolean }> {

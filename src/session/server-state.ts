@@ -146,11 +146,34 @@ export class ConnectionLimits {
   release (addr: string): void {
     this.total--
     this.server.locks.uncount('connections')
+    if (this.uncountIp(addr)) this.server.locks.uncount(`ip:${addr}`)
+  }
+
+  /** Whether this connection from `addr` counts against `max ip connections` in the store. */
+  ipCounted (addr: string): boolean { return this.counted.has(addr) }
+
+  /**
+   * A connection from `addr` goes to worker `to` (handed over): its counts move there in the
+   * store (LockingStore.moveCount), so the totals never dip while it travels; `to` adopts it.
+   */
+  moveTo (addr: string, to: { w: number, g: number }): void {
+    this.total--
+    this.server.locks.moveCount('connections', to)
+    if (this.uncountIp(addr)) this.server.locks.moveCount(`ip:${addr}`, to)
+  }
+
+  /** A connection from `addr` another worker moved here (moveTo): counted in the store already. */
+  adopt (addr: string, ip: boolean): void {
+    this.total++
+    if (ip) this.counted.set(addr, (this.counted.get(addr) ?? 0) + 1)
+  }
+
+  /** One fewer of `addr`'s connections counted in the store; false when it was not counted there. */
+  private uncountIp (addr: string): boolean {
     const n = this.counted.get(addr)
-    if (n !== undefined) {
-      this.server.locks.uncount(`ip:${addr}`)
-      if (n <= 1) this.counted.delete(addr)
-      else this.counted.set(addr, n - 1)
-    }
+    if (n === undefined) return false
+    if (n <= 1) this.counted.delete(addr)
+    else this.counted.set(addr, n - 1)
+    return true
   }
 }

@@ -70,6 +70,12 @@ export class Smb2Connection {
   state = ConnectionState.Initial
   dialect = 0
   clientGuid: Buffer = Buffer.alloc(16)
+  /**
+   * The client (ClientGuid, hex) this connection is counted for in the locking store as served by
+   * this process (LockingStore.claimClient, by the transport at its first NEGOTIATE); released at
+   * close.
+   */
+  servedClient?: string
   clientCapabilities = 0
   clientSecurityMode = 0
   clientDialects: number[] = []
@@ -176,6 +182,10 @@ export class Smb2Connection {
     if (this.state === ConnectionState.Closed) return
     this.state = ConnectionState.Closed
     this.server.log.debug('conn', `close ${this.io.remoteAddress}: ${reason}`)
+    if (this.servedClient !== undefined) {
+      this.server.locks.releaseClient(this.servedClient)
+      this.servedClient = undefined
+    }
     this.io.close(reason)
     // Pending requests end now; their responses have nowhere to go (receive.ts drops them).
     this.asyncOps.cancelWhere(() => true, NtStatus.CANCELLED, `connection closed: ${reason}`)

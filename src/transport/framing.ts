@@ -86,6 +86,26 @@ export class FrameReader {
     if (this.partialFill === this.partial.length) this.complete(onFrame)
   }
 
+  /**
+   * The raw bytes of a frame begun and not completed (its length header, and what came of its
+   * body), taken out: the reader is then between frames. A connection handed to another worker
+   * (handoff.ts) passes them on as received. Undefined when between frames.
+   */
+  takeRest (): Buffer | undefined {
+    let rest: Buffer | undefined
+    if (this.partial !== undefined) {
+      rest = Buffer.concat([frameHeader(this.partial.length), this.partial.subarray(0, this.partialFill)])
+      this.partialLoan?.release()
+    } else if (this.headFill > 0) {
+      rest = Buffer.from(this.head.subarray(0, this.headFill))
+    }
+    this.partial = undefined
+    this.partialLoan = undefined
+    this.partialFill = 0
+    this.headFill = 0
+    return rest
+  }
+
   private complete (onFrame: OnFrame): void {
     const f = this.partial!
     const loan = this.partialLoan

@@ -1,13 +1,15 @@
 // The node:net transport: listener, per-socket framing and backpressure. (The io_uring
-// transport will sit beside it; the protocol core does not know which one carries it.)
+// transport sits beside it; the protocol core does not know which one carries it.) A worker's
+// connection of a client another worker serves is handed over at its NEGOTIATE (handoff.ts).
 import net from 'node:net'
-import { FrameReader, frameHeader } from './framing.js'
+import { FrameReader, frameHeader, type OnFrame } from './framing.js'
 import { Smb2Connection, ConnectionState } from '../smb2/connection.js'
 import { frameReusableAfterProcessing, receivePdu } from '../smb2/receive.js'
 import type { Loan } from '../io/buffer-pool.js'
 import type { ServerState } from '../session/server-state.js'
 import { SessionState } from '../session/model.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
+import { adoptedLine, ClientRouter, dropAdoption, type Adoption, type Handoff } from './handoff.js'
 
 /** Before a session is established nothing large is accepted (no allocation the client sizes). */
 const PRE_AUTH_MAX_FRAME = 128 * 1024
@@ -31,15 +33,32 @@ export function handleFrame (conn: Smb2Connection, frame: Buffer, loan: Loan | u
   if (loan !== undefined) void done.then(() => { if (frameReusableAfterProcessing(frame)) loan.release() })
 }
 
-export function serveSocket (server: ServerState, socket: net.Socket): Smb2Connection | undefined {
+/** The fd under a node:net socket (libuv's), when it has one. */
+export function socketFd (socket: net.Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined
+}
+
+export interface ServeOptions {
+  /** This worker's end of the hand-overs: a connection of a client another worker serves goes there. */
+  handoff?: Handoff
+  /** A connection another worker handed here (adoptSocket). */
+  adopted?: Adoption
+}
+
+export function serveSocket (server: ServerState, socket: net.Socket, o: ServeOptions = {}): Smb2Connection | undefined {
   socket.setNoDelay(true)
   const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
   const addr = clientAddress(socket.remoteAddress)
-  const refused = server.limits.admit(addr)
-  if (refused !== undefined) {
-    server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
-    socket.destroy()
-    return undefined
+  if (o.adopted?.countsMoved === true) {
+    server.limits.adopt(addr, o.adopted.meta.ip)
+  } else {
+    const refused = server.limits.admit(addr)
+    if (refused !== undefined) {
+      server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
+      socket.destroy()
+      return undefined
+    }
   }
   // Reading stops while the connection does not accept more (Smb2Connection.accepting): replies
   // pile up unread (writeBlocked), or the requests in flight hold the connection's budget.
@@ -86,26 +105,71 @@ export function serveSocket (server: ServerState, socket: net.Socket): Smb2Conne
     },
     resume () { updateReading() },
   }, receivePdu)
-  server.log.debug('conn', `connection from ${remote}`)
+  if (o.adopted === undefined) server.log.debug('conn', `connection from ${remote}`)
   const timers = new ConnectionTimers(server, conn, (why) => { conn.close(why) })
   const reader = new FrameReader(() => frameLimit(conn), (len) => server.frameBuffers.take(len))
-  socket.on('data', (chunk: Buffer) => {
+  const router = new ClientRouter(server, conn, o.handoff, o.adopted)
+  let handedOver = false
+  const onFrame: OnFrame = (frame, loan) => {
+    if (router.open && router.take(frame, loan, socket.writableLength > 0)) return
+    handleFrame(conn, frame, loan)
+  }
+  // The hand-over is decided and done within one 'data' event: libuv reads nothing more from
+  // the socket before its fd is closed, and what the client sends meanwhile stays in the
+  // kernel's queue for the worker that adopts it.
+  const handOver = (): void => {
+    const rest = reader.takeRest()
+    if (rest !== undefined) router.stashRaw(rest)
+    socket.pause()
+    while (socket.readableLength > 0) {
+      const b = socket.read() as Buffer | null
+      if (b === null) break
+      router.stashRaw(b)
+    }
+    if (router.finish(socketFd(socket), remote, addr)) {
+      handedOver = true
+      conn.close('handed to another worker')
+      return
+    }
+    socket.resume()
+    for (const b of router.takeStash()) reader.push(b, onFrame)
+  }
+  const receive = (chunk: Buffer): void => {
     try {
-      reader.push(chunk, (frame, loan) => { handleFrame(conn, frame, loan) })
+      reader.push(chunk, onFrame)
+      if (router.handing !== undefined) handOver()
+      if (handedOver) return
       timers.onData(chunk.length, reader.midFrame)
       updateReading()
     } catch (e) {
       server.log.info(`${remote}: ${(e as Error).message}; closing`)
       conn.close((e as Error).message)
     }
-  })
+  }
+  socket.on('data', receive)
   socket.on('error', (e) => { server.log.debug('conn', `${remote}: ${e.message}`) })
   socket.on('close', () => {
-    server.limits.release(addr)
+    // Handed over: the counts moved with it (ConnectionLimits.moveTo).
+    if (!handedOver) server.limits.release(addr)
     timers.stop()
     conn.close('socket closed')
   })
+  // An adopted connection's first bytes came with it, read by the worker that handed it over.
+  if (o.adopted !== undefined && o.adopted.bytes.length > 0) receive(o.adopted.bytes)
   return conn
+}
+
+/** Serves a connection another worker handed here (handoff.ts) with node:net: a socket over its fd. */
+export function adoptSocket (server: ServerState, a: Adoption, handoff: Handoff | undefined): void {
+  let socket: net.Socket
+  try {
+    socket = new net.Socket({ fd: a.fd, readable: true, writable: true })
+  } catch (e) {
+    dropAdoption(server, a, (e as Error).message)
+    return
+  }
+  server.log.info(adoptedLine(a, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`))
+  serveSocket(server, socket, { handoff, adopted: a })
 }
 
 export function listenTcp (server: ServerState, host: string, port: number): Promise<net.Server> {
@@ -123,8 +187,8 @@ export function listenTcp (server: ServerState, host: string, port: number): Pro
  * Serves a listening socket made elsewhere (a worker's, inherited from its supervisor): libuv
  * adopts the fd. Closing the server closes this process's fd only, not the supervisor's copy.
  */
-export function listenTcpFd (server: ServerState, fd: number): Promise<net.Server> {
-  const srv = net.createServer({ noDelay: true }, (socket) => { serveSocket(server, socket) })
+export function listenTcpFd (server: ServerState, fd: number, handoff?: Handoff): Promise<net.Server> {
+  const srv = net.createServer({ noDelay: true }, (socket) => { serveSocket(server, socket, { handoff }) })
   return new Promise((resolve, reject) => {
     srv.once('error', reject)
     srv.listen({ fd }, () => {

@@ -24,15 +24,20 @@
 // header, body and READ payload, or several pipelined replies — leaves in one op, each piece an
 // iovec, nothing copied together (small runs are tried with sendNow first). Every Buffer stays
 // referenced by the ring until its CQE (CONVENTIONS 5).
+//
+// Hand-over (handoff.ts): a connection of a client another worker serves stops receiving at its
+// NEGOTIATE — the multishot recv is cancelled, and only once its last CQE is in is the fd passed
+// on, with every byte read — and is then forgotten without ending the client's TCP connection.
 import net from 'node:net'
 import { FrameReader, frameHeader, type OnFrame } from './framing.js'
-import { frameLimit, handleFrame, HIGH_WATER, serveSocket } from './tcp.js'
+import { frameLimit, handleFrame, HIGH_WATER, serveSocket, socketFd, type ServeOptions } from './tcp.js'
 import { Smb2Connection, type LinkedSendRead } from '../smb2/connection.js'
 import { receivePdu } from '../smb2/receive.js'
 import type { ServerState } from '../session/server-state.js'
 import type { Ring } from '../io/ring.js'
 import { native } from '../io/native.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
+import { adoptedLine, ClientRouter, dropAdoption, type Adoption, type Handoff } from './handoff.js'
 
 // linux/socket.h
 const MSG_WAITALL = 0x100
@@ -52,11 +57,6 @@ const INLINE_SEND_MAX = 64 * 1024
 const SEND_IOV_MAX = 64
 /** Stop receiving from a client whose replies pile up beyond HIGH_WATER; resume below this. */
 const LOW_WATER = 8 * 1024 * 1024
-
-function socketFd (socket: net.Socket): number | undefined {
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined
-}
 
 /** A piece of the send queue; a linked READ response is one entry of its own (`link`). */
 interface SendEntry {
@@ -107,11 +107,18 @@ class RingConnection {
   private sentTotal = 0
   private closing = false
   private destroyed = false
-  private readonly onFrame: OnFrame = (frame, loan) => { handleFrame(this.conn, frame, loan) }
+  /** The first frames' look (the client's worker) and the hand-over's bytes. */
+  private readonly router: ClientRouter
+  /** Handed to another worker: its counts went with it, so none is released here. */
+  private handedOver = false
+  private readonly onFrame: OnFrame = (frame, loan) => {
+    if (this.router.open && this.router.take(frame, loan, this.sending || this.sendQ.length > 0)) return
+    handleFrame(this.conn, frame, loan)
+  }
 
   /** `closeFd` closes the connection's fd: called once, when no op on it is in flight. */
   constructor (private readonly server: ServerState, private readonly ring: Ring, private readonly closeFd: () => void,
-    private readonly fd: number, private readonly remote: string, private readonly addr: string) {
+    private readonly fd: number, private readonly remote: string, private readonly addr: string, private readonly o: ServeOptions = {}) {
     this.conn = new Smb2Connection(server, {
       remoteAddress: remote,
       send: (chunks, onSent) => { this.enqueue(chunks, onSent) },
@@ -124,9 +131,13 @@ class RingConnection {
     }, receivePdu)
     this.reader = new FrameReader(() => frameLimit(this.conn), (len) => server.frameBuffers.take(len))
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
+    this.router = new ClientRouter(server, this.conn, o.handoff, o.adopted)
   }
 
   start (): void {
+    // An adopted connection's first bytes came with it, read by the worker that handed it over.
+    const first = this.o.adopted?.bytes
+    if (first !== undefined && first.length > 0 && !this.received(first, 0, first.length)) return
     if (this.ring.multishotRecv) {
       try {
         this.group = this.ring.createBufGroup()
@@ -141,8 +152,44 @@ class RingConnection {
     this.postRecv()
   }
 
+  /**
+   * Bytes received into buf[off, off + n): framed and handled. False when the connection is
+   * closing (a bad frame) or being handed over (the caller receives no more).
+   */
+  private received (buf: Buffer, off: number, n: number): boolean {
+    try {
+      this.reader.push(buf, this.onFrame, off, off + n)
+      if (this.router.handing !== undefined) {
+        const rest = this.reader.takeRest()
+        if (rest !== undefined) this.router.stashRaw(rest)
+        return false
+      }
+      this.timers.onData(n, this.reader.midFrame)
+    } catch (e) {
+      this.server.log.info(`${this.remote}: ${(e as Error).message}; closing`)
+      this.conn.close((e as Error).message)
+      return false
+    }
+    return !this.closing
+  }
+
+  /**
+   * The hand-over, once no recv is in flight: the connection goes (forgotten here, its fd
+   * closed, the client's TCP connection untouched), or stays, and what was read is replayed.
+   */
+  private finishHandOver (): void {
+    if (this.closing) { this.maybeDestroy(); return }
+    if (this.router.finish(this.fd, this.remote, this.addr)) {
+      this.handedOver = true
+      this.conn.close('handed to another worker')
+      return
+    }
+    for (const b of this.router.takeStash()) if (!this.received(b, 0, b.length)) return
+    this.postRecv()
+  }
+
   private postRecv (): void {
-    if (this.closing || this.receiving || this.multi) return
+    if (this.closing || this.receiving || this.multi || this.router.handing !== undefined) return
     // Stop receiving while replies pile up unread or the requests in flight hold the budget
     // (Smb2Connection.accepting); the frame timer stops meanwhile.
     if (!this.conn.accepting) {
@@ -172,18 +219,24 @@ class RingConnection {
       this.receiving = false
       if (this.closing) { this.maybeDestroy(); return }
       if (n === 0) { this.conn.close('socket closed'); return }
-      try {
-        if (direct) {
+      if (direct) {
+        try {
           this.reader.commitPending(n, this.onFrame)
-        } else {
-          if (buf === this.arena) this.arenaOff = off + n
-          this.reader.push(buf.subarray(off, off + n), this.onFrame)
+          this.timers.onData(n, this.reader.midFrame)
+        } catch (e) {
+          this.server.log.info(`${this.remote}: ${(e as Error).message}; closing`)
+          this.conn.close((e as Error).message)
+          return
         }
-        this.timers.onData(n, this.reader.midFrame)
-      } catch (e) {
-        this.server.log.info(`${this.remote}: ${(e as Error).message}; closing`)
-        this.conn.close((e as Error).message)
-        return
+        // A large NEGOTIATE, completed here, may be one to hand over.
+        if (this.router.handing !== undefined) { this.finishHandOver(); return }
+      } else {
+        if (buf === this.arena) this.arenaOff = off + n
+        if (!this.received(buf, off, n)) {
+          // Handing over: no recv is in flight (this was the one).
+          if (this.router.handing !== undefined) this.finishHandOver()
+          return
+        }
       }
       this.postRecv()
     }, (e: Error) => {
@@ -234,15 +287,17 @@ class RingConnection {
     if (this.closing || n <= 0) return
     const off = this.provOff
     this.arenaOff = off + n
-    try {
-      this.reader.push(this.arena, this.onFrame, off, off + n)
-      this.timers.onData(n, this.reader.midFrame)
-    } catch (e) {
-      this.server.log.info(`${this.remote}: ${(e as Error).message}; closing`)
-      this.conn.close((e as Error).message)
+    if (this.router.handing !== undefined) {
+      // Read after the hand-over was decided, before the cancel took: it travels too.
+      this.router.stashRaw(this.arena.subarray(off, off + n))
       return
     }
-    if (this.closing || this.multiStopping) return
+    if (!this.received(this.arena, off, n)) {
+      // Handing over: the multishot recv ends first (multiEnded finishes the hand-over).
+      if (this.router.handing !== undefined) this.stopMulti()
+      return
+    }
+    if (this.multiStopping) return
     // Stop while the connection takes no more, or before a large frame's rest (received
     // straight into its own buffer once this recv is over); otherwise the next span.
     const pending = this.reader.pendingSpace()
@@ -265,6 +320,12 @@ class RingConnection {
   private multiEnded (res: number, e: Error | undefined): void {
     this.multi = false
     if (this.closing) { this.maybeDestroy(); return }
+    if (this.router.handing !== undefined) {
+      // Whatever ended it (our cancel, end of stream, an error), the hand-over decides now: a
+      // peer that gets a closed connection sees it close, as this worker would have.
+      this.finishHandOver()
+      return
+    }
     if (e === undefined) {
       if (res === 0) { this.conn.close('socket closed'); return }
     } else {
@@ -548,7 +609,8 @@ class RingConnection {
       this.group = undefined
     }
     this.timers.stop()
-    this.server.limits.release(this.addr)
+    // Handed over: the counts moved with it (ConnectionLimits.moveTo).
+    if (!this.handedOver) this.server.limits.release(this.addr)
     this.closeFd()
   }
 }
@@ -567,7 +629,7 @@ export function serveRingSocket (server: ServerState, ring: Ring, socket: net.So
 }
 
 /** Serves a connection the ring accepted (a bare fd, close-on-exec). */
-function serveRingFd (server: ServerState, ring: Ring, fd: number): void {
+function serveRingFd (server: ServerState, ring: Ring, fd: number, handoff: Handoff | undefined): void {
   const close = (): void => { native.close(fd).catch(() => {}) }
   let peer
   try {
@@ -579,20 +641,38 @@ function serveRingFd (server: ServerState, ring: Ring, fd: number): void {
     close()
     return
   }
-  serveAccepted(server, ring, fd, peer.address, peer.port, close)
+  serveAccepted(server, ring, fd, peer.address, peer.port, close, { handoff })
 }
 
-function serveAccepted (server: ServerState, ring: Ring, fd: number, address: string | undefined, port: number | undefined, close: () => void): void {
-  const remote = `${address ?? '?'}:${port ?? 0}`
-  const addr = clientAddress(address)
-  const refused = server.limits.admit(addr)
-  if (refused !== undefined) {
-    server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
-    close()
+/** Serves a connection another worker handed here (handoff.ts) on the ring. */
+export function adoptRingFd (server: ServerState, ring: Ring, a: Adoption, handoff: Handoff | undefined): void {
+  let peer
+  try {
+    peer = native.peerName(a.fd)
+    native.setNoDelay(a.fd)
+  } catch (e) {
+    dropAdoption(server, a, (e as Error).message)
     return
   }
-  server.log.debug('conn', `connection from ${remote} (io_uring)`)
-  new RingConnection(server, ring, close, fd, remote, addr).start()
+  server.log.info(adoptedLine(a, `${peer.address}:${peer.port}`))
+  serveAccepted(server, ring, a.fd, peer.address, peer.port, () => { native.close(a.fd).catch(() => {}) }, { handoff, adopted: a })
+}
+
+function serveAccepted (server: ServerState, ring: Ring, fd: number, address: string | undefined, port: number | undefined, close: () => void, o: ServeOptions = {}): void {
+  const remote = `${address ?? '?'}:${port ?? 0}`
+  const addr = clientAddress(address)
+  if (o.adopted?.countsMoved === true) {
+    server.limits.adopt(addr, o.adopted.meta.ip)
+  } else {
+    const refused = server.limits.admit(addr)
+    if (refused !== undefined) {
+      server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
+      close()
+      return
+    }
+  }
+  if (o.adopted === undefined) server.log.debug('conn', `connection from ${remote} (io_uring)`)
+  new RingConnection(server, ring, close, fd, remote, addr, o).start()
 }
 
 /** What server.ts needs of a listener (a net.Server is one). */
@@ -622,17 +702,17 @@ export async function listenUring (server: ServerState, ring: Ring, host: string
  * ring's multishot accept, which works on any listening fd. close() closes this process's fd only:
  * the supervisor's copy keeps the socket, and its queued connections, for the slot's next worker.
  */
-export function serveUringListener (server: ServerState, ring: Ring, fd: number, host: string, port: number): Listener {
-  return acceptOnRing(server, ring, fd, host, { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port })
+export function serveUringListener (server: ServerState, ring: Ring, fd: number, host: string, port: number, handoff?: Handoff): Listener {
+  return acceptOnRing(server, ring, fd, host, { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port }, handoff)
 }
 
-function acceptOnRing (server: ServerState, ring: Ring, lfd: number, host: string, info: net.AddressInfo): Listener {
+function acceptOnRing (server: ServerState, ring: Ring, lfd: number, host: string, info: net.AddressInfo, handoff?: Handoff): Listener {
   let closed = false
   let accepting: ReturnType<Ring['acceptMultishot']> | undefined
   let settled: Promise<unknown> = Promise.resolve()
   const arm = (): void => {
     if (closed) return
-    const p = ring.acceptMultishot(lfd, (fd) => { serveRingFd(server, ring, fd) })
+    const p = ring.acceptMultishot(lfd, (fd) => { serveRingFd(server, ring, fd, handoff) })
     accepting = p
     settled = p.then(() => { arm() }, (e: NodeJS.ErrnoException) => {
       if (closed || e.code === 'SMBTS_ERR_RING_CLOSED') return

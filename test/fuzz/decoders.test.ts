@@ -11,7 +11,7 @@ import { FrameReader, frameHeader } from '../../src/transport/framing.js'
 import { decodeHeader, encodeHeader, isSmb2 } from '../../src/wire/header.js'
 import { NtStatusError, ProtocolError } from '../../src/wire/errors.js'
 import { DecryptError, decodeTransformHeader, openTransform, sealTransform, cipherKeyBits } from '../../src/crypto/encryption.js'
-import { decodeNegotiateRequest } from '../../src/smb2/commands/negotiate.wire.js'
+import { decodeNegotiateRequest, peekNegotiateClientGuid } from '../../src/smb2/commands/negotiate.wire.js'
 import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
 import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
 import { decodeOid, encodeInit, encodeResp, encodeOid, parseInit, parseResp, OID_NTLMSSP, OID_KRB5, OID_MS_KRB5, OID_SPNEGO } from '../../src/auth/spnego.js'
@@ -187,6 +187,16 @@ target({
       must(r.dialects.length > 0 && r.clientGuid.length === 16, 'negotiate request without dialects or GUID')
       for (const x of r.contexts) must(x.data.length <= input.length, 'context data larger than the message')
     }
+  },
+})
+
+target({
+  name: 'negotiate.peekNegotiateClientGuid',
+  valid: negotiateArb,
+  check (input) {
+    // The transport asks it of any frame, before the dispatcher has looked at it: it never throws.
+    const g = run({ errors: [] }, input, () => peekNegotiateClientGuid(input))
+    if (g !== undefined) must(g.length === 16 && g.some(x => x !== 0), 'a ClientGuid that is not 16 bytes, or all zero')
   },
 })
 

@@ -2,6 +2,7 @@
 // sockets), builds requests from MS-SMB2 2.2.x, signs like a real client (keys derived from
 // SPNEGO/NTLMv2 through ntlm-client.ts, 3.1.1 preauth included) and parses the responses.
 // Test-only: it trusts itself and checks only what the tests assert.
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -431,6 +432,11 @@ export class MemClient {
   signingAlgorithm = SigningAlgorithm.HmacSha256
   preauth = PREAUTH_INITIAL
   negotiateResp?: Resp
+  /**
+   * The ClientGuid this client negotiates with unless told another: its own, as every real
+   * client machine has (a server with workers serves the connections of one ClientGuid on one worker).
+   */
+  clientGuid: Buffer = randomBytes(16)
   /** MS-SMB2 2.2.3.1.2 cipher agreed at NEGOTIATE (0: none). */
   cipherId = 0
   /** Client→server (the server's DecryptionKey) and server→client ciphers, once logged in. */
@@ -579,7 +585,7 @@ export class MemClient {
   }
 
   async negotiate (o: NegotiateOptions): Promise<Resp> {
-    const msg = this.message({ cmd: Command.NEGOTIATE, body: negotiateBody(o) })
+    const msg = this.message({ cmd: Command.NEGOTIATE, body: negotiateBody({ ...o, clientGuid: o.clientGuid ?? this.clientGuid }) })
     const [pdu] = await this.raw(msg)
     if (pdu === undefined) throw new Error(`no NEGOTIATE response (${this.closedReason ?? ''})`)
     const [r] = parseResponses(pdu)

@@ -152,6 +152,17 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
 }
 
 /**
+ * A connection adopted from another worker that had answered its SMB1 NEGOTIATE with dialect
+ * 0x02FF (and handed it over at the SMB2 NEGOTIATE that followed, src/transport/handoff.ts):
+ * the state that answer left here, as handleSmb1Negotiate leaves it.
+ */
+export function adoptSmb1Upgrade (conn: Smb2Connection): void {
+  conn.credits.consume(0n, 1)
+  conn.credits.grant(1)
+  conn.negotiateCount++
+}
+
+/**
  * MS-SMB2 3.3.5.3.1: an SMB1 NEGOTIATE naming "SMB 2.???" is answered with an SMB2 NEGOTIATE
  * response of dialect 0x02FF (the client then negotiates again in SMB2); one naming only
  * "SMB 2.002" gets 2.0.2 directly. Returns undefined when no SMB2 dialect is offered.

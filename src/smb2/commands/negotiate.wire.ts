@@ -1,5 +1,5 @@
 // MS-SMB2 2.2.3 NEGOTIATE Request, 2.2.3.1 contexts, 2.2.4 NEGOTIATE Response.
-import { Dialect } from '../../wire/constants.js'
+import { Command, Dialect, HeaderFlags, SMB2_HEADER_SIZE, SMB2_MAGIC } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 
@@ -49,6 +49,21 @@ export function decodeNegotiateRequest (msg: Buffer): NegotiateRequest {
     dialects,
     contexts,
   }
+}
+
+/**
+ * The ClientGuid of `frame` when it is a lone SMB2 NEGOTIATE request that carries one (MS-SMB2
+ * 2.2.3: all zero when the client offers 2.0.2 only), read without processing it: the transport
+ * asks before the request is handled, to serve a client's connections on one worker. Nothing
+ * else is checked; the NEGOTIATE itself is, when it is processed.
+ */
+export function peekNegotiateClientGuid (frame: Buffer): Buffer | undefined {
+  const b = SMB2_HEADER_SIZE
+  if (frame.length < b + 36 || frame.readUInt32LE(0) !== SMB2_MAGIC || frame.readUInt16LE(4) !== SMB2_HEADER_SIZE ||
+    frame.readUInt16LE(12) !== Command.NEGOTIATE || (frame.readUInt32LE(16) & HeaderFlags.SERVER_TO_REDIR) !== 0 ||
+    frame.readUInt32LE(20) !== 0) return undefined
+  const guid = frame.subarray(b + 12, b + 28)
+  return guid.some(x => x !== 0) ? guid : undefined
 }
 
 export interface NegotiateResponse {

@@ -27,6 +27,7 @@ t.test('every record kind round-trips', async (t) => {
     { kind: 'name', queue: [] },
     { kind: 'name', holder: owner(0, 1, 4), queue: [owner(1, 1, 5), owner(1, 1, 6)] },
     { kind: 'count', by: [{ w: 0, g: 1, n: 3 }, { w: 1, g: 2, n: 100000 }] },
+    { kind: 'guid', by: [{ w: 1, g: 3, n: 2 }] },
   ]
   for (const r of records) t.same(roundTrip(r), r, `${r.kind}: ${JSON.stringify(r).slice(0, 60)}`)
   // Thousands of opens of one file: the buffer grows as it goes.

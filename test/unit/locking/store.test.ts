@@ -125,7 +125,7 @@ t.test('one store: name locks run holders of one key in turn, other keys free', 
 })
 
 /** Two workers' stores on one db; messages go through setImmediate, as over a socket. */
-function twoWorkers (dbs?: [RecordDb<LockRecord>, RecordDb<LockRecord>]): { w: [LockingStore, LockingStore], kill: (slot: number) => void, dropped: StoreMessage[] } {
+function twoWorkers (dbs?: [RecordDb<LockRecord>, RecordDb<LockRecord>]): { w: [LockingStore, LockingStore], kill: (slot: number) => void, dropped: StoreMessage[], db: MemoryRecordDb<LockRecord>, alive: Peers['alive'] } {
   const db = new MemoryRecordDb<LockRecord>()
   const gens = [1, 1]
   const dead = new Set<number>()
@@ -143,6 +143,8 @@ function twoWorkers (dbs?: [RecordDb<LockRecord>, RecordDb<LockRecord>]): { w: [
   return {
     w: stores as [LockingStore, LockingStore],
     dropped,
+    db,
+    alive: (s, g) => !dead.has(s) && gens[s] === g,
     kill: (slot) => {
       dead.add(slot)
       for (const [i, s] of stores.entries()) if (i !== slot) s.peersChanged()
@@ -259,4 +261,59 @@ t.test('two workers over the shared db (two handles of one file, the binary code
   t.same(w0.snapshot('f').map(o => o.w), [0], 'only w0\'s is left')
   w0.beginClose(a, false); w0.closed(a)
   t.equal(w0.trackedRecords, 0)
+})
+
+t.test('two workers: one worker serves a client (ClientGuid); its part goes with its last connection, or its death', async (t) => {
+  const { w: [w0, w1], kill, db } = twoWorkers()
+  const guid = 'aa'.repeat(16)
+  t.equal(w0.claimClient(guid), undefined, 'the first connection: w0 serves the client now')
+  t.same(w1.claimClient(guid), { w: 0, g: 1 }, 'a connection on w1 learns that w0 serves it')
+  t.same(w0.clientServers(guid), [{ w: 0, g: 1, n: 1 }], 'and counts nothing there')
+  t.equal(w0.claimClient(guid), undefined, 'w0 takes another of its connections')
+  t.equal(w1.claimClient('bb'.repeat(16)), undefined, 'another client is w1\'s')
+  w1.serveClient(guid)
+  t.same(w0.clientServers(guid).map(p => [p.w, p.n]), [[0, 2], [1, 1]], 'a failed hand-over counts on w1 too')
+  t.equal(w1.claimClient(guid), undefined, 'and then w1 serves its next one itself')
+  w1.releaseClient(guid); w1.releaseClient(guid)
+  t.same(w1.claimClient(guid), { w: 0, g: 1 }, 'w1\'s last connection closed: w0 again')
+  w0.releaseClient(guid)
+  t.same(w0.clientServers(guid), [{ w: 0, g: 1, n: 1 }])
+  w0.releaseClient(guid)
+  t.same(w0.clientServers(guid), [], 'w0\'s last connection closed: nobody serves it')
+  t.notOk(db.keys().includes(`g:${guid}`), 'and the record is gone')
+  w0.releaseClient(guid)
+  t.same(w0.clientServers(guid), [], 'a release too many changes nothing')
+
+  t.equal(w0.claimClient(guid), undefined)
+  kill(0)
+  t.equal(w1.claimClient(guid), undefined, 'a dead worker serves nobody: w1 takes the client')
+  t.same(w1.clientServers(guid), [{ w: 1, g: 1, n: 1 }])
+  w1.releaseClient(guid)
+  w1.releaseClient('bb'.repeat(16))
+  t.equal(db.keys().length, 0, 'nothing is left')
+})
+
+t.test('two workers: the supervisor\'s sweep drops a dead worker\'s clients and counts', async (t) => {
+  const { w: [w0, w1], kill, db, alive } = twoWorkers()
+  const sweeper = new LockingStore(db, { slot: 99, generation: 1, alive, send: () => {} })
+  w0.claimClient('cc'.repeat(16))
+  w0.tryCount('connections', 10)
+  w1.claimClient('dd'.repeat(16))
+  kill(0)
+  t.equal(sweeper.sweep(), 2, 'w0\'s client and its connections count')
+  t.same(db.keys(), ['g:' + 'dd'.repeat(16)], 'w1\'s client is left')
+})
+
+t.test('two workers: a count moved to another worker (a connection handed over) never dips', async (t) => {
+  const { w: [w0, w1], kill } = twoWorkers()
+  t.ok(w0.tryCount('connections', 2) && w0.tryCount('connections', 2))
+  w0.moveCount('connections', { w: 1, g: 1 })
+  t.notOk(w1.tryCount('connections', 2), 'the total stays at the limit')
+  w1.uncount('connections')
+  t.ok(w1.tryCount('connections', 2), 'the moved one is w1\'s to release')
+  w1.uncount('connections')
+  kill(1)
+  w0.moveCount('connections', { w: 1, g: 1 })
+  t.ok(w0.tryCount('connections', 2) && w0.tryCount('connections', 2), 'moved to a dead worker: dropped')
+  t.notOk(w0.tryCount('connections', 2))
 })

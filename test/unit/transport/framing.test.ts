@@ -154,3 +154,22 @@ t.test('a frame split across chunks is reassembled in the lent buffer, and its l
   r.push(wire.subarray(0, 10), () => {})
   t.equal(pool.reused, 1, 'the next split frame reuses the released buffer')
 })
+
+t.test('takeRest gives back the raw bytes of a frame begun, split anywhere, and leaves the reader between frames', async (t) => {
+  const wire = Buffer.concat([frame(pattern(5, 1)), frame(pattern(40, 2))])
+  const first = frame(pattern(5, 1)).length
+  for (let cut = first; cut <= wire.length; cut++) {
+    const r = new FrameReader(() => 1 << 20)
+    const frames: Buffer[] = []
+    r.push(wire.subarray(0, cut), (f) => { frames.push(Buffer.from(f)) })
+    const rest = r.takeRest()
+    const whole = cut === wire.length
+    t.equal(frames.length, whole ? 2 : 1, `cut ${cut}: whole frames handed out`)
+    t.same(rest ?? Buffer.alloc(0), whole ? Buffer.alloc(0) : wire.subarray(first, cut), `cut ${cut}: the rest as received`)
+    t.notOk(r.midFrame, `cut ${cut}: between frames`)
+    // What was taken, fed again with the remainder, reads the frame as before.
+    const again: Buffer[] = []
+    r.push(Buffer.concat([rest ?? Buffer.alloc(0), wire.subarray(cut)]), (f) => { again.push(Buffer.from(f)) })
+    if (!whole) t.same(again, [pattern(40, 2)], `cut ${cut}: replayed`)
+  }
+})
