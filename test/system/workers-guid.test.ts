@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { unlinkSync } from 'node:fs'
 import { nativeAvailable } from '../../src/io/native.js'
 import { ShmRecordDb } from '../../src/locking/record-db.js'
+import { lockRecordCodec } from '../../src/locking/record-codec.js'
 import type { LockRecord } from '../../src/locking/store.js'
 import { formatGuid } from '../../src/transport/handoff.js'
 import { loadSteering, SteeringError } from '../../src/transport/steer.js'
@@ -42,7 +43,7 @@ async function start (t: Test, extra: string[] = []): Promise<Running> {
   t.teardown(() => { srv.kill('SIGKILL') })
   await srv.waitFor(/\[sup\] info 2 workers ready on port/)
   const path = (await srv.waitFor(/\[sup\] info locking store (\S+) /))[1]!
-  const db = ShmRecordDb.open<LockRecord>(path)
+  const db = ShmRecordDb.open<LockRecord>(path, { codec: lockRecordCodec })
   t.teardown(() => { db.close() })
   return { srv, ts, port, next: 2, db }
 }
