@@ -61,6 +61,15 @@ export function inProcessOnly (what: string): string | false {
   return n > 1 ? `SMBTS_TEST_WORKERS=${n}: the server runs as the built CLI with ${n} workers, and this test needs the in-process server (${what})` : false
 }
 
+/**
+ * A `skip` for a test that runs a server of its own in one process (startChildLive, a server in
+ * memory), not startLive's: with workers it would repeat the run without them. `what` says which.
+ */
+export function singleProcessOnly (what: string): string | false {
+  const n = testWorkers()
+  return n > 1 ? `SMBTS_TEST_WORKERS=${n}: this test runs its own single-process server (${what}), as in the runs without workers` : false
+}
+
 export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
   const workers = testWorkers()
   if (workers > 1) return await startLiveWorkers(o, workers)
@@ -95,7 +104,11 @@ async function startLiveWorkers (o: LiveOptions, workers: number): Promise<LiveS
   for (let attempt = 1; ; attempt++) {
     const port = await freePort()
     const args = ['start', '-n', '-C', ts.configPath, '-P', ts.pwddbPath, '-p', String(port), '--workers', String(workers),
-      '--pid-file', `${ts.root}/smbts.pid`, '--control-dir', `${ts.root}/control`, ...(useUring ? [] : ['--no-uring'])]
+      '--pid-file', `${ts.root}/smbts.pid`, '--control-dir', `${ts.root}/control`, ...(useUring ? [] : ['--no-uring']),
+      // Without the steering program one client's connections may meet different workers: what
+      // crosses workers is exercised, and what needs one worker per client (a session's
+      // connections) is not expected to hold.
+      ...(process.env.SMBTS_TEST_STEERING === 'off' ? ['--no-bpf'] : [])]
     const srv = startCli(args, env)
     // A test process that ends without stop() (a crash, a tap timeout's exit) takes the server along.
     const onExit = (): void => { srv.kill('SIGKILL') }
