@@ -23,6 +23,12 @@ export interface LiveServer {
   workers: number
   /** The server's log lines so far (with workers: every process's, tagged `[sup]`, `[w0]`...). */
   logs: string[]
+  /**
+   * Whether a log line (from line `from` on) matches `re`. In process a line is there once the
+   * reply it goes with has come; a worker's comes through a pipe, maybe after the reply: there it
+   * is waited for, up to `ms` (default 5 s).
+   */
+  logged (re: RegExp, o?: { from?: number, ms?: number }): Promise<boolean>
   /** Re-reads the configuration and user database (with workers: SIGHUP, every worker). */
   reload (): Promise<void>
   stop (): Promise<void>
@@ -82,6 +88,7 @@ export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
   }).catch((e: unknown) => { ts.remove(); throw e })
   return {
     port: server.port, root: ts.root, share: ts.share, user: ts.user, password: ts.password, server, workers: 1, logs,
+    logged: async (re, lo = {}) => logs.slice(lo.from ?? 0).some(l => re.test(l)),
     async reload () { await server.reload() },
     async stop () {
       await server.close()
@@ -129,6 +136,7 @@ async function startLiveWorkers (o: LiveOptions, workers: number): Promise<LiveS
       get server (): RunningServer {
         throw new Error(`SMBTS_TEST_WORKERS=${workers}: no in-process server to look into; skip this test with inProcessOnly()`)
       },
+      logged: (re, lo = {}) => srv.waitFor(re, lo.ms ?? 5000, lo.from ?? 0).then(() => true, () => false),
       async reload () {
         const mark = srv.logs.length
         srv.kill('SIGHUP')

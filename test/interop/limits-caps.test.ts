@@ -88,7 +88,7 @@ t.test('max connections: connection N+1 is closed at once, the ones inside keep 
 
   const extra = await connect(live.port, '127.0.0.9')
   t.ok(await closedWithin(extra, 3000), 'connection 13, from another address, is closed at once')
-  t.ok(live.logs.some(l => /refused: max connections \(12\) reached/.test(l)), 'the log names the limit')
+  t.ok(await live.logged(/refused: max connections \(12\) reached/), 'the log names the limit')
   const real = await smbclient(live, 'ls', { protocol: 'SMB3_11' })
   t.not(real.code, 0, 'a real client is refused too while the server is full')
 
@@ -121,7 +121,7 @@ t.test('max active sessions: SESSION_SETUP beyond it gets STATUS_REQUEST_NOT_ACC
   for (let i = 0; i < 16; i++) started.push(await firstLeg())
   t.same(started, Array(16).fill(Status.MORE_PROCESSING_REQUIRED), '16 logons in progress on one connection')
   t.equal(await firstLeg(), STATUS_REQUEST_NOT_ACCEPTED, 'the 17th is refused')
-  t.ok(live.logs.some(l => /refused: 16 authentications already in progress on this connection/.test(l)), 'the log says why')
+  t.ok(await live.logged(/refused: 16 authentications already in progress on this connection/), 'the log says why')
   const s2 = await (await open()).connect()
   const s3 = await (await open()).connect()
 
@@ -133,7 +133,7 @@ t.test('max active sessions: SESSION_SETUP beyond it gets STATUS_REQUEST_NOT_ACC
   t.equal((await late.negotiate({ dialects: [0x0311] })).status, 0, 'the fourth client negotiates')
   const refused = await late.login()
   t.equal(refused.first.status, STATUS_REQUEST_NOT_ACCEPTED, 'its SESSION_SETUP is refused with STATUS_REQUEST_NOT_ACCEPTED')
-  t.ok(live.logs.some(l => /session from .* refused: max active sessions \(3\) reached/.test(l)), 'the log names the limit')
+  t.ok(await live.logged(/session from .* refused: max active sessions \(3\) reached/), 'the log names the limit')
   if (live.workers === 1) t.equal(sessions(), 3 + 16, 'the refusal created no session')
   t.notOk(late.dead, 'the refused client keeps its connection and may retry later')
   const real = await smbclient(live, 'ls', { protocol: 'SMB3_11' })
@@ -179,7 +179,7 @@ t.test('share max connections: TREE_CONNECT beyond it gets STATUS_INSUFFICIENT_R
   const third = await (await open()).connect()
   const refused = await third.treeConnect('limited')
   t.equal(refused.status, STATUS_INSUFFICIENT_RESOURCES, 'the third tree connect to the share is refused with STATUS_INSUFFICIENT_RESOURCES')
-  t.ok(live.logs.some(l => /tree connect to limited from .* refused: max connections \(2\) of the share reached/.test(l)), 'the log names the limit and the share')
+  t.ok(await live.logged(/tree connect to limited from .* refused: max connections \(2\) of the share reached/), 'the log names the limit and the share')
   t.notOk(third.dead, 'the refused client keeps its connection')
   const real = await smbclient(live, 'ls', { protocol: 'SMB3_11', share: 'limited' })
   t.not(real.code, 0, 'a real client is refused the share too')
@@ -206,7 +206,7 @@ t.test('max open files: CREATE beyond it gets STATUS_TOO_MANY_OPENED_FILES, othe
   const fifth = await hog.create('hog-new.txt', { disposition: Disposition.CREATE })
   t.equal(fifth.status, STATUS_TOO_MANY_OPENED_FILES, 'the fifth open gets STATUS_TOO_MANY_OPENED_FILES')
   t.notOk(existsSync(join(live.share, 'hog-new.txt')), 'the refused CREATE created nothing')
-  t.ok(live.logs.some(l => /max open files \(4\) reached/.test(l)), 'the log names the limit')
+  t.ok(await live.logged(/max open files \(4\) reached/), 'the log names the limit')
   t.notOk(hog.dead, 'the client at its limit keeps its connection')
   t.equal((await hog.echo()).status, 0)
 
@@ -250,7 +250,7 @@ t.test('deadtime: an idle connection with no open files is dropped, a busy or ho
   const bystanding = bystander(t, live, 'deadtime')
   t.ok(await idle.closedWithin(30_000), 'the idle connection without open files is dropped')
   t.ok(Date.now() - idleSince >= 2900, `not before the deadtime (after ${Date.now() - idleSince} ms)`)
-  t.ok(live.logs.some(l => /idle for 1 min with no open files \(deadtime\); disconnecting/.test(l)), 'the log says why')
+  t.ok(await live.logged(/idle for 1 min with no open files \(deadtime\); disconnecting/), 'the log says why')
   await bystanding
   // Well past the deadtime (three minutes of this test's length) for the other two.
   await sleep(9000)
@@ -290,7 +290,7 @@ t.test('credits: a client cannot hold more than the window; a request beyond it 
   // The window is now [65, 129): MessageId 129 is one past it.
   s.write(frame(Command.ECHO, 129n, smallBody()))
   t.ok(await closedWithin(s, 5000), 'a request beyond the granted credits closes the connection')
-  t.ok(live.logs.some(l => /MessageId 129 .* outside the credit window; disconnecting/.test(l)), 'the log says why')
+  t.ok(await live.logged(/MessageId 129 .* outside the credit window; disconnecting/), 'the log says why')
   await bystander(t, live, 'credits')
 })
 
@@ -304,7 +304,7 @@ t.test('frame size after authentication: a frame larger than the largest I/O plu
   over.writeUInt32BE(limit + 1, 0)
   c.writeRaw(over)
   t.ok(await c.closedWithin(3000), 'closed on the length alone, before any byte of the body')
-  t.ok(live.logs.some(l => new RegExp(`frame of ${limit + 1} bytes exceeds the limit of ${limit}`).test(l)), 'the log gives the size and the limit')
+  t.ok(await live.logged(new RegExp(`frame of ${limit + 1} bytes exceeds the limit of ${limit}`)), 'the log gives the size and the limit')
 
   // A large legal frame delivered slowly but steadily (a WRITE over a slow link) is not cut:
   // the frame timeout asks for progress, not for the whole message within 2 s.
@@ -424,7 +424,7 @@ t.test('a compound whose responses would overflow one Direct-TCP message: the re
   t.same(resps.map(r => r.status === 0), resps.map((_, i) => i < ok.length), 'all of them before any refusal')
   t.ok(ok.every(r => sha(Buffer.from(readData(r))) === sha(data)), 'and return the data intact')
   t.ok(resps.slice(ok.length).every(r => r.status === STATUS_INSUFFICIENT_RESOURCES), 'the rest get STATUS_INSUFFICIENT_RESOURCES')
-  t.ok(live.logs.some(l => /127\.0\.0\.11:\d+: compound response reached \d+ bytes; refusing the rest of the chain/.test(l)), 'the log says why')
+  t.ok(await live.logged(/127\.0\.0\.11:\d+: compound response reached \d+ bytes; refusing the rest of the chain/), 'the log says why')
   t.notOk(c.dead, 'the connection stays')
   t.equal((await c.echo()).status, 0, 'and keeps working')
   // A chain of small requests is not limited by count: 1000 ECHOs in one compound.
