@@ -144,12 +144,16 @@ async function startLiveWorkers (o: LiveOptions, workers: number): Promise<LiveS
       },
       stop () {
         stopped ??= (async () => {
+          // A worker that died during the test (its clients cut off, the slot restarted) fails
+          // it here, with what the log says, whatever the client saw.
+          const died = srv.logs.findIndex(l => /\[sup\] warn worker w\d+ \(pid .*its clients are cut off/.test(l))
           srv.kill('SIGTERM')
           const timer = setTimeout(() => { srv.kill('SIGKILL') }, 15_000)
           const how = await srv.exited
           clearTimeout(timer)
           process.off('exit', onExit)
           ts.remove()
+          if (died >= 0) throw new Error(`a worker died during the test:\n${srv.logs.slice(Math.max(0, died - 30), died + 3).join('\n')}`)
           if (how !== 0) throw new Error(`smbts --workers ${workers} exited with ${String(how)} on SIGTERM:\n${srv.logs.slice(-20).join('\n')}`)
         })()
         return stopped
@@ -170,6 +174,9 @@ export function run (cmd: string, args: string[], opts: { input?: string, timeou
     const timer = setTimeout(() => { child.kill('SIGKILL') }, opts.timeoutMs ?? 120_000)
     child.on('error', reject)
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+    // A child that exits without reading its input (smbclient on a refused connection) makes
+    // the write fail with EPIPE: what it printed and its exit status say what happened.
+    child.stdin.on('error', () => {})
     child.stdin.end(opts.input ?? '')
   })
 }
