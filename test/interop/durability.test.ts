@@ -19,7 +19,7 @@ import { ServerState } from '../../src/session/server-state.js'
 import type { Backend, VfsFile } from '../../src/vfs/backend.js'
 import { posixBackend } from '../../src/vfs/posix.js'
 import { ringUnavailableReason } from '../../src/io/ring.js'
-import { startLive } from '../helpers/live.js'
+import { inProcessOnly, singleProcessOnly, startLive } from '../helpers/live.js'
 
 const MiB = 1 << 20
 const BLOCKS = 200
@@ -48,7 +48,7 @@ function garbageBefore (file: Buffer, end: number): number | undefined {
 }
 
 for (const variant of ['write-through', 'flush-every-8'] as const) {
-  t.test(`kill -9 during a 200 MiB upload (${variant}): what was acknowledged is on disk, nothing else before it`, { timeout: 240_000 }, async (t) => {
+  t.test(`kill -9 during a 200 MiB upload (${variant}): what was acknowledged is on disk, nothing else before it`, { timeout: 240_000, skip: singleProcessOnly('a child server it kills') }, async (t) => {
     const child = await startChildLive()
     t.teardown(async () => { await child.stop() })
     const c = await TcpClient.open(child.port)
@@ -140,7 +140,7 @@ function spyBackend (log: SyncLog): Backend {
   }
 }
 
-t.test('replies wait for the sync: WRITE_THROUGH → fdatasync, CreateOptions WRITE_THROUGH → fdatasync, FLUSH → fsync', async (t) => {
+t.test('replies wait for the sync: WRITE_THROUGH → fdatasync, CreateOptions WRITE_THROUGH → fdatasync, FLUSH → fsync', { skip: singleProcessOnly('in memory') }, async (t) => {
   const srv = memServer({ backend: 'posix' }) // its share directory, for the spy backend below
   t.teardown(srv.cleanup)
   const log: SyncLog = { events: [] }
@@ -175,7 +175,7 @@ t.test('replies wait for the sync: WRITE_THROUGH → fdatasync, CreateOptions WR
 
 // The fallback makes the syscalls itself (strace sees them); the fast path submits them as ring
 // ops (strace sees only io_uring_enter), so there the ring's fsync counter is what moves.
-t.test('under strace the fallback server issues fdatasync per WRITE_THROUGH and fsync per FLUSH', { timeout: 120_000 }, async (t) => {
+t.test('under strace the fallback server issues fdatasync per WRITE_THROUGH and fsync per FLUSH', { timeout: 120_000, skip: singleProcessOnly('a child server under strace') }, async (t) => {
   if (!existsSync('/usr/bin/strace')) { t.plan(0, 'no strace'); return }
   const trace = join(mkdtempSync(join(tmpdir(), 'smbts-strace-')), 'trace')
   let child: ChildLive
@@ -198,7 +198,7 @@ t.test('under strace the fallback server issues fdatasync per WRITE_THROUGH and 
   rmSync(join(trace, '..'), { recursive: true, force: true })
 })
 
-t.test('on the io_uring fast path, each WRITE_THROUGH and each FLUSH is a ring fsync before the reply', { timeout: 120_000 }, async (t) => {
+t.test('on the io_uring fast path, each WRITE_THROUGH and each FLUSH is a ring fsync before the reply', { timeout: 120_000, skip: inProcessOnly('its ring counters') }, async (t) => {
   const why = await ringUnavailableReason()
   if (why !== undefined) { t.plan(0, `io_uring unavailable: ${why}`); return }
   const live = await startLive({ useUring: true })

@@ -74,5 +74,5 @@ t.test('a share with smb3 encryption = mandatory', async t => {
   const old = await smbclient(live, 'ls', { share: 'secret', protocol: 'SMB2_10' })
   t.not(old.code, 0, 'an SMB 2.1 client (no encryption) is refused')
   t.match(old.stdout + old.stderr, /NT_STATUS_ACCESS_DENIED/)
-  t.ok(live.logs.some(l => /requires encryption/.test(l)), 'the log says why')
+  t.ok(await live.logged(/requires encryption/), 'the log says why')
 })

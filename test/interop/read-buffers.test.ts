@@ -6,7 +6,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startLive } from '../helpers/live.js'
+import { inProcessOnly, startLive } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
 import { badBlocks, writeRounds } from '../helpers/write-rounds.js'
 import { chargeFor, Command, Disposition, readBody } from '../helpers/mem-client.js'
@@ -16,9 +16,10 @@ const MiB = 1024 * 1024
 const BLOCKS = 48
 const data = randomBytes(BLOCKS * MiB)
 const noRing = await ringUnavailableReason()
+const inProcess = inProcessOnly('its read and frame buffer pools')
 
 for (const useUring of [true, false]) {
-  t.test(`pipelined 1 MiB READs over ${useUring ? 'io_uring' : 'node:net'}: each reply its own bytes, buffers reused`, { skip: useUring && noRing !== undefined ? noRing : false }, async (t) => {
+  t.test(`pipelined 1 MiB READs over ${useUring ? 'io_uring' : 'node:net'}: each reply its own bytes, buffers reused`, { skip: inProcess || (useUring && noRing !== undefined ? noRing : false) }, async (t) => {
     const live = await startLive({ useUring })
     t.teardown(async () => { await live.stop() })
     writeFileSync(join(live.share, 'r.bin'), data)
@@ -71,7 +72,7 @@ for (const useUring of [true, false]) {
 // holds exactly what was sent (a buffer reused while its WRITE still ran would leave another
 // WRITE's bytes), and the pool is reused.
 for (const useUring of [true, false]) {
-  t.test(`pipelined 1 MiB WRITEs over ${useUring ? 'io_uring' : 'node:net'}: frames in reused buffers, the file exactly as sent`, { skip: useUring && noRing !== undefined ? noRing : false }, async (t) => {
+  t.test(`pipelined 1 MiB WRITEs over ${useUring ? 'io_uring' : 'node:net'}: frames in reused buffers, the file exactly as sent`, { skip: inProcess || (useUring && noRing !== undefined ? noRing : false) }, async (t) => {
     const live = await startLive({ useUring })
     t.teardown(async () => { await live.stop() })
     const c = await TcpClient.open(live.port)

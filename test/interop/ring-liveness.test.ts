@@ -8,13 +8,15 @@ import t from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startChildLive } from '../helpers/child-live.js'
-import { startLive, run } from '../helpers/live.js'
+import { inProcessOnly, startLive, run } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
 import { Command, fileIdOf, namesOf, outputBuffer, queryDirectoryBody, createBody } from '../helpers/mem-client.js'
 import { ringUnavailableReason } from '../../src/io/ring.js'
 import { RING_KINDS, RING_KIND_LABEL, type RingKind } from '../../src/io/ring-check.js'
 
-const why = process.env.SMBTS_TEST_TRANSPORT === 'net' ? 'the ring chooses its own transport: run once, on the fast path run' : await ringUnavailableReason()
+const why = process.env.SMBTS_TEST_TRANSPORT === 'net'
+  ? 'the ring chooses its own transport: run once, on the fast path run'
+  : inProcessOnly('the ring it chose, child servers of its own, smbclient as the server\'s child') || await ringUnavailableReason()
 const DIRECTORY = 0x00000001 // CreateOptions FILE_DIRECTORY_FILE
 
 /** Runs `fn` with a stopwatch `lap` to call after each request; total and median per request. */

@@ -22,13 +22,16 @@ t.test('re-authentication: same user and anonymous keep the session, another use
   await c.connect({ dialect: 0x0311, user: live.user, password: live.password, signAll: true })
   const fid = await c.open('reauth-live.txt', { access: Access.GENERIC_READ | Access.GENERIC_WRITE, disposition: Disposition.OVERWRITE_IF })
   t.equal((await c.write(fid, 0, Buffer.from('one'))).status, 0)
-  const session = live.server.state.sessions.get(c.sessionId)!
+  // The session object is the in-process server's; with workers (SMBTS_TEST_WORKERS) the replies say it all.
+  const session = live.workers === 1 ? live.server.state.sessions.get(c.sessionId)! : undefined
 
   const anon = await c.login({ reauth: true, anonymous: true })
   t.equal(anon.last.status, 0, 'anonymous re-authentication accepted')
   t.ok(anon.finalSigned, 'answered under the session\'s unchanged signing key')
-  t.equal(session.user, live.user, 'the session is still the user\'s')
-  t.notOk(session.isAnonymous, 'and did not become anonymous')
+  if (session !== undefined) {
+    t.equal(session.user, live.user, 'the session is still the user\'s')
+    t.notOk(session.isAnonymous, 'and did not become anonymous')
+  }
   const w = await c.write(fid, 0, Buffer.from('two'))
   t.equal(w.status, 0, 'the open still writes')
   t.ok(c.verify(w), 'signed with the first key')
@@ -39,7 +42,7 @@ t.test('re-authentication: same user and anonymous keep the session, another use
 
   const other = await c.login({ reauth: true, user: 'other', password: 'Other-pass2' })
   t.equal(other.last.status, Status.ACCESS_DENIED, 'another user: ACCESS_DENIED')
-  t.notOk(live.server.state.sessions.has(c.sessionId), 'the session is gone')
+  if (session !== undefined) t.notOk(live.server.state.sessions.has(c.sessionId), 'the session is gone')
   const r = await c.request({ cmd: Command.READ, body: readBody(fid, 0, 1) })
   t.equal(r.status, Status.USER_SESSION_DELETED, 'its requests fail')
 

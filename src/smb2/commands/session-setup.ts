@@ -163,8 +163,11 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
     sessionFlags |= SessionFlags.ENCRYPT_DATA
   }
   // Checked again as the session becomes active: several logons may have started while a slot
-  // was free; only as many as fit complete.
-  if (server.locks.shareCount('sessions', server.activeSessions()) >= g.maxActiveSessions) {
+  // was free; only as many as fit complete. This worker's count is published with this session
+  // in it, in the same step as the check: published without it, another worker's next check
+  // would count one fewer than there are. A refusal publishes the count without it again
+  // (dropSession's teardown).
+  if (server.locks.shareCount('sessions', server.activeSessions() + 1) > g.maxActiveSessions) {
     dropSession(ctx, s)
     throw refuseSession(ctx, `max active sessions (${g.maxActiveSessions}) reached`)
   }

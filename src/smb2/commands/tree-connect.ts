@@ -70,10 +70,17 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
   if (!session.alive) throw new NtStatusError(NtStatus.USER_SESSION_DELETED, 'session torn down during TREE_CONNECT')
   // The share's `max connections` (ksmbd and Samba): counted here, after the await above, so that
   // concurrent TREE_CONNECTs cannot all pass. MS-SMB2 names no status for it; Samba answers
-  // STATUS_INSUFFICIENT_RESOURCES.
-  if (tree.share !== undefined && server.locks.shareCount(`share:${tree.share.name.toLowerCase()}`, server.shareUses(tree.share)) >= tree.share.maxConnections) {
-    server.warnRefusal(`tree ${tree.share.name} ${ctx.conn.io.remoteAddress}`, `tree connect to ${tree.share.name} from ${ctx.conn.io.remoteAddress} refused: max connections (${tree.share.maxConnections}) of the share reached`)
-    throw new NtStatusError(NtStatus.INSUFFICIENT_RESOURCES, 'share max connections')
+  // STATUS_INSUFFICIENT_RESOURCES. This worker's count is published with this tree in it, in the
+  // same step as the check (published without it, another worker would count one fewer than
+  // there are); a refusal publishes it again without.
+  const share = tree.share
+  if (share !== undefined) {
+    const key = `share:${share.name.toLowerCase()}`
+    if (server.locks.shareCount(key, server.shareUses(share) + 1) > share.maxConnections) {
+      server.locks.shareCount(key, server.shareUses(share))
+      server.warnRefusal(`tree ${share.name} ${ctx.conn.io.remoteAddress}`, `tree connect to ${share.name} from ${ctx.conn.io.remoteAddress} refused: max connections (${share.maxConnections}) of the share reached`)
+      throw new NtStatusError(NtStatus.INSUFFICIENT_RESOURCES, 'share max connections')
+    }
   }
   session.trees.set(tree.treeId, tree)
   ctx.tree = tree
