@@ -215,7 +215,7 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
     alive: (s, g) => live.alive(s, g),
     send: (s, m) => { const w = slots[s]; if (w !== undefined) sendTo(w, { smbts: 'event', event: { type: STORE_MESSAGE, m } }) },
   })
-  log.info(`locking store ${dbPath} (${STORE_SIZE_BYTES / 1024 / 1024} MiB, sparse), shared by the workers`)
+  log.info(`locking store ${dbPath} (${STORE_SIZE_BYTES / 1024 / 1024} MiB), shared by the workers`)
 
   const slots: Slot[] = Array.from({ length: count }, (_, slot) => ({ slot, generation: 0, ready: false, startedAt: 0, quickDeaths: 0 }))
   let closing = false

@@ -11,8 +11,12 @@ import type { Messenger, PeerMessage, WorkerEvent } from './messenger.js'
 /** The messenger type of a store's messages (StoreMessage in `m`). */
 export const STORE_MESSAGE = 'store'
 
-/** Bytes of the shared db: sparse, so only what records use is ever touched. */
-export const STORE_SIZE_BYTES = 256 * 1024 * 1024
+/**
+ * Bytes of the shared db, allocated whole at its creation (shmstore.c: on a tmpfs a page that
+ * could not be had later would be a SIGBUS, not an error), so RAM where the run directory is a
+ * tmpfs. A file record is ~100 bytes and 26 per open: this holds hundreds of thousands.
+ */
+export const STORE_SIZE_BYTES = 64 * 1024 * 1024
 
 /** The db's file in the supervisor's run directory. */
 export const storePath = (runDir: string): string => `${runDir}/locking.db`
