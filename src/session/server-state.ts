@@ -163,6 +163,22 @@ export class ConnectionLimits {
   }
 
   /** A connection from `addr` another worker moved here (moveTo): counted in the store already. */
+  /**
+   * A new connection from `remote` (client address `addr`), as every transport takes one: moved
+   * here with its counts when another worker handed it over (`moved.ip`: its address was counted
+   * there), else admitted; a refusal is logged and answers false (the caller closes the socket).
+   */
+  enter (addr: string, remote: string, moved?: { ip: boolean }): boolean {
+    if (moved !== undefined) {
+      this.adopt(addr, moved.ip)
+      return true
+    }
+    const refused = this.admit(addr)
+    if (refused === undefined) return true
+    this.server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
+    return false
+  }
+
   adopt (addr: string, ip: boolean): void {
     this.total++
     if (ip) this.counted.set(addr, (this.counted.get(addr) ?? 0) + 1)

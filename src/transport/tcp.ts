@@ -50,15 +50,9 @@ export function serveSocket (server: ServerState, socket: net.Socket, o: ServeOp
   socket.setNoDelay(true)
   const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
   const addr = clientAddress(socket.remoteAddress)
-  if (o.adopted?.countsMoved === true) {
-    server.limits.adopt(addr, o.adopted.meta.ip)
-  } else {
-    const refused = server.limits.admit(addr)
-    if (refused !== undefined) {
-      server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
-      socket.destroy()
-      return undefined
-    }
+  if (!server.limits.enter(addr, remote, o.adopted?.countsMoved === true ? o.adopted.meta : undefined)) {
+    socket.destroy()
+    return undefined
   }
   // Reading stops while the connection does not accept more (Smb2Connection.accepting): replies
   // pile up unread (writeBlocked), or the requests in flight hold the connection's budget.

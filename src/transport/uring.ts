@@ -661,15 +661,9 @@ export function adoptRingFd (server: ServerState, ring: Ring, a: Adoption, hando
 function serveAccepted (server: ServerState, ring: Ring, fd: number, address: string | undefined, port: number | undefined, close: () => void, o: ServeOptions = {}): void {
   const remote = `${address ?? '?'}:${port ?? 0}`
   const addr = clientAddress(address)
-  if (o.adopted?.countsMoved === true) {
-    server.limits.adopt(addr, o.adopted.meta.ip)
-  } else {
-    const refused = server.limits.admit(addr)
-    if (refused !== undefined) {
-      server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
-      close()
-      return
-    }
+  if (!server.limits.enter(addr, remote, o.adopted?.countsMoved === true ? o.adopted.meta : undefined)) {
+    close()
+    return
   }
   if (o.adopted === undefined) server.log.debug('conn', `connection from ${remote} (io_uring)`)
   new RingConnection(server, ring, close, fd, remote, addr, o).start()

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { loadSteering, SteeringError } from '../../src/transport/steer.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const BIN = join(ROOT, 'bin/smbts')
@@ -101,4 +102,15 @@ export function alive (pid: number): boolean {
   } catch {
     return false
   }
+}
+
+/** Why the steering program cannot run here, or undefined when it can. */
+export function bpfUnavailable (): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root'
+  try {
+    loadSteering({ workers: 1 }).close()
+  } catch (e) {
+    return e instanceof SteeringError ? e.message : String(e)
+  }
+  return undefined
 }

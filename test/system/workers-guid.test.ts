@@ -14,23 +14,13 @@ import { ShmRecordDb } from '../../src/locking/record-db.js'
 import { lockRecordCodec } from '../../src/locking/record-codec.js'
 import type { LockRecord } from '../../src/locking/store.js'
 import { formatGuid } from '../../src/transport/handoff.js'
-import { loadSteering, SteeringError } from '../../src/transport/steer.js'
 import { makeTestShare, TEST_PASSWORD, TEST_USER, type TestShare } from '../helpers/test-share.js'
 import { TcpClient } from '../helpers/tcp-client.js'
 import { smb1Negotiate } from '../helpers/mem-client.js'
-import { cliBuilt, freePort, startCli, type CliServer } from '../helpers/cli-server.js'
+import { bpfUnavailable, cliBuilt, freePort, startCli, type CliServer } from '../helpers/cli-server.js'
 
 const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built')
 
-function bpfUnavailable (): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root'
-  try {
-    loadSteering({ workers: 1 }).close()
-  } catch (e) {
-    return e instanceof SteeringError ? e.message : String(e)
-  }
-  return undefined
-}
 const noBpf = bpfUnavailable()
 
 interface Running { srv: CliServer, ts: TestShare, port: number, next: number, db: ShmRecordDb<LockRecord> }

@@ -9,26 +9,16 @@ import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { nativeAvailable } from '../../src/io/native.js'
-import { loadSteering, steeringWorkerFor, SteeringError } from '../../src/transport/steer.js'
+import { steeringWorkerFor } from '../../src/transport/steer.js'
 import { startSupervisor } from '../../src/transport/supervisor.js'
 import { createLogger } from '../../src/control/log.js'
 import { makeTestShare, type TestShare } from '../helpers/test-share.js'
 import { TcpClient } from '../helpers/tcp-client.js'
 import { pythonModuleMissing, runPy } from '../helpers/py.js'
-import { alive, BIN, childPids, cliBuilt, freePort, portFree, startCli, type CliServer } from '../helpers/cli-server.js'
+import { alive, BIN, bpfUnavailable, childPids, cliBuilt, freePort, portFree, startCli, type CliServer } from '../helpers/cli-server.js'
 
 const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built')
 
-/** Why the steering program cannot run here, or undefined when it can. */
-function bpfUnavailable (): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root'
-  try {
-    loadSteering({ workers: 1 }).close()
-  } catch (e) {
-    return e instanceof SteeringError ? e.message : String(e)
-  }
-  return undefined
-}
 const noBpf = bpfUnavailable()
 
 const SOURCES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`)
