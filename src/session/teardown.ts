@@ -54,3 +54,15 @@ export async function teardownSession (server: ServerState, session: Session): P
   server.locks.shareCount('sessions', server.activeSessions())
   for (const tree of [...session.trees.values()]) await teardownTree(server, tree)
 }
+
+/**
+ * MS-SMB2 3.3.5.5.3: the session `previous` of this process is removed when it is a named user's
+ * and the same one (`user`, case-insensitively) that the new session `by` authenticated as.
+ */
+export function replacePreviousSession (server: ServerState, previous: bigint, user: string, by: bigint, who = user): void {
+  const old = server.sessions.get(previous)
+  if (old === undefined || old.state === SessionState.InProgress || old.isGuest || old.isAnonymous) return
+  if (old.user.toLowerCase() !== user.toLowerCase()) return
+  server.log.info(`session 0x${by.toString(16)} replaces 0x${previous.toString(16)} of ${who} (PreviousSessionId): the old session is removed`)
+  void teardownSession(server, old)
+}

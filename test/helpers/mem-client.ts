@@ -675,10 +675,10 @@ export class MemClient {
   }
 
   /** NEGOTIATE + SESSION_SETUP + TREE_CONNECT, asserting success. */
-  async connect (o: { dialect?: number, share?: string, user?: string, password?: string, signAll?: boolean } = {}): Promise<this> {
+  async connect (o: { dialect?: number, share?: string, user?: string, password?: string, signAll?: boolean, previousSessionId?: bigint } = {}): Promise<this> {
     const n = await this.negotiate({ dialects: [o.dialect ?? 0x0311] })
     if (n.status !== 0) throw new Error(`negotiate: 0x${n.status.toString(16)}`)
-    const l = await this.login({ user: o.user, password: o.password, signAll: o.signAll })
+    const l = await this.login({ user: o.user, password: o.password, signAll: o.signAll, previousSessionId: o.previousSessionId })
     if (l.last.status !== 0) throw new Error(`login: 0x${l.last.status.toString(16)}`)
     const t = await this.treeConnect(o.share ?? 'share')
     if (t.status !== 0) throw new Error(`tree connect: 0x${t.status.toString(16)}`)
