@@ -1,11 +1,14 @@
 // Teardown is safe by construction: an object is marked dead first (so every later lookup,
 // in the same compound or elsewhere, refuses it), then its children are closed.
 import type { ServerState } from './server-state.js'
+import { NtStatusError } from '../wire/errors.js'
+import { NtStatus } from '../wire/ntstatus.js'
 import { SessionState, type Open, type Session, type TreeConnect } from '../session/model.js'
 
 export async function closeOpen (server: ServerState, open: Open): Promise<void> {
   if (!open.alive) return
   open.alive = false
+  open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the open closed while its lock waited'))
   open.tree.session.opens.delete(open.fileId.volatile)
   open.tree.opens.delete(open)
   open.pipe?.close()

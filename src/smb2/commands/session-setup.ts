@@ -2,7 +2,7 @@
 // session keys and signing, the 3.1.1 pre-auth hash. LOGOFF (3.3.5.6) is here too.
 import type { RequestContext, Reply } from '../context.js'
 import { field } from '../context.js'
-import { Dialect, SecurityMode, SESSION_FLAG_BINDING, SessionFlags } from '../../wire/constants.js'
+import { Command, Dialect, SecurityMode, SESSION_FLAG_BINDING, SessionFlags } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { Session, SessionState } from '../../session/model.js'
@@ -256,8 +256,11 @@ function lifetimeEnd (seconds: number): number | undefined {
 
 export async function logoff (ctx: RequestContext): Promise<Reply> {
   const s = ctx.session!
-  // Requests of this session still waiting (a CREATE behind an oplock break) end cancelled.
-  ctx.conn.asyncOps.cancelWhere(op => op.session === s, NtStatus.CANCELLED, 'session logged off')
+  // Requests of this session still waiting (a CREATE behind an oplock break) end cancelled; a LOCK
+  // that waits ends with its open, which the teardown closes, after it closed the session's
+  // other opens (whose locks may be what it waits for: Windows then grants it; smbtorture
+  // smb2.lock.cancel-logoff).
+  ctx.conn.asyncOps.cancelWhere(op => op.session === s && op.command !== Command.LOCK, NtStatus.CANCELLED, 'session logged off')
   await teardownSession(ctx.server, s)
   ctx.conn.sessions.delete(s)
   const body = Buffer.alloc(4)
