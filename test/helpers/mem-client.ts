@@ -354,6 +354,24 @@ export function parseResponses (pdu: Buffer): Resp[] {
 /** MS-SMB2 2.2.14: the OplockLevel a CREATE response granted. */
 export const oplockOf = (create: Resp): number => create.body[2]
 
+/** MS-SMB2 2.2.26: StructureSize 48, LockCount, LockSequence 0, FileId, then the elements (24 bytes each). */
+export function lockBody (fid: FileId, elements: Array<{ off: number | bigint, len: number | bigint, flags: number }>): Buffer {
+  const b = Buffer.alloc(24 + Math.max(1, elements.length) * 24)
+  b.writeUInt16LE(48, 0)
+  b.writeUInt16LE(elements.length, 2)
+  b.writeBigUInt64LE(fid.persistent, 8)
+  b.writeBigUInt64LE(fid.volatile, 16)
+  elements.forEach((e, i) => {
+    b.writeBigUInt64LE(BigInt(e.off), 24 + i * 24)
+    b.writeBigUInt64LE(BigInt(e.len), 32 + i * 24)
+    b.writeUInt32LE(e.flags, 40 + i * 24)
+  })
+  return b
+}
+
+/** MS-SMB2 2.2.26.1 Flags. */
+export const LockFlag = { SHARED: 1, EXCLUSIVE: 2, UNLOCK: 4, FAIL_IMMEDIATELY: 0x10 } as const
+
 export function fileIdOf (create: Resp): FileId {
   return { persistent: create.body.readBigUInt64LE(64), volatile: create.body.readBigUInt64LE(72) }
 }
@@ -696,6 +714,11 @@ export class MemClient {
     return this.request({ cmd: Command.WRITE, body: writeBody(fid, offset, data), creditCharge: creditCharge ?? chargeFor(data.length) })
   }
 
+  /** MS-SMB2 2.2.26 LOCK of `elements` (Offset, Length, Flags each). */
+  lock (fid: FileId, elements: Array<{ off: number | bigint, len: number | bigint, flags: number }>): Promise<Resp> {
+    return this.request({ cmd: Command.LOCK, body: lockBody(fid, elements) })
+  }
+
   read (fid: FileId, offset: number, length: number, creditCharge?: number): Promise<Resp> {
     return this.request({ cmd: Command.READ, body: readBody(fid, offset, length), creditCharge: creditCharge ?? chargeFor(length) })
   }
@@ -810,6 +833,10 @@ export const Status = {
   CANCELLED: 0xc0000120,
   SHARING_VIOLATION: 0xc0000043,
   DELETE_PENDING: 0xc0000056,
+  LOCK_NOT_GRANTED: 0xc0000055,
+  FILE_LOCK_CONFLICT: 0xc0000054,
+  RANGE_NOT_LOCKED: 0xc000007e,
+  INVALID_LOCK_RANGE: 0xc00001a1,
   INVALID_OPLOCK_PROTOCOL: 0xc00000e3,
   FILE_IS_A_DIRECTORY: 0xc00000ba,
   NOT_A_DIRECTORY: 0xc0000103,
