@@ -163,6 +163,8 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
 export const SHARE_PARAMS: readonly ParamDef[] = [
   s({ name: 'path', type: 'string', default: '', aliases: ['directory'] }),
   s({ name: 'comment', type: 'string', default: '' }),
+  // Samba: the volume label clients see (FileFsVolumeInformation); empty: the share's name.
+  s({ name: 'volume', type: 'string', default: '' }),
   s({ name: 'browseable', type: 'bool', default: 'yes', aliases: ['browsable'] }),
   s({ name: 'available', type: 'bool', default: 'yes' }),
   s({
