@@ -607,6 +607,32 @@ static napi_value js_fallocate(napi_env env, napi_callback_info info) {
   OP_END(ok);
 }
 
+/* copy_file_range from fd at off to fd2 at off2, len bytes: the kernel copies (or reflinks) without
+ * the data passing through user space; loops over short copies, stops at the source's end. */
+static void exec_copy_file_range(smbts_work *w) {
+  int64_t done = 0;
+  while (done < w->len) {
+    loff_t in = w->off + done, out = w->off2 + done;
+    ssize_t n = SMBTS_RETRY(copy_file_range(w->fd, &in, w->fd2, &out, (size_t)(w->len - done), 0));
+    if (n < 0) {
+      if (done > 0) break; /* what was copied counts; the next call reports the error */
+      finish(w, -1);
+      return;
+    }
+    if (n == 0) break;
+    done += n;
+  }
+  finish(w, done);
+}
+
+static napi_value js_copyFileRange(napi_env env, napi_callback_info info) {
+  OP_BEGIN(COPY_FILE_RANGE, "copy_file_range", exec_copy_file_range, done_ret_number);
+  bool ok = fd_arg(&a, 0, "fdIn", &w->fd) && smbts_arg_int64(&a, 1, "offIn", 0, INT64_MAX, &w->off) &&
+            fd_arg(&a, 2, "fdOut", &w->fd2) && smbts_arg_int64(&a, 3, "offOut", 0, INT64_MAX, &w->off2) &&
+            smbts_arg_int64(&a, 4, "len", 0, INT64_MAX, &w->len);
+  OP_END(ok);
+}
+
 static void exec_ftruncate(smbts_work *w) { finish(w, SMBTS_RETRY(ftruncate(w->fd, w->len))); }
 
 static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
@@ -784,7 +810,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       FN(openat2),   FN(mkdirat),    FN(unlinkat),   FN(renameat2),   FN(linkat),
       FN(symlinkat), FN(readlinkat), FN(statx),      FN(statxXattr), FN(statxBatch), FN(getdents),    FN(getdentsNames), FN(fsync),
-      FN(fdatasync), FN(fallocate),  FN(ftruncate),  FN(futimens),    FN(fchmod),
+      FN(fdatasync), FN(fallocate),  FN(copyFileRange), FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),
   };

@@ -51,6 +51,7 @@
   X(FSYNC, fsync)                                                                               \
   X(FDATASYNC, fdatasync)                                                                       \
   X(FALLOCATE, fallocate)                                                                       \
+  X(COPY_FILE_RANGE, copyFileRange)                                                             \
   X(FTRUNCATE, ftruncate)                                                                       \
   X(FUTIMENS, futimens)                                                                         \
   X(FCHMOD, fchmod)                                                                             \
@@ -153,6 +154,7 @@ struct smbts_work {
   int fd, fd2;
   uint64_t flags, mode, resolve;
   int64_t off, len;
+  int64_t off2; /* copyFileRange: the offset in fd2 */
   uint32_t uid, gid;
   char *path, *path2;
 

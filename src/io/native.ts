@@ -106,7 +106,7 @@ export interface NativeCounters {
 
 export type NativeOpName =
   | 'openat2' | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'symlinkat' | 'readlinkat'
-  | 'statx' | 'statxXattr' | 'statxBatch' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'ftruncate' | 'futimens'
+  | 'statx' | 'statxXattr' | 'statxBatch' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'copyFileRange' | 'ftruncate' | 'futimens'
   | 'fchmod' | 'fchown' | 'fgetxattr' | 'fsetxattr' | 'flistxattr' | 'fremovexattr' | 'close'
   | 'pread' | 'pwrite'
 
@@ -211,6 +211,12 @@ export interface NativeAddon {
   fdatasync(fd: number): Promise<void>;
   /** mode: 0 or FALLOC_FL_* bits; len must be > 0. */
   fallocate(fd: number, mode: number, offset: Int64, len: Int64): Promise<void>;
+  /**
+   * copy_file_range(2): `len` bytes from `fdIn` at `offIn` to `fdOut` at `offOut`, in the kernel
+   * (a reflink where the file system shares extents); resolves with the bytes copied, fewer at
+   * the source's end.
+   */
+  copyFileRange(fdIn: number, offIn: Int64, fdOut: number, offOut: Int64, len: Int64): Promise<number>;
   ftruncate(fd: number, len: Int64): Promise<void>;
   /**
    * Nanoseconds since the epoch (a bigint may exceed 64 bits: up to 2^127); null leaves that time

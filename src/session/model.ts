@@ -104,6 +104,8 @@ export class Open {
   oplock?: FileOpen
   /** IPC$ named pipe: the RPC endpoint behind it. */
   pipe?: RpcPipe
+  /** FSCTL_SRV_REQUEST_RESUME_KEY: the key naming this open as a server-side copy's source. */
+  resumeKey?: Buffer
   /** Aborted as the open closes: what waits on it (a LOCK that waits) ends with it. */
   private closing?: AbortController
 

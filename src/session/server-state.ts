@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Config, ShareConfig } from '../config/config.js'
 import type { Backend, ShareFs } from '../vfs/backend.js'
-import { SessionState, type Session } from './model.js'
+import { SessionState, type Open, type Session } from './model.js'
 import { LockingStore } from '../locking/store.js'
 import { MemoryRecordDb } from '../locking/record-db.js'
 import { RepeatLimiter, type Logger } from '../control/log.js'
@@ -63,6 +63,8 @@ export class ServerState {
   connections = 0
   /** Buffers READ data is read into and sent from (registered with the ring when there is one). */
   readonly readBuffers: BufferPool
+  /** Opens named by a server-side copy's resume key (copychunk.ts), by the key's hex. */
+  readonly resumeKeys = new Map<string, Open>()
   /** Buffers large frames (WRITEs) are received into. */
   readonly frameBuffers = new BufferPool()
   /**

@@ -96,6 +96,13 @@ export interface VfsFile {
   truncate (length: number): Promise<void>
   allocate (length: number): Promise<void>
   /**
+   * Copies `len` bytes of `src` from `srcPos` into this file at `dstPos` without the data passing
+   * through JavaScript (copy_file_range: the kernel copies, or shares extents where the file
+   * system can). Resolves with the bytes copied, fewer at the source's end. EXDEV when `src` is
+   * not a file of this backend.
+   */
+  copyFrom (src: VfsFile, srcPos: number, dstPos: number, len: number): Promise<number>
+  /**
    * Applies a FileBasicInformation change: times, and the DOS metadata Linux has no place for
    * (CreationTime, ChangeTime, HIDDEN/SYSTEM/ARCHIVE/...), so that stat() reports them after. Also
    * how a new file gets its initial record. A file system that cannot store the metadata keeps what

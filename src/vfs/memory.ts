@@ -481,6 +481,13 @@ class MemoryFile implements VfsFile {
     node.touchData()
   }
 
+  async copyFrom (src: VfsFile, srcPos: number, dstPos: number, len: number): Promise<number> {
+    if (!(src instanceof MemoryFile)) throw errnoError('EXDEV', 'copy_file_range')
+    const buf = Buffer.allocUnsafe(len)
+    const n = await src.read(buf, 0, len, srcPos)
+    return n > 0 ? await this.write(buf, 0, n, dstPos) : 0
+  }
+
   async allocate (length: number): Promise<void> {
     const { node } = this.fileData('fallocate')
     if (!this.writable) throw errnoError('EBADF', 'fallocate')

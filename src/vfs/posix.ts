@@ -221,6 +221,24 @@ class PosixFile implements VfsFile {
     await this.op(async () => { await fsFtruncate(this.fd, length) })
   }
 
+  async copyFrom (src: VfsFile, srcPos: number, dstPos: number, len: number): Promise<number> {
+    if (!(src instanceof PosixFile)) throw Object.assign(new Error('copy between backends'), { code: 'EXDEV' })
+    // Both descriptors stay open until the copy is done: each file's close waits for it.
+    return await src.op(async () => await this.op(async () => {
+      try {
+        return await native.copyFileRange(src.fd, srcPos, this.fd, dstPos, len)
+      } catch (e) {
+        // copy_file_range refuses overlapping ranges of one file (EINVAL): those go through a buffer.
+        if ((e as NodeJS.ErrnoException).code !== 'EINVAL' || src !== this) throw e
+        const buf = Buffer.allocUnsafe(len)
+        const n = await fsRead(this.fd, buf, 0, len, srcPos)
+        let done = 0
+        while (done < n) done += await fsWrite(this.fd, buf, done, n - done, dstPos + done)
+        return n
+      }
+    }))
+  }
+
   async allocate (length: number): Promise<void> {
     // Reserve blocks without changing the size (FALLOC_FL_KEEP_SIZE); a fs that can't is fine.
     try {

@@ -4,6 +4,7 @@ import { Dialect, Fsctl, IOCTL_IS_FSCTL } from '../../wire/constants.js'
 import { NtStatusError, ProtocolError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { pipeTransceive } from '../pipes.js'
+import { copychunk, requestResumeKey } from './copychunk.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 
 const ALL_ONES = 0xffffffffffffffffn
@@ -104,6 +105,13 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
     case Fsctl.CREATE_OR_GET_OBJECT_ID:
       return await createOrGetObjectId(ctx, maxOutput)
     case Fsctl.PIPE_TRANSCEIVE: { const r = pipeTransceive(ctx, input, maxOutput); return { ...ioctlResponse(ctx, ctlCode, r.data), status: r.status } }
+    case Fsctl.SRV_REQUEST_RESUME_KEY:
+      return ioctlResponse(ctx, ctlCode, requestResumeKey(ctx, maxOutput))
+    case Fsctl.SRV_COPYCHUNK:
+    case Fsctl.SRV_COPYCHUNK_WRITE: {
+      const r = await copychunk(ctx, input, maxOutput, ctlCode === Fsctl.SRV_COPYCHUNK_WRITE)
+      return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
+    }
     case Fsctl.QUERY_NETWORK_INTERFACE_INFO:
       throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'multichannel is not offered')
     default:
