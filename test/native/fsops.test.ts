@@ -22,7 +22,7 @@ t.test('the addon loaded and exports every op', async (t) => {
   t.ok(nativeAvailable, 'nativeAvailable')
   for (const name of [
     'openat2', 'mkdirat', 'unlinkat', 'renameat2', 'linkat', 'symlinkat', 'readlinkat', 'statx',
-    'statxXattr', 'statxBatch', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'futimens', 'fchmod', 'fchown',
+    'statxXattr', 'statxBatch', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'copyFileRange', 'ftruncate', 'futimens', 'fchmod', 'fchown',
     'fgetxattr', 'fsetxattr', 'flistxattr', 'fremovexattr', 'close', 'pread', 'pwrite', 'counters',
   ] as const) {
     t.type(native[name], 'function', name)
@@ -95,6 +95,21 @@ t.test('create, write, read, sync, truncate, close', { skip }, async (t) => {
   t.equal((await stat(join(dir, 'f'))).size, 2 ** 33, 'ftruncate past 4 GiB (sparse)')
   await native.close(fd)
   await t.rejects(native.close(fd), errnoLike('EBADF'), 'double close is EBADF')
+})
+
+t.test('copyFileRange: between files, at offsets, short at the source\'s end, EINVAL for overlap in one file', { skip }, async (t) => {
+  const { dir, fd: root } = await rootOf(t)
+  const src = await native.openat2(root, 'src', C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o644, RES())
+  const dst = await native.openat2(root, 'dst', C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o644, RES())
+  const data = Buffer.from('0123456789abcdefghij')
+  await native.pwrite(src, data, 0, data.length, 0)
+  t.equal(await native.copyFileRange(src, 5, dst, 100, 10), 10, 'ten bytes')
+  t.equal((await readFile(join(dir, 'dst'))).subarray(100).toString(), '56789abcde', 'at the target offset')
+  t.equal(await native.copyFileRange(src, 15, dst, 0, 100), 5, 'the source ends: five')
+  t.equal(await native.copyFileRange(src, 50, dst, 0, 10), 0, 'past the end: none')
+  await t.rejects(native.copyFileRange(src, 0, src, 5, 10), errnoLike('EINVAL'), 'overlapping ranges of one file')
+  await native.close(src)
+  await native.close(dst)
 })
 
 t.test('pread/pwrite beyond 4 GiB positions (sparse)', { skip }, async (t) => {
