@@ -271,6 +271,26 @@ interface Ctx { o: Opts, work: string, srcFile: string, smallDir: string, shim?:
 const MULTI_SOURCES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`)
 
 /** Compiles bench/bind-src.c into the work directory; undefined (said) when there is no compiler. */
+/**
+ * The kernel's floor for a plain sequential write into the benchmark's tmpfs (bench/write-floor.c:
+ * loopback recv + pwrite in C, nothing else): the CPU per GiB no server can go below here. Best
+ * of three, like a server's quietest round.
+ */
+function writeFloor (work: string, mnt: string, mib: number): string | undefined {
+  const bin = join(work, 'write-floor')
+  const cc = spawnSync('cc', ['-O2', '-o', bin, join(repo, 'bench/write-floor.c')], { encoding: 'utf8' })
+  if (cc.status !== 0) return undefined
+  let best: { cpu: number, wall: number } | undefined
+  for (let i = 0; i < 3; i++) {
+    const r = spawnSync(bin, [join(mnt, 'write-floor.bin'), String(mib)], { encoding: 'utf8' })
+    const [cpu, wall] = r.stdout.trim().split(' ').map(Number)
+    if (r.status === 0 && cpu !== undefined && wall !== undefined && (best === undefined || cpu < best.cpu)) best = { cpu, wall }
+  }
+  if (best === undefined) return undefined
+  const gib = mib / 1024
+  return `write floor (bench/write-floor.c: loopback recv + pwrite into this tmpfs, in C, best of 3): ${(best.cpu / gib).toFixed(2)} CPU s/GiB, ${(mib / best.wall).toFixed(0)} MiB/s — no server's plain write can cost less CPU per GiB here`
+}
+
 function buildShim (work: string): string | undefined {
   const so = join(work, 'bind-src.so')
   const r = spawnSync('cc', ['-O2', '-shared', '-fPIC', '-o', so, join(repo, 'bench/bind-src.c'), '-ldl'], { encoding: 'utf8' })
@@ -587,7 +607,7 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
     '  whatever else runs on the machine: throughput is bounded by the client as much as by the server, and figures',
     '  are noisy (FIELD-NOTES: distrust differences under 20%).',
     `- smbts ${commit}${dirty ? ' (with uncommitted changes in src/ or native/)' : ''}, Node ${nodeVersion}; ${smbdVersion}.`,
-    `- Variants: ${servers.map(s => `**${s}**`).join(', ')}. "smbts" is the default start (io_uring when available, the ring its start-up self-check chose); "smbts (uring-plain)" is a ring without DEFER_TASKRUN (\`SMBTS_RING=plain\`); "smbts (net)" is \`--no-uring\` (node:net + node:fs).`,
+    `- Variants: ${servers.map(s => `**${s}**`).join(', ')}. "smbts" is the default start (one worker process per core, io_uring when available, the ring its start-up self-check chose); "smbts (uring-plain)" is a ring without DEFER_TASKRUN (\`SMBTS_RING=plain\`); "smbts (net)" is \`--no-uring\` (node:net + node:fs); "smbts (w1)" and "smbts (w2)" are \`--workers 1\` (one process, no supervisor) and \`--workers 2\`.`,
     ...[...abouts].filter(([, a]) => a.length > 0).map(([name, a]) => `  - ${name}: ${a.join('; ')}`),
     `- ${o.rounds} round(s), servers alternating order each round (A B A B …); each cell is the median over rounds.`,
     `- Share on one tmpfs for every server; smbclient on SMB3_11 (put from a file on the same tmpfs, get to /dev/null); smbtorture ${o.tortureSecs} s per run (torture:timelimit, torture:nprocs = connections); small files: smbclient \`mput\`/\`ls\`/\`del *\` of ${o.smallFiles} × 1 KiB files.`,
@@ -649,6 +669,8 @@ async function main (): Promise<void> {
   const tmpfsMiB = o.sizeMiB * (o.variants.length + 3) + 512
   sh('mount', ['-t', 'tmpfs', '-o', `size=${tmpfsMiB}m,mode=755`, 'tmpfs', mnt])
   const facts = machineFacts()
+  const floor = writeFloor(work, mnt, Math.min(o.sizeMiB, 1024))
+  if (floor !== undefined) facts.push(floor)
   const servers: Server[] = []
   const started = new Date()
   const source = sourceState()
