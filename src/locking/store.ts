@@ -493,8 +493,13 @@ export class LockingStore {
     const me = this.owner()
     let signal: AbortSignal | undefined
     for (;;) {
+      // Woken and aborted in one turn (the open's close aborts its waits, then releases its
+      // locks): the abort wins, or the lock would outlive the close that already released the rest.
+      if (signal?.aborted === true) throw signal.reason
       const got = this.updateFile(o.key, (r) => {
         r.watchers = r.watchers?.filter(x => !same(x, me))
+        // An open that is closing takes no new lock (its close has released the others).
+        if (!r.opens.some(x => same(x, open) && x.closing === undefined)) throw new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the open closed while its lock waited')
         if (lockConflicts(this.heldBy(r, open), lock)) {
           (r.watchers ??= []).push(me)
           return false

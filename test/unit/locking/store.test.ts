@@ -386,3 +386,21 @@ t.test('two workers: a lock that waits is granted when the other worker unlocks,
   w1.beginClose(c, false); w1.closed(c)
   t.equal(w1.trackedRecords, 0)
 })
+
+t.test('byte-range locks: a wait woken in the same turn as its open\'s close takes nothing', async (t) => {
+  const s = new LockingStore(new MemoryRecordDb())
+  const { holder } = recorder()
+  const a = s.addOpen('f', RW, holder('a'), grant(OplockLevel.NONE))
+  const b = s.addOpen('f', RW, holder('b'), grant(OplockLevel.NONE))
+  const range = { off: 0n, len: 10n, exclusive: true }
+  t.equal(s.tryLock(a, [range]), -1)
+  const waiting = s.lock(b, range, () => new AbortController().signal)
+  await tick()
+  t.ok(s.unlock(a, range), 'a unlocks: b\'s wait is woken')
+  s.beginClose(b, false) // and b closes before the woken wait runs again
+  await t.rejects(waiting, /the open closed while its lock waited/)
+  t.same(s.locksOf('f'), [], 'no lock outlives the close')
+  s.closed(b)
+  s.beginClose(a, false); s.closed(a)
+  t.equal(s.trackedRecords, 0)
+})
