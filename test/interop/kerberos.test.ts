@@ -1,0 +1,184 @@
+// Kerberos logons against a private realm the test makes (test/helpers/kdc.ts: MIT krb5kdc on a
+// loopback port, everything in a temp dir): the NEGOTIATE response offers krb5; smbclient
+// --use-kerberos=required logs in on SMB 2.1, 3.0 and 3.1.1, plain, signed and encrypted (AES-256
+// too: the whole 32-byte GSS key); impacket's kerberosLogin with and without mutual authentication
+// (the key is the AP-REP's subkey, or the ticket's); a `username map` entry; NTLM beside it; and the
+// refusals, each STATUS_LOGON_FAILURE with its log line: a replayed AP-REQ, a ticket for a service
+// principal not in our keytab, an expired ticket, clock skew, a corrupt token.
+import t from 'tap'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { run, smbclient, startLive, type LiveServer } from '../helpers/live.js'
+import { HOST, kdcMissing, kvno, REALM, startRealm, type TestRealm } from '../helpers/kdc.js'
+import { pythonModuleMissing, runPy, type StepResult } from '../helpers/py.js'
+import { TcpClient } from '../helpers/tcp-client.js'
+import { outputSecBuf } from '../helpers/mem-client.js'
+import { OID_KRB5, OID_MS_KRB5, OID_NTLMSSP, parseInit, parseResp, NegState } from '../../src/auth/spnego.js'
+import { NtStatus } from '../../src/wire/ntstatus.js'
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+const missing = kdcMissing()
+
+if (missing !== undefined) {
+  t.plan(0, missing)
+} else {
+  main()
+}
+
+function main (): void {
+  let realm: TestRealm
+  let live: LiveServer
+  let alice: NodeJS.ProcessEnv
+  const saved: NodeJS.ProcessEnv = {}
+
+  t.before(async () => {
+    realm = await startRealm()
+    await realm.addUser('alice', 'alice-pass-1')
+    await realm.addUser('dave', 'dave-pass-1')
+    // A service the KDC knows but our keytab does not hold.
+    await realm.addService('cifs/other.test', join(realm.dir, 'other.keytab'))
+    alice = await realm.kinit('alice', 'alice-pass-1', 'alice.cc')
+    // The in-process server's GSSAPI reads these (krb5.conf for the clock skew, the replay cache).
+    for (const k of ['KRB5_CONFIG', 'KRB5RCACHENAME']) { saved[k] = process.env[k]; process.env[k] = realm.env[k] }
+    const map = join(realm.dir, 'username.map')
+    writeFileSync(map, '# principal -> local user\ncarol = dave@SMBTS.TEST\n')
+    live = await startLive({
+      global: [`realm = ${REALM.toLowerCase()}`, 'kerberos method = dedicated keytab', `dedicated keytab file = ${realm.keytab}`, `username map = ${map}`],
+    })
+  })
+  t.teardown(async () => {
+    await live?.stop()
+    await realm?.stop()
+    for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v }
+  })
+
+  const krbSmbclient = (env: NodeJS.ProcessEnv, cmds: string, proto: string, extra: string[] = [], host = HOST): Promise<{ code: number | null, stdout: string, stderr: string }> =>
+    run('smbclient', [`//${host}/share`, '-I', '127.0.0.1', '-p', String(live.port), '--use-kerberos=required',
+      '-m', proto, `--option=client min protocol=${proto}`, ...extra, '-c', cmds], { env })
+
+  t.test('NEGOTIATE offers MS krb5, krb5 and NTLMSSP', async t => {
+    const c = await TcpClient.open(live.port)
+    try {
+      const r = await c.negotiate({ dialects: [0x0311] })
+      t.equal(r.status, 0)
+      // MS-SMB2 2.2.4: SecurityBufferOffset and Length at 56 and 58.
+      const init = parseInit(r.msg.subarray(r.body.readUInt16LE(56), r.body.readUInt16LE(56) + r.body.readUInt16LE(58)))
+      t.same(init.kind === 'spnego' ? init.mechTypes : [], [OID_MS_KRB5, OID_KRB5, OID_NTLMSSP])
+    } finally { c.end() }
+  })
+
+  const cases: Array<[string, string, string[], RegExp]> = [
+    ['SMB2_10', 'plain', [], /dialect 0x210/],
+    ['SMB3_00', 'signed', ['--client-protection=sign'], /dialect 0x300, signing AesCmac \(required\)/],
+    ['SMB3_11', 'plain', [], /dialect 0x311/],
+    ['SMB3_11', 'signed', ['--client-protection=sign'], /dialect 0x311, signing \w+ \(required\)/],
+    ['SMB3_11', 'encrypted', ['--client-protection=encrypt'], /dialect 0x311.*, cipher AES-128-GCM/],
+    ['SMB3_11', 'encrypted with AES-256-GCM', ['--client-protection=encrypt', '--option=client smb3 encryption algorithms=AES-256-GCM'], /dialect 0x311.*, cipher AES-256-GCM/],
+    ['SMB3_00', 'encrypted', ['--client-protection=encrypt'], /dialect 0x300.*, cipher AES-128-CCM/],
+  ]
+  for (const [proto, how, extra, logged] of cases) {
+    t.test(`smbclient --use-kerberos=required on ${proto}, ${how}`, async t => {
+      const name = `krb-${proto}-${how.replace(/\W+/g, '-')}.bin`
+      const local = join(live.root, name)
+      const data = randomBytes(300_000)
+      writeFileSync(local, data)
+      const from = live.logs.length
+      const r = await krbSmbclient(alice, `lcd ${live.root}; put ${name}; get ${name} ${name}.back; ls`, proto, extra)
+      t.equal(r.code, 0, `smbclient exit 0\n${r.stdout}\n${r.stderr}`)
+      t.equal(sha(readFileSync(join(live.share, name))), sha(data), 'written through the session')
+      t.equal(sha(readFileSync(`${local}.back`)), sha(data), 'read back')
+      t.ok(await live.logged(/SMBTS\.TEST\\alice \(Kerberos alice@SMBTS\.TEST, 32-byte key\)/, { from }), 'a Kerberos session of alice with the 32-byte AES-256 ticket key')
+      t.ok(await live.logged(logged, { from }), `session as asked (${String(logged)})`)
+    })
+  }
+
+  t.test('username map: dave@SMBTS.TEST is the local user carol', async t => {
+    const dave = await realm.kinit('dave', 'dave-pass-1', 'dave.cc')
+    const from = live.logs.length
+    const r = await krbSmbclient(dave, 'ls', 'SMB3_11')
+    t.equal(r.code, 0, `${r.stdout}\n${r.stderr}`)
+    t.ok(await live.logged(/SMBTS\.TEST\\carol \(Kerberos dave@SMBTS\.TEST/, { from }), 'mapped to carol')
+  })
+
+  t.test('NTLM still works beside Kerberos', async t => {
+    const r = await smbclient(live, 'ls', { protocol: 'SMB3_11' })
+    t.equal(r.code, 0, `${r.stdout}\n${r.stderr}`)
+  })
+
+  const impMissing = pythonModuleMissing('impacket')
+  t.test('impacket kerberosLogin', { skip: impMissing ?? false }, async t => {
+    kvno(alice)
+    // Without mutual authentication: impacket's AP-REQ carries no GSS checksum (RFC 4121 4.1.1), so
+    // MIT's acceptor takes its flags as unset (MS-KILE) and sends no AP-REP, which impacket's
+    // mutualAuth=True needs (docs/kerberos.md). The session key is then the ticket's.
+    for (const [dialect, mutual] of [['3.0', '0'], ['2.1', '0']] as const) {
+      const r = await runPy<{ steps: Record<string, StepResult> }>('krb5_ops.py', ['login', String(live.port), dialect, 'alice', REALM, mutual, 'share'], { env: alice })
+      for (const s of ['login', 'put', 'get', 'list']) t.ok(r.steps[s]?.ok, `${dialect} mutual=${mutual}: ${s}`, { step: r.steps[s] })
+      t.equal(r.steps.get?.value, true, `${dialect} mutual=${mutual}: data read back`)
+    }
+  })
+
+  /** One SESSION_SETUP with `token` on a fresh 3.1.1 connection: its status and SPNEGO reply. */
+  const setupWith = async (token: Buffer): Promise<{ status: number, negState?: number, responseToken?: Buffer }> => {
+    const c = await TcpClient.open(live.port)
+    try {
+      await c.negotiate({ dialects: [0x0311] })
+      const r = await c.sessionSetupLeg(token)
+      const buf = outputSecBuf(r)
+      const resp = buf.length > 0 ? parseResp(buf) : {}
+      return { status: r.status, ...(resp.negState !== undefined ? { negState: resp.negState } : {}), ...(resp.responseToken !== undefined ? { responseToken: resp.responseToken } : {}) }
+    } finally { c.end() }
+  }
+  const token = async (args: string[]): Promise<Buffer> =>
+    Buffer.from((await runPy<{ token: string }>('krb5_ops.py', ['token', 'alice', REALM, ...args], { env: alice })).token, 'hex')
+
+  t.test('a replayed AP-REQ is refused', { skip: impMissing ?? false }, async t => {
+    kvno(alice)
+    const tok = await token(['0'])
+    const first = await setupWith(tok)
+    t.equal(first.status, 0, 'the first use logs in')
+    t.equal(first.negState, NegState.AcceptCompleted)
+    t.ok(first.responseToken !== undefined && first.responseToken.length > 0, 'with the AP-REP (mutual authentication)')
+    const from = live.logs.length
+    const again = await setupWith(tok)
+    t.equal(again.status, NtStatus.LOGON_FAILURE, 'the replay: STATUS_LOGON_FAILURE')
+    t.ok(await live.logged(/logon failure from .*: replay/, { from }), 'logged as a replay')
+  })
+
+  t.test('clock skew is refused', { skip: impMissing ?? false }, async t => {
+    kvno(alice)
+    const from = live.logs.length
+    const r = await setupWith(await token(['-3600']))
+    t.equal(r.status, NtStatus.LOGON_FAILURE)
+    t.ok(await live.logged(/logon failure from .*: clock-skew/, { from }), 'logged as clock skew')
+  })
+
+  t.test('an expired ticket is refused', { skip: impMissing ?? false }, async t => {
+    const from = live.logs.length
+    const r = await setupWith(await token(['0', realm.keytab, '7200']))
+    t.equal(r.status, NtStatus.LOGON_FAILURE)
+    t.ok(await live.logged(/logon failure from .*: ticket-expired/, { from }), 'logged as an expired ticket')
+  })
+
+  t.test('a corrupt token is refused', { skip: impMissing ?? false }, async t => {
+    kvno(alice)
+    const tok = await token(['0'])
+    const bad = Buffer.from(tok)
+    bad[bad.length - 20]! ^= 0x55 // inside the authenticator's ciphertext
+    let from = live.logs.length
+    t.equal((await setupWith(bad)).status, NtStatus.LOGON_FAILURE, 'a flipped byte')
+    t.ok(await live.logged(/logon failure from .*: (bad-integrity|malformed)/, { from }), 'logged')
+    from = live.logs.length
+    t.equal((await setupWith(tok.subarray(0, tok.length - 40))).status, NtStatus.LOGON_FAILURE, 'a truncated token')
+    t.ok(await live.logged(/logon failure from .*: malformed/, { from }), 'logged as malformed')
+  })
+
+  t.test('a ticket for a service principal not in our keytab is refused', async t => {
+    const from = live.logs.length
+    const r = await krbSmbclient(alice, 'ls', 'SMB3_11', [], 'other.test')
+    t.not(r.code, 0, 'smbclient fails')
+    t.match(r.stdout + r.stderr, /LOGON_FAILURE/)
+    t.ok(await live.logged(/logon failure from .*: wrong-principal/, { from }), 'logged as a wrong principal')
+  })
+}
