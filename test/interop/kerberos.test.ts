@@ -16,6 +16,8 @@ import { TcpClient } from '../helpers/tcp-client.js'
 import { outputSecBuf } from '../helpers/mem-client.js'
 import { OID_KRB5, OID_MS_KRB5, OID_NTLMSSP, parseInit, parseResp, NegState } from '../../src/auth/spnego.js'
 import { NtStatus } from '../../src/wire/ntstatus.js'
+import { deriveSessionKeys } from '../../src/crypto/kdf.js'
+import { Signer } from '../../src/crypto/signing.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const missing = kdcMissing()
@@ -130,8 +132,50 @@ function main (): void {
       return { status: r.status, ...(resp.negState !== undefined ? { negState: resp.negState } : {}), ...(resp.responseToken !== undefined ? { responseToken: resp.responseToken } : {}) }
     } finally { c.end() }
   }
-  const token = async (args: string[]): Promise<Buffer> =>
-    Buffer.from((await runPy<{ token: string }>('krb5_ops.py', ['token', 'alice', REALM, ...args], { env: alice })).token, 'hex')
+  const tokenAndKey = async (args: string[], flags: string[] = []): Promise<{ token: Buffer, key: Buffer }> => {
+    const r = await runPy<{ token: string, key: string }>('krb5_ops.py', ['token', ...flags, 'alice', REALM, ...args], { env: alice })
+    return { token: Buffer.from(r.token, 'hex'), key: Buffer.from(r.key, 'hex') }
+  }
+  const token = async (args: string[]): Promise<Buffer> => (await tokenAndKey(args)).token
+
+  t.test('the initiator subkey is the session key; signing, re-authentication and PreviousSessionId', { skip: impMissing ?? false }, async t => {
+    kvno(alice)
+    // Without mutual authentication GSSAPI's session key is the authenticator's subkey: the
+    // client knows it, so it can check the signature of the final SESSION_SETUP response.
+    const login = async (previous = 0n): Promise<{ c: TcpClient, status: number, signed: boolean }> => {
+      const { token: tok, key } = await tokenAndKey(['0'], ['--no-mutual', '--subkey'])
+      t.equal(key.length, 32, 'an AES-256 subkey')
+      const c = await TcpClient.open(live.port)
+      await c.negotiate({ dialects: [0x0311] })
+      const r = await c.sessionSetupLeg(tok, 1, previous)
+      if (r.status !== 0) return { c, status: r.status, signed: false }
+      c.sessionId = r.hdr.sessionId
+      const keys = deriveSessionKeys(0x0311, key, c.preauth, 128)
+      c.signer = new Signer(c.signingAlgorithm, keys.signingKey)
+      c.signAll = true
+      return { c, status: r.status, signed: c.verify(r) }
+    }
+    const a = await login()
+    try {
+      t.equal(a.status, 0, 'logged in')
+      t.ok(a.signed, 'the final response is signed with the key derived from the subkey')
+      t.equal((await a.c.treeConnect('share')).status, 0, 'signed requests accepted')
+      // Re-authentication with a fresh AP-REQ on the same session: the keys stay (MS-SMB2 3.3.5.5.2).
+      const { token: again } = await tokenAndKey(['0'], ['--no-mutual', '--subkey'])
+      const from = live.logs.length
+      const re = await a.c.sessionSetupLeg(again)
+      t.equal(re.status, 0, 're-authenticated')
+      t.ok(a.c.verify(re), 'signed with the session\'s key')
+      t.ok(await live.logged(/re-authenticated as SMBTS\.TEST\\alice \(Kerberos alice@SMBTS\.TEST\)/, { from }), 'logged')
+      t.equal((await a.c.echo()).status, 0, 'the session goes on')
+      // A new logon naming it as PreviousSessionId replaces it (MS-SMB2 3.3.5.5.3).
+      const b = await login(a.c.sessionId)
+      try {
+        t.equal(b.status, 0, 'the new session')
+        t.equal((await a.c.echo()).status, NtStatus.USER_SESSION_DELETED, 'the previous session is gone')
+      } finally { b.c.end() }
+    } finally { a.c.end() }
+  })
 
   t.test('a replayed AP-REQ is refused', { skip: impMissing ?? false }, async t => {
     kvno(alice)

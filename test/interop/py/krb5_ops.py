@@ -7,10 +7,12 @@ Usage:
       in the ccache of KRB5CCNAME (MUTUAL 1: the AP-REQ asks for mutual authentication and the
       session key is the AP-REP's subkey; 0: none, the ticket's key), then a put, a get and a list
       on SHARE, every request signed. Prints {"steps": {...}}.
-  krb5_ops.py token USER REALM SKEW [KEYTAB EXPIRED_SECONDS]
-      Prints {"token": hex}: a SPNEGO NegTokenInit (MS krb5) holding an AP-REQ with the ccache's
-      cifs/smbts.test ticket and an authenticator SKEW seconds off the clock. With KEYTAB, the
-      ticket is made here instead, with that keytab's key, and ended EXPIRED_SECONDS ago.
+  krb5_ops.py token [--no-mutual] [--subkey] USER REALM SKEW [KEYTAB EXPIRED_SECONDS]
+      Prints {"token": hex, "key": hex}: a SPNEGO NegTokenInit (MS krb5) holding an AP-REQ with the
+      ccache's cifs/smbts.test ticket and an authenticator SKEW seconds off the clock, asking for
+      mutual authentication unless --no-mutual, with an initiator subkey when --subkey. `key` is
+      the subkey, else the ticket's session key. With KEYTAB, the ticket is made here instead, with
+      that keytab's key, and ended EXPIRED_SECONDS ago.
 """
 import datetime
 import io
@@ -128,7 +130,7 @@ def forged_tgs(user, realm, keytab, expired_seconds):
     return {'KDC_REP': encoder.encode(tgs), 'cipher': cipher, 'sessionKey': session_key}
 
 
-def token(user, realm, skew, keytab=None, expired_seconds=0):
+def token(user, realm, skew, keytab=None, expired_seconds=0, mutual=True, subkey=False):
     tgs = forged_tgs(user, realm, keytab, expired_seconds) if keytab else ccache_tgs(user, realm)
     cipher, session_key = tgs['cipher'], tgs['sessionKey']
     rep = decoder.decode(tgs['KDC_REP'], asn1Spec=TGS_REP())[0]
@@ -137,7 +139,7 @@ def token(user, realm, skew, keytab=None, expired_seconds=0):
     ap = AP_REQ()
     ap['pvno'] = 5
     ap['msg-type'] = int(constants.ApplicationTagNumbers.AP_REQ.value)
-    ap['ap-options'] = constants.encodeFlags([constants.APOptions.mutual_required.value])
+    ap['ap-options'] = constants.encodeFlags([constants.APOptions.mutual_required.value] if mutual else [])
     seq_set(ap, 'ticket', ticket.to_asn1)
     auth = Authenticator()
     auth['authenticator-vno'] = 5
@@ -151,7 +153,13 @@ def token(user, realm, skew, keytab=None, expired_seconds=0):
     # (mutual 2, sequence 8, conf 0x10, integ 0x20), as GSSAPI initiators send it.
     auth['cksum'] = noValue
     auth['cksum']['cksumtype'] = 0x8003
-    auth['cksum']['checksum'] = struct.pack('<I', 16) + b'\0' * 16 + struct.pack('<I', 0x3a)
+    auth['cksum']['checksum'] = struct.pack('<I', 16) + b'\0' * 16 + struct.pack('<I', 0x3a if mutual else 0x38)
+    key = session_key
+    if subkey:
+        key = Key(cipher.enctype, os.urandom(len(session_key.contents)))
+        auth['subkey'] = noValue
+        auth['subkey']['keytype'] = cipher.enctype
+        auth['subkey']['keyvalue'] = key.contents
     ap['authenticator'] = noValue
     ap['authenticator']['etype'] = cipher.enctype
     ap['authenticator']['cipher'] = cipher.encrypt(session_key, 11, encoder.encode(auth), None)
@@ -159,7 +167,7 @@ def token(user, realm, skew, keytab=None, expired_seconds=0):
     blob['MechTypes'] = [TypesMech['MS KRB5 - Microsoft Kerberos 5']]
     blob['MechToken'] = bytes([ASN1_AID]) + asn1encode(bytes([ASN1_OID]) + asn1encode(
         TypesMech['KRB5 - Kerberos 5']) + KRB5_AP_REQ + encoder.encode(ap))
-    print(json.dumps({'token': blob.getData().hex()}))
+    print(json.dumps({'token': blob.getData().hex(), 'key': key.contents.hex()}))
 
 
 if __name__ == '__main__':
@@ -167,6 +175,9 @@ if __name__ == '__main__':
     if a[0] == 'login':
         login(*a[1:7])
     elif a[0] == 'token':
-        token(a[1], a[2], int(a[3]), a[4] if len(a) > 4 else None, int(a[5]) if len(a) > 5 else 0)
+        flags = [x for x in a[1:] if x.startswith('--')]
+        a = [x for x in a if not x.startswith('--')]
+        token(a[1], a[2], int(a[3]), a[4] if len(a) > 4 else None, int(a[5]) if len(a) > 5 else 0,
+              mutual='--no-mutual' not in flags, subkey='--subkey' in flags)
     else:
         raise SystemExit(__doc__)
