@@ -7,13 +7,16 @@
 //   native/src/fsops.c). A failed syscall rejects with an Error carrying `code` (errno name,
 //   'ENOENT'), `errno` (positive number) and `syscall`. Bad arguments reject with a
 //   TypeError/RangeError (`code` ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE).
+//   gssAccept too (native/src/gss.c): the Kerberos acceptor reads the keytab and writes the replay
+//   cache there; it resolves with the GSS status, never rejects for a refused token.
 // - On the calling (JS) thread, synchronously, holding it for as long as their syscalls take:
 //   the *Now calls (openat2Now, statxXattrNow, openStatNow, closeNow, fcntlSetflNow, pwriteNow,
 //   fsTypeNow, sleepsNow; native/src/fsnow.c), which return the result or -errno and never throw
 //   for an errno; the socket calls (listenTcp, peerName, setNoDelay, sendNow, fdSocket, sendFd,
 //   recvFd; native/src/sock.c),
 //   which throw that same Error for a failed syscall; wakeProbe, which also starts a thread of its
-//   own to drive the other end; aeadNow; counters. Bad arguments throw.
+//   own to drive the other end; aeadNow; counters; gssGetMic, gssVerifyMic, gssRelease. Bad
+//   arguments throw.
 // - The io_uring Ring (src/io/ring.ts, native/src/ring*.c) runs on this thread too: its preps,
 //   submits and completion callbacks, and with DEFER_TASKRUN the event loop's sleep itself.
 //

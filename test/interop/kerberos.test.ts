@@ -72,6 +72,8 @@ function main (): void {
 
   const cases: Array<[string, string, string[], RegExp]> = [
     ['SMB2_10', 'plain', [], /dialect 0x210/],
+    ['SMB2_10', 'signed', ['--client-protection=sign'], /dialect 0x210, signing HmacSha256 \(required\)/],
+    ['SMB3_00', 'plain', [], /dialect 0x300/],
     ['SMB3_00', 'signed', ['--client-protection=sign'], /dialect 0x300, signing AesCmac \(required\)/],
     ['SMB3_11', 'plain', [], /dialect 0x311/],
     ['SMB3_11', 'signed', ['--client-protection=sign'], /dialect 0x311, signing \w+ \(required\)/],
