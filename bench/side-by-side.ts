@@ -4,7 +4,7 @@
 //
 //   npm run bench                      # full: 1 GiB, 5,000 files, 3 rounds (~15 min on 2 cores)
 //   npm run bench -- --quick           # 64 MiB, 500 files, 1 round, 2 s torture runs
-//   npm run bench -- --variants uring  # smbts variants: uring (default start), uring-plain (SMBTS_RING=plain), net (--no-uring), w2 (--workers 2)
+//   npm run bench -- --variants uring  # smbts variants: uring (default start: one worker per core), uring-plain (SMBTS_RING=plain), net (--no-uring), w1 (--workers 1), w2 (--workers 2)
 //   npm run bench -- --only multi --variants uring,w2   # 8 clients from 8 loopback addresses (bench/bind-src.c)
 //   npm run bench -- --no-build --out /tmp/r.md --note "text"
 //
@@ -206,6 +206,8 @@ async function startSmbts (work: string, mnt: string, variant: string, port: num
   if (variant === 'net') args.push('--no-uring')
   // w2: two worker processes behind the steering program, one locking store (issue 13).
   if (variant === 'w2') args.push('--workers', '2')
+  // w1: one process, no supervisor (the default before workers were).
+  if (variant === 'w1') args.push('--workers', '1')
   // uring: the default start (the self-check picks the ring); uring-plain: a ring without DEFER_TASKRUN.
   const ringEnv = variant === 'uring-plain' ? { SMBTS_RING: 'plain' } : {}
   const logPath = join(base, 'smbts.log')
@@ -214,7 +216,7 @@ async function startSmbts (work: string, mnt: string, variant: string, port: num
   closeSync(log)
   await waitPort(port, 20_000)
   // With workers the supervisor listens first; the workers' start-up lines come once they are ready.
-  if (variant === 'w2') for (let i = 0; i < 200 && !readFileSync(logPath, 'utf8').includes('workers ready'); i++) await sleep(100)
+  for (let i = 0; i < 200 && readFileSync(logPath, 'utf8').includes('[sup]') && !readFileSync(logPath, 'utf8').includes('workers ready'); i++) await sleep(100)
   const name = variant === 'uring' ? 'smbts' : `smbts (${variant})`
   // What the server's start-up self-check measured and chose, and which transport it runs.
   const startLog = readFileSync(logPath, 'utf8').split('\n')

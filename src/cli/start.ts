@@ -4,7 +4,8 @@
 // `smbts start && smbclient ...` works. The pid file (/run/smbts.lock) keeps a second instance
 // out; SIGTERM/SIGINT close the server gracefully, SIGHUP reloads it.
 //
-// With `--workers N` / `server workers = N` (N > 1) this process is the supervisor
+// With several workers (`--workers N`, `server workers = N`, or 0 — the default — for one per
+// core on a machine of more than one) this process is the supervisor
 // (src/transport/supervisor.ts): it holds the pid file, the listeners and the steering program,
 // and runs N workers, each this program's hidden `worker` command (src/cli/worker.ts). Signals
 // reach the supervisor, which passes them on. With one worker nothing of that runs: the server is
@@ -12,10 +13,12 @@
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
 import { defaultConfig, loadConfig, type GlobalConfig } from '../config/config.js'
 import { createLogger, tagLines } from '../control/log.js'
+import { SMBTS_MAX_WORKERS } from '../transport/steer.js'
 import { listenHosts, SUPERVISOR_TAG, type InheritedListener, type WorkerContext } from '../transport/worker.js'
 import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH } from '../config/paths.js'
 import { CliError, errorMessage, type CliIO } from './io.js'
@@ -49,7 +52,7 @@ export interface StartArgs {
   uring: boolean
   pidFile: string
   logFile: string
-  /** Worker processes (undefined: the config's `server workers`, default 1). */
+  /** Worker processes (undefined: the config's `server workers`; 0, its default: one per core). */
   workers?: number
   /** false: --no-bpf, no steering program even where it would load. */
   bpf?: boolean
@@ -103,6 +106,27 @@ function checkConfig (configPath: string | undefined, io: CliIO): void {
   for (const w of config.warnings) io.err(`smbts: warning: ${w}`)
 }
 
+/**
+ * How many processes serve, from `--workers` or `server workers` (`asked`): a number as given;
+ * 0, the default, one per core — and one when the workers could not share their locking store
+ * (`nativeError`: the addon is not built), which is said rather than failed, since nobody asked
+ * for workers. One core gives one process: a supervisor would only add a hop.
+ */
+export function chooseWorkers (asked: number, cores: number, nativeError?: string): { workers: number, note?: string } {
+  if (asked > 0) return { workers: asked }
+  const perCore = Math.max(1, Math.min(cores, SMBTS_MAX_WORKERS))
+  if (perCore > 1 && nativeError !== undefined) {
+    return { workers: 1, note: `serving from one process, not one per core (${perCore}): worker processes share their locking store through the native addon, which is unavailable (${nativeError})` }
+  }
+  return { workers: perCore }
+}
+
+/** Why the native addon cannot be used, or undefined; loaded only when the answer matters. */
+async function nativeProblem (): Promise<string | undefined> {
+  const { nativeAvailable, nativeLoadError } = await import('../io/native.js')
+  return nativeAvailable ? undefined : (nativeLoadError?.message ?? 'not built')
+}
+
 /** Runs the server in this process until SIGTERM/SIGINT; resolves once it has closed. */
 export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps = {}): Promise<void> {
   const signals = deps.signals ?? process
@@ -112,9 +136,11 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
   if (other !== undefined && other !== process.pid) throw new CliError(`the server is already running (pid ${other}, ${args.pidFile})`)
   if (process.env[DAEMON_ENV] === undefined) checkConfig(paths.configPath, io)
   const global = paths.configPath !== undefined ? loadConfig(paths.configPath).global : undefined
-  const workers = args.workers ?? global?.serverWorkers ?? 1
-  if (workers > 1) {
-    await runSupervisor(args, io, deps, workers, paths, global)
+  const asked = args.workers ?? global?.serverWorkers ?? 0
+  const chosen = chooseWorkers(asked, availableParallelism(), asked === 0 ? await nativeProblem() : undefined)
+  if (chosen.note !== undefined) io.err(`smbts: ${chosen.note}`)
+  if (chosen.workers > 1) {
+    await runSupervisor(args, io, deps, chosen.workers, asked === 0, paths, global)
     return
   }
   const startServer = deps.startServer ?? await importStartServer()
@@ -166,7 +192,7 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
  * `start` with several workers: this process supervises (src/transport/supervisor.ts) until
  * SIGTERM/SIGINT; SIGHUP reaches every worker. Resolves once every worker has stopped.
  */
-async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, workers: number,
+async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, workers: number, perCore: boolean,
   paths: { configPath?: string, pwddbPath?: string }, global: GlobalConfig | undefined): Promise<void> {
   const signals = deps.signals ?? process
   const { startSupervisor } = await import('../transport/supervisor.js')
@@ -185,7 +211,7 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
   acquirePidFile(args.pidFile)
   let supervisor
   try {
-    log.info(`supervisor (pid ${process.pid}): starting ${workers} workers`)
+    log.info(`supervisor (pid ${process.pid}): starting ${workers} workers${perCore ? ', one per core (server workers = 0)' : ''}`)
     supervisor = await startSupervisor({
       workers,
       hosts: listenHosts(g),
@@ -224,7 +250,8 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
       try {
         if (paths.configPath !== undefined) {
           const next = loadConfig(paths.configPath).global
-          if (args.workers === undefined && next.serverWorkers !== workers) log.warn(`server workers = ${next.serverWorkers}: takes effect at the next start (${workers} run now)`)
+          const wanted = chooseWorkers(next.serverWorkers, availableParallelism()).workers
+          if (args.workers === undefined && wanted !== workers) log.warn(`server workers = ${next.serverWorkers}: takes effect at the next start (${workers} run now)`)
         }
       } catch (e) {
         log.warn(`reload: ${errorMessage(e)}`)
@@ -317,7 +344,7 @@ export async function runStart (args: StartArgs, io: CliIO, deps: StartDeps = {}
 }
 
 function parseWorkers (v: string): number {
-  if (!/^\d+$/.test(v) || +v < 1 || +v > 64) throw new InvalidArgumentError('a number of workers from 1 to 64')
+  if (!/^\d+$/.test(v) || +v > SMBTS_MAX_WORKERS) throw new InvalidArgumentError(`a number of workers from 1 to ${SMBTS_MAX_WORKERS}, or 0 for one per core`)
   return +v
 }
 
@@ -335,7 +362,7 @@ export function registerStart (program: Command, io: CliIO): void {
     .option('-P, --pwddb <file>', `user database (default: ${DEFAULT_PWDDB_PATH} if it exists)`)
     .option('--control-dir <dir>', 'where to mount the control files', DEFAULT_CONTROL_DIR)
     .option('--no-uring', 'use plain node:fs/net instead of io_uring')
-    .option('-w, --workers <n>', 'worker processes behind the port (overrides server workers; default 1)', parseWorkers)
+    .option('-w, --workers <n>', 'worker processes behind the port (overrides server workers; 0, the default: one per core)', parseWorkers)
     .option('--no-bpf', 'with several workers: no BPF steering (the kernel spreads connections, no client affinity)')
     .option('--pid-file <file>', 'pid file that keeps a second server out', DEFAULT_LOCK_PATH)
     .option('--log-file <file>', 'where a daemon writes its output', DEFAULT_LOG_PATH)

@@ -48,6 +48,8 @@ export interface KerberosConfig {
 
 export interface ShareConfig {
   name: string; path: string; comment: string; browseable: boolean; available: boolean
+  /** The volume label clients see (Samba's `volume`; the share's name unless set). */
+  volume: string
   readOnly: boolean; guestOk: boolean; validUsers: string[]; invalidUsers: string[]
   readList: string[]; writeList: string[]; adminUsers: string[]; hostsAllow: string[]; hostsDeny: string[]
   createMask: number; directoryMask: number; followSymlinks: boolean; oplocks: boolean; level2Oplocks: boolean
@@ -294,6 +296,7 @@ function buildShare (
     name,
     path,
     comment: str(slots, 'comment'),
+    volume: str(slots, 'volume') !== '' ? str(slots, 'volume') : name,
     browseable: bool(slots, 'browseable'),
     available: bool(slots, 'available'),
     readOnly: bool(slots, 'read only'),

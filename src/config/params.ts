@@ -152,9 +152,9 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   g({ name: 'busy poll', type: 'int', default: '100', min: 0, max: 1000000 }),
   // smbts: processes serving clients, each with its own io_uring ring, behind one port; a
   // supervisor holds the listeners and the BPF program that keeps a client on one worker. 64 is
-  // SMBTS_MAX_WORKERS (bpf/steer.h).
-  // The default becomes the number of cores once the locking store shares state across workers.
-  g({ name: 'server workers', type: 'int', default: '1', min: 1, max: 64 }),
+  // SMBTS_MAX_WORKERS (bpf/steer.h). 0, the default: one per core (os.availableParallelism), and
+  // one process when the native addon the workers share their store through is missing.
+  g({ name: 'server workers', type: 'int', default: '0', min: 0, max: 64 }),
   // smbts: seconds a connection may take to negotiate and authenticate; and the window in which a
   // message in progress, or replies piled up unread, must move at least 64 KiB (a client sending
   // a header a byte a second, or never reading its replies, is cut off; a slow link is not).
@@ -180,6 +180,8 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
 export const SHARE_PARAMS: readonly ParamDef[] = [
   s({ name: 'path', type: 'string', default: '', aliases: ['directory'] }),
   s({ name: 'comment', type: 'string', default: '' }),
+  // Samba: the volume label clients see (FileFsVolumeInformation); empty: the share's name.
+  s({ name: 'volume', type: 'string', default: '' }),
   s({ name: 'browseable', type: 'bool', default: 'yes', aliases: ['browsable'] }),
   s({ name: 'available', type: 'bool', default: 'yes' }),
   s({

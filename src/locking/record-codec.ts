@@ -5,14 +5,15 @@
 //
 //   record  := kind:u8 body
 //   file    := flags:u8 (1 deletePending, 2 deleting present) [deleting:owner]
-//              n:u32 open*n  n:u32 owner*n (inFlight)  n:u32 owner*n (watchers)
+//              n:u32 open*n  n:u32 owner*n (inFlight)  n:u32 owner*n (watchers)  n:u32 lock*n
 //   open    := owner access:u32 share:u32 state:u8 level:u8 breakTo:u8 closing:u8
+//   lock    := owner (the open's) offset:u64 length:u64 exclusive:u8
 //   name    := hasHolder:u8 [holder:owner] n:u32 owner*n (queue)
 //   count   := n:u32 owner*n (a worker's part: its owner fields, the count in `id`)
 //   guid    := as count (the workers serving one ClientGuid, each with its connections)
 //   owner   := w:i16 g:u32 id:f64
 import type { Codec } from './record-db.js'
-import type { CountRec, FileRec, GuidRec, LockRecord, NameRec, OpenRec, Owner } from './store.js'
+import type { CountRec, FileRec, GuidRec, LockRecord, NameRec, OpenRec, Owner, RangeLockRec } from './store.js'
 import { OplockState } from './oplocks.js'
 import type { OplockLevel } from '../wire/constants.js'
 
@@ -22,6 +23,7 @@ const KIND_COUNT = 3
 const KIND_GUID = 4
 const OWNER_BYTES = 14
 const OPEN_BYTES = OWNER_BYTES + 12
+const LOCK_BYTES = OWNER_BYTES + 17
 const STATES = [OplockState.None, OplockState.Held, OplockState.Breaking, OplockState.Closed] as const
 
 class Writer {
@@ -36,6 +38,7 @@ class Writer {
 
   u8 (v: number): void { this.room(1); this.b[this.off++] = v }
   u32 (v: number): void { this.room(4); this.b.writeUInt32LE(v >>> 0, this.off); this.off += 4 }
+  u64 (v: bigint): void { this.room(8); this.b.writeBigUInt64LE(v, this.off); this.off += 8 }
   count (n: number, each: number): void { this.u32(n); this.room(n * each) }
   owner (o: Owner): void {
     this.room(OWNER_BYTES)
@@ -53,6 +56,7 @@ class Reader {
   constructor (private readonly b: Buffer) {}
   u8 (): number { return this.b[this.off++]! }
   u32 (): number { const v = this.b.readUInt32LE(this.off); this.off += 4; return v }
+  u64 (): bigint { const v = this.b.readBigUInt64LE(this.off); this.off += 8; return v }
   owner (): Owner {
     const o = { w: this.b.readInt16LE(this.off), g: this.b.readUInt32LE(this.off + 2), id: this.b.readDoubleLE(this.off + 6) }
     this.off += OWNER_BYTES
@@ -85,6 +89,14 @@ function encodeFile (w: Writer, r: FileRec): void {
     w.count(list.length, OWNER_BYTES)
     for (const o of list) w.owner(o)
   }
+  const locks = r.locks ?? []
+  w.count(locks.length, LOCK_BYTES)
+  for (const l of locks) {
+    w.owner(l)
+    w.u64(l.off)
+    w.u64(l.len)
+    w.u8(l.x ? 1 : 0)
+  }
 }
 
 function decodeFile (rd: Reader): FileRec {
@@ -103,6 +115,12 @@ function decodeFile (rd: Reader): FileRec {
   const watchers = rd.owners()
   if (inFlight.length > 0) r.inFlight = inFlight
   if (watchers.length > 0) r.watchers = watchers
+  const nLocks = rd.u32()
+  if (nLocks > 0) {
+    const locks: RangeLockRec[] = new Array(nLocks)
+    for (let i = 0; i < nLocks; i++) locks[i] = { ...rd.owner(), off: rd.u64(), len: rd.u64(), x: rd.u8() === 1 }
+    r.locks = locks
+  }
   return r
 }
 

@@ -22,6 +22,7 @@ import {
 } from './oplocks.js'
 import { sharingConflict, type ShareModeEntry } from './share-modes.js'
 import { UNCHANGED, type RecordDb } from './record-db.js'
+import { ioConflicts, lockConflicts, type HeldLock, type Range } from './byte-range.js'
 
 /** Who holds an entry: a worker (its slot and the generation of the process in it) and an id unique in that process. */
 export interface Owner { w: number, g: number, id: number }
@@ -46,9 +47,17 @@ export interface FileRec {
   deleting?: Owner
   /** Opens past their breaks, not registered yet (OpenTicket): no oplock is granted meanwhile. */
   inFlight?: Owner[]
-  /** Waits to resume when a break of this file ends or an open of it closes. */
+  /** Waits to resume when a break of this file ends, an open of it closes or a lock goes. */
   watchers?: Owner[]
+  /** Byte-range locks (MS-FSA 2.1.5.8) in the order taken, each owned by its open (`id`: the open's). */
+  locks?: RangeLockRec[]
 }
+
+/** A byte-range lock held by the open named by its owner fields. */
+export interface RangeLockRec extends Owner, Range { x: boolean }
+
+/** A byte-range lock asked for: its range, exclusive or shared. */
+export interface LockRequest extends Range { exclusive: boolean }
 
 /** A name being created: one CREATE at a time (create.ts), the others queued. */
 export interface NameRec { kind: 'name', holder?: Owner, queue: Owner[] }
@@ -150,11 +159,12 @@ export class LockingStore {
 
   /** Drops what dead workers left in `r`; true when something was dropped. */
   private purge (r: FileRec): boolean {
-    const before = r.opens.length + (r.inFlight?.length ?? 0) + (r.watchers?.length ?? 0)
+    const before = r.opens.length + (r.inFlight?.length ?? 0) + (r.watchers?.length ?? 0) + (r.locks?.length ?? 0)
     r.opens = r.opens.filter(o => this.live(o))
     if (r.inFlight !== undefined) r.inFlight = r.inFlight.filter(o => this.live(o))
     if (r.watchers !== undefined) r.watchers = r.watchers.filter(o => this.live(o))
-    let dropped = before !== r.opens.length + (r.inFlight?.length ?? 0) + (r.watchers?.length ?? 0)
+    if (r.locks !== undefined) r.locks = nonEmpty(r.locks.filter(o => this.live(o)))
+    let dropped = before !== r.opens.length + (r.inFlight?.length ?? 0) + (r.watchers?.length ?? 0) + (r.locks?.length ?? 0)
     if (r.deleting !== undefined && !this.live(r.deleting)) { r.deleting = undefined; dropped = true }
     // Pending deletion needs an open to carry it out at its close (or a close doing it).
     if (r.deletePending && r.deleting === undefined && r.opens.length === 0) { r.deletePending = undefined; dropped = true }
@@ -398,6 +408,8 @@ export class LockingStore {
   beginClose (o: FileOpen, deleteOnClose: boolean): CloseDecision {
     const me: Owner = { w: this.peers.slot, g: this.peers.generation, id: o.id }
     const d = this.updateFile(o.key, (r) => {
+      // Its byte-range locks go with its share mode; whoever waits for one looks again.
+      const woken = releaseLocks(r, me)
       const i = r.opens.findIndex(x => same(x, me))
       const e = i >= 0 ? r.opens[i] : undefined
       if (e !== undefined) e.closing = true
@@ -413,9 +425,10 @@ export class LockingStore {
         transition(e, { type: 'close' })
         r.opens.splice(i, 1)
       }
-      return { lastOne, deleteNow, done }
+      return { lastOne, deleteNow, done, woken }
     })
     if (d.done) this.closedEarly.add(o.id)
+    this.wake(d.woken)
     return { lastOne: d.lastOne, deleteNow: d.deleteNow }
   }
 
@@ -438,6 +451,97 @@ export class LockingStore {
       return takeWatchers(r)
     })
     this.wake(woken)
+  }
+
+  // --- byte-range locks (MS-FSA 2.1.5.8, 2.1.5.9; byte-range.ts) ---------------------------------
+
+  /** The live locks of `r`, as seen by the open `me`. */
+  private heldBy (r: FileRec | undefined, me: Owner): HeldLock[] {
+    const out: HeldLock[] = []
+    for (const l of r?.locks ?? []) if (this.live(l)) out.push({ off: l.off, len: l.len, exclusive: l.x, mine: same(l, me) })
+    return out
+  }
+
+  private ownerOf (o: FileOpen): Owner { return { w: this.peers.slot, g: this.peers.generation, id: o.id } }
+
+  /**
+   * Takes `locks` for open `o`, all or none, in one update (nobody sees half of them): -1 when
+   * taken, else the index of the first that conflicts with the file's locks or with one before
+   * it in `locks`.
+   */
+  tryLock (o: FileOpen, locks: readonly LockRequest[]): number {
+    const me = this.ownerOf(o)
+    return this.updateFile(o.key, (r) => {
+      const held = this.heldBy(r, me)
+      for (const [i, l] of locks.entries()) {
+        if (lockConflicts(held, l)) return i
+        held.push({ ...l, mine: true })
+      }
+      r.locks = [...(r.locks ?? []), ...locks.map(l => ({ ...me, off: l.off, len: l.len, x: l.exclusive }))]
+      return -1
+    })
+  }
+
+  /**
+   * A lock that waits (MS-SMB2 3.3.5.14.2 without FAIL_IMMEDIATELY): taken at once when it can
+   * be; otherwise `goAsync` is called (once) and the lock is taken when the range frees — an
+   * unlock, a close, the death of the holder's worker — or the wait is aborted (CANCEL, LOGOFF,
+   * disconnect: the signal's reason is thrown).
+   */
+  async lock (o: FileOpen, lock: LockRequest, goAsync: () => AbortSignal): Promise<void> {
+    const open = this.ownerOf(o)
+    const me = this.owner()
+    let signal: AbortSignal | undefined
+    for (;;) {
+      const got = this.updateFile(o.key, (r) => {
+        r.watchers = r.watchers?.filter(x => !same(x, me))
+        if (lockConflicts(this.heldBy(r, open), lock)) {
+          (r.watchers ??= []).push(me)
+          return false
+        }
+        (r.locks ??= []).push({ ...open, off: lock.off, len: lock.len, x: lock.exclusive })
+        return true
+      })
+      if (got) return
+      const woken = this.waitFor(me.id)
+      try {
+        signal ??= goAsync()
+      } catch (e) {
+        this.forgetWatcher(o.key, me)
+        throw e
+      }
+      await this.untilWoken(woken, signal, () => { this.forgetWatcher(o.key, me) })
+    }
+  }
+
+  /**
+   * MS-FSA 2.1.5.9: removes the lock of `o` on exactly `range` (an exclusive one before a shared
+   * one on the same range); false when it holds none there (STATUS_RANGE_NOT_LOCKED).
+   */
+  unlock (o: FileOpen, range: Range): boolean {
+    const me = this.ownerOf(o)
+    const woken = this.updateFile(o.key, (r) => {
+      const mine = (r.locks ?? []).filter(l => same(l, me) && l.off === range.off && l.len === range.len)
+      const gone = mine.find(l => l.x) ?? mine[0]
+      if (gone === undefined) return undefined
+      r.locks = nonEmpty(r.locks!.filter(l => l !== gone))
+      return takeWatchers(r)
+    })
+    if (woken === undefined) return false
+    this.wake(woken)
+    return true
+  }
+
+  /** Whether a read (or write) of `range` through `o` conflicts with the file's locks (FILE_LOCK_CONFLICT). */
+  ioConflict (o: FileOpen, range: Range, write: boolean): boolean {
+    const r = this.readFile(o.key)
+    if (r?.locks === undefined) return false
+    return ioConflicts(this.heldBy(r, this.ownerOf(o)), range, write)
+  }
+
+  /** The locks of `key` (tests, diagnostics). */
+  locksOf (key: string): Array<Range & { w: number, id: number, exclusive: boolean }> {
+    return (this.readFile(key)?.locks ?? []).filter(l => this.live(l)).map(l => ({ w: l.w, id: l.id, off: l.off, len: l.len, exclusive: l.x }))
   }
 
   // --- name locks -----------------------------------------------------------------------------
@@ -713,6 +817,16 @@ export class LockingStore {
     }
   }
 }
+
+/** The locks of `me` removed from `r`; the watchers to wake when there were any. */
+function releaseLocks (r: FileRec, me: Owner): Owner[] {
+  if (r.locks === undefined || !r.locks.some(l => same(l, me))) return []
+  r.locks = nonEmpty(r.locks.filter(l => !same(l, me)))
+  return takeWatchers(r)
+}
+
+/** A list kept only while it holds something (records stay small). */
+function nonEmpty<T> (a: T[]): T[] | undefined { return a.length > 0 ? a : undefined }
 
 /** The watchers of `r`, taken from it: each will look again. */
 function takeWatchers (r: FileRec): Owner[] {

@@ -104,6 +104,13 @@ export class Open {
   oplock?: FileOpen
   /** IPC$ named pipe: the RPC endpoint behind it. */
   pipe?: RpcPipe
+  /** Aborted as the open closes: what waits on it (a LOCK that waits) ends with it. */
+  private closing?: AbortController
+
+  get closeSignal (): AbortSignal { return (this.closing ??= new AbortController()).signal }
+
+  /** Ends every wait on this open with `reason` (its close). */
+  endWaits (reason: Error): void { this.closing?.abort(reason) }
 
   constructor (
     readonly fileId: { persistent: bigint, volatile: bigint },

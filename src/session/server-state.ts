@@ -15,6 +15,35 @@ import type { SpnegoKerberos } from '../auth/spnego-server.js'
 
 export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
 
+/**
+ * SessionId layout: bit 46 always set (never 0, never -1, and far from the small numbers a
+ * client might guess), the worker's slot in bits 40-45 and the low byte of its generation in
+ * bits 32-39, a counter advanced by a random step in bits 0-31. One process is slot 0,
+ * generation 0. Two workers never hand out one id; a worker restarted in its slot does not
+ * reissue its predecessor's ids (unless 256 generations came between).
+ */
+const SESSION_ID_MARK = 0x0000_4000_0000_0000n
+const SESSION_COUNTER_MASK = 0xffff_ffffn
+
+function sessionIdPrefix (slot: number, generation: number): bigint {
+  return SESSION_ID_MARK | (BigInt(slot & 0x3f) << 40n) | (BigInt(generation & 0xff) << 32n)
+}
+
+/** The worker slot whose process made `id`, or undefined when no process of ours did. */
+export function sessionIdSlot (id: bigint): number | undefined {
+  return (id & ~0x3f_ff_ffff_ffffn) === SESSION_ID_MARK ? Number((id >> 40n) & 0x3fn) : undefined
+}
+
+/** What a worker can ask of the others about their sessions. */
+export interface SessionPeers {
+  readonly slot: number
+  /**
+   * MS-SMB2 3.3.5.5.3 across workers: worker `slot` drops its session `previous` if it belongs
+   * to `user` (replaced by `by` on this worker). Best effort, like every message between workers.
+   */
+  dropPreviousSession (slot: number, previous: bigint, user: string, by: bigint): void
+}
+
 export class ServerState {
   readonly serverGuid = randomBytes(16)
   readonly startTime = filetimeNow()
@@ -26,6 +55,9 @@ export class ServerState {
   locks: LockingStore
   shares = new Map<string, ShareEntry>()
   private lastSessionId = 0n
+  private sessionIdPrefix = sessionIdPrefix(0, 0)
+  /** The other workers' sessions, as far as this process can act on them (none: one process). */
+  sessionPeers: SessionPeers | undefined
   private lastFileId = 0n
   readonly limits: ConnectionLimits = new ConnectionLimits(this)
   /** Open connections on the ring transport (the node:net one counts through `limits`). */
@@ -86,10 +118,24 @@ export class ServerState {
     return entry.fs
   }
 
-  /** MS-SMB2 3.3.5.5.1: a new SessionId, never 0 nor -1, never reused while the server runs. */
+  /**
+   * MS-SMB2 3.3.5.5.1: a new SessionId, never 0 nor -1, not reused while the server runs. Its
+   * bits say which process made it (SessionIdLayout), so a worker can find another's session.
+   */
   newSessionId (): bigint {
-    this.lastSessionId += 1n + BigInt(randomBytes(1)[0] & 0x0f)
-    return this.lastSessionId | 0x0000_4000_0000_0000n
+    do {
+      this.lastSessionId = (this.lastSessionId + 1n + BigInt(randomBytes(1)[0] & 0x0f)) & SESSION_COUNTER_MASK
+    } while (this.sessions.has(this.sessionIdPrefix | this.lastSessionId))
+    return this.sessionIdPrefix | this.lastSessionId
+  }
+
+  /**
+   * With worker processes: this process is worker `slot` of `generation`, and `peers` reaches the
+   * others (a PreviousSessionId made by another worker is dropped there).
+   */
+  joinWorkers (slot: number, generation: number, peers: SessionPeers): void {
+    this.sessionIdPrefix = sessionIdPrefix(slot, generation)
+    this.sessionPeers = peers
   }
 
   newFileId (): bigint {

@@ -1,11 +1,14 @@
 // Teardown is safe by construction: an object is marked dead first (so every later lookup,
 // in the same compound or elsewhere, refuses it), then its children are closed.
 import type { ServerState } from './server-state.js'
+import { NtStatusError } from '../wire/errors.js'
+import { NtStatus } from '../wire/ntstatus.js'
 import { SessionState, type Open, type Session, type TreeConnect } from '../session/model.js'
 
 export async function closeOpen (server: ServerState, open: Open): Promise<void> {
   if (!open.alive) return
   open.alive = false
+  open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the open closed while its lock waited'))
   open.tree.session.opens.delete(open.fileId.volatile)
   open.tree.opens.delete(open)
   open.pipe?.close()
@@ -53,4 +56,16 @@ export async function teardownSession (server: ServerState, session: Session): P
   server.sessions.delete(session.sessionId)
   server.locks.shareCount('sessions', server.activeSessions())
   for (const tree of [...session.trees.values()]) await teardownTree(server, tree)
+}
+
+/**
+ * MS-SMB2 3.3.5.5.3: the session `previous` of this process is removed when it is a named user's
+ * and the same one (`user`, case-insensitively) that the new session `by` authenticated as.
+ */
+export function replacePreviousSession (server: ServerState, previous: bigint, user: string, by: bigint, who = user): void {
+  const old = server.sessions.get(previous)
+  if (old === undefined || old.state === SessionState.InProgress || old.isGuest || old.isAnonymous) return
+  if (old.user.toLowerCase() !== user.toLowerCase()) return
+  server.log.info(`session 0x${by.toString(16)} replaces 0x${previous.toString(16)} of ${who} (PreviousSessionId): the old session is removed`)
+  void teardownSession(server, old)
 }

@@ -9,7 +9,8 @@ import { close, echo, flush, read, write } from './commands/io.js'
 import { queryDirectory } from './commands/query-directory.js'
 import { queryInfo, setInfo } from './commands/query-info.js'
 import { ioctl } from './commands/ioctl.js'
-import { changeNotify, lock } from './commands/unsupported.js'
+import { changeNotify } from './commands/unsupported.js'
+import { lock } from './commands/lock.js'
 import { oplockBreak } from './commands/oplock-break.js'
 
 export interface CommandRow {

@@ -13,6 +13,7 @@ import { NtStatusError, ProtocolError } from '../../src/wire/errors.js'
 import { DecryptError, decodeTransformHeader, openTransform, sealTransform, cipherKeyBits } from '../../src/crypto/encryption.js'
 import { decodeNegotiateRequest, peekNegotiateClientGuid } from '../../src/smb2/commands/negotiate.wire.js'
 import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
+import { decodeLockElements } from '../../src/smb2/commands/lock.js'
 import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
 import { decodeOid, encodeInit, encodeResp, encodeOid, parseInit, parseResp, OID_NTLMSSP, OID_KRB5, OID_MS_KRB5, OID_SPNEGO } from '../../src/auth/spnego.js'
 import { AuthFormatError } from '../../src/auth/errors.js'
@@ -34,7 +35,7 @@ import { NdrError, NdrReader } from '../../src/rpc/ndr.js'
 import { openRpcPipe, RpcPipeError } from '../../src/rpc/endpoint.js'
 import { parseConfigText } from '../../src/config/config.js'
 import { ConfigError } from '../../src/config/errors.js'
-import { MemClient, memServer, negotiateBody, smb1Negotiate, createBody } from '../helpers/mem-client.js'
+import { MemClient, memServer, negotiateBody, smb1Negotiate, createBody, lockBody } from '../helpers/mem-client.js'
 import { authenticateMessage, negotiateMessage } from '../helpers/ntlm-client.js'
 
 const AREA = 'decoders'
@@ -244,6 +245,27 @@ target({
     if (input.length < 64 + 56) return // the dispatcher's StructureSize check
     const r = run({ errors: [NtStatusError] }, input, () => decodeCreateRequest(input))
     if (r !== undefined) for (const x of r.contexts) must(x.data.length <= input.length && x.name.length > 0, 'create context outside the message')
+  },
+})
+
+// ------------------------------------------------------------------ LOCK elements
+
+const lockArb = fc.record({
+  elements: fc.array(fc.record({ off: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), len: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), flags: fc.oneof(fc.constantFrom(1, 2, 4, 0x11, 0x12, 0), fc.nat()) }), { maxLength: 6 }),
+  count: fc.option(fc.nat({ max: 0xffff }), { nil: undefined }),
+}).map(o => {
+  const body = lockBody({ persistent: 1n, volatile: 2n }, o.elements)
+  // A LockCount that lies about the elements present.
+  if (o.count !== undefined) body.writeUInt16LE(o.count, 2)
+  return body
+})
+target({
+  name: 'lock.decodeLockElements',
+  valid: lockArb,
+  check (input) {
+    if (input.length < 48) return // the dispatcher's StructureSize check
+    const r = run({ errors: [NtStatusError] }, input, () => decodeLockElements(input))
+    if (r !== undefined) must(r.length > 0 && 24 + r.length * 24 <= input.length, 'lock elements outside the request')
   },
 })
 

@@ -354,6 +354,24 @@ export function parseResponses (pdu: Buffer): Resp[] {
 /** MS-SMB2 2.2.14: the OplockLevel a CREATE response granted. */
 export const oplockOf = (create: Resp): number => create.body[2]
 
+/** MS-SMB2 2.2.26: StructureSize 48, LockCount, LockSequence 0, FileId, then the elements (24 bytes each). */
+export function lockBody (fid: FileId, elements: Array<{ off: number | bigint, len: number | bigint, flags: number }>): Buffer {
+  const b = Buffer.alloc(24 + Math.max(1, elements.length) * 24)
+  b.writeUInt16LE(48, 0)
+  b.writeUInt16LE(elements.length, 2)
+  b.writeBigUInt64LE(fid.persistent, 8)
+  b.writeBigUInt64LE(fid.volatile, 16)
+  elements.forEach((e, i) => {
+    b.writeBigUInt64LE(BigInt(e.off), 24 + i * 24)
+    b.writeBigUInt64LE(BigInt(e.len), 32 + i * 24)
+    b.writeUInt32LE(e.flags, 40 + i * 24)
+  })
+  return b
+}
+
+/** MS-SMB2 2.2.26.1 Flags. */
+export const LockFlag = { SHARED: 1, EXCLUSIVE: 2, UNLOCK: 4, FAIL_IMMEDIATELY: 0x10 } as const
+
 export function fileIdOf (create: Resp): FileId {
   return { persistent: create.body.readBigUInt64LE(64), volatile: create.body.readBigUInt64LE(72) }
 }
@@ -676,10 +694,10 @@ export class MemClient {
   }
 
   /** NEGOTIATE + SESSION_SETUP + TREE_CONNECT, asserting success. */
-  async connect (o: { dialect?: number, share?: string, user?: string, password?: string, signAll?: boolean } = {}): Promise<this> {
+  async connect (o: { dialect?: number, share?: string, user?: string, password?: string, signAll?: boolean, previousSessionId?: bigint } = {}): Promise<this> {
     const n = await this.negotiate({ dialects: [o.dialect ?? 0x0311] })
     if (n.status !== 0) throw new Error(`negotiate: 0x${n.status.toString(16)}`)
-    const l = await this.login({ user: o.user, password: o.password, signAll: o.signAll })
+    const l = await this.login({ user: o.user, password: o.password, signAll: o.signAll, previousSessionId: o.previousSessionId })
     if (l.last.status !== 0) throw new Error(`login: 0x${l.last.status.toString(16)}`)
     const t = await this.treeConnect(o.share ?? 'share')
     if (t.status !== 0) throw new Error(`tree connect: 0x${t.status.toString(16)}`)
@@ -695,6 +713,11 @@ export class MemClient {
 
   write (fid: FileId, offset: number, data: Buffer, creditCharge?: number): Promise<Resp> {
     return this.request({ cmd: Command.WRITE, body: writeBody(fid, offset, data), creditCharge: creditCharge ?? chargeFor(data.length) })
+  }
+
+  /** MS-SMB2 2.2.26 LOCK of `elements` (Offset, Length, Flags each). */
+  lock (fid: FileId, elements: Array<{ off: number | bigint, len: number | bigint, flags: number }>): Promise<Resp> {
+    return this.request({ cmd: Command.LOCK, body: lockBody(fid, elements) })
   }
 
   read (fid: FileId, offset: number, length: number, creditCharge?: number): Promise<Resp> {
@@ -812,6 +835,10 @@ export const Status = {
   CANCELLED: 0xc0000120,
   SHARING_VIOLATION: 0xc0000043,
   DELETE_PENDING: 0xc0000056,
+  LOCK_NOT_GRANTED: 0xc0000055,
+  FILE_LOCK_CONFLICT: 0xc0000054,
+  RANGE_NOT_LOCKED: 0xc000007e,
+  INVALID_LOCK_RANGE: 0xc00001a1,
   INVALID_OPLOCK_PROTOCOL: 0xc00000e3,
   FILE_IS_A_DIRECTORY: 0xc00000ba,
   NOT_A_DIRECTORY: 0xc0000103,

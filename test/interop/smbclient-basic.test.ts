@@ -86,6 +86,17 @@ for (const useUring of [true, false]) {
       t.match(r.stdout + r.stderr, /NT_STATUS_LOGON_FAILURE/)
     })
 
+    t.test('allinfo shows an 8.3 alternate name; volume shows the share\'s label', async t => {
+      writeFileSync(join(live.share, 'Long File Name.html'), 'x')
+      writeFileSync(join(live.share, 'short.txt'), 'x')
+      const r = await smbclient(live, 'allinfo "Long File Name.html"; allinfo short.txt; volume', { protocol: 'SMB3_11' })
+      t.match(r.stdout, /altname: LONGF~[0-9A-Z]{2}\.HTM\n/, 'a made-up 8.3 name for a long one')
+      t.match(r.stdout, /altname: short\.txt\n/, 'an 8.3 name is its own')
+      t.match(r.stdout, /write_time: .*\n[\s\S]*stream: \[::\$DATA\], 1 bytes/, 'allinfo goes on past the alternate name')
+      t.match(r.stdout, /Volume: \|share\| serial number 0x[0-9a-f]+/, 'the volume label is the share\'s name')
+      t.notMatch(r.stdout + r.stderr, /NT_STATUS_/, 'no error')
+    })
+
     t.test('read-only share refuses writes', async t => {
       writeFileSync(join(live.root, 'ro', 'existing.txt'), 'keep me')
       writeFileSync(join(live.root, 'w.txt'), 'x')

@@ -14,6 +14,7 @@ import { ShmRecordDb } from '../../src/locking/record-db.js'
 import { lockRecordCodec } from '../../src/locking/record-codec.js'
 import type { LockRecord } from '../../src/locking/store.js'
 import { formatGuid } from '../../src/transport/handoff.js'
+import { sessionIdSlot } from '../../src/session/server-state.js'
 import { makeTestShare, TEST_PASSWORD, TEST_USER, type TestShare } from '../helpers/test-share.js'
 import { TcpClient } from '../helpers/tcp-client.js'
 import { smb1Negotiate } from '../helpers/mem-client.js'
@@ -189,4 +190,30 @@ t.test('--workers 2: smbclient with the ClientGuid of a client another worker se
   t.equal(out.code, 0, `smbclient ls works: ${out.text}`)
   t.ok(r.srv.logs.slice(from).some(l => new RegExp(`\\[w${local}\\] info connection from (?:::ffff:)?127\\.0\\.0\\.1:\\d+ handed to w${there}`).test(l)), `w${local} handed smbclient's connection to w${there}`)
   t.ok(r.srv.logs.slice(from).some(l => new RegExp(`\\[w${there}\\] info adopted connection from (?:::ffff:)?127\\.0\\.0\\.1:`).test(l)), `w${there} adopted it`)
+})
+
+t.test('--workers 2 --no-bpf: a PreviousSessionId made by another worker is dropped there (no ClientGuid to hand over by)', { skip }, async (t) => {
+  const r = await start(t, ['--no-bpf'])
+  // SMB 2.0.2 (no ClientGuid), and two GUIDs all the same: nothing may hand the second over.
+  const first = await connectionOn(r, 0)
+  t.teardown(() => { first.c.end() })
+  first.c.clientGuid = randomBytes(16)
+  await first.c.connect({ dialect: 0x0202 })
+  const old = first.c.sessionId
+  t.equal(sessionIdSlot(old), 0, `w0 made session 0x${old.toString(16)}`)
+  const f = await first.c.open('kept.txt', { disposition: 2, share: 0 })
+  t.ok(f, 'it holds an open')
+
+  const second = await connectionOn(r, 1)
+  t.teardown(() => { second.c.end() })
+  second.c.clientGuid = randomBytes(16)
+  const from = r.srv.logs.length
+  await second.c.connect({ dialect: 0x0202, previousSessionId: old })
+  t.equal(sessionIdSlot(second.c.sessionId), 1, `w1 made the new session 0x${second.c.sessionId.toString(16)}`)
+  t.notOk(r.srv.logs.slice(from).some(l => /handed to|adopted/.test(l)), 'nothing was handed over')
+  const hex = old.toString(16)
+  t.ok(await r.srv.waitFor(new RegExp(`\\[w0\\] info session 0x[0-9a-f]+ replaces 0x${hex} of ${TEST_USER} \\(a new session on w1\\)`, 'i'), 5000, from), 'w0 dropped the old session for w1\'s new one')
+  t.equal((await first.c.create('other.txt', { disposition: 2 })).status, 0xC0000203, 'a request on the old session: STATUS_USER_SESSION_DELETED')
+  t.equal((await second.c.echo()).status, 0, 'the new session works')
+  t.equal((await second.c.create('kept.txt', { disposition: 1 })).status, 0, 'and opens what the old session held (its open is gone)')
 })

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { nativeAvailable } from '../../src/io/native.js'
 import { makeTestShare, type TestShare } from '../helpers/test-share.js'
 import { TcpClient } from '../helpers/tcp-client.js'
-import { Access, Disposition, Oplock, Opt, fileIdOf, oplockOf, readData } from '../helpers/mem-client.js'
+import { Access, Disposition, LockFlag, Oplock, Opt, fileIdOf, oplockOf, readData } from '../helpers/mem-client.js'
 import { cliBuilt, freePort, startCli, type CliServer } from '../helpers/cli-server.js'
 
 const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built')
@@ -18,6 +18,8 @@ const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAv
 const SHARING_VIOLATION = 0xc0000043
 const DELETE_PENDING = 0xc0000056
 const COLLISION = 0xc0000035
+const FILE_LOCK_CONFLICT = 0xc0000054
+const LOCK_NOT_GRANTED = 0xc0000055
 const CREATED = 2
 
 interface Running { srv: CliServer, ts: TestShare, port: number, next: number }
@@ -112,6 +114,24 @@ for (const extra of [[], ['--no-bpf']]) {
       await a.close(fileIdOf(p))
       await b.close(fileIdOf(q))
     }
+
+    // Byte-range locks: w0's exclusive lock refuses w1's read and lock; w1's lock that waits
+    // (STATUS_PENDING) is granted when w0's client unlocks.
+    writeFileSync(join(r.ts.share, 'ranges.bin'), Buffer.alloc(100, 7))
+    const la = fileIdOf(await a.create('ranges.bin', { share: 7, disposition: Disposition.OPEN }))
+    const lb = fileIdOf(await b.create('ranges.bin', { share: 7, disposition: Disposition.OPEN }))
+    t.equal((await a.lock(la, [{ off: 10, len: 10, flags: LockFlag.EXCLUSIVE | LockFlag.FAIL_IMMEDIATELY }])).status, 0)
+    t.equal((await b.read(lb, 15, 1)).status, FILE_LOCK_CONFLICT, 'w1: a READ inside w0\'s lock gets FILE_LOCK_CONFLICT')
+    t.equal((await b.lock(lb, [{ off: 19, len: 5, flags: LockFlag.SHARED | LockFlag.FAIL_IMMEDIATELY }])).status, LOCK_NOT_GRANTED, 'w1: an overlapping lock is not granted')
+    const waits = b.lock(lb, [{ off: 12, len: 1, flags: LockFlag.EXCLUSIVE }])
+    await settle()
+    t.equal(b.interims.length, 2, 'w1\'s LOCK that waits answered STATUS_PENDING')
+    t.equal((await a.lock(la, [{ off: 10, len: 10, flags: LockFlag.UNLOCK }])).status, 0)
+    t.equal((await waits).status, 0, 'and is granted once w0\'s client unlocked')
+    t.equal((await a.write(la, 12, Buffer.from('x'))).status, FILE_LOCK_CONFLICT, 'now w0 cannot write under w1\'s lock')
+    await b.close(lb)
+    t.equal((await a.write(la, 12, Buffer.from('x'))).status, 0, 'w1\'s close released it')
+    await a.close(la)
   })
 }
 

@@ -7,7 +7,8 @@
 // `smbts control -r/-s`. Port 0 is the supervisor's own API (the CLI refuses -p 0).
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { nativeAvailable } from '../../src/io/native.js'
 import { steeringWorkerFor } from '../../src/transport/steer.js'
 import { startSupervisor } from '../../src/transport/supervisor.js'
@@ -195,16 +196,36 @@ for (const flag of ['--no-bpf', '--no-uring']) {
   })
 }
 
-t.test('one worker (the default, and --workers 1): no supervisor, no tags', { skip }, async (t) => {
-  for (const extra of [[], ['--workers', '1']]) {
+t.test('the default: one worker per core', { skip: skip || (availableParallelism() < 2 && 'one core: the default is one process, tested below') }, async (t) => {
+  const ts = share()
+  t.teardown(() => { ts.remove() })
+  const port = await freePort()
+  const cores = availableParallelism()
+  const { srv, lock } = await start(ts, [], port)
+  t.teardown(() => { srv.kill('SIGKILL') })
+  await srv.waitFor(new RegExp(`\\[sup\\] info ${cores} workers ready on port`))
+  t.equal(childPids(srv.proc.pid!).length, cores, `${cores} worker processes, one per core`)
+  const c = await client(port, '127.0.0.2')
+  t.equal((await c.echo()).status, 0, 'served')
+  c.end()
+  await stop(t, srv, lock, port, childPids(srv.proc.pid!))
+})
+
+t.test('one worker (--workers 1, server workers = 1): no supervisor, no tags', { skip }, async (t) => {
+  for (const extra of [['--workers', '1'], ['-C', 'one']]) {
     const ts = share()
     t.teardown(() => { ts.remove() })
     const port = await freePort()
+    if (extra[1] === 'one') {
+      // the config's own word, read after the -C the helper passes (the last -C wins)
+      writeFileSync(`${ts.root}/one.conf`, readFileSync(ts.configPath, 'utf8').replace('[global]\n', '[global]\nserver workers = 1\n'))
+      extra[1] = `${ts.root}/one.conf`
+    }
     const { srv, lock } = await start(ts, extra, port)
     t.teardown(() => { srv.kill('SIGKILL') })
     await srv.waitFor(/info listening on 127\.0\.0\.1:/)
     const c = await client(port, '127.0.0.2')
-    t.equal((await c.echo()).status, 0, `${extra.join(' ') || 'default'}: served`)
+    t.equal((await c.echo()).status, 0, `${extra.join(' ')}: served`)
     c.end()
     t.same(childPids(srv.proc.pid!), [], 'no worker processes')
     t.notOk(srv.logs.some(l => /\[(sup|w\d+)\]/.test(l)), 'no line carries a process tag')

@@ -32,6 +32,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST)
   if ((open.grantedAccess & (AccessMask.FILE_READ_DATA | AccessMask.FILE_EXECUTE)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   if (offset > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+  if (open.oplock !== undefined && ctx.server.locks.ioConflict(open.oplock, { off: offset, len: BigInt(length) }, false)) throw new NtStatusError(NtStatus.FILE_LOCK_CONFLICT)
   // The data goes out as the buffer the file filled (a pooled one, back to the pool once sent).
   const loan = ctx.server.readBuffers.take(length)
   const data = loan.buf.subarray(0, length)
@@ -106,6 +107,8 @@ export async function write (ctx: RequestContext): Promise<Reply> {
   if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST)
   if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   if (offset > MAX_OFFSET || offset + BigInt(length) > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
+  // MS-FSA 2.1.5.3: inside another open's exclusive lock, or any shared lock (its own included), no write.
+  if (open.oplock !== undefined && ctx.server.locks.ioConflict(open.oplock, { off: offset, len: BigInt(length) }, true)) throw new NtStatusError(NtStatus.FILE_LOCK_CONFLICT)
   // MS-FSA 2.1.4.12 (WRITE): every level II oplock on the file breaks to none, the writer's own
   // included (smbtorture smb2.oplock.batch1/batch6); no acknowledgment, so no wait.
   if (open.shareModeKey !== undefined) ctx.server.locks.breakLevelII(open.shareModeKey)

@@ -19,6 +19,7 @@ import { baseOf, parentOf } from '../../vfs/backend.js'
 import { pipeQueryInfo } from '../pipes.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
+import { shortName } from '../../vfs/short-name.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -87,6 +88,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       const r = queryFileInfo(infoClass, {
         info: { ...st, deletePending },
         name: '\\' + open.path.replaceAll('/', '\\'),
+        shortName: shortName(open.path.slice(open.path.lastIndexOf('/') + 1)),
         position: open.position,
         mode: open.mode,
         accessFlags: open.grantedAccess,
@@ -96,7 +98,9 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
     case InfoType.FILESYSTEM: {
       let fs
       try { fs = await open.tree.fs!.statfs() } catch (e) { throw ntStatusErrorFromErrno(e) }
-      const r = queryFsInfo(infoClass, fs, outputBufferLength)
+      // The label is the share's (Samba's `volume`), not the local file system's: smbclient's
+      // `volume` refuses a reply without one.
+      const r = queryFsInfo(infoClass, { ...fs, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength)
       return infoResponse(r.status, r.data)
     }
     case InfoType.SECURITY: {

@@ -3,7 +3,7 @@
 // session keys and signing, the 3.1.1 pre-auth hash. LOGOFF (3.3.5.6) is here too.
 import type { RequestContext, Reply } from '../context.js'
 import { field } from '../context.js'
-import { Dialect, SecurityMode, SESSION_FLAG_BINDING, SessionFlags } from '../../wire/constants.js'
+import { Command, Dialect, SecurityMode, SESSION_FLAG_BINDING, SessionFlags } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { Session, SessionState } from '../../session/model.js'
@@ -12,7 +12,8 @@ import { deriveSessionKeys } from '../../crypto/kdf.js'
 import { Signer, SigningAlgorithm } from '../../crypto/signing.js'
 import { CIPHER_NAMES, SessionCipher, cipherKeyBits } from '../../crypto/encryption.js'
 import { SpnegoServer, type SpnegoResult, type SpnegoStep } from '../../auth/spnego-server.js'
-import { teardownSession } from '../../session/teardown.js'
+import { replacePreviousSession, teardownSession } from '../../session/teardown.js'
+import { sessionIdSlot } from '../../session/server-state.js'
 
 function newExchange (ctx: RequestContext): SpnegoServer {
   const g = ctx.server.config.global
@@ -191,16 +192,21 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
  * MS-SMB2 3.3.5.5.3: a new session naming a PreviousSessionId (a client reconnecting after it lost
  * its connection) replaces that session when both are the same user: the old one is removed with
  * its trees and opens, and a request on it gets STATUS_USER_SESSION_DELETED. Another user's
- * session, or none, is left alone; guest and anonymous sessions are nobody's to replace.
+ * session, or none, is left alone; guest and anonymous sessions are nobody's to replace. With
+ * workers, the old session may live in another worker (a client of SMB 2.0.2 has no ClientGuid to
+ * be handed over by): the id says which, and that worker is asked to drop it.
  */
 function dropPreviousSession (ctx: RequestContext, s: Session, previous: bigint): void {
-  if (previous === 0n || previous === s.sessionId) return
-  const old = ctx.server.sessions.get(previous)
-  if (old === undefined || old.state === SessionState.InProgress) return
-  const named = (x: Session): boolean => !x.isGuest && !x.isAnonymous
-  if (!named(s) || !named(old) || old.user.toLowerCase() !== s.user.toLowerCase()) return
-  ctx.server.log.info(`session 0x${s.sessionId.toString(16)} replaces 0x${previous.toString(16)} of ${s.domain}\\${s.user} (PreviousSessionId): the old session is removed`)
-  void teardownSession(ctx.server, old)
+  if (previous === 0n || previous === s.sessionId || s.isGuest || s.isAnonymous) return
+  const server = ctx.server
+  const slot = sessionIdSlot(previous)
+  const peers = server.sessionPeers
+  if (server.sessions.has(previous) || peers === undefined || slot === undefined || slot === peers.slot) {
+    replacePreviousSession(server, previous, s.user, s.sessionId, `${s.domain}\\${s.user}`)
+  } else {
+    server.log.debug('auth', `session 0x${s.sessionId.toString(16)}: PreviousSessionId 0x${previous.toString(16)} is w${slot}'s: asked to drop it`)
+    peers.dropPreviousSession(slot, previous, s.user, s.sessionId)
+  }
 }
 
 /**
@@ -263,8 +269,11 @@ function lifetimeEnd (seconds: number, ticketSeconds?: number): number | undefin
 
 export async function logoff (ctx: RequestContext): Promise<Reply> {
   const s = ctx.session!
-  // Requests of this session still waiting (a CREATE behind an oplock break) end cancelled.
-  ctx.conn.asyncOps.cancelWhere(op => op.session === s, NtStatus.CANCELLED, 'session logged off')
+  // Requests of this session still waiting (a CREATE behind an oplock break) end cancelled; a LOCK
+  // that waits ends with its open, which the teardown closes, after it closed the session's
+  // other opens (whose locks may be what it waits for: Windows then grants it; smbtorture
+  // smb2.lock.cancel-logoff).
+  ctx.conn.asyncOps.cancelWhere(op => op.session === s && op.command !== Command.LOCK, NtStatus.CANCELLED, 'session logged off')
   await teardownSession(ctx.server, s)
   ctx.conn.sessions.delete(s)
   const body = Buffer.alloc(4)

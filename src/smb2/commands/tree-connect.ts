@@ -2,7 +2,7 @@
 // access rules of ksmbd.conf (available, valid/invalid users, guest ok, read only, read/write list).
 import type { RequestContext, Related, Reply } from '../context.js'
 import { field, utf16 } from '../context.js'
-import { Dialect, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareFlags, ShareType } from '../../wire/constants.js'
+import { Command, Dialect, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareFlags, ShareType } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { TreeConnect, type Session } from '../../session/model.js'
@@ -103,7 +103,8 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
 
 export async function treeDisconnect (ctx: RequestContext): Promise<Reply> {
   const tree = ctx.tree!
-  ctx.conn.asyncOps.cancelWhere(op => op.tree === tree, NtStatus.CANCELLED, 'tree disconnected')
+  // A LOCK that waits ends with its open, as at LOGOFF (session-setup.ts).
+  ctx.conn.asyncOps.cancelWhere(op => op.tree === tree && op.command !== Command.LOCK, NtStatus.CANCELLED, 'tree disconnected')
   await teardownTree(ctx.server, tree)
   const out = Buffer.alloc(4)
   out.writeUInt16LE(4, 0)

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import type { CliIO } from '../../../src/cli/io.js'
-import { runForeground, type StartArgs, type StartServerOptions } from '../../../src/cli/start.js'
+import { chooseWorkers, runForeground, type StartArgs, type StartServerOptions } from '../../../src/cli/start.js'
 import { acquirePidFile, readPidFile, releasePidFile } from '../../../src/cli/pidfile.js'
 
 const fakeIO = (): CliIO & { errs: string[] } => {
@@ -19,7 +19,7 @@ function setup (): { dir: string, args: StartArgs } {
   writeFileSync(join(dir, 'smb.conf'), '[global]\ntcp port = 4455\n[a]\npath = /a\n')
   return {
     dir,
-    args: { foreground: true, config: join(dir, 'smb.conf'), pwddb: join(dir, 'ksmbdpwd.db'), controlDir: join(dir, 'run'), uring: false, pidFile: join(dir, 'smbts.lock'), logFile: join(dir, 'log'), port: 1445 }
+    args: { foreground: true, config: join(dir, 'smb.conf'), pwddb: join(dir, 'ksmbdpwd.db'), controlDir: join(dir, 'run'), uring: false, pidFile: join(dir, 'smbts.lock'), logFile: join(dir, 'log'), port: 1445, workers: 1 }
   }
 }
 
@@ -85,4 +85,17 @@ t.test('a bad configuration fails before the server starts, with FILE:LINE', asy
     code: 'SMBTS_ERR_CONFIG', message: new RegExp(`^${join(dir, 'smb.conf')}:2: invalid value 'maybe' for 'server signing'`)
   })
   t.notOk(existsSync(args.pidFile))
+})
+
+t.test('how many processes serve: as asked, or one per core by default, one without the addon', async (t) => {
+  t.same(chooseWorkers(3, 2), { workers: 3 }, 'a number asked for is taken as it is')
+  t.same(chooseWorkers(1, 8), { workers: 1 })
+  t.same(chooseWorkers(0, 2), { workers: 2 }, '0, the default: one per core')
+  t.same(chooseWorkers(0, 1), { workers: 1 }, 'one core: one process, no supervisor')
+  t.same(chooseWorkers(0, 200), { workers: 64 }, 'no more than the steering map has slots')
+  const fallback = chooseWorkers(0, 4, 'not built')
+  t.equal(fallback.workers, 1, 'without the native addon the default is one process')
+  t.match(fallback.note, /one process, not one per core \(4\).*native addon.*not built/, 'and it says so')
+  t.same(chooseWorkers(0, 1, 'not built'), { workers: 1 }, 'nothing to say on one core')
+  t.same(chooseWorkers(2, 4, undefined), { workers: 2 })
 })

@@ -297,10 +297,11 @@ t.test('level2 oplocks (Samba\'s share parameter): default yes, per share or as 
   t.equal(parseConfigText('[x]\npath = /x\n').shares.get('x')!.level2Oplocks, true, 'yes by default')
 })
 
-t.test('server workers: 1 by default (one process), 1..64', async (t) => {
-  t.equal(parseConfigText('[global]\n', 'f.conf').global.serverWorkers, 1)
+t.test('server workers: 0 by default (one per core), 0..64', async (t) => {
+  t.equal(parseConfigText('[global]\n', 'f.conf').global.serverWorkers, 0, 'one per core')
+  t.equal(parseConfigText('[global]\nserver workers = 0\n', 'f.conf').global.serverWorkers, 0)
   t.equal(parseConfigText('[global]\nserver workers = 4\n', 'f.conf').global.serverWorkers, 4)
-  for (const v of ['0', '65', 'many']) {
+  for (const v of ['-1', '65', 'many']) {
     t.throws(() => parseConfigText(`[global]\nserver workers = ${v}\n`, 'f.conf'), { code: 'SMBTS_ERR_CONFIG', message: /^f\.conf:2: .*'server workers'/ }, v)
   }
 })

@@ -23,13 +23,18 @@ t.test('every record kind round-trips', async (t) => {
       ],
       inFlight: [owner(0, 1, 77)],
       watchers: [owner(1, 2, 78), owner(-1, 0, 3)],
+      locks: [
+        { ...owner(0, 1, 1), off: 0n, len: 0n, x: false },
+        { ...owner(1, 2, 5), off: (1n << 64n) - 1n, len: 1n, x: true },
+        { ...owner(1, 2, 5), off: 100n, len: (1n << 63n) + 7n, x: false },
+      ],
     },
     { kind: 'name', queue: [] },
     { kind: 'name', holder: owner(0, 1, 4), queue: [owner(1, 1, 5), owner(1, 1, 6)] },
     { kind: 'count', by: [{ w: 0, g: 1, n: 3 }, { w: 1, g: 2, n: 100000 }] },
     { kind: 'guid', by: [{ w: 1, g: 3, n: 2 }] },
   ]
-  for (const r of records) t.same(roundTrip(r), r, `${r.kind}: ${JSON.stringify(r).slice(0, 60)}`)
+  for (const r of records) t.same(roundTrip(r), r, `${r.kind}: ${JSON.stringify(r, (_k, v: unknown) => typeof v === 'bigint' ? `${v}n` : v).slice(0, 60)}`)
   // Thousands of opens of one file: the buffer grows as it goes.
   const many: LockRecord = { kind: 'file', opens: Array.from({ length: 5000 }, (_, i) => ({ w: i % 2, g: 1, id: i, access: i, share: 7, state: OplockState.None, level: 0, breakTo: 0 })) }
   t.same(roundTrip(many), many, '5,000 opens')

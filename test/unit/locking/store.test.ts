@@ -317,3 +317,72 @@ t.test('two workers: a count moved to another worker (a connection handed over) 
   t.ok(w0.tryCount('connections', 2) && w0.tryCount('connections', 2), 'moved to a dead worker: dropped')
   t.notOk(w0.tryCount('connections', 2))
 })
+
+t.test('byte-range locks: all or none, unlock exactly, reads and writes, released at close', async (t) => {
+  const s = new LockingStore(new MemoryRecordDb())
+  const { holder } = recorder()
+  const a = s.addOpen('f', RW, holder('a'), grant(OplockLevel.NONE))
+  const b = s.addOpen('f', RW, holder('b'), grant(OplockLevel.NONE))
+  const x = (off: number, len: number): { off: bigint, len: bigint, exclusive: boolean } => ({ off: BigInt(off), len: BigInt(len), exclusive: true })
+  t.equal(s.tryLock(a, [x(0, 10), x(20, 10)]), -1, 'two ranges taken')
+  t.equal(s.tryLock(b, [x(40, 10), x(25, 1), x(60, 1)]), 1, 'the second of three conflicts')
+  t.same(s.locksOf('f').map(l => Number(l.off)), [0, 20], 'and none of the three was taken')
+  t.equal(s.tryLock(a, [x(30, 5), x(32, 5)]), 1, 'an element conflicting with one before it in the same request')
+  t.ok(s.ioConflict(b, { off: 5n, len: 1n }, false), 'b cannot read inside a\'s exclusive range')
+  t.notOk(s.ioConflict(a, { off: 5n, len: 1n }, true), 'a writes through its own')
+  t.notOk(s.unlock(a, { off: 0n, len: 5n }), 'an unlock names the exact range')
+  t.notOk(s.unlock(b, { off: 0n, len: 10n }), 'and the open that holds it')
+  t.ok(s.unlock(a, { off: 0n, len: 10n }))
+  t.notOk(s.ioConflict(b, { off: 5n, len: 1n }, false), 'unlocked')
+  s.beginClose(a, false); s.closed(a)
+  t.same(s.locksOf('f'), [], 'a\'s close released its other lock')
+  s.beginClose(b, false); s.closed(b)
+  t.equal(s.trackedRecords, 0)
+})
+
+t.test('two workers: a lock that waits is granted when the other worker unlocks, closes or dies; CANCEL ends it', async (t) => {
+  const { w: [w0, w1], kill } = twoWorkers()
+  const { holder } = recorder()
+  const range = { off: 100n, len: 10n, exclusive: true }
+  const a = w0.addOpen('f', RW, holder('a'), grant(OplockLevel.NONE))
+  const b = w1.addOpen('f', RW, holder('b'), grant(OplockLevel.NONE))
+  t.equal(w0.tryLock(a, [range]), -1)
+  t.equal(w1.tryLock(b, [range]), 0, 'worker 1 sees worker 0\'s lock')
+  t.ok(w1.ioConflict(b, { off: 105n, len: 1n }, false), 'and cannot read under it')
+
+  let asyncCalls = 0
+  let granted = false
+  const waiting = w1.lock(b, range, () => { asyncCalls++; return new AbortController().signal }).then(() => { granted = true })
+  await tick(); await tick()
+  t.equal(asyncCalls, 1, 'it went async')
+  t.notOk(granted, 'and waits')
+  t.ok(w0.unlock(a, range))
+  await waiting
+  t.ok(granted, 'granted once worker 0 unlocked')
+  t.same(w0.locksOf('f').map(l => l.w), [1], 'worker 1 holds it now')
+
+  // Worker 0 waits for worker 1's lock; worker 1 closes its open.
+  const second = w0.lock(a, range, () => new AbortController().signal)
+  await tick(); await tick()
+  w1.beginClose(b, false); w1.closed(b)
+  await second
+  t.same(w1.locksOf('f').map(l => l.w), [0], 'a close releases the lock and wakes the waiter')
+
+  // A CANCEL: the wait ends with the signal's reason, nothing taken.
+  const c = w1.addOpen('f', RW, holder('c'), grant(OplockLevel.NONE))
+  const ac = new AbortController()
+  const cancelled = w1.lock(c, range, () => ac.signal)
+  await tick()
+  ac.abort(new NtStatusError(NtStatus.CANCELLED))
+  await t.rejects(cancelled, /STATUS_CANCELLED/)
+  t.same(w1.locksOf('f').map(l => l.w), [0], 'nothing taken')
+
+  // Worker 0 dies holding the lock: worker 1's wait is granted.
+  const last = w1.lock(c, range, () => new AbortController().signal)
+  await tick()
+  kill(0)
+  await last
+  t.same(w1.locksOf('f').map(l => l.w), [1], 'the dead worker\'s lock is gone and the waiter has it')
+  w1.beginClose(c, false); w1.closed(c)
+  t.equal(w1.trackedRecords, 0)
+})
