@@ -1,10 +1,11 @@
 // Kerberos logons against a private realm the test makes (test/helpers/kdc.ts: MIT krb5kdc on a
 // loopback port, everything in a temp dir): the NEGOTIATE response offers krb5; smbclient
 // --use-kerberos=required logs in on SMB 2.1, 3.0 and 3.1.1, plain, signed and encrypted (AES-256
-// too: the whole 32-byte GSS key); impacket's kerberosLogin with and without mutual authentication
-// (the key is the AP-REP's subkey, or the ticket's); a `username map` entry; NTLM beside it; and the
+// too: the whole 32-byte GSS key, the acceptor subkey); impacket's kerberosLogin (the ticket's
+// key); a hand-made AP-REQ with an initiator subkey (signing checked with it, re-authentication,
+// PreviousSessionId, mechListMICs both ways); a `username map` entry; NTLM beside it; and the
 // refusals, each STATUS_LOGON_FAILURE with its log line: a replayed AP-REQ, a ticket for a service
-// principal not in our keytab, an expired ticket, clock skew, a corrupt token.
+// principal not in our keytab, an expired ticket, clock skew, a corrupt token, a bad mechListMIC.
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -14,7 +15,7 @@ import { HOST, kdcMissing, kvno, REALM, startRealm, type TestRealm } from '../he
 import { pythonModuleMissing, runPy, type StepResult } from '../helpers/py.js'
 import { TcpClient } from '../helpers/tcp-client.js'
 import { outputSecBuf } from '../helpers/mem-client.js'
-import { OID_KRB5, OID_MS_KRB5, OID_NTLMSSP, parseInit, parseResp, NegState } from '../../src/auth/spnego.js'
+import { encodeInit, encodeMechTypes, encodeResp, OID_KRB5, OID_MS_KRB5, OID_NTLMSSP, parseInit, parseResp, NegState } from '../../src/auth/spnego.js'
 import { NtStatus } from '../../src/wire/ntstatus.js'
 import { deriveSessionKeys } from '../../src/crypto/kdf.js'
 import { Signer } from '../../src/crypto/signing.js'
@@ -177,6 +178,54 @@ function main (): void {
         t.equal((await a.c.echo()).status, NtStatus.USER_SESSION_DELETED, 'the previous session is gone')
       } finally { b.c.end() }
     } finally { a.c.end() }
+  })
+
+  t.test('mechListMIC with a real GSS context: verified, and ours produced (RFC 4178 5)', { skip: impMissing ?? false }, async t => {
+    kvno(alice)
+    const NEGOEX = '1.3.6.1.4.1.311.2.2.30'
+    const micFor = async (mechTypes: string[]): Promise<{ mechToken: Buffer, key: Buffer, mic: Buffer, der: Buffer }> => {
+      const der = encodeMechTypes(mechTypes)
+      const r = await runPy<{ mechToken: string, key: string, mic: string }>('krb5_ops.py',
+        ['token', '--no-mutual', '--subkey', `--mic=${der.toString('hex')}`, 'alice', REALM, '0'], { env: alice })
+      return { mechToken: Buffer.from(r.mechToken, 'hex'), key: Buffer.from(r.key, 'hex'), mic: Buffer.from(r.mic, 'hex'), der }
+    }
+    const acceptorMicOk = async (key: Buffer, der: Buffer, mic: Buffer | undefined): Promise<boolean> =>
+      mic !== undefined && (await runPy<{ ok: boolean }>('krb5_ops.py', ['verifymic', key.toString('hex'), der.toString('hex'), mic.toString('hex')])).ok
+
+    // krb5 first, the client's MIC beside its AP-REQ: checked, answered with ours.
+    const a = await micFor([OID_KRB5])
+    const c = await TcpClient.open(live.port)
+    try {
+      await c.negotiate({ dialects: [0x0311] })
+      const r = await c.sessionSetupLeg(encodeInit({ mechTypes: [OID_KRB5], mechToken: a.mechToken, mechListMIC: a.mic }))
+      t.equal(r.status, 0, 'logged in')
+      const resp = parseResp(outputSecBuf(r))
+      t.equal(resp.negState, NegState.AcceptCompleted)
+      t.ok(await acceptorMicOk(a.key, a.der, resp.mechListMIC), "the server's mechListMIC verifies with the session key")
+      t.notOk(await acceptorMicOk(a.key, encodeMechTypes([OID_NTLMSSP]), resp.mechListMIC), '(and the check can fail: not over another list)')
+    } finally { c.end() }
+
+    // krb5 not the client's first choice: request-mic, then the AP-REQ with the MIC.
+    const mechTypes = [NEGOEX, OID_KRB5]
+    const b = await micFor(mechTypes)
+    const d = await TcpClient.open(live.port)
+    try {
+      await d.negotiate({ dialects: [0x0311] })
+      const first = await d.sessionSetupLeg(encodeInit({ mechTypes, mechToken: Buffer.from('not a NEGOEX message') }))
+      t.equal(first.status, NtStatus.MORE_PROCESSING_REQUIRED)
+      t.same(parseResp(outputSecBuf(first)), { negState: NegState.RequestMic, supportedMech: OID_KRB5 }, 'krb5 selected, a MIC requested')
+      d.sessionId = first.hdr.sessionId
+      const second = await d.sessionSetupLeg(encodeResp({ responseToken: b.mechToken, mechListMIC: b.mic }))
+      t.equal(second.status, 0, 'logged in')
+      t.ok(await acceptorMicOk(b.key, b.der, parseResp(outputSecBuf(second)).mechListMIC), "the server's mechListMIC verifies")
+    } finally { d.end() }
+
+    // A MIC over another list: refused.
+    const e = await micFor([OID_KRB5, OID_NTLMSSP])
+    const from = live.logs.length
+    const bad = await setupWith(encodeInit({ mechTypes: [OID_KRB5], mechToken: e.mechToken, mechListMIC: e.mic }))
+    t.equal(bad.status, NtStatus.LOGON_FAILURE, 'a MIC that does not match the MechTypeList')
+    t.ok(await live.logged(/logon failure from .*: mic-mismatch/, { from }), 'logged')
   })
 
   t.test('a replayed AP-REQ is refused', { skip: impMissing ?? false }, async t => {

@@ -12,7 +12,12 @@ Usage:
       ccache's cifs/smbts.test ticket and an authenticator SKEW seconds off the clock, asking for
       mutual authentication unless --no-mutual, with an initiator subkey when --subkey. `key` is
       the subkey, else the ticket's session key. With KEYTAB, the ticket is made here instead, with
-      that keytab's key, and ended EXPIRED_SECONDS ago.
+      that keytab's key, and ended EXPIRED_SECONDS ago. With --mic=HEX also "mechToken" (the GSS
+      token alone) and "mic": the initiator's RFC 4121 MIC token over the bytes HEX (the DER
+      MechTypeList), made with `key` and the authenticator's sequence number.
+  krb5_ops.py verifymic KEY DATA MIC
+      Prints {"ok": bool}: whether MIC (hex) is an acceptor's MIC token over DATA with KEY (hex,
+      AES-256): RFC 4121 4.2.6.1, key usage 23, the header as the token carries it.
 """
 import datetime
 import io
@@ -29,7 +34,7 @@ from impacket import smb3structs, nt_errors
 from impacket.krb5 import constants
 from impacket.krb5.asn1 import AP_REQ, Authenticator, EncTicketPart, TGS_REP, seq_set
 from impacket.krb5.ccache import CCache
-from impacket.krb5.crypto import Key, _enctype_table
+from impacket.krb5.crypto import Key, _enctype_table, _SHA1AES256
 from impacket.krb5.keytab import Keytab
 from impacket.krb5.types import KerberosTime, Principal, Ticket
 from impacket.spnego import SPNEGO_NegTokenInit, TypesMech, ASN1_AID, ASN1_OID, asn1encode
@@ -130,7 +135,7 @@ def forged_tgs(user, realm, keytab, expired_seconds):
     return {'KDC_REP': encoder.encode(tgs), 'cipher': cipher, 'sessionKey': session_key}
 
 
-def token(user, realm, skew, keytab=None, expired_seconds=0, mutual=True, subkey=False):
+def token(user, realm, skew, keytab=None, expired_seconds=0, mutual=True, subkey=False, mic_over=None):
     tgs = forged_tgs(user, realm, keytab, expired_seconds) if keytab else ccache_tgs(user, realm)
     cipher, session_key = tgs['cipher'], tgs['sessionKey']
     rep = decoder.decode(tgs['KDC_REP'], asn1Spec=TGS_REP())[0]
@@ -148,7 +153,8 @@ def token(user, realm, skew, keytab=None, expired_seconds=0, mutual=True, subkey
     now = datetime.datetime.utcnow() + datetime.timedelta(seconds=skew)
     auth['cusec'] = now.microsecond
     auth['ctime'] = KerberosTime.to_asn1(now)
-    auth['seq-number'] = random.getrandbits(31)
+    seq = random.getrandbits(31)
+    auth['seq-number'] = seq
     # RFC 4121 4.1.1: the GSS checksum (type 0x8003): Lgth 16, zero channel bindings, the flags
     # (mutual 2, sequence 8, conf 0x10, integ 0x20), as GSSAPI initiators send it.
     auth['cksum'] = noValue
@@ -167,7 +173,23 @@ def token(user, realm, skew, keytab=None, expired_seconds=0, mutual=True, subkey
     blob['MechTypes'] = [TypesMech['MS KRB5 - Microsoft Kerberos 5']]
     blob['MechToken'] = bytes([ASN1_AID]) + asn1encode(bytes([ASN1_OID]) + asn1encode(
         TypesMech['KRB5 - Kerberos 5']) + KRB5_AP_REQ + encoder.encode(ap))
-    print(json.dumps({'token': blob.getData().hex(), 'key': key.contents.hex()}))
+    out = {'token': blob.getData().hex(), 'key': key.contents.hex(), 'mechToken': blob['MechToken'].hex()}
+    if mic_over is not None:
+        out['mic'] = mic_token(key, bytes.fromhex(mic_over), seq, 0, 25).hex()
+    print(json.dumps(out))
+
+
+def mic_token(key, data, seq, flags, usage):
+    """RFC 4121 4.2.6.1: TOK_ID 04 04, Flags, five 0xFF, SND_SEQ, then the checksum of data || header."""
+    header = struct.pack('>HB5sQ', 0x0404, flags, b'\xff' * 5, seq)
+    return header + _SHA1AES256.checksum(key, usage, data + header)
+
+
+def verify_mic(key, data, mic):
+    header = mic[:16]
+    ok = len(mic) == 28 and header[0:2] == b'\x04\x04' and (header[2] & 1) == 1 and \
+        _SHA1AES256.checksum(Key(18, key), 23, data + header) == mic[16:]
+    print(json.dumps({'ok': ok}))
 
 
 if __name__ == '__main__':
@@ -177,7 +199,10 @@ if __name__ == '__main__':
     elif a[0] == 'token':
         flags = [x for x in a[1:] if x.startswith('--')]
         a = [x for x in a if not x.startswith('--')]
+        mic = [f.split('=', 1)[1] for f in flags if f.startswith('--mic=')]
         token(a[1], a[2], int(a[3]), a[4] if len(a) > 4 else None, int(a[5]) if len(a) > 5 else 0,
-              mutual='--no-mutual' not in flags, subkey='--subkey' in flags)
+              mutual='--no-mutual' not in flags, subkey='--subkey' in flags, mic_over=mic[0] if mic else None)
+    elif a[0] == 'verifymic':
+        verify_mic(bytes.fromhex(a[1]), bytes.fromhex(a[2]), bytes.fromhex(a[3]))
     else:
         raise SystemExit(__doc__)
