@@ -134,7 +134,7 @@ export async function startRealm (services: string[] = [SERVICE]): Promise<TestR
   }
 }
 
-/** Whether `spawnSync(kvno)` can get a service ticket into the ccache of `env` (impacket asks no KDC but port 88). */
+/** Puts a ticket for `service` into the ccache of `env` (kvno): impacket asks no KDC but one on port 88. */
 export function kvno (env: NodeJS.ProcessEnv, service = SERVICE): void {
   const r = spawnSync('/usr/bin/kvno', [service], { env: { ...process.env, ...env }, encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`kvno ${service}: ${r.stderr}`)
