@@ -18,6 +18,7 @@ import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
 import { openCheckedRing, RING_KINDS, RING_KIND_LABEL, type CheckedRing, type RingKind, type WakeCheck } from './io/ring-check.js'
 import { nativeAvailable, nativeLoadError } from './io/native.js'
+import { kerberosService } from './io/gss.js'
 
 export interface StartServerOptions {
   configPath?: string
@@ -185,6 +186,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     try { registry = ringBufferRegistry(ring, READ_BUFFER_SLOTS) } catch (e) { log.warn(`registered buffers unavailable (${(e as Error).message}): READs use plain buffers`) }
   }
   const state = new ServerState(config, accounts, ring !== undefined ? posixUringBackend(ring) : posixBackend, log, registry)
+  state.kerberos = kerberosService(config.global, log)
   if (opts.deadtimeMinuteMs !== undefined) state.deadtimeMinuteMs = opts.deadtimeMinuteMs
   const port = opts.port ?? config.global.tcpPort
   const listeners: Listener[] = []
@@ -247,6 +249,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
       }
       state.setShares(next.config)
       state.accounts = next.accounts
+      state.kerberos = kerberosService(next.config.global, log)
       log.info(`reloaded: ${next.config.shares.size} shares, ${next.accounts.size} users`)
     },
   }

@@ -8,6 +8,8 @@
  *   returns a Promise at once and the syscall runs on a threadpool thread; the Promise settles on
  *   the JS thread. A failed syscall rejects with an Error carrying .code (errno name), .errno
  *   (positive errno) and .syscall (smbts_errno_error).
+ *   gssAccept (gss.c) too: the Kerberos acceptor reads the keytab and writes the replay cache
+ *   there; it always resolves, with the GSS status.
  *
  * - On the JS thread, synchronously, holding it for as long as their syscalls take:
  *   - the *Now calls of fsnow.c (openat2Now, statxXattrNow, openStatNow, closeNow, fcntlSetflNow,
@@ -15,7 +17,7 @@
  *     arguments;
  *   - the socket calls of sock.c: listenTcp, peerName, setNoDelay, sendNow (MSG_DONTWAIT), and
  *     wakeProbe, which also starts a detached thread of its own (plain C, no N-API);
- *   - aeadNow (aead.c) and counters (addon.c);
+ *   - aeadNow (aead.c), counters (addon.c), and gssGetMic/gssVerifyMic/gssRelease (gss.c);
  *   - the shared record store (shmstore.c): storeLock and the calls that wait for a record's lock
  *     block this thread until it is free (at most the handle's lock timeout);
  *   - the Ring (ring*.c): its methods fill SQEs and return; its submits (io_uring_enter), its
@@ -216,5 +218,6 @@ napi_status smbts_ring_init(napi_env env, napi_value exports);
 napi_status smbts_sock_init(napi_env env, napi_value exports);
 napi_status smbts_aead_init(napi_env env, napi_value exports);
 napi_status smbts_shmstore_init(napi_env env, napi_value exports);
+napi_status smbts_gss_init(napi_env env, napi_value exports);
 
 #endif

@@ -30,7 +30,20 @@ export interface GlobalConfig {
   /** Worker processes behind the port (1: no supervisor, one process). */
   serverWorkers: number
   handshakeTimeout: number; frameTimeout: number /* seconds */
+  /** Kerberos logons (SESSION_SETUP with krb5): undefined when not configured. */
+  kerberos?: KerberosConfig
+  /** `username map`: the file mapping client names (Kerberos principals) to local users; '' for none. */
+  usernameMap: string
   raw: Map<string, string>
+}
+
+export interface KerberosConfig {
+  /** The realm whose principals are users by the part before the `@` (upper case). */
+  realm: string
+  /** The keytab the acceptor reads; '' for the Kerberos library's default (system keytab). */
+  keytab: string
+  /** The one service principal tickets must be for; '' for any key in the keytab. */
+  servicePrincipal: string
 }
 
 export interface ShareConfig {
@@ -170,6 +183,8 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
 
   const maxConnections = num(slots, 'max connections')
   return {
+    kerberos: kerberosConfig(b, slots),
+    usernameMap: str(slots, 'username map'),
     netbiosName: str(slots, 'netbios name'),
     serverString: str(slots, 'server string'),
     workgroup: str(slots, 'workgroup'),
@@ -200,6 +215,43 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     frameTimeout: num(slots, 'frame timeout'),
     raw
   }
+}
+
+/**
+ * Kerberos is offered when a keytab is named: `kerberos method = dedicated keytab` with its
+ * `dedicated keytab file` (Samba), or `kerberos keytab file` alone (ksmbd-tools), or
+ * `kerberos method = system keytab`. It needs `realm`: without it no principal could be mapped.
+ */
+function kerberosConfig (b: Builder, slots: Slots): KerberosConfig | undefined {
+  const method = str(slots, 'kerberos method')
+  const keytab = str(slots, 'dedicated keytab file')
+  const at = slots.get('kerberos method')!.line > 0 ? slots.get('kerberos method')! : slots.get('dedicated keytab file')!
+  let use: string | undefined
+  if (method === 'dedicated keytab') {
+    if (keytab === '') {
+      b.warn(at.file, at.line, "'kerberos method = dedicated keytab' without 'dedicated keytab file': Kerberos is not offered")
+      return undefined
+    }
+    use = keytab
+  } else if (method === 'system keytab') {
+    use = keytab
+  } else if (method === '' && keytab !== '') {
+    use = keytab
+  } else if (method === 'secrets only' && keytab !== '') {
+    b.warn(at.file, at.line, "'kerberos method = secrets only' (no machine account secrets here): the keytab is not used, Kerberos is not offered")
+  }
+  if (use === undefined) return undefined
+  const realm = str(slots, 'realm').toUpperCase()
+  if (realm === '') {
+    b.warn(at.file, at.line, "a Kerberos keytab without 'realm': Kerberos is not offered (set the realm whose principals are users here)")
+    return undefined
+  }
+  if (use !== '' && !isAbsolute(use)) {
+    const k = slots.get('dedicated keytab file')!
+    b.error(k.file, k.line, `keytab '${use}' must be an absolute path`)
+    return undefined
+  }
+  return { realm, keytab: use, servicePrincipal: str(slots, 'kerberos service name') }
 }
 
 function buildShare (

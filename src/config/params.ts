@@ -88,6 +88,16 @@ const CASE_SENSITIVE_VALUES: Record<string, string> = {
   no: 'no', false: 'no', off: 'no', 0: 'no'
 }
 
+// Samba's `kerberos method` (smb.conf(5)). `secrets only` (Samba's default) uses the machine
+// account's secrets.tdb, which smbts has not got: it means no Kerberos here. `system keytab` is the
+// default keytab of the Kerberos library (KRB5_KTNAME, else /etc/krb5.keytab).
+const KERBEROS_METHOD_VALUES: Record<string, string> = {
+  'secrets only': 'secrets only',
+  'system keytab': 'system keytab',
+  'dedicated keytab': 'dedicated keytab',
+  'secrets and keytab': 'system keytab'
+}
+
 const g = (def: Omit<ParamDef, 'scope'>): ParamDef => ({ ...def, scope: 'global' })
 const s = (def: Omit<ParamDef, 'scope'>): ParamDef => ({ ...def, scope: 'share' })
 
@@ -154,8 +164,15 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   g({ name: 'server multi channel support', type: 'bool', default: 'no' }),
   g({ name: 'durable handles', type: 'bool', default: 'yes' }),
   g({ name: 'smb2 leases', type: 'bool', default: 'no' }),
+  // Kerberos (SESSION_SETUP with krb5; src/auth/krb5.ts). ksmbd-tools names the keytab
+  // `kerberos keytab file` and the acceptor principal `kerberos service name`; Samba names the
+  // keytab `dedicated keytab file`, used when `kerberos method = dedicated keytab`. `realm` is the
+  // realm whose principals are local users by the part before the `@` (`username map` maps others).
+  g({ name: 'realm', type: 'string', default: '' }),
+  g({ name: 'kerberos method', type: 'enum', default: '', values: KERBEROS_METHOD_VALUES }),
+  g({ name: 'dedicated keytab file', type: 'string', default: '', aliases: ['kerberos keytab file'] }),
   g({ name: 'kerberos service name', type: 'string', default: '' }),
-  g({ name: 'kerberos keytab file', type: 'string', default: '' }),
+  g({ name: 'username map', type: 'string', default: '' }),
   g({ name: 'root directory', type: 'string', default: '' }),
   g({ name: 'share:fake_fscaps', type: 'int', default: '64', min: 0, max: 0xffffffff })
 ]

@@ -7,13 +7,16 @@
 //   native/src/fsops.c). A failed syscall rejects with an Error carrying `code` (errno name,
 //   'ENOENT'), `errno` (positive number) and `syscall`. Bad arguments reject with a
 //   TypeError/RangeError (`code` ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE).
+//   gssAccept too (native/src/gss.c): the Kerberos acceptor reads the keytab and writes the replay
+//   cache there; it resolves with the GSS status, never rejects for a refused token.
 // - On the calling (JS) thread, synchronously, holding it for as long as their syscalls take:
 //   the *Now calls (openat2Now, statxXattrNow, openStatNow, closeNow, fcntlSetflNow, pwriteNow,
 //   fsTypeNow, sleepsNow; native/src/fsnow.c), which return the result or -errno and never throw
 //   for an errno; the socket calls (listenTcp, peerName, setNoDelay, sendNow, fdSocket, sendFd,
 //   recvFd; native/src/sock.c),
 //   which throw that same Error for a failed syscall; wakeProbe, which also starts a thread of its
-//   own to drive the other end; aeadNow; counters. Bad arguments throw.
+//   own to drive the other end; aeadNow; counters; gssGetMic, gssVerifyMic, gssRelease. Bad
+//   arguments throw.
 // - The io_uring Ring (src/io/ring.ts, native/src/ring*.c) runs on this thread too: its preps,
 //   submits and completion callbacks, and with DEFER_TASKRUN the event loop's sleep itself.
 //
@@ -326,6 +329,24 @@ export interface NativeAddon {
   /** fstatfs(2) now: the file system's magic number (f_type), or -errno. */
   fsTypeNow(fd: number): number;
 
+  // Kerberos acceptor over MIT GSSAPI (native/src/gss.c; src/io/gss.ts is its user).
+  // libgssapi_krb5.so.2 is opened on first use: gssAvailable() says whether it could be.
+  /** null when libgssapi_krb5 loaded, else why not. */
+  gssAvailable(): string | null;
+  /**
+   * gss_acquire_cred_from (the keytab; `principal` or '' for any key in it; `rcache` or '' for the
+   * library's default replay cache) and gss_accept_sec_context of one krb5 token, then the SSPI
+   * session key and the client's name, on the libuv threadpool (keytab and replay cache are file
+   * I/O). Always resolves; major 0 is success, and only then are the other fields there.
+   * Throws SMBTS_ERR_GSSAPI_UNAVAILABLE when the library is missing.
+   */
+  gssAccept(token: Uint8Array, keytab: string, principal: string, rcache: string): Promise<NativeGssAccept>;
+  /** gss_get_mic over `message` with a context gssAccept returned (the SPNEGO mechListMIC). */
+  gssGetMic(context: object, message: Uint8Array): Buffer;
+  gssVerifyMic(context: object, message: Uint8Array, mic: Uint8Array): boolean;
+  /** Deletes the context now (else when it is garbage collected). */
+  gssRelease(context: object): void;
+
   // The shared record store (native/src/shmstore.c; src/locking/record-db.ts ShmRecordDb is its
   // user): synchronous, on this thread; a call that needs a record's lock waits for it at most
   // the handle's lock timeout, then throws SMBTS_ERR_STORE_BUSY. Errors carry `code`:
@@ -403,6 +424,25 @@ export function errnoError (res: number, syscall: string): NativeErrnoError {
   e.errno = -res
   e.syscall = syscall
   return e
+}
+
+export interface NativeGssAccept {
+  major: number
+  minor: number
+  /** gss_display_status of both codes, with the call that failed; '' on success. */
+  message: string
+  /** The token to send back (the AP-REP), when there is one. */
+  output?: Buffer
+  principal?: string
+  /** GSS_C_INQ_SSPI_SESSION_KEY: the key, all of it. */
+  sessionKey?: Buffer
+  /** The same call's second element: the DER content of the enctype's OID. */
+  keyType?: Buffer
+  /** Seconds the context (the ticket) is valid for. */
+  lifetime?: number
+  /** GSS ret_flags (GSS_C_MUTUAL_FLAG 2, ...). */
+  flags?: number
+  context?: object
 }
 
 /** True when `e` is a rejection from a failed syscall (has string code and numeric errno). */

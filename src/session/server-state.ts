@@ -11,6 +11,7 @@ import { MemoryRecordDb } from '../locking/record-db.js'
 import { RepeatLimiter, type Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { BufferPool, type BufferRegistry } from '../io/buffer-pool.js'
+import type { SpnegoKerberos } from '../auth/spnego-server.js'
 
 export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
 
@@ -73,6 +74,8 @@ export class ServerState {
    * ksmbd/Samba syntax (whole minutes).
    */
   deadtimeMinuteMs = 60_000
+  /** Kerberos logons (SPNEGO with krb5): the acceptor and how principals map to users; undefined: NTLMSSP only. */
+  kerberos?: SpnegoKerberos
   /** Refusals a client can repeat at request rate are logged through this (RepeatLimiter). */
   readonly refusals = new RepeatLimiter()
 

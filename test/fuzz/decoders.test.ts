@@ -18,7 +18,8 @@ import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
 import { decodeOid, encodeInit, encodeResp, encodeOid, parseInit, parseResp, OID_NTLMSSP, OID_KRB5, OID_MS_KRB5, OID_SPNEGO } from '../../src/auth/spnego.js'
 import { AuthFormatError } from '../../src/auth/errors.js'
 import { NtlmServer, parseAvPairs, encodeAvPairs } from '../../src/auth/ntlmssp.js'
-import { SpnegoNtlmServer } from '../../src/auth/spnego-server.js'
+import { SpnegoServer } from '../../src/auth/spnego-server.js'
+import { isKrb5ApReq } from '../../src/auth/krb5.js'
 import { ntHash } from '../../src/crypto/md4.js'
 import {
   encodeSecurityDescriptor, parseAcl, parseSecurityDescriptor, encodeAcl, type Ace, type Acl, type SecurityDescriptor,
@@ -329,12 +330,27 @@ target({
   name: 'spnego-server.step',
   valid: fc.tuple(fc.boolean(), spnegoArb).map(([ntlm, x]) => ntlm ? encodeInit({ mechTypes: [OID_NTLMSSP], mechToken: NEG }) : x),
   check (input) {
-    const s = new SpnegoNtlmServer(ntlmOpts)
+    const s = new SpnegoServer(ntlmOpts)
     const a = run({ errors: [] }, input, () => s.step(input))!
     must(['more', 'done', 'failed'].includes(a.state), 'step without a state')
     // The second leg gets the same bytes mutated by their position: still only results.
     const b = run({ errors: [] }, input, () => s.step(Buffer.from(input).reverse()))!
     must(['more', 'done', 'failed'].includes(b.state), 'step without a state')
+  },
+})
+target({
+  name: 'krb5.isKrb5ApReq',
+  // [APPLICATION 0] { krb5 OID (either), TOK_ID, body } (RFC 4121 4.1), as smbclient sends it.
+  valid: fc.tuple(fc.constantFrom(OID_KRB5, OID_MS_KRB5), fc.constantFrom(0x0100, 0x0200, 0x0300), bytes(0, 300)).map(([oid, tokId, body]) => {
+    const id = Buffer.alloc(2)
+    id.writeUInt16BE(tokId)
+    const inner = Buffer.concat([encodeOid(oid), id, body])
+    const len = inner.length < 0x80 ? Buffer.from([inner.length]) : Buffer.from([0x82, inner.length >> 8, inner.length & 0xff])
+    return Buffer.concat([Buffer.from([0x60]), len, inner])
+  }),
+  check (input) {
+    // A yes or a no for any bytes: never a throw (the krb5 token goes to GSSAPI only after a yes).
+    must(typeof run({ errors: [] }, input, () => isKrb5ApReq(input)) === 'boolean', 'isKrb5ApReq returned no boolean')
   },
 })
 

@@ -676,7 +676,8 @@ export class MemClient {
     return { first, last, finalSigned }
   }
 
-  private async sessionSetupLeg (token: Buffer, securityMode = 1, previousSessionId = 0n): Promise<Resp> {
+  /** One SESSION_SETUP with `token` (the 3.1.1 pre-auth hash kept). */
+  async sessionSetupLeg (token: Buffer, securityMode = 1, previousSessionId = 0n): Promise<Resp> {
     const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(token, securityMode, 0, previousSessionId) })
     if (this.dialect === 0x0311) this.preauth = preauthUpdate(this.preauth, msg)
     const [pdu] = await this.raw(msg)
@@ -774,7 +775,8 @@ export class MemClient {
 /** MS-SMB2 3.2.4.1.5: CreditCharge = (max(len, 1) - 1) / 65536 + 1. */
 export const chargeFor = (len: number): number => Math.floor((Math.max(len, 1) - 1) / 65536) + 1
 
-function outputSecBuf (r: Resp): Buffer {
+/** The security buffer of a SESSION_SETUP response. */
+export function outputSecBuf (r: Resp): Buffer {
   const off = r.body.readUInt16LE(4); const len = r.body.readUInt16LE(6)
   return r.msg.subarray(off, off + len)
 }

@@ -14,6 +14,7 @@ import { decodeNegotiateRequest, encodeNegotiateResponse, type NegotiateContext 
 import { preauthUpdate } from '../../crypto/preauth.js'
 import { SigningAlgorithm } from '../../crypto/signing.js'
 import { negTokenInitForNegotiate } from '../../auth/spnego.js'
+import { offeredMechs } from '../../auth/spnego-server.js'
 
 /** MS-SMB2 2.2.3.1.1: 0xC05D0000 STATUS_SMB_NO_PREAUTH_INTEGRITY_HASH_OVERLAP. */
 const STATUS_NO_PREAUTH_INTEGRITY_HASH_OVERLAP = 0xc05d0000
@@ -140,7 +141,7 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
     maxWriteSize: conn.maxWriteSize,
     systemTime: filetimeNow(),
     serverStartTime: 0n,
-    securityBuffer: negTokenInitForNegotiate(),
+    securityBuffer: negTokenInitForNegotiate(offeredMechs(conn.server.kerberos !== undefined)),
     contexts: out,
   })
   let onEncoded: ((b: Buffer) => void) | undefined
@@ -207,7 +208,7 @@ export function handleSmb1Negotiate (conn: Smb2Connection, pdu: Buffer): Buffer[
     maxWriteSize: Math.min(g.maxWrite, dialect === Dialect.SMB2_02 ? 65536 : g.maxWrite),
     systemTime: filetimeNow(),
     serverStartTime: 0n,
-    securityBuffer: negTokenInitForNegotiate(),
+    securityBuffer: negTokenInitForNegotiate(offeredMechs(conn.server.kerberos !== undefined)),
     contexts: [],
   })
   const head = Buffer.alloc(SMB2_HEADER_SIZE)

@@ -1,4 +1,5 @@
-// SESSION_SETUP (MS-SMB2 3.3.5.5): SPNEGO/NTLMSSP against the password db, guest mapping,
+// SESSION_SETUP (MS-SMB2 3.3.5.5): SPNEGO with NTLMSSP against the password db or krb5 against
+// the keytab (when Kerberos is configured: ServerState.kerberos), guest mapping,
 // session keys and signing, the 3.1.1 pre-auth hash. LOGOFF (3.3.5.6) is here too.
 import type { RequestContext, Reply } from '../context.js'
 import { field } from '../context.js'
@@ -9,22 +10,23 @@ import { Session, SessionState } from '../../session/model.js'
 import { preauthUpdate } from '../../crypto/preauth.js'
 import { deriveSessionKeys } from '../../crypto/kdf.js'
 import { Signer, SigningAlgorithm } from '../../crypto/signing.js'
-import { SessionCipher, cipherKeyBits } from '../../crypto/encryption.js'
-import { SpnegoNtlmServer } from '../../auth/spnego-server.js'
+import { CIPHER_NAMES, SessionCipher, cipherKeyBits } from '../../crypto/encryption.js'
+import { SpnegoServer, type SpnegoResult, type SpnegoStep } from '../../auth/spnego-server.js'
 import { replacePreviousSession, teardownSession } from '../../session/teardown.js'
 import { sessionIdSlot } from '../../session/server-state.js'
 
-function newExchange (ctx: RequestContext): SpnegoNtlmServer {
+function newExchange (ctx: RequestContext): SpnegoServer {
   const g = ctx.server.config.global
   const accounts = ctx.server.accounts
   const netbios = g.netbiosName.toUpperCase()
   const domain = g.workgroup.toUpperCase()
-  return new SpnegoNtlmServer({
+  return new SpnegoServer({
     netbiosName: netbios,
     dnsName: netbios.toLowerCase(),
     netbiosDomain: domain,
     dnsDomain: domain.toLowerCase(),
     lookup: (user: string) => accounts.get(user.toLowerCase()),
+    ...(ctx.server.kerberos !== undefined ? { krb5: ctx.server.kerberos } : {}),
   })
 }
 
@@ -94,13 +96,18 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   const s = session
   const reauth = s.state !== SessionState.InProgress
   if (!reauth && conn.dialect === Dialect.SMB3_11) s.preauthHash = preauthUpdate(s.preauthHash!, msg)
-  const exchange = (s.auth ??= newExchange(ctx)) as SpnegoNtlmServer
+  const exchange = (s.auth ??= newExchange(ctx)) as SpnegoServer
 
-  let step
+  let step: SpnegoStep
   try {
-    step = exchange.step(secBuf)
+    // A krb5 AP-REQ is accepted on the threadpool (the replay cache is a file): this awaits it.
+    step = await exchange.stepAsync(secBuf)
   } catch {
     step = { state: 'failed' as const, reason: 'malformed' as const }
+  }
+  if (!s.alive) {
+    // The session went away while the ticket was being checked (logoff, disconnect, a reset).
+    throw new NtStatusError(NtStatus.USER_SESSION_DELETED, 'session removed during authentication')
   }
 
   if (step.state === 'more') {
@@ -115,14 +122,14 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   s.auth = undefined
   const g = server.config.global
   let guest = false
-  let result: { user: string, domain: string, anonymous: boolean, sessionKey: Buffer } | undefined
+  let result: SpnegoResult | undefined
   if (step.state === 'done') {
     result = step.result
   } else if (step.reason === 'no-such-user' && g.mapToGuest === 'bad user' && !reauth) {
     guest = true
   }
   if (result === undefined && !guest) {
-    server.log.info(`logon failure from ${conn.io.remoteAddress}: ${step.state === 'failed' ? step.reason : 'unknown'}`)
+    server.log.info(`logon failure from ${conn.io.remoteAddress}: ${step.state === 'failed' ? step.reason + (step.detail !== undefined ? ` (${step.detail})` : '') : 'unknown'}`)
     // MS-SMB2 3.3.5.5.3: an authentication error removes the session, re-authentication or not:
     // its trees and opens are closed.
     dropSession(ctx, s)
@@ -173,9 +180,9 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
     throw refuseSession(ctx, `max active sessions (${g.maxActiveSessions}) reached`)
   }
   s.state = SessionState.Valid
-  s.expiresAt = lifetimeEnd(g.sessionLifetime)
+  s.expiresAt = lifetimeEnd(g.sessionLifetime, result?.lifetime)
   dropPreviousSession(ctx, s, body.readBigUInt64LE(16))
-  server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signer !== undefined ? `, signing ${SigningAlgorithm[s.signer.algorithm]}` : ''}${s.signingRequired ? ' (required)' : ''}${s.encryptData ? ', encrypted' : ''}`)
+  server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`}${result?.principal !== undefined ? ` (Kerberos ${result.principal}, ${result.sessionKey.length}-byte key)` : ''} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signer !== undefined ? `, signing ${SigningAlgorithm[s.signer.algorithm]}` : ''}${s.signingRequired ? ' (required)' : ''}${s.encryptor !== undefined ? `, cipher ${CIPHER_NAMES[conn.cipherId] ?? conn.cipherId}` : ''}${s.encryptData ? ', encrypted' : ''}`)
   void hdr
   const token = step.state === 'done' ? step.token : Buffer.alloc(0)
   return { body: responseBody(sessionFlags, token), sessionId: s.sessionId, signWith: s.signer ? s : undefined }
@@ -221,7 +228,7 @@ function dropPreviousSession (ctx: RequestContext, s: Session, previous: bigint)
  *   STATUS_ACCESS_DENIED, and the session is removed with its trees and opens, as after any failed
  *   authentication (MS-SMB2 3.3.5.5.3); a session never changes hands.
  */
-function reauthenticated (ctx: RequestContext, s: Session, result: { user: string, domain: string, anonymous: boolean }, token: Buffer): Reply {
+function reauthenticated (ctx: RequestContext, s: Session, result: SpnegoResult, token: Buffer): Reply {
   const g = ctx.server.config.global
   const who = `session 0x${s.sessionId.toString(16)}`
   if (result.anonymous) {
@@ -238,8 +245,8 @@ function reauthenticated (ctx: RequestContext, s: Session, result: { user: strin
       throw new NtStatusError(NtStatus.ACCESS_DENIED, 're-authentication as another user')
     }
     s.state = SessionState.Valid
-    s.expiresAt = lifetimeEnd(g.sessionLifetime)
-    ctx.server.log.info(`${who}: re-authenticated as ${s.domain}\\${s.user}`)
+    s.expiresAt = lifetimeEnd(g.sessionLifetime, result.lifetime)
+    ctx.server.log.info(`${who}: re-authenticated as ${s.domain}\\${s.user}${result.principal !== undefined ? ` (Kerberos ${result.principal})` : ''}`)
   }
   const flags = (s.encryptData ? SessionFlags.ENCRYPT_DATA : 0)
   return { body: responseBody(flags, token), signWith: s.signer ? s : undefined }
@@ -249,9 +256,15 @@ function describeUser (s: Session, guestAccount: string): string {
   return s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${guestAccount})` : `${s.domain}\\${s.user}`
 }
 
-/** When an authentication made now expires; undefined when sessions do not expire. */
-function lifetimeEnd (seconds: number): number | undefined {
-  return seconds > 0 ? Date.now() + seconds * 1000 : undefined
+/**
+ * When an authentication made now expires; undefined when sessions do not expire. A Kerberos
+ * logon lasts no longer than its ticket (`ticketSeconds`): then the client must come back with a
+ * fresh one (MS-SMB2 3.3.5.2.9 STATUS_NETWORK_SESSION_EXPIRED, as Windows does).
+ */
+function lifetimeEnd (seconds: number, ticketSeconds?: number): number | undefined {
+  const limits = [seconds > 0 ? seconds : Infinity, ticketSeconds !== undefined && ticketSeconds > 0 ? ticketSeconds : Infinity]
+  const end = Math.min(...limits)
+  return end === Infinity ? undefined : Date.now() + end * 1000
 }
 
 export async function logoff (ctx: RequestContext): Promise<Reply> {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ntHash } from '../../../src/crypto/md4.js'
-import { SpnegoNtlmServer } from '../../../src/auth/spnego-server.js'
+import { SpnegoServer } from '../../../src/auth/spnego-server.js'
 import type { NtlmServerOptions } from '../../../src/auth/ntlmssp.js'
 import { encodeInit, encodeMechTypes, encodeResp, NegState, OID_KRB5, OID_MS_KRB5, OID_NTLMSSP, parseResp } from '../../../src/auth/spnego.js'
 import { authenticateMessage, negotiateMessage, ntlmMac, type ClientOptions } from '../../helpers/ntlm-client.js'
@@ -14,9 +14,9 @@ const opts = (): NtlmServerOptions => ({
 })
 const BOB: ClientOptions = { user: 'Bob', domain: 'WORKGROUP', password: 'hunter2', randomSessionKey: Buffer.alloc(16, 0x3c), withMic: true }
 
-interface Run { server: SpnegoNtlmServer, negotiate: Buffer, challenge: Buffer, mechTypes: string[] }
+interface Run { server: SpnegoServer, negotiate: Buffer, challenge: Buffer, mechTypes: string[] }
 function firstLeg (mechTypes = [OID_NTLMSSP]): Run {
-  const server = new SpnegoNtlmServer(opts())
+  const server = new SpnegoServer(opts())
   const negotiate = negotiateMessage()
   const s1 = server.step(encodeInit({ mechTypes, mechToken: negotiate }))
   if (s1.state !== 'more') throw new Error('expected more')
@@ -78,7 +78,7 @@ t.test('wrong password and unknown user fail with a reject token', async (t) => 
 })
 
 t.test('raw NTLMSSP is answered in raw NTLMSSP', async (t) => {
-  const server = new SpnegoNtlmServer(opts())
+  const server = new SpnegoServer(opts())
   const negotiate = negotiateMessage()
   const s1 = server.step(negotiate)
   if (s1.state !== 'more') throw new Error('expected more')
@@ -91,7 +91,7 @@ t.test('raw NTLMSSP is answered in raw NTLMSSP', async (t) => {
 })
 
 t.test('Kerberos preferred: NTLMSSP selected with request-mic, MICs required', async (t) => {
-  const server = new SpnegoNtlmServer(opts())
+  const server = new SpnegoServer(opts())
   const mechTypes = [OID_MS_KRB5, OID_KRB5, OID_NTLMSSP]
   const s1 = server.step(encodeInit({ mechTypes, mechToken: Buffer.from('a kerberos AP-REQ') }))
   if (s1.state !== 'more') throw new Error('expected more')
@@ -108,7 +108,7 @@ t.test('Kerberos preferred: NTLMSSP selected with request-mic, MICs required', a
 })
 
 t.test('no NTLMSSP in the mech list: rejected', async (t) => {
-  const s = new SpnegoNtlmServer(opts()).step(encodeInit({ mechTypes: [OID_KRB5] }))
+  const s = new SpnegoServer(opts()).step(encodeInit({ mechTypes: [OID_KRB5] }))
   t.equal(s.state, 'failed')
   if (s.state === 'failed') t.equal(s.reason, 'mechanism-unsupported')
 })
@@ -119,12 +119,12 @@ t.test('every truncation of every client token gives a failed step, never a thro
   const a = authenticateMessage(BOB, negotiate, challenge)
   const resp = encodeResp({ responseToken: a.message, mechListMIC: ntlmMac(a.exportedSessionKey, 'client-to-server', 0, encodeMechTypes(mechTypes)) })
   for (let n = 1; n < init.length; n++) {
-    const s = new SpnegoNtlmServer(opts()).step(init.subarray(0, n))
+    const s = new SpnegoServer(opts()).step(init.subarray(0, n))
     if (s.state !== 'failed') t.fail(`init cut at ${n}: ${s.state}`)
   }
   for (let n = 0; n < resp.length; n++) {
     // replay the same first leg (fixed server challenge) so that only the cut differs
-    const server = new SpnegoNtlmServer({ ...opts(), randomBytes: (k) => Buffer.alloc(k, 0x11) })
+    const server = new SpnegoServer({ ...opts(), randomBytes: (k) => Buffer.alloc(k, 0x11) })
     server.step(init)
     const s = server.step(resp.subarray(0, n))
     if (s.state !== 'failed') t.fail(`resp cut at ${n}: ${s.state}`)
