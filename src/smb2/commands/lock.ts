@@ -9,6 +9,7 @@
 //   none (STATUS_LOCK_NOT_GRANTED). A single lock without FAIL_IMMEDIATELY waits: STATUS_PENDING,
 //   then success once the range frees; CANCEL ends it (STATUS_CANCELLED), and so do LOGOFF,
 //   TREE_DISCONNECT, disconnect and the open's own close.
+// - A lock breaks level II oplocks to none first (MS-FSA 2.1.4.12), an unlock breaks nothing.
 // - Lock sequence replay (3.3.5.14, LockSequenceNumber/Index) applies only to resilient, durable
 //   and persistent opens, which smbts does not grant yet: the field is read and left alone.
 import type { RequestContext, Reply } from '../context.js'
@@ -83,6 +84,9 @@ export async function lock (ctx: RequestContext): Promise<Reply> {
     if (!validLockRange(l)) throw new NtStatusError(NtStatus.INVALID_LOCK_RANGE)
   }
   const asked = wanted as Array<LockRequest & { wait: boolean }>
+  // MS-FSA 2.1.5.8 / 2.1.4.12 (BYTE_RANGE_LOCK): a lock breaks every level II oplock of the
+  // file to none, the locker's own included, as a WRITE does (smbtorture smb2.oplock.brl1, brl3).
+  locks.breakLevelII(held.key)
   const conflict = locks.tryLock(held, asked)
   if (conflict < 0) {
     ctx.server.log.debug('vfs', `${name}: locked ${asked.map(l => `${l.exclusive ? 'x' : 's'} ${l.off}+${l.len}`).join(', ')}`)
