@@ -12,6 +12,7 @@ import { adoptRingFd, listenUring, serveUringListener, type Listener } from './t
 import { Handoff } from './transport/handoff.js'
 import { listenHosts, type InheritedListener, type WorkerContext } from './transport/worker.js'
 import { openWorkerStore } from './transport/worker-store.js'
+import { wireEviction } from './transport/evict.js'
 import type { BufferRegistry } from './io/buffer-pool.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
@@ -195,6 +196,8 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     // worker sees this one's opens as its own worker's.
     state.locks = openWorkerStore({ path: w.store, slot: w.slot, generation: w.generation, live: w.live, messenger: w.messenger, log: (m) => { log.debug('oplock', m) } })
     log.info(`locking store: ${w.store}, shared by ${w.count} workers`)
+    // At `max connections` with nothing of its own to drop, a worker asks the others (evict.ts).
+    wireEviction(state, { messenger: w.messenger, slot: w.slot, generation: w.generation, count: w.count })
   }
   // One client, one worker: a connection of a client another worker serves goes there, with its
   // socket (src/transport/handoff.ts); one handed here is served by this worker's transport.

@@ -1,0 +1,112 @@
+// Hostile input, second pass (issue 20), against a live server over TCP on the transport under
+// test (io_uring, node:net with SMBTS_TEST_TRANSPORT=net, workers with SMBTS_TEST_WORKERS=2):
+// a NEGOTIATE with no dialect the server speaks is refused and the connection ends; a flood of
+// 500 connections that never authenticate (half of them after NEGOTIATE) does not lock a real
+// client out at the default `max connections` (128), nor cost the authenticated connections
+// already in.
+import t from 'tap'
+import type net from 'node:net'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startLive, smbclient, type LiveServer } from '../helpers/live.js'
+import { negotiateBody, parseResponses, Status } from '../helpers/mem-client.js'
+import { TcpClient } from '../helpers/tcp-client.js'
+import { closedWithin, connect, frame } from '../helpers/raw-socket.js'
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+/** The first Direct-TCP message the server sends on `s`, or undefined once it closes. */
+function firstReply (s: net.Socket, ms: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0)
+    const timer = setTimeout(() => { resolve(undefined) }, ms)
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d])
+      if (buf.length >= 4 && buf.length >= 4 + (buf.readUInt32BE(0) & 0xffffff)) { clearTimeout(timer); resolve(buf.subarray(4, 4 + (buf.readUInt32BE(0) & 0xffffff))) }
+    })
+    s.once('close', () => { clearTimeout(timer); resolve(undefined) })
+    s.once('error', () => {})
+  })
+}
+
+let live: LiveServer
+t.before(async () => {
+  // The defaults (max connections 128); a handshake timeout longer than the test, so that only
+  // the limit, not the timer, decides what the flood keeps.
+  live = await startLive({ global: ['handshake timeout = 120'] })
+})
+t.teardown(async () => { await live.stop() })
+
+t.test('NEGOTIATE with only unknown dialects: STATUS_NOT_SUPPORTED, then the server closes the connection', async t => {
+  for (const dialects of [[0x0001, 0x0299, 0x0312, 0xffff], [0x02ff], Array.from({ length: 1000 }, (_, i) => 0x0400 + i)]) {
+    const s = await connect(live.port)
+    const reply = firstReply(s, 3000)
+    s.write(frame(0, 0n, negotiateBody({ dialects })))
+    const pdu = await reply
+    t.ok(pdu, `${dialects.length} unknown dialect(s): answered`)
+    if (pdu !== undefined) t.equal(parseResponses(pdu)[0].status, Status.NOT_SUPPORTED, 'STATUS_NOT_SUPPORTED')
+    t.ok(await closedWithin(s, 3000), 'and the connection ends')
+  }
+  // One known dialect among unknown ones is selected.
+  const s = await connect(live.port)
+  const reply = firstReply(s, 3000)
+  s.write(frame(0, 0n, negotiateBody({ dialects: [0x0001, 0x0299, 0x0300, 0x0312, 0x02ff] })))
+  const pdu = await reply
+  t.ok(pdu)
+  if (pdu !== undefined) {
+    const [r] = parseResponses(pdu)
+    t.equal(r.status, 0)
+    t.equal(r.body.readUInt16LE(4), 0x0300, '3.0 selected')
+  }
+  t.notOk(await closedWithin(s, 500), 'the connection stays')
+  s.destroy()
+})
+
+t.test('500 unauthenticated connections held: a real client still lists and reads a file within seconds', async t => {
+  // Authenticated clients inside the limit before the flood: they are never dropped for it.
+  const inside: TcpClient[] = []
+  t.teardown(() => { for (const c of inside) c.end() })
+  for (let i = 0; i < 4; i++) {
+    const c = await TcpClient.open(live.port)
+    inside.push(c)
+    await c.connect()
+  }
+  const data = randomBytes(1024 * 1024 + 7)
+  writeFileSync(join(live.share, 'flood.bin'), data)
+
+  // The flood: 500 sockets from the client's own address, every other one after a NEGOTIATE;
+  // none authenticates. The test holds all of them; the server keeps what its limit allows.
+  const flood: net.Socket[] = []
+  t.teardown(() => { for (const s of flood) s.destroy() })
+  let closedByServer = 0
+  for (let i = 0; i < 500; i++) {
+    const s = await connect(live.port)
+    s.on('error', () => {})
+    s.on('close', () => { closedByServer++ })
+    s.resume()
+    if (i % 2 === 1) s.write(frame(0, 0n, negotiateBody({ dialects: [0x0202, 0x0210, 0x0300, 0x0302, 0x0311] })))
+    flood.push(s)
+  }
+  // The server is at its limit: the flood's oldest connections make room for its newest.
+  t.ok(await live.logged(/not authenticated, idle [\d.]+ s\) dropped to admit .*max connections \(128\) reached/, { ms: 10_000 }), 'the log says which connection was dropped, for whom, and why')
+
+  const t0 = Date.now()
+  const r = await smbclient(live, `ls; lcd ${live.root}; get flood.bin flood.back`, { protocol: 'SMB3_11' })
+  const took = Date.now() - t0
+  t.equal(r.code, 0, `smbclient lists and reads while the flood is held: ${r.stderr.slice(0, 300)}`)
+  t.match(r.stdout, /flood\.bin/, 'the listing names the file')
+  t.equal(sha(readFileSync(join(live.root, 'flood.back'))), sha(data), 'the file read back intact')
+  t.ok(took < 10_000, `within a few seconds (${took} ms)`)
+  t.comment(`smbclient took ${took} ms with 500 flood sockets held; the server closed ${closedByServer} of them`)
+  t.ok(closedByServer >= 500 - 128, `the server dropped the flood's surplus (${closedByServer} closed)`)
+
+  // The authenticated connections were never dropped, and still work.
+  for (const [i, c] of inside.entries()) {
+    t.notOk(c.dead, `authenticated client ${i} still connected`)
+    t.equal((await c.echo()).status, 0, `authenticated client ${i} still answered`)
+  }
+  // A second real client, with the flood still held: in again.
+  const again = await smbclient(live, 'ls', { protocol: 'SMB3_11' })
+  t.equal(again.code, 0, 'a second real client gets in too')
+})
