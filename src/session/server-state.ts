@@ -128,9 +128,10 @@ export interface Evictable {
 export interface EvictionPeers {
   /**
    * Resolves true once a worker dropped one and moved its `connections` slot in the store to this
-   * worker (LockingStore.moveCount): the new connection holds it. False: none had one to drop.
+   * worker (LockingStore.moveCount), with its `ip:<addr>` slot when `addr` is given (it dropped a
+   * connection of that address): the new connection holds them. False: none had one to drop.
    */
-  ask (remote: string, why: string): Promise<boolean>
+  ask (remote: string, why: string, addr?: string): Promise<boolean>
 }
 
 /**
@@ -159,7 +160,8 @@ export class Admission {
  * store passes straight to the newcomer, so no other admission slips in between. Only a
  * connection of the same address makes room under `max ip connections`. An authenticated
  * connection is never dropped for a new, unauthenticated one; with none to drop, the new one is
- * refused as before. With workers, a worker drops only its own connections (README "Limits").
+ * refused as before. With workers, a worker with none of its own to drop asks the others
+ * (`peers`, src/transport/evict.ts).
  */
 export class ConnectionLimits {
   private total = 0
@@ -190,7 +192,11 @@ export class ConnectionLimits {
     if (g.maxIpConnections > 0 && !locks.tryCount(`ip:${addr}`, g.maxIpConnections)) {
       why = `max ip connections (${g.maxIpConnections}) reached for ${addr}`
       taken = this.victim(addr)
-      if (taken === undefined) return this.refuse(addr, remote, why)
+      if (taken === undefined) {
+        // Its connections may be on other workers (no steering program): one of them drops one.
+        if (this.peers !== undefined) return this.askPeers(this.peers, addr, remote, false, why, true)
+        return this.refuse(addr, remote, why)
+      }
       sameAddr = true
     }
     const ipCounted = g.maxIpConnections > 0
@@ -198,7 +204,7 @@ export class ConnectionLimits {
       why = `max connections (${g.maxConnections}) reached`
       taken = this.victim()
       if (taken === undefined) {
-        if (this.peers !== undefined) return this.askPeers(this.peers, addr, remote, ipCounted, why)
+        if (this.peers !== undefined) return this.askPeers(this.peers, addr, remote, ipCounted, why, false)
         if (ipCounted) locks.uncount(`ip:${addr}`)
         return this.refuse(addr, remote, why)
       }
@@ -207,24 +213,30 @@ export class ConnectionLimits {
     return this.adopt(addr, remote, ipCounted)
   }
 
-  /** No connection here to drop: another worker may drop one of its own and pass its slot here. */
-  private async askPeers (peers: EvictionPeers, addr: string, remote: string, ipCounted: boolean, why: string): Promise<Admission | undefined> {
-    if (await peers.ask(remote, why)) return this.adopt(addr, remote, ipCounted)
+  /**
+   * No connection here to drop: another worker may drop one of its own and pass its slot here;
+   * `sameAddr`: one of `addr` (at its `max ip connections`), whose address slot comes too.
+   */
+  private async askPeers (peers: EvictionPeers, addr: string, remote: string, ipCounted: boolean, why: string, sameAddr: boolean): Promise<Admission | undefined> {
+    if (await peers.ask(remote, why, sameAddr ? addr : undefined)) return this.adopt(addr, remote, ipCounted || sameAddr)
     if (ipCounted) this.server.locks.uncount(`ip:${addr}`)
     return this.refuse(addr, remote, why)
   }
 
   /**
-   * Another worker (`to`) is at `max connections` with no connection of its own to drop (evict.ts):
-   * drops this worker's unauthenticated connection idle longest and moves its slot in the store to
-   * `to`, for `remote`'s connection there. False when there is none.
+   * Another worker (`to`) is at `max connections` (or `addr` at its `max ip connections`) with no
+   * connection of its own to drop (evict.ts): drops this worker's unauthenticated connection idle
+   * longest (of `addr` when given) and moves its slots in the store to `to`, for `remote`'s
+   * connection there. False when there is none.
    */
-  dropFor (to: { w: number, g: number }, remote: string, why: string): boolean {
-    const v = this.victim()
+  dropFor (to: { w: number, g: number }, remote: string, why: string, addr?: string): boolean {
+    const v = this.victim(addr)
     if (v === undefined) return false
     this.forget(v)
     this.server.locks.moveCount('connections', to)
-    if (v.ipCounted) this.server.locks.uncount(`ip:${v.addr}`)
+    // Asked for a connection of `addr` (its address at its limit): that slot goes to `to` too.
+    if (addr !== undefined) this.server.locks.moveCount(`ip:${v.addr}`, to)
+    else if (v.ipCounted) this.server.locks.uncount(`ip:${v.addr}`)
     this.closeVictim(v, `${remote} (on w${to.w})`, why)
     return true
   }

@@ -133,3 +133,30 @@ t.test('workers: with nothing of its own to drop, a worker asks the others; one 
   for (const x of flood) x.c.authenticated = true
   t.equal(await w1.state.limits.enter('10.0.4.9', '10.0.4.9:3'), undefined, 'no peer has one: refused')
 })
+
+t.test('workers: at an address\'s max ip connections, the other worker drops one of that address and passes both slots', async (t) => {
+  const { srv: w0, enter: enter0 } = setup(['max connections = 10', 'max ip connections = 2'])
+  t.teardown(w0.cleanup)
+  const { srv: w1 } = setup(['max connections = 10', 'max ip connections = 2'])
+  t.teardown(w1.cleanup)
+  w1.state.locks = w0.state.locks
+  const other = enter0('10.0.5.2', 0) // another address, idle longer: not a candidate
+  const same = [enter0('10.0.5.1', 5), enter0('10.0.5.1', 9)]
+  const asked: Array<string | undefined> = []
+  w1.state.limits.peers = {
+    async ask (remote, why, addr) {
+      asked.push(addr)
+      return w0.state.limits.dropFor({ w: 1, g: 0 }, remote, why, addr)
+    },
+  }
+  const a = await w1.state.limits.enter('10.0.5.1', '10.0.5.1:7')
+  t.ok(a, 'admitted')
+  t.same(asked, ['10.0.5.1'], 'asked for a connection of its address')
+  t.ok(same[0].c.closedWhy, 'the other worker dropped its connection of that address idle longest')
+  t.notOk(other.c.closedWhy ?? same[1].c.closedWhy)
+  t.equal(a!.ipCounted, true, 'the new connection holds the address slot passed to it')
+  // The address still has exactly two: a third (with nothing to drop anywhere) is refused.
+  same[1].c.authenticated = true
+  a!.conn = new FakeConn(Date.now()); (a!.conn as FakeConn).authenticated = true
+  t.equal(await w1.state.limits.enter('10.0.5.1', '10.0.5.1:8'), undefined, 'refused at the address limit')
+})
