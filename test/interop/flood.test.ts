@@ -4,6 +4,8 @@
 // 500 connections that never authenticate (half of them after NEGOTIATE), from the client's own
 // address or from ten others, does not lock a real client out at the default limits (`max ip
 // connections` 64, `max connections` 128), nor cost the authenticated connections already in.
+// File descriptors: the test holds 500 sockets, and an in-process server at most its limit of
+// them (the rest it closes), well under the usual 1024; the flood's sockets close at teardown.
 import t, { type Test } from 'tap'
 import type net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
