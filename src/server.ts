@@ -9,10 +9,10 @@ import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
 import { adoptSocket, listenTcp, listenTcpFd } from './transport/tcp.js'
 import { adoptRingFd, listenUring, serveUringListener, type Listener } from './transport/uring.js'
+import { wireEviction } from './transport/evict.js'
 import { Handoff } from './transport/handoff.js'
 import { listenHosts, type InheritedListener, type WorkerContext } from './transport/worker.js'
 import { openWorkerStore } from './transport/worker-store.js'
-import { wireEviction } from './transport/evict.js'
 import type { BufferRegistry } from './io/buffer-pool.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
@@ -196,8 +196,6 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     // worker sees this one's opens as its own worker's.
     state.locks = openWorkerStore({ path: w.store, slot: w.slot, generation: w.generation, live: w.live, messenger: w.messenger, log: (m) => { log.debug('oplock', m) } })
     log.info(`locking store: ${w.store}, shared by ${w.count} workers`)
-    // At `max connections` with nothing of its own to drop, a worker asks the others (evict.ts).
-    wireEviction(state, { messenger: w.messenger, slot: w.slot, generation: w.generation, count: w.count })
   }
   // One client, one worker: a connection of a client another worker serves goes there, with its
   // socket (src/transport/handoff.ts); one handed here is served by this worker's transport.
@@ -207,6 +205,8 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     const h = handoff
     h.onAdopt = ring !== undefined ? (a) => { adoptRingFd(state, ring!, a, h) } : (a) => { adoptSocket(state, a, h) }
   }
+  // At a connection limit with nothing of its own to drop, a worker asks the others (evict.ts).
+  if (w?.store !== undefined) wireEviction(state, { messenger: w.messenger, slot: w.slot, generation: w.generation, count: w.count })
   if (opts.listenFds !== undefined) {
     for (const l of opts.listenFds) {
       listeners.push(ring !== undefined ? serveUringListener(state, ring, l.fd, l.host, l.port, handoff) : await listenTcpFd(state, l.fd, handoff))
