@@ -65,6 +65,20 @@ t.test('NEGOTIATE with only unknown dialects: STATUS_NOT_SUPPORTED, then the ser
   s.destroy()
 })
 
+t.test('NEGOTIATE whose pre-auth integrity SaltLength runs past its DataLength: STATUS_INVALID_PARAMETER', async t => {
+  const pre = Buffer.alloc(6 + 32)
+  pre.writeUInt16LE(1, 0) // HashAlgorithmCount
+  pre.writeUInt16LE(33, 2) // SaltLength: one byte more than present
+  pre.writeUInt16LE(1, 4) // SHA-512
+  const s = await connect(live.port)
+  const reply = firstReply(s, 3000)
+  s.write(frame(0, 0n, negotiateBody({ dialects: [0x0311], contexts: [{ type: 1, data: pre }] })))
+  const pdu = await reply
+  t.ok(pdu, 'answered')
+  if (pdu !== undefined) t.equal(parseResponses(pdu)[0].status, Status.INVALID_PARAMETER, 'STATUS_INVALID_PARAMETER')
+  s.destroy()
+})
+
 /**
  * 500 sockets from `sources` (in turn), every other one after a NEGOTIATE, none authenticating,
  * all held by the test; with authenticated clients inside before the flood, smbclient (from

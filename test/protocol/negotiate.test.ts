@@ -196,6 +196,20 @@ t.test('no dialect the server speaks: STATUS_NOT_SUPPORTED, and the connection e
   }
 })
 
+t.test('after the SMB1 upgrade (0x02FF), an SMB2 NEGOTIATE offering only 0x02FF or unknown dialects is refused and ends the connection', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  for (const dialects of [[0x02ff], [0x02ff, 0x0299]]) {
+    const c = new MemClient(srv.state)
+    const [pdu] = await c.raw(smb1Negotiate(['NT LM 0.12', 'SMB 2.002', 'SMB 2.???']))
+    t.equal(parseResponses(pdu)[0].body.readUInt16LE(4), 0x02ff, 'the wildcard, in answer to SMB1')
+    c.nextMid = 1n
+    const r = await c.negotiate({ dialects })
+    t.equal(r.status, Status.NOT_SUPPORTED, `[${dialects.map(d => d.toString(16)).join(',')}]: STATUS_NOT_SUPPORTED`)
+    t.ok(c.closed, 'the connection ends')
+  }
+})
+
 t.test('one known dialect among unknown ones is selected; 0x02FF in an SMB2 NEGOTIATE is no dialect', async (t) => {
   const srv = memServer()
   t.teardown(srv.cleanup)
