@@ -237,7 +237,7 @@ export class ConnectionLimits {
     // Asked for a connection of `addr` (its address at its limit): that slot goes to `to` too.
     if (addr !== undefined) this.server.locks.moveCount(`ip:${v.addr}`, to)
     else if (v.ipCounted) this.server.locks.uncount(`ip:${v.addr}`)
-    this.closeVictim(v, `${remote} (on w${to.w})`, why)
+    this.closeVictim(v, `${remote} (on w${to.w})`, why, `for w${to.w}`)
     return true
   }
 
@@ -303,13 +303,15 @@ export class ConnectionLimits {
   private evict (v: Admission, sameAddr: boolean, remote: string, why: string): void {
     this.forget(v)
     if (!sameAddr && v.ipCounted) this.server.locks.uncount(`ip:${v.addr}`)
-    this.closeVictim(v, remote, why)
+    this.closeVictim(v, remote, why, 'here')
   }
 
-  private closeVictim (v: Admission, remote: string, why: string): void {
+  /** Closes a dropped connection; logged once per 10 s per limit (a flood drops one per connection). */
+  private closeVictim (v: Admission, remote: string, why: string, where: string): void {
     const conn = v.conn!
     const idle = ((Date.now() - conn.lastRequestAt) / 1000).toFixed(1)
-    this.server.log.info(`connection from ${v.remote} (not authenticated, idle ${idle} s) dropped to admit ${remote}: ${why}`)
+    const line = this.server.refusals.pass(`drop ${where} ${why}`, `connection from ${v.remote} (not authenticated, idle ${idle} s) dropped to admit ${remote}: ${why}`)
+    if (line !== undefined) this.server.log.info(line)
     conn.close(`dropped for a new connection from ${remote}: ${why}`)
   }
 }
