@@ -9,6 +9,7 @@ import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
 import { adoptSocket, listenTcp, listenTcpFd } from './transport/tcp.js'
 import { adoptRingFd, listenUring, serveUringListener, type Listener } from './transport/uring.js'
+import { wireEviction } from './transport/evict.js'
 import { Handoff } from './transport/handoff.js'
 import { listenHosts, type InheritedListener, type WorkerContext } from './transport/worker.js'
 import { openWorkerStore } from './transport/worker-store.js'
@@ -208,6 +209,8 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     const h = handoff
     h.onAdopt = ring !== undefined ? (a) => { adoptRingFd(state, ring!, a, h) } : (a) => { adoptSocket(state, a, h) }
   }
+  // At a connection limit with nothing of its own to drop, a worker asks the others (evict.ts).
+  if (w?.store !== undefined) wireEviction(state, { messenger: w.messenger, slot: w.slot, generation: w.generation, count: w.count })
   if (opts.listenFds !== undefined) {
     for (const l of opts.listenFds) {
       listeners.push(ring !== undefined ? serveUringListener(state, ring, l.fd, l.host, l.port, handoff) : await listenTcpFd(state, l.fd, handoff))

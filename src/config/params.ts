@@ -144,8 +144,12 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   // smbts: seconds an authentication stays valid; then requests get STATUS_NETWORK_SESSION_EXPIRED
   // until the client re-authenticates (MS-SMB2 3.3.5.2.9). 0 = never (NTLM has no ticket lifetime).
   g({ name: 'session lifetime', type: 'int', default: '0', min: 0, max: 0x7fffffff }),
-  // ksmbd-tools: connections one client address may hold at once (0 = no limit of its own).
-  g({ name: 'max ip connections', type: 'int', default: '0', min: 0, max: 65536 }),
+  // ksmbd-tools: connections one client address may hold at once (0 = no limit of its own). 64,
+  // half the default `max connections`: a flood from one address then churns only its own slots
+  // and never drops another address's connection mid-handshake (measured, README "Limits"); far
+  // above what one client opens (Linux: one per server and user, a few more with nosharesock or
+  // multichannel), and its unauthenticated connections make room for its new ones.
+  g({ name: 'max ip connections', type: 'int', default: '64', min: 0, max: 65536 }),
   // smbts: µs the io_uring event loop keeps polling without sleeping after a wake-up, so a client
   // that waits for each reply has its next request taken without a sleep and a wake-up (adaptive:
   // windows that keep closing empty are seldom opened; src/io/ring.ts setBusyPoll). 0 = off.

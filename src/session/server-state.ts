@@ -161,14 +161,65 @@ export class ServerState {
 }
 
 /**
+ * What eviction needs of an admitted connection (Smb2Connection has it; this file cannot import
+ * it without a cycle).
+ */
+export interface Evictable {
+  /** It holds a session that completed SESSION_SETUP (valid, or expired awaiting re-authentication). */
+  readonly authenticated: boolean
+  /** When it last delivered a whole request (Date.now()); its creation before any. */
+  readonly lastRequestAt: number
+  close (reason: string): void
+}
+
+/**
+ * The other workers of a server with workers (src/transport/evict.ts): asked, in turn, to drop
+ * one of their unauthenticated connections for a new one here when this worker has none to drop.
+ */
+export interface EvictionPeers {
+  /**
+   * Resolves true once a worker dropped one and moved its `connections` slot in the store to this
+   * worker (LockingStore.moveCount), with its `ip:<addr>` slot when `addr` is given (it dropped a
+   * connection of that address): the new connection holds them. False: none had one to drop.
+   */
+  ask (remote: string, why: string, addr?: string): Promise<boolean>
+}
+
+/**
+ * One connection the limits admitted: its address, whether it counts against `max ip
+ * connections` in the store, and (once the transport made it) the connection itself.
+ */
+export class Admission {
+  /** The transport's connection, set as soon as it exists. */
+  conn?: Evictable
+  /** Its counts are gone already (released, moved to another worker, or inherited by the
+   *  connection that evicted it): a later release does nothing. */
+  done = false
+  constructor (readonly addr: string, readonly remote: string, readonly ipCounted: boolean) {}
+}
+
+/**
  * How many connections the server holds, in all and per client address (`max connections`,
- * `max ip connections`): every transport admits a connection here first, so one client can never
- * take what all share. The transport logs a refusal.
+ * `max ip connections`): every transport admits a connection here first (enter), so one client
+ * can never take what all share. Counted in the locking store, so the limits hold for all
+ * workers together.
+ *
+ * At a limit, a new connection is not simply refused (issue 20: a flood of connections that never
+ * authenticate would then lock every real client out): the connection of this process that has
+ * not completed a SESSION_SETUP and has been idle longest (no whole request for the longest time;
+ * the oldest of equals) is dropped, logged, and the new one takes its place — its slot in the
+ * store passes straight to the newcomer, so no other admission slips in between. Only a
+ * connection of the same address makes room under `max ip connections`. An authenticated
+ * connection is never dropped for a new, unauthenticated one; with none to drop, the new one is
+ * refused as before. With workers, a worker with none of its own to drop asks the others
+ * (`peers`, src/transport/evict.ts).
  */
 export class ConnectionLimits {
   private total = 0
-  /** Addresses counted in the store per connection (`max ip connections` was set when admitted). */
-  private readonly counted = new Map<string, number>()
+  /** This process's admitted connections, oldest first. */
+  private readonly live = new Set<Admission>()
+  /** With workers: the others, asked when this one has no connection to drop (evict.ts). */
+  peers?: EvictionPeers
 
   constructor (private readonly server: ServerState) {}
 
@@ -176,71 +227,142 @@ export class ConnectionLimits {
   get count (): number { return this.total }
 
   /**
-   * Admits a new connection from `addr`, or says why not (the caller closes the socket). Counted
-   * in the locking store, so the limits hold for all workers together.
+   * A new connection from `remote` (client address `addr`), as every transport takes one: moved
+   * here with its counts when another worker handed it over (`moved.ip`: its address was counted
+   * there), else admitted, making room by dropping an unauthenticated connection at a limit. A
+   * refusal is logged and answers undefined (the caller closes the socket). A promise when the
+   * other workers are asked to make room (the caller waits, reading nothing meanwhile).
    */
-  admit (addr: string): string | undefined {
+  enter (addr: string, remote: string, moved?: { ip: boolean }): Admission | undefined | Promise<Admission | undefined> {
+    if (moved !== undefined) return this.adopt(addr, remote, moved.ip)
     const g = this.server.config.global
     const locks = this.server.locks
-    if (!locks.tryCount('connections', g.maxConnections)) return `max connections (${g.maxConnections}) reached`
-    if (g.maxIpConnections > 0) {
-      if (!locks.tryCount(`ip:${addr}`, g.maxIpConnections)) {
-        locks.uncount('connections')
-        return `max ip connections (${g.maxIpConnections}) reached for ${addr}`
+    let taken: Admission | undefined
+    let why = ''
+    let sameAddr = false
+    if (g.maxIpConnections > 0 && !locks.tryCount(`ip:${addr}`, g.maxIpConnections)) {
+      why = `max ip connections (${g.maxIpConnections}) reached for ${addr}`
+      taken = this.victim(addr)
+      if (taken === undefined) {
+        // Its connections may be on other workers (no steering program): one of them drops one.
+        if (this.peers !== undefined) return this.askPeers(this.peers, addr, remote, false, why, true)
+        return this.refuse(addr, remote, why)
       }
-      this.counted.set(addr, (this.counted.get(addr) ?? 0) + 1)
+      sameAddr = true
     }
-    this.total++
-    return undefined
+    const ipCounted = g.maxIpConnections > 0
+    if (taken === undefined && !locks.tryCount('connections', g.maxConnections)) {
+      why = `max connections (${g.maxConnections}) reached`
+      taken = this.victim()
+      if (taken === undefined) {
+        if (this.peers !== undefined) return this.askPeers(this.peers, addr, remote, ipCounted, why, false)
+        if (ipCounted) locks.uncount(`ip:${addr}`)
+        return this.refuse(addr, remote, why)
+      }
+    }
+    if (taken !== undefined) this.evict(taken, sameAddr, remote, why)
+    return this.adopt(addr, remote, ipCounted)
   }
-
-  release (addr: string): void {
-    this.total--
-    this.server.locks.uncount('connections')
-    if (this.uncountIp(addr)) this.server.locks.uncount(`ip:${addr}`)
-  }
-
-  /** Whether this connection from `addr` counts against `max ip connections` in the store. */
-  ipCounted (addr: string): boolean { return this.counted.has(addr) }
 
   /**
-   * A connection from `addr` goes to worker `to` (handed over): its counts move there in the
-   * store (LockingStore.moveCount), so the totals never dip while it travels; `to` adopts it.
+   * No connection here to drop: another worker may drop one of its own and pass its slot here;
+   * `sameAddr`: one of `addr` (at its `max ip connections`), whose address slot comes too.
    */
-  moveTo (addr: string, to: { w: number, g: number }): void {
-    this.total--
+  private async askPeers (peers: EvictionPeers, addr: string, remote: string, ipCounted: boolean, why: string, sameAddr: boolean): Promise<Admission | undefined> {
+    if (await peers.ask(remote, why, sameAddr ? addr : undefined)) return this.adopt(addr, remote, ipCounted || sameAddr)
+    if (ipCounted) this.server.locks.uncount(`ip:${addr}`)
+    return this.refuse(addr, remote, why)
+  }
+
+  /**
+   * Another worker (`to`) is at `max connections` (or `addr` at its `max ip connections`) with no
+   * connection of its own to drop (evict.ts): drops this worker's unauthenticated connection idle
+   * longest (of `addr` when given) and moves its slots in the store to `to`, for `remote`'s
+   * connection there. False when there is none.
+   */
+  dropFor (to: { w: number, g: number }, remote: string, why: string, addr?: string): boolean {
+    const v = this.victim(addr)
+    if (v === undefined) return false
+    this.forget(v)
     this.server.locks.moveCount('connections', to)
-    if (this.uncountIp(addr)) this.server.locks.moveCount(`ip:${addr}`, to)
+    // Asked for a connection of `addr` (its address at its limit): that slot goes to `to` too.
+    if (addr !== undefined) this.server.locks.moveCount(`ip:${v.addr}`, to)
+    else if (v.ipCounted) this.server.locks.uncount(`ip:${v.addr}`)
+    this.closeVictim(v, `${remote} (on w${to.w})`, why, `for w${to.w}`)
+    return true
+  }
+
+  /** The connection's counts go (it closed); once only. */
+  release (a: Admission): void {
+    if (!this.forget(a)) return
+    this.server.locks.uncount('connections')
+    if (a.ipCounted) this.server.locks.uncount(`ip:${a.addr}`)
+  }
+
+  /**
+   * The connection goes to worker `to` (handed over): its counts move there in the store
+   * (LockingStore.moveCount), so the totals never dip while it travels; `to` adopts it.
+   */
+  moveTo (a: Admission, to: { w: number, g: number }): void {
+    if (!this.forget(a)) return
+    this.server.locks.moveCount('connections', to)
+    if (a.ipCounted) this.server.locks.moveCount(`ip:${a.addr}`, to)
   }
 
   /** A connection from `addr` another worker moved here (moveTo): counted in the store already. */
-  /**
-   * A new connection from `remote` (client address `addr`), as every transport takes one: moved
-   * here with its counts when another worker handed it over (`moved.ip`: its address was counted
-   * there), else admitted; a refusal is logged and answers false (the caller closes the socket).
-   */
-  enter (addr: string, remote: string, moved?: { ip: boolean }): boolean {
-    if (moved !== undefined) {
-      this.adopt(addr, moved.ip)
-      return true
-    }
-    const refused = this.admit(addr)
-    if (refused === undefined) return true
-    this.server.warnRefusal(`accept ${addr} ${refused}`, `connection from ${remote} refused: ${refused}`)
-    return false
-  }
-
-  adopt (addr: string, ip: boolean): void {
+  adopt (addr: string, remote: string, ip: boolean): Admission {
+    const a = new Admission(addr, remote, ip)
+    this.live.add(a)
     this.total++
-    if (ip) this.counted.set(addr, (this.counted.get(addr) ?? 0) + 1)
+    return a
   }
 
-  /** One fewer of `addr`'s connections counted in the store; false when it was not counted there. */
-  private uncountIp (addr: string): boolean {
-    const n = this.counted.get(addr)
-    if (n === undefined) return false
-    if (n <= 1) this.counted.delete(addr)
-    else this.counted.set(addr, n - 1)
+  private forget (a: Admission): boolean {
+    if (a.done) return false
+    a.done = true
+    this.live.delete(a)
+    this.total--
     return true
+  }
+
+  private refuse (addr: string, remote: string, why: string): undefined {
+    this.server.warnRefusal(`accept ${addr} ${why}`, `connection from ${remote} refused: ${why}, and no unauthenticated connection to drop`)
+    return undefined
+  }
+
+  /**
+   * The connection to drop for a new one: not authenticated, idle longest (oldest first among
+   * equals); from `addr` only when given and counted against its `max ip connections`.
+   */
+  private victim (addr?: string): Admission | undefined {
+    let best: Admission | undefined
+    let bestAt = Infinity
+    for (const a of this.live) {
+      const c = a.conn
+      if (c === undefined || c.authenticated || (addr !== undefined && (a.addr !== addr || !a.ipCounted))) continue
+      if (c.lastRequestAt < bestAt) { best = a; bestAt = c.lastRequestAt }
+    }
+    return best
+  }
+
+  /**
+   * Drops `v` for a new connection from `remote`: its slot in the store passes to the newcomer
+   * (nothing is counted again, so no admission elsewhere takes it meanwhile); so does its
+   * address's slot when the newcomer, of the same address, came in under `max ip connections`
+   * (`sameAddr`); otherwise v's address count goes (the newcomer counted its own).
+   */
+  private evict (v: Admission, sameAddr: boolean, remote: string, why: string): void {
+    this.forget(v)
+    if (!sameAddr && v.ipCounted) this.server.locks.uncount(`ip:${v.addr}`)
+    this.closeVictim(v, remote, why, 'here')
+  }
+
+  /** Closes a dropped connection; logged once per 10 s per limit (a flood drops one per connection). */
+  private closeVictim (v: Admission, remote: string, why: string, where: string): void {
+    const conn = v.conn!
+    const idle = ((Date.now() - conn.lastRequestAt) / 1000).toFixed(1)
+    const line = this.server.refusals.pass(`drop ${where} ${why}`, `connection from ${v.remote} (not authenticated, idle ${idle} s) dropped to admit ${remote}: ${why}`)
+    if (line !== undefined) this.server.log.info(line)
+    conn.close(`dropped for a new connection from ${remote}: ${why}`)
   }
 }

@@ -9,7 +9,7 @@ import { NtStatus } from '../wire/ntstatus.js'
 import { ProtocolError } from '../wire/errors.js'
 import { CreditWindow } from './credits.js'
 import type { ServerState } from '../session/server-state.js'
-import type { Session } from '../session/model.js'
+import { SessionState, type Session } from '../session/model.js'
 import { teardownSession } from '../session/teardown.js'
 import { AsyncTable } from './async.js'
 
@@ -104,6 +104,13 @@ export class Smb2Connection {
   /** PDUs received while over budget, processed in order as room frees. */
   private readonly backlog: Array<{ pdu: Buffer, done: () => void }> = []
   private sendBlocked = false
+  /**
+   * When the last whole PDU arrived (Date.now()), its creation before any: how long it has been
+   * idle, for the connection limits (ConnectionLimits: at a limit, the unauthenticated connection
+   * idle longest makes room). Bytes that never make a whole request (a header a byte a second)
+   * are not activity.
+   */
+  lastRequestAt = Date.now()
 
   /** `receive` is the receive pipeline: receive.ts `receivePdu` (see the top of this file). */
   constructor (readonly server: ServerState, readonly io: ConnectionIo, private readonly receive: ReceivePdu) {
@@ -111,6 +118,16 @@ export class Smb2Connection {
   }
 
   get closed (): boolean { return this.state === ConnectionState.Closed }
+
+  /**
+   * It holds a session that completed SESSION_SETUP (valid, or expired until it re-authenticates):
+   * ConnectionLimits never drops it for a new connection. One whose sessions all logged off
+   * counts as unauthenticated again.
+   */
+  get authenticated (): boolean {
+    for (const s of this.sessions) if (s.state === SessionState.Valid || s.state === SessionState.Expired) return true
+    return false
+  }
 
   /** Opens held through every session of this connection (the `max open files` limit). */
   openCount (): number {
@@ -143,6 +160,7 @@ export class Smb2Connection {
    * Resolves once the PDU has been processed (later, when it had to wait for the budget).
    */
   handlePdu (pdu: Buffer): Promise<void> {
+    this.lastRequestAt = Date.now()
     if (!this.accepting && !this.closed) return new Promise((resolve) => { this.backlog.push({ pdu, done: resolve }) })
     return this.runPdu(pdu)
   }

@@ -178,9 +178,25 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
   }
   if (conn.closed) { dropReply(reply); return undefined }
   const status = reply.status ?? NtStatus.SUCCESS
+  if (cmd === Command.NEGOTIATE && status === NtStatus.NOT_SUPPORTED) closeOnceSent(conn, reply, 'NEGOTIATE: no common dialect')
   related.status = status
   // An op that got no interim response (it waited inside a compound) has AsyncId 0: a sync reply.
   return response(conn, ctx, reply, status, op?.asyncId ?? 0n)
+}
+
+/**
+ * MS-SMB2 3.3.5.4: a NEGOTIATE that finds no dialect in common (STATUS_NOT_SUPPORTED) ends the
+ * connection once its error response has left (issue 20): nothing can be spoken on it, and only
+ * the handshake timer would end it otherwise. (A malformed NEGOTIATE, STATUS_INVALID_PARAMETER,
+ * leaves the connection as it was, Initial, as Samba does.) `release` runs once the response is
+ * with the kernel, or was dropped with the connection.
+ */
+function closeOnceSent (conn: Smb2Connection, reply: Reply, why: string): void {
+  const release = reply.release
+  reply.release = () => {
+    release?.()
+    conn.close(why)
+  }
 }
 
 /**

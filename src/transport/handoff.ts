@@ -38,7 +38,7 @@ import { join } from 'node:path'
 import { native } from '../io/native.js'
 import type { Loan } from '../io/buffer-pool.js'
 import type { Logger } from '../control/log.js'
-import type { ServerState } from '../session/server-state.js'
+import type { Admission, ServerState } from '../session/server-state.js'
 import { ConnectionState, type Smb2Connection } from '../smb2/connection.js'
 import { adoptSmb1Upgrade } from '../smb2/commands/negotiate.js'
 import { peekNegotiateClientGuid } from '../smb2/commands/negotiate.wire.js'
@@ -252,19 +252,19 @@ export class ClientRouter {
    * connection and closes its fd. False: it stays here, logged; the transport feeds it
    * `takeStash()` as received and reads on.
    */
-  finish (fd: number | undefined, remote: string, addr: string): boolean {
+  finish (fd: number | undefined, remote: string, admission: Admission): boolean {
     const h = this.handing!
     const bytes = Buffer.concat(h.stash)
     const limits = this.server.limits
     const why = fd === undefined
       ? 'the socket has no fd'
-      : this.handoff!.send(h.to, fd, { guid: h.guid, remote, addr, ip: limits.ipCounted(addr), smb1: this.conn.negotiateCount > 0 }, bytes)
+      : this.handoff!.send(h.to, fd, { guid: h.guid, remote, addr: admission.addr, ip: admission.ipCounted, smb1: this.conn.negotiateCount > 0 }, bytes)
     if (why !== undefined) {
       this.serveHere(h.guid, h.to, why)
       this.open = false
       return false
     }
-    limits.moveTo(addr, h.to)
+    limits.moveTo(admission, h.to)
     this.server.log.info(`connection from ${remote} handed to w${h.to.w} (ClientGuid ${formatGuid(h.guid)} served there)`)
     return true
   }
@@ -295,10 +295,7 @@ export class ClientRouter {
 export function dropAdoption (server: ServerState, a: Adoption, why: string): void {
   server.log.info(`connection from ${a.meta.remote}, handed over by w${a.meta.from}: ${why}; closing it`)
   native.closeNow(a.fd)
-  if (a.countsMoved) {
-    server.limits.adopt(a.meta.addr, a.meta.ip)
-    server.limits.release(a.meta.addr)
-  }
+  if (a.countsMoved) server.limits.release(server.limits.adopt(a.meta.addr, a.meta.remote, a.meta.ip))
 }
 
 /** The line a receiver logs for an adopted connection. */

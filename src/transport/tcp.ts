@@ -6,7 +6,7 @@ import { FrameReader, frameHeader, type OnFrame } from './framing.js'
 import { Smb2Connection, ConnectionState } from '../smb2/connection.js'
 import { frameReusableAfterProcessing, receivePdu } from '../smb2/receive.js'
 import type { Loan } from '../io/buffer-pool.js'
-import type { ServerState } from '../session/server-state.js'
+import type { Admission, ServerState } from '../session/server-state.js'
 import { SessionState } from '../session/model.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
 import { adoptedLine, ClientRouter, dropAdoption, type Adoption, type Handoff } from './handoff.js'
@@ -50,10 +50,27 @@ export function serveSocket (server: ServerState, socket: net.Socket, o: ServeOp
   socket.setNoDelay(true)
   const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
   const addr = clientAddress(socket.remoteAddress)
-  if (!server.limits.enter(addr, remote, o.adopted?.countsMoved === true ? o.adopted.meta : undefined)) {
+  const admitted = server.limits.enter(addr, remote, o.adopted?.countsMoved === true ? o.adopted.meta : undefined)
+  if (admitted instanceof Promise) {
+    // Another worker is asked to make room (evict.ts): nothing is read meanwhile.
+    socket.pause()
+    socket.on('error', () => {})
+    void admitted.then((a) => {
+      if (a === undefined) { socket.destroy(); return }
+      if (socket.destroyed) { server.limits.release(a); return }
+      serveAdmitted(server, socket, o, a, remote, addr)
+      socket.resume()
+    })
+    return undefined
+  }
+  if (admitted === undefined) {
     socket.destroy()
     return undefined
   }
+  return serveAdmitted(server, socket, o, admitted, remote, addr)
+}
+
+function serveAdmitted (server: ServerState, socket: net.Socket, o: ServeOptions, admission: Admission, remote: string, addr: string): Smb2Connection {
   // Reading stops while the connection does not accept more (Smb2Connection.accepting): replies
   // pile up unread (writeBlocked), or the requests in flight hold the connection's budget.
   let writeBlocked = false
@@ -99,6 +116,7 @@ export function serveSocket (server: ServerState, socket: net.Socket, o: ServeOp
     },
     resume () { updateReading() },
   }, receivePdu)
+  admission.conn = conn
   if (o.adopted === undefined) server.log.debug('conn', `connection from ${remote}`)
   const timers = new ConnectionTimers(server, conn, (why) => { conn.close(why) })
   const reader = new FrameReader(() => frameLimit(conn), (len) => server.frameBuffers.take(len))
@@ -120,7 +138,7 @@ export function serveSocket (server: ServerState, socket: net.Socket, o: ServeOp
       if (b === null) break
       router.stashRaw(b)
     }
-    if (router.finish(socketFd(socket), remote, addr)) {
+    if (router.finish(socketFd(socket), remote, admission)) {
       handedOver = true
       conn.close('handed to another worker')
       return
@@ -144,7 +162,7 @@ export function serveSocket (server: ServerState, socket: net.Socket, o: ServeOp
   socket.on('error', (e) => { server.log.debug('conn', `${remote}: ${e.message}`) })
   socket.on('close', () => {
     // Handed over: the counts moved with it (ConnectionLimits.moveTo).
-    if (!handedOver) server.limits.release(addr)
+    if (!handedOver) server.limits.release(admission)
     timers.stop()
     conn.close('socket closed')
   })

@@ -33,7 +33,7 @@ import { FrameReader, frameHeader, type OnFrame } from './framing.js'
 import { frameLimit, handleFrame, HIGH_WATER, serveSocket, socketFd, type ServeOptions } from './tcp.js'
 import { Smb2Connection, type LinkedSendRead } from '../smb2/connection.js'
 import { receivePdu } from '../smb2/receive.js'
-import type { ServerState } from '../session/server-state.js'
+import type { Admission, ServerState } from '../session/server-state.js'
 import type { Ring } from '../io/ring.js'
 import { native } from '../io/native.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
@@ -118,7 +118,7 @@ class RingConnection {
 
   /** `closeFd` closes the connection's fd: called once, when no op on it is in flight. */
   constructor (private readonly server: ServerState, private readonly ring: Ring, private readonly closeFd: () => void,
-    private readonly fd: number, private readonly remote: string, private readonly addr: string, private readonly o: ServeOptions = {}) {
+    private readonly fd: number, private readonly remote: string, private readonly admission: Admission, private readonly o: ServeOptions = {}) {
     this.conn = new Smb2Connection(server, {
       remoteAddress: remote,
       send: (chunks, onSent) => { this.enqueue(chunks, onSent) },
@@ -129,6 +129,7 @@ class RingConnection {
       resume: () => { if (this.recvPaused) this.postRecv() },
       sendAfterRead: (chunks, read) => { this.enqueueLinked(chunks, read) },
     }, receivePdu)
+    admission.conn = this.conn
     this.reader = new FrameReader(() => frameLimit(this.conn), (len) => server.frameBuffers.take(len))
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
     this.router = new ClientRouter(server, this.conn, o.handoff, o.adopted)
@@ -179,7 +180,7 @@ class RingConnection {
    */
   private finishHandOver (): void {
     if (this.closing) { this.maybeDestroy(); return }
-    if (this.router.finish(this.fd, this.remote, this.addr)) {
+    if (this.router.finish(this.fd, this.remote, this.admission)) {
       this.handedOver = true
       this.conn.close('handed to another worker')
       return
@@ -610,7 +611,7 @@ class RingConnection {
     }
     this.timers.stop()
     // Handed over: the counts moved with it (ConnectionLimits.moveTo).
-    if (!this.handedOver) this.server.limits.release(this.addr)
+    if (!this.handedOver) this.server.limits.release(this.admission)
     this.closeFd()
   }
 }
@@ -661,12 +662,18 @@ export function adoptRingFd (server: ServerState, ring: Ring, a: Adoption, hando
 function serveAccepted (server: ServerState, ring: Ring, fd: number, address: string | undefined, port: number | undefined, close: () => void, o: ServeOptions = {}): void {
   const remote = `${address ?? '?'}:${port ?? 0}`
   const addr = clientAddress(address)
-  if (!server.limits.enter(addr, remote, o.adopted?.countsMoved === true ? o.adopted.meta : undefined)) {
-    close()
-    return
+  const admitted = server.limits.enter(addr, remote, o.adopted?.countsMoved === true ? o.adopted.meta : undefined)
+  const start = (admission: Admission | undefined): void => {
+    if (admission === undefined) {
+      close()
+      return
+    }
+    if (o.adopted === undefined) server.log.debug('conn', `connection from ${remote} (io_uring)`)
+    new RingConnection(server, ring, close, fd, remote, admission, o).start()
   }
-  if (o.adopted === undefined) server.log.debug('conn', `connection from ${remote} (io_uring)`)
-  new RingConnection(server, ring, close, fd, remote, addr, o).start()
+  // A promise: another worker is asked to make room (evict.ts); nothing is read meanwhile.
+  if (admitted instanceof Promise) void admitted.then(start)
+  else start(admitted)
 }
 
 /** What server.ts needs of a listener (a net.Server is one). */

@@ -71,9 +71,10 @@ async function establishedTransfer (t: Test, live: LiveServer, c: TcpClient, tag
   t.equal(sha(readFileSync(join(live.share, `est-${tag}.bin`))), sha(data), `and the disk holds it (${tag})`)
 }
 
-t.test('max connections: connection N+1 is closed at once, the ones inside keep working', async t => {
+t.test('max connections: connection N+1 drops the unauthenticated one idle longest; the authenticated ones keep working', async t => {
   // With workers (SMBTS_TEST_WORKERS) the count is in the locking store, across processes: the
-  // admissions their logs show (debug conn) stand for it, and a real client getting in for a slot freed.
+  // admissions their logs show (debug conn) stand for it. The idle connections and the new one
+  // share an address, so that with steering they meet one worker (a worker drops only its own).
   const live = await startLive({ global: ['max connections = 12'], debug: ['conn'] })
   t.teardown(() => live.stop())
   const admissions = (): number => live.logs.filter(l => /debug\[conn\] connection from /.test(l)).length
@@ -83,23 +84,53 @@ t.test('max connections: connection N+1 is closed at once, the ones inside keep 
   await inside.connect()
   const idle: net.Socket[] = []
   t.teardown(() => { for (const s of idle) s.destroy() })
-  for (let i = 0; i < 11; i++) idle.push(await connect(live.port, `127.0.0.${2 + (i % 4)}`))
+  for (let i = 0; i < 11; i++) idle.push(await connect(live.port, '127.0.0.2'))
+  // One of them sends a NEGOTIATE (and is answered): it is no longer the one idle longest.
+  const answered = new Promise((resolve) => { idle[0].once('data', resolve) })
+  idle[0].write(frame(0, 0n, negotiateBody({ dialects: [0x0311] })))
+  await answered
   t.ok(await until(() => (live.workers === 1 ? live.server.state.limits.count : admissions()) === 12, 5000), 'the server counts 12 connections')
 
-  const extra = await connect(live.port, '127.0.0.9')
-  t.ok(await closedWithin(extra, 3000), 'connection 13, from another address, is closed at once')
-  t.ok(await live.logged(/refused: max connections \(12\) reached/), 'the log names the limit')
+  const closed = idle.map(s => closedWithin(s, 3000))
+  const extra = await connect(live.port, '127.0.0.2')
+  const which = (await Promise.all(closed)).flatMap((c, i) => c ? [i] : [])
+  t.equal(which.length, 1, 'one idle connection is dropped for connection 13')
+  if (live.workers === 1) t.same(which, [1], 'the one idle longest: the oldest that sent nothing')
+  t.notOk(await closedWithin(extra, 500), 'connection 13 is served')
+  t.ok(await live.logged(/dropped to admit 127\.0\.0\.2:\d+: max connections \(12\) reached/), 'the log names the limit')
   const real = await smbclient(live, 'ls', { protocol: 'SMB3_11' })
-  t.not(real.code, 0, 'a real client is refused too while the server is full')
+  t.equal(real.code, 0, `a real client gets in while the server is full of unauthenticated connections ${real.stderr}`)
 
   await establishedTransfer(t, live, inside, 'maxconn')
-  t.notOk(inside.dead, 'the connection inside the limit is still up')
+  t.notOk(inside.dead, 'the authenticated connection inside the limit is never dropped')
 
-  // Slots come back when connections go away: a real client gets in and moves data intact.
+  // Slots come back when connections go away.
   for (const s of idle.splice(0)) s.destroy()
+  extra.destroy()
   if (live.workers === 1) t.ok(await until(() => live.server.state.limits.count === 1, 5000), 'closed connections free their slots')
-  else t.ok(await realClientGetsIn(live, 5000), 'closed connections free their slots: a real client gets in')
   await bystander(t, live, 'maxconn')
+})
+
+t.test('max connections, every connection authenticated: connection N+1 is closed at once', async t => {
+  const live = await startLive({ global: ['max connections = 6'] })
+  t.teardown(() => live.stop())
+  const inside: TcpClient[] = []
+  t.teardown(() => { for (const c of inside) c.end() })
+  for (let i = 0; i < 6; i++) {
+    const c = await TcpClient.open(live.port)
+    inside.push(c)
+    await c.connect()
+  }
+  const extra = await connect(live.port, '127.0.0.9')
+  t.ok(await closedWithin(extra, 3000), 'connection 7 is closed at once: nothing to drop for it')
+  t.ok(await live.logged(/refused: max connections \(6\) reached, and no unauthenticated connection to drop/), 'the log names the limit')
+  const real = await smbclient(live, 'ls', { protocol: 'SMB3_11' })
+  t.not(real.code, 0, 'a real client is refused too while the server is full')
+  await establishedTransfer(t, live, inside[0], 'maxconn-auth')
+  t.ok(inside.every(c => !c.dead), 'no authenticated connection was dropped')
+  // A slot comes back when one goes away.
+  inside.pop()!.end()
+  t.ok(await realClientGetsIn(live, 5000), 'a closed connection frees its slot: a real client gets in')
 })
 
 t.test('max active sessions: SESSION_SETUP beyond it gets STATUS_REQUEST_NOT_ACCEPTED', async t => {

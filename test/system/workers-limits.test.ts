@@ -83,3 +83,38 @@ t.test('--workers 2: a share\'s max connections = 2 holds for both workers toget
   t.equal((await d.treeConnect('limited')).status, 0, 'its slot is free for w1')
   t.equal((await c.treeConnect('limited')).status, STATUS_INSUFFICIENT_RESOURCES, 'and then full again for w0')
 })
+
+t.test('--workers 2: at max connections, a worker with no unauthenticated connection asks the other to drop one (issue 20)', { skip, timeout: 60_000 }, async (t) => {
+  const r = await start(t, ['max connections = 4', 'handshake timeout = 60'])
+  const sourceOf = (): string => { const n = r.next - 1; return `127.0.${Math.floor(n / 250)}.${(n % 250) + 2}` }
+  // w0: one authenticated client; its source lands on w0.
+  const x = await clientOn(t, r, 0)
+  const w0Source = sourceOf()
+  t.equal((await x.login()).last.status, 0, 'an authenticated client on w0')
+  // w1: two authenticated clients and one that never authenticates. The server is full.
+  const a = await clientOn(t, r, 1)
+  const b = await clientOn(t, r, 1)
+  t.equal((await a.login()).last.status, 0)
+  t.equal((await b.login()).last.status, 0)
+  const idle = await clientOn(t, r, 1)
+  // The tries that landed on the other worker are gone before the limit is reached.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  // A new connection on w0, which has nothing of its own to drop.
+  const from = r.srv.logs.length
+  const y = await TcpClient.open(r.port, '127.0.0.1', w0Source)
+  t.teardown(() => { y.end() })
+  const m = await r.srv.waitFor(new RegExp(`\\[w(\\d)\\] debug\\[conn\\] connection from (?:::ffff:)?${w0Source.replace(/\./g, '\\.')}:`), 5000, from)
+  t.equal(Number(m[1]), 0, 'the new connection is served by w0')
+  t.equal((await y.negotiate({ dialects: [0x0311] })).status, 0, 'and admitted')
+  t.equal((await y.login()).last.status, 0, 'it logs in')
+  t.ok(await r.srv.waitFor(/\[w1\] info connection from .* \(not authenticated, idle [\d.]+ s\) dropped to admit .* \(on w0\): max connections \(4\) reached/, 5000, from), 'w1 dropped its unauthenticated connection for it, and says so')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.ok(idle.dead, 'the unauthenticated connection on w1 is gone')
+  for (const [name, c] of [['w0', x], ['w1 a', a], ['w1 b', b]] as const) t.equal((await c.echo()).status, 0, `the authenticated client ${name} is still served`)
+  // Now every connection is authenticated: one more is refused, on either worker.
+  const from2 = r.srv.logs.length
+  const z = await TcpClient.open(r.port, '127.0.0.1', w0Source)
+  t.teardown(() => { z.end() })
+  t.equal((await z.negotiate({ dialects: [0x0311] }).catch(() => undefined)), undefined, 'a fifth connection gets no answer')
+  t.ok(await r.srv.waitFor(/refused: max connections \(4\) reached, and no unauthenticated connection to drop/, 5000, from2), 'refused, and the log says why')
+})

@@ -6,6 +6,7 @@ import { NtStatus } from '../../wire/ntstatus.js'
 import { pipeTransceive } from '../pipes.js'
 import { copychunk, requestResumeKey } from './copychunk.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
+import { selectDialect } from './negotiate.js'
 
 const ALL_ONES = 0xffffffffffffffffn
 
@@ -37,8 +38,8 @@ function validateNegotiate (ctx: RequestContext, input: Buffer, maxOutput: numbe
   const count = input.readUInt16LE(22)
   if (24 + count * 2 > input.length) throw new ProtocolError('VALIDATE_NEGOTIATE_INFO: dialects past the end')
   const dialects = Array.from({ length: count }, (_, i) => input.readUInt16LE(24 + i * 2))
-  const g = ctx.server.config.global
-  const common = Math.max(0, ...dialects.filter(d => d >= g.minProtocol && d <= g.maxProtocol))
+  // The dialect NEGOTIATE would pick from this list (unknown values ignored, as there).
+  const common = selectDialect(conn, dialects) ?? 0
   if (common !== conn.dialect ||
       input.readUInt32LE(0) !== conn.clientCapabilities ||
       !input.subarray(4, 20).equals(conn.clientGuid) ||

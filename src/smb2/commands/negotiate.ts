@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import type { RequestContext, Reply } from '../context.js'
 import { ConnectionState, type Smb2Connection } from '../connection.js'
 import {
-  Capabilities, Cipher, Command, Dialect, HASH_ALGORITHM_SHA512, HeaderFlags, NegotiateContextType, SecurityMode, SMB2_HEADER_SIZE,
+  ALL_DIALECTS, Capabilities, Cipher, Command, Dialect, HASH_ALGORITHM_SHA512, HeaderFlags, NegotiateContextType, SecurityMode, SMB2_HEADER_SIZE,
 } from '../../wire/constants.js'
 import { encodeHeader } from '../../wire/header.js'
 import { NtStatusError } from '../../wire/errors.js'
@@ -47,16 +47,31 @@ function capabilitiesFor (dialect: number): number {
   return dialect >= Dialect.SMB2_10 ? Capabilities.LARGE_MTU : 0
 }
 
+/**
+ * MS-SMB2 3.3.5.4: the greatest dialect both sides implement, within `server min/max protocol`.
+ * Only the five SMB2 dialects count: anything else a client lists (0x02FF included, which belongs
+ * to the SMB1 multi-protocol negotiate, 3.3.5.3.1) is not a dialect smbts speaks and is ignored.
+ */
+export function selectDialect (conn: Smb2Connection, offered: readonly number[]): number | undefined {
+  const g = conn.server.config.global
+  let best: number | undefined
+  for (const d of offered) {
+    if (ALL_DIALECTS.includes(d) && d >= g.minProtocol && d <= g.maxProtocol && (best === undefined || d > best)) best = d
+  }
+  return best
+}
+
+/** A failure is thrown (NtStatusError); STATUS_NOT_SUPPORTED then ends the connection (receive.ts closeOnceSent). */
 export async function negotiate (ctx: RequestContext): Promise<Reply> {
   const { conn } = ctx
   const g = conn.server.config.global
   const req = decodeNegotiateRequest(ctx.msg)
-  const allowed = req.dialects.filter(d => d >= g.minProtocol && d <= g.maxProtocol && d !== Dialect.SMB2_WILDCARD)
-  if (allowed.length === 0) {
-    conn.server.log.info(`negotiate from ${conn.io.remoteAddress}: no common dialect in [${req.dialects.map(d => d.toString(16)).join(',')}]`)
+  const dialect = selectDialect(conn, req.dialects)
+  if (dialect === undefined) {
+    const shown = req.dialects.slice(0, 16).map(d => d.toString(16)).join(',') + (req.dialects.length > 16 ? `,... (${req.dialects.length})` : '')
+    conn.server.log.info(`negotiate from ${conn.io.remoteAddress}: no common dialect in [${shown}]`)
     throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'no common dialect')
   }
-  const dialect = Math.max(...allowed)
   const out: NegotiateContext[] = []
   if (dialect === Dialect.SMB3_11) {
     const seen = new Set<number>()
@@ -66,12 +81,10 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
         throw new NtStatusError(NtStatus.INVALID_PARAMETER, `duplicate negotiate context ${c.type}`)
       }
       seen.add(c.type)
-      if (c.type === NegotiateContextType.PREAUTH_INTEGRITY_CAPABILITIES) {
-        if (c.data.length < 4) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'short preauth context')
-        const count = c.data.readUInt16LE(0)
-        if (count === 0 || 4 + count * 2 > c.data.length) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad preauth context')
-        const algs = Array.from({ length: count }, (_, i) => c.data.readUInt16LE(4 + i * 2))
-        if (!algs.includes(HASH_ALGORITHM_SHA512)) throw new NtStatusError(STATUS_NO_PREAUTH_INTEGRITY_HASH_OVERLAP)
+      // Every context's counts and lengths were checked by decodeNegotiateRequest.
+      const v = c.value
+      if (v?.type === NegotiateContextType.PREAUTH_INTEGRITY_CAPABILITIES) {
+        if (!v.ids.includes(HASH_ALGORITHM_SHA512)) throw new NtStatusError(STATUS_NO_PREAUTH_INTEGRITY_HASH_OVERLAP)
         preauth = true
         const d = Buffer.alloc(4 + 2 + 32)
         d.writeUInt16LE(1, 0)
@@ -79,32 +92,24 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
         d.writeUInt16LE(HASH_ALGORITHM_SHA512, 4)
         randomBytes(32).copy(d, 6)
         out.push({ type: c.type, data: d })
-      } else if (c.type === NegotiateContextType.ENCRYPTION_CAPABILITIES) {
-        if (c.data.length < 2 || 2 + c.data.readUInt16LE(0) * 2 > c.data.length || c.data.readUInt16LE(0) === 0) {
-          throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad encryption context')
-        }
+      } else if (v?.type === NegotiateContextType.ENCRYPTION_CAPABILITIES) {
         // MS-SMB2 3.3.5.4: the first cipher of the server's preference the client also offers;
         // none in common (or encryption disabled) is answered with cipher 0.
-        const offered = Array.from({ length: c.data.readUInt16LE(0) }, (_, i) => c.data.readUInt16LE(2 + i * 2))
-        const pick = g.smb3Encryption === 'disabled' ? Cipher.NONE : (serverCiphers(conn).find(x => offered.includes(x)) ?? Cipher.NONE)
+        const pick = g.smb3Encryption === 'disabled' ? Cipher.NONE : (serverCiphers(conn).find(x => v.ids.includes(x)) ?? Cipher.NONE)
         conn.cipherId = pick
         const d = Buffer.alloc(4)
         d.writeUInt16LE(1, 0)
         d.writeUInt16LE(pick, 2)
         out.push({ type: c.type, data: d })
-      } else if (c.type === NegotiateContextType.SIGNING_CAPABILITIES) {
-        if (c.data.length < 2 || c.data.readUInt16LE(0) === 0 || 2 + c.data.readUInt16LE(0) * 2 > c.data.length) {
-          throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad signing context')
-        }
-        const algs = Array.from({ length: c.data.readUInt16LE(0) }, (_, i) => c.data.readUInt16LE(2 + i * 2))
-        const pick = SIGNING_PREFERENCE.find(a => algs.includes(a)) ?? SigningAlgorithm.AesCmac
+      } else if (v?.type === NegotiateContextType.SIGNING_CAPABILITIES) {
+        const pick = SIGNING_PREFERENCE.find(a => v.ids.includes(a)) ?? SigningAlgorithm.AesCmac
         conn.signingAlgorithm = pick
         const d = Buffer.alloc(4)
         d.writeUInt16LE(1, 0)
         d.writeUInt16LE(pick, 2)
         out.push({ type: c.type, data: d })
       }
-      // COMPRESSION, NETNAME, TRANSPORT, RDMA: not offered by smbts, so not answered.
+      // COMPRESSION, NETNAME, TRANSPORT, RDMA: checked, but not offered by smbts, so not answered.
     }
     if (!preauth) throw new NtStatusError(NtStatus.INVALID_PARAMETER, '3.1.1 without a preauth integrity context')
     if (!seen.has(NegotiateContextType.SIGNING_CAPABILITIES)) conn.signingAlgorithm = SigningAlgorithm.AesCmac

@@ -1,16 +1,34 @@
 // MS-SMB2 2.2.3 NEGOTIATE Request, 2.2.3.1 contexts, 2.2.4 NEGOTIATE Response.
-import { Command, Dialect, HeaderFlags, SMB2_HEADER_SIZE, SMB2_MAGIC } from '../../wire/constants.js'
+import { Command, Dialect, HeaderFlags, NegotiateContextType, SMB2_HEADER_SIZE, SMB2_MAGIC } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 
 export interface NegotiateContext { type: number, data: Buffer }
+
+/**
+ * What a request's negotiate context says, for the types smbts reads (MS-SMB2 2.2.3.1.x), each
+ * checked against its DataLength; `ids` is the context's list (hash algorithms, ciphers,
+ * compression algorithms, RDMA transforms, signing algorithms).
+ */
+export type NegotiateContextValue =
+  | { type: NegotiateContextType.PREAUTH_INTEGRITY_CAPABILITIES, ids: number[], salt: Buffer }
+  | { type: NegotiateContextType.ENCRYPTION_CAPABILITIES | NegotiateContextType.SIGNING_CAPABILITIES, ids: number[] }
+  | { type: NegotiateContextType.COMPRESSION_CAPABILITIES, ids: number[], flags: number }
+  | { type: NegotiateContextType.RDMA_TRANSFORM_CAPABILITIES, ids: number[] }
+  | { type: NegotiateContextType.NETNAME_NEGOTIATE_CONTEXT_ID, netName: string }
+  | { type: NegotiateContextType.TRANSPORT_CAPABILITIES, flags: number }
+
+export interface RequestNegotiateContext extends NegotiateContext {
+  /** Undefined for a type smbts does not know (MS-SMB2 3.3.5.4: ignored). */
+  value?: NegotiateContextValue
+}
 
 export interface NegotiateRequest {
   securityMode: number
   capabilities: number
   clientGuid: Buffer
   dialects: number[]
-  contexts: NegotiateContext[]
+  contexts: RequestNegotiateContext[]
 }
 
 const bad = (why: string): NtStatusError => new NtStatusError(NtStatus.INVALID_PARAMETER, `NEGOTIATE: ${why}`)
@@ -24,13 +42,16 @@ export function decodeNegotiateRequest (msg: Buffer): NegotiateRequest {
   if (b + 36 + dialectCount * 2 > msg.length) throw bad('dialects past the end')
   const dialects: number[] = []
   for (let i = 0; i < dialectCount; i++) dialects.push(msg.readUInt16LE(b + 36 + i * 2))
-  const contexts: NegotiateContext[] = []
+  const contexts: RequestNegotiateContext[] = []
   if (dialects.includes(Dialect.SMB3_11)) {
     const ctxOff = msg.readUInt32LE(b + 28)
     const ctxCount = msg.readUInt16LE(b + 32)
     // A NegotiateContextOffset past the message (up to 2^32-1) must fail here: aligning it with
     // 32-bit `& ~7` would wrap negative and index before the buffer.
     if (ctxCount > 0 && ctxOff > msg.length) throw bad('contexts past the end')
+    // MS-SMB2 2.2.3: the list follows the Dialects array; one that overlaps it or the fixed part is
+    // no list.
+    if (ctxCount > 0 && ctxOff < b + 36 + dialectCount * 2) throw bad('contexts overlap the dialects')
     let off = ctxOff
     for (let i = 0; i < ctxCount; i++) {
       off += (8 - (off % 8)) % 8 // MS-SMB2 2.2.3.1: each context starts 8-byte aligned
@@ -38,7 +59,8 @@ export function decodeNegotiateRequest (msg: Buffer): NegotiateRequest {
       const type = msg.readUInt16LE(off)
       const len = msg.readUInt16LE(off + 2)
       if (off + 8 + len > msg.length) throw bad('context data past the end')
-      contexts.push({ type, data: msg.subarray(off + 8, off + 8 + len) })
+      const data = msg.subarray(off + 8, off + 8 + len)
+      contexts.push({ type, data, value: decodeContextData(type, data) })
       off += 8 + len
     }
   }
@@ -48,6 +70,63 @@ export function decodeNegotiateRequest (msg: Buffer): NegotiateRequest {
     clientGuid: Buffer.from(msg.subarray(b + 12, b + 28)),
     dialects,
     contexts,
+  }
+}
+
+/** `count` 16-bit ids at `off` of `data`; the count must be non-zero and the ids present. */
+function idList (data: Buffer, off: number, count: number, what: string): number[] {
+  if (count === 0) throw bad(`${what}: count 0`)
+  if (off + count * 2 > data.length) throw bad(`${what}: ${count} ids in ${data.length - off} bytes`)
+  const ids = new Array<number>(count)
+  for (let i = 0; i < count; i++) ids[i] = data.readUInt16LE(off + i * 2)
+  return ids
+}
+
+/**
+ * MS-SMB2 2.2.3.1.x: the Data of one negotiate context, every count and length inside it checked
+ * against the DataLength the context has (MS-SMB2 3.3.5.4: STATUS_INVALID_PARAMETER otherwise).
+ * An unknown type is ignored (undefined).
+ */
+export function decodeContextData (type: number, data: Buffer): NegotiateContextValue | undefined {
+  const need = (n: number, what: string): void => { if (data.length < n) throw bad(`${what}: DataLength ${data.length} < ${n}`) }
+  switch (type) {
+    case NegotiateContextType.PREAUTH_INTEGRITY_CAPABILITIES: {
+      // 2.2.3.1.1: HashAlgorithmCount (> 0), SaltLength, HashAlgorithms, Salt.
+      need(4, 'preauth context')
+      const count = data.readUInt16LE(0)
+      const saltLength = data.readUInt16LE(2)
+      const ids = idList(data, 4, count, 'preauth context')
+      const saltOff = 4 + count * 2
+      if (saltOff + saltLength > data.length) throw bad(`preauth context: SaltLength ${saltLength} past DataLength ${data.length}`)
+      return { type, ids, salt: data.subarray(saltOff, saltOff + saltLength) }
+    }
+    case NegotiateContextType.ENCRYPTION_CAPABILITIES:
+    case NegotiateContextType.SIGNING_CAPABILITIES: {
+      // 2.2.3.1.2 CipherCount, 2.2.3.1.7 SigningAlgorithmCount (> 0), then the ids.
+      const what = type === NegotiateContextType.ENCRYPTION_CAPABILITIES ? 'encryption context' : 'signing context'
+      need(2, what)
+      return { type, ids: idList(data, 2, data.readUInt16LE(0), what) }
+    }
+    case NegotiateContextType.COMPRESSION_CAPABILITIES: {
+      // 2.2.3.1.3: CompressionAlgorithmCount (> 0, 3.3.5.4), Padding, Flags, the algorithms.
+      need(8, 'compression context')
+      return { type, ids: idList(data, 8, data.readUInt16LE(0), 'compression context'), flags: data.readUInt32LE(4) }
+    }
+    case NegotiateContextType.RDMA_TRANSFORM_CAPABILITIES: {
+      // 2.2.3.1.6: TransformCount (> 0), Reserved1, Reserved2, the transform ids.
+      need(8, 'RDMA transform context')
+      return { type, ids: idList(data, 8, data.readUInt16LE(0), 'RDMA transform context') }
+    }
+    case NegotiateContextType.NETNAME_NEGOTIATE_CONTEXT_ID:
+      // 2.2.3.1.4: NetName, Unicode: whole 16-bit code units.
+      if (data.length % 2 !== 0) throw bad(`netname context: odd DataLength ${data.length}`)
+      return { type, netName: data.toString('utf16le') }
+    case NegotiateContextType.TRANSPORT_CAPABILITIES:
+      // 2.2.3.1.5: Flags.
+      need(4, 'transport context')
+      return { type, flags: data.readUInt32LE(0) }
+    default:
+      return undefined
   }
 }
 
