@@ -11,6 +11,7 @@
 // SMBTS_GUEST_SERVER=samba points the same cases at Debian's smbd, the reference (knownfail.txt
 // does not apply). SMBTS_GUEST_CASES=a,b runs only those cases; SMBTS_GUEST_BIG_MIB and
 // SMBTS_GUEST_FILES scale the large-file and many-files cases (default 1024 and 10000).
+// SMBTS_GUEST_DEBUG=smb,oplock is smbts's SMBTS_DEBUG (its log shows beside a failing case).
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -26,8 +27,8 @@ const ALL_CASES = [
   'vers-3.1.1', 'vers-3.0.2', 'vers-3.0', 'vers-2.1', 'vers-2.0',
   'seal-3.1.1', 'seal-3.0.2', 'seal-3.0',
   'sign-3.1.1', 'sign-3.0', 'sign-2.1',
-  'mfsymlinks', 'cifsacl', 'cache-strict-two-mounts', 'server-restart',
-  'open-rename-unlink', 'fsync', 'sparse-fallocate', 'xattr', 'mmap-write', 'truncate', 'timestamps',
+  'mfsymlinks', 'cifsacl', 'cache-strict-two-mounts', 'cache-strict-held-handle', 'server-restart',
+  'open-rename-unlink', 'fsync', 'sparse-fallocate', 'punch-hole', 'xattr', 'mmap-write', 'truncate', 'timestamps',
   'posix', 'multichannel',
   'big-file', 'small-files', 'big-directory',
 ]
@@ -115,7 +116,7 @@ function smbtsServer (ns: string, ts: TestShare): Server {
     log: () => [...logs, ...(srv?.logs ?? [])],
     async start () {
       if (srv !== undefined) logs.push(...srv.logs, '--- (restarted)')
-      srv = startCli(['start', '-n', '-C', ts.configPath, '-P', ts.pwddbPath, '--pid-file', join(ts.root, 'smbts.lock'), '--control-dir', join(ts.root, 'run'), '-p', '445'], {}, ['ip', 'netns', 'exec', ns])
+      srv = startCli(['start', '-n', '-C', ts.configPath, '-P', ts.pwddbPath, '--pid-file', join(ts.root, 'smbts.lock'), '--control-dir', join(ts.root, 'run'), '-p', '445'], { SMBTS_DEBUG: process.env.SMBTS_GUEST_DEBUG ?? '' }, ['ip', 'netns', 'exec', ns])
       await srv.waitFor(/listening on/)
       await listening(ns)
     },
@@ -138,7 +139,7 @@ function sambaServer (ns: string, root: string): Server {
   chmodSync(shareDir, 0o777)
   const conf = join(base, 'smb.conf')
   writeFileSync(conf, [
-    '[global]', 'server role = standalone server', 'smb ports = 445', 'server min protocol = SMB2_02',
+    '[global]', 'server role = standalone server', 'smb ports = 445', ...(process.env.SMBTS_GUEST_SAMBA_GLOBAL ?? '').split(';').filter(Boolean), 'server min protocol = SMB2_02',
     ...['private', 'lock', 'state', 'cache', 'pid'].map(d => `${d === 'private' ? 'private dir' : `${d} directory`} = ${join(base, d)}`),
     `ncalrpc dir = ${join(base, 'ncalrpc')}`, `log file = ${join(base, 'log.smbd')}`, 'log level = 1',
     `passdb backend = tdbsam:${join(base, 'private/passdb.tdb')}`,
@@ -152,7 +153,8 @@ function sambaServer (ns: string, root: string): Server {
     name: 'Samba', user: 'root', password, shareDir,
     log: () => { try { return readFileSync(join(base, 'log.smbd'), 'utf8').split('\n') } catch { return [] } },
     async start () {
-      proc = spawn('ip', ['netns', 'exec', ns, 'smbd', '--foreground', '--no-process-group', '-s', conf], { stdio: 'ignore' })
+      // Its own process group: smbd signals its group (kill(0, SIGTERM)) as it shuts down.
+      proc = spawn('ip', ['netns', 'exec', ns, 'smbd', '--foreground', '--no-process-group', '-s', conf], { stdio: 'ignore', detached: true })
       await listening(ns)
     },
     async stop () {
@@ -164,7 +166,7 @@ function sambaServer (ns: string, root: string): Server {
       // Its children (one per client) go with the listener; the port must be free again.
       for (let i = 0; i < 100 && /:445\b/.test(run('ip', ['netns', 'exec', ns, 'ss', '-Hltn', 'sport = :445']).out); i++) await new Promise(resolve => setTimeout(resolve, 100))
     },
-    kill () { if (proc?.exitCode === null) proc.kill('SIGKILL') },
+    kill () { if (proc?.exitCode === null && proc.pid !== undefined) { try { process.kill(-proc.pid, 'SIGKILL') } catch {} } },
   }
 }
 
