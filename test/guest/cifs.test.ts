@@ -182,21 +182,23 @@ function sha256File (path: string): Promise<string> {
   })
 }
 
-/** The MD5 of each `size` bytes of a file (the last piece may be shorter). */
-function chunkMd5s (path: string, size: number): Promise<string[]> {
+/** The MD5 of each `size` bytes of a file (the last piece may be shorter), and of the whole. */
+function chunkMd5s (path: string, size: number): Promise<{ chunks: string[], whole: string }> {
   return new Promise((resolve, reject) => {
     const out: string[] = []
+    const all = createHash('md5')
     let h = createHash('md5')
     let n = 0
     createReadStream(path, { highWaterMark: 1 << 20 }).on('data', (chunk: string | Buffer) => {
       const d = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+      all.update(d)
       for (let off = 0; off < d.length;) {
         const take = Math.min(size - n, d.length - off)
         h.update(d.subarray(off, off + take))
         off += take; n += take
         if (n === size) { out.push(h.digest('hex')); h = createHash('md5'); n = 0 }
       }
-    }).on('error', reject).on('end', () => { if (n > 0) out.push(h.digest('hex')); resolve(out) })
+    }).on('error', reject).on('end', () => { if (n > 0) out.push(h.digest('hex')); resolve({ chunks: out, whole: all.digest('hex') }) })
   })
 }
 
@@ -277,10 +279,10 @@ async function runGuest (image: string): Promise<{ results: Map<string, Result>,
         answer('restarted')
       } else if (what === 'CHUNKMD5') {
         const [path, size, want] = rest.split(' ')
-        const got = await chunkMd5s(join(server!.shareDir, path!), Number(size)).catch((e: unknown) => [String(e)])
-        const bad = got.findIndex(h => h !== want)
-        current?.output.push(`host: ${got.length} chunks of ${path} in the share's directory, ${bad < 0 ? 'each with MD5 ' + want! : `chunk ${bad} has ${got[bad]!}`}`)
-        answer(bad < 0 && got.length > 0 ? 'match' : 'mismatch')
+        const got = await chunkMd5s(join(server!.shareDir, path!), Number(size)).catch((e: unknown) => ({ chunks: [String(e)], whole: '' }))
+        const bad = got.chunks.findIndex(h => h !== want)
+        current?.output.push(`host: ${got.chunks.length} chunks of ${path} in the share's directory, ${bad < 0 ? 'each with MD5 ' + want! : `chunk ${bad} has ${got.chunks[bad]!}`}`)
+        answer(bad < 0 && got.chunks.length > 0 ? `match ${got.whole}` : 'mismatch')
       } else if (what === 'MKFILES') {
         const [dir, count] = rest.split(' ')
         const d = join(server!.shareDir, dir!)
