@@ -203,7 +203,7 @@ function chunkMd5s (path: string, size: number): Promise<{ chunks: string[], who
 }
 
 /** Boots the guest once, runs the cases, returns each one's result. */
-async function runGuest (image: string): Promise<{ results: Map<string, Result>, serial: string[], server: string, seconds: number, note: string }> {
+async function runGuest (image: string): Promise<{ results: Map<string, Result>, serial: string[], server: string, seconds: number, note: string, warnings: string[] }> {
   const started = Date.now()
   const ns = `smbts-g${process.pid}`
   const tap = `tapg${process.pid}`.slice(0, 15)
@@ -321,7 +321,9 @@ async function runGuest (image: string): Promise<{ results: Map<string, Result>,
     if (errors.length > 0) note += ` host errors: ${errors.join('; ')}`
     if (timedOut) note += ` (stopped after ${RUN_TIMEOUT_MS / 1000} s)`
     await server.stop()
-    return { results, serial, server: server.name, seconds: (Date.now() - started) / 1000, note }
+    // What the server warned of or refused during the run, for the reader (smbts's log only).
+    const warnings = samba ? [] : server.log().filter(l => / (warn|error) /.test(l))
+    return { results, serial, server: server.name, seconds: (Date.now() - started) / 1000, note, warnings }
   } finally {
     cleanup()
     process.removeListener('exit', cleanup)
@@ -344,7 +346,8 @@ if (skip === false) {
 if (skip !== false || image === '') {
   for (const c of cases) t.test(c, { skip: skip || 'no guest image' }, async () => {})
 } else {
-  const { results, serial, server, seconds, note } = await runGuest(image)
+  const { results, serial, server, seconds, note, warnings } = await runGuest(image)
+  if (warnings.length > 0) t.comment(`${server} logged ${warnings.length} warnings or errors, the first ones:\n${warnings.slice(0, 10).join('\n')}`)
   t.comment(`${server}: the guest (${note}) ran ${cases.length} cases in ${seconds.toFixed(0)} s; image ${image} (${(statSync(join(image, 'initrd.gz')).size / 1048576).toFixed(1)} MiB initramfs)`)
   let passed = 0
   for (const c of cases) {
