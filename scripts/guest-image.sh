@@ -33,10 +33,10 @@ if [ -n "$kpkg" ]; then kver_pkg=$(apt-cache show --no-all-versions "$kpkg" 2>/d
 pkgver () { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
 users="busybox-static=$(pkgver busybox-static) xfsprogs=$(pkgver xfsprogs) attr=$(pkgver attr) libc6=$(pkgver libc6)"
 self=$(sha256sum "$0" | cut -c1-16)
+# The newest image already built, if any: what a run uses when apt cannot give the kernel.
+newest () { ls -td "$cache"/linux-image-*/ 2>/dev/null | while read -r d; do [ -f "$d/initrd.gz" ] && [ -f "$d/vmlinuz" ] && echo "${d%/}" && break; done; }
 if [ -z "$kpkg" ] || [ -z "$kver_pkg" ]; then
-  # No apt lists (offline, or never updated): the newest image already built, if any.
-  newest=$(ls -td "$cache"/*/ 2>/dev/null | while read -r d; do [ -f "$d/initrd.gz" ] && [ -f "$d/vmlinuz" ] && echo "${d%/}" && break; done)
-  [ -n "$newest" ] && { echo "$newest"; exit 0; }
+  n=$(newest); [ -n "$n" ] && { echo "$n"; exit 0; }
   unavailable "apt knows no package that linux-image-amd64 depends on (apt-get update?) and no guest image is cached in $cache"
 fi
 key=$(printf '%s\n' "$kpkg=$kver_pkg" "$users" "$self" | sha256sum | cut -c1-16)
@@ -46,7 +46,10 @@ if [ -f "$out/initrd.gz" ] && [ -f "$out/vmlinuz" ]; then touch "$out"; echo "$o
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/.build-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-( cd "$work" && apt-get download -q "$kpkg=$kver_pkg" >/dev/null 2>apt.err ) || unavailable "apt-get download $kpkg=$kver_pkg failed: $(tail -1 "$work/apt.err")"
+if ! ( cd "$work" && apt-get download -q "$kpkg=$kver_pkg" >/dev/null 2>apt.err ); then
+  n=$(newest); [ -n "$n" ] && { echo "apt-get download $kpkg=$kver_pkg failed; using $n" >&2; echo "$n"; exit 0; }
+  unavailable "apt-get download $kpkg=$kver_pkg failed: $(tail -1 "$work/apt.err")"
+fi
 deb=$(ls "$work"/*.deb)
 kver=${kpkg#linux-image-}
 m="lib/modules/$kver"
