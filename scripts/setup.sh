@@ -9,9 +9,9 @@ log () { printf 'smbts setup: %s\n' "$*" >&2; }
 # Toolchains for native/ and bpf/, and the real clients the interop tests drive.
 PKGS=(build-essential python3 pkg-config clang llvm libbpf-dev bpftool liburing-dev
       smbclient samba samba-testsuite python3-impacket python3-smbc procps iproute2 fuse3 strace)
+missing=()
 # test/guest: qemu and what scripts/guest-image.sh builds the guest from (the kernel's cifs client).
 PKGS+=(qemu-system-x86 busybox-static kmod cpio xfsprogs attr)
-missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
