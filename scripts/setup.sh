@@ -12,6 +12,8 @@ PKGS=(build-essential python3 pkg-config clang llvm libbpf-dev bpftool liburing-
       smbclient samba samba-testsuite python3-impacket python3-smbc procps iproute2 fuse3 strace
       libgssapi-krb5-2 krb5-kdc krb5-admin-server krb5-user)
 missing=()
+# test/guest: qemu and what scripts/guest-image.sh builds the guest from (the kernel's cifs client).
+PKGS+=(qemu-system-x86 busybox-static kmod cpio xfsprogs attr)
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

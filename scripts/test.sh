@@ -6,7 +6,8 @@
 # the interop suite once more on the fallback (node:net + node:fs), so both paths stay green, and
 # once more with the server as the built program with 2 worker processes (SMBTS_TEST_WORKERS=2:
 # a supervisor and two workers sharing the port and the locking store; the tests that look inside
-# an in-process server skip there), so what the workers share stays right.
+# an in-process server skip there), so what the workers share stays right. Last, the Linux kernel's
+# cifs client in a qemu guest against the built server (test/guest, once; SMBTS_SKIP_GUEST=1 skips it).
 # Extra arguments go to tap. Each tap run ends with its own "# { total: ... }" line; .ci/run adds
 # them up.
 set -uo pipefail
@@ -36,6 +37,11 @@ fi
 if [ -d test/interop ] && [ "${SMBTS_SKIP_WORKERS_RUN:-}" != 1 ]; then
   echo "# the interop suite again with 2 worker processes (SMBTS_TEST_WORKERS=2)"
   SMBTS_TEST_WORKERS=2 tap test/interop "$@" || rc=$?
+fi
+# The Linux kernel's cifs client in a qemu guest (test/guest, ~4 min): once, not per transport.
+if [ -d test/guest ] && [ "${SMBTS_SKIP_GUEST:-}" != 1 ]; then
+  echo "# the kernel's cifs client in a qemu guest (test/guest)"
+  tap test/guest "$@" || rc=$?
 fi
 if [ ${#failed[@]} -gt 0 ]; then echo "# failed before the tests ran (see the top of the log): ${failed[*]}"; fi
 exit "$rc"

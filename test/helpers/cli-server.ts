@@ -45,9 +45,13 @@ export interface CliServer {
   kill (signal: NodeJS.Signals): void
 }
 
-/** Runs `bin/smbts <args>` in the foreground; `env` is added to this process's environment. */
-export function startCli (args: string[], env: NodeJS.ProcessEnv = {}): CliServer {
-  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+/**
+ * Runs `bin/smbts <args>` in the foreground; `env` is added to this process's environment.
+ * `wrap` runs it under another command (`['ip', 'netns', 'exec', ns]`: in a network namespace).
+ */
+export function startCli (args: string[], env: NodeJS.ProcessEnv = {}, wrap: string[] = []): CliServer {
+  const [cmd, ...pre] = [...wrap, BIN]
+  const proc = spawn(cmd!, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   const logs: string[] = []
   const waiters = new Set<() => void>()
   let partial = ''
