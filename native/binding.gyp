@@ -19,6 +19,7 @@
         "src/sock.c",
         "src/aead.c",
         "src/shmstore.c",
+        "src/mount.c",
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],

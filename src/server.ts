@@ -17,6 +17,8 @@ import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
 import { openCheckedRing, RING_KINDS, RING_KIND_LABEL, type CheckedRing, type RingKind, type WakeCheck } from './io/ring-check.js'
 import { nativeAvailable, nativeLoadError } from './io/native.js'
+import type { StatsSnapshot } from './control/stats.js'
+import { statusSlice, type StatusSlice } from './control/status.js'
 
 export interface StartServerOptions {
   configPath?: string
@@ -62,6 +64,9 @@ export interface RunningServer {
   }
   /** Which worker this is, when a supervisor started it. */
   readonly worker?: WorkerContext
+  /** This process's numbers and holdings (the control mount's stats and status). */
+  statsSnapshot (): StatsSnapshot
+  statusSlice (): StatusSlice
   close (): Promise<void>
   reload (): Promise<void>
 }
@@ -141,8 +146,8 @@ let configModule: typeof import('./config/config.js')
 
 export async function startServer (opts: StartServerOptions): Promise<RunningServer> {
   configModule = await import('./config/config.js')
-  const debug = opts.debug ?? (process.env.SMBTS_DEBUG?.split(',').filter(Boolean) as LogComponent[] | undefined) ?? []
-  const log = createLogger(opts.log, debug)
+  // SMBTS_DEBUG is the CLI's (src/cli/start.ts turns those components on through their channels).
+  const log = createLogger(opts.log, opts.debug ?? [])
   const load = (): { config: Config, accounts: Map<string, Buffer> } => {
     if (opts.configPath === undefined) return embeddedDefault(opts, log)
     const config = loadConfig(opts.configPath)
@@ -227,6 +232,16 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     ring,
     io,
     worker: opts.worker,
+    statsSnapshot () {
+      const snap = state.statsSnapshot()
+      if (w !== undefined) snap.worker = w.slot
+      return snap
+    },
+    statusSlice () {
+      const slice = statusSlice(state, state.conns)
+      if (w !== undefined) slice.worker = w.slot
+      return slice
+    },
     async close () {
       const closed = Promise.all(listeners.map(l => new Promise<void>((resolve) => {
         l.close(() => { resolve() })

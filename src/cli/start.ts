@@ -20,6 +20,10 @@ import { listenHosts, SUPERVISOR_TAG, type InheritedListener, type WorkerContext
 import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH } from '../config/paths.js'
 import { CliError, errorMessage, type CliIO } from './io.js'
 import { acquirePidFile, releasePidFile, runningPid } from './pidfile.js'
+import { DebugSwitch, parseDebugList } from '../control/debug.js'
+import { ControlPlane, type ControlSource } from '../control/plane.js'
+import type { StatsSnapshot } from '../control/stats.js'
+import type { StatusSlice } from '../control/status.js'
 
 /** What src/server.ts offers (it is written alongside; see startServer there). */
 export interface StartServerOptions {
@@ -36,6 +40,11 @@ export interface StartServerOptions {
 export interface ServerHandle {
   close (): Promise<void>
   reload? (): void | Promise<void>
+  /** The port it listens on (the control mount's `stats` says it). */
+  readonly port?: number
+  /** This process's numbers and holdings, for the control mount. */
+  statsSnapshot? (): StatsSnapshot
+  statusSlice? (): StatusSlice
 }
 export type StartServerFn = (opts: StartServerOptions) => Promise<ServerHandle>
 
@@ -129,6 +138,22 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
     releasePidFile(args.pidFile)
     throw e
   }
+  // The control mount (debug, stats, kill_server...): this process serves it, for its own server.
+  const log = createLogger((line) => { io.err(line) })
+  const debugEnv = parseDebugList(process.env.SMBTS_DEBUG)
+  if (debugEnv.unknown.length > 0) log.warn(`SMBTS_DEBUG: unknown debug component ${debugEnv.unknown.join(', ')}: ignored`)
+  const debug = new DebugSwitch((line) => { io.err(line) })
+  let kill = (): void => {}
+  const srv = server
+  const source: ControlSource = {
+    port: () => srv.port ?? args.port ?? 0,
+    snapshots: async () => srv.statsSnapshot !== undefined ? [srv.statsSnapshot()] : [],
+    status: async () => srv.statusSlice !== undefined ? [srv.statusSlice()] : [],
+    setDebug: (c) => { debug.set(c) },
+    kill: () => { kill() },
+  }
+  const control = new ControlPlane({ dir: args.controlDir, source, debug: debugEnv.components, log })
+  control.start()
   deps.onReady?.()
 
   await new Promise<void>((resolve, reject) => {
@@ -141,13 +166,18 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
       signals.off('SIGINT', stop)
       signals.off('SIGHUP', reload)
       server.close().then(() => {
+        control.close()
+        debug.close()
         releasePidFile(args.pidFile)
         resolve()
       }, (e: unknown) => {
+        control.close()
+        debug.close()
         releasePidFile(args.pidFile)
         reject(e instanceof Error ? e : new Error(String(e)))
       })
     }
+    kill = stop
     const reload = (): void => {
       if (server.reload === undefined) {
         io.err('smbts: reload is not supported by this server; restart it to apply changes')

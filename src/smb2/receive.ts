@@ -18,6 +18,7 @@ import type { Session } from '../session/model.js'
 import { handleSmb1Negotiate } from './commands/negotiate.js'
 import { decodeTransformHeader, TRANSFORM_FLAG_ENCRYPTED, TRANSFORM_HEADER_SIZE } from '../crypto/encryption.js'
 import type { AsyncOperation } from './async.js'
+import { requestChannel, type RequestRecord } from '../control/channels.js'
 
 /** A compound chain in progress: credits charged, response bytes so far, refusing the rest. */
 interface Chain { charge: number, bytes: number, refused: boolean }
@@ -132,6 +133,7 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
     cancel(conn, hdr)
     return undefined
   }
+  const started = performance.now()
   const charge = Math.max(conn.supportsMultiCredit ? hdr.creditCharge : 1, 1)
   if (!conn.credits.consume(hdr.messageId, charge)) {
     throw new ProtocolError(`MessageId ${hdr.messageId} (charge ${hdr.creditCharge}) outside the credit window`)
@@ -179,6 +181,8 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
   if (conn.closed) { dropReply(reply); return undefined }
   const status = reply.status ?? NtStatus.SUCCESS
   related.status = status
+  conn.server.stats.record(COMMAND_NAMES[cmd] ?? String(cmd), status !== NtStatus.SUCCESS && status !== NtStatus.MORE_PROCESSING_REQUIRED, started)
+  if (requestChannel.hasSubscribers || conn.server.log.wants('smb')) publishRequest(ctx, status, started)
   // An op that got no interim response (it waited inside a compound) has AsyncId 0: a sync reply.
   return response(conn, ctx, reply, status, op?.asyncId ?? 0n)
 }
@@ -222,4 +226,27 @@ export function frameReusableAfterProcessing (frame: Buffer): boolean {
 function loneWrite (frame: Buffer, off: number): boolean {
   return frame.length >= off + SMB2_HEADER_SIZE && frame.readUInt32LE(off) === SMB2_MAGIC &&
     frame.readUInt16LE(off + 12) === Command.WRITE && frame.readUInt32LE(off + 20) === 0
+}
+
+/** The request's record for `trace` and its line in the `smb` log: built only when someone listens. */
+function publishRequest (ctx: RequestContext, status: number, started: number): void {
+  const { hdr } = ctx
+  const rec: RequestRecord = {
+    time: Date.now(),
+    session: `0x${hdr.sessionId.toString(16)}`,
+    tree: hdr.treeId,
+    command: COMMAND_NAMES[hdr.command] ?? String(hdr.command),
+    messageId: String(hdr.messageId),
+    status: ntStatusName(status),
+    latencyUs: Math.round((performance.now() - started) * 1000),
+    client: ctx.conn.io.remoteAddress,
+  }
+  if (ctx.tree !== undefined) rec.share = ctx.tree.shareName
+  if (ctx.open !== undefined) rec.file = ctx.open.path
+  if (requestChannel.hasSubscribers) requestChannel.publish(rec)
+  const log = ctx.server.log
+  if (log.wants('smb')) {
+    log.debug('smb', `${rec.client} ${rec.command} mid=${rec.messageId} sid=${rec.session} tid=${rec.tree}` +
+      `${rec.file !== undefined ? ` file=${JSON.stringify(`${rec.share ?? ''}/${rec.file}`)}` : ''} -> ${rec.status} ${rec.latencyUs}us`)
+  }
 }

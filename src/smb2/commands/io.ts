@@ -45,6 +45,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
       return { status: failure.status, body: errorBody() }
     }
     if (result === 0) { loan.release(); return { body: readResponse(0) } }
+    if (lent === undefined) ctx.server.stats.bytesRead += result
     return { body: readResponse(result), payload: data.subarray(0, result), release: loan.release }
   }
   const readHere = async (): Promise<Reply> => {
@@ -64,6 +65,8 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   // (A MinimumCount above the length can never be met: no link, the read answers END_OF_FILE.)
   const lent = length > 0 && minimumCount <= length && canLinkRead(ctx) ? open.file!.lendFd?.() : undefined
   if (lent !== undefined) {
+    // counted as asked for: a short linked read is rare and answered by `finish`
+    ctx.server.stats.bytesRead += length
     return {
       body: readResponse(length),
       payload: data,
@@ -115,6 +118,7 @@ export async function write (ctx: RequestContext): Promise<Reply> {
     if (n > 0) await keepUserSetTimes(open)
     if ((flags & WRITEFLAG_WRITE_THROUGH) !== 0 || (open.createOptions & CreateOptions.WRITE_THROUGH) !== 0) await open.file!.sync(true)
   } catch (e) { throw ntStatusErrorFromErrno(e) }
+  ctx.server.stats.bytesWritten += n
   // MS-SMB2 2.2.22: StructureSize 17, Reserved, Count, Remaining, WriteChannelInfo.
   const out = zeroed(16)
   out.writeUInt16LE(17, 0)

@@ -1,0 +1,153 @@
+// The control mount (issue 14) with the kernel's real FUSE, used from a shell as an admin would:
+// `cat debug`, `echo smb > debug`, `stat -c %s`, `cat stats`, a non-root user who may read but
+// not write, `echo hard > kill_server` under a live client, and a restart after kill -9 (the
+// stale mount is detached). The server is the built CLI (bin/smbts start -n), one process.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { chmodSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { fuseUnavailableReason } from '../../src/control/fuse.js'
+import { nativeAvailable } from '../../src/io/native.js'
+import { cliBuilt, freePort, startCli, BIN, type CliServer } from '../helpers/cli-server.js'
+import { makeTestShare, type TestShare } from '../helpers/test-share.js'
+import { run, smbclient } from '../helpers/live.js'
+
+const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built') ||
+  ((): string | false => { const why = fuseUnavailableReason(); return why !== undefined ? `no FUSE control mount here: ${why}` : false })()
+
+const OFF = 'smb auth vfs oplock ipc conn rdma \n'
+
+function mounted (dir: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some(l => l.split(' ')[4] === dir)
+}
+
+async function start (ts: TestShare, port: number, env: NodeJS.ProcessEnv = {}): Promise<{ srv: CliServer, ctl: string, lock: string }> {
+  const ctl = join(ts.root, 'control')
+  const lock = join(ts.root, 'smbts.lock')
+  const srv = startCli(['start', '-n', '-C', ts.configPath, '-P', ts.pwddbPath, '--pid-file', lock, '--control-dir', ctl, '-p', String(port)], env)
+  await srv.waitFor(/control mount: .*\(debug, stats/)
+  return { srv, ctl, lock }
+}
+
+// bash: its echo says the errno (dash's says "I/O error" for any)
+const sh = (cmd: string): ReturnType<typeof run> => run('bash', ['-c', cmd], { timeoutMs: 20_000 })
+/** As `nobody`: what a local user without privilege may do. */
+const asNobody = (cmd: string): ReturnType<typeof run> => run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', 'bash', '-c', cmd], { timeoutMs: 20_000 })
+
+interface StatsJson { total: { sessions: number, connections: number, tree_connects: number } }
+
+t.test('the control mount from a shell', { skip }, async (t) => {
+  const ts = makeTestShare('control', 'SMBTS-CONTROL')
+  chmodSync(ts.root, 0o755) // nobody must reach the mount
+  t.teardown(() => { ts.remove() })
+  const port = await freePort()
+  const { srv, ctl, lock } = await start(ts, port)
+  t.teardown(() => { srv.kill('SIGKILL') })
+  const debug = join(ctl, 'debug')
+
+  t.test('cat debug: ksmbd\'s format, all off', async (t) => {
+    const r = await sh(`cat ${debug}`)
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, OFF)
+    const st = statSync(ctl)
+    t.equal(st.mode & 0o7777, 0o755, 'the directory is 0755')
+    t.equal(st.uid, 0, 'and root\'s')
+  })
+
+  t.test('stat -c %s is not zero', async (t) => {
+    const r = await sh(`stat -c %s ${debug} ${join(ctl, 'stats')}`)
+    t.equal(r.stdout, '4096\n4096\n')
+  })
+
+  t.test('echo smb, all twice, bogus', async (t) => {
+    let r = await sh(`echo smb > ${debug} && cat ${debug}`)
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, '[smb] auth vfs oplock ipc conn rdma \n')
+    r = await sh(`echo all > ${debug} && cat ${debug}`)
+    t.equal(r.stdout, '[smb] [auth] [vfs] [oplock] [ipc] [conn] [rdma] \n', 'all: every one on')
+    r = await sh(`echo all > ${debug} && cat ${debug}`)
+    t.equal(r.stdout, OFF, 'all again, when all were on: every one off')
+    r = await sh(`echo bogus > ${debug}`)
+    t.not(r.code, 0, 'an unknown name fails the write')
+    t.match(r.stderr, /Invalid argument/)
+    r = await sh(`printf vfs > ${debug} && cat ${debug}`)
+    t.equal(r.stdout, 'smb auth [vfs] oplock ipc conn rdma \n', 'no trailing newline is fine too')
+    await sh(`echo vfs > ${debug}`)
+  })
+
+  t.test('cat stats: 2 running <port> <seconds>', async (t) => {
+    const r = await sh(`cat ${join(ctl, 'stats')}`)
+    t.match(r.stdout, new RegExp(`^2 running ${port} \\d+\\n$`))
+  })
+
+  t.test('a user without privilege reads, and changes nothing', async (t) => {
+    let r = await asNobody(`cat ${debug}`)
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, OFF)
+    r = await asNobody(`cat ${join(ctl, 'stats')}`)
+    t.match(r.stdout, /^2 running /)
+    r = await asNobody(`echo smb > ${debug}`)
+    t.not(r.code, 0)
+    t.match(r.stderr, /Permission denied/)
+    r = await asNobody(`echo hard > ${join(ctl, 'kill_server')}`)
+    t.match(r.stderr, /Permission denied/)
+    t.equal((await sh(`cat ${debug}`)).stdout, OFF, 'debug unchanged')
+  })
+
+  t.test('smbts control -d prints the file back', async (t) => {
+    let r = await run(BIN, ['control', '-d', 'auth', '--control-dir', ctl])
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, 'smb [auth] vfs oplock ipc conn rdma \n')
+    r = await run(BIN, ['control', '-d', 'auth', '--control-dir', ctl])
+    t.equal(r.stdout, OFF)
+    r = await run(BIN, ['control', '-d', 'nosuch', '--control-dir', ctl])
+    t.equal(r.code, 1)
+    t.match(r.stderr, /^smbts: unknown debug component 'nosuch'/)
+  })
+
+  t.test('echo hard > kill_server stops a server a client is using; the mount is gone', async (t) => {
+    // A client inside a session, its smbclient waiting for the next command.
+    const client = spawn('smbclient', ['//127.0.0.1/share', '-p', String(port), '-U', `${ts.user}%${ts.password}`], { stdio: ['pipe', 'ignore', 'ignore'] })
+    const closed = new Promise(resolve => client.once('close', resolve))
+    client.stdin.write('ls\n')
+    const deadline = Date.now() + 20_000
+    let stats: StatsJson
+    do {
+      await new Promise(resolve => setTimeout(resolve, 50))
+      stats = JSON.parse(readFileSync(join(ctl, 'stats.json'), 'utf8')) as StatsJson
+    } while (stats.total.tree_connects < 1 && Date.now() < deadline)
+    t.equal(stats.total.sessions, 1, 'stats.json sees the client\'s session')
+    t.equal(stats.total.connections, 1, 'its connection')
+    t.equal(stats.total.tree_connects, 1, 'its tree connect')
+    let r = await sh(`echo soft > ${join(ctl, 'kill_server')}`)
+    t.match(r.stderr, /Invalid argument/, 'anything but hard is EINVAL')
+    r = await sh(`echo hard > ${join(ctl, 'kill_server')}`)
+    t.equal(r.code, 0, r.stderr)
+    t.equal(await srv.exited, 0, 'the server exits 0')
+    t.notOk(mounted(ctl), 'the mount is gone')
+    t.throws(() => readFileSync(lock), { code: 'ENOENT' }, 'the pid file is removed')
+    client.stdin.end('ls\nquit\n')
+    await closed
+  })
+})
+
+t.test('kill -9 leaves a stale mount; the next start detaches it', { skip }, async (t) => {
+  const ts = makeTestShare('control9', 'SMBTS-CONTROL')
+  t.teardown(() => { ts.remove() })
+  const port = await freePort()
+  const first = await start(ts, port)
+  first.srv.kill('SIGKILL')
+  await first.srv.exited
+  t.throws(() => statSync(first.ctl), { code: 'ENOTCONN' }, 'the dead server\'s mount answers ENOTCONN')
+  const second = await start(ts, port)
+  t.teardown(() => { second.srv.kill('SIGKILL') })
+  await second.srv.waitFor(/detached the stale mount/)
+  t.match(readFileSync(join(second.ctl, 'stats'), 'utf8'), new RegExp(`^2 running ${port} `))
+  const r = await smbclient({ port, user: ts.user, password: ts.password }, 'ls')
+  t.equal(r.code, 0, r.stderr)
+  const c = await run(BIN, ['control', '-s', '--pid-file', second.lock, '--control-dir', second.ctl])
+  t.equal(c.code, 0, c.stderr)
+  t.match(c.stdout, /stopped/)
+  t.equal(await second.srv.exited, 0)
+  t.notOk(mounted(second.ctl), 'control -s went through kill_server: the mount is gone')
+})
