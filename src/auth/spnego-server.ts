@@ -10,7 +10,7 @@ export type SpnegoResult = Omit<AuthSuccess, 'ok'>
 export type SpnegoStep =
   | { state: 'more', token: Buffer }
   | { state: 'done', token: Buffer, result: SpnegoResult }
-  | { state: 'failed', token?: Buffer, reason: SpnegoFailureReason }
+  | { state: 'failed', token?: Buffer, reason: SpnegoFailureReason, /** the name the client gave (NTLM), for the log and events */ user?: string }
 
 /** Named states of the exchange; a finished exchange stays finished. */
 export const enum SpnegoState {
@@ -51,6 +51,12 @@ export class SpnegoNtlmServer {
       if (e instanceof AuthFormatError || e instanceof RangeError) return this.fail('malformed')
       throw e
     }
+  }
+
+  /** A failed step, with the name the client gave (when it got that far). */
+  private failedAs (step: SpnegoStep): SpnegoStep {
+    const user = this.ntlm.attemptedUser
+    return user !== undefined && step.state === 'failed' ? { ...step, user } : step
   }
 
   private fail (reason: SpnegoFailureReason, withToken = true): SpnegoStep {
@@ -105,7 +111,7 @@ export class SpnegoNtlmServer {
   private onAuthenticate (buf: Buffer): SpnegoStep {
     if (this.raw) {
       const r = this.ntlm.authenticate(buf)
-      if (!r.ok) return this.fail(r.reason, false)
+      if (!r.ok) return this.failedAs(this.fail(r.reason, false))
       this.state = SpnegoState.Done
       const { ok: _ok, ...result } = r
       return { state: 'done', token: Buffer.alloc(0), result }
@@ -113,7 +119,7 @@ export class SpnegoNtlmServer {
     const resp = parseResp(buf)
     if (resp.responseToken === undefined) return this.fail('malformed')
     const r = this.ntlm.authenticate(resp.responseToken)
-    if (!r.ok) return this.fail(r.reason)
+    if (!r.ok) return this.failedAs(this.fail(r.reason))
     const { ok: _ok, ...result } = r
 
     let mechListMIC: Buffer | undefined

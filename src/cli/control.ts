@@ -2,7 +2,7 @@
 // (`-d` writes its `debug` and prints it back, `-s` writes `hard` to its `kill_server`), through
 // the pid file and signals (SIGHUP reloads; SIGTERM shuts down a server that has no mount), and
 // lists the configured shares.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import { loadConfig } from '../config/config.js'
@@ -31,10 +31,16 @@ function targetPid (pidFile: string): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** One write of `text` to an existing control file (never creating one where no mount is). */
+function writeControl (file: string, text: string): void {
+  const fd = openSync(file, constants.O_WRONLY)
+  try { writeSync(fd, text) } finally { closeSync(fd) }
+}
+
 /** Writes `text` to a control file; false when there is no control mount to write to. */
 function throughMount (file: string, text: string): boolean {
   try {
-    writeFileSync(file, text + '\n')
+    writeControl(file, text + '\n')
     return true
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false
@@ -76,7 +82,7 @@ export async function runControl (what: ControlAction, args: ControlArgs, io: Cl
     case 'debug': {
       const file = join(args.controlDir, 'debug')
       try {
-        writeFileSync(file, `${what.component}\n`)
+        writeControl(file, `${what.component}\n`)
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code
         if (code === 'EINVAL') throw new CliError(`unknown debug component '${what.component}' (${readFileSync(file, 'utf8').trim()}, all)`)

@@ -21,6 +21,7 @@ import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LO
 import { CliError, errorMessage, type CliIO } from './io.js'
 import { acquirePidFile, releasePidFile, runningPid } from './pidfile.js'
 import { DebugSwitch, parseDebugList } from '../control/debug.js'
+import { eventChannel, requestChannel } from '../control/channels.js'
 import { ControlPlane, type ControlSource } from '../control/plane.js'
 import type { StatsSnapshot } from '../control/stats.js'
 import type { StatusSlice } from '../control/status.js'
@@ -224,13 +225,34 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
       log,
       command: { file: process.execPath, args: [...process.execArgv, script, 'worker'] },
       server,
+      // the workers' requests and events, for the control mount's trace and events
+      onPublished: (slot, channel, data) => {
+        const ch = channel === 'request' ? requestChannel : eventChannel
+        if (ch.hasSubscribers) ch.publish(channel === 'request' ? { ...(data as object), worker: slot } : data)
+      },
     })
   } catch (e) {
     releasePidFile(args.pidFile)
     throw e
   }
-  deps.onReady?.()
   const sup = supervisor
+  // The control mount is served here, for every worker: they answer over their IPC channels.
+  let kill = (): void => {}
+  const control = new ControlPlane({
+    dir: args.controlDir,
+    debug: parseDebugList(process.env.SMBTS_DEBUG).components,
+    log,
+    source: {
+      port: () => sup.port,
+      snapshots: async () => (await sup.collect('stats')).filter((x): x is StatsSnapshot => x != null),
+      status: async () => (await sup.collect('status')).filter((x): x is StatusSlice => x != null),
+      setDebug: (components) => { sup.setSticky({ smbts: 'debug', components }) },
+      watch: (w) => { sup.setSticky({ smbts: 'watch', ...w }) },
+      kill: () => { kill() },
+    },
+  })
+  control.start()
+  deps.onReady?.()
   await new Promise<void>((resolve, reject) => {
     let closing = false
     const stop = (): void => {
@@ -241,14 +263,17 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
       signals.off('SIGINT', stop)
       signals.off('SIGHUP', reload)
       sup.close().then(() => {
+        control.close()
         log.info('all workers stopped; the port is released')
         releasePidFile(args.pidFile)
         resolve()
       }, (e: unknown) => {
+        control.close()
         releasePidFile(args.pidFile)
         reject(e instanceof Error ? e : new Error(String(e)))
       })
     }
+    kill = stop
     const reload = (): void => {
       // What the supervisor itself read (workers, port, listen addresses) holds until a restart.
       try {

@@ -12,6 +12,7 @@ import { RepeatLimiter, type Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { BufferPool, type BufferRegistry } from '../io/buffer-pool.js'
 import { ServerStats, type StatsSnapshot } from '../control/stats.js'
+import { publishEvent } from '../control/channels.js'
 
 export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
 
@@ -77,6 +78,7 @@ export class ServerState {
   warnRefusal (key: string, line: string): void {
     const l = this.refusals.pass(key, line)
     if (l !== undefined) this.log.warn(l)
+    publishEvent(() => ({ type: 'limit', what: line }))
   }
 
   constructor (

@@ -109,7 +109,8 @@ export class Smb2Connection {
   /** `receive` is the receive pipeline: receive.ts `receivePdu` (see the top of this file). */
   constructor (readonly server: ServerState, readonly io: ConnectionIo, private readonly receive: ReceivePdu) {
     this.credits = new CreditWindow(server.config.global.maxCredits)
-    server.conns.add(this)
+    // (a client-side test helper drives a connection with no server behind it: no registry)
+    server.conns?.add(this)
     publishEvent(() => ({ type: 'connect', client: io.remoteAddress }))
   }
 
@@ -184,9 +185,9 @@ export class Smb2Connection {
   close (reason: string): void {
     if (this.state === ConnectionState.Closed) return
     this.state = ConnectionState.Closed
-    this.server.conns.delete(this)
+    this.server.conns?.delete(this)
     publishEvent(() => ({ type: 'disconnect', client: this.io.remoteAddress, reason }))
-    this.server.log.debug('conn', `close ${this.io.remoteAddress}: ${reason}`)
+    if (this.server.log.wants('conn')) this.server.log.debug('conn', `close ${this.io.remoteAddress}: ${reason}`)
     if (this.servedClient !== undefined) {
       this.server.locks.releaseClient(this.servedClient)
       this.servedClient = undefined

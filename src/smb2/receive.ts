@@ -18,7 +18,7 @@ import type { Session } from '../session/model.js'
 import { handleSmb1Negotiate } from './commands/negotiate.js'
 import { decodeTransformHeader, TRANSFORM_FLAG_ENCRYPTED, TRANSFORM_HEADER_SIZE } from '../crypto/encryption.js'
 import type { AsyncOperation } from './async.js'
-import { requestChannel, type RequestRecord } from '../control/channels.js'
+import { publishEvent, requestChannel, type RequestRecord } from '../control/channels.js'
 
 /** A compound chain in progress: credits charged, response bytes so far, refusing the rest. */
 interface Chain { charge: number, bytes: number, refused: boolean }
@@ -167,7 +167,7 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
       if (!(e instanceof NtStatusError)) throw e
       reply = { status: e.status, body: errorBody() }
       if (e.status !== NtStatus.NO_MORE_FILES && e.status !== NtStatus.OBJECT_NAME_NOT_FOUND) {
-        conn.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
+        if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
       }
     } finally {
       ctx.goAsync = undefined
@@ -183,6 +183,9 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
   related.status = status
   conn.server.stats.record(COMMAND_NAMES[cmd] ?? String(cmd), status !== NtStatus.SUCCESS && status !== NtStatus.MORE_PROCESSING_REQUIRED, started)
   if (requestChannel.hasSubscribers || conn.server.log.wants('smb')) publishRequest(ctx, status, started)
+  if (status === NtStatus.SHARING_VIOLATION) {
+    publishEvent(() => ({ type: 'sharing-violation', client: conn.io.remoteAddress, share: ctx.tree?.shareName ?? '', session: `0x${hdr.sessionId.toString(16)}`, command: COMMAND_NAMES[cmd] ?? String(cmd) }))
+  }
   // An op that got no interim response (it waited inside a compound) has AsyncId 0: a sync reply.
   return response(conn, ctx, reply, status, op?.asyncId ?? 0n)
 }
@@ -196,14 +199,14 @@ function cancel (conn: Smb2Connection, hdr: Smb2Header): void {
   const isAsync = (hdr.flags & HeaderFlags.ASYNC_COMMAND) !== 0
   const op = conn.asyncOps.find(isAsync ? hdr.asyncId : undefined, hdr.messageId)
   if (op !== undefined && op.cancel(NtStatus.CANCELLED, 'cancelled by the client')) {
-    conn.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: ${COMMAND_NAMES[op.command] ?? op.command} mid=${op.messageId} cancelled`)
+    if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: ${COMMAND_NAMES[op.command] ?? op.command} mid=${op.messageId} cancelled`)
   } else if (op === undefined && !isAsync) {
     // The request may still be on its way to waiting (the client did not see an interim
     // response yet): it is cancelled when it gets there.
     conn.asyncOps.cancelEarly(hdr.messageId)
-    conn.server.log.debug('smb', `CANCEL mid=${hdr.messageId}: nothing waiting yet; remembered`)
+    if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `CANCEL mid=${hdr.messageId}: nothing waiting yet; remembered`)
   } else {
-    conn.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: no pending request`)
+    if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: no pending request`)
   }
 }
 

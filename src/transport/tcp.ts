@@ -94,7 +94,7 @@ export function serveSocket (server: ServerState, socket: net.Socket, o: ServeOp
       }
     },
     close (reason) {
-      server.log.debug('conn', `closing ${remote}: ${reason}`)
+      if (server.log.wants('conn')) server.log.debug('conn', `closing ${remote}: ${reason}`)
       socket.destroy()
     },
     resume () { updateReading() },

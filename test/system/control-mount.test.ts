@@ -30,6 +30,16 @@ async function start (ts: TestShare, port: number, env: NodeJS.ProcessEnv = {}):
 }
 
 // bash: its echo says the errno (dash's says "I/O error" for any)
+/** Teardown: the server stopped (which unmounts), whatever is left detached, the files removed. */
+async function cleanup (srv: CliServer | undefined, ts: TestShare, ctl: string): Promise<void> {
+  srv?.kill('SIGTERM')
+  if (srv !== undefined) await Promise.race([srv.exited, new Promise(resolve => setTimeout(resolve, 10_000))])
+  srv?.kill('SIGKILL')
+  if (srv !== undefined) await srv.exited
+  if (mounted(ctl)) await run('umount', ['-l', ctl])
+  ts.remove()
+}
+
 const sh = (cmd: string): ReturnType<typeof run> => run('bash', ['-c', cmd], { timeoutMs: 20_000 })
 /** As `nobody`: what a local user without privilege may do. */
 const asNobody = (cmd: string): ReturnType<typeof run> => run('setpriv', ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', 'bash', '-c', cmd], { timeoutMs: 20_000 })
@@ -39,10 +49,9 @@ interface StatsJson { total: { sessions: number, connections: number, tree_conne
 t.test('the control mount from a shell', { skip }, async (t) => {
   const ts = makeTestShare('control', 'SMBTS-CONTROL')
   chmodSync(ts.root, 0o755) // nobody must reach the mount
-  t.teardown(() => { ts.remove() })
   const port = await freePort()
   const { srv, ctl, lock } = await start(ts, port)
-  t.teardown(() => { srv.kill('SIGKILL') })
+  t.teardown(() => cleanup(srv, ts, ctl))
   const debug = join(ctl, 'debug')
 
   t.test('cat debug: ksmbd\'s format, all off', async (t) => {
@@ -133,14 +142,15 @@ t.test('the control mount from a shell', { skip }, async (t) => {
 
 t.test('kill -9 leaves a stale mount; the next start detaches it', { skip }, async (t) => {
   const ts = makeTestShare('control9', 'SMBTS-CONTROL')
-  t.teardown(() => { ts.remove() })
   const port = await freePort()
   const first = await start(ts, port)
+  const held: { srv?: CliServer } = {}
+  t.teardown(() => cleanup(held.srv, ts, first.ctl))
   first.srv.kill('SIGKILL')
   await first.srv.exited
   t.throws(() => statSync(first.ctl), { code: 'ENOTCONN' }, 'the dead server\'s mount answers ENOTCONN')
   const second = await start(ts, port)
-  t.teardown(() => { second.srv.kill('SIGKILL') })
+  held.srv = second.srv
   await second.srv.waitFor(/detached the stale mount/)
   t.match(readFileSync(join(second.ctl, 'stats'), 'utf8'), new RegExp(`^2 running ${port} `))
   const r = await smbclient({ port, user: ts.user, password: ts.password }, 'ls')
@@ -150,4 +160,96 @@ t.test('kill -9 leaves a stale mount; the next start detaches it', { skip }, asy
   t.match(c.stdout, /stopped/)
   t.equal(await second.srv.exited, 0)
   t.notOk(mounted(second.ctl), 'control -s went through kill_server: the mount is gone')
+})
+
+/** `cat FILE` from the mount while a test runs: what it read so far, and a way to stop it. */
+function reader (file: string): { text: () => string, stop: () => Promise<void> } {
+  const p = spawn('cat', [file], { stdio: ['ignore', 'pipe', 'ignore'] })
+  let text = ''
+  p.stdout.setEncoding('utf8').on('data', (d: string) => { text += d })
+  const closed = new Promise<void>(resolve => p.once('close', () => { resolve() }))
+  return { text: () => text, stop: async () => { p.kill('SIGTERM'); await closed } }
+}
+
+async function until (cond: () => boolean, ms = 15_000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!cond() && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 50))
+  return cond()
+}
+
+const lines = (text: string): Array<Record<string, unknown>> => text.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Record<string, unknown>)
+
+t.test('events and trace while clients work', { skip }, async (t) => {
+  const ts = makeTestShare('control-ev', 'SMBTS-CONTROL')
+  const port = await freePort()
+  const { srv, ctl } = await start(ts, port)
+  t.teardown(() => cleanup(srv, ts, ctl))
+
+  t.test('events: a wrong password, then the right one', async (t) => {
+    const a = reader(join(ctl, 'events'))
+    const b = reader(join(ctl, 'events'))
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const bad = await smbclient({ port, user: ts.user, password: ts.password }, 'ls', { password: 'not-the-password' })
+    t.match(bad.stdout + bad.stderr, /LOGON_FAILURE/)
+    const good = await smbclient({ port, user: ts.user, password: ts.password }, 'ls')
+    t.equal(good.code, 0, good.stderr)
+    t.ok(await until(() => lines(a.text()).some(e => e.type === 'tree-connect') && lines(b.text()).some(e => e.type === 'tree-connect')), 'both readers see the tree connect')
+    await a.stop()
+    await b.stop()
+    const ev = lines(a.text())
+    const fail = ev.find(e => e.type === 'auth-failure')
+    t.match(fail, { user: new RegExp(`${ts.user}$`, 'i'), client: /127\.0\.0\.1/, reason: 'wrong-password' }, 'the failure, with the user and address')
+    const ok = ev.find(e => e.type === 'auth-success')
+    t.match(ok, { user: new RegExp(`^${ts.user}$`, 'i'), client: /127\.0\.0\.1/ }, 'then the success')
+    t.ok(ev.indexOf(fail!) < ev.indexOf(ok!), 'in that order')
+    t.ok(ev.some(e => e.type === 'connect') && ev.some(e => e.type === 'disconnect' && typeof e.reason === 'string'), 'connects and disconnects, with why')
+    t.same(lines(b.text()).map(e => e.type), ev.map(e => e.type), 'the second reader saw the same events')
+  })
+
+  t.test('trace and the smb log, turned on while a client works', async (t) => {
+    const tr = reader(join(ctl, 'trace'))
+    await new Promise(resolve => setTimeout(resolve, 200))
+    let r = await smbclient({ port, user: ts.user, password: ts.password }, 'ls')
+    t.equal(r.code, 0, r.stderr)
+    const mark = srv.logs.length
+    t.equal(tr.text(), '', 'nothing traced while every component is off')
+    t.notOk(srv.logs.some(l => l.includes('debug[smb]')), 'and nothing logged')
+    await run(BIN, ['control', '-d', 'smb', '--control-dir', ctl])
+    r = await smbclient({ port, user: ts.user, password: ts.password }, 'mkdir traced; ls traced\\*')
+    t.equal(r.code, 0, r.stderr)
+    t.ok(await until(() => lines(tr.text()).some(e => e.command === 'TREE_DISCONNECT')), 'the requests reach trace')
+    await tr.stop()
+    const recs = lines(tr.text())
+    const create = recs.find(e => e.command === 'CREATE' && e.status === 'STATUS_SUCCESS')
+    t.match(create, { time: /^\d{4}-/, session: /^0x[0-9a-f]+$/, tree: Number, messageId: /^\d+$/, latencyUs: Number }, 'time, session, tree, command, status, latency')
+    t.ok(recs.some(e => e.file === 'traced'), 'with the file name')
+    await srv.waitFor(/debug\[smb\] .*CREATE mid=\d+ sid=0x[0-9a-f]+ tid=\d+ .*-> STATUS_SUCCESS \d+us/, 10_000, mark)
+    await run(BIN, ['control', '-d', 'smb', '--control-dir', ctl])
+  })
+})
+
+t.test('with worker processes the supervisor serves the mount, for every worker', { skip }, async (t) => {
+  const ts = makeTestShare('control-w', 'SMBTS-CONTROL')
+  const port = await freePort()
+  const ctl = join(ts.root, 'control')
+  const srv = startCli(['start', '-n', '-C', ts.configPath, '-P', ts.pwddbPath, '--pid-file', join(ts.root, 'lock'), '--control-dir', ctl, '-p', String(port), '--workers', '2'])
+  t.teardown(() => cleanup(srv, ts, ctl))
+  await srv.waitFor(/\[sup\] info control mount: /)
+  await srv.waitFor(/2 workers ready/)
+  const ev = reader(join(ctl, 'events'))
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.equal((await sh(`echo conn > ${join(ctl, 'debug')}`)).code, 0)
+  const r = await smbclient({ port, user: ts.user, password: ts.password }, 'ls')
+  t.equal(r.code, 0, r.stderr)
+  await srv.waitFor(/\[w[01]\] .*debug\[conn\] /, 10_000)
+  const stats = JSON.parse(readFileSync(join(ctl, 'stats.json'), 'utf8')) as { total: { requests: number }, workers: Array<{ worker: number, requests: number }> }
+  t.same(stats.workers.map(w => w.worker).sort(), [0, 1], 'stats.json: one entry per worker')
+  t.equal(stats.total.requests, stats.workers[0]!.requests + stats.workers[1]!.requests, 'and their total')
+  t.ok(stats.total.requests > 0)
+  t.ok(await until(() => lines(ev.text()).some(e => e.type === 'auth-success')))
+  await ev.stop()
+  t.match(lines(ev.text()).find(e => e.type === 'auth-success'), { worker: Number }, 'events say which worker')
+  t.equal((await sh(`echo hard > ${join(ctl, 'kill_server')}`)).code, 0)
+  t.equal(await srv.exited, 0)
+  t.notOk(mounted(ctl), 'the mount is gone')
 })

@@ -12,6 +12,7 @@ import { Signer, SigningAlgorithm } from '../../crypto/signing.js'
 import { SessionCipher, cipherKeyBits } from '../../crypto/encryption.js'
 import { SpnegoNtlmServer } from '../../auth/spnego-server.js'
 import { teardownSession } from '../../session/teardown.js'
+import { publishEvent } from '../../control/channels.js'
 
 function newExchange (ctx: RequestContext): SpnegoNtlmServer {
   const g = ctx.server.config.global
@@ -122,6 +123,8 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   }
   if (result === undefined && !guest) {
     server.log.info(`logon failure from ${conn.io.remoteAddress}: ${step.state === 'failed' ? step.reason : 'unknown'}`)
+    publishEvent(() => ({ type: 'auth-failure', client: conn.io.remoteAddress, user: step.state === 'failed' ? (step.user ?? '') : '', reason: step.state === 'failed' ? step.reason : 'unknown' }))
+    if (server.log.wants('auth')) server.log.debug('auth', `${conn.io.remoteAddress}: authentication failed (${step.state === 'failed' ? step.reason : 'unknown'})`)
     // MS-SMB2 3.3.5.5.3: an authentication error removes the session, re-authentication or not:
     // its trees and opens are closed.
     dropSession(ctx, s)
@@ -175,6 +178,7 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   s.expiresAt = lifetimeEnd(g.sessionLifetime)
   dropPreviousSession(ctx, s, body.readBigUInt64LE(16))
   server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signer !== undefined ? `, signing ${SigningAlgorithm[s.signer.algorithm]}` : ''}${s.signingRequired ? ' (required)' : ''}${s.encryptData ? ', encrypted' : ''}`)
+  publishEvent(() => ({ type: 'auth-success', client: conn.io.remoteAddress, user: s.user, domain: s.domain, guest: s.isGuest, anonymous: s.isAnonymous, session: `0x${s.sessionId.toString(16)}`, dialect: `0x${conn.dialect.toString(16)}` }))
   void hdr
   const token = step.state === 'done' ? step.token : Buffer.alloc(0)
   return { body: responseBody(sessionFlags, token), sessionId: s.sessionId, signWith: s.signer ? s : undefined }
