@@ -15,6 +15,9 @@ import { run, smbclient } from '../helpers/live.js'
 const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built') ||
   ((): string | false => { const why = fuseUnavailableReason(); return why !== undefined ? `no FUSE control mount here: ${why}` : false })()
 
+/** A share on 127.0.0.1 only. */
+const share = (kind: string): TestShare => makeTestShare(kind, 'SMBTS-CONTROL', { global: ['interfaces = 127.0.0.1', 'bind interfaces only = yes'] })
+
 const OFF = 'smb auth vfs oplock ipc conn rdma \n'
 
 function mounted (dir: string): boolean {
@@ -47,7 +50,7 @@ const asNobody = (cmd: string): ReturnType<typeof run> => run('setpriv', ['--reu
 interface StatsJson { total: { sessions: number, connections: number, tree_connects: number } }
 
 t.test('the control mount from a shell', { skip }, async (t) => {
-  const ts = makeTestShare('control', 'SMBTS-CONTROL')
+  const ts = share('control')
   chmodSync(ts.root, 0o755) // nobody must reach the mount
   const port = await freePort()
   const { srv, ctl, lock } = await start(ts, port)
@@ -141,7 +144,7 @@ t.test('the control mount from a shell', { skip }, async (t) => {
 })
 
 t.test('kill -9 leaves a stale mount; the next start detaches it', { skip }, async (t) => {
-  const ts = makeTestShare('control9', 'SMBTS-CONTROL')
+  const ts = share('control9')
   const port = await freePort()
   const first = await start(ts, port)
   const held: { srv?: CliServer } = {}
@@ -180,7 +183,7 @@ async function until (cond: () => boolean, ms = 15_000): Promise<boolean> {
 const lines = (text: string): Array<Record<string, unknown>> => text.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Record<string, unknown>)
 
 t.test('events and trace while clients work', { skip }, async (t) => {
-  const ts = makeTestShare('control-ev', 'SMBTS-CONTROL')
+  const ts = share('control-ev')
   const port = await freePort()
   const { srv, ctl } = await start(ts, port)
   t.teardown(() => cleanup(srv, ts, ctl))
@@ -229,7 +232,7 @@ t.test('events and trace while clients work', { skip }, async (t) => {
 })
 
 t.test('with worker processes the supervisor serves the mount, for every worker', { skip }, async (t) => {
-  const ts = makeTestShare('control-w', 'SMBTS-CONTROL')
+  const ts = share('control-w')
   const port = await freePort()
   const ctl = join(ts.root, 'control')
   const srv = startCli(['start', '-n', '-C', ts.configPath, '-P', ts.pwddbPath, '--pid-file', join(ts.root, 'lock'), '--control-dir', ctl, '-p', String(port), '--workers', '2'])
@@ -252,4 +255,54 @@ t.test('with worker processes the supervisor serves the mount, for every worker'
   t.equal((await sh(`echo hard > ${join(ctl, 'kill_server')}`)).code, 0)
   t.equal(await srv.exited, 0)
   t.notOk(mounted(ctl), 'the mount is gone')
+})
+
+t.test('smbts status while smbclient holds a file open; control -r adds a share under a live session', { skip }, async (t) => {
+  const ts = share('control-st')
+  const port = await freePort()
+  const { srv, ctl, lock } = await start(ts, port)
+  t.teardown(() => cleanup(srv, ts, ctl))
+  const put = await smbclient({ port, user: ts.user, password: ts.password }, `put ${ts.configPath} held.txt`)
+  t.equal(put.code, 0, put.stderr)
+  // An interactive smbclient: `open` keeps the file open until `close`.
+  const client = spawn('smbclient', ['//127.0.0.1/share', '-p', String(port), '-U', `${ts.user}%${ts.password}`], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let out = ''
+  client.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+  const closed = new Promise<number | null>(resolve => client.once('close', resolve))
+  client.stdin.write('open held.txt\n')
+  interface Doc { sessions: Record<string, { username: string, remote_machine: string, session_dialect: string, signing: object, encryption: object }>, tcons: Record<string, { service: string }>, open_files: Record<string, { filename: string, opens: Record<string, { sharemode: { text: string }, username: string }> }> }
+  let doc: Doc | undefined
+  t.ok(await until(() => {
+    const r = readFileSync(join(ctl, 'status.json'), 'utf8')
+    doc = JSON.parse(r) as Doc
+    return Object.values(doc.open_files).some(f => f.filename === 'held.txt')
+  }), 'status.json shows the open file')
+  const cli = await run(BIN, ['status', '--json', '--control-dir', ctl])
+  t.equal(cli.code, 0, cli.stderr)
+  doc = JSON.parse(cli.stdout) as Doc
+  const file = Object.entries(doc.open_files).find(([, f]) => f.filename === 'held.txt')
+  t.ok(file !== undefined, 'smbts status --json: the file smbclient holds')
+  t.match(file![0], /\/held\.txt$/, 'keyed by its path')
+  const open = Object.values(file![1].opens)[0]!
+  t.match(open, { username: new RegExp(ts.user, 'i'), sharemode: { text: /^R?W?D?$|NONE/ } }, 'with its user and share mode')
+  const session = Object.values(doc.sessions)[0]!
+  t.match(session, { username: new RegExp(`^${ts.user}$`, 'i'), remote_machine: /127\.0\.0\.1/, session_dialect: /^SMB3_11$/, signing: { cipher: String, degree: String }, encryption: { degree: String } }, 'the session: user, address, dialect, signing, encryption')
+  t.ok(Object.values(doc.tcons).some(tc => tc.service === 'share'), 'the tree connect')
+  const text = await run(BIN, ['status', '--control-dir', ctl])
+  t.match(text.stdout, /held\.txt/, 'smbts status (text) lists it too')
+
+  // -r: a share added to the configuration is reachable; the session above keeps working.
+  const dir2 = join(ts.root, 'second')
+  await run('mkdir', ['-p', dir2])
+  await sh(`printf '\\n[second]\\npath = ${dir2}\\nread only = no\\n' >> ${ts.configPath}`)
+  const before = await smbclient({ port, user: ts.user, password: ts.password }, 'ls', { share: 'second' })
+  t.match(before.stdout + before.stderr, /BAD_NETWORK_NAME/, 'not there before the reload')
+  const rl = await run(BIN, ['control', '-r', '--pid-file', lock])
+  t.equal(rl.code, 0, rl.stderr)
+  await srv.waitFor(/reloaded: 2 shares/)
+  const after = await smbclient({ port, user: ts.user, password: ts.password }, 'ls', { share: 'second' })
+  t.equal(after.code, 0, after.stderr)
+  client.stdin.end('close 1\nls held.txt\nquit\n')
+  t.equal(await closed, 0, 'the earlier session went on')
+  t.match(out, /held\.txt\s+A/, 'and listed its file after the reload')
 })
