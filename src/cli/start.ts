@@ -153,8 +153,9 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
     setDebug: (c) => { debug.set(c) },
     kill: () => { kill() },
   }
-  const control = new ControlPlane({ dir: args.controlDir, source, debug: debugEnv.components, log })
+  const control = new ControlPlane({ dir: args.controlDir, source, debug: debugEnv.components, log, metricsListen: global?.metricsListen })
   control.start()
+  await control.serveMetrics()
   deps.onReady?.()
 
   await new Promise<void>((resolve, reject) => {
@@ -242,6 +243,7 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
     dir: args.controlDir,
     debug: parseDebugList(process.env.SMBTS_DEBUG).components,
     log,
+    metricsListen: g.metricsListen,
     source: {
       port: () => sup.port,
       snapshots: async () => (await sup.collect('stats')).filter((x): x is StatsSnapshot => x != null),
@@ -252,6 +254,7 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
     },
   })
   control.start()
+  await control.serveMetrics()
   deps.onReady?.()
   await new Promise<void>((resolve, reject) => {
     let closing = false

@@ -14,7 +14,8 @@ import { applyDebugWrite, renderDebug, UnknownComponentError } from './debug.js'
 import { errno, FuseError, FuseMount, fuseUnavailableReason, type ControlFile, type StreamSink } from './fuse.js'
 import { mergeSnapshots, renderStatsJson, renderStatsLine, type StatsSnapshot } from './stats.js'
 import { renderStatusJson, type StatusSlice } from './status.js'
-import { renderMetrics, type StreamCounters } from './metrics.js'
+import { Metrics, serveMetrics, type StreamCounters } from './metrics.js'
+import type { Server } from 'node:http'
 
 /** What the control files read from and act on. */
 export interface ControlSource {
@@ -37,6 +38,8 @@ export interface ControlPlaneOptions {
   source: ControlSource
   /** The components on from the start (SMBTS_DEBUG). */
   debug: DebugComponent[]
+  /** `metrics listen`: the HTTP endpoint's host:port ('' or undefined: none). */
+  metricsListen?: string
   log: { info (m: string): void, warn (m: string): void }
 }
 
@@ -59,6 +62,8 @@ export class ControlPlane {
   private requestReaders = 0
   private eventReaders = 0
   readonly streams: StreamCounters = { lost: { events: 0, trace: 0 }, readers: { events: 0, trace: 0 } }
+  readonly metrics: Metrics
+  private http?: Server
   private killTimer?: NodeJS.Timeout
   private killed = false
   /** Why there is no mount (undefined: there is one, or none was asked for). */
@@ -68,6 +73,19 @@ export class ControlPlane {
     this.source = opts.source
     this.enabled = new Set(opts.debug)
     if (this.enabled.size > 0) this.source.setDebug([...this.enabled])
+    this.metrics = new Metrics({ snapshots: () => this.source.snapshots(), debug: () => this.enabled, streams: this.streams })
+  }
+
+  /** The HTTP metrics endpoint, when `metrics listen` asks for one; a failure is logged, not fatal. */
+  async serveMetrics (): Promise<void> {
+    const listen = this.opts.metricsListen ?? ''
+    if (listen === '') return
+    try {
+      this.http = await serveMetrics(this.metrics, listen)
+      this.opts.log.info(`metrics: http://${listen}/metrics (Prometheus text format)`)
+    } catch (e) {
+      this.opts.log.warn(`metrics listen = ${listen}: ${(e as Error).message}; no metrics endpoint`)
+    }
   }
 
   get debugEnabled (): ReadonlySet<DebugComponent> { return this.enabled }
@@ -103,6 +121,8 @@ export class ControlPlane {
 
   close (): void {
     clearTimeout(this.killTimer)
+    this.http?.close()
+    this.http?.closeAllConnections()
     this.mount?.close()
     this.mount = undefined
   }
@@ -146,7 +166,7 @@ export class ControlPlane {
       {
         name: 'metrics',
         mode: 0o444,
-        read: async () => renderMetrics(await this.source.snapshots(), { debug: this.enabled, streams: this.streams }),
+        read: () => this.metrics.render(),
       },
     ]
   }
