@@ -122,6 +122,8 @@ export interface FuseMountOptions {
   log: (level: 'warn' | 'info', line: string) => void
   /** Lines lost by a slow stream reader, for the counters. */
   onStreamLoss?: (file: string, n: number) => void
+  /** What a stream reader may have waiting before newer chunks are dropped (default 1 MiB). */
+  streamBacklogBytes?: number
 }
 
 /** Whether a FUSE control mount can be made here, or why not. */
@@ -181,6 +183,7 @@ export class FuseMount {
   private readonly started = Math.floor(Date.now() / 1000)
   private readonly log: FuseMountOptions['log']
   private readonly onStreamLoss: FuseMountOptions['onStreamLoss']
+  private readonly backlog: number
   private exitHook = (): void => { this.unmountNow() }
 
   private constructor (opts: FuseMountOptions, fd: number) {
@@ -189,6 +192,7 @@ export class FuseMount {
     this.files = opts.files
     this.log = opts.log
     this.onStreamLoss = opts.onStreamLoss
+    this.backlog = opts.streamBacklogBytes ?? STREAM_BACKLOG_BYTES
     opts.files.forEach((f, i) => this.byName.set(f.name, i))
   }
 
@@ -483,7 +487,7 @@ export class FuseMount {
     const st = h.stream
     if (st === undefined || this.closed) return
     const b = Buffer.from(chunk)
-    if (st.bytes + b.length > STREAM_BACKLOG_BYTES) {
+    if (st.bytes + b.length > this.backlog) {
       st.lost++
       this.onStreamLoss?.(h.file.name, 1)
       return

@@ -104,6 +104,8 @@ export class ControlPlane {
         files: this.files(),
         log: (level, line) => { this.opts.log[level](line) },
         onStreamLoss: (file, n) => { if (file === 'events' || file === 'trace') this.streams.lost[file] += n },
+        // tests: a small backlog, so a reader that does not read loses events soon
+        streamBacklogBytes: Number(process.env.SMBTS_TEST_STREAM_BACKLOG ?? '') || undefined,
       })
       this.opts.log.info(`control mount: ${this.opts.dir} (debug, stats, stats.json, status.json, kill_server, events, trace, metrics)`)
     } catch (e) {

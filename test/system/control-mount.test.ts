@@ -329,3 +329,36 @@ t.test('metrics: in the mount and over HTTP (metrics listen)', { skip }, async (
   const body = await res.text()
   t.equal(Number(/^smbts_requests_total\{command="CREATE"\} (\d+)$/m.exec(body)?.[1]), creates, 'the same numbers over HTTP')
 })
+
+t.test('a reader of events that does not read loses events, counted, and slows nothing', { skip }, async (t) => {
+  const ts = share('control-slow')
+  const port = await freePort()
+  const { srv, ctl } = await start(ts, port, { SMBTS_TEST_STREAM_BACKLOG: '1500' })
+  t.teardown(() => cleanup(srv, ts, ctl))
+  const events = join(ctl, 'events')
+  // Opens events at once, reads only after the clients below are done.
+  await run('mkfifo', [join(ts.root, 'go')])
+  const slow = spawn('bash', ['-c', `exec 3<${events}; read -r _ < ${join(ts.root, 'go')}; timeout 2 cat <&3`], { stdio: ['ignore', 'pipe', 'ignore'] })
+  const slowClosed = new Promise(resolve => slow.once('close', resolve))
+  let text = ''
+  slow.stdout.setEncoding('utf8').on('data', (d: string) => { text += d })
+  const fast = reader(events)
+  t.ok(await until(() => /stream_readers\{file="events"\} 2/.test(readFileSync(join(ctl, 'metrics'), 'utf8'))), 'two readers')
+  const started = Date.now()
+  for (let i = 0; i < 4; i++) {
+    const r = await smbclient({ port, user: ts.user, password: ts.password }, 'ls')
+    t.equal(r.code, 0, r.stderr)
+  }
+  t.ok(Date.now() - started < 30_000, 'the clients were served meanwhile')
+  await sh(`echo go > ${join(ts.root, 'go')}`)
+  await slowClosed
+  await fast.stop()
+  const got = lines(text)
+  const lost = got.find(e => e.type === 'lost')
+  t.match(lost, { count: Number }, 'the slow reader is told it lost events')
+  t.ok((lost!.count as number) > 0)
+  t.notOk(lines(fast.text()).some(e => e.type === 'lost'), 'the reader that kept up lost none')
+  t.ok(lines(fast.text()).filter(e => e.type === 'tree-connect').length === 4, 'and saw every tree connect')
+  const m = /^smbts_stream_lost_total\{file="events"\} (\d+)$/m.exec(readFileSync(join(ctl, 'metrics'), 'utf8'))
+  t.equal(Number(m?.[1]), lost!.count, 'metrics count them')
+})
