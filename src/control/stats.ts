@@ -34,12 +34,14 @@ export class ServerStats {
   bytesRead = 0
   bytesWritten = 0
   requests = 0
-  lastActivity = 0
+  /** performance.now() of the last request (0: none); as ms since the epoch: `lastActivity` */
+  private lastPerf = 0
   private readonly commands = new Map<string, CommandCounts>()
 
   /** A request answered: `started` is performance.now() at its arrival. */
   record (command: string, failed: boolean, started: number): void {
-    const us = (performance.now() - started) * 1000
+    const now = performance.now()
+    const us = (now - started) * 1000
     let c = this.commands.get(command)
     if (c === undefined) { c = { count: 0, errors: 0, buckets: new Array<number>(BUCKETS).fill(0) }; this.commands.set(command, c) }
     c.count++
@@ -47,7 +49,12 @@ export class ServerStats {
     const b = us < 1 ? 0 : Math.min(BUCKETS - 1, 32 - Math.clz32(Math.ceil(us)))
     c.buckets[b]!++
     this.requests++
-    this.lastActivity = Date.now()
+    this.lastPerf = now
+  }
+
+  /** ms since the epoch of the last request answered (0: none yet). */
+  get lastActivity (): number {
+    return this.lastPerf === 0 ? 0 : Math.round(performance.timeOrigin + this.lastPerf)
   }
 
   commandCounts (): Record<string, CommandCounts> {
