@@ -228,6 +228,20 @@ t.test('events and trace while clients work', { skip }, async (t) => {
     t.ok(recs.some(e => e.file === 'traced'), 'with the file name')
     await srv.waitFor(/debug\[smb\] .*CREATE mid=\d+ sid=0x[0-9a-f]+ tid=\d+ .*-> STATUS_SUCCESS \d+us/, 10_000, mark)
     await run(BIN, ['control', '-d', 'smb', '--control-dir', ctl])
+    // every component: each area logs its own lines
+    await run(BIN, ['control', '-d', 'all', '--control-dir', ctl])
+    const mark2 = srv.logs.length
+    r = await smbclient({ port, user: ts.user, password: ts.password }, 'ls traced\\*')
+    t.equal(r.code, 0, r.stderr)
+    await srv.waitFor(/debug\[auth\] .*authenticated .*\(session 0x/, 10_000, mark2)
+    await srv.waitFor(/debug\[vfs\] open share\/traced fid=/, 10_000, mark2)
+    await srv.waitFor(/debug\[conn\] /, 10_000, mark2)
+    await srv.waitFor(/debug\[ipc\] |debug\[vfs\] close /, 10_000, mark2)
+    await run(BIN, ['control', '-d', 'all', '--control-dir', ctl])
+    const mark3 = srv.logs.length
+    r = await smbclient({ port, user: ts.user, password: ts.password }, 'ls')
+    t.equal(r.code, 0, r.stderr)
+    t.notOk(srv.logs.slice(mark3).some(l => / debug\[/.test(l)), 'all off again: no debug line')
   })
 })
 

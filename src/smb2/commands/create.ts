@@ -354,6 +354,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     }
   }
 
+  if (ctx.server.log.wants('vfs')) {
+    ctx.server.log.debug('vfs', `open ${tree.shareName}/${open.path} fid=${open.fileId.volatile} action=${action} access=0x${open.grantedAccess.toString(16)} share=0x${open.shareAccess.toString(16)} oplock=${open.oplock.granted}`)
+  }
   return {
     body: encodeCreateResponse({
       oplockLevel: open.oplock.granted,

@@ -154,6 +154,7 @@ export async function close (ctx: RequestContext): Promise<Reply> {
     } catch { /* attributes are best effort; the close itself succeeds */ }
   }
   await closeOpen(ctx.server, open)
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `close ${open.tree.shareName}/${open.path} fid=${open.fileId.volatile}`)
   return { body: out }
 }
 

@@ -178,6 +178,7 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   s.expiresAt = lifetimeEnd(g.sessionLifetime)
   dropPreviousSession(ctx, s, body.readBigUInt64LE(16))
   server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signer !== undefined ? `, signing ${SigningAlgorithm[s.signer.algorithm]}` : ''}${s.signingRequired ? ' (required)' : ''}${s.encryptData ? ', encrypted' : ''}`)
+  if (server.log.wants('auth')) server.log.debug('auth', `${conn.io.remoteAddress}: authenticated ${s.isAnonymous ? 'anonymously' : s.isGuest ? 'as guest' : `${s.domain}\\${s.user}`} (session 0x${s.sessionId.toString(16)})`)
   publishEvent(() => ({ type: 'auth-success', client: conn.io.remoteAddress, user: s.user, domain: s.domain, guest: s.isGuest, anonymous: s.isAnonymous, session: `0x${s.sessionId.toString(16)}`, dialect: `0x${conn.dialect.toString(16)}` }))
   void hdr
   const token = step.state === 'done' ? step.token : Buffer.alloc(0)
@@ -258,6 +259,7 @@ export async function logoff (ctx: RequestContext): Promise<Reply> {
   ctx.conn.asyncOps.cancelWhere(op => op.session === s, NtStatus.CANCELLED, 'session logged off')
   await teardownSession(ctx.server, s)
   ctx.conn.sessions.delete(s)
+  if (ctx.server.log.wants('auth')) ctx.server.log.debug('auth', `${ctx.conn.io.remoteAddress}: session 0x${s.sessionId.toString(16)} (${s.user}) logged off`)
   const body = Buffer.alloc(4)
   body.writeUInt16LE(4, 0)
   // The response is signed with the key of the session it logs off (MS-SMB2 3.3.5.6).
