@@ -16,11 +16,12 @@ import { publishEvent } from '../control/channels.js'
 
 export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
 
-/** What the control mount's status reads of a connection (Smb2Connection). */
+/** What status and shutdown need of a connection (Smb2Connection). */
 export interface ConnectionView {
   readonly io: { readonly remoteAddress: string }
   readonly sessions: ReadonlySet<Session>
   readonly signingAlgorithm: number
+  close (reason: string): void
 }
 
 export class ServerState {

@@ -133,9 +133,12 @@ t.test('the control mount from a shell', { skip }, async (t) => {
     t.equal(stats.total.tree_connects, 1, 'its tree connect')
     let r = await sh(`echo soft > ${join(ctl, 'kill_server')}`)
     t.match(r.stderr, /Invalid argument/, 'anything but hard is EINVAL')
+    const mark = srv.logs.length
     r = await sh(`echo hard > ${join(ctl, 'kill_server')}`)
     t.equal(r.code, 0, r.stderr)
     t.equal(await srv.exited, 0, 'the server exits 0')
+    t.ok(srv.logs.slice(mark).some(l => /disconnect|shutting down/.test(l)), 'it said it shut down')
+    t.notOk(srv.logs.slice(mark).some(l => / (error|warn) /.test(l)), 'without an error or warning')
     t.notOk(mounted(ctl), 'the mount is gone')
     t.throws(() => readFileSync(lock), { code: 'ENOENT' }, 'the pid file is removed')
     client.stdin.end('ls\nquit\n')
