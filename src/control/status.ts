@@ -32,11 +32,11 @@ const OPLOCKS: Record<number, string> = {
 /** This process's sessions, trees and opens. */
 export function statusSlice (state: ServerState, conns: Iterable<ConnectionView>): StatusSlice {
   const out: StatusSlice = { pid: process.pid, sessions: [], tcons: [], opens: [] }
-  const client = new Map<bigint, { addr: string, channels: number, signing: number }>()
+  const client = new Map<bigint, { addr: string, channels: number }>()
   for (const c of conns) {
     for (const s of c.sessions) {
       const e = client.get(s.sessionId)
-      if (e === undefined) client.set(s.sessionId, { addr: c.io.remoteAddress, channels: 1, signing: c.signingAlgorithm })
+      if (e === undefined) client.set(s.sessionId, { addr: c.io.remoteAddress, channels: 1 })
       else e.channels++
     }
   }
@@ -50,9 +50,10 @@ export function statusSlice (state: ServerState, conns: Iterable<ConnectionView>
       domain: s.domain,
       client: addr,
       dialect: DIALECTS[s.dialect] ?? `0x${s.dialect.toString(16)}`,
-      signing: s.signer !== undefined ? (SIGNING[s.dialect >= Dialect.SMB3_00 ? (who?.signing ?? 0) : 0] ?? '') : '',
+      signing: s.signer !== undefined ? (SIGNING[s.signer.algorithm] ?? '') : '',
       signingRequired: s.signingRequired,
-      encryption: s.encryptor !== undefined ? (CIPHER_NAMES[s.encryptor.cipher] ?? '') : '',
+      // the cipher only where something is encrypted: the whole session, or one of its shares
+      encryption: s.encryptor !== undefined && (s.encryptData || s.encryptedTraffic || [...s.trees.values()].some(t => t.encryptData)) ? (CIPHER_NAMES[s.encryptor.cipher] ?? '') : '',
       encryptData: s.encryptData,
       channels: who?.channels ?? 0,
       guest: s.isGuest,

@@ -12,8 +12,9 @@
 //   fsTypeNow, sleepsNow; native/src/fsnow.c), which return the result or -errno and never throw
 //   for an errno; the socket calls (listenTcp, peerName, setNoDelay, sendNow, fdSocket, sendFd,
 //   recvFd; native/src/sock.c),
-//   which throw that same Error for a failed syscall; mountFs and umount2 (the same); wakeProbe, which also starts a thread of its
-//   own to drive the other end; aeadNow; counters. Bad arguments throw.
+//   which throw that same Error for a failed syscall; mountFs and umount2 (native/src/mount.c,
+//   the same); wakeProbe, which also starts a thread of its own to drive the other end; aeadNow;
+//   counters. Bad arguments throw.
 // - The io_uring Ring (src/io/ring.ts, native/src/ring*.c) runs on this thread too: its preps,
 //   submits and completion callbacks, and with DEFER_TASKRUN the event loop's sleep itself.
 //

@@ -20,7 +20,6 @@ export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
 export interface ConnectionView {
   readonly io: { readonly remoteAddress: string }
   readonly sessions: ReadonlySet<Session>
-  readonly signingAlgorithm: number
   close (reason: string): void
 }
 

@@ -81,6 +81,7 @@ function decrypt (conn: Smb2Connection, pdu: Buffer): { plain: Buffer, session: 
   }
   if (plain.length < SMB2_HEADER_SIZE || plain.readUInt32LE(0) !== SMB2_MAGIC) throw new ProtocolError('decrypted message is not SMB2')
   if (plain.readBigUInt64LE(40) !== h.sessionId) throw new ProtocolError('decrypted SessionId differs from the transform header')
+  session.encryptedTraffic = true
   return { plain, session }
 }
 
