@@ -20,6 +20,7 @@
         "src/aead.c",
         "src/shmstore.c",
         "src/gss.c",
+        "src/mount.c",
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],

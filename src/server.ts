@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { defaultConfig, loadConfig, type Config } from './config/config.js'
 import { readPwdDb, hashPassword } from './config/pwddb.js'
 import { ServerState } from './session/server-state.js'
+import { teardownSession } from './session/teardown.js'
 import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
 import { adoptSocket, listenTcp, listenTcpFd } from './transport/tcp.js'
@@ -20,6 +21,8 @@ import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
 import { openCheckedRing, RING_KINDS, RING_KIND_LABEL, type CheckedRing, type RingKind, type WakeCheck } from './io/ring-check.js'
 import { nativeAvailable, nativeLoadError } from './io/native.js'
 import { kerberosService } from './io/gss.js'
+import type { StatsSnapshot } from './control/stats.js'
+import { statusSlice, type StatusSlice } from './control/status.js'
 
 export interface StartServerOptions {
   configPath?: string
@@ -65,6 +68,9 @@ export interface RunningServer {
   }
   /** Which worker this is, when a supervisor started it. */
   readonly worker?: WorkerContext
+  /** This process's numbers and holdings (the control mount's stats and status). */
+  statsSnapshot (): StatsSnapshot
+  statusSlice (): StatusSlice
   close (): Promise<void>
   reload (): Promise<void>
 }
@@ -144,8 +150,8 @@ let configModule: typeof import('./config/config.js')
 
 export async function startServer (opts: StartServerOptions): Promise<RunningServer> {
   configModule = await import('./config/config.js')
-  const debug = opts.debug ?? (process.env.SMBTS_DEBUG?.split(',').filter(Boolean) as LogComponent[] | undefined) ?? []
-  const log = createLogger(opts.log, debug)
+  // SMBTS_DEBUG is the CLI's (src/cli/start.ts turns those components on through their channels).
+  const log = createLogger(opts.log, opts.debug ?? [])
   const load = (): { config: Config, accounts: Map<string, Buffer> } => {
     if (opts.configPath === undefined) return embeddedDefault(opts, log)
     const config = loadConfig(opts.configPath)
@@ -234,12 +240,27 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     ring,
     io,
     worker: opts.worker,
+    statsSnapshot () {
+      const snap = state.statsSnapshot()
+      if (w !== undefined) snap.worker = w.slot
+      return snap
+    },
+    statusSlice () {
+      const slice = statusSlice(state, state.conns)
+      if (w !== undefined) slice.worker = w.slot
+      return slice
+    },
     async close () {
       const closed = Promise.all(listeners.map(l => new Promise<void>((resolve) => {
         l.close(() => { resolve() })
         // Existing node:net connections end with the process; close() only stops accepting.
       })))
       handoff?.close()
+      // Every session ends and its files are closed (delete on close applied, handles released)
+      // before the connections go, so a shutdown (kill_server, SIGTERM) leaves nothing half done.
+      const ending = [...state.conns]
+      await Promise.allSettled(ending.flatMap(c => [...c.sessions]).map(s => teardownSession(state, s)))
+      for (const c of ending) c.close('the server is shutting down')
       // Closing the ring cancels every in-flight op: ring connections end, their sockets close.
       await ring?.close()
       await closed

@@ -17,7 +17,8 @@
  *     arguments;
  *   - the socket calls of sock.c: listenTcp, peerName, setNoDelay, sendNow (MSG_DONTWAIT), and
  *     wakeProbe, which also starts a detached thread of its own (plain C, no N-API);
- *   - aeadNow (aead.c), counters (addon.c), and gssGetMic/gssVerifyMic/gssRelease (gss.c);
+ *   - aeadNow (aead.c), counters (addon.c), gssGetMic/gssVerifyMic/gssRelease (gss.c); mountFs
+ *     and umount2 (mount.c);
  *   - the shared record store (shmstore.c): storeLock and the calls that wait for a record's lock
  *     block this thread until it is free (at most the handle's lock timeout);
  *   - the Ring (ring*.c): its methods fill SQEs and return; its submits (io_uring_enter), its
@@ -216,6 +217,7 @@ napi_status smbts_fsnow_init(napi_env env, napi_value exports);
 napi_status smbts_constants_init(napi_env env, napi_value exports);
 napi_status smbts_ring_init(napi_env env, napi_value exports);
 napi_status smbts_sock_init(napi_env env, napi_value exports);
+napi_status smbts_mount_init(napi_env env, napi_value exports);
 napi_status smbts_aead_init(napi_env env, napi_value exports);
 napi_status smbts_shmstore_init(napi_env env, napi_value exports);
 napi_status smbts_gss_init(napi_env env, napi_value exports);

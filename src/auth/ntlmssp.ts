@@ -228,6 +228,8 @@ export class NtlmServer {
   private challengeFlags = 0
   /** Flags in force after AUTHENTICATE (the client's, within what we offered). */
   negotiatedFlags = 0
+  /** The name an AUTHENTICATE message gave (DOMAIN\\user), read even when it fails: for the log and the events. */
+  attemptedUser?: string
   /** Whether the AUTHENTICATE message carried a (verified) MIC. */
   micPresent = false
   /** Session security after a successful, non-anonymous AUTHENTICATE with ESS. */
@@ -325,6 +327,7 @@ export class NtlmServer {
     const domain = str(domainRaw)
     const workstation = str(wsRaw)
     this.negotiatedFlags = flags
+    this.attemptedUser = domain !== '' ? `${domain}\\${user}` : user
 
     // MS-NLMP 3.2.5.1.2: empty user with empty NT and (empty or Z(1)) LM responses = anonymous.
     if (user === '' && nt.length === 0 && (lm.length === 0 || (lm.length === 1 && lm[0] === 0))) {

@@ -21,7 +21,7 @@ export type SpnegoResult = Omit<AuthSuccess, 'ok'> & {
 export type SpnegoStep =
   | { state: 'more', token: Buffer }
   | { state: 'done', token: Buffer, result: SpnegoResult }
-  | { state: 'failed', token?: Buffer, reason: SpnegoFailureReason, detail?: string }
+  | { state: 'failed', token?: Buffer, reason: SpnegoFailureReason, detail?: string, /** the name the client gave (NTLM), for the log and events */ user?: string }
 
 export interface SpnegoKerberos {
   acceptor: Krb5Acceptor
@@ -200,6 +200,12 @@ export class SpnegoServer {
     }
   }
 
+  /** A failed step, with the name the client gave (when it got that far). */
+  private failedAs (step: SpnegoStep): SpnegoStep {
+    const user = this.ntlm.attemptedUser
+    return user !== undefined && step.state === 'failed' ? { ...step, user } : step
+  }
+
   private fail (reason: SpnegoFailureReason, withToken = true, detail?: string): SpnegoStep {
     this.state = SpnegoState.Failed
     const token = withToken && !this.raw ? encodeResp({ negState: NegState.Reject }) : undefined
@@ -254,7 +260,7 @@ export class SpnegoServer {
   private onAuthenticate (buf: Buffer): SpnegoStep {
     if (this.raw) {
       const r = this.ntlm.authenticate(buf)
-      if (!r.ok) return this.fail(r.reason, false)
+      if (!r.ok) return this.failedAs(this.fail(r.reason, false))
       this.state = SpnegoState.Done
       const { ok: _ok, ...result } = r
       return { state: 'done', token: Buffer.alloc(0), result }
@@ -262,7 +268,7 @@ export class SpnegoServer {
     const resp = parseResp(buf)
     if (resp.responseToken === undefined) return this.fail('malformed')
     const r = this.ntlm.authenticate(resp.responseToken)
-    if (!r.ok) return this.fail(r.reason)
+    if (!r.ok) return this.failedAs(this.fail(r.reason))
     const { ok: _ok, ...result } = r
 
     let mechListMIC: Buffer | undefined

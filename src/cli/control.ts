@@ -1,5 +1,9 @@
-// `smbts control`: talks to a running server as ksmbd.control does, through its pid file and
-// signals (SIGTERM shuts down, SIGHUP reloads), and lists the configured shares.
+// `smbts control`: talks to a running server as ksmbd.control does: through the control mount
+// (`-d` writes its `debug` and prints it back, `-s` writes `hard` to its `kill_server`), through
+// the pid file and signals (SIGHUP reloads; SIGTERM shuts down a server that has no mount), and
+// lists the configured shares.
+import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Command } from 'commander'
 import { loadConfig } from '../config/config.js'
 import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH } from '../config/paths.js'
@@ -27,11 +31,28 @@ function targetPid (pidFile: string): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** One write of `text` to an existing control file (never creating one where no mount is). */
+function writeControl (file: string, text: string): void {
+  const fd = openSync(file, constants.O_WRONLY)
+  try { writeSync(fd, text) } finally { closeSync(fd) }
+}
+
+/** Writes `text` to a control file; false when there is no control mount to write to. */
+function throughMount (file: string, text: string): boolean {
+  try {
+    writeControl(file, text + '\n')
+    return true
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw new CliError(`${file}: ${(e as Error).message}`)
+  }
+}
+
 export async function runControl (what: ControlAction, args: ControlArgs, io: CliIO): Promise<void> {
   switch (what.action) {
     case 'shutdown': {
       const pid = targetPid(args.pidFile)
-      process.kill(pid, 'SIGTERM')
+      if (!throughMount(join(args.controlDir, 'kill_server'), 'hard')) process.kill(pid, 'SIGTERM')
       const deadline = Date.now() + (args.timeoutMs ?? 30_000)
       while (isAlive(pid)) {
         if (Date.now() > deadline) throw new CliError(`smbts (pid ${pid}) did not exit within ${Math.round((args.timeoutMs ?? 30_000) / 1000)}s`)
@@ -58,8 +79,19 @@ export async function runControl (what: ControlAction, args: ControlArgs, io: Cl
       }
       return
     }
-    case 'debug':
-      throw new CliError(`debug component '${what.component}': the debug control file (${args.controlDir}/debug) arrives with the control mount (FUSE); not available yet`)
+    case 'debug': {
+      const file = join(args.controlDir, 'debug')
+      try {
+        writeControl(file, `${what.component}\n`)
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        if (code === 'EINVAL') throw new CliError(`unknown debug component '${what.component}' (${readFileSync(file, 'utf8').trim()}, all)`)
+        if (code === 'ENOENT') throw new CliError(`no ${file}: is the server running, with its control mount at ${args.controlDir}?`)
+        throw new CliError(`${file}: ${(e as Error).message}`)
+      }
+      io.out(readFileSync(file, 'utf8').replace(/\n$/, ''))
+      return
+    }
     case 'version':
       io.out(`smbts ${smbtsVersion()}`)
   }
@@ -67,11 +99,11 @@ export async function runControl (what: ControlAction, args: ControlArgs, io: Cl
 
 export function registerControl (program: Command, io: CliIO): void {
   program.command('control')
-    .description('control a running server (shutdown, reload), list shares, show the version')
+    .description('control a running server (shutdown, reload, debug), list shares, show the version')
     .option('-s, --shutdown', 'shut the server down and wait for it to exit')
     .option('-r, --reload', 'make the server re-read its configuration and user database')
     .option('-l, --list', 'list the shares of the configuration')
-    .option('-d, --debug <component>', 'toggle debug output of COMPONENT (needs the control mount)')
+    .option('-d, --debug <component>', 'toggle debug output of COMPONENT (smb auth vfs oplock ipc conn rdma, or all) and print the debug file')
     .option('-c, --version', 'print the version')
     .option('-C, --config <file>', 'configuration file (for --list)', DEFAULT_CONFIG_PATH)
     .option('--pid-file <file>', 'pid file of the server', DEFAULT_LOCK_PATH)

@@ -9,6 +9,7 @@ import { registerAddUser } from './adduser.js'
 import { registerControl } from './control.js'
 import { errorMessage, processIO, type CliIO } from './io.js'
 import { registerStart } from './start.js'
+import { registerStatus } from './status.js'
 import { registerWorker } from './worker.js'
 import { smbtsVersion } from './version.js'
 
@@ -26,6 +27,7 @@ export function buildProgram (io: CliIO): Command {
   registerAddUser(program, io)
   registerAddShare(program, io)
   registerControl(program, io)
+  registerStatus(program, io)
   registerWorker(program, io)
   return program
 }

@@ -23,6 +23,11 @@ import { listenHosts, SUPERVISOR_TAG, type InheritedListener, type WorkerContext
 import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH } from '../config/paths.js'
 import { CliError, errorMessage, type CliIO } from './io.js'
 import { acquirePidFile, releasePidFile, runningPid } from './pidfile.js'
+import { DebugSwitch, parseDebugList } from '../control/debug.js'
+import { eventChannel, requestChannel } from '../control/channels.js'
+import { ControlPlane, type ControlSource } from '../control/plane.js'
+import type { StatsSnapshot } from '../control/stats.js'
+import type { StatusSlice } from '../control/status.js'
 
 /** What src/server.ts offers (it is written alongside; see startServer there). */
 export interface StartServerOptions {
@@ -39,6 +44,11 @@ export interface StartServerOptions {
 export interface ServerHandle {
   close (): Promise<void>
   reload? (): void | Promise<void>
+  /** The port it listens on (the control mount's `stats` says it). */
+  readonly port?: number
+  /** This process's numbers and holdings, for the control mount. */
+  statsSnapshot? (): StatsSnapshot
+  statusSlice? (): StatusSlice
 }
 export type StartServerFn = (opts: StartServerOptions) => Promise<ServerHandle>
 
@@ -155,6 +165,23 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
     releasePidFile(args.pidFile)
     throw e
   }
+  // The control mount (debug, stats, kill_server...): this process serves it, for its own server.
+  const log = createLogger((line) => { io.err(line) })
+  const debugEnv = parseDebugList(process.env.SMBTS_DEBUG)
+  if (debugEnv.unknown.length > 0) log.warn(`SMBTS_DEBUG: unknown debug component ${debugEnv.unknown.join(', ')}: ignored`)
+  const debug = new DebugSwitch((line) => { io.err(line) })
+  let kill = (): void => {}
+  const srv = server
+  const source: ControlSource = {
+    port: () => srv.port ?? args.port ?? 0,
+    snapshots: async () => srv.statsSnapshot !== undefined ? [srv.statsSnapshot()] : [],
+    status: async () => srv.statusSlice !== undefined ? [srv.statusSlice()] : [],
+    setDebug: (c) => { debug.set(c) },
+    kill: () => { kill() },
+  }
+  const control = new ControlPlane({ dir: args.controlDir, source, debug: debugEnv.components, log, metricsListen: global?.metricsListen })
+  control.start()
+  await control.serveMetrics()
   deps.onReady?.()
 
   await new Promise<void>((resolve, reject) => {
@@ -167,13 +194,18 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
       signals.off('SIGINT', stop)
       signals.off('SIGHUP', reload)
       server.close().then(() => {
+        control.close()
+        debug.close()
         releasePidFile(args.pidFile)
         resolve()
       }, (e: unknown) => {
+        control.close()
+        debug.close()
         releasePidFile(args.pidFile)
         reject(e instanceof Error ? e : new Error(String(e)))
       })
     }
+    kill = stop
     const reload = (): void => {
       if (server.reload === undefined) {
         io.err('smbts: reload is not supported by this server; restart it to apply changes')
@@ -220,13 +252,36 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
       log,
       command: { file: process.execPath, args: [...process.execArgv, script, 'worker'] },
       server,
+      // the workers' requests and events, for the control mount's trace and events
+      onPublished: (slot, channel, data) => {
+        const ch = channel === 'request' ? requestChannel : eventChannel
+        if (ch.hasSubscribers) ch.publish(channel === 'request' ? { ...(data as object), worker: slot } : data)
+      },
     })
   } catch (e) {
     releasePidFile(args.pidFile)
     throw e
   }
-  deps.onReady?.()
   const sup = supervisor
+  // The control mount is served here, for every worker: they answer over their IPC channels.
+  let kill = (): void => {}
+  const control = new ControlPlane({
+    dir: args.controlDir,
+    debug: parseDebugList(process.env.SMBTS_DEBUG).components,
+    log,
+    metricsListen: g.metricsListen,
+    source: {
+      port: () => sup.port,
+      snapshots: async () => (await sup.collect('stats')).filter((x): x is StatsSnapshot => x != null),
+      status: async () => (await sup.collect('status')).filter((x): x is StatusSlice => x != null),
+      setDebug: (components) => { sup.setSticky({ smbts: 'debug', components }) },
+      watch: (w) => { sup.setSticky({ smbts: 'watch', ...w }) },
+      kill: () => { kill() },
+    },
+  })
+  control.start()
+  await control.serveMetrics()
+  deps.onReady?.()
   await new Promise<void>((resolve, reject) => {
     let closing = false
     const stop = (): void => {
@@ -237,14 +292,17 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
       signals.off('SIGINT', stop)
       signals.off('SIGHUP', reload)
       sup.close().then(() => {
+        control.close()
         log.info('all workers stopped; the port is released')
         releasePidFile(args.pidFile)
         resolve()
       }, (e: unknown) => {
+        control.close()
         releasePidFile(args.pidFile)
         reject(e instanceof Error ? e : new Error(String(e)))
       })
     }
+    kill = stop
     const reload = (): void => {
       // What the supervisor itself read (workers, port, listen addresses) holds until a restart.
       try {

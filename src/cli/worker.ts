@@ -7,6 +7,8 @@
 // group); SIGTERM stops this worker alone, and the supervisor restarts its slot.
 import type { Command } from 'commander'
 import { tagLines } from '../control/log.js'
+import { eventChannel, requestChannel } from '../control/channels.js'
+import { DebugSwitch, parseDebugList } from '../control/debug.js'
 import { Messenger, SUPERVISOR_SLOT } from '../transport/messenger.js'
 import { decodeWorkerSpec, workerTag, WORKER_ENV, type FromWorker, type ToWorker, type WorkerContext, type WorkerSpec } from '../transport/worker.js'
 import { CliError, errorMessage, type CliIO } from './io.js'
@@ -69,6 +71,24 @@ async function serve (spec: WorkerSpec, log: (line: string) => void, send: (m: F
   }
 
   const reply = (m: FromWorker): void => { if (process.connected) send(m) }
+  // The control mount is the supervisor's: it turns debug components on here, asks for this
+  // worker's numbers, and while someone reads its trace or events, gets ours.
+  const debug = new DebugSwitch(log)
+  debug.set(parseDebugList(process.env.SMBTS_DEBUG).components)
+  const forwardRequest = (data: unknown): void => { reply({ smbts: 'published', channel: 'request', data }) }
+  const forwardEvent = (data: unknown): void => { reply({ smbts: 'published', channel: 'event', data: { ...(data as object), worker: spec.slot } }) }
+  let watching = { requests: false, events: false }
+  const watch = (w: { requests: boolean, events: boolean }): void => {
+    if (w.requests !== watching.requests) {
+      if (w.requests) requestChannel.subscribe(forwardRequest)
+      else requestChannel.unsubscribe(forwardRequest)
+    }
+    if (w.events !== watching.events) {
+      if (w.events) eventChannel.subscribe(forwardEvent)
+      else eventChannel.unsubscribe(forwardEvent)
+    }
+    watching = { requests: w.requests, events: w.events }
+  }
   await new Promise<void>((resolve, reject) => {
     let closing = false
     onOrder = (m) => {
@@ -77,6 +97,8 @@ async function serve (spec: WorkerSpec, log: (line: string) => void, send: (m: F
           if (closing) return
           closing = true
           stopping = true
+          watch({ requests: false, events: false })
+          debug.close()
           server.close().then(() => messenger.close()).then(resolve, (e: unknown) => { reject(e instanceof Error ? e : new Error(String(e))) })
           break
         case 'reload':
@@ -87,6 +109,15 @@ async function serve (spec: WorkerSpec, log: (line: string) => void, send: (m: F
           break
         case 'event':
           messenger.dispatch(m.event, SUPERVISOR_SLOT)
+          break
+        case 'debug':
+          debug.set(m.components)
+          break
+        case 'watch':
+          if (!closing) watch(m)
+          break
+        case 'collect':
+          reply({ smbts: 'collected', id: m.id, data: m.kind === 'stats' ? server.statsSnapshot?.() : server.statusSlice?.() })
           break
       }
     }

@@ -29,6 +29,8 @@ export interface GlobalConfig {
   busyPoll: number /* µs, 0 = off */
   /** Worker processes behind the port (1: no supervisor, one process). */
   serverWorkers: number
+  /** `metrics listen`: host:port of the Prometheus endpoint, '' when off. */
+  metricsListen: string
   handshakeTimeout: number; frameTimeout: number /* seconds */
   /** Kerberos logons (SESSION_SETUP with krb5): undefined when not configured. */
   kerberos?: KerberosConfig
@@ -211,6 +213,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),
     serverWorkers: num(slots, 'server workers'),
+    metricsListen: str(slots, 'metrics listen').trim(),
     handshakeTimeout: num(slots, 'handshake timeout'),
     frameTimeout: num(slots, 'frame timeout'),
     raw

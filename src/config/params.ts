@@ -159,6 +159,9 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   // SMBTS_MAX_WORKERS (bpf/steer.h). 0, the default: one per core (os.availableParallelism), and
   // one process when the native addon the workers share their store through is missing.
   g({ name: 'server workers', type: 'int', default: '0', min: 0, max: 64 }),
+  // smbts: an HTTP endpoint serving the control mount's `metrics` (Prometheus text format) at
+  // /metrics, as Samba 4.23's exporter does: `127.0.0.1:9922`, `[::1]:9922`. Empty (the default): off.
+  g({ name: 'metrics listen', type: 'string', default: '' }),
   // smbts: seconds a connection may take to negotiate and authenticate; and the window in which a
   // message in progress, or replies piled up unread, must move at least 64 KiB (a client sending
   // a header a byte a second, or never reading its replies, is cut off; a slow link is not).

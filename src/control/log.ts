@@ -1,5 +1,12 @@
 // The server's log: one line per event, components named as ksmbd's debug classes.
-export type LogComponent = 'smb' | 'auth' | 'vfs' | 'oplock' | 'ipc' | 'conn' | 'rdma'
+//
+// A debug line goes to the component's diagnostics channel (src/control/channels.ts), which the
+// control mount's `debug` file subscribes to the process's log when an admin turns the component
+// on; a logger made with components enabled (tests) also writes them to its own sink. A caller
+// whose message costs something to build asks `wants(component)` first: false, nothing is built.
+import { debugChannels, type DebugComponent } from './channels.js'
+
+export type LogComponent = DebugComponent
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 
 export interface Logger {
@@ -7,18 +14,30 @@ export interface Logger {
   warn (msg: string): void
   info (msg: string): void
   debug (component: LogComponent, msg: string): void
+  /** Whether a debug line of `component` goes anywhere (build it only then). */
+  wants (component: LogComponent): boolean
   enabled: Set<LogComponent>
 }
 
+/** The line a debug message becomes in the log. */
+export function stampLine (level: string, msg: string): string {
+  return `${new Date().toISOString()} ${level} ${msg}`
+}
+
 export function createLogger (sink: (line: string) => void, enabled: LogComponent[] = []): Logger {
-  const line = (level: string, msg: string): void => sink(`${new Date().toISOString()} ${level} ${msg}`)
+  const line = (level: string, msg: string): void => sink(stampLine(level, msg))
   const set = new Set<LogComponent>(enabled)
   return {
     enabled: set,
     error: (m) => line('error', m),
     warn: (m) => line('warn', m),
     info: (m) => line('info', m),
-    debug: (c, m) => { if (set.has(c)) line(`debug[${c}]`, m) },
+    debug: (c, m) => {
+      if (set.has(c)) line(`debug[${c}]`, m)
+      const ch = debugChannels[c]
+      if (ch.hasSubscribers) ch.publish(m)
+    },
+    wants: (c) => set.has(c) || debugChannels[c].hasSubscribers,
   }
 }
 
@@ -38,7 +57,7 @@ export function tagLines (tag: string, sink: (line: string) => void): (line: str
   }
 }
 
-export const silentLogger: Logger = { enabled: new Set(), error () {}, warn () {}, info () {}, debug () {} }
+export const silentLogger: Logger = { enabled: new Set(), error () {}, warn () {}, info () {}, debug () {}, wants: () => false }
 
 /**
  * For events a client can repeat at request rate (a CREATE at its `max open files`, connections

@@ -14,9 +14,9 @@
 //   fsTypeNow, sleepsNow; native/src/fsnow.c), which return the result or -errno and never throw
 //   for an errno; the socket calls (listenTcp, peerName, setNoDelay, sendNow, fdSocket, sendFd,
 //   recvFd; native/src/sock.c),
-//   which throw that same Error for a failed syscall; wakeProbe, which also starts a thread of its
-//   own to drive the other end; aeadNow; counters; gssGetMic, gssVerifyMic, gssRelease. Bad
-//   arguments throw.
+//   which throw that same Error for a failed syscall; mountFs and umount2 (native/src/mount.c,
+//   the same); wakeProbe, which also starts a thread of its own to drive the other end; aeadNow;
+//   counters; gssGetMic, gssVerifyMic, gssRelease. Bad arguments throw.
 // - The io_uring Ring (src/io/ring.ts, native/src/ring*.c) runs on this thread too: its preps,
 //   submits and completion callbacks, and with DEFER_TASKRUN the event loop's sleep itself.
 //
@@ -256,6 +256,10 @@ export interface NativeAddon {
   peerName(fd: number): SocketAddress;
   /** TCP_NODELAY on. Synchronous. */
   setNoDelay(fd: number): void;
+  /** mount(2) (the control mount's FUSE file system). Synchronous; throws the errno Error. */
+  mountFs(source: string, target: string, fstype: string, flags: number, data: string): void;
+  /** umount2(2). Synchronous; throws the errno Error (EINVAL: not a mount point). */
+  umount2(target: string, flags: number): void;
   /**
    * One non-blocking sendmsg of up to 64 Buffers, now: the bytes the socket took (0 if none,
    * EAGAIN). Synchronous; it never waits. Other errors throw (EPIPE, ECONNRESET...).

@@ -28,6 +28,8 @@ export class Session {
   signer?: Signer
   /** MS-SMB2 3.3.1.8 EncryptData: every request must arrive encrypted, every response leaves so. */
   encryptData = false
+  /** The client has sent an encrypted request (it may encrypt without being required to): status.json. */
+  encryptedTraffic = false
   /** Server→client (EncryptionKey) and client→server (DecryptionKey) ciphers, when negotiated. */
   encryptor?: SessionCipher
   decryptor?: SessionCipher

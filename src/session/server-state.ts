@@ -11,6 +11,8 @@ import { MemoryRecordDb } from '../locking/record-db.js'
 import { RepeatLimiter, type Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { BufferPool, type BufferRegistry } from '../io/buffer-pool.js'
+import { ServerStats, type StatsSnapshot } from '../control/stats.js'
+import { publishEvent } from '../control/channels.js'
 import type { SpnegoKerberos } from '../auth/spnego-server.js'
 
 export interface ShareEntry { config: ShareConfig, fs?: Promise<ShareFs> }
@@ -42,6 +44,13 @@ export interface SessionPeers {
    * to `user` (replaced by `by` on this worker). Best effort, like every message between workers.
    */
   dropPreviousSession (slot: number, previous: bigint, user: string, by: bigint): void
+}
+
+/** What status and shutdown need of a connection (Smb2Connection). */
+export interface ConnectionView {
+  readonly io: { readonly remoteAddress: string }
+  readonly sessions: ReadonlySet<Session>
+  close (reason: string): void
 }
 
 export class ServerState {
@@ -78,11 +87,35 @@ export class ServerState {
   kerberos?: SpnegoKerberos
   /** Refusals a client can repeat at request rate are logged through this (RepeatLimiter). */
   readonly refusals = new RepeatLimiter()
+  /** Counts of requests, latencies and bytes: the control mount's `stats`. */
+  readonly stats = new ServerStats()
+  /** The SMB connections of this process, whatever their transport (status.json). */
+  readonly conns = new Set<ConnectionView>()
+
+  /** What this process holds and has counted, for `stats` (taken when someone reads it). */
+  statsSnapshot (): StatsSnapshot {
+    let trees = 0
+    let opens = 0
+    for (const s of this.sessions.values()) { trees += s.trees.size; opens += s.opens.size }
+    return {
+      pid: process.pid,
+      connections: this.limits.count,
+      sessions: this.sessions.size,
+      treeConnects: trees,
+      openFiles: opens,
+      bytesRead: this.stats.bytesRead,
+      bytesWritten: this.stats.bytesWritten,
+      requests: this.stats.requests,
+      lastActivity: this.stats.lastActivity,
+      commands: this.stats.commandCounts(),
+    }
+  }
 
   /** Logs a refusal at warn level, at most once per interval per `key`. */
   warnRefusal (key: string, line: string): void {
     const l = this.refusals.pass(key, line)
     if (l !== undefined) this.log.warn(l)
+    publishEvent(() => ({ type: 'limit', what: line }))
   }
 
   constructor (

@@ -35,7 +35,7 @@ async function closeFile (server: ServerState, open: Open, deleteNow: boolean): 
   if (deleteNow && open.tree.fs !== undefined) {
     try {
       await open.tree.fs.unlink(open.path, open.isDirectory)
-      server.log.debug('vfs', `deleted on close: ${open.tree.shareName}/${open.path}`)
+      if (server.log.wants('vfs')) server.log.debug('vfs', `deleted on close: ${open.tree.shareName}/${open.path}`)
     } catch (e) {
       server.log.warn(`delete on close ${open.tree.shareName}/${open.path}: ${(e as Error).message}`)
     }

@@ -12,6 +12,7 @@ import type { ServerState } from '../session/server-state.js'
 import { SessionState, type Session } from '../session/model.js'
 import { teardownSession } from '../session/teardown.js'
 import { AsyncTable } from './async.js'
+import { publishEvent } from '../control/channels.js'
 
 export interface ConnectionIo {
   /** Sends one message (the Direct-TCP length is the transport's). `onSent`, when given, runs
@@ -115,6 +116,9 @@ export class Smb2Connection {
   /** `receive` is the receive pipeline: receive.ts `receivePdu` (see the top of this file). */
   constructor (readonly server: ServerState, readonly io: ConnectionIo, private readonly receive: ReceivePdu) {
     this.credits = new CreditWindow(server.config.global.maxCredits)
+    // (a client-side test helper drives a connection with no server behind it: no registry)
+    server.conns?.add(this)
+    publishEvent(() => ({ type: 'connect', client: io.remoteAddress }))
   }
 
   get closed (): boolean { return this.state === ConnectionState.Closed }
@@ -199,7 +203,9 @@ export class Smb2Connection {
   close (reason: string): void {
     if (this.state === ConnectionState.Closed) return
     this.state = ConnectionState.Closed
-    this.server.log.debug('conn', `close ${this.io.remoteAddress}: ${reason}`)
+    this.server.conns?.delete(this)
+    publishEvent(() => ({ type: 'disconnect', client: this.io.remoteAddress, reason }))
+    if (this.server.log.wants('conn')) this.server.log.debug('conn', `close ${this.io.remoteAddress}: ${reason}`)
     if (this.servedClient !== undefined) {
       this.server.locks.releaseClient(this.servedClient)
       this.servedClient = undefined

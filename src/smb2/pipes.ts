@@ -60,7 +60,7 @@ export async function openPipe (ctx: RequestContext, name: string, granted: numb
   const session = ctx.session!
   const pipe = openRpcPipe(name, rpcEnv(ctx.server))
   if (pipe === undefined) {
-    ctx.server.log.debug('ipc', `pipe ${JSON.stringify(name)} requested: no such RPC endpoint`)
+    if (ctx.server.log.wants('ipc')) ctx.server.log.debug('ipc', `pipe ${JSON.stringify(name)} requested: no such RPC endpoint`)
     throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND, `pipe ${name} not available`)
   }
   if (granted === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
@@ -69,7 +69,7 @@ export async function openPipe (ctx: RequestContext, name: string, granted: numb
   open.pipe = pipe
   session.opens.set(volatile, open)
   tree.opens.add(open)
-  ctx.server.log.debug('ipc', `pipe ${pipe.name} opened`)
+  if (ctx.server.log.wants('ipc')) ctx.server.log.debug('ipc', `pipe ${pipe.name} opened`)
   // MS-SMB2 3.3.5.9: a pipe has no times and no size; Windows reports FILE_ATTRIBUTE_NORMAL.
   return {
     body: encodeCreateResponse({

@@ -18,6 +18,7 @@ import type { Session } from '../session/model.js'
 import { handleSmb1Negotiate } from './commands/negotiate.js'
 import { decodeTransformHeader, TRANSFORM_FLAG_ENCRYPTED, TRANSFORM_HEADER_SIZE } from '../crypto/encryption.js'
 import type { AsyncOperation } from './async.js'
+import { publishEvent, requestChannel, type RequestRecord } from '../control/channels.js'
 
 /** A compound chain in progress: credits charged, response bytes so far, refusing the rest. */
 interface Chain { charge: number, bytes: number, refused: boolean }
@@ -80,6 +81,7 @@ function decrypt (conn: Smb2Connection, pdu: Buffer): { plain: Buffer, session: 
   }
   if (plain.length < SMB2_HEADER_SIZE || plain.readUInt32LE(0) !== SMB2_MAGIC) throw new ProtocolError('decrypted message is not SMB2')
   if (plain.readBigUInt64LE(40) !== h.sessionId) throw new ProtocolError('decrypted SessionId differs from the transform header')
+  session.encryptedTraffic = true
   return { plain, session }
 }
 
@@ -132,6 +134,7 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
     cancel(conn, hdr)
     return undefined
   }
+  const started = performance.now()
   const charge = Math.max(conn.supportsMultiCredit ? hdr.creditCharge : 1, 1)
   if (!conn.credits.consume(hdr.messageId, charge)) {
     throw new ProtocolError(`MessageId ${hdr.messageId} (charge ${hdr.creditCharge}) outside the credit window`)
@@ -165,7 +168,7 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
       if (!(e instanceof NtStatusError)) throw e
       reply = { status: e.status, body: errorBody() }
       if (e.status !== NtStatus.NO_MORE_FILES && e.status !== NtStatus.OBJECT_NAME_NOT_FOUND) {
-        conn.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
+        if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `${COMMAND_NAMES[cmd] ?? cmd} mid=${hdr.messageId} -> ${ntStatusName(e.status)}${e.message !== ntStatusName(e.status) ? ` (${e.message})` : ''}`)
       }
     } finally {
       ctx.goAsync = undefined
@@ -180,6 +183,11 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
   const status = reply.status ?? NtStatus.SUCCESS
   if (cmd === Command.NEGOTIATE && status === NtStatus.NOT_SUPPORTED) closeOnceSent(conn, reply, 'NEGOTIATE: no common dialect')
   related.status = status
+  conn.server.stats.record(COMMAND_NAMES[cmd] ?? String(cmd), status !== NtStatus.SUCCESS && status !== NtStatus.MORE_PROCESSING_REQUIRED, started)
+  if (requestChannel.hasSubscribers || conn.server.log.wants('smb')) publishRequest(ctx, status, started)
+  if (status === NtStatus.SHARING_VIOLATION) {
+    publishEvent(() => ({ type: 'sharing-violation', client: conn.io.remoteAddress, share: ctx.tree?.shareName ?? '', session: `0x${hdr.sessionId.toString(16)}`, command: COMMAND_NAMES[cmd] ?? String(cmd) }))
+  }
   // An op that got no interim response (it waited inside a compound) has AsyncId 0: a sync reply.
   return response(conn, ctx, reply, status, op?.asyncId ?? 0n)
 }
@@ -208,14 +216,14 @@ function cancel (conn: Smb2Connection, hdr: Smb2Header): void {
   const isAsync = (hdr.flags & HeaderFlags.ASYNC_COMMAND) !== 0
   const op = conn.asyncOps.find(isAsync ? hdr.asyncId : undefined, hdr.messageId)
   if (op !== undefined && op.cancel(NtStatus.CANCELLED, 'cancelled by the client')) {
-    conn.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: ${COMMAND_NAMES[op.command] ?? op.command} mid=${op.messageId} cancelled`)
+    if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: ${COMMAND_NAMES[op.command] ?? op.command} mid=${op.messageId} cancelled`)
   } else if (op === undefined && !isAsync) {
     // The request may still be on its way to waiting (the client did not see an interim
     // response yet): it is cancelled when it gets there.
     conn.asyncOps.cancelEarly(hdr.messageId)
-    conn.server.log.debug('smb', `CANCEL mid=${hdr.messageId}: nothing waiting yet; remembered`)
+    if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `CANCEL mid=${hdr.messageId}: nothing waiting yet; remembered`)
   } else {
-    conn.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: no pending request`)
+    if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `CANCEL ${isAsync ? `async id ${hdr.asyncId}` : `mid=${hdr.messageId}`}: no pending request`)
   }
 }
 
@@ -238,4 +246,27 @@ export function frameReusableAfterProcessing (frame: Buffer): boolean {
 function loneWrite (frame: Buffer, off: number): boolean {
   return frame.length >= off + SMB2_HEADER_SIZE && frame.readUInt32LE(off) === SMB2_MAGIC &&
     frame.readUInt16LE(off + 12) === Command.WRITE && frame.readUInt32LE(off + 20) === 0
+}
+
+/** The request's record for `trace` and its line in the `smb` log: built only when someone listens. */
+function publishRequest (ctx: RequestContext, status: number, started: number): void {
+  const { hdr } = ctx
+  const rec: RequestRecord = {
+    time: Date.now(),
+    session: `0x${hdr.sessionId.toString(16)}`,
+    tree: hdr.treeId,
+    command: COMMAND_NAMES[hdr.command] ?? String(hdr.command),
+    messageId: String(hdr.messageId),
+    status: ntStatusName(status),
+    latencyUs: Math.round((performance.now() - started) * 1000),
+    client: ctx.conn.io.remoteAddress,
+  }
+  if (ctx.tree !== undefined) rec.share = ctx.tree.shareName
+  if (ctx.open !== undefined) rec.file = ctx.open.path
+  if (requestChannel.hasSubscribers) requestChannel.publish(rec)
+  const log = ctx.server.log
+  if (log.wants('smb')) {
+    log.debug('smb', `${rec.client} ${rec.command} mid=${rec.messageId} sid=${rec.session} tid=${rec.tree}` +
+      `${rec.file !== undefined ? ` file=${JSON.stringify(`${rec.share ?? ''}/${rec.file}`)}` : ''} -> ${rec.status} ${rec.latencyUs}us`)
+  }
 }

@@ -179,7 +179,7 @@ export function sendInterim (conn: Smb2Connection, ctx: RequestContext, op: Asyn
     reply: { status: NtStatus.PENDING, body: errorBody() },
   }
   const enc = ctx.encrypted || ctx.session?.encryptData === true || ctx.tree?.encryptData === true ? ctx.session : undefined
-  conn.server.log.debug('smb', `${COMMAND_NAMES[hdr.command] ?? hdr.command} mid=${hdr.messageId} pending (async id ${op.asyncId})`)
+  if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `${COMMAND_NAMES[hdr.command] ?? hdr.command} mid=${hdr.messageId} pending (async id ${op.asyncId})`)
   if (enc?.encryptor !== undefined) conn.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses([out])))
   else conn.send(encodeResponses([out]))
 }

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { Logger } from '../control/log.js'
+import { publishEvent } from '../control/channels.js'
 import { native, nativeAvailable, nativeLoadError } from '../io/native.js'
 import { loadSteering, SMBTS_MAX_WORKERS, SteeringError, type Steering, type SteerStats } from './steer.js'
 import type { PeerMessage, WorkerEvent } from './messenger.js'
@@ -52,12 +53,14 @@ export interface SupervisorOptions {
   env?: NodeJS.ProcessEnv
   /** Where the workers' output goes, line by line (default: straight to this process's stderr). */
   workerOutput?: (line: string) => void
-  /** Where the private run directory is made (default: /run/smbts as root, else the temp dir). */
+  /** Where the private run directory is made (default: /run/smbts-workers as root, else the temp dir). */
   runDirParent?: string
   /** How long the first start of every worker may take (default 60 s). */
   startTimeoutMs?: number
   /** How long a worker may take to close before it is killed (default 15 s). */
   stopTimeoutMs?: number
+  /** A worker's request record or event (while the control mount watches them). */
+  onPublished?: (slot: number, channel: 'request' | 'event', data: unknown) => void
 }
 
 export interface WorkerStatus {
@@ -77,6 +80,14 @@ export interface Supervisor {
   steeringStats (): SteerStats | undefined
   /** Every live worker re-reads the configuration and the user database. */
   reload (): void
+  /**
+   * An order every worker keeps (the control mount's debug components, its watches): sent to
+   * every ready worker now, and to each worker that becomes ready later; a later order of the
+   * same kind replaces it.
+   */
+  setSticky (m: ToWorker): void
+  /** Each ready worker's answer to `collect` (stats or status); one that does not answer in time is left out. */
+  collect (kind: 'stats' | 'status', timeoutMs?: number): Promise<unknown[]>
   /** Stops every worker, then closes the listeners and removes the run directory. */
   close (): Promise<void>
 }
@@ -99,7 +110,8 @@ interface Slot {
 }
 
 function defaultRunDirParent (): string {
-  if (process.getuid?.() === 0 && existsSync('/run')) return '/run/smbts'
+  // Not /run/smbts: the control mount (DEFAULT_CONTROL_DIR) would cover it.
+  if (process.getuid?.() === 0 && existsSync('/run')) return '/run/smbts-workers'
   return tmpdir()
 }
 
@@ -217,6 +229,9 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
   })
   log.info(`locking store ${dbPath} (${STORE_SIZE_BYTES / 1024 / 1024} MiB), shared by the workers`)
 
+  const sticky = new Map<string, ToWorker>()
+  let nextCollect = 1
+  const collecting = new Map<number, { got: unknown[], left: number, done: () => void }>()
   const slots: Slot[] = Array.from({ length: count }, (_, slot) => ({ slot, generation: 0, ready: false, startedAt: 0, quickDeaths: 0 }))
   let closing = false
   let started = false
@@ -258,6 +273,7 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
         if (gone) return
         gone = true
         resolve()
+        if (!closing) publishEvent(() => ({ type: 'worker-exit', worker: w.slot, pid: proc.pid, generation, how }))
         const wasReady = w.ready
         w.ready = false
         if (wasReady) readyCount--
@@ -292,10 +308,19 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
         w.ready = true
         readyCount++
         log.info(`worker ${tag} ready (pid ${proc.pid ?? '?'}, generation ${generation}, ${m.transport})`)
+        for (const order of sticky.values()) sendTo(w, order)
+        publishEvent(() => ({ type: 'worker-start', worker: w.slot, pid: proc.pid, generation }))
         if (started) broadcast({ type: 'worker-started', slot: w.slot, generation }, w.slot)
         if (readyCount === count) allReady?.()
       } else if (m?.smbts === 'reloaded' && m.error !== undefined) {
         log.warn(`worker ${tag}: reload failed: ${m.error}`)
+      } else if (m?.smbts === 'collected') {
+        const c = collecting.get(m.id)
+        if (c === undefined) return
+        c.got.push(m.data)
+        if (--c.left === 0) c.done()
+      } else if (m?.smbts === 'published') {
+        opts.onPublished?.(w.slot, m.channel, m.data)
       }
     })
   }
@@ -358,6 +383,24 @@ export async function startSupervisor (opts: SupervisorOptions): Promise<Supervi
       log.info(`reload: asked ${n} of ${count} workers to re-read the configuration and user database`)
       const st = steeringStats()
       if (st !== undefined) log.info(`steering: ${st.steered} connections steered by client address, ${st.fallback} left to the kernel's hash (an empty slot)`)
+    },
+    setSticky (m) {
+      sticky.set(m.smbts, m)
+      for (const w of slots) if (w.ready) sendTo(w, m)
+    },
+    collect (kind, timeoutMs = 3000) {
+      const id = nextCollect++
+      const ready = slots.filter(w => w.ready)
+      return new Promise((resolve) => {
+        const got: unknown[] = []
+        const done = (): void => { clearTimeout(timer); collecting.delete(id); resolve(got) }
+        const timer = setTimeout(done, timeoutMs)
+        collecting.set(id, { got, left: ready.length, done })
+        let asked = 0
+        for (const w of ready) if (sendTo(w, { smbts: 'collect', id, kind })) asked++
+        if (asked === 0) done()
+        else collecting.get(id)!.left = asked
+      })
     },
     close () {
       closed ??= stopAll()

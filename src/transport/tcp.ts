@@ -111,7 +111,7 @@ function serveAdmitted (server: ServerState, socket: net.Socket, o: ServeOptions
       }
     },
     close (reason) {
-      server.log.debug('conn', `closing ${remote}: ${reason}`)
+      if (server.log.wants('conn')) server.log.debug('conn', `closing ${remote}: ${reason}`)
       socket.destroy()
     },
     resume () { updateReading() },

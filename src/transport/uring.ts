@@ -123,7 +123,7 @@ class RingConnection {
       remoteAddress: remote,
       send: (chunks, onSent) => { this.enqueue(chunks, onSent) },
       close: (reason) => {
-        server.log.debug('conn', `closing ${remote}: ${reason}`)
+        if (server.log.wants('conn')) server.log.debug('conn', `closing ${remote}: ${reason}`)
         this.shutdown()
       },
       resume: () => { if (this.recvPaused) this.postRecv() },
@@ -147,7 +147,7 @@ class RingConnection {
         // failure (no group free, out of memory): plain recvs on this one.
         const code = (e as { code?: string }).code
         if (code === 'EINVAL' || code === 'ENOSYS' || code === 'EOPNOTSUPP') this.ring.multishotRecv = false
-        this.server.log.debug('conn', `${this.remote}: no multishot recv: ${(e as Error).message}`)
+        if (this.server.log.wants('conn')) this.server.log.debug('conn', `${this.remote}: no multishot recv: ${(e as Error).message}`)
       }
     }
     this.postRecv()
@@ -342,7 +342,7 @@ class RingConnection {
         return
       }
       if (code !== 'ECANCELED' && code !== 'ENOBUFS') {
-        this.server.log.debug('conn', `${this.remote}: recv: ${e.message}`)
+        if (this.server.log.wants('conn')) this.server.log.debug('conn', `${this.remote}: recv: ${e.message}`)
         this.conn.close('socket closed')
         return
       }
@@ -497,7 +497,7 @@ class RingConnection {
       // Cancelled by the shutdown (or failed meanwhile): what it carried is free now.
       for (const q of this.sendQ.splice(0)) q.onSent?.()
     } else {
-      this.server.log.debug('conn', `${this.remote}: send: ${e.message}`)
+      if (this.server.log.wants('conn')) this.server.log.debug('conn', `${this.remote}: send: ${e.message}`)
       this.conn.close('socket closed') // shutdown frees the queue
     }
     this.maybeDestroy()
@@ -638,7 +638,7 @@ function serveRingFd (server: ServerState, ring: Ring, fd: number, handoff: Hand
     native.setNoDelay(fd)
   } catch (e) {
     // Gone before we looked (ENOTCONN): nothing to serve.
-    server.log.debug('conn', `accepted fd ${fd}: ${(e as Error).message}`)
+    if (server.log.wants('conn')) server.log.debug('conn', `accepted fd ${fd}: ${(e as Error).message}`)
     close()
     return
   }
@@ -723,7 +723,7 @@ function acceptOnRing (server: ServerState, ring: Ring, lfd: number, host: strin
     })
   }
   arm()
-  server.log.debug('conn', `listening on ${host}:${info.port} with a multishot accept on the ring`)
+  if (server.log.wants('conn')) server.log.debug('conn', `listening on ${host}:${info.port} with a multishot accept on the ring`)
   return {
     address: () => info,
     close (done) {

@@ -7,6 +7,7 @@
 // what happens afterwards travels over the Node IPC channel as the messages typed below.
 import type { GlobalConfig } from '../config/config.js'
 import type { Messenger, PeerMessage } from './messenger.js'
+import type { DebugComponent } from '../control/channels.js'
 
 /** What a worker knows of itself; startServer gets it as `worker` and exposes it on RunningServer. */
 export interface WorkerContext {
@@ -73,11 +74,20 @@ export type ToWorker =
   | { smbts: 'shutdown' }
   /** An event for the worker's messenger handlers (from SUPERVISOR_SLOT). */
   | { smbts: 'event', event: PeerMessage }
+  /** The control mount's `debug`: the components on in every worker. */
+  | { smbts: 'debug', components: DebugComponent[] }
+  /** Someone reads `trace` / `events` in the control mount: send the requests / events. */
+  | { smbts: 'watch', requests: boolean, events: boolean }
+  /** The control mount is read: this worker's stats or status, answered as `collected`. */
+  | { smbts: 'collect', id: number, kind: 'stats' | 'status' }
 
 /** Worker → supervisor, over IPC. */
 export type FromWorker =
   | { smbts: 'ready', port: number, transport: string }
   | { smbts: 'reloaded', error?: string }
+  | { smbts: 'collected', id: number, data: unknown }
+  /** A request record or an event, while the supervisor watches them (`watch`). */
+  | { smbts: 'published', channel: 'request' | 'event', data: unknown }
 
 /**
  * The addresses to listen on, for a lone server and a supervisor alike: the one asked for, the

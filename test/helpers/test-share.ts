@@ -1,7 +1,8 @@
 // The temporary share, smb.conf and password db every test server starts from, built in one
 // place: live.ts (a server in this process), child-live.ts (a server in a child process) and
 // mem-client.ts (a server driven in memory) differ only in how they run it.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hashPassword, writePwdDb } from '../../src/config/pwddb.js'
@@ -87,6 +88,20 @@ export function makeTestShare (kind: string, netbiosName: string, o: TestShareOp
   writePwdDb(pwddbPath, new Map(hashes))
   return {
     root, share, user: TEST_USER, password: TEST_PASSWORD, users, configText, configPath, pwddbPath, accounts,
-    remove () { rmSync(root, { recursive: true, force: true }) },
+    remove () { detachMountsUnder(root); rmSync(root, { recursive: true, force: true }) },
+  }
+}
+
+/**
+ * Detaches what is mounted under `root` (a server's control mount, --control-dir inside the
+ * share's temp dir, still there when a test removes the dir before its server is gone), so the
+ * removal does not walk into it.
+ */
+function detachMountsUnder (root: string): void {
+  let info: string
+  try { info = readFileSync('/proc/self/mountinfo', 'utf8') } catch { return }
+  for (const line of info.split('\n')) {
+    const point = line.split(' ')[4]
+    if (point !== undefined && point.startsWith(root + '/')) spawnSync('umount', ['-l', point])
   }
 }

@@ -198,7 +198,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       // one that replaced the name after this stat (errno.ts, same status).
       const special = specialFileType(existing)
       if (special !== undefined) {
-        ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: a ${special}, not a file or directory`)
+        if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: a ${special}, not a file or directory`)
         throw new NtStatusError(NtStatus.IO_REPARSE_TAG_NOT_HANDLED, `${rel}: a ${special}`)
       }
       if (existing.isDirectory && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
@@ -276,7 +276,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       // MS-FSA 2.1.5.1.2.1: a new file has the requested attributes (ValidSetAttributes) and ARCHIVE;
       // a new directory only the requested ones.
       newAttributes = (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | (wantDir ? 0 : FILE_ATTRIBUTE_ARCHIVE)
-      ctx.server.log.debug('vfs', `created ${wantDir ? 'directory' : 'file'} ${tree.shareName}/${rel}`)
+      if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `created ${wantDir ? 'directory' : 'file'} ${tree.shareName}/${rel}`)
     }
     break
   }
@@ -354,6 +354,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     }
   }
 
+  if (ctx.server.log.wants('vfs')) {
+    ctx.server.log.debug('vfs', `open ${tree.shareName}/${open.path} fid=${open.fileId.volatile} action=${action} access=0x${open.grantedAccess.toString(16)} share=0x${open.shareAccess.toString(16)} oplock=${open.oplock.granted}`)
+  }
   return {
     body: encodeCreateResponse({
       oplockLevel: open.oplock.granted,

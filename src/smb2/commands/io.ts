@@ -46,6 +46,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
       return { status: failure.status, body: errorBody() }
     }
     if (result === 0) { loan.release(); return { body: readResponse(0) } }
+    if (lent === undefined) ctx.server.stats.bytesRead += result
     return { body: readResponse(result), payload: data.subarray(0, result), release: loan.release }
   }
   const readHere = async (): Promise<Reply> => {
@@ -65,6 +66,8 @@ export async function read (ctx: RequestContext): Promise<Reply> {
   // (A MinimumCount above the length can never be met: no link, the read answers END_OF_FILE.)
   const lent = length > 0 && minimumCount <= length && canLinkRead(ctx) ? open.file!.lendFd?.() : undefined
   if (lent !== undefined) {
+    // counted as asked for: a short linked read is rare and answered by `finish`
+    ctx.server.stats.bytesRead += length
     return {
       body: readResponse(length),
       payload: data,
@@ -118,6 +121,7 @@ export async function write (ctx: RequestContext): Promise<Reply> {
     if (n > 0) await keepUserSetTimes(open)
     if ((flags & WRITEFLAG_WRITE_THROUGH) !== 0 || (open.createOptions & CreateOptions.WRITE_THROUGH) !== 0) await open.file!.sync(true)
   } catch (e) { throw ntStatusErrorFromErrno(e) }
+  ctx.server.stats.bytesWritten += n
   // MS-SMB2 2.2.22: StructureSize 17, Reserved, Count, Remaining, WriteChannelInfo.
   const out = zeroed(16)
   out.writeUInt16LE(17, 0)
@@ -153,6 +157,7 @@ export async function close (ctx: RequestContext): Promise<Reply> {
     } catch { /* attributes are best effort; the close itself succeeds */ }
   }
   await closeOpen(ctx.server, open)
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `close ${open.tree.shareName}/${open.path} fid=${open.fileId.volatile}`)
   return { body: out }
 }
 

@@ -134,7 +134,7 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
   limits(conn, dialect)
   conn.state = ConnectionState.Negotiated
   conn.negotiateCount++
-  conn.server.log.debug('smb', `negotiated 0x${dialect.toString(16)} with ${conn.io.remoteAddress}`)
+  if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `negotiated 0x${dialect.toString(16)} with ${conn.io.remoteAddress}`)
 
   const body = encodeNegotiateResponse({
     securityMode: conn.serverSecurityMode,

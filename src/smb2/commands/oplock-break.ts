@@ -10,6 +10,7 @@ import type { OplockHolder } from '../../locking/oplocks.js'
 import type { Open } from '../../session/model.js'
 import type { Smb2Connection } from '../connection.js'
 import { decodeOplockBreakAck, encodeOplockBreak } from './oplock-break.wire.js'
+import { publishEvent } from '../../control/channels.js'
 
 /** MS-SMB2 3.3.4.6: an unsolicited message carries MessageId 0xFFFFFFFFFFFFFFFF. */
 const UNSOLICITED_MESSAGE_ID = 0xffffffffffffffffn
@@ -31,7 +32,8 @@ export function sendOplockBreak (conn: Smb2Connection, open: Open, newLevel: num
     reply: { body: encodeOplockBreak({ oplockLevel: newLevel, fileId: open.fileId }) },
   }])
   const encrypt = (session.encryptData || open.tree.encryptData) && session.encryptor !== undefined
-  conn.server.log.debug('oplock', `break ${open.tree.shareName}/${open.path} (fid ${open.fileId.volatile}) to ${newLevel}${encrypt ? ', encrypted' : ''}`)
+  publishEvent(() => ({ type: 'oplock-break', client: conn.io.remoteAddress, share: open.tree.shareName, file: open.path, to: newLevel }))
+  if (conn.server.log.wants('oplock')) conn.server.log.debug('oplock', `break ${open.tree.shareName}/${open.path} (fid ${open.fileId.volatile}) to ${newLevel}${encrypt ? ', encrypted' : ''}`)
   conn.send(encrypt ? session.encryptor!.encrypt(session.sessionId, chunks) : chunks)
 }
 

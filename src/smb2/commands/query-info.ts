@@ -166,7 +166,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
     try {
       await setSecurityInfo(open, await open.file.stat(), securityInformation, buf)
     } catch (e) { throw ntStatusErrorFromErrno(e) }
-    server.log.debug('vfs', `security descriptor set on ${tree.shareName}/${open.path} (0x${securityInformation.toString(16)})`)
+    if (server.log.wants('vfs')) server.log.debug('vfs', `security descriptor set on ${tree.shareName}/${open.path} (0x${securityInformation.toString(16)})`)
     const out = Buffer.alloc(2)
     out.writeUInt16LE(2, 0)
     return { body: out }
@@ -202,7 +202,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           try {
             await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
           } catch (e) { throw ntStatusErrorFromErrno(e, 'rename', `${open.path} -> ${target}`) }
-          server.log.debug('vfs', `renamed ${tree.shareName}/${open.path} -> ${target}`)
+          if (server.log.wants('vfs')) server.log.debug('vfs', `renamed ${tree.shareName}/${open.path} -> ${target}`)
           open.path = target
           if (respell !== undefined) {
             // The replaced file was stored under another spelling; the new link takes the
@@ -212,7 +212,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
               await tree.fs!.rename(target, respell, false)
               open.path = respell
             } catch (e) {
-              server.log.debug('vfs', `rename ${tree.shareName}/${target} -> ${respell}: ${(e as Error).message}`)
+              if (server.log.wants('vfs')) server.log.debug('vfs', `rename ${tree.shareName}/${target} -> ${respell}: ${(e as Error).message}`)
             }
           }
         }

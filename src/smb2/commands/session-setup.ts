@@ -14,6 +14,7 @@ import { CIPHER_NAMES, SessionCipher, cipherKeyBits } from '../../crypto/encrypt
 import { SpnegoServer, type SpnegoResult, type SpnegoStep } from '../../auth/spnego-server.js'
 import { replacePreviousSession, teardownSession } from '../../session/teardown.js'
 import { sessionIdSlot } from '../../session/server-state.js'
+import { publishEvent } from '../../control/channels.js'
 
 function newExchange (ctx: RequestContext): SpnegoServer {
   const g = ctx.server.config.global
@@ -130,6 +131,8 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   }
   if (result === undefined && !guest) {
     server.log.info(`logon failure from ${conn.io.remoteAddress}: ${step.state === 'failed' ? step.reason + (step.detail !== undefined ? ` (${step.detail})` : '') : 'unknown'}`)
+    publishEvent(() => ({ type: 'auth-failure', client: conn.io.remoteAddress, user: step.state === 'failed' ? (step.user ?? '') : '', reason: step.state === 'failed' ? step.reason : 'unknown' }))
+    if (server.log.wants('auth')) server.log.debug('auth', `${conn.io.remoteAddress}: authentication failed (${step.state === 'failed' ? step.reason : 'unknown'})`)
     // MS-SMB2 3.3.5.5.3: an authentication error removes the session, re-authentication or not:
     // its trees and opens are closed.
     dropSession(ctx, s)
@@ -183,6 +186,8 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   s.expiresAt = lifetimeEnd(g.sessionLifetime, result?.lifetime)
   dropPreviousSession(ctx, s, body.readBigUInt64LE(16))
   server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`}${result?.principal !== undefined ? ` (Kerberos ${result.principal}, ${result.sessionKey.length}-byte key)` : ''} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signer !== undefined ? `, signing ${SigningAlgorithm[s.signer.algorithm]}` : ''}${s.signingRequired ? ' (required)' : ''}${s.encryptor !== undefined ? `, cipher ${CIPHER_NAMES[conn.cipherId] ?? conn.cipherId}` : ''}${s.encryptData ? ', encrypted' : ''}`)
+  if (server.log.wants('auth')) server.log.debug('auth', `${conn.io.remoteAddress}: authenticated ${s.isAnonymous ? 'anonymously' : s.isGuest ? 'as guest' : `${s.domain}\\${s.user}`} (session 0x${s.sessionId.toString(16)})`)
+  publishEvent(() => ({ type: 'auth-success', client: conn.io.remoteAddress, user: s.user, domain: s.domain, guest: s.isGuest, anonymous: s.isAnonymous, session: `0x${s.sessionId.toString(16)}`, dialect: `0x${conn.dialect.toString(16)}` }))
   void hdr
   const token = step.state === 'done' ? step.token : Buffer.alloc(0)
   return { body: responseBody(sessionFlags, token), sessionId: s.sessionId, signWith: s.signer ? s : undefined }
@@ -276,6 +281,7 @@ export async function logoff (ctx: RequestContext): Promise<Reply> {
   ctx.conn.asyncOps.cancelWhere(op => op.session === s && op.command !== Command.LOCK, NtStatus.CANCELLED, 'session logged off')
   await teardownSession(ctx.server, s)
   ctx.conn.sessions.delete(s)
+  if (ctx.server.log.wants('auth')) ctx.server.log.debug('auth', `${ctx.conn.io.remoteAddress}: session 0x${s.sessionId.toString(16)} (${s.user}) logged off`)
   const body = Buffer.alloc(4)
   body.writeUInt16LE(4, 0)
   // The response is signed with the key of the session it logs off (MS-SMB2 3.3.5.6).

@@ -8,6 +8,7 @@ import { NtStatus } from '../../wire/ntstatus.js'
 import { TreeConnect, type Session } from '../../session/model.js'
 import type { ShareConfig } from '../../config/config.js'
 import { teardownTree } from '../../session/teardown.js'
+import { publishEvent } from '../../control/channels.js'
 
 const inList = (list: string[], user: string): boolean => list.some(u => u.toLowerCase() === user.toLowerCase())
 
@@ -89,7 +90,8 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
     related.treeId = tree.treeId
     related.tree = tree
   }
-  server.log.debug('smb', `tree connect ${tree.shareName} tid=${tree.treeId} session=0x${session.sessionId.toString(16)}`)
+  if (server.log.wants('smb')) server.log.debug('smb', `tree connect ${tree.shareName} tid=${tree.treeId} session=0x${session.sessionId.toString(16)}`)
+  publishEvent(() => ({ type: 'tree-connect', client: ctx.conn.io.remoteAddress, share: tree.shareName, tree: tree.treeId, user: session.user, session: `0x${session.sessionId.toString(16)}` }))
 
   // MS-SMB2 2.2.10: StructureSize 16, ShareType, Reserved, ShareFlags, Capabilities, MaximalAccess.
   const out = Buffer.alloc(16)

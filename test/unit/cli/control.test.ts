@@ -47,7 +47,7 @@ t.test('version and debug', async (t) => {
   await runControl({ action: 'version' }, args, io)
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
   t.same(io.outs, [`smbts ${pkg.version}`])
-  await t.rejects(runControl({ action: 'debug', component: 'smb' }, args, io), { code: 'SMBTS_ERR_CLI', message: /debug control file .* arrives with the control mount \(FUSE\)/ })
+  await t.rejects(runControl({ action: 'debug', component: 'smb' }, args, io), { code: 'SMBTS_ERR_CLI', message: /no .*\/debug: is the server running, with its control mount at / })
 })
 
 t.test('shutdown and reload need a live server', async (t) => {
