@@ -19,6 +19,8 @@ export interface StatusSlice {
     sharePath: string, share: string, path: string, sessionId: string, fileId: string, user: string, client: string,
     accessMask: number, shareAccess: number, oplock: string, directory: boolean,
   }>
+  /** Byte-range locks of this process's opens (bigints as decimal strings). */
+  locks: Array<{ sharePath: string, path: string, fileId: string, sessionId: string, start: string, size: string, exclusive: boolean }>
 }
 
 const DIALECTS: Record<number, string> = {
@@ -31,7 +33,7 @@ const OPLOCKS: Record<number, string> = {
 
 /** This process's sessions, trees and opens. */
 export function statusSlice (state: ServerState, conns: Iterable<ConnectionView>): StatusSlice {
-  const out: StatusSlice = { pid: process.pid, sessions: [], tcons: [], opens: [] }
+  const out: StatusSlice = { pid: process.pid, sessions: [], tcons: [], opens: [], locks: [] }
   const client = new Map<bigint, { addr: string, channels: number }>()
   for (const c of conns) {
     for (const s of c.sessions) {
@@ -75,6 +77,12 @@ export function statusSlice (state: ServerState, conns: Iterable<ConnectionView>
         oplock: OPLOCKS[o.oplock?.granted ?? OplockLevel.NONE] ?? 'NONE',
         directory: o.isDirectory,
       })
+      const held = o.oplock
+      if (held === undefined || o.isDirectory) continue
+      for (const l of state.locks.locksOf(held.key)) {
+        if (l.id !== held.id || l.w !== state.locks.peers.slot) continue
+        out.locks.push({ sharePath: o.tree.share?.path ?? '', path: o.path, fileId: `${o.fileId.persistent}:${o.fileId.volatile}`, sessionId: sid, start: String(l.off), size: String(l.len), exclusive: l.exclusive })
+      }
     }
   }
   return out
@@ -132,5 +140,15 @@ export function renderStatusJson (slices: StatusSlice[], now = new Date()): stri
       }
     }
   }
-  return JSON.stringify({ timestamp: now.toISOString(), version: 'smbts', sessions, tcons, open_files: files, byte_range_locks: {} }, null, 2) + '\n'
+  // smbstatus -j's byte_range_locks: by file, each lock with its open, type and range.
+  const brl: Record<string, { service_path: string, filename: string, locks: object[] }> = {}
+  for (const sl of slices) {
+    const serverId = { pid: String(sl.pid), task_id: '0', vnn: '0', unique_id: String(sl.worker ?? 0) }
+    for (const l of sl.locks ?? []) {
+      const key = `${l.sharePath}/${l.path}`.replace(/\/+$/, '') || '/'
+      const f = brl[key] ??= { service_path: l.sharePath, filename: l.path, locks: [] }
+      f.locks.push({ server_id: serverId, share_file_id: l.fileId, session_id: l.sessionId, type: l.exclusive ? 'WRITE' : 'READ', flavour: 'WINDOWS', start: Number(l.start), size: Number(l.size) })
+    }
+  }
+  return JSON.stringify({ timestamp: now.toISOString(), version: 'smbts', sessions, tcons, open_files: files, byte_range_locks: brl }, null, 2) + '\n'
 }
