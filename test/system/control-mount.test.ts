@@ -11,6 +11,7 @@ import { nativeAvailable } from '../../src/io/native.js'
 import { cliBuilt, freePort, startCli, BIN, type CliServer } from '../helpers/cli-server.js'
 import { makeTestShare, type TestShare } from '../helpers/test-share.js'
 import { run, smbclient } from '../helpers/live.js'
+import { PYTHON, PY_DIR, pythonModuleMissing } from '../helpers/py.js'
 
 const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built') ||
   ((): string | false => { const why = fuseUnavailableReason(); return why !== undefined ? `no FUSE control mount here: ${why}` : false })()
@@ -272,6 +273,58 @@ t.test('with worker processes the supervisor serves the mount, for every worker'
   t.equal((await sh(`echo hard > ${join(ctl, 'kill_server')}`)).code, 0)
   t.equal(await srv.exited, 0)
   t.notOk(mounted(ctl), 'the mount is gone')
+})
+
+t.test('with worker processes: status.json and the contention events of every worker', { skip: skip || pythonModuleMissing('impacket') }, async (t) => {
+  const ts = makeTestShare('control-wc', 'SMBTS-CONTROL', { global: ['interfaces = 127.0.0.1', 'bind interfaces only = yes'], shares: { one: ['read only = no', 'max connections = 1'] } })
+  const port = await freePort()
+  const ctl = join(ts.root, 'control')
+  const srv = startCli(['start', '-n', '-C', ts.configPath, '-P', ts.pwddbPath, '--pid-file', join(ts.root, 'lock'), '--control-dir', ctl, '-p', String(port), '--workers', '2'])
+  t.teardown(() => cleanup(srv, ts, ctl))
+  await srv.waitFor(/\[sup\] info control mount: /)
+  await srv.waitFor(/2 workers ready/)
+  const ev = reader(join(ctl, 'events'))
+  await new Promise(resolve => setTimeout(resolve, 200))
+
+  // Two impacket clients: A holds a file with a level II oplock and one it shares with nobody.
+  const go = join(ts.root, 'go')
+  const py = spawn(PYTHON, [join(PY_DIR, 'contention_ops.py'), String(port), ts.user, ts.password, 'share', 'one', go], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  py.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+  py.stderr.setEncoding('utf8').on('data', (d: string) => { out += d })
+  const done = new Promise<number | null>(resolve => py.once('close', resolve))
+  t.ok(await until(() => out.includes('"held"')), `A holds its files: ${out}`)
+  interface Doc { open_files: Record<string, { filename: string, opens: Record<string, { username: string, oplock: { text: string } }> }> }
+  let doc: Doc | undefined
+  t.ok(await until(() => {
+    doc = JSON.parse(readFileSync(join(ctl, 'status.json'), 'utf8')) as Doc
+    return Object.values(doc.open_files).some(f => f.filename === 'held.txt')
+  }), 'status.json, served by the supervisor, shows a file a worker holds open')
+  const held = Object.values(doc!.open_files).find(f => f.filename === 'held.txt')!
+  t.match(Object.values(held.opens)[0], { username: new RegExp(ts.user, 'i'), oplock: { text: /LEVEL_II|II/ } }, 'with its user and level II oplock')
+  await run('touch', [go])
+  t.equal(await done, 0, out)
+  const steps = (JSON.parse(out.trim().split('\n').pop()!) as { steps: Record<string, { ok: boolean, status?: string }> }).steps
+  t.match(steps['B opens held.txt for writing'], { ok: true })
+  t.match(steps['B writes held.txt'], { ok: true })
+  t.match(steps['B opens excl.txt'], { ok: false, status: 'STATUS_SHARING_VIOLATION' })
+  t.match(steps['B connects the limited share'], { ok: true })
+  t.match(steps['A connects the limited share too'], { ok: false })
+
+  t.ok(await until(() => ['oplock-break', 'sharing-violation', 'limit'].every(k => lines(ev.text()).some(e => e.type === k))), 'the break, the conflict and the limit reach events')
+  // A worker killed: its exit and its replacement's start are events too.
+  const victim = /\[sup\] info worker w1 ready \(pid (\d+)/.exec(srv.logs.join('\n'))
+  t.ok(victim !== null, 'the log names worker 1\'s pid')
+  process.kill(Number(victim![1]), 'SIGKILL')
+  t.ok(await until(() => lines(ev.text()).some(e => e.type === 'worker-start' && e.worker === 1)), 'worker-exit, then worker-start')
+  await ev.stop()
+  const evs = lines(ev.text())
+  t.match(evs.find(e => e.type === 'oplock-break'), { file: 'held.txt', share: 'share', to: 0, worker: Number }, 'the oplock break: file, share, new level, worker')
+  t.match(evs.find(e => e.type === 'sharing-violation'), { share: 'share', command: 'CREATE', client: /127\.0\.0\.1/ }, 'the sharing violation: share, command, client')
+  t.match(evs.find(e => e.type === 'limit'), { what: /max connections \(1\) of the share reached/ }, 'the limit, said')
+  const exit = evs.find(e => e.type === 'worker-exit')
+  t.match(exit, { worker: 1, pid: Number(victim![1]) }, 'the exit names the worker and its pid')
+  t.ok(evs.indexOf(exit!) < evs.findIndex(e => e.type === 'worker-start' && e.worker === 1), 'the exit comes before the restart')
 })
 
 t.test('smbts status while smbclient holds a file open; control -r adds a share under a live session', { skip }, async (t) => {
