@@ -163,6 +163,9 @@ export interface NativeConstants {
   readonly XATTR_CREATE: number; readonly XATTR_REPLACE: number;
 }
 
+/** An inotify instance of the addon (an opaque external). */
+export type InotifyHandle = object & { readonly __brand: 'inotify' }
+
 export interface NativeAddon {
   readonly constants: NativeConstants;
   counters(): NativeCounters;
@@ -260,6 +263,20 @@ export interface NativeAddon {
   mountFs(source: string, target: string, fstype: string, flags: number, data: string): void;
   /** umount2(2). Synchronous; throws the errno Error (EINVAL: not a mount point). */
   umount2(target: string, flags: number): void;
+  /**
+   * A non-blocking inotify(7) instance polled on this thread's loop (native/src/inotify.c): each
+   * time it is readable, `onEvents` gets the raw struct inotify_event records read
+   * (src/vfs/inotify-events.ts decodes them). The poll does not keep the process alive.
+   */
+  inotifyOpen(onEvents: (records: Buffer) => void): InotifyHandle;
+  /** inotify_add_watch(2): the watch descriptor. Synchronous; throws the errno Error. */
+  inotifyAdd(h: InotifyHandle, path: string, mask: number): number;
+  /** inotify_rm_watch(2); a watch the kernel already dropped is fine. Synchronous. */
+  inotifyRemove(h: InotifyHandle, wd: number): void;
+  /** What one read of the instance gives now (null: nothing queued). Synchronous. */
+  inotifyRead(h: InotifyHandle): Buffer | null;
+  /** Stops the poll and closes the instance; later calls on `h` throw EBADF. */
+  inotifyClose(h: InotifyHandle): void;
   /**
    * One non-blocking sendmsg of up to 64 Buffers, now: the bytes the socket took (0 if none,
    * EAGAIN). Synchronous; it never waits. Other errors throw (EPIPE, ECONNRESET...).

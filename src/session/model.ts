@@ -7,6 +7,7 @@ import type { Signer } from '../crypto/signing.js'
 import type { RpcPipe } from '../rpc/endpoint.js'
 import type { SessionCipher } from '../crypto/encryption.js'
 import type { FileOpen } from '../locking/store.js'
+import type { NotifyState } from '../smb2/notify.js'
 
 export enum SessionState { InProgress = 'InProgress', Valid = 'Valid', Expired = 'Expired', Dead = 'Dead' }
 
@@ -106,6 +107,8 @@ export class Open {
   oplock?: FileOpen
   /** IPC$ named pipe: the RPC endpoint behind it. */
   pipe?: RpcPipe
+  /** CHANGE_NOTIFY: the directory's watch and the changes kept between requests (smb2/notify.ts). */
+  notify?: NotifyState
   /** FSCTL_SRV_REQUEST_RESUME_KEY: the key naming this open as a server-side copy's source. */
   resumeKey?: Buffer
   /** Aborted as the open closes: what waits on it (a LOCK that waits) ends with it. */

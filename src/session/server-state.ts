@@ -12,6 +12,7 @@ import { RepeatLimiter, type Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
 import { BufferPool, type BufferRegistry } from '../io/buffer-pool.js'
 import { ServerStats, type StatsSnapshot } from '../control/stats.js'
+import { DirectoryWatcher } from '../vfs/watch.js'
 import { publishEvent } from '../control/channels.js'
 import type { SpnegoKerberos } from '../auth/spnego-server.js'
 
@@ -128,6 +129,19 @@ export class ServerState {
     this.readBuffers = new BufferPool({ registry: readBufferRegistry })
     this.locks = new LockingStore(new MemoryRecordDb(), undefined, (m) => { log.debug('oplock', m) })
     this.setShares(config)
+  }
+
+  private watcher?: DirectoryWatcher
+
+  /**
+   * The process's directory watcher (CHANGE_NOTIFY), made at the first use; undefined where the
+   * shares are not on a real file system (the memory backend) or inotify is not there (no addon).
+   */
+  dirWatcher (): DirectoryWatcher | undefined {
+    if (this.watcher === undefined && this.backend.name !== 'memory' && DirectoryWatcher.available) {
+      this.watcher = new DirectoryWatcher({ onError: (what, e) => { this.log.debug('vfs', `${what}: ${e.message}`) } })
+    }
+    return this.watcher
   }
 
   /** (Re)builds the share table; shares still in use keep their opened root. */

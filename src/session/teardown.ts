@@ -9,6 +9,7 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   if (!open.alive) return
   open.alive = false
   open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the open closed while its lock waited'))
+  open.notify?.close()
   open.tree.session.opens.delete(open.fileId.volatile)
   if (open.resumeKey !== undefined) server.resumeKeys.delete(open.resumeKey.toString('hex'))
   open.tree.opens.delete(open)

@@ -10,7 +10,7 @@ import {
 } from '../wire/constants.js'
 import { NtStatus, ntStatusName } from '../wire/ntstatus.js'
 import { NtStatusError, ProtocolError } from '../wire/errors.js'
-import { chainRoom, dropReply, errorBody, response, sendChain, sendInterim, type OutMessage } from './send.js'
+import { chainRoom, dropReply, errorBody, interimMessage, response, sendChain, sendInterim, type OutMessage } from './send.js'
 import { dispatch } from './dispatch.js'
 import { ConnectionState, type Smb2Connection } from './connection.js'
 import type { Related, Reply, RequestContext } from './context.js'
@@ -21,7 +21,14 @@ import type { AsyncOperation } from './async.js'
 import { publishEvent, requestChannel, type RequestRecord } from '../control/channels.js'
 
 /** A compound chain in progress: credits charged, response bytes so far, refusing the rest. */
-interface Chain { charge: number, bytes: number, refused: boolean }
+interface Chain {
+  charge: number
+  bytes: number
+  refused: boolean
+  /** The responses of the chain so far, not sent yet. */
+  out?: OutMessage[]
+  encryptedBy?: Session
+}
 
 /**
  * One whole PDU (Smb2Connection's ReceivePdu): processed, its responses handed to the send
@@ -88,6 +95,8 @@ function decrypt (conn: Smb2Connection, pdu: Buffer): { plain: Buffer, session: 
 /** MS-SMB2 3.3.5.2.7: split a compound chain, process its requests in order, send the responses. */
 async function processChain (conn: Smb2Connection, pdu: Buffer, encryptedBy: Session | undefined, chain: Chain): Promise<void> {
   const out: OutMessage[] = []
+  chain.out = out
+  chain.encryptedBy = encryptedBy
   const related: Related = { sessionId: 0n, treeId: 0, fileId: undefined, status: NtStatus.SUCCESS, session: undefined, tree: undefined }
   let off = 0
   let first = true
@@ -141,12 +150,18 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
   }
   const ctx: RequestContext = { server: conn.server, conn, hdr, msg, body: msg.subarray(SMB2_HEADER_SIZE), encrypted, lone: !inCompound }
   let op: AsyncOperation | undefined
+  // A CHANGE_NOTIFY that ends a chain goes async as a lone request does: the responses before it
+  // leave at once with its interim response (smbtorture smb2.compound.interim1); one in the
+  // middle of a chain cannot wait (change-notify.ts answers STATUS_INTERNAL_ERROR, as Windows).
+  const lastNotify = inCompound && cmd === Command.CHANGE_NOTIFY && hdr.nextCommand === 0
   ctx.goAsync = () => {
     if (op === undefined) {
       // MS-SMB2 3.3.4.2: alone in its PDU, the request answers STATUS_PENDING now; inside a
       // compound it waits in place (3.3.5.2.7), the chain's responses leaving together.
-      op = conn.asyncOps.add(hdr.messageId, cmd, ctx.session, ctx.tree, !inCompound)
-      if (op.asyncId !== 0n) sendInterim(conn, ctx, op)
+      op = conn.asyncOps.add(hdr.messageId, cmd, ctx.session, ctx.tree, !inCompound || lastNotify)
+      if (op.asyncId !== 0n && lastNotify && chain.out !== undefined && chain.out.length > 0) {
+        void sendChain(conn, [...chain.out.splice(0), interimMessage(conn, ctx, op)], chain.encryptedBy)
+      } else if (op.asyncId !== 0n) sendInterim(conn, ctx, op)
     }
     return op.signal
   }
@@ -182,7 +197,9 @@ async function processRequest (conn: Smb2Connection, hdr: Smb2Header, msg: Buffe
   if (conn.closed) { dropReply(reply); return undefined }
   const status = reply.status ?? NtStatus.SUCCESS
   if (cmd === Command.NEGOTIATE && status === NtStatus.NOT_SUPPORTED) closeOnceSent(conn, reply, 'NEGOTIATE: no common dialect')
-  related.status = status
+  // A CHANGE_NOTIFY refused in the middle of a chain (it cannot wait there) was not run at all:
+  // the related request after it still runs on the chain's FileId (smb2.compound.interim2).
+  if (!(cmd === Command.CHANGE_NOTIFY && status === NtStatus.INTERNAL_ERROR)) related.status = status
   conn.server.stats.record(COMMAND_NAMES[cmd] ?? String(cmd), status !== NtStatus.SUCCESS && status !== NtStatus.MORE_PROCESSING_REQUIRED, started)
   if (requestChannel.hasSubscribers || conn.server.log.wants('smb')) publishRequest(ctx, status, started)
   if (status === NtStatus.SHARING_VIOLATION) {

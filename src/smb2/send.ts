@@ -162,14 +162,23 @@ function sendLinked (conn: Smb2Connection, m: OutMessage, linked: LinkedRead, re
  * response would be.
  */
 export function sendInterim (conn: Smb2Connection, ctx: RequestContext, op: AsyncOperation): void {
+  const out = interimMessage(conn, ctx, op)
+  const enc = ctx.encrypted || ctx.session?.encryptData === true || ctx.tree?.encryptData === true ? ctx.session : undefined
+  if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `${COMMAND_NAMES[ctx.hdr.command] ?? ctx.hdr.command} mid=${ctx.hdr.messageId} pending (async id ${op.asyncId})`)
+  if (enc?.encryptor !== undefined) conn.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses([out])))
+  else conn.send(encodeResponses([out]))
+}
+
+/** MS-SMB2 3.3.4.2: the interim response (STATUS_PENDING, the AsyncId) of a request going async. */
+export function interimMessage (conn: Smb2Connection, ctx: RequestContext, op: AsyncOperation): OutMessage {
   const { hdr } = ctx
-  const out: OutMessage = {
+  return {
     hdr: {
       creditCharge: hdr.creditCharge,
       status: NtStatus.PENDING,
       command: hdr.command,
       creditRequest: conn.credits.grant(hdr.creditRequest),
-      flags: HeaderFlags.SERVER_TO_REDIR | HeaderFlags.ASYNC_COMMAND | (hdr.flags & HeaderFlags.PRIORITY_MASK),
+      flags: HeaderFlags.SERVER_TO_REDIR | HeaderFlags.ASYNC_COMMAND | (hdr.flags & (HeaderFlags.PRIORITY_MASK | HeaderFlags.RELATED_OPERATIONS)),
       nextCommand: 0,
       messageId: hdr.messageId,
       asyncId: op.asyncId,
@@ -178,10 +187,6 @@ export function sendInterim (conn: Smb2Connection, ctx: RequestContext, op: Asyn
     },
     reply: { status: NtStatus.PENDING, body: errorBody() },
   }
-  const enc = ctx.encrypted || ctx.session?.encryptData === true || ctx.tree?.encryptData === true ? ctx.session : undefined
-  if (conn.server.log.wants('smb')) conn.server.log.debug('smb', `${COMMAND_NAMES[hdr.command] ?? hdr.command} mid=${hdr.messageId} pending (async id ${op.asyncId})`)
-  if (enc?.encryptor !== undefined) conn.send(enc.encryptor.encrypt(enc.sessionId, encodeResponses([out])))
-  else conn.send(encodeResponses([out]))
 }
 
 /**

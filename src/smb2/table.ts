@@ -9,7 +9,7 @@ import { close, echo, flush, read, write } from './commands/io.js'
 import { queryDirectory } from './commands/query-directory.js'
 import { queryInfo, setInfo } from './commands/query-info.js'
 import { ioctl } from './commands/ioctl.js'
-import { changeNotify } from './commands/unsupported.js'
+import { changeNotify } from './commands/change-notify.js'
 import { lock } from './commands/lock.js'
 import { oplockBreak } from './commands/oplock-break.js'
 

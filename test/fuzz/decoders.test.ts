@@ -14,6 +14,7 @@ import { DecryptError, decodeTransformHeader, openTransform, sealTransform, ciph
 import { decodeContextData, decodeNegotiateRequest, peekNegotiateClientGuid } from '../../src/smb2/commands/negotiate.wire.js'
 import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
 import { decodeLockElements } from '../../src/smb2/commands/lock.js'
+import { decodeInotifyEvents, encodeInotifyEvent } from '../../src/vfs/inotify-events.js'
 import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
 import { decodeOid, encodeInit, encodeResp, encodeOid, parseInit, parseResp, OID_NTLMSSP, OID_KRB5, OID_MS_KRB5, OID_SPNEGO } from '../../src/auth/spnego.js'
 import { AuthFormatError } from '../../src/auth/errors.js'
@@ -301,6 +302,21 @@ target({
     if (input.length < 48) return // the dispatcher's StructureSize check
     const r = run({ errors: [NtStatusError] }, input, () => decodeLockElements(input))
     if (r !== undefined) must(r.length > 0 && 24 + r.length * 24 <= input.length, 'lock elements outside the request')
+  },
+})
+
+// ------------------------------------------------------------------ inotify records (CHANGE_NOTIFY)
+
+const inotifyArb = fc.array(fc.record({ wd: fc.integer(), mask: fc.nat(), cookie: fc.nat(), name: fc.oneof(fc.constant(''), fc.string({ minLength: 1, maxLength: 20 }).filter(n => !n.includes('\0'))) }), { maxLength: 6 })
+  .chain(evs => fc.nat({ max: 7 }).map(pad => Buffer.concat(evs.map(e => encodeInotifyEvent(e, pad)))))
+target({
+  name: 'inotify.decodeInotifyEvents',
+  valid: inotifyArb,
+  check (input) {
+    const r = run({ errors: [] }, input, () => decodeInotifyEvents(input))
+    if (r === undefined) return
+    // Every record decoded was whole: its header and name inside the input.
+    must(r.length * 16 <= input.length, 'more records than the input can hold')
   },
 })
 

@@ -277,8 +277,8 @@ export async function logoff (ctx: RequestContext): Promise<Reply> {
   // Requests of this session still waiting (a CREATE behind an oplock break) end cancelled; a LOCK
   // that waits ends with its open, which the teardown closes, after it closed the session's
   // other opens (whose locks may be what it waits for: Windows then grants it; smbtorture
-  // smb2.lock.cancel-logoff).
-  ctx.conn.asyncOps.cancelWhere(op => op.session === s && op.command !== Command.LOCK, NtStatus.CANCELLED, 'session logged off')
+  // smb2.lock.cancel-logoff). A CHANGE_NOTIFY ends with its open too: STATUS_NOTIFY_CLEANUP.
+  ctx.conn.asyncOps.cancelWhere(op => op.session === s && op.command !== Command.LOCK && op.command !== Command.CHANGE_NOTIFY, NtStatus.CANCELLED, 'session logged off')
   await teardownSession(ctx.server, s)
   ctx.conn.sessions.delete(s)
   if (ctx.server.log.wants('auth')) ctx.server.log.debug('auth', `${ctx.conn.io.remoteAddress}: session 0x${s.sessionId.toString(16)} (${s.user}) logged off`)

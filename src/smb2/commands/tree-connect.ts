@@ -105,8 +105,8 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
 
 export async function treeDisconnect (ctx: RequestContext): Promise<Reply> {
   const tree = ctx.tree!
-  // A LOCK that waits ends with its open, as at LOGOFF (session-setup.ts).
-  ctx.conn.asyncOps.cancelWhere(op => op.tree === tree && op.command !== Command.LOCK, NtStatus.CANCELLED, 'tree disconnected')
+  // A LOCK or CHANGE_NOTIFY that waits ends with its open, as at LOGOFF (session-setup.ts).
+  ctx.conn.asyncOps.cancelWhere(op => op.tree === tree && op.command !== Command.LOCK && op.command !== Command.CHANGE_NOTIFY, NtStatus.CANCELLED, 'tree disconnected')
   await teardownTree(ctx.server, tree)
   const out = Buffer.alloc(4)
   out.writeUInt16LE(4, 0)
