@@ -20,10 +20,12 @@
 // - The open's close, and with it a tree disconnect, logoff or session reconnect, ends the waiting
 //   requests with STATUS_NOTIFY_CLEANUP; CANCEL with STATUS_CANCELLED; the directory deleted
 //   under it, with STATUS_DELETE_PENDING.
-import type { Reply } from './context.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import type { DirChange, DirectoryWatcher } from '../vfs/watch.js'
+
+/** A completion: the status and the CHANGE_NOTIFY response body (a handler's NotifyReply). */
+export interface NotifyReply { status: number, body: Buffer }
 
 /** MS-SMB2 2.2.35 Flags. */
 export const SMB2_WATCH_TREE = 0x0001
@@ -34,7 +36,7 @@ function entryBytes (name: string): number {
 }
 
 /** MS-SMB2 2.2.36: the response body around `entries`. */
-function response (status: number, entries: Buffer): Reply {
+function response (status: number, entries: Buffer): NotifyReply {
   const body = Buffer.alloc(8 + Math.max(entries.length, 1))
   body.writeUInt16LE(9, 0)
   body.writeUInt16LE(entries.length > 0 ? 64 + 8 : 0, 2)
@@ -66,7 +68,7 @@ const ACTION_NAMES: Record<number, string> = { 1: 'added', 2: 'removed', 3: 'mod
 
 interface Waiter {
   outputLength: number
-  done: (r: Reply | Error) => void
+  done: (r: NotifyReply | Error) => void
 }
 
 export class NotifyState {
@@ -118,15 +120,15 @@ export class NotifyState {
    * One CHANGE_NOTIFY: a completion now if changes are kept (or the open overflowed), else
    * undefined and the caller waits with `wait`.
    */
-  request (outputLength: number): Reply | undefined {
+  request (outputLength: number): NotifyReply | undefined {
     if (this.gone) throw new NtStatusError(NtStatus.DELETE_PENDING, 'the watched directory was deleted')
     if (this.overflowed || this.changes.length > 0) return this.take(outputLength)
     return undefined
   }
 
   /** Waits for the next change; `signal` (CANCEL, teardown) and `closed` (the open's close) end it. */
-  async wait (outputLength: number, signal: AbortSignal, closed: AbortSignal): Promise<Reply> {
-    return await new Promise<Reply>((resolve, reject) => {
+  async wait (outputLength: number, signal: AbortSignal, closed: AbortSignal): Promise<NotifyReply> {
+    return await new Promise<NotifyReply>((resolve, reject) => {
       const w: Waiter = {
         outputLength,
         done: (r) => {
@@ -191,7 +193,7 @@ export class NotifyState {
     if (w !== undefined) w.done(this.take(w.outputLength))
   }
 
-  private take (outputLength: number): Reply {
+  private take (outputLength: number): NotifyReply {
     const limit = Math.min(outputLength, this.bufferSize)
     const changes = this.changes
     const fits = !this.overflowed && this.bytes <= limit + 3 // the last entry is not padded
