@@ -24,7 +24,7 @@ import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import type { DirChange, DirectoryWatcher } from '../vfs/watch.js'
 
-/** A completion: the status and the CHANGE_NOTIFY response body (a handler's NotifyReply). */
+/** A completion: the status and the CHANGE_NOTIFY response body (what a handler's Reply carries). */
 export interface NotifyReply { status: number, body: Buffer }
 
 /** MS-SMB2 2.2.35 Flags. */
