@@ -99,8 +99,10 @@ export class Open {
   position = 0n
   mode = 0
   deleteOnClose = false
-  /** Key of this file in the locking store. */
+  /** Key of this file in the locking store (a stream's own, streams.ts streamKey). */
   shareModeKey?: string
+  /** The named stream this open is of (its name as stored), undefined for the file itself. */
+  stream?: string
   dirCursor?: DirCursor
   /** This open in the locking store (its share mode; its oplock, MS-SMB2 3.3.1.10). */
   oplock?: FileOpen

@@ -4,6 +4,7 @@ import type { ServerState } from './server-state.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { SessionState, type Open, type Session, type TreeConnect } from '../session/model.js'
+import { asStream, removeStream } from '../vfs/streams.js'
 
 export async function closeOpen (server: ServerState, open: Open): Promise<void> {
   if (!open.alive) return
@@ -27,6 +28,17 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
 }
 
 async function closeFile (server: ServerState, open: Open, deleteNow: boolean): Promise<void> {
+  const stream = asStream(open.file)
+  if (deleteNow && stream !== undefined) {
+    // A stream is deleted through its base file's descriptor, before it is closed: its xattr goes.
+    try {
+      await removeStream(stream.base, stream.xattr)
+      if (server.log.wants('vfs')) server.log.debug('vfs', `deleted on close: ${open.tree.shareName}/${open.path}:${stream.name}`)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENODATA') server.log.warn(`delete on close ${open.tree.shareName}/${open.path}:${stream.name}: ${(e as Error).message}`)
+    }
+    deleteNow = false
+  }
   try {
     await open.file?.close()
   } catch (e) {

@@ -49,6 +49,20 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
     return writeNow?.(buf, off, len, position) ?? await ringWrite(buf, off, len, position)
   }
   f.sync = (dataOnly) => track(ring.fsync(fd, dataOnly))
+  // The stream calls (streams.ts) that run on every stream READ and WRITE: on the ring too.
+  f.getXattr = async (name) => {
+    const value = Buffer.allocUnsafe(XATTR_VALUE_MAX)
+    try {
+      return value.subarray(0, await track(ring.fgetxattr(fd, name, value)))
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENODATA') return undefined
+      throw e
+    }
+  }
+  f.setXattr = async (name, value, flags) => {
+    const c = native.constants
+    await track(ring.fsetxattr(fd, name, value, 0, value.length, flags === 'create' ? c.XATTR_CREATE : flags === 'replace' ? c.XATTR_REPLACE : 0))
+  }
   f.close = async () => {
     closing = true
     if (inflight > 0) await new Promise<void>((resolve) => { idle.push(resolve) })
@@ -56,6 +70,9 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
   }
   return f
 }
+
+/** Linux's XATTR_SIZE_MAX: no xattr value is longer. */
+const XATTR_VALUE_MAX = 64 * 1024
 
 /** The most a DOS record xattr may be (native.statxXattr's limit too). */
 const XATTR_MAX = 256

@@ -5,17 +5,18 @@ import { field } from '../context.js'
 import { AccessMask, DirectoryAccessMask, InfoType, ShareAccess } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
-import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY } from '../../wire/fscc/constants.js'
+import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY, FILE_NAMED_STREAMS } from '../../wire/fscc/constants.js'
 import { keepUserSetTimes, setBasicInformation } from './basic-info.js'
-import { queryFileInfo } from '../../wire/fscc/file-info.js'
+import { queryFileInfo, type StreamInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
 import { querySecurityInfo, setSecurityInfo } from './security-info.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
-import { smbPathToRelative } from '../path.js'
+import { smbPathToRelative, smbPathWithStream } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling, withLast } from '../names.js'
-import { baseOf, parentOf } from '../../vfs/backend.js'
+import { baseOf, parentOf, type Stat } from '../../vfs/backend.js'
+import { asStream, listStreams, renameStream, splitStreamName, streamKey } from '../../vfs/streams.js'
 import { pipeQueryInfo } from '../pipes.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
@@ -66,6 +67,22 @@ function requireAccess (open: Open, mask: number): void {
   if ((open.grantedAccess & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
 }
 
+/**
+ * FileStreamInformation (MS-FSCC 2.4.43) of the file an open is of (the file itself or one of its
+ * streams): `::$DATA` with the file's size (a directory has none), then each named stream.
+ */
+async function streamInfos (open: Open, st: Stat): Promise<StreamInfo[]> {
+  const stream = asStream(open.file)
+  const base = stream?.base ?? open.file!
+  const baseSt = stream !== undefined ? await base.stat() : st
+  const out: StreamInfo[] = baseSt.isDirectory ? [] : [{ name: '::$DATA', size: baseSt.endOfFile, allocationSize: baseSt.allocationSize }]
+  for (const s of await listStreams(base)) {
+    const size = BigInt(s.size)
+    out.push({ name: `:${s.name}:$DATA`, size, allocationSize: (size + 4095n) & ~4095n })
+  }
+  return out
+}
+
 export async function queryInfo (ctx: RequestContext): Promise<Reply> {
   const { body, conn } = ctx
   const open = ctx.open!
@@ -85,9 +102,14 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_READ_DATA | AccessMask.FILE_READ_EA)
       }
       const deletePending = open.shareModeKey !== undefined && ctx.server.locks.isDeletePending(open.shareModeKey)
+      let streams: StreamInfo[] | undefined
+      if (infoClass === C.FileStreamInformation && open.tree.share?.streams === true) {
+        try { streams = await streamInfos(open, st) } catch (e) { throw ntStatusErrorFromErrno(e) }
+      }
       const r = queryFileInfo(infoClass, {
         info: { ...st, deletePending },
-        name: '\\' + open.path.replaceAll('/', '\\'),
+        streams,
+        name: '\\' + open.path.replaceAll('/', '\\') + (open.stream !== undefined ? ':' + open.stream : ''),
         shortName: shortName(open.path.slice(open.path.lastIndexOf('/') + 1)),
         position: open.position,
         mode: open.mode,
@@ -100,7 +122,9 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       try { fs = await open.tree.fs!.statfs() } catch (e) { throw ntStatusErrorFromErrno(e) }
       // The label is the share's (Samba's `volume`), not the local file system's: smbclient's
       // `volume` refuses a reply without one.
-      const r = queryFsInfo(infoClass, { ...fs, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength)
+      // FILE_NAMED_STREAMS where the share keeps streams (MS-FSCC 2.5.1).
+      const fileSystemAttributes = fs.fileSystemAttributes | (open.tree.share?.streams === true ? FILE_NAMED_STREAMS : 0)
+      const r = queryFsInfo(infoClass, { ...fs, fileSystemAttributes, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength)
       return infoResponse(r.status, r.data)
     }
     case InfoType.SECURITY: {
@@ -151,6 +175,43 @@ async function checkReplacedTarget (ctx: RequestContext, open: Open, target: str
   }
 }
 
+/**
+ * FileRenameInformation on an open of a named stream (MS-FSA 2.1.5.15.11): the new name is
+ * `:name[:$DATA]`, or the same file's path with a stream part. The stream's value moves to the new
+ * xattr (streams.ts renameStream); an existing target is OBJECT_NAME_COLLISION unless
+ * ReplaceIfExists. A target that is not a stream is INVALID_PARAMETER (Samba: rename_internals_fsp).
+ */
+async function renameOpenStream (ctx: RequestContext, open: Open, fileName: string, replace: boolean): Promise<void> {
+  const tree = open.tree
+  const stream = asStream(open.file)!
+  let target: string | undefined
+  if (fileName.startsWith(':')) {
+    target = splitStreamName(fileName).stream
+  } else {
+    const to = smbPathWithStream(fileName)
+    // As for a rename of a file: the target's directory is opened for adding an entry, which an
+    // open of it with DELETE access that does not share delete refuses (smb2.streams.rename2).
+    const parent = await tree.fs!.stat(parentOf(to.rel))
+    ctx.server.locks.check(fileKey(tree.shareName, parent.indexNumber), {
+      access: DirectoryAccessMask.FILE_ADD_FILE,
+      shareAccess: ShareAccess.READ | ShareAccess.WRITE,
+    })
+    if (to.stream === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'rename of a stream to a file name')
+    const same = caseInsensitive(tree.share) ? to.rel.toLowerCase() === open.path.toLowerCase() : to.rel === open.path
+    if (!same) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'rename of a stream to another file\'s stream')
+    target = to.stream
+  }
+  if (target === undefined || target === '') {
+    // Onto the unnamed stream: NTFS replaces an empty file's data with the stream's; not done here.
+    throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'rename of a stream onto ::$DATA')
+  }
+  const xattr = await renameStream(stream.base, stream.xattr, target, replace).catch((e: unknown) => { throw ntStatusErrorFromErrno(e, 'rename', `${open.path}:${stream.name} -> :${target ?? ''}`) })
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} -> :${target}`)
+  stream.xattr = xattr
+  stream.name = target
+  open.stream = target
+}
+
 export async function setInfo (ctx: RequestContext): Promise<Reply> {
   const { body, msg, server } = ctx
   const open = ctx.open!
@@ -185,8 +246,19 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       }
       case C.FileRenameInformation: {
         requireAccess(open, AccessMask.DELETE)
+        if (open.stream !== undefined) {
+          await renameOpenStream(ctx, open, req.value.fileName, req.value.replaceIfExists)
+          break
+        }
         const asGiven = smbPathToRelative(req.value.fileName)
         if (asGiven === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
+        // Samba (rename_internals_fsp: file_has_open_streams): a file one of whose streams is open
+        // is not renamed (smbtorture smb2.streams.basefile-rename-with-open-stream).
+        if (tree.share?.streams === true && open.shareModeKey !== undefined) {
+          for (const s of await listStreams(file)) {
+            if (server.locks.openCount(streamKey(open.shareModeKey, s.name)) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, `rename of ${open.path}: its stream ${s.name} is open`)
+          }
+        }
         const { target, respell } = await renameTarget(open, asGiven)
         if (target !== open.path) {
           // A rename opens the target's parent directory for adding an entry, sharing read and
