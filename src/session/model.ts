@@ -122,7 +122,7 @@ export class Open {
     readonly fileId: { persistent: bigint, volatile: bigint },
     readonly tree: TreeConnect,
     public path: string, // share-relative, '/'-separated, '' = the share root
-    readonly file: VfsFile | undefined,
+    public file: VfsFile | undefined, // replaced only when a stream is renamed onto the file's unnamed stream
     readonly grantedAccess: number,
     readonly shareAccess: number,
     readonly createOptions: number,

@@ -15,8 +15,8 @@ import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative, smbPathWithStream } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling, withLast } from '../names.js'
-import { baseOf, parentOf, type Stat } from '../../vfs/backend.js'
-import { asStream, listStreams, renameStream, splitStreamName, streamKey } from '../../vfs/streams.js'
+import { baseOf, parentOf, type Stat, type VfsFile } from '../../vfs/backend.js'
+import { asStream, findStream, listStreams, removeStream, renameStream, splitStreamName, streamKey, type StreamFile } from '../../vfs/streams.js'
 import { pipeQueryInfo } from '../pipes.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
@@ -202,14 +202,52 @@ async function renameOpenStream (ctx: RequestContext, open: Open, fileName: stri
     target = to.stream
   }
   if (target === undefined || target === '') {
-    // Onto the unnamed stream: NTFS replaces an empty file's data with the stream's; not done here.
-    throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'rename of a stream onto ::$DATA')
+    await renameStreamOntoFile(ctx, open, stream, replace)
+    return
+  }
+  // MS-FSA 2.1.5.15.11.1: an existing target is replaced only when asked, and only when empty.
+  const existing = await findStream(stream.base, target)
+  if (existing !== undefined && existing.xattr !== stream.xattr) {
+    if (!replace) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION, `stream ${target} exists`)
+    const size = (await listStreams(stream.base)).find(s => s.xattr === existing.xattr)?.size ?? 0
+    if (size > 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `stream ${target} is not empty`)
   }
   const xattr = await renameStream(stream.base, stream.xattr, target, replace).catch((e: unknown) => { throw ntStatusErrorFromErrno(e, 'rename', `${open.path}:${stream.name} -> :${target ?? ''}`) })
   if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} -> :${target}`)
   stream.xattr = xattr
   stream.name = target
   open.stream = target
+}
+
+/**
+ * A stream renamed onto the file's unnamed stream (`::$DATA`, MS-FSA 2.1.5.15.11.1): only with
+ * ReplaceIfExists, only onto an empty file (not a directory, which has no unnamed stream). The
+ * stream's data becomes the file's, the stream is removed, and the open goes on as an open of
+ * the file (smbtorture smb2.streams.rename2).
+ */
+async function renameStreamOntoFile (ctx: RequestContext, open: Open, stream: StreamFile, replace: boolean): Promise<void> {
+  const tree = open.tree
+  if (!replace) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION, 'the unnamed stream exists')
+  const st = await stream.base.stat()
+  if (st.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'a directory has no unnamed stream')
+  if (st.endOfFile !== 0n) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'the unnamed stream is not empty')
+  const size = Number((await stream.stat()).endOfFile)
+  const data = Buffer.alloc(size)
+  const n = await stream.read(data, 0, size, 0)
+  let file: VfsFile
+  try { file = await tree.fs!.open(open.path, { write: true }) } catch (e) { throw ntStatusErrorFromErrno(e, undefined, open.path) }
+  try {
+    let done = 0
+    while (done < n) done += await file.write(data, done, n - done, done)
+    await removeStream(stream.base, stream.xattr)
+  } catch (e) {
+    await file.close().catch(() => {})
+    throw ntStatusErrorFromErrno(e, undefined, open.path)
+  }
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} onto the file's unnamed stream`)
+  open.file = file
+  open.stream = undefined
+  await stream.close().catch(() => {})
 }
 
 export async function setInfo (ctx: RequestContext): Promise<Reply> {
