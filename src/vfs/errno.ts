@@ -20,7 +20,7 @@
 // - SMBTS_ERR_SPECIAL_FILE (backend.ts: a FIFO, device or socket the backend refused to open) →
 //   IO_REPARSE_TAG_NOT_HANDLED, Samba's answer for a file that is neither a file nor a directory.
 // - SMBTS_ERR_STREAM_TOO_LARGE (streams.ts: a stream would outgrow an xattr value) →
-//   ALLOTTED_SPACE_EXCEEDED, what Samba's streams_xattr answers (EOVERFLOW in its map).
+//   FILE_SYSTEM_LIMITATION, what Samba answers for a stream write past its xattr (smb2_write.c).
 // - Unknown errno → UNSUCCESSFUL (the generic failure, as Samba's default); something that is
 //   not an errno error at all → INTERNAL_ERROR (a bug, not an I/O condition).
 import { constants as osConstants } from 'node:os'
@@ -98,7 +98,7 @@ export function ntStatusFromErrno (err: unknown): number {
   const code = errnoCode(err)
   if (code === undefined) {
     const own = (err as ErrnoLike | null)?.code
-    if (own === STREAM_TOO_LARGE_CODE) return NtStatus.ALLOTTED_SPACE_EXCEEDED
+    if (own === STREAM_TOO_LARGE_CODE) return NtStatus.FILE_SYSTEM_LIMITATION
     return own === SPECIAL_FILE_CODE ? NtStatus.IO_REPARSE_TAG_NOT_HANDLED : NtStatus.INTERNAL_ERROR
   }
   return ERRNO_TO_NTSTATUS[code] ?? NtStatus.UNSUCCESSFUL

@@ -15,8 +15,9 @@
 // A stream can never be larger than an xattr value: Linux caps one at 64 KiB (XATTR_SIZE_MAX),
 // and ext4 without the ea_inode feature at about a block. Like Samba (`smbd max xattr size`,
 // 65536 by default) a write or truncate that would make the value reach 64 KiB is refused with
-// STATUS_ALLOTTED_SPACE_EXCEEDED (Samba: EOVERFLOW); one the file system refuses below that
-// (ENOSPC on ext4) is STATUS_DISK_FULL, as Samba maps ENOSPC.
+// STATUS_FILE_SYSTEM_LIMITATION (Samba: EOVERFLOW from streams_xattr_pwrite, which
+// smb2_write.c answers so for a stream); one the file system refuses below that (ENOSPC from ext4
+// without ea_inode, past about 4 KiB) is STATUS_DISK_FULL, as Samba maps ENOSPC.
 //
 // The unnamed stream (`file::$DATA`) is the file itself; the CREATE handler opens it as such.
 // Everything here works on an open VfsFile of the base file through the backend's xattr calls

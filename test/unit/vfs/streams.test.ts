@@ -98,7 +98,7 @@ async function streamOps (t: Test, fs: ShareFs): Promise<void> {
   // The limit: a value (data + NUL) must stay below 64 KiB, as Samba's `smbd max xattr size`.
   const e1 = await s.write(Buffer.alloc(10), 0, 10, STREAM_MAX_SIZE - 5).catch((e: unknown) => e)
   t.equal((e1 as NodeJS.ErrnoException).code, STREAM_TOO_LARGE_CODE, 'a write past the largest stream')
-  t.equal(ntStatusFromErrno(e1), NtStatus.ALLOTTED_SPACE_EXCEEDED, 'answered as Samba answers it')
+  t.equal(ntStatusFromErrno(e1), NtStatus.FILE_SYSTEM_LIMITATION, 'answered as Samba answers it')
   await t.rejects(s.truncate(STREAM_MAX_SIZE + 1), { code: STREAM_TOO_LARGE_CODE })
 
   t.match(await findStream(base, 'stream one'), { name: 'Stream One', xattr }, 'found ignoring case')
