@@ -103,6 +103,8 @@ export class Open {
   shareModeKey?: string
   /** The named stream this open is of (its name as stored), undefined for the file itself. */
   stream?: string
+  /** A stream's open as an open of its file too (create.ts register): released at close. */
+  baseOpen?: FileOpen
   dirCursor?: DirCursor
   /** This open in the locking store (its share mode; its oplock, MS-SMB2 3.3.1.10). */
   oplock?: FileOpen

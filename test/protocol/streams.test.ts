@@ -115,6 +115,25 @@ t.test('an overwrite of the file removes its streams; a stream open makes the fi
   t.ok(srv.files.exists('moved.txt'))
 })
 
+t.test('a file deleted while its stream is open stays DELETE_PENDING until the stream closes', async t => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  srv.files.write('k.txt', 'x')
+  const s = fileIdOf(await c.create('k.txt:s', { share: 7, disposition: Disposition.CREATE }))
+  await c.write(s, 0, Buffer.from('kept'))
+  const d = await c.create('k.txt', { access: Access.DELETE, options: Opt.DELETE_ON_CLOSE, disposition: Disposition.OPEN })
+  t.equal(d.status, 0)
+  t.equal((await c.close(fileIdOf(d))).status, 0)
+  t.ok(srv.files.exists('k.txt'), 'not unlinked while the stream is open')
+  t.same(readData(await c.read(s, 0, 10)), Buffer.from('kept'), 'the open stream still reads')
+  t.equal((await c.create('k.txt', { disposition: Disposition.OPEN_IF })).status, Status.DELETE_PENDING, 'the file by name')
+  t.equal((await c.create('k.txt:s', { disposition: Disposition.OPEN_IF })).status, Status.DELETE_PENDING, 'the stream by name')
+  t.equal((await c.close(s)).status, 0)
+  t.notOk(srv.files.exists('k.txt'), 'gone with the last close')
+  t.equal((await c.create('k.txt', { disposition: Disposition.OPEN })).status, Status.OBJECT_NAME_NOT_FOUND)
+})
+
 t.test('a share with streams = no refuses stream names', async t => {
   const srv = memServer({ shareLines: ['streams = no'] })
   t.teardown(srv.cleanup)

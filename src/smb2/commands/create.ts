@@ -326,6 +326,8 @@ interface Opened {
   access: number
   /** The named stream opened, as stored. */
   stream?: string
+  /** A stream's: its file's key, where the open is registered too (Open.baseOpen). */
+  baseKey?: string
 }
 
 /** The end of every CREATE of a file or stream: the Open, its share mode and oplock, the reply. */
@@ -372,6 +374,21 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
     throw e
   }
   flight.ticket = undefined
+  if (o.baseKey !== undefined) {
+    // An open of a stream is also an open of its file, as on NTFS (and Samba's base_fsp): an
+    // entry on the file's record that shares everything and asks for no access, so it conflicts
+    // with nothing and takes no oplock, but keeps a file deleted meanwhile DELETE_PENDING until
+    // the stream closes too (smbtorture smb2.streams.delete; teardown.ts deletes it then).
+    try {
+      open.baseOpen = ctx.server.locks.addOpen(o.baseKey, { access: 0, shareAccess: ShareAccess.READ | ShareAccess.WRITE | ShareAccess.DELETE },
+        oplockHolder(ctx.conn, open), { requested: 0, eligible: false, level2: false })
+    } catch (e) {
+      ctx.server.locks.beginClose(open.oplock, false)
+      ctx.server.locks.closed(open.oplock)
+      await file.close()
+      throw e
+    }
+  }
   session.opens.set(volatile, open)
   tree.opens.add(open)
   // MS-SMB2 3.3.5.2.7.2: a CREATE generates the FileId that later related requests of the chain use.
@@ -519,7 +536,7 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
       let info: Stat
       try { info = await file.stat() } catch (e) { throw ntStatusErrorFromErrno(e, undefined, rel) }
       keep = true
-      return await register(ctx, related, flight, req, { file, rel, info, action, key, access, stream: found.name })
+      return await register(ctx, related, flight, req, { file, rel, info, action, key, access, stream: found.name, baseKey: fkey })
     } catch (e) {
       throw ntStatusErrorFromErrno(e, undefined, `${rel}:${stream}`)
     } finally {
