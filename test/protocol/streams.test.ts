@@ -134,6 +134,23 @@ t.test('a file deleted while its stream is open stays DELETE_PENDING until the s
   t.equal((await c.create('k.txt', { disposition: Disposition.OPEN })).status, Status.OBJECT_NAME_NOT_FOUND)
 })
 
+t.test('a renamed stream\'s open keeps its share mode under the new name', async t => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  srv.files.write('r.txt', 'x')
+  const s = fileIdOf(await c.create('r.txt:old', { share: 0, disposition: Disposition.CREATE }))
+  t.equal((await c.setInfo(s, FILE_INFO, FileRenameInformation, renameInfo(':new'))).status, 0)
+  t.equal((await c.create('r.txt:new', { share: 7, disposition: Disposition.OPEN })).status, Status.SHARING_VIOLATION, 'the new name is held')
+  const again = await c.create('r.txt:old', { share: 7, disposition: Disposition.CREATE })
+  t.equal(again.status, 0, 'the old name is free')
+  await c.close(fileIdOf(again))
+  t.equal((await c.setInfo(s, FILE_INFO, FileRenameInformation, renameInfo(':NEW'))).status, 0, 'a case-only rename')
+  t.equal((await c.create('r.txt:new', { share: 7, disposition: Disposition.OPEN })).status, Status.SHARING_VIOLATION, 'still held')
+  await c.close(s)
+  t.equal((await c.create('r.txt:new', { share: 7, disposition: Disposition.OPEN })).status, 0, 'free once closed')
+})
+
 t.test('a share with streams = no refuses stream names', async t => {
   const srv = memServer({ shareLines: ['streams = no'] })
   t.teardown(srv.cleanup)

@@ -19,6 +19,10 @@ import { baseOf, parentOf, type Stat, type VfsFile } from '../../vfs/backend.js'
 import { asStream, findStream, listStreams, removeStream, renameStream, splitStreamName, streamKey, type StreamFile } from '../../vfs/streams.js'
 import { pipeQueryInfo } from '../pipes.js'
 import { fileKey } from '../../locking/share-modes.js'
+import type { FileOpen } from '../../locking/store.js'
+import { OplockState } from '../../locking/oplocks.js'
+import { OplockLevel } from '../../wire/constants.js'
+import { oplockHolder } from './oplock-break.js'
 import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
 
@@ -212,7 +216,33 @@ async function renameOpenStream (ctx: RequestContext, open: Open, fileName: stri
     const size = (await listStreams(stream.base)).find(s => s.xattr === existing.xattr)?.size ?? 0
     if (size > 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `stream ${target} is not empty`)
   }
-  const xattr = await renameStream(stream.base, stream.xattr, target, replace).catch((e: unknown) => { throw ntStatusErrorFromErrno(e, 'rename', `${open.path}:${stream.name} -> :${target ?? ''}`) })
+  // The open moves to the new name's record in the locking store (its share mode, and its oplock
+  // when the new name's other opens allow it): registered there first, so a conflict there stops
+  // the rename before anything changed.
+  const locks = ctx.server.locks
+  const held = open.oplock
+  const newKey = open.baseOpen !== undefined ? streamKey(open.baseOpen.key, target) : undefined
+  let next: FileOpen | undefined
+  if (held !== undefined && newKey !== undefined && newKey !== open.shareModeKey) {
+    const now = locks.oplockOf(held)
+    const level = now !== undefined && now.state === OplockState.Held ? now.level : OplockLevel.NONE
+    next = locks.addOpen(newKey, { access: open.grantedAccess, shareAccess: open.shareAccess }, oplockHolder(ctx.conn, open), {
+      requested: level, eligible: level !== OplockLevel.NONE, level2: tree.share?.level2Oplocks ?? true,
+    })
+  }
+  let xattr: string
+  try {
+    xattr = await renameStream(stream.base, stream.xattr, target, replace)
+  } catch (e) {
+    if (next !== undefined) { locks.beginClose(next, false); locks.closed(next) }
+    throw ntStatusErrorFromErrno(e, 'rename', `${open.path}:${stream.name} -> :${target}`)
+  }
+  if (next !== undefined) {
+    locks.beginClose(held!, false)
+    locks.closed(held!)
+    open.oplock = next
+    open.shareModeKey = next.key
+  }
   if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} -> :${target}`)
   stream.xattr = xattr
   stream.name = target
