@@ -128,8 +128,8 @@ function xattrCalls (base: VfsFile): Required<Pick<VfsFile, 'getXattr' | 'setXat
   return { getXattr: getXattr.bind(base), setXattr: setXattr.bind(base), listXattrs: listXattrs.bind(base), removeXattr: removeXattr.bind(base) }
 }
 
-/** The xattrs of `base` that hold streams, with their names (no values read). */
-async function streamXattrs (base: VfsFile): Promise<Array<{ name: string, xattr: string }>> {
+/** The xattrs of `base` that hold streams, with their names (no values read: one flistxattr). */
+export async function streamXattrs (base: VfsFile): Promise<Array<{ name: string, xattr: string }>> {
   let names: string[]
   try {
     names = await xattrCalls(base).listXattrs()

@@ -20,7 +20,7 @@ import { openPipe } from '../pipes.js'
 import { oplockHolder } from './oplock-break.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
 import { fileKey } from '../../locking/share-modes.js'
-import { createStream, findStream, listStreams, removeAllStreams, streamKey, StreamFile } from '../../vfs/streams.js'
+import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
 import { ShareAccess } from '../../wire/constants.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
@@ -434,7 +434,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
  */
 async function streamsOnOpen (ctx: RequestContext, file: VfsFile, key: string, access: number, overwrite: boolean): Promise<void> {
   if ((access & AccessMask.DELETE) !== 0) {
-    for (const s of await listStreams(file)) {
+    for (const s of await streamXattrs(file)) {
       ctx.server.locks.check(streamKey(key, s.name), { access: AccessMask.DELETE, shareAccess: ShareAccess.READ | ShareAccess.WRITE | ShareAccess.DELETE })
     }
   }

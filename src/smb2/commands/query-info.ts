@@ -16,7 +16,7 @@ import type { Open } from '../../session/model.js'
 import { smbPathToRelative, smbPathWithStream } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling, withLast } from '../names.js'
 import { baseOf, parentOf, type Stat, type VfsFile } from '../../vfs/backend.js'
-import { asStream, findStream, listStreams, removeStream, renameStream, splitStreamName, streamKey, type StreamFile } from '../../vfs/streams.js'
+import { asStream, findStream, listStreams, removeStream, renameStream, splitStreamName, streamKey, streamXattrs, type StreamFile } from '../../vfs/streams.js'
 import { pipeQueryInfo } from '../pipes.js'
 import { fileKey } from '../../locking/share-modes.js'
 import type { FileOpen } from '../../locking/store.js'
@@ -323,7 +323,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         // Samba (rename_internals_fsp: file_has_open_streams): a file one of whose streams is open
         // is not renamed (smbtorture smb2.streams.basefile-rename-with-open-stream).
         if (tree.share?.streams === true && open.shareModeKey !== undefined) {
-          for (const s of await listStreams(file)) {
+          for (const s of await streamXattrs(file)) {
             if (server.locks.openCount(streamKey(open.shareModeKey, s.name)) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, `rename of ${open.path}: its stream ${s.name} is open`)
           }
         }
