@@ -1,6 +1,6 @@
 // Alternate data streams (MS-FSCC 2.1.4 / 2.4.43, MS-FSA 2.1.5.1 streams), kept as Samba's
-// vfs_streams_xattr keeps them, so a share moves between Samba, ksmbd (`streams = yes`, the
-// same layout) and smbts with its streams intact:
+// vfs_streams_xattr keeps them, so a share's streams move between Samba and smbts intact (ksmbd
+// names its stream xattrs the same way; whether its values end in the NUL below is not checked):
 //
 //   one user xattr per named $DATA stream, on the base file (or directory), named
 //     user.DosStream.<stream name>:$DATA
