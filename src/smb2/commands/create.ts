@@ -486,6 +486,7 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
       const special = specialFileType(existing)
       if (special !== undefined) throw new NtStatusError(NtStatus.IO_REPARSE_TAG_NOT_HANDLED, `${rel}: a ${special}`)
       if (!existing.isDirectory && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY) && (writeData || overwrite)) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
+      if ((req.createOptions & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
       if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
       // smbtorture smb2.streams.delete: a stream of a file pending deletion is not opened by name.
       if (ctx.server.locks.isDeletePending(fileKey(tree.shareName, existing.indexNumber))) throw new NtStatusError(NtStatus.DELETE_PENDING)
