@@ -4,11 +4,13 @@
 // memory and posix backends.
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memoryBackend } from '../../../src/vfs/memory.js'
 import { posixBackend } from '../../../src/vfs/posix.js'
+import { posixUringBackend } from '../../../src/vfs/posix-uring.js'
+import { Ring, ringUnavailableReason } from '../../../src/io/ring.js'
 import { nativeAvailable } from '../../../src/io/native.js'
 import type { ShareFs, VfsFile } from '../../../src/vfs/backend.js'
 import {
@@ -130,6 +132,30 @@ t.test('stream operations on the posix backend', { skip: !nativeAvailable && 'no
   const fs = await posixBackend.openShare(dir, { followSymlinks: false, inline: { mode: 'no' } })
   t.teardown(async () => { await fs.close(); rmSync(dir, { recursive: true, force: true }) })
   await streamOps(t, fs)
+})
+
+const ringSkip = nativeAvailable ? await ringUnavailableReason() : 'no native addon'
+
+t.test('stream operations on the posix-uring backend (xattr reads and writes on the ring)', { skip: ringSkip ?? false }, async t => {
+  // tmpfs, where a value may be larger than one page: the ring's read retries with 64 KiB.
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'smbts-streams-ring-'))
+  const ring = Ring.create(64)
+  const fs = await posixUringBackend(ring).openShare(dir, { followSymlinks: false, inline: { mode: 'no' } })
+  t.teardown(async () => { await fs.close(); await ring.close(); rmSync(dir, { recursive: true, force: true }) })
+  await streamOps(t, fs)
+  const f = await fs.open('big.txt', { write: true, create: 'new', mode: 0o644 })
+  t.teardown(() => f.close().catch(() => {}))
+  const s = new StreamFile(f, await createStream(f, 'big'), 'big', 'kb')
+  const data = Buffer.alloc(10000, 7)
+  try {
+    await s.write(data, 0, data.length, 0)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') { t.comment('this file system keeps no 10 KB xattr value'); return }
+    throw e
+  }
+  const back = Buffer.alloc(12000)
+  t.equal(await s.read(back, 0, back.length, 0), 10000, 'a value past the first 4 KiB read')
+  t.same(back.subarray(0, 10000), data)
 })
 
 t.test('Samba\'s layout on disk, both ways (setfattr/getfattr, not our code)', { skip: (!nativeAvailable && 'no native addon') || (!hasTools && 'no setfattr/getfattr (package attr)') }, async t => {
