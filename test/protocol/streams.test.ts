@@ -151,6 +151,25 @@ t.test('a renamed stream\'s open keeps its share mode under the new name', async
   t.equal((await c.create('r.txt:new', { share: 7, disposition: Disposition.OPEN })).status, 0, 'free once closed')
 })
 
+t.test('a stream renamed onto an empty file\'s ::$DATA becomes the file\'s data; the open is then the file\'s', async t => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  srv.files.write('full.txt', 'x')
+  const f = fileIdOf(await c.create('full.txt:s', { share: 7, disposition: Disposition.CREATE }))
+  t.equal((await c.setInfo(f, FILE_INFO, FileRenameInformation, renameInfo('::$DATA', true))).status, Status.INVALID_PARAMETER, 'not onto a file with data')
+  await c.close(f)
+  const e = fileIdOf(await c.create('empty.txt:s', { share: 0, disposition: Disposition.CREATE }))
+  await c.write(e, 0, Buffer.from('moved'))
+  t.equal((await c.setInfo(e, FILE_INFO, FileRenameInformation, renameInfo('::$DATA', false))).status, Status.OBJECT_NAME_COLLISION, 'only when replacing')
+  t.equal((await c.setInfo(e, FILE_INFO, FileRenameInformation, renameInfo('::$DATA', true))).status, 0)
+  t.same(srv.files.read('empty.txt'), Buffer.from('moved'), 'the file holds the stream\'s data')
+  t.same(streams(outputBuffer(await c.queryInfo(e, FILE_INFO, FileStreamInformation))), [['::$DATA', 5]], 'the stream is gone')
+  t.equal((await c.create('empty.txt', { share: 7, disposition: Disposition.OPEN })).status, Status.SHARING_VIOLATION, 'the open (sharing nothing) is the file\'s now')
+  t.equal((await c.create('empty.txt:s', { share: 7, disposition: Disposition.CREATE })).status, 0, 'and no longer holds the stream\'s name')
+  await c.close(e)
+})
+
 t.test('a share with streams = no refuses stream names', async t => {
   const srv = memServer({ shareLines: ['streams = no'] })
   t.teardown(srv.cleanup)

@@ -117,17 +117,40 @@ async function renameStreamOntoFile (ctx: RequestContext, open: Open, stream: St
   const size = Number((await stream.stat()).endOfFile)
   const data = Buffer.alloc(size)
   const n = await stream.read(data, 0, size, 0)
+  // From here the open is an open of the file: registered on the file's record first (its share
+  // mode against the file's other opens; no oplock), so a conflict there stops the rename.
+  const locks = ctx.server.locks
+  const shadow = open.baseOpen
+  const next = shadow === undefined
+    ? undefined
+    : locks.addOpen(shadow.key, { access: open.grantedAccess, shareAccess: open.shareAccess }, oplockHolder(ctx.conn, open), { requested: 0, eligible: false, level2: false })
   let file: VfsFile
-  try { file = await tree.fs!.open(open.path, { write: true }) } catch (e) { throw ntStatusErrorFromErrno(e, undefined, open.path) }
+  try {
+    file = await tree.fs!.open(open.path, { write: true })
+  } catch (e) {
+    if (next !== undefined) { locks.beginClose(next, false); locks.closed(next) }
+    throw ntStatusErrorFromErrno(e, undefined, open.path)
+  }
   try {
     let done = 0
     while (done < n) done += await file.write(data, done, n - done, done)
     await removeStream(stream.base, stream.xattr)
   } catch (e) {
     await file.close().catch(() => {})
+    if (next !== undefined) { locks.beginClose(next, false); locks.closed(next) }
     throw ntStatusErrorFromErrno(e, undefined, open.path)
   }
   if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} onto the file's unnamed stream`)
+  if (next !== undefined && open.oplock !== undefined) {
+    // The stream's entry and its entry-as-an-open-of-the-file go; the file's own replaces them.
+    locks.beginClose(open.oplock, false)
+    locks.closed(open.oplock)
+    locks.beginClose(shadow!, false)
+    locks.closed(shadow!)
+    open.oplock = next
+    open.shareModeKey = next.key
+    open.baseOpen = undefined
+  }
   open.file = file
   open.stream = undefined
   await stream.close().catch(() => {})
