@@ -224,6 +224,7 @@ function notDir (what: string): Error {
 /**
  * Read-modify-writes of one stream in this process, one at a time: a write is a getxattr, a
  * change and a setxattr, and two at once would lose one. Keyed by the stream's locking-store key.
+ * (Across worker processes the StreamFile's `exclusive` does the same.)
  */
 const busy = new Map<string, Promise<unknown>>()
 async function serially<T> (key: string, f: () => Promise<T>): Promise<T> {
@@ -241,10 +242,22 @@ async function serially<T> (key: string, f: () => Promise<T>): Promise<T> {
  * base file (or directory) this handle owns and closes. Reads and writes copy through the value
  * (at most 64 KiB); everything else (times, attributes, security) is the base file's.
  */
+/** Runs `f` holding a lock every process serving the share respects (the locking store's). */
+export type Exclusive = <T>(f: () => Promise<T>) => Promise<T>
+
 export class StreamFile implements VfsFile {
   readonly isDirectory = false
   readonly isStream = true
-  constructor (readonly base: VfsFile, public xattr: string, public name: string, private readonly key: string) {}
+  /**
+   * `key`: the stream's locking-store key; `exclusive`: how a read-modify-write of the value keeps
+   * other processes' out (worker processes), none in tests of the backend alone.
+   */
+  constructor (readonly base: VfsFile, public xattr: string, public name: string, private readonly key: string,
+    private readonly exclusive?: Exclusive) {}
+
+  private async rmw<T> (f: () => Promise<T>): Promise<T> {
+    return await serially(this.key, async () => this.exclusive !== undefined ? await this.exclusive(f) : await f())
+  }
 
   private async data (): Promise<Buffer> {
     const v = await xattrCalls(this.base).getXattr(this.xattr)
@@ -261,7 +274,7 @@ export class StreamFile implements VfsFile {
 
   async write (buf: Buffer, off: number, len: number, position: number): Promise<number> {
     if (position + len >= STREAM_VALUE_LIMIT) throw tooLarge(`write of ${len} bytes at ${position}`)
-    return await serially(this.key, async () => {
+    return await this.rmw(async () => {
       const d = await this.data()
       const v = encodeStreamValue(d, Math.max(d.length, position + len))
       buf.copy(v, position, off, off + len)
@@ -272,7 +285,7 @@ export class StreamFile implements VfsFile {
 
   async truncate (length: number): Promise<void> {
     if (length >= STREAM_VALUE_LIMIT) throw tooLarge(`end of file ${length}`)
-    await serially(this.key, async () => {
+    await this.rmw(async () => {
       const d = await this.data()
       if (d.length === length) return
       await xattrCalls(this.base).setXattr(this.xattr, encodeStreamValue(d, length), 'replace')

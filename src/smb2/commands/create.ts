@@ -533,7 +533,13 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
       } else {
         action = CreateAction.OPENED
       }
-      const file = new StreamFile(base, found.xattr, found.name, key)
+      // A write is a read-modify-write of the value: one at a time across worker processes too.
+      const locks = ctx.server.locks
+      const exclusive = async <T>(f: () => Promise<T>): Promise<T> => {
+        const unlock = await locks.lockName(`stream-io\0${key}`)
+        try { return await f() } finally { unlock() }
+      }
+      const file = new StreamFile(base, found.xattr, found.name, key, exclusive)
       let info: Stat
       try { info = await file.stat() } catch (e) { throw ntStatusErrorFromErrno(e, undefined, rel) }
       keep = true

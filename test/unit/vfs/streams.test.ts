@@ -186,6 +186,34 @@ t.test('Samba\'s layout on disk, both ways (setfattr/getfattr, not our code)', {
   t.match(got.stdout, `user.DosStream.Zone.Identifier:$DATA=0x${Buffer.from('[ZoneTransfer]\0').toString('hex')}`, 'data and one NUL, under Samba\'s name')
 })
 
+t.test('writes of one stream through two handles at once: none lost, each under the cross-process lock', async t => {
+  const backend = memoryBackend()
+  backend.tree('/mem/share')
+  const fs = await backend.openShare('/mem/share', { followSymlinks: false })
+  t.teardown(() => fs.close())
+  const f = await fs.open('c.txt', { write: true, create: 'new', mode: 0o644 })
+  const x = await createStream(f, 's')
+  let held = 0
+  let most = 0
+  let calls = 0
+  const exclusive = async <T>(fn: () => Promise<T>): Promise<T> => {
+    calls++
+    held++
+    most = Math.max(most, held)
+    try { return await fn() } finally { held-- }
+  }
+  const a = new StreamFile(await fs.open('c.txt', { write: false }), x, 's', 'same', exclusive)
+  const b = new StreamFile(await fs.open('c.txt', { write: false }), x, 's', 'same', exclusive)
+  await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).write(Buffer.from([65 + i]), 0, 1, i)))
+  const out = Buffer.alloc(32)
+  t.equal(out.subarray(0, await a.read(out, 0, 32, 0)).toString(), 'ABCDEFGHIJKLMNOPQRST', 'every write landed')
+  t.equal(calls, 20, 'each under the lock')
+  t.equal(most, 1, 'one at a time')
+  await a.close()
+  await b.close()
+  await f.close()
+})
+
 t.test('StreamFile is not a directory and lends no descriptor', async t => {
   const backend = memoryBackend()
   backend.tree('/mem/share')
