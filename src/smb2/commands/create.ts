@@ -5,7 +5,7 @@
 import type { RequestContext, Related, Reply } from '../context.js'
 import {
   AccessMask, CreateAction, CreateDisposition, CreateOptions, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
-  FILE_GENERIC_WRITE, WRITE_ACCESS_MASK,
+  FILE_GENERIC_WRITE, ShareAccess, WRITE_ACCESS_MASK,
 } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
@@ -21,7 +21,6 @@ import { oplockHolder } from './oplock-break.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
-import { ShareAccess } from '../../wire/constants.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
@@ -145,7 +144,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   const share = tree.share!
   // MS-FSA 2.1.5.1: a stream is never a directory (`dir::$DATA` included).
   if (stream !== undefined && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY, 'a stream with FILE_DIRECTORY_FILE')
-  if (stream !== undefined && stream !== '') return await openNamedStream(ctx, related, flight, asGiven, stream, access)
+  if (stream !== undefined && stream !== '') return await openNamedStream(ctx, related, flight, req, asGiven, stream, access)
   let action: number
   let file: VfsFile
   /** The DOS attributes the new or overwritten file gets (MS-FSA 2.1.5.1.2.1), set once it is open. */
@@ -450,11 +449,11 @@ async function streamsOnOpen (ctx: RequestContext, file: VfsFile, key: string, a
  * it is missing; the stream is found ignoring case; it is a separate object for share modes and
  * oplocks (its own record in the locking store); a base file pending deletion refuses it.
  */
-async function openNamedStream (ctx: RequestContext, related: Related | undefined, flight: Flight, asGiven: string, stream: string, access: number): Promise<Reply> {
+async function openNamedStream (ctx: RequestContext, related: Related | undefined, flight: Flight, req: CreateRequest, asGiven: string, stream: string,
+  access: number): Promise<Reply> {
   const tree = ctx.tree!
   const share = tree.share!
   const fs = tree.fs!
-  const req = decodeCreateRequest(ctx.msg)
   const disp = req.createDisposition
   const readOnlyShare = (tree.maximalAccess & AccessMask.FILE_WRITE_DATA) === 0
   const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
