@@ -59,6 +59,9 @@ export interface ShareConfig {
   hideDotFiles: boolean
   /** DOS attributes and CreationTime/ChangeTime are kept in the user.smbts.dos xattr. */
   storeDosAttributes: boolean
+  /** Alternate data streams (`file:stream`), kept in user.DosStream.* xattrs as Samba's
+   *  streams_xattr keeps them (src/vfs/streams.ts); `streams = no` refuses stream names. */
+  streams: boolean
   /** smbts: opens, stats and closes a local file system answers from memory run on the server's
    *  thread (src/vfs/inline.ts); `inline metadata = no` sends them all to io_uring/the threadpool. */
   inlineMetadata: boolean
@@ -317,6 +320,7 @@ function buildShare (
     oplocks: bool(slots, 'oplocks'),
     hideDotFiles: bool(slots, 'hide dot files'),
     storeDosAttributes: bool(slots, 'store dos attributes'),
+    streams: bool(slots, 'streams'),
     inlineMetadata: bool(slots, 'inline metadata'),
     level2Oplocks: bool(slots, 'level2 oplocks'),
     caseSensitive: str(slots, 'case sensitive') === 'yes',

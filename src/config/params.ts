@@ -233,7 +233,9 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   s({ name: 'max connections', type: 'size', default: '128', min: 0, max: 65536 }),
   s({ name: 'crossmnt', type: 'bool', default: 'yes' }),
   s({ name: 'smb3 encryption', type: 'enum', default: '', values: ENCRYPTION_VALUES, aliases: ['server smb encrypt', 'smb encrypt'] }),
-  s({ name: 'streams', type: 'bool', default: 'no' }),
+  // ksmbd's: alternate data streams in user.DosStream.* xattrs (Samba's streams_xattr layout). On
+  // by default here (ksmbd's default is no): `streams = no` refuses stream names.
+  s({ name: 'streams', type: 'bool', default: 'yes' }),
   s({ name: 'acl xattr', type: 'bool', default: 'no' })
 ]
 

@@ -866,7 +866,9 @@ function decide (r: FileRec, req: GrantRequest, othersInFlight: boolean): Oplock
   const q = req.requested
   if (!req.eligible || (q !== OplockLevel.II && q !== OplockLevel.EXCLUSIVE && q !== OplockLevel.BATCH)) return OplockLevel.NONE
   if (othersInFlight) return OplockLevel.NONE
-  if (r.opens.length === 0) return q as OplockLevel
+  // An entry with no access is a stream's open registered on its file (create.ts): oplocks are
+  // per stream (MS-FSA 2.1.5.17), so it holds no grant on the file back.
+  if (!r.opens.some(o => o.access !== 0)) return q as OplockLevel
   for (const o of r.opens) {
     if (o.state !== OplockState.None && exclusiveLevel(o.level)) return OplockLevel.NONE
   }

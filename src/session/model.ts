@@ -100,8 +100,12 @@ export class Open {
   position = 0n
   mode = 0
   deleteOnClose = false
-  /** Key of this file in the locking store. */
+  /** Key of this file in the locking store (a stream's own, streams.ts streamKey). */
   shareModeKey?: string
+  /** The named stream this open is of (its name as stored), undefined for the file itself. */
+  stream?: string
+  /** A stream's open as an open of its file too (create.ts register): released at close. */
+  baseOpen?: FileOpen
   dirCursor?: DirCursor
   /** This open in the locking store (its share mode; its oplock, MS-SMB2 3.3.1.10). */
   oplock?: FileOpen
@@ -123,7 +127,7 @@ export class Open {
     readonly fileId: { persistent: bigint, volatile: bigint },
     readonly tree: TreeConnect,
     public path: string, // share-relative, '/'-separated, '' = the share root
-    readonly file: VfsFile | undefined,
+    public file: VfsFile | undefined, // replaced only when a stream is renamed onto the file's unnamed stream
     readonly grantedAccess: number,
     readonly shareAccess: number,
     readonly createOptions: number,

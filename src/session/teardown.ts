@@ -4,6 +4,7 @@ import type { ServerState } from './server-state.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { SessionState, type Open, type Session, type TreeConnect } from '../session/model.js'
+import { asStream, removeStream } from '../vfs/streams.js'
 
 export async function closeOpen (server: ServerState, open: Open): Promise<void> {
   if (!open.alive) return
@@ -25,9 +26,36 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
     // the file was closed and, when it was the last open with delete on close, deleted.
     if (held !== undefined) server.locks.closed(held)
   }
+  const base = open.baseOpen
+  if (base !== undefined) {
+    // A stream's open was an open of its file too: the file, deleted while the stream was open,
+    // goes when the last of them closes.
+    const d = server.locks.beginClose(base, false)
+    try {
+      if (d.deleteNow && open.tree.fs !== undefined) {
+        await open.tree.fs.unlink(open.path, false).catch((e: unknown) => {
+          server.log.warn(`delete on close ${open.tree.shareName}/${open.path} (after its stream): ${(e as Error).message}`)
+        })
+        if (server.log.wants('vfs')) server.log.debug('vfs', `deleted on close: ${open.tree.shareName}/${open.path}, when its last open stream closed`)
+      }
+    } finally {
+      server.locks.closed(base)
+    }
+  }
 }
 
 async function closeFile (server: ServerState, open: Open, deleteNow: boolean): Promise<void> {
+  const stream = asStream(open.file)
+  if (deleteNow && stream !== undefined) {
+    // A stream is deleted through its base file's descriptor, before it is closed: its xattr goes.
+    try {
+      await removeStream(stream.base, stream.xattr)
+      if (server.log.wants('vfs')) server.log.debug('vfs', `deleted on close: ${open.tree.shareName}/${open.path}:${stream.name}`)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENODATA') server.log.warn(`delete on close ${open.tree.shareName}/${open.path}:${stream.name}: ${(e as Error).message}`)
+    }
+    deleteNow = false
+  }
   try {
     await open.file?.close()
   } catch (e) {

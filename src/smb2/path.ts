@@ -2,6 +2,7 @@
 // kernel's (openat2 RESOLVE_BENEATH) — this check only gives Windows' answers to Windows' names.
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
+import { splitStreamName } from '../vfs/streams.js'
 
 // MS-FSCC 2.1.5.2: characters never valid in a file name component (":" would name a stream).
 // eslint-disable-next-line no-control-regex -- the control characters are what it refuses
@@ -25,4 +26,20 @@ export function smbPathToRelative (name: string): string {
     if (Buffer.byteLength(p, 'utf8') > 255) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'component longer than 255 bytes')
   }
   return parts.filter(p => p !== '').join('/')
+}
+
+/**
+ * A CREATE name that may end in a stream part (`dir\file.txt:stream:$DATA`, streams.ts
+ * splitStreamName): the file's share-relative path and the stream (undefined: none; '': the
+ * unnamed `::$DATA`). Only the last component may name a stream; a ':' anywhere before it, or in
+ * the file part, is OBJECT_NAME_INVALID as before.
+ */
+export function smbPathWithStream (name: string): { rel: string, stream?: string } {
+  const cut = name.lastIndexOf('\\') + 1
+  const last = name.slice(cut)
+  if (!last.includes(':')) return { rel: smbPathToRelative(name) }
+  const { file, stream } = splitStreamName(last)
+  // `:stream` of the share root (a name that is only the stream part) names the root directory.
+  if (file === '' && cut > 0) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'stream of an empty file name')
+  return { rel: smbPathToRelative(name.slice(0, cut) + file), stream }
 }

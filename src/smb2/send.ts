@@ -225,14 +225,16 @@ export function encodeResponses (msgs: OutMessage[]): Buffer[] {
     const bodyLen = m.reply.body.length
     const payloadLen = m.reply.payload?.length ?? 0
     const len = SMB2_HEADER_SIZE + bodyLen + payloadLen
-    const padded = last ? len : (len + 7) & ~7
+    // In a compound every response is padded to 8 bytes, the last one too (as Samba's
+    // smbd_smb2_request_reply does; smbtorture smb2.compound.compound-padding); a lone one is not.
+    const padded = last && msgs.length === 1 ? len : (len + 7) & ~7
     m.hdr.nextCommand = last ? 0 : padded
     let parts: Buffer[]
     if (payloadLen > 0 && last) {
       const head = Buffer.allocUnsafe(SMB2_HEADER_SIZE + bodyLen)
       encodeHeader(m.hdr, head, 0)
       m.reply.body.copy(head, SMB2_HEADER_SIZE)
-      parts = [head, m.reply.payload!]
+      parts = padded > len ? [head, m.reply.payload!, zeroed(padded - len)] : [head, m.reply.payload!]
     } else {
       const whole = zeroed(padded)
       encodeHeader(m.hdr, whole, 0)

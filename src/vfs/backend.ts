@@ -118,6 +118,18 @@ export interface VfsFile {
   getSecurityDescriptor (): Promise<SecurityDescriptor | undefined>
   /** Stores `sd` (self-relative) as this file's descriptor; errno errors (EOPNOTSUPP: no user xattrs). */
   setSecurityDescriptor (sd: Buffer): Promise<void>
+  /**
+   * The file's user xattrs, where alternate data streams live (streams.ts): one value, undefined
+   * when the file has none of that name (ENODATA); errno errors otherwise (EOPNOTSUPP: the file
+   * system keeps no user xattrs).
+   */
+  getXattr? (name: string): Promise<Buffer | undefined>
+  /** Sets one; `create`: EEXIST when it exists, `replace`: ENODATA when it does not. */
+  setXattr? (name: string, value: Buffer, flags?: 'create' | 'replace'): Promise<void>
+  /** The names of the file's xattrs (every namespace the caller may see). */
+  listXattrs? (): Promise<string[]>
+  /** Removes one (ENODATA when there is none). */
+  removeXattr? (name: string): Promise<void>
   /** Every entry of a directory, '.' and '..' included, each with its (lstat) info. */
   readdir (): Promise<DirEntry[]>
   /** lstat of one entry of this directory, by name (ENOENT once it is gone). */

@@ -19,12 +19,15 @@
 // - EAGAIN/EWOULDBLOCK (a non-blocking fcntl lock) → FILE_LOCK_CONFLICT.
 // - SMBTS_ERR_SPECIAL_FILE (backend.ts: a FIFO, device or socket the backend refused to open) →
 //   IO_REPARSE_TAG_NOT_HANDLED, Samba's answer for a file that is neither a file nor a directory.
+// - SMBTS_ERR_STREAM_TOO_LARGE (streams.ts: a stream would outgrow an xattr value) →
+//   FILE_SYSTEM_LIMITATION, what Samba answers for a stream write past its xattr (smb2_write.c).
 // - Unknown errno → UNSUCCESSFUL (the generic failure, as Samba's default); something that is
 //   not an errno error at all → INTERNAL_ERROR (a bug, not an I/O condition).
 import { constants as osConstants } from 'node:os'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { SPECIAL_FILE_CODE } from './backend.js'
+import { STREAM_TOO_LARGE_CODE } from './streams.js'
 
 export const ERRNO_TO_NTSTATUS: Readonly<Record<string, number>> = Object.freeze({
   EPERM: NtStatus.ACCESS_DENIED,
@@ -94,7 +97,9 @@ export function ntStatusFromErrno (err: unknown): number {
   if (err instanceof NtStatusError) return err.status
   const code = errnoCode(err)
   if (code === undefined) {
-    return (err as ErrnoLike | null)?.code === SPECIAL_FILE_CODE ? NtStatus.IO_REPARSE_TAG_NOT_HANDLED : NtStatus.INTERNAL_ERROR
+    const own = (err as ErrnoLike | null)?.code
+    if (own === STREAM_TOO_LARGE_CODE) return NtStatus.FILE_SYSTEM_LIMITATION
+    return own === SPECIAL_FILE_CODE ? NtStatus.IO_REPARSE_TAG_NOT_HANDLED : NtStatus.INTERNAL_ERROR
   }
   return ERRNO_TO_NTSTATUS[code] ?? NtStatus.UNSUCCESSFUL
 }

@@ -542,6 +542,30 @@ class MemoryFile implements VfsFile {
     node.touchMeta()
   }
 
+  async getXattr (name: string): Promise<Buffer | undefined> {
+    const v = this.live('fgetxattr').xattrs.get(name)
+    return v === undefined ? undefined : Buffer.from(v)
+  }
+
+  async setXattr (name: string, value: Buffer, flags?: 'create' | 'replace'): Promise<void> {
+    const node = this.live('fsetxattr')
+    if (value.length > XATTR_SIZE_MAX) throw errnoError('E2BIG', 'fsetxattr')
+    if (flags === 'create' && node.xattrs.has(name)) throw errnoError('EEXIST', 'fsetxattr')
+    if (flags === 'replace' && !node.xattrs.has(name)) throw errnoError('ENODATA', 'fsetxattr')
+    node.xattrs.set(name, Buffer.from(value))
+    node.touchMeta()
+  }
+
+  async listXattrs (): Promise<string[]> {
+    return [...this.live('flistxattr').xattrs.keys()]
+  }
+
+  async removeXattr (name: string): Promise<void> {
+    const node = this.live('fremovexattr')
+    if (!node.xattrs.delete(name)) throw errnoError('ENODATA', 'fremovexattr')
+    node.touchMeta()
+  }
+
   async readdir (): Promise<DirEntry[]> {
     const node = this.live('getdents')
     if (node.entries === undefined) throw errnoError('ENOTDIR', 'getdents')

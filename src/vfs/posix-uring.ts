@@ -49,6 +49,26 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
     return writeNow?.(buf, off, len, position) ?? await ringWrite(buf, off, len, position)
   }
   f.sync = (dataOnly) => track(ring.fsync(fd, dataOnly))
+  // The stream calls (streams.ts) that run on every stream READ and WRITE: on the ring too.
+  f.getXattr = async (name) => {
+    // Most streams are small (Zone.Identifier, AFP_AfpInfo): a page first, the most an xattr can
+    // be when that is too small (ERANGE).
+    for (const size of [XATTR_SMALL, XATTR_VALUE_MAX]) {
+      const value = Buffer.allocUnsafe(size)
+      try {
+        return value.subarray(0, await track(ring.fgetxattr(fd, name, value)))
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        if (code === 'ENODATA') return undefined
+        if (code !== 'ERANGE' || size === XATTR_VALUE_MAX) throw e
+      }
+    }
+    return undefined
+  }
+  f.setXattr = async (name, value, flags) => {
+    const c = native.constants
+    await track(ring.fsetxattr(fd, name, value, 0, value.length, flags === 'create' ? c.XATTR_CREATE : flags === 'replace' ? c.XATTR_REPLACE : 0))
+  }
   f.close = async () => {
     closing = true
     if (inflight > 0) await new Promise<void>((resolve) => { idle.push(resolve) })
@@ -56,6 +76,11 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
   }
   return f
 }
+
+/** Linux's XATTR_SIZE_MAX: no xattr value is longer. */
+const XATTR_VALUE_MAX = 64 * 1024
+/** The first try at an xattr value. */
+const XATTR_SMALL = 4096
 
 /** The most a DOS record xattr may be (native.statxXattr's limit too). */
 const XATTR_MAX = 256

@@ -302,6 +302,30 @@ class PosixFile implements VfsFile {
     await this.op(async () => { await native.fsetxattr(this.fd, NTACL_XATTR_NAME, encodeNtAclRecord(sd), 0) })
   }
 
+  async getXattr (name: string): Promise<Buffer | undefined> {
+    return await this.op(async () => {
+      try {
+        return await native.fgetxattr(this.fd, name)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENODATA') return undefined
+        throw e
+      }
+    })
+  }
+
+  async setXattr (name: string, value: Buffer, flags?: 'create' | 'replace'): Promise<void> {
+    const c = native.constants
+    await this.op(async () => { await native.fsetxattr(this.fd, name, value, flags === 'create' ? c.XATTR_CREATE : flags === 'replace' ? c.XATTR_REPLACE : 0) })
+  }
+
+  async listXattrs (): Promise<string[]> {
+    return await this.op(async () => await native.flistxattr(this.fd))
+  }
+
+  async removeXattr (name: string): Promise<void> {
+    await this.op(async () => { await native.fremovexattr(this.fd, name) })
+  }
+
   async readdir (): Promise<DirEntry[]> {
     return await this.op(async () => {
       // The names, then every entry's statx and DOS record in one threadpool job (not one per entry).

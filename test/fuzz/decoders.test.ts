@@ -28,6 +28,8 @@ import {
 import { encodeSid, parseSid, type Sid } from '../../src/wire/dtyp/sid.js'
 import { decodeSetFileInfo, encodeFileFullEaInformation, decodeFileFullEaInformation } from '../../src/wire/fscc/set-info.js'
 import { FileInformationClass } from '../../src/wire/fscc/constants.js'
+import { smbPathWithStream } from '../../src/smb2/path.js'
+import { decodeStreamValue, splitStreamName, streamNameOfXattr, streamXattrName } from '../../src/vfs/streams.js'
 import {
   decodeBind, decodeBindAck, decodeCommonHeader, decodeRequest, encodeBind, encodeBindAck, encodeRequest, RpcPduError,
   NDR20, PType,
@@ -457,6 +459,43 @@ target({
     run(c, buf, () => decodeSetFileInfo(input[0], buf))
     const eas = run(c, buf, () => decodeFileFullEaInformation(buf))
     if (eas !== undefined) for (const e of eas) must(e.value.length <= buf.length && e.name.length > 0, 'EA outside the buffer')
+  },
+})
+
+// ------------------------------------------------------------------ stream names (src/vfs/streams.ts, src/smb2/path.ts)
+
+// A CREATE name as UTF-16LE: path components, a stream part with or without a type, and the
+// characters stream names may or may not hold.
+const streamNameArb = fc.tuple(
+  fc.array(fc.constantFrom('dir', 'a.txt', 'x*y', '', '.', '..', 'f:g', 'é'), { maxLength: 3 }),
+  fc.constantFrom('file', 'b.dat', '', 'c:d'),
+  fc.option(fc.string({ maxLength: 300 }), { nil: undefined }),
+  fc.option(fc.constantFrom('$DATA', '$data', '$FOO', '', '$INDEX_ALLOCATION', 'x:y'), { nil: undefined })
+).map(([dirs, file, stream, type]) => {
+  const last = file + (stream === undefined ? '' : ':' + stream + (type === undefined ? '' : ':' + type))
+  return u16s([...dirs, last].join('\\'))
+})
+target({
+  name: 'streams.splitStreamName/smbPathWithStream/streamNameOfXattr',
+  valid: streamNameArb,
+  check (input) {
+    const c: Contract = { errors: [NtStatusError] }
+    const name = input.subarray(0, input.length & ~1).toString('utf16le')
+    const r = run(c, input, () => smbPathWithStream(name))
+    if (r !== undefined) {
+      must(!r.rel.includes(':') && !r.rel.includes('\\'), 'a path component kept a colon or backslash')
+      if (r.stream !== undefined && r.stream !== '') {
+        must(!/[\\/:\0]/.test(r.stream), 'a stream name kept a separator')
+        // What is stored is what is listed back: the xattr name round-trips.
+        must(streamNameOfXattr(streamXattrName(r.stream)) === r.stream, 'stream name does not round-trip through its xattr name')
+      }
+    }
+    const split = run(c, input, () => splitStreamName(name))
+    if (split !== undefined) must(!split.file.includes(':'), 'file part kept a colon')
+    // Any xattr name or value a file may carry (written by anyone) decodes without throwing.
+    run({ errors: [] }, input, () => streamNameOfXattr(input.toString('latin1')))
+    const v = run({ errors: [] }, input, () => decodeStreamValue(input))
+    must(v !== undefined && v.length === Math.max(0, input.length - 1), 'stream value length')
   },
 })
 

@@ -20,8 +20,8 @@ export interface TortureEntry { name: string, options: string[], reason: string,
 
 /**
  * One smbtorture test name per line; `#` starts a comment; names may contain spaces. Options for
- * that one test follow ` :: `, separated by spaces (`smb2.read.position :: --option=torture:windows=true`);
- * a reason (the knownfail list's) follows ` -- ` at the end of the line.
+ * that one test follow ` :: `, separated by spaces (`smb2.read.position :: --option=torture:windows=true`;
+ * `share=NAME` runs it against share NAME, not `share`); a reason (the knownfail list's) follows ` -- ` at the end of the line.
  */
 export function parseList (text: string): TortureEntry[] {
   const out: TortureEntry[] = []
@@ -95,14 +95,18 @@ if (have.error !== undefined || have.status !== 0) {
   const inBoth = new Set(passList.map(e => e.name).filter(n => knownfailList.some(k => k.name === n)))
 
   let live: LiveServer
-  t.before(async () => { live = await startLive() })
+  // [nostreams]: a share without alternate data streams, for the tests about such a share
+  // (`:: share=nostreams` on their line).
+  t.before(async () => { live = await startLive({ shares: { nostreams: ['read only = no', 'streams = no'] } }) })
   t.teardown(async () => { await live.stop() })
 
   interface Outcome { passed: boolean, timedOut: boolean, ms: number, code: number | null, v: TortureVerdict, diag: { output: string } }
   const torture = async ({ name, options }: TortureEntry): Promise<Outcome> => {
+    // `share=NAME` among a line's options is the runner's: the share the test runs against.
+    const shareOpt = options.find(o => o.startsWith('share='))
     const args = [
-      '//127.0.0.1/share', '-p', String(live.port), '-U', `${live.user}%${live.password}`,
-      ...options, name,
+      `//127.0.0.1/${shareOpt?.slice(6) ?? 'share'}`, '-p', String(live.port), '-U', `${live.user}%${live.password}`,
+      ...options.filter(o => o !== shareOpt), name,
     ]
     const started = Date.now()
     const r = await run('smbtorture', args, { timeoutMs: PER_TEST_TIMEOUT_MS })

@@ -11,6 +11,8 @@ import { AccessMask } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
+import { asStream } from '../../vfs/streams.js'
+import type { VfsFile } from '../../vfs/backend.js'
 
 /** MS-SMB2 3.3.3 ServerSideCopyMaxNumberofChunks, MaxChunkSize, MaxDataSize (Windows' values). */
 export const COPYCHUNK_LIMITS = { chunks: 256, chunkBytes: 1024 * 1024, totalBytes: 16 * 1024 * 1024 } as const
@@ -99,11 +101,24 @@ export async function copychunk (ctx: RequestContext, input: Buffer, maxOutput: 
     if (source.oplock !== undefined && locks.ioConflict(source.oplock, { off: BigInt(c.src), len: BigInt(c.len) }, false)) return stop(NtStatus.FILE_LOCK_CONFLICT)
     if (target.oplock !== undefined && locks.ioConflict(target.oplock, { off: BigInt(c.dst), len: BigInt(c.len) }, true)) return stop(NtStatus.FILE_LOCK_CONFLICT)
     let n: number
-    try { n = await target.file.copyFrom(source.file, c.src, c.dst, c.len) } catch (e) { return stop(ntStatusErrorFromErrno(e).status) }
+    try {
+      // A stream's data is an xattr value (at most 64 KiB): from one into a file, through a buffer.
+      n = asStream(source.file) !== undefined && asStream(target.file) === undefined
+        ? await copyThroughBuffer(source.file, target.file, c.src, c.dst, c.len)
+        : await target.file.copyFrom(source.file, c.src, c.dst, c.len)
+    } catch (e) { return stop(ntStatusErrorFromErrno(e).status) }
     written += n
     if (n < c.len) return stop(NtStatus.INVALID_VIEW_SIZE) // the source shrank meanwhile
     done++
   }
   ctx.server.log.debug('vfs', `copychunk ${source.tree.shareName}/${source.path} -> ${target.tree.shareName}/${target.path}: ${done} chunks, ${written} bytes`)
   return { status: NtStatus.SUCCESS, output: copychunkResponse(done, 0, written) }
+}
+
+async function copyThroughBuffer (src: VfsFile, dst: VfsFile, srcPos: number, dstPos: number, len: number): Promise<number> {
+  const buf = Buffer.alloc(len)
+  const n = await src.read(buf, 0, len, srcPos)
+  let done = 0
+  while (done < n) done += await dst.write(buf, done, n - done, dstPos + done)
+  return n
 }

@@ -5,14 +5,14 @@
 import type { RequestContext, Related, Reply } from '../context.js'
 import {
   AccessMask, CreateAction, CreateDisposition, CreateOptions, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
-  FILE_GENERIC_WRITE, WRITE_ACCESS_MASK,
+  FILE_GENERIC_WRITE, ShareAccess, WRITE_ACCESS_MASK,
 } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { Open } from '../../session/model.js'
-import { decodeCreateRequest, encodeCreateResponse, type CreateContext } from './create.wire.js'
+import { decodeCreateRequest, encodeCreateResponse, type CreateContext, type CreateRequest } from './create.wire.js'
 import { upcaseName } from '../../vfs/case-fold.js'
-import { smbPathToRelative } from '../path.js'
+import { smbPathWithStream } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling } from '../names.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { baseOf, SPECIAL_FILE_CODE, specialFileType, type Stat, type VfsFile } from '../../vfs/backend.js'
@@ -20,6 +20,7 @@ import { openPipe } from '../pipes.js'
 import { oplockHolder } from './oplock-break.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
 import { fileKey } from '../../locking/share-modes.js'
+import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
@@ -129,7 +130,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // is invalid.
   if (req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
 
-  const asGiven = smbPathToRelative(req.name)
+  const { rel: asGiven, stream } = smbPathWithStream(req.name)
+  // A share without streams knows no stream names (smbtorture smb2.create_no_streams).
+  if (stream !== undefined && !tree.share!.streams) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'this share keeps no streams')
   const access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
   if (access === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
   if ((access & ~tree.maximalAccess & WRITE_ACCESS_MASK) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'write access on a read-only share')
@@ -139,6 +142,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   const fs = tree.fs!
   const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0
   const share = tree.share!
+  // MS-FSA 2.1.5.1: a stream is never a directory (`dir::$DATA` included).
+  if (stream !== undefined && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY, 'a stream with FILE_DIRECTORY_FILE')
+  if (stream !== undefined && stream !== '') return await openNamedStream(ctx, related, flight, req, asGiven, stream, access)
   let action: number
   let file: VfsFile
   /** The DOS attributes the new or overwritten file gets (MS-FSA 2.1.5.1.2.1), set once it is open. */
@@ -201,7 +207,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
         if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: a ${special}, not a file or directory`)
         throw new NtStatusError(NtStatus.IO_REPARSE_TAG_NOT_HANDLED, `${rel}: a ${special}`)
       }
-      if (existing.isDirectory && (opts & CreateOptions.NON_DIRECTORY_FILE)) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
+      if (existing.isDirectory && ((opts & CreateOptions.NON_DIRECTORY_FILE) || stream === '')) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
       if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)
       if (overwrite && existing.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'overwrite of a directory')
       if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
@@ -255,6 +261,14 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
         throw ntStatusErrorFromErrno(e, undefined, rel)
       }
       action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
+      if (share.streams && !existing.isDirectory) {
+        try {
+          await streamsOnOpen(ctx, file, fileKey(tree.shareName, existing.indexNumber), access, overwrite)
+        } catch (e) {
+          await file.close().catch(() => {})
+          throw ntStatusErrorFromErrno(e, undefined, rel)
+        }
+      }
     } else {
       if (req.createDisposition === CreateDisposition.OPEN || req.createDisposition === CreateDisposition.OVERWRITE) {
         throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
@@ -297,13 +311,38 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     info = newAttributes === undefined && file.openStat !== undefined ? file.openStat : await file.stat()
   } catch (e) { await file.close(); throw ntStatusErrorFromErrno(e, undefined, rel) }
 
-  const key = fileKey(tree.shareName, info.indexNumber)
+  return await register(ctx, related, flight, req, { file, rel, info, action, key: fileKey(tree.shareName, info.indexNumber), access })
+}
+
+/** What register() makes an Open of: the file opened, what it is and what the CREATE did. */
+interface Opened {
+  file: VfsFile
+  rel: string
+  info: Stat
+  action: number
+  /** Its record in the locking store (a stream's: streams.ts streamKey). */
+  key: string
+  access: number
+  /** The named stream opened, as stored. */
+  stream?: string
+  /** A stream's: its file's key, where the open is registered too (Open.baseOpen). */
+  baseKey?: string
+}
+
+/** The end of every CREATE of a file or stream: the Open, its share mode and oplock, the reply. */
+async function register (ctx: RequestContext, related: Related | undefined, flight: Flight, req: CreateRequest, o: Opened): Promise<Reply> {
+  const { file, rel, info, action, key, access } = o
+  const tree = ctx.tree!
+  const session = ctx.session!
+  const share = tree.share!
+  const fs = tree.fs!
+  const opts = req.createOptions
   // Teardown safety: a LOGOFF, TREE_DISCONNECT or disconnect that ran while this CREATE awaited
   // the file system has already closed every open of the tree; an open added now would outlive
   // it (an fd and a share-mode entry nobody can close). Undo, and answer as a later lookup would.
   if (!session.alive || !tree.alive) {
     await file.close().catch(() => {})
-    if (action === CreateAction.CREATED && ctx.server.locks.openCount(key) === 0) {
+    if (action === CreateAction.CREATED && o.stream === undefined && ctx.server.locks.openCount(key) === 0) {
       await fs.unlink(rel, info.isDirectory).catch(() => {})
     }
     throw new NtStatusError(session.alive ? NtStatus.NETWORK_NAME_DELETED : NtStatus.USER_SESSION_DELETED, 'torn down while the CREATE ran')
@@ -317,6 +356,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   const granted = (access | (tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES)) >>> 0
   const open = new Open({ persistent: volatile, volatile }, tree, rel, file, granted, req.shareAccess, opts, info.isDirectory)
   open.shareModeKey = key
+  open.stream = o.stream
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
   // The share mode (refused if the file changed since the checks above) and, MS-SMB2 3.3.5.9 /
   // MS-FSA 2.1.5.17, the oplock, decided in the same update against the file's other opens.
@@ -333,6 +373,21 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     throw e
   }
   flight.ticket = undefined
+  if (o.baseKey !== undefined) {
+    // An open of a stream is also an open of its file, as on NTFS (and Samba's base_fsp): an
+    // entry on the file's record that shares everything and asks for no access, so it conflicts
+    // with nothing and takes no oplock, but keeps a file deleted meanwhile DELETE_PENDING until
+    // the stream closes too (smbtorture smb2.streams.delete; teardown.ts deletes it then).
+    try {
+      open.baseOpen = ctx.server.locks.addOpen(o.baseKey, { access: 0, shareAccess: ShareAccess.READ | ShareAccess.WRITE | ShareAccess.DELETE },
+        oplockHolder(ctx.conn, open), { requested: 0, eligible: false, level2: false })
+    } catch (e) {
+      ctx.server.locks.beginClose(open.oplock, false)
+      ctx.server.locks.closed(open.oplock)
+      await file.close()
+      throw e
+    }
+  }
   session.opens.set(volatile, open)
   tree.opens.add(open)
   // MS-SMB2 3.3.5.2.7.2: a CREATE generates the FileId that later related requests of the chain use.
@@ -365,5 +420,136 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       fileId: open.fileId,
       contexts,
     }),
+  }
+}
+
+/**
+ * What opening a file (its unnamed stream) means for its named streams (streams.ts):
+ * - MS-FSA 2.1.5.1.2.1: an open with DELETE access must share with every open of every stream of
+ *   the file (deleting the file deletes them): one that does not share delete is a sharing
+ *   violation (smbtorture smb2.streams.delete; Samba's open_streams_for_delete);
+ * - an overwrite (SUPERSEDE, OVERWRITE, OVERWRITE_IF) replaces the file with one that has only its
+ *   unnamed stream: the named ones go (smb2.streams.create-disposition).
+ */
+async function streamsOnOpen (ctx: RequestContext, file: VfsFile, key: string, access: number, overwrite: boolean): Promise<void> {
+  if ((access & AccessMask.DELETE) !== 0) {
+    for (const s of await streamXattrs(file)) {
+      ctx.server.locks.check(streamKey(key, s.name), { access: AccessMask.DELETE, shareAccess: ShareAccess.READ | ShareAccess.WRITE | ShareAccess.DELETE })
+    }
+  }
+  if (overwrite) {
+    const n = await removeAllStreams(file)
+    if (n > 0 && ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `overwrite removed ${n} stream(s) of ${ctx.tree!.shareName}/${key}`)
+  }
+}
+
+/**
+ * CREATE of a named stream `rel:stream` (MS-FSA 2.1.5.1, streams.ts for the layout): the base
+ * file (or directory) is looked up, and created as an empty file when the disposition creates and
+ * it is missing; the stream is found ignoring case; it is a separate object for share modes and
+ * oplocks (its own record in the locking store); a base file pending deletion refuses it.
+ */
+async function openNamedStream (ctx: RequestContext, related: Related | undefined, flight: Flight, req: CreateRequest, asGiven: string, stream: string,
+  access: number): Promise<Reply> {
+  const tree = ctx.tree!
+  const share = tree.share!
+  const fs = tree.fs!
+  const disp = req.createDisposition
+  const readOnlyShare = (tree.maximalAccess & AccessMask.FILE_WRITE_DATA) === 0
+  const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
+  const overwrite = disp === CreateDisposition.OVERWRITE || disp === CreateDisposition.OVERWRITE_IF || disp === CreateDisposition.SUPERSEDE
+  // The CREATEs of one base name run one at a time: two clients creating `a:s` meet one base file.
+  flight.unlock = await ctx.server.locks.lockName(`${tree.shareName}\0${caseInsensitive(share) ? upcaseName(asGiven) : asGiven}`)
+  for (;;) {
+    const looked = await lookup(ctx, asGiven)
+    const rel = looked.rel
+    const existing = looked.existing
+    let base: VfsFile
+    let baseCreated = false
+    if (existing === undefined) {
+      if (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE) throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
+      if (rel === '') throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+      if (readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
+      // MS-FSA 2.1.5.1.2: a stream of a missing file creates the file, with its unnamed stream empty.
+      const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
+      try {
+        base = await fs.open(rel, { write: false, create: 'new', mode })
+      } catch (e) { throw ntStatusErrorFromErrno(e, 'parent', rel) }
+      baseCreated = true
+      try {
+        await base.setBasicInfo({ fileAttributes: (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE })
+      } catch (e) {
+        ctx.server.log.warn(`${tree.shareName}/${rel}: DOS attributes not stored: ${(e as Error).message}`)
+      }
+    } else {
+      const special = specialFileType(existing)
+      if (special !== undefined) throw new NtStatusError(NtStatus.IO_REPARSE_TAG_NOT_HANDLED, `${rel}: a ${special}`)
+      if (!existing.isDirectory && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY) && (writeData || overwrite)) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'read-only file')
+      if ((req.createOptions & CreateOptions.DELETE_ON_CLOSE) && (existing.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE)
+      if (overwrite && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+      // smbtorture smb2.streams.delete: a stream of a file pending deletion is not opened by name.
+      if (ctx.server.locks.isDeletePending(fileKey(tree.shareName, existing.indexNumber))) throw new NtStatusError(NtStatus.DELETE_PENDING)
+      // The xattr calls need a descriptor, not write access to the data: the base is opened
+      // read-only (a directory too: NTFS and streams_xattr keep streams on directories).
+      try {
+        base = await fs.open(rel, { write: false, directory: existing.isDirectory })
+      } catch (e) { throw ntStatusErrorFromErrno(e, undefined, rel) }
+    }
+    let keep = false
+    try {
+      const st = existing ?? await base.stat()
+      const fkey = fileKey(tree.shareName, st.indexNumber)
+      let found = await findStream(base, stream)
+      if (found !== undefined && disp === CreateDisposition.CREATE) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
+      if (found === undefined && (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE)) throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
+      if (found === undefined && readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
+      const key = streamKey(fkey, found?.name ?? stream)
+      const prepared = await ctx.server.locks.prepareOpen(key, { access, shareAccess: req.shareAccess }, {
+        statOpen: (access & ~STAT_OPEN_ACCESS) === 0,
+        overwrite,
+        level2: share.level2Oplocks,
+      }, () => {
+        if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'CREATE cannot wait here')
+        return ctx.goAsync()
+      })
+      if (prepared === undefined) {
+        const session = ctx.session!
+        if (!session.alive || !tree.alive) throw new NtStatusError(session.alive ? NtStatus.NETWORK_NAME_DELETED : NtStatus.USER_SESSION_DELETED, 'torn down while the CREATE waited')
+        continue // a break was waited for: looked at again (finally closes the base)
+      }
+      flight.ticket = prepared.ticket
+      if (prepared.sharingViolation) throw new NtStatusError(NtStatus.SHARING_VIOLATION)
+      let action: number
+      if (found === undefined) {
+        try {
+          found = { name: stream, xattr: await createStream(base, stream) }
+        } catch (e) { throw ntStatusErrorFromErrno(e, undefined, `${rel}:${stream}`) }
+        action = CreateAction.CREATED
+        if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `created stream ${tree.shareName}/${rel}:${stream}`)
+      } else if (overwrite) {
+        await base.setXattr!(found.xattr, Buffer.alloc(1))
+        action = disp === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : CreateAction.OVERWRITTEN
+      } else {
+        action = CreateAction.OPENED
+      }
+      // A write is a read-modify-write of the value: one at a time across worker processes too.
+      const locks = ctx.server.locks
+      const exclusive = async <T>(f: () => Promise<T>): Promise<T> => {
+        const unlock = await locks.lockName(`stream-io\0${key}`)
+        try { return await f() } finally { unlock() }
+      }
+      const file = new StreamFile(base, found.xattr, found.name, key, exclusive)
+      let info: Stat
+      try { info = await file.stat() } catch (e) { throw ntStatusErrorFromErrno(e, undefined, rel) }
+      keep = true
+      return await register(ctx, related, flight, req, { file, rel, info, action, key, access, stream: found.name, baseKey: fkey })
+    } catch (e) {
+      throw ntStatusErrorFromErrno(e, undefined, `${rel}:${stream}`)
+    } finally {
+      if (!keep) {
+        await base.close().catch(() => {})
+        if (baseCreated) await fs.unlink(rel, false).catch(() => {})
+      }
+    }
   }
 }

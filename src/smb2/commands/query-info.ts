@@ -5,9 +5,9 @@ import { field } from '../context.js'
 import { AccessMask, DirectoryAccessMask, InfoType, ShareAccess } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
-import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY } from '../../wire/fscc/constants.js'
+import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY, FILE_NAMED_STREAMS } from '../../wire/fscc/constants.js'
 import { keepUserSetTimes, setBasicInformation } from './basic-info.js'
-import { queryFileInfo } from '../../wire/fscc/file-info.js'
+import { queryFileInfo, type StreamInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
 import { querySecurityInfo, setSecurityInfo } from './security-info.js'
@@ -16,7 +16,9 @@ import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
 import { caseInsensitive, lookupIgnoringCase, newNameSpelling, withLast } from '../names.js'
 import { baseOf, parentOf } from '../../vfs/backend.js'
+import { streamKey, streamXattrs } from '../../vfs/streams.js'
 import { pipeQueryInfo } from '../pipes.js'
+import { renameOpenStream, streamInfos } from './stream-info.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
@@ -85,9 +87,14 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_READ_DATA | AccessMask.FILE_READ_EA)
       }
       const deletePending = open.shareModeKey !== undefined && ctx.server.locks.isDeletePending(open.shareModeKey)
+      let streams: StreamInfo[] | undefined
+      if (infoClass === C.FileStreamInformation && open.tree.share?.streams === true) {
+        try { streams = await streamInfos(open, st) } catch (e) { throw ntStatusErrorFromErrno(e) }
+      }
       const r = queryFileInfo(infoClass, {
         info: { ...st, deletePending },
-        name: '\\' + open.path.replaceAll('/', '\\'),
+        streams,
+        name: '\\' + open.path.replaceAll('/', '\\') + (open.stream !== undefined ? ':' + open.stream : ''),
         shortName: shortName(open.path.slice(open.path.lastIndexOf('/') + 1)),
         position: open.position,
         mode: open.mode,
@@ -100,7 +107,9 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       try { fs = await open.tree.fs!.statfs() } catch (e) { throw ntStatusErrorFromErrno(e) }
       // The label is the share's (Samba's `volume`), not the local file system's: smbclient's
       // `volume` refuses a reply without one.
-      const r = queryFsInfo(infoClass, { ...fs, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength)
+      // FILE_NAMED_STREAMS where the share keeps streams (MS-FSCC 2.5.1).
+      const fileSystemAttributes = fs.fileSystemAttributes | (open.tree.share?.streams === true ? FILE_NAMED_STREAMS : 0)
+      const r = queryFsInfo(infoClass, { ...fs, fileSystemAttributes, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength)
       return infoResponse(r.status, r.data)
     }
     case InfoType.SECURITY: {
@@ -185,8 +194,19 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       }
       case C.FileRenameInformation: {
         requireAccess(open, AccessMask.DELETE)
+        if (open.stream !== undefined) {
+          await renameOpenStream(ctx, open, req.value.fileName, req.value.replaceIfExists)
+          break
+        }
         const asGiven = smbPathToRelative(req.value.fileName)
         if (asGiven === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
+        // Samba (rename_internals_fsp: file_has_open_streams): a file one of whose streams is open
+        // is not renamed (smbtorture smb2.streams.basefile-rename-with-open-stream).
+        if (tree.share?.streams === true && open.shareModeKey !== undefined) {
+          for (const s of await streamXattrs(file)) {
+            if (server.locks.openCount(streamKey(open.shareModeKey, s.name)) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, `rename of ${open.path}: its stream ${s.name} is open`)
+          }
+        }
         const { target, respell } = await renameTarget(open, asGiven)
         if (target !== open.path) {
           // A rename opens the target's parent directory for adding an entry, sharing read and

@@ -1,0 +1,157 @@
+// The stream side of QUERY_INFO and SET_INFO (MS-FSCC 2.4.43 FileStreamInformation, MS-FSA
+// 2.1.5.15.11.1 stream rename); the layout and the stream opens themselves are src/vfs/streams.ts.
+import type { RequestContext } from '../context.js'
+import { DirectoryAccessMask, OplockLevel, ShareAccess } from '../../wire/constants.js'
+import { NtStatusError } from '../../wire/errors.js'
+import { NtStatus } from '../../wire/ntstatus.js'
+import type { StreamInfo } from '../../wire/fscc/file-info.js'
+import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
+import type { Open } from '../../session/model.js'
+import { smbPathWithStream } from '../path.js'
+import { caseInsensitive } from '../names.js'
+import { parentOf, type Stat, type VfsFile } from '../../vfs/backend.js'
+import { asStream, findStream, listStreams, removeStream, renameStream, splitStreamName, streamKey, type StreamFile } from '../../vfs/streams.js'
+import { fileKey } from '../../locking/share-modes.js'
+import type { FileOpen } from '../../locking/store.js'
+import { OplockState } from '../../locking/oplocks.js'
+import { oplockHolder } from './oplock-break.js'
+
+/**
+ * FileStreamInformation (MS-FSCC 2.4.43) of the file an open is of (the file itself or one of its
+ * streams): `::$DATA` with the file's size (a directory has none), then each named stream.
+ */
+export async function streamInfos (open: Open, st: Stat): Promise<StreamInfo[]> {
+  const stream = asStream(open.file)
+  const base = stream?.base ?? open.file!
+  const baseSt = stream !== undefined ? await base.stat() : st
+  const out: StreamInfo[] = baseSt.isDirectory ? [] : [{ name: '::$DATA', size: baseSt.endOfFile, allocationSize: baseSt.allocationSize }]
+  for (const s of await listStreams(base)) {
+    const size = BigInt(s.size)
+    out.push({ name: `:${s.name}:$DATA`, size, allocationSize: (size + 4095n) & ~4095n })
+  }
+  return out
+}
+
+/**
+ * FileRenameInformation on an open of a named stream (MS-FSA 2.1.5.15.11): the new name is
+ * `:name[:$DATA]`, or the same file's path with a stream part. The stream's value moves to the new
+ * xattr (streams.ts renameStream); an existing target is OBJECT_NAME_COLLISION unless
+ * ReplaceIfExists. A target that is not a stream is INVALID_PARAMETER (Samba: rename_internals_fsp).
+ */
+export async function renameOpenStream (ctx: RequestContext, open: Open, fileName: string, replace: boolean): Promise<void> {
+  const tree = open.tree
+  const stream = asStream(open.file)!
+  let target: string | undefined
+  if (fileName.startsWith(':')) {
+    target = splitStreamName(fileName).stream
+  } else {
+    const to = smbPathWithStream(fileName)
+    // As for a rename of a file: the target's directory is opened for adding an entry, which an
+    // open of it with DELETE access that does not share delete refuses (smb2.streams.rename2).
+    const parent = await tree.fs!.stat(parentOf(to.rel))
+    ctx.server.locks.check(fileKey(tree.shareName, parent.indexNumber), {
+      access: DirectoryAccessMask.FILE_ADD_FILE,
+      shareAccess: ShareAccess.READ | ShareAccess.WRITE,
+    })
+    if (to.stream === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'rename of a stream to a file name')
+    const same = caseInsensitive(tree.share) ? to.rel.toLowerCase() === open.path.toLowerCase() : to.rel === open.path
+    if (!same) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'rename of a stream to another file\'s stream')
+    target = to.stream
+  }
+  if (target === undefined || target === '') {
+    await renameStreamOntoFile(ctx, open, stream, replace)
+    return
+  }
+  // MS-FSA 2.1.5.15.11.1: an existing target is replaced only when asked, and only when empty.
+  const existing = await findStream(stream.base, target)
+  if (existing !== undefined && existing.xattr !== stream.xattr) {
+    if (!replace) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION, `stream ${target} exists`)
+    const size = (await listStreams(stream.base)).find(s => s.xattr === existing.xattr)?.size ?? 0
+    if (size > 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `stream ${target} is not empty`)
+  }
+  // The open moves to the new name's record in the locking store (its share mode, and its oplock
+  // when the new name's other opens allow it): registered there first, so a conflict there stops
+  // the rename before anything changed.
+  const locks = ctx.server.locks
+  const held = open.oplock
+  const newKey = open.baseOpen !== undefined ? streamKey(open.baseOpen.key, target) : undefined
+  let next: FileOpen | undefined
+  if (held !== undefined && newKey !== undefined && newKey !== open.shareModeKey) {
+    const now = locks.oplockOf(held)
+    const level = now !== undefined && now.state === OplockState.Held ? now.level : OplockLevel.NONE
+    next = locks.addOpen(newKey, { access: open.grantedAccess, shareAccess: open.shareAccess }, oplockHolder(ctx.conn, open), {
+      requested: level, eligible: level !== OplockLevel.NONE, level2: tree.share?.level2Oplocks ?? true,
+    })
+  }
+  let xattr: string
+  try {
+    xattr = await renameStream(stream.base, stream.xattr, target, replace)
+  } catch (e) {
+    if (next !== undefined) { locks.beginClose(next, false); locks.closed(next) }
+    throw ntStatusErrorFromErrno(e, 'rename', `${open.path}:${stream.name} -> :${target}`)
+  }
+  if (next !== undefined) {
+    locks.beginClose(held!, false)
+    locks.closed(held!)
+    open.oplock = next
+    open.shareModeKey = next.key
+  }
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} -> :${target}`)
+  stream.xattr = xattr
+  stream.name = target
+  open.stream = target
+}
+
+/**
+ * A stream renamed onto the file's unnamed stream (`::$DATA`, MS-FSA 2.1.5.15.11.1): only with
+ * ReplaceIfExists, only onto an empty file (not a directory, which has no unnamed stream). The
+ * stream's data becomes the file's, the stream is removed, and the open goes on as an open of
+ * the file (smbtorture smb2.streams.rename2).
+ */
+async function renameStreamOntoFile (ctx: RequestContext, open: Open, stream: StreamFile, replace: boolean): Promise<void> {
+  const tree = open.tree
+  if (!replace) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION, 'the unnamed stream exists')
+  const st = await stream.base.stat()
+  if (st.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'a directory has no unnamed stream')
+  if (st.endOfFile !== 0n) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'the unnamed stream is not empty')
+  const size = Number((await stream.stat()).endOfFile)
+  const data = Buffer.alloc(size)
+  const n = await stream.read(data, 0, size, 0)
+  // From here the open is an open of the file: registered on the file's record first (its share
+  // mode against the file's other opens; no oplock), so a conflict there stops the rename.
+  const locks = ctx.server.locks
+  const shadow = open.baseOpen
+  const next = shadow === undefined
+    ? undefined
+    : locks.addOpen(shadow.key, { access: open.grantedAccess, shareAccess: open.shareAccess }, oplockHolder(ctx.conn, open), { requested: 0, eligible: false, level2: false })
+  let file: VfsFile
+  try {
+    file = await tree.fs!.open(open.path, { write: true })
+  } catch (e) {
+    if (next !== undefined) { locks.beginClose(next, false); locks.closed(next) }
+    throw ntStatusErrorFromErrno(e, undefined, open.path)
+  }
+  try {
+    let done = 0
+    while (done < n) done += await file.write(data, done, n - done, done)
+    await removeStream(stream.base, stream.xattr)
+  } catch (e) {
+    await file.close().catch(() => {})
+    if (next !== undefined) { locks.beginClose(next, false); locks.closed(next) }
+    throw ntStatusErrorFromErrno(e, undefined, open.path)
+  }
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} onto the file's unnamed stream`)
+  if (next !== undefined && open.oplock !== undefined) {
+    // The stream's entry and its entry-as-an-open-of-the-file go; the file's own replaces them.
+    locks.beginClose(open.oplock, false)
+    locks.closed(open.oplock)
+    locks.beginClose(shadow!, false)
+    locks.closed(shadow!)
+    open.oplock = next
+    open.shareModeKey = next.key
+    open.baseOpen = undefined
+  }
+  open.file = file
+  open.stream = undefined
+  await stream.close().catch(() => {})
+}
