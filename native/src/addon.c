@@ -131,7 +131,8 @@ NAPI_MODULE_INIT() {
       smbts_constants_init(env, exports) != napi_ok ||
       smbts_ring_init(env, exports) != napi_ok || smbts_sock_init(env, exports) != napi_ok ||
       smbts_aead_init(env, exports) != napi_ok || smbts_shmstore_init(env, exports) != napi_ok ||
-      smbts_gss_init(env, exports) != napi_ok || smbts_mount_init(env, exports) != napi_ok) {
+      smbts_gss_init(env, exports) != napi_ok || smbts_mount_init(env, exports) != napi_ok ||
+      smbts_privs_init(env, exports) != napi_ok) {
     return smbts_throw_napi(env, "module init");
   }
   return exports;

@@ -77,6 +77,17 @@ export interface StatxXattr extends Statx {
   xattrError: string | null;
 }
 
+/** What dropPrivileges left the process with, read back from the kernel. */
+export interface DroppedPrivileges {
+  uid: number;
+  gid: number;
+  chrooted: boolean;
+  noNewPrivs: boolean;
+  /** The capability sets (64 bits as a number): 0 when none is left. */
+  capEffective: number;
+  capPermitted: number;
+}
+
 export interface NativeDirent {
   /** The raw name bytes (Linux names are bytes, usually UTF-8). */
   name: Buffer;
@@ -260,6 +271,12 @@ export interface NativeAddon {
   mountFs(source: string, target: string, fstype: string, flags: number, data: string): void;
   /** umount2(2). Synchronous; throws the errno Error (EINVAL: not a mount point). */
   umount2(target: string, flags: number): void;
+  /**
+   * The RPC process gives up its privileges (native/src/privs.c): as root, chroot(rootDir) when
+   * given, no supplementary groups, all three uids and gids set; then no_new_privs. Not root:
+   * only no_new_privs. Synchronous; throws the errno Error of the step that failed.
+   */
+  dropPrivileges(rootDir: string | null, uid: number, gid: number): DroppedPrivileges;
   /**
    * One non-blocking sendmsg of up to 64 Buffers, now: the bytes the socket took (0 if none,
    * EAGAIN). Synchronous; it never waits. Other errors throw (EPIPE, ECONNRESET...).

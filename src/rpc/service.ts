@@ -17,19 +17,28 @@ export interface RpcShare {
   currentUses: number
 }
 
-export interface RpcEnv {
+export interface RpcServerInfo {
   netbiosName: string
   workgroup: string
   serverString: string
-  /** Evaluated per call, so a reloaded configuration is seen at once. */
-  shares: () => RpcShare[]
+}
+
+/**
+ * The questions an RPC service may ask the data plane. In the RPC process each is a message to
+ * the data plane (src/rpc/child.ts); the data plane answers from its configuration and state, so
+ * the answers follow a reload at once, and keeps the rest (paths it is not asked for, the
+ * password hashes) to itself.
+ */
+export interface RpcEnv {
+  server: () => Promise<RpcServerInfo>
+  shares: () => Promise<RpcShare[]>
 }
 
 export interface RpcInterface {
   name: string
   syntax: SyntaxId
-  /** The response stub, or undefined when the opnum is out of range (→ nca_s_op_rng_error). Throws NdrError on bad stub data. */
-  call: (opnum: number, stub: Buffer, env: RpcEnv) => Buffer | undefined
+  /** The response stub, or undefined when the opnum is out of range (→ nca_s_op_rng_error). Rejects with NdrError on bad stub data. */
+  call: (opnum: number, stub: Buffer, env: RpcEnv) => Promise<Buffer | undefined>
 }
 
 /** MS-ERREF 2.2 Win32 error codes the services return (WERROR / NET_API_STATUS). */

@@ -70,7 +70,7 @@ function readServerName (r: NdrReader): string | null {
 }
 
 /** NetrShareEnum (MS-SRVS 3.1.4.8): all browseable, available shares, IPC$ included. */
-function netrShareEnum (stub: Buffer, env: RpcEnv): Buffer {
+async function netrShareEnum (stub: Buffer, env: RpcEnv): Promise<Buffer> {
   const r = new NdrReader(stub)
   readServerName(r)
   // [in, out] LPSHARE_ENUM_STRUCT InfoStruct: Level, then the union (discriminant + arm pointer).
@@ -89,7 +89,7 @@ function netrShareEnum (stub: Buffer, env: RpcEnv): Buffer {
   const resume = r.pointer(rr => rr.u32())
   r.flush()
 
-  const all = env.shares().filter(s => s.browseable && s.available)
+  const all = (await env.shares()).filter(s => s.browseable && s.available)
   const start = Math.min(resume.value ?? 0, all.length)
   const shares = all.slice(start)
   const w = new NdrWriter()
@@ -113,12 +113,12 @@ function netrShareEnum (stub: Buffer, env: RpcEnv): Buffer {
 }
 
 /** NetrShareGetInfo (MS-SRVS 3.1.4.10): hidden (non-browseable) shares are found by name too. */
-function netrShareGetInfo (stub: Buffer, env: RpcEnv): Buffer {
+async function netrShareGetInfo (stub: Buffer, env: RpcEnv): Promise<Buffer> {
   const r = new NdrReader(stub)
   readServerName(r)
   const netName = r.wstring()
   const level = r.u32()
-  const share = env.shares().find(s => s.available && s.name.toLowerCase() === netName.toLowerCase())
+  const share = (await env.shares()).find(s => s.available && s.name.toLowerCase() === netName.toLowerCase())
   const w = new NdrWriter()
   w.u32(level)
   let status: number = WErr.OK
@@ -132,17 +132,18 @@ function netrShareGetInfo (stub: Buffer, env: RpcEnv): Buffer {
 }
 
 /** NetrServerGetInfo (MS-SRVS 3.1.4.17) levels 100, 101, 102 (MS-SRVS 2.2.4.40-2.2.4.42). */
-function netrServerGetInfo (stub: Buffer, env: RpcEnv): Buffer {
+async function netrServerGetInfo (stub: Buffer, env: RpcEnv): Promise<Buffer> {
   const r = new NdrReader(stub)
   readServerName(r)
   const level = r.u32()
+  const info = await env.server()
   const w = new NdrWriter()
   w.u32(level)
   if (level === 100 || level === 101 || level === 102) {
     w.pointer(level, (w, lv) => {
-      w.u32(PLATFORM_ID_NT).wstringPtr(env.netbiosName)
+      w.u32(PLATFORM_ID_NT).wstringPtr(info.netbiosName)
       if (lv === 100) return
-      w.u32(SERVER_VERSION.major).u32(SERVER_VERSION.minor).u32(SERVER_TYPE).wstringPtr(env.serverString)
+      w.u32(SERVER_VERSION.major).u32(SERVER_VERSION.minor).u32(SERVER_TYPE).wstringPtr(info.serverString)
       if (lv === 101) return
       w.u32(0xffffffff) // sv102_users: no limit
       w.i32(-1) // sv102_disc: no auto-disconnect
@@ -164,11 +165,11 @@ function netrServerGetInfo (stub: Buffer, env: RpcEnv): Buffer {
 export const srvsvc: RpcInterface = {
   name: 'srvsvc',
   syntax: SRVSVC_SYNTAX,
-  call (opnum, stub, env) {
+  async call (opnum, stub, env) {
     switch (opnum) {
-      case SrvsvcOpnum.NetrShareEnum: return netrShareEnum(stub, env)
-      case SrvsvcOpnum.NetrShareGetInfo: return netrShareGetInfo(stub, env)
-      case SrvsvcOpnum.NetrServerGetInfo: return netrServerGetInfo(stub, env)
+      case SrvsvcOpnum.NetrShareEnum: return await netrShareEnum(stub, env)
+      case SrvsvcOpnum.NetrShareGetInfo: return await netrShareGetInfo(stub, env)
+      case SrvsvcOpnum.NetrServerGetInfo: return await netrServerGetInfo(stub, env)
       default: return undefined
     }
   },
