@@ -11,6 +11,10 @@ const MAX_LIST = 1000
 /** Not a question this side answers, or not of its shape. */
 export class QuestionError extends Error {
   readonly code = 'SMBTS_ERR_RPC_QUESTION'
+  constructor (message: string) {
+    super(message)
+    this.name = 'QuestionError'
+  }
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
