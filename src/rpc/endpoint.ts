@@ -7,9 +7,12 @@ import {
   type ContextResult, type PresentationContext, type SyntaxId, COMMON_HEADER_LENGTH,
 } from './pdu.js'
 import { NdrError } from './ndr.js'
-import type { RpcEnv, RpcInterface } from './service.js'
+import { HandleTable, RpcFault, type RpcEnv, type RpcInterface } from './service.js'
 import { srvsvc } from './srvsvc.js'
 import { wkssvc } from './wkssvc.js'
+import { lsarpc } from './lsarpc.js'
+import { dssetup } from './dssetup.js'
+import { samr } from './samr.js'
 
 /** Why a pipe operation failed; the SMB side maps each code to an NTSTATUS. */
 export class RpcPipeError extends Error {
@@ -31,6 +34,8 @@ const SUPPORTED_BIND_TIME_FEATURES = 0
 const PIPES: Record<string, RpcInterface[]> = {
   srvsvc: [srvsvc],
   wkssvc: [wkssvc],
+  lsarpc: [lsarpc, dssetup],
+  samr: [samr],
 }
 
 /** `srvsvc`, `\srvsvc`, `\PIPE\srvsvc`, any case → `srvsvc`; undefined when no endpoint serves it. */
@@ -60,6 +65,7 @@ export class RpcPipe {
   private xmitFrag = MAX_FRAG
   private assocGroupId = 0
   private call?: PendingCall
+  private readonly handles = new HandleTable()
 
   /** Told of a call that failed for a reason other than its stub (logged by the RPC process). */
   onFailure?: (e: Error) => void
@@ -234,8 +240,9 @@ export class RpcPipe {
     const stub = call.parts.length === 1 ? call.parts[0] : Buffer.concat(call.parts)
     let answer: Buffer | undefined
     try {
-      answer = await iface.call(call.opnum, stub, this.env)
+      answer = await iface.call(call.opnum, stub, this.env, { handles: this.handles })
     } catch (e) {
+      if (e instanceof RpcFault) { this.out.push(encodeFault(callId, call.contextId, e.status, true)); return }
       // A stub that does not decode is the client's fault; anything else (a question the data
       // plane did not answer) is the server's: either way this call faults, the pipe goes on.
       this.out.push(encodeFault(callId, call.contextId, e instanceof NdrError ? FaultStatus.FAULT_NDR : FaultStatus.FAULT_UNSPEC, true))

@@ -12,17 +12,27 @@ import { openRpcPipe, RpcPipeError } from '../rpc/endpoint.js'
 import type { PipeHandle, PipeService } from '../rpc/host.js'
 import { SType, type RpcEnv, type RpcShare } from '../rpc/service.js'
 import type { ServerState } from '../session/server-state.js'
+import { IdMap, machineSid, readUnixAccounts } from '../auth/idmap.js'
+import { sidToString } from '../wire/dtyp/sid.js'
 
 /**
  * The data plane's answers to what the RPC services ask: the server's names and the share table,
  * read at each question, so a reload is seen at once.
  */
 export function rpcEnv (server: ServerState): RpcEnv {
+  // The accounts as they are now: the password db after the last reload, /etc/passwd and /etc/group as read now.
+  const idmap = (): IdMap => {
+    const unix = readUnixAccounts()
+    return new IdMap({ netbiosName: server.config.global.netbiosName, dbUsers: server.accounts.keys(), unixUsers: unix.users, unixGroups: unix.groups })
+  }
   return {
     server: async () => {
       const g = server.config.global
-      return { netbiosName: g.netbiosName, workgroup: g.workgroup, serverString: g.serverString }
+      return { netbiosName: g.netbiosName, workgroup: g.workgroup, serverString: g.serverString, domainSid: sidToString(machineSid(g.netbiosName)) }
     },
+    lookupNames: async (names) => { const m = idmap(); return names.map(n => m.lookupName(n)) },
+    lookupSids: async (sids) => { const m = idmap(); return sids.map(s => m.lookupSid(s)) },
+    users: async () => idmap().domainUsers(),
     shares: async () => {
       const g = server.config.global
       const uses = new Map<string, number>()

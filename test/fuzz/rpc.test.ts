@@ -10,6 +10,7 @@ import { openRpcPipe, RpcPipeError } from '../../src/rpc/endpoint.js'
 import { IpcDecoder, IpcWireError, encodeFrame } from '../../src/rpc/ipc-wire.js'
 import { answerQuestion, QuestionError } from '../../src/rpc/questions.js'
 import type { RpcEnv } from '../../src/rpc/service.js'
+import { testRpcEnv } from '../helpers/rpc-env.js'
 import { SRVSVC_SYNTAX } from '../../src/rpc/srvsvc.js'
 import { WKSSVC_SYNTAX } from '../../src/rpc/wkssvc.js'
 
@@ -17,7 +18,7 @@ const AREA = 'rpc'
 const bytes = (min: number, max: number): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength: min, maxLength: max }).map(a => Buffer.from(a))
 
 const env: RpcEnv = {
-  server: async () => ({ netbiosName: 'SMBTS', workgroup: 'WORKGROUP', serverString: 'smbts' }),
+  ...testRpcEnv(),
   shares: async () => [{ name: 'share', type: 0, comment: 'c', path: '/tmp', browseable: true, available: true, maxUses: 0, currentUses: 0 }],
 }
 

@@ -1,6 +1,7 @@
 // The sans-IO pipe endpoint: bind negotiation (NDR64 and bind-time features per MS-RPCE 3.3.1.5.3),
 // request reassembly, response fragmentation, faults, message-mode reads and transact.
 import t from 'tap'
+import { testCallContext } from '../../helpers/rpc-env.js'
 import { MAX_FRAG, RpcPipeError, openRpcPipe, rpcPipeName, type RpcPipe } from '../../../src/rpc/endpoint.js'
 import {
   ContResult, FaultStatus, NDR20, NDR64, PType, PfcFlags, ProviderReason, RejectReason, decodeBindAck, decodeCommonHeader,
@@ -12,7 +13,10 @@ import type { RpcEnv, RpcShare } from '../../../src/rpc/service.js'
 import { RPCCLIENT_BIND, RPCCLIENT_SHARE_ENUM_ALL, SHARE_ENUM_ENV_SHARES, SMBTS_SHARE_ENUM_ALL_RESPONSE } from '../../fixtures/rpc-pdus.js'
 
 const envWith = (shares: RpcShare[]): RpcEnv => ({
-  server: async () => ({ netbiosName: 'SMBTS-TEST', workgroup: 'WORKGROUP', serverString: 'SMB SERVER' }),
+  server: async () => ({ netbiosName: 'SMBTS-TEST', workgroup: 'WORKGROUP', serverString: 'SMB SERVER', domainSid: 'S-1-5-21-1-2-3' }),
+  lookupNames: async (n) => n.map(() => null),
+  lookupSids: async (s) => s.map(() => null),
+  users: async () => [],
   shares: async () => shares,
 })
 const env = envWith(SHARE_ENUM_ENV_SHARES)
@@ -156,7 +160,7 @@ t.test('large responses are fragmented at the client\'s max_recv_frag and reasse
   const many: RpcShare[] = Array.from({ length: 200 }, (_, i) => ({ name: `share-${i}`, type: 0, comment: 'x'.repeat(i % 50), path: `/srv/${i}`, browseable: true, available: true, maxUses: 0, currentUses: 0 }))
   const e = envWith(many)
   const stub = decodeRequest(RPCCLIENT_SHARE_ENUM_ALL)
-  const want = (await srvsvc.call(15, stub, e))!
+  const want = (await srvsvc.call(15, stub, e, testCallContext()))!
   for (const frag of [1432, 2048, MAX_FRAG, 65535]) {
     const p = await bound(e, frag)
     await p.write(RPCCLIENT_SHARE_ENUM_ALL)

@@ -60,12 +60,15 @@ t.test('payload pieces are bounds-checked', async t => {
 })
 
 const env: RpcEnv = {
-  server: async () => ({ netbiosName: 'N', workgroup: 'W', serverString: 'S' }),
+  server: async () => ({ netbiosName: 'N', workgroup: 'W', serverString: 'S', domainSid: 'S-1-5-21-1-2-3' }),
+  lookupNames: async (n) => n.map(() => null),
+  lookupSids: async (s) => s.map(() => null),
+  users: async () => [],
   shares: async () => [{ name: 'a', type: 0, comment: '', path: '/a', browseable: true, available: true, maxUses: 0, currentUses: 1 }],
 }
 
 t.test('questions: the data plane checks them, the RPC process checks the answers', async t => {
-  t.same(await answerQuestion(env, { q: 'server' }), { netbiosName: 'N', workgroup: 'W', serverString: 'S' })
+  t.same(await answerQuestion(env, { q: 'server' }), { netbiosName: 'N', workgroup: 'W', serverString: 'S', domainSid: 'S-1-5-21-1-2-3' })
   for (const q of [null, 1, 'shares', [], {}, { q: 1 }, { q: 'nosuch' }, { q: '__proto__' }]) await t.rejects(answerQuestion(env, q), QuestionError, JSON.stringify(q))
   // The RPC process's side, over a loop back to answerQuestion (what the socket carries).
   const asking = askingEnv(async (q) => JSON.parse(JSON.stringify(await answerQuestion(env, q))))
