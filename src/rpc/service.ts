@@ -106,6 +106,8 @@ export const WErr = {
   INVALID_LEVEL: 124,
   /** NERR_NetNameNotFound (MS-SRVS 3.1.4.10). */
   NET_NAME_NOT_FOUND: 2310,
+  /** NERR_DeviceNotShared (MS-SRVS 3.1.4.16). */
+  DEVICE_NOT_SHARED: 2311,
 } as const
 
 /** MS-SRVS 2.2.2.4 share types. */

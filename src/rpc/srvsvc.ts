@@ -1,12 +1,14 @@
 // srvsvc (MS-SRVS), the calls a browsing client makes: NetrShareEnum (opnum 15), NetrShareGetInfo
-// (16) and NetrServerGetInfo (21). Everything else is out of range (a fault, not a crash).
+// (16), NetrShareCheck (20), NetrServerGetInfo (21) and NetrRemoteTOD (28). Everything else is
+// out of range (a fault, not a crash).
+import { uptime } from 'node:os'
 import { NdrError, NdrReader, NdrWriter } from './ndr.js'
 import { PLATFORM_ID_NT, WErr, type RpcEnv, type RpcInterface, type RpcShare } from './service.js'
 
 /** MS-SRVS 1.9: interface 4b324fc8-1670-01d3-1278-5a47bf6ee188 version 3.0. */
 export const SRVSVC_SYNTAX = { uuid: '4b324fc8-1670-01d3-1278-5a47bf6ee188', version: 3 }
 
-export const SrvsvcOpnum = { NetrShareEnum: 15, NetrShareGetInfo: 16, NetrServerGetInfo: 21 } as const
+export const SrvsvcOpnum = { NetrShareEnum: 15, NetrShareGetInfo: 16, NetrShareCheck: 20, NetrServerGetInfo: 21, NetrRemoteTOD: 28 } as const
 
 /** MS-SRVS 2.2.2.? SV_TYPE_* bits this server announces: a workstation and server, NT-class, Unix. */
 export const SV_TYPE = { WORKSTATION: 0x1, SERVER: 0x2, SERVER_UNIX: 0x800, NT: 0x1000, SERVER_NT: 0x8000 } as const
@@ -162,6 +164,38 @@ async function netrServerGetInfo (stub: Buffer, env: RpcEnv): Promise<Buffer> {
   return w.finish()
 }
 
+/**
+ * NetrShareCheck (MS-SRVS 3.1.4.16): whether a device (a local path, or its `C:\...` form) is
+ * shared, and as what type.
+ */
+async function netrShareCheck (stub: Buffer, env: RpcEnv): Promise<Buffer> {
+  const r = new NdrReader(stub)
+  readServerName(r)
+  const device = r.wstring().replace(/[\\/]+$/, '').toLowerCase()
+  const share = (await env.shares()).find(s => s.available && s.path !== '' &&
+    [s.path.replace(/\/+$/, ''), dosPath(s.path).replace(/\\+$/, '')].some(p => p.toLowerCase() === device))
+  const w = new NdrWriter()
+  w.u32(share?.type ?? 0)
+  return w.u32(share === undefined ? WErr.DEVICE_NOT_SHARED : WErr.OK).finish()
+}
+
+/** NetrRemoteTOD (MS-SRVS 3.1.4.21): the server's clock as TIME_OF_DAY_INFO (2.2.4.105), in UTC. */
+function netrRemoteTOD (stub: Buffer, now = new Date()): Buffer {
+  const r = new NdrReader(stub)
+  readServerName(r)
+  const w = new NdrWriter()
+  w.pointer(now, (w, d) => {
+    w.u32(Math.floor(d.getTime() / 1000)) // tod_elapsedt: seconds since 1970
+    w.u32(Math.floor(uptime() * 1000) >>> 0) // tod_msecs: since the machine started
+    w.u32(d.getUTCHours()).u32(d.getUTCMinutes()).u32(d.getUTCSeconds()).u32(Math.floor(d.getUTCMilliseconds() / 10))
+    w.i32(0) // tod_timezone: minutes west of UTC (the fields above are UTC)
+    w.u32(310) // tod_tinterval: clock tick, 0.0001 s units (what Windows reports)
+    w.u32(d.getUTCDate()).u32(d.getUTCMonth() + 1).u32(d.getUTCFullYear()).u32(d.getUTCDay())
+  })
+  w.flush()
+  return w.u32(WErr.OK).finish()
+}
+
 export const srvsvc: RpcInterface = {
   name: 'srvsvc',
   syntax: SRVSVC_SYNTAX,
@@ -170,6 +204,8 @@ export const srvsvc: RpcInterface = {
       case SrvsvcOpnum.NetrShareEnum: return await netrShareEnum(stub, env)
       case SrvsvcOpnum.NetrShareGetInfo: return await netrShareGetInfo(stub, env)
       case SrvsvcOpnum.NetrServerGetInfo: return await netrServerGetInfo(stub, env)
+      case SrvsvcOpnum.NetrShareCheck: return await netrShareCheck(stub, env)
+      case SrvsvcOpnum.NetrRemoteTOD: return netrRemoteTOD(stub)
       default: return undefined
     }
   },
