@@ -45,7 +45,7 @@ t.test('lsarpc: OpenPolicy2, QueryInfoPolicy2 (account domain), Close', async t 
   const c = await call(lsarpc, LsaOpnum.Close, h, ctx)
   t.same(c, Buffer.concat([Buffer.alloc(20), Buffer.alloc(4)]), 'zeroed handle, STATUS_SUCCESS')
   t.equal(status(await call(lsarpc, LsaOpnum.Close, h, ctx)), NtStatus.INVALID_HANDLE, 'closed twice')
-  await t.rejects(call(lsarpc, LsaOpnum.QueryInformationPolicy2, withHandle(F.LSA_QUERY_INFO2_ACCOUNT, h), ctx), { status: FAULT_CONTEXT_MISMATCH }, 'a closed handle faults')
+  await t.rejects(call(lsarpc, LsaOpnum.QueryInformationPolicy2, withHandle(F.LSA_QUERY_INFO2_ACCOUNT, h), ctx), new RpcFault(FAULT_CONTEXT_MISMATCH, ''), 'a closed handle faults')
 })
 
 t.test('lsarpc: LookupNames3 and LookupSids2 with impacket\'s stubs', async t => {

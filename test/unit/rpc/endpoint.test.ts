@@ -38,7 +38,8 @@ const bind = (contexts: PresentationContext[], o: { ptype?: number, maxRecvFrag?
 t.test('pipe names', async t => {
   for (const n of ['srvsvc', 'SRVSVC', '\\srvsvc', '\\PIPE\\srvsvc', '\\pipe\\SrvSvc', 'pipe\\srvsvc']) t.equal(rpcPipeName(n), 'srvsvc', n)
   t.equal(rpcPipeName('wkssvc'), 'wkssvc')
-  for (const n of ['samr', 'lsarpc', '', '\\', 'srvsvc\\x', 'toString', '__proto__']) t.equal(openRpcPipe(n, env), undefined, JSON.stringify(n))
+  for (const n of ['lsarpc', '\\PIPE\\lsarpc', 'samr', '\\samr', 'SAMR']) t.equal(rpcPipeName(n), n.replace(/^.*\\/, '').toLowerCase(), n)
+  for (const n of ['spoolss', 'netlogon', '', '\\', 'srvsvc\\x', 'toString', '__proto__']) t.equal(openRpcPipe(n, env), undefined, JSON.stringify(n))
 })
 
 t.test('rpcclient\'s BIND is accepted; NetShareEnumAll answers in one fragment', async t => {
