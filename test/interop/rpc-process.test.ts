@@ -63,6 +63,17 @@ t.test('ps: the RPC process runs as nobody, with no capabilities, no_new_privs, 
 })
 
 const PY = '/usr/bin/python3'
+
+t.test('a malformed PDU ends its own pipe only: the RPC process and the other pipes go on', { skip: existsSync(PY) ? false : 'no /usr/bin/python3' }, async t => {
+  await waitFor('the RPC processes to start', () => rpcPids().length >= live.workers)
+  const before = rpcPids().sort()
+  const r = await run(PY, [fileURLToPath(new URL('./rpc/pipe-malformed.py', import.meta.url)), String(live.port), live.user, live.password])
+  t.equal(r.code, 0, r.stdout + r.stderr)
+  const o = JSON.parse(r.stdout) as { after: number, other: number }
+  t.equal(o.after, 0xC00000B0, 'the broken pipe answers STATUS_PIPE_DISCONNECTED')
+  t.equal(o.other, 500, 'a second pipe of the same session works')
+  t.same(rpcPids().sort(), before, 'the RPC process was not restarted')
+})
 t.test('SIGKILL of the RPC process during a transfer: the transfer completes, the open pipe fails STATUS_PIPE_BROKEN, the next smbclient -L works',
   { skip: existsSync(PY) ? false : 'no /usr/bin/python3' }, async t => {
     const size = 3 * 1024 ** 3
