@@ -1,14 +1,14 @@
 // srvsvc (MS-SRVS), the calls a browsing client makes: NetrShareEnum (opnum 15), NetrShareGetInfo
-// (16), NetrShareCheck (20), NetrServerGetInfo (21) and NetrRemoteTOD (28). Everything else is
-// out of range (a fault, not a crash).
+// (16), NetrShareCheck (20), NetrServerGetInfo (21), NetrRemoteTOD (28) and NetrShareEnumSticky
+// (36). Everything else is out of range (a fault, not a crash).
 import { uptime } from 'node:os'
 import { NdrError, NdrReader, NdrWriter } from './ndr.js'
-import { PLATFORM_ID_NT, WErr, type RpcEnv, type RpcInterface, type RpcShare } from './service.js'
+import { PLATFORM_ID_NT, SType, WErr, type RpcEnv, type RpcInterface, type RpcShare } from './service.js'
 
 /** MS-SRVS 1.9: interface 4b324fc8-1670-01d3-1278-5a47bf6ee188 version 3.0. */
 export const SRVSVC_SYNTAX = { uuid: '4b324fc8-1670-01d3-1278-5a47bf6ee188', version: 3 }
 
-export const SrvsvcOpnum = { NetrShareEnum: 15, NetrShareGetInfo: 16, NetrShareCheck: 20, NetrServerGetInfo: 21, NetrRemoteTOD: 28 } as const
+export const SrvsvcOpnum = { NetrShareEnum: 15, NetrShareGetInfo: 16, NetrShareCheck: 20, NetrServerGetInfo: 21, NetrRemoteTOD: 28, NetrShareEnumSticky: 36 } as const
 
 /** MS-SRVS 2.2.2.? SV_TYPE_* bits this server announces: a workstation and server, NT-class, Unix. */
 export const SV_TYPE = { WORKSTATION: 0x1, SERVER: 0x2, SERVER_UNIX: 0x800, NT: 0x1000, SERVER_NT: 0x8000 } as const
@@ -71,8 +71,12 @@ function readServerName (r: NdrReader): string | null {
   return p.value
 }
 
-/** NetrShareEnum (MS-SRVS 3.1.4.8): all browseable, available shares, IPC$ included. */
-async function netrShareEnum (stub: Buffer, env: RpcEnv): Promise<Buffer> {
+/**
+ * NetrShareEnum (MS-SRVS 3.1.4.8; Samba's NetShareEnumAll): all browseable, available shares,
+ * IPC$ and other `$` shares included. NetrShareEnumSticky (3.1.4.9; Samba's NetShareEnum, what
+ * `rpcclient netshareenum` calls): the same without the special (`$`) ones, as Samba answers.
+ */
+async function netrShareEnum (stub: Buffer, env: RpcEnv, special = true): Promise<Buffer> {
   const r = new NdrReader(stub)
   readServerName(r)
   // [in, out] LPSHARE_ENUM_STRUCT InfoStruct: Level, then the union (discriminant + arm pointer).
@@ -91,7 +95,7 @@ async function netrShareEnum (stub: Buffer, env: RpcEnv): Promise<Buffer> {
   const resume = r.pointer(rr => rr.u32())
   r.flush()
 
-  const all = (await env.shares()).filter(s => s.browseable && s.available)
+  const all = (await env.shares()).filter(s => s.browseable && s.available && (special || (s.type & SType.SPECIAL) === 0))
   const start = Math.min(resume.value ?? 0, all.length)
   const shares = all.slice(start)
   const w = new NdrWriter()
@@ -202,6 +206,7 @@ export const srvsvc: RpcInterface = {
   async call (opnum, stub, env) {
     switch (opnum) {
       case SrvsvcOpnum.NetrShareEnum: return await netrShareEnum(stub, env)
+      case SrvsvcOpnum.NetrShareEnumSticky: return await netrShareEnum(stub, env, false)
       case SrvsvcOpnum.NetrShareGetInfo: return await netrShareGetInfo(stub, env)
       case SrvsvcOpnum.NetrServerGetInfo: return await netrServerGetInfo(stub, env)
       case SrvsvcOpnum.NetrShareCheck: return await netrShareCheck(stub, env)

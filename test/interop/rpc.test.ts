@@ -40,6 +40,11 @@ t.test('rpcclient netshareenumall', async t => {
   const r2 = await rpcclient('netshareenumall 2')
   t.equal(r2.code, 0, r2.stdout + r2.stderr)
   t.match(r2.stdout, /path:\s+C:[^\n]*\\share/, 'level 2 path')
+  // NetrShareEnumSticky (opnum 36): the same without the special ($) shares.
+  const sticky = await rpcclient('netshareenum')
+  t.equal(sticky.code, 0, sticky.stdout + sticky.stderr)
+  t.match(sticky.stdout, /netname:\s+share\n/)
+  t.notMatch(sticky.stdout, /IPC\$/, 'no IPC$')
 })
 
 t.test('rpcclient netsharegetinfo', async t => {
