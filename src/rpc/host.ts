@@ -57,6 +57,10 @@ const START_WAIT_MS = 5_000
 /** An RPC process that dies sooner than this after its start counts as a quick death (growing restart delay). */
 const HEALTHY_MS = 5_000
 const RESTART_DELAY_MAX_MS = 10_000
+/** Answers one pipe may hold unread before the RPC process is taken to flood (a client reads far less). */
+const MAX_PENDING_OUT = 8 * 1024 * 1024
+/** Questions the RPC process may have unanswered at once. */
+const MAX_QUESTIONS = 256
 
 /** The unprivileged account the RPC process runs as: `nobody` from /etc/passwd, else 65534:65534. */
 export function unprivilegedIds (): { uid: number, gid: number } {
@@ -153,6 +157,8 @@ class RemotePipe implements PipeHandle {
 class Child {
   readonly pipes = new Map<number, RemotePipe>()
   readonly opening = new Map<number, Waiter>()
+  /** Questions being answered. */
+  asking = 0
   private readonly decoder = new IpcDecoder()
   hello: IpcHello | undefined
   dead = false
@@ -209,7 +215,11 @@ class Child {
         // A pipe closed while its write was in flight: the answer has no one to go to.
         if (p === undefined) return
         if (p.waiter === undefined) throw new IpcWireError(`${f.type === IpcType.DATA_OUT ? 'DATA_OUT' : 'DATA_DONE'} for handle ${f.id} with no write in flight`)
-        if (f.type === IpcType.DATA_OUT) { p.queue(f.payload); return }
+        if (f.type === IpcType.DATA_OUT) {
+          if (p.pendingBytes + f.payload.length > MAX_PENDING_OUT) throw new IpcWireError(`more than ${MAX_PENDING_OUT} bytes of answers on pipe ${p.name}`)
+          p.queue(f.payload)
+          return
+        }
         decodeU32(f.payload)
         const w = p.waiter
         p.waiter = undefined
@@ -297,7 +307,11 @@ export class RpcHost implements PipeService {
 
   async open (name: string, user: string): Promise<PipeHandle | undefined> {
     if (!await this.ready()) throw new RpcPipeError('SMBTS_ERR_RPC_PIPE_BROKEN', 'the RPC service is not running')
-    const child = this.child!
+    const child = this.child
+    if (child === undefined) throw new RpcPipeError('SMBTS_ERR_RPC_SERVICE_DIED', 'the RPC process is restarting')
+    // No pipe has a name that long; the message format carries strings of up to 1 KiB.
+    if (Buffer.byteLength(name) > 256) return undefined
+    user = user.slice(0, 256)
     const handle = this.nextHandle++ >>> 0
     const reply = await new Promise<IpcFrame>((resolve, reject) => {
       child.opening.set(handle, { resolve, reject })
@@ -341,9 +355,19 @@ export class RpcHost implements PipeService {
   answer (child: Child, f: IpcFrame): void {
     let q: unknown
     try { q = decodeJson(f.payload) } catch (e) { this.misbehaved(child, (e as Error).message); return }
+    if (child.asking >= MAX_QUESTIONS) { this.misbehaved(child, `more than ${MAX_QUESTIONS} questions at once`); return }
+    child.asking++
     answerQuestion(this.opts.env, q).then(
-      (a) => { child.send(IpcType.ANSWER, f.id, encodeJson({ answer: a })) },
-      (e: unknown) => { child.send(IpcType.ANSWER, f.id, encodeJson({ error: (e as Error).message })) })
+      (a) => {
+        child.asking--
+        const payload = encodeJson({ answer: a })
+        child.send(IpcType.ANSWER, f.id, payload.length <= IPC_MAX_PAYLOAD ? payload : encodeJson({ error: `the answer (${payload.length} bytes) is larger than a frame` }))
+      },
+      (e: unknown) => {
+        child.asking--
+        if (this.opts.log.wants('ipc')) this.opts.log.debug('ipc', `rpc: question refused: ${(e as Error).message}`)
+        child.send(IpcType.ANSWER, f.id, encodeJson({ error: (e as Error).message }))
+      })
   }
 
   private onExit (child: Child, how: string): void {
