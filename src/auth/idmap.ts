@@ -13,7 +13,7 @@
 // Sans-IO: the caller reads /etc/passwd and /etc/group (readUnixAccounts) and hands them in.
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { sidFromString, sidToString, type Sid } from '../wire/dtyp/sid.js'
+import { sidFromString, sidToString, unixGroupSid, unixUserSid, type Sid } from '../wire/dtyp/sid.js'
 
 /** MS-LSAT 2.2.13 SID_NAME_USE. */
 export const SidType = { User: 1, Group: 2, Domain: 3, Alias: 4, WellKnownGroup: 5, DeletedAccount: 6, Invalid: 7, Unknown: 8, Computer: 9 } as const
@@ -45,8 +45,8 @@ export interface UnixAccount { name: string, id: number, gecos?: string }
 export const DOMAIN_GROUP_NONE_RID = 513
 export const UNIX_USER_DOMAIN = 'Unix User'
 export const UNIX_GROUP_DOMAIN = 'Unix Group'
-const UNIX_USER_DOMAIN_SID = 'S-1-22-1'
-const UNIX_GROUP_DOMAIN_SID = 'S-1-22-2'
+const UNIX_USER_DOMAIN_SID = sidToString(unixUserSid(0)).replace(/-0$/, '')
+const UNIX_GROUP_DOMAIN_SID = sidToString(unixGroupSid(0)).replace(/-0$/, '')
 export const BUILTIN_SID = 'S-1-5-32'
 
 // MS-DTYP 2.4.2.4: the well-known SIDs the lookups resolve, with the names Windows gives them.
@@ -134,11 +134,12 @@ export class IdMap {
     for (const [sid, name, domain, domainSid, type] of WELL_KNOWN) add({ sid, name, domain, domainSid, type }, domain === '' || type === SidType.Domain ? [name] : [name, `${domain}\\${name}`])
     add({ sid: UNIX_USER_DOMAIN_SID, name: UNIX_USER_DOMAIN, domain: UNIX_USER_DOMAIN, domainSid: UNIX_USER_DOMAIN_SID, type: SidType.Domain }, [UNIX_USER_DOMAIN])
     add({ sid: UNIX_GROUP_DOMAIN_SID, name: UNIX_GROUP_DOMAIN, domain: UNIX_GROUP_DOMAIN, domainSid: UNIX_GROUP_DOMAIN_SID, type: SidType.Domain }, [UNIX_GROUP_DOMAIN])
+    // The SIDs a file's POSIX owner and group get in its security descriptor (posixSecurityDescriptor).
     for (const u of input.unixUsers) {
-      add({ sid: `${UNIX_USER_DOMAIN_SID}-${u.id}`, name: u.name, domain: UNIX_USER_DOMAIN, domainSid: UNIX_USER_DOMAIN_SID, type: SidType.User }, [u.name, `${UNIX_USER_DOMAIN}\\${u.name}`])
+      add({ sid: sidToString(unixUserSid(u.id)), name: u.name, domain: UNIX_USER_DOMAIN, domainSid: UNIX_USER_DOMAIN_SID, type: SidType.User }, [u.name, `${UNIX_USER_DOMAIN}\\${u.name}`])
     }
     for (const g of input.unixGroups) {
-      add({ sid: `${UNIX_GROUP_DOMAIN_SID}-${g.id}`, name: g.name, domain: UNIX_GROUP_DOMAIN, domainSid: UNIX_GROUP_DOMAIN_SID, type: SidType.Group }, [g.name, `${UNIX_GROUP_DOMAIN}\\${g.name}`])
+      add({ sid: sidToString(unixGroupSid(g.id)), name: g.name, domain: UNIX_GROUP_DOMAIN, domainSid: UNIX_GROUP_DOMAIN_SID, type: SidType.Group }, [g.name, `${UNIX_GROUP_DOMAIN}\\${g.name}`])
     }
   }
 
