@@ -2,8 +2,10 @@
 // Connect2 (57), Connect4 (62), Connect5 (64), SamrCloseHandle (1), SamrQuerySecurityObject (3),
 // SamrLookupDomainInSamServer (5), SamrEnumerateDomainsInSamServer (6), SamrOpenDomain (7),
 // SamrQueryInformationDomain (8, 46), SamrEnumerateUsersInDomain (13), SamrGetAliasMembership (16),
-// SamrLookupNamesInDomain (17), SamrOpenUser (34), SamrQueryInformationUser (36, 47),
-// SamrGetGroupsForUser (39), SamrGetUserDomainPasswordInformation (44). Nothing is written: the
+// SamrLookupNamesInDomain (17), SamrLookupIdsInDomain (18), SamrEnumerateGroupsInDomain (11),
+// SamrEnumerateAliasesInDomain (15), SamrOpenUser (34), SamrQueryInformationUser (36, 47),
+// SamrGetGroupsForUser (39), SamrGetUserDomainPasswordInformation (44),
+// SamrGetDomainPasswordInformation (56). Nothing is written: the
 // accounts are the password db's, administered with `smbts adduser`.
 //
 // Two domains, as on a standalone Samba: the server's own (its NetBIOS name, the machine SID;
@@ -14,15 +16,16 @@ import type { DomainUser, RpcCallContext, RpcEnv, RpcInterface } from './service
 import { NtStatus } from '../wire/ntstatus.js'
 import { sidFromString, sidToString, type Sid } from '../wire/dtyp/sid.js'
 import { ACCESS_ALLOWED_ACE_TYPE, ACL_REVISION, encodeSecurityDescriptor, SE_DACL_PRESENT } from '../wire/dtyp/security-descriptor.js'
-import { BUILTIN_SID, SidType } from '../auth/idmap.js'
+import { BUILTIN_SID, DOMAIN_GROUP_NONE_RID, SidType } from '../auth/idmap.js'
 
 /** MS-SAMR 1.9: interface 12345778-1234-abcd-ef00-0123456789ac version 1.0. */
 export const SAMR_SYNTAX = { uuid: '12345778-1234-abcd-ef00-0123456789ac', version: 1 }
 
 export const SamrOpnum = {
   Connect: 0, CloseHandle: 1, QuerySecurityObject: 3, LookupDomain: 5, EnumerateDomains: 6, OpenDomain: 7, QueryInformationDomain: 8,
-  EnumerateUsers: 13, GetAliasMembership: 16, LookupNames: 17, OpenUser: 34, QueryInformationUser: 36, GetGroupsForUser: 39,
-  GetUserDomainPasswordInformation: 44, QueryInformationDomain2: 46, QueryInformationUser2: 47, Connect2: 57, Connect4: 62, Connect5: 64,
+  EnumerateGroups: 11, EnumerateUsers: 13, EnumerateAliases: 15, GetAliasMembership: 16, LookupNames: 17, LookupIds: 18, OpenUser: 34, QueryInformationUser: 36, GetGroupsForUser: 39,
+  GetUserDomainPasswordInformation: 44, QueryInformationDomain2: 46, QueryInformationUser2: 47, GetDomainPasswordInformation: 56,
+  Connect2: 57, Connect4: 62, Connect5: 64,
 } as const
 
 const H = { SERVER: 'samr.server', DOMAIN: 'samr.domain', USER: 'samr.user' } as const
@@ -173,6 +176,54 @@ async function enumerateUsers (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): 
   r.u32() // PreferedMaximumLength
   const users = d.builtin ? [] : await env.users()
   return enumeration(users.map(u => ({ rid: u.rid, name: u.name })), resume)
+}
+
+/** SamrEnumerateGroupsInDomain / SamrEnumerateAliasesInDomain (MS-SAMR 3.1.5.2.4, 3.1.5.2.3). */
+function enumerateGroupsOrAliases (stub: Buffer, ctx: RpcCallContext, aliases: boolean): Buffer {
+  const r = new NdrReader(stub)
+  const d = ctx.handles.get<DomainHandle>(r.handle(), H.DOMAIN).data
+  const resume = r.u32()
+  r.u32() // PreferedMaximumLength
+  const entries = aliases ? (d.builtin ? BUILTIN_ALIASES.map(([rid, name]) => ({ rid, name })) : []) : (d.builtin ? [] : [{ rid: DOMAIN_GROUP_NONE_RID, name: 'None' }])
+  return enumeration(entries, resume)
+}
+
+/** SamrLookupIdsInDomain (MS-SAMR 3.1.5.11.3): RIDs of this domain to names and SID types. */
+async function lookupIds (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Promise<Buffer> {
+  const r = new NdrReader(stub)
+  const d = ctx.handles.get<DomainHandle>(r.handle(), H.DOMAIN).data
+  const count = r.u32()
+  // [size_is(1000), length_is(Count)] unsigned long RelativeIds[*]
+  const max = r.u32()
+  const offset = r.u32()
+  const actual = r.u32()
+  if (count > 1000 || max > 1000 || offset !== 0 || actual !== count || actual * 4 > r.remaining) throw new NdrError(`RelativeIds: ${max}/${offset}/${actual} for Count ${count}`)
+  const rids: number[] = []
+  for (let i = 0; i < actual; i++) rids.push(r.u32())
+  let found: Array<{ name: string, use: number } | null>
+  if (d.builtin) {
+    found = rids.map(rid => { const a = BUILTIN_ALIASES.find(([r]) => r === rid); return a === undefined ? null : { name: a[1], use: SidType.Alias } })
+  } else {
+    const accounts = await env.lookupSids(rids.map(rid => `${d.sid}-${rid}`))
+    found = accounts.map(a => a === null ? null : { name: a.name, use: a.type })
+  }
+  const mapped = found.filter(f => f !== null).length
+  const w = new NdrWriter()
+  // SAMPR_RETURNED_USTRING_ARRAY Names, then SAMPR_ULONG_ARRAY Use.
+  w.u32(found.length)
+  w.pointer(found.length > 0 ? found : null, (w, l) => w.conformantArray(l, (w, f) => { w.unicodeString(f?.name ?? '') }))
+  w.flush()
+  ulongArray(w, found.map(f => f?.use ?? SidType.Unknown))
+  const status = mapped === rids.length ? NtStatus.SUCCESS : mapped > 0 ? NtStatus.SOME_NOT_MAPPED : NtStatus.NONE_MAPPED
+  return w.u32(status).finish()
+}
+
+/** SamrGetDomainPasswordInformation (MS-SAMR 3.1.5.13.3): no handle; the domain's password rules. */
+function getDomainPasswordInfo (stub: Buffer): Buffer {
+  const r = new NdrReader(stub)
+  r.pointer(rr => { rr.unicodeString() }) // Unused: PRPC_STRING
+  r.flush()
+  return new NdrWriter().u16(0).u32(0).u32(NtStatus.SUCCESS).finish()
 }
 
 /** SAMPR_ULONG_ARRAY: Count, then a pointer to the values. */
@@ -380,6 +431,10 @@ export const samr: RpcInterface = {
       case SamrOpnum.QueryInformationDomain:
       case SamrOpnum.QueryInformationDomain2: return await queryDomain(stub, env, ctx)
       case SamrOpnum.EnumerateUsers: return await enumerateUsers(stub, env, ctx)
+      case SamrOpnum.EnumerateGroups: return enumerateGroupsOrAliases(stub, ctx, false)
+      case SamrOpnum.EnumerateAliases: return enumerateGroupsOrAliases(stub, ctx, true)
+      case SamrOpnum.LookupIds: return await lookupIds(stub, env, ctx)
+      case SamrOpnum.GetDomainPasswordInformation: return getDomainPasswordInfo(stub)
       case SamrOpnum.GetAliasMembership: return await getAliasMembership(stub, env, ctx)
       case SamrOpnum.LookupNames: return await lookupNames(stub, env, ctx)
       case SamrOpnum.OpenUser: return await openUser(stub, env, ctx)

@@ -126,6 +126,11 @@ t.test('rpcclient samr: enumdomains, enumdomusers, queryuser, queryusergroups, g
   t.match(missing.stdout + missing.stderr, /NT_STATUS_NO_SUCH_USER/)
   const info = await rpcclient('querydominfo')
   t.match(info.stdout, /Domain:\s+SMBTS-TEST\n/)
+  t.match((await rpcclient('enumdomgroups')).stdout, /group:\[None\] rid:\[0x201\]/)
+  t.match((await rpcclient('enumalsgroups builtin')).stdout, /group:\[Administrators\] rid:\[0x220\]\ngroup:\[Users\] rid:\[0x221\]/)
+  const rids = await rpcclient(`samlookuprids domain ${rid ?? '0'} 0x201 0x7`)
+  t.match(rids.stdout, new RegExp(`rid ${rid ?? '?'}: ${live.user} \\(1\\)\\nrid 0x201: None \\(2\\)\\nrid 0x7:  \\(8\\)`), 'LookupIds: a user, the group, an unknown RID')
+  t.match((await rpcclient('getdompwinfo')).stdout, /min_password_length: 0/)
 })
 
 const PY = '/usr/bin/python3'
