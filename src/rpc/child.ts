@@ -77,7 +77,7 @@ export function serve (sock: Socket, hello: IpcHello): void {
       case IpcType.OPEN: {
         const [name, user] = decodeStrings(f.payload, 2)
         if (pipes.has(f.id)) throw new IpcWireError(`OPEN of handle ${f.id}, already open`)
-        const p = pipes.size < MAX_PIPES ? openRpcPipe(name, env) : undefined
+        const p = pipes.size < MAX_PIPES ? openRpcPipe(name, env, user) : undefined
         if (p === undefined) {
           send(IpcType.OPEN_REPLY, f.id, encodeU32(OpenStatus.NOT_FOUND, encodeStrings('')))
           return

@@ -70,7 +70,7 @@ export class RpcPipe {
   /** Told of a call that failed for a reason other than its stub (logged by the RPC process). */
   onFailure?: (e: Error) => void
 
-  constructor (readonly name: string, private readonly interfaces: RpcInterface[], private readonly env: RpcEnv) {}
+  constructor (readonly name: string, private readonly interfaces: RpcInterface[], private readonly env: RpcEnv, readonly user = '') {}
 
   /** Bytes waiting to be read. */
   get pendingBytes (): number {
@@ -240,7 +240,7 @@ export class RpcPipe {
     const stub = call.parts.length === 1 ? call.parts[0] : Buffer.concat(call.parts)
     let answer: Buffer | undefined
     try {
-      answer = await iface.call(call.opnum, stub, this.env, { handles: this.handles })
+      answer = await iface.call(call.opnum, stub, this.env, { handles: this.handles, user: this.user })
     } catch (e) {
       if (e instanceof RpcFault) { this.out.push(encodeFault(callId, call.contextId, e.status, true)); return }
       // A stub that does not decode is the client's fault; anything else (a question the data
@@ -261,8 +261,8 @@ function sameInterface (ours: SyntaxId, theirs: SyntaxId): boolean {
 }
 
 /** Opens the RPC endpoint behind a pipe name, or undefined when none serves it. */
-export function openRpcPipe (name: string, env: RpcEnv): RpcPipe | undefined {
+export function openRpcPipe (name: string, env: RpcEnv, user = ''): RpcPipe | undefined {
   const n = rpcPipeName(name)
   if (n === undefined) return undefined
-  return new RpcPipe(n, PIPES[n], env)
+  return new RpcPipe(n, PIPES[n], env, user)
 }

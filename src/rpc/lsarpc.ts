@@ -2,7 +2,7 @@
 // uses to show the names behind the SIDs of a security descriptor, and to find the server's
 // domain SID. LsarClose (0), LsarOpenPolicy (6) and LsarOpenPolicy2 (44),
 // LsarQueryInformationPolicy (7) and ...2 (46), LsarLookupNames (14), ...2 (58), ...3 (68),
-// ...4 (77), LsarLookupSids (15), ...2 (57), ...3 (76). The names and SIDs come from the data
+// ...4 (77), LsarLookupSids (15), ...2 (57), ...3 (76), LsarGetUserName (45). The names and SIDs come from the data
 // plane (RpcEnv.lookupNames/lookupSids → src/auth/idmap.ts), the one map the project has.
 import { NdrError, NdrReader, NdrWriter } from './ndr.js'
 import type { Account, RpcCallContext, RpcEnv, RpcInterface } from './service.js'
@@ -15,7 +15,7 @@ export const LSARPC_SYNTAX = { uuid: '12345778-1234-abcd-ef00-0123456789ab', ver
 
 export const LsaOpnum = {
   Close: 0, OpenPolicy: 6, QueryInformationPolicy: 7, LookupNames: 14, LookupSids: 15, OpenPolicy2: 44,
-  QueryInformationPolicy2: 46, LookupSids2: 57, LookupNames2: 58, LookupNames3: 68, LookupSids3: 76, LookupNames4: 77,
+  GetUserName: 45, QueryInformationPolicy2: 46, LookupSids2: 57, LookupNames2: 58, LookupNames3: 68, LookupSids3: 76, LookupNames4: 77,
 } as const
 
 /** MS-LSAD 2.2.4.1 POLICY_INFORMATION_CLASS values answered. */
@@ -207,6 +207,27 @@ async function lookupNames (stub: Buffer, env: RpcEnv, ctx: RpcCallContext, opnu
   return w.finish()
 }
 
+/** LsarGetUserName (MS-LSAT 3.1.4.4): the pipe's user, and its domain when the client asks. */
+async function getUserName (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Promise<Buffer> {
+  const r = new NdrReader(stub)
+  r.wstringPtr() // SystemName
+  r.flush()
+  r.pointer(rr => rr.unicodeString()) // [in, out] PRPC_UNICODE_STRING *UserName: what the client sent is not used
+  r.flush()
+  const wantDomain = r.pointer(rr => rr.pointer(x => x.unicodeString()))
+  r.flush()
+  const [account] = ctx.user === '' ? [null] : await env.lookupNames([ctx.user])
+  const domain = account?.domain ?? (await env.server()).netbiosName.toUpperCase()
+  const name = account?.name ?? (ctx.user === '' ? 'ANONYMOUS LOGON' : ctx.user)
+  const w = new NdrWriter()
+  w.pointer(name, (w, n) => w.unicodeString(n))
+  w.flush()
+  if (wantDomain.value === null) w.u32(0)
+  else w.pointer(domain, (w, d) => w.pointer(d, (w, d) => w.unicodeString(d)))
+  w.flush()
+  return w.u32(NtStatus.SUCCESS).finish()
+}
+
 export const lsarpc: RpcInterface = {
   name: 'lsarpc',
   syntax: LSARPC_SYNTAX,
@@ -215,6 +236,7 @@ export const lsarpc: RpcInterface = {
       case LsaOpnum.Close: return close(stub, ctx)
       case LsaOpnum.OpenPolicy: return openPolicy(stub, ctx, false)
       case LsaOpnum.OpenPolicy2: return openPolicy(stub, ctx, true)
+      case LsaOpnum.GetUserName: return await getUserName(stub, env, ctx)
       case LsaOpnum.QueryInformationPolicy:
       case LsaOpnum.QueryInformationPolicy2: return await queryInfoPolicy(stub, env, ctx)
       case LsaOpnum.LookupSids:

@@ -48,6 +48,8 @@ export interface RpcEnv {
 /** The per-pipe state a call may use: its context handles (MS-RPCE 2.2.4.? policy handles). */
 export interface RpcCallContext {
   handles: HandleTable
+  /** The SMB session's user the pipe was opened for ('' for anonymous). */
+  user: string
 }
 
 /** A call that ends in a FAULT PDU with this status (nca_s_* / RPC_S_*), not a response. */

@@ -74,7 +74,7 @@ function pipeError (e: unknown): never {
 /** The RPC endpoints in this process: servers built in memory (tests) have no RPC process. */
 function inProcess (server: ServerState): PipeService {
   const env = rpcEnv(server)
-  return { open: async (name) => openRpcPipe(name, env) }
+  return { open: async (name, user) => openRpcPipe(name, env, user) }
 }
 
 /**

@@ -27,5 +27,5 @@ export function testRpcEnv (shares: RpcShare[] = []): RpcEnv {
   }
 }
 
-export const testCallContext = (): RpcCallContext => ({ handles: new HandleTable() })
+export const testCallContext = (user = 'alice'): RpcCallContext => ({ handles: new HandleTable(), user })
 export { sidToString }

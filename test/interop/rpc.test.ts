@@ -101,6 +101,8 @@ t.test('rpcclient lsarpc: lsaquery, lookupnames, lookupsids, dsroledominfo', asy
   t.match(s.stdout, /^S-1-22-2-0 Unix Group\\root \(2\)$/m)
   t.match(s.stdout, /^S-1-5-32-545 BUILTIN\\Users \(4\)$/m)
   t.match(s.stdout, /^S-1-5-21-1-2-3-4 \*unknown\*\\\*unknown\* \(8\)$/m, 'an unknown SID stays unknown')
+  const who = await rpcclient('getusername')
+  t.match(who.stdout, new RegExp(`Account Name: ${live.user}, Authority Name: SMBTS-TEST`), 'LsarGetUserName: the pipe\'s user')
   const ds = await rpcclient('dsroledominfo')
   t.match(ds.stdout, /Machine Role = \[2\]/, 'a standalone server')
 })
