@@ -5,7 +5,7 @@
 // SamrLookupNamesInDomain (17), SamrLookupIdsInDomain (18), SamrEnumerateGroupsInDomain (11),
 // SamrEnumerateAliasesInDomain (15), SamrOpenUser (34), SamrQueryInformationUser (36, 47),
 // SamrGetGroupsForUser (39), SamrGetUserDomainPasswordInformation (44),
-// SamrGetDomainPasswordInformation (56). Nothing is written: the
+// SamrQueryDisplayInformation (40, 48, 51), SamrGetDomainPasswordInformation (56). Nothing is written: the
 // accounts are the password db's, administered with `smbts adduser`.
 //
 // Two domains, as on a standalone Samba: the server's own (its NetBIOS name, the machine SID;
@@ -24,7 +24,8 @@ export const SAMR_SYNTAX = { uuid: '12345778-1234-abcd-ef00-0123456789ac', versi
 export const SamrOpnum = {
   Connect: 0, CloseHandle: 1, QuerySecurityObject: 3, LookupDomain: 5, EnumerateDomains: 6, OpenDomain: 7, QueryInformationDomain: 8,
   EnumerateGroups: 11, EnumerateUsers: 13, EnumerateAliases: 15, GetAliasMembership: 16, LookupNames: 17, LookupIds: 18, OpenUser: 34, QueryInformationUser: 36, GetGroupsForUser: 39,
-  GetUserDomainPasswordInformation: 44, QueryInformationDomain2: 46, QueryInformationUser2: 47, GetDomainPasswordInformation: 56,
+  QueryDisplayInformation: 40, GetUserDomainPasswordInformation: 44, QueryInformationDomain2: 46, QueryInformationUser2: 47,
+  QueryDisplayInformation2: 48, QueryDisplayInformation3: 51, GetDomainPasswordInformation: 56,
   Connect2: 57, Connect4: 62, Connect5: 64,
 } as const
 
@@ -216,6 +217,37 @@ async function lookupIds (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Promi
   ulongArray(w, found.map(f => f?.use ?? SidType.Unknown))
   const status = mapped === rids.length ? NtStatus.SUCCESS : mapped > 0 ? NtStatus.SOME_NOT_MAPPED : NtStatus.NONE_MAPPED
   return w.u32(status).finish()
+}
+
+/**
+ * SamrQueryDisplayInformation (MS-SAMR 3.1.5.3.3; 2 and 3 the same): users (level 1) or groups
+ * (level 3) from Index on, at most EntryCount; STATUS_MORE_ENTRIES when some are left. Machine
+ * accounts (2) there are none; the OEM-string levels (4, 5) are answered empty.
+ */
+async function queryDisplay (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Promise<Buffer> {
+  const r = new NdrReader(stub)
+  const d = ctx.handles.get<DomainHandle>(r.handle(), H.DOMAIN).data
+  const level = r.u16()
+  const index = r.u32()
+  const entryCount = r.u32()
+  r.u32() // PreferredMaximumLength
+  const w = new NdrWriter()
+  if (level < 1 || level > 5) return w.u32(0).u32(0).u16(level).u32(0).u32(NtStatus.INVALID_INFO_CLASS).finish()
+  type Entry = { rid: number, flags: number, name: string, fullName: string }
+  let all: Entry[] = []
+  if (!d.builtin && level === 1) all = (await env.users()).map(u => ({ rid: u.rid, flags: ACB_NORMAL | ACB_PWNOEXP, name: u.name, fullName: u.fullName }))
+  if (!d.builtin && level === 3) all = [{ rid: DOMAIN_GROUP_NONE_RID, flags: GROUP_ATTRIBUTES, name: 'None', fullName: '' }]
+  const page = all.slice(Math.min(index, all.length), Math.min(index, all.length) + Math.min(entryCount, 1000)).map((e, i) => ({ ...e, idx: index + i + 1 }))
+  const more = index + page.length < all.length
+  w.u32(page.length * 64).u32(page.length * 64) // TotalAvailable, TotalReturned: bytes, as Windows counts them roughly
+  w.u16(level)
+  w.u32(page.length)
+  w.pointer(page.length > 0 ? page : null, (w, l) => w.conformantArray(l, (w, e) => {
+    w.u32(e.idx).u32(e.rid).u32(e.flags).unicodeString(e.name).unicodeString('')
+    if (level === 1) w.unicodeString(e.fullName)
+  }))
+  w.flush()
+  return w.u32(more ? NtStatus.MORE_ENTRIES : NtStatus.SUCCESS).finish()
 }
 
 /** SamrGetDomainPasswordInformation (MS-SAMR 3.1.5.13.3): no handle; the domain's password rules. */
@@ -435,6 +467,9 @@ export const samr: RpcInterface = {
       case SamrOpnum.EnumerateAliases: return enumerateGroupsOrAliases(stub, ctx, true)
       case SamrOpnum.LookupIds: return await lookupIds(stub, env, ctx)
       case SamrOpnum.GetDomainPasswordInformation: return getDomainPasswordInfo(stub)
+      case SamrOpnum.QueryDisplayInformation:
+      case SamrOpnum.QueryDisplayInformation2:
+      case SamrOpnum.QueryDisplayInformation3: return await queryDisplay(stub, env, ctx)
       case SamrOpnum.GetAliasMembership: return await getAliasMembership(stub, env, ctx)
       case SamrOpnum.LookupNames: return await lookupNames(stub, env, ctx)
       case SamrOpnum.OpenUser: return await openUser(stub, env, ctx)

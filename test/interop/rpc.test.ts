@@ -133,6 +133,9 @@ t.test('rpcclient samr: enumdomains, enumdomusers, queryuser, queryusergroups, g
   const rids = await rpcclient(`samlookuprids domain ${rid ?? '0'} 0x201 0x7`)
   t.match(rids.stdout, new RegExp(`rid ${rid ?? '?'}: ${live.user} \\(1\\)\\nrid 0x201: None \\(2\\)\\nrid 0x7:  \\(8\\)`), 'LookupIds: a user, the group, an unknown RID')
   t.match((await rpcclient('getdompwinfo')).stdout, /min_password_length: 0/)
+  const disp = await rpcclient('querydispinfo')
+  t.match(disp.stdout, new RegExp(`RID: ${rid ?? '?'} acb: 0x00000210 Account: ${live.user}\\b`), 'QueryDisplayInformation level 1: the users')
+  t.match((await rpcclient('querydispinfo2 3')).stdout, /RID: 0x201 acb: 0x00000007 Account: None/, 'level 3: the group')
 })
 
 const PY = '/usr/bin/python3'
