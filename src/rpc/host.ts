@@ -76,7 +76,9 @@ export function unprivilegedIds (): { uid: number, gid: number } {
 /** The command that runs the RPC process: the built child.js beside this file, else child.ts through the test loader. */
 function defaultCommand (): { file: string, args: string[] } {
   const js = fileURLToPath(new URL('./child.js', import.meta.url))
-  if (existsSync(js)) return { file: process.execPath, args: [js] }
+  // --jitless: no code is generated at run time (no writable-executable memory in the process
+  // that parses client bytes; RPC needs no speed); a small heap: an answer is a few KiB.
+  if (existsSync(js)) return { file: process.execPath, args: ['--jitless', '--max-old-space-size=64', js] }
   const ts = fileURLToPath(new URL('./child.ts', import.meta.url))
   const hooks = new URL('../../test/helpers/strip-types.mjs', import.meta.url).href
   return { file: process.execPath, args: ['--experimental-transform-types', '--no-warnings', `--import=${hooks}`, ts] }
