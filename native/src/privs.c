@@ -11,7 +11,12 @@
  * one that forks and execs in Node).
  */
 #include <grp.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -79,7 +84,72 @@ out:
   return ret;
 }
 
+/*
+ * restrictSyscalls(): a seccomp filter, on every thread (SECCOMP_FILTER_FLAG_TSYNC, which also
+ * gives them no_new_privs), that refuses with EPERM what the RPC process never needs and an
+ * attacker inside it would want: running programs, tracing or reading other processes, mounts,
+ * namespaces, modules, BPF, keys, new rings, and any socket but a Unix one (it has its one
+ * socket already). A denylist, so that Node's own needs (which vary by version) stay allowed.
+ * Returns false (nothing done) on an architecture this filter does not know.
+ */
+#if defined(__x86_64__)
+#define SMBTS_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SMBTS_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+static napi_value js_restrictSyscalls(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value ret;
+#ifndef SMBTS_AUDIT_ARCH
+  napi_get_boolean(env, false, &ret);
+  return ret;
+#else
+  static const int denied[] = {
+#ifdef SYS_execve
+      SYS_execve,
+#endif
+      SYS_execveat, SYS_ptrace, SYS_process_vm_readv, SYS_process_vm_writev, SYS_mount, SYS_umount2, SYS_pivot_root,
+      SYS_chroot, SYS_bpf, SYS_kexec_load, SYS_init_module, SYS_finit_module, SYS_delete_module, SYS_reboot,
+      SYS_swapon, SYS_swapoff, SYS_setns, SYS_unshare, SYS_perf_event_open, SYS_keyctl, SYS_add_key, SYS_request_key,
+      SYS_userfaultfd, SYS_open_by_handle_at, SYS_name_to_handle_at,
+#ifdef SYS_kexec_file_load
+      SYS_kexec_file_load,
+#endif
+#ifdef SYS_io_uring_setup
+      SYS_io_uring_setup,
+#endif
+  };
+  enum { N = sizeof denied / sizeof denied[0] };
+  struct sock_filter f[N + 10];
+  size_t k = 0;
+  f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  /* another architecture's syscall numbers (32-bit compat): refused outright */
+  f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SMBTS_AUDIT_ARCH, 1, 0);
+  f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+  f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+  /* each denied number jumps to the EPERM at the end: N - i - 1 more tests, the socket test (2), ALLOW, the family test (2) */
+  for (size_t i = 0; i < N; i++) f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied[i], (unsigned char)(N - i - 1 + 5), 0);
+  f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 1, 0);
+  f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+  f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 0, 1);
+  f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+  struct sock_fprog prog = {.len = (unsigned short)k, .filter = f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return smbts_throw_errno(env, errno, "prctl");
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0) {
+    return smbts_throw_errno(env, errno, "seccomp");
+  }
+  napi_get_boolean(env, true, &ret);
+  return ret;
+#endif
+}
+
 napi_status smbts_privs_init(napi_env env, napi_value exports) {
-  napi_property_descriptor d[] = {{"dropPrivileges", NULL, js_dropPrivileges, NULL, NULL, NULL, napi_enumerable, NULL}};
-  return napi_define_properties(env, exports, 1, d);
+  napi_property_descriptor d[] = {
+      {"dropPrivileges", NULL, js_dropPrivileges, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"restrictSyscalls", NULL, js_restrictSyscalls, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  return napi_define_properties(env, exports, 2, d);
 }

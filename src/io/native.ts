@@ -278,6 +278,12 @@ export interface NativeAddon {
    */
   dropPrivileges(rootDir: string | null, uid: number, gid: number): DroppedPrivileges;
   /**
+   * A seccomp filter on every thread (native/src/privs.c) refusing with EPERM execve, ptrace,
+   * mounts, namespaces, modules, BPF, keys, io_uring_setup and non-Unix sockets. False: not on
+   * this architecture. Synchronous; throws the errno Error.
+   */
+  restrictSyscalls(): boolean;
+  /**
    * One non-blocking sendmsg of up to 64 Buffers, now: the bytes the socket took (0 if none,
    * EAGAIN). Synchronous; it never waits. Other errors throw (EPIPE, ECONNRESET...).
    */

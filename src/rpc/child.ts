@@ -32,14 +32,16 @@ function parseSpec (): RpcChildSpec {
 /** Gives up what the process may not keep; says what it has left. */
 function dropPrivileges (spec: RpcChildSpec): IpcHello {
   const root = process.getuid?.() === 0
-  const base = { pid: process.pid, uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, chrooted: false, noNewPrivs: false, capEffective: 0 }
+  const base = { pid: process.pid, uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, chrooted: false, noNewPrivs: false, capEffective: 0, seccomp: false }
   if (!nativeAvailable) {
     // The data plane then started us as uid/gid already (libuv); no chroot, no no_new_privs.
     return { ...base, note: `native addon unavailable (${nativeLoadError?.message ?? 'not built'}): no chroot, no no_new_privs` }
   }
   const d = native.dropPrivileges(root ? spec.root : null, root ? spec.uid : base.uid, root ? spec.gid : base.gid)
   if (root && (d.uid === 0 || d.gid === 0 || d.capEffective !== 0 || d.capPermitted !== 0)) throw new Error(`privileges still held after dropping them: ${JSON.stringify(d)}`)
-  return { pid: process.pid, uid: d.uid, gid: d.gid, chrooted: d.chrooted, noNewPrivs: d.noNewPrivs, capEffective: d.capEffective, ...(root ? {} : { note: 'not started as root: only no_new_privs set' }) }
+  const seccomp = native.restrictSyscalls()
+  const notes = [...(root ? [] : ['not started as root: no chroot, no change of user']), ...(seccomp ? [] : ['no seccomp filter for this architecture'])]
+  return { pid: process.pid, uid: d.uid, gid: d.gid, chrooted: d.chrooted, noNewPrivs: d.noNewPrivs, capEffective: d.capEffective, seccomp, ...(notes.length > 0 ? { note: notes.join('; ') } : {}) }
 }
 
 export function serve (sock: Socket, hello: IpcHello): void {

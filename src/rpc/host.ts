@@ -330,7 +330,7 @@ export class RpcHost implements PipeService {
 
   onHello (child: Child, h: IpcHello): void {
     if (child !== this.child) return
-    const privs = `uid ${h.uid}, gid ${h.gid}, ${h.chrooted ? 'chrooted to an empty directory' : 'no chroot'}, no_new_privs ${h.noNewPrivs ? 'on' : 'off'}, capabilities ${h.capEffective === 0 ? 'none' : '0x' + h.capEffective.toString(16)}`
+    const privs = `uid ${h.uid}, gid ${h.gid}, ${h.chrooted ? 'chrooted to an empty directory' : 'no chroot'}, no_new_privs ${h.noNewPrivs ? 'on' : 'off'}, seccomp ${h.seccomp ? 'on' : 'off'}, capabilities ${h.capEffective === 0 ? 'none' : '0x' + h.capEffective.toString(16)}`
     this.opts.log.info(`rpc: RPC process started (pid ${h.pid}, generation ${this.generation}): ${privs}${h.note !== undefined ? ` (${h.note})` : ''}`)
     const ws = this.readyWaiters
     this.readyWaiters = []

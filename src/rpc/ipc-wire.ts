@@ -165,6 +165,8 @@ export interface IpcHello {
   chrooted: boolean
   noNewPrivs: boolean
   capEffective: number
+  /** A seccomp filter refuses the system calls an RPC process never needs. */
+  seccomp: boolean
   /** Why something could not be dropped, when it could not. */
   note?: string
 }
@@ -173,5 +175,5 @@ export function isIpcHello (v: unknown): v is IpcHello {
   if (typeof v !== 'object' || v === null) return false
   const h = v as Record<string, unknown>
   return typeof h.pid === 'number' && typeof h.uid === 'number' && typeof h.gid === 'number' && typeof h.chrooted === 'boolean' &&
-    typeof h.noNewPrivs === 'boolean' && typeof h.capEffective === 'number' && (h.note === undefined || typeof h.note === 'string')
+    typeof h.noNewPrivs === 'boolean' && typeof h.capEffective === 'number' && typeof h.seccomp === 'boolean' && (h.note === undefined || typeof h.note === 'string')
 }

@@ -34,8 +34,8 @@ async function waitFor (what: string, f: () => boolean, ms = 15_000): Promise<vo
   }
 }
 
-const status = (pid: number): Record<string, string> => Object.fromEntries(
-  readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter(l => l.includes(':')).map(l => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]))
+const status = (pid: number, task?: string): Record<string, string> => Object.fromEntries(
+  readFileSync(task === undefined ? `/proc/${pid}/status` : `/proc/${pid}/task/${task}/status`, 'utf8').split('\n').filter(l => l.includes(':')).map(l => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]))
 
 const isRoot = process.getuid?.() === 0
 
@@ -48,6 +48,11 @@ t.test('ps: the RPC process runs as nobody, with no capabilities, no_new_privs, 
     t.comment(`ps: ${ps.stdout.trim()}`)
     const st = status(pid)
     t.equal(st.NoNewPrivs, '1', `${pid}: no_new_privs`)
+    if (process.arch === 'x64' || process.arch === 'arm64') {
+      t.equal(st.Seccomp, '2', `${pid}: a seccomp filter (mode 2)`)
+      // Every thread of it, not only the one that set the filter (TSYNC).
+      for (const task of readdirSync(`/proc/${pid}/task`)) t.equal(status(pid, task).Seccomp, '2', `${pid}/${task}: filtered`)
+    }
     if (!isRoot) continue
     t.match(ps.stdout, /^nobody\s+(nogroup|nobody)\s/, `${pid}: ps shows user nobody`)
     t.same(st.Uid.split(/\s+/).map(Number).filter(u => u === 0), [], `${pid}: no uid 0 (real, effective, saved, fs): ${st.Uid}`)
@@ -59,7 +64,7 @@ t.test('ps: the RPC process runs as nobody, with no capabilities, no_new_privs, 
     t.not(root, '/', `${pid}: chrooted (${root})`)
     t.same(readdirSync(`/proc/${pid}/root`), [], 'its root is empty: no share, no password db in reach')
   }
-  t.ok(await live.logged(/rpc: RPC process started \(pid \d+, generation 1\): uid \d+, gid \d+, (chrooted|no chroot)/), 'the start is logged with what was dropped')
+  t.ok(await live.logged(/rpc: RPC process started \(pid \d+, generation 1\): uid \d+, gid \d+, (chrooted|no chroot).*seccomp (on|off)/), 'the start is logged with what was dropped')
 })
 
 const PY = '/usr/bin/python3'

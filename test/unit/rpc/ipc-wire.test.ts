@@ -54,8 +54,9 @@ t.test('payload pieces are bounds-checked', async t => {
   t.equal(decodeU32(encodeU32(0xfedcba98)), 0xfedcba98)
   t.throws(() => decodeU32(Buffer.alloc(3)), IpcWireError)
   t.throws(() => decodeJson(Buffer.from('{')), IpcWireError)
-  t.ok(isIpcHello({ pid: 1, uid: 65534, gid: 65534, chrooted: true, noNewPrivs: true, capEffective: 0 }))
-  t.notOk(isIpcHello({ pid: '1', uid: 65534, gid: 65534, chrooted: true, noNewPrivs: true, capEffective: 0 }))
+  t.ok(isIpcHello({ pid: 1, uid: 65534, gid: 65534, chrooted: true, noNewPrivs: true, capEffective: 0, seccomp: true }))
+  t.notOk(isIpcHello({ pid: '1', uid: 65534, gid: 65534, chrooted: true, noNewPrivs: true, capEffective: 0, seccomp: true }))
+  t.notOk(isIpcHello({ pid: 1, uid: 65534, gid: 65534, chrooted: true, noNewPrivs: true, capEffective: 0 }), 'seccomp missing')
   t.notOk(isIpcHello(null))
 })
 
