@@ -41,7 +41,7 @@ t.test('restrictSyscalls: no exec, no network socket, on every thread; files and
   t.ok(r.out.tasks.length > 1 && r.out.tasks.every((s: string) => s === '2'), `every thread filtered (${r.out.tasks.length})`)
   t.equal(r.out.nnp, '1', 'no_new_privs comes with it')
   t.equal(r.out.unix, 'listening', 'a Unix socket is allowed')
-  const tcp = inChild(`n.restrictSyscalls(); const s = require('net').connect(9, '127.0.0.1'); s.on('error', (e) => console.log(JSON.stringify(e.code)))`)
+  const tcp = inChild('n.restrictSyscalls(); const s = require(\'net\').connect(9, \'127.0.0.1\'); s.on(\'error\', (e) => console.log(JSON.stringify(e.code)))')
   t.equal(tcp.out, 'EPERM', 'a TCP socket is refused')
 })
 
