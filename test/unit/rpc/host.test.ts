@@ -61,6 +61,15 @@ t.test('an RPC process that breaks the message format is killed and replaced', a
   t.equal(await h.ready(100), false, 'no HELLO from a process that never says it')
 })
 
+t.test('an RPC process that keeps dying at start is restarted after a growing delay', async t => {
+  const { host: h, lines } = host({ command: { file: process.execPath, args: ['-e', 'process.exit(3)'] } })
+  h.start()
+  await until(() => lines.some(l => /restarting it in 200 ms \(it died 3 times in a row/.test(l)))
+  t.match(lines.join('\n'), /RPC process \(pid \d+\) exited with code 3; 0 open pipes broken; restarting it\n/, 'the first death: at once')
+  t.match(lines.join('\n'), /restarting it in 100 ms \(it died 2 times in a row within 5 s of its start\)/)
+  await t.rejects(h.open('srvsvc', 'bob'), { code: 'SMBTS_ERR_RPC_PIPE_BROKEN' }, 'opens fail while no process is up (after waiting for one)')
+})
+
 t.test('close() stops the process and removes its empty root', { skip: process.getuid?.() === 0 ? false : 'not root: no chroot' }, async t => {
   const { host: h } = host()
   h.start()
