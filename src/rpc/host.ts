@@ -9,7 +9,7 @@
 // never has to be routed to another process; and an RPC process that dies takes only the pipes
 // of one worker's clients. The price is one small idle process per worker.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -165,7 +165,14 @@ class Child {
   hello: IpcHello | undefined
   dead = false
 
-  constructor (readonly proc: ChildProcess, readonly sock: Socket, readonly startedAt: number, private readonly host: RpcHost) {}
+  constructor (readonly proc: ChildProcess, readonly sock: Socket, readonly startedAt: number, private readonly host: RpcHost, private root: string | null) {}
+
+  /** Removes the (empty) directory the child is chrooted in, once it is in or gone. */
+  removeRoot (): void {
+    if (this.root === null) return
+    try { rmdirSync(this.root) } catch { /* already gone */ }
+    this.root = null
+  }
 
   send (type: number, id: number, payload?: Buffer): void {
     if (this.dead) return
@@ -260,7 +267,6 @@ export class RpcHost implements PipeService {
   private quickDeaths = 0
   private restartTimer: NodeJS.Timeout | undefined
   private readyWaiters: Array<(ok: boolean) => void> = []
-  private root: string | null = null
   private readonly ids: { uid: number, gid: number }
   /** RPC processes started so far (1 after the first start). */
   generation = 0
@@ -277,10 +283,12 @@ export class RpcHost implements PipeService {
   start (): void {
     if (this.closing || (this.child !== undefined && !this.child.dead)) return
     this.generation++
-    // As root the child shuts itself in an empty directory of its own (made once, removed at close).
-    if (this.root === null && process.getuid?.() === 0) this.root = mkdtempSync(join(tmpdir(), 'smbts-rpc-root-'))
+    // As root the child shuts itself in an empty directory of its own, removed as soon as it is
+    // in (its HELLO): it stays the child's root, deleted, so nothing can ever be created there,
+    // and nothing is left behind when either process dies.
+    const root = process.getuid?.() === 0 ? mkdtempSync(join(tmpdir(), 'smbts-rpc-root-')) : null
     const cmd = this.opts.command ?? defaultCommand()
-    const spec: RpcChildSpec = { uid: this.ids.uid, gid: this.ids.gid, root: this.root }
+    const spec: RpcChildSpec = { uid: this.ids.uid, gid: this.ids.gid, root }
     // Without the addon the child cannot drop privileges itself: libuv does the uid/gid part.
     const byLibuv = process.getuid?.() === 0 && !nativeAvailable ? { uid: this.ids.uid, gid: this.ids.gid } : {}
     const proc = spawn(cmd.file, cmd.args, {
@@ -289,7 +297,7 @@ export class RpcHost implements PipeService {
       ...byLibuv,
     })
     const sock = proc.stdio[3] as Socket
-    const child = new Child(proc, sock, Date.now(), this)
+    const child = new Child(proc, sock, Date.now(), this, root)
     this.child = child
     sock.on('data', (b: Buffer) => { child.onData(b) })
     sock.on('error', () => { /* the exit below says it */ })
@@ -329,6 +337,7 @@ export class RpcHost implements PipeService {
   }
 
   onHello (child: Child, h: IpcHello): void {
+    child.removeRoot()
     if (child !== this.child) return
     const privs = `uid ${h.uid}, gid ${h.gid}, ${h.chrooted ? 'chrooted to an empty directory' : 'no chroot'}, no_new_privs ${h.noNewPrivs ? 'on' : 'off'}, seccomp ${h.seccomp ? 'on' : 'off'}, capabilities ${h.capEffective === 0 ? 'none' : '0x' + h.capEffective.toString(16)}`
     this.opts.log.info(`rpc: RPC process started (pid ${h.pid}, generation ${this.generation}): ${privs}${h.note !== undefined ? ` (${h.note})` : ''}`)
@@ -376,6 +385,7 @@ export class RpcHost implements PipeService {
     if (child.dead) return
     child.dead = true
     child.sock.destroy()
+    child.removeRoot()
     const broken = new RpcPipeError('SMBTS_ERR_RPC_SERVICE_DIED', `the RPC process ${how}`)
     const n = child.pipes.size
     for (const p of child.pipes.values()) p.fail(broken)
@@ -396,6 +406,7 @@ export class RpcHost implements PipeService {
     const c = this.child
     if (c !== undefined && !c.dead) {
       const exited = new Promise<void>((resolve) => { c.proc.once('exit', () => { resolve() }) })
+      c.removeRoot()
       c.sock.end()
       const t = setTimeout(() => { c.proc.kill('SIGKILL') }, 2000)
       await exited
@@ -403,6 +414,5 @@ export class RpcHost implements PipeService {
     }
     for (const w of this.readyWaiters) w(false)
     this.readyWaiters = []
-    if (this.root !== null) rmSync(this.root, { recursive: true, force: true })
   }
 }
