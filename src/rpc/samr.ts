@@ -3,7 +3,9 @@
 // SamrLookupDomainInSamServer (5), SamrEnumerateDomainsInSamServer (6), SamrOpenDomain (7),
 // SamrQueryInformationDomain (8, 46), SamrEnumerateUsersInDomain (13), SamrGetAliasMembership (16),
 // SamrLookupNamesInDomain (17), SamrLookupIdsInDomain (18), SamrEnumerateGroupsInDomain (11),
-// SamrEnumerateAliasesInDomain (15), SamrOpenUser (34), SamrQueryInformationUser (36, 47),
+// SamrEnumerateAliasesInDomain (15), SamrOpenGroup (19), SamrQueryInformationGroup (20),
+// SamrGetMembersInGroup (25), SamrOpenAlias (27), SamrQueryInformationAlias (28),
+// SamrGetMembersInAlias (33), SamrOpenUser (34), SamrQueryInformationUser (36, 47),
 // SamrGetGroupsForUser (39), SamrGetUserDomainPasswordInformation (44),
 // SamrQueryDisplayInformation (40, 48, 51), SamrGetDomainPasswordInformation (56). Nothing is written: the
 // accounts are the password db's, administered with `smbts adduser`.
@@ -23,13 +25,14 @@ export const SAMR_SYNTAX = { uuid: '12345778-1234-abcd-ef00-0123456789ac', versi
 
 export const SamrOpnum = {
   Connect: 0, CloseHandle: 1, QuerySecurityObject: 3, LookupDomain: 5, EnumerateDomains: 6, OpenDomain: 7, QueryInformationDomain: 8,
-  EnumerateGroups: 11, EnumerateUsers: 13, EnumerateAliases: 15, GetAliasMembership: 16, LookupNames: 17, LookupIds: 18, OpenUser: 34, QueryInformationUser: 36, GetGroupsForUser: 39,
+  EnumerateGroups: 11, EnumerateUsers: 13, EnumerateAliases: 15, GetAliasMembership: 16, LookupNames: 17, LookupIds: 18,
+  OpenGroup: 19, QueryInformationGroup: 20, GetMembersInGroup: 25, OpenAlias: 27, QueryInformationAlias: 28, GetMembersInAlias: 33, OpenUser: 34, QueryInformationUser: 36, GetGroupsForUser: 39,
   QueryDisplayInformation: 40, GetUserDomainPasswordInformation: 44, QueryInformationDomain2: 46, QueryInformationUser2: 47,
   QueryDisplayInformation2: 48, QueryDisplayInformation3: 51, GetDomainPasswordInformation: 56,
   Connect2: 57, Connect4: 62, Connect5: 64,
 } as const
 
-const H = { SERVER: 'samr.server', DOMAIN: 'samr.domain', USER: 'samr.user' } as const
+const H = { SERVER: 'samr.server', DOMAIN: 'samr.domain', USER: 'samr.user', GROUP: 'samr.group', ALIAS: 'samr.alias' } as const
 const BUILTIN_NAME = 'Builtin'
 /** MS-SAMR 2.2.1.? ACB_NORMAL | ACB_PWNOEXP: a normal account whose password does not expire. */
 const ACB_NORMAL = 0x00000010
@@ -250,6 +253,80 @@ async function queryDisplay (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Pr
   return w.u32(more ? NtStatus.MORE_ENTRIES : NtStatus.SUCCESS).finish()
 }
 
+interface MemberOf { domain: DomainHandle, rid: number, name: string }
+
+/** SamrOpenGroup (3.1.5.1.7: the account domain's None) and SamrOpenAlias (3.1.5.1.8: Builtin's aliases). */
+function openGroupOrAlias (stub: Buffer, ctx: RpcCallContext, alias: boolean): Buffer {
+  const r = new NdrReader(stub)
+  const d = ctx.handles.get<DomainHandle>(r.handle(), H.DOMAIN).data
+  r.u32() // DesiredAccess
+  const rid = r.u32()
+  const name = alias
+    ? (d.builtin ? BUILTIN_ALIASES.find(([r]) => r === rid)?.[1] : undefined)
+    : (!d.builtin && rid === DOMAIN_GROUP_NONE_RID ? 'None' : undefined)
+  const w = new NdrWriter()
+  if (name === undefined) return w.handle(Buffer.alloc(20)).u32(alias ? NtStatus.NO_SUCH_ALIAS : NtStatus.NO_SUCH_GROUP).finish()
+  return w.handle(ctx.handles.create(alias ? H.ALIAS : H.GROUP, { domain: d, rid, name } satisfies MemberOf)).u32(NtStatus.SUCCESS).finish()
+}
+
+/** The members: every user of the server is in None and in BUILTIN\Users; the other aliases are empty. */
+async function members (env: RpcEnv, m: MemberOf): Promise<DomainUser[]> {
+  return m.rid === DOMAIN_GROUP_NONE_RID || m.rid === 545 ? await env.users() : []
+}
+
+/** SamrQueryInformationGroup (MS-SAMR 3.1.5.5.1) and SamrQueryInformationAlias (3.1.5.6.1). */
+async function queryGroupOrAlias (stub: Buffer, env: RpcEnv, ctx: RpcCallContext, alias: boolean): Promise<Buffer> {
+  const r = new NdrReader(stub)
+  const m = ctx.handles.get<MemberOf>(r.handle(), alias ? H.ALIAS : H.GROUP).data
+  const level = r.u16()
+  const w = new NdrWriter()
+  const levels = alias ? [1, 2, 3] : [1, 2, 3, 4, 5]
+  if (!levels.includes(level)) return w.u32(0).u32(NtStatus.INVALID_INFO_CLASS).finish()
+  const count = (await members(env, m)).length
+  const description = m.rid === DOMAIN_GROUP_NONE_RID ? 'Ordinary Users' : ''
+  out(w, level, (w, lv) => {
+    w.u16(lv)
+    if (alias) {
+      // ALIAS_GENERAL_INFORMATION, ALIAS_NAME_INFORMATION, ALIAS_ADM_COMMENT_INFORMATION
+      if (lv === 1) w.unicodeString(m.name).u32(count).unicodeString(description)
+      else w.unicodeString(lv === 2 ? m.name : description)
+    } else if (lv === 1 || lv === 5) {
+      w.unicodeString(m.name).u32(GROUP_ATTRIBUTES).u32(count).unicodeString(description) // GROUP_GENERAL_INFORMATION
+    } else if (lv === 3) {
+      w.align(4).u32(GROUP_ATTRIBUTES)
+    } else {
+      w.unicodeString(lv === 2 ? m.name : description)
+    }
+  })
+  return w.u32(NtStatus.SUCCESS).finish()
+}
+
+/** SamrGetMembersInGroup (MS-SAMR 3.1.5.8.3): RIDs and attributes. */
+async function groupMembers (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Promise<Buffer> {
+  const m = ctx.handles.get<MemberOf>(new NdrReader(stub).handle(), H.GROUP).data
+  const rids = (await members(env, m)).map(u => u.rid)
+  const w = new NdrWriter()
+  out(w, rids, (w, l) => {
+    w.u32(l.length)
+    w.pointer(l.length > 0 ? l : null, (w, l) => w.conformantArray(l, (w, v) => w.u32(v)))
+    w.pointer(l.length > 0 ? l : null, (w, l) => w.conformantArray(l, (w) => w.u32(GROUP_ATTRIBUTES)))
+  })
+  return w.u32(NtStatus.SUCCESS).finish()
+}
+
+/** SamrGetMembersInAlias (MS-SAMR 3.1.5.8.4): the members' SIDs. */
+async function aliasMembers (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Promise<Buffer> {
+  const m = ctx.handles.get<MemberOf>(new NdrReader(stub).handle(), H.ALIAS).data
+  const info = await env.server()
+  const sids = (await members(env, m)).map(u => sidFromString(`${info.domainSid}-${u.rid}`))
+  const w = new NdrWriter()
+  // SAMPR_PSID_ARRAY_OUT, returned in place: Count, then a pointer to an array of pointers to SIDs.
+  w.u32(sids.length)
+  w.pointer(sids.length > 0 ? sids : null, (w, l) => w.conformantArray(l, (w, s) => { w.sidPtr(s) }))
+  w.flush()
+  return w.u32(NtStatus.SUCCESS).finish()
+}
+
 /** SamrGetDomainPasswordInformation (MS-SAMR 3.1.5.13.3): no handle; the domain's password rules. */
 function getDomainPasswordInfo (stub: Buffer): Buffer {
   const r = new NdrReader(stub)
@@ -422,7 +499,7 @@ const ALL = 0x000f07ff
 /** SamrQuerySecurityObject (MS-SAMR 3.1.5.12.2): a fixed DACL per object type. */
 function querySecurity (stub: Buffer, ctx: RpcCallContext): Buffer {
   const r = new NdrReader(stub)
-  const h = ctx.handles.get<unknown>(r.handle(), H.SERVER, H.DOMAIN, H.USER)
+  const h = ctx.handles.get<unknown>(r.handle(), H.SERVER, H.DOMAIN, H.USER, H.GROUP, H.ALIAS)
   r.u32() // SecurityInformation: the whole descriptor is returned, as Windows does for SAM objects
   const admins = sidFromString('S-1-5-32-544')
   const world = sidFromString('S-1-1-0')
@@ -467,6 +544,12 @@ export const samr: RpcInterface = {
       case SamrOpnum.EnumerateAliases: return enumerateGroupsOrAliases(stub, ctx, true)
       case SamrOpnum.LookupIds: return await lookupIds(stub, env, ctx)
       case SamrOpnum.GetDomainPasswordInformation: return getDomainPasswordInfo(stub)
+      case SamrOpnum.OpenGroup: return openGroupOrAlias(stub, ctx, false)
+      case SamrOpnum.OpenAlias: return openGroupOrAlias(stub, ctx, true)
+      case SamrOpnum.QueryInformationGroup: return await queryGroupOrAlias(stub, env, ctx, false)
+      case SamrOpnum.QueryInformationAlias: return await queryGroupOrAlias(stub, env, ctx, true)
+      case SamrOpnum.GetMembersInGroup: return await groupMembers(stub, env, ctx)
+      case SamrOpnum.GetMembersInAlias: return await aliasMembers(stub, env, ctx)
       case SamrOpnum.QueryDisplayInformation:
       case SamrOpnum.QueryDisplayInformation2:
       case SamrOpnum.QueryDisplayInformation3: return await queryDisplay(stub, env, ctx)

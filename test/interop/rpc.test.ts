@@ -136,6 +136,10 @@ t.test('rpcclient samr: enumdomains, enumdomusers, queryuser, queryusergroups, g
   const disp = await rpcclient('querydispinfo')
   t.match(disp.stdout, new RegExp(`RID: ${rid ?? '?'} acb: 0x00000210 Account: ${live.user}\\b`), 'QueryDisplayInformation level 1: the users')
   t.match((await rpcclient('querydispinfo2 3')).stdout, /RID: 0x201 acb: 0x00000007 Account: None/, 'level 3: the group')
+  t.match((await rpcclient('querygroup 0x201')).stdout, /Group Name:\s+None\n[^]*Group Attribute:7\n\s+Num Members:\d+/, 'QueryInformationGroup')
+  t.match((await rpcclient('querygroupmem 0x201')).stdout, new RegExp(`rid:\\[${rid ?? '?'}\\] attr:\\[0x7\\]`), 'GetMembersInGroup: every user is in None')
+  t.match((await rpcclient('queryaliasmem builtin 0x221')).stdout, new RegExp(`sid:\\[S-1-5-21-\\d+-\\d+-\\d+-${parseInt(rid ?? '0', 16)}\\]`), 'GetMembersInAlias: every user is in BUILTIN\\Users')
+  t.match((await rpcclient('querygroup 0x202')).stdout + (await rpcclient('querygroup 0x202')).stderr, /NT_STATUS_NO_SUCH_GROUP/)
 })
 
 const PY = '/usr/bin/python3'
@@ -173,6 +177,9 @@ t.test('impacket: lsat, lsad, dssetup, samr and srvsvc NetrShareCheck / NetrRemo
   t.same(o.aliases, [545], 'in BUILTIN\\Users')
   t.equal(o.domainAliases, 0)
   t.equal(o.openMissingUser, 0xC0000064, 'STATUS_NO_SUCH_USER')
+  t.same(o.aliasInfo, ['Users', o.users.length], 'BUILTIN\\Users holds every user')
+  t.ok(o.aliasMembers.includes(`${o.lookupDomain}-${o.userAll[1]}`), 'the user among its members')
+  t.equal(o.openMissingAlias, 0xC0000151, 'STATUS_NO_SUCH_ALIAS')
 })
 
 t.test('impacket: listShares on SMB 3.0, srvsvc and wkssvc calls, raw pipe I/O', { skip: existsSync(PY) ? false : 'no /usr/bin/python3' }, async t => {

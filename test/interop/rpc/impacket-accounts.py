@@ -88,6 +88,11 @@ sa['Sids'].append(si)
 sa['Count'] = 1
 out['aliases'] = [x['Data'] for x in samr.hSamrGetAliasMembership(s, bh, sa)['Membership']['Element']]
 out['domainAliases'] = samr.hSamrGetAliasMembership(s, dh, sa)['Membership']['Count']
+ah = samr.hSamrOpenAlias(s, bh, aliasId=545)['AliasHandle']
+g = samr.hSamrQueryInformationAlias(s, ah, 1)['Buffer']['General']
+out['aliasInfo'] = [g['Name'], g['MemberCount']]
+out['aliasMembers'] = [x['SidPointer'].formatCanonical() for x in samr.hSamrGetMembersInAlias(s, ah)['Members']['Sids']]
+out['openMissingAlias'] = err(lambda: samr.hSamrOpenAlias(s, bh, aliasId=999))
 out['openMissingUser'] = err(lambda: samr.hSamrOpenUser(s, dh, userId=12345))
 samr.hSamrCloseHandle(s, uh)
 print(json.dumps(out))
