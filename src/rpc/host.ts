@@ -327,10 +327,16 @@ export class RpcHost implements PipeService {
       child.opening.set(handle, { resolve, reject })
       child.send(IpcType.OPEN, handle, encodeStrings(name, user))
     })
-    const status = decodeU32(reply.payload)
-    if (status !== OpenStatus.OK) return undefined
+    let status: number
     let canonical: string
-    try { [canonical] = decodeStrings(reply.payload, 1, 4) } catch (e) { this.misbehaved(child, (e as Error).message); throw new RpcPipeError('SMBTS_ERR_RPC_PIPE_BROKEN', 'the RPC service failed') }
+    try {
+      status = decodeU32(reply.payload)
+      ;[canonical] = decodeStrings(reply.payload, 1, 4)
+    } catch (e) {
+      this.misbehaved(child, `OPEN_REPLY: ${(e as Error).message}`)
+      throw new RpcPipeError('SMBTS_ERR_RPC_SERVICE_DIED', 'the RPC process answered nonsense')
+    }
+    if (status !== OpenStatus.OK) return undefined
     const p = new RemotePipe(canonical, handle, child)
     child.pipes.set(handle, p)
     return p
