@@ -149,6 +149,11 @@ t.test('impacket: lsat, lsad, dssetup, samr and srvsvc NetrShareCheck / NetrRemo
   const r = await run(PY, [script, String(live.port), live.user, live.password, live.share])
   t.equal(r.code, 0, r.stdout + r.stderr)
   const o = JSON.parse(r.stdout) as Record<string, any>
+  for (const lv of ['0', '1', '2', '501', '502']) t.same(o.enumLevels[lv], ['IPC$', 'other', 'share'], `NetrShareEnum level ${lv}`)
+  for (const lv of ['0', '1', '2', '501', '502']) t.equal(o.getLevels[lv], 'share', `NetrShareGetInfo level ${lv}`)
+  t.equal(o.getLevels['1005'], 0, 'NetrShareGetInfo level 1005: no caching flags')
+  t.same(o.serverLevels, [500, 500, 500], 'NetrServerGetInfo 100, 101, 102')
+  t.same(o.wkstaLevels, [500, 500, 500], 'NetrWkstaGetInfo 100, 101, 102')
   t.equal(o.shareCheck, 0, 'the share\'s path is shared, as a disk')
   t.equal(o.shareCheckMissing, 2311, 'NERR_DeviceNotShared')
   t.ok(Math.abs(o.tod[0] - Date.now() / 1000) < 60, 'the server\'s clock')

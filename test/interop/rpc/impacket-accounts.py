@@ -6,7 +6,7 @@ import sys
 
 from impacket.smbconnection import SMBConnection
 from impacket.smb3structs import SMB2_DIALECT_30
-from impacket.dcerpc.v5 import transport, srvs, lsat, lsad, samr, dssp
+from impacket.dcerpc.v5 import transport, srvs, lsat, lsad, samr, dssp, wkst
 from impacket.dcerpc.v5.rpcrt import DCERPCException
 
 port, user, password, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -36,6 +36,20 @@ out['shareCheck'] = srvs.hNetrShareCheck(d, path)['Type']
 out['shareCheckMissing'] = err(lambda: srvs.hNetrShareCheck(d, '/nonexistent'))
 tod = srvs.hNetrRemoteTOD(d)['BufferPtr']
 out['tod'] = [tod['tod_elapsedt'], tod['tod_year'], tod['tod_month'], tod['tod_day']]
+
+# Every level of the list, through impacket's decoders.
+out['enumLevels'] = {}
+for lv in (0, 1, 2, 501, 502):
+    r = srvs.hNetrShareEnum(d, lv)
+    arm = r['InfoStruct']['ShareInfo']['Level%d' % lv]['Buffer']
+    out['enumLevels'][lv] = sorted(x['shi%d_netname' % (lv if lv < 500 else lv)][:-1] for x in arm)
+out['getLevels'] = {}
+for lv in (0, 1, 2, 501, 502, 1005):
+    r = srvs.hNetrShareGetInfo(d, 'share\x00', lv)
+    out['getLevels'][lv] = r['InfoStruct']['ShareInfo%d' % lv]['shi%d_netname' % lv][:-1] if lv != 1005 else r['InfoStruct']['ShareInfo1005']['shi1005_flags']
+out['serverLevels'] = [srvs.hNetrServerGetInfo(d, lv)['InfoStruct']['ServerInfo%d' % lv]['sv%d_platform_id' % lv] for lv in (100, 101, 102)]
+w = dce(r'\wkssvc', wkst.MSRPC_UUID_WKST)
+out['wkstaLevels'] = [wkst.hNetrWkstaGetInfo(w, lv)['WkstaInfo']['WkstaInfo%d' % lv]['wki%d_platform_id' % lv] for lv in (100, 101, 102)]
 
 l = dce(r'\lsarpc', lsat.MSRPC_UUID_LSAT)
 h = lsad.hLsarOpenPolicy2(l, lsad.POLICY_LOOKUP_NAMES)['PolicyHandle']
