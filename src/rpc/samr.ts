@@ -154,7 +154,7 @@ async function queryDomain (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Pro
         w.unicodeString(info.serverString).unicodeString(d.name).unicodeString('')
         nttime(w, 1n) // DomainModifiedCount
         w.u32(1) // DomainServerState: enabled
-        w.u32(3) // DomainServerRole: DomainServerRolePrimary (what a standalone Samba reports)
+        w.u32(3) // DomainServerRole: DomainServerRolePrimary (MS-SAMR 2.2.3.? has no other role for the account domain a machine owns; Windows answers so)
         w.u8(0) // UasCompatibilityRequired
         w.u32(users.length).u32(d.builtin ? 0 : 1).u32(d.builtin ? BUILTIN_ALIASES.length : 0)
         break
