@@ -22,6 +22,7 @@
         "src/gss.c",
         "src/mount.c",
         "src/inotify.c",
+        "src/privs.c",
       ],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],

@@ -23,6 +23,8 @@ import { nativeAvailable, nativeLoadError } from './io/native.js'
 import { kerberosService } from './io/gss.js'
 import type { StatsSnapshot } from './control/stats.js'
 import { statusSlice, type StatusSlice } from './control/status.js'
+import { RpcHost } from './rpc/host.js'
+import { rpcEnv } from './smb2/pipes.js'
 
 export interface StartServerOptions {
   configPath?: string
@@ -68,6 +70,8 @@ export interface RunningServer {
   }
   /** Which worker this is, when a supervisor started it. */
   readonly worker?: WorkerContext
+  /** The RPC process this process's IPC$ pipes are served by. */
+  readonly rpc: RpcHost
   /** This process's numbers and holdings (the control mount's stats and status). */
   statsSnapshot (): StatsSnapshot
   statusSlice (): StatusSlice
@@ -195,6 +199,10 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   const state = new ServerState(config, accounts, ring !== undefined ? posixUringBackend(ring) : posixBackend, log, registry)
   state.kerberos = kerberosService(config.global, log)
   if (opts.deadtimeMinuteMs !== undefined) state.deadtimeMinuteMs = opts.deadtimeMinuteMs
+  // DCE/RPC runs apart, unprivileged (src/rpc/host.ts); this process answers its questions. It
+  // starts once the listeners are up (a pipe opened before it said HELLO waits for it).
+  const rpc = new RpcHost({ env: rpcEnv(state), log })
+  state.rpc = rpc
   const port = opts.port ?? config.global.tcpPort
   const listeners: Listener[] = []
   let bound = port
@@ -233,6 +241,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     }
   }
   for (const [, s] of config.shares) log.info(`share ${s.name} -> ${s.path}${s.readOnly ? ' (read only)' : ''}`)
+  rpc.start()
 
   return {
     port: bound,
@@ -240,6 +249,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     ring,
     io,
     worker: opts.worker,
+    rpc,
     statsSnapshot () {
       const snap = state.statsSnapshot()
       if (w !== undefined) snap.worker = w.slot
@@ -264,6 +274,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
       // Closing the ring cancels every in-flight op: ring connections end, their sockets close.
       await ring?.close()
       await closed
+      await rpc.close()
     },
     async reload () {
       const next = load()

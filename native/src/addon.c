@@ -132,7 +132,7 @@ NAPI_MODULE_INIT() {
       smbts_ring_init(env, exports) != napi_ok || smbts_sock_init(env, exports) != napi_ok ||
       smbts_aead_init(env, exports) != napi_ok || smbts_shmstore_init(env, exports) != napi_ok ||
       smbts_gss_init(env, exports) != napi_ok || smbts_mount_init(env, exports) != napi_ok ||
-      smbts_inotify_init(env, exports) != napi_ok) {
+      smbts_inotify_init(env, exports) != napi_ok || smbts_privs_init(env, exports) != napi_ok) {
     return smbts_throw_napi(env, "module init");
   }
   return exports;

@@ -219,6 +219,7 @@ napi_status smbts_ring_init(napi_env env, napi_value exports);
 napi_status smbts_sock_init(napi_env env, napi_value exports);
 napi_status smbts_mount_init(napi_env env, napi_value exports);
 napi_status smbts_inotify_init(napi_env env, napi_value exports);
+napi_status smbts_privs_init(napi_env env, napi_value exports);
 napi_status smbts_aead_init(napi_env env, napi_value exports);
 napi_status smbts_shmstore_init(napi_env env, napi_value exports);
 napi_status smbts_gss_init(napi_env env, napi_value exports);

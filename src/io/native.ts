@@ -77,6 +77,17 @@ export interface StatxXattr extends Statx {
   xattrError: string | null;
 }
 
+/** What dropPrivileges left the process with, read back from the kernel. */
+export interface DroppedPrivileges {
+  uid: number;
+  gid: number;
+  chrooted: boolean;
+  noNewPrivs: boolean;
+  /** The capability sets (64 bits as a number): 0 when none is left. */
+  capEffective: number;
+  capPermitted: number;
+}
+
 export interface NativeDirent {
   /** The raw name bytes (Linux names are bytes, usually UTF-8). */
   name: Buffer;
@@ -277,6 +288,18 @@ export interface NativeAddon {
   inotifyRead(h: InotifyHandle): Buffer | null;
   /** Stops the poll and closes the instance; later calls on `h` throw EBADF. */
   inotifyClose(h: InotifyHandle): void;
+  /**
+   * The RPC process gives up its privileges (native/src/privs.c): as root, chroot(rootDir) when
+   * given, no supplementary groups, all three uids and gids set; then no_new_privs. Not root:
+   * only no_new_privs. Synchronous; throws the errno Error of the step that failed.
+   */
+  dropPrivileges(rootDir: string | null, uid: number, gid: number): DroppedPrivileges;
+  /**
+   * A seccomp filter on every thread (native/src/privs.c) refusing with EPERM execve, ptrace,
+   * mounts, namespaces, modules, BPF, keys, io_uring_setup and non-Unix sockets. False: not on
+   * this architecture. Synchronous; throws the errno Error.
+   */
+  restrictSyscalls(): boolean;
   /**
    * One non-blocking sendmsg of up to 64 Buffers, now: the bytes the socket took (0 if none,
    * EAGAIN). Synchronous; it never waits. Other errors throw (EPIPE, ECONNRESET...).

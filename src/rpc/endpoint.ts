@@ -7,13 +7,16 @@ import {
   type ContextResult, type PresentationContext, type SyntaxId, COMMON_HEADER_LENGTH,
 } from './pdu.js'
 import { NdrError } from './ndr.js'
-import type { RpcEnv, RpcInterface } from './service.js'
+import { HandleTable, RpcFault, type RpcEnv, type RpcInterface } from './service.js'
 import { srvsvc } from './srvsvc.js'
 import { wkssvc } from './wkssvc.js'
+import { lsarpc } from './lsarpc.js'
+import { dssetup } from './dssetup.js'
+import { samr } from './samr.js'
 
 /** Why a pipe operation failed; the SMB side maps each code to an NTSTATUS. */
 export class RpcPipeError extends Error {
-  constructor (readonly code: 'SMBTS_ERR_RPC_PIPE_BROKEN' | 'SMBTS_ERR_RPC_PIPE_BUSY', message: string) {
+  constructor (readonly code: 'SMBTS_ERR_RPC_PIPE_BROKEN' | 'SMBTS_ERR_RPC_PIPE_BUSY' | 'SMBTS_ERR_RPC_SERVICE_DIED', message: string) {
     super(message)
     this.name = 'RpcPipeError'
   }
@@ -31,6 +34,8 @@ const SUPPORTED_BIND_TIME_FEATURES = 0
 const PIPES: Record<string, RpcInterface[]> = {
   srvsvc: [srvsvc],
   wkssvc: [wkssvc],
+  lsarpc: [lsarpc, dssetup],
+  samr: [samr],
 }
 
 /** `srvsvc`, `\srvsvc`, `\PIPE\srvsvc`, any case → `srvsvc`; undefined when no endpoint serves it. */
@@ -60,8 +65,12 @@ export class RpcPipe {
   private xmitFrag = MAX_FRAG
   private assocGroupId = 0
   private call?: PendingCall
+  private readonly handles = new HandleTable()
 
-  constructor (readonly name: string, private readonly interfaces: RpcInterface[], private readonly env: RpcEnv) {}
+  /** Told of a call that failed for a reason other than its stub (logged by the RPC process). */
+  onFailure?: (e: Error) => void
+
+  constructor (readonly name: string, private readonly interfaces: RpcInterface[], private readonly env: RpcEnv, readonly user = '') {}
 
   /** Bytes waiting to be read. */
   get pendingBytes (): number {
@@ -70,11 +79,22 @@ export class RpcPipe {
 
   get isBroken (): boolean { return this.broken }
 
-  /** Takes bytes the client wrote; processes every whole PDU. Returns the count accepted. */
-  write (data: Buffer): number {
+  /**
+   * Takes bytes the client wrote and processes every whole PDU; resolves with the count accepted
+   * once their answers are queued for read(). Writes are processed one after another.
+   */
+  async write (data: Buffer): Promise<number> {
+    const run = this.tail.then(async () => await this.writeNow(data))
+    this.tail = run.catch(() => {})
+    return await run
+  }
+
+  private tail: Promise<unknown> = Promise.resolve()
+
+  private async writeNow (data: Buffer): Promise<number> {
     if (this.broken) throw new RpcPipeError('SMBTS_ERR_RPC_PIPE_BROKEN', 'pipe is broken')
     this.inbuf = this.inbuf.length === 0 ? Buffer.from(data) : Buffer.concat([this.inbuf, data])
-    while (this.inbuf.length >= COMMON_HEADER_LENGTH) {
+    while (this.inbuf.length >= COMMON_HEADER_LENGTH && !this.broken) {
       let fragLength: number
       try {
         fragLength = decodeCommonHeader(this.inbuf).fragLength
@@ -87,7 +107,7 @@ export class RpcPipe {
       if (this.inbuf.length < fragLength) break
       const pdu = this.inbuf.subarray(0, fragLength)
       this.inbuf = this.inbuf.subarray(fragLength)
-      this.process(pdu)
+      await this.process(pdu)
     }
     return data.length
   }
@@ -108,10 +128,15 @@ export class RpcPipe {
   }
 
   /** Write then read, as TransactNamedPipe does; refused while an earlier answer is unread. */
-  transact (input: Buffer, maxOutput: number): PipeRead {
+  async transact (input: Buffer, maxOutput: number): Promise<PipeRead> {
     if (this.out.length > 0) throw new RpcPipeError('SMBTS_ERR_RPC_PIPE_BUSY', 'unread data in the pipe')
-    this.write(input)
+    await this.write(input)
     return this.read(maxOutput) ?? { data: Buffer.alloc(0), more: false }
+  }
+
+  /** The messages queued for read(), taken whole (the RPC process hands them to the data plane). */
+  drain (): Buffer[] {
+    return this.out.splice(0)
   }
 
   close (): void {
@@ -120,13 +145,13 @@ export class RpcPipe {
     this.call = undefined
   }
 
-  private process (pdu: Buffer): void {
+  private async process (pdu: Buffer): Promise<void> {
     const h = decodeCommonHeader(pdu)
     try {
       switch (h.ptype) {
         case PType.BIND: return this.onBind(pdu, false)
         case PType.ALTER_CONTEXT: return this.onBind(pdu, true)
-        case PType.REQUEST: return this.onRequest(pdu)
+        case PType.REQUEST: return await this.onRequest(pdu)
         case PType.AUTH3: return // no security providers: nothing to complete
         case PType.CO_CANCEL:
         case PType.ORPHANED:
@@ -190,7 +215,7 @@ export class RpcPipe {
     }))
   }
 
-  private onRequest (pdu: Buffer): void {
+  private async onRequest (pdu: Buffer): Promise<void> {
     const req = decodeRequest(pdu)
     const { callId, pfcFlags } = req.header
     const fault = (status: number): void => {
@@ -215,12 +240,16 @@ export class RpcPipe {
     const stub = call.parts.length === 1 ? call.parts[0] : Buffer.concat(call.parts)
     let answer: Buffer | undefined
     try {
-      answer = iface.call(call.opnum, stub, this.env)
+      answer = await iface.call(call.opnum, stub, this.env, { handles: this.handles, user: this.user })
     } catch (e) {
-      if (!(e instanceof NdrError)) throw e
-      this.out.push(encodeFault(callId, call.contextId, FaultStatus.FAULT_NDR, true))
+      if (e instanceof RpcFault) { this.out.push(encodeFault(callId, call.contextId, e.status, true)); return }
+      // A stub that does not decode is the client's fault; anything else (a question the data
+      // plane did not answer) is the server's: either way this call faults, the pipe goes on.
+      this.out.push(encodeFault(callId, call.contextId, e instanceof NdrError ? FaultStatus.FAULT_NDR : FaultStatus.FAULT_UNSPEC, true))
+      if (!(e instanceof NdrError)) this.onFailure?.(e as Error)
       return
     }
+    if (this.broken) return // closed while the call ran
     if (answer === undefined) { this.out.push(encodeFault(callId, call.contextId, FaultStatus.OP_RNG_ERROR, true)); return }
     this.out.push(...encodeResponseFragments(callId, call.contextId, answer, this.xmitFrag))
   }
@@ -232,8 +261,8 @@ function sameInterface (ours: SyntaxId, theirs: SyntaxId): boolean {
 }
 
 /** Opens the RPC endpoint behind a pipe name, or undefined when none serves it. */
-export function openRpcPipe (name: string, env: RpcEnv): RpcPipe | undefined {
+export function openRpcPipe (name: string, env: RpcEnv, user = ''): RpcPipe | undefined {
   const n = rpcPipeName(name)
   if (n === undefined) return undefined
-  return new RpcPipe(n, PIPES[n], env)
+  return new RpcPipe(n, PIPES[n], env, user)
 }

@@ -3,6 +3,8 @@
 // strings, conformant arrays and deferred pointee data. Decoders are bounds-checked and throw
 // only NdrError.
 
+import type { Sid } from '../wire/dtyp/sid.js'
+
 /** A stub that does not decode (the endpoint answers it with a fault, nca_s_fault_ndr). */
 export class NdrError extends Error {
   readonly code = 'SMBTS_ERR_NDR'
@@ -90,6 +92,39 @@ export class NdrWriter {
     return this
   }
 
+  /**
+   * RPC_UNICODE_STRING (MS-DTYP 2.3.10): Length and MaximumLength in bytes, then a unique pointer
+   * to a conformant varying array of that many UTF-16 units, with no terminating NUL.
+   */
+  unicodeString (s: string | null | undefined): this {
+    // The structure aligns to its pointer's 4 bytes before its first u16 (C706 14.3.7.1).
+    this.align(4)
+    if (s === null || s === undefined) return this.u16(0).u16(0).u32(0)
+    const units = Buffer.from(s, 'utf16le')
+    this.u16(units.length).u16(units.length)
+    return this.pointer(units, (w, u) => { w.u32(u.length / 2).u32(0).u32(u.length / 2).bytes(u) })
+  }
+
+  /** RPC_SID (MS-DTYP 2.4.2.3), a conformant structure: the sub-authority count first, as max_count. */
+  sid (sid: Sid): this {
+    this.u32(sid.subAuthorities.length)
+    this.u8(sid.revision).u8(sid.subAuthorities.length)
+    const auth = Buffer.alloc(6)
+    auth.writeUIntBE(Number(sid.identifierAuthority), 0, 6)
+    this.bytes(auth)
+    for (const a of sid.subAuthorities) this.u32(a)
+    return this
+  }
+
+  sidPtr (sid: Sid | null | undefined): this {
+    return this.pointer(sid, (w, v) => w.sid(v))
+  }
+
+  /** A context handle (MS-RPCE 2.2.4.? / C706 ndr_context_handle): 20 opaque bytes. */
+  handle (h: Buffer): this {
+    return this.align(4).bytes(h)
+  }
+
   finish (): Buffer {
     this.flush()
     return Buffer.from(this.buf.subarray(0, this.len))
@@ -159,5 +194,45 @@ export class NdrReader {
 
   wstringPtr (): { value: string | null } {
     return this.pointer(r => r.wstring())
+  }
+
+  /** RPC_UNICODE_STRING; the box fills at the next flush(). Lengths must agree with the array's. */
+  unicodeString (): { value: string | null } {
+    this.align(4)
+    const length = this.u16()
+    const max = this.u16()
+    if ((length & 1) !== 0 || length > max) throw new NdrError(`RPC_UNICODE_STRING: Length ${length}, MaximumLength ${max}`)
+    return this.pointer(r => {
+      const maxCount = r.u32()
+      const offset = r.u32()
+      const actual = r.u32()
+      if (offset !== 0 || actual > maxCount || actual * 2 !== length) throw new NdrError(`RPC_UNICODE_STRING: array ${maxCount}/${offset}/${actual} for Length ${length}`)
+      return r.bytes(actual * 2).toString('utf16le')
+    })
+  }
+
+  /** RPC_SID: max_count, then the SID; the counts must agree and stay within 15 (MS-DTYP 2.4.2.3). */
+  sid (): Sid {
+    const count = this.u32()
+    const revision = this.u8()
+    const n = this.u8()
+    if (count !== n || n > 15) throw new NdrError(`RPC_SID: ${n} sub-authorities, conformance ${count}`)
+    if (revision !== 1) throw new NdrError(`RPC_SID: revision ${revision}`)
+    const identifierAuthority = BigInt(this.bytes(6).readUIntBE(0, 6))
+    const subAuthorities: number[] = []
+    for (let i = 0; i < n; i++) subAuthorities.push(this.u32())
+    return { revision, identifierAuthority, subAuthorities }
+  }
+
+  handle (): Buffer {
+    this.align(4)
+    return Buffer.from(this.bytes(20))
+  }
+
+  /** A conformant array's max_count, refused when its elements could not fit in what is left. */
+  count (minElementSize: number, what: string): number {
+    const n = this.u32()
+    if (n * minElementSize > this.remaining) throw new NdrError(`${what}: ${n} elements cannot fit in ${this.remaining} bytes`)
+    return n
   }
 }

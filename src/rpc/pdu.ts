@@ -73,6 +73,8 @@ export const FaultStatus = {
   FAULT_NDR: 0x000006f7, // RPC_X_BAD_STUB_DATA (nca_s_fault_ndr as Windows reports it)
   FAULT_REMOTE_NO_MEMORY: 0x1c000007,
   ACCESS_DENIED: 0x00000005,
+  /** nca_s_fault_unspec: the call failed for a reason of the server's (the data plane did not answer). */
+  FAULT_UNSPEC: 0x1c000012,
 } as const
 
 export interface SyntaxId { uuid: string, version: number /* major in low 16 bits, minor in high */ }

@@ -1,12 +1,14 @@
 // srvsvc (MS-SRVS), the calls a browsing client makes: NetrShareEnum (opnum 15), NetrShareGetInfo
-// (16) and NetrServerGetInfo (21). Everything else is out of range (a fault, not a crash).
+// (16), NetrShareCheck (20), NetrServerGetInfo (21), NetrRemoteTOD (28) and NetrShareEnumSticky
+// (36). Everything else is out of range (a fault, not a crash).
+import { uptime } from 'node:os'
 import { NdrError, NdrReader, NdrWriter } from './ndr.js'
-import { PLATFORM_ID_NT, WErr, type RpcEnv, type RpcInterface, type RpcShare } from './service.js'
+import { PLATFORM_ID_NT, SType, WErr, type RpcEnv, type RpcInterface, type RpcShare } from './service.js'
 
 /** MS-SRVS 1.9: interface 4b324fc8-1670-01d3-1278-5a47bf6ee188 version 3.0. */
 export const SRVSVC_SYNTAX = { uuid: '4b324fc8-1670-01d3-1278-5a47bf6ee188', version: 3 }
 
-export const SrvsvcOpnum = { NetrShareEnum: 15, NetrShareGetInfo: 16, NetrServerGetInfo: 21 } as const
+export const SrvsvcOpnum = { NetrShareEnum: 15, NetrShareGetInfo: 16, NetrShareCheck: 20, NetrServerGetInfo: 21, NetrRemoteTOD: 28, NetrShareEnumSticky: 36 } as const
 
 /** MS-SRVS 2.2.2.? SV_TYPE_* bits this server announces: a workstation and server, NT-class, Unix. */
 export const SV_TYPE = { WORKSTATION: 0x1, SERVER: 0x2, SERVER_UNIX: 0x800, NT: 0x1000, SERVER_NT: 0x8000 } as const
@@ -69,8 +71,12 @@ function readServerName (r: NdrReader): string | null {
   return p.value
 }
 
-/** NetrShareEnum (MS-SRVS 3.1.4.8): all browseable, available shares, IPC$ included. */
-function netrShareEnum (stub: Buffer, env: RpcEnv): Buffer {
+/**
+ * NetrShareEnum (MS-SRVS 3.1.4.8; Samba's NetShareEnumAll): all browseable, available shares,
+ * IPC$ and other `$` shares included. NetrShareEnumSticky (3.1.4.9; Samba's NetShareEnum, what
+ * `rpcclient netshareenum` calls): the same without the special (`$`) ones, as Samba answers.
+ */
+async function netrShareEnum (stub: Buffer, env: RpcEnv, special = true): Promise<Buffer> {
   const r = new NdrReader(stub)
   readServerName(r)
   // [in, out] LPSHARE_ENUM_STRUCT InfoStruct: Level, then the union (discriminant + arm pointer).
@@ -89,7 +95,7 @@ function netrShareEnum (stub: Buffer, env: RpcEnv): Buffer {
   const resume = r.pointer(rr => rr.u32())
   r.flush()
 
-  const all = env.shares().filter(s => s.browseable && s.available)
+  const all = (await env.shares()).filter(s => s.browseable && s.available && (special || (s.type & SType.SPECIAL) === 0))
   const start = Math.min(resume.value ?? 0, all.length)
   const shares = all.slice(start)
   const w = new NdrWriter()
@@ -113,12 +119,12 @@ function netrShareEnum (stub: Buffer, env: RpcEnv): Buffer {
 }
 
 /** NetrShareGetInfo (MS-SRVS 3.1.4.10): hidden (non-browseable) shares are found by name too. */
-function netrShareGetInfo (stub: Buffer, env: RpcEnv): Buffer {
+async function netrShareGetInfo (stub: Buffer, env: RpcEnv): Promise<Buffer> {
   const r = new NdrReader(stub)
   readServerName(r)
   const netName = r.wstring()
   const level = r.u32()
-  const share = env.shares().find(s => s.available && s.name.toLowerCase() === netName.toLowerCase())
+  const share = (await env.shares()).find(s => s.available && s.name.toLowerCase() === netName.toLowerCase())
   const w = new NdrWriter()
   w.u32(level)
   let status: number = WErr.OK
@@ -132,17 +138,18 @@ function netrShareGetInfo (stub: Buffer, env: RpcEnv): Buffer {
 }
 
 /** NetrServerGetInfo (MS-SRVS 3.1.4.17) levels 100, 101, 102 (MS-SRVS 2.2.4.40-2.2.4.42). */
-function netrServerGetInfo (stub: Buffer, env: RpcEnv): Buffer {
+async function netrServerGetInfo (stub: Buffer, env: RpcEnv): Promise<Buffer> {
   const r = new NdrReader(stub)
   readServerName(r)
   const level = r.u32()
+  const info = await env.server()
   const w = new NdrWriter()
   w.u32(level)
   if (level === 100 || level === 101 || level === 102) {
     w.pointer(level, (w, lv) => {
-      w.u32(PLATFORM_ID_NT).wstringPtr(env.netbiosName)
+      w.u32(PLATFORM_ID_NT).wstringPtr(info.netbiosName)
       if (lv === 100) return
-      w.u32(SERVER_VERSION.major).u32(SERVER_VERSION.minor).u32(SERVER_TYPE).wstringPtr(env.serverString)
+      w.u32(SERVER_VERSION.major).u32(SERVER_VERSION.minor).u32(SERVER_TYPE).wstringPtr(info.serverString)
       if (lv === 101) return
       w.u32(0xffffffff) // sv102_users: no limit
       w.i32(-1) // sv102_disc: no auto-disconnect
@@ -161,14 +168,49 @@ function netrServerGetInfo (stub: Buffer, env: RpcEnv): Buffer {
   return w.finish()
 }
 
+/**
+ * NetrShareCheck (MS-SRVS 3.1.4.16): whether a device (a local path, or its `C:\...` form) is
+ * shared, and as what type.
+ */
+async function netrShareCheck (stub: Buffer, env: RpcEnv): Promise<Buffer> {
+  const r = new NdrReader(stub)
+  readServerName(r)
+  const device = r.wstring().replace(/[\\/]+$/, '').toLowerCase()
+  const share = (await env.shares()).find(s => s.available && s.path !== '' &&
+    [s.path.replace(/\/+$/, ''), dosPath(s.path).replace(/\\+$/, '')].some(p => p.toLowerCase() === device))
+  const w = new NdrWriter()
+  w.u32(share?.type ?? 0)
+  return w.u32(share === undefined ? WErr.DEVICE_NOT_SHARED : WErr.OK).finish()
+}
+
+/** NetrRemoteTOD (MS-SRVS 3.1.4.21): the server's clock as TIME_OF_DAY_INFO (2.2.4.105), in UTC. */
+function netrRemoteTOD (stub: Buffer, now = new Date()): Buffer {
+  const r = new NdrReader(stub)
+  readServerName(r)
+  const w = new NdrWriter()
+  w.pointer(now, (w, d) => {
+    w.u32(Math.floor(d.getTime() / 1000)) // tod_elapsedt: seconds since 1970
+    w.u32(Math.floor(uptime() * 1000) >>> 0) // tod_msecs: since the machine started
+    w.u32(d.getUTCHours()).u32(d.getUTCMinutes()).u32(d.getUTCSeconds()).u32(Math.floor(d.getUTCMilliseconds() / 10))
+    w.i32(0) // tod_timezone: minutes west of UTC (the fields above are UTC)
+    w.u32(310) // tod_tinterval: clock tick, 0.0001 s units (what Windows reports)
+    w.u32(d.getUTCDate()).u32(d.getUTCMonth() + 1).u32(d.getUTCFullYear()).u32(d.getUTCDay())
+  })
+  w.flush()
+  return w.u32(WErr.OK).finish()
+}
+
 export const srvsvc: RpcInterface = {
   name: 'srvsvc',
   syntax: SRVSVC_SYNTAX,
-  call (opnum, stub, env) {
+  async call (opnum, stub, env) {
     switch (opnum) {
-      case SrvsvcOpnum.NetrShareEnum: return netrShareEnum(stub, env)
-      case SrvsvcOpnum.NetrShareGetInfo: return netrShareGetInfo(stub, env)
-      case SrvsvcOpnum.NetrServerGetInfo: return netrServerGetInfo(stub, env)
+      case SrvsvcOpnum.NetrShareEnum: return await netrShareEnum(stub, env)
+      case SrvsvcOpnum.NetrShareEnumSticky: return await netrShareEnum(stub, env, false)
+      case SrvsvcOpnum.NetrShareGetInfo: return await netrShareGetInfo(stub, env)
+      case SrvsvcOpnum.NetrServerGetInfo: return await netrServerGetInfo(stub, env)
+      case SrvsvcOpnum.NetrShareCheck: return await netrShareCheck(stub, env)
+      case SrvsvcOpnum.NetrRemoteTOD: return netrRemoteTOD(stub)
       default: return undefined
     }
   },

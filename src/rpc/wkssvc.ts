@@ -14,17 +14,18 @@ const WKSTA_INFO_ARMS = new Set([100, 101, 102, 502, 1013, 1018, 1028, 1032, 104
 export const wkssvc: RpcInterface = {
   name: 'wkssvc',
   syntax: WKSSVC_SYNTAX,
-  call (opnum, stub, env) {
+  async call (opnum, stub, env) {
     if (opnum !== WkssvcOpnum.NetrWkstaGetInfo) return undefined
     const r = new NdrReader(stub)
     r.wstringPtr()
     r.flush()
     const level = r.u32()
+    const info = await env.server()
     const w = new NdrWriter()
     w.u32(level)
     if (level === 100 || level === 101 || level === 102) {
       w.pointer(level, (w, lv) => {
-        w.u32(PLATFORM_ID_NT).wstringPtr(env.netbiosName).wstringPtr(env.workgroup)
+        w.u32(PLATFORM_ID_NT).wstringPtr(info.netbiosName).wstringPtr(info.workgroup)
         w.u32(SERVER_VERSION.major).u32(SERVER_VERSION.minor)
         if (lv === 100) return
         w.wstringPtr('C:\\') // wki101_lanroot

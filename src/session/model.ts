@@ -4,7 +4,7 @@
 import type { ShareConfig } from '../config/config.js'
 import type { VfsFile, ShareFs } from '../vfs/backend.js'
 import type { Signer } from '../crypto/signing.js'
-import type { RpcPipe } from '../rpc/endpoint.js'
+import type { PipeHandle } from '../rpc/host.js'
 import type { SessionCipher } from '../crypto/encryption.js'
 import type { FileOpen } from '../locking/store.js'
 import type { NotifyState } from '../smb2/notify.js'
@@ -110,9 +110,9 @@ export class Open {
   /** This open in the locking store (its share mode; its oplock, MS-SMB2 3.3.1.10). */
   oplock?: FileOpen
   /** IPC$ named pipe: the RPC endpoint behind it. */
-  pipe?: RpcPipe
   /** CHANGE_NOTIFY: the directory's watch and the changes kept between requests (smb2/notify.ts). */
   notify?: NotifyState
+  pipe?: PipeHandle
   /** FSCTL_SRV_REQUEST_RESUME_KEY: the key naming this open as a server-side copy's source. */
   resumeKey?: Buffer
   /** Aborted as the open closes: what waits on it (a LOCK that waits) ends with it. */

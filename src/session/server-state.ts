@@ -2,6 +2,7 @@
 // session table (MS-SMB2 3.3.1.5 Server), the locking store (share modes, oplocks, name locks),
 // buffer pools, and the
 // connection limits every transport admits connections by.
+import type { PipeService } from '../rpc/host.js'
 import { randomBytes } from 'node:crypto'
 import type { Config, ShareConfig } from '../config/config.js'
 import type { Backend, ShareFs } from '../vfs/backend.js'
@@ -86,6 +87,8 @@ export class ServerState {
   deadtimeMinuteMs = 60_000
   /** Kerberos logons (SPNEGO with krb5): the acceptor and how principals map to users; undefined: NTLMSSP only. */
   kerberos?: SpnegoKerberos
+  /** Where IPC$ pipes are served: the RPC process (src/rpc/host.ts); undefined: in this process (servers built in memory). */
+  rpc?: PipeService
   /** Refusals a client can repeat at request rate are logged through this (RepeatLimiter). */
   readonly refusals = new RepeatLimiter()
   /** Counts of requests, latencies and bytes: the control mount's `stats`. */

@@ -8,18 +8,33 @@ import { AccessMask, CreateAction, InfoType, OplockLevel } from '../wire/constan
 import { FileInformationClass as C, FILE_ATTRIBUTE_NORMAL } from '../wire/fscc/constants.js'
 import { Open } from '../session/model.js'
 import { encodeCreateResponse } from './commands/create.wire.js'
-import { openRpcPipe, RpcPipeError, type RpcPipe } from '../rpc/endpoint.js'
+import { openRpcPipe, RpcPipeError } from '../rpc/endpoint.js'
+import type { PipeHandle, PipeService } from '../rpc/host.js'
 import { SType, type RpcEnv, type RpcShare } from '../rpc/service.js'
 import type { ServerState } from '../session/server-state.js'
+import { IdMap, machineSid, readUnixAccounts } from '../auth/idmap.js'
+import { sidToString } from '../wire/dtyp/sid.js'
 
-/** What the RPC services may know of this server: the share table, read at each call. */
-function rpcEnv (server: ServerState): RpcEnv {
-  const g = server.config.global
+/**
+ * The data plane's answers to what the RPC services ask: the server's names and the share table,
+ * read at each question, so a reload is seen at once.
+ */
+export function rpcEnv (server: ServerState): RpcEnv {
+  // The accounts as they are now: the password db after the last reload, /etc/passwd and /etc/group as read now.
+  const idmap = (): IdMap => {
+    const unix = readUnixAccounts()
+    return new IdMap({ netbiosName: server.config.global.netbiosName, dbUsers: server.accounts.keys(), unixUsers: unix.users, unixGroups: unix.groups })
+  }
   return {
-    netbiosName: g.netbiosName,
-    workgroup: g.workgroup,
-    serverString: g.serverString,
-    shares: () => {
+    server: async () => {
+      const g = server.config.global
+      return { netbiosName: g.netbiosName, workgroup: g.workgroup, serverString: g.serverString, domainSid: sidToString(machineSid(g.netbiosName)) }
+    },
+    lookupNames: async (names) => { const m = idmap(); return names.map(n => m.lookupName(n)) },
+    lookupSids: async (sids) => { const m = idmap(); return sids.map(s => m.lookupSid(s)) },
+    users: async () => idmap().domainUsers(),
+    shares: async () => {
+      const g = server.config.global
       const uses = new Map<string, number>()
       for (const s of server.sessions.values()) {
         for (const t of s.trees.values()) uses.set(t.shareName.toLowerCase(), (uses.get(t.shareName.toLowerCase()) ?? 0) + 1)
@@ -44,11 +59,22 @@ function rpcEnv (server: ServerState): RpcEnv {
   }
 }
 
+const PIPE_STATUS: Record<RpcPipeError['code'], number> = {
+  SMBTS_ERR_RPC_PIPE_BUSY: NtStatus.PIPE_BUSY,
+  SMBTS_ERR_RPC_PIPE_BROKEN: NtStatus.PIPE_DISCONNECTED,
+  // The RPC process died under the pipe (or is not running): what Windows answers for a pipe whose server end went away.
+  SMBTS_ERR_RPC_SERVICE_DIED: NtStatus.PIPE_BROKEN,
+}
+
 function pipeError (e: unknown): never {
-  if (e instanceof RpcPipeError) {
-    throw new NtStatusError(e.code === 'SMBTS_ERR_RPC_PIPE_BUSY' ? NtStatus.PIPE_BUSY : NtStatus.PIPE_DISCONNECTED, e.message)
-  }
+  if (e instanceof RpcPipeError) throw new NtStatusError(PIPE_STATUS[e.code], e.message)
   throw e
+}
+
+/** The RPC endpoints in this process: servers built in memory (tests) have no RPC process. */
+function inProcess (server: ServerState): PipeService {
+  const env = rpcEnv(server)
+  return { open: async (name, user) => openRpcPipe(name, env, user) }
 }
 
 /**
@@ -58,12 +84,19 @@ function pipeError (e: unknown): never {
 export async function openPipe (ctx: RequestContext, name: string, granted: number): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
-  const pipe = openRpcPipe(name, rpcEnv(ctx.server))
+  let pipe: PipeHandle | undefined
+  try {
+    pipe = await (ctx.server.rpc ?? inProcess(ctx.server)).open(name, session.user)
+  } catch (e) {
+    if (!(e instanceof RpcPipeError)) throw e
+    ctx.server.log.warn(`pipe ${JSON.stringify(name)} not opened: ${e.message}`)
+    throw new NtStatusError(NtStatus.PIPE_NOT_AVAILABLE, e.message)
+  }
   if (pipe === undefined) {
     if (ctx.server.log.wants('ipc')) ctx.server.log.debug('ipc', `pipe ${JSON.stringify(name)} requested: no such RPC endpoint`)
     throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND, `pipe ${name} not available`)
   }
-  if (granted === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
+  if (granted === 0) { pipe.close(); throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested') }
   const volatile = ctx.server.newFileId()
   const open = new Open({ persistent: volatile, volatile }, tree, pipe.name, undefined, granted, 0, 0, false)
   open.pipe = pipe
@@ -86,7 +119,7 @@ export async function openPipe (ctx: RequestContext, name: string, granted: numb
   }
 }
 
-function pipeOf (open: Open): RpcPipe {
+function pipeOf (open: Open): PipeHandle {
   if (open.pipe === undefined) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST, 'not a pipe')
   return open.pipe
 }
@@ -115,11 +148,11 @@ export function pipeRead (open: Open, length: number): Reply {
 }
 
 /** WRITE on a pipe: the bytes go to the endpoint, which answers into its read queue. */
-export function pipeWrite (open: Open, data: Buffer): Reply {
+export async function pipeWrite (open: Open, data: Buffer): Promise<Reply> {
   if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   let n = 0
   // A copy: the pipe may keep a fragment past this request, and the frame's buffer may be reused.
-  try { n = pipeOf(open).write(Buffer.from(data)) } catch (e) { pipeError(e) }
+  try { n = await pipeOf(open).write(Buffer.from(data)) } catch (e) { pipeError(e) }
   // MS-SMB2 2.2.22: StructureSize 17, Reserved, Count, Remaining, WriteChannelInfo.
   const out = Buffer.alloc(16)
   out.writeUInt16LE(17, 0)
@@ -128,12 +161,13 @@ export function pipeWrite (open: Open, data: Buffer): Reply {
 }
 
 /** FSCTL_PIPE_TRANSCEIVE: write then read; an answer larger than MaxOutputResponse → STATUS_BUFFER_OVERFLOW, the rest by READ. */
-export function pipeTransceive (ctx: RequestContext, input: Buffer, maxOutput: number): { status: number, data: Buffer } {
+export async function pipeTransceive (ctx: RequestContext, input: Buffer, maxOutput: number): Promise<{ status: number, data: Buffer }> {
   const open = ctx.open
   if (open === undefined) throw new NtStatusError(NtStatus.FILE_CLOSED)
   const pipe = pipeOf(open)
   let r
-  try { r = pipe.transact(input, maxOutput) } catch (e) { pipeError(e) }
+  // A copy: the frame's buffer may be reused before the RPC process answers.
+  try { r = await pipe.transact(Buffer.from(input), maxOutput) } catch (e) { pipeError(e) }
   return { status: r.more ? NtStatus.BUFFER_OVERFLOW : NtStatus.SUCCESS, data: r.data }
 }
 

@@ -35,7 +35,6 @@ import {
   NDR20, PType,
 } from '../../src/rpc/pdu.js'
 import { NdrError, NdrReader } from '../../src/rpc/ndr.js'
-import { openRpcPipe, RpcPipeError } from '../../src/rpc/endpoint.js'
 import { parseConfigText } from '../../src/config/config.js'
 import { ConfigError } from '../../src/config/errors.js'
 import { MemClient, memServer, negotiateBody, smb1Negotiate, createBody, lockBody } from '../helpers/mem-client.js'
@@ -539,26 +538,7 @@ target({
     run(c, input, () => { const r = new NdrReader(input); for (let i = 0; i < 8; i++) r.pointer(x => x.pointer(y => y.wstring())); r.flush() })
   },
 })
-{
-  const env = { netbiosName: 'SMBTS', workgroup: 'WORKGROUP', serverString: 'smbts', shares: () => [{ name: 'share', type: 0, comment: '', path: '/tmp' }] as any }
-  const bind = encodeBind({ callId: 1, maxXmitFrag: 4280, maxRecvFrag: 4280, assocGroupId: 0, contexts: [{ contextId: 0, abstractSyntax: SRVSVC, transferSyntaxes: [NDR20] }] })
-  target({
-    name: 'rpc.RpcPipe',
-    // A bind, then requests for every opnum with random stubs, all in one byte stream.
-    valid: fc.array(fc.record({ callId: fc.nat(), contextId: fc.constantFrom(0, 1), opnum: fc.integer({ min: 0, max: 40 }), stub: bytes(0, 120), pfcFlags: fc.constantFrom(3, 1, 2) }), { maxLength: 3 })
-      .map(rs => Buffer.concat([bind, ...rs.map(encodeRequest)])),
-    check (input) {
-      const c: Contract = { errors: [RpcPipeError] }
-      const p = openRpcPipe('srvsvc', env)!
-      run(c, input, () => {
-        for (let i = 0; i < input.length; i += 97) {
-          p.write(input.subarray(i, i + 97))
-          while (p.read(1024) !== undefined) { /* drain */ }
-        }
-      })
-    },
-  })
-}
+// The pipe endpoint (async) is fuzzed in test/fuzz/rpc.test.ts.
 
 // ------------------------------------------------------------------ configuration text
 

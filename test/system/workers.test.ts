@@ -227,7 +227,8 @@ t.test('one worker (--workers 1, server workers = 1): no supervisor, no tags', {
     const c = await client(port, '127.0.0.2')
     t.equal((await c.echo()).status, 0, `${extra.join(' ')}: served`)
     c.end()
-    t.same(childPids(srv.proc.pid!), [], 'no worker processes')
+    // Its one child is the RPC process (src/rpc/host.ts), no worker.
+    t.same(childPids(srv.proc.pid!).filter(p => !/rpc\/child\.js/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8'))), [], 'no worker processes')
     t.notOk(srv.logs.some(l => /\[(sup|w\d+)\]/.test(l)), 'no line carries a process tag')
     t.ok(landings(srv.logs.map(l => l.replace(/^(\S+) /, '$1 [w0] ')), '127.0.0.2').length === 1, 'the server itself took the connection')
     await stop(t, srv, lock, port, [])

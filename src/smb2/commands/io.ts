@@ -106,7 +106,7 @@ export async function write (ctx: RequestContext): Promise<Reply> {
   if (length > conn.maxWriteSize) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `WRITE of ${length} > MaxWriteSize`)
   checkCharge(ctx, length)
   if (length > 0 && (dataOffset < 64 + 48 || dataOffset + length > msg.length)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'WRITE data outside the message')
-  if (open.pipe !== undefined) return pipeWrite(open, msg.subarray(dataOffset, dataOffset + length))
+  if (open.pipe !== undefined) return await pipeWrite(open, msg.subarray(dataOffset, dataOffset + length))
   if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST)
   if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   if (offset > MAX_OFFSET || offset + BigInt(length) > MAX_OFFSET) throw new NtStatusError(NtStatus.INVALID_PARAMETER)

@@ -105,7 +105,7 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
       throw new NtStatusError(NtStatus.FS_DRIVER_REQUIRED)
     case Fsctl.CREATE_OR_GET_OBJECT_ID:
       return await createOrGetObjectId(ctx, maxOutput)
-    case Fsctl.PIPE_TRANSCEIVE: { const r = pipeTransceive(ctx, input, maxOutput); return { ...ioctlResponse(ctx, ctlCode, r.data), status: r.status } }
+    case Fsctl.PIPE_TRANSCEIVE: { const r = await pipeTransceive(ctx, input, maxOutput); return { ...ioctlResponse(ctx, ctlCode, r.data), status: r.status } }
     case Fsctl.SRV_REQUEST_RESUME_KEY:
       return ioctlResponse(ctx, ctlCode, requestResumeKey(ctx, maxOutput))
     case Fsctl.SRV_COPYCHUNK:

@@ -84,7 +84,7 @@ except DCERPCException as e:
 # A pipe nobody serves.
 tid = c.connectTree('IPC$')
 try:
-    c.openFile(tid, 'samr')
+    c.openFile(tid, 'spoolss')
     out['samrPipe'] = 'opened?'
 except SessionError as e:
     out['samrPipe'] = e.getErrorCode()

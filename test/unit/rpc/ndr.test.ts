@@ -1,13 +1,20 @@
 // NDR20 codec: string and pointer layouts, deferral order, and the srvsvc NetShareEnumAll stub
 // from rpcclient answered byte for byte as rpcclient accepted it; truncations throw only NdrError.
 import t from 'tap'
+import { testCallContext } from '../../helpers/rpc-env.js'
 import { NdrError, NdrReader, NdrWriter } from '../../../src/rpc/ndr.js'
 import { decodeRequest } from '../../../src/rpc/pdu.js'
 import { srvsvc } from '../../../src/rpc/srvsvc.js'
 import type { RpcEnv } from '../../../src/rpc/service.js'
 import { RPCCLIENT_SHARE_ENUM_ALL, SHARE_ENUM_ENV_SHARES, SMBTS_SHARE_ENUM_ALL_RESPONSE } from '../../fixtures/rpc-pdus.js'
 
-const env: RpcEnv = { netbiosName: 'SMBTS-TEST', workgroup: 'WORKGROUP', serverString: 'SMB SERVER', shares: () => SHARE_ENUM_ENV_SHARES }
+const env: RpcEnv = {
+  server: async () => ({ netbiosName: 'SMBTS-TEST', workgroup: 'WORKGROUP', serverString: 'SMB SERVER', domainSid: 'S-1-5-21-1-2-3' }),
+  lookupNames: async (n) => n.map(() => null),
+  lookupSids: async (s) => s.map(() => null),
+  users: async () => [],
+  shares: async () => SHARE_ENUM_ENV_SHARES,
+}
 
 t.test('a conformant varying string: max, offset 0, actual, UTF-16 with its NUL', async t => {
   const b = new NdrWriter().wstring('ab').finish()
@@ -64,20 +71,20 @@ t.test('bad strings throw NdrError', async t => {
 
 t.test('srvsvc answers rpcclient\'s NetShareEnumAll with the bytes rpcclient accepted', async t => {
   const stub = decodeRequest(RPCCLIENT_SHARE_ENUM_ALL).stub
-  const out = srvsvc.call(15, stub, env)
+  const out = await srvsvc.call(15, stub, env, testCallContext())
   t.same(out, SMBTS_SHARE_ENUM_ALL_RESPONSE.subarray(24))
 })
 
 t.test('every truncation of the NetShareEnumAll stub throws only NdrError', async t => {
   const stub = decodeRequest(RPCCLIENT_SHARE_ENUM_ALL).stub
   for (let n = 0; n < stub.length; n++) {
-    t.throws(() => srvsvc.call(15, stub.subarray(0, n), env), NdrError, `cut at ${n}`)
+    await t.rejects(srvsvc.call(15, stub.subarray(0, n), env, testCallContext()), NdrError, `cut at ${n}`)
   }
   for (let i = 0; i < stub.length; i++) {
     for (const v of [0, 1, 0xff]) {
       const m = Buffer.from(stub)
       m[i] = v
-      try { srvsvc.call(15, m, env) } catch (e) { if (!(e instanceof NdrError)) t.fail(`byte ${i}=${v}: ${(e as Error).message}`) }
+      try { await srvsvc.call(15, m, env, testCallContext()) } catch (e) { if (!(e instanceof NdrError)) t.fail(`byte ${i}=${v}: ${(e as Error).message}`) }
     }
   }
 })
