@@ -7,6 +7,7 @@
 // the access each part needs) on the memory backend.
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
+import { writeFileSync } from 'node:fs'
 import { MemClient, memServer, queryInfoBody, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
 import { Command } from '../../src/wire/constants.js'
 import { native } from '../../src/io/native.js'
@@ -52,8 +53,10 @@ async function storedRecord (path: string): Promise<Buffer | undefined> {
 
 t.test('a DACL set is stored per file, survives the open, and is read back filtered', async t => {
   const srv = server(t, 'posix')
+  // Made outside the server: no descriptor stored (one created through the server gets one).
+  writeFileSync(join(srv.share, 'acl.txt'), '')
   const c = await new MemClient(srv.state).connect()
-  const fid = await c.open('acl.txt', { access: 0x001f01ff })
+  const fid = await c.open('acl.txt', { access: 0x001f01ff, disposition: 1 })
   const before = await query(c, fid)
   t.equal(before.status, 0)
   t.ok(sidEquals(before.sd!.owner!, unixUserSid(process.getuid!())), 'nothing stored: the POSIX synthesis (owner S-1-22-1-uid)')
@@ -129,8 +132,9 @@ t.test('access: READ_CONTROL to read, WRITE_DAC / WRITE_OWNER to set, SACL refus
 
 t.test('malformed descriptors are refused and nothing is stored', async t => {
   const srv = server(t, 'posix')
+  writeFileSync(join(srv.share, 'm.txt'), '')
   const c = await new MemClient(srv.state).connect()
-  const fid = await c.open('m.txt', { access: 0x001f01ff })
+  const fid = await c.open('m.txt', { access: 0x001f01ff, disposition: 1 })
   const good = encodeSecurityDescriptor({ control: 0, dacl: { revision: ACL_REVISION, aces: [{ type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 1, sid: ANONYMOUS }] } })
   const bad: Array<[string, Buffer, number]> = [
     ['empty', Buffer.alloc(0), Status.INVALID_PARAMETER],

@@ -63,7 +63,7 @@ async function renameTarget (open: Open, asGiven: string): Promise<{ target: str
 }
 
 function requireAccess (open: Open, mask: number): void {
-  if ((open.grantedAccess & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+  if (((open.grantedAccess | open.impliedAccess) & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
 }
 
 export async function queryInfo (ctx: RequestContext): Promise<Reply> {
@@ -164,7 +164,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
     // MS-SMB2 2.2.39 AdditionalInformation: the SECURITY_INFORMATION being set.
     const securityInformation = body.readUInt32LE(12)
     try {
-      await setSecurityInfo(open, await open.file.stat(), securityInformation, buf)
+      await setSecurityInfo(open, await open.file.stat(), securityInformation, buf, ctx.session!, ctx.server.config.global.netbiosName)
     } catch (e) { throw ntStatusErrorFromErrno(e) }
     if (server.log.wants('vfs')) server.log.debug('vfs', `security descriptor set on ${tree.shareName}/${open.path} (0x${securityInformation.toString(16)})`)
     const out = Buffer.alloc(2)
