@@ -111,9 +111,9 @@ export interface VfsFile {
   setBasicInfo (u: BasicInfoUpdate): Promise<void>
   stat (): Promise<Stat>
   /**
-   * The NT security descriptor a client stored for this file (ntacl-xattr.ts), or undefined when
-   * none is (or the file system keeps no user xattrs): the caller then synthesises one from the
-   * POSIX owner and mode.
+   * The NT security descriptor stored for this file (Samba's security.NTACL, samba-ntacl.ts, or
+   * our older user.smbts.ntacl record, ntacl-xattr.ts), or undefined when none is: the caller then
+   * synthesises one from the POSIX owner and mode.
    */
   getSecurityDescriptor (): Promise<SecurityDescriptor | undefined>
   /** Stores `sd` (self-relative) as this file's descriptor; errno errors (EOPNOTSUPP: no user xattrs). */

@@ -1,7 +1,8 @@
 // QUERY_INFO and SET_INFO of SMB2_0_INFO_SECURITY (MS-SMB2 3.3.5.20.3, 3.3.5.21.3; MS-FSA
 // 2.1.5.13 and 2.1.5.16): a file's NT security descriptor. A client-set descriptor (owner, group,
-// DACL) is kept per file in the `user.smbts.ntacl` xattr (src/vfs/ntacl-xattr.ts); a file without
-// one reports a descriptor synthesised from its POSIX owner, group and mode, as before.
+// DACL) is kept per file as Samba keeps it, in `security.NTACL` (src/vfs/samba-ntacl.ts; our older
+// `user.smbts.ntacl` record is still read); a file without one reports a descriptor synthesised
+// from its POSIX owner, group and mode.
 //
 // What is enforced here: the open's access (READ_CONTROL to read; WRITE_OWNER for owner and group,
 // WRITE_DAC for the DACL); a descriptor that does not parse strictly (MS-DTYP 2.4.6) is refused.
