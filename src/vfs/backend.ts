@@ -118,6 +118,8 @@ export interface VfsFile {
   getSecurityDescriptor (): Promise<SecurityDescriptor | undefined>
   /** Stores `sd` (self-relative) as this file's descriptor; errno errors (EOPNOTSUPP: no user xattrs). */
   setSecurityDescriptor (sd: Buffer): Promise<void>
+  /** fchmod: sets the permission bits (the low 12) and keeps the file type. */
+  chmod? (mode: number): Promise<void>
   /** Every entry of a directory, '.' and '..' included, each with its (lstat) info. */
   readdir (): Promise<DirEntry[]>
   /** lstat of one entry of this directory, by name (ENOENT once it is gone). */

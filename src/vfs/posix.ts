@@ -329,6 +329,10 @@ class PosixFile implements VfsFile {
     })
   }
 
+  async chmod (mode: number): Promise<void> {
+    await this.op(async () => { await native.fchmod(this.fd, mode & 0o7777) })
+  }
+
   async readdir (): Promise<DirEntry[]> {
     return await this.op(async () => {
       // The names, then every entry's statx and DOS record in one threadpool job (not one per entry).

@@ -4,7 +4,7 @@
 // Samba wrote (security.NTACL, version 4) read and enforced, and our old user.smbts.ntacl record
 // read and migrated to security.NTACL on the next change.
 import t, { type Test } from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MemClient, memServer, queryInfoBody, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
 import { Command } from '../../src/wire/constants.js'
@@ -153,5 +153,6 @@ t.test('posix: an old user.smbts.ntacl record is read, and migrated to security.
   await t.rejects(native.fgetxattr(fd, NTACL_XATTR_NAME), 'user.smbts.ntacl removed')
   t.equal(decodeSambaNtAcl(await native.fgetxattr(fd, SAMBA_NTACL_XATTR_NAME))!.version, 1, 'security.NTACL version 1 written')
   await native.close(fd)
+  t.equal(statSync(path).mode & 0o777, 0o600, 'the mode follows the DACL: the owner reads and writes, the group and others nothing')
   t.equal(await status(alice, 'old.txt', WRITE), 0)
 })

@@ -20,7 +20,7 @@ import { AccessMask, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, F
 import {
   ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, INHERIT_ONLY_ACE, type Acl, type SecurityDescriptor,
 } from './security-descriptor.js'
-import { type Sid, sidEquals, SID_OWNER_RIGHTS } from './sid.js'
+import { type Sid, sidEquals, SID_OWNER_RIGHTS, SID_WORLD } from './sid.js'
 
 /** Who asks: MS-DTYP 2.5.2 Token, reduced to what a file server decides with. */
 export interface Token {
@@ -100,3 +100,25 @@ function walk (dacl: Acl, visit: (type: number, mask: number, sid: Sid) => boole
     if (visit(ace.type, ace.mask, ace.sid)) return
   }
 }
+
+/**
+ * The POSIX permission bits a DACL amounts to, for keeping a file's mode in step with the
+ * descriptor a client set (src/smb2/commands/security-info.ts): per class, r for FILE_READ_DATA,
+ * w for FILE_WRITE_DATA, x for FILE_EXECUTE, as the DACL grants them to the owner SID (user
+ * bits), the group SID (group bits) and Everyone alone (other bits); the owner and the group are
+ * in Everyone too. The owner's implicit rights (READ_CONTROL, WRITE_DAC) give no bit. A NULL DACL
+ * is 0777; an empty one 0. Only the low nine bits are returned.
+ */
+export function modeFromDacl (sd: SecurityDescriptor): number {
+  const bits = (token: Token): number => {
+    // Without an owner in the descriptor nobody gets the owner's implicit rights here.
+    const g = accessCheck({ ...sd, owner: undefined }, token, FILE_RWX, false).granted
+    return ((g & AccessMask.FILE_READ_DATA) !== 0 ? 4 : 0) | ((g & AccessMask.FILE_WRITE_DATA) !== 0 ? 2 : 0) | ((g & AccessMask.FILE_EXECUTE) !== 0 ? 1 : 0)
+  }
+  const world: Token = { user: SID_WORLD, groups: [] }
+  const u = sd.owner !== undefined ? bits({ user: sd.owner, groups: [SID_WORLD] }) : bits(world)
+  const g = sd.group !== undefined ? bits({ user: sd.group, groups: [SID_WORLD] }) : bits(world)
+  return (u << 6) | (g << 3) | bits(world)
+}
+
+const FILE_RWX = AccessMask.FILE_READ_DATA | AccessMask.FILE_WRITE_DATA | AccessMask.FILE_EXECUTE

@@ -1,7 +1,7 @@
 // MS-DTYP 2.5.3.2 access check (src/wire/dtyp/access-check.ts): the spec's rules and the example
 // of "How DACLs Control Access to an Object" (Windows SDK; the same walk MS-DTYP's pseudocode does).
 import t from 'tap'
-import { accessCheck, mapGenericFileRights, type Token } from '../../../src/wire/dtyp/access-check.js'
+import { accessCheck, mapGenericFileRights, modeFromDacl, type Token } from '../../../src/wire/dtyp/access-check.js'
 import {
   ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, ACCESS_ALLOWED_OBJECT_ACE_TYPE, ACL_REVISION, INHERIT_ONLY_ACE, OBJECT_INHERIT_ACE,
   type Ace, type SecurityDescriptor,
@@ -77,4 +77,14 @@ t.test('generic rights in an ACE are mapped; MAXIMUM_ALLOWED collects every gran
   const m = accessCheck(d, jane, R, true)
   t.equal(m.rejected, 0)
   t.equal(mapGenericFileRights(AccessMask.GENERIC_WRITE | AccessMask.DELETE), FILE_GENERIC_WRITE | AccessMask.DELETE)
+})
+
+t.test('modeFromDacl: the rwx each POSIX class gets from the DACL', async t => {
+  const d = (aces: Ace[] | null): SecurityDescriptor => ({ control: 0, owner: JANE, group: GROUP_A, dacl: aces === null ? null : { revision: ACL_REVISION, aces } })
+  t.equal(modeFromDacl(d([allow(JANE, FILE_ALL_ACCESS), allow(GROUP_A, FILE_GENERIC_READ), allow(SID_WORLD, R)])), 0o744)
+  t.equal(modeFromDacl(d([allow(SID_WORLD, R | W)])), 0o666, 'Everyone counts for the owner and the group too')
+  t.equal(modeFromDacl(d([deny(GROUP_A, W), allow(SID_WORLD, R | W | X)])), 0o757, 'a deny for the group')
+  t.equal(modeFromDacl(d(null)), 0o777, 'NULL DACL')
+  t.equal(modeFromDacl(d([])), 0, 'empty DACL: the owner\'s implicit rights give no bit')
+  t.equal(modeFromDacl(d([allow(SID_CREATOR_OWNER, FILE_ALL_ACCESS), allow(JANE, AccessMask.GENERIC_READ | AccessMask.GENERIC_EXECUTE)])), 0o500)
 })
