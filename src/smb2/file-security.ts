@@ -24,14 +24,14 @@ import { sessionToken, type SessionToken } from '../session/token.js'
 import { AccessMask, FILE_ALL_ACCESS } from '../wire/constants.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
-import { accessCheck, tokenHasSid } from '../wire/dtyp/access-check.js'
+import { accessCheck, modeFromDacl, tokenHasSid } from '../wire/dtyp/access-check.js'
 import {
   ACCESS_ALLOWED_ACE_TYPE, ACL_REVISION, accessMaskFromRwx, encodeSecurityDescriptor, parseSecurityDescriptor,
   type Ace, type Acl, type SecurityDescriptor,
 } from '../wire/dtyp/security-descriptor.js'
 import { createObjectSecurity } from '../wire/dtyp/inherit.js'
 import { SID_WORLD, sidToString, type Sid } from '../wire/dtyp/sid.js'
-import { parentOf, type ShareFs, type VfsFile } from '../vfs/backend.js'
+import { parentOf, type ShareFs, type Stat, type VfsFile } from '../vfs/backend.js'
 
 export function tokenOf (session: Session, netbiosName: string): SessionToken {
   return (session.token ??= sessionToken(session, netbiosName))
@@ -191,5 +191,27 @@ export async function storeNewObjectSecurity (ctx: RequestContext, file: VfsFile
     defaultDacl: () => defaultDacl(token.user, token.primaryGroup, o.mode, o.isDirectory),
   })
   await file.setSecurityDescriptor(encodeSecurityDescriptor(sd))
+  // The default DACL comes from the share's masks, as the new mode does: only an inherited or
+  // given DACL moves the mode.
+  if (source !== 'default') await keepModeInStep(file, await file.stat(), sd)
   if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${ctx.tree!.shareName}/${o.rel}: descriptor ${source}, owner ${sidToString(sd.owner!)}, ${sd.dacl === null ? 'NULL DACL' : `${sd.dacl?.aces.length ?? 0} ACEs`}`)
+}
+
+/**
+ * The POSIX mode follows a DACL a client sets or a new file inherits, so local users of the share
+ * see what SMB clients see: the group bits from what the DACL grants the group SID, the other bits
+ * from what it grants Everyone (modeFromDacl). The user bits stay the server's: every file is
+ * the server's own POSIX identity's, whoever its NT owner is, so they keep rw (rwx for a directory;
+ * a file's x from the NT owner's FILE_EXECUTE), and a file's READONLY (its mode's lack of write
+ * bits, posix.ts) is kept as it is. A chmod made outside the server does not rewrite the stored
+ * DACL: the DACL keeps deciding for SMB clients (docs/acls.md).
+ */
+export async function keepModeInStep (file: VfsFile, st: Stat, sd: SecurityDescriptor): Promise<void> {
+  if (file.chmod === undefined) return
+  const fromDacl = modeFromDacl(sd)
+  let perm = (fromDacl & 0o077) | (st.isDirectory ? 0o700 : 0o600 | (fromDacl & 0o100))
+  if (!st.isDirectory && (st.mode & 0o222) === 0) perm &= ~0o222
+  const mode = (st.mode & 0o7000) | perm
+  if (mode === (st.mode & 0o7777)) return
+  await file.chmod(mode)
 }

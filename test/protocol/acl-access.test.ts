@@ -153,6 +153,19 @@ t.test('posix: an old user.smbts.ntacl record is read, and migrated to security.
   await t.rejects(native.fgetxattr(fd, NTACL_XATTR_NAME), 'user.smbts.ntacl removed')
   t.equal(decodeSambaNtAcl(await native.fgetxattr(fd, SAMBA_NTACL_XATTR_NAME))!.version, 1, 'security.NTACL version 1 written')
   await native.close(fd)
-  t.equal(statSync(path).mode & 0o777, 0o600, 'the mode follows the DACL: the owner reads and writes, the group and others nothing')
+  t.equal(statSync(path).mode & 0o777, 0o600, 'the mode follows the DACL: nothing for the group (Everyone here) and others; the user bits stay the server\'s')
   t.equal(await status(alice, 'old.txt', WRITE), 0)
+})
+
+t.test('posix: a new file\'s mode follows the DACL it inherits', async t => {
+  const srv = server(t, 'posix')
+  const alice = await as(srv, 'alice')
+  const dir = await alice.open('inh', { access: 0x001f01ff, disposition: 2, options: 1 })
+  const owner = (await query(alice, dir)).owner!
+  const inheritable = (mask: number, sid: typeof owner) => ({ type: ACCESS_ALLOWED_ACE_TYPE, flags: 3, mask, sid })
+  t.equal(await set(alice, dir, DACL_SECURITY_INFORMATION, { control: 0, dacl: { revision: ACL_REVISION, aces: [inheritable(READ | WRITE | 0x1f0180, owner), inheritable(READ, SID_WORLD)] } }), 0)
+  await alice.close(dir)
+  await alice.close(await alice.open('inh\\f.txt', { access: READ | WRITE, disposition: 2 }))
+  t.equal(statSync(join(srv.share, 'inh', 'f.txt')).mode & 0o777, 0o644, 'owner rw, Everyone (the group too) r')
+  t.equal(statSync(join(srv.share, 'inh')).mode & 0o777, 0o744, 'the directory\'s mode followed the DACL set on it (rwx for the server)')
 })

@@ -22,8 +22,7 @@ import {
 } from '../../wire/dtyp/security-descriptor.js'
 import { sidEquals, sidToString } from '../../wire/dtyp/sid.js'
 import { mapAclGenericRights } from '../../wire/dtyp/inherit.js'
-import { modeFromDacl } from '../../wire/dtyp/access-check.js'
-import { ownerAllowed, tokenOf } from '../file-security.js'
+import { keepModeInStep, ownerAllowed, tokenOf } from '../file-security.js'
 import type { Stat } from '../../vfs/backend.js'
 import { NTACL_XATTR_MAX } from '../../vfs/ntacl-xattr.js'
 import type { Open, Session } from '../../session/model.js'
@@ -119,25 +118,5 @@ export async function setSecurityInfo (open: Open, st: Stat, securityInformation
     if (code === 'E2BIG' || code === 'ENOSPC') throw new NtStatusError(NtStatus.INSUFFICIENT_RESOURCES, `storing the security descriptor: ${code}`)
     throw e
   }
-  if ((securityInformation & DACL_SECURITY_INFORMATION) !== 0) await keepModeInStep(open, st, next)
-}
-
-/**
- * The POSIX mode follows a DACL a client sets (modeFromDacl: the owner SID's rights give the user
- * bits, the group SID's the group bits, Everyone's the other bits), so local users of the share see
- * what SMB clients see. A file's READONLY is its mode's lack of write bits (posix.ts): a READONLY
- * file keeps none, and a DACL granting nobody write leaves the owner's w bit, or the file would
- * turn READONLY. A chmod made outside the server does not rewrite the stored DACL: the DACL keeps
- * deciding for SMB clients.
- */
-async function keepModeInStep (open: Open, st: Stat, sd: SecurityDescriptor): Promise<void> {
-  if (open.file?.chmod === undefined) return
-  let perm = modeFromDacl(sd)
-  if (!st.isDirectory) {
-    if ((st.mode & 0o222) === 0) perm &= ~0o222
-    else if ((perm & 0o222) === 0) perm |= 0o200
-  }
-  const mode = (st.mode & 0o7000) | perm
-  if (mode === (st.mode & 0o7777)) return
-  await open.file.chmod(mode)
+  if ((securityInformation & DACL_SECURITY_INFORMATION) !== 0 && open.file !== undefined) await keepModeInStep(open.file, st, next)
 }
