@@ -20,6 +20,7 @@
 // - `admin users` (root-mapped) pass every check, as root passes Samba's.
 import type { RequestContext } from './context.js'
 import type { Session, TreeConnect } from '../session/model.js'
+import type { Logger } from '../control/log.js'
 import { sessionToken, type SessionToken } from '../session/token.js'
 import { AccessMask, FILE_ALL_ACCESS } from '../wire/constants.js'
 import { NtStatusError } from '../wire/errors.js'
@@ -33,8 +34,12 @@ import { createObjectSecurity } from '../wire/dtyp/inherit.js'
 import { SID_WORLD, sidToString, type Sid } from '../wire/dtyp/sid.js'
 import { parentOf, type ShareFs, type Stat, type VfsFile } from '../vfs/backend.js'
 
-export function tokenOf (session: Session, netbiosName: string): SessionToken {
-  return (session.token ??= sessionToken(session, netbiosName))
+export function tokenOf (session: Session, netbiosName: string, log?: Logger): SessionToken {
+  if (session.token !== undefined) return session.token
+  session.token = sessionToken(session, netbiosName)
+  // No lsarpc yet to turn SIDs into names: the log says whose SID is whose.
+  if (log?.wants('auth') === true) log.debug('auth', `session 0x${session.sessionId.toString(16)}: ${session.isAnonymous ? 'anonymous' : session.isGuest ? 'guest' : session.user} is ${sidToString(session.token.user)}`)
+  return session.token
 }
 
 /** The descriptor stored for `rel` (read through `handle` when the caller has one open), or undefined. */
@@ -83,7 +88,7 @@ export async function decideExistingAccess (ctx: RequestContext, o: {
   if (tree.admin) return undefined
   const sd = await storedDescriptor(tree.fs!, o.rel, o.isDirectory, o.handle)
   if (sd === undefined) return undefined
-  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName)
+  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
   const d = accessCheck(sd, token, ((o.explicit | (o.overwrite ? AccessMask.FILE_WRITE_DATA : 0)) & ~NOT_CHECKED) >>> 0, true)
   let maximal = d.granted
   let rejected = d.rejected
@@ -109,7 +114,7 @@ async function parentAllows (ctx: RequestContext, rel: string, mask: number): Pr
   const tree = ctx.tree!
   const sd = await storedDescriptor(tree.fs!, parentOf(rel), true)
   if (sd === undefined) return true
-  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName)
+  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
   return accessCheck(sd, token, mask).rejected === 0
 }
 
@@ -123,7 +128,7 @@ export async function checkParentForCreate (ctx: RequestContext, rel: string, is
   const tree = ctx.tree!
   const sd = await storedDescriptor(tree.fs!, parentOf(rel), true)
   if (sd === undefined || tree.admin) return sd
-  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName)
+  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
   const need = isDirectory ? AccessMask.FILE_APPEND_DATA : AccessMask.FILE_WRITE_DATA // FILE_ADD_SUBDIRECTORY / FILE_ADD_FILE
   if (accessCheck(sd, token, need).rejected !== 0) {
     if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `create of ${tree.shareName}/${rel} denied for ${describe(ctx.session!, token.user)}: the parent's DACL refuses ${isDirectory ? 'FILE_ADD_SUBDIRECTORY' : 'FILE_ADD_FILE'}`)
@@ -152,7 +157,7 @@ export function parseCreateSd (ctx: RequestContext, data: Buffer): SecurityDescr
     throw new NtStatusError(NtStatus.PRIVILEGE_NOT_HELD, 'a SACL needs SeSecurityPrivilege, which no session holds')
   }
   delete sd.sacl
-  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName)
+  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
   if (sd.owner !== undefined && !ownerAllowed(ctx.tree!, token, sd.owner)) {
     throw new NtStatusError(NtStatus.INVALID_OWNER, `SecD create context: owner ${sidToString(sd.owner)} is not the creator's`)
   }
@@ -181,7 +186,7 @@ export async function storeNewObjectSecurity (ctx: RequestContext, file: VfsFile
   explicit?: SecurityDescriptor
   mode: number
 }): Promise<void> {
-  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName)
+  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
   const { sd, source } = createObjectSecurity({
     parent: o.parent,
     isContainer: o.isDirectory,

@@ -15,6 +15,7 @@ import { DecryptError, decodeTransformHeader, openTransform, sealTransform, ciph
 import { decodeContextData, decodeNegotiateRequest, peekNegotiateClientGuid } from '../../src/smb2/commands/negotiate.wire.js'
 import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
 import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.js'
+import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
 import { decodeLockElements } from '../../src/smb2/commands/lock.js'
 import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
 import { decodeOid, encodeInit, encodeResp, encodeOid, parseInit, parseResp, OID_NTLMSSP, OID_KRB5, OID_MS_KRB5, OID_SPNEGO } from '../../src/auth/spnego.js'
@@ -440,6 +441,15 @@ target({
     },
   })
 }
+
+target({
+  name: 'ntacl-xattr.decodeNtAclRecord',
+  valid: sdArb.map(sd => encodeNtAclRecord(encodeSecurityDescriptor(sd))),
+  check (input) {
+    // Never throws: a record that is not ours, or holds no valid descriptor, is "nothing stored".
+    run({ errors: [] }, input, () => decodeNtAclRecord(input))
+  },
+})
 
 // ------------------------------------------------------------------ MS-FSCC SET_INFO buffers, EA lists
 
