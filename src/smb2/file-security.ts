@@ -131,7 +131,7 @@ export async function checkParentForCreate (ctx: RequestContext, rel: string, is
   const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
   const need = isDirectory ? AccessMask.FILE_APPEND_DATA : AccessMask.FILE_WRITE_DATA // FILE_ADD_SUBDIRECTORY / FILE_ADD_FILE
   if (accessCheck(sd, token, need).rejected !== 0) {
-    if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `create of ${tree.shareName}/${rel} denied for ${describe(ctx.session!, token.user)}: the parent's DACL refuses ${isDirectory ? 'FILE_ADD_SUBDIRECTORY' : 'FILE_ADD_FILE'}`)
+    if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `adding ${tree.shareName}/${rel} denied for ${describe(ctx.session!, token.user)}: the parent's DACL refuses ${isDirectory ? 'FILE_ADD_SUBDIRECTORY' : 'FILE_ADD_FILE'}`)
     throw new NtStatusError(NtStatus.ACCESS_DENIED, `the parent of ${rel} refuses adding entries`)
   }
   return sd

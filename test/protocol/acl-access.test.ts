@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { MemClient, memServer, queryInfoBody, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
+import { MemClient, memServer, queryInfoBody, renameInfo, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
 import { Command } from '../../src/wire/constants.js'
 import { native } from '../../src/io/native.js'
 import {
@@ -168,4 +168,24 @@ t.test('posix: a new file\'s mode follows the DACL it inherits', async t => {
   await alice.close(await alice.open('inh\\f.txt', { access: READ | WRITE, disposition: 2 }))
   t.equal(statSync(join(srv.share, 'inh', 'f.txt')).mode & 0o777, 0o644, 'owner rw, Everyone (the group too) r')
   t.equal(statSync(join(srv.share, 'inh')).mode & 0o777, 0o744, 'the directory\'s mode followed the DACL set on it (rwx for the server)')
+})
+
+t.test('a directory whose DACL refuses FILE_ADD_FILE: no create, no rename into it', async t => {
+  const srv = server(t)
+  const alice = await as(srv, 'alice')
+  const bob = await as(srv, 'bob')
+  const dir = await alice.open('locked', { access: 0x001f01ff, disposition: 2, options: 1 })
+  const owner = (await query(alice, dir)).owner!
+  t.equal(await set(alice, dir, DACL_SECURITY_INFORMATION, { control: 0, dacl: { revision: ACL_REVISION, aces: [
+    { type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 0x001f01ff, sid: owner },
+    { type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 0x001200a9, sid: SID_WORLD },
+  ] } }), 0)
+  await alice.close(dir)
+  t.equal((await bob.create('locked\\new.txt', { access: READ | WRITE, disposition: 2 })).status, Status.ACCESS_DENIED, 'bob may not add a file')
+  t.equal((await bob.create('locked\\sub', { access: READ, disposition: 2, options: 1 })).status, Status.ACCESS_DENIED, 'nor a directory')
+  const mine = await bob.open('mine.txt', { access: READ | WRITE | 0x10000, disposition: 2 })
+  const r = await bob.request({ cmd: Command.SET_INFO, body: setInfoBody(mine, 1, 10, renameInfo('locked\\mine.txt')) })
+  t.equal(r.status, Status.ACCESS_DENIED, 'nor move one in')
+  await bob.close(mine)
+  t.equal((await alice.create('locked\\new.txt', { access: READ | WRITE, disposition: 2 })).status, 0, 'the owner may')
 })

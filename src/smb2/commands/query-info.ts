@@ -11,6 +11,7 @@ import { queryFileInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
 import { querySecurityInfo, setSecurityInfo } from './security-info.js'
+import { checkParentForCreate } from '../file-security.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
@@ -197,6 +198,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
             access: open.isDirectory ? DirectoryAccessMask.FILE_ADD_SUBDIRECTORY : DirectoryAccessMask.FILE_ADD_FILE,
             shareAccess: ShareAccess.READ | ShareAccess.WRITE,
           })
+          // MS-FSA 2.1.5.15.11: adding the entry is the target directory's DACL's to allow.
+          await checkParentForCreate(ctx, target, open.isDirectory)
           if (req.value.replaceIfExists) await checkReplacedTarget(ctx, open, target)
           // rename(2) answers in its own terms (EXDEV: another file system, NOT_SAME_DEVICE).
           try {
