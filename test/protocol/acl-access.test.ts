@@ -176,10 +176,14 @@ t.test('a directory whose DACL refuses FILE_ADD_FILE: no create, no rename into 
   const bob = await as(srv, 'bob')
   const dir = await alice.open('locked', { access: 0x001f01ff, disposition: 2, options: 1 })
   const owner = (await query(alice, dir)).owner!
-  t.equal(await set(alice, dir, DACL_SECURITY_INFORMATION, { control: 0, dacl: { revision: ACL_REVISION, aces: [
-    { type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 0x001f01ff, sid: owner },
-    { type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 0x001200a9, sid: SID_WORLD },
-  ] } }), 0)
+  t.equal(await set(alice, dir, DACL_SECURITY_INFORMATION, {
+    control: 0, dacl: {
+      revision: ACL_REVISION, aces: [
+        { type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 0x001f01ff, sid: owner },
+        { type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 0x001200a9, sid: SID_WORLD },
+      ]
+    }
+  }), 0)
   await alice.close(dir)
   t.equal((await bob.create('locked\\new.txt', { access: READ | WRITE, disposition: 2 })).status, Status.ACCESS_DENIED, 'bob may not add a file')
   t.equal((await bob.create('locked\\sub', { access: READ, disposition: 2, options: 1 })).status, Status.ACCESS_DENIED, 'nor a directory')
