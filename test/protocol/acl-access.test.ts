@@ -31,7 +31,7 @@ const FileAccessInformation = 8
 const USERS = { alice: 'Alice-pw1', bob: 'Bob-pass-2', boss: 'Boss-pw-3' }
 
 function server (t: Test, backend: 'memory' | 'posix' = 'memory'): MemServer {
-  const srv = memServer({ backend, users: USERS, shares: { adm: ['read only = no', 'admin users = boss'] } })
+  const srv = memServer({ backend, users: USERS, shares: { adm: ['read only = no', 'admin users = boss'], open: ['read only = no', 'create mask = 0766'] } })
   t.teardown(srv.cleanup)
   return srv
 }
@@ -78,6 +78,14 @@ t.test('a new file: the creator owns it; the share\'s create mask decides for th
   t.equal(await status(bob, 'a.txt', READ), 0, 'create mask 0744: others read')
   t.equal(await status(bob, 'a.txt', WRITE), Status.ACCESS_DENIED, 'and do not write')
   t.equal(await status(alice, 'a.txt', WRITE), 0, 'the owner writes')
+})
+
+t.test('create mask = 0766: everyone writes everyone\'s new files', async t => {
+  const srv = server(t)
+  const alice = await as(srv, 'alice', 'open')
+  const bob = await as(srv, 'bob', 'open')
+  await alice.close(await alice.open('shared.txt', { access: READ | WRITE, disposition: 2 }))
+  t.equal(await status(bob, 'shared.txt', READ | WRITE | 0x10000), 0, 'bob reads, writes and deletes alice\'s file')
 })
 
 t.test('a DACL the owner sets denies the other user; MAXIMUM_ALLOWED and FileAccessInformation follow it', async t => {
