@@ -16,6 +16,8 @@
 //   The descriptor is self-relative in form, but its owner/group/SACL/DACL offsets count from the
 //   start of the xattr value (NDR's relative pointers), not from the descriptor: a v4 value's
 //   descriptor at 160 has its owner at 180. Samba writes owner, group, SACL, DACL in that order.
+//   ksmbd writes version 4 alike but appends a plain self-relative descriptor (offsets from the
+//   descriptor's start): both are read.
 //
 // What smbts writes: version 1 (the raw descriptor, as Samba's NTVFS server and samba-tool write
 // it). Samba's acl_xattr takes versions 1 and 2 as they stand ("unilateral": no hash to confirm),
@@ -68,24 +70,38 @@ export function decodeSambaNtAcl (value: Buffer | null | undefined): SambaNtAcl 
   const hashType = version >= 3 ? value.readUInt16LE(12) : XATTR_SD_HASH_TYPE_NONE
   if (value[at] !== 1) return undefined // SECURITY_DESCRIPTOR_REVISION_1
   const control = value.readUInt16LE(at + 2)
-  const [offOwner, offGroup, offSacl, offDacl] = [4, 8, 12, 16].map(i => value.readUInt32LE(at + i))
-  const inside = (off: number): boolean => off >= at + SD_HEADER && off < value.length
+  const offsets = [4, 8, 12, 16].map(i => value.readUInt32LE(at + i))
+  // Samba counts offsets from the value's start; ksmbd appends a plain self-relative descriptor
+  // (offsets from its own start). Both put their first part right after the header: that says
+  // which; otherwise Samba's reading is tried first.
+  const first = Math.min(...offsets.filter(o => o !== 0))
+  const bases = first === SD_HEADER ? [at, 0] : [0, at]
+  for (const base of bases) {
+    const sd = descriptorAt(value, at, base, control, offsets)
+    if (sd !== undefined) return { version, hashType, sd }
+  }
+  return undefined
+}
+
+/** The descriptor whose header is at `at`, its offsets counted from `base`; undefined if they do not fit. */
+function descriptorAt (value: Buffer, at: number, base: number, control: number, [offOwner, offGroup, offSacl, offDacl]: number[]): SecurityDescriptor | undefined {
+  const inside = (off: number): boolean => base + off >= at + SD_HEADER && base + off < value.length
   const sd: SecurityDescriptor = { control: control & ~(SE_SELF_RELATIVE | SE_DACL_PRESENT | SE_SACL_PRESENT) }
   try {
-    if (offOwner !== 0) { if (!inside(offOwner)) return undefined; sd.owner = parseSid(value, offOwner).sid }
-    if (offGroup !== 0) { if (!inside(offGroup)) return undefined; sd.group = parseSid(value, offGroup).sid }
+    if (offOwner !== 0) { if (!inside(offOwner!)) return undefined; sd.owner = parseSid(value, base + offOwner!).sid }
+    if (offGroup !== 0) { if (!inside(offGroup!)) return undefined; sd.group = parseSid(value, base + offGroup!).sid }
     if ((control & SE_SACL_PRESENT) !== 0) {
       if (offSacl === 0) sd.sacl = null
-      else { if (!inside(offSacl)) return undefined; sd.sacl = parseAcl(value, offSacl) }
+      else { if (!inside(offSacl!)) return undefined; sd.sacl = parseAcl(value, base + offSacl!) }
     }
     if ((control & SE_DACL_PRESENT) !== 0) {
       if (offDacl === 0) sd.dacl = null
-      else { if (!inside(offDacl)) return undefined; sd.dacl = parseAcl(value, offDacl) }
+      else { if (!inside(offDacl!)) return undefined; sd.dacl = parseAcl(value, base + offDacl!) }
     }
   } catch {
     return undefined
   }
-  return { version, hashType, sd }
+  return sd
 }
 
 /** A version-1 security.NTACL value holding `sd` (owner, group, SACL, DACL in Samba's order). */

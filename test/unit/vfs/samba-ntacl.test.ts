@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { decodeSambaNtAcl, encodeSambaNtAclV1, XATTR_SD_HASH_TYPE_SHA256 } from '../../../src/vfs/samba-ntacl.js'
-import { parseSecurityDescriptor, SE_DACL_PROTECTED, ACL_REVISION, ACCESS_ALLOWED_ACE_TYPE, type SecurityDescriptor } from '../../../src/wire/dtyp/security-descriptor.js'
+import { encodeSecurityDescriptor, parseSecurityDescriptor, SE_DACL_PROTECTED, ACL_REVISION, ACCESS_ALLOWED_ACE_TYPE, type SecurityDescriptor } from '../../../src/wire/dtyp/security-descriptor.js'
 import { sidFromString, sidToString, SID_WORLD } from '../../../src/wire/dtyp/sid.js'
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/samba-ntacl')
@@ -45,6 +45,16 @@ t.test('version 1: what smbts writes, read back; Samba order and offsets from th
   t.same(decodeSambaNtAcl(v), { version: 1, hashType: 0, sd })
   const nulled = decodeSambaNtAcl(encodeSambaNtAclV1({ control: 0, owner: SID_WORLD, dacl: null }))!
   t.equal(nulled.sd.dacl, null, 'a NULL DACL stays NULL')
+})
+
+t.test('version 4 as ksmbd writes it: Samba\'s header, then a plain self-relative descriptor', async t => {
+  const sd = parseSecurityDescriptor(Buffer.from(DIR_SD, 'hex'))
+  // ksmbd keeps Samba's 160-byte header and appends the descriptor with offsets from its own
+  // start (here in Windows' order: DACL, then owner and group).
+  const value = Buffer.concat([fixture('dir-v4-inherit.bin').subarray(0, 160), encodeSecurityDescriptor(sd)])
+  t.same(decodeSambaNtAcl(value)?.sd, sd)
+  const ownerFirst = Buffer.concat([fixture('dir-v4-inherit.bin').subarray(0, 160), Buffer.from(DIR_SD, 'hex')])
+  t.same(decodeSambaNtAcl(ownerFirst)?.sd, sd, 'owner first, as QUERY_INFO answered')
 })
 
 t.test('malformed values read as nothing stored', async t => {
