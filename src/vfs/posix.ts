@@ -304,8 +304,15 @@ class PosixFile implements VfsFile {
    */
   async getSecurityDescriptor (): Promise<SecurityDescriptor | undefined> {
     return await this.op(async () => {
-      const samba = decodeSambaNtAcl(await readXattr(this.fd, SAMBA_NTACL_XATTR_NAME))
+      const raw = await readXattr(this.fd, SAMBA_NTACL_XATTR_NAME)
+      const samba = decodeSambaNtAcl(raw)
       if (samba !== undefined) return samba.sd
+      // One this server cannot read (a later Samba's version, damage): like Samba with a version
+      // it does not know, the file is then described from its mode, and the share decides.
+      if (raw !== undefined && !this.share.unreadableNtAclWarned) {
+        this.share.unreadableNtAclWarned = true
+        this.share.warn(`${this.name}: ${SAMBA_NTACL_XATTR_NAME} holds no descriptor smbts reads (${raw.length} bytes, version ${raw.length >= 2 ? raw.readUInt16LE(0) : '?'}): ignored, here and on any other file of the share`)
+      }
       return decodeNtAclRecord(await readXattr(this.fd, NTACL_XATTR_NAME))
     })
   }
@@ -382,7 +389,9 @@ class PosixShare implements ShareFs {
   private xattrs: boolean
   private warned = false
   private readonly hideDotFiles: boolean
-  private readonly warn: (msg: string) => void
+  readonly warn: (msg: string) => void
+  /** A security.NTACL smbts cannot read was reported (once per share). */
+  unreadableNtAclWarned = false
   /** Case-insensitive names of big directories (name-index.ts), for resolveCase. */
   readonly names: DirNameIndex
   /** Opens, stats and closes made on this thread (inline.ts); undefined: always through `sys`. */

@@ -201,3 +201,17 @@ t.test('a directory whose DACL refuses FILE_ADD_FILE: no create, no rename into 
   await bob.close(mine)
   t.equal((await alice.create('locked\\new.txt', { access: READ | WRITE, disposition: 2 })).status, 0, 'the owner may')
 })
+
+t.test('posix: a security.NTACL smbts cannot read is ignored, said once in the log', async t => {
+  const srv = memServer({ backend: 'posix', users: USERS, log: true })
+  t.teardown(srv.cleanup)
+  const path = join(srv.share, 'future.txt')
+  writeFileSync(path, '')
+  const fd = await native.openat2(native.constants.AT_FDCWD, path, native.constants.O_RDONLY, 0, 0)
+  await native.fsetxattr(fd, SAMBA_NTACL_XATTR_NAME, Buffer.from([5, 0, 5, 0, 0, 0, 2, 0, 1, 2, 3, 4]), 0)
+  await native.close(fd)
+  const bob = await as(srv, 'bob')
+  t.equal(await status(bob, 'future.txt', READ | WRITE), 0, 'described from its mode: the share decides')
+  t.equal(await status(bob, 'future.txt', READ), 0)
+  t.equal(srv.logs.filter(l => l.includes('holds no descriptor smbts reads (12 bytes, version 5)')).length, 1, 'one warning')
+})
