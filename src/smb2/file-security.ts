@@ -14,9 +14,11 @@
 // - A new file or directory is checked against its parent's stored DACL (FILE_ADD_FILE or
 //   FILE_ADD_SUBDIRECTORY) and gets a descriptor: the SMB2_CREATE_SD_BUFFER one, else the parent's
 //   inheritable ACEs, else the default DACL below. Its owner is the creator's SID.
-// - The default DACL, when nothing is inherited: the creator full control, then the share's
-//   create mask (directory mask for a directory) for the rest, as POSIX would: its group bits for
-//   the creator's primary group, its other bits for Everyone (0744: both may read).
+// - The default DACL, when nothing is inherited: the creator full control, then the new entry's
+//   mode (the share's create or directory mask, the umask) for the rest, as POSIX would: its group
+//   bits for the creator's primary group, its other bits for Everyone (0744: both may read).
+// - Then the POSIX mode: a chmod made outside the server after the DACL was stored takes from
+//   SMB clients of that class what it took (rightsRemovedByMode); it never gives.
 // - `admin users` (root-mapped) pass every check, as root passes Samba's.
 import type { RequestContext } from './context.js'
 import type { Session, TreeConnect } from '../session/model.js'
@@ -25,7 +27,7 @@ import { sessionToken, type SessionToken } from '../session/token.js'
 import { AccessMask, FILE_ALL_ACCESS } from '../wire/constants.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
-import { accessCheck, modeFromDacl, tokenHasSid } from '../wire/dtyp/access-check.js'
+import { accessCheck, modeFromDacl, rightsRemovedByMode, tokenHasSid } from '../wire/dtyp/access-check.js'
 import {
   ACCESS_ALLOWED_ACE_TYPE, ACL_REVISION, accessMaskFromRwx, encodeSecurityDescriptor, parseSecurityDescriptor,
   type Ace, type Acl, type SecurityDescriptor,
@@ -82,6 +84,8 @@ export async function decideExistingAccess (ctx: RequestContext, o: {
   wantMaximal: boolean
   /** SUPERSEDE / OVERWRITE / OVERWRITE_IF: truncating needs FILE_WRITE_DATA, asked or not (as Samba checks). */
   overwrite: boolean
+  /** The file's st_mode: a chmod made outside the server narrows what the DACL gives (rightsRemovedByMode). */
+  mode: number
   handle?: VfsFile
 }): Promise<ExistingAccess | undefined> {
   const tree = ctx.tree!
@@ -89,9 +93,19 @@ export async function decideExistingAccess (ctx: RequestContext, o: {
   const sd = await storedDescriptor(tree.fs!, o.rel, o.isDirectory, o.handle)
   if (sd === undefined) return undefined
   const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
-  const d = accessCheck(sd, token, ((o.explicit | (o.overwrite ? AccessMask.FILE_WRITE_DATA : 0)) & ~NOT_CHECKED) >>> 0, true)
+  const asked = ((o.explicit | (o.overwrite ? AccessMask.FILE_WRITE_DATA : 0)) & ~NOT_CHECKED) >>> 0
+  const d = accessCheck(sd, token, asked, true)
   let maximal = d.granted
   let rejected = d.rejected
+  // Then the POSIX mode: what a chmod took from this user's class since the DACL was stored.
+  const byMode = rightsRemovedByMode(sd, token, o.mode, o.isDirectory)
+  if (byMode !== 0) {
+    maximal &= ~byMode
+    if ((asked & byMode & ~rejected) !== 0 && ctx.server.log.wants('vfs')) {
+      ctx.server.log.debug('vfs', `access denied to ${tree.shareName}/${o.rel} for ${describe(ctx.session!, token.user)}: the mode 0${(o.mode & 0o777).toString(8)} (changed outside the server) refuses 0x${(asked & byMode).toString(16)} the DACL grants`)
+    }
+    rejected |= asked & byMode
+  }
   // DELETE through the parent (MS-FSA 2.1.5.1.2.1: FILE_DELETE_CHILD on the parent grants it).
   const askDelete = (rejected & AccessMask.DELETE) !== 0 || (o.wantMaximal && (maximal & AccessMask.DELETE) === 0)
   if (askDelete && o.rel !== '' && await parentAllows(ctx, o.rel, AccessMask.FILE_DELETE_CHILD)) {
@@ -176,29 +190,29 @@ function defaultDacl (creator: Sid, group: Sid, mode: number, isDirectory: boole
 
 /**
  * Gives a new file or directory its descriptor (stored through `file`). `parent`: the parent's
- * stored descriptor; `explicit`: the SecD context's; `mode`: the permission bits the share gives
- * new entries of this kind.
+ * stored descriptor; `explicit`: the SecD context's.
  */
 export async function storeNewObjectSecurity (ctx: RequestContext, file: VfsFile, o: {
   rel: string
   isDirectory: boolean
   parent?: SecurityDescriptor
   explicit?: SecurityDescriptor
-  mode: number
 }): Promise<void> {
   const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
+  // The mode the new entry really got (the share's mask, the process umask, READONLY): the default
+  // DACL says what it says, so the two agree from the start.
+  const st = await file.stat()
   const { sd, source } = createObjectSecurity({
     parent: o.parent,
     isContainer: o.isDirectory,
     owner: token.user,
     group: token.primaryGroup,
     explicit: o.explicit,
-    defaultDacl: () => defaultDacl(token.user, token.primaryGroup, o.mode, o.isDirectory),
+    defaultDacl: () => defaultDacl(token.user, token.primaryGroup, st.mode, o.isDirectory),
   })
   await file.setSecurityDescriptor(encodeSecurityDescriptor(sd))
-  // The default DACL comes from the share's masks, as the new mode does: only an inherited or
-  // given DACL moves the mode.
-  if (source !== 'default') await keepModeInStep(file, await file.stat(), sd)
+  // Only an inherited or given DACL moves the mode; the default one was made from it.
+  if (source !== 'default') await keepModeInStep(file, st, sd)
   if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${ctx.tree!.shareName}/${o.rel}: descriptor ${source}, owner ${sidToString(sd.owner!)}, ${sd.dacl === null ? 'NULL DACL' : `${sd.dacl?.aces.length ?? 0} ACEs`}`)
 }
 

@@ -4,7 +4,7 @@
 // Samba wrote (security.NTACL, version 4) read and enforced, and our old user.smbts.ntacl record
 // read and migrated to security.NTACL on the next change.
 import t, { type Test } from 'tap'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MemClient, memServer, queryInfoBody, renameInfo, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
 import { Command } from '../../src/wire/constants.js'
@@ -31,7 +31,7 @@ const FileAccessInformation = 8
 const USERS = { alice: 'Alice-pw1', bob: 'Bob-pass-2', boss: 'Boss-pw-3' }
 
 function server (t: Test, backend: 'memory' | 'posix' = 'memory'): MemServer {
-  const srv = memServer({ backend, users: USERS, shares: { adm: ['read only = no', 'admin users = boss'], open: ['read only = no', 'create mask = 0766'] } })
+  const srv = memServer({ backend, users: USERS, shares: { adm: ['read only = no', 'admin users = boss'] } })
   t.teardown(srv.cleanup)
   return srv
 }
@@ -80,10 +80,13 @@ t.test('a new file: the creator owns it; the share\'s create mask decides for th
   t.equal(await status(alice, 'a.txt', WRITE), 0, 'the owner writes')
 })
 
-t.test('create mask = 0766: everyone writes everyone\'s new files', async t => {
+t.test('an inheritable Everyone ACE on the share root: everyone writes everyone\'s new files', async t => {
   const srv = server(t)
-  const alice = await as(srv, 'alice', 'open')
-  const bob = await as(srv, 'bob', 'open')
+  const alice = await as(srv, 'alice')
+  const bob = await as(srv, 'bob')
+  const root = await alice.open('', { access: READ_CONTROL | WRITE_DAC, disposition: OPEN, options: 1 })
+  t.equal(await set(alice, root, DACL_SECURITY_INFORMATION, { control: 0, dacl: { revision: ACL_REVISION, aces: [{ type: ACCESS_ALLOWED_ACE_TYPE, flags: 3, mask: 0x001f01ff, sid: SID_WORLD }] } }), 0)
+  await alice.close(root)
   await alice.close(await alice.open('shared.txt', { access: READ | WRITE, disposition: 2 }))
   t.equal(await status(bob, 'shared.txt', READ | WRITE | 0x10000), 0, 'bob reads, writes and deletes alice\'s file')
 })
@@ -214,4 +217,20 @@ t.test('posix: a security.NTACL smbts cannot read is ignored, said once in the l
   t.equal(await status(bob, 'future.txt', READ | WRITE), 0, 'described from its mode: the share decides')
   t.equal(await status(bob, 'future.txt', READ), 0)
   t.equal(srv.logs.filter(l => l.includes('holds no descriptor smbts reads (12 bytes, version 5)')).length, 1, 'one warning')
+})
+
+t.test('posix: a chmod outside the server takes from SMB clients what it takes from local users', async t => {
+  const srv = server(t, 'posix')
+  const alice = await as(srv, 'alice')
+  const bob = await as(srv, 'bob')
+  await alice.close(await alice.open('shared.txt', { access: READ | WRITE, disposition: 2 }))
+  t.equal(await status(bob, 'shared.txt', READ), 0, 'the default DACL: others read')
+  chmodSync(join(srv.share, 'shared.txt'), 0o640)
+  t.equal(await status(bob, 'shared.txt', READ), 0, "g+r kept: bob is in Domain Users, the file's group")
+  chmodSync(join(srv.share, 'shared.txt'), 0o600)
+  t.equal(await status(bob, 'shared.txt', READ), Status.ACCESS_DENIED, 'chmod 600: bob reads no more')
+  t.equal(await status(bob, 'shared.txt', READ_CONTROL), 0, 'the rest of what the DACL gives stays')
+  t.equal(await status(alice, 'shared.txt', READ | WRITE), 0, 'the owner is not narrowed')
+  chmodSync(join(srv.share, 'shared.txt'), 0o666)
+  t.equal(await status(bob, 'shared.txt', WRITE), Status.ACCESS_DENIED, 'a wider mode grants nothing the DACL does not')
 })

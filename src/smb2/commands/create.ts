@@ -232,7 +232,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       }
       // MS-FSA 2.1.5.1.2.1: the file's DACL (when one is stored), after the share's rules above.
       byDacl = undefined
-      const decided = await decideExistingAccess(ctx, { rel, isDirectory: existing.isDirectory, explicit, maximum, wantMaximal: maximum || wantMxAc, overwrite, handle: flight.opened })
+      const decided = await decideExistingAccess(ctx, { rel, isDirectory: existing.isDirectory, explicit, maximum, wantMaximal: maximum || wantMxAc, overwrite, mode: existing.mode, handle: flight.opened })
       if (decided !== undefined) {
         access = decided.granted
         byDacl = { maximal: decided.maximal }
@@ -313,7 +313,6 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
         isDirectory: wantDir,
         parent: parentSd,
         explicit: explicitSd,
-        mode: wantDir ? 0o777 & share.directoryMask : 0o666 & share.createMask,
       })
     } catch (e) {
       if (explicitSd !== undefined) {

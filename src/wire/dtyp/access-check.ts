@@ -122,3 +122,22 @@ export function modeFromDacl (sd: SecurityDescriptor): number {
 }
 
 const FILE_RWX = AccessMask.FILE_READ_DATA | AccessMask.FILE_WRITE_DATA | AccessMask.FILE_EXECUTE
+
+/**
+ * The rights a POSIX mode takes away from `token` that the DACL gives (a chmod made outside the
+ * server, after the descriptor was stored): the mode's class for the token is the group bits when
+ * the token holds the descriptor's group SID, else the other bits (the user bits are the
+ * server's own: the NT owner is never narrowed); a bit the DACL gives that class (modeFromDacl)
+ * but the mode lacks removes its rights: r FILE_READ_DATA, w FILE_WRITE_DATA and
+ * FILE_APPEND_DATA, x FILE_EXECUTE. A file without any write bit is READONLY, which its attribute
+ * decides: its w is not counted. Never grants anything.
+ */
+export function rightsRemovedByMode (sd: SecurityDescriptor, token: Token, mode: number, isDirectory: boolean): number {
+  if (sd.owner !== undefined && tokenHasSid(token, sd.owner)) return 0
+  const shift = sd.group !== undefined && tokenHasSid(token, sd.group) ? 3 : 0
+  let removed = ((modeFromDacl(sd) >> shift) & 7) & ~((mode >> shift) & 7)
+  if (!isDirectory && (mode & 0o222) === 0) removed &= ~2
+  return ((removed & 4) !== 0 ? AccessMask.FILE_READ_DATA : 0) |
+    ((removed & 2) !== 0 ? AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA : 0) |
+    ((removed & 1) !== 0 ? AccessMask.FILE_EXECUTE : 0)
+}

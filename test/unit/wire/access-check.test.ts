@@ -1,7 +1,7 @@
 // MS-DTYP 2.5.3.2 access check (src/wire/dtyp/access-check.ts): the spec's rules and the example
 // of "How DACLs Control Access to an Object" (Windows SDK; the same walk MS-DTYP's pseudocode does).
 import t from 'tap'
-import { accessCheck, mapGenericFileRights, modeFromDacl, type Token } from '../../../src/wire/dtyp/access-check.js'
+import { accessCheck, mapGenericFileRights, modeFromDacl, rightsRemovedByMode, type Token } from '../../../src/wire/dtyp/access-check.js'
 import {
   ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, ACCESS_ALLOWED_OBJECT_ACE_TYPE, ACL_REVISION, INHERIT_ONLY_ACE, OBJECT_INHERIT_ACE,
   type Ace, type SecurityDescriptor,
@@ -87,4 +87,15 @@ t.test('modeFromDacl: the rwx each POSIX class gets from the DACL', async t => {
   t.equal(modeFromDacl(d(null)), 0o777, 'NULL DACL')
   t.equal(modeFromDacl(d([])), 0, 'empty DACL: the owner\'s implicit rights give no bit')
   t.equal(modeFromDacl(d([allow(SID_CREATOR_OWNER, FILE_ALL_ACCESS), allow(JANE, AccessMask.GENERIC_READ | AccessMask.GENERIC_EXECUTE)])), 0o500)
+})
+
+t.test('rightsRemovedByMode: what a chmod took from the token\'s class; never the owner; never a grant', async t => {
+  const d: SecurityDescriptor = { control: 0, owner: JANE, group: GROUP_A, dacl: { revision: ACL_REVISION, aces: [allow(JANE, FILE_ALL_ACCESS), allow(GROUP_A, R | W), allow(SID_WORLD, R | X)] } }
+  // modeFromDacl: 0o775 (the group is in Everyone: r-x plus rw-).
+  t.equal(rightsRemovedByMode(d, other, 0o775, false), 0, 'in step: nothing')
+  t.equal(rightsRemovedByMode(d, other, 0o770, false), R | X, 'o-rx: Everyone loses read and execute')
+  t.equal(rightsRemovedByMode(d, andrew, 0o755, false), W | AccessMask.FILE_APPEND_DATA, 'g-w: the group (Andrew is in Group A) loses write')
+  t.equal(rightsRemovedByMode(d, jane, 0o000 | 0o200, false), 0, 'the owner: never')
+  t.equal(rightsRemovedByMode(d, andrew, 0o444, false), X, 'READONLY (no w bit anywhere): w is the attribute\'s matter')
+  t.equal(rightsRemovedByMode(d, other, 0o777, false), 0, 'a wider mode grants nothing')
 })
