@@ -8,6 +8,7 @@ import type { PipeHandle } from '../rpc/host.js'
 import type { SessionCipher } from '../crypto/encryption.js'
 import type { FileOpen } from '../locking/store.js'
 import type { NotifyState } from '../smb2/notify.js'
+import type { SessionToken } from './token.js'
 
 export enum SessionState { InProgress = 'InProgress', Valid = 'Valid', Expired = 'Expired', Dead = 'Dead' }
 
@@ -41,6 +42,8 @@ export class Session {
   expiresAt?: number
   /** The SPNEGO exchange in progress (first or re-authentication). */
   auth?: unknown
+  /** Who this session is in SIDs (token.ts), made when first needed. */
+  token?: SessionToken
   readonly trees = new Map<number, TreeConnect>()
   readonly opens = new Map<bigint, Open>()
   private nextTreeId = 1
@@ -60,6 +63,8 @@ export class TreeConnect {
   alive = true
   /** MS-SMB2 3.3.1.6 Share.EncryptData: this share only talks encrypted. */
   encryptData = false
+  /** The user is one of the share's `admin users`: root-mapped there, no DACL stops it (as in Samba). */
+  admin = false
   readonly opens = new Set<Open>()
   constructor (
     readonly treeId: number,
@@ -98,6 +103,11 @@ export class Open {
   readonly userSetTimes: UserSetTimes = {}
   /** Offset the client last set with FilePositionInformation. */
   position = 0n
+  /**
+   * Rights this handle may use without holding them in grantedAccess (FileAccessInformation):
+   * FILE_READ_ATTRIBUTES, which whoever may list the parent directory has (MS-FSA 2.1.5.1.2.1).
+   */
+  impliedAccess = 0
   mode = 0
   deleteOnClose = false
   /** Key of this file in the locking store (a stream's own, streams.ts streamKey). */

@@ -111,9 +111,9 @@ export interface VfsFile {
   setBasicInfo (u: BasicInfoUpdate): Promise<void>
   stat (): Promise<Stat>
   /**
-   * The NT security descriptor a client stored for this file (ntacl-xattr.ts), or undefined when
-   * none is (or the file system keeps no user xattrs): the caller then synthesises one from the
-   * POSIX owner and mode.
+   * The NT security descriptor stored for this file (Samba's security.NTACL, samba-ntacl.ts, or
+   * our older user.smbts.ntacl record, ntacl-xattr.ts), or undefined when none is: the caller then
+   * synthesises one from the POSIX owner and mode.
    */
   getSecurityDescriptor (): Promise<SecurityDescriptor | undefined>
   /** Stores `sd` (self-relative) as this file's descriptor; errno errors (EOPNOTSUPP: no user xattrs). */
@@ -130,6 +130,8 @@ export interface VfsFile {
   listXattrs? (): Promise<string[]>
   /** Removes one (ENODATA when there is none). */
   removeXattr? (name: string): Promise<void>
+  /** fchmod: sets the permission bits (the low 12) and keeps the file type. */
+  chmod? (mode: number): Promise<void>
   /** Every entry of a directory, '.' and '..' included, each with its (lstat) info. */
   readdir (): Promise<DirEntry[]>
   /** lstat of one entry of this directory, by name (ENOENT once it is gone). */

@@ -469,6 +469,11 @@ class MemoryFile implements VfsFile {
     this.live('fsync')
   }
 
+  async chmod (mode: number): Promise<void> {
+    const node = this.live('fchmod')
+    node.mode = (node.mode & ~0o7777) | (mode & 0o7777)
+  }
+
   async truncate (length: number): Promise<void> {
     const { node, data } = this.fileData('ftruncate')
     if (!this.writable || length < 0) throw errnoError('EINVAL', 'ftruncate')

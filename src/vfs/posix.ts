@@ -24,7 +24,8 @@ import { pickCaseMatch } from './case-fold.js'
 import { DirNameIndex, type DirStamp } from './name-index.js'
 import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
 import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
-import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
+import { parseSecurityDescriptor, type SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
+import { SAMBA_NTACL_XATTR_NAME, decodeSambaNtAcl, encodeSambaNtAclV1 } from './samba-ntacl.js'
 
 const EAGAIN = osConstants.errno.EAGAIN
 const EXDEV = osConstants.errno.EXDEV
@@ -149,6 +150,17 @@ export function utf8Names (packed: Buffer): string[] {
     if (!name.includes('\uFFFD') || Buffer.from(name, 'utf8').equals(raw)) out.push(name)
   }
   return out
+}
+
+/** One xattr's value, or undefined when it is absent or cannot be read here (no such namespace, too large, not permitted). */
+async function readXattr (fd: number, name: string): Promise<Buffer | undefined> {
+  try {
+    return await native.fgetxattr(fd, name)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENODATA' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ERANGE' || code === 'EPERM' || code === 'EACCES') return undefined
+    throw e
+  }
 }
 
 /** native.statxBatch's record: two int32 results, struct statx, the xattr value (256 bytes at most). */
@@ -285,21 +297,47 @@ class PosixFile implements VfsFile {
     return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount)).st)
   }
 
+  /**
+   * Samba's security.NTACL first (any version: a share Samba served keeps its ACLs), then our own
+   * user.smbts.ntacl record (written where security.* could not be: not root, or a file system
+   * without it).
+   */
   async getSecurityDescriptor (): Promise<SecurityDescriptor | undefined> {
     return await this.op(async () => {
-      try {
-        return decodeNtAclRecord(await native.fgetxattr(this.fd, NTACL_XATTR_NAME))
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code
-        // None stored, a file system without user xattrs, or a record too large to be ours.
-        if (code === 'ENODATA' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ERANGE' || code === 'EPERM') return undefined
-        throw e
+      const raw = await readXattr(this.fd, SAMBA_NTACL_XATTR_NAME)
+      const samba = decodeSambaNtAcl(raw)
+      if (samba !== undefined) return samba.sd
+      // One this server cannot read (a later Samba's version, damage): like Samba with a version
+      // it does not know, the file is then described from its mode, and the share decides.
+      if (raw !== undefined && !this.share.unreadableNtAclWarned) {
+        this.share.unreadableNtAclWarned = true
+        this.share.warn(`${this.name}: ${SAMBA_NTACL_XATTR_NAME} holds no descriptor smbts reads (${raw.length} bytes, version ${raw.length >= 2 ? raw.readUInt16LE(0) : '?'}): ignored, here and on any other file of the share`)
       }
+      return decodeNtAclRecord(await readXattr(this.fd, NTACL_XATTR_NAME))
     })
   }
 
+  /**
+   * Stored as Samba stores it (security.NTACL, version 1: samba-ntacl.ts says why), and our own
+   * record, if any, removed (migrated). Where security.* cannot be written (EPERM when not root,
+   * EOPNOTSUPP), in user.smbts.ntacl as before.
+   */
   async setSecurityDescriptor (sd: Buffer): Promise<void> {
-    await this.op(async () => { await native.fsetxattr(this.fd, NTACL_XATTR_NAME, encodeNtAclRecord(sd), 0) })
+    await this.op(async () => {
+      try {
+        await native.fsetxattr(this.fd, SAMBA_NTACL_XATTR_NAME, encodeSambaNtAclV1(parseSecurityDescriptor(sd)), 0)
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        if (code !== 'EPERM' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP' && code !== 'EACCES') throw e
+        await native.fsetxattr(this.fd, NTACL_XATTR_NAME, encodeNtAclRecord(sd), 0)
+        return
+      }
+      await native.fremovexattr(this.fd, NTACL_XATTR_NAME).catch(() => {})
+    })
+  }
+
+  async chmod (mode: number): Promise<void> {
+    await this.op(async () => { await native.fchmod(this.fd, mode & 0o7777) })
   }
 
   async getXattr (name: string): Promise<Buffer | undefined> {
@@ -375,7 +413,9 @@ class PosixShare implements ShareFs {
   private xattrs: boolean
   private warned = false
   private readonly hideDotFiles: boolean
-  private readonly warn: (msg: string) => void
+  readonly warn: (msg: string) => void
+  /** A security.NTACL smbts cannot read was reported (once per share). */
+  unreadableNtAclWarned = false
   /** Case-insensitive names of big directories (name-index.ts), for resolveCase. */
   readonly names: DirNameIndex
   /** Opens, stats and closes made on this thread (inline.ts); undefined: always through `sys`. */

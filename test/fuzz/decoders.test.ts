@@ -4,6 +4,7 @@
 // only its declared error type, within MAX_MS, without allocating in proportion to a claimed
 // length. Counterexamples become fixtures in test/fixtures/fuzz/decoders/, replayed every run.
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import {
   executions, fc, fuzz, mutated, prefixes, underContract, replayFixtures, reportExecutions, ContractViolation, type Contract,
 } from '../helpers/fuzz.js'
@@ -13,6 +14,8 @@ import { NtStatusError, ProtocolError } from '../../src/wire/errors.js'
 import { DecryptError, decodeTransformHeader, openTransform, sealTransform, cipherKeyBits } from '../../src/crypto/encryption.js'
 import { decodeContextData, decodeNegotiateRequest, peekNegotiateClientGuid } from '../../src/smb2/commands/negotiate.wire.js'
 import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
+import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.js'
+import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
 import { decodeLockElements } from '../../src/smb2/commands/lock.js'
 import { decodeInotifyEvents, encodeInotifyEvent } from '../../src/vfs/inotify-events.js'
 import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
@@ -435,6 +438,33 @@ target({
     run(c, input, () => parseAcl(input))
     run(c, input, () => parseSid(input))
     if (input.length > 3) run(c, input, () => parseSid(input, 3))
+  },
+})
+
+// ------------------------------------------------------------------ Samba's security.NTACL xattr
+
+{
+  const fixtures = ['file-v4-default.bin', 'file-v4-dacl.bin', 'dir-v4-inherit.bin'].map(f => readFileSync(new URL(`../fixtures/samba-ntacl/${f}`, import.meta.url)))
+  target({
+    name: 'samba-ntacl.decodeSambaNtAcl',
+    valid: fc.oneof(sdArb.map(encodeSambaNtAclV1), fc.constantFrom(...fixtures)),
+    check (input) {
+      // Never throws: anything malformed is "nothing stored"; what decodes re-encodes to itself.
+      const d = run({ errors: [] }, input, () => decodeSambaNtAcl(input))
+      if (d !== undefined) {
+        const again = run({ errors: [] }, input, () => decodeSambaNtAcl(encodeSambaNtAclV1(d.sd)))
+        must(again !== undefined && JSON.stringify(again.sd, (_k, v) => typeof v === 'bigint' ? String(v) : v) === JSON.stringify(d.sd, (_k, v) => typeof v === 'bigint' ? String(v) : v), 'a decoded security.NTACL does not round-trip through version 1')
+      }
+    },
+  })
+}
+
+target({
+  name: 'ntacl-xattr.decodeNtAclRecord',
+  valid: sdArb.map(sd => encodeNtAclRecord(encodeSecurityDescriptor(sd))),
+  check (input) {
+    // Never throws: a record that is not ours, or holds no valid descriptor, is "nothing stored".
+    run({ errors: [] }, input, () => decodeNtAclRecord(input))
   },
 })
 

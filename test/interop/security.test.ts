@@ -1,7 +1,7 @@
 // SMB3 security against a live server over TCP (io_uring by default, node:net with
 // SMBTS_TEST_TRANSPORT=net): the re-authentication policy through our TCP client, and security
 // descriptors set and read back by impacket (a real client, its own SD encoder) and stored in
-// user.smbts.ntacl. (smbcacls cannot be pointed at another port than 445/139.)
+// security.NTACL. (smbcacls cannot be pointed at another port than 445/139.)
 import t from 'tap'
 import { join } from 'node:path'
 import { startLive, type LiveServer } from '../helpers/live.js'
@@ -9,7 +9,7 @@ import { pythonModuleMissing, runPy, type StepResult } from '../helpers/py.js'
 import { TcpClient } from '../helpers/tcp-client.js'
 import { Access, Command, Disposition, readBody, Status } from '../helpers/mem-client.js'
 import { native } from '../../src/io/native.js'
-import { NTACL_XATTR_NAME, decodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
+import { SAMBA_NTACL_XATTR_NAME, decodeSambaNtAcl } from '../../src/vfs/samba-ntacl.js'
 import { sidToString } from '../../src/wire/dtyp/sid.js'
 
 let live: LiveServer
@@ -60,7 +60,7 @@ t.test('impacket (SMB 3.0) sets a DACL with its own encoder; it is stored and re
   const s = r.steps
   t.ok(s.connect?.ok, 'logged in', s.connect)
   t.ok(s.query1?.ok, 'QUERY_INFO security', s.query1)
-  t.match(s.query1?.value?.owner, /^S-1-22-1-\d+$/, 'nothing stored yet: the POSIX owner')
+  t.match(s.query1?.value?.owner, /^S-1-5-21-\d+-\d+-\d+-\d+$/, 'the creator owns the new file')
   t.notOk(s.query1?.value?.aces?.some((a: [string]) => a[0] === 'S-1-5-7'), 'no ACE for anonymous yet')
   t.ok(s.set?.ok, 'SET_INFO DACL succeeds', s.set)
   t.ok(s.query2?.value?.aces?.some((a: [string, number]) => a[0] === 'S-1-5-7' && a[1] === 0x001f01ff), 'the added ACE is read back', s.query2)
@@ -69,7 +69,7 @@ t.test('impacket (SMB 3.0) sets a DACL with its own encoder; it is stored and re
   t.same(s.query3?.value, s.query2?.value, 'a new connection (READ_CONTROL only) reads the same descriptor', s.query3)
 
   const fd = await native.openat2(native.constants.AT_FDCWD, join(live.share, 'imp-sd.txt'), native.constants.O_RDONLY, 0, 0)
-  const rec = decodeNtAclRecord(await native.fgetxattr(fd, NTACL_XATTR_NAME))
+  const rec = decodeSambaNtAcl(await native.fgetxattr(fd, SAMBA_NTACL_XATTR_NAME))?.sd
   await native.close(fd)
-  t.ok(rec?.dacl?.aces.some(a => a.sid !== undefined && sidToString(a.sid) === 'S-1-5-7'), 'stored in user.smbts.ntacl')
+  t.ok(rec?.dacl?.aces.some(a => a.sid !== undefined && sidToString(a.sid) === 'S-1-5-7'), 'stored in security.NTACL')
 })

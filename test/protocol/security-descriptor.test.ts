@@ -1,12 +1,13 @@
 // SET_INFO / QUERY_INFO of SMB2_0_INFO_SECURITY through the whole server in memory: a client-set
-// owner/group/DACL is stored in user.smbts.ntacl and read back filtered by AdditionalInformation;
+// owner/group/DACL is stored (security.NTACL on posix, user.smbts.ntacl in memory) and read back filtered by AdditionalInformation;
 // the open's access is enforced; malformed descriptors, SACLs and ownership changes are refused.
 //
-// Backends: the two tests that read the user.smbts.ntacl xattr on disk (stored, and nothing
+// Backends: the two tests that read the security.NTACL xattr on disk (stored, and nothing
 // stored after refusals) run on posix; the rules (NULL DACL, protection flags, owner and group,
 // the access each part needs) on the memory backend.
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
+import { writeFileSync } from 'node:fs'
 import { MemClient, memServer, queryInfoBody, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
 import { Command } from '../../src/wire/constants.js'
 import { native } from '../../src/io/native.js'
@@ -16,7 +17,8 @@ import {
   encodeSecurityDescriptor, parseSecurityDescriptor, type SecurityDescriptor,
 } from '../../src/wire/dtyp/security-descriptor.js'
 import { sidEquals, sidFromString, unixUserSid } from '../../src/wire/dtyp/sid.js'
-import { NTACL_XATTR_NAME, decodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
+import { NTACL_XATTR_NAME } from '../../src/vfs/ntacl-xattr.js'
+import { SAMBA_NTACL_XATTR_NAME, decodeSambaNtAcl } from '../../src/vfs/samba-ntacl.js'
 
 const INFO_SECURITY = 3 // MS-SMB2 2.2.37 SMB2_0_INFO_SECURITY
 const READ_CONTROL = 0x20000
@@ -45,15 +47,17 @@ async function set (c: MemClient, fid: FileId, info: number, sd: Buffer): Promis
   return (await c.request({ cmd: Command.SET_INFO, body: setInfoBody(fid, INFO_SECURITY, 0, sd, info) })).status
 }
 
-async function storedRecord (path: string): Promise<Buffer | undefined> {
+async function storedRecord (path: string, name = SAMBA_NTACL_XATTR_NAME): Promise<Buffer | undefined> {
   const fd = await native.openat2(native.constants.AT_FDCWD, path, native.constants.O_RDONLY, 0, 0)
-  try { return await native.fgetxattr(fd, NTACL_XATTR_NAME) } catch { return undefined } finally { await native.close(fd) }
+  try { return await native.fgetxattr(fd, name) } catch { return undefined } finally { await native.close(fd) }
 }
 
 t.test('a DACL set is stored per file, survives the open, and is read back filtered', async t => {
   const srv = server(t, 'posix')
+  // Made outside the server: no descriptor stored (one created through the server gets one).
+  writeFileSync(join(srv.share, 'acl.txt'), '')
   const c = await new MemClient(srv.state).connect()
-  const fid = await c.open('acl.txt', { access: 0x001f01ff })
+  const fid = await c.open('acl.txt', { access: 0x001f01ff, disposition: 1 })
   const before = await query(c, fid)
   t.equal(before.status, 0)
   t.ok(sidEquals(before.sd!.owner!, unixUserSid(process.getuid!())), 'nothing stored: the POSIX synthesis (owner S-1-22-1-uid)')
@@ -67,9 +71,10 @@ t.test('a DACL set is stored per file, survives the open, and is read back filte
   t.same(after.sd!.owner, before.sd!.owner, 'the owner is unchanged')
   t.same(after.sd!.group, before.sd!.group, 'the group is unchanged')
   const rec = await storedRecord(join(srv.share, 'acl.txt'))
-  t.ok(rec, 'stored in user.smbts.ntacl')
-  t.equal(rec![0], 1, 'a version-1 record')
-  t.same(decodeNtAclRecord(rec)!.dacl, dacl)
+  t.ok(rec, 'stored in security.NTACL, as Samba keeps it')
+  t.equal(rec!.readUInt16LE(0), 1, 'a version-1 xattr_NTACL (Samba takes it as it stands)')
+  t.same(decodeSambaNtAcl(rec)!.sd.dacl, dacl)
+  t.equal(await storedRecord(join(srv.share, 'acl.txt'), NTACL_XATTR_NAME), undefined, 'no user.smbts.ntacl beside it')
 
   t.equal((await c.close(fid)).status, 0)
   const d = await new MemClient(srv.state).connect()
@@ -129,8 +134,9 @@ t.test('access: READ_CONTROL to read, WRITE_DAC / WRITE_OWNER to set, SACL refus
 
 t.test('malformed descriptors are refused and nothing is stored', async t => {
   const srv = server(t, 'posix')
+  writeFileSync(join(srv.share, 'm.txt'), '')
   const c = await new MemClient(srv.state).connect()
-  const fid = await c.open('m.txt', { access: 0x001f01ff })
+  const fid = await c.open('m.txt', { access: 0x001f01ff, disposition: 1 })
   const good = encodeSecurityDescriptor({ control: 0, dacl: { revision: ACL_REVISION, aces: [{ type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 1, sid: ANONYMOUS }] } })
   const bad: Array<[string, Buffer, number]> = [
     ['empty', Buffer.alloc(0), Status.INVALID_PARAMETER],

@@ -21,6 +21,8 @@ import { oplockHolder } from './oplock-break.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
+import { checkParentForCreate, decideExistingAccess, parseCreateSd, storeNewObjectSecurity } from '../file-security.js'
+import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
@@ -133,7 +135,16 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   const { rel: asGiven, stream } = smbPathWithStream(req.name)
   // A share without streams knows no stream names (smbtorture smb2.create_no_streams).
   if (stream !== undefined && !tree.share!.streams) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'this share keeps no streams')
-  const access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
+  let access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
+  /** MAXIMUM_ALLOWED asked; the rights asked by name. */
+  const maximum = (req.desiredAccess & AccessMask.MAXIMUM_ALLOWED) !== 0
+  const explicit = mapGenericAccess(req.desiredAccess & ~AccessMask.MAXIMUM_ALLOWED, 0)
+  const wantMxAc = req.contexts.some(c => c.name === 'MxAc')
+  // MS-SMB2 2.2.13.2.2 SMB2_CREATE_SD_BUFFER: the new file's descriptor, checked before anything is done.
+  const secD = req.contexts.find(c => c.name === 'SecD')
+  const explicitSd: SecurityDescriptor | undefined = secD !== undefined ? parseCreateSd(ctx, secD.data) : undefined
+  /** Set when the file's stored DACL decided the access (granted is then exact, and MxAc answers from it). */
+  let byDacl: { maximal: number } | undefined
   if (access === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
   if ((access & ~tree.maximalAccess & WRITE_ACCESS_MASK) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'write access on a read-only share')
   const readOnlyShare = (tree.maximalAccess & AccessMask.FILE_WRITE_DATA) === 0
@@ -149,6 +160,8 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   let file: VfsFile
   /** The DOS attributes the new or overwritten file gets (MS-FSA 2.1.5.1.2.1), set once it is open. */
   let newAttributes: number | undefined
+  /** For a new file: its parent's stored descriptor (what it inherits from). */
+  let parentSd: SecurityDescriptor | undefined
   const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
   /** SUPERSEDE/OVERWRITE/OVERWRITE_IF: what exists is replaced (truncated) when opened. */
   const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
@@ -223,6 +236,13 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
         if ((keep & ~req.fileAttributes) !== 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'overwrite drops HIDDEN/SYSTEM')
         newAttributes = (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE
       }
+      // MS-FSA 2.1.5.1.2.1: the file's DACL (when one is stored), after the share's rules above.
+      byDacl = undefined
+      const decided = await decideExistingAccess(ctx, { rel, isDirectory: existing.isDirectory, explicit, maximum, wantMaximal: maximum || wantMxAc, overwrite, mode: existing.mode, handle: flight.opened })
+      if (decided !== undefined) {
+        access = decided.granted
+        byDacl = { maximal: decided.maximal }
+      }
       if (!existing.isDirectory) {
         const key = fileKey(tree.shareName, existing.indexNumber)
         // MS-FSA 2.1.5.1.2.1: a file pending deletion refuses new opens before any oplock is
@@ -277,6 +297,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       // MS-FSA 2.1.5.1.2.1: a directory cannot be TEMPORARY.
       if (wantDir && (req.fileAttributes & FILE_ATTRIBUTE_TEMPORARY)) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FILE_ATTRIBUTE_TEMPORARY on a new directory')
       if (readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
+      // MS-FSA 2.1.5.1.1: a new file cannot be both READONLY and deleted on close.
+      if ((opts & CreateOptions.DELETE_ON_CLOSE) && (req.fileAttributes & FILE_ATTRIBUTE_READONLY)) throw new NtStatusError(NtStatus.CANNOT_DELETE, 'new READONLY file with delete-on-close')
+      parentSd = await checkParentForCreate(ctx, rel, wantDir)
       try {
         if (wantDir) {
           await fs.mkdir(rel, 0o777 & share.directoryMask)
@@ -295,6 +318,30 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     break
   }
 
+  if (action === CreateAction.CREATED) {
+    // Its security descriptor (the SecD context's, inherited, or the default), before any other
+    // open can see it.
+    try {
+      await storeNewObjectSecurity(ctx, file, {
+        rel,
+        isDirectory: wantDir,
+        parent: parentSd,
+        explicit: explicitSd,
+      })
+    } catch (e) {
+      if (explicitSd !== undefined) {
+        // The creator asked for this descriptor: no file without it.
+        await file.close().catch(() => {})
+        await fs.unlink(rel, wantDir).catch(() => {})
+        throw ntStatusErrorFromErrno(e, undefined, rel)
+      }
+      ctx.server.log.warn(`${tree.shareName}/${rel}: security descriptor not stored: ${(e as Error).message}`)
+    }
+  } else if (explicitSd !== undefined && ctx.server.log.wants('vfs')) {
+    // MS-SMB2 3.3.5.9.4 (SMB2_CREATE_SD_BUFFER): ignored when the file exists.
+    ctx.server.log.debug('vfs', `${tree.shareName}/${rel}: SecD context ignored, the file exists`)
+  }
+
   if (newAttributes !== undefined) {
     // The new file's DOS record (its CreationTime fixed now, its attributes), written before the
     // stat below so this reply already shows what every later query will.
@@ -311,7 +358,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     info = newAttributes === undefined && file.openStat !== undefined ? file.openStat : await file.stat()
   } catch (e) { await file.close(); throw ntStatusErrorFromErrno(e, undefined, rel) }
 
-  return await register(ctx, related, flight, req, { file, rel, info, action, key: fileKey(tree.shareName, info.indexNumber), access })
+  return await register(ctx, related, flight, req, { file, rel, info, action, key: fileKey(tree.shareName, info.indexNumber), access, byDacl })
 }
 
 /** What register() makes an Open of: the file opened, what it is and what the CREATE did. */
@@ -323,6 +370,8 @@ interface Opened {
   /** Its record in the locking store (a stream's: streams.ts streamKey). */
   key: string
   access: number
+  /** Set when the file's stored DACL decided the access (granted is then exact, and MxAc answers from it). */
+  byDacl?: { maximal: number }
   /** The named stream opened, as stored. */
   stream?: string
   /** A stream's: its file's key, where the open is registered too (Open.baseOpen). */
@@ -331,7 +380,7 @@ interface Opened {
 
 /** The end of every CREATE of a file or stream: the Open, its share mode and oplock, the reply. */
 async function register (ctx: RequestContext, related: Related | undefined, flight: Flight, req: CreateRequest, o: Opened): Promise<Reply> {
-  const { file, rel, info, action, key, access } = o
+  const { file, rel, info, action, key, access, byDacl } = o
   const tree = ctx.tree!
   const session = ctx.session!
   const share = tree.share!
@@ -353,8 +402,11 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   // Windows grants FILE_READ_ATTRIBUTES with every open (a handle opened for FILE_WRITE_DATA alone
   // still answers FileBasicInformation; FileAccessInformation shows the bit). Every directory of a
   // share is listable by whoever holds the tree, so the tree's rights decide.
-  const granted = (access | (tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES)) >>> 0
+  // With a stored DACL deciding, the open holds exactly what it was granted (as Windows shows it
+  // in FileAccessInformation), and may still read attributes.
+  const granted = byDacl !== undefined ? access : (access | (tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES)) >>> 0
   const open = new Open({ persistent: volatile, volatile }, tree, rel, file, granted, req.shareAccess, opts, info.isDirectory)
+  open.impliedAccess = tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES
   open.shareModeKey = key
   open.stream = o.stream
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
@@ -399,7 +451,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
       // MS-SMB2 2.2.14.2.5: QueryStatus, MaximalAccess.
       const d = Buffer.alloc(8)
       d.writeUInt32LE(0, 0)
-      d.writeUInt32LE(tree.maximalAccess >>> 0, 4)
+      d.writeUInt32LE((byDacl?.maximal ?? tree.maximalAccess) >>> 0, 4)
       contexts.push({ name: 'MxAc', data: d })
     } else if (c.name === 'QFid') {
       // MS-SMB2 2.2.14.2.9: DiskFileId (inode, volume) and 16 reserved bytes.

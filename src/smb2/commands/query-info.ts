@@ -11,6 +11,7 @@ import { queryFileInfo, type StreamInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
 import { querySecurityInfo, setSecurityInfo } from './security-info.js'
+import { checkParentForCreate } from '../file-security.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
 import { smbPathToRelative } from '../path.js'
@@ -65,7 +66,7 @@ async function renameTarget (open: Open, asGiven: string): Promise<{ target: str
 }
 
 function requireAccess (open: Open, mask: number): void {
-  if ((open.grantedAccess & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
+  if (((open.grantedAccess | open.impliedAccess) & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
 }
 
 export async function queryInfo (ctx: RequestContext): Promise<Reply> {
@@ -173,7 +174,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
     // MS-SMB2 2.2.39 AdditionalInformation: the SECURITY_INFORMATION being set.
     const securityInformation = body.readUInt32LE(12)
     try {
-      await setSecurityInfo(open, await open.file.stat(), securityInformation, buf)
+      await setSecurityInfo(open, await open.file.stat(), securityInformation, buf, ctx.session!, ctx.server.config.global.netbiosName)
     } catch (e) { throw ntStatusErrorFromErrno(e) }
     if (server.log.wants('vfs')) server.log.debug('vfs', `security descriptor set on ${tree.shareName}/${open.path} (0x${securityInformation.toString(16)})`)
     const out = Buffer.alloc(2)
@@ -217,6 +218,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
             access: open.isDirectory ? DirectoryAccessMask.FILE_ADD_SUBDIRECTORY : DirectoryAccessMask.FILE_ADD_FILE,
             shareAccess: ShareAccess.READ | ShareAccess.WRITE,
           })
+          // MS-FSA 2.1.5.15.11: adding the entry is the target directory's DACL's to allow.
+          await checkParentForCreate(ctx, target, open.isDirectory)
           if (req.value.replaceIfExists) await checkReplacedTarget(ctx, open, target)
           // rename(2) answers in its own terms (EXDEV: another file system, NOT_SAME_DEVICE).
           try {

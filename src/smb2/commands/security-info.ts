@@ -1,28 +1,31 @@
 // QUERY_INFO and SET_INFO of SMB2_0_INFO_SECURITY (MS-SMB2 3.3.5.20.3, 3.3.5.21.3; MS-FSA
 // 2.1.5.13 and 2.1.5.16): a file's NT security descriptor. A client-set descriptor (owner, group,
-// DACL) is kept per file in the `user.smbts.ntacl` xattr (src/vfs/ntacl-xattr.ts); a file without
-// one reports a descriptor synthesised from its POSIX owner, group and mode, as before.
+// DACL) is kept per file as Samba keeps it, in `security.NTACL` (src/vfs/samba-ntacl.ts; our older
+// `user.smbts.ntacl` record is still read); a file without one reports a descriptor synthesised
+// from its POSIX owner, group and mode.
 //
 // What is enforced here: the open's access (READ_CONTROL to read; WRITE_OWNER for owner and group,
 // WRITE_DAC for the DACL); a descriptor that does not parse strictly (MS-DTYP 2.4.6) is refused.
-// SACLs are never stored: no session holds SeSecurityPrivilege, so setting one is refused. Taking
-// ownership is refused too (an owner other than the current one: STATUS_INVALID_OWNER), since no
-// session holds SeTakeOwnership/SeRestore either. A stored descriptor does not change the POSIX
-// owner or mode; access at CREATE is still decided from the share and POSIX permissions.
+// SACLs are never stored: no session holds SeSecurityPrivilege, so setting one is refused. The
+// owner may become the caller or one of its groups; any other SID only for the share's `admin
+// users` (root-mapped). Generic rights in the DACL are stored mapped. The stored DACL decides
+// access at CREATE (src/smb2/file-security.ts).
 import { AccessMask } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import {
   DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, LABEL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
-  PROTECTED_DACL_SECURITY_INFORMATION, SACL_SECURITY_INFORMATION, SE_DACL_AUTO_INHERITED, SE_DACL_DEFAULTED,
+  PROTECTED_DACL_SECURITY_INFORMATION, SACL_SECURITY_INFORMATION, SE_DACL_AUTO_INHERITED, SE_DACL_AUTO_INHERIT_REQ, SE_DACL_DEFAULTED,
   SE_DACL_PROTECTED, SE_GROUP_DEFAULTED, SE_OWNER_DEFAULTED, SECURITY_DESCRIPTOR_HEADER_SIZE,
   UNPROTECTED_DACL_SECURITY_INFORMATION, ACL_REVISION, encodeSecurityDescriptor, filterSecurityDescriptor,
   parseSecurityDescriptor, posixSecurityDescriptor, type SecurityDescriptor,
 } from '../../wire/dtyp/security-descriptor.js'
-import { sidEquals } from '../../wire/dtyp/sid.js'
+import { sidEquals, sidToString } from '../../wire/dtyp/sid.js'
+import { mapAclGenericRights } from '../../wire/dtyp/inherit.js'
+import { keepModeInStep, ownerAllowed, tokenOf } from '../file-security.js'
 import type { Stat } from '../../vfs/backend.js'
 import { NTACL_XATTR_MAX } from '../../vfs/ntacl-xattr.js'
-import type { Open } from '../../session/model.js'
+import type { Open, Session } from '../../session/model.js'
 
 const OWNER_GROUP_DACL = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
 /** Control bits that describe the DACL (MS-DTYP 2.4.6); SE_DACL_AUTO_INHERIT_REQ is a request, never kept. */
@@ -54,7 +57,7 @@ export async function querySecurityInfo (open: Open, st: Stat, additionalInforma
 }
 
 /** SET_INFO SMB2_0_INFO_SECURITY: merge the parts named in `securityInformation` and store the result. */
-export async function setSecurityInfo (open: Open, st: Stat, securityInformation: number, buf: Buffer): Promise<void> {
+export async function setSecurityInfo (open: Open, st: Stat, securityInformation: number, buf: Buffer, session: Session, netbiosName: string): Promise<void> {
   // MS-FSA 2.1.5.16: the rights each part needs, checked before the buffer is looked at.
   if ((securityInformation & (OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | LABEL_SECURITY_INFORMATION)) !== 0) {
     requireAccess(open, AccessMask.WRITE_OWNER, 'setting the owner or group')
@@ -78,9 +81,11 @@ export async function setSecurityInfo (open: Open, st: Stat, securityInformation
 
   if ((securityInformation & OWNER_SECURITY_INFORMATION) !== 0) {
     if (given.owner === undefined) throw new NtStatusError(NtStatus.INVALID_OWNER, 'OWNER_SECURITY_INFORMATION without an owner')
-    // Giving a file away or taking it needs privileges no session holds: only the same owner.
-    if (current.owner === undefined || !sidEquals(given.owner, current.owner)) {
-      throw new NtStatusError(NtStatus.INVALID_OWNER, 'changing the owner is not allowed')
+    // The owner may stay, or become the caller or one of its groups; any SID only for a
+    // root-mapped admin (`admin users`): giving a file away needs SeRestorePrivilege.
+    const same = current.owner !== undefined && sidEquals(given.owner, current.owner)
+    if (!same && !ownerAllowed(open.tree, tokenOf(session, netbiosName), given.owner)) {
+      throw new NtStatusError(NtStatus.INVALID_OWNER, `the owner cannot become ${sidToString(given.owner)}`)
     }
     next.owner = given.owner
     next.control = (next.control & ~SE_OWNER_DEFAULTED) | (given.control & SE_OWNER_DEFAULTED)
@@ -92,8 +97,12 @@ export async function setSecurityInfo (open: Open, st: Stat, securityInformation
   }
   if ((securityInformation & DACL_SECURITY_INFORMATION) !== 0) {
     // No DACL in the descriptor (SE_DACL_PRESENT clear) sets a NULL DACL, as Windows does.
-    next.dacl = given.dacl ?? null
+    // Generic rights are stored mapped (MS-DTYP 2.4.3; smbtorture smb2.acls.GENERIC reads them back).
+    next.dacl = given.dacl == null ? null : mapAclGenericRights(given.dacl)
     let control = (next.control & ~DACL_CONTROL) | (given.control & DACL_CONTROL)
+    // SE_DACL_AUTO_INHERITED stays only when the setter also asks for it with
+    // SE_DACL_AUTO_INHERIT_REQ (as Windows answers smbtorture smb2.acls.INHERITFLAGS).
+    if ((given.control & SE_DACL_AUTO_INHERIT_REQ) === 0) control &= ~SE_DACL_AUTO_INHERITED
     if ((securityInformation & PROTECTED_DACL_SECURITY_INFORMATION) !== 0) control |= SE_DACL_PROTECTED
     else if ((securityInformation & UNPROTECTED_DACL_SECURITY_INFORMATION) !== 0) control &= ~SE_DACL_PROTECTED
     next.control = control
@@ -109,4 +118,5 @@ export async function setSecurityInfo (open: Open, st: Stat, securityInformation
     if (code === 'E2BIG' || code === 'ENOSPC') throw new NtStatusError(NtStatus.INSUFFICIENT_RESOURCES, `storing the security descriptor: ${code}`)
     throw e
   }
+  if ((securityInformation & DACL_SECURITY_INFORMATION) !== 0 && open.file !== undefined) await keepModeInStep(open.file, st, next)
 }

@@ -66,6 +66,7 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
     }
     tree = new TreeConnect(session.allocateTreeId(), session, entry.config, entry.config.name, fs, maximal, false)
     tree.encryptData = encrypt
+    tree.admin = !session.isGuest && !session.isAnonymous && inList(entry.config.adminUsers, session.user)
   }
   // Teardown safety: the session may have been logged off while the share root was opened.
   if (!session.alive) throw new NtStatusError(NtStatus.USER_SESSION_DELETED, 'session torn down during TREE_CONNECT')

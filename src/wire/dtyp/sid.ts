@@ -89,10 +89,14 @@ export const SID_NULL = sid(0n, 0) // S-1-0-0
 export const SID_WORLD = sid(1n, 0) // S-1-1-0 Everyone
 export const SID_CREATOR_OWNER = sid(3n, 0) // S-1-3-0
 export const SID_CREATOR_GROUP = sid(3n, 1) // S-1-3-1
+export const SID_OWNER_RIGHTS = sid(3n, 4) // S-1-3-4
+export const SID_NETWORK = sid(5n, 2) // S-1-5-2
+export const SID_ANONYMOUS = sid(5n, 7) // S-1-5-7
 export const SID_AUTHENTICATED_USERS = sid(5n, 11) // S-1-5-11
 export const SID_LOCAL_SYSTEM = sid(5n, 18) // S-1-5-18
 export const SID_BUILTIN_ADMINISTRATORS = sid(5n, 32, 544) // S-1-5-32-544
 export const SID_BUILTIN_USERS = sid(5n, 32, 545) // S-1-5-32-545
+export const SID_BUILTIN_GUESTS = sid(5n, 32, 546) // S-1-5-32-546
 
 // Samba's "Unix Users" / "Unix Groups" domains (S-1-22-1, S-1-22-2) for ids with no Windows mapping.
 export const UNIX_USERS_AUTHORITY = 22n

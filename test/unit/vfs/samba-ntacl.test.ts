@@ -1,0 +1,78 @@
+// Samba's security.NTACL codec (src/vfs/samba-ntacl.ts) against values Samba 4.17 wrote
+// (test/fixtures/samba-ntacl) and the descriptors Samba answered QUERY_INFO with for them.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+import { decodeSambaNtAcl, encodeSambaNtAclV1, XATTR_SD_HASH_TYPE_SHA256 } from '../../../src/vfs/samba-ntacl.js'
+import { encodeSecurityDescriptor, parseSecurityDescriptor, SE_DACL_PROTECTED, ACL_REVISION, ACCESS_ALLOWED_ACE_TYPE, type SecurityDescriptor } from '../../../src/wire/dtyp/security-descriptor.js'
+import { sidFromString, sidToString, SID_WORLD } from '../../../src/wire/dtyp/sid.js'
+
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/samba-ntacl')
+const fixture = (name: string): Buffer => readFileSync(join(fixtures, name))
+
+// What smbd answered QUERY_INFO (OWNER|GROUP|DACL) with for file-v4-dacl.bin and dir-v4-inherit.bin.
+const FILE_SD = '010004801400000030000000000000004c000000010500000000000515000000a3864b0ce214f7be9a0e5c65e8030000010500000000000515000000a3864b0ce214f7be9a0e5c65010200000200b000060000000100240002000000010500000000000515000000010000000200000003000000eb03000000001400a900120001010000000000010000000000001400ff011f0001010000000000030000000000002400ff011f00010500000000000515000000a3864b0ce214f7be9a0e5c65e803000000002400a9001200010500000000000515000000a3864b0ce214f7be9a0e5c650102000000001400a9001200010100000000000100000000'
+const DIR_SD = '010004801400000030000000000000004c000000010500000000000515000000a3864b0ce214f7be9a0e5c65e8030000010500000000000515000000a3864b0ce214f7be9a0e5c65010200000200d800080000000100240002000000010500000000000515000000010000000200000003000000eb03000000031400a9001200010100000000000100000000000b1400ff011f0001010000000000030000000000002400ff011f00010500000000000515000000a3864b0ce214f7be9a0e5c65e8030000000b1400ff011f0001010000000000030000000000002400a9001200010500000000000515000000a3864b0ce214f7be9a0e5c6501020000000b1400a900120001010000000000030100000000031400a9001200010100000000000100000000'
+
+t.test('version 4 values Samba wrote decode to the descriptors Samba serves', async t => {
+  for (const [name, hex] of [['file-v4-dacl.bin', FILE_SD], ['dir-v4-inherit.bin', DIR_SD]] as const) {
+    const d = decodeSambaNtAcl(fixture(name))
+    t.ok(d, name)
+    t.equal(d!.version, 4)
+    t.equal(d!.hashType, XATTR_SD_HASH_TYPE_SHA256)
+    t.same(d!.sd, parseSecurityDescriptor(Buffer.from(hex, 'hex')), `${name}: owner, group and DACL as QUERY_INFO showed them`)
+  }
+  const def = decodeSambaNtAcl(fixture('file-v4-default.bin'))!
+  t.equal(sidToString(def.sd.owner!), 'S-1-5-21-206276259-3203863778-1700531866-1000', 'owner: the Unix user smbbench in Samba\'s domain')
+  t.same(def.sd.dacl!.aces.map(a => [sidToString(a.sid!), a.mask]), [
+    ['S-1-5-21-206276259-3203863778-1700531866-1000', 0x1f01ff],
+    ['S-1-5-21-206276259-3203863778-1700531866-513', 0x1200a9],
+    ['S-1-1-0', 0x1200a9],
+  ], 'the default DACL from mode 0755: owner full, group and Everyone read+execute')
+})
+
+t.test('version 1: what smbts writes, read back; Samba order and offsets from the value\'s start', async t => {
+  const sd: SecurityDescriptor = {
+    control: SE_DACL_PROTECTED,
+    owner: sidFromString('S-1-5-21-1-2-3-1001'),
+    group: sidFromString('S-1-5-21-1-2-3-513'),
+    dacl: { revision: ACL_REVISION, aces: [{ type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 0x1200a9, sid: SID_WORLD }] },
+  }
+  const v = encodeSambaNtAclV1(sd)
+  t.same([...v.subarray(0, 8)], [1, 0, 1, 0, 0, 0, 2, 0], 'version 1, level 1, a unique pointer')
+  t.equal(v.readUInt32LE(8 + 4), 28, 'the owner right after the header, counted from the value\'s start')
+  t.same(decodeSambaNtAcl(v), { version: 1, hashType: 0, sd })
+  const nulled = decodeSambaNtAcl(encodeSambaNtAclV1({ control: 0, owner: SID_WORLD, dacl: null }))!
+  t.equal(nulled.sd.dacl, null, 'a NULL DACL stays NULL')
+})
+
+t.test('version 4 as ksmbd writes it: Samba\'s header, then a plain self-relative descriptor', async t => {
+  const sd = parseSecurityDescriptor(Buffer.from(DIR_SD, 'hex'))
+  // ksmbd keeps Samba's 160-byte header and appends the descriptor with offsets from its own
+  // start (here in Windows' order: DACL, then owner and group).
+  const value = Buffer.concat([fixture('dir-v4-inherit.bin').subarray(0, 160), encodeSecurityDescriptor(sd)])
+  t.same(decodeSambaNtAcl(value)?.sd, sd)
+  const ownerFirst = Buffer.concat([fixture('dir-v4-inherit.bin').subarray(0, 160), Buffer.from(DIR_SD, 'hex')])
+  t.same(decodeSambaNtAcl(ownerFirst)?.sd, sd, 'owner first, as QUERY_INFO answered')
+})
+
+t.test('malformed values read as nothing stored', async t => {
+  const good = fixture('file-v4-dacl.bin')
+  const cases: Array<[string, Buffer]> = [
+    ['empty', Buffer.alloc(0)],
+    ['version 5', Buffer.from([5, 0, 5, 0, 0, 0, 2, 0])],
+    ['level differs from version', Buffer.concat([Buffer.from([4, 0, 3, 0]), good.subarray(4)])],
+    ['NULL pointer', Buffer.concat([good.subarray(0, 4), Buffer.alloc(4), good.subarray(8)])],
+    ['truncated in the hashes', good.subarray(0, 100)],
+    ['truncated in the DACL', good.subarray(0, good.length - 10)],
+    ['no NUL after the description', Buffer.concat([good.subarray(0, 78), Buffer.alloc(8, 0x41)])],
+  ]
+  for (const [what, b] of cases) t.equal(decodeSambaNtAcl(b), undefined, what)
+  // Every prefix and every single-byte change: never a throw.
+  for (let i = 0; i < good.length; i++) {
+    decodeSambaNtAcl(good.subarray(0, i))
+    const c = Buffer.from(good); c[i] ^= 0xff; decodeSambaNtAcl(c)
+  }
+  t.pass('no throw on any prefix or byte flip')
+})
