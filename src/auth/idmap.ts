@@ -99,6 +99,21 @@ export function readUnixAccounts (passwd = '/etc/passwd', group = '/etc/group'):
   return { users: parse(passwd, true), groups: parse(group, false) }
 }
 
+/** How long unixUidOf trusts what it read of /etc/passwd. */
+const PASSWD_TTL_MS = 10_000
+let passwdCache: { at: number, uids: Map<string, number> } | undefined
+
+/**
+ * The uid of the Unix account named `name` (any case), or undefined: what userRid takes for a
+ * session's token, read from /etc/passwd at most every PASSWD_TTL_MS.
+ */
+export function unixUidOf (name: string, now = Date.now()): number | undefined {
+  if (passwdCache === undefined || now - passwdCache.at > PASSWD_TTL_MS) {
+    passwdCache = { at: now, uids: new Map(readUnixAccounts().users.map(u => [u.name.toLowerCase(), u.id])) }
+  }
+  return passwdCache.uids.get(name.toLowerCase())
+}
+
 export interface IdMapInput {
   netbiosName: string
   /** The password db's user names. */

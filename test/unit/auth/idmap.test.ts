@@ -5,6 +5,7 @@ import { IdMap, machineSid, readUnixAccounts, SidType, userRid } from '../../../
 import { posixSecurityDescriptor, OWNER_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION } from '../../../src/wire/dtyp/security-descriptor.js'
 import { sidToString } from '../../../src/wire/dtyp/sid.js'
 import { testIdMap } from '../../helpers/rpc-env.js'
+import { sessionToken } from '../../../src/session/token.js'
 
 const m = testIdMap()
 
@@ -45,4 +46,15 @@ t.test('readUnixAccounts parses passwd and group, skipping what is not an entry'
   t.ok(groups.some(g => g.name === 'root' && g.id === 0))
   t.same(readUnixAccounts('/nonexistent', '/nonexistent'), { users: [], groups: [] })
   t.ok(new IdMap({ netbiosName: 'X', dbUsers: [], unixUsers: users, unixGroups: groups }).lookupName('root'))
+})
+
+t.test('a session\'s token carries the SID the pipes give its user (one mapping)', async t => {
+  const netbios = 'SMBTS-TEST'
+  const unix = readUnixAccounts()
+  const live = new IdMap({ netbiosName: netbios, dbUsers: ['root', 'someone-without-account'], unixUsers: unix.users, unixGroups: unix.groups })
+  for (const user of ['root', 'someone-without-account']) {
+    const token = sessionToken({ user, isGuest: false, isAnonymous: false }, netbios)
+    t.equal(sidToString(token.user), live.lookupName(user)?.sid, `${user}: the token's SID is lsarpc's`)
+  }
+  t.equal(sidToString(sessionToken({ user: 'x', isGuest: false, isAnonymous: false }, netbios).primaryGroup), `${live.domainSid}-513`, 'Domain Users is samr\'s None')
 })
