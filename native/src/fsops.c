@@ -805,6 +805,25 @@ static napi_value js_pwrite(napi_env env, napi_callback_info info) {
 
 /* ---- registration ---- */
 
+/* seekData(fd, offset, hole) -> number: lseek(2) with SEEK_DATA (hole false) or SEEK_HOLE (true);
+ * -1 where there is none at or past offset (ENXIO). Synchronous: the file system answers from
+ * its extent map in memory (what FSCTL_QUERY_ALLOCATED_RANGES asks), no I/O. Errno Errors throw. */
+static napi_value js_seekData(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int fd;
+  int64_t off;
+  bool hole = false;
+  if (!smbts_args_init(env, info, &a) || !fd_arg(&a, 0, "fd", &fd) || !smbts_arg_int64(&a, 1, "offset", 0, INT64_MAX, &off)) {
+    return smbts_args_throw(&a);
+  }
+  if (a.argc > 2) napi_get_value_bool(env, a.argv[2], &hole);
+  off_t r = lseek(fd, (off_t)off, hole ? SEEK_HOLE : SEEK_DATA);
+  if (r < 0 && errno != ENXIO) return smbts_throw_errno(env, errno, "lseek");
+  napi_value v;
+  napi_create_double(env, r < 0 ? -1 : (double)r, &v);
+  return v;
+}
+
 napi_status smbts_fsops_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor d[] = {
@@ -812,7 +831,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
       FN(symlinkat), FN(readlinkat), FN(statx),      FN(statxXattr), FN(statxBatch), FN(getdents),    FN(getdentsNames), FN(fsync),
       FN(fdatasync), FN(fallocate),  FN(copyFileRange), FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
-      FN(close),     FN(pread),      FN(pwrite),
+      FN(close),     FN(pread),      FN(pwrite),     FN(seekData),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

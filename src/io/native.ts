@@ -229,6 +229,11 @@ export interface NativeAddon {
   /** mode: 0 or FALLOC_FL_* bits; len must be > 0. */
   fallocate(fd: number, mode: number, offset: Int64, len: Int64): Promise<void>;
   /**
+   * lseek(2) with SEEK_DATA (`hole` false) or SEEK_HOLE: the offset found, -1 where there is none
+   * at or past `offset` (ENXIO). Synchronous (the file system's extent map, no I/O).
+   */
+  seekData(fd: number, offset: number, hole?: boolean): number;
+  /**
    * copy_file_range(2): `len` bytes from `fdIn` at `offIn` to `fdOut` at `offOut`, in the kernel
    * (a reflink where the file system shares extents); resolves with the bytes copied, fewer at
    * the source's end.

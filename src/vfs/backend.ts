@@ -95,6 +95,10 @@ export interface VfsFile {
   sync (dataOnly: boolean): Promise<void>
   truncate (length: number): Promise<void>
   allocate (length: number): Promise<void>
+  /** Zeros [offset, offset + length) and frees its blocks where the file system can (a hole; the size stays). */
+  punchHole? (offset: number, length: number): Promise<void>
+  /** The ranges of [offset, offset + length) that hold data (not holes), in order; none past the end. */
+  allocatedRanges? (offset: number, length: number): Promise<Array<[number, number]>>
   /**
    * Copies `len` bytes of `src` from `srcPos` into this file at `dstPos` without the data passing
    * through JavaScript (copy_file_range: the kernel copies, or shares extents where the file

@@ -24,7 +24,7 @@
 // reads as "no record", so a damaged xattr costs only the stored metadata, never an operation.
 import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NOT_CONTENT_INDEXED, FILE_ATTRIBUTE_OFFLINE,
-  FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_TEMPORARY,
+  FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_SPARSE_FILE, FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_TEMPORARY,
 } from '../wire/fscc/constants.js'
 
 /** The xattr's name. The `user.` namespace needs no privilege and is kept by cp -a, tar --xattrs, rsync -X. */
@@ -37,11 +37,13 @@ const FLAG_CREATION_TIME = 0x01
 const FLAG_CHANGE_TIME = 0x02
 
 /**
- * The attributes a record can hold: MS-FSA 2.1.5.15.2 ValidSetAttributes. READONLY is stored for
- * directories only; a file's READONLY is its mode's write bits (see posix.ts).
+ * The attributes a record can hold: MS-FSA 2.1.5.15.2 ValidSetAttributes, and SPARSE_FILE (set
+ * only by FSCTL_SET_SPARSE, smb2/commands/sparse.ts). READONLY is stored for directories only; a
+ * file's READONLY is its mode's write bits (see posix.ts).
  */
 export const DOS_STORED_ATTRIBUTES = FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM |
-  FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_TEMPORARY | FILE_ATTRIBUTE_OFFLINE | FILE_ATTRIBUTE_NOT_CONTENT_INDEXED
+  FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_TEMPORARY | FILE_ATTRIBUTE_OFFLINE | FILE_ATTRIBUTE_NOT_CONTENT_INDEXED |
+  FILE_ATTRIBUTE_SPARSE_FILE
 
 export interface DosRecord {
   /** DOS attribute bits, within DOS_STORED_ATTRIBUTES. */

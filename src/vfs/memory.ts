@@ -129,6 +129,34 @@ class SparseData {
     this.size = length
   }
 
+  /** Zeros [off, off + len) within the size; whole chunks in it are freed (a hole). */
+  punch (off: number, len: number): void {
+    const end = Math.min(off + len, this.size)
+    for (const index of [...this.chunks.keys()]) {
+      const start = index * CHUNK
+      const from = Math.max(off, start)
+      const to = Math.min(end, start + CHUNK)
+      if (from >= to) continue
+      if (from === start && to === start + CHUNK) this.chunks.delete(index)
+      else this.chunks.get(index)!.fill(0, from - start, to - start)
+    }
+  }
+
+  /** The written (chunked) ranges inside [off, off + len) and the size, merged, in order. */
+  ranges (off: number, len: number): Array<[number, number]> {
+    const end = Math.min(off + len, this.size)
+    const out: Array<[number, number]> = []
+    for (const index of [...this.chunks.keys()].sort((a, b) => a - b)) {
+      const from = Math.max(off, index * CHUNK)
+      const to = Math.min(end, (index + 1) * CHUNK)
+      if (from >= to) continue
+      const last = out.at(-1)
+      if (last !== undefined && last[0] + last[1] === from) last[1] += to - from
+      else out.push([from, to - from])
+    }
+    return out
+  }
+
   /** Bytes of chunks within the file's size, in blocks (what stat's blocks would say). */
   allocated (): number {
     let bytes = 0
@@ -491,6 +519,17 @@ class MemoryFile implements VfsFile {
     const buf = Buffer.allocUnsafe(len)
     const n = await src.read(buf, 0, len, srcPos)
     return n > 0 ? await this.write(buf, 0, n, dstPos) : 0
+  }
+
+  async punchHole (offset: number, length: number): Promise<void> {
+    const { node, data } = this.fileData('fallocate')
+    if (!this.writable) throw errnoError('EBADF', 'fallocate')
+    if (offset < 0 || length < 0) throw errnoError('EINVAL', 'fallocate')
+    this.share.tree.charge(node, 0, 'fallocate', () => { data.punch(offset, length) })
+  }
+
+  async allocatedRanges (offset: number, length: number): Promise<Array<[number, number]>> {
+    return this.fileData('lseek').data.ranges(offset, length)
   }
 
   async allocate (length: number): Promise<void> {

@@ -251,6 +251,27 @@ class PosixFile implements VfsFile {
     }))
   }
 
+  async punchHole (offset: number, length: number): Promise<void> {
+    const c = native.constants
+    await this.op(async () => { await native.fallocate(this.fd, c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE, offset, length) })
+  }
+
+  async allocatedRanges (offset: number, length: number): Promise<Array<[number, number]>> {
+    return await this.op(async () => {
+      const end = offset + length
+      const out: Array<[number, number]> = []
+      for (let at = offset; at < end;) {
+        const data = native.seekData(this.fd, at)
+        if (data < 0 || data >= end) break
+        const hole = native.seekData(this.fd, data, true)
+        const to = Math.min(hole < 0 ? end : hole, end)
+        out.push([data, to - data])
+        at = to
+      }
+      return out
+    })
+  }
+
   async allocate (length: number): Promise<void> {
     // Reserve blocks without changing the size (FALLOC_FL_KEEP_SIZE); a fs that can't is fine.
     try {

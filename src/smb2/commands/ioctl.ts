@@ -5,6 +5,7 @@ import { NtStatusError, ProtocolError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { pipeTransceive } from '../pipes.js'
 import { copychunk, requestResumeKey } from './copychunk.js'
+import { queryAllocatedRanges, setSparse, setZeroData } from './sparse.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { selectDialect } from './negotiate.js'
 
@@ -111,6 +112,16 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
     case Fsctl.SRV_COPYCHUNK:
     case Fsctl.SRV_COPYCHUNK_WRITE: {
       const r = await copychunk(ctx, input, maxOutput, ctlCode === Fsctl.SRV_COPYCHUNK_WRITE)
+      return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
+    }
+    case Fsctl.SET_SPARSE:
+      await setSparse(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
+    case Fsctl.SET_ZERO_DATA:
+      await setZeroData(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
+    case Fsctl.QUERY_ALLOCATED_RANGES: {
+      const r = await queryAllocatedRanges(ctx, input, maxOutput)
       return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
     }
     case Fsctl.QUERY_NETWORK_INTERFACE_INFO:

@@ -334,3 +334,22 @@ t.test('the tree\'s own calls (what tests use to set files up)', async (t) => {
   t.equal(tree.readFile('a/b/f').toString(), 'two', 'replaced')
   t.equal(tree.stat('a/b/f').endOfFile, 3n)
 })
+
+t.test('holes: punchHole and allocatedRanges agree between memory and posix', { skip: !nativeAvailable && 'no native addon' }, async t => {
+  for (const [kind, fs] of [['memory', (await memShare(t)).fs], ['posix', await posixShare(t)]] as const) {
+    const f = await fs.open('sparse.bin', { write: true, create: 'new' })
+    const MiB = 1 << 20
+    const data = Buffer.alloc(3 * MiB, 0xab)
+    await f.write(data, 0, data.length, 0)
+    t.same(await f.allocatedRanges!(0, 3 * MiB), [[0, 3 * MiB]], `${kind}: all data`)
+    await f.punchHole!(MiB, MiB)
+    t.same(await f.allocatedRanges!(0, 3 * MiB), [[0, MiB], [2 * MiB, MiB]], `${kind}: the hole punched`)
+    t.same(await f.allocatedRanges!(MiB + 4096, MiB), [[2 * MiB, 4096]], `${kind}: a window, cut to it`)
+    t.same(await f.allocatedRanges!(3 * MiB, MiB), [], `${kind}: nothing past the end`)
+    const back = Buffer.alloc(MiB)
+    await f.read(back, 0, MiB, MiB)
+    t.ok(back.every(b => b === 0), `${kind}: the hole reads zeros`)
+    t.equal((await f.stat()).endOfFile, BigInt(3 * MiB), `${kind}: the size stays`)
+    await f.close()
+  }
+})
