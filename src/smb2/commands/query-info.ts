@@ -151,6 +151,27 @@ async function checkReplacedTarget (ctx: RequestContext, open: Open, target: str
   }
 }
 
+/**
+ * MS-FSA 2.1.5.15.11 / 2.1.4.12: renaming a file takes handle caching from the leases of other
+ * keys on it (their holders' cached handles would keep the old name), and waits for their
+ * acknowledgments (smbtorture smb2.lease.v2_rename). The renamer's own lease keeps its state.
+ */
+async function breakHandleLeases (ctx: RequestContext, open: Open): Promise<void> {
+  const key = open.shareModeKey
+  if (key === undefined || !ctx.server.locks.hasLeases(key)) return
+  for (;;) {
+    const ticket = await ctx.server.locks.breakForOpen(key, {
+      sharingViolation: true, statOpen: false, overwrite: false, level2: open.tree.share!.level2Oplocks, lk: open.oplock?.lease?.lk, leasesOnly: true,
+    }, () => {
+      if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'SET_INFO cannot wait here')
+      return ctx.goAsync()
+    })
+    if (ticket === undefined) continue
+    ticket.done()
+    return
+  }
+}
+
 export async function setInfo (ctx: RequestContext): Promise<Reply> {
   const { body, msg, server } = ctx
   const open = ctx.open!
@@ -198,6 +219,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
             shareAccess: ShareAccess.READ | ShareAccess.WRITE,
           })
           if (req.value.replaceIfExists) await checkReplacedTarget(ctx, open, target)
+          await breakHandleLeases(ctx, open)
           // rename(2) answers in its own terms (EXDEV: another file system, NOT_SAME_DEVICE).
           try {
             await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
@@ -245,7 +267,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
         // MS-FSA 2.1.4.12 (SET_INFORMATION EndOfFile): level II oplocks break to none.
-        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey)
+        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey, open.oplock)
         await file.truncate(Number(req.value.endOfFile))
         await keepUserSetTimes(open)
         break
@@ -253,7 +275,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
         // MS-FSA 2.1.4.12 (SET_INFORMATION Allocation): level II oplocks break to none.
-        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey)
+        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey, open.oplock)
         // MS-FSA 2.1.5.15.1: an allocation below EOF truncates the file.
         const st = await file.stat()
         const a = req.value.allocationSize
