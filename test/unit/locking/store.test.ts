@@ -419,7 +419,7 @@ t.test('two workers: leases — grant, a break from the other worker, acknowledg
   const a = w0.addOpen('f', RW, holder('a'), { ...grant(OplockLevel.LEASE), lease: lease(K1, 7, 0x10) })
   t.equal(a.granted, OplockLevel.LEASE)
   t.same(a.lease, { lk: K1, state: 7, flags: 0, epoch: 0x11, v: 2 }, 'RWH, epoch one past the client\'s')
-  t.throws(() => w0.addOpen('g', RW, holder('x'), { ...grant(OplockLevel.LEASE), lease: lease(K1, 1) }), { status: NtStatus.INVALID_PARAMETER }, 'one lease key, one file')
+  t.throws(() => w0.addOpen('g', RW, holder('x'), { ...grant(OplockLevel.LEASE), lease: lease(K1, 1) }), new NtStatusError(NtStatus.INVALID_PARAMETER, 'lease key already in use for another file'), 'one lease key, one file')
 
   // Worker 1's client opens with another key: worker 0's lease breaks RWH -> RH; the open waits.
   let resumed = false
