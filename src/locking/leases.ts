@@ -47,6 +47,8 @@ export interface LeaseRec {
   epoch: number
   /** 1 or 2: the create context the lease was made with (v2 breaks carry the epoch). */
   v: number
+  /** A directory's lease (v2, R and H at most): broken by changes inside the directory. */
+  dir?: boolean
 }
 
 /** A lease asked for with an open (MS-SMB2 2.2.13.2.8/10). */

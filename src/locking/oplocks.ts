@@ -111,6 +111,8 @@ export interface GrantRequest {
   level2: boolean
   /** A lease asked for (RequestedOplockLevel LEASE with an RqLs context). */
   lease?: LeaseRequest
+  /** The open is of a directory that may have a lease (v2, directory leasing offered). */
+  dirLease?: boolean
 }
 
 /** What an open about to happen contends with (MS-FSA 2.1.5.1.2.1, 2.1.4.12 Operation OPEN). */

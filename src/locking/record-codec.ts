@@ -9,7 +9,7 @@
 //              n:u32 lease*n
 //   open    := owner access:u32 share:u32 state:u8 level:u8 breakTo:u8 flags:u8 (1 closing, 2 lk) [lk:32]
 //   lock    := owner (the open's) offset:u64 length:u64 exclusive:u8
-//   lease   := lk:32 (ClientGuid, LeaseKey) state:u8 breaking:u8 breakTo:u8 breakToReq:u8 epoch:u16 v:u8
+//   lease   := lk:32 (ClientGuid, LeaseKey) state:u8 flags:u8 (1 breaking, 2 dir) breakTo:u8 breakToReq:u8 epoch:u16 v:u8
 //   name    := hasHolder:u8 [holder:owner] n:u32 owner*n (queue)
 //   count   := n:u32 owner*n (a worker's part: its owner fields, the count in `id`)
 //   guid    := as count (the workers serving one ClientGuid, each with its connections)
@@ -113,7 +113,7 @@ function encodeFile (w: Writer, r: FileRec): void {
   for (const l of leases) {
     w.lk(l.lk)
     w.u8(l.state)
-    w.u8(l.breaking ? 1 : 0)
+    w.u8((l.breaking ? 1 : 0) | (l.dir === true ? 2 : 0))
     w.u8(l.breakTo)
     w.u8(l.breakToReq)
     w.u16(l.epoch)
@@ -148,7 +148,14 @@ function decodeFile (rd: Reader): FileRec {
   const nLeases = rd.u32()
   if (nLeases > 0) {
     const leases: LeaseRec[] = new Array(nLeases)
-    for (let i = 0; i < nLeases; i++) leases[i] = { lk: rd.lk(), state: rd.u8(), breaking: rd.u8() === 1, breakTo: rd.u8(), breakToReq: rd.u8(), epoch: rd.u16(), v: rd.u8() }
+    for (let i = 0; i < nLeases; i++) {
+      const lk = rd.lk()
+      const state = rd.u8()
+      const flags = rd.u8()
+      const l: LeaseRec = { lk, state, breaking: (flags & 1) !== 0, breakTo: rd.u8(), breakToReq: rd.u8(), epoch: rd.u16(), v: rd.u8() }
+      if ((flags & 2) !== 0) l.dir = true
+      leases[i] = l
+    }
     r.leases = leases
   }
   return r

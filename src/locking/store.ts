@@ -165,6 +165,8 @@ interface LocalOpen { holder: OplockHolder, timer?: NodeJS.Timeout, lk?: string 
 interface LocalLease { ids: Set<number>, timer?: NodeJS.Timeout }
 
 const leaseK = (key: string, lk: string): string => `${key}\0${lk}`
+/** The count of directory leases (each worker's part). */
+const DIR_LEASES = 'dirleases'
 
 export class LockingStore {
   /** MS-SMB2 3.3.2.1 Oplock Break Acknowledgment Timer, ms; settable for tests. */
@@ -395,7 +397,9 @@ export class LockingStore {
    */
   addOpen (key: string, entry: ShareModeEntry, holder: OplockHolder, req: GrantRequest, ticket?: OpenTicket): FileOpen {
     const me = this.owner()
-    const wantLease = req.lease !== undefined && req.eligible ? req.lease : undefined
+    // A directory's lease (MS-SMB2 3.3.5.9.11): R and H at most, never W.
+    const wantLease = req.lease === undefined ? undefined : req.eligible ? req.lease : req.dirLease === true ? { ...req.lease, state: req.lease.state & (LeaseState.READ | LeaseState.HANDLE) } : undefined
+    let newDirLease = false
     // MS-SMB2 3.3.5.9.8: a lease key names one file; asked for with another, the open fails.
     // (A directory, which gets no lease, included: smbtorture smb2.lease.request.)
     const bound = req.lease !== undefined ? this.leaseFiles.get(req.lease.lk) : undefined
@@ -411,7 +415,12 @@ export class LockingStore {
       const mine = ticket instanceof Ticket && ticket.key === key ? ticket.owner : undefined
       if (mine !== undefined) r.inFlight = r.inFlight?.filter(o => !same(o, mine))
       if (wantLease !== undefined) {
+        const had = r.leases?.some(l => l.lk === wantLease.lk) === true
         lease = grantLease(r, wantLease, req.level2, (r.inFlight?.length ?? 0) > 0)
+        if (req.dirLease === true && !had) {
+          r.leases!.find(l => l.lk === wantLease.lk)!.dir = true
+          newDirLease = true
+        }
         e.lk = wantLease.lk
         r.opens.push(e)
         return OplockLevel.LEASE
@@ -423,6 +432,8 @@ export class LockingStore {
     if (ticket instanceof Ticket && ticket.key === key) ticket.landed()
     else ticket?.done()
     this.local.set(me.id, { holder, lk: wantLease?.lk })
+    // Changes inside directories look for directory leases only while some exist (dirLeases()).
+    if (newDirLease) this.updateCount(DIR_LEASES, (mine) => { mine.n++ })
     if (wantLease !== undefined) {
       const k = leaseK(key, wantLease.lk)
       let ll = this.localLeases.get(k)
@@ -500,6 +511,35 @@ export class LockingStore {
     return out
   }
 
+  /**
+   * Whether any directory lease exists on the server (one read of a count record): changes inside
+   * directories look up their parent only then.
+   */
+  dirLeases (): boolean {
+    const r = this.db.read(countK(DIR_LEASES))
+    return r?.kind === 'count' && r.by.some(x => x.n > 0 && this.live(x))
+  }
+
+  /**
+   * Something inside the directory `key` changed (a file created, deleted, renamed, written):
+   * its directory leases go to none, except the one named by the changer's ParentLeaseKey
+   * (`except`). Nobody waits for these breaks (smbtorture smb2.lease.v2_request).
+   */
+  breakDirLeases (key: string, except?: string): void {
+    const r = this.readFile(key)
+    if (r?.leases?.some(l => l.dir === true && l.lk !== except && l.state !== LeaseState.NONE) !== true) return
+    const leaseBreaks: Array<{ to: Owner, b: LeaseBreak }> = []
+    this.updateFile(key, (r) => {
+      for (const l of r.leases ?? []) {
+        if (l.dir !== true || l.lk === except) continue
+        const b = breakLease(l, LeaseState.NONE)
+        const to = this.leaseHolder(r, l.lk)
+        if (b !== undefined && to !== undefined) leaseBreaks.push({ to, b })
+      }
+    })
+    this.deliverLeaseBreaks(key, leaseBreaks)
+  }
+
   /** Whether any lease is held on `key` (a read of its record). */
   hasLeases (key: string): boolean {
     return (this.readFile(key)?.leases?.length ?? 0) > 0
@@ -561,6 +601,7 @@ export class LockingStore {
    */
   beginClose (o: FileOpen, deleteOnClose: boolean): CloseDecision {
     const me: Owner = { w: this.peers.slot, g: this.peers.generation, id: o.id }
+    let dirGone = false
     const d = this.updateFile(o.key, (r) => {
       // Its byte-range locks go with its share mode; whoever waits for one looks again.
       const woken = releaseLocks(r, me)
@@ -579,11 +620,14 @@ export class LockingStore {
         transition(e, { type: 'close' })
         r.opens.splice(i, 1)
         // The lease's last open: the lease goes, and whoever waited for its break looks again.
-        if (e.lk !== undefined && dropLease(r, e.lk)) woken.push(...takeWatchers(r))
+        const gone = e.lk !== undefined ? dropLease(r, e.lk) : undefined
+        if (gone !== undefined) woken.push(...takeWatchers(r))
+        if (gone?.dir === true) dirGone = true
       }
       return { lastOne, deleteNow, done, woken }
     })
     if (d.done) this.closedEarly.add(o.id)
+    if (dirGone) this.uncount(DIR_LEASES)
     this.wake(d.woken)
     return { lastOne: d.lastOne, deleteNow: d.deleteNow }
   }
@@ -598,17 +642,19 @@ export class LockingStore {
     this.local.delete(o.id)
     if (o.lease !== undefined) this.forgetLeaseOpen(o.key, o.id, o.lease.lk)
     if (this.closedEarly.delete(o.id)) return
+    let dirGone = false
     const woken = this.updateFile(o.key, (r) => {
       const i = r.opens.findIndex(x => same(x, me))
       if (i >= 0) {
         const lk = r.opens[i]!.lk
         transition(r.opens[i]!, { type: 'close' })
         r.opens.splice(i, 1)
-        if (lk !== undefined) dropLease(r, lk)
+        if (lk !== undefined && dropLease(r, lk)?.dir === true) dirGone = true
       }
       if (r.deleting !== undefined && same(r.deleting, me)) { r.deleting = undefined; r.deletePending = undefined }
       return takeWatchers(r)
     })
+    if (dirGone) this.uncount(DIR_LEASES)
     this.wake(woken)
   }
 
@@ -1120,10 +1166,10 @@ function grantLease (r: FileRec, want: LeaseRequest, level2: boolean, othersInFl
   return { lk: l.lk, state: l.state, flags: l.breaking ? LeaseFlags.BREAK_IN_PROGRESS : 0, epoch: l.epoch, v: l.v }
 }
 
-/** Removes lease `lk` from `r` when no open under it is left; true when it went. */
-function dropLease (r: FileRec, lk: string): boolean {
-  if (r.leases === undefined || r.opens.some(o => o.lk === lk)) return false
-  const n = r.leases.length
+/** Removes lease `lk` from `r` when no open under it is left; the lease, when it went. */
+function dropLease (r: FileRec, lk: string): LeaseRec | undefined {
+  if (r.leases === undefined || r.opens.some(o => o.lk === lk)) return undefined
+  const gone = r.leases.find(l => l.lk === lk)
   r.leases = nonEmpty(r.leases.filter(l => l.lk !== lk))
-  return (r.leases?.length ?? 0) !== n
+  return gone
 }

@@ -104,6 +104,10 @@ export class Open {
   dirCursor?: DirCursor
   /** This open in the locking store (its share mode; its oplock, MS-SMB2 3.3.1.10). */
   oplock?: FileOpen
+  /** Written or resized through this open: its close breaks its directory's leases. */
+  modified = false
+  /** The ParentLeaseKey its CREATE named (ClientGuid + key, hex): that directory lease is not broken by its changes. */
+  parentLeaseId?: string
   /** IPC$ named pipe: the RPC endpoint behind it. */
   pipe?: RpcPipe
   /** FSCTL_SRV_REQUEST_RESUME_KEY: the key naming this open as a server-side copy's source. */

@@ -224,7 +224,7 @@ export interface CreateOptions {
   options?: number
   oplock?: number
   /** An RqLs lease request (v1, 32 bytes; v2 with `epoch`): RequestedOplockLevel becomes LEASE. */
-  lease?: { key: Buffer, state: number, epoch?: number }
+  lease?: { key: Buffer, state: number, epoch?: number, parent?: Buffer }
 }
 /** Defaults: GENERIC_READ|GENERIC_WRITE|DELETE, share all, FILE_OPEN_IF, no options. */
 export function createBody (name: string, o: CreateOptions = {}): Buffer {
@@ -238,6 +238,7 @@ export function createBody (name: string, o: CreateOptions = {}): Buffer {
     o.lease.key.copy(data, 0)
     data.writeUInt32LE(o.lease.state, 16)
     if (o.lease.epoch !== undefined) data.writeUInt16LE(o.lease.epoch, 48)
+    if (o.lease.parent !== undefined) { data.writeUInt32LE(4, 20); o.lease.parent.copy(data, 32) } // PARENT_LEASE_KEY_SET
     b.writeUInt32LE(H + ctxOff, 48); b.writeUInt32LE(24 + data.length, 52)
     b.writeUInt16LE(16, ctxOff + 4); b.writeUInt16LE(4, ctxOff + 6); b.writeUInt16LE(24, ctxOff + 10); b.writeUInt32LE(data.length, ctxOff + 12)
     b.write('RqLs', ctxOff + 16, 'latin1')

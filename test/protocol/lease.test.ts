@@ -79,3 +79,44 @@ t.test('`smb2 leases = no`: no LEASING capability, and RqLs is ignored', async (
   const old = new MemClient(on.state, 'mem:d')
   t.equal((await old.negotiate({ dialects: [0x0202] })).body.readUInt32LE(24) & CAP_LEASING, 0, 'not on 2.0.2')
 })
+
+t.test('directory leases: v2 only, R and H at most; broken by a change inside (not the parent key\'s), by a written file\'s close, without waiting', async (t) => {
+  const srv = server(t)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  t.equal((await new MemClient(srv.state, 'mem:n').negotiate({ dialects: [0x0311] })).body.readUInt32LE(24) & 0x20, 0x20, 'DIRECTORY_LEASING offered on 3.x')
+  t.equal((await new MemClient(srv.state, 'mem:o').negotiate({ dialects: [0x0210] })).body.readUInt32LE(24) & 0x20, 0, 'not on 2.1')
+
+  const v1 = await a.create('d1', { lease: { key: key(7), state: R | H }, options: Opt.DIRECTORY_FILE, disposition: Disposition.CREATE })
+  t.equal(oplockOf(v1), 0, 'a v1 lease request on a directory gets nothing')
+  const hd = await a.create('d', { lease: { key: key(1), state: R | W | H, epoch: 1 }, options: Opt.DIRECTORY_FILE, disposition: Disposition.CREATE })
+  t.equal(hd.status, 0)
+  t.equal(oplockOf(hd), LEASE)
+  t.same(leaseOf(hd)?.state, R | H, 'RH: no write caching on a directory')
+
+  // a's own file created under the directory's lease as its parent: no break.
+  const mine = await a.create('d\\mine.txt', { lease: { key: key(2), state: R, epoch: 0, parent: key(1) } })
+  t.equal(mine.status, 0)
+  t.equal(leaseOf(mine)?.flags, 4, 'PARENT_LEASE_KEY_SET echoed')
+  await settle()
+  t.equal(a.unreadBreaks, 0, 'a change under the parent lease breaks nothing')
+
+  // b creates a file in it: the directory lease breaks to none, and b's CREATE does not wait.
+  const theirs = await b.create('d\\theirs.txt')
+  t.equal(theirs.status, 0)
+  t.equal(b.interims.length, 0, 'no wait')
+  t.same(leaseBreakOf(await a.nextBreak()), { epoch: 3, flags: 1, key: key(1), from: R | H, to: 0 })
+  t.equal((await a.leaseAck(key(1), 0)).status, 0)
+  const again = await a.create('d', { lease: { key: key(1), state: R | H, epoch: 1 }, options: Opt.DIRECTORY_FILE, disposition: Disposition.OPEN })
+  t.same([leaseOf(again)?.state, leaseOf(again)?.epoch], [R | H, 4], 'taken again: RH, the epoch moved on')
+  await a.close(fileIdOf(again))
+
+  // A write does not break it; the close of the written file does.
+  await b.write(fileIdOf(theirs), 0, Buffer.from('x'))
+  await settle()
+  t.equal(a.unreadBreaks, 0, 'not at the write')
+  await b.close(fileIdOf(theirs))
+  t.same(leaseBreakOf(await a.nextBreak())?.to, 0, 'at the close of the written file')
+  t.equal((await a.leaseAck(key(1), 0)).status, 0)
+  for (const h of [mine, hd, v1]) await a.close(fileIdOf(h))
+})

@@ -20,6 +20,7 @@ import { openPipe } from '../pipes.js'
 import { leaseId, oplockHolder } from './oplock-break.js'
 import { LEASE_CONTEXT_NAME, decodeLeaseContext, encodeLeaseContext, type LeaseContext } from './lease.wire.js'
 import { LEASE_STAT_OPEN_ACCESS, LeaseFlags, type LeaseRequest } from '../../locking/leases.js'
+import { breakParentLeases } from '../../session/dir-leases.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
 import { fileKey } from '../../locking/share-modes.js'
 
@@ -338,14 +339,15 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
   // The share mode (refused if the file changed since the checks above) and, MS-SMB2 3.3.5.9 /
   // MS-FSA 2.1.5.17, the oplock, decided in the same update against the file's other opens.
-  // Directories, and shares with `oplocks = no`, get none (a lease request on a directory gets no
-  // lease: directory leasing is not offered).
+  // Directories, and shares with `oplocks = no`, get none; a directory may get a v2 lease (R, H:
+  // directory leasing, SMB 3.x).
   try {
     open.oplock = ctx.server.locks.addOpen(key, { access, shareAccess: req.shareAccess }, oplockHolder(ctx.conn, open), {
       requested: req.requestedOplockLevel,
       eligible: !info.isDirectory && share.oplocks,
       level2: share.level2Oplocks,
       lease: leaseReq,
+      dirLease: info.isDirectory && share.oplocks && lease?.version === 2,
     }, flight.ticket)
   } catch (e) {
     await file.close()
@@ -354,6 +356,12 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     throw e
   }
   flight.ticket = undefined
+  if (lease !== undefined && lease.version === 2 && (lease.leaseFlags & LeaseFlags.PARENT_LEASE_KEY_SET) !== 0 && lease.parentLeaseKey !== undefined) {
+    open.parentLeaseId = leaseId(ctx.conn.clientGuid, lease.parentLeaseKey)
+  }
+  // A new name, or a file overwritten, changes the directory: its leases break (but the
+  // changer's parent lease).
+  if (action === CreateAction.CREATED || (overwrite && action !== CreateAction.OPENED)) await breakParentLeases(ctx.server, tree, rel, open.parentLeaseId)
   session.opens.set(volatile, open)
   tree.opens.add(open)
   // MS-SMB2 3.3.5.2.7.2: a CREATE generates the FileId that later related requests of the chain use.

@@ -45,8 +45,9 @@ function serverCiphers (conn: Smb2Connection): number[] {
 
 function capabilitiesFor (dialect: number, leases: boolean): number {
   if (dialect < Dialect.SMB2_10) return 0
-  // MS-SMB2 3.3.5.4: LEASING from 2.1 on, when `smb2 leases` allows it.
-  return Capabilities.LARGE_MTU | (leases ? Capabilities.LEASING : 0)
+  // MS-SMB2 3.3.5.4: LEASING from 2.1 on, DIRECTORY_LEASING from 3.0 on, when `smb2 leases`
+  // allows them.
+  return Capabilities.LARGE_MTU | (leases ? Capabilities.LEASING : 0) | (leases && dialect >= Dialect.SMB3_00 ? Capabilities.DIRECTORY_LEASING : 0)
 }
 
 /**

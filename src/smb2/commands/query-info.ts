@@ -20,6 +20,7 @@ import { pipeQueryInfo } from '../pipes.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
+import { breakParentLeases } from '../../session/dir-leases.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -202,6 +203,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       case C.FileBasicInformation: {
         requireAccess(open, AccessMask.FILE_WRITE_ATTRIBUTES)
         await setBasicInformation(open, req.value)
+        // Attributes and times of an entry are what a directory lease caches: its holder re-reads.
+        if (open.path !== '') await breakParentLeases(server, tree, open.path, open.parentLeaseId)
         break
       }
       case C.FileRenameInformation: {
@@ -225,6 +228,9 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
             await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
           } catch (e) { throw ntStatusErrorFromErrno(e, 'rename', `${open.path} -> ${target}`) }
           if (server.log.wants('vfs')) server.log.debug('vfs', `renamed ${tree.shareName}/${open.path} -> ${target}`)
+          // The name left one directory and entered another (or the same): their leases break.
+          await breakParentLeases(server, tree, open.path, open.parentLeaseId)
+          if (parentOf(open.path) !== parentOf(target)) await breakParentLeases(server, tree, target, open.parentLeaseId)
           open.path = target
           if (respell !== undefined) {
             // The replaced file was stored under another spelling; the new link takes the
@@ -268,6 +274,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
         // MS-FSA 2.1.4.12 (SET_INFORMATION EndOfFile): level II oplocks break to none.
         if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey, open.oplock)
+        open.modified = true
         await file.truncate(Number(req.value.endOfFile))
         await keepUserSetTimes(open)
         break
@@ -276,6 +283,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
         // MS-FSA 2.1.4.12 (SET_INFORMATION Allocation): level II oplocks break to none.
         if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey, open.oplock)
+        open.modified = true
         // MS-FSA 2.1.5.15.1: an allocation below EOF truncates the file.
         const st = await file.stat()
         const a = req.value.allocationSize

@@ -38,6 +38,7 @@ t.test('every record kind round-trips', async (t) => {
       leases: [
         { lk: 'ab'.repeat(32), state: 7, breaking: true, breakTo: 3, breakToReq: 3, epoch: 0xffff, v: 2 },
         { lk: '0123456789abcdef'.repeat(4), state: 1, breaking: false, breakTo: 0, breakToReq: 0, epoch: 0, v: 1 },
+        { lk: 'cd'.repeat(32), state: 3, breaking: false, breakTo: 0, breakToReq: 0, epoch: 9, v: 2, dir: true },
       ],
     },
     { kind: 'name', queue: [] },
