@@ -2,7 +2,7 @@
 // in src/locking/oplocks.ts; this file delivers a break to the holder's connection and checks the
 // holder's answer.
 import type { RequestContext, Reply } from '../context.js'
-import { Command, HeaderFlags, OplockLevel } from '../../wire/constants.js'
+import { Command, Dialect, HeaderFlags, OplockLevel } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { encodeResponses } from '../send.js'
@@ -34,8 +34,10 @@ export function sendOplockBreak (conn: Smb2Connection, open: Open, newLevel: num
  * lease, as an oplock break is (3.3.4.6). NewEpoch only for a v2 lease.
  */
 export function sendLeaseBreak (conn: Smb2Connection, open: Open, b: LeaseBreak): void {
-  if (conn.closed || !open.alive) return
-  const encrypt = sendUnsolicited(conn, open, encodeLeaseBreakNotification({
+  if (!open.alive) return
+  const via = leaseBreakConnection(conn, open)
+  if (via === undefined) return
+  const encrypt = sendUnsolicited(via, open, encodeLeaseBreakNotification({
     newEpoch: b.v === 2 ? b.epoch : 0,
     flags: b.ackRequired ? NOTIFY_BREAK_LEASE_FLAG_ACK_REQUIRED : 0,
     leaseKey: Buffer.from(b.lk.slice(32), 'hex'),
@@ -44,6 +46,24 @@ export function sendLeaseBreak (conn: Smb2Connection, open: Open, b: LeaseBreak)
   }))
   publishEvent(() => ({ type: 'lease-break', client: conn.io.remoteAddress, share: open.tree.shareName, file: open.path, from: leaseStateName(b.from), to: leaseStateName(b.to) }))
   if (conn.server.log.wants('oplock')) conn.server.log.debug('oplock', `lease break ${open.tree.shareName}/${open.path} ${leaseStateName(b.from)} -> ${leaseStateName(b.to)}${encrypt ? ', encrypted' : ''}`)
+}
+
+/**
+ * The connection a lease break goes out on: a lease belongs to the client (ClientGuid), not to
+ * one connection, and Windows (as Samba) sends it on the client's oldest connection
+ * (smbtorture smb2.lease.v2_complex1); the open's own when the break must be encrypted with its
+ * session's key, or when it is the only one left.
+ */
+function leaseBreakConnection (conn: Smb2Connection, open: Open): Smb2Connection | undefined {
+  const session = open.tree.session
+  // A client that sends no ClientGuid (all zeros) cannot be told apart from another such client.
+  if (!((session.encryptData || open.tree.encryptData) && session.encryptor !== undefined) && conn.clientGuid.some(x => x !== 0)) {
+    for (const c of conn.server.conns) {
+      const other = c as Smb2Connection
+      if (other.clientGuid?.equals(conn.clientGuid) === true && !other.closed && other.dialect >= Dialect.SMB2_10) return other
+    }
+  }
+  return conn.closed ? undefined : conn
 }
 
 /** Sends a server-to-client OPLOCK_BREAK body for `open`'s session; true when it was encrypted. */
