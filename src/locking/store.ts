@@ -540,6 +540,26 @@ export class LockingStore {
     this.deliverLeaseBreaks(key, leaseBreaks)
   }
 
+  /**
+   * MS-FSA 2.1.4.12 (the file set to be deleted while others hold it open): handle caching of
+   * the other lease keys goes, so their holders close the handles they keep (smbtorture
+   * smb2.lease.unlink). Nobody waits: the deletion happens at the last close.
+   */
+  breakHandleCaching (key: string, except?: string): void {
+    const r = this.readFile(key)
+    if (r?.leases?.some(l => l.lk !== except && (l.state & LeaseState.HANDLE) !== 0) !== true) return
+    const leaseBreaks: Array<{ to: Owner, b: LeaseBreak }> = []
+    this.updateFile(key, (r) => {
+      for (const l of r.leases ?? []) {
+        if (l.lk === except || (l.state & LeaseState.HANDLE) === 0) continue
+        const b = breakLease(l, l.state & ~LeaseState.HANDLE)
+        const to = this.leaseHolder(r, l.lk)
+        if (b !== undefined && to !== undefined) leaseBreaks.push({ to, b })
+      }
+    })
+    this.deliverLeaseBreaks(key, leaseBreaks)
+  }
+
   /** Whether any lease is held on `key` (a read of its record). */
   hasLeases (key: string): boolean {
     return (this.readFile(key)?.leases?.length ?? 0) > 0

@@ -18,6 +18,9 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   // The share mode goes first, and with it the decision whether this close deletes the file
   // (MS-FSA 2.1.5.4); the oplock holds until the file is closed and, if it is to be, deleted.
   const decision = held !== undefined ? server.locks.beginClose(held, open.deleteOnClose) : undefined
+  // Delete on close with other opens left: the file is pending deletion, and the other clients'
+  // cached handles would keep it so; their handle caching goes.
+  if (held !== undefined && decision !== undefined && open.deleteOnClose && !decision.deleteNow) server.locks.breakHandleCaching(held.key, held.lease?.lk)
   const deleted = decision?.deleteNow ?? open.deleteOnClose
   try {
     await closeFile(server, open, deleted)

@@ -468,3 +468,16 @@ t.test('a lease break not acknowledged in time goes to none and wakes the waiter
   t.equal(store.leaseOf('f', K1)?.state, 0)
   store.beginClose(a, false); store.closed(a)
 })
+
+t.test('a file left pending deletion takes handle caching from the other leases, without waiting', async (t) => {
+  const store = new LockingStore(new MemoryRecordDb<LockRecord>())
+  const breaks: Array<[number, number, boolean]> = []
+  const holder: OplockHolder = { name: 'a', notifyBreak () {}, notifyLeaseBreak: (b) => { breaks.push([b.from, b.to, b.ackRequired]) } }
+  const K1 = 'd4'.repeat(32)
+  const K2 = 'e5'.repeat(32)
+  const a = store.addOpen('f', RW, holder, { ...grant(OplockLevel.LEASE), lease: { lk: K1, state: 3, v: 1, epoch: 0 } })
+  const b = store.addOpen('f', RW, holder, { ...grant(OplockLevel.LEASE), lease: { lk: K2, state: 3, v: 1, epoch: 0 } })
+  store.breakHandleCaching('f', K2)
+  t.same(breaks, [[3, 1, true]], 'K1: RH -> R; the deleter\'s own K2 keeps its H')
+  for (const o of [a, b]) { store.beginClose(o, false); store.closed(o) }
+})
