@@ -24,6 +24,8 @@ export interface GlobalConfig {
   maxRead: number; maxWrite: number; maxTrans: number; maxCredits: number
   tcpPort: number; interfaces: string[]; bindInterfacesOnly: boolean
   maxConnections: number; deadtime: number /* minutes, 0 = off */; maxOpenFiles: number
+  /** `smb2 leases`: SMB2_GLOBAL_CAP_LEASING offered and RqLs contexts honoured. */
+  smb2Leases: boolean
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   busyPoll: number /* µs, 0 = off */
@@ -212,6 +214,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     deadtime: num(slots, 'deadtime'),
     sessionLifetime: num(slots, 'session lifetime'),
     maxOpenFiles: num(slots, 'max open files'),
+    smb2Leases: bool(slots, 'smb2 leases'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),

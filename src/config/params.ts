@@ -170,7 +170,8 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   g({ name: 'ipc timeout', type: 'int', default: '0', min: 0, max: 0x7fffffff }),
   g({ name: 'server multi channel support', type: 'bool', default: 'no' }),
   g({ name: 'durable handles', type: 'bool', default: 'yes' }),
-  g({ name: 'smb2 leases', type: 'bool', default: 'no' }),
+  // On by default, as ksmbd-tools 3.5.7 and Samba; off: no LEASING capability, RqLs ignored.
+  g({ name: 'smb2 leases', type: 'bool', default: 'yes' }),
   // Kerberos (SESSION_SETUP with krb5; src/auth/krb5.ts). ksmbd-tools names the keytab
   // `kerberos keytab file` and the acceptor principal `kerberos service name`; Samba names the
   // keytab `dedicated keytab file`, used when `kerberos method = dedicated keytab`. `realm` is the

@@ -5,6 +5,7 @@
 import type { ConnectionView, ServerState } from '../session/server-state.js'
 import { CIPHER_NAMES } from '../crypto/encryption.js'
 import { Dialect, OplockLevel } from '../wire/constants.js'
+import type { FileOpen } from '../locking/store.js'
 
 /** One process's part (JSON-safe). */
 export interface StatusSlice {
@@ -18,6 +19,10 @@ export interface StatusSlice {
   opens: Array<{
     sharePath: string, share: string, path: string, sessionId: string, fileId: string, user: string, client: string,
     accessMask: number, shareAccess: number, oplock: string, directory: boolean,
+    /** What the open may cache as lease bits (R 1, H 2, W 4): its lease's state, or its oplock's. */
+    caching?: number
+    /** The lease the open was made under (its LeaseKey as hex) and that lease's state now. */
+    lease?: { key: string, state: number }
   }>
   /** Byte-range locks of this process's opens (bigints as decimal strings). */
   locks: Array<{ sharePath: string, path: string, fileId: string, sessionId: string, start: string, size: string, exclusive: boolean }>
@@ -76,6 +81,7 @@ export function statusSlice (state: ServerState, conns: Iterable<ConnectionView>
         shareAccess: o.shareAccess,
         oplock: OPLOCKS[o.oplock?.granted ?? OplockLevel.NONE] ?? 'NONE',
         directory: o.isDirectory,
+        ...caching(state, o.oplock),
       })
       const held = o.oplock
       if (held === undefined || o.isDirectory) continue
@@ -86,6 +92,32 @@ export function statusSlice (state: ServerState, conns: Iterable<ConnectionView>
     }
   }
   return out
+}
+
+/** The caching an open holds now, from the locking store: a lease's state, or its oplock's level as lease bits. */
+function caching (state: ServerState, held: FileOpen | undefined): { caching: number, lease?: { key: string, state: number } } {
+  if (held === undefined) return { caching: 0 }
+  if (held.lease !== undefined) {
+    const now = state.locks.leaseOf(held.key, held.lease.lk)?.state ?? 0
+    return { caching: now, lease: { key: held.lease.lk.slice(32), state: now } }
+  }
+  const level = state.locks.oplockOf(held)?.level ?? OplockLevel.NONE
+  return { caching: OPLOCK_CACHING[level] ?? 0 }
+}
+
+/** smbstatus -j: an oplock as the caching it allows (level II R, exclusive RW, batch RWH). */
+const OPLOCK_CACHING: Record<number, number> = { [OplockLevel.II]: 1, [OplockLevel.EXCLUSIVE]: 1 | 4, [OplockLevel.BATCH]: 1 | 2 | 4 }
+
+/** smbstatus -j's lease mask object: hex, READ/WRITE/HANDLE, text. */
+function leaseMask (m: number): object {
+  return { READ: (m & 1) !== 0, WRITE: (m & 4) !== 0, HANDLE: (m & 2) !== 0, hex: `0x${m.toString(16).padStart(8, '0')}`, text: `${(m & 1) !== 0 ? 'R' : ''}${(m & 4) !== 0 ? 'W' : ''}${(m & 2) !== 0 ? 'H' : ''}` }
+}
+
+/** A LeaseKey (16 bytes, hex) as smbstatus prints it: a GUID string of the key's bytes. */
+function leaseKeyGuid (hex: string): string {
+  const b = Buffer.from(hex, 'hex')
+  const h = (from: number, to: number): string => b.subarray(from, to).toString('hex')
+  return `${Buffer.from(b.subarray(0, 4)).reverse().toString('hex')}-${Buffer.from(b.subarray(4, 6)).reverse().toString('hex')}-${Buffer.from(b.subarray(6, 8)).reverse().toString('hex')}-${h(8, 10)}-${h(10, 16)}`
 }
 
 const degree = (on: boolean, required: boolean): string => !on ? 'none' : required ? 'full' : 'partial'
@@ -136,6 +168,9 @@ export function renderStatusJson (slices: StatusSlice[], now = new Date()): stri
         sharemode: shareMode(o.shareAccess),
         access_mask: { hex: `0x${o.accessMask.toString(16).padStart(8, '0')}` },
         oplock: { text: o.oplock },
+        caching: leaseMask(o.caching ?? 0),
+        // smbstatus -j: the lease an open was made under, {} for one without.
+        lease: o.lease === undefined ? {} : { lease_key: leaseKeyGuid(o.lease.key), ...leaseMask(o.lease.state) },
         directory: o.directory,
       }
     }

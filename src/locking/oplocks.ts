@@ -5,6 +5,7 @@
 // (store.ts) applies them to the opens of a file, whichever worker holds each.
 
 import { OplockLevel } from '../wire/constants.js'
+import type { LeaseBreak, LeaseRequest } from './leases.js'
 
 /**
  * MS-SMB2 3.3.2.1 Oplock Break Acknowledgment Timer: how long a break waits for the holder's
@@ -33,6 +34,8 @@ export type OplockEvent =
 /** Where a break notification goes: the SMB2 layer sends OPLOCK_BREAK (MS-SMB2 3.3.4.6). */
 export interface OplockHolder {
   notifyBreak (newLevel: OplockLevel): void
+  /** MS-SMB2 3.3.4.7: a LEASE_BREAK notification for the lease the open was made under. */
+  notifyLeaseBreak?: (b: LeaseBreak) => void
   /** For logs. */
   readonly name: string
 }
@@ -106,6 +109,10 @@ export interface GrantRequest {
   eligible: boolean
   /** `level2 oplocks = no`: no level II grants, and breaks go to none. */
   level2: boolean
+  /** A lease asked for (RequestedOplockLevel LEASE with an RqLs context). */
+  lease?: LeaseRequest
+  /** The open is of a directory that may have a lease (v2, directory leasing offered). */
+  dirLease?: boolean
 }
 
 /** What an open about to happen contends with (MS-FSA 2.1.5.1.2.1, 2.1.4.12 Operation OPEN). */
@@ -117,6 +124,14 @@ export interface OpenIntent {
   /** SUPERSEDE/OVERWRITE/OVERWRITE_IF of an existing file: breaks to none, level II included. */
   overwrite: boolean
   level2: boolean
+  /** The opener's own lease (LeaseRec.lk): never broken by its own opens (smb2.lease.nobreakself). */
+  lk?: string
+  /** Rights only to attributes, SYNCHRONIZE and READ_CONTROL: contends with no lease. */
+  leaseStatOpen?: boolean
+  /** The CREATE's first look at the file (a lease still breaking from before holds later looks back). */
+  firstAttempt?: boolean
+  /** Breaks leases only, and holds no open back (not an open: a rename taking handle caching). */
+  leasesOnly?: boolean
 }
 
 /**

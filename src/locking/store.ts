@@ -23,6 +23,10 @@ import {
 import { sharingConflict, type ShareModeEntry } from './share-modes.js'
 import { UNCHANGED, type RecordDb } from './record-db.js'
 import { ioConflicts, lockConflicts, type HeldLock, type Range } from './byte-range.js'
+import {
+  LEASE_BREAK_TIMEOUT_MS, LEASE_STAT_OPEN_ACCESS, LeaseFlags, LeaseState, acknowledgeLease, breakLease, contend, grantFor, leaseStateName,
+  leaseTimedOut, newLease, upgrade, type LeaseBreak, type LeaseRec, type LeaseRequest,
+} from './leases.js'
 
 /** Who holds an entry: a worker (its slot and the generation of the process in it) and an id unique in that process. */
 export interface Owner { w: number, g: number, id: number }
@@ -36,6 +40,8 @@ export interface OpenRec extends Owner, OplockFields {
    * closed (nor, with delete on close, deleted) yet, so its oplock still holds opens back.
    */
   closing?: true
+  /** The open's lease (LeaseRec.lk), when it was opened with one; its oplock fields stay None. */
+  lk?: string
 }
 
 export interface FileRec {
@@ -51,6 +57,8 @@ export interface FileRec {
   watchers?: Owner[]
   /** Byte-range locks (MS-FSA 2.1.5.8) in the order taken, each owned by its open (`id`: the open's). */
   locks?: RangeLockRec[]
+  /** The leases on the file (MS-SMB2 3.3.1.4), each while an open under its key remains. */
+  leases?: LeaseRec[]
 }
 
 /** A byte-range lock held by the open named by its owner fields. */
@@ -84,6 +92,8 @@ export type StoreMessage =
   | { t: 'break', key: string, id: number, to: OplockLevel }
   /** To a waiter's worker: the record it watches changed; look again. */
   | { t: 'wake', id: number }
+  /** To the worker serving the lease's client: send LEASE_BREAK (and time the acknowledgment). */
+  | { t: 'lbreak', key: string, b: LeaseBreak }
 
 /** The workers this store shares its db with. One process: `soloPeers`. */
 export interface Peers {
@@ -107,9 +117,25 @@ export const soloPeers: Peers = {
 export interface FileOpen {
   readonly key: string
   readonly id: number
-  /** The level granted at open (the CREATE response says it). */
+  /** The level granted at open (the CREATE response says it); LEASE for a lease request. */
   readonly granted: OplockLevel
+  /** The lease the open was made under: its key, and what the CREATE response says of it. */
+  readonly lease?: GrantedLease
 }
+
+/** A lease as a CREATE response reports it (MS-SMB2 2.2.14.2.10/11). */
+export interface GrantedLease {
+  lk: string
+  state: number
+  /** LeaseFlags.BREAK_IN_PROGRESS when the lease is breaking. */
+  flags: number
+  epoch: number
+  /** The lease's version: a response is in it, whatever the re-opening request's (smb2.lease.v2_epoch2/3). */
+  v: number
+}
+
+/** What a LEASE_BREAK acknowledgment found (MS-SMB2 3.3.5.22.2). */
+export type LeaseAckOutcome = { ok: true } | { ok: false, status: number }
 
 /** What an oplock acknowledgment found (MS-SMB2 3.3.5.22.1); the caller answers the client. */
 export type AckResult =
@@ -133,11 +159,28 @@ const countK = (name: string): string => `c:${name}`
 const guidK = (guid: string): string => `g:${guid}`
 const same = (a: Owner, b: Owner): boolean => a.id === b.id && a.w === b.w && a.g === b.g
 
-interface LocalOpen { holder: OplockHolder, timer?: NodeJS.Timeout }
+interface LocalOpen { holder: OplockHolder, timer?: NodeJS.Timeout, lk?: string }
+
+/** This worker's opens under one lease on one file, and the lease's break timer. */
+interface LocalLease { ids: Set<number>, timer?: NodeJS.Timeout }
+
+const leaseK = (key: string, lk: string): string => `${key}\0${lk}`
+/** The count of directory leases (each worker's part). */
+const DIR_LEASES = 'dirleases'
 
 export class LockingStore {
   /** MS-SMB2 3.3.2.1 Oplock Break Acknowledgment Timer, ms; settable for tests. */
   breakTimeoutMs = OPLOCK_BREAK_TIMEOUT_MS
+  /** MS-SMB2 3.3.2.5 Lease Break Acknowledgment Timer, ms; settable for tests. */
+  leaseBreakTimeoutMs = LEASE_BREAK_TIMEOUT_MS
+  /** This process's leases by file and key: the opens under each, and its break timer. */
+  private readonly localLeases = new Map<string, LocalLease>()
+  /**
+   * MS-SMB2 3.3.1.4 LeaseTable, as far as this worker's clients go: the file each lease key is
+   * bound to while opens under it remain here (a client is served by one worker: handoff.ts), and
+   * how many. The lease's state itself is in the file's record.
+   */
+  private readonly leaseFiles = new Map<string, { key: string, n: number }>()
   private lastId = 0
   /** This process's opens: how to reach their clients, and their break timers. */
   private readonly local = new Map<number, LocalOpen>()
@@ -165,6 +208,12 @@ export class LockingStore {
     if (r.watchers !== undefined) r.watchers = r.watchers.filter(o => this.live(o))
     if (r.locks !== undefined) r.locks = nonEmpty(r.locks.filter(o => this.live(o)))
     let dropped = before !== r.opens.length + (r.inFlight?.length ?? 0) + (r.watchers?.length ?? 0) + (r.locks?.length ?? 0)
+    // A lease lasts while an open under its key does (MS-SMB2 3.3.4.17 / 3.3.5.10).
+    if (r.leases !== undefined) {
+      const n = r.leases.length
+      r.leases = nonEmpty(r.leases.filter(l => r.opens.some(o => o.lk === l.lk)))
+      if ((r.leases?.length ?? 0) !== n) dropped = true
+    }
     if (r.deleting !== undefined && !this.live(r.deleting)) { r.deleting = undefined; dropped = true }
     // Pending deletion needs an open to carry it out at its close (or a close doing it).
     if (r.deletePending && r.deleting === undefined && r.opens.length === 0) { r.deletePending = undefined; dropped = true }
@@ -264,16 +313,17 @@ export class LockingStore {
   private async breakAndWait (key: string, decide: (r: FileRec) => OpenIntent, goAsync: () => AbortSignal): Promise<{ ticket: OpenTicket, sharingViolation: boolean } | undefined> {
     const me = this.owner()
     const breaks: OpenRec[] = []
+    const leaseBreaks: Array<{ to: Owner, b: LeaseBreak }> = []
     let intent!: OpenIntent
     let counts = false
     const mustWait = this.updateFile(key, (r) => {
       intent = decide(r)
       const to = intent.overwrite || !intent.level2 ? OplockLevel.NONE : OplockLevel.II
       // A stat open that does not overwrite never needs a break, so it holds nobody back.
-      counts = !(intent.statOpen && !intent.overwrite) && !intent.sharingViolation
+      counts = !(intent.statOpen && !intent.overwrite) && !intent.sharingViolation && intent.leasesOnly !== true
       let wait = false
       for (const e of r.opens) {
-        if (e.state === OplockState.None) continue
+        if (e.state === OplockState.None || intent.leasesOnly === true) continue
         const exclusive = exclusiveLevel(e.level)
         if (intent.sharingViolation) {
           // MS-FSA 2.1.5.1.2.1: on a sharing violation only a batch oplock is broken (its holder
@@ -296,11 +346,26 @@ export class LockingStore {
           breaks.push(e)
         }
       }
+      // Leases of other keys (smbtorture smb2.lease.break/breaking*; Samba's delay_for_oplock):
+      // W goes (H too when sharing failed, everything for an overwrite); the open waits for the
+      // acknowledgment of what it took, or for a break still under way from an earlier open.
+      if (!(intent.statOpen && !intent.overwrite) && intent.leaseStatOpen !== true) {
+        for (const l of r.leases ?? []) {
+          if (l.lk === intent.lk) continue
+          const c = contend(l, intent, intent.firstAttempt !== false)
+          if (c.wait) wait = true
+          if (c.to === l.state) continue
+          const b = breakLease(l, c.to)
+          const to = this.leaseHolder(r, l.lk)
+          if (b !== undefined && to !== undefined) leaseBreaks.push({ to, b })
+        }
+      }
       if (wait) (r.watchers ??= []).push(me)
       else if (counts) (r.inFlight ??= []).push(me)
       return wait
     })
     this.deliverBreaks(key, breaks)
+    this.deliverLeaseBreaks(key, leaseBreaks)
     if (!mustWait) return { ticket: this.ticket(key, counts ? me : undefined), sharingViolation: intent.sharingViolation }
     const woken = this.waitFor(me.id)
     let signal: AbortSignal
@@ -332,6 +397,14 @@ export class LockingStore {
    */
   addOpen (key: string, entry: ShareModeEntry, holder: OplockHolder, req: GrantRequest, ticket?: OpenTicket): FileOpen {
     const me = this.owner()
+    // A directory's lease (MS-SMB2 3.3.5.9.11): R and H at most, never W.
+    const wantLease = req.lease === undefined ? undefined : req.eligible ? req.lease : req.dirLease === true ? { ...req.lease, state: req.lease.state & (LeaseState.READ | LeaseState.HANDLE) } : undefined
+    let newDirLease = false
+    // MS-SMB2 3.3.5.9.8: a lease key names one file; asked for with another, the open fails.
+    // (A directory, which gets no lease, included: smbtorture smb2.lease.request.)
+    const bound = req.lease !== undefined ? this.leaseFiles.get(req.lease.lk) : undefined
+    if (bound !== undefined && bound.key !== key) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'lease key already in use for another file')
+    let lease: GrantedLease | undefined
     const granted = this.updateFile(key, (r) => {
       if (r.deletePending) throw new NtStatusError(NtStatus.DELETE_PENDING)
       for (const o of r.opens) {
@@ -341,23 +414,50 @@ export class LockingStore {
       // The ticket's own flight ends as this open lands; others still in flight hold grants back.
       const mine = ticket instanceof Ticket && ticket.key === key ? ticket.owner : undefined
       if (mine !== undefined) r.inFlight = r.inFlight?.filter(o => !same(o, mine))
+      if (wantLease !== undefined) {
+        const had = r.leases?.some(l => l.lk === wantLease.lk) === true
+        lease = grantLease(r, wantLease, req.level2, (r.inFlight?.length ?? 0) > 0)
+        if (req.dirLease === true && !had) {
+          r.leases!.find(l => l.lk === wantLease.lk)!.dir = true
+          newDirLease = true
+        }
+        e.lk = wantLease.lk
+        r.opens.push(e)
+        return OplockLevel.LEASE
+      }
       transition(e, { type: 'grant', level: decide(r, req, (r.inFlight?.length ?? 0) > 0) })
       r.opens.push(e)
       return e.level
     })
     if (ticket instanceof Ticket && ticket.key === key) ticket.landed()
     else ticket?.done()
-    this.local.set(me.id, { holder })
-    if (granted !== OplockLevel.NONE) this.log(`grant ${granted} to ${holder.name}`)
-    return { key, id: me.id, granted }
+    this.local.set(me.id, { holder, lk: wantLease?.lk })
+    // Changes inside directories look for directory leases only while some exist (dirLeases()).
+    if (newDirLease) this.updateCount(DIR_LEASES, (mine) => { mine.n++ })
+    if (wantLease !== undefined) {
+      const k = leaseK(key, wantLease.lk)
+      let ll = this.localLeases.get(k)
+      if (ll === undefined) { ll = { ids: new Set() }; this.localLeases.set(k, ll) }
+      ll.ids.add(me.id)
+      const b = this.leaseFiles.get(wantLease.lk)
+      if (b !== undefined) b.n++
+      else this.leaseFiles.set(wantLease.lk, { key, n: 1 })
+      this.log(`lease ${leaseStateName(lease!.state)}${(lease!.flags & LeaseFlags.BREAK_IN_PROGRESS) !== 0 ? ' (breaking)' : ''} epoch ${lease!.epoch} to ${holder.name} (asked ${leaseStateName(wantLease.state)})`)
+    } else if (granted !== OplockLevel.NONE) {
+      this.log(`grant ${granted} to ${holder.name}`)
+    }
+    return { key, id: me.id, granted, lease }
   }
 
   /** MS-FSA 2.1.4.12 (WRITE, SET EOF/allocation): every level II oplock of `key` breaks to none. */
-  breakLevelII (key: string): void {
+  breakLevelII (key: string, writer?: FileOpen): void {
     const r = this.readFile(key)
+    const lk = writer?.lease?.lk
+    const readLease = (l: LeaseRec): boolean => l.lk !== lk && (l.state & LeaseState.READ) !== 0 && (l.state & LeaseState.WRITE) === 0
     // The common case (a WRITE to a file nobody else caches) reads the record and nothing more.
-    if (r === undefined || !r.opens.some(o => o.state === OplockState.Held && o.level === OplockLevel.II)) return
+    if (r === undefined || !(r.opens.some(o => o.state === OplockState.Held && o.level === OplockLevel.II) || r.leases?.some(readLease) === true)) return
     const breaks: OpenRec[] = []
+    const leaseBreaks: Array<{ to: Owner, b: LeaseBreak }> = []
     this.updateFile(key, (r) => {
       for (const e of r.opens) {
         if (e.state === OplockState.Held && e.level === OplockLevel.II && e.closing === undefined) {
@@ -365,8 +465,122 @@ export class LockingStore {
           breaks.push(e)
         }
       }
+      // MS-FSA 2.1.4.12: read caching of other lease keys goes (the writer's own lease stays).
+      for (const l of r.leases ?? []) {
+        if (!readLease(l)) continue
+        const b = breakLease(l, LeaseState.NONE)
+        const to = this.leaseHolder(r, l.lk)
+        if (b !== undefined && to !== undefined) leaseBreaks.push({ to, b })
+      }
     })
     this.deliverBreaks(key, breaks)
+    this.deliverLeaseBreaks(key, leaseBreaks)
+  }
+
+  /**
+   * MS-SMB2 3.3.5.22.2: the client `lk` (ClientGuid and LeaseKey) acknowledges a break of its
+   * lease with `state`. A break whose target fell meanwhile continues with its next step.
+   */
+  acknowledgeLease (lk: string, state: number): LeaseAckOutcome {
+    const bound = this.leaseFiles.get(lk)
+    if (bound === undefined) return { ok: false, status: NtStatus.OBJECT_NAME_NOT_FOUND }
+    const key = bound.key
+    let out: LeaseAckOutcome = { ok: false, status: NtStatus.OBJECT_NAME_NOT_FOUND }
+    let next: { to: Owner, b: LeaseBreak } | undefined
+    let still = false
+    const woken = this.updateFile(key, (r) => {
+      const l = r.leases?.find(x => x.lk === lk)
+      if (l === undefined) return []
+      const before = leaseStateName(l.state)
+      const res = acknowledgeLease(l, state)
+      if (!res.ok) {
+        out = { ok: false, status: res.reason === 'not-breaking' ? NtStatus.UNSUCCESSFUL : NtStatus.REQUEST_NOT_ACCEPTED }
+        this.log(`lease ${lk.slice(32)} acknowledged ${leaseStateName(state)} from ${before}: refused (${res.reason})`)
+        return []
+      }
+      out = { ok: true }
+      still = l.breaking
+      const to = this.leaseHolder(r, lk)
+      if (res.next !== undefined && to !== undefined) next = { to, b: res.next }
+      this.log(`lease ${lk.slice(32)} acknowledged ${leaseStateName(state)}${res.next !== undefined ? `; breaking on to ${leaseStateName(res.next.to)}` : ''}`)
+      return takeWatchers(r)
+    })
+    if (!still) this.stopLeaseTimer(key, lk)
+    if (next !== undefined) this.deliverLeaseBreaks(key, [next])
+    this.wake(woken)
+    return out
+  }
+
+  /**
+   * Whether any directory lease exists on the server (one read of a count record): changes inside
+   * directories look up their parent only then.
+   */
+  dirLeases (): boolean {
+    const r = this.db.read(countK(DIR_LEASES))
+    return r?.kind === 'count' && r.by.some(x => x.n > 0 && this.live(x))
+  }
+
+  /**
+   * Something inside the directory `key` changed (a file created, deleted, renamed, written):
+   * its directory leases go to none, except the one named by the changer's ParentLeaseKey
+   * (`except`). Nobody waits for these breaks (smbtorture smb2.lease.v2_request).
+   */
+  breakDirLeases (key: string, except?: string): void {
+    const r = this.readFile(key)
+    if (r?.leases?.some(l => l.dir === true && l.lk !== except && l.state !== LeaseState.NONE) !== true) return
+    const leaseBreaks: Array<{ to: Owner, b: LeaseBreak }> = []
+    this.updateFile(key, (r) => {
+      for (const l of r.leases ?? []) {
+        if (l.dir !== true || l.lk === except) continue
+        const b = breakLease(l, LeaseState.NONE)
+        const to = this.leaseHolder(r, l.lk)
+        if (b !== undefined && to !== undefined) leaseBreaks.push({ to, b })
+      }
+    })
+    this.deliverLeaseBreaks(key, leaseBreaks)
+  }
+
+  /**
+   * MS-FSA 2.1.4.12 (the file set to be deleted while others hold it open): handle caching of
+   * the other lease keys goes, so their holders close the handles they keep (smbtorture
+   * smb2.lease.unlink). Nobody waits: the deletion happens at the last close.
+   */
+  breakHandleCaching (key: string, except?: string): void {
+    const r = this.readFile(key)
+    if (r?.leases?.some(l => l.lk !== except && (l.state & LeaseState.HANDLE) !== 0) !== true) return
+    const leaseBreaks: Array<{ to: Owner, b: LeaseBreak }> = []
+    this.updateFile(key, (r) => {
+      for (const l of r.leases ?? []) {
+        if (l.lk === except || (l.state & LeaseState.HANDLE) === 0) continue
+        const b = breakLease(l, l.state & ~LeaseState.HANDLE)
+        const to = this.leaseHolder(r, l.lk)
+        if (b !== undefined && to !== undefined) leaseBreaks.push({ to, b })
+      }
+    })
+    this.deliverLeaseBreaks(key, leaseBreaks)
+  }
+
+  /** Whether any lease is held on `key` (a read of its record). */
+  hasLeases (key: string): boolean {
+    return (this.readFile(key)?.leases?.length ?? 0) > 0
+  }
+
+  /** The lease `lk` on `key` now (tests, diagnostics). */
+  leaseOf (key: string, lk: string): LeaseRec | undefined {
+    const l = this.readFile(key)?.leases?.find(x => x.lk === lk)
+    return l === undefined ? undefined : { ...l }
+  }
+
+  /** Every lease of every file, with the file's key (status.json). */
+  allLeases (): Array<{ key: string, lease: LeaseRec }> {
+    const out: Array<{ key: string, lease: LeaseRec }> = []
+    for (const k of this.db.keys()) {
+      if (!k.startsWith('f:')) continue
+      const r = this.db.read(k)
+      if (r?.kind !== 'file') continue
+      for (const l of r.leases ?? []) if (r.opens.some(o => o.lk === l.lk && this.live(o))) out.push({ key: k.slice(2), lease: { ...l } })
+    }
+    return out
   }
 
   /**
@@ -407,6 +621,7 @@ export class LockingStore {
    */
   beginClose (o: FileOpen, deleteOnClose: boolean): CloseDecision {
     const me: Owner = { w: this.peers.slot, g: this.peers.generation, id: o.id }
+    let dirGone = false
     const d = this.updateFile(o.key, (r) => {
       // Its byte-range locks go with its share mode; whoever waits for one looks again.
       const woken = releaseLocks(r, me)
@@ -424,10 +639,15 @@ export class LockingStore {
       if (done) {
         transition(e, { type: 'close' })
         r.opens.splice(i, 1)
+        // The lease's last open: the lease goes, and whoever waited for its break looks again.
+        const gone = e.lk !== undefined ? dropLease(r, e.lk) : undefined
+        if (gone !== undefined) woken.push(...takeWatchers(r))
+        if (gone?.dir === true) dirGone = true
       }
       return { lastOne, deleteNow, done, woken }
     })
     if (d.done) this.closedEarly.add(o.id)
+    if (dirGone) this.uncount(DIR_LEASES)
     this.wake(d.woken)
     return { lastOne: d.lastOne, deleteNow: d.deleteNow }
   }
@@ -440,16 +660,21 @@ export class LockingStore {
     const me: Owner = { w: this.peers.slot, g: this.peers.generation, id: o.id }
     this.stopTimer(o.id)
     this.local.delete(o.id)
+    if (o.lease !== undefined) this.forgetLeaseOpen(o.key, o.id, o.lease.lk)
     if (this.closedEarly.delete(o.id)) return
+    let dirGone = false
     const woken = this.updateFile(o.key, (r) => {
       const i = r.opens.findIndex(x => same(x, me))
       if (i >= 0) {
+        const lk = r.opens[i]!.lk
         transition(r.opens[i]!, { type: 'close' })
         r.opens.splice(i, 1)
+        if (lk !== undefined && dropLease(r, lk)?.dir === true) dirGone = true
       }
       if (r.deleting !== undefined && same(r.deleting, me)) { r.deleting = undefined; r.deletePending = undefined }
       return takeWatchers(r)
     })
+    if (dirGone) this.uncount(DIR_LEASES)
     this.wake(woken)
   }
 
@@ -700,6 +925,7 @@ export class LockingStore {
   /** A message from another worker's store. */
   deliver (msg: StoreMessage): void {
     if (msg.t === 'wake') this.waiters.get(msg.id)?.()
+    else if (msg.t === 'lbreak') this.notifyLease(msg.key, msg.b)
     else this.notifyLocal(msg.key, msg.id, msg.to)
   }
 
@@ -755,6 +981,67 @@ export class LockingStore {
   /** Opens of `key` with their oplocks (tests, diagnostics). */
   snapshot (key: string): Array<Pick<OpenRec, 'w' | 'id' | 'state' | 'level' | 'breakTo'> & { closing: boolean }> {
     return (this.readFile(key)?.opens ?? []).map(o => ({ w: o.w, id: o.id, state: o.state, level: o.level, breakTo: o.breakTo, closing: o.closing === true }))
+  }
+
+  /** The open a break of lease `lk` is sent through: one still open under it, else any. */
+  private leaseHolder (r: FileRec, lk: string): Owner | undefined {
+    const o = r.opens.find(x => x.lk === lk && x.closing === undefined) ?? r.opens.find(x => x.lk === lk)
+    return o === undefined ? undefined : { w: o.w, g: o.g, id: o.id }
+  }
+
+  private deliverLeaseBreaks (key: string, breaks: Array<{ to: Owner, b: LeaseBreak }>): void {
+    for (const { to, b } of breaks) {
+      if (to.w === this.peers.slot && to.g === this.peers.generation) this.notifyLease(key, b)
+      else this.peers.send(to.w, { t: 'lbreak', key, b })
+    }
+  }
+
+  /**
+   * On the worker serving the lease's client: send LEASE_BREAK through one of its opens under
+   * the lease, and time the acknowledgment when one is owed (MS-SMB2 3.3.4.7, 3.3.2.5).
+   */
+  private notifyLease (key: string, b: LeaseBreak): void {
+    const ll = this.localLeases.get(leaseK(key, b.lk))
+    if (ll === undefined) return // its opens closed meanwhile: the lease went with them
+    let holder: OplockHolder | undefined
+    for (const id of ll.ids) { holder = this.local.get(id)?.holder; if (holder !== undefined) break }
+    if (holder === undefined) return
+    this.log(`lease break ${holder.name} ${leaseStateName(b.from)} -> ${leaseStateName(b.to)} epoch ${b.epoch}${b.ackRequired ? ' (acknowledgment required)' : ''}`)
+    if (b.ackRequired && ll.timer === undefined) ll.timer = setTimeout(() => { this.leaseTimedOut(key, b.lk) }, this.leaseBreakTimeoutMs)
+    holder.notifyLeaseBreak?.(b)
+  }
+
+  /** MS-SMB2 3.3.2.5: no acknowledgment in time; the lease is taken down to none. */
+  private leaseTimedOut (key: string, lk: string): void {
+    const ll = this.localLeases.get(leaseK(key, lk))
+    if (ll !== undefined) ll.timer = undefined
+    const woken = this.updateFile(key, (r) => {
+      const l = r.leases?.find(x => x.lk === lk)
+      if (l === undefined || !leaseTimedOut(l)) return []
+      this.log(`lease break of ${lk.slice(32)} timed out after ${this.leaseBreakTimeoutMs} ms; now NONE`)
+      return takeWatchers(r)
+    })
+    this.wake(woken)
+  }
+
+  private stopLeaseTimer (key: string, lk: string): void {
+    const ll = this.localLeases.get(leaseK(key, lk))
+    if (ll?.timer !== undefined) { clearTimeout(ll.timer); ll.timer = undefined }
+  }
+
+  /** This worker's bookkeeping of open `id` under lease `lk` ends (its close). */
+  private forgetLeaseOpen (key: string, id: number, lk: string): void {
+    const k = leaseK(key, lk)
+    const ll = this.localLeases.get(k)
+    if (ll !== undefined) {
+      ll.ids.delete(id)
+      if (ll.ids.size === 0) {
+        if (ll.timer !== undefined) clearTimeout(ll.timer)
+        this.localLeases.delete(k)
+      }
+    }
+    const b = this.leaseFiles.get(lk)
+    if (b !== undefined && b.key === key && --b.n <= 0) this.leaseFiles.delete(lk)
   }
 
   private deliverBreaks (key: string, breaks: OpenRec[]): void {
@@ -866,6 +1153,8 @@ function decide (r: FileRec, req: GrantRequest, othersInFlight: boolean): Oplock
   const q = req.requested
   if (!req.eligible || (q !== OplockLevel.II && q !== OplockLevel.EXCLUSIVE && q !== OplockLevel.BATCH)) return OplockLevel.NONE
   if (othersInFlight) return OplockLevel.NONE
+  // Handle caching under a lease leaves no room for an oplock (smbtorture smb2.lease.oplock).
+  if (r.leases?.some(l => (l.state & LeaseState.HANDLE) !== 0) === true) return OplockLevel.NONE
   // An entry with no access is a stream's open registered on its file (create.ts): oplocks are
   // per stream (MS-FSA 2.1.5.17), so it holds no grant on the file back.
   if (!r.opens.some(o => o.access !== 0)) return q as OplockLevel
@@ -873,4 +1162,36 @@ function decide (r: FileRec, req: GrantRequest, othersInFlight: boolean): Oplock
     if (o.state !== OplockState.None && exclusiveLevel(o.level)) return OplockLevel.NONE
   }
   return req.level2 ? OplockLevel.II : OplockLevel.NONE
+}
+
+/**
+ * MS-SMB2 3.3.5.9.8/11 with MS-FSA 2.1.5.17.2 as Windows answers it (smbtorture smb2.lease.*):
+ * the state `want` gets beside the file's other opens, in the lease of its key (upgraded when
+ * that can be had as asked) or in a new one. The open is not in `r.opens` yet.
+ */
+function grantLease (r: FileRec, want: LeaseRequest, level2: boolean, othersInFlight: boolean): GrantedLease {
+  const others = r.opens.filter(o => o.lk !== want.lk && o.closing === undefined)
+  const granted = grantFor(want.state, {
+    // Another lease's open, or a plain open that is not a stat open: there can be one writer.
+    otherOpen: othersInFlight || others.some(o => o.lk !== undefined || (o.access & ~LEASE_STAT_OPEN_ACCESS) !== 0),
+    otherOplock: others.some(o => o.lk === undefined && o.state !== OplockState.None),
+    rangeLocks: (r.locks?.length ?? 0) > 0,
+    level2,
+  })
+  let l = r.leases?.find(x => x.lk === want.lk)
+  if (l !== undefined) {
+    upgrade(l, want.state, granted)
+  } else {
+    l = newLease(want.lk, granted, want.v, want.epoch)
+    ;(r.leases ??= []).push(l)
+  }
+  return { lk: l.lk, state: l.state, flags: l.breaking ? LeaseFlags.BREAK_IN_PROGRESS : 0, epoch: l.epoch, v: l.v }
+}
+
+/** Removes lease `lk` from `r` when no open under it is left; the lease, when it went. */
+function dropLease (r: FileRec, lk: string): LeaseRec | undefined {
+  if (r.leases === undefined || r.opens.some(o => o.lk === lk)) return undefined
+  const gone = r.leases.find(l => l.lk === lk)
+  r.leases = nonEmpty(r.leases.filter(l => l.lk !== lk))
+  return gone
 }

@@ -119,6 +119,10 @@ export class Open {
   dirCursor?: DirCursor
   /** This open in the locking store (its share mode; its oplock, MS-SMB2 3.3.1.10). */
   oplock?: FileOpen
+  /** Written or resized through this open: its close breaks its directory's leases. */
+  modified = false
+  /** The ParentLeaseKey its CREATE named (ClientGuid + key, hex): that directory lease is not broken by its changes. */
+  parentLeaseId?: string
   /** IPC$ named pipe: the RPC endpoint behind it. */
   /** CHANGE_NOTIFY: the directory's watch and the changes kept between requests (smb2/notify.ts). */
   notify?: NotifyState

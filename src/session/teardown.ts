@@ -5,6 +5,7 @@ import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { SessionState, type Open, type Session, type TreeConnect } from '../session/model.js'
 import { asStream, removeStream } from '../vfs/streams.js'
+import { breakParentLeases } from './dir-leases.js'
 
 export async function closeOpen (server: ServerState, open: Open): Promise<void> {
   if (!open.alive) return
@@ -19,8 +20,12 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   // The share mode goes first, and with it the decision whether this close deletes the file
   // (MS-FSA 2.1.5.4); the oplock holds until the file is closed and, if it is to be, deleted.
   const decision = held !== undefined ? server.locks.beginClose(held, open.deleteOnClose) : undefined
+  // Delete on close with other opens left: the file is pending deletion, and the other clients'
+  // cached handles would keep it so; their handle caching goes.
+  if (held !== undefined && decision !== undefined && open.deleteOnClose && !decision.deleteNow) server.locks.breakHandleCaching(held.key, held.lease?.lk)
+  const deleted = decision?.deleteNow ?? open.deleteOnClose
   try {
-    await closeFile(server, open, decision?.deleteNow ?? open.deleteOnClose)
+    await closeFile(server, open, deleted)
   } finally {
     // Only now does an open waiting for this one's oplock break look at the file again: after
     // the file was closed and, when it was the last open with delete on close, deleted.
@@ -42,6 +47,8 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
       server.locks.closed(base)
     }
   }
+  // A file written (or resized) through this open, or deleted by its close, changed its directory.
+  if ((open.modified || deleted) && open.path !== '') await breakParentLeases(server, open.tree, open.path, open.parentLeaseId)
 }
 
 async function closeFile (server: ServerState, open: Open, deleteNow: boolean): Promise<void> {

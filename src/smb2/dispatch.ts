@@ -13,8 +13,9 @@ const EXPIRED_SESSION_COMMANDS = new Set<number>([Command.SESSION_SETUP, Command
 
 export async function dispatch (ctx: RequestContext, related: Related, inCompound: boolean): Promise<Reply> {
   const { hdr, conn } = ctx
-  const row = COMMAND_TABLE[hdr.command]
-  if (row === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `unknown command ${hdr.command}`)
+  const base = COMMAND_TABLE[hdr.command]
+  if (base === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `unknown command ${hdr.command}`)
+  const row = base.variant !== undefined && ctx.body.length >= 2 && ctx.body.readUInt16LE(0) === base.variant.structureSize ? base.variant : base
 
   // MS-SMB2 3.3.5.2: before NEGOTIATE only NEGOTIATE is allowed; a second one ends the connection.
   if (hdr.command === Command.NEGOTIATE) {

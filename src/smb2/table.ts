@@ -11,7 +11,7 @@ import { queryInfo, setInfo } from './commands/query-info.js'
 import { ioctl } from './commands/ioctl.js'
 import { changeNotify } from './commands/change-notify.js'
 import { lock } from './commands/lock.js'
-import { oplockBreak } from './commands/oplock-break.js'
+import { leaseBreakAck, oplockBreak } from './commands/oplock-break.js'
 
 export interface CommandRow {
   name: string
@@ -28,6 +28,11 @@ export interface CommandRow {
   /** The FileId may be all-ones (IOCTLs that name no file). */
   fileIdOptional?: boolean
   handler: (ctx: RequestContext, related: Related) => Promise<Reply>
+  /**
+   * Another request shape of the same command, told apart by its StructureSize (OPLOCK_BREAK:
+   * the 24-byte oplock acknowledgment, or the 36-byte lease acknowledgment, MS-SMB2 3.3.5.22).
+   */
+  variant?: CommandRow
 }
 
 const row = (r: CommandRow): CommandRow => r
@@ -51,5 +56,8 @@ export const COMMAND_TABLE: Record<number, CommandRow | undefined> = {
   [Command.CHANGE_NOTIFY]: row({ name: 'CHANGE_NOTIFY', structureSize: 32, session: 'valid', tree: true, fileIdOffset: 8, handler: changeNotify }),
   [Command.QUERY_INFO]: row({ name: 'QUERY_INFO', structureSize: 41, session: 'valid', tree: true, fileIdOffset: 24, handler: queryInfo }),
   [Command.SET_INFO]: row({ name: 'SET_INFO', structureSize: 33, session: 'valid', tree: true, fileIdOffset: 16, handler: setInfo }),
-  [Command.OPLOCK_BREAK]: row({ name: 'OPLOCK_BREAK', structureSize: 24, session: 'valid', tree: true, fileIdOffset: 8, handler: oplockBreak }),
+  [Command.OPLOCK_BREAK]: row({
+    name: 'OPLOCK_BREAK', structureSize: 24, session: 'valid', tree: true, fileIdOffset: 8, handler: oplockBreak,
+    variant: row({ name: 'LEASE_BREAK', structureSize: 36, session: 'valid', tree: true, handler: leaseBreakAck }),
+  }),
 }

@@ -223,12 +223,27 @@ export interface CreateOptions {
   disposition?: number
   options?: number
   oplock?: number
+  /** An RqLs lease request (v1, 32 bytes; v2 with `epoch`): RequestedOplockLevel becomes LEASE. */
+  lease?: { key: Buffer, state: number, epoch?: number, parent?: Buffer }
 }
 /** Defaults: GENERIC_READ|GENERIC_WRITE|DELETE, share all, FILE_OPEN_IF, no options. */
 export function createBody (name: string, o: CreateOptions = {}): Buffer {
   const n = u16(name)
-  const b = Buffer.alloc(56 + Math.max(n.length, 1))
-  b.writeUInt16LE(57, 0); b[3] = o.oplock ?? 0
+  // MS-SMB2 2.2.13.2: one create context (RqLs) 8-aligned after the name.
+  const ctxOff = (56 + n.length + 7) & ~7
+  const data = o.lease === undefined ? undefined : Buffer.alloc(o.lease.epoch === undefined ? 32 : 52)
+  const b = Buffer.alloc(data === undefined ? 56 + Math.max(n.length, 1) : ctxOff + 24 + data.length)
+  b.writeUInt16LE(57, 0); b[3] = o.lease !== undefined ? 0xff : o.oplock ?? 0
+  if (o.lease !== undefined && data !== undefined) {
+    o.lease.key.copy(data, 0)
+    data.writeUInt32LE(o.lease.state, 16)
+    if (o.lease.epoch !== undefined) data.writeUInt16LE(o.lease.epoch, 48)
+    if (o.lease.parent !== undefined) { data.writeUInt32LE(4, 20); o.lease.parent.copy(data, 32) } // PARENT_LEASE_KEY_SET
+    b.writeUInt32LE(H + ctxOff, 48); b.writeUInt32LE(24 + data.length, 52)
+    b.writeUInt16LE(16, ctxOff + 4); b.writeUInt16LE(4, ctxOff + 6); b.writeUInt16LE(24, ctxOff + 10); b.writeUInt32LE(data.length, ctxOff + 12)
+    b.write('RqLs', ctxOff + 16, 'latin1')
+    data.copy(b, ctxOff + 24)
+  }
   b.writeUInt32LE(2, 4) // Impersonation
   b.writeUInt32LE((o.access ?? 0xc0010000) >>> 0, 24)
   b.writeUInt32LE(o.attributes ?? 0x80, 28)
@@ -263,6 +278,37 @@ export function readBody (fid: FileId, offset: number | bigint, length: number, 
 }
 
 /** MS-SMB2 2.2.24.1 Oplock Break Acknowledgment. */
+/** The RqLs context of a CREATE response: its lease key, state, flags and epoch (v2). */
+export function leaseOf (create: Resp): { key: Buffer, state: number, flags: number, epoch: number } | undefined {
+  const b = create.body
+  const off = b.readUInt32LE(80)
+  const len = b.readUInt32LE(84)
+  if (len === 0) return undefined
+  let at = off - H
+  for (;;) {
+    const next = b.readUInt32LE(at)
+    const name = b.toString('latin1', at + b.readUInt16LE(at + 4), at + b.readUInt16LE(at + 4) + b.readUInt16LE(at + 6))
+    const d = b.subarray(at + b.readUInt16LE(at + 10), at + b.readUInt16LE(at + 10) + b.readUInt32LE(at + 12))
+    if (name === 'RqLs') return { key: Buffer.from(d.subarray(0, 16)), state: d.readUInt32LE(16), flags: d.readUInt32LE(20), epoch: d.length >= 52 ? d.readUInt16LE(48) : 0 }
+    if (next === 0) return undefined
+    at += next
+  }
+}
+
+/** A break notification that is a lease break (MS-SMB2 2.2.23.2, StructureSize 44), parsed. */
+export function leaseBreakOf (n: BreakNotification): { key: Buffer, from: number, to: number, flags: number, epoch: number } | undefined {
+  const body = n.msg.subarray(H)
+  if (body.readUInt16LE(0) !== 44) return undefined
+  return { epoch: body.readUInt16LE(2), flags: body.readUInt32LE(4), key: Buffer.from(body.subarray(8, 24)), from: body.readUInt32LE(24), to: body.readUInt32LE(28) }
+}
+
+/** MS-SMB2 2.2.24.2 Lease Break Acknowledgment. */
+export function leaseAckBody (key: Buffer, state: number): Buffer {
+  const b = Buffer.alloc(36)
+  b.writeUInt16LE(36, 0); key.copy(b, 8); b.writeUInt32LE(state, 24)
+  return b
+}
+
 export function oplockBreakBody (fid: FileId, level: number): Buffer {
   const b = Buffer.alloc(24)
   b.writeUInt16LE(24, 0); b[2] = level; putFid(b, 8, fid)
@@ -744,6 +790,7 @@ export class MemClient {
   echo (): Promise<Resp> { return this.request({ cmd: Command.ECHO, body: smallBody() }) }
   /** MS-SMB2 2.2.24.1: acknowledges an oplock break of `fid` at `level`. */
   ack (fid: FileId, level: number): Promise<Resp> { return this.request({ cmd: Command.OPLOCK_BREAK, body: oplockBreakBody(fid, level) }) }
+  leaseAck (key: Buffer, state: number): Promise<Resp> { return this.request({ cmd: Command.OPLOCK_BREAK, body: leaseAckBody(key, state) }) }
   /**
    * MS-SMB2 2.2.30: CANCEL of a pending request, by its AsyncId (async form) or, inside a
    * compound, by its MessageId (sync form). CANCEL consumes no credit and gets no response.

@@ -1,7 +1,7 @@
 // Two clients on two workers see one file as two clients of one server do: the built program with
 // `--workers 2`, each client's connection bound to a loopback source that lands on the worker the
 // test wants (read from the worker's log, so it holds with and without the steering program).
-// Share modes, delete on close, a batch oplock broken across workers, one file from two
+// Share modes, delete on close, a batch oplock and a lease broken across workers, one file from two
 // simultaneous creates; then a worker killed while it holds an open that shares nothing.
 import t, { type Test } from 'tap'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { nativeAvailable } from '../../src/io/native.js'
 import { makeTestShare, type TestShare } from '../helpers/test-share.js'
 import { TcpClient } from '../helpers/tcp-client.js'
-import { Access, Disposition, LockFlag, Oplock, Opt, fileIdOf, oplockOf, readData } from '../helpers/mem-client.js'
+import { Access, Disposition, LockFlag, Oplock, Opt, fileIdOf, leaseBreakOf, leaseOf, oplockOf, readData } from '../helpers/mem-client.js'
 import { cliBuilt, freePort, startCli, type CliServer } from '../helpers/cli-server.js'
 
 const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built')
@@ -21,6 +21,8 @@ const COLLISION = 0xc0000035
 const FILE_LOCK_CONFLICT = 0xc0000054
 const LOCK_NOT_GRANTED = 0xc0000055
 const CREATED = 2
+const LEASE_A = Buffer.alloc(16, 0xa1)
+const LEASE_B = Buffer.alloc(16, 0xb2)
 
 interface Running { srv: CliServer, ts: TestShare, port: number, next: number }
 
@@ -53,7 +55,7 @@ async function clientOn (r: Running, w: number): Promise<TcpClient> {
 const settle = (ms = 100): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 for (const extra of [[], ['--no-bpf']]) {
-  t.test(`--workers 2${extra.length > 0 ? ' ' + extra.join(' ') : ''}: share modes, delete on close, an oplock break and one file from two creates, across workers`, { skip }, async (t) => {
+  t.test(`--workers 2${extra.length > 0 ? ' ' + extra.join(' ') : ''}: share modes, delete on close, an oplock break, a lease break and one file from two creates, across workers`, { skip }, async (t) => {
     const r = await start(t, extra)
     const a = await clientOn(r, 0)
     const b = await clientOn(r, 1)
@@ -103,6 +105,27 @@ for (const extra of [[], ['--no-bpf']]) {
     await a.close(fileIdOf(ha))
     await b.close(fileIdOf(hb))
 
+    // A lease (RWH) held by w0's client is broken to RH by w1's client's open under another key:
+    // the break travels to w0, w1's CREATE waits for w0's client to acknowledge, then gets RH.
+    const la0 = await a.create('leased.txt', { lease: { key: LEASE_A, state: 7 }, disposition: Disposition.OVERWRITE_IF })
+    t.same(leaseOf(la0)?.state, 7, 'w0: RWH lease')
+    const lpending = b.create('leased.txt', { lease: { key: LEASE_B, state: 7 }, disposition: Disposition.OPEN })
+    t.same(leaseBreakOf(await a.nextBreak()), { epoch: 0, flags: 1, key: LEASE_A, from: 7, to: 3 }, 'w0\'s client is told RWH -> RH, for w1\'s open')
+    await settle(200)
+    let leaseDone = false
+    void lpending.then(() => { leaseDone = true })
+    await settle()
+    t.notOk(leaseDone, 'w1\'s CREATE waits for the acknowledgment')
+    t.equal((await a.leaseAck(LEASE_A, 3)).status, 0, 'w0 takes the acknowledgment')
+    const lb1 = await lpending
+    t.equal(lb1.status, 0)
+    t.same(leaseOf(lb1)?.state, 3, 'w1: RH beside w0\'s lease')
+    await b.write(fileIdOf(lb1), 0, Buffer.from('w1'))
+    t.same(leaseBreakOf(await a.nextBreak())?.to, 0, 'a WRITE on w1 takes w0\'s RH to none')
+    t.equal((await a.leaseAck(LEASE_A, 0)).status, 0)
+    await a.close(fileIdOf(la0))
+    await b.close(fileIdOf(lb1))
+
     // The same name created on both workers at once: one file, one creator.
     for (let i = 0; i < 10; i++) {
       const [x, y] = await Promise.all([a.create(`new${i}.txt`, { disposition: Disposition.CREATE }), b.create(`new${i}.txt`, { disposition: Disposition.CREATE })])
@@ -125,7 +148,7 @@ for (const extra of [[], ['--no-bpf']]) {
     t.equal((await b.lock(lb, [{ off: 19, len: 5, flags: LockFlag.SHARED | LockFlag.FAIL_IMMEDIATELY }])).status, LOCK_NOT_GRANTED, 'w1: an overlapping lock is not granted')
     const waits = b.lock(lb, [{ off: 12, len: 1, flags: LockFlag.EXCLUSIVE }])
     await settle()
-    t.equal(b.interims.length, 2, 'w1\'s LOCK that waits answered STATUS_PENDING')
+    t.equal(b.interims.length, 3, 'w1\'s LOCK that waits answered STATUS_PENDING (after the CREATEs that waited for a break and a lease break)')
     t.equal((await a.lock(la, [{ off: 10, len: 10, flags: LockFlag.UNLOCK }])).status, 0)
     t.equal((await waits).status, 0, 'and is granted once w0\'s client unlocked')
     t.equal((await a.write(la, 12, Buffer.from('x'))).status, FILE_LOCK_CONFLICT, 'now w0 cannot write under w1\'s lock')

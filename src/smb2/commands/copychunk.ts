@@ -88,7 +88,7 @@ export async function copychunk (ctx: RequestContext, input: Buffer, maxOutput: 
     throw new NtStatusError(NtStatus.ACCESS_DENIED, 'copychunk target lacks the access it needs')
   }
   const locks = ctx.server.locks
-  if (target.shareModeKey !== undefined) locks.breakLevelII(target.shareModeKey)
+  if (target.shareModeKey !== undefined) locks.breakLevelII(target.shareModeKey, target.oplock)
   let done = 0
   let written = 0
   // From here a failure still answers with the response: the chunks copied before it stay copied.

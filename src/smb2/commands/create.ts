@@ -1,10 +1,10 @@
 // CREATE (MS-SMB2 3.3.5.9): open or create a file or directory beneath the share, with the
 // Windows dispositions, access and share-mode checks, and oplocks (MS-FSA 2.1.5.1.2.1: an open
-// that contends with another open's oplock breaks it and waits for the break before it goes on).
-// Leases are not granted yet: a lease request gets no oplock.
+// that contends with another open's oplock breaks it and waits for the break before it goes on),
+// and leases (MS-SMB2 3.3.5.9.8/11: the RqLs context; the state machine is src/locking/leases.ts).
 import type { RequestContext, Related, Reply } from '../context.js'
 import {
-  AccessMask, CreateAction, CreateDisposition, CreateOptions, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
+  AccessMask, CreateAction, CreateDisposition, CreateOptions, Dialect, FILE_ALL_ACCESS, OplockLevel, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
   FILE_GENERIC_WRITE, ShareAccess, WRITE_ACCESS_MASK,
 } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
@@ -17,7 +17,10 @@ import { caseInsensitive, lookupIgnoringCase, newNameSpelling } from '../names.j
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { baseOf, SPECIAL_FILE_CODE, specialFileType, type Stat, type VfsFile } from '../../vfs/backend.js'
 import { openPipe } from '../pipes.js'
-import { oplockHolder } from './oplock-break.js'
+import { leaseId, oplockHolder } from './oplock-break.js'
+import { LEASE_CONTEXT_NAME, decodeLeaseContext, encodeLeaseContext, type LeaseContext } from './lease.wire.js'
+import { LEASE_STAT_OPEN_ACCESS, LeaseFlags, type LeaseRequest } from '../../locking/leases.js'
+import { breakParentLeases } from '../../session/dir-leases.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
@@ -150,6 +153,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   const readOnlyShare = (tree.maximalAccess & AccessMask.FILE_WRITE_DATA) === 0
   if ((opts & CreateOptions.DELETE_ON_CLOSE) && (access & AccessMask.DELETE) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'delete-on-close without DELETE access')
 
+  const { leaseReq } = requestedLease(ctx, req)
+  let attempt = 0
+
   const fs = tree.fs!
   const wantDir = (opts & CreateOptions.DIRECTORY_FILE) !== 0
   const share = tree.share!
@@ -254,6 +260,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
           statOpen: (access & ~STAT_OPEN_ACCESS) === 0,
           overwrite,
           level2: share.level2Oplocks,
+          lk: leaseReq?.lk,
+          leaseStatOpen: (access & ~LEASE_STAT_OPEN_ACCESS) === 0,
+          firstAttempt: attempt++ === 0,
         }, () => {
           if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'CREATE cannot wait here')
           return ctx.goAsync()
@@ -361,6 +370,21 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   return await register(ctx, related, flight, req, { file, rel, info, action, key: fileKey(tree.shareName, info.indexNumber), access, byDacl })
 }
 
+/**
+ * MS-SMB2 3.3.5.9.8/11: the lease a CREATE asks for: RequestedOplockLevel LEASE and an RqLs
+ * context, and only when `smb2 leases` is on (else the context is ignored, as the capability was
+ * not offered); a v2 context only counts on SMB 3.x.
+ */
+function requestedLease (ctx: RequestContext, req: CreateRequest): { lease?: LeaseContext, leaseReq?: LeaseRequest } {
+  const leaseCtx = req.requestedOplockLevel === OplockLevel.LEASE && ctx.server.config.global.smb2Leases && ctx.conn.dialect >= Dialect.SMB2_10
+    ? req.contexts.find(c => c.name === LEASE_CONTEXT_NAME)
+    : undefined
+  if (leaseCtx === undefined) return {}
+  const lease = decodeLeaseContext(leaseCtx.data, ctx.conn.dialect >= Dialect.SMB3_00)
+  if (lease === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `RqLs context of ${leaseCtx.data.length} bytes`)
+  return { lease, leaseReq: { lk: leaseId(ctx.conn.clientGuid, lease.leaseKey), state: lease.leaseState, v: lease.version, epoch: lease.epoch } }
+}
+
 /** What register() makes an Open of: the file opened, what it is and what the CREATE did. */
 interface Opened {
   file: VfsFile
@@ -381,6 +405,8 @@ interface Opened {
 /** The end of every CREATE of a file or stream: the Open, its share mode and oplock, the reply. */
 async function register (ctx: RequestContext, related: Related | undefined, flight: Flight, req: CreateRequest, o: Opened): Promise<Reply> {
   const { file, rel, info, action, key, access, byDacl } = o
+  const { lease, leaseReq } = requestedLease(ctx, req)
+  const overwrite = req.createDisposition === CreateDisposition.OVERWRITE || req.createDisposition === CreateDisposition.OVERWRITE_IF || req.createDisposition === CreateDisposition.SUPERSEDE
   const tree = ctx.tree!
   const session = ctx.session!
   const share = tree.share!
@@ -412,16 +438,20 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
   // The share mode (refused if the file changed since the checks above) and, MS-SMB2 3.3.5.9 /
   // MS-FSA 2.1.5.17, the oplock, decided in the same update against the file's other opens.
-  // Directories, and shares with `oplocks = no`, get none; a lease request gets none until leases
-  // exist.
+  // Directories, and shares with `oplocks = no`, get none; a directory may get a v2 lease (R, H:
+  // directory leasing, SMB 3.x).
   try {
     open.oplock = ctx.server.locks.addOpen(key, { access, shareAccess: req.shareAccess }, oplockHolder(ctx.conn, open), {
       requested: req.requestedOplockLevel,
       eligible: !info.isDirectory && share.oplocks,
       level2: share.level2Oplocks,
+      lease: leaseReq,
+      dirLease: info.isDirectory && share.oplocks && lease?.version === 2,
     }, flight.ticket)
   } catch (e) {
     await file.close()
+    // A lease key bound to another file: the file this CREATE made is not left behind.
+    if (action === CreateAction.CREATED && ctx.server.locks.openCount(key) === 0) await fs.unlink(rel, info.isDirectory).catch(() => {})
     throw e
   }
   flight.ticket = undefined
@@ -440,12 +470,32 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
       throw e
     }
   }
+  if (lease !== undefined && lease.version === 2 && (lease.leaseFlags & LeaseFlags.PARENT_LEASE_KEY_SET) !== 0 && lease.parentLeaseKey !== undefined) {
+    open.parentLeaseId = leaseId(ctx.conn.clientGuid, lease.parentLeaseKey)
+  }
+  // A new name, or a file overwritten, changes the directory: its leases break (but the
+  // changer's parent lease).
+  if (action === CreateAction.CREATED || (overwrite && action !== CreateAction.OPENED)) await breakParentLeases(ctx.server, tree, rel, open.parentLeaseId)
   session.opens.set(volatile, open)
   tree.opens.add(open)
   // MS-SMB2 3.3.5.2.7.2: a CREATE generates the FileId that later related requests of the chain use.
   if (related !== undefined) related.fileId = open.fileId
 
   const contexts: CreateContext[] = []
+  const held = open.oplock.lease
+  if (held !== undefined && lease !== undefined) {
+    // MS-SMB2 2.2.14.2.10/11: the lease as it stands, in the version it was made with.
+    const parentSet = held.v === 2 && lease.version === 2 && (lease.leaseFlags & LeaseFlags.PARENT_LEASE_KEY_SET) !== 0
+    const out: LeaseContext = {
+      leaseKey: lease.leaseKey,
+      leaseState: held.state,
+      leaseFlags: held.flags | (parentSet ? LeaseFlags.PARENT_LEASE_KEY_SET : 0),
+      version: held.v,
+      parentLeaseKey: parentSet ? lease.parentLeaseKey : undefined,
+      epoch: held.epoch,
+    }
+    contexts.push({ name: LEASE_CONTEXT_NAME, data: encodeLeaseContext(out) })
+  }
   for (const c of req.contexts) {
     if (c.name === 'MxAc') {
       // MS-SMB2 2.2.14.2.5: QueryStatus, MaximalAccess.

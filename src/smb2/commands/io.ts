@@ -114,7 +114,9 @@ export async function write (ctx: RequestContext): Promise<Reply> {
   if (open.oplock !== undefined && ctx.server.locks.ioConflict(open.oplock, { off: offset, len: BigInt(length) }, true)) throw new NtStatusError(NtStatus.FILE_LOCK_CONFLICT)
   // MS-FSA 2.1.4.12 (WRITE): every level II oplock on the file breaks to none, the writer's own
   // included (smbtorture smb2.oplock.batch1/batch6); no acknowledgment, so no wait.
-  if (open.shareModeKey !== undefined) ctx.server.locks.breakLevelII(open.shareModeKey)
+  if (open.shareModeKey !== undefined) ctx.server.locks.breakLevelII(open.shareModeKey, open.oplock)
+  // Its directory's leases break when this open closes (smbtorture smb2.lease.v2_request).
+  open.modified = true
   let n = 0
   try {
     if (length > 0) n = await open.file!.write(msg, dataOffset, length, Number(offset))

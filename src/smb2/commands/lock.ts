@@ -86,7 +86,7 @@ export async function lock (ctx: RequestContext): Promise<Reply> {
   const asked = wanted as Array<LockRequest & { wait: boolean }>
   // MS-FSA 2.1.5.8 / 2.1.4.12 (BYTE_RANGE_LOCK): a lock breaks every level II oplock of the
   // file to none, the locker's own included, as a WRITE does (smbtorture smb2.oplock.brl1, brl3).
-  locks.breakLevelII(held.key)
+  locks.breakLevelII(held.key, held)
   const conflict = locks.tryLock(held, asked)
   if (conflict < 0) {
     ctx.server.log.debug('vfs', `${name}: locked ${asked.map(l => `${l.exclusive ? 'x' : 's'} ${l.off}+${l.len}`).join(', ')}`)

@@ -2,7 +2,7 @@
 // in src/locking/oplocks.ts; this file delivers a break to the holder's connection and checks the
 // holder's answer.
 import type { RequestContext, Reply } from '../context.js'
-import { Command, HeaderFlags, OplockLevel } from '../../wire/constants.js'
+import { Command, Dialect, HeaderFlags, OplockLevel } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { encodeResponses } from '../send.js'
@@ -10,6 +10,8 @@ import type { OplockHolder } from '../../locking/oplocks.js'
 import type { Open } from '../../session/model.js'
 import type { Smb2Connection } from '../connection.js'
 import { decodeOplockBreakAck, encodeOplockBreak } from './oplock-break.wire.js'
+import { decodeLeaseBreakAck, encodeLeaseBreakNotification, encodeLeaseBreakResponse } from './lease.wire.js'
+import { LEASE_RWH, NOTIFY_BREAK_LEASE_FLAG_ACK_REQUIRED, leaseStateName, type LeaseBreak } from '../../locking/leases.js'
 import { publishEvent } from '../../control/channels.js'
 
 /** MS-SMB2 3.3.4.6: an unsolicited message carries MessageId 0xFFFFFFFFFFFFFFFF. */
@@ -22,6 +24,50 @@ const UNSOLICITED_MESSAGE_ID = 0xffffffffffffffffn
  */
 export function sendOplockBreak (conn: Smb2Connection, open: Open, newLevel: number): void {
   if (conn.closed || !open.alive) return
+  const encrypt = sendUnsolicited(conn, open, encodeOplockBreak({ oplockLevel: newLevel, fileId: open.fileId }))
+  publishEvent(() => ({ type: 'oplock-break', client: conn.io.remoteAddress, share: open.tree.shareName, file: open.path, to: newLevel }))
+  if (conn.server.log.wants('oplock')) conn.server.log.debug('oplock', `break ${open.tree.shareName}/${open.path} (fid ${open.fileId.volatile}) to ${newLevel}${encrypt ? ', encrypted' : ''}`)
+}
+
+/**
+ * MS-SMB2 3.3.4.7: the LEASE_BREAK notification, sent on the connection of an open under the
+ * lease, as an oplock break is (3.3.4.6). NewEpoch only for a v2 lease.
+ */
+export function sendLeaseBreak (conn: Smb2Connection, open: Open, b: LeaseBreak): void {
+  if (!open.alive) return
+  const via = leaseBreakConnection(conn, open)
+  if (via === undefined) return
+  const encrypt = sendUnsolicited(via, open, encodeLeaseBreakNotification({
+    newEpoch: b.v === 2 ? b.epoch : 0,
+    flags: b.ackRequired ? NOTIFY_BREAK_LEASE_FLAG_ACK_REQUIRED : 0,
+    leaseKey: Buffer.from(b.lk.slice(32), 'hex'),
+    currentLeaseState: b.from,
+    newLeaseState: b.to,
+  }))
+  publishEvent(() => ({ type: 'lease-break', client: conn.io.remoteAddress, share: open.tree.shareName, file: open.path, from: leaseStateName(b.from), to: leaseStateName(b.to) }))
+  if (conn.server.log.wants('oplock')) conn.server.log.debug('oplock', `lease break ${open.tree.shareName}/${open.path} ${leaseStateName(b.from)} -> ${leaseStateName(b.to)}${encrypt ? ', encrypted' : ''}`)
+}
+
+/**
+ * The connection a lease break goes out on: a lease belongs to the client (ClientGuid), not to
+ * one connection, and Windows (as Samba) sends it on the client's oldest connection
+ * (smbtorture smb2.lease.v2_complex1); the open's own when the break must be encrypted with its
+ * session's key, or when it is the only one left.
+ */
+function leaseBreakConnection (conn: Smb2Connection, open: Open): Smb2Connection | undefined {
+  const session = open.tree.session
+  // A client that sends no ClientGuid (all zeros) cannot be told apart from another such client.
+  if (!((session.encryptData || open.tree.encryptData) && session.encryptor !== undefined) && conn.clientGuid.some(x => x !== 0)) {
+    for (const c of conn.server.conns) {
+      const other = c as Smb2Connection
+      if (other.clientGuid?.equals(conn.clientGuid) === true && !other.closed && other.dialect >= Dialect.SMB2_10) return other
+    }
+  }
+  return conn.closed ? undefined : conn
+}
+
+/** Sends a server-to-client OPLOCK_BREAK body for `open`'s session; true when it was encrypted. */
+function sendUnsolicited (conn: Smb2Connection, open: Open, body: Buffer): boolean {
   const session = open.tree.session
   const chunks = encodeResponses([{
     hdr: {
@@ -29,12 +75,11 @@ export function sendOplockBreak (conn: Smb2Connection, open: Open, newLevel: num
       flags: HeaderFlags.SERVER_TO_REDIR, nextCommand: 0, messageId: UNSOLICITED_MESSAGE_ID,
       asyncId: 0n, treeId: 0, sessionId: 0n,
     },
-    reply: { body: encodeOplockBreak({ oplockLevel: newLevel, fileId: open.fileId }) },
+    reply: { body },
   }])
   const encrypt = (session.encryptData || open.tree.encryptData) && session.encryptor !== undefined
-  publishEvent(() => ({ type: 'oplock-break', client: conn.io.remoteAddress, share: open.tree.shareName, file: open.path, to: newLevel }))
-  if (conn.server.log.wants('oplock')) conn.server.log.debug('oplock', `break ${open.tree.shareName}/${open.path} (fid ${open.fileId.volatile}) to ${newLevel}${encrypt ? ', encrypted' : ''}`)
   conn.send(encrypt ? session.encryptor!.encrypt(session.sessionId, chunks) : chunks)
+  return encrypt
 }
 
 /** The holder the oplock store talks to for one open. */
@@ -42,7 +87,26 @@ export function oplockHolder (conn: Smb2Connection, open: Open): OplockHolder {
   return {
     name: `${conn.io.remoteAddress} fid ${open.fileId.volatile} ${open.tree.shareName}/${open.path}`,
     notifyBreak: (level) => { sendOplockBreak(conn, open, level) },
+    notifyLeaseBreak: (b) => { sendLeaseBreak(conn, open, b) },
   }
+}
+
+/**
+ * MS-SMB2 3.3.5.22.2: the client acknowledges a lease break (the 36-byte OPLOCK_BREAK). The lease
+ * is found by the connection's ClientGuid and the LeaseKey; no FileId names it.
+ */
+export async function leaseBreakAck (ctx: RequestContext): Promise<Reply> {
+  const ack = decodeLeaseBreakAck(ctx.body)
+  if ((ack.leaseState & ~LEASE_RWH) !== 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `LeaseState 0x${ack.leaseState.toString(16)}`)
+  const lk = leaseId(ctx.conn.clientGuid, ack.leaseKey)
+  const r = ctx.server.locks.acknowledgeLease(lk, ack.leaseState)
+  if (!r.ok) throw new NtStatusError(r.status, `lease break acknowledgment (${leaseStateName(ack.leaseState)})`)
+  return { body: encodeLeaseBreakResponse(ack.leaseKey, ack.leaseState) }
+}
+
+/** A lease's identity in the locking store: ClientGuid and LeaseKey, 64 hex digits. */
+export function leaseId (clientGuid: Buffer, leaseKey: Buffer): string {
+  return clientGuid.toString('hex') + leaseKey.toString('hex')
 }
 
 /** MS-SMB2 3.3.5.22.1: the client acknowledges a break of the oplock on `ctx.open`. */

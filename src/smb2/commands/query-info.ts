@@ -23,6 +23,7 @@ import { renameOpenStream, streamInfos } from './stream-info.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
+import { breakParentLeases } from '../../session/dir-leases.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -161,6 +162,27 @@ async function checkReplacedTarget (ctx: RequestContext, open: Open, target: str
   }
 }
 
+/**
+ * MS-FSA 2.1.5.15.11 / 2.1.4.12: renaming a file takes handle caching from the leases of other
+ * keys on it (their holders' cached handles would keep the old name), and waits for their
+ * acknowledgments (smbtorture smb2.lease.v2_rename). The renamer's own lease keeps its state.
+ */
+async function breakHandleLeases (ctx: RequestContext, open: Open): Promise<void> {
+  const key = open.shareModeKey
+  if (key === undefined || !ctx.server.locks.hasLeases(key)) return
+  for (;;) {
+    const ticket = await ctx.server.locks.breakForOpen(key, {
+      sharingViolation: true, statOpen: false, overwrite: false, level2: open.tree.share!.level2Oplocks, lk: open.oplock?.lease?.lk, leasesOnly: true,
+    }, () => {
+      if (ctx.goAsync === undefined) throw new NtStatusError(NtStatus.INTERNAL_ERROR, 'SET_INFO cannot wait here')
+      return ctx.goAsync()
+    })
+    if (ticket === undefined) continue
+    ticket.done()
+    return
+  }
+}
+
 export async function setInfo (ctx: RequestContext): Promise<Reply> {
   const { body, msg, server } = ctx
   const open = ctx.open!
@@ -191,6 +213,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       case C.FileBasicInformation: {
         requireAccess(open, AccessMask.FILE_WRITE_ATTRIBUTES)
         await setBasicInformation(open, req.value)
+        // Attributes and times of an entry are what a directory lease caches: its holder re-reads.
+        if (open.path !== '') await breakParentLeases(server, tree, open.path, open.parentLeaseId)
         break
       }
       case C.FileRenameInformation: {
@@ -221,11 +245,15 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           // MS-FSA 2.1.5.15.11: adding the entry is the target directory's DACL's to allow.
           await checkParentForCreate(ctx, target, open.isDirectory)
           if (req.value.replaceIfExists) await checkReplacedTarget(ctx, open, target)
+          await breakHandleLeases(ctx, open)
           // rename(2) answers in its own terms (EXDEV: another file system, NOT_SAME_DEVICE).
           try {
             await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
           } catch (e) { throw ntStatusErrorFromErrno(e, 'rename', `${open.path} -> ${target}`) }
           if (server.log.wants('vfs')) server.log.debug('vfs', `renamed ${tree.shareName}/${open.path} -> ${target}`)
+          // The name left one directory and entered another (or the same): their leases break.
+          await breakParentLeases(server, tree, open.path, open.parentLeaseId)
+          if (parentOf(open.path) !== parentOf(target)) await breakParentLeases(server, tree, target, open.parentLeaseId)
           open.path = target
           if (respell !== undefined) {
             // The replaced file was stored under another spelling; the new link takes the
@@ -268,7 +296,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
         // MS-FSA 2.1.4.12 (SET_INFORMATION EndOfFile): level II oplocks break to none.
-        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey)
+        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey, open.oplock)
+        open.modified = true
         await file.truncate(Number(req.value.endOfFile))
         await keepUserSetTimes(open)
         break
@@ -276,7 +305,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_WRITE_DATA)
         if (open.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER)
         // MS-FSA 2.1.4.12 (SET_INFORMATION Allocation): level II oplocks break to none.
-        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey)
+        if (open.shareModeKey !== undefined) server.locks.breakLevelII(open.shareModeKey, open.oplock)
+        open.modified = true
         // MS-FSA 2.1.5.15.1: an allocation below EOF truncates the file.
         const st = await file.stat()
         const a = req.value.allocationSize

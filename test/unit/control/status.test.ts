@@ -23,3 +23,22 @@ t.test('status.json lists byte-range locks by file, with their open, type and ra
   await a.close(f)
   t.same(JSON.parse(renderStatusJson([statusSlice(srv.state, [])])).byte_range_locks, {}, 'none once unlocked and closed')
 })
+
+t.test('status.json shows each open\'s caching, and its lease (key, state now) as smbstatus -j does', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const key = Buffer.from('00112233445566778899aabbccddeeff', 'hex')
+  const leased = fileIdOf(await a.create('leased.txt', { lease: { key, state: 7 } }))
+  const batch = fileIdOf(await a.create('batch.txt', { oplock: 9 }))
+  const plain = fileIdOf(await a.create('plain.txt'))
+  type Open = { caching: { text: string, hex: string }, lease: { lease_key?: string, text?: string, READ?: boolean, WRITE?: boolean, HANDLE?: boolean } }
+  const doc = JSON.parse(renderStatusJson([statusSlice(srv.state, [])])) as { open_files: Record<string, { filename: string, opens: Record<string, Open> }> }
+  const open = (name: string): Open => Object.values(Object.values(doc.open_files).find(f => f.filename === name)!.opens)[0]!
+  t.match(open('leased.txt').lease, { lease_key: '33221100-5544-7766-8899-aabbccddeeff', text: 'RWH', READ: true, WRITE: true, HANDLE: true })
+  t.equal(open('leased.txt').caching.text, 'RWH')
+  t.same(open('batch.txt').lease, {}, 'an oplock is no lease')
+  t.same([open('batch.txt').caching.text, open('batch.txt').caching.hex], ['RWH', '0x00000007'], 'a batch oplock caches as RWH')
+  t.equal(open('plain.txt').caching.text, '')
+  for (const f of [leased, batch, plain]) await a.close(f)
+})

@@ -29,6 +29,18 @@ t.test('every record kind round-trips', async (t) => {
         { ...owner(1, 2, 5), off: 100n, len: (1n << 63n) + 7n, x: false },
       ],
     },
+    {
+      kind: 'file',
+      opens: [
+        { ...owner(0, 1, 1), access: 0x12019f, share: 7, state: OplockState.None, level: 0, breakTo: 0, lk: 'ab'.repeat(32) },
+        { ...owner(1, 1, 2), access: 0x80, share: 7, state: OplockState.None, level: 0, breakTo: 0, lk: '0123456789abcdef'.repeat(4), closing: true },
+      ],
+      leases: [
+        { lk: 'ab'.repeat(32), state: 7, breaking: true, breakTo: 3, breakToReq: 3, epoch: 0xffff, v: 2 },
+        { lk: '0123456789abcdef'.repeat(4), state: 1, breaking: false, breakTo: 0, breakToReq: 0, epoch: 0, v: 1 },
+        { lk: 'cd'.repeat(32), state: 3, breaking: false, breakTo: 0, breakToReq: 0, epoch: 9, v: 2, dir: true },
+      ],
+    },
     { kind: 'name', queue: [] },
     { kind: 'name', holder: owner(0, 1, 4), queue: [owner(1, 1, 5), owner(1, 1, 6)] },
     { kind: 'count', by: [{ w: 0, g: 1, n: 3 }, { w: 1, g: 2, n: 100000 }] },

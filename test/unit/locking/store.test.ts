@@ -404,3 +404,80 @@ t.test('byte-range locks: a wait woken in the same turn as its open\'s close tak
   s.beginClose(a, false); s.closed(a)
   t.equal(s.trackedRecords, 0)
 })
+
+t.test('two workers: leases — grant, a break from the other worker, acknowledgment with a next step, upgrade, close', async (t) => {
+  const { w: [w0, w1] } = twoWorkers()
+  const breaks: Array<[string, string, number, number, boolean]> = []
+  const holder = (name: string): OplockHolder => ({
+    name,
+    notifyBreak () { t.fail(`no oplock break expected for ${name}`) },
+    notifyLeaseBreak: (b) => { breaks.push([name, b.lk.slice(0, 2), b.from, b.to, b.ackRequired]) },
+  })
+  const K1 = 'a1'.repeat(32)
+  const K2 = 'b2'.repeat(32)
+  const lease = (lk: string, state: number, epoch = 0): { lk: string, state: number, v: number, epoch: number } => ({ lk, state, v: 2, epoch })
+  const a = w0.addOpen('f', RW, holder('a'), { ...grant(OplockLevel.LEASE), lease: lease(K1, 7, 0x10) })
+  t.equal(a.granted, OplockLevel.LEASE)
+  t.same(a.lease, { lk: K1, state: 7, flags: 0, epoch: 0x11, v: 2 }, 'RWH, epoch one past the client\'s')
+  t.throws(() => w0.addOpen('g', RW, holder('x'), { ...grant(OplockLevel.LEASE), lease: lease(K1, 1) }), new NtStatusError(NtStatus.INVALID_PARAMETER, 'lease key already in use for another file'), 'one lease key, one file')
+
+  // Worker 1's client opens with another key: worker 0's lease breaks RWH -> RH; the open waits.
+  let resumed = false
+  const waiting = w1.breakForOpen('f', { ...intent, lk: K2 }, () => new AbortController().signal).then((r) => { resumed = true; return r })
+  await tick(); await tick()
+  t.same(breaks, [['a', 'a1', 7, 3, true]], 'worker 0 told its client')
+  t.notOk(resumed)
+  // An overwrite on worker 1 meanwhile lowers the target without a second notification.
+  const ow = w1.breakForOpen('f', { ...intent, overwrite: true, lk: K2, firstAttempt: true }, () => new AbortController().signal)
+  await tick(); await tick()
+  t.equal(breaks.length, 1)
+  t.same(w0.acknowledgeLease(K1, 7), { ok: false, status: NtStatus.REQUEST_NOT_ACCEPTED }, 'more than asked')
+  t.same(w0.acknowledgeLease(K1, 3), { ok: true })
+  t.equal(await waiting, undefined, 'the acknowledgment woke worker 1')
+  t.equal(await ow, undefined)
+  t.same(breaks[1], ['a', 'a1', 3, 1, true], 'the next step, sent at once: RH -> R')
+  t.same(w0.acknowledgeLease(K1, 1), { ok: true })
+  await tick()
+  t.same(breaks[2], ['a', 'a1', 1, 0, false], 'and R -> none without acknowledgment')
+  t.same(w0.acknowledgeLease(K1, 0), { ok: false, status: NtStatus.UNSUCCESSFUL }, 'nothing to acknowledge')
+  t.same(w1.acknowledgeLease(K1, 0), { ok: false, status: NtStatus.OBJECT_NAME_NOT_FOUND }, 'worker 1 serves no open under that key')
+
+  const b = w1.addOpen('f', RW, holder('b'), { ...grant(OplockLevel.LEASE), lease: lease(K2, 7) })
+  t.same(b.lease?.state, 3, 'RH beside worker 0\'s open')
+  const a2 = w0.addOpen('f', RW, holder('a2'), { ...grant(OplockLevel.LEASE), lease: lease(K1, 3) })
+  t.same(a2.lease?.state, 3, 'the same key upgrades from none to RH')
+  // A write under K2 breaks K1's RH to none (acknowledgment required), not K2 itself.
+  w1.breakLevelII('f', b)
+  await tick(); await tick()
+  t.same(breaks[3], ['a', 'a1', 3, 0, true])
+  t.same(w0.acknowledgeLease(K1, 0), { ok: true })
+  t.equal(w1.allLeases().length, 2, 'status: both leases, seen from either worker')
+  for (const o of [a, a2]) { w0.beginClose(o, false); w0.closed(o) }
+  t.equal(w0.leaseOf('f', K1), undefined, 'the lease went with its last open')
+  w1.beginClose(b, false); w1.closed(b)
+  t.equal(w0.trackedRecords, 0)
+})
+
+t.test('a lease break not acknowledged in time goes to none and wakes the waiter', async (t) => {
+  const store = new LockingStore(new MemoryRecordDb<LockRecord>())
+  store.leaseBreakTimeoutMs = 20
+  const K1 = 'c3'.repeat(32)
+  const a = store.addOpen('f', RW, { name: 'a', notifyBreak () {}, notifyLeaseBreak () {} }, { ...grant(OplockLevel.LEASE), lease: { lk: K1, state: 5, v: 1, epoch: 0 } })
+  t.equal(a.lease?.state, 5)
+  t.equal(await store.breakForOpen('f', intent, () => new AbortController().signal), undefined, 'woken by the timeout')
+  t.equal(store.leaseOf('f', K1)?.state, 0)
+  store.beginClose(a, false); store.closed(a)
+})
+
+t.test('a file left pending deletion takes handle caching from the other leases, without waiting', async (t) => {
+  const store = new LockingStore(new MemoryRecordDb<LockRecord>())
+  const breaks: Array<[number, number, boolean]> = []
+  const holder: OplockHolder = { name: 'a', notifyBreak () {}, notifyLeaseBreak: (b) => { breaks.push([b.from, b.to, b.ackRequired]) } }
+  const K1 = 'd4'.repeat(32)
+  const K2 = 'e5'.repeat(32)
+  const a = store.addOpen('f', RW, holder, { ...grant(OplockLevel.LEASE), lease: { lk: K1, state: 3, v: 1, epoch: 0 } })
+  const b = store.addOpen('f', RW, holder, { ...grant(OplockLevel.LEASE), lease: { lk: K2, state: 3, v: 1, epoch: 0 } })
+  store.breakHandleCaching('f', K2)
+  t.same(breaks, [[3, 1, true]], 'K1: RH -> R; the deleter\'s own K2 keeps its H')
+  for (const o of [a, b]) { store.beginClose(o, false); store.closed(o) }
+})

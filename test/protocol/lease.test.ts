@@ -1,0 +1,122 @@
+// Leases through the whole server in memory (MS-SMB2 3.3.5.9.8/11 grants, 3.3.4.7 lease break
+// notifications, 3.3.5.22.2 acknowledgments): two clients on one ServerState, and the `smb2
+// leases` switch. smbtorture's smb2.lease suite covers the state tables against a live server.
+import t from 'tap'
+import { Disposition, fileIdOf, leaseBreakOf, leaseOf, MemClient, memServer, Opt, oplockOf, type MemServer, type MemServerOptions } from '../helpers/mem-client.js'
+
+const LEASE = 0xff
+const R = 1
+const H = 2
+const W = 4
+const CAP_LEASING = 0x2
+const settle = (): Promise<void> => new Promise(resolve => setTimeout(resolve, 20))
+const key = (n: number): Buffer => Buffer.alloc(16, n)
+
+function server (t: { teardown: (fn: () => void) => void }, o: MemServerOptions = {}): MemServer {
+  const srv = memServer(o)
+  t.teardown(srv.cleanup)
+  return srv
+}
+
+t.test('a lease on one client is broken by another\'s open, which waits for the acknowledgment', async (t) => {
+  const srv = server(t)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+
+  const ha = await a.create('l.txt', { lease: { key: key(1), state: R | W | H } })
+  t.equal(ha.status, 0)
+  t.equal(oplockOf(ha), LEASE)
+  t.same(leaseOf(ha), { key: key(1), state: R | W | H, flags: 0, epoch: 0 }, 'RWH, v1: no epoch')
+
+  const pending = b.create('l.txt', { lease: { key: key(2), state: R | W | H, epoch: 5 }, disposition: Disposition.OPEN })
+  const brk = leaseBreakOf(await a.nextBreak())
+  t.same(brk, { epoch: 0, flags: 1, key: key(1), from: R | W | H, to: R | H }, 'RWH -> RH, acknowledgment required')
+  await settle()
+  t.equal(b.interims.length, 1, 'the other open went async')
+  t.equal((await a.leaseAck(key(1), R | W | H)).status, 0xc00000d0, 'acknowledging more than asked: REQUEST_NOT_ACCEPTED')
+  const ack = await a.leaseAck(key(1), R | H)
+  t.equal(ack.status, 0)
+  t.equal(ack.body.readUInt32LE(24), R | H, 'the response names the state acknowledged')
+  const hb = await pending
+  t.equal(hb.status, 0)
+  t.same(leaseOf(hb), { key: key(2), state: R | H, flags: 0, epoch: 6 }, 'RH beside the other lease; v2 epoch one past the client\'s')
+
+  t.equal((await a.leaseAck(key(1), R)).status, 0xc0000001, 'nothing to acknowledge: UNSUCCESSFUL')
+  t.equal((await a.leaseAck(key(9), R)).status, 0xc0000034, 'an unknown lease key: OBJECT_NAME_NOT_FOUND')
+  t.equal((await b.leaseAck(key(1), R)).status, 0xc0000034, 'another client\'s lease key is not this client\'s')
+
+  // A write through b's open takes read caching from a's lease (b's own lease keeps its state).
+  await b.write(fileIdOf(hb), 0, Buffer.from('x'))
+  t.same(leaseBreakOf(await a.nextBreak()), { epoch: 0, flags: 1, key: key(1), from: R | H, to: 0 })
+  t.equal(b.unreadBreaks, 0, 'the writer\'s own lease is not broken')
+  t.equal((await a.leaseAck(key(1), 0)).status, 0)
+
+  // Another open under a's key on another file: INVALID_PARAMETER, and no file is left behind.
+  t.equal((await a.create('other.txt', { lease: { key: key(1), state: R } })).status, 0xc000000d)
+  t.equal((await a.create('other.txt', { disposition: Disposition.OPEN })).status, 0xc0000034, 'other.txt was not created')
+  // Directories get no lease.
+  const d = await a.create('dir', { lease: { key: key(3), state: R | H }, options: Opt.DIRECTORY_FILE, disposition: Disposition.CREATE })
+  t.equal(d.status, 0)
+  t.equal(oplockOf(d), 0)
+  t.equal(leaseOf(d), undefined)
+  await a.close(fileIdOf(d))
+  await a.close(fileIdOf(ha))
+  await b.close(fileIdOf(hb))
+})
+
+t.test('`smb2 leases = no`: no LEASING capability, and RqLs is ignored', async (t) => {
+  const srv = server(t, { global: ['smb2 leases = no'] })
+  const n = await new MemClient(srv.state, 'mem:n').negotiate({ dialects: [0x0311] })
+  t.equal(n.body.readUInt32LE(24) & CAP_LEASING, 0)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const h = await a.create('n.txt', { lease: { key: key(1), state: R | W | H } })
+  t.equal(h.status, 0)
+  t.equal(oplockOf(h), 0, 'no oplock, no lease')
+  t.equal(leaseOf(h), undefined)
+  const on = server(t)
+  const c = new MemClient(on.state, 'mem:c')
+  t.equal((await c.negotiate({ dialects: [0x0311] })).body.readUInt32LE(24) & CAP_LEASING, CAP_LEASING, 'on by default')
+  const old = new MemClient(on.state, 'mem:d')
+  t.equal((await old.negotiate({ dialects: [0x0202] })).body.readUInt32LE(24) & CAP_LEASING, 0, 'not on 2.0.2')
+})
+
+t.test('directory leases: v2 only, R and H at most; broken by a change inside (not the parent key\'s), by a written file\'s close, without waiting', async (t) => {
+  const srv = server(t)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  t.equal((await new MemClient(srv.state, 'mem:n').negotiate({ dialects: [0x0311] })).body.readUInt32LE(24) & 0x20, 0x20, 'DIRECTORY_LEASING offered on 3.x')
+  t.equal((await new MemClient(srv.state, 'mem:o').negotiate({ dialects: [0x0210] })).body.readUInt32LE(24) & 0x20, 0, 'not on 2.1')
+
+  const v1 = await a.create('d1', { lease: { key: key(7), state: R | H }, options: Opt.DIRECTORY_FILE, disposition: Disposition.CREATE })
+  t.equal(oplockOf(v1), 0, 'a v1 lease request on a directory gets nothing')
+  const hd = await a.create('d', { lease: { key: key(1), state: R | W | H, epoch: 1 }, options: Opt.DIRECTORY_FILE, disposition: Disposition.CREATE })
+  t.equal(hd.status, 0)
+  t.equal(oplockOf(hd), LEASE)
+  t.same(leaseOf(hd)?.state, R | H, 'RH: no write caching on a directory')
+
+  // a's own file created under the directory's lease as its parent: no break.
+  const mine = await a.create('d\\mine.txt', { lease: { key: key(2), state: R, epoch: 0, parent: key(1) } })
+  t.equal(mine.status, 0)
+  t.equal(leaseOf(mine)?.flags, 4, 'PARENT_LEASE_KEY_SET echoed')
+  await settle()
+  t.equal(a.unreadBreaks, 0, 'a change under the parent lease breaks nothing')
+
+  // b creates a file in it: the directory lease breaks to none, and b's CREATE does not wait.
+  const theirs = await b.create('d\\theirs.txt')
+  t.equal(theirs.status, 0)
+  t.equal(b.interims.length, 0, 'no wait')
+  t.same(leaseBreakOf(await a.nextBreak()), { epoch: 3, flags: 1, key: key(1), from: R | H, to: 0 })
+  t.equal((await a.leaseAck(key(1), 0)).status, 0)
+  const again = await a.create('d', { lease: { key: key(1), state: R | H, epoch: 1 }, options: Opt.DIRECTORY_FILE, disposition: Disposition.OPEN })
+  t.same([leaseOf(again)?.state, leaseOf(again)?.epoch], [R | H, 4], 'taken again: RH, the epoch moved on')
+  await a.close(fileIdOf(again))
+
+  // A write does not break it; the close of the written file does.
+  await b.write(fileIdOf(theirs), 0, Buffer.from('x'))
+  await settle()
+  t.equal(a.unreadBreaks, 0, 'not at the write')
+  await b.close(fileIdOf(theirs))
+  t.same(leaseBreakOf(await a.nextBreak())?.to, 0, 'at the close of the written file')
+  t.equal((await a.leaseAck(key(1), 0)).status, 0)
+  for (const h of [mine, hd, v1]) await a.close(fileIdOf(h))
+})
