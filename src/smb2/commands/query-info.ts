@@ -225,6 +225,11 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         }
         const asGiven = smbPathToRelative(req.value.fileName)
         if (asGiven === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
+        const { target, respell } = await renameTarget(open, asGiven)
+        // Other clients' handle caching of the file breaks first, before any other look at the
+        // disk: the break reaches the client before the answers to what it sends next (smbtorture
+        // smb2.lease.rename_wait acknowledges the break its next CREATE brought).
+        if (target !== open.path) await breakHandleLeases(ctx, open)
         // Samba (rename_internals_fsp: file_has_open_streams): a file one of whose streams is open
         // is not renamed (smbtorture smb2.streams.basefile-rename-with-open-stream).
         if (tree.share?.streams === true && open.shareModeKey !== undefined) {
@@ -232,7 +237,6 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
             if (server.locks.openCount(streamKey(open.shareModeKey, s.name)) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, `rename of ${open.path}: its stream ${s.name} is open`)
           }
         }
-        const { target, respell } = await renameTarget(open, asGiven)
         if (target !== open.path) {
           // A rename opens the target's parent directory for adding an entry, sharing read and
           // write but not delete (Windows' SL_OPEN_TARGET_DIRECTORY open): another open of that
@@ -245,7 +249,6 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           // MS-FSA 2.1.5.15.11: adding the entry is the target directory's DACL's to allow.
           await checkParentForCreate(ctx, target, open.isDirectory)
           if (req.value.replaceIfExists) await checkReplacedTarget(ctx, open, target)
-          await breakHandleLeases(ctx, open)
           // rename(2) answers in its own terms (EXDEV: another file system, NOT_SAME_DEVICE).
           try {
             await tree.fs!.rename(open.path, target, req.value.replaceIfExists)
