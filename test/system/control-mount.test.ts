@@ -275,7 +275,7 @@ t.test('with worker processes the supervisor serves the mount, for every worker'
   t.notOk(mounted(ctl), 'the mount is gone')
 })
 
-t.test('with worker processes: status.json and the contention events of every worker', { skip: skip || pythonModuleMissing('impacket') }, async (t) => {
+t.test('with worker processes: status.json and the contention events of every worker (oplock and lease breaks, conflicts, limits, worker exits)', { skip: skip || pythonModuleMissing('impacket') }, async (t) => {
   const ts = makeTestShare('control-wc', 'SMBTS-CONTROL', { global: ['interfaces = 127.0.0.1', 'bind interfaces only = yes'], shares: { one: ['read only = no', 'max connections = 1'] } })
   const port = await freePort()
   const ctl = join(ts.root, 'control')
@@ -312,6 +312,10 @@ t.test('with worker processes: status.json and the contention events of every wo
   t.match(steps['A connects the limited share too'], { ok: false })
 
   t.ok(await until(() => ['oplock-break', 'sharing-violation', 'limit'].every(k => lines(ev.text()).some(e => e.type === k))), 'the break, the conflict and the limit reach events')
+  // A lease broken (smbtorture breaks its own leases from a second open).
+  const torture = await run('smbtorture', ['//127.0.0.1/share', '-p', String(port), '-U', `${ts.user}%${ts.password}`, 'smb2.lease.break_twice'], { timeoutMs: 60_000 })
+  t.match(torture.stdout, /^success: /m, 'smbtorture smb2.lease.break_twice')
+  t.ok(await until(() => lines(ev.text()).some(e => e.type === 'lease-break')), 'the lease break reaches events')
   // A worker killed: its exit and its replacement's start are events too.
   const victim = /\[sup\] info worker w1 ready \(pid (\d+)/.exec(srv.logs.join('\n'))
   t.ok(victim !== null, 'the log names worker 1\'s pid')
@@ -320,6 +324,7 @@ t.test('with worker processes: status.json and the contention events of every wo
   await ev.stop()
   const evs = lines(ev.text())
   t.match(evs.find(e => e.type === 'oplock-break'), { file: 'held.txt', share: 'share', to: 0, worker: Number }, 'the oplock break: file, share, new level, worker')
+  t.match(evs.find(e => e.type === 'lease-break'), { share: 'share', file: /lease/, from: /^R/, to: String, worker: Number }, 'the lease break: file, from and to states, worker')
   t.match(evs.find(e => e.type === 'sharing-violation'), { share: 'share', command: 'CREATE', client: /127\.0\.0\.1/ }, 'the sharing violation: share, command, client')
   t.match(evs.find(e => e.type === 'limit'), { what: /max connections \(1\) of the share reached/ }, 'the limit, said')
   const exit = evs.find(e => e.type === 'worker-exit')
