@@ -26,6 +26,8 @@ export interface GlobalConfig {
   maxConnections: number; deadtime: number /* minutes, 0 = off */; maxOpenFiles: number
   /** `smb2 leases`: SMB2_GLOBAL_CAP_LEASING offered and RqLs contexts honoured. */
   smb2Leases: boolean
+  /** `smb3 directory leases` (with smb2Leases): leases on directories, SMB 3.x. */
+  smb3DirectoryLeases: boolean
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   busyPoll: number /* µs, 0 = off */
@@ -215,6 +217,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     sessionLifetime: num(slots, 'session lifetime'),
     maxOpenFiles: num(slots, 'max open files'),
     smb2Leases: bool(slots, 'smb2 leases'),
+    smb3DirectoryLeases: bool(slots, 'smb3 directory leases'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),

@@ -172,6 +172,9 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   g({ name: 'durable handles', type: 'bool', default: 'yes' }),
   // On by default, as ksmbd-tools 3.5.7 and Samba; off: no LEASING capability, RqLs ignored.
   g({ name: 'smb2 leases', type: 'bool', default: 'yes' }),
+  // Samba's name: directory leases (v2 leases on directories, SMB 3.x) with `smb2 leases`. Off:
+  // no DIRECTORY_LEASING capability, and a lease asked on a directory gets none.
+  g({ name: 'smb3 directory leases', type: 'bool', default: 'yes' }),
   // Kerberos (SESSION_SETUP with krb5; src/auth/krb5.ts). ksmbd-tools names the keytab
   // `kerberos keytab file` and the acceptor principal `kerberos service name`; Samba names the
   // keytab `dedicated keytab file`, used when `kerberos method = dedicated keytab`. `realm` is the

@@ -446,7 +446,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
       eligible: !info.isDirectory && share.oplocks,
       level2: share.level2Oplocks,
       lease: leaseReq,
-      dirLease: info.isDirectory && share.oplocks && lease?.version === 2,
+      dirLease: info.isDirectory && share.oplocks && lease?.version === 2 && ctx.server.config.global.smb3DirectoryLeases,
     }, flight.ticket)
   } catch (e) {
     await file.close()

@@ -43,11 +43,11 @@ function serverCiphers (conn: Smb2Connection): number[] {
   return conn.server.config.global.encryptionAlgorithms.map(n => CIPHER_IDS[n]).filter((x): x is number => x !== undefined)
 }
 
-function capabilitiesFor (dialect: number, leases: boolean): number {
+function capabilitiesFor (dialect: number, leases: boolean, dirLeases: boolean): number {
   if (dialect < Dialect.SMB2_10) return 0
   // MS-SMB2 3.3.5.4: LEASING from 2.1 on, DIRECTORY_LEASING from 3.0 on, when `smb2 leases`
-  // allows them.
-  return Capabilities.LARGE_MTU | (leases ? Capabilities.LEASING : 0) | (leases && dialect >= Dialect.SMB3_00 ? Capabilities.DIRECTORY_LEASING : 0)
+  // (and `smb3 directory leases`) allow them.
+  return Capabilities.LARGE_MTU | (leases ? Capabilities.LEASING : 0) | (leases && dirLeases && dialect >= Dialect.SMB3_00 ? Capabilities.DIRECTORY_LEASING : 0)
 }
 
 /**
@@ -133,7 +133,7 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
   // CAP_ENCRYPTION is defined for 3.0/3.0.2; for 3.1.1 the cipher context says it, but Samba's
   // client also looks for the capability before encrypting for a share, so it is set whenever a
   // cipher was agreed with a client that announced the capability.
-  conn.serverCapabilities = capabilitiesFor(dialect, g.smb2Leases) | (conn.cipherId !== Cipher.NONE && (req.capabilities & Capabilities.ENCRYPTION) !== 0 ? Capabilities.ENCRYPTION : 0)
+  conn.serverCapabilities = capabilitiesFor(dialect, g.smb2Leases, g.smb3DirectoryLeases) | (conn.cipherId !== Cipher.NONE && (req.capabilities & Capabilities.ENCRYPTION) !== 0 ? Capabilities.ENCRYPTION : 0)
   limits(conn, dialect)
   conn.state = ConnectionState.Negotiated
   conn.negotiateCount++
@@ -210,7 +210,7 @@ export function handleSmb1Negotiate (conn: Smb2Connection, pdu: Buffer): Buffer[
     securityMode: serverSecurityMode(conn),
     dialect,
     serverGuid: conn.server.serverGuid,
-    capabilities: capabilitiesFor(dialect === Dialect.SMB2_WILDCARD ? Dialect.SMB2_10 : dialect, g.smb2Leases),
+    capabilities: capabilitiesFor(dialect === Dialect.SMB2_WILDCARD ? Dialect.SMB2_10 : dialect, g.smb2Leases, g.smb3DirectoryLeases),
     maxTransactSize: Math.min(g.maxTrans, dialect === Dialect.SMB2_02 ? 65536 : g.maxTrans),
     maxReadSize: Math.min(g.maxRead, dialect === Dialect.SMB2_02 ? 65536 : g.maxRead),
     maxWriteSize: Math.min(g.maxWrite, dialect === Dialect.SMB2_02 ? 65536 : g.maxWrite),

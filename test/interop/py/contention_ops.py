@@ -41,7 +41,8 @@ def main():
         return None
 
     def connect():
-        c = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=int(port), preferredDialect=s.SMB2_DIALECT_21)  # impacket 0.10: no 3.1.1 signing; on 3.x a server offering directory leases breaks its create of a name at the root (an unbound parentDir)
+        c = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=int(port), preferredDialect=s.SMB2_DIALECT_30)  # impacket 0.10 cannot sign 3.1.1 (impacket.test.ts)
+        c._SMBConnection._Connection['SupportsDirectoryLeasing'] = False  # impacket 0.10 cannot create a name at the root of a share of a server offering directory leases (an unbound parentDir in smb3.create); it asks for none anyway
         c.login(user, password)
         return c
 

@@ -43,6 +43,7 @@ def main():
     data = bytes.fromhex(data_hex)
     steps = {}
     conn = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=int(port), preferredDialect=DIALECTS[dialect])
+    conn._SMBConnection._Connection['SupportsDirectoryLeasing'] = False  # impacket 0.10 cannot create a name at the root of a share of a server offering directory leases (an unbound parentDir in smb3.create); it asks for none anyway
     conn.login(user, password)
     smb = conn.getSMBServer()
     tid = conn.connectTree(share)

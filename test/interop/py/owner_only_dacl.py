@@ -21,6 +21,7 @@ def main():
     port, user, password, share, name = sys.argv[1:6]
     try:
         c = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=int(port), preferredDialect=smb3structs.SMB2_DIALECT_30)
+        c._SMBConnection._Connection['SupportsDirectoryLeasing'] = False  # impacket 0.10 cannot create a name at the root of a share of a server offering directory leases (an unbound parentDir in smb3.create); it asks for none anyway
         c.login(user, password)
         tid = c.connectTree(share)
         fid = c.createFile(tid, name, desiredAccess=0x001f01ff, creationDisposition=smb3structs.FILE_OVERWRITE_IF)

@@ -20,6 +20,7 @@ def s(v):
 
 def dce_for(pipe, iface, dialect=SMB2_DIALECT_30):
     conn = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=port, preferredDialect=dialect)
+    conn._SMBConnection._Connection['SupportsDirectoryLeasing'] = False  # impacket 0.10 cannot create a name at the root of a share of a server offering directory leases (an unbound parentDir in smb3.create); it asks for none anyway
     conn.login(user, password)
     t = transport.SMBTransport('127.0.0.1', port, r'\%s' % pipe, smb_connection=conn)
     d = t.get_dce_rpc()
@@ -29,6 +30,7 @@ def dce_for(pipe, iface, dialect=SMB2_DIALECT_30):
 
 
 c = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=port, preferredDialect=SMB2_DIALECT_30)
+c._SMBConnection._Connection['SupportsDirectoryLeasing'] = False  # impacket 0.10 cannot create a name at the root of a share of a server offering directory leases (an unbound parentDir in smb3.create); it asks for none anyway
 c.login(user, password)
 out['listShares'] = [[s(x['shi1_netname']), x['shi1_type'], s(x['shi1_remark'])] for x in c.listShares()]
 

@@ -11,6 +11,7 @@ from impacket.dcerpc.v5 import transport, srvs
 port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 out = {}
 c = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=port, preferredDialect=SMB2_DIALECT_30)
+c._SMBConnection._Connection['SupportsDirectoryLeasing'] = False  # impacket 0.10 cannot create a name at the root of a share of a server offering directory leases (an unbound parentDir in smb3.create); it asks for none anyway
 c.login(user, password)
 tid = c.connectTree('IPC$')
 fid = c.openFile(tid, 'srvsvc')
