@@ -47,7 +47,12 @@ async function clientOn (r: Running, w: number): Promise<TcpClient> {
     await c.connect()
     const m = await r.srv.waitFor(new RegExp(`\\[w(\\d)\\] debug\\[conn\\] connection from (?:::ffff:)?${src.replace(/\./g, '\\.')}:`), 5000, from)
     if (Number(m[1]) === w) return c
+    // The connection ends; its slot (max connections) is free only once its worker closed it:
+    // waited for, or the next attempt may be refused at the limit.
+    const closing = r.srv.logs.length
     c.end()
+    await r.srv.waitFor(new RegExp(`\\[w\\d\\] debug\\[conn\\] closing (?:::ffff:)?${src.replace(/\./g, '\\.')}:`), 5000, closing)
+    await new Promise(resolve => setTimeout(resolve, 50))
   }
   throw new Error(`no source landed on w${w}`)
 }
