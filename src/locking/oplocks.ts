@@ -36,6 +36,11 @@ export interface OplockHolder {
   notifyBreak (newLevel: OplockLevel): void
   /** MS-SMB2 3.3.4.7: a LEASE_BREAK notification for the lease the open was made under. */
   notifyLeaseBreak?: (b: LeaseBreak) => void
+  /**
+   * The file became pending deletion through another open (or this one): a CHANGE_NOTIFY waiting
+   * on this open completes with STATUS_DELETE_PENDING (what Windows and Samba do).
+   */
+  notifyDeletePending?: () => void
   /** For logs. */
   readonly name: string
 }

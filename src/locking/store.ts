@@ -94,6 +94,8 @@ export type StoreMessage =
   | { t: 'wake', id: number }
   /** To the worker serving the lease's client: send LEASE_BREAK (and time the acknowledgment). */
   | { t: 'lbreak', key: string, b: LeaseBreak }
+  /** To the worker of open `id`: its file became pending deletion (its waiting notifies end). */
+  | { t: 'dpend', id: number }
 
 /** The workers this store shares its db with. One process: `soloPeers`. */
 export interface Peers {
@@ -276,10 +278,15 @@ export class LockingStore {
 
   /** MS-FSA 2.1.5.14.3 FileDispositionInformation: set or clear the file's pending deletion. */
   setDeletePending (key: string, pending: boolean): void {
-    this.updateFile(key, (r) => {
-      if (pending && r.opens.length > 0) r.deletePending = true
-      else if (!pending && r.deleting === undefined) r.deletePending = undefined
+    const told = this.updateFile(key, (r) => {
+      if (pending && r.opens.length > 0) {
+        r.deletePending = true
+        return this.liveOpens(r)
+      }
+      if (!pending && r.deleting === undefined) r.deletePending = undefined
+      return []
     })
+    this.deliverDeletePending(told)
   }
 
   // --- oplocks -------------------------------------------------------------------------------
@@ -629,6 +636,7 @@ export class LockingStore {
       const e = i >= 0 ? r.opens[i] : undefined
       if (e !== undefined) e.closing = true
       const lastOne = !r.opens.some(x => x.closing === undefined)
+      const told = deleteOnClose && !lastOne ? this.liveOpens(r) : []
       if (deleteOnClose && !lastOne) r.deletePending = true
       const deleteNow = (deleteOnClose || r.deletePending === true) && lastOne
       if (deleteNow) { r.deletePending = true; r.deleting = me }
@@ -644,8 +652,9 @@ export class LockingStore {
         if (gone !== undefined) woken.push(...takeWatchers(r))
         if (gone?.dir === true) dirGone = true
       }
-      return { lastOne, deleteNow, done, woken }
+      return { lastOne, deleteNow, done, woken, told }
     })
+    this.deliverDeletePending(d.told)
     if (d.done) this.closedEarly.add(o.id)
     if (dirGone) this.uncount(DIR_LEASES)
     this.wake(d.woken)
@@ -926,6 +935,7 @@ export class LockingStore {
   deliver (msg: StoreMessage): void {
     if (msg.t === 'wake') this.waiters.get(msg.id)?.()
     else if (msg.t === 'lbreak') this.notifyLease(msg.key, msg.b)
+    else if (msg.t === 'dpend') this.local.get(msg.id)?.holder.notifyDeletePending?.()
     else this.notifyLocal(msg.key, msg.id, msg.to)
   }
 
@@ -987,6 +997,19 @@ export class LockingStore {
   private leaseHolder (r: FileRec, lk: string): Owner | undefined {
     const o = r.opens.find(x => x.lk === lk && x.closing === undefined) ?? r.opens.find(x => x.lk === lk)
     return o === undefined ? undefined : { w: o.w, g: o.g, id: o.id }
+  }
+
+  /** The opens of a record not closing, as owners (whom a change of the file concerns). */
+  private liveOpens (r: FileRec): Owner[] {
+    return r.opens.filter(x => x.closing === undefined).map(x => ({ w: x.w, g: x.g, id: x.id }))
+  }
+
+  /** Each open told: its file is pending deletion now. */
+  private deliverDeletePending (to: readonly Owner[]): void {
+    for (const o of to) {
+      if (o.w === this.peers.slot && o.g === this.peers.generation) this.local.get(o.id)?.holder.notifyDeletePending?.()
+      else this.peers.send(o.w, { t: 'dpend', id: o.id })
+    }
   }
 
   private deliverLeaseBreaks (key: string, breaks: Array<{ to: Owner, b: LeaseBreak }>): void {

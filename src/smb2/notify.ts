@@ -181,6 +181,14 @@ export class NotifyState {
     this.complete()
   }
 
+  /**
+   * The directory became pending deletion (delete on close set through any open): the requests
+   * waiting now complete with STATUS_DELETE_PENDING; the watch stays until the open closes.
+   */
+  deletePending (): void {
+    for (const w of this.waiting.splice(0)) w.done(new NtStatusError(NtStatus.DELETE_PENDING, 'the watched directory is pending deletion'))
+  }
+
   private deleted (): void {
     this.gone = true
     for (const w of this.waiting.splice(0)) w.done(new NtStatusError(NtStatus.DELETE_PENDING, 'the watched directory was deleted'))

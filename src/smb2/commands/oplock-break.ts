@@ -88,6 +88,7 @@ export function oplockHolder (conn: Smb2Connection, open: Open): OplockHolder {
     name: `${conn.io.remoteAddress} fid ${open.fileId.volatile} ${open.tree.shareName}/${open.path}`,
     notifyBreak: (level) => { sendOplockBreak(conn, open, level) },
     notifyLeaseBreak: (b) => { sendLeaseBreak(conn, open, b) },
+    notifyDeletePending: () => { open.notify?.deletePending() },
   }
 }
 

@@ -481,3 +481,32 @@ t.test('a file left pending deletion takes handle caching from the other leases,
   t.same(breaks, [[3, 1, true]], 'K1: RH -> R; the deleter\'s own K2 keeps its H')
   for (const o of [a, b]) { store.beginClose(o, false); store.closed(o) }
 })
+
+t.test('two workers: a file becoming pending deletion is told to every other open, on either worker', async (t) => {
+  const { w: [w0, w1] } = twoWorkers()
+  const told: string[] = []
+  const holder = (name: string): OplockHolder => ({ name, notifyBreak () {}, notifyDeletePending: () => { told.push(name) } })
+  const a = w0.addOpen('d', RW, holder('a'), grant(OplockLevel.NONE))
+  const b = w1.addOpen('d', { ...RW, shareAccess: RW.shareAccess | ShareAccess.DELETE }, holder('b'), grant(OplockLevel.NONE))
+  const c = w1.addOpen('d', RW, holder('c'), grant(OplockLevel.NONE))
+  // SET_INFO FileDispositionInformation through c: every open hears of it, c too (as in Samba).
+  w1.setDeletePending('d', true)
+  await tick()
+  t.same(told.sort(), ['a', 'b', 'c'], 'each open, the one on the other worker through a message')
+  told.length = 0
+  w1.setDeletePending('d', false)
+  await tick()
+  t.same(told, [], 'clearing it tells nobody')
+  // A delete-on-close open closing with others left: the others hear, not the closer.
+  w1.beginClose(c, true); w1.closed(c)
+  await tick()
+  t.same(told.sort(), ['a', 'b'], 'the opens left')
+  told.length = 0
+  // The last close deletes: nobody is left to tell.
+  w1.beginClose(b, false); w1.closed(b)
+  const d = w0.beginClose(a, false)
+  t.ok(d.deleteNow, 'the last close deletes')
+  w0.closed(a)
+  await tick()
+  t.same(told, [], 'nobody told at the last close')
+})
