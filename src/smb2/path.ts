@@ -8,24 +8,34 @@ import { splitStreamName } from '../vfs/streams.js'
 // eslint-disable-next-line no-control-regex -- the control characters are what it refuses
 const INVALID = /[\x00-\x1f"*/:<>?|]/
 
-/** "dir\\file.txt" → "dir/file.txt"; "" → "" (the share root). */
+/**
+ * "dir\\file.txt" → "dir/file.txt"; "" → "" (the share root). A ".." component takes the one
+ * before it away (Samba's reading: "dir\\sub\\.." names dir), by name, before any lookup, so a
+ * link is never climbed out of; one that would leave the share root is OBJECT_PATH_SYNTAX_BAD.
+ */
 export function smbPathToRelative (name: string): string {
   let n = name
   while (n.startsWith('\\')) n = n.slice(1) // a leading separator names the same file
   if (n === '') return ''
   if (n.length > 32767) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'name too long')
   const parts = n.split('\\')
+  const out: string[] = []
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]
     if (p === '') {
       if (i === parts.length - 1) break // one trailing separator is tolerated
       throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'empty path component')
     }
-    if (p === '.' || p === '..') throw new NtStatusError(NtStatus.OBJECT_PATH_SYNTAX_BAD, 'dot component')
+    if (p === '..') {
+      if (out.pop() === undefined) throw new NtStatusError(NtStatus.OBJECT_PATH_SYNTAX_BAD, '".." above the share root')
+      continue
+    }
+    if (p === '.') throw new NtStatusError(NtStatus.OBJECT_PATH_SYNTAX_BAD, 'dot component')
     if (INVALID.test(p)) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, `invalid character in ${JSON.stringify(p)}`)
     if (Buffer.byteLength(p, 'utf8') > 255) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'component longer than 255 bytes')
+    out.push(p)
   }
-  return parts.filter(p => p !== '').join('/')
+  return out.join('/')
 }
 
 /**

@@ -263,6 +263,8 @@ export class DirectoryWatcher {
         continue
       }
       if ((ev.mask & (IN.DELETE | IN.MOVED_FROM)) !== 0) w.dirty.delete(ev.name)
+      // A rename's IN_MOVED_TO, queued by the kernel with its IN_MOVED_FROM, is handled here.
+      const to = (ev.mask & IN.MOVED_FROM) !== 0 ? pairOf(events, i) : undefined
       for (const [sub, rel] of w.subs) {
         const name = rel === '' ? ev.name : `${rel}/${ev.name}`
         if ((ev.mask & IN.CREATE) !== 0) emit(sub, { action: NotifyAction.ADDED, name, filter: nameFilter })
@@ -272,7 +274,6 @@ export class DirectoryWatcher {
         else if ((ev.mask & IN.MOVED_FROM) !== 0) {
           // A rename inside one directory is a pair of names; a move to another directory is a
           // removal here and an addition there (below), as Windows reports them.
-          const to = pairOf(events, i)
           if (to !== undefined && to.wd === ev.wd) {
             emit(sub, { action: NotifyAction.RENAMED_OLD_NAME, name, filter: nameFilter })
             emit(sub, { action: NotifyAction.RENAMED_NEW_NAME, name: rel === '' ? to.name : `${rel}/${to.name}`, filter: nameFilter })
@@ -282,12 +283,10 @@ export class DirectoryWatcher {
         }
       }
       if ((ev.mask & IN.MOVED_FROM) !== 0 && isDir) this.prune(w, ev.name)
-      if ((ev.mask & IN.MOVED_FROM) !== 0) {
-        // Its IN_MOVED_TO (the kernel queues the pair together) is handled here.
-        const to = pairOf(events, i)
-        const tw = to !== undefined ? this.byWd.get(to.wd) : undefined
-        if (to !== undefined) moved.add(to)
-        if (to !== undefined && tw !== undefined) {
+      if (to !== undefined) {
+        moved.add(to)
+        const tw = this.byWd.get(to.wd)
+        if (tw !== undefined) {
           if (to.wd !== ev.wd) {
             for (const [sub, rel] of tw.subs) emit(sub, { action: NotifyAction.ADDED, name: rel === '' ? to.name : `${rel}/${to.name}`, filter: nameFilter })
           }
