@@ -274,6 +274,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
       // Closing the ring cancels every in-flight op: ring connections end, their sockets close.
       await ring?.close()
       await closed
+      state.closeWatchers()
       await rpc.close()
     },
     async reload () {

@@ -176,6 +176,8 @@ export interface NativeConstants {
 
 /** An inotify instance of the addon (an opaque external). */
 export type InotifyHandle = object & { readonly __brand: 'inotify' }
+/** A fanotify instance of the addon (an opaque external). */
+export type FanotifyHandle = object & { readonly __brand: 'fanotify' }
 
 export interface NativeAddon {
   readonly constants: NativeConstants;
@@ -293,6 +295,16 @@ export interface NativeAddon {
   inotifyRead(h: InotifyHandle): Buffer | null;
   /** Stops the poll and closes the instance; later calls on `h` throw EBADF. */
   inotifyClose(h: InotifyHandle): void;
+  /**
+   * A non-blocking fanotify(7) notification instance (FAN_CLASS_NOTIF; needs CAP_SYS_ADMIN),
+   * polled as inotifyOpen's: `onEvents` gets fixed 32-byte records (src/vfs/local-changes.ts
+   * decodes them), each event's descriptor closed in C. Throws the errno Error (EPERM).
+   */
+  fanotifyOpen(onEvents: (records: Buffer) => void): FanotifyHandle;
+  /** fanotify_mark(2) of the file open as `fd` (an inode mark), added or removed. Synchronous. */
+  fanotifyMark(h: FanotifyHandle, fd: number, mask: number, add: boolean): void;
+  /** Stops the poll and closes the instance. */
+  fanotifyClose(h: FanotifyHandle): void;
   /**
    * The RPC process gives up its privileges (native/src/privs.c): as root, chroot(rootDir) when
    * given, no supplementary groups, all three uids and gids set; then no_new_privs. Not root:

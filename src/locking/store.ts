@@ -485,6 +485,37 @@ export class LockingStore {
   }
 
   /**
+   * A program other than smbts changed `key`'s data on the server's disk (src/vfs/local-changes.ts
+   * sees it after the fact): nobody may go on caching what it read or wrote. Every oplock breaks to
+   * none (an exclusive one owes an acknowledgment, as for a contending open) and so does every
+   * lease with R or W caching (its H too: no lease state has H without R). Nothing waits on these
+   * breaks: the change was made already.
+   */
+  breakForLocalChange (key: string): number {
+    const caches = (l: LeaseRec): boolean => (l.state & (LeaseState.READ | LeaseState.WRITE)) !== 0 && !(l.breaking === true && (l.breakTo & (LeaseState.READ | LeaseState.WRITE)) === 0)
+    const r = this.readFile(key)
+    if (r === undefined || !(r.opens.some(o => o.state === OplockState.Held && o.level !== OplockLevel.LEASE) || r.leases?.some(caches) === true)) return 0
+    const breaks: OpenRec[] = []
+    const leaseBreaks: Array<{ to: Owner, b: LeaseBreak }> = []
+    this.updateFile(key, (r) => {
+      for (const e of r.opens) {
+        if (e.state !== OplockState.Held || e.level === OplockLevel.LEASE || e.closing !== undefined) continue
+        transition(e, { type: 'break', to: OplockLevel.NONE })
+        breaks.push(e)
+      }
+      for (const l of r.leases ?? []) {
+        if (!caches(l)) continue
+        const b = breakLease(l, LeaseState.NONE)
+        const to = this.leaseHolder(r, l.lk)
+        if (b !== undefined && to !== undefined) leaseBreaks.push({ to, b })
+      }
+    })
+    this.deliverBreaks(key, breaks)
+    this.deliverLeaseBreaks(key, leaseBreaks)
+    return breaks.length + leaseBreaks.length
+  }
+
+  /**
    * MS-SMB2 3.3.5.22.2: the client `lk` (ClientGuid and LeaseKey) acknowledges a break of its
    * lease with `state`. A break whose target fell meanwhile continues with its next step.
    */

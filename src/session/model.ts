@@ -110,6 +110,8 @@ export class Open {
   impliedAccess = 0
   mode = 0
   deleteOnClose = false
+  /** Ends the mark that has a local program's write break this open's cache (ServerState.watchLocalChanges). */
+  unwatchLocal?: () => void
   /** Key of this file in the locking store (a stream's own, streams.ts streamKey). */
   shareModeKey?: string
   /** The named stream this open is of (its name as stored), undefined for the file itself. */

@@ -14,6 +14,10 @@ import { filetimeNow } from '../wire/filetime.js'
 import { BufferPool, type BufferRegistry } from '../io/buffer-pool.js'
 import { ServerStats, type StatsSnapshot } from '../control/stats.js'
 import { DirectoryWatcher } from '../vfs/watch.js'
+import { LocalChangeWatcher } from '../vfs/local-changes.js'
+import { posixFileFd } from '../vfs/posix.js'
+import { LeaseState } from '../locking/leases.js'
+import { OplockLevel } from '../wire/constants.js'
 import { publishEvent } from '../control/channels.js'
 import type { SpnegoKerberos } from '../auth/spnego-server.js'
 
@@ -145,6 +149,35 @@ export class ServerState {
       this.watcher = new DirectoryWatcher({ onError: (what, e) => { this.log.debug('vfs', `${what}: ${e.message}`) } })
     }
     return this.watcher
+  }
+
+  private localChanges?: LocalChangeWatcher
+
+  /**
+   * An open that caches its file (an oplock, or a lease with read caching) has the file marked,
+   * so a program on the server's disk writing it breaks that cache (src/vfs/local-changes.ts);
+   * the mark goes at the open's close (Open.unwatchLocal). `ino`: the file's inode.
+   */
+  watchLocalChanges (open: Open, ino: bigint): void {
+    const o = open.oplock
+    if (o === undefined || open.file === undefined || open.isDirectory || this.backend.name === 'memory') return
+    const caches = o.lease !== undefined ? (o.lease.state & LeaseState.READ) !== 0 : o.granted !== OplockLevel.NONE
+    const fd = caches ? posixFileFd(open.file) : undefined
+    if (fd === undefined || !LocalChangeWatcher.available) return
+    this.localChanges ??= new LocalChangeWatcher({
+      onChange: (key) => {
+        const n = this.locks.breakForLocalChange(key)
+        if (n > 0) this.log.info(`a program on the server changed ${key.replace('\0', ' inode ')}: ${n} oplock/lease break${n === 1 ? '' : 's'} sent to the clients caching it`)
+      },
+      onUnavailable: (why) => { this.log.warn(`changes made on the server's disk by other programs will not break client caches: ${why}`) },
+    })
+    open.unwatchLocal = this.localChanges.watch(fd, ino, o.key)
+  }
+
+  /** Stops watching for local changes (the server's close). */
+  closeWatchers (): void {
+    this.localChanges?.close()
+    this.localChanges = undefined
   }
 
   /** (Re)builds the share table; shares still in use keep their opened root. */

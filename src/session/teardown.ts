@@ -24,6 +24,7 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   // cached handles would keep it so; their handle caching goes.
   if (held !== undefined && decision !== undefined && open.deleteOnClose && !decision.deleteNow) server.locks.breakHandleCaching(held.key, held.lease?.lk)
   const deleted = decision?.deleteNow ?? open.deleteOnClose
+  open.unwatchLocal?.()
   try {
     await closeFile(server, open, deleted)
   } finally {

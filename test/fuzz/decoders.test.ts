@@ -18,6 +18,7 @@ import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.
 import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
 import { decodeLockElements } from '../../src/smb2/commands/lock.js'
 import { decodeInotifyEvents, encodeInotifyEvent } from '../../src/vfs/inotify-events.js'
+import { decodeFanRecords } from '../../src/vfs/local-changes.js'
 import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
 import { decodeOid, encodeInit, encodeResp, encodeOid, parseInit, parseResp, OID_NTLMSSP, OID_KRB5, OID_MS_KRB5, OID_SPNEGO } from '../../src/auth/spnego.js'
 import { AuthFormatError } from '../../src/auth/errors.js'
@@ -321,6 +322,25 @@ target({
     if (r === undefined) return
     // Every record decoded was whole: its header and name inside the input.
     must(r.length * 16 <= input.length, 'more records than the input can hold')
+  },
+})
+
+// ------------------------------------------------------------------ fanotify records (local changes)
+
+const fanArb = fc.array(fc.record({ dev: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), ino: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), mask: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), pid: fc.nat() }), { maxLength: 6 })
+  .chain(rs => bytes(0, 31).map(tail => Buffer.concat([...rs.map(r => {
+    const b = Buffer.alloc(32)
+    b.writeBigUInt64LE(r.dev, 0); b.writeBigUInt64LE(r.ino, 8); b.writeBigUInt64LE(r.mask, 16); b.writeUInt32LE(r.pid % 2 ** 32, 24)
+    return b
+  }), tail])))
+target({
+  name: 'local-changes.decodeFanRecords',
+  valid: fanArb,
+  check (input) {
+    const r = run({ errors: [] }, input, () => decodeFanRecords(input))
+    if (r === undefined) return
+    must(r.length === Math.floor(input.length / 32), 'one record per whole 32 bytes, a torn tail dropped')
+    must(r.every(x => x.mask >= 0 && x.mask <= 0xffffffff), 'a mask outside 32 bits')
   },
 })
 

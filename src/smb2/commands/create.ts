@@ -455,6 +455,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
     throw e
   }
   flight.ticket = undefined
+  ctx.server.watchLocalChanges(open, info.indexNumber)
   if (o.baseKey !== undefined) {
     // An open of a stream is also an open of its file, as on NTFS (and Samba's base_fsp): an
     // entry on the file's record that shares everything and asks for no access, so it conflicts

@@ -510,3 +510,36 @@ t.test('two workers: a file becoming pending deletion is told to every other ope
   await tick()
   t.same(told, [], 'nobody told at the last close')
 })
+
+t.test('a program on the server wrote the file: every oplock and every caching lease breaks to none, nobody waits', async (t) => {
+  const { w: [w0, w1] } = twoWorkers()
+  const got: Array<[string, string, number]> = []
+  const holder = (name: string): OplockHolder => ({
+    name,
+    notifyBreak: (l) => { got.push([name, 'oplock', l]) },
+    notifyLeaseBreak: (b) => { got.push([name, `lease ${b.from}->${b.to}${b.ackRequired ? ' ack' : ''}`, b.to]) },
+  })
+  const a = w0.addOpen('f', RW, holder('a'), grant(OplockLevel.II))
+  const b = w1.addOpen('f', RW, holder('b'), grant(OplockLevel.II))
+  t.equal(a.granted, OplockLevel.II)
+  t.equal(w0.breakForLocalChange('f'), 2, 'both level II oplocks, on either worker')
+  await tick()
+  t.same(got.sort(), [['a', 'oplock', OplockLevel.NONE], ['b', 'oplock', OplockLevel.NONE]])
+  t.equal(w0.breakForLocalChange('f'), 0, 'nothing left to break')
+  for (const [s, o] of [[w0, a], [w1, b]] as const) { s.beginClose(o, false); s.closed(o) }
+  got.length = 0
+  // A batch oplock: its holder owes an acknowledgment; a lease with W: to none, acknowledged.
+  const c = w0.addOpen('g', RW, holder('c'), grant(OplockLevel.BATCH))
+  t.equal(c.granted, OplockLevel.BATCH)
+  t.equal(w0.breakForLocalChange('g'), 1)
+  t.same(got, [['c', 'oplock', OplockLevel.NONE]])
+  w0.acknowledge(c, OplockLevel.NONE)
+  w0.beginClose(c, false); w0.closed(c)
+  got.length = 0
+  const K = 'f6'.repeat(32)
+  const d = w0.addOpen('h', RW, holder('d'), { ...grant(OplockLevel.LEASE), lease: { lk: K, state: 7, v: 2, epoch: 0 } })
+  t.equal(d.lease?.state, 7, 'RWH')
+  t.equal(w0.breakForLocalChange('h'), 1)
+  t.same(got, [['d', 'lease 7->0 ack', 0]], 'RWH to none, acknowledged')
+  w0.beginClose(d, false); w0.closed(d)
+})
