@@ -419,6 +419,27 @@ async function peakMemory (s: Server, ctx: Ctx, out: Figure[]): Promise<void> {
     { row, unit: 'PSS MiB', better: 'lower', value: Math.max(w.peak.pss, r.peak.pss) })
 }
 
+/**
+ * smbtorture smb2.bench.oplock1 (issue 16): 4 connections open one file with a batch oplock in
+ * turn, each open breaking the previous holder's oplock, which the holder acknowledges; the rate
+ * of these opens is the rate of oplock breaks served. It prints "N ops/second" at its end.
+ */
+async function oplockBreaks (s: Server, ctx: Ctx, out: Figure[]): Promise<void> {
+  const m = await measured(s, async () => await run('smbtorture', [`//127.0.0.1/${s.share}`, '-p', String(s.port), '-U', `${USER}%${PASS}`,
+    'smb2.bench.oplock1', `--option=torture:timelimit=${ctx.o.tortureSecs}`, '--option=torture:nprocs=4']))
+  const row = 'smb2.bench.oplock1 (batch oplock breaks), 4 conn'
+  const rates = [...(m.r.stdout + m.r.stderr).matchAll(/([\d.]+) ops\/second\n/g)].map(x => Number(x[1]))
+  const ok = m.r.code === 0 && /^success: /m.test(m.r.stdout) && rates.length > 0
+  if (!ok) {
+    const why = `failed: ${(/^(failure|error): .*/m.exec(m.r.stdout)?.[0] ?? `exit ${m.r.code}`).slice(0, 80)}`
+    out.push({ row, unit: 'breaks/s', better: 'higher', value: why })
+    return
+  }
+  const rate = rates[rates.length - 1]!
+  out.push({ row, unit: 'breaks/s', better: 'higher', value: rate },
+    { row, unit: 'CPU s/1k breaks', better: 'lower', value: rate > 0 ? m.cpu / (rate * ctx.o.tortureSecs / 1000) : NaN })
+}
+
 /** Sums the per-second `name[num/s=N` counts smbtorture's bench tests print. */
 function tortureCounts (text: string, names: string[]): { total: number, perSec: number } {
   let total = 0
@@ -503,6 +524,7 @@ async function suite (s: Server, ctx: Ctx): Promise<Figure[]> {
   }
   if (want('torture')) {
     for (const test of ['echo', 'path-contention-shared'] as const) for (const n of [1, 4]) await torture(s, ctx, test, n, out)
+    await oplockBreaks(s, ctx, out)
   }
   if (want('small')) await smallFiles(s, ctx, out)
   if (want('multi')) await multi(s, ctx, out)
