@@ -13,32 +13,16 @@ import os
 import sys
 import time
 
-from impacket import nt_errors, smb3structs as s
-from impacket.smb3 import SessionError as Smb3Error
-from impacket.smbconnection import SMBConnection, SessionError
+from impacket import smb3structs as s
+from impacket.smbconnection import SMBConnection
 
-
-def status_name(code):
-    name = nt_errors.ERROR_MESSAGES.get(code)
-    return name[0] if name else hex(code)
+from steps import Steps
 
 
 def main():
     port, user, password, share, limited, go = sys.argv[1:7]
-    steps = {}
-
-    def step(name, fn):
-        try:
-            v = fn()
-            steps[name] = {'ok': True}
-            return v
-        except SessionError as e:
-            steps[name] = {'ok': False, 'status': status_name(e.getErrorCode())}
-        except Smb3Error as e:
-            steps[name] = {'ok': False, 'status': status_name(e.get_error_code())}
-        except Exception as e:  # noqa: BLE001 - every failure is data
-            steps[name] = {'ok': False, 'error': '%s: %s' % (type(e).__name__, e)}
-        return None
+    steps = Steps(keep_values=False)
+    step = steps.run
 
     def connect():
         c = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=int(port), preferredDialect=s.SMB2_DIALECT_30)  # impacket 0.10 cannot sign 3.1.1 (impacket.test.ts)
@@ -66,7 +50,7 @@ def main():
     step('B opens excl.txt', lambda: sb.create(tb, 'excl.txt', s.FILE_READ_DATA, everyone, 0, s.FILE_OPEN, 0))
     step('B connects the limited share', lambda: b.connectTree(limited))
     step('A connects the limited share too', lambda: a.connectTree(limited))
-    print(json.dumps({'steps': steps}), flush=True)
+    print(json.dumps({'steps': steps.results}), flush=True)
 
 
 if __name__ == '__main__':

@@ -14,8 +14,10 @@ import json
 import os
 import sys
 
-from impacket import smb3structs, nt_errors
-from impacket.smbconnection import SMBConnection, SessionError
+from impacket import smb3structs
+from impacket.smbconnection import SMBConnection
+
+from steps import Steps
 
 DIALECTS = {
     '2.0.2': smb3structs.SMB2_DIALECT_002,
@@ -24,30 +26,6 @@ DIALECTS = {
     '3.0.2': smb3structs.SMB2_DIALECT_302,
     '3.1.1': smb3structs.SMB2_DIALECT_311,
 }
-
-
-def status_name(code):
-    name = nt_errors.ERROR_MESSAGES.get(code)
-    return name[0] if name else hex(code)
-
-
-class Steps:
-    def __init__(self):
-        self.results = {}
-
-    def run(self, name, fn):
-        try:
-            v = fn()
-            self.results[name] = {'ok': True, 'value': v}
-            return v
-        except SessionError as e:
-            self.results[name] = {'ok': False, 'status': status_name(e.getErrorCode()), 'error': str(e)}
-        except Exception as e:  # noqa: BLE001 - report every failure as data
-            self.results[name] = {'ok': False, 'error': '%s: %s' % (type(e).__name__, e)}
-        return None
-
-    def ok(self, name):
-        return self.results.get(name, {}).get('ok', False)
 
 
 def main():

@@ -11,35 +11,19 @@ file through its handle. Prints one JSON object at the end:
 import json
 import sys
 
-from impacket import nt_errors, smb3structs as s
-from impacket.smb3 import SessionError as Smb3Error
-from impacket.smbconnection import SMBConnection, SessionError
+from impacket import smb3structs as s
+from impacket.smbconnection import SMBConnection
+
+from steps import Steps
 
 UNSOLICITED = 0xFFFFFFFFFFFFFFFF
 
 
-def status_name(code):
-    name = nt_errors.ERROR_MESSAGES.get(code)
-    return name[0] if name else hex(code)
-
-
 def main():
     port, user, password, share = sys.argv[1:5]
-    steps = {}
-    out = {'steps': steps}
-
-    def step(name, fn):
-        try:
-            v = fn()
-            steps[name] = {'ok': True}
-            return v
-        except SessionError as e:
-            steps[name] = {'ok': False, 'status': status_name(e.getErrorCode())}
-        except Smb3Error as e:
-            steps[name] = {'ok': False, 'status': status_name(e.get_error_code())}
-        except Exception as e:  # noqa: BLE001 - every failure is data
-            steps[name] = {'ok': False, 'error': '%s: %s' % (type(e).__name__, e)}
-        return None
+    steps = Steps(keep_values=False)
+    step = steps.run
+    out = {'steps': steps.results}
 
     c = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=int(port), preferredDialect=s.SMB2_DIALECT_30)  # impacket 0.10 cannot sign 3.1.1 (impacket.test.ts)
     c._SMBConnection._Connection['SupportsDirectoryLeasing'] = False  # impacket 0.10 cannot create a name at the root of a share of a server offering directory leases

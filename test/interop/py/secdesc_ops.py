@@ -10,18 +10,15 @@ once more. Prints one JSON object {"steps": {name: {"ok", "value"?, "status"?, "
 import json
 import sys
 
-from impacket import smb3structs, nt_errors
+from impacket import smb3structs
 from impacket.ldap import ldaptypes
 from impacket.smbconnection import SMBConnection
+
+from steps import Steps
 
 INFO_SECURITY = 3
 OWNER_GROUP_DACL = 0x7
 DACL = 0x4
-
-
-def status_name(code):
-    name = nt_errors.ERROR_MESSAGES.get(code)
-    return name[0] if name else hex(code)
 
 
 def aces(raw):
@@ -35,21 +32,9 @@ def aces(raw):
 def main():
     port, user, password, share, name = sys.argv[1:6]
     port = int(port)
-    results = {}
-
-    def step(key, fn):
-        try:
-            v = fn()
-            results[key] = {'ok': True, 'value': v}
-            return v
-        except Exception as e:  # noqa: BLE001 - every failure is data
-            # smbconnection.SessionError and (calls on the SMB3 object) smb3.SessionError
-            code = getattr(e, 'getErrorCode', None) or getattr(e, 'get_error_code', None)
-            if code is not None:
-                results[key] = {'ok': False, 'status': status_name(code()), 'error': str(e)}
-            else:
-                results[key] = {'ok': False, 'error': '%s: %s' % (type(e).__name__, e)}
-        return None
+    steps = Steps()
+    results = steps.results
+    step = steps.run
 
     def connect():
         c = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=port, preferredDialect=smb3structs.SMB2_DIALECT_30)
