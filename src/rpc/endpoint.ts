@@ -56,6 +56,28 @@ export interface PipeRead {
   more: boolean
 }
 
+/**
+ * What a pipe's reader takes from its queue of answers: the oldest message, or its first
+ * `maxLength` bytes with the rest left first in line. `out` must not be empty.
+ */
+export function takeQueued (out: Buffer[], maxLength: number): PipeRead {
+  const head = out[0]
+  if (head.length <= maxLength) {
+    out.shift()
+    return { data: head, more: false }
+  }
+  out[0] = head.subarray(maxLength)
+  return { data: head.subarray(0, maxLength), more: true }
+}
+
+/** TransactNamedPipe on a pipe: write then read, refused while an earlier answer is unread. */
+export async function transactPipe (pipe: { write: (b: Buffer) => Promise<number>, read: (n: number) => PipeRead | undefined },
+  queued: number, input: Buffer, maxOutput: number): Promise<PipeRead> {
+  if (queued > 0) throw new RpcPipeError('SMBTS_ERR_RPC_PIPE_BUSY', 'unread data in the pipe')
+  await pipe.write(input)
+  return pipe.read(maxOutput) ?? { data: Buffer.alloc(0), more: false }
+}
+
 export class RpcPipe {
   private inbuf: Buffer = Buffer.alloc(0)
   private readonly out: Buffer[] = []
@@ -118,20 +140,12 @@ export class RpcPipe {
       if (this.broken) throw new RpcPipeError('SMBTS_ERR_RPC_PIPE_BROKEN', 'pipe is broken')
       return undefined
     }
-    const head = this.out[0]
-    if (head.length <= maxLength) {
-      this.out.shift()
-      return { data: head, more: false }
-    }
-    this.out[0] = head.subarray(maxLength)
-    return { data: head.subarray(0, maxLength), more: true }
+    return takeQueued(this.out, maxLength)
   }
 
   /** Write then read, as TransactNamedPipe does; refused while an earlier answer is unread. */
   async transact (input: Buffer, maxOutput: number): Promise<PipeRead> {
-    if (this.out.length > 0) throw new RpcPipeError('SMBTS_ERR_RPC_PIPE_BUSY', 'unread data in the pipe')
-    await this.write(input)
-    return this.read(maxOutput) ?? { data: Buffer.alloc(0), more: false }
+    return await transactPipe(this, this.out.length, input, maxOutput)
   }
 
   /** The messages queued for read(), taken whole (the RPC process hands them to the data plane). */

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import type { Socket } from 'node:net'
 import type { Logger } from '../control/log.js'
 import { nativeAvailable } from '../io/native.js'
-import { RpcPipeError, type PipeRead } from './endpoint.js'
+import { RpcPipeError, takeQueued, transactPipe, type PipeRead } from './endpoint.js'
 import type { RpcEnv } from './service.js'
 import {
   DONE_BROKEN, IpcDecoder, IpcLogLevel, IpcType, IpcWireError, IPC_MAX_PAYLOAD, OpenStatus, decodeJson, decodeStrings, decodeU32,
@@ -133,19 +133,11 @@ class RemotePipe implements PipeHandle {
       if (this.broken !== undefined) throw this.broken
       return undefined
     }
-    const head = this.out[0]
-    if (head.length <= maxLength) {
-      this.out.shift()
-      return { data: head, more: false }
-    }
-    this.out[0] = head.subarray(maxLength)
-    return { data: head.subarray(0, maxLength), more: true }
+    return takeQueued(this.out, maxLength)
   }
 
   async transact (input: Buffer, maxOutput: number): Promise<PipeRead> {
-    if (this.out.length > 0) throw new RpcPipeError('SMBTS_ERR_RPC_PIPE_BUSY', 'unread data in the pipe')
-    await this.write(input)
-    return this.read(maxOutput) ?? { data: Buffer.alloc(0), more: false }
+    return await transactPipe(this, this.out.length, input, maxOutput)
   }
 
   close (): void {

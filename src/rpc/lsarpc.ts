@@ -5,7 +5,7 @@
 // ...4 (77), LsarLookupSids (15), ...2 (57), ...3 (76), LsarGetUserName (45). The names and SIDs come from the data
 // plane (RpcEnv.lookupNames/lookupSids → src/auth/idmap.ts), the one map the project has.
 import { NdrError, NdrReader, NdrWriter } from './ndr.js'
-import type { Account, RpcCallContext, RpcEnv, RpcInterface } from './service.js'
+import { mappedStatus, type Account, type RpcCallContext, type RpcEnv, type RpcInterface } from './service.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { sidFromString, sidToString, type Sid } from '../wire/dtyp/sid.js'
 import { SidType } from '../auth/idmap.js'
@@ -120,10 +120,6 @@ function translate (a: Account | null, domains: ReferencedDomains): Translated {
   const dsid = a.domainSid !== '' ? sidFromString(a.domainSid) : parentSid(sid)
   return { use: a.type, name: a.name, sid, rid: sid.subAuthorities.at(-1) ?? 0, domainIndex: domains.index(a.domain, dsid) }
 }
-
-/** MS-LSAT 3.1.4.5 / 3.1.4.9: all mapped, some, or none. */
-const mappedStatus = (mapped: number, total: number): number =>
-  mapped === total ? NtStatus.SUCCESS : mapped > 0 ? NtStatus.SOME_NOT_MAPPED : NtStatus.NONE_MAPPED
 
 /** [in, out] LSAPR_TRANSLATED_* on the way in: clients send it empty. */
 function readEmptyTranslated (r: NdrReader): void {

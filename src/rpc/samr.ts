@@ -14,7 +14,7 @@
 // users are the password db's, the one group "None", RID 513) and Builtin (S-1-5-32; aliases
 // Administrators, Users, Guests; every user of the server is in Users).
 import { NdrError, NdrReader, NdrWriter } from './ndr.js'
-import type { DomainUser, RpcCallContext, RpcEnv, RpcInterface } from './service.js'
+import { mappedStatus, type DomainUser, type RpcCallContext, type RpcEnv, type RpcInterface } from './service.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { sidFromString, sidToString, type Sid } from '../wire/dtyp/sid.js'
 import { ACCESS_ALLOWED_ACE_TYPE, ACL_REVISION, encodeSecurityDescriptor, SE_DACL_PRESENT } from '../wire/dtyp/security-descriptor.js'
@@ -218,8 +218,7 @@ async function lookupIds (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Promi
   w.pointer(found.length > 0 ? found : null, (w, l) => w.conformantArray(l, (w, f) => { w.unicodeString(f?.name ?? '') }))
   w.flush()
   ulongArray(w, found.map(f => f?.use ?? SidType.Unknown))
-  const status = mapped === rids.length ? NtStatus.SUCCESS : mapped > 0 ? NtStatus.SOME_NOT_MAPPED : NtStatus.NONE_MAPPED
-  return w.u32(status).finish()
+  return w.u32(mappedStatus(mapped, rids.length)).finish()
 }
 
 /**
@@ -392,8 +391,7 @@ async function lookupNames (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Pro
   const w = new NdrWriter()
   ulongArray(w, found.map(f => f?.rid ?? 0))
   ulongArray(w, found.map(f => f?.use ?? SidType.Unknown))
-  const status = mapped === names.length ? NtStatus.SUCCESS : mapped > 0 ? NtStatus.SOME_NOT_MAPPED : NtStatus.NONE_MAPPED
-  return w.u32(status).finish()
+  return w.u32(mappedStatus(mapped, names.length)).finish()
 }
 
 async function openUser (stub: Buffer, env: RpcEnv, ctx: RpcCallContext): Promise<Buffer> {

@@ -2,6 +2,7 @@
 // the server: plain data handed in by the SMB side, so the services stay sans-IO.
 import type { SyntaxId } from './pdu.js'
 import type { Account, DomainUser } from '../auth/idmap.js'
+import { NtStatus } from '../wire/ntstatus.js'
 
 export type { Account, DomainUser }
 
@@ -62,6 +63,10 @@ export class RpcFault extends Error {
 }
 
 /** nca_s_fault_context_mismatch: a context handle this pipe did not give out (MS-RPCE 3.3.3.? / Windows). */
+/** A lookup's status (MS-LSAT 3.1.4.5 / 3.1.4.9, MS-SAMR 3.1.5.11): all mapped, some, or none. */
+export const mappedStatus = (mapped: number, total: number): number =>
+  mapped === total ? NtStatus.SUCCESS : mapped > 0 ? NtStatus.SOME_NOT_MAPPED : NtStatus.NONE_MAPPED
+
 export const FAULT_CONTEXT_MISMATCH = 0x1c00001a
 /** Most handles one pipe may hold open. */
 const MAX_HANDLES = 1024
