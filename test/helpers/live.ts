@@ -76,6 +76,17 @@ export function singleProcessOnly (what: string): string | false {
   return n > 1 ? `SMBTS_TEST_WORKERS=${n}: this test runs its own single-process server (${what}), as in the runs without workers` : false
 }
 
+/**
+ * A `skip` for a test that runs each transport itself (a loop over useUring): the suite's later
+ * passes (the fallback transport, workers) would only repeat it, so it runs in the first. `what`
+ * says what it measures.
+ */
+export function firstPassOnly (what: string): string | false {
+  if (process.env.SMBTS_TEST_TRANSPORT === 'net') return `SMBTS_TEST_TRANSPORT=net: this test runs both transports itself (${what}), in the suite's first pass`
+  const n = testWorkers()
+  return n > 1 ? `SMBTS_TEST_WORKERS=${n}: this test runs both transports itself (${what}), in the suite's first pass` : false
+}
+
 export async function startLive (o: LiveOptions = {}): Promise<LiveServer> {
   const workers = testWorkers()
   if (workers > 1) return await startLiveWorkers(o, workers)

@@ -6,7 +6,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { inProcessOnly, startLive } from '../helpers/live.js'
+import { firstPassOnly, inProcessOnly, startLive } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
 import { badBlocks, writeRounds } from '../helpers/write-rounds.js'
 import { chargeFor, Command, Disposition, readBody } from '../helpers/mem-client.js'
@@ -16,7 +16,7 @@ const MiB = 1024 * 1024
 const BLOCKS = 48
 const data = randomBytes(BLOCKS * MiB)
 const noRing = await ringUnavailableReason()
-const inProcess = inProcessOnly('its read and frame buffer pools')
+const inProcess = inProcessOnly('its read and frame buffer pools') || firstPassOnly('the buffer pools of each transport')
 
 for (const useUring of [true, false]) {
   t.test(`pipelined 1 MiB READs over ${useUring ? 'io_uring' : 'node:net'}: each reply its own bytes, buffers reused`, { skip: inProcess || (useUring && noRing !== undefined ? noRing : false) }, async (t) => {
