@@ -41,6 +41,15 @@ t.test('an owner-only DACL set by impacket denies a second user\'s smbclient', {
   t.notMatch(ok, /NT_STATUS_/, 'the owner reads it')
   t.equal(readFileSync(join(tmp, 'owner.txt'), 'utf8'), 'only the owner reads this\n')
 
+  // A stream has its file's security: the DACL keeps the other user out of its streams too.
+  await run('sh', ['-c', `echo stream data > ${join(tmp, 'stream.txt')}`])
+  t.notMatch(await smbclient(live.user, live.password, `put ${join(tmp, 'stream.txt')} private.txt:secret`), /NT_STATUS_/, 'the owner writes a stream of it')
+  const fromStream = live.logs.length
+  t.match(await smbclient(OTHER, OTHER_PASS, `get private.txt:secret ${join(tmp, 'other-stream.txt')}`), /NT_STATUS_ACCESS_DENIED/, 'the other user is refused the stream')
+  t.ok(await live.logged(new RegExp(`access denied to share/private\\.txt for ${OTHER}`), { from: fromStream }), 'and the log says so')
+  t.notMatch(await smbclient(live.user, live.password, `get private.txt:secret ${join(tmp, 'owner-stream.txt')}`), /NT_STATUS_/, 'the owner reads the stream')
+  t.equal(readFileSync(join(tmp, 'owner-stream.txt'), 'utf8'), 'stream data\n')
+
   const fd = await native.openat2(native.constants.AT_FDCWD, join(live.share, 'private.txt'), native.constants.O_RDONLY, 0, 0)
   const stored = decodeSambaNtAcl(await native.fgetxattr(fd, SAMBA_NTACL_XATTR_NAME))
   await native.close(fd)

@@ -161,7 +161,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   const share = tree.share!
   // MS-FSA 2.1.5.1: a stream is never a directory (`dir::$DATA` included).
   if (stream !== undefined && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY, 'a stream with FILE_DIRECTORY_FILE')
-  if (stream !== undefined && stream !== '') return await openNamedStream(ctx, related, flight, req, asGiven, stream, access)
+  if (stream !== undefined && stream !== '') return await openNamedStream(ctx, related, flight, req, asGiven, stream, access, { explicit, maximum, wantMaximal: maximum || wantMxAc })
   let action: number
   let file: VfsFile
   /** The DOS attributes the new or overwritten file gets (MS-FSA 2.1.5.1.2.1), set once it is open. */
@@ -553,7 +553,7 @@ async function streamsOnOpen (ctx: RequestContext, file: VfsFile, key: string, a
  * oplocks (its own record in the locking store); a base file pending deletion refuses it.
  */
 async function openNamedStream (ctx: RequestContext, related: Related | undefined, flight: Flight, req: CreateRequest, asGiven: string, stream: string,
-  access: number): Promise<Reply> {
+  access: number, asked: { explicit: number, maximum: boolean, wantMaximal: boolean }): Promise<Reply> {
   const tree = ctx.tree!
   const share = tree.share!
   const fs = tree.fs!
@@ -599,7 +599,16 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
       } catch (e) { throw ntStatusErrorFromErrno(e, undefined, rel) }
     }
     let keep = false
+    /** Set when the file's stored DACL decided the access (a stream has its file's security). */
+    let byDacl: { maximal: number } | undefined
     try {
+      if (existing !== undefined) {
+        const decided = await decideExistingAccess(ctx, { rel, isDirectory: existing.isDirectory, explicit: asked.explicit, maximum: asked.maximum, wantMaximal: asked.wantMaximal, overwrite, mode: existing.mode, handle: base })
+        if (decided !== undefined) {
+          access = decided.granted
+          byDacl = { maximal: decided.maximal }
+        }
+      }
       const st = existing ?? await base.stat()
       const fkey = fileKey(tree.shareName, st.indexNumber)
       let found = await findStream(base, stream)
@@ -645,7 +654,7 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
       let info: Stat
       try { info = await file.stat() } catch (e) { throw ntStatusErrorFromErrno(e, undefined, rel) }
       keep = true
-      return await register(ctx, related, flight, req, { file, rel, info, action, key, access, stream: found.name, baseKey: fkey })
+      return await register(ctx, related, flight, req, { file, rel, info, action, key, access, byDacl, stream: found.name, baseKey: fkey })
     } catch (e) {
       throw ntStatusErrorFromErrno(e, undefined, `${rel}:${stream}`)
     } finally {
