@@ -89,6 +89,9 @@ t.test('an inheritable Everyone ACE on the share root: everyone writes everyone\
   await alice.close(root)
   await alice.close(await alice.open('shared.txt', { access: READ | WRITE, disposition: 2 }))
   t.equal(await status(bob, 'shared.txt', READ | WRITE | 0x10000), 0, 'bob reads, writes and deletes alice\'s file')
+  // A file made by creating a stream of it inherits as well.
+  await alice.close(await alice.open('streamed.txt:s', { access: READ | WRITE, disposition: 2 }))
+  t.equal(await status(bob, 'streamed.txt', READ | WRITE | 0x10000), 0, 'and a file alice made through a stream of it')
 })
 
 t.test('a DACL the owner sets denies the other user; MAXIMUM_ALLOWED and FileAccessInformation follow it', async t => {
@@ -198,6 +201,7 @@ t.test('a directory whose DACL refuses FILE_ADD_FILE: no create, no rename into 
   await alice.close(dir)
   t.equal((await bob.create('locked\\new.txt', { access: READ | WRITE, disposition: 2 })).status, Status.ACCESS_DENIED, 'bob may not add a file')
   t.equal((await bob.create('locked\\sub', { access: READ, disposition: 2, options: 1 })).status, Status.ACCESS_DENIED, 'nor a directory')
+  t.equal((await bob.create('locked\\new.txt:s', { access: READ | WRITE, disposition: 2 })).status, Status.ACCESS_DENIED, 'nor a file made by a stream of it')
   const mine = await bob.open('mine.txt', { access: READ | WRITE | 0x10000, disposition: 2 })
   const r = await bob.request({ cmd: Command.SET_INFO, body: setInfoBody(mine, 1, 10, renameInfo('locked\\mine.txt')) })
   t.equal(r.status, Status.ACCESS_DENIED, 'nor move one in')

@@ -161,7 +161,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   const share = tree.share!
   // MS-FSA 2.1.5.1: a stream is never a directory (`dir::$DATA` included).
   if (stream !== undefined && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY, 'a stream with FILE_DIRECTORY_FILE')
-  if (stream !== undefined && stream !== '') return await openNamedStream(ctx, related, flight, req, asGiven, stream, access, { explicit, maximum, wantMaximal: maximum || wantMxAc })
+  if (stream !== undefined && stream !== '') return await openNamedStream(ctx, related, flight, req, asGiven, stream, access, { explicit, maximum, wantMaximal: maximum || wantMxAc, sd: explicitSd })
   let action: number
   let file: VfsFile
   /** The DOS attributes the new or overwritten file gets (MS-FSA 2.1.5.1.2.1), set once it is open. */
@@ -553,7 +553,7 @@ async function streamsOnOpen (ctx: RequestContext, file: VfsFile, key: string, a
  * oplocks (its own record in the locking store); a base file pending deletion refuses it.
  */
 async function openNamedStream (ctx: RequestContext, related: Related | undefined, flight: Flight, req: CreateRequest, asGiven: string, stream: string,
-  access: number, asked: { explicit: number, maximum: boolean, wantMaximal: boolean }): Promise<Reply> {
+  access: number, asked: { explicit: number, maximum: boolean, wantMaximal: boolean, sd?: SecurityDescriptor }): Promise<Reply> {
   const tree = ctx.tree!
   const share = tree.share!
   const fs = tree.fs!
@@ -573,12 +573,25 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
       if (disp === CreateDisposition.OPEN || disp === CreateDisposition.OVERWRITE) throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND)
       if (rel === '') throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION)
       if (readOnlyShare) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'create on a read-only share')
-      // MS-FSA 2.1.5.1.2: a stream of a missing file creates the file, with its unnamed stream empty.
+      // MS-FSA 2.1.5.1.2: a stream of a missing file creates the file, with its unnamed stream
+      // empty; the parent's DACL decides whether it may be made, and the file inherits from it.
+      const parentSd = await checkParentForCreate(ctx, rel, false)
       const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
       try {
         base = await fs.open(rel, { write: false, create: 'new', mode })
       } catch (e) { throw ntStatusErrorFromErrno(e, 'parent', rel) }
       baseCreated = true
+      try {
+        await storeNewObjectSecurity(ctx, base, { rel, isDirectory: false, parent: parentSd, explicit: asked.sd })
+      } catch (e) {
+        if (asked.sd !== undefined) {
+          // The creator asked for this descriptor: no file without it.
+          await base.close().catch(() => {})
+          await fs.unlink(rel, false).catch(() => {})
+          throw ntStatusErrorFromErrno(e, undefined, rel)
+        }
+        ctx.server.log.warn(`${tree.shareName}/${rel}: security descriptor not stored: ${(e as Error).message}`)
+      }
       try {
         await base.setBasicInfo({ fileAttributes: (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE })
       } catch (e) {
