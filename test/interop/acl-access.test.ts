@@ -49,6 +49,11 @@ t.test('an owner-only DACL set by impacket denies a second user\'s smbclient', {
   t.ok(await live.logged(new RegExp(`access denied to share/private\\.txt for ${OTHER}`), { from: fromStream }), 'and the log says so')
   t.notMatch(await smbclient(live.user, live.password, `get private.txt:secret ${join(tmp, 'owner-stream.txt')}`), /NT_STATUS_/, 'the owner reads the stream')
   t.equal(readFileSync(join(tmp, 'owner-stream.txt'), 'utf8'), 'stream data\n')
+  // What smbclient shows of the file: its stream (allinfo) and its DACL (showacls).
+  const shown = await smbclient(live.user, live.password, 'allinfo private.txt; showacls; ls private.txt')
+  t.match(shown, /stream: \[:secret:\$DATA\], 12 bytes/, 'allinfo lists the stream')
+  t.match(shown, /Num ACEs:\s+1\b/, 'showacls: one ACE')
+  t.match(shown, new RegExp(String.raw`Permissions: 0x1f01ff:[^\n]*\n\s*SID: ${r.owner ?? '?'}\s`), 'showacls: full control for the owner')
 
   const fd = await native.openat2(native.constants.AT_FDCWD, join(live.share, 'private.txt'), native.constants.O_RDONLY, 0, 0)
   const stored = decodeSambaNtAcl(await native.fgetxattr(fd, SAMBA_NTACL_XATTR_NAME))
