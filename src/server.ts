@@ -241,7 +241,8 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
     }
   }
   for (const [, s] of config.shares) log.info(`share ${s.name} -> ${s.path}${s.readOnly ? ' (read only)' : ''}`)
-  rpc.start()
+  // The RPC process starts at the first pipe open (RpcHost.open): a server nobody lists or
+  // administers does not carry one (~50 MiB per data-plane process).
 
   return {
     port: bound,

@@ -307,7 +307,9 @@ export class RpcHost implements PipeService {
     })
   }
 
+  /** A pipe of the RPC process, started at the first open (and restarted after a death). */
   async open (name: string, user: string): Promise<PipeHandle | undefined> {
+    if (this.generation === 0) this.start()
     if (!await this.ready()) throw new RpcPipeError('SMBTS_ERR_RPC_PIPE_BROKEN', 'the RPC service is not running')
     const child = this.child
     if (child === undefined) throw new RpcPipeError('SMBTS_ERR_RPC_SERVICE_DIED', 'the RPC process is restarting')
