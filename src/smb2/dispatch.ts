@@ -1,6 +1,6 @@
 // The dispatcher (ARCHITECTURE 4, CONVENTIONS 2): size checks and Session/TreeConnect/Open
 // resolution happen here once, from the command's table row; handlers never repeat them.
-import { Command, HeaderFlags } from '../wire/constants.js'
+import { Command, HeaderFlags, SESSION_FLAG_BINDING } from '../wire/constants.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { NtStatusError, ProtocolError } from '../wire/errors.js'
 import { COMMAND_TABLE } from './table.js'
@@ -60,8 +60,25 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
       related.fileId = undefined
     }
     const session = isRelated && related.session?.sessionId === sid ? related.session : ctx.server.sessions.get(sid)
+    if (hdr.command === Command.SESSION_SETUP && (ctx.body[2] & SESSION_FLAG_BINDING) !== 0 && session !== undefined && session.alive && !conn.sessions.has(session)) {
+      // MS-SMB2 3.3.5.2.9: a binding names a session of another connection, found in the global
+      // table; 3.3.5.2.4: its request is signed with Session.SigningKey. A signature that does
+      // not verify is not an error yet: session-setup.ts decides (as Samba, whose order of
+      // checks smbtorture's smb2.session.bind_negative_* pin down).
+      ctx.binding = { signed: (hdr.flags & HeaderFlags.SIGNED) !== 0 && session.signer !== undefined && session.signer.verify([ctx.msg]) }
+      ctx.session = session
+      related.sessionId = sid
+      related.session = session
+      return await row.handler(ctx, related)
+    }
     if (session === undefined || !session.alive || !conn.sessions.has(session)) {
-      if (hdr.command === Command.SESSION_SETUP && sid === 0n) { /* new session */ } else throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
+      if (hdr.command === Command.SESSION_SETUP && sid === 0n) { /* new session */ } else {
+        // A session of another connection (not bound here), named in a request signed with its
+        // key: the refusal is signed with that key too, so the client can trust it (as Samba).
+        if (session !== undefined && session.alive && session.state === SessionState.Valid && (hdr.flags & HeaderFlags.SIGNED) !== 0 &&
+          session.signer?.verify([ctx.msg]) === true) ctx.session = session
+        throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
+      }
     }
     if (session !== undefined && session.alive && conn.sessions.has(session)) {
       // A session past its lifetime (session lifetime) expires until it re-authenticates.
@@ -123,7 +140,8 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
 /** MS-SMB2 3.3.5.2.4: verify a signed request; refuse an unsigned one on a signing session. */
 function verifySignature (ctx: RequestContext, session: Session): void {
   const { hdr } = ctx
-  if ((session.state !== SessionState.Valid && session.state !== SessionState.Expired) || session.signer === undefined) return
+  const signer = session.signerFor(ctx.conn)
+  if ((session.state !== SessionState.Valid && session.state !== SessionState.Expired) || signer === undefined) return
   const signed = (hdr.flags & HeaderFlags.SIGNED) !== 0
   if (!signed) {
     if (session.signingRequired && hdr.command !== Command.OPLOCK_BREAK && hdr.command !== Command.SESSION_SETUP) {
@@ -131,7 +149,7 @@ function verifySignature (ctx: RequestContext, session: Session): void {
     }
     return
   }
-  if (!session.signer.verify([ctx.msg])) {
+  if (!signer.verify([ctx.msg])) {
     ctx.server.log.warn(`bad signature from ${ctx.conn.io.remoteAddress} (session 0x${session.sessionId.toString(16)}, mid ${hdr.messageId})`)
     throw new NtStatusError(NtStatus.ACCESS_DENIED, 'bad signature')
   }

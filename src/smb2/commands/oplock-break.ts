@@ -22,8 +22,12 @@ const UNSOLICITED_MESSAGE_ID = 0xffffffffffffffffn
  * on: SessionId and TreeId 0, never signed; encrypted (with the open's session key) when its
  * session or share requires encryption.
  */
-export function sendOplockBreak (conn: Smb2Connection, open: Open, newLevel: number): void {
-  if (conn.closed || !open.alive) return
+export function sendOplockBreak (opener: Smb2Connection, open: Open, newLevel: number): void {
+  if (!open.alive) return
+  // MS-SMB2 3.3.4.6: on the connection the open was made on, or, that one lost, on another
+  // channel of its session that is alive.
+  const conn = open.tree.session.liveChannel(opener) as Smb2Connection | undefined ?? (opener.closed ? undefined : opener)
+  if (conn === undefined) return
   const encrypt = sendUnsolicited(conn, open, encodeOplockBreak({ oplockLevel: newLevel, fileId: open.fileId }))
   publishEvent(() => ({ type: 'oplock-break', client: conn.io.remoteAddress, share: open.tree.shareName, file: open.path, to: newLevel }))
   if (conn.server.log.wants('oplock')) conn.server.log.debug('oplock', `break ${open.tree.shareName}/${open.path} (fid ${open.fileId.volatile}) to ${newLevel}${encrypt ? ', encrypted' : ''}`)
@@ -63,7 +67,8 @@ function leaseBreakConnection (conn: Smb2Connection, open: Open): Smb2Connection
       if (other.clientGuid?.equals(conn.clientGuid) === true && !other.closed && other.dialect >= Dialect.SMB2_10) return other
     }
   }
-  return conn.closed ? undefined : conn
+  // MS-SMB2 3.3.4.7: the open's connection lost, another channel of its session that is alive.
+  return session.liveChannel(conn) as Smb2Connection | undefined ?? (conn.closed ? undefined : conn)
 }
 
 /** Sends a server-to-client OPLOCK_BREAK body for `open`'s session; true when it was encrypted. */
