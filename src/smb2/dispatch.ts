@@ -144,7 +144,9 @@ function verifySignature (ctx: RequestContext, session: Session): void {
   if ((session.state !== SessionState.Valid && session.state !== SessionState.Expired) || signer === undefined) return
   const signed = (hdr.flags & HeaderFlags.SIGNED) !== 0
   if (!signed) {
-    if (session.signingRequired && hdr.command !== Command.OPLOCK_BREAK && hdr.command !== Command.SESSION_SETUP) {
+    // A re-authentication on a channel is signed like any request (Samba too): only a binding,
+    // which is not a channel yet, is judged in session-setup.ts.
+    if (session.signingRequired && hdr.command !== Command.OPLOCK_BREAK) {
       throw new NtStatusError(NtStatus.ACCESS_DENIED, 'unsigned request on a session that requires signing')
     }
     return
