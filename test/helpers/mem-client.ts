@@ -722,6 +722,53 @@ export class MemClient {
     return { first, last, finalSigned }
   }
 
+  /**
+   * Binds this (negotiated) connection to `to`'s session as a new channel (MS-SMB2 3.2.4.1.7,
+   * SMB2_SESSION_FLAG_BINDING): two NTLM legs signed with the session's key. On success this
+   * client signs with the channel's key (derived from this authentication and, in 3.1.1, this
+   * connection's pre-auth hash), and takes the session's id, tree and encryption keys.
+   */
+  async bind (to: MemClient, o: { user?: string, password?: string, unsigned?: boolean, sessionId?: bigint } = {}): Promise<{ first: Resp, last: Resp, finalSigned: boolean }> {
+    const sid = o.sessionId ?? to.sessionId
+    const sign = (msg: Buffer): Buffer => {
+      if (o.unsigned !== true && to.signer !== undefined) {
+        msg.writeUInt32LE((msg.readUInt32LE(16) | HeaderFlags.SIGNED) >>> 0, 16)
+        to.signer.sign(msg).copy(msg, SIGNATURE_OFFSET)
+      }
+      return msg
+    }
+    const mechTypes = [OID_NTLMSSP]
+    const neg = negotiateMessage()
+    const m1 = sign(this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(encodeInit({ mechTypes, mechToken: neg }), 1, 0x01), sessionId: sid }))
+    let preauth = this.preauth
+    if (this.dialect === 0x0311) preauth = preauthUpdate(preauth, m1)
+    const [p1] = await this.raw(m1)
+    if (p1 === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)
+    const [first] = parseResponses(p1)
+    if (first.status !== 0xc0000016) return { first, last: first, finalSigned: false }
+    if (this.dialect === 0x0311) preauth = preauthUpdate(preauth, p1)
+    const challenge = parseResp(outputSecBuf(first)).responseToken!
+    const a = authenticateMessage({ user: o.user ?? USER, password: o.password ?? PASSWORD, domain: 'WORKGROUP', withMic: true, randomSessionKey: randomBytes(16) }, neg, challenge)
+    const mic = ntlmMac(a.exportedSessionKey, 'client-to-server', 0, encodeMechTypes(mechTypes))
+    const m2 = sign(this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(encodeResp({ responseToken: a.message, mechListMIC: mic }), 1, 0x01), sessionId: sid }))
+    if (this.dialect === 0x0311) preauth = preauthUpdate(preauth, m2)
+    const [p2] = await this.raw(m2)
+    if (p2 === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)
+    const [last] = parseResponses(p2)
+    let finalSigned = false
+    if (last.status === 0) {
+      const keys = deriveSessionKeys(this.dialect, a.exportedSessionKey, this.dialect === 0x0311 ? preauth : undefined)
+      this.signer = new Signer(this.signingAlgorithm, keys.signingKey)
+      finalSigned = this.verify(last)
+      this.sessionId = sid
+      this.treeId = to.treeId
+      this.encryptor = to.encryptor
+      this.decryptor = to.decryptor
+      this.signAll = true
+    }
+    return { first, last, finalSigned }
+  }
+
   /** One SESSION_SETUP with `token` (the 3.1.1 pre-auth hash kept). */
   async sessionSetupLeg (token: Buffer, securityMode = 1, previousSessionId = 0n): Promise<Resp> {
     const msg = this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(token, securityMode, 0, previousSessionId) })
