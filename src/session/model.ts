@@ -166,6 +166,16 @@ export class Open {
   /** CHANGE_NOTIFY: the directory's watch and the changes kept between requests (smb2/notify.ts). */
   notify?: NotifyState
   pipe?: PipeHandle
+  /**
+   * MS-SMB2 3.3.1.10 Open.ChannelSequence, OutstandingRequestCount, OutstandingPreRequestCount
+   * (3.x): the client's channel sequence last seen on this open and the requests in flight
+   * under it and under the ones before (smb2/replay.ts). `channelGeneration` counts the
+   * sequence's 16-bit wraps, so a request tells which of the two counts it is in.
+   */
+  channelSequence = 0
+  channelGeneration = 0
+  outstandingRequestCount = 0
+  outstandingPreRequestCount = 0
   /** FSCTL_SRV_REQUEST_RESUME_KEY: the key naming this open as a server-side copy's source. */
   resumeKey?: Buffer
   /** Aborted as the open closes: what waits on it (a LOCK that waits) ends with it. */

@@ -1,6 +1,7 @@
 // The dispatcher (ARCHITECTURE 4, CONVENTIONS 2): size checks and Session/TreeConnect/Open
 // resolution happen here once, from the command's table row; handlers never repeat them.
-import { Command, HeaderFlags, SESSION_FLAG_BINDING } from '../wire/constants.js'
+import { Command, Dialect, HeaderFlags, SESSION_FLAG_BINDING } from '../wire/constants.js'
+import { countChannelSequence, uncount } from './replay.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { NtStatusError, ProtocolError } from '../wire/errors.js'
 import { COMMAND_TABLE } from './table.js'
@@ -134,7 +135,14 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
     }
   }
 
-  return await row.handler(ctx, related)
+  // MS-SMB2 3.3.5.2.10: the channel sequence, for a request on an open (3.x).
+  const counted = ctx.open !== undefined && conn.dialect >= Dialect.SMB3_00 ? countChannelSequence(ctx.open, hdr, row.modifies === true) : undefined
+  if (counted === undefined) return await row.handler(ctx, related)
+  try {
+    return await row.handler(ctx, related)
+  } finally {
+    uncount(counted)
+  }
 }
 
 /** MS-SMB2 3.3.5.2.4: verify a signed request; refuse an unsigned one on a signing session. */

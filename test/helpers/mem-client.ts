@@ -462,6 +462,8 @@ export interface Req {
   encrypt?: boolean
   /** The async header form (SMB2_FLAGS_ASYNC_COMMAND) with this AsyncId (a CANCEL of an async request). */
   asyncId?: bigint
+  /** MS-SMB2 2.2.1.2 ChannelSequence (3.x; 0 unless given). */
+  channelSequence?: number
 }
 
 /** MS-SMB2 2.2.23.1: an OPLOCK_BREAK notification the server sent, as the client saw it. */
@@ -584,7 +586,7 @@ export class MemClient {
     if (r.messageId === undefined) this.nextMid += BigInt(Math.max(charge, 1))
     const msg = Buffer.alloc(H + r.body.length)
     encodeHeader({
-      creditCharge: charge, status: 0, command: r.cmd, creditRequest: r.creditRequest ?? 32,
+      creditCharge: charge, status: r.channelSequence ?? 0, command: r.cmd, creditRequest: r.creditRequest ?? 32,
       flags: (r.flags ?? 0) | (r.related === true ? HeaderFlags.RELATED_OPERATIONS : 0) | (r.asyncId !== undefined ? HeaderFlags.ASYNC_COMMAND : 0),
       nextCommand: 0, messageId: mid, asyncId: r.asyncId ?? 0n,
       treeId: r.treeId ?? (r.related === true ? 0xffffffff : this.treeId),

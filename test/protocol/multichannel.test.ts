@@ -7,7 +7,7 @@
 // Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import {
-  ALL_ONES_FID, Command, MemClient, Oplock, Status, closeBody, fileIdOf, ioctlBody, memServer, queryInfoBody, smallBody, type Resp,
+  ALL_ONES_FID, Command, MemClient, Oplock, Status, closeBody, fileIdOf, ioctlBody, memServer, queryInfoBody, smallBody, writeBody, type Resp,
 } from '../helpers/mem-client.js'
 import { Fsctl } from '../../src/wire/constants.js'
 import { decodeNetworkInterfaceInfo } from '../../src/smb2/commands/interface-info.wire.js'
@@ -19,6 +19,7 @@ const ACCESS_DENIED = 0xc0000022
 const LOGON_FAILURE = 0xc000006d
 const MULTI_CHANNEL = 0x8
 const REQUEST_OUT_OF_SEQUENCE = 0xc000042a
+const FILE_NOT_AVAILABLE = 0xc0000467
 
 /** A second connection of `c`'s client (same ClientGuid), negotiated. */
 async function sibling (c: MemClient, dialect: number, remote = 'mem:2'): Promise<MemClient> {
@@ -157,4 +158,26 @@ t.test('FSCTL_QUERY_NETWORK_INTERFACE_INFO lists the configured addresses with s
   t.equal(small.status, 0xc0000023, 'MaxOutputResponse too small: BUFFER_TOO_SMALL')
   const input = await a.request({ cmd: Command.IOCTL, body: ioctlBody(Fsctl.QUERY_NETWORK_INTERFACE_INFO, ALL_ONES_FID, Buffer.alloc(4)) })
   t.equal(input.status, INVALID_PARAMETER, 'input given: INVALID_PARAMETER')
+})
+
+t.test('ChannelSequence: a WRITE from a sequence the open has moved past, or a replay behind older requests, is FILE_NOT_AVAILABLE', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state, 'mem:1').connect({ signAll: true })
+  const fid = await a.open('seq.bin')
+  const write = (channelSequence: number, flags = 0): Promise<Resp> => a.request({ cmd: Command.WRITE, body: writeBody(fid, 0, Buffer.from('x')), channelSequence, flags })
+  const REPLAY = 0x20000000
+  t.equal((await write(0)).status, 0, 'the sequence the open was made with')
+  t.equal((await write(0x8000)).status, FILE_NOT_AVAILABLE, 'more than 0x7FFF ahead reads as behind: refused')
+  t.equal((await write(5)).status, 0, 'a channel with a higher sequence (a retry on another channel)')
+  t.equal((await write(4)).status, FILE_NOT_AVAILABLE, 'the abandoned channel\'s sequence: refused')
+  t.equal((await write(4, REPLAY)).status, FILE_NOT_AVAILABLE, 'also as a replay')
+  t.equal((await a.request({ cmd: Command.QUERY_INFO, body: positionInfo(fid), channelSequence: 4 })).status, 0, 'a request that changes nothing goes through')
+  t.equal((await write(5, REPLAY)).status, 0, 'a replay on the current sequence with nothing older in flight')
+  const open = srv.state.sessions.get(a.sessionId)!.opens.get(fid.volatile)!
+  t.same([open.channelSequence, open.outstandingRequestCount, open.outstandingPreRequestCount], [5, 0, 0], 'every answered request left the counts')
+  const b = await sibling(a, 0x0311)
+  t.equal((await b.bind(a)).last.status, 0)
+  t.equal((await b.request({ cmd: Command.WRITE, body: writeBody(fid, 0, Buffer.from('y')), channelSequence: 6, flags: REPLAY })).status, 0, 'the retry on the second channel')
+  t.equal((await write(5)).status, FILE_NOT_AVAILABLE, 'the first channel\'s late WRITE cannot overwrite it')
 })
