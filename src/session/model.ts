@@ -176,6 +176,11 @@ export class Open {
   channelGeneration = 0
   outstandingRequestCount = 0
   outstandingPreRequestCount = 0
+  /**
+   * MS-SMB2 3.3.1.10 Open.LockSequenceArray: LockSequenceIndex (1..64) → the LockSequenceNumber
+   * of the last LOCK that succeeded with it (smb2/lock-sequence.ts); an index absent is not valid.
+   */
+  lockSequences?: Map<number, number>
   /** FSCTL_SRV_REQUEST_RESUME_KEY: the key naming this open as a server-side copy's source. */
   resumeKey?: Buffer
   /** Aborted as the open closes: what waits on it (a LOCK that waits) ends with it. */

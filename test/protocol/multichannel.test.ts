@@ -7,7 +7,7 @@
 // Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import {
-  ALL_ONES_FID, Command, MemClient, Oplock, Status, closeBody, fileIdOf, ioctlBody, memServer, queryInfoBody, smallBody, writeBody, type Resp,
+  ALL_ONES_FID, Command, MemClient, Oplock, Status, closeBody, fileIdOf, ioctlBody, LockFlag, lockBody, memServer, queryInfoBody, smallBody, writeBody, type Resp,
 } from '../helpers/mem-client.js'
 import { Fsctl } from '../../src/wire/constants.js'
 import { decodeNetworkInterfaceInfo } from '../../src/smb2/commands/interface-info.wire.js'
@@ -20,6 +20,7 @@ const LOGON_FAILURE = 0xc000006d
 const MULTI_CHANNEL = 0x8
 const REQUEST_OUT_OF_SEQUENCE = 0xc000042a
 const FILE_NOT_AVAILABLE = 0xc0000467
+const LOCK_NOT_GRANTED = 0xc0000055
 
 /** A second connection of `c`'s client (same ClientGuid), negotiated. */
 async function sibling (c: MemClient, dialect: number, remote = 'mem:2'): Promise<MemClient> {
@@ -180,4 +181,25 @@ t.test('ChannelSequence: a WRITE from a sequence the open has moved past, or a r
   t.equal((await b.bind(a)).last.status, 0)
   t.equal((await b.request({ cmd: Command.WRITE, body: writeBody(fid, 0, Buffer.from('y')), channelSequence: 6, flags: REPLAY })).status, 0, 'the retry on the second channel')
   t.equal((await write(5)).status, FILE_NOT_AVAILABLE, 'the first channel\'s late WRITE cannot overwrite it')
+})
+
+t.test('LockSequence: a LOCK sent again with its bucket\'s number is answered without being done again', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state, 'mem:1').connect({ signAll: true })
+  const fid = await a.open('lock.bin')
+  const lock = (seq: number, flags: number): Promise<Resp> => {
+    const body = lockBody(fid, [{ off: 100, len: 100, flags }])
+    body.writeUInt32LE(seq, 4)
+    return a.request({ cmd: Command.LOCK, body })
+  }
+  const X = LockFlag.EXCLUSIVE | LockFlag.FAIL_IMMEDIATELY
+  t.equal((await lock(0x11, X)).status, 0, 'bucket 1, number 1: locked')
+  t.equal((await lock(0x11, X)).status, 0, 'the same again: a replay, answered SUCCESS')
+  t.equal((await lock(0x11, LockFlag.UNLOCK)).status, 0, 'an unlock with the same pair is a replay too: nothing unlocked')
+  t.equal((await lock(0x12, X)).status, LOCK_NOT_GRANTED, 'number 2: really done, and the range is still locked')
+  t.equal((await lock(0x12, X)).status, LOCK_NOT_GRANTED, 'a failure is not remembered')
+  t.equal((await lock(0x13, LockFlag.UNLOCK)).status, 0, 'number 3 unlocks')
+  t.equal((await lock(0x01, X)).status, 0, 'index 0: no verification')
+  t.equal((await lock(0x01, X)).status, LOCK_NOT_GRANTED, 'and so done twice')
 })
