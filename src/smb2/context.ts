@@ -33,6 +33,8 @@ export interface RequestContext {
    * its signature verified under Session.SigningKey (3.3.5.2.4). Set by the dispatcher.
    */
   binding?: { signed: boolean }
+  /** Answer with the SIGNED flag and the request's signature echoed (a signed request for a session that is gone). */
+  echoSignature?: boolean
 }
 
 /** State carried from one request of a compound chain to the next (MS-SMB2 3.3.5.2.7.2). */

@@ -74,10 +74,14 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
     }
     if (session === undefined || !session.alive || !conn.sessions.has(session)) {
       if (hdr.command === Command.SESSION_SETUP && sid === 0n) { /* new session */ } else {
-        // A session of another connection (not bound here), named in a request signed with its
-        // key: the refusal is signed with that key too, so the client can trust it (as Samba).
+        // A session of another connection (not bound here), named in a signed request: the
+        // refusal is signed with the session's key (as Samba), which the client checks it with.
         if (session !== undefined && session.alive && session.state === SessionState.Valid && (hdr.flags & HeaderFlags.SIGNED) !== 0 &&
-          session.signer?.verify([ctx.msg]) === true) ctx.session = session
+          session.signer !== undefined) ctx.session = session
+        // No key to sign with (the session is gone): the answer to a signed request carries the
+        // SIGNED flag and the request's own signature back, as Samba's does; smbXcli takes
+        // USER_SESSION_DELETED so, and drops a signing connection on an unsigned one.
+        else if ((hdr.flags & HeaderFlags.SIGNED) !== 0) ctx.echoSignature = true
         throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
       }
     }
@@ -97,8 +101,11 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
       if (session.encryptData && !ctx.encrypted && hdr.command !== Command.SESSION_SETUP) {
         throw new NtStatusError(NtStatus.ACCESS_DENIED, 'unencrypted request on an encrypted session')
       }
-      if (!ctx.encrypted) verifySignature(ctx, session)
+      // Set first: a refusal for a bad or missing signature is signed too when the session has a
+      // key on this connection (as Samba; smbXcli drops a connection whose signing session gets
+      // an unsigned answer, smbtorture smb2.session.bind_negative_smb3signCtoHs).
       ctx.session = session
+      if (!ctx.encrypted) verifySignature(ctx, session)
     }
     related.sessionId = sid
     related.session = ctx.session

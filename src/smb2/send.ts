@@ -27,6 +27,8 @@ export interface OutMessage {
   signer?: Signer
   /** Encrypt the response chain with this session's key. */
   encryptWith?: Session
+  /** Not signed, but the SIGNED flag set and this signature (the request's) echoed: RequestContext.echoSignature. */
+  echoSignature?: Buffer
 }
 
 /** MS-SMB2 2.1: the Direct-TCP length is 24 bits. */
@@ -45,9 +47,6 @@ export function chainRoom (conn: Smb2Connection): number {
 /** MS-SMB2 3.3.4.1.1: whether the response to `ctx` with this status is signed. */
 function signs (ctx: RequestContext, reply: Reply | undefined, status: number): boolean {
   const session = reply?.signWith ?? ctx.session
-  // A binding whose request did not verify under the session's key gets no signed answer (as
-  // Samba): the client could not check it with any key the server can vouch for.
-  if (ctx.binding !== undefined && !ctx.binding.signed && reply?.signer === undefined) return false
   return session !== undefined && session.signer !== undefined && (session.state === SessionState.Valid || reply?.signWith !== undefined) &&
     ((ctx.hdr.flags & HeaderFlags.SIGNED) !== 0 || session.signingRequired || reply?.signWith !== undefined) &&
     status !== NtStatus.PENDING
@@ -91,6 +90,7 @@ export function response (conn: Smb2Connection, ctx: RequestContext, reply: Repl
     },
     reply,
     signer,
+    echoSignature: signer === undefined && ctx.echoSignature === true && status !== NtStatus.PENDING ? ctx.msg.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + 16) : undefined,
     // The TREE_CONNECT response itself is sent as the request came: the client learns from it
     // that the share requires encryption (MS-SMB2 3.3.5.7).
     encryptWith: cmd !== Command.SESSION_SETUP && cmd !== Command.NEGOTIATE &&
@@ -252,6 +252,10 @@ export function encodeResponses (msgs: OutMessage[]): Buffer[] {
       head.writeUInt32LE((head.readUInt32LE(16) | HeaderFlags.SIGNED) >>> 0, 16)
       const sig = m.signer.sign(parts)
       sig.copy(head, SIGNATURE_OFFSET)
+    } else if (m.echoSignature !== undefined) {
+      const head = parts[0]
+      head.writeUInt32LE((head.readUInt32LE(16) | HeaderFlags.SIGNED) >>> 0, 16)
+      m.echoSignature.copy(head, SIGNATURE_OFFSET)
     }
     // The pre-auth hash takes the response as it leaves: signed, for a binding's (MS-SMB2 3.3.5.5.2).
     m.reply.onEncoded?.(parts.length === 1 ? parts[0] : Buffer.concat(parts))
