@@ -766,6 +766,7 @@ export class MemClient {
       this.treeId = to.treeId
       this.encryptor = to.encryptor
       this.decryptor = to.decryptor
+      this.encryptAll = to.encryptAll
       this.signAll = true
     }
     return { first, last, finalSigned }

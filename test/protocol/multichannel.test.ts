@@ -203,3 +203,18 @@ t.test('LockSequence: a LOCK sent again with its bucket\'s number is answered wi
   t.equal((await lock(0x01, X)).status, 0, 'index 0: no verification')
   t.equal((await lock(0x01, X)).status, LOCK_NOT_GRANTED, 'and so done twice')
 })
+
+t.test('an encrypted session: the bound channel speaks encrypted with the session\'s keys', async (t) => {
+  const srv = memServer({ global: ['server smb encrypt = required'] })
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state, 'mem:1').connect()
+  t.ok(a.encryptAll, 'the session requires encryption')
+  const fid = await a.open('enc.txt')
+  const b = await sibling(a, 0x0311)
+  t.equal((await b.bind(a)).last.status, 0, 'the binding (SESSION_SETUP is never encrypted)')
+  const before = b.encryptedResponses
+  const q = await b.request({ cmd: Command.QUERY_INFO, body: positionInfo(fid) })
+  t.equal(q.status, 0, 'an encrypted request on the new channel')
+  t.equal(b.encryptedResponses, before + 1, 'answered encrypted')
+  t.equal((await b.request({ cmd: Command.QUERY_INFO, body: positionInfo(fid), encrypt: false, sign: true })).status, ACCESS_DENIED, 'a plain one is refused')
+})
