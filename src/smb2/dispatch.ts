@@ -2,6 +2,7 @@
 // resolution happen here once, from the command's table row; handlers never repeat them.
 import { Command, Dialect, HeaderFlags, SESSION_FLAG_BINDING } from '../wire/constants.js'
 import { countChannelSequence, uncount } from './replay.js'
+import { sessionIdSlot } from '../session/server-state.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { NtStatusError, ProtocolError } from '../wire/errors.js'
 import { COMMAND_TABLE } from './table.js'
@@ -78,6 +79,7 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
         // refusal is signed with the session's key (as Samba), which the client checks it with.
         if (session !== undefined && session.alive && session.state === SessionState.Valid && (hdr.flags & HeaderFlags.SIGNED) !== 0 &&
           session.signer !== undefined) ctx.session = session
+        if (session === undefined && hdr.command === Command.SESSION_SETUP && (ctx.body[2] & SESSION_FLAG_BINDING) !== 0) bindingElsewhere(ctx, sid)
         // No key to sign with (the session is gone): the answer to a signed request carries the
         // SIGNED flag and the request's own signature back, as Samba's does; smbXcli takes
         // USER_SESSION_DELETED so, and drops a signing connection on an unsigned one.
@@ -170,4 +172,17 @@ function verifySignature (ctx: RequestContext, session: Session): void {
     ctx.server.log.warn(`bad signature from ${ctx.conn.io.remoteAddress} (session 0x${session.sessionId.toString(16)}, mid ${hdr.messageId})`)
     throw new NtStatusError(NtStatus.ACCESS_DENIED, 'bad signature')
   }
+}
+
+/**
+ * A binding names a session this process does not have. With workers, its id says which worker
+ * made it: the connection should have been handed there by its ClientGuid (transport/handoff.ts);
+ * it was not (another ClientGuid, or the hand-over failed), so the binding fails here. Said in
+ * the log so an operator can tell this from a session that is simply gone.
+ */
+function bindingElsewhere (ctx: RequestContext, sid: bigint): void {
+  const slot = sessionIdSlot(sid)
+  const peers = ctx.server.sessionPeers
+  if (peers === undefined || slot === undefined || slot === peers.slot) return
+  ctx.server.log.info(`binding from ${ctx.conn.io.remoteAddress} to session 0x${sid.toString(16)} refused: that session is w${slot}'s, and this connection was not handed there (its ClientGuid is not the session's client's, or the hand-over failed)`)
 }

@@ -60,6 +60,18 @@ async function twoChannels (t: Test, extra: string[], second: string): Promise<v
   } else {
     t.comment(`${second} was steered to w${owner} itself: no hand-over needed this time (test/system/workers-guid.test.ts covers one)`)
   }
+  // Another client (ClientGuid) cannot bind to the session: refused where it lands, and said
+  // so when that is not the session's worker.
+  const from2 = srv.logs.length
+  const stranger = await TcpClient.open(port, '127.0.0.1', second)
+  t.teardown(() => { stranger.end() })
+  const strangerOn = await acceptedBy(srv, second, from2)
+  await stranger.negotiate({ dialects: [0x0311] })
+  t.equal((await stranger.bind(a)).last.status, 0xc0000203, 'a binding from another ClientGuid: USER_SESSION_DELETED')
+  if (strangerOn !== owner) {
+    t.ok(await srv.waitFor(new RegExp(`\\[w${strangerOn}\\] info binding from .* to session 0x${sid} refused: that session is w${owner}'s`), 5000, from2), 'the worker it landed on says whose session it is')
+  }
+  stranger.end()
   const q = await b.request({ cmd: Command.QUERY_INFO, body: queryInfoBody(fid, 1, 14, 8) })
   t.equal(q.status, 0, 'the open made on the first channel answers on the second')
   a.end()
