@@ -101,6 +101,12 @@ export class Smb2Connection {
    * pre-auth hash so far. The connection joins the session's channels when it completes.
    */
   readonly bindings = new Map<bigint, { auth: unknown, preauthHash?: Buffer }>()
+  /**
+   * Oplock and lease breaks sent on this connection, by the open they were for: each resends its
+   * break on another channel of the session if it still awaits an acknowledgment when this
+   * connection is lost (MS-SMB2 3.3.4.6, 3.3.4.7; commands/oplock-break.ts).
+   */
+  readonly sentBreaks = new Map<{ readonly alive: boolean }, () => void>()
   /** MS-SMB2 3.3.1.7 Connection.AsyncCommandList (and requests waiting inside a compound). */
   readonly asyncOps = new AsyncTable()
   private inFlight = 0
@@ -232,6 +238,10 @@ export class Smb2Connection {
       void teardownSession(this.server, s)
     }
     this.sessions.clear()
+    // Breaks that went out here and were never acknowledged: to another channel, when there is one.
+    const resend = [...this.sentBreaks.values()]
+    this.sentBreaks.clear()
+    for (const r of resend) r()
   }
 
   /** Hands one message to the transport; on a closed connection only runs `onSent`. */

@@ -7,7 +7,7 @@
 // Backend: memory (the default); nothing here depends on a file system.
 import t from 'tap'
 import {
-  ALL_ONES_FID, Command, MemClient, Oplock, Status, closeBody, fileIdOf, ioctlBody, LockFlag, lockBody, memServer, queryInfoBody, smallBody, writeBody, type Resp,
+  ALL_ONES_FID, Command, MemClient, Oplock, Status, closeBody, fileIdOf, ioctlBody, leaseAckBody, leaseBreakOf, leaseOf, LockFlag, lockBody, memServer, oplockBreakBody, queryInfoBody, smallBody, writeBody, type Resp,
 } from '../helpers/mem-client.js'
 import { Fsctl } from '../../src/wire/constants.js'
 import { decodeNetworkInterfaceInfo } from '../../src/smb2/commands/interface-info.wire.js'
@@ -89,7 +89,7 @@ t.test('an oplock break goes to a channel that is alive', async (t) => {
   const pending = other.create('o.bin', { oplock: Oplock.NONE })
   const brk = await b.nextBreak()
   t.same(brk.fileId, fid, 'the break for the open arrives on the surviving channel')
-  t.equal((await b.request({ cmd: Command.OPLOCK_BREAK, body: (await import('../helpers/mem-client.js')).oplockBreakBody(fid, Oplock.II) })).status, 0, 'acknowledged there')
+  t.equal((await b.request({ cmd: Command.OPLOCK_BREAK, body: oplockBreakBody(fid, Oplock.II) })).status, 0, 'acknowledged there')
   t.equal((await pending).status, 0, 'the other client\'s open goes through')
 })
 
@@ -217,4 +217,44 @@ t.test('an encrypted session: the bound channel speaks encrypted with the sessio
   t.equal(q.status, 0, 'an encrypted request on the new channel')
   t.equal(b.encryptedResponses, before + 1, 'answered encrypted')
   t.equal((await b.request({ cmd: Command.QUERY_INFO, body: positionInfo(fid), encrypt: false, sign: true })).status, ACCESS_DENIED, 'a plain one is refused')
+})
+
+t.test('a break not acknowledged when its channel is lost is sent again on another channel', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state, 'mem:1').connect({ signAll: true })
+  const r = await a.create('again.bin', { oplock: Oplock.BATCH })
+  t.equal(r.body[2], Oplock.BATCH)
+  const fid = fileIdOf(r)
+  const b = await sibling(a, 0x0311)
+  t.equal((await b.bind(a)).last.status, 0)
+  const other = await new MemClient(srv.state, 'mem:3').connect()
+  const pending = other.create('again.bin', { oplock: Oplock.NONE })
+  const first = await a.nextBreak()
+  t.same(first.fileId, fid, 'the break goes out on the channel the open was made on')
+  a.conn.close('test: lost before the client acknowledged')
+  const again = await b.nextBreak()
+  t.same([again.fileId, again.oplockLevel], [fid, first.oplockLevel], 'the same break again on the surviving channel')
+  t.equal((await b.request({ cmd: Command.OPLOCK_BREAK, body: oplockBreakBody(fid, Oplock.II) })).status, 0, 'acknowledged there')
+  t.equal((await pending).status, 0, 'the waiting open goes through without the break timing out')
+})
+
+t.test('a lease break not acknowledged when its channel is lost is sent again on another channel', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state, 'mem:1').connect({ signAll: true })
+  const key = Buffer.alloc(16, 0x4c)
+  const RWH = 7
+  const r = await a.create('lease.bin', { lease: { key, state: RWH } })
+  t.equal(leaseOf(r)?.state, RWH)
+  const b = await sibling(a, 0x0311)
+  t.equal((await b.bind(a)).last.status, 0)
+  const other = await new MemClient(srv.state, 'mem:3').connect()
+  const pending = other.create('lease.bin', { oplock: Oplock.NONE, access: 0x12019f, share: 7 })
+  const first = leaseBreakOf(await a.nextBreak())!
+  a.conn.close('test: lost before the client acknowledged')
+  const again = leaseBreakOf(await b.nextBreak())!
+  t.same([again.key, again.from, again.to], [first.key, first.from, first.to], 'the same lease break again on the surviving channel')
+  t.equal((await b.request({ cmd: Command.OPLOCK_BREAK, body: leaseAckBody(key, again.to) })).status, 0, 'acknowledged there')
+  t.equal((await pending).status, 0, 'the waiting open goes through')
 })
