@@ -217,6 +217,17 @@ t.test('an encrypted session: the bound channel speaks encrypted with the sessio
   t.equal(q.status, 0, 'an encrypted request on the new channel')
   t.equal(b.encryptedResponses, before + 1, 'answered encrypted')
   t.equal((await b.request({ cmd: Command.QUERY_INFO, body: positionInfo(fid), encrypt: false, sign: true })).status, ACCESS_DENIED, 'a plain one is refused')
+  // A connection that has not bound sends encrypted with the session's keys: refused as for a
+  // session that is not its own, the connection kept (as Samba).
+  const unbound = await sibling(a, 0x0311)
+  unbound.sessionId = a.sessionId
+  unbound.treeId = a.treeId
+  unbound.encryptor = a.encryptor
+  unbound.decryptor = a.decryptor
+  const u = await unbound.request({ cmd: Command.QUERY_INFO, body: positionInfo(fid), encrypt: true })
+  t.equal(u.status, USER_SESSION_DELETED, 'an encrypted request on a connection not bound: USER_SESSION_DELETED')
+  t.equal(unbound.encryptedResponses, 1, 'answered encrypted')
+  t.notOk(unbound.closed, 'the connection stays')
 })
 
 t.test('a break not acknowledged when its channel is lost is sent again on another channel', async (t) => {
