@@ -28,6 +28,8 @@ export interface GlobalConfig {
   smb2Leases: boolean
   /** `smb3 directory leases` (with smb2Leases): leases on directories, SMB 3.x. */
   smb3DirectoryLeases: boolean
+  /** `server multi channel support`: SMB2_GLOBAL_CAP_MULTI_CHANNEL offered (3.x), sessions bind more connections. */
+  serverMultiChannelSupport: boolean
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   busyPoll: number /* µs, 0 = off */
@@ -218,6 +220,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     maxOpenFiles: num(slots, 'max open files'),
     smb2Leases: bool(slots, 'smb2 leases'),
     smb3DirectoryLeases: bool(slots, 'smb3 directory leases'),
+    serverMultiChannelSupport: bool(slots, 'server multi channel support'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),

@@ -168,7 +168,12 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   g({ name: 'handshake timeout', type: 'int', default: '30', min: 1, max: 3600 }),
   g({ name: 'frame timeout', type: 'int', default: '30', min: 1, max: 3600 }),
   g({ name: 'ipc timeout', type: 'int', default: '0', min: 0, max: 0x7fffffff }),
-  g({ name: 'server multi channel support', type: 'bool', default: 'no' }),
+  // Samba's default since 4.22 on Linux (ksmbd-tools: no): MULTI_CHANNEL offered to SMB 3.x
+  // clients, which bind more connections to a session (session binding, per-channel signing
+  // keys, a session outliving a lost channel, breaks on a live channel, replay detection). A client
+  // binds only when it chooses to (Windows when the interface list says it gains; Linux cifs with
+  // `-o multichannel`); nothing changes for one that does not.
+  g({ name: 'server multi channel support', type: 'bool', default: 'yes' }),
   g({ name: 'durable handles', type: 'bool', default: 'yes' }),
   // On by default, as ksmbd-tools 3.5.7 and Samba; off: no LEASING capability, RqLs ignored.
   g({ name: 'smb2 leases', type: 'bool', default: 'yes' }),

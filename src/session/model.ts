@@ -20,6 +20,26 @@ export interface SessionKeys {
   applicationKey?: Buffer
 }
 
+/**
+ * The connection side of a channel, as this module sees it (the smb2 layer's Smb2Connection, typed
+ * by shape so that the data model does not import the protocol layer).
+ */
+export interface ChannelConnection {
+  readonly closed: boolean
+  /** The sessions this connection is a channel of. */
+  readonly sessions: Set<Session>
+}
+
+/** MS-SMB2 3.3.1.8 Channel: one connection of a session, with the key its messages are signed with. */
+export interface Channel {
+  readonly conn: ChannelConnection
+  /** Channel.SigningKey: the session's own on its first channel; a bound channel's is derived from its own authentication. */
+  signer?: Signer
+}
+
+/** MS-SMB2 3.3.5.5.2: at most this many channels per session (Windows Server's limit; smbtorture smb2.multichannel.generic.num_channels). */
+export const MAX_CHANNELS_PER_SESSION = 32
+
 export class Session {
   state = SessionState.InProgress
   user = ''
@@ -46,6 +66,10 @@ export class Session {
   token?: SessionToken
   readonly trees = new Map<number, TreeConnect>()
   readonly opens = new Map<bigint, Open>()
+  /** MS-SMB2 3.3.1.8 Session.ChannelList, by connection, in the order they were established (the first one first). */
+  readonly channels = new Map<ChannelConnection, Channel>()
+  /** The cipher the session's first connection negotiated (Session.Connection's CipherId): a bound channel must have the same. */
+  cipherId = 0
   private nextTreeId = 1
 
   constructor (readonly sessionId: bigint, readonly dialect: number) {}
@@ -56,6 +80,21 @@ export class Session {
 
   get alive (): boolean {
     return this.state !== SessionState.Dead
+  }
+
+  /**
+   * MS-SMB2 3.3.4.1.1, 3.3.5.2.4: the key messages of this session are signed with on `conn`: its
+   * channel's (Channel.SigningKey), else the session's (Session.SigningKey: a binding in progress).
+   */
+  signerFor (conn: ChannelConnection): Signer | undefined {
+    return this.channels.get(conn)?.signer ?? this.signer
+  }
+
+  /** A channel of this session whose connection is open (the first established first), for messages the server starts. */
+  liveChannel (prefer?: ChannelConnection): ChannelConnection | undefined {
+    if (prefer !== undefined && !prefer.closed && this.channels.has(prefer)) return prefer
+    for (const c of this.channels.keys()) if (!c.closed) return c
+    return undefined
   }
 }
 
@@ -129,6 +168,21 @@ export class Open {
   /** CHANGE_NOTIFY: the directory's watch and the changes kept between requests (smb2/notify.ts). */
   notify?: NotifyState
   pipe?: PipeHandle
+  /**
+   * MS-SMB2 3.3.1.10 Open.ChannelSequence, OutstandingRequestCount, OutstandingPreRequestCount
+   * (3.x): the client's channel sequence last seen on this open and the requests in flight
+   * under it and under the ones before (smb2/replay.ts). `channelGeneration` counts the
+   * sequence's 16-bit wraps, so a request tells which of the two counts it is in.
+   */
+  channelSequence = 0
+  channelGeneration = 0
+  outstandingRequestCount = 0
+  outstandingPreRequestCount = 0
+  /**
+   * MS-SMB2 3.3.1.10 Open.LockSequenceArray: LockSequenceIndex (1..64) → the LockSequenceNumber
+   * of the last LOCK that succeeded with it (smb2/lock-sequence.ts); an index absent is not valid.
+   */
+  lockSequences?: Map<number, number>
   /** FSCTL_SRV_REQUEST_RESUME_KEY: the key naming this open as a server-side copy's source. */
   resumeKey?: Buffer
   /** Aborted as the open closes: what waits on it (a LOCK that waits) ends with it. */

@@ -92,6 +92,9 @@ export async function teardownSession (server: ServerState, session: Session): P
   if (session.state === SessionState.Dead) return
   session.state = SessionState.Dead
   server.sessions.delete(session.sessionId)
+  // Every channel's connection forgets it (a LOGOFF on one channel ends the session on all).
+  for (const c of session.channels.keys()) c.sessions.delete(session)
+  session.channels.clear()
   server.locks.shareCount('sessions', server.activeSessions())
   for (const tree of [...session.trees.values()]) await teardownTree(server, tree)
 }

@@ -93,8 +93,20 @@ export class Smb2Connection {
   negotiateCount = 0
   supportsMultiCredit = false
   readonly credits: CreditWindow
-  /** Sessions established on this connection (their channel). */
+  /** Sessions this connection is a channel of (their first, or one bound later: MS-SMB2 3.3.5.5.2). */
   readonly sessions = new Set<Session>()
+  /**
+   * Session bindings in progress on this connection (SESSION_SETUP with SMB2_SESSION_FLAG_BINDING,
+   * MS-SMB2 3.3.5.5.2), by SessionId: the authentication exchange and, for 3.1.1, the channel's
+   * pre-auth hash so far. The connection joins the session's channels when it completes.
+   */
+  readonly bindings = new Map<bigint, { auth: unknown, preauthHash?: Buffer }>()
+  /**
+   * Oplock and lease breaks sent on this connection, by the open they were for: each resends its
+   * break on another channel of the session if it still awaits an acknowledgment when this
+   * connection is lost (MS-SMB2 3.3.4.6, 3.3.4.7; commands/oplock-break.ts).
+   */
+  readonly sentBreaks = new Map<{ readonly alive: boolean }, () => void>()
   /** MS-SMB2 3.3.1.7 Connection.AsyncCommandList (and requests waiting inside a compound). */
   readonly asyncOps = new AsyncTable()
   private inFlight = 0
@@ -214,11 +226,22 @@ export class Smb2Connection {
     // Pending requests end now; their responses have nowhere to go (receive.ts drops them).
     this.asyncOps.cancelWhere(() => true, NtStatus.CANCELLED, `connection closed: ${reason}`)
     for (const { done } of this.backlog.splice(0)) done()
+    this.bindings.clear()
     for (const s of this.sessions) {
-      // Until multichannel, a session lives and dies with its one connection.
+      // MS-SMB2 3.3.7.1: the channel goes; the session (its trees, its opens) lives on as long
+      // as another of its channels does, and goes with its last one.
+      s.channels.delete(this)
+      if (s.alive && s.channels.size > 0) {
+        this.server.log.info(`session 0x${s.sessionId.toString(16)}: channel from ${this.io.remoteAddress} lost (${reason}); ${s.channels.size} channel${s.channels.size === 1 ? '' : 's'} left`)
+        continue
+      }
       void teardownSession(this.server, s)
     }
     this.sessions.clear()
+    // Breaks that went out here and were never acknowledged: to another channel, when there is one.
+    const resend = [...this.sentBreaks.values()]
+    this.sentBreaks.clear()
+    for (const r of resend) r()
   }
 
   /** Hands one message to the transport; on a closed connection only runs `onSent`. */

@@ -5,6 +5,7 @@ import type { Open, Session, TreeConnect } from '../session/model.js'
 import type { Smb2Connection } from './connection.js'
 import type { ServerState } from '../session/server-state.js'
 import { NtStatusError } from '../wire/errors.js'
+import type { Signer } from '../crypto/signing.js'
 import { NtStatus } from '../wire/ntstatus.js'
 
 export interface RequestContext {
@@ -27,6 +28,13 @@ export interface RequestContext {
   goAsync?: () => AbortSignal
   /** The request is alone in its PDU (not part of a compound). */
   readonly lone?: boolean
+  /**
+   * A SESSION_SETUP binding this connection to a session of another (MS-SMB2 3.3.5.5.2): whether
+   * its signature verified under Session.SigningKey (3.3.5.2.4). Set by the dispatcher.
+   */
+  binding?: { signed: boolean }
+  /** Answer with the SIGNED flag and the request's signature echoed (a signed request for a session that is gone). */
+  echoSignature?: boolean
 }
 
 /** State carried from one request of a compound chain to the next (MS-SMB2 3.3.5.2.7.2). */
@@ -54,12 +62,14 @@ export interface Reply {
    * (a linked read→send on the ring). Only where send.ts canLinkRead allowed it.
    */
   linkedRead?: LinkedRead
-  /** Called with the response's final bytes (header included) before signing: preauth hashing. */
+  /** Called with the response's final bytes (header included, signed when it is): preauth hashing. */
   onEncoded?: (bytes: Buffer) => void
   /** Set the session id in the response header (SESSION_SETUP on a new session). */
   sessionId?: bigint
   /** Sign the response with this session even if the request wasn't (final SESSION_SETUP). */
   signWith?: Session
+  /** Sign with this key rather than the session's key on this connection (a binding's final response: the new channel's). */
+  signer?: Signer
 }
 
 /**

@@ -1,6 +1,8 @@
 // The dispatcher (ARCHITECTURE 4, CONVENTIONS 2): size checks and Session/TreeConnect/Open
 // resolution happen here once, from the command's table row; handlers never repeat them.
-import { Command, HeaderFlags } from '../wire/constants.js'
+import { Command, Dialect, HeaderFlags, SESSION_FLAG_BINDING } from '../wire/constants.js'
+import { countChannelSequence, uncount } from './replay.js'
+import { sessionIdSlot } from '../session/server-state.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { NtStatusError, ProtocolError } from '../wire/errors.js'
 import { COMMAND_TABLE } from './table.js'
@@ -60,8 +62,30 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
       related.fileId = undefined
     }
     const session = isRelated && related.session?.sessionId === sid ? related.session : ctx.server.sessions.get(sid)
+    if (hdr.command === Command.SESSION_SETUP && (ctx.body[2] & SESSION_FLAG_BINDING) !== 0 && session !== undefined && session.alive && !conn.sessions.has(session)) {
+      // MS-SMB2 3.3.5.2.9: a binding names a session of another connection, found in the global
+      // table; 3.3.5.2.4: its request is signed with Session.SigningKey. A signature that does
+      // not verify is not an error yet: session-setup.ts decides (as Samba, whose order of
+      // checks smbtorture's smb2.session.bind_negative_* pin down).
+      ctx.binding = { signed: (hdr.flags & HeaderFlags.SIGNED) !== 0 && session.signer !== undefined && session.signer.verify([ctx.msg]) }
+      ctx.session = session
+      related.sessionId = sid
+      related.session = session
+      return await row.handler(ctx, related)
+    }
     if (session === undefined || !session.alive || !conn.sessions.has(session)) {
-      if (hdr.command === Command.SESSION_SETUP && sid === 0n) { /* new session */ } else throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
+      if (hdr.command === Command.SESSION_SETUP && sid === 0n) { /* new session */ } else {
+        // A session of another connection (not bound here), named in a signed request: the
+        // refusal is signed with the session's key (as Samba), which the client checks it with.
+        if (session !== undefined && session.alive && session.state === SessionState.Valid && (hdr.flags & HeaderFlags.SIGNED) !== 0 &&
+          session.signer !== undefined) ctx.session = session
+        if (session === undefined && hdr.command === Command.SESSION_SETUP && (ctx.body[2] & SESSION_FLAG_BINDING) !== 0) bindingElsewhere(ctx, sid)
+        // No key to sign with (the session is gone): the answer to a signed request carries the
+        // SIGNED flag and the request's own signature back, as Samba's does; smbXcli takes
+        // USER_SESSION_DELETED so, and drops a signing connection on an unsigned one.
+        else if ((hdr.flags & HeaderFlags.SIGNED) !== 0) ctx.echoSignature = true
+        throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
+      }
     }
     if (session !== undefined && session.alive && conn.sessions.has(session)) {
       // A session past its lifetime (session lifetime) expires until it re-authenticates.
@@ -79,8 +103,11 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
       if (session.encryptData && !ctx.encrypted && hdr.command !== Command.SESSION_SETUP) {
         throw new NtStatusError(NtStatus.ACCESS_DENIED, 'unencrypted request on an encrypted session')
       }
-      if (!ctx.encrypted) verifySignature(ctx, session)
+      // Set first: a refusal for a bad or missing signature is signed too when the session has a
+      // key on this connection (as Samba; smbXcli drops a connection whose signing session gets
+      // an unsigned answer, smbtorture smb2.session.bind_negative_smb3signCtoHs).
       ctx.session = session
+      if (!ctx.encrypted) verifySignature(ctx, session)
     }
     related.sessionId = sid
     related.session = ctx.session
@@ -117,22 +144,45 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
     }
   }
 
-  return await row.handler(ctx, related)
+  // MS-SMB2 3.3.5.2.10: the channel sequence, for a request on an open (3.x).
+  const counted = ctx.open !== undefined && conn.dialect >= Dialect.SMB3_00 ? countChannelSequence(ctx.open, hdr, row.modifies === true) : undefined
+  if (counted === undefined) return await row.handler(ctx, related)
+  try {
+    return await row.handler(ctx, related)
+  } finally {
+    uncount(counted)
+  }
 }
 
 /** MS-SMB2 3.3.5.2.4: verify a signed request; refuse an unsigned one on a signing session. */
 function verifySignature (ctx: RequestContext, session: Session): void {
   const { hdr } = ctx
-  if ((session.state !== SessionState.Valid && session.state !== SessionState.Expired) || session.signer === undefined) return
+  const signer = session.signerFor(ctx.conn)
+  if ((session.state !== SessionState.Valid && session.state !== SessionState.Expired) || signer === undefined) return
   const signed = (hdr.flags & HeaderFlags.SIGNED) !== 0
   if (!signed) {
-    if (session.signingRequired && hdr.command !== Command.OPLOCK_BREAK && hdr.command !== Command.SESSION_SETUP) {
+    // A re-authentication on a channel is signed like any request (Samba too): only a binding,
+    // which is not a channel yet, is judged in session-setup.ts.
+    if (session.signingRequired && hdr.command !== Command.OPLOCK_BREAK) {
       throw new NtStatusError(NtStatus.ACCESS_DENIED, 'unsigned request on a session that requires signing')
     }
     return
   }
-  if (!session.signer.verify([ctx.msg])) {
+  if (!signer.verify([ctx.msg])) {
     ctx.server.log.warn(`bad signature from ${ctx.conn.io.remoteAddress} (session 0x${session.sessionId.toString(16)}, mid ${hdr.messageId})`)
     throw new NtStatusError(NtStatus.ACCESS_DENIED, 'bad signature')
   }
+}
+
+/**
+ * A binding names a session this process does not have. With workers, its id says which worker
+ * made it: the connection should have been handed there by its ClientGuid (transport/handoff.ts);
+ * it was not (another ClientGuid, or the hand-over failed), so the binding fails here. Said in
+ * the log so an operator can tell this from a session that is simply gone.
+ */
+function bindingElsewhere (ctx: RequestContext, sid: bigint): void {
+  const slot = sessionIdSlot(sid)
+  const peers = ctx.server.sessionPeers
+  if (peers === undefined || slot === undefined || slot === peers.slot) return
+  ctx.server.log.info(`binding from ${ctx.conn.io.remoteAddress} to session 0x${sid.toString(16)} refused: that session is w${slot}'s, and this connection was not handed there (its ClientGuid is not the session's client's, or the hand-over failed)`)
 }

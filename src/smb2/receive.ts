@@ -74,7 +74,11 @@ function decrypt (conn: Smb2Connection, pdu: Buffer): { plain: Buffer, session: 
   try { h = decodeTransformHeader(pdu) } catch (e) { throw new ProtocolError((e as Error).message) }
   if (h.flags !== TRANSFORM_FLAG_ENCRYPTED) throw new ProtocolError(`transform Flags 0x${h.flags.toString(16)}`)
   const session = conn.server.sessions.get(h.sessionId)
-  if (session === undefined || !conn.sessions.has(session) || session.decryptor === undefined) {
+  // A session of another connection (a client that sends on a channel it has not bound yet) is
+  // decrypted too: only its key's holder can have made the message, and the dispatcher then
+  // answers USER_SESSION_DELETED, encrypted, as Samba does (smbtorture smb2.session.bind2 on an
+  // encrypted share).
+  if (session === undefined || !session.alive || session.decryptor === undefined) {
     throw new ProtocolError(`encrypted message for unknown or unencrypted session 0x${h.sessionId.toString(16)}`)
   }
   let plain: Buffer

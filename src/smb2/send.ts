@@ -11,6 +11,7 @@ import type { Smb2Connection } from './connection.js'
 import type { AsyncOperation } from './async.js'
 import { SessionState, type Session } from '../session/model.js'
 import { zeroed } from '../wire/buffers.js'
+import type { Signer } from '../crypto/signing.js'
 
 /** MS-SMB2 2.2.2: SMB2 ERROR Response, no error contexts (StructureSize 9, one zero byte of ErrorData). */
 export function errorBody (): Buffer {
@@ -22,10 +23,12 @@ export function errorBody (): Buffer {
 export interface OutMessage {
   hdr: Smb2Header
   reply: Reply
-  /** Sign with this session's key. */
-  signer?: Session
+  /** Sign with this key (the session's channel key on this connection). */
+  signer?: Signer
   /** Encrypt the response chain with this session's key. */
   encryptWith?: Session
+  /** Not signed, but the SIGNED flag set and this signature (the request's) echoed: RequestContext.echoSignature. */
+  echoSignature?: Buffer
 }
 
 /** MS-SMB2 2.1: the Direct-TCP length is 24 bits. */
@@ -71,6 +74,7 @@ export function response (conn: Smb2Connection, ctx: RequestContext, reply: Repl
   const granted = isAsync ? 0 : conn.credits.grant(hdr.creditRequest)
   const session = reply.signWith ?? ctx.session
   const sign = signs(ctx, reply, status)
+  const signer = sign ? (reply.signer ?? session!.signerFor(conn)) : undefined
   return {
     hdr: {
       creditCharge: hdr.creditCharge,
@@ -85,7 +89,8 @@ export function response (conn: Smb2Connection, ctx: RequestContext, reply: Repl
       sessionId: reply.sessionId ?? ctx.session?.sessionId ?? hdr.sessionId,
     },
     reply,
-    signer: sign ? session : undefined,
+    signer,
+    echoSignature: signer === undefined && ctx.echoSignature === true && status !== NtStatus.PENDING ? ctx.msg.subarray(SIGNATURE_OFFSET, SIGNATURE_OFFSET + 16) : undefined,
     // The TREE_CONNECT response itself is sent as the request came: the client learns from it
     // that the share requires encryption (MS-SMB2 3.3.5.7).
     encryptWith: cmd !== Command.SESSION_SETUP && cmd !== Command.NEGOTIATE &&
@@ -242,13 +247,18 @@ export function encodeResponses (msgs: OutMessage[]): Buffer[] {
       m.reply.payload?.copy(whole, SMB2_HEADER_SIZE + bodyLen)
       parts = [whole]
     }
-    m.reply.onEncoded?.(parts.length === 1 ? parts[0] : Buffer.concat(parts))
-    if (m.signer?.signer) {
+    if (m.signer !== undefined) {
       const head = parts[0]
       head.writeUInt32LE((head.readUInt32LE(16) | HeaderFlags.SIGNED) >>> 0, 16)
-      const sig = m.signer.signer.sign(parts)
+      const sig = m.signer.sign(parts)
       sig.copy(head, SIGNATURE_OFFSET)
+    } else if (m.echoSignature !== undefined) {
+      const head = parts[0]
+      head.writeUInt32LE((head.readUInt32LE(16) | HeaderFlags.SIGNED) >>> 0, 16)
+      m.echoSignature.copy(head, SIGNATURE_OFFSET)
     }
+    // The pre-auth hash takes the response as it leaves: signed, for a binding's (MS-SMB2 3.3.5.5.2).
+    m.reply.onEncoded?.(parts.length === 1 ? parts[0] : Buffer.concat(parts))
     chunks.push(...parts)
   }
   return chunks

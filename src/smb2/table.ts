@@ -27,6 +27,11 @@ export interface CommandRow {
   fileIdOffset?: number
   /** The FileId may be all-ones (IOCTLs that name no file). */
   fileIdOptional?: boolean
+  /**
+   * It changes the open's file: a ChannelSequence the open has moved past fails it with
+   * STATUS_FILE_NOT_AVAILABLE (MS-SMB2 3.3.5.2.10; smb2/replay.ts).
+   */
+  modifies?: boolean
   handler: (ctx: RequestContext, related: Related) => Promise<Reply>
   /**
    * Another request shape of the same command, told apart by its StructureSize (OPLOCK_BREAK:
@@ -47,15 +52,15 @@ export const COMMAND_TABLE: Record<number, CommandRow | undefined> = {
   [Command.CLOSE]: row({ name: 'CLOSE', structureSize: 24, session: 'valid', tree: true, fileIdOffset: 8, handler: close }),
   [Command.FLUSH]: row({ name: 'FLUSH', structureSize: 24, session: 'valid', tree: true, fileIdOffset: 8, handler: flush }),
   [Command.READ]: row({ name: 'READ', structureSize: 49, session: 'valid', tree: true, fileIdOffset: 16, handler: read }),
-  [Command.WRITE]: row({ name: 'WRITE', structureSize: 49, session: 'valid', tree: true, fileIdOffset: 16, handler: write }),
+  [Command.WRITE]: row({ name: 'WRITE', structureSize: 49, session: 'valid', tree: true, fileIdOffset: 16, modifies: true, handler: write }),
   [Command.LOCK]: row({ name: 'LOCK', structureSize: 48, session: 'valid', tree: true, fileIdOffset: 8, handler: lock }),
-  [Command.IOCTL]: row({ name: 'IOCTL', structureSize: 57, session: 'valid', tree: true, fileIdOffset: 8, fileIdOptional: true, handler: ioctl }),
+  [Command.IOCTL]: row({ name: 'IOCTL', structureSize: 57, session: 'valid', tree: true, fileIdOffset: 8, fileIdOptional: true, modifies: true, handler: ioctl }),
   // MS-SMB2 3.3.5.17: ECHO verifies the session when signed or when its SessionId is not zero.
   [Command.ECHO]: row({ name: 'ECHO', structureSize: 4, session: 'if-named', tree: false, handler: echo }),
   [Command.QUERY_DIRECTORY]: row({ name: 'QUERY_DIRECTORY', structureSize: 33, session: 'valid', tree: true, fileIdOffset: 8, handler: queryDirectory }),
   [Command.CHANGE_NOTIFY]: row({ name: 'CHANGE_NOTIFY', structureSize: 32, session: 'valid', tree: true, fileIdOffset: 8, handler: changeNotify }),
   [Command.QUERY_INFO]: row({ name: 'QUERY_INFO', structureSize: 41, session: 'valid', tree: true, fileIdOffset: 24, handler: queryInfo }),
-  [Command.SET_INFO]: row({ name: 'SET_INFO', structureSize: 33, session: 'valid', tree: true, fileIdOffset: 16, handler: setInfo }),
+  [Command.SET_INFO]: row({ name: 'SET_INFO', structureSize: 33, session: 'valid', tree: true, fileIdOffset: 16, modifies: true, handler: setInfo }),
   [Command.OPLOCK_BREAK]: row({
     name: 'OPLOCK_BREAK', structureSize: 24, session: 'valid', tree: true, fileIdOffset: 8, handler: oplockBreak,
     variant: row({ name: 'LEASE_BREAK', structureSize: 36, session: 'valid', tree: true, handler: leaseBreakAck }),

@@ -96,7 +96,9 @@ export type FromWorker =
  */
 export function listenHosts (global: Pick<GlobalConfig, 'bindInterfacesOnly' | 'interfaces'>, host?: string): string[] {
   if (host !== undefined) return [host]
-  return global.bindInterfacesOnly && global.interfaces.length > 0 ? global.interfaces : ['::']
+  // An entry may carry Samba's per-interface options after `;` (speed, capability, if_index:
+  // the multichannel interface list's, src/smb2/commands/interface-info.ts); the address is before.
+  return global.bindInterfacesOnly && global.interfaces.length > 0 ? global.interfaces.map(i => i.split(';')[0].trim()) : ['::']
 }
 
 export function encodeWorkerSpec (spec: WorkerSpec): string {

@@ -113,6 +113,8 @@ export const NtStatus = {
   PIPE_BUSY: 0xC00000AE,
   PIPE_DISCONNECTED: 0xC00000B0,
   PIPE_EMPTY: 0xC00000D9,
+  REQUEST_OUT_OF_SEQUENCE: 0xC000042A,
+  FILE_NOT_AVAILABLE: 0xC0000467,
 } as const
 
 const names = new Map<number, string>([
@@ -229,6 +231,8 @@ const names = new Map<number, string>([
   [0xC00000AE, 'STATUS_PIPE_BUSY'],
   [0xC00000B0, 'STATUS_PIPE_DISCONNECTED'],
   [0xC00000D9, 'STATUS_PIPE_EMPTY'],
+  [0xC000042A, 'STATUS_REQUEST_OUT_OF_SEQUENCE'],
+  [0xC0000467, 'STATUS_FILE_NOT_AVAILABLE'],
 ])
 
 export function ntStatusName (status: number): string {

@@ -17,6 +17,7 @@ import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
 import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.js'
 import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
 import { decodeLockElements } from '../../src/smb2/commands/lock.js'
+import { NETWORK_INTERFACE_INFO_SIZE, decodeNetworkInterfaceInfo, encodeNetworkInterfaceInfo } from '../../src/smb2/commands/interface-info.wire.js'
 import { decodeInotifyEvents, encodeInotifyEvent } from '../../src/vfs/inotify-events.js'
 import { decodeFanRecords } from '../../src/vfs/local-changes.js'
 import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
@@ -307,6 +308,27 @@ target({
     if (input.length < 48) return // the dispatcher's StructureSize check
     const r = run({ errors: [NtStatusError] }, input, () => decodeLockElements(input))
     if (r !== undefined) must(r.length > 0 && 24 + r.length * 24 <= input.length, 'lock elements outside the request')
+  },
+})
+
+// ------------------------------------------------------------------ NETWORK_INTERFACE_INFO (multichannel)
+
+const ifaceArb = fc.array(fc.record({
+  ifIndex: fc.nat(), capability: fc.nat({ max: 3 }), linkSpeed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), v6: fc.boolean(), scopeId: fc.nat(),
+  address: bytes(16, 16),
+}), { minLength: 1, maxLength: 4 }).map(es => encodeNetworkInterfaceInfo(es.map(e => e.v6
+  ? { ifIndex: e.ifIndex, capability: e.capability, linkSpeed: e.linkSpeed, family: 'IPv6' as const, address: e.address, scopeId: e.scopeId }
+  : { ifIndex: e.ifIndex, capability: e.capability, linkSpeed: e.linkSpeed, family: 'IPv4' as const, address: e.address.subarray(0, 4) })))
+target({
+  name: 'interface-info.decodeNetworkInterfaceInfo',
+  valid: ifaceArb,
+  check (input) {
+    const r = run({ errors: [RangeError] }, input, () => decodeNetworkInterfaceInfo(input))
+    if (r === undefined) return
+    must(r.length * NETWORK_INTERFACE_INFO_SIZE <= input.length, 'more entries than the input holds')
+    // What decodes encodes back to the same entries (the encoder is what the server sends).
+    must(JSON.stringify(decodeNetworkInterfaceInfo(encodeNetworkInterfaceInfo(r)), (_k, v: unknown) => typeof v === 'bigint' ? v.toString() : v) ===
+      JSON.stringify(r, (_k, v: unknown) => typeof v === 'bigint' ? v.toString() : v), 'decode/encode round trip differs')
   },
 })
 

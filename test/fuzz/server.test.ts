@@ -61,8 +61,10 @@ type Op =
   | { op: 'logoff' }
   | { op: 'tdis' }
 interface Req { op: Op, related: boolean, sid: IdRef, tid: IdRef }
-interface Step { reqs: Req[], bodyMutations: Array<{ at: number, m: Mutation }>, pduMutations: Mutation[] }
-interface Case { dialect: number, signAll: boolean, steps: Step[] }
+/** `channel` 1: sent on the session's second channel (a bound connection, Case.bind), when there is one. */
+interface Step { reqs: Req[], bodyMutations: Array<{ at: number, m: Mutation }>, pduMutations: Mutation[], channel?: number }
+/** `bind`: a second connection of the client binds to the session (multichannel, 3.x dialects). */
+interface Case { dialect: number, signAll: boolean, steps: Step[], bind?: boolean }
 
 const slot = fc.integer({ min: 0, max: 3 })
 const bogusId = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(x => x.toString())
@@ -92,11 +94,13 @@ const stepArb: fc.Arbitrary<Step> = fc.record({
   reqs: fc.array(reqArb, { minLength: 1, maxLength: 5 }),
   bodyMutations: fc.oneof({ arbitrary: fc.constant<Step['bodyMutations']>([]), weight: 3 }, { arbitrary: fc.array(fc.record({ at: fc.nat(), m: mutationArb }), { minLength: 1, maxLength: 3 }), weight: 1 }),
   pduMutations: fc.oneof({ arbitrary: fc.constant<Step['pduMutations']>([]), weight: 6 }, { arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 2 }), weight: 1 }),
+  channel: fc.nat({ max: 1 }),
 })
 const caseArb: fc.Arbitrary<Case> = fc.record({
   dialect: fc.constantFrom(0x0202, 0x0210, 0x0300, 0x0302, 0x0311),
   signAll: fc.boolean(),
   steps: fc.array(stepArb, { minLength: 1, maxLength: 8 }),
+  bind: fc.boolean(),
 })
 
 // ------------------------------------------------------------------ running a case
@@ -224,7 +228,7 @@ function shareBytes (dir = srv.share): Buffer[] {
 
 /** What the cases exercised, printed at the end (so a generator that stopped working shows). */
 const hist: Record<string, number> = {}
-const stats = { cases: 0, requests: 0, ok: 0, errors: 0, deadChecked: 0, closed: 0, mutatedSteps: 0 }
+const stats = { cases: 0, requests: 0, ok: 0, errors: 0, deadChecked: 0, closed: 0, mutatedSteps: 0, secondChannel: 0 }
 
 async function runCase (k: Case): Promise<void> {
   stats.cases++
@@ -232,11 +236,22 @@ async function runCase (k: Case): Promise<void> {
   const c = new MemClient(srv.state)
   await c.connect({ dialect: k.dialect, signAll: k.signAll })
   const sid = c.sessionId; const tid = c.treeId
+  // A second channel of the session (3.x): steps with channel 1 go through it.
+  let c2: MemClient | undefined
+  if (k.bind === true && k.dialect >= 0x0300) {
+    c2 = new MemClient(srv.state, 'mem:channel2')
+    c2.clientGuid = c.clientGuid
+    await c2.negotiate({ dialects: [k.dialect] })
+    const b = await c2.bind(c)
+    must(b.last.status === 0 && b.finalSigned, `binding a second channel: 0x${b.last.status.toString(16)}`)
+    c2.signAll = k.signAll
+  }
   const model: Model = { deadSessions: new Set(), deadTrees: new Set(), deadFids: new Set(), slots: [], forbidden: [] }
   const treeKey = (s: bigint, tr: number): string => `${s}:${tr}`
 
   for (const step of k.steps) {
-    if (c.closed) break
+    const x = step.channel === 1 && c2 !== undefined ? c2 : c
+    if (x.closed) break
     const clean = step.bodyMutations.length === 0 && step.pduMutations.length === 0
     // What each request names, as the model sees it (the chain's inheritance, MS-SMB2 3.3.5.2.7.2).
     const named: Array<{ session: bigint, tree: string, fid?: string, fidFrom?: number, marker?: Buffer }> = []
@@ -257,7 +272,7 @@ async function runCase (k: Case): Promise<void> {
       const tr = r.tid === 'cur' ? tid : r.tid === 'zero' ? 0 : 0x7777
       const marker = Buffer.from(`@@${(markerSeq++).toString(36).padStart(6, '0')}@@`)
       const body = bodyFor(r.op, fid, marker)
-      const m = c.message({
+      const m = x.message({
         cmd: CMD[r.op.op], body, related,
         sessionId: related ? undefined : s, treeId: related ? undefined : tr,
         creditCharge: r.op.op === 'read' || r.op.op === 'write' ? Math.max(1, Math.ceil(Math.max(1, r.op.len) / 65536)) : 1,
@@ -282,23 +297,24 @@ async function runCase (k: Case): Promise<void> {
       const last = i === msgs.length - 1
       const p = last ? m : Buffer.concat([m, Buffer.alloc(((m.length + 7) & ~7) - m.length)])
       if (!last) p.writeUInt32LE(p.length, 20)
-      if (c.signAll && c.signer !== undefined) {
+      if (x.signAll && x.signer !== undefined) {
         p.writeUInt32LE((p.readUInt32LE(16) | 8) >>> 0, 16)
-        c.signer.sign(p).copy(p, 48)
+        x.signer.sign(p).copy(p, 48)
       }
       return p
     })
     const pdu = step.pduMutations.reduce<Buffer>((acc, m) => mutate(acc, m), Buffer.concat(padded))
-    const sentBefore = c.sent.length
-    await withTimeout(c.conn.handlePdu(pdu), 10000, 'handlePdu')
-    const outs = c.sent.slice(sentBefore)
+    const sentBefore = x.sent.length
+    await withTimeout(x.conn.handlePdu(pdu), 10000, 'handlePdu')
+    const outs = x.sent.slice(sentBefore)
     must(escaped.length === 0, `escaped: ${escaped.join('\n')}`)
     // Interim responses and oplock break notifications (an oplock a mutated CREATE asked for)
     // are well formed but are not the answers to this step's requests.
     const resps = outs.flatMap(parseStrict).filter(r => r.status !== 0x103 && r.mid !== ALL_ONES)
     stats.requests += step.reqs.length
     for (const r of resps) { if (r.status === 0) stats.ok++; else stats.errors++; if (process.env.SMBTS_FUZZ_DEBUG) hist[`${r.cmd}:${r.status.toString(16)}`] = (hist[`${r.cmd}:${r.status.toString(16)}`] ?? 0) + 1 }
-    if (c.closed) stats.closed++
+    if (x.closed) stats.closed++
+    if (x === c2) stats.secondChannel++
     if (!clean) stats.mutatedSteps++
     must(resps.length <= step.reqs.length, `${resps.length} responses to ${step.reqs.length} requests`)
     if (!clean) {
@@ -312,7 +328,7 @@ async function runCase (k: Case): Promise<void> {
       }
       continue
     }
-    if (c.closed) break
+    if (x.closed) break
     must(resps.length === step.reqs.length, `clean step: ${resps.length} responses to ${step.reqs.length} requests`)
     resps.forEach((r, i) => {
       const n = named[i]; const op = step.reqs[i].op
@@ -357,8 +373,10 @@ async function runCase (k: Case): Promise<void> {
   }
   const internal = srv.logs.filter(l => / error /.test(l))
   must(internal.length === 0, `internal error logged: ${internal.join('\n').slice(0, 1500)}`)
-  // Leave the connection (its session and opens are torn down, as on a disconnect).
+  // Leave the connections (the session and its opens are torn down with the last, as on a disconnect).
   c.conn.close('end of case')
+  c2?.conn.close('end of case')
+  must(!srv.state.sessions.has(sid), 'the session outlived its last channel')
   await stillServes()
 }
 

@@ -462,6 +462,8 @@ export interface Req {
   encrypt?: boolean
   /** The async header form (SMB2_FLAGS_ASYNC_COMMAND) with this AsyncId (a CANCEL of an async request). */
   asyncId?: bigint
+  /** MS-SMB2 2.2.1.2 ChannelSequence (3.x; 0 unless given). */
+  channelSequence?: number
 }
 
 /** MS-SMB2 2.2.23.1: an OPLOCK_BREAK notification the server sent, as the client saw it. */
@@ -584,7 +586,7 @@ export class MemClient {
     if (r.messageId === undefined) this.nextMid += BigInt(Math.max(charge, 1))
     const msg = Buffer.alloc(H + r.body.length)
     encodeHeader({
-      creditCharge: charge, status: 0, command: r.cmd, creditRequest: r.creditRequest ?? 32,
+      creditCharge: charge, status: r.channelSequence ?? 0, command: r.cmd, creditRequest: r.creditRequest ?? 32,
       flags: (r.flags ?? 0) | (r.related === true ? HeaderFlags.RELATED_OPERATIONS : 0) | (r.asyncId !== undefined ? HeaderFlags.ASYNC_COMMAND : 0),
       nextCommand: 0, messageId: mid, asyncId: r.asyncId ?? 0n,
       treeId: r.treeId ?? (r.related === true ? 0xffffffff : this.treeId),
@@ -719,6 +721,54 @@ export class MemClient {
       if ((this.sessionFlags & 0x4) !== 0) this.encryptAll = true // SMB2_SESSION_FLAG_ENCRYPT_DATA
     }
     if (last.status !== 0) this.sessionId = 0n
+    return { first, last, finalSigned }
+  }
+
+  /**
+   * Binds this (negotiated) connection to `to`'s session as a new channel (MS-SMB2 3.2.4.1.7,
+   * SMB2_SESSION_FLAG_BINDING): two NTLM legs signed with the session's key. On success this
+   * client signs with the channel's key (derived from this authentication and, in 3.1.1, this
+   * connection's pre-auth hash), and takes the session's id, tree and encryption keys.
+   */
+  async bind (to: MemClient, o: { user?: string, password?: string, unsigned?: boolean, sessionId?: bigint } = {}): Promise<{ first: Resp, last: Resp, finalSigned: boolean }> {
+    const sid = o.sessionId ?? to.sessionId
+    const sign = (msg: Buffer): Buffer => {
+      if (o.unsigned !== true && to.signer !== undefined) {
+        msg.writeUInt32LE((msg.readUInt32LE(16) | HeaderFlags.SIGNED) >>> 0, 16)
+        to.signer.sign(msg).copy(msg, SIGNATURE_OFFSET)
+      }
+      return msg
+    }
+    const mechTypes = [OID_NTLMSSP]
+    const neg = negotiateMessage()
+    const m1 = sign(this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(encodeInit({ mechTypes, mechToken: neg }), 1, 0x01), sessionId: sid }))
+    let preauth = this.preauth
+    if (this.dialect === 0x0311) preauth = preauthUpdate(preauth, m1)
+    const [p1] = await this.raw(m1)
+    if (p1 === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)
+    const [first] = parseResponses(p1)
+    if (first.status !== 0xc0000016) return { first, last: first, finalSigned: false }
+    if (this.dialect === 0x0311) preauth = preauthUpdate(preauth, p1)
+    const challenge = parseResp(outputSecBuf(first)).responseToken!
+    const a = authenticateMessage({ user: o.user ?? USER, password: o.password ?? PASSWORD, domain: 'WORKGROUP', withMic: true, randomSessionKey: randomBytes(16) }, neg, challenge)
+    const mic = ntlmMac(a.exportedSessionKey, 'client-to-server', 0, encodeMechTypes(mechTypes))
+    const m2 = sign(this.message({ cmd: Command.SESSION_SETUP, body: sessionSetupBody(encodeResp({ responseToken: a.message, mechListMIC: mic }), 1, 0x01), sessionId: sid }))
+    if (this.dialect === 0x0311) preauth = preauthUpdate(preauth, m2)
+    const [p2] = await this.raw(m2)
+    if (p2 === undefined) throw new Error(`no SESSION_SETUP response (${this.closedReason ?? ''})`)
+    const [last] = parseResponses(p2)
+    let finalSigned = false
+    if (last.status === 0) {
+      const keys = deriveSessionKeys(this.dialect, a.exportedSessionKey, this.dialect === 0x0311 ? preauth : undefined)
+      this.signer = new Signer(this.signingAlgorithm, keys.signingKey)
+      finalSigned = this.verify(last)
+      this.sessionId = sid
+      this.treeId = to.treeId
+      this.encryptor = to.encryptor
+      this.decryptor = to.decryptor
+      this.encryptAll = to.encryptAll
+      this.signAll = true
+    }
     return { first, last, finalSigned }
   }
 

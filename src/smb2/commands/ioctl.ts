@@ -1,6 +1,6 @@
 // IOCTL (MS-SMB2 3.3.5.15): the FSCTLs smbts answers. Secure negotiate for 3.0/3.0.2 lives here.
 import type { RequestContext, Reply } from '../context.js'
-import { Dialect, Fsctl, IOCTL_IS_FSCTL } from '../../wire/constants.js'
+import { Capabilities, Dialect, Fsctl, IOCTL_IS_FSCTL } from '../../wire/constants.js'
 import { NtStatusError, ProtocolError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { pipeTransceive } from '../pipes.js'
@@ -8,6 +8,8 @@ import { copychunk, requestResumeKey } from './copychunk.js'
 import { queryAllocatedRanges, setSparse, setZeroData } from './sparse.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { selectDialect } from './negotiate.js'
+import { serverInterfaces } from './interface-info.js'
+import { encodeNetworkInterfaceInfo } from './interface-info.wire.js'
 
 const ALL_ONES = 0xffffffffffffffffn
 
@@ -84,6 +86,20 @@ async function createOrGetObjectId (ctx: RequestContext, maxOutput: number): Pro
   return ioctlResponse(ctx, Fsctl.CREATE_OR_GET_OBJECT_ID, out)
 }
 
+/** MS-SMB2 3.3.5.15.11: the server's addresses, for a multichannel client. */
+async function queryNetworkInterfaceInfo (ctx: RequestContext, input: Buffer, maxOutput: number): Promise<Reply> {
+  const { conn } = ctx
+  if (conn.dialect < Dialect.SMB3_00 || (conn.serverCapabilities & Capabilities.MULTI_CHANNEL) === 0) {
+    throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'multichannel is not offered on this connection')
+  }
+  if (input.length !== 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FSCTL_QUERY_NETWORK_INTERFACE_INFO takes no input')
+  const list = await serverInterfaces(ctx.server.config.global)
+  const out = encodeNetworkInterfaceInfo(list)
+  if (out.length > maxOutput) throw new NtStatusError(NtStatus.BUFFER_TOO_SMALL, `${list.length} interfaces need ${out.length} bytes, MaxOutputResponse is ${maxOutput}`)
+  if (list.length === 0) ctx.server.log.warn('FSCTL_QUERY_NETWORK_INTERFACE_INFO: no address to list (check `interfaces`)')
+  return ioctlResponse(ctx, Fsctl.QUERY_NETWORK_INTERFACE_INFO, out)
+}
+
 export async function ioctl (ctx: RequestContext): Promise<Reply> {
   const { body, msg } = ctx
   const ctlCode = body.readUInt32LE(4)
@@ -125,7 +141,7 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
       return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
     }
     case Fsctl.QUERY_NETWORK_INTERFACE_INFO:
-      throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'multichannel is not offered')
+      return await queryNetworkInterfaceInfo(ctx, input, maxOutput)
     default:
       if (ctx.open === undefined && !fileIdAllOnes) throw new NtStatusError(NtStatus.FILE_CLOSED)
       throw new NtStatusError(NtStatus.INVALID_DEVICE_REQUEST, `FSCTL 0x${ctlCode.toString(16)}`)

@@ -10,14 +10,17 @@
 //   then success once the range frees; CANCEL ends it (STATUS_CANCELLED), and so do LOGOFF,
 //   TREE_DISCONNECT, disconnect and the open's own close.
 // - A lock breaks level II oplocks to none first (MS-FSA 2.1.4.12), an unlock breaks nothing.
-// - Lock sequence replay (3.3.5.14, LockSequenceNumber/Index) applies only to resilient, durable
-//   and persistent opens, which smbts does not grant yet: the field is read and left alone.
+// - Lock sequence replay (3.3.5.14, LockSequenceNumber/Index): on a 3.x connection that offers
+//   MULTI_CHANNEL (a request may come again on another channel) a LOCK whose bucket holds the
+//   same sequence number as the last successful one is answered SUCCESS without being done
+//   again (smb2/lock-sequence.ts).
 import type { RequestContext, Reply } from '../context.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { zeroed } from '../../wire/buffers.js'
 import { validLockRange } from '../../locking/byte-range.js'
 import type { LockRequest } from '../../locking/store.js'
+import { lockDone, lockSequenceOf, replayedLock } from '../lock-sequence.js'
 
 /** MS-SMB2 2.2.26.1 Flags. */
 export const LockFlags = {
@@ -59,6 +62,14 @@ function response (): Reply {
 }
 
 export async function lock (ctx: RequestContext): Promise<Reply> {
+  const seq = lockSequenceOf(ctx)
+  if (seq !== undefined && replayedLock(ctx.open!, seq)) return response()
+  const r = await lockRanges(ctx)
+  if (seq !== undefined) lockDone(ctx.open!, seq)
+  return r
+}
+
+async function lockRanges (ctx: RequestContext): Promise<Reply> {
   const open = ctx.open!
   const elements = decodeLockElements(ctx.body)
   // MS-FSA 2.1.5.8/2.1.5.9: no byte-range locks on directories (nor on pipes, which have no bytes).

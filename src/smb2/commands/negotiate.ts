@@ -133,7 +133,9 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
   // CAP_ENCRYPTION is defined for 3.0/3.0.2; for 3.1.1 the cipher context says it, but Samba's
   // client also looks for the capability before encrypting for a share, so it is set whenever a
   // cipher was agreed with a client that announced the capability.
-  conn.serverCapabilities = capabilitiesFor(dialect, g.smb2Leases, g.smb3DirectoryLeases) | (conn.cipherId !== Cipher.NONE && (req.capabilities & Capabilities.ENCRYPTION) !== 0 ? Capabilities.ENCRYPTION : 0)
+  conn.serverCapabilities = capabilitiesFor(dialect, g.smb2Leases, g.smb3DirectoryLeases) | (conn.cipherId !== Cipher.NONE && (req.capabilities & Capabilities.ENCRYPTION) !== 0 ? Capabilities.ENCRYPTION : 0) |
+    // MS-SMB2 3.3.5.4: MULTI_CHANNEL for the 3.x family when the server allows binding.
+    (g.serverMultiChannelSupport && dialect >= Dialect.SMB3_00 ? Capabilities.MULTI_CHANNEL : 0)
   limits(conn, dialect)
   conn.state = ConnectionState.Negotiated
   conn.negotiateCount++

@@ -12,6 +12,7 @@ import type { Smb2Connection } from '../connection.js'
 import { decodeOplockBreakAck, encodeOplockBreak } from './oplock-break.wire.js'
 import { decodeLeaseBreakAck, encodeLeaseBreakNotification, encodeLeaseBreakResponse } from './lease.wire.js'
 import { LEASE_RWH, NOTIFY_BREAK_LEASE_FLAG_ACK_REQUIRED, leaseStateName, type LeaseBreak } from '../../locking/leases.js'
+import { OplockState } from '../../locking/oplocks.js'
 import { publishEvent } from '../../control/channels.js'
 
 /** MS-SMB2 3.3.4.6: an unsolicited message carries MessageId 0xFFFFFFFFFFFFFFFF. */
@@ -22,9 +23,22 @@ const UNSOLICITED_MESSAGE_ID = 0xffffffffffffffffn
  * on: SessionId and TreeId 0, never signed; encrypted (with the open's session key) when its
  * session or share requires encryption.
  */
-export function sendOplockBreak (conn: Smb2Connection, open: Open, newLevel: number): void {
-  if (conn.closed || !open.alive) return
+export function sendOplockBreak (opener: Smb2Connection, open: Open, newLevel: number): void {
+  if (!open.alive) return
+  // MS-SMB2 3.3.4.6: on the connection the open was made on, or, that one lost, on another
+  // channel of its session that is alive.
+  const conn = open.tree.session.liveChannel(opener) as Smb2Connection | undefined ?? (opener.closed ? undefined : opener)
+  if (conn === undefined) return
   const encrypt = sendUnsolicited(conn, open, encodeOplockBreak({ oplockLevel: newLevel, fileId: open.fileId }))
+  rememberBreak(conn, open, () => {
+    const held = open.oplock
+    const now = held !== undefined ? conn.server.locks.oplockOf(held) : undefined
+    if (now?.state !== OplockState.Breaking) return
+    const next = open.tree.session.liveChannel() as Smb2Connection | undefined
+    if (next === undefined) return
+    conn.server.log.info(`oplock break of ${open.tree.shareName}/${open.path} resent on the channel from ${next.io.remoteAddress}: the one it went out on was lost before the client acknowledged it`)
+    sendOplockBreak(next, open, now.breakTo)
+  })
   publishEvent(() => ({ type: 'oplock-break', client: conn.io.remoteAddress, share: open.tree.shareName, file: open.path, to: newLevel }))
   if (conn.server.log.wants('oplock')) conn.server.log.debug('oplock', `break ${open.tree.shareName}/${open.path} (fid ${open.fileId.volatile}) to ${newLevel}${encrypt ? ', encrypted' : ''}`)
 }
@@ -44,6 +58,18 @@ export function sendLeaseBreak (conn: Smb2Connection, open: Open, b: LeaseBreak)
     currentLeaseState: b.from,
     newLeaseState: b.to,
   }))
+  if (b.ackRequired) {
+    rememberBreak(via, open, () => {
+      const key = open.oplock?.key
+      const now = key !== undefined ? via.server.locks.leaseOf(key, b.lk) : undefined
+      // Still breaking, and still this break (not a later one sent since).
+      if (now === undefined || !now.breaking || now.state !== b.from || now.breakTo !== b.to) return
+      const next = open.tree.session.liveChannel() as Smb2Connection | undefined
+      if (next === undefined) return
+      via.server.log.info(`lease break of ${open.tree.shareName}/${open.path} resent on the channel from ${next.io.remoteAddress}: the one it went out on was lost before the client acknowledged it`)
+      sendLeaseBreak(next, open, b)
+    })
+  }
   publishEvent(() => ({ type: 'lease-break', client: conn.io.remoteAddress, share: open.tree.shareName, file: open.path, from: leaseStateName(b.from), to: leaseStateName(b.to) }))
   if (conn.server.log.wants('oplock')) conn.server.log.debug('oplock', `lease break ${open.tree.shareName}/${open.path} ${leaseStateName(b.from)} -> ${leaseStateName(b.to)}${encrypt ? ', encrypted' : ''}`)
 }
@@ -63,7 +89,19 @@ function leaseBreakConnection (conn: Smb2Connection, open: Open): Smb2Connection
       if (other.clientGuid?.equals(conn.clientGuid) === true && !other.closed && other.dialect >= Dialect.SMB2_10) return other
     }
   }
-  return conn.closed ? undefined : conn
+  // MS-SMB2 3.3.4.7: the open's connection lost, another channel of its session that is alive.
+  return session.liveChannel(conn) as Smb2Connection | undefined ?? (conn.closed ? undefined : conn)
+}
+
+/**
+ * Notes a break sent on `conn` for `open`, to be sent again on another channel of the session if
+ * `conn` is lost before the client acknowledged it (`resend` checks the store first). One entry
+ * an open: a later break of the same open replaces the earlier; entries of closed opens go.
+ */
+function rememberBreak (conn: Smb2Connection, open: Open, resend: () => void): void {
+  if (conn.closed || open.tree.session.channels.size < 2) return
+  if (conn.sentBreaks.size >= 64) for (const k of conn.sentBreaks.keys()) if (!k.alive) conn.sentBreaks.delete(k)
+  conn.sentBreaks.set(open, () => { if (open.alive && open.tree.session.alive) resend() })
 }
 
 /** Sends a server-to-client OPLOCK_BREAK body for `open`'s session; true when it was encrypted. */

@@ -6,7 +6,7 @@ import { field } from '../context.js'
 import { Command, Dialect, SecurityMode, SESSION_FLAG_BINDING, SessionFlags } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
-import { Session, SessionState } from '../../session/model.js'
+import { MAX_CHANNELS_PER_SESSION, Session, SessionState } from '../../session/model.js'
 import { preauthUpdate } from '../../crypto/preauth.js'
 import { deriveSessionKeys } from '../../crypto/kdf.js'
 import { Signer, SigningAlgorithm } from '../../crypto/signing.js'
@@ -72,10 +72,7 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
   const flags = body[2]
   const securityMode = body[3]
   const secBuf = field(msg, body.readUInt16LE(12), body.readUInt16LE(14))
-  if ((flags & SESSION_FLAG_BINDING) !== 0) {
-    // Multichannel binding is not supported yet (the server does not offer MULTI_CHANNEL).
-    throw new NtStatusError(NtStatus.REQUEST_NOT_ACCEPTED, 'session binding without multichannel')
-  }
+  if ((flags & SESSION_FLAG_BINDING) !== 0) return await bindChannel(ctx, secBuf)
 
   let session = ctx.session
   if (session === undefined) {
@@ -183,6 +180,8 @@ export async function sessionSetup (ctx: RequestContext): Promise<Reply> {
     throw refuseSession(ctx, `max active sessions (${g.maxActiveSessions}) reached`)
   }
   s.state = SessionState.Valid
+  s.cipherId = conn.cipherId
+  s.channels.set(conn, { conn, signer: s.signer })
   s.expiresAt = lifetimeEnd(g.sessionLifetime, result?.lifetime)
   dropPreviousSession(ctx, s, body.readBigUInt64LE(16))
   server.log.info(`session 0x${s.sessionId.toString(16)}: ${s.isAnonymous ? 'anonymous' : s.isGuest ? `guest (${g.guestAccount})` : `${s.domain}\\${s.user}`}${result?.principal !== undefined ? ` (Kerberos ${result.principal}, ${result.sessionKey.length}-byte key)` : ''} from ${conn.io.remoteAddress}, dialect 0x${conn.dialect.toString(16)}${s.signer !== undefined ? `, signing ${SigningAlgorithm[s.signer.algorithm]}` : ''}${s.signingRequired ? ' (required)' : ''}${s.encryptor !== undefined ? `, cipher ${CIPHER_NAMES[conn.cipherId] ?? conn.cipherId}` : ''}${s.encryptData ? ', encrypted' : ''}`)
@@ -286,4 +285,96 @@ export async function logoff (ctx: RequestContext): Promise<Reply> {
   body.writeUInt16LE(4, 0)
   // The response is signed with the key of the session it logs off (MS-SMB2 3.3.5.6).
   return { body, signWith: s.signer ? s : undefined }
+}
+
+/**
+ * MS-SMB2 3.3.5.5.2: SESSION_SETUP with SMB2_SESSION_FLAG_BINDING binds this connection to an
+ * existing session as a new channel (multichannel). The checks come in Samba's order, which
+ * smbtorture's smb2.session.bind_negative_* tests pin down: the signing algorithms, the dialect
+ * family, `server multi channel support`, the request's signature (Session.SigningKey), the same
+ * dialect and cipher as the session's first connection, then the session itself. The client
+ * then authenticates again, as the same user; the channel's signing key comes from that
+ * authentication (and, in 3.1.1, from this connection's own pre-auth hash). A failed binding
+ * leaves the session as it was.
+ */
+async function bindChannel (ctx: RequestContext, secBuf: Buffer): Promise<Reply> {
+  const { conn, server, hdr, msg } = ctx
+  const g = server.config.global
+  const s = ctx.session
+  if (hdr.sessionId === 0n) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'binding without a SessionId')
+  if (s === undefined || !s.alive) throw new NtStatusError(NtStatus.USER_SESSION_DELETED)
+  const who = `session 0x${s.sessionId.toString(16)}`
+  const refuse = (status: number, why: string): NtStatusError => {
+    conn.bindings.delete(s.sessionId)
+    server.log.info(`${who}: binding from ${conn.io.remoteAddress} refused: ${why}`)
+    return new NtStatusError(status, why)
+  }
+  // Already a channel of it: a binding is for a new connection only (a re-authentication
+  // names the session without the flag).
+  if (conn.sessions.has(s)) throw refuse(NtStatus.REQUEST_NOT_ACCEPTED, 'this connection is a channel of the session already')
+  const sessionAlg = s.signer?.algorithm
+  const connAlg = conn.dialect >= Dialect.SMB3_00 ? conn.signingAlgorithm : SigningAlgorithm.HmacSha256
+  if (sessionAlg !== undefined && sessionAlg >= SigningAlgorithm.AesGmac && connAlg !== sessionAlg) {
+    throw refuse(NtStatus.REQUEST_OUT_OF_SEQUENCE, `the session signs with ${SigningAlgorithm[sessionAlg]}, this connection with ${SigningAlgorithm[connAlg]}`)
+  }
+  if (sessionAlg !== undefined && connAlg >= SigningAlgorithm.AesGmac && connAlg !== sessionAlg) {
+    throw refuse(NtStatus.NOT_SUPPORTED, `this connection signs with ${SigningAlgorithm[connAlg]}, the session with ${SigningAlgorithm[sessionAlg]}`)
+  }
+  if (conn.dialect < Dialect.SMB3_00) throw refuse(NtStatus.REQUEST_NOT_ACCEPTED, `dialect 0x${conn.dialect.toString(16)} has no multichannel`)
+  if (!g.serverMultiChannelSupport) throw refuse(NtStatus.REQUEST_NOT_ACCEPTED, 'server multi channel support = no')
+  if (ctx.binding?.signed !== true) throw refuse(NtStatus.INVALID_PARAMETER, 'the request is not signed with the session\'s key')
+  if (s.dialect !== conn.dialect) throw refuse(NtStatus.INVALID_PARAMETER, `the session's dialect is 0x${s.dialect.toString(16)}, this connection's 0x${conn.dialect.toString(16)}`)
+  if (s.cipherId !== conn.cipherId) throw refuse(NtStatus.INVALID_PARAMETER, `the session's cipher is ${s.cipherId}, this connection's ${conn.cipherId}`)
+  // MS-SMB2 3.3.5.5.2: a session is bound only by its own client.
+  const first = s.liveChannel() as { clientGuid?: Buffer } | undefined
+  if (first?.clientGuid !== undefined && !first.clientGuid.equals(conn.clientGuid)) throw refuse(NtStatus.USER_SESSION_DELETED, 'another ClientGuid')
+  if (s.state !== SessionState.Valid && s.state !== SessionState.Expired) throw refuse(NtStatus.REQUEST_NOT_ACCEPTED, 'the session is not established')
+  if (s.isGuest || s.isAnonymous || s.keys === undefined) throw refuse(NtStatus.NOT_SUPPORTED, 'a guest or anonymous session has no key to bind with')
+
+  let b = conn.bindings.get(s.sessionId)
+  if (b === undefined) {
+    if (s.channels.size >= MAX_CHANNELS_PER_SESSION) throw refuse(NtStatus.INSUFFICIENT_RESOURCES, `${s.channels.size} channels already`)
+    b = { auth: newExchange(ctx), preauthHash: conn.dialect === Dialect.SMB3_11 ? conn.preauthHash : undefined }
+    conn.bindings.set(s.sessionId, b)
+  }
+  const bind = b
+  if (bind.preauthHash !== undefined) bind.preauthHash = preauthUpdate(bind.preauthHash, msg)
+  let step: SpnegoStep
+  try {
+    step = await (bind.auth as SpnegoServer).stepAsync(secBuf)
+  } catch {
+    step = { state: 'failed' as const, reason: 'malformed' as const }
+  }
+  if (!s.alive) throw refuse(NtStatus.USER_SESSION_DELETED, 'the session went away during the binding')
+  if (conn.closed) throw new NtStatusError(NtStatus.USER_SESSION_DELETED, 'connection closed during the binding')
+  if (step.state === 'more') {
+    return {
+      status: NtStatus.MORE_PROCESSING_REQUIRED,
+      body: responseBody(0, step.token),
+      sessionId: s.sessionId,
+      onEncoded: bind.preauthHash !== undefined ? (bytes) => { bind.preauthHash = preauthUpdate(bind.preauthHash!, bytes) } : undefined,
+    }
+  }
+  conn.bindings.delete(s.sessionId)
+  if (step.state === 'failed') {
+    // A name that is nobody's would be a guest's session: not this session's user either.
+    if (step.reason === 'no-such-user' && g.mapToGuest === 'bad user') throw refuse(NtStatus.ACCESS_DENIED, 'the binding authenticated as guest, not as the session\'s user')
+    server.log.info(`logon failure from ${conn.io.remoteAddress} (binding to ${who}): ${step.reason}${step.detail !== undefined ? ` (${step.detail})` : ''}`)
+    publishEvent(() => ({ type: 'auth-failure', client: conn.io.remoteAddress, user: step.state === 'failed' ? (step.user ?? '') : '', reason: step.state === 'failed' ? step.reason : 'unknown' }))
+    throw new NtStatusError(NtStatus.LOGON_FAILURE)
+  }
+  const result = step.result
+  if (result.anonymous || result.user.toLowerCase() !== s.user.toLowerCase()) {
+    throw refuse(NtStatus.ACCESS_DENIED, `authenticated as ${result.anonymous ? 'anonymous' : `${result.domain}\\${result.user}`}, the session is ${s.domain}\\${s.user}`)
+  }
+  if (result.sessionKey.length === 0) throw refuse(NtStatus.NOT_SUPPORTED, 'the authentication gave no session key')
+  // MS-SMB2 3.3.5.5.3: Channel.SigningKey, from this authentication's key (and, in 3.1.1, this
+  // connection's pre-auth hash); the session's encryption keys stay the session's.
+  const keys = deriveSessionKeys(conn.dialect, result.sessionKey, bind.preauthHash)
+  const signer = new Signer(connAlg, keys.signingKey)
+  s.channels.set(conn, { conn, signer })
+  conn.sessions.add(s)
+  server.log.info(`${who}: channel ${s.channels.size} bound from ${conn.io.remoteAddress} (${s.domain}\\${s.user}, signing ${SigningAlgorithm[connAlg]})`)
+  if (server.log.wants('auth')) server.log.debug('auth', `${conn.io.remoteAddress}: bound to session 0x${s.sessionId.toString(16)} as channel ${s.channels.size}`)
+  return { body: responseBody(0, step.token), sessionId: s.sessionId, signWith: s, signer }
 }

@@ -30,6 +30,8 @@ t.test('listen addresses: the asked one, the interfaces when bound to them, else
   t.same(listenHosts({ bindInterfacesOnly: true, interfaces: ['10.0.0.1', '::1'] }), ['10.0.0.1', '::1'])
   t.same(listenHosts({ bindInterfacesOnly: false, interfaces: ['10.0.0.1'] }), ['::'])
   t.same(listenHosts({ bindInterfacesOnly: true, interfaces: [] }), ['::'])
+  // Samba's per-interface options (the multichannel interface list's) are not part of the address.
+  t.same(listenHosts({ bindInterfacesOnly: true, interfaces: ['10.0.0.1;speed=10000000000,capability=RSS'] }), ['10.0.0.1'])
 })
 
 t.test('tagged lines: after the timestamp, or in front of a line without one', async (t) => {
