@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <linux/limits.h>
 #include <unistd.h>
 
 static inline void finish(smbts_work *w, long r) {
@@ -330,6 +331,30 @@ static ssize_t xattr_at(int dirfd, const char *path, int at_flags, const char *n
   return SMBTS_RETRY(lgetxattr(proc, name, buf, size));
 }
 
+/* xattr_at over a list: `names` holds one or more xattr names separated by '\n' (a name of the
+ * list never holds one); the first that exists is read. ENODATA only when none does; any other
+ * error stops at that name. Lets a stat read a record under its current name and, where that is
+ * absent, under an older one, in the same call (dos-xattr.ts DOS_XATTR_READ_NAMES). */
+static ssize_t xattr_at_first(int dirfd, const char *path, int at_flags, const char *names, void *buf,
+                              size_t size, bool opath) {
+  for (;;) {
+    const char *nl = strchr(names, '\n');
+    if (!nl) return xattr_at(dirfd, path, at_flags, names, buf, size, opath);
+    char one[XATTR_NAME_MAX + 1];
+    size_t len = (size_t)(nl - names);
+    if (len > XATTR_NAME_MAX) {
+      errno = ERANGE;
+      return -1;
+    }
+    memcpy(one, names, len);
+    one[len] = '\0';
+    errno = 0;
+    ssize_t n = xattr_at(dirfd, path, at_flags, one, buf, size, opath);
+    if (n >= 0 || errno != ENODATA) return n;
+    names = nl + 1;
+  }
+}
+
 static void exec_statx_xattr(smbts_work *w) {
   long r = SMBTS_RETRY(statx(w->fd, w->path, (int)w->flags, (unsigned int)w->mode, &w->stx));
   if (r < 0) {
@@ -343,7 +368,7 @@ static void exec_statx_xattr(smbts_work *w) {
     return;
   }
   errno = 0;
-  ssize_t n = xattr_at(w->fd, w->path, (int)w->flags, w->path2, w->out, SMBTS_STATX_XATTR_MAX, false);
+  ssize_t n = xattr_at_first(w->fd, w->path, (int)w->flags, w->path2, w->out, SMBTS_STATX_XATTR_MAX, false);
   if (n < 0) w->xerr = errno ? errno : EIO;
   else w->outlen = (size_t)n;
 }
@@ -387,7 +412,8 @@ static napi_value js_statxXattr(napi_env env, napi_callback_info info) {
  * entry. */
 #define SMBTS_BATCH_MAX_NAMES (16u << 20)
 
-/* One record: statx of `name` in dirfd and (xname not NULL, statx succeeded) its xattr `xname`.
+/* One record: statx of `name` in dirfd and (xname not NULL, statx succeeded) its xattr `xname`
+ * (a '\n'-separated list: the first that exists, xattr_at_first).
  * Returns the statx result. On a threadpool thread (statxBatch) or the JS thread (fsnow.c). */
 int32_t smbts_stat_record(int dirfd, const char *name, int flags, unsigned int mask, const char *xname,
                           uint8_t *rec, bool opath) {
@@ -398,7 +424,7 @@ int32_t smbts_stat_record(int dirfd, const char *name, int flags, unsigned int m
     sres = -(errno ? errno : EIO);
   } else if (xname) {
     errno = 0;
-    ssize_t n = xattr_at(dirfd, name, flags, xname, rec + 8 + sizeof(struct statx), SMBTS_STATX_XATTR_MAX, opath);
+    ssize_t n = xattr_at_first(dirfd, name, flags, xname, rec + 8 + sizeof(struct statx), SMBTS_STATX_XATTR_MAX, opath);
     xres = n < 0 ? -(errno ? errno : EIO) : (int32_t)n;
   }
   memcpy(rec, &sres, 4);

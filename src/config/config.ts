@@ -61,7 +61,7 @@ export interface ShareConfig {
   createMask: number; directoryMask: number; followSymlinks: boolean; oplocks: boolean; level2Oplocks: boolean
   /** Dot files are reported HIDDEN whatever their stored attributes say (Samba, ksmbd). */
   hideDotFiles: boolean
-  /** DOS attributes and CreationTime/ChangeTime are kept in the user.smbts.dos xattr. */
+  /** DOS attributes and CreationTime/ChangeTime are kept in the user.DOSATTRIB xattr (Samba's and ksmbd's format, dos-xattr.ts). */
   storeDosAttributes: boolean
   /** Alternate data streams (`file:stream`), kept in user.DosStream.* xattrs as Samba's
    *  streams_xattr keeps them (src/vfs/streams.ts); `streams = no` refuses stream names. */

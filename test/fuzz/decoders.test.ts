@@ -16,6 +16,7 @@ import { decodeContextData, decodeNegotiateRequest, peekNegotiateClientGuid } fr
 import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
 import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.js'
 import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
+import { decodeDosRecord, encodeDosRecord, DOS_STORED_ATTRIBUTES } from '../../src/vfs/dos-xattr.js'
 import { decodeLockElements } from '../../src/smb2/commands/lock.js'
 import { decodeInotifyEvents, encodeInotifyEvent } from '../../src/vfs/inotify-events.js'
 import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
@@ -467,6 +468,29 @@ target({
     run({ errors: [] }, input, () => decodeNtAclRecord(input))
   },
 })
+
+// ------------------------------------------------------------------ Samba's user.DOSATTRIB xattr
+
+{
+  const fixtures = ['plain.bin', 'attrs.bin', 'ro.bin', 'dir1.bin', 'ct.bin'].map(f => readFileSync(new URL(`../fixtures/samba-dosattrib/${f}`, import.meta.url)))
+  const ft = fc.option(fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }), { nil: undefined })
+  target({
+    name: 'dos-xattr.decodeDosRecord',
+    valid: fc.oneof(
+      fc.record({ fileAttributes: fc.nat(), creationTime: ft, changeTime: ft, writeAnchorNs: fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }) })
+        .map(r => encodeDosRecord(r)),
+      fc.constantFrom(...fixtures)),
+    check (input) {
+      // Never throws: anything unreadable is "no record"; what decodes re-encodes to the same facts.
+      const r = run({ errors: [] }, input, () => decodeDosRecord(input))
+      if (r !== undefined) {
+        must((r.fileAttributes & ~DOS_STORED_ATTRIBUTES) === 0, 'a decoded record holds attributes it cannot store')
+        const again = decodeDosRecord(encodeDosRecord(r))
+        must(again !== undefined && again.fileAttributes === r.fileAttributes && again.creationTime === r.creationTime, 'a decoded user.DOSATTRIB does not round-trip')
+      }
+    },
+  })
+}
 
 // ------------------------------------------------------------------ MS-FSCC SET_INFO buffers, EA lists
 

@@ -462,6 +462,32 @@ t.test('statxXattr: statx and one xattr in one call, by fd or by name, never fol
   await t.rejects(native.statxXattr(root, 'missing', 0, C.STATX_BASIC_STATS, 'user.smbts.t'), errnoLike('ENOENT', 'statx'), 'a failed statx rejects')
 })
 
+t.test('statx + xattr calls take a \n-separated list of names: the first that exists is read', { skip }, async (t) => {
+  const { fd: root } = await rootOf(t)
+  const fd = await native.openat2(root, 'f', C.O_CREAT | C.O_RDWR, 0o644, RES())
+  t.teardown(() => native.close(fd))
+  try {
+    await native.fsetxattr(fd, 'user.smbts.second', Buffer.from('two'), 0)
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EOPNOTSUPP') { t.pass('no user xattrs on this fs: skipped'); return }
+    throw e
+  }
+  const list = 'user.smbts.first\nuser.smbts.second'
+  const byName = await native.statxXattr(root, 'f', C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, list)
+  t.equal(byName.xattr?.toString(), 'two', 'the first absent: the second read (statxXattr)')
+  const recs = await native.statxBatch(root, Buffer.from('f\0'), C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, list)
+  t.equal(recs.subarray(8 + 256, 8 + 256 + recs.readInt32LE(4)).toString(), 'two', 'statxBatch')
+  const out = Buffer.alloc(8 + 256 + 256)
+  t.equal(native.statxXattrNow(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, list, out), 0)
+  t.equal(out.subarray(8 + 256, 8 + 256 + out.readInt32LE(4)).toString(), 'two', 'statxXattrNow')
+  await native.fsetxattr(fd, 'user.smbts.first', Buffer.from('one'), 0)
+  t.equal((await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, list)).xattr?.toString(), 'one', 'both: the first wins')
+  const none = await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, 'user.smbts.x\nuser.smbts.y')
+  t.same([none.xattr, none.xattrError], [null, 'ENODATA'], 'none of them: ENODATA')
+  const long = await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, 'user.' + 'x'.repeat(300) + '\nuser.smbts.first')
+  t.equal(long.xattrError, 'ERANGE', 'a name past XATTR_NAME_MAX in the list: ERANGE, as the kernel answers one')
+})
+
 t.test('statxBatch: statx and one xattr of many names in one call, in order, failures per name', { skip }, async (t) => {
   const { fd: root } = await rootOf(t)
   const REC = 8 + 256 + 256
