@@ -66,6 +66,9 @@ export interface ShareConfig {
   /** Alternate data streams (`file:stream`), kept in user.DosStream.* xattrs as Samba's
    *  streams_xattr keeps them (src/vfs/streams.ts); `streams = no` refuses stream names. */
   streams: boolean
+  /** Extended attributes (src/smb2/commands/ea-info.ts), kept as Samba keeps them: EA `NAME` in the
+   *  `user.NAME` xattr; `ea support = no` refuses them (STATUS_EAS_NOT_SUPPORTED). */
+  eaSupport: boolean
   /** smbts: opens, stats and closes a local file system answers from memory run on the server's
    *  thread (src/vfs/inline.ts); `inline metadata = no` sends them all to io_uring/the threadpool. */
   inlineMetadata: boolean
@@ -327,6 +330,7 @@ function buildShare (
     hideDotFiles: bool(slots, 'hide dot files'),
     storeDosAttributes: bool(slots, 'store dos attributes'),
     streams: bool(slots, 'streams'),
+    eaSupport: bool(slots, 'ea support'),
     inlineMetadata: bool(slots, 'inline metadata'),
     level2Oplocks: bool(slots, 'level2 oplocks'),
     caseSensitive: str(slots, 'case sensitive') === 'yes',

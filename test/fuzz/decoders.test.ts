@@ -17,6 +17,7 @@ import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
 import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.js'
 import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
 import { decodeDosRecord, encodeDosRecord, DOS_STORED_ATTRIBUTES } from '../../src/vfs/dos-xattr.js'
+import { decodeFileGetEaInformation, encodeFileGetEaInformation } from '../../src/wire/fscc/get-ea.js'
 import { decodeLockElements } from '../../src/smb2/commands/lock.js'
 import { decodeInotifyEvents, encodeInotifyEvent } from '../../src/vfs/inotify-events.js'
 import { handleSmb1Negotiate } from '../../src/smb2/commands/negotiate.js'
@@ -466,6 +467,21 @@ target({
   check (input) {
     // Never throws: a record that is not ours, or holds no valid descriptor, is "nothing stored".
     run({ errors: [] }, input, () => decodeNtAclRecord(input))
+  },
+})
+
+// ------------------------------------------------------------------ MS-FSCC FILE_GET_EA_INFORMATION (QUERY_INFO EA lists)
+
+target({
+  name: 'fscc.decodeFileGetEaInformation',
+  valid: fc.array(fc.stringMatching(/^[A-Za-z0-9._-]{1,20}$/), { minLength: 1, maxLength: 5 }).map(encodeFileGetEaInformation),
+  check (input) {
+    // Malformed lists are NtStatusErrors (EA_LIST_INCONSISTENT, INVALID_EA_NAME); what decodes re-encodes to the same names.
+    const names = run({ errors: [NtStatusError] }, input, () => decodeFileGetEaInformation(input))
+    if (names !== undefined) {
+      const again = decodeFileGetEaInformation(encodeFileGetEaInformation(names))
+      must(JSON.stringify(again) === JSON.stringify(names), 'a decoded EA name list does not round-trip')
+    }
   },
 })
 

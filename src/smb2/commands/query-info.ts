@@ -5,7 +5,7 @@ import { field } from '../context.js'
 import { AccessMask, DirectoryAccessMask, InfoType, ShareAccess } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
-import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY, FILE_NAMED_STREAMS } from '../../wire/fscc/constants.js'
+import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY, FILE_NAMED_STREAMS, FILE_SUPPORTS_EXTENDED_ATTRIBUTES } from '../../wire/fscc/constants.js'
 import { keepUserSetTimes, setBasicInformation } from './basic-info.js'
 import { queryFileInfo, type StreamInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
@@ -24,6 +24,7 @@ import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
 import { breakParentLeases } from '../../session/dir-leases.js'
+import { openEaSize, queryFullEa, setFullEa } from './ea-info.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -71,7 +72,7 @@ function requireAccess (open: Open, mask: number): void {
 }
 
 export async function queryInfo (ctx: RequestContext): Promise<Reply> {
-  const { body, conn } = ctx
+  const { body, conn, msg } = ctx
   const open = ctx.open!
   const infoType = body[2]
   const infoClass = body[3]
@@ -84,6 +85,15 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
 
   switch (infoType) {
     case InfoType.FILE: {
+      if (infoClass === C.FileFullEaInformation) {
+        // MS-SMB2 2.2.37: the EA names asked for in the input buffer, the scan flags in Flags, an
+        // index in AdditionalInformation.
+        const input = field(msg, body.readUInt16LE(8), body.readUInt32LE(12))
+        try {
+          const r = await queryFullEa(open, input, body.readUInt32LE(20), additionalInformation, outputBufferLength)
+          return infoResponse(r.status, r.data)
+        } catch (e) { throw ntStatusErrorFromErrno(e) }
+      }
       if (infoClass !== C.FileAccessInformation && infoClass !== C.FileNameInformation && infoClass !== C.FilePositionInformation &&
           infoClass !== C.FileModeInformation && infoClass !== C.FileAlignmentInformation) {
         requireAccess(open, AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_READ_DATA | AccessMask.FILE_READ_EA)
@@ -93,8 +103,12 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       if (infoClass === C.FileStreamInformation && open.tree.share?.streams === true) {
         try { streams = await streamInfos(open, st) } catch (e) { throw ntStatusErrorFromErrno(e) }
       }
+      let eaSize: number | undefined
+      if (infoClass === C.FileEaInformation || infoClass === C.FileAllInformation) {
+        try { eaSize = await openEaSize(open) } catch (e) { throw ntStatusErrorFromErrno(e) }
+      }
       const r = queryFileInfo(infoClass, {
-        info: { ...st, deletePending },
+        info: { ...st, deletePending, eaSize },
         streams,
         name: '\\' + open.path.replaceAll('/', '\\') + (open.stream !== undefined ? ':' + open.stream : ''),
         shortName: shortName(open.path.slice(open.path.lastIndexOf('/') + 1)),
@@ -110,7 +124,10 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       // The label is the share's (Samba's `volume`), not the local file system's: smbclient's
       // `volume` refuses a reply without one.
       // FILE_NAMED_STREAMS where the share keeps streams (MS-FSCC 2.5.1).
-      const fileSystemAttributes = fs.fileSystemAttributes | (open.tree.share?.streams === true ? FILE_NAMED_STREAMS : 0)
+      // FILE_SUPPORTS_EXTENDED_ATTRIBUTES where it keeps EAs (ea-info.ts; the Linux client offers
+      // xattrs only then).
+      const fileSystemAttributes = fs.fileSystemAttributes | (open.tree.share?.streams === true ? FILE_NAMED_STREAMS : 0) |
+        (open.tree.share?.eaSupport === true ? FILE_SUPPORTS_EXTENDED_ATTRIBUTES : 0)
       const r = queryFsInfo(infoClass, { ...fs, fileSystemAttributes, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength)
       return infoResponse(r.status, r.data)
     }
@@ -289,6 +306,10 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         open.deleteOnClose = del
         break
       }
+      case C.FileFullEaInformation:
+        await setFullEa(open, req.value)
+        if (server.log.wants('vfs')) server.log.debug('vfs', `EAs set on ${tree.shareName}/${open.path}: ${req.value.map(e => `${e.name} (${e.value.length} bytes)`).join(', ')}`)
+        break
       case C.FilePositionInformation:
         open.position = req.value.currentByteOffset
         break
