@@ -2,10 +2,10 @@
 // here is only what each class means for an Open.
 import type { RequestContext, Reply } from '../context.js'
 import { field } from '../context.js'
-import { AccessMask, DirectoryAccessMask, InfoType, ShareAccess } from '../../wire/constants.js'
+import { AccessMask, Dialect, DirectoryAccessMask, InfoType, ShareAccess } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
-import { FileInformationClass as C, FILE_ATTRIBUTE_READONLY, FILE_NAMED_STREAMS, FILE_SUPPORTS_EXTENDED_ATTRIBUTES } from '../../wire/fscc/constants.js'
+import { FileInformationClass as C, FsInformationClass, FILE_ATTRIBUTE_READONLY, FILE_NAMED_STREAMS, FILE_SUPPORTS_EXTENDED_ATTRIBUTES } from '../../wire/fscc/constants.js'
 import { keepUserSetTimes, setBasicInformation } from './basic-info.js'
 import { queryFileInfo, type StreamInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
@@ -25,6 +25,7 @@ import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
 import { breakParentLeases } from '../../session/dir-leases.js'
 import { openEaSize, queryFullEa, setFullEa } from './ea-info.js'
+import { ntHash } from '../../crypto/md4.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -94,9 +95,12 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
           return infoResponse(r.status, r.data)
         } catch (e) { throw ntStatusErrorFromErrno(e) }
       }
-      if (infoClass !== C.FileAccessInformation && infoClass !== C.FileNameInformation && infoClass !== C.FilePositionInformation &&
-          infoClass !== C.FileModeInformation && infoClass !== C.FileAlignmentInformation) {
-        requireAccess(open, AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_READ_DATA | AccessMask.FILE_READ_EA)
+      // MS-SMB2 3.3.5.20.1: these four need FILE_READ_ATTRIBUTES granted to the open itself (not
+      // merely implied by the share); every other class may be read on any open (smbtorture
+      // smb2.getinfo.getinfo_access; Samba checks the same four).
+      if (infoClass === C.FileBasicInformation || infoClass === C.FileAllInformation ||
+          infoClass === C.FileNetworkOpenInformation || infoClass === C.FileAttributeTagInformation) {
+        if ((open.grantedAccess & AccessMask.FILE_READ_ATTRIBUTES) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, `class ${infoClass} without FILE_READ_ATTRIBUTES`)
       }
       const deletePending = open.shareModeKey !== undefined && ctx.server.locks.isDeletePending(open.shareModeKey)
       let streams: StreamInfo[] | undefined
@@ -107,10 +111,16 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       if (infoClass === C.FileEaInformation || infoClass === C.FileAllInformation) {
         try { eaSize = await openEaSize(open) } catch (e) { throw ntStatusErrorFromErrno(e) }
       }
+      // MS-SMB2 3.3.5.20.1: FileNormalizedNameInformation on 3.1.1 only; the name as stored,
+      // relative to the share (the root's is empty), with a stream's name.
+      const normalized = infoClass === C.FileNormalizedNameInformation
+      if (normalized && conn.dialect < Dialect.SMB3_11) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'FileNormalizedNameInformation before SMB 3.1.1')
+      const path = open.path.replaceAll('/', '\\') + (open.stream !== undefined ? ':' + open.stream : '')
       const r = queryFileInfo(infoClass, {
-        info: { ...st, deletePending, eaSize },
+        // A delete-pending file's last link is going: Windows (and Samba) count it gone.
+        info: { ...st, deletePending, eaSize, numberOfLinks: deletePending && st.numberOfLinks > 0 ? st.numberOfLinks - 1 : st.numberOfLinks },
         streams,
-        name: '\\' + open.path.replaceAll('/', '\\') + (open.stream !== undefined ? ':' + open.stream : ''),
+        name: normalized ? path : '\\' + path,
         shortName: shortName(open.path.slice(open.path.lastIndexOf('/') + 1)),
         position: open.position,
         mode: open.mode,
@@ -128,7 +138,10 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       // xattrs only then).
       const fileSystemAttributes = fs.fileSystemAttributes | (open.tree.share?.streams === true ? FILE_NAMED_STREAMS : 0) |
         (open.tree.share?.eaSupport === true ? FILE_SUPPORTS_EXTENDED_ATTRIBUTES : 0)
-      const r = queryFsInfo(infoClass, { ...fs, fileSystemAttributes, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength)
+      // FileFsObjectIdInformation: the share's object id as Samba makes it (the MD4 of the share's
+      // name in UTF-16, create_volume_objectid), so a share keeps its id when it moves.
+      const objectId = infoClass === FsInformationClass.FileFsObjectIdInformation ? ntHash(open.tree.shareName) : undefined
+      const r = queryFsInfo(infoClass, { ...fs, fileSystemAttributes, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength, { objectId })
       return infoResponse(r.status, r.data)
     }
     case InfoType.SECURITY: {
