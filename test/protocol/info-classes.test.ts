@@ -61,7 +61,7 @@ t.test('a delete-pending file reports NumberOfLinks 0, and 1 again once cancelle
   t.same(await links(f), [1, 0])
 })
 
-t.test('Basic, All, NetworkOpen need FILE_READ_ATTRIBUTES granted; the other classes any open', async (t) => {
+t.test('Basic, All, NetworkOpen need FILE_READ_ATTRIBUTES (a SYNCHRONIZE-only open has none); the other classes any open', async (t) => {
   const c = await setup(t)
   await c.open('f.txt', { disposition: Disposition.CREATE })
   const sync = await c.open('f.txt', { access: SYNCHRONIZE, disposition: Disposition.OPEN })
@@ -69,6 +69,9 @@ t.test('Basic, All, NetworkOpen need FILE_READ_ATTRIBUTES granted; the other cla
     t.equal((await c.queryInfo(sync, INFO_FILE, cls, 4096)).status, NtStatus.ACCESS_DENIED, `class ${cls}: ACCESS_DENIED`)
   }
   t.equal((await c.queryInfo(sync, INFO_FILE, FileStandardInformation)).status, 0, 'FileStandardInformation: allowed')
+  const writeOnly = await c.open('f.txt', { access: 0x2 /* FILE_WRITE_DATA */, disposition: Disposition.OPEN })
+  t.equal((await c.queryInfo(writeOnly, INFO_FILE, FileBasicInformation)).status, 0,
+    'an open holding a right of its own keeps the read of attributes the share implies (libsmbclient fstat)')
   const attrs = await c.open('f.txt', { access: SYNCHRONIZE | 0x80, disposition: Disposition.OPEN })
   t.equal((await c.queryInfo(attrs, INFO_FILE, FileBasicInformation)).status, 0, 'with FILE_READ_ATTRIBUTES')
 })

@@ -95,12 +95,17 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
           return infoResponse(r.status, r.data)
         } catch (e) { throw ntStatusErrorFromErrno(e) }
       }
-      // MS-SMB2 3.3.5.20.1: these four need FILE_READ_ATTRIBUTES granted to the open itself (not
-      // merely implied by the share); every other class may be read on any open (smbtorture
-      // smb2.getinfo.getinfo_access; Samba checks the same four).
+      // MS-SMB2 3.3.5.20.1: these four need FILE_READ_ATTRIBUTES (Samba checks the same four);
+      // every other class may be read on any open. The read of attributes the share implies
+      // (create.ts) counts for an open that holds some right of its own — libsmbclient's fstat of
+      // a write-only handle relies on it, which Samba refuses — but not for one that holds only
+      // SYNCHRONIZE, a handle to wait on (smbtorture smb2.getinfo.getinfo_access).
       if (infoClass === C.FileBasicInformation || infoClass === C.FileAllInformation ||
           infoClass === C.FileNetworkOpenInformation || infoClass === C.FileAttributeTagInformation) {
-        if ((open.grantedAccess & AccessMask.FILE_READ_ATTRIBUTES) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, `class ${infoClass} without FILE_READ_ATTRIBUTES`)
+        const holdsRights = (open.grantedAccess & ~AccessMask.SYNCHRONIZE) !== 0
+        if (((open.grantedAccess | (holdsRights ? open.impliedAccess : 0)) & AccessMask.FILE_READ_ATTRIBUTES) === 0) {
+          throw new NtStatusError(NtStatus.ACCESS_DENIED, `class ${infoClass} without FILE_READ_ATTRIBUTES`)
+        }
       }
       const deletePending = open.shareModeKey !== undefined && ctx.server.locks.isDeletePending(open.shareModeKey)
       let streams: StreamInfo[] | undefined
