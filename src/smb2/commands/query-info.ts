@@ -146,7 +146,9 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       // FileFsObjectIdInformation: the share's object id as Samba makes it (the MD4 of the share's
       // name in UTF-16, create_volume_objectid), so a share keeps its id when it moves.
       const objectId = infoClass === FsInformationClass.FileFsObjectIdInformation ? ntHash(open.tree.shareName) : undefined
-      const r = queryFsInfo(infoClass, { ...fs, fileSystemAttributes, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength, { objectId })
+      // SSINFO_FLAGS_TRIM_ENABLED where FSCTL_FILE_LEVEL_TRIM can release blocks (fsctl-file.ts).
+      const trimEnabled = open.file.punchHole !== undefined
+      const r = queryFsInfo(infoClass, { ...fs, fileSystemAttributes, trimEnabled, volumeLabel: open.tree.share?.volume ?? open.tree.shareName }, outputBufferLength, { objectId })
       return infoResponse(r.status, r.data)
     }
     case InfoType.SECURITY: {

@@ -12,7 +12,7 @@ import { NtStatus } from '../ntstatus.js'
 import {
   FsInformationClass as C, FILE_DEVICE_DISK, FILE_DEVICE_IS_MOUNTED, FILE_READ_ONLY_DEVICE,
   FILE_READ_ONLY_VOLUME, FILE_SUPPORTS_OBJECT_IDS, SSINFO_FLAGS_ALIGNED_DEVICE,
-  SSINFO_FLAGS_PARTITION_ALIGNED_ON_DEVICE, isDocumentedFsInformationClass
+  SSINFO_FLAGS_PARTITION_ALIGNED_ON_DEVICE, SSINFO_FLAGS_TRIM_ENABLED, isDocumentedFsInformationClass
 } from './constants.js'
 import type { FsInfo, InfoResult } from './types.js'
 import { utf16, writeU64 } from './util.js'
@@ -124,7 +124,7 @@ const codecs = new Map<number, FsCodec>([
     b.writeUInt32LE(s, 4) // PhysicalBytesPerSectorForAtomicity
     b.writeUInt32LE(s, 8) // PhysicalBytesPerSectorForPerformance
     b.writeUInt32LE(s, 12) // FileSystemEffectivePhysicalBytesPerSectorForAtomicity
-    b.writeUInt32LE(SSINFO_FLAGS_ALIGNED_DEVICE | SSINFO_FLAGS_PARTITION_ALIGNED_ON_DEVICE, 16)
+    b.writeUInt32LE(SSINFO_FLAGS_ALIGNED_DEVICE | SSINFO_FLAGS_PARTITION_ALIGNED_ON_DEVICE | (fs.trimEnabled === true ? SSINFO_FLAGS_TRIM_ENABLED : 0), 16)
     // ByteOffsetForSectorAlignment, ByteOffsetForPartitionAlignment: 0
   })]
 ])
