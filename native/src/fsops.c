@@ -22,6 +22,8 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <linux/limits.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static inline void finish(smbts_work *w, long r) {
@@ -659,6 +661,24 @@ static napi_value js_copyFileRange(napi_env env, napi_callback_info info) {
   OP_END(ok);
 }
 
+/* FICLONERANGE: the destination's range [off2, off2 + len) shares the source's blocks (a reflink,
+ * no data copied); len 0 means "to the source's end". Where the file system cannot share blocks
+ * (ext4, tmpfs: no remap_file_range) it is EOPNOTSUPP; across file systems EXDEV; ranges not
+ * aligned to the block size EINVAL (btrfs, xfs). All or nothing. */
+static void exec_clone_range(smbts_work *w) {
+  struct file_clone_range r = {
+      .src_fd = w->fd, .src_offset = (uint64_t)w->off, .src_length = (uint64_t)w->len, .dest_offset = (uint64_t)w->off2};
+  finish(w, SMBTS_RETRY(ioctl(w->fd2, FICLONERANGE, &r)));
+}
+
+static napi_value js_cloneRange(napi_env env, napi_callback_info info) {
+  OP_BEGIN(CLONE_RANGE, "ioctl(FICLONERANGE)", exec_clone_range, done_ret_number);
+  bool ok = fd_arg(&a, 0, "fdIn", &w->fd) && smbts_arg_int64(&a, 1, "offIn", 0, INT64_MAX, &w->off) &&
+            fd_arg(&a, 2, "fdOut", &w->fd2) && smbts_arg_int64(&a, 3, "offOut", 0, INT64_MAX, &w->off2) &&
+            smbts_arg_int64(&a, 4, "len", 0, INT64_MAX, &w->len);
+  OP_END(ok);
+}
+
 static void exec_ftruncate(smbts_work *w) { finish(w, SMBTS_RETRY(ftruncate(w->fd, w->len))); }
 
 static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
@@ -855,7 +875,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       FN(openat2),   FN(mkdirat),    FN(unlinkat),   FN(renameat2),   FN(linkat),
       FN(symlinkat), FN(readlinkat), FN(statx),      FN(statxXattr), FN(statxBatch), FN(getdents),    FN(getdentsNames), FN(fsync),
-      FN(fdatasync), FN(fallocate),  FN(copyFileRange), FN(ftruncate),  FN(futimens),    FN(fchmod),
+      FN(fdatasync), FN(fallocate),  FN(copyFileRange), FN(cloneRange), FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),     FN(seekData),
   };

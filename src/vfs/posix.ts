@@ -256,6 +256,12 @@ class PosixFile implements VfsFile {
     }))
   }
 
+  async cloneFrom (src: VfsFile, srcPos: number, dstPos: number, len: number): Promise<void> {
+    if (!(src instanceof PosixFile)) throw Object.assign(new Error('clone between backends'), { code: 'EXDEV' })
+    // Both descriptors stay open until the clone is done: each file's close waits for it.
+    await src.op(async () => await this.op(async () => { await native.cloneRange(src.fd, srcPos, this.fd, dstPos, len) }))
+  }
+
   async punchHole (offset: number, length: number): Promise<void> {
     const c = native.constants
     await this.op(async () => { await native.fallocate(this.fd, c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE, offset, length) })
@@ -858,6 +864,29 @@ class PosixShare implements ShareFs {
     this.names.forget(from)
     await this.noteName(from, false)
     await this.noteName(to, true)
+  }
+
+  private refcounting?: Promise<boolean>
+
+  /**
+   * Whether this share's file system shares blocks between files (xfs with reflink, btrfs, ...),
+   * asked once: an unnamed temporary file (O_TMPFILE) in the share root cloned onto itself with
+   * length 0, which such a file system answers at once and one without reflinks (ext4, tmpfs)
+   * refuses with EOPNOTSUPP. Nothing is left behind.
+   */
+  async blockRefcounting (): Promise<boolean> {
+    this.refcounting ??= (async () => {
+      const c = native.constants
+      let fd: number
+      try { fd = await native.openat2(this.rootFd, '.', c.O_TMPFILE | c.O_RDWR, 0o600, this.resolve) } catch { return false }
+      try {
+        await native.cloneRange(fd, 0, fd, 0, 0)
+        return true
+      } catch {
+        return false
+      } finally { await native.close(fd).catch(() => {}) }
+    })()
+    return await this.refcounting
   }
 
   async statfs (): Promise<FsInfo> {

@@ -22,7 +22,7 @@ t.test('the addon loaded and exports every op', async (t) => {
   t.ok(nativeAvailable, 'nativeAvailable')
   for (const name of [
     'openat2', 'mkdirat', 'unlinkat', 'renameat2', 'linkat', 'symlinkat', 'readlinkat', 'statx',
-    'statxXattr', 'statxBatch', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'copyFileRange', 'ftruncate', 'futimens', 'fchmod', 'fchown',
+    'statxXattr', 'statxBatch', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'copyFileRange', 'cloneRange', 'ftruncate', 'futimens', 'fchmod', 'fchown',
     'fgetxattr', 'fsetxattr', 'flistxattr', 'fremovexattr', 'close', 'pread', 'pwrite', 'counters',
   ] as const) {
     t.type(native[name], 'function', name)
@@ -110,6 +110,30 @@ t.test('copyFileRange: between files, at offsets, short at the source\'s end, EI
   await t.rejects(native.copyFileRange(src, 0, src, 5, 10), errnoLike('EINVAL'), 'overlapping ranges of one file')
   await native.close(src)
   await native.close(dst)
+})
+
+t.test('cloneRange: FICLONERANGE where the file system shares blocks, EOPNOTSUPP where it cannot', { skip }, async (t) => {
+  const { fd: root } = await rootOf(t)
+  const a = await native.openat2(root, 'a', C.O_CREAT | C.O_RDWR, 0o644, RES())
+  const b = await native.openat2(root, 'b', C.O_CREAT | C.O_RDWR, 0o644, RES())
+  t.teardown(async () => { await native.close(a); await native.close(b) })
+  const data = Buffer.alloc(8192, 7)
+  await native.pwrite(a, data, 0, data.length, 0)
+  await native.ftruncate(b, 8192)
+  let cloned = true
+  try {
+    await native.cloneRange(a, 0, b, 4096, 4096)
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    t.ok(code === 'EOPNOTSUPP' || code === 'EXDEV' || code === 'EINVAL', `no reflinks here: ${code}`)
+    cloned = false
+  }
+  if (cloned) {
+    const back = Buffer.alloc(4096)
+    await native.pread(b, back, 0, 4096, 4096)
+    t.ok(back.equals(data.subarray(0, 4096)), 'the target range reads the source\'s data')
+  }
+  await t.rejects(native.cloneRange(a, -1 as unknown as number, b, 0, 1), { code: 'ERR_OUT_OF_RANGE' }, 'a negative offset is refused before the kernel')
 })
 
 t.test('pread/pwrite beyond 4 GiB positions (sparse)', { skip }, async (t) => {

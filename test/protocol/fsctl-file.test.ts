@@ -67,3 +67,26 @@ t.test('FILE_LEVEL_TRIM: the ranges read as zeros (holes), the rest is intact', 
   const ro = await c.open('t.bin', { access: 0x1 | 0x80, disposition: Disposition.OPEN })
   t.equal((await c.ioctl(FILE_LEVEL_TRIM, ro, trimInput([[0, 10]]), 4)).status, NtStatus.ACCESS_DENIED, 'needs write access')
 })
+
+t.test('DUPLICATE_EXTENTS_TO_FILE: INVALID_DEVICE_REQUEST where the volume cannot share blocks', async (t) => {
+  const srv = memServer({ backend: 'posix' })
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  const root = await c.open('', { disposition: Disposition.OPEN, options: Opt.DIRECTORY_FILE })
+  const attrs = outputBuffer(await c.queryInfo(root, INFO_FILESYSTEM, 5 /* FileFsAttributeInformation */)).readUInt32LE(0)
+  const src = await c.open('src.bin', { disposition: Disposition.CREATE })
+  const dst = await c.open('dst.bin', { disposition: Disposition.CREATE })
+  await c.write(src, 0, Buffer.alloc(4096, 1))
+  await c.write(dst, 0, Buffer.alloc(4096, 2))
+  const input = Buffer.alloc(40)
+  input.writeBigUInt64LE(src.persistent, 0); input.writeBigUInt64LE(src.volatile, 8); input.writeBigInt64LE(4096n, 32)
+  const r = await c.ioctl(0x00098344, dst, input, 0)
+  if ((attrs & 0x08000000) === 0) {
+    t.equal(r.status, NtStatus.INVALID_DEVICE_REQUEST, 'no FILE_SUPPORTS_BLOCK_REFCOUNTING: as Samba and Windows')
+  } else {
+    t.equal(r.status, 0, 'FILE_SUPPORTS_BLOCK_REFCOUNTING: cloned')
+    t.ok(readData(await c.read(dst, 0, 4096)).every(b => b === 1), 'the target reads the source')
+  }
+  const bad = Buffer.from(input); bad.writeBigUInt64LE(0x1234n, 8)
+  if ((attrs & 0x08000000) !== 0) t.equal((await c.ioctl(0x00098344, dst, bad, 0)).status, NtStatus.INVALID_HANDLE, 'no such source open')
+})

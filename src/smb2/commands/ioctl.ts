@@ -7,6 +7,7 @@ import { pipeTransceive } from '../pipes.js'
 import { copychunk, requestResumeKey } from './copychunk.js'
 import { queryAllocatedRanges, setSparse, setZeroData } from './sparse.js'
 import { fileLevelTrim, getCompression, setCompression } from './fsctl-file.js'
+import { duplicateExtents } from './dup-extents.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { selectDialect } from './negotiate.js'
 
@@ -132,6 +133,9 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
       return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
     case Fsctl.FILE_LEVEL_TRIM:
       return ioctlResponse(ctx, ctlCode, await fileLevelTrim(ctx, input, maxOutput))
+    case Fsctl.DUPLICATE_EXTENTS_TO_FILE:
+      await duplicateExtents(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
     case Fsctl.IS_VOLUME_DIRTY:
       // MS-FSCC 2.3.31 over SMB (as Samba answers): not something a remote client may ask.
       throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FSCTL_IS_VOLUME_DIRTY')

@@ -26,6 +26,7 @@ import { shortName } from '../../vfs/short-name.js'
 import { breakParentLeases } from '../../session/dir-leases.js'
 import { openEaSize, queryFullEa, setFullEa } from './ea-info.js'
 import { ntHash } from '../../crypto/md4.js'
+import { FILE_SUPPORTS_BLOCK_REFCOUNTING } from './dup-extents.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -141,8 +142,11 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       // FILE_NAMED_STREAMS where the share keeps streams (MS-FSCC 2.5.1).
       // FILE_SUPPORTS_EXTENDED_ATTRIBUTES where it keeps EAs (ea-info.ts; the Linux client offers
       // xattrs only then).
+      // FILE_SUPPORTS_BLOCK_REFCOUNTING where the file system shares blocks (dup-extents.ts).
+      const refcounting = infoClass === FsInformationClass.FileFsAttributeInformation && open.tree.fs!.blockRefcounting !== undefined &&
+        await open.tree.fs!.blockRefcounting()
       const fileSystemAttributes = fs.fileSystemAttributes | (open.tree.share?.streams === true ? FILE_NAMED_STREAMS : 0) |
-        (open.tree.share?.eaSupport === true ? FILE_SUPPORTS_EXTENDED_ATTRIBUTES : 0)
+        (open.tree.share?.eaSupport === true ? FILE_SUPPORTS_EXTENDED_ATTRIBUTES : 0) | (refcounting ? FILE_SUPPORTS_BLOCK_REFCOUNTING : 0)
       // FileFsObjectIdInformation: the share's object id as Samba makes it (the MD4 of the share's
       // name in UTF-16, create_volume_objectid), so a share keeps its id when it moves.
       const objectId = infoClass === FsInformationClass.FileFsObjectIdInformation ? ntHash(open.tree.shareName) : undefined
