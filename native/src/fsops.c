@@ -21,6 +21,9 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <linux/limits.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static inline void finish(smbts_work *w, long r) {
@@ -330,6 +333,30 @@ static ssize_t xattr_at(int dirfd, const char *path, int at_flags, const char *n
   return SMBTS_RETRY(lgetxattr(proc, name, buf, size));
 }
 
+/* xattr_at over a list: `names` holds one or more xattr names separated by '\n' (a name of the
+ * list never holds one); the first that exists is read. ENODATA only when none does; any other
+ * error stops at that name. Lets a stat read a record under its current name and, where that is
+ * absent, under an older one, in the same call (dos-xattr.ts DOS_XATTR_READ_NAMES). */
+static ssize_t xattr_at_first(int dirfd, const char *path, int at_flags, const char *names, void *buf,
+                              size_t size, bool opath) {
+  for (;;) {
+    const char *nl = strchr(names, '\n');
+    if (!nl) return xattr_at(dirfd, path, at_flags, names, buf, size, opath);
+    char one[XATTR_NAME_MAX + 1];
+    size_t len = (size_t)(nl - names);
+    if (len > XATTR_NAME_MAX) {
+      errno = ERANGE;
+      return -1;
+    }
+    memcpy(one, names, len);
+    one[len] = '\0';
+    errno = 0;
+    ssize_t n = xattr_at(dirfd, path, at_flags, one, buf, size, opath);
+    if (n >= 0 || errno != ENODATA) return n;
+    names = nl + 1;
+  }
+}
+
 static void exec_statx_xattr(smbts_work *w) {
   long r = SMBTS_RETRY(statx(w->fd, w->path, (int)w->flags, (unsigned int)w->mode, &w->stx));
   if (r < 0) {
@@ -343,7 +370,7 @@ static void exec_statx_xattr(smbts_work *w) {
     return;
   }
   errno = 0;
-  ssize_t n = xattr_at(w->fd, w->path, (int)w->flags, w->path2, w->out, SMBTS_STATX_XATTR_MAX, false);
+  ssize_t n = xattr_at_first(w->fd, w->path, (int)w->flags, w->path2, w->out, SMBTS_STATX_XATTR_MAX, false);
   if (n < 0) w->xerr = errno ? errno : EIO;
   else w->outlen = (size_t)n;
 }
@@ -387,7 +414,8 @@ static napi_value js_statxXattr(napi_env env, napi_callback_info info) {
  * entry. */
 #define SMBTS_BATCH_MAX_NAMES (16u << 20)
 
-/* One record: statx of `name` in dirfd and (xname not NULL, statx succeeded) its xattr `xname`.
+/* One record: statx of `name` in dirfd and (xname not NULL, statx succeeded) its xattr `xname`
+ * (a '\n'-separated list: the first that exists, xattr_at_first).
  * Returns the statx result. On a threadpool thread (statxBatch) or the JS thread (fsnow.c). */
 int32_t smbts_stat_record(int dirfd, const char *name, int flags, unsigned int mask, const char *xname,
                           uint8_t *rec, bool opath) {
@@ -398,7 +426,7 @@ int32_t smbts_stat_record(int dirfd, const char *name, int flags, unsigned int m
     sres = -(errno ? errno : EIO);
   } else if (xname) {
     errno = 0;
-    ssize_t n = xattr_at(dirfd, name, flags, xname, rec + 8 + sizeof(struct statx), SMBTS_STATX_XATTR_MAX, opath);
+    ssize_t n = xattr_at_first(dirfd, name, flags, xname, rec + 8 + sizeof(struct statx), SMBTS_STATX_XATTR_MAX, opath);
     xres = n < 0 ? -(errno ? errno : EIO) : (int32_t)n;
   }
   memcpy(rec, &sres, 4);
@@ -633,6 +661,24 @@ static napi_value js_copyFileRange(napi_env env, napi_callback_info info) {
   OP_END(ok);
 }
 
+/* FICLONERANGE: the destination's range [off2, off2 + len) shares the source's blocks (a reflink,
+ * no data copied); len 0 means "to the source's end". Where the file system cannot share blocks
+ * (ext4, tmpfs: no remap_file_range) it is EOPNOTSUPP; across file systems EXDEV; ranges not
+ * aligned to the block size EINVAL (btrfs, xfs). All or nothing. */
+static void exec_clone_range(smbts_work *w) {
+  struct file_clone_range r = {
+      .src_fd = w->fd, .src_offset = (uint64_t)w->off, .src_length = (uint64_t)w->len, .dest_offset = (uint64_t)w->off2};
+  finish(w, SMBTS_RETRY(ioctl(w->fd2, FICLONERANGE, &r)));
+}
+
+static napi_value js_cloneRange(napi_env env, napi_callback_info info) {
+  OP_BEGIN(CLONE_RANGE, "ioctl(FICLONERANGE)", exec_clone_range, done_ret_number);
+  bool ok = fd_arg(&a, 0, "fdIn", &w->fd) && smbts_arg_int64(&a, 1, "offIn", 0, INT64_MAX, &w->off) &&
+            fd_arg(&a, 2, "fdOut", &w->fd2) && smbts_arg_int64(&a, 3, "offOut", 0, INT64_MAX, &w->off2) &&
+            smbts_arg_int64(&a, 4, "len", 0, INT64_MAX, &w->len);
+  OP_END(ok);
+}
+
 static void exec_ftruncate(smbts_work *w) { finish(w, SMBTS_RETRY(ftruncate(w->fd, w->len))); }
 
 static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
@@ -829,7 +875,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       FN(openat2),   FN(mkdirat),    FN(unlinkat),   FN(renameat2),   FN(linkat),
       FN(symlinkat), FN(readlinkat), FN(statx),      FN(statxXattr), FN(statxBatch), FN(getdents),    FN(getdentsNames), FN(fsync),
-      FN(fdatasync), FN(fallocate),  FN(copyFileRange), FN(ftruncate),  FN(futimens),    FN(fchmod),
+      FN(fdatasync), FN(fallocate),  FN(copyFileRange), FN(cloneRange), FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),     FN(seekData),
   };

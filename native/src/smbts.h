@@ -55,6 +55,7 @@
   X(FDATASYNC, fdatasync)                                                                       \
   X(FALLOCATE, fallocate)                                                                       \
   X(COPY_FILE_RANGE, copyFileRange)                                                             \
+  X(CLONE_RANGE, cloneRange)                                                                    \
   X(FTRUNCATE, ftruncate)                                                                       \
   X(FUTIMENS, futimens)                                                                         \
   X(FCHMOD, fchmod)                                                                             \

@@ -63,11 +63,14 @@ export interface ShareConfig {
   createMask: number; directoryMask: number; followSymlinks: boolean; oplocks: boolean; level2Oplocks: boolean
   /** Dot files are reported HIDDEN whatever their stored attributes say (Samba, ksmbd). */
   hideDotFiles: boolean
-  /** DOS attributes and CreationTime/ChangeTime are kept in the user.smbts.dos xattr. */
+  /** DOS attributes and CreationTime/ChangeTime are kept in the user.DOSATTRIB xattr (Samba's and ksmbd's format, dos-xattr.ts). */
   storeDosAttributes: boolean
   /** Alternate data streams (`file:stream`), kept in user.DosStream.* xattrs as Samba's
    *  streams_xattr keeps them (src/vfs/streams.ts); `streams = no` refuses stream names. */
   streams: boolean
+  /** Extended attributes (src/smb2/commands/ea-info.ts), kept as Samba keeps them: EA `NAME` in the
+   *  `user.NAME` xattr; `ea support = no` refuses them (STATUS_EAS_NOT_SUPPORTED). */
+  eaSupport: boolean
   /** smbts: opens, stats and closes a local file system answers from memory run on the server's
    *  thread (src/vfs/inline.ts); `inline metadata = no` sends them all to io_uring/the threadpool. */
   inlineMetadata: boolean
@@ -330,6 +333,7 @@ function buildShare (
     hideDotFiles: bool(slots, 'hide dot files'),
     storeDosAttributes: bool(slots, 'store dos attributes'),
     streams: bool(slots, 'streams'),
+    eaSupport: bool(slots, 'ea support'),
     inlineMetadata: bool(slots, 'inline metadata'),
     level2Oplocks: bool(slots, 'level2 oplocks'),
     caseSensitive: str(slots, 'case sensitive') === 'yes',

@@ -245,6 +245,9 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   // ksmbd's: alternate data streams in user.DosStream.* xattrs (Samba's streams_xattr layout). On
   // by default here (ksmbd's default is no): `streams = no` refuses stream names.
   s({ name: 'streams', type: 'bool', default: 'yes' }),
+  // Samba's: extended attributes (FileFullEaInformation, the ExtA create context) as user.<name>
+  // xattrs; `ea support = no` answers STATUS_EAS_NOT_SUPPORTED, as Samba does.
+  s({ name: 'ea support', type: 'bool', default: 'yes' }),
   s({ name: 'acl xattr', type: 'bool', default: 'no' })
 ]
 

@@ -120,7 +120,7 @@ export interface NativeCounters {
 
 export type NativeOpName =
   | 'openat2' | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'symlinkat' | 'readlinkat'
-  | 'statx' | 'statxXattr' | 'statxBatch' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'copyFileRange' | 'ftruncate' | 'futimens'
+  | 'statx' | 'statxXattr' | 'statxBatch' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'copyFileRange' | 'cloneRange' | 'ftruncate' | 'futimens'
   | 'fchmod' | 'fchown' | 'fgetxattr' | 'fsetxattr' | 'flistxattr' | 'fremovexattr' | 'close'
   | 'pread' | 'pwrite'
 
@@ -241,6 +241,9 @@ export interface NativeAddon {
    * the source's end.
    */
   copyFileRange(fdIn: number, offIn: Int64, fdOut: number, offOut: Int64, len: Int64): Promise<number>;
+  /** ioctl(fdOut, FICLONERANGE): fdOut's [offOut, offOut + len) shares fdIn's blocks (len 0: to
+   *  fdIn's end). EOPNOTSUPP where the file system has no reflinks, EINVAL for unaligned ranges. */
+  cloneRange(fdIn: number, offIn: Int64, fdOut: number, offOut: Int64, len: Int64): Promise<number>;
   ftruncate(fd: number, len: Int64): Promise<void>;
   /**
    * Nanoseconds since the epoch (a bigint may exceed 64 bits: up to 2^127); null leaves that time

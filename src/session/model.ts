@@ -142,6 +142,8 @@ export class Open {
   readonly userSetTimes: UserSetTimes = {}
   /** Offset the client last set with FilePositionInformation. */
   position = 0n
+  /** Where the next FileFullEaInformation scan of this open starts (0-based; ea-info.ts). */
+  eaIndex = 0
   /**
    * Rights this handle may use without holding them in grantedAccess (FileAccessInformation):
    * FILE_READ_ATTRIBUTES, which whoever may list the parent directory has (MS-FSA 2.1.5.1.2.1).

@@ -97,6 +97,12 @@ export interface VfsFile {
   allocate (length: number): Promise<void>
   /** Zeros [offset, offset + length) and frees its blocks where the file system can (a hole; the size stays). */
   punchHole? (offset: number, length: number): Promise<void>
+  /**
+   * Makes [dstPos, dstPos + len) of this file share `src`'s blocks from srcPos (a reflink,
+   * FICLONERANGE): nothing copied, all or nothing. errno errors: EOPNOTSUPP where the file system
+   * has no reflinks, EINVAL for ranges it cannot share (not block-aligned), EXDEV across file systems.
+   */
+  cloneFrom? (src: VfsFile, srcPos: number, dstPos: number, len: number): Promise<void>
   /** The ranges of [offset, offset + length) that hold data (not holes), in order; none past the end. */
   allocatedRanges? (offset: number, length: number): Promise<Array<[number, number]>>
   /**
@@ -190,6 +196,8 @@ export interface ShareFs {
   unlink (path: string, isDirectory: boolean): Promise<void>
   rename (from: string, to: string, replace: boolean): Promise<void>
   statfs (): Promise<FsInfo>
+  /** Whether files of this share can share blocks (VfsFile.cloneFrom works): FILE_SUPPORTS_BLOCK_REFCOUNTING. */
+  blockRefcounting? (): Promise<boolean>
   close (): Promise<void>
 }
 

@@ -2,7 +2,7 @@
 // tree of nodes held in this process, so the protocol layer runs without a disk. It keeps what
 // the posix backend keeps, with the same rules for what is reported (posix.ts statFromStatx):
 // file data (sparse, in chunks), directories, the four times, the POSIX mode (a file's READONLY
-// is its write bits), the DOS record the posix backend keeps in user.smbts.dos (attributes,
+// is its write bits), the DOS record the posix backend keeps in user.DOSATTRIB (attributes,
 // CreationTime, a client-set ChangeTime that holds until the data changes) and the NT security
 // descriptor record it keeps in user.smbts.ntacl.
 //
@@ -64,7 +64,7 @@ const WALL0_NS = BigInt(Date.now()) * 1_000_000n
 const MONO0_NS = process.hrtime.bigint()
 const now = (): bigint => filetimeFromUnixNs(WALL0_NS + (process.hrtime.bigint() - MONO0_NS))
 
-/** What the posix backend keeps in user.smbts.dos (dos-xattr.ts DosRecord), in memory. */
+/** What the posix backend keeps in user.DOSATTRIB (dos-xattr.ts DosRecord), in memory. */
 interface DosState {
   /** Within DOS_STORED_ATTRIBUTES; a file's READONLY is never here (it is the mode's). */
   fileAttributes: number

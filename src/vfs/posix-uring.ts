@@ -94,12 +94,19 @@ const XATTR_MAX = 256
 async function ringStatxXattr (ring: Ring, dirfd: number, path: string, flags: number, mask: number, name: string): Promise<StatxXattr> {
   if (path !== '' || (flags & native.constants.AT_EMPTY_PATH) === 0) return await native.statxXattr(dirfd, path, flags, mask, name)
   const value = Buffer.allocUnsafe(XATTR_MAX)
-  const [sx, x] = await Promise.all([
-    ring.statx(dirfd, path, flags, mask),
-    ring.fgetxattr(dirfd, name, value).then(
-      (n): { xattr: Buffer | null, xattrError: string | null } => ({ xattr: value.subarray(0, n), xattrError: null }),
-      (e: NodeJS.ErrnoException) => ({ xattr: null, xattrError: e.code ?? 'EIO' })),
-  ])
+  // `name` may be a '\n'-separated list (the addon's contract): the first is read beside the
+  // statx, the others one after another only while each is absent (ENODATA).
+  const names = name.split('\n')
+  const first = async (i: number): Promise<{ xattr: Buffer | null, xattrError: string | null }> => {
+    try {
+      return { xattr: value.subarray(0, await ring.fgetxattr(dirfd, names[i]!, value)), xattrError: null }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'EIO'
+      if (code === 'ENODATA' && i + 1 < names.length) return await first(i + 1)
+      return { xattr: null, xattrError: code }
+    }
+  }
+  const [sx, x] = await Promise.all([ring.statx(dirfd, path, flags, mask), first(0)])
   return { ...sx, ...x }
 }
 

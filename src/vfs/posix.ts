@@ -22,7 +22,9 @@ import {
 } from '../wire/fscc/constants.js'
 import { pickCaseMatch } from './case-fold.js'
 import { DirNameIndex, type DirStamp } from './name-index.js'
-import { DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord } from './dos-xattr.js'
+import {
+  DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, DOS_XATTR_READ_NAMES, LEGACY_DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord,
+} from './dos-xattr.js'
 import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
 import { parseSecurityDescriptor, type SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 import { SAMBA_NTACL_XATTR_NAME, decodeSambaNtAcl, encodeSambaNtAclV1 } from './samba-ntacl.js'
@@ -86,8 +88,11 @@ const threadpoolSys: PosixSys = {
 function ownAttributes (sx: Statx, rec: DosRecord | undefined): number {
   const isDirectory = (sx.mode & S_IFMT) === S_IFDIR
   if (rec === undefined) return isDirectory ? 0 : FILE_ATTRIBUTE_ARCHIVE
-  let attrs = rec.fileAttributes & (isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY)
-  if (!isDirectory && rec.writeAnchorNs !== sx.mtimeNs) attrs |= FILE_ATTRIBUTE_ARCHIVE
+  // Another server's record: its attributes as stored, a file's READONLY included (Samba keeps
+  // it there, not in the mode), and no anchor to derive ARCHIVE from.
+  const keepsReadonly = isDirectory || rec.origin === 'foreign'
+  let attrs = rec.fileAttributes & (keepsReadonly ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY)
+  if (!isDirectory && rec.writeAnchorNs !== undefined && rec.writeAnchorNs !== sx.mtimeNs) attrs |= FILE_ATTRIBUTE_ARCHIVE
   return attrs
 }
 
@@ -114,7 +119,7 @@ export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDot
   if (attrs === 0) attrs = FILE_ATTRIBUTE_NORMAL
   // No birth time on this fs: the older of ctime and mtime is the best stand-in.
   const btime = sx.btimeNs !== 0n ? sx.btimeNs : (sx.ctimeNs < sx.mtimeNs ? sx.ctimeNs : sx.mtimeNs)
-  const changeHolds = rec?.changeTime !== undefined && rec.writeAnchorNs === sx.mtimeNs
+  const changeHolds = rec?.changeTime !== undefined && rec.writeAnchorNs !== undefined && rec.writeAnchorNs === sx.mtimeNs
   return {
     creationTime: rec?.creationTime ?? filetimeFromUnixNs(btime),
     lastAccessTime: filetimeFromUnixNs(sx.atimeNs),
@@ -251,6 +256,12 @@ class PosixFile implements VfsFile {
     }))
   }
 
+  async cloneFrom (src: VfsFile, srcPos: number, dstPos: number, len: number): Promise<void> {
+    if (!(src instanceof PosixFile)) throw Object.assign(new Error('clone between backends'), { code: 'EXDEV' })
+    // Both descriptors stay open until the clone is done: each file's close waits for it.
+    await src.op(async () => await this.op(async () => { await native.cloneRange(src.fd, srcPos, this.fd, dstPos, len) }))
+  }
+
   async punchHole (offset: number, length: number): Promise<void> {
     const c = native.constants
     await this.op(async () => { await native.fallocate(this.fd, c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE, offset, length) })
@@ -296,20 +307,24 @@ class PosixFile implements VfsFile {
       // Kept as they are: the file's own attributes (a derived ARCHIVE included), not what the
       // share adds when reporting (a dot file's HIDDEN).
       const attrs = u.fileAttributes ?? (ownAttributes(sx, old) | (st.fileAttributes & FILE_ATTRIBUTE_READONLY))
+      // READONLY is stored for a file too, for Samba and ksmbd, which read it from the record;
+      // smbts reads a file's from its mode.
       const rec: DosRecord = {
-        fileAttributes: attrs & (this.isDirectory ? DOS_STORED_ATTRIBUTES : DOS_STORED_ATTRIBUTES & ~FILE_ATTRIBUTE_READONLY),
+        fileAttributes: attrs & DOS_STORED_ATTRIBUTES,
         creationTime: u.creationTime ?? st.creationTime,
         changeTime: u.changeTime,
         writeAnchorNs: sx.mtimeNs,
       }
       // A file's READONLY is its mode: clear every write bit, or give the owner write back. The
       // record goes first when the write bits go away (without CAP_FOWNER, setting a user xattr
-      // needs write permission), last when they come back.
+      // needs write permission), last when they come back. Another server's READONLY, kept in its
+      // record only, moves into the mode when smbts first rewrites the record.
       const mode = sx.mode & 0o7777
       const ro = (attrs & FILE_ATTRIBUTE_READONLY) !== 0
-      const next = u.fileAttributes === undefined || this.isDirectory ? mode : ro ? mode & ~0o222 : (mode & 0o222) === 0 ? mode | 0o200 : mode
+      const modeDecides = u.fileAttributes !== undefined || old?.origin === 'foreign'
+      const next = !modeDecides || this.isDirectory ? mode : ro ? mode & ~0o222 : (mode & 0o222) === 0 ? mode | 0o200 : mode
       if (next !== mode && !ro) await native.fchmod(this.fd, next)
-      await this.share.writeRecord(this.fd, rec)
+      await this.share.writeRecord(this.fd, rec, this.isDirectory, old?.origin === 'legacy')
       if (next !== mode && ro) await native.fchmod(this.fd, next)
     })
   }
@@ -481,14 +496,14 @@ class PosixShare implements ShareFs {
       const sx = await this.sys.statx(dirFd, path, flags, STATX_WANTED)
       return { sx, st: statFromStatx(sx, name, undefined, this.hideDotFiles) }
     }
-    const sx = await this.sys.statxXattr(dirFd, path, flags, STATX_WANTED, DOS_XATTR_NAME)
+    const sx = await this.sys.statxXattr(dirFd, path, flags, STATX_WANTED, DOS_XATTR_READ_NAMES)
     const rec = decodeDosRecord(sx.xattr)
     return { sx, st: statFromStatx(sx, name, rec, this.hideDotFiles), rec }
   }
 
   /** statAt on this thread (native.statxXattrNow). */
   private statNow (dirFd: number, path: string, flags: number, name: string, opath: boolean): { sx: Statx, st: Stat, rec?: DosRecord } {
-    const res = native.statxXattrNow(dirFd, path, flags, STATX_WANTED, this.storeDos ? DOS_XATTR_NAME : '', this.scratch, opath)
+    const res = native.statxXattrNow(dirFd, path, flags, STATX_WANTED, this.storeDos ? DOS_XATTR_READ_NAMES : '', this.scratch, opath)
     if (res < 0) throw errnoError(res, 'statx')
     return this.fromRecord(this.scratch, 0, name)
   }
@@ -559,7 +574,7 @@ class PosixShare implements ShareFs {
    * is `names` each followed by a NUL. Undefined where the statx failed (the entry is gone).
    */
   async statBatch (dirFd: number, packed: Buffer, names: string[]): Promise<Array<Stat | undefined>> {
-    const recs = await native.statxBatch(dirFd, packed, native.constants.AT_SYMLINK_NOFOLLOW, STATX_WANTED, this.storeDos ? DOS_XATTR_NAME : '')
+    const recs = await native.statxBatch(dirFd, packed, native.constants.AT_SYMLINK_NOFOLLOW, STATX_WANTED, this.storeDos ? DOS_XATTR_READ_NAMES : '')
     const out: Array<Stat | undefined> = new Array(names.length)
     for (let i = 0; i < names.length; i++) {
       const at = i * STATX_BATCH_RECORD
@@ -573,10 +588,12 @@ class PosixShare implements ShareFs {
    * cannot carry them) is not an error: the metadata Linux has no place for is then simply not
    * kept, which is said once per share.
    */
-  async writeRecord (fd: number, rec: DosRecord): Promise<void> {
+  async writeRecord (fd: number, rec: DosRecord, directory: boolean, replacesLegacy: boolean): Promise<void> {
     if (!this.xattrs) return
     try {
-      await native.fsetxattr(fd, DOS_XATTR_NAME, encodeDosRecord(rec), 0)
+      await native.fsetxattr(fd, DOS_XATTR_NAME, encodeDosRecord(rec, directory), 0)
+      // Migrated: the record of an earlier smbts goes once its replacement is written.
+      if (replacesLegacy) await native.fremovexattr(fd, LEGACY_DOS_XATTR_NAME).catch(() => {})
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? ''
       if (code === 'EPERM') return // a file type without user xattrs (symlink, device); the fs has them
@@ -657,7 +674,7 @@ class PosixShare implements ShareFs {
     const flags = c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW) | (write ? c.O_RDWR : c.O_RDONLY) | (directory || root ? c.O_DIRECTORY : 0)
     const t0 = inl.begin()
     const r = native.openStatNow(this.rootFd, root ? '.' : path, flags, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0),
-      STATX_WANTED, this.storeDos ? DOS_XATTR_NAME : '', this.scratch)
+      STATX_WANTED, this.storeDos ? DOS_XATTR_READ_NAMES : '', this.scratch)
     inl.done(t0)
     if (r === -ENOENT) return null
     if (r < 0) {
@@ -847,6 +864,29 @@ class PosixShare implements ShareFs {
     this.names.forget(from)
     await this.noteName(from, false)
     await this.noteName(to, true)
+  }
+
+  private refcounting?: Promise<boolean>
+
+  /**
+   * Whether this share's file system shares blocks between files (xfs with reflink, btrfs, ...),
+   * asked once: an unnamed temporary file (O_TMPFILE) in the share root cloned onto itself with
+   * length 0, which such a file system answers at once and one without reflinks (ext4, tmpfs)
+   * refuses with EOPNOTSUPP. Nothing is left behind.
+   */
+  async blockRefcounting (): Promise<boolean> {
+    this.refcounting ??= (async () => {
+      const c = native.constants
+      let fd: number
+      try { fd = await native.openat2(this.rootFd, '.', c.O_TMPFILE | c.O_RDWR, 0o600, this.resolve) } catch { return false }
+      try {
+        await native.cloneRange(fd, 0, fd, 0, 0)
+        return true
+      } catch {
+        return false
+      } finally { await native.close(fd).catch(() => {}) }
+    })()
+    return await this.refcounting
   }
 
   async statfs (): Promise<FsInfo> {

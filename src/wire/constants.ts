@@ -276,6 +276,12 @@ export enum Fsctl {
   CREATE_OR_GET_OBJECT_ID = 0x000900c0,
   GET_INTEGRITY_INFORMATION = 0x0009027c,
   FILE_LEVEL_TRIM = 0x00098208,
+  // MS-FSCC 2.3: compression state, volume state, block cloning, NTFS volume data.
+  GET_COMPRESSION = 0x0009003c,
+  SET_COMPRESSION = 0x0009c040,
+  IS_VOLUME_DIRTY = 0x00090078,
+  GET_NTFS_VOLUME_DATA = 0x00090064,
+  DUPLICATE_EXTENTS_TO_FILE = 0x00098344,
 }
 
 /** MS-SMB2 2.2.13.2 create context names (4-byte ASCII tags). */

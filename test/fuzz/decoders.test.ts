@@ -16,6 +16,8 @@ import { decodeContextData, decodeNegotiateRequest, peekNegotiateClientGuid } fr
 import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
 import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.js'
 import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
+import { decodeDosRecord, encodeDosRecord, DOS_STORED_ATTRIBUTES } from '../../src/vfs/dos-xattr.js'
+import { decodeFileGetEaInformation, encodeFileGetEaInformation } from '../../src/wire/fscc/get-ea.js'
 import { decodeLockElements } from '../../src/smb2/commands/lock.js'
 import { NETWORK_INTERFACE_INFO_SIZE, decodeNetworkInterfaceInfo, encodeNetworkInterfaceInfo } from '../../src/smb2/commands/interface-info.wire.js'
 import { decodeInotifyEvents, encodeInotifyEvent } from '../../src/vfs/inotify-events.js'
@@ -509,6 +511,44 @@ target({
     run({ errors: [] }, input, () => decodeNtAclRecord(input))
   },
 })
+
+// ------------------------------------------------------------------ MS-FSCC FILE_GET_EA_INFORMATION (QUERY_INFO EA lists)
+
+target({
+  name: 'fscc.decodeFileGetEaInformation',
+  valid: fc.array(fc.stringMatching(/^[A-Za-z0-9._-]{1,20}$/), { minLength: 1, maxLength: 5 }).map(encodeFileGetEaInformation),
+  check (input) {
+    // Malformed lists are NtStatusErrors (EA_LIST_INCONSISTENT, INVALID_EA_NAME); what decodes re-encodes to the same names.
+    const names = run({ errors: [NtStatusError] }, input, () => decodeFileGetEaInformation(input))
+    if (names !== undefined) {
+      const again = decodeFileGetEaInformation(encodeFileGetEaInformation(names))
+      must(JSON.stringify(again) === JSON.stringify(names), 'a decoded EA name list does not round-trip')
+    }
+  },
+})
+
+// ------------------------------------------------------------------ Samba's user.DOSATTRIB xattr
+
+{
+  const fixtures = ['plain.bin', 'attrs.bin', 'ro.bin', 'dir1.bin', 'ct.bin'].map(f => readFileSync(new URL(`../fixtures/samba-dosattrib/${f}`, import.meta.url)))
+  const ft = fc.option(fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }), { nil: undefined })
+  target({
+    name: 'dos-xattr.decodeDosRecord',
+    valid: fc.oneof(
+      fc.record({ fileAttributes: fc.nat(), creationTime: ft, changeTime: ft, writeAnchorNs: fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }) })
+        .map(r => encodeDosRecord(r)),
+      fc.constantFrom(...fixtures)),
+    check (input) {
+      // Never throws: anything unreadable is "no record"; what decodes re-encodes to the same facts.
+      const r = run({ errors: [] }, input, () => decodeDosRecord(input))
+      if (r !== undefined) {
+        must((r.fileAttributes & ~DOS_STORED_ATTRIBUTES) === 0, 'a decoded record holds attributes it cannot store')
+        const again = decodeDosRecord(encodeDosRecord(r))
+        must(again !== undefined && again.fileAttributes === r.fileAttributes && again.creationTime === r.creationTime, 'a decoded user.DOSATTRIB does not round-trip')
+      }
+    },
+  })
+}
 
 // ------------------------------------------------------------------ MS-FSCC SET_INFO buffers, EA lists
 

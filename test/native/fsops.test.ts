@@ -22,7 +22,7 @@ t.test('the addon loaded and exports every op', async (t) => {
   t.ok(nativeAvailable, 'nativeAvailable')
   for (const name of [
     'openat2', 'mkdirat', 'unlinkat', 'renameat2', 'linkat', 'symlinkat', 'readlinkat', 'statx',
-    'statxXattr', 'statxBatch', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'copyFileRange', 'ftruncate', 'futimens', 'fchmod', 'fchown',
+    'statxXattr', 'statxBatch', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'copyFileRange', 'cloneRange', 'ftruncate', 'futimens', 'fchmod', 'fchown',
     'fgetxattr', 'fsetxattr', 'flistxattr', 'fremovexattr', 'close', 'pread', 'pwrite', 'counters',
   ] as const) {
     t.type(native[name], 'function', name)
@@ -110,6 +110,30 @@ t.test('copyFileRange: between files, at offsets, short at the source\'s end, EI
   await t.rejects(native.copyFileRange(src, 0, src, 5, 10), errnoLike('EINVAL'), 'overlapping ranges of one file')
   await native.close(src)
   await native.close(dst)
+})
+
+t.test('cloneRange: FICLONERANGE where the file system shares blocks, EOPNOTSUPP where it cannot', { skip }, async (t) => {
+  const { fd: root } = await rootOf(t)
+  const a = await native.openat2(root, 'a', C.O_CREAT | C.O_RDWR, 0o644, RES())
+  const b = await native.openat2(root, 'b', C.O_CREAT | C.O_RDWR, 0o644, RES())
+  t.teardown(async () => { await native.close(a); await native.close(b) })
+  const data = Buffer.alloc(8192, 7)
+  await native.pwrite(a, data, 0, data.length, 0)
+  await native.ftruncate(b, 8192)
+  let cloned = true
+  try {
+    await native.cloneRange(a, 0, b, 4096, 4096)
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    t.ok(code === 'EOPNOTSUPP' || code === 'EXDEV' || code === 'EINVAL', `no reflinks here: ${code}`)
+    cloned = false
+  }
+  if (cloned) {
+    const back = Buffer.alloc(4096)
+    await native.pread(b, back, 0, 4096, 4096)
+    t.ok(back.equals(data.subarray(0, 4096)), 'the target range reads the source\'s data')
+  }
+  await t.rejects(native.cloneRange(a, -1 as unknown as number, b, 0, 1), { code: 'ERR_OUT_OF_RANGE' }, 'a negative offset is refused before the kernel')
 })
 
 t.test('pread/pwrite beyond 4 GiB positions (sparse)', { skip }, async (t) => {
@@ -460,6 +484,32 @@ t.test('statxXattr: statx and one xattr in one call, by fd or by name, never fol
   const big = await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, 'user.smbts.big')
   t.same([big.xattr, big.xattrError], [null, 'ERANGE'], 'a value over 256 bytes is not read')
   await t.rejects(native.statxXattr(root, 'missing', 0, C.STATX_BASIC_STATS, 'user.smbts.t'), errnoLike('ENOENT', 'statx'), 'a failed statx rejects')
+})
+
+t.test('statx + xattr calls take a \n-separated list of names: the first that exists is read', { skip }, async (t) => {
+  const { fd: root } = await rootOf(t)
+  const fd = await native.openat2(root, 'f', C.O_CREAT | C.O_RDWR, 0o644, RES())
+  t.teardown(() => native.close(fd))
+  try {
+    await native.fsetxattr(fd, 'user.smbts.second', Buffer.from('two'), 0)
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EOPNOTSUPP') { t.pass('no user xattrs on this fs: skipped'); return }
+    throw e
+  }
+  const list = 'user.smbts.first\nuser.smbts.second'
+  const byName = await native.statxXattr(root, 'f', C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, list)
+  t.equal(byName.xattr?.toString(), 'two', 'the first absent: the second read (statxXattr)')
+  const recs = await native.statxBatch(root, Buffer.from('f\0'), C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, list)
+  t.equal(recs.subarray(8 + 256, 8 + 256 + recs.readInt32LE(4)).toString(), 'two', 'statxBatch')
+  const out = Buffer.alloc(8 + 256 + 256)
+  t.equal(native.statxXattrNow(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, list, out), 0)
+  t.equal(out.subarray(8 + 256, 8 + 256 + out.readInt32LE(4)).toString(), 'two', 'statxXattrNow')
+  await native.fsetxattr(fd, 'user.smbts.first', Buffer.from('one'), 0)
+  t.equal((await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, list)).xattr?.toString(), 'one', 'both: the first wins')
+  const none = await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, 'user.smbts.x\nuser.smbts.y')
+  t.same([none.xattr, none.xattrError], [null, 'ENODATA'], 'none of them: ENODATA')
+  const long = await native.statxXattr(fd, '', C.AT_EMPTY_PATH, C.STATX_BASIC_STATS, 'user.' + 'x'.repeat(300) + '\nuser.smbts.first')
+  t.equal(long.xattrError, 'ERANGE', 'a name past XATTR_NAME_MAX in the list: ERANGE, as the kernel answers one')
 })
 
 t.test('statxBatch: statx and one xattr of many names in one call, in order, failures per name', { skip }, async (t) => {

@@ -4,7 +4,7 @@
 // network-open, attribute-tag), QUERY_DIRECTORY and CLOSE's post-query — agreeing.
 //
 // Backends: the rules are the handler's and the storing the backend's, so the tests of the rules
-// run on both the memory backend and posix (where the record is the user.smbts.dos xattr and the
+// run on both the memory backend and posix (where the record is the user.DOSATTRIB xattr and the
 // times the kernel's: the write anchor, futimens, the mode). The tests that look at the xattr on
 // disk, or mount a file system without user xattrs, run on posix only.
 import t, { type Test } from 'tap'
@@ -127,7 +127,7 @@ t.test('a new file: ARCHIVE, its CreationTime fixed in the record, CREATE and QU
   const fd = await native.openat2(native.constants.AT_FDCWD, join(share, 'new.txt'), native.constants.O_RDONLY, 0, 0)
   const rec = decodeDosRecord(await native.fgetxattr(fd, DOS_XATTR_NAME))
   await native.close(fd)
-  t.equal(rec?.creationTime, created.creationTime, 'CreationTime stored in user.smbts.dos')
+  t.equal(rec?.creationTime, created.creationTime, 'CreationTime stored in user.DOSATTRIB')
   t.equal(rec?.fileAttributes, ARCHIVE)
   // Data changes move LastWriteTime, never CreationTime.
   await new Promise(resolve => setTimeout(resolve, 20))
@@ -298,7 +298,7 @@ t.test('store dos attributes = no: nothing stored, what Linux has is reported', 
   t.not(got.creationTime, SET.creationTime, 'nor CreationTime')
   const fd = await native.openat2(native.constants.AT_FDCWD, join(srv.share, 'plain.txt'), native.constants.O_RDONLY, 0, 0)
   t.teardown(() => native.close(fd))
-  await t.rejects(native.fgetxattr(fd, DOS_XATTR_NAME), { code: 'ENODATA' }, 'no user.smbts.dos written')
+  await t.rejects(native.fgetxattr(fd, DOS_XATTR_NAME), { code: 'ENODATA' }, 'no user.DOSATTRIB written')
 })
 
 t.test('a file system without user xattrs: times still set, the rest not kept, said once', { skip: process.getuid?.() !== 0 && 'needs root to mount ramfs' }, async (t) => {

@@ -2,6 +2,7 @@
 // Windows dispositions, access and share-mode checks, and oplocks (MS-FSA 2.1.5.1.2.1: an open
 // that contends with another open's oplock breaks it and waits for the break before it goes on),
 // and leases (MS-SMB2 3.3.5.9.8/11: the RqLs context; the state machine is src/locking/leases.ts).
+import { createContextEas, writeEas } from './ea-info.js'
 import type { RequestContext, Related, Reply } from '../context.js'
 import {
   AccessMask, CreateAction, CreateDisposition, CreateOptions, Dialect, FILE_ALL_ACCESS, OplockLevel, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
@@ -146,6 +147,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // MS-SMB2 2.2.13.2.2 SMB2_CREATE_SD_BUFFER: the new file's descriptor, checked before anything is done.
   const secD = req.contexts.find(c => c.name === 'SecD')
   const explicitSd: SecurityDescriptor | undefined = secD !== undefined ? parseCreateSd(ctx, secD.data) : undefined
+  // MS-SMB2 2.2.13.2.1 SMB2_CREATE_EA_BUFFER: EAs for a new or overwritten file (ea-info.ts).
+  const extA = req.contexts.find(c => c.name === 'ExtA')
+  const createEas = extA !== undefined ? createContextEas({ tree }, extA.data) : undefined
   /** Set when the file's stored DACL decided the access (granted is then exact, and MxAc answers from it). */
   let byDacl: { maximal: number } | undefined
   if (access === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
@@ -358,6 +362,18 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       await file.setBasicInfo({ fileAttributes: newAttributes })
     } catch (e) {
       ctx.server.log.warn(`${tree.shareName}/${rel}: DOS attributes not stored: ${(e as Error).message}`)
+    }
+  }
+
+  if (createEas !== undefined && createEas.length > 0 && action !== CreateAction.OPENED) {
+    // The new or replaced file gets them before any other open sees it; one it cannot get them
+    // on is not left behind (Samba fails the CREATE too).
+    try {
+      await writeEas(file, createEas)
+    } catch (e) {
+      await file.close().catch(() => {})
+      if (action === CreateAction.CREATED) await fs.unlink(rel, wantDir).catch(() => {})
+      throw ntStatusErrorFromErrno(e, undefined, rel)
     }
   }
 

@@ -6,6 +6,8 @@ import { NtStatus } from '../../wire/ntstatus.js'
 import { pipeTransceive } from '../pipes.js'
 import { copychunk, requestResumeKey } from './copychunk.js'
 import { queryAllocatedRanges, setSparse, setZeroData } from './sparse.js'
+import { fileLevelTrim, getCompression, setCompression } from './fsctl-file.js'
+import { duplicateExtents } from './dup-extents.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { selectDialect } from './negotiate.js'
 import { serverInterfaces } from './interface-info.js'
@@ -140,6 +142,19 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
       const r = await queryAllocatedRanges(ctx, input, maxOutput)
       return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
     }
+    case Fsctl.GET_COMPRESSION:
+      return ioctlResponse(ctx, ctlCode, getCompression(ctx, maxOutput))
+    case Fsctl.SET_COMPRESSION:
+      setCompression(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
+    case Fsctl.FILE_LEVEL_TRIM:
+      return ioctlResponse(ctx, ctlCode, await fileLevelTrim(ctx, input, maxOutput))
+    case Fsctl.DUPLICATE_EXTENTS_TO_FILE:
+      await duplicateExtents(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
+    case Fsctl.IS_VOLUME_DIRTY:
+      // MS-FSCC 2.3.31 over SMB (as Samba answers): not something a remote client may ask.
+      throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FSCTL_IS_VOLUME_DIRTY')
     case Fsctl.QUERY_NETWORK_INTERFACE_INFO:
       return await queryNetworkInterfaceInfo(ctx, input, maxOutput)
     default:

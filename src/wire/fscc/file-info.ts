@@ -1,7 +1,9 @@
 // QUERY_INFO with InfoType SMB2_0_INFO_FILE: the MS-FSCC 2.4 structures a server returns.
 //
 // Output-length rules (MS-SMB2 3.3.5.20.1, MS-FSA 2.1.5.12.x), applied by queryFileInfo():
-// - OutputBufferLength below the class's fixed part → STATUS_INFO_LENGTH_MISMATCH (thrown).
+// - OutputBufferLength below the class's structure (what sizeof gives on Windows: the fixed part
+//   and a name's first character, padded to the structure's alignment; MS-FSA 2.1.5.12: "smaller
+//   than sizeof(FILE_ALL_INFORMATION)") → STATUS_INFO_LENGTH_MISMATCH (thrown).
 // - Name-tailed classes (FileNameInformation, FileNormalizedNameInformation,
 //   FileAlternateNameInformation, FileAllInformation): the fixed part plus as many whole UTF-16
 //   code units of the name as fit; FileNameLength keeps the full length so the client can retry
@@ -64,13 +66,19 @@ export const FILE_NAME_INFORMATION_FIXED_SIZE = 4 // MS-FSCC 2.4.31
 /** FileAllInformation: Basic..Alignment (96) + NameInformation.FileNameLength (4). */
 export const FILE_ALL_INFORMATION_FIXED_SIZE = 100 // MS-FSCC 2.4.2
 export const FILE_STREAM_INFORMATION_FIXED_SIZE = 24 // MS-FSCC 2.4 FileStreamInformation
+// sizeof() of the same structures on Windows (a one-character name, padded to 8 or 4 bytes).
+export const FILE_NAME_INFORMATION_MIN_SIZE = 8
+export const FILE_ALL_INFORMATION_MIN_SIZE = 104
+export const FILE_STREAM_INFORMATION_MIN_SIZE = 32
 export const FILE_COMPRESSION_INFORMATION_SIZE = 16 // MS-FSCC 2.4 FileCompressionInformation
 export const FILE_NETWORK_OPEN_INFORMATION_SIZE = 56 // MS-FSCC 2.4 FileNetworkOpenInformation
 export const FILE_ATTRIBUTE_TAG_INFORMATION_SIZE = 8 // MS-FSCC 2.4 FileAttributeTagInformation
 export const FILE_ID_INFORMATION_SIZE = 24 // MS-FSCC 2.4 FileIdInformation
 
 type Tail = 'none' | 'name' | 'entries'
-interface ClassCodec { fixed: number, tail: Tail, encode: (ctx: FileQueryContext, limit: number) => Buffer }
+/** `min`: the smallest buffer not refused with INFO_LENGTH_MISMATCH when larger than `fixed`
+ *  (Windows' sizeof of a structure with a variable tail; smbtorture smb2.getinfo.qfile_buffercheck). */
+interface ClassCodec { fixed: number, min?: number, tail: Tail, encode: (ctx: FileQueryContext, limit: number) => Buffer }
 
 function fixed (size: number, fill: (b: Buffer, ctx: FileQueryContext) => void): ClassCodec {
   return { fixed: size, tail: 'none', encode: (ctx) => { const b = Buffer.alloc(size); fill(b, ctx); return b } }
@@ -103,7 +111,7 @@ function nameInfo (name: string): Buffer {
 }
 
 const nameCodec = (pick: (ctx: FileQueryContext) => string): ClassCodec =>
-  ({ fixed: FILE_NAME_INFORMATION_FIXED_SIZE, tail: 'name', encode: (ctx) => nameInfo(pick(ctx)) })
+  ({ fixed: FILE_NAME_INFORMATION_FIXED_SIZE, min: FILE_NAME_INFORMATION_MIN_SIZE, tail: 'name', encode: (ctx) => nameInfo(pick(ctx)) })
 
 function defaultStreams (info: FileInfo): StreamInfo[] {
   return info.isDirectory ? [] : [{ name: '::$DATA', size: info.endOfFile, allocationSize: info.allocationSize }]
@@ -167,6 +175,7 @@ const codecs = new Map<number, ClassCodec>([
   // MS-FSCC 2.4.2: Basic, Standard, Internal, Ea, Access, Position, Mode, Alignment, Name.
   [C.FileAllInformation, {
     fixed: FILE_ALL_INFORMATION_FIXED_SIZE,
+    min: FILE_ALL_INFORMATION_MIN_SIZE,
     tail: 'name',
     encode: (ctx) => {
       const n = utf16(requireName(ctx))
@@ -185,7 +194,7 @@ const codecs = new Map<number, ClassCodec>([
     }
   }],
   // MS-FSCC 2.4 FileStreamInformation
-  [C.FileStreamInformation, { fixed: FILE_STREAM_INFORMATION_FIXED_SIZE, tail: 'entries', encode: encodeStreams }],
+  [C.FileStreamInformation, { fixed: FILE_STREAM_INFORMATION_FIXED_SIZE, min: FILE_STREAM_INFORMATION_MIN_SIZE, tail: 'entries', encode: encodeStreams }],
   // MS-FSCC 2.4 FileCompressionInformation: an uncompressed file reports its size, format NONE.
   [C.FileCompressionInformation, fixed(FILE_COMPRESSION_INFORMATION_SIZE, (b, c) => {
     writeU64(b, 0, c.info.endOfFile)
@@ -248,7 +257,7 @@ export function encodeFileInfo (cls: number, ctx: FileQueryContext): Buffer {
  */
 export function queryFileInfo (cls: number, ctx: FileQueryContext, outputBufferLength: number): InfoResult {
   const codec = codecFor(cls)
-  if (outputBufferLength < codec.fixed) throw new NtStatusError(NtStatus.INFO_LENGTH_MISMATCH)
+  if (outputBufferLength < (codec.min ?? codec.fixed)) throw new NtStatusError(NtStatus.INFO_LENGTH_MISMATCH)
   const full = codec.encode(ctx, outputBufferLength)
   if (codec.tail === 'entries') {
     const all = codec.encode(ctx, Number.MAX_SAFE_INTEGER)

@@ -1,7 +1,9 @@
 // QUERY_INFO with InfoType SMB2_0_INFO_FILESYSTEM: the MS-FSCC 2.5 structures.
 //
 // Output-length rules (MS-SMB2 3.3.5.20.2, MS-FSA 2.1.5.13.x), applied by queryFsInfo():
-// - OutputBufferLength below the fixed part → STATUS_INFO_LENGTH_MISMATCH (thrown).
+// - OutputBufferLength below the structure's size on Windows (for the two with a name, the fixed
+//   part and its first character, padded: smbtorture smb2.getinfo.qfs_buffercheck) →
+//   STATUS_INFO_LENGTH_MISMATCH (thrown).
 // - FileFsVolumeInformation / FileFsAttributeInformation: fixed part plus as many label/name bytes
 //   as fit, length fields keep the full length, status STATUS_BUFFER_OVERFLOW.
 // - Everything else is fixed-size.
@@ -10,7 +12,7 @@ import { NtStatus } from '../ntstatus.js'
 import {
   FsInformationClass as C, FILE_DEVICE_DISK, FILE_DEVICE_IS_MOUNTED, FILE_READ_ONLY_DEVICE,
   FILE_READ_ONLY_VOLUME, FILE_SUPPORTS_OBJECT_IDS, SSINFO_FLAGS_ALIGNED_DEVICE,
-  SSINFO_FLAGS_PARTITION_ALIGNED_ON_DEVICE, isDocumentedFsInformationClass
+  SSINFO_FLAGS_PARTITION_ALIGNED_ON_DEVICE, SSINFO_FLAGS_TRIM_ENABLED, isDocumentedFsInformationClass
 } from './constants.js'
 import type { FsInfo, InfoResult } from './types.js'
 import { utf16, writeU64 } from './util.js'
@@ -22,6 +24,12 @@ export const FILE_FS_ATTRIBUTE_INFORMATION_FIXED_SIZE = 12 // MS-FSCC 2.5.1 (up 
 export const FILE_FS_FULL_SIZE_INFORMATION_SIZE = 32 // MS-FSCC 2.5.4
 export const FILE_FS_OBJECTID_INFORMATION_SIZE = 64 // MS-FSCC 2.5.6
 export const FILE_FS_SECTOR_SIZE_INFORMATION_SIZE = 28 // MS-FSCC 2.5.7
+export const FILE_FS_CONTROL_INFORMATION_SIZE = 48 // MS-FSCC 2.5.2
+// sizeof() of the structures with a name on Windows.
+export const FILE_FS_VOLUME_INFORMATION_MIN_SIZE = 24
+export const FILE_FS_ATTRIBUTE_INFORMATION_MIN_SIZE = 16
+/** MS-FSCC 2.5.2 FileSystemControlFlags: FILE_VC_QUOTA_NONE, quotas neither tracked nor enforced. */
+export const FILE_VC_QUOTA_NONE = 0x00000000
 
 /** Things about a volume that FsInfo does not carry. */
 export interface FsQueryOptions {
@@ -34,7 +42,7 @@ export interface FsQueryOptions {
   deviceCharacteristics?: number
 }
 
-interface FsCodec { fixed: number, variable: boolean, encode: (fs: FsInfo, o: FsQueryOptions) => Buffer }
+interface FsCodec { fixed: number, min?: number, variable: boolean, encode: (fs: FsInfo, o: FsQueryOptions) => Buffer }
 
 function fixedFs (size: number, fill: (b: Buffer, fs: FsInfo, o: FsQueryOptions) => void): FsCodec {
   return { fixed: size, variable: false, encode: (fs, o) => { const b = Buffer.alloc(size); fill(b, fs, o); return b } }
@@ -44,6 +52,7 @@ const codecs = new Map<number, FsCodec>([
   // MS-FSCC 2.5.9: VolumeCreationTime, VolumeSerialNumber, VolumeLabelLength, SupportsObjects, Reserved, VolumeLabel
   [C.FileFsVolumeInformation, {
     fixed: FILE_FS_VOLUME_INFORMATION_FIXED_SIZE,
+    min: FILE_FS_VOLUME_INFORMATION_MIN_SIZE,
     variable: true,
     encode: (fs) => {
       const label = utf16(fs.volumeLabel)
@@ -73,6 +82,7 @@ const codecs = new Map<number, FsCodec>([
   // MS-FSCC 2.5.1: FileSystemAttributes, MaximumComponentNameLength, FileSystemNameLength, FileSystemName
   [C.FileFsAttributeInformation, {
     fixed: FILE_FS_ATTRIBUTE_INFORMATION_FIXED_SIZE,
+    min: FILE_FS_ATTRIBUTE_INFORMATION_MIN_SIZE,
     variable: true,
     encode: (fs) => {
       const name = utf16(fs.fileSystemName)
@@ -92,6 +102,15 @@ const codecs = new Map<number, FsCodec>([
     b.writeUInt32LE(fs.sectorsPerAllocationUnit >>> 0, 24)
     b.writeUInt32LE(fs.bytesPerSector >>> 0, 28)
   })],
+  // MS-FSCC 2.5.2: the volume's quota settings. smbts keeps no NTFS quotas: no filtering, no
+  // default threshold or limit (-1: none), FILE_VC_QUOTA_NONE, so a client asking (smbtorture
+  // smb2.getinfo.fsinfo, Windows' quota tab) is told quotas are off rather than refused.
+  [C.FileFsControlInformation, fixedFs(FILE_FS_CONTROL_INFORMATION_SIZE, (b) => {
+    // FreeSpaceStartFiltering, FreeSpaceThreshold, FreeSpaceStopFiltering: 0
+    b.writeBigUInt64LE(0xFFFF_FFFF_FFFF_FFFFn, 24) // DefaultQuotaThreshold
+    b.writeBigUInt64LE(0xFFFF_FFFF_FFFF_FFFFn, 32) // DefaultQuotaLimit
+    b.writeUInt32LE(FILE_VC_QUOTA_NONE, 40)
+  })],
   // MS-FSCC 2.5.6: ObjectId (16), ExtendedInfo (48)
   [C.FileFsObjectIdInformation, fixedFs(FILE_FS_OBJECTID_INFORMATION_SIZE, (b, _fs, o) => {
     if (o.objectId === undefined) throw new NtStatusError(NtStatus.NOT_SUPPORTED)
@@ -105,7 +124,7 @@ const codecs = new Map<number, FsCodec>([
     b.writeUInt32LE(s, 4) // PhysicalBytesPerSectorForAtomicity
     b.writeUInt32LE(s, 8) // PhysicalBytesPerSectorForPerformance
     b.writeUInt32LE(s, 12) // FileSystemEffectivePhysicalBytesPerSectorForAtomicity
-    b.writeUInt32LE(SSINFO_FLAGS_ALIGNED_DEVICE | SSINFO_FLAGS_PARTITION_ALIGNED_ON_DEVICE, 16)
+    b.writeUInt32LE(SSINFO_FLAGS_ALIGNED_DEVICE | SSINFO_FLAGS_PARTITION_ALIGNED_ON_DEVICE | (fs.trimEnabled === true ? SSINFO_FLAGS_TRIM_ENABLED : 0), 16)
     // ByteOffsetForSectorAlignment, ByteOffsetForPartitionAlignment: 0
   })]
 ])
@@ -132,7 +151,7 @@ export function encodeFsInfo (cls: number, fs: FsInfo, options: FsQueryOptions =
 /** Encode a FILESYSTEM-class answer for a client buffer of `outputBufferLength` bytes. */
 export function queryFsInfo (cls: number, fs: FsInfo, outputBufferLength: number, options: FsQueryOptions = {}): InfoResult {
   const codec = codecFor(cls)
-  if (outputBufferLength < codec.fixed) throw new NtStatusError(NtStatus.INFO_LENGTH_MISMATCH)
+  if (outputBufferLength < (codec.min ?? codec.fixed)) throw new NtStatusError(NtStatus.INFO_LENGTH_MISMATCH)
   const full = codec.encode(fs, options)
   if (full.length <= outputBufferLength) return { status: NtStatus.SUCCESS, data: full }
   if (!codec.variable) throw new NtStatusError(NtStatus.INFO_LENGTH_MISMATCH)

@@ -17,6 +17,8 @@ export interface FsInfo {
   volumeSerialNumber: number; volumeLabel: string; volumeCreationTime: bigint
   fileSystemName: string          // "NTFS"
   fileSystemAttributes: number; maximumComponentNameLength: number
+  /** FileFsSectorSizeInformation's SSINFO_FLAGS_TRIM_ENABLED: FSCTL_FILE_LEVEL_TRIM is served. */
+  trimEnabled?: boolean
 }
 
 /** A QUERY_INFO answer: STATUS_SUCCESS, or STATUS_BUFFER_OVERFLOW with the data that fitted. */

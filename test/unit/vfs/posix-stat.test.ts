@@ -1,4 +1,4 @@
-// statFromStatx (src/vfs/posix.ts): how the kernel's statx and the user.smbts.dos record combine
+// statFromStatx (src/vfs/posix.ts): how the kernel's statx and the user.DOSATTRIB record combine
 // into what the server reports. Pure: fixtures in, FileInfo out.
 import t from 'tap'
 import { statFromStatx } from '../../../src/vfs/posix.js'
@@ -58,4 +58,16 @@ t.test('READONLY: a file\'s from its mode (a stored bit is ignored), a directory
     DIRECTORY | READONLY | HIDDEN, 'directory')
   t.equal(statFromStatx(sx({ mode: 0o40755, mtimeNs: 1n }), 'd', rec()).fileAttributes, DIRECTORY,
     'a directory\'s changed contents do not make it ARCHIVE')
+})
+
+t.test('another server\'s record (Samba, ksmbd): attributes as stored, READONLY included, no anchor', async (t) => {
+  const foreign: DosRecord = { fileAttributes: READONLY | HIDDEN | ARCHIVE, creationTime: 5n, origin: 'foreign' }
+  const st = statFromStatx(sx(), 'f', foreign)
+  t.equal(st.fileAttributes, READONLY | HIDDEN | ARCHIVE, 'a file\'s READONLY from Samba\'s record, mode writable')
+  t.equal(st.creationTime, 5n)
+  t.equal(st.changeTime, filetimeFromUnixNs(1_700_000_300n * S), 'ChangeTime: the ctime')
+  t.equal(statFromStatx(sx({ mtimeNs: 1n }), 'f', { fileAttributes: HIDDEN, origin: 'foreign' }).fileAttributes, HIDDEN,
+    'no anchor: ARCHIVE is what the record says, not derived')
+  t.equal(statFromStatx(sx(), 'f', { fileAttributes: 0, changeTime: 9n, origin: 'foreign' }).changeTime,
+    filetimeFromUnixNs(1_700_000_300n * S), 'a ChangeTime without an anchor does not hold')
 })

@@ -115,9 +115,12 @@ t.test('FileNameInformation and truncation', async t => {
   t.equal(ok.status, NtStatus.SUCCESS)
   t.equal(ok.data.length, 24)
   t.equal(status(() => queryFileInfo(C.FileNameInformation, { info, name: 'x' }, 3)), NtStatus.INFO_LENGTH_MISMATCH)
-  const fixedOnly = queryFileInfo(C.FileNormalizedNameInformation, { info, name: '\\x' }, 4)
-  t.equal(fixedOnly.status, NtStatus.BUFFER_OVERFLOW, 'fixed part only is an overflow, not a mismatch')
-  t.equal(fixedOnly.data.length, 4)
+  // Below sizeof(FILE_NAME_INFORMATION) (8: the length and one character, padded) is a mismatch;
+  // from there an overflow (smbtorture smb2.getinfo.qfile_buffercheck, as Windows answers).
+  t.equal(status(() => queryFileInfo(C.FileNormalizedNameInformation, { info, name: '\\xyz' }, 7)), NtStatus.INFO_LENGTH_MISMATCH)
+  const least = queryFileInfo(C.FileNormalizedNameInformation, { info, name: '\\xyz' }, 8)
+  t.equal(least.status, NtStatus.BUFFER_OVERFLOW, 'the structure\'s size is an overflow, not a mismatch')
+  t.equal(least.data.length, 8)
   t.equal(status(() => encodeFileInfo(C.FileNameInformation, { info })), NtStatus.INVALID_PARAMETER)
 })
 
@@ -142,10 +145,10 @@ t.test('FileAllInformation: composite layout', async t => {
   t.equal(u32(b, 92), 1)
   t.equal(u32(b, 96), name.length * 2)
   t.equal(b.toString('utf16le', 100), name)
-  t.equal(status(() => queryFileInfo(C.FileAllInformation, { info, name }, 99)), NtStatus.INFO_LENGTH_MISMATCH)
-  const r = queryFileInfo(C.FileAllInformation, { info, name }, 103)
+  t.equal(status(() => queryFileInfo(C.FileAllInformation, { info, name }, 103)), NtStatus.INFO_LENGTH_MISMATCH, 'below sizeof(FILE_ALL_INFORMATION), 104')
+  const r = queryFileInfo(C.FileAllInformation, { info, name }, 105)
   t.equal(r.status, NtStatus.BUFFER_OVERFLOW)
-  t.equal(r.data.length, 102)
+  t.equal(r.data.length, 104)
 })
 
 t.test('FileStreamInformation', async t => {
@@ -211,11 +214,11 @@ t.test('FileFsVolumeInformation', async t => {
   const b = encodeFsInfo(F.FileFsVolumeInformation, fs)
   t.equal(b.toString('hex'), '000000000000d001' + 'efbeadde' + '0a000000' + '00' + '00' + Buffer.from('share', 'utf16le').toString('hex'))
   t.equal(encodeFsInfo(F.FileFsVolumeInformation, { ...fs, fileSystemAttributes: FILE_SUPPORTS_OBJECT_IDS })[16], 1)
-  const r = queryFsInfo(F.FileFsVolumeInformation, fs, 21)
+  const r = queryFsInfo(F.FileFsVolumeInformation, fs, 25)
   t.equal(r.status, NtStatus.BUFFER_OVERFLOW)
-  t.equal(r.data.length, 21)
+  t.equal(r.data.length, 25)
   t.equal(u32(r.data, 12), 10)
-  t.equal(status(() => queryFsInfo(F.FileFsVolumeInformation, fs, 17)), NtStatus.INFO_LENGTH_MISMATCH)
+  t.equal(status(() => queryFsInfo(F.FileFsVolumeInformation, fs, 23)), NtStatus.INFO_LENGTH_MISMATCH, 'below sizeof(FILE_FS_VOLUME_INFORMATION), 24')
 })
 
 t.test('FileFsSizeInformation / FullSize / Device / SectorSize / Attribute', async t => {
@@ -231,9 +234,10 @@ t.test('FileFsSizeInformation / FullSize / Device / SectorSize / Attribute', asy
   t.equal(ss.toString('hex'), '00020000'.repeat(4) + '03000000' + '00000000' + '00000000')
   const a = encodeFsInfo(F.FileFsAttributeInformation, fs)
   t.equal(a.toString('hex'), '0f000000' + 'ff000000' + '08000000' + Buffer.from('NTFS', 'utf16le').toString('hex'))
-  const r = queryFsInfo(F.FileFsAttributeInformation, fs, 14)
+  const r = queryFsInfo(F.FileFsAttributeInformation, fs, 16)
   t.equal(r.status, NtStatus.BUFFER_OVERFLOW)
-  t.equal(r.data.length, 14)
+  t.equal(r.data.length, 16)
+  t.equal(status(() => queryFsInfo(F.FileFsAttributeInformation, fs, 15)), NtStatus.INFO_LENGTH_MISMATCH, 'below sizeof(FILE_FS_ATTRIBUTE_INFORMATION), 16')
   t.equal(status(() => queryFsInfo(F.FileFsSizeInformation, fs, 23)), NtStatus.INFO_LENGTH_MISMATCH)
 })
 
@@ -244,7 +248,9 @@ t.test('FileFsObjectIdInformation and unsupported fs classes', async t => {
   t.equal(b.length, 64)
   t.same(b.subarray(0, 16), id)
   t.ok(b.subarray(16).every(x => x === 0))
-  t.equal(status(() => encodeFsInfo(F.FileFsControlInformation, fs)), NtStatus.NOT_SUPPORTED)
+  // Quotas are not kept: FileFsControlInformation says so (no thresholds, FILE_VC_QUOTA_NONE).
+  const ctl = encodeFsInfo(F.FileFsControlInformation, fs)
+  t.equal(ctl.toString('hex'), '00'.repeat(24) + 'ff'.repeat(16) + '00000000' + '00000000')
   t.equal(status(() => encodeFsInfo(F.FileFsLabelInformation, fs)), NtStatus.NOT_SUPPORTED)
   t.equal(status(() => encodeFsInfo(99, fs)), NtStatus.INVALID_INFO_CLASS)
 })
