@@ -28,6 +28,8 @@ export interface GlobalConfig {
   smb2Leases: boolean
   /** `smb3 directory leases` (with smb2Leases): leases on directories, SMB 3.x. */
   smb3DirectoryLeases: boolean
+  /** `smb3 unix extensions`: the SMB 3.1.1 POSIX extensions offered to a client that asks. */
+  smb3UnixExtensions: boolean
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   busyPoll: number /* µs, 0 = off */
@@ -218,6 +220,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     maxOpenFiles: num(slots, 'max open files'),
     smb2Leases: bool(slots, 'smb2 leases'),
     smb3DirectoryLeases: bool(slots, 'smb3 directory leases'),
+    smb3UnixExtensions: bool(slots, 'smb3 unix extensions'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),

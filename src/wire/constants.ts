@@ -88,6 +88,8 @@ export enum NegotiateContextType {
   TRANSPORT_CAPABILITIES = 0x0006,
   RDMA_TRANSFORM_CAPABILITIES = 0x0007,
   SIGNING_CAPABILITIES = 0x0008,
+  /** SMB 3.1.1 POSIX extensions (no MS document; Samba's SMB2_POSIX_EXTENSIONS_AVAILABLE). */
+  POSIX_EXTENSIONS_AVAILABLE = 0x0100,
 }
 
 /** MS-SMB2 2.2.3.1.1 HashAlgorithms. */

@@ -26,6 +26,7 @@ import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
 import { checkParentForCreate, decideExistingAccess, parseCreateSd, storeNewObjectSecurity } from '../file-security.js'
 import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
+import { applyPosixMode, posixCreateRequest, posixCreateResponse, posixPathToRelative } from '../posix.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
@@ -52,7 +53,7 @@ export function mapGenericAccess (access: number, maximal: number): number {
  * exists, its attributes. The exact spelling is the fast path: one stat; only a miss on a
  * case-insensitive share scans directories (names.ts).
  */
-async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string, existing?: Stat }> {
+async function lookup (ctx: RequestContext, rel: string, exactNames = false): Promise<{ rel: string, existing?: Stat }> {
   const fs = ctx.tree!.fs!
   const share = ctx.tree!.share
   try {
@@ -61,7 +62,7 @@ async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string,
     const code = (e as NodeJS.ErrnoException).code
     if (code !== 'ENOENT') throw ntStatusErrorFromErrno(e, code === 'ENOTDIR' ? 'parent' : undefined, rel)
   }
-  if (caseInsensitive(share)) {
+  if (caseInsensitive(share) && !exactNames) {
     let r
     try {
       r = await lookupIgnoringCase(fs, share, rel)
@@ -131,11 +132,14 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
 
   if (tree.isPipe) return await openPipe(ctx, req.name, mapGenericAccess(req.desiredAccess, tree.maximalAccess))
 
+  // SMB 3.1.1 POSIX extensions: a POSIX open (the POSIX create context on a connection that
+  // negotiated them) follows POSIX names: '/' separates, ':' names no stream, case counts.
+  const posix = posixCreateRequest(ctx, req)
   // MS-SMB2 3.3.5.9: a CREATE name is relative to the share; one that begins with a separator
   // is invalid.
-  if (req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
+  if (posix === undefined && req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
 
-  const { rel: asGiven, stream } = smbPathWithStream(req.name)
+  const { rel: asGiven, stream } = posix !== undefined ? { rel: posixPathToRelative(req.name), stream: undefined } : smbPathWithStream(req.name)
   // A share without streams knows no stream names (smbtorture smb2.create_no_streams).
   if (stream !== undefined && !tree.share!.streams) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'this share keeps no streams')
   let access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
@@ -191,7 +195,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     exact = opened === null ? undefined : await fs.stat(asGiven).catch(() => undefined)
   }
   if (exact === undefined) {
-    flight.unlock = await ctx.server.locks.lockName(`${tree.shareName}\0${caseInsensitive(tree.share) ? upcaseName(asGiven) : asGiven}`)
+    flight.unlock = await ctx.server.locks.lockName(`${tree.shareName}\0${caseInsensitive(tree.share) && posix === undefined ? upcaseName(asGiven) : asGiven}`)
   }
   /** The path from here on: the stored spelling of what exists, or the new name's spelling. */
   let rel = asGiven
@@ -201,13 +205,13 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // or renamed the file meanwhile (smbtorture smb2.oplock.batch3/batch7).
   for (;;) {
     newAttributes = undefined
-    const looked = found ?? await lookup(ctx, asGiven)
+    const looked = found ?? await lookup(ctx, asGiven, posix !== undefined)
     found = undefined
     rel = looked.rel
     const existing = looked.existing
     // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
     // existing data file, or for a new file that is not a directory, the name is invalid.
-    if (rel !== '' && req.name.endsWith('\\')) {
+    if (rel !== '' && posix === undefined && req.name.endsWith('\\')) {
       const dataStream = (opts & CreateOptions.NON_DIRECTORY_FILE) !== 0 ||
         (existing !== undefined ? !existing.isDirectory : !wantDir)
       if (dataStream) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'trailing backslash on a data file')
@@ -311,10 +315,10 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       parentSd = await checkParentForCreate(ctx, rel, wantDir)
       try {
         if (wantDir) {
-          await fs.mkdir(rel, 0o777 & share.directoryMask)
+          await fs.mkdir(rel, (posix?.mode ?? 0o777) & share.directoryMask)
           file = await fs.open(rel, { write: false, directory: true })
         } else {
-          const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
+          const mode = posix !== undefined ? posix.mode & share.createMask : (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
           file = await fs.open(rel, { write: true, create: 'new', mode })
         }
       } catch (e) { throw ntStatusErrorFromErrno(e, 'parent', rel) }
@@ -346,6 +350,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       }
       ctx.server.log.warn(`${tree.shareName}/${rel}: security descriptor not stored: ${(e as Error).message}`)
     }
+    // A POSIX create's mode is the mode it gets (the masks applied, the server's umask not):
+    // set after the descriptor, which an inherited DACL would otherwise have moved it from.
+    if (posix !== undefined) await applyPosixMode(ctx, file, rel, (posix.mode & (wantDir ? share.directoryMask : share.createMask)))
   } else if (explicitSd !== undefined && ctx.server.log.wants('vfs')) {
     // MS-SMB2 3.3.5.9.4 (SMB2_CREATE_SD_BUFFER): ignored when the file exists.
     ctx.server.log.debug('vfs', `${tree.shareName}/${rel}: SecD context ignored, the file exists`)
@@ -367,7 +374,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     info = newAttributes === undefined && file.openStat !== undefined ? file.openStat : await file.stat()
   } catch (e) { await file.close(); throw ntStatusErrorFromErrno(e, undefined, rel) }
 
-  return await register(ctx, related, flight, req, { file, rel, info, action, key: fileKey(tree.shareName, info.indexNumber), access, byDacl })
+  return await register(ctx, related, flight, req, { file, rel, info, action, key: fileKey(tree.shareName, info.indexNumber), access, byDacl, posix: posix !== undefined })
 }
 
 /**
@@ -400,6 +407,8 @@ interface Opened {
   stream?: string
   /** A stream's: its file's key, where the open is registered too (Open.baseOpen). */
   baseKey?: string
+  /** Opened with the POSIX create context (src/smb2/posix.ts). */
+  posix?: boolean
 }
 
 /** The end of every CREATE of a file or stream: the Open, its share mode and oplock, the reply. */
@@ -436,6 +445,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   open.shareModeKey = key
   open.stream = o.stream
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
+  open.posix = o.posix === true
   // The share mode (refused if the file changed since the checks above) and, MS-SMB2 3.3.5.9 /
   // MS-FSA 2.1.5.17, the oplock, decided in the same update against the file's other opens.
   // Directories, and shares with `oplocks = no`, get none; a directory may get a v2 lease (R, H:
@@ -510,6 +520,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
       contexts.push({ name: 'QFid', data: d })
     }
   }
+  if (open.posix) contexts.push(posixCreateResponse(info))
 
   if (ctx.server.log.wants('vfs')) {
     ctx.server.log.debug('vfs', `open ${tree.shareName}/${open.path} fid=${open.fileId.volatile} action=${action} access=0x${open.grantedAccess.toString(16)} share=0x${open.shareAccess.toString(16)} oplock=${open.oplock.granted}`)

@@ -24,6 +24,8 @@ import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
 import { breakParentLeases } from '../../session/dir-leases.js'
+import { queryPosixInformation } from '../posix.js'
+import { FILE_POSIX_INFORMATION } from '../../wire/fscc/posix-info.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -89,6 +91,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_READ_DATA | AccessMask.FILE_READ_EA)
       }
       const deletePending = open.shareModeKey !== undefined && ctx.server.locks.isDeletePending(open.shareModeKey)
+      if (infoClass === FILE_POSIX_INFORMATION) return infoResponse(NtStatus.SUCCESS, queryPosixInformation(open, st, outputBufferLength))
       let streams: StreamInfo[] | undefined
       if (infoClass === C.FileStreamInformation && open.tree.share?.streams === true) {
         try { streams = await streamInfos(open, st) } catch (e) { throw ntStatusErrorFromErrno(e) }
