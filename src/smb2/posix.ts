@@ -114,6 +114,7 @@ export async function applyPosixMode (ctx: RequestContext, file: VfsFile, rel: s
   if (file.chmod === undefined) return
   try {
     const st = await file.stat()
+    if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${ctx.tree!.shareName}/${rel}: POSIX create, mode ${mode.toString(8)} (was ${(st.mode & 0o7777).toString(8)})`)
     if ((st.mode & 0o7777) !== mode) await file.chmod(mode)
   } catch (e) {
     ctx.server.log.warn(`${ctx.tree!.shareName}/${rel}: POSIX mode ${mode.toString(8)} not set: ${(e as Error).message}`)

@@ -189,6 +189,12 @@ export interface ShareFs {
   mkdir (path: string, mode: number): Promise<void>
   unlink (path: string, isDirectory: boolean): Promise<void>
   rename (from: string, to: string, replace: boolean): Promise<void>
+  /**
+   * link(2): a second name `to` for the file `from` (never a directory), both beneath the share;
+   * `replace`: an existing `to` is replaced, atomically, else EEXIST. Absent on a backend without
+   * hard links (the memory one): the caller answers STATUS_NOT_SUPPORTED.
+   */
+  link? (from: string, to: string, replace: boolean): Promise<void>
   statfs (): Promise<FsInfo>
   close (): Promise<void>
 }

@@ -6,6 +6,7 @@
 // closes through its share (statAt, statBatch, writeNow, closeFd); apart, the two files would
 // import each other, a cycle `npm run cycles` refuses. What either needs that stands alone is
 // already beside it (inline.ts, name-index.ts, dos-xattr.ts, ntacl-xattr.ts, case-fold.ts).
+import { randomBytes } from 'node:crypto'
 import { promises as fsp, constants as fsc } from 'node:fs'
 import { constants as osConstants } from 'node:os'
 import fs from 'node:fs'
@@ -846,6 +847,30 @@ class PosixShare implements ShareFs {
     } finally { await a.close() }
     this.names.forget(from)
     await this.noteName(from, false)
+    await this.noteName(to, true)
+  }
+
+  async link (from: string, to: string, replace: boolean): Promise<void> {
+    const a = await this.parent(from)
+    try {
+      const b = await this.parent(to)
+      try {
+        if (!replace) {
+          await native.linkat(a.dirFd, a.name, b.dirFd, b.name, 0)
+        } else {
+          // linkat never replaces: the new name is made beside the target under a name of our
+          // own, then renamed over it (one step for anyone looking), and removed if that fails.
+          const tmp = `.smbts-link-${process.pid}-${randomBytes(6).toString('hex')}`
+          await native.linkat(a.dirFd, a.name, b.dirFd, tmp, 0)
+          try {
+            await native.renameat2(b.dirFd, tmp, b.dirFd, b.name, 0)
+          } catch (e) {
+            await this.sys.unlinkat(b.dirFd, tmp, 0).catch(() => {})
+            throw e
+          }
+        }
+      } finally { await b.close() }
+    } finally { await a.close() }
     await this.noteName(to, true)
   }
 

@@ -24,7 +24,8 @@ import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
 import { breakParentLeases } from '../../session/dir-leases.js'
-import { queryPosixInformation } from '../posix.js'
+import { posixPathToRelative, queryPosixInformation } from '../posix.js'
+import { setLinkInformation } from './link-info.js'
 import { FILE_POSIX_INFORMATION } from '../../wire/fscc/posix-info.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
@@ -57,7 +58,7 @@ async function renameTarget (open: Open, asGiven: string): Promise<{ target: str
     await fs.stat(asGiven)
     return { target: asGiven }
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !caseInsensitive(share)) return { target: withLast(asGiven, given) }
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !caseInsensitive(share) || open.posix) return { target: open.posix ? asGiven : withLast(asGiven, given) }
   }
   const r = await lookupIgnoringCase(fs, share, asGiven)
   // MS-FSA 2.1.5.15.11: the target's directory must exist.
@@ -226,7 +227,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           await renameOpenStream(ctx, open, req.value.fileName, req.value.replaceIfExists)
           break
         }
-        const asGiven = smbPathToRelative(req.value.fileName)
+        // A POSIX open's new name follows POSIX rules ('/' separates, case counts: posix.ts).
+        const asGiven = open.posix ? posixPathToRelative(req.value.fileName) : smbPathToRelative(req.value.fileName)
         if (asGiven === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
         const { target, respell } = await renameTarget(open, asGiven)
         // Other clients' handle caching of the file breaks first, before any other look at the
@@ -275,6 +277,9 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         }
         break
       }
+      case C.FileLinkInformation:
+        await setLinkInformation(ctx, open, req.value)
+        break
       case C.FileDispositionInformation:
       case C.FileDispositionInformationEx: {
         requireAccess(open, AccessMask.DELETE)
