@@ -17,7 +17,7 @@ import type { CreateContext, CreateRequest } from './commands/create.wire.js'
 import type { NegotiateContext } from './commands/negotiate.wire.js'
 import type { Open } from '../session/model.js'
 import type { Stat, VfsFile } from '../vfs/backend.js'
-import { NegotiateContextType } from '../wire/constants.js'
+import { AccessMask, CreateDisposition, NegotiateContextType } from '../wire/constants.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { unixGroupSid, unixUserSid } from '../wire/dtyp/sid.js'
@@ -119,4 +119,18 @@ export async function applyPosixMode (ctx: RequestContext, file: VfsFile, rel: s
   } catch (e) {
     ctx.server.log.warn(`${ctx.tree!.shareName}/${rel}: POSIX mode ${mode.toString(8)} not set: ${(e as Error).message}`)
   }
+}
+
+/** What a POSIX open of a FIFO, device, socket or symlink may ask: its attributes, and its removal. */
+const SPECIAL_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.SYNCHRONIZE | AccessMask.DELETE
+
+/**
+ * Whether a CREATE of an existing special file (FIFO, device, socket) is opened as a handle on
+ * the name itself (OpenOptions.pathOnly) rather than refused with IO_REPARSE_TAG_NOT_HANDLED:
+ * only a POSIX open (whose client knows what it is looking at, as Samba 4.23 lets it), only
+ * FILE_OPEN or FILE_OPEN_IF, and only for attributes and deletion (a FIFO's data is no file's,
+ * and opening it for I/O would wait for a peer).
+ */
+export function posixSpecialOpen (posix: boolean, access: number, disposition: number): boolean {
+  return posix && (access & ~SPECIAL_OPEN_ACCESS) === 0 && (disposition === CreateDisposition.OPEN || disposition === CreateDisposition.OPEN_IF)
 }

@@ -51,6 +51,12 @@ export interface OpenOptions {
   create?: 'new' | 'either'
   truncate?: boolean
   mode?: number
+  /**
+   * Open the name itself, whatever it is (O_PATH, never following a symlink): a handle that can
+   * only be stat'ed, closed and deleted by name. How a POSIX client looks at a FIFO, a device, a
+   * socket or a symlink (src/smb2/posix.ts): nothing is read from it, nothing waits.
+   */
+  pathOnly?: boolean
 }
 
 export interface DirEntry { name: string, info: Stat }

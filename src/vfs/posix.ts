@@ -190,7 +190,9 @@ class PosixFile implements VfsFile {
     /** What the open found (statx and the DOS record): a CREATE answers from it, not asking again. */
     readonly openStat: Stat,
     /** The file is on the share root's own mount: its stats, writes and close may be inline (inline.ts). */
-    private readonly sameMount: boolean) {}
+    private readonly sameMount: boolean,
+    /** An O_PATH descriptor (OpenOptions.pathOnly): stat'ed as one; every I/O call fails (EBADF). */
+    private readonly pathOnly = false) {}
 
   private async op<T> (f: () => Promise<T>): Promise<T> {
     if (this.closed) throw Object.assign(new Error('file handle closed'), { code: 'EBADF' })
@@ -208,7 +210,7 @@ class PosixFile implements VfsFile {
 
   /** A write made on this thread where the share's writes are memory copies (inline.ts); undefined otherwise. */
   writeNow (buf: Buffer, off: number, len: number, position: number): number | undefined {
-    if (this.closed || !this.sameMount) return undefined
+    if (this.closed || !this.sameMount || this.pathOnly) return undefined
     return this.share.writeNow(this.fd, buf, off, len, position)
   }
 
@@ -316,7 +318,7 @@ class PosixFile implements VfsFile {
   }
 
   async stat (): Promise<Stat> {
-    return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount)).st)
+    return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount, this.pathOnly)).st)
   }
 
   /**
@@ -599,6 +601,7 @@ class PosixShare implements ShareFs {
     const c = native.constants
     // A final-component symlink is followed only when the share follows symlinks; the kernel
     // still refuses one that leads outside (RESOLVE_BENEATH).
+    if (o.pathOnly === true) return await this.openPath(path)
     let flags = c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW)
     if (o.directory) flags |= c.O_DIRECTORY | c.O_RDONLY
     else flags |= o.write ? c.O_RDWR : c.O_RDONLY
@@ -639,6 +642,21 @@ class PosixShare implements ShareFs {
     // An fd opened off this thread is on the share's mount when its mount id says so.
     const sameMount = inline || (this.rootMntId !== undefined && sx.mntId === this.rootMntId)
     return new PosixFile(opened, (sx.mode & S_IFMT) === S_IFDIR, name, this, st, sameMount)
+  }
+
+  /** OpenOptions.pathOnly: the name itself opened O_PATH | O_NOFOLLOW beneath the root, and stat'ed. */
+  private async openPath (path: string): Promise<VfsFile> {
+    const c = native.constants
+    const flags = c.O_PATH | c.O_NOFOLLOW | c.O_CLOEXEC
+    const rel = this.rel(path)
+    let fd = this.openNow(rel, flags, 0)
+    const inline = fd !== undefined
+    fd ??= await this.openOff(rel, flags, 0)
+    const opened = fd
+    const name = baseOf(path)
+    const { sx, st } = await this.statAt(opened, '', c.AT_EMPTY_PATH, name, inline, true).catch(async (e) => { await this.closeFd(opened, inline); throw e })
+    const sameMount = inline || (this.rootMntId !== undefined && sx.mntId === this.rootMntId)
+    return new PosixFile(opened, (sx.mode & S_IFMT) === S_IFDIR, name, this, st, sameMount, true)
   }
 
   /**

@@ -5,7 +5,8 @@
 //
 // Backend: posix (modes and owners as a real file system keeps them).
 import t from 'tap'
-import { statSync } from 'node:fs'
+import { existsSync, statSync, symlinkSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import {
   Access, Command, Ctx, Disposition, fileIdOf, listContext, MemClient, memServer, negotiateContexts, Opt, outputBuffer, preauthContext, Status,
@@ -240,4 +241,33 @@ t.test('POSIX names: case counts, / separates, : and \\ are characters', async (
   t.equal((await posixOpen(c, 'd/a:b\\c', { disposition: Disposition.CREATE, mode: 0o600 })).status, 0, 'd/a:b\\c created')
   t.ok(srv.filesOf('share').exists('d/a:b\\c'), 'a file named a:b\\c in d')
   t.equal((await posixOpen(c, 'd/../file', { disposition: Disposition.OPEN })).status, 0xc000003b, '.. : OBJECT_PATH_SYNTAX_BAD')
+})
+
+t.test('a POSIX open may stat and remove a FIFO or a symlink; a plain open may not', { skip: spawnSync('mkfifo', ['--help']).status === 0 ? false : 'no mkfifo' }, async (t) => {
+  const srv = server()
+  t.teardown(srv.cleanup)
+  const { c } = await client(srv)
+  t.equal(spawnSync('mkfifo', ['-m', '0620', join(srv.share, 'fifo')]).status, 0)
+  symlinkSync('target', join(srv.share, 'link'))
+  const IO_REPARSE_TAG_NOT_HANDLED = 0xc0000279
+  t.equal((await c.create('fifo', { access: Access.READ_ATTRIBUTES, disposition: Disposition.OPEN })).status, IO_REPARSE_TAG_NOT_HANDLED, 'a plain open of a FIFO: refused')
+  t.equal((await posixOpen(c, 'fifo', { access: Access.GENERIC_READ, disposition: Disposition.OPEN })).status, IO_REPARSE_TAG_NOT_HANDLED, 'a POSIX open for reading: refused (never waits for a writer)')
+  const f = await posixOpen(c, 'fifo', { access: Access.READ_ATTRIBUTES, disposition: Disposition.OPEN })
+  t.equal(f.status, 0, 'a POSIX open for attributes: opened')
+  t.equal(ccInfo(contextsOf(f).get(POSIX_NAME)!, 0).mode, 0o50620, 'its mode says FIFO (wire type 5)')
+  const q = outputBuffer(await c.queryInfo(fileIdOf(f), 1, 100))
+  const cc = ccInfo(q, 68)
+  t.same([cc.mode, cc.tag.toString(16)], [0o50620, '80000014'], 'FilePosixInformation: FIFO, IO_REPARSE_TAG_NFS')
+  t.ok((q.readUInt32LE(48) & 0x400) !== 0, 'FILE_ATTRIBUTE_REPARSE_POINT')
+  t.equal((await c.read(fileIdOf(f), 0, 10)).status, Status.ACCESS_DENIED, 'no READ through it')
+  await c.close(fileIdOf(f))
+  const l = await posixOpen(c, 'link', { access: Access.READ_ATTRIBUTES, disposition: Disposition.OPEN })
+  t.equal(l.status, 0, 'a POSIX open of a symlink: the link itself')
+  const lc = ccInfo(contextsOf(l).get(POSIX_NAME)!, 0)
+  t.same([lc.mode & 0o70000, lc.tag.toString(16)], [0o20000, 'a000000c'], 'a symlink (wire type 2), IO_REPARSE_TAG_SYMLINK')
+  await c.close(fileIdOf(l))
+  const del = await posixOpen(c, 'fifo', { access: Access.DELETE | Access.READ_ATTRIBUTES, disposition: Disposition.OPEN, options: Opt.DELETE_ON_CLOSE })
+  t.equal(del.status, 0, 'opened for deletion')
+  t.equal((await c.close(fileIdOf(del))).status, 0)
+  t.notOk(existsSync(join(srv.share, 'fifo')), 'the FIFO is gone')
 })

@@ -26,7 +26,7 @@ import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
 import { checkParentForCreate, decideExistingAccess, parseCreateSd, storeNewObjectSecurity } from '../file-security.js'
 import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
-import { applyPosixMode, posixCreateRequest, posixCreateResponse, posixPathToRelative } from '../posix.js'
+import { applyPosixMode, posixCreateRequest, posixCreateResponse, posixPathToRelative, posixSpecialOpen } from '../posix.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
@@ -226,7 +226,10 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       // cannot open as such). Stat opens too: every handle here holds an fd. The backend refuses
       // one that replaced the name after this stat (errno.ts, same status).
       const special = specialFileType(existing)
-      if (special !== undefined) {
+      // A POSIX client may look at one, and remove it: a handle on the name itself (posix.ts).
+      const symlink = (existing.mode & 0o170000) === 0o120000 && !share.followSymlinks
+      const pathOnly = (special !== undefined || symlink) && posixSpecialOpen(posix !== undefined, access, req.createDisposition)
+      if (special !== undefined && !pathOnly) {
         if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: a ${special}, not a file or directory`)
         throw new NtStatusError(NtStatus.IO_REPARSE_TAG_NOT_HANDLED, `${rel}: a ${special}`)
       }
@@ -288,13 +291,13 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       const ready = flight.opened
       flight.opened = undefined
       try {
-        file = ready ?? await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
+        file = ready ?? await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite, pathOnly })
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === SPECIAL_FILE_CODE) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: replaced by a special file after the lookup`)
         throw ntStatusErrorFromErrno(e, undefined, rel)
       }
       action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
-      if (share.streams && !existing.isDirectory) {
+      if (share.streams && !existing.isDirectory && !pathOnly) {
         try {
           await streamsOnOpen(ctx, file, fileKey(tree.shareName, existing.indexNumber), access, overwrite)
         } catch (e) {
@@ -453,7 +456,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   try {
     open.oplock = ctx.server.locks.addOpen(key, { access, shareAccess: req.shareAccess }, oplockHolder(ctx.conn, open), {
       requested: req.requestedOplockLevel,
-      eligible: !info.isDirectory && share.oplocks,
+      eligible: !info.isDirectory && share.oplocks && specialFileType(info) === undefined,
       level2: share.level2Oplocks,
       lease: leaseReq,
       dirLease: info.isDirectory && share.oplocks && lease?.version === 2 && ctx.server.config.global.smb3DirectoryLeases,
