@@ -121,16 +121,17 @@ export async function applyPosixMode (ctx: RequestContext, file: VfsFile, rel: s
   }
 }
 
-/** What a POSIX open of a FIFO, device, socket or symlink may ask: its attributes, and its removal. */
-const SPECIAL_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.SYNCHRONIZE | AccessMask.DELETE
+/** What an open of a FIFO, device, socket or symlink itself may ask: its attributes, and its removal. */
+const SPECIAL_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_READ_EA | AccessMask.SYNCHRONIZE | AccessMask.DELETE
 
 /**
- * Whether a CREATE of an existing special file (FIFO, device, socket) is opened as a handle on
- * the name itself (OpenOptions.pathOnly) rather than refused with IO_REPARSE_TAG_NOT_HANDLED:
- * only a POSIX open (whose client knows what it is looking at, as Samba 4.23 lets it), only
+ * Whether a CREATE of an existing special file (FIFO, device, socket) or symlink is opened as a
+ * handle on the name itself (OpenOptions.pathOnly) rather than refused with
+ * IO_REPARSE_TAG_NOT_HANDLED: only a POSIX open or one with FILE_OPEN_REPARSE_POINT (whose
+ * client knows what it is looking at, as Samba 4.23 lets it), only
  * FILE_OPEN or FILE_OPEN_IF, and only for attributes and deletion (a FIFO's data is no file's,
  * and opening it for I/O would wait for a peer).
  */
-export function posixSpecialOpen (posix: boolean, access: number, disposition: number): boolean {
-  return posix && (access & ~SPECIAL_OPEN_ACCESS) === 0 && (disposition === CreateDisposition.OPEN || disposition === CreateDisposition.OPEN_IF)
+export function posixSpecialOpen (itself: boolean, access: number, disposition: number): boolean {
+  return itself && (access & ~SPECIAL_OPEN_ACCESS) === 0 && (disposition === CreateDisposition.OPEN || disposition === CreateDisposition.OPEN_IF)
 }

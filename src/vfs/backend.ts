@@ -201,6 +201,18 @@ export interface ShareFs {
    * hard links (the memory one): the caller answers STATUS_NOT_SUPPORTED.
    */
   link? (from: string, to: string, replace: boolean): Promise<void>
+  /**
+   * symlink(2): `path` becomes a symbolic link whose content is `target` (stored verbatim; the
+   * caller checked it). `replace`: what is at `path` is replaced atomically. Absent: no symlinks.
+   */
+  symlink? (target: string, path: string, replace: boolean): Promise<void>
+  /** readlink(2) of the symlink at `path` (EINVAL when it is not one). */
+  readlink? (path: string): Promise<string>
+  /**
+   * mknod(2) of a FIFO or a socket at `path` with permission bits `mode` (never a device);
+   * `replace` as for symlink. Absent: no special files.
+   */
+  mknod? (path: string, type: 'fifo' | 'socket', mode: number, replace: boolean): Promise<void>
   statfs (): Promise<FsInfo>
   close (): Promise<void>
 }

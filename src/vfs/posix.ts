@@ -871,25 +871,47 @@ class PosixShare implements ShareFs {
   async link (from: string, to: string, replace: boolean): Promise<void> {
     const a = await this.parent(from)
     try {
-      const b = await this.parent(to)
-      try {
-        if (!replace) {
-          await native.linkat(a.dirFd, a.name, b.dirFd, b.name, 0)
-        } else {
-          // linkat never replaces: the new name is made beside the target under a name of our
-          // own, then renamed over it (one step for anyone looking), and removed if that fails.
-          const tmp = `.smbts-link-${process.pid}-${randomBytes(6).toString('hex')}`
-          await native.linkat(a.dirFd, a.name, b.dirFd, tmp, 0)
-          try {
-            await native.renameat2(b.dirFd, tmp, b.dirFd, b.name, 0)
-          } catch (e) {
-            await this.sys.unlinkat(b.dirFd, tmp, 0).catch(() => {})
-            throw e
-          }
-        }
-      } finally { await b.close() }
+      await this.makeName(to, replace, async (dirFd, name) => { await native.linkat(a.dirFd, a.name, dirFd, name, 0) })
     } finally { await a.close() }
-    await this.noteName(to, true)
+  }
+
+  async symlink (target: string, path: string, replace: boolean): Promise<void> {
+    await this.makeName(path, replace, async (dirFd, name) => { await native.symlinkat(target, dirFd, name) })
+  }
+
+  async readlink (path: string): Promise<string> {
+    const { dirFd, name, close } = await this.parent(path)
+    try { return (await native.readlinkat(dirFd, name)).toString('utf8') } finally { await close() }
+  }
+
+  async mknod (path: string, type: 'fifo' | 'socket', mode: number, replace: boolean): Promise<void> {
+    const c = native.constants
+    const fmt = type === 'fifo' ? c.S_IFIFO : c.S_IFSOCK
+    await this.makeName(path, replace, async (dirFd, name) => { await native.mknodat(dirFd, name, fmt | (mode & 0o777)) })
+  }
+
+  /**
+   * Makes a new name `path` with `make` (linkat, symlinkat, mknodat: none of them replaces). With
+   * `replace`, it is made beside the target under a name of our own, then renamed over it (one
+   * step for anyone looking), and removed if that fails.
+   */
+  private async makeName (path: string, replace: boolean, make: (dirFd: number, name: string) => Promise<void>): Promise<void> {
+    const b = await this.parent(path)
+    try {
+      if (!replace) {
+        await make(b.dirFd, b.name)
+      } else {
+        const tmp = `.smbts-new-${process.pid}-${randomBytes(6).toString('hex')}`
+        await make(b.dirFd, tmp)
+        try {
+          await native.renameat2(b.dirFd, tmp, b.dirFd, b.name, 0)
+        } catch (e) {
+          await this.sys.unlinkat(b.dirFd, tmp, 0).catch(() => {})
+          throw e
+        }
+      }
+    } finally { await b.close() }
+    await this.noteName(path, true)
   }
 
   async statfs (): Promise<FsInfo> {

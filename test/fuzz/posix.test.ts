@@ -9,6 +9,8 @@ import { decodeContextData } from '../../src/smb2/commands/negotiate.wire.js'
 import { decodePosixCreateContext, encodeFilePosixInformation, POSIX_EXTENSIONS_ID, posixModeFromWire, posixModeToWire } from '../../src/wire/fscc/posix-info.js'
 import { posixPathToRelative } from '../../src/smb2/posix.js'
 import { unixGroupSid, unixUserSid } from '../../src/wire/dtyp/sid.js'
+import { decodeLxSymlinkReparse, decodeNfsReparse, decodeReparseBuffer, decodeSymlinkReparse, encodeNfsReparse, encodeSymlinkReparse } from '../../src/wire/fscc/reparse.js'
+import { confinedSymlinkTarget } from '../../src/smb2/commands/reparse.js'
 
 const AREA = 'posix'
 const bytes = (min: number, max: number): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength: min, maxLength: max }).map(a => Buffer.from(a))
@@ -45,6 +47,50 @@ const targets: Target[] = [
       const rel = underContract(c, input, () => posixPathToRelative(name))
       if (rel === undefined) return
       for (const p of rel === '' ? [] : rel.split('/')) must(p !== '' && p !== '.' && p !== '..' && !p.includes('\0'), `component ${JSON.stringify(p)} let through`)
+    },
+  },
+  {
+    name: 'reparse.symlinkBuffer',
+    valid: fc.record({ s: fc.string({ maxLength: 12 }), p: fc.string({ maxLength: 12 }), flags: fc.integer({ min: 0, max: 1 }) })
+      .map(x => encodeSymlinkReparse({ substituteName: x.s, printName: x.p, flags: x.flags })),
+    check (input) {
+      const r = underContract(c, input, () => decodeReparseBuffer(input))
+      if (r === undefined) return
+      must(8 + r.data.length <= input.length, 'data past the buffer')
+      const s = underContract(c, input, () => decodeSymlinkReparse(r.data))
+      if (s === undefined) return
+      must(s.substituteName.length * 2 <= r.data.length && s.printName.length * 2 <= r.data.length, 'a name longer than the data')
+    },
+  },
+  {
+    name: 'reparse.nfsBuffer',
+    valid: fc.oneof(
+      fc.string({ minLength: 1, maxLength: 12 }).map(target => encodeNfsReparse({ type: 'symlink', target })),
+      fc.constantFrom<'fifo' | 'socket'>('fifo', 'socket').map(type => encodeNfsReparse({ type })),
+      fc.record({ major: fc.nat(), minor: fc.nat() }).map(d => encodeNfsReparse({ type: 'chr', ...d }))
+    ),
+    check (input) {
+      const r = underContract(c, input, () => decodeReparseBuffer(input))
+      if (r === undefined) return
+      underContract(c, input, () => decodeNfsReparse(r.data))
+      underContract(c, input, () => decodeLxSymlinkReparse(r.data))
+    },
+  },
+  {
+    name: 'reparse.confinedSymlinkTarget',
+    valid: fc.tuple(fc.constantFrom('l', 'd/l', 'd/e/l'), fc.array(fc.constantFrom('..', '.', 'a', '', 'b'), { maxLength: 6 })).map(([l, t]) => Buffer.from(`${l}\0${t.join('/')}`, 'utf8')),
+    check (input) {
+      const s = input.toString('utf8')
+      const i = s.indexOf('\0')
+      if (i < 0) return
+      const link = s.slice(0, i)
+      const target = s.slice(i + 1)
+      const r = confinedSymlinkTarget(link, target)
+      if (r === undefined) return
+      // What it accepted stays beneath the root when walked from the link's directory.
+      let depth = link.split('/').length - 1
+      for (const p of r.split('/')) { if (p === '..') depth--; else if (p !== '' && p !== '.') depth++; must(depth >= 0, `${target} from ${link} leaves the share`) }
+      must(!r.startsWith('/'), 'an absolute target accepted')
     },
   },
   {

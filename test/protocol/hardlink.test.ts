@@ -49,7 +49,7 @@ t.test('a hard link: a second name for the same file', async (t) => {
   const dir = await c.open('d', { access: Access.GENERIC_READ, options: Opt.DIRECTORY_FILE, disposition: Disposition.OPEN })
   t.equal(await link(c, dir, 'd2'), FILE_IS_A_DIRECTORY, 'a directory: FILE_IS_A_DIRECTORY')
   t.equal(await link(c, a, 'x.txt:s'), 0xc0000033, 'a stream name: OBJECT_NAME_INVALID')
-  t.same(srv.filesOf('share').list().filter(n => n.startsWith('.smbts-link')), [], 'no temporary name left')
+  t.same(srv.filesOf('share').list().filter(n => n.startsWith('.smbts-new')), [], 'no temporary name left')
 })
 
 t.test('read-only share, and a backend without hard links', async (t) => {

@@ -228,7 +228,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       const special = specialFileType(existing)
       // A POSIX client may look at one, and remove it: a handle on the name itself (posix.ts).
       const symlink = (existing.mode & 0o170000) === 0o120000 && !share.followSymlinks
-      const pathOnly = (special !== undefined || symlink) && posixSpecialOpen(posix !== undefined, access, req.createDisposition)
+      // So may any client that asks for the reparse point itself (FILE_OPEN_REPARSE_POINT: smbclient's
+      // readlink, FSCTL_GET_REPARSE_POINT).
+      const pathOnly = (special !== undefined || symlink) && posixSpecialOpen(posix !== undefined || (opts & CreateOptions.OPEN_REPARSE_POINT) !== 0, access, req.createDisposition)
       if (special !== undefined && !pathOnly) {
         if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: a ${special}, not a file or directory`)
         throw new NtStatusError(NtStatus.IO_REPARSE_TAG_NOT_HANDLED, `${rel}: a ${special}`)

@@ -8,6 +8,7 @@ import { copychunk, requestResumeKey } from './copychunk.js'
 import { queryAllocatedRanges, setSparse, setZeroData } from './sparse.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { selectDialect } from './negotiate.js'
+import { getReparsePoint, setReparsePoint } from './reparse.js'
 
 const ALL_ONES = 0xffffffffffffffffn
 
@@ -122,6 +123,13 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
       return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
     case Fsctl.QUERY_ALLOCATED_RANGES: {
       const r = await queryAllocatedRanges(ctx, input, maxOutput)
+      return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
+    }
+    case Fsctl.SET_REPARSE_POINT:
+      await setReparsePoint(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
+    case Fsctl.GET_REPARSE_POINT: {
+      const r = await getReparsePoint(ctx, maxOutput)
       return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
     }
     case Fsctl.QUERY_NETWORK_INTERFACE_INFO:

@@ -11,6 +11,7 @@ import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { caseInsensitive } from '../names.js'
 import { zeroed } from '../../wire/buffers.js'
 import { posixInfoOf, posixListing } from '../posix.js'
+import { posixReparseTag } from '../../wire/fscc/posix-info.js'
 
 export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   const { body, msg, conn } = ctx
@@ -83,7 +84,8 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
       c.next++
       continue
     }
-    const entry = { name: e.name, info: e.info, posix: posix ? posixInfoOf(e.info) : undefined }
+    // A symlink's reparse tag (its attributes say REPARSE_POINT), for the classes that carry one.
+    const entry = { name: e.name, info: e.info, reparseTag: posixReparseTag(e.info.mode), posix: posix ? posixInfoOf(e.info) : undefined }
     if (!writer.tryAdd(entry)) {
       if (writer.count === 0) {
         // Not even one entry fits: MS-SMB2 3.3.5.18 answers STATUS_BUFFER_OVERFLOW with what fits.

@@ -26,7 +26,7 @@ import { shortName } from '../../vfs/short-name.js'
 import { breakParentLeases } from '../../session/dir-leases.js'
 import { posixPathToRelative, queryPosixInformation } from '../posix.js'
 import { setLinkInformation } from './link-info.js'
-import { FILE_POSIX_INFORMATION } from '../../wire/fscc/posix-info.js'
+import { FILE_POSIX_INFORMATION, posixReparseTag } from '../../wire/fscc/posix-info.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -105,6 +105,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
         position: open.position,
         mode: open.mode,
         accessFlags: open.grantedAccess,
+        reparseTag: posixReparseTag(st.mode),
       }, outputBufferLength)
       return infoResponse(r.status, r.data)
     }
