@@ -190,8 +190,10 @@ export interface ShareFs {
    * file is enough.
    */
   openExisting? (path: string, write: boolean, directory?: boolean): VfsFile | null | undefined
-  /** lstat: a symlink is reported as itself, never followed. */
+  /** lstat: a symlink is reported as itself, never followed (unless the share follows symlinks: then stat). */
   stat (path: string): Promise<Stat>
+  /** lstat whatever the share's symlink policy: the last component is never followed. */
+  lstat? (path: string): Promise<Stat>
   mkdir (path: string, mode: number): Promise<void>
   unlink (path: string, isDirectory: boolean): Promise<void>
   rename (from: string, to: string, replace: boolean): Promise<void>

@@ -737,6 +737,12 @@ class PosixShare implements ShareFs {
         return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseOf(path))).st
       } finally { await this.sys.close(fd) }
     }
+    return await this.lstat(path)
+  }
+
+  async lstat (path: string): Promise<Stat> {
+    const c = native.constants
+    if (path === '') return (await this.statAt(this.rootFd, '', c.AT_EMPTY_PATH, '', true)).st
     const { dirFd, name, close } = await this.parent(path)
     try {
       return (await this.statAt(dirFd, name, c.AT_SYMLINK_NOFOLLOW, name)).st

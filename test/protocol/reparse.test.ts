@@ -5,7 +5,7 @@
 //
 // Backend: posix (symlinks and FIFOs exist only on a real file system).
 import t from 'tap'
-import { existsSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Access, Disposition, MemClient, memServer, Opt, outputBuffer, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
 
@@ -133,4 +133,18 @@ t.test('FIFOs and sockets from the NFS and WSL tags', async (t) => {
   const del = await c.open('fifo', { access: Access.DELETE | Access.READ_ATTRIBUTES, disposition: Disposition.OPEN, options: OPEN_REPARSE_POINT | Opt.DELETE_ON_CLOSE })
   await c.close(del)
   t.notOk(existsSync(join(srv.share, 'fifo')), 'removed through FILE_OPEN_REPARSE_POINT')
+})
+
+t.test('FILE_OPEN_REPARSE_POINT on a share that follows symlinks opens the link itself', async (t) => {
+  const srv = memServer({ backend: 'posix', shareLines: ['follow symlinks = yes'] })
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  writeFileSync(join(srv.share, 'target.txt'), 'data')
+  symlinkSync('target.txt', join(srv.share, 'link'))
+  const followed = await c.open('link', { access: Access.GENERIC_READ, disposition: Disposition.OPEN })
+  t.equal((await c.ioctl(GET, followed, Buffer.alloc(0))).status, NOT_A_REPARSE_POINT, 'a plain open follows it: the target')
+  const l = await c.open('link', { access: Access.READ_ATTRIBUTES, disposition: Disposition.OPEN, options: OPEN_REPARSE_POINT })
+  const g = await c.ioctl(GET, l, Buffer.alloc(0))
+  t.equal(g.status, 0)
+  t.equal(ioctlOut(g).readUInt32LE(0), 0xa000000c, 'the link itself: IO_REPARSE_TAG_SYMLINK')
 })

@@ -185,9 +185,16 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // Where the backend can, that one stat is the open itself (openExisting: a regular file or a
   // directory, neither created nor truncated, so nothing to undo when the CREATE then fails):
   // the handle is used below when nothing changed in between and no overwrite is asked for.
-  const opened = overwrite ? undefined : fs.openExisting?.(asGiven, writeData, wantDir)
-  let exact: Stat | undefined
-  if (opened != null && opened.openStat !== undefined) {
+  // A client asking for a reparse point itself (FILE_OPEN_REPARSE_POINT) on a share that follows
+  // symlinks gets the link, not what it leads to: looked at without following.
+  const linkItself = (opts & CreateOptions.OPEN_REPARSE_POINT) !== 0 && share.followSymlinks && fs.lstat !== undefined
+    ? await fs.lstat(asGiven).then(l => (l.mode & 0o170000) === 0o120000 ? l : undefined, () => undefined)
+    : undefined
+  const opened = overwrite || linkItself !== undefined ? undefined : fs.openExisting?.(asGiven, writeData, wantDir)
+  let exact: Stat | undefined = linkItself
+  if (linkItself !== undefined) {
+    // the symlink itself, opened below as one (pathOnly)
+  } else if (opened != null && opened.openStat !== undefined) {
     flight.opened = opened
     exact = opened.openStat
   } else {
@@ -227,7 +234,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       // one that replaced the name after this stat (errno.ts, same status).
       const special = specialFileType(existing)
       // A POSIX client may look at one, and remove it: a handle on the name itself (posix.ts).
-      const symlink = (existing.mode & 0o170000) === 0o120000 && !share.followSymlinks
+      const symlink = (existing.mode & 0o170000) === 0o120000 && (!share.followSymlinks || (opts & CreateOptions.OPEN_REPARSE_POINT) !== 0)
       // So may any client that asks for the reparse point itself (FILE_OPEN_REPARSE_POINT: smbclient's
       // readlink, FSCTL_GET_REPARSE_POINT).
       const pathOnly = (special !== undefined || symlink) && posixSpecialOpen(posix !== undefined || (opts & CreateOptions.OPEN_REPARSE_POINT) !== 0, access, req.createDisposition)
