@@ -148,3 +148,17 @@ t.test('FILE_OPEN_REPARSE_POINT on a share that follows symlinks opens the link 
   t.equal(g.status, 0)
   t.equal(ioctlOut(g).readUInt32LE(0), 0xa000000c, 'the link itself: IO_REPARSE_TAG_SYMLINK')
 })
+
+t.test('DELETE_REPARSE_POINT turns a symlink or FIFO back into an empty file', async (t) => {
+  const { srv, c } = await setup(t)
+  t.equal(await setOn(c, 'link', symlinkBuffer('x')), 0)
+  const DEL = 0x000900ac
+  const l = await c.open('link', { access: Access.READ_ATTRIBUTES | WRITE_ATTRIBUTES, disposition: Disposition.OPEN, options: OPEN_REPARSE_POINT })
+  t.equal((await c.ioctl(DEL, l, reparse(0x80000014, Buffer.alloc(0)))).status, 0xc0000277, 'another tag: IO_REPARSE_TAG_MISMATCH')
+  t.equal((await c.ioctl(DEL, l, reparse(0xa000000c, Buffer.alloc(4)))).status, IO_REPARSE_DATA_INVALID, 'with data: IO_REPARSE_DATA_INVALID')
+  t.equal((await c.ioctl(DEL, l, reparse(0xa000000c, Buffer.alloc(0)))).status, 0, 'deleted')
+  t.ok(lstatSync(join(srv.share, 'link')).isFile(), 'an empty regular file now')
+  t.equal(lstatSync(join(srv.share, 'link')).size, 0)
+  t.equal((await c.ioctl(DEL, l, reparse(0xa000000c, Buffer.alloc(0)))).status, NOT_A_REPARSE_POINT, 'again: NOT_A_REPARSE_POINT')
+  t.equal((await c.write(l, 0, Buffer.from('now a file'))).status, Status.ACCESS_DENIED, 'the handle keeps its rights (no write asked)')
+})

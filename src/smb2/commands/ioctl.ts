@@ -8,7 +8,7 @@ import { copychunk, requestResumeKey } from './copychunk.js'
 import { queryAllocatedRanges, setSparse, setZeroData } from './sparse.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { selectDialect } from './negotiate.js'
-import { getReparsePoint, setReparsePoint } from './reparse.js'
+import { deleteReparsePoint, getReparsePoint, setReparsePoint } from './reparse.js'
 
 const ALL_ONES = 0xffffffffffffffffn
 
@@ -127,6 +127,9 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
     }
     case Fsctl.SET_REPARSE_POINT:
       await setReparsePoint(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
+    case Fsctl.DELETE_REPARSE_POINT:
+      await deleteReparsePoint(ctx, input)
       return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
     case Fsctl.GET_REPARSE_POINT: {
       const r = await getReparsePoint(ctx, maxOutput)

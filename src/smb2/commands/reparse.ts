@@ -15,6 +15,7 @@
 // The file the reparse point is set on must be an empty regular file nobody else has open (what
 // clients create for the purpose): it is replaced, atomically, by the new object, and the open
 // then describes that object.
+import { randomBytes } from 'node:crypto'
 import type { RequestContext } from '../context.js'
 import type { Open } from '../../session/model.js'
 import { AccessMask } from '../../wire/constants.js'
@@ -28,6 +29,7 @@ import {
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { parentOf } from '../../vfs/backend.js'
 import { breakParentLeases } from '../../session/dir-leases.js'
+import { posixReparseTag } from '../../wire/fscc/posix-info.js'
 
 const S_IFMT = 0o170000
 
@@ -125,6 +127,44 @@ export async function setReparsePoint (ctx: RequestContext, input: Buffer): Prom
     server.log.warn(`${tree.shareName}/${open.path}: reparse point set, but not reopened: ${(e as Error).message}`)
   }
   if (open.file !== old) await old.close().catch(() => {})
+  await breakParentLeases(server, tree, open.path, open.parentLeaseId)
+}
+
+/**
+ * FSCTL_DELETE_REPARSE_POINT (MS-FSA 2.1.5.10.6): the symlink, FIFO or socket the open is on
+ * becomes an empty regular file again (made beside it and renamed over it, so the name never
+ * goes missing). The buffer names the tag and carries no data: another tag is
+ * IO_REPARSE_TAG_MISMATCH, data IO_REPARSE_DATA_INVALID, a file that is no reparse point
+ * NOT_A_REPARSE_POINT.
+ */
+export async function deleteReparsePoint (ctx: RequestContext, input: Buffer): Promise<void> {
+  const open = ctx.open
+  if (open === undefined || open.file === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'DELETE_REPARSE_POINT needs a file open')
+  const { server } = ctx
+  const tree = open.tree
+  const fs = tree.fs!
+  if ((open.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_WRITE_ATTRIBUTES)) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'DELETE_REPARSE_POINT on a read-only handle')
+  const st = await open.file.stat().catch((e: unknown) => { throw ntStatusErrorFromErrno(e) })
+  const tag = posixReparseTag(st.mode)
+  if (tag === 0) throw new NtStatusError(NtStatus.NOT_A_REPARSE_POINT)
+  const { tag: given, data } = decodeReparseBuffer(input)
+  if (data.length !== 0) throw new NtStatusError(NtStatus.IO_REPARSE_DATA_INVALID, 'DELETE_REPARSE_POINT with data')
+  if (given !== tag) throw new NtStatusError(NtStatus.IO_REPARSE_TAG_MISMATCH, `${open.path} has tag 0x${tag.toString(16)}, not 0x${given.toString(16)}`)
+  if ((st.mode & S_IFMT) === 0o020000 || (st.mode & S_IFMT) === 0o060000) throw new NtStatusError(NtStatus.ACCESS_DENIED, `${open.path} is a device`)
+  const tmp = `${parentOf(open.path) === '' ? '' : parentOf(open.path) + '/'}.smbts-new-${process.pid}-${randomBytes(6).toString('hex')}`
+  let made
+  try {
+    made = await fs.open(tmp, { write: true, create: 'new', mode: (st.mode & 0o777) || 0o644 })
+    await fs.rename(tmp, open.path, true)
+  } catch (e) {
+    await made?.close().catch(() => {})
+    await fs.unlink(tmp, false).catch(() => {})
+    throw ntStatusErrorFromErrno(e, 'rename', open.path)
+  }
+  server.log.debug('vfs', `${tree.shareName}/${open.path}: reparse point deleted (an empty file now)`)
+  const old = open.file
+  open.file = made
+  await old.close().catch(() => {})
   await breakParentLeases(server, tree, open.path, open.parentLeaseId)
 }
 
