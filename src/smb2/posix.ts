@@ -21,6 +21,7 @@ import { AccessMask, CreateDisposition, NegotiateContextType } from '../wire/con
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
 import { unixGroupSid, unixUserSid } from '../wire/dtyp/sid.js'
+import { DACL_SECURITY_INFORMATION, parseSecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 import {
   FILE_POSIX_INFORMATION, POSIX_CREATE_CONTEXT_NAME, POSIX_EXTENSIONS_ID, decodePosixCreateContext, encodeFilePosixInformation, encodePosixCreateResponse,
   type PosixFileInfo,
@@ -138,4 +139,25 @@ const SPECIAL_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WR
  */
 export function posixSpecialOpen (itself: boolean, access: number, disposition: number): boolean {
   return itself && (access & ~SPECIAL_OPEN_ACCESS) === 0 && (disposition === CreateDisposition.OPEN || disposition === CreateDisposition.OPEN_IF)
+}
+
+/** S-1-5-88-3: the MS NFS mode SIDs (S-1-5-88-3-<mode>), how a POSIX client says chmod. */
+const NFS_MODE_AUTHORITY = 5n
+
+/**
+ * The mode a POSIX client's SET_INFO of a security descriptor asks for, when it is a chmod in
+ * disguise (Samba smb2_nttrans.c check_smb2_posix_chmod_ace): on a POSIX open, a DACL of exactly
+ * one ACE whose trustee is S-1-5-88-3-<mode>. Undefined for any other descriptor (set as one).
+ * Only the permission bits count (rwx for user, group and other), as Samba takes them.
+ */
+export function posixChmodOf (open: Open, securityInformation: number, sd: Buffer): number | undefined {
+  if (!open.posix || (securityInformation & DACL_SECURITY_INFORMATION) === 0) return undefined
+  let parsed
+  try { parsed = parseSecurityDescriptor(sd) } catch { return undefined }
+  const aces = parsed.dacl?.aces
+  if (aces?.length !== 1) return undefined
+  const sid = aces[0]!.sid
+  if (sid === undefined || sid.identifierAuthority !== NFS_MODE_AUTHORITY || sid.subAuthorities.length !== 3 ||
+    sid.subAuthorities[0] !== 88 || sid.subAuthorities[1] !== 3) return undefined
+  return sid.subAuthorities[2]! & 0o777
 }

@@ -9,9 +9,11 @@ import { existsSync, statSync, symlinkSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import {
-  Access, Command, Disposition, fileIdOf, MemClient, memServer, negotiateContexts, Opt, outputBuffer, preauthContext, Status,
+  Access, Command, Disposition, fileIdOf, MemClient, memServer, negotiateContexts, Opt, outputBuffer, preauthContext, setInfoBody, Status,
   type MemServer, type Resp,
 } from '../helpers/mem-client.js'
+import { encodeSecurityDescriptor } from '../../src/wire/dtyp/security-descriptor.js'
+import { sidFromString } from '../../src/wire/dtyp/sid.js'
 import { ccInfo, contextsOf, createWith, POSIX_CTX, POSIX_ID, POSIX_NAME, posixConnect, posixNegotiateContext, posixOpen } from '../helpers/posix-client.js'
 
 const INVALID_LEVEL = 0xc0000148
@@ -183,4 +185,23 @@ t.test('a POSIX open may stat and remove a FIFO or a symlink; a plain open may n
   t.equal(del.status, 0, 'opened for deletion')
   t.equal((await c.close(fileIdOf(del))).status, 0)
   t.notOk(existsSync(join(srv.share, 'fifo')), 'the FIFO is gone')
+})
+
+t.test('a POSIX chmod: a descriptor of one S-1-5-88-3-<mode> ACE on a POSIX open sets the mode', async (t) => {
+  const srv = server()
+  t.teardown(srv.cleanup)
+  const { c } = await client(srv)
+  const sd = (sids: string[]): Buffer => encodeSecurityDescriptor({ control: 0, dacl: { revision: 2, aces: sids.map(s => ({ type: 0, flags: 0, mask: 0x1f01ff, sid: sidFromString(s) })) } })
+  const setSd = async (fid: ReturnType<typeof fileIdOf>, b: Buffer): Promise<number> => (await c.request({ cmd: Command.SET_INFO, body: setInfoBody(fid, 3, 0, b, 4) })).status
+  const f = await posixOpen(c, 'm.txt', { mode: 0o644, disposition: Disposition.CREATE, access: 0x000f01ff })
+  t.equal(await setSd(fileIdOf(f), sd([`S-1-5-88-3-${0o604}`])), 0, 'SET_INFO DACL')
+  t.equal(statSync(join(srv.share, 'm.txt')).mode & 0o7777, 0o604, 'mode 0604')
+  t.equal(ccInfo(outputBuffer(await c.queryInfo(fileIdOf(f), 1, 100)), 68).mode, 0o604, 'FilePosixInformation says so')
+  // On a plain open the same descriptor is an ordinary one (stored, the mode follows its DACL).
+  const plain = await c.open('m.txt', { access: 0x000f01ff, disposition: Disposition.OPEN })
+  t.equal(await setSd(plain, sd([`S-1-5-88-3-${0o777}`])), 0)
+  t.not(statSync(join(srv.share, 'm.txt')).mode & 0o777, 0o777, 'no chmod to 0777 through a plain open')
+  // Two ACEs: an ordinary descriptor too.
+  t.equal(await setSd(fileIdOf(f), sd([`S-1-5-88-3-${0o600}`, 'S-1-1-0'])), 0)
+  t.not(statSync(join(srv.share, 'm.txt')).mode & 0o777, 0o600, 'not a chmod')
 })

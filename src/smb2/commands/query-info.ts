@@ -24,7 +24,7 @@ import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
 import { breakParentLeases } from '../../session/dir-leases.js'
-import { posixPathToRelative, queryPosixInformation } from '../posix.js'
+import { posixChmodOf, posixPathToRelative, queryPosixInformation } from '../posix.js'
 import { setLinkInformation } from './link-info.js'
 import { FILE_POSIX_INFORMATION, posixReparseTag } from '../../wire/fscc/posix-info.js'
 
@@ -200,6 +200,17 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
   if (infoType === InfoType.SECURITY) {
     // MS-SMB2 2.2.39 AdditionalInformation: the SECURITY_INFORMATION being set.
     const securityInformation = body.readUInt32LE(12)
+    // A POSIX client's chmod comes as a descriptor of one S-1-5-88-3-<mode> ACE (posix.ts).
+    const chmod = posixChmodOf(open, securityInformation, buf)
+    if (chmod !== undefined) {
+      requireAccess(open, AccessMask.WRITE_DAC)
+      if (open.file.chmod === undefined) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'chmod')
+      try { await open.file.chmod(chmod) } catch (e) { throw ntStatusErrorFromErrno(e) }
+      if (server.log.wants('vfs')) server.log.debug('vfs', `POSIX chmod ${tree.shareName}/${open.path} to ${chmod.toString(8)}`)
+      const done = Buffer.alloc(2)
+      done.writeUInt16LE(2, 0)
+      return { body: done }
+    }
     try {
       await setSecurityInfo(open, await open.file.stat(), securityInformation, buf, ctx.session!, ctx.server.config.global.netbiosName)
     } catch (e) { throw ntStatusErrorFromErrno(e) }
