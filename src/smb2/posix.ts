@@ -8,7 +8,12 @@
 //   Samba applies them, but not by the server's umask), the name is matched exactly (POSIX
 //   names are case-sensitive), and the answer carries the file's link count, reparse tag, mode,
 //   owner and group SIDs;
-// - QUERY_INFO / QUERY_DIRECTORY: the POSIX information level (100) on a POSIX open only.
+// - QUERY_INFO / QUERY_DIRECTORY: the POSIX information level (100) on a POSIX open only;
+// - a POSIX open (or one with FILE_OPEN_REPARSE_POINT) of a FIFO, device, socket or symlink is a
+//   handle on the name itself, for its attributes and its removal (posixSpecialOpen);
+// - SET_INFO of a descriptor of one S-1-5-88-3-<mode> ACE on a POSIX open is a chmod.
+// Hard links (commands/link-info.ts) and reparse points (commands/reparse.ts) serve POSIX and
+// Windows clients alike.
 // Owners and groups are the Unix ones (S-1-22-1-uid, S-1-22-2-gid), the same SIDs as the
 // security descriptors made from a file's owner (src/auth/idmap.ts names them).
 import type { Smb2Connection } from './connection.js'
