@@ -350,7 +350,8 @@ case_timestamps () {
 # server is listed. This client (6.1) sends no chmod on a posix mount (cifs_setattr_nounix: only
 # with cifsacl or modefromsid; the cifsacl case covers chmod), and creates special files only with
 # `sfu` (smb2_make_node; reparse points from 6.8 on): where mkfifo is refused, that is noted.
-# (`mkdir -m` is mkdir then chmod in busybox: the umask is what reaches the server.)
+# (`mkdir -m` is mkdir then chmod in busybox: the umask is what reaches the server. The FIFO's
+# mode carries its type, as from Samba 4.23, which 6.1 shows as `?` and logs as a bogus i_mode.)
 hoststat () { echo "@@@ STAT $1"; read -r reply; same "$reply" "$2" "the host's view of $1 (mode links owner type)"; }
 case_posix () {
   mnt /mnt/a "vers=3.1.1,posix"
