@@ -68,6 +68,8 @@ export interface ShareConfig {
   /** Alternate data streams (`file:stream`), kept in user.DosStream.* xattrs as Samba's
    *  streams_xattr keeps them (src/vfs/streams.ts); `streams = no` refuses stream names. */
   streams: boolean
+  /** `smb3 unix extensions` of the share: POSIX opens (src/smb2/posix.ts) on a connection that negotiated them. */
+  smb3UnixExtensions: boolean
   /** smbts: opens, stats and closes a local file system answers from memory run on the server's
    *  thread (src/vfs/inline.ts); `inline metadata = no` sends them all to io_uring/the threadpool. */
   inlineMetadata: boolean
@@ -330,6 +332,7 @@ function buildShare (
     hideDotFiles: bool(slots, 'hide dot files'),
     storeDosAttributes: bool(slots, 'store dos attributes'),
     streams: bool(slots, 'streams'),
+    smb3UnixExtensions: bool(slots, 'smb3 unix extensions'),
     inlineMetadata: bool(slots, 'inline metadata'),
     level2Oplocks: bool(slots, 'level2 oplocks'),
     caseSensitive: str(slots, 'case sensitive') === 'yes',

@@ -244,6 +244,9 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   // ksmbd's: alternate data streams in user.DosStream.* xattrs (Samba's streams_xattr layout). On
   // by default here (ksmbd's default is no): `streams = no` refuses stream names.
   s({ name: 'streams', type: 'bool', default: 'yes' }),
+  // Samba's: per share, `no` makes the share ignore the POSIX create context (its opens are never
+  // POSIX ones); in [global] it is the negotiation's switch (the global parameter above).
+  s({ name: 'smb3 unix extensions', type: 'bool', default: 'yes' }),
   s({ name: 'acl xattr', type: 'bool', default: 'no' })
 ]
 

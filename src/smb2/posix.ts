@@ -50,11 +50,12 @@ export function negotiatePosix (conn: Smb2Connection, ids: readonly Buffer[]): N
 
 /**
  * The POSIX create context of a CREATE, decoded (the new object's permission bits), when the
- * connection negotiated the extensions; undefined otherwise (on another connection the context
- * is an unknown one, ignored as MS-SMB2 3.3.5.9 ignores those).
+ * connection negotiated the extensions and the share has them (`smb3 unix extensions`, per
+ * share as in Samba); undefined otherwise (the context is then an unknown one, ignored as
+ * MS-SMB2 3.3.5.9 ignores those).
  */
 export function posixCreateRequest (ctx: RequestContext, req: CreateRequest): { mode: number } | undefined {
-  if (!ctx.conn.posixExtensions) return undefined
+  if (!ctx.conn.posixExtensions || ctx.tree?.share?.smb3UnixExtensions === false) return undefined
   const c = req.contexts.find(x => x.name === POSIX_CREATE_CONTEXT_NAME)
   return c === undefined ? undefined : decodePosixCreateContext(c.data)
 }

@@ -205,3 +205,14 @@ t.test('a POSIX chmod: a descriptor of one S-1-5-88-3-<mode> ACE on a POSIX open
   t.equal(await setSd(fileIdOf(f), sd([`S-1-5-88-3-${0o600}`, 'S-1-1-0'])), 0)
   t.not(statSync(join(srv.share, 'm.txt')).mode & 0o777, 0o600, 'not a chmod')
 })
+
+t.test('a share with smb3 unix extensions = no ignores the POSIX create context', async (t) => {
+  const srv = memServer({ backend: 'posix', shareLines: ['smb3 unix extensions = no'] })
+  t.teardown(srv.cleanup)
+  const { c, n } = await client(srv)
+  t.ok(negotiateContexts(n).some(x => x.type === POSIX_CTX), 'negotiated (the [global] switch is on)')
+  const r = await posixOpen(c, 'f', { mode: 0o600, disposition: Disposition.CREATE })
+  t.equal(r.status, 0)
+  t.notOk(contextsOf(r).has(POSIX_NAME), 'no POSIX answer on this share')
+  t.equal((await c.queryInfo(fileIdOf(r), 1, 100)).status, INVALID_LEVEL, 'not a POSIX open')
+})
