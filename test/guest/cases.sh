@@ -383,6 +383,26 @@ case_posix () {
   rm -r "$d" || fail "rm -r"
 }
 
+# Symlinks made on the server (not mfsymlinks): a plain mount sees one whose target stays inside
+# the share as a symlink and reads through it (the server answers an open of it with
+# STATUS_STOPPED_ON_SYMLINK and its target, FSCTL_GET_REPARSE_POINT on FILE_OPEN_REPARSE_POINT);
+# one leading outside the share is never followed.
+case_symlinks () {
+  mnt /mnt/a "vers=3.1.1"
+  d=/mnt/a/symlinks; mkdir "$d" || fail mkdir
+  echo hello > "$d/target" || fail create
+  echo "@@@ SYMLINK target symlinks/in"; read -r reply; same "$reply" made 'host symlink'
+  echo "@@@ SYMLINK outside symlinks/out"; read -r reply; same "$reply" made 'host symlink'
+  [ -L "$d/in" ] || fail "not seen as a symlink"
+  same "$(readlink "$d/in")" target 'readlink'
+  same "$(cat "$d/in")" hello 'read through the symlink'
+  # The link to a file beside the share is shown as a link (and can be removed), and followed, if
+  # at all, by the client on its own side: its content never comes through the share.
+  [ -L "$d/out" ] || fail "the link leading outside is not shown as a link"
+  cat "$d/out" 2>/dev/null | grep -q 'outside the share' && fail "read outside the share through a symlink"
+  rm -r "$d" || fail "rm -r"
+}
+
 case_multichannel () {
   mnt /mnt/a "vers=3.1.1,multichannel,max_channels=2"
   sleep 2
@@ -414,6 +434,7 @@ one () {
     truncate) case_truncate ;;
     timestamps) case_timestamps ;;
     posix) case_posix ;;
+    symlinks) case_symlinks ;;
     multichannel) case_multichannel ;;
     *) fail "no case named $1" ;;
   esac

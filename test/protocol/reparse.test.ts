@@ -162,3 +162,36 @@ t.test('DELETE_REPARSE_POINT turns a symlink or FIFO back into an empty file', a
   t.equal((await c.ioctl(DEL, l, reparse(0xa000000c, Buffer.alloc(0)))).status, NOT_A_REPARSE_POINT, 'again: NOT_A_REPARSE_POINT')
   t.equal((await c.write(l, 0, Buffer.from('now a file'))).status, Status.ACCESS_DENIED, 'the handle keeps its rights (no write asked)')
 })
+
+t.test('a symlink opened by name on a share that does not follow: STATUS_STOPPED_ON_SYMLINK with its target', async (t) => {
+  const { srv, c } = await setup(t)
+  writeFileSync(join(srv.share, 'target.txt'), 'data')
+  symlinkSync('target.txt', join(srv.share, 'in'))
+  symlinkSync('../outside', join(srv.share, 'out'))
+  symlinkSync('/etc/passwd', join(srv.share, 'abs'))
+  const r = await c.create('in', { access: Access.GENERIC_READ, disposition: Disposition.OPEN })
+  t.equal(r.status, 0x8000002d, 'STATUS_STOPPED_ON_SYMLINK')
+  const b = r.body
+  t.equal(b.readUInt16LE(0), 9, 'an ERROR response')
+  t.equal(b[2], 1, 'one error context (3.1.1)')
+  const ctx = b.subarray(8, 8 + b.readUInt32LE(4))
+  t.equal(ctx.readUInt32LE(4), 0, 'ErrorId SMB2_ERROR_ID_DEFAULT')
+  const sym = ctx.subarray(8, 8 + ctx.readUInt32LE(0))
+  t.equal(sym.readUInt32LE(0), sym.length - 4, 'SymLinkLength')
+  t.same([sym.readUInt32LE(4), sym.readUInt32LE(8)], [0x4c4d5953, 0xa000000c], 'SYML, IO_REPARSE_TAG_SYMLINK')
+  t.equal(sym.readUInt16LE(14), 0, 'UnparsedPathLength 0')
+  const path = sym.subarray(28)
+  t.equal(path.toString('utf16le', sym.readUInt16LE(16), sym.readUInt16LE(16) + sym.readUInt16LE(18)), 'target.txt', 'SubstituteName')
+  t.equal(sym.readUInt32LE(24), 1, 'SYMLINK_FLAG_RELATIVE')
+  // Targets outside the share: shown for the client to follow on its side (and to remove the
+  // link), never read here; an absolute one without SYMLINK_FLAG_RELATIVE.
+  for (const [name, target, flags] of [['out', '..\\outside', 1], ['abs', '\\etc\\passwd', 0]] as const) {
+    const x = await c.create(name, { access: Access.GENERIC_READ, disposition: Disposition.OPEN })
+    t.equal(x.status, 0x8000002d, `${name}: STATUS_STOPPED_ON_SYMLINK`)
+    const s = x.body.subarray(16)
+    t.same([s.subarray(28, 28 + s.readUInt16LE(18)).toString('utf16le'), s.readUInt32LE(24)], [target, flags], `${name}: its target and flags`)
+  }
+  const old = await new MemClient(srv.state).connect({ dialect: 0x0302 })
+  const r2 = await old.create('in', { access: Access.GENERIC_READ, disposition: Disposition.OPEN })
+  t.same([r2.status, r2.body[2], r2.body.readUInt32LE(8 + 4)], [0x8000002d, 0, 0x4c4d5953], 'before 3.1.1: the symlink response bare, no error context')
+})

@@ -26,6 +26,7 @@ import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
 import { checkParentForCreate, decideExistingAccess, parseCreateSd, storeNewObjectSecurity } from '../file-security.js'
 import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
+import { stoppedOnSymlink } from './reparse.js'
 import { applyPosixMode, posixCreateRequest, posixCreateResponse, posixPathToRelative, posixSpecialOpen } from '../posix.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
@@ -241,6 +242,13 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       if (special !== undefined && !pathOnly) {
         if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: a ${special}, not a file or directory`)
         throw new NtStatusError(NtStatus.IO_REPARSE_TAG_NOT_HANDLED, `${rel}: a ${special}`)
+      }
+      // A symlink the share does not follow, opened by name: MS-SMB2 3.3.5.9's
+      // STATUS_STOPPED_ON_SYMLINK with the link's target, for the client to follow itself
+      // (reparse.ts); nothing is read through it here.
+      if (symlink && !pathOnly && posix === undefined && (opts & CreateOptions.OPEN_REPARSE_POINT) === 0) {
+        const stopped = await stoppedOnSymlink(ctx, rel)
+        if (stopped !== undefined) return stopped
       }
       if (existing.isDirectory && ((opts & CreateOptions.NON_DIRECTORY_FILE) || stream === '')) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
       if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto'
 import type { RequestContext } from '../context.js'
 import type { Open } from '../../session/model.js'
-import { AccessMask } from '../../wire/constants.js'
+import { AccessMask, Dialect } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { IO_REPARSE_TAG_NFS, IO_REPARSE_TAG_SYMLINK } from '../../wire/fscc/constants.js'
@@ -207,4 +207,64 @@ export async function getReparsePoint (ctx: RequestContext, maxOutput: number): 
   if (maxOutput < REPARSE_HEADER_SIZE) throw new NtStatusError(NtStatus.BUFFER_TOO_SMALL)
   if (out.length > maxOutput) return { output: out.subarray(0, maxOutput), status: NtStatus.BUFFER_OVERFLOW }
   return { output: out, status: NtStatus.SUCCESS }
+}
+
+/** MS-SMB2 2.2.2.2.1 SymLinkErrorTag ("SYML"). */
+const SYMLINK_ERROR_TAG = 0x4C4D5953
+/** MS-SMB2 2.2.2.1 ErrorId SMB2_ERROR_ID_DEFAULT. */
+const SMB2_ERROR_ID_DEFAULT = 0
+
+/**
+ * The SMB2 ERROR Response (MS-SMB2 2.2.2) of STATUS_STOPPED_ON_SYMLINK: its ErrorData the
+ * Symbolic Link Error Response (2.2.2.2.1) of the target (SYMLINK_FLAG_RELATIVE unless it
+ * starts with '/'), in one error context on 3.1.1
+ * (2.2.2.1, ErrorId SMB2_ERROR_ID_DEFAULT), bare before. The whole path named the link itself
+ * (UnparsedPathLength 0).
+ */
+export function symlinkErrorBody (target: string, dialect311: boolean): Buffer {
+  const relative = !target.startsWith('/')
+  const name = Buffer.from(target.replaceAll('/', '\\'), 'utf16le')
+  const path = Buffer.concat([name, name])
+  const sym = Buffer.alloc(28 + path.length)
+  sym.writeUInt32LE(sym.length - 4, 0) // SymLinkLength: all that follows it
+  sym.writeUInt32LE(SYMLINK_ERROR_TAG, 4)
+  sym.writeUInt32LE(IO_REPARSE_TAG_SYMLINK, 8)
+  sym.writeUInt16LE(12 + path.length, 12) // ReparseDataLength, as the reparse buffer's
+  sym.writeUInt16LE(0, 14) // UnparsedPathLength
+  sym.writeUInt16LE(0, 16) // SubstituteNameOffset
+  sym.writeUInt16LE(name.length, 18)
+  sym.writeUInt16LE(name.length, 20) // PrintNameOffset
+  sym.writeUInt16LE(name.length, 22)
+  sym.writeUInt32LE(relative ? SYMLINK_FLAG_RELATIVE : 0, 24)
+  path.copy(sym, 28)
+  let data = sym
+  if (dialect311) {
+    data = Buffer.alloc(8 + sym.length)
+    data.writeUInt32LE(sym.length, 0) // ErrorDataLength
+    data.writeUInt32LE(SMB2_ERROR_ID_DEFAULT, 4)
+    sym.copy(data, 8)
+  }
+  const body = Buffer.alloc(8 + data.length)
+  body.writeUInt16LE(9, 0)
+  body[2] = dialect311 ? 1 : 0 // ErrorContextCount
+  body.writeUInt32LE(data.length, 4) // ByteCount
+  data.copy(body, 8)
+  return body
+}
+
+/**
+ * The STATUS_STOPPED_ON_SYMLINK reply for a CREATE that named the symlink at `rel` (not followed
+ * by the share): the client follows it itself, as it follows a symlink on any network file
+ * system (Samba answers so too); the server never reads through it, whatever its target. One
+ * whose target leads outside the share is so shown rather than refused, so a client can still
+ * see and remove it. Undefined when the link cannot be read (then refused as before).
+ */
+export async function stoppedOnSymlink (ctx: RequestContext, rel: string): Promise<{ status: number, body: Buffer } | undefined> {
+  const fs = ctx.tree!.fs!
+  if (fs.readlink === undefined) return undefined
+  let target: string
+  try { target = await fs.readlink(rel) } catch { return undefined }
+  if (target === '' || target.length > 8192) return undefined
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${ctx.tree!.shareName}/${rel}: a symlink to ${target}: STATUS_STOPPED_ON_SYMLINK`)
+  return { status: NtStatus.STOPPED_ON_SYMLINK, body: symlinkErrorBody(target, ctx.conn.dialect === Dialect.SMB3_11) }
 }
