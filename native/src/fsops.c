@@ -184,6 +184,27 @@ static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
   OP_END(ok);
 }
 
+static void exec_mknodat(smbts_work *w) {
+  /* FIFOs and sockets only: a device node is never made for a client (the VFS refuses it first,
+   * and this refuses it again: no dev_t is ever passed). */
+  mode_t type = (mode_t)w->mode & S_IFMT;
+  if (type != S_IFIFO && type != S_IFSOCK) {
+    w->ret = -1;
+    w->err = EPERM;
+    return;
+  }
+  finish(w, SMBTS_RETRY(mknodat(w->fd, w->path, (mode_t)w->mode, 0)));
+}
+
+static napi_value js_mknodat(napi_env env, napi_callback_info info) {
+  OP_BEGIN(MKNODAT, "mknodat", exec_mknodat, NULL);
+  uint32_t mode = 0;
+  bool ok = fd_arg(&a, 0, "dirfd", &w->fd) && smbts_arg_path(&a, 1, "path", &w->path) &&
+            smbts_arg_uint32(&a, 2, "mode", &mode);
+  w->mode = mode;
+  OP_END(ok);
+}
+
 static void exec_readlinkat(smbts_work *w) {
   for (size_t size = 4096; size <= SMBTS_READLINK_MAX; size *= 2) {
     char *buf = realloc(w->out, size);
@@ -874,7 +895,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor d[] = {
       FN(openat2),   FN(mkdirat),    FN(unlinkat),   FN(renameat2),   FN(linkat),
-      FN(symlinkat), FN(readlinkat), FN(statx),      FN(statxXattr), FN(statxBatch), FN(getdents),    FN(getdentsNames), FN(fsync),
+      FN(symlinkat), FN(readlinkat), FN(mknodat), FN(statx),      FN(statxXattr), FN(statxBatch), FN(getdents),    FN(getdentsNames), FN(fsync),
       FN(fdatasync), FN(fallocate),  FN(copyFileRange), FN(cloneRange), FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
       FN(close),     FN(pread),      FN(pwrite),     FN(seekData),

@@ -47,6 +47,7 @@
   X(LINKAT, linkat)                                                                             \
   X(SYMLINKAT, symlinkat)                                                                       \
   X(READLINKAT, readlinkat)                                                                     \
+  X(MKNODAT, mknodat)                                                                           \
   X(STATX, statx)                                                                               \
   X(STATX_XATTR, statxXattr)                                                                    \
   X(STATX_BATCH, statxBatch)                                                                    \

@@ -30,6 +30,8 @@ export interface GlobalConfig {
   smb3DirectoryLeases: boolean
   /** `server multi channel support`: SMB2_GLOBAL_CAP_MULTI_CHANNEL offered (3.x), sessions bind more connections. */
   serverMultiChannelSupport: boolean
+  /** `smb3 unix extensions`: the SMB 3.1.1 POSIX extensions offered to a client that asks. */
+  smb3UnixExtensions: boolean
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   busyPoll: number /* µs, 0 = off */
@@ -71,6 +73,8 @@ export interface ShareConfig {
   /** Extended attributes (src/smb2/commands/ea-info.ts), kept as Samba keeps them: EA `NAME` in the
    *  `user.NAME` xattr; `ea support = no` refuses them (STATUS_EAS_NOT_SUPPORTED). */
   eaSupport: boolean
+  /** `smb3 unix extensions` of the share: POSIX opens (src/smb2/posix.ts) on a connection that negotiated them. */
+  smb3UnixExtensions: boolean
   /** smbts: opens, stats and closes a local file system answers from memory run on the server's
    *  thread (src/vfs/inline.ts); `inline metadata = no` sends them all to io_uring/the threadpool. */
   inlineMetadata: boolean
@@ -224,6 +228,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     smb2Leases: bool(slots, 'smb2 leases'),
     smb3DirectoryLeases: bool(slots, 'smb3 directory leases'),
     serverMultiChannelSupport: bool(slots, 'server multi channel support'),
+    smb3UnixExtensions: bool(slots, 'smb3 unix extensions'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),
@@ -334,6 +339,7 @@ function buildShare (
     storeDosAttributes: bool(slots, 'store dos attributes'),
     streams: bool(slots, 'streams'),
     eaSupport: bool(slots, 'ea support'),
+    smb3UnixExtensions: bool(slots, 'smb3 unix extensions'),
     inlineMetadata: bool(slots, 'inline metadata'),
     level2Oplocks: bool(slots, 'level2 oplocks'),
     caseSensitive: str(slots, 'case sensitive') === 'yes',

@@ -180,6 +180,10 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   // Samba's name: directory leases (v2 leases on directories, SMB 3.x) with `smb2 leases`. Off:
   // no DIRECTORY_LEASING capability, and a lease asked on a directory gets none.
   g({ name: 'smb3 directory leases', type: 'bool', default: 'yes' }),
+  // Samba's name: the SMB 3.1.1 POSIX extensions (negotiate context, POSIX create context and
+  // information level; src/smb2/posix.ts), offered to a 3.1.1 client that asks, as Samba 4.23
+  // does by default. Off: the negotiate context is not answered, so no open is a POSIX one.
+  g({ name: 'smb3 unix extensions', type: 'bool', default: 'yes' }),
   // Kerberos (SESSION_SETUP with krb5; src/auth/krb5.ts). ksmbd-tools names the keytab
   // `kerberos keytab file` and the acceptor principal `kerberos service name`; Samba names the
   // keytab `dedicated keytab file`, used when `kerberos method = dedicated keytab`. `realm` is the
@@ -248,6 +252,9 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   // Samba's: extended attributes (FileFullEaInformation, the ExtA create context) as user.<name>
   // xattrs; `ea support = no` answers STATUS_EAS_NOT_SUPPORTED, as Samba does.
   s({ name: 'ea support', type: 'bool', default: 'yes' }),
+  // Samba's: per share, `no` makes the share ignore the POSIX create context (its opens are never
+  // POSIX ones); in [global] it is the negotiation's switch (the global parameter above).
+  s({ name: 'smb3 unix extensions', type: 'bool', default: 'yes' }),
   s({ name: 'acl xattr', type: 'bool', default: 'no' })
 ]
 

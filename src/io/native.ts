@@ -119,7 +119,7 @@ export interface NativeCounters {
 }
 
 export type NativeOpName =
-  | 'openat2' | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'symlinkat' | 'readlinkat'
+  | 'openat2' | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'symlinkat' | 'readlinkat' | 'mknodat'
   | 'statx' | 'statxXattr' | 'statxBatch' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'copyFileRange' | 'cloneRange' | 'ftruncate' | 'futimens'
   | 'fchmod' | 'fchown' | 'fgetxattr' | 'fsetxattr' | 'flistxattr' | 'fremovexattr' | 'close'
   | 'pread' | 'pwrite'
@@ -196,6 +196,8 @@ export interface NativeAddon {
   symlinkat(target: NativePath, dirfd: number, path: NativePath): Promise<void>;
   /** The link's content, as bytes. */
   readlinkat(dirfd: number, path: NativePath): Promise<Buffer>;
+  /** mknodat(2) of a FIFO or a socket (`mode` with S_IFIFO or S_IFSOCK); anything else is EPERM. */
+  mknodat(dirfd: number, path: NativePath, mode: number): Promise<void>;
   /** Use `(fd, '', AT_EMPTY_PATH, mask)` to stat an open fd (O_PATH fds included). */
   statx(dirfd: number, path: NativePath, flags: number, mask: number): Promise<Statx>;
   /**

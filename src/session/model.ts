@@ -120,7 +120,7 @@ export class TreeConnect {
 export interface DirCursor {
   pattern: string
   /** `gone`: not found when last looked at again (a continued enumeration skips it). */
-  entries: { name: string, info: import('../wire/fscc/types.js').FileInfo, gone?: boolean }[]
+  entries: { name: string, info: import('../vfs/backend.js').Stat, gone?: boolean }[]
   next: number
 }
 
@@ -153,6 +153,8 @@ export class Open {
   deleteOnClose = false
   /** Ends the mark that has a local program's write break this open's cache (ServerState.watchLocalChanges). */
   unwatchLocal?: () => void
+  /** Opened with the POSIX create context (src/smb2/posix.ts): the POSIX information level answers. */
+  posix = false
   /** Key of this file in the locking store (a stream's own, streams.ts streamKey). */
   shareModeKey?: string
   /** The named stream this open is of (its name as stored), undefined for the file itself. */

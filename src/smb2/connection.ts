@@ -86,6 +86,8 @@ export class Smb2Connection {
   preauthHash?: Buffer
   signingAlgorithm = 0
   cipherId = 0
+  /** SMB 3.1.1 POSIX extensions agreed at NEGOTIATE (src/smb2/posix.ts): POSIX opens allowed. */
+  posixExtensions = false
   maxReadSize = 0
   maxWriteSize = 0
   maxTransactSize = 0

@@ -51,6 +51,12 @@ export interface OpenOptions {
   create?: 'new' | 'either'
   truncate?: boolean
   mode?: number
+  /**
+   * Open the name itself, whatever it is (O_PATH, never following a symlink): a handle that can
+   * only be stat'ed, closed and deleted by name. How a POSIX client looks at a FIFO, a device, a
+   * socket or a symlink (src/smb2/posix.ts): nothing is read from it, nothing waits.
+   */
+  pathOnly?: boolean
 }
 
 export interface DirEntry { name: string, info: Stat }
@@ -190,11 +196,31 @@ export interface ShareFs {
    * file is enough.
    */
   openExisting? (path: string, write: boolean, directory?: boolean): VfsFile | null | undefined
-  /** lstat: a symlink is reported as itself, never followed. */
+  /** lstat: a symlink is reported as itself, never followed (unless the share follows symlinks: then stat). */
   stat (path: string): Promise<Stat>
+  /** lstat whatever the share's symlink policy: the last component is never followed. */
+  lstat? (path: string): Promise<Stat>
   mkdir (path: string, mode: number): Promise<void>
   unlink (path: string, isDirectory: boolean): Promise<void>
   rename (from: string, to: string, replace: boolean): Promise<void>
+  /**
+   * link(2): a second name `to` for the file `from` (never a directory), both beneath the share;
+   * `replace`: an existing `to` is replaced, atomically, else EEXIST. Absent on a backend without
+   * hard links (the memory one): the caller answers STATUS_NOT_SUPPORTED.
+   */
+  link? (from: string, to: string, replace: boolean): Promise<void>
+  /**
+   * symlink(2): `path` becomes a symbolic link whose content is `target` (stored verbatim; the
+   * caller checked it). `replace`: what is at `path` is replaced atomically. Absent: no symlinks.
+   */
+  symlink? (target: string, path: string, replace: boolean): Promise<void>
+  /** readlink(2) of the symlink at `path` (EINVAL when it is not one). */
+  readlink? (path: string): Promise<string>
+  /**
+   * mknod(2) of a FIFO or a socket at `path` with permission bits `mode` (never a device);
+   * `replace` as for symlink. Absent: no special files.
+   */
+  mknod? (path: string, type: 'fifo' | 'socket', mode: number, replace: boolean): Promise<void>
   statfs (): Promise<FsInfo>
   /** Whether files of this share can share blocks (VfsFile.cloneFrom works): FILE_SUPPORTS_BLOCK_REFCOUNTING. */
   blockRefcounting? (): Promise<boolean>

@@ -6,6 +6,7 @@
 // closes through its share (statAt, statBatch, writeNow, closeFd); apart, the two files would
 // import each other, a cycle `npm run cycles` refuses. What either needs that stands alone is
 // already beside it (inline.ts, name-index.ts, dos-xattr.ts, ntacl-xattr.ts, case-fold.ts).
+import { randomBytes } from 'node:crypto'
 import { promises as fsp, constants as fsc } from 'node:fs'
 import { constants as osConstants } from 'node:os'
 import fs from 'node:fs'
@@ -194,7 +195,9 @@ class PosixFile implements VfsFile {
     /** What the open found (statx and the DOS record): a CREATE answers from it, not asking again. */
     readonly openStat: Stat,
     /** The file is on the share root's own mount: its stats, writes and close may be inline (inline.ts). */
-    private readonly sameMount: boolean) {}
+    private readonly sameMount: boolean,
+    /** An O_PATH descriptor (OpenOptions.pathOnly): stat'ed as one; every I/O call fails (EBADF). */
+    private readonly pathOnly = false) {}
 
   private async op<T> (f: () => Promise<T>): Promise<T> {
     if (this.closed) throw Object.assign(new Error('file handle closed'), { code: 'EBADF' })
@@ -212,7 +215,7 @@ class PosixFile implements VfsFile {
 
   /** A write made on this thread where the share's writes are memory copies (inline.ts); undefined otherwise. */
   writeNow (buf: Buffer, off: number, len: number, position: number): number | undefined {
-    if (this.closed || !this.sameMount) return undefined
+    if (this.closed || !this.sameMount || this.pathOnly) return undefined
     return this.share.writeNow(this.fd, buf, off, len, position)
   }
 
@@ -330,7 +333,7 @@ class PosixFile implements VfsFile {
   }
 
   async stat (): Promise<Stat> {
-    return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount)).st)
+    return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount, this.pathOnly)).st)
   }
 
   /**
@@ -615,6 +618,7 @@ class PosixShare implements ShareFs {
     const c = native.constants
     // A final-component symlink is followed only when the share follows symlinks; the kernel
     // still refuses one that leads outside (RESOLVE_BENEATH).
+    if (o.pathOnly === true) return await this.openPath(path)
     let flags = c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW)
     if (o.directory) flags |= c.O_DIRECTORY | c.O_RDONLY
     else flags |= o.write ? c.O_RDWR : c.O_RDONLY
@@ -655,6 +659,21 @@ class PosixShare implements ShareFs {
     // An fd opened off this thread is on the share's mount when its mount id says so.
     const sameMount = inline || (this.rootMntId !== undefined && sx.mntId === this.rootMntId)
     return new PosixFile(opened, (sx.mode & S_IFMT) === S_IFDIR, name, this, st, sameMount)
+  }
+
+  /** OpenOptions.pathOnly: the name itself opened O_PATH | O_NOFOLLOW beneath the root, and stat'ed. */
+  private async openPath (path: string): Promise<VfsFile> {
+    const c = native.constants
+    const flags = c.O_PATH | c.O_NOFOLLOW | c.O_CLOEXEC
+    const rel = this.rel(path)
+    let fd = this.openNow(rel, flags, 0)
+    const inline = fd !== undefined
+    fd ??= await this.openOff(rel, flags, 0)
+    const opened = fd
+    const name = baseOf(path)
+    const { sx, st } = await this.statAt(opened, '', c.AT_EMPTY_PATH, name, inline, true).catch(async (e) => { await this.closeFd(opened, inline); throw e })
+    const sameMount = inline || (this.rootMntId !== undefined && sx.mntId === this.rootMntId)
+    return new PosixFile(opened, (sx.mode & S_IFMT) === S_IFDIR, name, this, st, sameMount, true)
   }
 
   /**
@@ -735,6 +754,12 @@ class PosixShare implements ShareFs {
         return (await this.statAt(fd, '', c.AT_EMPTY_PATH, baseOf(path))).st
       } finally { await this.sys.close(fd) }
     }
+    return await this.lstat(path)
+  }
+
+  async lstat (path: string): Promise<Stat> {
+    const c = native.constants
+    if (path === '') return (await this.statAt(this.rootFd, '', c.AT_EMPTY_PATH, '', true)).st
     const { dirFd, name, close } = await this.parent(path)
     try {
       return (await this.statAt(dirFd, name, c.AT_SYMLINK_NOFOLLOW, name)).st
@@ -887,6 +912,52 @@ class PosixShare implements ShareFs {
       } finally { await native.close(fd).catch(() => {}) }
     })()
     return await this.refcounting
+  }
+
+  async link (from: string, to: string, replace: boolean): Promise<void> {
+    const a = await this.parent(from)
+    try {
+      await this.makeName(to, replace, async (dirFd, name) => { await native.linkat(a.dirFd, a.name, dirFd, name, 0) })
+    } finally { await a.close() }
+  }
+
+  async symlink (target: string, path: string, replace: boolean): Promise<void> {
+    await this.makeName(path, replace, async (dirFd, name) => { await native.symlinkat(target, dirFd, name) })
+  }
+
+  async readlink (path: string): Promise<string> {
+    const { dirFd, name, close } = await this.parent(path)
+    try { return (await native.readlinkat(dirFd, name)).toString('utf8') } finally { await close() }
+  }
+
+  async mknod (path: string, type: 'fifo' | 'socket', mode: number, replace: boolean): Promise<void> {
+    const c = native.constants
+    const fmt = type === 'fifo' ? c.S_IFIFO : c.S_IFSOCK
+    await this.makeName(path, replace, async (dirFd, name) => { await native.mknodat(dirFd, name, fmt | (mode & 0o777)) })
+  }
+
+  /**
+   * Makes a new name `path` with `make` (linkat, symlinkat, mknodat: none of them replaces). With
+   * `replace`, it is made beside the target under a name of our own, then renamed over it (one
+   * step for anyone looking), and removed if that fails.
+   */
+  private async makeName (path: string, replace: boolean, make: (dirFd: number, name: string) => Promise<void>): Promise<void> {
+    const b = await this.parent(path)
+    try {
+      if (!replace) {
+        await make(b.dirFd, b.name)
+      } else {
+        const tmp = `.smbts-new-${process.pid}-${randomBytes(6).toString('hex')}`
+        await make(b.dirFd, tmp)
+        try {
+          await native.renameat2(b.dirFd, tmp, b.dirFd, b.name, 0)
+        } catch (e) {
+          await this.sys.unlinkat(b.dirFd, tmp, 0).catch(() => {})
+          throw e
+        }
+      }
+    } finally { await b.close() }
+    await this.noteName(path, true)
   }
 
   async statfs (): Promise<FsInfo> {

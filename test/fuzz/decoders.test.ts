@@ -238,7 +238,8 @@ target({
     const data = input.subarray(2)
     const v = run({ errors: [NtStatusError] }, input, () => decodeContextData(type, data))
     if (v === undefined) return
-    if ('ids' in v) {
+    // The POSIX extensions' list of 16-byte identifiers is checked in test/fuzz/posix.test.ts.
+    if ('ids' in v && v.type !== 0x100) {
       must(v.ids.length > 0, 'a context list of no ids accepted')
       must(v.ids.length * 2 + (type === 1 || type === 2 || type === 8 ? 2 : 6) <= data.length, 'more ids than the Data holds')
     }

@@ -16,7 +16,7 @@
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -30,10 +30,12 @@ const ALL_CASES = [
   'sign-3.1.1', 'sign-3.0', 'sign-2.1',
   'mfsymlinks', 'cifsacl', 'cache-strict-two-mounts', 'cache-strict-held-handle', 'server-restart',
   'open-rename-unlink', 'fsync', 'sparse-fallocate', 'punch-hole', 'xattr', 'mmap-write', 'truncate', 'timestamps',
-  'posix', 'multichannel',
+  'posix', 'symlinks', 'multichannel',
   'big-file', 'small-files', 'big-directory',
 ]
 const SERVER_ADDR = '10.213.0.1'
+/** What a file beside the share holds (case symlinks: never readable through the share). */
+const OUTSIDE_SECRET = 'smbts-guest: a file outside the share'
 const GUEST_ADDR = '10.213.0.2'
 const samba = process.env.SMBTS_GUEST_SERVER === 'samba'
 const BIG_MIB = Number(process.env.SMBTS_GUEST_BIG_MIB ?? 1024)
@@ -292,6 +294,38 @@ async function runGuest (image: string): Promise<{ results: Map<string, Result>,
         if (samba) run('chmod', ['-R', 'a+rwX', d])
         current?.output.push(`host: ${count!} entries made in ${dir!}`)
         answer('made')
+      } else if (what === 'STAT') {
+        // The file as the server's own file system has it: octal permissions, links, owner, type.
+        const path = rest.trim()
+        let got: string
+        try {
+          const st = lstatSync(join(server!.shareDir, path))
+          const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isFIFO() ? 'fifo' : st.isSymbolicLink() ? 'symlink' : 'other'
+          got = `${(st.mode & 0o7777).toString(8)} ${st.nlink} ${st.uid}:${st.gid} ${type}`
+        } catch (e) { got = String(e) }
+        current?.output.push(`host: ${path} is ${got}`)
+        answer(got)
+      } else if (what === 'CHOWN') {
+        const [path, uid, gid] = rest.split(' ')
+        run('chown', [`${uid!}:${gid!}`, join(server!.shareDir, path!)])
+        current?.output.push(`host: ${path!} given to ${uid!}:${gid!}`)
+        answer('done')
+      } else if (what === 'SYMLINK') {
+        // `outside`: a link to a file beside the share on the host, holding OUTSIDE_SECRET.
+        const [target, path] = rest.split(' ')
+        let to = target!
+        if (to === 'outside') {
+          to = join(server!.shareDir, '..', 'outside-secret.txt')
+          writeFileSync(to, OUTSIDE_SECRET)
+        }
+        const r = run('ln', ['-s', to, join(server!.shareDir, path!)])
+        current?.output.push(`host: symlink ${path!} -> ${to} ${r.ok ? 'made' : r.out}`)
+        answer(r.ok ? 'made' : 'failed')
+      } else if (what === 'MKFIFO') {
+        const path = rest.trim()
+        const r = run('mkfifo', [join(server!.shareDir, path)])
+        current?.output.push(`host: FIFO ${path} ${r.ok ? 'made' : r.out}`)
+        answer(r.ok ? 'made' : 'failed')
       } else if (what === 'SHA256') {
         const [path, want] = rest.split(' ')
         const got = await sha256File(join(server!.shareDir, path!)).catch((e: unknown) => String(e))

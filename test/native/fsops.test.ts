@@ -21,7 +21,7 @@ async function rootOf (t: HasTeardown): Promise<{ dir: string; fd: number }> {
 t.test('the addon loaded and exports every op', async (t) => {
   t.ok(nativeAvailable, 'nativeAvailable')
   for (const name of [
-    'openat2', 'mkdirat', 'unlinkat', 'renameat2', 'linkat', 'symlinkat', 'readlinkat', 'statx',
+    'openat2', 'mkdirat', 'unlinkat', 'renameat2', 'linkat', 'symlinkat', 'readlinkat', 'mknodat', 'statx',
     'statxXattr', 'statxBatch', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'copyFileRange', 'cloneRange', 'ftruncate', 'futimens', 'fchmod', 'fchown',
     'fgetxattr', 'fsetxattr', 'flistxattr', 'fremovexattr', 'close', 'pread', 'pwrite', 'counters',
   ] as const) {
@@ -277,6 +277,19 @@ t.test('symlinkat and readlinkat', { skip }, async (t) => {
   await t.rejects(native.readlinkat(root, 'plain'), errnoLike('EINVAL'))
   const st = await native.statx(root, 'l1', C.AT_SYMLINK_NOFOLLOW, C.STATX_TYPE)
   t.equal(st.mode & C.S_IFMT, C.S_IFLNK)
+})
+
+t.test('mknodat makes FIFOs and sockets, never devices', { skip }, async (t) => {
+  const { dir, fd: root } = await rootOf(t)
+  await native.mknodat(root, 'fifo', C.S_IFIFO | 0o640)
+  const f = await lstat(join(dir, 'fifo'))
+  t.ok(f.isFIFO(), 'a FIFO')
+  t.equal(f.mode & 0o777, 0o640 & ~process.umask(), 'its permissions, less the umask')
+  await native.mknodat(root, 'sock', C.S_IFSOCK | 0o600)
+  t.ok((await lstat(join(dir, 'sock'))).isSocket(), 'a socket')
+  await t.rejects(native.mknodat(root, 'chr', C.S_IFCHR | 0o600), errnoLike('EPERM', 'mknodat'), 'a character device: EPERM')
+  await t.rejects(native.mknodat(root, 'reg', C.S_IFREG | 0o600), errnoLike('EPERM', 'mknodat'), 'anything else: EPERM')
+  await t.rejects(native.mknodat(root, 'fifo', C.S_IFIFO | 0o600), errnoLike('EEXIST', 'mknodat'), 'an existing name: EEXIST')
 })
 
 t.test('getdents lists created names, including non-ASCII', { skip }, async (t) => {

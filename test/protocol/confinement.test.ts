@@ -11,6 +11,9 @@ import {
   Access, Disposition, MemClient, memServer, namesOf, Opt, outputBuffer, readData, renameInfo, Status,
 } from '../helpers/mem-client.js'
 
+/** MS-SMB2 2.2.2.2.1: a symlink the share does not follow, named by a CREATE (reparse.ts). */
+const STOPPED_ON_SYMLINK = 0x8000002d
+
 const SECRET = 'top secret, outside the share'
 
 function setup (t: { teardown (fn: () => void): void }, extra: string[] = []): ReturnType<typeof memServer> {
@@ -46,8 +49,9 @@ for (const follow of [false, true]) {
       ['..\\secret.txt', [Status.OBJECT_PATH_SYNTAX_BAD]],
       ['sub\\..\\..\\secret.txt', [Status.OBJECT_PATH_SYNTAX_BAD]],
       ['etc\\passwd', [Status.ACCESS_DENIED]],
-      ['leak.txt', [Status.ACCESS_DENIED]],
-      ['abs-leak.txt', [Status.ACCESS_DENIED]],
+      // Not followed: STATUS_STOPPED_ON_SYMLINK (the client follows on its side), or refused.
+      ['leak.txt', follow ? [Status.ACCESS_DENIED] : [STOPPED_ON_SYMLINK]],
+      ['abs-leak.txt', follow ? [Status.ACCESS_DENIED] : [STOPPED_ON_SYMLINK]],
       ['C:\\etc\\passwd', [Status.OBJECT_NAME_INVALID]],
       ['\\\\server\\share\\..\\secret.txt', [Status.OBJECT_NAME_INVALID, Status.OBJECT_PATH_SYNTAX_BAD, Status.INVALID_PARAMETER]],
       ['/etc/passwd', [Status.OBJECT_NAME_INVALID]],
@@ -61,15 +65,17 @@ for (const follow of [false, true]) {
     // a directory open of the /etc link and listing it
     const d = await c.create('etc', { access: Access.GENERIC_READ, disposition: Disposition.OPEN, options: Opt.DIRECTORY_FILE })
     if (follow) t.equal(d.status, Status.ACCESS_DENIED, 'the /etc link cannot be opened as a directory')
-    else t.ok([Status.ACCESS_DENIED, 0xc0000103].includes(d.status), 'the /etc link is not a directory the share follows')
+    else t.ok([Status.ACCESS_DENIED, 0xc0000103, STOPPED_ON_SYMLINK].includes(d.status), 'the /etc link is not a directory the share follows')
     // the link inside the share works only when links are followed
     const ok = await tryRead(c, 'ok-link.txt')
     if (follow) t.equal(ok.data?.toString(), 'inside', 'an in-share link is followed')
-    else t.equal(ok.status, Status.ACCESS_DENIED, 'links are not followed')
+    // Not followed: STATUS_STOPPED_ON_SYMLINK with the in-share target, for the client to follow
+    // (MS-SMB2 2.2.2.2.1); nothing read.
+    else t.same([ok.status, ok.data], [STOPPED_ON_SYMLINK, undefined], 'links are not followed')
 
     // nothing gets written outside either
     const w = await c.create('leak.txt', { disposition: Disposition.OVERWRITE_IF })
-    t.equal(w.status, Status.ACCESS_DENIED, 'overwrite through the link refused')
+    t.ok(w.status === Status.ACCESS_DENIED || (!follow && w.status === STOPPED_ON_SYMLINK), 'overwrite through the link refused (or left to the client: STOPPED_ON_SYMLINK)')
     t.equal(readFileSync(join(srv.root, 'secret.txt'), 'utf8'), SECRET, 'secret untouched')
     t.equal((await c.create('..\\escaped.txt', { disposition: Disposition.CREATE })).status, Status.OBJECT_PATH_SYNTAX_BAD)
     t.equal((await c.create('etc\\smbts-escape', { disposition: Disposition.CREATE })).status, Status.ACCESS_DENIED)
@@ -106,7 +112,8 @@ for (const follow of [false, true]) {
     symlinkSync('realdir', join(srv.share, 'linkdir'))
     symlinkSync(srv.root, join(srv.share, 'out')) // the directory holding secret.txt
     const c = await new MemClient(srv.state).connect()
-    const denied: number[] = [Status.ACCESS_DENIED, Status.OBJECT_NAME_NOT_FOUND, Status.OBJECT_PATH_NOT_FOUND]
+    // Not followed, a link named as the last component is STATUS_STOPPED_ON_SYMLINK: the client follows it, if at all, on its side.
+    const denied: number[] = [Status.ACCESS_DENIED, Status.OBJECT_NAME_NOT_FOUND, Status.OBJECT_PATH_NOT_FOUND, ...(follow ? [] : [STOPPED_ON_SYMLINK])]
     // [another spelling, the stored spelling]: the same answer, and nothing from outside read.
     const pairs: Array<[string, string]> = [
       ['ETC\\passwd', 'etc\\passwd'],
@@ -135,12 +142,12 @@ for (const follow of [false, true]) {
       t.equal(ok.data?.toString(), 'inside', 'a followed file link, spelled otherwise')
     } else {
       t.ok(denied.includes(viaLink.status) && viaLink.data === undefined, `a directory link is not followed (0x${viaLink.status.toString(16)})`)
-      t.equal(ok.status, Status.ACCESS_DENIED, 'a file link is not followed')
+      t.same([ok.status, ok.data], [STOPPED_ON_SYMLINK, undefined], 'a file link is not followed (STATUS_STOPPED_ON_SYMLINK)')
     }
     t.equal((await tryRead(c, 'REALDIR\\F.TXT')).data?.toString(), 'in realdir')
 
     // Writing through another spelling of a link: refused, nothing outside changes.
-    t.equal((await c.create('LEAK.TXT', { disposition: Disposition.OVERWRITE_IF })).status, Status.ACCESS_DENIED)
+    t.ok(denied.includes((await c.create('LEAK.TXT', { disposition: Disposition.OVERWRITE_IF })).status), 'overwrite through the link spelled otherwise: refused')
     const created = await c.create('Leak.Txt', { disposition: Disposition.CREATE })
     t.equal(created.status, (await c.create('leak.txt', { disposition: Disposition.CREATE })).status, 'CREATE of the link spelled otherwise: as spelled as stored')
     t.not(created.status, 0, 'and refused')

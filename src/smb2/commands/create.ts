@@ -27,6 +27,8 @@ import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
 import { checkParentForCreate, decideExistingAccess, parseCreateSd, storeNewObjectSecurity } from '../file-security.js'
 import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
+import { stoppedOnSymlink } from './reparse.js'
+import { applyPosixMode, posixCreateRequest, posixCreateResponse, posixPathToRelative, posixSpecialOpen } from '../posix.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
@@ -53,7 +55,7 @@ export function mapGenericAccess (access: number, maximal: number): number {
  * exists, its attributes. The exact spelling is the fast path: one stat; only a miss on a
  * case-insensitive share scans directories (names.ts).
  */
-async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string, existing?: Stat }> {
+async function lookup (ctx: RequestContext, rel: string, exactNames = false): Promise<{ rel: string, existing?: Stat }> {
   const fs = ctx.tree!.fs!
   const share = ctx.tree!.share
   try {
@@ -62,7 +64,7 @@ async function lookup (ctx: RequestContext, rel: string): Promise<{ rel: string,
     const code = (e as NodeJS.ErrnoException).code
     if (code !== 'ENOENT') throw ntStatusErrorFromErrno(e, code === 'ENOTDIR' ? 'parent' : undefined, rel)
   }
-  if (caseInsensitive(share)) {
+  if (caseInsensitive(share) && !exactNames) {
     let r
     try {
       r = await lookupIgnoringCase(fs, share, rel)
@@ -132,11 +134,14 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
 
   if (tree.isPipe) return await openPipe(ctx, req.name, mapGenericAccess(req.desiredAccess, tree.maximalAccess))
 
+  // SMB 3.1.1 POSIX extensions: a POSIX open (the POSIX create context on a connection that
+  // negotiated them) follows POSIX names: '/' separates, ':' names no stream, case counts.
+  const posix = posixCreateRequest(ctx, req)
   // MS-SMB2 3.3.5.9: a CREATE name is relative to the share; one that begins with a separator
   // is invalid.
-  if (req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
+  if (posix === undefined && req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
 
-  const { rel: asGiven, stream } = smbPathWithStream(req.name)
+  const { rel: asGiven, stream } = posix !== undefined ? { rel: posixPathToRelative(req.name), stream: undefined } : smbPathWithStream(req.name)
   // A share without streams knows no stream names (smbtorture smb2.create_no_streams).
   if (stream !== undefined && !tree.share!.streams) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'this share keeps no streams')
   let access = mapGenericAccess(req.desiredAccess, tree.maximalAccess)
@@ -185,9 +190,16 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // Where the backend can, that one stat is the open itself (openExisting: a regular file or a
   // directory, neither created nor truncated, so nothing to undo when the CREATE then fails):
   // the handle is used below when nothing changed in between and no overwrite is asked for.
-  const opened = overwrite ? undefined : fs.openExisting?.(asGiven, writeData, wantDir)
-  let exact: Stat | undefined
-  if (opened != null && opened.openStat !== undefined) {
+  // A client asking for a reparse point itself (FILE_OPEN_REPARSE_POINT) on a share that follows
+  // symlinks gets the link, not what it leads to: looked at without following.
+  const linkItself = (opts & CreateOptions.OPEN_REPARSE_POINT) !== 0 && share.followSymlinks && fs.lstat !== undefined
+    ? await fs.lstat(asGiven).then(l => (l.mode & 0o170000) === 0o120000 ? l : undefined, () => undefined)
+    : undefined
+  const opened = overwrite || linkItself !== undefined ? undefined : fs.openExisting?.(asGiven, writeData, wantDir)
+  let exact: Stat | undefined = linkItself
+  if (linkItself !== undefined) {
+    // the symlink itself, opened below as one (pathOnly)
+  } else if (opened != null && opened.openStat !== undefined) {
     flight.opened = opened
     exact = opened.openStat
   } else {
@@ -195,7 +207,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     exact = opened === null ? undefined : await fs.stat(asGiven).catch(() => undefined)
   }
   if (exact === undefined) {
-    flight.unlock = await ctx.server.locks.lockName(`${tree.shareName}\0${caseInsensitive(tree.share) ? upcaseName(asGiven) : asGiven}`)
+    flight.unlock = await ctx.server.locks.lockName(`${tree.shareName}\0${caseInsensitive(tree.share) && posix === undefined ? upcaseName(asGiven) : asGiven}`)
   }
   /** The path from here on: the stored spelling of what exists, or the new name's spelling. */
   let rel = asGiven
@@ -205,13 +217,13 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // or renamed the file meanwhile (smbtorture smb2.oplock.batch3/batch7).
   for (;;) {
     newAttributes = undefined
-    const looked = found ?? await lookup(ctx, asGiven)
+    const looked = found ?? await lookup(ctx, asGiven, posix !== undefined)
     found = undefined
     rel = looked.rel
     const existing = looked.existing
     // MS-FSA 2.1.5.1: a trailing backslash names a directory. With FILE_NON_DIRECTORY_FILE, on an
     // existing data file, or for a new file that is not a directory, the name is invalid.
-    if (rel !== '' && req.name.endsWith('\\')) {
+    if (rel !== '' && posix === undefined && req.name.endsWith('\\')) {
       const dataStream = (opts & CreateOptions.NON_DIRECTORY_FILE) !== 0 ||
         (existing !== undefined ? !existing.isDirectory : !wantDir)
       if (dataStream) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'trailing backslash on a data file')
@@ -226,9 +238,21 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       // cannot open as such). Stat opens too: every handle here holds an fd. The backend refuses
       // one that replaced the name after this stat (errno.ts, same status).
       const special = specialFileType(existing)
-      if (special !== undefined) {
+      // A POSIX client may look at one, and remove it: a handle on the name itself (posix.ts).
+      const symlink = (existing.mode & 0o170000) === 0o120000 && (!share.followSymlinks || (opts & CreateOptions.OPEN_REPARSE_POINT) !== 0)
+      // So may any client that asks for the reparse point itself (FILE_OPEN_REPARSE_POINT: smbclient's
+      // readlink, FSCTL_GET_REPARSE_POINT).
+      const pathOnly = (special !== undefined || symlink) && posixSpecialOpen(posix !== undefined || (opts & CreateOptions.OPEN_REPARSE_POINT) !== 0, access, req.createDisposition)
+      if (special !== undefined && !pathOnly) {
         if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: a ${special}, not a file or directory`)
         throw new NtStatusError(NtStatus.IO_REPARSE_TAG_NOT_HANDLED, `${rel}: a ${special}`)
+      }
+      // A symlink the share does not follow, opened by name: MS-SMB2 3.3.5.9's
+      // STATUS_STOPPED_ON_SYMLINK with the link's target, for the client to follow itself
+      // (reparse.ts); nothing is read through it here.
+      if (symlink && !pathOnly && posix === undefined && (opts & CreateOptions.OPEN_REPARSE_POINT) === 0) {
+        const stopped = await stoppedOnSymlink(ctx, rel)
+        if (stopped !== undefined) return stopped
       }
       if (existing.isDirectory && ((opts & CreateOptions.NON_DIRECTORY_FILE) || stream === '')) throw new NtStatusError(NtStatus.FILE_IS_A_DIRECTORY)
       if (!existing.isDirectory && wantDir) throw new NtStatusError(NtStatus.NOT_A_DIRECTORY)
@@ -288,13 +312,13 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       const ready = flight.opened
       flight.opened = undefined
       try {
-        file = ready ?? await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite })
+        file = ready ?? await fs.open(rel, { write: !existing.isDirectory && (writeData || overwrite), directory: existing.isDirectory, truncate: overwrite, pathOnly })
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === SPECIAL_FILE_CODE) ctx.server.log.debug('vfs', `refused to open ${tree.shareName}/${rel}: replaced by a special file after the lookup`)
         throw ntStatusErrorFromErrno(e, undefined, rel)
       }
       action = req.createDisposition === CreateDisposition.SUPERSEDE ? CreateAction.SUPERSEDED : overwrite ? CreateAction.OVERWRITTEN : CreateAction.OPENED
-      if (share.streams && !existing.isDirectory) {
+      if (share.streams && !existing.isDirectory && !pathOnly) {
         try {
           await streamsOnOpen(ctx, file, fileKey(tree.shareName, existing.indexNumber), access, overwrite)
         } catch (e) {
@@ -315,10 +339,10 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       parentSd = await checkParentForCreate(ctx, rel, wantDir)
       try {
         if (wantDir) {
-          await fs.mkdir(rel, 0o777 & share.directoryMask)
+          await fs.mkdir(rel, (posix?.mode ?? 0o777) & share.directoryMask)
           file = await fs.open(rel, { write: false, directory: true })
         } else {
-          const mode = (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
+          const mode = posix !== undefined ? posix.mode & share.createMask : (req.fileAttributes & FILE_ATTRIBUTE_READONLY) ? 0o444 & share.createMask : 0o666 & share.createMask
           file = await fs.open(rel, { write: true, create: 'new', mode })
         }
       } catch (e) { throw ntStatusErrorFromErrno(e, 'parent', rel) }
@@ -350,6 +374,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       }
       ctx.server.log.warn(`${tree.shareName}/${rel}: security descriptor not stored: ${(e as Error).message}`)
     }
+    // A POSIX create's mode is the mode it gets (the masks applied, the server's umask not):
+    // set after the descriptor, which an inherited DACL would otherwise have moved it from.
+    if (posix !== undefined) await applyPosixMode(ctx, file, rel, (posix.mode & (wantDir ? share.directoryMask : share.createMask)))
   } else if (explicitSd !== undefined && ctx.server.log.wants('vfs')) {
     // MS-SMB2 3.3.5.9.4 (SMB2_CREATE_SD_BUFFER): ignored when the file exists.
     ctx.server.log.debug('vfs', `${tree.shareName}/${rel}: SecD context ignored, the file exists`)
@@ -383,7 +410,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     info = newAttributes === undefined && file.openStat !== undefined ? file.openStat : await file.stat()
   } catch (e) { await file.close(); throw ntStatusErrorFromErrno(e, undefined, rel) }
 
-  return await register(ctx, related, flight, req, { file, rel, info, action, key: fileKey(tree.shareName, info.indexNumber), access, byDacl })
+  return await register(ctx, related, flight, req, { file, rel, info, action, key: fileKey(tree.shareName, info.indexNumber), access, byDacl, posix: posix !== undefined })
 }
 
 /**
@@ -416,6 +443,8 @@ interface Opened {
   stream?: string
   /** A stream's: its file's key, where the open is registered too (Open.baseOpen). */
   baseKey?: string
+  /** Opened with the POSIX create context (src/smb2/posix.ts). */
+  posix?: boolean
 }
 
 /** The end of every CREATE of a file or stream: the Open, its share mode and oplock, the reply. */
@@ -452,6 +481,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   open.shareModeKey = key
   open.stream = o.stream
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
+  open.posix = o.posix === true
   // The share mode (refused if the file changed since the checks above) and, MS-SMB2 3.3.5.9 /
   // MS-FSA 2.1.5.17, the oplock, decided in the same update against the file's other opens.
   // Directories, and shares with `oplocks = no`, get none; a directory may get a v2 lease (R, H:
@@ -459,7 +489,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   try {
     open.oplock = ctx.server.locks.addOpen(key, { access, shareAccess: req.shareAccess }, oplockHolder(ctx.conn, open), {
       requested: req.requestedOplockLevel,
-      eligible: !info.isDirectory && share.oplocks,
+      eligible: !info.isDirectory && share.oplocks && specialFileType(info) === undefined,
       level2: share.level2Oplocks,
       lease: leaseReq,
       dirLease: info.isDirectory && share.oplocks && lease?.version === 2 && ctx.server.config.global.smb3DirectoryLeases,
@@ -527,6 +557,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
       contexts.push({ name: 'QFid', data: d })
     }
   }
+  if (open.posix) contexts.push(posixCreateResponse(info))
 
   if (ctx.server.log.wants('vfs')) {
     ctx.server.log.debug('vfs', `open ${tree.shareName}/${open.path} fid=${open.fileId.volatile} action=${action} access=0x${open.grantedAccess.toString(16)} share=0x${open.shareAccess.toString(16)} oplock=${open.oplock.granted}`)

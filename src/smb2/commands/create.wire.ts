@@ -77,7 +77,8 @@ export function encodeCreateResponse (r: CreateResponse): Buffer {
   // Contexts start 8-aligned after the 88-byte fixed part (offset 64 + 88 = 152 from the header).
   const ctxs = r.contexts.map(c => {
     const nameOff = 16
-    const dataOff = r.contexts.length > 0 ? 24 : 0
+    // The data 8-aligned after the name (4 bytes for MS-SMB2's own tags, 16 for the POSIX one).
+    const dataOff = (nameOff + c.name.length + 7) & ~7
     const len = dataOff + c.data.length
     return { c, nameOff, dataOff, len, padded: (len + 7) & ~7 }
   })

@@ -12,6 +12,7 @@ import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { selectDialect } from './negotiate.js'
 import { serverInterfaces } from './interface-info.js'
 import { encodeNetworkInterfaceInfo } from './interface-info.wire.js'
+import { deleteReparsePoint, getReparsePoint, setReparsePoint } from './reparse.js'
 
 const ALL_ONES = 0xffffffffffffffffn
 
@@ -155,6 +156,16 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
     case Fsctl.IS_VOLUME_DIRTY:
       // MS-FSCC 2.3.31 over SMB (as Samba answers): not something a remote client may ask.
       throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FSCTL_IS_VOLUME_DIRTY')
+    case Fsctl.SET_REPARSE_POINT:
+      await setReparsePoint(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
+    case Fsctl.DELETE_REPARSE_POINT:
+      await deleteReparsePoint(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
+    case Fsctl.GET_REPARSE_POINT: {
+      const r = await getReparsePoint(ctx, maxOutput)
+      return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
+    }
     case Fsctl.QUERY_NETWORK_INTERFACE_INFO:
       return await queryNetworkInterfaceInfo(ctx, input, maxOutput)
     default:

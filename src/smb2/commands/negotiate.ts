@@ -15,6 +15,7 @@ import { preauthUpdate } from '../../crypto/preauth.js'
 import { SigningAlgorithm } from '../../crypto/signing.js'
 import { negTokenInitForNegotiate } from '../../auth/spnego.js'
 import { offeredMechs } from '../../auth/spnego-server.js'
+import { negotiatePosix } from '../posix.js'
 
 /** MS-SMB2 2.2.3.1.1: 0xC05D0000 STATUS_SMB_NO_PREAUTH_INTEGRITY_HASH_OVERLAP. */
 const STATUS_NO_PREAUTH_INTEGRITY_HASH_OVERLAP = 0xc05d0000
@@ -111,6 +112,9 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
         d.writeUInt16LE(1, 0)
         d.writeUInt16LE(pick, 2)
         out.push({ type: c.type, data: d })
+      } else if (v?.type === NegotiateContextType.POSIX_EXTENSIONS_AVAILABLE) {
+        const posix = negotiatePosix(conn, v.ids)
+        if (posix !== undefined) out.push(posix)
       }
       // COMPRESSION, NETNAME, TRANSPORT, RDMA: checked, but not offered by smbts, so not answered.
     }

@@ -17,6 +17,7 @@ export type NegotiateContextValue =
   | { type: NegotiateContextType.RDMA_TRANSFORM_CAPABILITIES, ids: number[] }
   | { type: NegotiateContextType.NETNAME_NEGOTIATE_CONTEXT_ID, netName: string }
   | { type: NegotiateContextType.TRANSPORT_CAPABILITIES, flags: number }
+  | { type: NegotiateContextType.POSIX_EXTENSIONS_AVAILABLE, ids: Buffer[] }
 
 export interface RequestNegotiateContext extends NegotiateContext {
   /** Undefined for a type smbts does not know (MS-SMB2 3.3.5.4: ignored). */
@@ -125,6 +126,14 @@ export function decodeContextData (type: number, data: Buffer): NegotiateContext
       // 2.2.3.1.5: Flags.
       need(4, 'transport context')
       return { type, flags: data.readUInt32LE(0) }
+    case NegotiateContextType.POSIX_EXTENSIONS_AVAILABLE: {
+      // SMB 3.1.1 POSIX extensions (Samba smb2_negprot.c): a list of 16-byte identifiers of the
+      // variants the client speaks; a length that is no whole list is refused as Samba refuses it.
+      if (data.length % 16 !== 0) throw bad(`POSIX extensions context: DataLength ${data.length} not a multiple of 16`)
+      const ids: Buffer[] = []
+      for (let off = 0; off < data.length; off += 16) ids.push(data.subarray(off, off + 16))
+      return { type, ids }
+    }
     default:
       return undefined
   }

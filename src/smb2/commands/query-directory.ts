@@ -10,6 +10,8 @@ import { compileWildcard } from '../../vfs/wildcard.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { caseInsensitive } from '../names.js'
 import { zeroed } from '../../wire/buffers.js'
+import { posixInfoOf, posixListing } from '../posix.js'
+import { posixReparseTag } from '../../wire/fscc/posix-info.js'
 
 export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   const { body, msg, conn } = ctx
@@ -21,6 +23,7 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   if (!open.isDirectory || open.file === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'QUERY_DIRECTORY on a file')
   if ((open.grantedAccess & AccessMask.FILE_READ_DATA) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
   if (!isDirInfoClass(infoClass)) throw new NtStatusError(NtStatus.INVALID_INFO_CLASS)
+  const posix = posixListing(open, infoClass)
 
   const restart = (flags & (QueryDirectoryFlags.RESTART_SCANS | QueryDirectoryFlags.REOPEN)) !== 0
   let cursor = open.dirCursor
@@ -81,10 +84,12 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
       c.next++
       continue
     }
-    if (!writer.tryAdd({ name: e.name, info: e.info })) {
+    // A symlink's reparse tag (its attributes say REPARSE_POINT), for the classes that carry one.
+    const entry = { name: e.name, info: e.info, reparseTag: posixReparseTag(e.info.mode), posix: posix ? posixInfoOf(e.info) : undefined }
+    if (!writer.tryAdd(entry)) {
       if (writer.count === 0) {
         // Not even one entry fits: MS-SMB2 3.3.5.18 answers STATUS_BUFFER_OVERFLOW with what fits.
-        writer.addTruncated({ name: e.name, info: e.info })
+        writer.addTruncated(entry)
         status = NtStatus.BUFFER_OVERFLOW
         c.next++
       }

@@ -27,6 +27,9 @@ import { breakParentLeases } from '../../session/dir-leases.js'
 import { openEaSize, queryFullEa, setFullEa } from './ea-info.js'
 import { ntHash } from '../../crypto/md4.js'
 import { FILE_SUPPORTS_BLOCK_REFCOUNTING } from './dup-extents.js'
+import { posixChmodOf, posixPathToRelative, queryPosixInformation } from '../posix.js'
+import { setLinkInformation } from './link-info.js'
+import { FILE_POSIX_INFORMATION, posixReparseTag } from '../../wire/fscc/posix-info.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
   // MS-SMB2 2.2.38: StructureSize 9, OutputBufferOffset (64 + 8), OutputBufferLength, Buffer.
@@ -58,7 +61,7 @@ async function renameTarget (open: Open, asGiven: string): Promise<{ target: str
     await fs.stat(asGiven)
     return { target: asGiven }
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !caseInsensitive(share)) return { target: withLast(asGiven, given) }
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !caseInsensitive(share) || open.posix) return { target: open.posix ? asGiven : withLast(asGiven, given) }
   }
   const r = await lookupIgnoringCase(fs, share, asGiven)
   // MS-FSA 2.1.5.15.11: the target's directory must exist.
@@ -109,6 +112,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
         }
       }
       const deletePending = open.shareModeKey !== undefined && ctx.server.locks.isDeletePending(open.shareModeKey)
+      if (infoClass === FILE_POSIX_INFORMATION) return infoResponse(NtStatus.SUCCESS, queryPosixInformation(open, st, outputBufferLength))
       let streams: StreamInfo[] | undefined
       if (infoClass === C.FileStreamInformation && open.tree.share?.streams === true) {
         try { streams = await streamInfos(open, st) } catch (e) { throw ntStatusErrorFromErrno(e) }
@@ -131,6 +135,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
         position: open.position,
         mode: open.mode,
         accessFlags: open.grantedAccess,
+        reparseTag: posixReparseTag(st.mode),
       }, outputBufferLength)
       return infoResponse(r.status, r.data)
     }
@@ -236,6 +241,17 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
   if (infoType === InfoType.SECURITY) {
     // MS-SMB2 2.2.39 AdditionalInformation: the SECURITY_INFORMATION being set.
     const securityInformation = body.readUInt32LE(12)
+    // A POSIX client's chmod comes as a descriptor of one S-1-5-88-3-<mode> ACE (posix.ts).
+    const chmod = posixChmodOf(open, securityInformation, buf)
+    if (chmod !== undefined) {
+      requireAccess(open, AccessMask.WRITE_DAC)
+      if (open.file.chmod === undefined) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'chmod')
+      try { await open.file.chmod(chmod) } catch (e) { throw ntStatusErrorFromErrno(e) }
+      if (server.log.wants('vfs')) server.log.debug('vfs', `POSIX chmod ${tree.shareName}/${open.path} to ${chmod.toString(8)}`)
+      const done = Buffer.alloc(2)
+      done.writeUInt16LE(2, 0)
+      return { body: done }
+    }
     try {
       await setSecurityInfo(open, await open.file.stat(), securityInformation, buf, ctx.session!, ctx.server.config.global.netbiosName)
     } catch (e) { throw ntStatusErrorFromErrno(e) }
@@ -264,7 +280,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           await renameOpenStream(ctx, open, req.value.fileName, req.value.replaceIfExists)
           break
         }
-        const asGiven = smbPathToRelative(req.value.fileName)
+        // A POSIX open's new name follows POSIX rules ('/' separates, case counts: posix.ts).
+        const asGiven = open.posix ? posixPathToRelative(req.value.fileName) : smbPathToRelative(req.value.fileName)
         if (asGiven === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
         const { target, respell } = await renameTarget(open, asGiven)
         // Other clients' handle caching of the file breaks first, before any other look at the
@@ -313,6 +330,9 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         }
         break
       }
+      case C.FileLinkInformation:
+        await setLinkInformation(ctx, open, req.value)
+        break
       case C.FileDispositionInformation:
       case C.FileDispositionInformationEx: {
         requireAccess(open, AccessMask.DELETE)

@@ -15,6 +15,7 @@ import { NtStatus } from '../ntstatus.js'
 import { FileInformationClass as C, FILE_ATTRIBUTE_REPARSE_POINT } from './constants.js'
 import type { FileInfo } from './types.js'
 import { align8, utf16, wireFileAttributes, writeTimes, writeU64 } from './util.js'
+import { FILE_POSIX_INFORMATION, POSIX_DIR_ENTRY_NAME_OFFSET, writePosixDirEntry, type PosixIdentity } from './posix-info.js'
 
 export interface DirEntry {
   name: string
@@ -27,6 +28,8 @@ export interface DirEntry {
   reparseTag?: number
   /** 128-bit FileId for the Extd and AllExtd classes; default: indexNumber in the low 8 bytes. */
   fileId128?: Buffer
+  /** Mode, owner and group for SMB2_FIND_POSIX_INFORMATION (posix-info.ts); required there. */
+  posix?: PosixIdentity
 }
 
 interface Layout {
@@ -70,6 +73,9 @@ function writeFileId128 (b: Buffer, off: number, e: DirEntry): void {
 }
 
 const layouts = new Map<number, Layout>([
+  // SMB 3.1.1 POSIX extensions' SMB2_FIND_POSIX_INFORMATION (posix-info.ts): FileIndex @4,
+  // smb3_file_posix_information @8, FileNameLength, FileName
+  [FILE_POSIX_INFORMATION, { nameOffset: POSIX_DIR_ENTRY_NAME_OFFSET, write: (b, o, e, n) => { writePosixDirEntry(b, o, e, n) } }],
   // MS-FSCC 2.4 FileDirectoryInformation: FileName @64
   [C.FileDirectoryInformation, { nameOffset: 64, write: (b, o, e, n) => { writeCommon(b, o, e, n) } }],
   // MS-FSCC 2.4.14 FileFullDirectoryInformation: EaSize @64, FileName @68
