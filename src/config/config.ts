@@ -28,6 +28,8 @@ export interface GlobalConfig {
   smb2Leases: boolean
   /** `smb3 directory leases` (with smb2Leases): leases on directories, SMB 3.x. */
   smb3DirectoryLeases: boolean
+  /** `durable handles`: DHnQ/DH2Q honoured (MS-SMB2 3.3.5.9.6/10), opens kept over a lost connection. */
+  durableHandles: boolean
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   busyPoll: number /* µs, 0 = off */
@@ -218,6 +220,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     maxOpenFiles: num(slots, 'max open files'),
     smb2Leases: bool(slots, 'smb2 leases'),
     smb3DirectoryLeases: bool(slots, 'smb3 directory leases'),
+    durableHandles: bool(slots, 'durable handles'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),

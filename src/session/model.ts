@@ -97,6 +97,21 @@ export interface UserSetTimes {
   changeTime?: bigint
 }
 
+/** What a durable open keeps (MS-SMB2 3.3.1.10). */
+export interface DurableState {
+  /** 1: DHnQ; 2: DH2Q. */
+  version: 1 | 2
+  /** DurableOpenTimeout: how long it waits for its client after a disconnect, ms. */
+  timeoutMs: number
+  /** CreateGuid (v2): the client's name for this open, for reconnect and replay. */
+  createGuid?: Buffer
+  /** The ClientGuid of the connection it was made on. */
+  clientGuid: Buffer
+  /** The user that opened it (a reconnect must be the same one: 3.3.5.9.7). */
+  user: string
+  domain: string
+}
+
 export class Open {
   alive = true
   /** Times this handle keeps as set (FILETIMEs); empty until a SET_INFO FileBasicInformation sets one. */
@@ -129,6 +144,16 @@ export class Open {
   pipe?: PipeHandle
   /** FSCTL_SRV_REQUEST_RESUME_KEY: the key naming this open as a server-side copy's source. */
   resumeKey?: Buffer
+  /**
+   * MS-SMB2 3.3.1.10 Open.IsDurable with its DurableOpenTimeout and (v2) CreateGuid: the open
+   * survives the loss of its connection or session (src/session/durable.ts).
+   */
+  durable?: DurableState
+  /**
+   * MS-SMB2 3.3.1.10 Open.LockSequenceArray: for each of the 64 indexes the last
+   * LockSequenceNumber whose LOCK succeeded (lock.ts), kept for durable and resilient opens.
+   */
+  lockSequences?: Map<number, number>
   /** Aborted as the open closes: what waits on it (a LOCK that waits) ends with it. */
   private closing?: AbortController
 

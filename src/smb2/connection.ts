@@ -215,8 +215,9 @@ export class Smb2Connection {
     this.asyncOps.cancelWhere(() => true, NtStatus.CANCELLED, `connection closed: ${reason}`)
     for (const { done } of this.backlog.splice(0)) done()
     for (const s of this.sessions) {
-      // Until multichannel, a session lives and dies with its one connection.
-      void teardownSession(this.server, s)
+      // Until multichannel, a session lives and dies with its one connection; its durable opens
+      // wait for their client to reconnect (MS-SMB2 3.3.7.1).
+      void teardownSession(this.server, s, true)
     }
     this.sessions.clear()
   }

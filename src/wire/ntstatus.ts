@@ -113,6 +113,7 @@ export const NtStatus = {
   PIPE_BUSY: 0xC00000AE,
   PIPE_DISCONNECTED: 0xC00000B0,
   PIPE_EMPTY: 0xC00000D9,
+  DUPLICATE_OBJECTID: 0xC000022A,
 } as const
 
 const names = new Map<number, string>([
@@ -229,6 +230,7 @@ const names = new Map<number, string>([
   [0xC00000AE, 'STATUS_PIPE_BUSY'],
   [0xC00000B0, 'STATUS_PIPE_DISCONNECTED'],
   [0xC00000D9, 'STATUS_PIPE_EMPTY'],
+  [0xC000022A, 'STATUS_DUPLICATE_OBJECTID'],
 ])
 
 export function ntStatusName (status: number): string {

@@ -13,7 +13,7 @@ import { decodeHeader, encodeHeader, isSmb2 } from '../../src/wire/header.js'
 import { NtStatusError, ProtocolError } from '../../src/wire/errors.js'
 import { DecryptError, decodeTransformHeader, openTransform, sealTransform, cipherKeyBits } from '../../src/crypto/encryption.js'
 import { decodeContextData, decodeNegotiateRequest, peekNegotiateClientGuid } from '../../src/smb2/commands/negotiate.wire.js'
-import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
+import { decodeCreateRequest, decodeDurableContexts } from '../../src/smb2/commands/create.wire.js'
 import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.js'
 import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
 import { decodeLockElements } from '../../src/smb2/commands/lock.js'
@@ -285,6 +285,8 @@ target({
     if (input.length < 64 + 56) return // the dispatcher's StructureSize check
     const r = run({ errors: [NtStatusError] }, input, () => decodeCreateRequest(input))
     if (r !== undefined) for (const x of r.contexts) must(x.data.length <= input.length && x.name.length > 0, 'create context outside the message')
+    // The durable-handle contexts (DHnQ/DHnC/DH2Q/DH2C) decoded from whatever contexts came.
+    if (r !== undefined) run({ errors: [NtStatusError] }, input, () => decodeDurableContexts(r.contexts))
   },
 })
 

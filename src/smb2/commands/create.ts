@@ -26,6 +26,8 @@ import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
 import { checkParentForCreate, decideExistingAccess, parseCreateSd, storeNewObjectSecurity } from '../file-security.js'
 import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
+import { durableContexts, grantDurable, isReconnect, reconnectDurable, replayCreate } from './create-durable.js'
+import type { DurableContexts } from './create.wire.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
@@ -118,12 +120,23 @@ interface Flight {
   unlock?: () => void
   /** The exact name opened by the fast path (ShareFs.openExisting), until the CREATE takes it. */
   opened?: VfsFile
+  /** The durable-handle contexts asked (create-durable.ts). */
+  durable?: DurableContexts
 }
 
 async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: Flight): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
   const req = decodeCreateRequest(ctx.msg)
+  // MS-SMB2 3.3.5.9.7/12: a durable reconnect ignores the rest of the request; a replayed
+  // CREATE (3.3.5.9.10) answers the open it made. Both before anything else is checked.
+  if (!tree.isPipe) {
+    const dc = durableContexts(ctx, req)
+    if (isReconnect(dc)) return await reconnectDurable(ctx, related, req, dc)
+    const replayed = await replayCreate(ctx, related, dc)
+    if (replayed !== undefined) return replayed
+    flight.durable = dc
+  }
   const opts = req.createOptions
   if (req.impersonationLevel > 3) throw new NtStatusError(NtStatus.BAD_IMPERSONATION_LEVEL)
   if (req.createDisposition > CreateDisposition.OVERWRITE_IF) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad CreateDisposition')
@@ -496,6 +509,8 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
     }
     contexts.push({ name: LEASE_CONTEXT_NAME, data: encodeLeaseContext(out) })
   }
+  const durable = grantDurable(ctx, flight.durable, open)
+  if (durable !== undefined) contexts.push(durable)
   for (const c of req.contexts) {
     if (c.name === 'MxAc') {
       // MS-SMB2 2.2.14.2.5: QueryStatus, MaximalAccess.
