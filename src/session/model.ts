@@ -110,6 +110,8 @@ export interface DurableState {
   /** The user that opened it (a reconnect must be the same one: 3.3.5.9.7). */
   user: string
   domain: string
+  /** Made so (or given its timeout) by FSCTL_LMR_REQUEST_RESILIENCY (Open.IsResilient). */
+  resilient?: true
 }
 
 export class Open {

@@ -101,7 +101,7 @@ export function disconnectOpen (server: ServerState, open: Open): void {
   const name = `${open.tree.shareName}/${open.path} (fid ${open.fileId.persistent})`
   const expire = (why: string): void => {
     if (!server.durable.unpark(open)) return
-    server.log.info(`durable handle ${name} closed: ${why}`)
+    server.log.info(`${d.resilient === true ? 'resilient' : 'durable'} handle ${name} closed: ${why}`)
     void closeOpen(server, open)
   }
   if (open.oplock !== undefined) {
@@ -112,7 +112,7 @@ export function disconnectOpen (server: ServerState, open: Open): void {
   const timer = setTimeout(() => { expire(`its client did not reconnect within ${d.timeoutMs} ms`) }, d.timeoutMs)
   timer.unref()
   server.durable.park(open, timer)
-  server.log.info(`durable handle ${name} of ${d.user} kept for ${d.timeoutMs} ms: its client's connection or session ended`)
+  server.log.info(`${d.resilient === true ? 'resilient' : 'durable'} handle ${name} of ${d.user} kept for ${d.timeoutMs} ms: its client's connection or session ended`)
 }
 
 export async function teardownTree (server: ServerState, tree: TreeConnect, keepDurable = false): Promise<void> {

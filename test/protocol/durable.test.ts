@@ -5,7 +5,7 @@
 // smb2.durable-open / durable-v2-open suites run against a live server (smbtorture-pass.txt).
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { Disposition, fileIdOf, MemClient, memServer, readData, type MemServer, type MemServerOptions, type Resp } from '../helpers/mem-client.js'
+import { Disposition, fileIdOf, lockBody, MemClient, memServer, readData, type MemServer, type MemServerOptions, type Resp } from '../helpers/mem-client.js'
 
 const BATCH = 0x09
 const LEASE = 0xff
@@ -203,4 +203,63 @@ t.test('TREE_DISCONNECT closes a durable open', async (t) => {
   const b = await new MemClient(srv.state, 'mem:b').connect()
   t.equal((await b.create('td.txt', { contexts: [dhnc(fileIdOf(r))] })).status, NOT_FOUND)
   t.equal(srv.state.durable.parkedCount, 0)
+})
+
+/** A LOCK of one range under LockSequenceIndex `index`, LockSequenceNumber `n` (MS-SMB2 2.2.26). */
+async function lockSeq (c: MemClient, fid: { persistent: bigint, volatile: bigint }, index: number, n: number, flags: number): Promise<number> {
+  const body = lockBody(fid, [{ off: 100, len: 100, flags }])
+  body.writeUInt32LE(((index << 4) | n) >>> 0, 4)
+  return (await c.request({ cmd: 10, body })).status
+}
+const X = 0x12 // EXCLUSIVE | FAIL_IMMEDIATELY
+const U = 0x04
+const NOT_GRANTED = 0xc0000055
+const NOT_LOCKED = 0xc000007e
+
+t.test('lock sequence replay on a durable open (MS-SMB2 3.3.5.14)', async (t) => {
+  const srv = server(t)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const fid = fileIdOf(await a.create('ls.txt', { oplock: BATCH, contexts: [dhnq] }))
+  t.equal(await lockSeq(a, fid, 1, 1, X), 0)
+  t.equal(await lockSeq(a, fid, 1, 1, X), 0, 'the same index and number again: a replay, success')
+  t.equal(await lockSeq(a, fid, 1, 1, U), 0, 'an unlock under that number is a replay too: nothing unlocked')
+  t.equal(await lockSeq(a, fid, 1, 2, X), NOT_GRANTED, 'another number: done, and the range is still locked')
+  t.equal(await lockSeq(a, fid, 0, 1, X), NOT_GRANTED, 'index 0 is not checked')
+  t.equal(await lockSeq(a, fid, 65, 1, U), 0, 'index 65 is not checked: unlocked')
+  t.equal(await lockSeq(a, fid, 65, 1, U), NOT_LOCKED)
+  // The array goes with the open over a reconnect.
+  t.equal(await lockSeq(a, fid, 64, 3, X), 0)
+  a.conn.close('test')
+  await settle()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  const fid2 = fileIdOf(await b.create('ls.txt', { contexts: [dhnc(fid)] }))
+  t.equal(await lockSeq(b, fid2, 64, 3, X), 0, 'the lock the client resends after reconnecting is a replay')
+  t.equal(await lockSeq(b, fid2, 64, 4, U), 0)
+  t.equal(await lockSeq(b, fid2, 64, 5, U), NOT_LOCKED, 'one lock was held, not two')
+
+  const plain = fileIdOf(await b.create('plain.txt'))
+  t.equal(await lockSeq(b, plain, 1, 1, X), 0)
+  t.equal(await lockSeq(b, plain, 1, 1, X), NOT_GRANTED, 'an open neither durable nor resilient has no replay detection')
+})
+
+t.test('FSCTL_LMR_REQUEST_RESILIENCY: the open is kept over a disconnect and gets lock replay', async (t) => {
+  const srv = server(t)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const fid = fileIdOf(await a.create('r.txt', { share: 0 }))
+  const LMR_REQUEST_RESILIENCY = 0x001401d4
+  t.equal((await a.ioctl(LMR_REQUEST_RESILIENCY, fid, Buffer.alloc(4))).status, 0xc000000d, 'a short request: INVALID_PARAMETER')
+  const tooLong = Buffer.alloc(8); tooLong.writeUInt32LE(301_000, 0)
+  t.equal((await a.ioctl(LMR_REQUEST_RESILIENCY, fid, tooLong)).status, 0xc000000d, 'a Timeout above 300 s: INVALID_PARAMETER')
+  const req = Buffer.alloc(8); req.writeUInt32LE(5000, 0)
+  t.equal((await a.ioctl(LMR_REQUEST_RESILIENCY, fid, req)).status, 0)
+  t.equal(await lockSeq(a, fid, 3, 1, X), 0)
+  t.equal(await lockSeq(a, fid, 3, 1, X), 0, 'replay detected')
+  a.conn.close('test')
+  await settle()
+  t.ok(srv.logs.some(l => /resilient handle share\/r\.txt .* kept for 5000 ms/.test(l)))
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  t.equal((await b.create('r.txt', { disposition: Disposition.OPEN })).status, 0xc0000043, 'its share mode holds while it waits: SHARING_VIOLATION')
+  const again = await b.create('r.txt', { contexts: [dhnc(fid)] })
+  t.equal(again.status, 0, 'reconnected with DHnC')
+  t.equal(await lockSeq(b, fileIdOf(again), 3, 2, U), 0, 'its lock is there to unlock')
 })

@@ -10,14 +10,18 @@
 //   then success once the range frees; CANCEL ends it (STATUS_CANCELLED), and so do LOGOFF,
 //   TREE_DISCONNECT, disconnect and the open's own close.
 // - A lock breaks level II oplocks to none first (MS-FSA 2.1.4.12), an unlock breaks nothing.
-// - Lock sequence replay (3.3.5.14, LockSequenceNumber/Index) applies only to resilient, durable
-//   and persistent opens, which smbts does not grant yet: the field is read and left alone.
+// - Lock sequence replay (3.3.5.14, LockSequenceNumber/Index): on a durable or resilient open
+//   (Open.LockSequenceArray exists), SMB 2.1 and later, a LOCK whose index (1..64) holds the
+//   same sequence number as the last one that succeeded there is a replay (the client resent
+//   it after losing the answer): success, nothing done. The entry is dropped while a LOCK of
+//   that index runs and set when it succeeds. Index 0 and above 64 are not checked.
 import type { RequestContext, Reply } from '../context.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { zeroed } from '../../wire/buffers.js'
 import { validLockRange } from '../../locking/byte-range.js'
 import type { LockRequest } from '../../locking/store.js'
+import { Dialect } from '../../wire/constants.js'
 
 /** MS-SMB2 2.2.26.1 Flags. */
 export const LockFlags = {
@@ -58,7 +62,28 @@ function response (): Reply {
   return { body: out }
 }
 
+/** MS-SMB2 2.2.26: LockSequenceNumber (4 bits) and LockSequenceIndex (28 bits), the valid indexes. */
+const LOCK_SEQUENCE_INDEXES = 64
+
 export async function lock (ctx: RequestContext): Promise<Reply> {
+  const open = ctx.open!
+  const sequences = open.lockSequences !== undefined && ctx.conn.dialect >= Dialect.SMB2_10 ? open.lockSequences : undefined
+  const word = ctx.body.readUInt32LE(4)
+  const index = word >>> 4
+  const number = word & 0xf
+  if (sequences === undefined || index < 1 || index > LOCK_SEQUENCE_INDEXES) return await lockElements(ctx)
+  // MS-SMB2 3.3.5.14: a replay of the last LOCK that succeeded under this index.
+  if (sequences.get(index) === number) {
+    ctx.server.log.debug('vfs', `${open.tree.shareName}/${open.path}: LOCK replay (index ${index}, sequence ${number}) answered without locking again`)
+    return response()
+  }
+  sequences.delete(index)
+  const r = await lockElements(ctx)
+  sequences.set(index, number)
+  return r
+}
+
+async function lockElements (ctx: RequestContext): Promise<Reply> {
   const open = ctx.open!
   const elements = decodeLockElements(ctx.body)
   // MS-FSA 2.1.5.8/2.1.5.9: no byte-range locks on directories (nor on pipes, which have no bytes).
