@@ -6,6 +6,8 @@ import { NtStatus } from '../wire/ntstatus.js'
 import { SessionState, type Open, type Session, type TreeConnect } from '../session/model.js'
 import { asStream, removeStream } from '../vfs/streams.js'
 import { breakParentLeases } from './dir-leases.js'
+import { OplockState } from '../locking/oplocks.js'
+import type { FileOpen } from '../locking/store.js'
 
 export async function closeOpen (server: ServerState, open: Open): Promise<void> {
   if (!open.alive) return
@@ -90,6 +92,13 @@ async function closeFile (server: ServerState, open: Open, deleteNow: boolean): 
 export function disconnectOpen (server: ServerState, open: Open): void {
   const d = open.durable
   if (!open.alive || d === undefined) return
+  // A break already on its way to the client that left will not be acknowledged: rather than
+  // holding its waiter for the acknowledgment timer, the open goes now, as a later break would.
+  if (open.oplock !== undefined && breakPending(server, open.oplock)) {
+    server.log.info(`durable handle ${open.tree.shareName}/${open.path} (fid ${open.fileId.persistent}) closed: its client left with a break unacknowledged`)
+    void closeOpen(server, open)
+    return
+  }
   open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the connection of the open ended while its lock waited'))
   open.notify?.close()
   open.notify = undefined
@@ -113,6 +122,11 @@ export function disconnectOpen (server: ServerState, open: Open): void {
   timer.unref()
   server.durable.park(open, timer)
   server.log.info(`${d.resilient === true ? 'resilient' : 'durable'} handle ${name} of ${d.user} kept for ${d.timeoutMs} ms: its client's connection or session ended`)
+}
+
+function breakPending (server: ServerState, held: FileOpen): boolean {
+  if (held.lease !== undefined) return server.locks.leaseOf(held.key, held.lease.lk)?.breaking === true
+  return server.locks.oplockOf(held)?.state === OplockState.Breaking
 }
 
 export async function teardownTree (server: ServerState, tree: TreeConnect, keepDurable = false): Promise<void> {
