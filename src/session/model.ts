@@ -151,6 +151,8 @@ export class Open {
    * survives the loss of its connection or session (src/session/durable.ts).
    */
   durable?: DurableState
+  /** The CreateAction its CREATE answered (a replay of that CREATE answers it again). */
+  createAction = 0
   /**
    * MS-SMB2 3.3.1.10 Open.LockSequenceArray: for each of the 64 indexes the last
    * LockSequenceNumber whose LOCK succeeded (lock.ts), kept for durable and resilient opens.

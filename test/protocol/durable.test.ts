@@ -5,7 +5,7 @@
 // smb2.durable-open / durable-v2-open suites run against a live server (smbtorture-pass.txt).
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { Disposition, fileIdOf, lockBody, MemClient, memServer, readData, type MemServer, type MemServerOptions, type Resp } from '../helpers/mem-client.js'
+import { createBody, Disposition, fileIdOf, lockBody, MemClient, memServer, readData, type MemServer, type MemServerOptions, type Resp } from '../helpers/mem-client.js'
 
 const BATCH = 0x09
 const LEASE = 0xff
@@ -161,9 +161,13 @@ t.test('v2: reconnect checks CreateGuid and lease key; LOGOFF keeps the open; re
   // The same CreateGuid again: a replay answers the open; without the flag it is a duplicate.
   const dup = await a.create('v2.txt', { lease, contexts: [dh2q(guid)] })
   t.equal(dup.status, 0xc000022a, 'DUPLICATE_OBJECTID')
-  const replay = await a.request({ cmd: 5, body: (await import('../helpers/mem-client.js')).createBody('v2.txt', { lease, contexts: [dh2q(guid)] }), flags: REPLAY_OPERATION })
+  const replay = await a.request({ cmd: 5, body: createBody('v2.txt', { lease, contexts: [dh2q(guid)] }), flags: REPLAY_OPERATION })
   t.equal(replay.status, 0)
   t.same(fileIdOf(replay), fid, 'the replay names the same open')
+  t.equal(replay.body.readUInt32LE(4), 2, 'with the first answer\'s CreateAction (CREATED)')
+  t.equal(replay.body[2], LEASE)
+  const otherKey = await a.request({ cmd: 5, body: createBody('v2.txt', { lease: { ...lease, key: Buffer.alloc(16, 3) }, contexts: [dh2q(guid)] }), flags: REPLAY_OPERATION })
+  t.equal(otherKey.status, 0xc0000022, 'a replay under another lease key: ACCESS_DENIED')
 
   t.equal((await a.logoff()).status, 0)
   await settle()

@@ -83,9 +83,13 @@ function logGrant (ctx: RequestContext, open: Open): void {
  * MS-SMB2 3.3.5.9.10: a DH2Q whose CreateGuid names an open that exists. With
  * SMB2_FLAGS_REPLAY_OPERATION, on that open's session, the CREATE is a replay (the client did
  * not see the first answer): the open is answered again, nothing is opened twice. Without it,
- * the CreateGuid is in use: STATUS_DUPLICATE_OBJECTID (as Samba).
+ * the CreateGuid is in use: STATUS_DUPLICATE_OBJECTID (as Samba). The answer, as Samba's (the
+ * smbtorture smb2.replay suite): the CreateAction of the first answer, the oplock level the
+ * replay asks for, the DH2Q context when that level could have made the open durable (a batch
+ * oplock or a lease); a replay asking for a lease is refused (ACCESS_DENIED) unless the open
+ * was made under that very lease, whose state it then reports.
  */
-export async function replayCreate (ctx: RequestContext, related: Related | undefined, dc: DurableContexts): Promise<Reply | undefined> {
+export async function replayCreate (ctx: RequestContext, related: Related | undefined, req: CreateRequest, dc: DurableContexts): Promise<Reply | undefined> {
   if (dc.v2Request === undefined) return undefined
   const existing = ctx.server.durable.openByCreateGuid(dc.v2Request.createGuid)
   if (existing === undefined || !existing.alive) return undefined
@@ -94,9 +98,22 @@ export async function replayCreate (ctx: RequestContext, related: Related | unde
   if (!replay || !connected || existing.tree.session !== ctx.session) {
     throw new NtStatusError(NtStatus.DUPLICATE_OBJECTID, `CreateGuid ${dc.v2Request.createGuid.toString('hex')} names an open already`)
   }
+  const asked = req.requestedOplockLevel
+  let lease: LeaseContext | undefined
+  if (asked === OplockLevel.LEASE) {
+    const leaseCtx = req.contexts.find(c => c.name === LEASE_CONTEXT_NAME)
+    lease = leaseCtx !== undefined ? decodeLeaseContext(leaseCtx.data, ctx.conn.dialect >= Dialect.SMB3_00) : undefined
+    const held = existing.oplock?.lease
+    if (lease !== undefined && (held === undefined || held.lk !== leaseId(ctx.conn.clientGuid, lease.leaseKey))) {
+      throw new NtStatusError(NtStatus.ACCESS_DENIED, 'a replayed CREATE asks for a lease its open was not made under')
+    }
+  }
   ctx.server.log.debug('vfs', `CREATE replayed: ${existing.tree.shareName}/${existing.path} fid=${existing.fileId.persistent} answered again`)
   if (related !== undefined) related.fileId = existing.fileId
-  return await answer(ctx, existing, undefined, [{ name: 'DH2Q', data: encodeDurableResponseV2(existing.durable!.timeoutMs, 0) }])
+  const durable = asked === OplockLevel.BATCH || asked === OplockLevel.LEASE
+    ? [{ name: 'DH2Q', data: encodeDurableResponseV2(existing.durable!.timeoutMs, 0) }]
+    : []
+  return await answer(ctx, existing, lease, durable, { oplockLevel: asked, createAction: existing.createAction })
 }
 
 /**
@@ -169,7 +186,8 @@ export async function reconnectDurable (ctx: RequestContext, related: Related | 
 }
 
 /** The CREATE response for an open that exists (a reconnect or a replay): its state as it is now. */
-async function answer (ctx: RequestContext, open: Open, lease: LeaseContext | undefined, extra: CreateContext[]): Promise<Reply> {
+async function answer (ctx: RequestContext, open: Open, lease: LeaseContext | undefined, extra: CreateContext[],
+  replay?: { oplockLevel: number, createAction: number }): Promise<Reply> {
   let info
   try {
     info = await open.file!.stat()
@@ -179,7 +197,7 @@ async function answer (ctx: RequestContext, open: Open, lease: LeaseContext | un
   const contexts: CreateContext[] = []
   let oplockLevel: number = OplockLevel.NONE
   const held = open.oplock
-  if (held?.lease !== undefined) {
+  if (held?.lease !== undefined && (replay === undefined || lease !== undefined)) {
     oplockLevel = OplockLevel.LEASE
     const now = ctx.server.locks.leaseOf(held.key, held.lease.lk)
     const key = lease?.leaseKey ?? Buffer.from(held.lease.lk.slice(32), 'hex')
@@ -191,5 +209,6 @@ async function answer (ctx: RequestContext, open: Open, lease: LeaseContext | un
     oplockLevel = ctx.server.locks.oplockOf(held)?.level ?? held.granted
   }
   contexts.push(...extra)
-  return { body: encodeCreateResponse({ oplockLevel, createAction: CreateAction.OPENED, info, fileId: open.fileId, contexts }) }
+  if (replay !== undefined) oplockLevel = replay.oplockLevel
+  return { body: encodeCreateResponse({ oplockLevel, createAction: replay?.createAction ?? CreateAction.OPENED, info, fileId: open.fileId, contexts }) }
 }

@@ -133,7 +133,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   if (!tree.isPipe) {
     const dc = durableContexts(ctx, req)
     if (isReconnect(dc)) return await reconnectDurable(ctx, related, req, dc)
-    const replayed = await replayCreate(ctx, related, dc)
+    const replayed = await replayCreate(ctx, related, req, dc)
     if (replayed !== undefined) return replayed
     flight.durable = dc
   }
@@ -449,6 +449,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   open.shareModeKey = key
   open.stream = o.stream
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
+  open.createAction = action
   // The share mode (refused if the file changed since the checks above) and, MS-SMB2 3.3.5.9 /
   // MS-FSA 2.1.5.17, the oplock, decided in the same update against the file's other opens.
   // Directories, and shares with `oplocks = no`, get none; a directory may get a v2 lease (R, H:
