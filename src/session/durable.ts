@@ -55,8 +55,29 @@ export class DurableTable {
     return this.byCreateGuid.get(createGuid.toString('hex'))
   }
 
+  /** Opens by AppInstanceId (hex): MS-SMB2 3.3.5.9.13. */
+  private readonly byAppInstance = new Map<string, Set<Open>>()
+
+  nameByAppInstance (open: Open): void {
+    const id = open.appInstance?.id.toString('hex')
+    if (id === undefined) return
+    let set = this.byAppInstance.get(id)
+    if (set === undefined) this.byAppInstance.set(id, set = new Set())
+    set.add(open)
+  }
+
+  opensByAppInstance (id: Buffer): Open[] {
+    return [...this.byAppInstance.get(id.toString('hex')) ?? []]
+  }
+
   /** `open` closes: it leaves the table. */
   forget (open: Open): void {
+    const id = open.appInstance?.id.toString('hex')
+    if (id !== undefined) {
+      const set = this.byAppInstance.get(id)
+      set?.delete(open)
+      if (set?.size === 0) this.byAppInstance.delete(id)
+    }
     this.unpark(open)
     const g = open.durable?.createGuid
     if (g !== undefined && this.byCreateGuid.get(g.toString('hex')) === open) this.byCreateGuid.delete(g.toString('hex'))

@@ -151,6 +151,12 @@ export class Open {
    * survives the loss of its connection or session (src/session/durable.ts).
    */
   durable?: DurableState
+  /**
+   * MS-SMB2 3.3.1.10 Open.AppInstanceId, with the ClientGuid of the client that opened it: a
+   * later open of the file by the same application instance from another client closes this one
+   * (3.3.5.9.13).
+   */
+  appInstance?: { id: Buffer, clientGuid: Buffer }
   /** The CreateAction its CREATE answered (a replay of that CREATE answers it again). */
   createAction = 0
   /**

@@ -244,7 +244,8 @@ target({
 
 // ------------------------------------------------------------------ CREATE request and create contexts
 
-const CTX_NAMES = ['MxAc', 'QFid', 'DHnQ', 'DH2Q', 'DHnC', 'DH2C', 'RqLs', 'ExtA', 'SecD', 'TWrp', 'AlSi', 'AAPL', 'x', 'ABCDEFGH']
+// The last: SMB2_CREATE_APP_INSTANCE_ID's 16-byte name.
+const CTX_NAMES = ['MxAc', 'QFid', 'DHnQ', 'DH2Q', 'DHnC', 'DH2C', 'RqLs', 'ExtA', 'SecD', 'TWrp', 'AlSi', 'AAPL', 'x', 'ABCDEFGH', Buffer.from('45bca66aefa7f74a9008fa462e144d74', 'hex').toString('latin1')]
 const createCtxArb = fc.record({ name: fc.oneof(fc.constantFrom(...CTX_NAMES), fc.string({ minLength: 1, maxLength: 8 })), data: bytes(0, 48) })
 /** MS-SMB2 2.2.13.2: a create context chain, each entry 8-aligned. */
 export function encodeCreateContexts (cs: Array<{ name: string, data: Buffer }>): Buffer {

@@ -244,12 +244,13 @@ export function createBody (name: string, o: CreateOptions = {}): Buffer {
   }
   list.push(...(o.contexts ?? []))
   const chain = list.map((c, i) => {
-    const len = 24 + c.data.length
+    const dataOff = (16 + c.name.length + 7) & ~7
+    const len = dataOff + c.data.length
     const e = Buffer.alloc(i < list.length - 1 ? (len + 7) & ~7 : len)
     if (i < list.length - 1) e.writeUInt32LE(e.length, 0)
-    e.writeUInt16LE(16, 4); e.writeUInt16LE(c.name.length, 6); e.writeUInt16LE(24, 10); e.writeUInt32LE(c.data.length, 12)
+    e.writeUInt16LE(16, 4); e.writeUInt16LE(c.name.length, 6); e.writeUInt16LE(dataOff, 10); e.writeUInt32LE(c.data.length, 12)
     e.write(c.name, 16, 'latin1')
-    c.data.copy(e, 24)
+    c.data.copy(e, dataOff)
     return e
   })
   const ctxLen = chain.reduce((a, e) => a + e.length, 0)

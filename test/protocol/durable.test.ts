@@ -283,3 +283,25 @@ t.test('a client that leaves with a break unacknowledged loses its durable open 
   const c = await new MemClient(srv.state, 'mem:c').connect()
   t.equal((await c.create('p.txt', { contexts: [dhnc(fileIdOf(r))] })).status, NOT_FOUND)
 })
+
+t.test('SMB2_CREATE_APP_INSTANCE_ID: the same application instance from another client takes the file over', async (t) => {
+  const srv = server(t)
+  const appId = randomBytes(16)
+  const app = (): { name: string, data: Buffer } => {
+    const d = Buffer.alloc(20)
+    d.writeUInt16LE(20, 0)
+    appId.copy(d, 4)
+    return { name: Buffer.from('45bca66aefa7f74a9008fa462e144d74', 'hex').toString('latin1'), data: d }
+  }
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const ra = await a.create('app.txt', { oplock: BATCH, share: 0, contexts: [dh2q(randomBytes(16)), app()] })
+  t.ok(contextsOf(ra).has('DH2Q'))
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  const rb = await b.create('app.txt', { oplock: BATCH, share: 0, contexts: [dh2q(randomBytes(16)), app()] })
+  t.equal(rb.status, 0, 'the other client\'s open of the same instance succeeds')
+  t.equal(rb.body[2], BATCH, 'with the batch oplock')
+  t.equal(a.unreadBreaks, 0, 'the old open was closed, not broken')
+  t.equal((await a.close(fileIdOf(ra))).status, 0xc0000128, 'the old handle: FILE_CLOSED')
+  t.ok(srv.logs.some(l => /app\.txt .* closed: opened again by its application instance/.test(l)))
+  t.equal((await b.create('app.txt', { contexts: [{ name: app().name, data: Buffer.alloc(8) }] })).status, 0xc000000d, 'a malformed context: INVALID_PARAMETER')
+})

@@ -8,13 +8,14 @@ import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { Open } from '../../session/model.js'
 import {
-  decodeDurableContexts, encodeCreateResponse, encodeDurableResponse, encodeDurableResponseV2,
+  APP_INSTANCE_ID_NAME, decodeDurableContexts, encodeCreateResponse, encodeDurableResponse, encodeDurableResponseV2,
   type CreateContext, type CreateRequest, type DurableContexts,
 } from './create.wire.js'
 import { LEASE_CONTEXT_NAME, decodeLeaseContext, encodeLeaseContext, type LeaseContext } from './lease.wire.js'
 import { LeaseState } from '../../locking/leases.js'
 import { leaseId, oplockHolder } from './oplock-break.js'
 import { smbPathWithStream } from '../path.js'
+import { closeOpen } from '../../session/teardown.js'
 
 /** MS-SMB2 3.3.5.9.6: a v1 durable open waits 16 minutes for its client (as Samba; Windows' default is implementation-defined). */
 export const DURABLE_V1_TIMEOUT_MS = 16 * 60 * 1000
@@ -32,9 +33,9 @@ const NO_GUID = Buffer.alloc(16)
  * no open is made durable (a reconnect then finds nothing).
  */
 export function durableContexts (ctx: RequestContext, req: CreateRequest): DurableContexts {
-  if (!req.contexts.some(c => c.name.startsWith('DH'))) return {}
+  if (!req.contexts.some(c => c.name.startsWith('DH') || c.name === APP_INSTANCE_ID_NAME)) return {}
   const dc = decodeDurableContexts(req.contexts)
-  if (ctx.conn.dialect < Dialect.SMB3_00) { delete dc.v2Request; delete dc.v2Reconnect }
+  if (ctx.conn.dialect < Dialect.SMB3_00) { delete dc.v2Request; delete dc.v2Reconnect; delete dc.appInstanceId }
   if (dc.v2Reconnect !== undefined && (dc.v1Request !== undefined || dc.v1Reconnect !== undefined || dc.v2Request !== undefined)) {
     throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'DH2C with another durable handle context')
   }
@@ -43,6 +44,35 @@ export function durableContexts (ctx: RequestContext, req: CreateRequest): Durab
   if (dc.v1Reconnect !== undefined) delete dc.v1Request
   if (!ctx.server.config.global.durableHandles) { delete dc.v1Request; delete dc.v2Request }
   return dc
+}
+
+/**
+ * MS-SMB2 3.3.5.9.13: an open of the same file, on the same share, by the same application
+ * instance (AppInstanceId) from another client (ClientGuid) is closed before this CREATE goes on,
+ * without a break: a clustered application moved to another node and takes its files with it.
+ * Connected or waiting for its client, the old open goes (smbtorture
+ * smb2.durable-v2-open.app-instance; its old handle is then FILE_CLOSED).
+ */
+export async function closeAppInstance (ctx: RequestContext, req: CreateRequest, dc: DurableContexts): Promise<void> {
+  if (dc.appInstanceId === undefined) return
+  let rel: string
+  let stream: string | undefined
+  try { ({ rel, stream } = smbPathWithStream(req.name)) } catch { return }
+  const tree = ctx.tree!
+  for (const open of ctx.server.durable.opensByAppInstance(dc.appInstanceId)) {
+    if (!open.alive || open.tree.shareName.toLowerCase() !== tree.shareName.toLowerCase()) continue
+    if (open.path.toLowerCase() !== rel.toLowerCase() || (open.stream ?? '').toLowerCase() !== (stream ?? '').toLowerCase()) continue
+    if (open.appInstance?.clientGuid.equals(ctx.conn.clientGuid) !== false) continue
+    ctx.server.log.info(`${open.tree.shareName}/${open.path} (fid ${open.fileId.persistent}) closed: opened again by its application instance from ${ctx.conn.io.remoteAddress}`)
+    await closeOpen(ctx.server, open)
+  }
+}
+
+/** After the open is registered: it belongs to the application instance its CREATE named. */
+export function nameAppInstance (ctx: RequestContext, dc: DurableContexts | undefined, open: Open): void {
+  if (dc?.appInstanceId === undefined) return
+  open.appInstance = { id: dc.appInstanceId, clientGuid: Buffer.from(ctx.conn.clientGuid) }
+  ctx.server.durable.nameByAppInstance(open)
 }
 
 export const isReconnect = (dc: DurableContexts): boolean => dc.v1Reconnect !== undefined || dc.v2Reconnect !== undefined
@@ -176,7 +206,10 @@ export async function reconnectDurable (ctx: RequestContext, related: Related | 
   open.durable = { ...d, clientGuid: Buffer.from(ctx.conn.clientGuid) }
   old.alive = false
   if (open.oplock !== undefined) ctx.server.locks.rebind(open.oplock, oplockHolder(ctx.conn, open))
-  if (d.createGuid !== undefined) ctx.server.durable.nameByCreateGuid(open)
+  open.appInstance = old.appInstance
+  ctx.server.durable.forget(old)
+  ctx.server.durable.nameByCreateGuid(open)
+  ctx.server.durable.nameByAppInstance(open)
   session.opens.set(open.fileId.volatile, open)
   tree.opens.add(open)
   if (related !== undefined) related.fileId = open.fileId

@@ -26,7 +26,7 @@ import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
 import { checkParentForCreate, decideExistingAccess, parseCreateSd, storeNewObjectSecurity } from '../file-security.js'
 import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
-import { durableContexts, grantDurable, isReconnect, reconnectDurable, replayCreate } from './create-durable.js'
+import { closeAppInstance, durableContexts, grantDurable, isReconnect, nameAppInstance, reconnectDurable, replayCreate } from './create-durable.js'
 import type { DurableContexts } from './create.wire.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
@@ -135,6 +135,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     if (isReconnect(dc)) return await reconnectDurable(ctx, related, req, dc)
     const replayed = await replayCreate(ctx, related, req, dc)
     if (replayed !== undefined) return replayed
+    await closeAppInstance(ctx, req, dc)
     flight.durable = dc
   }
   const opts = req.createOptions
@@ -510,6 +511,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
     }
     contexts.push({ name: LEASE_CONTEXT_NAME, data: encodeLeaseContext(out) })
   }
+  nameAppInstance(ctx, flight.durable, open)
   const durable = grantDurable(ctx, flight.durable, open)
   if (durable !== undefined) contexts.push(durable)
   for (const c of req.contexts) {

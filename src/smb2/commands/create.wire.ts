@@ -125,7 +125,12 @@ export interface DurableContexts {
   v1Reconnect?: { persistent: bigint, volatile: bigint }
   v2Request?: { timeout: number, flags: number, createGuid: Buffer }
   v2Reconnect?: { persistent: bigint, volatile: bigint, createGuid: Buffer, flags: number }
+  /** MS-SMB2 2.2.13.2.13 SMB2_CREATE_APP_INSTANCE_ID: AppInstanceId. */
+  appInstanceId?: Buffer
 }
+
+/** MS-SMB2 2.2.13.2: the SMB2_CREATE_APP_INSTANCE_ID context's name, 16 bytes (as a latin1 string). */
+export const APP_INSTANCE_ID_NAME = Buffer.from('45bca66aefa7f74a9008fa462e144d74', 'hex').toString('latin1')
 
 export function decodeDurableContexts (contexts: readonly CreateContext[]): DurableContexts {
   const out: DurableContexts = {}
@@ -147,6 +152,11 @@ export function decodeDurableContexts (contexts: readonly CreateContext[]): Dura
       case 'DH2C':
         if (d.length !== 36) throw bad(`DH2C of ${d.length} bytes`)
         out.v2Reconnect = { persistent: d.readBigUInt64LE(0), volatile: d.readBigUInt64LE(8), createGuid: Buffer.from(d.subarray(16, 32)), flags: d.readUInt32LE(32) }
+        break
+      case APP_INSTANCE_ID_NAME:
+        // StructureSize (20), Reserved, AppInstanceId.
+        if (d.length !== 20 || d.readUInt16LE(0) !== 20) throw bad(`APP_INSTANCE_ID of ${d.length} bytes`)
+        out.appInstanceId = Buffer.from(d.subarray(4, 20))
         break
     }
   }
