@@ -11,7 +11,7 @@
 // then refused as an unknown handle.
 import type { Open } from './model.js'
 
-interface Parked { open: Open, timer: NodeJS.Timeout, since: number }
+interface Parked { open: Open, timer: NodeJS.Timeout, since: number, onUnpark?: () => void }
 
 export class DurableTable {
   /** Disconnected durable opens by their persistent FileId. */
@@ -19,9 +19,12 @@ export class DurableTable {
   /** Durable v2 opens (connected or not) by CreateGuid (hex). */
   private readonly byCreateGuid = new Map<string, Open>()
 
-  /** `open` waits for its client; `timer` closes it when its DurableOpenTimeout passes. */
-  park (open: Open, timer: NodeJS.Timeout): void {
-    this.parked.set(open.fileId.persistent, { open, timer, since: Date.now() })
+  /**
+   * `open` waits for its client; `timer` closes it when its DurableOpenTimeout passes;
+   * `onUnpark` runs when it stops waiting (reconnected or closed).
+   */
+  park (open: Open, timer: NodeJS.Timeout, onUnpark?: () => void): void {
+    this.parked.set(open.fileId.persistent, { open, timer, since: Date.now(), onUnpark })
   }
 
   /** The disconnected open with this persistent FileId, left in the table. */
@@ -35,6 +38,7 @@ export class DurableTable {
     if (p === undefined || p.open !== open) return false
     clearTimeout(p.timer)
     this.parked.delete(open.fileId.persistent)
+    p.onUnpark?.()
     return true
   }
 

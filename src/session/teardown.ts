@@ -120,7 +120,11 @@ export function disconnectOpen (server: ServerState, open: Open): void {
   }
   const timer = setTimeout(() => { expire(`its client did not reconnect within ${d.timeoutMs} ms`) }, d.timeoutMs)
   timer.unref()
-  server.durable.park(open, timer)
+  // With worker processes, this worker goes on serving the client while the open waits, so the
+  // client's reconnect (any connection with its ClientGuid) is handed here (handoff.ts).
+  const guid = d.clientGuid.some(x => x !== 0) ? d.clientGuid.toString('hex') : undefined
+  if (guid !== undefined) server.locks.serveClient(guid)
+  server.durable.park(open, timer, guid !== undefined ? () => { server.locks.releaseClient(guid) } : undefined)
   server.log.info(`${d.resilient === true ? 'resilient' : 'durable'} handle ${name} of ${d.user} kept for ${d.timeoutMs} ms: its client's connection or session ended`)
 }
 

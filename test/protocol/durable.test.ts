@@ -67,6 +67,8 @@ t.test('a v1 durable open survives its connection: data, position and lock are t
   a.conn.close('test: the network went away')
   await settle()
   t.ok(srv.logs.some(l => /durable handle share\/d\.txt .* kept for 960000 ms/.test(l)), 'the disconnect is logged with the timeout')
+  const served = (): number => srv.state.locks.clientServers(a.clientGuid.toString('hex')).reduce((n, p) => n + p.n, 0)
+  t.equal(served(), 1, 'this worker goes on serving the client while its open waits (its reconnect is handed here)')
 
   // Meanwhile another client may look at the file (a stat open breaks nothing).
   const c = await new MemClient(srv.state, 'mem:c').connect()
@@ -87,6 +89,7 @@ t.test('a v1 durable open survives its connection: data, position and lock are t
   t.equal(readData(rd).toString(), 'hello durable', 'what was written is there')
   t.equal((await b.lock(fid2, [{ off: 0, len: 5, flags: 0x4 }])).status, 0, 'the lock is still this open\'s: it unlocks')
   t.equal((await b.create('d.txt', { contexts: [dhnc(fid)] })).status, NOT_FOUND, 'a connected open is not reconnected to')
+  t.equal(served(), 0, 'no longer once it is reconnected')
   t.equal((await b.close(fid2)).status, 0)
   t.ok(srv.logs.some(l => /reconnected by tester/.test(l)))
 })

@@ -10,6 +10,7 @@ DHnC context naming A's FileId, reads the data back, and finds the lock still he
 Prints one JSON object {"steps": {name: {"ok", "value"?, "status"?, "error"?}}}.
 """
 import json
+import random
 import socket
 import struct
 import sys
@@ -39,6 +40,10 @@ def context(name, data):
 
 
 def connect(port, user, password, share):
+    # One client machine, one ClientGuid on all its connections (MS-SMB2 3.2.1.1), as Windows and
+    # Linux send it: impacket draws its ClientGuid from `random`, so the same seed gives the same
+    # one. With worker processes, that is what brings the reconnect to the worker holding the open.
+    random.seed(0x5eed)
     conn = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=int(port), preferredDialect=s.SMB2_DIALECT_30)
     conn._SMBConnection._Connection['SupportsDirectoryLeasing'] = False
     conn.login(user, password)
