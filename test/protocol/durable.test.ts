@@ -5,6 +5,7 @@
 // smb2.durable-open / durable-v2-open suites run against a live server (smbtorture-pass.txt).
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
+import { renderStatusJson, statusSlice } from '../../src/control/status.js'
 import { createBody, Disposition, fileIdOf, lockBody, MemClient, memServer, readData, type MemServer, type MemServerOptions, type Resp } from '../helpers/mem-client.js'
 
 const BATCH = 0x09
@@ -69,6 +70,11 @@ t.test('a v1 durable open survives its connection: data, position and lock are t
   t.ok(srv.logs.some(l => /durable handle share\/d\.txt .* kept for 960000 ms/.test(l)), 'the disconnect is logged with the timeout')
   const served = (): number => srv.state.locks.clientServers(a.clientGuid.toString('hex')).reduce((n, p) => n + p.n, 0)
   t.equal(served(), 1, 'this worker goes on serving the client while its open waits (its reconnect is handed here)')
+  const status = statusSlice(srv.state, [])
+  const shown = status.opens.find(o => o.path === 'd.txt')
+  t.same(shown?.durable, { version: 1, timeoutMs: 960000, resilient: false, disconnected: true }, 'status.json shows the open waiting for its client')
+  t.equal(status.locks.filter(l => l.path === 'd.txt').length, 1, '...and its lock')
+  t.match(renderStatusJson([{ ...status, pid: 1 }]), /"disconnected": true/)
 
   // Meanwhile another client may look at the file (a stat open breaks nothing).
   const c = await new MemClient(srv.state, 'mem:c').connect()
