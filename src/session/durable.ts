@@ -16,8 +16,10 @@ interface Parked { open: Open, timer: NodeJS.Timeout, since: number, onUnpark?: 
 export class DurableTable {
   /** Disconnected durable opens by their persistent FileId. */
   private readonly parked = new Map<bigint, Parked>()
-  /** Durable v2 opens (connected or not) by CreateGuid (hex). */
+  /** Opens made with a DH2Q (connected or not, durable or not) by CreateGuid (hex). */
   private readonly byCreateGuid = new Map<string, Open>()
+  /** CreateGuids (hex) of CREATEs still running: a replay of one is refused until it ends. */
+  private readonly pendingCreates = new Set<string>()
 
   /**
    * `open` waits for its client; `timer` closes it when its DurableOpenTimeout passes;
@@ -49,14 +51,32 @@ export class DurableTable {
 
   get parkedCount (): number { return this.parked.size }
 
-  /** `open` (a durable v2 open) is the one its CreateGuid names. */
+  /** `open` is the one its CreateGuid names. */
   nameByCreateGuid (open: Open): void {
-    const g = open.durable?.createGuid
+    const g = open.createGuid
     if (g !== undefined) this.byCreateGuid.set(g.toString('hex'), open)
+  }
+
+  /** MS-SMB2 Open.IsReplayEligible = FALSE: a request other than its CREATE used the open. */
+  notReplayEligible (open: Open): void {
+    const g = open.createGuid?.toString('hex')
+    if (g !== undefined && this.byCreateGuid.get(g) === open) this.byCreateGuid.delete(g)
   }
 
   openByCreateGuid (createGuid: Buffer): Open | undefined {
     return this.byCreateGuid.get(createGuid.toString('hex'))
+  }
+
+  /** A CREATE with this CreateGuid starts: false when one is running already. */
+  beginCreate (createGuid: Buffer): boolean {
+    const g = createGuid.toString('hex')
+    if (this.pendingCreates.has(g)) return false
+    this.pendingCreates.add(g)
+    return true
+  }
+
+  endCreate (createGuid: Buffer): void {
+    this.pendingCreates.delete(createGuid.toString('hex'))
   }
 
   /** Opens by AppInstanceId (hex): MS-SMB2 3.3.5.9.13. */
@@ -83,7 +103,7 @@ export class DurableTable {
       if (set?.size === 0) this.byAppInstance.delete(id)
     }
     this.unpark(open)
-    const g = open.durable?.createGuid
+    const g = open.createGuid
     if (g !== undefined && this.byCreateGuid.get(g.toString('hex')) === open) this.byCreateGuid.delete(g.toString('hex'))
   }
 }

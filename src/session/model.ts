@@ -157,6 +157,8 @@ export class Open {
    * (3.3.5.9.13).
    */
   appInstance?: { id: Buffer, clientGuid: Buffer }
+  /** MS-SMB2 3.3.1.10 Open.CreateGuid: the DH2Q's, durable or not (a replay of its CREATE finds it). */
+  createGuid?: Buffer
   /** The CreateAction its CREATE answered (a replay of that CREATE answers it again). */
   createAction = 0
   /**

@@ -12,7 +12,7 @@ import type { FileOpen } from '../locking/store.js'
 export async function closeOpen (server: ServerState, open: Open): Promise<void> {
   if (!open.alive) return
   open.alive = false
-  if (open.durable !== undefined || open.appInstance !== undefined) server.durable.forget(open)
+  if (open.durable !== undefined || open.appInstance !== undefined || open.createGuid !== undefined) server.durable.forget(open)
   open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the open closed while its lock waited'))
   open.notify?.close()
   open.tree.session.opens.delete(open.fileId.volatile)

@@ -114,6 +114,7 @@ export const NtStatus = {
   PIPE_DISCONNECTED: 0xC00000B0,
   PIPE_EMPTY: 0xC00000D9,
   DUPLICATE_OBJECTID: 0xC000022A,
+  FILE_NOT_AVAILABLE: 0xC0000467,
 } as const
 
 const names = new Map<number, string>([
@@ -231,6 +232,7 @@ const names = new Map<number, string>([
   [0xC00000B0, 'STATUS_PIPE_DISCONNECTED'],
   [0xC00000D9, 'STATUS_PIPE_EMPTY'],
   [0xC000022A, 'STATUS_DUPLICATE_OBJECTID'],
+  [0xC0000467, 'STATUS_FILE_NOT_AVAILABLE'],
 ])
 
 export function ntStatusName (status: number): string {

@@ -85,6 +85,11 @@ export const isReconnect = (dc: DurableContexts): boolean => dc.v1Reconnect !== 
  */
 export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefined, open: Open): CreateContext | undefined {
   if (dc === undefined || (dc.v1Request === undefined && dc.v2Request === undefined)) return undefined
+  if (dc.v2Request !== undefined) {
+    // 3.3.5.9.10: Open.CreateGuid, durable or not: a replay of this CREATE finds the open.
+    open.createGuid = dc.v2Request.createGuid
+    ctx.server.durable.nameByCreateGuid(open)
+  }
   const held = open.oplock
   if (open.isDirectory || held === undefined) return undefined
   const caches = held.lease !== undefined ? (held.lease.state & LeaseState.HANDLE) !== 0 : held.granted === OplockLevel.BATCH
@@ -96,7 +101,6 @@ export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefin
     const asked = dc.v2Request.timeout
     const timeoutMs = asked === 0 ? DURABLE_V2_DEFAULT_TIMEOUT_MS : Math.min(asked, DURABLE_V2_MAX_TIMEOUT_MS)
     open.durable = { version: 2, timeoutMs, createGuid: dc.v2Request.createGuid, ...base }
-    ctx.server.durable.nameByCreateGuid(open)
     logGrant(ctx, open)
     return { name: 'DH2Q', data: encodeDurableResponseV2(timeoutMs, 0) }
   }
@@ -121,9 +125,16 @@ function logGrant (ctx: RequestContext, open: Open): void {
  */
 export async function replayCreate (ctx: RequestContext, related: Related | undefined, req: CreateRequest, dc: DurableContexts): Promise<Reply | undefined> {
   if (dc.v2Request === undefined) return undefined
-  const existing = ctx.server.durable.openByCreateGuid(dc.v2Request.createGuid)
-  if (existing === undefined || !existing.alive) return undefined
   const replay = (ctx.hdr.flags & HeaderFlags.REPLAY_OPERATION) !== 0
+  const existing = ctx.server.durable.openByCreateGuid(dc.v2Request.createGuid)
+  if (existing === undefined || !existing.alive) {
+    // The CREATE it would replay is still running (waiting for a break): refused until it ends,
+    // as Samba does (smbtorture smb2.replay.dhv2-pending1*-sane; Windows says ACCESS_DENIED).
+    if (!ctx.server.durable.beginCreate(dc.v2Request.createGuid)) {
+      throw new NtStatusError(replay ? NtStatus.FILE_NOT_AVAILABLE : NtStatus.DUPLICATE_OBJECTID, 'a CREATE with this CreateGuid is still running')
+    }
+    return undefined
+  }
   const connected = existing.tree.session.opens.get(existing.fileId.volatile) === existing
   if (!replay || !connected || existing.tree.session !== ctx.session) {
     throw new NtStatusError(NtStatus.DUPLICATE_OBJECTID, `CreateGuid ${dc.v2Request.createGuid.toString('hex')} names an open already`)
@@ -140,8 +151,8 @@ export async function replayCreate (ctx: RequestContext, related: Related | unde
   }
   ctx.server.log.debug('vfs', `CREATE replayed: ${existing.tree.shareName}/${existing.path} fid=${existing.fileId.persistent} answered again`)
   if (related !== undefined) related.fileId = existing.fileId
-  const durable = asked === OplockLevel.BATCH || asked === OplockLevel.LEASE
-    ? [{ name: 'DH2Q', data: encodeDurableResponseV2(existing.durable!.timeoutMs, 0) }]
+  const durable = existing.durable !== undefined && (asked === OplockLevel.BATCH || asked === OplockLevel.LEASE)
+    ? [{ name: 'DH2Q', data: encodeDurableResponseV2(existing.durable.timeoutMs, 0) }]
     : []
   return await answer(ctx, existing, lease, durable, { oplockLevel: asked, createAction: existing.createAction })
 }
@@ -208,7 +219,6 @@ export async function reconnectDurable (ctx: RequestContext, related: Related | 
   if (open.oplock !== undefined) ctx.server.locks.rebind(open.oplock, oplockHolder(ctx.conn, open))
   open.appInstance = old.appInstance
   ctx.server.durable.forget(old)
-  ctx.server.durable.nameByCreateGuid(open)
   ctx.server.durable.nameByAppInstance(open)
   session.opens.set(open.fileId.volatile, open)
   tree.opens.add(open)

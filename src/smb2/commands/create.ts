@@ -107,6 +107,8 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
     return await openOrCreate(ctx, related, flight)
   } finally {
     conn.createsInFlight--
+    // This CREATE's CreateGuid may be replayed from now on (replayCreate).
+    if (flight.createGuid !== undefined) ctx.server.durable.endCreate(flight.createGuid)
     flight.ticket?.done() // a failed open holds no other open back any more
     flight.unlock?.()
     // The fast path's handle, when this CREATE failed (or went another way) before using it.
@@ -122,6 +124,8 @@ interface Flight {
   opened?: VfsFile
   /** The durable-handle contexts asked (create-durable.ts). */
   durable?: DurableContexts
+  /** The DH2Q's CreateGuid, while this CREATE runs (a replay of it meanwhile is refused). */
+  createGuid?: Buffer
 }
 
 async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: Flight): Promise<Reply> {
@@ -135,6 +139,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     if (isReconnect(dc)) return await reconnectDurable(ctx, related, req, dc)
     const replayed = await replayCreate(ctx, related, req, dc)
     if (replayed !== undefined) return replayed
+    flight.createGuid = dc.v2Request?.createGuid
     await closeAppInstance(ctx, req, dc)
     flight.durable = dc
   }
