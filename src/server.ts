@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { defaultConfig, loadConfig, type Config } from './config/config.js'
 import { readPwdDb, hashPassword } from './config/pwddb.js'
 import { ServerState } from './session/server-state.js'
-import { teardownSession } from './session/teardown.js'
+import { closeOpen, teardownSession } from './session/teardown.js'
 import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
 import { adoptSocket, listenTcp, listenTcpFd } from './transport/tcp.js'
@@ -271,6 +271,8 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
       // before the connections go, so a shutdown (kill_server, SIGTERM) leaves nothing half done.
       const ending = [...state.conns]
       await Promise.allSettled(ending.flatMap(c => [...c.sessions]).map(s => teardownSession(state, s)))
+      // Durable opens still waiting for their clients are closed too.
+      await Promise.allSettled(state.durable.parkedOpens().map(o => { state.durable.unpark(o); return closeOpen(state, o) }))
       for (const c of ending) c.close('the server is shutting down')
       // Closing the ring cancels every in-flight op: ring connections end, their sockets close.
       await ring?.close()

@@ -32,6 +32,8 @@ export interface GlobalConfig {
   serverMultiChannelSupport: boolean
   /** `smb3 unix extensions`: the SMB 3.1.1 POSIX extensions offered to a client that asks. */
   smb3UnixExtensions: boolean
+  /** `durable handles`: DHnQ/DH2Q honoured (MS-SMB2 3.3.5.9.6/10), opens kept over a lost connection. */
+  durableHandles: boolean
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   busyPoll: number /* µs, 0 = off */
@@ -229,6 +231,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     smb3DirectoryLeases: bool(slots, 'smb3 directory leases'),
     serverMultiChannelSupport: bool(slots, 'server multi channel support'),
     smb3UnixExtensions: bool(slots, 'smb3 unix extensions'),
+    durableHandles: bool(slots, 'durable handles'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),

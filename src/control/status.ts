@@ -6,6 +6,7 @@ import type { ConnectionView, ServerState } from '../session/server-state.js'
 import { CIPHER_NAMES } from '../crypto/encryption.js'
 import { Dialect, OplockLevel } from '../wire/constants.js'
 import type { FileOpen } from '../locking/store.js'
+import type { Open } from '../session/model.js'
 
 /** One process's part (JSON-safe). */
 export interface StatusSlice {
@@ -23,6 +24,8 @@ export interface StatusSlice {
     caching?: number
     /** The lease the open was made under (its LeaseKey as hex) and that lease's state now. */
     lease?: { key: string, state: number }
+    /** A durable (or resilient) open: its version and timeout, and whether it waits for its client (docs/durable-handles.md). */
+    durable?: { version: number, timeoutMs: number, resilient: boolean, disconnected: boolean }
   }>
   /** Byte-range locks of this process's opens (bigints as decimal strings). */
   locks: Array<{ sharePath: string, path: string, fileId: string, sessionId: string, start: string, size: string, exclusive: boolean }>
@@ -68,30 +71,37 @@ export function statusSlice (state: ServerState, conns: Iterable<ConnectionView>
     for (const t of s.trees.values()) {
       out.tcons.push({ tconId: t.treeId, sessionId: sid, share: t.shareName, client: addr, encryptData: t.encryptData })
     }
-    for (const o of s.opens.values()) {
-      out.opens.push({
-        sharePath: o.tree.share?.path ?? '',
-        share: o.tree.shareName,
-        path: o.path,
-        sessionId: sid,
-        fileId: `${o.fileId.persistent}:${o.fileId.volatile}`,
-        user: s.user,
-        client: addr,
-        accessMask: o.grantedAccess,
-        shareAccess: o.shareAccess,
-        oplock: OPLOCKS[o.oplock?.granted ?? OplockLevel.NONE] ?? 'NONE',
-        directory: o.isDirectory,
-        ...caching(state, o.oplock),
-      })
-      const held = o.oplock
-      if (held === undefined || o.isDirectory) continue
-      for (const l of state.locks.locksOf(held.key)) {
-        if (l.id !== held.id || l.w !== state.locks.peers.slot) continue
-        out.locks.push({ sharePath: o.tree.share?.path ?? '', path: o.path, fileId: `${o.fileId.persistent}:${o.fileId.volatile}`, sessionId: sid, start: String(l.off), size: String(l.len), exclusive: l.exclusive })
-      }
-    }
+    for (const o of s.opens.values()) addOpen(state, out, o, sid, s.user, addr, false)
   }
+  // Durable opens whose client is gone, waiting for it to reconnect.
+  for (const o of state.durable.parkedOpens()) addOpen(state, out, o, '', o.durable?.user ?? '', '', true)
   return out
+}
+
+function addOpen (state: ServerState, out: StatusSlice, o: Open, sid: string, user: string, addr: string, disconnected: boolean): void {
+  const fileId = `${o.fileId.persistent}:${o.fileId.volatile}`
+  const d = o.durable
+  out.opens.push({
+    sharePath: o.tree.share?.path ?? '',
+    share: o.tree.shareName,
+    path: o.path,
+    sessionId: sid,
+    fileId,
+    user,
+    client: addr,
+    accessMask: o.grantedAccess,
+    shareAccess: o.shareAccess,
+    oplock: OPLOCKS[o.oplock?.granted ?? OplockLevel.NONE] ?? 'NONE',
+    directory: o.isDirectory,
+    ...caching(state, o.oplock),
+    ...(d !== undefined ? { durable: { version: d.version, timeoutMs: d.timeoutMs, resilient: d.resilient === true, disconnected } } : {}),
+  })
+  const held = o.oplock
+  if (held === undefined || o.isDirectory) return
+  for (const l of state.locks.locksOf(held.key)) {
+    if (l.id !== held.id || l.w !== state.locks.peers.slot) continue
+    out.locks.push({ sharePath: o.tree.share?.path ?? '', path: o.path, fileId, sessionId: sid, start: String(l.off), size: String(l.len), exclusive: l.exclusive })
+  }
 }
 
 /** The caching an open holds now, from the locking store: a lease's state, or its oplock's level as lease bits. */
@@ -172,6 +182,8 @@ export function renderStatusJson (slices: StatusSlice[], now = new Date()): stri
         // smbstatus -j: the lease an open was made under, {} for one without.
         lease: o.lease === undefined ? {} : { lease_key: leaseKeyGuid(o.lease.key), ...leaseMask(o.lease.state) },
         directory: o.directory,
+        // smbstatus -j's durable flag; which opens wait for their client is smbts's own.
+        ...(o.durable !== undefined ? { durable: true, durable_v: o.durable.version, durable_timeout_ms: o.durable.timeoutMs, resilient: o.durable.resilient, disconnected: o.durable.disconnected } : {}),
       }
     }
   }

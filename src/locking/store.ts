@@ -644,6 +644,16 @@ export class LockingStore {
   }
 
   /** The oplock of `o` now: state, level, break target (tests, diagnostics). */
+  /**
+   * A durable open changed hands (MS-SMB2 3.3.5.9.7: its client reconnected; or it lost its
+   * connection): its breaks go to `holder` from now on. Its entries in the file's record (share
+   * mode, oplock, lease, byte-range locks) are the open's and stay as they are.
+   */
+  rebind (o: FileOpen, holder: OplockHolder): void {
+    const l = this.local.get(o.id)
+    if (l !== undefined) l.holder = holder
+  }
+
   oplockOf (o: FileOpen): OplockFields | undefined {
     const e = this.readFile(o.key)?.opens.find(x => x.id === o.id && x.w === this.peers.slot && x.g === this.peers.generation)
     return e === undefined ? undefined : { state: e.state, level: e.level, breakTo: e.breakTo }

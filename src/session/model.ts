@@ -136,6 +136,23 @@ export interface UserSetTimes {
   changeTime?: bigint
 }
 
+/** What a durable open keeps (MS-SMB2 3.3.1.10). */
+export interface DurableState {
+  /** 1: DHnQ; 2: DH2Q. */
+  version: 1 | 2
+  /** DurableOpenTimeout: how long it waits for its client after a disconnect, ms. */
+  timeoutMs: number
+  /** CreateGuid (v2): the client's name for this open, for reconnect and replay. */
+  createGuid?: Buffer
+  /** The ClientGuid of the connection it was made on. */
+  clientGuid: Buffer
+  /** The user that opened it (a reconnect must be the same one: 3.3.5.9.7). */
+  user: string
+  domain: string
+  /** Made so (or given its timeout) by FSCTL_LMR_REQUEST_RESILIENCY (Open.IsResilient). */
+  resilient?: true
+}
+
 export class Open {
   alive = true
   /** Times this handle keeps as set (FILETIMEs); empty until a SET_INFO FileBasicInformation sets one. */
@@ -185,10 +202,27 @@ export class Open {
   /**
    * MS-SMB2 3.3.1.10 Open.LockSequenceArray: LockSequenceIndex (1..64) → the LockSequenceNumber
    * of the last LOCK that succeeded with it (smb2/lock-sequence.ts); an index absent is not valid.
+   * Durable and resilient opens get it at their grant; on a multichannel connection every open
+   * at its first LOCK.
    */
   lockSequences?: Map<number, number>
   /** FSCTL_SRV_REQUEST_RESUME_KEY: the key naming this open as a server-side copy's source. */
   resumeKey?: Buffer
+  /**
+   * MS-SMB2 3.3.1.10 Open.IsDurable with its DurableOpenTimeout and (v2) CreateGuid: the open
+   * survives the loss of its connection or session (src/session/durable.ts).
+   */
+  durable?: DurableState
+  /**
+   * MS-SMB2 3.3.1.10 Open.AppInstanceId, with the ClientGuid of the client that opened it: a
+   * later open of the file by the same application instance from another client closes this one
+   * (3.3.5.9.13).
+   */
+  appInstance?: { id: Buffer, clientGuid: Buffer }
+  /** MS-SMB2 3.3.1.10 Open.CreateGuid: the DH2Q's, durable or not (a replay of its CREATE finds it). */
+  createGuid?: Buffer
+  /** The CreateAction its CREATE answered (a replay of that CREATE answers it again). */
+  createAction = 0
   /** Aborted as the open closes: what waits on it (a LOCK that waits) ends with it. */
   private closing?: AbortController
 

@@ -8,6 +8,7 @@ import type { Config, ShareConfig } from '../config/config.js'
 import type { Backend, ShareFs } from '../vfs/backend.js'
 import { SessionState, type Open, type Session } from './model.js'
 import { LockingStore } from '../locking/store.js'
+import { DurableTable } from './durable.js'
 import { MemoryRecordDb } from '../locking/record-db.js'
 import { RepeatLimiter, type Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
@@ -81,6 +82,8 @@ export class ServerState {
   readonly readBuffers: BufferPool
   /** Opens named by a server-side copy's resume key (copychunk.ts), by the key's hex. */
   readonly resumeKeys = new Map<string, Open>()
+  /** Durable opens waiting for their client, and durable v2 opens by CreateGuid (durable.ts). */
+  readonly durable = new DurableTable()
   /** Buffers large frames (WRITEs) are received into. */
   readonly frameBuffers = new BufferPool()
   /**

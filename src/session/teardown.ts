@@ -6,10 +6,13 @@ import { NtStatus } from '../wire/ntstatus.js'
 import { SessionState, type Open, type Session, type TreeConnect } from '../session/model.js'
 import { asStream, removeStream } from '../vfs/streams.js'
 import { breakParentLeases } from './dir-leases.js'
+import { OplockState } from '../locking/oplocks.js'
+import type { FileOpen } from '../locking/store.js'
 
 export async function closeOpen (server: ServerState, open: Open): Promise<void> {
   if (!open.alive) return
   open.alive = false
+  if (open.durable !== undefined || open.appInstance !== undefined || open.createGuid !== undefined) server.durable.forget(open)
   open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the open closed while its lock waited'))
   open.notify?.close()
   open.tree.session.opens.delete(open.fileId.volatile)
@@ -79,16 +82,72 @@ async function closeFile (server: ServerState, open: Open, deleteNow: boolean): 
   }
 }
 
-export async function teardownTree (server: ServerState, tree: TreeConnect): Promise<void> {
+/**
+ * MS-SMB2 3.3.7.1 (connection lost) and 3.3.5.5.3 (session replaced): a durable open is not
+ * closed but kept, detached from its session and tree, for its client to reconnect to
+ * (create-durable.ts) within its DurableOpenTimeout. Its share mode, oplock or lease and
+ * byte-range locks stay in the locking store and go on holding others back; a break its oplock
+ * or lease would need closes it instead (MS-SMB2 3.3.4.6/3.3.4.7: nobody is there to answer),
+ * and so does its timeout (the scavenger).
+ */
+export function disconnectOpen (server: ServerState, open: Open): void {
+  const d = open.durable
+  if (!open.alive || d === undefined) return
+  // A break already on its way to the client that left will not be acknowledged: rather than
+  // holding its waiter for the acknowledgment timer, the open goes now, as a later break would.
+  if (open.oplock !== undefined && breakPending(server, open.oplock)) {
+    server.log.info(`durable handle ${open.tree.shareName}/${open.path} (fid ${open.fileId.persistent}) closed: its client left with a break unacknowledged`)
+    void closeOpen(server, open)
+    return
+  }
+  open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the connection of the open ended while its lock waited'))
+  open.notify?.close()
+  open.notify = undefined
+  open.dirCursor = undefined
+  open.tree.session.opens.delete(open.fileId.volatile)
+  if (open.resumeKey !== undefined) server.resumeKeys.delete(open.resumeKey.toString('hex'))
+  open.resumeKey = undefined
+  open.tree.opens.delete(open)
+  const name = `${open.tree.shareName}/${open.path} (fid ${open.fileId.persistent})`
+  const expire = (why: string): void => {
+    if (!server.durable.unpark(open)) return
+    server.log.info(`${d.resilient === true ? 'resilient' : 'durable'} handle ${name} closed: ${why}`)
+    void closeOpen(server, open)
+  }
+  if (open.oplock !== undefined) {
+    // Called from the store's delivery of a break: the close runs after it, not inside it.
+    const broken = (): void => { setImmediate(() => { expire('its oplock or lease had to break and its client is gone') }) }
+    server.locks.rebind(open.oplock, { name: `disconnected ${name}`, notifyBreak: broken, notifyLeaseBreak: broken })
+  }
+  const timer = setTimeout(() => { expire(`its client did not reconnect within ${d.timeoutMs} ms`) }, d.timeoutMs)
+  timer.unref()
+  // With worker processes, this worker goes on serving the client while the open waits, so the
+  // client's reconnect (any connection with its ClientGuid) is handed here (handoff.ts).
+  const guid = d.clientGuid.some(x => x !== 0) ? d.clientGuid.toString('hex') : undefined
+  if (guid !== undefined) server.locks.serveClient(guid)
+  server.durable.park(open, timer, guid !== undefined ? () => { server.locks.releaseClient(guid) } : undefined)
+  server.log.info(`${d.resilient === true ? 'resilient' : 'durable'} handle ${name} of ${d.user} kept for ${d.timeoutMs} ms: its client's connection or session ended`)
+}
+
+function breakPending (server: ServerState, held: FileOpen): boolean {
+  if (held.lease !== undefined) return server.locks.leaseOf(held.key, held.lease.lk)?.breaking === true
+  return server.locks.oplockOf(held)?.state === OplockState.Breaking
+}
+
+export async function teardownTree (server: ServerState, tree: TreeConnect, keepDurable = false): Promise<void> {
   if (!tree.alive) return
   tree.alive = false
   tree.session.trees.delete(tree.treeId)
   // Other workers count this worker's uses of the share from what it last published.
   if (tree.share !== undefined) server.locks.shareCount(`share:${tree.share.name.toLowerCase()}`, server.shareUses(tree.share))
-  for (const open of [...tree.opens]) await closeOpen(server, open)
+  for (const open of [...tree.opens]) {
+    if (keepDurable && open.durable !== undefined) disconnectOpen(server, open)
+    else await closeOpen(server, open)
+  }
 }
 
-export async function teardownSession (server: ServerState, session: Session): Promise<void> {
+/** `keepDurable`: the session ends without its client asking (its connection was lost, it was replaced): durable opens are kept. */
+export async function teardownSession (server: ServerState, session: Session, keepDurable = false): Promise<void> {
   if (session.state === SessionState.Dead) return
   session.state = SessionState.Dead
   server.sessions.delete(session.sessionId)
@@ -96,7 +155,7 @@ export async function teardownSession (server: ServerState, session: Session): P
   for (const c of session.channels.keys()) c.sessions.delete(session)
   session.channels.clear()
   server.locks.shareCount('sessions', server.activeSessions())
-  for (const tree of [...session.trees.values()]) await teardownTree(server, tree)
+  for (const tree of [...session.trees.values()]) await teardownTree(server, tree, keepDurable)
 }
 
 /**
@@ -108,5 +167,5 @@ export function replacePreviousSession (server: ServerState, previous: bigint, u
   if (old === undefined || old.state === SessionState.InProgress || old.isGuest || old.isAnonymous) return
   if (old.user.toLowerCase() !== user.toLowerCase()) return
   server.log.info(`session 0x${by.toString(16)} replaces 0x${previous.toString(16)} of ${who} (PreviousSessionId): the old session is removed`)
-  void teardownSession(server, old)
+  void teardownSession(server, old, true)
 }

@@ -231,13 +231,14 @@ export class Smb2Connection {
     this.bindings.clear()
     for (const s of this.sessions) {
       // MS-SMB2 3.3.7.1: the channel goes; the session (its trees, its opens) lives on as long
-      // as another of its channels does, and goes with its last one.
+      // as another of its channels does, and goes with its last one, its durable opens then
+      // waiting for their client to reconnect.
       s.channels.delete(this)
       if (s.alive && s.channels.size > 0) {
         this.server.log.info(`session 0x${s.sessionId.toString(16)}: channel from ${this.io.remoteAddress} lost (${reason}); ${s.channels.size} channel${s.channels.size === 1 ? '' : 's'} left`)
         continue
       }
-      void teardownSession(this.server, s)
+      void teardownSession(this.server, s, true)
     }
     this.sessions.clear()
     // Breaks that went out here and were never acknowledged: to another channel, when there is one.

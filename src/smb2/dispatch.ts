@@ -141,6 +141,9 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
       }
       ctx.open = open
       related.fileId = open.fileId
+      // MS-SMB2 3.3.5.x (each command on an open): Open.IsReplayEligible goes FALSE; a replay of
+      // its CREATE (create-durable.ts) then opens anew.
+      if (open.createGuid !== undefined) ctx.server.durable.notReplayEligible(open)
     }
   }
 

@@ -5,9 +5,10 @@
 // SUCCESS without locking or unlocking again (doing an unlock twice would free a range the
 // client holds again by then). Index 0 or above 64: no verification.
 //
-// When: the spec has it for resilient, durable and persistent opens, and for every open of a
-// 3.x connection that offers SMB2_GLOBAL_CAP_MULTI_CHANNEL (the case here; smbtorture
-// smb2.lock.replay_smb3_specification_multi).
+// When (MS-SMB2 3.3.5.14): on 2.1 and later for resilient, durable and persistent opens (they
+// carry Open.LockSequenceArray from their grant: create-durable.ts, resiliency.ts; smbtorture
+// smb2.lock.replay_smb3_specification_durable), and for every open of a 3.x connection that
+// offers SMB2_GLOBAL_CAP_MULTI_CHANNEL (smb2.lock.replay_smb3_specification_multi).
 import { Capabilities, Dialect } from '../wire/constants.js'
 import type { Open } from '../session/model.js'
 import type { RequestContext } from './context.js'
@@ -17,7 +18,9 @@ export interface LockSequence { index: number, number: number }
 /** The request's LockSequence when it is to be verified, else undefined. */
 export function lockSequenceOf (ctx: RequestContext): LockSequence | undefined {
   const { conn } = ctx
-  if (conn.dialect < Dialect.SMB3_00 || (conn.serverCapabilities & Capabilities.MULTI_CHANNEL) === 0) return undefined
+  const kept = ctx.open?.lockSequences !== undefined && conn.dialect >= Dialect.SMB2_10
+  const multichannel = conn.dialect >= Dialect.SMB3_00 && (conn.serverCapabilities & Capabilities.MULTI_CHANNEL) !== 0
+  if (!kept && !multichannel) return undefined
   // MS-SMB2 2.2.26: LockSequenceNumber (4 bits), LockSequenceIndex (28 bits), at body offset 4.
   const v = ctx.body.readUInt32LE(4)
   const index = v >>> 4

@@ -13,7 +13,7 @@ import { decodeHeader, encodeHeader, isSmb2 } from '../../src/wire/header.js'
 import { NtStatusError, ProtocolError } from '../../src/wire/errors.js'
 import { DecryptError, decodeTransformHeader, openTransform, sealTransform, cipherKeyBits } from '../../src/crypto/encryption.js'
 import { decodeContextData, decodeNegotiateRequest, peekNegotiateClientGuid } from '../../src/smb2/commands/negotiate.wire.js'
-import { decodeCreateRequest } from '../../src/smb2/commands/create.wire.js'
+import { decodeCreateRequest, decodeDurableContexts } from '../../src/smb2/commands/create.wire.js'
 import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.js'
 import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
 import { decodeDosRecord, encodeDosRecord, DOS_STORED_ATTRIBUTES } from '../../src/vfs/dos-xattr.js'
@@ -249,7 +249,8 @@ target({
 
 // ------------------------------------------------------------------ CREATE request and create contexts
 
-const CTX_NAMES = ['MxAc', 'QFid', 'DHnQ', 'DH2Q', 'DHnC', 'DH2C', 'RqLs', 'ExtA', 'SecD', 'TWrp', 'AlSi', 'AAPL', 'x', 'ABCDEFGH']
+// The last: SMB2_CREATE_APP_INSTANCE_ID's 16-byte name.
+const CTX_NAMES = ['MxAc', 'QFid', 'DHnQ', 'DH2Q', 'DHnC', 'DH2C', 'RqLs', 'ExtA', 'SecD', 'TWrp', 'AlSi', 'AAPL', 'x', 'ABCDEFGH', Buffer.from('45bca66aefa7f74a9008fa462e144d74', 'hex').toString('latin1')]
 const createCtxArb = fc.record({ name: fc.oneof(fc.constantFrom(...CTX_NAMES), fc.string({ minLength: 1, maxLength: 8 })), data: bytes(0, 48) })
 /** MS-SMB2 2.2.13.2: a create context chain, each entry 8-aligned. */
 export function encodeCreateContexts (cs: Array<{ name: string, data: Buffer }>): Buffer {
@@ -290,6 +291,8 @@ target({
     if (input.length < 64 + 56) return // the dispatcher's StructureSize check
     const r = run({ errors: [NtStatusError] }, input, () => decodeCreateRequest(input))
     if (r !== undefined) for (const x of r.contexts) must(x.data.length <= input.length && x.name.length > 0, 'create context outside the message')
+    // The durable-handle contexts (DHnQ/DHnC/DH2Q/DH2C) decoded from whatever contexts came.
+    if (r !== undefined) run({ errors: [NtStatusError] }, input, () => decodeDurableContexts(r.contexts))
   },
 })
 

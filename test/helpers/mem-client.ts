@@ -225,24 +225,40 @@ export interface CreateOptions {
   oplock?: number
   /** An RqLs lease request (v1, 32 bytes; v2 with `epoch`): RequestedOplockLevel becomes LEASE. */
   lease?: { key: Buffer, state: number, epoch?: number, parent?: Buffer }
+  /** More create contexts, after RqLs (DHnQ, DH2Q, DHnC, DH2C...). */
+  contexts?: Array<{ name: string, data: Buffer }>
 }
 /** Defaults: GENERIC_READ|GENERIC_WRITE|DELETE, share all, FILE_OPEN_IF, no options. */
 export function createBody (name: string, o: CreateOptions = {}): Buffer {
   const n = u16(name)
-  // MS-SMB2 2.2.13.2: one create context (RqLs) 8-aligned after the name.
+  // MS-SMB2 2.2.13.2: the create contexts (RqLs first, then `contexts`) 8-aligned after the name.
   const ctxOff = (56 + n.length + 7) & ~7
-  const data = o.lease === undefined ? undefined : Buffer.alloc(o.lease.epoch === undefined ? 32 : 52)
-  const b = Buffer.alloc(data === undefined ? 56 + Math.max(n.length, 1) : ctxOff + 24 + data.length)
-  b.writeUInt16LE(57, 0); b[3] = o.lease !== undefined ? 0xff : o.oplock ?? 0
-  if (o.lease !== undefined && data !== undefined) {
+  const list: Array<{ name: string, data: Buffer }> = []
+  if (o.lease !== undefined) {
+    const data = Buffer.alloc(o.lease.epoch === undefined ? 32 : 52)
     o.lease.key.copy(data, 0)
     data.writeUInt32LE(o.lease.state, 16)
     if (o.lease.epoch !== undefined) data.writeUInt16LE(o.lease.epoch, 48)
     if (o.lease.parent !== undefined) { data.writeUInt32LE(4, 20); o.lease.parent.copy(data, 32) } // PARENT_LEASE_KEY_SET
-    b.writeUInt32LE(H + ctxOff, 48); b.writeUInt32LE(24 + data.length, 52)
-    b.writeUInt16LE(16, ctxOff + 4); b.writeUInt16LE(4, ctxOff + 6); b.writeUInt16LE(24, ctxOff + 10); b.writeUInt32LE(data.length, ctxOff + 12)
-    b.write('RqLs', ctxOff + 16, 'latin1')
-    data.copy(b, ctxOff + 24)
+    list.push({ name: 'RqLs', data })
+  }
+  list.push(...(o.contexts ?? []))
+  const chain = list.map((c, i) => {
+    const dataOff = (16 + c.name.length + 7) & ~7
+    const len = dataOff + c.data.length
+    const e = Buffer.alloc(i < list.length - 1 ? (len + 7) & ~7 : len)
+    if (i < list.length - 1) e.writeUInt32LE(e.length, 0)
+    e.writeUInt16LE(16, 4); e.writeUInt16LE(c.name.length, 6); e.writeUInt16LE(dataOff, 10); e.writeUInt32LE(c.data.length, 12)
+    e.write(c.name, 16, 'latin1')
+    c.data.copy(e, dataOff)
+    return e
+  })
+  const ctxLen = chain.reduce((a, e) => a + e.length, 0)
+  const b = Buffer.alloc(ctxLen === 0 ? 56 + Math.max(n.length, 1) : ctxOff + ctxLen)
+  b.writeUInt16LE(57, 0); b[3] = o.lease !== undefined ? 0xff : o.oplock ?? 0
+  if (ctxLen > 0) {
+    b.writeUInt32LE(H + ctxOff, 48); b.writeUInt32LE(ctxLen, 52)
+    Buffer.concat(chain).copy(b, ctxOff)
   }
   b.writeUInt32LE(2, 4) // Impersonation
   b.writeUInt32LE((o.access ?? 0xc0010000) >>> 0, 24)

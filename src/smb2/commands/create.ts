@@ -29,6 +29,8 @@ import { checkParentForCreate, decideExistingAccess, parseCreateSd, storeNewObje
 import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
 import { stoppedOnSymlink } from './reparse.js'
 import { applyPosixMode, posixCreateRequest, posixCreateResponse, posixPathToRelative, posixSpecialOpen } from '../posix.js'
+import { closeAppInstance, durableContexts, grantDurable, isReconnect, nameAppInstance, reconnectDurable, replayCreate } from './create-durable.js'
+import type { DurableContexts } from './create.wire.js'
 
 /** MS-FSA 2.1.5.1.2.1: an open asking only for these rights is a "stat open": it breaks no oplock. */
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
@@ -108,6 +110,8 @@ export async function create (ctx: RequestContext, related?: Related): Promise<R
     return await openOrCreate(ctx, related, flight)
   } finally {
     conn.createsInFlight--
+    // This CREATE's CreateGuid may be replayed from now on (replayCreate).
+    if (flight.createGuid !== undefined) ctx.server.durable.endCreate(flight.createGuid)
     flight.ticket?.done() // a failed open holds no other open back any more
     flight.unlock?.()
     // The fast path's handle, when this CREATE failed (or went another way) before using it.
@@ -121,12 +125,27 @@ interface Flight {
   unlock?: () => void
   /** The exact name opened by the fast path (ShareFs.openExisting), until the CREATE takes it. */
   opened?: VfsFile
+  /** The durable-handle contexts asked (create-durable.ts). */
+  durable?: DurableContexts
+  /** The DH2Q's CreateGuid, while this CREATE runs (a replay of it meanwhile is refused). */
+  createGuid?: Buffer
 }
 
 async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: Flight): Promise<Reply> {
   const tree = ctx.tree!
   const session = ctx.session!
   const req = decodeCreateRequest(ctx.msg)
+  // MS-SMB2 3.3.5.9.7/12: a durable reconnect ignores the rest of the request; a replayed
+  // CREATE (3.3.5.9.10) answers the open it made. Both before anything else is checked.
+  if (!tree.isPipe) {
+    const dc = durableContexts(ctx, req)
+    if (isReconnect(dc)) return await reconnectDurable(ctx, related, req, dc)
+    const replayed = await replayCreate(ctx, related, req, dc)
+    if (replayed !== undefined) return replayed
+    flight.createGuid = dc.v2Request?.createGuid
+    await closeAppInstance(ctx, req, dc)
+    flight.durable = dc
+  }
   const opts = req.createOptions
   if (req.impersonationLevel > 3) throw new NtStatusError(NtStatus.BAD_IMPERSONATION_LEVEL)
   if (req.createDisposition > CreateDisposition.OVERWRITE_IF) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'bad CreateDisposition')
@@ -482,6 +501,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   open.stream = o.stream
   open.deleteOnClose = (opts & CreateOptions.DELETE_ON_CLOSE) !== 0
   open.posix = o.posix === true
+  open.createAction = action
   // The share mode (refused if the file changed since the checks above) and, MS-SMB2 3.3.5.9 /
   // MS-FSA 2.1.5.17, the oplock, decided in the same update against the file's other opens.
   // Directories, and shares with `oplocks = no`, get none; a directory may get a v2 lease (R, H:
@@ -543,6 +563,9 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
     }
     contexts.push({ name: LEASE_CONTEXT_NAME, data: encodeLeaseContext(out) })
   }
+  nameAppInstance(ctx, flight.durable, open)
+  const durable = grantDurable(ctx, flight.durable, open)
+  if (durable !== undefined) contexts.push(durable)
   for (const c of req.contexts) {
     if (c.name === 'MxAc') {
       // MS-SMB2 2.2.14.2.5: QueryStatus, MaximalAccess.

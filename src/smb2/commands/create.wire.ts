@@ -111,3 +111,68 @@ export function encodeCreateResponse (r: CreateResponse): Buffer {
   })
   return body
 }
+
+/** MS-SMB2 2.2.13.2.11 / 2.2.14.2.12 Flags: SMB2_DHANDLE_FLAG_PERSISTENT. */
+export const DHANDLE_FLAG_PERSISTENT = 0x00000002
+
+/**
+ * The durable-handle contexts of a CREATE (MS-SMB2 2.2.13.2.3/4/11/12), checked for size only:
+ * what their combination means is the handler's (create.ts, MS-SMB2 3.3.5.9.6/7/10/12).
+ * DHnQ: 16 reserved bytes. DHnC: the FileId (persistent, volatile). DH2Q: Timeout, Flags,
+ * 8 reserved bytes, CreateGuid. DH2C: FileId, CreateGuid, Flags.
+ */
+export interface DurableContexts {
+  v1Request?: true
+  v1Reconnect?: { persistent: bigint, volatile: bigint }
+  v2Request?: { timeout: number, flags: number, createGuid: Buffer }
+  v2Reconnect?: { persistent: bigint, volatile: bigint, createGuid: Buffer, flags: number }
+  /** MS-SMB2 2.2.13.2.13 SMB2_CREATE_APP_INSTANCE_ID: AppInstanceId. */
+  appInstanceId?: Buffer
+}
+
+/** MS-SMB2 2.2.13.2: the SMB2_CREATE_APP_INSTANCE_ID context's name, 16 bytes (as a latin1 string). */
+export const APP_INSTANCE_ID_NAME = Buffer.from('45bca66aefa7f74a9008fa462e144d74', 'hex').toString('latin1')
+
+export function decodeDurableContexts (contexts: readonly CreateContext[]): DurableContexts {
+  const out: DurableContexts = {}
+  for (const c of contexts) {
+    const d = c.data
+    switch (c.name) {
+      case 'DHnQ':
+        if (d.length !== 16) throw bad(`DHnQ of ${d.length} bytes`)
+        out.v1Request = true
+        break
+      case 'DHnC':
+        if (d.length !== 16) throw bad(`DHnC of ${d.length} bytes`)
+        out.v1Reconnect = { persistent: d.readBigUInt64LE(0), volatile: d.readBigUInt64LE(8) }
+        break
+      case 'DH2Q':
+        if (d.length !== 32) throw bad(`DH2Q of ${d.length} bytes`)
+        out.v2Request = { timeout: d.readUInt32LE(0), flags: d.readUInt32LE(4), createGuid: Buffer.from(d.subarray(16, 32)) }
+        break
+      case 'DH2C':
+        if (d.length !== 36) throw bad(`DH2C of ${d.length} bytes`)
+        out.v2Reconnect = { persistent: d.readBigUInt64LE(0), volatile: d.readBigUInt64LE(8), createGuid: Buffer.from(d.subarray(16, 32)), flags: d.readUInt32LE(32) }
+        break
+      case APP_INSTANCE_ID_NAME:
+        // StructureSize (20), Reserved, AppInstanceId.
+        if (d.length !== 20 || d.readUInt16LE(0) !== 20) throw bad(`APP_INSTANCE_ID of ${d.length} bytes`)
+        out.appInstanceId = Buffer.from(d.subarray(4, 20))
+        break
+    }
+  }
+  return out
+}
+
+/** MS-SMB2 2.2.14.2.3 SMB2_CREATE_DURABLE_HANDLE_RESPONSE: 8 reserved bytes. */
+export function encodeDurableResponse (): Buffer {
+  return zeroed(8)
+}
+
+/** MS-SMB2 2.2.14.2.12 SMB2_CREATE_DURABLE_HANDLE_RESPONSE_V2: Timeout (ms), Flags. */
+export function encodeDurableResponseV2 (timeoutMs: number, flags: number): Buffer {
+  const b = zeroed(8)
+  b.writeUInt32LE(timeoutMs >>> 0, 0)
+  b.writeUInt32LE(flags >>> 0, 4)
+  return b
+}

@@ -13,6 +13,7 @@ import { selectDialect } from './negotiate.js'
 import { serverInterfaces } from './interface-info.js'
 import { encodeNetworkInterfaceInfo } from './interface-info.wire.js'
 import { deleteReparsePoint, getReparsePoint, setReparsePoint } from './reparse.js'
+import { requestResiliency } from './resiliency.js'
 
 const ALL_ONES = 0xffffffffffffffffn
 
@@ -128,6 +129,9 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
     case Fsctl.PIPE_TRANSCEIVE: { const r = await pipeTransceive(ctx, input, maxOutput); return { ...ioctlResponse(ctx, ctlCode, r.data), status: r.status } }
     case Fsctl.SRV_REQUEST_RESUME_KEY:
       return ioctlResponse(ctx, ctlCode, requestResumeKey(ctx, maxOutput))
+    case Fsctl.LMR_REQUEST_RESILIENCY:
+      requestResiliency(ctx, input)
+      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
     case Fsctl.SRV_COPYCHUNK:
     case Fsctl.SRV_COPYCHUNK_WRITE: {
       const r = await copychunk(ctx, input, maxOutput, ctlCode === Fsctl.SRV_COPYCHUNK_WRITE)

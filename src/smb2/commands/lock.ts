@@ -10,10 +10,10 @@
 //   then success once the range frees; CANCEL ends it (STATUS_CANCELLED), and so do LOGOFF,
 //   TREE_DISCONNECT, disconnect and the open's own close.
 // - A lock breaks level II oplocks to none first (MS-FSA 2.1.4.12), an unlock breaks nothing.
-// - Lock sequence replay (3.3.5.14, LockSequenceNumber/Index): on a 3.x connection that offers
-//   MULTI_CHANNEL (a request may come again on another channel) a LOCK whose bucket holds the
-//   same sequence number as the last successful one is answered SUCCESS without being done
-//   again (smb2/lock-sequence.ts).
+// - Lock sequence replay (3.3.5.14, LockSequenceNumber/Index): on a durable or resilient open,
+//   and on every open of a 3.x connection that offers MULTI_CHANNEL (a request may come again on
+//   another channel), a LOCK whose bucket holds the same sequence number as the last successful
+//   one is answered SUCCESS without being done again (smb2/lock-sequence.ts).
 import type { RequestContext, Reply } from '../context.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
@@ -63,7 +63,10 @@ function response (): Reply {
 
 export async function lock (ctx: RequestContext): Promise<Reply> {
   const seq = lockSequenceOf(ctx)
-  if (seq !== undefined && replayedLock(ctx.open!, seq)) return response()
+  if (seq !== undefined && replayedLock(ctx.open!, seq)) {
+    if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${ctx.open!.tree.shareName}/${ctx.open!.path}: LOCK replay (index ${seq.index}, sequence ${seq.number}) answered without locking again`)
+    return response()
+  }
   const r = await lockRanges(ctx)
   if (seq !== undefined) lockDone(ctx.open!, seq)
   return r

@@ -278,7 +278,9 @@ export async function logoff (ctx: RequestContext): Promise<Reply> {
   // other opens (whose locks may be what it waits for: Windows then grants it; smbtorture
   // smb2.lock.cancel-logoff). A CHANGE_NOTIFY ends with its open too: STATUS_NOTIFY_CLEANUP.
   ctx.conn.asyncOps.cancelWhere(op => op.session === s && op.command !== Command.LOCK && op.command !== Command.CHANGE_NOTIFY, NtStatus.CANCELLED, 'session logged off')
-  await teardownSession(ctx.server, s)
+  // MS-SMB2 3.3.5.6: the session's opens close, but durable ones, which wait for their client
+  // (smbtorture smb2.durable-open.reopen4 reconnects to one after a LOGOFF).
+  await teardownSession(ctx.server, s, true)
   ctx.conn.sessions.delete(s)
   if (ctx.server.log.wants('auth')) ctx.server.log.debug('auth', `${ctx.conn.io.remoteAddress}: session 0x${s.sessionId.toString(16)} (${s.user}) logged off`)
   const body = Buffer.alloc(4)
