@@ -1,10 +1,10 @@
 import t from 'tap'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseShareOption, runAddShare, type AddShareArgs } from '../../../src/cli/addshare.js'
 import type { CliIO } from '../../../src/cli/io.js'
 import { loadConfig } from '../../../src/config/config.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 const io = (): CliIO & { outs: string[] } => {
   const outs: string[] = []
@@ -12,7 +12,7 @@ const io = (): CliIO & { outs: string[] } => {
 }
 
 function setup (initial?: string): { file: string, run: (share: string, mode: AddShareArgs['mode'], ...options: string[]) => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'smbts-addshare-'))
+  const dir = tempDir('smbts-addshare-')
   const file = join(dir, 'smb.conf')
   if (initial !== undefined) writeFileSync(file, initial)
   return { file, run: (share, mode, ...options) => { runAddShare({ share, mode, config: file, options, pidFile: join(dir, 'lock') }, io()) } }

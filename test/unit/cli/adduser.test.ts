@@ -1,10 +1,10 @@
 import t from 'tap'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runAddUser, type AddUserArgs } from '../../../src/cli/adduser.js'
 import type { CliIO } from '../../../src/cli/io.js'
 import { hashPassword, readPwdDb } from '../../../src/config/pwddb.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 function fakeIO (opts: { tty?: boolean, secrets?: string[], lines?: string[] } = {}): CliIO & { outs: string[], errs: string[], prompts: string[] } {
   const secrets = [...(opts.secrets ?? [])]
@@ -23,7 +23,7 @@ function fakeIO (opts: { tty?: boolean, secrets?: string[], lines?: string[] } =
 }
 
 function setup (): { dir: string, args: (user: string, mode: AddUserArgs['mode'], password?: string) => AddUserArgs } {
-  const dir = mkdtempSync(join(tmpdir(), 'smbts-adduser-'))
+  const dir = tempDir('smbts-adduser-')
   return {
     dir,
     args: (user, mode, password) => {

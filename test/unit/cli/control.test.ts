@@ -1,11 +1,11 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import { runControl, type ControlArgs } from '../../../src/cli/control.js'
 import type { CliIO } from '../../../src/cli/io.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 const fakeIO = (): CliIO & { outs: string[], errs: string[] } => {
   const outs: string[] = []
@@ -14,7 +14,7 @@ const fakeIO = (): CliIO & { outs: string[], errs: string[] } => {
 }
 
 function setup (): { dir: string, args: ControlArgs } {
-  const dir = mkdtempSync(join(tmpdir(), 'smbts-control-'))
+  const dir = tempDir('smbts-control-')
   return { dir, args: { pidFile: join(dir, 'smbts.lock'), config: join(dir, 'smb.conf'), controlDir: join(dir, 'run'), timeoutMs: 5000 } }
 }
 

@@ -1,13 +1,13 @@
 import t from 'tap'
 import { EventEmitter } from 'node:events'
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import type { CliIO } from '../../../src/cli/io.js'
 import { chooseWorkers, runForeground, type StartArgs, type StartServerOptions } from '../../../src/cli/start.js'
 import { acquirePidFile, readPidFile, releasePidFile } from '../../../src/cli/pidfile.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 const fakeIO = (): CliIO & { errs: string[] } => {
   const errs: string[] = []
@@ -15,7 +15,7 @@ const fakeIO = (): CliIO & { errs: string[] } => {
 }
 
 function setup (): { dir: string, args: StartArgs } {
-  const dir = mkdtempSync(join(tmpdir(), 'smbts-start-'))
+  const dir = tempDir('smbts-start-')
   writeFileSync(join(dir, 'smb.conf'), '[global]\ntcp port = 4455\n[a]\npath = /a\n')
   return {
     dir,

@@ -1,9 +1,9 @@
 import t from 'tap'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { defaultConfig, loadConfig, parseConfigText, shareNameProblem } from '../../../src/config/config.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 const fixtures = fileURLToPath(new URL('../../fixtures/config/', import.meta.url))
 
@@ -281,7 +281,7 @@ t.test("this machine's Samba smb.conf, if installed, loads", { skip: !existsSync
 })
 
 t.test('loadConfig: missing file is one clear error', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'smbts-cfg-'))
+  const dir = tempDir('smbts-cfg-')
   t.throws(() => loadConfig(join(dir, 'none.conf')), { code: 'SMBTS_ERR_CONFIG', message: `${join(dir, 'none.conf')}: cannot read configuration: no such file` })
   writeFileSync(join(dir, 'inc.conf'), '[x]\npath = /x\ninclude = sub.conf\n')
   writeFileSync(join(dir, 'sub.conf'), 'oplocks = perhaps\n')

@@ -1,10 +1,10 @@
 import t from 'tap'
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { findUser, hashPassword, parsePwdDb, readPwdDb, userNameProblem, writePwdDb } from '../../../src/config/pwddb.js'
+import { tempDir } from '../../helpers/tmp.js'
 
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'smbts-pwddb-'))
+const tmp = (): string => tempDir('smbts-pwddb-')
 
 t.test('NT hash is MD4(UTF-16LE(password))', async (t) => {
   // MS-NLMP 4.2.2.1.2: NTOWFv1("Password")
