@@ -16,8 +16,12 @@ interface Parked { open: Open, timer: NodeJS.Timeout, since: number, onUnpark?: 
 export class DurableTable {
   /** Disconnected durable opens by their persistent FileId. */
   private readonly parked = new Map<bigint, Parked>()
-  /** Opens made with a DH2Q (connected or not, durable or not) by CreateGuid (hex). */
+  /**
+   * Opens made with a DH2Q (connected or not, durable or not) by ClientGuid and CreateGuid (hex):
+   * MS-SMB2 3.3.5.9.10 looks one up by both, so another client's CreateGuid is none of its business.
+   */
   private readonly byCreateGuid = new Map<string, Open>()
+  private readonly createKeyOf = new WeakMap<Open, string>()
   /** CreateGuids (hex) of CREATEs still running: a replay of one is refused until it ends. */
   private readonly pendingCreates = new Set<string>()
 
@@ -51,20 +55,24 @@ export class DurableTable {
 
   get parkedCount (): number { return this.parked.size }
 
-  /** `open` is the one its CreateGuid names. */
-  nameByCreateGuid (open: Open): void {
+  /** `open`, made on a connection of client `clientGuid`, is the one its CreateGuid names. */
+  nameByCreateGuid (open: Open, clientGuid: Buffer): void {
     const g = open.createGuid
-    if (g !== undefined) this.byCreateGuid.set(g.toString('hex'), open)
+    if (g === undefined) return
+    const key = createKey(clientGuid, g)
+    this.byCreateGuid.set(key, open)
+    this.createKeyOf.set(open, key)
   }
 
   /** MS-SMB2 Open.IsReplayEligible = FALSE: a request other than its CREATE used the open. */
   notReplayEligible (open: Open): void {
-    const g = open.createGuid?.toString('hex')
-    if (g !== undefined && this.byCreateGuid.get(g) === open) this.byCreateGuid.delete(g)
+    const key = this.createKeyOf.get(open)
+    if (key !== undefined && this.byCreateGuid.get(key) === open) this.byCreateGuid.delete(key)
   }
 
-  openByCreateGuid (createGuid: Buffer): Open | undefined {
-    return this.byCreateGuid.get(createGuid.toString('hex'))
+  /** The replay-eligible open client `clientGuid` made with `createGuid`. */
+  openByCreateGuid (clientGuid: Buffer, createGuid: Buffer): Open | undefined {
+    return this.byCreateGuid.get(createKey(clientGuid, createGuid))
   }
 
   /** A CREATE with this CreateGuid starts: false when one is running already. */
@@ -103,7 +111,8 @@ export class DurableTable {
       if (set?.size === 0) this.byAppInstance.delete(id)
     }
     this.unpark(open)
-    const g = open.createGuid
-    if (g !== undefined && this.byCreateGuid.get(g.toString('hex')) === open) this.byCreateGuid.delete(g.toString('hex'))
+    this.notReplayEligible(open)
   }
 }
+
+const createKey = (clientGuid: Buffer, createGuid: Buffer): string => `${clientGuid.toString('hex')}:${createGuid.toString('hex')}`

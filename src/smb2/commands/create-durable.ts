@@ -88,7 +88,7 @@ export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefin
   if (dc.v2Request !== undefined) {
     // 3.3.5.9.10: Open.CreateGuid, durable or not: a replay of this CREATE finds the open.
     open.createGuid = dc.v2Request.createGuid
-    ctx.server.durable.nameByCreateGuid(open)
+    ctx.server.durable.nameByCreateGuid(open, ctx.conn.clientGuid)
   }
   const held = open.oplock
   if (open.isDirectory || held === undefined) return undefined
@@ -126,7 +126,7 @@ function logGrant (ctx: RequestContext, open: Open): void {
 export async function replayCreate (ctx: RequestContext, related: Related | undefined, req: CreateRequest, dc: DurableContexts): Promise<Reply | undefined> {
   if (dc.v2Request === undefined) return undefined
   const replay = (ctx.hdr.flags & HeaderFlags.REPLAY_OPERATION) !== 0
-  const existing = ctx.server.durable.openByCreateGuid(dc.v2Request.createGuid)
+  const existing = ctx.server.durable.openByCreateGuid(ctx.conn.clientGuid, dc.v2Request.createGuid)
   if (existing === undefined || !existing.alive) {
     // The CREATE it would replay is still running (waiting for a break): refused until it ends,
     // as Samba does (smbtorture smb2.replay.dhv2-pending1*-sane; Windows says ACCESS_DENIED).
