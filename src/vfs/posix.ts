@@ -380,6 +380,9 @@ class PosixFile implements VfsFile {
   }
 
   async getXattr (name: string): Promise<Buffer | undefined> {
+    // An O_PATH handle (a symlink, FIFO, socket or device opened as itself) does no xattr I/O:
+    // such objects carry no user xattrs on Linux, so none is there to read or list.
+    if (this.pathOnly) return undefined
     return await this.op(async () => {
       try {
         return await native.fgetxattr(this.fd, name)
@@ -396,6 +399,7 @@ class PosixFile implements VfsFile {
   }
 
   async listXattrs (): Promise<string[]> {
+    if (this.pathOnly) return []
     return await this.op(async () => await native.flistxattr(this.fd))
   }
 
