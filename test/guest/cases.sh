@@ -191,7 +191,8 @@ par () {
 }
 create_slice () { i=$1; while [ $i -lt "$NFILES" ]; do echo "file $i" > "$d/f$i" || { echo "create f$i failed"; return 1; }; i=$((i + $2)); done; }
 check_slice () { i=$1; while [ $i -lt "$NFILES" ]; do read -r line < "$d/f$i"; [ "$line" = "file $i" ] || { echo "f$i reads '$line'"; return 1; }; i=$((i + $2)); done; }
-remove_slice () { i=$1; while [ $i -lt "$NFILES" ]; do rm "$d/f$i" || { echo "rm f$i failed"; return 1; }; i=$((i + $2)); done; }
+# (one rm per few thousand names, through xargs: a fork per file costs more than its unlink under TCG)
+remove_slice () { i=$1; while [ $i -lt "$NFILES" ]; do echo "$d/f$i"; i=$((i + $2)); done | xargs rm || { echo "rm of slice $1 failed"; return 1; }; }
 
 # NFILES small files, each with its own content, in 4 streams, read back through a cold cache,
 # then removed.
@@ -201,14 +202,16 @@ case_small_files () {
   t0=$(date +%s)
   par 4 create_slice || fail "creating $NFILES files"
   t1=$(date +%s)
+  echo "measure: $NFILES files created in $((t1 - t0)) s (4 streams)"
   dropcache
   par 4 check_slice || fail "reading $NFILES files back"
   t2=$(date +%s)
+  echo "measure: read back in $((t2 - t1)) s"
   same "$(ls "$d" | wc -l)" "$NFILES" 'entries listed'
   par 4 remove_slice || fail "removing $NFILES files"
   rmdir "$d" || fail "rmdir"
   t3=$(date +%s)
-  echo "measure: $NFILES files created in $((t1 - t0)) s (4 streams), read back in $((t2 - t1)) s, removed in $((t3 - t2)) s"
+  echo "measure: listed and removed in $((t3 - t2)) s"
 }
 
 # A directory of DIR_ENTRIES entries, made by the host in the share's directory (creating them
@@ -450,7 +453,9 @@ for c in $CASES; do
   dmesg -c >/dev/null
   rm -f /tmp/skip
   t0=$(date +%s)
-  timeout -s KILL "$CASE_TIMEOUT" sh /run/guest.sh one "$c"
+  # small-files makes NFILES files one by one through an emulated CPU: it gets twice the time.
+  limit=$CASE_TIMEOUT; [ "$c" = small-files ] && limit=$((CASE_TIMEOUT * 2))
+  timeout -s KILL "$limit" sh /run/guest.sh one "$c"
   rc=$?
   # What the case left running (its background jobs outlive a kill by timeout) goes first.
   for p in /proc/[0-9]*; do
@@ -462,7 +467,7 @@ for c in $CASES; do
   if [ $rc = 0 ]; then echo "@@@ END $c pass $t"
   elif [ $rc = 77 ]; then echo "@@@ END $c skip $t $(cat /tmp/skip)"
   else
-    [ $rc = 137 ] && echo "FAIL: killed after $CASE_TIMEOUT s"
+    [ $rc = 137 ] && echo "FAIL: killed after $limit s"
     echo "--- dmesg:"; dmesg | tail -40
     echo "@@@ END $c fail $t exit status $rc"
   fi
