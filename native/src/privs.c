@@ -52,7 +52,12 @@ static napi_value js_dropPrivileges(napi_env env, napi_callback_info info) {
   bool chrooted = false;
   if (geteuid() == 0) {
     if (root != NULL) {
-      if (chroot(root) < 0) { ret = smbts_throw_errno(env, errno, "chroot"); goto out; }
+      /* In first, then remove the directory's name, then make it the root: the process that made
+       * it may be killed at any time, and a directory nobody names cannot be left behind. A
+       * deleted directory can still be entered as "." and can never hold an entry again. */
+      if (chdir(root) < 0) { ret = smbts_throw_errno(env, errno, "chdir"); goto out; }
+      if (rmdir(root) < 0 && errno != ENOENT) { ret = smbts_throw_errno(env, errno, "rmdir"); goto out; }
+      if (chroot(".") < 0) { ret = smbts_throw_errno(env, errno, "chroot"); goto out; }
       if (chdir("/") < 0) { ret = smbts_throw_errno(env, errno, "chdir"); goto out; }
       chrooted = true;
     }

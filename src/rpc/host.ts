@@ -74,7 +74,7 @@ export function unprivilegedIds (): { uid: number, gid: number } {
 }
 
 /** The command that runs the RPC process: the built child.js beside this file, else child.ts through the test loader. */
-function defaultCommand (): { file: string, args: string[] } {
+export function defaultCommand (): { file: string, args: string[] } {
   const js = fileURLToPath(new URL('./child.js', import.meta.url))
   // --jitless: no code is generated at run time (no writable-executable memory in the process
   // that parses client bytes; RPC needs no speed); a small heap: an answer is a few KiB.
@@ -275,9 +275,10 @@ export class RpcHost implements PipeService {
   start (): void {
     if (this.closing || (this.child !== undefined && !this.child.dead)) return
     this.generation++
-    // As root the child shuts itself in an empty directory of its own, removed as soon as it is
-    // in (its HELLO): it stays the child's root, deleted, so nothing can ever be created there,
-    // and nothing is left behind when either process dies.
+    // As root the child shuts itself in an empty directory of its own. The child removes it once
+    // inside, before its chroot (native/src/privs.c): it stays the child's root, deleted, so
+    // nothing can ever be created there, and nothing is left behind when this process is killed
+    // first. A child that dies before that leaves it to Child.removeRoot here.
     const root = process.getuid?.() === 0 ? mkdtempSync(join(tmpdir(), 'smbts-rpc-root-')) : null
     const cmd = this.opts.command ?? defaultCommand()
     const spec: RpcChildSpec = { uid: this.ids.uid, gid: this.ids.gid, root }

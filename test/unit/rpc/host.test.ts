@@ -2,8 +2,12 @@
 // there and back, the child's death failing open pipes (SMBTS_ERR_RPC_SERVICE_DIED → the SMB side's
 // STATUS_PIPE_BROKEN) and a restart; a child that speaks nonsense is killed and replaced.
 import t from 'tap'
-import { existsSync, readlinkSync } from 'node:fs'
-import { RpcHost } from '../../../src/rpc/host.js'
+import { existsSync, mkdtempSync, readlinkSync, rmdirSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Socket } from 'node:net'
+import { defaultCommand, RPC_CHILD_ENV, RpcHost, unprivilegedIds } from '../../../src/rpc/host.js'
 import { createLogger } from '../../../src/control/log.js'
 import { decodeBindAck, encodeBind, NDR20, PType } from '../../../src/rpc/pdu.js'
 import { SRVSVC_SYNTAX } from '../../../src/rpc/srvsvc.js'
@@ -81,4 +85,17 @@ t.test('the empty root is removed once the process is in it; close() stops the p
   await h.close()
   t.throws(() => process.kill(pid, 0), 'the process is gone')
   await t.rejects(h.open('srvsvc', 'bob'), { code: 'SMBTS_ERR_RPC_PIPE_BROKEN' }, 'no service after close')
+})
+
+t.test('the child removes its root directory itself, so a data plane killed before its HELLO leaves nothing', { skip: process.getuid?.() === 0 ? false : 'not root: no chroot' }, async t => {
+  const root = mkdtempSync(join(tmpdir(), 'smbts-rpc-root-'))
+  t.teardown(() => { try { rmdirSync(root) } catch { /* the child did */ } })
+  const cmd = defaultCommand()
+  // No RpcHost here: nobody but the child can remove the directory.
+  const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', [RPC_CHILD_ENV]: JSON.stringify({ ...unprivilegedIds(), root }) } })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const sock = child.stdio[3] as Socket
+  await new Promise<void>((resolve, reject) => { sock.once('data', () => { resolve() }); child.once('exit', (c) => { reject(new Error(`the child exited (${c})`)) }) })
+  t.notOk(existsSync(root), 'its root directory is gone once it said HELLO')
+  t.equal(readlinkSync(`/proc/${child.pid!}/root`), `${root} (deleted)`, 'and it is still the child\'s root')
 })
