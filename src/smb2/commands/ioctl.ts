@@ -16,6 +16,7 @@ import { deleteReparsePoint, getReparsePoint, setReparsePoint } from './reparse.
 import { requestResiliency } from './resiliency.js'
 
 const ALL_ONES = 0xffffffffffffffffn
+const EMPTY = Buffer.alloc(0)
 
 function ioctlResponse (ctx: RequestContext, ctlCode: number, output: Buffer): Reply {
   // MS-SMB2 2.2.32: fixed 48 bytes, then the output buffer at offset 64 + 48.
@@ -104,6 +105,25 @@ async function queryNetworkInterfaceInfo (ctx: RequestContext, input: Buffer, ma
   return ioctlResponse(ctx, Fsctl.QUERY_NETWORK_INTERFACE_INFO, out)
 }
 
+/**
+ * The FSCTLs that act and answer with no output: each takes the request's input and either does
+ * what it asks or throws its NTSTATUS.
+ */
+const ACTIONS: ReadonlyMap<number, (ctx: RequestContext, input: Buffer) => void | Promise<void>> = new Map([
+  [Fsctl.LMR_REQUEST_RESILIENCY, requestResiliency],
+  [Fsctl.SET_SPARSE, setSparse],
+  [Fsctl.SET_ZERO_DATA, setZeroData],
+  [Fsctl.SET_COMPRESSION, setCompression],
+  [Fsctl.DUPLICATE_EXTENTS_TO_FILE, duplicateExtents],
+  [Fsctl.SET_REPARSE_POINT, setReparsePoint],
+  [Fsctl.DELETE_REPARSE_POINT, deleteReparsePoint],
+])
+
+/** An answer whose status may be a warning (BUFFER_OVERFLOW) or an error that still carries output. */
+function withStatus (ctx: RequestContext, ctlCode: number, r: { output: Buffer, status: number }): Reply {
+  return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
+}
+
 export async function ioctl (ctx: RequestContext): Promise<Reply> {
   const { body, msg } = ctx
   const ctlCode = body.readUInt32LE(4)
@@ -115,6 +135,11 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
   const input = msg.subarray(inputOffset, inputOffset + inputCount)
   if (flags !== IOCTL_IS_FSCTL) throw new NtStatusError(NtStatus.NOT_SUPPORTED, 'device IOCTLs')
   const fileIdAllOnes = body.readBigUInt64LE(8) === ALL_ONES && body.readBigUInt64LE(16) === ALL_ONES
+  const action = ACTIONS.get(ctlCode)
+  if (action !== undefined) {
+    await action(ctx, input)
+    return ioctlResponse(ctx, ctlCode, EMPTY)
+  }
 
   switch (ctlCode) {
     case Fsctl.VALIDATE_NEGOTIATE_INFO:
@@ -126,50 +151,26 @@ export async function ioctl (ctx: RequestContext): Promise<Reply> {
       throw new NtStatusError(NtStatus.FS_DRIVER_REQUIRED)
     case Fsctl.CREATE_OR_GET_OBJECT_ID:
       return await createOrGetObjectId(ctx, maxOutput)
-    case Fsctl.PIPE_TRANSCEIVE: { const r = await pipeTransceive(ctx, input, maxOutput); return { ...ioctlResponse(ctx, ctlCode, r.data), status: r.status } }
+    case Fsctl.PIPE_TRANSCEIVE: {
+      const r = await pipeTransceive(ctx, input, maxOutput)
+      return withStatus(ctx, ctlCode, { output: r.data, status: r.status })
+    }
     case Fsctl.SRV_REQUEST_RESUME_KEY:
       return ioctlResponse(ctx, ctlCode, requestResumeKey(ctx, maxOutput))
-    case Fsctl.LMR_REQUEST_RESILIENCY:
-      requestResiliency(ctx, input)
-      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
     case Fsctl.SRV_COPYCHUNK:
-    case Fsctl.SRV_COPYCHUNK_WRITE: {
-      const r = await copychunk(ctx, input, maxOutput, ctlCode === Fsctl.SRV_COPYCHUNK_WRITE)
-      return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
-    }
-    case Fsctl.SET_SPARSE:
-      await setSparse(ctx, input)
-      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
-    case Fsctl.SET_ZERO_DATA:
-      await setZeroData(ctx, input)
-      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
-    case Fsctl.QUERY_ALLOCATED_RANGES: {
-      const r = await queryAllocatedRanges(ctx, input, maxOutput)
-      return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
-    }
+    case Fsctl.SRV_COPYCHUNK_WRITE:
+      return withStatus(ctx, ctlCode, await copychunk(ctx, input, maxOutput, ctlCode === Fsctl.SRV_COPYCHUNK_WRITE))
+    case Fsctl.QUERY_ALLOCATED_RANGES:
+      return withStatus(ctx, ctlCode, await queryAllocatedRanges(ctx, input, maxOutput))
     case Fsctl.GET_COMPRESSION:
       return ioctlResponse(ctx, ctlCode, getCompression(ctx, maxOutput))
-    case Fsctl.SET_COMPRESSION:
-      setCompression(ctx, input)
-      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
     case Fsctl.FILE_LEVEL_TRIM:
       return ioctlResponse(ctx, ctlCode, await fileLevelTrim(ctx, input, maxOutput))
-    case Fsctl.DUPLICATE_EXTENTS_TO_FILE:
-      await duplicateExtents(ctx, input)
-      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
     case Fsctl.IS_VOLUME_DIRTY:
       // MS-FSCC 2.3.31 over SMB (as Samba answers): not something a remote client may ask.
       throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'FSCTL_IS_VOLUME_DIRTY')
-    case Fsctl.SET_REPARSE_POINT:
-      await setReparsePoint(ctx, input)
-      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
-    case Fsctl.DELETE_REPARSE_POINT:
-      await deleteReparsePoint(ctx, input)
-      return ioctlResponse(ctx, ctlCode, Buffer.alloc(0))
-    case Fsctl.GET_REPARSE_POINT: {
-      const r = await getReparsePoint(ctx, maxOutput)
-      return { ...ioctlResponse(ctx, ctlCode, r.output), status: r.status }
-    }
+    case Fsctl.GET_REPARSE_POINT:
+      return withStatus(ctx, ctlCode, await getReparsePoint(ctx, maxOutput))
     case Fsctl.QUERY_NETWORK_INTERFACE_INFO:
       return await queryNetworkInterfaceInfo(ctx, input, maxOutput)
     default:
