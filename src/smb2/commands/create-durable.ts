@@ -16,6 +16,7 @@ import { LeaseState } from '../../locking/leases.js'
 import { leaseId, oplockHolder } from './oplock-break.js'
 import { smbPathWithStream } from '../path.js'
 import { closeOpen } from '../../session/teardown.js'
+import { persistOpen } from '../../session/persistent.js'
 
 /** MS-SMB2 3.3.5.9.6: a v1 durable open waits 16 minutes for its client (as Samba; Windows' default is implementation-defined). */
 export const DURABLE_V1_TIMEOUT_MS = 16 * 60 * 1000
@@ -80,10 +81,11 @@ export const isReconnect = (dc: DurableContexts): boolean => dc.v1Reconnect !== 
 /**
  * After the open is registered: made durable when asked and when it caches its handle
  * (MS-SMB2 3.3.5.9.6/10: a batch oplock, or a lease with HANDLE caching); a directory never is.
- * A persistent handle (SMB2_DHANDLE_FLAG_PERSISTENT) is not offered: the v2 open is durable
- * only. Returns the response context.
+ * A v2 open asked persistent on a continuously available share is durable (and persistent)
+ * whatever it caches, and its record is written before the answer leaves (persistent.ts).
+ * Returns the response context.
  */
-export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefined, open: Open): CreateContext | undefined {
+export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefined, open: Open, ino = 0n): CreateContext | undefined {
   if (dc === undefined || (dc.v1Request === undefined && dc.v2Request === undefined)) return undefined
   if (dc.v2Request !== undefined) {
     // 3.3.5.9.10: Open.CreateGuid, durable or not: a replay of this CREATE finds the open.
@@ -92,8 +94,10 @@ export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefin
   }
   const held = open.oplock
   if (open.isDirectory || held === undefined) return undefined
+  const persistent = dc.v2Request !== undefined && persistentAllowed(ctx, dc.v2Request.flags, open)
   const caches = held.lease !== undefined ? (held.lease.state & LeaseState.HANDLE) !== 0 : held.granted === OplockLevel.BATCH
-  if (!caches) return undefined
+  // 3.3.5.9.10: a persistent open is durable whatever oplock or lease it got.
+  if (!caches && !persistent) return undefined
   const session = ctx.session!
   const base = { clientGuid: Buffer.from(ctx.conn.clientGuid), user: session.user, domain: session.domain }
   open.lockSequences = new Map()
@@ -101,16 +105,34 @@ export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefin
     const asked = dc.v2Request.timeout
     const timeoutMs = asked === 0 ? DURABLE_V2_DEFAULT_TIMEOUT_MS : Math.min(asked, DURABLE_V2_MAX_TIMEOUT_MS)
     open.durable = { version: 2, timeoutMs, createGuid: dc.v2Request.createGuid, ...base }
+    if (persistent) {
+      open.durable.persistent = true
+      open.durable.ino = ino
+      persistOpen(ctx.server, open)
+    }
     logGrant(ctx, open)
-    return { name: 'DH2Q', data: encodeDurableResponseV2(timeoutMs, 0) }
+    return { name: 'DH2Q', data: encodeDurableResponseV2(timeoutMs, persistent ? DHANDLE_FLAG_PERSISTENT : 0) }
   }
   open.durable = { version: 1, timeoutMs: DURABLE_V1_TIMEOUT_MS, ...base }
   logGrant(ctx, open)
   return { name: 'DHnQ', data: encodeDurableResponse() }
 }
 
+/** MS-SMB2 2.2.13.2.11 / 2.2.14.2.12 Flags: SMB2_DHANDLE_FLAG_PERSISTENT. */
+export const DHANDLE_FLAG_PERSISTENT = 0x00000002
+
+/**
+ * MS-SMB2 3.3.5.9.10: the open is persistent when its DH2Q asks (SMB2_DHANDLE_FLAG_PERSISTENT)
+ * on a 3.x connection to a continuously available share (which the server then advertises
+ * PERSISTENT_HANDLES for: negotiate.ts). Files only, not named streams: a record names a file.
+ */
+function persistentAllowed (ctx: RequestContext, flags: number, open: Open): boolean {
+  return (flags & DHANDLE_FLAG_PERSISTENT) !== 0 && ctx.conn.dialect >= Dialect.SMB3_00 && ctx.tree?.share?.continuousAvailability === true &&
+    ctx.server.persistent !== undefined && !open.isDirectory && open.stream === undefined
+}
+
 function logGrant (ctx: RequestContext, open: Open): void {
-  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `durable v${open.durable!.version} handle ${open.tree.shareName}/${open.path} fid=${open.fileId.persistent} timeout=${open.durable!.timeoutMs} ms`)
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${open.durable!.persistent === true ? 'persistent' : 'durable'} v${open.durable!.version} handle ${open.tree.shareName}/${open.path} fid=${open.fileId.persistent} timeout=${open.durable!.timeoutMs} ms`)
 }
 
 /**
@@ -152,7 +174,7 @@ export async function replayCreate (ctx: RequestContext, related: Related | unde
   ctx.server.log.debug('vfs', `CREATE replayed: ${existing.tree.shareName}/${existing.path} fid=${existing.fileId.persistent} answered again`)
   if (related !== undefined) related.fileId = existing.fileId
   const durable = existing.durable !== undefined && (asked === OplockLevel.BATCH || asked === OplockLevel.LEASE)
-    ? [{ name: 'DH2Q', data: encodeDurableResponseV2(existing.durable.timeoutMs, 0) }]
+    ? [{ name: 'DH2Q', data: encodeDurableResponseV2(existing.durable.timeoutMs, existing.durable.persistent === true ? DHANDLE_FLAG_PERSISTENT : 0) }]
     : []
   return await answer(ctx, existing, lease, durable, { oplockLevel: asked, createAction: existing.createAction })
 }
@@ -214,6 +236,8 @@ export async function reconnectDurable (ctx: RequestContext, related: Related | 
   open.modified = old.modified
   open.parentLeaseId = old.parentLeaseId
   open.lockSequences = old.lockSequences
+  // A persistent open's record is named by its ClientGuid: a reconnect from another one moves it.
+  if (d.persistent === true && !d.clientGuid.equals(ctx.conn.clientGuid)) ctx.server.persistent?.removeOpen(old, (m) => { ctx.server.log.warn(m) })
   open.durable = { ...d, clientGuid: Buffer.from(ctx.conn.clientGuid) }
   old.alive = false
   if (open.oplock !== undefined) ctx.server.locks.rebind(open.oplock, oplockHolder(ctx.conn, open))
@@ -223,7 +247,8 @@ export async function reconnectDurable (ctx: RequestContext, related: Related | 
   session.opens.set(open.fileId.volatile, open)
   tree.opens.add(open)
   if (related !== undefined) related.fileId = open.fileId
-  ctx.server.log.info(`durable handle ${tree.shareName}/${open.path} (fid ${open.fileId.persistent}) reconnected by ${session.user} from ${ctx.conn.io.remoteAddress}`)
+  persistOpen(ctx.server, open)
+  ctx.server.log.info(`${d.persistent === true ? 'persistent' : 'durable'} handle ${tree.shareName}/${open.path} (fid ${open.fileId.persistent}) reconnected by ${session.user} from ${ctx.conn.io.remoteAddress}`)
   // No DHnQ/DH2Q context in the answer: the open was durable and stays so.
   return await answer(ctx, open, lease, [])
 }
