@@ -8,6 +8,8 @@ import type { Open } from './model.js'
 /** What a persistent open's record holds (JSON; bigints as decimal strings, Buffers as hex). */
 export interface PersistentRecord {
   v: 1
+  /** The worker slot that wrote it (0: one process): that slot restores it (persistent.ts ownerWorker). */
+  w: number
   share: string
   path: string
   user: string
@@ -66,7 +68,8 @@ export class PersistentStore {
     const bad: Array<{ name: string, why: string }> = []
     for (const name of readdirSync(this.dir).sort()) {
       const p = join(this.dir, name)
-      if (name.endsWith('.tmp')) { unlinkQuiet(p); continue }
+      // A record half written when its writer died; another worker's, still alive, is left.
+      if (name.endsWith('.tmp')) { if (!pidAlive(Number(name.split('.').at(-3)))) unlinkQuiet(p); continue }
       if (!name.endsWith('.rec')) continue
       try {
         const rec = parseRecord(readFileSync(p, 'utf8'))
@@ -104,6 +107,11 @@ export class PersistentStore {
   drop (name: string): void { unlinkQuiet(join(this.dir, name)) }
 }
 
+function pidAlive (pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
+  try { process.kill(pid, 0); return true } catch { return false }
+}
+
 function unlinkQuiet (p: string): void { try { unlinkSync(p) } catch { /* gone already */ } }
 
 const HEX32 = /^[0-9a-f]{32}$/
@@ -117,7 +125,8 @@ export function parseRecord (text: string): PersistentRecord {
   for (const k of ['share', 'path', 'user', 'domain'] as const) if (typeof r[k] !== 'string') bad(k)
   if (!HEX32.test(r.clientGuid) || !HEX32.test(r.createGuid)) bad('guid')
   if (!DEC.test(r.fid) || !DEC.test(r.ino) || !DEC.test(r.position)) bad('number')
-  for (const k of ['access', 'shareAccess', 'createOptions', 'oplock', 'timeoutMs', 'createAction'] as const) if (!Number.isInteger(r[k])) bad(k)
+  if (r.w === undefined) r.w = 0
+  for (const k of ['w', 'access', 'shareAccess', 'createOptions', 'oplock', 'timeoutMs', 'createAction'] as const) if (!Number.isInteger(r[k])) bad(k)
   if (!Array.isArray(r.locks) || !r.locks.every(l => DEC.test(l.off) && DEC.test(l.len) && typeof l.x === 'boolean')) bad('locks')
   if (!Array.isArray(r.lockSeq) || !r.lockSeq.every(p => Array.isArray(p) && Number.isInteger(p[0]) && Number.isInteger(p[1]))) bad('lockSeq')
   if (r.lease !== undefined && (typeof r.lease.lk !== 'string' || !Number.isInteger(r.lease.state) || !Number.isInteger(r.lease.epoch) || !Number.isInteger(r.lease.v))) bad('lease')

@@ -43,6 +43,7 @@ export function recordOf (server: ServerState, open: Open, ino: bigint): Persist
   }
   return {
     v: 1,
+    w: server.locks.peers.slot,
     share: open.tree.shareName,
     path: open.path,
     user: d.user,
@@ -101,10 +102,15 @@ export function openPersistentStore (server: ServerState): PersistentStore | und
 
 whenPersistentChanges(persistOpen)
 
-/** Which of `workers` workers restores the opens of client `clientGuid` (hex). */
-export function ownerWorker (clientGuid: string, workers: number): number {
+/**
+ * Which of `workers` workers restores a record: the slot that wrote it, whose process is gone
+ * (the whole server restarted, or that one worker did: the others' opens, alive, are not theirs
+ * to touch); one beyond the workers there are now goes to one by its ClientGuid (hex).
+ */
+export function ownerWorker (rec: Pick<PersistentRecord, 'w' | 'clientGuid'>, workers: number): number {
   if (workers <= 1) return 0
-  return createHash('sha256').update(clientGuid).digest().readUInt32LE(0) % workers
+  if (rec.w < workers) return rec.w
+  return createHash('sha256').update(rec.clientGuid).digest().readUInt32LE(0) % workers
 }
 
 export interface RestoreResult { restored: number, dropped: number }
@@ -126,7 +132,7 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
   const session = new Session(0n, 0)
   session.state = SessionState.Dead
   const trees = new Map<string, TreeConnect>()
-  const mine = records.filter(r => worker === undefined || ownerWorker(r.rec.clientGuid, worker.count) === worker.slot)
+  const mine = records.filter(r => worker === undefined || ownerWorker(r.rec, worker.count) === worker.slot)
   for (const { rec } of mine) server.reserveFileId(BigInt(rec.fid))
   for (const { name, rec } of mine) {
     const where = `${rec.share}/${rec.path} (fid ${rec.fid}) of ${rec.user}`
