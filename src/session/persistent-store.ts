@@ -117,10 +117,23 @@ function unlinkQuiet (p: string): void { try { unlinkSync(p) } catch { /* gone a
 const HEX32 = /^[0-9a-f]{32}$/
 const DEC = /^\d{1,20}$/
 
-/** Parses and checks a record (throws on anything that is not one). */
+/** A record file that holds no record (cut short, edited, not ours). */
+export class RecordError extends Error {
+  readonly code = 'SMBTS_ERR_PERSISTENT_RECORD'
+}
+
+/** Parses and checks a record; anything that is not one throws RecordError. */
 export function parseRecord (text: string): PersistentRecord {
-  const r = JSON.parse(text) as PersistentRecord
-  const bad = (what: string): never => { throw new Error(`bad record: ${what}`) }
+  try {
+    return checkRecord(JSON.parse(text) as PersistentRecord)
+  } catch (e) {
+    if (e instanceof RecordError) throw e
+    throw new RecordError(`not a record: ${(e as Error).message}`)
+  }
+}
+
+function checkRecord (r: PersistentRecord): PersistentRecord {
+  const bad = (what: string): never => { throw new RecordError(`bad record: ${what}`) }
   if (typeof r !== 'object' || r === null || r.v !== 1) bad('version')
   for (const k of ['share', 'path', 'user', 'domain'] as const) if (typeof r[k] !== 'string') bad(k)
   if (!HEX32.test(r.clientGuid) || !HEX32.test(r.createGuid)) bad('guid')
