@@ -16,7 +16,6 @@
 // leaves either the old record or the new one, never half of one; nothing needs compacting; and
 // nothing is shared between processes but the directory (with workers each worker writes only its
 // own opens' records, and no robust mutex can be left held by a dead owner).
-import { createHash } from 'node:crypto'
 import type { ServerState } from './server-state.js'
 import { Open, Session, SessionState, TreeConnect } from './model.js'
 import { LeaseState, type LeaseRec } from '../locking/leases.js'
@@ -93,7 +92,7 @@ export function openPersistentStore (server: ServerState): PersistentStore | und
   const g = server.config.global
   if (!g.durableHandles || ![...server.config.shares.values()].some(s => s.continuousAvailability)) return undefined
   try {
-    return new PersistentStore(g.persistentHandleDirectory)
+    return new PersistentStore(g.persistentHandleDirectory, server.locks.peers.slot)
   } catch (e) {
     server.log.error(`persistent handle directory ${g.persistentHandleDirectory}: ${(e as Error).message}: continuously available shares grant durable handles only`)
     return undefined
@@ -101,17 +100,6 @@ export function openPersistentStore (server: ServerState): PersistentStore | und
 }
 
 whenPersistentChanges(persistOpen)
-
-/**
- * Which of `workers` workers restores a record: the slot that wrote it, whose process is gone
- * (the whole server restarted, or that one worker did: the others' opens, alive, are not theirs
- * to touch); one beyond the workers there are now goes to one by its ClientGuid (hex).
- */
-export function ownerWorker (rec: Pick<PersistentRecord, 'w' | 'clientGuid'>, workers: number): number {
-  if (workers <= 1) return 0
-  if (rec.w < workers) return rec.w
-  return createHash('sha256').update(rec.clientGuid).digest().readUInt32LE(0) % workers
-}
 
 export interface RestoreResult { restored: number, dropped: number }
 
@@ -123,7 +111,7 @@ export interface RestoreResult { restored: number, dropped: number }
 export async function restorePersistent (server: ServerState, worker?: { slot: number, count: number }): Promise<RestoreResult> {
   const store = server.persistent
   if (store === undefined) return { restored: 0, dropped: 0 }
-  const { records, bad } = store.readAll()
+  const { records, bad } = store.readAll(worker?.count ?? 1)
   for (const b of bad) server.log.warn(`persistent handle record ${b.name} dropped: ${b.why}`)
   let restored = 0
   let dropped = bad.length
@@ -132,7 +120,7 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
   const session = new Session(0n, 0)
   session.state = SessionState.Dead
   const trees = new Map<string, TreeConnect>()
-  const mine = records.filter(r => worker === undefined || ownerWorker(r.rec, worker.count) === worker.slot)
+  const mine = records
   for (const { rec } of mine) server.reserveFileId(BigInt(rec.fid))
   for (const { name, rec } of mine) {
     const where = `${rec.share}/${rec.path} (fid ${rec.fid}) of ${rec.user}`
@@ -203,6 +191,7 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
     }
     server.watchLocalChanges(open, BigInt(rec.ino))
     tree.opens.add(open)
+    store.adopt(name, PersistentStore.key(rec.clientGuid, rec.fid))
     disconnectOpen(server, open, 'restored after a restart')
     restored++
   }

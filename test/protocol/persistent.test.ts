@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { fileIdOf, MemClient, memServer, readData, Disposition, type MemServer, type Resp } from '../helpers/mem-client.js'
 import { ServerState } from '../../src/session/server-state.js'
 import { openPersistentStore, restorePersistent } from '../../src/session/persistent.js'
-import { parseRecord } from '../../src/session/persistent-store.js'
+import { parseRecord, PersistentStore } from '../../src/session/persistent-store.js'
 import { createLogger } from '../../src/control/log.js'
 import { fileKey } from '../../src/locking/share-modes.js'
 
@@ -73,7 +73,8 @@ function caServer (t: { teardown: (fn: () => void) => void }, o: { ca?: boolean,
   return { srv, dir }
 }
 
-const records = (dir: string): string[] => readdirSync(dir).filter(n => n.endsWith('.rec'))
+/** The record files holding an open (a closed open's file stays, marked free, for the next one). */
+const records = (dir: string): string[] => readdirSync(dir).filter(n => n.endsWith('.rec') && !PersistentStore.isFree(readFileSync(join(dir, n), 'utf8')))
 const recordIn = (dir: string): ReturnType<typeof parseRecord> => parseRecord(readFileSync(join(dir, records(dir)[0]!), 'utf8'))
 
 /** A fresh server object on the same files and records: what a restart of the process starts from. */
@@ -102,13 +103,15 @@ t.test('NEGOTIATE and TREE_CONNECT say so; DH2Q PERSISTENT on a CA share over 3.
   t.ok(ctx !== undefined, 'durable even with no oplock')
   t.equal(ctx?.readUInt32LE(4), PERSISTENT, 'Flags: PERSISTENT')
   t.equal(records(dir).length, 1, 'a record is written at the grant')
+  t.match(records(dir)[0], /^w0-\d+\.rec$/, 'named by the worker slot')
   t.equal(statSync(join(dir, records(dir)[0]!)).mode & 0o777, 0o600, 'owner-only record')
   const rec = recordIn(dir)
   t.equal(rec.path, 'p.txt')
   t.equal(rec.clientGuid, a.clientGuid.toString('hex'))
   t.equal(rec.fid, fileIdOf(r).persistent.toString())
   t.equal((await a.close(fileIdOf(r))).status, 0)
-  t.same(records(dir), [], 'the close removes it')
+  t.same(records(dir), [], 'the close frees it')
+  t.equal(readdirSync(dir).length, 1, '...and the file stays for the next one')
   const plain = await a.create('q.txt', { oplock: BATCH, contexts: [dh2q(randomBytes(16), 0)] })
   t.equal(contextsOf(plain).get('DH2Q')?.readUInt32LE(4), 0, 'not asked persistent: durable only')
   t.same(records(dir), [])
@@ -197,14 +200,14 @@ t.test('a fresh server restores the records: share mode, lock, data, FileIds, DH
   t.equal(l.body[2], LEASE)
   const g = await a.create('gone.txt', { contexts: [dh2q(randomBytes(16))] })
   t.equal(g.status, 0)
-  writeFileSync(join(ca.dir, 'junk.rec'), '{"v":1,')
+  writeFileSync(join(ca.dir, 'w0-999.rec'), '{"v":1,')
   ca.srv.files.rm('gone.txt')
 
   // The process dies (nothing closed): a new server object starts from the records.
   const { state, logs } = await restart(ca)
   t.ok(logs.some(l => /persistent handles: 2 restored from .*, 2 dropped/.test(l)), 'the log counts them')
   t.ok(logs.some(l => /gone\.txt .* dropped: the file is gone/.test(l)), 'a file that is gone: dropped')
-  t.ok(logs.some(l => /junk\.rec dropped: /.test(l)), 'a broken record: dropped')
+  t.ok(logs.some(l => /w0-999\.rec dropped: /.test(l)), 'a broken record: dropped')
   t.equal(state.durable.parkedCount, 2, 'two opens wait for their clients')
   const key = fileKey('share', ca.srv.files.ino('k.txt'))
   t.equal(state.locks.locksOf(key).length, 1, 'the lock is back in the store')
