@@ -3,19 +3,19 @@
 // outlives smbts itself. Everything needed to rebuild it after the process is gone is kept in a
 // record, one file per open in the `persistent handle directory`: written when the handle is
 // granted, rewritten when its state changes (a lock taken or released, an oplock or lease break
-// acknowledged, a rename, a delete disposition, a reconnect), removed at its close. At start the
+// acknowledged, a rename, a delete disposition, a reconnect), freed at its close. At start the
 // server reads the records back (restorePersistent): each file is reopened, its share mode,
 // oplock or lease and byte-range locks go back into the locking store, and the open waits for its
 // client as a disconnected durable open does (teardown.ts disconnectOpen), its timeout counted
 // from the restart. The client's DH2C then reconnects it as any durable reconnect
 // (create-durable.ts reconnectDurable).
 //
-// Why one small file per open, replaced by rename: an update is one write of a few hundred bytes
-// and one rename (no fsync: what must survive is the death of the process, and the page cache
-// survives that; docs/durable-handles.md says what a machine crash needs); a SIGKILL in the middle
-// leaves either the old record or the new one, never half of one; nothing needs compacting; and
-// nothing is shared between processes but the directory (with workers each worker writes only its
-// own opens' records, and no robust mutex can be left held by a dead owner).
+// Why one small file per open, rewritten by one pwrite (persistent-store.ts): an update is one
+// write of a few hundred bytes, no fsync (what must survive is the death of the process, and the
+// page cache survives that; docs/durable-handles.md says what a machine crash needs); a SIGKILL
+// in the middle leaves the old record or the new one, never half of one; nothing needs
+// compacting; and nothing is shared between processes but the directory (with workers each
+// worker writes only its own slot's files, and no robust mutex can be left held by a dead owner).
 import type { ServerState } from './server-state.js'
 import { Open, Session, SessionState, TreeConnect } from './model.js'
 import { LeaseState, type LeaseRec } from '../locking/leases.js'
