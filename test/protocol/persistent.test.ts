@@ -15,6 +15,8 @@ import { openPersistentStore, restorePersistent } from '../../src/session/persis
 import { parseRecord, PersistentStore } from '../../src/session/persistent-store.js'
 import { createLogger } from '../../src/control/log.js'
 import { fileKey } from '../../src/locking/share-modes.js'
+import { startServer } from '../../src/server.js'
+import { makeTestShare } from '../helpers/test-share.js'
 
 const BATCH = 0x09
 const LEASE = 0xff
@@ -237,4 +239,43 @@ t.test('a fresh server restores the records: share mode, lock, data, FileIds, DH
   await other.close(fileIdOf(ro))
   t.equal((await b.close(fid2)).status, 0)
   t.equal(records(ca.dir).length, 1, 'only the lease open\'s record is left')
+})
+
+t.test('a shutdown keeps the records; a lease break owed to a restored open completes without closing it', async (t) => {
+  const ts = makeTestShare('persist-stop', 'SMBTS-TEST', { shareLines: ['continuous availability = yes'] })
+  t.teardown(() => { ts.remove() })
+  const dir = join(ts.root, 'records')
+  writeFileSync(ts.configPath, readFileSync(ts.configPath, 'utf8').replace('[global]\n', `[global]\npersistent handle directory = ${dir}\n`))
+  const logs: string[] = []
+  const running = await startServer({ configPath: ts.configPath, pwddbPath: ts.pwddbPath, port: 0, host: '127.0.0.1', useUring: false, log: (l) => { logs.push(l) } })
+  const a = await new MemClient(running.state, 'mem:a').connect({ dialect: 0x0300 })
+  const guid = randomBytes(16)
+  const r = await a.create('l.txt', { lease: { key: Buffer.alloc(16, 3), state: 7 }, contexts: [dh2q(guid)] })
+  t.equal(r.body[2], LEASE)
+  t.equal((await a.write(fileIdOf(r), 0, Buffer.from('lease data'))).status, 0)
+  await running.close()
+  t.ok(logs.some(l => /persistent handles: 1 kept in .* for the next start/.test(l)), 'the shutdown says it keeps it')
+  t.equal(records(dir).length, 1, 'its record is still there')
+
+  const state = new ServerState(running.state.config, running.state.accounts, running.state.backend, createLogger(() => {}, []))
+  state.persistent = openPersistentStore(state)
+  t.same(await restorePersistent(state), { restored: 1, dropped: 0 })
+  const key = fileKey('share', statSync(join(ts.share, 'l.txt'), { bigint: true }).ino)
+  const other = await new MemClient(state, 'mem:o').connect({ dialect: 0x0300 })
+  const o = await other.create('l.txt', { access: 0x3, share: 0x7, disposition: Disposition.OPEN })
+  t.equal(o.status, 0, 'a writer opens: the RWH lease of the waiting open broke instead of holding it up')
+  const lk = a.clientGuid.toString('hex') + Buffer.alloc(16, 3).toString('hex')
+  t.equal(state.locks.leaseOf(key, lk)?.state, 3, 'the lease is RH now (W broken, the break completed at once)')
+  t.equal(state.durable.parkedCount, 1, 'the open still waits for its client')
+  t.equal(recordIn(dir).lease?.state, 3, 'its record says so')
+  await other.close(fileIdOf(o))
+  const b = new MemClient(state, 'mem:b')
+  b.clientGuid = a.clientGuid
+  await b.connect({ dialect: 0x0300 })
+  const re = await b.create('l.txt', { lease: { key: Buffer.alloc(16, 3), state: 7 }, contexts: [dh2c(fileIdOf(r), guid)] })
+  t.equal(re.status, 0, 'DH2C reconnects it')
+  t.equal(contextsOf(re).get('RqLs')?.readUInt32LE(16), 3, 'with its lease as it is now: RH')
+  t.equal(readData(await b.read(fileIdOf(re), 0, 10)).toString(), 'lease data')
+  await b.close(fileIdOf(re))
+  for (const fs of state.shares.values()) await (await fs.fs)?.close()
 })
