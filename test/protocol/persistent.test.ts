@@ -16,6 +16,7 @@ import { parseRecord, PersistentStore } from '../../src/session/persistent-store
 import { createLogger } from '../../src/control/log.js'
 import { fileKey } from '../../src/locking/share-modes.js'
 import { startServer } from '../../src/server.js'
+import { statusSlice } from '../../src/control/status.js'
 import { makeTestShare } from '../helpers/test-share.js'
 
 const BATCH = 0x09
@@ -211,6 +212,7 @@ t.test('a fresh server restores the records: share mode, lock, data, FileIds, DH
   t.ok(logs.some(l => /gone\.txt .* dropped: the file is gone/.test(l)), 'a file that is gone: dropped')
   t.ok(logs.some(l => /w0-999\.rec dropped: /.test(l)), 'a broken record: dropped')
   t.equal(state.durable.parkedCount, 2, 'two opens wait for their clients')
+  t.same(statusSlice(state, []).opens.find(o => o.path === 'k.txt')?.durable, { version: 2, timeoutMs: 30000, resilient: false, disconnected: true, persistent: true }, 'status.json shows it persistent, waiting')
   const key = fileKey('share', ca.srv.files.ino('k.txt'))
   t.equal(state.locks.locksOf(key).length, 1, 'the lock is back in the store')
   t.equal(state.locks.leaseOf(fileKey('share', ca.srv.files.ino('lease.txt')), a.clientGuid.toString('hex') + Buffer.alloc(16, 9).toString('hex'))?.state, 7, 'the lease too')

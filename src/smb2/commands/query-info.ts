@@ -360,6 +360,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         break
       case C.FilePositionInformation:
         open.position = req.value.currentByteOffset
+        persistOpen(server, open)
         break
       case C.FileModeInformation:
         open.mode = req.value.mode
