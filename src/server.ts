@@ -295,6 +295,9 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
         applyBusyPoll(ring, busyPoll, log)
       }
       state.setShares(next.config)
+      // A share made continuously available by the reload grants persistent handles from now on
+      // (records of before are restored at the next start only).
+      state.persistent ??= openPersistentStore(state)
       state.accounts = next.accounts
       state.kerberos = kerberosService(next.config.global, log)
       log.info(`reloaded: ${next.config.shares.size} shares, ${next.accounts.size} users`)
