@@ -185,6 +185,9 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
       ino: BigInt(rec.ino),
     }
     open.createGuid = open.durable.createGuid
+    // Its CREATE may be replayed, and a DH2C may name it by its CreateGuid (create-durable.ts).
+    server.durable.nameByCreateGuid(open, open.durable.clientGuid)
+    server.durable.namePersistent(open, open.durable.clientGuid)
     if (rec.appInstance !== undefined) {
       open.appInstance = { id: Buffer.from(rec.appInstance.id, 'hex'), clientGuid: Buffer.from(rec.appInstance.clientGuid, 'hex') }
       server.durable.nameByAppInstance(open)

@@ -49,10 +49,11 @@ function dh2q (createGuid: Buffer, flags = PERSISTENT, timeout = 0): { name: str
   createGuid.copy(d, 16)
   return { name: 'DH2Q', data: d }
 }
-function dh2c (fid: { persistent: bigint, volatile: bigint }, createGuid: Buffer): { name: string, data: Buffer } {
+function dh2c (fid: { persistent: bigint, volatile: bigint }, createGuid: Buffer, flags = PERSISTENT): { name: string, data: Buffer } {
   const d = Buffer.alloc(36)
   d.writeBigUInt64LE(fid.persistent, 0); d.writeBigUInt64LE(fid.volatile, 8)
   createGuid.copy(d, 16)
+  d.writeUInt32LE(flags, 32)
   return { name: 'DH2C', data: d }
 }
 
@@ -183,8 +184,11 @@ t.test('the record follows the open: lock, unlock, rename, disposition, lease br
   const c = new MemClient(srv.state, 'mem:c')
   c.clientGuid = a.clientGuid
   await c.connect({ dialect: 0x0300 })
-  const re = await c.create('renamed.txt', { lease: { key: Buffer.alloc(16, 7), state: 7 }, contexts: [dh2c(fid, guid)] })
-  t.equal(re.status, 0, 'DH2C reconnects')
+  const lease7 = { key: Buffer.alloc(16, 7), state: 7 }
+  t.equal((await c.create('renamed.txt', { lease: lease7, contexts: [dh2c(fid, guid, 0)] })).status, NOT_FOUND, 'a DH2C without PERSISTENT does not reconnect a persistent open (3.3.5.9.12)')
+  const re = await c.create('renamed.txt', { lease: lease7, contexts: [dh2c({ persistent: 0xdeadn, volatile: 0xdeadn }, guid)] })
+  t.equal(re.status, 0, 'DH2C with PERSISTENT reconnects, found by its CreateGuid when the FileId names nothing')
+  t.equal(fileIdOf(re).persistent, fid.persistent, 'the same FileId')
   t.equal(records(dir).length, 1)
   t.equal((await c.close(fileIdOf(re))).status, 0)
   t.same(records(dir), [], 'closed: no record')
