@@ -97,7 +97,11 @@ export function disconnectOpen (server: ServerState, open: Open, why = 'its clie
   if (!open.alive || d === undefined) return
   // A break already on its way to the client that left will not be acknowledged: rather than
   // holding its waiter for the acknowledgment timer, the open goes now, as a later break would.
-  if (open.oplock !== undefined && breakPending(server, open.oplock)) {
+  if (open.oplock !== undefined && d.persistent === true && breakPending(server, open.oplock)) {
+    // A persistent open is kept: the break its client will not acknowledge completes now.
+    completeBreak(server, open.oplock)
+    onPersistentChange?.(server, open)
+  } else if (open.oplock !== undefined && breakPending(server, open.oplock)) {
     server.log.info(`durable handle ${open.tree.shareName}/${open.path} (fid ${open.fileId.persistent}) closed: its client left with a break unacknowledged`)
     void closeOpen(server, open)
     return
@@ -152,6 +156,17 @@ let onPersistentChange: ((server: ServerState, open: Open) => void) | undefined
 export function whenPersistentChanges (fn: (server: ServerState, open: Open) => void): void { onPersistentChange = fn }
 
 const kindOf = (d: DurableState): string => d.persistent === true ? 'persistent' : d.resilient === true ? 'resilient' : 'durable'
+
+/** The break under way on `held` completes to its target, as if acknowledged. */
+function completeBreak (server: ServerState, held: FileOpen): void {
+  if (held.lease !== undefined) {
+    const l = server.locks.leaseOf(held.key, held.lease.lk)
+    if (l?.breaking === true) server.locks.acknowledgeLease(held.lease.lk, l.breakTo)
+    return
+  }
+  const o = server.locks.oplockOf(held)
+  if (o?.state === OplockState.Breaking) server.locks.acknowledge(held, o.breakTo)
+}
 
 function breakPending (server: ServerState, held: FileOpen): boolean {
   if (held.lease !== undefined) return server.locks.leaseOf(held.key, held.lease.lk)?.breaking === true

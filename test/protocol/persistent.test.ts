@@ -285,3 +285,22 @@ t.test('a shutdown keeps the records; a lease break owed to a restored open comp
   await b.close(fileIdOf(re))
   for (const fs of state.shares.values()) await (await fs.fs)?.close()
 })
+
+t.test('a persistent open whose client leaves during a break is kept: the break completes', async (t) => {
+  const { srv, dir } = caServer(t)
+  const a = await new MemClient(srv.state, 'mem:a').connect({ dialect: 0x0300 })
+  const r = await a.create('b.txt', { oplock: BATCH, share: 7, contexts: [dh2q(randomBytes(16))] })
+  t.equal(r.body[2], BATCH)
+  const b = await new MemClient(srv.state, 'mem:b').connect({ dialect: 0x0300 })
+  const started = Date.now()
+  const pending = b.create('b.txt', { access: 0x1, share: 7, disposition: Disposition.OPEN })
+  const brk = await a.nextBreak()
+  t.equal(brk.oplockLevel, 0x01, 'a break to level II is sent')
+  a.conn.close('test: gone without acknowledging')
+  const ob = await pending
+  t.equal(ob.status, 0, 'the other open goes on')
+  t.ok(Date.now() - started < 5000, 'at once, not after the 35 s acknowledgment timer')
+  t.equal(srv.state.durable.parkedCount, 1, 'the persistent open is kept')
+  t.equal(recordIn(dir).oplock, 0x01, 'its record holds the level the break left')
+  await b.close(fileIdOf(ob))
+})
