@@ -70,16 +70,18 @@ export function recordOf (server: ServerState, open: Open, ino: bigint): Persist
 /**
  * `open` is persistent and something its record keeps changed (or it was just granted): its
  * record is written again, before the answer that tells the client leaves. A failure to write is
- * logged; the open goes on (durable, as far as this process lives).
+ * logged and answers false; the open goes on (its last record stands).
  */
-export function persistOpen (server: ServerState, open: Open): void {
+export function persistOpen (server: ServerState, open: Open): boolean {
   const store = server.persistent
   const d = open.durable
-  if (store === undefined || d?.persistent !== true || !open.alive) return
+  if (store === undefined || d?.persistent !== true || !open.alive) return false
   try {
     store.write(recordOf(server, open, d.ino ?? 0n))
+    return true
   } catch (e) {
     server.log.warn(`persistent handle ${open.tree.shareName}/${open.path} (fid ${open.fileId.persistent}): its record could not be written: ${(e as Error).message}`)
+    return false
   }
 }
 
@@ -99,7 +101,7 @@ export function openPersistentStore (server: ServerState): PersistentStore | und
   }
 }
 
-whenPersistentChanges(persistOpen)
+whenPersistentChanges((server, open) => { persistOpen(server, open) })
 
 export interface RestoreResult { restored: number, dropped: number }
 

@@ -142,6 +142,17 @@ t.test('refused persistence: a share not CA, SMB 2.1, durable handles = no', asy
   t.notOk(contextsOf(r2).has('DH2Q'), 'DH2Q means nothing on 2.1')
   t.same(records(ca.dir), [])
 
+  // The record cannot be written (its directory went): durable only, or nothing, and a warning.
+  const gone = caServer(t)
+  rmSync(gone.dir, { recursive: true, force: true })
+  const g = await new MemClient(gone.srv.state, 'mem:g').connect({ dialect: 0x0300 })
+  const nb = await g.create('n.txt', { contexts: [dh2q(randomBytes(16))] })
+  t.equal(nb.status, 0)
+  t.notOk(contextsOf(nb).has('DH2Q'), 'no record, no oplock: not durable')
+  const wb = await g.create('b.txt', { oplock: BATCH, contexts: [dh2q(randomBytes(16))] })
+  t.equal(contextsOf(wb).get('DH2Q')?.readUInt32LE(4), 0, 'no record, a batch oplock: durable only')
+  t.ok(gone.srv.logs.some(l => /persistent handle share\/b\.txt .* its record could not be written/.test(l)), 'the log says why')
+
   const off = caServer(t, { global: ['durable handles = no'] })
   t.equal(off.srv.state.persistent, undefined, '`durable handles = no`: no persistent handles either')
 })

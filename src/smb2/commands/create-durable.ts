@@ -105,14 +105,18 @@ export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefin
     const asked = dc.v2Request.timeout
     const timeoutMs = asked === 0 ? DURABLE_V2_DEFAULT_TIMEOUT_MS : Math.min(asked, DURABLE_V2_MAX_TIMEOUT_MS)
     open.durable = { version: 2, timeoutMs, createGuid: dc.v2Request.createGuid, ...base }
+    let granted = false
     if (persistent) {
       open.durable.persistent = true
       open.durable.ino = ino
-      ctx.server.durable.namePersistent(open, ctx.conn.clientGuid)
-      persistOpen(ctx.server, open)
+      // No record, no persistence: the client is told durable only (the warning says why).
+      granted = persistOpen(ctx.server, open)
+      if (granted) ctx.server.durable.namePersistent(open, ctx.conn.clientGuid)
+      else { delete open.durable.persistent; delete open.durable.ino }
+      if (!granted && !caches) { open.durable = undefined; return undefined }
     }
     logGrant(ctx, open)
-    return { name: 'DH2Q', data: encodeDurableResponseV2(timeoutMs, persistent ? DHANDLE_FLAG_PERSISTENT : 0) }
+    return { name: 'DH2Q', data: encodeDurableResponseV2(timeoutMs, granted ? DHANDLE_FLAG_PERSISTENT : 0) }
   }
   open.durable = { version: 1, timeoutMs: DURABLE_V1_TIMEOUT_MS, ...base }
   logGrant(ctx, open)
