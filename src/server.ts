@@ -25,6 +25,7 @@ import type { StatsSnapshot } from './control/stats.js'
 import { statusSlice, type StatusSlice } from './control/status.js'
 import { RpcHost } from './rpc/host.js'
 import { rpcEnv } from './smb2/pipes.js'
+import { openPersistentStore, restorePersistent } from './session/persistent.js'
 
 export interface StartServerOptions {
   configPath?: string
@@ -225,6 +226,10 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   }
   // At a connection limit with nothing of its own to drop, a worker asks the others (evict.ts).
   if (w?.store !== undefined) wireEviction(state, { messenger: w.messenger, slot: w.slot, generation: w.generation, count: w.count })
+  // Persistent handles kept from before a restart wait for their clients again (persistent.ts),
+  // before any client can connect.
+  state.persistent = openPersistentStore(state)
+  if (state.persistent !== undefined) await restorePersistent(state, w !== undefined ? { slot: w.slot, count: w.count } : undefined)
   if (opts.listenFds !== undefined) {
     for (const l of opts.listenFds) {
       listeners.push(ring !== undefined ? serveUringListener(state, ring, l.fd, l.host, l.port, handoff) : await listenTcpFd(state, l.fd, handoff))
@@ -270,6 +275,9 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
       // Every session ends and its files are closed (delete on close applied, handles released)
       // before the connections go, so a shutdown (kill_server, SIGTERM) leaves nothing half done.
       const ending = [...state.conns]
+      // Persistent handles outlive a shutdown as they outlive a crash: their records stay for the next start.
+      const kept = state.persistent?.freeze() ?? 0
+      if (kept > 0) log.info(`persistent handles: ${kept} kept in ${state.persistent!.dir} for the next start`)
       await Promise.allSettled(ending.flatMap(c => [...c.sessions]).map(s => teardownSession(state, s)))
       // Durable opens still waiting for their clients are closed too.
       await Promise.allSettled(state.durable.parkedOpens().map(o => { state.durable.unpark(o); return closeOpen(state, o) }))
@@ -287,6 +295,9 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
         applyBusyPoll(ring, busyPoll, log)
       }
       state.setShares(next.config)
+      // A share made continuously available by the reload grants persistent handles from now on
+      // (records of before are restored at the next start only).
+      state.persistent ??= openPersistentStore(state)
       state.accounts = next.accounts
       state.kerberos = kerberosService(next.config.global, log)
       log.info(`reloaded: ${next.config.shares.size} shares, ${next.accounts.size} users`)

@@ -34,6 +34,8 @@ export interface GlobalConfig {
   smb3UnixExtensions: boolean
   /** `durable handles`: DHnQ/DH2Q honoured (MS-SMB2 3.3.5.9.6/10), opens kept over a lost connection. */
   durableHandles: boolean
+  /** `persistent handle directory`: where persistent handles' records live (src/session/persistent.ts). */
+  persistentHandleDirectory: string
   sessionLifetime: number /* seconds, 0 = never */
   maxActiveSessions: number; maxIpConnections: number /* 0 = no per-address limit */
   busyPoll: number /* µs, 0 = off */
@@ -86,6 +88,8 @@ export interface ShareConfig {
   preserveCase: boolean
   defaultCase: 'lower' | 'upper'
   maxConnections: number; smb3Encryption: 'disabled' | 'auto' | 'mandatory' | undefined
+  /** `continuous availability` (MS-SMB2 Share.IsCA): persistent handles are granted here. */
+  continuousAvailability: boolean
   raw: Map<string, string>
 }
 
@@ -232,6 +236,7 @@ function buildGlobal (b: Builder, entries: Entry[], shareDefaults: Slots, shareD
     serverMultiChannelSupport: bool(slots, 'server multi channel support'),
     smb3UnixExtensions: bool(slots, 'smb3 unix extensions'),
     durableHandles: bool(slots, 'durable handles'),
+    persistentHandleDirectory: str(slots, 'persistent handle directory'),
     maxActiveSessions: num(slots, 'max active sessions'),
     maxIpConnections: num(slots, 'max ip connections'),
     busyPoll: num(slots, 'busy poll'),
@@ -350,6 +355,7 @@ function buildShare (
     defaultCase: str(slots, 'default case') === 'upper' ? 'upper' : 'lower',
     maxConnections: maxConnections === 0 ? MAX_CONNECTIONS_LIMIT : maxConnections,
     smb3Encryption: enc === '' ? undefined : enc as 'disabled' | 'auto' | 'mandatory',
+    continuousAvailability: bool(slots, 'continuous availability'),
     raw
   }
 }

@@ -175,6 +175,9 @@ export const GLOBAL_PARAMS: readonly ParamDef[] = [
   // `-o multichannel`); nothing changes for one that does not.
   g({ name: 'server multi channel support', type: 'bool', default: 'yes' }),
   g({ name: 'durable handles', type: 'bool', default: 'yes' }),
+  // smbts: where the records of persistent handles (shares with `continuous availability`) are
+  // kept across a restart of the server (src/session/persistent.ts); made 0700, files 0600.
+  g({ name: 'persistent handle directory', type: 'string', default: '/var/lib/smbts/persistent' }),
   // On by default, as ksmbd-tools 3.5.7 and Samba; off: no LEASING capability, RqLs ignored.
   g({ name: 'smb2 leases', type: 'bool', default: 'yes' }),
   // Samba's name: directory leases (v2 leases on directories, SMB 3.x) with `smb2 leases`. Off:
@@ -255,7 +258,10 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   // Samba's: per share, `no` makes the share ignore the POSIX create context (its opens are never
   // POSIX ones); in [global] it is the negotiation's switch (the global parameter above).
   s({ name: 'smb3 unix extensions', type: 'bool', default: 'yes' }),
-  s({ name: 'acl xattr', type: 'bool', default: 'no' })
+  s({ name: 'acl xattr', type: 'bool', default: 'no' }),
+  // Samba's name: a continuously available share (MS-SMB2 3.3.1.6 Share.IsCA). Its opens asked
+  // persistent (DH2Q with SMB2_DHANDLE_FLAG_PERSISTENT, SMB 3.x) outlive a restart of smbts itself.
+  s({ name: 'continuous availability', type: 'bool', default: 'no' })
 ]
 
 /** Samba's rule for matching parameter names: case and whitespace do not matter. */

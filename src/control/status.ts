@@ -25,7 +25,7 @@ export interface StatusSlice {
     /** The lease the open was made under (its LeaseKey as hex) and that lease's state now. */
     lease?: { key: string, state: number }
     /** A durable (or resilient) open: its version and timeout, and whether it waits for its client (docs/durable-handles.md). */
-    durable?: { version: number, timeoutMs: number, resilient: boolean, disconnected: boolean }
+    durable?: { version: number, timeoutMs: number, resilient: boolean, disconnected: boolean, persistent?: true }
   }>
   /** Byte-range locks of this process's opens (bigints as decimal strings). */
   locks: Array<{ sharePath: string, path: string, fileId: string, sessionId: string, start: string, size: string, exclusive: boolean }>
@@ -94,7 +94,7 @@ function addOpen (state: ServerState, out: StatusSlice, o: Open, sid: string, us
     oplock: OPLOCKS[o.oplock?.granted ?? OplockLevel.NONE] ?? 'NONE',
     directory: o.isDirectory,
     ...caching(state, o.oplock),
-    ...(d !== undefined ? { durable: { version: d.version, timeoutMs: d.timeoutMs, resilient: d.resilient === true, disconnected } } : {}),
+    ...(d !== undefined ? { durable: { version: d.version, timeoutMs: d.timeoutMs, resilient: d.resilient === true, disconnected, ...(d.persistent === true ? { persistent: true as const } : {}) } } : {}),
   })
   const held = o.oplock
   if (held === undefined || o.isDirectory) return
@@ -183,7 +183,7 @@ export function renderStatusJson (slices: StatusSlice[], now = new Date()): stri
         lease: o.lease === undefined ? {} : { lease_key: leaseKeyGuid(o.lease.key), ...leaseMask(o.lease.state) },
         directory: o.directory,
         // smbstatus -j's durable flag; which opens wait for their client is smbts's own.
-        ...(o.durable !== undefined ? { durable: true, durable_v: o.durable.version, durable_timeout_ms: o.durable.timeoutMs, resilient: o.durable.resilient, disconnected: o.durable.disconnected } : {}),
+        ...(o.durable !== undefined ? { durable: true, durable_v: o.durable.version, durable_timeout_ms: o.durable.timeoutMs, resilient: o.durable.resilient, disconnected: o.durable.disconnected, ...(o.durable.persistent === true ? { persistent: true } : {}) } : {}),
       }
     }
   }

@@ -456,6 +456,57 @@ export class LockingStore {
     return { key, id: me.id, granted, lease }
   }
 
+  /**
+   * A persistent open read back at start (src/session/persistent.ts): its share-mode entry, its
+   * oplock (the level it held; a break in progress is taken as completed to its target) or its
+   * lease, and its byte-range locks, as they were before the restart. Throws SHARING_VIOLATION
+   * when an open restored before conflicts with it (two records that cannot both be true).
+   */
+  restoreOpen (key: string, entry: ShareModeEntry, holder: OplockHolder, held: { level: OplockLevel, lease?: LeaseRec }, locks: readonly LockRequest[]): FileOpen {
+    const me = this.owner()
+    const lease = held.lease
+    if (lease !== undefined && this.leaseFiles.get(lease.lk) !== undefined && this.leaseFiles.get(lease.lk)!.key !== key) {
+      throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'lease key already in use for another file')
+    }
+    let granted: GrantedLease | undefined
+    this.updateFile(key, (r) => {
+      for (const o of r.opens) {
+        if (o.closing === undefined && sharingConflict({ access: o.access, shareAccess: o.share }, entry)) throw new NtStatusError(NtStatus.SHARING_VIOLATION, 'a restored open conflicts with another')
+      }
+      const e: OpenRec = { ...me, access: entry.access, share: entry.shareAccess, state: OplockState.None, level: OplockLevel.NONE, breakTo: OplockLevel.NONE }
+      if (lease !== undefined) {
+        let l = r.leases?.find(x => x.lk === lease.lk)
+        if (l === undefined) {
+          l = { ...lease, breaking: false, breakTo: 0, breakToReq: 0 }
+          ;(r.leases ??= []).push(l)
+        }
+        e.lk = lease.lk
+        granted = { lk: l.lk, state: l.state, flags: 0, epoch: l.epoch, v: l.v }
+      } else {
+        transition(e, { type: 'grant', level: held.level })
+      }
+      r.opens.push(e)
+      if (locks.length > 0) r.locks = [...(r.locks ?? []), ...locks.map(l => ({ ...me, off: l.off, len: l.len, x: l.exclusive }))]
+    })
+    this.local.set(me.id, { holder, lk: lease?.lk })
+    if (lease !== undefined) {
+      const k = leaseK(key, lease.lk)
+      let ll = this.localLeases.get(k)
+      if (ll === undefined) { ll = { ids: new Set() }; this.localLeases.set(k, ll) }
+      ll.ids.add(me.id)
+      const b = this.leaseFiles.get(lease.lk)
+      if (b !== undefined) b.n++
+      else this.leaseFiles.set(lease.lk, { key, n: 1 })
+    }
+    return { key, id: me.id, granted: lease !== undefined ? OplockLevel.LEASE : held.level, lease: granted }
+  }
+
+  /** The byte-range locks open `o` holds (what a persistent open's record keeps). */
+  locksHeldBy (o: FileOpen): LockRequest[] {
+    const me = this.ownerOf(o)
+    return (this.readFile(o.key)?.locks ?? []).filter(l => same(l, me)).map(l => ({ off: l.off, len: l.len, exclusive: l.x }))
+  }
+
   /** MS-FSA 2.1.4.12 (WRITE, SET EOF/allocation): every level II oplock of `key` breaks to none. */
   breakLevelII (key: string, writer?: FileOpen): void {
     const r = this.readFile(key)

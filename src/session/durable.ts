@@ -87,6 +87,17 @@ export class DurableTable {
     this.pendingCreates.delete(createGuid.toString('hex'))
   }
 
+  /** Persistent opens by ClientGuid and CreateGuid, replay-eligible or not: a DH2C may name one so (3.3.5.9.12). */
+  private readonly persistentByGuid = new Map<string, Open>()
+
+  namePersistent (open: Open, clientGuid: Buffer): void {
+    if (open.createGuid !== undefined) this.persistentByGuid.set(createKey(clientGuid, open.createGuid), open)
+  }
+
+  persistentOpen (clientGuid: Buffer, createGuid: Buffer): Open | undefined {
+    return this.persistentByGuid.get(createKey(clientGuid, createGuid))
+  }
+
   /** Opens by AppInstanceId (hex): MS-SMB2 3.3.5.9.13. */
   private readonly byAppInstance = new Map<string, Set<Open>>()
 
@@ -112,6 +123,10 @@ export class DurableTable {
     }
     this.unpark(open)
     this.notReplayEligible(open)
+    if (open.durable?.persistent === true && open.createGuid !== undefined) {
+      const key = createKey(open.durable.clientGuid, open.createGuid)
+      if (this.persistentByGuid.get(key) === open) this.persistentByGuid.delete(key)
+    }
   }
 }
 

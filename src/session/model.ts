@@ -151,6 +151,13 @@ export interface DurableState {
   domain: string
   /** Made so (or given its timeout) by FSCTL_LMR_REQUEST_RESILIENCY (Open.IsResilient). */
   resilient?: true
+  /**
+   * MS-SMB2 3.3.1.10 Open.IsPersistent: asked by the DH2Q on a continuously available share; its
+   * record (src/session/persistent.ts) lets it outlive a restart of the server.
+   */
+  persistent?: true
+  /** A persistent open's file's inode (its record names the file by it too). */
+  ino?: bigint
 }
 
 export class Open {

@@ -9,6 +9,7 @@ import type { Backend, ShareFs } from '../vfs/backend.js'
 import { SessionState, type Open, type Session } from './model.js'
 import { LockingStore } from '../locking/store.js'
 import { DurableTable } from './durable.js'
+import type { PersistentStore } from './persistent-store.js'
 import { MemoryRecordDb } from '../locking/record-db.js'
 import { RepeatLimiter, type Logger } from '../control/log.js'
 import { filetimeNow } from '../wire/filetime.js'
@@ -84,6 +85,8 @@ export class ServerState {
   readonly resumeKeys = new Map<string, Open>()
   /** Durable opens waiting for their client, and durable v2 opens by CreateGuid (durable.ts). */
   readonly durable = new DurableTable()
+  /** Where persistent handles' records are kept (persistent.ts); undefined: no share is CA. */
+  persistent?: PersistentStore
   /** Buffers large frames (WRITEs) are received into. */
   readonly frameBuffers = new BufferPool()
   /**
@@ -228,6 +231,11 @@ export class ServerState {
 
   newFileId (): bigint {
     return ++this.lastFileId
+  }
+
+  /** A FileId restored from before a restart (persistent.ts): new ones are handed out above it. */
+  reserveFileId (id: bigint): void {
+    if (id > this.lastFileId) this.lastFileId = id
   }
 
   /** Sessions of this process that count against `max active sessions` (valid or expired). */

@@ -3,7 +3,7 @@
 import type { ServerState } from './server-state.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
-import { SessionState, type Open, type Session, type TreeConnect } from '../session/model.js'
+import { SessionState, type DurableState, type Open, type Session, type TreeConnect } from '../session/model.js'
 import { asStream, removeStream } from '../vfs/streams.js'
 import { breakParentLeases } from './dir-leases.js'
 import { OplockState } from '../locking/oplocks.js'
@@ -13,6 +13,8 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   if (!open.alive) return
   open.alive = false
   if (open.durable !== undefined || open.appInstance !== undefined || open.createGuid !== undefined) server.durable.forget(open)
+  // A persistent open's record goes with it (persistent.ts).
+  if (open.durable?.persistent === true) server.persistent?.removeOpen(open, (m) => { server.log.warn(m) })
   open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the open closed while its lock waited'))
   open.notify?.close()
   open.tree.session.opens.delete(open.fileId.volatile)
@@ -90,12 +92,16 @@ async function closeFile (server: ServerState, open: Open, deleteNow: boolean): 
  * or lease would need closes it instead (MS-SMB2 3.3.4.6/3.3.4.7: nobody is there to answer),
  * and so does its timeout (the scavenger).
  */
-export function disconnectOpen (server: ServerState, open: Open): void {
+export function disconnectOpen (server: ServerState, open: Open, why = 'its client\'s connection or session ended'): void {
   const d = open.durable
   if (!open.alive || d === undefined) return
   // A break already on its way to the client that left will not be acknowledged: rather than
   // holding its waiter for the acknowledgment timer, the open goes now, as a later break would.
-  if (open.oplock !== undefined && breakPending(server, open.oplock)) {
+  if (open.oplock !== undefined && d.persistent === true && breakPending(server, open.oplock)) {
+    // A persistent open is kept: the break its client will not acknowledge completes now.
+    completeBreak(server, open.oplock)
+    onPersistentChange?.(server, open)
+  } else if (open.oplock !== undefined && breakPending(server, open.oplock)) {
     server.log.info(`durable handle ${open.tree.shareName}/${open.path} (fid ${open.fileId.persistent}) closed: its client left with a break unacknowledged`)
     void closeOpen(server, open)
     return
@@ -111,10 +117,23 @@ export function disconnectOpen (server: ServerState, open: Open): void {
   const name = `${open.tree.shareName}/${open.path} (fid ${open.fileId.persistent})`
   const expire = (why: string): void => {
     if (!server.durable.unpark(open)) return
-    server.log.info(`${d.resilient === true ? 'resilient' : 'durable'} handle ${name} closed: ${why}`)
+    server.log.info(`${kindOf(d)} handle ${name} closed: ${why}`)
     void closeOpen(server, open)
   }
-  if (open.oplock !== undefined) {
+  if (open.oplock !== undefined && d.persistent === true) {
+    // A persistent open is not closed by a break (its client is coming back, maybe after a
+    // restart of the server): the break completes at once as if acknowledged, and what the open
+    // holds besides (its share mode, its locks) goes on holding others back.
+    const held = open.oplock
+    server.locks.rebind(held, {
+      name: `disconnected ${name}`,
+      notifyBreak: (level) => { setImmediate(() => { if (open.alive) { server.locks.acknowledge(held, level); onPersistentChange?.(server, open) } }) },
+      notifyLeaseBreak: (b) => {
+        if (!b.ackRequired) return
+        setImmediate(() => { if (open.alive) { server.locks.acknowledgeLease(b.lk, b.to); onPersistentChange?.(server, open) } })
+      },
+    })
+  } else if (open.oplock !== undefined) {
     // Called from the store's delivery of a break: the close runs after it, not inside it.
     const broken = (): void => { setImmediate(() => { expire('its oplock or lease had to break and its client is gone') }) }
     server.locks.rebind(open.oplock, { name: `disconnected ${name}`, notifyBreak: broken, notifyLeaseBreak: broken })
@@ -126,7 +145,27 @@ export function disconnectOpen (server: ServerState, open: Open): void {
   const guid = d.clientGuid.some(x => x !== 0) ? d.clientGuid.toString('hex') : undefined
   if (guid !== undefined) server.locks.serveClient(guid)
   server.durable.park(open, timer, guid !== undefined ? () => { server.locks.releaseClient(guid) } : undefined)
-  server.log.info(`${d.resilient === true ? 'resilient' : 'durable'} handle ${name} of ${d.user} kept for ${d.timeoutMs} ms: its client's connection or session ended`)
+  server.log.info(`${kindOf(d)} handle ${name} of ${d.user} kept for ${d.timeoutMs} ms: ${why}`)
+}
+
+/**
+ * What rewrites a persistent open's record when its state changes while it waits (persistent.ts
+ * sets it; this module cannot import that one without a cycle).
+ */
+let onPersistentChange: ((server: ServerState, open: Open) => void) | undefined
+export function whenPersistentChanges (fn: (server: ServerState, open: Open) => void): void { onPersistentChange = fn }
+
+const kindOf = (d: DurableState): string => d.persistent === true ? 'persistent' : d.resilient === true ? 'resilient' : 'durable'
+
+/** The break under way on `held` completes to its target, as if acknowledged. */
+function completeBreak (server: ServerState, held: FileOpen): void {
+  if (held.lease !== undefined) {
+    const l = server.locks.leaseOf(held.key, held.lease.lk)
+    if (l?.breaking === true) server.locks.acknowledgeLease(held.lease.lk, l.breakTo)
+    return
+  }
+  const o = server.locks.oplockOf(held)
+  if (o?.state === OplockState.Breaking) server.locks.acknowledge(held, o.breakTo)
 }
 
 function breakPending (server: ServerState, held: FileOpen): boolean {

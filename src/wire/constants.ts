@@ -121,6 +121,15 @@ export enum ShareType {
   PRINT = 0x03,
 }
 
+/** MS-SMB2 2.2.10 TREE_CONNECT response Capabilities. */
+export enum ShareCapabilities {
+  DFS = 0x00000008,
+  CONTINUOUS_AVAILABILITY = 0x00000010,
+  SCALEOUT = 0x00000020,
+  CLUSTER = 0x00000040,
+  ASYMMETRIC = 0x00000080,
+}
+
 /** MS-SMB2 2.2.10 ShareFlags. */
 export enum ShareFlags {
   MANUAL_CACHING = 0x00000000,

@@ -43,6 +43,7 @@ import {
 } from '../../src/rpc/pdu.js'
 import { NdrError, NdrReader } from '../../src/rpc/ndr.js'
 import { parseConfigText } from '../../src/config/config.js'
+import { parseRecord, RecordError } from '../../src/session/persistent-store.js'
 import { ConfigError } from '../../src/config/errors.js'
 import { MemClient, memServer, negotiateBody, smb1Negotiate, createBody, lockBody } from '../helpers/mem-client.js'
 import { authenticateMessage, negotiateMessage } from '../helpers/ntlm-client.js'
@@ -515,6 +516,34 @@ target({
     run({ errors: [] }, input, () => decodeNtAclRecord(input))
   },
 })
+
+// ------------------------------------------------------------------ persistent handle records (src/session/persistent-store.ts)
+
+{
+  const dec = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(String)
+  const guid = bytes(16, 16).map(b => b.toString('hex'))
+  const u32 = fc.integer({ min: 0, max: 0xffffffff })
+  const record = fc.record({
+    v: fc.constant(1), w: fc.integer({ min: 0, max: 63 }), share: fc.string(), path: fc.stringMatching(/^[a-z]{1,8}(\/[a-z]{1,8}){0,2}$/),
+    user: fc.string(), domain: fc.string(), clientGuid: guid, createGuid: guid, fid: dec, ino: dec,
+    access: u32, shareAccess: fc.integer({ min: 0, max: 7 }), createOptions: u32, deleteOnClose: fc.boolean(), oplock: fc.constantFrom(0, 1, 8, 9, 0xff),
+    locks: fc.array(fc.record({ off: dec, len: dec, x: fc.boolean() }), { maxLength: 4 }),
+    lockSeq: fc.array(fc.tuple(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 0, max: 15 })), { maxLength: 4 }),
+    timeoutMs: u32, position: dec, createAction: fc.integer({ min: 0, max: 3 }),
+  })
+  target({
+    name: 'persistent-store.parseRecord',
+    valid: record.map(r => Buffer.from(JSON.stringify(r))),
+    check (input) {
+      // A record file is read back at start: anything but a record is RecordError (the file is dropped).
+      const r = run({ errors: [RecordError] }, input, () => parseRecord(input.toString('utf8')))
+      if (r !== undefined) {
+        must(!r.path.split('/').includes('..') && !r.path.startsWith('/'), 'a record path escapes its share')
+        must(/^\d+$/.test(r.fid) && r.locks.every(l => /^\d+$/.test(l.off)), 'a record number is not decimal')
+      }
+    },
+  })
+}
 
 // ------------------------------------------------------------------ MS-FSCC FILE_GET_EA_INFORMATION (QUERY_INFO EA lists)
 

@@ -13,6 +13,7 @@
 import t from 'tap'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
+import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { startLive, run, testWorkers, type LiveServer } from '../helpers/live.js'
@@ -107,14 +108,26 @@ if (have.error !== undefined || have.status !== 0) {
   // (smb2.multichannel.*): on this machine's ext4 the DOS-attribute xattr takes a block of its
   // own, and a fresh file reports 4096 (Samba's st_blocks would too). user2 (`tester2`): for the
   // tests that bind or re-authenticate as another user (smb2.session.bind_different_user).
+  // [ca]: a continuously available share (persistent handles: smb2.durable-v2-open.persistent-*
+  // under their long names, `:: share=ca`), its records in a temporary directory.
   const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/smbts-torture-') : undefined
+  const records = mkdtempSync(join(tmpdir(), 'smbts-torture-persistent-'))
   t.before(async () => {
     live = await startLive({
       users: { tester2: 'Secret-pass2' },
-      shares: { nostreams: ['read only = no', 'streams = no'], ...(shm !== undefined ? { tmpfs: ['read only = no', `path = ${shm}`] } : {}) },
+      global: [`persistent handle directory = ${records}`],
+      shares: {
+        nostreams: ['read only = no', 'streams = no'],
+        ca: ['read only = no', 'continuous availability = yes'],
+        ...(shm !== undefined ? { tmpfs: ['read only = no', `path = ${shm}`] } : {}),
+      },
     })
   })
-  t.teardown(async () => { await live.stop(); if (shm !== undefined) rmSync(shm, { recursive: true, force: true }) })
+  t.teardown(async () => {
+    await live.stop()
+    if (shm !== undefined) rmSync(shm, { recursive: true, force: true })
+    rmSync(records, { recursive: true, force: true })
+  })
 
   interface Outcome { passed: boolean, timedOut: boolean, ms: number, code: number | null, v: TortureVerdict, diag: { output: string } }
   const torture = async ({ name, options }: TortureEntry): Promise<Outcome> => {

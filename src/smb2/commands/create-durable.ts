@@ -3,7 +3,7 @@
 // over a lost connection, and the replay of a CREATE (DH2Q with the same CreateGuid). The
 // table of kept opens is src/session/durable.ts; what a disconnect does, teardown.ts.
 import type { RequestContext, Related, Reply } from '../context.js'
-import { CreateAction, Dialect, HeaderFlags, OplockLevel } from '../../wire/constants.js'
+import { Capabilities, CreateAction, Dialect, HeaderFlags, OplockLevel } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { Open } from '../../session/model.js'
@@ -16,6 +16,7 @@ import { LeaseState } from '../../locking/leases.js'
 import { leaseId, oplockHolder } from './oplock-break.js'
 import { smbPathWithStream } from '../path.js'
 import { closeOpen } from '../../session/teardown.js'
+import { persistOpen } from '../../session/persistent.js'
 
 /** MS-SMB2 3.3.5.9.6: a v1 durable open waits 16 minutes for its client (as Samba; Windows' default is implementation-defined). */
 export const DURABLE_V1_TIMEOUT_MS = 16 * 60 * 1000
@@ -80,10 +81,11 @@ export const isReconnect = (dc: DurableContexts): boolean => dc.v1Reconnect !== 
 /**
  * After the open is registered: made durable when asked and when it caches its handle
  * (MS-SMB2 3.3.5.9.6/10: a batch oplock, or a lease with HANDLE caching); a directory never is.
- * A persistent handle (SMB2_DHANDLE_FLAG_PERSISTENT) is not offered: the v2 open is durable
- * only. Returns the response context.
+ * A v2 open asked persistent on a continuously available share is durable (and persistent)
+ * whatever it caches, and its record is written before the answer leaves (persistent.ts).
+ * Returns the response context.
  */
-export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefined, open: Open): CreateContext | undefined {
+export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefined, open: Open, ino = 0n): CreateContext | undefined {
   if (dc === undefined || (dc.v1Request === undefined && dc.v2Request === undefined)) return undefined
   if (dc.v2Request !== undefined) {
     // 3.3.5.9.10: Open.CreateGuid, durable or not: a replay of this CREATE finds the open.
@@ -92,8 +94,10 @@ export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefin
   }
   const held = open.oplock
   if (open.isDirectory || held === undefined) return undefined
+  const persistent = dc.v2Request !== undefined && persistentAllowed(ctx, dc.v2Request.flags, open)
   const caches = held.lease !== undefined ? (held.lease.state & LeaseState.HANDLE) !== 0 : held.granted === OplockLevel.BATCH
-  if (!caches) return undefined
+  // 3.3.5.9.10: a persistent open is durable whatever oplock or lease it got.
+  if (!caches && !persistent) return undefined
   const session = ctx.session!
   const base = { clientGuid: Buffer.from(ctx.conn.clientGuid), user: session.user, domain: session.domain }
   open.lockSequences = new Map()
@@ -101,16 +105,39 @@ export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefin
     const asked = dc.v2Request.timeout
     const timeoutMs = asked === 0 ? DURABLE_V2_DEFAULT_TIMEOUT_MS : Math.min(asked, DURABLE_V2_MAX_TIMEOUT_MS)
     open.durable = { version: 2, timeoutMs, createGuid: dc.v2Request.createGuid, ...base }
+    let granted = false
+    if (persistent) {
+      open.durable.persistent = true
+      open.durable.ino = ino
+      // No record, no persistence: the client is told durable only (the warning says why).
+      granted = persistOpen(ctx.server, open)
+      if (granted) ctx.server.durable.namePersistent(open, ctx.conn.clientGuid)
+      else { delete open.durable.persistent; delete open.durable.ino }
+      if (!granted && !caches) { open.durable = undefined; return undefined }
+    }
     logGrant(ctx, open)
-    return { name: 'DH2Q', data: encodeDurableResponseV2(timeoutMs, 0) }
+    return { name: 'DH2Q', data: encodeDurableResponseV2(timeoutMs, granted ? DHANDLE_FLAG_PERSISTENT : 0) }
   }
   open.durable = { version: 1, timeoutMs: DURABLE_V1_TIMEOUT_MS, ...base }
   logGrant(ctx, open)
   return { name: 'DHnQ', data: encodeDurableResponse() }
 }
 
+/** MS-SMB2 2.2.13.2.11 / 2.2.14.2.12 Flags: SMB2_DHANDLE_FLAG_PERSISTENT. */
+export const DHANDLE_FLAG_PERSISTENT = 0x00000002
+
+/**
+ * MS-SMB2 3.3.5.9.10: the open is persistent when its DH2Q asks (SMB2_DHANDLE_FLAG_PERSISTENT)
+ * on a 3.x connection to a continuously available share (which the server then advertises
+ * PERSISTENT_HANDLES for: negotiate.ts). Files only, not named streams: a record names a file.
+ */
+function persistentAllowed (ctx: RequestContext, flags: number, open: Open): boolean {
+  return (flags & DHANDLE_FLAG_PERSISTENT) !== 0 && ctx.conn.dialect >= Dialect.SMB3_00 && ctx.tree?.share?.continuousAvailability === true &&
+    ctx.server.persistent !== undefined && !open.isDirectory && open.stream === undefined
+}
+
 function logGrant (ctx: RequestContext, open: Open): void {
-  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `durable v${open.durable!.version} handle ${open.tree.shareName}/${open.path} fid=${open.fileId.persistent} timeout=${open.durable!.timeoutMs} ms`)
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${open.durable!.persistent === true ? 'persistent' : 'durable'} v${open.durable!.version} handle ${open.tree.shareName}/${open.path} fid=${open.fileId.persistent} timeout=${open.durable!.timeoutMs} ms`)
 }
 
 /**
@@ -136,6 +163,12 @@ export async function replayCreate (ctx: RequestContext, related: Related | unde
     return undefined
   }
   const connected = existing.tree.session.opens.get(existing.fileId.volatile) === existing
+  // A replayed DH2Q naming a persistent open that waits for its client (the client lost the
+  // answer and its connection, then resent the CREATE; smbtorture smb2.replay.replay5): the open
+  // is taken back, as by DH2C, and answered as its CREATE was.
+  if (replay && !connected && existing.durable?.persistent === true && ctx.server.durable.parkedOpen(existing.fileId.persistent) === existing) {
+    return await replayPersistent(ctx, related, req, existing)
+  }
   if (!replay || !connected || existing.tree.session !== ctx.session) {
     throw new NtStatusError(NtStatus.DUPLICATE_OBJECTID, `CreateGuid ${dc.v2Request.createGuid.toString('hex')} names an open already`)
   }
@@ -152,9 +185,34 @@ export async function replayCreate (ctx: RequestContext, related: Related | unde
   ctx.server.log.debug('vfs', `CREATE replayed: ${existing.tree.shareName}/${existing.path} fid=${existing.fileId.persistent} answered again`)
   if (related !== undefined) related.fileId = existing.fileId
   const durable = existing.durable !== undefined && (asked === OplockLevel.BATCH || asked === OplockLevel.LEASE)
-    ? [{ name: 'DH2Q', data: encodeDurableResponseV2(existing.durable.timeoutMs, 0) }]
+    ? [{ name: 'DH2Q', data: encodeDurableResponseV2(existing.durable.timeoutMs, existing.durable.persistent === true ? DHANDLE_FLAG_PERSISTENT : 0) }]
     : []
   return await answer(ctx, existing, lease, durable, { oplockLevel: asked, createAction: existing.createAction })
+}
+
+/** The replay of the CREATE that made persistent open `old`, which waits for its client: the same checks as a reconnect. */
+async function replayPersistent (ctx: RequestContext, related: Related | undefined, req: CreateRequest, old: Open): Promise<Reply> {
+  const session = ctx.session!
+  const d = old.durable!
+  const refuse = (why: string): NtStatusError => new NtStatusError(NtStatus.DUPLICATE_OBJECTID, `replayed CREATE of a persistent handle: ${why}`)
+  if (old.tree.shareName.toLowerCase() !== ctx.tree!.shareName.toLowerCase()) throw refuse(`the handle is of share ${old.tree.shareName}`)
+  if (session.user.toLowerCase() !== d.user.toLowerCase() || session.domain.toLowerCase() !== d.domain.toLowerCase()) {
+    throw new NtStatusError(NtStatus.ACCESS_DENIED, 'replayed CREATE of a persistent handle by another user')
+  }
+  let lease: LeaseContext | undefined
+  const held = old.oplock?.lease
+  if (req.requestedOplockLevel === OplockLevel.LEASE) {
+    const leaseCtx = req.contexts.find(c => c.name === LEASE_CONTEXT_NAME)
+    lease = leaseCtx !== undefined ? decodeLeaseContext(leaseCtx.data, ctx.conn.dialect >= Dialect.SMB3_00) : undefined
+    if (lease !== undefined && (held === undefined || held.lk !== leaseId(ctx.conn.clientGuid, lease.leaseKey))) {
+      throw new NtStatusError(NtStatus.ACCESS_DENIED, 'a replayed CREATE asks for a lease its open was not made under')
+    }
+  }
+  if (!ctx.server.durable.unpark(old)) throw refuse('closed meanwhile')
+  const open = takeOver(ctx, related, old)
+  ctx.server.durable.nameByCreateGuid(open, ctx.conn.clientGuid)
+  const dh2q = { name: 'DH2Q', data: encodeDurableResponseV2(d.timeoutMs, DHANDLE_FLAG_PERSISTENT) }
+  return await answer(ctx, open, lease, [dh2q], { oplockLevel: req.requestedOplockLevel, createAction: open.createAction })
 }
 
 /**
@@ -177,9 +235,19 @@ export async function reconnectDurable (ctx: RequestContext, related: Related | 
   const lease = leaseCtx !== undefined ? decodeLeaseContext(leaseCtx.data, ctx.conn.dialect >= Dialect.SMB3_00) : undefined
   if (leaseCtx !== undefined && lease === undefined) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `RqLs context of ${leaseCtx.data.length} bytes`)
   const lk = lease !== undefined ? leaseId(ctx.conn.clientGuid, lease.leaseKey) : undefined
-  const old = ctx.server.durable.parkedOpen(want.persistent)
+  let old = ctx.server.durable.parkedOpen(want.persistent)
+  // MS-SMB2 3.3.5.9.12: a DH2C asking PERSISTENT on a CA share whose FileId names nothing finds
+  // its open by its CreateGuid.
+  const asksPersistent = dc.v2Reconnect !== undefined && (dc.v2Reconnect.flags & DHANDLE_FLAG_PERSISTENT) !== 0 &&
+    tree.share?.continuousAvailability === true && (ctx.conn.serverCapabilities & Capabilities.PERSISTENT_HANDLES) !== 0
+  if (old === undefined && asksPersistent) {
+    const byGuid = ctx.server.durable.persistentOpen(ctx.conn.clientGuid, dc.v2Reconnect!.createGuid)
+    if (byGuid !== undefined && ctx.server.durable.parkedOpen(byGuid.fileId.persistent) === byGuid) old = byGuid
+  }
   if (old === undefined) throw notFound('no disconnected durable handle has that FileId')
   const d = old.durable!
+  // 3.3.5.9.12: a persistent open is reconnected by a DH2C that says PERSISTENT.
+  if (d.persistent === true && dc.v2Reconnect !== undefined && (dc.v2Reconnect.flags & DHANDLE_FLAG_PERSISTENT) === 0) throw notFound('a persistent handle reconnected without SMB2_DHANDLE_FLAG_PERSISTENT')
   // A v1 open has no CreateGuid: a DH2C naming it carries zeros (smbtorture reopen2-lease, as Samba).
   if (dc.v2Reconnect !== undefined && !(d.createGuid ?? NO_GUID).equals(dc.v2Reconnect.createGuid)) throw notFound('the CreateGuid differs')
   if (old.tree.shareName.toLowerCase() !== tree.shareName.toLowerCase()) throw notFound(`the handle is of share ${old.tree.shareName}`)
@@ -199,7 +267,19 @@ export async function reconnectDurable (ctx: RequestContext, related: Related | 
     throw new NtStatusError(NtStatus.ACCESS_DENIED, 'durable reconnect by another user')
   }
   if (!ctx.server.durable.unpark(old)) throw notFound('closed meanwhile')
+  const open = takeOver(ctx, related, old)
+  // No DHnQ/DH2Q context in the answer: the open was durable and stays so.
+  return await answer(ctx, open, lease, [])
+}
 
+/**
+ * The disconnected open `old` (unparked) carries on in this request's session and tree: a new
+ * Open object with its state, the old one dead (not closed).
+ */
+function takeOver (ctx: RequestContext, related: Related | undefined, old: Open): Open {
+  const tree = ctx.tree!
+  const session = ctx.session!
+  const d = old.durable!
   // The open carries on as a new object of this session and tree; the old one is dead (not closed).
   const open = new Open(old.fileId, tree, old.path, old.file, old.grantedAccess, old.shareAccess, old.createOptions, old.isDirectory)
   Object.assign(open.userSetTimes, old.userSetTimes)
@@ -214,18 +294,23 @@ export async function reconnectDurable (ctx: RequestContext, related: Related | 
   open.modified = old.modified
   open.parentLeaseId = old.parentLeaseId
   open.lockSequences = old.lockSequences
+  open.createAction = old.createAction
+  open.createGuid = old.createGuid
+  // A persistent open's record is named by its ClientGuid: a reconnect from another one moves it.
+  if (d.persistent === true && !d.clientGuid.equals(ctx.conn.clientGuid)) ctx.server.persistent?.removeOpen(old, (m) => { ctx.server.log.warn(m) })
   open.durable = { ...d, clientGuid: Buffer.from(ctx.conn.clientGuid) }
   old.alive = false
   if (open.oplock !== undefined) ctx.server.locks.rebind(open.oplock, oplockHolder(ctx.conn, open))
   open.appInstance = old.appInstance
   ctx.server.durable.forget(old)
   ctx.server.durable.nameByAppInstance(open)
+  if (open.durable.persistent === true) ctx.server.durable.namePersistent(open, open.durable.clientGuid)
   session.opens.set(open.fileId.volatile, open)
   tree.opens.add(open)
   if (related !== undefined) related.fileId = open.fileId
-  ctx.server.log.info(`durable handle ${tree.shareName}/${open.path} (fid ${open.fileId.persistent}) reconnected by ${session.user} from ${ctx.conn.io.remoteAddress}`)
-  // No DHnQ/DH2Q context in the answer: the open was durable and stays so.
-  return await answer(ctx, open, lease, [])
+  persistOpen(ctx.server, open)
+  ctx.server.log.info(`${d.persistent === true ? 'persistent' : 'durable'} handle ${tree.shareName}/${open.path} (fid ${open.fileId.persistent}) reconnected by ${session.user} from ${ctx.conn.io.remoteAddress}`)
+  return open
 }
 
 /** The CREATE response for an open that exists (a reconnect or a replay): its state as it is now. */

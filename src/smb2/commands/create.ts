@@ -564,7 +564,7 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
     contexts.push({ name: LEASE_CONTEXT_NAME, data: encodeLeaseContext(out) })
   }
   nameAppInstance(ctx, flight.durable, open)
-  const durable = grantDurable(ctx, flight.durable, open)
+  const durable = grantDurable(ctx, flight.durable, open, info.indexNumber)
   if (durable !== undefined) contexts.push(durable)
   for (const c of req.contexts) {
     if (c.name === 'MxAc') {

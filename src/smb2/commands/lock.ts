@@ -14,6 +14,7 @@
 //   and on every open of a 3.x connection that offers MULTI_CHANNEL (a request may come again on
 //   another channel), a LOCK whose bucket holds the same sequence number as the last successful
 //   one is answered SUCCESS without being done again (smb2/lock-sequence.ts).
+import { persistOpen } from '../../session/persistent.js'
 import type { RequestContext, Reply } from '../context.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
@@ -67,9 +68,15 @@ export async function lock (ctx: RequestContext): Promise<Reply> {
     if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${ctx.open!.tree.shareName}/${ctx.open!.path}: LOCK replay (index ${seq.index}, sequence ${seq.number}) answered without locking again`)
     return response()
   }
-  const r = await lockRanges(ctx)
-  if (seq !== undefined) lockDone(ctx.open!, seq)
-  return r
+  try {
+    const r = await lockRanges(ctx)
+    if (seq !== undefined) lockDone(ctx.open!, seq)
+    return r
+  } finally {
+    // A persistent open's record keeps its locks and lock sequences (persistent.ts); an unlock
+    // that failed part way changed them too.
+    if (ctx.open!.durable?.persistent === true) persistOpen(ctx.server, ctx.open!)
+  }
 }
 
 async function lockRanges (ctx: RequestContext): Promise<Reply> {

@@ -139,7 +139,11 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
   // cipher was agreed with a client that announced the capability.
   conn.serverCapabilities = capabilitiesFor(dialect, g.smb2Leases, g.smb3DirectoryLeases) | (conn.cipherId !== Cipher.NONE && (req.capabilities & Capabilities.ENCRYPTION) !== 0 ? Capabilities.ENCRYPTION : 0) |
     // MS-SMB2 3.3.5.4: MULTI_CHANNEL for the 3.x family when the server allows binding.
-    (g.serverMultiChannelSupport && dialect >= Dialect.SMB3_00 ? Capabilities.MULTI_CHANNEL : 0)
+    (g.serverMultiChannelSupport && dialect >= Dialect.SMB3_00 ? Capabilities.MULTI_CHANNEL : 0) |
+    // MS-SMB2 3.3.5.4: PERSISTENT_HANDLES for the 3.x family when the server keeps them
+    // (IsPersistentHandlesSupported): here, when a share is continuously available, as Windows
+    // advertises it only on a server with CA shares (Samba 4.17 never does).
+    (dialect >= Dialect.SMB3_00 && g.durableHandles && [...conn.server.config.shares.values()].some(s => s.continuousAvailability) ? Capabilities.PERSISTENT_HANDLES : 0)
   limits(conn, dialect)
   conn.state = ConnectionState.Negotiated
   conn.negotiateCount++

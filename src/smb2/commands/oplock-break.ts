@@ -1,6 +1,7 @@
 // OPLOCK_BREAK (MS-SMB2 3.3.4.6 notification, 3.3.5.22.1 acknowledgment). The break decisions live
 // in src/locking/oplocks.ts; this file delivers a break to the holder's connection and checks the
 // holder's answer.
+import { persistOpen } from '../../session/persistent.js'
 import type { RequestContext, Reply } from '../context.js'
 import { Command, Dialect, HeaderFlags, OplockLevel } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
@@ -140,6 +141,10 @@ export async function leaseBreakAck (ctx: RequestContext): Promise<Reply> {
   const lk = leaseId(ctx.conn.clientGuid, ack.leaseKey)
   const r = ctx.server.locks.acknowledgeLease(lk, ack.leaseState)
   if (!r.ok) throw new NtStatusError(r.status, `lease break acknowledgment (${leaseStateName(ack.leaseState)})`)
+  // The persistent opens under the lease keep its state in their records (persistent.ts).
+  if (ctx.server.persistent !== undefined) {
+    for (const o of ctx.session?.opens.values() ?? []) if (o.durable?.persistent === true && o.oplock?.lease?.lk === lk) persistOpen(ctx.server, o)
+  }
   return { body: encodeLeaseBreakResponse(ack.leaseKey, ack.leaseState) }
 }
 
@@ -164,5 +169,6 @@ export async function oplockBreak (ctx: RequestContext): Promise<Reply> {
   // Accepting more than the break left (exclusive or batch, or level II after a break to none):
   // the break completed to none and the acknowledgment fails.
   if (!r.ok) throw new NtStatusError(NtStatus.INVALID_OPLOCK_PROTOCOL, `acknowledged ${level} after a break to ${r.reason === 'above' ? r.breakTo : '?'}`)
+  if (open.durable?.persistent === true) persistOpen(ctx.server, open)
   return { body: encodeOplockBreak({ oplockLevel: level, fileId: open.fileId }) }
 }

@@ -29,6 +29,7 @@ import { ntHash } from '../../crypto/md4.js'
 import { FILE_SUPPORTS_BLOCK_REFCOUNTING } from './dup-extents.js'
 import { posixChmodOf, posixPathToRelative, queryPosixInformation } from '../posix.js'
 import { setLinkInformation } from './link-info.js'
+import { persistOpen } from '../../session/persistent.js'
 import { FILE_POSIX_INFORMATION, posixReparseTag } from '../../wire/fscc/posix-info.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
@@ -327,6 +328,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
               if (server.log.wants('vfs')) server.log.debug('vfs', `rename ${tree.shareName}/${target} -> ${respell}: ${(e as Error).message}`)
             }
           }
+          // A persistent open's record names the file by its path (persistent.ts).
+          persistOpen(server, open)
         }
         break
       }
@@ -348,6 +351,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         }
         if (open.shareModeKey !== undefined) server.locks.setDeletePending(open.shareModeKey, del)
         open.deleteOnClose = del
+        persistOpen(server, open)
         break
       }
       case C.FileFullEaInformation:
@@ -356,6 +360,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         break
       case C.FilePositionInformation:
         open.position = req.value.currentByteOffset
+        persistOpen(server, open)
         break
       case C.FileModeInformation:
         open.mode = req.value.mode

@@ -3,6 +3,7 @@
 // handle). smbts keeps it as it keeps a durable open (teardown.ts disconnectOpen: share mode,
 // locks and all, closed by the scavenger when nobody comes back), the client reconnects to it
 // with DHnC (3.3.5.9.7), and its LOCKs get lock sequence replay (lock.ts, 3.3.5.14).
+import { persistOpen } from '../../session/persistent.js'
 import type { RequestContext } from '../context.js'
 import { Dialect } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
@@ -28,6 +29,8 @@ export function requestResiliency (ctx: RequestContext, input: Buffer): void {
   if (open.durable !== undefined) {
     open.durable.timeoutMs = timeoutMs
     open.durable.resilient = true
+    // A persistent open's record keeps its timeout.
+    persistOpen(ctx.server, open)
   } else {
     open.durable = { version: 1, timeoutMs, clientGuid: Buffer.from(ctx.conn.clientGuid), user: session.user, domain: session.domain, resilient: true }
   }

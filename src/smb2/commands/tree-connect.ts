@@ -2,7 +2,7 @@
 // access rules of ksmbd.conf (available, valid/invalid users, guest ok, read only, read/write list).
 import type { RequestContext, Related, Reply } from '../context.js'
 import { field, utf16 } from '../context.js'
-import { Command, Dialect, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareFlags, ShareType } from '../../wire/constants.js'
+import { Command, Dialect, FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, ShareCapabilities, ShareFlags, ShareType } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import { TreeConnect, type Session } from '../../session/model.js'
@@ -99,7 +99,8 @@ export async function treeConnect (ctx: RequestContext, related?: Related): Prom
   out.writeUInt16LE(16, 0)
   out[2] = tree.isPipe ? ShareType.PIPE : ShareType.DISK
   out.writeUInt32LE(tree.encryptData ? ShareFlags.ENCRYPT_DATA : 0, 4) // manual caching
-  out.writeUInt32LE(0, 8)
+  // MS-SMB2 3.3.5.7: CONTINUOUS_AVAILABILITY for a CA share on a 3.x connection (persistent handles).
+  out.writeUInt32LE(tree.share?.continuousAvailability === true && ctx.conn.dialect >= Dialect.SMB3_00 ? ShareCapabilities.CONTINUOUS_AVAILABILITY : 0, 8)
   out.writeUInt32LE(tree.maximalAccess >>> 0, 12)
   return { body: out }
 }
