@@ -26,7 +26,7 @@ import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_READONLY,
 } from '../wire/fscc/constants.js'
 import { pickCaseMatch } from './case-fold.js'
-import { DOS_STORED_ATTRIBUTES } from './dos-xattr.js'
+import { DOS_STORED_ATTRIBUTES, type Creator } from './dos-xattr.js'
 import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
 
 const S_IFDIR = 0o040000
@@ -70,6 +70,8 @@ interface DosState {
   fileAttributes: number
   creationTime?: bigint
   changeTime?: bigint
+  /** PosixIds.creator. */
+  creator?: Creator
   /** The data changed after the record was written (the posix record's write anchor no longer
    *  matches the mtime): the file is reported ARCHIVE, a stored ChangeTime no longer holds. */
   dataChanged: boolean
@@ -247,6 +249,7 @@ function statOf (node: MemNode, name: string, view: View): Stat {
     uid: node.uid,
     gid: node.gid,
     mode: node.mode,
+    ...(rec?.creator !== undefined ? { creator: rec.creator } : {}),
   }
 }
 
@@ -560,6 +563,8 @@ class MemoryFile implements VfsFile {
         changeTime: u.changeTime,
         dataChanged: false,
       }
+      const creator = u.creator ?? current.creator
+      if (creator !== undefined) node.dos.creator = creator
     }
     // A file's READONLY is its mode: no write bit for anyone, or the owner's back.
     if (u.fileAttributes !== undefined && !node.isDirectory) {

@@ -135,6 +135,7 @@ export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDot
     uid: sx.uid,
     gid: sx.gid,
     mode: sx.mode,
+    ...(rec?.creator !== undefined ? { creator: rec.creator } : {}),
   }
 }
 
@@ -318,6 +319,8 @@ class PosixFile implements VfsFile {
         changeTime: u.changeTime,
         writeAnchorNs: sx.mtimeNs,
       }
+      const creator = u.creator ?? old?.creator
+      if (creator !== undefined) rec.creator = creator
       // A file's READONLY is its mode: clear every write bit, or give the owner write back. The
       // record goes first when the write bits go away (without CAP_FOWNER, setting a user xattr
       // needs write permission), last when they come back. Another server's READONLY, kept in its

@@ -162,7 +162,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
     }
     case InfoType.SECURITY: {
       let sd
-      try { sd = await querySecurityInfo(open, st, additionalInformation) } catch (e) { throw ntStatusErrorFromErrno(e) }
+      try { sd = await querySecurityInfo(open, st, additionalInformation, ctx.server.config.global.netbiosName) } catch (e) { throw ntStatusErrorFromErrno(e) }
       if (sd.length > outputBufferLength) {
         // MS-SMB2 3.3.5.20.3: too small → STATUS_BUFFER_TOO_SMALL with the needed size.
         const need = Buffer.alloc(4)

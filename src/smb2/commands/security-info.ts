@@ -22,7 +22,7 @@ import {
 } from '../../wire/dtyp/security-descriptor.js'
 import { sidEquals, sidToString } from '../../wire/dtyp/sid.js'
 import { mapAclGenericRights } from '../../wire/dtyp/inherit.js'
-import { keepModeInStep, ownerAllowed, tokenOf } from '../file-security.js'
+import { fileDescriptor, keepModeInStep, ownerAllowed, tokenOf } from '../file-security.js'
 import type { Stat } from '../../vfs/backend.js'
 import { NTACL_XATTR_MAX } from '../../vfs/ntacl-xattr.js'
 import type { Open, Session } from '../../session/model.js'
@@ -35,17 +35,20 @@ function requireAccess (open: Open, mask: number, what: string): void {
   if ((open.grantedAccess & mask) !== mask) throw new NtStatusError(NtStatus.ACCESS_DENIED, `${what} needs access 0x${mask.toString(16)}`)
 }
 
-/** The file's descriptor: the stored one, else the POSIX synthesis (owner, group and DACL). */
-async function currentDescriptor (open: Open, st: Stat): Promise<{ sd: SecurityDescriptor, stored: boolean }> {
-  const stored = await open.file!.getSecurityDescriptor()
+/**
+ * The file's descriptor: the stored one (or the default one derived from its creator,
+ * file-security.ts), else the POSIX synthesis (owner, group and DACL).
+ */
+async function currentDescriptor (open: Open, st: Stat, netbiosName: string): Promise<{ sd: SecurityDescriptor, stored: boolean }> {
+  const stored = await fileDescriptor(open.file!, netbiosName, st)
   if (stored !== undefined) return { sd: stored, stored: true }
   return { sd: posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, OWNER_GROUP_DACL), stored: false }
 }
 
 /** QUERY_INFO SMB2_0_INFO_SECURITY: the self-relative descriptor, only the parts asked for. */
-export async function querySecurityInfo (open: Open, st: Stat, additionalInformation: number): Promise<Buffer> {
+export async function querySecurityInfo (open: Open, st: Stat, additionalInformation: number, netbiosName: string): Promise<Buffer> {
   requireAccess(open, AccessMask.READ_CONTROL, 'reading the security descriptor')
-  const { sd, stored } = await currentDescriptor(open, st)
+  const { sd, stored } = await currentDescriptor(open, st, netbiosName)
   if (!stored) {
     return encodeSecurityDescriptor(posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, additionalInformation))
   }
@@ -73,7 +76,7 @@ export async function setSecurityInfo (open: Open, st: Stat, securityInformation
   } catch (e) {
     throw new NtStatusError(NtStatus.INVALID_SECURITY_DESCR, e instanceof Error ? e.message : 'malformed security descriptor')
   }
-  const { sd: current } = await currentDescriptor(open, st)
+  const { sd: current } = await currentDescriptor(open, st, netbiosName)
   const next: SecurityDescriptor = { control: current.control }
   if (current.owner !== undefined) next.owner = current.owner
   if (current.group !== undefined) next.group = current.group
