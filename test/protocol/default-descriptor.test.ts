@@ -14,7 +14,7 @@ import {
 } from '../../src/wire/dtyp/security-descriptor.js'
 import { sidToString, SID_WORLD } from '../../src/wire/dtyp/sid.js'
 import { sessionToken } from '../../src/session/token.js'
-import { SAMBA_NTACL_XATTR_NAME } from '../../src/vfs/samba-ntacl.js'
+import { SAMBA_NTACL_XATTR_NAME, posixAclFromMode, sambaNtAclSysHash, sysAclHash } from '../../src/vfs/samba-ntacl.js'
 import { DOS_XATTR_NAME, DOSATTRIB_SMBTS_MAX_SIZE, decodeDosRecord } from '../../src/vfs/dos-xattr.js'
 
 const INFO_SECURITY = 3
@@ -98,7 +98,22 @@ for (const backend of ['memory', 'posix'] as const) {
     t.equal(r.status, 0)
     await alice.close(fid)
     t.equal(await status(bob, 'b.txt', WRITE), 0, 'Everyone full control now')
-    if (backend === 'posix') t.ok(await xattr(join(srv.share, 'b.txt'), SAMBA_NTACL_XATTR_NAME), 'stored as security.NTACL')
+    if (backend === 'posix') {
+      // Version 4, its POSIX ACL hash over the file as it is (Samba's and ksmbd's check), and
+      // again after smbts itself changes the mode (READONLY clears the write bits).
+      const path = join(srv.share, 'b.txt')
+      const hashNow = (): Buffer => { const st = statSync(path); return sysAclHash({ access: posixAclFromMode(st.mode), uid: st.uid, gid: st.gid, mode: st.mode }) }
+      const v = (await xattr(path, SAMBA_NTACL_XATTR_NAME))!
+      t.equal(v.readUInt16LE(0), 4, 'stored as security.NTACL version 4')
+      t.same(sambaNtAclSysHash(v)!.subarray(0, 32), hashNow(), 'its POSIX ACL hash is the file\'s')
+      const fid2 = await alice.open('b.txt', { access: 0x001f01ff, disposition: OPEN })
+      const basic = Buffer.alloc(40)
+      basic.writeUInt32LE(0x1, 32) // FILE_ATTRIBUTE_READONLY
+      t.equal((await alice.setInfo(fid2, 1, 4, basic)).status, 0, 'READONLY set')
+      await alice.close(fid2)
+      t.equal(statSync(path).mode & 0o222, 0, 'the write bits went')
+      t.same(sambaNtAclSysHash((await xattr(path, SAMBA_NTACL_XATTR_NAME))!)!.subarray(0, 32), hashNow(), 'and the hash follows the new mode')
+    }
   })
 }
 
