@@ -512,13 +512,12 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   }
 
   const volatile = ctx.server.newFileId()
-  // MS-FSA 2.1.5.1.2.1: whoever may list the parent directory may read a file's attributes, so
-  // Windows grants FILE_READ_ATTRIBUTES with every open (a handle opened for FILE_WRITE_DATA alone
-  // still answers FileBasicInformation; FileAccessInformation shows the bit). Every directory of a
-  // share is listable by whoever holds the tree, so the tree's rights decide.
-  // With a stored DACL deciding, the open holds exactly what it was granted (as Windows shows it
-  // in FileAccessInformation), and may still read attributes.
-  const granted = byDacl !== undefined ? access : (access | (tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES)) >>> 0
+  // Over SMB2 an open holds exactly what it was granted (as Windows and Samba show it in
+  // FileAccessInformation): a handle opened for FILE_READ_DATA alone is refused
+  // FileBasicInformation (smbtorture smb2.streams.attributes1). Whoever may list the parent may
+  // read a file's attributes (MS-FSA 2.1.5.1.2.1), so the share implies FILE_READ_ATTRIBUTES: it
+  // counts where the open may set attributes (query-info.ts).
+  const granted = access >>> 0
   const open = new Open({ persistent: volatile, volatile }, tree, rel, file, granted, req.shareAccess, opts, info.isDirectory)
   open.impliedAccess = tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES
   open.shareModeKey = key

@@ -101,13 +101,14 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       }
       // MS-SMB2 3.3.5.20.1: these four need FILE_READ_ATTRIBUTES (Samba checks the same four);
       // every other class may be read on any open. The read of attributes the share implies
-      // (create.ts) counts for an open that holds some right of its own — libsmbclient's fstat of
-      // a write-only handle relies on it, which Samba refuses — but not for one that holds only
-      // SYNCHRONIZE, a handle to wait on (smbtorture smb2.getinfo.getinfo_access).
+      // (create.ts) counts for an open that may set them (FILE_WRITE_ATTRIBUTES, which
+      // GENERIC_WRITE gives: libsmbclient's fstat of a write-only handle relies on it, which Samba
+      // refuses), not for one opened to read data alone (smbtorture smb2.streams.attributes1, as
+      // Windows answers) nor for one that holds only SYNCHRONIZE (smb2.getinfo.getinfo_access).
       if (infoClass === C.FileBasicInformation || infoClass === C.FileAllInformation ||
           infoClass === C.FileNetworkOpenInformation || infoClass === C.FileAttributeTagInformation) {
-        const holdsRights = (open.grantedAccess & ~AccessMask.SYNCHRONIZE) !== 0
-        if (((open.grantedAccess | (holdsRights ? open.impliedAccess : 0)) & AccessMask.FILE_READ_ATTRIBUTES) === 0) {
+        const setsAttributes = (open.grantedAccess & AccessMask.FILE_WRITE_ATTRIBUTES) !== 0
+        if (((open.grantedAccess | (setsAttributes ? open.impliedAccess : 0)) & AccessMask.FILE_READ_ATTRIBUTES) === 0) {
           throw new NtStatusError(NtStatus.ACCESS_DENIED, `class ${infoClass} without FILE_READ_ATTRIBUTES`)
         }
       }
