@@ -306,6 +306,11 @@ class PosixFile implements VfsFile {
       if (u.lastAccessTime !== undefined || u.lastWriteTime !== undefined) {
         await native.futimens(this.fd, ns(u.lastAccessTime), ns(u.lastWriteTime))
       }
+      // An O_PATH handle (a symlink, FIFO, socket or device opened as itself): its times are set
+      // (the addon's futimens sets those of the name itself, never following a symlink); there is
+      // no DOS record to keep (Linux gives such objects no user xattrs) and no mode to change (a
+      // symlink's is not used; a special file keeps its own).
+      if (this.pathOnly) return
       // What the file looks like now (after the new times): the record is rebuilt from it, so
       // what was reported until now (a derived ARCHIVE, the birth time) stays unless this update
       // changes it.
@@ -348,6 +353,8 @@ class PosixFile implements VfsFile {
    * without it).
    */
   async getSecurityDescriptor (): Promise<SecurityDescriptor | undefined> {
+    // An O_PATH handle reads no xattrs (EBADF); a symlink or special file carries none of Samba's.
+    if (this.pathOnly) return undefined
     return await this.op(async () => {
       const raw = await readXattr(this.fd, SAMBA_NTACL_XATTR_NAME)
       const samba = decodeSambaNtAcl(raw)
