@@ -94,6 +94,11 @@ export interface BasicInfoUpdate {
   fileAttributes?: number
   /** Records the file's creator (PosixIds.creator); undefined keeps the one recorded, if any. */
   creator?: Creator
+  /**
+   * Records the file's EaSize (FileEaInformation's), which directory listings then report
+   * (FileInfo.eaSize) without reading the EAs; undefined keeps the one recorded, if any.
+   */
+  eaSize?: number
 }
 
 export interface VfsFile {

@@ -16,19 +16,23 @@
 //
 // smbts writes version 4, the newest both servers read, followed by a tail of its own that both
 // ignore (Samba pulls the struct and leaves what follows; ksmbd reads fixed fields). Tail version 2
-// (what smbts writes), 16 to 28 bytes, so the whole value stays within 60 bytes: a 256-byte ext4
-// inode keeps that much in the inode, and a new file then takes no xattr block (st_blocks 0, the
-// AllocationSize 0 a client expects of a new empty file):
-//  32  u8[2] TailMagic 'SM' (53 4d)
-//  34  u8   TailVersion (2)
-//  35  u8   TailFlags: 0x01 ChangeTime present, 0x02 Creator present; bits 2-7: with Creator, the
-//            group and other permission bits (mode & 0o77) the file was created with
+// (what smbts writes), 16 to 32 bytes: a new file's record (48 or 52 bytes in all) and one with a
+// ChangeTime too (60) stay within the 60 bytes a 256-byte ext4 inode keeps inside, so a new file
+// takes no xattr block (st_blocks 0, the AllocationSize 0 a client expects of a new empty file):
+//  32  u8   TailMagic 'S' (53)
+//  33  u8   TailVersion (2)
+//  34  u8   TailFlags: 0x01 ChangeTime, 0x02 Creator, 0x04 EaSize present
+//  35  u8   CreatorMode: with Creator, the group and other permission bits (mode & 0o77) the file
+//            was created with
 //  36  i64  WriteAnchor seconds  } the file's Linux mtime when the record was written, as the
 //  44  u32  WriteAnchor ns (<1e9) } kernel keeps it (seconds + ns: ext4 goes past 2^63 ns, 2262 AD)
-//  48  u32  Creator (if flagged): the RID, in the server's domain, of the user who created the file
-//            through smbts and gave it the default descriptor (0: ANONYMOUS LOGON); the descriptor
-//            is then derived from it and those bits, not stored (src/smb2/file-security.ts)
-//  ..  u64  ChangeTime (if flagged; FILETIME, MS-DTYP 2.3.3)
+//  48  then, each only when flagged, in this order:
+//       u32  Creator: the RID, in the server's domain, of the user who created the file through
+//            smbts and gave it the default descriptor (0: ANONYMOUS LOGON); the descriptor is
+//            then derived from it and CreatorMode, not stored (src/smb2/file-security.ts)
+//       u64  ChangeTime (FILETIME, MS-DTYP 2.3.3)
+//       u32  EaSize: the file's EAs as a FILE_FULL_EA_INFORMATION list (FileEaInformation), as
+//            smbts last wrote them, so a directory listing reports it without reading the EAs
 // Tail version 1 (earlier smbts, always 32 bytes: 'SMTS', u16 1, u16 flags, u64 ChangeTime, i64
 // and u32 WriteAnchor, u32 0) is still read.
 //
@@ -66,16 +70,17 @@ export const DOS_XATTR_READ_NAMES = `${DOS_XATTR_NAME}\n${LEGACY_DOS_XATTR_NAME}
 
 /** The version smbts writes. */
 export const DOSATTRIB_WRITE_VERSION = 4
-/** A v4 value without the tail; with the shortest tail smbts writes, and the longest (within ext4's in-inode room). */
+/** A v4 value without the tail; with the shortest tail smbts writes; the longest a file without EAs gets (within ext4's in-inode room). */
 export const DOSATTRIB_V4_SIZE = 32
 export const DOSATTRIB_SMBTS_MIN_SIZE = 48
 export const DOSATTRIB_SMBTS_MAX_SIZE = 60
 const TAIL_V1_MAGIC = 0x53544d53 // 'SMTS' as bytes 53 4d 54 53
 const TAIL_V1_SIZE = 64
-const TAIL_MAGIC = 0x4d53 // 'SM' as bytes 53 4d
+const TAIL_MAGIC = 0x53 // 'S'
 const TAIL_VERSION = 2
 const TAIL_CHANGE_TIME = 0x01
 const TAIL_CREATOR = 0x02
+const TAIL_EA_SIZE = 0x04
 /** The Creator of a file an anonymous session made (no RID: ANONYMOUS LOGON is S-1-5-7). */
 export const CREATOR_ANONYMOUS = 0
 
@@ -116,6 +121,8 @@ export interface DosRecord {
   writeAnchorNs?: bigint
   /** Who created the file through smbts with the default descriptor, and the mode's group and other bits then; see the header. */
   creator?: Creator
+  /** The file's EaSize as smbts last wrote its EAs; see the header. */
+  eaSize?: number
   /** Where it was read from: 'smbts' (a DOSATTRIB with smbts's tail), 'foreign' (a DOSATTRIB
    *  Samba or ksmbd wrote), 'legacy' (user.smbts.dos). Unset on a record about to be written. */
   origin?: 'smbts' | 'foreign' | 'legacy'
@@ -140,7 +147,8 @@ function splitNs (ns: bigint): [bigint, number] {
 export function encodeDosRecord (r: DosRecord, directory = false): Buffer {
   const hasCreator = r.creator !== undefined
   const hasChange = r.changeTime !== undefined
-  const b = Buffer.alloc(DOSATTRIB_SMBTS_MIN_SIZE + (hasCreator ? 4 : 0) + (hasChange ? 8 : 0))
+  const hasEaSize = r.eaSize !== undefined
+  const b = Buffer.alloc(DOSATTRIB_SMBTS_MIN_SIZE + (hasCreator ? 4 : 0) + (hasChange ? 8 : 0) + (hasEaSize ? 4 : 0))
   // [0] "" and its NUL, [1] alignment; version, then the union's level and 2 bytes of alignment.
   b.writeUInt16LE(DOSATTRIB_WRITE_VERSION, 2)
   b.writeUInt16LE(DOSATTRIB_WRITE_VERSION, 4)
@@ -151,15 +159,17 @@ export function encodeDosRecord (r: DosRecord, directory = false): Buffer {
   // itime (ksmbd's "inode creation time") is the creation time, as ksmbd writes it.
   b.writeBigUInt64LE(BigInt.asUintN(64, r.creationTime ?? 0n), 16)
   b.writeBigUInt64LE(BigInt.asUintN(64, r.creationTime ?? 0n), 24)
-  b.writeUInt16LE(TAIL_MAGIC, 32)
-  b[34] = TAIL_VERSION
-  b[35] = (hasChange ? TAIL_CHANGE_TIME : 0) | (hasCreator ? TAIL_CREATOR | ((r.creator!.mode & 0o77) << 2) : 0)
+  b[32] = TAIL_MAGIC
+  b[33] = TAIL_VERSION
+  b[34] = (hasChange ? TAIL_CHANGE_TIME : 0) | (hasCreator ? TAIL_CREATOR : 0) | (hasEaSize ? TAIL_EA_SIZE : 0)
+  b[35] = hasCreator ? r.creator!.mode & 0o77 : 0
   const [sec, ns] = splitNs(r.writeAnchorNs ?? 0n)
   b.writeBigInt64LE(BigInt.asIntN(64, sec), 36)
   b.writeUInt32LE(ns, 44)
   let p = DOSATTRIB_SMBTS_MIN_SIZE
   if (hasCreator) { b.writeUInt32LE(r.creator!.rid >>> 0, p); p += 4 }
-  if (hasChange) b.writeBigUInt64LE(BigInt.asUintN(64, r.changeTime!), p)
+  if (hasChange) { b.writeBigUInt64LE(BigInt.asUintN(64, r.changeTime!), p); p += 8 }
+  if (hasEaSize) b.writeUInt32LE(r.eaSize! >>> 0, p)
   return b
 }
 
@@ -232,19 +242,21 @@ function decodeDosAttrib (b: Buffer): DosRecord | undefined {
 
 /** smbts's tail after a v4 struct at 8 (either version), into `r`; nothing when there is none. */
 function readTail (b: Buffer, r: DosRecord): void {
-  if (b.length >= DOSATTRIB_SMBTS_MIN_SIZE && b.readUInt16LE(32) === TAIL_MAGIC && b[34] === TAIL_VERSION) {
-    const flags = b[35]!
+  if (b.length >= DOSATTRIB_SMBTS_MIN_SIZE && b[32] === TAIL_MAGIC && b[33] === TAIL_VERSION) {
+    const flags = b[34]!
     const ns = b.readUInt32LE(44)
-    const size = DOSATTRIB_SMBTS_MIN_SIZE + ((flags & TAIL_CREATOR) !== 0 ? 4 : 0) + ((flags & TAIL_CHANGE_TIME) !== 0 ? 8 : 0)
+    const size = DOSATTRIB_SMBTS_MIN_SIZE + ((flags & TAIL_CREATOR) !== 0 ? 4 : 0) + ((flags & TAIL_CHANGE_TIME) !== 0 ? 8 : 0) + ((flags & TAIL_EA_SIZE) !== 0 ? 4 : 0)
     if (ns >= 1_000_000_000 || b.length < size) return
     r.origin = 'smbts'
     r.writeAnchorNs = b.readBigInt64LE(36) * NS_PER_S + BigInt(ns)
     let p = DOSATTRIB_SMBTS_MIN_SIZE
-    if ((flags & TAIL_CREATOR) !== 0) { r.creator = { rid: b.readUInt32LE(p), mode: flags >> 2 }; p += 4 }
+    if ((flags & TAIL_CREATOR) !== 0) { r.creator = { rid: b.readUInt32LE(p), mode: b[35]! & 0o77 }; p += 4 }
     if ((flags & TAIL_CHANGE_TIME) !== 0) {
       const change = b.readBigUInt64LE(p)
       if (change <= I64_MAX) r.changeTime = change
+      p += 8
     }
+    if ((flags & TAIL_EA_SIZE) !== 0) r.eaSize = b.readUInt32LE(p)
     return
   }
   if (b.length >= TAIL_V1_SIZE && b.readUInt32LE(32) === TAIL_V1_MAGIC && b.readUInt16LE(36) === 1) {

@@ -72,6 +72,8 @@ interface DosState {
   changeTime?: bigint
   /** PosixIds.creator. */
   creator?: Creator
+  /** BasicInfoUpdate.eaSize. */
+  eaSize?: number
   /** The data changed after the record was written (the posix record's write anchor no longer
    *  matches the mtime): the file is reported ARCHIVE, a stored ChangeTime no longer holds. */
   dataChanged: boolean
@@ -250,6 +252,7 @@ function statOf (node: MemNode, name: string, view: View): Stat {
     gid: node.gid,
     mode: node.mode,
     ...(rec?.creator !== undefined ? { creator: rec.creator } : {}),
+    ...(rec?.eaSize !== undefined ? { eaSize: rec.eaSize } : {}),
   }
 }
 
@@ -565,6 +568,8 @@ class MemoryFile implements VfsFile {
       }
       const creator = u.creator ?? current.creator
       if (creator !== undefined) node.dos.creator = creator
+      const eaSize = u.eaSize ?? current.eaSize
+      if (eaSize !== undefined && eaSize !== 0) node.dos.eaSize = eaSize
     }
     // A file's READONLY is its mode: no write bit for anyone, or the owner's back.
     if (u.fileAttributes !== undefined && !node.isDirectory) {

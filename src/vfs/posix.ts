@@ -138,6 +138,7 @@ export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDot
     gid: sx.gid,
     mode: sx.mode,
     ...(rec?.creator !== undefined ? { creator: rec.creator } : {}),
+    ...(rec?.eaSize !== undefined ? { eaSize: rec.eaSize } : {}),
   }
 }
 
@@ -328,6 +329,8 @@ class PosixFile implements VfsFile {
       }
       const creator = u.creator ?? old?.creator
       if (creator !== undefined) rec.creator = creator
+      const eaSize = u.eaSize ?? old?.eaSize
+      if (eaSize !== undefined && eaSize !== 0) rec.eaSize = eaSize
       // A file's READONLY is its mode: clear every write bit, or give the owner write back. The
       // record goes first when the write bits go away (without CAP_FOWNER, setting a user xattr
       // needs write permission), last when they come back. Another server's READONLY, kept in its

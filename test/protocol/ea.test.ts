@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { readdirSync } from 'node:fs'
-import { Command, createBody, Disposition, fileIdOf, MemClient, memServer, outputBuffer, type FileId, type Resp } from '../helpers/mem-client.js'
+import { Command, createBody, Disposition, fileIdOf, MemClient, memServer, outputBuffer, queryDirectoryBody, type FileId, type Resp } from '../helpers/mem-client.js'
 import { native } from '../../src/io/native.js'
 import { SMB2_HEADER_SIZE } from '../../src/wire/constants.js'
 import { encodeFileFullEaInformation, decodeFileFullEaInformation } from '../../src/wire/fscc/set-info.js'
@@ -168,5 +168,27 @@ for (const backend of ['memory', 'posix'] as const) {
     t.equal((await createWithEas(off.c, 'g.txt', encodeFileFullEaInformation([ea('a', 'b')]), Disposition.CREATE)).status, NtStatus.EAS_NOT_SUPPORTED, 'ExtA too (smbtorture then creates without)')
     t.equal((await queryEa(off.c, fid)).status, NtStatus.NO_EAS_ON_FILE)
     if (backend === 'posix') t.notOk(readdirSync(off.share).includes('g.txt'), 'no file left by the refused CREATE')
+  })
+}
+
+for (const backend of ['memory', 'posix'] as const) {
+  t.test(`directory listings report the EaSize FileEaInformation does [${backend}]`, async (t) => {
+    const { c } = await setup(t, backend)
+    const fid = await c.open('eas.txt', { disposition: Disposition.CREATE })
+    const dir = await c.open('', { disposition: Disposition.OPEN, access: 0x1 | 0x80, options: 1 })
+    const listed = async (infoClass: number): Promise<number> => {
+      const r = await c.request({ cmd: Command.QUERY_DIRECTORY, body: queryDirectoryBody(dir, 'eas.txt', infoClass, 0x01 /* RESTART_SCANS */) })
+      t.equal(r.status, 0)
+      return r.body.readUInt32LE(8 + 64) // EaSize, at 64 in FileFull/FileIdBoth/FileIdFull entries
+    }
+    t.equal(await listed(2), 0, 'no EAs: 0')
+    t.equal((await c.setInfo(fid, INFO_FILE, FileFullEaInformation, encodeFileFullEaInformation([ea('Colour', 'blue'), ea('size', 'large')]))).status, 0)
+    const eaSize = outputBuffer(await c.queryInfo(fid, INFO_FILE, FileEaInformation)).readUInt32LE(0)
+    t.ok(eaSize > 0)
+    for (const infoClass of [2 /* FileFullDirectoryInformation */, 3 /* FileBothDirectoryInformation */, 37 /* FileIdBothDirectoryInformation */, 38]) {
+      t.equal(await listed(infoClass), eaSize, `class ${infoClass}: the file's EaSize`)
+    }
+    t.equal((await c.setInfo(fid, INFO_FILE, FileFullEaInformation, encodeFileFullEaInformation([ea('Colour', ''), ea('size', '')]))).status, 0)
+    t.equal(await listed(2), 0, 'every EA removed: 0 again')
   })
 }

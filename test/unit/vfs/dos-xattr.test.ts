@@ -90,7 +90,7 @@ t.test('smbts writes v4 + its tail: byte layout, and Samba\'s reading of it is t
     '07000000', // READONLY | HIDDEN | SYSTEM
     '78563412' + '0000db01', // itime = CreationTime (as ksmbd)
     '78563412' + '0000db01', // create_time
-    '534d', '02', '93', // 'SM', tail version 2, ChangeTime and Creator present, mode bits 044 (0x24 << 2)
+    '53', '02', '03', '24', // 'S', tail version 2, ChangeTime and Creator present, CreatorMode 044
     'ffffffffffffffff', 'fbc99a3b', // anchor: second -1 + 999999995 ns
     '67452301', // Creator
     '01000000' + '0000dc01', // ChangeTime
@@ -103,6 +103,10 @@ t.test('smbts writes v4 + its tail: byte layout, and Samba\'s reading of it is t
   t.equal(none.length, DOSATTRIB_SMBTS_MIN_SIZE, 'nothing optional: 48 bytes')
   t.equal(none.readUInt32LE(8), 0x01, 'no creation time: valid_flags ATTRIB only')
   t.same(decodeDosRecord(none), { fileAttributes: 0, writeAnchorNs: 0n, origin: 'smbts' })
+  const withEas = encodeDosRecord({ ...rec, eaSize: 0x1234 })
+  t.equal(withEas.length, 64, 'EaSize too: 64 bytes (a file with EAs has them beside it anyway)')
+  t.equal(withEas.readUInt32LE(60), 0x1234, 'EaSize last')
+  t.same(decodeDosRecord(withEas), { ...rec, eaSize: 0x1234, origin: 'smbts' })
   const anon = encodeDosRecord({ fileAttributes: ARCHIVE, creator: { rid: CREATOR_ANONYMOUS, mode: 0o77 }, writeAnchorNs: 1n })
   t.equal(anon.length, 52)
   t.same(decodeDosRecord(anon), { fileAttributes: ARCHIVE, creator: { rid: CREATOR_ANONYMOUS, mode: 0o77 }, writeAnchorNs: 1n, origin: 'smbts' }, 'a Creator of 0 (anonymous) is kept')
@@ -125,14 +129,16 @@ t.test('property: decode(encode(r)) = r for every storable record', async (t) =>
     fc.integer({ min: 0, max: 0xFFFF_FFFF }), fc.option(filetime, { nil: undefined }), fc.option(filetime, { nil: undefined }),
     fc.bigInt({ min: -(2n ** 63n) * 1_000_000_000n, max: (2n ** 63n - 1n) * 1_000_000_000n }), fc.boolean(),
     fc.option(fc.record({ rid: fc.integer({ min: 0, max: 0xFFFF_FFFF }), mode: fc.integer({ min: 0, max: 0o77 }) }), { nil: undefined }),
-    (attrs, creationTime, changeTime, writeAnchorNs, dir, creator) => {
+    fc.option(fc.integer({ min: 0, max: 0xFFFF_FFFF }), { nil: undefined }),
+    (attrs, creationTime, changeTime, writeAnchorNs, dir, creator, eaSize) => {
       const r: DosRecord = { fileAttributes: attrs, writeAnchorNs }
       if (creationTime !== undefined) r.creationTime = creationTime
       if (changeTime !== undefined) r.changeTime = changeTime
       if (creator !== undefined) r.creator = creator
+      if (eaSize !== undefined) r.eaSize = eaSize
       const b = encodeDosRecord(r, dir)
       const back = decodeDosRecord(b)!
-      return b.length <= DOSATTRIB_SMBTS_MAX_SIZE && back.fileAttributes === (attrs & DOS_STORED_ATTRIBUTES) && back.writeAnchorNs === writeAnchorNs &&
+      return b.length <= DOSATTRIB_SMBTS_MAX_SIZE + (eaSize !== undefined ? 4 : 0) && back.eaSize === eaSize && back.fileAttributes === (attrs & DOS_STORED_ATTRIBUTES) && back.writeAnchorNs === writeAnchorNs &&
         back.creationTime === creationTime && back.changeTime === changeTime && back.creator?.rid === creator?.rid && back.creator?.mode === creator?.mode && back.origin === 'smbts'
     }))
   t.pass('100 random records')
