@@ -4,8 +4,9 @@
 // then the stored DACL, then the POSIX side (the server writes as one identity: the share's
 // create mask and READONLY, as before).
 //
-// - A file with a stored descriptor (user.smbts.ntacl, or Samba's security.NTACL) is checked
-//   against its DACL with the session's token (session/token.ts). A file without one (made outside
+// - A file with a stored descriptor (user.smbts.ntacl, or Samba's security.NTACL), or the default
+//   one its DOS record stands for (below), is checked against its DACL with the session's token
+//   (session/token.ts). A file without one (made outside
 //   the server, or before descriptors decided anything) is opened as before: the share decides.
 // - FILE_READ_ATTRIBUTES is not checked (whoever may list the parent has it, MS-FSA), and DELETE
 //   refused by the file's DACL is granted when the parent's DACL grants FILE_DELETE_CHILD.
