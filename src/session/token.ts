@@ -70,3 +70,15 @@ export function creatorSids (creator: number, netbiosName: string): { user: Sid,
   if (creator === 0) return { user: SID_ANONYMOUS, primaryGroup: withRid(domain, DOMAIN_RID_GUESTS) }
   return { user: withRid(domain, creator), primaryGroup: withRid(domain, creator === DOMAIN_RID_GUEST ? DOMAIN_RID_GUESTS : DOMAIN_RID_USERS) }
 }
+
+/**
+ * The SID a file owned by `uid` names as its owner when it has no descriptor: the password-db
+ * user whose Unix account has that uid (the SID its sessions have, Samba's algorithmic mapping),
+ * else undefined (the caller says S-1-22-1-uid, Unix User\<uid>).
+ */
+export function ownerSidOfUid (uid: number, dbUsers: Iterable<string>, netbiosName: string): Sid | undefined {
+  for (const name of dbUsers) {
+    if (unixUidOf(name) === uid) return withRid(localDomainSid(netbiosName), userRid(name, uid))
+  }
+  return undefined
+}

@@ -3,7 +3,7 @@
 // the descriptor was stored. Where the DOS record cannot be kept, the descriptor is stored after
 // all. Also the AllocationSize create context (AlSi, MS-SMB2 2.2.13.2.6).
 import t, { type Test } from 'tap'
-import { chmodSync, statSync } from 'node:fs'
+import { chmodSync, chownSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MemClient, memServer, queryInfoBody, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
 import { Command } from '../../src/wire/constants.js'
@@ -148,3 +148,23 @@ for (const backend of ['memory', 'posix'] as const) {
     t.equal(await status(alice, 'g.dat', READ), Status.OBJECT_NAME_NOT_FOUND, 'and nothing was created')
   })
 }
+
+t.test('a file made outside the server: its owner is the password-db user of its uid, as Samba\'s idmap says', async t => {
+  // `daemon` is a Unix account here (uid 1) and a password-db user of this server; uid 2 (bin) is no db user's.
+  const srv = memServer({ backend: 'posix', users: { daemon: 'Daemon-pw1' } })
+  t.teardown(srv.cleanup)
+  for (const [name, uid] of [['mine.txt', 1], ['other.txt', 2]] as const) {
+    writeFileSync(join(srv.share, name), 'made outside')
+    chownSync(join(srv.share, name), uid, 0)
+  }
+  const c = await new MemClient(srv.state).connect({ user: 'daemon', password: 'Daemon-pw1', share: 'share' })
+  const owner = async (name: string): Promise<string> => {
+    const fid = await c.open(name, { access: 0x20000, disposition: OPEN })
+    const sd = await query(c, fid)
+    await c.close(fid)
+    return sidToString(sd.owner!)
+  }
+  t.equal(await owner('mine.txt'), sidOf(srv, 'daemon'), 'uid 1: daemon\'s SID, the one its sessions have (RID 1000 + 2 x uid)')
+  t.match(sidOf(srv, 'daemon'), /-1002$/)
+  t.equal(await owner('other.txt'), 'S-1-22-1-2', 'uid 2, no such db user: Unix User\\2')
+})

@@ -10,7 +10,7 @@ import { keepUserSetTimes, setBasicInformation } from './basic-info.js'
 import { queryFileInfo, type StreamInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
-import { querySecurityInfo, setSecurityInfo } from './security-info.js'
+import { querySecurityInfo, setSecurityInfo, type SecurityNames } from './security-info.js'
 import { checkParentForCreate } from '../file-security.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
@@ -75,6 +75,9 @@ async function renameTarget (open: Open, asGiven: string): Promise<{ target: str
 function requireAccess (open: Open, mask: number): void {
   if (((open.grantedAccess | open.impliedAccess) & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
 }
+
+/** The server's name and password-db users, for the descriptors of files that store none (security-info.ts). */
+const securityNames = (ctx: RequestContext): SecurityNames => ({ netbiosName: ctx.server.config.global.netbiosName, dbUsers: () => ctx.server.accounts.keys() })
 
 export async function queryInfo (ctx: RequestContext): Promise<Reply> {
   const { body, conn, msg } = ctx
@@ -163,7 +166,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
     }
     case InfoType.SECURITY: {
       let sd
-      try { sd = await querySecurityInfo(open, st, additionalInformation, ctx.server.config.global.netbiosName) } catch (e) { throw ntStatusErrorFromErrno(e) }
+      try { sd = await querySecurityInfo(open, st, additionalInformation, securityNames(ctx)) } catch (e) { throw ntStatusErrorFromErrno(e) }
       if (sd.length > outputBufferLength) {
         // MS-SMB2 3.3.5.20.3: too small → STATUS_BUFFER_TOO_SMALL with the needed size.
         const need = Buffer.alloc(4)
@@ -254,7 +257,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       return { body: done }
     }
     try {
-      await setSecurityInfo(open, await open.file.stat(), securityInformation, buf, ctx.session!, ctx.server.config.global.netbiosName)
+      await setSecurityInfo(open, await open.file.stat(), securityInformation, buf, ctx.session!, securityNames(ctx))
     } catch (e) { throw ntStatusErrorFromErrno(e) }
     if (server.log.wants('vfs')) server.log.debug('vfs', `security descriptor set on ${tree.shareName}/${open.path} (0x${securityInformation.toString(16)})`)
     const out = Buffer.alloc(2)
