@@ -708,7 +708,18 @@ static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
   OP_END(ok);
 }
 
-static void exec_futimens(smbts_work *w) { finish(w, SMBTS_RETRY(futimens(w->fd, w->ts))); }
+/*
+ * futimens, and on an O_PATH descriptor (a symlink or special file opened as itself), which
+ * refuses it with EBADF, utimensat(fd, "", AT_EMPTY_PATH): the times of what the descriptor names,
+ * the symlink itself included (nothing is followed, so nothing outside the share is touched).
+ */
+static int futimens_or_path(int fd, const struct timespec ts[2]) {
+  int r = futimens(fd, ts);
+  if (r < 0 && errno == EBADF) r = utimensat(fd, "", ts, AT_EMPTY_PATH);
+  return r;
+}
+
+static void exec_futimens(smbts_work *w) { finish(w, SMBTS_RETRY(futimens_or_path(w->fd, w->ts))); }
 
 static napi_value js_futimens(napi_env env, napi_callback_info info) {
   OP_BEGIN(FUTIMENS, "futimens", exec_futimens, NULL);

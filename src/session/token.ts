@@ -12,7 +12,7 @@
 import type { Token } from '../wire/dtyp/access-check.js'
 import { machineSid, unixUidOf, userRid } from '../auth/idmap.js'
 import {
-  type Sid, SID_ANONYMOUS, SID_AUTHENTICATED_USERS, SID_BUILTIN_GUESTS, SID_BUILTIN_USERS, SID_NETWORK, SID_WORLD,
+  type Sid, SID_ANONYMOUS, SID_AUTHENTICATED_USERS, SID_BUILTIN_GUESTS, SID_BUILTIN_USERS, SID_NETWORK, SID_WORLD, sidEquals,
 } from '../wire/dtyp/sid.js'
 
 export const DOMAIN_RID_USERS = 513
@@ -48,4 +48,37 @@ export function sessionToken (who: SessionIdentity, netbiosName: string): Sessio
     groups: [users, SID_WORLD, SID_NETWORK, SID_AUTHENTICATED_USERS, SID_BUILTIN_USERS],
     primaryGroup: users,
   }
+}
+
+/**
+ * The creator a DOS record notes for a file whose descriptor is the default one (dos-xattr.ts
+ * Creator; src/smb2/file-security.ts): the user's RID in the server's domain, 0 for an anonymous
+ * session; undefined for a SID elsewhere (none today: the descriptor is then stored).
+ */
+export function creatorOf (token: SessionToken, netbiosName: string): number | undefined {
+  if (sidEquals(token.user, SID_ANONYMOUS)) return 0
+  const domain = localDomainSid(netbiosName)
+  const sub = token.user.subAuthorities
+  if (sub.length !== domain.subAuthorities.length + 1 || !sidEquals(domain, { ...token.user, subAuthorities: sub.slice(0, -1) })) return undefined
+  const rid = sub[sub.length - 1]!
+  return rid === 0 ? undefined : rid
+}
+
+/** The owner and group of a file `creator` made (creatorOf's inverse, with the primary group sessionToken gives). */
+export function creatorSids (creator: number, netbiosName: string): { user: Sid, primaryGroup: Sid } {
+  const domain = localDomainSid(netbiosName)
+  if (creator === 0) return { user: SID_ANONYMOUS, primaryGroup: withRid(domain, DOMAIN_RID_GUESTS) }
+  return { user: withRid(domain, creator), primaryGroup: withRid(domain, creator === DOMAIN_RID_GUEST ? DOMAIN_RID_GUESTS : DOMAIN_RID_USERS) }
+}
+
+/**
+ * The SID a file owned by `uid` names as its owner when it has no descriptor: the password-db
+ * user whose Unix account has that uid (the SID its sessions have, Samba's algorithmic mapping),
+ * else undefined (the caller says S-1-22-1-uid, Unix User\<uid>).
+ */
+export function ownerSidOfUid (uid: number, dbUsers: Iterable<string>, netbiosName: string): Sid | undefined {
+  for (const name of dbUsers) {
+    if (unixUidOf(name) === uid) return withRid(localDomainSid(netbiosName), userRid(name, uid))
+  }
+  return undefined
 }

@@ -4,8 +4,9 @@
 // then the stored DACL, then the POSIX side (the server writes as one identity: the share's
 // create mask and READONLY, as before).
 //
-// - A file with a stored descriptor (user.smbts.ntacl, or Samba's security.NTACL) is checked
-//   against its DACL with the session's token (session/token.ts). A file without one (made outside
+// - A file with a stored descriptor (user.smbts.ntacl, or Samba's security.NTACL), or the default
+//   one its DOS record stands for (below), is checked against its DACL with the session's token
+//   (session/token.ts). A file without one (made outside
 //   the server, or before descriptors decided anything) is opened as before: the share decides.
 // - FILE_READ_ATTRIBUTES is not checked (whoever may list the parent has it, MS-FSA), and DELETE
 //   refused by the file's DACL is granted when the parent's DACL grants FILE_DELETE_CHILD.
@@ -14,6 +15,13 @@
 // - A new file or directory is checked against its parent's stored DACL (FILE_ADD_FILE or
 //   FILE_ADD_SUBDIRECTORY) and gets a descriptor: the SMB2_CREATE_SD_BUFFER one, else the parent's
 //   inheritable ACEs, else the default DACL below. Its owner is the creator's SID.
+// - The default descriptor is not stored, as Samba stores none when nothing is inherited: the DOS
+//   record (dos-xattr.ts, written anyway) notes the creator's RID and the mode's group and other
+//   bits, and the descriptor is derived from them whenever it is needed (fileDescriptor), the same
+//   one every time (a later chmod narrows it as it narrows a stored one).
+//   A security.NTACL beside the DOS record would not fit in an ext4 inode: the file would take an
+//   xattr block, and report an AllocationSize of 4096 while empty. The file's POSIX owner cannot
+//   say who the creator is: every file is the server's one POSIX identity's (docs/acls.md).
 // - The default DACL, when nothing is inherited: the creator full control, then the new entry's
 //   mode (the share's create or directory mask, the umask) for the rest, as POSIX would: its group
 //   bits for the creator's primary group, its other bits for Everyone (0744: both may read).
@@ -23,7 +31,7 @@
 import type { RequestContext } from './context.js'
 import type { Session, TreeConnect } from '../session/model.js'
 import type { Logger } from '../control/log.js'
-import { sessionToken, type SessionToken } from '../session/token.js'
+import { creatorOf, creatorSids, sessionToken, type SessionToken } from '../session/token.js'
 import { AccessMask, FILE_ALL_ACCESS } from '../wire/constants.js'
 import { NtStatusError } from '../wire/errors.js'
 import { NtStatus } from '../wire/ntstatus.js'
@@ -35,6 +43,7 @@ import {
 import { createObjectSecurity } from '../wire/dtyp/inherit.js'
 import { SID_WORLD, sidToString, type Sid } from '../wire/dtyp/sid.js'
 import { parentOf, type ShareFs, type Stat, type VfsFile } from '../vfs/backend.js'
+import type { Creator } from '../vfs/dos-xattr.js'
 
 export function tokenOf (session: Session, netbiosName: string, log?: Logger): SessionToken {
   if (session.token !== undefined) return session.token
@@ -44,9 +53,33 @@ export function tokenOf (session: Session, netbiosName: string, log?: Logger): S
   return session.token
 }
 
-/** The descriptor stored for `rel` (read through `handle` when the caller has one open), or undefined. */
-export async function storedDescriptor (fs: ShareFs, rel: string, isDirectory: boolean, handle?: VfsFile): Promise<SecurityDescriptor | undefined> {
-  if (handle !== undefined) return await handle.getSecurityDescriptor()
+/** The default descriptor a file's recorded creator stands for (see the header). */
+export function creatorDescriptor (creator: Creator, isDirectory: boolean, netbiosName: string): SecurityDescriptor {
+  const who = creatorSids(creator.rid, netbiosName)
+  return createObjectSecurity({
+    isContainer: isDirectory,
+    owner: who.user,
+    group: who.primaryGroup,
+    defaultDacl: () => defaultDacl(who.user, who.primaryGroup, creator.mode, isDirectory),
+  }).sd
+}
+
+/**
+ * A file's descriptor: the stored one, else the one derived from its recorded creator (a file
+ * smbts made with the default descriptor); undefined when neither (a file made outside the server:
+ * the share decides, and QUERY_INFO describes it from its POSIX owner and mode). `st`: the file's
+ * stat when the caller has it (else the open's, else one is made when nothing is stored).
+ */
+export async function fileDescriptor (file: VfsFile, netbiosName: string, st?: Pick<Stat, 'creator'>): Promise<SecurityDescriptor | undefined> {
+  const stored = await file.getSecurityDescriptor()
+  if (stored !== undefined) return stored
+  const s = st ?? file.openStat ?? await file.stat()
+  return s.creator === undefined ? undefined : creatorDescriptor(s.creator, file.isDirectory, netbiosName)
+}
+
+/** The descriptor of `rel` (read through `handle` when the caller has one open), or undefined. */
+export async function storedDescriptor (fs: ShareFs, rel: string, isDirectory: boolean, netbiosName: string, handle?: VfsFile, st?: Stat): Promise<SecurityDescriptor | undefined> {
+  if (handle !== undefined) return await fileDescriptor(handle, netbiosName, st)
   let f: VfsFile
   try {
     f = await fs.open(rel, { write: false, directory: isDirectory })
@@ -54,7 +87,7 @@ export async function storedDescriptor (fs: ShareFs, rel: string, isDirectory: b
     return undefined // gone or not openable: the open that follows says why
   }
   try {
-    return await f.getSecurityDescriptor()
+    return await fileDescriptor(f, netbiosName, st)
   } finally {
     await f.close().catch(() => {})
   }
@@ -84,13 +117,14 @@ export async function decideExistingAccess (ctx: RequestContext, o: {
   wantMaximal: boolean
   /** SUPERSEDE / OVERWRITE / OVERWRITE_IF: truncating needs FILE_WRITE_DATA, asked or not (as Samba checks). */
   overwrite: boolean
-  /** The file's st_mode: a chmod made outside the server narrows what the DACL gives (rightsRemovedByMode). */
-  mode: number
+  /** The file's stat: a chmod made outside the server narrows what the DACL gives (rightsRemovedByMode); its creator (fileDescriptor). */
+  st: Stat
   handle?: VfsFile
 }): Promise<ExistingAccess | undefined> {
   const tree = ctx.tree!
   if (tree.admin) return undefined
-  const sd = await storedDescriptor(tree.fs!, o.rel, o.isDirectory, o.handle)
+  const netbiosName = ctx.server.config.global.netbiosName
+  const sd = await storedDescriptor(tree.fs!, o.rel, o.isDirectory, netbiosName, o.handle, o.st)
   if (sd === undefined) return undefined
   const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
   const asked = ((o.explicit | (o.overwrite ? AccessMask.FILE_WRITE_DATA : 0)) & ~NOT_CHECKED) >>> 0
@@ -98,11 +132,11 @@ export async function decideExistingAccess (ctx: RequestContext, o: {
   let maximal = d.granted
   let rejected = d.rejected
   // Then the POSIX mode: what a chmod took from this user's class since the DACL was stored.
-  const byMode = rightsRemovedByMode(sd, token, o.mode, o.isDirectory)
+  const byMode = rightsRemovedByMode(sd, token, o.st.mode, o.isDirectory)
   if (byMode !== 0) {
     maximal &= ~byMode
     if ((asked & byMode & ~rejected) !== 0 && ctx.server.log.wants('vfs')) {
-      ctx.server.log.debug('vfs', `access denied to ${tree.shareName}/${o.rel} for ${describe(ctx.session!, token.user)}: the mode 0${(o.mode & 0o777).toString(8)} (changed outside the server) refuses 0x${(asked & byMode).toString(16)} the DACL grants`)
+      ctx.server.log.debug('vfs', `access denied to ${tree.shareName}/${o.rel} for ${describe(ctx.session!, token.user)}: the mode 0${(o.st.mode & 0o777).toString(8)} (changed outside the server) refuses 0x${(asked & byMode).toString(16)} the DACL grants`)
     }
     rejected |= asked & byMode
   }
@@ -126,7 +160,7 @@ export async function decideExistingAccess (ctx: RequestContext, o: {
 /** Whether the parent directory of `rel` grants `mask` (true when it stores no descriptor: the share decides). */
 async function parentAllows (ctx: RequestContext, rel: string, mask: number): Promise<boolean> {
   const tree = ctx.tree!
-  const sd = await storedDescriptor(tree.fs!, parentOf(rel), true)
+  const sd = await storedDescriptor(tree.fs!, parentOf(rel), true, ctx.server.config.global.netbiosName)
   if (sd === undefined) return true
   const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
   return accessCheck(sd, token, mask).rejected === 0
@@ -140,7 +174,7 @@ const describe = (session: Session, sid: Sid): string => `${session.isAnonymous 
  */
 export async function checkParentForCreate (ctx: RequestContext, rel: string, isDirectory: boolean): Promise<SecurityDescriptor | undefined> {
   const tree = ctx.tree!
-  const sd = await storedDescriptor(tree.fs!, parentOf(rel), true)
+  const sd = await storedDescriptor(tree.fs!, parentOf(rel), true, ctx.server.config.global.netbiosName)
   if (sd === undefined || tree.admin) return sd
   const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
   const need = isDirectory ? AccessMask.FILE_APPEND_DATA : AccessMask.FILE_WRITE_DATA // FILE_ADD_SUBDIRECTORY / FILE_ADD_FILE
@@ -188,17 +222,26 @@ function defaultDacl (creator: Sid, group: Sid, mode: number, isDirectory: boole
   return { revision: ACL_REVISION, aces }
 }
 
+/** A new object's descriptor when it is not stored: what the DOS record must note, and what to store if it cannot. */
+export interface PendingSecurity {
+  creator: Creator
+  sd: SecurityDescriptor
+}
+
 /**
  * Gives a new file or directory its descriptor (stored through `file`). `parent`: the parent's
- * stored descriptor; `explicit`: the SecD context's.
+ * descriptor; `explicit`: the SecD context's. The default descriptor is not stored (see the
+ * header): the result says which creator the DOS record must note; the caller writes it with the
+ * new file's attributes, then confirms it with keepPendingSecurity.
  */
 export async function storeNewObjectSecurity (ctx: RequestContext, file: VfsFile, o: {
   rel: string
   isDirectory: boolean
   parent?: SecurityDescriptor
   explicit?: SecurityDescriptor
-}): Promise<void> {
-  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
+}): Promise<PendingSecurity | undefined> {
+  const netbiosName = ctx.server.config.global.netbiosName
+  const token = tokenOf(ctx.session!, netbiosName, ctx.server.log)
   // The mode the new entry really got (the share's mask, the process umask, READONLY): the default
   // DACL says what it says, so the two agree from the start.
   const st = await file.stat()
@@ -210,10 +253,28 @@ export async function storeNewObjectSecurity (ctx: RequestContext, file: VfsFile
     explicit: o.explicit,
     defaultDacl: () => defaultDacl(token.user, token.primaryGroup, st.mode, o.isDirectory),
   })
+  const rid = source === 'default' && o.explicit === undefined ? creatorOf(token, netbiosName) : undefined
+  const creator = rid === undefined ? undefined : { rid, mode: st.mode & 0o77 }
+  const what = `${ctx.tree!.shareName}/${o.rel}: descriptor ${source}, owner ${sidToString(sd.owner!)}, ${sd.dacl === null ? 'NULL DACL' : `${sd.dacl?.aces.length ?? 0} ACEs`}`
+  if (creator !== undefined) {
+    if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${what}, derived from the creator and the mode (not stored)`)
+    return { creator, sd }
+  }
   await file.setSecurityDescriptor(encodeSecurityDescriptor(sd))
   // Only an inherited or given DACL moves the mode; the default one was made from it.
   if (source !== 'default') await keepModeInStep(file, st, sd)
-  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `${ctx.tree!.shareName}/${o.rel}: descriptor ${source}, owner ${sidToString(sd.owner!)}, ${sd.dacl === null ? 'NULL DACL' : `${sd.dacl?.aces.length ?? 0} ACEs`}`)
+  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', what)
+  return undefined
+}
+
+/**
+ * After the new object's DOS record was written with `pending.creator`: `st` is the stat made
+ * after it. Where the record could not be kept (a file system without user xattrs, a share with
+ * `store dos attributes = no`), the descriptor is stored after all.
+ */
+export async function keepPendingSecurity (file: VfsFile, pending: PendingSecurity | undefined, st: Stat): Promise<void> {
+  if (pending === undefined || (st.creator?.rid === pending.creator.rid && st.creator.mode === pending.creator.mode)) return
+  await file.setSecurityDescriptor(encodeSecurityDescriptor(pending.sd))
 }
 
 /**

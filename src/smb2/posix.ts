@@ -130,8 +130,8 @@ export async function applyPosixMode (ctx: RequestContext, file: VfsFile, rel: s
 
 /**
  * What an open of a FIFO, device, socket or symlink itself may ask: its attributes, its removal,
- * and FILE_WRITE_ATTRIBUTES, which FSCTL_DELETE_REPARSE_POINT needs (setting times through such a
- * handle is not done: the O_PATH descriptor refuses it).
+ * and FILE_WRITE_ATTRIBUTES, which FSCTL_DELETE_REPARSE_POINT needs and which sets its times (of
+ * the name itself: a symlink is not followed).
  */
 const SPECIAL_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.FILE_READ_EA | AccessMask.SYNCHRONIZE | AccessMask.DELETE
 

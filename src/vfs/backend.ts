@@ -5,6 +5,7 @@ import type { NameIndexOptions } from './name-index.js'
 import type { InlineCounters, InlineOptions } from './inline.js'
 import type { FileInfo, FsInfo } from '../wire/fscc/types.js'
 import type { SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
+import type { Creator } from './dos-xattr.js'
 
 /** The last component of a share-relative path (the whole path when it has one component). */
 export function baseOf (path: string): string {
@@ -17,7 +18,18 @@ export function parentOf (path: string): string {
   return i < 0 ? '' : path.slice(0, i)
 }
 
-export interface PosixIds { uid: number, gid: number, mode: number }
+export interface PosixIds {
+  uid: number
+  gid: number
+  mode: number
+  /**
+   * Who created the file through smbts and gave it the default descriptor, which is then derived
+   * from this rather than stored (src/smb2/file-security.ts): a RID of the server's domain (0 for
+   * ANONYMOUS LOGON) and the mode's group and other bits then. Kept in the DOS record
+   * (dos-xattr.ts); undefined otherwise.
+   */
+  creator?: Creator
+}
 export type Stat = FileInfo & PosixIds
 
 /** What a special file is, for the log (S_IFMT values of a Stat's mode). */
@@ -80,6 +92,13 @@ export interface BasicInfoUpdate {
    * backend cannot keep are ignored). Undefined keeps the current ones.
    */
   fileAttributes?: number
+  /** Records the file's creator (PosixIds.creator); undefined keeps the one recorded, if any. */
+  creator?: Creator
+  /**
+   * Records the file's EaSize (FileEaInformation's), which directory listings then report
+   * (FileInfo.eaSize) without reading the EAs; undefined keeps the one recorded, if any.
+   */
+  eaSize?: number
 }
 
 export interface VfsFile {

@@ -15,14 +15,26 @@
 // A value that is only the hex string is the oldest form (attributes alone).
 //
 // smbts writes version 4, the newest both servers read, followed by a tail of its own that both
-// ignore (Samba pulls the struct and leaves what follows; ksmbd reads fixed fields):
-//  32  u32  TailMagic 'SMTS' (53 4d 54 53)
-//  36  u16  TailVersion (1)
-//  38  u16  TailFlags: 0x01 ChangeTime present
-//  40  u64  ChangeTime (FILETIME, MS-DTYP 2.3.3)
-//  48  i64  WriteAnchor seconds  } the file's Linux mtime when the record was written, as the
-//  56  u32  WriteAnchor ns (<1e9) } kernel keeps it (seconds + ns: ext4 goes past 2^63 ns, 2262 AD)
-//  60  u32  Reserved (0)
+// ignore (Samba pulls the struct and leaves what follows; ksmbd reads fixed fields). Tail version 2
+// (what smbts writes), 16 to 32 bytes: a new file's record (48 or 52 bytes in all) and one with a
+// ChangeTime too (60) stay within the 60 bytes a 256-byte ext4 inode keeps inside, so a new file
+// takes no xattr block (st_blocks 0, the AllocationSize 0 a client expects of a new empty file):
+//  32  u8   TailMagic 'S' (53)
+//  33  u8   TailVersion (2)
+//  34  u8   TailFlags: 0x01 ChangeTime, 0x02 Creator, 0x04 EaSize present
+//  35  u8   CreatorMode: with Creator, the group and other permission bits (mode & 0o77) the file
+//            was created with
+//  36  i64  WriteAnchor seconds  } the file's Linux mtime when the record was written, as the
+//  44  u32  WriteAnchor ns (<1e9) } kernel keeps it (seconds + ns: ext4 goes past 2^63 ns, 2262 AD)
+//  48  then, each only when flagged, in this order:
+//       u32  Creator: the RID, in the server's domain, of the user who created the file through
+//            smbts and gave it the default descriptor (0: ANONYMOUS LOGON); the descriptor is
+//            then derived from it and CreatorMode, not stored (src/smb2/file-security.ts)
+//       u64  ChangeTime (FILETIME, MS-DTYP 2.3.3)
+//       u32  EaSize: the file's EAs as a FILE_FULL_EA_INFORMATION list (FileEaInformation), as
+//            smbts last wrote them, so a directory listing reports it without reading the EAs
+// Tail version 1 (earlier smbts, always 32 bytes: 'SMTS', u16 1, u16 flags, u64 ChangeTime, i64
+// and u32 WriteAnchor, u32 0) is still read.
 //
 // Why an anchor: Linux ctime cannot be set, and writing the xattr itself moves it, so a stored
 // ChangeTime can only be tied to something the record write leaves alone. The mtime is that: while
@@ -58,12 +70,27 @@ export const DOS_XATTR_READ_NAMES = `${DOS_XATTR_NAME}\n${LEGACY_DOS_XATTR_NAME}
 
 /** The version smbts writes. */
 export const DOSATTRIB_WRITE_VERSION = 4
-/** A v4 value without the tail, and with it. */
+/** A v4 value without the tail; with the shortest tail smbts writes; the longest a file without EAs gets (within ext4's in-inode room). */
 export const DOSATTRIB_V4_SIZE = 32
-export const DOSATTRIB_SMBTS_SIZE = 64
-const TAIL_MAGIC = 0x53544d53 // 'SMTS' as bytes 53 4d 54 53
-const TAIL_VERSION = 1
+export const DOSATTRIB_SMBTS_MIN_SIZE = 48
+export const DOSATTRIB_SMBTS_MAX_SIZE = 60
+const TAIL_V1_MAGIC = 0x53544d53 // 'SMTS' as bytes 53 4d 54 53
+const TAIL_V1_SIZE = 64
+const TAIL_MAGIC = 0x53 // 'S'
+const TAIL_VERSION = 2
 const TAIL_CHANGE_TIME = 0x01
+const TAIL_CREATOR = 0x02
+const TAIL_EA_SIZE = 0x04
+/** The Creator of a file an anonymous session made (no RID: ANONYMOUS LOGON is S-1-5-7). */
+export const CREATOR_ANONYMOUS = 0
+
+/** A file's creator, where its descriptor is the default one (see the header). */
+export interface Creator {
+  /** A RID of the server's domain, or CREATOR_ANONYMOUS. */
+  rid: number
+  /** The group and other permission bits (mode & 0o77) the file was created with. */
+  mode: number
+}
 
 /** xattr_DosInfoValidFlags (Samba's xattr.idl). */
 export const XATTR_DOSINFO_ATTRIB = 0x01
@@ -92,6 +119,10 @@ export interface DosRecord {
   changeTime?: bigint
   /** The file's mtime (Unix ns, any size the kernel reports) when smbts wrote this record; undefined in another server's. */
   writeAnchorNs?: bigint
+  /** Who created the file through smbts with the default descriptor, and the mode's group and other bits then; see the header. */
+  creator?: Creator
+  /** The file's EaSize as smbts last wrote its EAs; see the header. */
+  eaSize?: number
   /** Where it was read from: 'smbts' (a DOSATTRIB with smbts's tail), 'foreign' (a DOSATTRIB
    *  Samba or ksmbd wrote), 'legacy' (user.smbts.dos). Unset on a record about to be written. */
   origin?: 'smbts' | 'foreign' | 'legacy'
@@ -114,7 +145,10 @@ function splitNs (ns: bigint): [bigint, number] {
  * FILE_ATTRIBUTE_DIRECTORY to the stored attributes, as Samba and ksmbd store a directory's.
  */
 export function encodeDosRecord (r: DosRecord, directory = false): Buffer {
-  const b = Buffer.alloc(DOSATTRIB_SMBTS_SIZE)
+  const hasCreator = r.creator !== undefined
+  const hasChange = r.changeTime !== undefined
+  const hasEaSize = r.eaSize !== undefined
+  const b = Buffer.alloc(DOSATTRIB_SMBTS_MIN_SIZE + (hasCreator ? 4 : 0) + (hasChange ? 8 : 0) + (hasEaSize ? 4 : 0))
   // [0] "" and its NUL, [1] alignment; version, then the union's level and 2 bytes of alignment.
   b.writeUInt16LE(DOSATTRIB_WRITE_VERSION, 2)
   b.writeUInt16LE(DOSATTRIB_WRITE_VERSION, 4)
@@ -125,13 +159,17 @@ export function encodeDosRecord (r: DosRecord, directory = false): Buffer {
   // itime (ksmbd's "inode creation time") is the creation time, as ksmbd writes it.
   b.writeBigUInt64LE(BigInt.asUintN(64, r.creationTime ?? 0n), 16)
   b.writeBigUInt64LE(BigInt.asUintN(64, r.creationTime ?? 0n), 24)
-  b.writeUInt32LE(TAIL_MAGIC, 32)
-  b.writeUInt16LE(TAIL_VERSION, 36)
-  b.writeUInt16LE(r.changeTime !== undefined ? TAIL_CHANGE_TIME : 0, 38)
-  b.writeBigUInt64LE(BigInt.asUintN(64, r.changeTime ?? 0n), 40)
+  b[32] = TAIL_MAGIC
+  b[33] = TAIL_VERSION
+  b[34] = (hasChange ? TAIL_CHANGE_TIME : 0) | (hasCreator ? TAIL_CREATOR : 0) | (hasEaSize ? TAIL_EA_SIZE : 0)
+  b[35] = hasCreator ? r.creator!.mode & 0o77 : 0
   const [sec, ns] = splitNs(r.writeAnchorNs ?? 0n)
-  b.writeBigInt64LE(BigInt.asIntN(64, sec), 48)
-  b.writeUInt32LE(ns, 56)
+  b.writeBigInt64LE(BigInt.asIntN(64, sec), 36)
+  b.writeUInt32LE(ns, 44)
+  let p = DOSATTRIB_SMBTS_MIN_SIZE
+  if (hasCreator) { b.writeUInt32LE(r.creator!.rid >>> 0, p); p += 4 }
+  if (hasChange) { b.writeBigUInt64LE(BigInt.asUintN(64, r.changeTime!), p); p += 8 }
+  if (hasEaSize) b.writeUInt32LE(r.eaSize! >>> 0, p)
   return b
 }
 
@@ -198,17 +236,37 @@ function decodeDosAttrib (b: Buffer): DosRecord | undefined {
   const r: DosRecord = { fileAttributes: attrs & DOS_STORED_ATTRIBUTES, origin: 'foreign' }
   if (creation !== undefined) r.creationTime = creation
   // smbts's tail, right after a v4 struct that starts where smbts puts it.
-  if (version === 4 && p === 8 && b.length >= DOSATTRIB_SMBTS_SIZE && b.readUInt32LE(32) === TAIL_MAGIC &&
-      b.readUInt16LE(36) === TAIL_VERSION) {
-    const ns = b.readUInt32LE(56)
-    if (ns < 1_000_000_000) {
-      r.origin = 'smbts'
-      r.writeAnchorNs = b.readBigInt64LE(48) * NS_PER_S + BigInt(ns)
-      const change = b.readBigUInt64LE(40)
-      if ((b.readUInt16LE(38) & TAIL_CHANGE_TIME) !== 0 && change <= I64_MAX) r.changeTime = change
-    }
-  }
+  if (version === 4 && p === 8) readTail(b, r)
   return r
+}
+
+/** smbts's tail after a v4 struct at 8 (either version), into `r`; nothing when there is none. */
+function readTail (b: Buffer, r: DosRecord): void {
+  if (b.length >= DOSATTRIB_SMBTS_MIN_SIZE && b[32] === TAIL_MAGIC && b[33] === TAIL_VERSION) {
+    const flags = b[34]!
+    const ns = b.readUInt32LE(44)
+    const size = DOSATTRIB_SMBTS_MIN_SIZE + ((flags & TAIL_CREATOR) !== 0 ? 4 : 0) + ((flags & TAIL_CHANGE_TIME) !== 0 ? 8 : 0) + ((flags & TAIL_EA_SIZE) !== 0 ? 4 : 0)
+    if (ns >= 1_000_000_000 || b.length < size) return
+    r.origin = 'smbts'
+    r.writeAnchorNs = b.readBigInt64LE(36) * NS_PER_S + BigInt(ns)
+    let p = DOSATTRIB_SMBTS_MIN_SIZE
+    if ((flags & TAIL_CREATOR) !== 0) { r.creator = { rid: b.readUInt32LE(p), mode: b[35]! & 0o77 }; p += 4 }
+    if ((flags & TAIL_CHANGE_TIME) !== 0) {
+      const change = b.readBigUInt64LE(p)
+      if (change <= I64_MAX) r.changeTime = change
+      p += 8
+    }
+    if ((flags & TAIL_EA_SIZE) !== 0) r.eaSize = b.readUInt32LE(p)
+    return
+  }
+  if (b.length >= TAIL_V1_SIZE && b.readUInt32LE(32) === TAIL_V1_MAGIC && b.readUInt16LE(36) === 1) {
+    const ns = b.readUInt32LE(56)
+    if (ns >= 1_000_000_000) return
+    r.origin = 'smbts'
+    r.writeAnchorNs = b.readBigInt64LE(48) * NS_PER_S + BigInt(ns)
+    const change = b.readBigUInt64LE(40)
+    if ((b.readUInt16LE(38) & TAIL_CHANGE_TIME) !== 0 && change <= I64_MAX) r.changeTime = change
+  }
 }
 
 // The legacy user.smbts.dos record, version 1 (40 bytes): u8 version (1), u8 flags (0x01

@@ -26,7 +26,7 @@ import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_READONLY,
 } from '../wire/fscc/constants.js'
 import { pickCaseMatch } from './case-fold.js'
-import { DOS_STORED_ATTRIBUTES } from './dos-xattr.js'
+import { DOS_STORED_ATTRIBUTES, type Creator } from './dos-xattr.js'
 import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
 
 const S_IFDIR = 0o040000
@@ -70,6 +70,10 @@ interface DosState {
   fileAttributes: number
   creationTime?: bigint
   changeTime?: bigint
+  /** PosixIds.creator. */
+  creator?: Creator
+  /** BasicInfoUpdate.eaSize. */
+  eaSize?: number
   /** The data changed after the record was written (the posix record's write anchor no longer
    *  matches the mtime): the file is reported ARCHIVE, a stored ChangeTime no longer holds. */
   dataChanged: boolean
@@ -247,6 +251,8 @@ function statOf (node: MemNode, name: string, view: View): Stat {
     uid: node.uid,
     gid: node.gid,
     mode: node.mode,
+    ...(rec?.creator !== undefined ? { creator: rec.creator } : {}),
+    ...(rec?.eaSize !== undefined ? { eaSize: rec.eaSize } : {}),
   }
 }
 
@@ -560,6 +566,10 @@ class MemoryFile implements VfsFile {
         changeTime: u.changeTime,
         dataChanged: false,
       }
+      const creator = u.creator ?? current.creator
+      if (creator !== undefined) node.dos.creator = creator
+      const eaSize = u.eaSize ?? current.eaSize
+      if (eaSize !== undefined && eaSize !== 0) node.dos.eaSize = eaSize
     }
     // A file's READONLY is its mode: no write bit for anyone, or the owner's back.
     if (u.fileAttributes !== undefined && !node.isDirectory) {

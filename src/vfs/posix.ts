@@ -6,7 +6,7 @@
 // closes through its share (statAt, statBatch, writeNow, closeFd); apart, the two files would
 // import each other, a cycle `npm run cycles` refuses. What either needs that stands alone is
 // already beside it (inline.ts, name-index.ts, dos-xattr.ts, ntacl-xattr.ts, case-fold.ts).
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { promises as fsp, constants as fsc } from 'node:fs'
 import { constants as osConstants } from 'node:os'
 import fs from 'node:fs'
@@ -27,8 +27,10 @@ import {
   DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, DOS_XATTR_READ_NAMES, LEGACY_DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord,
 } from './dos-xattr.js'
 import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
-import { parseSecurityDescriptor, type SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
-import { SAMBA_NTACL_XATTR_NAME, decodeSambaNtAcl, encodeSambaNtAclV1 } from './samba-ntacl.js'
+import { encodeSecurityDescriptor, parseSecurityDescriptor, type SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
+import {
+  SAMBA_NTACL_XATTR_NAME, decodeSambaNtAcl, encodeSambaNtAclV4, parseLinuxPosixAcl, posixAclFromMode, sysAclHash, type PosixAclEntry,
+} from './samba-ntacl.js'
 
 const EAGAIN = osConstants.errno.EAGAIN
 const EXDEV = osConstants.errno.EXDEV
@@ -135,6 +137,8 @@ export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDot
     uid: sx.uid,
     gid: sx.gid,
     mode: sx.mode,
+    ...(rec?.creator !== undefined ? { creator: rec.creator } : {}),
+    ...(rec?.eaSize !== undefined ? { eaSize: rec.eaSize } : {}),
   }
 }
 
@@ -303,6 +307,11 @@ class PosixFile implements VfsFile {
       if (u.lastAccessTime !== undefined || u.lastWriteTime !== undefined) {
         await native.futimens(this.fd, ns(u.lastAccessTime), ns(u.lastWriteTime))
       }
+      // An O_PATH handle (a symlink, FIFO, socket or device opened as itself): its times are set
+      // (the addon's futimens sets those of the name itself, never following a symlink); there is
+      // no DOS record to keep (Linux gives such objects no user xattrs) and no mode to change (a
+      // symlink's is not used; a special file keeps its own).
+      if (this.pathOnly) return
       // What the file looks like now (after the new times): the record is rebuilt from it, so
       // what was reported until now (a derived ARCHIVE, the birth time) stays unless this update
       // changes it.
@@ -318,6 +327,10 @@ class PosixFile implements VfsFile {
         changeTime: u.changeTime,
         writeAnchorNs: sx.mtimeNs,
       }
+      const creator = u.creator ?? old?.creator
+      if (creator !== undefined) rec.creator = creator
+      const eaSize = u.eaSize ?? old?.eaSize
+      if (eaSize !== undefined && eaSize !== 0) rec.eaSize = eaSize
       // A file's READONLY is its mode: clear every write bit, or give the owner write back. The
       // record goes first when the write bits go away (without CAP_FOWNER, setting a user xattr
       // needs write permission), last when they come back. Another server's READONLY, kept in its
@@ -329,6 +342,7 @@ class PosixFile implements VfsFile {
       if (next !== mode && !ro) await native.fchmod(this.fd, next)
       await this.share.writeRecord(this.fd, rec, this.isDirectory, old?.origin === 'legacy')
       if (next !== mode && ro) await native.fchmod(this.fd, next)
+      if (next !== mode) await this.restampNtAcl()
     })
   }
 
@@ -342,6 +356,8 @@ class PosixFile implements VfsFile {
    * without it).
    */
   async getSecurityDescriptor (): Promise<SecurityDescriptor | undefined> {
+    // An O_PATH handle reads no xattrs (EBADF); a symlink or special file carries none of Samba's.
+    if (this.pathOnly) return undefined
     return await this.op(async () => {
       const raw = await readXattr(this.fd, SAMBA_NTACL_XATTR_NAME)
       const samba = decodeSambaNtAcl(raw)
@@ -357,14 +373,14 @@ class PosixFile implements VfsFile {
   }
 
   /**
-   * Stored as Samba stores it (security.NTACL, version 1: samba-ntacl.ts says why), and our own
-   * record, if any, removed (migrated). Where security.* cannot be written (EPERM when not root,
-   * EOPNOTSUPP), in user.smbts.ntacl as before.
+   * Stored as Samba stores it (security.NTACL, version 4, hashed over the file's POSIX ACL as it
+   * is now: samba-ntacl.ts), and our own record, if any, removed (migrated). Where security.*
+   * cannot be written (EPERM when not root, EOPNOTSUPP), in user.smbts.ntacl as before.
    */
   async setSecurityDescriptor (sd: Buffer): Promise<void> {
     await this.op(async () => {
       try {
-        await native.fsetxattr(this.fd, SAMBA_NTACL_XATTR_NAME, encodeSambaNtAclV1(parseSecurityDescriptor(sd)), 0)
+        await native.fsetxattr(this.fd, SAMBA_NTACL_XATTR_NAME, await this.sambaNtAclV4(parseSecurityDescriptor(sd)), 0)
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code
         if (code !== 'EPERM' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP' && code !== 'EACCES') throw e
@@ -376,7 +392,44 @@ class PosixFile implements VfsFile {
   }
 
   async chmod (mode: number): Promise<void> {
-    await this.op(async () => { await native.fchmod(this.fd, mode & 0o7777) })
+    await this.op(async () => {
+      await native.fchmod(this.fd, mode & 0o7777)
+      await this.restampNtAcl()
+    })
+  }
+
+  /**
+   * `sd` as a version-4 security.NTACL value: its POSIX ACL hash over the file's owner, group,
+   * mode and POSIX ACLs now (system.posix_acl_access, else the three classes of the mode; a
+   * directory's default ACL too), as Samba's acl_xattr hashes them, so Samba and ksmbd take the
+   * descriptor as stored until someone changes those. The descriptor hash is the SHA-256 of the
+   * descriptor itself (ksmbd's; Samba's hashes the descriptor it would map from the POSIX ACL,
+   * and compares it only when the POSIX ACL hash no longer matches).
+   */
+  private async sambaNtAclV4 (sd: SecurityDescriptor): Promise<Buffer> {
+    const { sx } = await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount)
+    const acl = async (name: string): Promise<PosixAclEntry[] | undefined> => {
+      const v = await readXattr(this.fd, name)
+      return v === undefined ? undefined : parseLinuxPosixAcl(v)
+    }
+    const access = (await acl('system.posix_acl_access')) ?? posixAclFromMode(sx.mode)
+    const dflt = this.isDirectory ? (await acl('system.posix_acl_default')) ?? [] : undefined
+    const sysHash = sysAclHash({ access, ...(dflt !== undefined ? { default: dflt } : {}), uid: sx.uid, gid: sx.gid, mode: sx.mode })
+    const sdHash = createHash('sha256').update(encodeSecurityDescriptor(sd)).digest()
+    return encodeSambaNtAclV4(sd, sysHash, sdHash, filetimeFromUnixNs(BigInt(Date.now()) * 1_000_000n))
+  }
+
+  /**
+   * After smbts changed the file's mode: a version-4 security.NTACL gets the new POSIX ACL hash,
+   * as Samba rewrites it when it changes a mode itself (else Samba and ksmbd would take the
+   * change for one made behind their back and describe the file from its mode).
+   */
+  private async restampNtAcl (): Promise<void> {
+    const raw = await readXattr(this.fd, SAMBA_NTACL_XATTR_NAME)
+    if (raw === undefined || raw.length < 2 || raw.readUInt16LE(0) !== 4) return
+    const stored = decodeSambaNtAcl(raw)
+    if (stored === undefined) return
+    await native.fsetxattr(this.fd, SAMBA_NTACL_XATTR_NAME, await this.sambaNtAclV4(stored.sd), 0).catch(() => {})
   }
 
   async getXattr (name: string): Promise<Buffer | undefined> {

@@ -19,16 +19,16 @@
 //   ksmbd writes version 4 alike but appends a plain self-relative descriptor (offsets from the
 //   descriptor's start): both are read.
 //
-// What smbts writes: version 1 (the raw descriptor, as Samba's NTVFS server and samba-tool write
-// it). Samba's acl_xattr takes versions 1 and 2 as they stand ("unilateral": no hash to confirm),
-// so a descriptor smbts set is the one Samba serves after a move back. Versions 3 and 4 carry
-// SHA-256 hashes of the descriptor and of the POSIX ACL that Samba compares with the file system
-// to tell whether someone changed the permissions behind its back; smbts keeps no POSIX ACL in
-// step, so it does not write them, and it does not check them when reading: a Samba-written
-// descriptor is taken as it stands. (ksmbd reads only version 4: after a move to ksmbd, files
-// whose descriptor smbts set fall back to ksmbd's POSIX mapping.)
+// What smbts writes: version 4, as Samba's acl_xattr does, with the POSIX ACL hash computed as
+// Samba computes it (sysAclBlob below), so Samba and ksmbd take the descriptor as stored until the
+// file's owner, group, mode or POSIX ACL change behind their back. The descriptor hash (Samba: of
+// the descriptor it maps from the POSIX ACL, compared only when the POSIX ACL hash no longer
+// matches) is the SHA-256 of the descriptor itself, as ksmbd writes it. Reading does not check
+// the hashes: a Samba-written descriptor is taken as it stands. Version 1 is still encoded (tests,
+// fuzzing).
 //
 // Decoding never throws: anything malformed reads as "nothing stored".
+import { createHash } from 'node:crypto'
 import { SE_DACL_PRESENT, SE_SACL_PRESENT, SE_SELF_RELATIVE, aclByteLength, encodeAcl, parseAcl, type SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
 import { encodeSid, parseSid, sidByteLength } from '../wire/dtyp/sid.js'
 
@@ -39,6 +39,7 @@ const UNIQUE_REFERENT = 0x00020000
 const SD_HEADER = 20
 
 const align4 = (n: number): number => (n + 3) & ~3
+const align8 = (n: number): number => (n + 7) & ~7
 
 /** Where the descriptor starts in a value of this version, or undefined when there is none. */
 function descriptorOffset (b: Buffer, version: number): number | undefined {
@@ -104,18 +105,18 @@ function descriptorAt (value: Buffer, at: number, base: number, control: number,
   return sd
 }
 
-/** A version-1 security.NTACL value holding `sd` (owner, group, SACL, DACL in Samba's order). */
-export function encodeSambaNtAclV1 (sd: SecurityDescriptor): Buffer {
-  const start = 8
-  let size = start + SD_HEADER
+/** The bytes `sd` takes after the xattr_NTACL header (Samba's order: owner, group, SACL, DACL). */
+function descriptorSize (sd: SecurityDescriptor): number {
+  let size = SD_HEADER
   if (sd.owner !== undefined) size += sidByteLength(sd.owner)
   if (sd.group !== undefined) size += sidByteLength(sd.group)
   if (sd.sacl != null) size += aclByteLength(sd.sacl)
   if (sd.dacl != null) size += aclByteLength(sd.dacl)
-  const b = Buffer.alloc(size)
-  b.writeUInt16LE(1, 0)
-  b.writeUInt16LE(1, 2)
-  b.writeUInt32LE(UNIQUE_REFERENT, 4)
+  return size
+}
+
+/** Writes `sd` at `start` of `b`, its offsets counted from the value's start (as Samba's NDR does). */
+function writeDescriptor (b: Buffer, start: number, sd: SecurityDescriptor): void {
   let control = (sd.control & ~(SE_DACL_PRESENT | SE_SACL_PRESENT)) | SE_SELF_RELATIVE
   if (sd.dacl !== undefined) control |= SE_DACL_PRESENT
   if (sd.sacl !== undefined) control |= SE_SACL_PRESENT
@@ -127,5 +128,165 @@ export function encodeSambaNtAclV1 (sd: SecurityDescriptor): Buffer {
   if (sd.group !== undefined) put(8, encodeSid(sd.group))
   if (sd.sacl != null) put(12, encodeAcl(sd.sacl))
   if (sd.dacl != null) put(16, encodeAcl(sd.dacl))
+}
+
+/** A version-1 security.NTACL value holding `sd` (owner, group, SACL, DACL in Samba's order). */
+export function encodeSambaNtAclV1 (sd: SecurityDescriptor): Buffer {
+  const b = Buffer.alloc(8 + descriptorSize(sd))
+  b.writeUInt16LE(1, 0)
+  b.writeUInt16LE(1, 2)
+  b.writeUInt32LE(UNIQUE_REFERENT, 4)
+  writeDescriptor(b, 8, sd)
   return b
+}
+
+/** What a v4 value's description says the POSIX ACL hash was taken over (Samba's and ksmbd's). */
+export const SYS_ACL_DESCRIPTION = 'posix_acl'
+const HASH_SIZE = 64
+
+/**
+ * A version-4 security.NTACL value holding `sd`, as Samba's acl_xattr writes it: hash type
+ * SHA-256, `sdHash` (Samba: of the descriptor it maps from the POSIX ACL; only looked at when the
+ * next hash does not match), the description "posix_acl", the time it was written (NTTIME) and
+ * `sysAclHash`, the SHA-256 of the file's POSIX ACL (sysAclBlob) when written: while it still
+ * matches, Samba and ksmbd take the descriptor as stored.
+ */
+export function encodeSambaNtAclV4 (sd: SecurityDescriptor, sysAclHash: Buffer, sdHash: Buffer, nttime: bigint): Buffer {
+  const descAt = 8 + 4 + 2 + HASH_SIZE
+  const timeAt = align4(descAt + SYS_ACL_DESCRIPTION.length + 1)
+  const start = align4(timeAt + 8 + HASH_SIZE)
+  const b = Buffer.alloc(start + descriptorSize(sd))
+  b.writeUInt16LE(4, 0)
+  b.writeUInt16LE(4, 2)
+  b.writeUInt32LE(UNIQUE_REFERENT, 4)
+  b.writeUInt32LE(UNIQUE_REFERENT + 4, 8) // the descriptor's pointer
+  b.writeUInt16LE(XATTR_SD_HASH_TYPE_SHA256, 12)
+  sdHash.copy(b, 14, 0, Math.min(sdHash.length, HASH_SIZE))
+  b.write(SYS_ACL_DESCRIPTION, descAt, 'latin1')
+  b.writeBigUInt64LE(BigInt.asUintN(64, nttime), timeAt)
+  sysAclHash.copy(b, timeAt + 8, 0, Math.min(sysAclHash.length, HASH_SIZE))
+  writeDescriptor(b, start, sd)
+  return b
+}
+
+/** The POSIX ACL hash a v4 value carries (undefined for other versions or a malformed value). */
+export function sambaNtAclSysHash (value: Buffer): Buffer | undefined {
+  if (value.length < 8 || value.readUInt16LE(0) !== 4 || value.readUInt16LE(2) !== 4 || value.readUInt32LE(4) === 0) return undefined
+  const descStart = 8 + 4 + 2 + HASH_SIZE
+  const nul = value.indexOf(0, descStart)
+  if (nul < 0) return undefined
+  const at = align4(nul + 1) + 8
+  return at + HASH_SIZE <= value.length ? value.subarray(at, at + HASH_SIZE) : undefined
+}
+
+// ---- The POSIX ACL hash (Samba's smb_acl_wrapper, librpc/idl/smb_acl.idl, NDR little-endian)
+//
+// What Samba hashes (posix_sys_acl_blob_get_fd), and ksmbd likewise (ndr_encode_posix_acl):
+//   0  u32  unique pointer to the access ACL (0x00020000)
+//   4  u32  unique pointer to the default ACL (directories: the next referent; files: 0)
+//   8  u64  owner uid (uid_t is an NDR hyper)
+//  16  u64  group gid
+//  24  u32  st_mode (the file type bits too)
+//   then each ACL present: u32 count (the conformant array's size), aligned to 8: i32 count,
+//   i32 next (always 0), then per entry, aligned to 8: u16 a_type, u16 the union's level
+//   (= a_type), for SMB_ACL_USER / SMB_ACL_GROUP the id as u64 aligned to 8, then u32 a_perm
+//   (r 4, w 2, x 1). No padding at the end.
+// A file without a POSIX ACL xattr gets the one libacl makes from its mode: USER_OBJ, GROUP_OBJ,
+// OTHER; a directory's default ACL is then present and empty.
+
+/** Samba's smb_acl_tag_t. */
+export const SmbAclTag = { USER: 1, USER_OBJ: 2, GROUP: 3, GROUP_OBJ: 4, OTHER: 5, MASK: 6 } as const
+
+export interface PosixAclEntry {
+  /** SmbAclTag. */
+  tag: number
+  /** The uid (USER) or gid (GROUP); unused for the others. */
+  id?: number
+  /** rwx bits: 4, 2, 1. */
+  perm: number
+}
+
+/** The ACL libacl gives a file without a system.posix_acl_access xattr: its mode's three classes. */
+export function posixAclFromMode (mode: number): PosixAclEntry[] {
+  return [
+    { tag: SmbAclTag.USER_OBJ, perm: (mode >> 6) & 7 },
+    { tag: SmbAclTag.GROUP_OBJ, perm: (mode >> 3) & 7 },
+    { tag: SmbAclTag.OTHER, perm: mode & 7 },
+  ]
+}
+
+// The kernel's system.posix_acl_* value (include/uapi/linux/posix_acl_xattr.h): u32 version (2),
+// then entries of u16 e_tag, u16 e_perm, u32 e_id.
+const LINUX_ACL_VERSION = 2
+const LINUX_TAGS = new Map<number, number>([
+  [0x01, SmbAclTag.USER_OBJ], [0x02, SmbAclTag.USER], [0x04, SmbAclTag.GROUP_OBJ],
+  [0x08, SmbAclTag.GROUP], [0x10, SmbAclTag.MASK], [0x20, SmbAclTag.OTHER],
+])
+
+/** The entries of a system.posix_acl_access / _default value, in the kernel's order; undefined if malformed. */
+export function parseLinuxPosixAcl (value: Buffer): PosixAclEntry[] | undefined {
+  if (value.length < 4 || (value.length - 4) % 8 !== 0 || value.readUInt32LE(0) !== LINUX_ACL_VERSION) return undefined
+  const out: PosixAclEntry[] = []
+  for (let p = 4; p < value.length; p += 8) {
+    const tag = LINUX_TAGS.get(value.readUInt16LE(p))
+    if (tag === undefined) return undefined
+    const e: PosixAclEntry = { tag, perm: value.readUInt16LE(p + 2) & 7 }
+    if (tag === SmbAclTag.USER || tag === SmbAclTag.GROUP) e.id = value.readUInt32LE(p + 4)
+    out.push(e)
+  }
+  return out
+}
+
+export interface SysAcl {
+  access: PosixAclEntry[]
+  /** A directory's default ACL (possibly empty); undefined for a file. */
+  default?: PosixAclEntry[]
+  uid: number
+  gid: number
+  /** st_mode, file type bits included. */
+  mode: number
+}
+
+/** The smb_acl_wrapper NDR blob Samba hashes (see above). */
+export function sysAclBlob (a: SysAcl): Buffer {
+  const acls = a.default !== undefined ? [a.access, a.default] : [a.access]
+  let size = 28
+  for (const acl of acls) {
+    size = align8(align4(size) + 4) + 8
+    for (const e of acl) size = align8(size) + 4 + (e.tag === SmbAclTag.USER || e.tag === SmbAclTag.GROUP ? 4 + 8 : 0) + 4
+  }
+  const b = Buffer.alloc(size)
+  b.writeUInt32LE(UNIQUE_REFERENT, 0)
+  b.writeUInt32LE(a.default !== undefined ? UNIQUE_REFERENT + 4 : 0, 4)
+  b.writeBigUInt64LE(BigInt(a.uid >>> 0), 8)
+  b.writeBigUInt64LE(BigInt(a.gid >>> 0), 16)
+  b.writeUInt32LE(a.mode >>> 0, 24)
+  let p = 28
+  for (const acl of acls) {
+    p = align4(p)
+    b.writeUInt32LE(acl.length, p)
+    p = align8(p + 4)
+    b.writeInt32LE(acl.length, p)
+    b.writeInt32LE(0, p + 4)
+    p += 8
+    for (const e of acl) {
+      p = align8(p)
+      b.writeUInt16LE(e.tag, p)
+      b.writeUInt16LE(e.tag, p + 2)
+      p += 4
+      if (e.tag === SmbAclTag.USER || e.tag === SmbAclTag.GROUP) {
+        p = align8(p)
+        b.writeBigUInt64LE(BigInt((e.id ?? 0) >>> 0), p)
+        p += 8
+      }
+      b.writeUInt32LE(e.perm & 7, p)
+      p += 4
+    }
+  }
+  return b.subarray(0, p)
+}
+
+/** SHA-256 of sysAclBlob: what a v4 value's POSIX ACL hash must be for Samba and ksmbd to trust it. */
+export function sysAclHash (a: SysAcl): Buffer {
+  return createHash('sha256').update(sysAclBlob(a)).digest()
 }

@@ -14,7 +14,7 @@ import { NtStatusError, ProtocolError } from '../../src/wire/errors.js'
 import { DecryptError, decodeTransformHeader, openTransform, sealTransform, cipherKeyBits } from '../../src/crypto/encryption.js'
 import { decodeContextData, decodeNegotiateRequest, peekNegotiateClientGuid } from '../../src/smb2/commands/negotiate.wire.js'
 import { decodeCreateRequest, decodeDurableContexts } from '../../src/smb2/commands/create.wire.js'
-import { decodeSambaNtAcl, encodeSambaNtAclV1 } from '../../src/vfs/samba-ntacl.js'
+import { decodeSambaNtAcl, encodeSambaNtAclV1, encodeSambaNtAclV4, parseLinuxPosixAcl, sambaNtAclSysHash, sysAclBlob } from '../../src/vfs/samba-ntacl.js'
 import { decodeNtAclRecord, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
 import { decodeDosRecord, encodeDosRecord, DOS_STORED_ATTRIBUTES } from '../../src/vfs/dos-xattr.js'
 import { decodeFileGetEaInformation, encodeFileGetEaInformation } from '../../src/wire/fscc/get-ea.js'
@@ -507,6 +507,28 @@ target({
     },
   })
 }
+
+target({
+  name: 'samba-ntacl.encodeSambaNtAclV4',
+  valid: sdArb.map(sd => encodeSambaNtAclV4(sd, Buffer.alloc(32, 7), Buffer.alloc(32, 9), 1n)),
+  check (input) {
+    // What smbts writes reads back as version 4 with its POSIX ACL hash where Samba looks for it.
+    const d = run({ errors: [] }, input, () => decodeSambaNtAcl(input))
+    const h = run({ errors: [] }, input, () => sambaNtAclSysHash(input))
+    if (d !== undefined && d.version === 4) must(h !== undefined, 'a version-4 value without its POSIX ACL hash')
+  },
+})
+
+target({
+  name: 'samba-ntacl.parseLinuxPosixAcl',
+  valid: fc.array(fc.tuple(fc.constantFrom(0x01, 0x02, 0x04, 0x08, 0x10, 0x20), fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 0xffff_ffff })), { maxLength: 12 })
+    .map(es => { const b = Buffer.alloc(4 + 8 * es.length); b.writeUInt32LE(2, 0); es.forEach(([tag, perm, id], i) => { b.writeUInt16LE(tag, 4 + 8 * i); b.writeUInt16LE(perm, 6 + 8 * i); b.writeUInt32LE(id, 8 + 8 * i) }); return b }),
+  check (input) {
+    // Never throws; what parses hashes (the blob Samba would hash) without throwing either.
+    const acl = run({ errors: [] }, input, () => parseLinuxPosixAcl(input))
+    if (acl !== undefined) run({ errors: [] }, input, () => sysAclBlob({ access: acl, default: acl, uid: 0, gid: 0, mode: 0o40755 }))
+  },
+})
 
 target({
   name: 'ntacl-xattr.decodeNtAclRecord',

@@ -2,7 +2,8 @@
 // (`vfs objects = acl_xattr streams_xattr`, the user.DOSATTRIB / security.NTACL /
 // user.DosStream.* layout) and by smbts at once. A file written through Samba — data, a stream,
 // DOS attributes, a creation time, an ACE in its DACL — reads back through smbts with all of it,
-// and the reverse. impacket (SMB 3.0) drives both servers; smbclient's `allinfo` through smbts too.
+// and the reverse (smbts writes security.NTACL version 4 with Samba's POSIX ACL hash, and Samba reads
+// its DACL ACE for ACE). impacket (SMB 3.0) drives both servers; smbclient's `allinfo` through smbts too.
 import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -74,7 +75,16 @@ t.test('a file moves between Samba and smbts with its stream, attributes, creati
   t.test('written through smbts, read through Samba', async t => {
     const w: Steps = await runPy('moves_ops.py', ['write', String(live.port), live.user, live.password, 'share', 'from-smbts.txt'])
     for (const k of ['create', 'stream', 'basic', 'acl']) t.ok(w.steps[k]?.ok, `smbts: ${k}`, w.steps[k])
-    check(t, await runPy('moves_ops.py', ['read', String(port), 'root', password, 'share', 'from-smbts.txt']), 'smbts')
+    const bySamba: Steps = await runPy('moves_ops.py', ['read', String(port), 'root', password, 'share', 'from-smbts.txt'])
+    check(t, bySamba, 'smbts')
     t.ok(readFileSync(join(live.share, 'from-smbts.txt')).equals(Buffer.from('main')))
+    // smbts wrote security.NTACL version 4, hashed over the file's POSIX ACL as Samba hashes it:
+    // Samba takes the descriptor as stored (a wrong hash would make it describe the file from its
+    // mode instead), the same ACEs in the same order as smbts reports.
+    const raw = spawnSync('getfattr', ['--only-values', '-n', 'security.NTACL', join(live.share, 'from-smbts.txt')], { encoding: 'buffer' })
+    t.equal(raw.stdout.readUInt16LE(0), 4, 'security.NTACL version 4')
+    t.equal(raw.stdout.subarray(78, 88).toString('latin1'), 'posix_acl\0', 'its POSIX ACL hash described as Samba\'s')
+    const bySmbts: Steps = await runPy('moves_ops.py', ['read', String(live.port), live.user, live.password, 'share', 'from-smbts.txt'])
+    t.same(bySamba.steps.acl?.value, bySmbts.steps.acl?.value, 'Samba reads the DACL smbts set, ACE for ACE')
   })
 })

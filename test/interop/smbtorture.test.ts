@@ -104,10 +104,12 @@ if (have.error !== undefined || have.status !== 0) {
   let live: LiveServer
   // [nostreams]: a share without alternate data streams, for the tests about such a share
   // (`:: share=nostreams` on their line).
-  // [tmpfs]: a share on /dev/shm for the tests that check a new file's AllocationSize is 0
-  // (smb2.multichannel.*): on this machine's ext4 the DOS-attribute xattr takes a block of its
-  // own, and a fresh file reports 4096 (Samba's st_blocks would too). user2 (`tester2`): for the
-  // tests that bind or re-authenticate as another user (smb2.session.bind_different_user).
+  // [tmpfs]: a share on /dev/shm for a test whose file carries more xattrs than a 256-byte ext4
+  // inode keeps inside and then checks that its AllocationSize is 0 (smb2.setinfo: two EAs and the
+  // DOS record; Samba's st_blocks would say 4096 there too). A new file's AllocationSize is 0 on
+  // this machine's ext4 as well (its DOS record alone fits in the inode: smb2.multichannel.*,
+  // smb2.durable-open.* run on the default share). user2 (`tester2`): for the tests that bind or
+  // re-authenticate as another user (smb2.session.bind_different_user).
   // [ca]: a continuously available share (persistent handles: smb2.durable-v2-open.persistent-*
   // under their long names, `:: share=ca`), its records in a temporary directory.
   const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/smbts-torture-') : undefined

@@ -277,6 +277,14 @@ t.test('symlinkat and readlinkat', { skip }, async (t) => {
   await t.rejects(native.readlinkat(root, 'plain'), errnoLike('EINVAL'))
   const st = await native.statx(root, 'l1', C.AT_SYMLINK_NOFOLLOW, C.STATX_TYPE)
   t.equal(st.mode & C.S_IFMT, C.S_IFLNK)
+  // futimens on an O_PATH descriptor of the link: the link's own times, its target's untouched.
+  await native.symlinkat('plain', root, 'l3')
+  const targetBefore = (await lstat(join(dir, 'plain'))).mtimeMs
+  const pfd = await native.openat2(root, 'l3', C.O_PATH | C.O_NOFOLLOW, 0, 0)
+  await native.futimens(pfd, 1_000_000_000n * 1_000_000_000n, 2_000_000_000n * 1_000_000_000n)
+  await native.close(pfd)
+  t.equal((await lstat(join(dir, 'l3'))).mtimeMs, 2_000_000_000_000, 'futimens on an O_PATH fd sets the symlink\'s own mtime')
+  t.equal((await lstat(join(dir, 'plain'))).mtimeMs, targetBefore, 'and leaves its target alone')
 })
 
 t.test('mknodat makes FIFOs and sockets, never devices', { skip }, async (t) => {

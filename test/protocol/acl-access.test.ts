@@ -165,7 +165,7 @@ t.test('posix: an old user.smbts.ntacl record is read, and migrated to security.
   t.equal(await set(alice, fid, DACL_SECURITY_INFORMATION, { control: 0, dacl: { revision: ACL_REVISION, aces: [{ type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: READ | WRITE, sid: owner }] } }), 0)
   await alice.close(fid)
   await t.rejects(native.fgetxattr(fd, NTACL_XATTR_NAME), 'user.smbts.ntacl removed')
-  t.equal(decodeSambaNtAcl(await native.fgetxattr(fd, SAMBA_NTACL_XATTR_NAME))!.version, 1, 'security.NTACL version 1 written')
+  t.equal(decodeSambaNtAcl(await native.fgetxattr(fd, SAMBA_NTACL_XATTR_NAME))!.version, 4, 'security.NTACL version 4 written (with its POSIX ACL hash, as Samba)')
   await native.close(fd)
   t.equal(statSync(path).mode & 0o777, 0o600, 'the mode follows the DACL: nothing for the group (Everyone here) and others; the user bits stay the server\'s')
   t.equal(await status(alice, 'old.txt', WRITE), 0)

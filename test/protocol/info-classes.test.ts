@@ -69,9 +69,14 @@ t.test('Basic, All, NetworkOpen need FILE_READ_ATTRIBUTES (a SYNCHRONIZE-only op
     t.equal((await c.queryInfo(sync, INFO_FILE, cls, 4096)).status, NtStatus.ACCESS_DENIED, `class ${cls}: ACCESS_DENIED`)
   }
   t.equal((await c.queryInfo(sync, INFO_FILE, FileStandardInformation)).status, 0, 'FileStandardInformation: allowed')
+  const readData = await c.open('f.txt', { access: 0x1 /* FILE_READ_DATA */, disposition: Disposition.OPEN })
+  t.equal((await c.queryInfo(readData, INFO_FILE, FileBasicInformation)).status, NtStatus.ACCESS_DENIED,
+    'an open for FILE_READ_DATA alone: ACCESS_DENIED, as Windows answers (smbtorture smb2.streams.attributes1)')
   const writeOnly = await c.open('f.txt', { access: 0x2 /* FILE_WRITE_DATA */, disposition: Disposition.OPEN })
-  t.equal((await c.queryInfo(writeOnly, INFO_FILE, FileBasicInformation)).status, 0,
-    'an open holding a right of its own keeps the read of attributes the share implies (libsmbclient fstat)')
+  t.equal((await c.queryInfo(writeOnly, INFO_FILE, FileBasicInformation)).status, NtStatus.ACCESS_DENIED, 'FILE_WRITE_DATA alone: the same')
+  const genericWrite = await c.open('f.txt', { access: 0x40000000 /* GENERIC_WRITE */, disposition: Disposition.OPEN })
+  t.equal((await c.queryInfo(genericWrite, INFO_FILE, FileBasicInformation)).status, 0,
+    'an open that may set attributes reads them (the share implies it: libsmbclient\'s fstat of an O_WRONLY handle)')
   const attrs = await c.open('f.txt', { access: SYNCHRONIZE | 0x80, disposition: Disposition.OPEN })
   t.equal((await c.queryInfo(attrs, INFO_FILE, FileBasicInformation)).status, 0, 'with FILE_READ_ATTRIBUTES')
 })

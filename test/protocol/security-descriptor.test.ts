@@ -72,7 +72,7 @@ t.test('a DACL set is stored per file, survives the open, and is read back filte
   t.same(after.sd!.group, before.sd!.group, 'the group is unchanged')
   const rec = await storedRecord(join(srv.share, 'acl.txt'))
   t.ok(rec, 'stored in security.NTACL, as Samba keeps it')
-  t.equal(rec!.readUInt16LE(0), 1, 'a version-1 xattr_NTACL (Samba takes it as it stands)')
+  t.equal(rec!.readUInt16LE(0), 4, 'a version-4 xattr_NTACL with its POSIX ACL hash, as Samba writes it')
   t.same(decodeSambaNtAcl(rec)!.sd.dacl, dacl)
   t.equal(await storedRecord(join(srv.share, 'acl.txt'), NTACL_XATTR_NAME), undefined, 'no user.smbts.ntacl beside it')
 

@@ -6,7 +6,7 @@ import { createContextEas, writeEas } from './ea-info.js'
 import type { RequestContext, Related, Reply } from '../context.js'
 import {
   AccessMask, CreateAction, CreateDisposition, CreateOptions, Dialect, FILE_ALL_ACCESS, OplockLevel, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ,
-  FILE_GENERIC_WRITE, ShareAccess, WRITE_ACCESS_MASK,
+  FILE_GENERIC_WRITE, ShareAccess, WRITE_ACCESS_MASK, CreateContextName,
 } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
@@ -25,7 +25,7 @@ import { breakParentLeases } from '../../session/dir-leases.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
-import { checkParentForCreate, decideExistingAccess, parseCreateSd, storeNewObjectSecurity } from '../file-security.js'
+import { checkParentForCreate, decideExistingAccess, keepPendingSecurity, parseCreateSd, storeNewObjectSecurity, type PendingSecurity } from '../file-security.js'
 import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
 import { stoppedOnSymlink } from './reparse.js'
 import { applyPosixMode, posixCreateRequest, posixCreateResponse, posixPathToRelative, posixSpecialOpen } from '../posix.js'
@@ -174,6 +174,10 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // MS-SMB2 2.2.13.2.1 SMB2_CREATE_EA_BUFFER: EAs for a new or overwritten file (ea-info.ts).
   const extA = req.contexts.find(c => c.name === 'ExtA')
   const createEas = extA !== undefined ? createContextEas({ tree }, extA.data) : undefined
+  // MS-SMB2 2.2.13.2.6 SMB2_CREATE_ALLOCATION_SIZE: space to reserve for a new or overwritten file.
+  const alSi = req.contexts.find(c => c.name === CreateContextName.ALLOCATION_SIZE)
+  if (alSi !== undefined && alSi.data.length !== 8) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `AlSi context of ${alSi.data.length} bytes`)
+  const allocationSize = alSi?.data.readBigUInt64LE(0) ?? 0n
   /** Set when the file's stored DACL decided the access (granted is then exact, and MxAc answers from it). */
   let byDacl: { maximal: number } | undefined
   if (access === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'no access requested')
@@ -194,6 +198,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   let file: VfsFile
   /** The DOS attributes the new or overwritten file gets (MS-FSA 2.1.5.1.2.1), set once it is open. */
   let newAttributes: number | undefined
+  let pendingSecurity: PendingSecurity | undefined
   /** For a new file: its parent's stored descriptor (what it inherits from). */
   let parentSd: SecurityDescriptor | undefined
   const writeData = (access & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0
@@ -291,7 +296,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
       }
       // MS-FSA 2.1.5.1.2.1: the file's DACL (when one is stored), after the share's rules above.
       byDacl = undefined
-      const decided = await decideExistingAccess(ctx, { rel, isDirectory: existing.isDirectory, explicit, maximum, wantMaximal: maximum || wantMxAc, overwrite, mode: existing.mode, handle: flight.opened })
+      const decided = await decideExistingAccess(ctx, { rel, isDirectory: existing.isDirectory, explicit, maximum, wantMaximal: maximum || wantMxAc, overwrite, st: existing, handle: flight.opened })
       if (decided !== undefined) {
         access = decided.granted
         byDacl = { maximal: decided.maximal }
@@ -376,9 +381,9 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
 
   if (action === CreateAction.CREATED) {
     // Its security descriptor (the SecD context's, inherited, or the default), before any other
-    // open can see it.
+    // open can see it (the default one is noted in the DOS record, written next).
     try {
-      await storeNewObjectSecurity(ctx, file, {
+      pendingSecurity = await storeNewObjectSecurity(ctx, file, {
         rel,
         isDirectory: wantDir,
         parent: parentSd,
@@ -405,7 +410,7 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     // The new file's DOS record (its CreationTime fixed now, its attributes), written before the
     // stat below so this reply already shows what every later query will.
     try {
-      await file.setBasicInfo({ fileAttributes: newAttributes })
+      await file.setBasicInfo({ fileAttributes: newAttributes, creator: pendingSecurity?.creator })
     } catch (e) {
       ctx.server.log.warn(`${tree.shareName}/${rel}: DOS attributes not stored: ${(e as Error).message}`)
     }
@@ -423,11 +428,30 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
     }
   }
 
+  // The AlSi context's reservation, for a file created or replaced (as Samba: an open of an existing
+  // file ignores it). The size stays; a file system that cannot reserve is fine (allocate);
+  // one without the room fails the CREATE (DISK_FULL, as Samba's).
+  const allocates = allocationSize > 0n && !file.isDirectory && action !== CreateAction.OPENED
+  if (allocates) {
+    try {
+      await file.allocate(Number(allocationSize > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : allocationSize))
+    } catch (e) {
+      await file.close().catch(() => {})
+      if (action === CreateAction.CREATED) await fs.unlink(rel, wantDir).catch(() => {})
+      throw ntStatusErrorFromErrno(e, undefined, rel)
+    }
+  }
+
   let info: Stat
   try {
-    // What the open found serves, unless this CREATE just stored new DOS attributes.
-    info = newAttributes === undefined && file.openStat !== undefined ? file.openStat : await file.stat()
+    // What the open found serves, unless this CREATE just stored new DOS attributes or reserved space.
+    info = newAttributes === undefined && !allocates && file.openStat !== undefined ? file.openStat : await file.stat()
   } catch (e) { await file.close(); throw ntStatusErrorFromErrno(e, undefined, rel) }
+  try {
+    await keepPendingSecurity(file, pendingSecurity, info)
+  } catch (e) {
+    ctx.server.log.warn(`${tree.shareName}/${rel}: security descriptor not stored: ${(e as Error).message}`)
+  }
 
   return await register(ctx, related, flight, req, { file, rel, info, action, key: fileKey(tree.shareName, info.indexNumber), access, byDacl, posix: posix !== undefined })
 }
@@ -488,13 +512,12 @@ async function register (ctx: RequestContext, related: Related | undefined, flig
   }
 
   const volatile = ctx.server.newFileId()
-  // MS-FSA 2.1.5.1.2.1: whoever may list the parent directory may read a file's attributes, so
-  // Windows grants FILE_READ_ATTRIBUTES with every open (a handle opened for FILE_WRITE_DATA alone
-  // still answers FileBasicInformation; FileAccessInformation shows the bit). Every directory of a
-  // share is listable by whoever holds the tree, so the tree's rights decide.
-  // With a stored DACL deciding, the open holds exactly what it was granted (as Windows shows it
-  // in FileAccessInformation), and may still read attributes.
-  const granted = byDacl !== undefined ? access : (access | (tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES)) >>> 0
+  // Over SMB2 an open holds exactly what it was granted (as Windows and Samba show it in
+  // FileAccessInformation): a handle opened for FILE_READ_DATA alone is refused
+  // FileBasicInformation (smbtorture smb2.streams.attributes1). Whoever may list the parent may
+  // read a file's attributes (MS-FSA 2.1.5.1.2.1), so the share implies FILE_READ_ATTRIBUTES: it
+  // counts where the open may set attributes (query-info.ts).
+  const granted = access >>> 0
   const open = new Open({ persistent: volatile, volatile }, tree, rel, file, granted, req.shareAccess, opts, info.isDirectory)
   open.impliedAccess = tree.maximalAccess & AccessMask.FILE_READ_ATTRIBUTES
   open.shareModeKey = key
@@ -651,8 +674,9 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
         base = await fs.open(rel, { write: false, create: 'new', mode })
       } catch (e) { throw ntStatusErrorFromErrno(e, 'parent', rel) }
       baseCreated = true
+      let pending: PendingSecurity | undefined
       try {
-        await storeNewObjectSecurity(ctx, base, { rel, isDirectory: false, parent: parentSd, explicit: asked.sd })
+        pending = await storeNewObjectSecurity(ctx, base, { rel, isDirectory: false, parent: parentSd, explicit: asked.sd })
       } catch (e) {
         if (asked.sd !== undefined) {
           // The creator asked for this descriptor: no file without it.
@@ -663,7 +687,8 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
         ctx.server.log.warn(`${tree.shareName}/${rel}: security descriptor not stored: ${(e as Error).message}`)
       }
       try {
-        await base.setBasicInfo({ fileAttributes: (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE })
+        await base.setBasicInfo({ fileAttributes: (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE, creator: pending?.creator })
+        await keepPendingSecurity(base, pending, await base.stat())
       } catch (e) {
         ctx.server.log.warn(`${tree.shareName}/${rel}: DOS attributes not stored: ${(e as Error).message}`)
       }
@@ -686,7 +711,7 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
     let byDacl: { maximal: number } | undefined
     try {
       if (existing !== undefined) {
-        const decided = await decideExistingAccess(ctx, { rel, isDirectory: existing.isDirectory, explicit: asked.explicit, maximum: asked.maximum, wantMaximal: asked.wantMaximal, overwrite, mode: existing.mode, handle: base })
+        const decided = await decideExistingAccess(ctx, { rel, isDirectory: existing.isDirectory, explicit: asked.explicit, maximum: asked.maximum, wantMaximal: asked.wantMaximal, overwrite, st: existing, handle: base })
         if (decided !== undefined) {
           access = decided.granted
           byDacl = { maximal: decided.maximal }

@@ -189,6 +189,11 @@ export async function writeEas (file: VfsFile, entries: readonly FullEaEntry[]):
     if (noXattrs(e)) throw new NtStatusError(NtStatus.EAS_NOT_SUPPORTED, 'the file system keeps no user xattrs')
     throw e
   }
+  // The new EaSize goes into the DOS record (dos-xattr.ts), where a directory listing reads it
+  // with the rest of the entry's metadata: no EA is read per listed entry. (EAs changed outside
+  // the server show in listings once smbts next writes the file's EAs; FileEaInformation reads
+  // them every time.) A record that cannot be kept costs only the listing's figure.
+  await eaFile(file).setBasicInfo({ eaSize: eaListSize(await fileEas(file)) }).catch(() => {})
 }
 
 /** SET_INFO FileFullEaInformation (entries already decoded). */

@@ -55,6 +55,7 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   if (c.next >= c.entries.length) throw new NtStatusError(NtStatus.NO_MORE_FILES)
 
   const writer = new DirEntryWriter(infoClass, outputBufferLength)
+  const eaSupport = open.tree.share?.eaSupport === true
   const single = (flags & QueryDirectoryFlags.RETURN_SINGLE_ENTRY) !== 0
   let status: number = NtStatus.SUCCESS
   // A continued enumeration reports the directory as it is now: an entry removed since the
@@ -85,7 +86,9 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
       continue
     }
     // A symlink's reparse tag (its attributes say REPARSE_POINT), for the classes that carry one.
-    const entry = { name: e.name, info: e.info, reparseTag: posixReparseTag(e.info.mode), posix: posix ? posixInfoOf(e.info) : undefined }
+    // EaSize from the entry's DOS record (ea-info.ts writeEas keeps it there); none where the share keeps no EAs.
+    const info = eaSupport || e.info.eaSize === undefined ? e.info : { ...e.info, eaSize: 0 }
+    const entry = { name: e.name, info, reparseTag: posixReparseTag(e.info.mode), posix: posix ? posixInfoOf(e.info) : undefined }
     if (!writer.tryAdd(entry)) {
       if (writer.count === 0) {
         // Not even one entry fits: MS-SMB2 3.3.5.18 answers STATUS_BUFFER_OVERFLOW with what fits.

@@ -10,7 +10,7 @@ import { keepUserSetTimes, setBasicInformation } from './basic-info.js'
 import { queryFileInfo, type StreamInfo } from '../../wire/fscc/file-info.js'
 import { queryFsInfo } from '../../wire/fscc/fs-info.js'
 import { decodeSetFileInfo } from '../../wire/fscc/set-info.js'
-import { querySecurityInfo, setSecurityInfo } from './security-info.js'
+import { querySecurityInfo, setSecurityInfo, type SecurityNames } from './security-info.js'
 import { checkParentForCreate } from '../file-security.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import type { Open } from '../../session/model.js'
@@ -77,6 +77,9 @@ function requireAccess (open: Open, mask: number): void {
   if (((open.grantedAccess | open.impliedAccess) & mask) === 0) throw new NtStatusError(NtStatus.ACCESS_DENIED)
 }
 
+/** The server's name and password-db users, for the descriptors of files that store none (security-info.ts). */
+const securityNames = (ctx: RequestContext): SecurityNames => ({ netbiosName: ctx.server.config.global.netbiosName, dbUsers: () => ctx.server.accounts.keys() })
+
 export async function queryInfo (ctx: RequestContext): Promise<Reply> {
   const { body, conn, msg } = ctx
   const open = ctx.open!
@@ -102,13 +105,14 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
       }
       // MS-SMB2 3.3.5.20.1: these four need FILE_READ_ATTRIBUTES (Samba checks the same four);
       // every other class may be read on any open. The read of attributes the share implies
-      // (create.ts) counts for an open that holds some right of its own — libsmbclient's fstat of
-      // a write-only handle relies on it, which Samba refuses — but not for one that holds only
-      // SYNCHRONIZE, a handle to wait on (smbtorture smb2.getinfo.getinfo_access).
+      // (create.ts) counts for an open that may set them (FILE_WRITE_ATTRIBUTES, which
+      // GENERIC_WRITE gives: libsmbclient's fstat of a write-only handle relies on it, which Samba
+      // refuses), not for one opened to read data alone (smbtorture smb2.streams.attributes1, as
+      // Windows answers) nor for one that holds only SYNCHRONIZE (smb2.getinfo.getinfo_access).
       if (infoClass === C.FileBasicInformation || infoClass === C.FileAllInformation ||
           infoClass === C.FileNetworkOpenInformation || infoClass === C.FileAttributeTagInformation) {
-        const holdsRights = (open.grantedAccess & ~AccessMask.SYNCHRONIZE) !== 0
-        if (((open.grantedAccess | (holdsRights ? open.impliedAccess : 0)) & AccessMask.FILE_READ_ATTRIBUTES) === 0) {
+        const setsAttributes = (open.grantedAccess & AccessMask.FILE_WRITE_ATTRIBUTES) !== 0
+        if (((open.grantedAccess | (setsAttributes ? open.impliedAccess : 0)) & AccessMask.FILE_READ_ATTRIBUTES) === 0) {
           throw new NtStatusError(NtStatus.ACCESS_DENIED, `class ${infoClass} without FILE_READ_ATTRIBUTES`)
         }
       }
@@ -163,7 +167,7 @@ export async function queryInfo (ctx: RequestContext): Promise<Reply> {
     }
     case InfoType.SECURITY: {
       let sd
-      try { sd = await querySecurityInfo(open, st, additionalInformation) } catch (e) { throw ntStatusErrorFromErrno(e) }
+      try { sd = await querySecurityInfo(open, st, additionalInformation, securityNames(ctx)) } catch (e) { throw ntStatusErrorFromErrno(e) }
       if (sd.length > outputBufferLength) {
         // MS-SMB2 3.3.5.20.3: too small → STATUS_BUFFER_TOO_SMALL with the needed size.
         const need = Buffer.alloc(4)
@@ -254,7 +258,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
       return { body: done }
     }
     try {
-      await setSecurityInfo(open, await open.file.stat(), securityInformation, buf, ctx.session!, ctx.server.config.global.netbiosName)
+      await setSecurityInfo(open, await open.file.stat(), securityInformation, buf, ctx.session!, securityNames(ctx))
     } catch (e) { throw ntStatusErrorFromErrno(e) }
     if (server.log.wants('vfs')) server.log.debug('vfs', `security descriptor set on ${tree.shareName}/${open.path} (0x${securityInformation.toString(16)})`)
     const out = Buffer.alloc(2)

@@ -18,14 +18,15 @@ import {
   PROTECTED_DACL_SECURITY_INFORMATION, SACL_SECURITY_INFORMATION, SE_DACL_AUTO_INHERITED, SE_DACL_AUTO_INHERIT_REQ, SE_DACL_DEFAULTED,
   SE_DACL_PROTECTED, SE_GROUP_DEFAULTED, SE_OWNER_DEFAULTED, SECURITY_DESCRIPTOR_HEADER_SIZE,
   UNPROTECTED_DACL_SECURITY_INFORMATION, ACL_REVISION, encodeSecurityDescriptor, filterSecurityDescriptor,
-  parseSecurityDescriptor, posixSecurityDescriptor, type SecurityDescriptor,
+  parseSecurityDescriptor, posixSecurityDescriptor, type PosixOwnership, type SecurityDescriptor,
 } from '../../wire/dtyp/security-descriptor.js'
 import { sidEquals, sidToString } from '../../wire/dtyp/sid.js'
 import { mapAclGenericRights } from '../../wire/dtyp/inherit.js'
-import { keepModeInStep, ownerAllowed, tokenOf } from '../file-security.js'
+import { fileDescriptor, keepModeInStep, ownerAllowed, tokenOf } from '../file-security.js'
 import type { Stat } from '../../vfs/backend.js'
 import { NTACL_XATTR_MAX } from '../../vfs/ntacl-xattr.js'
 import type { Open, Session } from '../../session/model.js'
+import { ownerSidOfUid } from '../../session/token.js'
 
 const OWNER_GROUP_DACL = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
 /** Control bits that describe the DACL (MS-DTYP 2.4.6); SE_DACL_AUTO_INHERIT_REQ is a request, never kept. */
@@ -35,19 +36,34 @@ function requireAccess (open: Open, mask: number, what: string): void {
   if ((open.grantedAccess & mask) !== mask) throw new NtStatusError(NtStatus.ACCESS_DENIED, `${what} needs access 0x${mask.toString(16)}`)
 }
 
-/** The file's descriptor: the stored one, else the POSIX synthesis (owner, group and DACL). */
-async function currentDescriptor (open: Open, st: Stat): Promise<{ sd: SecurityDescriptor, stored: boolean }> {
-  const stored = await open.file!.getSecurityDescriptor()
+/** Who the server is: its name (the domain SID) and its password-db users (owner mapping). */
+export interface SecurityNames {
+  netbiosName: string
+  dbUsers: () => Iterable<string>
+}
+
+/** A file's POSIX ownership, its owner mapped to a password-db user's SID where one has that uid. */
+function posixOwnership (st: Stat, names: SecurityNames): PosixOwnership {
+  const ownerSid = ownerSidOfUid(st.uid, names.dbUsers(), names.netbiosName)
+  return { uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory, ...(ownerSid !== undefined ? { ownerSid } : {}) }
+}
+
+/**
+ * The file's descriptor: the stored one (or the default one derived from its creator,
+ * file-security.ts), else the POSIX synthesis (owner, group and DACL).
+ */
+async function currentDescriptor (open: Open, st: Stat, names: SecurityNames): Promise<{ sd: SecurityDescriptor, stored: boolean }> {
+  const stored = await fileDescriptor(open.file!, names.netbiosName, st)
   if (stored !== undefined) return { sd: stored, stored: true }
-  return { sd: posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, OWNER_GROUP_DACL), stored: false }
+  return { sd: posixSecurityDescriptor(posixOwnership(st, names), OWNER_GROUP_DACL), stored: false }
 }
 
 /** QUERY_INFO SMB2_0_INFO_SECURITY: the self-relative descriptor, only the parts asked for. */
-export async function querySecurityInfo (open: Open, st: Stat, additionalInformation: number): Promise<Buffer> {
+export async function querySecurityInfo (open: Open, st: Stat, additionalInformation: number, names: SecurityNames): Promise<Buffer> {
   requireAccess(open, AccessMask.READ_CONTROL, 'reading the security descriptor')
-  const { sd, stored } = await currentDescriptor(open, st)
+  const { sd, stored } = await currentDescriptor(open, st, names)
   if (!stored) {
-    return encodeSecurityDescriptor(posixSecurityDescriptor({ uid: st.uid, gid: st.gid, mode: st.mode, isDirectory: st.isDirectory }, additionalInformation))
+    return encodeSecurityDescriptor(posixSecurityDescriptor(posixOwnership(st, names), additionalInformation))
   }
   const out = filterSecurityDescriptor(sd, additionalInformation)
   if ((additionalInformation & DACL_SECURITY_INFORMATION) === 0) out.control &= ~DACL_CONTROL
@@ -57,7 +73,8 @@ export async function querySecurityInfo (open: Open, st: Stat, additionalInforma
 }
 
 /** SET_INFO SMB2_0_INFO_SECURITY: merge the parts named in `securityInformation` and store the result. */
-export async function setSecurityInfo (open: Open, st: Stat, securityInformation: number, buf: Buffer, session: Session, netbiosName: string): Promise<void> {
+export async function setSecurityInfo (open: Open, st: Stat, securityInformation: number, buf: Buffer, session: Session, names: SecurityNames): Promise<void> {
+  const netbiosName = names.netbiosName
   // MS-FSA 2.1.5.16: the rights each part needs, checked before the buffer is looked at.
   if ((securityInformation & (OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | LABEL_SECURITY_INFORMATION)) !== 0) {
     requireAccess(open, AccessMask.WRITE_OWNER, 'setting the owner or group')
@@ -73,7 +90,7 @@ export async function setSecurityInfo (open: Open, st: Stat, securityInformation
   } catch (e) {
     throw new NtStatusError(NtStatus.INVALID_SECURITY_DESCR, e instanceof Error ? e.message : 'malformed security descriptor')
   }
-  const { sd: current } = await currentDescriptor(open, st)
+  const { sd: current } = await currentDescriptor(open, st, names)
   const next: SecurityDescriptor = { control: current.control }
   if (current.owner !== undefined) next.owner = current.owner
   if (current.group !== undefined) next.group = current.group

@@ -277,6 +277,8 @@ export interface PosixOwnership {
   /** st_mode (only the low 9 permission bits are used). */
   mode: number
   isDirectory: boolean
+  /** The owner's SID when the uid maps to an account (as Samba's idmap maps a passdb user's); else S-1-22-1-uid. */
+  ownerSid?: Sid
 }
 
 /** Access mask for one rwx triplet (bits 4=r, 2=w, 1=x). */
@@ -301,7 +303,7 @@ const OWNER_IMPLICIT = AccessMask.READ_CONTROL | AccessMask.WRITE_DAC | AccessMa
  * SACL is present only when SACL_SECURITY_INFORMATION is asked for.
  */
 export function posixSecurityDescriptor (p: PosixOwnership, securityInformation: number): SecurityDescriptor {
-  const owner = unixUserSid(p.uid)
+  const owner = p.ownerSid ?? unixUserSid(p.uid)
   const group = unixGroupSid(p.gid)
   const sd: SecurityDescriptor = { control: 0 }
   if ((securityInformation & OWNER_SECURITY_INFORMATION) !== 0) sd.owner = owner

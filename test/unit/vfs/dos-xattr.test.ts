@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, DOS_XATTR_READ_NAMES, DOSATTRIB_SMBTS_SIZE, LEGACY_DOS_XATTR_NAME,
+  DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, DOS_XATTR_READ_NAMES, DOSATTRIB_SMBTS_MAX_SIZE, DOSATTRIB_SMBTS_MIN_SIZE, CREATOR_ANONYMOUS, LEGACY_DOS_XATTR_NAME,
   decodeDosRecord, encodeDosRecord, type DosRecord,
 } from '../../../src/vfs/dos-xattr.js'
 import {
@@ -80,27 +80,47 @@ t.test('smbts writes v4 + its tail: byte layout, and Samba\'s reading of it is t
     creationTime: 0x01DB_0000_1234_5678n,
     changeTime: 0x01DC_0000_0000_0001n,
     writeAnchorNs: -5n, // a pre-1970 mtime
+    creator: { rid: 0x0123_4567, mode: 0o44 },
   }
   const b = encodeDosRecord(rec)
-  t.equal(b.length, DOSATTRIB_SMBTS_SIZE)
+  t.equal(b.length, DOSATTRIB_SMBTS_MAX_SIZE, 'the longest record: 60 bytes, what a 256-byte ext4 inode keeps inside')
   t.equal(b.toString('hex'), [
     '0000', '0400', '04000000', // "" + pad, version 4, level 4 + pad
     '51000000', // ATTRIB | CREATE_TIME | ITIME
     '07000000', // READONLY | HIDDEN | SYSTEM
     '78563412' + '0000db01', // itime = CreationTime (as ksmbd)
     '78563412' + '0000db01', // create_time
-    '534d5453', '0100', '0100', // 'SMTS', tail version 1, ChangeTime present
-    '01000000' + '0000dc01', // ChangeTime
+    '53', '02', '03', '24', // 'S', tail version 2, ChangeTime and Creator present, CreatorMode 044
     'ffffffffffffffff', 'fbc99a3b', // anchor: second -1 + 999999995 ns
-    '00000000',
+    '67452301', // Creator
+    '01000000' + '0000dc01', // ChangeTime
   ].join(''))
   t.same(decodeDosRecord(b), { ...rec, origin: 'smbts' })
   t.same(decodeDosRecord(b.subarray(0, 32)), { fileAttributes: rec.fileAttributes, creationTime: rec.creationTime, origin: 'foreign' },
     'the v4 struct alone, as Samba and ksmbd see it')
   t.equal(encodeDosRecord({ fileAttributes: HIDDEN }, true).readUInt32LE(12), HIDDEN | DIRECTORY, 'a directory\'s stored attributes carry DIRECTORY, as Samba\'s')
   const none = encodeDosRecord({ fileAttributes: 0 })
+  t.equal(none.length, DOSATTRIB_SMBTS_MIN_SIZE, 'nothing optional: 48 bytes')
   t.equal(none.readUInt32LE(8), 0x01, 'no creation time: valid_flags ATTRIB only')
   t.same(decodeDosRecord(none), { fileAttributes: 0, writeAnchorNs: 0n, origin: 'smbts' })
+  const withEas = encodeDosRecord({ ...rec, eaSize: 0x1234 })
+  t.equal(withEas.length, 64, 'EaSize too: 64 bytes (a file with EAs has them beside it anyway)')
+  t.equal(withEas.readUInt32LE(60), 0x1234, 'EaSize last')
+  t.same(decodeDosRecord(withEas), { ...rec, eaSize: 0x1234, origin: 'smbts' })
+  const anon = encodeDosRecord({ fileAttributes: ARCHIVE, creator: { rid: CREATOR_ANONYMOUS, mode: 0o77 }, writeAnchorNs: 1n })
+  t.equal(anon.length, 52)
+  t.same(decodeDosRecord(anon), { fileAttributes: ARCHIVE, creator: { rid: CREATOR_ANONYMOUS, mode: 0o77 }, writeAnchorNs: 1n, origin: 'smbts' }, 'a Creator of 0 (anonymous) is kept')
+})
+
+t.test('the tail earlier smbts versions wrote (version 1, 64 bytes) is still read', async (t) => {
+  const b = Buffer.from([
+    '0000', '0400', '04000000', '51000000', '07000000', '78563412' + '0000db01', '78563412' + '0000db01',
+    '534d5453', '0100', '0100', '01000000' + '0000dc01', 'ffffffffffffffff', 'fbc99a3b', '00000000',
+  ].join(''), 'hex')
+  t.same(decodeDosRecord(b), {
+    fileAttributes: HIDDEN | SYSTEM | READONLY, creationTime: 0x01DB_0000_1234_5678n, changeTime: 0x01DC_0000_0000_0001n, writeAnchorNs: -5n, origin: 'smbts',
+  })
+  for (let n = 32; n < 64; n++) t.equal(decodeDosRecord(b.subarray(0, n))?.origin, 'foreign', `cut to ${n}: the v4 struct, no tail`)
 })
 
 t.test('property: decode(encode(r)) = r for every storable record', async (t) => {
@@ -108,13 +128,18 @@ t.test('property: decode(encode(r)) = r for every storable record', async (t) =>
   fc.assert(fc.property(
     fc.integer({ min: 0, max: 0xFFFF_FFFF }), fc.option(filetime, { nil: undefined }), fc.option(filetime, { nil: undefined }),
     fc.bigInt({ min: -(2n ** 63n) * 1_000_000_000n, max: (2n ** 63n - 1n) * 1_000_000_000n }), fc.boolean(),
-    (attrs, creationTime, changeTime, writeAnchorNs, dir) => {
+    fc.option(fc.record({ rid: fc.integer({ min: 0, max: 0xFFFF_FFFF }), mode: fc.integer({ min: 0, max: 0o77 }) }), { nil: undefined }),
+    fc.option(fc.integer({ min: 0, max: 0xFFFF_FFFF }), { nil: undefined }),
+    (attrs, creationTime, changeTime, writeAnchorNs, dir, creator, eaSize) => {
       const r: DosRecord = { fileAttributes: attrs, writeAnchorNs }
       if (creationTime !== undefined) r.creationTime = creationTime
       if (changeTime !== undefined) r.changeTime = changeTime
-      const back = decodeDosRecord(encodeDosRecord(r, dir))!
-      return back.fileAttributes === (attrs & DOS_STORED_ATTRIBUTES) && back.writeAnchorNs === writeAnchorNs &&
-        back.creationTime === creationTime && back.changeTime === changeTime && back.origin === 'smbts'
+      if (creator !== undefined) r.creator = creator
+      if (eaSize !== undefined) r.eaSize = eaSize
+      const b = encodeDosRecord(r, dir)
+      const back = decodeDosRecord(b)!
+      return b.length <= DOSATTRIB_SMBTS_MAX_SIZE + (eaSize !== undefined ? 4 : 0) && back.eaSize === eaSize && back.fileAttributes === (attrs & DOS_STORED_ATTRIBUTES) && back.writeAnchorNs === writeAnchorNs &&
+        back.creationTime === creationTime && back.changeTime === changeTime && back.creator?.rid === creator?.rid && back.creator?.mode === creator?.mode && back.origin === 'smbts'
     }))
   t.pass('100 random records')
 })
@@ -148,7 +173,7 @@ t.test('truncated, empty, absent or unknown values read as no record', async (t)
   t.equal(decodeDosRecord(undefined), undefined)
   t.equal(decodeDosRecord(Buffer.alloc(0)), undefined, 'empty value')
   for (let n = 3; n < 32; n++) t.equal(decodeDosRecord(good.subarray(0, n)), undefined, `cut to ${n} bytes`)
-  for (let n = 32; n < DOSATTRIB_SMBTS_SIZE; n++) t.equal(decodeDosRecord(good.subarray(0, n))?.origin, 'foreign', `cut to ${n}: the v4 struct, no tail`)
+  for (let n = 32; n < good.length; n++) t.equal(decodeDosRecord(good.subarray(0, n))?.origin, 'foreign', `cut to ${n}: the v4 struct, no tail`)
   const v6 = Buffer.from(good); v6.writeUInt16LE(6, 2); v6.writeUInt16LE(6, 4)
   t.equal(decodeDosRecord(v6), undefined, 'a later version is not guessed at')
   const level = Buffer.from(good); level.writeUInt16LE(5, 4)
@@ -157,7 +182,7 @@ t.test('truncated, empty, absent or unknown values read as no record', async (t)
   t.equal(decodeDosRecord(Buffer.from('zz\0', 'latin1')), undefined, 'a string that is not hex')
   const wild = Buffer.from(good); wild.writeBigUInt64LE(2n ** 64n - 1n, 24)
   t.equal(decodeDosRecord(wild)!.creationTime, undefined, 'CreationTime above i64 max ignored')
-  const badNs = Buffer.from(good); badNs.writeUInt32LE(1_000_000_000, 56)
+  const badNs = Buffer.from(good); badNs.writeUInt32LE(1_000_000_000, 44)
   t.equal(decodeDosRecord(badNs)!.origin, 'foreign', 'an anchor that is no time: no tail, the v4 struct stands')
 })
 

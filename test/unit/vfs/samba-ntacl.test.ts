@@ -4,7 +4,10 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
-import { decodeSambaNtAcl, encodeSambaNtAclV1, XATTR_SD_HASH_TYPE_SHA256 } from '../../../src/vfs/samba-ntacl.js'
+import {
+  decodeSambaNtAcl, encodeSambaNtAclV1, encodeSambaNtAclV4, parseLinuxPosixAcl, posixAclFromMode, sambaNtAclSysHash, sysAclBlob, sysAclHash,
+  SmbAclTag, XATTR_SD_HASH_TYPE_SHA256,
+} from '../../../src/vfs/samba-ntacl.js'
 import { encodeSecurityDescriptor, parseSecurityDescriptor, SE_DACL_PROTECTED, ACL_REVISION, ACCESS_ALLOWED_ACE_TYPE, type SecurityDescriptor } from '../../../src/wire/dtyp/security-descriptor.js'
 import { sidFromString, sidToString, SID_WORLD } from '../../../src/wire/dtyp/sid.js'
 
@@ -55,6 +58,48 @@ t.test('version 4 as ksmbd writes it: Samba\'s header, then a plain self-relativ
   t.same(decodeSambaNtAcl(value)?.sd, sd)
   const ownerFirst = Buffer.concat([fixture('dir-v4-inherit.bin').subarray(0, 160), Buffer.from(DIR_SD, 'hex')])
   t.same(decodeSambaNtAcl(ownerFirst)?.sd, sd, 'owner first, as QUERY_INFO answered')
+})
+
+// Samba 4.17's smbd (acl_xattr) on this machine: `put` a file and `mkdir` a directory as root on
+// an ext4 share; it gave both this POSIX ACL (user::rwx user:0:rwx group::r-x group:0:r-x mask::rwx
+// other::r-x; the directory the same default ACL), uid 0, gid 0, modes 0100775 and 040775, and
+// wrote these POSIX ACL hashes into their security.NTACL.
+const SAMBA_POSIX_ACL = '0200000001000700ffffffff020007000000000004000500ffffffff080005000000000010000700ffffffff20000500ffffffff'
+const SAMBA_FILE_SYS_HASH = '5dd2b193e43b4dc35157ee98c7526c731dd3e007cf250e67358da2c7ca90748e'
+const SAMBA_DIR_SYS_HASH = '0da4270ae6b917c1692ed2e29bf473082239edf9883d68cb10aecc5e00e7ee07'
+
+t.test('the POSIX ACL hash: Samba\'s smb_acl_wrapper NDR, the hashes smbd wrote', async t => {
+  const acl = parseLinuxPosixAcl(Buffer.from(SAMBA_POSIX_ACL, 'hex'))!
+  t.same(acl, [
+    { tag: SmbAclTag.USER_OBJ, perm: 7 }, { tag: SmbAclTag.USER, id: 0, perm: 7 }, { tag: SmbAclTag.GROUP_OBJ, perm: 5 },
+    { tag: SmbAclTag.GROUP, id: 0, perm: 5 }, { tag: SmbAclTag.MASK, perm: 7 }, { tag: SmbAclTag.OTHER, perm: 5 },
+  ], 'the kernel\'s system.posix_acl_access, in its order')
+  t.equal(sysAclHash({ access: acl, uid: 0, gid: 0, mode: 0o100775 }).toString('hex'), SAMBA_FILE_SYS_HASH, 'a file')
+  t.equal(sysAclHash({ access: acl, default: acl, uid: 0, gid: 0, mode: 0o40775 }).toString('hex'), SAMBA_DIR_SYS_HASH, 'a directory, with its default ACL')
+  const blob = sysAclBlob({ access: posixAclFromMode(0o100644), uid: 1000, gid: 100, mode: 0o100644 })
+  t.equal(blob.toString('hex'), [
+    '00000200', '00000000', 'e803000000000000', '6400000000000000', 'a4810000', // pointers, uid, gid, mode
+    '03000000', '03000000', '00000000', // count (conformance), count, next
+    '0200', '0200', '06000000', '0400', '0400', '04000000', '0500', '0500', '04000000', // USER_OBJ rw, GROUP_OBJ r, OTHER r
+  ].join(''), 'a file without a POSIX ACL: the three classes of its mode, no padding at the end')
+  t.equal(parseLinuxPosixAcl(Buffer.from('02000000', 'hex'))?.length, 0, 'no entries')
+  for (const bad of ['', '01000000', '0200000001000700ffffff', '0200000040000700ffffffff']) t.equal(parseLinuxPosixAcl(Buffer.from(bad, 'hex')), undefined, `malformed: ${bad}`)
+})
+
+t.test('version 4: what smbts writes, laid out as Samba\'s, read back', async t => {
+  const sd = parseSecurityDescriptor(Buffer.from(FILE_SD, 'hex'))
+  const sys = Buffer.from(SAMBA_FILE_SYS_HASH, 'hex')
+  const v = encodeSambaNtAclV4(sd, sys, Buffer.alloc(32, 0xab), 0x01DD84C5DE94FA90n)
+  const samba = fixture('file-v4-dacl.bin')
+  const at = samba.indexOf(Buffer.from([4, 0, 4, 0, 0, 0, 2, 0]))
+  t.same(v.subarray(0, 14), samba.subarray(at, at + 14), 'the header as Samba\'s: version, level, pointers, hash type')
+  t.equal(v.subarray(78, 88).toString('latin1'), 'posix_acl\0', 'the description at 78')
+  t.equal(v.readBigUInt64LE(88), 0x01DD84C5DE94FA90n, 'the time at 88')
+  t.same(sambaNtAclSysHash(v), Buffer.concat([sys, Buffer.alloc(32)]), 'the POSIX ACL hash at 96 (SHA-256, zero-padded to 64)')
+  t.equal(v.readUInt32LE(160 + 4), 180, 'the descriptor at 160, its owner offset counted from the value\'s start')
+  t.same(decodeSambaNtAcl(v), { version: 4, hashType: XATTR_SD_HASH_TYPE_SHA256, sd })
+  t.same(sambaNtAclSysHash(samba.subarray(at))?.subarray(32), Buffer.alloc(32), 'Samba\'s own value: the same place')
+  t.equal(sambaNtAclSysHash(encodeSambaNtAclV1(sd)), undefined, 'version 1 has none')
 })
 
 t.test('malformed values read as nothing stored', async t => {
