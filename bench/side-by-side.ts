@@ -244,7 +244,8 @@ async function startSamba (work: string, mnt: string, port: number): Promise<Ser
     '[bench]', `path = ${dir}`, 'read only = no', ''].join('\n'))
   sh('smbpasswd', ['-c', conf, '-a', '-s', USER], { input: `${PASS}\n${PASS}\n` })
   const log = openSync(join(base, 'smbd.out'), 'w')
-  const c = spawn('smbd', ['--foreground', '--no-process-group', '-s', conf], { stdio: ['ignore', log, log] })
+  // A process group of its own: smbd signals its whole group as it stops, which would be ours.
+  const c = spawn('smbd', ['--foreground', '--no-process-group', '-s', conf], { stdio: ['ignore', log, log], detached: true })
   closeSync(log)
   await waitPort(port, 20_000)
   return { name: 'Samba', port, share: 'bench', dir, pid: c.pid!, encrypts: true, stop: async () => { await stopChild(c, 'smbd') } }
