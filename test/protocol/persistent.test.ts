@@ -315,3 +315,47 @@ t.test('a persistent open whose client leaves during a break is kept: the break 
   t.equal(recordIn(dir).oplock, 0x01, 'its record holds the level the break left')
   await b.close(fileIdOf(ob))
 })
+
+t.test('a rename through another open, or of the directory above, keeps the records in step; a restart finds the files', async (t) => {
+  const ca = caServer(t)
+  ca.srv.files.mkdir('d')
+  const a = await new MemClient(ca.srv.state, 'mem:a').connect({ dialect: 0x0300 })
+  const g1 = randomBytes(16)
+  const g2 = randomBytes(16)
+  // Both share delete, so other opens may rename them.
+  const f1 = fileIdOf(await a.create('one.txt', { share: 0x7, contexts: [dh2q(g1, PERSISTENT, 30_000)] }))
+  const f2 = fileIdOf(await a.create('d\\two.txt', { share: 0x7, contexts: [dh2q(g2, PERSISTENT, 30_000)] }))
+  t.equal((await a.write(f1, 0, Buffer.from('first file'))).status, 0)
+  t.equal(records(ca.dir).length, 2)
+  const pathOf = (guid: Buffer): string | undefined => records(ca.dir).map(n => parseRecord(readFileSync(join(ca.dir, n), 'utf8'))).find(r => r.createGuid === guid.toString('hex'))?.path
+
+  // Another client renames the file through its own open while a's open is connected...
+  const b = await new MemClient(ca.srv.state, 'mem:b').connect({ dialect: 0x0300 })
+  const o = await b.create('one.txt', { access: 0x10000, share: 0x7, disposition: Disposition.OPEN })
+  t.equal(o.status, 0)
+  t.equal((await b.setInfo(fileIdOf(o), 1, 10, renameInfo('moved.txt'))).status, 0)
+  t.equal(pathOf(g1), 'moved.txt', 'the other open\'s record follows the rename')
+  t.equal((await b.close(fileIdOf(o))).status, 0)
+  // ...and, once a's connection is gone, renames the directory above the second file.
+  a.conn.close('test: network gone')
+  await settle()
+  const dd = await b.create('d', { access: 0x10000 | 0x1, share: 0x7, disposition: Disposition.OPEN, options: 0x1 })
+  t.equal(dd.status, 0)
+  t.equal((await b.setInfo(fileIdOf(dd), 1, 10, renameInfo('e'))).status, 0)
+  t.equal(pathOf(g2), 'e/two.txt', 'a waiting open beneath a renamed directory: its record follows')
+  await b.close(fileIdOf(dd))
+
+  const { state, logs } = await restart(ca)
+  t.ok(logs.some(l => /persistent handles: 2 restored from /.test(l)), 'both restored after the restart', { logs })
+  const c = new MemClient(state, 'mem:c')
+  c.clientGuid = a.clientGuid
+  await c.connect({ dialect: 0x0300 })
+  const r1 = await c.create('moved.txt', { contexts: [dh2c(f1, g1)] })
+  t.equal(r1.status, 0, 'DH2C reconnects the renamed file\'s handle')
+  t.equal(readData(await c.read(fileIdOf(r1), 0, 100)).toString(), 'first file')
+  const r2 = await c.create('e\\two.txt', { contexts: [dh2c(f2, g2)] })
+  t.equal(r2.status, 0, 'and the one beneath the renamed directory')
+  t.equal((await c.close(fileIdOf(r1))).status, 0)
+  t.equal((await c.close(fileIdOf(r2))).status, 0)
+  t.same(records(ca.dir), [])
+})
