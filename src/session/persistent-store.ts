@@ -22,6 +22,8 @@ export interface PersistentRecord {
   fid: string
   /** The file's inode when it was opened: a file found with another one at restore is not it. */
   ino: string
+  /** The file's identity (ShareFs.identity, hex): where the path no longer leads to it, restore looks it up by this. */
+  fh?: string
   access: number
   shareAccess: number
   createOptions: number
@@ -246,6 +248,7 @@ function checkRecord (r: PersistentRecord): PersistentRecord {
   if (!Array.isArray(r.locks) || !r.locks.every(l => DEC.test(l.off) && DEC.test(l.len) && typeof l.x === 'boolean')) bad('locks')
   if (!Array.isArray(r.lockSeq) || !r.lockSeq.every(p => Array.isArray(p) && Number.isInteger(p[0]) && Number.isInteger(p[1]))) bad('lockSeq')
   if (r.lease !== undefined && (typeof r.lease.lk !== 'string' || !Number.isInteger(r.lease.state) || !Number.isInteger(r.lease.epoch) || !Number.isInteger(r.lease.v))) bad('lease')
+  if (r.fh !== undefined && (typeof r.fh !== 'string' || !/^(?:[0-9a-f]{2}){4,132}$/.test(r.fh))) bad('fh')
   if (r.path.split('/').some(c => c === '..' || c === '.') || r.path.startsWith('/')) bad('path')
   return r
 }

@@ -51,6 +51,7 @@ export function recordOf (server: ServerState, open: Open, ino: bigint): Persist
     createGuid: (d.createGuid ?? Buffer.alloc(16)).toString('hex'),
     fid: open.fileId.persistent.toString(),
     ino: ino.toString(),
+    fh: d.fileIdentity?.toString('hex'),
     access: open.grantedAccess,
     shareAccess: open.shareAccess,
     createOptions: open.createOptions,
@@ -144,10 +145,24 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
     }
     const fs = tree.fs!
     let file
+    const recorded = rec.path
     try {
-      const st = await fs.stat(rec.path)
+      let st = await fs.stat(rec.path).catch((e: unknown) => { if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; throw e })
+      if (st === undefined || st.indexNumber.toString() !== rec.ino) {
+        // Not at its recorded path: renamed where this process could not follow (by a client of
+        // another worker, or a program on the server's disk). Its identity says where it is.
+        const found = rec.fh === undefined || fs.locate === undefined ? undefined : fs.locate(Buffer.from(rec.fh, 'hex'))
+        if (found === undefined || 'why' in found) {
+          const why = st === undefined ? 'the file is gone' : 'the file was replaced (another inode)'
+          drop(found === undefined ? why : `${why}, and not found by its identity: ${found.why}`)
+          continue
+        }
+        const there = await fs.stat(found.path).catch(() => undefined)
+        if (there === undefined || there.indexNumber.toString() !== rec.ino) { drop(`the file is not where its identity leads (${found.path})`); continue }
+        rec.path = found.path
+        st = there
+      }
       if (st.isDirectory) { drop('it is a directory now'); continue }
-      if (st.indexNumber.toString() !== rec.ino) { drop('the file was replaced (another inode)'); continue }
       file = await fs.open(rec.path, { write: (rec.access & WRITE_DATA) !== 0, directory: false })
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
@@ -185,6 +200,7 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
       domain: rec.domain,
       persistent: true,
       ino: BigInt(rec.ino),
+      fileIdentity: rec.fh === undefined ? undefined : Buffer.from(rec.fh, 'hex'),
     }
     open.createGuid = open.durable.createGuid
     // Its CREATE may be replayed, and a DH2C may name it by its CreateGuid (create-durable.ts).
@@ -197,7 +213,9 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
     server.watchLocalChanges(open, BigInt(rec.ino))
     tree.opens.add(open)
     store.adopt(name, PersistentStore.key(rec.clientGuid, rec.fid))
-    disconnectOpen(server, open, 'restored after a restart')
+    disconnectOpen(server, open, recorded === rec.path ? 'restored after a restart' : `restored after a restart, found by its identity at ${rec.path} (renamed from ${recorded} where this worker could not follow)`)
+    // The record names the file where it is now.
+    if (recorded !== rec.path) persistOpen(server, open)
     restored++
   }
   if (restored > 0 || dropped > 0) {

@@ -6,7 +6,7 @@
 // is test/interop/persistent-handles.test.ts.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { fileIdOf, MemClient, memServer, readData, Disposition, type MemServer, type Resp } from '../helpers/mem-client.js'
@@ -16,6 +16,7 @@ import { parseRecord, PersistentStore } from '../../src/session/persistent-store
 import { createLogger } from '../../src/control/log.js'
 import { fileKey } from '../../src/locking/share-modes.js'
 import { startServer } from '../../src/server.js'
+import { nativeAvailable } from '../../src/io/native.js'
 import { statusSlice } from '../../src/control/status.js'
 import { makeTestShare } from '../helpers/test-share.js'
 
@@ -69,9 +70,9 @@ function renameInfo (name: string): Buffer {
 interface Ca { srv: MemServer, dir: string }
 
 /** A server whose share is continuously available, its records in a temporary directory. */
-function caServer (t: { teardown: (fn: () => void) => void }, o: { ca?: boolean, global?: string[] } = {}): Ca {
+function caServer (t: { teardown: (fn: () => void) => void }, o: { ca?: boolean, global?: string[], backend?: 'posix' } = {}): Ca {
   const dir = join(mkdtempSync(join(tmpdir(), 'smbts-persist-')), 'records')
-  const srv = memServer({ log: true, global: [`persistent handle directory = ${dir}`, ...o.global ?? []], shareLines: [`continuous availability = ${o.ca === false ? 'no' : 'yes'}`] })
+  const srv = memServer({ log: true, backend: o.backend, global: [`persistent handle directory = ${dir}`, ...o.global ?? []], shareLines: [`continuous availability = ${o.ca === false ? 'no' : 'yes'}`] })
   srv.state.persistent = openPersistentStore(srv.state)
   t.teardown(() => { srv.cleanup(); rmSync(join(dir, '..'), { recursive: true, force: true }) })
   return { srv, dir }
@@ -358,4 +359,35 @@ t.test('a rename through another open, or of the directory above, keeps the reco
   t.equal((await c.close(fileIdOf(r1))).status, 0)
   t.equal((await c.close(fileIdOf(r2))).status, 0)
   t.same(records(ca.dir), [])
+})
+
+// A rename this process cannot follow (a client of another worker, a program on the server's
+// disk): the record keeps the old path, and the restart finds the file by the identity the
+// record also keeps (name_to_handle_at, open_by_handle_at: the posix backend, root).
+const noHandles = !nativeAvailable ? 'no native addon' : process.getuid?.() !== 0 ? 'open_by_handle_at needs CAP_DAC_READ_SEARCH (root)' : false
+t.test('a file renamed where the server could not follow is found by its identity at the restart', { skip: noHandles }, async (t) => {
+  const ca = caServer(t, { backend: 'posix' })
+  const a = await new MemClient(ca.srv.state, 'mem:a').connect({ dialect: 0x0300 })
+  const g1 = randomBytes(16)
+  const f1 = fileIdOf(await a.create('away.txt', { share: 0x7, contexts: [dh2q(g1, PERSISTENT, 30_000)] }))
+  t.equal((await a.write(f1, 0, Buffer.from('renamed behind our back'))).status, 0)
+  t.match(recordIn(ca.dir).fh, /^[0-9a-f]{16,}$/, 'the record keeps the file\'s identity')
+  const f2 = fileIdOf(await a.create('doomed.txt', { share: 0x7, contexts: [dh2q(randomBytes(16), PERSISTENT, 30_000)] }))
+  t.ok(f2.persistent > 0n)
+  ca.srv.files.mkdir('elsewhere')
+  renameSync(join(ca.srv.share, 'away.txt'), join(ca.srv.share, 'elsewhere', 'found.txt'))
+  unlinkSync(join(ca.srv.share, 'doomed.txt'))
+
+  const { state, logs } = await restart(ca)
+  t.ok(logs.some(l => /persistent handle share\/elsewhere\/found\.txt \(fid \d+\) of tester kept for 30000 ms: restored after a restart, found by its identity at elsewhere\/found\.txt \(renamed from away\.txt/.test(l)), 'restored where it is now, and the log says so', { logs })
+  t.ok(logs.some(l => /doomed\.txt .* dropped: the file is gone, and not found by its identity: the file is gone/.test(l)), 'a file deleted meanwhile: dropped, saying why', { logs })
+  t.equal(recordIn(ca.dir).path, 'elsewhere/found.txt', 'the record names the new path')
+  const c = new MemClient(state, 'mem:c')
+  c.clientGuid = a.clientGuid
+  await c.connect({ dialect: 0x0300 })
+  const r = await c.create('away.txt', { contexts: [dh2c(f1, g1)] })
+  t.equal(r.status, 0, 'DH2C reconnects it')
+  t.equal(readData(await c.read(fileIdOf(r), 0, 100)).toString(), 'renamed behind our back')
+  t.equal((await c.close(fileIdOf(r))).status, 0)
+  for (const e of state.shares.values()) await (await e.fs)?.close()
 })

@@ -109,10 +109,11 @@ export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefin
     if (persistent) {
       open.durable.persistent = true
       open.durable.ino = ino
+      if (open.file !== undefined) open.durable.fileIdentity = open.tree.fs?.identity?.(open.file)
       // No record, no persistence: the client is told durable only (the warning says why).
       granted = persistOpen(ctx.server, open)
       if (granted) ctx.server.durable.namePersistent(open, ctx.conn.clientGuid)
-      else { delete open.durable.persistent; delete open.durable.ino }
+      else { delete open.durable.persistent; delete open.durable.ino; delete open.durable.fileIdentity }
       if (!granted && !caches) { open.durable = undefined; return undefined }
     }
     logGrant(ctx, open)
