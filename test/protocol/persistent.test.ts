@@ -391,3 +391,42 @@ t.test('a file renamed where the server could not follow is found by its identit
   t.equal((await c.close(fileIdOf(r))).status, 0)
   for (const e of state.shares.values()) await (await e.fs)?.close()
 })
+
+for (const backend of ['memory', 'posix'] as const) {
+  t.test(`a named stream's persistent open is restored too: its data, share mode and lock; a stream gone meanwhile is dropped (${backend})`, { skip: backend === 'posix' && !nativeAvailable ? 'no native addon' : false }, async (t) => {
+    const ca = caServer(t, { backend: backend === 'posix' ? 'posix' : undefined })
+    const a = await new MemClient(ca.srv.state, 'mem:a').connect({ dialect: 0x0300 })
+    const g = randomBytes(16)
+    const r = await a.create('sf.txt:alt', { share: 0x1, contexts: [dh2q(g, PERSISTENT, 30_000)] })
+    t.equal(r.status, 0)
+    t.equal(contextsOf(r).get('DH2Q')?.readUInt32LE(4), PERSISTENT, 'DH2Q on a stream: PERSISTENT granted')
+    const fid = fileIdOf(r)
+    t.equal((await a.write(fid, 0, Buffer.from('stream data'))).status, 0)
+    t.equal((await a.lock(fid, [{ off: 0, len: 6, flags: 0x12 }])).status, 0)
+    t.equal(recordIn(ca.dir).stream, 'alt', 'the record names the stream')
+    const r2 = await a.create('sf.txt:other', { share: 0x7, contexts: [dh2q(randomBytes(16), PERSISTENT, 30_000)] })
+    t.equal(r2.status, 0)
+    // The process dies; the second stream's record names a stream that is gone by the restart.
+    const other2 = records(ca.dir).find(n => readFileSync(join(ca.dir, n), 'utf8').includes('"stream":"other"'))!
+    writeFileSync(join(ca.dir, other2), readFileSync(join(ca.dir, other2), 'utf8').replace('"stream":"other"', '"stream":"gone1"'))
+    const { state, logs } = await restart(ca)
+    t.ok(logs.some(l => /sf\.txt .* dropped: its stream gone1 is gone/.test(l)), 'a record of a stream that is gone: dropped, saying so', { logs })
+    t.ok(logs.some(l => /persistent handles: 1 restored from /.test(l)), 'the stream open restored', { logs })
+    const other = await new MemClient(state, 'mem:o').connect({ dialect: 0x0300 })
+    t.equal((await other.create('sf.txt:alt', { access: 0x2, share: 0x7, disposition: Disposition.OPEN })).status, SHARING_VIOLATION, 'its share mode refuses a writer of the stream')
+    const ro = await other.create('sf.txt:alt', { access: 0x1, share: 0x7, disposition: Disposition.OPEN })
+    t.equal(ro.status, 0)
+    t.equal((await other.read(fileIdOf(ro), 0, 4)).status, FILE_LOCK_CONFLICT, 'its lock holds')
+    await other.close(fileIdOf(ro))
+    const c = new MemClient(state, 'mem:c')
+    c.clientGuid = a.clientGuid
+    await c.connect({ dialect: 0x0300 })
+    const re = await c.create('sf.txt:alt', { contexts: [dh2c(fid, g)] })
+    t.equal(re.status, 0, 'DH2C reconnects the stream\'s handle')
+    t.equal(readData(await c.read(fileIdOf(re), 0, 100)).toString(), 'stream data', 'its data')
+    t.equal((await c.write(fileIdOf(re), 11, Buffer.from('!'))).status, 0, 'and it writes')
+    t.equal((await c.close(fileIdOf(re))).status, 0)
+    t.same(records(ca.dir), [])
+    if (backend === 'posix') for (const e of state.shares.values()) await (await e.fs)?.close()
+  })
+}
