@@ -41,6 +41,14 @@ export interface PersistentRecord {
   timeoutMs: number
   position: string
   createAction: number
+  /**
+   * MS-SMB2 3.3.1.10 Open.ChannelSequence and the count of its 16-bit wraps (replay.ts); absent:
+   * 0. The counts of requests in flight are not kept: those requests died with the process.
+   */
+  channelSequence?: number
+  channelGeneration?: number
+  /** Open.IsReplayEligible (absent: true): false once a request other than its CREATE used the open. */
+  replayEligible?: boolean
 }
 
 /** The longest record written in place (one page: a write the kernel does not split). */
@@ -251,6 +259,9 @@ function checkRecord (r: PersistentRecord): PersistentRecord {
   if (!Array.isArray(r.lockSeq) || !r.lockSeq.every(p => Array.isArray(p) && Number.isInteger(p[0]) && Number.isInteger(p[1]))) bad('lockSeq')
   if (r.lease !== undefined && (typeof r.lease.lk !== 'string' || !Number.isInteger(r.lease.state) || !Number.isInteger(r.lease.epoch) || !Number.isInteger(r.lease.v))) bad('lease')
   if (r.stream !== undefined && (typeof r.stream !== 'string' || r.stream === '' || /[/\\:\0]/.test(r.stream))) bad('stream')
+  if (r.channelSequence !== undefined && !(Number.isInteger(r.channelSequence) && r.channelSequence >= 0 && r.channelSequence <= 0xffff)) bad('channelSequence')
+  if (r.channelGeneration !== undefined && !(Number.isInteger(r.channelGeneration) && r.channelGeneration >= 0)) bad('channelGeneration')
+  if (r.replayEligible !== undefined && typeof r.replayEligible !== 'boolean') bad('replayEligible')
   if (r.fh !== undefined && (typeof r.fh !== 'string' || !/^(?:[0-9a-f]{2}){4,132}$/.test(r.fh))) bad('fh')
   if (r.path.split('/').some(c => c === '..' || c === '.') || r.path.startsWith('/')) bad('path')
   return r

@@ -67,6 +67,9 @@ export function recordOf (server: ServerState, open: Open, ino: bigint): Persist
     timeoutMs: d.timeoutMs,
     position: open.position.toString(),
     createAction: open.createAction,
+    channelSequence: open.channelSequence,
+    channelGeneration: open.channelGeneration,
+    replayEligible: server.durable.isReplayEligible(open),
   }
 }
 
@@ -195,6 +198,9 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
     open.createAction = rec.createAction
     open.parentLeaseId = rec.parentLeaseId
     open.lockSequences = new Map(rec.lockSeq)
+    // MS-SMB2 3.3.5.2.10: the channel sequence the client had reached; nothing is in flight.
+    open.channelSequence = rec.channelSequence ?? 0
+    open.channelGeneration = rec.channelGeneration ?? 0
     open.stream = rec.stream
     open.shareModeKey = key
     const lease: LeaseRec | undefined = rec.lease === undefined
@@ -227,8 +233,9 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
       fileIdentity: rec.fh === undefined ? undefined : Buffer.from(rec.fh, 'hex'),
     }
     open.createGuid = open.durable.createGuid
-    // Its CREATE may be replayed, and a DH2C may name it by its CreateGuid (create-durable.ts).
-    server.durable.nameByCreateGuid(open, open.durable.clientGuid)
+    // Its CREATE may be replayed (if nothing else used it before), and a DH2C may name it by its
+    // CreateGuid (create-durable.ts).
+    if (rec.replayEligible !== false) server.durable.nameByCreateGuid(open, open.durable.clientGuid)
     server.durable.namePersistent(open, open.durable.clientGuid)
     if (rec.appInstance !== undefined) {
       open.appInstance = { id: Buffer.from(rec.appInstance.id, 'hex'), clientGuid: Buffer.from(rec.appInstance.clientGuid, 'hex') }

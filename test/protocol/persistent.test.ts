@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { fileIdOf, MemClient, memServer, readData, Disposition, type MemServer, type Resp } from '../helpers/mem-client.js'
+import { createBody, fileIdOf, MemClient, memServer, readData, writeBody, Disposition, type MemServer, type Resp } from '../helpers/mem-client.js'
 import { ServerState } from '../../src/session/server-state.js'
 import { openPersistentStore, restorePersistent } from '../../src/session/persistent.js'
 import { parseRecord, PersistentStore } from '../../src/session/persistent-store.js'
@@ -27,6 +27,9 @@ const SHARING_VIOLATION = 0xc0000043
 const LOCK_NOT_GRANTED = 0xc0000055
 const FILE_LOCK_CONFLICT = 0xc0000054
 const NOT_FOUND = 0xc0000034
+const FILE_NOT_AVAILABLE = 0xc0000467
+/** SMB2_FLAGS_REPLAY_OPERATION. */
+const REPLAY = 0x20000000
 const settle = (ms = 20): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 function contextsOf (r: Resp): Map<string, Buffer> {
@@ -430,3 +433,41 @@ for (const backend of ['memory', 'posix'] as const) {
     if (backend === 'posix') for (const e of state.shares.values()) await (await e.fs)?.close()
   })
 }
+
+t.test('replay state in the record: ChannelSequence kept across the restart and the reconnect, replay eligibility too', async (t) => {
+  const ca = caServer(t)
+  const a = await new MemClient(ca.srv.state, 'mem:a').connect({ dialect: 0x0300 })
+  const gUsed = randomBytes(16)
+  const gFresh = randomBytes(16)
+  const fUsed = fileIdOf(await a.create('used.txt', { share: 0x7, contexts: [dh2q(gUsed, PERSISTENT, 30_000)] }))
+  const rFresh = await a.create('fresh.txt', { share: 0x7, contexts: [dh2q(gFresh, PERSISTENT, 30_000)] })
+  const byGuid = (g: Buffer): ReturnType<typeof parseRecord> => records(ca.dir).map(n => parseRecord(readFileSync(join(ca.dir, n), 'utf8'))).find(r => r.createGuid === g.toString('hex'))!
+  t.equal(byGuid(gUsed).replayEligible, true, 'a new open may have its CREATE replayed')
+  const write = (c: MemClient, fid: { persistent: bigint, volatile: bigint }, channelSequence: number, flags = 0): Promise<Resp> =>
+    c.request({ cmd: 0x09, body: writeBody(fid, 0, Buffer.from('x')), channelSequence, flags })
+  t.equal((await write(a, fUsed, 3)).status, 0, 'a WRITE under ChannelSequence 3 (the client moved to a new channel)')
+  t.equal(byGuid(gUsed).channelSequence, 3, 'the record keeps the sequence')
+  t.equal(byGuid(gUsed).replayEligible, false, 'and that the open was used: its CREATE is no longer replayable')
+  t.equal(byGuid(gFresh).replayEligible, true)
+
+  const { state } = await restart(ca)
+  const c = new MemClient(state, 'mem:c')
+  c.clientGuid = a.clientGuid
+  await c.connect({ dialect: 0x0300 })
+  // The unused open's CREATE, replayed on the new connection, takes it back (smb2.replay.replay5).
+  const rp = await c.request({ cmd: 0x05, body: createBody('fresh.txt', { share: 0x7, contexts: [dh2q(gFresh, PERSISTENT, 30_000)] }), flags: REPLAY })
+  t.equal(rp.status, 0)
+  t.equal(fileIdOf(rp).persistent, fileIdOf(rFresh).persistent, 'a replay of the unused open\'s CREATE gives it back')
+  const rp2 = await c.request({ cmd: 0x05, body: createBody('used.txt', { share: 0x7, contexts: [dh2q(gUsed, PERSISTENT, 30_000)] }), flags: REPLAY })
+  t.not(rp2.status === 0 ? fileIdOf(rp2).persistent : undefined, fUsed.persistent, 'a replay of the used open\'s CREATE does not give it back (Open.IsReplayEligible kept FALSE)')
+  if (rp2.status === 0) await c.close(fileIdOf(rp2))
+  const re = await c.create('used.txt', { contexts: [dh2c(fUsed, gUsed)] })
+  t.equal(re.status, 0, 'DH2C reconnects the used one')
+  const fid = fileIdOf(re)
+  t.equal((await write(c, fid, 2)).status, FILE_NOT_AVAILABLE, 'a WRITE from a channel sequence the open moved past is refused after the restart and the reconnect')
+  t.equal((await write(c, fid, 3)).status, 0, 'the sequence it reached goes on')
+  t.equal((await write(c, fid, 4)).status, 0, 'and a later one')
+  t.equal(byGuid(gUsed).channelSequence, 4, 'the record follows')
+  await c.close(fid)
+  await c.close(fileIdOf(rp))
+})

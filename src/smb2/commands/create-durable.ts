@@ -300,6 +300,10 @@ function takeOver (ctx: RequestContext, related: Related | undefined, old: Open)
   open.lockSequences = old.lockSequences
   open.createAction = old.createAction
   open.createGuid = old.createGuid
+  // MS-SMB2 3.3.1.10: Open.ChannelSequence is the open's, kept across its reconnect (as Samba's
+  // smbXsrv_open_global0.channel_sequence); the requests in flight went with the old connection.
+  open.channelSequence = old.channelSequence
+  open.channelGeneration = old.channelGeneration
   // A persistent open's record is named by its ClientGuid: a reconnect from another one moves it.
   if (d.persistent === true && !d.clientGuid.equals(ctx.conn.clientGuid)) ctx.server.persistent?.removeOpen(old, (m) => { ctx.server.log.warn(m) })
   open.durable = { ...d, clientGuid: Buffer.from(ctx.conn.clientGuid) }
