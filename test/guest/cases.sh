@@ -9,7 +9,8 @@
 # and `@@@ RESTART` asks the host to restart the server; the host answers `restarted` on the
 # console's input once the new one listens (`@@@ CRASH`: killed with SIGKILL, not stopped; the
 # answer adds the open and lock counts of the persistent handle records the crash left;
-# `@@@ LOGCOUNT <regex>`: how many lines of the server's log during the case match). `@@@ SHA256 <path> <hash>` lets the host check a file
+# `@@@ LOGCOUNT <regex>`: how many lines of the server's log during the case match, or with a
+# capture group how many distinct values it captures). `@@@ SHA256 <path> <hash>` lets the host check a file
 # in the share's directory against what the guest wrote. `@@@ DONE` ends the run.
 # A case exits 0 (pass), 77 (skip, reason in /tmp/skip) or anything else (fail); it runs in its
 # own shell under `timeout`, so a hung one fails alone.
@@ -273,9 +274,10 @@ case_persistent () {
   sync
   echo "measure: the write after the crash took $(( $(date +%s) - t0 )) s (reconnect included)"
   cat /tmp/p1 /tmp/p2 > /tmp/p12
-  # Each of the three opens taken back by its DH2C (smbts logs each reconnect), none opened anew.
-  echo "@@@ LOGCOUNT persistent handle ca/persist.bin .fid [0-9]+. reconnected by"; read -r n
-  same "$n" 3 'handles the server logs as reconnected'
+  # Each of the three opens taken back by its DH2C (smbts logs each reconnect; cifs may reconnect
+  # one more than once), none opened anew.
+  echo "@@@ LOGCOUNT persistent handle ca/persist.bin .fid ([0-9]+). reconnected by"; read -r n
+  same "$n" 3 'handles (FileIds) the server logs as reconnected'
   hostsha ca:persist.bin "$(sha /tmp/p12)"
   flock -n -x 4 2>/tmp/flock.err && fail "the second mount took a lock the first held across the crash"
   echo "the second mount's flock, refused: $(cat /tmp/flock.err)"

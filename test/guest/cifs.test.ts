@@ -332,10 +332,12 @@ async function runGuest (image: string): Promise<{ results: Map<string, Result>,
         await server!.start()
         answer(`restarted ${r.opens} ${r.locks}`)
       } else if (what === 'LOGCOUNT') {
-        // How many lines of the server's log during this case match a regular expression.
+        // How many lines of the server's log during this case match a regular expression; with
+        // a capture group, how many distinct values it captures.
         const re = new RegExp(rest.trim())
-        const n = server!.log().slice(current?.logFrom ?? 0).filter(l => re.test(l)).length
-        current?.output.push(`host: ${n} lines of the server's log match /${rest.trim()}/`)
+        const lines = server!.log().slice(current?.logFrom ?? 0).filter(l => re.test(l))
+        const n = new Set(lines.map(l => re.exec(l)![1] ?? l)).size
+        current?.output.push(`host: ${lines.length} lines of the server's log match /${rest.trim()}/, ${n} distinct:`, ...lines)
         answer(String(n))
       } else if (what === 'CHUNKMD5') {
         const [path, size, want] = rest.split(' ')
