@@ -85,6 +85,13 @@ function caServer (t: { teardown: (fn: () => void) => void }, o: { ca?: boolean,
 const records = (dir: string): string[] => readdirSync(dir).filter(n => n.endsWith('.rec') && !PersistentStore.isFree(readFileSync(join(dir, n), 'utf8')))
 const recordIn = (dir: string): ReturnType<typeof parseRecord> => parseRecord(readFileSync(join(dir, records(dir)[0]!), 'utf8'))
 
+/** The same client machine (ClientGuid) on a new connection to `state`: how it comes back after a restart. */
+async function sameClient (state: ServerState, a: MemClient, name = 'mem:c'): Promise<MemClient> {
+  const c = new MemClient(state, name)
+  c.clientGuid = a.clientGuid
+  return await c.connect({ dialect: 0x0300 })
+}
+
 /** A fresh server object on the same files and records: what a restart of the process starts from. */
 async function restart (ca: Ca): Promise<{ state: ServerState, logs: string[] }> {
   const logs: string[] = []
@@ -351,9 +358,7 @@ t.test('a rename through another open, or of the directory above, keeps the reco
 
   const { state, logs } = await restart(ca)
   t.ok(logs.some(l => /persistent handles: 2 restored from /.test(l)), 'both restored after the restart', { logs })
-  const c = new MemClient(state, 'mem:c')
-  c.clientGuid = a.clientGuid
-  await c.connect({ dialect: 0x0300 })
+  const c = await sameClient(state, a)
   const r1 = await c.create('moved.txt', { contexts: [dh2c(f1, g1)] })
   t.equal(r1.status, 0, 'DH2C reconnects the renamed file\'s handle')
   t.equal(readData(await c.read(fileIdOf(r1), 0, 100)).toString(), 'first file')
@@ -385,9 +390,7 @@ t.test('a file renamed where the server could not follow is found by its identit
   t.ok(logs.some(l => /persistent handle share\/elsewhere\/found\.txt \(fid \d+\) of tester kept for 30000 ms: restored after a restart, found by its identity at elsewhere\/found\.txt \(renamed from away\.txt/.test(l)), 'restored where it is now, and the log says so', { logs })
   t.ok(logs.some(l => /doomed\.txt .* dropped: the file is gone, and not found by its identity: the file is gone/.test(l)), 'a file deleted meanwhile: dropped, saying why', { logs })
   t.equal(recordIn(ca.dir).path, 'elsewhere/found.txt', 'the record names the new path')
-  const c = new MemClient(state, 'mem:c')
-  c.clientGuid = a.clientGuid
-  await c.connect({ dialect: 0x0300 })
+  const c = await sameClient(state, a)
   const r = await c.create('away.txt', { contexts: [dh2c(f1, g1)] })
   t.equal(r.status, 0, 'DH2C reconnects it')
   t.equal(readData(await c.read(fileIdOf(r), 0, 100)).toString(), 'renamed behind our back')
@@ -421,9 +424,7 @@ for (const backend of ['memory', 'posix'] as const) {
     t.equal(ro.status, 0)
     t.equal((await other.read(fileIdOf(ro), 0, 4)).status, FILE_LOCK_CONFLICT, 'its lock holds')
     await other.close(fileIdOf(ro))
-    const c = new MemClient(state, 'mem:c')
-    c.clientGuid = a.clientGuid
-    await c.connect({ dialect: 0x0300 })
+    const c = await sameClient(state, a)
     const re = await c.create('sf.txt:alt', { contexts: [dh2c(fid, g)] })
     t.equal(re.status, 0, 'DH2C reconnects the stream\'s handle')
     t.equal(readData(await c.read(fileIdOf(re), 0, 100)).toString(), 'stream data', 'its data')
@@ -451,9 +452,7 @@ t.test('replay state in the record: ChannelSequence kept across the restart and 
   t.equal(byGuid(gFresh).replayEligible, true)
 
   const { state } = await restart(ca)
-  const c = new MemClient(state, 'mem:c')
-  c.clientGuid = a.clientGuid
-  await c.connect({ dialect: 0x0300 })
+  const c = await sameClient(state, a)
   // The unused open's CREATE, replayed on the new connection, takes it back (smb2.replay.replay5).
   const rp = await c.request({ cmd: 0x05, body: createBody('fresh.txt', { share: 0x7, contexts: [dh2q(gFresh, PERSISTENT, 30_000)] }), flags: REPLAY })
   t.equal(rp.status, 0)
