@@ -280,6 +280,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.DELETE)
         if (open.stream !== undefined) {
           await renameOpenStream(ctx, open, req.value.fileName, req.value.replaceIfExists)
+          // A persistent open's record names its stream (or, renamed onto the file, none).
+          persistOpen(server, open)
           break
         }
         // A POSIX open's new name follows POSIX rules ('/' separates, case counts: posix.ts).
