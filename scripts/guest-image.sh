@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The guest that test/guest/ boots: Debian's kernel (it has cifs.ko; this machine's kernel does
 # not) and an initramfs of Debian userland: busybox-static, plus xfs_io (xfsprogs: mmap, fsync,
-# fallocate, hole punching) and setfattr/getfattr (attr), which busybox lacks, with the shared
+# fallocate, hole punching), setfattr/getfattr (attr) and flock (util-linux: flock(2) on a
+# descriptor the shell holds, which cifs.ko sends as an SMB2 LOCK), which busybox lacks, with the shared
 # libraries they link, from this machine's own Debian packages. See ../shared/FIELD-NOTES.md,
 # "The Linux kernel SMB client, in a guest".
 #
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 cache=${1:-${SMBTS_GUEST_CACHE:-/var/cache/smbts-guest}}
 unavailable () { echo "$*" >&2; exit 2; }
 
-for t in busybox xfs_io setfattr getfattr depmod cpio dpkg-deb apt-get gzip; do
+for t in busybox xfs_io setfattr getfattr flock depmod cpio dpkg-deb apt-get gzip; do
   command -v "$t" >/dev/null 2>&1 || unavailable "no $t here (scripts/setup.sh installs busybox-static, xfsprogs, attr, kmod, cpio)"
 done
 busybox_bin=$(command -v busybox)
@@ -31,7 +32,7 @@ kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-im
 kver_pkg=''
 if [ -n "$kpkg" ]; then kver_pkg=$(apt-cache show --no-all-versions "$kpkg" 2>/dev/null | awk '/^Version:/ { print $2; exit }'); fi
 pkgver () { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
-users="busybox-static=$(pkgver busybox-static) xfsprogs=$(pkgver xfsprogs) attr=$(pkgver attr) libc6=$(pkgver libc6)"
+users="busybox-static=$(pkgver busybox-static) xfsprogs=$(pkgver xfsprogs) attr=$(pkgver attr) util-linux=$(pkgver util-linux) libc6=$(pkgver libc6)"
 self=$(sha256sum "$0" | cut -c1-16)
 # The newest image already built, if any: what a run uses when apt cannot give the kernel.
 newest () { ls -td "$cache"/linux-image-*/ 2>/dev/null | while read -r d; do [ -f "$d/initrd.gz" ] && [ -f "$d/vmlinuz" ] && echo "${d%/}" && break; done; }
@@ -68,7 +69,7 @@ cp "$busybox_bin" "$root/bin/busybox"
 for a in $("$root/bin/busybox" --list); do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"; done
 ln -s ../bin/busybox "$root/sbin/modprobe"
 # The extra tools, with every library ldd finds for them (all from Debian packages of this machine).
-for b in "$(command -v xfs_io)" "$(command -v setfattr)" "$(command -v getfattr)"; do
+for b in "$(command -v xfs_io)" "$(command -v setfattr)" "$(command -v getfattr)" "$(command -v flock)"; do
   cp "$b" "$root/bin/"
   for lib in $(ldd "$b" | awk '$1 ~ /^\// { print $1 } $3 ~ /^\// { print $3 }'); do
     d="$root$(dirname "$lib")"; mkdir -p "$d"; cp -L "$lib" "$d/"

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -266,13 +267,68 @@ static napi_value js_fsTypeNow(napi_env env, napi_callback_info info) {
   return ret_number(env, r < 0 ? r : (long)(unsigned long)sf.f_type);
 }
 
+/* nameToHandleNow(fd) -> Buffer (the handle's type, u32 little-endian, then its bytes) or -errno:
+ * the file's identity as the kernel gives it (name_to_handle_at with AT_EMPTY_PATH), which
+ * outlives any rename and this process (src/session/persistent.ts records it). */
+static napi_value js_nameToHandleNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd = -1;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
+  struct {
+    struct file_handle fh;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  } h;
+  h.fh.handle_bytes = MAX_HANDLE_SZ;
+  int mnt = 0;
+  errno = 0;
+  long r = SMBTS_RETRY(name_to_handle_at(fd, "", &h.fh, &mnt, AT_EMPTY_PATH));
+  if (r < 0) return ret_number(env, r);
+  napi_value out;
+  void *data = NULL;
+  SMBTS_NAPI(env, napi_create_buffer(env, 4 + h.fh.handle_bytes, &data, &out));
+  uint32_t type = (uint32_t)h.fh.handle_type;
+  unsigned char *d = data;
+  d[0] = type & 0xff; d[1] = (type >> 8) & 0xff; d[2] = (type >> 16) & 0xff; d[3] = (type >> 24) & 0xff;
+  memcpy(d + 4, h.fh.f_handle, h.fh.handle_bytes);
+  return out;
+}
+
+/* openByHandleNow(mountFd, handle, flags) -> fd or -errno: open_by_handle_at of what
+ * nameToHandleNow gave (O_CLOEXEC added), on the file system of mountFd. Needs
+ * CAP_DAC_READ_SEARCH (EPERM without). ESTALE: the file is gone. */
+static napi_value js_openByHandleNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t mfd = -1;
+  uint8_t *data = NULL;
+  size_t size = 0;
+  uint32_t flags = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "mountFd", &mfd) ||
+      !smbts_arg_bytes(&a, 1, "handle", &data, &size) || !smbts_arg_uint32(&a, 2, "flags", &flags)) {
+    return smbts_args_throw(&a);
+  }
+  if (size < 4 || size - 4 > MAX_HANDLE_SZ) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "handle: 4 to 4 + MAX_HANDLE_SZ bytes");
+    return NULL;
+  }
+  struct {
+    struct file_handle fh;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  } h;
+  h.fh.handle_bytes = (unsigned int)(size - 4);
+  h.fh.handle_type = (int)((uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24);
+  memcpy(h.fh.f_handle, data + 4, size - 4);
+  errno = 0;
+  long r = SMBTS_RETRY(open_by_handle_at(mfd, &h.fh, (int)flags | O_CLOEXEC));
+  return ret_number(env, r);
+}
+
 /* ---- registration ---- */
 
 napi_status smbts_fsnow_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor d[] = {
       FN(openat2Now), FN(statxXattrNow), FN(openStatNow), FN(closeNow), FN(fcntlSetflNow), FN(fsTypeNow),
-      FN(pwriteNow), FN(sleepsNow),
+      FN(pwriteNow), FN(sleepsNow), FN(nameToHandleNow), FN(openByHandleNow),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

@@ -11,7 +11,7 @@
 //   cache there; it resolves with the GSS status, never rejects for a refused token.
 // - On the calling (JS) thread, synchronously, holding it for as long as their syscalls take:
 //   the *Now calls (openat2Now, statxXattrNow, openStatNow, closeNow, fcntlSetflNow, pwriteNow,
-//   fsTypeNow, sleepsNow; native/src/fsnow.c), which return the result or -errno and never throw
+//   fsTypeNow, sleepsNow, nameToHandleNow, openByHandleNow; native/src/fsnow.c), which return the result or -errno and never throw
 //   for an errno; the socket calls (listenTcp, peerName, setNoDelay, sendNow, fdSocket, sendFd,
 //   recvFd; native/src/sock.c),
 //   which throw that same Error for a failed syscall; mountFs and umount2 (native/src/mount.c,
@@ -394,6 +394,12 @@ export interface NativeAddon {
   sleepsNow(): number;
   /** fstatfs(2) now: the file system's magic number (f_type), or -errno. */
   fsTypeNow(fd: number): number;
+  /** name_to_handle_at(fd, "", AT_EMPTY_PATH) now: the file's handle (its type as u32 LE, then its
+   *  bytes), which names it across renames and restarts, or -errno (EOPNOTSUPP: none here). */
+  nameToHandleNow(fd: number): Buffer | number;
+  /** open_by_handle_at(mountFd, handle, flags | O_CLOEXEC) now: an fd of the file a handle of
+   *  nameToHandleNow names, or -errno (ESTALE: gone; EPERM: no CAP_DAC_READ_SEARCH). */
+  openByHandleNow(mountFd: number, handle: Uint8Array, flags: number): number;
 
   // Kerberos acceptor over MIT GSSAPI (native/src/gss.c; src/io/gss.ts is its user).
   // libgssapi_krb5.so.2 is opened on first use: gssAvailable() says whether it could be.

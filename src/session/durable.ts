@@ -64,10 +64,21 @@ export class DurableTable {
     this.createKeyOf.set(open, key)
   }
 
-  /** MS-SMB2 Open.IsReplayEligible = FALSE: a request other than its CREATE used the open. */
-  notReplayEligible (open: Open): void {
+  /**
+   * MS-SMB2 Open.IsReplayEligible = FALSE: a request other than its CREATE used the open.
+   * True when it was eligible until now.
+   */
+  notReplayEligible (open: Open): boolean {
     const key = this.createKeyOf.get(open)
-    if (key !== undefined && this.byCreateGuid.get(key) === open) this.byCreateGuid.delete(key)
+    if (key === undefined || this.byCreateGuid.get(key) !== open) return false
+    this.byCreateGuid.delete(key)
+    return true
+  }
+
+  /** MS-SMB2 Open.IsReplayEligible. */
+  isReplayEligible (open: Open): boolean {
+    const key = this.createKeyOf.get(open)
+    return key !== undefined && this.byCreateGuid.get(key) === open
   }
 
   /** The replay-eligible open client `clientGuid` made with `createGuid`. */

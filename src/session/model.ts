@@ -158,6 +158,11 @@ export interface DurableState {
   persistent?: true
   /** A persistent open's file's inode (its record names the file by it too). */
   ino?: bigint
+  /**
+   * A persistent open's file's identity as its file system gives it (ShareFs.identity: the
+   * kernel's file handle), which finds the file at restore wherever it was renamed to.
+   */
+  fileIdentity?: Buffer
 }
 
 export class Open {

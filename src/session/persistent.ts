@@ -24,6 +24,7 @@ import { OplockState } from '../locking/oplocks.js'
 import { fileKey } from '../locking/share-modes.js'
 import { disconnectOpen, whenPersistentChanges } from './teardown.js'
 import { PersistentStore, type PersistentRecord } from './persistent-store.js'
+import { findStream, streamKey, StreamFile } from '../vfs/streams.js'
 
 /** The record of `open` as it stands now (its lease, oplock and locks read from the store). */
 export function recordOf (server: ServerState, open: Open, ino: bigint): PersistentRecord {
@@ -45,12 +46,14 @@ export function recordOf (server: ServerState, open: Open, ino: bigint): Persist
     w: server.locks.peers.slot,
     share: open.tree.shareName,
     path: open.path,
+    stream: open.stream,
     user: d.user,
     domain: d.domain,
     clientGuid: d.clientGuid.toString('hex'),
     createGuid: (d.createGuid ?? Buffer.alloc(16)).toString('hex'),
     fid: open.fileId.persistent.toString(),
     ino: ino.toString(),
+    fh: d.fileIdentity?.toString('hex'),
     access: open.grantedAccess,
     shareAccess: open.shareAccess,
     createOptions: open.createOptions,
@@ -64,6 +67,9 @@ export function recordOf (server: ServerState, open: Open, ino: bigint): Persist
     timeoutMs: d.timeoutMs,
     position: open.position.toString(),
     createAction: open.createAction,
+    channelSequence: open.channelSequence,
+    channelGeneration: open.channelGeneration,
+    replayEligible: server.durable.isReplayEligible(open),
   }
 }
 
@@ -144,15 +150,46 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
     }
     const fs = tree.fs!
     let file
+    const recorded = rec.path
     try {
-      const st = await fs.stat(rec.path)
-      if (st.isDirectory) { drop('it is a directory now'); continue }
-      if (st.indexNumber.toString() !== rec.ino) { drop('the file was replaced (another inode)'); continue }
-      file = await fs.open(rec.path, { write: (rec.access & WRITE_DATA) !== 0, directory: false })
+      let st = await fs.stat(rec.path).catch((e: unknown) => { if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; throw e })
+      if (st === undefined || st.indexNumber.toString() !== rec.ino) {
+        // Not at its recorded path: renamed where this process could not follow (by a client of
+        // another worker, or a program on the server's disk). Its identity says where it is.
+        const found = rec.fh === undefined || fs.locate === undefined ? undefined : fs.locate(Buffer.from(rec.fh, 'hex'))
+        if (found === undefined || 'why' in found) {
+          const why = st === undefined ? 'the file is gone' : 'the file was replaced (another inode)'
+          drop(found === undefined ? why : `${why}, and not found by its identity: ${found.why}`)
+          continue
+        }
+        const there = await fs.stat(found.path).catch(() => undefined)
+        if (there === undefined || there.indexNumber.toString() !== rec.ino) { drop(`the file is not where its identity leads (${found.path})`); continue }
+        rec.path = found.path
+        st = there
+      }
+      if (st.isDirectory && rec.stream === undefined) { drop('it is a directory now'); continue }
+      // A stream's file is opened read-only (its data is in an xattr: create.ts openNamedStream).
+      file = await fs.open(rec.path, { write: rec.stream === undefined && (rec.access & WRITE_DATA) !== 0, directory: st.isDirectory })
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
       drop(code === 'ENOENT' ? 'the file is gone' : `it cannot be opened: ${(e as Error).message}`)
       continue
+    }
+    const fkey = fileKey(entry.config.name, BigInt(rec.ino))
+    let key = fkey
+    if (rec.stream !== undefined) {
+      const base = file
+      const found = await findStream(base, rec.stream).catch(() => undefined)
+      if (found === undefined) { await base.close().catch(() => {}); drop(`its stream ${rec.stream} is gone`); continue }
+      key = streamKey(fkey, found.name)
+      const k = key
+      // A write is a read-modify-write of the xattr: one at a time across workers (as create.ts).
+      const exclusive = async <T>(f: () => Promise<T>): Promise<T> => {
+        const unlock = await server.locks.lockName(`stream-io\0${k}`)
+        try { return await f() } finally { unlock() }
+      }
+      file = new StreamFile(base, found.xattr, found.name, key, exclusive)
+      rec.stream = found.name
     }
     const fid = BigInt(rec.fid)
     const open = new Open({ persistent: fid, volatile: fid }, tree, rec.path, file, rec.access, rec.shareAccess, rec.createOptions, false)
@@ -161,7 +198,10 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
     open.createAction = rec.createAction
     open.parentLeaseId = rec.parentLeaseId
     open.lockSequences = new Map(rec.lockSeq)
-    const key = fileKey(entry.config.name, BigInt(rec.ino))
+    // MS-SMB2 3.3.5.2.10: the channel sequence the client had reached; nothing is in flight.
+    open.channelSequence = rec.channelSequence ?? 0
+    open.channelGeneration = rec.channelGeneration ?? 0
+    open.stream = rec.stream
     open.shareModeKey = key
     const lease: LeaseRec | undefined = rec.lease === undefined
       ? undefined
@@ -171,6 +211,11 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
         { name: `restored ${where}`, notifyBreak: () => {} },
         { level: rec.lease === undefined ? rec.oplock as OplockLevel : OplockLevel.LEASE, lease },
         rec.locks.map(l => ({ off: BigInt(l.off), len: BigInt(l.len), exclusive: l.x })))
+      // A stream's open is an open of its file too, sharing everything (create.ts register).
+      if (rec.stream !== undefined) {
+        open.baseOpen = server.locks.addOpen(fkey, { access: 0, shareAccess: 0x7 }, { name: `restored ${where}`, notifyBreak: () => {} },
+          { requested: 0, eligible: false, level2: false })
+      }
     } catch (e) {
       await file.close().catch(() => {})
       drop(`its state cannot be put back: ${(e as Error).message}`)
@@ -185,10 +230,12 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
       domain: rec.domain,
       persistent: true,
       ino: BigInt(rec.ino),
+      fileIdentity: rec.fh === undefined ? undefined : Buffer.from(rec.fh, 'hex'),
     }
     open.createGuid = open.durable.createGuid
-    // Its CREATE may be replayed, and a DH2C may name it by its CreateGuid (create-durable.ts).
-    server.durable.nameByCreateGuid(open, open.durable.clientGuid)
+    // Its CREATE may be replayed (if nothing else used it before), and a DH2C may name it by its
+    // CreateGuid (create-durable.ts).
+    if (rec.replayEligible !== false) server.durable.nameByCreateGuid(open, open.durable.clientGuid)
     server.durable.namePersistent(open, open.durable.clientGuid)
     if (rec.appInstance !== undefined) {
       open.appInstance = { id: Buffer.from(rec.appInstance.id, 'hex'), clientGuid: Buffer.from(rec.appInstance.clientGuid, 'hex') }
@@ -197,7 +244,9 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
     server.watchLocalChanges(open, BigInt(rec.ino))
     tree.opens.add(open)
     store.adopt(name, PersistentStore.key(rec.clientGuid, rec.fid))
-    disconnectOpen(server, open, 'restored after a restart')
+    disconnectOpen(server, open, recorded === rec.path ? 'restored after a restart' : `restored after a restart, found by its identity at ${rec.path} (renamed from ${recorded} where this worker could not follow)`)
+    // The record names the file where it is now.
+    if (recorded !== rec.path) persistOpen(server, open)
     restored++
   }
   if (restored > 0 || dropped > 0) {

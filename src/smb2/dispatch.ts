@@ -9,6 +9,7 @@ import { COMMAND_TABLE } from './table.js'
 import type { Related, Reply, RequestContext } from './context.js'
 import { SessionState, type Session } from '../session/model.js'
 import { ConnectionState } from './connection.js'
+import { persistOpen } from '../session/persistent.js'
 
 const ALL_ONES = 0xffffffffffffffffn
 const EXPIRED_SESSION_COMMANDS = new Set<number>([Command.SESSION_SETUP, Command.LOGOFF, Command.CLOSE, Command.LOCK])
@@ -127,6 +128,8 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
 
   // The open, from the FileId at the row's offset; all-ones in a related request means
   // "the file the previous request of the chain opened".
+  /** A persistent open's replay eligibility ended with this request (its record says so). */
+  let changed = false
   if (row.fileIdOffset !== undefined) {
     let persistent = ctx.body.readBigUInt64LE(row.fileIdOffset)
     let volatile = ctx.body.readBigUInt64LE(row.fileIdOffset + 8)
@@ -143,12 +146,16 @@ export async function dispatch (ctx: RequestContext, related: Related, inCompoun
       related.fileId = open.fileId
       // MS-SMB2 3.3.5.x (each command on an open): Open.IsReplayEligible goes FALSE; a replay of
       // its CREATE (create-durable.ts) then opens anew.
-      if (open.createGuid !== undefined) ctx.server.durable.notReplayEligible(open)
+      if (open.createGuid !== undefined && ctx.server.durable.notReplayEligible(open)) changed = true
     }
   }
 
   // MS-SMB2 3.3.5.2.10: the channel sequence, for a request on an open (3.x).
+  const sequence = ctx.open?.channelSequence
   const counted = ctx.open !== undefined && conn.dialect >= Dialect.SMB3_00 ? countChannelSequence(ctx.open, hdr, row.modifies === true) : undefined
+  // A persistent open's record keeps both (persistent.ts): rewritten before the request runs,
+  // once per open for the first, at a channel failover for the second.
+  if (ctx.open?.durable?.persistent === true && (changed || ctx.open.channelSequence !== sequence)) persistOpen(ctx.server, ctx.open)
   if (counted === undefined) return await row.handler(ctx, related)
   try {
     return await row.handler(ctx, related)

@@ -241,6 +241,16 @@ export interface ShareFs {
    */
   mknod? (path: string, type: 'fifo' | 'socket', mode: number, replace: boolean): Promise<void>
   statfs (): Promise<FsInfo>
+  /**
+   * The file's identity as its file system gives it (the kernel's file handle: name_to_handle_at),
+   * which names it across renames and restarts of the server; undefined where there is none.
+   */
+  identity? (file: VfsFile): Buffer | undefined
+  /**
+   * Where the file an identity names is now, beneath the share (its path, '/'-separated), or why
+   * it cannot be said (gone, outside the share, the kernel refuses). For a restore only: slow path.
+   */
+  locate? (identity: Buffer): { path: string } | { why: string }
   /** Whether files of this share can share blocks (VfsFile.cloneFrom works): FILE_SUPPORTS_BLOCK_REFCOUNTING. */
   blockRefcounting? (): Promise<boolean>
   close (): Promise<void>

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { promises as fsp, constants as fsc } from 'node:fs'
 import { constants as osConstants } from 'node:os'
 import fs from 'node:fs'
-import { promisify } from 'node:util'
+import { getSystemErrorName, promisify } from 'node:util'
 import { baseOf, SPECIAL_FILE_CODE, specialFileType, type Backend, type BasicInfoUpdate, type CaseResolution, type DirEntry, type OpenOptions, type ShareFs, type ShareOptions, type Stat, type VfsFile } from './backend.js'
 import type { FsInfo } from '../wire/fscc/types.js'
 import { errnoError, native, nativeAvailable, nativeLoadError, type Statx, type StatxXattr } from '../io/native.js'
@@ -1034,6 +1034,34 @@ class PosixShare implements ShareFs {
       // MS-FSCC 2.5.1: case-preserved, Unicode names, sparse files, persistent ACLs.
       fileSystemAttributes: 0x00000002 | 0x00000004 | 0x00000040 | 0x00000008 | 0x00000001,
       maximumComponentNameLength: 255,
+    }
+  }
+
+  identity (file: VfsFile): Buffer | undefined {
+    const fd = posixFileFd(file)
+    if (fd === undefined) return undefined
+    const r = native.nameToHandleNow(fd)
+    return typeof r === 'number' ? undefined : r
+  }
+
+  locate (identity: Buffer): { path: string } | { why: string } {
+    const fd = native.openByHandleNow(this.rootFd, identity, native.constants.O_PATH)
+    if (fd < 0) {
+      const code = getSystemErrorName(fd)
+      return { why: code === 'ESTALE' ? 'the file is gone' : `the kernel cannot look it up (open_by_handle_at: ${code})` }
+    }
+    try {
+      // Where the kernel says the file is, beneath the share's root as the kernel names it.
+      const at = fs.readlinkSync(`/proc/self/fd/${fd}`)
+      const root = fs.readlinkSync(`/proc/self/fd/${this.rootFd}`)
+      if (at.endsWith(' (deleted)')) return { why: 'the file is gone' }
+      const prefix = root === '/' ? '/' : root + '/'
+      if (!at.startsWith(prefix)) return { why: `it is outside the share now (${at})` }
+      return { path: at.slice(prefix.length) }
+    } catch (e) {
+      return { why: (e as Error).message }
+    } finally {
+      native.closeNow(fd)
     }
   }
 

@@ -552,6 +552,11 @@ target({
     locks: fc.array(fc.record({ off: dec, len: dec, x: fc.boolean() }), { maxLength: 4 }),
     lockSeq: fc.array(fc.tuple(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 0, max: 15 })), { maxLength: 4 }),
     timeoutMs: u32, position: dec, createAction: fc.integer({ min: 0, max: 3 }),
+    stream: fc.option(fc.stringMatching(/^[A-Za-z0-9 ._-]{1,12}$/), { nil: undefined }),
+    fh: fc.option(bytes(8, 40).map(b => b.toString('hex')), { nil: undefined }),
+    channelSequence: fc.option(fc.integer({ min: 0, max: 0xffff }), { nil: undefined }),
+    channelGeneration: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+    replayEligible: fc.option(fc.boolean(), { nil: undefined }),
   })
   target({
     name: 'persistent-store.parseRecord',
@@ -562,6 +567,7 @@ target({
       if (r !== undefined) {
         must(!r.path.split('/').includes('..') && !r.path.startsWith('/'), 'a record path escapes its share')
         must(/^\d+$/.test(r.fid) && r.locks.every(l => /^\d+$/.test(l.off)), 'a record number is not decimal')
+        must(r.stream === undefined || (r.stream !== '' && !/[/\\:\0]/.test(r.stream)), 'a record stream name holds a separator')
       }
     },
   })

@@ -7,7 +7,10 @@
 #   ... (its output; on failure the guest's dmesg since the case began)
 #   @@@ END <case> pass|fail|skip <seconds> [reason]
 # and `@@@ RESTART` asks the host to restart the server; the host answers `restarted` on the
-# console's input once the new one listens. `@@@ SHA256 <path> <hash>` lets the host check a file
+# console's input once the new one listens (`@@@ CRASH`: killed with SIGKILL, not stopped; the
+# answer adds the open and lock counts of the persistent handle records the crash left;
+# `@@@ LOGCOUNT <regex>`: how many lines of the server's log during the case match, or with a
+# capture group how many distinct values it captures). `@@@ SHA256 <path> <hash>` lets the host check a file
 # in the share's directory against what the guest wrote. `@@@ DONE` ends the run.
 # A case exits 0 (pass), 77 (skip, reason in /tmp/skip) or anything else (fail); it runs in its
 # own shell under `timeout`, so a hung one fails alone.
@@ -230,6 +233,65 @@ case_big_dir () {
   echo "measure: $DIR_ENTRIES entries listed (ls, ls -l) in $((t1 - t0)) s"
 }
 
+# Persistent handles (continuous availability, MS-SMB2 3.3.5.9.10) across a crash of the server:
+# files held open in this shell on a CA share (vers=3.1.1,persistenthandles: cifs.ko asks a DH2Q
+# with the PERSISTENT flag of every open), written to, one of them locked (flock: an SMB2 LOCK of
+# the whole file), then the server is killed with SIGKILL and started again on the same port and
+# record directory. The client reconnects (DH2C), and the same descriptors go on: a write through
+# the first lands after what it wrote before, a read through the second (opened before the crash)
+# gives every byte back, and the lock still shuts the other mount out. The second mount
+# (nosharesock: another connection, another client to the server) opens the file before the lock
+# is taken, which breaks the first mount's lease down from write caching, so cifs sends its locks
+# to the server at once rather than keeping them to itself; the host counts the records the crash
+# left (opens, locks). Samba 4.17 has no persistent handles: cifs refuses the mount, the case skips.
+case_persistent () {
+  mkdir -p /mnt/a /mnt/b
+  o="username=$SMB_USER,password=$SMB_PASS,port=$PORT,vers=3.1.1,persistenthandles"
+  if ! mount -t cifs "//$SERVER/$CA_SHARE" /mnt/a -o "$o" 2>/tmp/mount.err; then
+    dmesg | grep -qi 'persistent handles not supported' && skip "the server offers no persistent handles (no SMB2_GLOBAL_CAP_PERSISTENT_HANDLES), cifs says: $(dmesg | grep -i persistent | tail -1 | sed "s/^\[[^]]*\] //")"
+    fail "mount -o persistenthandles: $(cat /tmp/mount.err)"
+  fi
+  mount -t cifs "//$SERVER/$CA_SHARE" /mnt/b -o "$o,nosharesock" || fail "second mount"
+  grep " /mnt/a cifs " /proc/mounts | grep -q persistenthandles || fail "mounted without persistenthandles"
+  f=/mnt/a/persist.bin
+  dd if=/dev/urandom of=/tmp/p1 bs=64k count=4 2>/dev/null
+  dd if=/dev/urandom of=/tmp/p2 bs=64k count=4 2>/dev/null
+  exec 3<> "$f" || fail "open for writing"
+  cat /tmp/p1 >&3 || fail "write before the crash"
+  exec 6< "$f" || fail "open for reading"
+  exec 4< /mnt/b/persist.bin || fail "open through the second mount"
+  flock -x 3 || fail "flock through the first mount"
+  flock -n -x 4 2>/dev/null && fail "the second mount took a lock the first holds (before the crash)"
+  sync
+  hostsha ca:persist.bin "$(sha /tmp/p1)"
+  echo "@@@ CRASH"; read -r reply opens locks
+  same "$reply" restarted 'the host'
+  echo "the crash left $opens open records with $locks locks"
+  [ "$opens" -ge 3 ] || fail "the crash left $opens records of opens, not 3 (two descriptors here, one on the second mount)"
+  same "$locks" 1 'locks in the records the crash left'
+  t0=$(date +%s)
+  cat /tmp/p2 >&3 || fail "write through the descriptor opened before the crash"
+  sync
+  echo "measure: the write after the crash took $(( $(date +%s) - t0 )) s (reconnect included)"
+  cat /tmp/p1 /tmp/p2 > /tmp/p12
+  # Each of the three opens taken back by its DH2C (smbts logs each reconnect; cifs may reconnect
+  # one more than once), none opened anew.
+  echo "@@@ LOGCOUNT persistent handle ca/persist.bin .fid ([0-9]+). reconnected by"; read -r n
+  same "$n" 3 'handles (FileIds) the server logs as reconnected'
+  hostsha ca:persist.bin "$(sha /tmp/p12)"
+  flock -n -x 4 2>/tmp/flock.err && fail "the second mount took a lock the first held across the crash"
+  echo "the second mount's flock, refused: $(cat /tmp/flock.err)"
+  # (The lock is fd 3's open's: until it goes, a read through any other open, fd 6 too, is refused.)
+  flock -u 3 || fail "unlock"
+  dropcache
+  same "$(sha256sum <&6 | cut -d' ' -f1)" "$(sha /tmp/p12)" 'every byte read back through the descriptor opened before the crash'
+  flock -n -x 4 || fail "the second mount cannot lock once the first unlocked"
+  flock -u 4
+  grep -iE 'persistent|reconnect|reopen' /proc/fs/cifs/DebugData | head -5
+  exec 3>&- 4<&- 6<&-
+  rm "$f" || fail rm
+}
+
 case_open_rename_unlink () {
   mnt /mnt/a "vers=3.1.1"
   d=/mnt/a/openren; mkdir "$d" || fail mkdir
@@ -425,6 +487,7 @@ one () {
     cache-strict-two-mounts) case_cache_strict ;;
     cache-strict-held-handle) case_cache_strict_held ;;
     server-restart) case_restart ;;
+    persistent) case_persistent ;;
     big-file) case_big ;;
     small-files) case_small_files ;;
     big-directory) case_big_dir ;;

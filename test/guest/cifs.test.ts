@@ -16,11 +16,12 @@
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { ROOT, cliBuilt, startCli, alive, type CliServer } from '../helpers/cli-server.js'
+import { ROOT, cliBuilt, startCli, alive, childPids, type CliServer } from '../helpers/cli-server.js'
+import { PersistentStore, parseRecord } from '../../src/session/persistent-store.js'
 import { makeTestShare, type TestShare } from '../helpers/test-share.js'
 
 /** Every case, in the order the guest runs them. */
@@ -29,7 +30,7 @@ const ALL_CASES = [
   'seal-3.1.1', 'seal-3.0.2', 'seal-3.0',
   'sign-3.1.1', 'sign-3.0', 'sign-2.1',
   'mfsymlinks', 'cifsacl', 'cache-strict-two-mounts', 'cache-strict-held-handle', 'server-restart',
-  'open-rename-unlink', 'fsync', 'sparse-fallocate', 'punch-hole', 'xattr', 'mmap-write', 'truncate', 'timestamps',
+  'persistent', 'open-rename-unlink', 'fsync', 'sparse-fallocate', 'punch-hole', 'xattr', 'mmap-write', 'truncate', 'timestamps',
   'posix', 'symlinks', 'multichannel',
   'big-file', 'small-files', 'big-directory',
 ]
@@ -100,9 +101,16 @@ interface Server {
   user: string
   password: string
   shareDir: string
+  /** The share the `persistent` case mounts: continuously available on smbts (`[ca]`). */
+  caShare: string
+  caDir: string
   log (): string[]
   start (): Promise<void>
   stop (): Promise<void>
+  /** SIGKILL to every process of the server (a crash), returning once they are gone. */
+  crash (): Promise<void>
+  /** The persistent handle records that hold an open (smbts): how many, and how many locks they name. */
+  records (): { opens: number, locks: number }
   kill (): void
 }
 
@@ -118,8 +126,11 @@ async function listening (ns: string, ms = 30_000): Promise<void> {
 function smbtsServer (ns: string, ts: TestShare): Server {
   let srv: CliServer | undefined
   const logs: string[] = []
+  const recordDir = join(ts.root, 'persistent')
+  // The record directory goes in once the share's root is known.
+  writeFileSync(ts.configPath, readFileSync(ts.configPath, 'utf8').replace('[global]\n', `[global]\npersistent handle directory = ${recordDir}\n`))
   return {
-    name: 'smbts', user: ts.user, password: ts.password, shareDir: ts.share,
+    name: 'smbts', user: ts.user, password: ts.password, shareDir: ts.share, caShare: 'ca', caDir: join(ts.root, 'ca'),
     log: () => [...logs, ...(srv?.logs ?? [])],
     async start () {
       if (srv !== undefined) logs.push(...srv.logs, '--- (restarted)')
@@ -133,6 +144,27 @@ function smbtsServer (ns: string, ts: TestShare): Server {
       const timer = setTimeout(() => { srv?.kill('SIGKILL') }, 10_000)
       await srv.exited
       clearTimeout(timer)
+    },
+    async crash () {
+      const s = srv
+      const pid = s?.proc.pid
+      if (s === undefined || pid === undefined) return
+      const all: number[] = []
+      const walk = (p: number): void => { for (const c of childPids(p)) { walk(c); all.push(c) } }
+      walk(pid)
+      for (const p of [pid, ...all]) { try { process.kill(p, 'SIGKILL') } catch { /* gone */ } }
+      await s.exited
+      for (const p of all) while (alive(p)) await new Promise(resolve => setTimeout(resolve, 20))
+    },
+    records () {
+      let opens = 0
+      let locks = 0
+      for (const n of readdirSync(recordDir).filter(n => n.endsWith('.rec'))) {
+        const text = readFileSync(join(recordDir, n), 'utf8')
+        if (PersistentStore.isFree(text)) continue
+        try { locks += parseRecord(text).locks.length; opens++ } catch { /* not a record: counted as none */ }
+      }
+      return { opens, locks }
     },
     kill () { srv?.kill('SIGKILL') },
   }
@@ -157,7 +189,7 @@ function sambaServer (ns: string, root: string): Server {
   if (!r.ok) throw new Error(`smbpasswd: ${r.out}`)
   let proc: ChildProcess | undefined
   return {
-    name: 'Samba', user: 'root', password, shareDir,
+    name: 'Samba', user: 'root', password, shareDir, caShare: 'share', caDir: shareDir,
     log: () => { try { return readFileSync(join(base, 'log.smbd'), 'utf8').split('\n') } catch { return [] } },
     async start () {
       // Its own process group: smbd signals its group (kill(0, SIGTERM)) as it shuts down.
@@ -173,6 +205,15 @@ function sambaServer (ns: string, root: string): Server {
       // Its children (one per client) go with the listener; the port must be free again.
       for (let i = 0; i < 100 && /:445\b/.test(run('ip', ['netns', 'exec', ns, 'ss', '-Hltn', 'sport = :445']).out); i++) await new Promise(resolve => setTimeout(resolve, 100))
     },
+    async crash () {
+      const p = proc
+      if (p === undefined || p.exitCode !== null || p.signalCode !== null) return
+      const exited = new Promise(resolve => p.once('exit', resolve))
+      try { process.kill(-p.pid!, 'SIGKILL') } catch {}
+      await exited
+      for (let i = 0; i < 100 && /:445\b/.test(run('ip', ['netns', 'exec', ns, 'ss', '-Hltn', 'sport = :445']).out); i++) await new Promise(resolve => setTimeout(resolve, 100))
+    },
+    records: () => ({ opens: 0, locks: 0 }),
     kill () { if (proc?.exitCode === null && proc.pid !== undefined) { try { process.kill(-proc.pid, 'SIGKILL') } catch {} } },
   }
 }
@@ -232,7 +273,9 @@ async function runGuest (image: string): Promise<{ results: Map<string, Result>,
     if (samba) {
       server = sambaServer(ns, work)
     } else {
-      ts = makeTestShare('guest', 'SMBTS-GUEST')
+      // [ca]: a continuously available share, for the persistent case alone (cifs.ko asks
+      // persistent handles of every open on a CA share, which would change every other case).
+      ts = makeTestShare('guest', 'SMBTS-GUEST', { shares: { ca: ['read only = no', 'continuous availability = yes'] } })
       server = smbtsServer(ns, ts)
     }
     await server.start()
@@ -242,7 +285,7 @@ async function runGuest (image: string): Promise<{ results: Map<string, Result>,
     mkdirSync(join(runRoot, 'run'), { recursive: true })
     copyFileSync(join(ROOT, 'test/guest/cases.sh'), join(runRoot, 'run/guest.sh'))
     chmodSync(join(runRoot, 'run/guest.sh'), 0o755)
-    const env = { SERVER: SERVER_ADDR, GUEST_ADDR, PORT: '445', SHARE: 'share', SMB_USER: server.user, SMB_PASS: server.password, CASES: cases.join(' '), BIG_MIB: String(BIG_MIB), NFILES: String(NFILES), DIR_ENTRIES: String(DIR_ENTRIES), CASE_TIMEOUT: String(CASE_TIMEOUT_S) }
+    const env = { SERVER: SERVER_ADDR, GUEST_ADDR, PORT: '445', SHARE: 'share', CA_SHARE: server.caShare, SMB_USER: server.user, SMB_PASS: server.password, CASES: cases.join(' '), BIG_MIB: String(BIG_MIB), NFILES: String(NFILES), DIR_ENTRIES: String(DIR_ENTRIES), CASE_TIMEOUT: String(CASE_TIMEOUT_S) }
     writeFileSync(join(runRoot, 'run/env'), Object.entries(env).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n')
     const cpio = spawnSync('cpio', ['-o', '-H', 'newc', '--quiet'], { cwd: runRoot, input: 'run\nrun/guest.sh\nrun/env\n' })
     if (cpio.status !== 0) throw new Error(`cpio: ${String(cpio.stderr)}`)
@@ -279,6 +322,23 @@ async function runGuest (image: string): Promise<{ results: Map<string, Result>,
         await server!.stop()
         await server!.start()
         answer('restarted')
+      } else if (what === 'CRASH') {
+        // SIGKILL, then the records left as they were at that instant, then a start on the same
+        // port and record directory: `restarted <opens> <locks>` (what the records hold).
+        current?.output.push(`(the host kills ${server!.name} with SIGKILL and starts it again)`)
+        await server!.crash()
+        const r = server!.records()
+        current?.output.push(`host: the record directory holds ${r.opens} opens with ${r.locks} byte-range locks`)
+        await server!.start()
+        answer(`restarted ${r.opens} ${r.locks}`)
+      } else if (what === 'LOGCOUNT') {
+        // How many lines of the server's log during this case match a regular expression; with
+        // a capture group, how many distinct values it captures.
+        const re = new RegExp(rest.trim())
+        const lines = server!.log().slice(current?.logFrom ?? 0).filter(l => re.test(l))
+        const n = new Set(lines.map(l => re.exec(l)![1] ?? l)).size
+        current?.output.push(`host: ${lines.length} lines of the server's log match /${rest.trim()}/, ${n} distinct:`, ...lines)
+        answer(String(n))
       } else if (what === 'CHUNKMD5') {
         const [path, size, want] = rest.split(' ')
         const got = await chunkMd5s(join(server!.shareDir, path!), Number(size)).catch((e: unknown) => ({ chunks: [String(e)], whole: '' }))
@@ -328,7 +388,9 @@ async function runGuest (image: string): Promise<{ results: Map<string, Result>,
         answer(r.ok ? 'made' : 'failed')
       } else if (what === 'SHA256') {
         const [path, want] = rest.split(' ')
-        const got = await sha256File(join(server!.shareDir, path!)).catch((e: unknown) => String(e))
+        // `ca:<path>`: a path under the continuously available share.
+        const file = path!.startsWith('ca:') ? join(server!.caDir, path!.slice(3)) : join(server!.shareDir, path!)
+        const got = await sha256File(file).catch((e: unknown) => String(e))
         current?.output.push(`host: sha256 of ${path} in the share's directory ${got === want ? 'matches' : `is ${got}`}`)
         answer(got === want ? 'match' : `mismatch ${got}`)
       } else {

@@ -6,16 +6,17 @@
 // is test/interop/persistent-handles.test.ts.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { fileIdOf, MemClient, memServer, readData, Disposition, type MemServer, type Resp } from '../helpers/mem-client.js'
+import { createBody, fileIdOf, MemClient, memServer, readData, writeBody, Disposition, type MemServer, type Resp } from '../helpers/mem-client.js'
 import { ServerState } from '../../src/session/server-state.js'
 import { openPersistentStore, restorePersistent } from '../../src/session/persistent.js'
 import { parseRecord, PersistentStore } from '../../src/session/persistent-store.js'
 import { createLogger } from '../../src/control/log.js'
 import { fileKey } from '../../src/locking/share-modes.js'
 import { startServer } from '../../src/server.js'
+import { nativeAvailable } from '../../src/io/native.js'
 import { statusSlice } from '../../src/control/status.js'
 import { makeTestShare } from '../helpers/test-share.js'
 
@@ -26,6 +27,9 @@ const SHARING_VIOLATION = 0xc0000043
 const LOCK_NOT_GRANTED = 0xc0000055
 const FILE_LOCK_CONFLICT = 0xc0000054
 const NOT_FOUND = 0xc0000034
+const FILE_NOT_AVAILABLE = 0xc0000467
+/** SMB2_FLAGS_REPLAY_OPERATION. */
+const REPLAY = 0x20000000
 const settle = (ms = 20): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 function contextsOf (r: Resp): Map<string, Buffer> {
@@ -69,9 +73,9 @@ function renameInfo (name: string): Buffer {
 interface Ca { srv: MemServer, dir: string }
 
 /** A server whose share is continuously available, its records in a temporary directory. */
-function caServer (t: { teardown: (fn: () => void) => void }, o: { ca?: boolean, global?: string[] } = {}): Ca {
+function caServer (t: { teardown: (fn: () => void) => void }, o: { ca?: boolean, global?: string[], backend?: 'posix' } = {}): Ca {
   const dir = join(mkdtempSync(join(tmpdir(), 'smbts-persist-')), 'records')
-  const srv = memServer({ log: true, global: [`persistent handle directory = ${dir}`, ...o.global ?? []], shareLines: [`continuous availability = ${o.ca === false ? 'no' : 'yes'}`] })
+  const srv = memServer({ log: true, backend: o.backend, global: [`persistent handle directory = ${dir}`, ...o.global ?? []], shareLines: [`continuous availability = ${o.ca === false ? 'no' : 'yes'}`] })
   srv.state.persistent = openPersistentStore(srv.state)
   t.teardown(() => { srv.cleanup(); rmSync(join(dir, '..'), { recursive: true, force: true }) })
   return { srv, dir }
@@ -80,6 +84,13 @@ function caServer (t: { teardown: (fn: () => void) => void }, o: { ca?: boolean,
 /** The record files holding an open (a closed open's file stays, marked free, for the next one). */
 const records = (dir: string): string[] => readdirSync(dir).filter(n => n.endsWith('.rec') && !PersistentStore.isFree(readFileSync(join(dir, n), 'utf8')))
 const recordIn = (dir: string): ReturnType<typeof parseRecord> => parseRecord(readFileSync(join(dir, records(dir)[0]!), 'utf8'))
+
+/** The same client machine (ClientGuid) on a new connection to `state`: how it comes back after a restart. */
+async function sameClient (state: ServerState, a: MemClient, name = 'mem:c'): Promise<MemClient> {
+  const c = new MemClient(state, name)
+  c.clientGuid = a.clientGuid
+  return await c.connect({ dialect: 0x0300 })
+}
 
 /** A fresh server object on the same files and records: what a restart of the process starts from. */
 async function restart (ca: Ca): Promise<{ state: ServerState, logs: string[] }> {
@@ -314,4 +325,151 @@ t.test('a persistent open whose client leaves during a break is kept: the break 
   t.equal(srv.state.durable.parkedCount, 1, 'the persistent open is kept')
   t.equal(recordIn(dir).oplock, 0x01, 'its record holds the level the break left')
   await b.close(fileIdOf(ob))
+})
+
+t.test('a rename through another open, or of the directory above, keeps the records in step; a restart finds the files', async (t) => {
+  const ca = caServer(t)
+  ca.srv.files.mkdir('d')
+  const a = await new MemClient(ca.srv.state, 'mem:a').connect({ dialect: 0x0300 })
+  const g1 = randomBytes(16)
+  const g2 = randomBytes(16)
+  // Both share delete, so other opens may rename them.
+  const f1 = fileIdOf(await a.create('one.txt', { share: 0x7, contexts: [dh2q(g1, PERSISTENT, 30_000)] }))
+  const f2 = fileIdOf(await a.create('d\\two.txt', { share: 0x7, contexts: [dh2q(g2, PERSISTENT, 30_000)] }))
+  t.equal((await a.write(f1, 0, Buffer.from('first file'))).status, 0)
+  t.equal(records(ca.dir).length, 2)
+  const pathOf = (guid: Buffer): string | undefined => records(ca.dir).map(n => parseRecord(readFileSync(join(ca.dir, n), 'utf8'))).find(r => r.createGuid === guid.toString('hex'))?.path
+
+  // Another client renames the file through its own open while a's open is connected...
+  const b = await new MemClient(ca.srv.state, 'mem:b').connect({ dialect: 0x0300 })
+  const o = await b.create('one.txt', { access: 0x10000, share: 0x7, disposition: Disposition.OPEN })
+  t.equal(o.status, 0)
+  t.equal((await b.setInfo(fileIdOf(o), 1, 10, renameInfo('moved.txt'))).status, 0)
+  t.equal(pathOf(g1), 'moved.txt', 'the other open\'s record follows the rename')
+  t.equal((await b.close(fileIdOf(o))).status, 0)
+  // ...and, once a's connection is gone, renames the directory above the second file.
+  a.conn.close('test: network gone')
+  await settle()
+  const dd = await b.create('d', { access: 0x10000 | 0x1, share: 0x7, disposition: Disposition.OPEN, options: 0x1 })
+  t.equal(dd.status, 0)
+  t.equal((await b.setInfo(fileIdOf(dd), 1, 10, renameInfo('e'))).status, 0)
+  t.equal(pathOf(g2), 'e/two.txt', 'a waiting open beneath a renamed directory: its record follows')
+  await b.close(fileIdOf(dd))
+
+  const { state, logs } = await restart(ca)
+  t.ok(logs.some(l => /persistent handles: 2 restored from /.test(l)), 'both restored after the restart', { logs })
+  const c = await sameClient(state, a)
+  const r1 = await c.create('moved.txt', { contexts: [dh2c(f1, g1)] })
+  t.equal(r1.status, 0, 'DH2C reconnects the renamed file\'s handle')
+  t.equal(readData(await c.read(fileIdOf(r1), 0, 100)).toString(), 'first file')
+  const r2 = await c.create('e\\two.txt', { contexts: [dh2c(f2, g2)] })
+  t.equal(r2.status, 0, 'and the one beneath the renamed directory')
+  t.equal((await c.close(fileIdOf(r1))).status, 0)
+  t.equal((await c.close(fileIdOf(r2))).status, 0)
+  t.same(records(ca.dir), [])
+})
+
+// A rename this process cannot follow (a client of another worker, a program on the server's
+// disk): the record keeps the old path, and the restart finds the file by the identity the
+// record also keeps (name_to_handle_at, open_by_handle_at: the posix backend, root).
+const noHandles = !nativeAvailable ? 'no native addon' : process.getuid?.() !== 0 ? 'open_by_handle_at needs CAP_DAC_READ_SEARCH (root)' : false
+t.test('a file renamed where the server could not follow is found by its identity at the restart', { skip: noHandles }, async (t) => {
+  const ca = caServer(t, { backend: 'posix' })
+  const a = await new MemClient(ca.srv.state, 'mem:a').connect({ dialect: 0x0300 })
+  const g1 = randomBytes(16)
+  const f1 = fileIdOf(await a.create('away.txt', { share: 0x7, contexts: [dh2q(g1, PERSISTENT, 30_000)] }))
+  t.equal((await a.write(f1, 0, Buffer.from('renamed behind our back'))).status, 0)
+  t.match(recordIn(ca.dir).fh, /^[0-9a-f]{16,}$/, 'the record keeps the file\'s identity')
+  const f2 = fileIdOf(await a.create('doomed.txt', { share: 0x7, contexts: [dh2q(randomBytes(16), PERSISTENT, 30_000)] }))
+  t.ok(f2.persistent > 0n)
+  ca.srv.files.mkdir('elsewhere')
+  renameSync(join(ca.srv.share, 'away.txt'), join(ca.srv.share, 'elsewhere', 'found.txt'))
+  unlinkSync(join(ca.srv.share, 'doomed.txt'))
+
+  const { state, logs } = await restart(ca)
+  t.ok(logs.some(l => /persistent handle share\/elsewhere\/found\.txt \(fid \d+\) of tester kept for 30000 ms: restored after a restart, found by its identity at elsewhere\/found\.txt \(renamed from away\.txt/.test(l)), 'restored where it is now, and the log says so', { logs })
+  t.ok(logs.some(l => /doomed\.txt .* dropped: the file is gone, and not found by its identity: the file is gone/.test(l)), 'a file deleted meanwhile: dropped, saying why', { logs })
+  t.equal(recordIn(ca.dir).path, 'elsewhere/found.txt', 'the record names the new path')
+  const c = await sameClient(state, a)
+  const r = await c.create('away.txt', { contexts: [dh2c(f1, g1)] })
+  t.equal(r.status, 0, 'DH2C reconnects it')
+  t.equal(readData(await c.read(fileIdOf(r), 0, 100)).toString(), 'renamed behind our back')
+  t.equal((await c.close(fileIdOf(r))).status, 0)
+  for (const e of state.shares.values()) await (await e.fs)?.close()
+})
+
+for (const backend of ['memory', 'posix'] as const) {
+  t.test(`a named stream's persistent open is restored too: its data, share mode and lock; a stream gone meanwhile is dropped (${backend})`, { skip: backend === 'posix' && !nativeAvailable ? 'no native addon' : false }, async (t) => {
+    const ca = caServer(t, { backend: backend === 'posix' ? 'posix' : undefined })
+    const a = await new MemClient(ca.srv.state, 'mem:a').connect({ dialect: 0x0300 })
+    const g = randomBytes(16)
+    const r = await a.create('sf.txt:alt', { share: 0x1, contexts: [dh2q(g, PERSISTENT, 30_000)] })
+    t.equal(r.status, 0)
+    t.equal(contextsOf(r).get('DH2Q')?.readUInt32LE(4), PERSISTENT, 'DH2Q on a stream: PERSISTENT granted')
+    const fid = fileIdOf(r)
+    t.equal((await a.write(fid, 0, Buffer.from('stream data'))).status, 0)
+    t.equal(recordIn(ca.dir).stream, 'alt', 'the record names the stream')
+    t.equal((await a.setInfo(fid, 1, 10, renameInfo(':moved:$DATA'))).status, 0, 'the open renames its own stream')
+    t.equal(recordIn(ca.dir).stream, 'moved', 'the record follows')
+    // (Renamed first: a stream rename moves the open to the new name's key without its locks.)
+    t.equal((await a.lock(fid, [{ off: 0, len: 6, flags: 0x12 }])).status, 0)
+    const r2 = await a.create('sf.txt:other', { share: 0x7, contexts: [dh2q(randomBytes(16), PERSISTENT, 30_000)] })
+    t.equal(r2.status, 0)
+    // The process dies; the second stream's record names a stream that is gone by the restart.
+    const other2 = records(ca.dir).find(n => readFileSync(join(ca.dir, n), 'utf8').includes('"stream":"other"'))!
+    writeFileSync(join(ca.dir, other2), readFileSync(join(ca.dir, other2), 'utf8').replace('"stream":"other"', '"stream":"gone1"'))
+    const { state, logs } = await restart(ca)
+    t.ok(logs.some(l => /sf\.txt .* dropped: its stream gone1 is gone/.test(l)), 'a record of a stream that is gone: dropped, saying so', { logs })
+    t.ok(logs.some(l => /persistent handles: 1 restored from /.test(l)), 'the stream open restored', { logs })
+    const other = await new MemClient(state, 'mem:o').connect({ dialect: 0x0300 })
+    t.equal((await other.create('sf.txt:moved', { access: 0x2, share: 0x7, disposition: Disposition.OPEN })).status, SHARING_VIOLATION, 'its share mode refuses a writer of the stream')
+    const ro = await other.create('sf.txt:moved', { access: 0x1, share: 0x7, disposition: Disposition.OPEN })
+    t.equal(ro.status, 0)
+    t.equal((await other.read(fileIdOf(ro), 0, 4)).status, FILE_LOCK_CONFLICT, 'its lock holds')
+    await other.close(fileIdOf(ro))
+    const c = await sameClient(state, a)
+    const re = await c.create('sf.txt:moved', { contexts: [dh2c(fid, g)] })
+    t.equal(re.status, 0, 'DH2C reconnects the stream\'s handle')
+    t.equal(readData(await c.read(fileIdOf(re), 0, 100)).toString(), 'stream data', 'its data')
+    t.equal((await c.write(fileIdOf(re), 11, Buffer.from('!'))).status, 0, 'and it writes')
+    t.equal((await c.close(fileIdOf(re))).status, 0)
+    t.same(records(ca.dir), [])
+    if (backend === 'posix') for (const e of state.shares.values()) await (await e.fs)?.close()
+  })
+}
+
+t.test('replay state in the record: ChannelSequence kept across the restart and the reconnect, replay eligibility too', async (t) => {
+  const ca = caServer(t)
+  const a = await new MemClient(ca.srv.state, 'mem:a').connect({ dialect: 0x0300 })
+  const gUsed = randomBytes(16)
+  const gFresh = randomBytes(16)
+  const fUsed = fileIdOf(await a.create('used.txt', { share: 0x7, contexts: [dh2q(gUsed, PERSISTENT, 30_000)] }))
+  const rFresh = await a.create('fresh.txt', { share: 0x7, contexts: [dh2q(gFresh, PERSISTENT, 30_000)] })
+  const byGuid = (g: Buffer): ReturnType<typeof parseRecord> => records(ca.dir).map(n => parseRecord(readFileSync(join(ca.dir, n), 'utf8'))).find(r => r.createGuid === g.toString('hex'))!
+  t.equal(byGuid(gUsed).replayEligible, true, 'a new open may have its CREATE replayed')
+  const write = (c: MemClient, fid: { persistent: bigint, volatile: bigint }, channelSequence: number, flags = 0): Promise<Resp> =>
+    c.request({ cmd: 0x09, body: writeBody(fid, 0, Buffer.from('x')), channelSequence, flags })
+  t.equal((await write(a, fUsed, 3)).status, 0, 'a WRITE under ChannelSequence 3 (the client moved to a new channel)')
+  t.equal(byGuid(gUsed).channelSequence, 3, 'the record keeps the sequence')
+  t.equal(byGuid(gUsed).replayEligible, false, 'and that the open was used: its CREATE is no longer replayable')
+  t.equal(byGuid(gFresh).replayEligible, true)
+
+  const { state } = await restart(ca)
+  const c = await sameClient(state, a)
+  // The unused open's CREATE, replayed on the new connection, takes it back (smb2.replay.replay5).
+  const rp = await c.request({ cmd: 0x05, body: createBody('fresh.txt', { share: 0x7, contexts: [dh2q(gFresh, PERSISTENT, 30_000)] }), flags: REPLAY })
+  t.equal(rp.status, 0)
+  t.equal(fileIdOf(rp).persistent, fileIdOf(rFresh).persistent, 'a replay of the unused open\'s CREATE gives it back')
+  const rp2 = await c.request({ cmd: 0x05, body: createBody('used.txt', { share: 0x7, contexts: [dh2q(gUsed, PERSISTENT, 30_000)] }), flags: REPLAY })
+  t.not(rp2.status === 0 ? fileIdOf(rp2).persistent : undefined, fUsed.persistent, 'a replay of the used open\'s CREATE does not give it back (Open.IsReplayEligible kept FALSE)')
+  if (rp2.status === 0) await c.close(fileIdOf(rp2))
+  const re = await c.create('used.txt', { contexts: [dh2c(fUsed, gUsed)] })
+  t.equal(re.status, 0, 'DH2C reconnects the used one')
+  const fid = fileIdOf(re)
+  t.equal((await write(c, fid, 2)).status, FILE_NOT_AVAILABLE, 'a WRITE from a channel sequence the open moved past is refused after the restart and the reconnect')
+  t.equal((await write(c, fid, 3)).status, 0, 'the sequence it reached goes on')
+  t.equal((await write(c, fid, 4)).status, 0, 'and a later one')
+  t.equal(byGuid(gUsed).channelSequence, 4, 'the record follows')
+  await c.close(fid)
+  await c.close(fileIdOf(rp))
 })

@@ -17,6 +17,7 @@ import { leaseId, oplockHolder } from './oplock-break.js'
 import { smbPathWithStream } from '../path.js'
 import { closeOpen } from '../../session/teardown.js'
 import { persistOpen } from '../../session/persistent.js'
+import { StreamFile } from '../../vfs/streams.js'
 
 /** MS-SMB2 3.3.5.9.6: a v1 durable open waits 16 minutes for its client (as Samba; Windows' default is implementation-defined). */
 export const DURABLE_V1_TIMEOUT_MS = 16 * 60 * 1000
@@ -109,10 +110,13 @@ export function grantDurable (ctx: RequestContext, dc: DurableContexts | undefin
     if (persistent) {
       open.durable.persistent = true
       open.durable.ino = ino
+      // A stream's identity is its file's.
+      const f = open.file instanceof StreamFile ? open.file.base : open.file
+      if (f !== undefined) open.durable.fileIdentity = open.tree.fs?.identity?.(f)
       // No record, no persistence: the client is told durable only (the warning says why).
       granted = persistOpen(ctx.server, open)
       if (granted) ctx.server.durable.namePersistent(open, ctx.conn.clientGuid)
-      else { delete open.durable.persistent; delete open.durable.ino }
+      else { delete open.durable.persistent; delete open.durable.ino; delete open.durable.fileIdentity }
       if (!granted && !caches) { open.durable = undefined; return undefined }
     }
     logGrant(ctx, open)
@@ -133,7 +137,7 @@ export const DHANDLE_FLAG_PERSISTENT = 0x00000002
  */
 function persistentAllowed (ctx: RequestContext, flags: number, open: Open): boolean {
   return (flags & DHANDLE_FLAG_PERSISTENT) !== 0 && ctx.conn.dialect >= Dialect.SMB3_00 && ctx.tree?.share?.continuousAvailability === true &&
-    ctx.server.persistent !== undefined && !open.isDirectory && open.stream === undefined
+    ctx.server.persistent !== undefined && !open.isDirectory
 }
 
 function logGrant (ctx: RequestContext, open: Open): void {
@@ -296,6 +300,10 @@ function takeOver (ctx: RequestContext, related: Related | undefined, old: Open)
   open.lockSequences = old.lockSequences
   open.createAction = old.createAction
   open.createGuid = old.createGuid
+  // MS-SMB2 3.3.1.10: Open.ChannelSequence is the open's, kept across its reconnect (as Samba's
+  // smbXsrv_open_global0.channel_sequence); the requests in flight went with the old connection.
+  open.channelSequence = old.channelSequence
+  open.channelGeneration = old.channelGeneration
   // A persistent open's record is named by its ClientGuid: a reconnect from another one moves it.
   if (d.persistent === true && !d.clientGuid.equals(ctx.conn.clientGuid)) ctx.server.persistent?.removeOpen(old, (m) => { ctx.server.log.warn(m) })
   open.durable = { ...d, clientGuid: Buffer.from(ctx.conn.clientGuid) }

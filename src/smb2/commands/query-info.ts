@@ -30,6 +30,7 @@ import { FILE_SUPPORTS_BLOCK_REFCOUNTING } from './dup-extents.js'
 import { posixChmodOf, posixPathToRelative, queryPosixInformation } from '../posix.js'
 import { setLinkInformation } from './link-info.js'
 import { persistOpen } from '../../session/persistent.js'
+import { followRename } from '../../session/follow-rename.js'
 import { FILE_POSIX_INFORMATION, posixReparseTag } from '../../wire/fscc/posix-info.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
@@ -283,6 +284,8 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         requireAccess(open, AccessMask.DELETE)
         if (open.stream !== undefined) {
           await renameOpenStream(ctx, open, req.value.fileName, req.value.replaceIfExists)
+          // A persistent open's record names its stream (or, renamed onto the file, none).
+          persistOpen(server, open)
           break
         }
         // A POSIX open's new name follows POSIX rules ('/' separates, case counts: posix.ts).
@@ -320,6 +323,7 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           // The name left one directory and entered another (or the same): their leases break.
           await breakParentLeases(server, tree, open.path, open.parentLeaseId)
           if (parentOf(open.path) !== parentOf(target)) await breakParentLeases(server, tree, target, open.parentLeaseId)
+          const from = open.path
           open.path = target
           if (respell !== undefined) {
             // The replaced file was stored under another spelling; the new link takes the
@@ -332,8 +336,10 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
               if (server.log.wants('vfs')) server.log.debug('vfs', `rename ${tree.shareName}/${target} -> ${respell}: ${(e as Error).message}`)
             }
           }
-          // A persistent open's record names the file by its path (persistent.ts).
+          // A persistent open's record names the file by its path (persistent.ts); so do the
+          // records of the file's other opens, and of those beneath a renamed directory.
           persistOpen(server, open)
+          followRename(server, open, from, open.path)
         }
         break
       }
