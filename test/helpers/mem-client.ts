@@ -293,22 +293,27 @@ export function readBody (fid: FileId, offset: number | bigint, length: number, 
   return b
 }
 
-/** MS-SMB2 2.2.24.1 Oplock Break Acknowledgment. */
-/** The RqLs context of a CREATE response: its lease key, state, flags and epoch (v2). */
-export function leaseOf (create: Resp): { key: Buffer, state: number, flags: number, epoch: number } | undefined {
-  const b = create.body
-  const off = b.readUInt32LE(80)
-  const len = b.readUInt32LE(84)
-  if (len === 0) return undefined
-  let at = off - H
+/** The create contexts of a CREATE response (MS-SMB2 2.2.14.2), by name, each a copy of its data. */
+export function contextsOf (r: Resp): Map<string, Buffer> {
+  const m = new Map<string, Buffer>()
+  const b = r.body
+  if (b.readUInt32LE(84) === 0) return m
+  let at = b.readUInt32LE(80) - H
   for (;;) {
     const next = b.readUInt32LE(at)
-    const name = b.toString('latin1', at + b.readUInt16LE(at + 4), at + b.readUInt16LE(at + 4) + b.readUInt16LE(at + 6))
-    const d = b.subarray(at + b.readUInt16LE(at + 10), at + b.readUInt16LE(at + 10) + b.readUInt32LE(at + 12))
-    if (name === 'RqLs') return { key: Buffer.from(d.subarray(0, 16)), state: d.readUInt32LE(16), flags: d.readUInt32LE(20), epoch: d.length >= 52 ? d.readUInt16LE(48) : 0 }
-    if (next === 0) return undefined
+    const nOff = at + b.readUInt16LE(at + 4)
+    const dOff = at + b.readUInt16LE(at + 10)
+    m.set(b.toString('latin1', nOff, nOff + b.readUInt16LE(at + 6)), Buffer.from(b.subarray(dOff, dOff + b.readUInt32LE(at + 12))))
+    if (next === 0) return m
     at += next
   }
+}
+
+/** The RqLs context of a CREATE response: its lease key, state, flags and epoch (v2). */
+export function leaseOf (create: Resp): { key: Buffer, state: number, flags: number, epoch: number } | undefined {
+  const d = contextsOf(create).get('RqLs')
+  if (d === undefined) return undefined
+  return { key: d.subarray(0, 16), state: d.readUInt32LE(16), flags: d.readUInt32LE(20), epoch: d.length >= 52 ? d.readUInt16LE(48) : 0 }
 }
 
 /** A break notification that is a lease break (MS-SMB2 2.2.23.2, StructureSize 44), parsed. */

@@ -1,7 +1,9 @@
 // A client of the SMB 3.1.1 POSIX extensions for tests (test/protocol/posix.test.ts over the
 // in-memory server, test/interop/posix.test.ts over TCP): the negotiate context, CREATE with the
 // POSIX create context, and readers of the POSIX structures (smb3_posix_cc_info).
-import { Command, Ctx, Disposition, listContext, preauthContext, type MemClient, type Resp } from './mem-client.js'
+import { Command, contextsOf, Ctx, Disposition, listContext, preauthContext, type MemClient, type Resp } from './mem-client.js'
+
+export { contextsOf }
 
 const H = 64
 export const POSIX_CTX = 0x100
@@ -60,22 +62,6 @@ export function createWith (name: string, o: { access?: number, disposition?: nu
 
 export const POSIX_NAME = POSIX_ID.toString('latin1')
 export const modeCtx = (mode: number): [string, Buffer] => { const d = Buffer.alloc(4); d.writeUInt32LE(mode, 0); return [POSIX_NAME, d] }
-
-/** The create contexts of a CREATE response, name → data. */
-export function contextsOf (r: Resp): Map<string, Buffer> {
-  const m = new Map<string, Buffer>()
-  const b = r.body
-  if (b.readUInt32LE(84) === 0) return m
-  let at = b.readUInt32LE(80) - H
-  for (;;) {
-    const next = b.readUInt32LE(at)
-    const nOff = at + b.readUInt16LE(at + 4)
-    const dOff = at + b.readUInt16LE(at + 10)
-    m.set(b.toString('latin1', nOff, nOff + b.readUInt16LE(at + 6)), Buffer.from(b.subarray(dOff, dOff + b.readUInt32LE(at + 12))))
-    if (next === 0) return m
-    at += next
-  }
-}
 
 /** A binary SID as S-1-... */
 export function sidAt (b: Buffer, off: number): { sid: string, len: number } {

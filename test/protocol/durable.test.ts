@@ -6,7 +6,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { renderStatusJson, statusSlice } from '../../src/control/status.js'
-import { createBody, Disposition, fileIdOf, lockBody, MemClient, memServer, readData, type MemServer, type MemServerOptions, type Resp } from '../helpers/mem-client.js'
+import { contextsOf, createBody, Disposition, fileIdOf, lockBody, MemClient, memServer, readData, type MemServer, type MemServerOptions } from '../helpers/mem-client.js'
 
 const BATCH = 0x09
 const LEASE = 0xff
@@ -18,22 +18,6 @@ function server (t: { teardown: (fn: () => void) => void }, o: MemServerOptions 
   const srv = memServer({ log: true, ...o })
   t.teardown(srv.cleanup)
   return srv
-}
-
-/** The create contexts of a CREATE response, by name. */
-function contextsOf (r: Resp): Map<string, Buffer> {
-  const out = new Map<string, Buffer>()
-  const b = r.body
-  const off = b.readUInt32LE(80)
-  if (b.readUInt32LE(84) === 0) return out
-  let at = off - 64
-  for (;;) {
-    const next = b.readUInt32LE(at)
-    const name = b.toString('latin1', at + b.readUInt16LE(at + 4), at + b.readUInt16LE(at + 4) + b.readUInt16LE(at + 6))
-    out.set(name, b.subarray(at + b.readUInt16LE(at + 10), at + b.readUInt16LE(at + 10) + b.readUInt32LE(at + 12)))
-    if (next === 0) return out
-    at += next
-  }
 }
 
 const dhnq = { name: 'DHnQ', data: Buffer.alloc(16) }

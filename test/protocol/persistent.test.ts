@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { createBody, fileIdOf, MemClient, memServer, readData, writeBody, Disposition, type MemServer, type Resp } from '../helpers/mem-client.js'
+import { contextsOf, createBody, Disposition, fileIdOf, MemClient, memServer, readData, writeBody, type MemServer, type Resp } from '../helpers/mem-client.js'
 import { ServerState } from '../../src/session/server-state.js'
 import { openPersistentStore, restorePersistent } from '../../src/session/persistent.js'
 import { parseRecord, PersistentStore } from '../../src/session/persistent-store.js'
@@ -32,20 +32,6 @@ const FILE_NOT_AVAILABLE = 0xc0000467
 const REPLAY = 0x20000000
 const settle = (ms = 20): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-function contextsOf (r: Resp): Map<string, Buffer> {
-  const out = new Map<string, Buffer>()
-  const b = r.body
-  const off = b.readUInt32LE(80)
-  if (b.readUInt32LE(84) === 0) return out
-  let at = off - 64
-  for (;;) {
-    const next = b.readUInt32LE(at)
-    const name = b.toString('latin1', at + b.readUInt16LE(at + 4), at + b.readUInt16LE(at + 4) + b.readUInt16LE(at + 6))
-    out.set(name, b.subarray(at + b.readUInt16LE(at + 10), at + b.readUInt16LE(at + 10) + b.readUInt32LE(at + 12)))
-    if (next === 0) return out
-    at += next
-  }
-}
 function dh2q (createGuid: Buffer, flags = PERSISTENT, timeout = 0): { name: string, data: Buffer } {
   const d = Buffer.alloc(32)
   d.writeUInt32LE(timeout, 0)

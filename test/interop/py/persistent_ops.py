@@ -15,80 +15,21 @@ file and finds the lock held (LOCK_NOT_GRANTED, FILE_LOCK_CONFLICT on a read of 
 A unlocks (once), closes, deletes. Prints {"steps": {name: {"ok", "value"?, "status"?}}}.
 """
 import json
-import random
 import struct
 import sys
 import uuid
 
-from impacket import nt_errors, smb3structs as s
-from impacket.smbconnection import SMBConnection, SessionError
-from impacket.smb3 import SessionError as Smb3Error
+from impacket import smb3structs as s
+
+from steps import Steps, connect, create_context, lock_one, status_name
 
 DATA = bytes((i * 7 + 3) % 251 for i in range(256 * 1024))
 PERSISTENT = 0x2
 
 
-def status_name(code):
-    name = nt_errors.ERROR_MESSAGES.get(code)
-    return name[0] if name else hex(code)
-
-
-def context(name, data):
-    c = s.SMB2CreateContext()
-    c['Next'] = 0
-    c['NameOffset'] = 16
-    c['NameLength'] = len(name)
-    c['DataOffset'] = 24
-    c['DataLength'] = len(data)
-    c['Buffer'] = name + b'\x00' * (8 - len(name)) + data
-    return c
-
-
-def connect(port, user, password, share, seed):
-    # impacket draws its ClientGuid from `random`: the same seed, the same client machine.
-    random.seed(seed)
-    conn = SMBConnection('127.0.0.1', '127.0.0.1', sess_port=int(port), preferredDialect=s.SMB2_DIALECT_30)
-    conn._SMBConnection._Connection['SupportsDirectoryLeasing'] = False
-    conn.login(user, password)
-    return conn, conn.connectTree(share)
-
-
-def lock(conn, tid, fid, off, length, flags):
-    smb = conn._SMBConnection
-    packet = smb.SMB_PACKET()
-    packet['Command'] = s.SMB2_LOCK
-    packet['TreeID'] = tid
-    body = s.SMB2Lock()
-    body['FileID'] = fid
-    body['LockCount'] = 1
-    body['LockSequence'] = 0
-    el = s.SMB2_LOCK_ELEMENT()
-    el['Offset'] = off
-    el['Length'] = length
-    el['Flags'] = flags
-    body['Locks'] = el.getData()
-    packet['Data'] = body
-    ans = smb.recvSMB(smb.sendSMB(packet))
-    return ans['Status']
-
-
-def runner(steps):
-    def step(name, fn):
-        try:
-            v = fn()
-            steps[name] = {'ok': True} if v is None else {'ok': True, 'value': v}
-        except SessionError as e:
-            steps[name] = {'ok': False, 'status': status_name(e.getErrorCode()), 'error': str(e)}
-        except Smb3Error as e:
-            steps[name] = {'ok': False, 'status': status_name(e.get_error_code()), 'error': str(e)}
-        except Exception as e:  # noqa: BLE001 - the step's failure is the result
-            steps[name] = {'ok': False, 'error': f'{type(e).__name__}: {e}'}
-    return step
-
-
 def before(port, user, password, share):
-    steps = {}
-    step = runner(steps)
+    steps = Steps()
+    step = steps.run
     st = {'guid': uuid.uuid4().bytes}
 
     def open_a():
@@ -96,7 +37,7 @@ def before(port, user, password, share):
         dh2q = struct.pack('<II8s16s', 60000, PERSISTENT, b'\x00' * 8, st['guid'])
         st['fid'] = st['a']._SMBConnection.create(
             st['ta'], 'persist.dat', s.FILE_READ_DATA | s.FILE_WRITE_DATA | s.DELETE, s.FILE_SHARE_READ | s.FILE_SHARE_WRITE, 0,
-            s.FILE_OVERWRITE_IF, 0, oplockLevel=s.SMB2_OPLOCK_LEVEL_NONE, createContexts=[context(b'DH2Q', dh2q)])
+            s.FILE_OVERWRITE_IF, 0, oplockLevel=s.SMB2_OPLOCK_LEVEL_NONE, createContexts=[create_context(b'DH2Q', dh2q)])
     step('open_persistent', open_a)
 
     def write():
@@ -106,21 +47,21 @@ def before(port, user, password, share):
                 raise Exception(f'short write at {off}: {n}')
         return len(DATA)
     step('write', write)
-    step('lock', lambda: status_name(lock(st['a'], st['ta'], st['fid'], 0, 100, s.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | s.SMB2_LOCKFLAG_FAIL_IMMEDIATELY)))
-    print(json.dumps({'steps': steps, 'fid': st.get('fid', b'').hex(), 'createGuid': st['guid'].hex()}), flush=True)
+    step('lock', lambda: status_name(lock_one(st['a'], st['ta'], st['fid'], 0, 100, s.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | s.SMB2_LOCKFLAG_FAIL_IMMEDIATELY)))
+    print(json.dumps({'steps': steps.results, 'fid': st.get('fid', b'').hex(), 'createGuid': st['guid'].hex()}), flush=True)
     sys.stdin.readline()  # the connection stays up until the test has killed the server
 
 
 def after(port, user, password, share, fid_hex, guid_hex):
-    steps = {}
-    step = runner(steps)
+    steps = Steps()
+    step = steps.run
     st = {}
     fid = bytes.fromhex(fid_hex)
 
     def reconnect():
         st['a'], st['ta'] = connect(port, user, password, share, 0x5eed)
         dh2c = fid + bytes.fromhex(guid_hex) + struct.pack('<I', PERSISTENT)
-        st['fid'] = st['a']._SMBConnection.create(st['ta'], 'persist.dat', 0, 0, 0, 0, 0, createContexts=[context(b'DH2C', dh2c)])
+        st['fid'] = st['a']._SMBConnection.create(st['ta'], 'persist.dat', 0, 0, 0, 0, 0, createContexts=[create_context(b'DH2C', dh2c)])
         return st['fid'] == fid
     step('reconnect', reconnect)
 
@@ -143,17 +84,17 @@ def after(port, user, password, share, fid_hex, guid_hex):
     def other_writer():
         st['b']._SMBConnection.create(st['tb'], 'persist.dat', s.FILE_WRITE_DATA, s.FILE_SHARE_READ, 0, s.FILE_OPEN, 0)
     step('other_writer_refused', other_writer)
-    step('other_lock', lambda: status_name(lock(st['b'], st['tb'], st['fidb'], 10, 10, s.SMB2_LOCKFLAG_SHARED_LOCK | s.SMB2_LOCKFLAG_FAIL_IMMEDIATELY)))
+    step('other_lock', lambda: status_name(lock_one(st['b'], st['tb'], st['fidb'], 10, 10, s.SMB2_LOCKFLAG_SHARED_LOCK | s.SMB2_LOCKFLAG_FAIL_IMMEDIATELY)))
     step('other_read_locked', lambda: st['b'].readFile(st['tb'], st['fidb'], 0, 10))
     step('other_read_unlocked', lambda: st['b'].readFile(st['tb'], st['fidb'], 1000, 10) == DATA[1000:1010])
     step('own_write', lambda: st['a'].writeFile(st['ta'], st['fid'], b'after the restart', len(DATA)))
     step('own_read', lambda: st['a'].readFile(st['ta'], st['fid'], len(DATA), 17) == b'after the restart')
-    step('unlock', lambda: status_name(lock(st['a'], st['ta'], st['fid'], 0, 100, s.SMB2_LOCKFLAG_UNLOCK)))
-    step('unlock_again', lambda: status_name(lock(st['a'], st['ta'], st['fid'], 0, 100, s.SMB2_LOCKFLAG_UNLOCK)))
+    step('unlock', lambda: status_name(lock_one(st['a'], st['ta'], st['fid'], 0, 100, s.SMB2_LOCKFLAG_UNLOCK)))
+    step('unlock_again', lambda: status_name(lock_one(st['a'], st['ta'], st['fid'], 0, 100, s.SMB2_LOCKFLAG_UNLOCK)))
     step('close_other', lambda: st['b'].closeFile(st['tb'], st['fidb']))
     step('close', lambda: st['a'].closeFile(st['ta'], st['fid']))
     step('delete', lambda: st['a'].deleteFile(share, 'persist.dat'))
-    print(json.dumps({'steps': steps}))
+    print(json.dumps({'steps': steps.results}))
 
 
 if __name__ == '__main__':
