@@ -6,6 +6,7 @@
 // This file imports neither pipeline: the receive pipeline is handed to the constructor, so
 // that the pipelines, the dispatcher and the handlers can all import this file with no cycle.
 import { NtStatus } from '../wire/ntstatus.js'
+import { Command } from '../wire/constants.js'
 import { ProtocolError } from '../wire/errors.js'
 import { CreditWindow } from './credits.js'
 import type { ServerState } from '../session/server-state.js'
@@ -225,8 +226,13 @@ export class Smb2Connection {
       this.servedClient = undefined
     }
     this.io.close(reason)
-    // Pending requests end now; their responses have nowhere to go (receive.ts drops them).
-    this.asyncOps.cancelWhere(() => true, NtStatus.CANCELLED, `connection closed: ${reason}`)
+    // Pending requests end now; their responses have nowhere to go (receive.ts drops them). But
+    // a CREATE waiting for a break, on a session that lives on through another channel, goes on:
+    // the open it makes belongs to the session, and the client resends it on another channel as
+    // a replay, which is told the first one still runs (FILE_NOT_AVAILABLE) and, once it has
+    // ended, gets its open (MS-SMB2 3.3.5.9.10; smbtorture smb2.replay.dhv2-pending2*, as Samba).
+    const sessionLivesOn = (s: Session | undefined): boolean => s !== undefined && s.alive && [...s.channels.keys()].some(c => c !== this && !c.closed)
+    this.asyncOps.cancelWhere(op => !(op.command === Command.CREATE && sessionLivesOn(op.session)), NtStatus.CANCELLED, `connection closed: ${reason}`)
     for (const { done } of this.backlog.splice(0)) done()
     this.bindings.clear()
     for (const s of this.sessions) {
