@@ -20,7 +20,7 @@ const base = mkdtempSync(join(process.argv[3] ?? '/dev/shm', 'smbts-openbench-')
 process.env.TMPDIR = base
 // SMBTS_BENCH_RING=1: the server's posix-uring backend on a ring of its own (its file handles as the server's).
 const ring = process.env.SMBTS_BENCH_RING ? Ring.create(256) : undefined
-const srv = memServer({ backend: ring !== undefined ? posixUringBackend(ring) : undefined })
+const srv = memServer({ backend: ring !== undefined ? posixUringBackend(ring) : 'posix' })
 writeFileSync(join(srv.share, 'contended.dat'), 'x')
 const c = new MemClient(srv.state)
 await c.connect()
