@@ -438,17 +438,10 @@ export class LockingStore {
     })
     if (ticket instanceof Ticket && ticket.key === key) ticket.landed()
     else ticket?.done()
-    this.local.set(me.id, { holder, lk: wantLease?.lk })
+    this.holdLocally(key, me.id, holder, wantLease?.lk)
     // Changes inside directories look for directory leases only while some exist (dirLeases()).
     if (newDirLease) this.updateCount(DIR_LEASES, (mine) => { mine.n++ })
     if (wantLease !== undefined) {
-      const k = leaseK(key, wantLease.lk)
-      let ll = this.localLeases.get(k)
-      if (ll === undefined) { ll = { ids: new Set() }; this.localLeases.set(k, ll) }
-      ll.ids.add(me.id)
-      const b = this.leaseFiles.get(wantLease.lk)
-      if (b !== undefined) b.n++
-      else this.leaseFiles.set(wantLease.lk, { key, n: 1 })
       this.log(`lease ${leaseStateName(lease!.state)}${(lease!.flags & LeaseFlags.BREAK_IN_PROGRESS) !== 0 ? ' (breaking)' : ''} epoch ${lease!.epoch} to ${holder.name} (asked ${leaseStateName(wantLease.state)})`)
     } else if (granted !== OplockLevel.NONE) {
       this.log(`grant ${granted} to ${holder.name}`)
@@ -465,9 +458,8 @@ export class LockingStore {
   restoreOpen (key: string, entry: ShareModeEntry, holder: OplockHolder, held: { level: OplockLevel, lease?: LeaseRec }, locks: readonly LockRequest[]): FileOpen {
     const me = this.owner()
     const lease = held.lease
-    if (lease !== undefined && this.leaseFiles.get(lease.lk) !== undefined && this.leaseFiles.get(lease.lk)!.key !== key) {
-      throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'lease key already in use for another file')
-    }
+    const bound = lease !== undefined ? this.leaseFiles.get(lease.lk) : undefined
+    if (bound !== undefined && bound.key !== key) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'lease key already in use for another file')
     let granted: GrantedLease | undefined
     this.updateFile(key, (r) => {
       for (const o of r.opens) {
@@ -488,17 +480,21 @@ export class LockingStore {
       r.opens.push(e)
       if (locks.length > 0) r.locks = [...(r.locks ?? []), ...locks.map(l => ({ ...me, off: l.off, len: l.len, x: l.exclusive }))]
     })
-    this.local.set(me.id, { holder, lk: lease?.lk })
-    if (lease !== undefined) {
-      const k = leaseK(key, lease.lk)
-      let ll = this.localLeases.get(k)
-      if (ll === undefined) { ll = { ids: new Set() }; this.localLeases.set(k, ll) }
-      ll.ids.add(me.id)
-      const b = this.leaseFiles.get(lease.lk)
-      if (b !== undefined) b.n++
-      else this.leaseFiles.set(lease.lk, { key, n: 1 })
-    }
+    this.holdLocally(key, me.id, holder, lease?.lk)
     return { key, id: me.id, granted: lease !== undefined ? OplockLevel.LEASE : held.level, lease: granted }
+  }
+
+  /** Open `id` of `key` is this process's: its holder, and (`lk`) its lease's local bookkeeping. */
+  private holdLocally (key: string, id: number, holder: OplockHolder, lk: string | undefined): void {
+    this.local.set(id, { holder, lk })
+    if (lk === undefined) return
+    const k = leaseK(key, lk)
+    let ll = this.localLeases.get(k)
+    if (ll === undefined) { ll = { ids: new Set() }; this.localLeases.set(k, ll) }
+    ll.ids.add(id)
+    const b = this.leaseFiles.get(lk)
+    if (b !== undefined) b.n++
+    else this.leaseFiles.set(lk, { key, n: 1 })
   }
 
   /** The byte-range locks open `o` holds (what a persistent open's record keeps). */
