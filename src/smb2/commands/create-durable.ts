@@ -133,7 +133,7 @@ export const DHANDLE_FLAG_PERSISTENT = 0x00000002
 /**
  * MS-SMB2 3.3.5.9.10: the open is persistent when its DH2Q asks (SMB2_DHANDLE_FLAG_PERSISTENT)
  * on a 3.x connection to a continuously available share (which the server then advertises
- * PERSISTENT_HANDLES for: negotiate.ts). Files only, not named streams: a record names a file.
+ * PERSISTENT_HANDLES for: negotiate.ts). Not a directory (a named stream may be: its record names it).
  */
 function persistentAllowed (ctx: RequestContext, flags: number, open: Open): boolean {
   return (flags & DHANDLE_FLAG_PERSISTENT) !== 0 && ctx.conn.dialect >= Dialect.SMB3_00 && ctx.tree?.share?.continuousAvailability === true &&
@@ -177,21 +177,28 @@ export async function replayCreate (ctx: RequestContext, related: Related | unde
     throw new NtStatusError(NtStatus.DUPLICATE_OBJECTID, `CreateGuid ${dc.v2Request.createGuid.toString('hex')} names an open already`)
   }
   const asked = req.requestedOplockLevel
-  let lease: LeaseContext | undefined
-  if (asked === OplockLevel.LEASE) {
-    const leaseCtx = req.contexts.find(c => c.name === LEASE_CONTEXT_NAME)
-    lease = leaseCtx !== undefined ? decodeLeaseContext(leaseCtx.data, ctx.conn.dialect >= Dialect.SMB3_00) : undefined
-    const held = existing.oplock?.lease
-    if (lease !== undefined && (held === undefined || held.lk !== leaseId(ctx.conn.clientGuid, lease.leaseKey))) {
-      throw new NtStatusError(NtStatus.ACCESS_DENIED, 'a replayed CREATE asks for a lease its open was not made under')
-    }
-  }
+  const lease = replayedLease(ctx, req, existing)
   ctx.server.log.debug('vfs', `CREATE replayed: ${existing.tree.shareName}/${existing.path} fid=${existing.fileId.persistent} answered again`)
   if (related !== undefined) related.fileId = existing.fileId
   const durable = existing.durable !== undefined && (asked === OplockLevel.BATCH || asked === OplockLevel.LEASE)
     ? [{ name: 'DH2Q', data: encodeDurableResponseV2(existing.durable.timeoutMs, existing.durable.persistent === true ? DHANDLE_FLAG_PERSISTENT : 0) }]
     : []
   return await answer(ctx, existing, lease, durable, { oplockLevel: asked, createAction: existing.createAction })
+}
+
+/**
+ * The lease context of a replayed CREATE asking for a lease (undefined otherwise): refused
+ * (ACCESS_DENIED) unless `open` was made under that very lease.
+ */
+function replayedLease (ctx: RequestContext, req: CreateRequest, open: Open): LeaseContext | undefined {
+  if (req.requestedOplockLevel !== OplockLevel.LEASE) return undefined
+  const leaseCtx = req.contexts.find(c => c.name === LEASE_CONTEXT_NAME)
+  const lease = leaseCtx !== undefined ? decodeLeaseContext(leaseCtx.data, ctx.conn.dialect >= Dialect.SMB3_00) : undefined
+  const held = open.oplock?.lease
+  if (lease !== undefined && (held === undefined || held.lk !== leaseId(ctx.conn.clientGuid, lease.leaseKey))) {
+    throw new NtStatusError(NtStatus.ACCESS_DENIED, 'a replayed CREATE asks for a lease its open was not made under')
+  }
+  return lease
 }
 
 /** The replay of the CREATE that made persistent open `old`, which waits for its client: the same checks as a reconnect. */
@@ -203,15 +210,7 @@ async function replayPersistent (ctx: RequestContext, related: Related | undefin
   if (session.user.toLowerCase() !== d.user.toLowerCase() || session.domain.toLowerCase() !== d.domain.toLowerCase()) {
     throw new NtStatusError(NtStatus.ACCESS_DENIED, 'replayed CREATE of a persistent handle by another user')
   }
-  let lease: LeaseContext | undefined
-  const held = old.oplock?.lease
-  if (req.requestedOplockLevel === OplockLevel.LEASE) {
-    const leaseCtx = req.contexts.find(c => c.name === LEASE_CONTEXT_NAME)
-    lease = leaseCtx !== undefined ? decodeLeaseContext(leaseCtx.data, ctx.conn.dialect >= Dialect.SMB3_00) : undefined
-    if (lease !== undefined && (held === undefined || held.lk !== leaseId(ctx.conn.clientGuid, lease.leaseKey))) {
-      throw new NtStatusError(NtStatus.ACCESS_DENIED, 'a replayed CREATE asks for a lease its open was not made under')
-    }
-  }
+  const lease = replayedLease(ctx, req, old)
   if (!ctx.server.durable.unpark(old)) throw refuse('closed meanwhile')
   const open = takeOver(ctx, related, old)
   ctx.server.durable.nameByCreateGuid(open, ctx.conn.clientGuid)
