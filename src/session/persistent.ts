@@ -19,12 +19,12 @@
 import type { ServerState } from './server-state.js'
 import { Open, Session, SessionState, TreeConnect } from './model.js'
 import { LeaseState, type LeaseRec } from '../locking/leases.js'
-import { OplockLevel } from '../wire/constants.js'
+import { AccessMask, OplockLevel } from '../wire/constants.js'
 import { OplockState } from '../locking/oplocks.js'
 import { fileKey } from '../locking/share-modes.js'
 import { disconnectOpen, whenPersistentChanges } from './teardown.js'
 import { PersistentStore, type PersistentRecord } from './persistent-store.js'
-import { findStream, streamKey, StreamFile } from '../vfs/streams.js'
+import { findStream, streamKey, StreamFile, streamWriteLock } from '../vfs/streams.js'
 
 /** The record of `open` as it stands now (its lease, oplock and locks read from the store). */
 export function recordOf (server: ServerState, open: Open, ino: bigint): PersistentRecord {
@@ -128,9 +128,8 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
   const session = new Session(0n, 0)
   session.state = SessionState.Dead
   const trees = new Map<string, TreeConnect>()
-  const mine = records
-  for (const { rec } of mine) server.reserveFileId(BigInt(rec.fid))
-  for (const { name, rec } of mine) {
+  for (const { rec } of records) server.reserveFileId(BigInt(rec.fid))
+  for (const { name, rec } of records) {
     const where = `${rec.share}/${rec.path} (fid ${rec.fid}) of ${rec.user}`
     const drop = (why: string): void => {
       dropped++
@@ -182,13 +181,7 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
       const found = await findStream(base, rec.stream).catch(() => undefined)
       if (found === undefined) { await base.close().catch(() => {}); drop(`its stream ${rec.stream} is gone`); continue }
       key = streamKey(fkey, found.name)
-      const k = key
-      // A write is a read-modify-write of the xattr: one at a time across workers (as create.ts).
-      const exclusive = async <T>(f: () => Promise<T>): Promise<T> => {
-        const unlock = await server.locks.lockName(`stream-io\0${k}`)
-        try { return await f() } finally { unlock() }
-      }
-      file = new StreamFile(base, found.xattr, found.name, key, exclusive)
+      file = new StreamFile(base, found.xattr, found.name, key, streamWriteLock(k => server.locks.lockName(k), key))
       rec.stream = found.name
     }
     const fid = BigInt(rec.fid)
@@ -255,5 +248,5 @@ export async function restorePersistent (server: ServerState, worker?: { slot: n
   return { restored, dropped }
 }
 
-/** FILE_WRITE_DATA | FILE_APPEND_DATA: the file is reopened for writing. */
-const WRITE_DATA = 0x2 | 0x4
+/** The rights for which the file is reopened for writing. */
+const WRITE_DATA = AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA

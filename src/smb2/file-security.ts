@@ -126,7 +126,7 @@ export async function decideExistingAccess (ctx: RequestContext, o: {
   const netbiosName = ctx.server.config.global.netbiosName
   const sd = await storedDescriptor(tree.fs!, o.rel, o.isDirectory, netbiosName, o.handle, o.st)
   if (sd === undefined) return undefined
-  const token = tokenOf(ctx.session!, ctx.server.config.global.netbiosName, ctx.server.log)
+  const token = tokenOf(ctx.session!, netbiosName, ctx.server.log)
   const asked = ((o.explicit | (o.overwrite ? AccessMask.FILE_WRITE_DATA : 0)) & ~NOT_CHECKED) >>> 0
   const d = accessCheck(sd, token, asked, true)
   let maximal = d.granted

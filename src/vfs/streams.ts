@@ -245,6 +245,17 @@ async function serially<T> (key: string, f: () => Promise<T>): Promise<T> {
 /** Runs `f` holding a lock every process serving the share respects (the locking store's). */
 export type Exclusive = <T>(f: () => Promise<T>) => Promise<T>
 
+/**
+ * The Exclusive of a stream open: its writes (read-modify-writes of the xattr) one at a time
+ * across worker processes too, under the named lock `stream-io\0<key>` (`lockName`: the locking store's).
+ */
+export function streamWriteLock (lockName: (name: string) => Promise<() => void>, key: string): Exclusive {
+  return async <T>(f: () => Promise<T>): Promise<T> => {
+    const unlock = await lockName(`stream-io\0${key}`)
+    try { return await f() } finally { unlock() }
+  }
+}
+
 export class StreamFile implements VfsFile {
   readonly isDirectory = false
   readonly isStream = true

@@ -24,7 +24,7 @@ import { LEASE_STAT_OPEN_ACCESS, LeaseFlags, type LeaseRequest } from '../../loc
 import { breakParentLeases } from '../../session/dir-leases.js'
 import type { OpenTicket } from '../../locking/oplocks.js'
 import { fileKey } from '../../locking/share-modes.js'
-import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamXattrs } from '../../vfs/streams.js'
+import { createStream, findStream, removeAllStreams, streamKey, StreamFile, streamWriteLock, streamXattrs } from '../../vfs/streams.js'
 import { checkParentForCreate, decideExistingAccess, keepPendingSecurity, parseCreateSd, storeNewObjectSecurity, type PendingSecurity } from '../file-security.js'
 import type { SecurityDescriptor } from '../../wire/dtyp/security-descriptor.js'
 import { stoppedOnSymlink } from './reparse.js'
@@ -688,9 +688,13 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
       }
       try {
         await base.setBasicInfo({ fileAttributes: (req.fileAttributes & FILE_ATTRIBUTE_VALID_SET_FLAGS) | FILE_ATTRIBUTE_ARCHIVE, creator: pending?.creator })
-        await keepPendingSecurity(base, pending, await base.stat())
       } catch (e) {
         ctx.server.log.warn(`${tree.shareName}/${rel}: DOS attributes not stored: ${(e as Error).message}`)
+      }
+      try {
+        await keepPendingSecurity(base, pending, await base.stat())
+      } catch (e) {
+        ctx.server.log.warn(`${tree.shareName}/${rel}: security descriptor not stored: ${(e as Error).message}`)
       }
     } else {
       const special = specialFileType(existing)
@@ -752,13 +756,8 @@ async function openNamedStream (ctx: RequestContext, related: Related | undefine
       } else {
         action = CreateAction.OPENED
       }
-      // A write is a read-modify-write of the value: one at a time across worker processes too.
       const locks = ctx.server.locks
-      const exclusive = async <T>(f: () => Promise<T>): Promise<T> => {
-        const unlock = await locks.lockName(`stream-io\0${key}`)
-        try { return await f() } finally { unlock() }
-      }
-      const file = new StreamFile(base, found.xattr, found.name, key, exclusive)
+      const file = new StreamFile(base, found.xattr, found.name, key, streamWriteLock(k => locks.lockName(k), key))
       let info: Stat
       try { info = await file.stat() } catch (e) { throw ntStatusErrorFromErrno(e, undefined, rel) }
       keep = true
