@@ -130,8 +130,7 @@ export class RecordFiles {
 
   /** File `name` is this process's from now on: free, or (`key`) holding a restored record. */
   adopt (name: string, key?: string): void {
-    const fd = openSync(join(this.dir, name), 'r+')
-    const f = { name, fd, len: fstatSync(fd).size }
+    const f = this.openExisting(name)
     if (key !== undefined) this.used.set(key, f)
     else this.free.push(f)
   }
@@ -139,12 +138,17 @@ export class RecordFiles {
   /** File `name` holds a record that will not be restored: it becomes a free one of its worker. */
   drop (name: string): void {
     try {
-      const fd = openSync(join(this.dir, name), 'r+')
-      const f = { name, fd, len: fstatSync(fd).size }
+      const f = this.openExisting(name)
       this.write(f, FREE)
       if (name.startsWith(`w${this.slot}-`)) this.free.push(f)
       else closeSync(f.fd)
     } catch { unlinkQuiet(join(this.dir, name)) }
+  }
+
+  /** Record file `name`, as it is, opened for rewriting. */
+  private openExisting (name: string): Slot {
+    const fd = openSync(join(this.dir, name), 'r+')
+    return { name, fd, len: fstatSync(fd).size }
   }
 
   /** From now on nothing is written or removed (the server shuts down; its records stay). */
