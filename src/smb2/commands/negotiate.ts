@@ -141,9 +141,10 @@ export async function negotiate (ctx: RequestContext): Promise<Reply> {
     // MS-SMB2 3.3.5.4: MULTI_CHANNEL for the 3.x family when the server allows binding.
     (g.serverMultiChannelSupport && dialect >= Dialect.SMB3_00 ? Capabilities.MULTI_CHANNEL : 0) |
     // MS-SMB2 3.3.5.4: PERSISTENT_HANDLES for the 3.x family when the server keeps them
-    // (IsPersistentHandlesSupported): here, when a share is continuously available, as Windows
+    // (IsPersistentHandlesSupported): here, when it keeps their records (a share is continuously
+    // available and durable handles are on: persistent.ts openPersistentStore), as Windows
     // advertises it only on a server with CA shares (Samba 4.17 never does).
-    (dialect >= Dialect.SMB3_00 && g.durableHandles && [...conn.server.config.shares.values()].some(s => s.continuousAvailability) ? Capabilities.PERSISTENT_HANDLES : 0)
+    (dialect >= Dialect.SMB3_00 && conn.server.persistent !== undefined ? Capabilities.PERSISTENT_HANDLES : 0)
   limits(conn, dialect)
   conn.state = ConnectionState.Negotiated
   conn.negotiateCount++
