@@ -92,6 +92,20 @@ export interface Creator {
   mode: number
 }
 
+/** What a record keeps of its own beside the DOS attributes (the tail's Creator and EaSize). */
+export interface RecordExtras { creator?: Creator, eaSize?: number }
+
+/**
+ * Into the record about to be written (`into`): the creator and EaSize the update `u` gives,
+ * else those `old` recorded; an EaSize of 0 (no EAs) is not written.
+ */
+export function keepExtras (into: RecordExtras, u: RecordExtras, old: RecordExtras | undefined): void {
+  const creator = u.creator ?? old?.creator
+  if (creator !== undefined) into.creator = creator
+  const eaSize = u.eaSize ?? old?.eaSize
+  if (eaSize !== undefined && eaSize !== 0) into.eaSize = eaSize
+}
+
 /** xattr_DosInfoValidFlags (Samba's xattr.idl). */
 export const XATTR_DOSINFO_ATTRIB = 0x01
 export const XATTR_DOSINFO_CREATE_TIME = 0x10

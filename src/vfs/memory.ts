@@ -26,7 +26,7 @@ import {
   FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_READONLY,
 } from '../wire/fscc/constants.js'
 import { pickCaseMatch } from './case-fold.js'
-import { DOS_STORED_ATTRIBUTES, type Creator } from './dos-xattr.js'
+import { DOS_STORED_ATTRIBUTES, keepExtras, type Creator } from './dos-xattr.js'
 import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
 
 const S_IFDIR = 0o040000
@@ -566,10 +566,7 @@ class MemoryFile implements VfsFile {
         changeTime: u.changeTime,
         dataChanged: false,
       }
-      const creator = u.creator ?? current.creator
-      if (creator !== undefined) node.dos.creator = creator
-      const eaSize = u.eaSize ?? current.eaSize
-      if (eaSize !== undefined && eaSize !== 0) node.dos.eaSize = eaSize
+      keepExtras(node.dos, u, current)
     }
     // A file's READONLY is its mode: no write bit for anyone, or the owner's back.
     if (u.fileAttributes !== undefined && !node.isDirectory) {
