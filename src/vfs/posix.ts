@@ -24,7 +24,7 @@ import {
 import { pickCaseMatch } from './case-fold.js'
 import { DirNameIndex, type DirStamp } from './name-index.js'
 import {
-  DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, DOS_XATTR_READ_NAMES, LEGACY_DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, type DosRecord,
+  DOS_STORED_ATTRIBUTES, DOS_XATTR_NAME, DOS_XATTR_READ_NAMES, LEGACY_DOS_XATTR_NAME, decodeDosRecord, encodeDosRecord, keepExtras, type DosRecord,
 } from './dos-xattr.js'
 import { NTACL_XATTR_NAME, decodeNtAclRecord, encodeNtAclRecord } from './ntacl-xattr.js'
 import { encodeSecurityDescriptor, parseSecurityDescriptor, type SecurityDescriptor } from '../wire/dtyp/security-descriptor.js'
@@ -162,13 +162,15 @@ export function utf8Names (packed: Buffer): string[] {
   return out
 }
 
-/** One xattr's value, or undefined when it is absent or cannot be read here (no such namespace, too large, not permitted). */
+/** The errors that read as "no such xattr here" (no such namespace, too large, not permitted). */
+const ABSENT_XATTR = new Set(['ENODATA', 'EOPNOTSUPP', 'ENOTSUP', 'ERANGE', 'EPERM', 'EACCES'])
+
+/** One xattr's value, or undefined when it is absent or cannot be read here (ABSENT_XATTR). */
 async function readXattr (fd: number, name: string): Promise<Buffer | undefined> {
   try {
     return await native.fgetxattr(fd, name)
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENODATA' || code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ERANGE' || code === 'EPERM' || code === 'EACCES') return undefined
+    if (ABSENT_XATTR.has((e as NodeJS.ErrnoException).code ?? '')) return undefined
     throw e
   }
 }
@@ -327,10 +329,7 @@ class PosixFile implements VfsFile {
         changeTime: u.changeTime,
         writeAnchorNs: sx.mtimeNs,
       }
-      const creator = u.creator ?? old?.creator
-      if (creator !== undefined) rec.creator = creator
-      const eaSize = u.eaSize ?? old?.eaSize
-      if (eaSize !== undefined && eaSize !== 0) rec.eaSize = eaSize
+      keepExtras(rec, u, old)
       // A file's READONLY is its mode: clear every write bit, or give the owner write back. The
       // record goes first when the write bits go away (without CAP_FOWNER, setting a user xattr
       // needs write permission), last when they come back. Another server's READONLY, kept in its
@@ -358,8 +357,11 @@ class PosixFile implements VfsFile {
   async getSecurityDescriptor (): Promise<SecurityDescriptor | undefined> {
     // An O_PATH handle reads no xattrs (EBADF); a symlink or special file carries none of Samba's.
     if (this.pathOnly) return undefined
+    // Most files have neither: one call on this thread says so (the first of the list that exists
+    // is read; null when none does).
+    if (this.share.xattrNow(this.fd, `${SAMBA_NTACL_XATTR_NAME}\n${NTACL_XATTR_NAME}`, this.sameMount) === null) return undefined
     return await this.op(async () => {
-      const raw = await readXattr(this.fd, SAMBA_NTACL_XATTR_NAME)
+      const raw = await this.xattr(SAMBA_NTACL_XATTR_NAME)
       const samba = decodeSambaNtAcl(raw)
       if (samba !== undefined) return samba.sd
       // One this server cannot read (a later Samba's version, damage): like Samba with a version
@@ -368,8 +370,15 @@ class PosixFile implements VfsFile {
         this.share.unreadableNtAclWarned = true
         this.share.warn(`${this.name}: ${SAMBA_NTACL_XATTR_NAME} holds no descriptor smbts reads (${raw.length} bytes, version ${raw.length >= 2 ? raw.readUInt16LE(0) : '?'}): ignored, here and on any other file of the share`)
       }
-      return decodeNtAclRecord(await readXattr(this.fd, NTACL_XATTR_NAME))
+      return decodeNtAclRecord(await this.xattr(NTACL_XATTR_NAME))
     })
+  }
+
+  /** One xattr of this file: on this thread where the share allows it (PosixShare.xattrNow), else off it. */
+  private async xattr (name: string): Promise<Buffer | undefined> {
+    const now = this.share.xattrNow(this.fd, name, this.sameMount)
+    if (now !== undefined) return now ?? undefined
+    return await readXattr(this.fd, name)
   }
 
   /**
@@ -409,7 +418,7 @@ class PosixFile implements VfsFile {
   private async sambaNtAclV4 (sd: SecurityDescriptor): Promise<Buffer> {
     const { sx } = await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount)
     const acl = async (name: string): Promise<PosixAclEntry[] | undefined> => {
-      const v = await readXattr(this.fd, name)
+      const v = await this.xattr(name)
       return v === undefined ? undefined : parseLinuxPosixAcl(v)
     }
     const access = (await acl('system.posix_acl_access')) ?? posixAclFromMode(sx.mode)
@@ -425,7 +434,7 @@ class PosixFile implements VfsFile {
    * change for one made behind their back and describe the file from its mode).
    */
   private async restampNtAcl (): Promise<void> {
-    const raw = await readXattr(this.fd, SAMBA_NTACL_XATTR_NAME)
+    const raw = await this.xattr(SAMBA_NTACL_XATTR_NAME)
     if (raw === undefined || raw.length < 2 || raw.readUInt16LE(0) !== 4) return
     const stored = decodeSambaNtAcl(raw)
     if (stored === undefined) return
@@ -559,6 +568,28 @@ class PosixShare implements ShareFs {
     const sx = await this.sys.statxXattr(dirFd, path, flags, STATX_WANTED, DOS_XATTR_READ_NAMES)
     const rec = decodeDosRecord(sx.xattr)
     return { sx, st: statFromStatx(sx, name, rec, this.hideDotFiles), rec }
+  }
+
+  /**
+   * One xattr of an fd on the share's own mount, read on this thread where inline metadata is on
+   * (as statAt reads the DOS record; `name` may be a '\n'-separated list, of which the first that
+   * exists is read): a copy of its value; null when the file has none (or the
+   * file system keeps none, or refuses it: readXattr's "absent"); undefined when it cannot be said
+   * here (inline off, another mount, a value longer than a stat record holds): the caller then
+   * reads it off this thread. Every CREATE's access check reads the file's descriptor this way:
+   * two thread-pool round trips per open otherwise, on a file that most often has none.
+   */
+  xattrNow (fd: number, name: string, sameMount: boolean): Buffer | null | undefined {
+    const inl = this.inline
+    if (!inl?.on || !sameMount) return undefined
+    const t0 = inl.begin()
+    let r: number
+    try { r = native.statxXattrNow(fd, '', native.constants.AT_EMPTY_PATH, STATX_WANTED, name, this.scratch) } finally { inl.done(t0) }
+    if (r < 0) return undefined
+    const x = this.scratch.readInt32LE(4)
+    if (x >= 0) return Buffer.from(this.scratch.subarray(8 + STATX_LAYOUT.size_of, 8 + STATX_LAYOUT.size_of + x))
+    const code = getSystemErrorName(x)
+    return code !== 'ERANGE' && ABSENT_XATTR.has(code) ? null : undefined
   }
 
   /** statAt on this thread (native.statxXattrNow). */

@@ -12,6 +12,8 @@ import { InlineMetadata } from '../../../src/vfs/inline.js'
 import { posixBackend } from '../../../src/vfs/posix.js'
 import { native, nativeAvailable } from '../../../src/io/native.js'
 import type { ShareFs } from '../../../src/vfs/backend.js'
+import { ACCESS_ALLOWED_ACE_TYPE, ACL_REVISION, encodeSecurityDescriptor } from '../../../src/wire/dtyp/security-descriptor.js'
+import { SID_WORLD } from '../../../src/wire/dtyp/sid.js'
 
 const TMPFS = 0x01021994
 const SHM = '/dev/shm'
@@ -116,6 +118,18 @@ async function exercise (t: Test, base: string, expectKind: 'memory' | 'local'):
   await h.setBasicInfo({ fileAttributes: 0x2 /* HIDDEN */ | 0x20 /* ARCHIVE */ })
   await h.close()
   for (let i = 0; i < 2; i++) t.equal((await fs.stat('sub/new.txt')).fileAttributes & 0x2, 0x2, 'the stored HIDDEN is seen by a stat by path')
+
+  // The descriptor, which every CREATE's access check reads: looked for on this thread under both
+  // names when none is stored (most files: a default descriptor is derived, not stored); one
+  // longer than a stat record holds (any version-4 security.NTACL) is read off it, whole.
+  const g = await fs.open('sub/new.txt', { write: false, directory: false })
+  const c0 = counters.calls
+  t.equal(await g.getSecurityDescriptor(), undefined, 'no descriptor stored')
+  t.equal(counters.calls - c0, 1, 'security.NTACL and user.smbts.ntacl looked for in one call on this thread')
+  const aces = Array.from({ length: 12 }, (_, i) => ({ type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 0x1f01ff - i, sid: SID_WORLD }))
+  await g.setSecurityDescriptor(encodeSecurityDescriptor({ control: 0, owner: SID_WORLD, group: SID_WORLD, dacl: { revision: ACL_REVISION, aces } }))
+  t.same((await g.getSecurityDescriptor())?.dacl?.aces.map(a => a.mask), aces.map(a => a.mask), 'a long descriptor reads back whole')
+  await g.close()
 
   // Writes: memory copies made inline on tmpfs; through the threadpool on a disk file system.
   const writesBefore = counters.writes
