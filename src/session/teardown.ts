@@ -15,7 +15,7 @@ export async function closeOpen (server: ServerState, open: Open): Promise<void>
   if (open.durable !== undefined || open.appInstance !== undefined || open.createGuid !== undefined) server.durable.forget(open)
   // A persistent open's record goes with it (persistent.ts).
   if (open.durable?.persistent === true) server.persistent?.removeOpen(open, (m) => { server.log.warn(m) })
-  open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the open closed while its lock waited'))
+  open.endWaits(() => new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the open closed while its lock waited'))
   open.notify?.close()
   open.tree.session.opens.delete(open.fileId.volatile)
   if (open.resumeKey !== undefined) server.resumeKeys.delete(open.resumeKey.toString('hex'))
@@ -106,7 +106,7 @@ export function disconnectOpen (server: ServerState, open: Open, why = 'its clie
     void closeOpen(server, open)
     return
   }
-  open.endWaits(new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the connection of the open ended while its lock waited'))
+  open.endWaits(() => new NtStatusError(NtStatus.RANGE_NOT_LOCKED, 'the connection of the open ended while its lock waited'))
   open.notify?.close()
   open.notify = undefined
   open.dirCursor = undefined
