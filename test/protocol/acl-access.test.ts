@@ -6,20 +6,19 @@
 import t, { type Test } from 'tap'
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { MemClient, memServer, queryInfoBody, renameInfo, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
+import { MemClient, memServer, queryInfoBody, renameInfo, setInfoBody, Status, type MemServer } from '../helpers/mem-client.js'
+import { openStatus as status, querySd as query, sessionAs, setSd as set } from '../helpers/acl-client.js'
 import { Command } from '../../src/wire/constants.js'
 import { native } from '../../src/io/native.js'
 import {
-  ACCESS_ALLOWED_ACE_TYPE, ACL_REVISION, DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
-  encodeSecurityDescriptor, parseSecurityDescriptor, type SecurityDescriptor,
+  ACCESS_ALLOWED_ACE_TYPE, ACL_REVISION, DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
+  encodeSecurityDescriptor, type SecurityDescriptor,
 } from '../../src/wire/dtyp/security-descriptor.js'
 import { sidToString, SID_WORLD } from '../../src/wire/dtyp/sid.js'
 import { localDomainSid, sessionToken } from '../../src/session/token.js'
 import { NTACL_XATTR_NAME, encodeNtAclRecord } from '../../src/vfs/ntacl-xattr.js'
 import { SAMBA_NTACL_XATTR_NAME, decodeSambaNtAcl } from '../../src/vfs/samba-ntacl.js'
 
-const INFO_SECURITY = 3
-const ALL = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
 const READ = 0x1
 const WRITE = 0x2
 const READ_CONTROL = 0x20000
@@ -35,20 +34,7 @@ function server (t: Test, backend: 'memory' | 'posix' = 'memory'): MemServer {
   t.teardown(srv.cleanup)
   return srv
 }
-const as = async (srv: MemServer, user: keyof typeof USERS, share = 'share'): Promise<MemClient> => await new MemClient(srv.state).connect({ user, password: USERS[user], share })
-
-async function query (c: MemClient, fid: FileId): Promise<SecurityDescriptor> {
-  const r = await c.request({ cmd: Command.QUERY_INFO, body: queryInfoBody(fid, INFO_SECURITY, 0, 65536, ALL) })
-  if (r.status !== 0) throw new Error(`query: 0x${r.status.toString(16)}`)
-  return parseSecurityDescriptor(r.body.subarray(8, 8 + r.body.readUInt32LE(4)))
-}
-const set = async (c: MemClient, fid: FileId, info: number, sd: SecurityDescriptor): Promise<number> =>
-  (await c.request({ cmd: Command.SET_INFO, body: setInfoBody(fid, INFO_SECURITY, 0, encodeSecurityDescriptor(sd), info) })).status
-const status = async (c: MemClient, name: string, access: number): Promise<number> => {
-  const r = await c.create(name, { access, disposition: OPEN })
-  if (r.status === 0) await c.close({ persistent: r.body.readBigUInt64LE(64), volatile: r.body.readBigUInt64LE(72) })
-  return r.status
-}
+const as = async (srv: MemServer, user: keyof typeof USERS, share = 'share'): Promise<MemClient> => await sessionAs(srv, USERS, user, share)
 async function grantedAccess (c: MemClient, name: string, access: number): Promise<number> {
   const fid = await c.open(name, { access, disposition: OPEN })
   const r = await c.request({ cmd: Command.QUERY_INFO, body: queryInfoBody(fid, 1, FileAccessInformation, 64) })

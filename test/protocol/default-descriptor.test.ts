@@ -5,20 +5,19 @@
 import t, { type Test } from 'tap'
 import { chmodSync, chownSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { MemClient, memServer, queryInfoBody, setInfoBody, Status, type FileId, type MemServer } from '../helpers/mem-client.js'
+import { MemClient, memServer, setInfoBody, Status, type MemServer } from '../helpers/mem-client.js'
 import { Command } from '../../src/wire/constants.js'
+import { INFO_SECURITY, openStatus as status, querySd as query, sessionAs } from '../helpers/acl-client.js'
 import { native } from '../../src/io/native.js'
 import {
-  ACCESS_ALLOWED_ACE_TYPE, ACL_REVISION, DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
-  encodeSecurityDescriptor, parseSecurityDescriptor, type SecurityDescriptor,
+  ACCESS_ALLOWED_ACE_TYPE, ACL_REVISION, DACL_SECURITY_INFORMATION,
+  encodeSecurityDescriptor, type SecurityDescriptor,
 } from '../../src/wire/dtyp/security-descriptor.js'
 import { sidToString, SID_WORLD } from '../../src/wire/dtyp/sid.js'
 import { sessionToken } from '../../src/session/token.js'
 import { SAMBA_NTACL_XATTR_NAME, posixAclFromMode, sambaNtAclSysHash, sysAclHash } from '../../src/vfs/samba-ntacl.js'
 import { DOS_XATTR_NAME, DOSATTRIB_SMBTS_MAX_SIZE, decodeDosRecord } from '../../src/vfs/dos-xattr.js'
 
-const INFO_SECURITY = 3
-const ALL = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
 const READ = 0x1
 const WRITE = 0x2
 const OPEN = 1
@@ -30,17 +29,7 @@ function server (t: Test, backend: 'memory' | 'posix', shareLines: string[] = []
   t.teardown(srv.cleanup)
   return srv
 }
-const as = async (srv: MemServer, user: keyof typeof USERS): Promise<MemClient> => await new MemClient(srv.state).connect({ user, password: USERS[user], share: 'share' })
-async function query (c: MemClient, fid: FileId): Promise<SecurityDescriptor> {
-  const r = await c.request({ cmd: Command.QUERY_INFO, body: queryInfoBody(fid, INFO_SECURITY, 0, 65536, ALL) })
-  if (r.status !== 0) throw new Error(`query: 0x${r.status.toString(16)}`)
-  return parseSecurityDescriptor(r.body.subarray(8, 8 + r.body.readUInt32LE(4)))
-}
-const status = async (c: MemClient, name: string, access: number): Promise<number> => {
-  const r = await c.create(name, { access, disposition: OPEN })
-  if (r.status === 0) await c.close({ persistent: r.body.readBigUInt64LE(64), volatile: r.body.readBigUInt64LE(72) })
-  return r.status
-}
+const as = async (srv: MemServer, user: keyof typeof USERS): Promise<MemClient> => await sessionAs(srv, USERS, user)
 const xattr = async (path: string, name: string): Promise<Buffer | undefined> => {
   const fd = await native.openat2(native.constants.AT_FDCWD, path, native.constants.O_RDONLY, 0, 0)
   try {
