@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { makeTestShare, type TestShareOptions } from './test-share.js'
+import { tsChildArgs } from './ts-child-args.js'
 
 const CHILD = fileURLToPath(new URL('./child-server.ts', import.meta.url))
 
@@ -42,7 +43,7 @@ export async function startChildLive (o: ChildLiveOptions = {}): Promise<ChildLi
   const ts = makeTestShare('child', 'SMBTS-CHILD', o)
   const { root, share, user, password } = ts
   // The test loader flags of this process, so the child runs the TypeScript sources too.
-  const loader = process.execArgv.filter(a => a.startsWith('--import') && a.includes('typescript'))
+  const loader = tsChildArgs()
   const nodeArgs = [...loader, CHILD, ts.configPath, ts.pwddbPath, ...(o.useUring === undefined ? [] : [o.useUring ? 'uring' : 'net'])]
   const proc = o.strace !== undefined
     ? spawn('strace', ['-f', '-qq', '-e', `trace=${o.strace.syscalls}`, '-o', o.strace.out, process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Messenger, SUPERVISOR_SLOT, messengerPath, type PeerMessage } from '../../../src/transport/messenger.js'
+import { tsChildArgs } from '../../helpers/ts-child-args.js'
 
 const PEER = fileURLToPath(new URL('../../helpers/messenger-peer.ts', import.meta.url))
 
@@ -17,7 +18,7 @@ interface Peer { proc: ChildProcess, pid: number }
 /** Starts worker `slot` in a child process; resolves once it listens. */
 async function startPeer (runDir: string, slot: number): Promise<Peer> {
   // The test loader flags of this process, so the child runs the TypeScript sources too.
-  const loader = process.execArgv.filter(a => a.startsWith('--import') && a.includes('typescript'))
+  const loader = tsChildArgs()
   const proc = spawn(process.execPath, [...loader, PEER, runDir, String(slot)], { stdio: ['ignore', 'pipe', 'inherit'] })
   const pid = await new Promise<number>((resolve, reject) => {
     let out = ''
@@ -59,12 +60,14 @@ async function until (cond: () => boolean, ms = 5000): Promise<boolean> {
 t.test('two workers: both ways, a dead peer drops, a restarted peer is reached again', async (t) => {
   const runDir = mkdtempSync(join(tmpdir(), 'smbts-messenger-'))
   const me = await Messenger.listen({ runDir, slot: 0 })
-  let peer = await startPeer(runDir, 1)
+  let peer: Peer | undefined
+  // Set before the peer starts: a peer that fails to start fails the test, never leaves it hanging.
   t.teardown(async () => {
-    await kill9(peer)
+    if (peer !== undefined) await kill9(peer)
     await me.close()
     rmSync(runDir, { recursive: true, force: true })
   })
+  peer = await startPeer(runDir, 1)
 
   // 0 → 1 → 0: the reply names its sender.
   let pong = next(me, 'pong')
