@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static napi_value ret_number(napi_env env, long r) {
@@ -322,13 +323,49 @@ static napi_value js_openByHandleNow(napi_env env, napi_callback_info info) {
   return ret_number(env, r);
 }
 
+/* unlinkatNow(dirfd, name, flags) -> 0 or -errno: unlinkat(2) now. For a memory file system
+ * (src/vfs/inline.ts), where removing a name frees nothing a disk must be told of. */
+static napi_value js_unlinkatNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t dirfd = -1;
+  char *name = NULL;
+  uint32_t flags = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "dirfd", &dirfd) ||
+      !smbts_arg_path(&a, 1, "name", &name) || !smbts_arg_uint32(&a, 2, "flags", &flags)) {
+    free(name);
+    return smbts_args_throw(&a);
+  }
+  errno = 0;
+  long r = SMBTS_RETRY(unlinkat(dirfd, name, (int)flags));
+  free(name);
+  return ret_number(env, r);
+}
+
+/* flistxattrNow(fd, out) -> the bytes of the NUL-separated name list written into `out`, or
+ * -errno (-ERANGE: `out` is too small for it). For an fd of a file system that keeps its xattrs
+ * in memory or in the inode (src/vfs/inline.ts). */
+static napi_value js_flistxattrNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd = -1;
+  uint8_t *data = NULL;
+  size_t size = 0;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd) ||
+      !smbts_arg_bytes(&a, 1, "out", &data, &size)) {
+    return smbts_args_throw(&a);
+  }
+  errno = 0;
+  long r = SMBTS_RETRY(flistxattr(fd, (char *)data, size));
+  return ret_number(env, r);
+}
+
 /* ---- registration ---- */
 
 napi_status smbts_fsnow_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor d[] = {
       FN(openat2Now), FN(statxXattrNow), FN(openStatNow), FN(closeNow), FN(fcntlSetflNow), FN(fsTypeNow),
-      FN(pwriteNow), FN(sleepsNow), FN(nameToHandleNow), FN(openByHandleNow),
+      FN(pwriteNow), FN(sleepsNow), FN(nameToHandleNow), FN(openByHandleNow), FN(unlinkatNow),
+      FN(flistxattrNow),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

@@ -11,7 +11,8 @@
 //   cache there; it resolves with the GSS status, never rejects for a refused token.
 // - On the calling (JS) thread, synchronously, holding it for as long as their syscalls take:
 //   the *Now calls (openat2Now, statxXattrNow, openStatNow, closeNow, fcntlSetflNow, pwriteNow,
-//   fsTypeNow, sleepsNow, nameToHandleNow, openByHandleNow; native/src/fsnow.c), which return the result or -errno and never throw
+//   fsTypeNow, sleepsNow, nameToHandleNow, openByHandleNow, unlinkatNow, flistxattrNow;
+//   native/src/fsnow.c), which return the result or -errno and never throw
 //   for an errno; the socket calls (listenTcp, peerName, setNoDelay, sendNow, fdSocket, sendFd,
 //   recvFd; native/src/sock.c),
 //   which throw that same Error for a failed syscall; mountFs and umount2 (native/src/mount.c,
@@ -380,6 +381,10 @@ export interface NativeAddon {
   /** pwrite(2) of buffer[offset, offset + length) at `position`, now, until all is written: the
    *  bytes written, or -errno when none were. */
   pwriteNow(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64): number;
+  /** unlinkat(2) now: 0 or -errno. */
+  unlinkatNow(dirfd: number, name: NativePath, flags: number): number;
+  /** flistxattr(2) now into `out`: the list's bytes (names, each NUL-terminated), or -errno (-ERANGE: `out` too small). */
+  flistxattrNow(fd: number, out: Uint8Array): number;
   /**
    * AES-GCM/CCM over the buffers' own bytes with the OpenSSL inside this Node (native/src/aead.c):
    * seal encrypts them as one message and writes the 16-byte tag into `tag`; open decrypts them and

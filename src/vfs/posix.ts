@@ -462,7 +462,7 @@ class PosixFile implements VfsFile {
 
   async listXattrs (): Promise<string[]> {
     if (this.pathOnly) return []
-    return await this.op(async () => await native.flistxattr(this.fd))
+    return this.share.listXattrsNow(this.fd, this.sameMount) ?? await this.op(async () => await native.flistxattr(this.fd))
   }
 
   async removeXattr (name: string): Promise<void> {
@@ -590,6 +590,24 @@ class PosixShare implements ShareFs {
     if (x >= 0) return Buffer.from(this.scratch.subarray(8 + STATX_LAYOUT.size_of, 8 + STATX_LAYOUT.size_of + x))
     const code = getSystemErrorName(x)
     return code !== 'ERANGE' && ABSENT_XATTR.has(code) ? null : undefined
+  }
+
+  /**
+   * The xattr names of an fd on the share's own mount, listed on this thread where inline
+   * metadata is on (a CREATE for DELETE looks for the file's streams this way); undefined when it
+   * cannot be done here (inline off, another mount, a list longer than the scratch buffer).
+   */
+  listXattrsNow (fd: number, sameMount: boolean): string[] | undefined {
+    const inl = this.inline
+    if (!inl?.on || !sameMount) return undefined
+    const t0 = inl.begin()
+    let r: number
+    try { r = native.flistxattrNow(fd, this.scratch) } finally { inl.done(t0) }
+    if (r === -osConstants.errno.ERANGE) return undefined
+    if (r < 0) throw errnoError(r, 'flistxattr')
+    const names = this.scratch.toString('utf8', 0, r).split('\0')
+    names.pop() // after the last NUL
+    return names
   }
 
   /** statAt on this thread (native.statxXattrNow). */
@@ -932,6 +950,15 @@ class PosixShare implements ShareFs {
     const adopt = this.names.changed(dir, path.slice(i + 1), added)
     if (adopt === undefined) return
     let after: DirStamp | undefined
+    const inl = this.inline
+    if (dir === '' && inl?.on === true) {
+      // The share root's own stamp: an fd's own file, on the share's own mount, so on this thread.
+      const t0 = inl.begin()
+      let r: number
+      try { r = native.statxXattrNow(this.rootFd, '', native.constants.AT_EMPTY_PATH, STAMP_MASK, '', this.scratch) } finally { inl.done(t0) }
+      adopt(r === 0 ? decodeStatx(this.scratch, 8) : undefined)
+      return
+    }
     try {
       after = await this.sys.statx(this.rootFd, this.rel(dir), native.constants.AT_SYMLINK_NOFOLLOW, STAMP_MASK)
     } catch { after = undefined }
@@ -961,7 +988,19 @@ class PosixShare implements ShareFs {
 
   async unlink (path: string, isDirectory: boolean): Promise<void> {
     const { dirFd, name, close } = await this.parent(path)
-    try { await this.sys.unlinkat(dirFd, name, isDirectory ? native.constants.AT_REMOVEDIR : 0) } finally { await close() }
+    const flags = isDirectory ? native.constants.AT_REMOVEDIR : 0
+    try {
+      // On a memory file system (inline.ts) a name's removal is a memory operation: made here.
+      const inl = this.inline
+      if (inl?.creates === true) {
+        const t0 = inl.begin()
+        let r: number
+        try { r = native.unlinkatNow(dirFd, name, flags) } finally { inl.done(t0) }
+        if (r < 0) throw errnoError(r, 'unlinkat')
+      } else {
+        await this.sys.unlinkat(dirFd, name, flags)
+      }
+    } finally { await close() }
     if (isDirectory) this.names.forget(path)
     await this.noteName(path, false)
   }

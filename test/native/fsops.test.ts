@@ -596,3 +596,25 @@ t.test('fcntlSetflNow: F_SETFL now, -errno on failure', { skip }, async (t) => {
   t.equal(native.fcntlSetflNow(fd, 0), -osConstants.errno.EBADF, 'a closed fd: -EBADF')
   t.throws(() => native.fcntlSetflNow('x' as unknown as number, 0), 'a bad argument throws')
 })
+
+t.test('unlinkatNow and flistxattrNow: now, -errno on failure', { skip }, async (t) => {
+  const { fd: root, dir } = await rootOf(t)
+  await writeFile(join(dir, 'x.txt'), 'x')
+  const fd = await native.openat2(root, 'x.txt', C.O_RDWR, 0, C.RESOLVE_BENEATH)
+  const out = Buffer.alloc(4096)
+  const before = native.flistxattrNow(fd, out)
+  t.ok(before >= 0, `listed (${before} bytes)`)
+  let xattrs = true
+  try { await native.fsetxattr(fd, 'user.smbts.t', Buffer.from('v'), 0) } catch { xattrs = false }
+  if (xattrs) {
+    const n = native.flistxattrNow(fd, out)
+    t.ok(out.toString('utf8', 0, n).split('\0').includes('user.smbts.t'), 'the new name is in the list')
+    t.equal(native.flistxattrNow(fd, Buffer.alloc(1)), -osConstants.errno.ERANGE, 'too small a buffer: -ERANGE')
+  }
+  t.equal(native.closeNow(fd), 0)
+  t.equal(native.flistxattrNow(fd, out), -osConstants.errno.EBADF, 'a closed fd: -EBADF')
+  t.equal(native.unlinkatNow(root, 'x.txt', 0), 0, 'unlinked')
+  await t.rejects(stat(join(dir, 'x.txt')), { code: 'ENOENT' }, 'gone')
+  t.equal(native.unlinkatNow(root, 'x.txt', 0), -osConstants.errno.ENOENT, 'again: -ENOENT')
+  t.throws(() => native.unlinkatNow(root, 7 as unknown as string, 0), 'a bad argument throws')
+})

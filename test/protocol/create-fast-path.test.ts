@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync, writeFile
 import { join } from 'node:path'
 import { Access, Disposition, fileIdOf, MemClient, memServer, Opt, Status } from '../helpers/mem-client.js'
 import type { InlineCounters } from '../../src/vfs/inline.js'
+import { native } from '../../src/io/native.js'
 
 const TMPFS = 0x01021994
 const onShm = existsSync('/dev/shm') && statfsSync('/dev/shm').type === TMPFS
@@ -80,4 +81,32 @@ t.test('existing names: same answers, no descriptor left behind', async (t) => {
   await a.close(fileIdOf(w))
   t.equal(readFileSync(join(srv.share, 'f.txt'), 'utf8'), 'written')
   t.equal(fds(), base, 'nothing left open')
+})
+
+// smbclient's `del`: a CREATE for DELETE with FILE_DELETE_ON_CLOSE, then its CLOSE. On tmpfs every
+// call it makes (the open, the look for streams that must share delete, the unlink, the share
+// root's new stamp for the name index) is made on the server's thread: no thread-pool trip.
+t.test('a delete on tmpfs: no thread-pool call', { skip: !onShm && '/dev/shm is not tmpfs here' }, async (t) => {
+  const saved = process.env.TMPDIR
+  process.env.TMPDIR = '/dev/shm'
+  const srv = memServer({ backend: 'posix' })
+  process.env.TMPDIR = saved
+  t.teardown(srv.cleanup)
+  for (let i = 0; i < 3; i++) writeFileSync(join(srv.share, `gone${i}.txt`), 'x')
+  const a = await new MemClient(srv.state).connect()
+  // A listing first, as smbclient's `del *` makes one: the share root's names are then indexed.
+  const root = await a.create('', { disposition: Disposition.OPEN, access: Access.GENERIC_READ, options: Opt.DIRECTORY_FILE })
+  t.equal((await a.queryDirectory(fileIdOf(root))).status, Status.SUCCESS, 'the root listed')
+  await a.close(fileIdOf(root))
+  const opsNow = (): number => Object.values(native.counters().ops).reduce((s, n) => s + n, 0)
+  for (let i = 0; i < 3; i++) {
+    const ops0 = opsNow()
+    const r = await a.create(`gone${i}.txt`, { disposition: Disposition.OPEN, access: Access.DELETE, share: 7, options: Opt.NON_DIRECTORY_FILE | Opt.DELETE_ON_CLOSE })
+    t.equal(r.status, Status.SUCCESS, `gone${i}.txt opened for delete`)
+    t.equal((await a.close(fileIdOf(r))).status, Status.SUCCESS)
+    t.equal(opsNow() - ops0, 0, 'no thread-pool call')
+    t.notOk(existsSync(join(srv.share, `gone${i}.txt`)), 'deleted')
+  }
+  const after = await a.create('gone0.txt', { disposition: Disposition.OPEN })
+  t.equal(after.status, Status.OBJECT_NAME_NOT_FOUND, 'the name index knows it is gone')
 })
