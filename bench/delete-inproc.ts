@@ -4,27 +4,15 @@
 //
 //   TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import bench/delete-inproc.ts [FILES_PER_ROUND] [DIR]
 // DIR (default /dev/shm) holds the share.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { MemClient, memServer, closeBody, createBody, fileIdOf, parseResponses, Disposition } from '../test/helpers/mem-client.js'
-import { Command } from '../src/wire/constants.js'
-import { encodeHeader } from '../src/wire/header.js'
+import { createBody, Disposition } from '../test/helpers/mem-client.js'
+import { inProc } from './inproc.js'
 
 const N = Number(process.argv[2] ?? 5_000)
 const ROUNDS = Number(process.env.ROUNDS ?? 5)
-const base = mkdtempSync(join(process.argv[3] ?? '/dev/shm', 'smbts-delbench-'))
-process.env.TMPDIR = base
-const srv = memServer({ backend: 'posix' })
-const c = new MemClient(srv.state)
-await c.connect()
+const { srv, base, createClose } = await inProc('smbts-delbench-', process.argv[3] ?? '/dev/shm')
 
-let mid = c.nextMid
-function pdu (command: number, body: Buffer): Buffer {
-  const p = Buffer.alloc(64 + body.length)
-  encodeHeader({ creditCharge: 1, status: 0, command, creditRequest: 1, flags: 0, nextCommand: 0, messageId: mid++, asyncId: 0n, treeId: c.treeId, sessionId: c.sessionId }, p)
-  body.copy(p, 64)
-  return p
-}
 // smbclient (cli_smb2_unlink): DELETE access, every share mode, FILE_NON_DIRECTORY_FILE | FILE_DELETE_ON_CLOSE.
 const DELETE = 0x00010000
 const OPTIONS = 0x00000040 | 0x00001000
@@ -33,18 +21,7 @@ async function round (r: number): Promise<number> {
   const names = Array.from({ length: N }, (_, i) => `r${r}-f${i}.txt`)
   for (const n of names) writeFileSync(join(srv.share, n), 'x'.repeat(1024))
   let t = 0n
-  for (const n of names) {
-    const cr = pdu(Command.CREATE, createBody(n, { disposition: Disposition.OPEN, access: DELETE, share: 7, options: OPTIONS }))
-    const t0 = process.hrtime.bigint()
-    await c.conn.handlePdu(cr)
-    const resp = parseResponses(c.sent[c.sent.length - 1])[0]
-    if (resp.status !== 0) throw new Error(`CREATE: 0x${resp.status.toString(16)}`)
-    const cl = pdu(Command.CLOSE, closeBody(fileIdOf(resp)))
-    const t1 = process.hrtime.bigint()
-    await c.conn.handlePdu(cl)
-    t += process.hrtime.bigint() - t1 + (t1 - t0)
-    c.sent.length = 0
-  }
+  for (const n of names) t += await createClose(createBody(n, { disposition: Disposition.OPEN, access: DELETE, share: 7, options: OPTIONS }))
   return Number(t) / 1000 / N
 }
 

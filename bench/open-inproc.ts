@@ -6,33 +6,20 @@
 //   TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import bench/open-inproc.ts [PAIRS_PER_ROUND] [DIR]
 // DIR (default /dev/shm) holds the share: put it on the file system you want measured.
 // SMBTS_BENCH_RING=1: the posix-uring backend (as the server runs it) instead of the posix one.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { MemClient, memServer, closeBody, createBody, fileIdOf, parseResponses, Disposition } from '../test/helpers/mem-client.js'
-import { Command } from '../src/wire/constants.js'
-import { encodeHeader } from '../src/wire/header.js'
+import { createBody, Disposition } from '../test/helpers/mem-client.js'
 import { Ring } from '../src/io/ring.js'
 import { posixUringBackend } from '../src/vfs/posix-uring.js'
+import { inProc } from './inproc.js'
 
 const N = Number(process.argv[2] ?? 20_000)
 const ROUNDS = 7
-const base = mkdtempSync(join(process.argv[3] ?? '/dev/shm', 'smbts-openbench-'))
-process.env.TMPDIR = base
 // SMBTS_BENCH_RING=1: the server's posix-uring backend on a ring of its own (its file handles as the server's).
 const ring = process.env.SMBTS_BENCH_RING ? Ring.create(256) : undefined
-const srv = memServer({ backend: ring !== undefined ? posixUringBackend(ring) : 'posix' })
+const { srv, base, createClose } = await inProc('smbts-openbench-', process.argv[3] ?? '/dev/shm', ring !== undefined ? posixUringBackend(ring) : 'posix')
 writeFileSync(join(srv.share, 'contended.dat'), 'x')
-const c = new MemClient(srv.state)
-await c.connect()
 
-// Requests built the way smbtorture sends them: unsigned, one credit each.
-let mid = c.nextMid
-function pdu (command: number, body: Buffer): Buffer {
-  const p = Buffer.alloc(64 + body.length)
-  encodeHeader({ creditCharge: 1, status: 0, command, creditRequest: 1, flags: 0, nextCommand: 0, messageId: mid++, asyncId: 0n, treeId: c.treeId, sessionId: c.sessionId }, p)
-  body.copy(p, 64)
-  return p
-}
 // MS-SMB2 2.2.13: open for reading attributes, sharing everything (smbtorture: FILE_OPEN_REPARSE_POINT).
 const requests = {
   'share root': createBody('', { disposition: Disposition.OPEN, access: 0x80, share: 7, options: 0x00200000 }),
@@ -41,18 +28,7 @@ const requests = {
 
 async function round (createReq: Buffer): Promise<number> {
   let t = 0n
-  for (let i = 0; i < N; i++) {
-    const cr = pdu(Command.CREATE, createReq)
-    const t0 = process.hrtime.bigint()
-    await c.conn.handlePdu(cr)
-    const resp = parseResponses(c.sent[c.sent.length - 1])[0]
-    if (resp.status !== 0) throw new Error(`CREATE: 0x${resp.status.toString(16)}`)
-    const cl = pdu(Command.CLOSE, closeBody(fileIdOf(resp)))
-    const t1 = process.hrtime.bigint()
-    await c.conn.handlePdu(cl)
-    t += process.hrtime.bigint() - t1 + (t1 - t0)
-    c.sent.length = 0
-  }
+  for (let i = 0; i < N; i++) t += await createClose(createReq)
   return Number(t) / 1000 / N
 }
 
