@@ -7,6 +7,7 @@
 //   npm run bench -- --variants uring  # smbts variants: uring (default start: one worker per core), uring-plain (SMBTS_RING=plain), net (--no-uring), w1 (--workers 1), w2 (--workers 2)
 //   npm run bench -- --only multi --variants uring,w2   # 8 clients from 8 loopback addresses (bench/bind-src.c)
 //   npm run bench -- --no-build --out /tmp/r.md --note "text"
+//   npm run bench -- --smbts-option 'busy poll = 0'    # a line for smbts's [global] (repeatable)
 //
 // Needs root (tmpfs mount, a Unix user for smbd), smbclient, smbtorture, smbd, python3-impacket.
 // CPU is utime+stime (+ reaped children's) of every process of the server's tree, from
@@ -40,10 +41,12 @@ interface Opts {
   out: string
   note: string
   only?: Set<string>
+  /** Lines added to smbts's [global] section (--smbts-option 'busy poll = 0'). */
+  smbtsOptions: string[]
 }
 
 function parseArgs (argv: string[]): Opts {
-  const o: Opts = { quick: false, rounds: 3, sizeMiB: 1024, smallFiles: 5000, tortureSecs: 5, idleConns: 100, variants: ['uring', 'uring-plain', 'net'], build: true, out: join(repo, 'bench/RESULTS.md'), note: '' }
+  const o: Opts = { quick: false, rounds: 3, sizeMiB: 1024, smallFiles: 5000, tortureSecs: 5, idleConns: 100, variants: ['uring', 'uring-plain', 'net'], build: true, out: join(repo, 'bench/RESULTS.md'), note: '', smbtsOptions: [] }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const next = (): string => { const v = argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v }
@@ -58,6 +61,7 @@ function parseArgs (argv: string[]): Opts {
     else if (a === '--out') o.out = next()
     else if (a === '--note') o.note = next()
     else if (a === '--only') o.only = new Set(next().split(','))
+    else if (a === '--smbts-option') o.smbtsOptions.push(next())
     else throw new Error(`unknown option ${a}`)
   }
   return o
@@ -191,7 +195,7 @@ function stopChild (c: ChildProcess, name: string): Promise<void> {
   })
 }
 
-async function startSmbts (work: string, mnt: string, variant: string, port: number): Promise<Server> {
+async function startSmbts (work: string, mnt: string, variant: string, port: number, options: string[]): Promise<Server> {
   const base = join(work, `smbts-${variant}`)
   mkdirSync(base)
   const dir = join(mnt, `smbts-${variant}`)
@@ -200,7 +204,7 @@ async function startSmbts (work: string, mnt: string, variant: string, port: num
   const conf = join(base, 'smb.conf')
   // max ip connections: the 100 idle connections all come from 127.0.0.1, past the per-address
   // default (64) that Samba has no counterpart of: the row measures memory, not that limit.
-  writeFileSync(conf, ['[global]', 'netbios name = SMBTS-BENCH', 'interfaces = 127.0.0.1', 'bind interfaces only = yes', 'max ip connections = 0',
+  writeFileSync(conf, ['[global]', 'netbios name = SMBTS-BENCH', 'interfaces = 127.0.0.1', 'bind interfaces only = yes', 'max ip connections = 0', ...options,
     '[bench]', `path = ${dir}`, 'read only = no', ''].join('\n'))
   const pwddb = join(base, 'ksmbdpwd.db')
   sh(join(repo, 'bin/smbts'), ['adduser', '-a', '-p', PASS, '-P', pwddb, '-C', conf, '--pid-file', join(base, 'none.pid'), USER])
@@ -634,6 +638,7 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
     `- smbts ${commit}${dirty ? ' (with uncommitted changes in src/ or native/)' : ''}, Node ${nodeVersion}; ${smbdVersion}.`,
     `- Variants: ${servers.map(s => `**${s}**`).join(', ')}. "smbts" is the default start (one worker process per core, io_uring when available, the ring its start-up self-check chose); "smbts (uring-plain)" is a ring without DEFER_TASKRUN (\`SMBTS_RING=plain\`); "smbts (net)" is \`--no-uring\` (node:net + node:fs); "smbts (w1)" and "smbts (w2)" are \`--workers 1\` (one process, no supervisor) and \`--workers 2\`.`,
     ...[...abouts].filter(([, a]) => a.length > 0).map(([name, a]) => `  - ${name}: ${a.join('; ')}`),
+    ...(o.smbtsOptions.length > 0 ? [`  - every smbts variant with, in [global]: ${o.smbtsOptions.map(l => `\`${l}\``).join(', ')}`] : []),
     `- ${o.rounds} round(s), servers alternating order each round (A B A B …); each cell is the median over rounds.`,
     `- Share on one tmpfs for every server; smbclient on SMB3_11 (put from a file on the same tmpfs, get to /dev/null); smbtorture ${o.tortureSecs} s per run (torture:timelimit, torture:nprocs = connections); small files: smbclient \`mput\`/\`ls\`/\`del *\` of ${o.smallFiles} × 1 KiB files.`,
     '- CPU: utime+stime of every server process (smbd: the parent, its live children and its reaped children\'s cutime/cstime), /proc/<pid>/stat. Request counts are what smbtorture reports (echo; open+close).',
@@ -725,7 +730,7 @@ async function main (): Promise<void> {
     for (let i = 0; i < o.smallFiles; i++) writeFileSync(join(smallDir, `f${i}.bin`), chunk.subarray(i % 1000, i % 1000 + 1024))
 
     let port = 14450 + (process.pid % 1000)
-    for (const v of o.variants) servers.push(await startSmbts(work, mnt, v, port++))
+    for (const v of o.variants) servers.push(await startSmbts(work, mnt, v, port++, o.smbtsOptions))
     servers.push(await startSamba(work, mnt, port++))
     await sleep(1000)
     const ctx: Ctx = { o, work, srcFile, smallDir, shim: o.only === undefined || o.only.has('multi') ? buildShim(work) : undefined }
