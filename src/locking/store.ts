@@ -727,14 +727,13 @@ export class LockingStore {
     if (from === to) return []
     const r = this.readFile(from)
     if (r === undefined) return []
-    this.purge(r)
-    const mine = (o: Owner): boolean => only === undefined || only.some(x => same(x, o))
+    const mine = (o: Owner): boolean => this.live(o) && (only === undefined || only.some(x => same(x, o)))
     const opens = r.opens.filter(mine)
     if (opens.length === 0) return []
     if (only === undefined) {
       if (r.deletePending === true) throw new NtStatusError(NtStatus.DELETE_PENDING, 'the stream is pending deletion')
       if (opens.some(o => o.w !== this.peers.slot || o.g !== this.peers.generation)) throw new NtStatusError(NtStatus.SHARING_VIOLATION, 'another worker has the stream open')
-      if ((r.inFlight?.length ?? 0) > 0 || (r.watchers?.length ?? 0) > 0 || opens.some(o => o.closing === true || o.state === OplockState.Breaking) ||
+      if ((r.inFlight ?? []).some(o => this.live(o)) || (r.watchers ?? []).some(o => this.live(o)) || opens.some(o => o.closing === true || o.state === OplockState.Breaking) ||
         (r.leases ?? []).some(l => l.breaking)) throw new NtStatusError(NtStatus.SHARING_VIOLATION, 'a break, close or open of the stream is under way')
     }
     const lks = new Set(opens.flatMap(o => o.lk !== undefined ? [o.lk] : []))
