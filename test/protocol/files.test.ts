@@ -146,6 +146,27 @@ t.test('a directory with something open beneath it is not renamed; once that clo
   await c.close(d)
 })
 
+t.test('create contexts: a tag under four bytes is refused, an unknown longer one ignored; TWrp finds no snapshot', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  srv.files.write('c.txt', 'now')
+  for (const tag of ['x', 'xy', 'xyz']) {
+    t.equal((await c.create('c.txt', { disposition: Disposition.OPEN, contexts: [{ name: tag, data: Buffer.alloc(0) }] })).status, Status.INVALID_PARAMETER, `a ${tag.length}-byte tag`)
+  }
+  for (const tag of ['FooO', 'xxxxx', 'x'.repeat(34)]) {
+    const r = await c.create('c.txt', { disposition: Disposition.OPEN, contexts: [{ name: tag, data: Buffer.alloc(0) }] })
+    t.equal(r.status, 0, `an unknown ${tag.length}-byte tag`)
+    await c.close(fileIdOf(r))
+  }
+  // MS-SMB2 3.3.5.9.4: the file as it was at that time, which no snapshot here holds.
+  const when = Buffer.alloc(8)
+  when.writeBigUInt64LE(10000n)
+  t.equal((await c.create('c.txt', { disposition: Disposition.OPEN, contexts: [{ name: 'TWrp', data: when }] })).status, Status.OBJECT_NAME_NOT_FOUND, 'TWrp: no snapshot')
+  t.equal((await c.create('new.txt', { disposition: Disposition.OPEN_IF, contexts: [{ name: 'TWrp', data: when }] })).status, Status.OBJECT_NAME_NOT_FOUND, 'nor is anything created')
+  t.notOk(srv.files.exists('new.txt'))
+})
+
 t.test('read-only share refuses writes; valid users', async (t) => {
   const srv = memServer({ shares: { ro: ['read only = yes'], only: ['read only = no', 'valid users = alice'] }, users: { alice: 'Alice-pw1' } })
   t.teardown(srv.cleanup)
