@@ -706,6 +706,66 @@ export class LockingStore {
     return e === undefined ? undefined : { state: e.state, level: e.level, breakTo: e.breakTo }
   }
 
+  // --- a stream's rename ----------------------------------------------------------------------
+
+  /**
+   * A named stream renamed (stream-info.ts): its key is made of its name (streams.ts streamKey),
+   * unlike a file's, which is its inode's and outlives a rename. Everything the old name's record
+   * holds moves to the new name's: its opens with their share modes and oplocks, their byte-range
+   * locks, their leases (and this worker's bookkeeping of those leases), so the stream's opens go
+   * on as they were under the new name, and the old name is free.
+   *
+   * Refused with SHARING_VIOLATION, before anything moved, when an open of the stream is another
+   * worker's (that worker's opens would keep naming the old key), when a break of it or a close
+   * is under way or an open is landing (their timers and waits name the old key), or when an open
+   * already under the new name conflicts with a moving one; DELETE_PENDING when it is.
+   * `only`: move these opens and nothing else (undoing a move whose rename then failed).
+   * Returns the opens moved; re-pointing the Open objects holding them is the caller's part
+   * (FileOpen.key, Open.shareModeKey: `movedTo`).
+   */
+  moveRecord (from: string, to: string, only?: readonly Owner[]): Owner[] {
+    if (from === to) return []
+    const r = this.readFile(from)
+    if (r === undefined) return []
+    const mine = (o: Owner): boolean => this.live(o) && (only === undefined || only.some(x => same(x, o)))
+    const opens = r.opens.filter(mine)
+    if (opens.length === 0) return []
+    if (only === undefined) {
+      if (r.deletePending === true) throw new NtStatusError(NtStatus.DELETE_PENDING, 'the stream is pending deletion')
+      if (opens.some(o => o.w !== this.peers.slot || o.g !== this.peers.generation)) throw new NtStatusError(NtStatus.SHARING_VIOLATION, 'another worker has the stream open')
+      if ((r.inFlight ?? []).some(o => this.live(o)) || (r.watchers ?? []).some(o => this.live(o)) || opens.some(o => o.closing === true || o.state === OplockState.Breaking) ||
+        (r.leases ?? []).some(l => l.breaking)) throw new NtStatusError(NtStatus.SHARING_VIOLATION, 'a break, close or open of the stream is under way')
+    }
+    const lks = new Set(opens.flatMap(o => o.lk !== undefined ? [o.lk] : []))
+    const locks = (r.locks ?? []).filter(l => opens.some(o => same(o, l)))
+    const leases = (r.leases ?? []).filter(l => lks.has(l.lk))
+    this.updateFile(to, (t) => {
+      for (const o of opens) {
+        if (t.opens.some(x => x.closing === undefined && sharingConflict({ access: x.access, shareAccess: x.share }, { access: o.access, shareAccess: o.share }))) {
+          throw new NtStatusError(NtStatus.SHARING_VIOLATION, 'an open of the new name conflicts')
+        }
+      }
+      t.opens.push(...opens)
+      if (locks.length > 0) t.locks = [...(t.locks ?? []), ...locks]
+      if (leases.length > 0) t.leases = [...(t.leases ?? []).filter(l => !lks.has(l.lk)), ...leases]
+    })
+    this.updateFile(from, (f) => {
+      f.opens = f.opens.filter(o => !opens.some(x => same(x, o)))
+      if (f.locks !== undefined) f.locks = nonEmpty(f.locks.filter(l => !opens.some(x => same(x, l))))
+      if (f.leases !== undefined) f.leases = nonEmpty(f.leases.filter(l => !lks.has(l.lk)))
+    })
+    for (const lk of lks) {
+      const ll = this.localLeases.get(leaseK(from, lk))
+      if (ll !== undefined) { this.localLeases.delete(leaseK(from, lk)); this.localLeases.set(leaseK(to, lk), ll) }
+      const b = this.leaseFiles.get(lk)
+      if (b !== undefined && b.key === from) b.key = to
+    }
+    return opens.map(o => ({ w: o.w, g: o.g, id: o.id }))
+  }
+
+  /** The FileOpen an Open holds, once `moveRecord` moved it to `to`. */
+  movedTo (o: FileOpen, to: string): FileOpen { return { ...o, key: to } }
+
   // --- close ----------------------------------------------------------------------------------
 
   /**

@@ -33,3 +33,20 @@ export function followRename (server: ServerState, by: Open, from: string, to: s
   for (const o of server.durable.parkedOpens()) visit(o)
   return n
 }
+
+/**
+ * Whether a connected open of this process, other than `dir` itself, is of something beneath the
+ * directory `dir` is open on. Durable opens waiting for their clients are not counted: they
+ * follow a rename (followRename above).
+ */
+export function hasOpenBelow (server: ServerState, dir: Open): boolean {
+  if (dir.path === '') return false
+  const share = dir.tree.shareName.toLowerCase()
+  const prefix = dir.path + '/'
+  for (const s of server.sessions.values()) {
+    for (const o of s.opens.values()) {
+      if (o !== dir && o.alive && o.tree.shareName.toLowerCase() === share && o.path.startsWith(prefix)) return true
+    }
+  }
+  return false
+}

@@ -123,6 +123,50 @@ t.test('rename and delete (on close and through disposition)', async (t) => {
   t.equal((await c.setInfo(dfid, FILE_INFO, FileDispositionInformation, Buffer.from([1]))).status, 0xc0000101, 'DIRECTORY_NOT_EMPTY')
 })
 
+t.test('a directory with something open beneath it is not renamed; once that closes, it is', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state, 'mem:c').connect()
+  const other = await new MemClient(srv.state, 'mem:other').connect()
+  srv.files.mkdir('top/sub')
+  srv.files.write('top/sub/f.txt', 'x')
+  srv.files.write('topfile.txt', 'y')
+  const d = await c.open('top', { options: Opt.DIRECTORY_FILE, access: Access.GENERIC_READ | Access.DELETE })
+  const f = await other.open('top\\sub\\f.txt', { disposition: Disposition.OPEN })
+  const sibling = await c.open('topfile.txt', { disposition: Disposition.OPEN })
+  t.equal((await c.setInfo(d, FILE_INFO, FileRenameInformation, renameInfo('moved'))).status, Status.ACCESS_DENIED, 'a file two levels down, another client\'s')
+  t.ok(srv.files.exists('top/sub/f.txt'), 'nothing moved')
+  await other.close(f)
+  const sd = await other.open('top\\sub', { options: Opt.DIRECTORY_FILE, disposition: Disposition.OPEN })
+  t.equal((await c.setInfo(d, FILE_INFO, FileRenameInformation, renameInfo('moved'))).status, Status.ACCESS_DENIED, 'a directory beneath')
+  await other.close(sd)
+  t.equal((await c.setInfo(d, FILE_INFO, FileRenameInformation, renameInfo('moved'))).status, 0, 'an open of a name that only starts alike does not count')
+  t.ok(srv.files.exists('moved/sub/f.txt'))
+  await c.close(sibling)
+  await c.close(d)
+})
+
+t.test('create contexts: a tag under four bytes is refused, an unknown longer one ignored; TWrp finds no snapshot', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  srv.files.write('c.txt', 'now')
+  for (const tag of ['x', 'xy', 'xyz']) {
+    t.equal((await c.create('c.txt', { disposition: Disposition.OPEN, contexts: [{ name: tag, data: Buffer.alloc(0) }] })).status, Status.INVALID_PARAMETER, `a ${tag.length}-byte tag`)
+  }
+  for (const tag of ['FooO', 'xxxxx', 'x'.repeat(34)]) {
+    const r = await c.create('c.txt', { disposition: Disposition.OPEN, contexts: [{ name: tag, data: Buffer.alloc(0) }] })
+    t.equal(r.status, 0, `an unknown ${tag.length}-byte tag`)
+    await c.close(fileIdOf(r))
+  }
+  // MS-SMB2 3.3.5.9.4: the file as it was at that time, which no snapshot here holds.
+  const when = Buffer.alloc(8)
+  when.writeBigUInt64LE(10000n)
+  t.equal((await c.create('c.txt', { disposition: Disposition.OPEN, contexts: [{ name: 'TWrp', data: when }] })).status, Status.OBJECT_NAME_NOT_FOUND, 'TWrp: no snapshot')
+  t.equal((await c.create('new.txt', { disposition: Disposition.OPEN_IF, contexts: [{ name: 'TWrp', data: when }] })).status, Status.OBJECT_NAME_NOT_FOUND, 'nor is anything created')
+  t.notOk(srv.files.exists('new.txt'))
+})
+
 t.test('read-only share refuses writes; valid users', async (t) => {
   const srv = memServer({ shares: { ro: ['read only = yes'], only: ['read only = no', 'valid users = alice'] }, users: { alice: 'Alice-pw1' } })
   t.teardown(srv.cleanup)

@@ -3,7 +3,7 @@
 // memory backend keeps them as the posix one does, in the file's xattrs.
 import t from 'tap'
 import {
-  Access, Disposition, fileIdOf, MemClient, memServer, Opt, outputBuffer, readData, renameInfo, Status,
+  Access, Disposition, fileIdOf, leaseBreakOf, leaseOf, LockFlag, MemClient, memServer, Opt, outputBuffer, readData, renameInfo, Status,
 } from '../helpers/mem-client.js'
 
 const FILE_INFO = 1
@@ -52,7 +52,10 @@ t.test('a stream: created with its file, written, read, listed, renamed, truncat
   const fs = await c.queryInfo(f, FILE_SYSTEM, FileFsAttributeInformation)
   t.not(outputBuffer(fs).readUInt32LE(0) & FILE_NAMED_STREAMS, 0, 'FILE_NAMED_STREAMS')
 
-  t.equal((await c.create('F.TXT:META', { disposition: Disposition.OPEN })).status, 0, 'names matched ignoring case')
+  const upper = await c.create('F.TXT:META', { disposition: Disposition.OPEN })
+  t.equal(upper.status, 0, 'names matched ignoring case')
+  // Closed: an open of the stream left open would hold its deletion (below) pending.
+  t.equal((await c.close(fileIdOf(upper))).status, 0)
   t.equal((await c.create('f.txt:meta:$FOO', { disposition: Disposition.OPEN })).status, Status.OBJECT_NAME_INVALID, 'type other than $DATA')
   t.equal((await c.create('f.txt:', { disposition: Disposition.OPEN })).status, Status.OBJECT_NAME_INVALID, 'empty stream name')
   t.equal((await c.create('f.txt:other', { disposition: Disposition.OPEN })).status, Status.OBJECT_NAME_NOT_FOUND)
@@ -149,6 +152,65 @@ t.test('a renamed stream\'s open keeps its share mode under the new name', async
   t.equal((await c.create('r.txt:new', { share: 7, disposition: Disposition.OPEN })).status, Status.SHARING_VIOLATION, 'still held')
   await c.close(s)
   t.equal((await c.create('r.txt:new', { share: 7, disposition: Disposition.OPEN })).status, 0, 'free once closed')
+})
+
+t.test('a renamed stream keeps its byte-range locks, and its other opens follow it to the new name', async t => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  const c = await new MemClient(srv.state, 'mem:c').connect()
+  srv.files.write('lk.txt', 'x')
+  const fb = fileIdOf(await b.create('lk.txt:s1', { share: 7, disposition: Disposition.CREATE }))
+  t.equal((await b.write(fb, 0, Buffer.from('0123456789abcdefghij'))).status, 0)
+  const fa = fileIdOf(await a.create('lk.txt:s1', { share: 7, disposition: Disposition.OPEN, access: Access.GENERIC_READ | Access.GENERIC_WRITE | Access.DELETE }))
+  t.equal((await a.lock(fa, [{ off: 0, len: 10, flags: LockFlag.EXCLUSIVE | LockFlag.FAIL_IMMEDIATELY }])).status, 0)
+
+  t.equal((await a.setInfo(fa, FILE_INFO, FileRenameInformation, renameInfo(':s2'))).status, 0, 'renamed to :s2')
+  t.equal((await b.read(fb, 5, 2)).status, Status.FILE_LOCK_CONFLICT, 'the lock still refuses the other open\'s READ')
+  t.equal((await b.lock(fb, [{ off: 5, len: 1, flags: LockFlag.SHARED | LockFlag.FAIL_IMMEDIATELY }])).status, Status.LOCK_NOT_GRANTED, 'and its lock')
+  t.same(readData(await b.read(fb, 10, 10)), Buffer.from('abcdefghij'), 'the other open reads the stream under its new name')
+  t.same(readData(await a.read(fa, 0, 4)), Buffer.from('0123'), 'the holder reads inside its lock')
+
+  // The old name is free: no open of the renamed stream is left under it.
+  const old = await c.create('lk.txt:s1', { share: 0, disposition: Disposition.CREATE })
+  t.equal(old.status, 0, 'a new :s1 opens without sharing')
+  t.equal((await c.close(fileIdOf(old))).status, 0)
+  t.equal((await c.create('lk.txt:s2', { share: 0, disposition: Disposition.OPEN })).status, Status.SHARING_VIOLATION, 'both opens hold their share modes under :s2')
+
+  t.equal((await a.close(fa)).status, 0)
+  t.equal((await b.lock(fb, [{ off: 5, len: 1, flags: LockFlag.EXCLUSIVE | LockFlag.FAIL_IMMEDIATELY }])).status, 0, 'the lock went with its open\'s close')
+  t.equal((await b.close(fb)).status, 0)
+  const free = await c.create('lk.txt:s2', { share: 0, disposition: Disposition.OPEN })
+  t.equal(free.status, 0, ':s2 free once both closed')
+  t.same(readData(await c.read(fileIdOf(free), 0, 20)), Buffer.from('0123456789abcdefghij'))
+})
+
+t.test('a renamed stream\'s lease goes with it: broken under the new name, its key bound to it', async t => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  const c = await new MemClient(srv.state, 'mem:c').connect()
+  srv.files.write('ls.txt', 'x')
+  const R = 1
+  const H = 2
+  const lk = Buffer.alloc(16, 1)
+  const hb = await b.create('ls.txt:s1', { share: 7, disposition: Disposition.CREATE, lease: { key: lk, state: R | H } })
+  t.equal(leaseOf(hb)?.state, R | H, 'a lease on the stream')
+  const fa = fileIdOf(await a.create('ls.txt:s1', { share: 7, disposition: Disposition.OPEN, access: Access.GENERIC_READ | Access.DELETE }))
+  t.equal((await a.setInfo(fa, FILE_INFO, FileRenameInformation, renameInfo(':s2'))).status, 0, 'renamed to :s2')
+
+  // An open of :s2 sharing nothing: b's handle caching breaks there, then the open fails.
+  const pc = c.create('ls.txt:s2', { share: 0, disposition: Disposition.OPEN })
+  t.same(leaseBreakOf(await b.nextBreak()), { epoch: 0, flags: 1, key: lk, from: R | H, to: R }, 'b\'s lease is broken under :s2')
+  t.equal((await b.leaseAck(lk, R)).status, 0)
+  t.equal((await pc).status, Status.SHARING_VIOLATION)
+  // A lease key names one file (MS-SMB2 3.3.5.9.8): b's now names :s2.
+  const again = await b.create('ls.txt:s2', { share: 7, disposition: Disposition.OPEN, lease: { key: lk, state: R | H } })
+  t.equal(again.status, 0, 'the key opens :s2 again')
+  t.equal((await b.create('ls.txt:s1', { share: 7, disposition: Disposition.OPEN_IF, lease: { key: lk, state: R } })).status, Status.INVALID_PARAMETER, 'and no longer :s1')
+  for (const [cl, f] of [[b, fileIdOf(hb)], [b, fileIdOf(again)], [a, fa]] as const) t.equal((await cl.close(f)).status, 0)
 })
 
 t.test('a stream renamed onto an empty file\'s ::$DATA becomes the file\'s data; the open is then the file\'s', async t => {

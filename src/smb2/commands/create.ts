@@ -160,6 +160,11 @@ async function openOrCreate (ctx: RequestContext, related: Related | undefined, 
   // is invalid.
   if (posix === undefined && req.name.startsWith('\\')) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'name begins with a path separator')
 
+  // MS-SMB2 3.3.5.9.4 SMB2_CREATE_TIMEWARP_TOKEN: an open in the snapshot taken at that time.
+  // smbts keeps no snapshots (FSCTL_SRV_ENUMERATE_SNAPSHOTS lists none), so none exists: the
+  // name is not found, rather than the current file served as if it were the old one
+  // (smbtorture smb2.create.blob).
+  if (req.contexts.some(c => c.name === CreateContextName.TIMEWARP_TOKEN)) throw new NtStatusError(NtStatus.OBJECT_NAME_NOT_FOUND, 'no snapshot at the TWrp time')
   const { rel: asGiven, stream } = posix !== undefined ? { rel: posixPathToRelative(req.name), stream: undefined } : smbPathWithStream(req.name)
   // A share without streams knows no stream names (smbtorture smb2.create_no_streams).
   if (stream !== undefined && !tree.share!.streams) throw new NtStatusError(NtStatus.OBJECT_NAME_INVALID, 'this share keeps no streams')

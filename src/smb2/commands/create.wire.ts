@@ -45,7 +45,10 @@ export function decodeCreateRequest (msg: Buffer): CreateRequest {
       const dLen = msg.readUInt32LE(off + 12)
       const ctxEnd = next === 0 ? end : off + next
       if (next !== 0 && (next % 8 !== 0 || off + next > end)) throw bad('bad create context chain')
-      if (nLen === 0 || off + nOff + nLen > ctxEnd) throw bad('create context name outside')
+      // Every tag is at least four bytes (MS-SMB2 2.2.13.2); Windows and Samba refuse a shorter
+      // one, and take a longer unknown one (smbtorture smb2.create.blob).
+      if (nLen < 4) throw bad(`create context name of ${nLen} bytes`)
+      if (off + nOff + nLen > ctxEnd) throw bad('create context name outside')
       if (dLen > 0 && off + dOff + dLen > ctxEnd) throw bad('create context data outside')
       contexts.push({ name: msg.toString('latin1', off + nOff, off + nOff + nLen), data: msg.subarray(off + dOff, off + dOff + dLen) })
       if (next === 0) break

@@ -30,7 +30,7 @@ import { FILE_SUPPORTS_BLOCK_REFCOUNTING } from './dup-extents.js'
 import { posixChmodOf, posixPathToRelative, queryPosixInformation } from '../posix.js'
 import { setLinkInformation } from './link-info.js'
 import { persistOpen } from '../../session/persistent.js'
-import { followRename } from '../../session/follow-rename.js'
+import { followRename, hasOpenBelow } from '../../session/follow-rename.js'
 import { FILE_POSIX_INFORMATION, posixReparseTag } from '../../wire/fscc/posix-info.js'
 
 function infoResponse (status: number, data: Buffer): Reply {
@@ -302,6 +302,12 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
           for (const s of await streamXattrs(file)) {
             if (server.locks.openCount(streamKey(open.shareModeKey, s.name)) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, `rename of ${open.path}: its stream ${s.name} is open`)
           }
+        }
+        // Windows and Samba (rename_internals_fsp: have_file_open_below) do not rename a
+        // directory something beneath which is open (smbtorture smb2.rename.rename_dir_openfile).
+        // Opens of other workers are not seen here (as in followRename).
+        if (open.isDirectory && target !== open.path && hasOpenBelow(server, open)) {
+          throw new NtStatusError(NtStatus.ACCESS_DENIED, `rename of ${open.path}: something beneath it is open`)
         }
         if (target !== open.path) {
           // A rename opens the target's parent directory for adding an entry, sharing read and

@@ -1,7 +1,7 @@
 // The stream side of QUERY_INFO and SET_INFO (MS-FSCC 2.4.43 FileStreamInformation, MS-FSA
 // 2.1.5.15.11.1 stream rename); the layout and the stream opens themselves are src/vfs/streams.ts.
 import type { RequestContext } from '../context.js'
-import { DirectoryAccessMask, OplockLevel, ShareAccess } from '../../wire/constants.js'
+import { DirectoryAccessMask, ShareAccess } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import type { StreamInfo } from '../../wire/fscc/file-info.js'
@@ -12,8 +12,9 @@ import { caseInsensitive } from '../names.js'
 import { parentOf, type Stat, type VfsFile } from '../../vfs/backend.js'
 import { asStream, findStream, listStreams, removeStream, renameStream, splitStreamName, streamKey, type StreamFile } from '../../vfs/streams.js'
 import { fileKey } from '../../locking/share-modes.js'
-import type { FileOpen } from '../../locking/store.js'
-import { OplockState } from '../../locking/oplocks.js'
+import type { Owner } from '../../locking/store.js'
+import type { ServerState } from '../../session/server-state.js'
+import { persistOpen } from '../../session/persistent.js'
 import { oplockHolder } from './oplock-break.js'
 
 /**
@@ -69,37 +70,49 @@ export async function renameOpenStream (ctx: RequestContext, open: Open, fileNam
     const size = (await listStreams(stream.base)).find(s => s.xattr === existing.xattr)?.size ?? 0
     if (size > 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `stream ${target} is not empty`)
   }
-  // The open moves to the new name's record in the locking store (its share mode, and its oplock
-  // when the new name's other opens allow it): registered there first, so a conflict there stops
-  // the rename before anything changed.
+  // The stream's record in the locking store moves to the new name's (store.ts moveRecord): its
+  // opens' share modes, oplocks, leases and byte-range locks with it. Moved first, so a conflict
+  // there stops the rename before anything changed; moved back if the rename then fails.
   const locks = ctx.server.locks
-  const held = open.oplock
+  const oldKey = open.shareModeKey
   const newKey = open.baseOpen !== undefined ? streamKey(open.baseOpen.key, target) : undefined
-  let next: FileOpen | undefined
-  if (held !== undefined && newKey !== undefined && newKey !== open.shareModeKey) {
-    const now = locks.oplockOf(held)
-    const level = now !== undefined && now.state === OplockState.Held ? now.level : OplockLevel.NONE
-    next = locks.addOpen(newKey, { access: open.grantedAccess, shareAccess: open.shareAccess }, oplockHolder(ctx.conn, open), {
-      requested: level, eligible: level !== OplockLevel.NONE, level2: tree.share?.level2Oplocks ?? true,
-    })
+  let moved: Owner[] = []
+  if (oldKey !== undefined && newKey !== undefined && newKey !== oldKey) {
+    // As onto an open file (query-info.ts checkReplacedTarget): an open stream is not replaced.
+    if (locks.openCount(newKey) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, `rename onto stream ${target}, which is open`)
+    moved = locks.moveRecord(oldKey, newKey)
   }
   let xattr: string
   try {
     xattr = await renameStream(stream.base, stream.xattr, target, replace)
   } catch (e) {
-    if (next !== undefined) { locks.beginClose(next, false); locks.closed(next) }
+    if (moved.length > 0) locks.moveRecord(newKey!, oldKey!, moved)
     throw ntStatusErrorFromErrno(e, 'rename', `${open.path}:${stream.name} -> :${target}`)
   }
-  if (next !== undefined) {
-    locks.beginClose(held!, false)
-    locks.closed(held!)
-    open.oplock = next
-    open.shareModeKey = next.key
-  }
   if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} -> :${target}`)
-  stream.xattr = xattr
-  stream.name = target
-  open.stream = target
+  followStreamRename(ctx.server, open, oldKey, moved.length > 0 ? newKey : undefined, xattr, target)
+}
+
+/**
+ * Every open of this process of the renamed stream (the renamer's, the others', the durable ones
+ * waiting for their clients) goes on under the new name: its xattr, its name, and, when the
+ * stream's record moved, its key in the locking store. A persistent one's record is rewritten
+ * (the renamer's by the caller, after this).
+ */
+function followStreamRename (server: ServerState, by: Open, oldKey: string | undefined, newKey: string | undefined, xattr: string, name: string): void {
+  const follow = (o: Open): void => {
+    if (o !== by && (oldKey === undefined || o.shareModeKey !== oldKey)) return
+    if (newKey !== undefined) {
+      if (o.oplock !== undefined && o.oplock.key === oldKey) o.oplock = server.locks.movedTo(o.oplock, newKey)
+      o.shareModeKey = newKey
+    }
+    const s = asStream(o.file)
+    if (s !== undefined) { s.xattr = xattr; s.name = name }
+    o.stream = name
+    if (o !== by && o.durable?.persistent === true) persistOpen(server, o)
+  }
+  for (const s of server.sessions.values()) for (const o of s.opens.values()) follow(o)
+  for (const o of server.durable.parkedOpens()) follow(o)
 }
 
 /**

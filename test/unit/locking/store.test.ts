@@ -340,6 +340,46 @@ t.test('byte-range locks: all or none, unlock exactly, reads and writes, release
   t.equal(s.trackedRecords, 0)
 })
 
+t.test('a record moved to another key (a stream renamed): opens, locks and share modes go along; undone by owners; refused across workers', async (t) => {
+  const s = new LockingStore(new MemoryRecordDb())
+  const { holder } = recorder()
+  const a = s.addOpen('f:S1', RW, holder('a'), grant(OplockLevel.NONE))
+  const b = s.addOpen('f:S1', RW, holder('b'), grant(OplockLevel.NONE))
+  const x = { off: 0n, len: 10n, exclusive: true }
+  t.equal(s.tryLock(a, [x]), -1)
+  const moved = s.moveRecord('f:S1', 'f:S2')
+  t.same(moved.map(o => o.id).sort(), [a.id, b.id].sort(), 'both opens moved')
+  t.equal(s.openCount('f:S1'), 0, 'the old key is free')
+  t.equal(s.openCount('f:S2'), 2)
+  const a2 = s.movedTo(a, 'f:S2')
+  const b2 = s.movedTo(b, 'f:S2')
+  t.same(s.locksOf('f:S2').map(l => [l.id, Number(l.off), Number(l.len)]), [[a.id, 0, 10]], 'the lock went along')
+  t.ok(s.ioConflict(b2, { off: 5n, len: 1n }, false), 'and still refuses the other open')
+  t.throws(() => s.check('f:S2', EXCL), NtStatusError, 'share modes are held under the new key')
+
+  const c = s.addOpen('f:S3', EXCL, holder('c'), grant(OplockLevel.NONE))
+  t.throws(() => s.moveRecord('f:S2', 'f:S3'), NtStatusError, 'onto a key whose open conflicts: refused')
+  t.equal(s.openCount('f:S2'), 2, 'nothing moved')
+  s.beginClose(c, false); s.closed(c)
+
+  // Undone with the owners moved: only those go back, whatever else came to the new key.
+  const d = s.addOpen('f:S2', RW, holder('d'), grant(OplockLevel.NONE))
+  s.moveRecord('f:S2', 'f:S1', moved)
+  t.equal(s.openCount('f:S1'), 2)
+  t.same(s.snapshot('f:S2').map(o => o.id), [d.id], 'the open made after the move stays')
+  t.equal(s.locksOf('f:S1').length, 1, 'the lock came back')
+  for (const o of [s.movedTo(a2, 'f:S1'), s.movedTo(b2, 'f:S1'), d]) { s.beginClose(o, false); s.closed(o) }
+  t.equal(s.trackedRecords, 0)
+
+  const { w: [w0, w1] } = twoWorkers()
+  const mine = w0.addOpen('g:S1', RW, holder('m'), grant(OplockLevel.NONE))
+  const theirs = w1.addOpen('g:S1', RW, holder('t'), grant(OplockLevel.NONE))
+  t.throws(() => w0.moveRecord('g:S1', 'g:S2'), NtStatusError, 'another worker holds an open of it: refused')
+  t.equal(w0.openCount('g:S1'), 2, 'nothing moved')
+  w0.beginClose(mine, false); w0.closed(mine)
+  w1.beginClose(theirs, false); w1.closed(theirs)
+})
+
 t.test('two workers: a lock that waits is granted when the other worker unlocks, closes or dies; CANCEL ends it', async (t) => {
   const { w: [w0, w1], kill } = twoWorkers()
   const { holder } = recorder()
