@@ -9,7 +9,7 @@ log () { printf 'smbts setup: %s\n' "$*" >&2; }
 # Toolchains for native/ and bpf/, and the real clients the interop tests drive; MIT Kerberos: the
 # GSSAPI library native/src/gss.c opens, and the KDC and kinit the Kerberos tests run.
 PKGS=(build-essential python3 pkg-config clang llvm libbpf-dev bpftool liburing-dev
-      smbclient samba samba-testsuite python3-impacket python3-smbc procps iproute2 fuse3 strace
+      smbclient samba samba-vfs-modules samba-testsuite python3-impacket python3-smbc procps iproute2 fuse3 strace
       libgssapi-krb5-2 krb5-kdc krb5-admin-server krb5-user)
 missing=()
 # test/guest: qemu and what scripts/guest-image.sh builds the guest from (the kernel's cifs client).
