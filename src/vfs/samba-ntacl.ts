@@ -16,12 +16,17 @@
 //   The descriptor is self-relative in form, but its owner/group/SACL/DACL offsets count from the
 //   start of the xattr value (NDR's relative pointers), not from the descriptor: a v4 value's
 //   descriptor at 160 has its owner at 180. Samba writes owner, group, SACL, DACL in that order.
-//   ksmbd writes version 4 alike but appends a plain self-relative descriptor (offsets from the
-//   descriptor's start): both are read.
+//   ksmbd (fs/smb/server vfs.c ksmbd_vfs_set_sd_xattr) writes version 4 alike, shifting the owner,
+//   group and DACL offsets of its self-relative descriptor by the header's 160 bytes, as Samba's
+//   count, but not the SACL's (still from the descriptor's start). Read: Samba's offsets, ksmbd's
+//   mix, and a plain self-relative descriptor (every offset from its own start).
 //
 // What smbts writes: version 4, as Samba's acl_xattr does, with the POSIX ACL hash computed as
-// Samba computes it (sysAclBlob below), so Samba and ksmbd take the descriptor as stored until the
-// file's owner, group, mode or POSIX ACL change behind their back. The descriptor hash (Samba: of
+// Samba computes it (sysAclBlob below), so Samba takes the descriptor as stored until the file's
+// owner, group, mode or POSIX ACL change behind its back. ksmbd checks that hash against one of
+// its own making, which equals Samba's only for a file with a system.posix_acl_access xattr (where
+// there is none ksmbd hashes no ACL, Samba the one the mode implies): elsewhere ksmbd sets aside a
+// descriptor Samba or smbts stored and describes the file from its mode. The descriptor hash (Samba: of
 // the descriptor it maps from the POSIX ACL, compared only when the POSIX ACL hash no longer
 // matches) is the SHA-256 of the descriptor itself, as ksmbd writes it. Reading does not check
 // the hashes: a Samba-written descriptor is taken as it stands. Version 1 is still encoded (tests,
@@ -76,24 +81,30 @@ export function decodeSambaNtAcl (value: Buffer | null | undefined): SambaNtAcl 
   // (offsets from its own start). Both put their first part right after the header: that says
   // which; otherwise Samba's reading is tried first.
   const first = Math.min(...offsets.filter(o => o !== 0))
-  const bases = first === SD_HEADER ? [at, 0] : [0, at]
-  for (const base of bases) {
-    const sd = descriptorAt(value, at, base, control, offsets)
+  // [base of the owner, group and DACL offsets, base of the SACL's]: Samba's, a plain descriptor's,
+  // then ksmbd's mix (which differs from Samba's only when a SACL is stored).
+  const bases: Array<[number, number]> = first === SD_HEADER ? [[at, at], [0, 0]] : [[0, 0], [at, at]]
+  if ((control & SE_SACL_PRESENT) !== 0 && offsets[2] !== 0) bases.push([0, at])
+  for (const [base, saclBase] of bases) {
+    const sd = descriptorAt(value, at, base, saclBase, control, offsets)
     if (sd !== undefined) return { version, hashType, sd }
   }
   return undefined
 }
 
-/** The descriptor whose header is at `at`, its offsets counted from `base`; undefined if they do not fit. */
-function descriptorAt (value: Buffer, at: number, base: number, control: number, [offOwner, offGroup, offSacl, offDacl]: number[]): SecurityDescriptor | undefined {
-  const inside = (off: number): boolean => base + off >= at + SD_HEADER && base + off < value.length
+/**
+ * The descriptor whose header is at `at`, its owner, group and DACL offsets counted from `base`,
+ * its SACL's from `saclBase`; undefined if they do not fit.
+ */
+function descriptorAt (value: Buffer, at: number, base: number, saclBase: number, control: number, [offOwner, offGroup, offSacl, offDacl]: number[]): SecurityDescriptor | undefined {
+  const inside = (off: number, from = base): boolean => from + off >= at + SD_HEADER && from + off < value.length
   const sd: SecurityDescriptor = { control: control & ~(SE_SELF_RELATIVE | SE_DACL_PRESENT | SE_SACL_PRESENT) }
   try {
     if (offOwner !== 0) { if (!inside(offOwner!)) return undefined; sd.owner = parseSid(value, base + offOwner!).sid }
     if (offGroup !== 0) { if (!inside(offGroup!)) return undefined; sd.group = parseSid(value, base + offGroup!).sid }
     if ((control & SE_SACL_PRESENT) !== 0) {
       if (offSacl === 0) sd.sacl = null
-      else { if (!inside(offSacl!)) return undefined; sd.sacl = parseAcl(value, base + offSacl!) }
+      else { if (!inside(offSacl!, saclBase)) return undefined; sd.sacl = parseAcl(value, saclBase + offSacl!) }
     }
     if ((control & SE_DACL_PRESENT) !== 0) {
       if (offDacl === 0) sd.dacl = null

@@ -8,7 +8,7 @@ import {
   decodeSambaNtAcl, encodeSambaNtAclV1, encodeSambaNtAclV4, parseLinuxPosixAcl, posixAclFromMode, sambaNtAclSysHash, sysAclBlob, sysAclHash,
   SmbAclTag, XATTR_SD_HASH_TYPE_SHA256,
 } from '../../../src/vfs/samba-ntacl.js'
-import { encodeSecurityDescriptor, parseSecurityDescriptor, SE_DACL_PROTECTED, ACL_REVISION, ACCESS_ALLOWED_ACE_TYPE, type SecurityDescriptor } from '../../../src/wire/dtyp/security-descriptor.js'
+import { encodeSecurityDescriptor, parseSecurityDescriptor, SE_DACL_PROTECTED, ACL_REVISION, ACCESS_ALLOWED_ACE_TYPE, SYSTEM_AUDIT_ACE_TYPE, type SecurityDescriptor } from '../../../src/wire/dtyp/security-descriptor.js'
 import { sidFromString, sidToString, SID_WORLD } from '../../../src/wire/dtyp/sid.js'
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/samba-ntacl')
@@ -50,14 +50,31 @@ t.test('version 1: what smbts writes, read back; Samba order and offsets from th
   t.equal(nulled.sd.dacl, null, 'a NULL DACL stays NULL')
 })
 
-t.test('version 4 as ksmbd writes it: Samba\'s header, then a plain self-relative descriptor', async t => {
+t.test('version 4 with a plain self-relative descriptor after Samba\'s header: read too', async t => {
   const sd = parseSecurityDescriptor(Buffer.from(DIR_SD, 'hex'))
-  // ksmbd keeps Samba's 160-byte header and appends the descriptor with offsets from its own
-  // start (here in Windows' order: DACL, then owner and group).
+  // Samba's 160-byte header, then the descriptor with every offset from its own start (here in
+  // Windows' order: DACL, then owner and group).
   const value = Buffer.concat([fixture('dir-v4-inherit.bin').subarray(0, 160), encodeSecurityDescriptor(sd)])
   t.same(decodeSambaNtAcl(value)?.sd, sd)
   const ownerFirst = Buffer.concat([fixture('dir-v4-inherit.bin').subarray(0, 160), Buffer.from(DIR_SD, 'hex')])
   t.same(decodeSambaNtAcl(ownerFirst)?.sd, sd, 'owner first, as QUERY_INFO answered')
+})
+
+t.test('version 4 as ksmbd writes it with a SACL: owner, group and DACL offsets from the value, the SACL\'s from the descriptor', async t => {
+  const sd: SecurityDescriptor = {
+    control: 0,
+    owner: sidFromString('S-1-5-32-544'),
+    group: sidFromString('S-1-5-32-545'),
+    sacl: { revision: ACL_REVISION, aces: [{ type: SYSTEM_AUDIT_ACE_TYPE, flags: 0x80 /* FAILED_ACCESS */, mask: 0x10000, sid: SID_WORLD }] },
+    dacl: { revision: ACL_REVISION, aces: [{ type: ACCESS_ALLOWED_ACE_TYPE, flags: 0, mask: 0x1f01ff, sid: SID_WORLD }] },
+  }
+  const samba = encodeSambaNtAclV4(sd, Buffer.alloc(32), Buffer.alloc(32), 0n)
+  t.same(decodeSambaNtAcl(samba)?.sd, sd, 'Samba\'s offsets')
+  // ksmbd (ksmbd_vfs_set_sd_xattr) adds the 160-byte header to the owner, group and DACL offsets
+  // of its self-relative descriptor, not to the SACL's.
+  const ksmbd = Buffer.from(samba)
+  ksmbd.writeUInt32LE(ksmbd.readUInt32LE(160 + 12) - 160, 160 + 12)
+  t.same(decodeSambaNtAcl(ksmbd)?.sd, sd, 'ksmbd\'s: the SACL found from the descriptor\'s start')
 })
 
 // Samba 4.17's smbd (acl_xattr) on this machine: `put` a file and `mkdir` a directory as root on
