@@ -10,7 +10,7 @@
 //     included, and file writes (memory copies, which io_uring would punt to an io-wq thread each:
 //     tmpfs has no async buffered writes). Large writes stay here too: sent to io-wq with
 //     IOSQE_ASYNC so that the loop could receive the next WRITE meanwhile, 1 GiB of 8 MiB writes
-//     cost 2.4x the CPU (1.84 against 0.78 s/GiB, stop 27) and ran slower.
+//     cost 2.4x the CPU (1.84 against 0.78 s/GiB; one A/B, stop 27, machine busy) and ran slower.
 //   - `local` (ext4, xfs, btrfs, f2fs, zfs, bcachefs, overlayfs over them): lookups through
 //     RESOLVE_CACHED (the kernel answers EAGAIN instead of reading a directory block, and the
 //     call goes to the ring), statx and xattrs (read or listed) on a name or fd it just resolved,
