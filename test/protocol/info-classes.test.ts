@@ -101,3 +101,37 @@ t.test('the volume: Samba\'s object id for the share, quotas off', async (t) => 
   t.equal(outputBuffer(ctl).readUInt32LE(40), 0, 'FILE_VC_QUOTA_NONE')
   t.equal((await c.queryInfo(root, INFO_FILESYSTEM, FileFsControlInformation, 47)).status, NtStatus.INFO_LENGTH_MISMATCH)
 })
+
+t.test('8.3 names: a listing\'s ShortName is what FileAlternateNameInformation answers; none for a name that is 8.3 already', async (t) => {
+  const FileAlternateNameInformation = 21
+  const FileBothDirectoryInformation = 3
+  const FileIdBothDirectoryInformation = 37
+  const c = await setup(t)
+  for (const n of ['torture_search.txt', 'A.TXT', 'Long File Name.html']) await c.open(n, { disposition: Disposition.CREATE })
+  const root = await c.open('', { disposition: Disposition.OPEN, options: Opt.DIRECTORY_FILE })
+  // Each class's entries: name → ShortName (FileNameLength @60, ShortNameLength @68, ShortName @70).
+  const listed = async (infoClass: number, nameAt: number): Promise<Map<string, string>> => {
+    const r = await c.queryDirectory(root, '*', infoClass, 1 /* RESTART_SCANS */)
+    t.equal(r.status, 0)
+    const b = outputBuffer(r)
+    const out = new Map<string, string>()
+    for (let off = 0; ;) {
+      const name = b.toString('utf16le', off + nameAt, off + nameAt + b.readUInt32LE(off + 60))
+      out.set(name, b.toString('utf16le', off + 70, off + 70 + b[off + 68]!))
+      const next = b.readUInt32LE(off)
+      if (next === 0) break
+      off += next
+    }
+    return out
+  }
+  const alt = async (n: string): Promise<string> => nameOf(outputBuffer(await c.queryInfo(await c.open(n, { disposition: Disposition.OPEN }), INFO_FILE, FileAlternateNameInformation)))
+  for (const [infoClass, nameAt] of [[FileBothDirectoryInformation, 94], [FileIdBothDirectoryInformation, 104]] as const) {
+    const m = await listed(infoClass, nameAt)
+    const short = m.get('torture_search.txt')
+    t.match(short, /^TORTU~[0-9A-Z]{2}\.TXT$/, `class ${infoClass}: a made-up 8.3 name`)
+    t.equal(short, await alt('torture_search.txt'), `class ${infoClass}: the one FileAlternateNameInformation answers (smbtorture smb2.dir.one)`)
+    t.equal(m.get('Long File Name.html'), await alt('Long File Name.html'))
+    t.equal(m.get('A.TXT'), '', `class ${infoClass}: none for a name that is 8.3 already`)
+    t.equal(m.get('.'), '', 'none for .')
+  }
+})

@@ -12,6 +12,8 @@ import { caseInsensitive } from '../names.js'
 import { zeroed } from '../../wire/buffers.js'
 import { posixInfoOf, posixListing } from '../posix.js'
 import { posixReparseTag } from '../../wire/fscc/posix-info.js'
+import { FileInformationClass } from '../../wire/fscc/constants.js'
+import { isValid83, shortName } from '../../vfs/short-name.js'
 
 export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   const { body, msg, conn } = ctx
@@ -55,6 +57,11 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   if (c.next >= c.entries.length) throw new NtStatusError(NtStatus.NO_MORE_FILES)
 
   const writer = new DirEntryWriter(infoClass, outputBufferLength)
+  // The classes with a ShortName: the 8.3 name FileAlternateNameInformation answers (short-name.ts)
+  // for a name that is not one already; empty for one that is, as Windows lists it (smbtorture
+  // smb2.dir.one compares the two).
+  const both = infoClass === FileInformationClass.FileBothDirectoryInformation || infoClass === FileInformationClass.FileIdBothDirectoryInformation ||
+    infoClass === FileInformationClass.FileId64ExtdBothDirectoryInformation || infoClass === FileInformationClass.FileIdAllExtdBothDirectoryInformation
   const eaSupport = open.tree.share?.eaSupport === true
   const single = (flags & QueryDirectoryFlags.RETURN_SINGLE_ENTRY) !== 0
   let status: number = NtStatus.SUCCESS
@@ -88,7 +95,10 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
     // A symlink's reparse tag (its attributes say REPARSE_POINT), for the classes that carry one.
     // EaSize from the entry's DOS record (ea-info.ts writeEas keeps it there); none where the share keeps no EAs.
     const info = eaSupport || e.info.eaSize === undefined ? e.info : { ...e.info, eaSize: 0 }
-    const entry = { name: e.name, info, reparseTag: posixReparseTag(e.info.mode), posix: posix ? posixInfoOf(e.info) : undefined }
+    const entry = {
+      name: e.name, info, reparseTag: posixReparseTag(e.info.mode), posix: posix ? posixInfoOf(e.info) : undefined,
+      shortName: both && !isValid83(e.name) ? shortName(e.name) : undefined,
+    }
     if (!writer.tryAdd(entry)) {
       if (writer.count === 0) {
         // Not even one entry fits: MS-SMB2 3.3.5.18 answers STATUS_BUFFER_OVERFLOW with what fits.
