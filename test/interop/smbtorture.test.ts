@@ -106,6 +106,8 @@ if (have.error !== undefined || have.status !== 0) {
   // (`:: share=nostreams` on their line).
   // user2 (`tester2`): for the tests that bind or re-authenticate as another user
   // (smb2.session.bind_different_user).
+  // [acls_non_canonical]: a DACL set keeps SE_DACL_AUTO_INHERITED as given (Samba's selftest
+  // share of that name: smb2.acls_non_canonical.flags, `:: share=acls_non_canonical`).
   // [ca]: a continuously available share (persistent handles: smb2.durable-v2-open.persistent-*
   // under their long names, `:: share=ca`), its records in a temporary directory.
   const records = mkdtempSync(join(tmpdir(), 'smbts-torture-persistent-'))
@@ -116,6 +118,7 @@ if (have.error !== undefined || have.status !== 0) {
       shares: {
         nostreams: ['read only = no', 'streams = no'],
         ca: ['read only = no', 'continuous availability = yes'],
+        acls_non_canonical: ['read only = no', 'acl flag inherited canonicalization = no'],
       },
     })
   })
