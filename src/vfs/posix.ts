@@ -374,6 +374,9 @@ class PosixFile implements VfsFile {
       if (st.isDirectory || this.pathOnly || sx.blocks * 512n <= st.allocationSize) return st
       let beyond: number
       try { beyond = native.extentBytes(this.fd, Number(roundUpCluster(sx.size))) } catch { return st }
+      // No FIEMAP (tmpfs): st_blocks as it is. Such a file system keeps xattrs in memory, not in
+      // blocks, so what exceeds the data's clusters there is reserved space.
+      if (beyond < 0) return { ...st, allocationSize: sx.blocks * 512n }
       return beyond > 0 ? { ...st, allocationSize: st.allocationSize + roundUpCluster(BigInt(beyond)) } : st
     })
   }
