@@ -133,8 +133,7 @@ interface Flight {
 }
 
 /** MS-SMB2 2.2.13.1: the DesiredAccess bits with a meaning for a file, a directory or a pipe. */
-const DEFINED_ACCESS = (0x000001ff | AccessMask.DELETE | AccessMask.READ_CONTROL | AccessMask.WRITE_DAC | AccessMask.WRITE_OWNER |
-  AccessMask.SYNCHRONIZE | AccessMask.ACCESS_SYSTEM_SECURITY | AccessMask.MAXIMUM_ALLOWED |
+const DEFINED_ACCESS = (FILE_ALL_ACCESS | AccessMask.ACCESS_SYSTEM_SECURITY | AccessMask.MAXIMUM_ALLOWED |
   AccessMask.GENERIC_ALL | AccessMask.GENERIC_EXECUTE | AccessMask.GENERIC_WRITE | AccessMask.GENERIC_READ) >>> 0
 /** MS-SMB2 2.2.13 CreateOptions: the high byte has no option in it. */
 const RESERVED_CREATE_OPTIONS = 0xff000000
@@ -143,7 +142,7 @@ const RESERVED_CREATE_OPTIONS = 0xff000000
  * an open by file ID (smbts announces no FILE_SUPPORTS_OPEN_BY_FILE_ID) and an oplock filter
  * reservation (MS-SMB2 3.3.5.9: FILE_RESERVE_OPFILTER is STATUS_NOT_SUPPORTED).
  */
-const UNSUPPORTED_CREATE_OPTIONS = 0x00000080 | CreateOptions.OPEN_BY_FILE_ID | CreateOptions.RESERVE_OPFILTER
+const UNSUPPORTED_CREATE_OPTIONS = CreateOptions.CREATE_TREE_CONNECTION | CreateOptions.OPEN_BY_FILE_ID | CreateOptions.RESERVE_OPFILTER
 /**
  * MS-FSCC 2.6 FileAttributes a CREATE may carry: those a file can have (ENCRYPTED included; it is
  * refused where a file would be made with it). VOLUME, DEVICE (no file is either), INTEGRITY_STREAM
