@@ -90,6 +90,9 @@ export interface ShareConfig {
   maxConnections: number; smb3Encryption: 'disabled' | 'auto' | 'mandatory' | undefined
   /** `continuous availability` (MS-SMB2 Share.IsCA): persistent handles are granted here. */
   continuousAvailability: boolean
+  /** A DACL set without SE_DACL_AUTO_INHERIT_REQ loses SE_DACL_AUTO_INHERITED, as on Windows
+   *  (Samba's `acl flag inherited canonicalization`, default yes); else the flag is kept as given. */
+  aclFlagInheritedCanonicalization: boolean
   raw: Map<string, string>
 }
 
@@ -356,6 +359,7 @@ function buildShare (
     maxConnections: maxConnections === 0 ? MAX_CONNECTIONS_LIMIT : maxConnections,
     smb3Encryption: enc === '' ? undefined : enc as 'disabled' | 'auto' | 'mandatory',
     continuousAvailability: bool(slots, 'continuous availability'),
+    aclFlagInheritedCanonicalization: bool(slots, 'acl flag inherited canonicalization'),
     raw
   }
 }

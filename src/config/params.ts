@@ -259,6 +259,9 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   // POSIX ones); in [global] it is the negotiation's switch (the global parameter above).
   s({ name: 'smb3 unix extensions', type: 'bool', default: 'yes' }),
   s({ name: 'acl xattr', type: 'bool', default: 'no' }),
+  // Samba's: a DACL set without SE_DACL_AUTO_INHERIT_REQ loses SE_DACL_AUTO_INHERITED, as on
+  // Windows (`yes`); `no` keeps the flag as the setter gave it (a copy of an ACL stays identical).
+  s({ name: 'acl flag inherited canonicalization', type: 'bool', default: 'yes' }),
   // Samba's name: a continuously available share (MS-SMB2 3.3.1.6 Share.IsCA). Its opens asked
   // persistent (DH2Q with SMB2_DHANDLE_FLAG_PERSISTENT, SMB 3.x) outlive a restart of smbts itself.
   s({ name: 'continuous availability', type: 'bool', default: 'no' })

@@ -239,6 +239,11 @@ export interface NativeAddon {
    */
   seekData(fd: number, offset: number, hole?: boolean): number;
   /**
+   * The bytes of the file's extents at or past `offset` (FS_IOC_FIEMAP: written, preallocated or
+   * delayed), -1 where the file system has no FIEMAP. Synchronous (the extent map, no I/O).
+   */
+  extentBytes(fd: number, offset: number): number;
+  /**
    * copy_file_range(2): `len` bytes from `fdIn` at `offIn` to `fdOut` at `offOut`, in the kernel
    * (a reflink where the file system shares extents); resolves with the bytes copied, fewer at
    * the source's end.

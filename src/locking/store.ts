@@ -276,6 +276,15 @@ export class LockingStore {
   /** Opens of `key` holding a share mode. */
   openCount (key: string): number { return this.sharing(this.readFile(key)).length }
 
+  /**
+   * Opens of `key` that asked for some access, closing ones included: a stream's open is also an
+   * entry on its file's record that asks for none (create.ts), so these are the opens of the
+   * file's unnamed stream itself.
+   */
+  accessOpenCount (key: string): number {
+    return (this.readFile(key)?.opens ?? []).filter(o => o.access !== 0 && this.live(o)).length
+  }
+
   /** MS-FSA 2.1.5.14.3 FileDispositionInformation: set or clear the file's pending deletion. */
   setDeletePending (key: string, pending: boolean): void {
     const told = this.updateFile(key, (r) => {

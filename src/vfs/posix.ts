@@ -99,6 +99,26 @@ function ownAttributes (sx: Statx, rec: DosRecord | undefined): number {
   return attrs
 }
 
+/** The cluster AllocationSize counts in: the block of the file systems this runs on. */
+const CLUSTER = 4096n
+
+function roundUpCluster (n: bigint): bigint { return (n + CLUSTER - 1n) & ~(CLUSTER - 1n) }
+
+/**
+ * A file's AllocationSize from its statx: what it holds on disk (st_blocks; less than its size
+ * when sparse), but never more than its size in whole clusters. st_blocks also counts the
+ * file's metadata: on ext4 an external xattr block (a security.NTACL, DOS record and EAs that
+ * overflow the inode) adds 4 KiB, which NTFS never counts in a data stream's allocation, so an
+ * emptied file read 0x1000 (smbtorture smb2.setinfo). Space reserved past the end of the file
+ * (FileAllocationInformation, a CREATE's AlSi context) is then not seen here: an open file adds
+ * it from its extent map (PosixFile.stat).
+ */
+export function dataAllocation (sx: Pick<Statx, 'blocks' | 'size'>): bigint {
+  const held = sx.blocks * 512n
+  const whole = roundUpCluster(sx.size)
+  return held < whole ? held : whole
+}
+
 /**
  * Converts the kernel's statx and our DOS record (dos-xattr.ts) into the SMB model the FSCC
  * encoders read. Where each item comes from:
@@ -129,7 +149,7 @@ export function statFromStatx (sx: Statx, name: string, rec?: DosRecord, hideDot
     lastWriteTime: filetimeFromUnixNs(sx.mtimeNs),
     changeTime: changeHolds ? rec!.changeTime! : filetimeFromUnixNs(sx.ctimeNs),
     endOfFile: isDirectory ? 0n : sx.size,
-    allocationSize: isDirectory ? 0n : sx.blocks * 512n,
+    allocationSize: isDirectory ? 0n : dataAllocation(sx),
     fileAttributes: attrs,
     indexNumber: sx.ino,
     numberOfLinks: sx.nlink,
@@ -346,7 +366,19 @@ class PosixFile implements VfsFile {
   }
 
   async stat (): Promise<Stat> {
-    return await this.op(async () => (await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount, this.pathOnly)).st)
+    return await this.op(async () => {
+      const { sx, st } = await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount, this.pathOnly)
+      // More blocks than the data's clusters: an xattr block, or space reserved past the end of
+      // the file (allocate). The extent map tells them apart: the reserved space counts, as NTFS
+      // counts it (MS-FSA 2.1.5.15.1), the xattr block does not (dataAllocation).
+      if (st.isDirectory || this.pathOnly || sx.blocks * 512n <= st.allocationSize) return st
+      let beyond: number
+      try { beyond = native.extentBytes(this.fd, Number(roundUpCluster(sx.size))) } catch { return st }
+      // No FIEMAP (tmpfs): st_blocks as it is. Such a file system keeps xattrs in memory, not in
+      // blocks, so what exceeds the data's clusters there is reserved space.
+      if (beyond < 0) return { ...st, allocationSize: sx.blocks * 512n }
+      return beyond > 0 ? { ...st, allocationSize: st.allocationSize + roundUpCluster(BigInt(beyond)) } : st
+    })
   }
 
   /**

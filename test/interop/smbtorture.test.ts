@@ -11,7 +11,7 @@
 // about server state (leases, notify, limits, break timeouts), which the transport and the worker
 // count do not change (smbtorture's connections all come from one address, so one worker).
 import t from 'tap'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -104,15 +104,12 @@ if (have.error !== undefined || have.status !== 0) {
   let live: LiveServer
   // [nostreams]: a share without alternate data streams, for the tests about such a share
   // (`:: share=nostreams` on their line).
-  // [tmpfs]: a share on /dev/shm for a test whose file carries more xattrs than a 256-byte ext4
-  // inode keeps inside and then checks that its AllocationSize is 0 (smb2.setinfo: two EAs and the
-  // DOS record; Samba's st_blocks would say 4096 there too). A new file's AllocationSize is 0 on
-  // this machine's ext4 as well (its DOS record alone fits in the inode: smb2.multichannel.*,
-  // smb2.durable-open.* run on the default share). user2 (`tester2`): for the tests that bind or
-  // re-authenticate as another user (smb2.session.bind_different_user).
+  // user2 (`tester2`): for the tests that bind or re-authenticate as another user
+  // (smb2.session.bind_different_user).
+  // [acls_non_canonical]: a DACL set keeps SE_DACL_AUTO_INHERITED as given (Samba's selftest
+  // share of that name: smb2.acls_non_canonical.flags, `:: share=acls_non_canonical`).
   // [ca]: a continuously available share (persistent handles: smb2.durable-v2-open.persistent-*
   // under their long names, `:: share=ca`), its records in a temporary directory.
-  const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/smbts-torture-') : undefined
   const records = mkdtempSync(join(tmpdir(), 'smbts-torture-persistent-'))
   t.before(async () => {
     live = await startLive({
@@ -121,13 +118,12 @@ if (have.error !== undefined || have.status !== 0) {
       shares: {
         nostreams: ['read only = no', 'streams = no'],
         ca: ['read only = no', 'continuous availability = yes'],
-        ...(shm !== undefined ? { tmpfs: ['read only = no', `path = ${shm}`] } : {}),
+        acls_non_canonical: ['read only = no', 'acl flag inherited canonicalization = no'],
       },
     })
   })
   t.teardown(async () => {
     await live.stop()
-    if (shm !== undefined) rmSync(shm, { recursive: true, force: true })
     rmSync(records, { recursive: true, force: true })
   })
 

@@ -136,6 +136,24 @@ t.test('cloneRange: FICLONERANGE where the file system shares blocks, EOPNOTSUPP
   await t.rejects(native.cloneRange(a, -1 as unknown as number, b, 0, 1), { code: 'ERR_OUT_OF_RANGE' }, 'a negative offset is refused before the kernel')
 })
 
+t.test('extentBytes: the bytes of a file\'s extents from an offset; its xattrs\' block is not one', { skip }, async (t) => {
+  const { fd: root } = await rootOf(t)
+  const fd = await native.openat2(root, 'extents', C.O_CREAT | C.O_RDWR, 0o600, RES())
+  t.teardown(() => native.close(fd))
+  t.type(native.extentBytes, 'function')
+  await native.fsetxattr(fd, 'user.big', Buffer.alloc(2048, 0x61), 0)
+  const none = native.extentBytes(fd, 0)
+  if (none < 0) { t.comment('no FIEMAP on this file system'); return }
+  t.equal(none, 0, 'an empty file has none, whatever its xattrs take')
+  await native.pwrite(fd, Buffer.alloc(4096, 1), 0, 4096, 0)
+  await native.fallocate(fd, C.FALLOC_FL_KEEP_SIZE, 0, 16384)
+  const all = native.extentBytes(fd, 0)
+  t.ok(all >= 16384, `written and reserved: ${all}`)
+  t.equal(native.extentBytes(fd, 4096), all - 4096, 'from an offset: what lies past it')
+  t.equal(native.extentBytes(fd, 1 << 20), 0, 'none past the reserved space')
+  t.throws(() => native.extentBytes(-1, 0), 'a bad fd throws')
+})
+
 t.test('pread/pwrite beyond 4 GiB positions (sparse)', { skip }, async (t) => {
   const { fd: root } = await rootOf(t)
   const fd = await native.openat2(root, 'sparse', C.O_CREAT | C.O_RDWR, 0o600, RES())

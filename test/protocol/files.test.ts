@@ -167,6 +167,57 @@ t.test('create contexts: a tag under four bytes is refused, an unknown longer on
   t.notOk(srv.files.exists('new.txt'))
 })
 
+t.test('CREATE\'s bit masks: undefined access, reserved and unsupported options, invalid attributes', async (t) => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const c = await new MemClient(srv.state).connect()
+  srv.files.write('m.txt', 'x')
+  const MAXIMUM_ALLOWED = 0x02000000
+  const NOT_SUPPORTED = 0xc00000bb
+  const PRIVILEGE_NOT_HELD = 0xc0000061
+  const status = async (name: string, o: Parameters<MemClient['create']>[1]): Promise<number> => {
+    const r = await c.create(name, o)
+    if (r.status === 0) await c.close(fileIdOf(r))
+    return r.status
+  }
+  // Each DesiredAccess bit alone: those with no meaning are ACCESS_DENIED; SYNCHRONIZE opens.
+  let denied = 0
+  for (let i = 0; i < 32; i++) {
+    const bit = (1 << i) >>> 0
+    const s = await status('m.txt', { access: bit, disposition: Disposition.OPEN_IF })
+    if (s !== 0) denied = (denied | bit) >>> 0
+    if (bit === 0x01000000) t.equal(s, PRIVILEGE_NOT_HELD, 'ACCESS_SYSTEM_SECURITY: no session holds SeSecurityPrivilege')
+  }
+  t.equal(denied.toString(16), 'de0fe00', 'the DesiredAccess bits refused alone (ACCESS_SYSTEM_SECURITY: no privilege)')
+  t.equal(await status('m.txt', { access: 0x08000000, attributes: 0x8, disposition: Disposition.CREATE }), Status.ACCESS_DENIED,
+    'an undefined access bit is refused first: before the attributes, before the name')
+  // Each CreateOptions bit alone (but DELETE_ON_CLOSE) on the existing file.
+  const by = new Map<number, number>()
+  for (let i = 0; i < 32; i++) {
+    const bit = (1 << i) >>> 0
+    if (bit === Opt.DELETE_ON_CLOSE) continue
+    const s = await status('m.txt', { access: MAXIMUM_ALLOWED, disposition: Disposition.OPEN_IF, options: bit })
+    by.set(s, ((by.get(s) ?? 0) | bit) >>> 0)
+  }
+  t.equal(by.get(0)?.toString(16), 'efcf7e', 'options that open')
+  t.equal(by.get(Status.INVALID_PARAMETER)?.toString(16), 'ff000000', 'the reserved high byte')
+  t.equal(by.get(NOT_SUPPORTED)?.toString(16), '102080', 'tree connection, open by file ID, oplock filter')
+  // Each FileAttributes bit alone (but ENCRYPTED) on a new file.
+  let invalid = 0
+  for (let i = 0; i < 32; i++) {
+    const bit = (1 << i) >>> 0
+    if (bit === 0x4000) continue
+    const s = await status(`a${i}.txt`, { access: MAXIMUM_ALLOWED, disposition: Disposition.OPEN_IF, attributes: bit })
+    if (s === Status.INVALID_PARAMETER) invalid = (invalid | bit) >>> 0
+    else t.equal(s, 0, `attribute 0x${bit.toString(16)}`)
+  }
+  t.equal(invalid.toString(16), 'ffff8048', 'VOLUME, DEVICE, INTEGRITY_STREAM and the bits above 0xffff')
+  t.notOk(srv.files.exists('a3.txt'), 'nothing made for a refused one')
+  t.equal(await status('enc.txt', { access: MAXIMUM_ALLOWED, disposition: Disposition.OPEN_IF, attributes: 0x4000 }), Status.ACCESS_DENIED, 'no file is made ENCRYPTED')
+  t.notOk(srv.files.exists('enc.txt'))
+  t.equal(await status('m.txt', { access: MAXIMUM_ALLOWED, disposition: Disposition.OPEN_IF, attributes: 0x4000 }), 0, 'an existing file opens whatever the attributes say')
+})
+
 t.test('read-only share refuses writes; valid users', async (t) => {
   const srv = memServer({ shares: { ro: ['read only = yes'], only: ['read only = no', 'valid users = alice'] }, users: { alice: 'Alice-pw1' } })
   t.teardown(srv.cleanup)

@@ -232,6 +232,61 @@ t.test('a stream renamed onto an empty file\'s ::$DATA becomes the file\'s data;
   await c.close(e)
 })
 
+t.test('a stream renamed onto ::$DATA takes its opens, their locks and leases to the file; refused while the file is open', async t => {
+  const srv = memServer()
+  t.teardown(srv.cleanup)
+  const a = await new MemClient(srv.state, 'mem:a').connect()
+  const b = await new MemClient(srv.state, 'mem:b').connect()
+  const c = await new MemClient(srv.state, 'mem:c').connect()
+  srv.files.write('d.txt', '')
+  const R = 1
+  const H = 2
+  const lk = Buffer.alloc(16, 2)
+  const hb = await b.create('d.txt:s', { share: 7, disposition: Disposition.CREATE, lease: { key: lk, state: R | H } })
+  t.equal(leaseOf(hb)?.state, R | H, 'a lease on the stream')
+  const fb = fileIdOf(hb)
+  t.equal((await b.write(fb, 0, Buffer.from('0123456789abcdefghij'))).status, 0)
+  const fa = fileIdOf(await a.create('d.txt:s', { share: 7, disposition: Disposition.OPEN, access: Access.GENERIC_READ | Access.GENERIC_WRITE | Access.DELETE }))
+  t.equal((await a.lock(fa, [{ off: 0, len: 10, flags: LockFlag.EXCLUSIVE | LockFlag.FAIL_IMMEDIATELY }])).status, 0)
+  // The lock breaks b's read caching (MS-FSA 2.1.5.8); acknowledged, so no break is under way.
+  const brk = leaseBreakOf(await b.nextBreak())
+  t.equal(brk?.from, R | H, 'the lock breaks b\'s lease')
+  t.equal((await b.leaseAck(lk, brk!.to)).status, 0)
+
+  // The unnamed stream open: refused, and nothing changed.
+  const fc = fileIdOf(await c.create('d.txt', { share: 7, disposition: Disposition.OPEN, access: Access.FILE_READ_DATA }))
+  t.equal((await a.setInfo(fa, FILE_INFO, FileRenameInformation, renameInfo('::$DATA', true))).status, Status.ACCESS_DENIED, 'not while ::$DATA is open')
+  t.equal((await b.read(fb, 5, 2)).status, Status.FILE_LOCK_CONFLICT, 'the lock still holds on the stream')
+  t.same(streams(outputBuffer(await c.queryInfo(fc, FILE_INFO, FileStreamInformation))), [['::$DATA', 0], [':s:$DATA', 20]], 'the stream is still there')
+  t.equal((await c.close(fc)).status, 0)
+
+  t.equal((await a.setInfo(fa, FILE_INFO, FileRenameInformation, renameInfo('::$DATA', true))).status, 0, 'renamed once ::$DATA is closed')
+  t.same(srv.files.read('d.txt'), Buffer.from('0123456789abcdefghij'), 'the file holds the stream\'s data')
+  t.equal((await b.read(fb, 5, 2)).status, Status.FILE_LOCK_CONFLICT, 'the lock moved with its open: it refuses the other open\'s READ')
+  t.equal((await b.lock(fb, [{ off: 5, len: 1, flags: LockFlag.SHARED | LockFlag.FAIL_IMMEDIATELY }])).status, Status.LOCK_NOT_GRANTED, 'and its lock')
+  t.same(readData(await b.read(fb, 10, 10)), Buffer.from('abcdefghij'), 'the other open reads the file now')
+  t.equal((await b.write(fb, 20, Buffer.from('!'))).status, 0, 'and writes it')
+  t.same(srv.files.read('d.txt'), Buffer.from('0123456789abcdefghij!'))
+  t.same(readData(await a.read(fa, 0, 4)), Buffer.from('0123'), 'the holder reads inside its lock')
+  t.same(streams(outputBuffer(await a.queryInfo(fa, FILE_INFO, FileStreamInformation))), [['::$DATA', 21]], 'the stream is gone')
+
+  t.equal((await c.create('d.txt', { share: 0, disposition: Disposition.OPEN })).status, Status.SHARING_VIOLATION, 'both opens hold their share modes on the file')
+  // A lease key names one file (MS-SMB2 3.3.5.9.8): b's, the stream's, names the file now.
+  const again = await b.create('d.txt', { share: 7, disposition: Disposition.OPEN, access: Access.FILE_READ_DATA, lease: { key: lk, state: R } })
+  t.equal(again.status, 0, 'b\'s lease key opens the file')
+  t.equal((await b.close(fileIdOf(again))).status, 0)
+  const ns = await c.create('d.txt:s', { share: 0, disposition: Disposition.CREATE })
+  t.equal(ns.status, 0, 'and none holds the stream\'s name')
+  t.equal((await c.close(fileIdOf(ns))).status, 0)
+
+  t.equal((await a.close(fa)).status, 0)
+  t.equal((await b.lock(fb, [{ off: 5, len: 1, flags: LockFlag.EXCLUSIVE | LockFlag.FAIL_IMMEDIATELY }])).status, 0, 'the lock went with its open\'s close')
+  t.equal((await b.close(fb)).status, 0)
+  const last = await c.create('d.txt', { share: 0, disposition: Disposition.OPEN })
+  t.equal(last.status, 0, 'nothing of the moved opens is left on the file once they closed')
+  t.equal((await c.close(fileIdOf(last))).status, 0)
+})
+
 t.test('a share with streams = no refuses stream names', async t => {
   const srv = memServer({ shareLines: ['streams = no'] })
   t.teardown(srv.cleanup)

@@ -118,8 +118,11 @@ export async function setSecurityInfo (open: Open, st: Stat, securityInformation
     next.dacl = given.dacl == null ? null : mapAclGenericRights(given.dacl)
     let control = (next.control & ~DACL_CONTROL) | (given.control & DACL_CONTROL)
     // SE_DACL_AUTO_INHERITED stays only when the setter also asks for it with
-    // SE_DACL_AUTO_INHERIT_REQ (as Windows answers smbtorture smb2.acls.INHERITFLAGS).
-    if ((given.control & SE_DACL_AUTO_INHERIT_REQ) === 0) control &= ~SE_DACL_AUTO_INHERITED
+    // SE_DACL_AUTO_INHERIT_REQ (as Windows answers smbtorture smb2.acls.INHERITFLAGS), unless the
+    // share keeps the flag as given (`acl flag inherited canonicalization = no`, Samba's:
+    // smbtorture smb2.acls_non_canonical.flags).
+    const canonical = open.tree.share?.aclFlagInheritedCanonicalization ?? true
+    if (canonical && (given.control & SE_DACL_AUTO_INHERIT_REQ) === 0) control &= ~SE_DACL_AUTO_INHERITED
     if ((securityInformation & PROTECTED_DACL_SECURITY_INFORMATION) !== 0) control |= SE_DACL_PROTECTED
     else if ((securityInformation & UNPROTECTED_DACL_SECURITY_INFORMATION) !== 0) control &= ~SE_DACL_PROTECTED
     next.control = control

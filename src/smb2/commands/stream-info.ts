@@ -1,7 +1,7 @@
 // The stream side of QUERY_INFO and SET_INFO (MS-FSCC 2.4.43 FileStreamInformation, MS-FSA
 // 2.1.5.15.11.1 stream rename); the layout and the stream opens themselves are src/vfs/streams.ts.
 import type { RequestContext } from '../context.js'
-import { DirectoryAccessMask, ShareAccess } from '../../wire/constants.js'
+import { AccessMask, DirectoryAccessMask, ShareAccess } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
 import type { StreamInfo } from '../../wire/fscc/file-info.js'
@@ -15,7 +15,6 @@ import { fileKey } from '../../locking/share-modes.js'
 import type { Owner } from '../../locking/store.js'
 import type { ServerState } from '../../session/server-state.js'
 import { persistOpen } from '../../session/persistent.js'
-import { oplockHolder } from './oplock-break.js'
 
 /**
  * FileStreamInformation (MS-FSCC 2.4.43) of the file an open is of (the file itself or one of its
@@ -118,53 +117,75 @@ function followStreamRename (server: ServerState, by: Open, oldKey: string | und
 /**
  * A stream renamed onto the file's unnamed stream (`::$DATA`, MS-FSA 2.1.5.15.11.1): only with
  * ReplaceIfExists, only onto an empty file (not a directory, which has no unnamed stream). The
- * stream's data becomes the file's, the stream is removed, and the open goes on as an open of
- * the file (smbtorture smb2.streams.rename2).
+ * stream's data becomes the file's and the stream is removed; as on NTFS, where the stream itself
+ * becomes the file's default stream, every open of it goes on as an open of the file: its share
+ * mode, oplock or lease and byte-range locks move from the stream's record to the file's
+ * (store.ts moveRecord), and it reads and writes the file (smbtorture smb2.streams.rename2).
+ *
+ * Refused with ACCESS_DENIED while the unnamed stream is open itself, as a rename onto an open
+ * named stream is (above): the file's record then holds only the entries a stream's open leaves
+ * on its file (asking no access, holding no oplock), so what moves there meets no oplock or lock
+ * of another open. moveRecord refuses (SHARING_VIOLATION) when another worker has the stream open
+ * or a break or close of it is under way, before anything changed.
  */
 async function renameStreamOntoFile (ctx: RequestContext, open: Open, stream: StreamFile, replace: boolean): Promise<void> {
   const tree = open.tree
+  const server = ctx.server
+  const locks = server.locks
   if (!replace) throw new NtStatusError(NtStatus.OBJECT_NAME_COLLISION, 'the unnamed stream exists')
   const st = await stream.base.stat()
   if (st.isDirectory) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'a directory has no unnamed stream')
   if (st.endOfFile !== 0n) throw new NtStatusError(NtStatus.INVALID_PARAMETER, 'the unnamed stream is not empty')
+  const oldKey = open.shareModeKey
+  const newKey = open.baseOpen?.key ?? fileKey(tree.shareName, st.indexNumber)
+  if (locks.accessOpenCount(newKey) > 0) throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename onto the unnamed stream, which is open')
   const size = Number((await stream.stat()).endOfFile)
   const data = Buffer.alloc(size)
   const n = await stream.read(data, 0, size, 0)
-  // From here the open is an open of the file: registered on the file's record first (its share
-  // mode against the file's other opens; no oplock), so a conflict there stops the rename.
-  const locks = ctx.server.locks
-  const shadow = open.baseOpen
-  const next = shadow === undefined
-    ? undefined
-    : locks.addOpen(shadow.key, { access: open.grantedAccess, shareAccess: open.shareAccess }, oplockHolder(ctx.conn, open), { requested: 0, eligible: false, level2: false })
-  let file: VfsFile
-  try {
-    file = await tree.fs!.open(open.path, { write: true })
-  } catch (e) {
-    if (next !== undefined) { locks.beginClose(next, false); locks.closed(next) }
-    throw ntStatusErrorFromErrno(e, undefined, open.path)
+
+  // The stream's opens of this process: the renamer's and the others' (those waiting for their
+  // clients too), each with the stream's record entry it holds.
+  const followers: Open[] = []
+  const add = (o: Open): void => {
+    if (o === open || (oldKey !== undefined && o.shareModeKey === oldKey && asStream(o.file) !== undefined)) followers.push(o)
   }
+  for (const s of server.sessions.values()) for (const o of s.opens.values()) add(o)
+  for (const o of server.durable.parkedOpens()) add(o)
+
+  const moved = oldKey !== undefined ? locks.moveRecord(oldKey, newKey) : []
+  const undo = (): void => { if (moved.length > 0) locks.moveRecord(newKey, oldKey!, moved) }
+  // Each open gets its own descriptor of the file, writable when its access writes.
+  const files: VfsFile[] = []
   try {
-    let done = 0
-    while (done < n) done += await file.write(data, done, n - done, done)
+    const writer = await tree.fs!.open(open.path, { write: true })
+    try {
+      let done = 0
+      while (done < n) done += await writer.write(data, done, n - done, done)
+    } finally {
+      await writer.close().catch(() => {})
+    }
+    for (const o of followers) {
+      files.push(await tree.fs!.open(open.path, { write: (o.grantedAccess & (AccessMask.FILE_WRITE_DATA | AccessMask.FILE_APPEND_DATA)) !== 0 }))
+    }
     await removeStream(stream.base, stream.xattr)
   } catch (e) {
-    await file.close().catch(() => {})
-    if (next !== undefined) { locks.beginClose(next, false); locks.closed(next) }
+    for (const f of files) await f.close().catch(() => {})
+    undo()
     throw ntStatusErrorFromErrno(e, undefined, open.path)
   }
-  if (ctx.server.log.wants('vfs')) ctx.server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} onto the file's unnamed stream`)
-  if (next !== undefined && open.oplock !== undefined) {
-    // The stream's entry and its entry-as-an-open-of-the-file go; the file's own replaces them.
-    locks.beginClose(open.oplock, false)
-    locks.closed(open.oplock)
-    locks.beginClose(shadow!, false)
-    locks.closed(shadow!)
-    open.oplock = next
-    open.shareModeKey = next.key
-    open.baseOpen = undefined
+  if (server.log.wants('vfs')) server.log.debug('vfs', `renamed stream ${tree.shareName}/${open.path}:${stream.name} onto the file's unnamed stream`)
+  for (const [i, o] of followers.entries()) {
+    // Its entry on the file's record as an open of a stream goes: it is the file's open now.
+    const shadow = o.baseOpen
+    if (shadow !== undefined) { locks.beginClose(shadow, false); locks.closed(shadow) }
+    o.baseOpen = undefined
+    if (o.oplock !== undefined && o.oplock.key === oldKey) o.oplock = locks.movedTo(o.oplock, newKey)
+    o.shareModeKey = newKey
+    const old = o.file
+    o.file = files[i]
+    o.stream = undefined
+    if (old !== undefined && old !== stream) await old.close().catch(() => {})
+    if (o !== open && o.durable?.persistent === true) persistOpen(server, o)
   }
-  open.file = file
-  open.stream = undefined
   await stream.close().catch(() => {})
 }
