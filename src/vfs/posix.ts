@@ -629,10 +629,7 @@ class PosixShare implements ShareFs {
     // Inline: only an fd's own file, and only an fd known to be on the share's own mount (a
     // name inside a directory may be another mount's root: NFS, FUSE...).
     const inl = this.inline
-    if (inl?.on && sameMount && path === '') {
-      const t0 = inl.begin()
-      try { return this.statNow(dirFd, path, flags, name, opath) } finally { inl.done(t0) }
-    }
+    if (inl?.on && sameMount && path === '') return inl.call(this.statNow, dirFd, path, flags, name, opath)
     if (!this.storeDos) {
       const sx = await this.sys.statx(dirFd, path, flags, STATX_WANTED)
       return { sx, st: statFromStatx(sx, name, undefined, this.hideDotFiles) }
@@ -654,9 +651,7 @@ class PosixShare implements ShareFs {
   xattrNow (fd: number, name: string, sameMount: boolean): Buffer | null | undefined {
     const inl = this.inline
     if (!inl?.on || !sameMount) return undefined
-    const t0 = inl.begin()
-    let r: number
-    try { r = native.statxXattrNow(fd, '', native.constants.AT_EMPTY_PATH, STATX_WANTED, name, this.scratch) } finally { inl.done(t0) }
+    const r = inl.call(native.statxXattrNow, fd, '', native.constants.AT_EMPTY_PATH, STATX_WANTED, name, this.scratch)
     if (r < 0) return undefined
     const x = this.scratch.readInt32LE(4)
     if (x >= 0) return Buffer.from(this.scratch.subarray(8 + STATX_LAYOUT.size_of, 8 + STATX_LAYOUT.size_of + x))
@@ -672,9 +667,7 @@ class PosixShare implements ShareFs {
   listXattrsNow (fd: number, sameMount: boolean): string[] | undefined {
     const inl = this.inline
     if (!inl?.on || !sameMount) return undefined
-    const t0 = inl.begin()
-    let r: number
-    try { r = native.flistxattrNow(fd, this.scratch) } finally { inl.done(t0) }
+    const r = inl.call(native.flistxattrNow, fd, this.scratch)
     if (r === -osConstants.errno.ERANGE) return undefined
     if (r < 0) throw errnoError(r, 'flistxattr')
     const names = this.scratch.toString('utf8', 0, r).split('\0')
@@ -682,8 +675,8 @@ class PosixShare implements ShareFs {
     return names
   }
 
-  /** statAt on this thread (native.statxXattrNow). */
-  private statNow (dirFd: number, path: string, flags: number, name: string, opath: boolean): { sx: Statx, st: Stat, rec?: DosRecord } {
+  /** statAt on this thread (native.statxXattrNow). A field, not a method: inline.call calls it without a `this`. */
+  private readonly statNow = (dirFd: number, path: string, flags: number, name: string, opath: boolean): { sx: Statx, st: Stat, rec?: DosRecord } => {
     const res = native.statxXattrNow(dirFd, path, flags, STATX_WANTED, this.storeDos ? DOS_XATTR_READ_NAMES : '', this.scratch, opath)
     if (res < 0) throw errnoError(res, 'statx')
     return this.fromRecord(this.scratch, 0, name)
@@ -1025,9 +1018,7 @@ class PosixShare implements ShareFs {
     const inl = this.inline
     if (dir === '' && inl?.on === true) {
       // The share root's own stamp: an fd's own file, on the share's own mount, so on this thread.
-      const t0 = inl.begin()
-      let r: number
-      try { r = native.statxXattrNow(this.rootFd, '', native.constants.AT_EMPTY_PATH, STAMP_MASK, '', this.scratch) } finally { inl.done(t0) }
+      const r = inl.call(native.statxXattrNow, this.rootFd, '', native.constants.AT_EMPTY_PATH, STAMP_MASK, '', this.scratch)
       adopt(r === 0 ? decodeStatx(this.scratch, 8) : undefined)
       return
     }
@@ -1065,9 +1056,7 @@ class PosixShare implements ShareFs {
       // On a memory file system (inline.ts) a name's removal is a memory operation: made here.
       const inl = this.inline
       if (inl?.creates === true) {
-        const t0 = inl.begin()
-        let r: number
-        try { r = native.unlinkatNow(dirFd, name, flags) } finally { inl.done(t0) }
+        const r = inl.call(native.unlinkatNow, dirFd, name, flags)
         if (r < 0) throw errnoError(r, 'unlinkat')
       } else {
         await this.sys.unlinkat(dirFd, name, flags)
