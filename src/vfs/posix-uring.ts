@@ -3,7 +3,7 @@
 // CREATE/CLOSE costs no threadpool hop (the rarer path ops stay the addon's threadpool calls). The ring holds each Buffer until its CQE (CONVENTIONS 5), and a handle's close
 // waits for its in-flight ops, so a late completion can never meet a reused fd.
 import type { Backend, VfsFile } from './backend.js'
-import { posixBackendWith, posixFileFd, posixFileWriteNow, type PosixSys } from './posix.js'
+import { posixBackendWith, posixFileExtentsChanged, posixFileFd, posixFileWriteNow, type PosixSys } from './posix.js'
 import type { Ring } from '../io/ring.js'
 import { native, type StatxXattr } from '../io/native.js'
 
@@ -34,13 +34,17 @@ function ringData (f: VfsFile, ring: Ring): VfsFile {
     }
   }
   f.read = (buf, off, len, position, fixed) => track(fixed !== undefined ? ring.readFixed(fd, buf, off, len, position, fixed) : ring.read(fd, buf, off, len, position))
+  // A write may change the extents the handle's stat counted (PosixFile.stat): it says so when done.
+  const extentsChanged = posixFileExtentsChanged(f)
   const ringWrite = (buf: Buffer, off: number, len: number, position: number): Promise<number> => track((async () => {
     let done = 0
-    while (done < len) {
-      const n = await ring.write(fd, buf, off + done, len - done, position + done)
-      if (n <= 0) break
-      done += n
-    }
+    try {
+      while (done < len) {
+        const n = await ring.write(fd, buf, off + done, len - done, position + done)
+        if (n <= 0) break
+        done += n
+      }
+    } finally { extentsChanged?.() }
     return done
   })())
   const writeNow = posixFileWriteNow(f)

@@ -211,12 +211,27 @@ function packNames (names: string[]): Buffer {
   return Buffer.from(names.join('\0') + '\0', 'utf8')
 }
 
+/** A file's extent bytes past the end of its data (native.extentBytes), and what they were read for. */
+interface ExtentCount {
+  /** PosixFile.layout when the stat that read them began. */
+  layout: number
+  size: bigint
+  blocks: bigint
+  ctimeNs: bigint
+  bytes: number
+}
+
 class PosixFile implements VfsFile {
   private closed = false
   /** Operations on the fd still running: close() waits for them (CONVENTIONS 5), so a READ that
    *  raced a CLOSE never runs on a closed fd or on a number the kernel already gave to another file. */
   private inFlight = 0
   private drained?: () => void
+  /** Bumped when a write, truncate, allocate, punch, copy or clone through this handle ends: an
+   *  extent count taken before then (stat's `extents`) is no longer trusted. */
+  private layout = 0
+  /** What stat() last read from the extent map, and the statx it was read for. */
+  private extents?: ExtentCount
   constructor (private readonly fd: number, readonly isDirectory: boolean, private readonly name: string, private readonly share: PosixShare,
     /** What the open found (statx and the DOS record): a CREATE answers from it, not asking again. */
     readonly openStat: Stat,
@@ -225,14 +240,21 @@ class PosixFile implements VfsFile {
     /** An O_PATH descriptor (OpenOptions.pathOnly): stat'ed as one; every I/O call fails (EBADF). */
     private readonly pathOnly = false) {}
 
-  private async op<T> (f: () => Promise<T>): Promise<T> {
+  /** `reshapes`: `f` may change the file's extents (stat's cached count is dropped when it ends). */
+  private async op<T> (f: () => Promise<T>, reshapes = false): Promise<T> {
     if (this.closed) throw Object.assign(new Error('file handle closed'), { code: 'EBADF' })
     this.inFlight++
     try {
       return await f()
     } finally {
+      if (reshapes) this.layout++
       if (--this.inFlight === 0) this.drained?.()
     }
+  }
+
+  /** The file's extents may have changed (a write made outside op(): writeNow, posix-uring's ring writes). */
+  extentsChanged (): void {
+    this.layout++
   }
 
   async read (buf: Buffer, off: number, len: number, position: number): Promise<number> {
@@ -242,7 +264,9 @@ class PosixFile implements VfsFile {
   /** A write made on this thread where the share's writes are memory copies (inline.ts); undefined otherwise. */
   writeNow (buf: Buffer, off: number, len: number, position: number): number | undefined {
     if (this.closed || !this.sameMount || this.pathOnly) return undefined
-    return this.share.writeNow(this.fd, buf, off, len, position)
+    const n = this.share.writeNow(this.fd, buf, off, len, position)
+    if (n !== undefined) this.layout++
+    return n
   }
 
   async write (buf: Buffer, off: number, len: number, position: number): Promise<number> {
@@ -256,7 +280,7 @@ class PosixFile implements VfsFile {
         done += n
       }
       return done
-    })
+    }, true)
   }
 
   async sync (dataOnly: boolean): Promise<void> {
@@ -264,7 +288,7 @@ class PosixFile implements VfsFile {
   }
 
   async truncate (length: number): Promise<void> {
-    await this.op(async () => { await fsFtruncate(this.fd, length) })
+    await this.op(async () => { await fsFtruncate(this.fd, length) }, true)
   }
 
   async copyFrom (src: VfsFile, srcPos: number, dstPos: number, len: number): Promise<number> {
@@ -282,18 +306,18 @@ class PosixFile implements VfsFile {
         while (done < n) done += await fsWrite(this.fd, buf, done, n - done, dstPos + done)
         return n
       }
-    }))
+    }, true))
   }
 
   async cloneFrom (src: VfsFile, srcPos: number, dstPos: number, len: number): Promise<void> {
     if (!(src instanceof PosixFile)) throw Object.assign(new Error('clone between backends'), { code: 'EXDEV' })
     // Both descriptors stay open until the clone is done: each file's close waits for it.
-    await src.op(async () => await this.op(async () => { await native.cloneRange(src.fd, srcPos, this.fd, dstPos, len) }))
+    await src.op(async () => await this.op(async () => { await native.cloneRange(src.fd, srcPos, this.fd, dstPos, len) }, true))
   }
 
   async punchHole (offset: number, length: number): Promise<void> {
     const c = native.constants
-    await this.op(async () => { await native.fallocate(this.fd, c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE, offset, length) })
+    await this.op(async () => { await native.fallocate(this.fd, c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE, offset, length) }, true)
   }
 
   async allocatedRanges (offset: number, length: number): Promise<Array<[number, number]>> {
@@ -315,7 +339,7 @@ class PosixFile implements VfsFile {
   async allocate (length: number): Promise<void> {
     // Reserve blocks without changing the size (FALLOC_FL_KEEP_SIZE); a fs that can't is fine.
     try {
-      if (length > 0) await this.op(async () => { await native.fallocate(this.fd, native.constants.FALLOC_FL_KEEP_SIZE, 0, length) })
+      if (length > 0) await this.op(async () => { await native.fallocate(this.fd, native.constants.FALLOC_FL_KEEP_SIZE, 0, length) }, true)
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EOPNOTSUPP') throw e
     }
@@ -367,13 +391,27 @@ class PosixFile implements VfsFile {
 
   async stat (): Promise<Stat> {
     return await this.op(async () => {
+      const layout = this.layout
       const { sx, st } = await this.share.statAt(this.fd, '', native.constants.AT_EMPTY_PATH, this.name, this.sameMount, this.pathOnly)
       // More blocks than the data's clusters: an xattr block, or space reserved past the end of
       // the file (allocate). The extent map tells them apart: the reserved space counts, as NTFS
       // counts it (MS-FSA 2.1.5.15.1), the xattr block does not (dataAllocation).
       if (st.isDirectory || this.pathOnly || sx.blocks * 512n <= st.allocationSize) return st
+      // The map is read once per layout, not per stat: on ext4 every file that holds a
+      // security.NTACL beside its DOS record has an xattr block, so every QUERY_INFO of it would
+      // make this ioctl, on this thread. The count holds while nothing changed the extents through
+      // this handle (`layout`) and the file's size, blocks and ctime are those it was read for
+      // (which another handle's, or another program's, change moves).
+      const known = this.extents
       let beyond: number
-      try { beyond = native.extentBytes(this.fd, Number(roundUpCluster(sx.size))) } catch { return st }
+      if (known !== undefined && known.layout === this.layout && known.size === sx.size && known.blocks === sx.blocks && known.ctimeNs === sx.ctimeNs) {
+        beyond = known.bytes
+      } else {
+        this.share.extentReads++
+        try { beyond = native.extentBytes(this.fd, Number(roundUpCluster(sx.size))) } catch { return st }
+        // Read for the layout this stat began in: a change that ended meanwhile leaves it untrusted.
+        this.extents = { layout, size: sx.size, blocks: sx.blocks, ctimeNs: sx.ctimeNs, bytes: beyond }
+      }
       // No FIEMAP (tmpfs): st_blocks as it is. Such a file system keeps xattrs in memory, not in
       // blocks, so what exceeds the data's clusters there is reserved space.
       if (beyond < 0) return { ...st, allocationSize: sx.blocks * 512n }
@@ -553,6 +591,8 @@ class PosixShare implements ShareFs {
   readonly warn: (msg: string) => void
   /** A security.NTACL smbts cannot read was reported (once per share). */
   unreadableNtAclWarned = false
+  /** Extent maps read by its files' stats (native.extentBytes; tests see PosixFile.stat's cache by it). */
+  extentReads = 0
   /** Case-insensitive names of big directories (name-index.ts), for resolveCase. */
   readonly names: DirNameIndex
   /** Opens, stats and closes made on this thread (inline.ts); undefined: always through `sys`. */
@@ -589,10 +629,7 @@ class PosixShare implements ShareFs {
     // Inline: only an fd's own file, and only an fd known to be on the share's own mount (a
     // name inside a directory may be another mount's root: NFS, FUSE...).
     const inl = this.inline
-    if (inl?.on && sameMount && path === '') {
-      const t0 = inl.begin()
-      try { return this.statNow(dirFd, path, flags, name, opath) } finally { inl.done(t0) }
-    }
+    if (inl?.on && sameMount && path === '') return inl.call(this.statNow, dirFd, path, flags, name, opath)
     if (!this.storeDos) {
       const sx = await this.sys.statx(dirFd, path, flags, STATX_WANTED)
       return { sx, st: statFromStatx(sx, name, undefined, this.hideDotFiles) }
@@ -614,9 +651,7 @@ class PosixShare implements ShareFs {
   xattrNow (fd: number, name: string, sameMount: boolean): Buffer | null | undefined {
     const inl = this.inline
     if (!inl?.on || !sameMount) return undefined
-    const t0 = inl.begin()
-    let r: number
-    try { r = native.statxXattrNow(fd, '', native.constants.AT_EMPTY_PATH, STATX_WANTED, name, this.scratch) } finally { inl.done(t0) }
+    const r = inl.call(native.statxXattrNow, fd, '', native.constants.AT_EMPTY_PATH, STATX_WANTED, name, this.scratch)
     if (r < 0) return undefined
     const x = this.scratch.readInt32LE(4)
     if (x >= 0) return Buffer.from(this.scratch.subarray(8 + STATX_LAYOUT.size_of, 8 + STATX_LAYOUT.size_of + x))
@@ -632,9 +667,7 @@ class PosixShare implements ShareFs {
   listXattrsNow (fd: number, sameMount: boolean): string[] | undefined {
     const inl = this.inline
     if (!inl?.on || !sameMount) return undefined
-    const t0 = inl.begin()
-    let r: number
-    try { r = native.flistxattrNow(fd, this.scratch) } finally { inl.done(t0) }
+    const r = inl.call(native.flistxattrNow, fd, this.scratch)
     if (r === -osConstants.errno.ERANGE) return undefined
     if (r < 0) throw errnoError(r, 'flistxattr')
     const names = this.scratch.toString('utf8', 0, r).split('\0')
@@ -642,8 +675,8 @@ class PosixShare implements ShareFs {
     return names
   }
 
-  /** statAt on this thread (native.statxXattrNow). */
-  private statNow (dirFd: number, path: string, flags: number, name: string, opath: boolean): { sx: Statx, st: Stat, rec?: DosRecord } {
+  /** statAt on this thread (native.statxXattrNow). A field, not a method: inline.call calls it without a `this`. */
+  private readonly statNow = (dirFd: number, path: string, flags: number, name: string, opath: boolean): { sx: Statx, st: Stat, rec?: DosRecord } => {
     const res = native.statxXattrNow(dirFd, path, flags, STATX_WANTED, this.storeDos ? DOS_XATTR_READ_NAMES : '', this.scratch, opath)
     if (res < 0) throw errnoError(res, 'statx')
     return this.fromRecord(this.scratch, 0, name)
@@ -985,9 +1018,7 @@ class PosixShare implements ShareFs {
     const inl = this.inline
     if (dir === '' && inl?.on === true) {
       // The share root's own stamp: an fd's own file, on the share's own mount, so on this thread.
-      const t0 = inl.begin()
-      let r: number
-      try { r = native.statxXattrNow(this.rootFd, '', native.constants.AT_EMPTY_PATH, STAMP_MASK, '', this.scratch) } finally { inl.done(t0) }
+      const r = inl.call(native.statxXattrNow, this.rootFd, '', native.constants.AT_EMPTY_PATH, STAMP_MASK, '', this.scratch)
       adopt(r === 0 ? decodeStatx(this.scratch, 8) : undefined)
       return
     }
@@ -1025,9 +1056,7 @@ class PosixShare implements ShareFs {
       // On a memory file system (inline.ts) a name's removal is a memory operation: made here.
       const inl = this.inline
       if (inl?.creates === true) {
-        const t0 = inl.begin()
-        let r: number
-        try { r = native.unlinkatNow(dirFd, name, flags) } finally { inl.done(t0) }
+        const r = inl.call(native.unlinkatNow, dirFd, name, flags)
         if (r < 0) throw errnoError(r, 'unlinkat')
       } else {
         await this.sys.unlinkat(dirFd, name, flags)
@@ -1187,6 +1216,11 @@ export function posixBackendWith (name: string, sys: PosixSys): Backend {
 }
 
 export const posixBackend: Backend = posixBackendWith('posix', threadpoolSys)
+
+/** A posix file handle's extentsChanged (PosixFile), for posix-uring's writes; undefined for another handle. */
+export function posixFileExtentsChanged (f: VfsFile): (() => void) | undefined {
+  return f instanceof PosixFile ? f.extentsChanged.bind(f) : undefined
+}
 
 /** A posix file handle's writeNow (PosixFile.writeNow), for posix-uring; undefined for another handle. */
 export function posixFileWriteNow (f: VfsFile): ((buf: Buffer, off: number, len: number, position: number) => number | undefined) | undefined {

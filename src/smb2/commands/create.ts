@@ -36,9 +36,8 @@ import type { DurableContexts } from './create.wire.js'
 const STAT_OPEN_ACCESS = AccessMask.FILE_READ_ATTRIBUTES | AccessMask.FILE_WRITE_ATTRIBUTES | AccessMask.SYNCHRONIZE
 
 import {
-  FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_COMPRESSED, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_ENCRYPTED, FILE_ATTRIBUTE_HIDDEN,
-  FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_NOT_CONTENT_INDEXED, FILE_ATTRIBUTE_OFFLINE, FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_REPARSE_POINT,
-  FILE_ATTRIBUTE_SPARSE_FILE, FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_TEMPORARY, FILE_ATTRIBUTE_VALID_SET_FLAGS,
+  FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_ENCRYPTED, FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_SYSTEM,
+  FILE_ATTRIBUTE_TEMPORARY, FILE_ATTRIBUTE_VALID_FLAGS, FILE_ATTRIBUTE_VALID_SET_FLAGS,
 } from '../../wire/fscc/constants.js'
 
 /** MS-SMB2 3.3.5.9 / MS-DTYP 2.4.3: generic rights mapped to file rights. */
@@ -144,16 +143,6 @@ const RESERVED_CREATE_OPTIONS = 0xff000000
  */
 const UNSUPPORTED_CREATE_OPTIONS = CreateOptions.CREATE_TREE_CONNECTION | CreateOptions.OPEN_BY_FILE_ID | CreateOptions.RESERVE_OPFILTER
 /**
- * MS-FSCC 2.6 FileAttributes a CREATE may carry: those a file can have (ENCRYPTED included; it is
- * refused where a file would be made with it). VOLUME, DEVICE (no file is either), INTEGRITY_STREAM
- * (ReFS's) and the bits above 0xffff (cloud-file states a server's file system sets itself) are
- * INVALID_PARAMETER, as Windows answers smbtorture smb2.create.gentest.
- */
-const CREATE_FILE_ATTRIBUTES = (FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM | FILE_ATTRIBUTE_DIRECTORY |
-  FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_NORMAL | FILE_ATTRIBUTE_TEMPORARY | FILE_ATTRIBUTE_SPARSE_FILE | FILE_ATTRIBUTE_REPARSE_POINT |
-  FILE_ATTRIBUTE_COMPRESSED | FILE_ATTRIBUTE_OFFLINE | FILE_ATTRIBUTE_NOT_CONTENT_INDEXED | FILE_ATTRIBUTE_ENCRYPTED) >>> 0
-
-/**
  * The bit masks of a CREATE on a disk share, before the name is looked at (the answers Windows
  * gives smbtorture smb2.create.gentest, in its order: an access with no meaning is ACCESS_DENIED
  * even with invalid attributes; ACCESS_SYSTEM_SECURITY PRIVILEGE_NOT_HELD). SYNCHRONIZE alone
@@ -169,8 +158,12 @@ function checkCreateMasks (req: CreateRequest): void {
   const opts = req.createOptions >>> 0
   if ((opts & RESERVED_CREATE_OPTIONS) !== 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `CreateOptions 0x${opts.toString(16)}: reserved bits`)
   if ((opts & UNSUPPORTED_CREATE_OPTIONS) !== 0) throw new NtStatusError(NtStatus.NOT_SUPPORTED, `CreateOptions 0x${opts.toString(16)}`)
+  // The FileAttributes a CREATE may carry: those a file can have (ENCRYPTED included; it is refused
+  // where a file would be made with it). VOLUME, DEVICE (no file is either), INTEGRITY_STREAM
+  // (ReFS's) and the bits above 0xffff (cloud-file states a server's file system sets itself) are
+  // INVALID_PARAMETER, as Windows answers smbtorture smb2.create.gentest.
   const attrs = req.fileAttributes >>> 0
-  if ((attrs & ~CREATE_FILE_ATTRIBUTES) !== 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `FileAttributes 0x${attrs.toString(16)}`)
+  if ((attrs & ~FILE_ATTRIBUTE_VALID_FLAGS) !== 0) throw new NtStatusError(NtStatus.INVALID_PARAMETER, `FileAttributes 0x${attrs.toString(16)}`)
 }
 
 async function openOrCreate (ctx: RequestContext, related: Related | undefined, flight: Flight): Promise<Reply> {

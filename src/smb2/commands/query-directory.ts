@@ -13,7 +13,7 @@ import { zeroed } from '../../wire/buffers.js'
 import { posixInfoOf, posixListing } from '../posix.js'
 import { posixReparseTag } from '../../wire/fscc/posix-info.js'
 import { FileInformationClass } from '../../wire/fscc/constants.js'
-import { isValid83, shortName } from '../../vfs/short-name.js'
+import { shortName } from '../../vfs/short-name.js'
 
 export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   const { body, msg, conn } = ctx
@@ -95,9 +95,12 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
     // A symlink's reparse tag (its attributes say REPARSE_POINT), for the classes that carry one.
     // EaSize from the entry's DOS record (ea-info.ts writeEas keeps it there); none where the share keeps no EAs.
     const info = eaSupport || e.info.eaSize === undefined ? e.info : { ...e.info, eaSize: 0 }
+    // A name that already is 8.3 is its own short name, and a listing gives it none (as Windows):
+    // shortName returns such a name as it is, and a made-up one never equals the name.
+    const short = both ? shortName(e.name) : undefined
     const entry = {
       name: e.name, info, reparseTag: posixReparseTag(e.info.mode), posix: posix ? posixInfoOf(e.info) : undefined,
-      shortName: both && !isValid83(e.name) ? shortName(e.name) : undefined,
+      shortName: short === e.name ? undefined : short,
     }
     if (!writer.tryAdd(entry)) {
       if (writer.count === 0) {

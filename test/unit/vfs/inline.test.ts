@@ -49,6 +49,26 @@ t.test('the back-off: a slow call sends the share to the ring for a while, then 
   t.notOk(mem.cachedOnly, 'tmpfs lookups never wait: no RESOLVE_CACHED')
 })
 
+t.test('call(): one call between begin() and done(), a throw included, the arguments passed as given', async (t) => {
+  let now = 1000
+  let sleeps = 0
+  const m = new InlineMetadata('local', { clock: () => now, sleeps: () => sleeps, slowMs: 4, backoffMs: 30_000 })
+  const seen: unknown[][] = []
+  const add = (a: number, b: number): number => { seen.push([a, b]); now += 3; sleeps++; return a + b }
+  t.equal(m.call(add, 2, 3), 5, 'the function\'s result')
+  t.same(seen, [[2, 3]])
+  t.equal(m.counters.calls, 1, 'counted as one inline call')
+  t.ok(m.on, 'a 3 ms call is not slow')
+  const fail = (why: string, at: number, ms: number): never => { now += ms; sleeps++; throw new Error(`${why} at ${at}`) }
+  t.throws(() => m.call(fail, 'gone', 7, 9), { message: 'gone at 7' }, 'a throw goes through')
+  t.equal(m.counters.calls, 2, 'and is counted')
+  t.notOk(m.on, 'and measured: a 9 ms call that slept backs off')
+  t.equal(m.counters.slow, 1)
+  // Six arguments, the most a call here passes (statxXattrNow's).
+  const sum6 = (a: number, b: number, c: number, d: number, e: number, f: number): number => a + b + c + d + e + f
+  t.equal(m.call(sum6, 1, 2, 3, 4, 5, 6), 21)
+})
+
 t.test('which file systems: by statfs magic, and `inline metadata = no`', { skip: !nativeAvailable && 'native addon not built' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'smbts-inline-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })

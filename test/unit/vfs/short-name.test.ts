@@ -20,3 +20,10 @@ t.test('other names get a made-up one: 5 characters, ~, 2 of a hash, 3 of the ex
   t.ok(isValid83(shortName('a very long name with.many.dots.tar.gz')!), 'what is made up is a valid 8.3 name')
   t.equal(shortName(''), undefined, 'the share root has none')
 })
+
+t.test('a name is its own short name exactly when it is 8.3 (how a listing tells them apart)', async (t) => {
+  // query-directory.ts gives an entry a ShortName only when shortName(name) differs from the name.
+  const names = ['a.txt', 'README', 'x~1.c', 'AB~12', 'LONGF~K3.HTM', 'longf~k3.htm', 'Long File Name.html', 'ninechars.txt',
+    'a.html', 'a.b.c', '.profile', 'a.', 'with space', 'ünï.txt', '日本語.txt', 'TORTU~AB.TXT.bak']
+  for (const n of names) t.equal(shortName(n) === n, isValid83(n), n)
+})
