@@ -35,6 +35,15 @@ export class ConnectionTimers {
   private lastActivity = Date.now()
   /** Bytes received since the frame timer was (re)armed. */
   private progress = 0
+  /**
+   * Set by a transport whose receive of a large frame's rest reports only once it is full
+   * (MSG_WAITALL): bytes may have arrived that onData has not seen. Asked when a window ends
+   * short, it makes that receive report what it holds and returns true; the transport then calls
+   * onData with those bytes and heldCollected(), which judges the window.
+   */
+  collectHeld?: () => boolean
+  /** A window ended short and collectHeld is bringing in what the receive holds. */
+  private collecting = false
 
   constructor (private readonly server: ServerState, private readonly conn: Smb2Connection, private readonly cutOff: (why: string) => void) {
     const g = server.config.global
@@ -77,6 +86,7 @@ export class ConnectionTimers {
    * not read, so the frame timer stops meanwhile and starts afresh after.
    */
   readingPaused (paused: boolean, midFrame: boolean): void {
+    this.collecting = false
     if (this.frame !== undefined) { clearTimeout(this.frame); this.frame = undefined }
     if (!paused && midFrame) { this.progress = 0; this.armFrame() }
   }
@@ -105,12 +115,27 @@ export class ConnectionTimers {
   }
 
   private armFrame (): void {
-    const s = this.server.config.global.frameTimeout
     this.frame = setTimeout(() => {
-      if (this.progress >= FRAME_PROGRESS_MIN) { this.progress = 0; this.armFrame(); return }
-      this.fire(`message not completed: ${this.progress} bytes in ${s} s (slow client)`)
-    }, s * 1000)
+      if (this.progress < FRAME_PROGRESS_MIN && this.collectHeld?.() === true) { this.collecting = true; return }
+      this.judgeWindow()
+    }, this.server.config.global.frameTimeout * 1000)
     this.frame.unref()
+  }
+
+  /** A frame-timeout window ended with the message still incomplete: enough progress, or cut. */
+  private judgeWindow (): void {
+    if (this.progress >= FRAME_PROGRESS_MIN) { this.progress = 0; this.armFrame(); return }
+    this.fire(`message not completed: ${this.progress} bytes in ${this.server.config.global.frameTimeout} s (slow client)`)
+  }
+
+  /**
+   * What collectHeld asked for came in (onData has counted it): the window that ended is judged
+   * now, unless the message completed meanwhile (onData then stopped the timer) or reading paused.
+   */
+  heldCollected (): void {
+    if (!this.collecting) return
+    this.collecting = false
+    if (this.frame !== undefined) this.judgeWindow()
   }
 
   private fire (why: string): void {
@@ -120,6 +145,7 @@ export class ConnectionTimers {
   }
 
   stop (): void {
+    this.collecting = false
     clearTimeout(this.handshake)
     clearTimeout(this.frame)
     clearTimeout(this.idle)

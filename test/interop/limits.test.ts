@@ -58,6 +58,50 @@ t.test('a client that sends a header a byte a second is cut off', async t => {
   t.ok(await live.logged(/slow client/), 'the log says why')
 })
 
+// A large frame's rest is received in one MSG_WAITALL completion on the ring, whose progress
+// the frame timer cannot see until it completes: the timer collects it before judging a window.
+// A 120 KiB NEGOTIATE (within the pre-authentication frame limit), its rest trickled.
+function bigNegotiate (): Buffer {
+  return frame(0, 0n, Buffer.concat([negotiateBody({ dialects: [0x0202, 0x0210] }), Buffer.alloc(120 * 1024)]))
+}
+
+function trickle (s: net.Socket, f: Buffer, first: number, step: number, everyMs: number): NodeJS.Timeout {
+  s.write(f.subarray(0, first))
+  let at = first
+  const timer = setInterval(() => {
+    if (at >= f.length || s.destroyed) { clearInterval(timer); return }
+    s.write(f.subarray(at, at + step))
+    at += step
+  }, everyMs)
+  return timer
+}
+
+t.test('a large frame trickled faster than the progress floor is served, across frame-timeout windows', async t => {
+  const s = await connect(live.port, '127.0.0.7')
+  t.teardown(() => { s.destroy() })
+  const replied = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => { resolve(false) }, 8000)
+    s.once('data', () => { clearTimeout(timer); resolve(true) })
+    s.once('close', () => { clearTimeout(timer); resolve(false) })
+    s.on('error', () => {})
+  })
+  // 40 KiB a second: 80 KiB per 2 s window, over the 64 KiB floor; the frame takes about 3 s.
+  const timer = trickle(s, bigNegotiate(), 1024, 40 * 1024, 1000)
+  t.teardown(() => { clearInterval(timer) })
+  t.ok(await replied, 'the NEGOTIATE is answered: the connection was not cut while it moved')
+  t.notOk(await live.logged(/127\.0\.0\.7:\d+: message not completed/), 'no slow-client cut logged for it')
+})
+
+t.test('a large frame trickled below the progress floor is cut, its trickled bytes counted', async t => {
+  const s = await connect(live.port, '127.0.0.8')
+  // 2 KiB every 500 ms: 8 KiB per 2 s window, under the 64 KiB floor.
+  const timer = trickle(s, bigNegotiate(), 1024, 2048, 500)
+  t.teardown(() => { clearInterval(timer); s.destroy() })
+  t.ok(await closedWithin(s, 8000), 'cut off within the frame timeout')
+  t.ok(await live.logged(/127\.0\.0\.8:\d+: message not completed: [1-9]\d* bytes in 2 s \(slow client\)/),
+    'the log counts the bytes received in the window (not 0: the waiting receive was collected)')
+})
+
 t.test('a client that never negotiates is cut off after the handshake timeout', async t => {
   const s = await connect(live.port, '127.0.0.4')
   t.ok(await closedWithin(s, 8000), 'silent client disconnected')
