@@ -85,8 +85,9 @@ t.test('a large frame trickled faster than the progress floor is served, across 
     s.once('close', () => { clearTimeout(timer); resolve(false) })
     s.on('error', () => {})
   })
-  // 40 KiB a second: 80 KiB per 2 s window, over the 64 KiB floor; the frame takes about 3 s.
-  const timer = trickle(s, bigNegotiate(), 1024, 40 * 1024, 1000)
+  // 12 KiB every 250 ms: about 96 KiB per 2 s window, over the 64 KiB floor; the frame's rest
+  // takes about 2.5 s, so the first window ends while it is being received.
+  const timer = trickle(s, bigNegotiate(), 1024, 12 * 1024, 250)
   t.teardown(() => { clearInterval(timer) })
   t.ok(await replied, 'the NEGOTIATE is answered: the connection was not cut while it moved')
   t.notOk(await live.logged(/127\.0\.0\.7:\d+: message not completed/), 'no slow-client cut logged for it')
