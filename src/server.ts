@@ -16,6 +16,7 @@ import { listenHosts, type InheritedListener, type WorkerContext } from './trans
 import { openWorkerStore } from './transport/worker-store.js'
 import { joinSessionPeers } from './transport/worker-sessions.js'
 import type { BufferRegistry } from './io/buffer-pool.js'
+import { IdleGc } from './io/idle-gc.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
 import { openCheckedRing, RING_KINDS, RING_KIND_LABEL, type CheckedRing, type RingKind, type WakeCheck } from './io/ring-check.js'
@@ -248,6 +249,12 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   for (const [, s] of config.shares) log.info(`share ${s.name} -> ${s.path}${s.readOnly ? ' (read only)' : ''}`)
   // The RPC process starts at the first pipe open (RpcHost.open): a server nobody lists or
   // administers does not carry one (~50 MiB per data-plane process).
+  // Memory back to the kernel once start-up is over and after each busy spell (src/io/idle-gc.ts).
+  const idle = new IdleGc({
+    activity: () => state.stats.requests,
+    beforeCollect: () => { state.frameBuffers.trim(); state.readBuffers.trim() },
+  })
+  idle.settled()
 
   return {
     port: bound,
@@ -267,6 +274,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
       return slice
     },
     async close () {
+      idle.close()
       const closed = Promise.all(listeners.map(l => new Promise<void>((resolve) => {
         l.close(() => { resolve() })
         // Existing node:net connections end with the process; close() only stops accepting.
