@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { defaultConfig, loadConfig, type Config } from './config/config.js'
 import { readPwdDb, hashPassword } from './config/pwddb.js'
+import { DEFAULT_SHARE_DIR, DEFAULT_USER } from './config/paths.js'
 import { ServerState } from './session/server-state.js'
 import { closeOpen, teardownSession } from './session/teardown.js'
 import { posixBackend } from './vfs/posix.js'
@@ -122,8 +123,7 @@ const RING_ENTRIES = 1024
 /** Registered-buffer slots for pooled READ buffers (more pooled buffers than this read unregistered). */
 const READ_BUFFER_SLOTS = 64
 
-export const DEFAULT_SHARE_DIR = '/srv/smbts/share'
-export const DEFAULT_USER = 'smbts'
+export { DEFAULT_SHARE_DIR, DEFAULT_USER }
 
 function lowerKeys (m: Map<string, Buffer>): Map<string, Buffer> {
   return new Map([...m].map(([k, v]) => [k.toLowerCase(), v]))

@@ -20,7 +20,7 @@ import { defaultConfig, loadConfig, type GlobalConfig } from '../config/config.j
 import { createLogger, tagLines } from '../control/log.js'
 import { SMBTS_MAX_WORKERS } from '../transport/steer.js'
 import { listenHosts, SUPERVISOR_TAG, type InheritedListener, type WorkerContext } from '../transport/worker.js'
-import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH } from '../config/paths.js'
+import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH, DEFAULT_SHARE_DIR, DEFAULT_USER } from '../config/paths.js'
 import { CliError, errorMessage, type CliIO } from './io.js'
 import { acquirePidFile, releasePidFile, runningPid } from './pidfile.js'
 import { DebugSwitch, parseDebugList } from '../control/debug.js'
@@ -236,7 +236,6 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
   if (paths.configPath === undefined) {
     // The embedded default: one password for every worker, printed once.
     server.defaultPassword = randomBytes(12).toString('base64url')
-    const { DEFAULT_SHARE_DIR, DEFAULT_USER } = await import('../server.js')
     io.err(`smbts: share "share" -> ${DEFAULT_SHARE_DIR}`)
     io.err(`smbts: user "${DEFAULT_USER}" password "${server.defaultPassword}"`)
   }
