@@ -54,7 +54,8 @@ function privateGc (): V8Gc | undefined {
 export function collectAllGarbage (): boolean {
   const gc = privateGc()
   gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' })
-  if (nativeAvailable) native.mallocTrimNow()
+  // An addon built before mallocTrimNow existed (npm run build rebuilds it) only skips the trim.
+  if (nativeAvailable && typeof native.mallocTrimNow === 'function') native.mallocTrimNow()
   return gc !== undefined
 }
 
