@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { defaultConfig, loadConfig, type Config } from './config/config.js'
 import { readPwdDb, hashPassword } from './config/pwddb.js'
+import { DEFAULT_SHARE_DIR, DEFAULT_USER } from './config/paths.js'
 import { ServerState } from './session/server-state.js'
 import { closeOpen, teardownSession } from './session/teardown.js'
 import { posixBackend } from './vfs/posix.js'
@@ -16,6 +17,7 @@ import { listenHosts, type InheritedListener, type WorkerContext } from './trans
 import { openWorkerStore } from './transport/worker-store.js'
 import { joinSessionPeers } from './transport/worker-sessions.js'
 import type { BufferRegistry } from './io/buffer-pool.js'
+import { IdleGc } from './io/idle-gc.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
 import { openCheckedRing, RING_KINDS, RING_KIND_LABEL, type CheckedRing, type RingKind, type WakeCheck } from './io/ring-check.js'
@@ -121,8 +123,7 @@ const RING_ENTRIES = 1024
 /** Registered-buffer slots for pooled READ buffers (more pooled buffers than this read unregistered). */
 const READ_BUFFER_SLOTS = 64
 
-export const DEFAULT_SHARE_DIR = '/srv/smbts/share'
-export const DEFAULT_USER = 'smbts'
+export { DEFAULT_SHARE_DIR, DEFAULT_USER }
 
 function lowerKeys (m: Map<string, Buffer>): Map<string, Buffer> {
   return new Map([...m].map(([k, v]) => [k.toLowerCase(), v]))
@@ -248,6 +249,12 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
   for (const [, s] of config.shares) log.info(`share ${s.name} -> ${s.path}${s.readOnly ? ' (read only)' : ''}`)
   // The RPC process starts at the first pipe open (RpcHost.open): a server nobody lists or
   // administers does not carry one (~50 MiB per data-plane process).
+  // Memory back to the kernel once start-up is over and after each busy spell (src/io/idle-gc.ts).
+  const idle = new IdleGc({
+    activity: () => state.stats.requests,
+    beforeCollect: () => { state.frameBuffers.trim(); state.readBuffers.trim() },
+  })
+  idle.settled()
 
   return {
     port: bound,
@@ -267,6 +274,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
       return slice
     },
     async close () {
+      idle.close()
       const closed = Promise.all(listeners.map(l => new Promise<void>((resolve) => {
         l.close(() => { resolve() })
         // Existing node:net connections end with the process; close() only stops accepting.

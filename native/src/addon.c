@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -45,6 +46,18 @@ static napi_value js_counters(napi_env env, napi_callback_info info) {
   SMBTS_NAPI(env, napi_create_double(env, inst ? (double)inst->inflight : 0, &v));
   SMBTS_NAPI(env, napi_set_named_property(env, result, "inflight", v));
   return result;
+}
+
+/* mallocTrimNow() -> whether glibc gave memory back (malloc_trim(0)): every arena's free pages,
+ * not only the top of the main heap, are returned to the kernel (MADV_DONTNEED). After a busy
+ * spell the JS heap's collection frees what Node, OpenSSL and V8's compiler threads allocated,
+ * but glibc keeps it, in the main heap and in the arenas of the threads that freed it
+ * (src/io/idle-gc.ts calls this once a process is quiet). Holds the JS thread while it walks the
+ * arenas: a few ms. */
+static napi_value js_mallocTrimNow(napi_env env, napi_callback_info info) {
+  napi_value v;
+  SMBTS_NAPI(env, napi_get_boolean(env, malloc_trim(0) != 0, &v));
+  return v;
 }
 
 /* ---- constants ---- */
@@ -125,8 +138,9 @@ NAPI_MODULE_INIT() {
   }
   napi_property_descriptor d[] = {
       {"counters", NULL, js_counters, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mallocTrimNow", NULL, js_mallocTrimNow, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  if (napi_define_properties(env, exports, 1, d) != napi_ok ||
+  if (napi_define_properties(env, exports, sizeof d / sizeof d[0], d) != napi_ok ||
       smbts_fsops_init(env, exports) != napi_ok || smbts_fsnow_init(env, exports) != napi_ok ||
       smbts_constants_init(env, exports) != napi_ok ||
       smbts_ring_init(env, exports) != napi_ok || smbts_sock_init(env, exports) != napi_ok ||

@@ -20,7 +20,7 @@ import { defaultConfig, loadConfig, type GlobalConfig } from '../config/config.j
 import { createLogger, tagLines } from '../control/log.js'
 import { SMBTS_MAX_WORKERS } from '../transport/steer.js'
 import { listenHosts, SUPERVISOR_TAG, type InheritedListener, type WorkerContext } from '../transport/worker.js'
-import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH } from '../config/paths.js'
+import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH, DEFAULT_LOG_PATH, DEFAULT_PWDDB_PATH, DEFAULT_SHARE_DIR, DEFAULT_USER } from '../config/paths.js'
 import { CliError, errorMessage, type CliIO } from './io.js'
 import { acquirePidFile, releasePidFile, runningPid } from './pidfile.js'
 import { DebugSwitch, parseDebugList } from '../control/debug.js'
@@ -28,6 +28,7 @@ import { eventChannel, requestChannel } from '../control/channels.js'
 import { ControlPlane, type ControlSource } from '../control/plane.js'
 import type { StatsSnapshot } from '../control/stats.js'
 import type { StatusSlice } from '../control/status.js'
+import { IdleGc } from '../io/idle-gc.js'
 
 /** What src/server.ts offers (it is written alongside; see startServer there). */
 export interface StartServerOptions {
@@ -235,11 +236,14 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
   if (paths.configPath === undefined) {
     // The embedded default: one password for every worker, printed once.
     server.defaultPassword = randomBytes(12).toString('base64url')
-    const { DEFAULT_SHARE_DIR, DEFAULT_USER } = await import('../server.js')
     io.err(`smbts: share "share" -> ${DEFAULT_SHARE_DIR}`)
     io.err(`smbts: user "${DEFAULT_USER}" password "${server.defaultPassword}"`)
   }
   const g = global ?? defaultConfig().global
+  // What this process does once the workers run: the control mount's reads and writes, the
+  // workers' records forwarded, workers starting again. Its memory goes back to the kernel once
+  // that settles (src/io/idle-gc.ts).
+  let work = 0
   acquirePidFile(args.pidFile)
   let supervisor
   try {
@@ -254,6 +258,7 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
       server,
       // the workers' requests and events, for the control mount's trace and events
       onPublished: (slot, channel, data) => {
+        work++
         const ch = channel === 'request' ? requestChannel : eventChannel
         if (ch.hasSubscribers) ch.publish(channel === 'request' ? { ...(data as object), worker: slot } : data)
       },
@@ -272,15 +277,17 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
     metricsListen: g.metricsListen,
     source: {
       port: () => sup.port,
-      snapshots: async () => (await sup.collect('stats')).filter((x): x is StatsSnapshot => x != null),
-      status: async () => (await sup.collect('status')).filter((x): x is StatusSlice => x != null),
-      setDebug: (components) => { sup.setSticky({ smbts: 'debug', components }) },
-      watch: (w) => { sup.setSticky({ smbts: 'watch', ...w }) },
+      snapshots: async () => { work++; return (await sup.collect('stats')).filter((x): x is StatsSnapshot => x != null) },
+      status: async () => { work++; return (await sup.collect('status')).filter((x): x is StatusSlice => x != null) },
+      setDebug: (components) => { work++; sup.setSticky({ smbts: 'debug', components }) },
+      watch: (w) => { work++; sup.setSticky({ smbts: 'watch', ...w }) },
       kill: () => { kill() },
     },
   })
   control.start()
   await control.serveMetrics()
+  const idle = new IdleGc({ activity: () => work + sup.workers().reduce((n, w) => n + w.generation, 0) })
+  idle.settled()
   deps.onReady?.()
   await new Promise<void>((resolve, reject) => {
     let closing = false
@@ -291,6 +298,7 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
       signals.off('SIGTERM', stop)
       signals.off('SIGINT', stop)
       signals.off('SIGHUP', reload)
+      idle.close()
       sup.close().then(() => {
         control.close()
         log.info('all workers stopped; the port is released')

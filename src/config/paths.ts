@@ -10,3 +10,6 @@ export const DEFAULT_LOCK_PATH = '/run/smbts.lock'
 export const DEFAULT_CONTROL_DIR = '/run/smbts'
 /** Where a daemonised server's output goes. */
 export const DEFAULT_LOG_PATH = '/var/log/smbts.log'
+/** The embedded default (no config file): its one share's directory and its one user. */
+export const DEFAULT_SHARE_DIR = '/srv/smbts/share'
+export const DEFAULT_USER = 'smbts'

@@ -14,7 +14,7 @@ import { applyDebugWrite, renderDebug, UnknownComponentError } from './debug.js'
 import { errno, FuseError, FuseMount, fuseUnavailableReason, type ControlFile, type StreamSink } from './fuse.js'
 import { mergeSnapshots, renderStatsJson, renderStatsLine, type StatsSnapshot } from './stats.js'
 import { renderStatusJson, type StatusSlice } from './status.js'
-import { Metrics, serveMetrics, type StreamCounters } from './metrics.js'
+import type { Metrics, StreamCounters } from './metrics.js'
 import type { Server } from 'node:http'
 
 /** What the control files read from and act on. */
@@ -62,7 +62,7 @@ export class ControlPlane {
   private requestReaders = 0
   private eventReaders = 0
   readonly streams: StreamCounters = { lost: { events: 0, trace: 0 }, readers: { events: 0, trace: 0 } }
-  readonly metrics: Metrics
+  private metricsP?: Promise<Metrics>
   private http?: Server
   private killTimer?: NodeJS.Timeout
   private killed = false
@@ -73,7 +73,16 @@ export class ControlPlane {
     this.source = opts.source
     this.enabled = new Set(opts.debug)
     if (this.enabled.size > 0) this.source.setDebug([...this.enabled])
-    this.metrics = new Metrics({ snapshots: () => this.source.snapshots(), debug: () => this.enabled, streams: this.streams })
+  }
+
+  /**
+   * The Prometheus registry, built at the first scrape: prom-client (and the node:http, tls,
+   * http2, zlib it pulls in) costs every process ~10 MiB of RSS that nobody scraping would use.
+   */
+  metrics (): Promise<Metrics> {
+    this.metricsP ??= import('./metrics.js').then(({ Metrics }) =>
+      new Metrics({ snapshots: () => this.source.snapshots(), debug: () => this.enabled, streams: this.streams }))
+    return this.metricsP
   }
 
   /** The HTTP metrics endpoint, when `metrics listen` asks for one; a failure is logged, not fatal. */
@@ -81,7 +90,8 @@ export class ControlPlane {
     const listen = this.opts.metricsListen ?? ''
     if (listen === '') return
     try {
-      this.http = await serveMetrics(this.metrics, listen)
+      const { serveMetrics } = await import('./metrics.js')
+      this.http = await serveMetrics(await this.metrics(), listen)
       this.opts.log.info(`metrics: http://${listen}/metrics (Prometheus text format)`)
     } catch (e) {
       this.opts.log.warn(`metrics listen = ${listen}: ${(e as Error).message}; no metrics endpoint`)
@@ -168,7 +178,7 @@ export class ControlPlane {
       {
         name: 'metrics',
         mode: 0o444,
-        read: () => this.metrics.render(),
+        read: async () => await (await this.metrics()).render(),
       },
     ]
   }

@@ -17,7 +17,7 @@
 //   recvFd; native/src/sock.c),
 //   which throw that same Error for a failed syscall; mountFs and umount2 (native/src/mount.c,
 //   the same); wakeProbe, which also starts a thread of its own to drive the other end; aeadNow;
-//   counters; gssGetMic, gssVerifyMic, gssRelease. Bad arguments throw.
+//   counters, mallocTrimNow; gssGetMic, gssVerifyMic, gssRelease. Bad arguments throw.
 // - The io_uring Ring (src/io/ring.ts, native/src/ring*.c) runs on this thread too: its preps,
 //   submits and completion callbacks, and with DEFER_TASKRUN the event loop's sleep itself.
 //
@@ -183,6 +183,8 @@ export type FanotifyHandle = object & { readonly __brand: 'fanotify' }
 export interface NativeAddon {
   readonly constants: NativeConstants;
   counters(): NativeCounters;
+  /** malloc_trim(0) now: glibc returns every arena's free pages to the kernel; true if it gave any back. */
+  mallocTrimNow(): boolean;
 
   /** openat2(2). O_CLOEXEC is always added; `mode` is ignored unless O_CREAT or O_TMPFILE. */
   openat2(dirfd: number, path: NativePath, flags: number, mode: number, resolve: number): Promise<number>;

@@ -11,6 +11,13 @@ t.test('the built addon loads', async (t) => {
   t.type(native.counters().ops.openat2, 'number')
 })
 
+t.test('mallocTrimNow: malloc_trim(0) on the calling thread, a boolean back', async (t) => {
+  // What it gives back is measured where it matters (src/io/idle-gc.ts, bench "memory idle"):
+  // RSS depends on what else the process freed.
+  t.type(native.mallocTrimNow(), 'boolean')
+  t.type(native.mallocTrimNow(), 'boolean', 'again: nothing left to give is no error')
+})
+
 t.test('a missing addon: nativeAvailable false, use throws SMBTS_ERR_NATIVE_UNAVAILABLE', async (t) => {
   // The same module two levels below a directory with no native/build.
   const dir = await tempDir(t)
