@@ -705,9 +705,7 @@ class PosixShare implements ShareFs {
   closeFd (fd: number, sameMount: boolean): Promise<void> {
     const inl = this.inline
     if (inl?.on && sameMount) {
-      const t0 = inl.begin()
-      const r = native.closeNow(fd)
-      inl.done(t0)
+      const r = inl.call(native.closeNow, fd)
       return r < 0 ? Promise.reject(errnoError(r, 'close')) : RESOLVED
     }
     return this.sys.close(fd)
@@ -724,11 +722,9 @@ class PosixShare implements ShareFs {
     const c = native.constants
     const creating = (flags & (c.O_CREAT | c.O_TRUNC)) !== 0
     if (creating && !inl.creates) return undefined
-    const t0 = inl.begin()
     // RESOLVE_NO_XDEV: an inline open never leaves the share root's mount (a file system mounted
     // beneath the share, crossmnt, may be one whose calls wait: it is opened off this thread).
-    const r = native.openat2Now(this.rootFd, path, flags, mode, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0))
-    inl.done(t0)
+    const r = inl.call(native.openat2Now, this.rootFd, path, flags, mode, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0))
     if (r >= 0) return r
     // EXDEV: another mount on the way, or a path that leads outside: off this thread, where the
     // share's own rules decide.
@@ -858,10 +854,8 @@ class PosixShare implements ShareFs {
     // The share root is '.' of the root's own fd, a directory whatever happened to its path.
     const root = path === ''
     const flags = c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW) | (write ? c.O_RDWR : c.O_RDONLY) | (directory || root ? c.O_DIRECTORY : 0)
-    const t0 = inl.begin()
-    const r = native.openStatNow(this.rootFd, root ? '.' : path, flags, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0),
+    const r = inl.call(native.openStatNow, this.rootFd, root ? '.' : path, flags, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0),
       STATX_WANTED, this.storeDos ? DOS_XATTR_READ_NAMES : '', this.scratch)
-    inl.done(t0)
     if (r === -ENOENT) return null
     if (r < 0) {
       if (r === -EAGAIN || r === -EXDEV) inl.counters.uncached++
