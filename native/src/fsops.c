@@ -882,32 +882,64 @@ static napi_value js_pwrite(napi_env env, napi_callback_info info) {
   OP_END(parse_rw(&a, w));
 }
 
-/* ---- registration ---- */
+/* ---- the extent map ---- */
 
-/* seekData(fd, offset, hole) -> number: lseek(2) with SEEK_DATA (hole false) or SEEK_HOLE (true);
- * -1 where there is none at or past offset (ENXIO). Synchronous: the file system answers from
- * its extent map in memory (what FSCTL_QUERY_ALLOCATED_RANGES asks), no I/O. Errno Errors throw. */
-static napi_value js_seekData(napi_env env, napi_callback_info info) {
-  smbts_args a;
-  int fd;
-  int64_t off;
-  bool hole = false;
-  if (!smbts_args_init(env, info, &a) || !fd_arg(&a, 0, "fd", &fd) || !smbts_arg_int64(&a, 1, "offset", 0, INT64_MAX, &off)) {
-    return smbts_args_throw(&a);
+/* allocatedRanges(fd, offset, length, max) -> Promise<Buffer>: the data (not the holes) of
+ * [offset, offset + length), found by lseek(2) SEEK_DATA and SEEK_HOLE, as int64 pairs (offset,
+ * length) in the host's byte order (little-endian: x86-64, arm64), at most `max` of them. What
+ * FSCTL_QUERY_ALLOCATED_RANGES asks. On the threadpool, unlike extentBytes: it takes two lseeks
+ * per range (a fragmented file has thousands), and NFS asks its server for each. */
+static void exec_allocated_ranges(smbts_work *w) {
+  int64_t end = w->off + w->len;
+  int64_t *out = NULL;
+  size_t n = 0, cap = 0;
+  for (int64_t at = w->off; at < end && n < w->maxcount;) {
+    off_t data = lseek(w->fd, (off_t)at, SEEK_DATA);
+    if (data < 0) {
+      if (errno != ENXIO) w->err = errno; /* ENXIO: no data at or past `at` */
+      break;
+    }
+    if (data >= end) break;
+    off_t hole = lseek(w->fd, data, SEEK_HOLE);
+    if (hole < 0 && errno != ENXIO) {
+      w->err = errno;
+      break;
+    }
+    int64_t to = hole < 0 || hole > end ? end : hole;
+    if (n == cap) {
+      size_t more = cap ? cap * 2 : 16;
+      int64_t *grown = realloc(out, more * 2 * sizeof *out);
+      if (!grown) {
+        w->err = ENOMEM;
+        break;
+      }
+      out = grown;
+      cap = more;
+    }
+    out[2 * n] = data;
+    out[2 * n + 1] = to - data;
+    n++;
+    at = to;
   }
-  if (a.argc > 2) napi_get_value_bool(env, a.argv[2], &hole);
-  off_t r = lseek(fd, (off_t)off, hole ? SEEK_HOLE : SEEK_DATA);
-  if (r < 0 && errno != ENXIO) return smbts_throw_errno(env, errno, "lseek");
-  napi_value v;
-  napi_create_double(env, r < 0 ? -1 : (double)r, &v);
-  return v;
+  w->out = out;
+  w->outlen = n * 2 * sizeof *out;
+}
+
+static napi_value js_allocatedRanges(napi_env env, napi_callback_info info) {
+  OP_BEGIN(ALLOCATED_RANGES, "lseek", exec_allocated_ranges, done_out_buffer);
+  int64_t max = 0;
+  bool ok = fd_arg(&a, 0, "fd", &w->fd) && smbts_arg_int64(&a, 1, "offset", 0, INT64_MAX, &w->off) &&
+            smbts_arg_int64(&a, 2, "length", 0, INT64_MAX - w->off, &w->len) &&
+            smbts_arg_int64(&a, 3, "max", 0, INT64_MAX, &max);
+  w->maxcount = (size_t)max;
+  OP_END(ok);
 }
 
 /* extentBytes(fd, offset) -> number: the bytes of the file's extents (written, preallocated or
  * delayed) at or past `offset`, from FS_IOC_FIEMAP; -1 where the file system has no FIEMAP. What
  * a file's data holds on disk, unlike st_blocks, which counts an external xattr block too (ext4:
- * a file with a security.NTACL or EAs that overflow the inode shows 4 KiB more). Synchronous, as
- * seekData: the extent map is in memory once the file is open. Errno Errors throw. */
+ * a file with a security.NTACL or EAs that overflow the inode shows 4 KiB more). Synchronous:
+ * the extent map is in memory once the file is open. Errno Errors throw. */
 static napi_value js_extentBytes(napi_env env, napi_callback_info info) {
   smbts_args a;
   int fd;
@@ -950,6 +982,8 @@ static napi_value js_extentBytes(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* ---- registration ---- */
+
 napi_status smbts_fsops_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor d[] = {
@@ -957,7 +991,7 @@ napi_status smbts_fsops_init(napi_env env, napi_value exports) {
       FN(symlinkat), FN(readlinkat), FN(mknodat), FN(statx),      FN(statxXattr), FN(statxBatch), FN(getdents),    FN(getdentsNames), FN(fsync),
       FN(fdatasync), FN(fallocate),  FN(copyFileRange), FN(cloneRange), FN(ftruncate),  FN(futimens),    FN(fchmod),
       FN(fchown),    FN(fgetxattr),  FN(fsetxattr),  FN(flistxattr),  FN(fremovexattr),
-      FN(close),     FN(pread),      FN(pwrite),     FN(seekData),  FN(extentBytes),
+      FN(close),     FN(pread),      FN(pwrite),     FN(allocatedRanges), FN(extentBytes),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

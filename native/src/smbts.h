@@ -67,7 +67,8 @@
   X(FREMOVEXATTR, fremovexattr)                                                                 \
   X(CLOSE, close)                                                                               \
   X(PREAD, pread)                                                                               \
-  X(PWRITE, pwrite)
+  X(PWRITE, pwrite)                                                                             \
+  X(ALLOCATED_RANGES, allocatedRanges)
 
 enum smbts_op {
 #define SMBTS_OP_ENUM(up, js) SMBTS_OP_##up,

@@ -123,7 +123,7 @@ export type NativeOpName =
   | 'openat2' | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'symlinkat' | 'readlinkat' | 'mknodat'
   | 'statx' | 'statxXattr' | 'statxBatch' | 'getdents' | 'fsync' | 'fdatasync' | 'fallocate' | 'copyFileRange' | 'cloneRange' | 'ftruncate' | 'futimens'
   | 'fchmod' | 'fchown' | 'fgetxattr' | 'fsetxattr' | 'flistxattr' | 'fremovexattr' | 'close'
-  | 'pread' | 'pwrite'
+  | 'pread' | 'pwrite' | 'allocatedRanges'
 
 /** Linux values, exported by the addon from the C headers it was built with. */
 export interface NativeConstants {
@@ -236,10 +236,10 @@ export interface NativeAddon {
   /** mode: 0 or FALLOC_FL_* bits; len must be > 0. */
   fallocate(fd: number, mode: number, offset: Int64, len: Int64): Promise<void>;
   /**
-   * lseek(2) with SEEK_DATA (`hole` false) or SEEK_HOLE: the offset found, -1 where there is none
-   * at or past `offset` (ENXIO). Synchronous (the file system's extent map, no I/O).
+   * The data (not the holes) of [offset, offset + length), at most `max` ranges, found by lseek(2)
+   * SEEK_DATA and SEEK_HOLE on the threadpool: int64 pairs (offset, length), little-endian.
    */
-  seekData(fd: number, offset: number, hole?: boolean): number;
+  allocatedRanges(fd: number, offset: number, length: number, max: number): Promise<Buffer>;
   /**
    * The bytes of the file's extents at or past `offset` (FS_IOC_FIEMAP: written, preallocated or
    * delayed), -1 where the file system has no FIEMAP. Synchronous (the extent map, no I/O).

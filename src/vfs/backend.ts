@@ -128,8 +128,11 @@ export interface VfsFile {
    * has no reflinks, EINVAL for ranges it cannot share (not block-aligned), EXDEV across file systems.
    */
   cloneFrom? (src: VfsFile, srcPos: number, dstPos: number, len: number): Promise<void>
-  /** The ranges of [offset, offset + length) that hold data (not holes), in order; none past the end. */
-  allocatedRanges? (offset: number, length: number): Promise<Array<[number, number]>>
+  /**
+   * The ranges of [offset, offset + length) that hold data (not holes), in order; none past the
+   * end; the first `max` of them when given (the caller has room for no more).
+   */
+  allocatedRanges? (offset: number, length: number, max?: number): Promise<Array<[number, number]>>
   /**
    * Copies `len` bytes of `src` from `srcPos` into this file at `dstPos` without the data passing
    * through JavaScript (copy_file_range: the kernel copies, or shares extents where the file

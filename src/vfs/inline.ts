@@ -146,12 +146,14 @@ export class InlineMetadata {
    * function, or a function bound once), with undefined for the trailing arguments it does not
    * take (the addon reads those as missing).
    */
+  call<A, R> (fn: (a: A) => R, a: A): R
   call<A, B, R> (fn: (a: A, b: B) => R, a: A, b: B): R
   call<A, B, C, R> (fn: (a: A, b: B, c: C) => R, a: A, b: B, c: C): R
   call<A, B, C, D, E, R> (fn: (a: A, b: B, c: C, d: D, e: E) => R, a: A, b: B, c: C, d: D, e: E): R
   call<A, B, C, D, E, F, R> (fn: (a: A, b: B, c: C, d: D, e: E, f: F) => R, a: A, b: B, c: C, d: D, e: E, f: F): R
-  call (fn: (...args: unknown[]) => unknown, a: unknown, b: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): unknown {
+  call<A, B, C, D, E, F, G, R> (fn: (a: A, b: B, c: C, d: D, e: E, f: F, g: G) => R, a: A, b: B, c: C, d: D, e: E, f: F, g: G): R
+  call (fn: (...args: unknown[]) => unknown, a: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown): unknown {
     const t0 = this.begin()
-    try { return fn(a, b, c, d, e, f) } finally { this.done(t0) }
+    try { return fn(a, b, c, d, e, f, g) } finally { this.done(t0) }
   }
 }

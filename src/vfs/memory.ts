@@ -534,8 +534,9 @@ class MemoryFile implements VfsFile {
     this.share.tree.charge(node, 0, 'fallocate', () => { data.punch(offset, length) })
   }
 
-  async allocatedRanges (offset: number, length: number): Promise<Array<[number, number]>> {
-    return this.fileData('lseek').data.ranges(offset, length)
+  async allocatedRanges (offset: number, length: number, max?: number): Promise<Array<[number, number]>> {
+    const ranges = this.fileData('lseek').data.ranges(offset, length)
+    return max === undefined ? ranges : ranges.slice(0, max)
   }
 
   async allocate (length: number): Promise<void> {

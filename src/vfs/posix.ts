@@ -320,18 +320,14 @@ class PosixFile implements VfsFile {
     await this.op(async () => { await native.fallocate(this.fd, c.FALLOC_FL_PUNCH_HOLE | c.FALLOC_FL_KEEP_SIZE, offset, length) }, true)
   }
 
-  async allocatedRanges (offset: number, length: number): Promise<Array<[number, number]>> {
+  async allocatedRanges (offset: number, length: number, max = Number.MAX_SAFE_INTEGER): Promise<Array<[number, number]>> {
+    // An addon built before allocatedRanges existed (npm run build rebuilds it): all of it is
+    // data, as for a file that is not sparse; a client then copies the holes' zeros.
+    if (typeof native.allocatedRanges !== 'function') return length > 0 && max > 0 ? [[offset, length]] : []
     return await this.op(async () => {
-      const end = offset + length
+      const pairs = await native.allocatedRanges(this.fd, offset, length, max)
       const out: Array<[number, number]> = []
-      for (let at = offset; at < end;) {
-        const data = native.seekData(this.fd, at)
-        if (data < 0 || data >= end) break
-        const hole = native.seekData(this.fd, data, true)
-        const to = Math.min(hole < 0 ? end : hole, end)
-        out.push([data, to - data])
-        at = to
-      }
+      for (let at = 0; at < pairs.length; at += 16) out.push([Number(pairs.readBigInt64LE(at)), Number(pairs.readBigInt64LE(at + 8))])
       return out
     })
   }
@@ -709,9 +705,7 @@ class PosixShare implements ShareFs {
   closeFd (fd: number, sameMount: boolean): Promise<void> {
     const inl = this.inline
     if (inl?.on && sameMount) {
-      const t0 = inl.begin()
-      const r = native.closeNow(fd)
-      inl.done(t0)
+      const r = inl.call(native.closeNow, fd)
       return r < 0 ? Promise.reject(errnoError(r, 'close')) : RESOLVED
     }
     return this.sys.close(fd)
@@ -728,11 +722,9 @@ class PosixShare implements ShareFs {
     const c = native.constants
     const creating = (flags & (c.O_CREAT | c.O_TRUNC)) !== 0
     if (creating && !inl.creates) return undefined
-    const t0 = inl.begin()
     // RESOLVE_NO_XDEV: an inline open never leaves the share root's mount (a file system mounted
     // beneath the share, crossmnt, may be one whose calls wait: it is opened off this thread).
-    const r = native.openat2Now(this.rootFd, path, flags, mode, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0))
-    inl.done(t0)
+    const r = inl.call(native.openat2Now, this.rootFd, path, flags, mode, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0))
     if (r >= 0) return r
     // EXDEV: another mount on the way, or a path that leads outside: off this thread, where the
     // share's own rules decide.
@@ -862,10 +854,8 @@ class PosixShare implements ShareFs {
     // The share root is '.' of the root's own fd, a directory whatever happened to its path.
     const root = path === ''
     const flags = c.O_CLOEXEC | (this.followSymlinks ? 0 : c.O_NOFOLLOW) | (write ? c.O_RDWR : c.O_RDONLY) | (directory || root ? c.O_DIRECTORY : 0)
-    const t0 = inl.begin()
-    const r = native.openStatNow(this.rootFd, root ? '.' : path, flags, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0),
+    const r = inl.call(native.openStatNow, this.rootFd, root ? '.' : path, flags, this.resolve | c.RESOLVE_NO_XDEV | (inl.cachedOnly ? c.RESOLVE_CACHED : 0),
       STATX_WANTED, this.storeDos ? DOS_XATTR_READ_NAMES : '', this.scratch)
-    inl.done(t0)
     if (r === -ENOENT) return null
     if (r < 0) {
       if (r === -EAGAIN || r === -EXDEV) inl.counters.uncached++

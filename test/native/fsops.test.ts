@@ -23,7 +23,7 @@ t.test('the addon loaded and exports every op', async (t) => {
   for (const name of [
     'openat2', 'mkdirat', 'unlinkat', 'renameat2', 'linkat', 'symlinkat', 'readlinkat', 'mknodat', 'statx',
     'statxXattr', 'statxBatch', 'getdents', 'getdentsNames', 'fsync', 'fdatasync', 'fallocate', 'copyFileRange', 'cloneRange', 'ftruncate', 'futimens', 'fchmod', 'fchown',
-    'fgetxattr', 'fsetxattr', 'flistxattr', 'fremovexattr', 'close', 'pread', 'pwrite', 'counters',
+    'fgetxattr', 'fsetxattr', 'flistxattr', 'fremovexattr', 'close', 'pread', 'pwrite', 'allocatedRanges', 'counters',
   ] as const) {
     t.type(native[name], 'function', name)
   }
@@ -152,6 +152,32 @@ t.test('extentBytes: the bytes of a file\'s extents from an offset; its xattrs\'
   t.equal(native.extentBytes(fd, 4096), all - 4096, 'from an offset: what lies past it')
   t.equal(native.extentBytes(fd, 1 << 20), 0, 'none past the reserved space')
   t.throws(() => native.extentBytes(-1, 0), 'a bad fd throws')
+})
+
+t.test('allocatedRanges: the data between the holes, on the threadpool', { skip }, async (t) => {
+  const { fd: root } = await rootOf(t)
+  const fd = await native.openat2(root, 'holes', C.O_CREAT | C.O_RDWR, 0o600, RES())
+  t.teardown(() => native.close(fd))
+  const ranges = async (off: number, len: number, max = 100): Promise<number[][]> => {
+    const p = native.allocatedRanges(fd, off, len, max)
+    t.type(p, Promise)
+    const b = await p
+    return Array.from({ length: b.length / 16 }, (_, i) => [Number(b.readBigInt64LE(i * 16)), Number(b.readBigInt64LE(i * 16 + 8))])
+  }
+  const MiB = 1 << 20
+  t.same(await ranges(0, MiB), [], 'an empty file has none')
+  const before = native.counters().ops.allocatedRanges
+  await native.pwrite(fd, Buffer.alloc(3 * MiB, 1), 0, 3 * MiB, 0)
+  await native.fallocate(fd, C.FALLOC_FL_PUNCH_HOLE | C.FALLOC_FL_KEEP_SIZE, MiB, MiB)
+  t.same(await ranges(0, 3 * MiB), [[0, MiB], [2 * MiB, MiB]], 'the hole between')
+  t.equal(native.counters().ops.allocatedRanges, before + 1, 'counted as an op')
+  t.same(await ranges(MiB + 4096, MiB), [[2 * MiB, 4096]], 'a window, cut to it')
+  t.same(await ranges(MiB, 4096), [], 'inside the hole')
+  t.same(await ranges(0, 3 * MiB, 1), [[0, MiB]], 'at most `max`')
+  t.same(await ranges(0, 3 * MiB, 0), [], 'none asked for')
+  t.same(await ranges(3 * MiB, MiB), [], 'nothing past the end')
+  await t.rejects(native.allocatedRanges(-1, 0, 1, 1), { code: 'EBADF', syscall: 'lseek' }, 'a bad fd rejects')
+  await t.rejects(native.allocatedRanges(fd, -1, 1, 1), { code: 'ERR_OUT_OF_RANGE' }, 'a negative offset is refused before the kernel')
 })
 
 t.test('pread/pwrite beyond 4 GiB positions (sparse)', { skip }, async (t) => {

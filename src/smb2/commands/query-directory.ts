@@ -5,14 +5,13 @@ import { field, utf16 } from '../context.js'
 import { AccessMask, QueryDirectoryFlags } from '../../wire/constants.js'
 import { NtStatusError } from '../../wire/errors.js'
 import { NtStatus } from '../../wire/ntstatus.js'
-import { DirEntryWriter, isDirInfoClass } from '../../wire/fscc/dir-info.js'
+import { DirEntryWriter, carriesShortName, isDirInfoClass } from '../../wire/fscc/dir-info.js'
 import { compileWildcard } from '../../vfs/wildcard.js'
 import { ntStatusErrorFromErrno } from '../../vfs/errno.js'
 import { caseInsensitive } from '../names.js'
 import { zeroed } from '../../wire/buffers.js'
 import { posixInfoOf, posixListing } from '../posix.js'
 import { posixReparseTag } from '../../wire/fscc/posix-info.js'
-import { FileInformationClass } from '../../wire/fscc/constants.js'
 import { shortName } from '../../vfs/short-name.js'
 
 export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
@@ -60,8 +59,7 @@ export async function queryDirectory (ctx: RequestContext): Promise<Reply> {
   // The classes with a ShortName: the 8.3 name FileAlternateNameInformation answers (short-name.ts)
   // for a name that is not one already; empty for one that is, as Windows lists it (smbtorture
   // smb2.dir.one compares the two).
-  const both = infoClass === FileInformationClass.FileBothDirectoryInformation || infoClass === FileInformationClass.FileIdBothDirectoryInformation ||
-    infoClass === FileInformationClass.FileId64ExtdBothDirectoryInformation || infoClass === FileInformationClass.FileIdAllExtdBothDirectoryInformation
+  const both = carriesShortName(infoClass)
   const eaSupport = open.tree.share?.eaSupport === true
   const single = (flags & QueryDirectoryFlags.RETURN_SINGLE_ENTRY) !== 0
   let status: number = NtStatus.SUCCESS

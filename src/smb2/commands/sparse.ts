@@ -89,7 +89,8 @@ export async function queryAllocatedRanges (ctx: RequestContext, input: Buffer, 
     const end = off + len < size ? off + len : size
     if (len === 0n || off >= size) ranges = []
     else if ((st.fileAttributes & FILE_ATTRIBUTE_SPARSE_FILE) === 0 || file.allocatedRanges === undefined) ranges = [[Number(off), Number(end - off)]]
-    else ranges = await file.allocatedRanges(Number(off), Number(end - off))
+    // One more than fits: enough to know the answer is BUFFER_OVERFLOW.
+    else ranges = await file.allocatedRanges(Number(off), Number(end - off), Math.floor(maxOutput / RANGE_BYTES) + 1)
   } catch (e) {
     throw ntStatusErrorFromErrno(e, undefined, open.path)
   }

@@ -35,6 +35,11 @@ export interface DirEntry {
 interface Layout {
   /** Offset of FileName = fixed part of one entry. */
   nameOffset: number
+  /**
+   * Offset of ShortNameLength in the classes that have a ShortName (the 24-byte ShortName starts
+   * 2 bytes later); #put writes it, so this field alone says which classes carry one.
+   */
+  shortNameAt?: number
   write: (b: Buffer, off: number, e: DirEntry, nameBytes: number) => void
 }
 
@@ -61,10 +66,11 @@ function writeCommon (b: Buffer, off: number, e: DirEntry, nameBytes: number): n
   return attrs
 }
 
-function writeShortName (b: Buffer, lenOff: number, nameOff: number, e: DirEntry): void {
+/** ShortNameLength, a reserved byte, ShortName[24]. */
+function writeShortName (b: Buffer, off: number, e: DirEntry): void {
   const s = utf16((e.shortName ?? '').slice(0, 12))
-  b.writeUInt8(s.length, lenOff)
-  s.copy(b, nameOff, 0, SHORT_NAME_BYTES)
+  b.writeUInt8(s.length, off)
+  s.copy(b, off + 2, 0, SHORT_NAME_BYTES)
 }
 
 function writeFileId128 (b: Buffer, off: number, e: DirEntry): void {
@@ -86,10 +92,10 @@ const layouts = new Map<number, Layout>([
   // MS-FSCC 2.4 FileBothDirectoryInformation: EaSize @64, ShortNameLength @68, Reserved @69, ShortName[24] @70, FileName @94
   [C.FileBothDirectoryInformation, {
     nameOffset: 94,
+    shortNameAt: 68,
     write: (b, o, e, n) => {
       const a = writeCommon(b, o, e, n)
       b.writeUInt32LE(eaSizeOrTag(e, a), o + 64)
-      writeShortName(b, o + 68, o + 70, e)
     }
   }],
   // MS-FSCC 2.4 FileNamesInformation: NextEntryOffset, FileIndex, FileNameLength, FileName @12
@@ -100,10 +106,10 @@ const layouts = new Map<number, Layout>([
   // MS-FSCC 2.4 FileIdBothDirectoryInformation: ... ShortName @70, Reserved2 @94, FileId @96, FileName @104
   [C.FileIdBothDirectoryInformation, {
     nameOffset: 104,
+    shortNameAt: 68,
     write: (b, o, e, n) => {
       const a = writeCommon(b, o, e, n)
       b.writeUInt32LE(eaSizeOrTag(e, a), o + 64)
-      writeShortName(b, o + 68, o + 70, e)
       writeU64(b, o + 96, e.info.indexNumber)
     }
   }],
@@ -140,12 +146,12 @@ const layouts = new Map<number, Layout>([
   // Reserved1 @81, ShortName[24] @82, FileName @106
   [C.FileId64ExtdBothDirectoryInformation, {
     nameOffset: 106,
+    shortNameAt: 80,
     write: (b, o, e, n) => {
       const a = writeCommon(b, o, e, n)
       b.writeUInt32LE((e.info.eaSize ?? 0) >>> 0, o + 64)
       b.writeUInt32LE(reparseTag(e, a), o + 68)
       writeU64(b, o + 72, e.info.indexNumber)
-      writeShortName(b, o + 80, o + 82, e)
     }
   }],
   // MS-FSCC 2.4 FileIdAllExtdDirectoryInformation: ... FileId @72, FileId128 @80, FileName @96
@@ -163,13 +169,13 @@ const layouts = new Map<number, Layout>([
   // Reserved1 @97, ShortName[24] @98, FileName @122
   [C.FileIdAllExtdBothDirectoryInformation, {
     nameOffset: 122,
+    shortNameAt: 96,
     write: (b, o, e, n) => {
       const a = writeCommon(b, o, e, n)
       b.writeUInt32LE((e.info.eaSize ?? 0) >>> 0, o + 64)
       b.writeUInt32LE(reparseTag(e, a), o + 68)
       writeU64(b, o + 72, e.info.indexNumber)
       writeFileId128(b, o + 80, e)
-      writeShortName(b, o + 96, o + 98, e)
     }
   }]
 ])
@@ -187,6 +193,12 @@ export function dirEntryFixedSize (cls: number): number {
 
 /** True when `cls` is a directory enumeration class this writer can produce. */
 export const isDirInfoClass = (cls: number): boolean => layouts.has(cls)
+
+/**
+ * True when entries of `cls` have a ShortName field (the Both classes), so the handler need only
+ * make up 8.3 names for those; false for any other class, known or not.
+ */
+export const carriesShortName = (cls: number): boolean => layouts.get(cls)?.shortNameAt !== undefined
 
 const INITIAL_CAPACITY = 4096
 
@@ -252,7 +264,9 @@ export class DirEntryWriter {
   #put (start: number, size: number, entry: DirEntry, name: Buffer, nameLength: number): void {
     this.#reserve(start + size)
     const b = this.#buf
-    this.#layout.write(b, start, entry, nameLength)
+    const layout = this.#layout
+    layout.write(b, start, entry, nameLength)
+    if (layout.shortNameAt !== undefined) writeShortName(b, start + layout.shortNameAt, entry)
     b.writeUInt32LE(0, start) // NextEntryOffset, patched when another entry follows
     name.copy(b, start + this.fixedSize)
     if (this.#last >= 0) b.writeUInt32LE(start - this.#last, this.#last)

@@ -64,9 +64,13 @@ t.test('call(): one call between begin() and done(), a throw included, the argum
   t.equal(m.counters.calls, 2, 'and is counted')
   t.notOk(m.on, 'and measured: a 9 ms call that slept backs off')
   t.equal(m.counters.slow, 1)
-  // Six arguments, the most a call here passes (statxXattrNow's).
+  // One argument (closeNow's) to seven, the most a call here passes (openStatNow's).
+  t.equal(m.call((a: number) => -a, 4), -4)
   const sum6 = (a: number, b: number, c: number, d: number, e: number, f: number): number => a + b + c + d + e + f
   t.equal(m.call(sum6, 1, 2, 3, 4, 5, 6), 21)
+  const sum7 = (a: number, b: number, c: number, d: number, e: number, f: number, g: number): number => a + b + c + d + e + f + g
+  t.equal(m.call(sum7, 1, 2, 3, 4, 5, 6, 7), 28)
+  t.equal(m.counters.calls, 5, 'each counted')
 })
 
 t.test('which file systems: by statfs magic, and `inline metadata = no`', { skip: !nativeAvailable && 'native addon not built' }, async (t) => {
@@ -110,6 +114,20 @@ async function exercise (t: Test, base: string, expectKind: 'memory' | 'local'):
     await f.close()
     if (i === 1) t.ok(counters.calls >= before + 3, `stat, open and close were inline (${counters.calls - before} calls)`)
   }
+
+  // A call that throws (the addon refusing an argument, before any syscall) is counted and
+  // measured as one that returns: the open, openExisting's probe and the close each go through
+  // InlineMetadata.call, which ends the bracket begin() opened whatever happens.
+  let n0 = counters.calls
+  await t.rejects(fs.open('sub/a\0b', { write: false, directory: false }), { code: 'ERR_INVALID_ARG_VALUE' })
+  t.equal(counters.calls, n0 + 1, 'an inline open that throws is counted')
+  n0 = counters.calls
+  t.throws(() => fs.openExisting!('sub/a\0b', false), { code: 'ERR_INVALID_ARG_VALUE' })
+  t.equal(counters.calls, n0 + 1, 'so is an openExisting that throws')
+  n0 = counters.calls
+  const closeFd = (fs as unknown as { closeFd: (fd: unknown, sameMount: boolean) => Promise<void> }).closeFd.bind(fs)
+  t.throws(() => closeFd('not an fd', true), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.equal(counters.calls, n0 + 1, 'and a close that throws')
 
   await t.rejects(fs.stat('sub/none.txt'), { code: 'ENOENT' }, 'a missing name is ENOENT')
   await t.rejects(fs.open('sub/none.txt', { write: false, directory: false }), { code: 'ENOENT' })

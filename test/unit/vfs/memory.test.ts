@@ -346,6 +346,7 @@ t.test('holes: punchHole and allocatedRanges agree between memory and posix', { 
     t.same(await f.allocatedRanges!(0, 3 * MiB), [[0, MiB], [2 * MiB, MiB]], `${kind}: the hole punched`)
     t.same(await f.allocatedRanges!(MiB + 4096, MiB), [[2 * MiB, 4096]], `${kind}: a window, cut to it`)
     t.same(await f.allocatedRanges!(3 * MiB, MiB), [], `${kind}: nothing past the end`)
+    t.same(await f.allocatedRanges!(0, 3 * MiB, 1), [[0, MiB]], `${kind}: the first \`max\` ranges`)
     const back = Buffer.alloc(MiB)
     await f.read(back, 0, MiB, MiB)
     t.ok(back.every(b => b === 0), `${kind}: the hole reads zeros`)

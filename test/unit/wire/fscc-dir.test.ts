@@ -3,7 +3,8 @@ import { NtStatusError } from '../../../src/wire/errors.js'
 import { NtStatus } from '../../../src/wire/ntstatus.js'
 import { FileInformationClass as C, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_REPARSE_POINT } from '../../../src/wire/fscc/constants.js'
 import type { FileInfo } from '../../../src/wire/fscc/types.js'
-import { DirEntryWriter, dirEntryFixedSize, isDirInfoClass } from '../../../src/wire/fscc/dir-info.js'
+import { DirEntryWriter, carriesShortName, dirEntryFixedSize, isDirInfoClass } from '../../../src/wire/fscc/dir-info.js'
+import { sidFromString } from '../../../src/wire/dtyp/sid.js'
 
 const info: FileInfo = {
   creationTime: 1n, lastAccessTime: 2n, lastWriteTime: 3n, changeTime: 4n,
@@ -45,6 +46,32 @@ t.test('fixed sizes (offset of FileName) per MS-FSCC', async t => {
   t.equal(status(() => new DirEntryWriter(C.FileBasicInformation, 4096)), NtStatus.INVALID_INFO_CLASS)
   t.equal(status(() => new DirEntryWriter(99, 4096)), NtStatus.INVALID_INFO_CLASS)
   t.equal(status(() => new DirEntryWriter(C.FileIdBothDirectoryInformation, 103)), NtStatus.INFO_LENGTH_MISMATCH)
+})
+
+t.test('carriesShortName: exactly the classes whose entry has a ShortName field', async t => {
+  // Every class the writer supports, found by asking it rather than listing them again.
+  const supported = Array.from({ length: 256 }, (_, i) => i).filter(isDirInfoClass)
+  t.equal(supported.length, fixed.length + 1, 'the MS-FSCC classes and SMB2_FIND_POSIX_INFORMATION')
+  const short = 'Q~1.ZZZ'
+  const shortBytes = Buffer.from(short, 'utf16le')
+  const posix = { mode: 0o100644, owner: sidFromString('S-1-22-1-1000'), group: sidFromString('S-1-22-2-1000') }
+  const carrying: number[] = []
+  for (const cls of supported) {
+    const w = new DirEntryWriter(cls, 4096)
+    t.ok(w.tryAdd({ name: 'a long file name.txt', info, shortName: short, posix }))
+    // A ShortName field: ShortNameLength, a reserved byte, then the name, all in the fixed part.
+    const fixedPart = w.finish().subarray(0, w.fixedSize)
+    const at = fixedPart.indexOf(shortBytes)
+    const hasField = at >= 2 && fixedPart[at - 2] === shortBytes.length
+    t.equal(carriesShortName(cls), hasField, `class ${cls}`)
+    if (hasField) carrying.push(cls)
+  }
+  t.same(carrying.sort((a, b) => a - b), [
+    C.FileBothDirectoryInformation, C.FileIdBothDirectoryInformation,
+    C.FileId64ExtdBothDirectoryInformation, C.FileIdAllExtdBothDirectoryInformation
+  ].sort((a, b) => a - b), 'the four Both classes')
+  t.notOk(carriesShortName(C.FileBasicInformation), 'not a directory class')
+  t.notOk(carriesShortName(99))
 })
 
 t.test('FileIdBothDirectoryInformation entry bytes', async t => {
