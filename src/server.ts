@@ -18,6 +18,7 @@ import { openWorkerStore } from './transport/worker-store.js'
 import { joinSessionPeers } from './transport/worker-sessions.js'
 import type { BufferRegistry } from './io/buffer-pool.js'
 import { IdleGc } from './io/idle-gc.js'
+import { tuneHeapForRequests } from './io/request-heap.js'
 import { posixUringBackend } from './vfs/posix-uring.js'
 import { Ring, ringBufferRegistry, ringUnavailableReason } from './io/ring.js'
 import { openCheckedRing, RING_KINDS, RING_KIND_LABEL, type CheckedRing, type RingKind, type WakeCheck } from './io/ring-check.js'
@@ -155,6 +156,8 @@ function parseShareDefaults (dir: string): ReturnType<typeof defaultConfig>['sha
 let configModule: typeof import('./config/config.js')
 
 export async function startServer (opts: StartServerOptions): Promise<RunningServer> {
+  // Before any request runs: V8 must not learn to allocate a request's objects as long-lived.
+  tuneHeapForRequests()
   configModule = await import('./config/config.js')
   // SMBTS_DEBUG is the CLI's (src/cli/start.ts turns those components on through their channels).
   const log = createLogger(opts.log, opts.debug ?? [])
