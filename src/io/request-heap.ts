@@ -6,26 +6,28 @@
 // then on allocates them straight in the old generation ("tenured"; node
 // --trace-pretenuring-statistics prints these decisions).
 //
-// A server's request path meets that bar before it is optimized. While it still runs unoptimized
-// (in the test's in-memory ECHO loop, its first ~16,000 requests), 12-18% of each scavenge's young generation
-// survives, and the sites of the request path are sampled as 100% alive. Once TurboFan has
-// compiled it, the same requests leave 0.0-0.3% (test/unit/io/request-heap.test.ts watches both
-// phases) — unless the sites were tenured meanwhile. Then every request's context, header, reply
-// and their buffers are made in the old generation, where only a full collection clears them.
-// Until it runs, the scavenger takes each of them as a root: what they point to survives too, is
-// copied, then promoted. The survival of the first phase stays for the life of the process.
+// For a server that guess turns a passing fault into a lasting one. Stop 29 found the request
+// path keeping 12-18% of each scavenge's young generation alive while it ran below TurboFan (a
+// closure per request in processRequest; src/smb2/receive.ts says more). V8 sampled the path's
+// sites as 100% alive then and tenured them. From then on every request's context, header, reply
+// and their buffers were made in the old generation, where only a full collection clears them.
+// Until one runs, the scavenger takes each of them as a root: what they point to survives too, is
+// copied, then promoted. So 15-19% survived for the life of each worker, not only while it warmed
+// up.
 //
-// Measured on this project's machine (Node 24, V8 13.6), smbtorture echo from 8 clients, 2
-// workers: 15-19% of each scavenge's young generation survived (2.4 MB of 11-13 MB), scavenges
-// took 3-19 ms, and each worker ran a full collection every 1.3-1.5 s; with pretenuring off, 0.0%
-// survived and scavenges took 0.2-0.5 ms. Three alternating runs: 41.9k/46.8k/42.7k req/s
-// against 47.3k/47.3k/43.9k, server CPU per request 2-18% lower. The in-memory ECHO path
-// (bench/echo-inproc.ts) ran 30% faster. What a server keeps for long (sessions, opens, the
-// share table) is allocated once; it is copied once or twice before promotion, at no cost that
-// shows. Large buffers (READ, WRITE, the frame pool) live outside the V8 heap either way.
+// Measured with that closure still there, smbtorture echo from 8 clients, 2 workers (Node 24, V8
+// 13.6): scavenges took 3-19 ms, and each worker ran a full collection every 1.3-1.5 s. With
+// pretenuring off, 0.0% survived once the path was optimized, and scavenges took 0.2-0.5 ms. Three
+// alternating runs: 41.9k/46.8k/42.7k req/s against 47.3k/47.3k/43.9k. With the closure gone,
+// this flag changes nothing measurable (echo and the small-file workload, survival 0.0-1.4%
+// either way). It stays so that the next such fault costs a warm-up, not a worker's life.
+//
+// What a server keeps for long (sessions, opens, the share table) is allocated once; it is copied
+// once or twice before promotion, at no cost that shows. Large buffers (READ, WRITE, the frame
+// pool) live outside the V8 heap either way.
 //
 // Set at run time (node:v8 setFlagsFromString) before the request path has run, it does what
-// `node --no-allocation-site-pretenuring` does (measured: the same two phases either way), so every
+// `node --no-allocation-site-pretenuring` does (measured: the same survival either way), so every
 // way of starting a server gets it, workers and the in-process server alike.
 import { setFlagsFromString } from 'node:v8'
 
