@@ -3,7 +3,7 @@
 // the pid file and signals (SIGHUP reloads; SIGTERM shuts down a server that has no mount), and
 // lists the configured shares.
 import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Command } from 'commander'
 import { loadConfig } from '../config/config.js'
 import { DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_DIR, DEFAULT_LOCK_PATH } from '../config/paths.js'
@@ -37,13 +37,22 @@ function writeControl (file: string, text: string): void {
   try { writeSync(fd, text) } finally { closeSync(fd) }
 }
 
-/** Writes `text` to a control file; false when there is no control mount to write to. */
-function throughMount (file: string, text: string): boolean {
+/**
+ * Writes `text` to a control file; false when there is no control mount to write to: no such
+ * file, or a mount whose server is gone (ENOTCONN: a FUSE mount left behind by a server that was
+ * killed, said on stderr with how to clear it). The caller then signals the pid file's process.
+ */
+function throughMount (file: string, text: string, io: CliIO): boolean {
   try {
     writeControl(file, text + '\n')
     return true
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return false
+    if (code === 'ENOTCONN') {
+      io.err(`smbts: warning: ${dirname(file)} is a control mount whose server is gone (ENOTCONN); signalling the server instead (fusermount -u ${dirname(file)} clears it)`)
+      return false
+    }
     throw new CliError(`${file}: ${(e as Error).message}`)
   }
 }
@@ -52,7 +61,7 @@ export async function runControl (what: ControlAction, args: ControlArgs, io: Cl
   switch (what.action) {
     case 'shutdown': {
       const pid = targetPid(args.pidFile)
-      if (!throughMount(join(args.controlDir, 'kill_server'), 'hard')) process.kill(pid, 'SIGTERM')
+      if (!throughMount(join(args.controlDir, 'kill_server'), 'hard', io)) process.kill(pid, 'SIGTERM')
       const deadline = Date.now() + (args.timeoutMs ?? 30_000)
       while (isAlive(pid)) {
         if (Date.now() > deadline) throw new CliError(`smbts (pid ${pid}) did not exit within ${Math.round((args.timeoutMs ?? 30_000) / 1000)}s`)

@@ -4,7 +4,7 @@
 // stale mount is detached). The server is the built CLI (bin/smbts start -n), one process.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { chmodSync, readFileSync, statSync } from 'node:fs'
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fuseUnavailableReason } from '../../src/control/fuse.js'
 import { nativeAvailable } from '../../src/io/native.js'
@@ -156,6 +156,18 @@ t.test('kill -9 leaves a stale mount; the next start detaches it', { skip }, asy
   first.srv.kill('SIGKILL')
   await first.srv.exited
   t.throws(() => statSync(first.ctl), { code: 'ENOTCONN' }, 'the dead server\'s mount answers ENOTCONN')
+  // control -s for a server whose control directory is such a mount (or the default's, as when
+  // it runs with another): the pid file's process is signalled instead, and the mount is named.
+  const standIn = spawn('sleep', ['60'], { stdio: 'ignore' })
+  t.teardown(() => { standIn.kill('SIGKILL') })
+  const standInLock = join(ts.root, 'stand-in.lock')
+  writeFileSync(standInLock, `${standIn.pid}\n`)
+  const gone = new Promise(resolve => standIn.once('exit', resolve))
+  const s = await run(BIN, ['control', '-s', '--pid-file', standInLock, '--control-dir', first.ctl])
+  t.equal(s.code, 0, s.stderr)
+  t.match(s.stderr, /control mount whose server is gone \(ENOTCONN\); signalling the server instead/)
+  t.match(s.stdout, /stopped/)
+  t.equal(await gone, null, 'the stand-in ended by the signal')
   const second = await start(ts, port)
   held.srv = second.srv
   await second.srv.waitFor(/detached the stale mount/)
