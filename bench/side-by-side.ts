@@ -298,6 +298,35 @@ function writeFloor (work: string, mnt: string, mib: number): string | undefined
   return `write floor (bench/write-floor.c: loopback recv + pwrite into this tmpfs, in C, best of 3): ${(best.cpu / gib).toFixed(2)} CPU s/GiB, ${(mib / best.wall).toFixed(0)} MiB/s — no server's plain write can cost less CPU per GiB here`
 }
 
+/**
+ * The kernel's floor for a plain sequential read from the benchmark's tmpfs (bench/read-floor.c:
+ * a cached file sent over loopback TCP in C), both ways a server can send it: pread + send (two
+ * copies: what a signed or encrypted READ needs, and Samba's default) and splice through a pipe
+ * (no copy: smbts's unsigned READs on io_uring). Best of three each, alternating.
+ */
+function readFloor (work: string, mnt: string, mib: number): string | undefined {
+  const bin = join(work, 'read-floor')
+  const cc = spawnSync('cc', ['-O2', '-o', bin, join(repo, 'bench/read-floor.c')], { encoding: 'utf8' })
+  if (cc.status !== 0) return undefined
+  const file = join(mnt, 'read-floor.bin')
+  const chunk = Buffer.alloc(1 << 20, 0x5a)
+  const fd = openSync(file, 'w')
+  try { for (let i = 0; i < mib; i++) writeSync(fd, chunk) } finally { closeSync(fd) }
+  const best: Record<'copy' | 'splice', number | undefined> = { copy: undefined, splice: undefined }
+  try {
+    for (let i = 0; i < 3; i++) {
+      for (const way of ['copy', 'splice'] as const) {
+        const r = spawnSync(bin, [file, way], { encoding: 'utf8' })
+        const cpu = Number(r.stdout.trim().split(' ')[0])
+        if (r.status === 0 && Number.isFinite(cpu) && (best[way] === undefined || cpu < best[way])) best[way] = cpu
+      }
+    }
+  } finally { rmSync(file, { force: true }) }
+  if (best.copy === undefined || best.splice === undefined) return undefined
+  const gib = mib / 1024
+  return `read floor (bench/read-floor.c: a cached file of this tmpfs to loopback TCP, in C, best of 3): pread + send ${(best.copy / gib).toFixed(2)} CPU s/GiB, splice through a pipe ${(best.splice / gib).toFixed(2)}`
+}
+
 function buildShim (work: string): string | undefined {
   const so = join(work, 'bind-src.so')
   const r = spawnSync('cc', ['-O2', '-shared', '-fPIC', '-o', so, join(repo, 'bench/bind-src.c'), '-ldl'], { encoding: 'utf8' })
@@ -719,6 +748,8 @@ async function main (): Promise<void> {
   const facts = machineFacts()
   const floor = writeFloor(work, mnt, Math.min(o.sizeMiB, 1024))
   if (floor !== undefined) facts.push(floor)
+  const readFl = readFloor(work, mnt, Math.min(o.sizeMiB, 1024))
+  if (readFl !== undefined) facts.push(readFl)
   const servers: Server[] = []
   const started = new Date()
   const source = sourceState()

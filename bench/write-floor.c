@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loopback-pair.h"
+
 #define CHUNK (1 << 20)
 
 static double secs(struct timeval t) { return (double)t.tv_sec + (double)t.tv_usec / 1e6; }
@@ -28,15 +30,11 @@ static double secs(struct timeval t) { return (double)t.tv_sec + (double)t.tv_us
 int main(int argc, char **argv) {
   if (argc != 3) { fprintf(stderr, "usage: write-floor FILE MIB\n"); return 2; }
   size_t total = (size_t)atol(argv[2]) << 20;
-  int ls = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-  socklen_t alen = sizeof a;
-  if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 1) < 0 ||
-      getsockname(ls, (struct sockaddr *)&a, &alen) < 0) { perror("listen"); return 1; }
-  pid_t child = fork();
+  int s;
+  pid_t child = loopback_pair(&s);
+  if (child < 0) return 1;
   if (child == 0) {
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(c, (struct sockaddr *)&a, sizeof a) < 0) _exit(1);
+    int c = s;
     char *b = malloc(CHUNK);
     memset(b, 7, CHUNK);
     for (size_t sent = 0; sent < total;) {
@@ -46,7 +44,6 @@ int main(int argc, char **argv) {
     }
     _exit(0);
   }
-  int s = accept(ls, NULL, NULL);
   int f = open(argv[1], O_CREAT | O_TRUNC | O_WRONLY, 0600);
   char *buf = aligned_alloc(4096, CHUNK);
   if (s < 0 || f < 0 || buf == NULL) { perror("setup"); return 1; }

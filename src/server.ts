@@ -10,7 +10,7 @@ import { closeOpen, teardownSession } from './session/teardown.js'
 import { posixBackend } from './vfs/posix.js'
 import { createLogger, type Logger, type LogComponent } from './control/log.js'
 import { adoptSocket, listenTcp, listenTcpFd } from './transport/tcp.js'
-import { adoptRingFd, listenUring, serveUringListener, type Listener } from './transport/uring.js'
+import { adoptRingFd, closeSplicePipes, listenUring, serveUringListener, type Listener } from './transport/uring.js'
 import { wireEviction } from './transport/evict.js'
 import { Handoff } from './transport/handoff.js'
 import { listenHosts, type InheritedListener, type WorkerContext } from './transport/worker.js'
@@ -295,6 +295,7 @@ export async function startServer (opts: StartServerOptions): Promise<RunningSer
       for (const c of ending) c.close('the server is shutting down')
       // Closing the ring cancels every in-flight op: ring connections end, their sockets close.
       await ring?.close()
+      if (ring !== undefined) closeSplicePipes(ring)
       await closed
       state.closeWatchers()
       await rpc.close()

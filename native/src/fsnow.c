@@ -220,6 +220,16 @@ static napi_value js_fcntlSetflNow(napi_env env, napi_callback_info info) {
   return ret_number(env, r);
 }
 
+/* fcntlGetflNow(fd) -> the file status flags (F_GETFL) or -errno, now. */
+static napi_value js_fcntlGetflNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd = -1;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
+  errno = 0;
+  long r = fcntl(fd, F_GETFL);
+  return ret_number(env, r);
+}
+
 /* pwriteNow(fd, buf, offset, length, position) -> bytes written (all of them unless the file
  * system refused more: ENOSPC, EFBIG after some) or -errno when nothing was written. For a file
  * system whose writes are memory copies (tmpfs): no io-wq punt, no wake-up. */
@@ -358,14 +368,47 @@ static napi_value js_flistxattrNow(napi_env env, napi_callback_info info) {
   return ret_number(env, r);
 }
 
+/* pipeNow(size) -> [readFd, writeFd, capacity] or -errno: a close-on-exec pipe whose capacity
+ * is raised to `size` (F_SETPIPE_SZ; an unprivileged process may go up to
+ * /proc/sys/fs/pipe-max-size, 1 MiB by default). The pipe is closed again when the size is refused. */
+static napi_value js_pipeNow(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  uint32_t size;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_uint32(&a, 0, "size", &size)) return smbts_args_throw(&a);
+  int p[2];
+  int r = pipe2(p, O_CLOEXEC);
+  if (r == 0) {
+    r = fcntl(p[1], F_SETPIPE_SZ, (int)size);
+    if (r < 0) {
+      int e = errno;
+      close(p[0]);
+      close(p[1]);
+      errno = e;
+    }
+  }
+  napi_value out;
+  if (r < 0) {
+    SMBTS_NAPI(env, napi_create_int32(env, -errno, &out));
+    return out;
+  }
+  SMBTS_NAPI(env, napi_create_array_with_length(env, 3, &out));
+  int32_t v[3] = {p[0], p[1], r};
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value x;
+    SMBTS_NAPI(env, napi_create_int32(env, v[i], &x));
+    SMBTS_NAPI(env, napi_set_element(env, out, i, x));
+  }
+  return out;
+}
+
 /* ---- registration ---- */
 
 napi_status smbts_fsnow_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor d[] = {
-      FN(openat2Now), FN(statxXattrNow), FN(openStatNow), FN(closeNow), FN(fcntlSetflNow), FN(fsTypeNow),
+      FN(openat2Now), FN(statxXattrNow), FN(openStatNow), FN(closeNow), FN(fcntlSetflNow), FN(fcntlGetflNow), FN(fsTypeNow),
       FN(pwriteNow), FN(sleepsNow), FN(nameToHandleNow), FN(openByHandleNow), FN(unlinkatNow),
-      FN(flistxattrNow),
+      FN(flistxattrNow), FN(pipeNow),
   };
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

@@ -41,7 +41,8 @@
   X(SENDMSG, sendmsg)                                                                           \
   X(ACCEPT, accept)                                                                             \
   X(READ_FIXED, readFixed)                                                                      \
-  X(RECV_MULTI, recvMultishot)
+  X(RECV_MULTI, recvMultishot)                                                                  \
+  X(SPLICE, splice)
 
 enum ring_kind {
 #define RK_ENUM(up, js) RK_##up,
@@ -122,6 +123,7 @@ typedef struct smbts_ring {
   uint64_t c_ops[RK__COUNT];
   uint64_t c_submits, c_sqes, c_cqes, c_batches, c_wakeups, c_errors, c_submit_errors;
   uint64_t c_links; /* linked pairs prepped (readThenSendmsg) */
+  uint64_t c_splice_chains; /* spliced READ responses prepped (spliceThenSendmsg) */
   uint64_t c_more;  /* CQEs of multishot ops that stay armed (F_MORE) */
   uint64_t c_busy_hits;    /* wake-ups that came while busy polling (no sleep before them) */
   uint64_t c_busy_misses;  /* windows that closed with nothing drained */

@@ -1,5 +1,6 @@
 /*
- * The Ring's op preparations: each JS call fills one SQE (readThenSendmsg two, linked) tagged with
+ * The Ring's op preparations: each JS call fills one SQE (readThenSendmsg two, spliceThenSendmsg a
+ * chain, linked) tagged with
  * a slot that holds what the kernel reads or writes (a Buffer reference, names, a msghdr) until
  * the op's CQE arrives; the SQEs go to the kernel at the next flush point (ring-wait.c). Also
  * cancel(). Buffers the ring holds beyond one op are in ring-bufs.c. The ring's other files:
@@ -314,6 +315,91 @@ static napi_value js_ring_read_then_sendmsg(napi_env env, napi_callback_info inf
   io_uring_prep_sendmsg(ssqe, sockfd, &m->msg, flags);
   smbts_ring_prep_end(r, ssqe, sop, stag, RK_SENDMSG);
   r->c_links++;
+  return NULL;
+}
+
+/* spliceThenSendmsg(tags, fd, position, length, pipes, share, sockfd, buffers, flags): a READ
+ * response whose data never enters user memory. One chain of linked SQEs:
+ *   splice(fd at position -> pipe 0, `share` bytes) ... splice(fd -> pipe k-1)    (staging)
+ *   sendmsg(sockfd, buffers, flags | MSG_MORE)                                     (the head)
+ *   splice(pipe 0 -> sockfd) ... splice(pipe k-1 -> sockfd)                        (the data)
+ * The staging splices take page references from the page cache (no copy); the data splices hand
+ * those pages to the socket. The head leaves only once every staging splice moved its whole
+ * share: a short or failed one breaks the link, the rest completes with -ECANCELED and nothing
+ * was sent (the pipes may hold data: the caller closes them). `tags` holds 2k + 1 tags in SQE
+ * order, k = ceil(length / share); `pipes` holds k (read end, write end) pairs, each able to
+ * take `share` bytes (a pipe holds capacity / 4096 page pieces: from an offset inside a page,
+ * `share` must be a page less than its capacity). The socket must block: into a non-blocking one
+ * a splice stops short when the socket is full. All SQEs go to the kernel in one submit (a link
+ * never spans two). */
+static napi_value js_ring_splice_then_sendmsg(napi_env env, napi_callback_info info) {
+  RING_METHOD_BEGIN();
+  int32_t fd, sockfd;
+  int64_t pos, length, pipe_size;
+  uint32_t flags = 0;
+  uint8_t *tag_bytes = NULL, *pipe_bytes = NULL;
+  size_t tag_len = 0, pipe_len = 0;
+  if (!(smbts_arg_bytes(&a, 0, "tags", &tag_bytes, &tag_len) && smbts_arg_int32(&a, 1, "fd", &fd) &&
+        smbts_arg_int64(&a, 2, "position", 0, INT64_MAX, &pos) &&
+        smbts_arg_int64(&a, 3, "length", 1, UINT32_MAX, &length) &&
+        smbts_arg_bytes(&a, 4, "pipes", &pipe_bytes, &pipe_len) &&
+        smbts_arg_int64(&a, 5, "share", 4096, INT32_MAX, &pipe_size) &&
+        smbts_arg_int32(&a, 6, "sockfd", &sockfd) && smbts_arg_uint32(&a, 8, "flags", &flags))) {
+    return smbts_args_throw(&a);
+  }
+  uint32_t k = (uint32_t)((length + pipe_size - 1) / pipe_size);
+  uint32_t nsqe = 2 * k + 1;
+  if (tag_len != (size_t)nsqe * 4 || pipe_len < (size_t)k * 8 || ((uintptr_t)tag_bytes & 3) || ((uintptr_t)pipe_bytes & 3)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "spliceThenSendmsg: tags must hold 2k+1 int32s and pipes k pairs");
+    return NULL;
+  }
+  const int32_t *tags = (const int32_t *)tag_bytes, *pipes = (const int32_t *)pipe_bytes;
+  if (r->closing || !r->ring_ok) return ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
+  uint32_t free_slots = 0;
+  for (uint32_t s = r->free_head; s != RING_NO_SLOT && free_slots < nsqe; s = r->ops[s].next_free) free_slots++;
+  if (free_slots < nsqe) {
+    return ring_throw(env, "SMBTS_ERR_RING_FULL", "every ring slot is in flight: wait for completions before queueing more");
+  }
+  if (io_uring_sq_space_left(&r->ring) < nsqe) smbts_ring_flush(r);
+  if (io_uring_sq_space_left(&r->ring) < nsqe) {
+    return ring_throw(env, "SMBTS_ERR_RING_BUSY", "submission queue full and cannot be submitted");
+  }
+  napi_value held;
+  ring_msg *m = build_msg(env, a.argv[7], &held);
+  if (!m) return NULL;
+  napi_ref head_ref;
+  if (napi_create_reference(env, held, 1, &head_ref) != napi_ok) {
+    free(m);
+    return smbts_throw_napi(env, "napi_create_reference");
+  }
+  /* Only the head holds JS memory (the header's buffers); the splices hold nothing. */
+  ring_op *hop;
+  struct io_uring_sqe *sqe;
+  for (uint32_t i = 0; i < k; i++) {
+    ring_op *op;
+    sqe = smbts_ring_prep_begin(env, r, &op); /* room and slots were checked: cannot fail */
+    int64_t at = (int64_t)i * pipe_size;
+    uint32_t n = (uint32_t)(length - at < pipe_size ? length - at : pipe_size);
+    io_uring_prep_splice(sqe, fd, pos + at, pipes[2 * i + 1], -1, n, 0);
+    io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+    smbts_ring_prep_end(r, sqe, op, tags[i], RK_SPLICE);
+  }
+  sqe = smbts_ring_prep_begin(env, r, &hop);
+  hop->ref = head_ref;
+  hop->mem = m;
+  io_uring_prep_sendmsg(sqe, sockfd, &m->msg, (int)(flags | MSG_MORE));
+  io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+  smbts_ring_prep_end(r, sqe, hop, tags[k], RK_SENDMSG);
+  for (uint32_t i = 0; i < k; i++) {
+    ring_op *op;
+    sqe = smbts_ring_prep_begin(env, r, &op);
+    int64_t at = (int64_t)i * pipe_size;
+    uint32_t n = (uint32_t)(length - at < pipe_size ? length - at : pipe_size);
+    io_uring_prep_splice(sqe, pipes[2 * i], -1, sockfd, -1, n, i + 1 < k ? SPLICE_F_MORE : 0);
+    if (i + 1 < k) io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+    smbts_ring_prep_end(r, sqe, op, tags[k + 1 + i], RK_SPLICE);
+  }
+  r->c_splice_chains++;
   return NULL;
 }
 
@@ -637,6 +723,7 @@ const napi_property_descriptor smbts_ring_op_methods[] = {
     RING_METHOD("fsetxattr", js_ring_fsetxattr),
     RING_METHOD("sendmsg", js_ring_sendmsg),
     RING_METHOD("readThenSendmsg", js_ring_read_then_sendmsg),
+    RING_METHOD("spliceThenSendmsg", js_ring_splice_then_sendmsg),
     RING_METHOD("acceptMultishot", js_ring_accept_multishot),
     RING_METHOD("readFixed", js_ring_read_fixed),
 };

@@ -10,7 +10,8 @@
  *                    where libuv would sleep in epoll, and the kick after it. Its header comment
  *                    is the design of the whole ring (docs/io_uring.md says why): read it first.
  *   ring-busy.c      busy polling (setBusyPoll): the adaptive window after a wake-up.
- *   ring-ops.c       the op preparations: one SQE per JS call (two for readThenSendmsg), cancel().
+ *   ring-ops.c       the op preparations: one SQE per JS call (two for readThenSendmsg, a chain
+ *                    for spliceThenSendmsg), cancel().
  *   ring-bufs.c      buffers the ring holds beyond one op: registered buffers (readFixed) and
  *                    provided-buffer groups, with the multishot recv that takes from them.
  *   ring-internal.h  smbts_ring, ring_op, ring_buf_group and the functions the files share.
@@ -481,6 +482,7 @@ static napi_value js_ring_counters(napi_env env, napi_callback_info info) {
   SMBTS_NAPI(env, set_num(env, obj, "busyPollWindows", (double)r->c_busy_windows));
   SMBTS_NAPI(env, set_num(env, obj, "ringWaits", (double)r->c_ring_waits));
   SMBTS_NAPI(env, set_num(env, obj, "links", (double)r->c_links));
+  SMBTS_NAPI(env, set_num(env, obj, "spliceChains", (double)r->c_splice_chains));
   SMBTS_NAPI(env, set_num(env, obj, "moreCqes", (double)r->c_more));
   SMBTS_NAPI(env, set_num(env, obj, "errors", (double)r->c_errors));
   SMBTS_NAPI(env, set_num(env, obj, "inflight", (double)r->inflight));

@@ -96,6 +96,9 @@ export async function runControl (what: ControlAction, args: ControlArgs, io: Cl
         const code = (e as NodeJS.ErrnoException).code
         if (code === 'EINVAL') throw new CliError(`unknown debug component '${what.component}' (${readFileSync(file, 'utf8').trim()}, all)`)
         if (code === 'ENOENT') throw new CliError(`no ${file}: is the server running, with its control mount at ${args.controlDir}?`)
+        // Debug output is the running server's state: with no server behind the mount there is
+        // none to toggle (a signal cannot carry it, unlike -s).
+        if (code === 'ENOTCONN') throw new CliError(`${args.controlDir} is a control mount whose server is gone (ENOTCONN): no debug output to toggle (fusermount -u ${args.controlDir} clears it)`)
         throw new CliError(`${file}: ${(e as Error).message}`)
       }
       io.out(readFileSync(file, 'utf8').replace(/\n$/, ''))

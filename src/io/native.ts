@@ -383,8 +383,12 @@ export interface NativeAddon {
   openStatNow(dirfd: number, path: NativePath, flags: number, resolve: number, mask: number, xattrName: string, out: Uint8Array): number;
   /** close(2) now: 0 or -errno. */
   closeNow(fd: number): number;
+  /** A close-on-exec pipe of `size` bytes (F_SETPIPE_SZ): [readFd, writeFd, capacity], or -errno. */
+  pipeNow(size: number): [number, number, number] | number;
   /** fcntl(fd, F_SETFL, flags) now: 0 or -errno (the status flags: O_NONBLOCK, O_APPEND, ...). */
   fcntlSetflNow(fd: number, flags: number): number;
+  /** fcntl(F_GETFL) now: the file status flags, or -errno. */
+  fcntlGetflNow(fd: number): number;
   /** pwrite(2) of buffer[offset, offset + length) at `position`, now, until all is written: the
    *  bytes written, or -errno when none were. */
   pwriteNow(fd: number, buffer: Uint8Array, offset: number, length: number, position: Int64): number;

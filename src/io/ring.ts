@@ -30,6 +30,8 @@ interface NativeRingHandle {
   acceptMultishot(tag: number, fd: number): void;
   readThenSendmsg(readTag: number, sendTag: number, fd: number, buf: Uint8Array, offset: number, length: number,
     position: number, sockfd: number, buffers: Uint8Array[], flags: number, bufIndex?: number): void;
+  spliceThenSendmsg(tags: Int32Array, fd: number, position: number, length: number, pipes: Int32Array, pipeSize: number,
+    sockfd: number, buffers: Uint8Array[], flags: number): void;
   registerBuffers(slots: number): void;
   setBuffer(index: number, buf: Uint8Array | null): void;
   readFixed(tag: number, fd: number, buf: Uint8Array, offset: number, length: number, position: Int64, index: number): void;
@@ -76,7 +78,7 @@ export interface RingSetupFlags {
 export type RingOpName =
   | 'nop' | 'read' | 'write' | 'openat2' | 'statx' | 'fsync' | 'close' | 'recv' | 'send' | 'cancel'
   | 'mkdirat' | 'unlinkat' | 'renameat2' | 'linkat' | 'fallocate' | 'fgetxattr' | 'fsetxattr' | 'sendmsg' | 'accept' | 'readFixed'
-  | 'recvMultishot'
+  | 'recvMultishot' | 'splice'
 
 export interface RingCounters {
   /** SQEs prepped, per kind. */
@@ -99,6 +101,8 @@ export interface RingCounters {
   ringWaits: number;
   /** Linked read→sendmsg pairs prepped (readThenSendmsg). */
   links: number;
+  /** READ responses sent from the page cache by splice (spliceThenSendmsg). */
+  spliceChains: number;
   /** CQEs of multishot ops that stayed armed (one per connection a multishot accept took). */
   moreCqes: number;
   /** CQEs with res < 0. */
@@ -367,6 +371,51 @@ export class Ring {
       }
     }
     return { read: read.promise, send: send.promise }
+  }
+
+  /**
+   * A READ response whose payload never enters user memory: `length` bytes of `fd` from
+   * `position` are spliced into `pipes` (k pairs of read and write ends, `pipeSize` bytes into
+   * each; see native spliceThenSendmsg for what fits), then `buffers` (the response's head) and
+   * the pipes' contents go out on `sockfd` (a blocking socket), all
+   * in one chain of linked SQEs (native spliceThenSendmsg). The head leaves only once every pipe
+   * holds its whole share: when one staging splice comes back short or fails, nothing was sent
+   * (`head` rejects with ECANCELED, `staged` gives what the pipes got or the error) and the pipes
+   * must be closed. `data` settles with the payload bytes sent. Undefined when the ring cannot
+   * take the whole chain now (ops queued behind a full ring, or not slots enough): the caller
+   * sends the READ another way.
+   */
+  spliceThenSendmsg (fd: number, position: number, length: number, pipes: Int32Array, pipeSize: number,
+    sockfd: number, buffers: Uint8Array[], flags = 0): { staged: Promise<number | Error>; head: RingPromise<number>; data: Promise<number>; tags: number[] } | undefined {
+    if (this.#closing || this.#backlog.length > 0 || typeof this.#h.spliceThenSendmsg !== 'function') return undefined
+    const k = Math.ceil(length / pipeSize)
+    const staging = Array.from({ length: k }, () => this.#entry('splice', (res) => res))
+    const head = this.#entry('sendmsg', (res) => res)
+    const out = Array.from({ length: k }, () => this.#entry('splice', (res) => res))
+    const all = [...staging, head, ...out]
+    const tags = new Int32Array(all.map((e) => e.tag))
+    try {
+      this.#h.spliceThenSendmsg(tags, fd, position, length, pipes, pipeSize, sockfd, buffers, flags)
+    } catch (e) {
+      for (const x of all) this.#pending.delete(x.tag)
+      if ((e as { code?: string }).code === 'SMBTS_ERR_RING_FULL') return undefined
+      throw e
+    }
+    // What the pipes got, in order: up to the first short splice (those after it are cancelled),
+    // or the first error.
+    const staged = Promise.all(staging.map(async (x) => await x.promise.then((n) => n, (err: Error) => err)))
+      .then((rs) => {
+        let sum = 0
+        for (let i = 0; i < rs.length; i++) {
+          const r = rs[i]!
+          if (r instanceof Error) return r
+          sum += r
+          if (r < Math.min(pipeSize, length - i * pipeSize)) return sum
+        }
+        return sum
+      })
+    const data = Promise.all(out.map(async (x) => await x.promise)).then((rs) => rs.reduce((a, b) => a + b, 0))
+    return { staged, head: head.promise, data, tags: [...tags] }
   }
 
   #entry<T>(syscall: string, decode: (res: number) => T): { tag: number; entry: Pending; promise: RingPromise<T> } {

@@ -48,6 +48,10 @@ export interface LinkedSendRead {
   /** The read was short or failed, so nothing was sent: the message to send instead and what
    *  runs once it is sent (the original chunks are then free). */
   instead: (result: number | Error) => { chunks: Buffer[], onSent?: () => void }
+  /** Reads the data here and gives the message to send instead, when the transport read none of
+   *  it into the payload chunk (a spliced READ whose file gave less than asked: nothing was sent);
+   *  what runs once it is sent owns the payload chunk's buffer. */
+  again?: () => Promise<{ chunks: Buffer[], onSent?: () => void }>
 }
 
 /**

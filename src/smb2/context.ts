@@ -89,6 +89,9 @@ export interface LinkedRead {
   finish: (result: number | Error) => Reply
   /** Reads here (not linked) and gives the response; readDone has run by then. */
   readHere: () => Promise<Reply>
+  /** Reads here into `payload` and gives the response, for a transport that read none of it
+   *  (the file lent stays lent: the transport says readDone). */
+  readAgain: () => Promise<Reply>
 }
 
 /** A request field at [off, off+len) of `msg` must lie inside the message (MS-SMB2 3.3.5.2.6). */

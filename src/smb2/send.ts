@@ -2,7 +2,8 @@
 // (credits granted, async, sign or not, encrypt or not), compound chaining with 8-byte padding,
 // the preauth hook, signing, then the whole chain encrypted in one transform or sent as it is;
 // interim responses (STATUS_PENDING), and a lone READ handed to the transport as a linked
-// read→send. Output is a list of chunks for one writev (Smb2Connection.send).
+// read→send (which the ring transport may splice from the page cache instead: uring.ts
+// spliceLinked). Output is a list of chunks for one writev (Smb2Connection.send).
 import { encodeHeader, SIGNATURE_OFFSET, type Smb2Header } from '../wire/header.js'
 import { COMMAND_NAMES, Command, HeaderFlags, SMB2_HEADER_SIZE } from '../wire/constants.js'
 import { NtStatus } from '../wire/ntstatus.js'
@@ -155,6 +156,11 @@ function sendLinked (conn: Smb2Connection, m: OutMessage, linked: LinkedRead, re
     sent: () => { released?.() },
     instead: (result) => {
       m.reply = linked.finish(result)
+      m.hdr.status = m.reply.status ?? NtStatus.SUCCESS
+      return { chunks: encodeResponses([m]), onSent: m.reply.release }
+    },
+    again: async () => {
+      m.reply = await linked.readAgain()
       m.hdr.status = m.reply.status ?? NtStatus.SUCCESS
       return { chunks: encodeResponses([m]), onSent: m.reply.release }
     },

@@ -24,7 +24,10 @@
 // order two SQEs on one socket unless they are linked): whatever is queued — a reply's length,
 // header, body and READ payload, or several pipelined replies — leaves in one op, each piece an
 // iovec, nothing copied together (small runs are tried with sendNow first). Every Buffer stays
-// referenced by the ring until its CQE (CONVENTIONS 5).
+// referenced by the ring until its CQE (CONVENTIONS 5). A READ response of SPLICE_MIN or more
+// never has its data in user memory: the file's pages are spliced into pipes, then the head and
+// the pipes go to the socket, in one kernel chain (spliceLinked, splice-pipes.ts); a smaller one
+// is a read into its buffer linked to the sendmsg (sendLinked).
 //
 // Hand-over (handoff.ts): a connection of a client another worker serves stops receiving at its
 // NEGOTIATE — the multishot recv is cancelled, and only once its last CQE is in is the fd passed
@@ -39,6 +42,7 @@ import type { Ring } from '../io/ring.js'
 import { native } from '../io/native.js'
 import { clientAddress, ConnectionTimers } from './guard.js'
 import { adoptedLine, ClientRouter, dropAdoption, type Adoption, type Handoff } from './handoff.js'
+import { SplicePipes } from './splice-pipes.js'
 
 // linux/socket.h
 const MSG_WAITALL = 0x100
@@ -56,6 +60,25 @@ const EMPTY = Buffer.alloc(0)
 const INLINE_SEND_MAX = 64 * 1024
 /** The most queued pieces one sendmsg carries. */
 const SEND_IOV_MAX = 64
+/** A linked READ of at least this much is spliced from the page cache (splice-pipes.ts); below
+ *  it, the pipe work costs more than the two copies it saves. */
+const SPLICE_MIN = 128 * 1024
+const PAGE = 4096
+/** Each ring's pipes for spliced READs. */
+const ringPipes = new WeakMap<Ring, SplicePipes>()
+function pipesOf (server: ServerState, ring: Ring): SplicePipes {
+  let p = ringPipes.get(ring)
+  if (p === undefined) {
+    p = new SplicePipes((msg) => { server.log.warn(msg) })
+    ringPipes.set(ring, p)
+  }
+  return p
+}
+/** The ring's idle splice pipes closed (the server stops; every chain is over once the ring is closed). */
+export function closeSplicePipes (ring: Ring): void {
+  ringPipes.get(ring)?.close()
+  ringPipes.delete(ring)
+}
 /** Stop receiving from a client whose replies pile up beyond HIGH_WATER; resume below this. */
 const LOW_WATER = 8 * 1024 * 1024
 
@@ -105,6 +128,11 @@ class RingConnection {
   /** How many pieces at the queue's head the send in flight carries (the kernel may read them). */
   private sendingPieces = 0
   private sendTag = 0
+  /** READ responses may be spliced here: the socket blocks (accepted by the ring). A socket
+   *  libuv accepted is non-blocking, and a splice into it would stop short when it is full. */
+  private readonly splices: boolean
+  /** The SQEs of a spliced READ response in flight (all cancelled at shutdown). */
+  private spliceTags: number[] | undefined
   /** Over HIGH_WATER until below LOW_WATER; `sentTotal` counts bytes the kernel took. */
   private sendBlocked = false
   private sentTotal = 0
@@ -137,6 +165,9 @@ class RingConnection {
     this.timers = new ConnectionTimers(server, this.conn, (why) => { this.conn.close(why) })
     this.timers.collectHeld = () => this.collectHeld()
     this.router = new ClientRouter(server, this.conn, o.handoff, o.adopted)
+    // (An addon built before splicing existed has neither call: READs are copied.)
+    const fl = typeof native.fcntlGetflNow === 'function' && typeof native.pipeNow === 'function' ? native.fcntlGetflNow(fd) : -1
+    this.splices = fl >= 0 && (fl & native.constants.O_NONBLOCK) === 0
   }
 
   start (): void {
@@ -551,6 +582,7 @@ class RingConnection {
   private sendLinked (head: SendEntry): void {
     const { pieces, total, read } = head.link!
     const payload = pieces[pieces.length - 1]
+    if (this.splices && read.again !== undefined && payload.length >= SPLICE_MIN && this.spliceLinked(head)) return
     let pair
     try {
       pair = this.ring.readThenSendmsg(read.fd, payload, 0, payload.length, read.position, this.fd, pieces, MSG_WAITALL | MSG_NOSIGNAL, read.bufIndex)
@@ -604,14 +636,94 @@ class RingConnection {
       this.sendQ.shift()
       this.queued -= total
       const alt = read.instead(result)
-      let altTotal = 0
-      for (const c of alt.chunks) altTotal += c.length
-      const rest: SendEntry[] = [{ buf: frameHeader(altTotal) }, ...alt.chunks.filter((c) => c.length > 0).map((c) => ({ buf: c }))]
-      rest[rest.length - 1].onSent = alt.onSent
-      this.sendQ.unshift(...rest)
-      this.queued += altTotal + 4
-      this.afterSend()
+      this.sendInstead(alt)
     })
+  }
+
+  /**
+   * Sends the linked entry at the queue's head with its payload spliced from the page cache
+   * (splice-pipes.ts): the ring stages the file's pages in pipes, then sends the head and the
+   * pipes' contents, in one chain. False when it cannot now (no pipes, the ring full): the caller
+   * reads and sends. A staging splice that comes back short or fails sends nothing; the response
+   * is then read here (`again`) and sent in its place.
+   */
+  private spliceLinked (head: SendEntry): boolean {
+    const { pieces, total, read } = head.link!
+    const length = pieces[pieces.length - 1].length
+    const pool = pipesOf(this.server, this.ring)
+    // A pipe holds size / 4096 page pieces: from an offset inside a page, one page less of data
+    // spans them all.
+    const share = read.position % PAGE === 0 ? pool.size : pool.size - PAGE
+    const set = pool.take(Math.ceil(length / share))
+    if (set === undefined) return false
+    let chain
+    try {
+      chain = this.ring.spliceThenSendmsg(read.fd, read.position, length, set.fds, share, this.fd, pieces.slice(0, -1), MSG_WAITALL | MSG_NOSIGNAL)
+    } catch {
+      chain = undefined
+    }
+    if (chain === undefined) { pool.give(set); return false }
+    const { staged, tags } = chain
+    void staged.then(() => { read.readDone() })
+    this.sending = true
+    this.sendingPieces = 1
+    this.sendTag = tags[0]!
+    this.spliceTags = tags
+    Promise.all([chain.head, chain.data]).then(([h, d]) => {
+      pool.give(set)
+      this.spliceDone()
+      if (this.closing) return
+      this.queued -= h + d
+      this.sentTotal += h + d
+      this.sendQ.shift()
+      if (h + d < total) {
+        // Cannot happen with a blocking socket (each splice moves all it was given) short of an
+        // error; were it to, the stream would be torn: end the connection.
+        head.onSent?.()
+        this.sendFailed(new Error(`spliced READ response sent ${h + d} of ${total} bytes`))
+        return
+      }
+      head.onSent?.()
+      this.afterSend()
+    }, async (e: NodeJS.ErrnoException) => {
+      const got = await staged
+      pool.discard(set)
+      if (e.code !== 'ECANCELED' || this.closing || (typeof got === 'number' && got === length)) {
+        this.spliceDone()
+        this.sendFailed(e)
+        return
+      }
+      // The file gave less than asked (end of file, an error): nothing was sent.
+      const alt = await read.again!()
+      // The head's payload buffer belongs to `alt` now: the head leaves without its hook.
+      this.sendQ.shift()
+      if (!this.closing) this.queued -= total
+      this.spliceDone()
+      if (this.closing) { alt.onSent?.(); return }
+      this.sendInstead(alt)
+    })
+    return true
+  }
+
+  /** The message a READ sends in place of its linked one (nothing of which was sent), first in the queue. */
+  private sendInstead (alt: { chunks: Buffer[], onSent?: () => void }): void {
+    let altTotal = 0
+    for (const c of alt.chunks) altTotal += c.length
+    const rest: SendEntry[] = [{ buf: frameHeader(altTotal) }, ...alt.chunks.filter((c) => c.length > 0).map((c) => ({ buf: c }))]
+    rest[rest.length - 1].onSent = alt.onSent
+    this.sendQ.unshift(...rest)
+    this.queued += altTotal + 4
+    this.afterSend()
+  }
+
+  /** A spliced READ response's chain is over (sent, failed or replaced). */
+  private spliceDone (): void {
+    this.sending = false
+    this.spliceTags = undefined
+    if (this.closing) {
+      for (const e of this.sendQ.splice(0)) e.onSent?.()
+      this.maybeDestroy()
+    }
   }
 
   /** Stops everything; the fd is closed once the last in-flight op has completed. */
@@ -626,7 +738,10 @@ class RingConnection {
     this.queued = 0
     if (this.receiving) this.ring.cancel(this.recvTag)
     if (this.multi) this.ring.cancel(this.multiTag)
-    if (this.sending) this.ring.cancel(this.sendTag)
+    if (this.sending) {
+      if (this.spliceTags !== undefined) for (const t of this.spliceTags) this.ring.cancel(t)
+      else this.ring.cancel(this.sendTag)
+    }
     this.maybeDestroy()
   }
 

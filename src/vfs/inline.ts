@@ -122,14 +122,14 @@ export class InlineMetadata {
 
   /** Before an inline call: the time done() compares with (0 on a memory file system, which is
    *  never backed off: its calls cannot wait). No allocation: it runs several times per CREATE. */
-  begin (): number {
+  private begin (): number {
     if (this.kind !== 'local') return 0
     this.startSleeps = this.sleeps()
     return this.clock()
   }
 
   /** After the inline call that began at `t0`. */
-  done (t0: number): void {
+  private done (t0: number): void {
     this.counters.calls++
     if (this.kind !== 'local') return
     const ms = this.clock() - t0

@@ -6,6 +6,7 @@
 // port, share, users, logs, reload and stop work alike; `live.server` throws, and the tests that
 // need it skip (inProcessOnly).
 import { spawn } from 'node:child_process'
+import { tmpdir } from 'node:os'
 import { startServer, type RunningServer } from '../../src/server.js'
 import type { LogComponent } from '../../src/control/log.js'
 import { makeTestShare, type TestShare, type TestShareOptions } from './test-share.js'
@@ -175,9 +176,12 @@ async function startLiveWorkers (o: LiveOptions, workers: number): Promise<LiveS
 
 export interface RunResult { code: number | null, stdout: string, stderr: string }
 
-export function run (cmd: string, args: string[], opts: { input?: string, timeoutMs?: number, env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run (cmd: string, args: string[], opts: { input?: string, timeoutMs?: number, env?: NodeJS.ProcessEnv, cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
+    // smbtorture makes a temporary smbtortureXXXXXX directory where it runs: not in the
+    // repository, where a lint or a second run beside it would trip over it.
+    const cwd = opts.cwd ?? (cmd === 'smbtorture' ? tmpdir() : undefined)
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })

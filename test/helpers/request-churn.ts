@@ -8,6 +8,7 @@ import { startServer } from '../../src/server.js'
 import { Smb2Connection } from '../../src/smb2/connection.js'
 import { receivePdu } from '../../src/smb2/receive.js'
 import { encodeHeader } from '../../src/wire/header.js'
+import { negotiateBody } from './mem-client.js'
 
 const [dir, count] = process.argv.slice(2)
 const conf = join(dir, 'smb.conf')
@@ -33,12 +34,7 @@ function request (command: number, body: Buffer): Buffer {
   return pdu
 }
 // MS-SMB2 2.2.3: NEGOTIATE with one dialect, 2.0.2; 2.2.28: ECHO.
-const neg = Buffer.alloc(38)
-neg.writeUInt16LE(36, 0)
-neg.writeUInt16LE(1, 2)
-neg.writeUInt16LE(1, 4)
-neg.writeUInt16LE(0x0202, 36)
-await conn.handlePdu(request(0, neg))
+await conn.handlePdu(request(0, negotiateBody({ dialects: [0x0202] })))
 const echo = Buffer.from([4, 0, 0, 0])
 process.stdout.write('CHURN START\n')
 for (let i = 0; i < Number(count); i++) await conn.handlePdu(request(13, echo))

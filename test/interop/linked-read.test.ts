@@ -1,9 +1,11 @@
-// READ on the io_uring fast path, unsigned and unencrypted, is one kernel chain: the file read
-// linked to the sendmsg of the response (ConnectionIo.sendAfterRead). The response is built for
-// the whole length before the data exists; a short or failed read cancels the send and the
-// server answers from what the read really gave. Checked on a live server: the ring's linked
-// pairs move, every reply carries exactly its bytes, EOF and MinimumCount are answered as
-// without the link, signed sessions read first (no link), and no pooled buffer is left lent.
+// READ on the io_uring fast path, unsigned and unencrypted, is one kernel chain. Up to 128 KiB:
+// the file read linked to the sendmsg of the response (ConnectionIo.sendAfterRead). From 128 KiB:
+// the file's pages spliced into pipes, then the response's head and the pipes' contents sent
+// (splice-pipes.ts), so the data is never copied by the server. Either response is built for the
+// whole length before the data is known; a short or failed read sends nothing and the server
+// answers from what the file really gave. Checked on a live server: the ring's linked pairs and
+// spliced chains move, every reply carries exactly its bytes, EOF and MinimumCount are answered
+// as without the chain, signed sessions read first (no chain), and no pooled buffer is left lent.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -50,11 +52,30 @@ t.test('linked READs on the ring', { skip }, async (t) => {
   // Whole reads, pipelined: each one a linked pair, each reply its own bytes.
   const before = ring.counters()
   const offsets = Array.from({ length: 24 }, (_, i) => ((i * 7) % 24) * 128 * KiB)
-  const replies = await Promise.all(c.pipeline(offsets.map((o) => read(fid, o, 128 * KiB))))
-  t.equal(replies.filter((r, i) => !dataOf(r)?.equals(data.subarray(offsets[i]!, offsets[i]! + 128 * KiB))).length, 0,
+  const replies = await Promise.all(c.pipeline(offsets.map((o) => read(fid, o, 64 * KiB))))
+  t.equal(replies.filter((r, i) => !dataOf(r)?.equals(data.subarray(offsets[i]!, offsets[i]! + 64 * KiB))).length, 0,
     'every reply carries exactly the block asked for')
   const after = ring.counters()
   t.ok(after.links - before.links >= offsets.length, `each READ was a linked read→sendmsg (${after.links - before.links} pairs)`)
+
+  // Larger reads, pipelined: each one spliced from the page cache (one pipe per MiB), each reply its own bytes.
+  const sizes = [128 * KiB, 1024 * KiB, 1024 * KiB + 1, 3 * 1024 * KiB - 8192]
+  const spliced = await Promise.all(c.pipeline(sizes.map((n, i) => read(fid, (i * 4096 + 3) % 8192, n))))
+  t.equal(spliced.filter((r, i) => !dataOf(r)?.equals(data.subarray((i * 4096 + 3) % 8192, (i * 4096 + 3) % 8192 + sizes[i]!))).length, 0,
+    'every spliced reply carries exactly the bytes asked for (unaligned offsets, one byte past a pipe)')
+  const afterSplice = ring.counters()
+  t.ok(afterSplice.spliceChains - after.spliceChains >= sizes.length, `each READ was spliced (${afterSplice.spliceChains - after.spliceChains} chains)`)
+  t.equal(afterSplice.links, after.links, 'no linked read→sendmsg for them')
+  t.ok(afterSplice.ops.readFixed === after.ops.readFixed && afterSplice.ops.read === after.ops.read, 'and no read into a buffer')
+  // A spliced read that runs into the end of the file: nothing was sent, the reply says 100 bytes;
+  // then one past the end (END_OF_FILE), and the next spliced read is whole again.
+  const [shortSpliced, pastSpliced, whole] = await Promise.all(c.pipeline([
+    read(fid, SIZE - 100, 512 * KiB), read(fid, SIZE + 1, 512 * KiB), read(fid, 0, 512 * KiB),
+  ]))
+  t.same(dataOf(shortSpliced), data.subarray(SIZE - 100), 'a short spliced read answers with the bytes there are')
+  t.equal(pastSpliced?.status, END_OF_FILE, 'a spliced read past EOF: END_OF_FILE')
+  t.same(dataOf(whole), data.subarray(0, 512 * KiB), 'the next spliced read is whole')
+  t.ok(ring.counters().spliceChains - afterSplice.spliceChains >= 3, 'those were spliced chains too')
 
   // A read that runs into the end of the file: the linked send is cancelled, the reply says 100 bytes.
   const errs = ring.counters().errors
@@ -111,10 +132,32 @@ t.test('a signed session reads before signing: no link, same bytes', { skip }, a
   t.teardown(() => { c.end() })
   await c.connect({ dialect: 0x0311, signAll: true })
   const fid = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
-  const links = ring.counters().links
+  const { links, spliceChains } = ring.counters()
   const replies = await Promise.all(c.pipeline([read(fid, 0, 1024 * KiB), read(fid, SIZE - 100, 64 * KiB)]))
   t.same(dataOf(replies[0]), data.subarray(0, 1024 * KiB))
   t.same(dataOf(replies[1]), data.subarray(SIZE - 100))
   t.equal(ring.counters().links, links, 'no linked pair for a signed response')
+  t.equal(ring.counters().spliceChains, spliceChains, 'and no spliced chain')
   t.equal(await lentAfterQuiet(live.server.state.readBuffers), 0, 'nothing left lent')
+})
+
+t.test('a server stops while spliced READs wait on a client that reads nothing', { skip }, async (t) => {
+  const live = await startLive({ useUring: true })
+  let stopped = false
+  t.teardown(async () => { if (!stopped) await live.stop() })
+  writeFileSync(join(live.share, 'f.bin'), data)
+  const d = await TcpClient.open(live.port)
+  t.teardown(() => { d.end() })
+  await d.connect({ dialect: 0x0311 })
+  const fid = await d.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+  const chains = live.server.ring!.counters().spliceChains
+  d.pauseReading()
+  void d.pipeline(Array.from({ length: 16 }, (_, i) => read(fid, (i % 2) * 1024 * KiB, 2048 * KiB)))
+  // Until the socket is full: a spliced chain waits in the kernel for the client to read.
+  for (let i = 0; i < 50 && live.server.ring!.counters().spliceChains === chains; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.ok(live.server.ring!.counters().spliceChains > chains, 'spliced chains were sent')
+  const stop = live.stop().then(() => { stopped = true })
+  await Promise.race([stop, new Promise((resolve) => setTimeout(resolve, 15_000).unref())])
+  t.ok(stopped, 'the server stopped (the waiting splice was cancelled)')
 })

@@ -1,6 +1,6 @@
 // The io_uring fast path is really taken: smbclient put/get against a live server started with
-// useUring moves the ring's recvMultishot (small frames)/recv (the rest of large WRITEs, straight into their buffer)/sendmsg/readFixed (READs
-// into registered buffers)/write counters, and its openat2/statx/close counters with `inline metadata = no` (by default the share's
+// useUring moves the ring's recvMultishot (small frames)/recv (the rest of large WRITEs, straight into their buffer)/sendmsg/splice (READs
+// spliced from the page cache to the socket)/write counters, and its openat2/statx/close counters with `inline metadata = no` (by default the share's
 // opens, stats and closes are made on the server's thread: the inline counters move instead); with multishot recvs turned off every
 // chunk is a plain recv; busy polling (on by default) opens windows that catch the next request; with useUring: false there is no
 // ring at all and the server says it runs the fallback. Skips when io_uring cannot be set up here.
@@ -44,11 +44,11 @@ if (why !== undefined) {
     t.ok(before !== undefined && after !== undefined, 'the server has a ring')
     // sockets (recv, and sendmsg: a reply's pieces leave in one op), file data (read/write), and the CREATE/CLOSE path (openat2, statx with
     // the DOS record's fgetxattr, close)
-    for (const op of ['recvMultishot', 'recv', 'sendmsg', 'readFixed', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
+    for (const op of ['recvMultishot', 'recv', 'sendmsg', 'splice', 'write', 'openat2', 'statx', 'fgetxattr', 'close'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
     t.ok(after!.ops.accept >= 1 && after!.moreCqes > before!.moreCqes, 'the connection came from the ring\'s multishot accept')
-    t.ok(after!.links > before!.links, 'READs went out as linked read→sendmsg chains')
+    t.ok(after!.spliceChains > before!.spliceChains, 'READs went out as chains spliced from the page cache')
     t.ok(logs.some(l => /transport: io_uring/.test(l)), 'says it runs io_uring')
     t.ok((after!.setupFlags & ringSetupFlags().IORING_SETUP_DEFER_TASKRUN) !== 0 || logs.some(l => /DEFER_TASKRUN unavailable/.test(l)),
       'the ring defers its task work (DEFER_TASKRUN), or says why not')
@@ -57,7 +57,7 @@ if (why !== undefined) {
   t.test('by default a local file system\'s opens, stats and closes are made inline, data still on the ring', async t => {
     const { before, after, inlineCalls } = await putGet(t, true)
     t.ok(inlineCalls > 0, `metadata calls were made inline (${inlineCalls})`)
-    for (const op of ['recv', 'sendmsg', 'readFixed', 'write'] as const) {
+    for (const op of ['recv', 'sendmsg', 'splice', 'write'] as const) {
       t.ok(after!.ops[op] > before!.ops[op], `ring ${op} ops moved (${before!.ops[op]} -> ${after!.ops[op]})`)
     }
   })

@@ -28,6 +28,14 @@ function ringFor (t: { teardown(fn: () => unknown): void }, entries = 64, flags?
 }
 
 /** A connected TCP pair on loopback; the server side is paused so libuv never reads its fd. */
+/** `n` bytes from the socket `fd`, through the ring's recv. */
+async function recvExactly (ring: Ring, fd: number, n: number): Promise<Buffer> {
+  const b = Buffer.alloc(n)
+  let got = 0
+  while (got < n) got += await ring.recv(fd, b, got, n - got)
+  return b
+}
+
 async function tcpPair (t: { teardown(fn: () => unknown): void }): Promise<{ a: Socket; b: Socket; afd: number; bfd: number }> {
   const server = createServer({ pauseOnConnect: true })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -469,12 +477,7 @@ t.test('readThenSendmsg: the send follows a complete read in the kernel; a short
   await writeFile(file, content)
   const fd = await native.openat2(C.AT_FDCWD, file, C.O_RDONLY, 0, 0)
   t.teardown(() => native.close(fd))
-  const recvAll = async (n: number): Promise<Buffer> => {
-    const b = Buffer.alloc(n)
-    let got = 0
-    while (got < n) got += await ring.recv(bfd, b, got, n - got)
-    return b
-  }
+  const recvAll = async (n: number): Promise<Buffer> => await recvExactly(ring, bfd, n)
 
   // Complete: header and the file's bytes arrive as one message, the span filled before sending.
   const head = Buffer.from('HEAD')
@@ -500,6 +503,67 @@ t.test('readThenSendmsg: the send follows a complete read in the kernel; a short
   await t.rejects(r3.read, errnoLike('EBADF', 'read'))
   await t.rejects(r3.send, errnoLike('ECANCELED', 'sendmsg'))
   t.throws(() => ring.readThenSendmsg(fd, short, 0, 16, 0, afd, []), { code: 'ERR_OUT_OF_RANGE' })
+  t.equal(ring.counters().inflight, 0, 'nothing left in flight')
+})
+
+t.test('spliceThenSendmsg: the file\'s pages go through pipes to the socket after the head; a short staging sends nothing', { skip }, async (t) => {
+  const ring = ringFor(t)
+  const { afd, bfd } = await tcpPair(t)
+  // The server's sockets block (accepted by the ring); node's are non-blocking.
+  const fl = native.fcntlGetflNow(afd)
+  t.equal(native.fcntlSetflNow(afd, fl & ~C.O_NONBLOCK), 0)
+  const dir = await tempDir(t)
+  const file = join(dir, 'data')
+  const MiB = 1024 * 1024
+  const content = Buffer.alloc(2 * MiB + 8192)
+  for (let i = 0; i < content.length; i++) content[i] = (i * 7 + (i >> 12)) & 0xff
+  await writeFile(file, content)
+  const fd = await native.openat2(C.AT_FDCWD, file, C.O_RDONLY, 0, 0)
+  t.teardown(() => native.close(fd))
+  const pipes: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const p = native.pipeNow(MiB)
+    if (typeof p === 'number') { t.fail(`pipeNow: ${p}`); return }
+    t.ok(p[2] >= MiB, 'a pipe of 1 MiB')
+    pipes.push(p[0], p[1])
+  }
+  t.teardown(() => { for (const p of pipes) native.closeNow(p) })
+  const set = new Int32Array(pipes)
+  const recvAll = async (n: number): Promise<Buffer> => await recvExactly(ring, bfd, n)
+
+  // Whole: 2 MiB + 100 bytes from offset 4096 in three pipes, after a 4-byte head.
+  const head = Buffer.from('HEAD')
+  const length = 2 * MiB + 100
+  const before = ring.counters()
+  const c = ring.spliceThenSendmsg(fd, 4096, length, set, MiB, afd, [head], 0x4000)
+  t.ok(c !== undefined, 'the ring took the chain')
+  const got = recvAll(4 + length)
+  t.equal(await c!.staged, length, 'the pipes got every byte')
+  t.equal(await c!.head, 4)
+  t.equal(await c!.data, length)
+  t.same(await got, Buffer.concat([head, content.subarray(4096, 4096 + length)]), 'the head, then the file\'s bytes')
+  const after = ring.counters()
+  t.equal(after.spliceChains - before.spliceChains, 1, 'one spliced chain')
+  t.equal(after.ops.splice - before.ops.splice, 6, 'three splices in, three out')
+
+  // Short: the file ends inside the second pipe's share; the head is cancelled, nothing is sent.
+  const p2 = [native.pipeNow(MiB), native.pipeNow(MiB)]
+  const fresh = new Int32Array(p2.flatMap((p) => typeof p === 'number' ? [-1, -1] : [p[0], p[1]]))
+  t.teardown(() => { for (const p of fresh) if (p >= 0) native.closeNow(p) })
+  const s = ring.spliceThenSendmsg(fd, content.length - MiB - 4096, 2 * MiB, fresh, MiB, afd, [head], 0x4000)!
+  t.equal(await s.staged, MiB + 4096, 'the staging came back short')
+  await t.rejects(s.head, errnoLike('ECANCELED', 'sendmsg'), 'the head is cancelled')
+  await t.rejects(s.data, errnoLike('ECANCELED', 'splice'), 'and the data')
+  await ring.send(afd, Buffer.from('next'), 0, 4, 0x4000)
+  t.equal((await recvAll(4)).toString(), 'next', 'nothing of the cancelled chain reached the socket')
+
+  // Failed: a bad file fails the staging.
+  const f = ring.spliceThenSendmsg(-1, 0, 16, set, MiB, afd, [head], 0)!
+  const staged = await f.staged
+  t.match(staged, errnoLike('EBADF', 'splice'), 'the staging fails')
+  await t.rejects(f.head, errnoLike('ECANCELED', 'sendmsg'))
+  await f.data.catch(() => {})
+  t.throws(() => ring.spliceThenSendmsg(fd, 0, 3 * MiB, set.subarray(0, 2), MiB, afd, [head]), { code: 'ERR_OUT_OF_RANGE' }, 'pipes fewer than the length needs')
   t.equal(ring.counters().inflight, 0, 'nothing left in flight')
 })
 

@@ -79,6 +79,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
         readDone: lent.giveBack,
         finish,
         readHere: async () => { try { return await readHere() } finally { lent.giveBack() } },
+        readAgain: readHere,
       },
     }
   }

@@ -27,11 +27,13 @@ t.test('the back-off: a slow call sends the share to the ring for a while, then 
   t.ok(m.on, 'on at first')
   t.notOk(m.creates, 'a disk file system never creates inline')
   t.ok(m.cachedOnly, 'a disk file system looks up through RESOLVE_CACHED')
-  let t0 = m.begin(); now += 3; sleeps++; m.done(t0)
+  // An inline call that takes `ms` and may sleep (m.call times it as any inline call is timed).
+  const slow = (ms: number, slept: boolean) => { now += ms; if (slept) sleeps++ }
+  m.call(slow, 3, true)
   t.ok(m.on, 'a 3 ms call is not slow, even when it slept')
-  t0 = m.begin(); now += 50; m.done(t0)
+  m.call(slow, 50, false)
   t.ok(m.on, 'a 50 ms call that never slept was preempted, not waiting: no back-off')
-  t0 = m.begin(); now += 9; sleeps++; m.done(t0)
+  m.call(slow, 9, true)
   t.notOk(m.on, 'a 9 ms call that slept backs off')
   t.equal(m.counters.slow, 1)
   t.equal(warned.length, 1)
@@ -43,7 +45,7 @@ t.test('the back-off: a slow call sends the share to the ring for a while, then 
   t.equal(m.counters.calls, 3)
 
   const mem = new InlineMetadata('memory', { clock: () => now, sleeps: () => sleeps })
-  t0 = mem.begin(); now += 100; sleeps++; mem.done(t0)
+  mem.call(slow, 100, true)
   t.ok(mem.on, 'tmpfs has no device to wait for: never backs off')
   t.ok(mem.creates, 'tmpfs creates inline')
   t.notOk(mem.cachedOnly, 'tmpfs lookups never wait: no RESOLVE_CACHED')
