@@ -670,20 +670,18 @@ class RingConnection {
     this.sendTag = tags[0]!
     this.spliceTags = tags
     Promise.all([chain.head, chain.data]).then(([h, d]) => {
-      pool.give(set)
+      // Cannot be short with a blocking socket (each splice moves all it was given) short of an
+      // error; were it to be, the pipes may hold the rest and the stream would be torn.
+      const whole = h + d >= total
+      if (whole) pool.give(set)
+      else pool.discard(set)
       this.spliceDone()
       if (this.closing) return
       this.queued -= h + d
       this.sentTotal += h + d
       this.sendQ.shift()
-      if (h + d < total) {
-        // Cannot happen with a blocking socket (each splice moves all it was given) short of an
-        // error; were it to, the stream would be torn: end the connection.
-        head.onSent?.()
-        this.sendFailed(new Error(`spliced READ response sent ${h + d} of ${total} bytes`))
-        return
-      }
       head.onSent?.()
+      if (!whole) { this.sendFailed(new Error(`spliced READ response sent ${h + d} of ${total} bytes`)); return }
       this.afterSend()
     }, async (e: NodeJS.ErrnoException) => {
       const got = await staged
@@ -694,7 +692,14 @@ class RingConnection {
         return
       }
       // The file gave less than asked (end of file, an error): nothing was sent.
-      const alt = await read.again!()
+      let alt
+      try {
+        alt = await read.again!()
+      } catch (err) {
+        this.spliceDone()
+        this.sendFailed(err as Error)
+        return
+      }
       // The head's payload buffer belongs to `alt` now: the head leaves without its hook.
       this.sendQ.shift()
       if (!this.closing) this.queued -= total
