@@ -668,7 +668,10 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
     })
     lines.push(`| ${f.row} | ${f.unit} (${f.better} is better) | ${vals.map(v => typeof v === 'number' ? fmt(v) : v).join(' | ')} | ${ratios.join(' | ')} |`)
   }
-  const targetLines = targets(rows, key, cell, smbtsCols[0] ?? 'smbts', samba)
+  /** The figure of each round, in round order (undefined where a round has none). */
+  const rounds = (server: string, k: string): Array<number | undefined> =>
+    (results.get(server) ?? []).map(r => { const v = r.find(f => key(f) === k)?.value; return typeof v === 'number' ? v : undefined })
+  const targetLines = targets(rows, key, cell, rounds, smbtsCols[0] ?? 'smbts', samba)
   const { commit, dirty } = source
   const smbdVersion = sh('smbd', ['--version'], { allowFail: true }).trim()
   const nodeVersion = sh(join(repo, 'node_modules/.bin/node'), ['--version'], { allowFail: true }).trim()
@@ -696,7 +699,7 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
     '',
     '## Against the targets (issue 3)',
     '',
-    `Each figure of **${smbtsCols[0] ?? 'smbts'}** against its target, from the medians above.`,
+    `Each figure of **${smbtsCols[0] ?? 'smbts'}** against its target, from the medians above; beside it, the ratio in each round (both servers ran in the same round, one after the other), to show how far the noise of this machine moves it.`,
     '',
     ...targetLines,
     '',
@@ -708,8 +711,9 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
  * 2/3 of Samba's; every throughput, request rate, open/close rate and small-file rate at least
  * Samba's; RSS with the idle connections under 150 MiB.
  */
-function targets (rows: Figure[], key: (f: Figure) => string, cell: (server: string, k: string) => number | string, smbts: string, samba: string): string[] {
-  const out = ['| target | figure | smbts | Samba | smbts / Samba | met |', '|---|---|---|---|---|---|']
+function targets (rows: Figure[], key: (f: Figure) => string, cell: (server: string, k: string) => number | string,
+  rounds: (server: string, k: string) => Array<number | undefined>, smbts: string, samba: string): string[] {
+  const out = ['| target | figure | smbts | Samba | smbts / Samba | met | smbts / Samba in each round |', '|---|---|---|---|---|---|---|']
   let met = 0
   let total = 0
   for (const f of rows) {
@@ -724,7 +728,10 @@ function targets (rows: Figure[], key: (f: Figure) => string, cell: (server: str
     if (target === undefined) continue
     total++
     if (ok) met++
-    out.push(`| ${target} | ${f.row}, ${f.unit} | ${fmt(v)} | ${typeof sv === 'number' ? fmt(sv) : sv} | ${Number.isFinite(ratio) ? `${fmt(ratio)}×` : '—'} | ${ok ? 'yes' : '**no**'} |`)
+    const mine = rounds(smbts, k)
+    const theirs = rounds(samba, k)
+    const each = mine.map((m, i) => { const t = theirs[i]; return m !== undefined && t !== undefined && t > 0 ? fmt(m / t) : '—' }).join(', ')
+    out.push(`| ${target} | ${f.row}, ${f.unit} | ${fmt(v)} | ${typeof sv === 'number' ? fmt(sv) : sv} | ${Number.isFinite(ratio) ? `${fmt(ratio)}×` : '—'} | ${ok ? 'yes' : '**no**'} | ${each} |`)
   }
   out.push('', `${met} of ${total} targets met in this run.`)
   return out

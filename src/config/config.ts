@@ -82,6 +82,9 @@ export interface ShareConfig {
   /** smbts: opens, stats and closes a local file system answers from memory run on the server's
    *  thread (src/vfs/inline.ts); `inline metadata = no` sends them all to io_uring/the threadpool. */
   inlineMetadata: boolean
+  /** READ data may go from the page cache to the socket without a copy (`use sendfile`; the
+   *  io_uring transport splices it). */
+  useSendfile: boolean
   /** Names are looked up exactly as given (`case sensitive = yes`); else case-insensitively. */
   caseSensitive: boolean
   /** A new name keeps the client's case (`preserve case`); else it is stored in `defaultCase`. */
@@ -352,6 +355,7 @@ function buildShare (
     eaSupport: bool(slots, 'ea support'),
     smb3UnixExtensions: bool(slots, 'smb3 unix extensions'),
     inlineMetadata: bool(slots, 'inline metadata'),
+    useSendfile: bool(slots, 'use sendfile'),
     level2Oplocks: bool(slots, 'level2 oplocks'),
     caseSensitive: str(slots, 'case sensitive') === 'yes',
     preserveCase: bool(slots, 'preserve case'),

@@ -246,6 +246,10 @@ export const SHARE_PARAMS: readonly ParamDef[] = [
   s({ name: 'store dos attributes', type: 'bool', default: 'yes' }),
   // smbts: metadata calls a local file system answers from memory made on the server's thread
   s({ name: 'inline metadata', type: 'bool', default: 'yes' }),
+  // Samba's: READ data sent from the page cache without a copy (here: an unsigned, unencrypted
+  // READ of 128 KiB or more on the io_uring path, spliced; src/transport/splice-pipes.ts). On by
+  // default here (Samba's default is no): `use sendfile = no` copies it.
+  s({ name: 'use sendfile', type: 'bool', default: 'yes' }),
   s({ name: 'max connections', type: 'size', default: '128', min: 0, max: 65536 }),
   s({ name: 'crossmnt', type: 'bool', default: 'yes' }),
   s({ name: 'smb3 encryption', type: 'enum', default: '', values: ENCRYPTION_VALUES, aliases: ['server smb encrypt', 'smb encrypt'] }),

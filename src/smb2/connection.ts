@@ -50,7 +50,8 @@ export interface LinkedSendRead {
   instead: (result: number | Error) => { chunks: Buffer[], onSent?: () => void }
   /** Reads the data here and gives the message to send instead, when the transport read none of
    *  it into the payload chunk (a spliced READ whose file gave less than asked: nothing was sent);
-   *  what runs once it is sent owns the payload chunk's buffer. */
+   *  what runs once it is sent owns the payload chunk's buffer. Undefined: the share does not let
+   *  the data be spliced (`use sendfile = no`), the transport reads it into the payload. */
   again?: () => Promise<{ chunks: Buffer[], onSent?: () => void }>
 }
 

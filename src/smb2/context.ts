@@ -92,6 +92,8 @@ export interface LinkedRead {
   /** Reads here into `payload` and gives the response, for a transport that read none of it
    *  (the file lent stays lent: the transport says readDone). */
   readAgain: () => Promise<Reply>
+  /** The share lets the data go from the page cache to the socket uncopied (`use sendfile`). */
+  splice: boolean
 }
 
 /** A request field at [off, off+len) of `msg` must lie inside the message (MS-SMB2 3.3.5.2.6). */

@@ -161,3 +161,22 @@ t.test('a server stops while spliced READs wait on a client that reads nothing',
   await Promise.race([stop, new Promise((resolve) => setTimeout(resolve, 15_000).unref())])
   t.ok(stopped, 'the server stopped (the waiting splice was cancelled)')
 })
+
+t.test('use sendfile = no: large READs are read into their buffer and linked, never spliced', { skip }, async (t) => {
+  const live = await startLive({ useUring: true, shareLines: ['use sendfile = no'] })
+  t.teardown(async () => { await live.stop() })
+  writeFileSync(join(live.share, 'f.bin'), data)
+  const ring = live.server.ring!
+  const c = await TcpClient.open(live.port)
+  t.teardown(() => { c.end() })
+  await c.connect({ dialect: 0x0311 })
+  const fid = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+  const before = ring.counters()
+  const replies = await Promise.all(c.pipeline([read(fid, 0, 1024 * KiB), read(fid, 4096, 2048 * KiB), read(fid, SIZE - 100, 512 * KiB)]))
+  t.same(dataOf(replies[0]), data.subarray(0, 1024 * KiB))
+  t.same(dataOf(replies[1]), data.subarray(4096, 4096 + 2048 * KiB))
+  t.same(dataOf(replies[2]), data.subarray(SIZE - 100), 'a short one too')
+  const after = ring.counters()
+  t.equal(after.spliceChains, before.spliceChains, 'no spliced chain')
+  t.ok(after.links - before.links >= 3, 'each one a linked read→sendmsg')
+})

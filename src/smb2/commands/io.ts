@@ -80,6 +80,7 @@ export async function read (ctx: RequestContext): Promise<Reply> {
         finish,
         readHere: async () => { try { return await readHere() } finally { lent.giveBack() } },
         readAgain: readHere,
+        splice: open.tree.share?.useSendfile !== false,
       },
     }
   }
