@@ -17,6 +17,7 @@
         "src/ring-ops.c",
         "src/ring-bufs.c",
         "src/sock.c",
+        "src/tcpinfo.c",
         "src/aead.c",
         "src/shmstore.c",
         "src/gss.c",

@@ -227,4 +227,8 @@ napi_status smbts_aead_init(napi_env env, napi_value exports);
 napi_status smbts_shmstore_init(napi_env env, napi_value exports);
 napi_status smbts_gss_init(napi_env env, napi_value exports);
 
+/* ---- sockets (tcpinfo.c) ---- */
+/* TCP_INFO tcpi_bytes_acked of a connected socket; 0, or -errno. */
+int smbts_tcp_bytes_acked(int fd, uint64_t *out);
+
 #endif

@@ -1,8 +1,9 @@
 /*
  * The few socket syscalls the io_uring transport needs around the ring: a listening socket libuv
  * never watches (the ring's multishot accept takes its connections), the peer address of an
- * accepted fd, TCP_NODELAY. Plain synchronous calls: none of them blocks. And the peer of the
- * ring's start-up self-check (wakeProbe), a thread of its own.
+ * accepted fd, TCP_NODELAY, the bytes the peer acknowledged (TCP_INFO). Plain synchronous calls:
+ * none of them blocks. And the peer of the ring's start-up self-check (wakeProbe), a thread of
+ * its own.
  *
  * And passing a client's connection to another worker (src/transport/handoff.ts): a unix
  * datagram socket per worker (fdSocket), one datagram per connection carrying its fd as
@@ -132,6 +133,20 @@ static napi_value js_setNoDelay(napi_env env, napi_callback_info info) {
   int one = 1;
   if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) return smbts_throw_errno(env, errno, "setsockopt");
   return NULL;
+}
+
+/* tcpBytesAcked(fd) -> the bytes of this connection's stream the peer has acknowledged, or
+ * -errno (smbts_tcp_bytes_acked in tcpinfo.c). Progress a sender can see while a send is in
+ * flight: a client that reads nothing closes its window, and this stops growing. */
+static napi_value js_tcpBytesAcked(napi_env env, napi_callback_info info) {
+  smbts_args a;
+  int32_t fd;
+  if (!smbts_args_init(env, info, &a) || !smbts_arg_int32(&a, 0, "fd", &fd)) return smbts_args_throw(&a);
+  uint64_t acked = 0;
+  int rc = smbts_tcp_bytes_acked(fd, &acked);
+  napi_value v;
+  SMBTS_NAPI(env, napi_create_double(env, rc < 0 ? (double)rc : (double)acked, &v));
+  return v;
 }
 
 /* sendNow(fd, buffers) -> bytes: one sendmsg(MSG_DONTWAIT | MSG_NOSIGNAL) of the buffers, now,
@@ -417,7 +432,7 @@ static napi_value js_recvFd(napi_env env, napi_callback_info info) {
 
 napi_status smbts_sock_init(napi_env env, napi_value exports) {
 #define FN(js) {#js, NULL, js_##js, NULL, NULL, NULL, napi_enumerable, NULL}
-  napi_property_descriptor d[] = {FN(listenTcp), FN(peerName), FN(setNoDelay), FN(sendNow),
+  napi_property_descriptor d[] = {FN(listenTcp), FN(peerName), FN(setNoDelay), FN(tcpBytesAcked), FN(sendNow),
                                   FN(wakeProbe), FN(fdSocket), FN(sendFd), FN(recvFd)};
 #undef FN
   return napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

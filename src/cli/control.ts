@@ -37,6 +37,11 @@ function writeControl (file: string, text: string): void {
   try { writeSync(fd, text) } finally { closeSync(fd) }
 }
 
+/** What the CLI says of a control mount left by a server that is gone (ENOTCONN), `then` what it does about it. */
+function deadMount (dir: string, then: string): string {
+  return `${dir} is a control mount whose server is gone (ENOTCONN); ${then} (fusermount -u ${dir} clears it)`
+}
+
 /**
  * Writes `text` to a control file; false when there is no control mount to write to: no such
  * file, or a mount whose server is gone (ENOTCONN: a FUSE mount left behind by a server that was
@@ -50,7 +55,7 @@ function throughMount (file: string, text: string, io: CliIO): boolean {
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return false
     if (code === 'ENOTCONN') {
-      io.err(`smbts: warning: ${dirname(file)} is a control mount whose server is gone (ENOTCONN); signalling the server instead (fusermount -u ${dirname(file)} clears it)`)
+      io.err(`smbts: warning: ${deadMount(dirname(file), 'signalling the server instead')}`)
       return false
     }
     throw new CliError(`${file}: ${(e as Error).message}`)
@@ -98,7 +103,7 @@ export async function runControl (what: ControlAction, args: ControlArgs, io: Cl
         if (code === 'ENOENT') throw new CliError(`no ${file}: is the server running, with its control mount at ${args.controlDir}?`)
         // Debug output is the running server's state: with no server behind the mount there is
         // none to toggle (a signal cannot carry it, unlike -s).
-        if (code === 'ENOTCONN') throw new CliError(`${args.controlDir} is a control mount whose server is gone (ENOTCONN): no debug output to toggle (fusermount -u ${args.controlDir} clears it)`)
+        if (code === 'ENOTCONN') throw new CliError(deadMount(args.controlDir, 'no debug output to toggle'))
         throw new CliError(`${file}: ${(e as Error).message}`)
       }
       io.out(readFileSync(file, 'utf8').replace(/\n$/, ''))

@@ -290,6 +290,9 @@ export interface NativeAddon {
   peerName(fd: number): SocketAddress;
   /** TCP_NODELAY on. Synchronous. */
   setNoDelay(fd: number): void;
+  /** The bytes of the connection's stream the peer acknowledged (TCP_INFO tcpi_bytes_acked), or
+   *  -errno. Synchronous. Absent from an addon built before it existed. */
+  tcpBytesAcked?(fd: number): number;
   /** mount(2) (the control mount's FUSE file system). Synchronous; throws the errno Error. */
   mountFs(source: string, target: string, fstype: string, flags: number, data: string): void;
   /** umount2(2). Synchronous; throws the errno Error (EINVAL: not a mount point). */

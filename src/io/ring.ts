@@ -386,7 +386,7 @@ export class Ring {
    * sends the READ another way.
    */
   spliceThenSendmsg (fd: number, position: number, length: number, pipes: Int32Array, pipeSize: number,
-    sockfd: number, buffers: Uint8Array[], flags = 0): { staged: Promise<number | Error>; head: RingPromise<number>; data: Promise<number>; tags: number[] } | undefined {
+    sockfd: number, buffers: Uint8Array[], flags = 0): { staged: Promise<number | Error>; head: RingPromise<number>; data: Promise<number>; tags: Int32Array } | undefined {
     if (this.#closing || this.#backlog.length > 0 || typeof this.#h.spliceThenSendmsg !== 'function') return undefined
     const k = Math.ceil(length / pipeSize)
     const staging = Array.from({ length: k }, () => this.#entry('splice', (res) => res))
@@ -415,7 +415,7 @@ export class Ring {
         return sum
       })
     const data = Promise.all(out.map(async (x) => await x.promise)).then((rs) => rs.reduce((a, b) => a + b, 0))
-    return { staged, head: head.promise, data, tags: [...tags] }
+    return { staged, head: head.promise, data, tags }
   }
 
   #entry<T>(syscall: string, decode: (res: number) => T): { tag: number; entry: Pending; promise: RingPromise<T> } {

@@ -132,10 +132,18 @@ class RingConnection {
    *  libuv accepted is non-blocking, and a splice into it would stop short when it is full. */
   private readonly splices: boolean
   /** The SQEs of a spliced READ response in flight (all cancelled at shutdown). */
-  private spliceTags: number[] | undefined
+  private spliceTags: Int32Array | undefined
   /** Over HIGH_WATER until below LOW_WATER; `sentTotal` counts bytes the kernel took. */
   private sendBlocked = false
   private sentTotal = 0
+  /** The slow-reader timer runs (watchSends): the queue is blocked or a spliced chain is in flight. */
+  private watching = false
+  /**
+   * The client's progress in taking replies, for the slow-reader timer: the bytes its TCP
+   * acknowledged when the kernel tells (they grow while a send is in flight, and stop when the
+   * client reads nothing), else the bytes the kernel took.
+   */
+  private readonly taken: () => number
   private closing = false
   private destroyed = false
   /** The first frames' look (the client's worker) and the hand-over's bytes. */
@@ -168,6 +176,8 @@ class RingConnection {
     // (An addon built before splicing existed has neither call: READs are copied.)
     const fl = typeof native.fcntlGetflNow === 'function' && typeof native.pipeNow === 'function' ? native.fcntlGetflNow(fd) : -1
     this.splices = fl >= 0 && (fl & native.constants.O_NONBLOCK) === 0
+    const acked = native.tcpBytesAcked
+    this.taken = acked !== undefined && acked(fd) >= 0 ? () => Math.max(0, acked(fd)) : () => this.sentTotal
   }
 
   start (): void {
@@ -465,9 +475,23 @@ class RingConnection {
     if (this.queued > HIGH_WATER && !this.sendBlocked) {
       this.sendBlocked = true
       this.conn.setSendBlocked(true)
-      this.timers.sendBlocked(true, () => this.sentTotal)
+      this.watchSends()
     }
     this.kick()
+  }
+
+  /**
+   * The slow-reader timer (ConnectionTimers.sendBlocked) runs while the queue is over HIGH_WATER,
+   * and while a spliced chain is in flight, whatever its size: a splice into a full socket has no
+   * poll to wait on in io_uring, so an io-wq thread blocks in it until the client reads. A client
+   * that reads nothing would hold that thread for as long as it stays connected; the timer cuts
+   * it after `frame timeout` without progress, and the shutdown's cancel frees the thread.
+   */
+  private watchSends (): void {
+    const want = !this.closing && (this.sendBlocked || this.spliceTags !== undefined)
+    if (want === this.watching) return
+    this.watching = want
+    this.timers.sendBlocked(want, this.taken)
   }
 
   private kick (): void {
@@ -540,7 +564,7 @@ class RingConnection {
   private unblockIfLow (): void {
     if (this.queued < LOW_WATER && this.sendBlocked) {
       this.sendBlocked = false
-      this.timers.sendBlocked(false, () => 0)
+      this.watchSends()
       this.conn.setSendBlocked(false)
     }
   }
@@ -667,8 +691,8 @@ class RingConnection {
     void staged.then(() => { read.readDone() })
     this.sending = true
     this.sendingPieces = 1
-    this.sendTag = tags[0]!
     this.spliceTags = tags
+    this.watchSends()
     Promise.all([chain.head, chain.data]).then(([h, d]) => {
       // Cannot be short with a blocking socket (each splice moves all it was given) short of an
       // error; were it to be, the pipes may hold the rest and the stream would be torn.
@@ -725,6 +749,7 @@ class RingConnection {
   private spliceDone (): void {
     this.sending = false
     this.spliceTags = undefined
+    this.watchSends()
     if (this.closing) {
       for (const e of this.sendQ.splice(0)) e.onSent?.()
       this.maybeDestroy()

@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { inProcessOnly, startLive } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
-import { chargeFor, closeBody, Command, Disposition, fileIdOf, readBody, type FileId, type Resp } from '../helpers/mem-client.js'
+import { chargeFor, closeBody, Command, Disposition, fileIdOf, readBody, smallBody, type FileId, type Resp } from '../helpers/mem-client.js'
 import { ringUnavailableReason } from '../../src/io/ring.js'
 
 const KiB = 1024
@@ -160,6 +160,38 @@ t.test('a server stops while spliced READs wait on a client that reads nothing',
   const stop = live.stop().then(() => { stopped = true })
   await Promise.race([stop, new Promise((resolve) => setTimeout(resolve, 15_000).unref())])
   t.ok(stopped, 'the server stopped (the waiting splice was cancelled)')
+})
+
+t.test('a client that reads nothing while a spliced READ waits is cut after the frame timeout, and the splice ends', { skip }, async (t) => {
+  // 16 MiB of replies: under HIGH_WATER, so only the spliced chain in flight arms the timer. Its
+  // splice into the full socket holds an io-wq thread until the client reads or the chain is cancelled.
+  const live = await startLive({ useUring: true, global: ['frame timeout = 2'] })
+  t.teardown(async () => { await live.stop() })
+  writeFileSync(join(live.share, 'f.bin'), data)
+  const d = await TcpClient.open(live.port)
+  t.teardown(() => { d.end() })
+  await d.connect({ dialect: 0x0311 })
+  const fid = await d.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+  // Credits for all eight READs at once (each charges 32).
+  for (let i = 0; i < 2; i++) await d.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 200 })
+  const chains = live.server.ring!.counters().spliceChains
+  d.pauseReading()
+  void d.pipeline(Array.from({ length: 8 }, (_, i) => read(fid, (i % 2) * 1024 * KiB, 2048 * KiB)))
+  const until = async (f: () => boolean, ms: number): Promise<boolean> => {
+    for (const end = Date.now() + ms; !f() && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 50))
+    return f()
+  }
+  t.ok(await until(() => live.server.ring!.counters().spliceChains > chains, 5_000), 'a spliced chain was sent')
+  t.ok(await until(() => live.logs.some((l) => /replies not read: \d+ bytes taken in 2 s \(slow reader\); disconnecting/.test(l)), 15_000),
+    'the server cuts the client, and the log says why')
+  t.ok(await until(() => live.server.state.limits.count === 0, 10_000), 'the connection is gone: its chain ended (the blocked splice was cancelled)')
+  d.resumeReading()
+  t.ok(await d.closedWithin(10_000), 'the client finds itself disconnected')
+  const c = await TcpClient.open(live.port)
+  t.teardown(() => { c.end() })
+  await c.connect({ dialect: 0x0311 })
+  const f2 = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+  t.same(dataOf(await c.request(read(f2, 0, 1024 * KiB))), data.subarray(0, 1024 * KiB), 'and the server goes on serving spliced READs to others')
 })
 
 t.test('use sendfile = no: large READs are read into their buffer and linked, never spliced', { skip }, async (t) => {

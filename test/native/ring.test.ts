@@ -629,6 +629,29 @@ t.test('sendNow: what the socket takes at once, never waiting', { skip }, async 
   t.throws(() => { for (let i = 0; i < 4; i++) native.sendNow(bfd, [Buffer.alloc(1024)]) }, { code: /^(ECONNRESET|EPIPE)$/, syscall: 'sendmsg' }, 'a closed peer is an errno error (ECONNRESET/EPIPE)')
 })
 
+t.test('tcpBytesAcked: the bytes the peer took, which stop growing while it reads nothing', { skip }, async (t) => {
+  const { a, bfd } = await tcpPair(t)
+  const acked = native.tcpBytesAcked!
+  const start = acked(bfd)
+  t.ok(start >= 0, `a connected socket tells (${start})`)
+  // a reads nothing: the socket fills, and once a's window is closed nothing more is acknowledged.
+  const big = Buffer.alloc(1024 * 1024)
+  let sent = 0
+  for (let i = 0; i < 64; i++) { const n = native.sendNow(bfd, [big]); if (n === 0) break; sent += n }
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const stalled = acked(bfd)
+  t.ok(stalled > start && stalled - start < sent, `part of it acknowledged (${stalled - start} of ${sent})`)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(acked(bfd), stalled, 'and no more while the peer reads nothing')
+  let got = 0
+  a.on('data', (d: Buffer) => { got += d.length })
+  a.resume()
+  for (let i = 0; i < 100; i++) { if (got >= sent) break; await new Promise((resolve) => setTimeout(resolve, 20)) }
+  t.equal(got, sent, 'the peer reads it all')
+  t.equal(acked(bfd) - start, sent, 'and all of it is acknowledged')
+  t.equal(acked(-1), -9, 'a bad fd: -EBADF')
+})
+
 t.test('listenTcp: dual-stack ::, errors as errno errors', { skip }, async (t) => {
   const l = native.listenTcp('::', 0, 16, 1)
   t.teardown(() => native.close(l.fd))

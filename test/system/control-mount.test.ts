@@ -171,7 +171,7 @@ t.test('kill -9 leaves a stale mount; the next start detaches it', { skip }, asy
   // control -d has nothing to signal: it fails, naming the dead mount and how to clear it.
   const d = await run(BIN, ['control', '-d', 'smb', '--control-dir', first.ctl])
   t.not(d.code, 0, 'control -d through the dead mount fails')
-  t.match(d.stderr, /is a control mount whose server is gone \(ENOTCONN\): no debug output to toggle \(fusermount -u /)
+  t.match(d.stderr, /is a control mount whose server is gone \(ENOTCONN\); no debug output to toggle \(fusermount -u /)
   const second = await start(ts, port)
   held.srv = second.srv
   await second.srv.waitFor(/detached the stale mount/)
