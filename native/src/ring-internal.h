@@ -19,6 +19,10 @@
 /* user_data of the poll of libuv's epoll fd that a waiting ring keeps armed while it sleeps. */
 #define RING_LOOP_POLL_UD (UINT64_MAX - 1)
 #define RING_NO_SLOT UINT32_MAX
+/* user_data of a spliced chain's slotless splices (ring-ops.c spliceThenSendmsg): this + the slot
+ * of the chain's last op. Above every slot, so drain drops their CQEs. */
+#define RING_CHAIN_UD (1ULL << 32)
+enum { CHAIN_NONE = 0, CHAIN_HEAD = 1, CHAIN_LAST = 2 };
 
 #define RING_KINDS(X)                                                                           \
   X(NOP, nop)                                                                                   \
@@ -61,6 +65,15 @@ typedef struct ring_op {
   char *path2; /* the second name of renameat2/linkat; an xattr name */
   void *mem;   /* sendmsg's msghdr and iovecs, read by the kernel until the CQE */
   int32_t bgid; /* the provided-buffer group a multishot recv takes from, or -1 */
+  /* A spliced chain's head or last op (ring-ops.c spliceThenSendmsg; ring-wait.c drain settles
+   * them when a slotless splice fails). The head: chain_peer is the last's slot, chain_len the
+   * bytes it sends. The last: chain_peer is the head's slot until the head completes;
+   * chain_own says the kernel will post the last's own CQE (the head failed or was short, so
+   * the rest is cancelled with CQEs). Cancelling the last cancels the slotless splices too. */
+  uint8_t chain_role;
+  bool chain_own;
+  uint32_t chain_peer;
+  uint32_t chain_len;
   struct open_how how;
 } ring_op;
 

@@ -326,12 +326,23 @@ static napi_value js_ring_read_then_sendmsg(napi_env env, napi_callback_info inf
  * The staging splices take page references from the page cache (no copy); the data splices hand
  * those pages to the socket. The head leaves only once every staging splice moved its whole
  * share: a short or failed one breaks the link, the rest completes with -ECANCELED and nothing
- * was sent (the pipes may hold data: the caller closes them). `tags` holds 2k + 1 tags in SQE
- * order, k = ceil(length / share); `pipes` holds k (read end, write end) pairs, each able to
- * take `share` bytes (a pipe holds capacity / 4096 page pieces: from an offset inside a page,
- * `share` must be a page less than its capacity). The socket must block: into a non-blocking one
- * a splice stops short when the socket is full. All SQEs go to the kernel in one submit (a link
- * never spans two). */
+ * was sent (the pipes may hold data: the caller closes them).
+ *
+ * Two CQEs for the whole chain: the head's and the last data splice's (`tags` holds their two
+ * tags). Every other splice is IOSQE_CQE_SKIP_SUCCESS: whole, it posts nothing (a splice that
+ * moves less than asked fails, and a failure always posts), so a READ costs the loop two
+ * completions, not 2k + 1. Those splices have no slot; their user_data is RING_CHAIN_UD + the
+ * last splice's slot, above every slot, so drain drops what a failure of theirs posts, and
+ * cancelling the last splice's tag cancels them too (js_ring_cancel). What they did shows in the
+ * two CQEs: the head succeeds only if every staging splice was whole, and the last data splice
+ * only if every one before it was.
+ *
+ * `pipes` holds k (read end, write end) pairs, k = ceil(length / share), each able to take
+ * `share` bytes (a pipe holds capacity / 4096 page pieces: from an offset inside a page, `share`
+ * must be a page less than its capacity). The socket must block: into a non-blocking one a
+ * splice stops short when the socket is full. All SQEs go to the kernel in one submit (a link
+ * never spans two). Throws SMBTS_ERR_RING_UNSUPPORTED on a kernel without CQE skipping (before
+ * 5.17): the caller sends the READ another way. */
 static napi_value js_ring_splice_then_sendmsg(napi_env env, napi_callback_info info) {
   RING_METHOD_BEGIN();
   int32_t fd, sockfd;
@@ -349,15 +360,16 @@ static napi_value js_ring_splice_then_sendmsg(napi_env env, napi_callback_info i
   }
   uint32_t k = (uint32_t)((length + pipe_size - 1) / pipe_size);
   uint32_t nsqe = 2 * k + 1;
-  if (tag_len != (size_t)nsqe * 4 || pipe_len < (size_t)k * 8 || ((uintptr_t)tag_bytes & 3) || ((uintptr_t)pipe_bytes & 3)) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "spliceThenSendmsg: tags must hold 2k+1 int32s and pipes k pairs");
+  if (tag_len != 8 || pipe_len < (size_t)k * 8 || ((uintptr_t)tag_bytes & 3) || ((uintptr_t)pipe_bytes & 3)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "spliceThenSendmsg: tags must hold 2 int32s and pipes k pairs");
     return NULL;
   }
   const int32_t *tags = (const int32_t *)tag_bytes, *pipes = (const int32_t *)pipe_bytes;
   if (r->closing || !r->ring_ok) return ring_throw(env, "SMBTS_ERR_RING_CLOSED", "the ring is closed");
-  uint32_t free_slots = 0;
-  for (uint32_t s = r->free_head; s != RING_NO_SLOT && free_slots < nsqe; s = r->ops[s].next_free) free_slots++;
-  if (free_slots < nsqe) {
+  if (!(r->ring.features & IORING_FEAT_CQE_SKIP)) {
+    return ring_throw(env, "SMBTS_ERR_RING_UNSUPPORTED", "this kernel cannot skip the CQEs of a chain's splices");
+  }
+  if (r->free_head == RING_NO_SLOT || r->ops[r->free_head].next_free == RING_NO_SLOT) {
     return ring_throw(env, "SMBTS_ERR_RING_FULL", "every ring slot is in flight: wait for completions before queueing more");
   }
   if (io_uring_sq_space_left(&r->ring) < nsqe) smbts_ring_flush(r);
@@ -372,32 +384,44 @@ static napi_value js_ring_splice_then_sendmsg(napi_env env, napi_callback_info i
     free(m);
     return smbts_throw_napi(env, "napi_create_reference");
   }
-  /* Only the head holds JS memory (the header's buffers); the splices hold nothing. */
-  ring_op *hop;
+  /* Room and slots were checked: nothing below can fail. The last splice's slot first, since
+   * the skipped splices name it; only the head holds JS memory (the header's buffers). */
+  ring_op *last = smbts_ring_op_alloc(r);
+  last->chain_role = CHAIN_LAST;
+  uint64_t chain_ud = RING_CHAIN_UD + (uint64_t)(last - r->ops);
   struct io_uring_sqe *sqe;
   for (uint32_t i = 0; i < k; i++) {
-    ring_op *op;
-    sqe = smbts_ring_prep_begin(env, r, &op); /* room and slots were checked: cannot fail */
     int64_t at = (int64_t)i * pipe_size;
     uint32_t n = (uint32_t)(length - at < pipe_size ? length - at : pipe_size);
+    sqe = io_uring_get_sqe(&r->ring);
     io_uring_prep_splice(sqe, fd, pos + at, pipes[2 * i + 1], -1, n, 0);
-    io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
-    smbts_ring_prep_end(r, sqe, op, tags[i], RK_SPLICE);
+    io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS);
+    io_uring_sqe_set_data64(sqe, chain_ud);
+    r->c_ops[RK_SPLICE]++;
   }
+  ring_op *hop;
   sqe = smbts_ring_prep_begin(env, r, &hop);
   hop->ref = head_ref;
   hop->mem = m;
+  hop->chain_role = CHAIN_HEAD;
+  hop->chain_peer = (uint32_t)(last - r->ops);
+  for (size_t i = 0; i < m->msg.msg_iovlen; i++) hop->chain_len += (uint32_t)m->msg.msg_iov[i].iov_len;
+  last->chain_peer = (uint32_t)(hop - r->ops);
   io_uring_prep_sendmsg(sqe, sockfd, &m->msg, (int)(flags | MSG_MORE));
   io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
-  smbts_ring_prep_end(r, sqe, hop, tags[k], RK_SENDMSG);
+  smbts_ring_prep_end(r, sqe, hop, tags[0], RK_SENDMSG);
   for (uint32_t i = 0; i < k; i++) {
-    ring_op *op;
-    sqe = smbts_ring_prep_begin(env, r, &op);
     int64_t at = (int64_t)i * pipe_size;
     uint32_t n = (uint32_t)(length - at < pipe_size ? length - at : pipe_size);
+    sqe = io_uring_get_sqe(&r->ring);
     io_uring_prep_splice(sqe, pipes[2 * i], -1, sockfd, -1, n, i + 1 < k ? SPLICE_F_MORE : 0);
-    if (i + 1 < k) io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
-    smbts_ring_prep_end(r, sqe, op, tags[k + 1 + i], RK_SPLICE);
+    if (i + 1 < k) {
+      io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS);
+      io_uring_sqe_set_data64(sqe, chain_ud);
+      r->c_ops[RK_SPLICE]++;
+    } else {
+      smbts_ring_prep_end(r, sqe, last, tags[1], RK_SPLICE);
+    }
   }
   r->c_splice_chains++;
   return NULL;
@@ -695,6 +719,18 @@ static napi_value js_ring_cancel(napi_env env, napi_callback_info info) {
     io_uring_prep_cancel64(sqe, (uint64_t)slot + 1, 0);
     io_uring_sqe_set_data64(sqe, RING_INTERNAL_UD);
     r->c_ops[RK_CANCEL]++;
+    if (r->ops[slot].chain_role == CHAIN_LAST) {
+      /* A spliced chain's last op: the chain's slotless splices too (spliceThenSendmsg). */
+      struct io_uring_sqe *all = io_uring_get_sqe(&r->ring);
+      if (!all) {
+        smbts_ring_flush(r);
+        all = io_uring_get_sqe(&r->ring);
+      }
+      if (!all) return ring_throw(env, "SMBTS_ERR_RING_BUSY", "submission queue full");
+      io_uring_prep_cancel64(all, RING_CHAIN_UD + slot, IORING_ASYNC_CANCEL_ALL);
+      io_uring_sqe_set_data64(all, RING_INTERNAL_UD);
+      r->c_ops[RK_CANCEL]++;
+    }
     smbts_ring_arm_flush(r);
   }
   napi_get_boolean(env, slot != RING_NO_SLOT, &result);

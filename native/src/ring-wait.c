@@ -147,6 +147,37 @@ static bool ring_pending(smbts_ring *r) {
   return io_uring_cq_ready(&r->ring) > 0 || ring_held_back(r);
 }
 
+/* Puts one completion for JS at results[k]. */
+static inline void put_result(smbts_ring *r, uint32_t k, int32_t tag, int32_t res, int32_t buf) {
+  r->results[3 * k] = tag;
+  r->results[3 * k + 1] = res;
+  r->results[3 * k + 2] = buf;
+}
+
+/* The CQE of a spliced chain's slotless splice (RING_CHAIN_UD + the last op's slot): one that
+ * posts nothing when whole (IOSQE_CQE_SKIP_SUCCESS) failed or came back short. The kernel then
+ * cancels the rest of the chain without CQEs (a failing skip-success request sets
+ * REQ_F_SKIP_LINK_CQES: io_uring/io_uring.h req_set_fail, io_fail_links), so the ops still
+ * waiting for theirs are settled here: the head, when it had not completed (a staging splice
+ * failed: nothing was sent), with -ECANCELED, and the last with the failure. When the head had
+ * failed instead, the rest is cancelled with CQEs, the last's own included: nothing to do.
+ * Returns the new count of results. */
+static uint32_t chain_failed(smbts_ring *r, uint64_t ud, int32_t res, uint32_t k) {
+  ring_op *last = &r->ops[ud - RING_CHAIN_UD];
+  if (!last->used || last->chain_role != CHAIN_LAST || last->chain_own) return k;
+  r->c_errors++;
+  if (last->chain_peer != RING_NO_SLOT) {
+    ring_op *head = &r->ops[last->chain_peer];
+    put_result(r, k++, head->tag, -ECANCELED, -1);
+    smbts_ring_op_release(r, head);
+    smbts_ring_inflight_dec(r);
+  }
+  put_result(r, k++, last->tag, res < 0 ? res : -ECANCELED, -1);
+  smbts_ring_op_release(r, last);
+  smbts_ring_inflight_dec(r);
+  return k;
+}
+
 static void drain(smbts_ring *r) {
   if (!r->ring_ok) return;
   if (ring_held_back(r)) {
@@ -170,9 +201,20 @@ static void drain(smbts_ring *r) {
         r->loop_poll_armed = false; /* one-shot: armed again before the next sleep */
         continue;
       }
+      if (ud >= RING_CHAIN_UD && ud < RING_CHAIN_UD + r->cq_entries) {
+        k = chain_failed(r, ud, res, k);
+        continue;
+      }
       if (ud == RING_INTERNAL_UD || ud == 0 || ud > r->cq_entries) continue;
       ring_op *op = &r->ops[ud - 1];
       if (!op->used) continue;
+      if (op->chain_role == CHAIN_HEAD) {
+        /* The last op completes after the head: it is still ours. A head that failed or was
+         * short cancels the rest of the chain with CQEs. */
+        ring_op *last = &r->ops[op->chain_peer];
+        last->chain_peer = RING_NO_SLOT;
+        if (res != (int32_t)op->chain_len) last->chain_own = true;
+      }
       /* A multishot op's CQE with F_MORE: more will come, the slot stays; JS sees -tag. */
       unsigned flags = r->cqes[i]->flags;
       bool more = (flags & IORING_CQE_F_MORE) != 0;

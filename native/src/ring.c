@@ -71,6 +71,10 @@ ring_op *smbts_ring_op_alloc(smbts_ring *r) {
   op->path2 = NULL;
   op->mem = NULL;
   op->bgid = -1;
+  op->chain_role = CHAIN_NONE;
+  op->chain_own = false;
+  op->chain_peer = RING_NO_SLOT;
+  op->chain_len = 0;
   return op;
 }
 
@@ -356,9 +360,11 @@ static napi_value js_ring_ctor(napi_env env, napi_callback_info info) {
   r->free_head = 0;
   napi_value ab, results, name;
   void *data = NULL;
-  if (napi_create_arraybuffer(env, (size_t)r->cq_entries * 3 * sizeof(int32_t), &data, &ab) !=
+  /* Three int32s per completion delivered; a batch of CQEs can deliver twice as many (a failed
+   * slotless splice settles two ops: ring-wait.c drain). */
+  if (napi_create_arraybuffer(env, (size_t)r->cq_entries * 6 * sizeof(int32_t), &data, &ab) !=
           napi_ok ||
-      napi_create_typedarray(env, napi_int32_array, (size_t)r->cq_entries * 3, ab, 0, &results) !=
+      napi_create_typedarray(env, napi_int32_array, (size_t)r->cq_entries * 6, ab, 0, &results) !=
           napi_ok ||
       napi_create_reference(env, results, 1, &r->results_ref) != napi_ok ||
       napi_create_reference(env, a.argv[1], 1, &r->callback) != napi_ok ||

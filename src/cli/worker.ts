@@ -52,7 +52,7 @@ async function serve (spec: WorkerSpec, log: (line: string) => void, send: (m: F
   const onMessage = (m: ToWorker): void => { onOrder(m) }
   process.on('message', onMessage)
   const say = (line: string): void => { log(`${new Date().toISOString()} info ${line}`) }
-  process.on('SIGTERM', () => { say('SIGTERM: shutting down (the supervisor starts this slot again)'); onOrder({ smbts: 'shutdown' }) })
+  process.on('SIGTERM', () => { say('SIGTERM: shutting down (unless the supervisor is stopping too, as when the whole process group is signalled, it starts this slot again)'); onOrder({ smbts: 'shutdown' }) })
   process.on('disconnect', () => { if (!stopping) say('the supervisor is gone: shutting down'); onOrder({ smbts: 'shutdown' }) })
 
   const messenger = await Messenger.listen({

@@ -377,45 +377,36 @@ export class Ring {
    * A READ response whose payload never enters user memory: `length` bytes of `fd` from
    * `position` are spliced into `pipes` (k pairs of read and write ends, `pipeSize` bytes into
    * each; see native spliceThenSendmsg for what fits), then `buffers` (the response's head) and
-   * the pipes' contents go out on `sockfd` (a blocking socket), all
-   * in one chain of linked SQEs (native spliceThenSendmsg). The head leaves only once every pipe
-   * holds its whole share: when one staging splice comes back short or fails, nothing was sent
-   * (`head` rejects with ECANCELED, `staged` gives what the pipes got or the error) and the pipes
-   * must be closed. `data` settles with the payload bytes sent. Undefined when the ring cannot
-   * take the whole chain now (ops queued behind a full ring, or not slots enough): the caller
-   * sends the READ another way.
+   * the pipes' contents go out on `sockfd` (a blocking socket), all in one chain of linked SQEs
+   * (native spliceThenSendmsg) that posts two completions, the head's and the last splice's.
+   * The head leaves only once every pipe holds its whole share: when a staging splice comes back
+   * short or fails, nothing was sent, `head` rejects with ECANCELED and the pipes must be closed.
+   * Once `head` has settled the chain no longer reads `fd`. `data` settles with the payload
+   * bytes sent (all of them, or fewer when the last splice was short; it rejects when one before
+   * failed). `tags` are the two ops' tags: cancelling the last one cancels the whole chain.
+   * Undefined when the ring cannot take the whole chain now (ops queued behind a full ring, not
+   * slots enough, a kernel without CQE skipping): the caller sends the READ another way.
    */
   spliceThenSendmsg (fd: number, position: number, length: number, pipes: Int32Array, pipeSize: number,
-    sockfd: number, buffers: Uint8Array[], flags = 0): { staged: Promise<number | Error>; head: RingPromise<number>; data: Promise<number>; tags: Int32Array } | undefined {
+    sockfd: number, buffers: Uint8Array[], flags = 0): { head: RingPromise<number>; data: Promise<number>; tags: Int32Array } | undefined {
     if (this.#closing || this.#backlog.length > 0 || typeof this.#h.spliceThenSendmsg !== 'function') return undefined
     const k = Math.ceil(length / pipeSize)
-    const staging = Array.from({ length: k }, () => this.#entry('splice', (res) => res))
     const head = this.#entry('sendmsg', (res) => res)
-    const out = Array.from({ length: k }, () => this.#entry('splice', (res) => res))
-    const all = [...staging, head, ...out]
-    const tags = new Int32Array(all.map((e) => e.tag))
+    const last = this.#entry('splice', (res) => res)
+    const tags = new Int32Array([head.tag, last.tag])
     try {
       this.#h.spliceThenSendmsg(tags, fd, position, length, pipes, pipeSize, sockfd, buffers, flags)
     } catch (e) {
-      for (const x of all) this.#pending.delete(x.tag)
-      if ((e as { code?: string }).code === 'SMBTS_ERR_RING_FULL') return undefined
+      this.#pending.delete(head.tag)
+      this.#pending.delete(last.tag)
+      const code = (e as { code?: string }).code
+      if (code === 'SMBTS_ERR_RING_FULL' || code === 'SMBTS_ERR_RING_UNSUPPORTED') return undefined
       throw e
     }
-    // What the pipes got, in order: up to the first short splice (those after it are cancelled),
-    // or the first error.
-    const staged = Promise.all(staging.map(async (x) => await x.promise.then((n) => n, (err: Error) => err)))
-      .then((rs) => {
-        let sum = 0
-        for (let i = 0; i < rs.length; i++) {
-          const r = rs[i]!
-          if (r instanceof Error) return r
-          sum += r
-          if (r < Math.min(pipeSize, length - i * pipeSize)) return sum
-        }
-        return sum
-      })
-    const data = Promise.all(out.map(async (x) => await x.promise)).then((rs) => rs.reduce((a, b) => a + b, 0))
-    return { staged, head: head.promise, data, tags }
+    // The splices before the last post nothing when whole: its result is the rest.
+    const before = (k - 1) * pipeSize
+    const data = last.promise.then((n) => before + n)
+    return { head: head.promise, data, tags }
   }
 
   #entry<T>(syscall: string, decode: (res: number) => T): { tag: number; entry: Pending; promise: RingPromise<T> } {

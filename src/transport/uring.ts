@@ -687,13 +687,16 @@ class RingConnection {
       chain = undefined
     }
     if (chain === undefined) { pool.give(set); return false }
-    const { staged, tags } = chain
-    void staged.then(() => { read.readDone() })
+    const { head: sentHead, tags } = chain
+    // Once the head has settled the chain no longer reads the file; a head cancelled while the
+    // connection is open means a staging splice came back short or failed: nothing was sent.
+    const headSettled: Promise<number | NodeJS.ErrnoException> = sentHead.then((n) => n, (e: NodeJS.ErrnoException) => e)
+    void headSettled.then(() => { read.readDone() })
     this.sending = true
     this.sendingPieces = 1
     this.spliceTags = tags
     this.watchSends()
-    Promise.all([chain.head, chain.data]).then(([h, d]) => {
+    Promise.all([sentHead, chain.data]).then(([h, d]) => {
       // Cannot be short with a blocking socket (each splice moves all it was given) short of an
       // error; were it to be, the pipes may hold the rest and the stream would be torn.
       const whole = h + d >= total
@@ -708,9 +711,9 @@ class RingConnection {
       if (!whole) { this.sendFailed(new Error(`spliced READ response sent ${h + d} of ${total} bytes`)); return }
       this.afterSend()
     }, async (e: NodeJS.ErrnoException) => {
-      const got = await staged
+      const h = await headSettled
       pool.discard(set)
-      if (e.code !== 'ECANCELED' || this.closing || (typeof got === 'number' && got === length)) {
+      if (!(h instanceof Error) || h.code !== 'ECANCELED' || this.closing) {
         this.spliceDone()
         this.sendFailed(e)
         return

@@ -537,33 +537,58 @@ t.test('spliceThenSendmsg: the file\'s pages go through pipes to the socket afte
   const before = ring.counters()
   const c = ring.spliceThenSendmsg(fd, 4096, length, set, MiB, afd, [head], 0x4000)
   t.ok(c !== undefined, 'the ring took the chain')
+  t.equal(c!.tags.length, 2, 'two tags: the head\'s and the last splice\'s')
   const got = recvAll(4 + length)
-  t.equal(await c!.staged, length, 'the pipes got every byte')
   t.equal(await c!.head, 4)
-  t.equal(await c!.data, length)
+  t.equal(await c!.data, length, 'every byte of the pipes sent')
   t.same(await got, Buffer.concat([head, content.subarray(4096, 4096 + length)]), 'the head, then the file\'s bytes')
   const after = ring.counters()
   t.equal(after.spliceChains - before.spliceChains, 1, 'one spliced chain')
   t.equal(after.ops.splice - before.ops.splice, 6, 'three splices in, three out')
+  // The test's own recvs post a CQE each; the rest are the chain's.
+  t.equal(after.cqes - before.cqes - (after.ops.recv - before.ops.recv), 2, 'the chain posted two completions, not seven')
 
   // Short: the file ends inside the second pipe's share; the head is cancelled, nothing is sent.
   const p2 = [native.pipeNow(MiB), native.pipeNow(MiB)]
   const fresh = new Int32Array(p2.flatMap((p) => typeof p === 'number' ? [-1, -1] : [p[0], p[1]]))
   t.teardown(() => { for (const p of fresh) if (p >= 0) native.closeNow(p) })
   const s = ring.spliceThenSendmsg(fd, content.length - MiB - 4096, 2 * MiB, fresh, MiB, afd, [head], 0x4000)!
-  t.equal(await s.staged, MiB + 4096, 'the staging came back short')
-  await t.rejects(s.head, errnoLike('ECANCELED', 'sendmsg'), 'the head is cancelled')
+  await t.rejects(s.head, errnoLike('ECANCELED', 'sendmsg'), 'the staging came back short: the head is cancelled')
   await t.rejects(s.data, errnoLike('ECANCELED', 'splice'), 'and the data')
   await ring.send(afd, Buffer.from('next'), 0, 4, 0x4000)
   t.equal((await recvAll(4)).toString(), 'next', 'nothing of the cancelled chain reached the socket')
 
   // Failed: a bad file fails the staging.
   const f = ring.spliceThenSendmsg(-1, 0, 16, set, MiB, afd, [head], 0)!
-  const staged = await f.staged
-  t.match(staged, errnoLike('EBADF', 'splice'), 'the staging fails')
-  await t.rejects(f.head, errnoLike('ECANCELED', 'sendmsg'))
-  await f.data.catch(() => {})
+  await t.rejects(f.head, errnoLike('ECANCELED', 'sendmsg'), 'a staging splice that fails cancels the head')
+  await t.rejects(f.data, errnoLike('EBADF', 'splice'), 'and the data fails with its error')
   t.throws(() => ring.spliceThenSendmsg(fd, 0, 3 * MiB, set.subarray(0, 2), MiB, afd, [head]), { code: 'ERR_OUT_OF_RANGE' }, 'pipes fewer than the length needs')
+  // A head that fails: the kernel cancels the rest with completions of their own, the last's too.
+  const p4 = [native.pipeNow(MiB), native.pipeNow(MiB)]
+  const fourth = new Int32Array(p4.flatMap((p) => typeof p === 'number' ? [-1, -1] : [p[0], p[1]]))
+  t.teardown(() => { for (const p of fourth) if (p >= 0) native.closeNow(p) })
+  const h = ring.spliceThenSendmsg(fd, 0, 2 * MiB, fourth, MiB, -1, [head], 0)!
+  await t.rejects(h.head, errnoLike('EBADF', 'sendmsg'), 'the head fails on a bad socket')
+  await t.rejects(h.data, errnoLike('ECANCELED', 'splice'), 'and the data is cancelled')
+  t.equal(ring.counters().inflight, 0, 'nothing in flight after it')
+
+  // Blocked: the peer reads nothing, so a data splice waits in io-wq for room in the socket. It
+  // has no tag of its own (it posts nothing when whole); cancelling the last tag ends it too.
+  const big = Buffer.alloc(1024 * 1024)
+  let filled = 0
+  for (let n = 1; n > 0;) filled += (n = native.sendNow(afd, [big]))
+  // Room for the head and part of the data: the first data splice waits for the rest.
+  await recvAll(Math.min(filled, 256 * 1024))
+  const p3 = [native.pipeNow(MiB), native.pipeNow(MiB)]
+  const third = new Int32Array(p3.flatMap((p) => typeof p === 'number' ? [-1, -1] : [p[0], p[1]]))
+  t.teardown(() => { for (const p of third) if (p >= 0) native.closeNow(p) })
+  const b = ring.spliceThenSendmsg(fd, 0, 2 * MiB, third, MiB, afd, [head], 0x4000)!
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(await b.head, 4, 'the head went out')
+  t.equal(ring.counters().inflight, 1, 'the chain waits in a data splice: only the last one holds a slot')
+  t.ok(ring.cancel(b.tags[1]!), 'cancelling the last tag')
+  const ended = await Promise.race([b.data.then(() => 'sent', () => 'failed'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5000))])
+  t.equal(ended, 'failed', 'ends the chain, the waiting splice included')
   t.equal(ring.counters().inflight, 0, 'nothing left in flight')
 })
 
