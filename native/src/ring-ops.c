@@ -329,13 +329,13 @@ static napi_value js_ring_read_then_sendmsg(napi_env env, napi_callback_info inf
  * was sent (the pipes may hold data: the caller closes them).
  *
  * Two CQEs for the whole chain: the head's and the last data splice's (`tags` holds their two
- * tags). Every other splice is IOSQE_CQE_SKIP_SUCCESS: whole, it posts nothing (a splice that
- * moves less than asked fails, and a failure always posts), so a READ costs the loop two
- * completions, not 2k + 1. Those splices have no slot; their user_data is RING_CHAIN_UD + the
- * last splice's slot, above every slot, so drain drops what a failure of theirs posts, and
- * cancelling the last splice's tag cancels them too (js_ring_cancel). What they did shows in the
- * two CQEs: the head succeeds only if every staging splice was whole, and the last data splice
- * only if every one before it was.
+ * tags). Every other splice is IOSQE_CQE_SKIP_SUCCESS: whole, it posts nothing, so a READ costs
+ * the loop two completions, not 2k + 1. The head succeeds only if every staging splice was
+ * whole, the last data splice only if every one before it was. Those splices have no slot: their
+ * user_data is RING_CHAIN_UD + the last splice's slot. One that fails (a splice that moves less
+ * than asked fails) posts its CQE, and the kernel cancels the rest of the chain without any;
+ * drain (ring-wait.c chain_failed) settles the head and the last from that CQE. Cancelling the
+ * last splice's tag cancels them too (js_ring_cancel).
  *
  * `pipes` holds k (read end, write end) pairs, k = ceil(length / share), each able to take
  * `share` bytes (a pipe holds capacity / 4096 page pieces: from an offset inside a page, `share`

@@ -218,11 +218,9 @@ static void drain(smbts_ring *r) {
       /* A multishot op's CQE with F_MORE: more will come, the slot stays; JS sees -tag. */
       unsigned flags = r->cqes[i]->flags;
       bool more = (flags & IORING_CQE_F_MORE) != 0;
-      r->results[3 * k] = more ? -op->tag : op->tag;
-      r->results[3 * k + 1] = res;
-      /* The provided buffer this CQE consumed (its data, if res > 0, is in it), or -1. */
-      r->results[3 * k + 2] =
-          (flags & IORING_CQE_F_BUFFER) ? (int32_t)(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+      /* With the provided buffer this CQE consumed (its data, if res > 0, is in it), or -1. */
+      put_result(r, k, more ? -op->tag : op->tag, res,
+                 (flags & IORING_CQE_F_BUFFER) ? (int32_t)(flags >> IORING_CQE_BUFFER_SHIFT) : -1);
       if ((flags & IORING_CQE_F_BUFFER) && op->bgid >= 0) r->groups[op->bgid].outstanding = false;
       k++;
       if (res < 0) r->c_errors++;

@@ -131,7 +131,8 @@ class RingConnection {
   /** READ responses may be spliced here: the socket blocks (accepted by the ring). A socket
    *  libuv accepted is non-blocking, and a splice into it would stop short when it is full. */
   private readonly splices: boolean
-  /** The SQEs of a spliced READ response in flight (all cancelled at shutdown). */
+  /** The two tags of a spliced READ's chain in flight, the head's and the last splice's: cancelling
+   *  both ends the whole chain (at shutdown). */
   private spliceTags: Int32Array | undefined
   /** Over HIGH_WATER until below LOW_WATER; `sentTotal` counts bytes the kernel took. */
   private sendBlocked = false
