@@ -75,6 +75,25 @@ export interface SignalSource {
   off (signal: NodeJS.Signals, listener: () => void): unknown
 }
 
+/**
+ * SIGTERM and SIGINT run `stop`, SIGHUP `reload`, until the returned function is called, once the
+ * shutdown is over. They stay listened to while it runs: with no listener, a signal's default
+ * action ends the process at once, without the exit hook that unmounts the control mount and
+ * before the pid file is removed. A second Ctrl-C does that, and so does systemd's control-group
+ * SIGTERM landing after the one the supervisor already took. `stop` and `reload` say what they do
+ * with a signal that comes while stopping.
+ */
+function listenSignals (signals: SignalSource, stop: () => void, reload: () => void): () => void {
+  signals.on('SIGTERM', stop)
+  signals.on('SIGINT', stop)
+  signals.on('SIGHUP', reload)
+  return () => {
+    signals.off('SIGTERM', stop)
+    signals.off('SIGINT', stop)
+    signals.off('SIGHUP', reload)
+  }
+}
+
 export interface StartDeps {
   startServer?: StartServerFn
   signals?: SignalSource
@@ -187,27 +206,28 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
 
   await new Promise<void>((resolve, reject) => {
     let closing = false
+    let unlisten = (): void => {}
     const stop = (): void => {
-      if (closing) return
+      if (closing) { io.err('smbts: already shutting down'); return }
       closing = true
       io.err('smbts: shutting down')
-      signals.off('SIGTERM', stop)
-      signals.off('SIGINT', stop)
-      signals.off('SIGHUP', reload)
       server.close().then(() => {
         control.close()
         debug.close()
         releasePidFile(args.pidFile)
+        unlisten()
         resolve()
       }, (e: unknown) => {
         control.close()
         debug.close()
         releasePidFile(args.pidFile)
+        unlisten()
         reject(e instanceof Error ? e : new Error(String(e)))
       })
     }
     kill = stop
     const reload = (): void => {
+      if (closing) { io.err('smbts: shutting down: no reload'); return }
       if (server.reload === undefined) {
         io.err('smbts: reload is not supported by this server; restart it to apply changes')
         return
@@ -215,9 +235,7 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
       io.err('smbts: reloading configuration and user database')
       Promise.resolve().then(() => server.reload!()).catch((e: unknown) => { io.err(`smbts: reload failed: ${errorMessage(e)}`) })
     }
-    signals.on('SIGTERM', stop)
-    signals.on('SIGINT', stop)
-    signals.on('SIGHUP', reload)
+    unlisten = listenSignals(signals, stop, reload)
   })
 }
 
@@ -291,27 +309,28 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
   deps.onReady?.()
   await new Promise<void>((resolve, reject) => {
     let closing = false
+    let unlisten = (): void => {}
     const stop = (): void => {
-      if (closing) return
+      if (closing) { log.info('already shutting down'); return }
       closing = true
       log.info(`shutting down: stopping ${workers} workers`)
-      signals.off('SIGTERM', stop)
-      signals.off('SIGINT', stop)
-      signals.off('SIGHUP', reload)
       idle.close()
       sup.close().then(() => {
         control.close()
         log.info('all workers stopped; the port is released')
         releasePidFile(args.pidFile)
+        unlisten()
         resolve()
       }, (e: unknown) => {
         control.close()
         releasePidFile(args.pidFile)
+        unlisten()
         reject(e instanceof Error ? e : new Error(String(e)))
       })
     }
     kill = stop
     const reload = (): void => {
+      if (closing) { log.info('shutting down: no reload'); return }
       // What the supervisor itself read (workers, port, listen addresses) holds until a restart.
       try {
         if (paths.configPath !== undefined) {
@@ -324,9 +343,7 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
       }
       sup.reload()
     }
-    signals.on('SIGTERM', stop)
-    signals.on('SIGINT', stop)
-    signals.on('SIGHUP', reload)
+    unlisten = listenSignals(signals, stop, reload)
   })
 }
 

@@ -118,7 +118,13 @@ async function floodThenRealClient (t: Test, tag: string, sources: string[], lim
   t.match(r.stdout, new RegExp(`flood-${tag}\\.bin`), 'the listing names the file')
   t.equal(sha(readFileSync(join(live.root, `flood-${tag}.back`))), sha(data), 'the file read back intact')
   t.ok(took < 10_000, `within a few seconds (${took} ms)`)
-  t.comment(`smbclient took ${took} ms with 500 flood sockets held; the server closed ${closedByServer} of them`)
+  t.comment(`smbclient took ${took} ms with 500 flood sockets held; the server had closed ${closedByServer} of them`)
+  // The server may still be taking the flood's last connections from its accept queue (with
+  // workers, a worker with nothing to drop asks the other): each one it takes drops another.
+  for (let i = 0; i < 200; i++) {
+    if (closedByServer >= 500 - kept) break
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
   t.ok(closedByServer >= 500 - kept, `the server dropped the flood's surplus (${closedByServer} closed)`)
 
   // The authenticated connections were never dropped, and still work.

@@ -574,16 +574,15 @@ t.test('spliceThenSendmsg: the file\'s pages go through pipes to the socket afte
 
   // Blocked: the peer reads nothing, so a data splice waits in io-wq for room in the socket. It
   // has no tag of its own (it posts nothing when whole); cancelling the last tag ends it too.
-  const big = Buffer.alloc(1024 * 1024)
-  let filled = 0
-  for (let n = 1; n > 0;) filled += (n = native.sendNow(afd, [big]))
-  // Room for the head and part of the data: the first data splice waits for the rest.
-  await recvAll(Math.min(filled, 256 * 1024))
-  const p3 = [native.pipeNow(MiB), native.pipeNow(MiB)]
+  // 12 MiB: more than the socket and the peer's window take while the peer reads nothing.
+  const bigFile = join(dir, 'big')
+  await writeFile(bigFile, Buffer.alloc(12 * MiB, 1))
+  const bfdFile = await native.openat2(C.AT_FDCWD, bigFile, C.O_RDONLY, 0, 0)
+  t.teardown(() => native.closeNow(bfdFile))
+  const p3 = Array.from({ length: 12 }, () => native.pipeNow(MiB))
   const third = new Int32Array(p3.flatMap((p) => typeof p === 'number' ? [-1, -1] : [p[0], p[1]]))
   t.teardown(() => { for (const p of third) if (p >= 0) native.closeNow(p) })
-  const b = ring.spliceThenSendmsg(fd, 0, 2 * MiB, third, MiB, afd, [head], 0x4000)!
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  const b = ring.spliceThenSendmsg(bfdFile, 0, 12 * MiB, third, MiB, afd, [head], 0x4000)!
   t.equal(await b.head, 4, 'the head went out')
   t.equal(ring.counters().inflight, 1, 'the chain waits in a data splice: only the last one holds a slot')
   t.ok(ring.cancel(b.tags[1]!), 'cancelling the last tag')

@@ -4,7 +4,7 @@
 // stale mount is detached). The server is the built CLI (bin/smbts start -n), one process.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fuseUnavailableReason } from '../../src/control/fuse.js'
 import { nativeAvailable } from '../../src/io/native.js'
@@ -201,6 +201,27 @@ async function until (cond: () => boolean, ms = 15_000): Promise<boolean> {
 }
 
 const lines = (text: string): Array<Record<string, unknown>> => text.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Record<string, unknown>)
+
+t.test('a second signal during the shutdown is taken: the control mount and the pid file still go', { skip }, async (t) => {
+  // With no listener left, the second Ctrl-C (or systemd's control-group SIGTERM after the one
+  // the supervisor took) would end the process by its default action, skipping the unmount.
+  const ts = share('control-twice')
+  const port = await freePort()
+  const ctl = join(ts.root, 'control')
+  const lock = join(ts.root, 'lock')
+  const srv = startCli(['start', '-n', '-C', ts.configPath, '-P', ts.pwddbPath, '--pid-file', lock, '--control-dir', ctl, '-p', String(port), '--workers', '2'])
+  t.teardown(() => cleanup(srv, ts, ctl))
+  await srv.waitFor(/\[sup\] info control mount: /)
+  await srv.waitFor(/2 workers ready/)
+  t.ok(mounted(ctl), 'mounted while it runs')
+  srv.kill('SIGTERM')
+  await srv.waitFor(/\[sup\] info shutting down: stopping 2 workers/, 10_000)
+  srv.kill('SIGINT')
+  await srv.exited
+  t.ok(srv.logs.some(l => /all workers stopped; the port is released/.test(l)), 'the shutdown ran to its end')
+  t.notOk(mounted(ctl), 'the mount is gone')
+  t.notOk(existsSync(lock), 'and the pid file')
+})
 
 t.test('events and trace while clients work', { skip }, async (t) => {
   const ts = share('control-ev')

@@ -29,13 +29,15 @@ t.test('foreground: pid file, options, SIGHUP reloads, SIGTERM closes and remove
   const { dir, args } = setup()
   const signals = new EventEmitter()
   const calls: string[] = []
+  const io = fakeIO()
   let got: StartServerOptions | undefined
-  const running = runForeground(args, fakeIO(), {
+  let closed = (): void => {}
+  const running = runForeground(args, io, {
     signals,
     startServer: async (o) => {
       got = o
       calls.push('start')
-      return { close: async () => { calls.push('close') }, reload: () => { calls.push('reload') } }
+      return { close: async () => { calls.push('close'); await new Promise<void>((resolve) => { closed = resolve }) }, reload: () => { calls.push('reload') } }
     },
     onReady: () => { calls.push('ready') }
   })
@@ -45,11 +47,18 @@ t.test('foreground: pid file, options, SIGHUP reloads, SIGTERM closes and remove
   signals.emit('SIGHUP')
   await tick()
   signals.emit('SIGTERM')
-  signals.emit('SIGINT') // a second signal while closing does nothing more
+  // Signals while closing are still taken (with no listener their default action would end the
+  // process before the control mount is unmounted): said, and nothing more is done.
+  t.equal(signals.listenerCount('SIGINT'), 1, 'still listening while closing')
+  signals.emit('SIGINT')
+  signals.emit('SIGHUP')
+  t.ok(io.errs.includes('smbts: already shutting down'), 'a second stop signal is said')
+  t.ok(io.errs.includes('smbts: shutting down: no reload'), 'and a reload is refused')
+  closed()
   await running
   t.same(calls, ['start', 'ready', 'reload', 'close'])
   t.notOk(existsSync(args.pidFile))
-  t.equal(signals.listenerCount('SIGTERM'), 0)
+  t.equal(signals.listenerCount('SIGTERM') + signals.listenerCount('SIGINT') + signals.listenerCount('SIGHUP'), 0, 'no listener once closed')
 })
 
 t.test('a second instance is refused while the first lives', async (t) => {
