@@ -19,8 +19,12 @@ for d in test/unit test/protocol test/native test/fuzz test/system test/interop;
 done
 rc=0
 failed=()
+# Each step's wall time, in a line of its own (.ci/run lists them at the end): "# took N s: what".
+step_start=$SECONDS
+took () { echo "# took $(( SECONDS - step_start )) s: $1"; step_start=$SECONDS; }
 # No import cycle in src (npm run cycles): a second, so first.
 node scripts/cycles.ts || { rc=$?; failed+=(cycles); }
+took 'the import-cycle check'
 # npm run lint, less tsconfig.json, which the build npm test starts with has just checked: the
 # types of everything else (src/ again, with test/, bench/, scripts/), then ESLint (~30 s).
 # A failure fails the run at the end; the tests run all the same.
@@ -28,20 +32,25 @@ echo "# typecheck: tsc -p tsconfig.test.json"
 tsc -p tsconfig.test.json || { rc=$?; failed+=(typecheck); }
 echo "# lint: eslint ."
 eslint . || { rc=$?; failed+=(lint); }
+took 'the typecheck and lint'
 tap "${dirs[@]}" "$@" || rc=$?
+took 'the first pass (unit to interop, io_uring)'
 if [ -d test/interop ] && [ "${SMBTS_SKIP_FALLBACK_RUN:-}" != 1 ]; then
   echo "# the interop suite again on the fallback transport (SMBTS_TEST_TRANSPORT=net)"
   SMBTS_TEST_TRANSPORT=net tap test/interop "$@" || rc=$?
+  took 'the interop suite on the fallback transport'
 fi
 # .ci/run labels the files of the two runs below by these lines: keep their wording.
 if [ -d test/interop ] && [ "${SMBTS_SKIP_WORKERS_RUN:-}" != 1 ]; then
   echo "# the interop suite again with 2 worker processes (SMBTS_TEST_WORKERS=2)"
   SMBTS_TEST_WORKERS=2 tap test/interop "$@" || rc=$?
+  took 'the interop suite with 2 worker processes'
 fi
 # The Linux kernel's cifs client in a qemu guest (test/guest, ~4 min): once, not per transport.
 if [ -d test/guest ] && [ "${SMBTS_SKIP_GUEST:-}" != 1 ]; then
   echo "# the kernel's cifs client in a qemu guest (test/guest)"
   tap test/guest "$@" || rc=$?
+  took 'the qemu guest'
 fi
 if [ ${#failed[@]} -gt 0 ]; then echo "# failed before the tests ran (see the top of the log): ${failed[*]}"; fi
 exit "$rc"

@@ -10,7 +10,12 @@
 // workers). A test whose line carries the option `once` runs in the first of them only: slow ones
 // about server state (leases, notify, limits, break timeouts), which the transport and the worker
 // count do not change (smbtorture's connections all come from one address, so one worker).
-import t from 'tap'
+// A test whose line carries `apart` runs in a second lane, beside the others, against a server of
+// its own: the few that spend most of their time waiting (a 35 s break timeout, notify.mask's
+// 200 ms sleeps), so that the file's wall time is not their sum with the rest's. A server of its
+// own, because smbtorture's tests of one suite reuse their file names, and smb2.maxfid fills the
+// open-file table.
+import t, { type Test } from 'tap'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
@@ -101,7 +106,6 @@ if (have.error !== undefined || have.status !== 0) {
   const selected = (e: TortureEntry): boolean => (only === undefined || e.name.includes(only)) && !(again && e.options.includes('once'))
   const inBoth = new Set(passList.map(e => e.name).filter(n => knownfailList.some(k => k.name === n)))
 
-  let live: LiveServer
   // [nostreams]: a share without alternate data streams, for the tests about such a share
   // (`:: share=nostreams` on their line).
   // user2 (`tester2`): for the tests that bind or re-authenticate as another user
@@ -110,31 +114,24 @@ if (have.error !== undefined || have.status !== 0) {
   // share of that name: smb2.acls_non_canonical.flags, `:: share=acls_non_canonical`).
   // [ca]: a continuously available share (persistent handles: smb2.durable-v2-open.persistent-*
   // under their long names, `:: share=ca`), its records in a temporary directory.
-  const records = mkdtempSync(join(tmpdir(), 'smbts-torture-persistent-'))
-  t.before(async () => {
-    live = await startLive({
-      users: { tester2: 'Secret-pass2' },
-      global: [`persistent handle directory = ${records}`],
-      shares: {
-        nostreams: ['read only = no', 'streams = no'],
-        ca: ['read only = no', 'continuous availability = yes'],
-        acls_non_canonical: ['read only = no', 'acl flag inherited canonicalization = no'],
-      },
-    })
-  })
-  t.teardown(async () => {
-    await live.stop()
-    rmSync(records, { recursive: true, force: true })
+  const startTortureServer = async (records: string): Promise<LiveServer> => await startLive({
+    users: { tester2: 'Secret-pass2' },
+    global: [`persistent handle directory = ${records}`],
+    shares: {
+      nostreams: ['read only = no', 'streams = no'],
+      ca: ['read only = no', 'continuous availability = yes'],
+      acls_non_canonical: ['read only = no', 'acl flag inherited canonicalization = no'],
+    },
   })
 
   interface Outcome { passed: boolean, timedOut: boolean, ms: number, code: number | null, v: TortureVerdict, diag: { output: string } }
-  const torture = async ({ name, options }: TortureEntry): Promise<Outcome> => {
+  const torture = async (live: LiveServer, { name, options }: TortureEntry): Promise<Outcome> => {
     // `share=NAME` among a line's options is the runner's: the share the test runs against.
-    // `once` is the runner's too (above).
+    // `once` and `apart` are the runner's too (above).
     const shareOpt = options.find(o => o.startsWith('share='))
     const args = [
       `//127.0.0.1/${shareOpt?.slice(6) ?? 'share'}`, '-p', String(live.port), '-U', `${live.user}%${live.password}`,
-      ...options.filter(o => o !== shareOpt && o !== 'once'), name,
+      ...options.filter(o => o !== shareOpt && o !== 'once' && o !== 'apart'), name,
     ]
     const started = Date.now()
     const r = await run('smbtorture', args, { timeoutMs: PER_TEST_TIMEOUT_MS })
@@ -145,27 +142,45 @@ if (have.error !== undefined || have.status !== 0) {
     return { passed, timedOut: r.code === null, ms: Date.now() - started, code: r.code, v, diag: { output: tail } }
   }
 
-  for (const e of passList) {
-    if (!selected(e) || inBoth.has(e.name)) continue
-    t.test(e.name, async t => {
-      const o = await torture(e)
-      t.not(o.code, null, `finished within ${PER_TEST_TIMEOUT_MS} ms (took ${o.ms} ms)`, o.diag) // diag printed only when an assertion fails
-      t.equal(o.code, 0, 'smbtorture exits 0', o.diag)
-      t.ok(o.v.successes.length > 0, 'reports success', o.diag)
-      t.same(o.v.problems, [], 'reports no failure, error or skip', o.diag)
+  /** One lane: a server of its own, then its tests one after the other, each a subtest of `t`. */
+  const lane = async (t: Test, entries: TortureEntry[]): Promise<void> => {
+    const records = mkdtempSync(join(tmpdir(), 'smbts-torture-persistent-'))
+    const live = await startTortureServer(records)
+    t.teardown(async () => {
+      await live.stop()
+      rmSync(records, { recursive: true, force: true })
     })
+    for (const e of entries) {
+      if (knownfailList.includes(e)) {
+        t.test(`${e.name} (knownfail)`, async t => {
+          const o = await torture(live, e)
+          if (o.passed) {
+            t.fail(`${e.name} passes now: move it to smbtorture-pass.txt (took ${o.ms} ms)`, o.diag)
+            return
+          }
+          const how = o.timedOut ? `timed out after ${PER_TEST_TIMEOUT_MS} ms` : (o.v.problems[0] ?? `exit ${String(o.code)}, no success line`)
+          t.pass(`still fails, as expected (${how}; ${o.ms} ms): ${e.reason}`)
+        })
+        continue
+      }
+      t.test(e.name, async t => {
+        const o = await torture(live, e)
+        t.not(o.code, null, `finished within ${PER_TEST_TIMEOUT_MS} ms (took ${o.ms} ms)`, o.diag) // diag printed only when an assertion fails
+        t.equal(o.code, 0, 'smbtorture exits 0', o.diag)
+        t.ok(o.v.successes.length > 0, 'reports success', o.diag)
+        t.same(o.v.problems, [], 'reports no failure, error or skip', o.diag)
+      })
+    }
   }
 
-  for (const e of knownfailList) {
-    if (!selected(e) || inBoth.has(e.name)) continue
-    t.test(`${e.name} (knownfail)`, async t => {
-      const o = await torture(e)
-      if (o.passed) {
-        t.fail(`${e.name} passes now: move it to smbtorture-pass.txt (took ${o.ms} ms)`, o.diag)
-        return
-      }
-      const how = o.timedOut ? `timed out after ${PER_TEST_TIMEOUT_MS} ms` : (o.v.problems[0] ?? `exit ${String(o.code)}, no success line`)
-      t.pass(`still fails, as expected (${how}; ${o.ms} ms): ${e.reason}`)
-    })
+  const chosen = [...passList, ...knownfailList].filter(e => selected(e) && !inBoth.has(e.name))
+  const besides = chosen.filter(e => e.options.includes('apart'))
+  const main = chosen.filter(e => !e.options.includes('apart'))
+  if (besides.length === 0) {
+    await lane(t, main)
+  } else {
+    t.jobs = 2 // the two lanes below run at once
+    t.test('tests that mostly wait (`apart`), on a server of their own', async t => { await lane(t, besides) })
+    t.test('the other tests', async t => { await lane(t, main) })
   }
 }
