@@ -94,6 +94,51 @@ function listenSignals (signals: SignalSource, stop: () => void, reload: () => v
   }
 }
 
+/** How a serving process stops (serveUntilStopped). */
+interface Stopping {
+  /** Says a line: the CLI's standard error, or the supervisor's log. */
+  say: (line: string) => void
+  /** What the first stop says. */
+  stopping: string
+  /** Stops serving. */
+  close: () => Promise<void>
+  /** Runs once `close` has settled, whether it succeeded or not: the control mount, the pid file. */
+  after: () => void
+  /** SIGHUP, unless stopping. */
+  reload: () => void
+}
+
+/**
+ * Serves until SIGTERM or SIGINT, or `stop` (the control mount's kill_server): then closes, once.
+ * A second stop while closing, and a SIGHUP then, are said and change nothing. `done` settles once
+ * the close is over (rejected with its error), and the signals are let go only then.
+ */
+function serveUntilStopped (signals: SignalSource, s: Stopping): { done: Promise<void>, stop: () => void } {
+  let closing = false
+  let ended!: { resolve: () => void, reject: (e: Error) => void }
+  const done = new Promise<void>((resolve, reject) => { ended = { resolve, reject } })
+  const stop = (): void => {
+    if (closing) { s.say('already shutting down'); return }
+    closing = true
+    s.say(s.stopping)
+    s.close().then(() => {
+      s.after()
+      unlisten()
+      ended.resolve()
+    }, (e: unknown) => {
+      s.after()
+      unlisten()
+      ended.reject(e instanceof Error ? e : new Error(String(e)))
+    })
+  }
+  const reload = (): void => {
+    if (closing) { s.say('shutting down: no reload'); return }
+    s.reload()
+  }
+  const unlisten = listenSignals(signals, stop, reload)
+  return { done, stop }
+}
+
 export interface StartDeps {
   startServer?: StartServerFn
   signals?: SignalSource
@@ -204,39 +249,26 @@ export async function runForeground (args: StartArgs, io: CliIO, deps: StartDeps
   await control.serveMetrics()
   deps.onReady?.()
 
-  await new Promise<void>((resolve, reject) => {
-    let closing = false
-    let unlisten = (): void => {}
-    const stop = (): void => {
-      if (closing) { io.err('smbts: already shutting down'); return }
-      closing = true
-      io.err('smbts: shutting down')
-      server.close().then(() => {
-        control.close()
-        debug.close()
-        releasePidFile(args.pidFile)
-        unlisten()
-        resolve()
-      }, (e: unknown) => {
-        control.close()
-        debug.close()
-        releasePidFile(args.pidFile)
-        unlisten()
-        reject(e instanceof Error ? e : new Error(String(e)))
-      })
-    }
-    kill = stop
-    const reload = (): void => {
-      if (closing) { io.err('smbts: shutting down: no reload'); return }
+  const running = serveUntilStopped(signals, {
+    say: (line) => { io.err(`smbts: ${line}`) },
+    stopping: 'shutting down',
+    close: async () => { await server.close() },
+    after: () => {
+      control.close()
+      debug.close()
+      releasePidFile(args.pidFile)
+    },
+    reload: () => {
       if (server.reload === undefined) {
         io.err('smbts: reload is not supported by this server; restart it to apply changes')
         return
       }
       io.err('smbts: reloading configuration and user database')
       Promise.resolve().then(() => server.reload!()).catch((e: unknown) => { io.err(`smbts: reload failed: ${errorMessage(e)}`) })
-    }
-    unlisten = listenSignals(signals, stop, reload)
+    },
   })
+  kill = running.stop
+  await running.done
 }
 
 /**
@@ -307,30 +339,19 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
   const idle = new IdleGc({ activity: () => work + sup.workers().reduce((n, w) => n + w.generation, 0) })
   idle.settled()
   deps.onReady?.()
-  await new Promise<void>((resolve, reject) => {
-    let closing = false
-    let unlisten = (): void => {}
-    const stop = (): void => {
-      if (closing) { log.info('already shutting down'); return }
-      closing = true
-      log.info(`shutting down: stopping ${workers} workers`)
+  const running = serveUntilStopped(signals, {
+    say: (line) => { log.info(line) },
+    stopping: `shutting down: stopping ${workers} workers`,
+    close: async () => {
       idle.close()
-      sup.close().then(() => {
-        control.close()
-        log.info('all workers stopped; the port is released')
-        releasePidFile(args.pidFile)
-        unlisten()
-        resolve()
-      }, (e: unknown) => {
-        control.close()
-        releasePidFile(args.pidFile)
-        unlisten()
-        reject(e instanceof Error ? e : new Error(String(e)))
-      })
-    }
-    kill = stop
-    const reload = (): void => {
-      if (closing) { log.info('shutting down: no reload'); return }
+      await sup.close()
+      log.info('all workers stopped; the port is released')
+    },
+    after: () => {
+      control.close()
+      releasePidFile(args.pidFile)
+    },
+    reload: () => {
       // What the supervisor itself read (workers, port, listen addresses) holds until a restart.
       try {
         if (paths.configPath !== undefined) {
@@ -342,9 +363,10 @@ async function runSupervisor (args: StartArgs, io: CliIO, deps: StartDeps, worke
         log.warn(`reload: ${errorMessage(e)}`)
       }
       sup.reload()
-    }
-    unlisten = listenSignals(signals, stop, reload)
+    },
   })
+  kill = running.stop
+  await running.done
 }
 
 function tail (file: string, lines: number): string[] {

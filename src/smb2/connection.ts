@@ -48,11 +48,13 @@ export interface LinkedSendRead {
   /** The read was short or failed, so nothing was sent: the message to send instead and what
    *  runs once it is sent (the original chunks are then free). */
   instead: (result: number | Error) => { chunks: Buffer[], onSent?: () => void }
+  /** The share lets the data go from the page cache to the socket without a copy (`use
+   *  sendfile`, the default): the transport may splice it. False: it reads it into the payload. */
+  splice: boolean
   /** Reads the data here and gives the message to send instead, when the transport read none of
    *  it into the payload chunk (a spliced READ whose file gave less than asked: nothing was sent);
-   *  what runs once it is sent owns the payload chunk's buffer. Undefined: the share does not let
-   *  the data be spliced (`use sendfile = no`), the transport reads it into the payload. */
-  again?: () => Promise<{ chunks: Buffer[], onSent?: () => void }>
+   *  what runs once it is sent owns the payload chunk's buffer. */
+  again: () => Promise<{ chunks: Buffer[], onSent?: () => void }>
 }
 
 /**

@@ -159,13 +159,12 @@ function sendLinked (conn: Smb2Connection, m: OutMessage, linked: LinkedRead, re
       m.hdr.status = m.reply.status ?? NtStatus.SUCCESS
       return { chunks: encodeResponses([m]), onSent: m.reply.release }
     },
-    again: linked.splice
-      ? async () => {
-        m.reply = await linked.readAgain()
-        m.hdr.status = m.reply.status ?? NtStatus.SUCCESS
-        return { chunks: encodeResponses([m]), onSent: m.reply.release }
-      }
-      : undefined,
+    splice: linked.splice,
+    again: async () => {
+      m.reply = await linked.readAgain()
+      m.hdr.status = m.reply.status ?? NtStatus.SUCCESS
+      return { chunks: encodeResponses([m]), onSent: m.reply.release }
+    },
   })
 }
 

@@ -79,6 +79,15 @@ export function closeSplicePipes (ring: Ring): void {
   ringPipes.get(ring)?.close()
   ringPipes.delete(ring)
 }
+/**
+ * Whether the kernel tells a socket's acknowledged bytes (TCP_INFO's tcpi_bytes_acked, and an
+ * addon that reads it): asked of the first connection, the answer holds for the process.
+ */
+let acksCounted: boolean | undefined
+function countsAcked (fd: number): boolean {
+  acksCounted ??= native.tcpBytesAcked !== undefined && native.tcpBytesAcked(fd) >= 0
+  return acksCounted
+}
 /** Stop receiving from a client whose replies pile up beyond HIGH_WATER; resume below this. */
 const LOW_WATER = 8 * 1024 * 1024
 
@@ -177,8 +186,7 @@ class RingConnection {
     // (An addon built before splicing existed has neither call: READs are copied.)
     const fl = typeof native.fcntlGetflNow === 'function' && typeof native.pipeNow === 'function' ? native.fcntlGetflNow(fd) : -1
     this.splices = fl >= 0 && (fl & native.constants.O_NONBLOCK) === 0
-    const acked = native.tcpBytesAcked
-    this.taken = acked !== undefined && acked(fd) >= 0 ? () => Math.max(0, acked(fd)) : () => this.sentTotal
+    this.taken = countsAcked(fd) ? () => Math.max(0, native.tcpBytesAcked!(fd)) : () => this.sentTotal
   }
 
   start (): void {
@@ -488,6 +496,7 @@ class RingConnection {
    * that reads nothing would hold that thread for as long as it stays connected; the timer cuts
    * it after `frame timeout` without progress, and the shutdown's cancel frees the thread.
    */
+  private readonly rewatch = (): void => { this.watchSends() }
   private watchSends (): void {
     const want = !this.closing && (this.sendBlocked || this.spliceTags !== undefined)
     if (want === this.watching) return
@@ -607,7 +616,7 @@ class RingConnection {
   private sendLinked (head: SendEntry): void {
     const { pieces, total, read } = head.link!
     const payload = pieces[pieces.length - 1]
-    if (this.splices && read.again !== undefined && payload.length >= SPLICE_MIN && this.spliceLinked(head)) return
+    if (this.splices && read.splice && payload.length >= SPLICE_MIN && this.spliceLinked(head)) return
     let pair
     try {
       pair = this.ring.readThenSendmsg(read.fd, payload, 0, payload.length, read.position, this.fd, pieces, MSG_WAITALL | MSG_NOSIGNAL, read.bufIndex)
@@ -722,7 +731,7 @@ class RingConnection {
       // The file gave less than asked (end of file, an error): nothing was sent.
       let alt
       try {
-        alt = await read.again!()
+        alt = await read.again()
       } catch (err) {
         this.spliceDone()
         this.sendFailed(err as Error)
@@ -749,11 +758,16 @@ class RingConnection {
     this.afterSend()
   }
 
-  /** A spliced READ response's chain is over (sent, failed or replaced). */
+  /**
+   * A spliced READ response's chain is over (sent, failed or replaced). The slow-reader timer is
+   * judged after the caller has gone on (a microtask): when the queue's next READ starts its chain
+   * at once, as it does while a client keeps several READs in flight, the timer runs on with its
+   * window, instead of being stopped and started again (a timer and a TCP_INFO read) per READ.
+   */
   private spliceDone (): void {
     this.sending = false
     this.spliceTags = undefined
-    this.watchSends()
+    queueMicrotask(this.rewatch)
     if (this.closing) {
       for (const e of this.sendQ.splice(0)) e.onSent?.()
       this.maybeDestroy()

@@ -15,6 +15,7 @@ import { Command, createBody, Disposition, negotiateBody, readBody, readData, se
 import { negotiateMessage } from '../helpers/ntlm-client.js'
 import { encodeInit, OID_NTLMSSP } from '../../src/auth/spnego.js'
 import { closedWithin, connect, frame } from '../helpers/raw-socket.js'
+import { until } from '../helpers/until.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
@@ -22,16 +23,6 @@ const STATUS_REQUEST_NOT_ACCEPTED = 0xc00000d0
 const STATUS_TOO_MANY_OPENED_FILES = 0xc000011f
 const STATUS_INSUFFICIENT_RESOURCES = 0xc000009a
 const MiB = 1024 * 1024
-
-/** Polls `cond` until it holds or `ms` pass. */
-async function until (cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) return false
-    await sleep(50)
-  }
-  return true
-}
 
 /** Polls until a real client (smbclient ls) gets in, or `ms` pass: a freed slot, seen from outside. */
 async function realClientGetsIn (live: Pick<LiveServer, 'port' | 'user' | 'password'>, ms: number): Promise<boolean> {

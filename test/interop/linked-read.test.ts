@@ -14,6 +14,8 @@ import { inProcessOnly, startLive } from '../helpers/live.js'
 import { TcpClient } from '../helpers/tcp-client.js'
 import { chargeFor, closeBody, Command, Disposition, fileIdOf, readBody, smallBody, type FileId, type Resp } from '../helpers/mem-client.js'
 import { ringUnavailableReason } from '../../src/io/ring.js'
+import { ConnectionTimers } from '../../src/transport/guard.js'
+import { until } from '../helpers/until.js'
 
 const KiB = 1024
 const noRing = await ringUnavailableReason()
@@ -177,10 +179,6 @@ t.test('a client that reads nothing while a spliced READ waits is cut after the 
   const chains = live.server.ring!.counters().spliceChains
   d.pauseReading()
   void d.pipeline(Array.from({ length: 8 }, (_, i) => read(fid, (i % 2) * 1024 * KiB, 2048 * KiB)))
-  const until = async (f: () => boolean, ms: number): Promise<boolean> => {
-    for (const end = Date.now() + ms; !f() && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 50))
-    return f()
-  }
   t.ok(await until(() => live.server.ring!.counters().spliceChains > chains, 5_000), 'a spliced chain was sent')
   t.ok(await until(() => live.logs.some((l) => /replies not read: \d+ bytes taken in 2 s \(slow reader\); disconnecting/.test(l)), 15_000),
     'the server cuts the client, and the log says why')
@@ -192,6 +190,29 @@ t.test('a client that reads nothing while a spliced READ waits is cut after the 
   await c.connect({ dialect: 0x0311 })
   const f2 = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
   t.same(dataOf(await c.request(read(f2, 0, 1024 * KiB))), data.subarray(0, 1024 * KiB), 'and the server goes on serving spliced READs to others')
+})
+
+t.test('spliced READs one after the other keep one slow-reader window: the timer is not restarted per READ', { skip }, async (t) => {
+  const live = await startLive({ useUring: true })
+  t.teardown(async () => { await live.stop() })
+  writeFileSync(join(live.share, 'f.bin'), data)
+  // Counts the timer's starts, as the transport asks for them.
+  const proto = ConnectionTimers.prototype
+  const original = proto.sendBlocked
+  let starts = 0
+  proto.sendBlocked = function (blocked, flushed) { if (blocked) starts++; original.call(this, blocked, flushed) }
+  t.teardown(() => { proto.sendBlocked = original })
+  const c = await TcpClient.open(live.port)
+  t.teardown(() => { c.end() })
+  await c.connect({ dialect: 0x0311 })
+  const fid = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+  for (let i = 0; i < 2; i++) await c.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 200 })
+  const chains = live.server.ring!.counters().spliceChains
+  const n = 12
+  const replies = await Promise.all(c.pipeline(Array.from({ length: n }, (_, i) => read(fid, (i % 3) * 1024 * KiB, 1024 * KiB))))
+  t.equal(replies.filter((r, i) => !dataOf(r)?.equals(data.subarray((i % 3) * 1024 * KiB, (i % 3 + 1) * 1024 * KiB))).length, 0, 'every reply carries its bytes')
+  t.equal(live.server.ring!.counters().spliceChains - chains, n, `each of the ${n} READs was a spliced chain`)
+  t.ok(starts >= 1 && starts <= n / 3, `the slow-reader timer started ${starts} times for ${n} chains queued one behind the other`)
 })
 
 t.test('use sendfile = no: large READs are read into their buffer and linked, never spliced', { skip }, async (t) => {

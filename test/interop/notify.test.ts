@@ -8,16 +8,11 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startLive, type LiveServer } from '../helpers/live.js'
+import { until } from '../helpers/until.js'
 
 let live: LiveServer
 t.before(async () => { live = await startLive({ debug: ['vfs'] }) })
 t.teardown(async () => { await live.stop() })
-
-async function until (cond: () => boolean, ms = 15_000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!cond() && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 50))
-  return cond()
-}
 
 t.test('smbclient notify sees changes made on the server\'s own disk', async t => {
   const dir = join(live.share, 'watched')

@@ -12,6 +12,7 @@ import { cliBuilt, freePort, startCli, BIN, type CliServer } from '../helpers/cl
 import { makeTestShare, type TestShare } from '../helpers/test-share.js'
 import { run, smbclient } from '../helpers/live.js'
 import { PYTHON, PY_DIR, pythonModuleMissing } from '../helpers/py.js'
+import { until } from '../helpers/until.js'
 
 const skip = (!cliBuilt && 'the CLI is not built (npm run build)') || (!nativeAvailable && 'the native addon is not built') ||
   ((): string | false => { const why = fuseUnavailableReason(); return why !== undefined ? `no FUSE control mount here: ${why}` : false })()
@@ -192,12 +193,6 @@ function reader (file: string): { text: () => string, stop: () => Promise<void> 
   p.stdout.setEncoding('utf8').on('data', (d: string) => { text += d })
   const closed = new Promise<void>(resolve => p.once('close', () => { resolve() }))
   return { text: () => text, stop: async () => { p.kill('SIGTERM'); await closed } }
-}
-
-async function until (cond: () => boolean, ms = 15_000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!cond() && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 50))
-  return cond()
 }
 
 const lines = (text: string): Array<Record<string, unknown>> => text.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Record<string, unknown>)

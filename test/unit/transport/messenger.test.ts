@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Messenger, SUPERVISOR_SLOT, messengerPath, type PeerMessage } from '../../../src/transport/messenger.js'
 import { tsChildArgs } from '../../helpers/ts-child-args.js'
+import { until } from '../../helpers/until.js'
 
 const PEER = fileURLToPath(new URL('../../helpers/messenger-peer.ts', import.meta.url))
 
@@ -47,16 +48,6 @@ function next (m: Messenger, type: string): Promise<{ msg: PeerMessage, from: nu
   })
 }
 
-/** Waits (a bounded while) until `cond` holds; the messenger's write callbacks run meanwhile. */
-async function until (cond: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) return false
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  return true
-}
-
 t.test('two workers: both ways, a dead peer drops, a restarted peer is reached again', async (t) => {
   const runDir = mkdtempSync(join(tmpdir(), 'smbts-messenger-'))
   const me = await Messenger.listen({ runDir, slot: 0 })
@@ -90,7 +81,7 @@ t.test('two workers: both ways, a dead peer drops, a restarted peer is reached a
   for (let n = 0; n < 100; n++) me.send(1, { type: 'ping', n })
   await all
   t.same(seen, Array.from({ length: 100 }, (_, n) => n), '100 messages, in order')
-  t.ok(await until(() => me.counters.sent >= 102), 'counted as sent')
+  t.ok(await until(() => me.counters.sent >= 102, 5000, 10), 'counted as sent')
 
   // The peer dies; the supervisor says so. What we send it now is dropped and counted.
   await kill9(peer)
@@ -98,7 +89,7 @@ t.test('two workers: both ways, a dead peer drops, a restarted peer is reached a
   const dropped = me.counters.dropped
   t.doesNotThrow(() => { me.send(1, { type: 'ping', n: 2 }) }, 'a send to a dead peer does not throw')
   t.doesNotThrow(() => { me.send(7, { type: 'ping', n: 3 }) }, 'nor one to a slot no one ever listened on')
-  t.ok(await until(() => me.counters.dropped === dropped + 2), `both dropped and counted (${me.counters.dropped - dropped})`)
+  t.ok(await until(() => me.counters.dropped === dropped + 2, 5000, 10), `both dropped and counted (${me.counters.dropped - dropped})`)
 
   // A new process in slot 1: the next send reaches it.
   peer = await startPeer(runDir, 1)
@@ -110,7 +101,7 @@ t.test('two workers: both ways, a dead peer drops, a restarted peer is reached a
   // Without the supervisor's word: the peer dies, the connection to it closes, the next send
   // connects anew and is dropped; the peer's successor is reached after that.
   await kill9(peer)
-  t.ok(await until(() => { me.send(1, { type: 'ping', n: 5 }); return me.counters.dropped > dropped + 2 }), 'dropped once the old connection is gone')
+  t.ok(await until(() => { me.send(1, { type: 'ping', n: 5 }); return me.counters.dropped > dropped + 2 }, 5000, 10), 'dropped once the old connection is gone')
   peer = await startPeer(runDir, 1)
   pong = next(me, 'pong')
   me.send(1, { type: 'ping', n: 6 })

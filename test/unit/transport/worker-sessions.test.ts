@@ -9,12 +9,7 @@ import { Messenger } from '../../../src/transport/messenger.js'
 import { joinSessionPeers } from '../../../src/transport/worker-sessions.js'
 import { sessionIdSlot } from '../../../src/session/server-state.js'
 import { MemClient, memServer } from '../../helpers/mem-client.js'
-
-const until = async (cond: () => boolean, ms = 3000): Promise<boolean> => {
-  const end = Date.now() + ms
-  while (!cond() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 10))
-  return cond()
-}
+import { until } from '../../helpers/until.js'
 
 t.test('SessionIds name their worker; a PreviousSessionId of another worker is dropped there', async (t) => {
   const runDir = mkdtempSync(join(tmpdir(), 'smbts-wsess-'))
@@ -47,7 +42,7 @@ t.test('SessionIds name their worker; a PreviousSessionId of another worker is d
   const c = new MemClient(w1)
   await c.negotiate({ dialects: [0x0311] })
   t.equal((await c.login({ previousSessionId: a.sessionId })).last.status, 0, 'the same user logs on at worker 1')
-  t.ok(await until(() => !w0.sessions.has(a.sessionId)), 'worker 0 dropped the old session')
+  t.ok(await until(() => !w0.sessions.has(a.sessionId), 3000, 10), 'worker 0 dropped the old session')
   t.equal((await a.treeConnect('share')).status, 0xC0000203, 'and its client hears STATUS_USER_SESSION_DELETED')
   t.ok(w1.sessions.has(c.sessionId), 'the new session lives on worker 1')
 })
