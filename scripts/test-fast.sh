@@ -5,9 +5,9 @@
 # caches in node_modules/.cache/smbts (a few seconds once warm; ESLint's cache can miss a
 # type-aware finding in a file that did not change, which npm run lint and npm test, uncached, do
 # not). No interop, system, native C or fuzz tests, no native/BPF build. The tests run on Node's
-# own TypeScript support (test/helpers/strip-types.mjs) rather than ts-node as in npm test: each
-# test process starts in ~1 s instead of ~5, since ts-node transpiles the whole import graph again
-# in every process. Both only transpile; tsc is what checks types. Arguments go to tap; test files
+# own TypeScript support (test/helpers/strip-types.mjs), as npm test's do, rather than tap's
+# ts-node: each test process starts in ~1 s instead of ~5, since ts-node transpiles the whole
+# import graph again in every process. Both only transpile; tsc is what checks types. Arguments go to tap; test files
 # or directories among them replace test/unit test/protocol.
 set -euo pipefail
 cd "$(dirname "$0")/.."
