@@ -6,7 +6,7 @@
 // answers from what the file really gave. Checked on a live server: the ring's linked pairs and
 // spliced chains move, every reply carries exactly its bytes, EOF and MinimumCount are answered
 // as without the chain, signed sessions read first (no chain), and no pooled buffer is left lent.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -38,6 +38,16 @@ async function lentAfterQuiet (pool: { lent: number }): Promise<number> {
 
 const read = (fid: FileId, off: number, len: number, min = 0) =>
   ({ cmd: Command.READ, body: readBody(fid, off, len, min), creditCharge: chargeFor(len), creditRequest: 32 })
+
+/** A client of `live` with f.bin open for reading, and credits for many large READs at once (each 1 MiB charges 16). */
+async function readerOf (t: Test, live: { port: number }): Promise<{ c: TcpClient, fid: FileId }> {
+  const c = await TcpClient.open(live.port)
+  t.teardown(() => { c.end() })
+  await c.connect({ dialect: 0x0311 })
+  const fid = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
+  for (let i = 0; i < 2; i++) await c.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 200 })
+  return { c, fid }
+}
 
 t.test('linked READs on the ring', { skip }, async (t) => {
   const live = await startLive({ useUring: true })
@@ -170,12 +180,7 @@ t.test('a client that reads nothing while a spliced READ waits is cut after the 
   const live = await startLive({ useUring: true, global: ['frame timeout = 2'] })
   t.teardown(async () => { await live.stop() })
   writeFileSync(join(live.share, 'f.bin'), data)
-  const d = await TcpClient.open(live.port)
-  t.teardown(() => { d.end() })
-  await d.connect({ dialect: 0x0311 })
-  const fid = await d.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
-  // Credits for all eight READs at once (each charges 32).
-  for (let i = 0; i < 2; i++) await d.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 200 })
+  const { c: d, fid } = await readerOf(t, live) // credits for all eight READs at once (each charges 32)
   const chains = live.server.ring!.counters().spliceChains
   d.pauseReading()
   void d.pipeline(Array.from({ length: 8 }, (_, i) => read(fid, (i % 2) * 1024 * KiB, 2048 * KiB)))
@@ -202,11 +207,7 @@ t.test('spliced READs one after the other keep one slow-reader window: the timer
   let starts = 0
   proto.sendBlocked = function (blocked, flushed) { if (blocked) starts++; original.call(this, blocked, flushed) }
   t.teardown(() => { proto.sendBlocked = original })
-  const c = await TcpClient.open(live.port)
-  t.teardown(() => { c.end() })
-  await c.connect({ dialect: 0x0311 })
-  const fid = await c.open('f.bin', { disposition: Disposition.OPEN, access: 0x80000000 })
-  for (let i = 0; i < 2; i++) await c.request({ cmd: Command.ECHO, body: smallBody(), creditRequest: 200 })
+  const { c, fid } = await readerOf(t, live)
   const chains = live.server.ring!.counters().spliceChains
   const n = 12
   const replies = await Promise.all(c.pipeline(Array.from({ length: n }, (_, i) => read(fid, (i % 3) * 1024 * KiB, 1024 * KiB))))
