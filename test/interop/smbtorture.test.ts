@@ -134,6 +134,7 @@ if (have.error !== undefined || have.status !== 0) {
   }
 
   interface Outcome { passed: boolean, timedOut: boolean, ms: number, code: number | null, v: TortureVerdict, diag: { output: string } }
+  let ran = 0 // smbtorture runs finished, checked against the tests chosen when the file ends
   const torture = async (live: LiveServer, { name, options }: TortureEntry): Promise<Outcome> => {
     // `share=NAME` among a line's options is the runner's: the share the test runs against.
     // `once` and `apart` are the runner's too (above).
@@ -144,6 +145,7 @@ if (have.error !== undefined || have.status !== 0) {
     ]
     const started = Date.now()
     const r = await run('smbtorture', args, { timeoutMs: PER_TEST_TIMEOUT_MS })
+    ran++
     const out = r.stdout + r.stderr
     const tail = out.length > 6000 ? '…' + out.slice(-6000) : out
     const v = parseTortureOutput(out)
@@ -179,6 +181,13 @@ if (have.error !== undefined || have.status !== 0) {
   const chosen = [...passList, ...knownfailList].filter(e => selected(e) && !inBoth.has(e.name))
   const besides = chosen.filter(e => e.options.includes('apart'))
   const main = chosen.filter(e => !e.options.includes('apart'))
+  // A lane whose tests tap never ran would leave the file green with one assertion: the file
+  // fails unless every chosen test ran smbtorture once.
+  t.teardown(() => {
+    if (ran === chosen.length) return
+    console.error(`# smbtorture ran ${ran} of the ${chosen.length} tests chosen`)
+    process.exitCode = 1
+  })
   // The main lane's server starts first: in one process only the first ring gets DEFER_TASKRUN
   // (the default start's configuration), and a second one is a plain ring (native/src/ring-wait.c).
   const mainServer = await startTortureServer()
@@ -186,7 +195,7 @@ if (have.error !== undefined || have.status !== 0) {
     lane(t, mainServer, main)
   } else {
     const apartServer = await startTortureServer()
-    t.jobs = 2 // the two lanes below run at once (their callbacks async: with plain ones, tap 21 ran neither lane's tests)
+    t.jobs = 2 // the two lanes below run at once (their callbacks async: with plain ones, tap 21 reported none of the lanes' tests)
     t.test('tests that mostly wait (`apart`), on a server of their own', async t => { lane(t, apartServer, besides) })
     t.test('the other tests', async t => { lane(t, mainServer, main) })
   }
