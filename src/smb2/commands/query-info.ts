@@ -23,6 +23,7 @@ import { renameOpenStream, streamInfos } from './stream-info.js'
 import { fileKey } from '../../locking/share-modes.js'
 import { zeroed } from '../../wire/buffers.js'
 import { shortName } from '../../vfs/short-name.js'
+import { upcaseName } from '../../vfs/case-fold.js'
 import { breakParentLeases } from '../../session/dir-leases.js'
 import { openEaSize, queryFullEa, setFullEa } from './ea-info.js'
 import { ntHash } from '../../crypto/md4.js'
@@ -291,11 +292,17 @@ export async function setInfo (ctx: RequestContext): Promise<Reply> {
         // A POSIX open's new name follows POSIX rules ('/' separates, case counts: posix.ts).
         const asGiven = open.posix ? posixPathToRelative(req.value.fileName) : smbPathToRelative(req.value.fileName)
         if (asGiven === '' || open.path === '') throw new NtStatusError(NtStatus.ACCESS_DENIED, 'rename of or onto the share root')
+        // Other clients' handle caching of the file breaks first, before any look at the disk
+        // (renameTarget's lookup of the new name's spelling is one): the break then reaches the
+        // client before the answers to what it sends next. smbtorture smb2.lease.rename_wait
+        // acknowledges the break its next CREATE brought; with the lookup first, a CREATE sent
+        // right behind the rename could be answered before the break went out (CI, stop 32). A
+        // new name that differs only in case may be the file's own: that one breaks after the
+        // lookup, if it renames after all.
+        const moves = open.posix ? asGiven !== open.path : upcaseName(asGiven) !== upcaseName(open.path)
+        if (moves) await breakHandleLeases(ctx, open)
         const { target, respell } = await renameTarget(open, asGiven)
-        // Other clients' handle caching of the file breaks first, before any other look at the
-        // disk: the break reaches the client before the answers to what it sends next (smbtorture
-        // smb2.lease.rename_wait acknowledges the break its next CREATE brought).
-        if (target !== open.path) await breakHandleLeases(ctx, open)
+        if (!moves && target !== open.path) await breakHandleLeases(ctx, open)
         // Samba (rename_internals_fsp: file_has_open_streams): a file one of whose streams is open
         // is not renamed (smbtorture smb2.streams.basefile-rename-with-open-stream).
         if (tree.share?.streams === true && open.shareModeKey !== undefined) {
