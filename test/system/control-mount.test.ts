@@ -232,7 +232,14 @@ t.test('events and trace while clients work', { skip }, async (t) => {
     t.match(bad.stdout + bad.stderr, /LOGON_FAILURE/)
     const good = await smbclient({ port, user: ts.user, password: ts.password }, 'ls')
     t.equal(good.code, 0, good.stderr)
-    t.ok(await until(() => lines(a.text()).some(e => e.type === 'tree-connect') && lines(b.text()).some(e => e.type === 'tree-connect')), 'both readers see the tree connect')
+    // The good session's disconnect comes after smbclient has exited: wait for it on both
+    // readers, or one may be stopped before it and the other after (CI saw that once).
+    const ended = (text: string): boolean => {
+      const ev = lines(text).map(e => e.type)
+      const tc = ev.indexOf('tree-connect')
+      return tc >= 0 && ev.indexOf('disconnect', tc) > tc
+    }
+    t.ok(await until(() => ended(a.text()) && ended(b.text())), 'both readers see the tree connect, then the disconnect')
     await a.stop()
     await b.stop()
     const ev = lines(a.text())
