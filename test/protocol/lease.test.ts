@@ -2,7 +2,7 @@
 // notifications, 3.3.5.22.2 acknowledgments): two clients on one ServerState, and the `smb2
 // leases` switch. smbtorture's smb2.lease suite covers the state tables against a live server.
 import t from 'tap'
-import { Disposition, fileIdOf, leaseBreakOf, leaseOf, MemClient, memServer, Opt, oplockOf, type MemServer, type MemServerOptions } from '../helpers/mem-client.js'
+import { Command, createBody, Disposition, fileIdOf, leaseBreakOf, leaseOf, MemClient, memServer, Opt, oplockOf, parseResponses, renameInfo, setInfoBody, type MemServer, type MemServerOptions } from '../helpers/mem-client.js'
 
 const LEASE = 0xff
 const R = 1
@@ -119,4 +119,42 @@ t.test('directory leases: v2 only, R and H at most; broken by a change inside (n
   t.same(leaseBreakOf(await a.nextBreak())?.to, 0, 'at the close of the written file')
   t.equal((await a.leaseAck(key(1), 0)).status, 0)
   for (const h of [mine, hd, v1]) await a.close(fileIdOf(h))
+})
+
+t.test('a rename\'s lease break goes out before the answer to a CREATE pipelined behind it', async (t) => {
+  // smbtorture smb2.lease.rename_wait: one connection holds two RH leases on a file, renames it
+  // through the first open, and at once opens the new name. It acknowledges the break that
+  // CREATE's answer brought; a break sent after that answer is acknowledged with a zero key.
+  // The rename once looked up the new name's spelling on disk first, and a CREATE sent behind it
+  // could be answered before the break (CI, stop 32). On the posix backend, so that the lookups
+  // really go to disk; repeated, since with that bug the order depended on the threadpool.
+  const srv = server(t, { backend: 'posix' })
+  const c = await new MemClient(srv.state, 'mem:r').connect()
+  const GENERIC_READ = 0x80000000
+  for (let i = 0; i < 20; i++) {
+    const from = `from${i}.txt`
+    const to = `to${i}.txt`
+    const h1 = await c.create(from, { lease: { key: key(1), state: R | H }, disposition: Disposition.CREATE })
+    const h2 = await c.create(from, { lease: { key: key(2), state: R | H }, disposition: Disposition.OPEN, access: GENERIC_READ })
+    t.same([h1.status, h2.status, leaseOf(h2)?.state], [0, 0, R | H])
+    const before = c.sent.length
+    const rename = c.conn.handlePdu(c.message({ cmd: Command.SET_INFO, body: setInfoBody(fileIdOf(h1), 1, 10, renameInfo(to, true)) }))
+    await c.conn.handlePdu(c.message({ cmd: Command.CREATE, body: createBody(to, { lease: { key: key(3), state: R | H }, disposition: Disposition.OPEN, access: GENERIC_READ }) }))
+    const out = c.sent.slice(before).flatMap(parseResponses)
+    const brk = out.findIndex(r => r.hdr.command === Command.OPLOCK_BREAK)
+    const open = out.findIndex(r => r.hdr.command === Command.CREATE)
+    if (brk < 0 || brk > open) {
+      t.fail(`round ${i}: ${out.map(r => `${Command[r.hdr.command]} 0x${r.status.toString(16)}`).join(', ')}`)
+      break
+    }
+    t.equal(out[open].status, 0xc0000034, 'the new name is not there yet: OBJECT_NAME_NOT_FOUND')
+    t.same(leaseBreakOf(c.breaks.at(-1)!), { epoch: 0, flags: 1, key: key(2), from: R | H, to: R }, 'the other key loses H; the renamer\'s own keeps it')
+    t.equal((await c.leaseAck(key(2), R)).status, 0)
+    await rename
+    const done = c.sent.slice(before).flatMap(parseResponses).find(r => r.hdr.command === Command.SET_INFO && r.status !== 0x103)
+    t.equal(done?.status, 0, 'then the rename is done')
+    const h3 = await c.create(to, { disposition: Disposition.OPEN, access: GENERIC_READ })
+    t.equal(h3.status, 0, 'and the new name opens')
+    for (const h of [h1, h2, h3]) await c.close(fileIdOf(h))
+  }
 })
