@@ -541,6 +541,16 @@ async function smallFiles (s: Server, ctx: Ctx, out: Figure[]): Promise<void> {
   }
 }
 
+/**
+ * How long a server has had no client before its idle rows are read. A server that has just
+ * worked still holds what the work took: smbts's buffer pools free what was not taken for 10 s
+ * (src/io/buffer-pool.ts) and its idle collection comes within 20 s of the last request
+ * (src/io/idle-gc.ts). The last server of one round is the first of the next: measured at once,
+ * its "idle" rows were those of its busy round (stop 33: 0.437× of Samba's RSS with 100 idle
+ * connections in round 3, against 0.135× in round 1).
+ */
+const IDLE_AFTER_MS = 25_000
+
 async function idleMemory (s: Server, ctx: Ctx, out: Figure[]): Promise<void> {
   const idle = memOf(s.pid)
   out.push({ row: 'memory idle', unit: 'RSS MiB', better: 'lower', value: idle.rss }, { row: 'memory idle', unit: 'PSS MiB', better: 'lower', value: idle.pss })
@@ -692,7 +702,7 @@ function report (o: Opts, servers: string[], results: Map<string, Figure[][]>, s
     `- ${o.rounds} round(s), servers alternating order each round (A B A B …); each cell is the median over rounds.`,
     `- Share on one tmpfs for every server; smbclient on SMB3_11 (put from a file on the same tmpfs, get to /dev/null; before each timed put the tmpfs is warmed: a file of the put's size written and deleted, see warmShare); smbtorture ${o.tortureSecs} s per run (torture:timelimit, torture:nprocs = connections); small files: smbclient \`mput\`/\`ls\`/\`del *\` of ${o.smallFiles} × 1 KiB files.`,
     '- CPU: utime+stime of every server process (smbd: the parent, its live children and its reaped children\'s cutime/cstime), /proc/<pid>/stat. Request counts are what smbtorture reports (echo; open+close).',
-    `- Memory: summed over the server's processes (RSS counts shared pages once per smbd process, PSS divides them); idle = no client; ${o.idleConns} idle connections = NEGOTIATE + SESSION_SETUP each (impacket, SMB 3.0); peak = highest 100 ms sample during an extra, untimed put and get (the timed transfers run with no sampler reading /proc beside them).`,
+    `- Memory: summed over the server's processes (RSS counts shared pages once per smbd process, PSS divides them); idle = no client for ${IDLE_AFTER_MS / 1000} s (a server measured right after its own previous round waits that long first); ${o.idleConns} idle connections = NEGOTIATE + SESSION_SETUP each (impacket, SMB 3.0); peak = highest 100 ms sample during an extra, untimed put and get (the timed transfers run with no sampler reading /proc beside them).`,
     ...(o.note !== '' ? ['', o.note] : []),
     '',
     ...lines,
@@ -791,11 +801,15 @@ async function main (): Promise<void> {
     await sleep(1000)
     const ctx: Ctx = { o, work, srcFile, smallDir, shim: o.only === undefined || o.only.has('multi') ? buildShim(work) : undefined }
     const results = new Map<string, Figure[][]>()
+    // When each server last had a client (its start-up counts), for the idle rows.
+    const lastClient = new Map(servers.map(s => [s, Date.now()]))
     for (let round = 0; round < o.rounds; round++) {
       const order = round % 2 === 0 ? servers : [...servers].reverse()
       for (const s of order) {
         process.stderr.write(`round ${round + 1}/${o.rounds}: ${s.name}...\n`)
+        if (o.only === undefined || o.only.has('idle')) await sleep(Math.max(0, lastClient.get(s)! + IDLE_AFTER_MS - Date.now()))
         const figs = await suite(s, ctx)
+        lastClient.set(s, Date.now())
         results.set(s.name, [...(results.get(s.name) ?? []), figs])
       }
     }
