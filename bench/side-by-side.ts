@@ -39,6 +39,8 @@ interface Opts {
   variants: string[]
   build: boolean
   out: string
+  /** Every server's figures of every round, as JSON (--raw FILE): the report keeps medians only. */
+  raw?: string
   note: string
   only?: Set<string>
   /** Lines added to smbts's [global] section (--smbts-option 'busy poll = 0'). */
@@ -60,6 +62,7 @@ function parseArgs (argv: string[]): Opts {
     else if (a === '--no-build') o.build = false
     else if (a === '--out') o.out = next()
     else if (a === '--note') o.note = next()
+    else if (a === '--raw') o.raw = next()
     else if (a === '--only') o.only = new Set(next().split(','))
     else if (a === '--smbts-option') o.smbtsOptions.push(next())
     else throw new Error(`unknown option ${a}`)
@@ -816,6 +819,7 @@ async function main (): Promise<void> {
     const secs = (Date.now() - started.getTime()) / 1000
     const md = report(o, servers.map(s => s.name), results, started, secs, source, facts, new Map(servers.map(s => [s.name, s.about ?? []])))
     writeFileSync(o.out, md)
+    if (o.raw !== undefined) writeFileSync(o.raw, JSON.stringify(Object.fromEntries(results), null, 1))
     process.stdout.write(md)
     process.stderr.write(`wrote ${o.out}\n`)
   } finally {
